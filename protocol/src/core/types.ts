@@ -1,0 +1,80 @@
+/**
+ * Branded identifiers of the volume. A brand makes the compiler refuse an index where a count
+ * is expected, or an epoch where an LSN is expected; the `as*` constructors are the only way in
+ * and they check the value's range, so every branded value in the system is known to be valid.
+ */
+import { assert } from './assert.js';
+
+declare const brand: unique symbol;
+export type Brand<T, Name extends string> = T & { readonly [brand]: Name };
+
+/** Log sequence number. Dense: every record takes the next one, so a gap is a lost record. */
+export type Lsn = Brand<bigint, 'Lsn'>;
+/** Volume epoch (bumped by recovery and failover) or membership epoch (bumped by repair). */
+export type Epoch = Brand<bigint, 'Epoch'>;
+/** Protection group index within a volume: PG n holds pages [n * pagesPerPg, (n + 1) * pagesPerPg). */
+export type PgId = Brand<number, 'PgId'>;
+/** One copy of a PG on one storage node; unique within the fleet. */
+export type SegmentId = Brand<string, 'SegmentId'>;
+/** A storage node, engine or replica process. */
+export type NodeId = Brand<string, 'NodeId'>;
+/** Page number within the volume (not within a PG). */
+export type PageNo = Brand<number, 'PageNo'>;
+
+/** LSNs and epochs are unsigned 64-bit on the wire. */
+export const U64_MAX = (1n << 64n) - 1n;
+/** LSN 0 is "before the first record": the backlink of a PG's first record, the SCL of an empty segment. */
+export const LSN_ZERO = 0n as Lsn;
+export const EPOCH_ZERO = 0n as Epoch;
+
+const identifierPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+export function asLsn(value: bigint): Lsn {
+  assert(value >= 0n && value <= U64_MAX, `LSN out of range: ${value}`);
+  return value as Lsn;
+}
+
+export function asEpoch(value: bigint): Epoch {
+  assert(value >= 0n && value <= U64_MAX, `epoch out of range: ${value}`);
+  return value as Epoch;
+}
+
+export function asPgId(value: number): PgId {
+  assert(Number.isInteger(value) && value >= 0 && value <= 0xffff_ffff, `PG id out of range: ${value}`);
+  return value as PgId;
+}
+
+export function asPageNo(value: number): PageNo {
+  assert(Number.isInteger(value) && value >= 0 && value <= 0xffff_ffff, `page number out of range: ${value}`);
+  return value as PageNo;
+}
+
+/** Node ids are DNS-label-like so they can name pods, processes and metric labels unchanged. */
+export function asNodeId(value: string): NodeId {
+  assert(identifierPattern.test(value), `invalid node id: ${JSON.stringify(value)}`);
+  return value as NodeId;
+}
+
+export function asSegmentId(value: string): SegmentId {
+  assert(identifierPattern.test(value), `invalid segment id: ${JSON.stringify(value)}`);
+  return value as SegmentId;
+}
+
+export function isValidIdentifier(value: string): boolean {
+  return identifierPattern.test(value);
+}
+
+export function maxLsn(a: Lsn, b: Lsn): Lsn {
+  return a > b ? a : b;
+}
+
+export function minLsn(a: Lsn, b: Lsn): Lsn {
+  return a < b ? a : b;
+}
+
+/** The three availability zones of a cluster; segments of a PG sit two per zone. */
+export type Zone = Brand<string, 'Zone'>;
+export function asZone(value: string): Zone {
+  assert(identifierPattern.test(value), `invalid zone name: ${JSON.stringify(value)}`);
+  return value as Zone;
+}

@@ -13,5 +13,7 @@ export function assert(condition: unknown, message = 'assertion failed'): assert
 
 /** Exhaustiveness check for discriminated unions: the compiler proves this is never reached. */
 export function unreachable(value: never, message = 'unreachable'): never {
-  throw new AssertionError(`${message}: ${JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? `${v}n` : v))}`);
+  throw new AssertionError(
+    `${message}: ${JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? `${v}n` : v))}`,
+  );
 }

@@ -14,43 +14,53 @@ export const errorCatalog = {
   },
   NL_DECODE_UNKNOWN_VERSION: {
     summary: 'A frame or record carries a format version this build does not understand.',
-    action: 'Upgrade this process, or finish the rolling upgrade so that all members speak the same versions.',
+    action:
+      'Upgrade this process, or finish the rolling upgrade so that all members speak the same versions.',
   },
   NL_DECODE_FRAME_TOO_LARGE: {
     summary: 'A frame declares a length above the maximum frame size.',
-    action: 'The peer is misconfigured or hostile; the connection is closed. Check that both sides use the same limits.',
+    action:
+      'The peer is misconfigured or hostile; the connection is closed. Check that both sides use the same limits.',
   },
   NL_DECODE_INVALID: {
-    summary: 'A record or frame is well-formed on the wire but breaks a rule of the format (bad kind, overlapping diff runs, trailing bytes).',
+    summary:
+      'A record or frame is well-formed on the wire but breaks a rule of the format (bad kind, overlapping diff runs, trailing bytes).',
     action: 'The sender has a bug; the input is rejected. Report it with the logged hex dump.',
   },
   NL_QUORUM_LOST: {
     summary: 'Fewer members than the quorum needs are reachable, so the operation cannot complete.',
-    action: 'Restore the unreachable storage nodes or zone; writes resume once 4 of 6 members of every quorum set answer.',
+    action:
+      'Restore the unreachable storage nodes or zone; writes resume once 4 of 6 members of every quorum set answer.',
   },
   NL_EPOCH_STALE: {
-    summary: 'A request carried a volume epoch older than the one the segment holds: a newer writer has recovered the volume.',
+    summary:
+      'A request carried a volume epoch older than the one the segment holds: a newer writer has recovered the volume.',
     action: 'This writer has been fenced and must stop; clients reconnect to the current writer.',
   },
   NL_MEMBERSHIP_STALE: {
-    summary: 'A request carried a membership epoch older than the segment\'s: the PG\'s member set has changed.',
+    summary:
+      "A request carried a membership epoch older than the segment's: the PG's member set has changed.",
     action: 'Refresh the volume layout from the metadata directory (or a storage node) and retry.',
   },
   NL_LSN_ALLOCATION_LIMIT: {
     summary: 'Allocating another LSN would pass VDL + LAL: storage is not keeping up with the writer.',
-    action: 'Back-pressure: the request waits. If it persists, look at storage latency and unreachable segments.',
+    action:
+      'Back-pressure: the request waits. If it persists, look at storage latency and unreachable segments.',
   },
   NL_DISK_IO: {
     summary: 'A read, write or sync on local disk failed.',
-    action: 'Check the node\'s disk (space, health); the segment is marked unhealthy and repaired from its peers.',
+    action:
+      "Check the node's disk (space, health); the segment is marked unhealthy and repaired from its peers.",
   },
   NL_OBJECT_STORE_UNAVAILABLE: {
     summary: 'The S3-compatible object store did not answer or refused the request.',
-    action: 'Check the backup target\'s endpoint and credentials; uploads are retried and the backlog is reported.',
+    action:
+      "Check the backup target's endpoint and credentials; uploads are retried and the backlog is reported.",
   },
   NL_NETWORK_UNREACHABLE: {
     summary: 'A peer could not be reached.',
-    action: 'Usually transient; the request is retried on another member. If it persists, check the peer and the network.',
+    action:
+      'Usually transient; the request is retried on another member. If it persists, check the peer and the network.',
   },
   NL_TIMEOUT: {
     summary: 'An operation did not finish within its deadline.',

@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // The CLI tests start real child processes and the replay tests run whole campaigns; on a busy
+    // two-core CI machine they can take several seconds each.
+    testTimeout: 60_000,
+  },
+});

@@ -4,7 +4,7 @@
  * line with `npm run sim -- --load sim/test/support/planted-bugs.ts --workload <name> --seed N`.
  */
 import { registerWorkload } from '../../src/registry.js';
-import { quorumWriterWorkload, QUICK_PROFILE } from '../../src/workloads/quorum-writer/workload.js';
+import { QUICK_PROFILE, quorumWriterWorkload } from '../../src/workloads/quorum-writer/workload.js';
 
 export const ackBeforeSync = quorumWriterWorkload({
   ...QUICK_PROFILE,

@@ -295,7 +295,9 @@ export function quorumWriterWorkload(options: QuorumWriterOptions = {}): Workloa
               resendIntervalMs: 25,
               recoveryGraceMs: 10,
               recoveryTimeoutMs: 600,
-              ...(options.skipRereplication === undefined ? {} : { skipRereplication: options.skipRereplication }),
+              ...(options.skipRereplication === undefined
+                ? {}
+                : { skipRereplication: options.skipRereplication }),
               observer: {
                 recordAllocated: (record) => checker.recordAllocated(record),
                 commitAcknowledged: (epoch, lsn, transactionId) =>

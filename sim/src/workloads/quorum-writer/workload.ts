@@ -285,7 +285,7 @@ export function quorumWriterWorkload(options: QuorumWriterOptions = {}): Workloa
           id,
           zone,
           start: slot === 0,
-          factory: (env) =>
+          factory: (env, context) =>
             new ToyWriter(env, {
               pgs,
               slot,
@@ -300,10 +300,28 @@ export function quorumWriterWorkload(options: QuorumWriterOptions = {}): Workloa
                 : { skipRereplication: options.skipRereplication }),
               observer: {
                 recordAllocated: (record) => checker.recordAllocated(record),
-                commitAcknowledged: (epoch, lsn, transactionId) =>
-                  checker.commitAcknowledged(epoch, lsn, transactionId, cluster.nowMs()),
-                recovered: (epoch, plan, ranges) => checker.recovered(epoch, plan, ranges, cluster.nowMs()),
-                fenced: (epoch, newerEpoch) => checker.fenced(epoch, newerEpoch),
+                commitAcknowledged: (epoch, lsn, transactionId) => {
+                  checker.commitAcknowledged(epoch, lsn, transactionId, cluster.nowMs());
+                  const count = checker.acknowledged.length;
+                  if (count % 500 === 0)
+                    cluster.note(`${count} commits acknowledged (latest LSN ${lsn}, epoch ${epoch})`);
+                },
+                recovered: (epoch, plan, ranges) => {
+                  checker.recovered(epoch, plan, ranges, cluster.nowMs());
+                  const rereplicated = [...plan.rereplicate.values()].reduce(
+                    (sum, lsns) => sum + lsns.length,
+                    0,
+                  );
+                  cluster.note(
+                    `${context.nodeId} recovered the volume under epoch ${epoch}: VDL ${plan.vdl}, ` +
+                      `annulled (${plan.truncation.fromExclusive}, ${plan.truncation.toInclusive}], ` +
+                      `re-replicated ${rereplicated} record(s); serving`,
+                  );
+                },
+                fenced: (epoch, newerEpoch) => {
+                  checker.fenced(epoch, newerEpoch);
+                  cluster.note(`${context.nodeId} (epoch ${epoch}) fenced by epoch ${newerEpoch}; it stops`);
+                },
               },
             }),
         });

@@ -82,8 +82,9 @@ export class NodeDisk implements Disk {
     this.#root = resolve(root);
   }
 
+  /** Disk paths are relative to the root even when they start with '/' (as the simulator's do). */
   #resolve(path: string): string {
-    const absolute = resolve(this.#root, path);
+    const absolute = resolve(this.#root, path.replace(/^\/+/, ''));
     assert(
       absolute === this.#root || absolute.startsWith(this.#root + sep),
       `path escapes the disk root: ${path}`,

@@ -12,7 +12,7 @@ export const ackBeforeSync = quorumWriterWorkload({
   acknowledgeBeforeSync: true,
 });
 
-/** Not reliably found by the quick campaign: a directed schedule is future work (see docs/simulator.md). */
+/** Rarely found by random seeds; `quorum-writer-directed.test.ts` drives the schedule that exposes it. */
 export const skipRereplication = quorumWriterWorkload({
   ...QUICK_PROFILE,
   name: 'bug-skip-rereplication',

@@ -277,7 +277,56 @@ const fixtures: Fixture[] = [
       records: [multiRunCpl, noopCpl],
     },
   },
+  {
+    file: 'message-read-page.bin',
+    codec: 'message',
+    description: 'The engine reading page 2 * 131072 + 511 of PG 2 as of read point 1000043 (its VDL).',
+    value: {
+      type: 'read-page',
+      requestId: 903n,
+      pgId: asPgId(2),
+      segmentId: segment,
+      volumeEpoch: asEpoch(8n),
+      pageNo: asPageNo(2 * pagesPerPg + 511),
+      readPoint: asLsn(1_000_043n),
+    },
+  },
+  {
+    file: 'message-page.bin',
+    codec: 'message',
+    description:
+      'The reply to read-page 903: a 4 KiB page image as of the read point (the runs of the multi-run ' +
+      'record applied to a zero page; the storage node serves whatever page size the volume uses).',
+    value: {
+      type: 'page',
+      requestId: 903n,
+      pgId: asPgId(2),
+      segmentId: segment,
+      pageNo: asPageNo(2 * pagesPerPg + 511),
+      readPoint: asLsn(1_000_043n),
+      bytes: pageWithRuns(4096, multiRunCpl.runs.slice(0, 2)),
+    },
+  },
+  {
+    file: 'message-min-read-point.bin',
+    codec: 'message',
+    description: "The writer announcing PG 2's minimum read point (over itself and its replicas).",
+    value: {
+      type: 'min-read-point',
+      pgId: asPgId(2),
+      segmentId: segment,
+      volumeEpoch: asEpoch(8n),
+      minReadPoint: asLsn(1_000_017n),
+    },
+  },
 ];
+
+/** A zero page of `size` bytes with `runs` written over it. */
+function pageWithRuns(size: number, runs: RedoRecord['runs']): Uint8Array {
+  const page = new Uint8Array(size);
+  for (const run of runs) page.set(run.bytes, run.offset);
+  return page;
+}
 
 function encodeFixture(fixture: Fixture): Uint8Array {
   return fixture.codec === 'redo-record' ? encodeRedoRecord(fixture.value) : encodeMessage(fixture.value);

@@ -286,6 +286,38 @@ export const messageByType = {
     lsns: fetchLsns,
   }),
   records,
+  'read-page': fc.record({
+    type: fc.constant('read-page' as const),
+    requestId,
+    pgId,
+    segmentId,
+    volumeEpoch: epoch,
+    pageNo,
+    readPoint: lsn,
+  }),
+  page: fc.record({
+    type: fc.constant('page' as const),
+    requestId,
+    pgId,
+    segmentId,
+    pageNo,
+    readPoint: lsn,
+    // Mostly short images (cheap to compare); now and then a whole 4 KiB or maximal 64 KiB page.
+    bytes: fc.oneof(
+      { arbitrary: fc.uint8Array({ minLength: 1, maxLength: 64 }), weight: 19 },
+      {
+        arbitrary: fc.constantFrom(4096, MAX_PAGE_SIZE_BYTES).map((size) => new Uint8Array(size).fill(0xa5)),
+        weight: 1,
+      },
+    ),
+  }),
+  'min-read-point': fc.record({
+    type: fc.constant('min-read-point' as const),
+    pgId,
+    segmentId,
+    volumeEpoch: epoch,
+    minReadPoint: lsn,
+  }),
 } satisfies { [K in Message['type']]: fc.Arbitrary<Extract<Message, { type: K }>> };
 
 export const message: fc.Arbitrary<Message> = fc.oneof(...Object.values(messageByType));

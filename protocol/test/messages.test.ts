@@ -3,7 +3,7 @@
 // NL_DECODE_TRUNCATED; payloads that pass the frame CRC but break a rule (trailing or missing bytes,
 // hostile counts, bad ids, bad UTF-8, unknown codes or types, records out of order or of another PG,
 // bad embedded records, empty or too-new truncation ranges, tail entries not above min(hint, SCL),
-// fetched LSNs out of order or too many) are typed errors; random and mutated payloads never throw anything else; and
+// fetched LSNs out of order or too many, page images empty or over 64 KiB) are typed errors; random and mutated payloads never throw anything else; and
 // the wire tables (message types, error codes) keep their released numbers.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -24,7 +24,7 @@ import {
   messageProblem,
   messageTypes,
 } from '../src/core/messages.js';
-import { encodeRedoRecord, type RedoRecord } from '../src/core/redo-record.js';
+import { encodeRedoRecord, MAX_PAGE_SIZE_BYTES, type RedoRecord } from '../src/core/redo-record.js';
 import { asEpoch, asLsn, asNodeId, asPageNo, asPgId, asSegmentId } from '../src/core/types.js';
 import { message as messageArbitrary, messageByType } from './arbitraries.js';
 import { concatBytes, outcomeOf, thrownBy, withXor } from './helpers.js';
@@ -138,6 +138,31 @@ const samples: Message[] = [
     pgId: asPgId(4),
     segmentId: segment,
     records: [record(10n), record(11n)],
+  },
+  {
+    type: 'read-page',
+    requestId: 22n,
+    pgId: asPgId(4),
+    segmentId: segment,
+    volumeEpoch: asEpoch(3n),
+    pageNo: asPageNo(4001),
+    readPoint: asLsn(11n),
+  },
+  {
+    type: 'page',
+    requestId: 22n,
+    pgId: asPgId(4),
+    segmentId: segment,
+    pageNo: asPageNo(4001),
+    readPoint: asLsn(11n),
+    bytes: Uint8Array.of(0, 1, 2, 3, 4, 5, 6, 7),
+  },
+  {
+    type: 'min-read-point',
+    pgId: asPgId(4),
+    segmentId: segment,
+    volumeEpoch: asEpoch(3n),
+    minReadPoint: asLsn(9n),
   },
 ];
 
@@ -333,6 +358,13 @@ describe('message rules on encode', () => {
     ['a fetched record of another PG', { ...samples[10]!, records: [record(10n, 5)] } as Message],
     ['fetched records out of LSN order', { ...samples[10]!, records: [record(11n), record(10n)] } as Message],
     ['an unknown error code', { ...samples[2]!, code: 'NL_NOPE' as never } as Message],
+    ['an empty page image', { ...samples[12]!, bytes: new Uint8Array(0) } as Message],
+    [
+      'a page image over MAX_PAGE_SIZE_BYTES',
+      { ...samples[12]!, bytes: new Uint8Array(MAX_PAGE_SIZE_BYTES + 1) } as Message,
+    ],
+    ['a bad segment id in a read-page', { ...samples[11]!, segmentId: '-x' as never } as Message],
+    ['a bad segment id in a min-read-point', { ...samples[13]!, segmentId: 'A' as never } as Message],
     [
       'a rejection message over 1 KiB',
       { ...samples[2]!, message: 'x'.repeat(MAX_REJECTION_MESSAGE_BYTES + 1) } as Message,
@@ -360,7 +392,38 @@ describe('message rules on decode (payloads behind a valid frame CRC)', () => {
     ['a payload cut short', 'append-ack', payloadOf(samples[1]!).subarray(0, 20), 'NL_DECODE_INVALID'],
     ['an empty payload', 'replica-feedback', new Uint8Array(0), 'NL_DECODE_INVALID'],
     ['unknown message type 0', 0, payloadOf(samples[1]!), 'NL_DECODE_INVALID'],
-    ['unknown message type 12', 12, payloadOf(samples[1]!), 'NL_DECODE_INVALID'],
+    ['unknown message type 15', 15, payloadOf(samples[1]!), 'NL_DECODE_INVALID'],
+    [
+      'a page length of zero',
+      'page',
+      concatBytes([payloadOf(samples[12]!).subarray(0, afterAddress + 12), new Uint8Array(4)]),
+      'NL_DECODE_INVALID',
+    ],
+    [
+      'a page length over MAX_PAGE_SIZE_BYTES (before its bytes are read)',
+      'page',
+      edited(samples[12]!, (v) => v.setUint32(afterAddress + 12, MAX_PAGE_SIZE_BYTES + 1, true)),
+      'NL_DECODE_INVALID',
+    ],
+    [
+      'a page length past the payload',
+      'page',
+      edited(samples[12]!, (v) => v.setUint32(afterAddress + 12, 9, true)),
+      'NL_DECODE_INVALID',
+    ],
+    [
+      'trailing bytes after a page',
+      'page',
+      concatBytes([payloadOf(samples[12]!), Uint8Array.of(0)]),
+      'NL_DECODE_INVALID',
+    ],
+    ['a read-page cut short', 'read-page', payloadOf(samples[11]!).subarray(0, 30), 'NL_DECODE_INVALID'],
+    [
+      'trailing bytes after a min-read-point',
+      'min-read-point',
+      concatBytes([payloadOf(samples[13]!), Uint8Array.of(0)]),
+      'NL_DECODE_INVALID',
+    ],
     [
       'a record count of four billion',
       'redo-stream',
@@ -585,7 +648,7 @@ describe('message corruption, truncation and garbage', () => {
 
   it('never throws anything but a NorthlightError on random payloads of every message type', () => {
     fc.assert(
-      fc.property(fc.nat({ max: 12 }), fc.uint8Array({ maxLength: 300 }), (messageType, payload) => {
+      fc.property(fc.nat({ max: 16 }), fc.uint8Array({ maxLength: 300 }), (messageType, payload) => {
         expect(outcomeOf(() => decodeMessage({ messageType, payload })).kind).not.toBe('crashed');
       }),
       { numRuns: 500 },
@@ -633,6 +696,9 @@ describe('wire tables', () => {
       'replica-feedback': 9,
       'fetch-records': 10,
       records: 11,
+      'read-page': 12,
+      page: 13,
+      'min-read-point': 14,
     });
   });
 

@@ -97,3 +97,13 @@ export {
   type StopCondition,
 } from './scheduler.js';
 export { formatTimeUs, Trace, type TraceOptions, type TraceSink } from './trace.js';
+export { QuorumWriterChecker } from './workloads/quorum-writer/checker.js';
+export {
+  type PageWrite,
+  type PgLayout,
+  ToyWriter,
+  type Transaction,
+  type WriterObserver,
+  type WriterOptions,
+} from './workloads/quorum-writer/toy-writer.js';
+export { QUICK_PROFILE as QUORUM_WRITER_QUICK_PROFILE } from './workloads/quorum-writer/workload.js';

@@ -70,6 +70,11 @@ export const errorCatalog = {
     summary: 'A configuration value or command-line argument is invalid.',
     action: 'Correct the value named in the message and start again.',
   },
+  NL_REQUEST_INVALID: {
+    summary:
+      'An admin API request was refused: a bad path parameter, query or body, or an unknown route or resource.',
+    action: 'Fix the request named in the message (see the API documentation) and send it again.',
+  },
 } as const satisfies Record<string, { summary: string; action: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;

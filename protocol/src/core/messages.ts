@@ -1,7 +1,7 @@
 /**
  * The message catalog, version 1: what travels inside frames between engine and storage (appends,
- * recovery's segment-state, truncate and fetch-records exchanges) and between writer and replicas (the
- * redo stream and feedback). Each message is one frame; `encodeMessage` returns the whole frame and `decodeMessage`
+ * recovery's segment-state, truncate and fetch-records exchanges, page reads at a read point and the
+ * PG's minimum read point) and between writer and replicas (the redo stream and feedback). Each message is one frame; `encodeMessage` returns the whole frame and `decodeMessage`
  * reads a frame that `FrameDecoder` (or `decodeFrame`) has already verified.
  *
  * Payloads are little-endian. Strings are a u16 byte length then UTF-8; arrays are a u32 count then the
@@ -20,6 +20,7 @@ import { decodeFrame, FRAME_HEADER_BYTES, type Frame, type FrameOptions, sealFra
 import type { TruncationRange } from './recovery.js';
 import {
   decodeRedoRecord,
+  MAX_PAGE_SIZE_BYTES,
   MIN_REDO_RECORD_BYTES,
   type RedoRecord,
   redoRecordProblem,
@@ -30,12 +31,14 @@ import {
   asEpoch,
   asLsn,
   asNodeId,
+  asPageNo,
   asPgId,
   asSegmentId,
   type Epoch,
   isValidIdentifier,
   type Lsn,
   type NodeId,
+  type PageNo,
   type PgId,
   type SegmentId,
   U64_MAX,
@@ -61,6 +64,9 @@ export const MESSAGE_TYPE_CODES = {
   'replica-feedback': 9,
   'fetch-records': 10,
   records: 11,
+  'read-page': 12,
+  page: 13,
+  'min-read-point': 14,
 } as const;
 
 export type MessageType = keyof typeof MESSAGE_TYPE_CODES;
@@ -87,6 +93,7 @@ export const ERROR_CODE_WIRE_TABLE = [
   'NL_NETWORK_UNREACHABLE',
   'NL_TIMEOUT',
   'NL_CONFIG_INVALID',
+  'NL_REQUEST_INVALID',
 ] as const satisfies readonly ErrorCode[];
 
 const wireIndexOfErrorCode = new Map<ErrorCode, number>(
@@ -238,6 +245,46 @@ export interface RecordsMessage {
   readonly records: readonly RedoRecord[];
 }
 
+/**
+ * Engine → storage: the page as of `readPoint` (a VDL the reader holds). The segment serves it only if
+ * PGMRPL ≤ readPoint ≤ its SCL; otherwise it answers request-rejected.
+ */
+export interface ReadPageMessage {
+  readonly type: 'read-page';
+  readonly requestId: bigint;
+  readonly pgId: PgId;
+  readonly segmentId: SegmentId;
+  readonly volumeEpoch: Epoch;
+  /** Page number in the volume (the storage node checks it lies in `pgId`). */
+  readonly pageNo: PageNo;
+  readonly readPoint: Lsn;
+}
+
+/** Storage → engine: the reply to read-page, the whole page image as of `readPoint`. */
+export interface PageMessage {
+  readonly type: 'page';
+  readonly requestId: bigint;
+  readonly pgId: PgId;
+  readonly segmentId: SegmentId;
+  readonly pageNo: PageNo;
+  readonly readPoint: Lsn;
+  /** The page: 1 to `MAX_PAGE_SIZE_BYTES` bytes (the volume's page size). */
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Writer → storage: the PG's minimum read point (PGMRPL) over the writer and its replicas. No read at a
+ * lower read point will come, so the segment may coalesce and garbage-collect below it. One-way: there
+ * is no reply, and a lower value than the segment already holds changes nothing.
+ */
+export interface MinReadPointMessage {
+  readonly type: 'min-read-point';
+  readonly pgId: PgId;
+  readonly segmentId: SegmentId;
+  readonly volumeEpoch: Epoch;
+  readonly minReadPoint: Lsn;
+}
+
 export type Message =
   | AppendBatchMessage
   | AppendAckMessage
@@ -249,7 +296,10 @@ export type Message =
   | RedoStreamMessage
   | ReplicaFeedbackMessage
   | FetchRecordsMessage
-  | RecordsMessage;
+  | RecordsMessage
+  | ReadPageMessage
+  | PageMessage
+  | MinReadPointMessage;
 
 const U64_BYTES = 8;
 const U32_BYTES = 4;
@@ -313,6 +363,12 @@ function payloadSize(message: Message): number {
       );
     case 'records':
       return U64_BYTES + U32_BYTES + identifierSize(message.segmentId) + recordsSize(message.records);
+    case 'read-page':
+      return 3 * U64_BYTES + 2 * U32_BYTES + identifierSize(message.segmentId);
+    case 'page':
+      return 2 * U64_BYTES + 3 * U32_BYTES + identifierSize(message.segmentId) + message.bytes.length;
+    case 'min-read-point':
+      return U32_BYTES + identifierSize(message.segmentId) + 2 * U64_BYTES;
     default:
       return unreachable(message);
   }
@@ -382,9 +438,27 @@ export function messageProblem(message: Message): string | undefined {
         identifierProblem('segmentId', message.segmentId) ??
         recordsProblem(message.records, message.pgId)
       );
+    case 'read-page':
+      return requestIdProblem(message.requestId) ?? identifierProblem('segmentId', message.segmentId);
+    case 'page':
+      return (
+        requestIdProblem(message.requestId) ??
+        identifierProblem('segmentId', message.segmentId) ??
+        pageBytesProblem(message.bytes)
+      );
+    case 'min-read-point':
+      return identifierProblem('segmentId', message.segmentId);
     default:
       return unreachable(message);
   }
+}
+
+/** A page image: 1 to `MAX_PAGE_SIZE_BYTES` bytes. */
+function pageBytesProblem(bytes: Uint8Array): string | undefined {
+  if (!(bytes instanceof Uint8Array)) return 'page bytes are not a Uint8Array';
+  return bytes.length >= 1 && bytes.length <= MAX_PAGE_SIZE_BYTES
+    ? undefined
+    : `page of ${bytes.length} bytes is not in [1, ${MAX_PAGE_SIZE_BYTES}]`;
 }
 
 function requestIdProblem(requestId: bigint): string | undefined {
@@ -531,6 +605,25 @@ function writePayload(writer: Writer, message: Message): void {
       writeAddress(writer, message);
       writeRecords(writer, message.records);
       return;
+    case 'read-page':
+      writeAddress(writer, message);
+      writer.u64(message.volumeEpoch);
+      writer.u32(message.pageNo);
+      writer.u64(message.readPoint);
+      return;
+    case 'page':
+      writeAddress(writer, message);
+      writer.u32(message.pageNo);
+      writer.u64(message.readPoint);
+      writer.u32(message.bytes.length);
+      writer.bytesRaw(message.bytes);
+      return;
+    case 'min-read-point':
+      writer.u32(message.pgId);
+      writer.string(message.segmentId, MAX_IDENTIFIER_BYTES);
+      writer.u64(message.volumeEpoch);
+      writer.u64(message.minReadPoint);
+      return;
     default:
       unreachable(message);
   }
@@ -659,6 +752,20 @@ function readPayload(reader: Reader, type: MessageType): Message {
       const address = readAddress(reader);
       return { type, ...address, records: readRecords(reader) };
     }
+    case 'read-page': {
+      const address = readAddress(reader);
+      const volumeEpoch = asEpoch(reader.u64());
+      const pageNo = asPageNo(reader.u32());
+      return { type, ...address, volumeEpoch, pageNo, readPoint: asLsn(reader.u64()) };
+    }
+    case 'page':
+      return readPage(reader);
+    case 'min-read-point': {
+      const pgId = asPgId(reader.u32());
+      const segmentId = asSegmentId(readIdentifier(reader, 'segmentId'));
+      const volumeEpoch = asEpoch(reader.u64());
+      return { type, pgId, segmentId, volumeEpoch, minReadPoint: asLsn(reader.u64()) };
+    }
     default:
       return unreachable(type);
   }
@@ -728,6 +835,17 @@ function readTruncations(reader: Reader, field: string): TruncationRange[] {
     ranges.push({ volumeEpoch, fromExclusive, toInclusive });
   }
   return ranges;
+}
+
+/** The page length is checked against the page limit before its bytes are read (and copied). */
+function readPage(reader: Reader): PageMessage {
+  const address = readAddress(reader);
+  const pageNo = asPageNo(reader.u32());
+  const readPoint = asLsn(reader.u64());
+  const length = reader.u32();
+  if (length < 1 || length > MAX_PAGE_SIZE_BYTES)
+    throw reader.invalid(`page of ${length} bytes is not in [1, ${MAX_PAGE_SIZE_BYTES}]`, { length });
+  return { type: 'page', ...address, pageNo, readPoint, bytes: reader.bytes(length) };
 }
 
 function readFetchRecords(reader: Reader): FetchRecordsMessage {

@@ -1,0 +1,481 @@
+/**
+ * The storage node's configuration: command-line flags and environment variables, validated once at
+ * start into a typed `StorageNodeConfig`. A flag wins over its environment variable. Every problem is
+ * collected and reported at once, each naming the flag and the variable, in one
+ * `NorthlightError('NL_CONFIG_INVALID')`, so an operator fixes a manifest in one pass.
+ *
+ * Secrets: the S3 secret access key is read from the environment only — a command line is visible to
+ * every user of the machine (`ps`) — and `describeConfig` replaces it before the config is logged.
+ *
+ * Forms accepted: `--flag value` and `--flag=value`; sizes as plain bytes or with a binary suffix
+ * (`8KiB`, `1GiB`). An environment variable set to the empty string counts as unset.
+ */
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import {
+  asNodeId,
+  asZone,
+  isValidIdentifier,
+  type LogLevel,
+  MAX_PAGE_SIZE_BYTES,
+  type NodeId,
+  NorthlightError,
+  type Result,
+  type Zone,
+} from '@northlight/protocol';
+import type { PeerAddress } from './io/tcp-network.js';
+
+export const DEFAULT_PORT = 7450;
+export const DEFAULT_ADMIN_PORT = 7451;
+export const DEFAULT_LISTEN_HOST = '0.0.0.0';
+export const DEFAULT_S3_REGION = 'us-east-1';
+export const DEFAULT_PAGE_SIZE_BYTES = 8 * 1024;
+export const MIN_PAGE_SIZE_BYTES = 512;
+export const DEFAULT_SEGMENT_SIZE_BYTES = 1024 * 1024 * 1024;
+export const MAX_SEGMENT_SIZE_BYTES = 1024 * 1024 * 1024 * 1024;
+/** Page numbers are u32 on the wire, so a segment holds at most 2^32 pages. */
+const MAX_PAGES_PER_SEGMENT = 2 ** 32;
+/** A peer list longer than this is a mistake, not a fleet. */
+export const MAX_PEERS = 4_096;
+
+export interface ObjectStoreConfig {
+  /** An S3-compatible endpoint URL; undefined means AWS S3 itself. */
+  readonly endpoint: string | undefined;
+  readonly bucket: string;
+  readonly region: string;
+  /** Both set or both undefined (then the SDK's default credential chain applies). */
+  readonly accessKeyId: string | undefined;
+  readonly secretAccessKey: string | undefined;
+}
+
+export interface StorageNodeConfig {
+  readonly nodeId: NodeId;
+  readonly zone: Zone;
+  /** Absolute. */
+  readonly dataDir: string;
+  readonly listenHost: string;
+  /** The binary protocol's port; 0 picks a free one. */
+  readonly port: number;
+  /** The admin HTTP API's port (health, status, metrics); 0 picks a free one. */
+  readonly adminPort: number;
+  readonly peers: ReadonlyMap<NodeId, PeerAddress>;
+  /** Undefined when no bucket is configured: the node runs without backups. */
+  readonly objectStore: ObjectStoreConfig | undefined;
+  readonly logLevel: LogLevel;
+  readonly pageSizeBytes: number;
+  readonly segmentSizeBytes: number;
+}
+
+export interface ConfigOption {
+  readonly flag: string;
+  readonly env: string;
+  readonly description: string;
+  /** Shown in help; undefined when required or optional without a default. */
+  readonly defaultValue?: string;
+  /** Read from the environment only (a secret). */
+  readonly envOnly?: boolean;
+}
+
+const option = (name: string, description: string, extra: Partial<ConfigOption> = {}): ConfigOption => ({
+  flag: `--${name}`,
+  env: `NORTHLIGHT_${name.toUpperCase().replaceAll('-', '_')}`,
+  description,
+  ...extra,
+});
+
+export const CONFIG_OPTIONS = {
+  nodeId: option('node-id', "this node's id (required; [a-z0-9][a-z0-9._-]{0,62})"),
+  zone: option('zone', 'availability zone (required; same form as an id)'),
+  dataDir: option('data-dir', 'directory of the segment files (required)'),
+  listenHost: option('listen-host', 'address both listeners bind', { defaultValue: DEFAULT_LISTEN_HOST }),
+  port: option('port', 'binary protocol port (0 = any free port)', { defaultValue: String(DEFAULT_PORT) }),
+  adminPort: option('admin-port', 'admin HTTP port (0 = any free port)', {
+    defaultValue: String(DEFAULT_ADMIN_PORT),
+  }),
+  peers: option('peers', 'other nodes: id=host:port,… (IPv6 hosts in brackets)', { defaultValue: '' }),
+  s3Endpoint: option('s3-endpoint', 'S3-compatible endpoint URL (default: AWS S3)'),
+  s3Bucket: option('s3-bucket', 'backup bucket; no bucket = no backups'),
+  s3Region: option('s3-region', 'S3 region', { defaultValue: DEFAULT_S3_REGION }),
+  s3AccessKeyId: option('s3-access-key-id', 'S3 access key id (with the secret key)'),
+  s3SecretAccessKey: option('s3-secret-access-key', 'S3 secret access key (environment only)', {
+    envOnly: true,
+  }),
+  logLevel: option('log-level', 'debug, info, warn or error', { defaultValue: 'info' }),
+  pageSizeBytes: option('page-size-bytes', 'page size: a power of two, 512 B … 64 KiB', {
+    defaultValue: String(DEFAULT_PAGE_SIZE_BYTES),
+  }),
+  segmentSizeBytes: option('segment-size-bytes', 'segment (PG) size: a multiple of the page size', {
+    defaultValue: '1GiB',
+  }),
+} as const satisfies Record<string, ConfigOption>;
+
+type OptionKey = keyof typeof CONFIG_OPTIONS;
+const optionByFlag = new Map<string, OptionKey>(
+  (Object.entries(CONFIG_OPTIONS) as Array<[OptionKey, ConfigOption]>).map(([key, spec]) => [spec.flag, key]),
+);
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+/** One thing wrong with the configuration, phrased for the operator. */
+export interface ConfigProblem {
+  readonly flag: string;
+  readonly env: string;
+  readonly message: string;
+}
+
+/** Where a raw value came from, for messages. */
+interface RawValue {
+  readonly text: string;
+  readonly source: 'flag' | 'env';
+}
+
+/** Validates `argv` (without node and script) and `env`; the typed config or every problem found. */
+export function parseStorageNodeConfigResult(
+  argv: readonly string[],
+  env: Environment,
+): Result<StorageNodeConfig, ConfigProblem[]> {
+  const problems: ConfigProblem[] = [];
+  const flags = readFlags(argv, problems);
+  const raw = (key: OptionKey): RawValue | undefined => {
+    const fromFlag = flags.get(key);
+    if (fromFlag !== undefined) return { text: fromFlag, source: 'flag' };
+    const fromEnv = env[CONFIG_OPTIONS[key].env];
+    return fromEnv === undefined || fromEnv === '' ? undefined : { text: fromEnv, source: 'env' };
+  };
+  const report = (key: OptionKey, value: RawValue | undefined, message: string): undefined => {
+    const spec = CONFIG_OPTIONS[key];
+    const shown =
+      value === undefined
+        ? ''
+        : ` (${quoteFor(key, value)} from ${value.source === 'flag' ? spec.flag : spec.env})`;
+    problems.push({
+      flag: spec.flag,
+      env: spec.env,
+      message: `${spec.flag} / ${spec.env}: ${message}${shown}`,
+    });
+    return undefined;
+  };
+  const field = <T>(key: OptionKey, parse: (text: string) => Parsed<T>, fallback?: T): T | undefined => {
+    const value = raw(key);
+    if (value === undefined) {
+      if (isRequired(key)) report(key, undefined, 'is required');
+      return fallback;
+    }
+    if (value.text.trim() === '') return report(key, value, 'is empty');
+    const parsed = parse(value.text);
+    return 'problem' in parsed ? report(key, value, parsed.problem) : parsed.value;
+  };
+
+  const nodeId = field('nodeId', (text) =>
+    isValidIdentifier(text) ? valid(asNodeId(text)) : invalid(identifierRule),
+  );
+  const zone = field('zone', (text) =>
+    isValidIdentifier(text) ? valid(asZone(text)) : invalid(identifierRule),
+  );
+  const dataDir = field('dataDir', parseText);
+  const listenHost = field('listenHost', parseHost, DEFAULT_LISTEN_HOST);
+  const port = field('port', parsePort, DEFAULT_PORT);
+  const adminPort = field('adminPort', parsePort, DEFAULT_ADMIN_PORT);
+  const peers = field('peers', parsePeers, new Map<NodeId, PeerAddress>());
+  const logLevel = field('logLevel', parseLogLevel, 'info');
+  const pageSizeBytes = field('pageSizeBytes', parsePageSize, DEFAULT_PAGE_SIZE_BYTES);
+  const segmentSizeBytes = field('segmentSizeBytes', parseSize, DEFAULT_SEGMENT_SIZE_BYTES);
+  if (port !== undefined && adminPort !== undefined && port === adminPort && port !== 0) {
+    report('adminPort', raw('adminPort'), `must differ from ${CONFIG_OPTIONS.port.flag} (${port})`);
+  }
+  if (pageSizeBytes !== undefined && segmentSizeBytes !== undefined) {
+    const problem = segmentSizeProblem(segmentSizeBytes, pageSizeBytes);
+    if (problem !== undefined) report('segmentSizeBytes', raw('segmentSizeBytes'), problem);
+  }
+  const objectStore = readObjectStore(flags, raw, report, field);
+  if (problems.length > 0) return { ok: false, error: problems };
+  return {
+    ok: true,
+    value: {
+      nodeId: nodeId!,
+      zone: zone!,
+      dataDir: resolve(dataDir!),
+      listenHost: listenHost!,
+      port: port!,
+      adminPort: adminPort!,
+      peers: peers!,
+      objectStore,
+      logLevel: logLevel!,
+      pageSizeBytes: pageSizeBytes!,
+      segmentSizeBytes: segmentSizeBytes!,
+    },
+  };
+}
+
+/** As `parseStorageNodeConfigResult`, throwing one NL_CONFIG_INVALID that lists every problem. */
+export function parseStorageNodeConfig(argv: readonly string[], env: Environment): StorageNodeConfig {
+  const result = parseStorageNodeConfigResult(argv, env);
+  if (result.ok) return result.value;
+  const problems = result.error;
+  throw new NorthlightError(
+    'NL_CONFIG_INVALID',
+    `${problems.length} configuration problem${problems.length === 1 ? '' : 's'}:\n${problems
+      .map((problem) => `  - ${problem.message}`)
+      .join('\n')}`,
+    { problems: problems.length, flags: problems.map((problem) => problem.flag).join(',') },
+  );
+}
+
+/** The config as plain data for a start-up log line, with the secret replaced. */
+export function describeConfig(config: StorageNodeConfig): Record<string, unknown> {
+  return {
+    ...config,
+    peers: Object.fromEntries([...config.peers].map(([id, address]) => [id, formatAddress(address)])),
+    objectStore:
+      config.objectStore === undefined
+        ? undefined
+        : {
+            ...config.objectStore,
+            secretAccessKey: config.objectStore.secretAccessKey === undefined ? undefined : '[redacted]',
+          },
+  };
+}
+
+/** `--help` text: every flag, its variable, its default. */
+export function configHelpText(): string {
+  const lines = ['storage node options (a flag wins over its environment variable):'];
+  for (const spec of Object.values(CONFIG_OPTIONS) as ConfigOption[]) {
+    const name = spec.envOnly ? `(env only) ${spec.env}` : `${spec.flag} / ${spec.env}`;
+    const fallback = spec.defaultValue === undefined ? '' : ` [default: ${spec.defaultValue || '""'}]`;
+    lines.push(`  ${name.padEnd(58)} ${spec.description}${fallback}`);
+  }
+  return lines.join('\n');
+}
+
+const requiredKeys = new Set<OptionKey>(['nodeId', 'zone', 'dataDir']);
+function isRequired(key: OptionKey): boolean {
+  return requiredKeys.has(key);
+}
+
+const identifierRule = 'must match [a-z0-9][a-z0-9._-]{0,62}';
+
+function quoteFor(key: OptionKey, value: RawValue): string {
+  return key === 's3SecretAccessKey' ? '[redacted]' : JSON.stringify(value.text);
+}
+
+/** Splits argv into flag values; unknown flags, missing values, repeats and positionals are problems. */
+function readFlags(argv: readonly string[], problems: ConfigProblem[]): Map<OptionKey, string> {
+  const values = new Map<OptionKey, string>();
+  const problem = (flag: string, env: string, message: string): void => {
+    problems.push({ flag, env, message });
+  };
+  for (let index = 0; index < argv.length; index++) {
+    const argument = argv[index]!;
+    if (!argument.startsWith('--')) {
+      problem(
+        argument,
+        '',
+        `unexpected argument ${JSON.stringify(argument)}: options are --flag value or --flag=value`,
+      );
+      continue;
+    }
+    const equals = argument.indexOf('=');
+    const flag = equals < 0 ? argument : argument.slice(0, equals);
+    const key = optionByFlag.get(flag);
+    if (key === undefined) {
+      problem(flag, '', `unknown flag ${flag}; see --help`);
+      if (equals < 0 && index + 1 < argv.length && !argv[index + 1]!.startsWith('--')) index += 1;
+      continue;
+    }
+    const spec = CONFIG_OPTIONS[key];
+    let value: string | undefined;
+    if (equals >= 0) value = argument.slice(equals + 1);
+    else if (index + 1 < argv.length && !argv[index + 1]!.startsWith('--')) value = argv[++index];
+    if (spec.envOnly === true) {
+      problem(
+        spec.flag,
+        spec.env,
+        `${spec.flag} is not accepted on the command line (any user can read it with ps); set ${spec.env}`,
+      );
+    } else if (value === undefined) {
+      problem(spec.flag, spec.env, `${spec.flag} / ${spec.env}: ${spec.flag} needs a value`);
+    } else if (values.has(key)) {
+      problem(spec.flag, spec.env, `${spec.flag} / ${spec.env}: ${spec.flag} is given more than once`);
+    } else {
+      values.set(key, value);
+    }
+  }
+  return values;
+}
+
+type Report = (key: OptionKey, value: RawValue | undefined, message: string) => undefined;
+type Field = <T>(key: OptionKey, parse: (text: string) => Parsed<T>, fallback?: T) => T | undefined;
+
+/** A parser's verdict on one raw value. */
+type Parsed<T> = { readonly value: T } | { readonly problem: string };
+function valid<T>(value: T): Parsed<T> {
+  return { value };
+}
+function invalid(problem: string): Parsed<never> {
+  return { problem };
+}
+
+/** The S3 settings: all optional, but coherent — a bucket for any of them, both keys or neither. */
+function readObjectStore(
+  flags: Map<OptionKey, string>,
+  raw: (key: OptionKey) => RawValue | undefined,
+  report: Report,
+  field: Field,
+): ObjectStoreConfig | undefined {
+  const endpoint = field('s3Endpoint', parseEndpoint);
+  const bucket = field('s3Bucket', parseBucket);
+  const region = field('s3Region', parseRegion, DEFAULT_S3_REGION);
+  const accessKeyId = field('s3AccessKeyId', parseText);
+  // A secret given as a flag was already reported; it must not be used even so.
+  const secretAccessKey = flags.has('s3SecretAccessKey') ? undefined : field('s3SecretAccessKey', parseText);
+  if (raw('s3Bucket') === undefined) {
+    for (const key of ['s3Endpoint', 's3Region', 's3AccessKeyId', 's3SecretAccessKey'] as const) {
+      const value = raw(key);
+      if (value !== undefined) {
+        report(
+          key,
+          value,
+          `is set but ${CONFIG_OPTIONS.s3Bucket.flag} / ${CONFIG_OPTIONS.s3Bucket.env} is not`,
+        );
+      }
+    }
+    return undefined;
+  }
+  if ((raw('s3AccessKeyId') === undefined) !== (raw('s3SecretAccessKey') === undefined)) {
+    const missing = raw('s3AccessKeyId') === undefined ? 's3AccessKeyId' : 's3SecretAccessKey';
+    report(missing, undefined, 'is required when the other S3 key is set (give both or neither)');
+  }
+  if (bucket === undefined || region === undefined) return undefined;
+  return { endpoint, bucket, region, accessKeyId, secretAccessKey };
+}
+
+/** Free text; never a problem by itself (emptiness is checked before). */
+function parseText(text: string): Parsed<string> {
+  return valid(text);
+}
+
+const hostnamePattern =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+function hostProblem(host: string): string | undefined {
+  return isIP(host) !== 0 || hostnamePattern.test(host) ? undefined : 'is not an IP address or host name';
+}
+
+function parseHost(text: string): Parsed<string> {
+  const problem = hostProblem(text);
+  return problem === undefined ? valid(text) : invalid(problem);
+}
+
+function parseInteger(text: string): number | undefined {
+  if (!/^\d{1,16}$/.test(text)) return undefined;
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+function parsePort(text: string): Parsed<number> {
+  const value = parseInteger(text);
+  return value !== undefined && value <= 0xffff
+    ? valid(value)
+    : invalid('is not a port (an integer 0 … 65535)');
+}
+
+const sizeUnits: Record<string, number> = {
+  '': 1,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+  TiB: 1024 ** 4,
+};
+
+function parseSize(text: string): Parsed<number> {
+  const match = /^(\d{1,16})(KiB|MiB|GiB|TiB)?$/.exec(text);
+  const value = match === null ? undefined : Number(match[1]) * sizeUnits[match[2] ?? '']!;
+  return value !== undefined && Number.isSafeInteger(value) && value > 0
+    ? valid(value)
+    : invalid('is not a size in bytes (a positive integer, optionally with KiB, MiB, GiB or TiB)');
+}
+
+function parsePageSize(text: string): Parsed<number> {
+  const parsed = parseSize(text);
+  if ('problem' in parsed) return parsed;
+  const value = parsed.value;
+  const powerOfTwo = value <= MAX_PAGE_SIZE_BYTES && (value & (value - 1)) === 0;
+  return powerOfTwo && value >= MIN_PAGE_SIZE_BYTES
+    ? parsed
+    : invalid(`must be a power of two from ${MIN_PAGE_SIZE_BYTES} to ${MAX_PAGE_SIZE_BYTES} bytes`);
+}
+
+function segmentSizeProblem(segmentSizeBytes: number, pageSizeBytes: number): string | undefined {
+  if (segmentSizeBytes % pageSizeBytes !== 0)
+    return `must be a multiple of the page size (${pageSizeBytes} bytes)`;
+  if (segmentSizeBytes > MAX_SEGMENT_SIZE_BYTES)
+    return `must be at most ${MAX_SEGMENT_SIZE_BYTES} bytes (1 TiB)`;
+  if (segmentSizeBytes / pageSizeBytes > MAX_PAGES_PER_SEGMENT) return 'holds more than 2^32 pages';
+  return undefined;
+}
+
+const logLevels: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+function parseLogLevel(text: string): Parsed<LogLevel> {
+  return (logLevels as readonly string[]).includes(text)
+    ? valid(text as LogLevel)
+    : invalid(`must be one of ${logLevels.join(', ')}`);
+}
+
+/** `id=host:port,…`; every entry is checked and every bad one named. */
+function parsePeers(text: string): Parsed<Map<NodeId, PeerAddress>> {
+  const peers = new Map<NodeId, PeerAddress>();
+  const bad: string[] = [];
+  const entries = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  if (entries.length > MAX_PEERS) return invalid(`lists ${entries.length} peers; at most ${MAX_PEERS}`);
+  for (const entry of entries) {
+    const match = /^([^=]+)=(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(entry);
+    if (match === null) {
+      bad.push(`${JSON.stringify(entry)} is not id=host:port`);
+      continue;
+    }
+    const [, id, bracketedHost, portText] = match as unknown as [string, string, string, string];
+    const host = bracketedHost.startsWith('[') ? bracketedHost.slice(1, -1) : bracketedHost;
+    const port = Number(portText);
+    if (!isValidIdentifier(id)) bad.push(`peer id ${JSON.stringify(id)} ${identifierRule}`);
+    else if (peers.has(id as NodeId)) bad.push(`peer ${id} is listed twice`);
+    else if (hostProblem(host) !== undefined)
+      bad.push(`peer ${id}: host ${JSON.stringify(host)} ${hostProblem(host)}`);
+    else if (port < 1 || port > 0xffff) bad.push(`peer ${id}: port ${port} is not 1 … 65535`);
+    else peers.set(asNodeId(id), { host, port });
+  }
+  return bad.length === 0 ? valid(peers) : invalid(bad.join('; '));
+}
+
+function parseEndpoint(text: string): Parsed<string> {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return invalid('is not a URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return invalid('must be an http:// or https:// URL');
+  if (url.username !== '' || url.password !== '') {
+    return invalid('must not carry credentials (use the S3 key settings)');
+  }
+  return valid(text);
+}
+
+/** S3's bucket naming rules, in short: 3–63 of [a-z0-9.-], starting and ending alphanumeric. */
+function parseBucket(text: string): Parsed<string> {
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(text)
+    ? valid(text)
+    : invalid('is not a valid bucket name (3–63 of a-z 0-9 . -)');
+}
+
+function parseRegion(text: string): Parsed<string> {
+  return /^[a-z0-9-]{1,32}$/.test(text) ? valid(text) : invalid('is not a region name (a-z 0-9 -)');
+}
+
+function formatAddress(address: PeerAddress): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}

@@ -1,0 +1,161 @@
+/**
+ * The storage node core's options: every limit is named here with its default (STYLE.md §11), and
+ * `resolveOptions` checks them once at construction, so the rest of the core can rely on them. A bad
+ * value is `NL_CONFIG_INVALID` (it comes from a config file or the command line, not from a bug).
+ */
+import {
+  MAX_PAGE_SIZE_BYTES,
+  MAX_REDO_RECORD_BYTES,
+  NorthlightError,
+  type PgId,
+  type SegmentId,
+} from '@northlight/protocol';
+import { LOG_ENTRY_HEADER_BYTES, LOG_FILE_HEADER_BYTES } from './log-format.js';
+import { noopStorageMetrics, type StorageMetrics } from './metrics.js';
+
+/**
+ * The seam for the S3 staging step (not built yet): GC may drop log records of a segment up to `lsn`
+ * only once they are in the object store, when `requireBackupBeforeGc` is set.
+ */
+export interface BackupStatus {
+  isBackedUp(pgId: PgId, segmentId: SegmentId, throughLsn: bigint): boolean;
+}
+
+export interface StorageNodeOptions {
+  /** Directory on the node's Disk holding the control log, the node log and the page store. */
+  readonly dataDirectory?: string;
+  /** Bytes per page of the volume; at most 64 KiB (`MAX_PAGE_SIZE_BYTES`). Default 4096. */
+  readonly pageSizeBytes?: number;
+  /** Pages per protection group: PG n holds pages [n × this, (n + 1) × this). Default 1 GiB of pages. */
+  readonly pagesPerPg?: number;
+  /** A node log file is closed and a new one started when the next entry would pass this size. */
+  readonly logFileBytes?: number;
+  /** The node log is preallocated (zeros written and synced) in extents of this many bytes. */
+  readonly logPreallocateBytes?: number;
+  /** Bytes of append batches queued (not yet written) before new batches are refused (back-pressure). */
+  readonly appendQueueBytesMax?: number;
+  /** Append batches received but not yet acknowledged, node-wide, before new ones are refused. */
+  readonly appendBatchesInFlightMax?: number;
+  /** Records a segment holds above its SCL (waiting for a gap to fill) before it refuses more. */
+  readonly recordsAboveSclMax?: number;
+  /** Segments one node hosts at most. */
+  readonly segmentsMax?: number;
+  /** Members in one membership list at most. */
+  readonly membersMax?: number;
+  /** Page reads in flight node-wide before new reads are refused. */
+  readonly readsInFlightMax?: number;
+  /** Background materialization tick; 0 turns the timer off (tests drive `materializeStep`). */
+  readonly materializeIntervalMs?: number;
+  /** Records coalesced into page images per materialization step (bounded work per tick). */
+  readonly materializeRecordsPerStep?: number;
+  /** Background scrub tick; 0 (the default) turns it off (`scrub()` still runs a whole pass). */
+  readonly scrubIntervalMs?: number;
+  /** Log entries or page images verified per scrub step. */
+  readonly scrubItemsPerStep?: number;
+  /** Durable hints and minimum read points are written to the control log at most this often. */
+  readonly hintPersistIntervalMs?: number;
+  /** The control log is compacted (rewritten as a snapshot) once it grows past this size. */
+  readonly controlLogCompactBytes?: number;
+  /** After a disk error the core forgets its memory and replays its disk after this pause. */
+  readonly reloadAfterDiskErrorMs?: number;
+  /** Damaged records, pages and log regions remembered for status and repair (older ones are counted). */
+  readonly damageListMax?: number;
+  /** When true, log records are dropped only once `backup.isBackedUp` says they are in S3. */
+  readonly requireBackupBeforeGc?: boolean;
+  readonly backup?: BackupStatus;
+  /** Heat: the window over which write and read rates are averaged. */
+  readonly rateWindowMs?: number;
+  readonly metrics?: StorageMetrics;
+}
+
+export type ResolvedOptions = Required<Omit<StorageNodeOptions, 'backup'>> & {
+  readonly backup: BackupStatus | undefined;
+};
+
+export const STORAGE_NODE_DEFAULTS = {
+  dataDirectory: '/data',
+  pageSizeBytes: 4096,
+  pagesPerPg: (1024 * 1024 * 1024) / 4096,
+  logFileBytes: 64 * 1024 * 1024,
+  logPreallocateBytes: 4 * 1024 * 1024,
+  appendQueueBytesMax: 64 * 1024 * 1024,
+  appendBatchesInFlightMax: 4096,
+  recordsAboveSclMax: 100_000,
+  segmentsMax: 10_000,
+  membersMax: 16,
+  readsInFlightMax: 1024,
+  materializeIntervalMs: 10,
+  materializeRecordsPerStep: 2048,
+  scrubIntervalMs: 0,
+  scrubItemsPerStep: 256,
+  hintPersistIntervalMs: 50,
+  controlLogCompactBytes: 1024 * 1024,
+  reloadAfterDiskErrorMs: 20,
+  damageListMax: 1024,
+  requireBackupBeforeGc: false,
+  rateWindowMs: 10_000,
+} as const;
+
+function invalid(name: string, value: unknown, rule: string): NorthlightError {
+  return new NorthlightError('NL_CONFIG_INVALID', `storage node option ${name} = ${String(value)}: ${rule}`, {
+    option: name,
+  });
+}
+
+function positiveInteger(name: string, value: number, min = 1): number {
+  if (!Number.isSafeInteger(value) || value < min) throw invalid(name, value, `must be an integer ≥ ${min}`);
+  return value;
+}
+
+function nonNegativeInteger(name: string, value: number): number {
+  return positiveInteger(name, value, 0);
+}
+
+/** Applies defaults and checks every option; throws NL_CONFIG_INVALID naming the first bad one. */
+export function resolveOptions(options: StorageNodeOptions): ResolvedOptions {
+  const merged = { ...STORAGE_NODE_DEFAULTS, ...stripUndefined(options) };
+  if (!/^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/.test(merged.dataDirectory) || merged.dataDirectory.includes('//'))
+    throw invalid('dataDirectory', merged.dataDirectory, 'must be an absolute path without a trailing slash');
+  positiveInteger('pageSizeBytes', merged.pageSizeBytes);
+  if (merged.pageSizeBytes > MAX_PAGE_SIZE_BYTES)
+    throw invalid('pageSizeBytes', merged.pageSizeBytes, `must be ≤ ${MAX_PAGE_SIZE_BYTES}`);
+  positiveInteger('pagesPerPg', merged.pagesPerPg);
+  positiveInteger('logPreallocateBytes', merged.logPreallocateBytes, 4096);
+  if (merged.logPreallocateBytes % 8 !== 0)
+    throw invalid('logPreallocateBytes', merged.logPreallocateBytes, 'must be a multiple of 8');
+  // A file always takes at least one entry (a record larger than the rest of a file opens a new file,
+  // which grows past this size if the record needs it), so small files are legal: tests use them.
+  positiveInteger('logFileBytes', merged.logFileBytes, LOG_FILE_HEADER_BYTES + 4096);
+  for (const name of [
+    'appendQueueBytesMax',
+    'appendBatchesInFlightMax',
+    'recordsAboveSclMax',
+    'segmentsMax',
+    'membersMax',
+    'readsInFlightMax',
+    'materializeRecordsPerStep',
+    'scrubItemsPerStep',
+    'hintPersistIntervalMs',
+    'controlLogCompactBytes',
+    'reloadAfterDiskErrorMs',
+    'damageListMax',
+    'rateWindowMs',
+  ] as const) {
+    positiveInteger(name, merged[name]);
+  }
+  if (merged.appendQueueBytesMax < MAX_REDO_RECORD_BYTES + LOG_ENTRY_HEADER_BYTES)
+    throw invalid('appendQueueBytesMax', merged.appendQueueBytesMax, 'must hold at least one largest record');
+  nonNegativeInteger('materializeIntervalMs', merged.materializeIntervalMs);
+  nonNegativeInteger('scrubIntervalMs', merged.scrubIntervalMs);
+  if (merged.requireBackupBeforeGc && options.backup === undefined)
+    throw invalid('requireBackupBeforeGc', true, 'needs a `backup` to ask whether records are staged');
+  return {
+    ...merged,
+    backup: options.backup,
+    metrics: options.metrics ?? noopStorageMetrics,
+  };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,308 @@
+/**
+ * The page store: materialized page images of every segment of the node, in one file
+ * (`<data>/pages.dat`) of fixed-size slots. A slot holds one image of one page of one segment, with
+ * the LSN it is as of. Its identity (segment, page, LSN) is written twice, in a header and a trailer,
+ * each with its own CRC32C, and the page bytes have a CRC32C of their own:
+ *
+ *   file header (64 bytes): u32 magic 'NLPS' (4E 4C 50 53), u16 format version (1), u16 0,
+ *     u32 page size, 48 reserved zero bytes, u32 crc32c of bytes 0…59
+ *   slot i at 64 + i × (page size + 64):
+ *     identity (32 bytes):  0 u32 magic 'NLPI' (4E 4C 50 49)   4 u32 segment number   8 u32 page number
+ *                          12 u32 0   16 u64 LSN the image is as of   24 u32 crc32c of the page bytes
+ *                          28 u32 crc32c of identity bytes 0…27
+ *     the page (page size bytes)
+ *     the identity again (32 bytes)
+ *
+ * Images are written copy-on-write: a new image always goes to a free slot, never over the image it
+ * replaces, and the slot of the old one is freed only once the new one is durable AND the segment's
+ * `materializedThrough` (control log) covers it.
+ *
+ * Crash reasoning:
+ *  P1. On open, an image counts only if its identity is readable, its segment is live, and its LSN is
+ *      at most the segment's durable `materializedThrough`: an image written by a materialization step
+ *      that crashed before its control entry was durable (maybe torn) is ignored, its slot free, and
+ *      the page keeps its previous image, which that step did not touch (P2). Of several images of a
+ *      page, the newest counts; the others are free.
+ *  P2. A slot is reused only after the image in it was superseded by a durable newer image of the same
+ *      page and the control entry covering that newer image was synced; a torn write into a reused slot
+ *      therefore only ever destroys an image nobody needs.
+ *  P3. A freed slot is not reused while a read is in flight (it may be about to copy the old image):
+ *      frees are quarantined, and the owner releases them only when no read is pinned.
+ *  P4. The newest image of a page is the only copy of the records GC dropped: if it rotted, falling
+ *      back to an older image (or to zeros) would silently serve a wrong page. So the identity is kept
+ *      twice (one flipped bit cannot hide which page a slot holds), and a newest image whose page bytes
+ *      fail their CRC is reported damaged (reads of the page are refused), never skipped.
+ */
+import { assert, crc32c, type Disk, type DiskFile, type Logger, NorthlightError } from '@northlight/protocol';
+import type { StorageMetrics } from './metrics.js';
+
+export const PAGE_STORE_FORMAT_VERSION = 1;
+export const PAGE_STORE_HEADER_BYTES = 64;
+/** Bytes of one copy of a slot's identity; a slot has two (header and trailer). */
+export const PAGE_SLOT_IDENTITY_BYTES = 32;
+const FILE_MAGIC = 0x53504c4e; // 'NLPS'
+const SLOT_MAGIC = 0x49504c4e; // 'NLPI'
+/** Slots read per disk read when the store is scanned at open. */
+const SCAN_SLOTS_PER_READ = 256;
+
+export interface PageImageRef {
+  readonly slot: number;
+  readonly lsn: bigint;
+}
+
+/** A valid image found by the scan at open. */
+export interface ScannedImage {
+  readonly segmentNumber: number;
+  readonly pageNo: number;
+  readonly lsn: bigint;
+  readonly slot: number;
+  /** The page bytes failed their CRC (P4). */
+  readonly damaged: boolean;
+}
+
+export class PageStore {
+  readonly #path: string;
+  readonly #pageSizeBytes: number;
+  readonly #metrics: StorageMetrics;
+  #file: DiskFile;
+  #slotCount = 0;
+  /** Free slots, reused lowest first so the file stays compact. */
+  readonly #free: number[] = [];
+  /** Freed while reads may be in flight (P3); the owner releases them when no read is pinned. */
+  #quarantined: number[] = [];
+
+  private constructor(path: string, file: DiskFile, pageSizeBytes: number, metrics: StorageMetrics) {
+    this.#path = path;
+    this.#file = file;
+    this.#pageSizeBytes = pageSizeBytes;
+    this.#metrics = metrics;
+  }
+
+  get slotBytes(): number {
+    return 2 * PAGE_SLOT_IDENTITY_BYTES + this.#pageSizeBytes;
+  }
+
+  get slotCount(): number {
+    return this.#slotCount;
+  }
+
+  get freeSlotCount(): number {
+    return this.#free.length + this.#quarantined.length;
+  }
+
+  get sizeBytes(): number {
+    return PAGE_STORE_HEADER_BYTES + this.#slotCount * this.slotBytes;
+  }
+
+  /**
+   * Opens (or creates) the store and scans every slot. `isWanted(image)` says whether a valid image
+   * may count (P1: live segment, LSN ≤ materializedThrough); the newest wanted image of each page is
+   * returned, every other slot is free. NL_CONFIG_INVALID if the store was written with another page size.
+   */
+  static async open(
+    disk: Disk,
+    directory: string,
+    pageSizeBytes: number,
+    metrics: StorageMetrics,
+    log: Logger,
+    isWanted: (image: ScannedImage) => boolean,
+  ): Promise<{ pageStore: PageStore; images: ScannedImage[] }> {
+    const path = `${directory}/pages.dat`;
+    const file = await disk.open(path);
+    const size = await file.size();
+    const store = new PageStore(path, file, pageSizeBytes, metrics);
+    const header = await file.read(0, PAGE_STORE_HEADER_BYTES);
+    const headerPageSize = decodeHeader(header);
+    if (headerPageSize !== undefined && headerPageSize !== pageSizeBytes) {
+      throw new NorthlightError(
+        'NL_CONFIG_INVALID',
+        `the page store holds ${headerPageSize}-byte pages but pageSizeBytes is ${pageSizeBytes}`,
+        { path },
+      );
+    }
+    if (headerPageSize === undefined) {
+      if (size > 0) log.log('warn', 'page store header is damaged; rewriting it', { path });
+      await file.write(0, encodeHeader(pageSizeBytes));
+      await file.sync();
+      metrics.fsync('pages');
+    }
+    store.#slotCount = Math.max(0, Math.floor((size - PAGE_STORE_HEADER_BYTES) / store.slotBytes));
+    const images = await store.#scan(isWanted);
+    await file.sync(); // as for the logs: what replay found is made durable before it is relied on
+    metrics.fsync('pages');
+    return { pageStore: store, images };
+  }
+
+  async #scan(isWanted: (image: ScannedImage) => boolean): Promise<ScannedImage[]> {
+    const newest = new Map<string, ScannedImage>();
+    const free: number[] = [];
+    for (let first = 0; first < this.#slotCount; first += SCAN_SLOTS_PER_READ) {
+      const count = Math.min(SCAN_SLOTS_PER_READ, this.#slotCount - first);
+      const bytes = await this.#file.read(this.#slotOffset(first), count * this.slotBytes);
+      for (let index = 0; index < count; index++) {
+        const slot = first + index;
+        const decoded = decodeSlot(bytes.subarray(index * this.slotBytes, (index + 1) * this.slotBytes));
+        const scanned: ScannedImage | undefined =
+          decoded === undefined
+            ? undefined
+            : { ...decoded.identity, slot, damaged: decoded.page === undefined };
+        if (scanned === undefined || !isWanted(scanned)) {
+          free.push(slot);
+          continue;
+        }
+        const key = `${scanned.segmentNumber}/${scanned.pageNo}`;
+        const previous = newest.get(key);
+        if (previous !== undefined && previous.lsn >= scanned.lsn) {
+          free.push(slot);
+          continue;
+        }
+        if (previous !== undefined) free.push(previous.slot);
+        newest.set(key, scanned);
+      }
+    }
+    this.#free.push(...free.sort((a, b) => b - a)); // popped from the end: lowest first
+    return [...newest.values()];
+  }
+
+  #slotOffset(slot: number): number {
+    return PAGE_STORE_HEADER_BYTES + slot * this.slotBytes;
+  }
+
+  /** Writes an image into a free slot (or a new one at the end) and returns the slot. Not synced. */
+  async write(segmentNumber: number, pageNo: number, lsn: bigint, page: Uint8Array): Promise<number> {
+    assert(page.length === this.#pageSizeBytes, 'page image of the wrong size');
+    const slot = this.#free.pop() ?? this.#slotCount++;
+    await this.#file.write(this.#slotOffset(slot), encodeSlot(segmentNumber, pageNo, lsn, page));
+    return slot;
+  }
+
+  /** Makes every image written so far durable. */
+  async sync(): Promise<void> {
+    await this.#file.sync();
+    this.#metrics.fsync('pages');
+  }
+
+  /**
+   * The image in `slot`, checked: its CRC, and that it is the image of this page as of this LSN.
+   * NL_DECODE_CHECKSUM otherwise (the medium rotted).
+   */
+  async read(slot: number, segmentNumber: number, pageNo: number, lsn: bigint): Promise<Uint8Array> {
+    assert(slot < this.#slotCount, `read of slot ${slot} past the end`);
+    const bytes = await this.#file.read(this.#slotOffset(slot), this.slotBytes);
+    const decoded = bytes.length === this.slotBytes ? decodeSlot(bytes) : undefined;
+    const identity = decoded?.identity;
+    if (
+      decoded?.page === undefined ||
+      identity?.segmentNumber !== segmentNumber ||
+      identity.pageNo !== pageNo ||
+      identity.lsn !== lsn
+    ) {
+      throw new NorthlightError('NL_DECODE_CHECKSUM', 'page image failed its CRC32C or identity check', {
+        slot,
+        pageNo,
+        lsn,
+      });
+    }
+    return decoded.page;
+  }
+
+  /** The slot's image is superseded (P2): it becomes free at the next `releaseQuarantine` (P3). */
+  free(slot: number): void {
+    this.#quarantined.push(slot);
+  }
+
+  /** A slot written by a step that was abandoned: nothing can be reading it, free at once. */
+  freeUnused(slot: number): void {
+    this.#free.push(slot);
+  }
+
+  /** Called by the owner when no page read is in flight (P3). */
+  releaseQuarantine(): void {
+    if (this.#quarantined.length === 0) return;
+    this.#free.push(...this.#quarantined);
+    this.#free.sort((a, b) => b - a);
+    this.#quarantined = [];
+  }
+
+  async close(): Promise<void> {
+    await this.#file.close();
+  }
+
+  get path(): string {
+    return this.#path;
+  }
+}
+
+function encodeHeader(pageSizeBytes: number): Uint8Array {
+  const bytes = new Uint8Array(PAGE_STORE_HEADER_BYTES);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, FILE_MAGIC, true);
+  view.setUint16(4, PAGE_STORE_FORMAT_VERSION, true);
+  view.setUint32(8, pageSizeBytes, true);
+  view.setUint32(60, crc32c(bytes.subarray(0, 60)), true);
+  return bytes;
+}
+
+/** The page size a valid header records, else undefined. */
+function decodeHeader(bytes: Uint8Array): number | undefined {
+  if (bytes.length < PAGE_STORE_HEADER_BYTES) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, PAGE_STORE_HEADER_BYTES);
+  if (view.getUint32(0, true) !== FILE_MAGIC) return undefined;
+  if (view.getUint32(60, true) !== crc32c(bytes.subarray(0, 60))) return undefined;
+  if (view.getUint16(4, true) !== PAGE_STORE_FORMAT_VERSION) return undefined;
+  return view.getUint32(8, true);
+}
+
+function encodeIdentity(segmentNumber: number, pageNo: number, lsn: bigint, pageCrc: number): Uint8Array {
+  const bytes = new Uint8Array(PAGE_SLOT_IDENTITY_BYTES);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, SLOT_MAGIC, true);
+  view.setUint32(4, segmentNumber, true);
+  view.setUint32(8, pageNo, true);
+  view.setBigUint64(16, lsn, true);
+  view.setUint32(24, pageCrc, true);
+  view.setUint32(28, crc32c(bytes.subarray(0, 28)), true);
+  return bytes;
+}
+
+interface SlotIdentity {
+  readonly segmentNumber: number;
+  readonly pageNo: number;
+  readonly lsn: bigint;
+  readonly pageCrc: number;
+}
+
+function decodeIdentity(bytes: Uint8Array): SlotIdentity | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, PAGE_SLOT_IDENTITY_BYTES);
+  if (view.getUint32(0, true) !== SLOT_MAGIC || view.getUint32(12, true) !== 0) return undefined;
+  if (view.getUint32(28, true) !== crc32c(bytes.subarray(0, 28))) return undefined;
+  return {
+    segmentNumber: view.getUint32(4, true),
+    pageNo: view.getUint32(8, true),
+    lsn: view.getBigUint64(16, true),
+    pageCrc: view.getUint32(24, true),
+  };
+}
+
+function encodeSlot(segmentNumber: number, pageNo: number, lsn: bigint, page: Uint8Array): Uint8Array {
+  const identity = encodeIdentity(segmentNumber, pageNo, lsn, crc32c(page));
+  const bytes = new Uint8Array(2 * PAGE_SLOT_IDENTITY_BYTES + page.length);
+  bytes.set(identity, 0);
+  bytes.set(page, PAGE_SLOT_IDENTITY_BYTES);
+  bytes.set(identity, PAGE_SLOT_IDENTITY_BYTES + page.length);
+  return bytes;
+}
+
+/**
+ * The slot's identity (from the header, else the trailer), and its page if the page bytes match their
+ * CRC; undefined if neither copy of the identity is readable (never written, torn, or rotten).
+ */
+function decodeSlot(bytes: Uint8Array): { identity: SlotIdentity; page: Uint8Array | undefined } | undefined {
+  const trailerStart = bytes.length - PAGE_SLOT_IDENTITY_BYTES;
+  const identity =
+    decodeIdentity(bytes.subarray(0, PAGE_SLOT_IDENTITY_BYTES)) ??
+    decodeIdentity(bytes.subarray(trailerStart));
+  if (identity === undefined) return undefined;
+  const page = bytes.subarray(PAGE_SLOT_IDENTITY_BYTES, trailerStart);
+  return { identity, page: crc32c(page) === identity.pageCrc ? page.slice() : undefined };
+}

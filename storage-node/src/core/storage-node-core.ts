@@ -1,0 +1,1035 @@
+/**
+ * The storage node's sans-I/O core (issue 3): it hosts many segments (of many PGs), keyed by
+ * (pgId, segmentId), and does everything through the injected `Environment`: it receives append
+ * batches and persists them in one node-wide log with group commit (node-log.ts), acknowledges each
+ * batch with its segment's SCL only after the fsync that covers it, orders records by backlinks
+ * (protocol's SegmentCompleteness), fences stale writers by volume and membership epoch, applies
+ * recovery's truncations, answers segment-state, fetch-records and read-page requests, and in the
+ * background coalesces records into page images, garbage-collects below the PG's minimum read point
+ * (materializer.ts) and scrubs checksums (scrubber.ts). Other engineers' `src/io/` adapters give it a
+ * real environment; the simulator gives it a deterministic one.
+ *
+ * Crash reasoning of the node as a whole (the stores' own scenarios are next to their code: C1–C4
+ * control-log.ts, N1–N6 node-log.ts and log-format.ts, P1–P3 page-store.ts, M1–M3 materializer.ts,
+ * S1–S4 storage.ts, G1 gated-disk.ts). Numbers 1–6 are those of the toy storage node
+ * (sim/src/workloads/quorum-writer/toy-storage.ts), whose rules this core keeps:
+ *  1. A batch is acknowledged only after its records are written AND an fsync issued after them
+ *     resolved (N3): an acknowledged record survives any crash of this node.
+ *  2. Torn tails are cut: a scan stops at the first bad bytes with nothing valid after them (N1, C3).
+ *  3. An epoch or truncation is synced to the control log BEFORE the reply that lets a writer rely on
+ *     it (C1). The epoch is raised in memory first, so the fence holds at once.
+ *  4. One fsync covers every write issued before it (group commit across batches AND segments); a
+ *     record being written is tracked (`Segment.inFlight`), so a retransmission waits for the same
+ *     fsync (its batch is queued behind it) instead of being written twice.
+ *  5. Appends are accepted only when the batch's epoch equals the epoch of the truncation the segment
+ *     durably applied (`truncationEpoch`); a truncation's list of ranges is authoritative, applied one
+ *     at a time per segment, in one control entry.
+ *  6. A segment this node has no durable `segment` entry for is unknown and silent (S1): a node that
+ *     lost its disk never answers for segments it used to host, so a read quorum can never count it as
+ *     an empty member and truncate acknowledged data. Re-creating it is repair, the control plane's job.
+ *  7. A disk error leaves the on-disk state unknown (a write half done, a failed fsync that may have
+ *     dropped pages): the core stops serving, cuts the loaded Storage off (G1) and replays the disk as
+ *     a restart would.
+ */
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  decodeMessageFromBytes,
+  type Environment,
+  EPOCH_ZERO,
+  type Epoch,
+  type ErrorCode,
+  encodeMessage,
+  encodeRedoRecord,
+  fail,
+  fitUtf8,
+  isNorthlightError,
+  isTruncated,
+  isValidIdentifier,
+  LSN_ZERO,
+  type Lsn,
+  MAX_REJECTION_MESSAGE_BYTES,
+  type Message,
+  messageFrameSize,
+  type NodeId,
+  NorthlightError,
+  ok,
+  type PgId,
+  type RedoRecord,
+  type Result,
+  redoRecordSize,
+  type SegmentId,
+  type TimerHandle,
+} from '@northlight/protocol';
+import { planAppend } from './append-plan.js';
+import {
+  applyControlEntry,
+  applySegmentEntry,
+  type ControlEntry,
+  isDiskError,
+  type SegmentControlState,
+  snapshotEntries,
+  TRUNCATION_RANGES_MAX,
+} from './control-log.js';
+import { alignedEntryBytes, type LogLocation } from './log-format.js';
+import {
+  hasMaterializationWork,
+  isDecodeError,
+  type MaterializeStepResult,
+  materializeStep,
+} from './materializer.js';
+import type { DropReason } from './metrics.js';
+import { type ResolvedOptions, resolveOptions, type StorageNodeOptions } from './options.js';
+import { type ReadPageOutcome, readPageAt, refuse } from './read-page.js';
+import { ScrubPass, type ScrubReport } from './scrubber.js';
+import { Segment } from './segment.js';
+import { type CoreState, type StorageNodeStatus, storageStatus } from './status.js';
+import { Storage } from './storage.js';
+
+/** What the control plane gives to create a segment. */
+export interface SegmentSpec {
+  readonly pgId: PgId;
+  readonly segmentId: SegmentId;
+  readonly membershipEpoch: Epoch;
+  /** The PG's members (segment ids), this one included. */
+  readonly members: readonly SegmentId[];
+  /** The volume epoch the segment starts at (repair creates it under the current one). Default 0. */
+  readonly volumeEpoch?: Epoch;
+}
+
+/** Requests (of every kind) in flight at once; beyond it messages are dropped (the sender retries). */
+export const REQUESTS_IN_FLIGHT_MAX = 16_384;
+/** Segment keys we warned about as unknown (later messages for them log at debug). */
+const UNKNOWN_SEGMENT_WARNINGS_MAX = 1024;
+
+const NOTHING_MATERIALIZED: MaterializeStepResult = {
+  recordsCoalesced: 0,
+  pagesWritten: 0,
+  recordsCollected: 0,
+};
+
+type Handled<T extends Message['type']> = Extract<Message, { type: T }>;
+
+export class StorageNodeCore {
+  readonly #env: Environment;
+  readonly #options: ResolvedOptions;
+  #state: CoreState = 'created';
+  #storage: Storage | undefined;
+  readonly #work = new Set<Promise<unknown>>();
+  #appendsInFlight = 0;
+  #readsInFlight = 0;
+  #started: Promise<void> | undefined;
+  #resolveStarted: (() => void) | undefined;
+  #rejectStarted: ((error: unknown) => void) | undefined;
+  #stopping: Promise<void> | undefined;
+  #lifecycle: Promise<unknown> = Promise.resolve();
+  #materializing: Promise<unknown> = Promise.resolve();
+  #materializeCursor = 0;
+  #compacting = false;
+  #materializeTimer: TimerHandle | undefined;
+  #persistTimer: TimerHandle | undefined;
+  #scrubTimer: TimerHandle | undefined;
+  #reloadTimer: TimerHandle | undefined;
+  #backgroundScrub: ScrubPass | undefined;
+  #materializeLoop = false;
+  #scrubLoop = false;
+  readonly #warnedUnknown = new Set<string>();
+
+  /** Throws NL_CONFIG_INVALID for a bad option. Messages are received from `start()` on. */
+  constructor(env: Environment, options: StorageNodeOptions = {}) {
+    this.#env = env;
+    this.#options = resolveOptions(options);
+    env.network.onMessage((from, bytes) => this.#receive(from, bytes));
+  }
+
+  get state(): CoreState {
+    return this.#state;
+  }
+
+  get options(): ResolvedOptions {
+    return this.#options;
+  }
+
+  /**
+   * Replays the disk and starts serving. Resolves once serving (after retries, if the disk fails
+   * meanwhile); rejects with NL_CONFIG_INVALID if the disk was written with another page size.
+   */
+  start(): Promise<void> {
+    if (this.#started !== undefined) return this.#started;
+    this.#started = new Promise<void>((resolve, reject) => {
+      this.#resolveStarted = resolve;
+      this.#rejectStarted = reject;
+    });
+    this.#state = 'starting';
+    this.#track(this.#load(), undefined);
+    return this.#started;
+  }
+
+  async #load(): Promise<void> {
+    let storage: Storage;
+    try {
+      storage = await Storage.load(this.#env, this.#options);
+    } catch (error) {
+      if (isDiskError(error)) {
+        this.#scheduleReload(error);
+        return;
+      }
+      if (isNorthlightError(error, 'NL_CONFIG_INVALID')) {
+        this.#state = 'failed';
+        this.#env.log.log('error', 'storage node cannot start', { error: error.message });
+        this.#rejectStarted?.(error);
+        return;
+      }
+      throw error;
+    }
+    if (this.#state !== 'starting' && this.#state !== 'reloading') {
+      await storage.close(); // stopped meanwhile
+      return;
+    }
+    this.#storage = storage;
+    this.#state = 'serving';
+    this.#scheduleMaterialize();
+    this.#scheduleScrub();
+    this.#env.log.log('info', 'storage node serving', {
+      segments: storage.segments.size,
+      logFiles: storage.nodeLog.fileCount,
+    });
+    this.#resolveStarted?.();
+  }
+
+  #scheduleReload(error: NorthlightError): void {
+    this.#state = 'reloading';
+    this.#env.log.log('warn', 'disk I/O error; replaying the disk', { error: error.message });
+    this.#reloadTimer = this.#env.clock.setTimer(this.#options.reloadAfterDiskErrorMs, () => {
+      this.#reloadTimer = undefined;
+      if (this.#state === 'reloading') this.#track(this.#load(), undefined);
+    });
+  }
+
+  /** Crash reasoning 7. Only the first error of a Storage counts; later ones are its echoes. */
+  #diskFailed(error: NorthlightError, storage: Storage | undefined): void {
+    if (storage === undefined || storage !== this.#storage) return;
+    this.#storage = undefined;
+    this.#cancelTimers();
+    if (this.#state === 'stopping' || this.#state === 'stopped') return;
+    this.#state = 'reloading';
+    this.#env.log.log('warn', 'disk I/O error; cutting off the loaded state', { error: error.message });
+    this.#track(
+      storage.abandon().then(() => this.#scheduleReload(error)),
+      undefined,
+    );
+  }
+
+  /** Runs background or request work; a disk error reloads, anything else is a bug and crashes. */
+  #track(work: Promise<unknown>, storage: Storage | undefined): void {
+    this.#work.add(work);
+    work.then(
+      () => this.#work.delete(work),
+      (error: unknown) => {
+        this.#work.delete(work);
+        if (isDiskError(error)) {
+          this.#diskFailed(error, storage ?? this.#storage);
+          return;
+        }
+        throw error; // an assertion or another bug: never caught (STYLE.md §8)
+      },
+    );
+  }
+
+  #cancelTimers(): void {
+    for (const timer of [this.#materializeTimer, this.#persistTimer, this.#scrubTimer, this.#reloadTimer])
+      timer?.cancel();
+    // A loop whose timer was pending is over; one whose step is running ends when the step does.
+    if (this.#materializeTimer !== undefined) this.#materializeLoop = false;
+    if (this.#scrubTimer !== undefined) this.#scrubLoop = false;
+    this.#backgroundScrub = undefined;
+    this.#materializeTimer = undefined;
+    this.#persistTimer = undefined;
+    this.#scrubTimer = undefined;
+    this.#reloadTimer = undefined;
+  }
+
+  // ---- messages ----
+
+  #receive(from: NodeId, bytes: Uint8Array): void {
+    const storage = this.#storage;
+    if (this.#state !== 'serving' || storage === undefined) {
+      this.#dropped('not-serving'); // the sender retries
+      return;
+    }
+    let message: Message;
+    try {
+      message = decodeMessageFromBytes(bytes);
+    } catch (error) {
+      if (!isNorthlightError(error)) throw error;
+      this.#env.log.log('warn', 'dropped undecodable message', {
+        from,
+        code: error.code,
+        error: error.message,
+      });
+      this.#dropped('undecodable');
+      return;
+    }
+    if (this.#work.size >= REQUESTS_IN_FLIGHT_MAX) {
+      this.#env.log.log('warn', 'too many requests in flight; dropped one', { from, type: message.type });
+      this.#dropped('not-serving');
+      return;
+    }
+    this.#track(this.#handle(from, message, storage), storage);
+  }
+
+  #dropped(reason: DropReason): void {
+    this.#options.metrics.messageDropped(reason);
+  }
+
+  async #handle(from: NodeId, message: Message, storage: Storage): Promise<void> {
+    switch (message.type) {
+      case 'append-batch':
+        return this.#append(from, message, storage);
+      case 'segment-state-request':
+        return this.#segmentState(from, message, storage);
+      case 'truncate':
+        return this.#truncate(from, message, storage);
+      case 'fetch-records':
+        return this.#fetch(from, message, storage);
+      case 'read-page':
+        return this.#readPageRequest(from, message, storage);
+      case 'min-read-point':
+        return this.#minReadPoint(message, storage);
+      default:
+        this.#env.log.log('warn', 'dropped a message a storage node does not handle', {
+          from,
+          type: message.type,
+        });
+        this.#dropped('unexpected-type');
+    }
+  }
+
+  /** The serving segment a request addresses, or undefined (dropped, warned once per segment: reasoning 6). */
+  #target(storage: Storage, pgId: PgId, segmentId: SegmentId, from: NodeId | undefined): Segment | undefined {
+    const segment = storage.segment(pgId, segmentId);
+    if (segment !== undefined && segment.state === 'active') return segment;
+    const key = `${pgId}/${segmentId}`;
+    const first = !this.#warnedUnknown.has(key) && this.#warnedUnknown.size < UNKNOWN_SEGMENT_WARNINGS_MAX;
+    if (first) this.#warnedUnknown.add(key);
+    const what = segment === undefined ? 'unknown segment' : 'silent segment';
+    this.#env.log.log(first ? 'warn' : 'debug', `dropped a request for a ${what}`, { from, pgId, segmentId });
+    this.#dropped('unknown-segment');
+    return undefined;
+  }
+
+  #send(to: NodeId, message: Message): void {
+    this.#env.network.send(to, encodeMessage(message));
+  }
+
+  #reject(
+    to: NodeId,
+    segment: Segment,
+    requestId: bigint,
+    code: ErrorCode,
+    text: string,
+    volumeEpoch: Epoch = segment.control.volumeEpoch,
+  ): void {
+    this.#options.metrics.requestRejected(code);
+    this.#send(to, {
+      type: 'request-rejected',
+      requestId,
+      pgId: segment.control.pgId,
+      segmentId: segment.control.segmentId,
+      code,
+      currentVolumeEpoch: volumeEpoch,
+      currentMembershipEpoch: segment.control.membershipEpoch,
+      message: fitUtf8(text, MAX_REJECTION_MESSAGE_BYTES),
+    });
+  }
+
+  /** Fences a request of an older volume epoch; returns true if it was rejected. */
+  #rejectStale(to: NodeId, segment: Segment, requestId: bigint, volumeEpoch: Epoch, what: string): boolean {
+    if (volumeEpoch >= segment.control.volumeEpoch) return false;
+    this.#reject(
+      to,
+      segment,
+      requestId,
+      'NL_EPOCH_STALE',
+      `${what}: volume epoch ${volumeEpoch} < ${segment.control.volumeEpoch}; a newer writer recovered the volume`,
+    );
+    return true;
+  }
+
+  async #append(from: NodeId, message: Handled<'append-batch'>, storage: Storage): Promise<void> {
+    const receivedMs = this.#env.clock.nowMs();
+    const segment = this.#target(storage, message.pgId, message.segmentId, from);
+    if (segment === undefined) return;
+    const control = segment.control;
+    if (this.#rejectStale(from, segment, message.requestId, message.volumeEpoch, 'append')) return;
+    if (message.volumeEpoch !== control.truncationEpoch) {
+      // Reasoning 5: the writer sees an older epoch in the rejection and sends its truncation.
+      const text = `segment has not applied the truncation of epoch ${message.volumeEpoch}`;
+      this.#reject(from, segment, message.requestId, 'NL_EPOCH_STALE', text, control.truncationEpoch);
+      return;
+    }
+    if (message.membershipEpoch < control.membershipEpoch) {
+      const text = `membership epoch ${message.membershipEpoch} < ${control.membershipEpoch}; refresh the layout`;
+      this.#reject(from, segment, message.requestId, 'NL_MEMBERSHIP_STALE', text);
+      return;
+    }
+    const plan = planAppend(segment, message.records, this.#options.pagesPerPg, this.#options.pageSizeBytes);
+    if (!plan.ok) {
+      this.#env.log.log('warn', 'refused an invalid append batch', {
+        from,
+        pgId: control.pgId,
+        problem: plan.problem,
+      });
+      this.#reject(from, segment, message.requestId, 'NL_DECODE_INVALID', plan.problem);
+      return;
+    }
+    const payloads = plan.fresh.map(encodeRedoRecord);
+    const bytes = payloads.reduce((sum, payload) => sum + alignedEntryBytes(payload.length), 0);
+    const overload = this.#appendOverload(storage, segment, plan.fresh.length, bytes);
+    if (overload !== undefined) {
+      this.#reject(from, segment, message.requestId, 'NL_LSN_ALLOCATION_LIMIT', overload);
+      return;
+    }
+    if (message.durableHint > control.durableHint) {
+      control.durableHint = message.durableHint;
+      this.#markControlDirty(storage, segment);
+    }
+    for (const record of plan.fresh) segment.beginWrite(record.lsn, record.backlink);
+    this.#appendsInFlight++;
+    let locations: LogLocation[];
+    try {
+      // Reasoning 1 and 4: one fsync for the whole group, then acknowledged.
+      const entries = payloads.map((payload) => ({ segmentNumber: control.number, payload }));
+      locations = await storage.nodeLog.append(entries);
+    } finally {
+      this.#appendsInFlight--;
+    }
+    this.#remember(storage, segment, plan.fresh, locations);
+    if (this.#storage !== storage || segment.dropped) return;
+    if (control.volumeEpoch !== message.volumeEpoch || control.truncationEpoch !== message.volumeEpoch)
+      return;
+    this.#send(from, {
+      type: 'append-ack',
+      requestId: message.requestId,
+      pgId: control.pgId,
+      segmentId: control.segmentId,
+      volumeEpoch: control.volumeEpoch,
+      scl: segment.scl,
+    });
+    this.#options.metrics.appendLatencyMs(this.#env.clock.nowMs() - receivedMs);
+  }
+
+  /** Why a batch must wait (back-pressure), or undefined if there is room. */
+  #appendOverload(
+    storage: Storage,
+    segment: Segment,
+    freshRecords: number,
+    bytes: number,
+  ): string | undefined {
+    if (this.#appendsInFlight >= this.#options.appendBatchesInFlightMax)
+      return `${this.#appendsInFlight} append batches in flight (appendBatchesInFlightMax)`;
+    if (!storage.nodeLog.hasRoomFor(bytes))
+      return `${storage.nodeLog.queuedBytes} bytes queued for the node log (appendQueueBytesMax)`;
+    const above = segment.pendingAboveScl + segment.inFlight.size + freshRecords;
+    if (above > this.#options.recordsAboveSclMax)
+      return `${above} records above the SCL ${segment.scl} (recordsAboveSclMax); a gap must be filled first`;
+    return undefined;
+  }
+
+  /** Indexes durable records; releases entries that are not indexed (duplicate, annulled, dropped). */
+  #remember(
+    storage: Storage,
+    segment: Segment,
+    records: readonly RedoRecord[],
+    locations: readonly LogLocation[],
+  ): void {
+    let indexedBytes = 0;
+    let indexedCount = 0;
+    for (const [index, record] of records.entries()) {
+      const location = locations[index]!;
+      const indexed =
+        !segment.dropped &&
+        segment.index({
+          lsn: record.lsn,
+          backlink: record.backlink,
+          cpl: record.cpl,
+          pageNo: record.kind === 'page-diff' ? record.pageNo : undefined,
+          location,
+        });
+      segment.endWrite(record.lsn);
+      if (!indexed) {
+        storage.nodeLog.release(location);
+        continue;
+      }
+      indexedCount++;
+      indexedBytes += location.entryBytes;
+      if (storage.damage.recordCount > 0)
+        storage.damage.forgetRecord(segment.control.pgId, segment.control.segmentId, record.lsn);
+    }
+    storage.releasePruned(segment, this.#env.log);
+    if (indexedCount === 0) return;
+    segment.appendRate.record(this.#env.clock.nowMs(), indexedCount);
+    this.#options.metrics.recordsAppended(segment.control, indexedCount);
+    this.#options.metrics.bytesAppended(segment.control, indexedBytes);
+  }
+
+  async #adoptEpoch(storage: Storage, segment: Segment, volumeEpoch: Epoch): Promise<void> {
+    if (volumeEpoch <= segment.control.volumeEpoch) return;
+    segment.control.volumeEpoch = volumeEpoch; // fence at once in memory; durable before any reply (3)
+    await this.#appendControl(storage, [
+      { kind: 'volume-epoch', number: segment.control.number, volumeEpoch },
+    ]);
+  }
+
+  async #appendControl(storage: Storage, entries: readonly ControlEntry[]): Promise<void> {
+    await storage.controlLog.append(entries);
+    if (storage.controlLog.sizeBytes > this.#options.controlLogCompactBytes && !this.#compacting) {
+      this.#compacting = true;
+      const compaction = storage.controlLog
+        .compact(() => snapshotEntries(storage.controlState))
+        .finally(() => {
+          this.#compacting = false;
+        });
+      this.#track(compaction, storage);
+    }
+  }
+
+  async #segmentState(
+    from: NodeId,
+    message: Handled<'segment-state-request'>,
+    storage: Storage,
+  ): Promise<void> {
+    const segment = this.#target(storage, message.pgId, message.segmentId, from);
+    if (segment === undefined) return;
+    if (this.#rejectStale(from, segment, message.requestId, message.volumeEpoch, 'segment-state-request'))
+      return;
+    await this.#adoptEpoch(storage, segment, message.volumeEpoch);
+    const control = segment.control;
+    if (this.#storage !== storage || segment.dropped || control.volumeEpoch !== message.volumeEpoch) return;
+    const floor = control.durableHint < segment.scl ? control.durableHint : segment.scl;
+    const reply: Message = {
+      type: 'segment-state',
+      requestId: message.requestId,
+      pgId: control.pgId,
+      segmentId: control.segmentId,
+      volumeEpoch: control.volumeEpoch,
+      membershipEpoch: control.membershipEpoch,
+      scl: segment.scl,
+      durableHint: control.durableHint,
+      truncations: control.truncations,
+      tail: segment.tailAbove(floor),
+    };
+    if (messageFrameSize(reply) > DEFAULT_MAX_FRAME_BYTES) {
+      // Recovery needs the whole tail; it reads the other members of the read quorum instead.
+      this.#env.log.log('warn', 'segment state does not fit a frame; not answered', {
+        pgId: control.pgId,
+        tail: reply.tail.length,
+      });
+      return;
+    }
+    this.#send(from, reply);
+  }
+
+  async #truncate(from: NodeId, message: Handled<'truncate'>, storage: Storage): Promise<void> {
+    const segment = this.#target(storage, message.pgId, message.segmentId, from);
+    if (segment === undefined) return;
+    if (this.#rejectStale(from, segment, message.requestId, message.volumeEpoch, 'truncate')) return;
+    const problem = this.#truncationProblem(segment, message);
+    if (problem !== undefined) {
+      this.#env.log.log('error', 'refused a truncation that would annul coalesced records', {
+        from,
+        problem,
+      });
+      this.#reject(from, segment, message.requestId, 'NL_DECODE_INVALID', problem);
+      return;
+    }
+    // Reasoning 5: one truncation at a time per segment, its list in one control entry.
+    const applying = segment.truncating.then(() => this.#applyTruncation(storage, segment, message));
+    segment.truncating = applying.catch(() => undefined);
+    await applying;
+    const control = segment.control;
+    if (this.#storage !== storage || segment.dropped || control.truncationEpoch !== message.volumeEpoch)
+      return;
+    this.#send(from, {
+      type: 'truncate-ack',
+      requestId: message.requestId,
+      pgId: control.pgId,
+      segmentId: control.segmentId,
+      volumeEpoch: control.volumeEpoch,
+    });
+  }
+
+  /**
+   * A truncation only ever annuls records above the new VDL, which is at least every durable hint, so
+   * it can never reach records coalesced into images (materialization stops at the hint). One that
+   * would is a writer bug, refused before it changes anything. A range of a recovery newer than the
+   * segment's truncation epoch must therefore start at or above `materializedThrough` (every hint the
+   * segment materialized up to came from a writer no newer than that epoch); an older range may lie
+   * lower (the segment may simply not have known it) but must not annul a record it holds there.
+   */
+  #truncationProblem(segment: Segment, message: Handled<'truncate'>): string | undefined {
+    if (message.ranges.length > TRUNCATION_RANGES_MAX)
+      return `${message.ranges.length} truncation ranges exceed ${TRUNCATION_RANGES_MAX}`;
+    const { truncationEpoch, materializedThrough } = segment.control;
+    const low = message.ranges.find(
+      (range) => range.volumeEpoch > truncationEpoch && range.fromExclusive < materializedThrough,
+    );
+    if (low !== undefined)
+      return `range (${low.fromExclusive}, ${low.toInclusive}] of epoch ${low.volumeEpoch} starts below the materialized ${materializedThrough}`;
+    const coalesced = segment.recordsAtOrBelow(segment.control.materializedThrough);
+    const annulled = coalesced.find((record) => isTruncated(record.lsn, message.ranges));
+    if (annulled !== undefined)
+      return `range annuls record ${annulled.lsn}, at or below the materialized ${segment.control.materializedThrough}`;
+    return undefined;
+  }
+
+  async #applyTruncation(storage: Storage, segment: Segment, message: Handled<'truncate'>): Promise<void> {
+    const control = segment.control;
+    if (control.truncationEpoch >= message.volumeEpoch || message.volumeEpoch < control.volumeEpoch) return;
+    const entry = {
+      kind: 'truncation',
+      number: control.number,
+      volumeEpoch: message.volumeEpoch,
+      ranges: message.ranges,
+    } as const;
+    // Durable first, then visible (reasoning 3 and 5): appends of the new epoch are accepted only
+    // once the truncation can no longer be lost.
+    await this.#appendControl(storage, [entry]);
+    if (this.#storage !== storage || segment.dropped) return;
+    applySegmentEntry(control, entry); // C2: the same rule replay applies
+    for (const record of segment.rebuild()) storage.nodeLog.release(record.location);
+    storage.releasePruned(segment, this.#env.log);
+    this.#env.log.log('info', 'applied truncation', {
+      pgId: control.pgId,
+      segmentId: control.segmentId,
+      volumeEpoch: message.volumeEpoch,
+      ranges: message.ranges.length,
+      scl: segment.scl,
+    });
+  }
+
+  async #fetch(from: NodeId, message: Handled<'fetch-records'>, storage: Storage): Promise<void> {
+    const segment = this.#target(storage, message.pgId, message.segmentId, from);
+    if (segment === undefined) return;
+    if (this.#rejectStale(from, segment, message.requestId, message.volumeEpoch, 'fetch-records')) return;
+    const control = segment.control;
+    const empty: Message = {
+      type: 'records',
+      requestId: message.requestId,
+      pgId: control.pgId,
+      segmentId: control.segmentId,
+      records: [],
+    };
+    let size = messageFrameSize(empty);
+    const records: RedoRecord[] = [];
+    await storage.pinned(async () => {
+      for (const lsn of message.lsns) {
+        const indexed = segment.get(lsn);
+        if (indexed === undefined) continue;
+        let record: RedoRecord;
+        try {
+          record = await storage.readRecord(segment, indexed);
+        } catch (error) {
+          if (!isDecodeError(error)) throw error;
+          storage.recordDamaged(this.#env, segment, indexed, 'fetch');
+          continue;
+        }
+        size += redoRecordSize(record);
+        if (size > DEFAULT_MAX_FRAME_BYTES) break; // the requester fetches the rest again
+        records.push(record);
+      }
+    });
+    if (this.#storage !== storage || segment.dropped) return;
+    this.#send(from, { ...empty, records } as Message);
+  }
+
+  async #readPageRequest(from: NodeId, message: Handled<'read-page'>, storage: Storage): Promise<void> {
+    const segment = this.#target(storage, message.pgId, message.segmentId, from);
+    if (segment === undefined) return;
+    const outcome = await this.#read(
+      storage,
+      segment,
+      message.pageNo,
+      message.readPoint,
+      message.volumeEpoch,
+    );
+    if (this.#storage !== storage) return;
+    if (!outcome.ok) {
+      const { reason, error } = outcome.refusal;
+      if (reason === 'not-serving') return;
+      const epoch = reason === 'stale-epoch' ? segment.control.volumeEpoch : undefined;
+      this.#reject(from, segment, message.requestId, error.code, error.message, epoch);
+      return;
+    }
+    this.#send(from, {
+      type: 'page',
+      requestId: message.requestId,
+      pgId: segment.control.pgId,
+      segmentId: segment.control.segmentId,
+      pageNo: message.pageNo,
+      readPoint: message.readPoint,
+      bytes: outcome.page,
+    });
+  }
+
+  #minReadPoint(message: Handled<'min-read-point'>, storage: Storage): void {
+    const segment = this.#target(storage, message.pgId, message.segmentId, undefined);
+    if (segment === undefined) return;
+    const control = segment.control;
+    if (message.volumeEpoch < control.volumeEpoch) {
+      this.#dropped('stale');
+      return;
+    }
+    if (message.minReadPoint <= control.minReadPoint) return; // PGMRPL never goes back
+    control.minReadPoint = message.minReadPoint;
+    this.#markControlDirty(storage, segment);
+  }
+
+  /**
+   * Hints and minimum read points are persisted lazily, node-wide, one synced append per interval:
+   * losing one only makes a later recovery start lower (and read more) or a read floor come back
+   * lower (never below materializedThrough, S4).
+   */
+  #markControlDirty(storage: Storage, segment: Segment): void {
+    segment.controlDirty = true;
+    if (this.#persistTimer !== undefined) return;
+    this.#persistTimer = this.#env.clock.setTimer(this.#options.hintPersistIntervalMs, () => {
+      this.#persistTimer = undefined;
+      this.#track(this.#persistDirty(storage), storage);
+    });
+  }
+
+  async #persistDirty(storage: Storage): Promise<void> {
+    if (this.#storage !== storage) return; // reloaded: the new Storage persists its own
+    const entries: ControlEntry[] = [];
+    for (const segment of storage.segments.values()) {
+      if (!segment.controlDirty) continue;
+      segment.controlDirty = false;
+      const { number, durableHint, minReadPoint } = segment.control;
+      entries.push({ kind: 'hint', number, durableHint }, { kind: 'min-read-point', number, minReadPoint });
+    }
+    if (entries.length > 0) await this.#appendControl(storage, entries);
+  }
+
+  // ---- page reads ----
+
+  /**
+   * The page `pageNo` of segment (pgId, segmentId) as of `readPoint`, or a typed refusal: read points
+   * below the PG's minimum read point or above the segment's SCL are refused (read-page.ts).
+   */
+  async readPage(pgId: PgId, segmentId: SegmentId, pageNo: number, readPoint: Lsn): Promise<ReadPageOutcome> {
+    const storage = this.#storage;
+    if (this.#state !== 'serving' || storage === undefined)
+      return refuse('not-serving', `the storage node is ${this.#state}`);
+    const segment = storage.segment(pgId, segmentId);
+    if (segment === undefined) return refuse('unknown-segment', `no segment ${segmentId} of PG ${pgId} here`);
+    if (segment.state !== 'active') return refuse('silent', `segment ${segmentId} is silent until repaired`);
+    return this.#read(storage, segment, pageNo, readPoint, undefined);
+  }
+
+  async #read(
+    storage: Storage,
+    segment: Segment,
+    pageNo: number,
+    readPoint: Lsn,
+    volumeEpoch: Epoch | undefined,
+  ): Promise<ReadPageOutcome> {
+    const control = segment.control;
+    if (volumeEpoch !== undefined && volumeEpoch < control.volumeEpoch)
+      return refuse(
+        'stale-epoch',
+        `volume epoch ${volumeEpoch} < ${control.volumeEpoch}; a newer writer recovered the volume`,
+      );
+    if (this.#readsInFlight >= this.#options.readsInFlightMax)
+      return refuse('overloaded', `${this.#readsInFlight} page reads in flight (readsInFlightMax)`);
+    const startedMs = this.#env.clock.nowMs();
+    this.#readsInFlight++;
+    let outcome: ReadPageOutcome;
+    try {
+      outcome = await readPageAt(this.#env, storage, segment, pageNo, readPoint);
+      await storage.reclaim();
+    } catch (error) {
+      if (!isDiskError(error)) throw error;
+      this.#diskFailed(error, storage);
+      return refuse('not-serving', `disk I/O error while reading: ${error.message}`);
+    } finally {
+      this.#readsInFlight--;
+    }
+    if (outcome.ok) {
+      segment.readRate.record(this.#env.clock.nowMs());
+      this.#options.metrics.pageRead(control, this.#env.clock.nowMs() - startedMs);
+    } else {
+      this.#options.metrics.requestRejected(outcome.refusal.error.code);
+    }
+    return outcome;
+  }
+
+  // ---- background work ----
+
+  /**
+   * One background loop at a time: `#materializeLoop` stays set from the timer until its step ends, so
+   * a step of an abandoned Storage that ends after a reload cannot start a second loop.
+   */
+  #scheduleMaterialize(): void {
+    if (this.#options.materializeIntervalMs === 0 || this.#state !== 'serving' || this.#materializeLoop)
+      return;
+    this.#materializeLoop = true;
+    this.#materializeTimer = this.#env.clock.setTimer(this.#options.materializeIntervalMs, () => {
+      this.#materializeTimer = undefined;
+      const step = this.materializeStep().finally(() => {
+        this.#materializeLoop = false;
+        this.#scheduleMaterialize();
+      });
+      this.#track(step, this.#storage);
+    });
+  }
+
+  /**
+   * One bounded materialization (and GC) step for the next segment, round robin, that has work. The
+   * background timer calls it; tests and an admin "checkpoint now" may too. Steps never overlap.
+   */
+  materializeStep(): Promise<MaterializeStepResult> {
+    const run = this.#materializing.then(() => this.#materializeOnce());
+    this.#materializing = run.catch(() => undefined);
+    return run;
+  }
+
+  async #materializeOnce(): Promise<MaterializeStepResult> {
+    const storage = this.#storage;
+    if (this.#state !== 'serving' || storage === undefined) return NOTHING_MATERIALIZED;
+    const segments = [...storage.segments.values()];
+    for (let offset = 0; offset < segments.length; offset++) {
+      const index = (this.#materializeCursor + offset) % segments.length;
+      const segment = segments[index]!;
+      if (!hasMaterializationWork(segment, this.#options)) continue;
+      this.#materializeCursor = index + 1;
+      try {
+        return await materializeStep(this.#env, storage, segment, () => this.#storage === storage);
+      } catch (error) {
+        if (!isDiskError(error)) throw error;
+        this.#diskFailed(error, storage);
+        return NOTHING_MATERIALIZED;
+      }
+    }
+    return NOTHING_MATERIALIZED;
+  }
+
+  #scheduleScrub(): void {
+    if (this.#options.scrubIntervalMs === 0 || this.#state !== 'serving' || this.#scrubLoop) return;
+    this.#scrubLoop = true;
+    this.#scrubTimer = this.#env.clock.setTimer(this.#options.scrubIntervalMs, () => {
+      this.#scrubTimer = undefined;
+      const storage = this.#storage;
+      if (storage === undefined) {
+        this.#scrubLoop = false;
+        return;
+      }
+      if (this.#backgroundScrub === undefined || this.#backgroundScrub.done)
+        this.#backgroundScrub = new ScrubPass(storage);
+      const step = this.#backgroundScrub
+        .step(this.#env, storage, this.#options.scrubItemsPerStep)
+        .finally(() => {
+          this.#scrubLoop = false;
+          this.#scheduleScrub();
+        });
+      this.#track(step, storage);
+    });
+  }
+
+  /**
+   * One whole scrub pass over every stored log entry and page image, in bounded steps. Damage found is
+   * reported here and listed in `status().damage`.
+   */
+  async scrub(): Promise<ScrubReport> {
+    const storage = this.#storage;
+    const pass = storage === undefined ? undefined : new ScrubPass(storage);
+    while (pass !== undefined && !pass.done && this.#storage === storage) {
+      try {
+        await pass.step(this.#env, storage!, this.#options.scrubItemsPerStep);
+      } catch (error) {
+        if (!isDiskError(error)) throw error;
+        this.#diskFailed(error, storage);
+      }
+    }
+    return pass?.report() ?? { recordsVerified: 0, pagesVerified: 0, damagedRecords: 0, damagedPages: 0 };
+  }
+
+  // ---- segment lifecycle (control plane) ----
+
+  /**
+   * Creates an empty segment with its members and membership epoch; durable when it resolves ok.
+   * Creating an existing segment with the same membership epoch is a no-op (`created: false`).
+   */
+  createSegment(spec: SegmentSpec): Promise<Result<{ created: boolean }>> {
+    const problem = this.#specProblem(spec.pgId, spec.segmentId, spec.members);
+    if (problem !== undefined)
+      return Promise.resolve(fail(new NorthlightError('NL_CONFIG_INVALID', problem)));
+    return this.#lifecycleOperation<{ created: boolean }>(async (storage) => {
+      const existing = storage.segment(spec.pgId, spec.segmentId);
+      if (existing !== undefined) {
+        if (existing.control.membershipEpoch === spec.membershipEpoch) return ok({ created: false });
+        return fail(
+          new NorthlightError(
+            'NL_CONFIG_INVALID',
+            `segment ${spec.segmentId} exists with membership epoch ${existing.control.membershipEpoch}; use updateMembership`,
+          ),
+        );
+      }
+      if (storage.segments.size >= this.#options.segmentsMax)
+        return fail(
+          new NorthlightError(
+            'NL_CONFIG_INVALID',
+            `the node hosts ${storage.segments.size} segments (segmentsMax)`,
+          ),
+        );
+      const state: SegmentControlState = {
+        number: storage.controlState.nextSegmentNumber,
+        pgId: spec.pgId,
+        segmentId: spec.segmentId,
+        volumeEpoch: spec.volumeEpoch ?? EPOCH_ZERO,
+        truncationEpoch: EPOCH_ZERO,
+        truncations: [],
+        membershipEpoch: spec.membershipEpoch,
+        members: [...spec.members],
+        durableHint: LSN_ZERO,
+        minReadPoint: LSN_ZERO,
+        materializedThrough: LSN_ZERO,
+        gcThrough: LSN_ZERO,
+      };
+      const entry: ControlEntry = { kind: 'segment', state };
+      storage.controlState.nextSegmentNumber++; // numbers are never reused, even if the append fails
+      await this.#appendControl(storage, [entry]);
+      applyControlEntry(storage.controlState, entry);
+      storage.addSegment(
+        new Segment(storage.controlState.segments.get(state.number)!, this.#options.rateWindowMs),
+      );
+      this.#env.log.log('info', 'created segment', {
+        pgId: spec.pgId,
+        segmentId: spec.segmentId,
+        number: state.number,
+      });
+      return ok({ created: true });
+    });
+  }
+
+  /** Drops a segment: durable when it resolves; its log entries and page images become reclaimable. */
+  dropSegment(pgId: PgId, segmentId: SegmentId): Promise<Result<{ dropped: boolean }>> {
+    return this.#lifecycleOperation<{ dropped: boolean }>(async (storage) => {
+      const segment = storage.segment(pgId, segmentId);
+      if (segment === undefined) return ok({ dropped: false });
+      await this.#appendControl(storage, [{ kind: 'dropped', number: segment.control.number }]);
+      storage.removeSegment(segment);
+      await storage.reclaim();
+      this.#env.log.log('info', 'dropped segment', { pgId, segmentId });
+      return ok({ dropped: true });
+    });
+  }
+
+  /** Records a new member list under a newer membership epoch (repair, migration). */
+  updateMembership(
+    pgId: PgId,
+    segmentId: SegmentId,
+    membershipEpoch: Epoch,
+    members: readonly SegmentId[],
+  ): Promise<Result<{ changed: boolean }>> {
+    const problem = this.#specProblem(pgId, segmentId, members);
+    if (problem !== undefined)
+      return Promise.resolve(fail(new NorthlightError('NL_CONFIG_INVALID', problem)));
+    return this.#lifecycleOperation<{ changed: boolean }>(async (storage) => {
+      const segment = storage.segment(pgId, segmentId);
+      if (segment === undefined)
+        return fail(new NorthlightError('NL_CONFIG_INVALID', `no segment ${segmentId} here`));
+      const control = segment.control;
+      if (membershipEpoch < control.membershipEpoch)
+        return fail(
+          new NorthlightError(
+            'NL_MEMBERSHIP_STALE',
+            `membership epoch ${membershipEpoch} < ${control.membershipEpoch}`,
+          ),
+        );
+      if (membershipEpoch === control.membershipEpoch) {
+        if (members.join(',') === control.members.join(',')) return ok({ changed: false });
+        return fail(
+          new NorthlightError(
+            'NL_CONFIG_INVALID',
+            `membership epoch ${membershipEpoch} already has other members`,
+          ),
+        );
+      }
+      const entry = {
+        kind: 'membership',
+        number: control.number,
+        membershipEpoch,
+        members: [...members],
+      } as const;
+      await this.#appendControl(storage, [entry]);
+      applySegmentEntry(control, entry);
+      return ok({ changed: true });
+    });
+  }
+
+  #specProblem(pgId: PgId, segmentId: SegmentId, members: readonly SegmentId[]): string | undefined {
+    if (!Number.isInteger(pgId) || pgId < 0 || pgId > 0xffff_ffff) return `PG id ${pgId} is not a u32`;
+    if (!isValidIdentifier(segmentId)) return `segment id ${JSON.stringify(segmentId)} is not valid`;
+    if (members.length === 0 || members.length > this.#options.membersMax)
+      return `${members.length} members (1 to membersMax = ${this.#options.membersMax})`;
+    if (new Set(members).size !== members.length) return 'members repeat';
+    const bad = members.find((member) => !isValidIdentifier(member));
+    return bad === undefined ? undefined : `member ${JSON.stringify(bad)} is not a valid segment id`;
+  }
+
+  /** Lifecycle operations run one at a time; a disk error fails the operation and reloads. */
+  #lifecycleOperation<T>(operation: (storage: Storage) => Promise<Result<T>>): Promise<Result<T>> {
+    const run = this.#lifecycle.then(async (): Promise<Result<T>> => {
+      const storage = this.#storage;
+      if (this.#state !== 'serving' || storage === undefined)
+        return fail(new NorthlightError('NL_TIMEOUT', `the storage node is ${this.#state}; retry`));
+      try {
+        return await operation(storage);
+      } catch (error) {
+        if (!isDiskError(error)) throw error;
+        this.#diskFailed(error, storage);
+        return fail(error);
+      }
+    });
+    this.#lifecycle = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---- status and shutdown ----
+
+  /** Plain data for the admin API: the node and every segment. */
+  status(): StorageNodeStatus {
+    return storageStatus(this.#env.network.address, this.#state, this.#storage, this.#env.clock.nowMs());
+  }
+
+  /**
+   * Graceful shutdown: stops accepting messages and background work, lets requests in flight finish
+   * (appends are synced and acknowledged), writes the lazily persisted hints, and closes the files.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#state = 'stopping';
+    this.#cancelTimers();
+    while (this.#work.size > 0) await Promise.allSettled([...this.#work]);
+    await this.#materializing;
+    await this.#lifecycle;
+    const storage = this.#storage;
+    if (storage !== undefined) {
+      try {
+        await this.#persistDirty(storage);
+        this.#storage = undefined;
+        await storage.close();
+      } catch (error) {
+        if (!isDiskError(error)) throw error;
+        this.#env.log.log('warn', 'disk error while stopping', { error: error.message });
+      }
+    }
+    this.#storage = undefined;
+    this.#state = 'stopped';
+    this.#env.log.log('info', 'storage node stopped');
+  }
+}

@@ -1,0 +1,489 @@
+/**
+ * The storage node's admin HTTP API on fastify: probes, status and metrics, for kubelet, the
+ * operator and Prometheus. It never changes state. Each concern is an encapsulated plugin with JSON
+ * schemas for its params and responses; the root adds the shared error schema, one error handler and
+ * one not-found handler, so every failure has the same shape:
+ *
+ *   { "code": "NL_…", "message": "…", "action": "…" }
+ *
+ * Routes:
+ *   GET /healthz                 200 { status: 'alive' } while the process runs (liveness)
+ *   GET /readyz                  200 { status: 'ready' } once `readiness()` says so, else
+ *                                503 { status: 'not-ready', reason } (readiness)
+ *   GET /v1/status               200 the node and its segments (`StorageStatus`; u64s as decimal strings)
+ *   GET /v1/segments/:segmentId  200 one segment; 404 NL_REQUEST_INVALID when the node has no such segment
+ *   GET /metrics                 200 Prometheus text exposition
+ *
+ * Errors: a NorthlightError keeps its code, with the HTTP status of `HTTP_STATUS_OF_ERROR_CODE`. A
+ * request that fails its schema, an unknown route, a malformed URL or an oversized body is a 4xx
+ * NL_REQUEST_INVALID. Anything else is a bug: the client gets a 500 `NL_INTERNAL` with no detail,
+ * the log gets the stack, and an AssertionError is re-thrown outside fastify so that it stops the
+ * process (STYLE.md §8: an assertion failure is never caught). No stack trace ever reaches a client.
+ */
+import {
+  AssertionError,
+  type ErrorCode,
+  errorCatalog,
+  isNorthlightError,
+  type Logger,
+  NorthlightError,
+} from '@northlight/protocol';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+} from 'fastify';
+
+/** No route takes a body; anything larger than this is refused before it is read. */
+export const DEFAULT_ADMIN_BODY_LIMIT_BYTES = 16 * 1024;
+export const DEFAULT_ADMIN_REQUEST_TIMEOUT_MS = 10_000;
+/** An error message that echoes request text is cut to this many characters. */
+const ECHO_CHARACTERS_MAX = 300;
+
+/** LSNs and epochs: the core holds bigints, the API serves decimal strings. */
+export type DecimalU64 = bigint | string;
+
+/**
+ * One segment as the status API shows it: the fields below at least; any further plain fields the
+ * core reports (heat, truncations…) are passed through, bigints turned into decimal strings.
+ */
+export interface SegmentStatus {
+  readonly pgId: number;
+  readonly segmentId: string;
+  readonly state: string;
+  readonly scl: DecimalU64;
+  readonly durableHint: DecimalU64;
+  readonly volumeEpoch: DecimalU64;
+  readonly membershipEpoch: DecimalU64;
+  readonly diskBytes: number;
+}
+
+/** The node's status; a structural type the core's `status()` satisfies. */
+export interface StorageStatus {
+  readonly nodeId: string;
+  readonly zone: string;
+  readonly ready: boolean;
+  readonly segments: readonly SegmentStatus[];
+}
+
+export interface ReadinessCheck {
+  readonly ready: boolean;
+  /** Why not, for the 503 body ("recovering segment pg3-seg1"…). */
+  readonly reason?: string;
+}
+
+/** What `/metrics` serves (a `PrometheusStorageMetrics`). */
+export interface MetricsExposition {
+  readonly contentType: string;
+  metricsText(): Promise<string>;
+}
+
+export interface AdminErrorBody {
+  /** A catalog code, or NL_INTERNAL for a bug (which is never an expected failure). */
+  readonly code: ErrorCode | 'NL_INTERNAL';
+  readonly message: string;
+  readonly action: string;
+}
+
+export interface AdminServerOptions {
+  readonly logger: Logger;
+  readonly readiness: () => boolean | ReadinessCheck;
+  readonly statusProvider: () => StorageStatus | Promise<StorageStatus>;
+  readonly metrics: MetricsExposition;
+  /** Segment create/drop for the control plane; without it those routes do not exist. */
+  readonly lifecycle?: SegmentLifecycle;
+  readonly bodyLimitBytes?: number;
+  readonly requestTimeoutMs?: number;
+}
+
+/** HTTP status for each expected failure that can surface through the admin API. */
+export const HTTP_STATUS_OF_ERROR_CODE = {
+  NL_DECODE_TRUNCATED: 400,
+  NL_DECODE_CHECKSUM: 400,
+  NL_DECODE_UNKNOWN_VERSION: 400,
+  NL_DECODE_FRAME_TOO_LARGE: 413,
+  NL_DECODE_INVALID: 400,
+  NL_QUORUM_LOST: 503,
+  NL_EPOCH_STALE: 409,
+  NL_MEMBERSHIP_STALE: 409,
+  NL_LSN_ALLOCATION_LIMIT: 503,
+  NL_DISK_IO: 503,
+  NL_OBJECT_STORE_UNAVAILABLE: 503,
+  NL_NETWORK_UNREACHABLE: 503,
+  NL_TIMEOUT: 504,
+  NL_CONFIG_INVALID: 500,
+  NL_REQUEST_INVALID: 400,
+} as const satisfies Record<ErrorCode, number>;
+
+const INTERNAL_ERROR_BODY: AdminErrorBody = {
+  code: 'NL_INTERNAL',
+  message: 'internal error; the server log has the details',
+  action: 'This is a bug in northlight. Report it with the server log line of the same time.',
+};
+
+/** Request text is echoed in messages, so a message is cut to a bounded length. */
+function requestInvalid(message: string): AdminErrorBody {
+  return {
+    code: 'NL_REQUEST_INVALID',
+    message: echo(message),
+    action: errorCatalog.NL_REQUEST_INVALID.action,
+  };
+}
+
+function bodyOfNorthlightError(error: NorthlightError): AdminErrorBody {
+  const prefix = `${error.code}: `;
+  const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+  return { code: error.code, message, action: error.action };
+}
+
+function echo(text: string): string {
+  return text.length <= ECHO_CHARACTERS_MAX ? text : `${text.slice(0, ECHO_CHARACTERS_MAX)}…`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Schemas
+
+const ERROR_SCHEMA_ID = 'NorthlightErrorBody';
+const errorBodySchema = {
+  $id: ERROR_SCHEMA_ID,
+  type: 'object',
+  required: ['code', 'message', 'action'],
+  properties: {
+    code: { type: 'string', pattern: '^NL_[A-Z0-9_]+$' },
+    message: { type: 'string' },
+    action: { type: 'string' },
+  },
+  additionalProperties: false,
+} as const;
+const errorResponses = { '4xx': { $ref: `${ERROR_SCHEMA_ID}#` }, '5xx': { $ref: `${ERROR_SCHEMA_ID}#` } };
+
+const decimalU64Schema = { type: 'string', pattern: '^(0|[1-9][0-9]{0,19})$' } as const;
+const identifierPattern = '^[a-z0-9][a-z0-9._-]{0,62}$';
+
+const segmentSchema = {
+  type: 'object',
+  required: [
+    'pgId',
+    'segmentId',
+    'state',
+    'scl',
+    'durableHint',
+    'volumeEpoch',
+    'membershipEpoch',
+    'diskBytes',
+  ],
+  properties: {
+    pgId: { type: 'integer', minimum: 0 },
+    segmentId: { type: 'string' },
+    state: { type: 'string' },
+    scl: decimalU64Schema,
+    durableHint: decimalU64Schema,
+    volumeEpoch: decimalU64Schema,
+    membershipEpoch: decimalU64Schema,
+    diskBytes: { type: 'integer', minimum: 0 },
+  },
+  additionalProperties: true,
+} as const;
+
+const statusSchema = {
+  type: 'object',
+  required: ['nodeId', 'zone', 'ready', 'segments'],
+  properties: {
+    nodeId: { type: 'string' },
+    zone: { type: 'string' },
+    ready: { type: 'boolean' },
+    segments: { type: 'array', items: segmentSchema },
+  },
+  additionalProperties: true,
+} as const;
+
+/** The status as served: bigints as decimal strings, at any depth (plain objects and arrays only). */
+export function toJsonStatus<T>(value: T): unknown {
+  return JSON.parse(
+    JSON.stringify(value, (_key, item) => (typeof item === 'bigint' ? item.toString() : item)),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Plugins, one concern each
+
+export interface ProbesPluginOptions {
+  readonly readiness: () => boolean | ReadinessCheck;
+}
+
+/** Liveness and readiness, for kubelet and the local platform's supervisor. */
+export const probesPlugin: FastifyPluginAsync<ProbesPluginOptions> = async (app, options) => {
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        response: {
+          200: { type: 'object', required: ['status'], properties: { status: { const: 'alive' } } },
+          ...errorResponses,
+        },
+      },
+    },
+    async () => ({ status: 'alive' }),
+  );
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        response: {
+          200: { type: 'object', required: ['status'], properties: { status: { const: 'ready' } } },
+          503: {
+            type: 'object',
+            required: ['status', 'reason'],
+            properties: { status: { const: 'not-ready' }, reason: { type: 'string' } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (_request, reply) => {
+      const check = options.readiness();
+      const { ready, reason } = typeof check === 'boolean' ? { ready: check, reason: undefined } : check;
+      if (ready) return { status: 'ready' };
+      return reply.code(503).send({ status: 'not-ready', reason: reason ?? 'the node is not ready yet' });
+    },
+  );
+};
+
+export interface StatusPluginOptions {
+  readonly statusProvider: () => StorageStatus | Promise<StorageStatus>;
+}
+
+/** The node's status and its segments, for the operator and for humans. */
+export const statusPlugin: FastifyPluginAsync<StatusPluginOptions> = async (app, options) => {
+  app.get('/v1/status', { schema: { response: { 200: statusSchema, ...errorResponses } } }, async () =>
+    toJsonStatus(await options.statusProvider()),
+  );
+  app.get<{ Params: { segmentId: string } }>(
+    '/v1/segments/:segmentId',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          required: ['segmentId'],
+          properties: { segmentId: { type: 'string', pattern: identifierPattern } },
+          additionalProperties: false,
+        },
+        response: { 200: segmentSchema, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { segmentId } = request.params;
+      const status = await options.statusProvider();
+      const segment = status.segments.find((candidate) => candidate.segmentId === segmentId);
+      if (segment === undefined) {
+        return reply.code(404).send(requestInvalid(`this node holds no segment ${segmentId}`));
+      }
+      return toJsonStatus(segment);
+    },
+  );
+};
+
+export interface MetricsPluginOptions {
+  readonly metrics: MetricsExposition;
+}
+
+/** Prometheus exposition. Text, so no JSON response schema; errors are JSON like everywhere. */
+export const metricsPlugin: FastifyPluginAsync<MetricsPluginOptions> = async (app, options) => {
+  app.get('/metrics', { schema: { response: errorResponses } }, async (_request, reply) => {
+    const text = await options.metrics.metricsText();
+    return reply.type(options.metrics.contentType).header('cache-control', 'no-store').send(text);
+  });
+};
+
+/** What the control plane asks of a node's segments: create an empty one, or drop one. */
+export interface SegmentLifecycle {
+  create(spec: {
+    readonly pgId: number;
+    readonly segmentId: string;
+    readonly membershipEpoch: bigint;
+    readonly members: readonly string[];
+    readonly volumeEpoch: bigint;
+  }): Promise<{ readonly created: boolean }>;
+  drop(pgId: number, segmentId: string): Promise<{ readonly dropped: boolean }>;
+}
+
+export interface SegmentLifecyclePluginOptions {
+  readonly lifecycle: SegmentLifecycle;
+}
+
+const decimalU64Pattern = '^(0|[1-9][0-9]{0,19})$';
+
+/**
+ * `POST /v1/segments` creates an empty segment (201, or 200 when it already exists with the same
+ * spec); `DELETE /v1/segments/:pgId/:segmentId` drops one. Used by the control plane (placement,
+ * repair) and by tests that stand in for it. Typed errors (NL_…) come from the core.
+ */
+export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOptions> = async (
+  app,
+  options,
+) => {
+  app.post<{
+    Body: {
+      pgId: number;
+      segmentId: string;
+      membershipEpoch: string;
+      members: string[];
+      volumeEpoch?: string;
+    };
+  }>(
+    '/v1/segments',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['pgId', 'segmentId', 'membershipEpoch', 'members'],
+          properties: {
+            pgId: { type: 'integer', minimum: 0, maximum: 0xffff_ffff },
+            segmentId: { type: 'string', pattern: identifierPattern },
+            membershipEpoch: { type: 'string', pattern: decimalU64Pattern },
+            volumeEpoch: { type: 'string', pattern: decimalU64Pattern },
+            members: {
+              type: 'array',
+              minItems: 1,
+              maxItems: 64,
+              items: { type: 'string', pattern: identifierPattern },
+            },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const result = await options.lifecycle.create({
+        pgId: body.pgId,
+        segmentId: body.segmentId,
+        membershipEpoch: BigInt(body.membershipEpoch),
+        members: body.members,
+        volumeEpoch: BigInt(body.volumeEpoch ?? '0'),
+      });
+      return reply.code(result.created ? 201 : 200).send(result);
+    },
+  );
+  app.delete<{ Params: { pgId: number; segmentId: string } }>(
+    '/v1/segments/:pgId/:segmentId',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          required: ['pgId', 'segmentId'],
+          properties: {
+            pgId: { type: 'integer', minimum: 0, maximum: 0xffff_ffff },
+            segmentId: { type: 'string', pattern: identifierPattern },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => options.lifecycle.drop(request.params.pgId, request.params.segmentId),
+  );
+};
+
+// ---------------------------------------------------------------------------------------------------
+// The server
+
+/** Builds the admin app with its plugins and handlers, ready for `inject` or `listen`. */
+export async function buildAdminServer(options: AdminServerOptions): Promise<FastifyInstance> {
+  const { logger } = options;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimitBytes ?? DEFAULT_ADMIN_BODY_LIMIT_BYTES,
+    requestTimeout: options.requestTimeoutMs ?? DEFAULT_ADMIN_REQUEST_TIMEOUT_MS,
+    return503OnClosing: true,
+    // A malformed URL (bad percent-encoding…) is refused before routing, in the same shape as the rest.
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as FastifyReply).code(400).send(requestInvalid(`bad request: ${error.message}`));
+    },
+  });
+  app.addSchema(errorBodySchema);
+  app.setErrorHandler((error: FastifyError, request, reply) =>
+    sendError(error, request.method, request.url, reply, logger),
+  );
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send(requestInvalid(`no route ${request.method} ${echo(request.url)}`));
+  });
+  await app.register(probesPlugin, { readiness: options.readiness });
+  await app.register(statusPlugin, { statusProvider: options.statusProvider });
+  await app.register(metricsPlugin, { metrics: options.metrics });
+  if (options.lifecycle !== undefined)
+    await app.register(segmentLifecyclePlugin, { lifecycle: options.lifecycle });
+  await app.ready();
+  return app;
+}
+
+function sendError(
+  error: FastifyError,
+  method: string,
+  url: string,
+  reply: FastifyReply,
+  logger: Logger,
+): FastifyReply {
+  if (isNorthlightError(error)) {
+    const status = HTTP_STATUS_OF_ERROR_CODE[error.code];
+    if (status >= 500)
+      logger.log('warn', 'admin request failed', {
+        method,
+        url: echo(url),
+        code: error.code,
+        error: error.message,
+      });
+    return reply.code(status).send(bodyOfNorthlightError(error));
+  }
+  if (error.validation !== undefined) {
+    return reply
+      .code(400)
+      .send(requestInvalid(`invalid ${error.validationContext ?? 'request'}: ${error.message}`));
+  }
+  const status = error.statusCode;
+  if (status !== undefined && status >= 400 && status < 500 && error.code?.startsWith('FST_')) {
+    return reply.code(status).send(requestInvalid(error.message));
+  }
+  logger.log('error', 'admin request hit a bug', {
+    method,
+    url: echo(url),
+    error: error instanceof Error ? error.message : String(error),
+    stack: error instanceof Error ? error.stack : undefined,
+  });
+  if (error instanceof AssertionError) {
+    // Answer, then stop the process: an assertion failure is never caught (fastify caught it for us).
+    setImmediate(() => {
+      throw error;
+    });
+  }
+  return reply.code(500).send(INTERNAL_ERROR_BODY);
+}
+
+export interface AdminServer {
+  readonly app: FastifyInstance;
+  /** `http://host:port`, with the real port when 0 was asked for. */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Builds the admin app and listens on `host:port` (0 = any free port). */
+export async function startAdminServer(
+  options: AdminServerOptions & { readonly host: string; readonly port: number },
+): Promise<AdminServer> {
+  const app = await buildAdminServer(options);
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    await app.close();
+    throw new NorthlightError(
+      'NL_CONFIG_INVALID',
+      `admin API: listen on ${options.host}:${options.port}: ${error instanceof Error ? error.message : String(error)}`,
+      { host: options.host, port: options.port },
+    );
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return { app, url: `http://${host}:${port}`, port, close: () => app.close() };
+}

@@ -1,0 +1,169 @@
+/**
+ * The storage node process: parses the configuration, wires the sans-I/O core (`core/`) to the real
+ * adapters (`io/`: TCP transport, node:fs disk, S3 object store, pino logs, prom-client metrics,
+ * fastify admin API), and shuts down gracefully on SIGTERM/SIGINT (stop accepting, drain in-flight
+ * batches and fsync, close the listeners). Run: `tsx storage-node/src/main.ts --help`.
+ */
+import {
+  asEpoch,
+  asPgId,
+  asSegmentId,
+  type Environment,
+  isNorthlightError,
+  NorthlightError,
+  type ObjectStore,
+} from '@northlight/protocol';
+import { NodeClock, NodeDisk, NodeRandom } from '@northlight/protocol/io';
+import { configHelpText, describeConfig, parseStorageNodeConfig, type StorageNodeConfig } from './config.js';
+import { StorageNodeCore } from './core/storage-node-core.js';
+import { startAdminServer } from './io/admin-server.js';
+import { PinoLogger } from './io/logger.js';
+import { PrometheusStorageMetrics } from './io/metrics.js';
+import { storageMetricsFor } from './io/metrics-adapter.js';
+import { S3ObjectStore } from './io/s3-object-store.js';
+import { StaticPeerDirectory, TcpNetworkEndpoint } from './io/tcp-network.js';
+
+/** Graceful shutdown that takes longer than this is cut short (the orchestrator would SIGKILL anyway). */
+const SHUTDOWN_DEADLINE_MS = 20_000;
+
+/** With no backup target configured, every object store call fails with a clear, typed error. */
+const noBackupTarget: ObjectStore = {
+  put: () => Promise.reject(unconfigured()),
+  get: () => Promise.reject(unconfigured()),
+  list: () => Promise.reject(unconfigured()),
+  delete: () => Promise.reject(unconfigured()),
+};
+
+function unconfigured(): NorthlightError {
+  return new NorthlightError(
+    'NL_OBJECT_STORE_UNAVAILABLE',
+    'no backup target is configured (set --s3-bucket and --s3-endpoint)',
+  );
+}
+
+function objectStoreFor(config: StorageNodeConfig): ObjectStore {
+  const target = config.objectStore;
+  if (target === undefined) return noBackupTarget;
+  return new S3ObjectStore({
+    bucket: target.bucket,
+    clientConfig: {
+      region: target.region,
+      forcePathStyle: true,
+      ...(target.endpoint === undefined ? {} : { endpoint: target.endpoint }),
+      ...(target.accessKeyId === undefined || target.secretAccessKey === undefined
+        ? {}
+        : { credentials: { accessKeyId: target.accessKeyId, secretAccessKey: target.secretAccessKey } }),
+    },
+  });
+}
+
+async function run(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${configHelpText()}\n`);
+    return 0;
+  }
+  let config: StorageNodeConfig;
+  try {
+    config = parseStorageNodeConfig(argv, process.env);
+  } catch (error) {
+    if (!isNorthlightError(error)) throw error;
+    process.stderr.write(`storage-node: ${error.message}\nrun with --help for every option\n`);
+    return 2;
+  }
+  const logger = new PinoLogger({
+    component: 'storage-node',
+    level: config.logLevel,
+    bindings: { nodeId: config.nodeId, zone: config.zone },
+  });
+  logger.log('info', 'starting', { config: describeConfig(config) });
+  const directory = new StaticPeerDirectory();
+  for (const [id, address] of config.peers) directory.set(id, address);
+  const network = await TcpNetworkEndpoint.listen({
+    address: config.nodeId,
+    listenHost: config.listenHost,
+    listenPort: config.port,
+    directory,
+    logger,
+  });
+  const metrics = new PrometheusStorageMetrics();
+  metrics.trackTransport(network);
+  const env: Environment = {
+    clock: new NodeClock(),
+    random: new NodeRandom(),
+    network,
+    disk: new NodeDisk(config.dataDir),
+    objectStore: objectStoreFor(config),
+    log: logger,
+  };
+  const core = new StorageNodeCore(env, {
+    pageSizeBytes: config.pageSizeBytes,
+    pagesPerPg: Math.max(1, Math.floor(config.segmentSizeBytes / config.pageSizeBytes)),
+    metrics: storageMetricsFor(metrics),
+  });
+  await core.start();
+  const admin = await startAdminServer({
+    host: config.listenHost,
+    port: config.adminPort,
+    logger,
+    readiness: () => {
+      const status = core.status();
+      return status.ready ? { ready: true } : { ready: false, reason: `core is ${status.state}` };
+    },
+    statusProvider: () => ({ ...core.status(), zone: config.zone }),
+    metrics,
+    lifecycle: {
+      create: async (spec) => {
+        const result = await core.createSegment({
+          pgId: asPgId(spec.pgId),
+          segmentId: asSegmentId(spec.segmentId),
+          membershipEpoch: asEpoch(spec.membershipEpoch),
+          members: spec.members.map(asSegmentId),
+          volumeEpoch: asEpoch(spec.volumeEpoch),
+        });
+        if (!result.ok) throw result.error;
+        return result.value;
+      },
+      drop: async (pgId, segmentId) => {
+        const result = await core.dropSegment(asPgId(pgId), asSegmentId(segmentId));
+        if (!result.ok) throw result.error;
+        return result.value;
+      },
+    },
+  });
+  logger.log('info', 'storage node ready', { port: network.listenPort, adminPort: admin.port });
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.log('info', 'shutting down: draining in-flight batches', { signal });
+      const deadline = setTimeout(() => {
+        logger.log('error', 'graceful shutdown passed its deadline; exiting', {
+          deadlineMs: SHUTDOWN_DEADLINE_MS,
+        });
+        resolve(1);
+      }, SHUTDOWN_DEADLINE_MS);
+      void (async () => {
+        await admin.close();
+        await core.stop();
+        network.close();
+        await network.closed;
+        clearTimeout(deadline);
+        logger.log('info', 'stopped');
+        resolve(0);
+      })();
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+}
+
+run(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(
+      `storage-node: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);

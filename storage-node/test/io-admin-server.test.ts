@@ -1,0 +1,314 @@
+// Proves the admin HTTP API, through fastify's `inject` and once over a real socket with `fetch`:
+// /healthz answers while the process runs; /readyz flips from 503 (with the reason) to 200 when the
+// readiness callback does; /v1/status serves the status with u64s as decimal strings and extra fields
+// passed through; /v1/segments/:id serves one segment, a typed 404 for an unknown one and a typed 400
+// for a malformed id; NorthlightErrors keep their code with a mapped HTTP status; a bug answers a bare
+// 500 NL_INTERNAL with no stack trace (the stack goes to the log); /metrics serves the Prometheus text
+// with the storage metric names. A fuzz run of random methods, paths, queries, headers and bodies never
+// gets a 5xx, and every error it gets is the typed JSON body.
+import { asEpoch, asLsn, NorthlightError } from '@northlight/protocol';
+import fc from 'fast-check';
+import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type AdminServerOptions,
+  buildAdminServer,
+  type StorageStatus,
+  startAdminServer,
+} from '../src/io/admin-server.js';
+import { PrometheusStorageMetrics } from '../src/io/metrics.js';
+import { RecordingLogger } from './io-helpers.js';
+
+const status: StorageStatus = {
+  nodeId: 'storage-a',
+  zone: 'zone-a',
+  ready: true,
+  segments: [
+    {
+      pgId: 3,
+      segmentId: 'pg3-seg1',
+      state: 'serving',
+      scl: asLsn(18_446_744_073_709_551_615n),
+      durableHint: asLsn(1_000n),
+      volumeEpoch: asEpoch(7n),
+      membershipEpoch: asEpoch(2n),
+      diskBytes: 65_536,
+      heat: 0.25,
+      truncations: [{ volumeEpoch: 6n, fromExclusive: 900n, toInclusive: 950n }],
+    } as StorageStatus['segments'][number],
+    {
+      pgId: 4,
+      segmentId: 'pg4-seg1',
+      state: 'hydrating',
+      scl: '0',
+      durableHint: '0',
+      volumeEpoch: '7',
+      membershipEpoch: '3',
+      diskBytes: 0,
+    },
+  ],
+};
+
+const apps: FastifyInstance[] = [];
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((app) => app.close()));
+});
+
+async function build(overrides: Partial<AdminServerOptions> = {}) {
+  const logger = new RecordingLogger();
+  const metrics = new PrometheusStorageMetrics({ defaultMetrics: false });
+  const app = await buildAdminServer({
+    logger,
+    readiness: () => true,
+    statusProvider: () => status,
+    metrics,
+    ...overrides,
+  });
+  apps.push(app);
+  return { app, logger, metrics };
+}
+
+function expectTypedError(body: unknown, code: string): void {
+  expect(body).toEqual({ code, message: expect.any(String), action: expect.any(String) });
+}
+
+describe('admin server', () => {
+  it('answers /healthz', async () => {
+    const { app } = await build();
+    const response = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'alive' });
+  });
+
+  it('flips /readyz from 503 with the reason to 200', async () => {
+    let ready = false;
+    const { app } = await build({
+      readiness: () => (ready ? true : { ready: false, reason: 'recovering pg3-seg1' }),
+    });
+    const before = await app.inject({ method: 'GET', url: '/readyz' });
+    expect(before.statusCode).toBe(503);
+    expect(before.json()).toEqual({ status: 'not-ready', reason: 'recovering pg3-seg1' });
+    ready = true;
+    const after = await app.inject({ method: 'GET', url: '/readyz' });
+    expect(after.statusCode).toBe(200);
+    expect(after.json()).toEqual({ status: 'ready' });
+  });
+
+  it('serves /v1/status with u64s as decimal strings and extra fields passed through', async () => {
+    const { app } = await build();
+    const response = await app.inject({ method: 'GET', url: '/v1/status' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^application\/json/);
+    expect(response.json()).toEqual({
+      nodeId: 'storage-a',
+      zone: 'zone-a',
+      ready: true,
+      segments: [
+        {
+          pgId: 3,
+          segmentId: 'pg3-seg1',
+          state: 'serving',
+          scl: '18446744073709551615',
+          durableHint: '1000',
+          volumeEpoch: '7',
+          membershipEpoch: '2',
+          diskBytes: 65_536,
+          heat: 0.25,
+          truncations: [{ volumeEpoch: '6', fromExclusive: '900', toInclusive: '950' }],
+        },
+        {
+          pgId: 4,
+          segmentId: 'pg4-seg1',
+          state: 'hydrating',
+          scl: '0',
+          durableHint: '0',
+          volumeEpoch: '7',
+          membershipEpoch: '3',
+          diskBytes: 0,
+        },
+      ],
+    });
+  });
+
+  it('serves one segment, a typed 404 for an unknown one and a typed 400 for a malformed id', async () => {
+    const { app } = await build();
+    const found = await app.inject({ method: 'GET', url: '/v1/segments/pg4-seg1' });
+    expect(found.statusCode).toBe(200);
+    expect(found.json()).toMatchObject({ segmentId: 'pg4-seg1', state: 'hydrating', membershipEpoch: '3' });
+    const unknown = await app.inject({ method: 'GET', url: '/v1/segments/pg9-seg9' });
+    expect(unknown.statusCode).toBe(404);
+    expectTypedError(unknown.json(), 'NL_REQUEST_INVALID');
+    expect(unknown.json().message).toBe('this node holds no segment pg9-seg9');
+    const malformed = await app.inject({ method: 'GET', url: '/v1/segments/Not%20An%20Id' });
+    expect(malformed.statusCode).toBe(400);
+    expectTypedError(malformed.json(), 'NL_REQUEST_INVALID');
+    const noRoute = await app.inject({ method: 'GET', url: '/v2/nothing' });
+    expect(noRoute.statusCode).toBe(404);
+    expectTypedError(noRoute.json(), 'NL_REQUEST_INVALID');
+  });
+
+  it('refuses a body over the limit with a typed 413, and never echoes more than a bounded message', async () => {
+    const { app } = await build({ bodyLimitBytes: 1_024 });
+    const large = await app.inject({
+      method: 'DELETE',
+      url: '/v1/status',
+      headers: { 'content-type': 'text/plain' },
+      payload: 'x'.repeat(5_000),
+    });
+    expect(large.statusCode).toBe(413);
+    expectTypedError(large.json(), 'NL_REQUEST_INVALID');
+    const longUrl = await app.inject({ method: 'GET', url: `/${'a'.repeat(5_000)}` });
+    expect(longUrl.statusCode).toBe(404);
+    expect(longUrl.json().message.length).toBeLessThanOrEqual(301);
+  });
+
+  it('maps a NorthlightError to its code and status, and a bug to a bare 500 with the stack in the log only', async () => {
+    let failure: Error = new NorthlightError('NL_DISK_IO', 'read /data/pg3-seg1.log: EIO');
+    const { app, logger } = await build({
+      statusProvider: () => {
+        throw failure;
+      },
+    });
+    const typed = await app.inject({ method: 'GET', url: '/v1/status' });
+    expect(typed.statusCode).toBe(503);
+    expect(typed.json()).toEqual({
+      code: 'NL_DISK_IO',
+      message: 'read /data/pg3-seg1.log: EIO',
+      action: expect.stringContaining('disk'),
+    });
+    failure = new TypeError('cannot read properties of undefined');
+    const bug = await app.inject({ method: 'GET', url: '/v1/segments/pg3-seg1' });
+    expect(bug.statusCode).toBe(500);
+    expectTypedError(bug.json(), 'NL_INTERNAL');
+    expect(bug.body).not.toContain('cannot read');
+    expect(bug.body).not.toContain('.ts:');
+    const logged = logger.at('error');
+    expect(logged).toHaveLength(1);
+    expect(String(logged[0]!.fields.stack)).toContain('TypeError');
+  });
+
+  it('serves the metrics in the Prometheus text format', async () => {
+    const { app, metrics } = await build();
+    metrics.addAppendedBytes(4_096);
+    metrics.observeAppendLatencyMs(0.3);
+    metrics.setSegmentCounts({ serving: 1, hydrating: 1 });
+    const response = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(response.body).toContain('northlight_storage_appended_bytes_total 4096');
+    expect(response.body).toContain('northlight_storage_append_latency_seconds_bucket{le="0.0005"} 1');
+    expect(response.body).toContain('northlight_storage_segments{state="hydrating"} 1');
+  });
+
+  it('answers the same over a real socket (listen on port 0, fetch)', async () => {
+    const logger = new RecordingLogger();
+    const metrics = new PrometheusStorageMetrics();
+    const server = await startAdminServer({
+      host: '127.0.0.1',
+      port: 0,
+      logger,
+      readiness: () => false,
+      statusProvider: () => status,
+      metrics,
+    });
+    apps.push(server.app);
+    expect(server.url).toBe(`http://127.0.0.1:${server.port}`);
+    const health = await fetch(`${server.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'alive' });
+    const ready = await fetch(`${server.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: 'not-ready', reason: 'the node is not ready yet' });
+    const body = (await (await fetch(`${server.url}/v1/status`)).json()) as { segments: unknown[] };
+    expect(body.segments).toHaveLength(2);
+    const scrape = await fetch(`${server.url}/metrics`);
+    expect(scrape.status).toBe(200);
+    const text = await scrape.text();
+    expect(text).toContain('# TYPE northlight_storage_fsyncs_total counter');
+    expect(text).toContain('northlight_storage_process_cpu_seconds_total');
+    const missing = await fetch(`${server.url}/v1/segments/pg9-seg9`);
+    expect(missing.status).toBe(404);
+    expectTypedError(await missing.json(), 'NL_REQUEST_INVALID');
+  });
+
+  it('refuses a port already in use with NL_CONFIG_INVALID', async () => {
+    const options = {
+      host: '127.0.0.1',
+      logger: new RecordingLogger(),
+      readiness: () => true,
+      statusProvider: () => status,
+      metrics: new PrometheusStorageMetrics({ defaultMetrics: false }),
+    };
+    const first = await startAdminServer({ ...options, port: 0 });
+    apps.push(first.app);
+    await expect(startAdminServer({ ...options, port: first.port })).rejects.toMatchObject({
+      code: 'NL_CONFIG_INVALID',
+    });
+  });
+
+  it('never answers a random request with a 5xx, and every error is the typed JSON body', async () => {
+    const { app, logger } = await build({ bodyLimitBytes: 1_024 });
+    const segment = fc.oneof(
+      fc.constantFrom(
+        'healthz',
+        'readyz',
+        'metrics',
+        'v1',
+        'status',
+        'segments',
+        'pg3-seg1',
+        '',
+        '..',
+        '%',
+        '%zz',
+        '%2F',
+        '?',
+        '#',
+        ':id',
+        '*',
+      ),
+      fc.string({ maxLength: 12 }),
+      fc.string({ unit: 'binary', maxLength: 8 }).map((text) => encodeURIComponent(text)),
+      fc.nat({ max: 1 << 20 }).map(String),
+    );
+    const request = fc.record({
+      method: fc.constantFrom('GET', 'GET', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'),
+      path: fc.array(segment, { minLength: 0, maxLength: 5 }).map((parts) => `/${parts.join('/')}`),
+      query: fc.option(
+        fc.dictionary(fc.string({ maxLength: 6 }), fc.string({ maxLength: 12 }), { maxKeys: 3 }),
+      ),
+      contentType: fc.option(
+        fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'bogus/type'),
+      ),
+      body: fc.option(
+        fc.oneof(
+          fc.json().map((json) => json.slice(0, 2_000)),
+          fc.string({ maxLength: 3_000 }),
+          fc.constant('{"__proto__": {"polluted": true}}'),
+        ),
+      ),
+    });
+    await fc.assert(
+      fc.asyncProperty(request, async ({ method, path, query, contentType, body }) => {
+        const search = query === null ? '' : `?${new URLSearchParams(query).toString()}`;
+        const withBody = body !== null && method !== 'GET' && method !== 'HEAD';
+        const response = await app.inject({
+          method: method as 'GET',
+          url: `${path}${search}`,
+          ...(contentType === null ? {} : { headers: { 'content-type': contentType } }),
+          ...(withBody ? { payload: body } : {}),
+        });
+        expect(response.statusCode, `${method} ${path}${search}`).toBeLessThan(500);
+        if (response.statusCode >= 400 && method !== 'HEAD') {
+          const parsed = response.json() as Record<string, unknown>;
+          expect(Object.keys(parsed).sort()).toEqual(['action', 'code', 'message']);
+          expect(parsed.code).toMatch(/^NL_[A-Z_]+$/);
+          expect(JSON.stringify(parsed)).not.toMatch(/\n\s+at /);
+        }
+      }),
+      { numRuns: 400, seed: 20_261_125 },
+    );
+    expect(logger.at('error')).toEqual([]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});

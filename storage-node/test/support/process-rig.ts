@@ -1,0 +1,99 @@
+/**
+ * Starts real storage-node processes (`src/main.ts` through tsx) on loopback with free ports and a
+ * temporary data directory each, reads their ports from the "storage node ready" log line, and
+ * stops them (SIGTERM, or SIGKILL for crash tests). Used by the process tests.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const tsxLoader = createRequire(import.meta.url).resolve('tsx');
+
+export interface StorageProcess {
+  readonly nodeId: string;
+  readonly dataDir: string;
+  port: number;
+  adminPort: number;
+  child: ChildProcess;
+  output: string[];
+  readonly exited: Promise<number | null>;
+}
+
+const READY_TIMEOUT_MS = 30_000;
+
+export async function startStorageProcess(
+  nodeId: string,
+  zone: string,
+  dataDir?: string,
+): Promise<StorageProcess> {
+  const directory = dataDir ?? mkdtempSync(join(tmpdir(), `northlight-${nodeId}-`));
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      tsxLoader,
+      'src/main.ts',
+      '--node-id',
+      nodeId,
+      '--zone',
+      zone,
+      '--data-dir',
+      directory,
+      '--listen-host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--admin-port',
+      '0',
+      '--log-level',
+      'info',
+    ],
+    { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const output: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ports = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${nodeId} not ready:\n${output.join('')}`)),
+      READY_TIMEOUT_MS,
+    );
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      output.push(text);
+      for (const line of text.split('\n')) {
+        if (!line.includes('storage node ready')) continue;
+        const parsed = JSON.parse(line) as { port: number; adminPort: number };
+        clearTimeout(timer);
+        resolve({ port: parsed.port, adminPort: parsed.adminPort });
+      }
+    };
+    child.stderr?.on('data', onData);
+    child.stdout?.on('data', onData);
+    void exited.then((code) => reject(new Error(`${nodeId} exited with ${code}:\n${output.join('')}`)));
+  });
+  return { nodeId, dataDir: directory, ...ports, child, output, exited };
+}
+
+export async function stopStorageProcess(node: StorageProcess, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') {
+  node.child.kill(signal);
+  return node.exited;
+}
+
+export function removeDataDir(node: StorageProcess): void {
+  rmSync(node.dataDir, { recursive: true, force: true });
+}
+
+export async function admin(node: StorageProcess, method: string, path: string, body?: unknown) {
+  const response = await fetch(`http://127.0.0.1:${node.adminPort}${path}`, {
+    method,
+    ...(body === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, text, json: () => JSON.parse(text) as Record<string, unknown> };
+}

@@ -106,4 +106,15 @@ export {
   type WriterObserver,
   type WriterOptions,
 } from './workloads/quorum-writer/toy-writer.js';
-export { QUICK_PROFILE as QUORUM_WRITER_QUICK_PROFILE } from './workloads/quorum-writer/workload.js';
+export {
+  PAGE_SIZE_BYTES as QUORUM_WRITER_PAGE_SIZE_BYTES,
+  PAGES_PER_PG as QUORUM_WRITER_PAGES_PER_PG,
+  QUICK_PROFILE as QUORUM_WRITER_QUICK_PROFILE,
+  type QuorumWriterContext,
+  type QuorumWriterExtension,
+  type QuorumWriterOptions,
+  type QuorumWriterStorage,
+  quorumWriterWorkload,
+  STORAGE_NODES as QUORUM_WRITER_STORAGE_NODES,
+  WRITER_NODES as QUORUM_WRITER_WRITER_NODES,
+} from './workloads/quorum-writer/workload.js';

@@ -18,20 +18,23 @@ import {
   asPgId,
   asSegmentId,
   type DiffRun,
+  type Lsn,
   type NodeId,
   type PgId,
+  type RedoRecord,
   type SegmentId,
   singleConfiguration,
 } from '@northlight/protocol';
 import type { SimCluster } from '../../cluster.js';
 import { FaultInjector, type FaultPlan, generateFaultPlan } from '../../faults.js';
 import type { Prng } from '../../prng.js';
-import type { CheckResult, Workload } from '../../runner.js';
+import type { SimProcessFactory } from '../../process.js';
+import type { CheckResult, StatValue, Workload } from '../../runner.js';
 import { QuorumWriterChecker } from './checker.js';
 import { ToyStorageNode } from './toy-storage.js';
 import { type PgLayout, ToyWriter, type Transaction } from './toy-writer.js';
 
-const STORAGE_NODES = [
+export const STORAGE_NODES = [
   ['s1', 'a'],
   ['s2', 'a'],
   ['s3', 'b'],
@@ -39,18 +42,55 @@ const STORAGE_NODES = [
   ['s5', 'c'],
   ['s6', 'c'],
 ] as const;
-const WRITER_NODES = [
+export const WRITER_NODES = [
   ['w1', 'a'],
   ['w2', 'b'],
 ] as const;
 const PG_COUNT = 2;
-const PAGES_PER_PG = 64;
-const PAGE_SIZE_BYTES = 4096;
+export const PAGES_PER_PG = 64;
+export const PAGE_SIZE_BYTES = 4096;
 const STARTUP_MS = 200;
 const LSN_ALLOCATION_LIMIT = 256n;
 
+/**
+ * What stands in for the storage nodes. The default is the toy storage node of this folder; the storage
+ * node's own tests plug in the real `StorageNodeCore` (storage-node/test/support/quorum-writer-core.ts).
+ */
+export interface QuorumWriterStorage {
+  /** The process on storage node `nodeId`, holding segment `pg<p>-<nodeId>` of every PG. */
+  factory(pgs: readonly PgLayout[], nodeId: string): SimProcessFactory;
+  /** The node's durable logs, each as the concatenated encoded redo records it holds (durable-on-disk). */
+  durableRecordBytes(cluster: SimCluster, nodeId: string): Uint8Array[];
+  /** Whether a durable path holds log records: the target of the log bit-flip fault. */
+  isLogPath(path: string): boolean;
+}
+
+/** What the workload shows its extensions: the run's checker and every record any writer made. */
+export interface QuorumWriterContext {
+  readonly checker: QuorumWriterChecker;
+  readonly pgs: readonly PgLayout[];
+  readonly records: ReadonlyMap<Lsn, RedoRecord>;
+}
+
+/** Extra steps for a variant of the workload (e.g. announce PGMRPL and read every page back). */
+export interface QuorumWriterExtension {
+  /** After the nodes are added, before the load starts. */
+  beforeLoad?(cluster: SimCluster, context: QuorumWriterContext): void;
+  /** After the healed phase, before the storage nodes lose power. */
+  beforePowerLoss?(cluster: SimCluster, context: QuorumWriterContext): Promise<void>;
+  /** After the final power loss (the checkers run after this). */
+  afterPowerLoss?(cluster: SimCluster, context: QuorumWriterContext): Promise<void>;
+  /** False when records may legitimately leave the logs (materialized and collected). Default true. */
+  readonly checksDurableLogs?: boolean;
+  stats?(context: QuorumWriterContext): Record<string, StatValue>;
+}
+
 export interface QuorumWriterOptions {
   readonly name?: string;
+  readonly description?: string;
+  /** Default: the toy storage node. */
+  readonly storage?: QuorumWriterStorage;
+  readonly extension?: QuorumWriterExtension;
   /** Virtual milliseconds of load under faults, then of load after healing. */
   readonly faultyMs?: number;
   readonly healedMs?: number;
@@ -75,8 +115,9 @@ export const QUICK_PROFILE = {
   faultTimeScale: 0.4,
 } as const satisfies QuorumWriterOptions;
 
-interface World {
+interface World extends QuorumWriterContext {
   readonly checker: QuorumWriterChecker;
+  readonly records: Map<Lsn, RedoRecord>;
   readonly random: Prng;
   readonly pgs: readonly PgLayout[];
   readonly budget: readonly NodeId[];
@@ -91,7 +132,29 @@ interface World {
   lostNodes: Set<NodeId>;
 }
 
-function layout(): PgLayout[] {
+/** The toy storage node of this folder: one `/data/<segment>.log` of encoded records per segment. */
+function toyStorage(options: QuorumWriterOptions): QuorumWriterStorage {
+  return {
+    factory: (pgs, nodeId) => (env, context) =>
+      new ToyStorageNode(env, {
+        incarnation: context.incarnation,
+        segments: pgs.map((pg) => ({ pgId: pg.pgId, segmentId: asSegmentId(`pg${pg.pgId}-${nodeId}`) })),
+        ...(options.acknowledgeBeforeSync === undefined
+          ? {}
+          : { acknowledgeBeforeSync: options.acknowledgeBeforeSync }),
+      }),
+    durableRecordBytes: (cluster, nodeId) => {
+      const disk = cluster.node(nodeId).disk;
+      return disk
+        .durablePaths()
+        .filter((path) => path.endsWith('.log'))
+        .map((path) => disk.durableContentOf(path)!);
+    },
+    isLogPath: (path) => path.endsWith('.log'),
+  };
+}
+
+export function layout(): PgLayout[] {
   const pgs: PgLayout[] = [];
   for (let pg = 0; pg < PG_COUNT; pg++) {
     const nodeOf = new Map<SegmentId, NodeId>();
@@ -136,6 +199,8 @@ export function quorumWriterWorkload(options: QuorumWriterOptions = {}): Workloa
   const faultyMs = options.faultyMs ?? 2500;
   const healedMs = options.healedMs ?? 2500;
   const clientIntervalMs = options.clientIntervalMs ?? 1.5;
+  const storage = options.storage ?? toyStorage(options);
+  const extension = options.extension ?? {};
   const worlds = new WeakMap<SimCluster, World>();
   const world = (cluster: SimCluster): World => {
     const found = worlds.get(cluster);
@@ -202,8 +267,8 @@ export function quorumWriterWorkload(options: QuorumWriterOptions = {}): Workloa
         const writer = servingWriter(cluster);
         const oldId = WRITER_NODES.find(([id]) => cluster.instance(id) === writer)?.[0];
         if (oldId !== undefined) {
-          const storage = STORAGE_NODES.map(([id]) => asNodeId(id));
-          const partition = cluster.network.partition([asNodeId(oldId)], storage);
+          const storageNodes = STORAGE_NODES.map(([id]) => asNodeId(id));
+          const partition = cluster.network.partition([asNodeId(oldId)], storageNodes);
           cluster.after(w.random.logUniform(20, 1500), 'failover-heal', () => partition.heal());
           const newId = oldId === 'w1' ? 'w2' : 'w1';
           if (cluster.node(newId).running) cluster.crash(newId, { kind: 'process' });
@@ -226,7 +291,7 @@ export function quorumWriterWorkload(options: QuorumWriterOptions = {}): Workloa
       if (atMs >= untilMs) return;
       cluster.at(atMs, 'log-bit-flip', () => {
         const node = cluster.node(w.random.pick(w.budget));
-        const logs = node.disk.durablePaths().filter((path) => path.endsWith('.log'));
+        const logs = node.disk.durablePaths().filter((path) => storage.isLogPath(path));
         if (logs.length > 0 && node.disk.flipBit(w.random.pick(logs)) !== undefined) w.logBitFlips += 1;
         next();
       });
@@ -237,6 +302,7 @@ export function quorumWriterWorkload(options: QuorumWriterOptions = {}): Workloa
   return {
     name: options.name ?? 'quorum-writer',
     description:
+      options.description ??
       'toy writer + 6 toy segments per PG (2 PGs, 3 zones) with the real quorum, completeness and recovery rules; checks that no acknowledged commit is lost within AZ+1 failures',
 
     setup(cluster: SimCluster, random: Prng): void {
@@ -253,6 +319,7 @@ export function quorumWriterWorkload(options: QuorumWriterOptions = {}): Workloa
       const plan: FaultPlan = { ...drawn, bitFlips: { ...drawn.bitFlips, enabled: false } };
       const w: World = {
         checker,
+        records: new Map(),
         random: random.fork('client'),
         pgs,
         budget,
@@ -266,20 +333,8 @@ export function quorumWriterWorkload(options: QuorumWriterOptions = {}): Workloa
         lostNodes: new Set(),
       };
       worlds.set(cluster, w);
-      for (const [id, zone] of STORAGE_NODES) {
-        cluster.addNode({
-          id,
-          zone,
-          factory: (env, context) =>
-            new ToyStorageNode(env, {
-              incarnation: context.incarnation,
-              segments: pgs.map((pg) => ({ pgId: pg.pgId, segmentId: asSegmentId(`pg${pg.pgId}-${id}`) })),
-              ...(options.acknowledgeBeforeSync === undefined
-                ? {}
-                : { acknowledgeBeforeSync: options.acknowledgeBeforeSync }),
-            }),
-        });
-      }
+      for (const [id, zone] of STORAGE_NODES)
+        cluster.addNode({ id, zone, factory: storage.factory(pgs, id) });
       WRITER_NODES.forEach(([id, zone], slot) => {
         cluster.addNode({
           id,
@@ -299,7 +354,10 @@ export function quorumWriterWorkload(options: QuorumWriterOptions = {}): Workloa
                 ? {}
                 : { skipRereplication: options.skipRereplication }),
               observer: {
-                recordAllocated: (record) => checker.recordAllocated(record),
+                recordAllocated: (record) => {
+                  w.records.set(record.lsn, record);
+                  checker.recordAllocated(record);
+                },
                 commitAcknowledged: (epoch, lsn, transactionId) => {
                   checker.commitAcknowledged(epoch, lsn, transactionId, cluster.nowMs());
                   const count = checker.acknowledged.length;
@@ -331,6 +389,7 @@ export function quorumWriterWorkload(options: QuorumWriterOptions = {}): Workloa
 
     async run(cluster: SimCluster): Promise<void> {
       const w = world(cluster);
+      extension.beforeLoad?.(cluster, w);
       await cluster.runFor(STARTUP_MS);
       startClient(cluster, w);
       const faultyUntilMs = cluster.nowMs() + faultyMs;
@@ -350,28 +409,22 @@ export function quorumWriterWorkload(options: QuorumWriterOptions = {}): Workloa
       cluster.note(`healed; ${w.lostNodes.size} storage node(s) lost their disks`);
       await cluster.runFor(healedMs);
       w.clientRunning = false;
+      await extension.beforePowerLoss?.(cluster, w);
       // Every storage node loses power: what the checkers read is exactly what was durable.
       for (const [id] of STORAGE_NODES)
         if (cluster.node(id).running) cluster.crash(id, { kind: 'power-loss' });
       await cluster.runFor(1);
+      await extension.afterPowerLoss?.(cluster, w);
     },
 
     check(cluster: SimCluster): CheckResult {
       const w = world(cluster);
       const checker = w.checker;
       checker.checkNoLostCommit();
-      const logs = new Map<string, Uint8Array[]>();
-      for (const [id] of STORAGE_NODES) {
-        const disk = cluster.node(id).disk;
-        logs.set(
-          id,
-          disk
-            .durablePaths()
-            .filter((path) => path.endsWith('.log'))
-            .map((path) => disk.durableContentOf(path)!),
-        );
-      }
-      const recordsChecked = checker.checkDurableOnDisk(logs);
+      const logs = new Map(
+        STORAGE_NODES.map(([id]) => [id, storage.durableRecordBytes(cluster, id)] as const),
+      );
+      const recordsChecked = extension.checksDurableLogs === false ? 0 : checker.checkDurableOnDisk(logs);
       const acknowledgedAfterHeal = checker.acknowledged.length - w.acknowledgedBeforeHeal;
       const segmentsWithDisks = STORAGE_NODES.length - w.lostNodes.size;
       if (segmentsWithDisks >= 4 && acknowledgedAfterHeal === 0) {
@@ -397,6 +450,7 @@ export function quorumWriterWorkload(options: QuorumWriterOptions = {}): Workloa
           logBitFlips: w.logBitFlips,
           storageNodesLost: w.lostNodes.size,
           recordsVerifiedOnDisk: recordsChecked,
+          ...extension.stats?.(w),
         },
       };
     },

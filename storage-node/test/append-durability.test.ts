@@ -9,16 +9,10 @@
  * record; preallocated zeros are not records.
  */
 import { asPgId, encodeRedoRecord, type Lsn, type SegmentId } from '@northlight/protocol';
-import { SimCluster } from '@northlight/sim';
 import { describe, expect, it } from 'vitest';
 import { LOG_FILE_HEADER_BYTES, scanLogFile } from '../src/core/log-format.js';
-import {
-  noopStorageMetrics,
-  type StorageMetrics,
-  StorageNodeCore,
-  type StorageNodeOptions,
-} from '../src/index.js';
-import { CoreRig, lsn, pg, TEST_OPTIONS } from './support/core-rig.js';
+import { noopStorageMetrics, type StorageMetrics, type StorageNodeOptions } from '../src/index.js';
+import { CoreRig, lsn, pg, singleCoreCluster, TEST_OPTIONS } from './support/core-rig.js';
 import { PageModel, run, TestWriter } from './support/history.js';
 import { PumpWriter } from './support/pump-writer.js';
 
@@ -189,17 +183,7 @@ const CLUSTER_OPTIONS: StorageNodeOptions = {
  * prefix); at the end every page reads as the model says.
  */
 async function powerLossCampaign(seed: number): Promise<void> {
-  const cluster = new SimCluster({ seed, logLevelMin: 'warn' });
-  cluster.addNode({
-    id: 's1',
-    zone: 'a',
-    factory: (env) => {
-      const core = new StorageNodeCore(env, CLUSTER_OPTIONS);
-      void core.start();
-      return core;
-    },
-  });
-  const storage = () => cluster.instance<StorageNodeCore>('s1')!;
+  const { cluster, storage } = singleCoreCluster(seed, CLUSTER_OPTIONS);
   const settle = async <T>(promise: Promise<T>): Promise<T> => {
     let done = false;
     const tracked = promise.finally(() => {

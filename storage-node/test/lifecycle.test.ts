@@ -7,10 +7,9 @@
  * materialization and scrub run on their own timers; `status()` reports heat, gaps and sizes.
  */
 import { asPgId, type SegmentId } from '@northlight/protocol';
-import { SimCluster } from '@northlight/sim';
 import { describe, expect, it } from 'vitest';
-import { StorageNodeCore, type StorageNodeOptions } from '../src/index.js';
-import { CoreRig, epoch, lsn, pg, TEST_OPTIONS } from './support/core-rig.js';
+import type { StorageNodeOptions } from '../src/index.js';
+import { CoreRig, epoch, lsn, pg, singleCoreCluster, TEST_OPTIONS } from './support/core-rig.js';
 import { run, TestWriter } from './support/history.js';
 import { PumpWriter } from './support/pump-writer.js';
 
@@ -91,17 +90,7 @@ describe('lifecycle', () => {
 
   it('reloads from disk after I/O errors and loses no acknowledged record (simulated cluster)', async () => {
     const options: StorageNodeOptions = { ...TEST_OPTIONS, materializeIntervalMs: 2 };
-    const cluster = new SimCluster({ seed: 7, logLevelMin: 'warn' });
-    cluster.addNode({
-      id: 's1',
-      zone: 'a',
-      factory: (env) => {
-        const core = new StorageNodeCore(env, options);
-        void core.start();
-        return core;
-      },
-    });
-    const storage = () => cluster.instance<StorageNodeCore>('s1')!;
+    const { cluster, storage } = singleCoreCluster(7, options);
     await cluster.runUntil(() => storage().state === 'serving', { timeLimitMs: 1000 });
     const targets = [0, 1].map((pgId) => ({ pgId, segmentId: `pg${pgId}-s1` as SegmentId }));
     for (const target of targets) {

@@ -29,6 +29,7 @@ import {
   Prng,
   Scheduler,
   SimClock,
+  SimCluster,
   SimDisk,
   type SimDiskOptions,
   SimObjectStore,
@@ -227,4 +228,26 @@ export function epoch(value: number | bigint): Epoch {
 
 export function pg(value: number): PgId {
   return asPgId(value);
+}
+
+/**
+ * A one-node simulated cluster whose node `s1` runs a storage node core with `options`, for tests that
+ * need the cluster's crash and restart machinery. Returns the cluster and an accessor for the core
+ * of the current incarnation.
+ */
+export function singleCoreCluster(
+  seed: number,
+  options: StorageNodeOptions,
+): { cluster: SimCluster; storage: () => StorageNodeCore } {
+  const cluster = new SimCluster({ seed, logLevelMin: 'warn' });
+  cluster.addNode({
+    id: 's1',
+    zone: 'a',
+    factory: (env) => {
+      const core = new StorageNodeCore(env, options);
+      void core.start();
+      return core;
+    },
+  });
+  return { cluster, storage: () => cluster.instance<StorageNodeCore>('s1')! };
 }

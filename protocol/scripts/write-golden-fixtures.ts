@@ -85,6 +85,8 @@ const extremes: RedoRecord = {
 };
 
 const segment = asSegmentId('sn-us-east-1a-3.pg2.s4');
+/** Another member of PG 2's protection group, the peer in the gossip fixtures. */
+const peerSegment = asSegmentId('sn-us-east-1b-1.pg2.s5');
 
 /** The range an earlier recovery (epoch 6) annulled; the writer of epoch 7 continued above it. */
 const earlierTruncation: TruncationRange = {
@@ -317,6 +319,41 @@ const fixtures: Fixture[] = [
       segmentId: segment,
       volumeEpoch: asEpoch(8n),
       minReadPoint: asLsn(1_000_017n),
+    },
+  },
+  {
+    file: 'message-gossip-pull.bin',
+    codec: 'message',
+    description:
+      'Segment s4 of PG 2, complete through 1000017 (it missed record 1000042), asking its peer s5 ' +
+      'for the records above that, up to 1 MiB of them.',
+    value: {
+      type: 'gossip-pull',
+      requestId: 904n,
+      pgId: asPgId(2),
+      segmentId: peerSegment,
+      fromSegmentId: segment,
+      truncationEpoch: asEpoch(8n),
+      scl: asLsn(1_000_017n),
+      maxBytes: 1_048_576,
+    },
+  },
+  {
+    file: 'message-gossip-records.bin',
+    codec: 'message',
+    description:
+      "The reply to gossip-pull 904: s5's truncation epoch, SCL and GC point, and the two records s4 " +
+      'is missing.',
+    value: {
+      type: 'gossip-records',
+      requestId: 904n,
+      pgId: asPgId(2),
+      segmentId: segment,
+      fromSegmentId: peerSegment,
+      truncationEpoch: asEpoch(8n),
+      scl: asLsn(1_000_043n),
+      gcThrough: asLsn(900_000n),
+      records: [multiRunCpl, noopCpl],
     },
   },
 ];

@@ -228,6 +228,21 @@ const records = pgId.chain((replyPg) =>
   }),
 );
 
+/** A gossip reply: records of its PG, and the sender's truncation epoch, SCL and GC point. */
+const gossipRecords = pgId.chain((replyPg) =>
+  fc.record({
+    type: fc.constant('gossip-records' as const),
+    requestId,
+    pgId: fc.constant(replyPg),
+    segmentId,
+    fromSegmentId: segmentId,
+    truncationEpoch: epoch,
+    scl: lsn,
+    gcThrough: lsn,
+    records: recordList(replyPg),
+  }),
+);
+
 /** One arbitrary per message type, keyed by type, so tests can cover each by name. */
 export const messageByType = {
   'append-batch': appendBatch,
@@ -318,6 +333,18 @@ export const messageByType = {
     volumeEpoch: epoch,
     minReadPoint: lsn,
   }),
+  'gossip-pull': fc.record({
+    type: fc.constant('gossip-pull' as const),
+    requestId,
+    pgId,
+    segmentId,
+    fromSegmentId: segmentId,
+    truncationEpoch: epoch,
+    scl: lsn,
+    // Both ends of the u32 budget now and then; messages.test.ts covers 0 and 2^32 explicitly.
+    maxBytes: fc.oneof(fc.integer({ min: 1, max: 0xffff_ffff }), fc.constantFrom(1, 0xffff_ffff)),
+  }),
+  'gossip-records': gossipRecords,
 } satisfies { [K in Message['type']]: fc.Arbitrary<Extract<Message, { type: K }>> };
 
 export const message: fc.Arbitrary<Message> = fc.oneof(...Object.values(messageByType));

@@ -3,8 +3,9 @@
 // NL_DECODE_TRUNCATED; payloads that pass the frame CRC but break a rule (trailing or missing bytes,
 // hostile counts, bad ids, bad UTF-8, unknown codes or types, records out of order or of another PG,
 // bad embedded records, empty or too-new truncation ranges, tail entries not above min(hint, SCL),
-// fetched LSNs out of order or too many, page images empty or over 64 KiB) are typed errors; random and mutated payloads never throw anything else; and
-// the wire tables (message types, error codes) keep their released numbers.
+// fetched LSNs out of order or too many, page images empty or over 64 KiB, gossip budgets of 0 or over
+// u32, gossip records out of order or of another PG) are typed errors; random and mutated payloads never
+// throw anything else; and the wire tables (message types, error codes) keep their released numbers.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AssertionError } from '../src/core/assert.js';
@@ -53,7 +54,12 @@ function record(
 }
 
 const segment = asSegmentId('seg-4.a');
-/** One small message of each type, for the exhaustive corruption loops. */
+/** The peer segment of the same PG in gossip samples. */
+const peerSegment = asSegmentId('seg-4.b');
+/**
+ * One small message of each type, for the exhaustive corruption loops. Tests pick samples by index, so
+ * a new message type's sample is appended at the end.
+ */
 const samples: Message[] = [
   {
     type: 'append-batch',
@@ -164,6 +170,27 @@ const samples: Message[] = [
     volumeEpoch: asEpoch(3n),
     minReadPoint: asLsn(9n),
   },
+  {
+    type: 'gossip-pull',
+    requestId: 23n,
+    pgId: asPgId(4),
+    segmentId: peerSegment,
+    fromSegmentId: segment,
+    truncationEpoch: asEpoch(3n),
+    scl: asLsn(9n),
+    maxBytes: 65_536,
+  },
+  {
+    type: 'gossip-records',
+    requestId: 23n,
+    pgId: asPgId(4),
+    segmentId: segment,
+    fromSegmentId: peerSegment,
+    truncationEpoch: asEpoch(3n),
+    scl: asLsn(11n),
+    gcThrough: asLsn(5n),
+    records: [record(10n), record(11n, 4, [])],
+  },
 ];
 
 /** Byte offset, in a segment-state or truncate payload, of what follows the address (request id, PG, segment). */
@@ -226,6 +253,27 @@ function rawRecords(records: readonly RedoRecord[], pgId = 4): Uint8Array {
   for (const bytes of encoded) writer.bytesRaw(bytes);
   return writer.finish();
 }
+
+/** A gossip-records payload with any records at all, bypassing the encoder's checks. */
+function rawGossipRecords(records: readonly RedoRecord[], pgId = 4): Uint8Array {
+  const encoded = records.map(encodeRedoRecord);
+  const writer = Writer.allocate(
+    afterAddress + 2 + peerSegment.length + 3 * 8 + 4 + encoded.reduce((sum, bytes) => sum + bytes.length, 0),
+  );
+  writer.u64(1n);
+  writer.u32(pgId);
+  writer.string(segment, 63);
+  writer.string(peerSegment, 63);
+  writer.u64(3n);
+  writer.u64(11n);
+  writer.u64(5n);
+  writer.u32(records.length);
+  for (const bytes of encoded) writer.bytesRaw(bytes);
+  return writer.finish();
+}
+
+/** Byte offset, in a gossip payload, of what follows the two segment ids. */
+const afterGossipIds = afterAddress + 2 + peerSegment.length;
 
 const consecutiveLsns = (count: number, first = 1n) =>
   Array.from({ length: count }, (_, index) => asLsn(first + BigInt(index)));
@@ -294,6 +342,17 @@ describe('message round trip', () => {
     expect(decodeMessageFromBytes(frame)).toEqual(fetch);
     const empty: Message = { ...samples[10]!, records: [] } as Message;
     expect(decodeMessageFromBytes(encodeMessage(empty))).toEqual(empty);
+  });
+
+  it('round-trips gossip budgets of 1 and 2^32 - 1 bytes, and an empty gossip reply', () => {
+    for (const maxBytes of [1, 0xffff_ffff]) {
+      const pull: Message = { ...samples[14]!, maxBytes } as Message;
+      expect(decodeMessageFromBytes(encodeMessage(pull))).toEqual(pull);
+    }
+    const empty: Message = { ...samples[15]!, records: [] } as Message;
+    const frame = encodeMessage(empty);
+    expect(frame.length).toBe(messageFrameSize(empty));
+    expect(decodeMessageFromBytes(frame)).toEqual(empty);
   });
 });
 
@@ -369,6 +428,22 @@ describe('message rules on encode', () => {
       'a rejection message over 1 KiB',
       { ...samples[2]!, message: 'x'.repeat(MAX_REJECTION_MESSAGE_BYTES + 1) } as Message,
     ],
+    ['a request id over u64 in a gossip-pull', { ...samples[14]!, requestId: 1n << 64n } as Message],
+    ['a bad segment id in a gossip-pull', { ...samples[14]!, segmentId: 'B' as never } as Message],
+    ['a bad asking segment id in a gossip-pull', { ...samples[14]!, fromSegmentId: '' as never } as Message],
+    ['a gossip budget of 0 bytes', { ...samples[14]!, maxBytes: 0 } as Message],
+    ['a gossip budget over u32', { ...samples[14]!, maxBytes: 0x1_0000_0000 } as Message],
+    ['a fractional gossip budget', { ...samples[14]!, maxBytes: 1.5 } as Message],
+    [
+      'a bad sending segment id in gossip records',
+      { ...samples[15]!, fromSegmentId: '.x' as never } as Message,
+    ],
+    ['a gossiped record of another PG', { ...samples[15]!, records: [record(10n, 5)] } as Message],
+    [
+      'gossiped records out of LSN order',
+      { ...samples[15]!, records: [record(11n), record(10n)] } as Message,
+    ],
+    ['a repeated gossiped LSN', { ...samples[15]!, records: [record(10n), record(10n)] } as Message],
   ];
 
   it.each(invalid)('asserts when encoding a message with %s', (_name, message) => {
@@ -392,7 +467,7 @@ describe('message rules on decode (payloads behind a valid frame CRC)', () => {
     ['a payload cut short', 'append-ack', payloadOf(samples[1]!).subarray(0, 20), 'NL_DECODE_INVALID'],
     ['an empty payload', 'replica-feedback', new Uint8Array(0), 'NL_DECODE_INVALID'],
     ['unknown message type 0', 0, payloadOf(samples[1]!), 'NL_DECODE_INVALID'],
-    ['unknown message type 15', 15, payloadOf(samples[1]!), 'NL_DECODE_INVALID'],
+    ['unknown message type 17', 17, payloadOf(samples[1]!), 'NL_DECODE_INVALID'],
     [
       'a page length of zero',
       'page',
@@ -588,6 +663,52 @@ describe('message rules on decode (payloads behind a valid frame CRC)', () => {
       })(),
       'NL_DECODE_CHECKSUM',
     ],
+    [
+      'a gossip budget of 0 bytes',
+      'gossip-pull',
+      edited(samples[14]!, (v, b) => v.setUint32(b.length - 4, 0, true)),
+      'NL_DECODE_INVALID',
+    ],
+    [
+      'an upper-case asking segment id in a gossip-pull',
+      'gossip-pull',
+      edited(samples[14]!, (_v, b) => b.set([0x53], afterAddress + 2)),
+      'NL_DECODE_INVALID',
+    ],
+    [
+      'trailing bytes after a gossip-pull',
+      'gossip-pull',
+      concatBytes([payloadOf(samples[14]!), Uint8Array.of(0)]),
+      'NL_DECODE_INVALID',
+    ],
+    [
+      'a gossip records count of four billion',
+      'gossip-records',
+      edited(samples[15]!, (v) => v.setUint32(afterGossipIds + 24, 0xffff_ffff, true)),
+      'NL_DECODE_INVALID',
+    ],
+    [
+      'a gossiped record of another PG',
+      'gossip-records',
+      rawGossipRecords([record(10n, 5)]),
+      'NL_DECODE_INVALID',
+    ],
+    [
+      'gossiped records out of LSN order',
+      'gossip-records',
+      rawGossipRecords([record(11n), record(10n)]),
+      'NL_DECODE_INVALID',
+    ],
+    [
+      'a gossiped record with a bad CRC',
+      'gossip-records',
+      (() => {
+        const payload = rawGossipRecords([record(10n)]);
+        payload[payload.length - 1]! ^= 1;
+        return payload;
+      })(),
+      'NL_DECODE_CHECKSUM',
+    ],
   ];
 
   it.each(cases)('rejects %s', (_name, type, payload, code) => {
@@ -648,7 +769,7 @@ describe('message corruption, truncation and garbage', () => {
 
   it('never throws anything but a NorthlightError on random payloads of every message type', () => {
     fc.assert(
-      fc.property(fc.nat({ max: 16 }), fc.uint8Array({ maxLength: 300 }), (messageType, payload) => {
+      fc.property(fc.nat({ max: 18 }), fc.uint8Array({ maxLength: 300 }), (messageType, payload) => {
         expect(outcomeOf(() => decodeMessage({ messageType, payload })).kind).not.toBe('crashed');
       }),
       { numRuns: 500 },
@@ -699,6 +820,8 @@ describe('wire tables', () => {
       'read-page': 12,
       page: 13,
       'min-read-point': 14,
+      'gossip-pull': 15,
+      'gossip-records': 16,
     });
   });
 

@@ -6,6 +6,7 @@
  */
 import {
   asEpoch,
+  asNodeId,
   asPgId,
   asSegmentId,
   type Environment,
@@ -118,6 +119,7 @@ async function run(argv: readonly string[]): Promise<number> {
           segmentId: asSegmentId(spec.segmentId),
           membershipEpoch: asEpoch(spec.membershipEpoch),
           members: spec.members.map(asSegmentId),
+          memberNodes: spec.memberNodes.map(asNodeId),
           volumeEpoch: asEpoch(spec.volumeEpoch),
         });
         if (!result.ok) throw result.error;

@@ -5,7 +5,7 @@
  * trips; a torn tail is cut; a rotten entry followed by valid ones is reported as damage in the middle,
  * and a node replaying such a log keeps every segment silent and logs an ERROR for a human).
  */
-import { asEpoch, asLsn, asPgId, asSegmentId } from '@northlight/protocol';
+import { asEpoch, asLsn, asNodeId, asPgId, asSegmentId } from '@northlight/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -108,6 +108,7 @@ const segmentState = {
   truncations: [{ volumeEpoch: asEpoch(4n), fromExclusive: asLsn(10n), toInclusive: asLsn(20n) }],
   membershipEpoch: asEpoch(2n),
   members: [asSegmentId('pg9-s1'), asSegmentId('pg9-s2')],
+  memberNodes: [asNodeId('n1'), asNodeId('n2')],
   durableHint: asLsn(9n),
   minReadPoint: asLsn(8n),
   materializedThrough: asLsn(7n),
@@ -124,7 +125,13 @@ const everyKind: ControlEntry[] = [
     volumeEpoch: asEpoch(6n),
     ranges: [{ volumeEpoch: asEpoch(6n), fromExclusive: asLsn(9n), toInclusive: asLsn(99n) }],
   },
-  { kind: 'membership', number: 3, membershipEpoch: asEpoch(3n), members: [asSegmentId('pg9-s3')] },
+  {
+    kind: 'membership',
+    number: 3,
+    membershipEpoch: asEpoch(3n),
+    members: [asSegmentId('pg9-s3')],
+    memberNodes: [],
+  },
   { kind: 'hint', number: 3, durableHint: asLsn(9n) },
   { kind: 'min-read-point', number: 3, minReadPoint: asLsn(9n) },
   { kind: 'materialized', number: 3, materializedThrough: asLsn(9n), gcThrough: asLsn(8n) },

@@ -92,6 +92,10 @@ describe('PrometheusStorageMetrics', () => {
     metrics.setAppendQueueDepth(5);
     metrics.setAppendQueueBytes(70_000);
     metrics.addGossipFetchedRecords(9);
+    metrics.addGossipPulls('sent');
+    metrics.addGossipPulls('sent');
+    metrics.addGossipPulls('served');
+    metrics.addRepairedPages(1);
     metrics.setMaterializationLagLsns(12n);
     metrics.addMaterializedPages(6);
     metrics.setBackupLagBytes(1_000_000);
@@ -114,6 +118,9 @@ describe('PrometheusStorageMetrics', () => {
       [name('append_queue_depth')]: 5,
       [name('append_queue_bytes')]: 70_000,
       [name('gossip_fetched_records_total')]: 9,
+      [`${name('gossip_pulls_total')}{direction="sent"}`]: 2,
+      [`${name('gossip_pulls_total')}{direction="served"}`]: 1,
+      [name('repaired_pages_total')]: 1,
       [name('materialization_lag_lsns')]: 12,
       [name('materialized_pages_total')]: 6,
       [name('backup_lag_bytes')]: 1_000_000,

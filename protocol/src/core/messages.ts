@@ -1,8 +1,10 @@
 /**
  * The message catalog, version 1: what travels inside frames between engine and storage (appends,
  * recovery's segment-state, truncate and fetch-records exchanges, page reads at a read point and the
- * PG's minimum read point) and between writer and replicas (the redo stream and feedback). Each message is one frame; `encodeMessage` returns the whole frame and `decodeMessage`
- * reads a frame that `FrameDecoder` (or `decodeFrame`) has already verified.
+ * PG's minimum read point), between writer and replicas (the redo stream and feedback), and between the
+ * storage nodes of a protection group (gossip to fill gaps). Each message is one frame; `encodeMessage`
+ * returns the whole frame and `decodeMessage` reads a frame that `FrameDecoder` (or `decodeFrame`) has
+ * already verified.
  *
  * Payloads are little-endian. Strings are a u16 byte length then UTF-8; arrays are a u32 count then the
  * elements, and the count is checked against the bytes left before anything is allocated. Embedded redo
@@ -67,6 +69,8 @@ export const MESSAGE_TYPE_CODES = {
   'read-page': 12,
   page: 13,
   'min-read-point': 14,
+  'gossip-pull': 15,
+  'gossip-records': 16,
 } as const;
 
 export type MessageType = keyof typeof MESSAGE_TYPE_CODES;
@@ -285,6 +289,43 @@ export interface MinReadPointMessage {
   readonly minReadPoint: Lsn;
 }
 
+/**
+ * Storage → storage (gossip, paper §3.3 step 4): segment `fromSegmentId` of PG `pgId`, complete
+ * through `scl`, asks its peer segment `segmentId` for the records it holds above `scl`.
+ */
+export interface GossipPullMessage {
+  readonly type: 'gossip-pull';
+  readonly requestId: bigint;
+  readonly pgId: PgId;
+  /** The peer segment asked. */
+  readonly segmentId: SegmentId;
+  /** The asking segment: the reply is addressed to it. */
+  readonly fromSegmentId: SegmentId;
+  /** The asker's truncation epoch: records are exchanged only between segments of the same one. */
+  readonly truncationEpoch: Epoch;
+  /** The asker's SCL: it wants records above it. */
+  readonly scl: Lsn;
+  /** The most record bytes the asker wants in the reply (u32, ≥ 1). */
+  readonly maxBytes: number;
+}
+
+/** Storage → storage: the reply to gossip-pull. */
+export interface GossipRecordsMessage {
+  readonly type: 'gossip-records';
+  readonly requestId: bigint;
+  readonly pgId: PgId;
+  /** The asking segment (the one the records are for). */
+  readonly segmentId: SegmentId;
+  /** The segment that sends them. */
+  readonly fromSegmentId: SegmentId;
+  /** The sender's truncation epoch, SCL, and GC point (records at or below it are gone from its log). */
+  readonly truncationEpoch: Epoch;
+  readonly scl: Lsn;
+  readonly gcThrough: Lsn;
+  /** All of PG `pgId`, strictly ascending LSN; may be empty. */
+  readonly records: readonly RedoRecord[];
+}
+
 export type Message =
   | AppendBatchMessage
   | AppendAckMessage
@@ -299,7 +340,9 @@ export type Message =
   | RecordsMessage
   | ReadPageMessage
   | PageMessage
-  | MinReadPointMessage;
+  | MinReadPointMessage
+  | GossipPullMessage
+  | GossipRecordsMessage;
 
 const U64_BYTES = 8;
 const U32_BYTES = 4;
@@ -369,6 +412,22 @@ function payloadSize(message: Message): number {
       return 2 * U64_BYTES + 3 * U32_BYTES + identifierSize(message.segmentId) + message.bytes.length;
     case 'min-read-point':
       return U32_BYTES + identifierSize(message.segmentId) + 2 * U64_BYTES;
+    case 'gossip-pull':
+      return (
+        3 * U64_BYTES +
+        U32_BYTES +
+        identifierSize(message.segmentId) +
+        identifierSize(message.fromSegmentId) +
+        U32_BYTES
+      );
+    case 'gossip-records':
+      return (
+        4 * U64_BYTES +
+        U32_BYTES +
+        identifierSize(message.segmentId) +
+        identifierSize(message.fromSegmentId) +
+        recordsSize(message.records)
+      );
     default:
       return unreachable(message);
   }
@@ -448,6 +507,20 @@ export function messageProblem(message: Message): string | undefined {
       );
     case 'min-read-point':
       return identifierProblem('segmentId', message.segmentId);
+    case 'gossip-pull':
+      return (
+        requestIdProblem(message.requestId) ??
+        identifierProblem('segmentId', message.segmentId) ??
+        identifierProblem('fromSegmentId', message.fromSegmentId) ??
+        maxBytesProblem(message.maxBytes)
+      );
+    case 'gossip-records':
+      return (
+        requestIdProblem(message.requestId) ??
+        identifierProblem('segmentId', message.segmentId) ??
+        identifierProblem('fromSegmentId', message.fromSegmentId) ??
+        recordsProblem(message.records, message.pgId)
+      );
     default:
       return unreachable(message);
   }
@@ -459,6 +532,13 @@ function pageBytesProblem(bytes: Uint8Array): string | undefined {
   return bytes.length >= 1 && bytes.length <= MAX_PAGE_SIZE_BYTES
     ? undefined
     : `page of ${bytes.length} bytes is not in [1, ${MAX_PAGE_SIZE_BYTES}]`;
+}
+
+/** A gossip-pull's reply budget: a u32 of at least one byte. */
+function maxBytesProblem(maxBytes: number): string | undefined {
+  return Number.isInteger(maxBytes) && maxBytes >= 1 && maxBytes <= 0xffff_ffff
+    ? undefined
+    : `maxBytes ${maxBytes} is not in [1, ${0xffff_ffff}]`;
 }
 
 function requestIdProblem(requestId: bigint): string | undefined {
@@ -624,6 +704,21 @@ function writePayload(writer: Writer, message: Message): void {
       writer.u64(message.volumeEpoch);
       writer.u64(message.minReadPoint);
       return;
+    case 'gossip-pull':
+      writeAddress(writer, message);
+      writer.string(message.fromSegmentId, MAX_IDENTIFIER_BYTES);
+      writer.u64(message.truncationEpoch);
+      writer.u64(message.scl);
+      writer.u32(message.maxBytes);
+      return;
+    case 'gossip-records':
+      writeAddress(writer, message);
+      writer.string(message.fromSegmentId, MAX_IDENTIFIER_BYTES);
+      writer.u64(message.truncationEpoch);
+      writer.u64(message.scl);
+      writer.u64(message.gcThrough);
+      writeRecords(writer, message.records);
+      return;
     default:
       unreachable(message);
   }
@@ -766,6 +861,15 @@ function readPayload(reader: Reader, type: MessageType): Message {
       const volumeEpoch = asEpoch(reader.u64());
       return { type, pgId, segmentId, volumeEpoch, minReadPoint: asLsn(reader.u64()) };
     }
+    case 'gossip-pull': {
+      const address = readAddress(reader);
+      const fromSegmentId = asSegmentId(readIdentifier(reader, 'fromSegmentId'));
+      const truncationEpoch = asEpoch(reader.u64());
+      const scl = asLsn(reader.u64());
+      return { type, ...address, fromSegmentId, truncationEpoch, scl, maxBytes: reader.u32() };
+    }
+    case 'gossip-records':
+      return readGossipRecords(reader);
     default:
       return unreachable(type);
   }
@@ -857,6 +961,16 @@ function readFetchRecords(reader: Reader): FetchRecordsMessage {
   const lsns: Lsn[] = [];
   for (let index = 0; index < count; index++) lsns.push(asLsn(reader.u64()));
   return { type: 'fetch-records', ...address, volumeEpoch, lsns };
+}
+
+function readGossipRecords(reader: Reader): GossipRecordsMessage {
+  const address = readAddress(reader);
+  const fromSegmentId = asSegmentId(readIdentifier(reader, 'fromSegmentId'));
+  const truncationEpoch = asEpoch(reader.u64());
+  const scl = asLsn(reader.u64());
+  const gcThrough = asLsn(reader.u64());
+  const records = readRecords(reader);
+  return { type: 'gossip-records', ...address, fromSegmentId, truncationEpoch, scl, gcThrough, records };
 }
 
 /**

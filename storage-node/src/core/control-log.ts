@@ -45,6 +45,7 @@
 import {
   asEpoch,
   asLsn,
+  asNodeId,
   asPgId,
   asSegmentId,
   assert,
@@ -55,6 +56,7 @@ import {
   isNorthlightError,
   isValidIdentifier,
   type Lsn,
+  type NodeId,
   type NorthlightError,
   type PgId,
   Reader,
@@ -85,6 +87,11 @@ export interface SegmentControlState {
   truncations: readonly TruncationRange[];
   membershipEpoch: Epoch;
   members: readonly SegmentId[];
+  /**
+   * Where each member lives (`memberNodes[i]` hosts `members[i]`), for gossip; empty when the
+   * control plane did not say (the segment then does not gossip).
+   */
+  memberNodes: readonly NodeId[];
   durableHint: Lsn;
   minReadPoint: Lsn;
   /** Every page holds an image as of this LSN or later: records at or below it are coalesced. */
@@ -109,6 +116,7 @@ export type ControlEntry =
       readonly number: number;
       readonly membershipEpoch: Epoch;
       readonly members: readonly SegmentId[];
+      readonly memberNodes: readonly NodeId[];
     }
   | { readonly kind: 'hint'; readonly number: number; readonly durableHint: Lsn }
   | { readonly kind: 'min-read-point'; readonly number: number; readonly minReadPoint: Lsn }
@@ -189,6 +197,7 @@ export function applySegmentEntry(
       if (entry.membershipEpoch <= segment.membershipEpoch) return;
       segment.membershipEpoch = entry.membershipEpoch;
       segment.members = [...entry.members];
+      segment.memberNodes = [...entry.memberNodes];
       return;
     case 'hint':
       segment.durableHint = maxOf(segment.durableHint, entry.durableHint);
@@ -220,11 +229,11 @@ function rangesSize(ranges: readonly TruncationRange[]): number {
   return 4 + ranges.length * 24;
 }
 
-function membersSize(members: readonly SegmentId[]): number {
+function membersSize(members: readonly string[]): number {
   return 4 + members.reduce((sum, member) => sum + 2 + member.length, 0);
 }
 
-function writeMembers(writer: Writer, members: readonly SegmentId[]): void {
+function writeMembers(writer: Writer, members: readonly string[]): void {
   writer.u32(members.length);
   for (const member of members) writer.string(member, 63);
 }
@@ -241,7 +250,8 @@ function bodySize(entry: ControlEntry): number {
         entry.state.segmentId.length +
         8 * 8 +
         rangesSize(entry.state.truncations) +
-        membersSize(entry.state.members)
+        membersSize(entry.state.members) +
+        membersSize(entry.state.memberNodes)
       );
     case 'dropped':
       return 4;
@@ -252,7 +262,7 @@ function bodySize(entry: ControlEntry): number {
     case 'truncation':
       return 12 + rangesSize(entry.ranges);
     case 'membership':
-      return 12 + membersSize(entry.members);
+      return 12 + membersSize(entry.members) + membersSize(entry.memberNodes);
     case 'materialized':
       return 20;
     default:
@@ -284,6 +294,7 @@ function writeBody(writer: Writer, entry: ControlEntry): void {
         writer.u64(value);
       writeRanges(writer, state.truncations);
       writeMembers(writer, state.members);
+      writeMembers(writer, state.memberNodes);
       return;
     }
     case 'dropped':
@@ -310,6 +321,7 @@ function writeBody(writer: Writer, entry: ControlEntry): void {
       writer.u32(entry.number);
       writer.u64(entry.membershipEpoch);
       writeMembers(writer, entry.members);
+      writeMembers(writer, entry.memberNodes);
       return;
     case 'materialized':
       writer.u32(entry.number);
@@ -371,6 +383,20 @@ function readMembers(reader: Reader): SegmentId[] {
   return members;
 }
 
+/** Node ids of the members: none (placement unknown) or one per member. */
+function readMemberNodes(reader: Reader, members: readonly SegmentId[]): NodeId[] {
+  const count = reader.count(3, 'memberNodes');
+  if (count !== 0 && count !== members.length)
+    throw reader.invalid(`${count} member nodes for ${members.length} members`);
+  const nodes: NodeId[] = [];
+  for (let index = 0; index < count; index++) {
+    const value = reader.string(63, 'nodeId');
+    if (!isValidIdentifier(value)) throw reader.invalid(`bad node id ${JSON.stringify(value)}`);
+    nodes.push(asNodeId(value));
+  }
+  return nodes;
+}
+
 function readSegmentId(reader: Reader): SegmentId {
   const value = reader.string(63, 'segmentId');
   if (!isValidIdentifier(value)) throw reader.invalid(`bad segment id ${JSON.stringify(value)}`);
@@ -398,6 +424,7 @@ function readBody(reader: Reader, kind: ControlEntry['kind']): ControlEntry {
       if (reader.u64() !== 0n) throw reader.invalid('reserved field is not zero');
       const truncations = readRanges(reader);
       const members = readMembers(reader);
+      const memberNodes = readMemberNodes(reader, members);
       return {
         kind,
         state: {
@@ -409,6 +436,7 @@ function readBody(reader: Reader, kind: ControlEntry['kind']): ControlEntry {
           truncations,
           membershipEpoch: asEpoch(membershipEpoch),
           members,
+          memberNodes,
           durableHint: asLsn(durableHint),
           minReadPoint: asLsn(minReadPoint),
           materializedThrough: asLsn(materialized),
@@ -426,13 +454,12 @@ function readBody(reader: Reader, kind: ControlEntry['kind']): ControlEntry {
       return { kind, number: reader.u32(), minReadPoint: asLsn(reader.u64()) };
     case 'truncation':
       return { kind, number: reader.u32(), volumeEpoch: asEpoch(reader.u64()), ranges: readRanges(reader) };
-    case 'membership':
-      return {
-        kind,
-        number: reader.u32(),
-        membershipEpoch: asEpoch(reader.u64()),
-        members: readMembers(reader),
-      };
+    case 'membership': {
+      const number = reader.u32();
+      const membershipEpoch = asEpoch(reader.u64());
+      const members = readMembers(reader);
+      return { kind, number, membershipEpoch, members, memberNodes: readMemberNodes(reader, members) };
+    }
     case 'materialized':
       return {
         kind,

@@ -45,6 +45,12 @@ export interface StorageMetrics {
   messageDropped(reason: DropReason): void;
   /** A page read served, and how long it took. */
   pageRead(segment: SegmentLabels, latencyMs: number): void;
+  /** Gossip: a pull sent to a peer, or a peer's pull served (with the records sent). */
+  gossipPull(direction: 'sent' | 'served', recordsSent: number): void;
+  /** Gossip: records received from peers that this segment did not hold (gaps filled). */
+  gossipRecordsFetched(segment: SegmentLabels, count: number): void;
+  /** A damaged page image replaced by a peer's copy. */
+  pageRepaired(segment: SegmentLabels): void;
 }
 
 const ignore = (): void => {};
@@ -63,4 +69,7 @@ export const noopStorageMetrics: StorageMetrics = {
   requestRejected: ignore,
   messageDropped: ignore,
   pageRead: ignore,
+  gossipPull: ignore,
+  gossipRecordsFetched: ignore,
+  pageRepaired: ignore,
 };

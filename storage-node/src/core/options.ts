@@ -63,6 +63,13 @@ export interface StorageNodeOptions {
   /** When true, log records are dropped only once `backup.isBackedUp` says they are in S3. */
   readonly requireBackupBeforeGc?: boolean;
   readonly backup?: BackupStatus;
+  /**
+   * Gossip tick: each segment asks one random peer for the records above its SCL, and asks for the
+   * repair of one damaged page. 0 turns the timer off (`gossipRound()` still runs one round).
+   */
+  readonly gossipIntervalMs?: number;
+  /** The most record bytes one gossip reply carries (the asker pulls again at once while behind). */
+  readonly gossipReplyBytesMax?: number;
   /** Heat: the window over which write and read rates are averaged. */
   readonly rateWindowMs?: number;
   readonly metrics?: StorageMetrics;
@@ -93,6 +100,8 @@ export const STORAGE_NODE_DEFAULTS = {
   reloadAfterDiskErrorMs: 20,
   damageListMax: 1024,
   requireBackupBeforeGc: false,
+  gossipIntervalMs: 1000,
+  gossipReplyBytesMax: 1024 * 1024,
   rateWindowMs: 10_000,
 } as const;
 
@@ -139,6 +148,7 @@ export function resolveOptions(options: StorageNodeOptions): ResolvedOptions {
     'controlLogCompactBytes',
     'reloadAfterDiskErrorMs',
     'damageListMax',
+    'gossipReplyBytesMax',
     'rateWindowMs',
   ] as const) {
     positiveInteger(name, merged[name]);
@@ -147,6 +157,7 @@ export function resolveOptions(options: StorageNodeOptions): ResolvedOptions {
     throw invalid('appendQueueBytesMax', merged.appendQueueBytesMax, 'must hold at least one largest record');
   nonNegativeInteger('materializeIntervalMs', merged.materializeIntervalMs);
   nonNegativeInteger('scrubIntervalMs', merged.scrubIntervalMs);
+  nonNegativeInteger('gossipIntervalMs', merged.gossipIntervalMs);
   if (merged.requireBackupBeforeGc && options.backup === undefined)
     throw invalid('requireBackupBeforeGc', true, 'needs a `backup` to ask whether records are staged');
   return {

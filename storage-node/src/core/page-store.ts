@@ -152,7 +152,12 @@ export class PageStore {
         }
         const key = `${scanned.segmentNumber}/${scanned.pageNo}`;
         const previous = newest.get(key);
-        if (previous !== undefined && previous.lsn >= scanned.lsn) {
+        // The newest image wins; at the same LSN an intact one beats a damaged one (a peer's repair).
+        const keepPrevious =
+          previous !== undefined &&
+          (previous.lsn > scanned.lsn ||
+            (previous.lsn === scanned.lsn && (!previous.damaged || scanned.damaged)));
+        if (keepPrevious) {
           free.push(slot);
           continue;
         }

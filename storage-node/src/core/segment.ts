@@ -82,6 +82,13 @@ export class Segment {
   readonly appendRate: RateMeter;
   readonly readRate: RateMeter;
 
+  /** The gossip pull in flight (one at a time per segment), and when it was sent. */
+  gossipPull: { readonly requestId: bigint; readonly sentMs: number } | undefined;
+  /** Peers answered that they garbage-collected past this segment's SCL: records alone cannot fill it. */
+  behindPeerGc = false;
+  /** Page repairs in flight: page → when the read was sent to a peer. */
+  readonly pageRepairs = new Map<number, number>();
+
   /** Off-chain records found and dropped (see `#pruneOffChain`), for the core to release and log. */
   readonly pruned: IndexedRecord[] = [];
 

@@ -22,6 +22,10 @@ export interface SegmentStatus {
   readonly truncations: readonly TruncationRange[];
   readonly membershipEpoch: Epoch;
   readonly members: readonly SegmentId[];
+  /** The node hosting each member (empty: placement unknown, no gossip). */
+  readonly memberNodes: readonly string[];
+  /** Peers garbage-collected past this segment's SCL: it needs a base (S3) before gossip can fill it. */
+  readonly behindPeerGc: boolean;
   /** Records held in the node log (indexed), and how many wait above the SCL behind a gap. */
   readonly recordsHeld: number;
   readonly recordsAboveScl: number;
@@ -83,6 +87,8 @@ export function segmentStatus(segment: Segment, storage: Storage, nowMs: number)
     truncations: control.truncations.map((range) => ({ ...range })),
     membershipEpoch: control.membershipEpoch,
     members: [...control.members],
+    memberNodes: [...control.memberNodes],
+    behindPeerGc: segment.behindPeerGc,
     recordsHeld: segment.recordCount,
     recordsAboveScl: segment.pendingAboveScl,
     knownGaps: segment.knownGaps().length,

@@ -32,6 +32,8 @@
  *     a restart would.
  */
 import {
+  asLsn,
+  asPageNo,
   DEFAULT_MAX_FRAME_BYTES,
   decodeMessageFromBytes,
   type Environment,
@@ -59,6 +61,7 @@ import {
   redoRecordSize,
   type SegmentId,
   type TimerHandle,
+  U64_MAX,
 } from '@northlight/protocol';
 import { planAppend } from './append-plan.js';
 import {
@@ -92,6 +95,11 @@ export interface SegmentSpec {
   readonly membershipEpoch: Epoch;
   /** The PG's members (segment ids), this one included. */
   readonly members: readonly SegmentId[];
+  /**
+   * The node hosting each member (`memberNodes[i]` hosts `members[i]`), so the segment can gossip
+   * with its peers. Omitted or empty: placement unknown, the segment does not gossip.
+   */
+  readonly memberNodes?: readonly NodeId[];
   /** The volume epoch the segment starts at (repair creates it under the current one). Default 0. */
   readonly volumeEpoch?: Epoch;
 }
@@ -129,6 +137,10 @@ export class StorageNodeCore {
   #persistTimer: TimerHandle | undefined;
   #scrubTimer: TimerHandle | undefined;
   #reloadTimer: TimerHandle | undefined;
+  #gossipTimer: TimerHandle | undefined;
+  #nextRequestId = 1n;
+  /** This node's page-repair reads in flight, by request id. */
+  readonly #pageRepairRequests = new Map<bigint, { segment: Segment; pageNo: number; readPoint: Lsn }>();
   #backgroundScrub: ScrubPass | undefined;
   #materializeLoop = false;
   #scrubLoop = false;
@@ -189,6 +201,7 @@ export class StorageNodeCore {
     this.#state = 'serving';
     this.#scheduleMaterialize();
     this.#scheduleScrub();
+    this.#scheduleGossip();
     this.#env.log.log('info', 'storage node serving', {
       segments: storage.segments.size,
       logFiles: storage.nodeLog.fileCount,
@@ -236,8 +249,16 @@ export class StorageNodeCore {
   }
 
   #cancelTimers(): void {
-    for (const timer of [this.#materializeTimer, this.#persistTimer, this.#scrubTimer, this.#reloadTimer])
+    for (const timer of [
+      this.#materializeTimer,
+      this.#persistTimer,
+      this.#scrubTimer,
+      this.#reloadTimer,
+      this.#gossipTimer,
+    ])
       timer?.cancel();
+    this.#gossipTimer = undefined;
+    this.#pageRepairRequests.clear();
     // A loop whose timer was pending is over; one whose step is running ends when the step does.
     if (this.#materializeTimer !== undefined) this.#materializeLoop = false;
     if (this.#scrubTimer !== undefined) this.#scrubLoop = false;
@@ -295,6 +316,14 @@ export class StorageNodeCore {
         return this.#readPageRequest(from, message, storage);
       case 'min-read-point':
         return this.#minReadPoint(message, storage);
+      case 'gossip-pull':
+        return this.#gossipPull(from, message, storage);
+      case 'gossip-records':
+        return this.#gossipRecords(from, message, storage);
+      case 'page':
+        return this.#pageRepaired(from, message, storage);
+      case 'request-rejected':
+        return this.#peerRefused(from, message, storage);
       default:
         this.#env.log.log('warn', 'dropped a message a storage node does not handle', {
           from,
@@ -393,17 +422,8 @@ export class StorageNodeCore {
       control.durableHint = message.durableHint;
       this.#markControlDirty(storage, segment);
     }
-    for (const record of plan.fresh) segment.beginWrite(record.lsn, record.backlink);
-    this.#appendsInFlight++;
-    let locations: LogLocation[];
-    try {
-      // Reasoning 1 and 4: one fsync for the whole group, then acknowledged.
-      const entries = payloads.map((payload) => ({ segmentNumber: control.number, payload }));
-      locations = await storage.nodeLog.append(entries);
-    } finally {
-      this.#appendsInFlight--;
-    }
-    this.#remember(storage, segment, plan.fresh, locations);
+    // Reasoning 1 and 4: one fsync for the whole group, then acknowledged.
+    await this.#persist(storage, segment, plan.fresh, payloads);
     if (this.#storage !== storage || segment.dropped) return;
     if (control.volumeEpoch !== message.volumeEpoch || control.truncationEpoch !== message.volumeEpoch)
       return;
@@ -416,6 +436,30 @@ export class StorageNodeCore {
       scl: segment.scl,
     });
     this.#options.metrics.appendLatencyMs(this.#env.clock.nowMs() - receivedMs);
+  }
+
+  /**
+   * Writes records to the node log (group commit: resolves after the fsync that covers them) and
+   * indexes them; returns how many were indexed (new to the segment).
+   */
+  async #persist(
+    storage: Storage,
+    segment: Segment,
+    records: readonly RedoRecord[],
+    payloads: readonly Uint8Array[],
+  ): Promise<number> {
+    for (const record of records) segment.beginWrite(record.lsn, record.backlink);
+    this.#appendsInFlight++;
+    let locations: LogLocation[];
+    try {
+      const number = segment.control.number;
+      locations = await storage.nodeLog.append(
+        payloads.map((payload) => ({ segmentNumber: number, payload })),
+      );
+    } finally {
+      this.#appendsInFlight--;
+    }
+    return this.#remember(storage, segment, records, locations);
   }
 
   /** Why a batch must wait (back-pressure), or undefined if there is room. */
@@ -441,7 +485,7 @@ export class StorageNodeCore {
     segment: Segment,
     records: readonly RedoRecord[],
     locations: readonly LogLocation[],
-  ): void {
+  ): number {
     let indexedBytes = 0;
     let indexedCount = 0;
     for (const [index, record] of records.entries()) {
@@ -466,10 +510,11 @@ export class StorageNodeCore {
         storage.damage.forgetRecord(segment.control.pgId, segment.control.segmentId, record.lsn);
     }
     storage.releasePruned(segment, this.#env.log);
-    if (indexedCount === 0) return;
+    if (indexedCount === 0) return 0;
     segment.appendRate.record(this.#env.clock.nowMs(), indexedCount);
     this.#options.metrics.recordsAppended(segment.control, indexedCount);
     this.#options.metrics.bytesAppended(segment.control, indexedBytes);
+    return indexedCount;
   }
 
   async #adoptEpoch(storage: Storage, segment: Segment, volumeEpoch: Epoch): Promise<void> {
@@ -710,6 +755,286 @@ export class StorageNodeCore {
     if (entries.length > 0) await this.#appendControl(storage, entries);
   }
 
+  // ---- gossip (paper §3.3 step 4) and repair from peers ----
+
+  /**
+   * One gossip round: every active segment that knows where its peers live and has no pull in flight
+   * asks one random peer for the records above its SCL, and asks one peer for one of its damaged pages
+   * (scrub found it rotten). A reply that moves the SCL starts the next pull at once (catch-up runs at
+   * network speed, not at the tick); the tick only bounds how soon a lagging segment notices. The
+   * background timer calls it; tests may too.
+   */
+  gossipRound(): void {
+    const storage = this.#storage;
+    if (this.#state !== 'serving' || storage === undefined) return;
+    const nowMs = this.#env.clock.nowMs();
+    const expiredMs = nowMs - Math.max(this.#options.gossipIntervalMs, 1) * 2;
+    for (const segment of storage.segments.values()) {
+      if (segment.state !== 'active' || segment.dropped) continue;
+      const peers = this.#peersOf(segment);
+      if (peers.length === 0) continue;
+      if (segment.gossipPull === undefined || segment.gossipPull.sentMs <= expiredMs) {
+        const peer = peers[this.#env.random.nextInt(peers.length)]!;
+        this.#pull(segment, peer.node, peer.segmentId);
+      }
+      for (const [pageNo, sentMs] of segment.pageRepairs)
+        if (sentMs <= expiredMs) segment.pageRepairs.delete(pageNo);
+      const pageNo = [...segment.damagedPages].find((page) => !segment.pageRepairs.has(page));
+      if (pageNo !== undefined) {
+        const peer = peers[this.#env.random.nextInt(peers.length)]!;
+        this.#askPageRepair(segment, pageNo, peer.node, peer.segmentId, nowMs);
+      }
+    }
+  }
+
+  /** The other members of the segment's PG and the nodes hosting them (none if placement is unknown). */
+  #peersOf(segment: Segment): { segmentId: SegmentId; node: NodeId }[] {
+    const { members, memberNodes, segmentId } = segment.control;
+    if (memberNodes.length !== members.length) return [];
+    const self = this.#env.network.address;
+    return members
+      .map((member, index) => ({ segmentId: member, node: memberNodes[index]! }))
+      .filter((peer) => peer.segmentId !== segmentId && peer.node !== self);
+  }
+
+  #pull(segment: Segment, node: NodeId, peerSegmentId: SegmentId): void {
+    const requestId = this.#nextRequestId++;
+    segment.gossipPull = { requestId, sentMs: this.#env.clock.nowMs() };
+    const control = segment.control;
+    this.#options.metrics.gossipPull('sent', 0);
+    this.#send(node, {
+      type: 'gossip-pull',
+      requestId,
+      pgId: control.pgId,
+      segmentId: peerSegmentId,
+      fromSegmentId: control.segmentId,
+      truncationEpoch: control.truncationEpoch,
+      scl: segment.scl,
+      maxBytes: this.#options.gossipReplyBytesMax,
+    });
+  }
+
+  /** Whether `peer` is a member of the segment's PG; a non-member gets nothing (it may be stale). */
+  #isPeer(segment: Segment, peer: SegmentId, from: NodeId): boolean {
+    if (peer !== segment.control.segmentId && segment.control.members.includes(peer)) return true;
+    this.#env.log.log('debug', 'dropped gossip from a segment that is not a member', {
+      from,
+      pgId: segment.control.pgId,
+      peer,
+    });
+    this.#dropped('stale');
+    return false;
+  }
+
+  /** A peer asks for the records above its SCL: send what this segment holds, ascending, up to a budget. */
+  async #gossipPull(from: NodeId, message: Handled<'gossip-pull'>, storage: Storage): Promise<void> {
+    const segment = this.#target(storage, message.pgId, message.segmentId, from);
+    if (segment === undefined || !this.#isPeer(segment, message.fromSegmentId, from)) return;
+    const control = segment.control;
+    const reply = {
+      type: 'gossip-records',
+      requestId: message.requestId,
+      pgId: control.pgId,
+      segmentId: message.fromSegmentId,
+      fromSegmentId: control.segmentId,
+      truncationEpoch: control.truncationEpoch,
+      scl: segment.scl,
+      gcThrough: control.gcThrough,
+      records: [] as RedoRecord[],
+    } as const;
+    // Records are exchanged only under the same truncation (an older segment could resurrect annulled
+    // records; a newer one's records chain over a range the asker has not annulled yet), and only if
+    // the chain above the asker's SCL is still here (GC'd records need a base from S3 first).
+    const exchange = message.truncationEpoch === control.truncationEpoch && message.scl >= control.gcThrough;
+    if (exchange) {
+      const budget = Math.min(message.maxBytes, this.#options.gossipReplyBytesMax);
+      const frameRoom = DEFAULT_MAX_FRAME_BYTES - messageFrameSize(reply);
+      let size = 0;
+      await storage.pinned(async () => {
+        let after = message.scl;
+        while (size < budget) {
+          const batch = segment.recordsBetween(after, asLsn(U64_MAX), 256);
+          if (batch.length === 0) break;
+          for (const indexed of batch) {
+            after = indexed.lsn;
+            if (segment.get(indexed.lsn) !== indexed) continue; // dropped meanwhile
+            let record: RedoRecord;
+            try {
+              record = await storage.readRecord(segment, indexed);
+            } catch (error) {
+              if (!isDecodeError(error)) throw error;
+              storage.recordDamaged(this.#env, segment, indexed, 'fetch');
+              continue;
+            }
+            const recordBytes = redoRecordSize(record);
+            if (size + recordBytes > frameRoom || (size > 0 && size + recordBytes > budget)) {
+              size = budget; // full: the asker pulls again
+              break;
+            }
+            size += recordBytes;
+            reply.records.push(record);
+          }
+        }
+      });
+    }
+    if (this.#storage !== storage || segment.dropped) return;
+    this.#options.metrics.gossipPull('served', reply.records.length);
+    this.#send(from, reply);
+  }
+
+  /** A peer's records: write the ones this segment lacks; pull again while the peer is ahead. */
+  async #gossipRecords(from: NodeId, message: Handled<'gossip-records'>, storage: Storage): Promise<void> {
+    const segment = this.#target(storage, message.pgId, message.segmentId, from);
+    if (segment === undefined || !this.#isPeer(segment, message.fromSegmentId, from)) return;
+    if (segment.gossipPull?.requestId === message.requestId) segment.gossipPull = undefined;
+    const control = segment.control;
+    if (message.truncationEpoch !== control.truncationEpoch) return; // the writer brings the truncation
+    if (message.records.length === 0) {
+      if (message.gcThrough > segment.scl && !segment.behindPeerGc) {
+        segment.behindPeerGc = true;
+        this.#env.log.log(
+          'warn',
+          "a peer garbage-collected past this segment's SCL; it needs a base from S3",
+          {
+            pgId: control.pgId,
+            segmentId: control.segmentId,
+            scl: segment.scl,
+            peer: message.fromSegmentId,
+            peerGcThrough: message.gcThrough,
+          },
+        );
+      }
+      return;
+    }
+    const sclBefore = segment.scl;
+    const plan = planAppend(segment, message.records, this.#options.pagesPerPg, this.#options.pageSizeBytes);
+    if (!plan.ok) {
+      this.#env.log.log('warn', 'refused gossip records', {
+        from,
+        pgId: control.pgId,
+        problem: plan.problem,
+      });
+      return;
+    }
+    if (plan.fresh.length > 0) {
+      const payloads = plan.fresh.map(encodeRedoRecord);
+      const bytes = payloads.reduce((sum, payload) => sum + alignedEntryBytes(payload.length), 0);
+      if (this.#appendOverload(storage, segment, plan.fresh.length, bytes) !== undefined) return; // next round
+      const indexed = await this.#persist(storage, segment, plan.fresh, payloads);
+      this.#options.metrics.gossipRecordsFetched(control, indexed);
+    }
+    if (this.#storage !== storage || segment.dropped) return;
+    segment.behindPeerGc = false;
+    if (segment.scl > sclBefore && segment.scl < message.scl && segment.gossipPull === undefined)
+      this.#pull(segment, from, message.fromSegmentId); // still behind and moving: go on at once
+  }
+
+  /** Asks a peer for the page as of this segment's materialization point, to replace a rotten image. */
+  #askPageRepair(
+    segment: Segment,
+    pageNo: number,
+    node: NodeId,
+    peerSegmentId: SegmentId,
+    nowMs: number,
+  ): void {
+    const requestId = this.#nextRequestId++;
+    segment.pageRepairs.set(pageNo, nowMs);
+    this.#pageRepairRequests.set(requestId, {
+      segment,
+      pageNo,
+      readPoint: segment.control.materializedThrough,
+    });
+    const control = segment.control;
+    this.#send(node, {
+      type: 'read-page',
+      requestId,
+      pgId: control.pgId,
+      segmentId: peerSegmentId,
+      volumeEpoch: control.volumeEpoch,
+      pageNo: asPageNo(pageNo),
+      readPoint: control.materializedThrough,
+    });
+  }
+
+  /**
+   * A peer's copy of a damaged page: written to the page store as the image as of the segment's
+   * materialization point (which it asked for; reads above it apply this segment's own records), synced,
+   * then it replaces the rotten image. Replay prefers an intact image over a damaged one of the same LSN.
+   */
+  async #pageRepaired(from: NodeId, message: Handled<'page'>, storage: Storage): Promise<void> {
+    const request = this.#pageRepairRequests.get(message.requestId);
+    if (request === undefined) {
+      this.#dropped('unexpected-type');
+      return;
+    }
+    this.#pageRepairRequests.delete(message.requestId);
+    const { segment, pageNo, readPoint } = request;
+    segment.pageRepairs.delete(pageNo);
+    const control = segment.control;
+    const current = segment.pages.get(pageNo);
+    const usable =
+      storage === this.#storage &&
+      !segment.dropped &&
+      segment.damagedPages.has(pageNo) &&
+      message.pageNo === pageNo &&
+      message.readPoint === readPoint &&
+      control.materializedThrough === readPoint &&
+      message.bytes.length === this.#options.pageSizeBytes;
+    if (!usable) return;
+    const slot = await storage.pageStore.write(control.number, pageNo, readPoint, message.bytes);
+    await storage.pageStore.sync();
+    if (
+      this.#storage !== storage ||
+      segment.dropped ||
+      !segment.damagedPages.has(pageNo) ||
+      segment.pages.get(pageNo) !== current ||
+      control.materializedThrough !== readPoint
+    ) {
+      storage.pageStore.freeUnused(slot);
+      return;
+    }
+    if (current !== undefined) storage.pageStore.free(current.slot);
+    segment.pages.set(pageNo, { slot, lsn: readPoint });
+    segment.damagedPages.delete(pageNo);
+    storage.damage.forgetPage(control.pgId, control.segmentId, pageNo);
+    this.#options.metrics.pageRepaired(control);
+    this.#env.log.log('info', 'repaired a damaged page from a peer', {
+      pgId: control.pgId,
+      segmentId: control.segmentId,
+      pageNo,
+      peer: from,
+      asOf: readPoint,
+    });
+    await storage.reclaim();
+  }
+
+  /** A peer refused one of this node's own requests (a page repair): forget it; the next round retries. */
+  #peerRefused(from: NodeId, message: Handled<'request-rejected'>, storage: Storage): void {
+    const request = this.#pageRepairRequests.get(message.requestId);
+    if (request === undefined || storage !== this.#storage) {
+      this.#dropped('unexpected-type');
+      return;
+    }
+    this.#pageRepairRequests.delete(message.requestId);
+    request.segment.pageRepairs.delete(request.pageNo);
+    this.#env.log.log('debug', 'a peer refused a page repair read', {
+      from,
+      pageNo: request.pageNo,
+      code: message.code,
+      reason: message.message,
+    });
+  }
+
+  #scheduleGossip(): void {
+    if (this.#options.gossipIntervalMs === 0 || this.#state !== 'serving' || this.#gossipTimer !== undefined)
+      return;
+    this.#gossipTimer = this.#env.clock.setTimer(this.#options.gossipIntervalMs, () => {
+      this.#gossipTimer = undefined;
+      this.gossipRound();
+      this.#scheduleGossip();
+    });
+  }
+
   // ---- page reads ----
 
   /**
@@ -860,7 +1185,7 @@ export class StorageNodeCore {
    * Creating an existing segment with the same membership epoch is a no-op (`created: false`).
    */
   createSegment(spec: SegmentSpec): Promise<Result<{ created: boolean }>> {
-    const problem = this.#specProblem(spec.pgId, spec.segmentId, spec.members);
+    const problem = this.#specProblem(spec.pgId, spec.segmentId, spec.members, spec.memberNodes ?? []);
     if (problem !== undefined)
       return Promise.resolve(fail(new NorthlightError('NL_CONFIG_INVALID', problem)));
     return this.#lifecycleOperation<{ created: boolean }>(async (storage) => {
@@ -890,6 +1215,7 @@ export class StorageNodeCore {
         truncations: [],
         membershipEpoch: spec.membershipEpoch,
         members: [...spec.members],
+        memberNodes: [...(spec.memberNodes ?? [])],
         durableHint: LSN_ZERO,
         minReadPoint: LSN_ZERO,
         materializedThrough: LSN_ZERO,
@@ -930,8 +1256,9 @@ export class StorageNodeCore {
     segmentId: SegmentId,
     membershipEpoch: Epoch,
     members: readonly SegmentId[],
+    memberNodes: readonly NodeId[] = [],
   ): Promise<Result<{ changed: boolean }>> {
-    const problem = this.#specProblem(pgId, segmentId, members);
+    const problem = this.#specProblem(pgId, segmentId, members, memberNodes);
     if (problem !== undefined)
       return Promise.resolve(fail(new NorthlightError('NL_CONFIG_INVALID', problem)));
     return this.#lifecycleOperation<{ changed: boolean }>(async (storage) => {
@@ -947,11 +1274,12 @@ export class StorageNodeCore {
           ),
         );
       if (membershipEpoch === control.membershipEpoch) {
-        if (members.join(',') === control.members.join(',')) return ok({ changed: false });
+        const sameNodes = memberNodes.length === 0 || memberNodes.join(',') === control.memberNodes.join(',');
+        if (members.join(',') === control.members.join(',') && sameNodes) return ok({ changed: false });
         return fail(
           new NorthlightError(
             'NL_CONFIG_INVALID',
-            `membership epoch ${membershipEpoch} already has other members`,
+            `membership epoch ${membershipEpoch} already has other members or placement; use a newer epoch`,
           ),
         );
       }
@@ -960,6 +1288,7 @@ export class StorageNodeCore {
         number: control.number,
         membershipEpoch,
         members: [...members],
+        memberNodes: [...memberNodes],
       } as const;
       await this.#appendControl(storage, [entry]);
       applySegmentEntry(control, entry);
@@ -967,14 +1296,26 @@ export class StorageNodeCore {
     });
   }
 
-  #specProblem(pgId: PgId, segmentId: SegmentId, members: readonly SegmentId[]): string | undefined {
+  #specProblem(
+    pgId: PgId,
+    segmentId: SegmentId,
+    members: readonly SegmentId[],
+    memberNodes: readonly NodeId[],
+  ): string | undefined {
     if (!Number.isInteger(pgId) || pgId < 0 || pgId > 0xffff_ffff) return `PG id ${pgId} is not a u32`;
     if (!isValidIdentifier(segmentId)) return `segment id ${JSON.stringify(segmentId)} is not valid`;
     if (members.length === 0 || members.length > this.#options.membersMax)
       return `${members.length} members (1 to membersMax = ${this.#options.membersMax})`;
     if (new Set(members).size !== members.length) return 'members repeat';
+    if (!members.includes(segmentId)) return `members do not include the segment itself (${segmentId})`;
     const bad = members.find((member) => !isValidIdentifier(member));
-    return bad === undefined ? undefined : `member ${JSON.stringify(bad)} is not a valid segment id`;
+    if (bad !== undefined) return `member ${JSON.stringify(bad)} is not a valid segment id`;
+    if (memberNodes.length !== 0 && memberNodes.length !== members.length)
+      return `${memberNodes.length} member nodes for ${members.length} members (one per member, or none)`;
+    const badNode = memberNodes.find((node) => !isValidIdentifier(node));
+    return badNode === undefined
+      ? undefined
+      : `member node ${JSON.stringify(badNode)} is not a valid node id`;
   }
 
   /** Lifecycle operations run one at a time; a disk error fails the operation and reloads. */

@@ -88,6 +88,14 @@ export class DamageLog {
     if (this.regions.length < this.listMax) this.regions.push(damage);
   }
 
+  /** A repaired page is no longer listed. */
+  forgetPage(pgId: PgId, segmentId: SegmentId, pageNo: number): void {
+    const index = this.pages.findIndex(
+      (damage) => damage.pgId === pgId && damage.segmentId === segmentId && damage.pageNo === pageNo,
+    );
+    if (index >= 0) this.pages.splice(index, 1);
+  }
+
   /** A repaired (re-received) record is no longer listed. */
   forgetRecord(pgId: PgId, segmentId: SegmentId, lsn: Lsn): void {
     const index = this.records.findIndex(

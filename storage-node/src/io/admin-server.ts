@@ -303,6 +303,7 @@ export interface SegmentLifecycle {
     readonly segmentId: string;
     readonly membershipEpoch: bigint;
     readonly members: readonly string[];
+    readonly memberNodes: readonly string[];
     readonly volumeEpoch: bigint;
   }): Promise<{ readonly created: boolean }>;
   drop(pgId: number, segmentId: string): Promise<{ readonly dropped: boolean }>;
@@ -329,6 +330,7 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
       segmentId: string;
       membershipEpoch: string;
       members: string[];
+      memberNodes?: string[];
       volumeEpoch?: string;
     };
   }>(
@@ -349,6 +351,11 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
               maxItems: 64,
               items: { type: 'string', pattern: identifierPattern },
             },
+            memberNodes: {
+              type: 'array',
+              maxItems: 64,
+              items: { type: 'string', pattern: identifierPattern },
+            },
           },
           additionalProperties: false,
         },
@@ -361,6 +368,7 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
         segmentId: body.segmentId,
         membershipEpoch: BigInt(body.membershipEpoch),
         members: body.members,
+        memberNodes: body.memberNodes ?? [],
         volumeEpoch: BigInt(body.volumeEpoch ?? '0'),
       });
       return reply.code(result.created ? 201 : 200).send(result);

@@ -25,5 +25,8 @@ export function storageMetricsFor(sink: StorageMetricsSink): StorageMetrics {
     requestRejected: (code: ErrorCode) => sink.addRejectedRequests(code),
     messageDropped: (reason: DropReason) => sink.addDroppedMessages(reason),
     pageRead: (_segment: SegmentLabels, latencyMs: number) => sink.observePageReadLatencyMs(latencyMs),
+    gossipPull: (direction) => sink.addGossipPulls(direction),
+    gossipRecordsFetched: (_segment: SegmentLabels, count: number) => sink.addGossipFetchedRecords(count),
+    pageRepaired: () => sink.addRepairedPages(1),
   } satisfies StorageMetrics;
 }

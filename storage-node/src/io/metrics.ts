@@ -57,6 +57,10 @@ export interface StorageMetricsSink {
   /** Bytes of those batches queued behind the write in flight. */
   setAppendQueueBytes(bytes: number): void;
   addGossipFetchedRecords(records: number): void;
+  /** A gossip pull sent to a peer, or a peer's pull served. */
+  addGossipPulls(direction: 'sent' | 'served'): void;
+  /** A damaged page image replaced by a peer's copy. */
+  addRepairedPages(pages: number): void;
   /** The largest (SCL − highest materialized LSN) over this node's segments. */
   setMaterializationLagLsns(lagLsns: number | bigint): void;
   /** One segment's lag; the gauge then shows the largest over the segments reported and not forgotten. */
@@ -107,6 +111,8 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
   readonly #appendQueueDepth: Gauge;
   readonly #appendQueueBytes: Gauge;
   readonly #gossipFetchedRecords: Counter;
+  readonly #gossipPulls: Counter<'direction'>;
+  readonly #repairedPages: Counter;
   readonly #materializationLag: Gauge;
   readonly #segmentLags = new Map<string, number>();
   readonly #materializedPages: Counter;
@@ -151,6 +157,12 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
       'gossip_fetched_records_total',
       'Records fetched from PG peers to fill gaps (gossip).',
     );
+    this.#gossipPulls = labelled(
+      'gossip_pulls_total',
+      "Gossip pulls sent to PG peers, and peers' pulls served, by direction.",
+      'direction',
+    );
+    this.#repairedPages = counter('repaired_pages_total', "Damaged page images replaced by a peer's copy.");
     this.#materializationLag = gauge(
       'materialization_lag_lsns',
       'Largest distance, in LSNs, between a segment SCL and its highest materialized LSN.',
@@ -233,6 +245,14 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
 
   addGossipFetchedRecords(records: number): void {
     this.#gossipFetchedRecords.inc(checkAmount('gossip fetched records', records));
+  }
+
+  addGossipPulls(direction: 'sent' | 'served'): void {
+    this.#gossipPulls.inc({ direction });
+  }
+
+  addRepairedPages(pages: number): void {
+    this.#repairedPages.inc(checkAmount('repaired pages', pages));
   }
 
   setMaterializationLagLsns(lagLsns: number | bigint): void {

@@ -52,7 +52,12 @@ const CORE_OPTIONS: StorageNodeOptions = {
   logFileBytes: 64 * 1024,
   logPreallocateBytes: 16 * 1024,
   controlLogCompactBytes: 8 * 1024,
+  gossipIntervalMs: 20,
+  gossipReplyBytesMax: 16 * 1024,
 };
+
+/** Virtual time the healed cluster gets for gossip to bring every live segment to its PG's head. */
+const GOSSIP_SETTLE_MS = 3000;
 
 export interface CoreWorkloadOptions
   extends Pick<
@@ -68,11 +73,17 @@ export interface CoreWorkloadOptions
   readonly materialize?: boolean;
 }
 
-/** Page checks of one run, kept beside the workload's own world. */
+/** Page and gossip checks of one run, kept beside the workload's own world. */
 interface PageCheck {
   pagesChecked: number;
   /** Segments found with page images (materializedThrough > 0) when the pages were checked. */
   materializedSegments: number;
+  /** Live segments that reached their PG's head once the cluster healed (gossip filled the rest). */
+  segmentsAtHead: number;
+  /** Live segments gossip could not fill because every peer had GC'd past them (they need S3). */
+  segmentsBehindPeerGc: number;
+  /** Virtual ms from the end of the load until every live segment reached its head. */
+  gossipSettleMs: number;
 }
 
 /**
@@ -92,6 +103,7 @@ function storageFactory(pgs: readonly PgLayout[], nodeId: string): SimProcessFac
           segmentId,
           membershipEpoch: asEpoch(0n),
           members: [...pg.nodeOf.keys()],
+          memberNodes: [...pg.nodeOf.values()],
         });
       }
     });
@@ -121,7 +133,13 @@ export function coreQuorumWriterWorkload(options: CoreWorkloadOptions): Workload
   const pageCheck = (context: QuorumWriterContext): PageCheck => {
     let check = checks.get(context);
     if (check === undefined) {
-      check = { pagesChecked: 0, materializedSegments: 0 };
+      check = {
+        pagesChecked: 0,
+        materializedSegments: 0,
+        segmentsAtHead: 0,
+        segmentsBehindPeerGc: 0,
+        gossipSettleMs: 0,
+      };
       checks.set(context, check);
     }
     return check;
@@ -143,6 +161,7 @@ export function coreQuorumWriterWorkload(options: CoreWorkloadOptions): Workload
         });
       },
       beforePowerLoss: async (cluster, context) => {
+        await checkGossip(cluster, context, pageCheck(context));
         if (!materialize) return;
         await cluster.runFor(50); // the last batches and PGMRPL announcements land
         await checkPages(cluster, context, pageCheck(context));
@@ -212,6 +231,52 @@ class MinReadPointAnnouncer {
       }
     }
     this.env.clock.setTimer(5, () => this.#tick());
+  }
+}
+
+/**
+ * Gossip's checker: once the cluster has healed, every live segment (its node serving, the segment
+ * active, under the serving writer's truncation) must reach its PG's head — the records other members
+ * hold are pulled by gossip, whichever batches the segment itself missed. A segment every peer has
+ * garbage-collected past is exempt (it needs a base from S3) and counted.
+ */
+async function checkGossip(cluster: SimCluster, w: QuorumWriterContext, check: PageCheck): Promise<void> {
+  const startMs = cluster.nowMs();
+  const behind = (): string[] => {
+    const known = pgHeads(cluster, w);
+    if (known === undefined) return [];
+    const lagging: string[] = [];
+    for (const [pgId, head] of known.heads) {
+      for (const [node] of STORAGE_NODES) {
+        const core = cluster.instance<StorageNodeCore>(node);
+        if (core === undefined || core.state !== 'serving') continue;
+        const segmentId = `pg${pgId}-${node}`;
+        const status = core.status().segments.find((segment) => segment.segmentId === segmentId);
+        if (status === undefined || status.state !== 'active' || status.behindPeerGc) continue;
+        if (status.scl < head) lagging.push(`${segmentId} at SCL ${status.scl} < head ${head}`);
+      }
+    }
+    return lagging;
+  };
+  await cluster.runUntil(() => behind().length === 0, { timeLimitMs: startMs + GOSSIP_SETTLE_MS });
+  const lagging = behind();
+  if (lagging.length > 0) {
+    w.checker.violations.push({
+      checker: 'gossip',
+      message: `${GOSSIP_SETTLE_MS} ms after healing, live segments are still behind: ${lagging.join('; ')}`,
+    });
+    return;
+  }
+  check.gossipSettleMs = Math.max(check.gossipSettleMs, cluster.nowMs() - startMs);
+  const known = pgHeads(cluster, w);
+  for (const [pgId] of known?.heads ?? []) {
+    for (const [node] of STORAGE_NODES) {
+      const core = cluster.instance<StorageNodeCore>(node);
+      const status = core?.status().segments.find((segment) => segment.segmentId === `pg${pgId}-${node}`);
+      if (core?.state !== 'serving' || status === undefined || status.state !== 'active') continue;
+      if (status.behindPeerGc) check.segmentsBehindPeerGc++;
+      else check.segmentsAtHead++;
+    }
   }
 }
 

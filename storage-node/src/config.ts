@@ -29,6 +29,8 @@ export const DEFAULT_PORT = 7450;
 export const DEFAULT_ADMIN_PORT = 7451;
 export const DEFAULT_LISTEN_HOST = '0.0.0.0';
 export const DEFAULT_S3_REGION = 'us-east-1';
+export const DEFAULT_BACKUP_INTERVAL_MS = 1000;
+export const DEFAULT_GOSSIP_INTERVAL_MS = 1000;
 export const DEFAULT_PAGE_SIZE_BYTES = 8 * 1024;
 export const MIN_PAGE_SIZE_BYTES = 512;
 export const DEFAULT_SEGMENT_SIZE_BYTES = 1024 * 1024 * 1024;
@@ -64,6 +66,12 @@ export interface StorageNodeConfig {
   readonly logLevel: LogLevel;
   readonly pageSizeBytes: number;
   readonly segmentSizeBytes: number;
+  /** How often each segment asks a peer for the records above its SCL (0: never). */
+  readonly gossipIntervalMs: number;
+  /** How often staging to the object store runs (0: never; only with a bucket). */
+  readonly backupIntervalMs: number;
+  /** Key prefix of the node's backup objects: '' or ending in '/'. */
+  readonly s3Prefix: string;
 }
 
 export interface ConfigOption {
@@ -96,6 +104,13 @@ export const CONFIG_OPTIONS = {
   s3Endpoint: option('s3-endpoint', 'S3-compatible endpoint URL (default: AWS S3)'),
   s3Bucket: option('s3-bucket', 'backup bucket; no bucket = no backups'),
   s3Region: option('s3-region', 'S3 region', { defaultValue: DEFAULT_S3_REGION }),
+  s3Prefix: option('s3-prefix', "key prefix of the backup objects ('' or ending in /)", { defaultValue: '' }),
+  backupIntervalMs: option('backup-interval-ms', 'staging to S3 every … ms (0 = off; needs a bucket)', {
+    defaultValue: String(DEFAULT_BACKUP_INTERVAL_MS),
+  }),
+  gossipIntervalMs: option('gossip-interval-ms', 'gossip with PG peers every … ms (0 = off)', {
+    defaultValue: String(DEFAULT_GOSSIP_INTERVAL_MS),
+  }),
   s3AccessKeyId: option('s3-access-key-id', 'S3 access key id (with the secret key)'),
   s3SecretAccessKey: option('s3-secret-access-key', 'S3 secret access key (environment only)', {
     envOnly: true,
@@ -187,6 +202,9 @@ export function parseStorageNodeConfigResult(
     const problem = segmentSizeProblem(segmentSizeBytes, pageSizeBytes);
     if (problem !== undefined) report('segmentSizeBytes', raw('segmentSizeBytes'), problem);
   }
+  const gossipIntervalMs = field('gossipIntervalMs', parseInterval, DEFAULT_GOSSIP_INTERVAL_MS);
+  const backupIntervalMs = field('backupIntervalMs', parseInterval, DEFAULT_BACKUP_INTERVAL_MS);
+  const s3Prefix = field('s3Prefix', parsePrefix, '');
   const objectStore = readObjectStore(flags, raw, report, field);
   if (problems.length > 0) return { ok: false, error: problems };
   return {
@@ -203,6 +221,9 @@ export function parseStorageNodeConfigResult(
       logLevel: logLevel!,
       pageSizeBytes: pageSizeBytes!,
       segmentSizeBytes: segmentSizeBytes!,
+      gossipIntervalMs: gossipIntervalMs!,
+      backupIntervalMs: objectStore === undefined ? 0 : backupIntervalMs!,
+      s3Prefix: s3Prefix!,
     },
   };
 }
@@ -370,6 +391,20 @@ function parseInteger(text: string): number | undefined {
   if (!/^\d{1,16}$/.test(text)) return undefined;
   const value = Number(text);
   return Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** Milliseconds between ticks: 0 (off) … one day. */
+function parseInterval(text: string): Parsed<number> {
+  const value = parseInteger(text);
+  return value !== undefined && value <= 86_400_000
+    ? valid(value)
+    : invalid('is not an interval in milliseconds (an integer 0 … 86400000)');
+}
+
+function parsePrefix(text: string): Parsed<string> {
+  return /^[A-Za-z0-9._-][A-Za-z0-9._/-]{0,200}\/$/.test(text)
+    ? valid(text)
+    : invalid("is not a key prefix (letters, digits, . _ - /, ending in '/')");
 }
 
 function parsePort(text: string): Parsed<number> {

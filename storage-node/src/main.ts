@@ -99,6 +99,9 @@ async function run(argv: readonly string[]): Promise<number> {
   const core = new StorageNodeCore(env, {
     pageSizeBytes: config.pageSizeBytes,
     pagesPerPg: Math.max(1, Math.floor(config.segmentSizeBytes / config.pageSizeBytes)),
+    gossipIntervalMs: config.gossipIntervalMs,
+    backupIntervalMs: config.backupIntervalMs,
+    backupPrefix: config.s3Prefix,
     metrics: storageMetricsFor(metrics),
   });
   await core.start();
@@ -125,6 +128,12 @@ async function run(argv: readonly string[]): Promise<number> {
         if (!result.ok) throw result.error;
         return result.value;
       },
+      restore: async (pgId, segmentId, source) => {
+        const result = await core.restoreSegment(asPgId(pgId), asSegmentId(segmentId), asSegmentId(source));
+        if (!result.ok) throw result.error;
+        return result.value;
+      },
+      backupNow: () => core.backupNow(),
       drop: async (pgId, segmentId) => {
         const result = await core.dropSegment(asPgId(pgId), asSegmentId(segmentId));
         if (!result.ok) throw result.error;

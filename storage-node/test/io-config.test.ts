@@ -49,6 +49,9 @@ describe('storage node configuration', () => {
         '--log-level=debug',
         '--page-size-bytes=16KiB',
         '--segment-size-bytes=64MiB',
+        '--s3-prefix=cluster-1/',
+        '--backup-interval-ms=250',
+        '--gossip-interval-ms=500',
       ],
       { NORTHLIGHT_S3_SECRET_ACCESS_KEY: 'secret' },
     );
@@ -74,6 +77,9 @@ describe('storage node configuration', () => {
       logLevel: 'debug',
       pageSizeBytes: 16_384,
       segmentSizeBytes: 64 * 1024 * 1024,
+      s3Prefix: 'cluster-1/',
+      backupIntervalMs: 250,
+      gossipIntervalMs: 500,
     });
   });
 
@@ -90,6 +96,9 @@ describe('storage node configuration', () => {
       logLevel: 'info',
       pageSizeBytes: 8_192,
       segmentSizeBytes: DEFAULT_SEGMENT_SIZE_BYTES,
+      s3Prefix: '',
+      backupIntervalMs: 0, // no bucket: no staging
+      gossipIntervalMs: 1000,
     });
   });
 

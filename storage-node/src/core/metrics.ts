@@ -51,6 +51,10 @@ export interface StorageMetrics {
   gossipRecordsFetched(segment: SegmentLabels, count: number): void;
   /** A damaged page image replaced by a peer's copy. */
   pageRepaired(segment: SegmentLabels): void;
+  /** An object staged to the object store: a log chunk, a page base, or a manifest. */
+  backupUploaded(kind: 'chunk' | 'base' | 'manifest', bytes: number): void;
+  /** Node-wide: log bytes at or below the durable hints not yet staged, and the age of the oldest. */
+  backupLag(bytes: number, seconds: number): void;
 }
 
 const ignore = (): void => {};
@@ -72,4 +76,6 @@ export const noopStorageMetrics: StorageMetrics = {
   gossipPull: ignore,
   gossipRecordsFetched: ignore,
   pageRepaired: ignore,
+  backupUploaded: ignore,
+  backupLag: ignore,
 };

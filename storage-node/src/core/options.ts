@@ -70,6 +70,17 @@ export interface StorageNodeOptions {
   readonly gossipIntervalMs?: number;
   /** The most record bytes one gossip reply carries (the asker pulls again at once while behind). */
   readonly gossipReplyBytesMax?: number;
+  /**
+   * Staging to the object store: each tick stages one chunk (or base) of the next segment with work.
+   * 0 (the default) turns it off. When on, GC waits for the backup (`requireBackupBeforeGc` implied).
+   */
+  readonly backupIntervalMs?: number;
+  /** Key prefix of every object this node writes ('' or ending in '/'). */
+  readonly backupPrefix?: string;
+  /** Log bytes per staged chunk at most. */
+  readonly backupChunkBytesMax?: number;
+  /** A base of page images is staged once this many chunk bytes were staged since the last one. */
+  readonly backupBaseEveryBytes?: number;
   /** Heat: the window over which write and read rates are averaged. */
   readonly rateWindowMs?: number;
   readonly metrics?: StorageMetrics;
@@ -101,6 +112,10 @@ export const STORAGE_NODE_DEFAULTS = {
   damageListMax: 1024,
   requireBackupBeforeGc: false,
   gossipIntervalMs: 1000,
+  backupIntervalMs: 0,
+  backupPrefix: '',
+  backupChunkBytesMax: 4 * 1024 * 1024,
+  backupBaseEveryBytes: 256 * 1024 * 1024,
   gossipReplyBytesMax: 1024 * 1024,
   rateWindowMs: 10_000,
 } as const;
@@ -149,6 +164,8 @@ export function resolveOptions(options: StorageNodeOptions): ResolvedOptions {
     'reloadAfterDiskErrorMs',
     'damageListMax',
     'gossipReplyBytesMax',
+    'backupChunkBytesMax',
+    'backupBaseEveryBytes',
     'rateWindowMs',
   ] as const) {
     positiveInteger(name, merged[name]);
@@ -158,8 +175,21 @@ export function resolveOptions(options: StorageNodeOptions): ResolvedOptions {
   nonNegativeInteger('materializeIntervalMs', merged.materializeIntervalMs);
   nonNegativeInteger('scrubIntervalMs', merged.scrubIntervalMs);
   nonNegativeInteger('gossipIntervalMs', merged.gossipIntervalMs);
-  if (merged.requireBackupBeforeGc && options.backup === undefined)
-    throw invalid('requireBackupBeforeGc', true, 'needs a `backup` to ask whether records are staged');
+  nonNegativeInteger('backupIntervalMs', merged.backupIntervalMs);
+  if (merged.backupPrefix !== '' && !/^[A-Za-z0-9._-][A-Za-z0-9._/-]{0,200}\/$/.test(merged.backupPrefix))
+    throw invalid('backupPrefix', merged.backupPrefix, "must be '' or end in '/' (letters, digits, . _ - /)");
+  if (merged.backupChunkBytesMax > 8 * 1024 * 1024)
+    throw invalid(
+      'backupChunkBytesMax',
+      merged.backupChunkBytesMax,
+      'must be ≤ 8 MiB (a chunk is one frame)',
+    );
+  if (merged.requireBackupBeforeGc && options.backup === undefined && merged.backupIntervalMs === 0)
+    throw invalid(
+      'requireBackupBeforeGc',
+      true,
+      'needs a `backup` to ask whether records are staged, or backupIntervalMs > 0',
+    );
   return {
     ...merged,
     backup: options.backup,

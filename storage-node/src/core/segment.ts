@@ -9,6 +9,7 @@
  * page; they stay indexed (and on disk) only until GC may drop them (`gcThrough`).
  */
 import { assert, isTruncated, type Lsn, SegmentCompleteness, type TailEntry } from '@northlight/protocol';
+import { newSegmentBackup, type SegmentBackup } from './backup.js';
 import type { SegmentControlState } from './control-log.js';
 import type { LogLocation } from './log-format.js';
 import type { PageImageRef } from './page-store.js';
@@ -86,6 +87,10 @@ export class Segment {
   gossipPull: { readonly requestId: bigint; readonly sentMs: number } | undefined;
   /** Peers answered that they garbage-collected past this segment's SCL: records alone cannot fill it. */
   behindPeerGc = false;
+  /** Staging to the object store (backup.ts). */
+  readonly backup: SegmentBackup = newSegmentBackup();
+  /** A hydration from the object store in progress (restore, or catch-up past peers' GC). */
+  hydration: { readonly source: 'backup'; chunksDone: number; readonly chunksTotal: number } | undefined;
   /** Page repairs in flight: page → when the read was sent to a peer. */
   readonly pageRepairs = new Map<number, number>();
 

@@ -2,7 +2,9 @@
  * `StorageNodeCore.status()`: plain data (bigints for LSNs and epochs, no class instances) for the
  * admin API and for tests. Built on demand from the live state; nothing here is kept up to date.
  */
+
 import type { Epoch, Lsn, PgId, SegmentId, TruncationRange } from '@northlight/protocol';
+import { backedUpThrough } from './backup.js';
 import { materializationLimit } from './materializer.js';
 import type { Segment, SegmentState } from './segment.js';
 import type { DamagedLogRegion, DamagedPage, DamagedRecord, Storage } from './storage.js';
@@ -26,6 +28,17 @@ export interface SegmentStatus {
   readonly memberNodes: readonly string[];
   /** Peers garbage-collected past this segment's SCL: it needs a base (S3) before gossip can fill it. */
   readonly behindPeerGc: boolean;
+  /** Staging to the object store: how far the log is backed up (undefined until the manifest is read). */
+  readonly backup: {
+    readonly backedUpThrough: Lsn | undefined;
+    readonly baseLsn: Lsn | undefined;
+    readonly chunks: number;
+    readonly lastError: string | undefined;
+  };
+  /** A hydration from the object store in progress. */
+  readonly hydration:
+    | { readonly source: 'backup'; readonly chunksDone: number; readonly chunksTotal: number }
+    | undefined;
   /** Records held in the node log (indexed), and how many wait above the SCL behind a gap. */
   readonly recordsHeld: number;
   readonly recordsAboveScl: number;
@@ -89,6 +102,13 @@ export function segmentStatus(segment: Segment, storage: Storage, nowMs: number)
     members: [...control.members],
     memberNodes: [...control.memberNodes],
     behindPeerGc: segment.behindPeerGc,
+    backup: {
+      backedUpThrough: backedUpThrough(segment),
+      baseLsn: segment.backup.manifest?.base?.lsn,
+      chunks: segment.backup.manifest?.chunks.length ?? 0,
+      lastError: segment.backup.lastError,
+    },
+    hydration: segment.hydration === undefined ? undefined : { ...segment.hydration },
     recordsHeld: segment.recordCount,
     recordsAboveScl: segment.pendingAboveScl,
     knownGaps: segment.knownGaps().length,

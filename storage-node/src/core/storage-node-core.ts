@@ -65,6 +65,21 @@ import {
 } from '@northlight/protocol';
 import { planAppend } from './append-plan.js';
 import {
+  type BackupSettings,
+  type BackupStepResult,
+  backedUpThrough,
+  backupStep,
+  stageLimit,
+} from './backup.js';
+import {
+  type BackupManifest,
+  type BaseImage,
+  decodeBase,
+  decodeChunk,
+  decodeManifest,
+  manifestKey,
+} from './backup-format.js';
+import {
   applyControlEntry,
   applySegmentEntry,
   type ControlEntry,
@@ -104,6 +119,16 @@ export interface SegmentSpec {
   readonly volumeEpoch?: Epoch;
 }
 
+/** What a restore from the object store did. */
+export interface RestoreReport {
+  readonly baseLsn: Lsn;
+  readonly pages: number;
+  readonly chunks: number;
+  readonly records: number;
+  /** The segment's SCL afterwards (gossip brings it the rest). */
+  readonly scl: Lsn;
+}
+
 /** Requests (of every kind) in flight at once; beyond it messages are dropped (the sender retries). */
 export const REQUESTS_IN_FLIGHT_MAX = 16_384;
 /** Segment keys we warned about as unknown (later messages for them log at debug). */
@@ -138,6 +163,8 @@ export class StorageNodeCore {
   #scrubTimer: TimerHandle | undefined;
   #reloadTimer: TimerHandle | undefined;
   #gossipTimer: TimerHandle | undefined;
+  #backupTimer: TimerHandle | undefined;
+  #backupLoop = false;
   #nextRequestId = 1n;
   /** This node's page-repair reads in flight, by request id. */
   readonly #pageRepairRequests = new Map<bigint, { segment: Segment; pageNo: number; readPoint: Lsn }>();
@@ -149,7 +176,22 @@ export class StorageNodeCore {
   /** Throws NL_CONFIG_INVALID for a bad option. Messages are received from `start()` on. */
   constructor(env: Environment, options: StorageNodeOptions = {}) {
     this.#env = env;
-    this.#options = resolveOptions(options);
+    const resolved = resolveOptions(options);
+    // Staging on: GC waits for the backup (B2), asked of this core's own segments.
+    this.#options =
+      resolved.backupIntervalMs > 0 && resolved.backup === undefined
+        ? {
+            ...resolved,
+            requireBackupBeforeGc: true,
+            backup: {
+              isBackedUp: (pgId, segmentId, throughLsn) => {
+                const segment = this.#storage?.segment(pgId, segmentId);
+                const through = segment === undefined ? undefined : backedUpThrough(segment);
+                return through !== undefined && through >= throughLsn;
+              },
+            },
+          }
+        : resolved;
     env.network.onMessage((from, bytes) => this.#receive(from, bytes));
   }
 
@@ -202,6 +244,7 @@ export class StorageNodeCore {
     this.#scheduleMaterialize();
     this.#scheduleScrub();
     this.#scheduleGossip();
+    this.#scheduleBackup();
     this.#env.log.log('info', 'storage node serving', {
       segments: storage.segments.size,
       logFiles: storage.nodeLog.fileCount,
@@ -255,8 +298,11 @@ export class StorageNodeCore {
       this.#scrubTimer,
       this.#reloadTimer,
       this.#gossipTimer,
+      this.#backupTimer,
     ])
       timer?.cancel();
+    if (this.#backupTimer !== undefined) this.#backupLoop = false;
+    this.#backupTimer = undefined;
     this.#gossipTimer = undefined;
     this.#pageRepairRequests.clear();
     // A loop whose timer was pending is over; one whose step is running ends when the step does.
@@ -903,6 +949,7 @@ export class StorageNodeCore {
             peerGcThrough: message.gcThrough,
           },
         );
+        if (this.#options.backupIntervalMs > 0) this.#track(this.#catchUpFromBackup(segment), storage);
       }
       return;
     }
@@ -1033,6 +1080,436 @@ export class StorageNodeCore {
       this.gossipRound();
       this.#scheduleGossip();
     });
+  }
+
+  // ---- staging to the object store, and hydration from it (paper §3.3 step 6) ----
+
+  #backupSettings(): BackupSettings {
+    return {
+      prefix: this.#options.backupPrefix,
+      chunkBytesMax: this.#options.backupChunkBytesMax,
+      baseEveryBytes: this.#options.backupBaseEveryBytes,
+    };
+  }
+
+  #scheduleBackup(): void {
+    if (this.#options.backupIntervalMs === 0 || this.#state !== 'serving' || this.#backupLoop) return;
+    this.#backupLoop = true;
+    this.#backupTimer = this.#env.clock.setTimer(this.#options.backupIntervalMs, () => {
+      this.#backupTimer = undefined;
+      const storage = this.#storage;
+      const step = this.#backupTick(storage).finally(() => {
+        this.#backupLoop = false;
+        this.#scheduleBackup();
+      });
+      this.#track(step, storage);
+    });
+  }
+
+  /** One tick: steps every segment with work once (bounded: one chunk or base each), then the lag gauge. */
+  async #backupTick(storage: Storage | undefined): Promise<void> {
+    if (storage === undefined) return;
+    let failures = 0;
+    for (const segment of [...storage.segments.values()]) {
+      if (this.#storage !== storage || this.#state !== 'serving') return;
+      if (segment.state !== 'active' || segment.dropped || segment.hydration !== undefined) continue;
+      const result = await backupStep(
+        this.#env,
+        storage,
+        segment,
+        this.#backupSettings(),
+        () => this.#storage === storage,
+      );
+      if (result.kind === 'failed') failures++;
+      if (result.kind === 'failed' && failures === 1)
+        this.#env.log.log('warn', 'staging to the object store failed; retrying next tick', {
+          pgId: segment.control.pgId,
+          segmentId: segment.control.segmentId,
+          error: result.error,
+        });
+      if (result.kind === 'chunk' || result.kind === 'base') await storage.reclaim();
+    }
+    this.#reportBackupLag(storage);
+  }
+
+  #reportBackupLag(storage: Storage): void {
+    const nowMs = this.#env.clock.nowMs();
+    let bytes = 0;
+    let oldestMs = nowMs;
+    for (const segment of storage.segments.values()) {
+      const through = backedUpThrough(segment) ?? segment.control.gcThrough;
+      const pending = segment.recordsBetween(through, stageLimit(segment), Number.MAX_SAFE_INTEGER);
+      for (const record of pending) bytes += record.location.entryBytes;
+      if (pending.length > 0 && segment.backup.pendingSinceMs !== undefined)
+        oldestMs = Math.min(oldestMs, segment.backup.pendingSinceMs);
+    }
+    this.#options.metrics.backupLag(bytes, (nowMs - oldestMs) / 1000);
+  }
+
+  /**
+   * Stages everything stageable now (tests, an admin "backup now"): repeats steps until every segment
+   * is idle or failing. Resolves with how many chunks and bases were staged.
+   */
+  async backupNow(): Promise<{ chunks: number; bases: number; failures: string[] }> {
+    const totals = { chunks: 0, bases: 0, failures: [] as string[] };
+    for (;;) {
+      const storage = this.#storage;
+      if (storage === undefined || this.#state !== 'serving') return totals;
+      let progressed = false;
+      for (const segment of [...storage.segments.values()]) {
+        if (segment.state !== 'active' || segment.dropped || segment.hydration !== undefined) continue;
+        const result = await this.#backupStepNow(storage, segment);
+        if (result.kind === 'chunk') totals.chunks++;
+        if (result.kind === 'base') totals.bases++;
+        if (result.kind === 'failed') totals.failures.push(`${segment.key}: ${result.error}`);
+        if (result.kind === 'chunk' || result.kind === 'base' || result.kind === 'manifest-read')
+          progressed = true;
+      }
+      if (!progressed) {
+        this.#reportBackupLag(storage);
+        return totals;
+      }
+    }
+  }
+
+  async #backupStepNow(storage: Storage, segment: Segment): Promise<BackupStepResult> {
+    try {
+      return await backupStep(
+        this.#env,
+        storage,
+        segment,
+        this.#backupSettings(),
+        () => this.#storage === storage,
+      );
+    } catch (error) {
+      if (!isDiskError(error)) throw error;
+      this.#diskFailed(error, storage);
+      return { kind: 'failed', error: error.message };
+    }
+  }
+
+  /**
+   * Rebuilds a segment from the object store alone (repair, migration): its control state comes from the
+   * manifest, then the newest base's page images, then every chunk above it. On a segment that exists,
+   * it resumes (chunks above its SCL) or — if its SCL is below the base — installs the base first.
+   * Long: progress shows in `status()` (`hydration`) and in the logs, one line per chunk.
+   */
+  restoreSegment(
+    pgId: PgId,
+    segmentId: SegmentId,
+    source: SegmentId = segmentId,
+  ): Promise<Result<RestoreReport>> {
+    const valid =
+      isValidIdentifier(segmentId) &&
+      isValidIdentifier(source) &&
+      Number.isInteger(pgId) &&
+      pgId >= 0 &&
+      pgId <= 0xffff_ffff;
+    if (!valid)
+      return Promise.resolve(
+        fail(
+          new NorthlightError('NL_CONFIG_INVALID', `bad segment ${pgId}/${segmentId} or source ${source}`),
+        ),
+      );
+    return this.#lifecycleOperation<RestoreReport>(async (storage) => {
+      const key = manifestKey(this.#options.backupPrefix, pgId, source);
+      let manifest: BackupManifest | undefined;
+      try {
+        const bytes = await this.#env.objectStore.get(key);
+        manifest = bytes === undefined ? undefined : decodeManifest(bytes, key);
+      } catch (error) {
+        if (!isNorthlightError(error) || isDiskError(error)) throw error;
+        return fail(error);
+      }
+      if (manifest === undefined)
+        return fail(
+          new NorthlightError(
+            'NL_CONFIG_INVALID',
+            `no backup of segment ${source} of PG ${pgId} under '${this.#options.backupPrefix}' (no ${key}); check the bucket and prefix`,
+          ),
+        );
+      if (
+        manifest.pgId !== pgId ||
+        manifest.segmentId !== source ||
+        manifest.pageSizeBytes !== this.#options.pageSizeBytes
+      )
+        return fail(
+          new NorthlightError(
+            'NL_CONFIG_INVALID',
+            `backup ${key} is of segment ${manifest.segmentId} of PG ${manifest.pgId} with ${manifest.pageSizeBytes}-byte pages`,
+          ),
+        );
+      let segment = storage.segment(pgId, segmentId);
+      let installedPages = 0;
+      const created = segment === undefined;
+      if (segment === undefined) {
+        const created = await this.#createFromManifest(storage, manifest, segmentId);
+        if (!created.ok) return created;
+        segment = created.value;
+        installedPages = segment.pages.size;
+      }
+      const result = await this.#hydrateFromBackup(storage, segment, manifest, installedPages);
+      if (!result.ok && created) {
+        // A failed rebuild leaves nothing behind: the operator retries from a clean slate.
+        await this.#appendControl(storage, [{ kind: 'dropped', number: segment.control.number }]);
+        storage.removeSegment(segment);
+        await storage.reclaim();
+      }
+      return result;
+    });
+  }
+
+  /**
+   * Peers GC'd past this segment's SCL (it was away long): hydrate it from its own backup — the base
+   * and chunks above its SCL — after which gossip fills the rest. Runs as a lifecycle operation.
+   */
+  async #catchUpFromBackup(segment: Segment): Promise<void> {
+    const { pgId, segmentId } = segment.control;
+    // The peer whose backup reaches furthest (this segment's own stopped when it went away).
+    let best: { source: SegmentId; through: bigint } | undefined;
+    for (const peer of this.#peersOf(segment)) {
+      const key = manifestKey(this.#options.backupPrefix, pgId, peer.segmentId);
+      try {
+        const bytes = await this.#env.objectStore.get(key);
+        if (bytes === undefined) continue;
+        const manifest = decodeManifest(bytes, key);
+        if (best === undefined || manifest.backedUpThrough > best.through)
+          best = { source: peer.segmentId, through: manifest.backedUpThrough };
+      } catch (error) {
+        if (!isNorthlightError(error)) throw error;
+      }
+    }
+    const result =
+      best === undefined || best.through <= segment.scl
+        ? fail(new NorthlightError('NL_OBJECT_STORE_UNAVAILABLE', 'no peer backup reaches past this segment'))
+        : await this.restoreSegment(pgId, segmentId, best.source);
+    if (!result.ok) {
+      this.#env.log.log('warn', 'could not catch up from a backup; gossip retries', {
+        pgId,
+        segmentId,
+        error: result.error.message,
+      });
+      segment.behindPeerGc = false; // the next gossip reply raises it again, and retries
+      return;
+    }
+    this.#env.log.log('info', "caught up from a peer's backup", {
+      pgId,
+      segmentId,
+      source: best!.source,
+      ...result.value,
+    });
+  }
+
+  /** Creates the segment of a manifest, its page images (the base) written and synced first. */
+  async #createFromManifest(
+    storage: Storage,
+    manifest: BackupManifest,
+    segmentId: SegmentId,
+  ): Promise<Result<Segment>> {
+    if (!manifest.members.includes(segmentId))
+      return fail(
+        new NorthlightError(
+          'NL_CONFIG_INVALID',
+          `segment ${segmentId} is not a member of PG ${manifest.pgId} in backup ${manifest.segmentId}; create it with its membership first`,
+        ),
+      );
+    if (storage.segments.size >= this.#options.segmentsMax)
+      return fail(
+        new NorthlightError(
+          'NL_CONFIG_INVALID',
+          `the node hosts ${storage.segments.size} segments (segmentsMax)`,
+        ),
+      );
+    const number = storage.controlState.nextSegmentNumber++;
+    const baseLsn = manifest.base?.lsn ?? LSN_ZERO;
+    const images =
+      manifest.base === undefined ? ok<readonly BaseImage[]>([]) : await this.#fetchBase(manifest);
+    if (!images.ok) return images;
+    const slots: { pageNo: number; slot: number }[] = [];
+    for (const image of images.value) {
+      slots.push({
+        pageNo: image.pageNo,
+        slot: await storage.pageStore.write(number, image.pageNo, baseLsn, image.bytes),
+      });
+    }
+    await storage.pageStore.sync(); // the images are durable before the entry that makes them count (M1)
+    const state: SegmentControlState = {
+      number,
+      pgId: manifest.pgId,
+      segmentId,
+      volumeEpoch: manifest.volumeEpoch,
+      truncationEpoch: manifest.truncationEpoch,
+      truncations: [...manifest.truncations],
+      membershipEpoch: manifest.membershipEpoch,
+      members: [...manifest.members],
+      memberNodes: [...manifest.memberNodes],
+      durableHint: baseLsn,
+      minReadPoint: baseLsn,
+      materializedThrough: baseLsn,
+      gcThrough: baseLsn,
+    };
+    const entry: ControlEntry = { kind: 'segment', state };
+    await this.#appendControl(storage, [entry]);
+    applyControlEntry(storage.controlState, entry);
+    const segment = new Segment(storage.controlState.segments.get(number)!, this.#options.rateWindowMs);
+    for (const { pageNo, slot } of slots) segment.pages.set(pageNo, { slot, lsn: baseLsn });
+    segment.rebuild();
+    storage.addSegment(segment);
+    this.#env.log.log('info', 'created segment from a backup', {
+      pgId: manifest.pgId,
+      segmentId,
+      source: manifest.segmentId,
+      baseLsn,
+      pages: slots.length,
+    });
+    return ok(segment);
+  }
+
+  async #fetchBase(manifest: BackupManifest): Promise<Result<readonly BaseImage[]>> {
+    const base = manifest.base!;
+    try {
+      const bytes = await this.#env.objectStore.get(base.key);
+      if (bytes === undefined)
+        return fail(
+          new NorthlightError(
+            'NL_OBJECT_STORE_UNAVAILABLE',
+            `backup base ${base.key} is missing; the manifest names it`,
+          ),
+        );
+      return ok(decodeBase(bytes, base, manifest.pgId, this.#options.pageSizeBytes));
+    } catch (error) {
+      if (!isNorthlightError(error) || isDiskError(error)) throw error;
+      return fail(error);
+    }
+  }
+
+  /**
+   * Brings an existing segment up to the manifest: installs the base if the segment's SCL is below it,
+   * then appends (durably, like gossip) the records of every chunk above the SCL.
+   */
+  async #hydrateFromBackup(
+    storage: Storage,
+    segment: Segment,
+    manifest: BackupManifest,
+    installedPages = 0,
+  ): Promise<Result<RestoreReport>> {
+    const control = segment.control;
+    const report = {
+      baseLsn: manifest.base?.lsn ?? LSN_ZERO,
+      pages: installedPages,
+      chunks: 0,
+      records: 0,
+      scl: segment.scl,
+    };
+    if (
+      manifest.base !== undefined &&
+      manifest.base.lsn > segment.scl &&
+      manifest.base.lsn > control.materializedThrough
+    ) {
+      const images = await this.#fetchBase(manifest);
+      if (!images.ok) return images;
+      report.pages = await this.#installBase(storage, segment, manifest.base.lsn, images.value);
+    }
+    const chunks = manifest.chunks.filter((chunk) => chunk.toInclusive > segment.scl);
+    segment.hydration = { source: 'backup', chunksDone: 0, chunksTotal: chunks.length };
+    try {
+      for (const chunk of chunks) {
+        if (this.#storage !== storage || segment.dropped) break;
+        let records: readonly RedoRecord[];
+        try {
+          const bytes = await this.#env.objectStore.get(chunk.key);
+          if (bytes === undefined)
+            return fail(
+              new NorthlightError(
+                'NL_OBJECT_STORE_UNAVAILABLE',
+                `backup chunk ${chunk.key} is missing; the manifest names it`,
+              ),
+            );
+          records = decodeChunk(bytes, chunk, control.pgId);
+        } catch (error) {
+          if (!isNorthlightError(error) || isDiskError(error)) throw error;
+          return fail(error);
+        }
+        const plan = planAppend(segment, records, this.#options.pagesPerPg, this.#options.pageSizeBytes);
+        if (!plan.ok)
+          return fail(new NorthlightError('NL_DECODE_INVALID', `backup chunk ${chunk.key}: ${plan.problem}`));
+        if (plan.fresh.length > 0) {
+          report.records += await this.#persist(
+            storage,
+            segment,
+            plan.fresh,
+            plan.fresh.map(encodeRedoRecord),
+          );
+        }
+        report.chunks++;
+        segment.hydration.chunksDone++;
+        this.#env.log.log('info', 'hydrating from the backup', {
+          pgId: control.pgId,
+          segmentId: control.segmentId,
+          chunk: `${report.chunks}/${chunks.length}`,
+          scl: segment.scl,
+        });
+      }
+    } finally {
+      segment.hydration = undefined;
+    }
+    if (manifest.backedUpThrough > control.durableHint) {
+      control.durableHint = manifest.backedUpThrough; // staged records were at or below a durable hint
+      this.#markControlDirty(storage, segment);
+    }
+    segment.behindPeerGc = false;
+    report.scl = segment.scl;
+    return ok(report);
+  }
+
+  /**
+   * Installs page images as of `lsn` (above the segment's materialization point): written and synced,
+   * then one `materialized` entry moves both the image point and GC to `lsn`; the records at or below
+   * it are dropped and the SCL re-bases there (it is complete through `lsn` by the base).
+   */
+  async #installBase(
+    storage: Storage,
+    segment: Segment,
+    lsn: Lsn,
+    images: readonly BaseImage[],
+  ): Promise<number> {
+    const control = segment.control;
+    const written: { pageNo: number; slot: number }[] = [];
+    for (const image of images)
+      written.push({
+        pageNo: image.pageNo,
+        slot: await storage.pageStore.write(control.number, image.pageNo, lsn, image.bytes),
+      });
+    await storage.pageStore.sync();
+    const entry: Extract<ControlEntry, { kind: 'materialized' }> = {
+      kind: 'materialized',
+      number: control.number,
+      materializedThrough: lsn,
+      gcThrough: lsn,
+    };
+    // One materialization at a time: the materializer must not commit an older step over this one.
+    await this.#materializing;
+    await storage.controlLog.append([entry]);
+    applySegmentEntry(control, entry);
+    for (const { pageNo, slot } of written) {
+      const previous = segment.pages.get(pageNo);
+      if (previous !== undefined) storage.pageStore.free(previous.slot);
+      segment.pages.set(pageNo, { slot, lsn });
+      segment.damagedPages.delete(pageNo);
+    }
+    for (const record of segment.recordsAtOrBelow(lsn)) storage.releaseRecord(segment, record);
+    for (const dropped of segment.rebuild()) storage.nodeLog.release(dropped.location);
+    storage.releasePruned(segment, this.#env.log);
+    segment.normalizeAfterReplay();
+    this.#markControlDirty(storage, segment);
+    await storage.reclaim();
+    this.#env.log.log('info', 'installed a base of page images from the backup', {
+      pgId: control.pgId,
+      segmentId: control.segmentId,
+      lsn,
+      pages: written.length,
+    });
+    return written.length;
   }
 
   // ---- page reads ----

@@ -307,6 +307,10 @@ export interface SegmentLifecycle {
     readonly volumeEpoch: bigint;
   }): Promise<{ readonly created: boolean }>;
   drop(pgId: number, segmentId: string): Promise<{ readonly dropped: boolean }>;
+  /** Rebuilds (or resumes, or catches up) a segment from the backup of `source` (itself by default). */
+  restore(pgId: number, segmentId: string, source: string): Promise<object>;
+  /** Stages everything stageable now. */
+  backupNow(): Promise<object>;
 }
 
 export interface SegmentLifecyclePluginOptions {
@@ -391,6 +395,33 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
     },
     async (request) => options.lifecycle.drop(request.params.pgId, request.params.segmentId),
   );
+  app.post<{ Params: { pgId: number; segmentId: string }; Body: { source?: string } | undefined }>(
+    '/v1/segments/:pgId/:segmentId/restore',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          required: ['pgId', 'segmentId'],
+          properties: {
+            pgId: { type: 'integer', minimum: 0, maximum: 0xffff_ffff },
+            segmentId: { type: 'string', pattern: identifierPattern },
+          },
+          additionalProperties: false,
+        },
+        body: {
+          type: ['object', 'null'],
+          properties: { source: { type: 'string', pattern: identifierPattern } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => {
+      const { pgId, segmentId } = request.params;
+      const report = await options.lifecycle.restore(pgId, segmentId, request.body?.source ?? segmentId);
+      return toJsonStatus(report);
+    },
+  );
+  app.post('/v1/backup', async () => toJsonStatus(await options.lifecycle.backupNow()));
 };
 
 // ---------------------------------------------------------------------------------------------------

@@ -28,5 +28,10 @@ export function storageMetricsFor(sink: StorageMetricsSink): StorageMetrics {
     gossipPull: (direction) => sink.addGossipPulls(direction),
     gossipRecordsFetched: (_segment: SegmentLabels, count: number) => sink.addGossipFetchedRecords(count),
     pageRepaired: () => sink.addRepairedPages(1),
+    backupUploaded: (kind, bytes: number) => sink.addBackupUploadedBytes(kind, bytes),
+    backupLag: (bytes: number, seconds: number) => {
+      sink.setBackupLagBytes(bytes);
+      sink.setBackupLagSeconds(seconds);
+    },
   } satisfies StorageMetrics;
 }

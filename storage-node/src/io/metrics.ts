@@ -61,6 +61,8 @@ export interface StorageMetricsSink {
   addGossipPulls(direction: 'sent' | 'served'): void;
   /** A damaged page image replaced by a peer's copy. */
   addRepairedPages(pages: number): void;
+  /** Bytes staged to the object store, by kind of object (chunk, base, manifest). */
+  addBackupUploadedBytes(kind: string, bytes: number): void;
   /** The largest (SCL − highest materialized LSN) over this node's segments. */
   setMaterializationLagLsns(lagLsns: number | bigint): void;
   /** One segment's lag; the gauge then shows the largest over the segments reported and not forgotten. */
@@ -113,6 +115,7 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
   readonly #gossipFetchedRecords: Counter;
   readonly #gossipPulls: Counter<'direction'>;
   readonly #repairedPages: Counter;
+  readonly #backupUploadedBytes: Counter<'kind'>;
   readonly #materializationLag: Gauge;
   readonly #segmentLags = new Map<string, number>();
   readonly #materializedPages: Counter;
@@ -163,6 +166,11 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
       'direction',
     );
     this.#repairedPages = counter('repaired_pages_total', "Damaged page images replaced by a peer's copy.");
+    this.#backupUploadedBytes = labelled(
+      'backup_uploaded_bytes_total',
+      'Bytes staged to the object store, by kind of object (chunk, base, manifest).',
+      'kind',
+    );
     this.#materializationLag = gauge(
       'materialization_lag_lsns',
       'Largest distance, in LSNs, between a segment SCL and its highest materialized LSN.',
@@ -249,6 +257,13 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
 
   addGossipPulls(direction: 'sent' | 'served'): void {
     this.#gossipPulls.inc({ direction });
+  }
+
+  addBackupUploadedBytes(kind: string, bytes: number): void {
+    this.#backupUploadedBytes.inc(
+      { kind: this.#label('kind', kind) },
+      checkAmount('backup uploaded bytes', bytes),
+    );
   }
 
   addRepairedPages(pages: number): void {

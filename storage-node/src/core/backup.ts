@@ -1,0 +1,264 @@
+/**
+ * Staging to S3 (paper §3.3 step 6): each segment's chain records, once at or below its durable hint,
+ * are uploaded in sealed chunks, and now and then a base of every page image, with a manifest that
+ * makes the segment rebuildable from the object store alone (backup-format.ts). Sans-I/O: the object
+ * store, clock and logger come from the core's Environment.
+ *
+ * Crash and failure reasoning:
+ *  B1. The manifest is written after every object it names: a crash or an object-store error between
+ *      leaves a manifest that names only stored objects (and an orphan chunk, overwritten by the retry:
+ *      the same records give the same key and bytes).
+ *  B2. `backedUpThrough` only moves when the manifest naming it is stored; GC of the local log waits for
+ *      it (materializer M3), so a record leaves this node only once it is in S3 (or in a base there).
+ *  B3. A node that restarts reads its segment's manifest before trusting anything about the backup;
+ *      until it could, GC keeps every record (the backup is "unknown", never assumed).
+ *  B4. Records above the durable hint are never staged (backup-format.ts): a later truncation cannot
+ *      annul a staged record.
+ *  B5. If the log no longer holds the records above the backup (backup enabled late, or a base
+ *      installed), the next upload is a base as of the materialization point, which covers them.
+ */
+import { type Environment, isNorthlightError, type Lsn, minLsn, type RedoRecord } from '@northlight/protocol';
+import {
+  type BackupManifest,
+  type BaseImage,
+  type BaseRef,
+  baseKey,
+  type ChunkRef,
+  chunkKey,
+  decodeManifest,
+  encodeBase,
+  encodeChunk,
+  encodeManifest,
+  manifestKey,
+} from './backup-format.js';
+import { isDecodeError } from './materializer.js';
+import type { Segment } from './segment.js';
+import type { Storage } from './storage.js';
+
+export interface BackupSettings {
+  readonly prefix: string;
+  readonly chunkBytesMax: number;
+  /** A new base is taken once this many chunk bytes were staged since the last one. */
+  readonly baseEveryBytes: number;
+}
+
+/** Per-segment backup progress (memory only: the manifest in the object store is the durable truth). */
+export interface SegmentBackup {
+  /** `unknown` until the manifest was read (B3). */
+  state: 'unknown' | 'known';
+  manifest: BackupManifest | undefined;
+  /** Since when the segment has had records to stage (for the lag in seconds), if it has. */
+  pendingSinceMs: number | undefined;
+  chunkBytesSinceBase: number;
+  lastError: string | undefined;
+}
+
+export function newSegmentBackup(): SegmentBackup {
+  return {
+    state: 'unknown',
+    manifest: undefined,
+    pendingSinceMs: undefined,
+    chunkBytesSinceBase: 0,
+    lastError: undefined,
+  };
+}
+
+export function backedUpThrough(segment: Segment): Lsn | undefined {
+  const backup = segment.backup;
+  if (backup.state !== 'known') return undefined;
+  return backup.manifest?.backedUpThrough ?? (0n as Lsn);
+}
+
+/** How far a segment's records may be staged: its chain (SCL), at or below its durable hint (B4). */
+export function stageLimit(segment: Segment): Lsn {
+  return minLsn(segment.scl, segment.control.durableHint);
+}
+
+export type BackupStepResult =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'manifest-read' }
+  | { readonly kind: 'chunk'; readonly records: number; readonly bytes: number; readonly through: Lsn }
+  | { readonly kind: 'base'; readonly pages: number; readonly lsn: Lsn }
+  | { readonly kind: 'failed'; readonly error: string };
+
+/** Reads the segment's manifest (B3). Object store errors propagate (the caller logs and retries). */
+export async function loadManifest(
+  env: Environment,
+  segment: Segment,
+  settings: BackupSettings,
+): Promise<void> {
+  const { pgId, segmentId } = segment.control;
+  const key = manifestKey(settings.prefix, pgId, segmentId);
+  const bytes = await env.objectStore.get(key);
+  const manifest = bytes === undefined ? undefined : decodeManifest(bytes, key);
+  if (manifest !== undefined && (manifest.pgId !== pgId || manifest.segmentId !== segmentId))
+    throw new Error(`manifest ${key} names segment ${manifest.segmentId} of PG ${manifest.pgId}`);
+  segment.backup.manifest = manifest;
+  segment.backup.state = 'known';
+}
+
+/**
+ * One bounded step of staging for `segment`: read its manifest if not yet known, else upload one chunk
+ * (or a base, B5) and the manifest that names it. Returns what it did. Disk errors propagate; object
+ * store errors are returned as `failed` (the backup lags, the node keeps serving).
+ */
+export async function backupStep(
+  env: Environment,
+  storage: Storage,
+  segment: Segment,
+  settings: BackupSettings,
+  isCurrent: () => boolean,
+): Promise<BackupStepResult> {
+  const backup = segment.backup;
+  try {
+    if (backup.state === 'unknown') {
+      await loadManifest(env, segment, settings);
+      return { kind: 'manifest-read' };
+    }
+    const through = backedUpThrough(segment)!;
+    const limit = stageLimit(segment);
+    if (limit <= through) {
+      backup.pendingSinceMs = undefined;
+      return { kind: 'idle' };
+    }
+    backup.pendingSinceMs ??= env.clock.nowMs();
+    const control = segment.control;
+    const needsBase =
+      through < control.gcThrough ||
+      (backup.chunkBytesSinceBase >= settings.baseEveryBytes &&
+        control.materializedThrough > (backup.manifest?.base?.lsn ?? 0n));
+    if (needsBase) return await stageBase(env, storage, segment, settings, isCurrent);
+    return await stageChunk(env, storage, segment, settings, through, limit, isCurrent);
+  } catch (error) {
+    if (!isNorthlightError(error) || error.code === 'NL_DISK_IO') throw error;
+    backup.lastError = error.message;
+    return { kind: 'failed', error: error.message };
+  }
+}
+
+async function stageChunk(
+  env: Environment,
+  storage: Storage,
+  segment: Segment,
+  settings: BackupSettings,
+  through: Lsn,
+  limit: Lsn,
+  isCurrent: () => boolean,
+): Promise<BackupStepResult> {
+  const control = segment.control;
+  const records: RedoRecord[] = [];
+  let bytes = 0;
+  const ok = await storage.pinned(async () => {
+    for (const indexed of segment.recordsBetween(through, limit, Number.MAX_SAFE_INTEGER)) {
+      if (bytes >= settings.chunkBytesMax) break;
+      let record: RedoRecord;
+      try {
+        record = await storage.readRecord(segment, indexed);
+      } catch (error) {
+        if (!isDecodeError(error)) throw error;
+        storage.recordDamaged(env, segment, indexed, 'fetch'); // gossip refills it; staged next time
+        return false;
+      }
+      records.push(record);
+      bytes += indexed.location.entryBytes;
+    }
+    return true;
+  });
+  if (!ok || records.length === 0 || !isCurrent() || segment.dropped) return { kind: 'idle' };
+  const to = records.at(-1)!.lsn;
+  const key = chunkKey(settings.prefix, control.pgId, control.segmentId, through, to);
+  const body = encodeChunk(control.pgId, control.segmentId, records);
+  await env.objectStore.put(key, body);
+  const previous = segment.backup.manifest;
+  const chunk: ChunkRef = {
+    key,
+    fromExclusive: through,
+    toInclusive: to,
+    records: records.length,
+    bytes: body.length,
+  };
+  await putManifest(env, storage, segment, settings, {
+    base: previous?.base,
+    chunks: [...(previous?.chunks ?? []), chunk],
+    backedUpThrough: to,
+  });
+  segment.backup.chunkBytesSinceBase += body.length;
+  storage.options.metrics.backupUploaded('chunk', body.length);
+  return { kind: 'chunk', records: records.length, bytes: body.length, through: to };
+}
+
+/** B5: every page image as of the materialization point, then a manifest that starts from it. */
+async function stageBase(
+  env: Environment,
+  storage: Storage,
+  segment: Segment,
+  settings: BackupSettings,
+  isCurrent: () => boolean,
+): Promise<BackupStepResult> {
+  const control = segment.control;
+  if (segment.damagedPages.size > 0) return { kind: 'idle' }; // repaired from a peer first
+  const lsn = control.materializedThrough;
+  const refs = [...segment.pages].sort(([a], [b]) => a - b);
+  const images: BaseImage[] = [];
+  const ok = await storage.pinned(async () => {
+    for (const [pageNo, ref] of refs) {
+      try {
+        images.push({
+          pageNo,
+          bytes: await storage.pageStore.read(ref.slot, control.number, pageNo, ref.lsn),
+        });
+      } catch (error) {
+        if (!isDecodeError(error)) throw error;
+        storage.pageDamaged(env, segment, pageNo, 'fetch');
+        return false;
+      }
+    }
+    return true;
+  });
+  if (!ok || !isCurrent() || segment.dropped) return { kind: 'idle' };
+  const key = baseKey(settings.prefix, control.pgId, control.segmentId, lsn);
+  const body = encodeBase(control.pgId, lsn, storage.options.pageSizeBytes, images);
+  await env.objectStore.put(key, body);
+  const previous = segment.backup.manifest;
+  const base: BaseRef = { key, lsn, pages: images.length, bytes: body.length };
+  const kept = (previous?.chunks ?? []).filter((chunk) => chunk.toInclusive > lsn);
+  const through = previous !== undefined && previous.backedUpThrough > lsn ? previous.backedUpThrough : lsn;
+  await putManifest(env, storage, segment, settings, { base, chunks: kept, backedUpThrough: through });
+  segment.backup.chunkBytesSinceBase = 0;
+  storage.options.metrics.backupUploaded('base', body.length);
+  // Objects the new manifest no longer names (older bases, chunks below the base): best effort.
+  const named = new Set([key, ...kept.map((chunk) => chunk.key)]);
+  const stale = [...(previous?.chunks ?? []).map((chunk) => chunk.key), previous?.base?.key].filter(
+    (name): name is string => name !== undefined && !named.has(name),
+  );
+  for (const name of stale) await env.objectStore.delete(name).catch(() => undefined);
+  return { kind: 'base', pages: images.length, lsn };
+}
+
+async function putManifest(
+  env: Environment,
+  storage: Storage,
+  segment: Segment,
+  settings: BackupSettings,
+  content: Pick<BackupManifest, 'base' | 'chunks' | 'backedUpThrough'>,
+): Promise<void> {
+  const control = segment.control;
+  const manifest: BackupManifest = {
+    pgId: control.pgId,
+    segmentId: control.segmentId,
+    pageSizeBytes: storage.options.pageSizeBytes,
+    volumeEpoch: control.volumeEpoch,
+    truncationEpoch: control.truncationEpoch,
+    truncations: control.truncations,
+    membershipEpoch: control.membershipEpoch,
+    members: control.members,
+    memberNodes: control.memberNodes,
+    ...content,
+    updatedAtMs: env.clock.wallClockMs(),
+  };
+  const bytes = encodeManifest(manifest);
+  await env.objectStore.put(manifestKey(settings.prefix, control.pgId, control.segmentId), bytes);
+  segment.backup.manifest = manifest; // B2: only once stored
+  segment.backup.lastError = undefined;
+  storage.options.metrics.backupUploaded('manifest', bytes.length);
+}

@@ -16,7 +16,13 @@ export interface SegmentLabels {
 export type SyncedFileKind = 'log' | 'control' | 'pages';
 
 /** Why a message was dropped without a reply. */
-export type DropReason = 'undecodable' | 'unknown-segment' | 'not-serving' | 'unexpected-type' | 'stale';
+export type DropReason =
+  | 'undecodable'
+  | 'unknown-segment'
+  | 'not-serving'
+  | 'unexpected-type'
+  | 'stale'
+  | 'busy';
 
 export interface StorageMetrics {
   /** From an append batch's arrival to its acknowledgement (after the fsync that covers it). */

@@ -70,6 +70,10 @@ export interface StorageNodeOptions {
   readonly gossipIntervalMs?: number;
   /** The most record bytes one gossip reply carries (the asker pulls again at once while behind). */
   readonly gossipReplyBytesMax?: number;
+  /** A pull unanswered this long is forgotten, and the next round asks again (maybe another peer). */
+  readonly gossipPullTimeoutMs?: number;
+  /** Peers' pulls served at once; more are dropped (the asker's pull times out and retries). */
+  readonly gossipServeConcurrencyMax?: number;
   /**
    * Staging to the object store: each tick stages one chunk (or base) of the next segment with work.
    * 0 (the default) turns it off. When on, GC waits for the backup (`requireBackupBeforeGc` implied).
@@ -116,7 +120,9 @@ export const STORAGE_NODE_DEFAULTS = {
   backupPrefix: '',
   backupChunkBytesMax: 4 * 1024 * 1024,
   backupBaseEveryBytes: 256 * 1024 * 1024,
-  gossipReplyBytesMax: 1024 * 1024,
+  gossipReplyBytesMax: 512 * 1024,
+  gossipPullTimeoutMs: 5000,
+  gossipServeConcurrencyMax: 2,
   rateWindowMs: 10_000,
 } as const;
 
@@ -164,6 +170,8 @@ export function resolveOptions(options: StorageNodeOptions): ResolvedOptions {
     'reloadAfterDiskErrorMs',
     'damageListMax',
     'gossipReplyBytesMax',
+    'gossipPullTimeoutMs',
+    'gossipServeConcurrencyMax',
     'backupChunkBytesMax',
     'backupBaseEveryBytes',
     'rateWindowMs',

@@ -166,6 +166,7 @@ export class StorageNodeCore {
   #backupTimer: TimerHandle | undefined;
   #backupLoop = false;
   #nextRequestId = 1n;
+  #gossipServing = 0;
   /** This node's page-repair reads in flight, by request id. */
   readonly #pageRepairRequests = new Map<bigint, { segment: Segment; pageNo: number; readPoint: Lsn }>();
   #backgroundScrub: ScrubPass | undefined;
@@ -814,7 +815,7 @@ export class StorageNodeCore {
     const storage = this.#storage;
     if (this.#state !== 'serving' || storage === undefined) return;
     const nowMs = this.#env.clock.nowMs();
-    const expiredMs = nowMs - Math.max(this.#options.gossipIntervalMs, 1) * 2;
+    const expiredMs = nowMs - this.#options.gossipPullTimeoutMs;
     for (const segment of storage.segments.values()) {
       if (segment.state !== 'active' || segment.dropped) continue;
       const peers = this.#peersOf(segment);
@@ -876,6 +877,26 @@ export class StorageNodeCore {
   async #gossipPull(from: NodeId, message: Handled<'gossip-pull'>, storage: Storage): Promise<void> {
     const segment = this.#target(storage, message.pgId, message.segmentId, from);
     if (segment === undefined || !this.#isPeer(segment, message.fromSegmentId, from)) return;
+    if (this.#gossipServing >= this.#options.gossipServeConcurrencyMax) {
+      // Serving more at once would only make every reply later (each reads up to a reply budget
+      // from disk): the asker's pull times out and it asks again, maybe another peer.
+      this.#dropped('busy');
+      return;
+    }
+    this.#gossipServing++;
+    try {
+      await this.#serveGossipPull(from, message, storage, segment);
+    } finally {
+      this.#gossipServing--;
+    }
+  }
+
+  async #serveGossipPull(
+    from: NodeId,
+    message: Handled<'gossip-pull'>,
+    storage: Storage,
+    segment: Segment,
+  ): Promise<void> {
     const control = segment.control;
     const reply = {
       type: 'gossip-records',

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,12 +26,34 @@ export interface StorageProcess {
 
 const READY_TIMEOUT_MS = 30_000;
 
+export interface StartOptions {
+  readonly dataDir?: string;
+  /** Fixed ports (a restart keeps its address, so peers' `--peers` stay right); default: any free. */
+  readonly port?: number;
+  readonly adminPort?: number;
+  /** More flags, e.g. `--peers`, `--gossip-interval-ms`. */
+  readonly args?: readonly string[];
+}
+
+/** `count` distinct free TCP ports on loopback (all held open while picked, so none repeats). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  await Promise.all(
+    servers.map((server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))),
+  );
+  const ports = servers.map((server) => (server.address() as AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
 export async function startStorageProcess(
   nodeId: string,
   zone: string,
-  dataDir?: string,
+  dataDirOrOptions?: string | StartOptions,
 ): Promise<StorageProcess> {
-  const directory = dataDir ?? mkdtempSync(join(tmpdir(), `northlight-${nodeId}-`));
+  const options: StartOptions =
+    typeof dataDirOrOptions === 'string' ? { dataDir: dataDirOrOptions } : (dataDirOrOptions ?? {});
+  const directory = options.dataDir ?? mkdtempSync(join(tmpdir(), `northlight-${nodeId}-`));
   const child = spawn(
     process.execPath,
     [
@@ -46,11 +69,12 @@ export async function startStorageProcess(
       '--listen-host',
       '127.0.0.1',
       '--port',
-      '0',
+      String(options.port ?? 0),
       '--admin-port',
-      '0',
+      String(options.adminPort ?? 0),
       '--log-level',
       'info',
+      ...(options.args ?? []),
     ],
     { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -54,6 +54,7 @@ const CORE_OPTIONS: StorageNodeOptions = {
   controlLogCompactBytes: 8 * 1024,
   gossipIntervalMs: 20,
   gossipReplyBytesMax: 16 * 1024,
+  gossipPullTimeoutMs: 100,
 };
 
 /** Virtual time the healed cluster gets for gossip to bring every live segment to its PG's head. */

@@ -31,6 +31,7 @@ export const OPTIONS: StorageNodeOptions = {
   ...TEST_OPTIONS,
   gossipIntervalMs: 50,
   gossipReplyBytesMax: 2048,
+  gossipPullTimeoutMs: 200,
 };
 export const PAGE_SIZE = TEST_OPTIONS.pageSizeBytes!;
 

@@ -134,6 +134,11 @@ async function run(argv: readonly string[]): Promise<number> {
         return result.value;
       },
       backupNow: () => core.backupNow(),
+      seal: async (pgId, segmentId) => {
+        const result = await core.sealSegment(asPgId(pgId), asSegmentId(segmentId));
+        if (!result.ok) throw result.error;
+        return result.value;
+      },
       drop: async (pgId, segmentId) => {
         const result = await core.dropSegment(asPgId(pgId), asSegmentId(segmentId));
         if (!result.ok) throw result.error;

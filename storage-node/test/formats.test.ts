@@ -113,6 +113,7 @@ const segmentState = {
   minReadPoint: asLsn(8n),
   materializedThrough: asLsn(7n),
   gcThrough: asLsn(6n),
+  sealed: true,
 };
 
 const everyKind: ControlEntry[] = [
@@ -135,6 +136,7 @@ const everyKind: ControlEntry[] = [
   { kind: 'hint', number: 3, durableHint: asLsn(9n) },
   { kind: 'min-read-point', number: 3, minReadPoint: asLsn(9n) },
   { kind: 'materialized', number: 3, materializedThrough: asLsn(9n), gcThrough: asLsn(8n) },
+  { kind: 'sealed', number: 3 },
   { kind: 'dropped', number: 3 },
 ];
 

@@ -28,6 +28,44 @@ async function fill(
 }
 
 describe('lifecycle', () => {
+  it('seals a segment durably: appends refused with NL_MEMBERSHIP_STALE, reads and fetches still served', async () => {
+    const rig = new CoreRig(57);
+    await rig.start();
+    const segment = await rig.createSegment(0);
+    const writer = new TestWriter();
+    await fill(rig, segment, writer, 0, 5);
+    expect(await rig.run(rig.core.sealSegment(pg(0), segment))).toEqual({
+      ok: true,
+      value: { sealed: true },
+    });
+    expect(await rig.run(rig.core.sealSegment(pg(0), segment))).toEqual({
+      ok: true,
+      value: { sealed: false },
+    });
+    rig.powerLoss();
+    await rig.start();
+    expect(rig.core.status().segments[0]).toMatchObject({ sealed: true, scl: 5n });
+    const record = writer.record(0, 1, [run(0, 8, 9)]);
+    const reply = await rig.request(writer.batch(segment, [record], 5n));
+    expect(reply).toMatchObject({ type: 'request-rejected', code: 'NL_MEMBERSHIP_STALE' });
+    expect(rig.core.status().segments[0]).toMatchObject({ scl: 5n, recordsHeld: 5 });
+    const page = await rig.run(rig.core.readPage(pg(0), segment, 1, lsn(5)));
+    expect(page.ok).toBe(true);
+    const fetched = await rig.request({
+      type: 'fetch-records',
+      requestId: writer.nextRequestId(),
+      pgId: pg(0),
+      segmentId: segment,
+      volumeEpoch: epoch(0n),
+      lsns: [lsn(1), lsn(5)],
+    });
+    expect(fetched).toMatchObject({ type: 'records' });
+    expect(await rig.run(rig.core.sealSegment(pg(0), 'pg0-nope' as SegmentId))).toMatchObject({
+      ok: false,
+      error: { code: 'NL_CONFIG_INVALID' },
+    });
+  });
+
   it('drops a segment durably and reclaims its log files and page slots', async () => {
     const rig = new CoreRig(51);
     await rig.start();

@@ -70,6 +70,8 @@ import type { StorageMetrics } from './metrics.js';
 export const CONTROL_LOG_FORMAT_VERSION = 1;
 const ENTRY_MAGIC = 0x45434c4e; // 'NLCE' little-endian
 const ENTRY_HEADER_BYTES = 16;
+/** Bit 0 of a `segment` entry's flags word. */
+const SEGMENT_FLAG_SEALED = 1n;
 /** Largest body of one entry; a segment's snapshot with its truncation ranges must fit. */
 export const CONTROL_ENTRY_BODY_BYTES_MAX = 4 * 1024 * 1024;
 /** Truncation ranges a segment keeps at most (every recovery adds one; they are never dropped). */
@@ -98,12 +100,15 @@ export interface SegmentControlState {
   materializedThrough: Lsn;
   /** Records at or below this LSN are dropped from the log (≤ materializedThrough). */
   gcThrough: Lsn;
+  /** Sealed: refuses appends for good (a migration's cut-over), still serves reads, fetches, gossip. */
+  sealed: boolean;
 }
 
 export type ControlEntry =
   | { readonly kind: 'node'; readonly formatVersion: number; readonly nextSegmentNumber: number }
   | { readonly kind: 'segment'; readonly state: Readonly<SegmentControlState> }
   | { readonly kind: 'dropped'; readonly number: number }
+  | { readonly kind: 'sealed'; readonly number: number }
   | { readonly kind: 'volume-epoch'; readonly number: number; readonly volumeEpoch: Epoch }
   | {
       readonly kind: 'truncation';
@@ -137,6 +142,7 @@ const KIND_CODES = {
   hint: 7,
   'min-read-point': 8,
   materialized: 9,
+  sealed: 10,
 } as const satisfies Record<ControlEntry['kind'], number>;
 const kindByCode = new Map<number, ControlEntry['kind']>(
   Object.entries(KIND_CODES).map(([kind, code]) => [code, kind as ControlEntry['kind']]),
@@ -182,6 +188,9 @@ export function applySegmentEntry(
 ): void {
   switch (entry.kind) {
     case 'dropped':
+      return;
+    case 'sealed':
+      segment.sealed = true;
       return;
     case 'volume-epoch':
       segment.volumeEpoch = maxOf(segment.volumeEpoch, entry.volumeEpoch);
@@ -254,6 +263,7 @@ function bodySize(entry: ControlEntry): number {
         membersSize(entry.state.memberNodes)
       );
     case 'dropped':
+    case 'sealed':
       return 4;
     case 'volume-epoch':
     case 'hint':
@@ -289,7 +299,7 @@ function writeBody(writer: Writer, entry: ControlEntry): void {
         state.minReadPoint,
         state.materializedThrough,
         state.gcThrough,
-        0n,
+        state.sealed ? SEGMENT_FLAG_SEALED : 0n, // flags (was reserved: 0)
       ])
         writer.u64(value);
       writeRanges(writer, state.truncations);
@@ -298,6 +308,7 @@ function writeBody(writer: Writer, entry: ControlEntry): void {
       return;
     }
     case 'dropped':
+    case 'sealed':
       writer.u32(entry.number);
       return;
     case 'volume-epoch':
@@ -421,7 +432,8 @@ function readBody(reader: Reader, kind: ControlEntry['kind']): ControlEntry {
           bigint,
           bigint,
         ];
-      if (reader.u64() !== 0n) throw reader.invalid('reserved field is not zero');
+      const flags = reader.u64();
+      if ((flags & ~SEGMENT_FLAG_SEALED) !== 0n) throw reader.invalid(`unknown segment flags ${flags}`);
       const truncations = readRanges(reader);
       const members = readMembers(reader);
       const memberNodes = readMemberNodes(reader, members);
@@ -441,10 +453,12 @@ function readBody(reader: Reader, kind: ControlEntry['kind']): ControlEntry {
           minReadPoint: asLsn(minReadPoint),
           materializedThrough: asLsn(materialized),
           gcThrough: asLsn(gc),
+          sealed: (flags & SEGMENT_FLAG_SEALED) !== 0n,
         },
       };
     }
     case 'dropped':
+    case 'sealed':
       return { kind, number: reader.u32() };
     case 'volume-epoch':
       return { kind, number: reader.u32(), volumeEpoch: asEpoch(reader.u64()) };

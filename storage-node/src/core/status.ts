@@ -26,6 +26,8 @@ export interface SegmentStatus {
   readonly members: readonly SegmentId[];
   /** The node hosting each member (empty: placement unknown, no gossip). */
   readonly memberNodes: readonly string[];
+  /** Sealed: appends refused for good (a migration's cut-over). */
+  readonly sealed: boolean;
   /** Peers garbage-collected past this segment's SCL: it needs a base (S3) before gossip can fill it. */
   readonly behindPeerGc: boolean;
   /** Staging to the object store: how far the log is backed up (undefined until the manifest is read). */
@@ -101,6 +103,7 @@ export function segmentStatus(segment: Segment, storage: Storage, nowMs: number)
     membershipEpoch: control.membershipEpoch,
     members: [...control.members],
     memberNodes: [...control.memberNodes],
+    sealed: control.sealed,
     behindPeerGc: segment.behindPeerGc,
     backup: {
       backedUpThrough: backedUpThrough(segment),

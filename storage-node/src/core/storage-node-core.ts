@@ -443,6 +443,11 @@ export class StorageNodeCore {
       this.#reject(from, segment, message.requestId, 'NL_EPOCH_STALE', text, control.truncationEpoch);
       return;
     }
+    if (control.sealed) {
+      const text = `segment ${control.segmentId} is sealed (its PG moved on); refresh the layout`;
+      this.#reject(from, segment, message.requestId, 'NL_MEMBERSHIP_STALE', text);
+      return;
+    }
     if (message.membershipEpoch < control.membershipEpoch) {
       const text = `membership epoch ${message.membershipEpoch} < ${control.membershipEpoch}; refresh the layout`;
       this.#reject(from, segment, message.requestId, 'NL_MEMBERSHIP_STALE', text);
@@ -1368,6 +1373,7 @@ export class StorageNodeCore {
       minReadPoint: baseLsn,
       materializedThrough: baseLsn,
       gcThrough: baseLsn,
+      sealed: false,
     };
     const entry: ControlEntry = { kind: 'segment', state };
     await this.#appendControl(storage, [entry]);
@@ -1718,6 +1724,7 @@ export class StorageNodeCore {
         minReadPoint: LSN_ZERO,
         materializedThrough: LSN_ZERO,
         gcThrough: LSN_ZERO,
+        sealed: false,
       };
       const entry: ControlEntry = { kind: 'segment', state };
       storage.controlState.nextSegmentNumber++; // numbers are never reused, even if the append fails
@@ -1745,6 +1752,24 @@ export class StorageNodeCore {
       await storage.reclaim();
       this.#env.log.log('info', 'dropped segment', { pgId, segmentId });
       return ok({ dropped: true });
+    });
+  }
+
+  /**
+   * Seals a segment for good (a migration's cut-over: the new member has caught up): appends are
+   * refused with NL_MEMBERSHIP_STALE from now on; reads, fetches, gossip and staging go on, so it stays a
+   * source until it is dropped. Durable when it resolves; sealing a sealed segment is a no-op.
+   */
+  sealSegment(pgId: PgId, segmentId: SegmentId): Promise<Result<{ sealed: boolean }>> {
+    return this.#lifecycleOperation<{ sealed: boolean }>(async (storage) => {
+      const segment = storage.segment(pgId, segmentId);
+      if (segment === undefined)
+        return fail(new NorthlightError('NL_CONFIG_INVALID', `no segment ${segmentId} of PG ${pgId} here`));
+      if (segment.control.sealed) return ok({ sealed: false });
+      segment.control.sealed = true; // refuse appends at once; durable before the caller hears of it
+      await this.#appendControl(storage, [{ kind: 'sealed', number: segment.control.number }]);
+      this.#env.log.log('info', 'sealed segment', { pgId, segmentId, scl: segment.scl });
+      return ok({ sealed: true });
     });
   }
 

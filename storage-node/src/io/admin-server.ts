@@ -311,6 +311,8 @@ export interface SegmentLifecycle {
   restore(pgId: number, segmentId: string, source: string): Promise<object>;
   /** Stages everything stageable now. */
   backupNow(): Promise<object>;
+  /** Seals a segment: appends refused for good. */
+  seal(pgId: number, segmentId: string): Promise<{ readonly sealed: boolean }>;
 }
 
 export interface SegmentLifecyclePluginOptions {
@@ -420,6 +422,23 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
       const report = await options.lifecycle.restore(pgId, segmentId, request.body?.source ?? segmentId);
       return toJsonStatus(report);
     },
+  );
+  app.post<{ Params: { pgId: number; segmentId: string } }>(
+    '/v1/segments/:pgId/:segmentId/seal',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          required: ['pgId', 'segmentId'],
+          properties: {
+            pgId: { type: 'integer', minimum: 0, maximum: 0xffff_ffff },
+            segmentId: { type: 'string', pattern: identifierPattern },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => options.lifecycle.seal(request.params.pgId, request.params.segmentId),
   );
   app.post('/v1/backup', async () => toJsonStatus(await options.lifecycle.backupNow()));
 };

@@ -5,8 +5,9 @@
  * storage node) with six StorageNodeCores as its storage nodes (support/quorum-writer-core.ts), checked
  * by the workload's own checkers: no acknowledged commit lost, every needed record durable on disk,
  * commits resume after healing. A second variant announces PGMRPL so the cores materialize pages and
- * collect their logs under the same faults, and reads every page back (before and after the final
- * power loss) against a model. Seeds run at the workload's quick profile; a failure prints its seed
+ * collect their logs under the same faults (GC waiting for their staging to the simulator's object
+ * store), and reads every page back (before and after the final power loss) against a model. Both
+ * variants gossip, and the gossip checker requires every live segment to reach its PG's head once healed. Seeds run at the workload's quick profile; a failure prints its seed
  * and the line that replays it.
  */
 import { formatSeedFailure, QUORUM_WRITER_QUICK_PROFILE, runSeed } from '@northlight/sim';
@@ -30,14 +31,23 @@ describe('quorum-writer with the real storage node core', () => {
 describe('quorum-writer with the real core materializing and collecting under faults', () => {
   const workload = coreQuorumWriterWorkload({ ...QUORUM_WRITER_QUICK_PROFILE, materialize: true });
   let pagesChecked = 0;
+  let stagedObjects = 0;
+  let collectedSegments = 0;
   it.each(MATERIALIZING_SEEDS)('seed %i keeps every commit and serves every page right', async (seed) => {
     const result = await runSeed(workload, seed);
     expect(result.ok, result.ok ? '' : formatSeedFailure(result)).toBe(true);
     expect(result.violations).toEqual([]);
     pagesChecked += Number(result.stats.pagesChecked);
+    stagedObjects += Number(result.stats.stagedObjects);
+    collectedSegments += Number(result.stats.collectedSegments);
   });
 
   it('read pages back on these seeds (the page check is not vacuous)', () => {
     expect(pagesChecked).toBeGreaterThan(300);
+  });
+
+  it('staged to the object store and collected logs behind it on these seeds', () => {
+    expect(stagedObjects).toBeGreaterThan(20);
+    expect(collectedSegments).toBeGreaterThan(6);
   });
 });

@@ -85,6 +85,10 @@ interface PageCheck {
   segmentsBehindPeerGc: number;
   /** Virtual ms from the end of the load until every live segment reached its head. */
   gossipSettleMs: number;
+  /** Objects in the simulator's object store when the pages were checked (staging ran). */
+  stagedObjects: number;
+  /** Live segments whose log GC had passed LSN 0 (GC ran, behind the backup). */
+  collectedSegments: number;
 }
 
 /**
@@ -92,9 +96,13 @@ interface PageCheck {
  * do once — the creation of its two segments. A later start finds them on disk, or (disk wiped) does
  * not, and then stays silent for them (reasoning 6).
  */
-function storageFactory(pgs: readonly PgLayout[], nodeId: string): SimProcessFactory {
+function storageFactory(
+  options: StorageNodeOptions,
+  pgs: readonly PgLayout[],
+  nodeId: string,
+): SimProcessFactory {
   return (env, context) => {
-    const core = new StorageNodeCore(env, CORE_OPTIONS);
+    const core = new StorageNodeCore(env, options);
     void core.start().then(async () => {
       if (context.incarnation !== 1) return;
       for (const pg of pgs) {
@@ -112,9 +120,20 @@ function storageFactory(pgs: readonly PgLayout[], nodeId: string): SimProcessFac
   };
 }
 
+/**
+ * With materialization, the cores also stage to the simulator's object store (GC waits for it), so a
+ * segment that was away while its peers collected their logs catches up from a peer's backup.
+ */
+const MATERIALIZE_OPTIONS: StorageNodeOptions = {
+  ...CORE_OPTIONS,
+  backupIntervalMs: 20,
+  backupChunkBytesMax: 8 * 1024,
+  backupBaseEveryBytes: 32 * 1024,
+};
+
 /** The real core as the workload's storage: records are read back with the node log's own scanner. */
-const coreStorage: QuorumWriterStorage = {
-  factory: storageFactory,
+const coreStorage = (options: StorageNodeOptions): QuorumWriterStorage => ({
+  factory: (pgs, nodeId) => storageFactory(options, pgs, nodeId),
   durableRecordBytes: (cluster, nodeId) => {
     const disk = cluster.node(nodeId).disk;
     return disk
@@ -126,7 +145,7 @@ const coreStorage: QuorumWriterStorage = {
       });
   },
   isLogPath: (path) => path.includes('/log/'),
-};
+});
 
 export function coreQuorumWriterWorkload(options: CoreWorkloadOptions): Workload {
   const materialize = options.materialize === true;
@@ -140,6 +159,8 @@ export function coreQuorumWriterWorkload(options: CoreWorkloadOptions): Workload
         segmentsAtHead: 0,
         segmentsBehindPeerGc: 0,
         gossipSettleMs: 0,
+        stagedObjects: 0,
+        collectedSegments: 0,
       };
       checks.set(context, check);
     }
@@ -150,7 +171,7 @@ export function coreQuorumWriterWorkload(options: CoreWorkloadOptions): Workload
     ...profile,
     name: materialize ? 'quorum-writer-core-gc' : 'quorum-writer-core',
     description: 'the quorum-writer workload with StorageNodeCore as the six storage nodes',
-    storage: coreStorage,
+    storage: coreStorage(materialize ? MATERIALIZE_OPTIONS : CORE_OPTIONS),
     extension: {
       checksDurableLogs: !materialize,
       beforeLoad: (cluster, context) => {
@@ -287,6 +308,7 @@ async function checkGossip(cluster: SimCluster, w: QuorumWriterContext, check: P
  * non-annulled records up to the head). A mismatch is a violation.
  */
 async function checkPages(cluster: SimCluster, w: QuorumWriterContext, check: PageCheck): Promise<void> {
+  check.stagedObjects = Math.max(check.stagedObjects, cluster.objectStore.keys().length);
   const known = pgHeads(cluster, w);
   if (known === undefined) return;
   const ordered = [...w.records.values()].sort((a, b) => (a.lsn < b.lsn ? -1 : 1));
@@ -307,6 +329,7 @@ async function checkPages(cluster: SimCluster, w: QuorumWriterContext, check: Pa
       const status = core.status().segments.find((segment) => segment.segmentId === segmentId);
       if (status === undefined) continue;
       if (status.materializedThrough > 0n) check.materializedSegments++;
+      if (status.gcThrough > 0n) check.collectedSegments++;
       if (status.scl < head) continue;
       const floor =
         status.minReadPoint > status.materializedThrough ? status.minReadPoint : status.materializedThrough;

@@ -116,6 +116,79 @@ describe('gossip', () => {
     }
   });
 
+  it('repairs a rotten page even once every peer reads no lower than the PG has moved on to', async () => {
+    const harness = new Harness(5, [0], { ...OPTIONS, materializeIntervalMs: 0 });
+    await harness.ready();
+    const records = harness.write(
+      0,
+      120,
+      NODES.map(([node]) => node),
+    );
+    const head = records.at(-1)!.lsn;
+    await harness.settle(() => NODES.every(([node]) => harness.scl(node, 0) === head));
+    const announce = (node: string, minReadPoint: bigint) =>
+      harness.send(node, {
+        type: 'min-read-point',
+        pgId: pg(0),
+        segmentId: segmentOf(0, node),
+        volumeEpoch: 0n as never,
+        minReadPoint: minReadPoint as never,
+      });
+    announce('s1', 30n);
+    await harness.cluster.runFor(20);
+    const s1 = harness.core('s1');
+    void s1.materializeStep();
+    await harness.settle(() => s1.status().segments[0]!.materializedThrough === 30n);
+    // The peers' read floor moves to 100 (the PG moved on) before s1 hears of it.
+    for (const [node] of NODES.slice(1)) announce(node, 100n);
+    await harness.cluster.runFor(20);
+    const disk = harness.cluster.node('s1').disk;
+    const pagesPath = disk.paths().find((path) => path.endsWith('pages.dat'))!;
+    for (let attempt = 0; attempt < 200 && s1.status().damage.pageCount === 0; attempt++) {
+      disk.flipBit(pagesPath);
+      let report: unknown;
+      void s1.scrub().then((result) => {
+        report = result;
+      });
+      await harness.settle(() => report !== undefined);
+    }
+    expect(s1.status().damage.pageCount).toBe(1);
+    // Every peer refuses the page as of 30 (below its floor): no repair while s1 stays at 30.
+    await harness.cluster.runFor(1000);
+    expect(s1.status().segments[0]!.damagedPages).toBe(1);
+    expect(s1.status().segments[0]!.gcThrough).toBe(30n);
+    // s1 hears of 100: it materializes the other pages past the damaged one (GC waits), and the repair
+    // asks for the page as of the new point, brings it up to date and installs it.
+    announce('s1', 100n);
+    await harness.cluster.runFor(20);
+    for (let step = 0; step < 5; step++) {
+      let done = false;
+      void s1.materializeStep().then(() => {
+        done = true;
+      });
+      await harness.settle(() => done);
+    }
+    expect(s1.status().segments[0]!.materializedThrough).toBe(100n);
+    await harness.settle(() => s1.status().segments[0]!.damagedPages === 0);
+    for (const pageNo of harness.model.pages()) {
+      expect(await harness.readPage('s1', 0, pageNo, head)).toEqual(harness.model.pageAt(pageNo, head));
+      expect(await harness.readPage('s1', 0, pageNo, 100n)).toEqual(harness.model.pageAt(pageNo, 100n));
+    }
+    // GC resumes once nothing is damaged; the repaired image survives a power loss.
+    let collected = false;
+    void s1.materializeStep().then(() => {
+      collected = true;
+    });
+    await harness.settle(() => collected);
+    expect(s1.status().segments[0]!.gcThrough).toBe(100n);
+    harness.cluster.crash('s1', { kind: 'power-loss' });
+    harness.cluster.start('s1');
+    await harness.settle(() => harness.core('s1')?.state === 'serving' && harness.scl('s1', 0) === head);
+    expect(harness.core('s1').status().segments[0]!.damagedPages).toBe(0);
+    for (const pageNo of harness.model.pages())
+      expect(await harness.readPage('s1', 0, pageNo, head)).toEqual(harness.model.pageAt(pageNo, head));
+  });
+
   it('never exchanges records across truncation epochs, nor with a segment that is not a member', async () => {
     const harness = new Harness(4, [0]);
     await harness.ready();

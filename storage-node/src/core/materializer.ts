@@ -16,7 +16,7 @@
  *    a read at any read point in [PGMRPL, SCL] applies the page's records above that image. The
  *    superseded image is freed once the new one is durable (P2), which is the page-version GC.
  *
- * Crash reasoning (M1–M3; P1–P3 in page-store.ts):
+ * Crash reasoning (M1–M4; P1–P3 in page-store.ts):
  *  M1. New images go to free slots and are synced BEFORE the `materialized` control entry is appended
  *      (and synced): after a crash either the entry is durable and so are all its images, or it is not
  *      and replay ignores the new images (P1), keeping the old ones, which the step never touched.
@@ -25,6 +25,15 @@
  *      gcThrough, which by then are all inside durable images.
  *  M3. With `requireBackupBeforeGc`, gcThrough advances only to what `backup.isBackedUp` confirms (the
  *      S3 staging seam); until then the records stay in the log (and indexed) though images cover them.
+ *  M4. A damaged page (its image failed its CRC) does not stop materialization of the others: its
+ *      records are skipped, so its image falls behind `materializedThrough`, and GC stops where it is
+ *      until the page is repaired — the repair (the core's `#pageRepaired`) takes a peer's copy as of
+ *      some L ≥ gcThrough, applies this segment's own records of the page in (L, materializedThrough]
+ *      (all still held, by this rule) and installs the image as of materializedThrough, in the
+ *      materialization queue so that point cannot move meanwhile. Reads of the page are refused until
+ *      then; after a crash the damaged image is found again at replay (its slot was never freed) and
+ *      the repair starts over. Had materialization stopped instead, the PG's minimum read point would
+ *      soon pass the frozen image point, and every peer would refuse to read the page that low.
  */
 import {
   applyRuns,
@@ -58,7 +67,6 @@ export function hasMaterializationWork(segment: Segment, options: ResolvedOption
   if (segment.state !== 'active' || segment.dropped) return false;
   const control = segment.control;
   if (gcTarget(segment, options) > control.gcThrough) return true;
-  if (segment.damagedPages.size > 0) return false;
   return segment.recordsBetween(control.materializedThrough, materializationLimit(segment), 1).length > 0;
 }
 
@@ -69,6 +77,8 @@ function gcTarget(
   materialized = segment.control.materializedThrough,
 ): Lsn {
   const control = segment.control;
+  // M4: while a page is damaged its records stay (the repair brings its image up to date with them).
+  if (segment.damagedPages.size > 0) return control.gcThrough;
   if (!options.requireBackupBeforeGc) return materialized;
   return options.backup!.isBackedUp(control.pgId, control.segmentId, materialized)
     ? materialized
@@ -92,14 +102,11 @@ export async function materializeStep(
   const options = storage.options;
   const control = segment.control;
   if (segment.state !== 'active' || segment.dropped) return NOTHING;
-  const records =
-    segment.damagedPages.size > 0
-      ? []
-      : segment.recordsBetween(
-          control.materializedThrough,
-          materializationLimit(segment),
-          options.materializeRecordsPerStep,
-        );
+  const records = segment.recordsBetween(
+    control.materializedThrough,
+    materializationLimit(segment),
+    options.materializeRecordsPerStep,
+  );
   if (records.length === 0) return collectOnly(storage, segment, isCurrent);
   const target = records.at(-1)!.lsn;
   const built = await storage.pinned(() => buildImages(env, storage, segment, records, target, isCurrent));
@@ -165,6 +172,7 @@ async function buildImages(
   }
   const written: { pageNo: number; slot: number }[] = [];
   for (const [pageNo, pageRecords] of byPage) {
+    if (segment.damagedPages.has(pageNo)) continue; // M4: repaired from a peer, then brought up to date
     const image = await buildImage(env, storage, segment, pageNo, pageRecords, 'materialize');
     if (image === undefined || !isCurrent() || segment.dropped) return { kind: 'stopped', written };
     written.push({

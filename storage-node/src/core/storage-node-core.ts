@@ -32,6 +32,7 @@
  *     a restart would.
  */
 import {
+  applyRuns,
   asLsn,
   asPageNo,
   DEFAULT_MAX_FRAME_BYTES,
@@ -1002,7 +1003,10 @@ export class StorageNodeCore {
       this.#pull(segment, from, message.fromSegmentId); // still behind and moving: go on at once
   }
 
-  /** Asks a peer for the page as of this segment's materialization point, to replace a rotten image. */
+  /**
+   * Asks a peer for the page as of this segment's materialization point (it keeps moving while the page
+   * is damaged, with the PG's minimum read point, so a peer can serve it; materializer M4).
+   */
   #askPageRepair(
     segment: Segment,
     pageNo: number,
@@ -1043,31 +1047,71 @@ export class StorageNodeCore {
     this.#pageRepairRequests.delete(message.requestId);
     const { segment, pageNo, readPoint } = request;
     segment.pageRepairs.delete(pageNo);
-    const control = segment.control;
-    const current = segment.pages.get(pageNo);
-    const usable =
-      storage === this.#storage &&
-      !segment.dropped &&
-      segment.damagedPages.has(pageNo) &&
+    const valid =
       message.pageNo === pageNo &&
       message.readPoint === readPoint &&
-      control.materializedThrough === readPoint &&
       message.bytes.length === this.#options.pageSizeBytes;
-    if (!usable) return;
-    const slot = await storage.pageStore.write(control.number, pageNo, readPoint, message.bytes);
+    if (!valid) return;
+    // In the materialization queue (materializer M4): the image point cannot move while we install.
+    const install = this.#materializing.then(() =>
+      this.#installRepairedPage(storage, segment, pageNo, readPoint, message.bytes, from),
+    );
+    this.#materializing = install.catch(() => undefined);
+    await install;
+  }
+
+  /**
+   * Materializer M4: the peer's page as of `readPoint` (≥ gcThrough, so every later record of the page
+   * is still held here), plus this segment's own records of the page in (readPoint, materializedThrough],
+   * written and synced as the page's image as of materializedThrough, then swapped in for the rotten one.
+   */
+  async #installRepairedPage(
+    storage: Storage,
+    segment: Segment,
+    pageNo: number,
+    readPoint: Lsn,
+    bytes: Uint8Array,
+    from: NodeId,
+  ): Promise<void> {
+    const control = segment.control;
+    const current = segment.pages.get(pageNo);
+    const target = control.materializedThrough;
+    if (
+      storage !== this.#storage ||
+      segment.dropped ||
+      !segment.damagedPages.has(pageNo) ||
+      readPoint < control.gcThrough ||
+      readPoint > target
+    )
+      return;
+    let page = bytes;
+    const ok = await storage.pinned(async () => {
+      for (const record of segment.pageRecordsBetween(pageNo, readPoint, target)) {
+        try {
+          page = applyRuns(page, (await storage.readRecord(segment, record)).runs);
+        } catch (error) {
+          if (!isDecodeError(error)) throw error;
+          storage.recordDamaged(this.#env, segment, record, 'materialize');
+          return false;
+        }
+      }
+      return true;
+    });
+    if (!ok) return;
+    const slot = await storage.pageStore.write(control.number, pageNo, target, page);
     await storage.pageStore.sync();
     if (
       this.#storage !== storage ||
       segment.dropped ||
       !segment.damagedPages.has(pageNo) ||
       segment.pages.get(pageNo) !== current ||
-      control.materializedThrough !== readPoint
+      control.materializedThrough !== target
     ) {
       storage.pageStore.freeUnused(slot);
       return;
     }
     if (current !== undefined) storage.pageStore.free(current.slot);
-    segment.pages.set(pageNo, { slot, lsn: readPoint });
+    segment.pages.set(pageNo, { slot, lsn: target });
     segment.damagedPages.delete(pageNo);
     storage.damage.forgetPage(control.pgId, control.segmentId, pageNo);
     this.#options.metrics.pageRepaired(control);
@@ -1076,7 +1120,8 @@ export class StorageNodeCore {
       segmentId: control.segmentId,
       pageNo,
       peer: from,
-      asOf: readPoint,
+      peerReadPoint: readPoint,
+      asOf: target,
     });
     await storage.reclaim();
   }

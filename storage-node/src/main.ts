@@ -42,6 +42,17 @@ function unconfigured(): NorthlightError {
   );
 }
 
+/**
+ * A lifecycle call the core refuses as NL_CONFIG_INVALID (a bad spec, an unknown segment, no backup of
+ * it) is the caller's mistake, answered 400 NL_REQUEST_INVALID with the same message; other codes
+ * (a disk error, an object store that is down) keep theirs.
+ */
+function asRequestError(error: NorthlightError): NorthlightError {
+  return error.code === 'NL_CONFIG_INVALID'
+    ? new NorthlightError('NL_REQUEST_INVALID', error.message)
+    : error;
+}
+
 function objectStoreFor(config: StorageNodeConfig): ObjectStore {
   const target = config.objectStore;
   if (target === undefined) return noBackupTarget;
@@ -125,23 +136,23 @@ async function run(argv: readonly string[]): Promise<number> {
           memberNodes: spec.memberNodes.map(asNodeId),
           volumeEpoch: asEpoch(spec.volumeEpoch),
         });
-        if (!result.ok) throw result.error;
+        if (!result.ok) throw asRequestError(result.error);
         return result.value;
       },
       restore: async (pgId, segmentId, source) => {
         const result = await core.restoreSegment(asPgId(pgId), asSegmentId(segmentId), asSegmentId(source));
-        if (!result.ok) throw result.error;
+        if (!result.ok) throw asRequestError(result.error);
         return result.value;
       },
       backupNow: () => core.backupNow(),
       seal: async (pgId, segmentId) => {
         const result = await core.sealSegment(asPgId(pgId), asSegmentId(segmentId));
-        if (!result.ok) throw result.error;
+        if (!result.ok) throw asRequestError(result.error);
         return result.value;
       },
       drop: async (pgId, segmentId) => {
         const result = await core.dropSegment(asPgId(pgId), asSegmentId(segmentId));
-        if (!result.ok) throw result.error;
+        if (!result.ok) throw asRequestError(result.error);
         return result.value;
       },
     },

@@ -1597,7 +1597,9 @@ export class StorageNodeCore {
     const segment = storage.segment(pgId, segmentId);
     if (segment === undefined) return refuse('unknown-segment', `no segment ${segmentId} of PG ${pgId} here`);
     if (segment.state !== 'active') return refuse('silent', `segment ${segmentId} is silent until repaired`);
-    return this.#read(storage, segment, pageNo, readPoint, undefined);
+    const outcome = await this.#read(storage, segment, pageNo, readPoint, undefined);
+    if (!outcome.ok) this.#options.metrics.requestRejected(outcome.refusal.error.code);
+    return outcome;
   }
 
   async #read(
@@ -1631,10 +1633,8 @@ export class StorageNodeCore {
     if (outcome.ok) {
       segment.readRate.record(this.#env.clock.nowMs());
       this.#options.metrics.pageRead(control, this.#env.clock.nowMs() - startedMs);
-    } else {
-      this.#options.metrics.requestRejected(outcome.refusal.error.code);
     }
-    return outcome;
+    return outcome; // a refusal is counted once: by #reject on the wire, by readPage locally
   }
 
   // ---- background work ----

@@ -27,6 +27,7 @@ import {
   isNorthlightError,
   type Logger,
   NorthlightError,
+  U64_MAX,
 } from '@northlight/protocol';
 import Fastify, {
   type FastifyError,
@@ -321,6 +322,17 @@ export interface SegmentLifecyclePluginOptions {
 
 const decimalU64Pattern = '^(0|[1-9][0-9]{0,19})$';
 
+/** A decimal the schema let through (up to 20 digits), checked against the u64 range. */
+function u64Field(name: string, text: string): bigint {
+  const value = BigInt(text);
+  if (value > U64_MAX)
+    throw new NorthlightError(
+      'NL_REQUEST_INVALID',
+      `invalid body: ${name} ${echo(text)} is not a u64 (≤ ${U64_MAX})`,
+    );
+  return value;
+}
+
 /**
  * `POST /v1/segments` creates an empty segment (201, or 200 when it already exists with the same
  * spec); `DELETE /v1/segments/:pgId/:segmentId` drops one. Used by the control plane (placement,
@@ -372,10 +384,10 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
       const result = await options.lifecycle.create({
         pgId: body.pgId,
         segmentId: body.segmentId,
-        membershipEpoch: BigInt(body.membershipEpoch),
+        membershipEpoch: u64Field('membershipEpoch', body.membershipEpoch),
         members: body.members,
         memberNodes: body.memberNodes ?? [],
-        volumeEpoch: BigInt(body.volumeEpoch ?? '0'),
+        volumeEpoch: u64Field('volumeEpoch', body.volumeEpoch ?? '0'),
       });
       return reply.code(result.created ? 201 : 200).send(result);
     },
@@ -458,6 +470,17 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
     frameworkErrors: (error, _request, reply) => {
       void (reply as FastifyReply).code(400).send(requestInvalid(`bad request: ${error.message}`));
     },
+    // HTTP the parser cannot read at all gets the same typed body (fastify's default is its own shape).
+    clientErrorHandler: (error, socket) => {
+      if (socket.destroyed || !socket.writable) return;
+      const code = (error as { code?: unknown }).code;
+      const body = JSON.stringify(
+        requestInvalid(`bad request: ${typeof code === 'string' ? code : error.message}`),
+      );
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
   });
   app.addSchema(errorBodySchema);
   app.setErrorHandler((error: FastifyError, request, reply) =>
@@ -473,6 +496,18 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
     await app.register(segmentLifecyclePlugin, { lifecycle: options.lifecycle });
   await app.ready();
   return app;
+}
+
+/** Node's errors for a request body the client broke off or malformed (not a bug of ours). */
+function isClientAbort(error: FastifyError): boolean {
+  const code = (error as { code?: unknown }).code;
+  return (
+    code === 'ECONNRESET' ||
+    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    code === 'HPE_INVALID_CHUNK_SIZE' ||
+    error.message === 'aborted' ||
+    (error as { type?: unknown }).type === 'request.aborted'
+  );
 }
 
 function sendError(
@@ -501,6 +536,15 @@ function sendError(
   const status = error.statusCode;
   if (status !== undefined && status >= 400 && status < 500 && error.code?.startsWith('FST_')) {
     return reply.code(status).send(requestInvalid(error.message));
+  }
+  if (isClientAbort(error)) {
+    // The client hung up in the middle of its request (or sent a broken chunked body): its doing.
+    logger.log('debug', 'admin request aborted by the client', {
+      method,
+      url: echo(url),
+      error: error.message,
+    });
+    return reply.code(400).send(requestInvalid(`bad request: ${error.message}`));
   }
   logger.log('error', 'admin request hit a bug', {
     method,

@@ -33,6 +33,8 @@ export interface StartOptions {
   readonly adminPort?: number;
   /** More flags, e.g. `--peers`, `--gossip-interval-ms`. */
   readonly args?: readonly string[];
+  /** More environment variables (e.g. the S3 secret, which is refused as a flag). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** `count` distinct free TCP ports on loopback (all held open while picked, so none repeats). */
@@ -76,7 +78,7 @@ export async function startStorageProcess(
       'info',
       ...(options.args ?? []),
     ],
-    { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   );
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

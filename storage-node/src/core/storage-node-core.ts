@@ -1539,13 +1539,22 @@ export class StorageNodeCore {
    * then one `materialized` entry moves both the image point and GC to `lsn`; the records at or below
    * it are dropped and the SCL re-bases there (it is complete through `lsn` by the base).
    */
-  async #installBase(
+  #installBase(storage: Storage, segment: Segment, lsn: Lsn, images: readonly BaseImage[]): Promise<number> {
+    // In the materialization queue: a step that read the old image point must not commit after this
+    // one and put its older images over the base (whose records below it are dropped here).
+    const install = this.#materializing.then(() => this.#installBaseNow(storage, segment, lsn, images));
+    this.#materializing = install.catch(() => undefined);
+    return install;
+  }
+
+  async #installBaseNow(
     storage: Storage,
     segment: Segment,
     lsn: Lsn,
     images: readonly BaseImage[],
   ): Promise<number> {
     const control = segment.control;
+    if (storage !== this.#storage || segment.dropped || lsn <= control.materializedThrough) return 0;
     const written: { pageNo: number; slot: number }[] = [];
     for (const image of images)
       written.push({
@@ -1559,8 +1568,6 @@ export class StorageNodeCore {
       materializedThrough: lsn,
       gcThrough: lsn,
     };
-    // One materialization at a time: the materializer must not commit an older step over this one.
-    await this.#materializing;
     await storage.controlLog.append([entry]);
     applySegmentEntry(control, entry);
     for (const { pageNo, slot } of written) {

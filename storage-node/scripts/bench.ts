@@ -447,10 +447,11 @@ class DiskTimings {
   readonly logSyncs = new Latencies();
   readonly controlSyncs = new Latencies();
   /**
-   * Writes of a preallocation extent of zeros (node-log N5), which the group that needs it waits for.
-   * Told from entries by their first byte: no entry (and no file header) starts with a zero byte.
+   * Writes of zeros ahead of the write position (node-log N5): background steps, each made durable by
+   * the next fdatasync of the file. Told from entries by their first byte: no entry (and no file
+   * header) starts with a zero byte.
    */
-  extentWrites = 0;
+  preallocationWrites = 0;
   window: Window | undefined;
 
   record(path: string, operation: 'write' | 'sync', startMs: number, firstByte: number): void {
@@ -458,7 +459,7 @@ class DiskTimings {
     if (this.window === undefined || !inWindow(this.window, doneMs)) return;
     if (path.includes('/log/')) {
       if (operation === 'sync') this.logSyncs.add(doneMs - startMs);
-      else if (firstByte === 0) this.extentWrites++;
+      else if (firstByte === 0) this.preallocationWrites++;
       else this.logWrites.add(doneMs - startMs);
     } else if (path.includes('control') && operation === 'sync') this.controlSyncs.add(doneMs - startMs);
   }
@@ -532,7 +533,7 @@ interface CoreRound extends Throughput {
   readonly logFsyncP99Ms: number;
   readonly logFsyncMaxMs: number;
   readonly controlFsyncP99Ms: number;
-  readonly preallocationExtents: number;
+  readonly preallocationWrites: number;
   /** Share of the window the event loop was busy (1 = the one JS thread was saturated). */
   readonly eventLoopUtilization: number;
   /** WARN lines the core logged during the run (each is on stderr). */
@@ -698,7 +699,7 @@ function coreFigures(
     logFsyncP99Ms: syncP99!,
     logFsyncMaxMs: syncMax!,
     controlFsyncP99Ms: controlP99!,
-    preallocationExtents: timings.extentWrites,
+    preallocationWrites: timings.preallocationWrites,
     eventLoopUtilization: performance.eventLoopUtilization(end.eventLoop, start.eventLoop).utilization,
   };
 }

@@ -131,7 +131,8 @@ export interface LogFileScan {
  * Scans a whole log file. Crash reasoning (numbers continue the node's list in storage-node-core.ts):
  *  N1. A file is written one group at a time, and a group's write is issued only after the previous
  *      group's sync resolved (node-log.ts N3), so after a crash a file holds a durable prefix of valid
- *      entries followed by at most a lost or torn (sector-prefix) last write, then zeros: the scan
+ *      entries followed by at most a lost or torn (sector-prefix) last write, then zeros (the writes
+ *      of preallocation steps in flight meanwhile hold only zeros, past every entry): the scan
  *      stops at the first invalid bytes with nothing valid after them. Entries of the torn write that
  *      survived whole are adopted: records the writer sent, merely never acknowledged.
  *  N2. An entry in the middle can rot on the medium (a flipped bit). Stopping the scan there would

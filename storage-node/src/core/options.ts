@@ -30,7 +30,11 @@ export interface StorageNodeOptions {
   readonly pagesPerPg?: number;
   /** A node log file is closed and a new one started when the next entry would pass this size. */
   readonly logFileBytes?: number;
-  /** The node log is preallocated (zeros written and synced) in extents of this many bytes. */
+  /**
+   * The node log keeps this many bytes of synced zeros ahead of its write position (up to the file's
+   * size), written in the background in steps of at most 256 KiB (node-log.ts), so an append never
+   * waits for a whole extent of zeros.
+   */
   readonly logPreallocateBytes?: number;
   /** Bytes of append batches queued (not yet written) before new batches are refused (back-pressure). */
   readonly appendQueueBytesMax?: number;
@@ -52,7 +56,12 @@ export interface StorageNodeOptions {
   readonly scrubIntervalMs?: number;
   /** Log entries or page images verified per scrub step. */
   readonly scrubItemsPerStep?: number;
-  /** Durable hints and minimum read points are written to the control log at most this often. */
+  /**
+   * Durable hints and minimum read points are written to the control log at most this often. They are
+   * persisted lazily by design: losing one only makes a later recovery start lower, or a read floor
+   * come back lower. Once a second (the default) is enough for that, and keeps their fdatasyncs of the
+   * control log from competing with the node log's.
+   */
   readonly hintPersistIntervalMs?: number;
   /** The control log is compacted (rewritten as a snapshot) once it grows past this size. */
   readonly controlLogCompactBytes?: number;
@@ -110,7 +119,7 @@ export const STORAGE_NODE_DEFAULTS = {
   materializeRecordsPerStep: 2048,
   scrubIntervalMs: 0,
   scrubItemsPerStep: 256,
-  hintPersistIntervalMs: 50,
+  hintPersistIntervalMs: 1000,
   controlLogCompactBytes: 1024 * 1024,
   reloadAfterDiskErrorMs: 20,
   damageListMax: 1024,

@@ -974,7 +974,6 @@ describe('a real storage-node process under bad input', () => {
     // counted twice, by `#read` and again by `#reject`).
     const rejections = new Map<string, { least: number; most: number }>();
     for (const [name, build, expected, text] of cases) {
-      const message = build(0n);
       const reply = await writer.ask(build);
       expect(reply, name).toMatchObject(expected);
       if (text !== undefined) expect((reply as { message?: string }).message, name).toMatch(text);

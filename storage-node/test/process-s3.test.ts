@@ -31,7 +31,6 @@ const PG = 0;
 const SEGMENT = 'pg0-b1';
 const RECORDS = 3000;
 const BATCH = 50;
-const PAGES_PER_PG = 131_072;
 const EPOCH = asEpoch(0n);
 
 let s3: S3rverRig | undefined;

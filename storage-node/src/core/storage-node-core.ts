@@ -1053,11 +1053,16 @@ export class StorageNodeCore {
       message.bytes.length === this.#options.pageSizeBytes;
     if (!valid) return;
     // In the materialization queue (materializer M4): the image point cannot move while we install.
-    const install = this.#materializing.then(() =>
+    await this.#inMaterializationQueue(() =>
       this.#installRepairedPage(storage, segment, pageNo, readPoint, message.bytes, from),
     );
-    this.#materializing = install.catch(() => undefined);
-    await install;
+  }
+
+  /** Runs `work` after every materialization step (and install) queued before it, and before later ones. */
+  #inMaterializationQueue<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#materializing.then(work);
+    this.#materializing = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -1542,9 +1547,7 @@ export class StorageNodeCore {
   #installBase(storage: Storage, segment: Segment, lsn: Lsn, images: readonly BaseImage[]): Promise<number> {
     // In the materialization queue: a step that read the old image point must not commit after this
     // one and put its older images over the base (whose records below it are dropped here).
-    const install = this.#materializing.then(() => this.#installBaseNow(storage, segment, lsn, images));
-    this.#materializing = install.catch(() => undefined);
-    return install;
+    return this.#inMaterializationQueue(() => this.#installBaseNow(storage, segment, lsn, images));
   }
 
   async #installBaseNow(
@@ -1669,9 +1672,7 @@ export class StorageNodeCore {
    * background timer calls it; tests and an admin "checkpoint now" may too. Steps never overlap.
    */
   materializeStep(): Promise<MaterializeStepResult> {
-    const run = this.#materializing.then(() => this.#materializeOnce());
-    this.#materializing = run.catch(() => undefined);
-    return run;
+    return this.#inMaterializationQueue(() => this.#materializeOnce());
   }
 
   async #materializeOnce(): Promise<MaterializeStepResult> {

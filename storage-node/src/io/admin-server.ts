@@ -322,6 +322,17 @@ export interface SegmentLifecyclePluginOptions {
 
 const decimalU64Pattern = '^(0|[1-9][0-9]{0,19})$';
 
+/** `:pgId/:segmentId` of the segment routes. */
+const segmentParamsSchema = {
+  type: 'object',
+  required: ['pgId', 'segmentId'],
+  properties: {
+    pgId: { type: 'integer', minimum: 0, maximum: 0xffff_ffff },
+    segmentId: { type: 'string', pattern: identifierPattern },
+  },
+  additionalProperties: false,
+} as const;
+
 /** A decimal the schema let through (up to 20 digits), checked against the u64 range. */
 function u64Field(name: string, text: string): bigint {
   const value = BigInt(text);
@@ -396,15 +407,7 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
     '/v1/segments/:pgId/:segmentId',
     {
       schema: {
-        params: {
-          type: 'object',
-          required: ['pgId', 'segmentId'],
-          properties: {
-            pgId: { type: 'integer', minimum: 0, maximum: 0xffff_ffff },
-            segmentId: { type: 'string', pattern: identifierPattern },
-          },
-          additionalProperties: false,
-        },
+        params: segmentParamsSchema,
       },
     },
     async (request) => options.lifecycle.drop(request.params.pgId, request.params.segmentId),
@@ -413,15 +416,7 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
     '/v1/segments/:pgId/:segmentId/restore',
     {
       schema: {
-        params: {
-          type: 'object',
-          required: ['pgId', 'segmentId'],
-          properties: {
-            pgId: { type: 'integer', minimum: 0, maximum: 0xffff_ffff },
-            segmentId: { type: 'string', pattern: identifierPattern },
-          },
-          additionalProperties: false,
-        },
+        params: segmentParamsSchema,
         body: {
           type: ['object', 'null'],
           properties: { source: { type: 'string', pattern: identifierPattern } },
@@ -439,15 +434,7 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
     '/v1/segments/:pgId/:segmentId/seal',
     {
       schema: {
-        params: {
-          type: 'object',
-          required: ['pgId', 'segmentId'],
-          properties: {
-            pgId: { type: 'integer', minimum: 0, maximum: 0xffff_ffff },
-            segmentId: { type: 'string', pattern: identifierPattern },
-          },
-          additionalProperties: false,
-        },
+        params: segmentParamsSchema,
       },
     },
     async (request) => options.lifecycle.seal(request.params.pgId, request.params.segmentId),

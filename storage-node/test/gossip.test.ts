@@ -80,18 +80,8 @@ describe('gossip', () => {
     const s1 = harness.core('s1');
     void s1.materializeStep();
     await harness.settle(() => s1.status().segments[0]!.materializedThrough === 30n);
-    const disk = harness.cluster.node('s1').disk;
     // Rot one page image: scrub finds it, a peer's copy as of 30 replaces it.
-    const pagesPath = disk.paths().find((path) => path.endsWith('pages.dat'))!;
-    for (let attempt = 0; attempt < 200 && s1.status().damage.pageCount === 0; attempt++) {
-      disk.flipBit(pagesPath);
-      let report: unknown;
-      void s1.scrub().then((result) => {
-        report = result;
-      });
-      await harness.settle(() => report !== undefined);
-    }
-    expect(s1.status().damage.pageCount).toBe(1);
+    await harness.rotUntilScrubbed('s1', (path) => path.endsWith('pages.dat'), 'pageCount');
     await harness.settle(() => s1.status().segments[0]!.damagedPages === 0);
     expect(s1.status().damage.pages).toEqual([]);
     for (const pageNo of harness.model.pages()) {
@@ -99,17 +89,7 @@ describe('gossip', () => {
       expect(await harness.readPage('s1', 0, pageNo, 30n)).toEqual(harness.model.pageAt(pageNo, 30n));
     }
     // Rot one record above the image point: scrub drops it, the SCL falls, gossip refills it.
-    const logPath = disk.paths().find((path) => path.includes('/log/'))!;
-    const damagedBefore = s1.status().damage.recordCount;
-    for (let attempt = 0; attempt < 500 && s1.status().damage.recordCount === damagedBefore; attempt++) {
-      disk.flipBit(logPath);
-      let report: unknown;
-      void s1.scrub().then((result) => {
-        report = result;
-      });
-      await harness.settle(() => report !== undefined);
-    }
-    expect(s1.status().damage.recordCount).toBe(damagedBefore + 1);
+    await harness.rotUntilScrubbed('s1', (path) => path.includes('/log/'), 'recordCount');
     await harness.settle(() => harness.scl('s1', 0) === head && s1.status().damage.records.length === 0);
     for (const pageNo of harness.model.pages()) {
       expect(await harness.readPage('s1', 0, pageNo, head)).toEqual(harness.model.pageAt(pageNo, head));
@@ -142,17 +122,7 @@ describe('gossip', () => {
     // The peers' read floor moves to 100 (the PG moved on) before s1 hears of it.
     for (const [node] of NODES.slice(1)) announce(node, 100n);
     await harness.cluster.runFor(20);
-    const disk = harness.cluster.node('s1').disk;
-    const pagesPath = disk.paths().find((path) => path.endsWith('pages.dat'))!;
-    for (let attempt = 0; attempt < 200 && s1.status().damage.pageCount === 0; attempt++) {
-      disk.flipBit(pagesPath);
-      let report: unknown;
-      void s1.scrub().then((result) => {
-        report = result;
-      });
-      await harness.settle(() => report !== undefined);
-    }
-    expect(s1.status().damage.pageCount).toBe(1);
+    await harness.rotUntilScrubbed('s1', (path) => path.endsWith('pages.dat'), 'pageCount');
     // Every peer refuses the page as of 30 (below its floor): no repair while s1 stays at 30.
     await harness.cluster.runFor(1000);
     expect(s1.status().segments[0]!.damagedPages).toBe(1);

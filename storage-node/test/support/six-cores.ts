@@ -128,6 +128,23 @@ export class Harness {
     );
   }
 
+  /** Flips bits of `node`'s file matching `isPath` until a scrub pass reports one more damage of `kind`. */
+  async rotUntilScrubbed(node: string, isPath: (path: string) => boolean, kind: 'pageCount' | 'recordCount') {
+    const core = this.core(node);
+    const disk = this.cluster.node(node).disk;
+    const path = disk.paths().find(isPath)!;
+    const before = core.status().damage[kind];
+    for (let attempt = 0; attempt < 500 && core.status().damage[kind] === before; attempt++) {
+      disk.flipBit(path);
+      let report: unknown;
+      void core.scrub().then((result) => {
+        report = result;
+      });
+      await this.settle(() => report !== undefined);
+    }
+    expect(core.status().damage[kind]).toBe(before + 1);
+  }
+
   async readPage(node: string, pgId: number, pageNo: number, readPoint: bigint): Promise<Uint8Array> {
     let outcome: Awaited<ReturnType<StorageNodeCore['readPage']>> | undefined;
     void this.core(node)

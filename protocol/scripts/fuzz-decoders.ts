@@ -109,7 +109,7 @@ function mutate(random: Random, input: Uint8Array, corpus: readonly Uint8Array[]
         if (bytes.length >= 4) {
           const at = random.below(bytes.length - 3);
           const value = interestingU32[random.below(interestingU32.length)]! + (random.below(3) - 1);
-          new DataView(bytes.buffer).setUint32(at, value >>> 0, true);
+          new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setUint32(at, value >>> 0, true);
         }
         break;
       case 3:

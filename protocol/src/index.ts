@@ -3,6 +3,7 @@
  * the real adapters of the environment interfaces are in `@northlight/protocol/io`.
  */
 export * from './core/assert.js';
+export * from './core/bytes-pool.js';
 export * from './core/codec.js';
 export * from './core/completeness.js';
 export * from './core/crc32c.js';

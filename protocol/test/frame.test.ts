@@ -17,6 +17,7 @@ import {
   type Frame,
   FrameDecoder,
   MAX_FRAME_BYTES_CEILING,
+  type ReceivedFrame,
 } from '../src/core/frame.js';
 import { concatBytes, outcomeOf, thrownBy, withXor } from './helpers.js';
 
@@ -31,12 +32,23 @@ function codeOf(run: () => unknown): string {
   return `not a NorthlightError: ${String(error)}`;
 }
 
+/**
+ * A received frame without its `bytes`, after checking them: the whole frame as sent, with the payload
+ * a view of it (so a transport can hand the frame on without encoding it again).
+ */
+function plain(frame: ReceivedFrame): Frame {
+  expect(frame.bytes).toEqual(encodeFrame(frame.messageType, frame.payload));
+  expect(frame.payload.buffer).toBe(frame.bytes.buffer);
+  expect(frame.payload.byteOffset).toBe(frame.bytes.byteOffset + FRAME_HEADER_BYTES);
+  return { messageType: frame.messageType, payload: frame.payload };
+}
+
 /** Pushes `chunks` one by one, draining after each push as a socket handler would. */
 function decodeStream(chunks: readonly Uint8Array[], decoder = new FrameDecoder()): Frame[] {
   const frames: Frame[] = [];
   for (const chunk of chunks) {
     decoder.push(chunk);
-    for (const frame of decoder) frames.push(frame);
+    for (const frame of decoder) frames.push(plain(frame));
   }
   return frames;
 }
@@ -57,7 +69,7 @@ describe('frame encoding', () => {
   it('lays out the header as docs/formats.md says', () => {
     const frame = encodeFrame(5, Uint8Array.of(0xaa, 0xbb));
     expect([...frame.subarray(0, 4)]).toEqual([0x4e, 0x4e, 0x4c, 0x46]); // "NNLF"
-    const view = new DataView(frame.buffer);
+    const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     expect(view.getUint32(0, true)).toBe(0x464c4e4e);
     expect([frame[4], frame[5], view.getUint16(6, true), view.getUint32(8, true)]).toEqual([1, 5, 0, 2]);
     expect(view.getUint32(12, true)).toBe(crc32c(frame.subarray(16), crc32c(frame.subarray(0, 12))));
@@ -68,7 +80,11 @@ describe('frame encoding', () => {
     fc.assert(
       fc.property(frameArbitrary, (frame) => {
         const bytes = encodeFrame(frame.messageType, frame.payload);
-        expect(decodeFrame(bytes)).toEqual({ frame, bytesRead: bytes.length });
+        const decoded = decodeFrame(bytes);
+        expect({ frame: plain(decoded.frame), bytesRead: decoded.bytesRead }).toEqual({
+          frame,
+          bytesRead: bytes.length,
+        });
         expect(decodeStream([bytes])).toEqual([frame]);
       }),
       { numRuns: 300 },
@@ -170,7 +186,7 @@ describe('FrameDecoder streaming', () => {
     const bad = withXor(encodeFrame(2, Uint8Array.of(2)), 16, 0xff);
     const decoder = new FrameDecoder();
     decoder.push(concatBytes([good, bad, good]));
-    expect(decoder.next()).toEqual({ messageType: 1, payload: Uint8Array.of(1) });
+    expect(plain(decoder.next()!)).toEqual({ messageType: 1, payload: Uint8Array.of(1) });
     const error = thrownBy(() => decoder.next());
     expect((error as NorthlightError).code).toBe('NL_DECODE_CHECKSUM');
     decoder.push(good);
@@ -207,7 +223,7 @@ describe('FrameDecoder streaming', () => {
 
   it('rejects a non-zero reserved field even with a valid CRC', () => {
     const bytes = encodeFrame(1, Uint8Array.of(1, 2));
-    const view = new DataView(bytes.buffer);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     view.setUint16(6, 1, true);
     view.setUint32(12, crc32c(bytes.subarray(16), crc32c(bytes.subarray(0, 12))), true);
     expect(codeOf(() => decodeFrame(bytes))).toBe('NL_DECODE_INVALID');

@@ -112,7 +112,7 @@ describe('redo record round trip', () => {
 
   it('lays out bytes as docs/formats.md says', () => {
     const bytes = encodeRedoRecord(sampleDiff);
-    const view = new DataView(bytes.buffer);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     expect([...bytes.subarray(0, 4)]).toEqual([1, 1, 1, 0]);
     expect(view.getUint32(4, true)).toBe(bytes.length);
     expect(bytes.length).toBe(MIN_REDO_RECORD_BYTES + 3 * 8 + 6);
@@ -230,10 +230,14 @@ describe('redo record rules', () => {
 
   it('rejects a total length outside [48, max] as NL_DECODE_INVALID before reading further', () => {
     const short = encodeRedoRecord(sampleNoop);
-    new DataView(short.buffer).setUint32(4, MIN_REDO_RECORD_BYTES - 1, true);
+    new DataView(short.buffer, short.byteOffset, short.byteLength).setUint32(
+      4,
+      MIN_REDO_RECORD_BYTES - 1,
+      true,
+    );
     expect(codeOf(() => decodeRedoRecord(short))).toBe('NL_DECODE_INVALID');
     const long = encodeRedoRecord(sampleNoop);
-    new DataView(long.buffer).setUint32(4, MAX_REDO_RECORD_BYTES + 1, true);
+    new DataView(long.buffer, long.byteOffset, long.byteLength).setUint32(4, MAX_REDO_RECORD_BYTES + 1, true);
     expect(codeOf(() => decodeRedoRecord(long))).toBe('NL_DECODE_INVALID');
   });
 
@@ -312,7 +316,11 @@ describe('redo record corruption and truncation', () => {
       .tuple(fc.uint8Array({ minLength: 8, maxLength: 300 }), fc.nat({ max: 300 }))
       .map(([bytes, length]) => {
         bytes[0] = 1;
-        new DataView(bytes.buffer).setUint32(4, Math.max(length, MIN_REDO_RECORD_BYTES), true);
+        new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setUint32(
+          4,
+          Math.max(length, MIN_REDO_RECORD_BYTES),
+          true,
+        );
         return reseal(bytes);
       });
     fc.assert(

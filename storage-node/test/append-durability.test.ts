@@ -460,7 +460,7 @@ function expectEntriesOnlyInDurableZeros(rig: LogRig): void {
 function payloadOf(random: Prng, index: number): Uint8Array {
   const payload = new Uint8Array(40 + random.nextInt(400));
   random.fillBytes(payload);
-  new DataView(payload.buffer).setUint32(0, index, true);
+  new DataView(payload.buffer, payload.byteOffset, payload.byteLength).setUint32(0, index, true);
   return payload;
 }
 

@@ -69,7 +69,7 @@ async function start(
 /** A frame whose payload starts with `sequence` and is `size` bytes in all, filled from the sequence. */
 function numberedFrame(sequence: number, payloadBytes = 8): Uint8Array {
   const payload = new Uint8Array(Math.max(4, payloadBytes));
-  new DataView(payload.buffer).setUint32(0, sequence, true);
+  new DataView(payload.buffer, payload.byteOffset, payload.byteLength).setUint32(0, sequence, true);
   for (let index = 4; index < payload.length; index++) payload[index] = (sequence + index) & 0xff;
   return encodeFrame(200, payload);
 }
@@ -179,7 +179,11 @@ describe('TcpNetworkEndpoint', () => {
     const wrongCrc = goodFrame.slice();
     wrongCrc[wrongCrc.length - 1]! ^= 0x01;
     const oversized = numberedFrame(8);
-    new DataView(oversized.buffer).setUint32(8, DEFAULT_MAX_FRAME_BYTES, true);
+    new DataView(oversized.buffer, oversized.byteOffset, oversized.byteLength).setUint32(
+      8,
+      DEFAULT_MAX_FRAME_BYTES,
+      true,
+    );
     const cases: Array<{ name: string; bytes: Uint8Array; counter: 'handshakeErrors' | 'decodeErrors' }> = [
       {
         name: 'garbage instead of a hello',

@@ -31,7 +31,9 @@ describe('transport hello', () => {
     expect(hello[9]).toBe(0);
     expect(Buffer.from(hello.subarray(10, 19)).toString('latin1')).toBe('storage-a');
     expect(hello.subarray(19, 76).every((byte) => byte === 0)).toBe(true);
-    expect(new DataView(hello.buffer).getUint32(76, true)).toBe(crc32c(hello.subarray(0, 76)));
+    expect(new DataView(hello.buffer, hello.byteOffset, hello.byteLength).getUint32(76, true)).toBe(
+      crc32c(hello.subarray(0, 76)),
+    );
   });
 
   it('encodes the golden hello of docs/formats.md exactly (version 1 is frozen)', () => {

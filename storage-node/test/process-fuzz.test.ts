@@ -510,7 +510,7 @@ function helloWithIdentity(spec: BadIdentity): Uint8Array {
   const hello = new Uint8Array(TRANSPORT_HELLO_BYTES);
   hello.set(ascii('NLHELLO1'), 0);
   const id = new TextEncoder().encode(spec.id).subarray(0, 66);
-  const view = new DataView(hello.buffer);
+  const view = new DataView(hello.buffer, hello.byteOffset, hello.byteLength);
   view.setUint16(8, spec.length ?? id.length, true);
   hello.set(id, 10);
   if (spec.dirtyPadding === true) hello[75] = 1;
@@ -659,7 +659,7 @@ function tcpCaseBytes(
       header.set(ascii('NNLF'), 0);
       header[4] = 1;
       header[5] = testCase.messageType;
-      const view = new DataView(header.buffer);
+      const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
       view.setUint32(8, testCase.payloadLength, true);
       view.setUint32(12, crc32c(header.subarray(0, 12)), true);
       return { writes: [hello, header, testCase.trailing], clientEnds: false };

@@ -6,7 +6,8 @@
  * or finding a bad string is a `NorthlightError`. A `Writer` is sized exactly by the encoder before
  * writing, so overrunning it (or writing an out-of-range value) is a programmer error: an assertion.
  */
-import { assert } from './assert.js';
+import { AssertionError, assert } from './assert.js';
+import { allocateBytes, copyBytes } from './bytes-pool.js';
 import { type ErrorCode, NorthlightError } from './errors.js';
 import { U64_MAX } from './types.js';
 
@@ -43,10 +44,8 @@ export class Reader {
     const start = options.start ?? 0;
     const end = options.end ?? bytes.length;
     assert(Number.isInteger(start) && Number.isInteger(end), 'reader bounds must be integers');
-    assert(
-      start >= 0 && start <= end && end <= bytes.length,
-      `reader bounds [${start}, ${end}) outside input`,
-    );
+    if (!(start >= 0 && start <= end && end <= bytes.length))
+      throw new AssertionError(`reader bounds [${start}, ${end}) outside input`);
     this.#bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#position = start;
@@ -94,9 +93,9 @@ export class Reader {
 
   /** A copy of the next `length` bytes, so decoded values never alias (possibly reused) input buffers. */
   bytes(length: number): Uint8Array {
-    assert(Number.isInteger(length) && length >= 0, `bad length: ${length}`);
+    if (!(Number.isInteger(length) && length >= 0)) throw new AssertionError(`bad length: ${length}`);
     this.#require(length, 'bytes');
-    const value = this.#bytes.slice(this.#position, this.#position + length);
+    const value = copyBytes(this.#bytes, this.#position, this.#position + length);
     this.#position += length;
     return value;
   }
@@ -144,7 +143,7 @@ export class Reader {
 
   /** Moves past `length` bytes that the caller has decoded by other means. */
   skip(length: number): void {
-    assert(Number.isInteger(length) && length >= 0, `bad length: ${length}`);
+    if (!(Number.isInteger(length) && length >= 0)) throw new AssertionError(`bad length: ${length}`);
     this.#require(length, 'bytes');
     this.#position += length;
   }
@@ -181,19 +180,17 @@ export class Writer {
   #position: number;
 
   constructor(bytes: Uint8Array, start = 0) {
-    assert(
-      Number.isInteger(start) && start >= 0 && start <= bytes.length,
-      `writer start ${start} outside buffer`,
-    );
+    if (!(Number.isInteger(start) && start >= 0 && start <= bytes.length))
+      throw new AssertionError(`writer start ${start} outside buffer`);
     this.bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#position = start;
   }
 
-  /** A writer over a new zeroed buffer of exactly `capacity` bytes. */
+  /** A writer over a new zeroed buffer of exactly `capacity` bytes (bytes-pool.ts: small ones share a slab). */
   static allocate(capacity: number): Writer {
-    assert(Number.isInteger(capacity) && capacity >= 0, `bad capacity: ${capacity}`);
-    return new Writer(new Uint8Array(capacity));
+    if (!(Number.isInteger(capacity) && capacity >= 0)) throw new AssertionError(`bad capacity: ${capacity}`);
+    return new Writer(allocateBytes(capacity));
   }
 
   get position(): number {
@@ -205,28 +202,32 @@ export class Writer {
   }
 
   u8(value: number): void {
-    assert(Number.isInteger(value) && value >= 0 && value <= 0xff, `u8 out of range: ${value}`);
+    if (!(Number.isInteger(value) && value >= 0 && value <= 0xff))
+      throw new AssertionError(`u8 out of range: ${value}`);
     this.#require(1);
     this.#view.setUint8(this.#position, value);
     this.#position += 1;
   }
 
   u16(value: number): void {
-    assert(Number.isInteger(value) && value >= 0 && value <= 0xffff, `u16 out of range: ${value}`);
+    if (!(Number.isInteger(value) && value >= 0 && value <= 0xffff))
+      throw new AssertionError(`u16 out of range: ${value}`);
     this.#require(2);
     this.#view.setUint16(this.#position, value, true);
     this.#position += 2;
   }
 
   u32(value: number): void {
-    assert(Number.isInteger(value) && value >= 0 && value <= 0xffff_ffff, `u32 out of range: ${value}`);
+    if (!(Number.isInteger(value) && value >= 0 && value <= 0xffff_ffff))
+      throw new AssertionError(`u32 out of range: ${value}`);
     this.#require(4);
     this.#view.setUint32(this.#position, value, true);
     this.#position += 4;
   }
 
   u64(value: bigint): void {
-    assert(typeof value === 'bigint' && value >= 0n && value <= U64_MAX, `u64 out of range: ${value}`);
+    if (!(typeof value === 'bigint' && value >= 0n && value <= U64_MAX))
+      throw new AssertionError(`u64 out of range: ${value}`);
     this.#require(8);
     this.#view.setBigUint64(this.#position, value, true);
     this.#position += 8;
@@ -242,7 +243,8 @@ export class Writer {
   string(value: string, maxBytes: number): void {
     assert(isWellFormedUnicode(value), 'string has a lone surrogate and cannot round-trip through UTF-8');
     const length = utf8ByteLength(value);
-    assert(length <= maxBytes && length <= 0xffff, `string of ${length} bytes exceeds ${maxBytes}`);
+    if (!(length <= maxBytes && length <= 0xffff))
+      throw new AssertionError(`string of ${length} bytes exceeds ${maxBytes}`);
     this.u16(length);
     this.#require(length);
     const { written } = utf8Encoder.encodeInto(
@@ -255,15 +257,14 @@ export class Writer {
 
   /** Asserts the encoder's size computation was exact and returns the buffer. */
   finish(): Uint8Array {
-    assert(this.#position === this.bytes.length, `wrote ${this.#position} of ${this.bytes.length} bytes`);
+    if (!(this.#position === this.bytes.length))
+      throw new AssertionError(`wrote ${this.#position} of ${this.bytes.length} bytes`);
     return this.bytes;
   }
 
   #require(length: number): void {
-    assert(
-      this.bytes.length - this.#position >= length,
-      `writer overrun: ${length} bytes at ${this.#position}`,
-    );
+    if (!(this.bytes.length - this.#position >= length))
+      throw new AssertionError(`writer overrun: ${length} bytes at ${this.#position}`);
   }
 }
 
@@ -303,7 +304,7 @@ function isLowSurrogate(unit: number): boolean {
  * the result is cut on a code point boundary to the longest prefix that fits in `maxBytes`.
  */
 export function fitUtf8(value: string, maxBytes: number): string {
-  assert(Number.isInteger(maxBytes) && maxBytes >= 0, `bad byte limit: ${maxBytes}`);
+  if (!(Number.isInteger(maxBytes) && maxBytes >= 0)) throw new AssertionError(`bad byte limit: ${maxBytes}`);
   let result = '';
   let length = 0;
   for (let index = 0; index < value.length; index++) {

@@ -6,7 +6,7 @@
  * Slicing-by-8: eight 256-entry tables let the loop fold eight input bytes per step instead of one,
  * which is several times faster in V8 than the classic byte-at-a-time loop.
  */
-import { assert } from './assert.js';
+import { AssertionError } from './assert.js';
 
 const POLYNOMIAL_REFLECTED = 0x82f63b78;
 const SLICES = 8;
@@ -35,7 +35,8 @@ function buildTables(): Uint32Array {
  * checksum: `crc32c(b, crc32c(a))` equals `crc32c(a ++ b)`. Returns an unsigned 32-bit integer.
  */
 export function crc32c(bytes: Uint8Array, initial = 0): number {
-  assert(Number.isInteger(initial) && initial >= 0 && initial <= 0xffff_ffff, `bad initial CRC: ${initial}`);
+  if (!(Number.isInteger(initial) && initial >= 0 && initial <= 0xffff_ffff))
+    throw new AssertionError(`bad initial CRC: ${initial}`);
   const t = tables;
   let crc = ~initial >>> 0;
   let index = 0;

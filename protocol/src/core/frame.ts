@@ -18,7 +18,8 @@
  * limit (NL_DECODE_FRAME_TOO_LARGE, before any payload is buffered), then — once the payload is in —
  * the checksum (NL_DECODE_CHECKSUM) and the reserved field (NL_DECODE_INVALID).
  */
-import { assert } from './assert.js';
+import { AssertionError, assert } from './assert.js';
+import { allocateBytes, copyBytes } from './bytes-pool.js';
 import { crc32c } from './crc32c.js';
 import { NorthlightError } from './errors.js';
 
@@ -43,6 +44,14 @@ export interface Frame {
   readonly payload: Uint8Array;
 }
 
+/**
+ * A frame as a decoder received it: `bytes` is the whole frame (header and payload), the decoder's own
+ * copy, and `payload` is a view of it. A transport hands `bytes` on without encoding the frame again.
+ */
+export interface ReceivedFrame extends Frame {
+  readonly bytes: Uint8Array;
+}
+
 export interface FrameOptions {
   /** Largest whole frame (header + payload) accepted or produced. Default 16 MiB, at most 256 MiB. */
   readonly maxFrameBytes?: number;
@@ -50,12 +59,16 @@ export interface FrameOptions {
 
 function resolveMaxFrameBytes(options: FrameOptions): number {
   const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-  assert(
-    Number.isInteger(maxFrameBytes) &&
+  if (
+    !(
+      Number.isInteger(maxFrameBytes) &&
       maxFrameBytes >= FRAME_HEADER_BYTES &&
-      maxFrameBytes <= MAX_FRAME_BYTES_CEILING,
-    `maxFrameBytes must be an integer in [${FRAME_HEADER_BYTES}, ${MAX_FRAME_BYTES_CEILING}]: ${maxFrameBytes}`,
-  );
+      maxFrameBytes <= MAX_FRAME_BYTES_CEILING
+    )
+  )
+    throw new AssertionError(
+      `maxFrameBytes must be an integer in [${FRAME_HEADER_BYTES}, ${MAX_FRAME_BYTES_CEILING}]: ${maxFrameBytes}`,
+    );
   return maxFrameBytes;
 }
 
@@ -78,15 +91,11 @@ export function encodeFrame(
  */
 export function sealFrame(frame: Uint8Array, messageType: number, options: FrameOptions = {}): void {
   const maxFrameBytes = resolveMaxFrameBytes(options);
-  assert(
-    Number.isInteger(messageType) && messageType >= 0 && messageType <= 0xff,
-    `bad message type ${messageType}`,
-  );
+  if (!(Number.isInteger(messageType) && messageType >= 0 && messageType <= 0xff))
+    throw new AssertionError(`bad message type ${messageType}`);
   assert(frame.length >= FRAME_HEADER_BYTES, 'frame shorter than its header');
-  assert(
-    frame.length <= maxFrameBytes,
-    `frame of ${frame.length} bytes exceeds the ${maxFrameBytes}-byte limit`,
-  );
+  if (!(frame.length <= maxFrameBytes))
+    throw new AssertionError(`frame of ${frame.length} bytes exceeds the ${maxFrameBytes}-byte limit`);
   const view = new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_BYTES);
   view.setUint32(0, FRAME_MAGIC, true);
   view.setUint8(VERSION_OFFSET, FRAME_FORMAT_VERSION);
@@ -153,9 +162,13 @@ function parseHeader(header: Uint8Array, maxFrameBytes: number): FrameHeader {
   };
 }
 
-/** Verifies a fully received frame; `payload` becomes the frame's (it must not be shared). */
-function verifyFrame(headerBytes: Uint8Array, header: FrameHeader, payload: Uint8Array): Frame {
-  const actualChecksum = frameChecksum(headerBytes, payload);
+/**
+ * Verifies a fully received frame held in `bytes` (header then payload, the decoder's own copy, which
+ * becomes the frame's).
+ */
+function verifyFrame(bytes: Uint8Array, header: FrameHeader): ReceivedFrame {
+  const payload = bytes.subarray(FRAME_HEADER_BYTES);
+  const actualChecksum = frameChecksum(bytes, payload);
   if (actualChecksum !== header.storedChecksum) {
     throw new NorthlightError('NL_DECODE_CHECKSUM', 'frame CRC32C mismatch', {
       messageType: header.messageType,
@@ -168,11 +181,11 @@ function verifyFrame(headerBytes: Uint8Array, header: FrameHeader, payload: Uint
       reserved: header.reserved,
     });
   }
-  return { messageType: header.messageType, payload };
+  return { messageType: header.messageType, payload, bytes };
 }
 
 export interface DecodedFrame {
-  readonly frame: Frame;
+  readonly frame: ReceivedFrame;
   readonly bytesRead: number;
 }
 
@@ -182,7 +195,8 @@ export interface DecodedFrame {
  */
 export function decodeFrame(bytes: Uint8Array, offset = 0, options: FrameOptions = {}): DecodedFrame {
   const maxFrameBytes = resolveMaxFrameBytes(options);
-  assert(Number.isInteger(offset) && offset >= 0 && offset <= bytes.length, `offset ${offset} outside input`);
+  if (!(Number.isInteger(offset) && offset >= 0 && offset <= bytes.length))
+    throw new AssertionError(`offset ${offset} outside input`);
   const available = bytes.length - offset;
   const headerBytes = bytes.subarray(offset, offset + FRAME_HEADER_BYTES);
   checkHeaderPrefix(headerBytes, headerBytes.length);
@@ -190,8 +204,10 @@ export function decodeFrame(bytes: Uint8Array, offset = 0, options: FrameOptions
   const header = parseHeader(headerBytes, maxFrameBytes);
   const frameLength = FRAME_HEADER_BYTES + header.payloadLength;
   if (available < frameLength) throw truncatedFrame(frameLength, available);
-  const payload = bytes.slice(offset + FRAME_HEADER_BYTES, offset + frameLength);
-  return { frame: verifyFrame(headerBytes, header, payload), bytesRead: frameLength };
+  return {
+    frame: verifyFrame(copyBytes(bytes, offset, offset + frameLength), header),
+    bytesRead: frameLength,
+  };
 }
 
 function truncatedFrame(needed: number, available: number): NorthlightError {
@@ -223,12 +239,13 @@ export class FrameDecoder {
   #headerFilled = 0;
   #header: FrameHeader | undefined;
   /**
-   * Payload received so far. The buffer grows by doubling up to the declared length, so memory follows
-   * the bytes that actually arrived (at most twice them), not the length a header merely claims.
+   * The frame received so far: its header, then `#payloadFilled` payload bytes. The buffer grows by
+   * doubling up to the declared length, so memory follows the bytes that actually arrived (at most
+   * twice them), not the length a header merely claims.
    */
-  #payload: Uint8Array = new Uint8Array(0);
+  #frame: Uint8Array = new Uint8Array(0);
   #payloadFilled = 0;
-  #ready: Frame[] = [];
+  #ready: ReceivedFrame[] = [];
   #readyIndex = 0;
   #failure: NorthlightError | undefined;
 
@@ -261,13 +278,13 @@ export class FrameDecoder {
   }
 
   /** The next complete frame, or undefined if more bytes are needed. Throws once the stream is bad. */
-  next(): Frame | undefined {
+  next(): ReceivedFrame | undefined {
     if (this.#readyIndex < this.#ready.length) return this.#ready[this.#readyIndex++];
     if (this.#failure !== undefined) throw this.#failure;
     return undefined;
   }
 
-  *[Symbol.iterator](): Generator<Frame, void, undefined> {
+  *[Symbol.iterator](): Generator<ReceivedFrame, void, undefined> {
     for (let frame = this.next(); frame !== undefined; frame = this.next()) yield frame;
   }
 
@@ -292,6 +309,8 @@ export class FrameDecoder {
       checkHeaderPrefix(this.#headerBytes, this.#headerFilled);
       if (this.#headerFilled === FRAME_HEADER_BYTES) {
         this.#header = parseHeader(this.#headerBytes, this.maxFrameBytes);
+        this.#frame = allocateBytes(FRAME_HEADER_BYTES + Math.min(this.#header.payloadLength, 4096));
+        this.#frame.set(this.#headerBytes);
         this.#completeIfFull();
       }
       return position + take;
@@ -303,23 +322,27 @@ export class FrameDecoder {
   }
 
   #appendPayload(piece: Uint8Array, payloadLength: number): void {
-    const needed = this.#payloadFilled + piece.length;
-    if (needed > this.#payload.length) {
-      const grown = new Uint8Array(Math.min(payloadLength, Math.max(needed, 2 * this.#payload.length, 4096)));
-      grown.set(this.#payload.subarray(0, this.#payloadFilled));
-      this.#payload = grown;
+    const needed = FRAME_HEADER_BYTES + this.#payloadFilled + piece.length;
+    if (needed > this.#frame.length) {
+      const size = Math.min(FRAME_HEADER_BYTES + payloadLength, Math.max(needed, 2 * this.#frame.length));
+      const grown = allocateBytes(size);
+      grown.set(this.#frame.subarray(0, FRAME_HEADER_BYTES + this.#payloadFilled));
+      this.#frame = grown;
     }
-    this.#payload.set(piece, this.#payloadFilled);
-    this.#payloadFilled = needed;
+    this.#frame.set(piece, FRAME_HEADER_BYTES + this.#payloadFilled);
+    this.#payloadFilled += piece.length;
   }
 
   #completeIfFull(): void {
     const header = this.#header!;
     if (this.#payloadFilled < header.payloadLength) return;
-    assert(this.#payload.length === header.payloadLength, 'payload buffer not exactly sized');
-    this.#ready.push(verifyFrame(this.#headerBytes, header, this.#payload));
+    assert(
+      this.#frame.length === FRAME_HEADER_BYTES + header.payloadLength,
+      'frame buffer not exactly sized',
+    );
+    this.#ready.push(verifyFrame(this.#frame, header));
     this.#header = undefined;
-    this.#payload = new Uint8Array(0);
+    this.#frame = new Uint8Array(0);
     this.#headerFilled = 0;
     this.#payloadFilled = 0;
   }

@@ -20,6 +20,7 @@
  * decoding (a bad record is bad input): see `redoRecordProblem`.
  */
 import { assert } from './assert.js';
+import { copyBytes } from './bytes-pool.js';
 import { Reader, Writer } from './codec.js';
 import { crc32c } from './crc32c.js';
 import { fail, NorthlightError, ok, type Result } from './errors.js';
@@ -313,11 +314,11 @@ export function diffPages(before: Uint8Array, after: Uint8Array, options: DiffOp
       runEnd = index + 1;
       continue;
     }
-    if (runStart >= 0) runs.push({ offset: runStart, bytes: after.slice(runStart, runEnd) });
+    if (runStart >= 0) runs.push({ offset: runStart, bytes: copyBytes(after, runStart, runEnd) });
     runStart = index;
     runEnd = index + 1;
   }
-  if (runStart >= 0) runs.push({ offset: runStart, bytes: after.slice(runStart, runEnd) });
+  if (runStart >= 0) runs.push({ offset: runStart, bytes: copyBytes(after, runStart, runEnd) });
   return runs;
 }
 

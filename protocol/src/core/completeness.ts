@@ -9,7 +9,7 @@
  *   that never reached quorum — holds the VCL back however many later records are durable.
  * - VDL (volume durable LSN): the highest CPL ≤ VCL. Commits are acknowledged when VDL ≥ commit LSN.
  */
-import { assert } from './assert.js';
+import { AssertionError, assert } from './assert.js';
 import { NorthlightError } from './errors.js';
 import { isWriteQuorum, type QuorumSet } from './quorum.js';
 import { asLsn, type Lsn, type PgId } from './types.js';
@@ -47,8 +47,13 @@ export class SegmentCompleteness {
    * already pending, is a duplicate (gossip and retransmission make those common).
    */
   add(link: ChainLink): boolean {
-    assert(link.backlink < link.lsn, `backlink ${link.backlink} must be below lsn ${link.lsn}`);
+    if (!(link.backlink < link.lsn))
+      throw new AssertionError(`backlink ${link.backlink} must be below lsn ${link.lsn}`);
     if (link.lsn <= this.#scl) return false;
+    if (link.backlink === this.#scl && this.#pendingByBacklink.size === 0) {
+      this.#scl = link.lsn; // the common case: the next record of the chain, nothing held above it
+      return true;
+    }
     const existing = this.#pendingByBacklink.get(link.backlink);
     if (existing !== undefined) {
       // Two different records claiming the same predecessor would fork the PG's chain: only a

@@ -8,7 +8,14 @@
  * annulled. Records at or below `materializedThrough` are covered by page images and never read for a
  * page; they stay indexed (and on disk) only until GC may drop them (`gcThrough`).
  */
-import { assert, isTruncated, type Lsn, SegmentCompleteness, type TailEntry } from '@northlight/protocol';
+import {
+  AssertionError,
+  assert,
+  isTruncated,
+  type Lsn,
+  SegmentCompleteness,
+  type TailEntry,
+} from '@northlight/protocol';
 import { newSegmentBackup, type SegmentBackup } from './backup.js';
 import type { SegmentControlState } from './control-log.js';
 import type { LogLocation } from './log-format.js';
@@ -174,12 +181,26 @@ export class Segment {
       }
       insertSorted(list, record.lsn);
     }
-    this.#successorOf.set(record.backlink, record.lsn);
+    if (successor === undefined) this.#successorOf.set(record.backlink, record.lsn); // else beginWrite set it
     this.logBytes += record.location.entryBytes;
     const before = this.scl;
     this.#completeness.add(record);
-    if (this.scl > before) this.#pruneOffChain(before, this.scl);
+    if (this.scl > before && !this.#extendedByOne(before, record)) this.#pruneOffChain(before, this.scl);
     return true;
+  }
+
+  /**
+   * The common case of an SCL move, settled in O(1): `record` (just indexed) followed the old SCL and
+   * is the new one, and it is the only record held in (before, scl], so nothing can be off the chain.
+   */
+  #extendedByOne(before: Lsn, record: IndexedRecord): boolean {
+    const sorted = this.#sortedLsns;
+    return (
+      record.backlink === before &&
+      this.scl === record.lsn &&
+      sorted[sorted.length - 1] === record.lsn &&
+      (sorted.length === 1 || sorted[sorted.length - 2]! <= before)
+    );
   }
 
   /**
@@ -192,7 +213,8 @@ export class Segment {
     const chain = new Set<Lsn>();
     for (let lsn = from; lsn < to; ) {
       const next = this.#successorOf.get(lsn);
-      assert(next !== undefined && next > lsn, `SCL advanced from ${from} to ${to} without a chain`);
+      if (!(next !== undefined && next > lsn))
+        throw new AssertionError(`SCL advanced from ${from} to ${to} without a chain`);
       chain.add(next);
       lsn = next;
     }

@@ -65,7 +65,14 @@ import {
   type RedoRecord,
   type SegmentId,
 } from '@northlight/protocol';
-import { JsonLineLogger, NodeClock, NodeDisk, NodeRandom } from '@northlight/protocol/io';
+import {
+  JsonLineLogger,
+  NodeClock,
+  NodeDisk,
+  NodeRandom,
+  StaticPeerDirectory,
+  TcpNetworkEndpoint,
+} from '@northlight/protocol/io';
 import {
   noopStorageMetrics,
   type ResolvedOptions,
@@ -75,7 +82,6 @@ import {
   StorageNodeCore,
   type StorageNodeOptions,
 } from '../src/index.js';
-import { StaticPeerDirectory, TcpNetworkEndpoint } from '../src/io/tcp-network.js';
 import { TestWriter } from '../test/support/history.js';
 
 // ---- configuration ----

@@ -23,7 +23,7 @@ import {
   type Result,
   type Zone,
 } from '@northlight/protocol';
-import type { PeerAddress } from './io/tcp-network.js';
+import type { PeerAddress } from '@northlight/protocol/io';
 
 export const DEFAULT_PORT = 7450;
 export const DEFAULT_ADMIN_PORT = 7451;

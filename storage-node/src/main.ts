@@ -14,7 +14,13 @@ import {
   NorthlightError,
   type ObjectStore,
 } from '@northlight/protocol';
-import { NodeClock, NodeDisk, NodeRandom } from '@northlight/protocol/io';
+import {
+  NodeClock,
+  NodeDisk,
+  NodeRandom,
+  StaticPeerDirectory,
+  TcpNetworkEndpoint,
+} from '@northlight/protocol/io';
 import { configHelpText, describeConfig, parseStorageNodeConfig, type StorageNodeConfig } from './config.js';
 import { StorageNodeCore } from './core/storage-node-core.js';
 import { startAdminServer } from './io/admin-server.js';
@@ -22,7 +28,6 @@ import { PinoLogger } from './io/logger.js';
 import { PrometheusStorageMetrics } from './io/metrics.js';
 import { storageMetricsFor } from './io/metrics-adapter.js';
 import { S3ObjectStore } from './io/s3-object-store.js';
-import { StaticPeerDirectory, TcpNetworkEndpoint } from './io/tcp-network.js';
 
 /** Graceful shutdown that takes longer than this is cut short (the orchestrator would SIGKILL anyway). */
 const SHUTDOWN_DEADLINE_MS = 20_000;

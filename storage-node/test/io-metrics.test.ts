@@ -7,13 +7,13 @@
 // by-type siblings stay; default labels reach every series; bad amounts and unbounded labels are
 // assertions. (promtool itself is not required by the suite.)
 import { AssertionError } from '@northlight/protocol';
+import type { TransportCounters } from '@northlight/protocol/io';
 import { describe, expect, it } from 'vitest';
 import {
   EXCLUDED_DEFAULT_METRICS,
   PrometheusStorageMetrics,
   STORAGE_METRIC_PREFIX,
 } from '../src/io/metrics.js';
-import type { TransportCounters } from '../src/io/tcp-network.js';
 
 const samplePattern =
   /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (\S+)$/;

@@ -55,6 +55,7 @@ import {
   type RedoRecord,
   U64_MAX,
 } from '@northlight/protocol';
+import { encodeTransportHello, TRANSPORT_HELLO_BYTES } from '@northlight/protocol/io';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { message as arbitraryMessage } from '../../protocol/test/arbitraries.js';
@@ -65,7 +66,6 @@ import {
   scanControlLog,
 } from '../src/core/control-log.js';
 import { HTTP_STATUS_OF_ERROR_CODE } from '../src/io/admin-server.js';
-import { encodeTransportHello, TRANSPORT_HELLO_BYTES } from '../src/io/transport-hello.js';
 import {
   admin,
   removeDataDir,

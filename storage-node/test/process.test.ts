@@ -24,8 +24,8 @@ import {
   type Message,
   type RedoRecord,
 } from '@northlight/protocol';
+import { StaticPeerDirectory, TcpNetworkEndpoint } from '@northlight/protocol/io';
 import { afterAll, expect, it } from 'vitest';
-import { StaticPeerDirectory, TcpNetworkEndpoint } from '../src/io/tcp-network.js';
 import {
   admin,
   freePorts,

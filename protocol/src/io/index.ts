@@ -3,3 +3,19 @@ export { NodeClock } from './node-clock.js';
 export { NodeDisk } from './node-disk.js';
 export { JsonLineLogger } from './node-logger.js';
 export { NodeRandom } from './node-random.js';
+export {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_MAX_INBOUND_CONNECTIONS,
+  DEFAULT_RECONNECT_BACKOFF_INITIAL_MS,
+  DEFAULT_RECONNECT_BACKOFF_MAX_MS,
+  DEFAULT_SEND_QUEUE_LIMIT_BYTES,
+  DROP_REASONS,
+  type DropReason,
+  type PeerAddress,
+  type PeerDirectory,
+  StaticPeerDirectory,
+  TcpNetworkEndpoint,
+  type TcpNetworkOptions,
+  type TransportCounters,
+} from './tcp-network.js';
+export * from './transport-hello.js';

@@ -13,8 +13,8 @@
  * remain available, by type, in `northlight_storage_nodejs_active_{handles,requests,resources}`.
  */
 import { assert } from '@northlight/protocol';
+import { DROP_REASONS, type TransportCounters } from '@northlight/protocol/io';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { DROP_REASONS, type TransportCounters } from './tcp-network.js';
 
 export const STORAGE_METRIC_PREFIX = 'northlight_storage_';
 

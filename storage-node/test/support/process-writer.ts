@@ -12,7 +12,7 @@ import {
   type Message,
   type NodeId,
 } from '@northlight/protocol';
-import { StaticPeerDirectory, TcpNetworkEndpoint } from '../../src/io/tcp-network.js';
+import { StaticPeerDirectory, TcpNetworkEndpoint } from '@northlight/protocol/io';
 import type { StorageProcess } from './process-rig.js';
 
 const quiet: Logger = { log: () => {} };

@@ -8,7 +8,7 @@
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { type Frame, FrameDecoder, NorthlightError } from '@northlight/protocol';
-import { TRANSPORT_HELLO_BYTES, TransportHelloReader } from '../../src/io/transport-hello.js';
+import { TRANSPORT_HELLO_BYTES, TransportHelloReader } from '@northlight/protocol/io';
 
 /** What a storage node must do with the bytes a client writes on a fresh connection. */
 export type TransportVerdict =

@@ -19,7 +19,7 @@ import {
   MAX_IDENTIFIER_BYTES,
   type NodeId,
   NorthlightError,
-} from '@northlight/protocol';
+} from '../index.js';
 
 export const TRANSPORT_HELLO_BYTES = 80;
 /** "NLHELLO" then the version digit. */

@@ -47,8 +47,8 @@ import {
   NorthlightError,
   type Random,
   type ReceivedFrame,
-} from '@northlight/protocol';
-import { NodeRandom } from '@northlight/protocol/io';
+} from '../index.js';
+import { NodeRandom } from './node-random.js';
 import { encodeTransportHello, TransportHelloReader } from './transport-hello.js';
 
 /** Twice the default frame limit: a full frame can wait while another is being written. */

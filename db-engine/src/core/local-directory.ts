@@ -1,0 +1,282 @@
+/**
+ * The engine-local `VolumeDirectory`: the volume's PG list in a file on the engine's disk, PGs placed
+ * on a static list of storage nodes, two per zone, and their segments created through a
+ * `SegmentProvisioner` (the storage nodes' admin API in a process, the cores themselves in the
+ * simulator). The control plane (issue 6) replaces it with its metadata store and placement planner;
+ * the engine only sees the interface.
+ *
+ * Placement: the nodes of each zone, sorted by id; PG i takes, in each of the three zones, the nodes
+ * at positions 2i and 2i + 1 (mod the zone's size), so with two nodes per zone every PG uses all six,
+ * and with more the PGs spread round-robin. Segment ids are `pg<i>-<nodeId>`.
+ *
+ * Durability order (`addPg`): create the six segments (idempotent on the storage side: creating an
+ * existing segment with the same membership epoch is a no-op; at least a write quorum of them must
+ * exist, the others are retried by `maintain`), then write the list with the new PG to
+ * `volume.json.next`, sync, rename over `volume.json`, sync the directory. A crash in between leaves
+ * segments the list does not name; the next `addPg` adds the same PG id and finds them. Adds are
+ * serialized.
+ */
+import {
+  asEpoch,
+  asNodeId,
+  asPgId,
+  asSegmentId,
+  assert,
+  type Disk,
+  type Epoch,
+  type NodeId,
+  NorthlightError,
+  type PgId,
+  type SegmentId,
+  WRITE_QUORUM,
+  ZONES,
+} from '@northlight/protocol';
+import type { PgPlacement, VolumeDirectory } from './volume.js';
+
+export interface StorageNodeRef {
+  readonly nodeId: NodeId;
+  readonly zone: string;
+}
+
+/** Creates one segment on one storage node; resolves once it exists (created now or before). */
+export interface SegmentProvisioner {
+  createSegment(
+    nodeId: NodeId,
+    spec: {
+      readonly pgId: PgId;
+      readonly segmentId: SegmentId;
+      readonly membershipEpoch: Epoch;
+      readonly members: readonly SegmentId[];
+      readonly memberNodes: readonly NodeId[];
+    },
+  ): Promise<void>;
+}
+
+const FILE_FORMAT = 'northlight-volume/1';
+const MEMBERSHIP_EPOCH = asEpoch(1n);
+
+interface VolumeFile {
+  readonly format: string;
+  readonly pagesPerPg: number;
+  readonly pgs: readonly { pgId: number; membershipEpoch: string; members: string[]; nodes: string[] }[];
+}
+
+export class LocalVolumeDirectory implements VolumeDirectory {
+  readonly pagesPerPg: number;
+  readonly #disk: Disk;
+  readonly #directory: string;
+  readonly #provisioner: SegmentProvisioner;
+  readonly #byZone: ReadonlyMap<string, readonly NodeId[]>;
+  #pgs: PgPlacement[] = [];
+  #tail: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    disk: Disk,
+    directory: string,
+    pagesPerPg: number,
+    nodes: readonly StorageNodeRef[],
+    provisioner: SegmentProvisioner,
+  ) {
+    this.#disk = disk;
+    this.#directory = directory;
+    this.pagesPerPg = pagesPerPg;
+    this.#provisioner = provisioner;
+    const byZone = new Map<string, NodeId[]>();
+    for (const node of nodes) byZone.set(node.zone, [...(byZone.get(node.zone) ?? []), node.nodeId]);
+    for (const list of byZone.values()) list.sort();
+    this.#byZone = new Map([...byZone].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  /**
+   * Opens the directory kept in `directory` (creating nothing yet). Throws NL_CONFIG_INVALID when the
+   * nodes are not at least two in each of exactly three zones, or when the file was written with
+   * another `pagesPerPg` (the volume's page space cannot be re-cut).
+   */
+  static async open(options: {
+    readonly disk: Disk;
+    readonly directory: string;
+    readonly pagesPerPg: number;
+    readonly nodes: readonly StorageNodeRef[];
+    readonly provisioner: SegmentProvisioner;
+  }): Promise<LocalVolumeDirectory> {
+    const zones = new Map<string, number>();
+    for (const node of options.nodes) zones.set(node.zone, (zones.get(node.zone) ?? 0) + 1);
+    if (zones.size !== ZONES || [...zones.values()].some((count) => count < 2))
+      throw new NorthlightError(
+        'NL_CONFIG_INVALID',
+        `a volume needs storage nodes in exactly ${ZONES} zones, at least 2 in each; got ` +
+          `${[...zones].map(([zone, count]) => `${zone}: ${count}`).join(', ') || 'none'}`,
+      );
+    if (new Set(options.nodes.map((node) => node.nodeId)).size !== options.nodes.length)
+      throw new NorthlightError('NL_CONFIG_INVALID', 'a storage node is listed twice');
+    if (!Number.isSafeInteger(options.pagesPerPg) || options.pagesPerPg < 1)
+      throw new NorthlightError(
+        'NL_CONFIG_INVALID',
+        `pagesPerPg must be a positive integer, not ${options.pagesPerPg}`,
+      );
+    const directory = new LocalVolumeDirectory(
+      options.disk,
+      options.directory,
+      options.pagesPerPg,
+      options.nodes,
+      options.provisioner,
+    );
+    await directory.#load();
+    return directory;
+  }
+
+  get #path(): string {
+    return `${this.#directory}/volume.json`;
+  }
+
+  pgs(): readonly PgPlacement[] {
+    return this.#pgs;
+  }
+
+  /**
+   * Adds the next PG once a write quorum (4) of its segments exists: with a zone down the volume
+   * still grows. The segments that could not be created are retried by `maintain` (and at the next
+   * start); a late segment catches up from its peers by gossip.
+   */
+  addPg(): Promise<PgPlacement> {
+    const added = this.#tail.then(async () => {
+      const pgId = asPgId(this.#pgs.length);
+      const placement = this.#place(pgId);
+      const created = await this.#createSegments(placement, placement.members);
+      if (created.length < WRITE_QUORUM)
+        throw new NorthlightError(
+          'NL_QUORUM_LOST',
+          `PG ${pgId}: only ${created.length} of its ${placement.members.length} segments could be ` +
+            `created (a write quorum is ${WRITE_QUORUM}); check the storage nodes`,
+          { pgId, created: created.length },
+        );
+      await this.#save([...this.#pgs, placement]);
+      this.#pgs = [...this.#pgs, placement];
+      for (const segmentId of placement.members)
+        if (!created.includes(segmentId)) this.#missing.set(segmentId, placement);
+      return placement;
+    });
+    this.#tail = added.catch(() => undefined);
+    return added;
+  }
+
+  /** Segments of listed PGs still to be created (their node was down when the PG was added). */
+  readonly #missing = new Map<SegmentId, PgPlacement>();
+
+  /** Retries creating the segments `addPg` could not; resolves with how many are still missing. */
+  maintain(): Promise<number> {
+    const done = this.#tail.then(async () => {
+      for (const [segmentId, placement] of [...this.#missing]) {
+        const created = await this.#createSegments(placement, [segmentId]);
+        if (created.length === 1) this.#missing.delete(segmentId);
+      }
+      return this.#missing.size;
+    });
+    this.#tail = done.catch(() => undefined);
+    return done;
+  }
+
+  /** Creates `segments` of `placement` in parallel; returns those that exist now. */
+  async #createSegments(placement: PgPlacement, segments: readonly SegmentId[]): Promise<SegmentId[]> {
+    const outcomes = await Promise.allSettled(
+      segments.map((segmentId) =>
+        this.#provisioner.createSegment(placement.nodeOf.get(segmentId)!, {
+          pgId: placement.pgId,
+          segmentId,
+          membershipEpoch: placement.membershipEpoch,
+          members: placement.members,
+          memberNodes: placement.members.map((member) => placement.nodeOf.get(member)!),
+        }),
+      ),
+    );
+    return segments.filter((_, index) => {
+      const outcome = outcomes[index]!;
+      if (outcome.status === 'fulfilled') return true;
+      if (!(outcome.reason instanceof NorthlightError)) throw outcome.reason;
+      return false;
+    });
+  }
+
+  #place(pgId: PgId): PgPlacement {
+    const members: SegmentId[] = [];
+    const nodeOf = new Map<SegmentId, NodeId>();
+    for (const nodes of this.#byZone.values()) {
+      for (const offset of [0, 1]) {
+        const nodeId = nodes[(2 * pgId + offset) % nodes.length]!;
+        const segmentId = asSegmentId(`pg${pgId}-${nodeId}`);
+        members.push(segmentId);
+        nodeOf.set(segmentId, nodeId);
+      }
+    }
+    assert(new Set(nodeOf.values()).size === members.length, 'a PG placed two segments on one node');
+    return { pgId, membershipEpoch: MEMBERSHIP_EPOCH, members, nodeOf };
+  }
+
+  async #load(): Promise<void> {
+    if (!(await this.#disk.exists(this.#path))) return;
+    const file = await this.#disk.open(this.#path);
+    let text: string;
+    try {
+      text = new TextDecoder().decode(await file.read(0, await file.size()));
+    } finally {
+      await file.close();
+    }
+    let parsed: VolumeFile;
+    try {
+      parsed = JSON.parse(text) as VolumeFile;
+    } catch {
+      throw this.#damaged('it is not JSON');
+    }
+    if (parsed.format !== FILE_FORMAT || !Array.isArray(parsed.pgs))
+      throw this.#damaged(`its format is not ${FILE_FORMAT}`);
+    if (parsed.pagesPerPg !== this.pagesPerPg)
+      throw new NorthlightError(
+        'NL_CONFIG_INVALID',
+        `the volume was created with ${parsed.pagesPerPg} pages per PG, not ${this.pagesPerPg}: a volume's ` +
+          "page space cannot be re-cut; start the engine with the volume's own value",
+      );
+    this.#pgs = parsed.pgs.map((entry: VolumeFile['pgs'][number], index: number) => {
+      if (entry.pgId !== index || entry.members.length !== entry.nodes.length)
+        throw this.#damaged(`PG entry ${index} is inconsistent`);
+      const members = entry.members.map((member) => asSegmentId(member));
+      return {
+        pgId: asPgId(entry.pgId),
+        membershipEpoch: asEpoch(BigInt(entry.membershipEpoch)),
+        members,
+        nodeOf: new Map(members.map((member, position) => [member, asNodeId(entry.nodes[position]!)])),
+      };
+    });
+  }
+
+  async #save(pgs: readonly PgPlacement[]): Promise<void> {
+    const body: VolumeFile = {
+      format: FILE_FORMAT,
+      pagesPerPg: this.pagesPerPg,
+      pgs: pgs.map((placement) => ({
+        pgId: placement.pgId,
+        membershipEpoch: placement.membershipEpoch.toString(),
+        members: [...placement.members],
+        nodes: placement.members.map((member) => placement.nodeOf.get(member)!),
+      })),
+    };
+    const staging = `${this.#path}.next`;
+    const file = await this.#disk.open(staging);
+    try {
+      await file.truncate(0);
+      await file.write(0, new TextEncoder().encode(`${JSON.stringify(body, null, 2)}\n`));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await this.#disk.rename(staging, this.#path);
+    await this.#disk.syncDirectory(this.#directory);
+  }
+
+  #damaged(why: string): NorthlightError {
+    return new NorthlightError(
+      'NL_DISK_IO',
+      `${this.#path} is damaged (${why}): the engine cannot know the volume's PGs; restore the file`,
+      { path: this.#path },
+    );
+  }
+}

@@ -1,0 +1,1117 @@
+/**
+ * The engine's log path (paper §3.2, §4): the only writes the engine ever makes are redo records,
+ * shipped to each PG's six segments; durability is counted from their acknowledgements, and a
+ * commit is durable once the volume durable LSN (VDL) reaches it. Sans-I/O: network, clock, random
+ * numbers and log come from `Environment`, the PG list from a `VolumeDirectory`, epochs from an
+ * `EpochStore`, so the same code runs in a process and in the simulator.
+ *
+ * Serving:
+ *  - The SQL kernel seals one group per committed transaction (its page diffs, in write order) and
+ *    `submit`s it; groups get dense LSNs in submission order, one record per page, the last one the
+ *    group's CPL. Allocation never goes past VDL + LAL (`lsnAllocationLimit`): a group waits in the
+ *    queue until VDL advances (back-pressure), as it waits while the PGs its pages fall in are added.
+ *  - Each record's backlink is the previous record of its PG. Records are batched per PG
+ *    (`flushIntervalMs`) and sent to all six segments; acknowledgements (4 of 6 per PG, via the
+ *    `DurabilityTracker`) advance VCL, and VDL is the highest CPL ≤ VCL. `whenDurable(seq)` resolves
+ *    once VDL ≥ the group's CPL: the engine then answers the client (asynchronous group commit; no
+ *    thread waits on a commit).
+ *  - Unacknowledged batches are re-sent every `resendIntervalMs` (every protocol step is
+ *    idempotent). A group not durable after `writeQuorumTimeoutMs` fails its waiters with
+ *    NL_QUORUM_LOST ("outcome unknown": it still commits if enough segments come back) and the driver
+ *    stops accepting new groups until VDL moves again.
+ *  - Page reads (`readPage`) go to one segment whose SCL is known to reach the read point, falling
+ *    back to the next on a refusal or after `pageReadTimeoutMs / 3`. The read point of a PG is its
+ *    last record at or below VDL (a segment refuses reads above its SCL, and a PG's SCL stops at its
+ *    own last record). Each PG's minimum read point (PGMRPL) is sent to its segments periodically so
+ *    they can coalesce and collect below it.
+ *
+ * Recovery (§4.3), on `start` and after a fenced recovery attempt: claim a new volume epoch; ask
+ * every segment of every PG for its state; with a read quorum of every PG plan VCL/VDL
+ * (`planRecovery`: no redo replay); write the truncation range above VDL under the new epoch to a
+ * write quorum of every PG; bring the records between the highest durable hint and VDL to a write
+ * quorum; serve. Storage fences every request of an older epoch: a writer that learns (from a
+ * rejection) that a newer epoch exists stops for good (`fenced`).
+ */
+import {
+  type AppendBatchMessage,
+  asLsn,
+  assert,
+  collectTruncations,
+  type DiffRun,
+  DurabilityTracker,
+  decodeMessageFromBytes,
+  type Environment,
+  EPOCH_ZERO,
+  type Epoch,
+  encodeMessage,
+  isNorthlightError,
+  isReadQuorum,
+  isWriteQuorum,
+  type Lsn,
+  type Message,
+  type NodeId,
+  NorthlightError,
+  type PageNo,
+  type PgId,
+  planRecovery,
+  type RecoveryPlan,
+  type RedoRecord,
+  type SegmentId,
+  type SegmentStateMessage,
+  type TimerHandle,
+  type TruncationRange,
+} from '@northlight/protocol';
+import { type EpochStore, type PgPlacement, pgOfPage, quorumSetOf, type VolumeDirectory } from './volume.js';
+
+/** One page write of a sealed group: the page and its byte-range diff against the stored image. */
+export interface PageDiff {
+  readonly pageNo: number;
+  readonly runs: readonly DiffRun[];
+}
+
+export interface DriverOptions {
+  /** LAL: LSNs allocated never exceed VDL by more than this. */
+  readonly lsnAllocationLimit: bigint;
+  readonly flushIntervalMs: number;
+  readonly resendIntervalMs: number;
+  /** After a read quorum of every PG answered, how long to wait for the other segments' states. */
+  readonly recoveryGraceMs: number;
+  /** A recovery attempt that takes longer starts over under a newer epoch. */
+  readonly recoveryTimeoutMs: number;
+  readonly pageReadTimeoutMs: number;
+  readonly writeQuorumTimeoutMs: number;
+  readonly minReadPointIntervalMs: number;
+  /** Records per append batch at most (a batch is one frame). */
+  readonly batchRecordsMax: number;
+  /** The volume's page size: a page of a PG that does not exist yet reads as this many zeros. */
+  readonly pageSizeBytes: number;
+}
+
+export const DRIVER_DEFAULTS: DriverOptions = {
+  lsnAllocationLimit: 1_000_000n,
+  flushIntervalMs: 0,
+  resendIntervalMs: 200,
+  recoveryGraceMs: 200,
+  recoveryTimeoutMs: 10_000,
+  pageReadTimeoutMs: 5_000,
+  writeQuorumTimeoutMs: 10_000,
+  minReadPointIntervalMs: 1_000,
+  batchRecordsMax: 512,
+  pageSizeBytes: 4096,
+};
+
+/** What the driver tells its host (the engine process, a simulator workload). All optional. */
+export interface DriverEvents {
+  /** A group got its LSNs (one per page diff, in order; the last is its CPL). */
+  allocated?(seq: number, lsns: readonly Lsn[]): void;
+  vdlAdvanced?(vdl: Lsn): void;
+  acceptingChanged?(accepting: boolean): void;
+  recovered?(report: RecoveryReport): void;
+  /** A newer writer recovered the volume: this one has stopped for good. */
+  fenced?(volumeEpoch: Epoch, newerEpoch: Epoch): void;
+}
+
+export interface RecoveryReport {
+  readonly volumeEpoch: Epoch;
+  readonly vcl: Lsn;
+  readonly vdl: Lsn;
+  readonly truncation: TruncationRange;
+  readonly pgCount: number;
+  readonly rereplicated: number;
+  readonly durationMs: number;
+}
+
+export type DriverState = 'recovering' | 'serving' | 'fenced' | 'stopped';
+
+interface Batch {
+  readonly pgId: PgId;
+  readonly message: AppendBatchMessage;
+  readonly nodeId: NodeId;
+}
+
+interface Group {
+  readonly seq: number;
+  readonly diffs: readonly PageDiff[];
+  readonly submittedMs: number;
+  cpl: Lsn | undefined;
+  waiters: { resolve: (cpl: Lsn) => void; reject: (error: NorthlightError) => void }[];
+  /** Its waiters were failed with NL_QUORUM_LOST; it may still become durable. */
+  timedOut: boolean;
+}
+
+interface PageRead {
+  readonly pageNo: PageNo;
+  readonly pgId: PgId;
+  readonly readPoint: Lsn;
+  readonly tried: Set<SegmentId>;
+  readonly deadlineMs: number;
+  requestId: bigint;
+  segmentId: SegmentId | undefined;
+  retry: TimerHandle | undefined;
+  readonly resolve: (bytes: Uint8Array) => void;
+  readonly reject: (error: NorthlightError) => void;
+}
+
+type Phase =
+  | { readonly name: 'idle' }
+  | { readonly name: 'state'; readonly replies: Map<PgId, Map<SegmentId, SegmentStateMessage>> }
+  | {
+      readonly name: 'truncate';
+      readonly plan: RecoveryPlan;
+      readonly ranges: TruncationRange[];
+      readonly acks: Map<PgId, Set<SegmentId>>;
+      readonly hint: Lsn;
+    }
+  | {
+      readonly name: 'rereplicate';
+      readonly plan: RecoveryPlan;
+      readonly ranges: TruncationRange[];
+      readonly hint: Lsn;
+      readonly bodies: Map<Lsn, RedoRecord>;
+      readonly acks: Map<Lsn, Set<SegmentId>>;
+    }
+  | { readonly name: 'serving' }
+  | { readonly name: 'fenced' }
+  | { readonly name: 'stopped' };
+
+export class QuorumDriver {
+  readonly #env: Environment;
+  readonly #directory: VolumeDirectory;
+  readonly #epochs: EpochStore;
+  readonly #options: DriverOptions;
+  readonly #events: DriverEvents;
+  #phase: Phase = { name: 'idle' };
+  #epoch: Epoch = EPOCH_ZERO;
+  #knownEpoch: Epoch = EPOCH_ZERO;
+  #nextRequestId = 1n;
+  #attempt = 0;
+  #recoveryStartedMs = 0;
+  #rereplicated = 0;
+  #graceTimer: TimerHandle | undefined;
+  readonly #timers: TimerHandle[] = [];
+  #started: { resolve: (report: RecoveryReport) => void; reject: (error: Error) => void } | undefined;
+  // ---- serving state ----
+  #tracker: DurabilityTracker | undefined;
+  /** Per PG: the LSN of its last allocated record (the next record's backlink). */
+  readonly #heads = new Map<PgId, Lsn>();
+  /** Per PG: LSNs allocated above VDL, ascending (to keep `#readPoints` as VDL moves). */
+  readonly #aboveVdl = new Map<PgId, Lsn[]>();
+  /** Per PG: its last record at or below VDL, the read point of its pages. */
+  readonly #readPoints = new Map<PgId, Lsn>();
+  /** The newest SCL each segment reported (acks, segment states). */
+  readonly #scls = new Map<SegmentId, Lsn>();
+  readonly #outbox = new Map<PgId, RedoRecord[]>();
+  readonly #batches = new Map<bigint, Batch>();
+  /** Submitted groups not yet durable, in submission order; the unallocated ones at the end. */
+  readonly #groups: Group[] = [];
+  #nextSeq = 1;
+  #flushScheduled = false;
+  #addingPg = false;
+  #accepting = false;
+  readonly #reads = new Map<bigint, PageRead>();
+  #stats = { groups: 0, records: 0, batchesSent: 0, bytesSent: 0, pageReads: 0, pageReadRetries: 0 };
+
+  constructor(
+    env: Environment,
+    directory: VolumeDirectory,
+    epochs: EpochStore,
+    options: Partial<DriverOptions> = {},
+    events: DriverEvents = {},
+  ) {
+    this.#env = env;
+    this.#directory = directory;
+    this.#epochs = epochs;
+    this.#options = { ...DRIVER_DEFAULTS, ...options };
+    assert(this.#options.lsnAllocationLimit > 0n, 'lsnAllocationLimit must be positive');
+    assert(this.#options.batchRecordsMax >= 1, 'batchRecordsMax must be at least 1');
+    this.#events = events;
+    env.network.onMessage((from, bytes) => this.#receive(from, bytes));
+  }
+
+  /** Recovers the volume and resolves once serving (or rejects if fenced first or stopped). */
+  start(): Promise<RecoveryReport> {
+    assert(this.#phase.name === 'idle', 'start() once');
+    assert(this.#directory.pgs().length > 0, 'a volume has at least one PG');
+    this.#timers.push(this.#every(this.#options.resendIntervalMs, () => this.#tick()));
+    this.#timers.push(
+      this.#every(this.#options.minReadPointIntervalMs, () => {
+        this.#sendMinReadPoints();
+        this.#maintainDirectory();
+      }),
+    );
+    const started = new Promise<RecoveryReport>((resolve, reject) => {
+      this.#started = { resolve, reject };
+    });
+    void this.#startRecovery();
+    return started;
+  }
+
+  /** Stops timers and fails everything pending (the process is going away). */
+  stop(): void {
+    if (this.#phase.name === 'stopped') return;
+    this.#halt({ name: 'stopped' }, new NorthlightError('NL_NETWORK_UNREACHABLE', 'the engine is stopping'));
+  }
+
+  get state(): DriverState {
+    const name = this.#phase.name;
+    if (name === 'serving' || name === 'fenced' || name === 'stopped') return name;
+    return 'recovering';
+  }
+
+  get volumeEpoch(): Epoch {
+    return this.#epoch;
+  }
+
+  get vdl(): Lsn | undefined {
+    return this.#tracker?.vdl;
+  }
+
+  /** Whether a new group would be accepted now (serving, not over the backlog, quorum not lost). */
+  get accepting(): boolean {
+    return this.#accepting;
+  }
+
+  status() {
+    const tracker = this.#tracker;
+    return {
+      state: this.state,
+      volumeEpoch: this.#epoch,
+      vcl: tracker?.vcl,
+      vdl: tracker?.vdl,
+      lastAllocated: tracker?.lastAllocated,
+      lalHeadroom:
+        tracker === undefined
+          ? undefined
+          : tracker.vdl + this.#options.lsnAllocationLimit - tracker.lastAllocated,
+      pgCount: this.#directory.pgs().length,
+      groupsWaiting: this.#groups.length,
+      batchesInFlight: this.#batches.size,
+      pageReadsInFlight: this.#reads.size,
+      accepting: this.#accepting,
+      ...this.#stats,
+    };
+  }
+
+  // ---- serving: groups --------------------------------------------------------------------------
+
+  /**
+   * Queues a sealed group (one committed transaction's page diffs) for LSN allocation and returns its
+   * sequence number. Throws NL_EPOCH_STALE when fenced and NL_QUORUM_LOST when not accepting: the
+   * kernel checks `accepting` before sealing, so that is a race the caller turns into a retryable error.
+   */
+  submit(diffs: readonly PageDiff[]): number {
+    assert(diffs.length > 0, 'a group has at least one page diff');
+    if (this.#phase.name === 'fenced') throw this.#fencedError();
+    if (this.#phase.name !== 'serving' || !this.#accepting)
+      throw new NorthlightError('NL_QUORUM_LOST', 'storage is not accepting writes now; retry');
+    const seq = this.#nextSeq++;
+    this.#groups.push({
+      seq,
+      diffs,
+      submittedMs: this.#env.clock.nowMs(),
+      cpl: undefined,
+      waiters: [],
+      timedOut: false,
+    });
+    this.#stats.groups++;
+    this.#allocate();
+    return seq;
+  }
+
+  /**
+   * Resolves with the group's CPL once VDL reaches it (immediately if it already has, or if `seq` is
+   * older than every waiting group). Rejects with NL_QUORUM_LOST after `writeQuorumTimeoutMs`, or
+   * NL_EPOCH_STALE if this writer is fenced first.
+   */
+  whenDurable(seq: number): Promise<Lsn> {
+    const group = this.#groups.find((candidate) => candidate.seq === seq);
+    if (group === undefined) {
+      assert(seq < this.#nextSeq, `group ${seq} was never submitted`);
+      return Promise.resolve(this.#tracker?.vdl ?? asLsn(0n));
+    }
+    if (this.#phase.name === 'fenced') return Promise.reject(this.#fencedError());
+    if (group.timedOut)
+      return Promise.reject(
+        new NorthlightError('NL_QUORUM_LOST', 'write quorum lost: the commit is still not durable'),
+      );
+    return new Promise((resolve, reject) => group.waiters.push({ resolve, reject }));
+  }
+
+  /** The highest sequence number submitted so far (0 before any). */
+  get lastSeq(): number {
+    return this.#nextSeq - 1;
+  }
+
+  /** Gives LSNs to the waiting groups in order, as far as PGs exist and LAL allows. */
+  #allocate(): void {
+    const tracker = this.#tracker;
+    if (this.#phase.name !== 'serving' || tracker === undefined) return;
+    for (const group of this.#groups) {
+      if (group.cpl !== undefined) continue;
+      let highestPg = 0;
+      for (const diff of group.diffs)
+        highestPg = Math.max(highestPg, pgOfPage(diff.pageNo, this.#directory.pagesPerPg));
+      if (highestPg >= this.#directory.pgs().length) {
+        this.#growTo(highestPg);
+        return; // later groups wait too: LSNs are allocated in submission order
+      }
+      const needed = BigInt(group.diffs.length);
+      if (tracker.lastAllocated + needed > tracker.vdl + this.#options.lsnAllocationLimit) return;
+      const lsns: Lsn[] = [];
+      group.diffs.forEach((diff, index) => {
+        const lsn = asLsn(tracker.lastAllocated + 1n);
+        const pgId = pgOfPage(diff.pageNo, this.#directory.pagesPerPg);
+        const cpl = index === group.diffs.length - 1;
+        const record: RedoRecord = {
+          lsn,
+          backlink: this.#heads.get(pgId) ?? asLsn(0n),
+          kind: 'page-diff',
+          cpl,
+          volumeEpoch: this.#epoch,
+          pgId,
+          pageNo: diff.pageNo as PageNo,
+          runs: diff.runs,
+        };
+        tracker.register(lsn, pgId, cpl);
+        this.#heads.set(pgId, lsn);
+        this.#listAbove(pgId).push(lsn);
+        this.#outboxOf(pgId).push(record);
+        lsns.push(lsn);
+      });
+      group.cpl = lsns.at(-1)!;
+      this.#stats.records += lsns.length;
+      this.#events.allocated?.(group.seq, lsns);
+    }
+    this.#scheduleFlush();
+  }
+
+  /** Adds PGs one at a time until `pgId` exists, then allocates again. */
+  #growTo(pgId: number): void {
+    if (this.#addingPg) return;
+    this.#addingPg = true;
+    const epoch = this.#epoch;
+    void (async () => {
+      try {
+        while (this.#directory.pgs().length <= pgId) {
+          const placement = await this.#directory.addPg();
+          this.#env.log.log('info', 'volume grew by one PG', {
+            pgId: placement.pgId,
+            members: placement.members.join(','),
+          });
+          // New segments start at epoch 0: give them this recovery's truncations before any append.
+          if (this.#epoch === epoch && this.#phase.name === 'serving')
+            for (const segmentId of placement.members)
+              this.#sendTruncations({ pgId: placement.pgId, segmentId });
+        }
+      } catch (error) {
+        if (!isNorthlightError(error)) throw error;
+        this.#env.log.log('warn', 'could not add a PG; retrying', { error: error.message });
+        await new Promise<void>((resolve) =>
+          this.#env.clock.setTimer(this.#options.resendIntervalMs, resolve),
+        );
+      } finally {
+        this.#addingPg = false;
+      }
+      if (this.#epoch === epoch) this.#allocate();
+    })();
+  }
+
+  #listAbove(pgId: PgId): Lsn[] {
+    let list = this.#aboveVdl.get(pgId);
+    if (list === undefined) {
+      list = [];
+      this.#aboveVdl.set(pgId, list);
+    }
+    return list;
+  }
+
+  #outboxOf(pgId: PgId): RedoRecord[] {
+    let outbox = this.#outbox.get(pgId);
+    if (outbox === undefined) {
+      outbox = [];
+      this.#outbox.set(pgId, outbox);
+    }
+    return outbox;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#outbox.size === 0) return;
+    this.#flushScheduled = true;
+    this.#env.clock.setTimer(this.#options.flushIntervalMs, () => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const tracker = this.#tracker;
+    if (this.#phase.name !== 'serving' || tracker === undefined) return;
+    for (const [pgId, records] of this.#outbox) {
+      const placement = this.#placement(pgId);
+      for (let start = 0; start < records.length; start += this.#options.batchRecordsMax) {
+        const slice = records.slice(start, start + this.#options.batchRecordsMax);
+        for (const segmentId of placement.members) this.#sendBatch(placement, segmentId, slice, tracker.vdl);
+      }
+    }
+    this.#outbox.clear();
+  }
+
+  #sendBatch(placement: PgPlacement, segmentId: SegmentId, records: readonly RedoRecord[], hint: Lsn): void {
+    const message: AppendBatchMessage = {
+      type: 'append-batch',
+      requestId: this.#requestId(),
+      volumeEpoch: this.#epoch,
+      membershipEpoch: placement.membershipEpoch,
+      pgId: placement.pgId,
+      segmentId,
+      durableHint: hint,
+      records,
+    };
+    const nodeId = placement.nodeOf.get(segmentId)!;
+    this.#batches.set(message.requestId, { pgId: placement.pgId, message, nodeId });
+    this.#send(nodeId, message);
+    this.#stats.batchesSent++;
+  }
+
+  #onAppendAck(message: Extract<Message, { type: 'append-ack' }>): void {
+    const batch = this.#batches.get(message.requestId);
+    if (
+      batch === undefined ||
+      message.volumeEpoch !== this.#epoch ||
+      batch.message.segmentId !== message.segmentId
+    )
+      return;
+    this.#batches.delete(message.requestId);
+    this.#noteScl(message.segmentId, message.scl);
+    const phase = this.#phase;
+    if (phase.name === 'rereplicate') {
+      for (const record of batch.message.records) phase.acks.get(record.lsn)?.add(message.segmentId);
+      this.#maybeServe();
+      return;
+    }
+    const tracker = this.#tracker;
+    if (phase.name !== 'serving' || tracker === undefined) return;
+    const before = tracker.vdl;
+    for (const record of batch.message.records) tracker.acknowledge(record.lsn, message.segmentId);
+    tracker.acknowledgeThrough(message.pgId, message.segmentId, message.scl);
+    if (tracker.vdl > before) this.#vdlAdvanced(tracker.vdl);
+  }
+
+  #noteScl(segmentId: SegmentId, scl: Lsn): void {
+    if (scl > (this.#scls.get(segmentId) ?? -1n)) this.#scls.set(segmentId, scl);
+  }
+
+  #vdlAdvanced(vdl: Lsn): void {
+    for (const [pgId, list] of this.#aboveVdl) {
+      let count = 0;
+      while (count < list.length && list[count]! <= vdl) count++;
+      if (count === 0) continue;
+      this.#readPoints.set(pgId, list[count - 1]!);
+      list.splice(0, count);
+    }
+    while (this.#groups.length > 0) {
+      const group = this.#groups[0]!;
+      if (group.cpl === undefined || group.cpl > vdl) break;
+      this.#groups.shift();
+      for (const waiter of group.waiters) waiter.resolve(group.cpl);
+    }
+    this.#setAccepting(true);
+    this.#events.vdlAdvanced?.(vdl);
+    this.#allocate(); // LAL room may have opened
+  }
+
+  #setAccepting(accepting: boolean): void {
+    const value = accepting && this.#phase.name === 'serving';
+    if (value === this.#accepting) return;
+    this.#accepting = value;
+    this.#events.acceptingChanged?.(value);
+  }
+
+  /** Every `resendIntervalMs`: re-send what is unacknowledged, time out groups and page reads. */
+  #tick(): void {
+    switch (this.#phase.name) {
+      case 'state':
+        this.#sendStateRequests();
+        return;
+      case 'truncate':
+        this.#sendTruncations();
+        return;
+      case 'rereplicate':
+        this.#rereplicate();
+        return;
+      case 'serving':
+        this.#resendBatches();
+        this.#timeOutGroups();
+        return;
+      default:
+        return;
+    }
+  }
+
+  #resendBatches(): void {
+    const tracker = this.#tracker!;
+    for (const batch of [...this.#batches.values()]) {
+      if (batch.message.records.every((record) => tracker.isDurable(record.lsn))) {
+        this.#batches.delete(batch.message.requestId);
+        continue;
+      }
+      this.#send(batch.nodeId, { ...batch.message, durableHint: tracker.vdl });
+    }
+  }
+
+  #timeOutGroups(): void {
+    const nowMs = this.#env.clock.nowMs();
+    const oldest = this.#groups[0];
+    if (oldest === undefined || nowMs - oldest.submittedMs < this.#options.writeQuorumTimeoutMs) return;
+    for (const group of this.#groups) {
+      if (group.timedOut || nowMs - group.submittedMs < this.#options.writeQuorumTimeoutMs) continue;
+      group.timedOut = true;
+      const error = new NorthlightError(
+        'NL_QUORUM_LOST',
+        `write quorum lost: the commit was not acknowledged by 4 of 6 segments of its PGs within ` +
+          `${this.#options.writeQuorumTimeoutMs} ms; its outcome is unknown (it commits if enough ` +
+          `storage nodes come back); check the storage nodes, then retry`,
+        { seq: group.seq, waitedMs: nowMs - group.submittedMs },
+      );
+      for (const waiter of group.waiters) waiter.reject(error);
+      group.waiters = [];
+    }
+    if (this.#accepting)
+      this.#env.log.log('warn', 'write quorum lost: not accepting writes until storage acknowledges again', {
+        vdl: this.#tracker?.vdl,
+        groupsWaiting: this.#groups.length,
+      });
+    this.#setAccepting(false);
+  }
+
+  // ---- serving: page reads ----------------------------------------------------------------------
+
+  /**
+   * The page as of its PG's read point (its last record at or below VDL), from one segment. Rejects
+   * with NL_TIMEOUT if no segment answered within `pageReadTimeoutMs`.
+   */
+  readPage(pageNo: number): Promise<Uint8Array> {
+    if (this.#phase.name === 'fenced') return Promise.reject(this.#fencedError());
+    if (this.#phase.name !== 'serving')
+      return Promise.reject(new NorthlightError('NL_QUORUM_LOST', 'the volume is recovering; retry'));
+    const pgId = pgOfPage(pageNo, this.#directory.pagesPerPg);
+    if (pgId >= this.#directory.pgs().length)
+      return Promise.resolve(new Uint8Array(this.#options.pageSizeBytes)); // never written
+    this.#stats.pageReads++;
+    return new Promise((resolve, reject) => {
+      const read: PageRead = {
+        pageNo: pageNo as PageNo,
+        pgId,
+        readPoint: this.#readPoints.get(pgId) ?? asLsn(0n),
+        tried: new Set(),
+        deadlineMs: this.#env.clock.nowMs() + this.#options.pageReadTimeoutMs,
+        requestId: 0n,
+        segmentId: undefined,
+        retry: undefined,
+        resolve,
+        reject,
+      };
+      this.#sendRead(read);
+    });
+  }
+
+  /** Sends the read to the next segment: one known to reach the read point first, then any other. */
+  #sendRead(read: PageRead): void {
+    if (read.requestId !== 0n) this.#reads.delete(read.requestId);
+    read.retry?.cancel();
+    const nowMs = this.#env.clock.nowMs();
+    if (nowMs >= read.deadlineMs) {
+      read.reject(
+        new NorthlightError(
+          'NL_TIMEOUT',
+          `no segment of PG ${read.pgId} served page ${read.pageNo} at LSN ${read.readPoint} within ` +
+            `${this.#options.pageReadTimeoutMs} ms; check the storage nodes`,
+          { pgId: read.pgId, pageNo: read.pageNo, readPoint: read.readPoint },
+        ),
+      );
+      return;
+    }
+    const placement = this.#placement(read.pgId);
+    const untried = placement.members.filter((segmentId) => !read.tried.has(segmentId));
+    if (untried.length === 0) read.tried.clear(); // every one failed once: go round again
+    const candidates = untried.length === 0 ? [...placement.members] : untried;
+    const reaching = candidates.filter((segmentId) => (this.#scls.get(segmentId) ?? -1n) >= read.readPoint);
+    const pool = reaching.length > 0 ? reaching : candidates;
+    const segmentId = pool[this.#env.random.nextInt(pool.length)]!;
+    if (read.tried.size > 0) this.#stats.pageReadRetries++;
+    read.tried.add(segmentId);
+    read.segmentId = segmentId;
+    read.requestId = this.#requestId();
+    this.#reads.set(read.requestId, read);
+    this.#send(placement.nodeOf.get(segmentId)!, {
+      type: 'read-page',
+      requestId: read.requestId,
+      pgId: read.pgId,
+      segmentId,
+      volumeEpoch: this.#epoch,
+      pageNo: read.pageNo,
+      readPoint: read.readPoint,
+    });
+    const waitMs = Math.min(Math.max(this.#options.pageReadTimeoutMs / 3, 1), read.deadlineMs - nowMs);
+    read.retry = this.#env.clock.setTimer(waitMs, () => {
+      if (this.#reads.get(read.requestId) === read) this.#sendRead(read);
+    });
+  }
+
+  #onPage(message: Extract<Message, { type: 'page' }>): void {
+    const read = this.#reads.get(message.requestId);
+    if (read === undefined || message.segmentId !== read.segmentId || message.pageNo !== read.pageNo) return;
+    this.#reads.delete(message.requestId);
+    read.retry?.cancel();
+    read.resolve(message.bytes);
+  }
+
+  #maintaining = false;
+
+  #maintainDirectory(): void {
+    const maintain = this.#directory.maintain;
+    if (maintain === undefined || this.#maintaining || this.state !== 'serving') return;
+    this.#maintaining = true;
+    maintain
+      .call(this.#directory)
+      .catch((error: unknown) => {
+        if (!isNorthlightError(error)) throw error;
+        this.#env.log.log('warn', 'volume directory upkeep failed; retrying later', { error: error.message });
+      })
+      .finally(() => {
+        this.#maintaining = false;
+      });
+  }
+
+  /** Storage → engine: PGMRPL per PG, no reply. Only the writer reads yet: its read points. */
+  #sendMinReadPoints(): void {
+    if (this.#phase.name !== 'serving') return;
+    const inFlight = new Map<PgId, Lsn>();
+    for (const read of this.#reads.values()) {
+      const current = inFlight.get(read.pgId);
+      if (current === undefined || read.readPoint < current) inFlight.set(read.pgId, read.readPoint);
+    }
+    for (const placement of this.#directory.pgs()) {
+      const point = this.#readPoints.get(placement.pgId);
+      if (point === undefined) continue;
+      const floor = inFlight.get(placement.pgId);
+      const minReadPoint = floor !== undefined && floor < point ? floor : point;
+      for (const segmentId of placement.members) {
+        this.#send(placement.nodeOf.get(segmentId)!, {
+          type: 'min-read-point',
+          pgId: placement.pgId,
+          segmentId,
+          volumeEpoch: this.#epoch,
+          minReadPoint,
+        });
+      }
+    }
+  }
+
+  // ---- recovery ---------------------------------------------------------------------------------
+
+  async #startRecovery(): Promise<void> {
+    const attempt = ++this.#attempt;
+    this.#resetServingState(new NorthlightError('NL_QUORUM_LOST', 'the volume is recovering; retry'));
+    this.#phase = { name: 'state', replies: this.#emptyReplies() };
+    this.#graceTimer?.cancel();
+    this.#graceTimer = undefined;
+    this.#recoveryStartedMs = this.#env.clock.nowMs();
+    let epoch: Epoch;
+    try {
+      epoch = await this.#epochs.claim(this.#knownEpoch);
+    } catch (error) {
+      if (!isNorthlightError(error)) throw error;
+      this.#env.log.log('warn', 'could not claim a volume epoch; retrying', { error: error.message });
+      this.#env.clock.setTimer(this.#options.recoveryGraceMs, () => {
+        if (attempt === this.#attempt) void this.#startRecovery();
+      });
+      return;
+    }
+    if (attempt !== this.#attempt || this.#phase.name !== 'state') return;
+    assert(epoch > this.#knownEpoch, `the epoch store returned ${epoch}, not above ${this.#knownEpoch}`);
+    this.#epoch = epoch;
+    this.#knownEpoch = epoch;
+    this.#env.log.log('info', 'recovery started', { volumeEpoch: epoch, pgs: this.#directory.pgs().length });
+    this.#sendStateRequests();
+    this.#env.clock.setTimer(this.#options.recoveryTimeoutMs, () => {
+      if (attempt !== this.#attempt || this.state !== 'recovering') return;
+      this.#env.log.log('warn', 'recovery timed out; starting over under a newer epoch', {
+        volumeEpoch: epoch,
+        phase: this.#phase.name,
+      });
+      void this.#startRecovery();
+    });
+  }
+
+  #emptyReplies(): Map<PgId, Map<SegmentId, SegmentStateMessage>> {
+    return new Map(this.#directory.pgs().map((placement) => [placement.pgId, new Map()]));
+  }
+
+  #sendStateRequests(): void {
+    const phase = this.#phase;
+    if (phase.name !== 'state' || this.#epoch === EPOCH_ZERO) return;
+    for (const placement of this.#directory.pgs()) {
+      for (const segmentId of placement.members) {
+        if (phase.replies.get(placement.pgId)?.has(segmentId)) continue;
+        this.#send(placement.nodeOf.get(segmentId)!, {
+          type: 'segment-state-request',
+          requestId: this.#requestId(),
+          pgId: placement.pgId,
+          segmentId,
+          volumeEpoch: this.#epoch,
+        });
+      }
+    }
+  }
+
+  #onSegmentState(message: SegmentStateMessage): void {
+    const phase = this.#phase;
+    if (phase.name !== 'state' || message.volumeEpoch !== this.#epoch) return;
+    phase.replies.get(message.pgId)?.set(message.segmentId, message);
+    this.#noteScl(message.segmentId, message.scl);
+    const pgs = this.#directory.pgs();
+    const quorum = pgs.every((placement) =>
+      isReadQuorum(quorumSetOf(placement), new Set(phase.replies.get(placement.pgId)?.keys() ?? [])),
+    );
+    if (!quorum) return;
+    const everyone = pgs.every(
+      (placement) => phase.replies.get(placement.pgId)?.size === placement.members.length,
+    );
+    if (everyone) this.#plan();
+    else if (this.#graceTimer === undefined) {
+      const attempt = this.#attempt;
+      this.#graceTimer = this.#env.clock.setTimer(this.#options.recoveryGraceMs, () => {
+        if (attempt === this.#attempt && this.#phase === phase) this.#plan();
+      });
+    }
+  }
+
+  #plan(): void {
+    const phase = this.#phase;
+    assert(phase.name === 'state');
+    const pgs = this.#directory.pgs();
+    const result = planRecovery({
+      pgs: pgs.map((placement) => ({
+        pgId: placement.pgId,
+        quorumSet: quorumSetOf(placement),
+        reports: [...phase.replies.get(placement.pgId)!.values()].map((reply) => ({
+          member: reply.segmentId,
+          scl: reply.scl,
+          durableHint: reply.durableHint,
+          truncations: reply.truncations,
+          tail: reply.tail,
+        })),
+      })),
+      newEpoch: this.#epoch,
+      lsnAllocationLimit: this.#options.lsnAllocationLimit,
+    });
+    if (!result.ok) throw result.error; // a read quorum of every PG was checked first: a bug
+    const plan = result.value;
+    const replies = [...phase.replies.values()].flatMap((byPg) => [...byPg.values()]);
+    const ranges = [
+      ...collectTruncations(replies.map((reply) => ({ member: reply.segmentId, ...reply }))),
+      plan.truncation,
+    ];
+    const hint = replies.reduce(
+      (max, reply) => (reply.durableHint > max ? reply.durableHint : max),
+      asLsn(0n),
+    );
+    this.#env.log.log('info', 'recovery planned', {
+      volumeEpoch: this.#epoch,
+      vcl: plan.vcl,
+      vdl: plan.vdl,
+      truncateTo: plan.truncation.toInclusive,
+    });
+    this.#phase = {
+      name: 'truncate',
+      plan,
+      ranges,
+      acks: new Map(pgs.map((placement) => [placement.pgId, new Set()])),
+      hint,
+    };
+    this.#sendTruncations();
+  }
+
+  #sendTruncations(only?: { pgId: PgId; segmentId: SegmentId }): void {
+    const phase = this.#phase;
+    if (phase.name !== 'truncate' && phase.name !== 'rereplicate' && phase.name !== 'serving') return;
+    const ranges = phase.name === 'serving' ? this.#servingRanges : phase.ranges;
+    for (const placement of this.#directory.pgs()) {
+      for (const segmentId of placement.members) {
+        if (only !== undefined && (only.pgId !== placement.pgId || only.segmentId !== segmentId)) continue;
+        if (only === undefined && phase.name === 'truncate' && phase.acks.get(placement.pgId)?.has(segmentId))
+          continue;
+        this.#send(placement.nodeOf.get(segmentId)!, {
+          type: 'truncate',
+          requestId: this.#requestId(),
+          pgId: placement.pgId,
+          segmentId,
+          volumeEpoch: this.#epoch,
+          ranges,
+        });
+      }
+    }
+  }
+
+  /** The truncation ranges of the recovery this writer serves under (re-sent to a segment that missed it). */
+  #servingRanges: TruncationRange[] = [];
+
+  #onTruncateAck(message: Extract<Message, { type: 'truncate-ack' }>): void {
+    const phase = this.#phase;
+    if (phase.name !== 'truncate' || message.volumeEpoch !== this.#epoch) return;
+    phase.acks.get(message.pgId)?.add(message.segmentId);
+    const done = this.#directory
+      .pgs()
+      .every((placement) =>
+        isWriteQuorum(quorumSetOf(placement), phase.acks.get(placement.pgId) ?? new Set()),
+      );
+    if (!done) return;
+    const acks = new Map<Lsn, Set<SegmentId>>();
+    for (const lsns of phase.plan.rereplicate.values()) for (const lsn of lsns) acks.set(lsn, new Set());
+    this.#phase = {
+      name: 'rereplicate',
+      plan: phase.plan,
+      ranges: phase.ranges,
+      hint: phase.hint,
+      bodies: new Map(),
+      acks,
+    };
+    this.#rereplicated = acks.size;
+    this.#rereplicate();
+  }
+
+  /** Fetches the bodies of (H, VDL] from every segment and re-sends the known ones to every segment. */
+  #rereplicate(): void {
+    const phase = this.#phase;
+    if (phase.name !== 'rereplicate') return;
+    if (this.#maybeServe()) return;
+    for (const placement of this.#directory.pgs()) {
+      const lsns = phase.plan.rereplicate.get(placement.pgId) ?? [];
+      const missing = lsns.filter((lsn) => !phase.bodies.has(lsn));
+      const known = lsns.filter((lsn) => phase.bodies.has(lsn)).map((lsn) => phase.bodies.get(lsn)!);
+      for (const segmentId of placement.members) {
+        const nodeId = placement.nodeOf.get(segmentId)!;
+        if (missing.length > 0) {
+          this.#send(nodeId, {
+            type: 'fetch-records',
+            requestId: this.#requestId(),
+            pgId: placement.pgId,
+            segmentId,
+            volumeEpoch: this.#epoch,
+            lsns: missing,
+          });
+        }
+        const unacknowledged = known.filter((record) => !phase.acks.get(record.lsn)!.has(segmentId));
+        for (let start = 0; start < unacknowledged.length; start += this.#options.batchRecordsMax)
+          this.#sendBatch(
+            placement,
+            segmentId,
+            unacknowledged.slice(start, start + this.#options.batchRecordsMax),
+            phase.hint,
+          );
+      }
+    }
+  }
+
+  #onRecords(message: Extract<Message, { type: 'records' }>): void {
+    const phase = this.#phase;
+    if (phase.name !== 'rereplicate') return;
+    let added = false;
+    for (const record of message.records) {
+      if (phase.acks.has(record.lsn) && !phase.bodies.has(record.lsn)) {
+        phase.bodies.set(record.lsn, record);
+        added = true;
+      }
+    }
+    if (added && [...phase.acks.keys()].every((lsn) => phase.bodies.has(lsn))) this.#rereplicate();
+  }
+
+  #maybeServe(): boolean {
+    const phase = this.#phase;
+    if (phase.name !== 'rereplicate') return false;
+    for (const placement of this.#directory.pgs()) {
+      for (const lsn of phase.plan.rereplicate.get(placement.pgId) ?? []) {
+        if (!isWriteQuorum(quorumSetOf(placement), phase.acks.get(lsn)!)) return false;
+      }
+    }
+    this.#batches.clear();
+    const plan = phase.plan;
+    this.#tracker = new DurabilityTracker(plan.truncation.toInclusive, (pgId) =>
+      quorumSetOf(this.#placement(pgId)),
+    );
+    for (const [pgId, head] of plan.pgHeads) {
+      this.#heads.set(pgId, head);
+      this.#readPoints.set(pgId, head);
+    }
+    this.#servingRanges = phase.ranges;
+    this.#phase = { name: 'serving' };
+    this.#setAccepting(true);
+    const report: RecoveryReport = {
+      volumeEpoch: this.#epoch,
+      vcl: plan.vcl,
+      vdl: plan.vdl,
+      truncation: plan.truncation,
+      pgCount: this.#directory.pgs().length,
+      rereplicated: this.#rereplicated,
+      durationMs: this.#env.clock.nowMs() - this.#recoveryStartedMs,
+    };
+    this.#env.log.log('info', 'serving', {
+      volumeEpoch: this.#epoch,
+      vdl: plan.vdl,
+      nextLsn: plan.nextLsn,
+      recoveryMs: report.durationMs,
+    });
+    this.#events.recovered?.(report);
+    this.#started?.resolve(report);
+    this.#started = undefined;
+    this.#events.vdlAdvanced?.(this.#tracker.vdl);
+    return true;
+  }
+
+  /** Forgets a previous service period; whatever waited on it fails with `error`. */
+  #resetServingState(error: NorthlightError): void {
+    this.#tracker = undefined;
+    this.#heads.clear();
+    this.#aboveVdl.clear();
+    this.#readPoints.clear();
+    this.#outbox.clear();
+    this.#batches.clear();
+    for (const group of this.#groups) for (const waiter of group.waiters) waiter.reject(error);
+    this.#groups.length = 0;
+    for (const read of this.#reads.values()) {
+      read.retry?.cancel();
+      read.reject(error);
+    }
+    this.#reads.clear();
+    this.#setAccepting(false);
+  }
+
+  #fencedError(): NorthlightError {
+    return new NorthlightError(
+      'NL_EPOCH_STALE',
+      `this writer (volume epoch ${this.#epoch}) was fenced: a newer writer recovered the volume at ` +
+        `epoch ${this.#knownEpoch}; nothing more is acknowledged here, reconnect to the new writer`,
+      { volumeEpoch: this.#epoch, newerEpoch: this.#knownEpoch },
+    );
+  }
+
+  #halt(phase: Phase, error: NorthlightError): void {
+    for (const timer of this.#timers) timer.cancel();
+    this.#graceTimer?.cancel();
+    this.#attempt++;
+    this.#resetServingState(error);
+    this.#phase = phase;
+    this.#started?.reject(error);
+    this.#started = undefined;
+  }
+
+  #onRejected(message: Extract<Message, { type: 'request-rejected' }>): void {
+    const read = this.#reads.get(message.requestId);
+    if (read !== undefined && message.code !== 'NL_EPOCH_STALE') {
+      this.#sendRead(read); // this segment cannot serve it (above its SCL, below its GC point…): next
+      return;
+    }
+    if (message.code !== 'NL_EPOCH_STALE') {
+      this.#env.log.log('warn', 'storage refused a request', {
+        pgId: message.pgId,
+        segmentId: message.segmentId,
+        code: message.code,
+        message: message.message,
+      });
+      return;
+    }
+    if (message.currentVolumeEpoch > this.#epoch) {
+      if (message.currentVolumeEpoch > this.#knownEpoch) this.#knownEpoch = message.currentVolumeEpoch;
+      if (this.#phase.name === 'serving') {
+        this.#env.log.log('error', 'fenced: a newer writer recovered the volume; this writer stops', {
+          volumeEpoch: this.#epoch,
+          newerEpoch: message.currentVolumeEpoch,
+        });
+        const epoch = this.#epoch;
+        this.#halt({ name: 'fenced' }, this.#fencedError());
+        this.#events.fenced?.(epoch, message.currentVolumeEpoch);
+      } else if (this.state === 'recovering') {
+        this.#restartRecoverySoon(); // a competing recovery is newer: go again above it
+      }
+    } else if (message.currentVolumeEpoch < this.#epoch) {
+      this.#sendTruncations({ pgId: message.pgId, segmentId: message.segmentId }); // it missed our recovery
+    }
+  }
+
+  /**
+   * Two writers recovering at once would fence each other forever if both retried at once; a random
+   * back-off (as in Raft's election timeouts) lets one of them finish.
+   */
+  #restartRecoverySoon(): void {
+    const attempt = ++this.#attempt; // abandons the attempt in flight
+    this.#phase = { name: 'state', replies: this.#emptyReplies() };
+    const delayMs = this.#env.random.nextFloat() * this.#options.recoveryGraceMs * 4;
+    this.#env.clock.setTimer(delayMs, () => {
+      if (attempt === this.#attempt && this.#phase.name === 'state') void this.#startRecovery();
+    });
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------------------
+
+  #placement(pgId: PgId): PgPlacement {
+    const placement = this.#directory.pgs()[pgId];
+    assert(placement !== undefined && placement.pgId === pgId, `PG ${pgId} is not in the directory`);
+    return placement;
+  }
+
+  #every(intervalMs: number, action: () => void): TimerHandle {
+    let handle: TimerHandle;
+    const tick = () => {
+      action();
+      handle = this.#env.clock.setTimer(intervalMs, tick);
+    };
+    handle = this.#env.clock.setTimer(intervalMs, tick);
+    return { cancel: () => handle.cancel() };
+  }
+
+  #send(to: NodeId, message: Message): void {
+    const bytes = encodeMessage(message);
+    this.#stats.bytesSent += bytes.length;
+    this.#env.network.send(to, bytes);
+  }
+
+  #requestId(): bigint {
+    const id = this.#nextRequestId;
+    this.#nextRequestId += 1n;
+    return id;
+  }
+
+  #receive(_from: NodeId, bytes: Uint8Array): void {
+    const name = this.#phase.name;
+    if (name === 'fenced' || name === 'stopped' || name === 'idle') return;
+    let message: Message;
+    try {
+      message = decodeMessageFromBytes(bytes);
+    } catch (error) {
+      if (!isNorthlightError(error)) throw error;
+      this.#env.log.log('warn', 'dropped an undecodable message from storage', { code: error.code });
+      return;
+    }
+    switch (message.type) {
+      case 'segment-state':
+        this.#onSegmentState(message);
+        return;
+      case 'truncate-ack':
+        this.#onTruncateAck(message);
+        return;
+      case 'records':
+        this.#onRecords(message);
+        return;
+      case 'append-ack':
+        this.#onAppendAck(message);
+        return;
+      case 'page':
+        this.#onPage(message);
+        return;
+      case 'request-rejected':
+        this.#onRejected(message);
+        return;
+      default:
+        this.#env.log.log('warn', 'unexpected message from storage', { type: message.type });
+    }
+  }
+}

@@ -1,0 +1,209 @@
+// Proves the engine's log path (QuorumDriver) against six real storage cores in the simulator: commits
+// become durable only with a write quorum, pages read back as written, the volume grows PG by PG, a
+// crashed engine recovers every acknowledged commit with no half-applied group (the recovered volume
+// is a prefix of the submitted groups), a zone down does not stop writes, a third node down makes
+// writes fail with "write quorum lost" and resume when it returns, and a fenced writer gets nothing
+// acknowledged.
+import { asEpoch, type Epoch, isNorthlightError } from '@northlight/protocol';
+import { describe, expect, it } from 'vitest';
+import type { QuorumDriver } from '../src/core/quorum-driver.js';
+import type { EpochStore } from '../src/core/volume.js';
+import {
+  PAGES_PER_PG,
+  pageImage,
+  SimVolume,
+  type SubmittedGroup,
+  stampOf,
+  wholePage,
+} from './support/sim-volume.js';
+
+/** The test's stand-in for the SQL kernel: submits groups and remembers what each wrote. */
+class Workload {
+  readonly groups: SubmittedGroup[] = [];
+  #nextStamp = 1;
+
+  constructor(readonly volume: SimVolume) {}
+
+  /** Submits one group writing `pageNos` (whole-page images stamped with a fresh number). */
+  submit(driver: QuorumDriver, engine: string, pageNos: readonly number[]): SubmittedGroup {
+    const stamp = this.#nextStamp++;
+    const pages = new Map(pageNos.map((pageNo) => [pageNo, pageImage(stamp, pageNo)]));
+    const seq = driver.submit([...pages].map(([pageNo, image]) => wholePage(pageNo, image)));
+    const group: SubmittedGroup = {
+      seq,
+      engine,
+      epoch: driver.volumeEpoch,
+      pages,
+      acknowledged: false,
+      stamp,
+    };
+    this.groups.push(group);
+    driver.whenDurable(seq).then(
+      () => {
+        group.acknowledged = true;
+      },
+      () => {},
+    );
+    return group;
+  }
+
+  /** Each page's stamp after the first `count` groups, in submission order. */
+  stampsAfter(count: number): Map<number, number> {
+    const stamps = new Map<number, number>();
+    for (const group of this.groups.slice(0, count))
+      for (const pageNo of group.pages.keys()) stamps.set(pageNo, group.stamp);
+    return stamps;
+  }
+
+  touchedPages(): number[] {
+    return [...new Set(this.groups.flatMap((group) => [...group.pages.keys()]))].sort((a, b) => a - b);
+  }
+
+  /**
+   * Reads every touched page through `driver` and checks the volume holds exactly the first K groups
+   * for some K at least as long as every acknowledged group: nothing acknowledged lost, no group half
+   * applied, nothing out of order. Returns K.
+   */
+  async checkPrefix(driver: QuorumDriver): Promise<number> {
+    const seen = new Map<number, number>();
+    for (const pageNo of this.touchedPages())
+      seen.set(pageNo, stampOf(await this.volume.wait(driver.readPage(pageNo))));
+    let lastAcknowledged = 0;
+    this.groups.forEach((group, index) => {
+      if (group.acknowledged) lastAcknowledged = index + 1;
+    });
+    for (let count = lastAcknowledged; count <= this.groups.length; count++) {
+      const expected = this.stampsAfter(count);
+      if ([...seen].every(([pageNo, stamp]) => (expected.get(pageNo) ?? 0) === stamp)) return count;
+    }
+    throw new Error(
+      `the volume is no prefix of the groups at or after the last acknowledged one (${lastAcknowledged}): ` +
+        JSON.stringify([...seen]),
+    );
+  }
+}
+
+/** A counter shared by two engines: the control plane's epoch allocator, in the simulator. */
+class SharedEpochs implements EpochStore {
+  #last: Epoch = asEpoch(0n);
+  claim(atLeastAbove: Epoch): Promise<Epoch> {
+    this.#last = asEpoch((this.#last > atLeastAbove ? this.#last : atLeastAbove) + 1n);
+    return Promise.resolve(this.#last);
+  }
+}
+
+describe('QuorumDriver with six storage cores (simulator)', () => {
+  it('makes commits durable, reads pages back as written, and grows the volume past 5 PGs', async () => {
+    const volume = new SimVolume(11);
+    volume.startEngine();
+    const driver = await volume.serving();
+    const workload = new Workload(volume);
+    const pagesTouched = 7 * PAGES_PER_PG;
+    for (let index = 0; index < 80; index++) {
+      workload.submit(driver, 'e1', [(index * 5) % pagesTouched, (index * 11 + 3) % pagesTouched]);
+      if (index % 10 === 9) await volume.cluster.runFor(20);
+    }
+    await volume.settle(() => workload.groups.every((group) => group.acknowledged));
+    expect((await volume.engine().directory).pgs().length).toBeGreaterThanOrEqual(7);
+    expect(await workload.checkPrefix(driver)).toBe(workload.groups.length);
+    const status = driver.status();
+    expect(status.vdl).toBe(status.lastAllocated);
+    expect(status.groupsWaiting).toBe(0);
+  });
+
+  it('recovers every acknowledged commit after the engine crashes mid-load, and nothing half-applied', async () => {
+    const outcomes: string[] = [];
+    for (const seed of [21, 22, 23, 24]) {
+      const volume = new SimVolume(seed);
+      volume.startEngine();
+      let driver = await volume.serving();
+      const workload = new Workload(volume);
+      for (let index = 0; index < 60; index++) {
+        workload.submit(driver, 'e1', [index % 24, (index * 7 + 1) % 24, (index * 13 + 2) % 24]);
+        await volume.cluster.runFor(seed % 2 === 0 ? 1 : 0.25); // acknowledgements flow meanwhile
+      }
+      // The crash comes with some groups acknowledged, some sent and not yet acknowledged, and
+      // (seed 21) some not even sent.
+      await volume.cluster.runFor(seed - 21);
+      const acknowledgedBefore = workload.groups.filter((group) => group.acknowledged).length;
+      volume.cluster.restart('e1');
+      driver = await volume.serving();
+      const report = await volume.wait(volume.engine().started!);
+      expect(report.volumeEpoch).toBe(2n);
+      const recovered = await workload.checkPrefix(driver);
+      expect(recovered).toBeGreaterThanOrEqual(acknowledgedBefore);
+      outcomes.push(`${acknowledgedBefore}/${recovered}/${workload.groups.length}`);
+      // The new writer goes on where the recovered volume ends.
+      const after = workload.submit(driver, 'e1', [0, 23]);
+      await volume.settle(() => after.acknowledged);
+    }
+    // acknowledged before the crash / groups the recovered volume holds / groups submitted
+    expect(outcomes).toMatchInlineSnapshot(`
+      [
+        "1/44/60",
+        "58/60/60",
+        "1/3/60",
+        "59/60/60",
+      ]
+    `);
+  });
+
+  it('keeps writing with a zone down; with a third node down fails writes as write quorum lost, then resumes', async () => {
+    const volume = new SimVolume(31);
+    volume.startEngine();
+    const driver = await volume.serving();
+    const workload = new Workload(volume);
+    volume.cluster.crash('s1');
+    volume.cluster.crash('s2');
+    const zoneDown = [0, 1, 2].map((index) => workload.submit(driver, 'e1', [index, index + 8]));
+    await volume.settle(() => zoneDown.every((group) => group.acknowledged));
+
+    volume.cluster.crash('s3');
+    const stuck = workload.submit(driver, 'e1', [4]);
+    const outcome = await volume.wait(
+      driver.whenDurable(stuck.seq).then(
+        () => 'durable',
+        (error: unknown) => (isNorthlightError(error) ? error.code : String(error)),
+      ),
+    );
+    expect(outcome).toBe('NL_QUORUM_LOST');
+    expect(driver.accepting).toBe(false);
+    expect(() => driver.submit([wholePage(5, pageImage(999, 5))])).toThrowError(/not accepting/);
+    // Reads still work: three copies answer.
+    expect(stampOf(await volume.wait(driver.readPage(8)))).toBe(zoneDown[0]!.stamp);
+
+    volume.cluster.start('s3');
+    await volume.settle(() => driver.accepting, 30_000);
+    const resumed = workload.submit(driver, 'e1', [6]);
+    await volume.settle(() => resumed.acknowledged);
+    expect(await workload.checkPrefix(driver)).toBe(workload.groups.length);
+  });
+
+  it('fences a zombie writer: after a newer writer recovers, the old one gets nothing acknowledged', async () => {
+    const volume = new SimVolume(41, ['e1', 'e2']);
+    volume.epochStore = new SharedEpochs();
+    volume.startEngine('e1');
+    const old = await volume.serving('e1');
+    const workload = new Workload(volume);
+    const early = workload.submit(old, 'e1', [1, 2]);
+    await volume.settle(() => early.acknowledged);
+
+    volume.startEngine('e2'); // the replacement writer, on another machine, the old one still running
+    const replacement = await volume.serving('e2');
+    expect(replacement.volumeEpoch).toBeGreaterThan(old.volumeEpoch);
+    const zombie = (() => {
+      try {
+        return workload.submit(old, 'e1', [3]);
+      } catch {
+        return undefined; // already fenced: also fine
+      }
+    })();
+    await volume.settle(() => volume.engine('e1').fenced, 10_000);
+    expect(old.state).toBe('fenced');
+    if (zombie !== undefined) expect(zombie.acknowledged).toBe(false);
+    expect(() => old.submit([wholePage(3, pageImage(77, 3))])).toThrowError(/fenced/);
+    // The replacement sees the early commit and not the zombie's page.
+    expect(stampOf(await volume.wait(replacement.readPage(1)))).toBe(early.stamp);
+    expect(stampOf(await volume.wait(replacement.readPage(3)))).toBe(0);
+  });
+});

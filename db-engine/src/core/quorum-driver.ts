@@ -296,14 +296,16 @@ export class QuorumDriver {
 
   /**
    * Queues a sealed group (one committed transaction's page diffs) for LSN allocation and returns its
-   * sequence number. Throws NL_EPOCH_STALE when fenced and NL_QUORUM_LOST when not accepting: the
-   * kernel checks `accepting` before sealing, so that is a race the caller turns into a retryable error.
+   * sequence number. A group is accepted whenever the driver serves, even while `accepting` is false:
+   * the kernel has already committed it in memory, so dropping it would let the engine's pages run
+   * ahead of the log. `accepting` is what the kernel checks before it seals (it then refuses the
+   * COMMIT instead). Throws NL_EPOCH_STALE when fenced, NL_QUORUM_LOST when not serving.
    */
   submit(diffs: readonly PageDiff[]): number {
     assert(diffs.length > 0, 'a group has at least one page diff');
     if (this.#phase.name === 'fenced') throw this.#fencedError();
-    if (this.#phase.name !== 'serving' || !this.#accepting)
-      throw new NorthlightError('NL_QUORUM_LOST', 'storage is not accepting writes now; retry');
+    if (this.#phase.name !== 'serving')
+      throw new NorthlightError('NL_QUORUM_LOST', 'the volume is not being served (recovering or stopped)');
     const seq = this.#nextSeq++;
     this.#groups.push({
       seq,

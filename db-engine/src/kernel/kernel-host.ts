@@ -1,0 +1,321 @@
+/**
+ * `KernelHost`: the main thread's handle on the SQL kernel, SQLite-in-wasm running in a worker thread
+ * (worker.ts) over the redo VFS (redo-vfs.ts). The rest of the engine talks to the kernel only here:
+ *
+ *   execute(request)        → Promise<ExecuteReply>: the request's statements as ONE transaction
+ *   onGroup(group)          ← each committed write transaction's redo group (one MTR), in seal order
+ *   assignLsns(seq, lsns)   → the LSN of each record of group `seq`, in record order, groups in order
+ *   setVdl(vdl)             → the volume durable LSN: pages whose newest LSN ≤ VDL become evictable
+ *   setAccepting(false)     → commits are refused (57P03) until set back: quorum lost, LAL reached
+ *   pageSource(pageNo)      ← the kernel's page misses; answer with 4096 bytes as of the read point
+ *
+ * Ordering guarantee: `onGroup` is called synchronously, in seal order, before the promise of the
+ * request whose commit sealed the group resolves (and before any later reply). A reply carries
+ * `groupSeq` (its own group, if it wrote) and `visibleThroughSeq` (every group it may have read from):
+ * Aurora-style, the engine must hold the reply until those groups are durable (VDL ≥ their LSNs).
+ * Group sequence numbers are this kernel's own: 1, 2, 3… from each start, with no gap.
+ *
+ * Memory: the buffer cache holds `cachePages` pages plus every page not yet durable (it cannot drop
+ * those: C1 in page-cache.ts); SQLite's own cache (`sqliteCachePages`) and, during a transaction, its
+ * dirty pages and their journal copies live in the wasm heap, which never shrinks (feasibility §2).
+ *
+ * Failure: a page the source cannot give (rejection, or no answer within `pageReadTimeoutMs`) fails
+ * the statement with 58030 and the kernel serves the next request. A dead worker (an assertion, a
+ * crash) fails every pending and later call with an Error: the engine should restart the kernel.
+ *
+ * Starting under tsx or vitest: on Node 20 a worker thread does not inherit tsx's loader hooks, so a
+ * `.ts` worker is started from an eval'd bootstrap that registers tsx (`tsx/esm/api`) and then
+ * imports it (the pattern of storage-node/scripts/bench.ts). A compiled `.js` build starts directly.
+ */
+import { Worker } from 'node:worker_threads';
+import { AssertionError, assert, type PageNo } from '@northlight/protocol';
+import {
+  decodeGroupMessage,
+  type ExecuteReply,
+  type ExecuteRequest,
+  type HostCommand,
+  type KernelStats,
+  type KernelWorkerData,
+  type SealedGroup,
+  type WorkerAnswer,
+  type WorkerToHostMessage,
+} from './messages.js';
+import { answerPageRequest, createPageChannelBuffer, isPageRequestPending } from './page-channel.js';
+import { PAGE_SIZE_BYTES } from './redo-vfs.js';
+import {
+  DEFAULT_MAX_GROUP_PAGES,
+  DEFAULT_MAX_RESULT_ROWS,
+  DEFAULT_MAX_UNASSIGNED_GROUPS,
+  DEFAULT_SQLITE_CACHE_PAGES,
+} from './sql-session.js';
+
+export interface KernelHostOptions {
+  /** Storage's image of a page at the current read point: 4096 bytes, zeros if never written. */
+  readonly pageSource: (pageNo: PageNo) => Promise<Uint8Array>;
+  /** Each sealed group, synchronously and in order (see the ordering guarantee above). */
+  readonly onGroup: (group: SealedGroup) => void;
+  /** Capacity of the kernel's buffer cache in 4 KiB pages (it grows past it only while pages are pinned). */
+  readonly cachePages: number;
+  /** A page read not answered within this fails its statement (58030). */
+  readonly pageReadTimeoutMs: number;
+  /** A transaction changing more pages is refused with 54000. Default 50 000. */
+  readonly maxGroupPages?: number;
+  /** Commits are refused (57P03) while this many groups wait for `assignLsns`. Default 10 000. */
+  readonly maxUnassignedGroups?: number;
+  /** A statement returning more rows fails with 54000. Default 1 000 000. */
+  readonly maxResultRows?: number;
+  /** SQLite's own page cache in pages. Default 500. */
+  readonly sqliteCachePages?: number;
+  /** `execute` calls in flight beyond this are refused at once (53000). Default 10 000. */
+  readonly maxPendingRequests?: number;
+  /** Loading wasm and opening the database must finish within this. Default 30 000 ms. */
+  readonly startTimeoutMs?: number;
+}
+
+export interface KernelStarted {
+  readonly sizePages: number;
+  readonly sqliteVersion: string;
+}
+
+const DEFAULT_MAX_PENDING_REQUESTS = 10_000;
+const DEFAULT_START_TIMEOUT_MS = 30_000;
+
+interface Waiter<T> {
+  readonly resolve: (value: T) => void;
+  readonly reject: (error: Error) => void;
+}
+
+export class KernelHost {
+  readonly #worker: Worker;
+  readonly #pageChannel: SharedArrayBuffer;
+  readonly #pageSource: (pageNo: PageNo) => Promise<Uint8Array>;
+  readonly #onGroup: (group: SealedGroup) => void;
+  readonly #maxPendingRequests: number;
+  readonly #replies = new Map<number, Waiter<ExecuteReply>>();
+  readonly #statsWaiters = new Map<number, Waiter<KernelStats>>();
+  readonly #exited: Promise<void>;
+  #started: Waiter<KernelStarted> | undefined;
+  #nextId = 1;
+  #lastGroupSeq = 0;
+  /** Commands of this tick, posted together in a microtask (a message costs more than a command). */
+  #outbox: HostCommand[] = [];
+  /** Set once the worker is gone: every later call fails with it. */
+  #failure: Error | undefined;
+
+  private constructor(options: KernelHostOptions, started: Waiter<KernelStarted>) {
+    assert(Number.isInteger(options.cachePages) && options.cachePages >= 1, 'cachePages must be ≥ 1');
+    assert(options.pageReadTimeoutMs > 0, 'pageReadTimeoutMs must be positive');
+    this.#pageSource = options.pageSource;
+    this.#onGroup = options.onGroup;
+    this.#maxPendingRequests = options.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS;
+    this.#pageChannel = createPageChannelBuffer();
+    this.#started = started;
+    const data: KernelWorkerData = {
+      pageChannel: this.#pageChannel,
+      cachePages: options.cachePages,
+      pageReadTimeoutMs: options.pageReadTimeoutMs,
+      maxGroupPages: options.maxGroupPages ?? DEFAULT_MAX_GROUP_PAGES,
+      maxUnassignedGroups: options.maxUnassignedGroups ?? DEFAULT_MAX_UNASSIGNED_GROUPS,
+      maxResultRows: options.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
+      sqliteCachePages: options.sqliteCachePages ?? DEFAULT_SQLITE_CACHE_PAGES,
+    };
+    const entry = workerEntry();
+    this.#worker = new Worker(entry.source, { eval: entry.eval, workerData: data });
+    this.#worker.on('message', (message: WorkerToHostMessage) => this.#onMessage(message));
+    this.#worker.on('error', (error: Error) =>
+      this.#fail(new Error(`the SQL kernel worker failed: ${error.message}`, { cause: error })),
+    );
+    this.#exited = new Promise((resolve) =>
+      this.#worker.once('exit', (code: number) => {
+        this.#fail(new Error(`the SQL kernel worker exited (code ${code})`));
+        resolve();
+      }),
+    );
+  }
+
+  /** Starts the worker, loads SQLite and opens the volume's database (reading page 0 through `pageSource`). */
+  static async start(options: KernelHostOptions): Promise<KernelHost> {
+    let host: KernelHost | undefined;
+    const started = new Promise<KernelStarted>((resolve, reject) => {
+      host = new KernelHost(options, { resolve, reject });
+    });
+    const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the SQL kernel did not start within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([started, timedOut]);
+      return host!;
+    } catch (error) {
+      await host!.close();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Runs the request as one transaction. Resolves with the reply (an SQL failure is a reply with
+   * `ok: false`); rejects only when the kernel is closed or its worker died.
+   */
+  execute(request: ExecuteRequest): Promise<ExecuteReply> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#replies.size >= this.#maxPendingRequests) {
+      return Promise.resolve({
+        ok: false,
+        error: {
+          code: 'NORTHLIGHT_TOO_MANY_REQUESTS',
+          sqlstate: '53000',
+          message: `${this.#replies.size} requests are already waiting for the SQL kernel (maxPendingRequests)`,
+        },
+        visibleThroughSeq: this.#lastGroupSeq,
+      });
+    }
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#replies.set(id, { resolve, reject });
+      this.#post({ type: 'execute', id, request });
+    });
+  }
+
+  /** Accepts any bigint: an `Lsn` from the engine passes as is. */
+  setVdl(vdl: bigint): void {
+    this.#post({ type: 'set-vdl', lsn: vdl.toString() });
+  }
+
+  /** The LSNs of group `seq`'s records, one per record in the group's order; groups in seal order. */
+  assignLsns(seq: number, lsns: readonly bigint[]): void {
+    this.#post({ type: 'assign-lsns', seq, lsns: lsns.map((lsn) => lsn.toString()) });
+  }
+
+  /** While false, commits fail with 57P03 and nothing is sealed; `reason` goes into the message. */
+  setAccepting(accepting: boolean, reason?: string): void {
+    this.#post(
+      reason === undefined
+        ? { type: 'set-accepting', accepting }
+        : { type: 'set-accepting', accepting, reason },
+    );
+  }
+
+  stats(): Promise<KernelStats> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#statsWaiters.set(id, { resolve, reject });
+      this.#post({ type: 'stats', id });
+    });
+  }
+
+  /** Stops the worker; pending calls fail. Nothing is lost: every sealed group was handed to `onGroup`. */
+  async close(): Promise<void> {
+    this.#fail(new Error('the SQL kernel is closed'));
+    await this.#worker.terminate();
+    await this.#exited;
+  }
+
+  #post(command: HostCommand): void {
+    if (this.#failure !== undefined) return;
+    this.#outbox.push(command);
+    if (this.#outbox.length === 1) queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    const commands = this.#outbox;
+    this.#outbox = [];
+    if (this.#failure === undefined && commands.length > 0)
+      this.#worker.postMessage({ type: 'commands', commands });
+  }
+
+  #onMessage(message: WorkerToHostMessage): void {
+    switch (message.type) {
+      case 'read-page':
+        this.#readPage(message.requestId, message.pageNo as PageNo);
+        return;
+      case 'answers':
+        for (const answer of message.answers) this.#onAnswer(answer);
+        return;
+      case 'ready':
+        this.#started?.resolve({ sizePages: message.sizePages, sqliteVersion: message.sqliteVersion });
+        this.#started = undefined;
+        return;
+      case 'start-failed':
+        this.#started?.reject(new Error(`the SQL kernel could not start: ${message.message}`));
+        this.#started = undefined;
+        return;
+    }
+  }
+
+  #onAnswer(answer: WorkerAnswer): void {
+    switch (answer.type) {
+      case 'reply':
+        if (answer.group !== undefined) {
+          if (answer.group.seq !== this.#lastGroupSeq + 1) {
+            throw new AssertionError(`group ${answer.group.seq} arrived after group ${this.#lastGroupSeq}`);
+          }
+          this.#lastGroupSeq = answer.group.seq;
+          this.#onGroup(decodeGroupMessage(answer.group));
+        }
+        this.#settle(this.#replies, answer.id)?.resolve(answer.reply);
+        return;
+      case 'stats':
+        this.#settle(this.#statsWaiters, answer.id)?.resolve(answer.stats);
+        return;
+    }
+  }
+
+  #settle<T>(waiters: Map<number, Waiter<T>>, id: number): Waiter<T> | undefined {
+    const waiter = waiters.get(id);
+    waiters.delete(id);
+    return waiter;
+  }
+
+  /** Fetches a page for the blocked worker; a late answer (the worker timed out) is dropped. */
+  #readPage(requestId: number, pageNo: PageNo): void {
+    const channel = this.#pageChannel;
+    if (!isPageRequestPending(channel, requestId)) return;
+    Promise.resolve()
+      .then(() => this.#pageSource(pageNo))
+      .then(
+        (page) => {
+          if (page instanceof Uint8Array && page.length === PAGE_SIZE_BYTES) {
+            answerPageRequest(channel, requestId, { page });
+          } else {
+            const got = page instanceof Uint8Array ? `${page.length} bytes` : typeof page;
+            answerPageRequest(channel, requestId, { failure: `the page source returned ${got}, not a page` });
+          }
+        },
+        (error: unknown) => {
+          answerPageRequest(channel, requestId, {
+            failure: error instanceof Error ? error.message : String(error),
+          });
+        },
+      );
+  }
+
+  #fail(error: Error): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = error;
+    this.#started?.reject(error);
+    this.#started = undefined;
+    for (const waiter of this.#replies.values()) waiter.reject(error);
+    for (const waiter of this.#statsWaiters.values()) waiter.reject(error);
+    this.#replies.clear();
+    this.#statsWaiters.clear();
+  }
+}
+
+/** How to start worker.ts: directly when compiled, through a tsx bootstrap when running .ts. */
+function workerEntry(): { source: string | URL; eval: boolean } {
+  if (!import.meta.url.endsWith('.ts'))
+    return { source: new URL('./worker.js', import.meta.url), eval: false };
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const worker = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
+  return {
+    source: `import(${tsx}).then((tsx) => { tsx.register(); return import(${worker}); });`,
+    eval: true,
+  };
+}

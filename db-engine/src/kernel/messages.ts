@@ -1,0 +1,182 @@
+/**
+ * The kernel's message protocol between the host (main thread, `kernel-host.ts`) and the worker that
+ * runs SQLite (`worker.ts`), and the request and reply shapes of `KernelHost.execute`.
+ *
+ * Ordering: both directions are one `MessagePort`, so messages arrive in the order they were posted.
+ * A request seals at most one group, and the group travels in the reply of that request: the host
+ * calls `onGroup` before it resolves the reply, and replies (so groups) arrive in seal order.
+ * Messages are batched both ways (a message between threads costs more than a small request): the
+ * host posts the commands of one tick together, the worker the answers of one event-loop turn.
+ *
+ * LSNs cross as decimal strings. Groups cross in a flat encoding (`encodeGroupMessage`) whose two
+ * arrays are fresh and transferred: no slab-pooled array (`bytes-pool.ts`) is ever transferred, and
+ * structured cloning of a pooled view would copy its whole 16 KiB slab.
+ */
+import { assert, type DiffRun, type PageNo } from '@northlight/protocol';
+import type { PageGroup, RedoVfsStats } from './redo-vfs.js';
+import type { SqlError } from './sql-errors.js';
+
+/** A bound parameter. Integers beyond 2^53 may be passed as bigint. */
+export type SqlParam = number | string | boolean | null | bigint | Uint8Array;
+
+export interface SqlStatement {
+  /** One statement, or several separated by semicolons when there are no params. */
+  readonly sql: string;
+  /** Positional values for `?`, `?NNN`, `:name`… in order of their index; the count must match. */
+  readonly params?: readonly SqlParam[];
+}
+
+export interface ExecuteRequest {
+  /** Run in order as ONE transaction: all commit, or none does. */
+  readonly statements: readonly SqlStatement[];
+  /** The transaction must not write: every statement is checked, and the transaction rolled back. */
+  readonly readOnly?: boolean;
+}
+
+/**
+ * A column value: INTEGER → number when it is a safe integer, else its decimal string; REAL → number;
+ * TEXT → string; BLOB → base64 string; NULL → null.
+ */
+export type SqlValue = number | string | null;
+
+export interface StatementResult {
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly SqlValue[])[];
+  /** Rows inserted, updated or deleted by the statement (not by its triggers); 0 for the others. */
+  readonly changes: number;
+}
+
+export type ExecuteReply =
+  | {
+      readonly ok: true;
+      /** One per entry of the request; an entry of several statements reports its last one. */
+      readonly results: readonly StatementResult[];
+      /** The group the commit sealed; absent when the transaction changed no page. */
+      readonly groupSeq?: number;
+      /**
+       * Every group up to this one was sealed before the reply: what the request read may come from
+       * any of them, so the reply may be released only once they are durable.
+       */
+      readonly visibleThroughSeq: number;
+    }
+  | { readonly ok: false; readonly error: SqlError; readonly visibleThroughSeq: number };
+
+export interface KernelStats extends RedoVfsStats {
+  readonly requests: number;
+  readonly requestsFailed: number;
+  readonly statementsCached: number;
+}
+
+/** A sealed group as the host's `onGroup` receives it: one MTR, records in page-write order. */
+export interface SealedGroup {
+  readonly seq: number;
+  readonly sizePages: number;
+  /** Runs are views into one ArrayBuffer per group: respect `byteOffset`. */
+  readonly records: readonly { readonly pageNo: PageNo; readonly runs: readonly DiffRun[] }[];
+}
+
+/** What the worker is started with (structured-cloned into it). */
+export interface KernelWorkerData {
+  readonly pageChannel: SharedArrayBuffer;
+  readonly cachePages: number;
+  readonly pageReadTimeoutMs: number;
+  readonly maxGroupPages: number;
+  readonly maxUnassignedGroups: number;
+  readonly maxResultRows: number;
+  readonly sqliteCachePages: number;
+}
+
+export type HostCommand =
+  | { readonly type: 'execute'; readonly id: number; readonly request: ExecuteRequest }
+  | { readonly type: 'set-vdl'; readonly lsn: string }
+  | { readonly type: 'assign-lsns'; readonly seq: number; readonly lsns: readonly string[] }
+  | { readonly type: 'set-accepting'; readonly accepting: boolean; readonly reason?: string }
+  | { readonly type: 'stats'; readonly id: number };
+
+/**
+ * The host posts the commands of one tick as one message (a message between threads costs more than
+ * a small request, ~10 µs and much more when the threads compete for cores): the worker runs them in
+ * order.
+ */
+export interface HostToWorkerMessage {
+  readonly type: 'commands';
+  readonly commands: readonly HostCommand[];
+}
+
+/** A sealed group, in the flat encoding; it travels with the reply of the request that sealed it. */
+export interface GroupMessage {
+  readonly seq: number;
+  readonly sizePages: number;
+  /** recordCount, then per record: pageNo, runCount, then per run: offset, length. */
+  readonly layout: Uint32Array<ArrayBuffer>;
+  /** Every run's bytes, back to back in record and run order. */
+  readonly bytes: Uint8Array<ArrayBuffer>;
+}
+
+export type WorkerAnswer =
+  | {
+      readonly type: 'reply';
+      readonly id: number;
+      readonly reply: ExecuteReply;
+      /** The group the request's commit sealed: the host hands it to `onGroup` before resolving. */
+      readonly group?: GroupMessage;
+    }
+  | { readonly type: 'stats'; readonly id: number; readonly stats: KernelStats };
+
+export type WorkerToHostMessage =
+  | { readonly type: 'ready'; readonly sizePages: number; readonly sqliteVersion: string }
+  | { readonly type: 'start-failed'; readonly message: string }
+  | { readonly type: 'read-page'; readonly requestId: number; readonly pageNo: number }
+  /**
+   * The answers to every command the worker ran in one turn of its event loop, in order: with many
+   * requests in flight, one message carries many replies.
+   */
+  | { readonly type: 'answers'; readonly answers: readonly WorkerAnswer[] };
+
+/** A group in the flat, transferable encoding; `layout` and `bytes` are fresh arrays. */
+export function encodeGroupMessage(group: PageGroup): GroupMessage {
+  let layoutLength = 1;
+  let byteLength = 0;
+  for (const record of group.records) {
+    layoutLength += 2 + 2 * record.runs.length;
+    for (const run of record.runs) byteLength += run.bytes.length;
+  }
+  const layout = new Uint32Array(layoutLength);
+  const bytes = new Uint8Array(byteLength);
+  let at = 0;
+  let byteAt = 0;
+  layout[at++] = group.records.length;
+  for (const record of group.records) {
+    layout[at++] = record.pageNo;
+    layout[at++] = record.runs.length;
+    for (const run of record.runs) {
+      layout[at++] = run.offset;
+      layout[at++] = run.bytes.length;
+      bytes.set(run.bytes, byteAt);
+      byteAt += run.bytes.length;
+    }
+  }
+  return { seq: group.seq, sizePages: group.sizePages, layout, bytes };
+}
+
+export function decodeGroupMessage(message: GroupMessage): SealedGroup {
+  const { layout, bytes } = message;
+  let at = 0;
+  let byteAt = 0;
+  const recordCount = layout[at++]!;
+  const records: { pageNo: PageNo; runs: DiffRun[] }[] = [];
+  for (let index = 0; index < recordCount; index++) {
+    const pageNo = layout[at++]! as PageNo;
+    const runCount = layout[at++]!;
+    const runs: DiffRun[] = [];
+    for (let runIndex = 0; runIndex < runCount; runIndex++) {
+      const offset = layout[at++]!;
+      const length = layout[at++]!;
+      runs.push({ offset, bytes: bytes.subarray(byteAt, byteAt + length) });
+      byteAt += length;
+    }
+    records.push({ pageNo, runs });
+  }
+  assert(at === layout.length && byteAt === bytes.length, `group ${message.seq} is malformed`);
+  return { seq: message.seq, sizePages: message.sizePages, records };
+}

@@ -1,0 +1,267 @@
+/**
+ * How a failed request is reported: SQLite's result code and message, or a refusal of the kernel
+ * itself, mapped to a PostgreSQL SQLSTATE (issue 8 puts the PostgreSQL wire protocol in front of the
+ * engine, and clients branch on these codes).
+ *
+ * Pure code. The worker passes in what SQLite said (`sqlite3_extended_errcode`, `sqlite3_errmsg`) and,
+ * when the VFS or the session refused something, the `KernelRefusal` that explains it: a BUSY or
+ * IOERR from SQLite says nothing about *why* storage was not reachable, the refusal does.
+ */
+
+/** The error half of a reply. */
+export interface SqlError {
+  /** SQLite's extended result code by name (`SQLITE_CONSTRAINT_UNIQUE`), or `NORTHLIGHT_<REASON>`. */
+  readonly code: string;
+  /** The PostgreSQL SQLSTATE. */
+  readonly sqlstate: string;
+  readonly message: string;
+  /** Index, in the request, of the statement that failed (absent when the commit itself failed). */
+  readonly statementIndex?: number;
+}
+
+/** Why the kernel (not SQLite's own rules) made a statement or a commit fail. */
+export type KernelRefusal =
+  /** COMMIT_ATOMIC_WRITE answered BUSY: the host is not accepting groups (quorum lost, back-pressure). */
+  | { readonly kind: 'not-accepting'; readonly reason: string }
+  /** The committing group would hold more than `maxGroupPages` pages. */
+  | { readonly kind: 'group-too-large'; readonly limitPages: number }
+  /** A page could not be read from storage (failure or timeout). */
+  | { readonly kind: 'page-read-failed'; readonly pageNo: number; readonly message: string }
+  /** The authorizer refused the statement (transaction control, ATTACH, an unsafe PRAGMA…). */
+  | { readonly kind: 'not-authorized'; readonly what: string }
+  /** The result would exceed `maxResultRows`. */
+  | { readonly kind: 'result-too-large'; readonly limitRows: number }
+  /** A parameter could not be bound, or the count does not match the statement. */
+  | { readonly kind: 'bad-parameters'; readonly message: string }
+  /** A write statement in a read-only request. */
+  | { readonly kind: 'read-only'; readonly statement: string }
+  /** Parameters for an entry that holds several statements. */
+  | { readonly kind: 'parameters-need-one-statement' };
+
+export const SQLSTATE = {
+  syntaxError: '42601',
+  undefinedTable: '42P01',
+  undefinedColumn: '42703',
+  duplicateTable: '42P07',
+  uniqueViolation: '23505',
+  notNullViolation: '23502',
+  checkViolation: '23514',
+  foreignKeyViolation: '23503',
+  integrityConstraintViolation: '23000',
+  datatypeMismatch: '42804',
+  programLimitExceeded: '54000',
+  cannotConnectNow: '57P03',
+  queryCanceled: '57014',
+  ioError: '58030',
+  insufficientPrivilege: '42501',
+  readOnlySqlTransaction: '25006',
+  protocolViolation: '08P01',
+  internalError: 'XX000',
+} as const;
+
+/** SQLite's primary result codes, by value. */
+const primaryCodeNames: readonly string[] = [
+  'SQLITE_OK',
+  'SQLITE_ERROR',
+  'SQLITE_INTERNAL',
+  'SQLITE_PERM',
+  'SQLITE_ABORT',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_NOMEM',
+  'SQLITE_READONLY',
+  'SQLITE_INTERRUPT',
+  'SQLITE_IOERR',
+  'SQLITE_CORRUPT',
+  'SQLITE_NOTFOUND',
+  'SQLITE_FULL',
+  'SQLITE_CANTOPEN',
+  'SQLITE_PROTOCOL',
+  'SQLITE_EMPTY',
+  'SQLITE_SCHEMA',
+  'SQLITE_TOOBIG',
+  'SQLITE_CONSTRAINT',
+  'SQLITE_MISMATCH',
+  'SQLITE_MISUSE',
+  'SQLITE_NOLFS',
+  'SQLITE_AUTH',
+  'SQLITE_FORMAT',
+  'SQLITE_RANGE',
+  'SQLITE_NOTADB',
+  'SQLITE_NOTICE',
+  'SQLITE_WARNING',
+];
+
+/** The extended codes the mapping looks at, and the common I/O ones worth a name in logs. */
+const extendedCodeNames = new Map<number, string>([
+  [275, 'SQLITE_CONSTRAINT_CHECK'],
+  [531, 'SQLITE_CONSTRAINT_COMMITHOOK'],
+  [787, 'SQLITE_CONSTRAINT_FOREIGNKEY'],
+  [1043, 'SQLITE_CONSTRAINT_FUNCTION'],
+  [1299, 'SQLITE_CONSTRAINT_NOTNULL'],
+  [1555, 'SQLITE_CONSTRAINT_PRIMARYKEY'],
+  [1811, 'SQLITE_CONSTRAINT_TRIGGER'],
+  [2067, 'SQLITE_CONSTRAINT_UNIQUE'],
+  [2323, 'SQLITE_CONSTRAINT_VTAB'],
+  [2579, 'SQLITE_CONSTRAINT_ROWID'],
+  [2835, 'SQLITE_CONSTRAINT_PINNED'],
+  [3091, 'SQLITE_CONSTRAINT_DATATYPE'],
+  [266, 'SQLITE_IOERR_READ'],
+  [522, 'SQLITE_IOERR_SHORT_READ'],
+  [778, 'SQLITE_IOERR_WRITE'],
+  [1034, 'SQLITE_IOERR_FSYNC'],
+  [3082, 'SQLITE_IOERR_NOMEM'],
+  [517, 'SQLITE_BUSY_SNAPSHOT'],
+]);
+
+const SQLITE_ERROR = 1;
+const SQLITE_BUSY = 5;
+const SQLITE_NOMEM = 7;
+const SQLITE_INTERRUPT = 9;
+const SQLITE_IOERR = 10;
+const SQLITE_TOOBIG = 18;
+const SQLITE_CONSTRAINT = 19;
+const SQLITE_MISMATCH = 20;
+const SQLITE_AUTH = 23;
+
+/** SQLite's name for a (primary or extended) result code. */
+export function resultCodeName(resultCode: number): string {
+  const extended = extendedCodeNames.get(resultCode);
+  if (extended !== undefined) return extended;
+  const primary = primaryCodeNames[resultCode & 0xff] ?? `SQLITE_${resultCode & 0xff}`;
+  return resultCode > 0xff ? `${primary}_${resultCode >> 8}` : primary;
+}
+
+/** The error for a failure SQLite reported, explained by the kernel's refusal when there is one. */
+export function sqlErrorFromSqlite(
+  resultCode: number,
+  sqliteMessage: string,
+  refusal: KernelRefusal | undefined,
+): { code: string; sqlstate: string; message: string } {
+  const primary = resultCode & 0xff;
+  // A refusal explains only the codes the kernel makes SQLite return: an unrelated error after a
+  // refusal (a later statement's UNIQUE violation) keeps SQLite's own mapping.
+  if (refusal !== undefined && refusalExplains(refusal, primary)) return sqlErrorFromRefusal(refusal);
+  const code = resultCodeName(resultCode);
+  return { code, sqlstate: sqlstateOf(resultCode, sqliteMessage), message: sqliteMessage };
+}
+
+function refusalExplains(refusal: KernelRefusal, primary: number): boolean {
+  switch (refusal.kind) {
+    case 'not-accepting':
+    case 'group-too-large':
+      return primary === SQLITE_BUSY;
+    case 'page-read-failed':
+      return primary === SQLITE_BUSY || primary === SQLITE_IOERR;
+    case 'not-authorized':
+      return primary === SQLITE_AUTH || primary === SQLITE_ERROR;
+    case 'result-too-large':
+    case 'bad-parameters':
+    case 'read-only':
+    case 'parameters-need-one-statement':
+      return true;
+  }
+}
+
+/** The error for a refusal of the kernel's own (no SQLite call failed, or it failed because of it). */
+export function sqlErrorFromRefusal(refusal: KernelRefusal): {
+  code: string;
+  sqlstate: string;
+  message: string;
+} {
+  switch (refusal.kind) {
+    case 'not-accepting':
+      return {
+        code: 'NORTHLIGHT_NOT_ACCEPTING_WRITES',
+        sqlstate: SQLSTATE.cannotConnectNow,
+        message:
+          `storage is not accepting writes (${refusal.reason}): the write quorum is lost or the engine is ` +
+          'applying back-pressure; the transaction was rolled back and may be retried',
+      };
+    case 'group-too-large':
+      return {
+        code: 'NORTHLIGHT_TRANSACTION_TOO_LARGE',
+        sqlstate: SQLSTATE.programLimitExceeded,
+        message:
+          `the transaction changes more than ${refusal.limitPages} pages (maxGroupPages) and was rolled back; ` +
+          'split it into smaller transactions',
+      };
+    case 'page-read-failed':
+      return {
+        code: 'NORTHLIGHT_PAGE_READ_FAILED',
+        sqlstate: SQLSTATE.ioError,
+        message: `page ${refusal.pageNo} could not be read from storage: ${refusal.message}`,
+      };
+    case 'not-authorized':
+      return {
+        code: 'NORTHLIGHT_NOT_AUTHORIZED',
+        sqlstate: SQLSTATE.insufficientPrivilege,
+        message: `${refusal.what} is not allowed: the engine runs each request as one transaction over its own storage`,
+      };
+    case 'result-too-large':
+      return {
+        code: 'NORTHLIGHT_RESULT_TOO_LARGE',
+        sqlstate: SQLSTATE.programLimitExceeded,
+        message: `the result has more than ${refusal.limitRows} rows (maxResultRows); add a LIMIT`,
+      };
+    case 'bad-parameters':
+      return {
+        code: 'NORTHLIGHT_BAD_PARAMETERS',
+        sqlstate: SQLSTATE.protocolViolation,
+        message: refusal.message,
+      };
+    case 'read-only':
+      return {
+        code: 'NORTHLIGHT_READ_ONLY',
+        sqlstate: SQLSTATE.readOnlySqlTransaction,
+        message: `a read-only request cannot run a statement that writes: ${refusal.statement}`,
+      };
+    case 'parameters-need-one-statement':
+      return {
+        code: 'NORTHLIGHT_PARAMETERS_NEED_ONE_STATEMENT',
+        sqlstate: SQLSTATE.syntaxError,
+        message: 'parameters were given for SQL that holds several statements; send one statement per entry',
+      };
+  }
+}
+
+function sqlstateOf(resultCode: number, message: string): string {
+  switch (resultCode) {
+    case 1555: // PRIMARYKEY
+    case 2067: // UNIQUE
+      return SQLSTATE.uniqueViolation;
+    case 1299:
+      return SQLSTATE.notNullViolation;
+    case 275:
+      return SQLSTATE.checkViolation;
+    case 787:
+      return SQLSTATE.foreignKeyViolation;
+    case 3091: // DATATYPE (STRICT tables)
+      return SQLSTATE.datatypeMismatch;
+  }
+  switch (resultCode & 0xff) {
+    case SQLITE_ERROR:
+      return sqlstateOfGenericError(message);
+    case SQLITE_CONSTRAINT:
+      return SQLSTATE.integrityConstraintViolation;
+    case SQLITE_MISMATCH:
+      return SQLSTATE.datatypeMismatch;
+    case SQLITE_TOOBIG:
+    case SQLITE_NOMEM:
+      return SQLSTATE.programLimitExceeded;
+    case SQLITE_INTERRUPT:
+      return SQLSTATE.queryCanceled;
+    case SQLITE_AUTH:
+      return SQLSTATE.insufficientPrivilege;
+  }
+  return SQLSTATE.internalError;
+}
+
+/** SQLITE_ERROR covers every compile-time error; only the message tells them apart. */
+function sqlstateOfGenericError(message: string): string {
+  if (/syntax error|incomplete input|unrecognized token/.test(message)) return SQLSTATE.syntaxError;
+  if (message.startsWith('no such table')) return SQLSTATE.undefinedTable;
+  if (message.startsWith('no such column')) return SQLSTATE.undefinedColumn;
+  if (/^(table|index|view|trigger) .* already exists$/.test(message)) return SQLSTATE.duplicateTable;
+  return SQLSTATE.internalError;
+}

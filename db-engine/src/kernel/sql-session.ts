@@ -1,0 +1,734 @@
+/**
+ * The SQL session: one SQLite connection over the redo VFS, and the execution of requests on it. It
+ * runs wherever it is created (the worker thread in the engine; the test thread in VFS-level tests):
+ * everything here is synchronous except loading the wasm module.
+ *
+ * A request is one transaction: `BEGIN`, its statements in order, then `COMMIT` (a read-only request:
+ * `ROLLBACK`). Any failure rolls the whole transaction back, so a request commits entirely or not at
+ * all, and the connection is left in autocommit mode, ready for the next request. The commit is where
+ * the VFS seals the transaction's group (redo-vfs.ts); a refused seal fails the COMMIT with
+ * SQLITE_BUSY and the transaction is rolled back (57P03 to the client, who may retry).
+ *
+ * What user SQL may not do (the authorizer refuses it, 42501): transaction control (BEGIN, COMMIT,
+ * ROLLBACK, SAVEPOINT: the request is the transaction), ATTACH (one database per volume), TEMP
+ * objects and connection settings (the one connection is shared by every client: they would leak
+ * from one client's request into the next one's), and PRAGMAs outside an allow-list: those that
+ * would break the redo invariants (journal_mode, synchronous, cache_spill, locking_mode, page_size,
+ * writable_schema…) are readable at most, never settable.
+ * VACUUM cannot run inside a transaction, so a request made of one VACUUM runs in autocommit mode.
+ *
+ * The hot path calls wasm exports directly (`sqlite-wasm.ts`): statements are prepared once and kept
+ * in an LRU cache by SQL text; values are bound and read without the Promise-based API.
+ */
+import { assert } from '@northlight/protocol';
+import type {
+  ExecuteReply,
+  ExecuteRequest,
+  KernelStats,
+  SqlParam,
+  SqlStatement,
+  SqlValue,
+  StatementResult,
+} from './messages.js';
+import { PageCache } from './page-cache.js';
+import { type GroupSink, type PageSource, RedoVfs } from './redo-vfs.js';
+import { type KernelRefusal, type SqlError, sqlErrorFromRefusal, sqlErrorFromSqlite } from './sql-errors.js';
+import { loadSqliteWasm, type SqliteWasm } from './sqlite-wasm.js';
+
+export interface SqlSessionOptions {
+  readonly pageSource: PageSource;
+  readonly sink: GroupSink;
+  /** Capacity of the VFS buffer cache, in 4 KiB pages. */
+  readonly cachePages: number;
+  /** A transaction that changes more pages is refused with 54000 (default 50 000 pages, 195 MiB). */
+  readonly maxGroupPages?: number;
+  /** Commits are refused (57P03) while this many sealed groups wait for LSNs (default 10 000). */
+  readonly maxUnassignedGroups?: number;
+  /** A statement returning more rows fails with 54000 (default 1 000 000). */
+  readonly maxResultRows?: number;
+  /** SQLite's own page cache (`PRAGMA cache_size`), in pages (default 500, SQLite's 2 MiB default). */
+  readonly sqliteCachePages?: number;
+}
+
+export const DEFAULT_MAX_GROUP_PAGES = 50_000;
+export const DEFAULT_MAX_UNASSIGNED_GROUPS = 10_000;
+export const DEFAULT_MAX_RESULT_ROWS = 1_000_000;
+export const DEFAULT_SQLITE_CACHE_PAGES = 500;
+/** Prepared statements kept by SQL text. */
+const STATEMENT_CACHE_MAX = 128;
+const VFS_NAME = 'northlight-redo';
+const DATABASE_NAME = 'volume.db';
+
+const SQLITE_OK = 0;
+const SQLITE_ROW = 100;
+const SQLITE_DONE = 101;
+const SQLITE_DENY = 1;
+const SQLITE_OPEN_READWRITE = 0x02;
+const SQLITE_OPEN_CREATE = 0x04;
+const SQLITE_INTEGER = 1;
+const SQLITE_FLOAT = 2;
+const SQLITE_TEXT = 3;
+const SQLITE_BLOB = 4;
+const AUTH_CREATE_TEMP_INDEX = 3;
+const AUTH_CREATE_TEMP_TABLE = 4;
+const AUTH_CREATE_TEMP_TRIGGER = 6;
+const AUTH_CREATE_TEMP_VIEW = 8;
+const AUTH_PRAGMA = 19;
+const AUTH_TRANSACTION = 22;
+const AUTH_ATTACH = 24;
+const AUTH_SAVEPOINT = 32;
+
+/**
+ * PRAGMAs user SQL may run with an argument: inspection, and settings that live in the database file
+ * (redo-logged like any write) or last one transaction.
+ */
+const PRAGMAS_ALLOWED = new Set([
+  'application_id',
+  'collation_list',
+  'compile_options',
+  'database_list',
+  'defer_foreign_keys',
+  'foreign_key_check',
+  'foreign_key_list',
+  'function_list',
+  'index_info',
+  'index_list',
+  'index_xinfo',
+  'integrity_check',
+  'module_list',
+  'optimize',
+  'pragma_list',
+  'quick_check',
+  'shrink_memory',
+  'stats',
+  'table_info',
+  'table_list',
+  'table_xinfo',
+  'user_version',
+]);
+/**
+ * PRAGMAs user SQL may read but not set: setting them would break the redo invariants (journal and
+ * locking modes, spill, page size…), or change the one connection every client shares.
+ */
+const PRAGMAS_READ_ONLY = new Set([
+  'analysis_limit',
+  'auto_vacuum',
+  'automatic_index',
+  'busy_timeout',
+  'cache_size',
+  'cache_spill',
+  'case_sensitive_like',
+  'cell_size_check',
+  'data_version',
+  'encoding',
+  'foreign_keys',
+  'freelist_count',
+  'ignore_check_constraints',
+  'journal_mode',
+  'legacy_alter_table',
+  'locking_mode',
+  'max_page_count',
+  'mmap_size',
+  'page_count',
+  'page_size',
+  'query_only',
+  'recursive_triggers',
+  'reverse_unordered_selects',
+  'schema_version',
+  'synchronous',
+  'temp_store',
+]);
+
+/** An expected failure of the request in progress; caught in `execute`, never escapes it. */
+class RequestFailure extends Error {
+  readonly sqlError: SqlError;
+  constructor(sqlError: SqlError) {
+    super(sqlError.message);
+    this.sqlError = sqlError;
+  }
+}
+
+interface PreparedSql {
+  /** The statement handle; 0 for SQL that holds no statement (blank, or only comments). */
+  readonly stmt: number;
+  /** Byte offset of the rest of the SQL after this statement. */
+  readonly tail: number;
+}
+
+export class SqlSession {
+  readonly #wasm: SqliteWasm;
+  readonly #vfs: RedoVfs;
+  readonly #pageCache: PageCache;
+  readonly #db: number;
+  readonly #maxResultRows: number;
+  /** Two words of scratch memory for out-parameters (statement handle, tail pointer). */
+  readonly #scratch: number;
+  readonly #statements = new Map<string, number>();
+  readonly #begin: number;
+  readonly #commit: number;
+  readonly #rollback: number;
+  readonly #textDecoder = new TextDecoder();
+  readonly #textEncoder = new TextEncoder();
+  /** The authorizer applies to user SQL only; internal statements may be re-prepared any time. */
+  #authorizingUserSql = false;
+  /** Set while the session runs a statement it trusts on the user's behalf (VACUUM). */
+  #authorizerBypassed = false;
+  #requests = 0;
+  #requestsFailed = 0;
+  #closed = false;
+
+  private constructor(
+    wasm: SqliteWasm,
+    vfs: RedoVfs,
+    pageCache: PageCache,
+    db: number,
+    options: SqlSessionOptions,
+  ) {
+    this.#wasm = wasm;
+    this.#vfs = vfs;
+    this.#pageCache = pageCache;
+    this.#db = db;
+    this.#maxResultRows = options.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS;
+    this.#scratch = wasm._sqlite3_malloc(8);
+    assert(this.#scratch !== 0, 'out of wasm memory at start');
+    this.#configure(options.sqliteCachePages ?? DEFAULT_SQLITE_CACHE_PAGES);
+    this.#begin = this.#prepareInternal('BEGIN');
+    this.#commit = this.#prepareInternal('COMMIT');
+    this.#rollback = this.#prepareInternal('ROLLBACK');
+    const rc = wasm.set_authorizer(db, (_pApp, action, p3, p4) => this.#authorize(action, p3, p4), 0);
+    assert(rc === SQLITE_OK, `sqlite3_set_authorizer failed: ${rc}`);
+  }
+
+  /**
+   * Loads a wasm instance and opens the volume's database. Throws an Error naming the cause when the
+   * database cannot be opened (page 0 unreadable, or not a database of ours).
+   */
+  static async open(options: SqlSessionOptions): Promise<SqlSession> {
+    const wasm = await loadSqliteWasm();
+    const cache = new PageCache({ capacityPages: options.cachePages });
+    const vfs = new RedoVfs(VFS_NAME, wasm, {
+      cache,
+      pageSource: options.pageSource,
+      sink: options.sink,
+      maxGroupPages: options.maxGroupPages ?? DEFAULT_MAX_GROUP_PAGES,
+      maxUnassignedGroups: options.maxUnassignedGroups ?? DEFAULT_MAX_UNASSIGNED_GROUPS,
+    });
+    assert(wasm.vfs_register(vfs, false) === SQLITE_OK, 'registering the redo VFS failed');
+    const name = allocateCString(wasm, DATABASE_NAME);
+    const vfsName = allocateCString(wasm, VFS_NAME);
+    const handle = wasm._sqlite3_malloc(4);
+    const rc = wasm._sqlite3_open_v2(name, handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfsName);
+    const db = wasm.HEAP32[handle >> 2]!;
+    wasm._sqlite3_free(name);
+    wasm._sqlite3_free(vfsName);
+    wasm._sqlite3_free(handle);
+    if (rc !== SQLITE_OK) {
+      const refusal = vfs.refusal;
+      const cause = refusal !== undefined ? sqlErrorFromRefusal(refusal).message : errorMessage(wasm, db);
+      if (db !== 0) wasm._sqlite3_close_v2(db);
+      throw new Error(`open the volume's database: ${cause}`);
+    }
+    wasm._sqlite3_extended_result_codes(db, 1);
+    return new SqlSession(wasm, vfs, cache, db, options);
+  }
+
+  get sizePages(): number {
+    return this.#vfs.sizePages;
+  }
+
+  get sqliteVersion(): string {
+    return this.#wasm.UTF8ToString(this.#wasm._sqlite3_libversion());
+  }
+
+  /** Runs the request as one transaction (see the module comment). Never throws an expected failure. */
+  execute(request: ExecuteRequest): ExecuteReply {
+    assert(!this.#closed, 'execute on a closed session');
+    this.#requests++;
+    this.#vfs.refusal = undefined;
+    const sealedBefore = this.#vfs.lastSealedSeq;
+    try {
+      const results = isLoneVacuum(request)
+        ? [this.#runVacuum(request.statements[0]!)]
+        : this.#runTransaction(request);
+      const sealed = this.#vfs.lastSealedSeq;
+      assert(sealed - sealedBefore <= 1, `one request sealed ${sealed - sealedBefore} groups`);
+      assert(!(request.readOnly === true && sealed !== sealedBefore), 'a read-only request sealed a group');
+      const groupSeq = sealed !== sealedBefore ? { groupSeq: sealed } : {};
+      return { ok: true, results, ...groupSeq, visibleThroughSeq: sealed };
+    } catch (error) {
+      if (!(error instanceof RequestFailure)) throw error;
+      this.#requestsFailed++;
+      this.#rollbackIfOpen();
+      return { ok: false, error: error.sqlError, visibleThroughSeq: this.#vfs.lastSealedSeq };
+    } finally {
+      this.#vfs.refusal = undefined;
+    }
+  }
+
+  setVdl(vdl: bigint): void {
+    this.#pageCache.setVdl(vdl);
+  }
+
+  assignLsns(seq: number, lsns: readonly bigint[]): void {
+    this.#pageCache.assignLsns(seq, lsns);
+  }
+
+  setAccepting(accepting: boolean, reason?: string): void {
+    this.#vfs.setAccepting(accepting, reason);
+  }
+
+  stats(): KernelStats {
+    return {
+      ...this.#vfs.stats(),
+      requests: this.#requests,
+      requestsFailed: this.#requestsFailed,
+      statementsCached: this.#statements.size,
+    };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const stmt of this.#statements.values()) this.#wasm._sqlite3_finalize(stmt);
+    for (const stmt of [this.#begin, this.#commit, this.#rollback]) this.#wasm._sqlite3_finalize(stmt);
+    this.#wasm._sqlite3_close_v2(this.#db);
+  }
+
+  // ---- transactions ----
+
+  #runTransaction(request: ExecuteRequest): StatementResult[] {
+    this.#stepInternal(this.#begin, 'BEGIN');
+    const results: StatementResult[] = [];
+    for (const [index, statement] of request.statements.entries()) {
+      results.push(this.#runEntry(statement, index, request.readOnly === true));
+    }
+    if (request.readOnly === true) this.#stepInternal(this.#rollback, 'ROLLBACK');
+    else this.#stepInternal(this.#commit, 'COMMIT');
+    return results;
+  }
+
+  /**
+   * VACUUM cannot run in a transaction; it commits on its own (one group) and attaches a temporary
+   * database and begins transactions internally, which the authorizer would refuse to user SQL.
+   */
+  #runVacuum(entry: SqlStatement): StatementResult {
+    this.#authorizerBypassed = true;
+    try {
+      return this.#runEntry(entry, 0, false);
+    } finally {
+      this.#authorizerBypassed = false;
+    }
+  }
+
+  /** Steps BEGIN, COMMIT or ROLLBACK; a failure (a refused commit) becomes the request's error. */
+  #stepInternal(stmt: number, what: string): void {
+    const rc = this.#wasm._sqlite3_step(stmt);
+    const failure = rc === SQLITE_DONE ? undefined : this.#sqliteFailure(rc, undefined, what);
+    this.#wasm._sqlite3_reset(stmt);
+    if (failure !== undefined) throw failure;
+  }
+
+  #rollbackIfOpen(): void {
+    if (this.#wasm._sqlite3_get_autocommit(this.#db) !== 0) return;
+    const rc = this.#wasm._sqlite3_step(this.#rollback);
+    this.#wasm._sqlite3_reset(this.#rollback);
+    // A ROLLBACK that fails leaves a transaction open that nothing can end: a bug, not an input.
+    assert(rc === SQLITE_DONE, `ROLLBACK failed: ${rc} ${errorMessage(this.#wasm, this.#db)}`);
+    assert(this.#wasm._sqlite3_get_autocommit(this.#db) !== 0, 'a transaction is still open after ROLLBACK');
+  }
+
+  // ---- statements ----
+
+  /** Runs one entry of a request: a cached statement, or the statements of its SQL in order. */
+  #runEntry(entry: SqlStatement, index: number, readOnly: boolean): StatementResult {
+    const cached = this.#statements.get(entry.sql);
+    if (cached !== undefined) {
+      this.#statements.delete(entry.sql);
+      this.#statements.set(entry.sql, cached);
+      return this.#runStatement(cached, entry.params ?? [], index, readOnly);
+    }
+    const sql = this.#textEncoder.encode(entry.sql);
+    const pointer = this.#wasm._sqlite3_malloc(sql.length + 1);
+    if (pointer === 0) throw new RequestFailure({ ...noMemory(), statementIndex: index });
+    this.#wasm.HEAPU8.set(sql, pointer);
+    this.#wasm.HEAPU8[pointer + sql.length] = 0;
+    try {
+      return this.#runStatementsOf(entry, sql, pointer, index, readOnly);
+    } finally {
+      this.#wasm._sqlite3_free(pointer);
+    }
+  }
+
+  #runStatementsOf(
+    entry: SqlStatement,
+    sql: Uint8Array,
+    pointer: number,
+    index: number,
+    readOnly: boolean,
+  ): StatementResult {
+    let offset = 0;
+    let last: StatementResult = { columns: [], rows: [], changes: 0 };
+    let changes = 0;
+    for (;;) {
+      const { stmt, tail } = this.#prepare(pointer, sql.length + 1, offset, index);
+      if (stmt === 0) break;
+      if (offset === 0 && isBlankSql(sql, tail)) {
+        this.#cacheStatement(entry.sql, stmt);
+        return this.#runStatement(stmt, entry.params ?? [], index, readOnly);
+      }
+      try {
+        if ((entry.params?.length ?? 0) > 0) {
+          throw this.#refused({ kind: 'parameters-need-one-statement' }, index);
+        }
+        last = this.#runStatement(stmt, [], index, readOnly);
+        changes += last.changes;
+      } finally {
+        this.#wasm._sqlite3_finalize(stmt);
+      }
+      offset = tail;
+    }
+    return { ...last, changes };
+  }
+
+  #prepare(pointer: number, length: number, offset: number, index: number): PreparedSql {
+    const wasm = this.#wasm;
+    const outStmt = this.#scratch;
+    const outTail = this.#scratch + 4;
+    this.#authorizingUserSql = true;
+    let rc: number;
+    try {
+      rc = wasm._sqlite3_prepare_v3(this.#db, pointer + offset, length - offset, 0, outStmt, outTail);
+    } finally {
+      this.#authorizingUserSql = false;
+    }
+    if (rc !== SQLITE_OK) throw this.#sqliteFailure(rc, index);
+    return { stmt: wasm.HEAP32[outStmt >> 2]!, tail: wasm.HEAP32[outTail >> 2]! - pointer };
+  }
+
+  #prepareInternal(sql: string): number {
+    const pointer = allocateCString(this.#wasm, sql);
+    try {
+      const { stmt } = this.#prepareTrusted(pointer);
+      assert(stmt !== 0, `preparing ${sql} gave no statement`);
+      return stmt;
+    } finally {
+      this.#wasm._sqlite3_free(pointer);
+    }
+  }
+
+  #prepareTrusted(pointer: number): PreparedSql {
+    const rc = this.#wasm._sqlite3_prepare_v3(this.#db, pointer, -1, 0, this.#scratch, this.#scratch + 4);
+    assert(rc === SQLITE_OK, `preparing internal SQL failed: ${errorMessage(this.#wasm, this.#db)}`);
+    return { stmt: this.#wasm.HEAP32[this.#scratch >> 2]!, tail: 0 };
+  }
+
+  #cacheStatement(sql: string, stmt: number): void {
+    if (this.#statements.size >= STATEMENT_CACHE_MAX) {
+      const [oldestSql, oldest] = this.#statements.entries().next().value!;
+      this.#statements.delete(oldestSql);
+      this.#wasm._sqlite3_finalize(oldest);
+    }
+    this.#statements.set(sql, stmt);
+  }
+
+  #runStatement(
+    stmt: number,
+    params: readonly SqlParam[],
+    index: number,
+    readOnly: boolean,
+  ): StatementResult {
+    const wasm = this.#wasm;
+    try {
+      const writes = wasm._sqlite3_stmt_readonly(stmt) === 0;
+      if (readOnly && writes) {
+        throw this.#refused(
+          { kind: 'read-only', statement: wasm.UTF8ToString(wasm._sqlite3_sql(stmt)) },
+          index,
+        );
+      }
+      this.#bind(stmt, params, index);
+      const columnCount = wasm._sqlite3_column_count(stmt);
+      const columns: string[] = [];
+      for (let column = 0; column < columnCount; column++) {
+        columns.push(wasm.UTF8ToString(wasm._sqlite3_column_name(stmt, column)));
+      }
+      const rows: SqlValue[][] = [];
+      const totalChangesBefore = writes ? this.#totalChanges() : 0;
+      this.#authorizingUserSql = true; // a schema change may re-prepare the statement inside step
+      try {
+        for (;;) {
+          const rc = wasm._sqlite3_step(stmt);
+          if (rc === SQLITE_ROW) {
+            if (rows.length >= this.#maxResultRows) {
+              throw this.#refused({ kind: 'result-too-large', limitRows: this.#maxResultRows }, index);
+            }
+            rows.push(this.#readRow(stmt, columnCount));
+          } else if (rc === SQLITE_DONE) break;
+          else throw this.#sqliteFailure(rc, index);
+        }
+      } finally {
+        this.#authorizingUserSql = false;
+      }
+      // sqlite3_changes() keeps the last DML's count through DDL; the total tells whether this changed any.
+      const changes =
+        writes && this.#totalChanges() !== totalChangesBefore ? wasm._sqlite3_changes(this.#db) : 0;
+      return { columns, rows, changes };
+    } finally {
+      wasm._sqlite3_reset(stmt);
+      wasm._sqlite3_clear_bindings(stmt);
+    }
+  }
+
+  #totalChanges(): number {
+    return this.#wasm._sqlite3_total_changes(this.#db);
+  }
+
+  #bind(stmt: number, params: readonly SqlParam[], index: number): void {
+    const expected = this.#wasm._sqlite3_bind_parameter_count(stmt);
+    if (params.length !== expected) {
+      throw this.#refused(
+        {
+          kind: 'bad-parameters',
+          message: `the statement takes ${expected} parameters but ${params.length} were given`,
+        },
+        index,
+      );
+    }
+    for (let position = 0; position < params.length; position++) {
+      const rc = this.#bindOne(stmt, position + 1, params[position], index);
+      if (rc !== SQLITE_OK) throw this.#sqliteFailure(rc, index);
+    }
+  }
+
+  #bindOne(stmt: number, position: number, value: SqlParam | undefined, index: number): number {
+    const wasm = this.#wasm;
+    if (value === null) return wasm._sqlite3_bind_null(stmt, position);
+    switch (typeof value) {
+      case 'boolean':
+        return wasm._sqlite3_bind_int(stmt, position, value ? 1 : 0);
+      case 'number':
+        if ((value | 0) === value) return wasm._sqlite3_bind_int(stmt, position, value);
+        if (Number.isSafeInteger(value)) return this.#bindInt64(stmt, position, BigInt(value));
+        return wasm._sqlite3_bind_double(stmt, position, value);
+      case 'bigint':
+        if (value < -(1n << 63n) || value >= 1n << 63n) break;
+        return this.#bindInt64(stmt, position, value);
+      case 'string': {
+        const bytes = this.#textEncoder.encode(value);
+        return wasm._sqlite3_bind_text(
+          stmt,
+          position,
+          this.#copyIn(bytes),
+          bytes.length,
+          wasm._getSqliteFree(),
+        );
+      }
+      case 'object':
+        if (value instanceof Uint8Array) {
+          return wasm._sqlite3_bind_blob(
+            stmt,
+            position,
+            this.#copyIn(value),
+            value.length,
+            wasm._getSqliteFree(),
+          );
+        }
+        break;
+    }
+    throw this.#refused(
+      {
+        kind: 'bad-parameters',
+        message: `parameter ${position} is not a number, string, boolean, null, bigint or bytes`,
+      },
+      index,
+    );
+  }
+
+  #bindInt64(stmt: number, position: number, value: bigint): number {
+    const low = Number(BigInt.asIntN(32, value));
+    const high = Number(BigInt.asIntN(32, value >> 32n));
+    return this.#wasm._sqlite3_bind_int64(stmt, position, low, high);
+  }
+
+  /** Copies bytes into memory from sqlite3_malloc; SQLite frees it (the bind's destructor). */
+  #copyIn(bytes: Uint8Array): number {
+    const pointer = this.#wasm._sqlite3_malloc(Math.max(1, bytes.length));
+    assert(pointer !== 0, 'out of wasm memory binding a parameter');
+    this.#wasm.HEAPU8.set(bytes, pointer);
+    return pointer;
+  }
+
+  #readRow(stmt: number, columnCount: number): SqlValue[] {
+    const wasm = this.#wasm;
+    const row: SqlValue[] = new Array(columnCount);
+    for (let column = 0; column < columnCount; column++) {
+      switch (wasm._sqlite3_column_type(stmt, column)) {
+        case SQLITE_INTEGER: {
+          const low = wasm._sqlite3_column_int64(stmt, column);
+          row[column] = integerValue(low, wasm.getTempRet0());
+          break;
+        }
+        case SQLITE_FLOAT:
+          row[column] = wasm._sqlite3_column_double(stmt, column);
+          break;
+        case SQLITE_TEXT: {
+          const pointer = wasm._sqlite3_column_text(stmt, column);
+          const length = wasm._sqlite3_column_bytes(stmt, column);
+          row[column] = this.#textDecoder.decode(wasm.HEAPU8.subarray(pointer, pointer + length));
+          break;
+        }
+        case SQLITE_BLOB: {
+          const pointer = wasm._sqlite3_column_blob(stmt, column);
+          const length = wasm._sqlite3_column_bytes(stmt, column);
+          const heap = wasm.HEAPU8;
+          row[column] = Buffer.from(heap.buffer, heap.byteOffset + pointer, length).toString('base64');
+          break;
+        }
+        default:
+          row[column] = null;
+      }
+    }
+    return row;
+  }
+
+  // ---- failures ----
+
+  #sqliteFailure(rc: number, index: number | undefined, what?: string): RequestFailure {
+    const message = errorMessage(this.#wasm, this.#db);
+    const mapped = sqlErrorFromSqlite(
+      rc,
+      what === undefined ? message : `${what}: ${message}`,
+      this.#vfs.refusal,
+    );
+    return new RequestFailure(index === undefined ? mapped : { ...mapped, statementIndex: index });
+  }
+
+  #refused(refusal: KernelRefusal, index: number): RequestFailure {
+    return new RequestFailure({ ...sqlErrorFromRefusal(refusal), statementIndex: index });
+  }
+
+  #authorize(action: number, p3: number, p4: number): number {
+    if (!this.#authorizingUserSql || this.#authorizerBypassed) return SQLITE_OK;
+    switch (action) {
+      case AUTH_PRAGMA: {
+        const name = this.#wasm.UTF8ToString(p3).toLowerCase();
+        if (PRAGMAS_ALLOWED.has(name) || (PRAGMAS_READ_ONLY.has(name) && p4 === 0)) return SQLITE_OK;
+        const setting = PRAGMAS_READ_ONLY.has(name) ? 'setting ' : '';
+        return this.#deny(`${setting}PRAGMA ${name}`);
+      }
+      case AUTH_TRANSACTION:
+      case AUTH_SAVEPOINT:
+        return this.#deny('transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT)');
+      case AUTH_ATTACH:
+        // A second database's commits could not be one group with the main one's.
+        return this.#deny('ATTACH');
+      case AUTH_CREATE_TEMP_INDEX:
+      case AUTH_CREATE_TEMP_TABLE:
+      case AUTH_CREATE_TEMP_TRIGGER:
+      case AUTH_CREATE_TEMP_VIEW:
+        // They would outlive the request on the connection every client shares, and never reach storage.
+        return this.#deny('a TEMP table, index, trigger or view');
+    }
+    return SQLITE_OK;
+  }
+
+  #deny(what: string): number {
+    this.#vfs.refusal = { kind: 'not-authorized', what };
+    return SQLITE_DENY;
+  }
+
+  // ---- setup ----
+
+  /** The pragmas the redo VFS relies on (engine-feasibility §1), checked after they are set. */
+  #configure(sqliteCachePages: number): void {
+    assert(Number.isInteger(sqliteCachePages) && sqliteCachePages >= 10, 'sqliteCachePages must be ≥ 10');
+    const settings: [string, string][] = [
+      ['page_size', '4096'],
+      ['journal_mode', 'memory'],
+      ['synchronous', '1'],
+      ['cache_spill', '0'],
+      ['locking_mode', 'exclusive'],
+      ['temp_store', '2'],
+      ['cache_size', String(sqliteCachePages)],
+      ['foreign_keys', '1'],
+    ];
+    for (const [name, value] of settings) this.#execTrusted(`PRAGMA ${name}=${value}`);
+    for (const [name, value] of settings) {
+      const actual = this.#execTrusted(`PRAGMA ${name}`);
+      // page_size reads back the database's page size, which a new database only gets at its first table.
+      if (name === 'page_size' && this.#vfs.sizePages === 0) continue;
+      assert(String(actual).toLowerCase() === value, `PRAGMA ${name} is ${actual}, not ${value}`);
+    }
+  }
+
+  /** Runs trusted SQL (one statement) and returns the first column of its first row. */
+  #execTrusted(sql: string): SqlValue | undefined {
+    const pointer = allocateCString(this.#wasm, sql);
+    const { stmt } = this.#prepareTrusted(pointer);
+    this.#wasm._sqlite3_free(pointer);
+    try {
+      let first: SqlValue | undefined;
+      for (;;) {
+        const rc = this.#wasm._sqlite3_step(stmt);
+        if (rc === SQLITE_ROW) first ??= this.#readRow(stmt, 1)[0];
+        else if (rc === SQLITE_DONE) return first;
+        else assert(false, `${sql} failed: ${errorMessage(this.#wasm, this.#db)}`);
+      }
+    } finally {
+      this.#wasm._sqlite3_finalize(stmt);
+    }
+  }
+}
+
+/** SQLite INTEGER (as low and high 32-bit halves) → a number when safe, else its decimal string. */
+export function integerValue(low: number, high: number): number | string {
+  const value = high * 2 ** 32 + (low >>> 0);
+  if (Number.isSafeInteger(value)) return value;
+  return ((BigInt(high) << 32n) | BigInt(low >>> 0)).toString();
+}
+
+/**
+ * Whether the UTF-8 SQL from `start` holds no further statement: only whitespace, semicolons and
+ * comments. (SQLite's prepare stops after the first statement; what follows it decides whether the
+ * entry is one statement, which may be cached and take parameters.)
+ */
+export function isBlankSql(sql: Uint8Array, start: number): boolean {
+  let at = start;
+  while (at < sql.length) {
+    const byte = sql[at]!;
+    if (byte === 0x20 || byte === 0x3b || (byte >= 0x09 && byte <= 0x0d)) at++;
+    else if (byte === 0x2d && sql[at + 1] === 0x2d) {
+      while (at < sql.length && sql[at] !== 0x0a) at++;
+    } else if (byte === 0x2f && sql[at + 1] === 0x2a) {
+      at += 2;
+      while (at < sql.length && !(sql[at] === 0x2a && sql[at + 1] === 0x2f)) at++;
+      at += 2;
+    } else return false;
+  }
+  return true;
+}
+
+function isLoneVacuum(request: ExecuteRequest): boolean {
+  return (
+    request.statements.length === 1 &&
+    request.readOnly !== true &&
+    /^\s*vacuum\s*;?\s*$/i.test(request.statements[0]!.sql)
+  );
+}
+
+function allocateCString(wasm: SqliteWasm, text: string): number {
+  const bytes = new TextEncoder().encode(text);
+  const pointer = wasm._sqlite3_malloc(bytes.length + 1);
+  assert(pointer !== 0, 'out of wasm memory');
+  wasm.HEAPU8.set(bytes, pointer);
+  wasm.HEAPU8[pointer + bytes.length] = 0;
+  return pointer;
+}
+
+function errorMessage(wasm: SqliteWasm, db: number): string {
+  return db === 0 ? 'out of memory' : wasm.UTF8ToString(wasm._sqlite3_errmsg(db));
+}
+
+function noMemory(): SqlError {
+  return { code: 'SQLITE_NOMEM', sqlstate: '54000', message: 'out of memory in the SQL engine' };
+}

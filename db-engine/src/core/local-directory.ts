@@ -122,6 +122,10 @@ export class LocalVolumeDirectory implements VolumeDirectory {
       options.provisioner,
     );
     await directory.#load();
+    // Which segments a previous run could not create is not kept: `maintain` checks them all once
+    // (creating an existing segment is a no-op).
+    for (const placement of directory.#pgs)
+      for (const segmentId of placement.members) directory.#missing.set(segmentId, placement);
     return directory;
   }
 

@@ -20,7 +20,7 @@
  *    NL_QUORUM_LOST ("outcome unknown": it still commits if enough segments come back) and the driver
  *    stops accepting new groups until VDL moves again.
  *  - Page reads (`readPage`) go to one segment whose SCL is known to reach the read point, falling
- *    back to the next on a refusal or after `pageReadTimeoutMs / 3`. The read point of a PG is its
+ *    back to the next on a refusal or after `pageReadAttemptMs`. The read point of a PG is its
  *    last record at or below VDL (a segment refuses reads above its SCL, and a PG's SCL stops at its
  *    own last record). Each PG's minimum read point (PGMRPL) is sent to its segments periodically so
  *    they can coalesce and collect below it.
@@ -79,6 +79,8 @@ export interface DriverOptions {
   /** A recovery attempt that takes longer starts over under a newer epoch. */
   readonly recoveryTimeoutMs: number;
   readonly pageReadTimeoutMs: number;
+  /** A segment that has not answered a page read within this is skipped for the next one. */
+  readonly pageReadAttemptMs: number;
   readonly writeQuorumTimeoutMs: number;
   readonly minReadPointIntervalMs: number;
   /** Records per append batch at most (a batch is one frame). */
@@ -94,6 +96,7 @@ export const DRIVER_DEFAULTS: DriverOptions = {
   recoveryGraceMs: 200,
   recoveryTimeoutMs: 10_000,
   pageReadTimeoutMs: 5_000,
+  pageReadAttemptMs: 250,
   writeQuorumTimeoutMs: 10_000,
   minReadPointIntervalMs: 1_000,
   batchRecordsMax: 512,
@@ -120,6 +123,9 @@ export interface RecoveryReport {
   readonly rereplicated: number;
   readonly durationMs: number;
 }
+
+/** Pause between two rounds of a page read over the PG's segments. */
+const READ_ROUND_BACKOFF_MS = 50;
 
 export type DriverState = 'recovering' | 'serving' | 'fenced' | 'stopped';
 
@@ -148,6 +154,8 @@ interface PageRead {
   requestId: bigint;
   segmentId: SegmentId | undefined;
   retry: TimerHandle | undefined;
+  /** Waiting out the pause between two rounds of the segments. */
+  backedOff: boolean;
   readonly resolve: (bytes: Uint8Array) => void;
   readonly reject: (error: NorthlightError) => void;
 }
@@ -337,6 +345,11 @@ export class QuorumDriver {
         new NorthlightError('NL_QUORUM_LOST', 'write quorum lost: the commit is still not durable'),
       );
     return new Promise((resolve, reject) => group.waiters.push({ resolve, reject }));
+  }
+
+  /** Whether group `seq` is durable (submitted, and VDL has reached its CPL). */
+  isDurable(seq: number): boolean {
+    return seq < this.#nextSeq && (this.#groups.length === 0 || this.#groups[0]!.seq > seq);
   }
 
   /** The highest sequence number submitted so far (0 before any). */
@@ -608,6 +621,7 @@ export class QuorumDriver {
         requestId: 0n,
         segmentId: undefined,
         retry: undefined,
+        backedOff: false,
         resolve,
         reject,
       };
@@ -617,10 +631,10 @@ export class QuorumDriver {
 
   /** Sends the read to the next segment: one known to reach the read point first, then any other. */
   #sendRead(read: PageRead): void {
-    if (read.requestId !== 0n) this.#reads.delete(read.requestId);
     read.retry?.cancel();
     const nowMs = this.#env.clock.nowMs();
     if (nowMs >= read.deadlineMs) {
+      this.#reads.delete(read.requestId);
       read.reject(
         new NorthlightError(
           'NL_TIMEOUT',
@@ -633,7 +647,19 @@ export class QuorumDriver {
     }
     const placement = this.#placement(read.pgId);
     const untried = placement.members.filter((segmentId) => !read.tried.has(segmentId));
-    if (untried.length === 0) read.tried.clear(); // every one failed once: go round again
+    if (untried.length === 0 && !read.backedOff) {
+      // Every segment refused or timed out once (behind the read point until gossip fills a gap,
+      // down…): wait a little before going round again, instead of a storm of requests. The read
+      // stays registered under its last request, whose late answer is still taken.
+      read.backedOff = true;
+      read.retry = this.#env.clock.setTimer(Math.min(READ_ROUND_BACKOFF_MS, read.deadlineMs - nowMs), () => {
+        if (this.#reads.get(read.requestId) === read) this.#sendRead(read);
+      });
+      return;
+    }
+    this.#reads.delete(read.requestId);
+    if (untried.length === 0) read.tried.clear(); // go round again
+    read.backedOff = false;
     const candidates = untried.length === 0 ? [...placement.members] : untried;
     const reaching = candidates.filter((segmentId) => (this.#scls.get(segmentId) ?? -1n) >= read.readPoint);
     const pool = reaching.length > 0 ? reaching : candidates;
@@ -652,7 +678,7 @@ export class QuorumDriver {
       pageNo: read.pageNo,
       readPoint: read.readPoint,
     });
-    const waitMs = Math.min(Math.max(this.#options.pageReadTimeoutMs / 3, 1), read.deadlineMs - nowMs);
+    const waitMs = Math.min(this.#options.pageReadAttemptMs, read.deadlineMs - nowMs);
     read.retry = this.#env.clock.setTimer(waitMs, () => {
       if (this.#reads.get(read.requestId) === read) this.#sendRead(read);
     });
@@ -670,7 +696,10 @@ export class QuorumDriver {
 
   #maintainDirectory(): void {
     const maintain = this.#directory.maintain;
-    if (maintain === undefined || this.#maintaining || this.state !== 'serving') return;
+    // Also while recovering: a recovery may need a segment only upkeep creates (its node was down
+    // when its PG was added).
+    if (maintain === undefined || this.#maintaining || this.state === 'fenced' || this.state === 'stopped')
+      return;
     this.#maintaining = true;
     maintain
       .call(this.#directory)

@@ -17,7 +17,7 @@ import {
   NorthlightError,
   type PgId,
 } from '@northlight/protocol';
-import { SimCluster } from '@northlight/sim';
+import { type NetworkFaultRates, SimCluster } from '@northlight/sim';
 import { StorageNodeCore, type StorageNodeOptions } from '@northlight/storage-node';
 import { expect } from 'vitest';
 import { DiskEpochStore } from '../../src/core/epoch-store.js';
@@ -51,6 +51,7 @@ export const STORAGE_OPTIONS: StorageNodeOptions = {
   hintPersistIntervalMs: 5,
   controlLogCompactBytes: 16 * 1024,
   gossipIntervalMs: 100,
+  gossipPullTimeoutMs: 300,
 };
 
 export const DRIVER_OPTIONS: Partial<DriverOptions> = {
@@ -59,7 +60,8 @@ export const DRIVER_OPTIONS: Partial<DriverOptions> = {
   resendIntervalMs: 50,
   recoveryGraceMs: 50,
   recoveryTimeoutMs: 2_000,
-  pageReadTimeoutMs: 600,
+  pageReadTimeoutMs: 3_000,
+  pageReadAttemptMs: 100,
   writeQuorumTimeoutMs: 1_500,
   minReadPointIntervalMs: 200,
   pageSizeBytes: PAGE_SIZE,
@@ -94,8 +96,8 @@ export class SimVolume {
    */
   epochStore: EpochStore | undefined;
 
-  constructor(seed: number, engines: readonly string[] = ['e1']) {
-    this.cluster = new SimCluster({ seed, logLevelMin: 'error' });
+  constructor(seed: number, engines: readonly string[] = ['e1'], network: Partial<NetworkFaultRates> = {}) {
+    this.cluster = new SimCluster({ seed, logLevelMin: 'error', network });
     for (const [id, zone] of STORAGE_NODES) {
       this.cluster.addNode({
         id,
@@ -118,7 +120,16 @@ export class SimVolume {
         const core = this.cluster.instance<StorageNodeCore>(nodeId);
         if (core === undefined || core.state !== 'serving')
           throw new NorthlightError('NL_NETWORK_UNREACHABLE', `storage node ${nodeId} is down`);
-        const result = await core.createSegment(spec);
+        // A node that crashes mid-call never answers (its promises never settle in the simulator):
+        // time out as the HTTP provisioner does.
+        const result = await Promise.race([
+          core.createSegment(spec),
+          new Promise<never>((_, reject) =>
+            env.clock.setTimer(500, () =>
+              reject(new NorthlightError('NL_NETWORK_UNREACHABLE', `storage node ${nodeId} did not answer`)),
+            ),
+          ),
+        ]);
         if (!result.ok) throw result.error;
       },
     };

@@ -1,0 +1,51 @@
+/**
+ * A long simulator campaign of the engine's log path: `runDriverSeed` (test/support/driver-workload.ts)
+ * over many seeds — six real storage cores and the real QuorumDriver under network drops, duplicates
+ * and reordering, storage crashes and engine crashes, checked at every recovery. Not part of
+ * `npm test` (which runs a few pinned seeds).
+ *
+ *   npm run campaign -w @northlight/db-engine -- [--seeds 200] [--from 0]
+ *
+ * Progress on stderr, a JSON summary on stdout; exits 1 if a seed fails, naming it (replay it with
+ * `runDriverSeed(seed)` in a test).
+ */
+import { runDriverSeed } from '../test/support/driver-workload.js';
+
+function option(name: string, fallback: number): number {
+  const index = process.argv.indexOf(`--${name}`);
+  if (index === -1) return fallback;
+  const value = Number(process.argv[index + 1]);
+  if (!Number.isSafeInteger(value) || value < 0) {
+    process.stderr.write(`--${name} needs a non-negative integer\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const seeds = option('seeds', 200);
+const from = option('from', 0);
+const startedMs = performance.now();
+const failing: { seed: number; error: string }[] = [];
+const totals = { groups: 0, acknowledged: 0, recoveries: 0, storageCrashes: 0 };
+for (let seed = from; seed < from + seeds; seed++) {
+  try {
+    const result = await runDriverSeed(seed);
+    totals.groups += result.groups;
+    totals.acknowledged += result.acknowledged;
+    totals.recoveries += result.recoveries;
+    totals.storageCrashes += result.storageCrashes;
+  } catch (error) {
+    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    failing.push({ seed, error: text.split('\n')[0]! });
+    process.stderr.write(`seed ${seed} FAILED: ${text}\n`);
+  }
+  const done = seed - from + 1;
+  if (done % 20 === 0 || done === seeds)
+    process.stderr.write(
+      `driver campaign: ${done}/${seeds} seeds, ${((performance.now() - startedMs) / 1000).toFixed(1)} s\n`,
+    );
+}
+process.stdout.write(
+  `${JSON.stringify({ workload: 'engine-quorum-driver', seeds, from, passed: seeds - failing.length, failing, ...totals, seconds: Number(((performance.now() - startedMs) / 1000).toFixed(1)) })}\n`,
+);
+process.exit(failing.length === 0 ? 0 : 1);

@@ -1,0 +1,238 @@
+/**
+ * The engine process's configuration: flags, each with an environment variable (`NL_ENGINE_…`; a flag
+ * wins), validated at start. Every problem is reported at once, phrased for the operator, naming the
+ * flag and the variable. Run `tsx db-engine/src/main.ts --help` for the list.
+ */
+import { asNodeId, type NodeId, NorthlightError } from '@northlight/protocol';
+import type { PeerAddress } from '@northlight/protocol/io';
+
+export const ENGINE_PAGE_SIZE_BYTES = 4096;
+
+/** Node ids and zones, as everywhere in the volume (protocol/src/core/types.ts). */
+const IDENTIFIER = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+function isIdentifier(text: string): boolean {
+  return IDENTIFIER.test(text);
+}
+
+export interface StorageNodeAddress {
+  readonly nodeId: NodeId;
+  readonly zone: string;
+  /** The binary protocol (append, read page, recovery). */
+  readonly address: PeerAddress;
+  /** The admin HTTP API (segment creation). */
+  readonly adminPort: number;
+}
+
+export interface EngineConfig {
+  readonly nodeId: NodeId;
+  readonly dataDir: string;
+  readonly listenHost: string;
+  /** The SQL HTTP API. */
+  readonly httpPort: number;
+  /** The binary protocol listener (storage answers on the engine's own connections; 0 = any port). */
+  readonly port: number;
+  readonly storage: readonly StorageNodeAddress[];
+  readonly segmentSizeBytes: number;
+  readonly lsnAllocationLimit: bigint;
+  readonly cachePages: number;
+  readonly writeQuorumTimeoutMs: number;
+  readonly pageReadTimeoutMs: number;
+  readonly requestBodyLimitBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+interface OptionSpec {
+  readonly flag: string;
+  readonly env: string;
+  readonly description: string;
+  readonly defaultValue?: string;
+}
+
+const option = (name: string, description: string, defaultValue?: string): OptionSpec => ({
+  flag: `--${name}`,
+  env: `NL_ENGINE_${name.toUpperCase().replaceAll('-', '_')}`,
+  description,
+  ...(defaultValue === undefined ? {} : { defaultValue }),
+});
+
+const OPTIONS = {
+  nodeId: option('node-id', "the engine's id on the binary protocol", 'engine-1'),
+  dataDir: option('data-dir', 'directory of the volume list and the epoch file (required)'),
+  listenHost: option('listen-host', 'address the listeners bind', '127.0.0.1'),
+  httpPort: option('http-port', 'SQL HTTP API port (0 = any free port)', '8432'),
+  port: option('port', 'binary protocol port (0 = any free port)', '0'),
+  storage: option(
+    'storage',
+    'the storage nodes, id=host:port/adminPort@zone,… (two or more in each of three zones; required)',
+  ),
+  segmentSizeBytes: option(
+    'segment-size-bytes',
+    'PG size, a multiple of 4096 (the storage nodes must run with the same value and --page-size-bytes 4096)',
+    '1GiB',
+  ),
+  lsnAllocationLimit: option(
+    'lsn-allocation-limit',
+    'LAL: LSNs allocated never exceed VDL by more',
+    '1000000',
+  ),
+  cachePages: option('cache-pages', 'buffer cache size in 4 KiB pages', '16384'),
+  writeQuorumTimeoutMs: option(
+    'write-quorum-timeout-ms',
+    'a commit not durable after this fails with "write quorum lost"',
+    '10000',
+  ),
+  pageReadTimeoutMs: option(
+    'page-read-timeout-ms',
+    'a page read no segment answers fails after this',
+    '5000',
+  ),
+  requestBodyLimitBytes: option('request-body-limit-bytes', 'largest SQL request body', '1MiB'),
+  requestTimeoutMs: option('request-timeout-ms', 'an HTTP request taking longer is cut off', '60000'),
+  logLevel: option('log-level', 'debug, info, warn or error', 'info'),
+} as const satisfies Record<string, OptionSpec>;
+
+type Key = keyof typeof OPTIONS;
+
+export function engineHelpText(): string {
+  const lines = ['db engine options (a flag wins over its environment variable):'];
+  for (const spec of Object.values(OPTIONS) as OptionSpec[]) {
+    const fallback = spec.defaultValue === undefined ? '' : ` [default: ${spec.defaultValue}]`;
+    lines.push(`  ${`${spec.flag} / ${spec.env}`.padEnd(60)} ${spec.description}${fallback}`);
+  }
+  return lines.join('\n');
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+function parseSize(text: string): number | undefined {
+  const match = /^(\d+)(KiB|MiB|GiB)?$/.exec(text);
+  if (match === null) return undefined;
+  const value = Number(match[1]) * SIZE_UNITS[match[2] ?? '']!;
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+function parseInteger(text: string, min: number, max: number): number | undefined {
+  if (!/^\d+$/.test(text)) return undefined;
+  const value = Number(text);
+  return Number.isSafeInteger(value) && value >= min && value <= max ? value : undefined;
+}
+
+/** `id=host:port/adminPort@zone`; IPv6 hosts in brackets. */
+function parseStorage(text: string, problems: string[]): StorageNodeAddress[] {
+  const nodes: StorageNodeAddress[] = [];
+  for (const part of text.split(',').map((entry) => entry.trim())) {
+    if (part === '') continue;
+    const match = /^([^=]+)=(\[[^\]]+\]|[^:/@]+):(\d+)\/(\d+)@(.+)$/.exec(part);
+    const port = match === null ? undefined : parseInteger(match[3]!, 1, 65_535);
+    const adminPort = match === null ? undefined : parseInteger(match[4]!, 1, 65_535);
+    if (
+      match === null ||
+      port === undefined ||
+      adminPort === undefined ||
+      !isIdentifier(match[1]!) ||
+      !isIdentifier(match[5]!)
+    ) {
+      problems.push(
+        `--storage / NL_ENGINE_STORAGE: ${JSON.stringify(part)} is not id=host:port/adminPort@zone ` +
+          '(ids and zones [a-z0-9][a-z0-9._-]{0,62}, ports 1…65535)',
+      );
+      continue;
+    }
+    const host = match[2]!.startsWith('[') ? match[2]!.slice(1, -1) : match[2]!;
+    nodes.push({ nodeId: asNodeId(match[1]!), zone: match[5]!, address: { host, port }, adminPort });
+  }
+  const ids = nodes.map((node) => node.nodeId);
+  if (new Set(ids).size !== ids.length)
+    problems.push('--storage / NL_ENGINE_STORAGE: a node id is listed twice');
+  return nodes;
+}
+
+/** The typed configuration, or NL_CONFIG_INVALID listing every problem. */
+export function parseEngineConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): EngineConfig {
+  const problems: string[] = [];
+  const flags = new Map<Key, string>();
+  const byFlag = new Map(
+    (Object.entries(OPTIONS) as [Key, OptionSpec][]).map(([key, spec]) => [spec.flag, key]),
+  );
+  for (let index = 0; index < argv.length; index++) {
+    const argument = argv[index]!;
+    const equals = argument.indexOf('=');
+    const flag = equals < 0 ? argument : argument.slice(0, equals);
+    const key = byFlag.get(flag);
+    if (key === undefined) {
+      problems.push(`unknown option ${JSON.stringify(flag)}; see --help`);
+      continue;
+    }
+    const value = equals >= 0 ? argument.slice(equals + 1) : argv[++index];
+    if (value === undefined || (equals < 0 && value.startsWith('--'))) {
+      problems.push(`${flag} needs a value`);
+      if (value?.startsWith('--')) index--;
+      continue;
+    }
+    if (flags.has(key)) problems.push(`${flag} is given more than once`);
+    flags.set(key, value);
+  }
+  const raw = (key: Key): string | undefined => {
+    const spec: OptionSpec = OPTIONS[key];
+    const value = flags.get(key) ?? env[spec.env];
+    return value === undefined || value === '' ? spec.defaultValue : value;
+  };
+  const named = (key: Key): string => `${OPTIONS[key].flag} / ${OPTIONS[key].env}`;
+  const required = (key: Key): string => {
+    const value = raw(key);
+    if (value === undefined) problems.push(`${named(key)} is required`);
+    return value ?? '';
+  };
+  const integer = (key: Key, min: number, max: number): number => {
+    const text = raw(key)!;
+    const value = parseInteger(text, min, max);
+    if (value === undefined)
+      problems.push(`${named(key)} must be an integer in ${min}…${max}, not ${JSON.stringify(text)}`);
+    return value ?? min;
+  };
+  const size = (key: Key, min: number): number => {
+    const text = raw(key)!;
+    const value = parseSize(text);
+    if (value === undefined || value < min)
+      problems.push(
+        `${named(key)} must be a size of at least ${min} bytes (e.g. 64MiB), not ${JSON.stringify(text)}`,
+      );
+    return value ?? min;
+  };
+
+  const nodeId = raw('nodeId')!;
+  if (!isIdentifier(nodeId)) problems.push(`${named('nodeId')} must match [a-z0-9][a-z0-9._-]{0,62}`);
+  const dataDir = required('dataDir');
+  const storage = parseStorage(required('storage'), problems);
+  const segmentSizeBytes = size('segmentSizeBytes', ENGINE_PAGE_SIZE_BYTES);
+  if (segmentSizeBytes % ENGINE_PAGE_SIZE_BYTES !== 0)
+    problems.push(`${named('segmentSizeBytes')} must be a multiple of ${ENGINE_PAGE_SIZE_BYTES}`);
+  const lal = integer('lsnAllocationLimit', 1, 1_000_000_000);
+  const logLevel = raw('logLevel')!;
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
+    problems.push(`${named('logLevel')} must be debug, info, warn or error`);
+  const config: EngineConfig = {
+    nodeId: asNodeId(isIdentifier(nodeId) ? nodeId : 'invalid'),
+    dataDir,
+    listenHost: raw('listenHost')!,
+    httpPort: integer('httpPort', 0, 65_535),
+    port: integer('port', 0, 65_535),
+    storage,
+    segmentSizeBytes,
+    lsnAllocationLimit: BigInt(lal),
+    cachePages: integer('cachePages', 16, 16_777_216),
+    writeQuorumTimeoutMs: integer('writeQuorumTimeoutMs', 100, 3_600_000),
+    pageReadTimeoutMs: integer('pageReadTimeoutMs', 50, 600_000),
+    requestBodyLimitBytes: size('requestBodyLimitBytes', 1024),
+    requestTimeoutMs: integer('requestTimeoutMs', 100, 3_600_000),
+    logLevel: logLevel as EngineConfig['logLevel'],
+  };
+  if (problems.length > 0)
+    throw new NorthlightError('NL_CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`);
+  return config;
+}

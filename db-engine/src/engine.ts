@@ -1,0 +1,225 @@
+/**
+ * The writer engine: the SQL kernel (a worker running SQLite under the redo VFS) joined to the quorum
+ * driver (the log path). The kernel commits in memory and seals one group per transaction; the engine
+ * hands each group to the driver, passes LSNs, VDL and back-pressure back to the kernel, and releases
+ * a reply only once everything it could have read or written is durable (VDL ≥ the CPL of the last
+ * group sealed before the reply): asynchronous group commit, no thread ever waits on a commit.
+ *
+ * Write quorum lost. The kernel's memory then holds commits that are not durable (and may never be),
+ * so no reply that could have seen them may be released. To keep serving reads, the engine replaces
+ * the kernel with a fresh one, degraded: its pages come from storage at each PG's read point (≤ VDL),
+ * so it sees exactly the durable volume, and it refuses writes (57P03). The groups still waiting stay
+ * with the driver and commit if storage comes back; once none is left waiting and storage accepts
+ * again, the engine replaces the kernel once more (a fresh view of the now-durable volume) and takes
+ * writes. Requests arriving while a kernel is being replaced get 503 and may be retried.
+ *
+ * Order: groups reach the driver in seal order (the kernel posts them before the reply that depends
+ * on them); each kernel numbers its groups from 1, so the kernel → driver sequence map is per kernel.
+ */
+import { assert, type Logger, type Lsn, NorthlightError } from '@northlight/protocol';
+import type { QuorumDriver } from './core/quorum-driver.js';
+import type { ExecuteReply, ExecuteRequest, SealedGroup } from './kernel/messages.js';
+
+/** What the engine needs of the kernel host (`kernel/kernel-host.ts`). */
+export interface Kernel {
+  execute(request: ExecuteRequest): Promise<ExecuteReply>;
+  setVdl(lsn: bigint): void;
+  assignLsns(seq: number, lsns: readonly bigint[]): void;
+  setAccepting(accepting: boolean, reason?: string): void;
+  close(): Promise<void>;
+}
+
+/** Starts a kernel whose sealed groups go to `onGroup` (a fresh buffer cache, pages from storage). */
+export type KernelFactory = (onGroup: (group: SealedGroup) => void) => Promise<Kernel>;
+
+export type EngineReply =
+  | (Extract<ExecuteReply, { ok: true }> & { readonly commitLsn?: Lsn })
+  | Extract<ExecuteReply, { ok: false }>;
+
+export type EngineMode = 'starting' | 'normal' | 'degraded' | 'replacing' | 'closed';
+
+const NOT_ACCEPTING = 'storage is not accepting writes (write quorum lost or LSN back-pressure)';
+
+/** One kernel and its group map (kernel seq → driver seq, for groups not yet known durable). */
+interface Generation {
+  readonly kernel: Kernel;
+  readonly driverSeqOf: Map<number, number>;
+  readonly kernelSeqOf: Map<number, number>;
+  lastKernelSeq: number;
+}
+
+export class Engine {
+  readonly #driver: QuorumDriver;
+  readonly #startKernel: KernelFactory;
+  readonly #log: Logger;
+  #generation: Generation | undefined;
+  #mode: EngineMode = 'starting';
+  #commits = 0;
+  #replacements = 0;
+
+  constructor(driver: QuorumDriver, startKernel: KernelFactory, log: Logger) {
+    this.#driver = driver;
+    this.#startKernel = startKernel;
+    this.#log = log;
+  }
+
+  /** Starts the first kernel (the driver serves already). */
+  async open(): Promise<void> {
+    await this.#replace(this.#driver.accepting ? 'normal' : 'degraded');
+  }
+
+  get mode(): EngineMode {
+    return this.#mode;
+  }
+
+  get commits(): number {
+    return this.#commits;
+  }
+
+  /** How many times the kernel was replaced (quorum lost, then regained). */
+  get replacements(): number {
+    return this.#replacements;
+  }
+
+  async close(): Promise<void> {
+    this.#mode = 'closed';
+    const generation = this.#generation;
+    this.#generation = undefined;
+    await generation?.kernel.close();
+  }
+
+  // ---- driver → kernel (wire these to the driver's events) ----
+
+  allocated(driverSeq: number, lsns: readonly Lsn[]): void {
+    const generation = this.#generation;
+    const kernelSeq = generation?.kernelSeqOf.get(driverSeq);
+    if (kernelSeq !== undefined) generation!.kernel.assignLsns(kernelSeq, lsns);
+  }
+
+  vdlAdvanced(vdl: Lsn): void {
+    const generation = this.#generation;
+    if (generation !== undefined) {
+      generation.kernel.setVdl(vdl);
+      // Forget the groups now durable (in seal order; a later reply that names one waits for nothing).
+      for (const [kernelSeq, driverSeq] of generation.driverSeqOf) {
+        if (!this.#driver.isDurable(driverSeq)) break;
+        generation.driverSeqOf.delete(kernelSeq);
+        generation.kernelSeqOf.delete(driverSeq);
+      }
+    }
+    this.#maybeRecover();
+  }
+
+  acceptingChanged(accepting: boolean): void {
+    this.#generation?.kernel.setAccepting(accepting, accepting ? undefined : NOT_ACCEPTING);
+    if (
+      !accepting &&
+      (this.#mode === 'normal' || this.#mode === 'starting') &&
+      this.#driver.state === 'serving'
+    ) {
+      this.#log.log('warn', 'write quorum lost: serving reads from the durable volume, refusing writes', {
+        vdl: this.#driver.vdl,
+        groupsWaiting: this.#driver.status().groupsWaiting,
+      });
+      void this.#replace('degraded');
+      return;
+    }
+    this.#maybeRecover();
+  }
+
+  /** Degraded, storage accepting again, nothing left waiting: back to a writable kernel. */
+  #maybeRecover(): void {
+    if (this.#mode !== 'degraded' || !this.#driver.accepting) return;
+    if (this.#driver.status().groupsWaiting > 0) return;
+    this.#log.log('info', 'storage acknowledges again: taking writes', { vdl: this.#driver.vdl });
+    void this.#replace('normal');
+  }
+
+  #replacing: Promise<void> = Promise.resolve();
+
+  /** Replaces the kernel (one replacement at a time, in the order asked). */
+  #replace(mode: 'normal' | 'degraded'): Promise<void> {
+    this.#mode = 'replacing';
+    const done = this.#replacing.then(() => this.#replaceNow(mode));
+    this.#replacing = done.catch((error: unknown) => {
+      this.#log.log('error', 'could not start the SQL kernel', { error: String(error) });
+    });
+    return done;
+  }
+
+  async #replaceNow(mode: 'normal' | 'degraded'): Promise<void> {
+    if (this.#mode === 'closed') return;
+    const previous = this.#generation;
+    this.#generation = undefined;
+    this.#mode = 'replacing';
+    if (previous !== undefined) this.#replacements++;
+    await previous?.kernel.close();
+    const generation: Generation = {
+      kernel: undefined as unknown as Kernel,
+      driverSeqOf: new Map(),
+      kernelSeqOf: new Map(),
+      lastKernelSeq: 0,
+    };
+    const kernel = await this.#startKernel((group) => this.#onGroup(generation, group));
+    Object.assign(generation, { kernel });
+    if (this.#mode !== 'replacing') {
+      await kernel.close(); // closed (or replaced again) meanwhile
+      return;
+    }
+    const vdl = this.#driver.vdl;
+    if (vdl !== undefined) kernel.setVdl(vdl);
+    const accepting = mode === 'normal' && this.#driver.accepting;
+    kernel.setAccepting(accepting, accepting ? undefined : NOT_ACCEPTING);
+    this.#generation = generation;
+    this.#mode = mode;
+    if (mode === 'degraded') this.#maybeRecover();
+    else if (!this.#driver.accepting) this.acceptingChanged(false);
+  }
+
+  // ---- kernel → driver ----
+
+  /** A sealed group: submitted to the driver at once, in seal order. */
+  #onGroup(generation: Generation, group: SealedGroup): void {
+    assert(
+      group.seq > generation.lastKernelSeq,
+      `group ${group.seq} after ${generation.lastKernelSeq}: out of order`,
+    );
+    generation.lastKernelSeq = group.seq;
+    // Mapped before submitting: the driver may allocate the group's LSNs (and call `allocated`)
+    // inside `submit`.
+    const driverSeq = this.#driver.lastSeq + 1;
+    generation.driverSeqOf.set(group.seq, driverSeq);
+    generation.kernelSeqOf.set(driverSeq, group.seq);
+    const submitted = this.#driver.submit(group.records);
+    assert(submitted === driverSeq, `the driver numbered group ${submitted}, not ${driverSeq}`);
+  }
+
+  /**
+   * Runs a request as one transaction and answers once what it saw and wrote is durable. A failure to
+   * become durable (write quorum lost, fenced) rejects with that NorthlightError: the client must not
+   * take the commit for acknowledged (its outcome is unknown).
+   */
+  async execute(request: ExecuteRequest): Promise<EngineReply> {
+    const generation = this.#generation;
+    if (generation === undefined)
+      throw new NorthlightError(
+        'NL_QUORUM_LOST',
+        this.#mode === 'closed' ? 'the engine is stopping' : 'the engine is switching its SQL kernel; retry',
+      );
+    let reply: ExecuteReply;
+    try {
+      reply = await generation.kernel.execute(request);
+    } catch (error) {
+      if (this.#generation === generation) throw error;
+      // The kernel was replaced under the request (write quorum lost or regained): nothing of it
+      // was acknowledged, and its commit, if any, is with the driver like any other.
+      throw new NorthlightError('NL_QUORUM_LOST', 'the SQL kernel was replaced during the request; retry it');
+    }
+    const driverSeq =
+      reply.visibleThroughSeq > 0 ? generation.driverSeqOf.get(reply.visibleThroughSeq) : undefined;
+    const durable = driverSeq === undefined ? undefined : await this.#driver.whenDurable(driverSeq);
+    if (!reply.ok) return reply;
+    if (reply.groupSeq !== undefined) this.#commits++;
+    return reply.groupSeq === undefined || durable === undefined ? reply : { ...reply, commitLsn: durable };
+  }
+}

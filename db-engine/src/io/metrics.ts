@@ -1,0 +1,151 @@
+/**
+ * The engine's Prometheus metrics (`northlight_engine_*`, units in the names), on prom-client. Gauges
+ * are read at scrape time from the driver's and the kernel's status; counters and histograms are fed
+ * by the HTTP layer as requests finish.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface EngineMetricsSource {
+  driver(): {
+    readonly state: string;
+    readonly vcl: bigint | undefined;
+    readonly vdl: bigint | undefined;
+    readonly lalHeadroom: bigint | undefined;
+    readonly pgCount: number;
+    readonly groupsWaiting: number;
+    readonly batchesInFlight: number;
+    readonly bytesSent: number;
+    readonly batchesSent: number;
+    readonly records: number;
+    readonly pageReads: number;
+    readonly pageReadRetries: number;
+    readonly accepting: boolean;
+  };
+  /** The kernel's counters; undefined before it started. */
+  kernel(): Readonly<Record<string, number>> | undefined;
+  /** Seconds the last recovery took; undefined before it finished. */
+  recoverySeconds(): number | undefined;
+}
+
+const COMMIT_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10];
+
+export class EngineMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'outcome'>;
+  readonly commits: Counter;
+  readonly commitLatency: Histogram;
+  readonly requestLatency: Histogram<'kind'>;
+
+  constructor(source: EngineMetricsSource) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'northlight_engine_requests_total',
+      help: 'SQL requests answered, by outcome (ok, sql_error, unavailable, invalid)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.commits = new Counter({
+      name: 'northlight_engine_commits_total',
+      help: 'Write transactions acknowledged durable (VDL reached their commit LSN)',
+      registers,
+    });
+    this.commitLatency = new Histogram({
+      name: 'northlight_engine_commit_latency_seconds',
+      help: 'From a write request arriving to its durable acknowledgement',
+      buckets: COMMIT_BUCKETS,
+      registers,
+    });
+    this.requestLatency = new Histogram({
+      name: 'northlight_engine_request_latency_seconds',
+      help: 'SQL request latency by kind (read, write)',
+      labelNames: ['kind'],
+      buckets: COMMIT_BUCKETS,
+      registers,
+    });
+    const gauge = (name: string, help: string, read: () => number | bigint | undefined): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const value = read();
+          if (value !== undefined) this.set(Number(value));
+        },
+      });
+    };
+    gauge('northlight_engine_vdl', 'Volume durable LSN', () => source.driver().vdl);
+    gauge('northlight_engine_vcl', 'Volume complete LSN', () => source.driver().vcl);
+    gauge(
+      'northlight_engine_lal_headroom_lsns',
+      'LSNs that may still be allocated before back-pressure (VDL + LAL - last allocated)',
+      () => source.driver().lalHeadroom,
+    );
+    gauge('northlight_engine_serving', '1 while the engine serves (recovered, not fenced)', () =>
+      source.driver().state === 'serving' ? 1 : 0,
+    );
+    gauge('northlight_engine_accepting_writes', '1 while storage accepts new commits', () =>
+      source.driver().accepting ? 1 : 0,
+    );
+    gauge('northlight_engine_pgs', 'Protection groups of the volume', () => source.driver().pgCount);
+    gauge(
+      'northlight_engine_groups_waiting',
+      'Committed groups not yet durable',
+      () => source.driver().groupsWaiting,
+    );
+    gauge(
+      'northlight_engine_batches_in_flight',
+      'Append batches sent and not acknowledged',
+      () => source.driver().batchesInFlight,
+    );
+    gauge(
+      'northlight_engine_shipped_bytes',
+      'Bytes of frames sent to storage (a counter read as a gauge)',
+      () => source.driver().bytesSent,
+    );
+    gauge(
+      'northlight_engine_shipped_batches',
+      'Append batches sent to storage (a counter read as a gauge)',
+      () => source.driver().batchesSent,
+    );
+    gauge(
+      'northlight_engine_redo_records',
+      'Redo records allocated (a counter read as a gauge)',
+      () => source.driver().records,
+    );
+    gauge(
+      'northlight_engine_page_reads',
+      'Pages read from storage on cache misses',
+      () => source.driver().pageReads,
+    );
+    gauge(
+      'northlight_engine_page_read_retries',
+      'Page reads sent again to another segment',
+      () => source.driver().pageReadRetries,
+    );
+    gauge('northlight_engine_recovery_seconds', 'Duration of the last crash recovery', () =>
+      source.recoverySeconds(),
+    );
+    for (const [key, name, help] of [
+      ['cacheHits', 'northlight_engine_cache_hits', 'Buffer cache hits'],
+      ['cacheMisses', 'northlight_engine_cache_misses', 'Buffer cache misses (page reads from storage)'],
+      ['cacheEvictions', 'northlight_engine_cache_evictions', 'Pages evicted from the buffer cache'],
+      ['cachePages', 'northlight_engine_cache_pages', 'Pages held in the buffer cache'],
+      ['sizePages', 'northlight_engine_volume_pages', 'Size of the database in pages'],
+      [
+        'writesOutsideBracket',
+        'northlight_engine_writes_outside_batch',
+        'Page writes outside an atomic batch (alarm)',
+      ],
+    ] as const) {
+      gauge(name, help, () => source.kernel()?.[key]);
+    }
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * The engine's HTTP API on fastify: SQL, probes, status and metrics.
+ *
+ *   POST /v1/sql   { "statements": [{ "sql": "…", "params": [ … ] }, …], "readOnly": false }
+ *                  or the shorthand { "sql": "…", "params": [ … ] }
+ *                  Runs every statement as ONE transaction (all or nothing) and answers once what it
+ *                  read and wrote is durable: 200 { "results": [{ "columns", "rows", "changes" }],
+ *                  "commitLsn": "…" (writes), "vdl": "…" }.
+ *   GET /healthz   200 while the process runs
+ *   GET /readyz    200 once the volume is recovered and the kernel open, else 503 with the reason
+ *   GET /v1/status the driver's and the kernel's state (LSNs as decimal strings)
+ *   GET /metrics   Prometheus text
+ *
+ * Errors have one shape: { "code", "sqlstate", "message", "action" }. SQL errors carry the SQLSTATE
+ * the kernel mapped (42601 syntax, 42P01 unknown table, 23505 unique violation…) with HTTP 400, or
+ * 413 for 54000 (too large); storage-side failures are 503 (57P03: not accepting writes, or write
+ * quorum lost, outcome unknown) or 504 (a page read timed out). A request that fails its schema, an
+ * unknown route, an oversized or malformed body is a 4xx NL_REQUEST_INVALID. Anything else is a bug:
+ * 500 without detail to the client, the stack to the log. Values: INTEGER as a JSON number when safe,
+ * else a decimal string; REAL number; TEXT string; BLOB base64 string; NULL null.
+ */
+import { AssertionError, isNorthlightError, type Logger } from '@northlight/protocol';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { EngineReply } from '../engine.js';
+import type { ExecuteRequest, SqlParam } from '../kernel/messages.js';
+import type { EngineMetrics } from './metrics.js';
+
+export interface SqlServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly logger: Logger;
+  readonly bodyLimitBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly execute: (request: ExecuteRequest) => Promise<EngineReply>;
+  readonly readiness: () => { ready: true } | { ready: false; reason: string };
+  readonly status: () => Record<string, unknown>;
+  readonly metrics: EngineMetrics;
+  readonly vdl: () => bigint | undefined;
+}
+
+interface ErrorBody {
+  readonly code: string;
+  readonly sqlstate: string;
+  readonly message: string;
+  readonly action: string;
+}
+
+const paramSchema = { type: ['string', 'number', 'boolean', 'null'] } as const;
+const statementSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['sql'],
+  properties: {
+    sql: { type: 'string', minLength: 1 },
+    params: { type: 'array', items: paramSchema, maxItems: 32_766 },
+  },
+} as const;
+const sqlBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    statements: { type: 'array', items: statementSchema, minItems: 1, maxItems: 10_000 },
+    sql: { type: 'string', minLength: 1 },
+    params: { type: 'array', items: paramSchema, maxItems: 32_766 },
+    readOnly: { type: 'boolean' },
+  },
+} as const;
+
+interface SqlBody {
+  readonly statements?: { sql: string; params?: SqlParam[] }[];
+  readonly sql?: string;
+  readonly params?: SqlParam[];
+  readonly readOnly?: boolean;
+}
+
+function httpStatusOfSqlstate(sqlstate: string): number {
+  if (sqlstate === '57P03') return 503;
+  if (sqlstate === '54000') return 413;
+  if (sqlstate.startsWith('XX')) return 500;
+  return 400;
+}
+
+function actionOfSqlstate(sqlstate: string): string {
+  if (sqlstate === '57P03') return 'storage is not accepting writes now; retry the transaction later';
+  if (sqlstate === '54000') return 'split the transaction into smaller ones';
+  if (sqlstate.startsWith('23')) return 'the transaction was rolled back; fix the data and retry';
+  if (sqlstate.startsWith('42')) return 'fix the statement; nothing was changed';
+  return 'the transaction was rolled back';
+}
+
+function requestInvalid(message: string): ErrorBody {
+  return {
+    code: 'NL_REQUEST_INVALID',
+    sqlstate: '08P01',
+    message,
+    action: 'fix the request; see docs/db-engine.md',
+  };
+}
+
+export async function startSqlServer(
+  options: SqlServerOptions,
+): Promise<{ app: FastifyInstance; port: number }> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimitBytes,
+    requestTimeout: options.requestTimeoutMs,
+    return503OnClosing: true,
+    ajv: { customOptions: { allowUnionTypes: true } },
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as FastifyReply).code(400).send(requestInvalid(`bad request: ${error.message}`));
+    },
+  });
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof AssertionError) {
+      options.logger.log('error', 'assertion failed while serving a request', {
+        url: request.url,
+        stack: error.stack,
+      });
+      setImmediate(() => {
+        throw error; // STYLE.md §8: an assertion failure stops the process
+      });
+      return reply.code(500).send({
+        code: 'NL_INTERNAL',
+        sqlstate: 'XX000',
+        message: 'internal error',
+        action: 'see the engine log',
+      });
+    }
+    if (isNorthlightError(error)) {
+      const status =
+        error.code === 'NL_TIMEOUT'
+          ? 504
+          : ['NL_QUORUM_LOST', 'NL_EPOCH_STALE', 'NL_NETWORK_UNREACHABLE'].includes(error.code)
+            ? 503
+            : 400;
+      options.metrics.requests.inc({ outcome: 'unavailable' });
+      return reply.code(status).send({
+        code: error.code,
+        sqlstate: status === 400 ? '08P01' : '57P03',
+        message: error.message,
+        action: status === 400 ? 'fix the request' : 'check the storage nodes and the engine status; retry',
+      } satisfies ErrorBody);
+    }
+    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      options.metrics.requests.inc({ outcome: 'invalid' });
+      return reply.code(error.statusCode).send(requestInvalid(error.message));
+    }
+    options.logger.log('error', 'unexpected error while serving a request', {
+      url: request.url,
+      stack: error.stack,
+    });
+    return reply.code(500).send({
+      code: 'NL_INTERNAL',
+      sqlstate: 'XX000',
+      message: 'internal error',
+      action: 'see the engine log',
+    });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send(requestInvalid(`no route ${request.method} ${request.url.slice(0, 200)}`));
+  });
+
+  app.get('/healthz', async () => ({ status: 'alive' }));
+  app.get('/readyz', async (_request, reply) => {
+    const readiness = options.readiness();
+    if (readiness.ready) return { status: 'ready' };
+    return reply.code(503).send({ status: 'not-ready', reason: readiness.reason });
+  });
+  app.get('/v1/status', async (_request, reply) =>
+    reply
+      .type('application/json')
+      .send(
+        JSON.stringify(options.status(), (_key, value) =>
+          typeof value === 'bigint' ? value.toString() : value,
+        ),
+      ),
+  );
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(options.metrics.contentType).send(await options.metrics.text()),
+  );
+
+  app.post<{ Body: SqlBody }>('/v1/sql', { schema: { body: sqlBodySchema } }, async (request, reply) => {
+    const body = request.body;
+    if ((body.statements === undefined) === (body.sql === undefined))
+      return reply
+        .code(400)
+        .send(requestInvalid('give either "statements" or "sql", not both and not neither'));
+    if (body.statements === undefined && body.params !== undefined && body.sql === undefined)
+      return reply.code(400).send(requestInvalid('"params" goes with "sql"'));
+    const statements = body.statements ?? [
+      { sql: body.sql!, ...(body.params === undefined ? {} : { params: body.params }) },
+    ];
+    const startedMs = performance.now();
+    const reply_ = await options.execute({ statements, readOnly: body.readOnly === true });
+    const seconds = (performance.now() - startedMs) / 1000;
+    if (!reply_.ok) {
+      const { sqlstate, message } = reply_.error;
+      options.metrics.requests.inc({ outcome: 'sql_error' });
+      return reply.code(httpStatusOfSqlstate(sqlstate)).send({
+        code: sqlstate,
+        sqlstate,
+        message,
+        action: actionOfSqlstate(sqlstate),
+      } satisfies ErrorBody);
+    }
+    options.metrics.requests.inc({ outcome: 'ok' });
+    const write = reply_.groupSeq !== undefined;
+    options.metrics.requestLatency.observe({ kind: write ? 'write' : 'read' }, seconds);
+    if (write) {
+      options.metrics.commits.inc();
+      options.metrics.commitLatency.observe(seconds);
+    }
+    return {
+      results: reply_.results,
+      ...(reply_.commitLsn === undefined ? {} : { commitLsn: reply_.commitLsn.toString() }),
+      vdl: options.vdl()?.toString(),
+    };
+  });
+  await app.listen({ host: options.host, port: options.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  return { app, port };
+}

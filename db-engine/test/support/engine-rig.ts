@@ -1,0 +1,189 @@
+/**
+ * Real processes for the engine's process tests: six storage nodes (the storage node's own rig, two
+ * per zone, fixed ports so restarts keep their addresses, 4 KiB pages as the engine needs) and engine
+ * processes (`src/main.ts` through tsx) with a data directory each, their HTTP port read from the
+ * "HTTP API listening" log line. `sql` speaks the engine's HTTP API.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  freePorts,
+  removeDataDir,
+  type StorageProcess,
+  startStorageProcess,
+  stopStorageProcess,
+} from '../../../storage-node/test/support/process-rig.js';
+
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const tsxLoader = createRequire(import.meta.url).resolve('tsx');
+const READY_TIMEOUT_MS = 60_000;
+
+export const ZONE_OF = { s1: 'a', s2: 'a', s3: 'b', s4: 'b', s5: 'c', s6: 'c' } as const;
+export type StorageName = keyof typeof ZONE_OF;
+export const STORAGE_NAMES = Object.keys(ZONE_OF) as StorageName[];
+
+export class StorageFleet {
+  readonly nodes = new Map<StorageName, StorageProcess>();
+  #ports = new Map<StorageName, { port: number; adminPort: number }>();
+
+  constructor(readonly segmentSizeBytes: number) {}
+
+  async start(): Promise<void> {
+    const ports = await freePorts(2 * STORAGE_NAMES.length);
+    STORAGE_NAMES.forEach((name, index) => {
+      this.#ports.set(name, { port: ports[2 * index]!, adminPort: ports[2 * index + 1]! });
+    });
+    await Promise.all(STORAGE_NAMES.map((name) => this.startNode(name)));
+  }
+
+  async startNode(name: StorageName, dataDir?: string): Promise<StorageProcess> {
+    const { port, adminPort } = this.#ports.get(name)!;
+    const peers = STORAGE_NAMES.filter((other) => other !== name)
+      .map((other) => `${other}=127.0.0.1:${this.#ports.get(other)!.port}`)
+      .join(',');
+    const node = await startStorageProcess(name, ZONE_OF[name], {
+      ...(dataDir === undefined ? {} : { dataDir }),
+      port,
+      adminPort,
+      args: [
+        '--peers',
+        peers,
+        '--page-size-bytes',
+        '4096',
+        '--segment-size-bytes',
+        String(this.segmentSizeBytes),
+        '--gossip-interval-ms',
+        '200',
+      ],
+    });
+    this.nodes.set(name, node);
+    return node;
+  }
+
+  async kill(name: StorageName): Promise<void> {
+    await stopStorageProcess(this.nodes.get(name)!, 'SIGKILL');
+  }
+
+  async restart(name: StorageName): Promise<void> {
+    await this.startNode(name, this.nodes.get(name)!.dataDir);
+  }
+
+  /** The engine's --storage value. */
+  storageFlag(): string {
+    return STORAGE_NAMES.map((name) => {
+      const { port, adminPort } = this.#ports.get(name)!;
+      return `${name}=127.0.0.1:${port}/${adminPort}@${ZONE_OF[name]}`;
+    }).join(',');
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((node) => stopStorageProcess(node, 'SIGKILL')));
+    for (const node of this.nodes.values()) removeDataDir(node);
+  }
+}
+
+export interface EngineProcess {
+  readonly dataDir: string;
+  readonly httpPort: number;
+  readonly child: ChildProcess;
+  readonly output: string[];
+  readonly exited: Promise<number | null>;
+}
+
+export async function startEngine(
+  fleet: StorageFleet,
+  options: { dataDir?: string; httpPort?: number; args?: readonly string[] } = {},
+): Promise<EngineProcess> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'northlight-engine-'));
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      tsxLoader,
+      'src/main.ts',
+      '--data-dir',
+      dataDir,
+      '--storage',
+      fleet.storageFlag(),
+      '--segment-size-bytes',
+      String(fleet.segmentSizeBytes),
+      '--http-port',
+      String(options.httpPort ?? 0),
+      ...(options.args ?? []),
+    ],
+    { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'], env: process.env },
+  );
+  const output: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const httpPort = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`engine not ready:\n${output.join('')}`)),
+      READY_TIMEOUT_MS,
+    );
+    let port: number | undefined;
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      output.push(text);
+      for (const line of text.split('\n')) {
+        if (line.includes('HTTP API listening')) port = (JSON.parse(line) as { port: number }).port;
+        if (line.includes('engine ready') && port !== undefined) {
+          clearTimeout(timer);
+          resolve(port);
+        }
+      }
+    };
+    child.stderr?.on('data', onData);
+    child.stdout?.on('data', onData);
+    void exited.then((code) => reject(new Error(`engine exited with ${code}:\n${output.join('')}`)));
+  });
+  return { dataDir, httpPort, child, output, exited };
+}
+
+export function removeEngineData(engine: EngineProcess): void {
+  rmSync(engine.dataDir, { recursive: true, force: true });
+}
+
+export interface SqlAnswer {
+  readonly status: number;
+  readonly body: {
+    results?: { columns: string[]; rows: unknown[][]; changes: number }[];
+    commitLsn?: string;
+    code?: string;
+    sqlstate?: string;
+    message?: string;
+  };
+}
+
+export async function sql(
+  engine: { httpPort: number },
+  statements: readonly { sql: string; params?: readonly unknown[] }[] | string,
+  options: { readOnly?: boolean; timeoutMs?: number } = {},
+): Promise<SqlAnswer> {
+  const body =
+    typeof statements === 'string'
+      ? { sql: statements, ...(options.readOnly ? { readOnly: true } : {}) }
+      : { statements, ...(options.readOnly ? { readOnly: true } : {}) };
+  const response = await fetch(`http://127.0.0.1:${engine.httpPort}/v1/sql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+  });
+  return { status: response.status, body: (await response.json()) as SqlAnswer['body'] };
+}
+
+/** The engine's /v1/status (LSNs as decimal strings). */
+export interface EngineStatusBody {
+  readonly driver: { readonly pgCount: number; readonly state: string; readonly vdl?: string };
+  readonly recovery?: { readonly durationMs: number; readonly volumeEpoch: string };
+  readonly mode?: string;
+}
+
+export async function engineStatus(engine: { httpPort: number }): Promise<EngineStatusBody> {
+  const response = await fetch(`http://127.0.0.1:${engine.httpPort}/v1/status`);
+  return (await response.json()) as EngineStatusBody;
+}

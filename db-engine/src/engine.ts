@@ -38,6 +38,9 @@ export type EngineReply =
 
 export type EngineMode = 'starting' | 'normal' | 'degraded' | 'replacing' | 'closed';
 
+/** After a kernel failed to start, the next attempt. */
+const KERNEL_RETRY_MS = 1_000;
+
 const NOT_ACCEPTING = 'storage is not accepting writes (write quorum lost or LSN back-pressure)';
 
 /** One kernel and its group map (kernel seq → driver seq, for groups not yet known durable). */
@@ -142,7 +145,11 @@ export class Engine {
     this.#mode = 'replacing';
     const done = this.#replacing.then(() => this.#replaceNow(mode));
     this.#replacing = done.catch((error: unknown) => {
-      this.#log.log('error', 'could not start the SQL kernel', { error: String(error) });
+      // Storage may be unreachable just now (the kernel reads page 0 to open): try again shortly.
+      this.#log.log('error', 'could not start the SQL kernel; retrying in 1 s', { error: String(error) });
+      setTimeout(() => {
+        if (this.#mode === 'replacing') void this.#replace(mode);
+      }, KERNEL_RETRY_MS).unref();
     });
     return done;
   }

@@ -235,9 +235,11 @@ describe('db-engine process over six storage-node processes', () => {
 
   it('fences a zombie writer: a second engine recovers the volume and the first exits without acknowledging', async () => {
     engine.child.kill('SIGSTOP'); // still running, but silent: a partition or a long pause
+    // The new writer has its own node id, as a new pod would: storage answers each engine on its
+    // own connections (an engine with the same id would take the old one's answers).
     const replacement = await startEngine(fleet, {
       dataDir: engine.dataDir,
-      args: ['--write-quorum-timeout-ms', '3000'],
+      args: ['--write-quorum-timeout-ms', '3000', '--node-id', 'engine-2'],
     });
     try {
       expect(await total(replacement)).toBe(ACCOUNTS * OPENING_BALANCE);
@@ -246,7 +248,16 @@ describe('db-engine process over six storage-node processes', () => {
         { sql: 'UPDATE accounts SET balance = balance + 1000000 WHERE id = 5' },
       ]).catch((error: unknown) => ({ status: 0, body: { code: String(error) } }));
       expect(zombie.status).not.toBe(200);
-      expect(await engine.exited).toBe(3);
+      const exitCode = await Promise.race([
+        engine.exited,
+        new Promise<string>((resolve) =>
+          setTimeout(
+            () => resolve(`still running:\n${engine.output.join('').split('\n').slice(-15).join('\n')}`),
+            30_000,
+          ),
+        ),
+      ]);
+      expect(exitCode).toBe(3);
       expect(engine.output.join('')).toMatch(/fenced/);
       expect(await total(replacement)).toBe(ACCOUNTS * OPENING_BALANCE);
     } finally {

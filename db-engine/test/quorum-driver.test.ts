@@ -6,83 +6,9 @@
 // acknowledged.
 import { asEpoch, type Epoch, isNorthlightError } from '@northlight/protocol';
 import { describe, expect, it } from 'vitest';
-import type { QuorumDriver } from '../src/core/quorum-driver.js';
 import type { EpochStore } from '../src/core/volume.js';
-import { runDriverSeed } from './support/driver-workload.js';
-import {
-  PAGES_PER_PG,
-  pageImage,
-  SimVolume,
-  type SubmittedGroup,
-  stampOf,
-  wholePage,
-} from './support/sim-volume.js';
-
-/** The test's stand-in for the SQL kernel: submits groups and remembers what each wrote. */
-class Workload {
-  readonly groups: SubmittedGroup[] = [];
-  #nextStamp = 1;
-
-  constructor(readonly volume: SimVolume) {}
-
-  /** Submits one group writing `pageNos` (whole-page images stamped with a fresh number). */
-  submit(driver: QuorumDriver, engine: string, pageNos: readonly number[]): SubmittedGroup {
-    const stamp = this.#nextStamp++;
-    const pages = new Map(pageNos.map((pageNo) => [pageNo, pageImage(stamp, pageNo)]));
-    const seq = driver.submit([...pages].map(([pageNo, image]) => wholePage(pageNo, image)));
-    const group: SubmittedGroup = {
-      seq,
-      engine,
-      epoch: driver.volumeEpoch,
-      pages,
-      acknowledged: false,
-      stamp,
-    };
-    this.groups.push(group);
-    driver.whenDurable(seq).then(
-      () => {
-        group.acknowledged = true;
-      },
-      () => {},
-    );
-    return group;
-  }
-
-  /** Each page's stamp after the first `count` groups, in submission order. */
-  stampsAfter(count: number): Map<number, number> {
-    const stamps = new Map<number, number>();
-    for (const group of this.groups.slice(0, count))
-      for (const pageNo of group.pages.keys()) stamps.set(pageNo, group.stamp);
-    return stamps;
-  }
-
-  touchedPages(): number[] {
-    return [...new Set(this.groups.flatMap((group) => [...group.pages.keys()]))].sort((a, b) => a - b);
-  }
-
-  /**
-   * Reads every touched page through `driver` and checks the volume holds exactly the first K groups
-   * for some K at least as long as every acknowledged group: nothing acknowledged lost, no group half
-   * applied, nothing out of order. Returns K.
-   */
-  async checkPrefix(driver: QuorumDriver): Promise<number> {
-    const seen = new Map<number, number>();
-    for (const pageNo of this.touchedPages())
-      seen.set(pageNo, stampOf(await this.volume.wait(driver.readPage(pageNo))));
-    let lastAcknowledged = 0;
-    this.groups.forEach((group, index) => {
-      if (group.acknowledged) lastAcknowledged = index + 1;
-    });
-    for (let count = lastAcknowledged; count <= this.groups.length; count++) {
-      const expected = this.stampsAfter(count);
-      if ([...seen].every(([pageNo, stamp]) => (expected.get(pageNo) ?? 0) === stamp)) return count;
-    }
-    throw new Error(
-      `the volume is no prefix of the groups at or after the last acknowledged one (${lastAcknowledged}): ` +
-        JSON.stringify([...seen]),
-    );
-  }
-}
+import { GroupHistory, runDriverSeed } from './support/driver-workload.js';
+import { PAGES_PER_PG, pageImage, SimVolume, stampOf, wholePage } from './support/sim-volume.js';
 
 /** A counter shared by two engines: the control plane's epoch allocator, in the simulator. */
 class SharedEpochs implements EpochStore {
@@ -98,15 +24,16 @@ describe('QuorumDriver with six storage cores (simulator)', () => {
     const volume = new SimVolume(11);
     volume.startEngine();
     const driver = await volume.serving();
-    const workload = new Workload(volume);
+    const workload = new GroupHistory(volume);
     const pagesTouched = 7 * PAGES_PER_PG;
     for (let index = 0; index < 80; index++) {
       workload.submit(driver, 'e1', [(index * 5) % pagesTouched, (index * 11 + 3) % pagesTouched]);
       if (index % 10 === 9) await volume.cluster.runFor(20);
     }
-    await volume.settle(() => workload.groups.every((group) => group.acknowledged));
+    await volume.settle(() => workload.current.every((group) => group.acknowledged));
     expect((await volume.engine().directory).pgs().length).toBeGreaterThanOrEqual(7);
-    expect(await workload.checkPrefix(driver)).toBe(workload.groups.length);
+    const submitted = workload.current.length;
+    expect(await workload.recovered(driver)).toBe(submitted); // every group, in order
     const status = driver.status();
     expect(status.vdl).toBe(status.lastAllocated);
     expect(status.groupsWaiting).toBe(0);
@@ -118,7 +45,7 @@ describe('QuorumDriver with six storage cores (simulator)', () => {
       const volume = new SimVolume(seed);
       volume.startEngine();
       let driver = await volume.serving();
-      const workload = new Workload(volume);
+      const workload = new GroupHistory(volume);
       for (let index = 0; index < 60; index++) {
         workload.submit(driver, 'e1', [index % 24, (index * 7 + 1) % 24, (index * 13 + 2) % 24]);
         await volume.cluster.runFor(seed % 2 === 0 ? 1 : 0.25); // acknowledgements flow meanwhile
@@ -126,14 +53,15 @@ describe('QuorumDriver with six storage cores (simulator)', () => {
       // The crash comes with some groups acknowledged, some sent and not yet acknowledged, and
       // (seed 21) some not even sent.
       await volume.cluster.runFor(seed - 21);
-      const acknowledgedBefore = workload.groups.filter((group) => group.acknowledged).length;
+      const acknowledgedBefore = workload.current.filter((group) => group.acknowledged).length;
       volume.cluster.restart('e1');
       driver = await volume.serving();
       const report = await volume.wait(volume.engine().started!);
       expect(report.volumeEpoch).toBe(2n);
-      const recovered = await workload.checkPrefix(driver);
+      const submitted = workload.current.length;
+      const recovered = await workload.recovered(driver);
       expect(recovered).toBeGreaterThanOrEqual(acknowledgedBefore);
-      outcomes.push(`${acknowledgedBefore}/${recovered}/${workload.groups.length}`);
+      outcomes.push(`${acknowledgedBefore}/${recovered}/${submitted}`);
       // The new writer goes on where the recovered volume ends.
       const after = workload.submit(driver, 'e1', [0, 23]);
       await volume.settle(() => after.acknowledged);
@@ -153,7 +81,7 @@ describe('QuorumDriver with six storage cores (simulator)', () => {
     const volume = new SimVolume(31);
     volume.startEngine();
     const driver = await volume.serving();
-    const workload = new Workload(volume);
+    const workload = new GroupHistory(volume);
     volume.cluster.crash('s1');
     volume.cluster.crash('s2');
     const zoneDown = [0, 1, 2].map((index) => workload.submit(driver, 'e1', [index, index + 8]));
@@ -176,7 +104,8 @@ describe('QuorumDriver with six storage cores (simulator)', () => {
     await volume.settle(() => driver.accepting, 30_000);
     const resumed = workload.submit(driver, 'e1', [6]);
     await volume.settle(() => resumed.acknowledged);
-    expect(await workload.checkPrefix(driver)).toBe(workload.groups.length);
+    const submitted = workload.current.length;
+    expect(await workload.recovered(driver)).toBe(submitted); // every group, in order
   });
 
   it('fences a zombie writer: after a newer writer recovers, the old one gets nothing acknowledged', async () => {
@@ -184,7 +113,7 @@ describe('QuorumDriver with six storage cores (simulator)', () => {
     volume.epochStore = new SharedEpochs();
     volume.startEngine('e1');
     const old = await volume.serving('e1');
-    const workload = new Workload(volume);
+    const workload = new GroupHistory(volume);
     const early = workload.submit(old, 'e1', [1, 2]);
     await volume.settle(() => early.acknowledged);
 

@@ -130,7 +130,7 @@ export const STORAGE_NODE_DEFAULTS = {
   backupChunkBytesMax: 4 * 1024 * 1024,
   backupBaseEveryBytes: 256 * 1024 * 1024,
   gossipReplyBytesMax: 512 * 1024,
-  gossipPullTimeoutMs: 5000,
+  gossipPullTimeoutMs: 1000,
   gossipServeConcurrencyMax: 2,
   rateWindowMs: 10_000,
 } as const;

@@ -130,6 +130,56 @@ describe('DurabilityTracker', () => {
     );
   });
 
+  it('agrees with the model when records are registered between acknowledgements', () => {
+    const stepArbitrary = fc.oneof(
+      fc.record({
+        kind: fc.constant('register' as const),
+        pg: fc.integer({ min: 0, max: 2 }),
+        cpl: fc.boolean(),
+      }),
+      fc.record({
+        kind: fc.constant('ack' as const),
+        index: fc.nat(),
+        member: fc.constantFrom(...members),
+        cumulative: fc.boolean(),
+      }),
+    );
+    fc.assert(
+      fc.property(fc.array(stepArbitrary, { maxLength: 300 }), (steps) => {
+        const tracker = new DurabilityTracker(asLsn(0n), () => quorumSet);
+        const records: { pg: number; cpl: boolean; ackedBy: Set<string> }[] = [];
+        for (const step of steps) {
+          if (step.kind === 'register') {
+            records.push({ pg: step.pg, cpl: step.cpl, ackedBy: new Set() });
+            tracker.register(asLsn(BigInt(records.length)), asPgId(step.pg), step.cpl);
+            continue;
+          }
+          if (records.length === 0) continue;
+          const index = step.index % records.length;
+          if (step.cumulative) {
+            const pg = records[index]!.pg;
+            tracker.acknowledgeThrough(asPgId(pg), step.member, asLsn(BigInt(index + 1)));
+            records.forEach((record, i) => {
+              if (record.pg === pg && i <= index) record.ackedBy.add(step.member);
+            });
+          } else {
+            tracker.acknowledge(asLsn(BigInt(index + 1)), step.member);
+            records[index]!.ackedBy.add(step.member);
+          }
+          let vcl = 0n;
+          let vdl = 0n;
+          for (const [i, record] of records.entries()) {
+            if (!isWriteQuorum(quorumSet, record.ackedBy)) break;
+            vcl = BigInt(i + 1);
+            if (record.cpl) vdl = vcl;
+          }
+          expect([tracker.vcl, tracker.vdl]).toEqual([vcl, vdl]);
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it('holds the VCL at a gap however many later records are durable', () => {
     const tracker = new DurabilityTracker(asLsn(0n), () => quorumSet);
     for (let i = 1n; i <= 5n; i++) tracker.register(asLsn(i), asPgId(0), true);

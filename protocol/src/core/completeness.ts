@@ -120,6 +120,10 @@ export class DurabilityTracker {
   #vdl: Lsn;
   #lastAllocated: Lsn;
   readonly #pending = new Map<Lsn, PendingRecord>();
+  /** Per PG, its pending LSNs ascending (allocation order); entries at or below VCL are dropped lazily. */
+  readonly #pendingOfPg = new Map<PgId, Lsn[]>();
+  /** Per PG and member, the SCL already applied by `acknowledgeThrough`: each record is visited once. */
+  readonly #appliedThrough = new Map<PgId, Map<string, Lsn>>();
   readonly #quorumSetOf: (pgId: PgId) => QuorumSet<string>;
 
   constructor(durableLsn: Lsn, quorumSetOf: (pgId: PgId) => QuorumSet<string>) {
@@ -152,6 +156,12 @@ export class DurabilityTracker {
       `LSNs are dense: expected ${this.#lastAllocated + 1n}, got ${lsn}`,
     );
     this.#pending.set(lsn, { pgId, cpl, acknowledgedBy: new Set(), durable: false });
+    let list = this.#pendingOfPg.get(pgId);
+    if (list === undefined) {
+      list = [];
+      this.#pendingOfPg.set(pgId, list);
+    }
+    list.push(lsn);
     this.#lastAllocated = lsn;
   }
 
@@ -164,14 +174,31 @@ export class DurabilityTracker {
     return this.#advance();
   }
 
-  /** Segment `member` of `pgId` is complete up to `scl`: every pending record of the PG ≤ scl is durable there. */
+  /**
+   * Segment `member` of `pgId` is complete up to `scl`: every pending record of the PG ≤ scl is durable
+   * there. Visits only the PG's pending records above what this member's earlier SCLs covered, so each
+   * (record, member) pair costs once however often a segment reports its SCL.
+   */
   acknowledgeThrough(pgId: PgId, member: string, scl: Lsn): boolean {
-    for (let lsn = this.#vcl + 1n; lsn <= scl && lsn <= this.#lastAllocated; lsn++) {
-      const record = this.#pending.get(asLsn(lsn));
-      if (record === undefined || record.pgId !== pgId || record.durable) continue;
-      record.acknowledgedBy.add(member);
-      this.#evaluate(record);
+    const list = this.#pendingOfPg.get(pgId);
+    let applied = this.#appliedThrough.get(pgId);
+    if (applied === undefined) {
+      applied = new Map();
+      this.#appliedThrough.set(pgId, applied);
     }
+    const from = applied.get(member) ?? this.#vcl;
+    if (list !== undefined && scl > from) {
+      let drop = 0;
+      while (drop < list.length && list[drop]! <= this.#vcl) drop++;
+      if (drop > 0) list.splice(0, drop); // durable and below VCL: gone from #pending already
+      for (let index = upperBoundLsn(list, from); index < list.length && list[index]! <= scl; index++) {
+        const record = this.#pending.get(list[index]!);
+        if (record === undefined || record.durable) continue;
+        record.acknowledgedBy.add(member);
+        this.#evaluate(record);
+      }
+    }
+    if (scl > from) applied.set(member, scl);
     return this.#advance();
   }
 
@@ -204,4 +231,16 @@ export class DurabilityTracker {
     assert(this.#vdl >= previousVdl, 'VDL never goes back');
     return this.#vdl > previousVdl;
   }
+}
+
+/** Index of the first element of ascending `values` greater than `limit`. */
+function upperBoundLsn(values: readonly Lsn[], limit: bigint): number {
+  let low = 0;
+  let high = values.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (values[middle]! <= limit) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }

@@ -40,6 +40,8 @@ export interface EngineConfig {
   readonly pageReadTimeoutMs: number;
   readonly requestBodyLimitBytes: number;
   readonly requestTimeoutMs: number;
+  /** Ship whole pages instead of diffs: the benchmark's "traditional engine on block storage". */
+  readonly shipFullPages: boolean;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -90,6 +92,11 @@ const OPTIONS = {
   ),
   requestBodyLimitBytes: option('request-body-limit-bytes', 'largest SQL request body', '1MiB'),
   requestTimeoutMs: option('request-timeout-ms', 'an HTTP request taking longer is cut off', '60000'),
+  shipFullPages: option(
+    'ship-full-pages',
+    'true: ship whole 4 KiB pages instead of diffs (for benchmarks: a traditional engine on block storage)',
+    'false',
+  ),
   logLevel: option('log-level', 'debug, info, warn or error', 'info'),
 } as const satisfies Record<string, OptionSpec>;
 
@@ -213,6 +220,9 @@ export function parseEngineConfig(
   if (segmentSizeBytes % ENGINE_PAGE_SIZE_BYTES !== 0)
     problems.push(`${named('segmentSizeBytes')} must be a multiple of ${ENGINE_PAGE_SIZE_BYTES}`);
   const lal = integer('lsnAllocationLimit', 1, 1_000_000_000);
+  const shipFullPages = raw('shipFullPages')!;
+  if (shipFullPages !== 'true' && shipFullPages !== 'false')
+    problems.push(`${named('shipFullPages')} must be true or false`);
   const logLevel = raw('logLevel')!;
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
     problems.push(`${named('logLevel')} must be debug, info, warn or error`);
@@ -230,6 +240,7 @@ export function parseEngineConfig(
     pageReadTimeoutMs: integer('pageReadTimeoutMs', 50, 600_000),
     requestBodyLimitBytes: size('requestBodyLimitBytes', 1024),
     requestTimeoutMs: integer('requestTimeoutMs', 100, 3_600_000),
+    shipFullPages: shipFullPages === 'true',
     logLevel: logLevel as EngineConfig['logLevel'],
   };
   if (problems.length > 0)

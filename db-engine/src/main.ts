@@ -136,6 +136,7 @@ async function run(argv: readonly string[]): Promise<number> {
         onGroup,
         cachePages: config.cachePages,
         pageReadTimeoutMs: config.pageReadTimeoutMs,
+        shipFullPages: config.shipFullPages,
       });
       return kernel;
     },

@@ -62,6 +62,8 @@ export interface KernelHostOptions {
   readonly maxGroupPages?: number;
   /** Commits are refused (57P03) while this many groups wait for `assignLsns`. Default 10 000. */
   readonly maxUnassignedGroups?: number;
+  /** Ship whole pages instead of diffs (the benchmark's page-shipping comparison). Default false. */
+  readonly shipFullPages?: boolean;
   /** A statement returning more rows fails with 54000. Default 1 000 000. */
   readonly maxResultRows?: number;
   /** SQLite's own page cache in pages. Default 500. */
@@ -116,6 +118,7 @@ export class KernelHost {
       pageReadTimeoutMs: options.pageReadTimeoutMs,
       maxGroupPages: options.maxGroupPages ?? DEFAULT_MAX_GROUP_PAGES,
       maxUnassignedGroups: options.maxUnassignedGroups ?? DEFAULT_MAX_UNASSIGNED_GROUPS,
+      shipFullPages: options.shipFullPages === true,
       maxResultRows: options.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
       sqliteCachePages: options.sqliteCachePages ?? DEFAULT_SQLITE_CACHE_PAGES,
     };

@@ -82,6 +82,7 @@ export interface KernelWorkerData {
   readonly pageReadTimeoutMs: number;
   readonly maxGroupPages: number;
   readonly maxUnassignedGroups: number;
+  readonly shipFullPages: boolean;
   readonly maxResultRows: number;
   readonly sqliteCachePages: number;
 }

@@ -98,6 +98,11 @@ export interface RedoVfsOptions {
   readonly maxGroupPages: number;
   /** Refuse commits while this many sealed groups still wait for their LSNs (back-pressure). */
   readonly maxUnassignedGroups: number;
+  /**
+   * Ship every written page whole (one run over the page) instead of its diff: what an engine on
+   * replicated block storage sends. For the benchmark's comparison only.
+   */
+  readonly shipFullPages?: boolean;
 }
 
 export interface RedoVfsStats {
@@ -147,6 +152,7 @@ export class RedoVfs extends FacadeVFS {
   readonly #sink: GroupSink;
   readonly #maxGroupPages: number;
   readonly #maxUnassignedGroups: number;
+  readonly #shipFullPages: boolean;
   #mainFile: number | undefined;
   /** The file size SQLite sees, including the open group's writes. */
   #sizeBytes = 0;
@@ -183,6 +189,7 @@ export class RedoVfs extends FacadeVFS {
     this.#sink = options.sink;
     this.#maxGroupPages = options.maxGroupPages;
     this.#maxUnassignedGroups = options.maxUnassignedGroups;
+    this.#shipFullPages = options.shipFullPages === true;
   }
 
   /** When false, commits are refused with SQLITE_BUSY (storage unreachable, LSN allocation limit). */
@@ -392,7 +399,7 @@ export class RedoVfs extends FacadeVFS {
     }
     const image = begun.image;
     const after = within === 0 && bytes.length === PAGE_SIZE_BYTES ? bytes : patched(image, within, bytes);
-    const runs = diffPage(image, after);
+    const runs = this.#runsOf(image, after);
     const undo = runs.map((run) => beforeBytesOf(image, run));
     image.set(after);
     group.writes.set(pageNo, { runs, undo, previous: begun.previous });
@@ -405,8 +412,13 @@ export class RedoVfs extends FacadeVFS {
     const beforeGroup = image.slice();
     for (const run of pending.undo) beforeGroup.set(run.bytes, run.offset);
     image.set(bytes, within);
-    pending.runs = diffPage(beforeGroup, image);
+    pending.runs = this.#runsOf(beforeGroup, image);
     pending.undo = pending.runs.map((run) => beforeBytesOf(beforeGroup, run));
+  }
+
+  /** The record's runs: the diff, or (`shipFullPages`) the whole page as one run. */
+  #runsOf(before: Uint8Array, after: Uint8Array): DiffRun[] {
+    return this.#shipFullPages ? [{ offset: 0, bytes: after.slice() }] : diffPage(before, after);
   }
 
   /** Storage's image of a page the cache does not hold: zeros past the committed end (V4). */

@@ -46,6 +46,8 @@ export interface SqlSessionOptions {
   readonly maxUnassignedGroups?: number;
   /** A statement returning more rows fails with 54000 (default 1 000 000). */
   readonly maxResultRows?: number;
+  /** Ship whole pages instead of diffs (the benchmark's page-shipping comparison). */
+  readonly shipFullPages?: boolean;
   /** SQLite's own page cache (`PRAGMA cache_size`), in pages (default 500, SQLite's 2 MiB default). */
   readonly sqliteCachePages?: number;
 }
@@ -212,6 +214,7 @@ export class SqlSession {
       sink: options.sink,
       maxGroupPages: options.maxGroupPages ?? DEFAULT_MAX_GROUP_PAGES,
       maxUnassignedGroups: options.maxUnassignedGroups ?? DEFAULT_MAX_UNASSIGNED_GROUPS,
+      shipFullPages: options.shipFullPages === true,
     });
     assert(wasm.vfs_register(vfs, false) === SQLITE_OK, 'registering the redo VFS failed');
     const name = allocateCString(wasm, DATABASE_NAME);

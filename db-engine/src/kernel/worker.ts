@@ -90,6 +90,7 @@ async function runWorker(port: MessagePort, data: KernelWorkerData): Promise<voi
       maxGroupPages: data.maxGroupPages,
       maxUnassignedGroups: data.maxUnassignedGroups,
       maxResultRows: data.maxResultRows,
+      shipFullPages: data.shipFullPages,
       sqliteCachePages: data.sqliteCachePages,
     });
   } catch (error) {

@@ -96,7 +96,7 @@ export interface EngineProcess {
 
 export async function startEngine(
   fleet: StorageFleet,
-  options: { dataDir?: string; httpPort?: number; args?: readonly string[] } = {},
+  options: { dataDir?: string; httpPort?: number; args?: readonly string[]; storage?: string } = {},
 ): Promise<EngineProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'northlight-engine-'));
   const child = spawn(
@@ -108,7 +108,7 @@ export async function startEngine(
       '--data-dir',
       dataDir,
       '--storage',
-      fleet.storageFlag(),
+      options.storage ?? fleet.storageFlag(),
       '--segment-size-bytes',
       String(fleet.segmentSizeBytes),
       '--http-port',

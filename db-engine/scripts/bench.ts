@@ -28,6 +28,7 @@ import {
   sql,
   startEngine,
 } from '../test/support/engine-rig.js';
+import { digitGroups, seededRandom } from '../test/support/seeded.js';
 
 interface Config {
   readonly rows: number;
@@ -63,27 +64,8 @@ function progress(line: string): void {
   process.stderr.write(`bench: ${line}\n`);
 }
 
-/** mulberry32, so each run replays the same ids and strings. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-/** sysbench's c (11 groups) and pad (5 groups) of 11 digits joined by '-'. */
-function digits(next: () => number, groups: number): string {
-  return Array.from({ length: groups }, () =>
-    Array.from({ length: 11 }, () => Math.floor(next() * 10)).join(''),
-  ).join('-');
-}
-
 async function prepare(engine: EngineProcess, rows: number): Promise<void> {
-  const next = generator(1);
+  const next = seededRandom(1);
   const create = await sql(engine, [
     {
       sql: 'CREATE TABLE sbtest1 (id INTEGER PRIMARY KEY, k INTEGER NOT NULL DEFAULT 0, c TEXT NOT NULL, pad TEXT NOT NULL)',
@@ -96,7 +78,7 @@ async function prepare(engine: EngineProcess, rows: number): Promise<void> {
     for (let id = first; id < first + LOAD_BATCH_ROWS && id <= rows; id++)
       statements.push({
         sql: 'INSERT INTO sbtest1 (id, k, c, pad) VALUES (?, ?, ?, ?)',
-        params: [id, Math.floor(next() * rows), digits(next, 11), digits(next, 5)],
+        params: [id, Math.floor(next() * rows), digitGroups(next, 11), digitGroups(next, 5)],
       });
     const answer = await sql(engine, statements, { timeoutMs: 120_000 });
     if (answer.status !== 200) throw new Error(`load: ${JSON.stringify(answer.body)}`);
@@ -127,7 +109,7 @@ async function writeOnly(
   keepGoing: () => boolean,
   seed: number,
 ): Promise<{ latencies: number[]; committed: number; failed: number }> {
-  const next = generator(seed);
+  const next = seededRandom(seed);
   const latencies: number[] = [];
   let failed = 0;
   await Promise.all(
@@ -140,12 +122,12 @@ async function writeOnly(
             { sql: 'UPDATE sbtest1 SET k = k + 1 WHERE id = ?', params: [id] },
             {
               sql: 'UPDATE sbtest1 SET c = ? WHERE id = ?',
-              params: [digits(next, 11), 1 + Math.floor(next() * rows)],
+              params: [digitGroups(next, 11), 1 + Math.floor(next() * rows)],
             },
             { sql: 'DELETE FROM sbtest1 WHERE id = ?', params: [id] },
             {
               sql: 'INSERT INTO sbtest1 (id, k, c, pad) VALUES (?, ?, ?, ?)',
-              params: [id, Math.floor(next() * rows), digits(next, 11), digits(next, 5)],
+              params: [id, Math.floor(next() * rows), digitGroups(next, 11), digitGroups(next, 5)],
             },
           ]);
           if (answer.status === 200) latencies.push(performance.now() - startedMs);
@@ -269,20 +251,20 @@ async function betterSqlite3(config: Config, clients: number): Promise<Record<st
     db.exec(
       'CREATE TABLE sbtest1 (id INTEGER PRIMARY KEY, k INTEGER NOT NULL DEFAULT 0, c TEXT NOT NULL, pad TEXT NOT NULL); CREATE INDEX k_1 ON sbtest1 (k)',
     );
-    const next = generator(1);
+    const next = seededRandom(1);
     const insert = db.prepare('INSERT INTO sbtest1 (id, k, c, pad) VALUES (?, ?, ?, ?)');
     db.transaction(() => {
       for (let id = 1; id <= config.rows; id++)
-        insert.run(id, Math.floor(next() * config.rows), digits(next, 11), digits(next, 5));
+        insert.run(id, Math.floor(next() * config.rows), digitGroups(next, 11), digitGroups(next, 5));
     })();
     const updateK = db.prepare('UPDATE sbtest1 SET k = k + 1 WHERE id = ?');
     const updateC = db.prepare('UPDATE sbtest1 SET c = ? WHERE id = ?');
     const remove = db.prepare('DELETE FROM sbtest1 WHERE id = ?');
     const txn = db.transaction((id: number) => {
       updateK.run(id);
-      updateC.run(digits(next, 11), 1 + Math.floor(next() * config.rows));
+      updateC.run(digitGroups(next, 11), 1 + Math.floor(next() * config.rows));
       remove.run(id);
-      insert.run(id, Math.floor(next() * config.rows), digits(next, 11), digits(next, 5));
+      insert.run(id, Math.floor(next() * config.rows), digitGroups(next, 11), digitGroups(next, 5));
     });
     // One connection, transactions one after another: concurrency does not help one SQLite file.
     const endMs = performance.now() + config.durationMs;

@@ -25,6 +25,7 @@ import { KernelHost } from '../src/kernel/kernel-host.js';
 import type { ExecuteReply, ExecuteRequest, SealedGroup } from '../src/kernel/messages.js';
 import { PAGE_SIZE_BYTES, type PageGroup } from '../src/kernel/redo-vfs.js';
 import { SqlSession } from '../src/kernel/sql-session.js';
+import { digitGroups, seededRandom } from '../test/support/seeded.js';
 
 const { values } = parseArgs({
   options: {
@@ -43,29 +44,8 @@ const PIPELINE_DEPTH = 32;
 const LOAD_BATCH_ROWS = 1000;
 const CACHE_PAGES = 32_768;
 
-/** mulberry32: a small seeded generator, so every run replays the same ids and strings. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-/** sysbench's c (11 groups) and pad (5 groups) of 11 digits joined by '-'. */
-function digitGroups(next: () => number, groups: number): string {
-  const parts: string[] = [];
-  for (let group = 0; group < groups; group++) {
-    parts.push(String(Math.floor(next() * 1e11)).padStart(11, '0'));
-  }
-  return parts.join('-');
-}
-
 function schemaAndLoad(): ExecuteRequest[] {
-  const next = random(1);
+  const next = seededRandom(1);
   const requests: ExecuteRequest[] = [
     {
       statements: [
@@ -92,7 +72,7 @@ function schemaAndLoad(): ExecuteRequest[] {
 }
 
 function transactions(): ExecuteRequest[] {
-  const next = random(2);
+  const next = seededRandom(2);
   const id = () => Math.floor(next() * ROWS) + 1;
   return Array.from({ length: TRANSACTIONS }, () => {
     const deleted = id();

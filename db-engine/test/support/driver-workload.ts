@@ -13,6 +13,7 @@
  * end, after healing. The checker also asserts VDL never goes back within an incarnation.
  */
 import type { QuorumDriver } from '../../src/core/quorum-driver.js';
+import { seededRandom } from './seeded.js';
 import {
   pageImage,
   SimVolume,
@@ -96,18 +97,6 @@ export class GroupHistory {
   }
 }
 
-/** A small PRNG (mulberry32) for the workload's own choices; the simulator has its own from the seed. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 export interface DriverSeedOptions {
   /** Groups to submit in all. */
   readonly groups: number;
@@ -137,7 +126,7 @@ export async function runDriverSeed(
   seed: number,
   options: DriverSeedOptions = DRIVER_SEED_DEFAULTS,
 ): Promise<DriverSeedResult> {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const volume = new SimVolume(seed, ['e1'], {
     dropProbability: 0.02,
     duplicateProbability: 0.02,

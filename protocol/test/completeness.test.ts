@@ -192,6 +192,16 @@ describe('DurabilityTracker', () => {
     expect(tracker.vdl).toBe(5n);
   });
 
+  it('waits for every copy when asked to (writeQuorum 6, the benchmark mirror mode)', () => {
+    const tracker = new DurabilityTracker(asLsn(0n), () => quorumSet, 6);
+    tracker.register(asLsn(1n), asPgId(0), true);
+    for (const member of ['a', 'b', 'c', 'd', 'e']) tracker.acknowledge(asLsn(1n), member);
+    expect(tracker.vdl).toBe(0n); // five of six is a quorum, not every copy
+    expect(tracker.acknowledge(asLsn(1n), 'f')).toBe(true);
+    expect(tracker.vdl).toBe(1n);
+    expect(() => new DurabilityTracker(asLsn(0n), () => quorumSet, 3)).toThrow(/write quorum is 4 … 6/);
+  });
+
   it('insists on dense LSNs', () => {
     const tracker = new DurabilityTracker(asLsn(0n), () => quorumSet);
     expect(() => tracker.register(asLsn(2n), asPgId(0) as PgId, true)).toThrow(/dense/);

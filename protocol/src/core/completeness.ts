@@ -11,7 +11,7 @@
  */
 import { AssertionError, assert } from './assert.js';
 import { NorthlightError } from './errors.js';
-import { isWriteQuorum, type QuorumSet } from './quorum.js';
+import { COPIES, isWriteQuorum, type QuorumSet, WRITE_QUORUM } from './quorum.js';
 import { asLsn, type Lsn, type PgId } from './types.js';
 
 export interface ChainLink {
@@ -125,12 +125,21 @@ export class DurabilityTracker {
   /** Per PG and member, the SCL already applied by `acknowledgeThrough`: each record is visited once. */
   readonly #appliedThrough = new Map<PgId, Map<string, Lsn>>();
   readonly #quorumSetOf: (pgId: PgId) => QuorumSet<string>;
+  readonly #writeQuorum: number;
 
-  constructor(durableLsn: Lsn, quorumSetOf: (pgId: PgId) => QuorumSet<string>) {
+  /** `writeQuorum`: acknowledgements a record needs per configuration (quorum.ts `isWriteQuorum`). */
+  constructor(
+    durableLsn: Lsn,
+    quorumSetOf: (pgId: PgId) => QuorumSet<string>,
+    writeQuorum: number = WRITE_QUORUM,
+  ) {
     this.#vcl = durableLsn;
     this.#vdl = durableLsn;
     this.#lastAllocated = durableLsn;
     this.#quorumSetOf = quorumSetOf;
+    if (!(Number.isInteger(writeQuorum) && writeQuorum >= WRITE_QUORUM && writeQuorum <= COPIES))
+      throw new AssertionError(`a write quorum is ${WRITE_QUORUM} … ${COPIES}, not ${writeQuorum}`);
+    this.#writeQuorum = writeQuorum;
   }
 
   get vcl(): Lsn {
@@ -215,7 +224,7 @@ export class DurabilityTracker {
   }
 
   #evaluate(record: PendingRecord): void {
-    record.durable = isWriteQuorum(this.#quorumSetOf(record.pgId), record.acknowledgedBy);
+    record.durable = isWriteQuorum(this.#quorumSetOf(record.pgId), record.acknowledgedBy, this.#writeQuorum);
   }
 
   #advance(): boolean {

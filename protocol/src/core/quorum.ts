@@ -19,7 +19,7 @@
  * could miss a record acknowledged by {C,D,E,F} before G joined. Writes count G at once, because
  * it receives every new record. `quorum.test.ts` checks both the rule and the counterexample.
  */
-import { assert } from './assert.js';
+import { AssertionError, assert } from './assert.js';
 
 export const COPIES = 6;
 export const WRITE_QUORUM = 4;
@@ -69,13 +69,20 @@ function countIn<M extends string>(configuration: Configuration<M>, members: Rea
   return count;
 }
 
-/** True when `acknowledged` holds WRITE_QUORUM members of every configuration. */
+/**
+ * True when `acknowledged` holds WRITE_QUORUM members of every configuration. `writeQuorum` may ask for
+ * more (never fewer): COPIES makes a write wait for every copy, as a synchronous mirror does, which is
+ * how the engine's benchmark shows what a quorum saves.
+ */
 export function isWriteQuorum<M extends string>(
   quorumSet: QuorumSet<M>,
   acknowledged: ReadonlySet<M>,
+  writeQuorum: number = WRITE_QUORUM,
 ): boolean {
+  if (writeQuorum < WRITE_QUORUM || writeQuorum > COPIES)
+    throw new AssertionError(`a write quorum is ${WRITE_QUORUM} … ${COPIES}, not ${writeQuorum}`);
   return quorumSet.configurations.every(
-    (configuration) => countIn(configuration, acknowledged) >= WRITE_QUORUM,
+    (configuration) => countIn(configuration, acknowledged) >= writeQuorum,
   );
 }
 

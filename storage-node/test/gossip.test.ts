@@ -7,10 +7,47 @@
  */
 import { asSegmentId } from '@northlight/protocol';
 import { describe, expect, it } from 'vitest';
+import { noopStorageMetrics, type StorageMetrics, type StorageNodeOptions } from '../src/index.js';
 import { pg } from './support/core-rig.js';
 import { Harness, NODES, OPTIONS, segmentOf } from './support/six-cores.js';
 
+/** Options whose gossip only runs when a test calls `gossipRound()`, counting every pull sent. */
+function countingPulls(replyBytesMax: number): { options: StorageNodeOptions; pulls: () => number } {
+  let pulls = 0;
+  const metrics: StorageMetrics = {
+    ...noopStorageMetrics,
+    gossipPull: (direction) => void (direction === 'sent' && pulls++),
+  };
+  return {
+    options: { ...OPTIONS, gossipIntervalMs: 0, gossipReplyBytesMax: replyBytesMax, metrics },
+    pulls: () => pulls,
+  };
+}
+
 describe('gossip', () => {
+  it('pulls again at once while a reply leaves it behind, and stops once it reaches the peer', async () => {
+    // A small gap, filled by one reply that reaches the peer's SCL: one pull, no second one.
+    const small = countingPulls(64 * 1024);
+    const harness = new Harness(5, [0], small.options);
+    await harness.ready();
+    const head = harness.write(0, 20, ['s1', 's2', 's3', 's4', 's5']).at(-1)!.lsn;
+    await harness.settle(() => harness.scl('s5', 0) === head && harness.scl('s1', 0) === head);
+    harness.core('s6').gossipRound();
+    await harness.settle(() => harness.scl('s6', 0) === head);
+    await harness.cluster.runFor(500);
+    expect(small.pulls()).toBe(1);
+
+    // A gap larger than a reply: the pulls follow each other without waiting for a round.
+    const budget = countingPulls(512);
+    const behind = new Harness(6, [0], budget.options);
+    await behind.ready();
+    const far = behind.write(0, 200, ['s1', 's2', 's3', 's4', 's5']).at(-1)!.lsn;
+    await behind.settle(() => behind.scl('s5', 0) === far && behind.scl('s1', 0) === far);
+    behind.core('s6').gossipRound();
+    await behind.settle(() => behind.scl('s6', 0) === far);
+    expect(budget.pulls()).toBeGreaterThan(5);
+  });
+
   it('fills the records a segment was never sent, in pulls bounded by the reply budget', async () => {
     const harness = new Harness(1, [0, 1]);
     await harness.ready();

@@ -273,6 +273,28 @@ describe('lifecycle', () => {
     expect(rig.core.status().segments[0]).toMatchObject({ gcThrough: 5n, recordsHeld: 1 });
   });
 
+  it('runs background materialization steps back to back while a full step leaves a backlog', async () => {
+    const rig = new CoreRig(56, {
+      ...TEST_OPTIONS,
+      materializeIntervalMs: 1000,
+      materializeRecordsPerStep: 4,
+    });
+    await rig.start();
+    const segment = await rig.createSegment(0);
+    const writer = new TestWriter();
+    await fill(rig, segment, writer, 0, 20, 16);
+    rig.deliver({
+      type: 'min-read-point',
+      pgId: pg(0),
+      segmentId: segment,
+      volumeEpoch: epoch(0n),
+      minReadPoint: lsn(20),
+    });
+    // Within one interval: the limit is the last durable hint (19), reached in five steps of ≤ 4.
+    await rig.runFor(1100);
+    expect(rig.core.status().segments[0]).toMatchObject({ materializedThrough: 19n, gcThrough: 19n });
+  });
+
   it('materializes and scrubs in the background, and reports heat, gaps and sizes', async () => {
     const rig = new CoreRig(55, {
       ...TEST_OPTIONS,

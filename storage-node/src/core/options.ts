@@ -52,6 +52,11 @@ export interface StorageNodeOptions {
   readonly materializeIntervalMs?: number;
   /** Records coalesced into page images per materialization step (bounded work per tick). */
   readonly materializeRecordsPerStep?: number;
+  /**
+   * Decoded records kept in memory after their append (record-cache.ts), in log-entry bytes; 0 turns
+   * the cache off (every reader reads the node log).
+   */
+  readonly recordCacheBytes?: number;
   /** Background scrub tick; 0 (the default) turns it off (`scrub()` still runs a whole pass). */
   readonly scrubIntervalMs?: number;
   /** Log entries or page images verified per scrub step. */
@@ -115,8 +120,9 @@ export const STORAGE_NODE_DEFAULTS = {
   segmentsMax: 10_000,
   membersMax: 16,
   readsInFlightMax: 1024,
-  materializeIntervalMs: 10,
+  materializeIntervalMs: 1000,
   materializeRecordsPerStep: 2048,
+  recordCacheBytes: 32 * 1024 * 1024,
   scrubIntervalMs: 0,
   scrubItemsPerStep: 256,
   hintPersistIntervalMs: 1000,
@@ -190,6 +196,7 @@ export function resolveOptions(options: StorageNodeOptions): ResolvedOptions {
   if (merged.appendQueueBytesMax < MAX_REDO_RECORD_BYTES + LOG_ENTRY_HEADER_BYTES)
     throw invalid('appendQueueBytesMax', merged.appendQueueBytesMax, 'must hold at least one largest record');
   nonNegativeInteger('materializeIntervalMs', merged.materializeIntervalMs);
+  nonNegativeInteger('recordCacheBytes', merged.recordCacheBytes);
   nonNegativeInteger('scrubIntervalMs', merged.scrubIntervalMs);
   nonNegativeInteger('gossipIntervalMs', merged.gossipIntervalMs);
   nonNegativeInteger('backupIntervalMs', merged.backupIntervalMs);

@@ -72,7 +72,7 @@ export class ScrubPass {
     if (item.kind === 'record') {
       if (segment.get(item.record.lsn) !== item.record) return false;
       try {
-        await storage.readRecord(segment, item.record);
+        await storage.readRecord(segment, item.record, true);
       } catch (error) {
         if (!isDecodeError(error)) throw error;
         storage.recordDamaged(env, segment, item.record, 'scrub');

@@ -78,6 +78,13 @@ export interface StorageNodeStatus {
   };
   readonly pages: { readonly slots: number; readonly freeSlots: number; readonly bytesOnDisk: number };
   readonly controlLogBytes: number;
+  /** Decoded records held after their append (record-cache.ts); hits and misses since start. */
+  readonly recordCache: {
+    readonly records: number;
+    readonly bytes: number;
+    readonly hits: number;
+    readonly misses: number;
+  };
   readonly damage: {
     readonly records: readonly DamagedRecord[];
     readonly pages: readonly DamagedPage[];
@@ -144,6 +151,7 @@ export function storageStatus(
       log: { files: 0, bytesOnDisk: 0, liveBytes: 0, queuedBytes: 0, batchesWaitingForSync: 0 },
       pages: { slots: 0, freeSlots: 0, bytesOnDisk: 0 },
       controlLogBytes: 0,
+      recordCache: { records: 0, bytes: 0, hits: 0, misses: 0 },
       damage: { records: [], pages: [], logRegions: [], recordCount: 0, pageCount: 0, logRegionCount: 0 },
     };
   }
@@ -169,6 +177,7 @@ export function storageStatus(
       bytesOnDisk: storage.pageStore.sizeBytes,
     },
     controlLogBytes: storage.controlLog.sizeBytes,
+    recordCache: storage.recordCache.stats,
     damage: {
       records: [...damage.records],
       pages: [...damage.pages],

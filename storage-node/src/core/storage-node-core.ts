@@ -100,7 +100,7 @@ import type { DropReason } from './metrics.js';
 import { type ResolvedOptions, resolveOptions, type StorageNodeOptions } from './options.js';
 import { type ReadPageOutcome, readPageAt, refuse } from './read-page.js';
 import { ScrubPass, type ScrubReport } from './scrubber.js';
-import { Segment } from './segment.js';
+import { type IndexedRecord, Segment } from './segment.js';
 import { type CoreState, type StorageNodeStatus, storageStatus } from './status.js';
 import { Storage } from './storage.js';
 
@@ -543,20 +543,20 @@ export class StorageNodeCore {
     let indexedCount = 0;
     for (const [index, record] of records.entries()) {
       const location = locations[index]!;
-      const indexed =
-        !segment.dropped &&
-        segment.index({
-          lsn: record.lsn,
-          backlink: record.backlink,
-          cpl: record.cpl,
-          pageNo: record.kind === 'page-diff' ? record.pageNo : undefined,
-          location,
-        });
+      const entry: IndexedRecord = {
+        lsn: record.lsn,
+        backlink: record.backlink,
+        cpl: record.cpl,
+        pageNo: record.kind === 'page-diff' ? record.pageNo : undefined,
+        location,
+      };
+      const indexed = !segment.dropped && segment.index(entry);
       segment.endWrite(record.lsn);
       if (!indexed) {
         storage.nodeLog.release(location);
         continue;
       }
+      storage.recordCache.remember(entry, record);
       indexedCount++;
       indexedBytes += location.entryBytes;
       if (storage.damage.recordCount > 0)
@@ -1653,16 +1653,23 @@ export class StorageNodeCore {
    * One background loop at a time: `#materializeLoop` stays set from the timer until its step ends, so
    * a step of an abandoned Storage that ends after a reload cannot start a second loop.
    */
-  #scheduleMaterialize(): void {
+  #scheduleMaterialize(delayMs = this.#options.materializeIntervalMs): void {
     if (this.#options.materializeIntervalMs === 0 || this.#state !== 'serving' || this.#materializeLoop)
       return;
     this.#materializeLoop = true;
-    this.#materializeTimer = this.#env.clock.setTimer(this.#options.materializeIntervalMs, () => {
+    this.#materializeTimer = this.#env.clock.setTimer(delayMs, () => {
       this.#materializeTimer = undefined;
-      const step = this.materializeStep().finally(() => {
-        this.#materializeLoop = false;
-        this.#scheduleMaterialize();
-      });
+      let full = false;
+      const step = this.materializeStep()
+        .then((result) => {
+          // A full step left a backlog (records arrive faster than one step per interval coalesces):
+          // the next one starts at once, after the event loop has served what is waiting.
+          full = result.recordsCoalesced >= this.#options.materializeRecordsPerStep;
+        })
+        .finally(() => {
+          this.#materializeLoop = false;
+          this.#scheduleMaterialize(full ? 0 : this.#options.materializeIntervalMs);
+        });
       this.#track(step, this.#storage);
     });
   }

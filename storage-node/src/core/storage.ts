@@ -27,6 +27,7 @@ import {
   type Lsn,
   NorthlightError,
   type PgId,
+  type RedoRecord,
   type SegmentId,
   tryDecodeRedoRecord,
 } from '@northlight/protocol';
@@ -37,6 +38,7 @@ import type { StorageMetrics } from './metrics.js';
 import { NodeLog, type ReplayedFile } from './node-log.js';
 import type { ResolvedOptions } from './options.js';
 import { PageStore } from './page-store.js';
+import { RecordCache } from './record-cache.js';
 import { type IndexedRecord, Segment, segmentKey } from './segment.js';
 
 /** Where a stored item was found damaged. */
@@ -109,6 +111,8 @@ export class Storage {
   readonly segments = new Map<string, Segment>();
   readonly byNumber = new Map<number, Segment>();
   readonly damage: DamageLog;
+  /** Recently appended records, decoded (record-cache.ts). */
+  readonly recordCache: RecordCache;
   /** Reads in flight (pages, fetches, scrub, materialization): while any, nothing is freed (N6, P3). */
   pins = 0;
 
@@ -123,6 +127,7 @@ export class Storage {
     damage: DamageLog,
   ) {
     this.damage = damage;
+    this.recordCache = new RecordCache(options.recordCacheBytes);
   }
 
   static async load(env: Environment, options: ResolvedOptions): Promise<Storage> {
@@ -213,6 +218,7 @@ export class Storage {
   /** Unindexes (if indexed) and releases a record's log entry. */
   releaseRecord(segment: Segment, record: IndexedRecord): void {
     segment.unindex(record.lsn);
+    this.recordCache.forget(record);
     this.nodeLog.release(record.location);
   }
 
@@ -223,7 +229,10 @@ export class Storage {
   /** Releases the records `Segment.index`/`rebuild` dropped as off the chain (a writer bug). */
   releasePruned(segment: Segment, log?: Environment['log']): void {
     const pruned = segment.pruned.splice(0);
-    for (const record of pruned) this.nodeLog.release(record.location);
+    for (const record of pruned) {
+      this.recordCache.forget(record);
+      this.nodeLog.release(record.location);
+    }
     if (pruned.length > 0) {
       log?.log('warn', 'dropped records off the PG chain (their backlinks name no record of the PG)', {
         pgId: segment.control.pgId,
@@ -287,8 +296,15 @@ export class Storage {
     });
   }
 
-  /** Reads and decodes an indexed record, checking it is the one the index says. */
-  async readRecord(segment: Segment, record: IndexedRecord) {
+  /**
+   * The indexed record: from the record cache if there, else read from the node log and decoded
+   * (checking it is the one the index says). `fromDisk` skips the cache (the scrubber checks the disk).
+   */
+  async readRecord(segment: Segment, record: IndexedRecord, fromDisk = false): Promise<RedoRecord> {
+    if (!fromDisk) {
+      const cached = this.recordCache.get(record);
+      if (cached !== undefined) return cached;
+    }
     const payload = await this.nodeLog.readEntry(record.location);
     const { record: decoded } = decodeRedoRecord(payload);
     if (decoded.lsn !== record.lsn || decoded.pgId !== segment.control.pgId) {

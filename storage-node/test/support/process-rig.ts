@@ -35,6 +35,8 @@ export interface StartOptions {
   readonly args?: readonly string[];
   /** More environment variables (e.g. the S3 secret, which is refused as a flag). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Node flags for the process (e.g. `--cpu-prof` when profiling a benchmark). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** `count` distinct free TCP ports on loopback (all held open while picked, so none repeats). */
@@ -59,6 +61,7 @@ export async function startStorageProcess(
   const child = spawn(
     process.execPath,
     [
+      ...(options.nodeArgs ?? []),
       '--import',
       tsxLoader,
       'src/main.ts',

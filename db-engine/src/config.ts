@@ -35,6 +35,7 @@ export interface EngineConfig {
   readonly storage: readonly StorageNodeAddress[];
   readonly segmentSizeBytes: number;
   readonly lsnAllocationLimit: bigint;
+  readonly writeQuorum: number;
   readonly cachePages: number;
   readonly writeQuorumTimeoutMs: number;
   readonly pageReadTimeoutMs: number;
@@ -78,6 +79,11 @@ const OPTIONS = {
     'lsn-allocation-limit',
     'LAL: LSNs allocated never exceed VDL by more',
     '1000000',
+  ),
+  writeQuorum: option(
+    'write-quorum',
+    'acknowledgements (of 6 copies) a commit waits for: 4, the design; 6 waits for every copy, like a synchronous mirror (for benchmarks)',
+    '4',
   ),
   cachePages: option('cache-pages', 'buffer cache size in 4 KiB pages', '16384'),
   writeQuorumTimeoutMs: option(
@@ -235,6 +241,7 @@ export function parseEngineConfig(
     storage,
     segmentSizeBytes,
     lsnAllocationLimit: BigInt(lal),
+    writeQuorum: integer('writeQuorum', 4, 6),
     cachePages: integer('cachePages', 16, 16_777_216),
     writeQuorumTimeoutMs: integer('writeQuorumTimeoutMs', 100, 3_600_000),
     pageReadTimeoutMs: integer('pageReadTimeoutMs', 50, 600_000),

@@ -114,6 +114,7 @@ async function run(argv: readonly string[]): Promise<number> {
     new DiskEpochStore(env.disk, '.'),
     {
       lsnAllocationLimit: config.lsnAllocationLimit,
+      writeQuorum: config.writeQuorum,
       writeQuorumTimeoutMs: config.writeQuorumTimeoutMs,
       pageReadTimeoutMs: config.pageReadTimeoutMs,
       pageSizeBytes: ENGINE_PAGE_SIZE_BYTES,

@@ -142,6 +142,36 @@ describe('db-engine process over six storage-node processes', () => {
     expect(missing, 'acknowledged transfers lost').toEqual([]);
     const check = await sql(engine, 'PRAGMA integrity_check', { readOnly: true });
     expect(check.body.results![0]!.rows).toEqual([['ok']]);
+
+    // What an operator sees of it: the recovery, the commits since, what went to each storage node.
+    const moved = await sql(engine, [
+      { sql: 'UPDATE accounts SET balance = balance - 1 WHERE id = 1' },
+      { sql: 'UPDATE accounts SET balance = balance + 1 WHERE id = 2' },
+    ]);
+    expect(moved.status).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${engine.httpPort}/metrics`)).text();
+    const value = (name: string) => {
+      const line = metrics.split('\n').find((text) => text.startsWith(`${name} `));
+      expect(line, `${name} in /metrics`).toBeDefined();
+      return Number(line!.split(' ')[1]);
+    };
+    expect(value('northlight_engine_commits_total')).toBeGreaterThanOrEqual(1);
+    expect(value('northlight_engine_recovery_seconds')).toBeCloseTo(status.recovery!.durationMs / 1000, 3);
+    expect(value('northlight_engine_vdl')).toBeGreaterThan(0);
+    expect(value('northlight_engine_pgs')).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/^northlight_engine_commit_latency_seconds_count [1-9]/m);
+    const byNode = metrics
+      .split('\n')
+      .filter((text) => text.startsWith('northlight_engine_shipped_bytes_by_node{'));
+    expect(byNode.map((text) => /node="(s\d)"/.exec(text)![1]).sort()).toEqual([
+      's1',
+      's2',
+      's3',
+      's4',
+      's5',
+      's6',
+    ]);
+    for (const text of byNode) expect(Number(text.split(' ')[1])).toBeGreaterThan(0);
   }, 120_000);
 
   it('writes through a zone down; fails them as write quorum lost with a third node down; resumes', async () => {

@@ -39,6 +39,28 @@ describe('QuorumDriver with six storage cores (simulator)', () => {
     expect(status.groupsWaiting).toBe(0);
   });
 
+  it('re-sends a batch only once it has gone unanswered for a whole resend interval', async () => {
+    // Every message held up to 15 ms: a round trip stays well inside the 50 ms resend interval, but a
+    // tick often finds batches in flight, which it must leave alone.
+    const volume = new SimVolume(12, ['e1'], { reorderProbability: 1, reorderDelayMsMax: 15 });
+    volume.startEngine();
+    const driver = await volume.serving();
+    const workload = new GroupHistory(volume);
+    const sentBefore = driver.status().batchesSent;
+    // One group per flush, one PG: six batches each.
+    for (let index = 0; index < 200; index++) {
+      workload.submit(driver, 'e1', [index % PAGES_PER_PG]);
+      await volume.cluster.runFor(3);
+    }
+    await volume.settle(() => workload.current.every((group) => group.acknowledged));
+    const status = driver.status();
+    expect(status.batchesSent - sentBefore).toBe(200 * 6);
+    expect(status.batchesResent).toBe(0);
+    expect(Object.values(status.shippedByNode).map((shipped) => shipped.batchesResent)).toEqual([
+      0, 0, 0, 0, 0, 0,
+    ]);
+  });
+
   it('recovers every acknowledged commit after the engine crashes mid-load, and nothing half-applied', async () => {
     const outcomes: string[] = [];
     for (const seed of [21, 22, 23, 24]) {

@@ -60,6 +60,7 @@ import {
   type SegmentStateMessage,
   type TimerHandle,
   type TruncationRange,
+  WRITE_QUORUM,
 } from '@northlight/protocol';
 import { type EpochStore, type PgPlacement, pgOfPage, quorumSetOf, type VolumeDirectory } from './volume.js';
 
@@ -72,6 +73,12 @@ export interface PageDiff {
 export interface DriverOptions {
   /** LAL: LSNs allocated never exceed VDL by more than this. */
   readonly lsnAllocationLimit: bigint;
+  /**
+   * Acknowledgements of a PG's six segments that make a record durable: 4 (the design). 6 waits for
+   * every copy, like a synchronous mirror; the benchmark uses it to show what the quorum saves.
+   * Recovery's truncation writes always need 4.
+   */
+  readonly writeQuorum: number;
   readonly flushIntervalMs: number;
   readonly resendIntervalMs: number;
   /** After a read quorum of every PG answered, how long to wait for the other segments' states. */
@@ -91,6 +98,7 @@ export interface DriverOptions {
 
 export const DRIVER_DEFAULTS: DriverOptions = {
   lsnAllocationLimit: 1_000_000n,
+  writeQuorum: WRITE_QUORUM,
   flushIntervalMs: 0,
   resendIntervalMs: 200,
   recoveryGraceMs: 200,
@@ -133,6 +141,8 @@ interface Batch {
   readonly pgId: PgId;
   readonly message: AppendBatchMessage;
   readonly nodeId: NodeId;
+  /** When it was last sent: only a batch unanswered for a whole `resendIntervalMs` goes again. */
+  sentMs: number;
 }
 
 interface Group {
@@ -217,7 +227,17 @@ export class QuorumDriver {
   #addingPg = false;
   #accepting = false;
   readonly #reads = new Map<bigint, PageRead>();
-  #stats = { groups: 0, records: 0, batchesSent: 0, bytesSent: 0, pageReads: 0, pageReadRetries: 0 };
+  #stats = {
+    groups: 0,
+    records: 0,
+    batchesSent: 0,
+    batchesResent: 0,
+    bytesSent: 0,
+    pageReads: 0,
+    pageReadRetries: 0,
+  };
+  /** What went to each storage node: every frame's bytes, append batches (first sends and re-sends). */
+  readonly #shipped = new Map<NodeId, { bytes: number; batches: number; batchesResent: number }>();
 
   constructor(
     env: Environment,
@@ -232,6 +252,12 @@ export class QuorumDriver {
     this.#options = { ...DRIVER_DEFAULTS, ...options };
     assert(this.#options.lsnAllocationLimit > 0n, 'lsnAllocationLimit must be positive');
     assert(this.#options.batchRecordsMax >= 1, 'batchRecordsMax must be at least 1');
+    assert(
+      Number.isInteger(this.#options.writeQuorum) &&
+        this.#options.writeQuorum >= WRITE_QUORUM &&
+        this.#options.writeQuorum <= 6,
+      'writeQuorum must be 4, 5 or 6',
+    );
     this.#events = events;
     env.network.onMessage((from, bytes) => this.#receive(from, bytes));
   }
@@ -297,7 +323,19 @@ export class QuorumDriver {
       pageReadsInFlight: this.#reads.size,
       accepting: this.#accepting,
       ...this.#stats,
+      shippedByNode: Object.fromEntries(
+        [...this.#shipped].map(([node, shipped]) => [node, { ...shipped }]),
+      ) as Record<string, { bytes: number; batches: number; batchesResent: number }>,
     };
+  }
+
+  #shippedTo(node: NodeId): { bytes: number; batches: number; batchesResent: number } {
+    let shipped = this.#shipped.get(node);
+    if (shipped === undefined) {
+      shipped = { bytes: 0, batches: 0, batchesResent: 0 };
+      this.#shipped.set(node, shipped);
+    }
+    return shipped;
   }
 
   // ---- serving: groups --------------------------------------------------------------------------
@@ -481,9 +519,15 @@ export class QuorumDriver {
       records,
     };
     const nodeId = placement.nodeOf.get(segmentId)!;
-    this.#batches.set(message.requestId, { pgId: placement.pgId, message, nodeId });
+    this.#batches.set(message.requestId, {
+      pgId: placement.pgId,
+      message,
+      nodeId,
+      sentMs: this.#env.clock.nowMs(),
+    });
     this.#send(nodeId, message);
     this.#stats.batchesSent++;
+    this.#shippedTo(nodeId).batches++;
   }
 
   #onAppendAck(message: Extract<Message, { type: 'append-ack' }>): void {
@@ -561,14 +605,26 @@ export class QuorumDriver {
     }
   }
 
+  /**
+   * Re-sends each batch left unanswered for a whole `resendIntervalMs` (a frame lost with its
+   * connection, a node restarted). A batch sent just before the tick is not due yet: re-sending it
+   * would only double a loaded node's work, which slows its answers, which causes more re-sends.
+   */
   #resendBatches(): void {
     const tracker = this.#tracker!;
+    const nowMs = this.#env.clock.nowMs();
     for (const batch of [...this.#batches.values()]) {
       if (batch.message.records.every((record) => tracker.isDurable(record.lsn))) {
         this.#batches.delete(batch.message.requestId);
         continue;
       }
+      if (nowMs - batch.sentMs < this.#options.resendIntervalMs) continue;
+      batch.sentMs = nowMs;
       this.#send(batch.nodeId, { ...batch.message, durableHint: tracker.vdl });
+      this.#stats.batchesResent++;
+      const shipped = this.#shippedTo(batch.nodeId);
+      shipped.batches++;
+      shipped.batchesResent++;
     }
   }
 
@@ -966,8 +1022,10 @@ export class QuorumDriver {
     }
     this.#batches.clear();
     const plan = phase.plan;
-    this.#tracker = new DurabilityTracker(plan.truncation.toInclusive, (pgId) =>
-      quorumSetOf(this.#placement(pgId)),
+    this.#tracker = new DurabilityTracker(
+      plan.truncation.toInclusive,
+      (pgId) => quorumSetOf(this.#placement(pgId)),
+      this.#options.writeQuorum,
     );
     for (const [pgId, head] of plan.pgHeads) {
       this.#heads.set(pgId, head);
@@ -1102,6 +1160,7 @@ export class QuorumDriver {
   #send(to: NodeId, message: Message): void {
     const bytes = encodeMessage(message);
     this.#stats.bytesSent += bytes.length;
+    this.#shippedTo(to).bytes += bytes.length;
     this.#env.network.send(to, bytes);
   }
 

@@ -16,6 +16,10 @@ export interface EngineMetricsSource {
     readonly batchesInFlight: number;
     readonly bytesSent: number;
     readonly batchesSent: number;
+    readonly batchesResent: number;
+    readonly shippedByNode: Readonly<
+      Record<string, { readonly bytes: number; readonly batches: number; readonly batchesResent: number }>
+    >;
     readonly records: number;
     readonly pageReads: number;
     readonly pageReadRetries: number;
@@ -106,6 +110,36 @@ export class EngineMetrics {
       'northlight_engine_shipped_batches',
       'Append batches sent to storage (a counter read as a gauge)',
       () => source.driver().batchesSent,
+    );
+    gauge(
+      'northlight_engine_resent_batches',
+      'Append batches sent again after a resend interval without an answer (a counter read as a gauge)',
+      () => source.driver().batchesResent,
+    );
+    const perNode = (
+      name: string,
+      help: string,
+      read: (shipped: { bytes: number; batches: number }) => number,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['node'],
+        registers,
+        collect() {
+          for (const [node, shipped] of Object.entries(source.driver().shippedByNode))
+            this.set({ node }, read(shipped));
+        },
+      });
+    perNode(
+      'northlight_engine_shipped_bytes_by_node',
+      'Bytes of frames sent to each storage node (a counter read as a gauge)',
+      (shipped) => shipped.bytes,
+    );
+    perNode(
+      'northlight_engine_shipped_batches_by_node',
+      'Append batches sent to each storage node, re-sends included (a counter read as a gauge)',
+      (shipped) => shipped.batches,
     );
     gauge(
       'northlight_engine_redo_records',

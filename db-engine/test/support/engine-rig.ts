@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,7 +31,11 @@ export class StorageFleet {
   readonly nodes = new Map<StorageName, StorageProcess>();
   #ports = new Map<StorageName, { port: number; adminPort: number }>();
 
-  constructor(readonly segmentSizeBytes: number) {}
+  /** `nodeArgs`: Node flags for every storage process (e.g. `--cpu-prof` when profiling). */
+  constructor(
+    readonly segmentSizeBytes: number,
+    readonly nodeArgs: readonly string[] = [],
+  ) {}
 
   async start(): Promise<void> {
     const ports = await freePorts(2 * STORAGE_NAMES.length);
@@ -49,6 +54,7 @@ export class StorageFleet {
       ...(dataDir === undefined ? {} : { dataDir }),
       port,
       adminPort,
+      nodeArgs: this.nodeArgs,
       args: [
         '--peers',
         peers,
@@ -96,12 +102,20 @@ export interface EngineProcess {
 
 export async function startEngine(
   fleet: StorageFleet,
-  options: { dataDir?: string; httpPort?: number; args?: readonly string[]; storage?: string } = {},
+  options: {
+    dataDir?: string;
+    httpPort?: number;
+    args?: readonly string[];
+    storage?: string;
+    /** Node flags for the engine process (e.g. `--cpu-prof` when profiling a benchmark). */
+    nodeArgs?: readonly string[];
+  } = {},
 ): Promise<EngineProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'northlight-engine-'));
   const child = spawn(
     process.execPath,
     [
+      ...(options.nodeArgs ?? []),
       '--import',
       tsxLoader,
       'src/main.ts',
@@ -174,6 +188,63 @@ export async function sql(
     signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
   });
   return { status: response.status, body: (await response.json()) as SqlAnswer['body'] };
+}
+
+/**
+ * A cheaper client than `sql` for load: node:http over a keep-alive agent with one socket per
+ * concurrent caller (fetch costs several times more CPU per request, and on two cores the client's
+ * CPU is taken from the engine and the storage nodes).
+ */
+export class SqlClient {
+  readonly #agent: Agent;
+  readonly #port: number;
+
+  constructor(engine: { httpPort: number }, connections: number) {
+    this.#port = engine.httpPort;
+    this.#agent = new Agent({ keepAlive: true, maxSockets: connections });
+  }
+
+  execute(
+    statements: readonly { sql: string; params?: readonly unknown[] }[],
+    timeoutMs = 30_000,
+  ): Promise<SqlAnswer> {
+    const payload = Buffer.from(JSON.stringify({ statements }));
+    return new Promise((resolve, reject) => {
+      const request = httpRequest(
+        {
+          agent: this.#agent,
+          host: '127.0.0.1',
+          port: this.#port,
+          method: 'POST',
+          path: '/v1/sql',
+          headers: { 'content-type': 'application/json', 'content-length': payload.length },
+          timeout: timeoutMs,
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            try {
+              resolve({
+                status: response.statusCode ?? 0,
+                body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as SqlAnswer['body'],
+              });
+            } catch (error) {
+              reject(error);
+            }
+          });
+          response.on('error', reject);
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      request.on('error', reject);
+      request.end(payload);
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
 }
 
 /** The engine's /v1/status (LSNs as decimal strings). */

@@ -92,9 +92,9 @@ describe('QuorumDriver with six storage cores (simulator)', () => {
     expect(outcomes).toMatchInlineSnapshot(`
       [
         "1/44/60",
-        "58/60/60",
+        "3/60/60",
         "1/3/60",
-        "59/60/60",
+        "60/60/60",
       ]
     `);
   });

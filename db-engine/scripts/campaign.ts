@@ -1,15 +1,18 @@
 /**
- * A long simulator campaign of the engine's log path: `runDriverSeed` (test/support/driver-workload.ts)
- * over many seeds — six real storage cores and the real QuorumDriver under network drops, duplicates
- * and reordering, storage crashes and engine crashes, checked at every recovery. Not part of
- * `npm test` (which runs a few pinned seeds).
+ * A long simulator campaign of the engine: six real storage cores and the real QuorumDriver under
+ * network drops, duplicates and reordering, storage crashes and engine crashes, checked at every
+ * recovery. Two workloads: the driver alone with groups of whole-page images (`runDriverSeed`,
+ * test/support/driver-workload.ts; the default), or `--kernel`: the real SQL kernel (SQLite over the
+ * redo VFS) on the driver, running bank transfers (`runKernelSeed`, test/support/kernel-workload.ts).
+ * Not part of `npm test` (which runs a few pinned seeds of each).
  *
- *   npm run campaign -w @northlight/db-engine -- [--seeds 200] [--from 0]
+ *   npm run campaign -w @northlight/db-engine -- [--seeds 200] [--from 0] [--kernel]
  *
  * Progress on stderr, a JSON summary on stdout; exits 1 if a seed fails, naming it (replay it with
- * `runDriverSeed(seed)` in a test).
+ * `runDriverSeed(seed)` or `runKernelSeed(seed)` in a test).
  */
 import { runDriverSeed } from '../test/support/driver-workload.js';
+import { runKernelSeed } from '../test/support/kernel-workload.js';
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -24,16 +27,26 @@ function option(name: string, fallback: number): number {
 
 const seeds = option('seeds', 200);
 const from = option('from', 0);
+const kernel = process.argv.includes('--kernel');
 const startedMs = performance.now();
 const failing: { seed: number; error: string }[] = [];
-const totals = { groups: 0, acknowledged: 0, recoveries: 0, storageCrashes: 0 };
+const totals = { groups: 0, acknowledged: 0, recoveries: 0, storageCrashes: 0, pagesReadFromStorage: 0 };
 for (let seed = from; seed < from + seeds; seed++) {
   try {
-    const result = await runDriverSeed(seed);
-    totals.groups += result.groups;
-    totals.acknowledged += result.acknowledged;
-    totals.recoveries += result.recoveries;
-    totals.storageCrashes += result.storageCrashes;
+    if (kernel) {
+      const result = await runKernelSeed(seed);
+      totals.groups += result.transfers;
+      totals.acknowledged += result.acknowledged;
+      totals.recoveries += result.recoveries;
+      totals.storageCrashes += result.storageCrashes;
+      totals.pagesReadFromStorage += result.pagesReadFromStorage;
+    } else {
+      const result = await runDriverSeed(seed);
+      totals.groups += result.groups;
+      totals.acknowledged += result.acknowledged;
+      totals.recoveries += result.recoveries;
+      totals.storageCrashes += result.storageCrashes;
+    }
   } catch (error) {
     const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
     failing.push({ seed, error: text.split('\n')[0]! });
@@ -42,10 +55,10 @@ for (let seed = from; seed < from + seeds; seed++) {
   const done = seed - from + 1;
   if (done % 20 === 0 || done === seeds)
     process.stderr.write(
-      `driver campaign: ${done}/${seeds} seeds, ${((performance.now() - startedMs) / 1000).toFixed(1)} s\n`,
+      `${kernel ? 'kernel' : 'driver'} campaign: ${done}/${seeds} seeds, ${((performance.now() - startedMs) / 1000).toFixed(1)} s\n`,
     );
 }
 process.stdout.write(
-  `${JSON.stringify({ workload: 'engine-quorum-driver', seeds, from, passed: seeds - failing.length, failing, ...totals, seconds: Number(((performance.now() - startedMs) / 1000).toFixed(1)) })}\n`,
+  `${JSON.stringify({ workload: kernel ? 'engine-kernel-on-driver' : 'engine-quorum-driver', seeds, from, passed: seeds - failing.length, failing, ...totals, seconds: Number(((performance.now() - startedMs) / 1000).toFixed(1)) })}\n`,
 );
 process.exit(failing.length === 0 ? 0 : 1);

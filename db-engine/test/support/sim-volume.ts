@@ -23,6 +23,7 @@ import { expect } from 'vitest';
 import { DiskEpochStore } from '../../src/core/epoch-store.js';
 import { LocalVolumeDirectory, type SegmentProvisioner } from '../../src/core/local-directory.js';
 import {
+  type DriverEvents,
   type DriverOptions,
   type PageDiff,
   QuorumDriver,
@@ -74,7 +75,17 @@ export interface EngineHandle {
   readonly directory: Promise<LocalVolumeDirectory>;
   started: Promise<RecoveryReport> | undefined;
   fenced: boolean;
+  /** The driver's events, forwarded here (a test playing the engine sets what it listens to). */
+  readonly events: DriverEvents;
 }
+
+/** Page size and PG size of a simulated volume (the SQL kernel needs 4 KiB pages). */
+export interface VolumeGeometry {
+  readonly pageSizeBytes: number;
+  readonly pagesPerPg: number;
+}
+
+export const TOY_GEOMETRY: VolumeGeometry = { pageSizeBytes: PAGE_SIZE, pagesPerPg: PAGES_PER_PG };
 
 /** A group the test submitted: its page writes (whole-page images, as runs from offset 0). */
 export interface SubmittedGroup {
@@ -96,14 +107,29 @@ export class SimVolume {
    */
   epochStore: EpochStore | undefined;
 
-  constructor(seed: number, engines: readonly string[] = ['e1'], network: Partial<NetworkFaultRates> = {}) {
+  readonly geometry: VolumeGeometry;
+
+  constructor(
+    seed: number,
+    engines: readonly string[] = ['e1'],
+    network: Partial<NetworkFaultRates> = {},
+    geometry: VolumeGeometry = TOY_GEOMETRY,
+  ) {
+    this.geometry = geometry;
     this.cluster = new SimCluster({ seed, logLevelMin: 'error', network });
+    const storageOptions: StorageNodeOptions = {
+      ...STORAGE_OPTIONS,
+      ...geometry,
+      logFileBytes: Math.max(STORAGE_OPTIONS.logFileBytes!, 16 * geometry.pageSizeBytes),
+      logPreallocateBytes: Math.max(STORAGE_OPTIONS.logPreallocateBytes!, geometry.pageSizeBytes),
+      controlLogCompactBytes: Math.max(STORAGE_OPTIONS.controlLogCompactBytes!, 16 * geometry.pageSizeBytes),
+    };
     for (const [id, zone] of STORAGE_NODES) {
       this.cluster.addNode({
         id,
         zone,
         factory: (env) => {
-          const core = new StorageNodeCore(env, STORAGE_OPTIONS);
+          const core = new StorageNodeCore(env, storageOptions);
           void core.start();
           return core;
         },
@@ -136,11 +162,17 @@ export class SimVolume {
     const directory = LocalVolumeDirectory.open({
       disk: env.disk,
       directory: '/engine',
-      pagesPerPg: PAGES_PER_PG,
+      pagesPerPg: this.geometry.pagesPerPg,
       nodes: STORAGE_NODES.map(([nodeId, zone]) => ({ nodeId: asNodeId(nodeId), zone })),
       provisioner,
     });
-    const handle: EngineHandle = { driver: undefined, directory, started: undefined, fenced: false };
+    const handle: EngineHandle = {
+      driver: undefined,
+      directory,
+      started: undefined,
+      fenced: false,
+      events: {},
+    };
     handle.started = (async () => {
       const dir = await directory;
       // A new volume gets its first PG before the first recovery (a volume has at least one PG).
@@ -156,10 +188,14 @@ export class SimVolume {
         env,
         dir,
         this.epochStore ?? new DiskEpochStore(env.disk, '/engine'),
-        DRIVER_OPTIONS,
+        { ...DRIVER_OPTIONS, pageSizeBytes: this.geometry.pageSizeBytes },
         {
-          fenced: () => {
+          allocated: (seq, lsns) => handle.events.allocated?.(seq, lsns),
+          vdlAdvanced: (vdl) => handle.events.vdlAdvanced?.(vdl),
+          acceptingChanged: (accepting) => handle.events.acceptingChanged?.(accepting),
+          fenced: (epoch, newer) => {
             handle.fenced = true;
+            handle.events.fenced?.(epoch, newer);
           },
         },
       );

@@ -31,10 +31,15 @@ export class StorageFleet {
   readonly nodes = new Map<StorageName, StorageProcess>();
   #ports = new Map<StorageName, { port: number; adminPort: number }>();
 
-  /** `nodeArgs`: Node flags for every storage process (e.g. `--cpu-prof` when profiling). */
+  /**
+   * `nodeArgs`: Node flags for every storage process (e.g. `--cpu-prof` when profiling).
+   * `gossipIntervalMs`: 200 by default, so that tests converge quickly; benchmarks pass the node's
+   * own default (1000).
+   */
   constructor(
     readonly segmentSizeBytes: number,
     readonly nodeArgs: readonly string[] = [],
+    readonly gossipIntervalMs = 200,
   ) {}
 
   async start(): Promise<void> {
@@ -63,7 +68,7 @@ export class StorageFleet {
         '--segment-size-bytes',
         String(this.segmentSizeBytes),
         '--gossip-interval-ms',
-        '200',
+        String(this.gossipIntervalMs),
       ],
     });
     this.nodes.set(name, node);

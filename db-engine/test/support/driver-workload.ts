@@ -17,7 +17,7 @@ import { seededRandom } from './seeded.js';
 import {
   pageImage,
   SimVolume,
-  STORAGE_NODES,
+  StorageCrashes,
   type SubmittedGroup,
   stampOf,
   wholePage,
@@ -136,8 +136,7 @@ export async function runDriverSeed(
   volume.startEngine();
   let driver = await volume.serving();
   let recoveries = 0;
-  let storageCrashes = 0;
-  const down = new Map<string, number>(); // storage node → sim time to restart it
+  const crashes = new StorageCrashes(volume, random, options.storageCrashProbability);
   let vdlSeen = driver.vdl ?? 0n;
   for (let index = 0; index < options.groups; index++) {
     const width = 1 + Math.floor(random() * 3);
@@ -147,18 +146,7 @@ export async function runDriverSeed(
     const vdl = driver.vdl ?? 0n;
     if (vdl < vdlSeen) throw new Error(`seed ${seed}: VDL went back from ${vdlSeen} to ${vdl}`);
     vdlSeen = vdl;
-    for (const [node, at] of [...down]) {
-      if (volume.cluster.nowMs() < at) continue;
-      volume.cluster.start(node);
-      down.delete(node);
-    }
-    if (random() < options.storageCrashProbability && down.size < 2) {
-      const candidates = STORAGE_NODES.map(([node]) => node).filter((node) => !down.has(node));
-      const node = candidates[Math.floor(random() * candidates.length)]!;
-      volume.cluster.crash(node, { kind: random() < 0.5 ? 'power-loss' : 'process' });
-      down.set(node, volume.cluster.nowMs() + 50 + random() * 400);
-      storageCrashes++;
-    }
+    crashes.step();
     if (random() < options.engineCrashProbability) {
       volume.cluster.restart('e1');
       driver = await volume.serving();
@@ -169,7 +157,7 @@ export async function runDriverSeed(
   }
   // Heal: every storage node up, wait for every group of the running writer to be durable, then one
   // last crash and recovery checks the whole history.
-  for (const node of down.keys()) volume.cluster.start(node);
+  crashes.healAll();
   // (A group whose waiters timed out as "write quorum lost" while two nodes were down and messages
   // dropped is not acknowledged, but it still becomes durable: wait for that.)
   const settledDriver = driver;
@@ -189,5 +177,5 @@ export async function runDriverSeed(
   if (history.current.length !== 0 || (kept === 0 && history.fixed.length === 0))
     throw new Error(`seed ${seed}: the final recovery kept ${kept} groups`);
   const pgs = (await volume.engine().directory).pgs().length;
-  return { groups: history.fixed.length, acknowledged, recoveries, storageCrashes, pgs };
+  return { groups: history.fixed.length, acknowledged, recoveries, storageCrashes: crashes.count, pgs };
 }

@@ -24,7 +24,7 @@ import type { ExecuteReply, ExecuteRequest } from '../../src/kernel/messages.js'
 import type { PageGroup, PageReadResult } from '../../src/kernel/redo-vfs.js';
 import { SqlSession } from '../../src/kernel/sql-session.js';
 import { seededRandom } from './seeded.js';
-import { SimVolume, STORAGE_NODES, type VolumeGeometry } from './sim-volume.js';
+import { SimVolume, StorageCrashes, type VolumeGeometry } from './sim-volume.js';
 
 /** 4 KiB pages (the kernel's), 8 per PG: the volume grows by a PG every 32 KiB. */
 export const KERNEL_GEOMETRY: VolumeGeometry = { pageSizeBytes: 4096, pagesPerPg: 8 };
@@ -206,9 +206,8 @@ export async function runKernelSeed(
   const issued = new Map<number, Transfer>();
   const acknowledged = new Set<number>();
   let recoveries = 0;
-  let storageCrashes = 0;
   let pagesRead = 0;
-  const down = new Map<string, number>();
+  const crashes = new StorageCrashes(volume, random, options.storageCrashProbability);
   let vdlSeen = driver.vdl ?? 0n;
 
   /** A fresh kernel on the recovered volume, and the checks. */
@@ -283,21 +282,10 @@ export async function runKernelSeed(
     const vdl = driver.vdl ?? 0n;
     if (vdl < vdlSeen) throw new Error(`seed ${seed}: VDL went back from ${vdlSeen} to ${vdl}`);
     vdlSeen = vdl;
-    for (const [node, at] of [...down]) {
-      if (volume.cluster.nowMs() < at) continue;
-      volume.cluster.start(node);
-      down.delete(node);
-    }
-    if (random() < options.storageCrashProbability && down.size < 2) {
-      const candidates = STORAGE_NODES.map(([node]) => node).filter((node) => !down.has(node));
-      const node = candidates[Math.floor(random() * candidates.length)]!;
-      volume.cluster.crash(node, { kind: random() < 0.5 ? 'power-loss' : 'process' });
-      down.set(node, volume.cluster.nowMs() + 50 + random() * 400);
-      storageCrashes++;
-    }
+    crashes.step();
     if (random() < options.engineCrashProbability) await recoverAndCheck(`after transfer ${id}`);
   }
-  for (const node of down.keys()) volume.cluster.start(node);
+  crashes.healAll();
   const settledDriver = driver;
   await volume
     .settle(() => settledDriver.status().groupsWaiting === 0, 60_000)
@@ -314,7 +302,7 @@ export async function runKernelSeed(
     transfers: options.transfers,
     acknowledged: acknowledgedCount,
     recoveries,
-    storageCrashes,
+    storageCrashes: crashes.count,
     pagesReadFromStorage: pagesRead,
     pgs: (await volume.engine().directory).pgs().length,
   };

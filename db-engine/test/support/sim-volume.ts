@@ -269,3 +269,41 @@ export function lsnOf(value: Lsn | undefined): bigint {
 }
 
 export type { PgId };
+
+/**
+ * The campaigns' storage crashes: at each `step`, the nodes whose downtime is over restart, and with
+ * `probability` one more node crashes (power loss or process, even odds) for 50–450 ms. Never more
+ * than two are down at once, so a write quorum stays possible.
+ */
+export class StorageCrashes {
+  readonly #down = new Map<string, number>(); // storage node → sim time to restart it
+  count = 0;
+
+  constructor(
+    private readonly volume: SimVolume,
+    private readonly random: () => number,
+    private readonly probability: number,
+  ) {}
+
+  step(): void {
+    const cluster = this.volume.cluster;
+    for (const [node, at] of [...this.#down]) {
+      if (cluster.nowMs() < at) continue;
+      cluster.start(node);
+      this.#down.delete(node);
+    }
+    if (this.random() < this.probability && this.#down.size < 2) {
+      const candidates = STORAGE_NODES.map(([node]) => node).filter((node) => !this.#down.has(node));
+      const node = candidates[Math.floor(this.random() * candidates.length)]!;
+      cluster.crash(node, { kind: this.random() < 0.5 ? 'power-loss' : 'process' });
+      this.#down.set(node, cluster.nowMs() + 50 + this.random() * 400);
+      this.count++;
+    }
+  }
+
+  /** Every node up again. */
+  healAll(): void {
+    for (const node of this.#down.keys()) this.volume.cluster.start(node);
+    this.#down.clear();
+  }
+}

@@ -211,7 +211,7 @@ async function measured(
 ): Promise<RunFigures & { readonly txnPerSecondRounds: readonly number[] }> {
   const runs: RunFigures[] = [];
   for (let attempt = 0; attempt < rounds; attempt++)
-    runs.push(await measuredOnce(engine, fleet, rows, clients, durationMs));
+    runs.push(await measuredOnce(engine, fleet, rows, clients, durationMs, attempt));
   const mid = (pick: (run: RunFigures) => number) => median(runs.map(pick));
   return {
     clients,
@@ -230,20 +230,27 @@ async function measured(
   };
 }
 
+/**
+ * One warm-up and one measured run. Every run draws its own values (seeds by client count and
+ * round): a round replaying the previous one's values would write rows as they already are, and
+ * SQLite would write pages with nothing changed, which makes a diff look far cheaper than it is.
+ */
 async function measuredOnce(
   engine: EngineProcess,
   fleet: StorageFleet,
   rows: number,
   clients: number,
   durationMs: number,
+  roundNo: number,
 ): Promise<RunFigures> {
+  const seed = 1_000 * (roundNo + 1) + 10 * clients;
   const warmupEndMs = performance.now() + Math.min(2_000, durationMs / 5);
-  await writeOnly(engine, rows, clients, () => performance.now() < warmupEndMs, 7 + clients);
+  await writeOnly(engine, rows, clients, () => performance.now() < warmupEndMs, seed + 1);
   const before = (await engineStatus(engine)).driver as unknown as { bytesSent: number; batchesSent: number };
   const cpuBefore = cpuNow(engine, fleet);
   const startedMs = performance.now();
   const endMs = startedMs + durationMs;
-  const run = await writeOnly(engine, rows, clients, () => performance.now() < endMs, 11 + clients);
+  const run = await writeOnly(engine, rows, clients, () => performance.now() < endMs, seed + 2);
   const seconds = (performance.now() - startedMs) / 1000;
   const cpuAfter = cpuNow(engine, fleet);
   const perTxn = (key: keyof typeof cpuAfter) =>

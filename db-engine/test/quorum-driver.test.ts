@@ -8,7 +8,14 @@ import { asEpoch, type Epoch, isNorthlightError } from '@northlight/protocol';
 import { describe, expect, it } from 'vitest';
 import type { EpochStore } from '../src/core/volume.js';
 import { GroupHistory, runDriverSeed } from './support/driver-workload.js';
-import { PAGES_PER_PG, pageImage, SimVolume, stampOf, wholePage } from './support/sim-volume.js';
+import {
+  DRIVER_OPTIONS,
+  PAGES_PER_PG,
+  pageImage,
+  SimVolume,
+  stampOf,
+  wholePage,
+} from './support/sim-volume.js';
 
 /** A counter shared by two engines: the control plane's epoch allocator, in the simulator. */
 class SharedEpochs implements EpochStore {
@@ -61,6 +68,23 @@ describe('QuorumDriver with six storage cores (simulator)', () => {
     ]);
   });
 
+  it('re-sends at once what a new PG refused before it learned our epoch, once it has it', async () => {
+    for (const seed of [22, 31, 32]) {
+      const volume = new SimVolume(seed);
+      volume.startEngine();
+      const driver = await volume.serving();
+      const workload = new GroupHistory(volume);
+      const first = workload.submit(driver, 'e1', [0]);
+      await volume.settle(() => first.acknowledged);
+      // Page 2 × PAGES_PER_PG + 1 falls in PG 2, created now: its segments were made after the
+      // recovery, so they refuse the first batch as of an older epoch until they get the truncation.
+      const startedMs = volume.cluster.nowMs();
+      const group = workload.submit(driver, 'e1', [2 * PAGES_PER_PG + 1]);
+      await volume.settle(() => group.acknowledged);
+      expect(volume.cluster.nowMs() - startedMs).toBeLessThan(DRIVER_OPTIONS.resendIntervalMs!);
+    }
+  });
+
   it('recovers every acknowledged commit after the engine crashes mid-load, and nothing half-applied', async () => {
     const outcomes: string[] = [];
     for (const seed of [21, 22, 23, 24]) {
@@ -92,7 +116,7 @@ describe('QuorumDriver with six storage cores (simulator)', () => {
     expect(outcomes).toMatchInlineSnapshot(`
       [
         "1/44/60",
-        "3/60/60",
+        "57/60/60",
         "1/3/60",
         "60/60/60",
       ]

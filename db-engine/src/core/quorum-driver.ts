@@ -143,6 +143,8 @@ interface Batch {
   readonly nodeId: NodeId;
   /** When it was last sent: only a batch unanswered for a whole `resendIntervalMs` goes again. */
   sentMs: number;
+  /** Refused by a segment that had missed our recovery: sent again once it applies our truncation. */
+  refusedAsStale?: boolean;
 }
 
 interface Group {
@@ -628,6 +630,22 @@ export class QuorumDriver {
     }
   }
 
+  /** Sends again, now, the batches one segment refused as of an older epoch. */
+  #resendTo(segmentId: SegmentId): void {
+    const tracker = this.#tracker!;
+    const nowMs = this.#env.clock.nowMs();
+    for (const batch of this.#batches.values()) {
+      if (batch.message.segmentId !== segmentId || batch.refusedAsStale !== true) continue;
+      batch.refusedAsStale = false;
+      batch.sentMs = nowMs;
+      this.#send(batch.nodeId, { ...batch.message, durableHint: tracker.vdl });
+      this.#stats.batchesResent++;
+      const shipped = this.#shippedTo(batch.nodeId);
+      shipped.batches++;
+      shipped.batchesResent++;
+    }
+  }
+
   #timeOutGroups(): void {
     const nowMs = this.#env.clock.nowMs();
     const oldest = this.#groups[0];
@@ -944,6 +962,13 @@ export class QuorumDriver {
 
   #onTruncateAck(message: Extract<Message, { type: 'truncate-ack' }>): void {
     const phase = this.#phase;
+    if (phase.name === 'serving' && message.volumeEpoch === this.#epoch) {
+      // A segment that had missed our recovery (a PG created since, a node that was down) refused
+      // batches as of an older epoch, and we sent it our truncation: it has applied it now, so what
+      // it refused goes again at once rather than a resend interval later.
+      this.#resendTo(message.segmentId);
+      return;
+    }
     if (phase.name !== 'truncate' || message.volumeEpoch !== this.#epoch) return;
     phase.acks.get(message.pgId)?.add(message.segmentId);
     const done = this.#directory
@@ -1122,6 +1147,8 @@ export class QuorumDriver {
         this.#restartRecoverySoon(); // a competing recovery is newer: go again above it
       }
     } else if (message.currentVolumeEpoch < this.#epoch) {
+      const batch = this.#batches.get(message.requestId);
+      if (batch !== undefined && batch.message.segmentId === message.segmentId) batch.refusedAsStale = true;
       this.#sendTruncations({ pgId: message.pgId, segmentId: message.segmentId }); // it missed our recovery
     }
   }

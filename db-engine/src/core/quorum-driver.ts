@@ -621,13 +621,17 @@ export class QuorumDriver {
         continue;
       }
       if (nowMs - batch.sentMs < this.#options.resendIntervalMs) continue;
-      batch.sentMs = nowMs;
-      this.#send(batch.nodeId, { ...batch.message, durableHint: tracker.vdl });
-      this.#stats.batchesResent++;
-      const shipped = this.#shippedTo(batch.nodeId);
-      shipped.batches++;
-      shipped.batchesResent++;
+      this.#sendAgain(batch, nowMs, tracker.vdl);
     }
+  }
+
+  #sendAgain(batch: Batch, nowMs: number, durableHint: Lsn): void {
+    batch.sentMs = nowMs;
+    this.#send(batch.nodeId, { ...batch.message, durableHint });
+    this.#stats.batchesResent++;
+    const shipped = this.#shippedTo(batch.nodeId);
+    shipped.batches++;
+    shipped.batchesResent++;
   }
 
   /** Sends again, now, the batches one segment refused as of an older epoch. */
@@ -637,12 +641,7 @@ export class QuorumDriver {
     for (const batch of this.#batches.values()) {
       if (batch.message.segmentId !== segmentId || batch.refusedAsStale !== true) continue;
       batch.refusedAsStale = false;
-      batch.sentMs = nowMs;
-      this.#send(batch.nodeId, { ...batch.message, durableHint: tracker.vdl });
-      this.#stats.batchesResent++;
-      const shipped = this.#shippedTo(batch.nodeId);
-      shipped.batches++;
-      shipped.batchesResent++;
+      this.#sendAgain(batch, nowMs, tracker.vdl);
     }
   }
 

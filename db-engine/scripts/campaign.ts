@@ -11,18 +11,17 @@
  * Progress on stderr, a JSON summary on stdout; exits 1 if a seed fails, naming it (replay it with
  * `runDriverSeed(seed)` or `runKernelSeed(seed)` in a test).
  */
+import { campaignFlag } from '@northlight/sim';
 import { runDriverSeed } from '../test/support/driver-workload.js';
 import { runKernelSeed } from '../test/support/kernel-workload.js';
 
 function option(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  if (index === -1) return fallback;
-  const value = Number(process.argv[index + 1]);
-  if (!Number.isSafeInteger(value) || value < 0) {
-    process.stderr.write(`--${name} needs a non-negative integer\n`);
+  try {
+    return campaignFlag(process.argv, name, fallback);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
     process.exit(2);
   }
-  return value;
 }
 
 const seeds = option('seeds', 200);

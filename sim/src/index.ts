@@ -72,6 +72,7 @@ export {
   type CampaignOptions,
   type CampaignResult,
   type CheckResult,
+  campaignFlag,
   formatSeedFailure,
   type RunSeedOptions,
   replayCommand,

@@ -227,6 +227,18 @@ export async function runCampaign(
   return { workload: workload.name, seedsRun, passed, failingSeeds, failures, events, virtualTimeMs };
 }
 
+/**
+ * A campaign script's `--name N` from `argv`: a non-negative integer, or `fallback` when the flag is
+ * absent. Throws an Error naming the flag when its value is missing or malformed.
+ */
+export function campaignFlag(argv: readonly string[], name: string, fallback: number): number {
+  const index = argv.indexOf(`--${name}`);
+  if (index === -1) return fallback;
+  const value = Number(argv[index + 1]);
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`--${name} needs a non-negative integer`);
+  return value;
+}
+
 /** Seeds `from`, `from + 1`, … (`count` of them). */
 export function seedRange(from: number, count: number): number[] {
   return Array.from({ length: count }, (_, index) => from + index);

@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { runSeed } from '../src/runner.js';
+import { campaignFlag, runSeed } from '../src/runner.js';
 import { durableCounterWorkload } from './support/durable-counter.js';
 
 const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -80,5 +80,14 @@ describe('cli', () => {
     expect(results[2]!.stderr).toContain('unknown command "frobnicate"');
     expect(results[3]!.stderr).toContain('option --trace is not valid for campaign');
     expect(results[4]!.stderr).toContain('--seed is required');
+  });
+});
+
+describe('campaignFlag', () => {
+  it('reads --name N, falls back when absent, and refuses a value that is not a non-negative integer', () => {
+    expect(campaignFlag(['node', 'x', '--seeds', '12'], 'seeds', 200)).toBe(12);
+    expect(campaignFlag(['node', 'x'], 'seeds', 200)).toBe(200);
+    for (const bad of [['--seeds'], ['--seeds', '-1'], ['--seeds', '1.5'], ['--seeds', 'many']])
+      expect(() => campaignFlag(bad, 'seeds', 200)).toThrow('--seeds needs a non-negative integer');
   });
 });

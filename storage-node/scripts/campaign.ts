@@ -7,18 +7,22 @@
  * Prints progress to stderr and a JSON summary to stdout; exits 1 if any seed fails, listing each
  * failing seed with the command that replays it in a test (`runSeed(coreQuorumWriterWorkload(…), seed)`).
  */
-import { formatSeedFailure, QUORUM_WRITER_QUICK_PROFILE, runCampaign, seedRange } from '@northlight/sim';
+import {
+  campaignFlag,
+  formatSeedFailure,
+  QUORUM_WRITER_QUICK_PROFILE,
+  runCampaign,
+  seedRange,
+} from '@northlight/sim';
 import { coreQuorumWriterWorkload } from '../test/support/quorum-writer-core.js';
 
 function option(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  if (index === -1) return fallback;
-  const value = Number(process.argv[index + 1]);
-  if (!Number.isSafeInteger(value) || value < 0) {
-    process.stderr.write(`--${name} needs a non-negative integer\n`);
+  try {
+    return campaignFlag(process.argv, name, fallback);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
     process.exit(2);
   }
-  return value;
 }
 
 const seeds = option('seeds', 1000);

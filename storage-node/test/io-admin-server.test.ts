@@ -10,6 +10,7 @@ import { asEpoch, asLsn, NorthlightError } from '@northlight/protocol';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RecordingLogger } from '../../protocol/test/io-helpers.js';
 import {
   type AdminServerOptions,
   buildAdminServer,
@@ -17,7 +18,6 @@ import {
   startAdminServer,
 } from '../src/io/admin-server.js';
 import { PrometheusStorageMetrics } from '../src/io/metrics.js';
-import { RecordingLogger } from './io-helpers.js';
 
 const status: StorageStatus = {
   nodeId: 'storage-a',

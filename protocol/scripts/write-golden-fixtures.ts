@@ -136,6 +136,36 @@ const fixtures: Fixture[] = [
     },
   },
   {
+    file: 'message-append-batch-packed.bin',
+    codec: 'message',
+    description:
+      'A packed append batch (wire type 17) of PG 2: a record of epoch 6 that recovery re-replicates, then the two records of the batch above.',
+    value: {
+      type: 'append-batch',
+      requestId: 502n,
+      volumeEpoch: asEpoch(7n),
+      membershipEpoch: asEpoch(3n),
+      pgId: asPgId(2),
+      segmentId: segment,
+      durableHint: asLsn(1_000_017n),
+      records: [
+        {
+          lsn: asLsn(1_000_017n),
+          backlink: asLsn(999_990n),
+          kind: 'page-diff',
+          cpl: true,
+          volumeEpoch: asEpoch(6n),
+          pgId: asPgId(2),
+          pageNo: asPageNo(2 * pagesPerPg + 7),
+          runs: [{ offset: 4096, bytes: Uint8Array.of(0x2a) }],
+        },
+        multiRunCpl,
+        noopCpl,
+      ],
+      packed: true,
+    },
+  },
+  {
     file: 'message-append-ack.bin',
     codec: 'message',
     description: 'The acknowledgement of request 501.',

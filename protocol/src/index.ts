@@ -11,6 +11,7 @@ export * from './core/env.js';
 export * from './core/errors.js';
 export * from './core/frame.js';
 export * from './core/messages.js';
+export * from './core/packed-records.js';
 export * from './core/quorum.js';
 export * from './core/recovery.js';
 export * from './core/redo-record.js';

@@ -2,7 +2,7 @@
 // fuzz script (scripts/fuzz-decoders.ts). Everything generated here must encode without assertion.
 import fc from 'fast-check';
 import { errorCodes } from '../src/core/errors.js';
-import type { Message, TailEntry } from '../src/core/messages.js';
+import type { AppendBatchMessage, Message, TailEntry } from '../src/core/messages.js';
 import type { TruncationRange } from '../src/core/recovery.js';
 import { type DiffRun, MAX_PAGE_SIZE_BYTES, type RedoRecord } from '../src/core/redo-record.js';
 import {
@@ -63,7 +63,9 @@ const lsnAndBacklink = fc
   .bigInt({ min: 1n, max: U64_MAX })
   .chain((value) => fc.tuple(fc.constant(asLsn(value)), fc.bigInt({ min: 0n, max: value - 1n }).map(asLsn)));
 
-export function redoRecordOf(overrides: { pgId?: fc.Arbitrary<PgId>; lsn?: fc.Arbitrary<Lsn> } = {}) {
+export function redoRecordOf(
+  overrides: { pgId?: fc.Arbitrary<PgId>; lsn?: fc.Arbitrary<Lsn>; volumeEpoch?: fc.Arbitrary<Epoch> } = {},
+) {
   const lsnPair = overrides.lsn
     ? overrides.lsn.chain((value) =>
         fc.tuple(fc.constant(value), fc.bigInt({ min: 0n, max: value - 1n }).map(asLsn)),
@@ -72,7 +74,7 @@ export function redoRecordOf(overrides: { pgId?: fc.Arbitrary<PgId>; lsn?: fc.Ar
   const common = fc.record({
     lsnPair,
     cpl: fc.boolean(),
-    volumeEpoch: epoch,
+    volumeEpoch: overrides.volumeEpoch ?? epoch,
     pgId: overrides.pgId ?? pgId,
   });
   const pageDiff = fc.tuple(common, pageNo, runs).map(
@@ -105,19 +107,25 @@ export function redoRecordOf(overrides: { pgId?: fc.Arbitrary<PgId>; lsn?: fc.Ar
 export const redoRecord: fc.Arbitrary<RedoRecord> = redoRecordOf();
 
 /** Strictly ascending distinct LSNs ≥ 1. */
-const ascendingLsns = (maxLength: number, minLength = 0) =>
+const ascendingLsns = (maxLength: number, minLength = 0, max = U64_MAX) =>
   fc
-    .uniqueArray(fc.bigInt({ min: 1n, max: U64_MAX }), { minLength, maxLength })
+    .uniqueArray(fc.bigInt({ min: 1n, max }), { minLength, maxLength })
     .map((values) => values.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(asLsn));
 
 /** Records of one PG (or any PG) in strictly ascending LSN order, as batches and streams require. */
-function recordList(fixedPg: PgId | undefined): fc.Arbitrary<RedoRecord[]> {
-  return ascendingLsns(4).chain((lsns) =>
+function recordList(
+  fixedPg: PgId | undefined,
+  volumeEpoch?: fc.Arbitrary<Epoch>,
+): fc.Arbitrary<RedoRecord[]> {
+  // Small LSNs too, as a live volume has: packed batches store LSN distances as varints.
+  const lsns = fc.oneof(ascendingLsns(4), ascendingLsns(6, 0, 100_000n));
+  return lsns.chain((lsns) =>
     fc.tuple(
       ...lsns.map((value) =>
         redoRecordOf({
           lsn: fc.constant(value),
           ...(fixedPg === undefined ? {} : { pgId: fc.constant(fixedPg) }),
+          ...(volumeEpoch === undefined ? {} : { volumeEpoch }),
         }),
       ),
     ),
@@ -161,17 +169,24 @@ export function unicodeText(maxCodePoints: number): fc.Arbitrary<string> {
 /** Text that round-trips through UTF-8 and fits the rejection cap (200 code points ≤ 800 bytes). */
 const rejectionText = fc.oneof(fc.string({ maxLength: 40 }), unicodeText(200));
 
-const appendBatch = pgId.chain((batchPg) =>
-  fc.record({
-    type: fc.constant('append-batch' as const),
-    requestId,
-    volumeEpoch: epoch,
-    membershipEpoch: epoch,
-    pgId: fc.constant(batchPg),
-    segmentId,
-    durableHint: lsn,
-    records: recordList(batchPg),
-  }),
+/**
+ * An append-batch, packed (wire type 17) or not (type 1). Most records share the batch's epoch, as
+ * they do in a live volume; some keep an older one, as records re-replicated by recovery do.
+ */
+const appendBatch = fc.tuple(pgId, epoch).chain(([batchPg, batchEpoch]) =>
+  fc
+    .record({
+      type: fc.constant('append-batch' as const),
+      requestId,
+      volumeEpoch: fc.constant(batchEpoch),
+      membershipEpoch: epoch,
+      pgId: fc.constant(batchPg),
+      segmentId,
+      durableHint: lsn,
+      records: recordList(batchPg, fc.oneof({ arbitrary: fc.constant(batchEpoch), weight: 3 }, epoch)),
+      packed: fc.boolean(),
+    })
+    .map(({ packed, ...message }): AppendBatchMessage => (packed ? { ...message, packed } : message)),
 );
 
 /** A non-empty truncation range (fromExclusive < toInclusive) of an epoch ≤ `maxEpoch`. */

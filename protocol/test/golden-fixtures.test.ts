@@ -86,5 +86,8 @@ describe('golden fixtures', () => {
     expect(records.some((record) => record.runs.length > 1)).toBe(true);
     const types = new Set(decoded.flatMap((value) => ('type' in value ? [value.type] : [])));
     expect([...types].sort()).toEqual([...messageTypes].sort());
+    expect(decoded.some((value) => 'type' in value && value.type === 'append-batch' && value.packed)).toBe(
+      true,
+    );
   });
 });

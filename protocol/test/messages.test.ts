@@ -13,6 +13,7 @@ import { fitUtf8, Writer } from '../src/core/codec.js';
 import { errorCodes, NorthlightError } from '../src/core/errors.js';
 import { decodeFrame, encodeFrame, FRAME_HEADER_BYTES, FrameDecoder } from '../src/core/frame.js';
 import {
+  APPEND_BATCH_PACKED_CODE,
   decodeMessage,
   decodeMessageFromBytes,
   ERROR_CODE_WIRE_TABLE,
@@ -284,7 +285,8 @@ describe('message round trip', () => {
       fc.property(messageByType[type] as fc.Arbitrary<Message>, (message) => {
         const frame = encodeMessage(message);
         expect(frame.length).toBe(messageFrameSize(message));
-        expect(frame[5]).toBe(MESSAGE_TYPE_CODES[type]);
+        const packed = message.type === 'append-batch' && message.packed === true;
+        expect(frame[5]).toBe(packed ? APPEND_BATCH_PACKED_CODE : MESSAGE_TYPE_CODES[type]);
         expect(decodeMessageFromBytes(frame)).toEqual(message);
       }),
       { numRuns: 150 },
@@ -467,7 +469,7 @@ describe('message rules on decode (payloads behind a valid frame CRC)', () => {
     ['a payload cut short', 'append-ack', payloadOf(samples[1]!).subarray(0, 20), 'NL_DECODE_INVALID'],
     ['an empty payload', 'replica-feedback', new Uint8Array(0), 'NL_DECODE_INVALID'],
     ['unknown message type 0', 0, payloadOf(samples[1]!), 'NL_DECODE_INVALID'],
-    ['unknown message type 17', 17, payloadOf(samples[1]!), 'NL_DECODE_INVALID'],
+    ['unknown message type 18', 18, payloadOf(samples[1]!), 'NL_DECODE_INVALID'],
     [
       'a page length of zero',
       'page',

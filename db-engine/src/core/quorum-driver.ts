@@ -519,6 +519,7 @@ export class QuorumDriver {
       segmentId,
       durableHint: hint,
       records,
+      packed: true,
     };
     const nodeId = placement.nodeOf.get(segmentId)!;
     this.#batches.set(message.requestId, {

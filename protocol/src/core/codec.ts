@@ -91,6 +91,61 @@ export class Reader {
     return value;
   }
 
+  /**
+   * An unsigned LEB128 varint of at most `max` (a safe integer): 7 bits per byte, low bits first, the
+   * top bit set on every byte but the last. Only the shortest encoding is accepted (a last byte of 0
+   * after others is NL_DECODE_INVALID), so every value has exactly one encoding.
+   */
+  uvarint(field: string, max: number = Number.MAX_SAFE_INTEGER): number {
+    assert(Number.isSafeInteger(max) && max >= 0, `bad varint maximum: ${max}`);
+    let value = 0;
+    let scale = 1;
+    for (let index = 0; ; index++) {
+      if (index === MAX_SAFE_VARINT_BYTES)
+        throw this.invalid(`${field} varint is longer than ${index} bytes`);
+      const byte = this.#varintByte(field);
+      value += (byte & 0x7f) * scale;
+      if ((byte & 0x80) === 0) {
+        if (byte === 0 && index > 0) throw this.invalid(`${field} varint is not in its shortest form`);
+        break;
+      }
+      scale *= 0x80;
+    }
+    if (value > max) throw this.invalid(`${field} is ${value}, over ${max}`, { field, value, max });
+    return value;
+  }
+
+  /** `uvarint` for a u64: up to 10 bytes, at most 2^64 − 1. */
+  uvarint64(field: string): bigint {
+    let low = 0;
+    let scale = 1;
+    let high: bigint | undefined;
+    for (let index = 0; ; index++) {
+      if (index === MAX_U64_VARINT_BYTES) throw this.invalid(`${field} varint is longer than ${index} bytes`);
+      const byte = this.#varintByte(field);
+      if (index < 7) {
+        low += (byte & 0x7f) * scale;
+        scale *= 0x80;
+      } else {
+        high = (high ?? 0n) + (BigInt(byte & 0x7f) << BigInt(7 * (index - 7)));
+      }
+      if ((byte & 0x80) === 0) {
+        if (byte === 0 && index > 0) throw this.invalid(`${field} varint is not in its shortest form`);
+        break;
+      }
+    }
+    const value = high === undefined ? BigInt(low) : BigInt(low) + (high << 49n);
+    if (value > U64_MAX) throw this.invalid(`${field} varint exceeds 2^64 - 1`, { field });
+    return value;
+  }
+
+  #varintByte(field: string): number {
+    this.#require(1, field);
+    const byte = this.#bytes[this.#position]!;
+    this.#position += 1;
+    return byte;
+  }
+
   /** A copy of the next `length` bytes, so decoded values never alias (possibly reused) input buffers. */
   bytes(length: number): Uint8Array {
     if (!(Number.isInteger(length) && length >= 0)) throw new AssertionError(`bad length: ${length}`);
@@ -173,6 +228,26 @@ export class Reader {
   }
 }
 
+/** A safe integer (< 2^53) takes at most 8 varint bytes; a u64 at most 10. */
+const MAX_SAFE_VARINT_BYTES = 8;
+const MAX_U64_VARINT_BYTES = 10;
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Bytes `Writer.uvarint(value)` takes. */
+export function uvarintSize(value: number): number {
+  let size = 1;
+  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 0x80)) size++;
+  return size;
+}
+
+/** Bytes `Writer.uvarint64(value)` takes. */
+export function uvarint64Size(value: bigint): number {
+  if (value <= MAX_SAFE_BIGINT) return uvarintSize(Number(value));
+  let size = 1;
+  for (let rest = value; rest >= 0x80n; rest >>= 7n) size++;
+  return size;
+}
+
 /** Writes into a buffer the encoder has sized exactly; every overrun or out-of-range value asserts. */
 export class Writer {
   readonly bytes: Uint8Array;
@@ -231,6 +306,36 @@ export class Writer {
     this.#require(8);
     this.#view.setBigUint64(this.#position, value, true);
     this.#position += 8;
+  }
+
+  /** An unsigned LEB128 varint (see `Reader.uvarint`) of a safe integer. */
+  uvarint(value: number): void {
+    if (!(Number.isSafeInteger(value) && value >= 0))
+      throw new AssertionError(`varint out of range: ${value}`);
+    this.#require(uvarintSize(value));
+    let rest = value;
+    while (rest >= 0x80) {
+      this.bytes[this.#position++] = (rest % 0x80) | 0x80;
+      rest = Math.floor(rest / 0x80);
+    }
+    this.bytes[this.#position++] = rest;
+  }
+
+  /** `uvarint` for a u64. */
+  uvarint64(value: bigint): void {
+    if (!(typeof value === 'bigint' && value >= 0n && value <= U64_MAX))
+      throw new AssertionError(`u64 varint out of range: ${value}`);
+    if (value <= MAX_SAFE_BIGINT) {
+      this.uvarint(Number(value));
+      return;
+    }
+    this.#require(uvarint64Size(value));
+    let rest = value;
+    while (rest >= 0x80n) {
+      this.bytes[this.#position++] = Number(rest & 0x7fn) | 0x80;
+      rest >>= 7n;
+    }
+    this.bytes[this.#position++] = Number(rest);
   }
 
   bytesRaw(value: Uint8Array): void {

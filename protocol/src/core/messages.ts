@@ -19,6 +19,7 @@ import { assert, unreachable } from './assert.js';
 import { isWellFormedUnicode, Reader, utf8ByteLength, Writer } from './codec.js';
 import { type ErrorCode, NorthlightError } from './errors.js';
 import { decodeFrame, FRAME_HEADER_BYTES, type Frame, type FrameOptions, sealFrame } from './frame.js';
+import { packedRecordsSize, readPackedRecords, writePackedRecords } from './packed-records.js';
 import type { TruncationRange } from './recovery.js';
 import {
   decodeRedoRecord,
@@ -53,7 +54,10 @@ export const MAX_REJECTION_MESSAGE_BYTES = 1024;
 /** The most LSNs one fetch-records message may ask for. */
 export const MAX_FETCH_LSNS = 65_536;
 
-/** Wire numbers of the message types. Append-only: a number is never reused or renumbered. */
+/**
+ * Wire numbers of the message types. Append-only: a number is never reused or renumbered. An
+ * `append-batch` whose records are packed travels as `APPEND_BATCH_PACKED_CODE` instead of 1.
+ */
 export const MESSAGE_TYPE_CODES = {
   'append-batch': 1,
   'append-ack': 2,
@@ -72,6 +76,9 @@ export const MESSAGE_TYPE_CODES = {
   'gossip-pull': 15,
   'gossip-records': 16,
 } as const;
+
+/** The wire number of an `append-batch` with `packed: true`. */
+export const APPEND_BATCH_PACKED_CODE = 17;
 
 export type MessageType = keyof typeof MESSAGE_TYPE_CODES;
 export const messageTypes = Object.keys(MESSAGE_TYPE_CODES) as MessageType[];
@@ -118,6 +125,11 @@ export interface AppendBatchMessage {
   readonly durableHint: Lsn;
   /** All of PG `pgId`, in strictly ascending LSN order. */
   readonly records: readonly RedoRecord[];
+  /**
+   * True: the records travel packed (wire type 17, packed-records.ts), about a fifth of the bytes of
+   * complete version-1 records; the engine always packs. Absent or false: complete records (type 1).
+   */
+  readonly packed?: boolean;
 }
 
 /** Storage → engine: the batch is durable; the segment's SCL is now `scl`. */
@@ -366,7 +378,12 @@ function recordsSize(records: readonly RedoRecord[]): number {
 function payloadSize(message: Message): number {
   switch (message.type) {
     case 'append-batch':
-      return 4 * U64_BYTES + U32_BYTES + identifierSize(message.segmentId) + recordsSize(message.records);
+      return (
+        4 * U64_BYTES +
+        U32_BYTES +
+        identifierSize(message.segmentId) +
+        (message.packed === true ? packedRecordsSize(message.records, message) : recordsSize(message.records))
+      );
     case 'append-ack':
       return 3 * U64_BYTES + U32_BYTES + identifierSize(message.segmentId);
     case 'request-rejected':
@@ -450,6 +467,9 @@ export function messageProblem(message: Message): string | undefined {
   switch (message.type) {
     case 'append-batch':
       return (
+        (message.packed === undefined || typeof message.packed === 'boolean'
+          ? undefined
+          : 'packed is not a boolean') ??
         requestIdProblem(message.requestId) ??
         identifierProblem('segmentId', message.segmentId) ??
         recordsProblem(message.records, message.pgId)
@@ -625,7 +645,11 @@ export function encodeMessage(message: Message, options: FrameOptions = {}): Uin
   writer.bytesRaw(new Uint8Array(FRAME_HEADER_BYTES)); // Filled in by sealFrame.
   writePayload(writer, message);
   const frame = writer.finish();
-  sealFrame(frame, MESSAGE_TYPE_CODES[message.type], options);
+  const code =
+    message.type === 'append-batch' && message.packed === true
+      ? APPEND_BATCH_PACKED_CODE
+      : MESSAGE_TYPE_CODES[message.type];
+  sealFrame(frame, code, options);
   return frame;
 }
 
@@ -638,7 +662,8 @@ function writePayload(writer: Writer, message: Message): void {
       writer.u32(message.pgId);
       writer.string(message.segmentId, MAX_IDENTIFIER_BYTES);
       writer.u64(message.durableHint);
-      writeRecords(writer, message.records);
+      if (message.packed === true) writePackedRecords(writer, message.records, message);
+      else writeRecords(writer, message.records);
       return;
     case 'append-ack':
       writeAddress(writer, message);
@@ -776,7 +801,8 @@ const messageTypeByCode = new Map<number, MessageType>(
  * message that breaks a rule; NL_DECODE_CHECKSUM (or another record code) for a bad embedded record.
  */
 export function decodeMessage(frame: Frame): Message {
-  const type = messageTypeByCode.get(frame.messageType);
+  const packed = frame.messageType === APPEND_BATCH_PACKED_CODE;
+  const type = packed ? 'append-batch' : messageTypeByCode.get(frame.messageType);
   if (type === undefined) {
     throw new NorthlightError('NL_DECODE_INVALID', `unknown message type ${frame.messageType}`, {
       messageType: frame.messageType,
@@ -784,7 +810,7 @@ export function decodeMessage(frame: Frame): Message {
   }
   // The frame's length and checksum are verified, so running out of payload is a sender bug.
   const reader = new Reader(frame.payload, { overrunCode: 'NL_DECODE_INVALID', context: `${type} payload` });
-  const message = readPayload(reader, type);
+  const message = packed ? readAppendBatch(reader, true) : readPayload(reader, type);
   reader.expectEnd();
   const problem = messageProblem(message);
   if (problem !== undefined) throw reader.invalid(problem, { messageType: frame.messageType });
@@ -804,16 +830,8 @@ export function decodeMessageFromBytes(bytes: Uint8Array, options: FrameOptions 
 
 function readPayload(reader: Reader, type: MessageType): Message {
   switch (type) {
-    case 'append-batch': {
-      const requestId = reader.u64();
-      const volumeEpoch = asEpoch(reader.u64());
-      const membershipEpoch = asEpoch(reader.u64());
-      const pgId = asPgId(reader.u32());
-      const segmentId = asSegmentId(readIdentifier(reader, 'segmentId'));
-      const durableHint = asLsn(reader.u64());
-      const records = readRecords(reader);
-      return { type, requestId, volumeEpoch, membershipEpoch, pgId, segmentId, durableHint, records };
-    }
+    case 'append-batch':
+      return readAppendBatch(reader, false);
     case 'append-ack': {
       const address = readAddress(reader);
       return { type, ...address, volumeEpoch: asEpoch(reader.u64()), scl: asLsn(reader.u64()) };
@@ -961,6 +979,23 @@ function readFetchRecords(reader: Reader): FetchRecordsMessage {
   const lsns: Lsn[] = [];
   for (let index = 0; index < count; index++) lsns.push(asLsn(reader.u64()));
   return { type: 'fetch-records', ...address, volumeEpoch, lsns };
+}
+
+function readAppendBatch(reader: Reader, packed: boolean): AppendBatchMessage {
+  const requestId = reader.u64();
+  const volumeEpoch = asEpoch(reader.u64());
+  const membershipEpoch = asEpoch(reader.u64());
+  const pgId = asPgId(reader.u32());
+  const segmentId = asSegmentId(readIdentifier(reader, 'segmentId'));
+  const durableHint = asLsn(reader.u64());
+  const fields = { requestId, volumeEpoch, membershipEpoch, pgId, segmentId, durableHint };
+  if (!packed) return { type: 'append-batch', ...fields, records: readRecords(reader) };
+  return {
+    type: 'append-batch',
+    ...fields,
+    records: readPackedRecords(reader, { pgId, volumeEpoch }),
+    packed,
+  };
 }
 
 function readGossipRecords(reader: Reader): GossipRecordsMessage {

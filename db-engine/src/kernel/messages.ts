@@ -65,6 +65,8 @@ export interface KernelStats extends RedoVfsStats {
   readonly requests: number;
   readonly requestsFailed: number;
   readonly statementsCached: number;
+  /** Replica: batches of the writer's records applied (`applyRecords`). */
+  readonly applies: number;
 }
 
 /** A sealed group as the host's `onGroup` receives it: one MTR, records in page-write order. */

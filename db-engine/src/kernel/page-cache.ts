@@ -266,6 +266,17 @@ export class PageCache {
     };
   }
 
+  /**
+   * Keeps a clean cached page for good: it is never evicted (a replica pins page 0, whose header holds
+   * the database size, so the records it applies always reach it).
+   */
+  pin(pageNo: number): void {
+    const entry = this.#entries.get(pageNo);
+    if (entry === undefined || entry.newestGroupSeq !== NO_GROUP)
+      throw new AssertionError(`page ${pageNo} is not a clean cached page`);
+    this.#evictable.delete(pageNo);
+  }
+
   /** Whether `pageNo` is cached (for tests and assertions). */
   has(pageNo: number): boolean {
     return this.#entries.has(pageNo);

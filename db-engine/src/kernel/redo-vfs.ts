@@ -40,6 +40,15 @@
  *  V6. A main-file xWrite outside the bracket is an alarm (it means a spill or a mode we did not set):
  *      it is counted, buffered as an implicit group, and sealed at xSync as a fallback.
  *
+ * A replica (`replica: true`) runs the same VFS read-only on the writer's volume, with three more rules:
+ *  R1. It applies only whole MTRs at or below the writer's VDL, in LSN order (`applyRecords`; the host
+ *      buffers the stream until the VDL covers it), between requests, never inside one.
+ *  R2. A cached image is storage's image of the page at the replica's applied point, and a miss reads
+ *      at exactly that point (the host knows each PG's read point for it), so cached and fetched
+ *      pages always belong to the same committed state.
+ *  R3. SQLite's own page cache is dropped after every apply (`SqlSession.applyRecords`), so it never
+ *      serves an image older than the buffer cache's.
+ *
  * Non-main files (statement journals, temp databases; none are opened with journal_mode=MEMORY and
  * temp_store=MEMORY) live in plain memory and are never redo-logged. The "-journal" and "-wal" names
  * SQLite probes do not exist.
@@ -103,6 +112,12 @@ export interface RedoVfsOptions {
    * replicated block storage sends. For the benchmark's comparison only.
    */
   readonly shipFullPages?: boolean;
+  /**
+   * A replica's VFS: it never writes (a main-file xWrite is refused with SQLITE_READONLY and counted),
+   * page 0 is cached even when zero and pinned, and `applyRecords` brings the cached pages forward
+   * with the writer's committed records (R1–R3 in the module comment).
+   */
+  readonly replica?: boolean;
 }
 
 export interface RedoVfsStats {
@@ -119,6 +134,9 @@ export interface RedoVfsStats {
   readonly sizePages: number;
   /** Shrinks of the main file not announced by a zeroing group (V4): should stay 0. */
   readonly unexpectedTruncations: number;
+  /** Replica: the writer's records applied to cached pages, and those dropped (page not cached). */
+  readonly recordsApplied: number;
+  readonly recordsDropped: number;
 }
 
 /** One page's write in the open group. */
@@ -153,6 +171,7 @@ export class RedoVfs extends FacadeVFS {
   readonly #maxGroupPages: number;
   readonly #maxUnassignedGroups: number;
   readonly #shipFullPages: boolean;
+  readonly #replica: boolean;
   #mainFile: number | undefined;
   /** The file size SQLite sees, including the open group's writes. */
   #sizeBytes = 0;
@@ -175,6 +194,8 @@ export class RedoVfs extends FacadeVFS {
   #pageReadFailures = 0;
   #recordsSealed = 0;
   #runBytesSealed = 0;
+  #recordsApplied = 0;
+  #recordsDropped = 0;
 
   constructor(name: string, wasm: SqliteWasm, options: RedoVfsOptions) {
     super(name, wasm);
@@ -190,6 +211,41 @@ export class RedoVfs extends FacadeVFS {
     this.#maxGroupPages = options.maxGroupPages;
     this.#maxUnassignedGroups = options.maxUnassignedGroups;
     this.#shipFullPages = options.shipFullPages === true;
+    this.#replica = options.replica === true;
+  }
+
+  /**
+   * Replica (R1–R3): applies records of committed MTRs, in LSN order and only whole MTRs at or below
+   * the writer's VDL, to the pages the cache holds; a record of a page not cached is dropped (a later
+   * miss reads the page from storage at a read point that covers it). Page 0 is pinned, so the size
+   * SQLite sees follows the header the writer's commits keep (V4). The caller then makes SQLite drop
+   * its own page cache, which may hold the old images.
+   */
+  applyRecords(records: readonly PageRecord[]): void {
+    assert(this.#replica, 'applyRecords on a writer');
+    assert(this.#group === undefined, 'applyRecords inside a write group');
+    let headerChanged = false;
+    for (const record of records) {
+      const image = this.#cache.peek(record.pageNo);
+      if (image === undefined) {
+        this.#recordsDropped++;
+        continue;
+      }
+      for (const run of record.runs) {
+        if (!(run.offset >= 0 && run.offset + run.bytes.length <= PAGE_SIZE_BYTES))
+          throw new AssertionError(
+            `run [${run.offset}, +${run.bytes.length}) of page ${record.pageNo} is outside the page`,
+          );
+        image.set(run.bytes, run.offset);
+      }
+      this.#recordsApplied++;
+      if (record.pageNo === 0) headerChanged = true;
+    }
+    if (headerChanged) {
+      const pages = headerSizePages(this.#cache.peek(0)!) ?? 0;
+      this.#sizeBytes = pages * PAGE_SIZE_BYTES;
+      this.#storageZerosFromBytes = this.#sizeBytes;
+    }
   }
 
   /** When false, commits are refused with SQLITE_BUSY (storage unreachable, LSN allocation limit). */
@@ -218,6 +274,8 @@ export class RedoVfs extends FacadeVFS {
       runBytesSealed: this.#runBytesSealed,
       sizePages: this.sizePages,
       unexpectedTruncations: this.#unexpectedTruncations,
+      recordsApplied: this.#recordsApplied,
+      recordsDropped: this.#recordsDropped,
     };
   }
 
@@ -360,6 +418,11 @@ export class RedoVfs extends FacadeVFS {
   override xWrite(pFile: number, pData: number, iAmt: number, offsetLow: number, offsetHigh: number): number {
     const offset = offsetHigh * 2 ** 32 + (offsetLow >>> 0);
     if (pFile !== this.#mainFile) return this.#writeMemoryFile(pFile, pData, iAmt, offset);
+    if (this.#replica) {
+      // query_only keeps SQLite from writing; this is the last line of defence.
+      this.#writesOutsideBracket++;
+      return VFS.SQLITE_READONLY;
+    }
     const pageNo = Math.floor(offset / PAGE_SIZE_BYTES);
     const within = offset - pageNo * PAGE_SIZE_BYTES;
     if (within + iAmt > PAGE_SIZE_BYTES)
@@ -549,7 +612,14 @@ export class RedoVfs extends FacadeVFS {
       return undefined;
     }
     const page = checkedPage(0, result.page);
-    if (page.every((byte) => byte === 0)) return 0;
+    if (page.every((byte) => byte === 0)) {
+      if (this.#replica) {
+        // The writer's first commit writes page 0: a replica must hold it to see the database grow.
+        this.#cache.insertClean(0, page);
+        this.#cache.pin(0);
+      }
+      return 0;
+    }
     const pages = headerSizePages(page);
     const pageSize = (page[16]! << 8) | page[17]!;
     if (pages === undefined || pageSize !== PAGE_SIZE_BYTES) {
@@ -561,6 +631,7 @@ export class RedoVfs extends FacadeVFS {
       return undefined;
     }
     this.#cache.insertClean(0, page);
+    if (this.#replica) this.#cache.pin(0);
     return pages * PAGE_SIZE_BYTES;
   }
 

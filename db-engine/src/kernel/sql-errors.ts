@@ -34,7 +34,7 @@ export type KernelRefusal =
   /** A parameter could not be bound, or the count does not match the statement. */
   | { readonly kind: 'bad-parameters'; readonly message: string }
   /** A write statement in a read-only request. */
-  | { readonly kind: 'read-only'; readonly statement: string }
+  | { readonly kind: 'read-only'; readonly statement: string; readonly replica?: boolean }
   /** Parameters for an entry that holds several statements. */
   | { readonly kind: 'parameters-need-one-statement' };
 
@@ -211,6 +211,12 @@ export function sqlErrorFromRefusal(refusal: KernelRefusal): {
         message: refusal.message,
       };
     case 'read-only':
+      if (refusal.replica === true)
+        return {
+          code: 'NORTHLIGHT_READ_ONLY_REPLICA',
+          sqlstate: SQLSTATE.readOnlySqlTransaction,
+          message: `this engine is a read-only replica and cannot run a statement that writes: ${refusal.statement}; send writes to the writer`,
+        };
       return {
         code: 'NORTHLIGHT_READ_ONLY',
         sqlstate: SQLSTATE.readOnlySqlTransaction,

@@ -31,7 +31,7 @@ import type {
   StatementResult,
 } from './messages.js';
 import { PageCache } from './page-cache.js';
-import { type GroupSink, type PageSource, RedoVfs } from './redo-vfs.js';
+import { type GroupSink, type PageRecord, type PageSource, RedoVfs } from './redo-vfs.js';
 import { type KernelRefusal, type SqlError, sqlErrorFromRefusal, sqlErrorFromSqlite } from './sql-errors.js';
 import { loadSqliteWasm, type SqliteWasm } from './sqlite-wasm.js';
 
@@ -50,6 +50,12 @@ export interface SqlSessionOptions {
   readonly shipFullPages?: boolean;
   /** SQLite's own page cache (`PRAGMA cache_size`), in pages (default 500, SQLite's 2 MiB default). */
   readonly sqliteCachePages?: number;
+  /**
+   * A read replica's session (redo-vfs.ts R1–R3): every request is read-only (a statement that writes
+   * gets 25006 naming the replica), `locking_mode=NORMAL` so SQLite re-reads the database size at each
+   * transaction, and `applyRecords` brings it forward with the writer's committed records.
+   */
+  readonly replica?: boolean;
 }
 
 export const DEFAULT_MAX_GROUP_PAGES = 50_000;
@@ -177,7 +183,9 @@ export class SqlSession {
   #authorizerBypassed = false;
   #requests = 0;
   #requestsFailed = 0;
+  #applies = 0;
   #closed = false;
+  readonly #replica: boolean;
 
   private constructor(
     wasm: SqliteWasm,
@@ -191,6 +199,7 @@ export class SqlSession {
     this.#pageCache = pageCache;
     this.#db = db;
     this.#maxResultRows = options.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS;
+    this.#replica = options.replica === true;
     this.#scratch = wasm._sqlite3_malloc(8);
     assert(this.#scratch !== 0, 'out of wasm memory at start');
     this.#configure(options.sqliteCachePages ?? DEFAULT_SQLITE_CACHE_PAGES);
@@ -215,6 +224,7 @@ export class SqlSession {
       maxGroupPages: options.maxGroupPages ?? DEFAULT_MAX_GROUP_PAGES,
       maxUnassignedGroups: options.maxUnassignedGroups ?? DEFAULT_MAX_UNASSIGNED_GROUPS,
       shipFullPages: options.shipFullPages === true,
+      replica: options.replica === true,
     });
     assert(wasm.vfs_register(vfs, false) === SQLITE_OK, 'registering the redo VFS failed');
     const name = allocateCString(wasm, DATABASE_NAME);
@@ -244,15 +254,17 @@ export class SqlSession {
   }
 
   /** Runs the request as one transaction (see the module comment). Never throws an expected failure. */
-  execute(request: ExecuteRequest): ExecuteReply {
+  execute(asked: ExecuteRequest): ExecuteReply {
     assert(!this.#closed, 'execute on a closed session');
+    const request = this.#replica ? { ...asked, readOnly: true } : asked;
     this.#requests++;
     this.#vfs.refusal = undefined;
     const sealedBefore = this.#vfs.lastSealedSeq;
     try {
-      const results = isLoneVacuum(request)
-        ? [this.#runVacuum(request.statements[0]!)]
-        : this.#runTransaction(request);
+      const results =
+        !this.#replica && isLoneVacuum(request)
+          ? [this.#runVacuum(request.statements[0]!)]
+          : this.#runTransaction(request);
       const sealed = this.#vfs.lastSealedSeq;
       assert(sealed - sealedBefore <= 1, `one request sealed ${sealed - sealedBefore} groups`);
       assert(!(request.readOnly === true && sealed !== sealedBefore), 'a read-only request sealed a group');
@@ -272,6 +284,19 @@ export class SqlSession {
     this.#pageCache.setVdl(vdl);
   }
 
+  /**
+   * Replica: applies the writer's records of whole committed MTRs (R1) to the buffer cache, then drops
+   * SQLite's own page cache (R3: `PRAGMA shrink_memory` frees every page no statement holds, and
+   * between requests none does), so the next request reads every page through the VFS.
+   */
+  applyRecords(records: readonly PageRecord[]): void {
+    assert(this.#replica, 'applyRecords on a writer session');
+    assert(this.#wasm._sqlite3_get_autocommit(this.#db) !== 0, 'applyRecords inside a transaction');
+    this.#vfs.applyRecords(records);
+    this.#execTrusted('PRAGMA shrink_memory');
+    this.#applies++;
+  }
+
   assignLsns(seq: number, lsns: readonly bigint[]): void {
     this.#pageCache.assignLsns(seq, lsns);
   }
@@ -286,6 +311,7 @@ export class SqlSession {
       requests: this.#requests,
       requestsFailed: this.#requestsFailed,
       statementsCached: this.#statements.size,
+      applies: this.#applies,
     };
   }
 
@@ -445,7 +471,11 @@ export class SqlSession {
       const writes = wasm._sqlite3_stmt_readonly(stmt) === 0;
       if (readOnly && writes) {
         throw this.#refused(
-          { kind: 'read-only', statement: wasm.UTF8ToString(wasm._sqlite3_sql(stmt)) },
+          {
+            kind: 'read-only',
+            statement: wasm.UTF8ToString(wasm._sqlite3_sql(stmt)),
+            ...(this.#replica ? { replica: true } : {}),
+          },
           index,
         );
       }
@@ -650,10 +680,12 @@ export class SqlSession {
       ['journal_mode', 'memory'],
       ['synchronous', '1'],
       ['cache_spill', '0'],
-      ['locking_mode', 'exclusive'],
+      // A replica's database changes under it (R3): NORMAL makes SQLite re-read the size per transaction.
+      ['locking_mode', this.#replica ? 'normal' : 'exclusive'],
       ['temp_store', '2'],
       ['cache_size', String(sqliteCachePages)],
       ['foreign_keys', '1'],
+      ...(this.#replica ? [['query_only', '1'] as [string, string]] : []),
     ];
     for (const [name, value] of settings) this.#execTrusted(`PRAGMA ${name}=${value}`);
     for (const [name, value] of settings) {

@@ -44,6 +44,10 @@ export interface EngineConfig {
   /** Ship whole pages instead of diffs: the benchmark's "traditional engine on block storage". */
   readonly shipFullPages: boolean;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** writer (the default) or replica: a read-only engine following the writer's redo stream. */
+  readonly role: 'writer' | 'replica';
+  /** Replica: the writer's HTTP API, e.g. http://127.0.0.1:8432 (required for a replica). */
+  readonly writerUrl: string | undefined;
 }
 
 interface OptionSpec {
@@ -104,6 +108,12 @@ const OPTIONS = {
     'false',
   ),
   logLevel: option('log-level', 'debug, info, warn or error', 'info'),
+  role: option(
+    'role',
+    'writer, or replica: read-only, following the writer named by --writer-url on the same volume',
+    'writer',
+  ),
+  writerUrl: option('writer-url', "replica: the writer's HTTP API, e.g. http://127.0.0.1:8432"),
 } as const satisfies Record<string, OptionSpec>;
 
 type Key = keyof typeof OPTIONS;
@@ -232,6 +242,16 @@ export function parseEngineConfig(
   const logLevel = raw('logLevel')!;
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
     problems.push(`${named('logLevel')} must be debug, info, warn or error`);
+  const role = raw('role')!;
+  if (role !== 'writer' && role !== 'replica') problems.push(`${named('role')} must be writer or replica`);
+  const writerUrl = raw('writerUrl');
+  if (role === 'replica') {
+    if (writerUrl === undefined) problems.push(`${named('writerUrl')} is required with --role replica`);
+    else if (!/^https?:\/\/[^/]+\/?$/.test(writerUrl))
+      problems.push(
+        `${named('writerUrl')} must look like http://host:port, not ${JSON.stringify(writerUrl)}`,
+      );
+  }
   const config: EngineConfig = {
     nodeId: asNodeId(isIdentifier(nodeId) ? nodeId : 'invalid'),
     dataDir,
@@ -249,6 +269,8 @@ export function parseEngineConfig(
     requestTimeoutMs: integer('requestTimeoutMs', 100, 3_600_000),
     shipFullPages: shipFullPages === 'true',
     logLevel: logLevel as EngineConfig['logLevel'],
+    role: role === 'replica' ? 'replica' : 'writer',
+    writerUrl: writerUrl?.replace(/\/$/, ''),
   };
   if (problems.length > 0)
     throw new NorthlightError('NL_CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`);

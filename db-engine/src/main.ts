@@ -27,16 +27,21 @@ import { ENGINE_PAGE_SIZE_BYTES, type EngineConfig, engineHelpText, parseEngineC
 import { DiskEpochStore } from './core/epoch-store.js';
 import { LocalVolumeDirectory } from './core/local-directory.js';
 import { QuorumDriver, type RecoveryReport } from './core/quorum-driver.js';
+import { RedoFeed } from './core/replication.js';
 import { Engine } from './engine.js';
 import { HttpSegmentProvisioner } from './io/http-provisioner.js';
 import { EngineMetrics } from './io/metrics.js';
+import { registerReplicationRoutes } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
 import { KernelHost } from './kernel/kernel-host.js';
 import type { KernelStats } from './kernel/messages.js';
+import { runReplica } from './replica.js';
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 const FIRST_PG_RETRY_MS = 500;
 const STATS_REFRESH_MS = 1_000;
+/** Unread redo stream past which a replica that does not keep up is cut off (it resyncs). */
+const REPLICA_STREAM_BUFFER_BYTES = 64 * 1024 * 1024;
 
 const noObjectStore: ObjectStore = {
   put: () => Promise.reject(noBackups()),
@@ -63,6 +68,7 @@ async function run(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const logger = new JsonLineLogger('db-engine', config.logLevel);
+  if (config.role === 'replica') return runReplica(config, logger);
   logger.log('info', 'starting', {
     nodeId: config.nodeId,
     dataDir: config.dataDir,
@@ -108,6 +114,16 @@ async function run(argv: readonly string[]): Promise<number> {
   let recovery: RecoveryReport | undefined;
   let engine: Engine | undefined;
   let fenced = false;
+  const feed = new RedoFeed();
+  let feedFlushScheduled = false;
+  const flushFeed = () => {
+    if (feedFlushScheduled || feed.subscriberCount === 0) return;
+    feedFlushScheduled = true;
+    setImmediate(() => {
+      feedFlushScheduled = false;
+      feed.flush();
+    });
+  };
   const driver = new QuorumDriver(
     env,
     directory,
@@ -121,7 +137,16 @@ async function run(argv: readonly string[]): Promise<number> {
     },
     {
       allocated: (seq, lsns) => engine?.allocated(seq, lsns),
-      vdlAdvanced: (vdl) => engine?.vdlAdvanced(vdl),
+      vdlAdvanced: (vdl) => {
+        engine?.vdlAdvanced(vdl);
+        feed.vdlAdvanced(vdl, performance.now());
+        flushFeed();
+      },
+      mtr: (records) => {
+        feed.mtr(records);
+        flushFeed();
+      },
+      recovered: () => feed.reset(),
       acceptingChanged: (accepting) => engine?.acceptingChanged(accepting),
       fenced: () => {
         fenced = true;
@@ -157,7 +182,9 @@ async function run(argv: readonly string[]): Promise<number> {
             writesOutsideBracket: kernelStats.writesOutsideBracket,
           },
     recoverySeconds: () => (recovery === undefined ? undefined : recovery.durationMs / 1000),
+    replicaCount: () => feed.subscriberCount,
   });
+  driver.replicaReadPoints = () => feed.minReplicaReadPoints();
   const server = await startSqlServer({
     host: config.listenHost,
     port: config.httpPort,
@@ -180,9 +207,20 @@ async function run(argv: readonly string[]): Promise<number> {
       commits: engine?.commits ?? 0,
       mode: engine?.mode,
       kernelReplacements: engine?.replacements ?? 0,
+      replicas: feed.replicas(performance.now()),
     }),
     metrics,
     vdl: () => driver.vdl,
+    routes: (app) =>
+      registerReplicationRoutes(app, {
+        feed,
+        driver,
+        directory,
+        metrics,
+        logger,
+        nowMs: () => performance.now(),
+        maxBufferedBytes: REPLICA_STREAM_BUFFER_BYTES,
+      }),
   });
   logger.log('info', 'HTTP API listening', { port: server.port });
 

@@ -115,6 +115,8 @@ export const DRIVER_DEFAULTS: DriverOptions = {
 export interface DriverEvents {
   /** A group got its LSNs (one per page diff, in order; the last is its CPL). */
   allocated?(seq: number, lsns: readonly Lsn[]): void;
+  /** The records of one MTR, as shipped to storage (the redo stream to replicas follows them). */
+  mtr?(records: readonly RedoRecord[]): void;
   vdlAdvanced?(vdl: Lsn): void;
   acceptingChanged?(accepting: boolean): void;
   recovered?(report: RecoveryReport): void;
@@ -307,6 +309,14 @@ export class QuorumDriver {
     return this.#accepting;
   }
 
+  /**
+   * Each PG's read point at the current VDL (its last record at or below it): where a replica that
+   * starts at this VDL reads each PG's pages.
+   */
+  readPoints(): ReadonlyMap<PgId, Lsn> {
+    return new Map(this.#readPoints);
+  }
+
   status() {
     const tracker = this.#tracker;
     return {
@@ -413,6 +423,7 @@ export class QuorumDriver {
       const needed = BigInt(group.diffs.length);
       if (tracker.lastAllocated + needed > tracker.vdl + this.#options.lsnAllocationLimit) return;
       const lsns: Lsn[] = [];
+      const mtr: RedoRecord[] = [];
       group.diffs.forEach((diff, index) => {
         const lsn = asLsn(tracker.lastAllocated + 1n);
         const pgId = pgOfPage(diff.pageNo, this.#directory.pagesPerPg);
@@ -431,11 +442,13 @@ export class QuorumDriver {
         this.#heads.set(pgId, lsn);
         this.#listAbove(pgId).push(lsn);
         this.#outboxOf(pgId).push(record);
+        mtr.push(record);
         lsns.push(lsn);
       });
       group.cpl = lsns.at(-1)!;
       this.#stats.records += lsns.length;
       this.#events.allocated?.(group.seq, lsns);
+      this.#events.mtr?.(mtr);
     }
     this.#scheduleFlush();
   }
@@ -786,7 +799,17 @@ export class QuorumDriver {
       });
   }
 
-  /** Storage → engine: PGMRPL per PG, no reply. Only the writer reads yet: its read points. */
+  /**
+   * Where replicas may still read, per PG (set by the engine process once replicas subscribe): folded
+   * into each PG's PGMRPL, so storage keeps serving the replicas' read points.
+   */
+  #replicaReadPoints: (() => ReadonlyMap<PgId, Lsn>) | undefined;
+
+  set replicaReadPoints(source: (() => ReadonlyMap<PgId, Lsn>) | undefined) {
+    this.#replicaReadPoints = source;
+  }
+
+  /** Engine → storage: PGMRPL per PG (the writer's read points, its reads in flight, its replicas'). */
   #sendMinReadPoints(): void {
     if (this.#phase.name !== 'serving') return;
     const inFlight = new Map<PgId, Lsn>();
@@ -794,11 +817,15 @@ export class QuorumDriver {
       const current = inFlight.get(read.pgId);
       if (current === undefined || read.readPoint < current) inFlight.set(read.pgId, read.readPoint);
     }
+    const replicaPoints = this.#replicaReadPoints?.();
     for (const placement of this.#directory.pgs()) {
       const point = this.#readPoints.get(placement.pgId);
       if (point === undefined) continue;
+      let minReadPoint = point;
       const floor = inFlight.get(placement.pgId);
-      const minReadPoint = floor !== undefined && floor < point ? floor : point;
+      if (floor !== undefined && floor < minReadPoint) minReadPoint = floor;
+      const replicas = replicaPoints?.get(placement.pgId);
+      if (replicas !== undefined && replicas < minReadPoint) minReadPoint = replicas;
       for (const segmentId of placement.members) {
         this.#send(placement.nodeOf.get(segmentId)!, {
           type: 'min-read-point',

@@ -6,7 +6,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface EngineMetricsSource {
-  driver(): {
+  /** The writer's driver status; a replica has none. */
+  driver?(): {
     readonly state: string;
     readonly vcl: bigint | undefined;
     readonly vdl: bigint | undefined;
@@ -29,6 +30,16 @@ export interface EngineMetricsSource {
   kernel(): Readonly<Record<string, number>> | undefined;
   /** Seconds the last recovery took; undefined before it finished. */
   recoverySeconds(): number | undefined;
+  /** A replica's stream state; undefined on the writer. */
+  replica?(): {
+    readonly appliedLsn: bigint;
+    readonly lsnsBehind: bigint;
+    readonly streamConnected: boolean;
+    readonly applies: number;
+    readonly resyncs: number;
+  };
+  /** The writer's replicas: how many are subscribed now. */
+  replicaCount?(): number;
 }
 
 const COMMIT_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10];
@@ -39,6 +50,8 @@ export class EngineMetrics {
   readonly commits: Counter;
   readonly commitLatency: Histogram;
   readonly requestLatency: Histogram<'kind'>;
+  /** Writer: from a VDL advance to a replica's feedback that it applied it, per replica. */
+  readonly replicaLag: Histogram<'replica'>;
 
   constructor(source: EngineMetricsSource) {
     const registers = [this.registry];
@@ -66,6 +79,13 @@ export class EngineMetrics {
       buckets: COMMIT_BUCKETS,
       registers,
     });
+    this.replicaLag = new Histogram({
+      name: 'northlight_replica_lag_seconds',
+      help: "Replica visibility lag, measured on the writer: from a VDL advance (the commits it covers can be acknowledged) to the replica's feedback that it applied it",
+      labelNames: ['replica'],
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    });
     const gauge = (name: string, help: string, read: () => number | bigint | undefined): void => {
       new Gauge({
         name,
@@ -77,44 +97,67 @@ export class EngineMetrics {
         },
       });
     };
-    gauge('northlight_engine_vdl', 'Volume durable LSN', () => source.driver().vdl);
-    gauge('northlight_engine_vcl', 'Volume complete LSN', () => source.driver().vcl);
+    gauge('northlight_engine_vdl', 'Volume durable LSN', () => source.driver?.()?.vdl);
+    gauge('northlight_engine_vcl', 'Volume complete LSN', () => source.driver?.()?.vcl);
     gauge(
       'northlight_engine_lal_headroom_lsns',
       'LSNs that may still be allocated before back-pressure (VDL + LAL - last allocated)',
-      () => source.driver().lalHeadroom,
+      () => source.driver?.()?.lalHeadroom,
     );
     gauge('northlight_engine_serving', '1 while the engine serves (recovered, not fenced)', () =>
-      source.driver().state === 'serving' ? 1 : 0,
+      source.driver === undefined ? undefined : source.driver().state === 'serving' ? 1 : 0,
     );
     gauge('northlight_engine_accepting_writes', '1 while storage accepts new commits', () =>
-      source.driver().accepting ? 1 : 0,
+      source.driver === undefined ? undefined : source.driver().accepting ? 1 : 0,
     );
-    gauge('northlight_engine_pgs', 'Protection groups of the volume', () => source.driver().pgCount);
+    gauge(
+      'northlight_replica_applied_lsn',
+      'Replica: the VDL its kernel has applied through',
+      () => source.replica?.().appliedLsn,
+    );
+    gauge(
+      'northlight_replica_lsns_behind',
+      "Replica: LSNs between the writer's VDL it has heard of and what it applied",
+      () => source.replica?.().lsnsBehind,
+    );
+    gauge(
+      'northlight_replica_stream_connected',
+      "Replica: 1 while the writer's redo stream is connected",
+      () => (source.replica === undefined ? undefined : source.replica().streamConnected ? 1 : 0),
+    );
+    gauge(
+      'northlight_replica_resyncs',
+      'Replica: restarts from storage after losing the stream',
+      () => source.replica?.().resyncs,
+    );
+    gauge('northlight_engine_replicas', 'Writer: replicas subscribed to the redo stream', () =>
+      source.replicaCount?.(),
+    );
+    gauge('northlight_engine_pgs', 'Protection groups of the volume', () => source.driver?.()?.pgCount);
     gauge(
       'northlight_engine_groups_waiting',
       'Committed groups not yet durable',
-      () => source.driver().groupsWaiting,
+      () => source.driver?.()?.groupsWaiting,
     );
     gauge(
       'northlight_engine_batches_in_flight',
       'Append batches sent and not acknowledged',
-      () => source.driver().batchesInFlight,
+      () => source.driver?.()?.batchesInFlight,
     );
     gauge(
       'northlight_engine_shipped_bytes',
       'Bytes of frames sent to storage (a counter read as a gauge)',
-      () => source.driver().bytesSent,
+      () => source.driver?.()?.bytesSent,
     );
     gauge(
       'northlight_engine_shipped_batches',
       'Append batches sent to storage (a counter read as a gauge)',
-      () => source.driver().batchesSent,
+      () => source.driver?.()?.batchesSent,
     );
     gauge(
       'northlight_engine_resent_batches',
       'Append batches sent again after a resend interval without an answer (a counter read as a gauge)',
-      () => source.driver().batchesResent,
+      () => source.driver?.()?.batchesResent,
     );
     const perNode = (
       name: string,
@@ -127,7 +170,7 @@ export class EngineMetrics {
         labelNames: ['node'],
         registers,
         collect() {
-          for (const [node, shipped] of Object.entries(source.driver().shippedByNode))
+          for (const [node, shipped] of Object.entries(source.driver?.()?.shippedByNode ?? {}))
             this.set({ node }, read(shipped));
         },
       });
@@ -144,17 +187,17 @@ export class EngineMetrics {
     gauge(
       'northlight_engine_redo_records',
       'Redo records allocated (a counter read as a gauge)',
-      () => source.driver().records,
+      () => source.driver?.()?.records,
     );
     gauge(
       'northlight_engine_page_reads',
       'Pages read from storage on cache misses',
-      () => source.driver().pageReads,
+      () => source.driver?.()?.pageReads,
     );
     gauge(
       'northlight_engine_page_read_retries',
       'Page reads sent again to another segment',
-      () => source.driver().pageReadRetries,
+      () => source.driver?.()?.pageReadRetries,
     );
     gauge('northlight_engine_recovery_seconds', 'Duration of the last crash recovery', () =>
       source.recoverySeconds(),

@@ -36,6 +36,8 @@ export interface SqlServerOptions {
   readonly status: () => Record<string, unknown>;
   readonly metrics: EngineMetrics;
   readonly vdl: () => bigint | undefined;
+  /** More routes on the same server (the writer's replication endpoints). */
+  readonly routes?: (app: FastifyInstance) => void;
 }
 
 interface ErrorBody {
@@ -216,6 +218,7 @@ export async function startSqlServer(
       vdl: options.vdl()?.toString(),
     };
   });
+  options.routes?.(app);
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port;

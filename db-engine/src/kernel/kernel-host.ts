@@ -33,6 +33,7 @@ import {
   decodeGroupMessage,
   type ExecuteReply,
   type ExecuteRequest,
+  encodeGroupMessage,
   type HostCommand,
   type KernelStats,
   type KernelWorkerData,
@@ -41,7 +42,7 @@ import {
   type WorkerToHostMessage,
 } from './messages.js';
 import { answerPageRequest, createPageChannelBuffer, isPageRequestPending } from './page-channel.js';
-import { PAGE_SIZE_BYTES } from './redo-vfs.js';
+import { PAGE_SIZE_BYTES, type PageRecord } from './redo-vfs.js';
 import {
   DEFAULT_MAX_GROUP_PAGES,
   DEFAULT_MAX_RESULT_ROWS,
@@ -50,8 +51,11 @@ import {
 } from './sql-session.js';
 
 export interface KernelHostOptions {
-  /** Storage's image of a page at the current read point: 4096 bytes, zeros if never written. */
-  readonly pageSource: (pageNo: PageNo) => Promise<Uint8Array>;
+  /**
+   * Storage's image of a page at the current read point: 4096 bytes, zeros if never written. On a
+   * replica, `tag` is the apply the kernel is at (undefined before the first): read at its read points.
+   */
+  readonly pageSource: (pageNo: PageNo, tag?: bigint) => Promise<Uint8Array>;
   /** Each sealed group, synchronously and in order (see the ordering guarantee above). */
   readonly onGroup: (group: SealedGroup) => void;
   /** Capacity of the kernel's buffer cache in 4 KiB pages (it grows past it only while pages are pinned). */
@@ -72,6 +76,10 @@ export interface KernelHostOptions {
   readonly maxPendingRequests?: number;
   /** Loading wasm and opening the database must finish within this. Default 30 000 ms. */
   readonly startTimeoutMs?: number;
+  /** A read replica's kernel: read-only, fed with `applyRecords` (sql-session.ts). Default false. */
+  readonly replica?: boolean;
+  /** Replica: the kernel applied the records tagged `tag`; requests from now on see them. */
+  readonly onApplied?: (tag: bigint) => void;
 }
 
 export interface KernelStarted {
@@ -90,7 +98,8 @@ interface Waiter<T> {
 export class KernelHost {
   readonly #worker: Worker;
   readonly #pageChannel: SharedArrayBuffer;
-  readonly #pageSource: (pageNo: PageNo) => Promise<Uint8Array>;
+  readonly #pageSource: (pageNo: PageNo, tag?: bigint) => Promise<Uint8Array>;
+  readonly #onApplied: ((tag: bigint) => void) | undefined;
   readonly #onGroup: (group: SealedGroup) => void;
   readonly #maxPendingRequests: number;
   readonly #replies = new Map<number, Waiter<ExecuteReply>>();
@@ -109,6 +118,7 @@ export class KernelHost {
     assert(options.pageReadTimeoutMs > 0, 'pageReadTimeoutMs must be positive');
     this.#pageSource = options.pageSource;
     this.#onGroup = options.onGroup;
+    this.#onApplied = options.onApplied;
     this.#maxPendingRequests = options.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS;
     this.#pageChannel = createPageChannelBuffer();
     this.#started = started;
@@ -121,6 +131,7 @@ export class KernelHost {
       shipFullPages: options.shipFullPages === true,
       maxResultRows: options.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
       sqliteCachePages: options.sqliteCachePages ?? DEFAULT_SQLITE_CACHE_PAGES,
+      replica: options.replica === true,
     };
     const entry = workerEntry();
     this.#worker = new Worker(entry.source, { eval: entry.eval, workerData: data });
@@ -204,6 +215,18 @@ export class KernelHost {
     );
   }
 
+  /**
+   * Replica: applies records of whole committed MTRs (LSN order, all at or below `tag`, the VDL they
+   * reach) between requests; `onApplied(tag)` follows once requests see them.
+   */
+  applyRecords(records: readonly PageRecord[], tag: bigint): void {
+    this.#post({
+      type: 'apply-records',
+      tag: tag.toString(),
+      group: encodeGroupMessage({ seq: 0, sizePages: 0, records }),
+    });
+  }
+
   stats(): Promise<KernelStats> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const id = this.#nextId++;
@@ -236,7 +259,11 @@ export class KernelHost {
   #onMessage(message: WorkerToHostMessage): void {
     switch (message.type) {
       case 'read-page':
-        this.#readPage(message.requestId, message.pageNo as PageNo);
+        this.#readPage(
+          message.requestId,
+          message.pageNo as PageNo,
+          message.tag === undefined ? undefined : BigInt(message.tag),
+        );
         return;
       case 'answers':
         for (const answer of message.answers) this.#onAnswer(answer);
@@ -267,6 +294,9 @@ export class KernelHost {
       case 'stats':
         this.#settle(this.#statsWaiters, answer.id)?.resolve(answer.stats);
         return;
+      case 'applied':
+        this.#onApplied?.(BigInt(answer.tag));
+        return;
     }
   }
 
@@ -277,11 +307,11 @@ export class KernelHost {
   }
 
   /** Fetches a page for the blocked worker; a late answer (the worker timed out) is dropped. */
-  #readPage(requestId: number, pageNo: PageNo): void {
+  #readPage(requestId: number, pageNo: PageNo, tag: bigint | undefined): void {
     const channel = this.#pageChannel;
     if (!isPageRequestPending(channel, requestId)) return;
     Promise.resolve()
-      .then(() => this.#pageSource(pageNo))
+      .then(() => this.#pageSource(pageNo, tag))
       .then(
         (page) => {
           if (page instanceof Uint8Array && page.length === PAGE_SIZE_BYTES) {

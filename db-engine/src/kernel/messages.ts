@@ -87,6 +87,8 @@ export interface KernelWorkerData {
   readonly shipFullPages: boolean;
   readonly maxResultRows: number;
   readonly sqliteCachePages: number;
+  /** A read replica's kernel (sql-session.ts `replica`). */
+  readonly replica: boolean;
 }
 
 export type HostCommand =
@@ -94,7 +96,12 @@ export type HostCommand =
   | { readonly type: 'set-vdl'; readonly lsn: string }
   | { readonly type: 'assign-lsns'; readonly seq: number; readonly lsns: readonly string[] }
   | { readonly type: 'set-accepting'; readonly accepting: boolean; readonly reason?: string }
-  | { readonly type: 'stats'; readonly id: number };
+  | { readonly type: 'stats'; readonly id: number }
+  /**
+   * Replica: apply the writer's records of whole MTRs (the group encoding, seq and size unused); page
+   * reads after it carry `tag` (the VDL they reach) so the host reads at the matching read points.
+   */
+  | { readonly type: 'apply-records'; readonly tag: string; readonly group: GroupMessage };
 
 /**
  * The host posts the commands of one tick as one message (a message between threads costs more than
@@ -124,12 +131,15 @@ export type WorkerAnswer =
       /** The group the request's commit sealed: the host hands it to `onGroup` before resolving. */
       readonly group?: GroupMessage;
     }
-  | { readonly type: 'stats'; readonly id: number; readonly stats: KernelStats };
+  | { readonly type: 'stats'; readonly id: number; readonly stats: KernelStats }
+  /** Replica: the records tagged `tag` are applied; the next request sees them. */
+  | { readonly type: 'applied'; readonly tag: string };
 
 export type WorkerToHostMessage =
   | { readonly type: 'ready'; readonly sizePages: number; readonly sqliteVersion: string }
   | { readonly type: 'start-failed'; readonly message: string }
-  | { readonly type: 'read-page'; readonly requestId: number; readonly pageNo: number }
+  /** A page miss; on a replica, `tag` is the apply the kernel is at (R2). */
+  | { readonly type: 'read-page'; readonly requestId: number; readonly pageNo: number; readonly tag?: string }
   /**
    * The answers to every command the worker ran in one turn of its event loop, in order: with many
    * requests in flight, one message carries many replies.

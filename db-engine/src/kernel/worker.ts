@@ -21,6 +21,7 @@
 import { isMainThread, type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { assert } from '@northlight/protocol';
 import {
+  decodeGroupMessage,
   encodeGroupMessage,
   type GroupMessage,
   type HostCommand,
@@ -68,12 +69,19 @@ async function runWorker(port: MessagePort, data: KernelWorkerData): Promise<voi
     timeoutMs: data.pageReadTimeoutMs,
     postRequest: (requestId, pageNo) => {
       outbox.flush();
-      post({ type: 'read-page', requestId, pageNo });
+      post({
+        type: 'read-page',
+        requestId,
+        pageNo,
+        ...(appliedTag === undefined ? {} : { tag: appliedTag }),
+      });
     },
     now: () => performance.now(),
   });
   /** The group the request now running sealed; it leaves with the request's reply. */
   let sealed: GroupMessage | undefined;
+  /** Replica: the tag of the last apply (R2); page reads carry it. */
+  let appliedTag: string | undefined;
   let session: SqlSession;
   try {
     session = await SqlSession.open({
@@ -92,6 +100,7 @@ async function runWorker(port: MessagePort, data: KernelWorkerData): Promise<voi
       maxResultRows: data.maxResultRows,
       shipFullPages: data.shipFullPages,
       sqliteCachePages: data.sqliteCachePages,
+      replica: data.replica,
     });
   } catch (error) {
     post({ type: 'start-failed', message: error instanceof Error ? error.message : String(error) });
@@ -100,6 +109,12 @@ async function runWorker(port: MessagePort, data: KernelWorkerData): Promise<voi
   }
   port.on('message', (message: HostToWorkerMessage) => {
     for (const command of message.commands) {
+      if (command.type === 'apply-records') {
+        session.applyRecords(decodeGroupMessage(command.group).records);
+        appliedTag = command.tag;
+        outbox.add({ type: 'applied', tag: command.tag });
+        continue;
+      }
       if (command.type !== 'execute') {
         handleControl(session, command, outbox);
         continue;
@@ -120,7 +135,7 @@ async function runWorker(port: MessagePort, data: KernelWorkerData): Promise<voi
 
 function handleControl(
   session: SqlSession,
-  command: Exclude<HostCommand, { type: 'execute' }>,
+  command: Exclude<HostCommand, { type: 'execute' | 'apply-records' }>,
   outbox: Outbox,
 ): void {
   switch (command.type) {

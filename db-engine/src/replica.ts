@@ -1,0 +1,470 @@
+/**
+ * The read replica process (`--role replica --writer-url …`; docs/replicas-and-failover.md): its own
+ * SQL kernel and buffer cache on the writer's volume, no writes anywhere.
+ *
+ *  1. Reads the PG list from the writer (`GET /v1/volume`) and subscribes to its redo stream
+ *     (`GET /v1/replication/stream`): a start point (epoch, VDL, each PG's read point), then frames.
+ *  2. Starts a replica kernel whose page misses read storage at the read point of the apply the
+ *     kernel is at (`ReplicaFollower`, R2), and feeds it every VDL advance's records (R1).
+ *  3. Reports what it applied, and where it may still read, to the writer after each apply
+ *     (`POST /v1/replication/feedback`; one request in flight, the latest state wins).
+ *  4. Serves read-only SQL over the same HTTP API as the writer; a write gets 25006 naming the writer.
+ *
+ * Losing the stream (the writer restarted, cut this replica off, or a newer writer took over): the
+ * kernel keeps answering at the point it reached — a consistent, older state — while the replica
+ * subscribes again; a new subscription starts a fresh kernel at the new start point (a resync: the
+ * buffer cache starts cold), which replaces the old one once it is open. Nothing the replica shows
+ * was ever above the writer's VDL, so no recovery can take it back.
+ */
+import http from 'node:http';
+import {
+  asEpoch,
+  asLsn,
+  asNodeId,
+  asPgId,
+  asSegmentId,
+  decodeMessage,
+  type Environment,
+  type Epoch,
+  FrameDecoder,
+  type Logger,
+  type Lsn,
+  type NodeId,
+  NorthlightError,
+  type ObjectStore,
+  type PgId,
+  type SegmentId,
+} from '@northlight/protocol';
+import {
+  NodeClock,
+  NodeDisk,
+  NodeRandom,
+  StaticPeerDirectory,
+  TcpNetworkEndpoint,
+} from '@northlight/protocol/io';
+import { ENGINE_PAGE_SIZE_BYTES, type EngineConfig } from './config.js';
+import { ReplicaReader } from './core/replica-reader.js';
+import { ReplicaFollower, type StreamStart } from './core/replication.js';
+import type { PgPlacement } from './core/volume.js';
+import type { EngineReply } from './engine.js';
+import { EngineMetrics } from './io/metrics.js';
+import type { VolumeJson } from './io/replication-http.js';
+import { startSqlServer } from './io/sql-server.js';
+import { KernelHost } from './kernel/kernel-host.js';
+import type { ExecuteRequest, KernelStats } from './kernel/messages.js';
+
+const RESUBSCRIBE_MS = 500;
+const STATS_REFRESH_MS = 1_000;
+const SHUTDOWN_DEADLINE_MS = 10_000;
+const READ_ATTEMPT_MS = 250;
+const READ_ROUND_BACKOFF_MS = 20;
+
+const noObjectStore: ObjectStore = {
+  put: () => Promise.reject(noObjects()),
+  get: () => Promise.reject(noObjects()),
+  list: () => Promise.reject(noObjects()),
+  delete: () => Promise.reject(noObjects()),
+};
+
+function noObjects(): NorthlightError {
+  return new NorthlightError('NL_OBJECT_STORE_UNAVAILABLE', 'a replica keeps no objects');
+}
+
+/** The writer's PG list, refreshed when the stream names a PG the replica does not know yet. */
+class WriterVolume {
+  pagesPerPg = 0;
+  #pgs: PgPlacement[] = [];
+  readonly #writerUrl: string;
+
+  constructor(writerUrl: string) {
+    this.#writerUrl = writerUrl;
+  }
+
+  pgs(): readonly PgPlacement[] {
+    return this.#pgs;
+  }
+
+  async refresh(): Promise<void> {
+    const response = await fetch(`${this.#writerUrl}/v1/volume`);
+    if (!response.ok) throw new Error(`GET /v1/volume answered ${response.status}`);
+    const volume = (await response.json()) as VolumeJson;
+    this.pagesPerPg = volume.pagesPerPg;
+    this.#pgs = volume.pgs.map((pg) => ({
+      pgId: asPgId(pg.pgId),
+      membershipEpoch: asEpoch(BigInt(pg.membershipEpoch)),
+      members: pg.members.map(asSegmentId),
+      nodeOf: new Map<SegmentId, NodeId>(
+        Object.entries(pg.nodeOf).map(([segment, node]) => [asSegmentId(segment), asNodeId(node)]),
+      ),
+    }));
+  }
+}
+
+/** One subscription: its start point, follower and kernel. */
+interface Generation {
+  readonly start: StreamStart;
+  readonly follower: ReplicaFollower;
+  kernel: KernelHost | undefined;
+  /** Applies wait here in order (a PG list refresh may come first). */
+  chain: Promise<void>;
+}
+
+export async function runReplica(config: EngineConfig, logger: Logger): Promise<number> {
+  const writerUrl = config.writerUrl!;
+  logger.log('info', 'starting as a read replica', { nodeId: config.nodeId, writerUrl });
+  const peers = new StaticPeerDirectory();
+  for (const node of config.storage) peers.set(node.nodeId, node.address);
+  const network = await TcpNetworkEndpoint.listen({
+    address: config.nodeId,
+    listenHost: config.listenHost,
+    listenPort: config.port,
+    directory: peers,
+    logger,
+  });
+  const env: Environment = {
+    clock: new NodeClock(),
+    random: new NodeRandom(),
+    network,
+    disk: new NodeDisk(config.dataDir),
+    objectStore: noObjectStore,
+    log: logger,
+  };
+  const volume = new WriterVolume(writerUrl);
+  const reader = new ReplicaReader(
+    env,
+    {
+      get pagesPerPg() {
+        return volume.pagesPerPg;
+      },
+      pgs: () => volume.pgs(),
+    },
+    {
+      timeoutMs: config.pageReadTimeoutMs,
+      attemptMs: READ_ATTEMPT_MS,
+      pageSizeBytes: ENGINE_PAGE_SIZE_BYTES,
+      roundBackoffMs: READ_ROUND_BACKOFF_MS,
+    },
+  );
+  let serving: Generation | undefined;
+  let streamConnected = false;
+  let resyncs = 0;
+  let stopping = false;
+  let kernelStats: KernelStats | undefined;
+  let staleEpochSeen: Epoch | undefined;
+  reader.staleEpoch = (newer) => {
+    staleEpochSeen = newer;
+  };
+
+  // ---- feedback to the writer ----
+  let feedbackInFlight = false;
+  let feedbackWanted = false;
+  const sendFeedback = () => {
+    const generation = serving;
+    if (generation === undefined) return;
+    if (feedbackInFlight) {
+      feedbackWanted = true;
+      return;
+    }
+    feedbackInFlight = true;
+    feedbackWanted = false;
+    const body = JSON.stringify({
+      replicaId: config.nodeId,
+      appliedLsn: generation.follower.confirmedVdl.toString(),
+      minReadPoints: Object.fromEntries(
+        [...generation.follower.minReadPoints()].map(([pgId, lsn]) => [String(pgId), lsn.toString()]),
+      ),
+    });
+    postJson(`${writerUrl}/v1/replication/feedback`, body)
+      .catch(() => {})
+      .finally(() => {
+        feedbackInFlight = false;
+        if (feedbackWanted) sendFeedback();
+      });
+  };
+
+  // ---- the stream ----
+  const startKernel = async (generation: Generation): Promise<KernelHost> =>
+    KernelHost.start({
+      replica: true,
+      pageSource: (pageNo, tag) =>
+        reader.read(
+          pageNo,
+          generation.follower.readPointFor(pageNo, tag === undefined ? generation.start.vdl : asLsn(tag)),
+          generation.start.volumeEpoch,
+        ),
+      onGroup: () => {
+        throw new Error('a replica kernel sealed a group');
+      },
+      onApplied: (tag) => {
+        generation.follower.confirmed(asLsn(tag));
+        if (serving === generation) sendFeedback();
+      },
+      cachePages: config.cachePages,
+      pageReadTimeoutMs: config.pageReadTimeoutMs,
+    });
+
+  const subscribeOnce = async (): Promise<void> => {
+    await volume.refresh();
+    const response = await openStream(`${writerUrl}/v1/replication/stream?replica=${config.nodeId}`);
+    let preamble: Buffer | undefined;
+    let pending = Buffer.alloc(0);
+    const decoder = new FrameDecoder();
+    let generation: Generation | undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      response.on('data', (chunk: Buffer) => {
+        try {
+          if (preamble === undefined) {
+            pending = Buffer.concat([pending, chunk]);
+            if (pending.length < 4) return;
+            const length = pending.readUInt32LE(0);
+            if (pending.length < 4 + length) return;
+            preamble = pending.subarray(4, 4 + length);
+            const rest = pending.subarray(4 + length);
+            generation = beginGeneration(JSON.parse(preamble.toString('utf8')) as StartJson);
+            resolve();
+            if (rest.length > 0) feed(rest);
+            return;
+          }
+          feed(chunk);
+        } catch (error) {
+          response.destroy(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+      response.on('error', reject);
+      response.on('close', () => reject(new Error('the stream closed before its start point')));
+    });
+    const feed = (chunk: Uint8Array) => {
+      decoder.push(chunk);
+      for (const frame of decoder) {
+        const message = decodeMessage(frame);
+        if (message.type !== 'redo-stream') continue;
+        const current = generation!;
+        if (message.volumeEpoch !== current.start.volumeEpoch)
+          throw new Error(
+            `the stream changed volume epoch from ${current.start.volumeEpoch} to ${message.volumeEpoch}`,
+          );
+        const apply = current.follower.receive({ records: message.records, vdl: message.vdl });
+        if (apply === undefined) continue;
+        const unknownPg = message.records.some((record) => record.pgId >= volume.pgs().length);
+        current.chain = current.chain.then(async () => {
+          if (unknownPg) await volume.refresh().catch(() => {});
+          current.kernel?.applyRecords(apply.records, apply.tag);
+        });
+      }
+    };
+    await ready;
+    streamConnected = true;
+    logger.log('info', 'following the redo stream', {
+      vdl: generation!.start.vdl.toString(),
+      volumeEpoch: generation!.start.volumeEpoch.toString(),
+    });
+    // The kernel opens while frames already arrive: applies wait for it on the chain.
+    const current = generation!;
+    current.chain = current.chain.then(async () => {
+      current.kernel = await startKernel(current);
+      const previous = serving;
+      serving = current;
+      if (previous !== undefined) {
+        resyncs++;
+        void previous.kernel?.close();
+      } else logger.log('info', 'engine ready', { role: 'replica', vdl: current.start.vdl.toString() });
+      sendFeedback();
+    });
+    await current.chain;
+    await new Promise<void>((resolve) => response.on('close', resolve));
+  };
+
+  const beginGeneration = (start: StartJson): Generation => {
+    const streamStart: StreamStart = {
+      volumeEpoch: asEpoch(BigInt(start.volumeEpoch)),
+      vdl: asLsn(BigInt(start.vdl)),
+      readPoints: new Map(
+        Object.entries(start.readPoints).map(([pgId, lsn]) => [
+          asPgId(Number(pgId)) as PgId,
+          asLsn(BigInt(lsn)) as Lsn,
+        ]),
+      ),
+    };
+    return {
+      start: streamStart,
+      follower: new ReplicaFollower(streamStart, volume.pagesPerPg),
+      kernel: undefined,
+      chain: Promise.resolve(),
+    };
+  };
+
+  const follow = async () => {
+    while (!stopping) {
+      try {
+        await subscribeOnce();
+        if (!stopping) logger.log('warn', "the writer's redo stream ended; subscribing again", {});
+      } catch (error) {
+        if (!stopping)
+          logger.log('warn', "cannot follow the writer's redo stream; retrying", {
+            error: error instanceof Error ? error.message : String(error),
+          });
+      }
+      streamConnected = false;
+      await new Promise((resolve) => setTimeout(resolve, RESUBSCRIBE_MS));
+    }
+  };
+
+  // ---- SQL ----
+  const execute = async (request: ExecuteRequest): Promise<EngineReply> => {
+    const kernel = serving?.kernel;
+    if (kernel === undefined) {
+      return {
+        ok: false,
+        error: {
+          code: 'NORTHLIGHT_REPLICA_STARTING',
+          sqlstate: '57P03',
+          message:
+            "the replica has not mounted the volume yet (it follows the writer's redo stream first); retry",
+        },
+        visibleThroughSeq: 0,
+      };
+    }
+    const reply = await kernel.execute(request);
+    if (!reply.ok && reply.error.code === 'NORTHLIGHT_READ_ONLY_REPLICA')
+      return { ...reply, error: { ...reply.error, message: `${reply.error.message} at ${writerUrl}` } };
+    return reply;
+  };
+  const replicaState = () => {
+    const follower = serving?.follower;
+    const applied = follower?.confirmedVdl ?? asLsn(0n);
+    const received = follower?.receivedVdl ?? applied;
+    return {
+      appliedLsn: applied as bigint,
+      lsnsBehind: (received - applied) as bigint,
+      streamConnected,
+      applies: kernelStats?.applies ?? 0,
+      resyncs,
+    };
+  };
+  const metrics = new EngineMetrics({
+    kernel: () =>
+      kernelStats === undefined
+        ? undefined
+        : {
+            cacheHits: kernelStats.cache.hits,
+            cacheMisses: kernelStats.cache.misses,
+            cacheEvictions: kernelStats.cache.evictions,
+            cachePages: kernelStats.cache.sizePages,
+            sizePages: kernelStats.sizePages,
+            writesOutsideBracket: kernelStats.writesOutsideBracket,
+          },
+    recoverySeconds: () => undefined,
+    replica: replicaState,
+  });
+  const server = await startSqlServer({
+    host: config.listenHost,
+    port: config.httpPort,
+    logger,
+    bodyLimitBytes: config.requestBodyLimitBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    execute,
+    readiness: () => {
+      if (serving?.kernel === undefined) return { ready: false, reason: 'not following the writer yet' };
+      if (!streamConnected)
+        return { ready: false, reason: "the writer's redo stream is lost; resubscribing" };
+      return { ready: true };
+    },
+    status: () => {
+      const follower = serving?.follower;
+      return {
+        nodeId: config.nodeId,
+        role: 'replica',
+        writerUrl,
+        streamConnected,
+        resyncs,
+        volumeEpoch: serving?.start.volumeEpoch,
+        appliedLsn: follower?.confirmedVdl,
+        receivedVdl: follower?.receivedVdl,
+        pendingRecords: follower?.pendingRecords ?? 0,
+        staleEpochSeen,
+        reader: reader.stats(),
+        kernel: kernelStats,
+      };
+    },
+    metrics,
+    vdl: () => serving?.follower.confirmedVdl,
+  });
+  logger.log('info', 'HTTP API listening', { port: server.port });
+  void follow();
+  const refresh = setInterval(() => {
+    serving?.kernel
+      ?.stats()
+      .then((stats) => {
+        kernelStats = stats;
+      })
+      .catch(() => {});
+  }, STATS_REFRESH_MS);
+  refresh.unref();
+
+  return new Promise<number>((resolve) => {
+    const stop = (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.log('info', 'stopping', { why });
+      const deadline = setTimeout(() => resolve(1), SHUTDOWN_DEADLINE_MS);
+      void (async () => {
+        await server.app.close();
+        await serving?.kernel?.close();
+        network.close();
+        await network.closed;
+        clearInterval(refresh);
+        clearTimeout(deadline);
+        resolve(0);
+      })();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+interface StartJson {
+  readonly volumeEpoch: string;
+  readonly vdl: string;
+  readonly readPoints: Readonly<Record<string, string>>;
+}
+
+/** Opens the stream; rejects unless the writer answers 200. */
+function openStream(url: string): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(
+      url,
+      { headers: { accept: 'application/x-northlight-redo-stream' } },
+      (response) => {
+        if (response.statusCode === 200) {
+          response.socket.setNoDelay(true);
+          resolve(response);
+          return;
+        }
+        response.resume();
+        reject(new Error(`the writer answered ${response.statusCode} to the stream request`));
+      },
+    );
+    request.on('error', reject);
+  });
+}
+
+const feedbackAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+function postJson(url: string, body: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      url,
+      {
+        method: 'POST',
+        agent: feedbackAgent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve());
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}

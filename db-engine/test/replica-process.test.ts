@@ -1,0 +1,215 @@
+// Read replicas as real processes: a writer, two replicas and six storage-node processes on loopback.
+// Under a bank-transfer load on the writer, every read on a replica is one committed state (the total
+// never changes, and no transfer row appears without its balances), the replicas see each write within
+// a bound, refuse writes naming the writer, report their lag (writer's histogram, replica status), and
+// survive a writer restart: they keep answering from the state they reached, resubscribe, resync from
+// storage, and then see what the new writer commits.
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type EngineProcess,
+  engineStatus,
+  removeEngineData,
+  StorageFleet,
+  sql,
+  startEngine,
+} from './support/engine-rig.js';
+
+const ACCOUNTS = 40;
+const OPENING_BALANCE = 1_000;
+const fleet = new StorageFleet(256 * 1024);
+let writer: EngineProcess;
+let writerPort: number;
+const replicas: EngineProcess[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function startReplica(id: string): Promise<EngineProcess> {
+  return startEngine(fleet, {
+    args: [
+      '--role',
+      'replica',
+      '--writer-url',
+      `http://127.0.0.1:${writerPort}`,
+      '--node-id',
+      id,
+      '--cache-pages',
+      '64',
+    ],
+  });
+}
+
+async function until(condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** One consistent read of the bank on `target`: the total, the account count and the transfers. */
+async function bank(
+  target: EngineProcess,
+): Promise<{ sum: number; count: number; moved: number; transfers: number }> {
+  const answer = await sql(target, [
+    { sql: 'SELECT sum(balance), count(*) FROM accounts' },
+    { sql: 'SELECT coalesce(sum(amount), 0), count(*) FROM transfers' },
+    { sql: 'SELECT coalesce(sum(abs(balance - 1000)), 0) FROM accounts' },
+  ]);
+  expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+  const [sum, count] = answer.body.results![0]!.rows[0] as [number, number];
+  const [moved, transfers] = answer.body.results![1]!.rows[0] as [number, number];
+  return { sum, count, moved, transfers };
+}
+
+async function transferLoad(untilMs: number, firstId: number): Promise<number[]> {
+  const acknowledged: number[] = [];
+  let nextId = firstId;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (Date.now() < untilMs) {
+        const id = nextId++;
+        const from = 1 + (id % ACCOUNTS);
+        const to = 1 + ((id * 7 + 3) % ACCOUNTS);
+        const answer = await sql(writer, [
+          { sql: 'UPDATE accounts SET balance = balance - 5 WHERE id = ?', params: [from] },
+          { sql: 'UPDATE accounts SET balance = balance + 5 WHERE id = ?', params: [to] },
+          { sql: 'INSERT INTO transfers (id, src, dst, amount) VALUES (?, ?, ?, 5)', params: [id, from, to] },
+        ]);
+        if (answer.status === 200) acknowledged.push(id);
+      }
+    }),
+  );
+  return acknowledged;
+}
+
+beforeAll(async () => {
+  await fleet.start();
+  writerPort = await freePort();
+  writer = await startEngine(fleet, { httpPort: writerPort, args: ['--cache-pages', '256'] });
+  const setup = await sql(writer, [
+    { sql: 'CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)' },
+    { sql: 'CREATE TABLE transfers (id INTEGER PRIMARY KEY, src INTEGER, dst INTEGER, amount INTEGER)' },
+    ...Array.from({ length: ACCOUNTS }, (_, index) => ({
+      sql: 'INSERT INTO accounts (id, balance) VALUES (?, ?)',
+      params: [index + 1, OPENING_BALANCE],
+    })),
+  ]);
+  expect(setup.status, JSON.stringify(setup.body)).toBe(200);
+  replicas.push(await startReplica('replica-1'), await startReplica('replica-2'));
+}, 120_000);
+
+afterAll(async () => {
+  for (const process_ of [writer, ...replicas]) process_?.child.kill('SIGKILL');
+  await fleet.stopAll();
+  for (const process_ of [writer, ...replicas]) if (process_ !== undefined) removeEngineData(process_);
+});
+
+describe('read replicas over six storage-node processes', () => {
+  it('answers only committed states under load, sees each write quickly, and reports its lag', async () => {
+    const loadUntil = Date.now() + 4_000;
+    const load = transferLoad(loadUntil, 1);
+    let reads = 0;
+    const readers = replicas.map(async (replica) => {
+      while (Date.now() < loadUntil) {
+        const state = await bank(replica);
+        expect(state.sum).toBe(ACCOUNTS * OPENING_BALANCE);
+        expect(state.count).toBe(ACCOUNTS);
+        // Every transfer row moved 5; no balance change without its row, nor a row without its change.
+        expect(state.moved).toBeLessThanOrEqual(state.transfers * 10);
+        reads++;
+      }
+    });
+    const acknowledged = await load;
+    await Promise.all(readers);
+    expect(acknowledged.length, `acknowledged ${acknowledged.length}, replica reads ${reads}`).toBeGreaterThan(50);
+    expect(reads).toBeGreaterThan(20);
+
+    // Visibility: an acknowledged write shows on each replica within a bound.
+    const marker = await sql(
+      writer,
+      'INSERT INTO transfers (id, src, dst, amount) VALUES (1000000, 1, 1, 0)',
+    );
+    expect(marker.status).toBe(200);
+    const seenAt = Date.now();
+    for (const replica of replicas) {
+      await until(async () => {
+        const answer = await sql(replica, 'SELECT count(*) FROM transfers WHERE id = 1000000');
+        return answer.status === 200 && (answer.body.results![0]!.rows[0] as number[])[0] === 1;
+      }, 5_000);
+    }
+    expect(Date.now() - seenAt).toBeLessThan(2_000);
+    for (const replica of replicas) {
+      const state = await bank(replica);
+      expect(state.transfers).toBe(acknowledged.length + 1);
+    }
+
+    const status = (await engineStatus(writer)) as unknown as { replicas: { replicaId: string }[] };
+    expect(status.replicas.map((replica) => replica.replicaId).sort()).toEqual(['replica-1', 'replica-2']);
+    const metrics = await (await fetch(`http://127.0.0.1:${writer.httpPort}/metrics`)).text();
+    const lagCount = (replica: string) =>
+      Number(
+        metrics
+          .split('\n')
+          .find((line) => line.startsWith(`northlight_replica_lag_seconds_count{replica="${replica}"}`))
+          ?.split(' ')[1] ?? 0,
+      );
+    expect(lagCount('replica-1')).toBeGreaterThan(10);
+    expect(lagCount('replica-2')).toBeGreaterThan(10);
+    const replicaMetrics = await (await fetch(`http://127.0.0.1:${replicas[0]!.httpPort}/metrics`)).text();
+    expect(replicaMetrics).toMatch(/^northlight_replica_stream_connected 1$/m);
+    expect(replicaMetrics).toMatch(/^northlight_replica_applied_lsn \d+$/m);
+  }, 60_000);
+
+  it('refuses writes with 25006 naming the writer, and stays up', async () => {
+    for (const statement of [
+      'INSERT INTO accounts (id, balance) VALUES (999, 1)',
+      'DELETE FROM transfers',
+      'DROP TABLE accounts',
+    ]) {
+      const answer = await sql(replicas[0]!, statement);
+      expect(answer.status).toBe(400);
+      expect(answer.body.sqlstate).toBe('25006');
+      expect(answer.body.message).toContain(`http://127.0.0.1:${writerPort}`);
+    }
+    expect((await bank(replicas[0]!)).count).toBe(ACCOUNTS);
+  });
+
+  it('keeps answering through a writer restart, resyncs from storage, then follows the new writer', async () => {
+    const before = await bank(replicas[0]!);
+    writer.child.kill('SIGKILL');
+    await writer.exited;
+    // The stream is gone: the replicas still answer, from the committed state they reached.
+    for (const replica of replicas) expect(await bank(replica)).toEqual(before);
+    writer = await startEngine(fleet, {
+      dataDir: writer.dataDir,
+      httpPort: writerPort,
+      args: ['--cache-pages', '256'],
+    });
+    const after = await sql(writer, 'INSERT INTO transfers (id, src, dst, amount) VALUES (2000000, 2, 2, 0)');
+    expect(after.status, JSON.stringify(after.body)).toBe(200);
+    for (const replica of replicas) {
+      await until(async () => {
+        const answer = await sql(replica, 'SELECT count(*) FROM transfers WHERE id = 2000000');
+        return answer.status === 200 && (answer.body.results![0]!.rows[0] as number[])[0] === 1;
+      }, 20_000);
+      const status = (await engineStatus(replica)) as unknown as {
+        resyncs: number;
+        streamConnected: boolean;
+      };
+      expect(status.resyncs).toBeGreaterThanOrEqual(1);
+      expect(status.streamConnected).toBe(true);
+      expect((await bank(replica)).sum).toBe(ACCOUNTS * OPENING_BALANCE);
+    }
+  }, 60_000);
+});

@@ -129,13 +129,21 @@ export class RedoFeed {
     }
   }
 
-  /** Sends every subscriber what it has not had: at most `maxRecords` records per chunk. */
+  /**
+   * Sends every subscriber what it has not had: at most `maxRecords` records per chunk. Only the last
+   * chunk carries the new VDL: an earlier one may end inside the records the VDL covers, and a chunk's
+   * VDL promises that every record at or below it has arrived.
+   */
   flush(maxRecords = 2_048): void {
     const vdl = this.#vdl;
     if (vdl === undefined) return;
     for (const subscription of this.#subscriptions.values()) {
-      while (subscription.records.length > 0 || subscription.sentVdl < vdl) {
+      while (subscription.records.length > maxRecords) {
         const records = subscription.records.splice(0, maxRecords);
+        subscription.subscriber.send({ records, vdl: subscription.sentVdl });
+      }
+      if (subscription.records.length > 0 || subscription.sentVdl < vdl) {
+        const records = subscription.records.splice(0);
         subscription.sentVdl = vdl;
         subscription.subscriber.send({ records, vdl });
       }

@@ -46,8 +46,11 @@ export interface EngineConfig {
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** writer (the default) or replica: a read-only engine following the writer's redo stream. */
   readonly role: 'writer' | 'replica';
-  /** Replica: the writer's HTTP API, e.g. http://127.0.0.1:8432 (required for a replica). */
-  readonly writerUrl: string | undefined;
+  /**
+   * Replica: the writer's HTTP API, e.g. http://127.0.0.1:8432 (required for a replica); several,
+   * comma-separated, are tried in turn (the writer, then the replicas that may be promoted).
+   */
+  readonly writerUrls: readonly string[];
 }
 
 interface OptionSpec {
@@ -113,7 +116,10 @@ const OPTIONS = {
     'writer, or replica: read-only, following the writer named by --writer-url on the same volume',
     'writer',
   ),
-  writerUrl: option('writer-url', "replica: the writer's HTTP API, e.g. http://127.0.0.1:8432"),
+  writerUrl: option(
+    'writer-url',
+    "replica: the writer's HTTP API, e.g. http://127.0.0.1:8432; a comma-separated list is tried in turn (after a failover the writer is another engine)",
+  ),
 } as const satisfies Record<string, OptionSpec>;
 
 type Key = keyof typeof OPTIONS;
@@ -244,14 +250,15 @@ export function parseEngineConfig(
     problems.push(`${named('logLevel')} must be debug, info, warn or error`);
   const role = raw('role')!;
   if (role !== 'writer' && role !== 'replica') problems.push(`${named('role')} must be writer or replica`);
-  const writerUrl = raw('writerUrl');
-  if (role === 'replica') {
-    if (writerUrl === undefined) problems.push(`${named('writerUrl')} is required with --role replica`);
-    else if (!/^https?:\/\/[^/]+\/?$/.test(writerUrl))
-      problems.push(
-        `${named('writerUrl')} must look like http://host:port, not ${JSON.stringify(writerUrl)}`,
-      );
-  }
+  const writerUrls = (raw('writerUrl') ?? '')
+    .split(',')
+    .map((url) => url.trim())
+    .filter((url) => url !== '');
+  if (role === 'replica' && writerUrls.length === 0)
+    problems.push(`${named('writerUrl')} is required with --role replica`);
+  for (const url of writerUrls)
+    if (!/^http:\/\/[^/]+\/?$/.test(url))
+      problems.push(`${named('writerUrl')} must list URLs like http://host:port, not ${JSON.stringify(url)}`);
   const config: EngineConfig = {
     nodeId: asNodeId(isIdentifier(nodeId) ? nodeId : 'invalid'),
     dataDir,
@@ -270,7 +277,7 @@ export function parseEngineConfig(
     shipFullPages: shipFullPages === 'true',
     logLevel: logLevel as EngineConfig['logLevel'],
     role: role === 'replica' ? 'replica' : 'writer',
-    writerUrl: writerUrl?.replace(/\/$/, ''),
+    writerUrls: writerUrls.map((url) => url.replace(/\/$/, '')),
   };
   if (problems.length > 0)
     throw new NorthlightError('NL_CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`);

@@ -10,12 +10,20 @@
  *     (`POST /v1/replication/feedback`; one request in flight, the latest state wins).
  *  4. Serves read-only SQL over the same HTTP API as the writer; a write gets 25006 naming the writer.
  *
+ * Promotion (`POST /v1/admin/promote`, the engine side of a failover or switchover; who decides is the
+ * control plane's job): the replica stops following, closes its kernel, API and connections, writes
+ * the PG list it learned into its data directory, and becomes a writer in this process on the same
+ * HTTP port: volume recovery under an epoch above the one it followed (no redo replay), which fences
+ * the old writer at storage, then SQL with writes. Every commit the old writer acknowledged is durable
+ * on a write quorum, so recovery keeps it.
+ *
  * Losing the stream (the writer restarted, cut this replica off, or a newer writer took over): the
  * kernel keeps answering at the point it reached — a consistent, older state — while the replica
  * subscribes again; a new subscription starts a fresh kernel at the new start point (a resync: the
  * buffer cache starts cold), which replaces the old one once it is open. Nothing the replica shows
  * was ever above the writer's VDL, so no recovery can take it back.
  */
+import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import {
   asEpoch,
@@ -43,6 +51,7 @@ import {
   TcpNetworkEndpoint,
 } from '@northlight/protocol/io';
 import { ENGINE_PAGE_SIZE_BYTES, type EngineConfig } from './config.js';
+import { LocalVolumeDirectory } from './core/local-directory.js';
 import { ReplicaReader } from './core/replica-reader.js';
 import { ReplicaFollower, type StreamStart } from './core/replication.js';
 import type { PgPlacement } from './core/volume.js';
@@ -52,6 +61,7 @@ import type { VolumeJson } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
 import { KernelHost } from './kernel/kernel-host.js';
 import type { ExecuteRequest, KernelStats } from './kernel/messages.js';
+import { runWriter } from './writer.js';
 
 const RESUBSCRIBE_MS = 500;
 const STATS_REFRESH_MS = 1_000;
@@ -74,9 +84,9 @@ function noObjects(): NorthlightError {
 class WriterVolume {
   pagesPerPg = 0;
   #pgs: PgPlacement[] = [];
-  readonly #writerUrl: string;
+  readonly #writerUrl: () => string;
 
-  constructor(writerUrl: string) {
+  constructor(writerUrl: () => string) {
     this.#writerUrl = writerUrl;
   }
 
@@ -85,7 +95,7 @@ class WriterVolume {
   }
 
   async refresh(): Promise<void> {
-    const response = await fetch(`${this.#writerUrl}/v1/volume`);
+    const response = await fetch(`${this.#writerUrl()}/v1/volume`);
     if (!response.ok) throw new Error(`GET /v1/volume answered ${response.status}`);
     const volume = (await response.json()) as VolumeJson;
     this.pagesPerPg = volume.pagesPerPg;
@@ -110,8 +120,14 @@ interface Generation {
 }
 
 export async function runReplica(config: EngineConfig, logger: Logger): Promise<number> {
-  const writerUrl = config.writerUrl!;
-  logger.log('info', 'starting as a read replica', { nodeId: config.nodeId, writerUrl });
+  await mkdir(config.dataDir, { recursive: true });
+  /** The writer followed now: the first of `--writer-url` that streams; the next one on a failure. */
+  let writerIndex = 0;
+  let writerUrl = config.writerUrls[0]!;
+  logger.log('info', 'starting as a read replica', {
+    nodeId: config.nodeId,
+    writerUrls: config.writerUrls.join(','),
+  });
   const peers = new StaticPeerDirectory();
   for (const node of config.storage) peers.set(node.nodeId, node.address);
   const network = await TcpNetworkEndpoint.listen({
@@ -129,7 +145,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     objectStore: noObjectStore,
     log: logger,
   };
-  const volume = new WriterVolume(writerUrl);
+  const volume = new WriterVolume(() => writerUrl);
   const reader = new ReplicaReader(
     env,
     {
@@ -146,9 +162,13 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     },
   );
   let serving: Generation | undefined;
+  /** The open stream response, destroyed on promotion. */
+  let streamResponse: http.IncomingMessage | undefined;
+  let promotion: { readonly epochFloor: Epoch } | undefined;
   let streamConnected = false;
   let resyncs = 0;
   let stopping = false;
+  let requestStop: ((why: string) => void) | undefined;
   let kernelStats: KernelStats | undefined;
   let staleEpochSeen: Epoch | undefined;
   reader.staleEpoch = (newer) => {
@@ -206,6 +226,8 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
   const subscribeOnce = async (): Promise<void> => {
     await volume.refresh();
     const response = await openStream(`${writerUrl}/v1/replication/stream?replica=${config.nodeId}`);
+    streamResponse = response;
+    if (stopping) response.destroy();
     let preamble: Buffer | undefined;
     let pending = Buffer.alloc(0);
     const decoder = new FrameDecoder();
@@ -300,9 +322,12 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
         if (!stopping) logger.log('warn', "the writer's redo stream ended; subscribing again", {});
       } catch (error) {
         if (!stopping)
-          logger.log('warn', "cannot follow the writer's redo stream; retrying", {
+          logger.log('warn', "cannot follow the writer's redo stream; trying the next writer URL", {
+            writerUrl,
             error: error instanceof Error ? error.message : String(error),
           });
+        writerIndex = (writerIndex + 1) % config.writerUrls.length;
+        writerUrl = config.writerUrls[writerIndex]!;
       }
       streamConnected = false;
       await new Promise((resolve) => setTimeout(resolve, RESUBSCRIBE_MS));
@@ -388,6 +413,33 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     },
     metrics,
     vdl: () => serving?.follower.confirmedVdl,
+    routes: (app) => {
+      app.post('/v1/admin/promote', async (_request, reply) => {
+        if (promotion !== undefined || stopping)
+          return reply.code(409).send({
+            code: 'NL_REQUEST_INVALID',
+            sqlstate: '55000',
+            message: 'this replica is already being promoted or stopped',
+            action: 'wait for it to serve as the writer',
+          });
+        const generation = serving;
+        if (generation === undefined)
+          return reply.code(503).send({
+            code: 'NL_QUORUM_LOST',
+            sqlstate: '57P03',
+            message:
+              'this replica has not followed a writer yet, so it does not know the volume; promote another',
+            action: 'promote a replica that is following (GET /v1/status: streamConnected or appliedLsn set)',
+          });
+        promotion = { epochFloor: generation.start.volumeEpoch };
+        setImmediate(() => requestStop?.('promotion'));
+        return reply.code(202).send({
+          status: 'promoting',
+          appliedLsn: generation.follower.confirmedVdl.toString(),
+          followedEpoch: generation.start.volumeEpoch.toString(),
+        });
+      });
+    },
   });
   logger.log('info', 'HTTP API listening', { port: server.port });
   void follow();
@@ -401,13 +453,14 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
   }, STATS_REFRESH_MS);
   refresh.unref();
 
-  return new Promise<number>((resolve) => {
+  const stopped = await new Promise<number>((resolve) => {
     const stop = (why: string) => {
       if (stopping) return;
       stopping = true;
       logger.log('info', 'stopping', { why });
       const deadline = setTimeout(() => resolve(1), SHUTDOWN_DEADLINE_MS);
       void (async () => {
+        streamResponse?.destroy();
         await server.app.close();
         await serving?.kernel?.close();
         network.close();
@@ -417,9 +470,32 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
         resolve(0);
       })();
     };
+    requestStop = stop;
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  if (promotion === undefined || stopped !== 0) return stopped;
+  // ---- promotion: the replica's parts are closed; the same process becomes the writer ----
+  await LocalVolumeDirectory.seed({
+    disk: new NodeDisk(config.dataDir),
+    directory: '.',
+    pagesPerPg: volume.pagesPerPg,
+    pgs: volume.pgs(),
+  });
+  logger.log('info', 'promoting this replica to writer', {
+    followedEpoch: promotion.epochFloor.toString(),
+    pgs: volume.pgs().length,
+  });
+  return runWriter(
+    {
+      ...config,
+      role: 'writer',
+      httpPort: server.port,
+      segmentSizeBytes: volume.pagesPerPg * ENGINE_PAGE_SIZE_BYTES,
+    },
+    logger,
+    { epochFloor: promotion.epochFloor },
+  );
 }
 
 interface StartJson {

@@ -129,6 +129,31 @@ export class LocalVolumeDirectory implements VolumeDirectory {
     return directory;
   }
 
+  /**
+   * Writes `pgs` as the volume's PG list in `directory` unless a list with as many PGs is there: how a
+   * replica being promoted takes over the PG list it learned from the writer it followed.
+   */
+  static async seed(options: {
+    readonly disk: Disk;
+    readonly directory: string;
+    readonly pagesPerPg: number;
+    readonly pgs: readonly PgPlacement[];
+  }): Promise<void> {
+    const refuse: SegmentProvisioner = {
+      createSegment: () =>
+        Promise.reject(new NorthlightError('NL_CONFIG_INVALID', 'seeding creates no segment')),
+    };
+    const directory = new LocalVolumeDirectory(
+      options.disk,
+      options.directory,
+      options.pagesPerPg,
+      [],
+      refuse,
+    );
+    await directory.#load();
+    if (directory.#pgs.length < options.pgs.length) await directory.#save(options.pgs);
+  }
+
   get #path(): string {
     return `${this.#directory}/volume.json`;
   }

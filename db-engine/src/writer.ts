@@ -1,0 +1,278 @@
+/**
+ * The writer: recovers the volume (quorum driver over the real TCP transport, local volume directory
+ * and epoch file in the data directory), starts the SQL kernel, serves SQL over HTTP and streams its
+ * redo to replicas. Started by `main.ts`, or by a replica being promoted (`replica.ts`).
+ *
+ * Exit codes: 0 after a graceful stop (SIGTERM/SIGINT: stop taking requests, wait up to the deadline
+ * for commits in flight to become durable, then close); 3 when fenced (a newer writer recovered the
+ * volume: this one must not serve another request), or fenced by an operator (`POST /v1/admin/fence`);
+ * 1 for anything else.
+ */
+import { mkdir } from 'node:fs/promises';
+import {
+  asNodeId,
+  type Environment,
+  type Epoch,
+  isNorthlightError,
+  type Logger,
+  NorthlightError,
+  type ObjectStore,
+} from '@northlight/protocol';
+import {
+  NodeClock,
+  NodeDisk,
+  NodeRandom,
+  StaticPeerDirectory,
+  TcpNetworkEndpoint,
+} from '@northlight/protocol/io';
+import { ENGINE_PAGE_SIZE_BYTES, type EngineConfig } from './config.js';
+import { DiskEpochStore } from './core/epoch-store.js';
+import { LocalVolumeDirectory } from './core/local-directory.js';
+import { QuorumDriver, type RecoveryReport } from './core/quorum-driver.js';
+import { RedoFeed } from './core/replication.js';
+import { Engine } from './engine.js';
+import { HttpSegmentProvisioner } from './io/http-provisioner.js';
+import { EngineMetrics } from './io/metrics.js';
+import { registerReplicationRoutes } from './io/replication-http.js';
+import { startSqlServer } from './io/sql-server.js';
+import { KernelHost } from './kernel/kernel-host.js';
+import type { KernelStats } from './kernel/messages.js';
+
+const SHUTDOWN_DEADLINE_MS = 20_000;
+const FIRST_PG_RETRY_MS = 500;
+const STATS_REFRESH_MS = 1_000;
+/** Unread redo stream past which a replica that does not keep up is cut off (it resyncs). */
+const REPLICA_STREAM_BUFFER_BYTES = 64 * 1024 * 1024;
+
+const noObjectStore: ObjectStore = {
+  put: () => Promise.reject(noBackups()),
+  get: () => Promise.reject(noBackups()),
+  list: () => Promise.reject(noBackups()),
+  delete: () => Promise.reject(noBackups()),
+};
+
+function noBackups(): NorthlightError {
+  return new NorthlightError('NL_OBJECT_STORE_UNAVAILABLE', 'the engine keeps no objects (storage backs up)');
+}
+
+/**
+ * Runs the writer until it stops; resolves with the process exit code. `options.epochFloor`: a volume
+ * epoch known to be taken (a promoted replica passes the epoch it followed), so recovery claims above
+ * it at once instead of learning it from storage's refusals.
+ */
+export async function runWriter(
+  config: EngineConfig,
+  logger: Logger,
+  options: { readonly epochFloor?: Epoch } = {},
+): Promise<number> {
+  logger.log('info', 'starting', {
+    nodeId: config.nodeId,
+    dataDir: config.dataDir,
+    storage: config.storage.map((node) => `${node.nodeId}@${node.zone}`).join(','),
+  });
+  await mkdir(config.dataDir, { recursive: true });
+  if (options.epochFloor !== undefined)
+    await new DiskEpochStore(new NodeDisk(config.dataDir), '.').claim(options.epochFloor);
+  const peers = new StaticPeerDirectory();
+  for (const node of config.storage) peers.set(node.nodeId, node.address);
+  const network = await TcpNetworkEndpoint.listen({
+    address: config.nodeId,
+    listenHost: config.listenHost,
+    listenPort: config.port,
+    directory: peers,
+    logger,
+  });
+  const env: Environment = {
+    clock: new NodeClock(),
+    random: new NodeRandom(),
+    network,
+    disk: new NodeDisk(config.dataDir),
+    objectStore: noObjectStore,
+    log: logger,
+  };
+  const directory = await LocalVolumeDirectory.open({
+    disk: env.disk,
+    directory: '.',
+    pagesPerPg: config.segmentSizeBytes / ENGINE_PAGE_SIZE_BYTES,
+    nodes: config.storage.map((node) => ({ nodeId: node.nodeId, zone: node.zone })),
+    provisioner: new HttpSegmentProvisioner(config.storage),
+  });
+  while (directory.pgs().length === 0) {
+    try {
+      await directory.addPg();
+      logger.log('info', 'created the volume (PG 0)', {});
+    } catch (error) {
+      if (!isNorthlightError(error)) throw error;
+      logger.log('warn', 'waiting for storage nodes to create the volume', { error: error.message });
+      await new Promise((resolve) => setTimeout(resolve, FIRST_PG_RETRY_MS));
+    }
+  }
+
+  let kernelStats: KernelStats | undefined;
+  let recovery: RecoveryReport | undefined;
+  let engine: Engine | undefined;
+  let fenced = false;
+  const feed = new RedoFeed();
+  let requestStop: ((code: number, why: string) => void) | undefined;
+  let feedFlushScheduled = false;
+  const flushFeed = () => {
+    if (feedFlushScheduled || feed.subscriberCount === 0) return;
+    feedFlushScheduled = true;
+    setImmediate(() => {
+      feedFlushScheduled = false;
+      feed.flush();
+    });
+  };
+  const driver = new QuorumDriver(
+    env,
+    directory,
+    new DiskEpochStore(env.disk, '.'),
+    {
+      lsnAllocationLimit: config.lsnAllocationLimit,
+      writeQuorum: config.writeQuorum,
+      writeQuorumTimeoutMs: config.writeQuorumTimeoutMs,
+      pageReadTimeoutMs: config.pageReadTimeoutMs,
+      pageSizeBytes: ENGINE_PAGE_SIZE_BYTES,
+    },
+    {
+      allocated: (seq, lsns) => engine?.allocated(seq, lsns),
+      vdlAdvanced: (vdl) => {
+        engine?.vdlAdvanced(vdl);
+        feed.vdlAdvanced(vdl, performance.now());
+        flushFeed();
+      },
+      mtr: (records) => {
+        feed.mtr(records);
+        flushFeed();
+      },
+      recovered: () => feed.reset(),
+      acceptingChanged: (accepting) => engine?.acceptingChanged(accepting),
+      fenced: () => {
+        fenced = true;
+      },
+    },
+  );
+  let kernel: KernelHost | undefined;
+  engine = new Engine(
+    driver,
+    async (onGroup) => {
+      kernel = await KernelHost.start({
+        pageSource: (pageNo) => driver.readPage(pageNo),
+        onGroup,
+        cachePages: config.cachePages,
+        pageReadTimeoutMs: config.pageReadTimeoutMs,
+        shipFullPages: config.shipFullPages,
+      });
+      return kernel;
+    },
+    logger,
+  );
+  const metrics = new EngineMetrics({
+    driver: () => driver.status(),
+    kernel: () =>
+      kernelStats === undefined
+        ? undefined
+        : {
+            cacheHits: kernelStats.cache.hits,
+            cacheMisses: kernelStats.cache.misses,
+            cacheEvictions: kernelStats.cache.evictions,
+            cachePages: kernelStats.cache.sizePages,
+            sizePages: kernelStats.sizePages,
+            writesOutsideBracket: kernelStats.writesOutsideBracket,
+          },
+    recoverySeconds: () => (recovery === undefined ? undefined : recovery.durationMs / 1000),
+    replicaCount: () => feed.subscriberCount,
+  });
+  driver.replicaReadPoints = () => feed.minReplicaReadPoints();
+  const server = await startSqlServer({
+    host: config.listenHost,
+    port: config.httpPort,
+    logger,
+    bodyLimitBytes: config.requestBodyLimitBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    execute: (request) => engine!.execute(request),
+    readiness: () => {
+      if (fenced) return { ready: false, reason: 'fenced: a newer writer recovered the volume' };
+      if (driver.state !== 'serving') return { ready: false, reason: `volume ${driver.state}` };
+      if (engine?.mode !== 'normal' && engine?.mode !== 'degraded')
+        return { ready: false, reason: `the SQL kernel is ${engine?.mode}` };
+      return { ready: true };
+    },
+    status: () => ({
+      nodeId: config.nodeId,
+      driver: driver.status(),
+      recovery,
+      kernel: kernelStats,
+      commits: engine?.commits ?? 0,
+      mode: engine?.mode,
+      kernelReplacements: engine?.replacements ?? 0,
+      replicas: feed.replicas(performance.now()),
+    }),
+    metrics,
+    vdl: () => driver.vdl,
+    routes: (app) => {
+      registerReplicationRoutes(app, {
+        feed,
+        driver,
+        directory,
+        metrics,
+        logger,
+        nowMs: () => performance.now(),
+        maxBufferedBytes: REPLICA_STREAM_BUFFER_BYTES,
+      });
+      // Demote: the writer stops taking requests, lets the commits in flight become durable and exits
+      // with 3, as when storage fences it. A switchover then promotes a replica.
+      app.post('/v1/admin/fence', async (_request, reply) => {
+        setImmediate(() => requestStop?.(3, 'fenced by an operator (POST /v1/admin/fence)'));
+        return reply.code(202).send({ status: 'fencing', vdl: driver.vdl?.toString() });
+      });
+    },
+  });
+  logger.log('info', 'HTTP API listening', { port: server.port });
+
+  recovery = await driver.start();
+  logger.log('info', 'volume recovered', {
+    volumeEpoch: recovery.volumeEpoch,
+    vdl: recovery.vdl,
+    recoveryMs: recovery.durationMs,
+    pgs: recovery.pgCount,
+  });
+  await engine.open();
+  const refresh = setInterval(() => {
+    kernel
+      ?.stats()
+      .then((stats) => {
+        kernelStats = stats;
+      })
+      .catch(() => {});
+  }, STATS_REFRESH_MS);
+  refresh.unref();
+  logger.log('info', 'engine ready', { httpPort: server.port, nodeId: asNodeId(config.nodeId) });
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (code: number, why: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.log(code === 0 ? 'info' : 'error', 'stopping', { why });
+      const deadline = setTimeout(() => resolve(code === 0 ? 1 : code), SHUTDOWN_DEADLINE_MS);
+      void (async () => {
+        await server.app.close(); // waits for requests in flight, which wait for durability
+        driver.stop();
+        await engine?.close();
+        network.close();
+        await network.closed;
+        clearInterval(refresh);
+        clearTimeout(deadline);
+        resolve(code);
+      })();
+    };
+    requestStop = stop;
+    const fencedCheck = setInterval(() => {
+      if (fenced) stop(3, 'fenced: a newer writer recovered the volume; this writer must not serve');
+    }, 100);
+    fencedCheck.unref();
+    process.once('SIGTERM', () => stop(0, 'SIGTERM'));
+    process.once('SIGINT', () => stop(0, 'SIGINT'));
+  });
+}

@@ -1,0 +1,234 @@
+/**
+ * Replica visibility lag (issue 5): how long after the writer acknowledges a write a read replica
+ * shows it, at fixed write rates, side by side in the same run with PostgreSQL 15 and an asynchronous
+ * streaming standby on the same machine, measured the same way (`support/lag-harness.ts`: an
+ * open-loop load of single-row inserts at the rate, one poller reading max(id) on the replica back to
+ * back; lag = first seen − acknowledged).
+ *
+ *   npm run bench:replica -w @northlight/db-engine -- [--rates 1000,2000,5000,10000] [--duration-ms 10000]
+ *                                                      [--warmup-ms 2000] [--no-postgres]
+ *
+ * northlight: one writer, two replicas, six storage-node processes on loopback (the default gossip
+ * interval, 1 s); writes are `INSERT INTO lag_probe (id) VALUES (?)` over keep-alive HTTP, the poller
+ * reads replica 1. Also reported: the writer's own lag histogram (`northlight_replica_lag_seconds`,
+ * VDL advance → replica feedback) for both replicas. PostgreSQL: primary + asynchronous standby
+ * (`support/postgres-pair.ts`), the same inserts through node-postgres.
+ *
+ * A rate this machine cannot sustain shows as an achieved rate below the target; the lag figures are
+ * then those of the highest rate it sustained. JSON on stdout (`northlight.lagP99MsByRate`,
+ * `postgres.lagP99MsByRate`, `ratios.postgresLagP99OverNorthlightAtMaxRate`), progress on stderr.
+ * Not a test.
+ */
+import { cpus } from 'node:os';
+import { type EngineProcess, SqlClient, StorageFleet, sql, startEngine } from '../test/support/engine-rig.js';
+import { type LagResult, type LagTarget, measureLag } from './support/lag-harness.js';
+import { postgresLagTarget, startPostgresPair } from './support/postgres-pair.js';
+
+const SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
+const GOSSIP_INTERVAL_MS = 1_000;
+
+interface Config {
+  readonly rates: readonly number[];
+  readonly durationMs: number;
+  readonly warmupMs: number;
+  readonly postgres: boolean;
+}
+
+function parse(argv: readonly string[]): Config {
+  const value = (name: string) => {
+    const index = argv.indexOf(`--${name}`);
+    return index === -1 ? undefined : argv[index + 1];
+  };
+  const config: Config = {
+    rates: (value('rates') ?? '1000,2000,5000,10000').split(',').map(Number),
+    durationMs: Number(value('duration-ms') ?? 10_000),
+    warmupMs: Number(value('warmup-ms') ?? 2_000),
+    postgres: !argv.includes('--no-postgres'),
+  };
+  for (const number of [...config.rates, config.durationMs])
+    if (!Number.isSafeInteger(number) || number <= 0) throw new Error(`bad option in ${argv.join(' ')}`);
+  return config;
+}
+
+function progress(text: string): void {
+  process.stderr.write(`bench-replica: ${text}\n`);
+}
+
+interface Side {
+  lagP50MsByRate: Record<string, number>;
+  lagP99MsByRate: Record<string, number>;
+  achievedRateByRate: Record<string, number>;
+  runs: LagResult[];
+}
+
+function side(results: readonly LagResult[]): Side {
+  const by = (pick: (result: LagResult) => number) =>
+    Object.fromEntries(
+      results.map((result) => [String(result.targetRate), Math.round(pick(result) * 100) / 100]),
+    );
+  return {
+    lagP50MsByRate: by((result) => result.lagP50Ms),
+    lagP99MsByRate: by((result) => result.lagP99Ms),
+    achievedRateByRate: by((result) => result.achievedRate),
+    runs: [...results],
+  };
+}
+
+/** The northlight `LagTarget`: inserts on the writer, max(id) on replica 1. */
+function northlightTarget(writer: EngineProcess, replica: EngineProcess, writers: number): LagTarget {
+  const writes = new SqlClient(writer, writers);
+  const reads = new SqlClient(replica, 1);
+  return {
+    async write(id) {
+      const answer = await writes.execute([{ sql: 'INSERT INTO lag_probe (id) VALUES (?)', params: [id] }]);
+      if (answer.status !== 200)
+        throw new Error(`write ${id}: ${answer.status} ${JSON.stringify(answer.body)}`);
+    },
+    async maxVisibleId() {
+      const answer = await reads.execute([{ sql: 'SELECT coalesce(max(id), 0) FROM lag_probe' }]);
+      if (answer.status !== 200)
+        throw new Error(`replica read: ${answer.status} ${JSON.stringify(answer.body)}`);
+      return (answer.body.results![0]!.rows[0] as number[])[0]!;
+    },
+  };
+}
+
+/** The writer's own view: p50/p99 of `northlight_replica_lag_seconds` per replica, from its buckets. */
+async function writerLagHistogram(
+  writer: EngineProcess,
+): Promise<Record<string, { count: number; p50Ms: number; p99Ms: number }>> {
+  const text = await (await fetch(`http://127.0.0.1:${writer.httpPort}/metrics`)).text();
+  const buckets = new Map<string, [number, number][]>();
+  for (const line of text.split('\n')) {
+    const match = /^northlight_replica_lag_seconds_bucket\{le="([^"]+)",replica="([^"]+)"\} (\d+)/.exec(line);
+    if (match === null) continue;
+    const list = buckets.get(match[2]!) ?? [];
+    list.push([match[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(match[1]), Number(match[3])]);
+    buckets.set(match[2]!, list);
+  }
+  const quantile = (list: [number, number][], q: number) => {
+    const total = list.at(-1)![1];
+    const bucket = list.find(([, count]) => count >= q * total);
+    return bucket === undefined ? Number.NaN : bucket[0] * 1000;
+  };
+  return Object.fromEntries(
+    [...buckets].map(([replica, list]) => [
+      replica,
+      { count: list.at(-1)![1], p50Ms: quantile(list, 0.5), p99Ms: quantile(list, 0.99) },
+    ]),
+  );
+}
+
+async function untilEmpty(target: LagTarget): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while ((await target.maxVisibleId()) !== 0) {
+    if (Date.now() > deadline) throw new Error('the replica never showed the emptied table');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function runNorthlight(config: Config): Promise<{ side: Side; writerHistogram: unknown }> {
+  const fleet = new StorageFleet(SEGMENT_SIZE_BYTES, [], GOSSIP_INTERVAL_MS);
+  let writer: EngineProcess | undefined;
+  const replicas: EngineProcess[] = [];
+  try {
+    await fleet.start();
+    writer = await startEngine(fleet, {});
+    const created = await sql(writer, 'CREATE TABLE lag_probe (id INTEGER PRIMARY KEY)');
+    if (created.status !== 200) throw new Error(JSON.stringify(created.body));
+    for (const id of ['replica-1', 'replica-2'])
+      replicas.push(
+        await startEngine(fleet, {
+          args: ['--role', 'replica', '--writer-url', `http://127.0.0.1:${writer.httpPort}`, '--node-id', id],
+        }),
+      );
+    const results: LagResult[] = [];
+    for (const rate of config.rates) {
+      const emptied = await sql(writer, 'DELETE FROM lag_probe');
+      if (emptied.status !== 200) throw new Error(JSON.stringify(emptied.body));
+      const target = northlightTarget(writer, replicas[0]!, 64);
+      await untilEmpty(target);
+      progress(`northlight: ${rate} writes/s for ${config.durationMs} ms`);
+      const result = await measureLag(target, {
+        rate,
+        durationMs: config.durationMs,
+        warmupMs: config.warmupMs,
+      });
+      progress(`northlight: ${JSON.stringify(result)}`);
+      results.push(result);
+    }
+    return { side: side(results), writerHistogram: await writerLagHistogram(writer) };
+  } finally {
+    for (const engine of [writer, ...replicas]) engine?.child.kill('SIGKILL');
+    await fleet.stopAll();
+  }
+}
+
+async function runPostgres(config: Config): Promise<{ side: Side; version: string }> {
+  const pair = await startPostgresPair();
+  try {
+    const target = await postgresLagTarget(pair);
+    try {
+      const version = await target.serverVersion();
+      const results: LagResult[] = [];
+      for (const rate of config.rates) {
+        await target.reset();
+        progress(`postgres: ${rate} writes/s for ${config.durationMs} ms`);
+        const result = await measureLag(target, {
+          rate,
+          durationMs: config.durationMs,
+          warmupMs: config.warmupMs,
+        });
+        progress(`postgres: ${JSON.stringify(result)}`);
+        results.push(result);
+      }
+      return { side: side(results), version };
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await pair.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const config = parse(process.argv.slice(2));
+  const northlight = await runNorthlight(config);
+  const postgres = config.postgres ? await runPostgres(config) : undefined;
+  const maxRate = String(Math.max(...config.rates));
+  const ratio =
+    postgres === undefined
+      ? null
+      : Math.round(
+          (postgres.side.lagP99MsByRate[maxRate]! / northlight.side.lagP99MsByRate[maxRate]!) * 1000,
+        ) / 1000;
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        benchmark: 'replica-visibility-lag',
+        date: new Date().toISOString(),
+        machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version },
+        config: {
+          ...config,
+          method:
+            'open-loop single-row inserts at the rate (64 in flight at most); one poller reads max(id) on the replica back to back; lag = first seen - acknowledged',
+          northlight: 'writer + 2 replicas + 6 storage-node processes on loopback, HTTP API, keep-alive',
+          postgres: 'PostgreSQL primary + asynchronous streaming standby on loopback, node-postgres',
+        },
+        northlight: { ...northlight.side, writerLagHistogramMs: northlight.writerHistogram },
+        postgres: postgres === undefined ? null : { version: postgres.version, ...postgres.side },
+        ratios: { postgresLagP99OverNorthlightAtMaxRate: ratio },
+      },
+      null,
+      1,
+    )}\n`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    progress(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    process.exit(1);
+  },
+);

@@ -67,7 +67,7 @@ const RESUBSCRIBE_MS = 500;
 const STATS_REFRESH_MS = 1_000;
 const SHUTDOWN_DEADLINE_MS = 10_000;
 const READ_ATTEMPT_MS = 250;
-const READ_ROUND_BACKOFF_MS = 20;
+const READ_ROUND_BACKOFF_MS = 5;
 
 const noObjectStore: ObjectStore = {
   put: () => Promise.reject(noObjects()),

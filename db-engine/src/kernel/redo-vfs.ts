@@ -45,7 +45,8 @@
  *      buffers the stream until the VDL covers it), between requests, never inside one.
  *  R2. A cached image is storage's image of the page at the replica's applied point, and a miss reads
  *      at exactly that point (the host knows each PG's read point for it), so cached and fetched
- *      pages always belong to the same committed state.
+ *      pages always belong to the same committed state. A record of a page past the committed end is
+ *      applied to zeros, storage's image of such a page (V4), so growth costs no reads.
  *  R3. SQLite's own page cache is dropped after every apply (`SqlSession.applyRecords`), so it never
  *      serves an image older than the buffer cache's.
  *
@@ -225,8 +226,18 @@ export class RedoVfs extends FacadeVFS {
     assert(this.#replica, 'applyRecords on a writer');
     assert(this.#group === undefined, 'applyRecords inside a write group');
     let headerChanged = false;
+    // Pages at or past the committed end hold zeros in storage (V4): the first record of such a page (a
+    // page the database grows into) applies to zeros instead of costing a storage read at the next
+    // miss. Only the first: a page written earlier in this batch and evicted since is not zeros.
+    const endPageNo = this.sizePages;
+    const touched = new Set<number>();
     for (const record of records) {
-      const image = this.#cache.peek(record.pageNo);
+      let image = this.#cache.peek(record.pageNo);
+      if (image === undefined && record.pageNo >= endPageNo && !touched.has(record.pageNo)) {
+        image = new Uint8Array(PAGE_SIZE_BYTES);
+        this.#cache.insertClean(record.pageNo, image);
+      }
+      touched.add(record.pageNo);
       if (image === undefined) {
         this.#recordsDropped++;
         continue;

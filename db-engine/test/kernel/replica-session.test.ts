@@ -87,97 +87,100 @@ function rows(session: SqlSession, request: ExecuteRequest): unknown[][] {
 }
 
 describe('replica session', () => {
-  it('sees every committed state of a bank, in order, with pages missed at its applied point', async () => {
-    const storage = new VersionedStorage();
-    const writer = await SqlSession.open({
-      pageSource: { readPage: () => ({ ok: true, page: new Uint8Array(PAGE_SIZE_BYTES) }) },
-      sink: storage,
-      cachePages: 100_000,
-    });
-    const accounts = 400;
-    expect(
-      writer.execute({
-        statements: [
-          {
-            sql: 'CREATE TABLE account (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, balance INTEGER NOT NULL)',
-          },
-          {
-            sql: `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ${accounts}) INSERT INTO account SELECT i, printf('owner-%0200d', i), 100 FROM c`,
-          },
-        ],
-      }).ok,
-    ).toBe(true);
-    // A small buffer cache, so the replica drops records and misses pages all along (R2).
-    const replica = await openReplica(storage, { cachePages: 12 });
-    const next = seededRandom(7);
-    /** balances[k]: the balances after the writer's k-th MTR (the model the replica must match). */
-    const balances: Map<number, number>[] = [];
-    const model = new Map(Array.from({ length: accounts }, (_, index) => [index + 1, 100]));
-    balances[storage.mtrs.length] = new Map(model);
-    let total = accounts * 100;
-    replica.catchUp(storage.mtrs.length);
-    let appliedMtr = storage.mtrs.length;
-    for (let step = 0; step < 600; step++) {
-      const choice = next();
-      if (choice < 0.75) {
-        const from = 1 + Math.floor(next() * model.size);
-        const to = 1 + Math.floor(next() * model.size);
-        const amount = 1 + Math.floor(next() * 20);
-        const reply = writer.execute({
-          statements: [
-            { sql: 'UPDATE account SET balance = balance - ? WHERE id = ?', params: [amount, from] },
-            { sql: 'UPDATE account SET balance = balance + ? WHERE id = ?', params: [amount, to] },
-          ],
-        });
-        expect(reply.ok).toBe(true);
-        model.set(from, model.get(from)! - amount);
-        model.set(to, model.get(to)! + amount);
-      } else if (choice < 0.85) {
-        // New accounts: the database grows, and the replica must see the new pages and the new size.
-        const first = model.size + 1;
-        expect(
-          run(
-            writer,
-            `WITH RECURSIVE c(i) AS (SELECT ${first} UNION ALL SELECT i + 1 FROM c WHERE i < ${first + 29}) INSERT INTO account SELECT i, printf('owner-%0200d', i), 10 FROM c`,
-          ).ok,
-        ).toBe(true);
-        for (let id = first; id < first + 30; id++) model.set(id, 10);
-        total += 300;
-      } else if (choice < 0.87) {
-        // A schema change: the replica's prepared statements must see it.
-        const name = `idx_${step}`;
-        expect(run(writer, `CREATE INDEX ${name} ON account (balance, id)`).ok).toBe(true);
-      } else {
-        replica.catchUp(storage.mtrs.length);
-        appliedMtr = storage.mtrs.length;
-      }
-      balances[storage.mtrs.length] = new Map(model);
-      const state = balances[appliedMtr]!;
-      const expectedTotal = [...state.values()].reduce((sum, balance) => sum + balance, 0);
-      const [[sum, count]] = rows(replica.session, {
-        statements: [{ sql: 'SELECT sum(balance), count(*) FROM account' }],
-      }) as [[number, number]];
-      expect([sum, count]).toEqual([expectedTotal, state.size]);
-      const probe = 1 + Math.floor(next() * state.size);
+  it.each([7, 8, 9])(
+    'sees every committed state of a bank, in order, with pages missed at its applied point (seed %i)',
+    async (seed) => {
+      const storage = new VersionedStorage();
+      const writer = await SqlSession.open({
+        pageSource: { readPage: () => ({ ok: true, page: new Uint8Array(PAGE_SIZE_BYTES) }) },
+        sink: storage,
+        cachePages: 100_000,
+      });
+      const accounts = 400;
       expect(
-        rows(replica.session, {
-          statements: [{ sql: 'SELECT balance FROM account WHERE id = ?', params: [probe] }],
-        }),
-      ).toEqual([[state.get(probe)]]);
-    }
-    replica.catchUp(storage.mtrs.length);
-    expect(rows(replica.session, { statements: [{ sql: 'SELECT sum(balance) FROM account' }] })).toEqual([
-      [total],
-    ]);
-    expect(rows(replica.session, { statements: [{ sql: 'PRAGMA integrity_check' }] })).toEqual([['ok']]);
-    const stats = replica.session.stats();
-    expect(stats.recordsApplied).toBeGreaterThan(0);
-    expect(stats.recordsDropped).toBeGreaterThan(0); // the small cache really dropped records (R2)
-    expect(replica.reads()).toBeGreaterThan(50);
-    expect(stats.writesOutsideBracket).toBe(0);
-    writer.close();
-    replica.session.close();
-  });
+        writer.execute({
+          statements: [
+            {
+              sql: 'CREATE TABLE account (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, balance INTEGER NOT NULL)',
+            },
+            {
+              sql: `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ${accounts}) INSERT INTO account SELECT i, printf('owner-%0200d', i), 100 FROM c`,
+            },
+          ],
+        }).ok,
+      ).toBe(true);
+      // A small buffer cache, so the replica drops records and misses pages all along (R2).
+      const replica = await openReplica(storage, { cachePages: 12 });
+      const next = seededRandom(seed);
+      /** balances[k]: the balances after the writer's k-th MTR (the model the replica must match). */
+      const balances: Map<number, number>[] = [];
+      const model = new Map(Array.from({ length: accounts }, (_, index) => [index + 1, 100]));
+      balances[storage.mtrs.length] = new Map(model);
+      let total = accounts * 100;
+      replica.catchUp(storage.mtrs.length);
+      let appliedMtr = storage.mtrs.length;
+      for (let step = 0; step < 600; step++) {
+        const choice = next();
+        if (choice < 0.75) {
+          const from = 1 + Math.floor(next() * model.size);
+          const to = 1 + Math.floor(next() * model.size);
+          const amount = 1 + Math.floor(next() * 20);
+          const reply = writer.execute({
+            statements: [
+              { sql: 'UPDATE account SET balance = balance - ? WHERE id = ?', params: [amount, from] },
+              { sql: 'UPDATE account SET balance = balance + ? WHERE id = ?', params: [amount, to] },
+            ],
+          });
+          expect(reply.ok).toBe(true);
+          model.set(from, model.get(from)! - amount);
+          model.set(to, model.get(to)! + amount);
+        } else if (choice < 0.85) {
+          // New accounts: the database grows, and the replica must see the new pages and the new size.
+          const first = model.size + 1;
+          expect(
+            run(
+              writer,
+              `WITH RECURSIVE c(i) AS (SELECT ${first} UNION ALL SELECT i + 1 FROM c WHERE i < ${first + 29}) INSERT INTO account SELECT i, printf('owner-%0200d', i), 10 FROM c`,
+            ).ok,
+          ).toBe(true);
+          for (let id = first; id < first + 30; id++) model.set(id, 10);
+          total += 300;
+        } else if (choice < 0.87) {
+          // A schema change: the replica's prepared statements must see it.
+          const name = `idx_${step}`;
+          expect(run(writer, `CREATE INDEX ${name} ON account (balance, id)`).ok).toBe(true);
+        } else {
+          replica.catchUp(storage.mtrs.length);
+          appliedMtr = storage.mtrs.length;
+        }
+        balances[storage.mtrs.length] = new Map(model);
+        const state = balances[appliedMtr]!;
+        const expectedTotal = [...state.values()].reduce((sum, balance) => sum + balance, 0);
+        const [[sum, count]] = rows(replica.session, {
+          statements: [{ sql: 'SELECT sum(balance), count(*) FROM account' }],
+        }) as [[number, number]];
+        expect([sum, count]).toEqual([expectedTotal, state.size]);
+        const probe = 1 + Math.floor(next() * state.size);
+        expect(
+          rows(replica.session, {
+            statements: [{ sql: 'SELECT balance FROM account WHERE id = ?', params: [probe] }],
+          }),
+        ).toEqual([[state.get(probe)]]);
+      }
+      replica.catchUp(storage.mtrs.length);
+      expect(rows(replica.session, { statements: [{ sql: 'SELECT sum(balance) FROM account' }] })).toEqual([
+        [total],
+      ]);
+      expect(rows(replica.session, { statements: [{ sql: 'PRAGMA integrity_check' }] })).toEqual([['ok']]);
+      const stats = replica.session.stats();
+      expect(stats.recordsApplied).toBeGreaterThan(0);
+      expect(stats.recordsDropped).toBeGreaterThan(0); // the small cache really dropped records (R2)
+      expect(replica.reads()).toBeGreaterThan(50);
+      expect(stats.writesOutsideBracket).toBe(0);
+      writer.close();
+      replica.session.close();
+    },
+  );
 
   it("never serves a row from SQLite's own page cache once a newer commit is applied (R3)", async () => {
     const storage = new VersionedStorage();

@@ -55,12 +55,12 @@ export interface KernelSeedResult {
   readonly pgs: number;
 }
 
-const OPENING_BALANCE = 1_000;
+export const OPENING_BALANCE = 1_000;
 /** A request needing more page reads than this in a row is a livelock (a bug). */
 const ATTEMPTS_MAX = 200;
 
 /** One engine incarnation: its driver and a kernel whose groups go to it, in seal order. */
-class KernelOnDriver {
+export class KernelOnDriver {
   readonly #volume: SimVolume;
   readonly #driver: QuorumDriver;
   readonly #prefetched = new Map<number, Uint8Array>();
@@ -76,8 +76,8 @@ class KernelOnDriver {
     this.#driver = driver;
   }
 
-  async open(cachePages: number): Promise<void> {
-    const events = this.#volume.engine().events;
+  async open(cachePages: number, engineId = 'e1'): Promise<void> {
+    const events = this.#volume.engine(engineId).events;
     events.allocated = (driverSeq, lsns) => {
       for (const [kernelSeq, seq] of this.#driverSeqOf)
         if (seq === driverSeq) this.#session?.assignLsns(kernelSeq, lsns);
@@ -167,7 +167,7 @@ class KernelOnDriver {
   }
 }
 
-interface Transfer {
+export interface Transfer {
   readonly id: number;
   readonly from: number;
   readonly to: number;

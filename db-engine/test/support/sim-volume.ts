@@ -191,6 +191,8 @@ export class SimVolume {
         { ...DRIVER_OPTIONS, pageSizeBytes: this.geometry.pageSizeBytes },
         {
           allocated: (seq, lsns) => handle.events.allocated?.(seq, lsns),
+          mtr: (records) => handle.events.mtr?.(records),
+          recovered: (report) => handle.events.recovered?.(report),
           vdlAdvanced: (vdl) => handle.events.vdlAdvanced?.(vdl),
           acceptingChanged: (accepting) => handle.events.acceptingChanged?.(accepting),
           fenced: (epoch, newer) => {

@@ -739,9 +739,12 @@ export class QuorumDriver {
       // down…): wait a little before going round again, instead of a storm of requests. The read
       // stays registered under its last request, whose late answer is still taken.
       read.backedOff = true;
-      read.retry = this.#env.clock.setTimer(Math.min(READ_ROUND_BACKOFF_MS, read.deadlineMs - nowMs), () => {
-        if (this.#reads.get(read.requestId) === read) this.#sendRead(read);
-      });
+      read.retry = this.#env.clock.setTimer(
+        Math.max(1, Math.min(READ_ROUND_BACKOFF_MS, read.deadlineMs - nowMs)),
+        () => {
+          if (this.#reads.get(read.requestId) === read) this.#sendRead(read);
+        },
+      );
       return;
     }
     this.#reads.delete(read.requestId);
@@ -765,7 +768,8 @@ export class QuorumDriver {
       pageNo: read.pageNo,
       readPoint: read.readPoint,
     });
-    const waitMs = Math.min(this.#options.pageReadAttemptMs, read.deadlineMs - nowMs);
+    // At least 1 ms: a sliver before the deadline would let a microsecond clock fire without advancing.
+    const waitMs = Math.max(1, Math.min(this.#options.pageReadAttemptMs, read.deadlineMs - nowMs));
     read.retry = this.#env.clock.setTimer(waitMs, () => {
       if (this.#reads.get(read.requestId) === read) this.#sendRead(read);
     });

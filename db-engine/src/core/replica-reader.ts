@@ -22,6 +22,13 @@ import {
 } from '@northlight/protocol';
 import { type PgPlacement, pgOfPage } from './volume.js';
 
+/**
+ * The shortest wait: a wait of a sliver of time before the deadline would let a clock that counts in
+ * microseconds (the simulator's) fire it without advancing, and the read would go round the segments
+ * forever at the same instant (seed 5000 of the replica campaign did).
+ */
+const MIN_WAIT_MS = 1;
+
 export interface ReplicaReaderOptions {
   readonly timeoutMs: number;
   readonly attemptMs: number;
@@ -111,7 +118,7 @@ export class ReplicaReader {
     if (untried.length === 0) {
       read.tried.clear();
       untried = [...read.placement.members];
-      const pauseMs = Math.min(this.#options.roundBackoffMs, read.deadlineMs - nowMs);
+      const pauseMs = Math.max(MIN_WAIT_MS, Math.min(this.#options.roundBackoffMs, read.deadlineMs - nowMs));
       read.timer = this.#env.clock.setTimer(pauseMs, () => this.#sendTo(read, untried));
       return;
     }
@@ -136,7 +143,7 @@ export class ReplicaReader {
     };
     this.#env.network.send(read.placement.nodeOf.get(segmentId)!, encodeMessage(message));
     const waitMs = Math.min(this.#options.attemptMs, read.deadlineMs - this.#env.clock.nowMs());
-    read.timer = this.#env.clock.setTimer(Math.max(0, waitMs), () => {
+    read.timer = this.#env.clock.setTimer(Math.max(MIN_WAIT_MS, waitMs), () => {
       if (this.#reads.get(requestId) !== read) return;
       this.#reads.delete(requestId);
       this.#send(read);

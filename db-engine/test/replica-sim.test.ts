@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { runReplicaSeed } from './support/replica-workload.js';
 
 describe('read replicas in the simulator', () => {
-  it.each([1, 2, 3])(
+  // 5000: a page read retried a sliver before its deadline looped at one instant (fixed; pinned).
+  it.each([1, 2, 3, 5000])(
     'seed %i: replica reads are committed states; nothing seen or acknowledged is lost',
     async (seed) => {
       const result = await runReplicaSeed(seed);

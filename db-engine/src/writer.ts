@@ -257,6 +257,7 @@ export async function runWriter(
       logger.log(code === 0 ? 'info' : 'error', 'stopping', { why });
       const deadline = setTimeout(() => resolve(code === 0 ? 1 : code), SHUTDOWN_DEADLINE_MS);
       void (async () => {
+        feed.reset(); // ends the replicas' streams, which would hold the server open
         await server.app.close(); // waits for requests in flight, which wait for durability
         driver.stop();
         await engine?.close();

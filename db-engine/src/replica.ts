@@ -161,6 +161,12 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
       roundBackoffMs: READ_ROUND_BACKOFF_MS,
     },
   );
+  // A writer kernel loaded and waiting, so that a promotion does not wait for a kernel to start.
+  const spareKernel = KernelHost.prepare({
+    cachePages: config.cachePages,
+    pageReadTimeoutMs: config.pageReadTimeoutMs,
+    shipFullPages: config.shipFullPages,
+  });
   let serving: Generation | undefined;
   /** The open stream response, destroyed on promotion. */
   let streamResponse: http.IncomingMessage | undefined;
@@ -474,7 +480,10 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  if (promotion === undefined || stopped !== 0) return stopped;
+  if (promotion === undefined || stopped !== 0) {
+    await spareKernel.close();
+    return stopped;
+  }
   // ---- promotion: the replica's parts are closed; the same process becomes the writer ----
   await LocalVolumeDirectory.seed({
     disk: new NodeDisk(config.dataDir),
@@ -494,7 +503,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
       segmentSizeBytes: volume.pagesPerPg * ENGINE_PAGE_SIZE_BYTES,
     },
     logger,
-    { epochFloor: promotion.epochFloor },
+    { epochFloor: promotion.epochFloor, spareKernel },
   );
 }
 

@@ -17,6 +17,7 @@ import {
   type Logger,
   NorthlightError,
   type ObjectStore,
+  type PageNo,
 } from '@northlight/protocol';
 import {
   NodeClock,
@@ -35,8 +36,8 @@ import { HttpSegmentProvisioner } from './io/http-provisioner.js';
 import { EngineMetrics } from './io/metrics.js';
 import { registerReplicationRoutes } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
-import { KernelHost } from './kernel/kernel-host.js';
-import type { KernelStats } from './kernel/messages.js';
+import { KernelHost, type PreparedKernel } from './kernel/kernel-host.js';
+import type { KernelStats, SealedGroup } from './kernel/messages.js';
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 const FIRST_PG_RETRY_MS = 500;
@@ -63,7 +64,11 @@ function noBackups(): NorthlightError {
 export async function runWriter(
   config: EngineConfig,
   logger: Logger,
-  options: { readonly epochFloor?: Epoch } = {},
+  options: {
+    readonly epochFloor?: Epoch;
+    /** A kernel already loaded and waiting (a promoted replica keeps one): opened instead of started. */
+    readonly spareKernel?: PreparedKernel;
+  } = {},
 ): Promise<number> {
   logger.log('info', 'starting', {
     nodeId: config.nodeId,
@@ -153,16 +158,50 @@ export async function runWriter(
     },
   );
   let kernel: KernelHost | undefined;
+  // The first kernel starts while the volume recovers: its worker and SQLite's wasm take a few hundred
+  // ms here, which a promoted replica's write gap would otherwise add. Its first page read waits until
+  // the driver serves.
+  let markServing: () => void = () => {};
+  const servingNow = new Promise<void>((resolve) => {
+    markServing = resolve;
+  });
+  const startKernel = (onGroup: (group: SealedGroup) => void) =>
+    KernelHost.start({
+      pageSource: async (pageNo) => {
+        await servingNow;
+        return driver.readPage(pageNo);
+      },
+      onGroup,
+      cachePages: config.cachePages,
+      pageReadTimeoutMs: config.pageReadTimeoutMs,
+      shipFullPages: config.shipFullPages,
+    });
+  let firstOnGroup: ((group: SealedGroup) => void) | undefined;
+  const firstBinding = {
+    pageSource: async (pageNo: PageNo) => {
+      await servingNow;
+      return driver.readPage(pageNo);
+    },
+    onGroup: (group: SealedGroup) => firstOnGroup?.(group),
+  };
+  let earlyKernel: Promise<KernelHost> | undefined =
+    options.spareKernel?.open(firstBinding) ?? startKernel(firstBinding.onGroup);
+  earlyKernel.catch(() => {}); // a failed early start is retried by the engine's factory below
   engine = new Engine(
     driver,
     async (onGroup) => {
-      kernel = await KernelHost.start({
-        pageSource: (pageNo) => driver.readPage(pageNo),
-        onGroup,
-        cachePages: config.cachePages,
-        pageReadTimeoutMs: config.pageReadTimeoutMs,
-        shipFullPages: config.shipFullPages,
-      });
+      const early = earlyKernel;
+      earlyKernel = undefined;
+      if (early !== undefined) {
+        firstOnGroup = onGroup;
+        try {
+          kernel = await early;
+          return kernel;
+        } catch {
+          // It timed out waiting for a long recovery, say: start a fresh one.
+        }
+      }
+      kernel = await startKernel(onGroup);
       return kernel;
     },
     logger,
@@ -231,6 +270,7 @@ export async function runWriter(
   logger.log('info', 'HTTP API listening', { port: server.port });
 
   recovery = await driver.start();
+  markServing();
   logger.log('info', 'volume recovered', {
     volumeEpoch: recovery.volumeEpoch,
     vdl: recovery.vdl,

@@ -360,7 +360,7 @@ describe('read replicas over six storage-node processes', () => {
       }
     }, 30_000);
     console.log(JSON.stringify({ switchover: { fenceToFirstAcknowledgedWriteMs: gapMs } }));
-    expect(gapMs).toBeLessThan(5_000); // the goal is 1 s; see docs/replicas-and-failover.md
+    expect(gapMs).toBeLessThan(3_000); // 479 ms alone here (goal 1 s); room for a loaded CI machine
     const ids = await sql(target, 'SELECT id FROM transfers WHERE id >= 6000000 AND id < 7000000');
     const present = new Set((ids.body.results![0]!.rows as number[][]).map(([id]) => id));
     for (const id of acknowledged)

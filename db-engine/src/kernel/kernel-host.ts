@@ -80,6 +80,22 @@ export interface KernelHostOptions {
   readonly replica?: boolean;
   /** Replica: the kernel applied the records tagged `tag`; requests from now on see them. */
   readonly onApplied?: (tag: bigint) => void;
+  /** Internal (`prepare`): the worker loads, then waits for `open`. */
+  readonly waitForOpen?: boolean;
+}
+
+/** What a spare kernel is given when it opens: where its pages come from and where its groups go. */
+export type KernelBinding = Pick<KernelHostOptions, 'pageSource' | 'onGroup' | 'onApplied'>;
+
+/**
+ * A spare kernel (`KernelHost.prepare`): its worker has loaded the kernel's code and SQLite's wasm and
+ * waits. `open` opens the volume through the binding it is given and resolves once the kernel serves:
+ * a few tens of ms, where a cold start costs the worker's whole start (hundreds of ms here). A replica
+ * keeps one, so that its promotion to writer does not wait for a kernel to start.
+ */
+export interface PreparedKernel {
+  open(binding: KernelBinding): Promise<KernelHost>;
+  close(): Promise<void>;
 }
 
 export interface KernelStarted {
@@ -132,6 +148,7 @@ export class KernelHost {
       maxResultRows: options.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS,
       sqliteCachePages: options.sqliteCachePages ?? DEFAULT_SQLITE_CACHE_PAGES,
       replica: options.replica === true,
+      waitForOpen: options.waitForOpen === true,
     };
     const entry = workerEntry();
     this.#worker = new Worker(entry.source, { eval: entry.eval, workerData: data });
@@ -145,6 +162,51 @@ export class KernelHost {
         resolve();
       }),
     );
+  }
+
+  /** A spare kernel with `options` (see `PreparedKernel`); nothing is read until it opens. */
+  static prepare(options: Omit<KernelHostOptions, keyof KernelBinding | 'waitForOpen'>): PreparedKernel {
+    let binding: KernelBinding | undefined;
+    let host: KernelHost | undefined;
+    const started = new Promise<KernelStarted>((resolve, reject) => {
+      host = new KernelHost(
+        {
+          ...options,
+          waitForOpen: true,
+          pageSource: (pageNo, tag) => binding!.pageSource(pageNo, tag),
+          onGroup: (group) => binding!.onGroup(group),
+          onApplied: (tag) => binding?.onApplied?.(tag),
+        },
+        { resolve, reject },
+      );
+    });
+    started.catch(() => {}); // reported by `open`
+    return {
+      open: async (given) => {
+        binding = given;
+        host!.#post({ type: 'open' });
+        const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            started,
+            new Promise<never>((_resolve, reject) => {
+              timer = setTimeout(
+                () => reject(new Error(`the SQL kernel did not open within ${timeoutMs} ms`)),
+                timeoutMs,
+              );
+            }),
+          ]);
+          return host!;
+        } catch (error) {
+          await host!.close();
+          throw error;
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      close: () => host!.close(),
+    };
   }
 
   /** Starts the worker, loads SQLite and opens the volume's database (reading page 0 through `pageSource`). */

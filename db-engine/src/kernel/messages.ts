@@ -89,6 +89,8 @@ export interface KernelWorkerData {
   readonly sqliteCachePages: number;
   /** A read replica's kernel (sql-session.ts `replica`). */
   readonly replica: boolean;
+  /** A spare kernel (`KernelHost.prepare`): load, then wait for an `open` command to open the volume. */
+  readonly waitForOpen: boolean;
 }
 
 export type HostCommand =
@@ -97,6 +99,8 @@ export type HostCommand =
   | { readonly type: 'assign-lsns'; readonly seq: number; readonly lsns: readonly string[] }
   | { readonly type: 'set-accepting'; readonly accepting: boolean; readonly reason?: string }
   | { readonly type: 'stats'; readonly id: number }
+  /** A spare kernel's go: open the volume now (the first command it takes). */
+  | { readonly type: 'open' }
   /**
    * Replica: apply the writer's records of whole MTRs (the group encoding, seq and size unused); page
    * reads after it carry `tag` (the VDL they reach) so the host reads at the matching read points.

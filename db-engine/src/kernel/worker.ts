@@ -32,6 +32,7 @@ import {
 } from './messages.js';
 import { PageChannelClient } from './page-channel.js';
 import { SqlSession } from './sql-session.js';
+import { loadSqliteWasm } from './sqlite-wasm.js';
 
 /**
  * Answers (replies, stats) wait here until the event loop has run every command that arrived, then
@@ -82,6 +83,18 @@ async function runWorker(port: MessagePort, data: KernelWorkerData): Promise<voi
   let sealed: GroupMessage | undefined;
   /** Replica: the tag of the last apply (R2); page reads carry it. */
   let appliedTag: string | undefined;
+  if (data.waitForOpen) {
+    // A spare: its module graph and wasm are loaded; opening the volume waits for the host's word.
+    await loadSqliteWasm();
+    await new Promise<void>((resolve) => {
+      const listener = (message: HostToWorkerMessage) => {
+        if (!message.commands.some((command) => command.type === 'open')) return;
+        port.off('message', listener);
+        resolve();
+      };
+      port.on('message', listener);
+    });
+  }
   let session: SqlSession;
   try {
     session = await SqlSession.open({
@@ -151,6 +164,8 @@ function handleControl(
     case 'stats':
       outbox.add({ type: 'stats', id: command.id, stats: session.stats() });
       return;
+    case 'open':
+      return; // only a spare's first command means anything
   }
 }
 

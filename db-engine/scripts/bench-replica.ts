@@ -6,7 +6,9 @@
  * back; lag = first seen − acknowledged).
  *
  *   npm run bench:replica -w @northlight/db-engine -- [--rates 1000,2000,5000,10000] [--duration-ms 10000]
- *                                                      [--warmup-ms 2000] [--no-postgres]
+ *                                                      [--warmup-ms 2000] [--writers 64]
+ *                                                      [--only northlight | --only postgres]
+ *   npm run bench:replica:postgres -w @northlight/db-engine -- …   (the same with --only postgres)
  *
  * northlight: one writer, two replicas, six storage-node processes on loopback (the default gossip
  * interval, 1 s); writes are `INSERT INTO lag_probe (id) VALUES (?)` over keep-alive HTTP, the poller
@@ -31,7 +33,10 @@ interface Config {
   readonly rates: readonly number[];
   readonly durationMs: number;
   readonly warmupMs: number;
+  readonly northlight: boolean;
   readonly postgres: boolean;
+  /** Writes in flight at most. */
+  readonly writers: number;
 }
 
 function parse(argv: readonly string[]): Config {
@@ -43,9 +48,14 @@ function parse(argv: readonly string[]): Config {
     rates: (value('rates') ?? '1000,2000,5000,10000').split(',').map(Number),
     durationMs: Number(value('duration-ms') ?? 10_000),
     warmupMs: Number(value('warmup-ms') ?? 2_000),
-    postgres: !argv.includes('--no-postgres'),
+    northlight: value('only') !== 'postgres',
+    postgres: value('only') !== 'northlight',
+    writers: Number(value('writers') ?? 64),
   };
-  for (const number of [...config.rates, config.durationMs])
+  const only = value('only');
+  if (only !== undefined && only !== 'northlight' && only !== 'postgres')
+    throw new Error(`--only takes northlight or postgres, not ${only}`);
+  for (const number of [...config.rates, config.durationMs, config.writers])
     if (!Number.isSafeInteger(number) || number <= 0) throw new Error(`bad option in ${argv.join(' ')}`);
   return config;
 }
@@ -146,13 +156,14 @@ async function runNorthlight(config: Config): Promise<{ side: Side; writerHistog
     for (const rate of config.rates) {
       const emptied = await sql(writer, 'DELETE FROM lag_probe');
       if (emptied.status !== 200) throw new Error(JSON.stringify(emptied.body));
-      const target = northlightTarget(writer, replicas[0]!, 64);
+      const target = northlightTarget(writer, replicas[0]!, config.writers);
       await untilEmpty(target);
       progress(`northlight: ${rate} writes/s for ${config.durationMs} ms`);
       const result = await measureLag(target, {
         rate,
         durationMs: config.durationMs,
         warmupMs: config.warmupMs,
+        writers: config.writers,
       });
       progress(`northlight: ${JSON.stringify(result)}`);
       results.push(result);
@@ -167,7 +178,7 @@ async function runNorthlight(config: Config): Promise<{ side: Side; writerHistog
 async function runPostgres(config: Config): Promise<{ side: Side; version: string }> {
   const pair = await startPostgresPair();
   try {
-    const target = await postgresLagTarget(pair);
+    const target = await postgresLagTarget(pair, { connections: config.writers });
     try {
       const version = await target.serverVersion();
       const results: LagResult[] = [];
@@ -178,6 +189,7 @@ async function runPostgres(config: Config): Promise<{ side: Side; version: strin
           rate,
           durationMs: config.durationMs,
           warmupMs: config.warmupMs,
+          writers: config.writers,
         });
         progress(`postgres: ${JSON.stringify(result)}`);
         results.push(result);
@@ -193,11 +205,11 @@ async function runPostgres(config: Config): Promise<{ side: Side; version: strin
 
 async function main(): Promise<void> {
   const config = parse(process.argv.slice(2));
-  const northlight = await runNorthlight(config);
+  const northlight = config.northlight ? await runNorthlight(config) : undefined;
   const postgres = config.postgres ? await runPostgres(config) : undefined;
   const maxRate = String(Math.max(...config.rates));
   const ratio =
-    postgres === undefined
+    postgres === undefined || northlight === undefined
       ? null
       : Math.round(
           (postgres.side.lagP99MsByRate[maxRate]! / northlight.side.lagP99MsByRate[maxRate]!) * 1000,
@@ -215,7 +227,10 @@ async function main(): Promise<void> {
           northlight: 'writer + 2 replicas + 6 storage-node processes on loopback, HTTP API, keep-alive',
           postgres: 'PostgreSQL primary + asynchronous streaming standby on loopback, node-postgres',
         },
-        northlight: { ...northlight.side, writerLagHistogramMs: northlight.writerHistogram },
+        northlight:
+          northlight === undefined
+            ? null
+            : { ...northlight.side, writerLagHistogramMs: northlight.writerHistogram },
         postgres: postgres === undefined ? null : { version: postgres.version, ...postgres.side },
         ratios: { postgresLagP99OverNorthlightAtMaxRate: ratio },
       },

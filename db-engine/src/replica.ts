@@ -1,29 +1,3 @@
-/**
- * The read replica process (`--role replica --writer-url …`; docs/replicas-and-failover.md): its own
- * SQL kernel and buffer cache on the writer's volume, no writes anywhere.
- *
- *  1. Reads the PG list from the writer (`GET /v1/volume`) and subscribes to its redo stream
- *     (`GET /v1/replication/stream`): a start point (epoch, VDL, each PG's read point), then frames.
- *  2. Starts a replica kernel whose page misses read storage at the read point of the apply the
- *     kernel is at (`ReplicaFollower`, R2), and feeds it every VDL advance's records (R1).
- *  3. Reports what it applied, and where it may still read, to the writer after each apply
- *     (`POST /v1/replication/feedback`; one request in flight, the latest state wins).
- *  4. Serves read-only SQL over the same HTTP API as the writer; a write gets 25006 naming the writer.
- *
- * Promotion (`POST /v1/admin/promote`, the engine side of a failover or switchover; who decides is the
- * control plane's job): the replica stops following, closes its kernel, API and connections, writes
- * the PG list it learned into its data directory, and becomes a writer in this process on the same
- * HTTP port: volume recovery under an epoch above the one it followed (no redo replay), which fences
- * the old writer at storage, then SQL with writes. Every commit the old writer acknowledged is durable
- * on a write quorum, so recovery keeps it.
- *
- * Losing the stream (the writer restarted, cut this replica off, or a newer writer took over): the
- * kernel keeps answering at the point it reached — a consistent, older state — while the replica
- * subscribes again; a new subscription starts a fresh kernel at the new start point (a resync: the
- * buffer cache starts cold), which replaces the old one once it is open. Nothing the replica shows
- * was ever above the writer's VDL, so no recovery can take it back.
- */
-import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import {
   asEpoch,
@@ -32,30 +6,22 @@ import {
   asPgId,
   asSegmentId,
   decodeMessage,
-  type Environment,
   type Epoch,
   FrameDecoder,
   type Logger,
   type Lsn,
   type NodeId,
-  NorthlightError,
-  type ObjectStore,
   type PgId,
   type SegmentId,
 } from '@northlight/protocol';
-import {
-  NodeClock,
-  NodeDisk,
-  NodeRandom,
-  StaticPeerDirectory,
-  TcpNetworkEndpoint,
-} from '@northlight/protocol/io';
+import { NodeDisk } from '@northlight/protocol/io';
 import { ENGINE_PAGE_SIZE_BYTES, type EngineConfig } from './config.js';
 import { LocalVolumeDirectory } from './core/local-directory.js';
 import { ReplicaReader } from './core/replica-reader.js';
 import { ReplicaFollower, type StreamStart } from './core/replication.js';
 import type { PgPlacement } from './core/volume.js';
 import type { EngineReply } from './engine.js';
+import { engineEnvironment } from './io/engine-environment.js';
 import { EngineMetrics } from './io/metrics.js';
 import type { VolumeJson } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
@@ -68,17 +34,6 @@ const STATS_REFRESH_MS = 1_000;
 const SHUTDOWN_DEADLINE_MS = 10_000;
 const READ_ATTEMPT_MS = 250;
 const READ_ROUND_BACKOFF_MS = 5;
-
-const noObjectStore: ObjectStore = {
-  put: () => Promise.reject(noObjects()),
-  get: () => Promise.reject(noObjects()),
-  list: () => Promise.reject(noObjects()),
-  delete: () => Promise.reject(noObjects()),
-};
-
-function noObjects(): NorthlightError {
-  return new NorthlightError('NL_OBJECT_STORE_UNAVAILABLE', 'a replica keeps no objects');
-}
 
 /** The writer's PG list, refreshed when the stream names a PG the replica does not know yet. */
 class WriterVolume {
@@ -120,7 +75,6 @@ interface Generation {
 }
 
 export async function runReplica(config: EngineConfig, logger: Logger): Promise<number> {
-  await mkdir(config.dataDir, { recursive: true });
   /** The writer followed now: the first of `--writer-url` that streams; the next one on a failure. */
   let writerIndex = 0;
   let writerUrl = config.writerUrls[0]!;
@@ -128,23 +82,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     nodeId: config.nodeId,
     writerUrls: config.writerUrls.join(','),
   });
-  const peers = new StaticPeerDirectory();
-  for (const node of config.storage) peers.set(node.nodeId, node.address);
-  const network = await TcpNetworkEndpoint.listen({
-    address: config.nodeId,
-    listenHost: config.listenHost,
-    listenPort: config.port,
-    directory: peers,
-    logger,
-  });
-  const env: Environment = {
-    clock: new NodeClock(),
-    random: new NodeRandom(),
-    network,
-    disk: new NodeDisk(config.dataDir),
-    objectStore: noObjectStore,
-    log: logger,
-  };
+  const { env, network } = await engineEnvironment(config, logger);
   const volume = new WriterVolume(() => writerUrl);
   const reader = new ReplicaReader(
     env,

@@ -9,29 +9,15 @@
  * 1 for anything else.
  */
 import { mkdir } from 'node:fs/promises';
-import {
-  asNodeId,
-  type Environment,
-  type Epoch,
-  isNorthlightError,
-  type Logger,
-  NorthlightError,
-  type ObjectStore,
-  type PageNo,
-} from '@northlight/protocol';
-import {
-  NodeClock,
-  NodeDisk,
-  NodeRandom,
-  StaticPeerDirectory,
-  TcpNetworkEndpoint,
-} from '@northlight/protocol/io';
+import { asNodeId, type Epoch, isNorthlightError, type Logger, type PageNo } from '@northlight/protocol';
+import { NodeDisk } from '@northlight/protocol/io';
 import { ENGINE_PAGE_SIZE_BYTES, type EngineConfig } from './config.js';
 import { DiskEpochStore } from './core/epoch-store.js';
 import { LocalVolumeDirectory } from './core/local-directory.js';
 import { QuorumDriver, type RecoveryReport } from './core/quorum-driver.js';
 import { RedoFeed } from './core/replication.js';
 import { Engine } from './engine.js';
+import { engineEnvironment } from './io/engine-environment.js';
 import { HttpSegmentProvisioner } from './io/http-provisioner.js';
 import { EngineMetrics } from './io/metrics.js';
 import { registerReplicationRoutes } from './io/replication-http.js';
@@ -44,17 +30,6 @@ const FIRST_PG_RETRY_MS = 500;
 const STATS_REFRESH_MS = 1_000;
 /** Unread redo stream past which a replica that does not keep up is cut off (it resyncs). */
 const REPLICA_STREAM_BUFFER_BYTES = 64 * 1024 * 1024;
-
-const noObjectStore: ObjectStore = {
-  put: () => Promise.reject(noBackups()),
-  get: () => Promise.reject(noBackups()),
-  list: () => Promise.reject(noBackups()),
-  delete: () => Promise.reject(noBackups()),
-};
-
-function noBackups(): NorthlightError {
-  return new NorthlightError('NL_OBJECT_STORE_UNAVAILABLE', 'the engine keeps no objects (storage backs up)');
-}
 
 /**
  * Runs the writer until it stops; resolves with the process exit code. `options.epochFloor`: a volume
@@ -78,23 +53,7 @@ export async function runWriter(
   await mkdir(config.dataDir, { recursive: true });
   if (options.epochFloor !== undefined)
     await new DiskEpochStore(new NodeDisk(config.dataDir), '.').claim(options.epochFloor);
-  const peers = new StaticPeerDirectory();
-  for (const node of config.storage) peers.set(node.nodeId, node.address);
-  const network = await TcpNetworkEndpoint.listen({
-    address: config.nodeId,
-    listenHost: config.listenHost,
-    listenPort: config.port,
-    directory: peers,
-    logger,
-  });
-  const env: Environment = {
-    clock: new NodeClock(),
-    random: new NodeRandom(),
-    network,
-    disk: new NodeDisk(config.dataDir),
-    objectStore: noObjectStore,
-    log: logger,
-  };
+  const { env, network } = await engineEnvironment(config, logger);
   const directory = await LocalVolumeDirectory.open({
     disk: env.disk,
     directory: '.',

@@ -11,6 +11,7 @@ import {
   engineStatus,
   removeEngineData,
   StorageFleet,
+  setUpBank,
   sql,
   startEngine,
 } from './support/engine-rig.js';
@@ -104,14 +105,7 @@ async function transfers(target: EngineProcess, clients: number, untilMs: number
 beforeAll(async () => {
   await fleet.start();
   engine = await startEngine(fleet, { args: ['--write-quorum-timeout-ms', '3000', '--cache-pages', '256'] });
-  const setup = await sql(engine, [
-    { sql: 'CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)' },
-    { sql: 'CREATE TABLE transfers (id INTEGER PRIMARY KEY, src INTEGER, dst INTEGER, amount INTEGER)' },
-    ...Array.from({ length: ACCOUNTS }, (_, index) => ({
-      sql: 'INSERT INTO accounts (id, balance) VALUES (?, ?)',
-      params: [index + 1, OPENING_BALANCE],
-    })),
-  ]);
+  const setup = await setUpBank(engine, ACCOUNTS, OPENING_BALANCE);
   expect(setup.status, JSON.stringify(setup.body)).toBe(200);
 }, 120_000);
 

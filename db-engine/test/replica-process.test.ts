@@ -14,6 +14,7 @@ import {
   engineStatus,
   removeEngineData,
   StorageFleet,
+  setUpBank,
   sql,
   startEngine,
 } from './support/engine-rig.js';
@@ -117,14 +118,7 @@ beforeAll(async () => {
   await fleet.start();
   writerPort = await freePort();
   writer = await startEngine(fleet, { httpPort: writerPort, args: ['--cache-pages', '256'] });
-  const setup = await sql(writer, [
-    { sql: 'CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)' },
-    { sql: 'CREATE TABLE transfers (id INTEGER PRIMARY KEY, src INTEGER, dst INTEGER, amount INTEGER)' },
-    ...Array.from({ length: ACCOUNTS }, (_, index) => ({
-      sql: 'INSERT INTO accounts (id, balance) VALUES (?, ?)',
-      params: [index + 1, OPENING_BALANCE],
-    })),
-  ]);
+  const setup = await setUpBank(writer, ACCOUNTS, OPENING_BALANCE);
   expect(setup.status, JSON.stringify(setup.body)).toBe(200);
   replicaPorts.push(await freePort(), await freePort());
   replicas.push(await startReplica(0), await startReplica(1));

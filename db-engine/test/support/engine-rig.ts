@@ -263,3 +263,19 @@ export async function engineStatus(engine: { httpPort: number }): Promise<Engine
   const response = await fetch(`http://127.0.0.1:${engine.httpPort}/v1/status`);
   return (await response.json()) as EngineStatusBody;
 }
+
+/** The bank the process tests move money in: `accounts` accounts of `opening` each, and a transfer log. */
+export async function setUpBank(
+  target: { httpPort: number },
+  accounts: number,
+  opening: number,
+): Promise<SqlAnswer> {
+  return sql(target, [
+    { sql: 'CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)' },
+    { sql: 'CREATE TABLE transfers (id INTEGER PRIMARY KEY, src INTEGER, dst INTEGER, amount INTEGER)' },
+    ...Array.from({ length: accounts }, (_, index) => ({
+      sql: 'INSERT INTO accounts (id, balance) VALUES (?, ?)',
+      params: [index + 1, opening],
+    })),
+  ]);
+}

@@ -348,6 +348,16 @@ export async function runReplicaSeed(
     kernel = new KernelOnDriver(volume, driver);
     await kernel.open(24, engineId);
     attachFeed(engineId);
+    await checkVolume(when);
+    await subscribeReplica();
+  };
+
+  /**
+   * The checks over a freshly recovered volume (after a restart, or a promotion): everything either
+   * writer acknowledged, and everything the replica showed, is there. What is there is durable, known
+   * to its client or not (a transfer whose outcome was unknown, kept by the recovery).
+   */
+  const checkVolume = async (when: string) => {
     const present = new Set((await kernel.query('SELECT id FROM transfers')).map((row) => row[0] as number));
     for (const id of acknowledged)
       if (!present.has(id)) throw new Error(`seed ${seed} (${when}): acknowledged transfer ${id} lost`);
@@ -364,7 +374,6 @@ export async function runReplicaSeed(
       throw new Error(`seed ${seed} (${when}): integrity_check ${JSON.stringify(check)}`);
     for (const id of [...issued.keys()]) if (!present.has(id)) issued.delete(id);
     for (const id of present) recovered.add(id);
-    await subscribeReplica();
   };
 
   const transfer = async (on: KernelOnDriver, onDriver: typeof driver, id: number, into: Set<number>) => {
@@ -406,6 +415,7 @@ export async function runReplicaSeed(
       kernel = new KernelOnDriver(volume, driver);
       await kernel.open(24, next);
       attachFeed(next);
+      await checkVolume(`promotion before transfer ${nextId}`);
       await subscribeReplica();
     }
     await transfer(kernel, driver, nextId++, acknowledged);

@@ -137,6 +137,29 @@ async function untilEmpty(target: LagTarget): Promise<void> {
   }
 }
 
+/** One measured run per rate, each after `reset` (the probe table emptied on both sides). */
+async function runRates(
+  system: string,
+  target: LagTarget,
+  config: Config,
+  reset: () => Promise<void>,
+): Promise<LagResult[]> {
+  const results: LagResult[] = [];
+  for (const rate of config.rates) {
+    await reset();
+    progress(`${system}: ${rate} writes/s for ${config.durationMs} ms`);
+    const result = await measureLag(target, {
+      rate,
+      durationMs: config.durationMs,
+      warmupMs: config.warmupMs,
+      writers: config.writers,
+    });
+    progress(`${system}: ${JSON.stringify(result)}`);
+    results.push(result);
+  }
+  return results;
+}
+
 async function runNorthlight(config: Config): Promise<{ side: Side; writerHistogram: unknown }> {
   const fleet = new StorageFleet(SEGMENT_SIZE_BYTES, [], GOSSIP_INTERVAL_MS);
   let writer: EngineProcess | undefined;
@@ -152,22 +175,12 @@ async function runNorthlight(config: Config): Promise<{ side: Side; writerHistog
           args: ['--role', 'replica', '--writer-url', `http://127.0.0.1:${writer.httpPort}`, '--node-id', id],
         }),
       );
-    const results: LagResult[] = [];
-    for (const rate of config.rates) {
-      const emptied = await sql(writer, 'DELETE FROM lag_probe');
+    const target = northlightTarget(writer, replicas[0]!, config.writers);
+    const results = await runRates('northlight', target, config, async () => {
+      const emptied = await sql(writer!, 'DELETE FROM lag_probe');
       if (emptied.status !== 200) throw new Error(JSON.stringify(emptied.body));
-      const target = northlightTarget(writer, replicas[0]!, config.writers);
       await untilEmpty(target);
-      progress(`northlight: ${rate} writes/s for ${config.durationMs} ms`);
-      const result = await measureLag(target, {
-        rate,
-        durationMs: config.durationMs,
-        warmupMs: config.warmupMs,
-        writers: config.writers,
-      });
-      progress(`northlight: ${JSON.stringify(result)}`);
-      results.push(result);
-    }
+    });
     return { side: side(results), writerHistogram: await writerLagHistogram(writer) };
   } finally {
     for (const engine of [writer, ...replicas]) engine?.child.kill('SIGKILL');
@@ -181,19 +194,7 @@ async function runPostgres(config: Config): Promise<{ side: Side; version: strin
     const target = await postgresLagTarget(pair, { connections: config.writers });
     try {
       const version = await target.serverVersion();
-      const results: LagResult[] = [];
-      for (const rate of config.rates) {
-        await target.reset();
-        progress(`postgres: ${rate} writes/s for ${config.durationMs} ms`);
-        const result = await measureLag(target, {
-          rate,
-          durationMs: config.durationMs,
-          warmupMs: config.warmupMs,
-          writers: config.writers,
-        });
-        progress(`postgres: ${JSON.stringify(result)}`);
-        results.push(result);
-      }
+      const results = await runRates('postgres', target, config, () => target.reset());
       return { side: side(results), version };
     } finally {
       await target.close();

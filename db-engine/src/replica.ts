@@ -22,7 +22,7 @@ import { ReplicaFollower, type StreamStart } from './core/replication.js';
 import type { PgPlacement } from './core/volume.js';
 import type { EngineReply } from './engine.js';
 import { engineEnvironment } from './io/engine-environment.js';
-import { EngineMetrics } from './io/metrics.js';
+import { EngineMetrics, kernelGauges } from './io/metrics.js';
 import type { VolumeJson } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
 import { KernelHost } from './kernel/kernel-host.js';
@@ -311,17 +311,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     };
   };
   const metrics = new EngineMetrics({
-    kernel: () =>
-      kernelStats === undefined
-        ? undefined
-        : {
-            cacheHits: kernelStats.cache.hits,
-            cacheMisses: kernelStats.cache.misses,
-            cacheEvictions: kernelStats.cache.evictions,
-            cachePages: kernelStats.cache.sizePages,
-            sizePages: kernelStats.sizePages,
-            writesOutsideBracket: kernelStats.writesOutsideBracket,
-          },
+    kernel: () => kernelGauges(kernelStats),
     recoverySeconds: () => undefined,
     replica: replicaState,
   });

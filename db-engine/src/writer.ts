@@ -19,7 +19,7 @@ import { RedoFeed } from './core/replication.js';
 import { Engine } from './engine.js';
 import { engineEnvironment } from './io/engine-environment.js';
 import { HttpSegmentProvisioner } from './io/http-provisioner.js';
-import { EngineMetrics } from './io/metrics.js';
+import { EngineMetrics, kernelGauges } from './io/metrics.js';
 import { registerReplicationRoutes } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
 import { KernelHost, type PreparedKernel } from './kernel/kernel-host.js';
@@ -168,17 +168,7 @@ export async function runWriter(
   );
   const metrics = new EngineMetrics({
     driver: () => driver.status(),
-    kernel: () =>
-      kernelStats === undefined
-        ? undefined
-        : {
-            cacheHits: kernelStats.cache.hits,
-            cacheMisses: kernelStats.cache.misses,
-            cacheEvictions: kernelStats.cache.evictions,
-            cachePages: kernelStats.cache.sizePages,
-            sizePages: kernelStats.sizePages,
-            writesOutsideBracket: kernelStats.writesOutsideBracket,
-          },
+    kernel: () => kernelGauges(kernelStats),
     recoverySeconds: () => (recovery === undefined ? undefined : recovery.durationMs / 1000),
     replicaCount: () => feed.subscriberCount,
   });

@@ -4,6 +4,7 @@
  * by the HTTP layer as requests finish.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { KernelStats } from '../kernel/messages.js';
 
 export interface EngineMetricsSource {
   /** The writer's driver status; a replica has none. */
@@ -40,6 +41,19 @@ export interface EngineMetricsSource {
   };
   /** The writer's replicas: how many are subscribed now. */
   replicaCount?(): number;
+}
+
+/** The kernel counters the gauges read (`kernel` of the source), from the kernel's statistics. */
+export function kernelGauges(stats: KernelStats | undefined): Readonly<Record<string, number>> | undefined {
+  if (stats === undefined) return undefined;
+  return {
+    cacheHits: stats.cache.hits,
+    cacheMisses: stats.cache.misses,
+    cacheEvictions: stats.cache.evictions,
+    cachePages: stats.cache.sizePages,
+    sizePages: stats.sizePages,
+    writesOutsideBracket: stats.writesOutsideBracket,
+  };
 }
 
 const COMMIT_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10];

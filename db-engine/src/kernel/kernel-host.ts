@@ -185,25 +185,7 @@ export class KernelHost {
       open: async (given) => {
         binding = given;
         host!.#post({ type: 'open' });
-        const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
-        let timer: NodeJS.Timeout | undefined;
-        try {
-          await Promise.race([
-            started,
-            new Promise<never>((_resolve, reject) => {
-              timer = setTimeout(
-                () => reject(new Error(`the SQL kernel did not open within ${timeoutMs} ms`)),
-                timeoutMs,
-              );
-            }),
-          ]);
-          return host!;
-        } catch (error) {
-          await host!.close();
-          throw error;
-        } finally {
-          clearTimeout(timer);
-        }
+        return host!.#whenStarted(started, options.startTimeoutMs, 'open');
       },
       close: () => host!.close(),
     };
@@ -215,19 +197,28 @@ export class KernelHost {
     const started = new Promise<KernelStarted>((resolve, reject) => {
       host = new KernelHost(options, { resolve, reject });
     });
-    const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    return host!.#whenStarted(started, options.startTimeoutMs, 'start');
+  }
+
+  /** This host once `started` resolves within the timeout; else it is closed and the error thrown. */
+  async #whenStarted(
+    started: Promise<KernelStarted>,
+    startTimeoutMs: number | undefined,
+    what: 'start' | 'open',
+  ): Promise<KernelHost> {
+    const timeoutMs = startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`the SQL kernel did not start within ${timeoutMs} ms`)),
+        () => reject(new Error(`the SQL kernel did not ${what} within ${timeoutMs} ms`)),
         timeoutMs,
       );
     });
     try {
       await Promise.race([started, timedOut]);
-      return host!;
+      return this;
     } catch (error) {
-      await host!.close();
+      await this.close();
       throw error;
     } finally {
       clearTimeout(timer);

@@ -30,6 +30,8 @@ import type { ExecuteRequest, KernelStats } from './kernel/messages.js';
 import { runWriter } from './writer.js';
 
 const RESUBSCRIBE_MS = 500;
+/** The start point is a few bytes per PG; anything near this is not a writer speaking. */
+const MAX_START_POINT_BYTES = 64 * 1024 * 1024;
 const STATS_REFRESH_MS = 1_000;
 const SHUTDOWN_DEADLINE_MS = 10_000;
 const READ_ATTEMPT_MS = 250;
@@ -183,6 +185,10 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
             pending = Buffer.concat([pending, chunk]);
             if (pending.length < 4) return;
             const length = pending.readUInt32LE(0);
+            if (length > MAX_START_POINT_BYTES)
+              throw new Error(
+                `the stream's start point declares ${length} bytes, over ${MAX_START_POINT_BYTES}`,
+              );
             if (pending.length < 4 + length) return;
             preamble = pending.subarray(4, 4 + length);
             const rest = pending.subarray(4 + length);
@@ -236,7 +242,12 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
       } else logger.log('info', 'engine ready', { role: 'replica', vdl: current.start.vdl.toString() });
       sendFeedback();
     });
-    await current.chain;
+    try {
+      await current.chain;
+    } catch (error) {
+      response.destroy(); // the kernel did not start: drop this subscription, the loop makes a new one
+      throw error;
+    }
     await new Promise<void>((resolve) => response.on('close', resolve));
   };
 

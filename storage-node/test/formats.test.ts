@@ -69,6 +69,8 @@ describe('node log format', () => {
         const end = last + 1 + (cut % (24 + payloads.at(-1)!.length - 1)); // inside the covered bytes
         const torn = bytes.slice();
         torn.fill(0, end);
+        // Zeros over bytes that were zeros tear nothing (a payload ending in zeros): not this case.
+        fc.pre(torn.some((byte, index) => byte !== bytes[index]));
         const scan = scanLogFile(torn);
         expect(scan.entries).toHaveLength(payloads.length - 1);
         expect(scan.skipped).toEqual([]);

@@ -22,7 +22,7 @@ import { ReplicaFollower, type StreamStart } from './core/replication.js';
 import type { PgPlacement } from './core/volume.js';
 import type { EngineReply } from './engine.js';
 import { engineEnvironment } from './io/engine-environment.js';
-import { EngineMetrics, kernelGauges } from './io/metrics.js';
+import { EngineMetrics, kernelGauges, pollKernelStats } from './io/metrics.js';
 import type { VolumeJson } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
 import { KernelHost } from './kernel/kernel-host.js';
@@ -388,15 +388,13 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
   });
   logger.log('info', 'HTTP API listening', { port: server.port });
   void follow();
-  const refresh = setInterval(() => {
-    serving?.kernel
-      ?.stats()
-      .then((stats) => {
-        kernelStats = stats;
-      })
-      .catch(() => {});
-  }, STATS_REFRESH_MS);
-  refresh.unref();
+  const refresh = pollKernelStats(
+    () => serving?.kernel,
+    (stats) => {
+      kernelStats = stats;
+    },
+    STATS_REFRESH_MS,
+  );
 
   const stopped = await new Promise<number>((resolve) => {
     const stop = (why: string) => {

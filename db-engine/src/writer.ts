@@ -19,7 +19,7 @@ import { RedoFeed } from './core/replication.js';
 import { Engine } from './engine.js';
 import { engineEnvironment } from './io/engine-environment.js';
 import { HttpSegmentProvisioner } from './io/http-provisioner.js';
-import { EngineMetrics, kernelGauges } from './io/metrics.js';
+import { EngineMetrics, kernelGauges, pollKernelStats } from './io/metrics.js';
 import { registerReplicationRoutes } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
 import { KernelHost, type PreparedKernel } from './kernel/kernel-host.js';
@@ -228,15 +228,13 @@ export async function runWriter(
     pgs: recovery.pgCount,
   });
   await engine.open();
-  const refresh = setInterval(() => {
-    kernel
-      ?.stats()
-      .then((stats) => {
-        kernelStats = stats;
-      })
-      .catch(() => {});
-  }, STATS_REFRESH_MS);
-  refresh.unref();
+  const refresh = pollKernelStats(
+    () => kernel,
+    (stats) => {
+      kernelStats = stats;
+    },
+    STATS_REFRESH_MS,
+  );
   logger.log('info', 'engine ready', { httpPort: server.port, nodeId: asNodeId(config.nodeId) });
 
   return new Promise<number>((resolve) => {

@@ -57,13 +57,12 @@ import {
   type Lsn,
   type NetworkEndpoint,
   type NodeId,
-  NorthlightError,
-  type ObjectStore,
   REDO_RECORD_CHECKSUM_BYTES,
   REDO_RECORD_HEADER_BYTES,
   REDO_RUN_HEADER_BYTES,
   type RedoRecord,
   type SegmentId,
+  unavailableObjectStore,
 } from '@northlight/protocol';
 import {
   JsonLineLogger,
@@ -480,16 +479,7 @@ function endpointPair(): { storage: NetworkEndpoint; writer: NetworkEndpoint } {
 }
 
 /** The node has no backup target in the benchmark; nothing in the append path uses one. */
-const noObjectStore: ObjectStore = {
-  put: () => Promise.reject(unused()),
-  get: () => Promise.reject(unused()),
-  list: () => Promise.reject(unused()),
-  delete: () => Promise.reject(unused()),
-};
-
-function unused(): NorthlightError {
-  return new NorthlightError('NL_OBJECT_STORE_UNAVAILABLE', 'the benchmark has no object store');
-}
+const noObjectStore = unavailableObjectStore('the benchmark has no object store');
 
 /** Warnings and errors go to stderr as JSON lines (and are counted); nothing below WARN is shown. */
 class CountingLogger implements Logger {

@@ -13,6 +13,7 @@ import {
   isNorthlightError,
   NorthlightError,
   type ObjectStore,
+  unavailableObjectStore,
 } from '@northlight/protocol';
 import {
   NodeClock,
@@ -33,19 +34,9 @@ import { S3ObjectStore } from './io/s3-object-store.js';
 const SHUTDOWN_DEADLINE_MS = 20_000;
 
 /** With no backup target configured, every object store call fails with a clear, typed error. */
-const noBackupTarget: ObjectStore = {
-  put: () => Promise.reject(unconfigured()),
-  get: () => Promise.reject(unconfigured()),
-  list: () => Promise.reject(unconfigured()),
-  delete: () => Promise.reject(unconfigured()),
-};
-
-function unconfigured(): NorthlightError {
-  return new NorthlightError(
-    'NL_OBJECT_STORE_UNAVAILABLE',
-    'no backup target is configured (set --s3-bucket and --s3-endpoint)',
-  );
-}
+const noBackupTarget = unavailableObjectStore(
+  'no backup target is configured (set --s3-bucket and --s3-endpoint)',
+);
 
 /**
  * A lifecycle call the core refuses as NL_CONFIG_INVALID (a bad spec, an unknown segment, no backup of

@@ -4,7 +4,7 @@
  * store (storage backs up; the engine keeps no objects).
  */
 import { mkdir } from 'node:fs/promises';
-import { type Environment, type Logger, NorthlightError, type ObjectStore } from '@northlight/protocol';
+import { type Environment, type Logger, unavailableObjectStore } from '@northlight/protocol';
 import {
   NodeClock,
   NodeDisk,
@@ -14,16 +14,7 @@ import {
 } from '@northlight/protocol/io';
 import type { EngineConfig } from '../config.js';
 
-const noObjectStore: ObjectStore = {
-  put: () => Promise.reject(noObjects()),
-  get: () => Promise.reject(noObjects()),
-  list: () => Promise.reject(noObjects()),
-  delete: () => Promise.reject(noObjects()),
-};
-
-function noObjects(): NorthlightError {
-  return new NorthlightError('NL_OBJECT_STORE_UNAVAILABLE', 'the engine keeps no objects (storage backs up)');
-}
+const noObjectStore = unavailableObjectStore('the engine keeps no objects (storage backs up)');
 
 /** Creates the data directory and opens the endpoint; close `network` (and await `closed`) to stop. */
 export async function engineEnvironment(

@@ -56,6 +56,25 @@ export function kernelGauges(stats: KernelStats | undefined): Readonly<Record<st
   };
 }
 
+/**
+ * Reads the running kernel's statistics every `intervalMs` for the gauges (a kernel answers through
+ * its worker, so the gauges cannot ask it at scrape time). The timer does not keep the process alive.
+ */
+export function pollKernelStats(
+  kernel: () => { stats(): Promise<KernelStats> } | undefined,
+  onStats: (stats: KernelStats) => void,
+  intervalMs: number,
+): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    kernel()
+      ?.stats()
+      .then(onStats)
+      .catch(() => {}); // the kernel is being replaced or closed: the next tick reads the new one
+  }, intervalMs);
+  timer.unref();
+  return timer;
+}
+
 const COMMIT_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10];
 
 export class EngineMetrics {

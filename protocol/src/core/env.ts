@@ -5,6 +5,7 @@
  * seeded, fault-injecting ones. Both must honour the contracts written here — the simulator may be
  * harsher than reality, never kinder.
  */
+import { NorthlightError } from './errors.js';
 import type { NodeId } from './types.js';
 
 export interface TimerHandle {
@@ -97,6 +98,15 @@ export interface ObjectStore {
   /** All keys with `prefix`, sorted; implementations page internally. */
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
+}
+
+/**
+ * An object store there is none of: every call rejects with NL_OBJECT_STORE_UNAVAILABLE and `why`
+ * (a node with no backup target, an engine, which keeps no objects, a benchmark).
+ */
+export function unavailableObjectStore(why: string): ObjectStore {
+  const refuse = () => Promise.reject(new NorthlightError('NL_OBJECT_STORE_UNAVAILABLE', why));
+  return { put: refuse, get: refuse, list: refuse, delete: refuse };
 }
 
 /** Everything a core process is given. A process uses nothing else from the outside world. */

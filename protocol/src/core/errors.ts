@@ -75,6 +75,24 @@ export const errorCatalog = {
       'An admin API request was refused: a bad path parameter, query or body, or an unknown route or resource.',
     action: 'Fix the request named in the message (see the API documentation) and send it again.',
   },
+  NL_METADATA_CONFLICT: {
+    summary:
+      'A metadata directory write was planned from a revision that is no longer current: another control plane wrote since.',
+    action:
+      'Expected under concurrency: re-read the directory, plan again and retry. If it persists, two control planes manage one cluster; run only one per cluster name.',
+  },
+  NL_METADATA_CORRUPT: {
+    summary:
+      "The metadata directory's stored document does not decode: not JSON, a checksum mismatch, a broken record rule, or a revision key that disagrees with the document.",
+    action:
+      'The directory is a cache of the storage nodes: move the named file aside (or delete the Redis keys named) and the control plane rebuilds it from the storage nodes.',
+  },
+  NL_METADATA_UNAVAILABLE: {
+    summary:
+      'The metadata directory (Redis) refused the connection or did not answer within the command timeout.',
+    action:
+      'Check that Redis is running and reachable at the configured URL; the control plane retries, and storage nodes and engines keep serving meanwhile.',
+  },
 } as const satisfies Record<string, { summary: string; action: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -105,6 +105,9 @@ export const ERROR_CODE_WIRE_TABLE = [
   'NL_TIMEOUT',
   'NL_CONFIG_INVALID',
   'NL_REQUEST_INVALID',
+  'NL_METADATA_CONFLICT',
+  'NL_METADATA_CORRUPT',
+  'NL_METADATA_UNAVAILABLE',
 ] as const satisfies readonly ErrorCode[];
 
 const wireIndexOfErrorCode = new Map<ErrorCode, number>(

@@ -1,0 +1,314 @@
+/**
+ * The `northlight` command line. `up` runs a whole cluster on this machine in the foreground (the
+ * local platform); the other commands talk to a running `up` through its control API, found in the
+ * state file of the data directory (`./.northlight/cluster.json` by default).
+ *
+ * Exit codes: 0 done; 1 the command failed (the message says why and what to do); 2 bad usage or
+ * bad cluster file (nothing was started).
+ */
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { isNorthlightError } from '@northlight/protocol';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { type ClusterSpec, defaultClusterSpec, specToYaml } from './core/cluster-spec.js';
+import { type ClusterStatus, formatClusterStatus, table } from './core/cluster-status.js';
+import { loadClusterFile } from './io/cluster-file.js';
+import { startControlServer } from './io/control-server.js';
+import {
+  AlreadyRunningError,
+  LocalCluster,
+  PortsBusyError,
+  readStateFile,
+  type StateFile,
+} from './io/local-cluster.js';
+import { openLocalMetadata } from './io/local-metadata.js';
+
+const DEFAULT_DATA_DIR = './.northlight';
+
+class UsageError extends Error {}
+class CommandFailed extends Error {}
+
+function parsePort(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || (value !== 0 && (value < 1024 || value > 65_000)))
+    throw new InvalidArgumentError('a port between 1024 and 65000, or 0 for any free ports');
+  return value;
+}
+
+function runningCluster(dataDir: string): StateFile {
+  const state = readStateFile(resolve(dataDir));
+  if (state === undefined)
+    throw new CommandFailed(
+      `no cluster is running from ${resolve(dataDir)}; start one with \`npm start\` (northlight up)` +
+        (dataDir === DEFAULT_DATA_DIR ? '' : ` --data-dir ${dataDir}`),
+    );
+  return state;
+}
+
+async function control(state: StateFile, method: 'GET' | 'POST', path: string): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(`${state.controlUrl}${path}`, { method, signal: AbortSignal.timeout(30_000) });
+  } catch (error) {
+    throw new CommandFailed(
+      `the control plane at ${state.controlUrl} (pid ${state.pid}) did not answer: ${(error as Error).message}; ` +
+        'is `northlight up` still running? If it was killed, run `npm start` again (it reuses the data)',
+    );
+  }
+  const body = (await response.json().catch(() => ({}))) as { message?: string };
+  if (!response.ok) throw new CommandFailed(body.message ?? `HTTP ${response.status}`);
+  return body;
+}
+
+async function up(options: {
+  file?: string;
+  dataDir: string;
+  basePort?: number;
+  printSpec?: boolean;
+}): Promise<void> {
+  let spec: ClusterSpec =
+    options.file === undefined ? defaultClusterSpec() : await loadClusterFile(options.file);
+  const dataDir = resolve(options.dataDir === DEFAULT_DATA_DIR ? spec.local.dataDir : options.dataDir);
+  spec = { ...spec, local: { dataDir, basePort: options.basePort ?? spec.local.basePort } };
+  if (options.printSpec) {
+    process.stdout.write(specToYaml(spec));
+    return;
+  }
+  const say = (line: string) => process.stdout.write(`[northlight] ${line}\n`);
+  const metadata = await openLocalMetadata(dataDir);
+  const cluster = new LocalCluster({
+    spec,
+    dataDir,
+    basePort: spec.local.basePort,
+    progress: say,
+    recordedWriter: await metadata.writer(),
+    onWriterChange: (writer) => metadata.recordWriter(writer),
+    onVolume: (volume) => metadata.recordVolume(volume),
+  });
+  say(`starting cluster ${spec.name} in ${dataDir}`);
+  const startedMs = Date.now();
+  await cluster.start(spec.local.basePort);
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string) => {
+    stopping ??= (async () => {
+      say(`${why}: stopping the cluster (engines first, then storage)…`);
+      await server.close();
+      await cluster.stop();
+      await metadata.close();
+      say(`stopped; the data stays in ${dataDir} for the next \`npm start\``);
+    })();
+    return stopping;
+  };
+  const server = await startControlServer(cluster, () => void stop('northlight down'));
+  await metadata.recordWriter(cluster.writer);
+  const ports = cluster.ports;
+  say(`up in ${((Date.now() - startedMs) / 1000).toFixed(1)} s`);
+  process.stdout.write(
+    [
+      '',
+      `  read-write SQL   http://127.0.0.1:${ports.readWrite}/v1/sql   (the writer, ${cluster.writer}, whichever engine that is)`,
+      `  read-only SQL    http://127.0.0.1:${ports.readOnly}/v1/sql   (the replicas)`,
+      `  control API      http://127.0.0.1:${ports.control}/v1/status`,
+      `  logs             ${dataDir}/logs/`,
+      '',
+      '  in another terminal:  npm run northlight -- status',
+      '                        npm run northlight -- sql',
+      '  Ctrl-C here stops the cluster; `npm start` again reuses its data.',
+      '',
+    ].join('\n'),
+  );
+  await new Promise<void>((resolveStopped) => {
+    process.once('SIGINT', () => void stop('Ctrl-C').then(resolveStopped));
+    process.once('SIGTERM', () => void stop('SIGTERM').then(resolveStopped));
+    const poll = setInterval(() => {
+      if (stopping !== undefined) {
+        clearInterval(poll);
+        void stopping.then(resolveStopped);
+      }
+    }, 200);
+  });
+}
+
+async function status(options: { dataDir: string; json?: boolean }): Promise<void> {
+  const state = runningCluster(options.dataDir);
+  const clusterStatus = (await control(state, 'GET', '/v1/status')) as ClusterStatus;
+  process.stdout.write(
+    options.json ? `${JSON.stringify(clusterStatus, null, 2)}\n` : `${formatClusterStatus(clusterStatus)}\n`,
+  );
+}
+
+interface SqlAnswer {
+  results?: { columns: string[]; rows: unknown[][]; changes: number }[];
+  commitLsn?: string;
+  code?: string;
+  sqlstate?: string;
+  message?: string;
+  action?: string;
+}
+
+async function runStatement(url: string, text: string, readOnly: boolean): Promise<string> {
+  let response: Response;
+  try {
+    response = await fetch(`${url}/v1/sql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sql: text, ...(readOnly ? { readOnly: true } : {}) }),
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch (error) {
+    return `ERROR: ${url} did not answer (${(error as Error).message}); a failover may be under way, try again`;
+  }
+  const answer = (await response.json().catch(() => ({ message: `HTTP ${response.status}` }))) as SqlAnswer;
+  if (!response.ok)
+    return `ERROR ${answer.sqlstate ?? ''} ${answer.code ?? ''}: ${answer.message ?? ''}${answer.action === undefined ? '' : `\nHINT: ${answer.action}`}`;
+  const out: string[] = [];
+  for (const result of answer.results ?? []) {
+    if (result.columns.length > 0) {
+      out.push(
+        table(
+          result.columns,
+          result.rows.map((row) => row.map((cell) => (cell === null ? 'NULL' : String(cell)))),
+        ),
+      );
+      out.push(`(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`);
+    } else out.push(`OK, ${result.changes} row${result.changes === 1 ? '' : 's'} changed`);
+  }
+  return out.join('\n');
+}
+
+async function sqlShell(options: { dataDir: string; command?: string; replica?: boolean }): Promise<void> {
+  const state = runningCluster(options.dataDir);
+  const port = options.replica ? state.ports.readOnly : state.ports.readWrite;
+  const url = `http://127.0.0.1:${port}`;
+  const readOnly = options.replica === true;
+  if (options.command !== undefined) {
+    const output = await runStatement(url, options.command, readOnly);
+    process.stdout.write(`${output}\n`);
+    if (output.startsWith('ERROR')) throw new CommandFailed('the statement failed');
+    return;
+  }
+  process.stdout.write(
+    `connected to ${options.replica ? 'the read-only endpoint (replicas)' : 'the writer'} at ${url}; SQLite's dialect; ` +
+      'end statements with ;  — \\q quits\n',
+  );
+  const lines = createInterface({ input: process.stdin, output: process.stdout, prompt: 'northlight> ' });
+  let buffer = '';
+  lines.prompt();
+  for await (const line of lines) {
+    if (buffer === '' && (line.trim() === '\\q' || line.trim() === 'exit')) break;
+    buffer += `${line}\n`;
+    if (buffer.trim().endsWith(';')) {
+      process.stdout.write(`${await runStatement(url, buffer.trim(), readOnly)}\n`);
+      buffer = '';
+    }
+    lines.setPrompt(buffer === '' ? 'northlight> ' : '       ...> ');
+    lines.prompt();
+  }
+  lines.close();
+}
+
+async function down(options: { dataDir: string }): Promise<void> {
+  const state = runningCluster(options.dataDir);
+  await control(state, 'POST', '/v1/down');
+  process.stdout.write(`stopping cluster ${state.cluster} (pid ${state.pid})`);
+  const deadlineMs = Date.now() + 60_000;
+  while (readStateFile(resolve(options.dataDir)) !== undefined) {
+    if (Date.now() > deadlineMs)
+      throw new CommandFailed(
+        `still stopping after 60 s; see the terminal of \`northlight up\` (pid ${state.pid})`,
+      );
+    process.stdout.write('.');
+    await new Promise((wake) => setTimeout(wake, 500));
+  }
+  process.stdout.write(' stopped\n');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('northlight')
+    .description('northlight: an Aurora-style database — run a local cluster and operate it')
+    .showHelpAfterError('(run northlight --help for the commands)')
+    .exitOverride();
+  const dataDirOption = ['--data-dir <dir>', 'the cluster data directory', DEFAULT_DATA_DIR] as const;
+  program
+    .command('up')
+    .description(
+      'run a cluster on this machine in the foreground: 3 zones × 2 storage nodes, a writer, a replica, an embedded S3 store',
+    )
+    .option(
+      '-f, --file <cluster.yaml>',
+      'a DatabaseCluster spec (default: the built-in one; see operator/examples/cluster.yaml)',
+    )
+    .option(...dataDirOption)
+    .option('--base-port <port>', 'first port of the layout (0: any free ports)', parsePort)
+    .option('--print-spec', 'print the effective spec as YAML and exit')
+    .action(up);
+  program
+    .command('status')
+    .description('nodes by zone, engines, PGs and their health, epochs, VDL, lag')
+    .option(...dataDirOption)
+    .option('--json', 'machine-readable')
+    .action(status);
+  program
+    .command('sql')
+    .description('a small SQL shell on the writer (or --replica); -c runs one statement')
+    .option(...dataDirOption)
+    .option('-c, --command <sql>', 'run this and exit')
+    .option('--replica', 'use the read-only endpoint (the replicas)')
+    .action(sqlShell);
+  const member = (verb: 'kill' | 'start', what: 'node' | 'zone', description: string) =>
+    program
+      .command(`${verb}-${what} <${what === 'node' ? 'name' : 'zone'}>`)
+      .description(description)
+      .option(...dataDirOption)
+      .action(async (name: string, options: { dataDir: string }) => {
+        const state = runningCluster(options.dataDir);
+        const path =
+          what === 'node'
+            ? `/v1/members/${encodeURIComponent(name)}/${verb}`
+            : `/v1/zones/${encodeURIComponent(name)}/${verb}`;
+        const answer = (await control(state, 'POST', path)) as { member?: string; members?: string[] };
+        process.stdout.write(
+          `${verb === 'kill' ? 'killed' : 'started'} ${answer.member ?? answer.members?.join(', ')}\n`,
+        );
+      });
+  member('kill', 'node', 'SIGKILL a storage node or engine (a crash); it stays down until start-node');
+  member('start', 'node', 'start a member that was killed');
+  member('kill', 'zone', 'kill every storage node of a zone (a zone outage)');
+  member('start', 'zone', 'start the storage nodes of a zone again');
+  program
+    .command('down')
+    .description('stop the running cluster (its data stays)')
+    .option(...dataDirOption)
+    .action(down);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (isNorthlightError(error) && error.code === 'NL_CONFIG_INVALID') {
+      process.stderr.write(`northlight: ${error.message}\nnothing was started\n`);
+      return 2;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`northlight: ${error.message}\n`);
+      return 2;
+    }
+    if (
+      error instanceof CommandFailed ||
+      error instanceof AlreadyRunningError ||
+      error instanceof PortsBusyError
+    ) {
+      process.stderr.write(`northlight: ${error.message}\n`);
+      return 1;
+    }
+    process.stderr.write(
+      `northlight: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    return 1;
+  }
+}

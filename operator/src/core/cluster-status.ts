@@ -1,0 +1,307 @@
+/**
+ * What `northlight status` shows, built from observations: the members' processes and probes, each
+ * storage node's `GET /v1/status`, the writer's `GET /v1/status` and `GET /v1/volume`. Pure: the
+ * control API gathers, this folds and formats, the tests feed it tables.
+ *
+ * A PG member counts as healthy when its node is ready and reports the segment; a PG is healthy with
+ * six healthy members, degraded with four or five (writes still reach a quorum), at risk below four.
+ */
+
+export interface StorageObservation {
+  readonly nodeId: string;
+  readonly zone: string;
+  readonly process: string;
+  readonly ready: boolean;
+  readonly pid: number | undefined;
+  readonly starts: number;
+  /** Undefined when the node did not answer. */
+  readonly segments:
+    | readonly {
+        readonly pgId: number;
+        readonly segmentId: string;
+        readonly scl: string;
+        readonly diskBytes: number;
+        readonly appendRecordsPerSecond: number;
+        readonly readPagesPerSecond: number;
+        readonly volumeEpoch: string;
+        readonly membershipEpoch: string;
+      }[]
+    | undefined;
+}
+
+export interface EngineObservation {
+  readonly name: string;
+  readonly role: 'writer' | 'replica';
+  readonly promotionTier: number;
+  readonly process: string;
+  readonly ready: boolean;
+  readonly pid: number | undefined;
+  readonly url: string;
+  /** The engine's own GET /v1/status, when it answered. */
+  readonly status: Readonly<Record<string, unknown>> | undefined;
+}
+
+export interface VolumeObservation {
+  readonly pagesPerPg: number;
+  /** The writer's `GET /v1/volume`: each PG's members and the node hosting each. */
+  readonly pgs: readonly {
+    readonly pgId: number;
+    readonly members: readonly string[];
+    readonly nodeOf: Readonly<Record<string, string>>;
+  }[];
+}
+
+export interface ClusterObservation {
+  readonly cluster: string;
+  readonly dataDir: string;
+  readonly endpoints: Readonly<Record<string, string>>;
+  readonly writer: string;
+  readonly promoting: string | undefined;
+  readonly storage: readonly StorageObservation[];
+  readonly engines: readonly EngineObservation[];
+  readonly volume: VolumeObservation | undefined;
+  readonly events: readonly { readonly atMs: number; readonly message: string }[];
+}
+
+export type PgHealth = 'healthy' | 'degraded' | 'at-risk';
+
+export interface PgStatus {
+  readonly pgId: number;
+  readonly health: PgHealth;
+  readonly healthyMembers: number;
+  readonly membersByZone: Readonly<Record<string, readonly string[]>>;
+  readonly members: readonly {
+    readonly segmentId: string;
+    readonly nodeId: string;
+    readonly zone: string;
+    readonly healthy: boolean;
+    readonly scl: string | undefined;
+  }[];
+}
+
+export interface ClusterStatus {
+  readonly cluster: string;
+  readonly dataDir: string;
+  readonly endpoints: Readonly<Record<string, string>>;
+  readonly writer: string;
+  readonly promoting: string | undefined;
+  readonly volume: {
+    readonly volumeEpoch: string | undefined;
+    readonly vdl: string | undefined;
+    readonly vcl: string | undefined;
+    readonly pgCount: number;
+    readonly healthyPgs: number;
+  };
+  readonly storage: readonly (Omit<StorageObservation, 'segments'> & {
+    readonly answered: boolean;
+    readonly segments: number;
+    readonly diskBytes: number;
+    readonly heat: number;
+  })[];
+  readonly engines: readonly {
+    readonly name: string;
+    readonly role: string;
+    readonly promotionTier: number;
+    readonly process: string;
+    readonly ready: boolean;
+    readonly pid: number | undefined;
+    readonly url: string;
+    readonly appliedLsn: string | undefined;
+    readonly lsnsBehind: string | undefined;
+  }[];
+  readonly pgs: readonly PgStatus[];
+  readonly events: readonly { readonly at: string; readonly message: string }[];
+}
+
+export function buildClusterStatus(
+  observation: ClusterObservation,
+  nowIso: (atMs: number) => string,
+): ClusterStatus {
+  const zoneOf = new Map(observation.storage.map((node) => [node.nodeId, node.zone]));
+  const segmentsOf = new Map(
+    observation.storage.map((node) => [
+      node.nodeId,
+      node.ready && node.segments !== undefined
+        ? new Map(node.segments.map((segment) => [segment.segmentId, segment]))
+        : undefined,
+    ]),
+  );
+  const pgs: PgStatus[] = (observation.volume?.pgs ?? []).map((pg) => {
+    const members = pg.members.map((segmentId) => {
+      const nodeId = pg.nodeOf[segmentId] ?? '?';
+      const reported = segmentsOf.get(nodeId)?.get(segmentId);
+      return {
+        segmentId,
+        nodeId,
+        zone: zoneOf.get(nodeId) ?? '?',
+        healthy: reported !== undefined,
+        scl: reported?.scl,
+      };
+    });
+    const membersByZone: Record<string, string[]> = {};
+    for (const member of members) {
+      membersByZone[member.zone] ??= [];
+      membersByZone[member.zone]!.push(member.nodeId);
+    }
+    const healthyMembers = members.filter((member) => member.healthy).length;
+    const health: PgHealth =
+      healthyMembers === members.length ? 'healthy' : healthyMembers >= 4 ? 'degraded' : 'at-risk';
+    return { pgId: pg.pgId, health, healthyMembers, membersByZone, members };
+  });
+  const writer = observation.engines.find((engine) => engine.name === observation.writer);
+  const driver = (writer?.status?.driver ?? {}) as Record<string, unknown>;
+  const replicaFeed = new Map(
+    ((writer?.status?.replicas ?? []) as { replicaId: string; lsnsBehind: string }[]).map((replica) => [
+      replica.replicaId,
+      replica,
+    ]),
+  );
+  return {
+    cluster: observation.cluster,
+    dataDir: observation.dataDir,
+    endpoints: observation.endpoints,
+    writer: observation.writer,
+    promoting: observation.promoting,
+    volume: {
+      volumeEpoch: stringOrUndefined(driver.volumeEpoch),
+      vdl: stringOrUndefined(driver.vdl),
+      vcl: stringOrUndefined(driver.vcl),
+      pgCount: pgs.length,
+      healthyPgs: pgs.filter((pg) => pg.health === 'healthy').length,
+    },
+    storage: observation.storage.map(({ segments, ...node }) => ({
+      ...node,
+      answered: segments !== undefined,
+      segments: segments?.length ?? 0,
+      diskBytes: (segments ?? []).reduce((sum, segment) => sum + segment.diskBytes, 0),
+      heat: (segments ?? []).reduce(
+        (sum, segment) => sum + segment.appendRecordsPerSecond + segment.readPagesPerSecond,
+        0,
+      ),
+    })),
+    engines: observation.engines.map((engine) => ({
+      name: engine.name,
+      role: engine.name === observation.promoting ? 'promoting' : engine.role,
+      promotionTier: engine.promotionTier,
+      process: engine.process,
+      ready: engine.ready,
+      pid: engine.pid,
+      url: engine.url,
+      appliedLsn:
+        engine.role === 'writer'
+          ? stringOrUndefined(driver.vdl)
+          : stringOrUndefined(engine.status?.appliedLsn),
+      lsnsBehind: engine.role === 'writer' ? undefined : replicaFeed.get(engine.name)?.lsnsBehind,
+    })),
+    pgs,
+    events: observation.events.map((event) => ({ at: nowIso(event.atMs), message: event.message })),
+  };
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return value === undefined || value === null ? undefined : String(value);
+}
+
+/** Plain-text tables for a terminal. */
+export function formatClusterStatus(
+  status: ClusterStatus,
+  options: { readonly maxPgs?: number } = {},
+): string {
+  const lines: string[] = [];
+  lines.push(`cluster ${status.cluster}  (data: ${status.dataDir})`);
+  lines.push(
+    `endpoints: read-write ${status.endpoints.readWrite}  read-only ${status.endpoints.readOnly}  control ${status.endpoints.control}` +
+      (status.endpoints.objectStore === undefined ? '' : `  object store ${status.endpoints.objectStore}`),
+  );
+  const volume = status.volume;
+  lines.push(
+    `volume: epoch ${volume.volumeEpoch ?? '?'}  VDL ${volume.vdl ?? '?'}  VCL ${volume.vcl ?? '?'}  ` +
+      `PGs ${volume.pgCount} (${volume.healthyPgs} healthy)  writer ${status.writer}` +
+      (status.promoting === undefined ? '' : `  (promoting ${status.promoting})`),
+  );
+  lines.push('', 'ENGINES');
+  lines.push(
+    table(
+      ['name', 'role', 'tier', 'process', 'ready', 'applied LSN', 'behind (LSNs)', 'url'],
+      status.engines.map((engine) => [
+        engine.name,
+        engine.role,
+        String(engine.promotionTier),
+        engine.process,
+        engine.ready ? 'yes' : 'no',
+        engine.appliedLsn ?? '-',
+        engine.lsnsBehind ?? '-',
+        engine.url,
+      ]),
+    ),
+  );
+  lines.push('', 'STORAGE NODES BY ZONE');
+  const byZone = [...status.storage].sort((a, b) =>
+    a.zone === b.zone ? (a.nodeId < b.nodeId ? -1 : 1) : a.zone < b.zone ? -1 : 1,
+  );
+  lines.push(
+    table(
+      ['zone', 'node', 'process', 'ready', 'segments', 'disk', 'heat (ops/s)'],
+      byZone.map((node) => [
+        node.zone,
+        node.nodeId,
+        node.process,
+        node.ready ? 'yes' : 'no',
+        node.answered ? String(node.segments) : '-',
+        node.answered ? formatBytes(node.diskBytes) : '-',
+        node.answered ? node.heat.toFixed(1) : '-',
+      ]),
+    ),
+  );
+  const maxPgs = options.maxPgs ?? 20;
+  lines.push(
+    '',
+    `PROTECTION GROUPS (${status.pgs.length}${status.pgs.length > maxPgs ? `, first ${maxPgs}` : ''})`,
+  );
+  const zones = [...new Set(status.storage.map((node) => node.zone))].sort();
+  lines.push(
+    table(
+      ['pg', 'health', 'copies', ...zones.map((zone) => `zone ${zone}`)],
+      status.pgs.slice(0, maxPgs).map((pg) => [
+        String(pg.pgId),
+        pg.health,
+        `${pg.healthyMembers}/${pg.members.length}`,
+        ...zones.map((zone) =>
+          pg.members
+            .filter((member) => member.zone === zone)
+            .map((member) => (member.healthy ? member.nodeId : `${member.nodeId}(down)`))
+            .join(' '),
+        ),
+      ]),
+    ),
+  );
+  if (status.events.length > 0) {
+    lines.push('', 'RECENT EVENTS');
+    for (const event of status.events.slice(-10)) lines.push(`${event.at}  ${event.message}`);
+  }
+  return lines.join('\n');
+}
+
+export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const render = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join('  ')
+      .trimEnd();
+  return [render(headers), ...rows.map(render)].join('\n');
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,0 +1,157 @@
+/**
+ * The local control plane's HTTP API on 127.0.0.1 (the `control` port): what `northlight status`,
+ * `kill-node`, `kill-zone`, `start-node` and `down` call. Loopback only and unauthenticated: it is
+ * the local platform's, for one user on one machine; on Kubernetes the operator has no such API
+ * (the custom resources are the interface).
+ *
+ *   GET  /healthz                    alive
+ *   GET  /v1/status                  the cluster status (src/core/cluster-status.ts), JSON
+ *   POST /v1/members/:name/kill      SIGKILL one member; it stays down until started
+ *   POST /v1/members/:name/start     start a member that is down
+ *   POST /v1/zones/:zone/kill        kill every storage node of a zone
+ *   POST /v1/zones/:zone/start       start them again
+ *   POST /v1/down                    stop the whole cluster (answers first)
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import {
+  buildClusterStatus,
+  type ClusterObservation,
+  type ClusterStatus,
+  type StorageObservation,
+  type VolumeObservation,
+} from '../core/cluster-status.js';
+import { type LocalCluster, UnknownMemberError } from './local-cluster.js';
+
+const OBSERVE_TIMEOUT_MS = 2_000;
+
+async function getJson<T>(url: string): Promise<T | undefined> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(OBSERVE_TIMEOUT_MS) });
+    if (!response.ok) {
+      await response.arrayBuffer();
+      return undefined;
+    }
+    return (await response.json()) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function observeCluster(cluster: LocalCluster): Promise<ClusterObservation> {
+  const storage = await Promise.all(
+    cluster.topology.storage.map(async (node): Promise<StorageObservation> => {
+      const view = cluster.processView(node.nodeId);
+      const running = view?.state === 'running';
+      const status = running
+        ? await getJson<{ segments: StorageObservation['segments'] }>(
+            `${cluster.storageAdminUrl(node.nodeId)}/v1/status`,
+          )
+        : undefined;
+      return {
+        nodeId: node.nodeId,
+        zone: node.zone,
+        process: view?.state ?? 'down',
+        ready: cluster.ready(node.nodeId),
+        pid: view?.pid,
+        starts: view?.starts ?? 0,
+        segments: status?.segments,
+      };
+    }),
+  );
+  const engines = await Promise.all(
+    cluster.topology.engines.map(async (engine) => {
+      const view = cluster.processView(engine.name);
+      const url = cluster.engineUrl(engine.name);
+      return {
+        name: engine.name,
+        role: cluster.roles.get(engine.name)!,
+        promotionTier: engine.promotionTier,
+        process: view?.state ?? 'down',
+        ready: cluster.ready(engine.name),
+        pid: view?.pid,
+        url,
+        status:
+          view?.state === 'running' ? await getJson<Record<string, unknown>>(`${url}/v1/status`) : undefined,
+      };
+    }),
+  );
+  const volume = await getJson<VolumeObservation>(`${cluster.engineUrl(cluster.writer)}/v1/volume`);
+  const ports = cluster.ports;
+  return {
+    cluster: cluster.spec.name,
+    dataDir: cluster.dataDir,
+    endpoints: {
+      readWrite: `http://127.0.0.1:${ports.readWrite}`,
+      readOnly: `http://127.0.0.1:${ports.readOnly}`,
+      control: `http://127.0.0.1:${ports.control}`,
+      ...(cluster.spec.backup.objectStore.kind === 'embedded'
+        ? { objectStore: `http://127.0.0.1:${ports.objectStore}` }
+        : {}),
+    },
+    writer: cluster.writer,
+    promoting: cluster.promoting,
+    storage,
+    engines,
+    volume,
+    events: cluster.events,
+  };
+}
+
+export async function startControlServer(
+  cluster: LocalCluster,
+  onDown: () => void,
+): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 4096 });
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof UnknownMemberError)
+      return reply.code(404).send({ code: 'NL_REQUEST_INVALID', message: error.message });
+    const failure = error as { statusCode?: number; message?: string };
+    return reply
+      .code(failure.statusCode ?? 500)
+      .send({ code: 'NL_REQUEST_INVALID', message: failure.message ?? String(error) });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      code: 'NL_REQUEST_INVALID',
+      message: `no route ${request.method} ${request.url.slice(0, 200)}`,
+    }),
+  );
+  app.get('/healthz', async () => ({ status: 'alive' }));
+  app.get(
+    '/v1/status',
+    async (): Promise<ClusterStatus> =>
+      buildClusterStatus(await observeCluster(cluster), (atMs) => new Date(atMs).toISOString()),
+  );
+  app.post<{ Params: { name: string } }>('/v1/members/:name/kill', async (request) => {
+    await cluster.killMember(request.params.name);
+    return { status: 'killed', member: request.params.name };
+  });
+  app.post<{ Params: { name: string } }>('/v1/members/:name/start', async (request) => {
+    await cluster.startMember(request.params.name);
+    return { status: 'started', member: request.params.name };
+  });
+  const zoneMembers = (zone: string): string[] => {
+    const nodes = cluster.topology.storage.filter((node) => node.zone === zone).map((node) => node.nodeId);
+    if (nodes.length === 0)
+      throw new UnknownMemberError(
+        `no zone named ${JSON.stringify(zone)}; zones: ${[...new Set(cluster.topology.storage.map((node) => node.zone))].join(', ')}`,
+      );
+    return nodes;
+  };
+  app.post<{ Params: { zone: string } }>('/v1/zones/:zone/kill', async (request) => {
+    const nodes = zoneMembers(request.params.zone);
+    await Promise.all(nodes.map((node) => cluster.killMember(node)));
+    return { status: 'killed', members: nodes };
+  });
+  app.post<{ Params: { zone: string } }>('/v1/zones/:zone/start', async (request) => {
+    const nodes = zoneMembers(request.params.zone);
+    await Promise.all(nodes.map((node) => cluster.startMember(node)));
+    return { status: 'started', members: nodes };
+  });
+  app.post('/v1/down', async () => {
+    setImmediate(onDown);
+    return { status: 'stopping' };
+  });
+  await app.listen({ host: '127.0.0.1', port: cluster.ports.control });
+  return app;
+}

@@ -1,0 +1,724 @@
+/**
+ * The local platform: a whole cluster as processes on this machine, zones as labels — what
+ * `northlight up` runs. One object owns the processes (`LocalProcesses`), the stable endpoints (two
+ * `TcpProxy`s), the embedded S3-compatible store and the control loop; the control API
+ * (control-server.ts) and the CLI talk to it.
+ *
+ * Start order, each step waiting for readiness and reporting progress:
+ *   1. the embedded object store (s3rver) when the spec asks for it;
+ *   2. every storage node (their --peers name each other);
+ *   3. the writer (recovers the volume under a new epoch; on a second `up` the same data);
+ *   4. the replicas (they follow the writer's redo stream);
+ *   5. the read-write and read-only endpoints and the control API.
+ * Nothing is left running if a step fails: everything started so far is stopped and the error says
+ * which step and where its log is.
+ *
+ * The control loop (every CONTROL_INTERVAL_MS) observes the engines and executes `planEngines`
+ * (failover: src/core/engine-plan.ts), and starts crashed storage nodes again with a backoff (a
+ * member stopped on purpose by kill-node stays down).
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { ClusterSpec } from '../core/cluster-spec.js';
+import { type EngineAction, type EngineRole, type ObservedEngine, planEngines } from '../core/engine-plan.js';
+import type { VolumeRecord } from '../core/metadata.js';
+import {
+  fixedPorts,
+  type PortLayout,
+  planTopology,
+  portsFromList,
+  portsNeeded,
+  type Topology,
+} from '../core/topology.js';
+import { LocalProcesses, type MemberSpec, probeReady, stopStalePids } from './local-processes.js';
+import { type ProxyTarget, TcpProxy } from './tcp-proxy.js';
+
+const require = createRequire(import.meta.url);
+const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const tsxLoader = require.resolve('tsx');
+
+export const STATE_FILE = 'cluster.json';
+const STATE_FORMAT = 'northlight-local/1';
+export const CONTROL_INTERVAL_MS = 500;
+/** A writer running but not ready this long counts as failed. */
+export const WRITER_FAILOVER_GRACE_MS = 5_000;
+/** Readiness waits at start: recovery of a large volume can take a while. */
+const READY_TIMEOUT_MS = 120_000;
+const READY_POLL_MS = 100;
+/** Backoff between restarts of a crashing storage node or object store. */
+const RESTART_BACKOFF_MS = [500, 1_000, 2_000, 5_000, 10_000] as const;
+export const MAX_EVENTS = 200;
+/** Control-loop steps between two copies of the writer's PG layouts into the metadata directory. */
+const VOLUME_RECORD_INTERVAL_STEPS = 10;
+/** The embedded object store's fixed credentials (s3rver accepts only these). */
+const EMBEDDED_S3_KEY = 'S3RVER';
+const EMBEDDED_S3_BUCKET = 'northlight-backups';
+
+export interface ClusterEvent {
+  readonly atMs: number;
+  readonly message: string;
+}
+
+/** What `up` leaves in the data directory while it runs, for `status`, `sql` and `down`. */
+export interface StateFile {
+  readonly format: string;
+  readonly cluster: string;
+  readonly pid: number;
+  readonly controlUrl: string;
+  readonly ports: PortLayout;
+  readonly pids: readonly number[];
+  readonly startedAt: string;
+}
+
+export interface LocalClusterOptions {
+  readonly spec: ClusterSpec;
+  /** Absolute. */
+  readonly dataDir: string;
+  /** Fixed layout above this port, or 0: free ports. */
+  readonly basePort: number;
+  readonly progress: (line: string) => void;
+  /** The engine currently recorded as writer (after a failover, not the spec's first). */
+  readonly recordedWriter?: string | undefined;
+  /** Called when the writer changes, so it can be recorded durably. */
+  readonly onWriterChange?: (writer: string) => Promise<void>;
+  /** Called with the writer's PG layouts every VOLUME_RECORD_INTERVAL_STEPS steps (the metadata). */
+  readonly onVolume?: (volume: VolumeRecord) => Promise<void>;
+}
+
+export function readStateFile(dataDir: string): StateFile | undefined {
+  const path = join(dataDir, STATE_FILE);
+  if (!existsSync(path)) return undefined;
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as StateFile;
+  return parsed.format === STATE_FORMAT ? parsed : undefined;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class LocalCluster {
+  readonly spec: ClusterSpec;
+  readonly dataDir: string;
+  readonly topology: Topology;
+  readonly events: ClusterEvent[] = [];
+  ports!: PortLayout;
+  writer: string;
+  promoting: string | undefined;
+  readonly roles = new Map<string, EngineRole>();
+  readonly #processes: LocalProcesses;
+  readonly #progress: (line: string) => void;
+  readonly #onWriterChange: ((writer: string) => Promise<void>) | undefined;
+  readonly #onVolume: ((volume: VolumeRecord) => Promise<void>) | undefined;
+  #steps = 0;
+  readonly #ready = new Map<string, boolean>();
+  readonly #unreadySinceMs = new Map<string, number>();
+  readonly #appliedLsn = new Map<string, bigint | undefined>();
+  readonly #restartAtMs = new Map<string, number>();
+  readonly #crashes = new Map<string, number>();
+  #readWrite: TcpProxy | undefined;
+  #readOnly: TcpProxy | undefined;
+  #readOnlyTurn = 0;
+  #loop: ReturnType<typeof setInterval> | undefined;
+  #stopping = false;
+  #stepping = false;
+
+  constructor(options: LocalClusterOptions) {
+    this.spec = options.spec;
+    this.dataDir = options.dataDir;
+    this.#progress = options.progress;
+    this.#onWriterChange = options.onWriterChange;
+    this.#onVolume = options.onVolume;
+    this.topology = planTopology({
+      zones: options.spec.storage.zones,
+      engines: options.spec.engine.instances,
+    });
+    const recorded = options.recordedWriter;
+    this.writer =
+      recorded !== undefined && this.topology.engines.some((engine) => engine.name === recorded)
+        ? recorded
+        : this.topology.initialWriter;
+    for (const engine of this.topology.engines)
+      this.roles.set(engine.name, engine.name === this.writer ? 'writer' : 'replica');
+    this.#processes = new LocalProcesses((name, code, signal) => {
+      if (this.#stopping) return;
+      this.#note(`${name} exited (${signal ?? `code ${code}`}); see ${this.logFile(name)}`);
+    });
+  }
+
+  logFile(name: string): string {
+    return join(this.dataDir, 'logs', `${name}.log`);
+  }
+
+  /** Runs steps 1–5 of the header; on failure stops what it started and rethrows. */
+  async start(basePort: number): Promise<void> {
+    mkdirSync(join(this.dataDir, 'logs'), { recursive: true });
+    await this.#claimDataDir();
+    this.ports =
+      basePort === 0
+        ? portsFromList(this.topology, await freePorts(portsNeeded(this.topology)))
+        : fixedPorts(this.topology, basePort);
+    await assertPortsFree(this.ports);
+    try {
+      if (this.spec.backup.objectStore.kind === 'embedded') await this.#startObjectStore();
+      this.#progress(
+        `starting ${this.topology.storage.length} storage nodes in zones ${this.spec.storage.zones.map((zone) => zone.name).join(', ')}`,
+      );
+      for (const node of this.topology.storage) this.#processes.start(this.#storageSpec(node.nodeId));
+      await this.#waitReady(this.topology.storage.map((node) => node.nodeId));
+      this.#progress(`starting the writer ${this.writer} (volume recovery)`);
+      this.#processes.start(this.#engineSpec(this.writer));
+      await this.#waitReady([this.writer]);
+      const replicas = this.topology.engines.filter((engine) => engine.name !== this.writer);
+      if (replicas.length > 0) {
+        this.#progress(
+          `starting ${replicas.length} replica(s): ${replicas.map((engine) => engine.name).join(', ')}`,
+        );
+        for (const engine of replicas) this.#processes.start(this.#engineSpec(engine.name));
+        await this.#waitReady(replicas.map((engine) => engine.name));
+      }
+      await this.#startEndpoints();
+      this.#writeState();
+      this.#loop = setInterval(() => void this.#step(), CONTROL_INTERVAL_MS);
+    } catch (error) {
+      this.#progress(`start failed: ${(error as Error).message}; stopping what was started`);
+      await this.stop();
+      throw error;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    if (this.#loop !== undefined) clearInterval(this.#loop);
+    while (this.#stepping) await sleep(10);
+    await this.#readWrite?.close();
+    await this.#readOnly?.close();
+    // Engines first (they drain commits to storage), then storage, then the object store.
+    const engines = this.topology.engines.map((engine) => engine.name);
+    await Promise.all(engines.map((name) => this.#processes.stop(name)));
+    await Promise.all(this.topology.storage.map((node) => this.#processes.stop(node.nodeId)));
+    await this.#processes.stopAll();
+    rmSync(join(this.dataDir, STATE_FILE), { force: true });
+  }
+
+  /** Members by name: storage nodes, engines and the object store. */
+  memberNames(): string[] {
+    return [
+      ...this.topology.storage.map((node) => node.nodeId),
+      ...this.topology.engines.map((engine) => engine.name),
+      ...(this.spec.backup.objectStore.kind === 'embedded' ? ['object-store'] : []),
+    ];
+  }
+
+  /** `kill-node`: SIGKILL, left down until `startMember`. */
+  async killMember(name: string): Promise<void> {
+    this.#assertMember(name);
+    this.#note(`${name} killed by an operator (kill-node); it stays down until start-node`);
+    await this.#processes.stop(name, 'SIGKILL');
+  }
+
+  async startMember(name: string): Promise<void> {
+    this.#assertMember(name);
+    const view = this.#processes.view(name);
+    if (view?.state === 'running') return;
+    this.#note(`${name} started by an operator`);
+    this.#crashes.delete(name);
+    this.#processes.start(this.#specOf(name));
+  }
+
+  processView(name: string) {
+    return this.#processes.view(name);
+  }
+
+  ready(name: string): boolean {
+    return this.#ready.get(name) ?? false;
+  }
+
+  appliedLsn(name: string): bigint | undefined {
+    return this.#appliedLsn.get(name);
+  }
+
+  engineUrl(name: string): string {
+    return `http://127.0.0.1:${this.ports.engines[name]}`;
+  }
+
+  storageAdminUrl(nodeId: string): string {
+    return `http://127.0.0.1:${this.ports.storage[nodeId]!.adminPort}`;
+  }
+
+  #assertMember(name: string): void {
+    if (!this.memberNames().includes(name))
+      throw new UnknownMemberError(
+        `no member named ${JSON.stringify(name)}; members: ${this.memberNames().join(', ')}`,
+      );
+  }
+
+  #note(message: string): void {
+    this.events.push({ atMs: Date.now(), message });
+    if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
+    this.#progress(message);
+  }
+
+  // -- process specs -----------------------------------------------------------------------------
+
+  #specOf(name: string): MemberSpec {
+    if (name === 'object-store') return this.#objectStoreSpec();
+    if (this.roles.has(name)) return this.#engineSpec(name);
+    return this.#storageSpec(name);
+  }
+
+  #storageSpec(nodeId: string): MemberSpec {
+    const node = this.topology.storage.find((candidate) => candidate.nodeId === nodeId)!;
+    const { port, adminPort } = this.ports.storage[nodeId]!;
+    const peers = this.topology.storage
+      .filter((other) => other.nodeId !== nodeId)
+      .map((other) => `${other.nodeId}=127.0.0.1:${this.ports.storage[other.nodeId]!.port}`)
+      .join(',');
+    const dataDir = join(this.dataDir, 'storage', nodeId);
+    mkdirSync(dataDir, { recursive: true });
+    const objectStore = this.spec.backup.objectStore;
+    const backupArgs: string[] = [];
+    const env: Record<string, string | undefined> = { ...withoutNodeOptions(process.env) };
+    if (objectStore.kind === 'embedded') {
+      backupArgs.push(
+        '--s3-endpoint',
+        `http://127.0.0.1:${this.ports.objectStore}`,
+        '--s3-bucket',
+        EMBEDDED_S3_BUCKET,
+      );
+      backupArgs.push('--s3-access-key-id', EMBEDDED_S3_KEY, '--s3-prefix', `${this.spec.name}/`);
+      env.NORTHLIGHT_S3_SECRET_ACCESS_KEY = EMBEDDED_S3_KEY;
+    } else if (objectStore.kind === 's3') {
+      if (objectStore.endpoint !== undefined) backupArgs.push('--s3-endpoint', objectStore.endpoint);
+      backupArgs.push('--s3-bucket', objectStore.bucket, '--s3-region', objectStore.region);
+      if (objectStore.prefix !== '') backupArgs.push('--s3-prefix', objectStore.prefix);
+    }
+    return {
+      name: nodeId,
+      command: process.execPath,
+      args: [
+        '--import',
+        tsxLoader,
+        join(repositoryRoot, 'storage-node', 'src', 'main.ts'),
+        '--node-id',
+        nodeId,
+        '--zone',
+        node.zone,
+        '--data-dir',
+        dataDir,
+        '--listen-host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--admin-port',
+        String(adminPort),
+        '--peers',
+        peers,
+        '--page-size-bytes',
+        '4096',
+        '--segment-size-bytes',
+        String(this.spec.storage.segmentSizeBytes),
+        ...backupArgs,
+      ],
+      cwd: join(repositoryRoot, 'storage-node'),
+      env,
+      logFile: this.logFile(nodeId),
+      readyUrl: `http://127.0.0.1:${adminPort}/readyz`,
+    };
+  }
+
+  #engineSpec(name: string): MemberSpec {
+    const role = this.roles.get(name)!;
+    const dataDir = join(this.dataDir, 'engines', name);
+    mkdirSync(dataDir, { recursive: true });
+    const storage = this.topology.storage
+      .map((node) => {
+        const { port, adminPort } = this.ports.storage[node.nodeId]!;
+        return `${node.nodeId}=127.0.0.1:${port}/${adminPort}@${node.zone}`;
+      })
+      .join(',');
+    const roleArgs: string[] = [];
+    if (role === 'replica') {
+      // The writer first, then every other engine: after a failover the writer is one of them.
+      const others = this.topology.engines.filter(
+        (engine) => engine.name !== name && engine.name !== this.writer,
+      );
+      const urls = [this.writer, ...others.map((engine) => engine.name)].map((engine) =>
+        this.engineUrl(engine),
+      );
+      roleArgs.push('--role', 'replica', '--writer-url', urls.join(','));
+    }
+    return {
+      name,
+      command: process.execPath,
+      args: [
+        '--import',
+        tsxLoader,
+        join(repositoryRoot, 'db-engine', 'src', 'main.ts'),
+        '--node-id',
+        name,
+        '--data-dir',
+        dataDir,
+        '--listen-host',
+        '127.0.0.1',
+        '--http-port',
+        String(this.ports.engines[name]),
+        '--storage',
+        storage,
+        '--segment-size-bytes',
+        String(this.spec.storage.segmentSizeBytes),
+        '--cache-pages',
+        String(Math.max(16, Math.floor(this.spec.engine.cacheSizeBytes / 4096))),
+        '--lsn-allocation-limit',
+        String(this.spec.engine.lsnAllocationLimit),
+        ...roleArgs,
+      ],
+      cwd: join(repositoryRoot, 'db-engine'),
+      env: withoutNodeOptions(process.env),
+      logFile: this.logFile(name),
+      readyUrl: `${this.engineUrl(name)}/readyz`,
+    };
+  }
+
+  #objectStoreSpec(): MemberSpec {
+    const directory = join(this.dataDir, 'object-store');
+    mkdirSync(directory, { recursive: true });
+    const cli = join(dirname(require.resolve('s3rver/package.json')), 'bin', 's3rver.js');
+    return {
+      name: 'object-store',
+      command: process.execPath,
+      // s3rver signs ListObjectsV2 continuation tokens with DES, which OpenSSL 3 refuses without this.
+      args: [
+        '--openssl-legacy-provider',
+        cli,
+        '--silent',
+        '-a',
+        '127.0.0.1',
+        '-p',
+        String(this.ports.objectStore),
+        '-d',
+        directory,
+        '--configure-bucket',
+        EMBEDDED_S3_BUCKET,
+      ],
+      cwd: this.dataDir,
+      env: withoutNodeOptions(process.env),
+      logFile: this.logFile('object-store'),
+      readyUrl: `http://127.0.0.1:${this.ports.objectStore}/${EMBEDDED_S3_BUCKET}?location`,
+    };
+  }
+
+  async #startObjectStore(): Promise<void> {
+    this.#progress(`starting the embedded S3-compatible object store on port ${this.ports.objectStore}`);
+    this.#processes.start(this.#objectStoreSpec());
+    await this.#waitReady(['object-store'], async () => portAccepts(this.ports.objectStore));
+  }
+
+  async #startEndpoints(): Promise<void> {
+    this.#readWrite = new TcpProxy(() =>
+      this.promoting === undefined ? this.ports.engines[this.writer] : undefined,
+    );
+    this.#readOnly = new TcpProxy(() => this.#chooseReadOnly());
+    await this.#readWrite.listen(this.ports.readWrite);
+    await this.#readOnly.listen(this.ports.readOnly);
+  }
+
+  #chooseReadOnly(): ProxyTarget {
+    const ready = this.topology.engines
+      .map((engine) => engine.name)
+      .filter((name) => this.roles.get(name) === 'replica' && this.#ready.get(name));
+    if (ready.length === 0) return this.ports.engines[this.writer];
+    return this.ports.engines[ready[this.#readOnlyTurn++ % ready.length]!];
+  }
+
+  async #waitReady(names: readonly string[], probe?: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    const pending = new Set(names);
+    while (pending.size > 0) {
+      for (const name of [...pending]) {
+        const view = this.#processes.view(name)!;
+        if (view.state !== 'running')
+          throw new Error(
+            `${name} exited (code ${view.exitCode}) while starting; its log: ${this.logFile(name)}`,
+          );
+        if (await (probe ?? (() => probeReady(this.#processes.spec(name)!.readyUrl)))()) {
+          pending.delete(name);
+          this.#ready.set(name, true);
+        }
+      }
+      if (pending.size === 0) break;
+      if (Date.now() > deadline)
+        throw new Error(
+          `not ready after ${READY_TIMEOUT_MS / 1000} s: ${[...pending].join(', ')}; logs in ${join(this.dataDir, 'logs')}`,
+        );
+      await sleep(READY_POLL_MS);
+    }
+  }
+
+  async #claimDataDir(): Promise<void> {
+    const state = readStateFile(this.dataDir);
+    if (state === undefined) return;
+    if (state.pid !== process.pid && pidAlive(state.pid))
+      throw new AlreadyRunningError(
+        `a cluster is already running from ${this.dataDir} (pid ${state.pid}, control API ${state.controlUrl}); ` +
+          'see it with `northlight status`, stop it with `northlight down`',
+      );
+    const stopped = await stopStalePids(state.pids, this.dataDir);
+    if (stopped > 0) this.#progress(`stopped ${stopped} process(es) a previous run left behind`);
+  }
+
+  #writeState(): void {
+    const state: StateFile = {
+      format: STATE_FORMAT,
+      cluster: this.spec.name,
+      pid: process.pid,
+      controlUrl: `http://127.0.0.1:${this.ports.control}`,
+      ports: this.ports,
+      pids: this.#processes.pids(),
+      startedAt: new Date().toISOString(),
+    };
+    const path = join(this.dataDir, STATE_FILE);
+    writeFileSync(`${path}.next`, `${JSON.stringify(state, null, 2)}\n`);
+    renameSync(`${path}.next`, path);
+  }
+
+  // -- the control loop --------------------------------------------------------------------------
+
+  async #step(): Promise<void> {
+    if (this.#stepping || this.#stopping) return;
+    this.#stepping = true;
+    try {
+      await this.#observe();
+      if (this.#stopping) return;
+      await this.#superviseStorage();
+      for (const action of planEngines({
+        engines: this.#observedEngines(),
+        writer: this.writer,
+        promoting: this.promoting,
+        failoverGraceMs: WRITER_FAILOVER_GRACE_MS,
+      }))
+        await this.#execute(action);
+      this.#writeState();
+      if (++this.#steps % VOLUME_RECORD_INTERVAL_STEPS === 0) await this.#recordVolume();
+    } catch (error) {
+      this.#progress(`control loop: ${(error as Error).message}`);
+    } finally {
+      this.#stepping = false;
+    }
+  }
+
+  /** Copies the writer's PG layouts (GET /v1/volume) into the metadata directory. */
+  async #recordVolume(): Promise<void> {
+    if (this.#onVolume === undefined || this.promoting !== undefined) return;
+    const response = await fetch(`${this.engineUrl(this.writer)}/v1/volume`, {
+      signal: AbortSignal.timeout(2_000),
+    }).catch(() => undefined);
+    if (response?.ok !== true) return;
+    const volume = (await response.json()) as {
+      pagesPerPg: number;
+      pgs: { pgId: number; membershipEpoch: string; members: string[]; nodeOf: Record<string, string> }[];
+    };
+    await this.#onVolume({
+      name: this.spec.name,
+      pagesPerPg: volume.pagesPerPg,
+      pgs: volume.pgs.map((pg) => ({
+        pgId: pg.pgId,
+        membershipEpoch: pg.membershipEpoch,
+        members: pg.members,
+        nodes: pg.members.map((segment) => pg.nodeOf[segment] ?? ''),
+      })),
+    });
+  }
+
+  async #observe(): Promise<void> {
+    const now = Date.now();
+    await Promise.all(
+      this.memberNames().map(async (name) => {
+        const view = this.#processes.view(name);
+        const spec = this.#processes.spec(name);
+        const ready = view?.state === 'running' && spec !== undefined && (await probeReady(spec.readyUrl));
+        this.#ready.set(name, ready);
+        if (ready || view?.state !== 'running') this.#unreadySinceMs.delete(name);
+        else if (!this.#unreadySinceMs.has(name)) this.#unreadySinceMs.set(name, now);
+      }),
+    );
+    await Promise.all(
+      this.topology.engines
+        .filter((engine) => this.roles.get(engine.name) === 'replica')
+        .map(async (engine) =>
+          this.#appliedLsn.set(engine.name, await replicaAppliedLsn(this.engineUrl(engine.name))),
+        ),
+    );
+    if (this.promoting !== undefined && this.#ready.get(this.promoting)) {
+      this.#note(`${this.promoting} is the writer now (recovered the volume under a new epoch)`);
+      this.promoting = undefined;
+      this.#readWrite?.dropConnectionsNotTo(this.ports.engines[this.writer]);
+    }
+  }
+
+  #observedEngines(): ObservedEngine[] {
+    const now = Date.now();
+    return this.topology.engines.map((engine) => {
+      const view = this.#processes.view(engine.name);
+      const since = this.#unreadySinceMs.get(engine.name);
+      return {
+        name: engine.name,
+        promotionTier: engine.promotionTier,
+        role: this.roles.get(engine.name)!,
+        process: view?.state ?? 'down',
+        ready: this.#ready.get(engine.name) ?? false,
+        unreadyForMs: since === undefined ? 0 : now - since,
+        appliedLsn: this.#appliedLsn.get(engine.name),
+      };
+    });
+  }
+
+  /** Starts crashed storage nodes and the object store again, with a backoff per member. */
+  async #superviseStorage(): Promise<void> {
+    const now = Date.now();
+    const names = [...this.topology.storage.map((node) => node.nodeId), 'object-store'];
+    for (const name of names) {
+      if (this.#processes.view(name)?.state !== 'crashed') continue;
+      const crashes = this.#crashes.get(name) ?? 0;
+      const at = this.#restartAtMs.get(name);
+      if (at === undefined) {
+        this.#restartAtMs.set(
+          name,
+          now + RESTART_BACKOFF_MS[Math.min(crashes, RESTART_BACKOFF_MS.length - 1)]!,
+        );
+        continue;
+      }
+      if (now < at) continue;
+      this.#restartAtMs.delete(name);
+      this.#crashes.set(name, crashes + 1);
+      this.#note(`restarting ${name} (crash ${crashes + 1})`);
+      this.#processes.start(this.#specOf(name));
+    }
+  }
+
+  async #execute(action: EngineAction): Promise<void> {
+    switch (action.kind) {
+      case 'wait':
+        return;
+      case 'stop':
+        this.#note(action.reason);
+        await this.#processes.stop(action.name, 'SIGKILL');
+        return;
+      case 'start':
+        this.#note(action.reason);
+        this.roles.set(action.name, action.role);
+        this.#processes.start(this.#engineSpec(action.name));
+        return;
+      case 'promote':
+        await this.#promote(action);
+        return;
+    }
+  }
+
+  async #promote(action: Extract<EngineAction, { kind: 'promote' }>): Promise<void> {
+    this.#note(`failover: ${action.reason}; promoting ${action.name}`);
+    const response = await fetch(`${this.engineUrl(action.name)}/v1/admin/promote`, {
+      method: 'POST',
+      signal: AbortSignal.timeout(5_000),
+    }).catch((error: Error) => error);
+    if (response instanceof Error || response.status !== 202) {
+      const why =
+        response instanceof Error ? response.message : `HTTP ${response.status} ${await response.text()}`;
+      this.#note(`promoting ${action.name} failed: ${why}; the next step tries again`);
+      return;
+    }
+    this.promoting = action.name;
+    this.writer = action.name;
+    this.roles.set(action.name, 'writer');
+    this.roles.set(action.formerWriter, 'replica');
+    this.#ready.set(action.name, false);
+    this.#unreadySinceMs.delete(action.name);
+    await this.#onWriterChange?.(action.name);
+  }
+}
+
+export class AlreadyRunningError extends Error {}
+export class UnknownMemberError extends Error {}
+
+async function replicaAppliedLsn(url: string): Promise<bigint | undefined> {
+  try {
+    const response = await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(1_000) });
+    if (!response.ok) return undefined;
+    const status = (await response.json()) as { appliedLsn?: string };
+    return status.appliedLsn === undefined ? undefined : BigInt(status.appliedLsn);
+  } catch {
+    return undefined;
+  }
+}
+
+function withoutNodeOptions(environment: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  const { NODE_OPTIONS: _ignored, ...rest } = environment;
+  return rest;
+}
+
+export async function portAccepts(port: number): Promise<boolean> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** `count` distinct free loopback ports (held open together while picked, so none repeats). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<import('node:net').Server>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as import('node:net').AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+/** Refuses to start anything when a port of the layout is taken, naming them all. */
+async function assertPortsFree(ports: PortLayout): Promise<void> {
+  const all = [
+    ports.control,
+    ports.objectStore,
+    ports.readWrite,
+    ports.readOnly,
+    ...Object.values(ports.engines),
+    ...Object.values(ports.storage).flatMap((node) => [node.port, node.adminPort]),
+  ];
+  const busy: number[] = [];
+  for (const port of all)
+    await new Promise<void>((resolve) => {
+      const server = createServer();
+      server.once('error', () => {
+        busy.push(port);
+        resolve();
+      });
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve()));
+    });
+  if (busy.length > 0)
+    throw new PortsBusyError(
+      `port(s) ${busy.join(', ')} are in use on 127.0.0.1; stop what uses them, or choose other ports with --base-port N (or 0 for any free ports)`,
+    );
+}
+
+export class PortsBusyError extends Error {}

@@ -1,0 +1,187 @@
+/**
+ * The local platform's process supervisor: starts a child process per cluster member, appends its
+ * output to a log file of its own, probes its readiness over HTTP, and tells the control loop what
+ * became of it. It never decides anything: restarting a crashed member or promoting a replica is
+ * the control loop's decision (src/core/engine-plan.ts), executed through `start`/`stop`.
+ *
+ * States: running (spawned, not exited) → crashed (exited on its own) or down (stopped on purpose by
+ * `stop`, e.g. `northlight kill-node`). A member in `down` stays down until started again.
+ *
+ * Orphans: every child runs in the supervisor's process group, so Ctrl-C in the terminal reaches
+ * them too; their pids are also written to the state file, so that an `up` killed with SIGKILL
+ * leaves nothing the next `up` does not find and stop (`stopStalePids`).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ProcessState } from '../core/engine-plan.js';
+
+/** How long `stop` waits after SIGTERM before SIGKILL. */
+export const STOP_GRACE_MS = 10_000;
+const PROBE_TIMEOUT_MS = 1_000;
+
+export interface MemberSpec {
+  readonly name: string;
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly logFile: string;
+  /** GET this URL: 200 means ready. */
+  readonly readyUrl: string;
+}
+
+export interface MemberView {
+  readonly name: string;
+  readonly state: ProcessState;
+  readonly pid: number | undefined;
+  readonly exitCode: number | null | undefined;
+  readonly starts: number;
+  readonly startedAtMs: number | undefined;
+}
+
+class Member {
+  child: ChildProcess | undefined;
+  state: ProcessState = 'down';
+  exitCode: number | null | undefined;
+  starts = 0;
+  startedAtMs: number | undefined;
+  exited: Promise<void> = Promise.resolve();
+  stopping = false;
+
+  constructor(public spec: MemberSpec) {}
+}
+
+export class LocalProcesses {
+  readonly #members = new Map<string, Member>();
+  readonly #onExit: (name: string, code: number | null, signal: string | null) => void;
+
+  constructor(onExit: (name: string, code: number | null, signal: string | null) => void) {
+    this.#onExit = onExit;
+  }
+
+  /** Starts (or starts again, with a possibly new spec) the member. */
+  start(spec: MemberSpec): void {
+    let member = this.#members.get(spec.name);
+    if (member?.state === 'running') throw new Error(`${spec.name} is already running`);
+    if (member === undefined) {
+      member = new Member(spec);
+      this.#members.set(spec.name, member);
+    }
+    member.spec = spec;
+    const log = openSync(spec.logFile, 'a');
+    writeSync(
+      log,
+      `\n--- ${new Date().toISOString()} northlight starts ${spec.name}: ${spec.args.join(' ')}\n`,
+    );
+    const child = spawn(spec.command, [...spec.args], {
+      cwd: spec.cwd,
+      env: spec.env,
+      stdio: ['ignore', log, log],
+    });
+    closeSync(log);
+    member.child = child;
+    member.state = 'running';
+    member.stopping = false;
+    member.exitCode = undefined;
+    member.starts++;
+    member.startedAtMs = Date.now();
+    const current = member;
+    current.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        current.exitCode = code;
+        if (current.child === child) {
+          current.state = current.stopping ? 'down' : 'crashed';
+          current.child = undefined;
+        }
+        if (!current.stopping) this.#onExit(spec.name, code, signal);
+        resolve();
+      });
+      child.once('error', () => resolve());
+    });
+  }
+
+  /** Stops the member and leaves it down: SIGTERM (or SIGKILL), then SIGKILL after the grace. */
+  async stop(name: string, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    const member = this.#members.get(name);
+    if (member === undefined) return;
+    if (member.child === undefined) {
+      member.state = 'down';
+      return;
+    }
+    member.stopping = true;
+    member.child.kill(signal);
+    const killed = await Promise.race([member.exited.then(() => true), sleep(STOP_GRACE_MS, false)]);
+    if (!killed) {
+      member.child?.kill('SIGKILL');
+      await member.exited;
+    }
+    member.state = 'down';
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.#members.keys()].map((name) => this.stop(name)));
+  }
+
+  view(name: string): MemberView | undefined {
+    const member = this.#members.get(name);
+    if (member === undefined) return undefined;
+    return {
+      name,
+      state: member.state,
+      pid: member.child?.pid,
+      exitCode: member.exitCode,
+      starts: member.starts,
+      startedAtMs: member.startedAtMs,
+    };
+  }
+
+  views(): MemberView[] {
+    return [...this.#members.keys()].map((name) => this.view(name)!);
+  }
+
+  spec(name: string): MemberSpec | undefined {
+    return this.#members.get(name)?.spec;
+  }
+
+  pids(): number[] {
+    return [...this.#members.values()].flatMap((member) =>
+      member.child?.pid === undefined ? [] : [member.child.pid],
+    );
+  }
+}
+
+/** True when `url` answers 200 within the probe timeout. */
+export async function probeReady(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    await response.arrayBuffer();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops processes a previous `up` left behind (it was killed without cleaning up): only pids whose
+ * command line still names `marker` (the data directory), so a recycled pid is never touched.
+ */
+export async function stopStalePids(pids: readonly number[], marker: string): Promise<number> {
+  let stopped = 0;
+  for (const pid of pids) {
+    let commandLine: string;
+    try {
+      commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue;
+    }
+    if (!commandLine.includes(marker)) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+      stopped++;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return stopped;
+}

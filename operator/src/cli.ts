@@ -24,6 +24,8 @@ import {
 import { openLocalMetadata } from './io/local-metadata.js';
 
 const DEFAULT_DATA_DIR = './.northlight';
+/** How long `upgrade` follows the rolling upgrade before it gives up waiting (the upgrade goes on). */
+const UPGRADE_WAIT_MS = 30 * 60_000;
 
 class UsageError extends Error {}
 class CommandFailed extends Error {}
@@ -84,6 +86,7 @@ async function up(options: {
     recordedWriter: await metadata.writer(),
     onWriterChange: (writer) => metadata.recordWriter(writer),
     onVolume: (volume) => metadata.recordVolume(volume),
+    onWorkflow: (workflow) => metadata.recordWorkflow(workflow),
   });
   say(`starting cluster ${spec.name} in ${dataDir}`);
   const startedMs = Date.now();
@@ -207,6 +210,66 @@ async function sqlShell(options: { dataDir: string; command?: string; replica?: 
   lines.close();
 }
 
+async function upgrade(options: { dataDir: string; version: string; wait: boolean }): Promise<void> {
+  const state = runningCluster(options.dataDir);
+  let response: Response;
+  try {
+    response = await fetch(`${state.controlUrl}/v1/upgrade`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ version: options.version }),
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    throw new CommandFailed(
+      `the control plane at ${state.controlUrl} did not answer: ${(error as Error).message}`,
+    );
+  }
+  const body = (await response.json().catch(() => ({}))) as { message?: string };
+  if (!response.ok) throw new CommandFailed(body.message ?? `HTTP ${response.status}`);
+  process.stdout.write(
+    `upgrading cluster ${state.cluster} to ${options.version}: storage zone by zone, then replicas, then a switchover\n`,
+  );
+  if (!options.wait) return;
+  let printed = 0;
+  let lastWait = '';
+  const deadlineMs = Date.now() + UPGRADE_WAIT_MS;
+  for (;;) {
+    const current = (await control(state, 'GET', '/v1/status')) as ClusterStatus;
+    const run = current.upgrade;
+    if (run === undefined)
+      throw new CommandFailed('the control plane lost track of the upgrade; see `northlight status`');
+    for (const step of run.steps.slice(printed))
+      process.stdout.write(`  ${new Date(step.atMs).toISOString()}  ${step.message}\n`);
+    printed = run.steps.length;
+    if (run.state === 'done') {
+      process.stdout.write(
+        `${table(
+          ['member', 'kind', 'version'],
+          [
+            ...current.storage.map((node) => [
+              node.nodeId,
+              `storage (zone ${node.zone})`,
+              node.version ?? '?',
+            ]),
+            ...current.engines.map((engine) => [engine.name, engine.role, engine.version ?? '?']),
+          ],
+        )}\n`,
+      );
+      return;
+    }
+    if (run.current !== lastWait && !run.steps.some((step) => step.message === run.current)) {
+      process.stdout.write(`  … ${run.current}\n`);
+      lastWait = run.current;
+    }
+    if (Date.now() > deadlineMs)
+      throw new CommandFailed(
+        `the upgrade is still running after ${UPGRADE_WAIT_MS / 60_000} min: ${run.current}`,
+      );
+    await new Promise((wake) => setTimeout(wake, 1_000));
+  }
+}
+
 async function down(options: { dataDir: string }): Promise<void> {
   const state = runningCluster(options.dataDir);
   await control(state, 'POST', '/v1/down');
@@ -275,6 +338,15 @@ export function buildProgram(): Command {
   member('start', 'node', 'start a member that was killed');
   member('kill', 'zone', 'kill every storage node of a zone (a zone outage)');
   member('start', 'zone', 'start the storage nodes of a zone again');
+  program
+    .command('upgrade')
+    .description(
+      'rolling upgrade: storage zone by zone (never two members of a PG at once), then replicas, then a switchover',
+    )
+    .requiredOption('--version <version>', 'the version to run')
+    .option(...dataDirOption)
+    .option('--no-wait', 'return once the upgrade has started')
+    .action(upgrade);
   program
     .command('down')
     .description('stop the running cluster (its data stays)')

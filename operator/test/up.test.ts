@@ -11,127 +11,25 @@
  *      directory serves the same rows, with the writer recorded at the failover.
  * Bad input (an invalid cluster file, an unknown command) fails with exit code 2 and starts nothing.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-import type { ClusterStatus } from '../src/core/cluster-status.js';
-import type { StateFile } from '../src/io/local-cluster.js';
-
-const operatorRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(operatorRoot, 'bin', 'northlight.js');
-const UP_TIMEOUT_MS = 120_000;
-
-function northlight(args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-interface Up {
-  readonly child: ChildProcess;
-  readonly output: string[];
-  readonly exited: Promise<number | null>;
-}
-
-async function startUp(dataDir: string): Promise<Up> {
-  const child = spawn(process.execPath, [cli, 'up', '--data-dir', dataDir, '--base-port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`up not ready:\n${output.join('')}`)), UP_TIMEOUT_MS);
-    const onData = (chunk: Buffer) => {
-      output.push(chunk.toString('utf8'));
-      if (output.join('').includes('read-write SQL')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`up exited with ${code}:\n${output.join('')}`));
-    });
-  });
-  return { child, output, exited };
-}
-
-function state(dataDir: string): StateFile {
-  return JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as StateFile;
-}
-
-interface SqlReply {
-  readonly results: { columns: string[]; rows: unknown[][]; changes: number }[];
-}
-
-async function sql(
-  port: number,
-  text: string,
-  readOnly = false,
-): Promise<{ status: number; body: SqlReply }> {
-  const response = await fetch(`http://127.0.0.1:${port}/v1/sql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sql: text, ...(readOnly ? { readOnly: true } : {}) }),
-    signal: AbortSignal.timeout(15_000),
-  });
-  return { status: response.status, body: (await response.json()) as SqlReply };
-}
-
-function clusterStatus(dataDir: string): ClusterStatus {
-  const result = northlight(['status', '--json', '--data-dir', dataDir]);
-  expect(result.status, result.stderr).toBe(0);
-  return JSON.parse(result.stdout) as ClusterStatus;
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-function pidsAlive(pids: readonly number[]): number[] {
-  return pids.filter((pid) => {
-    try {
-      process.kill(pid, 0);
-      return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
-    } catch {
-      return false;
-    }
-  });
-}
-
-const dataDirs: string[] = [];
-afterAll(() => {
-  for (const dir of dataDirs) {
-    const file = join(dir, 'cluster.json');
-    if (existsSync(file))
-      for (const pid of [...state(dir).pids, state(dir).pid])
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {}
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  clusterStatus,
+  newDataDir,
+  northlight,
+  pidsAlive,
+  sql,
+  startUp,
+  state,
+  until,
+} from './support/cli-rig.js';
 
 describe('northlight up (real processes)', () => {
   it('runs the default cluster, fails the writer over, stops, and starts again on the same data', {
     timeout: 420_000,
   }, async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'northlight-up-'));
-    dataDirs.push(dataDir);
+    const dataDir = newDataDir('northlight-up-');
     let up = await startUp(dataDir);
     const ports = state(dataDir).ports;
 
@@ -239,8 +137,7 @@ describe('northlight up (real processes)', () => {
   });
 
   it('refuses a bad cluster file and unknown commands without starting anything', () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'northlight-bad-'));
-    dataDirs.push(dataDir);
+    const dataDir = newDataDir('northlight-bad-');
     const file = join(dataDir, 'cluster.yaml');
     writeFileSync(
       file,

@@ -14,6 +14,8 @@ export interface StorageObservation {
   readonly ready: boolean;
   readonly pid: number | undefined;
   readonly starts: number;
+  /** What the node reports (or the platform started it with). */
+  readonly version: string | undefined;
   /** Undefined when the node did not answer. */
   readonly segments:
     | readonly {
@@ -37,6 +39,7 @@ export interface EngineObservation {
   readonly ready: boolean;
   readonly pid: number | undefined;
   readonly url: string;
+  readonly version: string | undefined;
   /** The engine's own GET /v1/status, when it answered. */
   readonly status: Readonly<Record<string, unknown>> | undefined;
 }
@@ -51,6 +54,38 @@ export interface VolumeObservation {
   }[];
 }
 
+export interface RepairsView {
+  readonly inFlight: readonly {
+    readonly id: string;
+    readonly pgId: number;
+    readonly fromNode: string;
+    readonly toNode: string;
+    readonly joiningSegment: string;
+    readonly targetLsn: string;
+    readonly runningForMs: number;
+  }[];
+  readonly recent: readonly {
+    readonly id: string;
+    readonly pgId: number;
+    readonly fromNode: string;
+    readonly toNode: string;
+    readonly outcome: 'done' | 'reverted';
+    readonly durationMs: number;
+    readonly bytes: number;
+  }[];
+  /** Repairs that cannot start, and why. */
+  readonly blocked: readonly string[];
+}
+
+export interface UpgradeView {
+  readonly target: string;
+  readonly state: 'running' | 'done';
+  readonly startedAtMs: number;
+  readonly finishedAtMs: number | undefined;
+  readonly current: string;
+  readonly steps: readonly { readonly atMs: number; readonly message: string }[];
+}
+
 export interface ClusterObservation {
   readonly cluster: string;
   readonly dataDir: string;
@@ -60,6 +95,8 @@ export interface ClusterObservation {
   readonly storage: readonly StorageObservation[];
   readonly engines: readonly EngineObservation[];
   readonly volume: VolumeObservation | undefined;
+  readonly repairs: RepairsView;
+  readonly upgrade: UpgradeView | undefined;
   readonly events: readonly { readonly atMs: number; readonly message: string }[];
 }
 
@@ -106,10 +143,13 @@ export interface ClusterStatus {
     readonly ready: boolean;
     readonly pid: number | undefined;
     readonly url: string;
+    readonly version: string | undefined;
     readonly appliedLsn: string | undefined;
     readonly lsnsBehind: string | undefined;
   }[];
   readonly pgs: readonly PgStatus[];
+  readonly repairs: RepairsView;
+  readonly upgrade: UpgradeView | undefined;
   readonly events: readonly { readonly at: string; readonly message: string }[];
 }
 
@@ -187,6 +227,7 @@ export function buildClusterStatus(
       ready: engine.ready,
       pid: engine.pid,
       url: engine.url,
+      version: engine.version,
       appliedLsn:
         engine.role === 'writer'
           ? stringOrUndefined(driver.vdl)
@@ -194,6 +235,8 @@ export function buildClusterStatus(
       lsnsBehind: engine.role === 'writer' ? undefined : replicaFeed.get(engine.name)?.lsnsBehind,
     })),
     pgs,
+    repairs: observation.repairs,
+    upgrade: observation.upgrade,
     events: observation.events.map((event) => ({ at: nowIso(event.atMs), message: event.message })),
   };
 }
@@ -222,11 +265,12 @@ export function formatClusterStatus(
   lines.push('', 'ENGINES');
   lines.push(
     table(
-      ['name', 'role', 'tier', 'process', 'ready', 'applied LSN', 'behind (LSNs)', 'url'],
+      ['name', 'role', 'tier', 'version', 'process', 'ready', 'applied LSN', 'behind (LSNs)', 'url'],
       status.engines.map((engine) => [
         engine.name,
         engine.role,
         String(engine.promotionTier),
+        engine.version ?? '?',
         engine.process,
         engine.ready ? 'yes' : 'no',
         engine.appliedLsn ?? '-',
@@ -241,10 +285,11 @@ export function formatClusterStatus(
   );
   lines.push(
     table(
-      ['zone', 'node', 'process', 'ready', 'segments', 'disk', 'heat (ops/s)'],
+      ['zone', 'node', 'version', 'process', 'ready', 'segments', 'disk', 'heat (ops/s)'],
       byZone.map((node) => [
         node.zone,
         node.nodeId,
+        node.version ?? '?',
         node.process,
         node.ready ? 'yes' : 'no',
         node.answered ? String(node.segments) : '-',
@@ -275,6 +320,36 @@ export function formatClusterStatus(
       ]),
     ),
   );
+  const repairs = status.repairs;
+  if (repairs.inFlight.length + repairs.recent.length + repairs.blocked.length > 0) {
+    lines.push('', `REPAIRS (${repairs.inFlight.length} in flight)`);
+    if (repairs.inFlight.length > 0)
+      lines.push(
+        table(
+          ['pg', 'from', 'to', 'segment', 'hydrating to LSN', 'running'],
+          repairs.inFlight.map((repair) => [
+            String(repair.pgId),
+            repair.fromNode,
+            repair.toNode,
+            repair.joiningSegment,
+            repair.targetLsn,
+            `${(repair.runningForMs / 1000).toFixed(1)} s`,
+          ]),
+        ),
+      );
+    for (const repair of repairs.recent.slice(-5))
+      lines.push(
+        `${repair.outcome === 'done' ? 'repaired' : 'reverted'} PG ${repair.pgId} ${repair.fromNode} → ${repair.toNode} ` +
+          `in ${(repair.durationMs / 1000).toFixed(1)} s (${formatBytes(repair.bytes)}, ` +
+          `${(repair.bytes / 1024 ** 2 / Math.max(repair.durationMs / 1000, 0.001)).toFixed(2)} MiB/s)`,
+      );
+    for (const reason of repairs.blocked) lines.push(`blocked: ${reason}`);
+  }
+  if (status.upgrade !== undefined) {
+    const upgrade = status.upgrade;
+    lines.push('', `UPGRADE to ${upgrade.target}: ${upgrade.state}`);
+    lines.push(`  now: ${upgrade.current}`);
+  }
   if (status.events.length > 0) {
     lines.push('', 'RECENT EVENTS');
     for (const event of status.events.slice(-10)) lines.push(`${event.at}  ${event.message}`);

@@ -20,22 +20,8 @@ import {
   type StorageObservation,
   type VolumeObservation,
 } from '../core/cluster-status.js';
-import { type LocalCluster, UnknownMemberError } from './local-cluster.js';
-
-const OBSERVE_TIMEOUT_MS = 2_000;
-
-async function getJson<T>(url: string): Promise<T | undefined> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(OBSERVE_TIMEOUT_MS) });
-    if (!response.ok) {
-      await response.arrayBuffer();
-      return undefined;
-    }
-    return (await response.json()) as T;
-  } catch {
-    return undefined;
-  }
-}
+import { getJson } from './http-json.js';
+import { type LocalCluster, UnknownMemberError, UpgradeRunningError } from './local-cluster.js';
 
 export async function observeCluster(cluster: LocalCluster): Promise<ClusterObservation> {
   const storage = await Promise.all(
@@ -43,7 +29,7 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
       const view = cluster.processView(node.nodeId);
       const running = view?.state === 'running';
       const status = running
-        ? await getJson<{ segments: StorageObservation['segments'] }>(
+        ? await getJson<{ segments: StorageObservation['segments']; version?: string }>(
             `${cluster.storageAdminUrl(node.nodeId)}/v1/status`,
           )
         : undefined;
@@ -54,6 +40,7 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
         ready: cluster.ready(node.nodeId),
         pid: view?.pid,
         starts: view?.starts ?? 0,
+        version: cluster.versionOf(node.nodeId, status?.version),
         segments: status?.segments,
       };
     }),
@@ -62,6 +49,8 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
     cluster.topology.engines.map(async (engine) => {
       const view = cluster.processView(engine.name);
       const url = cluster.engineUrl(engine.name);
+      const status =
+        view?.state === 'running' ? await getJson<Record<string, unknown>>(`${url}/v1/status`) : undefined;
       return {
         name: engine.name,
         role: cluster.roles.get(engine.name)!,
@@ -70,8 +59,11 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
         ready: cluster.ready(engine.name),
         pid: view?.pid,
         url,
-        status:
-          view?.state === 'running' ? await getJson<Record<string, unknown>>(`${url}/v1/status`) : undefined,
+        version: cluster.versionOf(
+          engine.name,
+          typeof status?.version === 'string' ? status.version : undefined,
+        ),
+        status,
       };
     }),
   );
@@ -93,6 +85,28 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
     storage,
     engines,
     volume,
+    repairs: {
+      inFlight: cluster.repairs.inFlight().map(({ repair, startedAtMs }) => ({
+        id: repair.id,
+        pgId: repair.pgId,
+        fromNode: repair.leavingNode,
+        toNode: repair.joiningNode,
+        joiningSegment: repair.joiningSegment,
+        targetLsn: repair.targetLsn.toString(),
+        runningForMs: Date.now() - startedAtMs,
+      })),
+      recent: cluster.repairs.completed.map((done) => ({
+        id: done.repair.id,
+        pgId: done.repair.pgId,
+        fromNode: done.repair.leavingNode,
+        toNode: done.repair.joiningNode,
+        outcome: done.outcome,
+        durationMs: done.finishedAtMs - done.startedAtMs,
+        bytes: done.bytes,
+      })),
+      blocked: cluster.repairs.blocked,
+    },
+    upgrade: cluster.upgrade,
     events: cluster.events,
   };
 }
@@ -147,6 +161,22 @@ export async function startControlServer(
     const nodes = zoneMembers(request.params.zone);
     await Promise.all(nodes.map((node) => cluster.startMember(node)));
     return { status: 'started', members: nodes };
+  });
+  app.post<{ Body: { version?: unknown } }>('/v1/upgrade', async (request, reply) => {
+    const version = request.body?.version;
+    if (typeof version !== 'string' || !/^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/.test(version))
+      return reply.code(400).send({
+        code: 'NL_REQUEST_INVALID',
+        message: 'give the version to upgrade to, e.g. {"version": "0.1.1"} (1 to 64 of A-Z a-z 0-9 . + _ -)',
+      });
+    try {
+      cluster.startUpgrade(version);
+    } catch (error) {
+      if (error instanceof UpgradeRunningError)
+        return reply.code(409).send({ code: 'NL_REQUEST_INVALID', message: error.message });
+      throw error;
+    }
+    return reply.code(202).send({ status: 'upgrading', version });
   });
   app.post('/v1/down', async () => {
     setImmediate(onDown);

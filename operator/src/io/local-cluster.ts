@@ -17,15 +17,18 @@
  * (failover: src/core/engine-plan.ts), and starts crashed storage nodes again with a backoff (a
  * member stopped on purpose by kill-node stays down).
  */
+
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { allMembers } from '@northlight/protocol';
 import type { ClusterSpec } from '../core/cluster-spec.js';
 import { type EngineAction, type EngineRole, type ObservedEngine, planEngines } from '../core/engine-plan.js';
-import type { VolumeRecord } from '../core/metadata.js';
+import type { VolumeRecord, WorkflowRecord } from '../core/metadata.js';
+import type { NodeHealth } from '../core/repair-plan.js';
 import {
   fixedPorts,
   type PortLayout,
@@ -34,7 +37,16 @@ import {
   portsNeeded,
   type Topology,
 } from '../core/topology.js';
+import { planUpgrade, type UpgradeEngine, type UpgradeNode, type UpgradeStep } from '../core/upgrade-plan.js';
+import { getJson } from './http-json.js';
 import { LocalProcesses, type MemberSpec, probeReady, stopStalePids } from './local-processes.js';
+import {
+  membershipOf,
+  pgHeads,
+  RepairExecutor,
+  type StorageSegmentView,
+  type VolumeJsonPg,
+} from './repair-executor.js';
 import { type ProxyTarget, TcpProxy } from './tcp-proxy.js';
 
 const require = createRequire(import.meta.url);
@@ -52,6 +64,10 @@ const READY_POLL_MS = 100;
 /** Backoff between restarts of a crashing storage node or object store. */
 const RESTART_BACKOFF_MS = [500, 1_000, 2_000, 5_000, 10_000] as const;
 export const MAX_EVENTS = 200;
+/** Storage nodes restarted together by an upgrade (never two members of one PG). */
+const UPGRADE_BATCH_SIZE_MAX = 4;
+/** How long a fenced writer may take to drain its commits and exit before it is killed. */
+const SWITCHOVER_FENCE_TIMEOUT_MS = 15_000;
 /** Control-loop steps between two copies of the writer's PG layouts into the metadata directory. */
 const VOLUME_RECORD_INTERVAL_STEPS = 10;
 /** The embedded object store's fixed credentials (s3rver accepts only these). */
@@ -87,6 +103,8 @@ export interface LocalClusterOptions {
   readonly onWriterChange?: (writer: string) => Promise<void>;
   /** Called with the writer's PG layouts every VOLUME_RECORD_INTERVAL_STEPS steps (the metadata). */
   readonly onVolume?: (volume: VolumeRecord) => Promise<void>;
+  /** Called at each repair transition, to journal it (the metadata). */
+  readonly onWorkflow?: (workflow: WorkflowRecord) => Promise<void>;
 }
 
 export function readStateFile(dataDir: string): StateFile | undefined {
@@ -121,6 +139,20 @@ export class LocalCluster {
   #steps = 0;
   readonly #ready = new Map<string, boolean>();
   readonly #unreadySinceMs = new Map<string, number>();
+  /** Storage nodes: since when each has not answered its probe (any process state). */
+  readonly #unreachableSinceMs = new Map<string, number>();
+  readonly repairs: RepairExecutor;
+  upgrade: UpgradeRun | undefined;
+  /** True while a switchover fences the writer: the read-write endpoint holds new connections. */
+  switchingOver = false;
+  /** The version label each member was started with (NORTHLIGHT_VERSION in its environment). */
+  readonly #versions = new Map<string, string>();
+  /** The version each engine reported in its last status. */
+  readonly #engineVersions = new Map<string, string | undefined>();
+  /** Whether each engine's last status was a writer's (it has a driver, no replica role). */
+  readonly #servesAsWriter = new Map<string, boolean>();
+  /** Each PG's head at the previous upgrade round: what a restarted node must reach. */
+  #upgradeHeads: Map<number, bigint> | undefined;
   readonly #appliedLsn = new Map<string, bigint | undefined>();
   readonly #restartAtMs = new Map<string, number>();
   readonly #crashes = new Map<string, number>();
@@ -137,6 +169,12 @@ export class LocalCluster {
     this.#progress = options.progress;
     this.#onWriterChange = options.onWriterChange;
     this.#onVolume = options.onVolume;
+    const onWorkflow = options.onWorkflow;
+    this.repairs = new RepairExecutor({
+      note: (message) => this.#note(message),
+      journal: async (workflow) => onWorkflow?.(workflow),
+      nowMs: () => Date.now(),
+    });
     this.topology = planTopology({
       zones: options.spec.storage.zones,
       engines: options.spec.engine.instances,
@@ -146,8 +184,11 @@ export class LocalCluster {
       recorded !== undefined && this.topology.engines.some((engine) => engine.name === recorded)
         ? recorded
         : this.topology.initialWriter;
-    for (const engine of this.topology.engines)
+    for (const engine of this.topology.engines) {
       this.roles.set(engine.name, engine.name === this.writer ? 'writer' : 'replica');
+      this.#versions.set(engine.name, options.spec.engine.version);
+    }
+    for (const node of this.topology.storage) this.#versions.set(node.nodeId, options.spec.storage.version);
     this.#processes = new LocalProcesses((name, code, signal) => {
       if (this.#stopping) return;
       this.#note(`${name} exited (${signal ?? `code ${code}`}); see ${this.logFile(name)}`);
@@ -287,7 +328,10 @@ export class LocalCluster {
     mkdirSync(dataDir, { recursive: true });
     const objectStore = this.spec.backup.objectStore;
     const backupArgs: string[] = [];
-    const env: Record<string, string | undefined> = { ...withoutNodeOptions(process.env) };
+    const env: Record<string, string | undefined> = {
+      ...withoutNodeOptions(process.env),
+      NORTHLIGHT_VERSION: this.#versions.get(nodeId),
+    };
     if (objectStore.kind === 'embedded') {
       backupArgs.push(
         '--s3-endpoint',
@@ -383,7 +427,7 @@ export class LocalCluster {
         ...roleArgs,
       ],
       cwd: join(repositoryRoot, 'db-engine'),
-      env: withoutNodeOptions(process.env),
+      env: { ...withoutNodeOptions(process.env), NORTHLIGHT_VERSION: this.#versions.get(name) },
       logFile: this.logFile(name),
       readyUrl: `${this.engineUrl(name)}/readyz`,
     };
@@ -424,8 +468,14 @@ export class LocalCluster {
   }
 
   async #startEndpoints(): Promise<void> {
+    // No writer to give while a switchover fences it, a replica is promoted, or the writer's process
+    // is gone: hold new connections until there is one.
     this.#readWrite = new TcpProxy(() =>
-      this.promoting === undefined ? this.ports.engines[this.writer] : undefined,
+      this.promoting === undefined &&
+      !this.switchingOver &&
+      this.#processes.view(this.writer)?.state === 'running'
+        ? this.ports.engines[this.writer]
+        : 'hold',
     );
     this.#readOnly = new TcpProxy(() => this.#chooseReadOnly());
     await this.#readWrite.listen(this.ports.readWrite);
@@ -507,12 +557,224 @@ export class LocalCluster {
         failoverGraceMs: WRITER_FAILOVER_GRACE_MS,
       }))
         await this.#execute(action);
+      const world = await this.#observeStorageWorld();
+      if (world !== undefined) {
+        await this.#repairStep(world);
+        await this.#upgradeStep(world);
+      }
       this.#writeState();
       if (++this.#steps % VOLUME_RECORD_INTERVAL_STEPS === 0) await this.#recordVolume();
     } catch (error) {
       this.#progress(`control loop: ${(error as Error).message}`);
     } finally {
       this.#stepping = false;
+    }
+  }
+
+  /**
+   * The writer's layouts and VDL and every reachable storage node's segments, once the writer serves
+   * (undefined before): what repairs and upgrades plan from.
+   */
+  async #observeStorageWorld(): Promise<StorageWorld | undefined> {
+    if (this.promoting !== undefined || this.switchingOver || !this.#ready.get(this.writer)) return undefined;
+    const writerUrl = this.engineUrl(this.writer);
+    const [volume, status] = await Promise.all([
+      getJson<{ pgs: VolumeJsonPg[] }>(`${writerUrl}/v1/volume`),
+      getJson<{ driver?: { vdl?: string } }>(`${writerUrl}/v1/status`),
+    ]);
+    if (volume === undefined || status?.driver?.vdl === undefined) return undefined;
+    const now = Date.now();
+    const nodes: NodeHealth[] = this.topology.storage.map((node) => {
+      const reachable = this.#ready.get(node.nodeId) ?? false;
+      const since = this.#unreachableSinceMs.get(node.nodeId);
+      return {
+        nodeId: node.nodeId,
+        zone: node.zone,
+        reachable,
+        unreachableForMs: reachable || since === undefined ? 0 : now - since,
+        schedulable: reachable,
+      };
+    });
+    const segmentsOf = new Map<string, readonly StorageSegmentView[]>();
+    const versionOf = new Map<string, string | undefined>();
+    await Promise.all(
+      nodes
+        .filter((node) => node.reachable)
+        .map(async (node) => {
+          const reported = await getJson<{ segments: StorageSegmentView[]; version?: string }>(
+            `${this.storageAdminUrl(node.nodeId)}/v1/status`,
+          );
+          if (reported === undefined) return;
+          segmentsOf.set(node.nodeId, reported.segments);
+          versionOf.set(node.nodeId, reported.version);
+        }),
+    );
+    return { writerUrl, volume, vdl: BigInt(status.driver.vdl), nodes, segmentsOf, versionOf };
+  }
+
+  /** One round of segment repair (repair-executor.ts). */
+  async #repairStep(world: StorageWorld): Promise<void> {
+    const controlPlane = this.spec.controlPlane;
+    await this.repairs.step(
+      {
+        writerUrl: world.writerUrl,
+        nodes: world.nodes,
+        adminUrlOf: (nodeId) => this.storageAdminUrl(nodeId),
+        segmentsOf: world.segmentsOf,
+        limits: {
+          gracePeriodMs: controlPlane.repairGracePeriodMs,
+          maxPerNode: controlPlane.maxConcurrentRepairsPerNode,
+          maxTotal: controlPlane.maxConcurrentRepairs,
+        },
+      },
+      world.volume,
+    );
+  }
+
+  // -- the rolling upgrade ------------------------------------------------------------------------
+
+  /** Starts a rolling upgrade to `version`; the control loop runs it one step per round. */
+  startUpgrade(version: string): void {
+    if (this.upgrade?.state === 'running')
+      throw new UpgradeRunningError(
+        `an upgrade to ${this.upgrade.target} is already running; wait for it (northlight status)`,
+      );
+    this.upgrade = {
+      target: version,
+      state: 'running',
+      startedAtMs: Date.now(),
+      finishedAtMs: undefined,
+      current: 'starting',
+      steps: [],
+    };
+    this.#note(`upgrade to ${version} started: storage zone by zone, then replicas, then a switchover`);
+  }
+
+  /** The version a member reports itself, or the one the platform started it with. */
+  versionOf(name: string, reported?: string): string | undefined {
+    return reported ?? this.#versions.get(name);
+  }
+
+  async #upgradeStep(world: StorageWorld): Promise<void> {
+    const upgrade = this.upgrade;
+    if (upgrade?.state !== 'running') return;
+    const pgs = world.volume.pgs.map(membershipOf);
+    const hosted = new Map<string, string[]>();
+    for (const pg of pgs)
+      for (const segment of allMembers(pg.quorumSet)) {
+        const node = pg.nodeOf[segment]!;
+        hosted.set(node, [...(hosted.get(node) ?? []), segment]);
+      }
+    // Caught up: every segment the node hosts has reached its PG's head of the previous round.
+    const marks = this.#upgradeHeads;
+    this.#upgradeHeads = pgHeads(pgs, world.segmentsOf);
+    const pgOfSegment = new Map(
+      pgs.flatMap((pg) => allMembers(pg.quorumSet).map((segment) => [segment, pg.pgId])),
+    );
+    const nodes: UpgradeNode[] = world.nodes.map((node) => {
+      const segments = world.segmentsOf.get(node.nodeId);
+      const caughtUp =
+        segments !== undefined &&
+        (hosted.get(node.nodeId) ?? []).every((segmentId) => {
+          const held = segments.find((segment) => segment.segmentId === segmentId);
+          const mark = marks?.get(pgOfSegment.get(segmentId)!);
+          return held !== undefined && (mark === undefined || BigInt(held.scl) >= mark);
+        });
+      return {
+        nodeId: node.nodeId,
+        zone: node.zone,
+        version: this.versionOf(node.nodeId, world.versionOf.get(node.nodeId)),
+        healthy: node.reachable && caughtUp,
+      };
+    });
+    const engines: UpgradeEngine[] = this.#observedEngines().map((engine) => ({
+      name: engine.name,
+      role: engine.role,
+      promotionTier: engine.promotionTier,
+      version: this.versionOf(engine.name, this.#engineVersions.get(engine.name)),
+      ready: engine.ready,
+      appliedLsn: engine.appliedLsn,
+    }));
+    const step = planUpgrade({
+      targetVersion: upgrade.target,
+      nodes,
+      pgNodes: pgs.map((pg) => Object.values(pg.nodeOf)),
+      engines,
+      maxBatchSize: UPGRADE_BATCH_SIZE_MAX,
+    });
+    await this.#executeUpgrade(upgrade, step);
+  }
+
+  async #executeUpgrade(upgrade: UpgradeRun, step: UpgradeStep): Promise<void> {
+    if (step.kind === 'wait') {
+      upgrade.current = step.reason;
+      return;
+    }
+    const line =
+      step.kind === 'done'
+        ? `upgrade to ${upgrade.target} done: ${step.reason}`
+        : `upgrade: ${describeStep(step)} (${step.reason})`;
+    upgrade.current = line;
+    upgrade.steps.push({ atMs: Date.now(), message: line });
+    this.#note(line);
+    switch (step.kind) {
+      case 'done':
+        upgrade.state = 'done';
+        upgrade.finishedAtMs = Date.now();
+        return;
+      case 'restart-storage':
+        await Promise.all(
+          step.nodeIds.map(async (nodeId) => {
+            await this.#processes.stop(nodeId);
+            this.#versions.set(nodeId, upgrade.target);
+            this.#ready.set(nodeId, false);
+            this.#processes.start(this.#storageSpec(nodeId));
+          }),
+        );
+        this.#upgradeHeads = undefined;
+        return;
+      case 'restart-replica':
+        await this.#processes.stop(step.name);
+        this.#versions.set(step.name, upgrade.target);
+        this.#ready.set(step.name, false);
+        this.#processes.start(this.#engineSpec(step.name));
+        return;
+      case 'switchover':
+        await this.#switchover(step.from, step.to, upgrade.target);
+        return;
+    }
+  }
+
+  /**
+   * A planned switchover: the read-write endpoint holds new connections, the writer is fenced (it
+   * stops taking requests, lets its commits in flight become durable and exits), the replica is
+   * promoted under a new epoch, and the old writer comes back as a replica (on `version`).
+   */
+  async #switchover(from: string, to: string, version: string): Promise<void> {
+    this.switchingOver = true;
+    try {
+      const fenced = await fetch(`${this.engineUrl(from)}/v1/admin/fence`, {
+        method: 'POST',
+        signal: AbortSignal.timeout(5_000),
+      }).catch((error: Error) => error);
+      if (fenced instanceof Error || fenced.status !== 202) {
+        this.#note(
+          `switchover: fencing ${from} failed (${fenced instanceof Error ? fenced.message : `HTTP ${fenced.status}`}); the next round tries again`,
+        );
+        return;
+      }
+      const deadline = Date.now() + SWITCHOVER_FENCE_TIMEOUT_MS;
+      while (this.#processes.view(from)?.state === 'running' && Date.now() < deadline) await sleep(20);
+      if (this.#processes.view(from)?.state === 'running') await this.#processes.stop(from, 'SIGKILL');
+      this.#versions.set(from, version);
+      await this.#promote({
+        kind: 'promote',
+        name: to,
+        formerWriter: from,
+        reason: `switchover from ${from}`,
+      });
+    } finally {
+      this.switchingOver = false;
     }
   }
 
@@ -547,18 +809,39 @@ export class LocalCluster {
         const spec = this.#processes.spec(name);
         const ready = view?.state === 'running' && spec !== undefined && (await probeReady(spec.readyUrl));
         this.#ready.set(name, ready);
+        if (ready) this.#unreachableSinceMs.delete(name);
+        else if (!this.#unreachableSinceMs.has(name)) this.#unreachableSinceMs.set(name, now);
         if (ready || view?.state !== 'running') this.#unreadySinceMs.delete(name);
         else if (!this.#unreadySinceMs.has(name)) this.#unreadySinceMs.set(name, now);
       }),
     );
+    // Every running engine, ready or not: a replica whose writer died is not ready, and its applied
+    // LSN is what the failover chooses by.
     await Promise.all(
-      this.topology.engines
-        .filter((engine) => this.roles.get(engine.name) === 'replica')
-        .map(async (engine) =>
-          this.#appliedLsn.set(engine.name, await replicaAppliedLsn(this.engineUrl(engine.name))),
-        ),
+      this.topology.engines.map(async (engine) => {
+        const status =
+          this.#processes.view(engine.name)?.state === 'running'
+            ? await getJson<{ appliedLsn?: string; version?: string; role?: string; driver?: unknown }>(
+                `${this.engineUrl(engine.name)}/v1/status`,
+                1_000,
+              )
+            : undefined;
+        this.#engineVersions.set(engine.name, status?.version);
+        this.#servesAsWriter.set(engine.name, status?.driver !== undefined && status.role !== 'replica');
+        if (this.roles.get(engine.name) === 'replica')
+          this.#appliedLsn.set(
+            engine.name,
+            status?.appliedLsn === undefined ? undefined : BigInt(status.appliedLsn),
+          );
+      }),
     );
-    if (this.promoting !== undefined && this.#ready.get(this.promoting)) {
+    // Done once it is ready *as the writer*: until its replica server closes, the engine being promoted
+    // still answers its probe as a ready replica.
+    if (
+      this.promoting !== undefined &&
+      this.#ready.get(this.promoting) &&
+      this.#servesAsWriter.get(this.promoting)
+    ) {
       this.#note(`${this.promoting} is the writer now (recovered the volume under a new epoch)`);
       this.promoting = undefined;
       this.#readWrite?.dropConnectionsNotTo(this.ports.engines[this.writer]);
@@ -646,19 +929,39 @@ export class LocalCluster {
   }
 }
 
-export class AlreadyRunningError extends Error {}
-export class UnknownMemberError extends Error {}
+export interface UpgradeRun {
+  readonly target: string;
+  state: 'running' | 'done';
+  readonly startedAtMs: number;
+  finishedAtMs: number | undefined;
+  /** What the upgrade does or waits for now. */
+  current: string;
+  readonly steps: { atMs: number; message: string }[];
+}
 
-async function replicaAppliedLsn(url: string): Promise<bigint | undefined> {
-  try {
-    const response = await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(1_000) });
-    if (!response.ok) return undefined;
-    const status = (await response.json()) as { appliedLsn?: string };
-    return status.appliedLsn === undefined ? undefined : BigInt(status.appliedLsn);
-  } catch {
-    return undefined;
+interface StorageWorld {
+  readonly writerUrl: string;
+  readonly volume: { readonly pgs: readonly VolumeJsonPg[] };
+  readonly vdl: bigint;
+  readonly nodes: readonly NodeHealth[];
+  readonly segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]>;
+  readonly versionOf: ReadonlyMap<string, string | undefined>;
+}
+
+function describeStep(step: Exclude<UpgradeStep, { kind: 'wait' | 'done' }>): string {
+  switch (step.kind) {
+    case 'restart-storage':
+      return `restarting ${step.nodeIds.join(', ')} (zone ${step.zone})`;
+    case 'restart-replica':
+      return `restarting ${step.name}`;
+    case 'switchover':
+      return `switchover from ${step.from} to ${step.to}`;
   }
 }
+
+export class UpgradeRunningError extends Error {}
+export class AlreadyRunningError extends Error {}
+export class UnknownMemberError extends Error {}
 
 function withoutNodeOptions(environment: NodeJS.ProcessEnv): Record<string, string | undefined> {
   const { NODE_OPTIONS: _ignored, ...rest } = environment;

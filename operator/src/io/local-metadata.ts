@@ -1,7 +1,8 @@
 /**
  * What the local platform keeps in the embedded metadata directory (`<data dir>/metadata.json`, the
  * FileMetadataStore): which engine is the writer — after a failover it is no longer the spec's first,
- * and a second `up` must start that one as writer — and the volume's PG layouts as last observed.
+ * and a second `up` must start that one as writer —, the volume's PG layouts as last observed, and
+ * the journal of repairs.
  * Every write is a read-modify-write at the read revision, retried on a conflict.
  */
 import {
@@ -9,6 +10,7 @@ import {
   type MetadataContent,
   type MetadataStore,
   type VolumeRecord,
+  type WorkflowRecord,
 } from '../core/metadata.js';
 import { FileMetadataStore } from './file-metadata.js';
 
@@ -18,6 +20,8 @@ export interface LocalMetadata {
   writer(): Promise<string | undefined>;
   recordWriter(writer: string): Promise<void>;
   recordVolume(volume: VolumeRecord): Promise<void>;
+  /** Adds a repair or migration to the journal, or replaces the entry with its id. */
+  recordWorkflow(workflow: WorkflowRecord): Promise<void>;
   readonly store: MetadataStore;
   close(): Promise<void>;
 }
@@ -54,6 +58,11 @@ export async function openLocalMetadata(dataDir: string): Promise<LocalMetadata>
           ...content,
           volumes: [...content.volumes.filter((candidate) => candidate.name !== volume.name), volume],
         };
+      }),
+    recordWorkflow: (workflow) =>
+      update((content) => {
+        const kept = content.workflows.filter((candidate) => candidate.id !== workflow.id);
+        return { ...content, workflows: [...kept, workflow] };
       }),
     close: () => store.close(),
   };

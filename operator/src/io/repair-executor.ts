@@ -1,0 +1,324 @@
+/**
+ * Executes segment repairs (src/core/repair-plan.ts) against real processes: the writer's
+ * `POST /v1/admin/membership` and the storage nodes' admin API. One `step` per control-loop round:
+ *
+ *   1. observe: the writer's layouts (`GET /v1/volume`, with quorum sets) and VDL, every storage
+ *      node's segments (`GET /v1/status`);
+ *   2. derive the repairs in flight from the layouts themselves (a PG with two configurations and a
+ *      hydrating member is one), so a restarted control plane picks them up where they were;
+ *   3. plan and execute begin / complete / revert: the writer first (it then sends the new epoch,
+ *      which storage accepts since it is newer), then the storage nodes;
+ *   4. reconcile storage with the layouts: a member that reports an older membership epoch gets the
+ *      current one, a member that is missing is created, and a segment that is no longer a member of
+ *      its PG under a newer epoch is dropped (a reverted joiner, a replaced member that came back).
+ * Every transition is journaled in the metadata directory (workflows) and noted as an event.
+ */
+import { allMembers, type QuorumSet } from '@northlight/protocol';
+import type { WorkflowRecord } from '../core/metadata.js';
+import {
+  type MembershipChange,
+  type NodeHealth,
+  type PgMembership,
+  planRepairs,
+  type RepairAction,
+  type RepairInFlight,
+  type RepairLimits,
+} from '../core/repair-plan.js';
+
+const REQUEST_TIMEOUT_MS = 5_000;
+
+export interface VolumeJsonPg {
+  readonly pgId: number;
+  readonly membershipEpoch: string;
+  readonly members: readonly string[];
+  readonly nodeOf: Readonly<Record<string, string>>;
+  readonly configurations?: readonly (readonly string[])[];
+  readonly hydrating?: readonly string[];
+}
+
+export interface StorageSegmentView {
+  readonly pgId: number;
+  readonly segmentId: string;
+  readonly scl: string;
+  readonly membershipEpoch: string;
+  readonly volumeEpoch: string;
+  readonly logBytes?: number;
+  readonly diskBytes: number;
+}
+
+export interface RepairWorld {
+  readonly writerUrl: string;
+  readonly nodes: readonly NodeHealth[];
+  readonly adminUrlOf: (nodeId: string) => string;
+  /** Each reachable node's segments (absent: the node did not answer). */
+  readonly segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]>;
+  readonly limits: RepairLimits;
+}
+
+export interface RepairHooks {
+  readonly note: (message: string) => void;
+  readonly journal: (workflow: WorkflowRecord) => Promise<void>;
+  readonly nowMs: () => number;
+}
+
+export interface CompletedRepair {
+  readonly repair: RepairInFlight;
+  readonly startedAtMs: number;
+  readonly finishedAtMs: number;
+  readonly bytes: number;
+  readonly outcome: 'done' | 'reverted';
+}
+
+export function membershipOf(pg: VolumeJsonPg): PgMembership {
+  const quorumSet: QuorumSet<string> = {
+    configurations: (pg.configurations ?? [pg.members]).map((configuration) => [...configuration]),
+    hydrating: [...(pg.hydrating ?? [])],
+  };
+  return { pgId: pg.pgId, membershipEpoch: BigInt(pg.membershipEpoch), quorumSet, nodeOf: pg.nodeOf };
+}
+
+export class RepairExecutor {
+  readonly #hooks: RepairHooks;
+  /** Repairs this control plane began: their target LSN and start time. */
+  readonly #known = new Map<string, { repair: RepairInFlight; startedAtMs: number }>();
+  readonly completed: CompletedRepair[] = [];
+  blocked: string[] = [];
+
+  constructor(hooks: RepairHooks) {
+    this.#hooks = hooks;
+  }
+
+  inFlight(): { repair: RepairInFlight; startedAtMs: number }[] {
+    return [...this.#known.values()];
+  }
+
+  async step(world: RepairWorld, volume: { pgs: readonly VolumeJsonPg[] }): Promise<void> {
+    const pgs = volume.pgs.map(membershipOf);
+    const headOf = pgHeads(pgs, world.segmentsOf);
+    const inFlight = pgs.flatMap((pg) => this.#inFlightOf(pg, headOf.get(pg.pgId) ?? 0n));
+    const sclOf = new Map<string, bigint>();
+    for (const segments of world.segmentsOf.values())
+      for (const segment of segments) sclOf.set(segment.segmentId, BigInt(segment.scl));
+    const actions = planRepairs({ nodes: world.nodes, pgs, inFlight, sclOf, headOf, limits: world.limits });
+    this.blocked = actions.flatMap((action) =>
+      action.kind === 'blocked' ? [`PG ${action.pgId}: ${action.reason}`] : [],
+    );
+    for (const action of actions) if (action.kind !== 'blocked') await this.#execute(world, action);
+    await this.#reconcileStorage(world, pgs);
+  }
+
+  /** The repair a changing PG is in: from what this control plane began, or derived from the layout. */
+  #inFlightOf(pg: PgMembership, head: bigint): RepairInFlight[] {
+    const [first, second] = pg.quorumSet.configurations;
+    if (first === undefined || second === undefined) {
+      for (const [key, known] of this.#known) if (known.repair.pgId === pg.pgId) this.#known.delete(key);
+      return [];
+    }
+    const leavingSegment = first.find((member) => !second.includes(member));
+    const joiningSegment = second.find((member) => !first.includes(member));
+    if (leavingSegment === undefined || joiningSegment === undefined) return [];
+    const known = this.#known.get(joiningSegment);
+    if (known !== undefined) return [known.repair];
+    // Begun by an earlier run: hydrated once it reaches the PG's head now (a safe, later target).
+    const repair: RepairInFlight = {
+      id: `repair-pg${pg.pgId}-m${pg.membershipEpoch}`,
+      pgId: pg.pgId,
+      leavingSegment,
+      leavingNode: pg.nodeOf[leavingSegment] ?? '?',
+      joiningSegment,
+      joiningNode: pg.nodeOf[joiningSegment] ?? '?',
+      targetLsn: head,
+    };
+    this.#known.set(joiningSegment, { repair, startedAtMs: this.#hooks.nowMs() });
+    return [repair];
+  }
+
+  async #execute(world: RepairWorld, action: Exclude<RepairAction, { kind: 'blocked' }>): Promise<void> {
+    const { repair, change } = action;
+    if (action.kind === 'begin') {
+      this.#hooks.note(`repair: ${action.reason}`);
+      // The joiner exists before the writer sends to it; it is created with the union membership.
+      const created = await this.#createSegment(world, repair.joiningNode, repair.joiningSegment, change);
+      if (!created) return;
+      if (!(await this.#changeWriter(world, change))) return;
+      this.#known.set(repair.joiningSegment, { repair, startedAtMs: this.#hooks.nowMs() });
+      await this.#journal(repair, 'hydrating', action.reason);
+      return;
+    }
+    if (!(await this.#changeWriter(world, change))) return;
+    const known = this.#known.get(repair.joiningSegment);
+    this.#known.delete(repair.joiningSegment);
+    const outcome = action.kind === 'complete' ? 'done' : 'reverted';
+    const joined = world.segmentsOf
+      .get(repair.joiningNode)
+      ?.find((segment) => segment.segmentId === repair.joiningSegment);
+    const finishedAtMs = this.#hooks.nowMs();
+    this.completed.push({
+      repair,
+      startedAtMs: known?.startedAtMs ?? finishedAtMs,
+      finishedAtMs,
+      bytes: joined?.logBytes ?? joined?.diskBytes ?? 0,
+      outcome,
+    });
+    if (this.completed.length > 100) this.completed.shift();
+    this.#hooks.note(`repair: ${action.reason}`);
+    await this.#journal(repair, outcome, action.reason, known?.startedAtMs);
+  }
+
+  async #journal(
+    repair: RepairInFlight,
+    state: WorkflowRecord['state'],
+    note: string,
+    startedAtMs?: number,
+  ): Promise<void> {
+    const now = this.#hooks.nowMs();
+    await this.#hooks.journal({
+      id: repair.id,
+      kind: 'repair',
+      pgId: repair.pgId,
+      fromNode: repair.leavingNode,
+      toNode: repair.joiningNode,
+      fromSegment: repair.leavingSegment,
+      toSegment: repair.joiningSegment,
+      state,
+      startedAtMs: startedAtMs ?? now,
+      updatedAtMs: now,
+      note: note.slice(0, 1000),
+    });
+  }
+
+  async #changeWriter(world: RepairWorld, change: MembershipChange): Promise<boolean> {
+    const answer = await send(`${world.writerUrl}/v1/admin/membership`, 'POST', {
+      pgId: change.pgId,
+      membershipEpoch: change.membershipEpoch.toString(),
+      configurations: change.quorumSet.configurations,
+      hydrating: change.quorumSet.hydrating,
+      nodeOf: change.nodeOf,
+    });
+    if (answer.ok) return true;
+    this.#hooks.note(
+      `repair: the writer refused membership epoch ${change.membershipEpoch} of PG ${change.pgId}: ${answer.text}; retrying next round`,
+    );
+    return false;
+  }
+
+  async #createSegment(
+    world: RepairWorld,
+    nodeId: string,
+    segmentId: string,
+    layout: MembershipChange,
+  ): Promise<boolean> {
+    const members = allMembers(layout.quorumSet);
+    const volumeEpoch = maxVolumeEpoch(world.segmentsOf, layout.pgId);
+    const answer = await send(`${world.adminUrlOf(nodeId)}/v1/segments`, 'POST', {
+      pgId: layout.pgId,
+      segmentId,
+      membershipEpoch: layout.membershipEpoch.toString(),
+      members,
+      memberNodes: members.map((member) => layout.nodeOf[member]!),
+      volumeEpoch,
+    });
+    if (answer.ok) return true;
+    this.#hooks.note(
+      `repair: creating ${segmentId} on ${nodeId} failed: ${answer.text}; retrying next round`,
+    );
+    return false;
+  }
+
+  /** Step 4 of the header. */
+  async #reconcileStorage(world: RepairWorld, pgs: readonly PgMembership[]): Promise<void> {
+    const reachable = new Set(world.nodes.filter((node) => node.reachable).map((node) => node.nodeId));
+    for (const pg of pgs) {
+      const members = allMembers(pg.quorumSet);
+      const memberNodes = members.map((member) => pg.nodeOf[member]!);
+      for (const segmentId of members) {
+        const nodeId = pg.nodeOf[segmentId]!;
+        if (!reachable.has(nodeId)) continue;
+        const held = world.segmentsOf.get(nodeId)?.find((segment) => segment.segmentId === segmentId);
+        if (held === undefined) {
+          await this.#createSegment(world, nodeId, segmentId, pg);
+          continue;
+        }
+        if (BigInt(held.membershipEpoch) >= pg.membershipEpoch) continue;
+        const answer = await send(
+          `${world.adminUrlOf(nodeId)}/v1/segments/${pg.pgId}/${encodeURIComponent(segmentId)}/membership`,
+          'PUT',
+          { membershipEpoch: pg.membershipEpoch.toString(), members, memberNodes },
+        );
+        if (!answer.ok)
+          this.#hooks.note(
+            `repair: updating the membership of ${segmentId} on ${nodeId} failed: ${answer.text}`,
+          );
+      }
+      for (const [nodeId, segments] of world.segmentsOf)
+        for (const segment of segments) {
+          if (segment.pgId !== pg.pgId || members.includes(segment.segmentId)) continue;
+          if (BigInt(segment.membershipEpoch) >= pg.membershipEpoch) continue;
+          const answer = await send(
+            `${world.adminUrlOf(nodeId)}/v1/segments/${pg.pgId}/${encodeURIComponent(segment.segmentId)}`,
+            'DELETE',
+          );
+          this.#hooks.note(
+            answer.ok
+              ? `repair: dropped ${segment.segmentId} on ${nodeId}, no longer a member of PG ${pg.pgId}`
+              : `repair: dropping ${segment.segmentId} on ${nodeId} failed: ${answer.text}`,
+          );
+        }
+    }
+  }
+}
+
+/**
+ * Each PG's head: the highest SCL its current members report, the joiner of a repair excepted (it
+ * is what is being filled). What a repair's joiner and a restarted node must reach.
+ */
+export function pgHeads(
+  pgs: readonly PgMembership[],
+  segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]>,
+): Map<number, bigint> {
+  const sclOf = new Map<string, bigint>();
+  for (const segments of segmentsOf.values())
+    for (const segment of segments) sclOf.set(segment.segmentId, BigInt(segment.scl));
+  const heads = new Map<number, bigint>();
+  for (const pg of pgs) {
+    let head = 0n;
+    for (const member of allMembers(pg.quorumSet)) {
+      if (pg.quorumSet.hydrating.includes(member)) continue;
+      const scl = sclOf.get(member);
+      if (scl !== undefined && scl > head) head = scl;
+    }
+    heads.set(pg.pgId, head);
+  }
+  return heads;
+}
+
+function maxVolumeEpoch(
+  segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]>,
+  pgId: number,
+): string {
+  let max = 0n;
+  for (const segments of segmentsOf.values())
+    for (const segment of segments)
+      if (segment.pgId === pgId && BigInt(segment.volumeEpoch) > max) max = BigInt(segment.volumeEpoch);
+  return max.toString();
+}
+
+async function send(
+  url: string,
+  method: 'POST' | 'PUT' | 'DELETE',
+  body?: unknown,
+): Promise<{ ok: boolean; text: string }> {
+  try {
+    const response = await fetch(url, {
+      method,
+      ...(body === undefined
+        ? {}
+        : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    const text = (await response.text()).slice(0, 300);
+    return { ok: response.ok, text: `HTTP ${response.status} ${text}` };
+  } catch (error) {
+    return { ok: false, text: (error as Error).message };
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Drives the `northlight` command for the operator's process tests: runs CLI commands (blocking or
+ * not), starts `up` on free ports in a data directory and waits for its endpoints, reads the state
+ * file, speaks SQL to the endpoints, and cleans up every data directory (and any process left) at the
+ * end of a test file.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, expect } from 'vitest';
+import type { ClusterStatus } from '../../src/core/cluster-status.js';
+import type { StateFile } from '../../src/io/local-cluster.js';
+
+const operatorRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cli = join(operatorRoot, 'bin', 'northlight.js');
+const UP_TIMEOUT_MS = 120_000;
+
+export function northlight(args: readonly string[]): {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+} {
+  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export interface Up {
+  readonly child: ChildProcess;
+  readonly output: string[];
+  readonly exited: Promise<number | null>;
+}
+
+export async function startUp(dataDir: string): Promise<Up> {
+  const child = spawn(process.execPath, [cli, 'up', '--data-dir', dataDir, '--base-port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`up not ready:\n${output.join('')}`)), UP_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      output.push(chunk.toString('utf8'));
+      if (output.join('').includes('read-write SQL')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`up exited with ${code}:\n${output.join('')}`));
+    });
+  });
+  return { child, output, exited };
+}
+
+export function state(dataDir: string): StateFile {
+  return JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as StateFile;
+}
+
+export interface SqlReply {
+  readonly results: { columns: string[]; rows: unknown[][]; changes: number }[];
+}
+
+export async function sql(
+  port: number,
+  text: string,
+  readOnly = false,
+): Promise<{ status: number; body: SqlReply }> {
+  const response = await fetch(`http://127.0.0.1:${port}/v1/sql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sql: text, ...(readOnly ? { readOnly: true } : {}) }),
+    signal: AbortSignal.timeout(15_000),
+  });
+  return { status: response.status, body: (await response.json()) as SqlReply };
+}
+
+export function clusterStatus(dataDir: string): ClusterStatus {
+  const result = northlight(['status', '--json', '--data-dir', dataDir]);
+  expect(result.status, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as ClusterStatus;
+}
+
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+export function pidsAlive(pids: readonly number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
+    } catch {
+      return false;
+    }
+  });
+}
+
+const dataDirs: string[] = [];
+
+/** A fresh data directory, removed (with anything still running from it) after the test file. */
+export function newDataDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dataDirs.push(dir);
+  return dir;
+}
+
+afterAll(() => {
+  for (const dir of dataDirs) {
+    const file = join(dir, 'cluster.json');
+    if (existsSync(file))
+      for (const pid of [...state(dir).pids, state(dir).pid])
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** `northlight …` without blocking the event loop (for commands that run while a load runs). */
+export function northlightAsync(
+  args: readonly string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    child.once('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}

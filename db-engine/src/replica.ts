@@ -19,7 +19,7 @@ import { ENGINE_PAGE_SIZE_BYTES, type EngineConfig } from './config.js';
 import { LocalVolumeDirectory } from './core/local-directory.js';
 import { ReplicaReader } from './core/replica-reader.js';
 import { ReplicaFollower, type StreamStart } from './core/replication.js';
-import type { PgPlacement } from './core/volume.js';
+import { membershipProblem, type PgPlacement, placementOf } from './core/volume.js';
 import type { EngineReply } from './engine.js';
 import { engineEnvironment } from './io/engine-environment.js';
 import { EngineMetrics, kernelGauges, pollKernelStats } from './io/metrics.js';
@@ -36,6 +36,12 @@ const STATS_REFRESH_MS = 1_000;
 const SHUTDOWN_DEADLINE_MS = 10_000;
 const READ_ATTEMPT_MS = 250;
 const READ_ROUND_BACKOFF_MS = 5;
+/**
+ * The PG list is read again this often while following: a repair changes a PG's members without the
+ * stream saying so, and a promoted replica writes by the list it holds (see the promotion below).
+ */
+const VOLUME_REFRESH_MS = 2_000;
+const VOLUME_REQUEST_TIMEOUT_MS = 2_000;
 
 /** The writer's PG list, refreshed when the stream names a PG the replica does not know yet. */
 class WriterVolume {
@@ -52,19 +58,35 @@ class WriterVolume {
   }
 
   async refresh(): Promise<void> {
-    const response = await fetch(`${this.#writerUrl()}/v1/volume`);
+    const response = await fetch(`${this.#writerUrl()}/v1/volume`, {
+      signal: AbortSignal.timeout(VOLUME_REQUEST_TIMEOUT_MS),
+    });
     if (!response.ok) throw new Error(`GET /v1/volume answered ${response.status}`);
     const volume = (await response.json()) as VolumeJson;
     this.pagesPerPg = volume.pagesPerPg;
-    this.#pgs = volume.pgs.map((pg) => ({
-      pgId: asPgId(pg.pgId),
-      membershipEpoch: asEpoch(BigInt(pg.membershipEpoch)),
-      members: pg.members.map(asSegmentId),
-      nodeOf: new Map<SegmentId, NodeId>(
-        Object.entries(pg.nodeOf).map(([segment, node]) => [asSegmentId(segment), asNodeId(node)]),
-      ),
-    }));
+    this.#pgs = volume.pgs.map(placementFromJson);
   }
+}
+
+/**
+ * One PG of `GET /v1/volume`. A writer from before quorum sets sends no `configurations`: its PG is the
+ * single configuration of its members.
+ */
+function placementFromJson(pg: VolumeJson['pgs'][number]): PgPlacement {
+  const members = pg.members.map(asSegmentId);
+  const change = {
+    membershipEpoch: asEpoch(BigInt(pg.membershipEpoch)),
+    quorumSet: {
+      configurations: (pg.configurations ?? [members]).map((configuration) => configuration.map(asSegmentId)),
+      hydrating: (pg.hydrating ?? []).map(asSegmentId),
+    },
+    nodeOf: new Map<SegmentId, NodeId>(
+      Object.entries(pg.nodeOf).map(([segment, node]) => [asSegmentId(segment), asNodeId(node)]),
+    ),
+  };
+  const problem = membershipProblem(change);
+  if (problem !== undefined) throw new Error(`GET /v1/volume: PG ${pg.pgId}: ${problem}`);
+  return placementOf(asPgId(pg.pgId), change);
 }
 
 /** One subscription: its start point, follower and kernel. */
@@ -388,6 +410,9 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
   });
   logger.log('info', 'HTTP API listening', { port: server.port });
   void follow();
+  const volumeRefresh = setInterval(() => {
+    if (streamConnected) void volume.refresh().catch(() => {}); // the next round, or the stream, retries
+  }, VOLUME_REFRESH_MS);
   const refresh = pollKernelStats(
     () => serving?.kernel,
     (stats) => {
@@ -409,6 +434,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
         network.close();
         await network.closed;
         clearInterval(refresh);
+        clearInterval(volumeRefresh);
         clearTimeout(deadline);
         resolve(0);
       })();
@@ -422,6 +448,10 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     return stopped;
   }
   // ---- promotion: the replica's parts are closed; the same process becomes the writer ----
+  // The newest list the old writer still gives (a switchover: it may still answer), else the last one
+  // read. A list older than a membership change the control plane made since leaves the new writer
+  // waiting on storage's refusals until the control plane posts the change to it again.
+  await volume.refresh().catch(() => {});
   await LocalVolumeDirectory.seed({
     disk: new NodeDisk(config.dataDir),
     directory: '.',

@@ -6,7 +6,8 @@
  * Exit codes: 0 after a graceful stop (SIGTERM/SIGINT: stop taking requests, wait up to the deadline
  * for commits in flight to become durable, then close); 3 when fenced (a newer writer recovered the
  * volume: this one must not serve another request), or fenced by an operator (`POST /v1/admin/fence`);
- * 1 for anything else.
+ * 1 for anything else. `POST /v1/admin/membership` applies a repair's membership change
+ * (io/membership-http.ts).
  */
 import { mkdir } from 'node:fs/promises';
 import { asNodeId, type Epoch, isNorthlightError, type Logger, type PageNo } from '@northlight/protocol';
@@ -19,6 +20,7 @@ import { RedoFeed } from './core/replication.js';
 import { Engine } from './engine.js';
 import { engineEnvironment } from './io/engine-environment.js';
 import { HttpSegmentProvisioner } from './io/http-provisioner.js';
+import { registerMembershipRoute } from './io/membership-http.js';
 import { EngineMetrics, kernelGauges, pollKernelStats } from './io/metrics.js';
 import { registerReplicationRoutes } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
@@ -214,6 +216,12 @@ export async function runWriter(
       app.post('/v1/admin/fence', async (_request, reply) => {
         setImmediate(() => requestStop?.(3, 'fenced by an operator (POST /v1/admin/fence)'));
         return reply.code(202).send({ status: 'fencing', vdl: driver.vdl?.toString() });
+      });
+      // A repair's quorum-set change (the control plane's): durable in volume.json before it answers.
+      registerMembershipRoute(app, {
+        driver,
+        storageNodes: config.storage.map((node) => node.nodeId),
+        logger,
       });
     },
   });

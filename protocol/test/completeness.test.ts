@@ -220,4 +220,22 @@ describe('DurabilityTracker', () => {
     tracker.acknowledge(asLsn(2n), 'g');
     expect(tracker.vdl).toBe(2n);
   });
+
+  it('forgets what a member that left acknowledged, so a segment of the same id starts from nothing', () => {
+    let current = { configurations: [members, ['a', 'b', 'c', 'g', 'e', 'f']], hydrating: ['g'] };
+    const tracker = new DurabilityTracker(asLsn(0n), () => current);
+    tracker.register(asLsn(1n), asPgId(0), true);
+    tracker.register(asLsn(2n), asPgId(0), true);
+    for (const member of ['a', 'b', 'g']) tracker.acknowledgeThrough(asPgId(0), member, asLsn(2n));
+    expect(tracker.vdl).toBe(0n);
+    current = { configurations: [members], hydrating: [] }; // reverted: g left
+    tracker.forgetMember(asPgId(0), 'g');
+    tracker.reevaluate(asPgId(0));
+    current = { configurations: [members, ['a', 'b', 'c', 'g', 'e', 'f']], hydrating: ['g'] }; // g again
+    for (const member of ['c', 'd']) tracker.acknowledge(asLsn(1n), member);
+    expect(tracker.vdl).toBe(0n); // a, b, c, d: 4 of the old configuration, 3 of the new without g's old word
+    // Its SCL is applied from scratch: an SCL it reported before leaving no longer counts either.
+    tracker.acknowledgeThrough(asPgId(0), 'g', asLsn(1n));
+    expect(tracker.vdl).toBe(1n);
+  });
 });

@@ -146,6 +146,22 @@ async function run(argv: readonly string[]): Promise<number> {
         if (!result.ok) throw asRequestError(result.error);
         return result.value;
       },
+      updateMembership: async (pgId, segmentId, membership) => {
+        // The core answers an unknown segment like any bad spec; the API answers it 404.
+        const known = core
+          .status()
+          .segments.some((segment) => segment.pgId === pgId && segment.segmentId === segmentId);
+        if (!known) return { found: false };
+        const result = await core.updateMembership(
+          asPgId(pgId),
+          asSegmentId(segmentId),
+          asEpoch(membership.membershipEpoch),
+          membership.members.map(asSegmentId),
+          membership.memberNodes.map(asNodeId),
+        );
+        if (!result.ok) throw asRequestError(result.error);
+        return { found: true, changed: result.value.changed };
+      },
       drop: async (pgId, segmentId) => {
         const result = await core.dropSegment(asPgId(pgId), asSegmentId(segmentId));
         if (!result.ok) throw asRequestError(result.error);

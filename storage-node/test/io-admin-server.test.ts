@@ -3,7 +3,9 @@
 // readiness callback does; /v1/status serves the status with u64s as decimal strings and extra fields
 // passed through; /v1/segments/:id serves one segment, a typed 404 for an unknown one and a typed 400
 // for a malformed id; NorthlightErrors keep their code with a mapped HTTP status; a bug answers a bare
-// 500 NL_INTERNAL with no stack trace (the stack goes to the log); /metrics serves the Prometheus text
+// 500 NL_INTERNAL with no stack trace (the stack goes to the log); PUT …/membership passes a valid
+// membership to the lifecycle and answers 200 { changed }, 409 for a stale epoch, 404 for an unknown
+// segment and 400 for anything malformed; /metrics serves the Prometheus text
 // with the storage metric names. A fuzz run of random methods, paths, queries, headers and bodies never
 // gets a 5xx, and every error it gets is the typed JSON body.
 import { asEpoch, asLsn, NorthlightError } from '@northlight/protocol';
@@ -14,6 +16,7 @@ import { RecordingLogger } from '../../protocol/test/io-helpers.js';
 import {
   type AdminServerOptions,
   buildAdminServer,
+  type SegmentLifecycle,
   type StorageStatus,
   startAdminServer,
 } from '../src/io/admin-server.js';
@@ -145,6 +148,75 @@ describe('admin server', () => {
     const noRoute = await app.inject({ method: 'GET', url: '/v2/nothing' });
     expect(noRoute.statusCode).toBe(404);
     expectTypedError(noRoute.json(), 'NL_REQUEST_INVALID');
+  });
+
+  it('records a membership through PUT /v1/segments/:pgId/:segmentId/membership, with typed refusals', async () => {
+    const calls: unknown[] = [];
+    const lifecycle: SegmentLifecycle = {
+      create: () => Promise.reject(new Error('not called')),
+      drop: () => Promise.reject(new Error('not called')),
+      restore: () => Promise.reject(new Error('not called')),
+      backupNow: () => Promise.reject(new Error('not called')),
+      seal: () => Promise.reject(new Error('not called')),
+      updateMembership: async (pgId, segmentId, membership) => {
+        calls.push({ pgId, segmentId, ...membership });
+        if (segmentId === 'pg3-gone') return { found: false };
+        if (membership.membershipEpoch < 2n)
+          throw new NorthlightError(
+            'NL_MEMBERSHIP_STALE',
+            `membership epoch ${membership.membershipEpoch} < 2`,
+          );
+        if (!membership.members.includes(segmentId))
+          throw new NorthlightError(
+            'NL_REQUEST_INVALID',
+            `members do not include the segment itself (${segmentId})`,
+          );
+        return { found: true, changed: membership.membershipEpoch > 2n };
+      },
+    };
+    const { app } = await build({ lifecycle });
+    const members = ['pg3-seg1', 'pg3-seg2', 'pg3-seg3', 'pg3-seg4', 'pg3-seg5', 'pg3-seg6', 'pg3-seg7'];
+    const memberNodes = members.map((member) => member.replace('pg3-seg', 'n'));
+    const put = (segmentId: string, payload: unknown) =>
+      app.inject({
+        method: 'PUT',
+        url: `/v1/segments/3/${segmentId}/membership`,
+        payload: payload as object,
+      });
+    const changed = await put('pg3-seg1', { membershipEpoch: '3', members, memberNodes });
+    expect([changed.statusCode, changed.json()]).toEqual([200, { changed: true }]);
+    expect(calls[0]).toEqual({ pgId: 3, segmentId: 'pg3-seg1', membershipEpoch: 3n, members, memberNodes });
+    const same = await put('pg3-seg1', { membershipEpoch: '2', members, memberNodes });
+    expect([same.statusCode, same.json()]).toEqual([200, { changed: false }]);
+    const stale = await put('pg3-seg1', { membershipEpoch: '1', members, memberNodes });
+    expect(stale.statusCode).toBe(409);
+    expectTypedError(stale.json(), 'NL_MEMBERSHIP_STALE');
+    const unknown = await put('pg3-gone', { membershipEpoch: '3', members, memberNodes });
+    expect(unknown.statusCode).toBe(404);
+    expectTypedError(unknown.json(), 'NL_REQUEST_INVALID');
+    expect(unknown.json().message).toBe('this node holds no segment pg3-gone of PG 3');
+    const notMember = await put('pg3-seg9', { membershipEpoch: '3', members, memberNodes });
+    expect(notMember.statusCode).toBe(400);
+    expectTypedError(notMember.json(), 'NL_REQUEST_INVALID');
+    const callsBefore = calls.length;
+    for (const payload of [
+      { membershipEpoch: '3', members },
+      { membershipEpoch: '03', members, memberNodes },
+      { membershipEpoch: '3', members: [], memberNodes },
+      { membershipEpoch: '3', members: ['Bad'], memberNodes },
+      { membershipEpoch: '18446744073709551616', members, memberNodes },
+    ]) {
+      const refused = await put('pg3-seg1', payload);
+      expect(refused.statusCode, JSON.stringify(payload)).toBe(400);
+      expectTypedError(refused.json(), 'NL_REQUEST_INVALID');
+    }
+    const badPg = await app.inject({
+      method: 'PUT',
+      url: '/v1/segments/x/pg3-seg1/membership',
+      payload: { membershipEpoch: '3', members, memberNodes },
+    });
+    expect(badPg.statusCode).toBe(400);
+    expect(calls.length).toBe(callsBefore); // nothing invalid reached the lifecycle
   });
 
   it('refuses a body over the limit with a typed 413, and never echoes more than a bounded message', async () => {

@@ -15,6 +15,14 @@
  * `volume.json.next`, sync, rename over `volume.json`, sync the directory. A crash in between leaves
  * segments the list does not name; the next `addPg` adds the same PG id and finds them. Adds are
  * serialized.
+ *
+ * Membership changes (`updateMembership`, a repair by the control plane) replace one PG's entry by the
+ * same write path, serialized with adds. The file (`volume.json`, docs/formats.md) has two versions:
+ * `northlight-volume/1`, each PG's `members` and `nodes` (one configuration), and `northlight-volume/2`,
+ * which adds each PG's quorum set (`configurations`, `hydrating`). Both are read. A list is written as
+ * version 1 whenever every PG is a single configuration, so an engine of the previous release can
+ * still start on it; version 2 only while a change is in flight, which that engine refuses (its
+ * format check) rather than misread a PG of seven members.
  */
 import {
   asEpoch,
@@ -28,10 +36,20 @@ import {
   NorthlightError,
   type PgId,
   type SegmentId,
+  singleConfiguration,
+  U64_MAX,
   WRITE_QUORUM,
   ZONES,
 } from '@northlight/protocol';
-import type { PgPlacement, VolumeDirectory } from './volume.js';
+import {
+  type MembershipChange,
+  membershipProblem,
+  membersOf,
+  type PgPlacement,
+  placementOf,
+  samePlacement,
+  type VolumeDirectory,
+} from './volume.js';
 
 export interface StorageNodeRef {
   readonly nodeId: NodeId;
@@ -52,13 +70,28 @@ export interface SegmentProvisioner {
   ): Promise<void>;
 }
 
-const FILE_FORMAT = 'northlight-volume/1';
+/** With quorum sets: written while a membership change is in flight. */
+const FILE_FORMAT = 'northlight-volume/2';
+/** Before quorum sets: one configuration per PG; still written when that is all there is. */
+const FILE_FORMAT_SINGLE_CONFIGURATION = 'northlight-volume/1';
 const MEMBERSHIP_EPOCH = asEpoch(1n);
+
+interface VolumeFileEntry {
+  readonly pgId: number;
+  readonly membershipEpoch: string;
+  /** Every member of any configuration, in `PgPlacement.members` order. */
+  readonly members: string[];
+  /** `nodes[i]` hosts `members[i]`. */
+  readonly nodes: string[];
+  /** Version 2 only (version 1: `members` is the one configuration). */
+  readonly configurations?: string[][];
+  readonly hydrating?: string[];
+}
 
 interface VolumeFile {
   readonly format: string;
   readonly pagesPerPg: number;
-  readonly pgs: readonly { pgId: number; membershipEpoch: string; members: string[]; nodes: string[] }[];
+  readonly pgs: readonly VolumeFileEntry[];
 }
 
 export class LocalVolumeDirectory implements VolumeDirectory {
@@ -130,8 +163,9 @@ export class LocalVolumeDirectory implements VolumeDirectory {
   }
 
   /**
-   * Writes `pgs` as the volume's PG list in `directory` unless a list with as many PGs is there: how a
-   * replica being promoted takes over the PG list it learned from the writer it followed.
+   * Writes `pgs` as the volume's PG list in `directory`, keeping what is there where it is as new (a
+   * PG's membership epoch): how a replica being promoted takes over the PG list, quorum sets included,
+   * that it learned from the writer it followed.
    */
   static async seed(options: {
     readonly disk: Disk;
@@ -151,7 +185,17 @@ export class LocalVolumeDirectory implements VolumeDirectory {
       refuse,
     );
     await directory.#load();
-    if (directory.#pgs.length < options.pgs.length) await directory.#save(options.pgs);
+    // The writer's list is newer PG by PG: more PGs, or a PG's newer membership (a repair since).
+    const merged = [...directory.#pgs];
+    let changed = false;
+    for (const placement of [...options.pgs].sort((a, b) => a.pgId - b.pgId)) {
+      const own = merged[placement.pgId];
+      if (own !== undefined && placement.membershipEpoch <= own.membershipEpoch) continue;
+      assert(own !== undefined || placement.pgId === merged.length, `PG ids are dense: ${placement.pgId}`);
+      merged[placement.pgId] = placement;
+      changed = true;
+    }
+    if (changed) await directory.#save(merged);
   }
 
   get #path(): string {
@@ -205,6 +249,54 @@ export class LocalVolumeDirectory implements VolumeDirectory {
     return done;
   }
 
+  /**
+   * Records PG `pgId`'s new membership: validated, refused if older than the PG's (NL_MEMBERSHIP_STALE),
+   * a no-op if the same, else written through the same path as `addPg` (serialized with it) before
+   * it is used or returned. Creates no segment.
+   */
+  updateMembership(pgId: PgId, change: MembershipChange): Promise<PgPlacement> {
+    const updated = this.#tail.then(async () => {
+      const current = this.#pgs[pgId];
+      if (current === undefined) {
+        const message = `the volume has no PG ${pgId} (it has ${this.#pgs.length})`;
+        throw new NorthlightError('NL_CONFIG_INVALID', message, { pgId });
+      }
+      const problem = membershipProblem(change);
+      if (problem !== undefined)
+        throw new NorthlightError('NL_CONFIG_INVALID', `PG ${pgId}: ${problem}`, { pgId });
+      const next = placementOf(pgId, change);
+      if (change.membershipEpoch < current.membershipEpoch)
+        throw this.#stale(current, `membership epoch ${change.membershipEpoch} is older than`);
+      if (change.membershipEpoch === current.membershipEpoch) {
+        if (samePlacement(current, next)) return current;
+        throw this.#stale(
+          current,
+          `membership epoch ${change.membershipEpoch} already holds another membership at`,
+        );
+      }
+      const pgs = this.#pgs.map((placement) => (placement.pgId === pgId ? next : placement));
+      await this.#save(pgs);
+      this.#pgs = pgs;
+      // Upkeep creates the still-missing segments by the newest membership, and no longer a leaver.
+      for (const [segmentId, placement] of [...this.#missing]) {
+        if (placement.pgId !== pgId) continue;
+        if (next.members.includes(segmentId)) this.#missing.set(segmentId, next);
+        else this.#missing.delete(segmentId);
+      }
+      return next;
+    });
+    this.#tail = updated.catch(() => undefined);
+    return updated;
+  }
+
+  #stale(current: PgPlacement, what: string): NorthlightError {
+    return new NorthlightError(
+      'NL_MEMBERSHIP_STALE',
+      `PG ${current.pgId}: ${what} the PG's current ${current.membershipEpoch}; refresh the layout (GET /v1/volume) and plan again`,
+      { pgId: current.pgId, membershipEpoch: current.membershipEpoch },
+    );
+  }
+
   /** Creates `segments` of `placement` in parallel; returns those that exist now. */
   async #createSegments(placement: PgPlacement, segments: readonly SegmentId[]): Promise<SegmentId[]> {
     const outcomes = await Promise.allSettled(
@@ -238,7 +330,11 @@ export class LocalVolumeDirectory implements VolumeDirectory {
       }
     }
     assert(new Set(nodeOf.values()).size === members.length, 'a PG placed two segments on one node');
-    return { pgId, membershipEpoch: MEMBERSHIP_EPOCH, members, nodeOf };
+    return placementOf(pgId, {
+      membershipEpoch: MEMBERSHIP_EPOCH,
+      quorumSet: singleConfiguration(members),
+      nodeOf,
+    });
   }
 
   async #load(): Promise<void> {
@@ -256,36 +352,78 @@ export class LocalVolumeDirectory implements VolumeDirectory {
     } catch {
       throw this.#damaged('it is not JSON');
     }
-    if (parsed.format !== FILE_FORMAT || !Array.isArray(parsed.pgs))
-      throw this.#damaged(`its format is not ${FILE_FORMAT}`);
+    if (
+      (parsed.format !== FILE_FORMAT && parsed.format !== FILE_FORMAT_SINGLE_CONFIGURATION) ||
+      !Array.isArray(parsed.pgs)
+    )
+      throw this.#damaged(`its format is neither ${FILE_FORMAT} nor ${FILE_FORMAT_SINGLE_CONFIGURATION}`);
     if (parsed.pagesPerPg !== this.pagesPerPg)
       throw new NorthlightError(
         'NL_CONFIG_INVALID',
         `the volume was created with ${parsed.pagesPerPg} pages per PG, not ${this.pagesPerPg}: a volume's ` +
           "page space cannot be re-cut; start the engine with the volume's own value",
       );
-    this.#pgs = parsed.pgs.map((entry: VolumeFile['pgs'][number], index: number) => {
-      if (entry.pgId !== index || entry.members.length !== entry.nodes.length)
-        throw this.#damaged(`PG entry ${index} is inconsistent`);
-      const members = entry.members.map((member) => asSegmentId(member));
-      return {
-        pgId: asPgId(entry.pgId),
-        membershipEpoch: asEpoch(BigInt(entry.membershipEpoch)),
-        members,
-        nodeOf: new Map(members.map((member, position) => [member, asNodeId(entry.nodes[position]!)])),
-      };
-    });
+    this.#pgs = parsed.pgs.map((entry, index) => this.#entryPlacement(parsed.format, entry, index));
   }
 
+  /** One PG of the file; a version-1 entry is the single configuration of its members. */
+  #entryPlacement(format: string, entry: VolumeFileEntry, index: number): PgPlacement {
+    if (
+      entry.pgId !== index ||
+      !Array.isArray(entry.members) ||
+      !Array.isArray(entry.nodes) ||
+      entry.members.length !== entry.nodes.length ||
+      !/^[0-9]{1,20}$/.test(String(entry.membershipEpoch)) ||
+      BigInt(entry.membershipEpoch) > U64_MAX
+    )
+      throw this.#damaged(`PG entry ${index} is inconsistent`);
+    const members = entry.members.map((member) => asSegmentId(member));
+    const nodeOf = new Map(members.map((member, position) => [member, asNodeId(entry.nodes[position]!)]));
+    const single = format === FILE_FORMAT_SINGLE_CONFIGURATION;
+    if (
+      !single &&
+      (!Array.isArray(entry.configurations) ||
+        !entry.configurations.every(Array.isArray) ||
+        !Array.isArray(entry.hydrating))
+    )
+      throw this.#damaged(`PG entry ${index} has no quorum set`);
+    const quorumSet = {
+      configurations: single
+        ? [members]
+        : entry.configurations!.map((configuration) => configuration.map(asSegmentId)),
+      hydrating: single ? [] : entry.hydrating!.map(asSegmentId),
+    };
+    const change = { membershipEpoch: asEpoch(BigInt(entry.membershipEpoch)), quorumSet, nodeOf };
+    const problem = membershipProblem(change);
+    if (problem !== undefined) throw this.#damaged(`PG entry ${index}: ${problem}`);
+    if (membersOf(quorumSet).join(',') !== members.join(','))
+      throw this.#damaged(`PG entry ${index}: its members are not those of its configurations`);
+    return placementOf(asPgId(entry.pgId), change);
+  }
+
+  /**
+   * Writes the list, in the oldest format that holds it: version 1 while every PG is one configuration
+   * (an engine of the previous release can still start on it), version 2 while a change is in flight.
+   */
   async #save(pgs: readonly PgPlacement[]): Promise<void> {
+    const single = pgs.every(
+      (placement) =>
+        placement.quorumSet.configurations.length === 1 && placement.quorumSet.hydrating.length === 0,
+    );
     const body: VolumeFile = {
-      format: FILE_FORMAT,
+      format: single ? FILE_FORMAT_SINGLE_CONFIGURATION : FILE_FORMAT,
       pagesPerPg: this.pagesPerPg,
       pgs: pgs.map((placement) => ({
         pgId: placement.pgId,
         membershipEpoch: placement.membershipEpoch.toString(),
         members: [...placement.members],
         nodes: placement.members.map((member) => placement.nodeOf.get(member)!),
+        ...(single
+          ? {}
+          : {
+              configurations: placement.quorumSet.configurations.map((configuration) => [...configuration]),
+              hydrating: [...placement.quorumSet.hydrating],
+            }),
       })),
     };
     const staging = `${this.#path}.next`;

@@ -31,6 +31,13 @@
  * write quorum of every PG; bring the records between the highest durable hint and VDL to a write
  * quorum; serve. Storage fences every request of an older epoch: a writer that learns (from a
  * rejection) that a newer epoch exists stops for good (`fenced`).
+ *
+ * Membership changes (`changeMembership`, a repair by the control plane; docs/quorum.md): a PG's
+ * quorum set may hold several configurations. A write is durable with a write quorum of every one, a
+ * recovery needs a read quorum of one (hydrating members do not count). The directory records a change
+ * durably before the driver writes by it; then batches carry the new membership epoch and go to every
+ * member of the new quorum set, the PG's pending records are sent to the joiners and judged again,
+ * and a removed member's batches are forgotten (its late acknowledgements are ignored).
  */
 import {
   type AppendBatchMessage,
@@ -62,7 +69,14 @@ import {
   type TruncationRange,
   WRITE_QUORUM,
 } from '@northlight/protocol';
-import { type EpochStore, type PgPlacement, pgOfPage, quorumSetOf, type VolumeDirectory } from './volume.js';
+import {
+  type EpochStore,
+  type MembershipChange,
+  type PgPlacement,
+  pgOfPage,
+  quorumSetOf,
+  type VolumeDirectory,
+} from './volume.js';
 
 /** One page write of a sealed group: the page and its byte-range diff against the stored image. */
 export interface PageDiff {
@@ -141,7 +155,8 @@ export type DriverState = 'recovering' | 'serving' | 'fenced' | 'stopped';
 
 interface Batch {
   readonly pgId: PgId;
-  readonly message: AppendBatchMessage;
+  /** Re-stamped with the new membership epoch when the PG's membership changes. */
+  message: AppendBatchMessage;
   readonly nodeId: NodeId;
   /** When it was last sent: only a batch unanswered for a whole `resendIntervalMs` goes again. */
   sentMs: number;
@@ -172,6 +187,18 @@ interface PageRead {
   backedOff: boolean;
   readonly resolve: (bytes: Uint8Array) => void;
   readonly reject: (error: NorthlightError) => void;
+}
+
+/** What `changeMembership` answers once the change is durable in the directory and in use. */
+export interface MembershipApplied {
+  readonly placement: PgPlacement;
+  /**
+   * The PG's last record allocated when the change took effect (serving only): every record of the PG
+   * that may have become durable under the old quorum set alone is at or below it, so a joining member
+   * whose SCL reaches it holds all it must (it is a record of the PG, so its SCL can reach it without
+   * further writes). Valid for this writer's service period.
+   */
+  readonly hydrationTarget: Lsn | undefined;
 }
 
 type Phase =
@@ -240,6 +267,10 @@ export class QuorumDriver {
     pageReads: 0,
     pageReadRetries: 0,
   };
+  /** Membership changes apply one at a time, in the order asked. */
+  #membershipTail: Promise<unknown> = Promise.resolve();
+  /** Per PG, the newest membership epoch a storage refusal named that the directory does not have yet. */
+  readonly #newerMembershipSeen = new Map<PgId, Epoch>();
   /** What went to each storage node: every frame's bytes, append batches (first sends and re-sends). */
   readonly #shipped = new Map<NodeId, { bytes: number; batches: number; batchesResent: number }>();
 
@@ -348,6 +379,83 @@ export class QuorumDriver {
       this.#shipped.set(node, shipped);
     }
     return shipped;
+  }
+
+  // ---- membership changes -----------------------------------------------------------------------
+
+  /**
+   * Applies a new membership of PG `pgId`: the directory records it durably (refusing an older epoch
+   * with NL_MEMBERSHIP_STALE), then the driver writes by it (`#membershipChanged`). Resolves once
+   * both are done. Allowed while recovering (recovery reads the directory as it goes); refused when
+   * fenced or stopped.
+   */
+  changeMembership(pgId: PgId, change: MembershipChange): Promise<MembershipApplied> {
+    const applied = this.#membershipTail.then(async (): Promise<MembershipApplied> => {
+      if (this.#phase.name === 'fenced') throw this.#fencedError();
+      if (this.#phase.name === 'stopped')
+        throw new NorthlightError('NL_NETWORK_UNREACHABLE', 'the engine is stopping');
+      const before = this.#directory.pgs()[pgId];
+      const after = await this.#directory.updateMembership(pgId, change);
+      if (before !== undefined && after !== before) this.#membershipChanged(before, after);
+      const serving = this.#phase.name === 'serving';
+      return {
+        placement: after,
+        hydrationTarget: serving ? (this.#heads.get(pgId) ?? asLsn(0n)) : undefined,
+      };
+    });
+    this.#membershipTail = applied.catch(() => undefined);
+    return applied;
+  }
+
+  /**
+   * The directory holds PG `after.pgId`'s new membership. While serving:
+   *  1. in-flight batches to members that left are forgotten, and so are their acknowledgements of
+   *     pending records and their SCL; the other batches are re-stamped with the new membership epoch
+   *     (storage refuses an older one);
+   *  2. each joining member gets this service period's truncation, then every record of the PG not yet
+   *     durable: such a record now needs a write quorum of the new configurations too;
+   *  3. the PG's pending records are judged again (a dropped configuration may make them durable).
+   * New batches take the placement at flush time, so they go to the new members already. VDL never
+   * goes back (the tracker asserts it): a record already durable stays durable.
+   */
+  #membershipChanged(before: PgPlacement, after: PgPlacement): void {
+    this.#env.log.log('info', 'membership changed', {
+      pgId: after.pgId,
+      membershipEpoch: after.membershipEpoch,
+      configurations: after.quorumSet.configurations
+        .map((configuration) => configuration.join(','))
+        .join(' + '),
+      hydrating: after.quorumSet.hydrating.join(','),
+    });
+    const tracker = this.#tracker;
+    if (this.#phase.name !== 'serving' || tracker === undefined) return;
+    const pending = new Map<Lsn, RedoRecord>();
+    for (const batch of [...this.#batches.values()]) {
+      if (batch.pgId !== after.pgId) continue;
+      for (const record of batch.message.records)
+        if (!tracker.isDurable(record.lsn)) pending.set(record.lsn, record);
+      if (!after.members.includes(batch.message.segmentId)) this.#batches.delete(batch.message.requestId);
+      else batch.message = { ...batch.message, membershipEpoch: after.membershipEpoch };
+    }
+    const records = [...pending.values()].sort((a, b) => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : 0));
+    for (const segmentId of before.members) {
+      if (after.members.includes(segmentId)) continue;
+      // Should a segment of the same id join again, it starts from nothing.
+      tracker.forgetMember(after.pgId, segmentId);
+      this.#scls.delete(segmentId);
+    }
+    for (const segmentId of after.members) {
+      if (before.members.includes(segmentId)) continue;
+      this.#sendTruncations({ pgId: after.pgId, segmentId });
+      for (let start = 0; start < records.length; start += this.#options.batchRecordsMax)
+        this.#sendBatch(
+          after,
+          segmentId,
+          records.slice(start, start + this.#options.batchRecordsMax),
+          tracker.vdl,
+        );
+    }
+    if (tracker.reevaluate(after.pgId)) this.#vdlAdvanced(tracker.vdl);
   }
 
   // ---- serving: groups --------------------------------------------------------------------------
@@ -556,6 +664,9 @@ export class QuorumDriver {
       return;
     this.#batches.delete(message.requestId);
     this.#noteScl(message.segmentId, message.scl);
+    // A batch sent before a membership change may be answered after it: a member that left counts
+    // for nothing (its batches were forgotten; this is the belt to those braces).
+    if (!this.#placement(batch.pgId).members.includes(message.segmentId)) return;
     const phase = this.#phase;
     if (phase.name === 'rereplicate') {
       for (const record of batch.message.records) phase.acks.get(record.lsn)?.add(message.segmentId);
@@ -733,7 +844,13 @@ export class QuorumDriver {
       return;
     }
     const placement = this.#placement(read.pgId);
-    const untried = placement.members.filter((segmentId) => !read.tried.has(segmentId));
+    // A member still hydrating is asked only once its SCL is known to reach the read point (it would
+    // refuse anyway: storage never serves above its SCL).
+    const hydrating = placement.quorumSet.hydrating;
+    const readable = placement.members.filter(
+      (segmentId) => !hydrating.includes(segmentId) || (this.#scls.get(segmentId) ?? -1n) >= read.readPoint,
+    );
+    const untried = readable.filter((segmentId) => !read.tried.has(segmentId));
     if (untried.length === 0 && !read.backedOff) {
       // Every segment refused or timed out once (behind the read point until gossip fills a gap,
       // down…): wait a little before going round again, instead of a storm of requests. The read
@@ -750,7 +867,7 @@ export class QuorumDriver {
     this.#reads.delete(read.requestId);
     if (untried.length === 0) read.tried.clear(); // go round again
     read.backedOff = false;
-    const candidates = untried.length === 0 ? [...placement.members] : untried;
+    const candidates = untried.length === 0 ? readable : untried;
     const reaching = candidates.filter((segmentId) => (this.#scls.get(segmentId) ?? -1n) >= read.readPoint);
     const pool = reaching.length > 0 ? reaching : candidates;
     const segmentId = pool[this.#env.random.nextInt(pool.length)]!;
@@ -906,11 +1023,11 @@ export class QuorumDriver {
     this.#noteScl(message.segmentId, message.scl);
     const pgs = this.#directory.pgs();
     const quorum = pgs.every((placement) =>
-      isReadQuorum(quorumSetOf(placement), new Set(phase.replies.get(placement.pgId)?.keys() ?? [])),
+      isReadQuorum(quorumSetOf(placement), new Set(this.#memberReplies(placement, phase.replies).keys())),
     );
     if (!quorum) return;
     const everyone = pgs.every(
-      (placement) => phase.replies.get(placement.pgId)?.size === placement.members.length,
+      (placement) => this.#memberReplies(placement, phase.replies).size === placement.members.length,
     );
     if (everyone) this.#plan();
     else if (this.#graceTimer === undefined) {
@@ -921,6 +1038,15 @@ export class QuorumDriver {
     }
   }
 
+  /** The PG's state replies from its current members (the membership may change during a recovery). */
+  #memberReplies(
+    placement: PgPlacement,
+    replies: ReadonlyMap<PgId, ReadonlyMap<SegmentId, SegmentStateMessage>>,
+  ): Map<SegmentId, SegmentStateMessage> {
+    const own = replies.get(placement.pgId) ?? new Map<SegmentId, SegmentStateMessage>();
+    return new Map([...own].filter(([segmentId]) => placement.members.includes(segmentId)));
+  }
+
   #plan(): void {
     const phase = this.#phase;
     assert(phase.name === 'state');
@@ -929,7 +1055,7 @@ export class QuorumDriver {
       pgs: pgs.map((placement) => ({
         pgId: placement.pgId,
         quorumSet: quorumSetOf(placement),
-        reports: [...phase.replies.get(placement.pgId)!.values()].map((reply) => ({
+        reports: [...this.#memberReplies(placement, phase.replies).values()].map((reply) => ({
           member: reply.segmentId,
           scl: reply.scl,
           durableHint: reply.durableHint,
@@ -942,7 +1068,7 @@ export class QuorumDriver {
     });
     if (!result.ok) throw result.error; // a read quorum of every PG was checked first: a bug
     const plan = result.value;
-    const replies = [...phase.replies.values()].flatMap((byPg) => [...byPg.values()]);
+    const replies = pgs.flatMap((placement) => [...this.#memberReplies(placement, phase.replies).values()]);
     const ranges = [
       ...collectTruncations(replies.map((reply) => ({ member: reply.segmentId, ...reply }))),
       plan.truncation,
@@ -1155,6 +1281,7 @@ export class QuorumDriver {
       this.#sendRead(read); // this segment cannot serve it (above its SCL, below its GC point…): next
       return;
     }
+    if (message.code === 'NL_MEMBERSHIP_STALE' && this.#awaitsMembership(message)) return;
     if (message.code !== 'NL_EPOCH_STALE') {
       this.#env.log.log('warn', 'storage refused a request', {
         pgId: message.pgId,
@@ -1182,6 +1309,26 @@ export class QuorumDriver {
       if (batch !== undefined && batch.message.segmentId === message.segmentId) batch.refusedAsStale = true;
       this.#sendTruncations({ pgId: message.pgId, segmentId: message.segmentId }); // it missed our recovery
     }
+  }
+
+  /**
+   * A segment refused a batch because it already knows a newer membership of its PG than the directory
+   * (the control plane told the storage nodes first). Not an error: the batch stays and is re-sent,
+   * and once the change reaches the directory it carries the new epoch. Logged once per epoch.
+   */
+  #awaitsMembership(message: Extract<Message, { type: 'request-rejected' }>): boolean {
+    const placement = this.#directory.pgs()[message.pgId];
+    if (placement === undefined || message.currentMembershipEpoch <= placement.membershipEpoch) return false;
+    if ((this.#newerMembershipSeen.get(message.pgId) ?? EPOCH_ZERO) < message.currentMembershipEpoch) {
+      this.#newerMembershipSeen.set(message.pgId, message.currentMembershipEpoch);
+      this.#env.log.log('info', 'storage knows a newer membership of a PG; waiting for the control plane', {
+        pgId: message.pgId,
+        segmentId: message.segmentId,
+        membershipEpoch: placement.membershipEpoch,
+        storageMembershipEpoch: message.currentMembershipEpoch,
+      });
+    }
+    return true;
   }
 
   /**

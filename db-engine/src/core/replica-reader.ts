@@ -122,7 +122,10 @@ export class ReplicaReader {
       read.timer = this.#env.clock.setTimer(pauseMs, () => this.#sendTo(read, untried));
       return;
     }
-    this.#sendTo(read, untried);
+    // A member still hydrating refuses what it does not hold yet: the others first.
+    const hydrating = read.placement.quorumSet.hydrating;
+    const settled = untried.filter((segmentId) => !hydrating.includes(segmentId));
+    this.#sendTo(read, settled.length > 0 ? settled : untried);
   }
 
   #sendTo(read: Read, candidates: readonly SegmentId[]): void {

@@ -1,7 +1,8 @@
 /**
  * The writer's side of replication over its HTTP API (docs/replicas-and-failover.md):
  *
- *   GET  /v1/volume                     the PG list a replica reads pages from (placements, page span)
+ *   GET  /v1/volume                     the PG list a replica reads pages from (placements, page span):
+ *        { pagesPerPg, pgs: [{ pgId, membershipEpoch, members, nodeOf, configurations, hydrating }] }
  *   GET  /v1/replication/stream?replica=<id>
  *        200, a never-ending binary body: a u32 (little-endian) length and that many bytes of JSON, the
  *        start point { volumeEpoch, vdl, readPoints: { "<pgId>": "<lsn>" } }, then protocol frames
@@ -42,6 +43,10 @@ export interface VolumeJson {
     readonly membershipEpoch: string;
     readonly members: readonly string[];
     readonly nodeOf: Readonly<Record<string, string>>;
+    /** The quorum set (docs/quorum.md); absent from writers before quorum sets: `[members]`. */
+    readonly configurations?: readonly (readonly string[])[];
+    /** Members that count for writes but not yet for reads; absent: none. */
+    readonly hydrating?: readonly string[];
   }[];
 }
 
@@ -53,6 +58,8 @@ export function volumeJson(directory: VolumeDirectory): VolumeJson {
       membershipEpoch: placement.membershipEpoch.toString(),
       members: [...placement.members],
       nodeOf: Object.fromEntries(placement.nodeOf),
+      configurations: placement.quorumSet.configurations.map((configuration) => [...configuration]),
+      hydrating: [...placement.quorumSet.hydrating],
     })),
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Real processes for the engine's process tests: six storage nodes (the storage node's own rig, two
- * per zone, fixed ports so restarts keep their addresses, 4 KiB pages as the engine needs) and engine
+ * per zone, fixed ports so restarts keep their addresses, 4 KiB pages as the engine needs), or seven
+ * with a spare in zone a for repairs, and engine
  * processes (`src/main.ts` through tsx) with a data directory each, their HTTP port read from the
  * "HTTP API listening" log line. `sql` speaks the engine's HTTP API.
  */
@@ -23,13 +24,24 @@ const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tsxLoader = createRequire(import.meta.url).resolve('tsx');
 const READY_TIMEOUT_MS = 60_000;
 
-export const ZONE_OF = { s1: 'a', s2: 'a', s3: 'b', s4: 'b', s5: 'c', s6: 'c' } as const;
+export const ZONE_OF = { s1: 'a', s2: 'a', s3: 'b', s4: 'b', s5: 'c', s6: 'c', s7: 'a' } as const;
 export type StorageName = keyof typeof ZONE_OF;
-export const STORAGE_NAMES = Object.keys(ZONE_OF) as StorageName[];
+/** The six nodes of the usual fleet; s7 joins when a test asks for it (`names`). */
+export const STORAGE_NAMES: readonly StorageName[] = ['s1', 's2', 's3', 's4', 's5', 's6'];
+
+export interface FleetOptions {
+  /** The nodes to run (STORAGE_NAMES by default). */
+  readonly names?: readonly StorageName[];
+  /** More flags for every storage process (e.g. its S3 backup target). */
+  readonly storageArgs?: readonly string[];
+  /** More environment for every storage process (e.g. the S3 secret, refused as a flag). */
+  readonly storageEnv?: Readonly<Record<string, string>>;
+}
 
 export class StorageFleet {
   readonly nodes = new Map<StorageName, StorageProcess>();
   #ports = new Map<StorageName, { port: number; adminPort: number }>();
+  readonly names: readonly StorageName[];
 
   /**
    * `nodeArgs`: Node flags for every storage process (e.g. `--cpu-prof` when profiling).
@@ -40,19 +52,23 @@ export class StorageFleet {
     readonly segmentSizeBytes: number,
     readonly nodeArgs: readonly string[] = [],
     readonly gossipIntervalMs = 200,
-  ) {}
+    readonly options: FleetOptions = {},
+  ) {
+    this.names = options.names ?? STORAGE_NAMES;
+  }
 
   async start(): Promise<void> {
-    const ports = await freePorts(2 * STORAGE_NAMES.length);
-    STORAGE_NAMES.forEach((name, index) => {
+    const ports = await freePorts(2 * this.names.length);
+    this.names.forEach((name, index) => {
       this.#ports.set(name, { port: ports[2 * index]!, adminPort: ports[2 * index + 1]! });
     });
-    await Promise.all(STORAGE_NAMES.map((name) => this.startNode(name)));
+    await Promise.all(this.names.map((name) => this.startNode(name)));
   }
 
   async startNode(name: StorageName, dataDir?: string): Promise<StorageProcess> {
     const { port, adminPort } = this.#ports.get(name)!;
-    const peers = STORAGE_NAMES.filter((other) => other !== name)
+    const peers = this.names
+      .filter((other) => other !== name)
       .map((other) => `${other}=127.0.0.1:${this.#ports.get(other)!.port}`)
       .join(',');
     const node = await startStorageProcess(name, ZONE_OF[name], {
@@ -69,7 +85,9 @@ export class StorageFleet {
         String(this.segmentSizeBytes),
         '--gossip-interval-ms',
         String(this.gossipIntervalMs),
+        ...(this.options.storageArgs ?? []),
       ],
+      ...(this.options.storageEnv === undefined ? {} : { env: this.options.storageEnv }),
     });
     this.nodes.set(name, node);
     return node;
@@ -85,10 +103,12 @@ export class StorageFleet {
 
   /** The engine's --storage value. */
   storageFlag(): string {
-    return STORAGE_NAMES.map((name) => {
-      const { port, adminPort } = this.#ports.get(name)!;
-      return `${name}=127.0.0.1:${port}/${adminPort}@${ZONE_OF[name]}`;
-    }).join(',');
+    return this.names
+      .map((name) => {
+        const { port, adminPort } = this.#ports.get(name)!;
+        return `${name}=127.0.0.1:${port}/${adminPort}@${ZONE_OF[name]}`;
+      })
+      .join(',');
   }
 
   async stopAll(): Promise<void> {

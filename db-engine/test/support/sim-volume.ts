@@ -109,11 +109,20 @@ export class SimVolume {
 
   readonly geometry: VolumeGeometry;
 
+  /**
+   * `more.spareStorage`: more storage cores ([id, zone]) that no PG is placed on: where a repair puts
+   * the segment that replaces a failed one (the directory places PGs on STORAGE_NODES only).
+   * `more.storageOptions`: overrides for every storage core (e.g. staging to the object store).
+   */
   constructor(
     seed: number,
     engines: readonly string[] = ['e1'],
     network: Partial<NetworkFaultRates> = {},
     geometry: VolumeGeometry = TOY_GEOMETRY,
+    more: {
+      readonly spareStorage?: readonly (readonly [string, string])[];
+      readonly storageOptions?: Partial<StorageNodeOptions>;
+    } = {},
   ) {
     this.geometry = geometry;
     this.cluster = new SimCluster({ seed, logLevelMin: 'error', network });
@@ -123,8 +132,9 @@ export class SimVolume {
       logFileBytes: Math.max(STORAGE_OPTIONS.logFileBytes!, 16 * geometry.pageSizeBytes),
       logPreallocateBytes: Math.max(STORAGE_OPTIONS.logPreallocateBytes!, geometry.pageSizeBytes),
       controlLogCompactBytes: Math.max(STORAGE_OPTIONS.controlLogCompactBytes!, 16 * geometry.pageSizeBytes),
+      ...more.storageOptions,
     };
-    for (const [id, zone] of STORAGE_NODES) {
+    for (const [id, zone] of [...STORAGE_NODES, ...(more.spareStorage ?? [])]) {
       this.cluster.addNode({
         id,
         zone,

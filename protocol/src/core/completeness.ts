@@ -218,6 +218,17 @@ export class DurabilityTracker {
     return this.#advance();
   }
 
+  /**
+   * `member` left PG `pgId` (a membership change): its acknowledgements of the PG's pending records
+   * and its applied SCL are forgotten, so that a segment given the same id later starts from nothing
+   * instead of counting for records it may not hold. Call `reevaluate` after.
+   */
+  forgetMember(pgId: PgId, member: string): void {
+    for (const record of this.#pending.values())
+      if (record.pgId === pgId && !record.durable) record.acknowledgedBy.delete(member);
+    this.#appliedThrough.get(pgId)?.delete(member);
+  }
+
   /** Members of `pgId` that still have to acknowledge `lsn` (for re-sending). */
   isDurable(lsn: Lsn): boolean {
     return lsn <= this.#vcl || this.#pending.get(lsn)?.durable === true;

@@ -14,6 +14,9 @@
  *   GET /v1/segments/:segmentId  200 one segment; 404 NL_REQUEST_INVALID when the node has no such segment
  *   GET /metrics                 200 Prometheus text exposition
  *
+ * With a `lifecycle` (the control plane's calls): POST /v1/segments, DELETE /v1/segments/:pgId/:segmentId,
+ * POST …/restore, POST …/seal, PUT …/membership and POST /v1/backup (see `segmentLifecyclePlugin`).
+ *
  * Errors: a NorthlightError keeps its code, with the HTTP status of `HTTP_STATUS_OF_ERROR_CODE`. A
  * request that fails its schema, an unknown route, a malformed URL or an oversized body is a 4xx
  * NL_REQUEST_INVALID. Anything else is a bug: the client gets a 500 `NL_INTERNAL` with no detail,
@@ -115,6 +118,10 @@ export const HTTP_STATUS_OF_ERROR_CODE = {
   NL_TIMEOUT: 504,
   NL_CONFIG_INVALID: 500,
   NL_REQUEST_INVALID: 400,
+  // The control plane's metadata directory: never raised by a storage node, mapped for completeness.
+  NL_METADATA_CONFLICT: 409,
+  NL_METADATA_CORRUPT: 500,
+  NL_METADATA_UNAVAILABLE: 503,
 } as const satisfies Record<ErrorCode, number>;
 
 const INTERNAL_ERROR_BODY: AdminErrorBody = {
@@ -314,6 +321,19 @@ export interface SegmentLifecycle {
   backupNow(): Promise<object>;
   /** Seals a segment: appends refused for good. */
   seal(pgId: number, segmentId: string): Promise<{ readonly sealed: boolean }>;
+  /**
+   * Records a newer membership of a segment (a repair's quorum-set change). `found: false` when the
+   * node holds no such segment; an older epoch is NL_MEMBERSHIP_STALE, a bad one the caller's mistake.
+   */
+  updateMembership(
+    pgId: number,
+    segmentId: string,
+    membership: {
+      readonly membershipEpoch: bigint;
+      readonly members: readonly string[];
+      readonly memberNodes: readonly string[];
+    },
+  ): Promise<{ readonly found: false } | { readonly found: true; readonly changed: boolean }>;
 }
 
 export interface SegmentLifecyclePluginOptions {
@@ -345,9 +365,28 @@ function u64Field(name: string, text: string): bigint {
 }
 
 /**
+ * Members of a PG as the lifecycle routes take them. A PG has 6 members, 7 or more while a membership
+ * change is in flight; the core holds the real limit (`membersMax`, 16 by default), this only bounds
+ * what is parsed.
+ */
+const membersSchema = {
+  type: 'array',
+  minItems: 1,
+  maxItems: 64,
+  items: { type: 'string', pattern: identifierPattern },
+} as const;
+const memberNodesSchema = {
+  type: 'array',
+  maxItems: 64,
+  items: { type: 'string', pattern: identifierPattern },
+} as const;
+
+/**
  * `POST /v1/segments` creates an empty segment (201, or 200 when it already exists with the same
- * spec); `DELETE /v1/segments/:pgId/:segmentId` drops one. Used by the control plane (placement,
- * repair) and by tests that stand in for it. Typed errors (NL_…) come from the core.
+ * spec); `DELETE /v1/segments/:pgId/:segmentId` drops one; `PUT /v1/segments/:pgId/:segmentId/membership`
+ * records a newer membership (200 `{ changed }`, 404 for an unknown segment, 409 NL_MEMBERSHIP_STALE
+ * for an older epoch). Used by the control plane (placement, repair) and by tests that stand in for
+ * it. Typed errors (NL_…) come from the core.
  */
 export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOptions> = async (
   app,
@@ -374,17 +413,8 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
             segmentId: { type: 'string', pattern: identifierPattern },
             membershipEpoch: { type: 'string', pattern: decimalU64Pattern },
             volumeEpoch: { type: 'string', pattern: decimalU64Pattern },
-            members: {
-              type: 'array',
-              minItems: 1,
-              maxItems: 64,
-              items: { type: 'string', pattern: identifierPattern },
-            },
-            memberNodes: {
-              type: 'array',
-              maxItems: 64,
-              items: { type: 'string', pattern: identifierPattern },
-            },
+            members: membersSchema,
+            memberNodes: memberNodesSchema,
           },
           additionalProperties: false,
         },
@@ -438,6 +468,39 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
       },
     },
     async (request) => options.lifecycle.seal(request.params.pgId, request.params.segmentId),
+  );
+  app.put<{
+    Params: { pgId: number; segmentId: string };
+    Body: { membershipEpoch: string; members: string[]; memberNodes: string[] };
+  }>(
+    '/v1/segments/:pgId/:segmentId/membership',
+    {
+      schema: {
+        params: segmentParamsSchema,
+        body: {
+          type: 'object',
+          required: ['membershipEpoch', 'members', 'memberNodes'],
+          properties: {
+            membershipEpoch: { type: 'string', pattern: decimalU64Pattern },
+            members: membersSchema,
+            memberNodes: memberNodesSchema,
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { pgId, segmentId } = request.params;
+      const body = request.body;
+      const result = await options.lifecycle.updateMembership(pgId, segmentId, {
+        membershipEpoch: u64Field('membershipEpoch', body.membershipEpoch),
+        members: body.members,
+        memberNodes: body.memberNodes,
+      });
+      if (!result.found)
+        return reply.code(404).send(requestInvalid(`this node holds no segment ${segmentId} of PG ${pgId}`));
+      return { changed: result.changed };
+    },
   );
   app.post('/v1/backup', async () => toJsonStatus(await options.lifecycle.backupNow()));
 };

@@ -44,6 +44,8 @@ export interface PgMembership {
 
 export interface RepairInFlight {
   readonly id: string;
+  /** A repair replaces a member that is gone; a migration (heat-plan.ts) one that is alive. */
+  readonly kind?: 'repair' | 'migration';
   readonly pgId: number;
   readonly leavingSegment: string;
   readonly leavingNode: string;
@@ -195,7 +197,8 @@ function progressOf(
       reason: `${repair.joiningSegment} on ${repair.joiningNode} is hydrated (SCL ${scl} ≥ ${repair.targetLsn}): PG ${pg.pgId} drops ${repair.leavingSegment}`,
     };
   }
-  if (nodeById.get(repair.leavingNode)?.reachable === true) {
+  // A migration's leaving member is alive by design: only a repair is reverted when it answers again.
+  if (repair.kind !== 'migration' && nodeById.get(repair.leavingNode)?.reachable === true) {
     const quorumSet = revertReplacement(pg.quorumSet, repair.joiningSegment);
     return {
       kind: 'revert',

@@ -64,6 +64,8 @@ const READY_POLL_MS = 100;
 /** Backoff between restarts of a crashing storage node or object store. */
 const RESTART_BACKOFF_MS = [500, 1_000, 2_000, 5_000, 10_000] as const;
 export const MAX_EVENTS = 200;
+/** Below this many records appended plus pages read per second, no node counts as hot. */
+const MIGRATION_MINIMUM_HEAT = 50;
 /** Storage nodes restarted together by an upgrade (never two members of one PG). */
 const UPGRADE_BATCH_SIZE_MAX = 4;
 /** How long a fenced writer may take to drain its commits and exit before it is killed. */
@@ -625,6 +627,11 @@ export class LocalCluster {
           gracePeriodMs: controlPlane.repairGracePeriodMs,
           maxPerNode: controlPlane.maxConcurrentRepairsPerNode,
           maxTotal: controlPlane.maxConcurrentRepairs,
+        },
+        heat: {
+          factor: controlPlane.heatFactor,
+          cooldownMs: controlPlane.heatCooldownMs,
+          minimumHeat: MIGRATION_MINIMUM_HEAT,
         },
       },
       world.volume,

@@ -14,6 +14,7 @@
  * Every transition is journaled in the metadata directory (workflows) and noted as an event.
  */
 import { allMembers, type QuorumSet } from '@northlight/protocol';
+import { type HeatNode, type MigrationAction, planMigrations } from '../core/heat-plan.js';
 import type { WorkflowRecord } from '../core/metadata.js';
 import {
   type MembershipChange,
@@ -44,6 +45,8 @@ export interface StorageSegmentView {
   readonly volumeEpoch: string;
   readonly logBytes?: number;
   readonly diskBytes: number;
+  readonly appendRecordsPerSecond?: number;
+  readonly readPagesPerSecond?: number;
 }
 
 export interface RepairWorld {
@@ -53,6 +56,7 @@ export interface RepairWorld {
   /** Each reachable node's segments (absent: the node did not answer). */
   readonly segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]>;
   readonly limits: RepairLimits;
+  readonly heat: { readonly factor: number; readonly cooldownMs: number; readonly minimumHeat: number };
 }
 
 export interface RepairHooks {
@@ -82,6 +86,8 @@ export class RepairExecutor {
   /** Repairs this control plane began: their target LSN and start time. */
   readonly #known = new Map<string, { repair: RepairInFlight; startedAtMs: number }>();
   readonly completed: CompletedRepair[] = [];
+  readonly #lastMoveOfNodeMs = new Map<string, number>();
+  readonly #lastMoveOfPgMs = new Map<number, number>();
   blocked: string[] = [];
 
   constructor(hooks: RepairHooks) {
@@ -95,7 +101,10 @@ export class RepairExecutor {
   async step(world: RepairWorld, volume: { pgs: readonly VolumeJsonPg[] }): Promise<void> {
     const pgs = volume.pgs.map(membershipOf);
     const headOf = pgHeads(pgs, world.segmentsOf);
-    const inFlight = pgs.flatMap((pg) => this.#inFlightOf(pg, headOf.get(pg.pgId) ?? 0n));
+    const reachable = new Set(world.nodes.filter((node) => node.reachable).map((node) => node.nodeId));
+    const inFlight: RepairInFlight[] = [];
+    for (const pg of pgs)
+      inFlight.push(...(await this.#inFlightOf(world, pg, headOf.get(pg.pgId) ?? 0n, reachable)));
     const sclOf = new Map<string, bigint>();
     for (const segments of world.segmentsOf.values())
       for (const segment of segments) sclOf.set(segment.segmentId, BigInt(segment.scl));
@@ -104,11 +113,53 @@ export class RepairExecutor {
       action.kind === 'blocked' ? [`PG ${action.pgId}: ${action.reason}`] : [],
     );
     for (const action of actions) if (action.kind !== 'blocked') await this.#execute(world, action);
+    if (!actions.some((action) => action.kind === 'begin'))
+      for (const migration of this.#planMigrations(world, pgs, inFlight, headOf))
+        await this.#execute(world, { ...migration, kind: 'begin' });
     await this.#reconcileStorage(world, pgs);
   }
 
+  /** Heat (heat-plan.ts): only from a fleet whose every node answers, and never during a repair. */
+  #planMigrations(
+    world: RepairWorld,
+    pgs: readonly PgMembership[],
+    inFlight: readonly RepairInFlight[],
+    headOf: ReadonlyMap<number, bigint>,
+  ): MigrationAction[] {
+    if (world.nodes.some((node) => !node.reachable)) return [];
+    const nodes: HeatNode[] = world.nodes.map((node) => ({
+      nodeId: node.nodeId,
+      zone: node.zone,
+      schedulable: node.schedulable,
+      segmentHeat: new Map(
+        (world.segmentsOf.get(node.nodeId) ?? []).map((segment) => [
+          segment.segmentId,
+          (segment.appendRecordsPerSecond ?? 0) + (segment.readPagesPerSecond ?? 0),
+        ]),
+      ),
+    }));
+    return planMigrations({
+      nodes,
+      pgs,
+      inFlight,
+      lastMoveOfNodeMs: this.#lastMoveOfNodeMs,
+      lastMoveOfPgMs: this.#lastMoveOfPgMs,
+      nowMs: this.#hooks.nowMs(),
+      factor: world.heat.factor,
+      cooldownMs: world.heat.cooldownMs,
+      minimumHeat: world.heat.minimumHeat,
+      maxTotal: world.limits.maxTotal,
+      headOf,
+    });
+  }
+
   /** The repair a changing PG is in: from what this control plane began, or derived from the layout. */
-  #inFlightOf(pg: PgMembership, head: bigint): RepairInFlight[] {
+  async #inFlightOf(
+    world: RepairWorld,
+    pg: PgMembership,
+    head: bigint,
+    reachable: ReadonlySet<string>,
+  ): Promise<RepairInFlight[]> {
     const [first, second] = pg.quorumSet.configurations;
     if (first === undefined || second === undefined) {
       for (const [key, known] of this.#known) if (known.repair.pgId === pg.pgId) this.#known.delete(key);
@@ -119,15 +170,23 @@ export class RepairExecutor {
     if (leavingSegment === undefined || joiningSegment === undefined) return [];
     const known = this.#known.get(joiningSegment);
     if (known !== undefined) return [known.repair];
-    // Begun by an earlier run: hydrated once it reaches the PG's head now (a safe, later target).
+    const leavingNode = pg.nodeOf[leavingSegment] ?? '?';
+    // Begun by an earlier run: the target is taken again from the writer (posting the membership it
+    // already has is a no-op that answers the PG's current last record, a safe, later target), or
+    // failing that the PG's head. A leaving member that still answers makes it a migration: it
+    // completes rather than reverts.
+    const again = await this.#changeWriter(world, pg);
+    if (again === undefined) return [];
+    const kind = reachable.has(leavingNode) ? 'migration' : 'repair';
     const repair: RepairInFlight = {
-      id: `repair-pg${pg.pgId}-m${pg.membershipEpoch}`,
+      id: `${kind}-pg${pg.pgId}-m${pg.membershipEpoch}`,
+      kind,
       pgId: pg.pgId,
       leavingSegment,
-      leavingNode: pg.nodeOf[leavingSegment] ?? '?',
+      leavingNode,
       joiningSegment,
       joiningNode: pg.nodeOf[joiningSegment] ?? '?',
-      targetLsn: head,
+      targetLsn: again > head ? again : head,
     };
     this.#known.set(joiningSegment, { repair, startedAtMs: this.#hooks.nowMs() });
     return [repair];
@@ -135,17 +194,26 @@ export class RepairExecutor {
 
   async #execute(world: RepairWorld, action: Exclude<RepairAction, { kind: 'blocked' }>): Promise<void> {
     const { repair, change } = action;
+    const what = repair.kind === 'migration' ? 'migration' : 'repair';
     if (action.kind === 'begin') {
-      this.#hooks.note(`repair: ${action.reason}`);
+      this.#hooks.note(`${what}: ${action.reason}`);
       // The joiner exists before the writer sends to it; it is created with the union membership.
       const created = await this.#createSegment(world, repair.joiningNode, repair.joiningSegment, change);
       if (!created) return;
-      if (!(await this.#changeWriter(world, change))) return;
-      this.#known.set(repair.joiningSegment, { repair, startedAtMs: this.#hooks.nowMs() });
+      const hydrationTarget = await this.#changeWriter(world, change);
+      if (hydrationTarget === undefined) return;
+      const now = this.#hooks.nowMs();
+      const targetLsn = hydrationTarget > repair.targetLsn ? hydrationTarget : repair.targetLsn;
+      this.#known.set(repair.joiningSegment, { repair: { ...repair, targetLsn }, startedAtMs: now });
+      if (repair.kind === 'migration') {
+        this.#lastMoveOfPgMs.set(repair.pgId, now);
+        this.#lastMoveOfNodeMs.set(repair.leavingNode, now);
+        this.#lastMoveOfNodeMs.set(repair.joiningNode, now);
+      }
       await this.#journal(repair, 'hydrating', action.reason);
       return;
     }
-    if (!(await this.#changeWriter(world, change))) return;
+    if ((await this.#changeWriter(world, change)) === undefined) return;
     const known = this.#known.get(repair.joiningSegment);
     this.#known.delete(repair.joiningSegment);
     const outcome = action.kind === 'complete' ? 'done' : 'reverted';
@@ -161,7 +229,7 @@ export class RepairExecutor {
       outcome,
     });
     if (this.completed.length > 100) this.completed.shift();
-    this.#hooks.note(`repair: ${action.reason}`);
+    this.#hooks.note(`${what}: ${action.reason}`);
     await this.#journal(repair, outcome, action.reason, known?.startedAtMs);
   }
 
@@ -174,7 +242,7 @@ export class RepairExecutor {
     const now = this.#hooks.nowMs();
     await this.#hooks.journal({
       id: repair.id,
-      kind: 'repair',
+      kind: repair.kind ?? 'repair',
       pgId: repair.pgId,
       fromNode: repair.leavingNode,
       toNode: repair.joiningNode,
@@ -187,7 +255,13 @@ export class RepairExecutor {
     });
   }
 
-  async #changeWriter(world: RepairWorld, change: MembershipChange): Promise<boolean> {
+  /**
+   * Tells the writer the PG's new membership. Resolves with the writer's hydration target (the PG's
+   * last record allocated when the change took effect: a joiner whose SCL reaches it holds every
+   * record of the PG that any configuration may have acknowledged), 0 when the writer gave none, or
+   * undefined when it refused.
+   */
+  async #changeWriter(world: RepairWorld, change: MembershipChange): Promise<bigint | undefined> {
     const answer = await send(`${world.writerUrl}/v1/admin/membership`, 'POST', {
       pgId: change.pgId,
       membershipEpoch: change.membershipEpoch.toString(),
@@ -195,11 +269,14 @@ export class RepairExecutor {
       hydrating: change.quorumSet.hydrating,
       nodeOf: change.nodeOf,
     });
-    if (answer.ok) return true;
+    if (answer.ok) {
+      const target = (answer.json as { hydrationTarget?: string } | undefined)?.hydrationTarget;
+      return target === undefined ? 0n : BigInt(target);
+    }
     this.#hooks.note(
       `repair: the writer refused membership epoch ${change.membershipEpoch} of PG ${change.pgId}: ${answer.text}; retrying next round`,
     );
-    return false;
+    return undefined;
   }
 
   async #createSegment(
@@ -234,7 +311,9 @@ export class RepairExecutor {
       for (const segmentId of members) {
         const nodeId = pg.nodeOf[segmentId]!;
         if (!reachable.has(nodeId)) continue;
-        const held = world.segmentsOf.get(nodeId)?.find((segment) => segment.segmentId === segmentId);
+        const reported = world.segmentsOf.get(nodeId);
+        if (reported === undefined) continue;
+        const held = reported.find((segment) => segment.segmentId === segmentId);
         if (held === undefined) {
           await this.#createSegment(world, nodeId, segmentId, pg);
           continue;
@@ -307,7 +386,7 @@ async function send(
   url: string,
   method: 'POST' | 'PUT' | 'DELETE',
   body?: unknown,
-): Promise<{ ok: boolean; text: string }> {
+): Promise<{ ok: boolean; text: string; json?: unknown }> {
   try {
     const response = await fetch(url, {
       method,
@@ -316,8 +395,14 @@ async function send(
         : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
-    const text = (await response.text()).slice(0, 300);
-    return { ok: response.ok, text: `HTTP ${response.status} ${text}` };
+    const full = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(full);
+    } catch {
+      json = undefined;
+    }
+    return { ok: response.ok, text: `HTTP ${response.status} ${full.slice(0, 300)}`, json };
   } catch (error) {
     return { ok: false, text: (error as Error).message };
   }

@@ -32,10 +32,14 @@ export interface Up {
   readonly exited: Promise<number | null>;
 }
 
-export async function startUp(dataDir: string): Promise<Up> {
-  const child = spawn(process.execPath, [cli, 'up', '--data-dir', dataDir, '--base-port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function startUp(dataDir: string, extraArgs: readonly string[] = []): Promise<Up> {
+  const child = spawn(
+    process.execPath,
+    [cli, 'up', '--data-dir', dataDir, '--base-port', '0', ...extraArgs],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,205 @@
+/**
+ * Heat-driven migration planning (src/core/heat-plan.ts): a node hotter than factor × the fleet
+ * median gives its hottest movable segment to the coldest node of its zone without a member of that
+ * PG; nothing moves below the floor, into a node that would end up hotter, during a cooldown, or for
+ * a PG already changing. A property simulates rounds of moves on random heat maps and checks that no
+ * PG moves twice within the cooldown and that every move lowers the source zone's heat spread.
+ */
+import { singleConfiguration } from '@northlight/protocol';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  type HeatNode,
+  type HeatPlanInput,
+  median,
+  nodeHeat,
+  planMigrations,
+} from '../src/core/heat-plan.js';
+import type { PgMembership } from '../src/core/repair-plan.js';
+
+function pg(pgId: number, nodes: string[]): PgMembership {
+  const members = nodes.map((node) => `pg${pgId}-${node}`);
+  return {
+    pgId,
+    membershipEpoch: 1n,
+    quorumSet: singleConfiguration(members),
+    nodeOf: Object.fromEntries(members.map((member, index) => [member, nodes[index]!])),
+  };
+}
+
+/** Nodes a1..a3, b1..b3, c1..c3; PGs on a1 a2 b1 b2 c1 c2 unless given; heat per segment. */
+function world(
+  heat: Record<string, number>,
+  pgs = [pg(0, ['a1', 'a2', 'b1', 'b2', 'c1', 'c2'])],
+): HeatPlanInput {
+  const nodes: HeatNode[] = ['a', 'b', 'c'].flatMap((zone) =>
+    [1, 2, 3].map((index) => {
+      const nodeId = `${zone}${index}`;
+      const segmentHeat = new Map<string, number>();
+      for (const candidate of pgs)
+        for (const [segment, host] of Object.entries(candidate.nodeOf))
+          if (host === nodeId) segmentHeat.set(segment, heat[segment] ?? 1);
+      return { nodeId, zone, schedulable: true, segmentHeat };
+    }),
+  );
+  return {
+    nodes,
+    pgs,
+    inFlight: [],
+    lastMoveOfNodeMs: new Map(),
+    lastMoveOfPgMs: new Map(),
+    nowMs: 1_000_000,
+    factor: 2,
+    cooldownMs: 300_000,
+    minimumHeat: 10,
+    maxTotal: 4,
+    headOf: new Map([[0, 77n]]),
+  };
+}
+
+describe('planMigrations', () => {
+  const sixOf = (pgId: number) => pg(pgId, ['a1', 'a2', 'b1', 'b2', 'c1', 'c2']);
+  /** a1 carries two hot segments: moving one of them cools it without making a new hot spot. */
+  const hotA1 = () => world({ 'pg0-a1': 100, 'pg1-a1': 60 }, [sixOf(0), sixOf(1)]);
+
+  it('moves the hottest segment of a hot node to the coldest node of its zone', () => {
+    const actions = planMigrations(hotA1());
+    expect(actions).toHaveLength(1);
+    expect(actions[0]!.repair).toMatchObject({
+      kind: 'migration',
+      pgId: 0,
+      leavingSegment: 'pg0-a1',
+      leavingNode: 'a1',
+      joiningNode: 'a3',
+      joiningSegment: 'pg0-a3-m2',
+      targetLsn: 77n,
+    });
+    expect(actions[0]!.change.quorumSet.configurations).toHaveLength(2);
+    expect(actions[0]!.reason).toMatch(/a1 runs at 160\.0 ops\/s/);
+  });
+
+  it('leaves a fleet alone below the floor or under the factor', () => {
+    expect(planMigrations({ ...world({ 'pg0-a1': 9 }), minimumHeat: 10 })).toEqual([]);
+    const even = world({
+      'pg0-a1': 30,
+      'pg0-a2': 30,
+      'pg0-b1': 30,
+      'pg0-b2': 30,
+      'pg0-c1': 30,
+      'pg0-c2': 30,
+    });
+    expect(planMigrations(even)).toEqual([]);
+  });
+
+  it('does not move a hot spot onto a node that would end up as hot', () => {
+    const twoPgs = [pg(0, ['a1', 'a2', 'b1', 'b2', 'c1', 'c2']), pg(1, ['a3', 'a2', 'b3', 'b2', 'c3', 'c2'])];
+    // a3 already carries 60: moving a1's 100 there gives 160 > 100.
+    expect(planMigrations(world({ 'pg0-a1': 100, 'pg1-a3': 60 }, twoPgs))).toEqual([]);
+  });
+
+  it('does not just move a hot spot: a node hot from one segment alone keeps it', () => {
+    expect(planMigrations(world({ 'pg0-a1': 100 }))).toEqual([]);
+  });
+
+  it('respects the cooldown of nodes and PGs, PGs already changing, and the fleet limit', () => {
+    const hot = hotA1();
+    expect(planMigrations({ ...hot, lastMoveOfNodeMs: new Map([['a1', 900_000]]) })).toEqual([]);
+    expect(planMigrations({ ...hot, lastMoveOfNodeMs: new Map([['a3', 900_000]]) })).toEqual([]);
+    // PG 0 cooling: PG 1's segment (60) moves instead.
+    expect(planMigrations({ ...hot, lastMoveOfPgMs: new Map([[0, 900_000]]) })[0]?.repair.pgId).toBe(1);
+    expect(
+      planMigrations({
+        ...hot,
+        lastMoveOfPgMs: new Map([
+          [0, 900_000],
+          [1, 900_000],
+        ]),
+      }),
+    ).toEqual([]);
+    expect(planMigrations({ ...hot, lastMoveOfPgMs: new Map([[0, 600_000]]) })[0]?.repair.pgId).toBe(0);
+    const busy = {
+      id: 'r',
+      pgId: 0,
+      leavingSegment: 'pg0-b1',
+      leavingNode: 'b1',
+      joiningSegment: 'pg0-b3-m2',
+      joiningNode: 'b3',
+      targetLsn: 1n,
+    };
+    expect(planMigrations({ ...hot, inFlight: [busy] })[0]?.repair.pgId).toBe(1);
+    expect(planMigrations({ ...hot, inFlight: [busy, { ...busy, pgId: 1 }] })).toEqual([]);
+    expect(planMigrations({ ...hot, maxTotal: 0 })).toEqual([]);
+  });
+
+  it('never chooses an unschedulable node', () => {
+    const hot = hotA1();
+    const nodes = hot.nodes.map((node) => (node.nodeId === 'a3' ? { ...node, schedulable: false } : node));
+    expect(planMigrations({ ...hot, nodes })).toEqual([]);
+  });
+
+  it('over rounds, never moves a PG twice within the cooldown and always narrows the zone spread', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 200 }), { minLength: 6, maxLength: 6 }),
+        fc.integer({ min: 1, max: 8 }),
+        (heats, rounds) => {
+          const pgs = [
+            pg(0, ['a1', 'a2', 'b1', 'b2', 'c1', 'c2']),
+            pg(1, ['a2', 'a3', 'b2', 'b3', 'c2', 'c3']),
+            pg(2, ['a1', 'a3', 'b1', 'b3', 'c1', 'c3']),
+          ];
+          const heat: Record<string, number> = {};
+          pgs.forEach((candidate, index) => {
+            for (const segment of Object.keys(candidate.nodeOf))
+              heat[segment] = heats[(index * 2 + segment.length) % 6]!;
+          });
+          let current = pgs;
+          const moves = new Map<number, number>();
+          let nowMs = 1_000_000;
+          const lastMoveOfNodeMs = new Map<string, number>();
+          for (let round = 0; round < rounds; round++) {
+            const input = {
+              ...world(heat, current),
+              nowMs,
+              lastMoveOfNodeMs,
+              lastMoveOfPgMs: new Map(moves),
+            };
+            const heatOf = new Map(input.nodes.map((node) => [node.nodeId, nodeHeat(node)]));
+            for (const action of planMigrations(input)) {
+              const last = moves.get(action.repair.pgId);
+              expect(last === undefined || nowMs - last >= input.cooldownMs).toBe(true);
+              const zone = input.nodes.filter((node) => node.zone === action.repair.leavingNode[0]);
+              const before = Math.max(...zone.map((node) => heatOf.get(node.nodeId)!));
+              const moved = heat[action.repair.leavingSegment] ?? 1;
+              const sourceAfter = heatOf.get(action.repair.leavingNode)! - moved;
+              const targetAfter = heatOf.get(action.repair.joiningNode)! + moved;
+              expect(Math.max(sourceAfter, targetAfter)).toBeLessThan(before);
+              heat[action.repair.joiningSegment] = moved;
+              moves.set(action.repair.pgId, nowMs);
+              lastMoveOfNodeMs.set(action.repair.leavingNode, nowMs);
+              lastMoveOfNodeMs.set(action.repair.joiningNode, nowMs);
+              current = current.map((candidate) =>
+                candidate.pgId !== action.repair.pgId
+                  ? candidate
+                  : {
+                      pgId: candidate.pgId,
+                      membershipEpoch: action.change.membershipEpoch + 1n,
+                      quorumSet: singleConfiguration(
+                        action.change.quorumSet.configurations[1]!.map((member) => member),
+                      ),
+                      nodeOf: Object.fromEntries(
+                        Object.entries(action.change.nodeOf).filter(
+                          ([segment]) => segment !== action.repair.leavingSegment,
+                        ),
+                      ),
+                    },
+              );
+            }
+            nowMs += 60_000;
+          }
+          expect(median([1, 3, 2])).toBe(2);
+        },
+      ),
+    );
+  });
+});

@@ -14,7 +14,7 @@ import {
   type PgId,
   type SegmentId,
 } from '@northlight/protocol';
-import { NodeDisk } from '@northlight/protocol/io';
+import { buildVersion, NodeDisk } from '@northlight/protocol/io';
 import { ENGINE_PAGE_SIZE_BYTES, type EngineConfig } from './config.js';
 import { LocalVolumeDirectory } from './core/local-directory.js';
 import { ReplicaReader } from './core/replica-reader.js';
@@ -366,6 +366,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
       return {
         nodeId: config.nodeId,
         role: 'replica',
+        version: buildVersion(),
         writerUrl,
         streamConnected,
         resyncs,

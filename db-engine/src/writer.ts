@@ -11,7 +11,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { asNodeId, type Epoch, isNorthlightError, type Logger, type PageNo } from '@northlight/protocol';
-import { NodeDisk } from '@northlight/protocol/io';
+import { buildVersion, NodeDisk } from '@northlight/protocol/io';
 import { ENGINE_PAGE_SIZE_BYTES, type EngineConfig } from './config.js';
 import { DiskEpochStore } from './core/epoch-store.js';
 import { LocalVolumeDirectory } from './core/local-directory.js';
@@ -191,6 +191,7 @@ export async function runWriter(
     },
     status: () => ({
       nodeId: config.nodeId,
+      version: buildVersion(),
       driver: driver.status(),
       recovery,
       kernel: kernelStats,

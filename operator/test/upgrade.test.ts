@@ -139,6 +139,17 @@ describe('northlight upgrade (real processes)', () => {
     expect(final.upgrade?.state).toBe('done');
     for (const node of final.storage) expect(node.version, node.nodeId).toBe('0.1.1');
     for (const engine of final.engines) expect(engine.version, engine.name).toBe('0.1.1');
+    // …and straight from each process's own status, not the platform's record.
+    for (const [nodeId, node] of Object.entries(ports.storage)) {
+      const own = (await (await fetch(`http://127.0.0.1:${node.adminPort}/v1/status`)).json()) as {
+        version?: string;
+      };
+      expect(own.version, nodeId).toBe('0.1.1');
+    }
+    for (const engine of final.engines) {
+      const own = (await (await fetch(`${engine.url}/v1/status`)).json()) as { version?: string };
+      expect(own.version, engine.name).toBe('0.1.1');
+    }
     expect(final.writer).toBe('engine-2');
 
     expect((await northlightAsync(['down', '--data-dir', dataDir])).status).toBe(0);

@@ -16,6 +16,7 @@ import {
   unavailableObjectStore,
 } from '@northlight/protocol';
 import {
+  buildVersion,
   NodeClock,
   NodeDisk,
   NodeRandom,
@@ -29,6 +30,9 @@ import { PinoLogger } from './io/logger.js';
 import { PrometheusStorageMetrics } from './io/metrics.js';
 import { storageMetricsFor } from './io/metrics-adapter.js';
 import { S3ObjectStore } from './io/s3-object-store.js';
+
+/** What this process runs, as its status reports it. */
+const version = buildVersion();
 
 /** Graceful shutdown that takes longer than this is cut short (the orchestrator would SIGKILL anyway). */
 const SHUTDOWN_DEADLINE_MS = 20_000;
@@ -120,7 +124,7 @@ async function run(argv: readonly string[]): Promise<number> {
       const status = core.status();
       return status.ready ? { ready: true } : { ready: false, reason: `core is ${status.state}` };
     },
-    statusProvider: () => ({ ...core.status(), zone: config.zone }),
+    statusProvider: () => ({ ...core.status(), zone: config.zone, version }),
     metrics,
     lifecycle: {
       create: async (spec) => {

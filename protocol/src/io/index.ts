@@ -1,4 +1,5 @@
 /** Real adapters of the environment interfaces (`core/env.ts`) for processes running on Node. */
+export { buildVersion } from './build-version.js';
 export { NodeClock } from './node-clock.js';
 export { NodeDisk } from './node-disk.js';
 export { JsonLineLogger } from './node-logger.js';

@@ -67,6 +67,8 @@ export interface SegmentStatus {
 export interface StorageStatus {
   readonly nodeId: string;
   readonly zone: string;
+  /** What the process runs (`buildVersion`): the rolling upgrade's checker reads it. */
+  readonly version?: string;
   readonly ready: boolean;
   readonly segments: readonly SegmentStatus[];
 }
@@ -201,6 +203,7 @@ const statusSchema = {
     nodeId: { type: 'string' },
     zone: { type: 'string' },
     ready: { type: 'boolean' },
+    version: { type: 'string' },
     segments: { type: 'array', items: segmentSchema },
   },
   additionalProperties: true,

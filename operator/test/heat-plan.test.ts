@@ -3,7 +3,7 @@
  * median gives its hottest movable segment to the coldest node of its zone without a member of that
  * PG; nothing moves below the floor, into a node that would end up hotter, during a cooldown, or for
  * a PG already changing. A property simulates rounds of moves on random heat maps and checks that no
- * PG moves twice within the cooldown and that every move lowers the source zone's heat spread.
+ * segment moves twice within the cooldown and that every move lowers the zone's hottest node.
  */
 import { singleConfiguration } from '@northlight/protocol';
 import fc from 'fast-check';
@@ -47,7 +47,7 @@ function world(
     pgs,
     inFlight: [],
     lastMoveOfNodeMs: new Map(),
-    lastMoveOfPgMs: new Map(),
+    arrivalOfSegmentMs: new Map(),
     nowMs: 1_000_000,
     factor: 2,
     cooldownMs: 300_000,
@@ -105,18 +105,23 @@ describe('planMigrations', () => {
     const hot = hotA1();
     expect(planMigrations({ ...hot, lastMoveOfNodeMs: new Map([['a1', 900_000]]) })).toEqual([]);
     expect(planMigrations({ ...hot, lastMoveOfNodeMs: new Map([['a3', 900_000]]) })).toEqual([]);
-    // PG 0 cooling: PG 1's segment (60) moves instead.
-    expect(planMigrations({ ...hot, lastMoveOfPgMs: new Map([[0, 900_000]]) })[0]?.repair.pgId).toBe(1);
+    // a1's PG 0 segment arrived by a migration lately: PG 1's segment (60) moves instead.
+    expect(
+      planMigrations({ ...hot, arrivalOfSegmentMs: new Map([['pg0-a1', 900_000]]) })[0]?.repair.pgId,
+    ).toBe(1);
     expect(
       planMigrations({
         ...hot,
-        lastMoveOfPgMs: new Map([
-          [0, 900_000],
-          [1, 900_000],
+        arrivalOfSegmentMs: new Map([
+          ['pg0-a1', 900_000],
+          ['pg1-a1', 900_000],
         ]),
       }),
     ).toEqual([]);
-    expect(planMigrations({ ...hot, lastMoveOfPgMs: new Map([[0, 600_000]]) })[0]?.repair.pgId).toBe(0);
+    // Past the cooldown it may move again.
+    expect(
+      planMigrations({ ...hot, arrivalOfSegmentMs: new Map([['pg0-a1', 600_000]]) })[0]?.repair.pgId,
+    ).toBe(0);
     const busy = {
       id: 'r',
       pgId: 0,
@@ -137,7 +142,7 @@ describe('planMigrations', () => {
     expect(planMigrations({ ...hot, nodes })).toEqual([]);
   });
 
-  it('over rounds, never moves a PG twice within the cooldown and always narrows the zone spread', () => {
+  it('over rounds, never moves a segment twice within the cooldown and always cools the hottest node', () => {
     fc.assert(
       fc.property(
         fc.array(fc.integer({ min: 0, max: 200 }), { minLength: 6, maxLength: 6 }),
@@ -154,7 +159,7 @@ describe('planMigrations', () => {
               heat[segment] = heats[(index * 2 + segment.length) % 6]!;
           });
           let current = pgs;
-          const moves = new Map<number, number>();
+          const arrivals = new Map<string, number>();
           let nowMs = 1_000_000;
           const lastMoveOfNodeMs = new Map<string, number>();
           for (let round = 0; round < rounds; round++) {
@@ -162,12 +167,13 @@ describe('planMigrations', () => {
               ...world(heat, current),
               nowMs,
               lastMoveOfNodeMs,
-              lastMoveOfPgMs: new Map(moves),
+              arrivalOfSegmentMs: new Map(arrivals),
             };
             const heatOf = new Map(input.nodes.map((node) => [node.nodeId, nodeHeat(node)]));
             for (const action of planMigrations(input)) {
-              const last = moves.get(action.repair.pgId);
-              expect(last === undefined || nowMs - last >= input.cooldownMs).toBe(true);
+              // No segment moves twice in the window: the one leaving did not arrive lately.
+              const arrived = arrivals.get(action.repair.leavingSegment);
+              expect(arrived === undefined || nowMs - arrived >= input.cooldownMs).toBe(true);
               const zone = input.nodes.filter((node) => node.zone === action.repair.leavingNode[0]);
               const before = Math.max(...zone.map((node) => heatOf.get(node.nodeId)!));
               const moved = heat[action.repair.leavingSegment] ?? 1;
@@ -175,7 +181,7 @@ describe('planMigrations', () => {
               const targetAfter = heatOf.get(action.repair.joiningNode)! + moved;
               expect(Math.max(sourceAfter, targetAfter)).toBeLessThan(before);
               heat[action.repair.joiningSegment] = moved;
-              moves.set(action.repair.pgId, nowMs);
+              arrivals.set(action.repair.joiningSegment, nowMs);
               lastMoveOfNodeMs.set(action.repair.leavingNode, nowMs);
               lastMoveOfNodeMs.set(action.repair.joiningNode, nowMs);
               current = current.map((candidate) =>

@@ -10,8 +10,8 @@
  *   - hysteresis: a move must leave the target cooler than the source was (target + segment heat <
  *     source heat), else it would only move the hot spot;
  *   - a floor (`minimumHeat`): below it nothing is hot, whatever the ratio (an idle fleet's noise);
- *   - a cooldown: a node that was the source or target of a migration, and a PG that moved, are not
- *     chosen again for `cooldownMs` — no segment moves twice in the window;
+ *   - a cooldown: a node that was the source or target of a migration, and a segment that arrived by
+ *     one, are not chosen again for `cooldownMs` — no segment moves twice in the window;
  *   - one migration per hot node per round, at most `maxTotal` repairs and migrations in the fleet.
  */
 import { allMembers, beginReplacement } from '@northlight/protocol';
@@ -30,9 +30,9 @@ export interface HeatPlanInput {
   readonly pgs: readonly PgMembership[];
   /** Repairs and migrations in flight: their PGs and nodes are left alone. */
   readonly inFlight: readonly RepairInFlight[];
-  /** When each node last took part in a migration, and when each PG last moved. */
+  /** When each node last took part in a migration, and when each segment arrived by one. */
   readonly lastMoveOfNodeMs: ReadonlyMap<string, number>;
-  readonly lastMoveOfPgMs: ReadonlyMap<number, number>;
+  readonly arrivalOfSegmentMs: ReadonlyMap<string, number>;
   readonly nowMs: number;
   readonly factor: number;
   readonly cooldownMs: number;
@@ -90,7 +90,7 @@ export function planMigrations(input: HeatPlanInput): MigrationAction[] {
     for (const [segmentId, segmentHeat] of segments) {
       const pgId = pgOfSegment.get(segmentId);
       if (pgId === undefined || busyPgs.has(pgId)) continue;
-      if (input.nowMs - (input.lastMoveOfPgMs.get(pgId) ?? -Infinity) < input.cooldownMs) continue;
+      if (input.nowMs - (input.arrivalOfSegmentMs.get(segmentId) ?? -Infinity) < input.cooldownMs) continue;
       const pg = pgById.get(pgId)!;
       if (pg.quorumSet.configurations.length !== 1) continue;
       const hosting = new Set(Object.values(pg.nodeOf));

@@ -65,7 +65,7 @@ const READY_POLL_MS = 100;
 const RESTART_BACKOFF_MS = [500, 1_000, 2_000, 5_000, 10_000] as const;
 export const MAX_EVENTS = 200;
 /** Below this many records appended plus pages read per second, no node counts as hot. */
-const MIGRATION_MINIMUM_HEAT = 50;
+const MIGRATION_MINIMUM_HEAT = 10;
 /** Storage nodes restarted together by an upgrade (never two members of one PG). */
 const UPGRADE_BATCH_SIZE_MAX = 4;
 /** How long a fenced writer may take to drain its commits and exit before it is killed. */

@@ -87,7 +87,7 @@ export class RepairExecutor {
   readonly #known = new Map<string, { repair: RepairInFlight; startedAtMs: number }>();
   readonly completed: CompletedRepair[] = [];
   readonly #lastMoveOfNodeMs = new Map<string, number>();
-  readonly #lastMoveOfPgMs = new Map<number, number>();
+  readonly #arrivalOfSegmentMs = new Map<string, number>();
   blocked: string[] = [];
 
   constructor(hooks: RepairHooks) {
@@ -143,7 +143,7 @@ export class RepairExecutor {
       pgs,
       inFlight,
       lastMoveOfNodeMs: this.#lastMoveOfNodeMs,
-      lastMoveOfPgMs: this.#lastMoveOfPgMs,
+      arrivalOfSegmentMs: this.#arrivalOfSegmentMs,
       nowMs: this.#hooks.nowMs(),
       factor: world.heat.factor,
       cooldownMs: world.heat.cooldownMs,
@@ -206,7 +206,7 @@ export class RepairExecutor {
       const targetLsn = hydrationTarget > repair.targetLsn ? hydrationTarget : repair.targetLsn;
       this.#known.set(repair.joiningSegment, { repair: { ...repair, targetLsn }, startedAtMs: now });
       if (repair.kind === 'migration') {
-        this.#lastMoveOfPgMs.set(repair.pgId, now);
+        this.#arrivalOfSegmentMs.set(repair.joiningSegment, now);
         this.#lastMoveOfNodeMs.set(repair.leavingNode, now);
         this.#lastMoveOfNodeMs.set(repair.joiningNode, now);
       }

@@ -51,6 +51,11 @@ export interface EngineConfig {
    * comma-separated, are tried in turn (the writer, then the replicas that may be promoted).
    */
   readonly writerUrls: readonly string[];
+  /**
+   * The control plane's placement API (e.g. http://127.0.0.1:7400): the writer asks it where a new
+   * PG goes. Undefined: the writer places PGs itself, two per zone round robin.
+   */
+  readonly placementUrl: string | undefined;
 }
 
 interface OptionSpec {
@@ -115,6 +120,10 @@ const OPTIONS = {
     'role',
     'writer, or replica: read-only, following the writer named by --writer-url on the same volume',
     'writer',
+  ),
+  placementUrl: option(
+    'placement-url',
+    "the control plane's API, e.g. http://127.0.0.1:7400: new PGs are placed where it says (the writer places them itself when it does not answer)",
   ),
   writerUrl: option(
     'writer-url',
@@ -254,6 +263,11 @@ export function parseEngineConfig(
     .split(',')
     .map((url) => url.trim())
     .filter((url) => url !== '');
+  const placementUrl = raw('placementUrl');
+  if (placementUrl !== undefined && !/^http:\/\/[^/]+\/?$/.test(placementUrl))
+    problems.push(
+      `${named('placementUrl')} must be a URL like http://host:port, not ${JSON.stringify(placementUrl)}`,
+    );
   if (role === 'replica' && writerUrls.length === 0)
     problems.push(`${named('writerUrl')} is required with --role replica`);
   for (const url of writerUrls)
@@ -278,6 +292,7 @@ export function parseEngineConfig(
     logLevel: logLevel as EngineConfig['logLevel'],
     role: role === 'replica' ? 'replica' : 'writer',
     writerUrls: writerUrls.map((url) => url.replace(/\/$/, '')),
+    placementUrl: placementUrl === undefined ? undefined : placementUrl.replace(/\/$/, ''),
   };
   if (problems.length > 0)
     throw new NorthlightError('NL_CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`);

@@ -19,6 +19,7 @@ import { QuorumDriver, type RecoveryReport } from './core/quorum-driver.js';
 import { RedoFeed } from './core/replication.js';
 import { Engine } from './engine.js';
 import { engineEnvironment } from './io/engine-environment.js';
+import { HttpPlacementAdvisor } from './io/http-placement-advisor.js';
 import { HttpSegmentProvisioner } from './io/http-provisioner.js';
 import { registerMembershipRoute } from './io/membership-http.js';
 import { EngineMetrics, kernelGauges, pollKernelStats } from './io/metrics.js';
@@ -63,6 +64,8 @@ export async function runWriter(
     nodes: config.storage.map((node) => ({ nodeId: node.nodeId, zone: node.zone })),
     provisioner: new HttpSegmentProvisioner(config.storage),
   });
+  if (config.placementUrl !== undefined)
+    directory.setAdvisor(new HttpPlacementAdvisor(config.placementUrl, logger));
   while (directory.pgs().length === 0) {
     try {
       await directory.addPg();

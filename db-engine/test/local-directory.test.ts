@@ -243,3 +243,46 @@ describe('POST /v1/admin/membership bodies', () => {
     }
   });
 });
+
+describe('placement advice (the control plane places new PGs)', () => {
+  const accept: SegmentProvisioner = { createSegment: () => Promise.resolve() };
+  const openWith = (directory: string) =>
+    LocalVolumeDirectory.open({
+      disk: new NodeDisk(directory),
+      directory: '.',
+      pagesPerPg: 64,
+      nodes: NODES,
+      provisioner: accept,
+    });
+
+  it('uses valid advice, and places the PG itself when there is none or it breaks the rules', async () => {
+    const directory = await openWith(dataDir());
+    const advice: (readonly string[] | undefined)[] = [
+      ['s7', 's2', 's3', 's4', 's5', 's6'], // valid: s7 instead of s1 in zone a
+      undefined, // the control plane did not answer
+      ['s1', 's7', 's2', 's3', 's5', 's6'], // three in zone a
+      ['s1', 's2', 's3', 's4', 's5', 's9'], // a node the engine does not know
+      ['s1', 's1', 's3', 's4', 's5', 's6'], // twice the same node
+    ];
+    const asked: number[] = [];
+    directory.setAdvisor({
+      advise: async (pgId, pgs) => {
+        asked.push(pgId);
+        expect(pgs).toHaveLength(pgId);
+        return advice[pgId]?.map((node) => asNodeId(node));
+      },
+    });
+    const placements: PgPlacement[] = [];
+    for (let pg = 0; pg < advice.length; pg++) placements.push(await directory.addPg());
+    expect(asked).toEqual([0, 1, 2, 3, 4]);
+    expect([...placements[0]!.nodeOf.values()]).toEqual(['s7', 's2', 's3', 's4', 's5', 's6']);
+    expect(placements[0]!.members[0]).toBe('pg0-s7');
+    for (const placement of placements.slice(1)) {
+      const nodes = [...placement.nodeOf.values()];
+      expect(new Set(nodes).size).toBe(6);
+      const zones = nodes.map((node) => NODES.find((candidate) => candidate.nodeId === node)!.zone);
+      for (const zone of ['a', 'b', 'c'])
+        expect(zones.filter((candidate) => candidate === zone)).toHaveLength(2);
+    }
+  });
+});

@@ -90,19 +90,21 @@ async function up(options: {
   });
   say(`starting cluster ${spec.name} in ${dataDir}`);
   const startedMs = Date.now();
-  await cluster.start(spec.local.basePort);
   let stopping: Promise<void> | undefined;
   const stop = (why: string) => {
     stopping ??= (async () => {
       say(`${why}: stopping the cluster (engines first, then storage)…`);
-      await server.close();
       await cluster.stop();
       await metadata.close();
       say(`stopped; the data stays in ${dataDir} for the next \`npm start\``);
     })();
     return stopping;
   };
-  const server = await startControlServer(cluster, () => void stop('northlight down'));
+  // The control API starts with the storage nodes, before the writer: the writer asks it where
+  // each PG goes, from the first one on.
+  await cluster.start(spec.local.basePort, (started) =>
+    startControlServer(started, () => void stop('northlight down')),
+  );
   await metadata.recordWriter(cluster.writer);
   const ports = cluster.ports;
   say(`up in ${((Date.now() - startedMs) / 1000).toFixed(1)} s`);

@@ -1,9 +1,8 @@
 /**
- * Heat-driven migration on real processes. A cluster of 3 zones × 4 storage nodes with 1 MiB PGs;
- * the writer places PG i on the nodes at positions 2i and 2i+1 of each zone, so PGs 0 and 2 share
- * the first two nodes of every zone. Four tables of one PG each are loaded, then a skewed workload
- * updates only the tables of PGs 0 and 2: the first two nodes of each zone carry all the heat. What it
- * proves:
+ * Heat-driven migration on real processes. A cluster of 3 zones × 4 storage nodes with 1 MiB PGs (the
+ * control plane places them). Four tables of about one PG each are loaded (table i lies in PG i);
+ * then a skewed workload updates only the tables of two PGs that share a node in zone a, so that
+ * node carries twice the heat of any other and two nodes of the zone carry none. What it proves:
  *   1. within a bounded time a hot node's hottest segment moves to a cold node of the same zone;
  *   2. the heat spread across that zone's nodes shrinks;
  *   3. no segment moves twice within the cooldown window;
@@ -64,6 +63,19 @@ describe('heat-driven migration (real processes)', () => {
       }
     }
 
+    // Two of the tables' PGs that share a node in zone a: that node will be the hot one.
+    const loaded = await statusAsync(dataDir);
+    const zoneA = (pgId: number) => loaded.pgs.find((pg) => pg.pgId === pgId)?.membersByZone.a ?? [];
+    let pair: [number, number, string] | undefined;
+    for (let first = 0; first < 4 && pair === undefined; first++)
+      for (let second = first + 1; second < 4 && pair === undefined; second++) {
+        const shared = zoneA(first).find((node) => zoneA(second).includes(node));
+        if (shared !== undefined) pair = [first, second, shared];
+      }
+    expect(pair, 'four PGs on four nodes per zone: two share a node').toBeDefined();
+    const [hotA, hotB, hotNode] = pair!;
+    expect(hotNode).toMatch(/^storage-a-/);
+
     let running = true;
     let acknowledged = 0;
     let failures = 0;
@@ -78,7 +90,7 @@ describe('heat-driven migration (real processes)', () => {
         else failures++;
       }
     };
-    const load = Promise.all([client(0), client(2), client(0), client(2)]);
+    const load = Promise.all([client(hotA), client(hotB), client(hotA), client(hotB)]);
 
     // The skew shows once the storage nodes' 10 s rate windows fill.
     const hot = await until(
@@ -122,11 +134,19 @@ describe('heat-driven migration (real processes)', () => {
       .map((node) => `${node.nodeId}=${node.heat.toFixed(0)}`);
     const migrations = after.events.filter((event) => event.message.startsWith('migration: storage-'));
     console.log(
-      `heat: zone a before ${heatBefore.join(' ')} (spread ${spreadBefore.toFixed(0)}), after ${heatAfter.join(' ')} ` +
+      `heat: tables of PGs ${hotA} and ${hotB} hot, sharing ${hotNode}; zone a before ${heatBefore.join(' ')} (spread ${spreadBefore.toFixed(0)}), after ${heatAfter.join(' ')} ` +
         `(spread ${spreadAfter.toFixed(0)}); first migration done ${(movedMs / 1000).toFixed(1)} s after the skew showed; ` +
         `${migrations.length} migrations begun; ${acknowledged} updates acknowledged, ${failures} failed`,
     );
-    expect(moved.events.some((event) => /^migration: storage-a-[12] runs at/.test(event.message))).toBe(true);
+    // The first migration in zone a went from one of its two hottest nodes to one of its two coldest.
+    const ranked = hot.storage
+      .filter((node) => node.zone === 'a')
+      .sort((x, y) => y.heat - x.heat)
+      .map((node) => node.nodeId);
+    const first = moved.events.find((event) => /^migration: storage-a-\d+ runs at/.test(event.message))!;
+    const [, from, to] = /^migration: (\S+) runs at .* to (\S+) \(/.exec(first.message)!;
+    expect(ranked.slice(0, 2), first.message).toContain(from);
+    expect(ranked.slice(2), first.message).toContain(to);
     expect(spreadAfter).toBeLessThan(spreadBefore);
 
     // 3. No segment moved twice: none that arrived by a migration (a joiner) left by one.

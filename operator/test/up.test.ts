@@ -11,7 +11,7 @@
  *      directory serves the same rows, with the writer recorded at the failover.
  * Bad input (an invalid cluster file, an unknown command) fails with exit code 2 and starts nothing.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -47,6 +47,9 @@ describe('northlight up (real processes)', () => {
       expect(Object.keys(pg.membersByZone).sort()).toEqual(['a', 'b', 'c']);
       for (const nodes of Object.values(pg.membersByZone)) expect(new Set(nodes).size).toBe(2);
     }
+    // The control plane placed the PGs (its API is up before the writer asks).
+    const writerLog = readFileSync(join(dataDir, 'logs', 'engine-1.log'), 'utf8');
+    expect(writerLog).not.toMatch(/did not place the PG/);
     const text = northlight(['status', '--data-dir', dataDir]);
     expect(text.stdout).toMatch(/STORAGE NODES BY ZONE/);
     expect(text.stdout).toMatch(/6\/6/);

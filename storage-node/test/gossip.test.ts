@@ -36,6 +36,11 @@ describe('gossip', () => {
     await harness.settle(() => harness.scl('s6', 0) === head);
     await harness.cluster.runFor(500);
     expect(small.pulls()).toBe(1);
+    // Heat is the writer's load: what s6 copied from a peer is not, what s1 was sent is.
+    const heatOf = (node: string) =>
+      harness.core(node).status().segments.find((segment) => segment.pgId === 0)!.appendRecordsPerSecond;
+    expect(heatOf('s6')).toBe(0);
+    expect(heatOf('s1')).toBeGreaterThan(0);
 
     // A gap larger than a reply: the pulls follow each other without waiting for a round.
     const budget = countingPulls(512);

@@ -94,12 +94,23 @@ interface VolumeFile {
   readonly pgs: readonly VolumeFileEntry[];
 }
 
+/**
+ * Where the control plane would put a new PG (its placement planner balances nodes by segment count,
+ * disk use and heat, and spreads member sets). Answers six node ids, two per zone, or undefined when
+ * it has no advice (unreachable): the directory then places the PG itself. The directory checks the
+ * advice: nodes it does not know, or not two per zone on distinct nodes, are ignored the same way.
+ */
+export interface PlacementAdvisor {
+  advise(pgId: PgId, pgs: readonly PgPlacement[]): Promise<readonly NodeId[] | undefined>;
+}
+
 export class LocalVolumeDirectory implements VolumeDirectory {
   readonly pagesPerPg: number;
   readonly #disk: Disk;
   readonly #directory: string;
   readonly #provisioner: SegmentProvisioner;
   readonly #byZone: ReadonlyMap<string, readonly NodeId[]>;
+  #advisor: PlacementAdvisor | undefined;
   #pgs: PgPlacement[] = [];
   #tail: Promise<unknown> = Promise.resolve();
 
@@ -214,7 +225,7 @@ export class LocalVolumeDirectory implements VolumeDirectory {
   addPg(): Promise<PgPlacement> {
     const added = this.#tail.then(async () => {
       const pgId = asPgId(this.#pgs.length);
-      const placement = this.#place(pgId);
+      const placement = (await this.#advisedPlacement(pgId)) ?? this.#place(pgId);
       const created = await this.#createSegments(placement, placement.members);
       if (created.length < WRITE_QUORUM)
         throw new NorthlightError(
@@ -315,6 +326,32 @@ export class LocalVolumeDirectory implements VolumeDirectory {
       if (outcome.status === 'fulfilled') return true;
       if (!(outcome.reason instanceof NorthlightError)) throw outcome.reason;
       return false;
+    });
+  }
+
+  /** Uses `advisor` for the PGs added from now on (the writer sets it once it knows the control plane). */
+  setAdvisor(advisor: PlacementAdvisor | undefined): void {
+    this.#advisor = advisor;
+  }
+
+  async #advisedPlacement(pgId: PgId): Promise<PgPlacement | undefined> {
+    const nodes = await this.#advisor?.advise(pgId, this.#pgs);
+    if (nodes === undefined) return undefined;
+    const zoneOf = new Map<NodeId, string>();
+    for (const [zone, members] of this.#byZone) for (const node of members) zoneOf.set(node, zone);
+    const perZone = new Map<string, number>();
+    for (const node of nodes) {
+      const zone = zoneOf.get(node);
+      if (zone === undefined) return undefined;
+      perZone.set(zone, (perZone.get(zone) ?? 0) + 1);
+    }
+    if (nodes.length !== 6 || new Set(nodes).size !== 6 || perZone.size !== ZONES) return undefined;
+    if ([...perZone.values()].some((count) => count !== 2)) return undefined;
+    const members = nodes.map((node) => asSegmentId(`pg${pgId}-${node}`));
+    return placementOf(pgId, {
+      membershipEpoch: MEMBERSHIP_EPOCH,
+      quorumSet: singleConfiguration(members),
+      nodeOf: new Map(members.map((member, index) => [member, nodes[index]!])),
     });
   }
 

@@ -10,6 +10,8 @@
  *   POST /v1/members/:name/start     start a member that is down
  *   POST /v1/zones/:zone/kill        kill every storage node of a zone
  *   POST /v1/zones/:zone/start       start them again
+ *   POST /v1/upgrade                 start a rolling upgrade: {"version": "…"}
+ *   POST /v1/placement               where the writer's next PG goes: {"pgId", "pgs": [{pgId, nodes}]}
  *   POST /v1/down                    stop the whole cluster (answers first)
  */
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -20,8 +22,15 @@ import {
   type StorageObservation,
   type VolumeObservation,
 } from '../core/cluster-status.js';
+import { type FleetNode, type PgLayout, placePg } from '../core/placement.js';
 import { getJson } from './http-json.js';
 import { type LocalCluster, UnknownMemberError, UpgradeRunningError } from './local-cluster.js';
+import type { StorageSegmentView } from './repair-executor.js';
+
+/** A writer's layouts in one placement request: a volume of 1 TiB PGs… a lot of them. */
+const MAX_PLACEMENT_PGS = 1 << 20;
+/** Placement requests carry the layouts: room for some 100,000 PGs. */
+const CONTROL_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
 
 export async function observeCluster(cluster: LocalCluster): Promise<ClusterObservation> {
   const storage = await Promise.all(
@@ -115,7 +124,7 @@ export async function startControlServer(
   cluster: LocalCluster,
   onDown: () => void,
 ): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 4096 });
+  const app = Fastify({ logger: false, bodyLimit: CONTROL_BODY_LIMIT_BYTES });
   app.setErrorHandler((error, _request, reply) => {
     if (error instanceof UnknownMemberError)
       return reply.code(404).send({ code: 'NL_REQUEST_INVALID', message: error.message });
@@ -177,6 +186,55 @@ export async function startControlServer(
       throw error;
     }
     return reply.code(202).send({ status: 'upgrading', version });
+  });
+  // Where the writer's next PG goes: the placement planner over the fleet as observed now (readiness,
+  // disk use and heat from each storage node's own status) and the writer's current layouts.
+  app.post<{ Body: { pgId?: unknown; pgs?: unknown } }>('/v1/placement', async (request, reply) => {
+    const body = request.body ?? {};
+    const pgId = body.pgId;
+    const pgs = body.pgs;
+    if (
+      typeof pgId !== 'number' ||
+      !Number.isInteger(pgId) ||
+      pgId < 0 ||
+      !Array.isArray(pgs) ||
+      pgs.length > MAX_PLACEMENT_PGS ||
+      !pgs.every(
+        (pg: { pgId?: unknown; nodes?: unknown }) =>
+          typeof pg?.pgId === 'number' &&
+          Array.isArray(pg.nodes) &&
+          pg.nodes.every((node) => typeof node === 'string'),
+      )
+    )
+      return reply.code(400).send({
+        code: 'NL_REQUEST_INVALID',
+        message: 'give {"pgId": n, "pgs": [{"pgId": n, "nodes": ["node", …]}, …]}',
+      });
+    const fleet: FleetNode[] = await Promise.all(
+      cluster.topology.storage.map(async (node) => {
+        const ready = cluster.ready(node.nodeId);
+        const status = ready
+          ? await getJson<{ segments: StorageSegmentView[] }>(
+              `${cluster.storageAdminUrl(node.nodeId)}/v1/status`,
+            )
+          : undefined;
+        const segments = status?.segments ?? [];
+        return {
+          nodeId: node.nodeId,
+          zone: node.zone,
+          schedulable: ready && status !== undefined,
+          diskBytes: segments.reduce((sum, segment) => sum + segment.diskBytes, 0),
+          heat: segments.reduce(
+            (sum, segment) => sum + (segment.appendRecordsPerSecond ?? 0) + (segment.readPagesPerSecond ?? 0),
+            0,
+          ),
+        };
+      }),
+    );
+    const placed = placePg(fleet, pgs as PgLayout[], pgId, cluster.spec.name);
+    if (!placed.ok)
+      return reply.code(409).send({ code: 'NL_REQUEST_INVALID', message: placed.error.message });
+    return { pgId, nodes: placed.value };
   });
   app.post('/v1/down', async () => {
     setImmediate(onDown);

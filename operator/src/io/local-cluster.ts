@@ -164,6 +164,7 @@ export class LocalCluster {
   #loop: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
   #stepping = false;
+  #controlApi: { close(): Promise<void> } | undefined;
 
   constructor(options: LocalClusterOptions) {
     this.spec = options.spec;
@@ -202,7 +203,10 @@ export class LocalCluster {
   }
 
   /** Runs steps 1–5 of the header; on failure stops what it started and rethrows. */
-  async start(basePort: number): Promise<void> {
+  async start(
+    basePort: number,
+    controlApi?: (cluster: LocalCluster) => Promise<{ close(): Promise<void> }>,
+  ): Promise<void> {
     mkdirSync(join(this.dataDir, 'logs'), { recursive: true });
     await this.#claimDataDir();
     this.ports =
@@ -217,6 +221,7 @@ export class LocalCluster {
       );
       for (const node of this.topology.storage) this.#processes.start(this.#storageSpec(node.nodeId));
       await this.#waitReady(this.topology.storage.map((node) => node.nodeId));
+      this.#controlApi = await controlApi?.(this);
       this.#progress(`starting the writer ${this.writer} (volume recovery)`);
       this.#processes.start(this.#engineSpec(this.writer));
       await this.#waitReady([this.writer]);
@@ -243,6 +248,7 @@ export class LocalCluster {
     this.#stopping = true;
     if (this.#loop !== undefined) clearInterval(this.#loop);
     while (this.#stepping) await sleep(10);
+    await this.#controlApi?.close();
     await this.#readWrite?.close();
     await this.#readOnly?.close();
     // Engines first (they drain commits to storage), then storage, then the object store.
@@ -426,6 +432,8 @@ export class LocalCluster {
         String(Math.max(16, Math.floor(this.spec.engine.cacheSizeBytes / 4096))),
         '--lsn-allocation-limit',
         String(this.spec.engine.lsnAllocationLimit),
+        '--placement-url',
+        `http://127.0.0.1:${this.ports.control}`,
         ...roleArgs,
       ],
       cwd: join(repositoryRoot, 'db-engine'),

@@ -476,7 +476,10 @@ export class StorageNodeCore {
       this.#markControlDirty(storage, segment);
     }
     // Reasoning 1 and 4: one fsync for the whole group, then acknowledged.
-    await this.#persist(storage, segment, plan.fresh, payloads);
+    const indexed = await this.#persist(storage, segment, plan.fresh, payloads);
+    // Heat counts the writer's appends only: records a segment copies from peers (gossip, hydration
+    // after a repair or migration) are the control plane's own work, not load to balance.
+    if (indexed > 0) segment.appendRate.record(this.#env.clock.nowMs(), indexed);
     if (this.#storage !== storage || segment.dropped) return;
     if (control.volumeEpoch !== message.volumeEpoch || control.truncationEpoch !== message.volumeEpoch)
       return;
@@ -564,7 +567,6 @@ export class StorageNodeCore {
     }
     storage.releasePruned(segment, this.#env.log);
     if (indexedCount === 0) return 0;
-    segment.appendRate.record(this.#env.clock.nowMs(), indexedCount);
     this.#options.metrics.recordsAppended(segment.control, indexedCount);
     this.#options.metrics.bytesAppended(segment.control, indexedBytes);
     return indexedCount;

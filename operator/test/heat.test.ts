@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ClusterStatus } from '../src/core/cluster-status.js';
-import { newDataDir, northlightAsync, sql, startUp, state, until } from './support/cli-rig.js';
+import { newDataDir, northlightAsync, sql, startUp, state, statusAsync, until } from './support/cli-rig.js';
 
 const CLUSTER = `apiVersion: northlight.dev/v1alpha1
 kind: DatabaseCluster
@@ -29,12 +29,6 @@ spec:
     heatCooldown: 10m
 `;
 const ROWS_PER_TABLE = 256;
-
-async function statusAsync(dataDir: string): Promise<ClusterStatus> {
-  const result = await northlightAsync(['status', '--json', '--data-dir', dataDir]);
-  expect(result.status, result.stderr).toBe(0);
-  return JSON.parse(result.stdout) as ClusterStatus;
-}
 
 function zoneSpread(status: ClusterStatus, zone: string): number {
   const heats = status.storage.filter((node) => node.zone === zone).map((node) => node.heat);

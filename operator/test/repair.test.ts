@@ -13,8 +13,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ClusterStatus } from '../src/core/cluster-status.js';
-import { clusterStatus, newDataDir, northlightAsync, sql, startUp, state, until } from './support/cli-rig.js';
+import {
+  clusterStatus,
+  newDataDir,
+  northlightAsync,
+  sql,
+  startUp,
+  state,
+  statusAsync,
+  until,
+} from './support/cli-rig.js';
 
 const CLUSTER = `apiVersion: northlight.dev/v1alpha1
 kind: DatabaseCluster
@@ -35,12 +43,6 @@ spec:
 function p99(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0;
-}
-
-async function statusAsync(dataDir: string): Promise<ClusterStatus> {
-  const result = await northlightAsync(['status', '--json', '--data-dir', dataDir]);
-  expect(result.status, result.stderr).toBe(0);
-  return JSON.parse(result.stdout) as ClusterStatus;
 }
 
 describe('segment repair (real processes)', () => {

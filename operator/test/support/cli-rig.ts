@@ -152,3 +152,10 @@ export function northlightAsync(
     child.once('exit', (status) => resolve({ status, stdout, stderr }));
   });
 }
+
+/** `status --json` without blocking the event loop. */
+export async function statusAsync(dataDir: string): Promise<ClusterStatus> {
+  const result = await northlightAsync(['status', '--json', '--data-dir', dataDir]);
+  expect(result.status, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as ClusterStatus;
+}

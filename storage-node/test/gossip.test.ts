@@ -38,7 +38,10 @@ describe('gossip', () => {
     expect(small.pulls()).toBe(1);
     // Heat is the writer's load: what s6 copied from a peer is not, what s1 was sent is.
     const heatOf = (node: string) =>
-      harness.core(node).status().segments.find((segment) => segment.pgId === 0)!.appendRecordsPerSecond;
+      harness
+        .core(node)
+        .status()
+        .segments.find((segment) => segment.pgId === 0)!.appendRecordsPerSecond;
     expect(heatOf('s6')).toBe(0);
     expect(heatOf('s1')).toBeGreaterThan(0);
 

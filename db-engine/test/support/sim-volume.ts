@@ -110,6 +110,12 @@ export class SimVolume {
   readonly geometry: VolumeGeometry;
 
   /**
+   * Called before every simulator step that `settle` and `wait` run (a checker that samples the
+   * cluster at every step, as operator/test/sim does); undefined, the default: nothing is called.
+   */
+  stepObserver: (() => void) | undefined;
+
+  /**
    * `more.spareStorage`: more storage cores ([id, zone]) that no PG is placed on: where a repair puts
    * the segment that replaces a failed one (the directory places PGs on STORAGE_NODES only).
    * `more.storageOptions`: overrides for every storage core (e.g. staging to the object store).
@@ -228,7 +234,11 @@ export class SimVolume {
   }
 
   async settle(predicate: () => boolean, limitMs = 20_000): Promise<void> {
-    await this.cluster.runUntil(predicate, { timeLimitMs: this.cluster.nowMs() + limitMs });
+    const observed = () => {
+      this.stepObserver?.();
+      return predicate();
+    };
+    await this.cluster.runUntil(observed, { timeLimitMs: this.cluster.nowMs() + limitMs });
     expect(predicate(), 'settled').toBe(true);
   }
 

@@ -141,7 +141,9 @@ describe('heat-driven migration (real processes)', () => {
     const [, from, to] = /^migration: (\S+) runs at .* to (\S+) \(/.exec(first.message)!;
     expect(ranked.slice(0, 2), first.message).toContain(from);
     expect(ranked.slice(2), first.message).toContain(to);
-    expect(spreadAfter).toBeLessThan(spreadBefore);
+    expect(spreadAfter, `events:\n${after.events.map((event) => event.message).join('\n')}`).toBeLessThan(
+      spreadBefore,
+    );
 
     // 3. No segment moved twice: none that arrived by a migration (a joiner) left by one.
     const joiners = new Set(

@@ -1043,3 +1043,16 @@ describe('properties', () => {
     );
   });
 });
+
+describe('pinned counterexamples', () => {
+  it('reports a mapping as dataDir instead of throwing (fast-check seed 1574511739)', () => {
+    const result = validateClusterSpec({
+      apiVersion: 'northlight.dev/v1alpha1',
+      kind: 'DatabaseCluster',
+      metadata: { name: 'x' },
+      spec: { local: { dataDir: { toString: false } } },
+    });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error.map((problem) => problem.path)).toContain('spec.local.dataDir');
+  });
+});

@@ -1004,7 +1004,8 @@ function readLocal(
     problems.add(basePortPath, `is ${basePort}, a privileged port; allowed: ${basePortRule}`);
     basePort = fallback.basePort;
   }
-  return { dataDir: String(dataDir), basePort };
+  // An invalid value was reported above; the default stands in for it (String() of a mapping can throw).
+  return { dataDir: dataDirIsValid ? dataDir : fallback.dataDir, basePort };
 }
 
 // ---------------------------------------------------------------------------------------------------

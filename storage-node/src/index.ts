@@ -27,7 +27,22 @@ export {
 } from './core/options.js';
 export type { ReadPageOutcome, ReadRefusal, ReadRefusalReason } from './core/read-page.js';
 export type { ScrubReport } from './core/scrubber.js';
-export type { SegmentState } from './core/segment.js';
+export type { SegmentHydration, SegmentState } from './core/segment.js';
+export type { SnapshotReport } from './core/snapshot.js';
+export {
+  encodeSnapshotEnd,
+  SNAPSHOT_PART_BYTES_MAX,
+  SNAPSHOT_PART_HEADER_BYTES,
+  SnapshotDecoder,
+  type SnapshotEvent,
+} from './core/snapshot-format.js';
 export type { CoreState, SegmentStatus, StorageNodeStatus } from './core/status.js';
 export type { DamagedLogRegion, DamagedPage, DamagedRecord, DamageSource } from './core/storage.js';
-export { REQUESTS_IN_FLIGHT_MAX, type SegmentSpec, StorageNodeCore } from './core/storage-node-core.js';
+export {
+  REQUESTS_IN_FLIGHT_MAX,
+  type RestoreReport,
+  type SegmentSpec,
+  SNAPSHOT_TRUNCATION_WAIT_MS,
+  type SnapshotHydrationReport,
+  StorageNodeCore,
+} from './core/storage-node-core.js';

@@ -30,6 +30,7 @@ import { PinoLogger } from './io/logger.js';
 import { PrometheusStorageMetrics } from './io/metrics.js';
 import { storageMetricsFor } from './io/metrics-adapter.js';
 import { S3ObjectStore } from './io/s3-object-store.js';
+import { openSnapshot } from './io/snapshot-client.js';
 
 /** What this process runs, as its status reports it. */
 const version = buildVersion();
@@ -145,6 +146,22 @@ async function run(argv: readonly string[]): Promise<number> {
         return result.value;
       },
       backupNow: () => core.backupNow(),
+      snapshot: async (pgId, segmentId, sink) => {
+        const result = await core.snapshotSegment(asPgId(pgId), asSegmentId(segmentId), sink);
+        if (!result.ok) throw asRequestError(result.error);
+        return result.value;
+      },
+      hydrate: async (pgId, segmentId, source) => {
+        const stream = await openSnapshot(source.url, pgId, source.segmentId);
+        const result = await core.hydrateFromSnapshot(
+          asPgId(pgId),
+          asSegmentId(segmentId),
+          stream,
+          `${source.segmentId} at ${source.url}`,
+        );
+        if (!result.ok) throw asRequestError(result.error);
+        return result.value;
+      },
       seal: async (pgId, segmentId) => {
         const result = await core.sealSegment(asPgId(pgId), asSegmentId(segmentId));
         if (!result.ok) throw asRequestError(result.error);

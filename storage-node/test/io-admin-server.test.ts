@@ -158,6 +158,8 @@ describe('admin server', () => {
       restore: () => Promise.reject(new Error('not called')),
       backupNow: () => Promise.reject(new Error('not called')),
       seal: () => Promise.reject(new Error('not called')),
+      snapshot: () => Promise.reject(new Error('not called')),
+      hydrate: () => Promise.reject(new Error('not called')),
       updateMembership: async (pgId, segmentId, membership) => {
         calls.push({ pgId, segmentId, ...membership });
         if (segmentId === 'pg3-gone') return { found: false };
@@ -217,6 +219,82 @@ describe('admin server', () => {
     });
     expect(badPg.statusCode).toBe(400);
     expect(calls.length).toBe(callsBefore); // nothing invalid reached the lifecycle
+  });
+
+  it('streams a snapshot over a real socket, refuses one it cannot take as typed JSON, and checks hydrate bodies', async () => {
+    const hydrations: unknown[] = [];
+    const lifecycle: SegmentLifecycle = {
+      create: () => Promise.reject(new Error('not called')),
+      drop: () => Promise.reject(new Error('not called')),
+      restore: () => Promise.reject(new Error('not called')),
+      backupNow: () => Promise.reject(new Error('not called')),
+      seal: () => Promise.reject(new Error('not called')),
+      updateMembership: () => Promise.reject(new Error('not called')),
+      snapshot: async (_pgId, segmentId, sink) => {
+        if (segmentId === 'pg3-gone')
+          throw new NorthlightError(
+            'NL_REQUEST_INVALID',
+            'this node holds no active segment pg3-gone of PG 3',
+          );
+        // 3 parts of 1 MiB: more than the stream's buffer, so the sink's back-pressure is exercised.
+        for (let part = 0; part < 3; part++) await sink(new Uint8Array(1024 * 1024).fill(part + 1));
+        if (segmentId === 'pg3-cut') throw new NorthlightError('NL_DECODE_CHECKSUM', 'a record rotted');
+        return { parts: 3 };
+      },
+      hydrate: async (pgId, segmentId, source) => {
+        hydrations.push({ pgId, segmentId, sourceUrl: source.url, sourceSegmentId: source.segmentId });
+        return { pages: 1, scl: 5n };
+      },
+    };
+    const logger = new RecordingLogger();
+    const server = await startAdminServer({
+      host: '127.0.0.1',
+      port: 0,
+      logger,
+      readiness: () => true,
+      statusProvider: () => status,
+      metrics: new PrometheusStorageMetrics(),
+      lifecycle,
+    });
+    try {
+      const base = `http://127.0.0.1:${server.port}`;
+      const streamed = await fetch(`${base}/v1/segments/3/pg3-seg1/snapshot`);
+      expect(streamed.status).toBe(200);
+      expect(streamed.headers.get('content-type')).toBe('application/vnd.northlight.segment-snapshot');
+      const body = new Uint8Array(await streamed.arrayBuffer());
+      expect(body.length).toBe(3 * 1024 * 1024);
+      expect([body[0], body[1024 * 1024], body.at(-1)]).toEqual([1, 2, 3]);
+      const refused = await fetch(`${base}/v1/segments/3/pg3-gone/snapshot`);
+      expect(refused.status).toBe(400);
+      expectTypedError(await refused.json(), 'NL_REQUEST_INVALID');
+      // A failure after the first part cuts the stream: the receiver sees an incomplete body.
+      const cut = await fetch(`${base}/v1/segments/3/pg3-cut/snapshot`);
+      await expect(cut.arrayBuffer()).rejects.toThrow();
+
+      const hydrate = (payload: unknown) =>
+        fetch(`${base}/v1/segments/3/pg3-seg7/hydrate`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(payload),
+        });
+      const ok = await hydrate({ sourceUrl: 'http://127.0.0.1:9000', sourceSegmentId: 'pg3-seg1' });
+      expect([ok.status, await ok.json()]).toEqual([200, { pages: 1, scl: '5' }]);
+      for (const payload of [
+        { sourceUrl: 'http://127.0.0.1:9000/v1/elsewhere', sourceSegmentId: 'pg3-seg1' },
+        { sourceUrl: 'file:///etc/passwd', sourceSegmentId: 'pg3-seg1' },
+        { sourceUrl: 'http://127.0.0.1:9000', sourceSegmentId: 'Bad' },
+        { sourceUrl: 'http://127.0.0.1:9000' },
+      ]) {
+        const bad = await hydrate(payload);
+        expect(bad.status, JSON.stringify(payload)).toBe(400);
+        expectTypedError(await bad.json(), 'NL_REQUEST_INVALID');
+      }
+      expect(hydrations).toEqual([
+        { pgId: 3, segmentId: 'pg3-seg7', sourceUrl: 'http://127.0.0.1:9000', sourceSegmentId: 'pg3-seg1' },
+      ]);
+    } finally {
+      await server.close();
+    }
   });
 
   it('refuses a body over the limit with a typed 413, and never echoes more than a bounded message', async () => {

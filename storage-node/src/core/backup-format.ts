@@ -131,6 +131,8 @@ export function decodeChunk(bytes: Uint8Array, ref: ChunkRef, pgId: PgId): reado
 export interface BaseImage {
   readonly pageNo: number;
   readonly bytes: Uint8Array;
+  /** The CRC32C of `bytes` when it is already known and checked (a peer snapshot's slots). */
+  readonly crc?: number;
 }
 
 export function encodeBase(

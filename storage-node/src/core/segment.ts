@@ -64,6 +64,19 @@ function removeSorted(values: Lsn[], value: Lsn): void {
   values.splice(index, 1);
 }
 
+/** Progress of a hydration, as `status()` shows it. */
+export type SegmentHydration =
+  | { readonly source: 'backup'; chunksDone: number; readonly chunksTotal: number }
+  | {
+      readonly source: 'peer';
+      /** Who sends the snapshot (a node or URL, for humans). */
+      readonly from: string;
+      pagesDone: number;
+      readonly pagesTotal: number;
+      chunksDone: number;
+      readonly chunksTotal: number;
+    };
+
 export class Segment {
   readonly control: SegmentControlState;
   state: SegmentState = 'active';
@@ -96,8 +109,8 @@ export class Segment {
   behindPeerGc = false;
   /** Staging to the object store (backup.ts). */
   readonly backup: SegmentBackup = newSegmentBackup();
-  /** A hydration from the object store in progress (restore, or catch-up past peers' GC). */
-  hydration: { readonly source: 'backup'; chunksDone: number; readonly chunksTotal: number } | undefined;
+  /** A hydration in progress: from the object store (restore, catch-up past peers' GC) or a peer's snapshot. */
+  hydration: SegmentHydration | undefined;
   /** Page repairs in flight: page → when the read was sent to a peer. */
   readonly pageRepairs = new Map<number, number>();
 

@@ -6,7 +6,7 @@
 import type { Epoch, Lsn, PgId, SegmentId, TruncationRange } from '@northlight/protocol';
 import { backedUpThrough } from './backup.js';
 import { materializationLimit } from './materializer.js';
-import type { Segment, SegmentState } from './segment.js';
+import type { Segment, SegmentHydration, SegmentState } from './segment.js';
 import type { DamagedLogRegion, DamagedPage, DamagedRecord, Storage } from './storage.js';
 
 /** starting → serving ⇄ reloading (after a disk error) → stopping → stopped; failed: bad configuration. */
@@ -37,10 +37,8 @@ export interface SegmentStatus {
     readonly chunks: number;
     readonly lastError: string | undefined;
   };
-  /** A hydration from the object store in progress. */
-  readonly hydration:
-    | { readonly source: 'backup'; readonly chunksDone: number; readonly chunksTotal: number }
-    | undefined;
+  /** A hydration in progress: from the object store, or from a peer's snapshot. */
+  readonly hydration: Readonly<SegmentHydration> | undefined;
   /** Records held in the node log (indexed), and how many wait above the SCL behind a gap. */
   readonly recordsHeld: number;
   readonly recordsAboveScl: number;

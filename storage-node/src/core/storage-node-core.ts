@@ -101,6 +101,8 @@ import { type ResolvedOptions, resolveOptions, type StorageNodeOptions } from '.
 import { type ReadPageOutcome, readPageAt, refuse } from './read-page.js';
 import { ScrubPass, type ScrubReport } from './scrubber.js';
 import { type IndexedRecord, Segment } from './segment.js';
+import { exportSnapshot, type SnapshotReport } from './snapshot.js';
+import { SnapshotDecoder, type SnapshotEvent } from './snapshot-format.js';
 import { type CoreState, type StorageNodeStatus, storageStatus } from './status.js';
 import { Storage } from './storage.js';
 
@@ -129,6 +131,16 @@ export interface RestoreReport {
   /** The segment's SCL afterwards (gossip brings it the rest). */
   readonly scl: Lsn;
 }
+
+/** What hydrating from a peer's snapshot did. */
+export interface SnapshotHydrationReport extends RestoreReport {
+  /** Bytes of the stream received. */
+  readonly bytes: number;
+  readonly ms: number;
+}
+
+/** How long a joiner waits for the writer's truncation before refusing a snapshot of a newer one. */
+export const SNAPSHOT_TRUNCATION_WAIT_MS = 2_000;
 
 /** Requests (of every kind) in flight at once; beyond it messages are dropped (the sender retries). */
 export const REQUESTS_IN_FLIGHT_MAX = 16_384;
@@ -1487,7 +1499,7 @@ export class StorageNodeCore {
     ) {
       const images = await this.#fetchBase(manifest);
       if (!images.ok) return images;
-      report.pages = await this.#installBase(storage, segment, manifest.base.lsn, images.value);
+      report.pages = await this.#installBase(storage, segment, manifest.base.lsn, [images.value]);
     }
     const chunks = manifest.chunks.filter((chunk) => chunk.toInclusive > segment.scl);
     segment.hydration = { source: 'backup', chunksDone: 0, chunksTotal: chunks.length };
@@ -1546,27 +1558,47 @@ export class StorageNodeCore {
    * then one `materialized` entry moves both the image point and GC to `lsn`; the records at or below
    * it are dropped and the SCL re-bases there (it is complete through `lsn` by the base).
    */
-  #installBase(storage: Storage, segment: Segment, lsn: Lsn, images: readonly BaseImage[]): Promise<number> {
+  #installBase(
+    storage: Storage,
+    segment: Segment,
+    lsn: Lsn,
+    batches: Iterable<readonly BaseImage[]> | AsyncIterable<readonly BaseImage[]>,
+  ): Promise<number> {
     // In the materialization queue: a step that read the old image point must not commit after this
     // one and put its older images over the base (whose records below it are dropped here).
-    return this.#inMaterializationQueue(() => this.#installBaseNow(storage, segment, lsn, images));
+    return this.#inMaterializationQueue(() => this.#installBaseNow(storage, segment, lsn, batches));
   }
 
+  /**
+   * The images come in batches (a peer snapshot streams them); every batch is consumed, even when the
+   * base turns out not to be needed. If a batch fails, the slots written so far are freed (nothing
+   * refers to them yet) and the error propagates: the segment is as it was.
+   */
   async #installBaseNow(
     storage: Storage,
     segment: Segment,
     lsn: Lsn,
-    images: readonly BaseImage[],
+    batches: Iterable<readonly BaseImage[]> | AsyncIterable<readonly BaseImage[]>,
   ): Promise<number> {
     const control = segment.control;
-    if (storage !== this.#storage || segment.dropped || lsn <= control.materializedThrough) return 0;
+    const wanted = () => storage === this.#storage && !segment.dropped && lsn > control.materializedThrough;
     const written: { pageNo: number; slot: number }[] = [];
-    for (const image of images)
-      written.push({
-        pageNo: image.pageNo,
-        slot: await storage.pageStore.write(control.number, image.pageNo, lsn, image.bytes),
-      });
-    await storage.pageStore.sync();
+    try {
+      for await (const images of batches) {
+        if (!wanted()) continue;
+        const slots = await storage.pageStore.writeMany(control.number, lsn, images);
+        for (const [index, image] of images.entries())
+          written.push({ pageNo: image.pageNo, slot: slots[index]! });
+      }
+      if (!wanted()) {
+        for (const { slot } of written) storage.pageStore.freeUnused(slot);
+        return 0;
+      }
+      await storage.pageStore.sync();
+    } catch (error) {
+      if (storage === this.#storage) for (const { slot } of written) storage.pageStore.freeUnused(slot);
+      throw error;
+    }
     const entry: Extract<ControlEntry, { kind: 'materialized' }> = {
       kind: 'materialized',
       number: control.number,
@@ -1587,13 +1619,225 @@ export class StorageNodeCore {
     segment.normalizeAfterReplay();
     this.#markControlDirty(storage, segment);
     await storage.reclaim();
-    this.#env.log.log('info', 'installed a base of page images from the backup', {
+    this.#env.log.log('info', 'installed a base of page images', {
       pgId: control.pgId,
       segmentId: control.segmentId,
       lsn,
       pages: written.length,
     });
     return written.length;
+  }
+
+  // ---- peer snapshots: the bulk path of a repair or a migration (snapshot.ts, snapshot-format.ts) ----
+
+  /**
+   * Streams segment (pgId, segmentId) to `sink` as a snapshot: its page images as of its
+   * materialization point and its chain records above it, as they stood at one instant. Not a
+   * lifecycle operation: it only reads. Fails typed (unknown segment, damaged page, disk error).
+   */
+  async snapshotSegment(
+    pgId: PgId,
+    segmentId: SegmentId,
+    sink: (part: Uint8Array) => Promise<void>,
+  ): Promise<Result<SnapshotReport>> {
+    const storage = this.#storage;
+    if (this.#state !== 'serving' || storage === undefined)
+      return fail(new NorthlightError('NL_TIMEOUT', `the storage node is ${this.#state}; retry`));
+    const segment = storage.segment(pgId, segmentId);
+    if (segment === undefined || segment.dropped || segment.state !== 'active')
+      return fail(
+        new NorthlightError(
+          'NL_CONFIG_INVALID',
+          `this node holds no active segment ${segmentId} of PG ${pgId}; snapshot another member`,
+        ),
+      );
+    try {
+      const report = await exportSnapshot(
+        this.#env,
+        storage,
+        segment,
+        { partBytes: this.#options.backupChunkBytesMax },
+        sink,
+      );
+      this.#env.log.log('info', 'sent a snapshot to a peer', { pgId, segmentId, ...report });
+      return ok(report);
+    } catch (error) {
+      if (!isNorthlightError(error)) throw error;
+      if (isDiskError(error)) this.#diskFailed(error, storage);
+      return fail(error);
+    }
+  }
+
+  /**
+   * Hydrates an existing segment (a repair's or a migration's joiner, created with its membership)
+   * from a peer's snapshot stream (`snapshotSegment` on another node; the transport is the caller's):
+   * the base is installed if it is above the segment's SCL, then every record above, appended durably
+   * like gossip. Gossip brings the rest. Progress shows in `status()` (`hydration`). A stream that
+   * fails part-way leaves the segment valid, with what was appended; the caller retries.
+   *
+   * The source must be at the segment's truncation epoch (as gossip must): a joiner waits up to
+   * `SNAPSHOT_TRUNCATION_WAIT_MS` for the writer to bring it a newer one, and a source behind it is refused.
+   */
+  hydrateFromSnapshot(
+    pgId: PgId,
+    segmentId: SegmentId,
+    stream: AsyncIterable<Uint8Array>,
+    from = 'a peer',
+  ): Promise<Result<SnapshotHydrationReport>> {
+    if (!(isValidIdentifier(segmentId) && Number.isInteger(pgId) && pgId >= 0 && pgId <= 0xffff_ffff))
+      return Promise.resolve(
+        fail(new NorthlightError('NL_CONFIG_INVALID', `bad segment ${pgId}/${segmentId}`)),
+      );
+    return this.#lifecycleOperation<SnapshotHydrationReport>(async (storage) => {
+      const segment = storage.segment(pgId, segmentId);
+      if (segment === undefined || segment.dropped)
+        return fail(
+          new NorthlightError(
+            'NL_CONFIG_INVALID',
+            `this node holds no segment ${segmentId} of PG ${pgId}; create it with its membership first`,
+          ),
+        );
+      const startedMs = this.#env.clock.nowMs();
+      try {
+        return ok(await this.#hydrateFromSnapshotNow(storage, segment, stream, from, startedMs));
+      } catch (error) {
+        if (!isNorthlightError(error) || error.code === 'NL_DISK_IO') throw error;
+        const failure: NorthlightError = error;
+        this.#env.log.log('warn', 'hydrating from a peer failed; the segment keeps what arrived', {
+          pgId,
+          segmentId,
+          from,
+          error: failure.message,
+          scl: segment.scl,
+        });
+        return fail(failure);
+      } finally {
+        segment.hydration = undefined;
+      }
+    });
+  }
+
+  async #hydrateFromSnapshotNow(
+    storage: Storage,
+    segment: Segment,
+    stream: AsyncIterable<Uint8Array>,
+    from: string,
+    startedMs: number,
+  ): Promise<SnapshotHydrationReport> {
+    const control = segment.control;
+    const decoder = new SnapshotDecoder(control.pgId, this.#options.pageSizeBytes);
+    let bytes = 0;
+    const events = (async function* () {
+      for await (const slice of stream) {
+        bytes += slice.length;
+        yield* decoder.push(slice);
+      }
+      decoder.finish();
+    })();
+    const first = await events.next();
+    if (first.done || first.value.kind !== 'manifest')
+      throw new NorthlightError('NL_DECODE_INVALID', 'segment snapshot: it does not start with a manifest');
+    const manifest = first.value.manifest;
+    // Records are only exchanged between members that agree on the truncations (as in gossip).
+    const deadline = this.#env.clock.nowMs() + SNAPSHOT_TRUNCATION_WAIT_MS;
+    while (control.truncationEpoch < manifest.truncationEpoch && this.#env.clock.nowMs() < deadline)
+      await this.#env.clock.sleep(20);
+    if (control.truncationEpoch !== manifest.truncationEpoch)
+      throw new NorthlightError(
+        'NL_EPOCH_STALE',
+        `the snapshot of ${manifest.segmentId} is at truncation epoch ${manifest.truncationEpoch}, this segment at ${control.truncationEpoch}; ${
+          control.truncationEpoch < manifest.truncationEpoch
+            ? 'retry once the writer has sent it the truncation'
+            : 'snapshot a member that is up to date'
+        }`,
+      );
+    const base = manifest.base;
+    const hydration = {
+      source: 'peer' as const,
+      from,
+      chunksDone: 0,
+      chunksTotal: manifest.chunks.length,
+      pagesDone: 0,
+      pagesTotal: base?.pages ?? 0,
+    };
+    segment.hydration = hydration;
+    this.#env.log.log('info', 'hydrating from a peer', {
+      pgId: control.pgId,
+      segmentId: control.segmentId,
+      from,
+      baseLsn: base?.lsn,
+      pages: base?.pages,
+      chunks: manifest.chunks.length,
+      through: manifest.backedUpThrough,
+      scl: segment.scl,
+    });
+    let next: SnapshotEvent | undefined;
+    const pull = async (): Promise<SnapshotEvent | undefined> => {
+      const taken = next;
+      next = undefined;
+      if (taken !== undefined) return taken;
+      const result = await events.next();
+      return result.done ? undefined : result.value;
+    };
+    let pages = 0;
+    const baseBatches = async function* () {
+      for (;;) {
+        const event = await pull();
+        if (event === undefined) return;
+        if (event.kind !== 'base') {
+          next = event;
+          return;
+        }
+        hydration.pagesDone += event.images.length;
+        yield event.images;
+      }
+    };
+    if (base !== undefined && base.lsn > segment.scl && base.lsn > control.materializedThrough)
+      pages = await this.#installBase(storage, segment, base.lsn, baseBatches());
+    else for await (const _ of baseBatches()); // not needed: drained
+    let records = 0;
+    let ended = false;
+    for (let event = await pull(); event !== undefined; event = await pull()) {
+      if (event.kind === 'end') {
+        ended = true;
+        continue; // the stream must close right after it (the decoder checks)
+      }
+      if (event.kind !== 'chunk' || this.#storage !== storage || segment.dropped) continue;
+      if (event.ref.toInclusive > segment.scl) {
+        const plan = planAppend(
+          segment,
+          event.records,
+          this.#options.pagesPerPg,
+          this.#options.pageSizeBytes,
+        );
+        if (!plan.ok)
+          throw new NorthlightError(
+            'NL_DECODE_INVALID',
+            `segment snapshot: ${event.ref.key}: ${plan.problem}`,
+          );
+        if (plan.fresh.length > 0)
+          records += await this.#persist(storage, segment, plan.fresh, plan.fresh.map(encodeRedoRecord));
+      }
+      hydration.chunksDone++;
+    }
+    if (!ended) throw new NorthlightError('NL_DECODE_TRUNCATED', 'segment snapshot: no end part');
+    segment.behindPeerGc = false;
+    const report: SnapshotHydrationReport = {
+      baseLsn: base?.lsn ?? LSN_ZERO,
+      pages,
+      chunks: manifest.chunks.length,
+      records,
+      scl: segment.scl,
+      bytes,
+      ms: this.#env.clock.nowMs() - startedMs,
+    };
+    this.#env.log.log('info', 'hydrated from a peer', {
+      pgId: control.pgId,
+      segmentId: control.segmentId,
+      from,
+      ...report,
+    });
+    return report;
   }
 
   // ---- page reads ----

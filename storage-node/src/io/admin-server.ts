@@ -23,6 +23,8 @@
  * the log gets the stack, and an AssertionError is re-thrown outside fastify so that it stops the
  * process (STYLE.md §8: an assertion failure is never caught). No stack trace ever reaches a client.
  */
+
+import { PassThrough } from 'node:stream';
 import {
   AssertionError,
   type ErrorCode,
@@ -322,6 +324,17 @@ export interface SegmentLifecycle {
   restore(pgId: number, segmentId: string, source: string): Promise<object>;
   /** Stages everything stageable now. */
   backupNow(): Promise<object>;
+  /**
+   * Streams a snapshot of the segment (storage-node/src/core/snapshot-format.ts) to `sink`, one part
+   * per call, awaiting each; rejects typed if it cannot be taken or fails part-way.
+   */
+  snapshot(pgId: number, segmentId: string, sink: (part: Uint8Array) => Promise<void>): Promise<object>;
+  /** Hydrates the segment from the snapshot of `source.segmentId` served by the node at `source.url`. */
+  hydrate(
+    pgId: number,
+    segmentId: string,
+    source: { readonly url: string; readonly segmentId: string },
+  ): Promise<object>;
   /** Seals a segment: appends refused for good. */
   seal(pgId: number, segmentId: string): Promise<{ readonly sealed: boolean }>;
   /**
@@ -506,7 +519,98 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
     },
   );
   app.post('/v1/backup', async () => toJsonStatus(await options.lifecycle.backupNow()));
+  app.get<{ Params: { pgId: number; segmentId: string } }>(
+    '/v1/segments/:pgId/:segmentId/snapshot',
+    { schema: { params: segmentParamsSchema } },
+    async (request, reply) => {
+      const { pgId, segmentId } = request.params;
+      // The first part decides between a JSON error (nothing sent yet) and a stream; a failure after
+      // it cuts the stream, which the receiver detects (no end part).
+      const stream = new PassThrough({ highWaterMark: 1024 * 1024 });
+      let started: (() => void) | undefined;
+      const firstPart = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      let closed = false;
+      stream.on('close', () => {
+        closed = true;
+      });
+      const deadline = Date.now() + SNAPSHOT_SEND_DEADLINE_MS;
+      const exported = options.lifecycle.snapshot(pgId, segmentId, async (part) => {
+        if (closed || Date.now() > deadline)
+          throw new NorthlightError(
+            'NL_TIMEOUT',
+            closed ? 'the receiver closed the snapshot stream' : 'the snapshot took too long to send',
+          );
+        started?.();
+        if (!stream.write(part)) await waitForDrain(stream);
+      });
+      const first = await Promise.race([
+        firstPart.then(() => undefined),
+        exported.then(
+          () => undefined,
+          (error) => error as unknown,
+        ),
+      ]);
+      if (first !== undefined) throw first;
+      exported.then(
+        () => stream.end(),
+        (error: unknown) => stream.destroy(error instanceof Error ? error : new Error(String(error))),
+      );
+      return reply.type(SNAPSHOT_CONTENT_TYPE).header('cache-control', 'no-store').send(stream);
+    },
+  );
+  app.post<{
+    Params: { pgId: number; segmentId: string };
+    Body: { sourceUrl: string; sourceSegmentId: string };
+  }>(
+    '/v1/segments/:pgId/:segmentId/hydrate',
+    {
+      schema: {
+        params: segmentParamsSchema,
+        body: {
+          type: 'object',
+          required: ['sourceUrl', 'sourceSegmentId'],
+          properties: {
+            // An origin only: the route is fixed, so this cannot be turned into a request elsewhere.
+            sourceUrl: { type: 'string', pattern: '^https?://[A-Za-z0-9.\\[\\]:_-]{1,300}$' },
+            sourceSegmentId: { type: 'string', pattern: identifierPattern },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => {
+      const { pgId, segmentId } = request.params;
+      const report = await options.lifecycle.hydrate(pgId, segmentId, {
+        url: request.body.sourceUrl,
+        segmentId: request.body.sourceSegmentId,
+      });
+      return toJsonStatus(report);
+    },
+  );
 };
+
+/** A snapshot stream is cut if the receiver has not taken it within this time (it pins the source). */
+export const SNAPSHOT_SEND_DEADLINE_MS = 10 * 60_000;
+export const SNAPSHOT_CONTENT_TYPE = 'application/vnd.northlight.segment-snapshot';
+
+function waitForDrain(stream: PassThrough): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', closed);
+      resolve();
+    };
+    const closed = () => {
+      stream.off('drain', done);
+      stream.off('close', closed);
+      reject(new NorthlightError('NL_TIMEOUT', 'the receiver closed the snapshot stream'));
+    };
+    stream.on('drain', done);
+    stream.on('close', closed);
+  });
+}
 
 // ---------------------------------------------------------------------------------------------------
 // The server

@@ -1,0 +1,285 @@
+/**
+ * Hydrating a segment from a peer's snapshot (the bulk path of a repair; snapshot.ts and
+ * snapshot-format.ts), on six cores in the simulator with gossip off, so what the joiner holds came
+ * through the snapshot: the base of page images and the records above it, the same pages at every
+ * read point as the source, durable across a power loss; a stream cut part-way leaves the segment
+ * valid and a retry completes it; a source at another truncation epoch, an unknown segment and bad
+ * bytes are refused with typed errors.
+ */
+import {
+  asEpoch,
+  asLsn,
+  asNodeId,
+  encodeRedoRecord,
+  type Lsn,
+  type Message,
+  NorthlightError,
+  type RedoRecord,
+} from '@northlight/protocol';
+import { describe, expect, it } from 'vitest';
+import type { StorageNodeOptions } from '../src/index.js';
+import { pg } from './support/core-rig.js';
+import { Harness, NODES, OPTIONS, segmentOf } from './support/six-cores.js';
+
+const ALL = NODES.map(([node]) => node);
+const OPTIONS_HERE: StorageNodeOptions = {
+  ...OPTIONS,
+  gossipIntervalMs: 0,
+  materializeIntervalMs: 5,
+  backupChunkBytesMax: 2048, // several base parts and chunks
+};
+
+/** A one-way pipe with back-pressure: what a socket between the two nodes is. */
+class Pipe {
+  readonly #queue: Uint8Array[] = [];
+  #waiting: (() => void) | undefined;
+  #closed = false;
+  #cutAfter: number;
+  sent = 0;
+
+  constructor(cutAfter = Number.POSITIVE_INFINITY) {
+    this.#cutAfter = cutAfter;
+  }
+
+  async write(part: Uint8Array): Promise<void> {
+    if (this.sent >= this.#cutAfter) {
+      this.close();
+      throw new NorthlightError('NL_TIMEOUT', 'the receiver went away');
+    }
+    this.sent++;
+    // Delivered in two slices, at an arbitrary boundary, as a socket would.
+    const at = Math.min(part.length, 7 + (this.sent % 13));
+    this.#queue.push(part.subarray(0, at), part.subarray(at));
+    this.#wake();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#wake();
+  }
+
+  #wake(): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      const next = this.#queue.shift();
+      if (next !== undefined) {
+        if (next.length > 0) yield next;
+        continue;
+      }
+      if (this.#closed) return;
+      await new Promise<void>((resolve) => {
+        this.#waiting = resolve;
+      });
+    }
+  }
+}
+
+function writeAll(harness: Harness, count: number): RedoRecord[] {
+  const records = harness.write(0, count, ALL);
+  const last = records.slice(-1);
+  for (const node of ALL) harness.send(node, harness.writer.batch(segmentOf(0, node), last, last[0]!.lsn));
+  return records;
+}
+
+function minReadPoint(harness: Harness, point: Lsn): void {
+  for (const node of ALL)
+    harness.send(node, {
+      type: 'min-read-point',
+      pgId: pg(0),
+      segmentId: segmentOf(0, node),
+      volumeEpoch: 0n as never,
+      minReadPoint: point,
+    });
+}
+
+async function run<T>(harness: Harness, work: () => Promise<T>, limitMs = 60_000): Promise<T> {
+  let result: { value: T } | undefined;
+  void work().then((value) => {
+    result = { value };
+  });
+  await harness.settle(() => result !== undefined, limitMs);
+  return result!.value;
+}
+
+/** Streams `source`'s segment of PG 0 into `target`'s through a pipe; both results. */
+async function transfer(harness: Harness, source: string, target: string, cutAfter?: number) {
+  const pipe = new Pipe(cutAfter);
+  return run(harness, async () => {
+    const sent = harness
+      .core(source)
+      .snapshotSegment(pg(0), segmentOf(0, source), (part) => pipe.write(part))
+      .finally(() => pipe.close());
+    const received = harness.core(target).hydrateFromSnapshot(pg(0), segmentOf(0, target), pipe, source);
+    return { sent: await sent, received: await received };
+  });
+}
+
+async function recreate(harness: Harness, node: string): Promise<void> {
+  const dropped = await run(harness, () => harness.core(node).dropSegment(pg(0), segmentOf(0, node)));
+  expect(dropped.ok).toBe(true);
+  const created = await run(harness, () =>
+    harness.core(node).createSegment({
+      pgId: pg(0),
+      segmentId: segmentOf(0, node),
+      membershipEpoch: 1n as never,
+      members: ALL.map((member) => segmentOf(0, member)),
+      memberNodes: ALL.map((member) => asNodeId(member)),
+    }),
+  );
+  expect(created.ok).toBe(true);
+  expect(harness.scl(node, 0)).toBe(0n);
+}
+
+async function pagesAt(harness: Harness, node: string, point: bigint): Promise<string[]> {
+  const pages: string[] = [];
+  for (const pageNo of harness.model.pages()) {
+    const page = await harness.readPage(node, 0, pageNo, point);
+    expect(page).toEqual(harness.model.pageAt(pageNo, point));
+    pages.push(Buffer.from(page).toString('hex'));
+  }
+  return pages;
+}
+
+async function recordsAbove(harness: Harness, node: string, floor: bigint, head: bigint) {
+  const lsns = [];
+  for (let lsn = floor + 1n; lsn <= head; lsn++) lsns.push(asLsn(lsn));
+  const requestId = 77_000n + floor;
+  harness.send(node, {
+    type: 'fetch-records',
+    requestId,
+    pgId: pg(0),
+    segmentId: segmentOf(0, node),
+    volumeEpoch: 0n as never,
+    lsns,
+  });
+  let reply: Extract<Message, { type: 'records' }> | undefined;
+  await harness.settle(() => {
+    reply = harness.replies.find(
+      (message): message is Extract<Message, { type: 'records' }> =>
+        message.type === 'records' && message.requestId === requestId,
+    );
+    return reply !== undefined;
+  });
+  return reply!.records.map((record) => Buffer.from(encodeRedoRecord(record)).toString('hex'));
+}
+
+/** 300 records, collected to 200 everywhere, then 40 more: a base, and records above it. */
+async function loaded(seed: number): Promise<{ harness: Harness; head: Lsn }> {
+  const harness = new Harness(seed, [0], OPTIONS_HERE);
+  await harness.ready();
+  let records = writeAll(harness, 300);
+  await harness.settle(() => ALL.every((node) => harness.scl(node, 0) === records.at(-1)!.lsn));
+  minReadPoint(harness, asLsn(200n));
+  await harness.settle(() =>
+    ALL.every((node) => harness.core(node).status().segments[0]!.gcThrough === 200n),
+  );
+  records = writeAll(harness, 40);
+  const head = records.at(-1)!.lsn;
+  await harness.settle(() => ALL.every((node) => harness.scl(node, 0) === head));
+  return { harness, head };
+}
+
+describe('hydrating from a peer snapshot', () => {
+  it('rebuilds a segment from a peer: the base, the records above, the same pages; durable', async () => {
+    const { harness, head } = await loaded(31);
+    const source = harness.core('s2').status().segments[0]!;
+    const before = await pagesAt(harness, 's2', head);
+    const recordsBefore = await recordsAbove(harness, 's2', source.materializedThrough, head);
+    await recreate(harness, 's1');
+
+    const { sent, received } = await transfer(harness, 's2', 's1');
+    expect(sent.ok && received.ok).toBe(true);
+    if (!sent.ok || !received.ok) return;
+    expect(sent.value.pages).toBeGreaterThan(0);
+    expect(sent.value.chunks).toBeGreaterThan(1);
+    expect(received.value).toMatchObject({
+      baseLsn: sent.value.baseLsn,
+      pages: sent.value.pages,
+      chunks: sent.value.chunks,
+      records: sent.value.records,
+      scl: head,
+      bytes: sent.value.bytes,
+    });
+    const joined = harness.core('s1').status().segments[0]!;
+    expect(joined).toMatchObject({
+      scl: head,
+      materializedThrough: sent.value.baseLsn,
+      hydration: undefined,
+    });
+    expect(await pagesAt(harness, 's1', head)).toEqual(before);
+    expect(await recordsAbove(harness, 's1', sent.value.baseLsn, head)).toEqual(
+      recordsBefore.slice(Number(sent.value.baseLsn - source.materializedThrough)),
+    );
+    // Durable: a power loss keeps it.
+    harness.cluster.crash('s1', { kind: 'power-loss' });
+    harness.cluster.start('s1');
+    await harness.settle(() => harness.scl('s1', 0) === head);
+    expect(await pagesAt(harness, 's1', head)).toEqual(before);
+    // The writer goes on appending to the joiner as to any member.
+    const more = writeAll(harness, 20);
+    await harness.settle(() => harness.scl('s1', 0) === more.at(-1)!.lsn);
+  });
+
+  it('a stream cut part-way leaves the segment valid, and a second snapshot completes it', async () => {
+    const { harness, head } = await loaded(32);
+    await recreate(harness, 's4');
+    const cut = await transfer(harness, 's3', 's4', 3);
+    expect(cut.received.ok).toBe(false);
+    if (!cut.received.ok) expect(cut.received.error.code).toMatch(/^NL_DECODE_/);
+    const after = harness.core('s4').status().segments[0]!;
+    expect(after.hydration).toBeUndefined();
+    expect(after.scl).toBeLessThan(head);
+    const again = await transfer(harness, 's5', 's4');
+    expect(again.received.ok).toBe(true);
+    expect(harness.scl('s4', 0)).toBe(head);
+    expect(await pagesAt(harness, 's4', head)).toEqual(await pagesAt(harness, 's5', head));
+  });
+
+  it('a joiner that is already ahead of the base takes only the records it lacks', async () => {
+    const { harness, head } = await loaded(33);
+    const { received } = await transfer(harness, 's2', 's1'); // s1 holds everything already
+    expect(received).toMatchObject({ ok: true, value: { pages: 0, records: 0, scl: head } });
+  });
+
+  it('refuses a source at another truncation epoch, unknown segments and bad bytes, typed', async () => {
+    const { harness } = await loaded(34);
+    await recreate(harness, 's1');
+    // The source has a newer recovery's truncation that never reached the joiner: refused after the wait.
+    harness.send('s2', {
+      type: 'truncate',
+      requestId: 5n,
+      pgId: pg(0),
+      segmentId: segmentOf(0, 's2'),
+      volumeEpoch: asEpoch(3n),
+      ranges: [{ volumeEpoch: asEpoch(3n), fromExclusive: asLsn(10_000n), toInclusive: asLsn(20_000n) }],
+    } as Message);
+    await harness.settle(() => harness.core('s2').status().segments[0]!.truncationEpoch === 3n);
+    const stale = await transfer(harness, 's2', 's1');
+    expect(stale.received.ok).toBe(false);
+    if (!stale.received.ok) expect(stale.received.error.code).toBe('NL_EPOCH_STALE');
+    expect(harness.scl('s1', 0)).toBe(0n);
+
+    const unknown = await run(harness, () =>
+      harness.core('s2').snapshotSegment(pg(0), segmentOf(0, 'nobody'), async () => undefined),
+    );
+    expect(unknown).toMatchObject({ ok: false, error: { code: 'NL_CONFIG_INVALID' } });
+    const noJoiner = await run(harness, () =>
+      harness.core('s1').hydrateFromSnapshot(pg(0), segmentOf(0, 'nobody'), new Pipe()),
+    );
+    expect(noJoiner).toMatchObject({ ok: false, error: { code: 'NL_CONFIG_INVALID' } });
+    const garbage = new Pipe();
+    await garbage.write(new Uint8Array(64).fill(0x5a));
+    garbage.close();
+    const bad = await run(harness, () =>
+      harness.core('s1').hydrateFromSnapshot(pg(0), segmentOf(0, 's1'), garbage),
+    );
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.error.code).toMatch(/^NL_DECODE_/);
+    expect(harness.scl('s1', 0)).toBe(0n);
+  });
+});

@@ -162,6 +162,7 @@ export class LocalCluster {
   #readOnly: TcpProxy | undefined;
   #readOnlyTurn = 0;
   #loop: ReturnType<typeof setInterval> | undefined;
+  #wakeRequested = false;
   #stopping = false;
   #stepping = false;
   #controlApi: { close(): Promise<void> } | undefined;
@@ -177,6 +178,7 @@ export class LocalCluster {
       note: (message) => this.#note(message),
       journal: async (workflow) => onWorkflow?.(workflow),
       nowMs: () => Date.now(),
+      wake: () => this.#wake(),
     });
     this.topology = planTopology({
       zones: options.spec.storage.zones,
@@ -553,6 +555,13 @@ export class LocalCluster {
 
   // -- the control loop --------------------------------------------------------------------------
 
+  /** A round now rather than at the next tick (a repair's hydration finished); once more if one runs. */
+  #wake(): void {
+    if (this.#stopping) return;
+    if (this.#stepping) this.#wakeRequested = true;
+    else setImmediate(() => void this.#step());
+  }
+
   async #step(): Promise<void> {
     if (this.#stepping || this.#stopping) return;
     this.#stepping = true;
@@ -578,6 +587,10 @@ export class LocalCluster {
       this.#progress(`control loop: ${(error as Error).message}`);
     } finally {
       this.#stepping = false;
+      if (this.#wakeRequested) {
+        this.#wakeRequested = false;
+        setImmediate(() => void this.#step());
+      }
     }
   }
 

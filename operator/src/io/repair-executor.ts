@@ -10,7 +10,9 @@
  *      which storage accepts since it is newer), then the storage nodes;
  *   4. reconcile storage with the layouts: a member that reports an older membership epoch gets the
  *      current one, a member that is missing is created, and a segment that is no longer a member of
- *      its PG under a newer epoch is dropped (a reverted joiner, a replaced member that came back).
+ *      its PG under a newer epoch is dropped (a reverted joiner, a replaced member that came back);
+ *   5. hydrate each joiner below its target from a settled member's snapshot, streamed node to node
+ *      (storage `POST …/hydrate`), in the background; when one finishes, the next round runs at once.
  * Every transition is journaled in the metadata directory (workflows) and noted as an event.
  */
 import { allMembers, type QuorumSet } from '@northlight/protocol';
@@ -27,6 +29,10 @@ import {
 } from '../core/repair-plan.js';
 
 const REQUEST_TIMEOUT_MS = 5_000;
+/** A hydration streams a whole segment: it may take minutes for a full 1 GiB one on a busy node. */
+const HYDRATE_TIMEOUT_MS = 10 * 60_000;
+/** After a failed hydration, the next attempt (from another source) waits this long. */
+const HYDRATE_RETRY_MS = 2_000;
 
 export interface VolumeJsonPg {
   readonly pgId: number;
@@ -63,6 +69,16 @@ export interface RepairHooks {
   readonly note: (message: string) => void;
   readonly journal: (workflow: WorkflowRecord) => Promise<void>;
   readonly nowMs: () => number;
+  /** Asks for a control round now (a hydration finished: the repair can complete at once). */
+  readonly wake?: () => void;
+}
+
+/** A joiner's bulk hydration from a peer's snapshot (storage `POST …/hydrate`), run in the background. */
+interface Hydration {
+  running: boolean;
+  attempts: number;
+  lastAttemptMs: number;
+  lastSource: string | undefined;
 }
 
 export interface CompletedRepair {
@@ -88,6 +104,7 @@ export class RepairExecutor {
   readonly completed: CompletedRepair[] = [];
   readonly #lastMoveOfNodeMs = new Map<string, number>();
   readonly #arrivalOfSegmentMs = new Map<string, number>();
+  readonly #hydrations = new Map<string, Hydration>();
   blocked: string[] = [];
 
   constructor(hooks: RepairHooks) {
@@ -117,6 +134,73 @@ export class RepairExecutor {
       for (const migration of this.#planMigrations(world, pgs, inFlight, headOf))
         await this.#execute(world, { ...migration, kind: 'begin' });
     await this.#reconcileStorage(world, pgs);
+    this.#hydrate(world, pgs, sclOf);
+  }
+
+  /**
+   * The bulk path: every joiner still below its target is hydrated from a peer's snapshot (its page
+   * images and the records above them, streamed node to node) instead of replaying the PG's log from
+   * S3 and gossip. One attempt at a time per joiner, in the background; a failed one is retried from
+   * another source after `HYDRATE_RETRY_MS`. Gossip still brings whatever arrives after the snapshot.
+   */
+  #hydrate(world: RepairWorld, pgs: readonly PgMembership[], sclOf: ReadonlyMap<string, bigint>): void {
+    const reachable = new Set(world.nodes.filter((node) => node.reachable).map((node) => node.nodeId));
+    const open = new Set<string>();
+    for (const { repair } of this.#known.values()) {
+      open.add(repair.joiningSegment);
+      // A joiner created in this very round is not in the observed world yet: it is empty.
+      const joinerScl = sclOf.get(repair.joiningSegment) ?? 0n;
+      if (joinerScl >= repair.targetLsn || !reachable.has(repair.joiningNode)) continue;
+      const pg = pgs.find((candidate) => candidate.pgId === repair.pgId);
+      if (pg === undefined) continue;
+      const state = this.#hydrations.get(repair.joiningSegment) ?? {
+        running: false,
+        attempts: 0,
+        lastAttemptMs: Number.NEGATIVE_INFINITY,
+        lastSource: undefined,
+      };
+      this.#hydrations.set(repair.joiningSegment, state);
+      const now = this.#hooks.nowMs();
+      if (state.running || now - state.lastAttemptMs < HYDRATE_RETRY_MS) continue;
+      // The source: a settled member on a reachable node, the furthest along; after a failure, another.
+      const candidates = allMembers(pg.quorumSet)
+        .filter(
+          (member) =>
+            member !== repair.joiningSegment &&
+            !pg.quorumSet.hydrating.includes(member) &&
+            reachable.has(pg.nodeOf[member] ?? '') &&
+            sclOf.has(member),
+        )
+        .sort((a, b) => (sclOf.get(b)! > sclOf.get(a)! ? 1 : sclOf.get(b)! < sclOf.get(a)! ? -1 : 0));
+      const source = candidates.find((member) => member !== state.lastSource) ?? candidates[0];
+      if (source === undefined) continue;
+      state.running = true;
+      state.attempts++;
+      state.lastAttemptMs = now;
+      state.lastSource = source;
+      const sourceNode = pg.nodeOf[source]!;
+      void send(
+        `${world.adminUrlOf(repair.joiningNode)}/v1/segments/${repair.pgId}/${encodeURIComponent(repair.joiningSegment)}/hydrate`,
+        'POST',
+        { sourceUrl: world.adminUrlOf(sourceNode), sourceSegmentId: source },
+        HYDRATE_TIMEOUT_MS,
+      ).then((answer) => {
+        state.running = false;
+        // The wait counts from the end: a round that observed the joiner before this finished must not
+        // start it again.
+        state.lastAttemptMs = this.#hooks.nowMs();
+        const report = answer.json as
+          | { bytes?: number; ms?: number; pages?: number; records?: number }
+          | undefined;
+        this.#hooks.note(
+          answer.ok
+            ? `hydration: ${repair.joiningSegment} on ${repair.joiningNode} from ${source} on ${sourceNode}: ${((report?.bytes ?? 0) / 1e6).toFixed(1)} MB (${report?.pages ?? 0} pages, ${report?.records ?? 0} records) in ${Math.round(report?.ms ?? 0)} ms`
+            : `hydration: ${repair.joiningSegment} from ${source} failed: ${answer.text}; retrying from another member`,
+        );
+        if (answer.ok) this.#hooks.wake?.();
+      });
+    }
+    for (const joiner of this.#hydrations.keys()) if (!open.has(joiner)) this.#hydrations.delete(joiner);
   }
 
   /** Heat (heat-plan.ts): only from a fleet whose every node answers, and never during a repair. */
@@ -386,6 +470,7 @@ async function send(
   url: string,
   method: 'POST' | 'PUT' | 'DELETE',
   body?: unknown,
+  timeoutMs = REQUEST_TIMEOUT_MS,
 ): Promise<{ ok: boolean; text: string; json?: unknown }> {
   try {
     const response = await fetch(url, {
@@ -393,7 +478,7 @@ async function send(
       ...(body === undefined
         ? {}
         : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const full = await response.text();
     let json: unknown;

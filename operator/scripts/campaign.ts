@@ -4,11 +4,11 @@
  * `npm test`, which runs a few pinned seeds of each workload (test/sim/operator-sim.test.ts).
  *
  *   npm run campaign -w @northlight/operator -- [--workload repair|zone-loss|upgrade|all] [--seeds 200] [--from 0]
- *                                                [--with-fixes]
+ *                                                [--without-fixes]
  *
- * `--with-fixes` runs the executor with the fixes proposed for the bugs the campaigns found
- * (test/sim/control-plane.ts, `ExecutorFix`); without it the executor does what
- * src/io/repair-executor.ts does today.
+ * `--without-fixes` runs the executor without the fixes of the two bugs the campaigns found
+ * (test/sim/control-plane.ts, `ExecutorFix`), to replay them; by default it has them, as
+ * src/io/repair-executor.ts does.
  *
  * Progress on stderr; on stdout a JSON summary per workload: seeds run, failures, totals of the
  * seeds' stats, timings, and each failing seed with its first violation and the command that replays
@@ -20,7 +20,7 @@ import { runSeed, WORKLOADS, type WorkloadName } from '../test/sim/workloads.js'
 
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: campaign [--workload repair|zone-loss|upgrade|all] [--seeds N] [--from S] [--with-fixes]\n`,
+    `${message}\nusage: campaign [--workload repair|zone-loss|upgrade|all] [--seeds N] [--from S] [--without-fixes]\n`,
   );
   process.exit(2);
 }
@@ -41,8 +41,8 @@ function workloads(): readonly WorkloadName[] {
   return usage(`unknown workload ${JSON.stringify(name)}`);
 }
 
-/** Runs the executor with the fixes proposed for the bugs found (test/sim/control-plane.ts). */
-const fixes = process.argv.includes('--with-fixes') ? EXECUTOR_FIXES : [];
+/** `--without-fixes`: the executor without its bug fixes (test/sim/control-plane.ts), to replay them. */
+const fixes = process.argv.includes('--without-fixes') ? [] : EXECUTOR_FIXES;
 const seeds = option('seeds', 200);
 const from = option('from', 0);
 const summary: Record<string, unknown>[] = [];
@@ -57,7 +57,7 @@ for (const workload of workloads()) {
     const seedStartedMs = performance.now();
     const replay =
       `npm run campaign -w @northlight/operator -- --workload ${workload} --seeds 1 --from ${seed}` +
-      (fixes.length > 0 ? ' --with-fixes' : '');
+      (fixes.length === 0 ? ' --without-fixes' : '');
     try {
       const outcome = await runSeed(workload, seed, { fixes });
       for (const [key, value] of Object.entries(outcome.stats)) {

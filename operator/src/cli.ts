@@ -12,6 +12,7 @@ import { isNorthlightError } from '@northlight/protocol';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { type ClusterSpec, defaultClusterSpec, specToYaml } from './core/cluster-spec.js';
 import { type ClusterStatus, formatClusterStatus, table } from './core/cluster-status.js';
+import { isFinishedWorkflow } from './core/metadata.js';
 import { loadClusterFile } from './io/cluster-file.js';
 import { startControlServer } from './io/control-server.js';
 import {
@@ -87,6 +88,8 @@ async function up(options: {
     onWriterChange: (writer) => metadata.recordWriter(writer),
     onVolume: (volume) => metadata.recordVolume(volume),
     onWorkflow: (workflow) => metadata.recordWorkflow(workflow),
+    openWorkflows: async () =>
+      (await metadata.store.read()).workflows.filter((workflow) => !isFinishedWorkflow(workflow)),
   });
   say(`starting cluster ${spec.name} in ${dataDir}`);
   const startedMs = Date.now();

@@ -107,6 +107,8 @@ export interface LocalClusterOptions {
   readonly onVolume?: (volume: VolumeRecord) => Promise<void>;
   /** Called at each repair transition, to journal it (the metadata). */
   readonly onWorkflow?: (workflow: WorkflowRecord) => Promise<void>;
+  /** The journal's open workflows (the metadata directory), so orphaned ones get closed. */
+  readonly openWorkflows?: () => Promise<readonly WorkflowRecord[]>;
 }
 
 export function readStateFile(dataDir: string): StateFile | undefined {
@@ -179,6 +181,7 @@ export class LocalCluster {
       journal: async (workflow) => onWorkflow?.(workflow),
       nowMs: () => Date.now(),
       wake: () => this.#wake(),
+      ...(options.openWorkflows === undefined ? {} : { openWorkflows: options.openWorkflows }),
     });
     this.topology = planTopology({
       zones: options.spec.storage.zones,

@@ -10,7 +10,9 @@
  *      which storage accepts since it is newer), then the storage nodes;
  *   4. reconcile storage with the layouts: a member that reports an older membership epoch gets the
  *      current one, a member that is missing is created, and a segment that is no longer a member of
- *      its PG under a newer epoch is dropped (a reverted joiner, a replaced member that came back);
+ *      its PG is dropped (a reverted joiner, a replaced member that came back, a stray joiner whose
+ *      begin the writer never took), unless this round began it; a workflow the journal holds open
+ *      although its PG no longer changes is closed (done or reverted, from the layout);
  *   5. hydrate each joiner below its target from a settled member's snapshot, streamed node to node
  *      (storage `POST …/hydrate`), in the background; when one finishes, the next round runs at once.
  * Every transition is journaled in the metadata directory (workflows) and noted as an event.
@@ -71,6 +73,8 @@ export interface RepairHooks {
   readonly nowMs: () => number;
   /** Asks for a control round now (a hydration finished: the repair can complete at once). */
   readonly wake?: () => void;
+  /** The journal's open workflows (planned, hydrating or switching), for closing orphaned ones. */
+  readonly openWorkflows?: () => Promise<readonly WorkflowRecord[]>;
 }
 
 /** A joiner's bulk hydration from a peer's snapshot (storage `POST …/hydrate`), run in the background. */
@@ -129,12 +133,47 @@ export class RepairExecutor {
     this.blocked = actions.flatMap((action) =>
       action.kind === 'blocked' ? [`PG ${action.pgId}: ${action.reason}`] : [],
     );
-    for (const action of actions) if (action.kind !== 'blocked') await this.#execute(world, action);
+    const begun = new Set<string>();
+    for (const action of actions)
+      if (action.kind !== 'blocked') {
+        if (action.kind === 'begin') begun.add(action.repair.joiningSegment);
+        await this.#execute(world, action);
+      }
     if (!actions.some((action) => action.kind === 'begin'))
-      for (const migration of this.#planMigrations(world, pgs, inFlight, headOf))
+      for (const migration of this.#planMigrations(world, pgs, inFlight, headOf)) {
+        begun.add(migration.repair.joiningSegment);
         await this.#execute(world, { ...migration, kind: 'begin' });
-    await this.#reconcileStorage(world, pgs);
+      }
+    await this.#reconcileStorage(world, pgs, begun);
+    await this.#closeOrphanedWorkflows(pgs);
     this.#hydrate(world, pgs, sclOf);
+  }
+
+  /**
+   * A workflow the journal holds open although its PG has moved past the epoch it began with and no
+   * longer changes: the writer took its complete or revert, and the control plane that asked died
+   * before journaling it (the simulator's repair seed 257). Closed as done if its joiner is a member,
+   * reverted if not. The epoch a workflow began with is the `-m<epoch>` of its id.
+   */
+  async #closeOrphanedWorkflows(pgs: readonly PgMembership[]): Promise<void> {
+    const open = (await this.#hooks.openWorkflows?.()) ?? [];
+    for (const workflow of open) {
+      const began = /-m(\d+)$/.exec(workflow.id);
+      const pg = pgs.find((candidate) => candidate.pgId === workflow.pgId);
+      if (began === null || pg === undefined || pg.membershipEpoch <= BigInt(began[1]!)) continue;
+      if (pg.quorumSet.configurations.length !== 1) continue;
+      const joined = pg.quorumSet.configurations[0]!.includes(workflow.toSegment);
+      const reason = `PG ${pg.pgId} no longer changes (membership epoch ${pg.membershipEpoch}): ${workflow.toSegment} ${
+        joined ? 'joined' : 'did not join'
+      }; closing ${workflow.id}, which an earlier control plane left open`;
+      this.#hooks.note(`repair: ${reason}`);
+      await this.#hooks.journal({
+        ...workflow,
+        state: joined ? 'done' : 'reverted',
+        updatedAtMs: this.#hooks.nowMs(),
+        note: reason.slice(0, 1000),
+      });
+    }
   }
 
   /**
@@ -386,8 +425,17 @@ export class RepairExecutor {
     return false;
   }
 
-  /** Step 4 of the header. */
-  async #reconcileStorage(world: RepairWorld, pgs: readonly PgMembership[]): Promise<void> {
+  /**
+   * Step 4 of the header. A segment of a PG that is not among its members is dropped when its epoch is
+   * older than the PG's — and also at the same epoch or newer (a stray joiner: created by a begin the
+   * writer never took, its control plane gone; the simulator's zone-loss seed 26), unless this very
+   * round began it.
+   */
+  async #reconcileStorage(
+    world: RepairWorld,
+    pgs: readonly PgMembership[],
+    begunThisRound: ReadonlySet<string>,
+  ): Promise<void> {
     const reachable = new Set(world.nodes.filter((node) => node.reachable).map((node) => node.nodeId));
     for (const pg of pgs) {
       const members = allMembers(pg.quorumSet);
@@ -416,7 +464,7 @@ export class RepairExecutor {
       for (const [nodeId, segments] of world.segmentsOf)
         for (const segment of segments) {
           if (segment.pgId !== pg.pgId || members.includes(segment.segmentId)) continue;
-          if (BigInt(segment.membershipEpoch) >= pg.membershipEpoch) continue;
+          if (begunThisRound.has(segment.segmentId)) continue;
           const answer = await send(
             `${world.adminUrlOf(nodeId)}/v1/segments/${pg.pgId}/${encodeURIComponent(segment.segmentId)}`,
             'DELETE',

@@ -27,8 +27,8 @@
  *      the writer already has (a no-op that answers a target), as the real executor does.
  *   3. The journal (`ControlJournal`) stands for the metadata directory: it outlives the process.
  *
- * `fixes` switches on the fixes proposed for the two executor bugs the campaigns found (`ExecutorFix`);
- * without them the executor behaves as src/io/repair-executor.ts does today.
+ * `fixes` are the fixes of the two executor bugs the campaigns found (`ExecutorFix`), which
+ * src/io/repair-executor.ts has too; a test can switch them off to replay a bug.
  *
  * Not modelled: heat-driven migration. The engine's directory puts every PG on all of s1…s6, so every
  * node carries the same heat and `planMigrations` would never have anything to move (and the real

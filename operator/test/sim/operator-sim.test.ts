@@ -119,25 +119,27 @@ describe('the control plane in the simulator', () => {
     expect(outcome.violations.join('\n')).toMatch(/PG \d+ has 2 members down/);
   });
 
-  // Bugs the campaigns found in src/io/repair-executor.ts (docs/simulator.md, "The control plane in
-  // the simulator"). The sim executor mirrors today's behaviour, so each seed shows the bug; with the
-  // proposed fix the seed passes. Once repair-executor.ts is fixed, make the fix the sim executor's
-  // behaviour (control-plane.ts) and keep only the second half of each test.
-  it('pins zone-loss seed 26: a joiner whose begin never reached the writer is never dropped', async () => {
-    const today = await runSeed('zone-loss', 26, { convergeLimitMs: 5_000 });
-    expect(today.violations.join('\n')).toMatch(
+  // Bugs the campaigns found in src/io/repair-executor.ts, now fixed there and in the sim executor
+  // (docs/simulator.md, "The control plane in the simulator"). Each seed still shows its bug with the
+  // fix switched off, so the seed keeps exercising it; with the fix (the default) it passes.
+  it('pins zone-loss seed 26: a joiner whose begin never reached the writer is dropped', async () => {
+    const unfixed = await runSeed('zone-loss', 26, {
+      convergeLimitMs: 5_000,
+      fixes: ['close-orphaned-workflows'],
+    });
+    expect(unfixed.violations.join('\n')).toMatch(
       /s8 still holds pg3-s8-m4 \(membership epoch 4\), not a member/,
     );
-    const fixed = await runSeed('zone-loss', 26, { fixes: ['drop-stray-joiners'] });
+    const fixed = await runSeed('zone-loss', 26);
     expect(fixed.violations).toEqual([]);
   });
 
-  it('pins repair seed 257: a change the writer took after the control plane died stays open in the journal', async () => {
-    const today = await runSeed('repair', 257, { convergeLimitMs: 5_000 });
-    expect(today.violations.join('\n')).toMatch(
+  it('pins repair seed 257: a change the writer took after the control plane died is closed in the journal', async () => {
+    const unfixed = await runSeed('repair', 257, { convergeLimitMs: 5_000, fixes: ['drop-stray-joiners'] });
+    expect(unfixed.violations.join('\n')).toMatch(
       /repair-pg1-m2 \(joiner pg1-s8-m2\) never completed nor reverted/,
     );
-    const fixed = await runSeed('repair', 257, { fixes: ['close-orphaned-workflows'] });
+    const fixed = await runSeed('repair', 257);
     expect(fixed.violations).toEqual([]);
   });
 

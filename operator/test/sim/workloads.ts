@@ -28,7 +28,7 @@
 import { seededRandom } from '../../../db-engine/test/support/seeded.js';
 import { STORAGE_NODES } from '../../../db-engine/test/support/sim-volume.js';
 import { MembersDownChecker } from './checkers.js';
-import { type ExecutorFix, type Planners, REAL_PLANNERS } from './control-plane.js';
+import { EXECUTOR_FIXES, type ExecutorFix, type Planners, REAL_PLANNERS } from './control-plane.js';
 import { RunAborted, SimWorld, type WorldKnobs } from './harness.js';
 import { INITIAL_VERSION, type StopMode } from './sim-platform.js';
 
@@ -54,7 +54,7 @@ const UPGRADE_TARGET = 'v2';
 export interface SeedOptions {
   /** The real planners by default; a test plants a bug around them to prove the checkers. */
   readonly planners?: Planners;
-  /** Fixes proposed for the executor (control-plane.ts `ExecutorFix`); none by default, as today. */
+  /** The executor's bug fixes (control-plane.ts `ExecutorFix`); all by default, as the real executor. */
   readonly fixes?: readonly ExecutorFix[];
   /** How long the cluster has to converge after healing (virtual ms; default 40 s). */
   readonly convergeLimitMs?: number;
@@ -229,7 +229,7 @@ export async function runRepairSeed(seed: number, options: SeedOptions = {}): Pr
   return guarded('repair', seed, world, async () => {
     world.platform.startControlPlane({
       planners,
-      fixes: new Set(options.fixes ?? []),
+      fixes: new Set(options.fixes ?? EXECUTOR_FIXES),
       roundMs: knobs.roundMs,
       limits: knobs.limits,
       requestTimeoutMs: knobs.requestTimeoutMs,
@@ -288,7 +288,7 @@ export async function runZoneLossSeed(seed: number, options: SeedOptions = {}): 
   return guarded('zone-loss', seed, world, async () => {
     world.platform.startControlPlane({
       planners,
-      fixes: new Set(options.fixes ?? []),
+      fixes: new Set(options.fixes ?? EXECUTOR_FIXES),
       roundMs: knobs.roundMs,
       limits: knobs.limits,
       requestTimeoutMs: knobs.requestTimeoutMs,
@@ -371,7 +371,7 @@ export async function runUpgradeSeed(seed: number, options: SeedOptions = {}): P
     await world.load(() => false, 200 + random() * 600);
     world.platform.startControlPlane({
       planners,
-      fixes: new Set(options.fixes ?? []),
+      fixes: new Set(options.fixes ?? EXECUTOR_FIXES),
       roundMs: knobs.roundMs,
       limits: knobs.limits,
       requestTimeoutMs: knobs.requestTimeoutMs,

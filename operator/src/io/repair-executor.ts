@@ -126,9 +126,7 @@ export class RepairExecutor {
     const inFlight: RepairInFlight[] = [];
     for (const pg of pgs)
       inFlight.push(...(await this.#inFlightOf(world, pg, headOf.get(pg.pgId) ?? 0n, reachable)));
-    const sclOf = new Map<string, bigint>();
-    for (const segments of world.segmentsOf.values())
-      for (const segment of segments) sclOf.set(segment.segmentId, BigInt(segment.scl));
+    const sclOf = sclOfWorld(world);
     const actions = planRepairs({ nodes: world.nodes, pgs, inFlight, sclOf, headOf, limits: world.limits });
     this.blocked = actions.flatMap((action) =>
       action.kind === 'blocked' ? [`PG ${action.pgId}: ${action.reason}`] : [],
@@ -187,59 +185,69 @@ export class RepairExecutor {
     const open = new Set<string>();
     for (const { repair } of this.#known.values()) {
       open.add(repair.joiningSegment);
-      // A joiner created in this very round is not in the observed world yet: it is empty.
-      const joinerScl = sclOf.get(repair.joiningSegment) ?? 0n;
-      if (joinerScl >= repair.targetLsn || !reachable.has(repair.joiningNode)) continue;
       const pg = pgs.find((candidate) => candidate.pgId === repair.pgId);
-      if (pg === undefined) continue;
-      const state = this.#hydrations.get(repair.joiningSegment) ?? {
-        running: false,
-        attempts: 0,
-        lastAttemptMs: Number.NEGATIVE_INFINITY,
-        lastSource: undefined,
-      };
-      this.#hydrations.set(repair.joiningSegment, state);
-      const now = this.#hooks.nowMs();
-      if (state.running || now - state.lastAttemptMs < HYDRATE_RETRY_MS) continue;
-      // The source: a settled member on a reachable node, the furthest along; after a failure, another.
-      const candidates = allMembers(pg.quorumSet)
-        .filter(
-          (member) =>
-            member !== repair.joiningSegment &&
-            !pg.quorumSet.hydrating.includes(member) &&
-            reachable.has(pg.nodeOf[member] ?? '') &&
-            sclOf.has(member),
-        )
-        .sort((a, b) => (sclOf.get(b)! > sclOf.get(a)! ? 1 : sclOf.get(b)! < sclOf.get(a)! ? -1 : 0));
-      const source = candidates.find((member) => member !== state.lastSource) ?? candidates[0];
-      if (source === undefined) continue;
-      state.running = true;
-      state.attempts++;
-      state.lastAttemptMs = now;
-      state.lastSource = source;
-      const sourceNode = pg.nodeOf[source]!;
-      void send(
-        `${world.adminUrlOf(repair.joiningNode)}/v1/segments/${repair.pgId}/${encodeURIComponent(repair.joiningSegment)}/hydrate`,
-        'POST',
-        { sourceUrl: world.adminUrlOf(sourceNode), sourceSegmentId: source },
-        HYDRATE_TIMEOUT_MS,
-      ).then((answer) => {
-        state.running = false;
-        // The wait counts from the end: a round that observed the joiner before this finished must not
-        // start it again.
-        state.lastAttemptMs = this.#hooks.nowMs();
-        const report = answer.json as
-          | { bytes?: number; ms?: number; pages?: number; records?: number }
-          | undefined;
-        this.#hooks.note(
-          answer.ok
-            ? `hydration: ${repair.joiningSegment} on ${repair.joiningNode} from ${source} on ${sourceNode}: ${((report?.bytes ?? 0) / 1e6).toFixed(1)} MB (${report?.pages ?? 0} pages, ${report?.records ?? 0} records) in ${Math.round(report?.ms ?? 0)} ms`
-            : `hydration: ${repair.joiningSegment} from ${source} failed: ${answer.text}; retrying from another member`,
-        );
-        if (answer.ok) this.#hooks.wake?.();
-      });
+      if (pg !== undefined) this.#hydrateOne(world, repair, pg, sclOf, reachable);
     }
     for (const joiner of this.#hydrations.keys()) if (!open.has(joiner)) this.#hydrations.delete(joiner);
+  }
+
+  /** Starts `repair`'s joiner hydrating, unless it has reached its target or an attempt is running or recent. */
+  #hydrateOne(
+    world: RepairWorld,
+    repair: RepairInFlight,
+    pg: MembershipChange,
+    sclOf: ReadonlyMap<string, bigint>,
+    reachable: ReadonlySet<string>,
+  ): void {
+    // A joiner created in this very round is not in the observed world yet: it is empty.
+    const joinerScl = sclOf.get(repair.joiningSegment) ?? 0n;
+    if (joinerScl >= repair.targetLsn || !reachable.has(repair.joiningNode)) return;
+    const state = this.#hydrations.get(repair.joiningSegment) ?? {
+      running: false,
+      attempts: 0,
+      lastAttemptMs: Number.NEGATIVE_INFINITY,
+      lastSource: undefined,
+    };
+    this.#hydrations.set(repair.joiningSegment, state);
+    const now = this.#hooks.nowMs();
+    if (state.running || now - state.lastAttemptMs < HYDRATE_RETRY_MS) return;
+    // The source: a settled member on a reachable node, the furthest along; after a failure, another.
+    const candidates = allMembers(pg.quorumSet)
+      .filter(
+        (member) =>
+          member !== repair.joiningSegment &&
+          !pg.quorumSet.hydrating.includes(member) &&
+          reachable.has(pg.nodeOf[member] ?? '') &&
+          sclOf.has(member),
+      )
+      .sort((a, b) => (sclOf.get(b)! > sclOf.get(a)! ? 1 : sclOf.get(b)! < sclOf.get(a)! ? -1 : 0));
+    const source = candidates.find((member) => member !== state.lastSource) ?? candidates[0];
+    if (source === undefined) return;
+    state.running = true;
+    state.attempts++;
+    state.lastAttemptMs = now;
+    state.lastSource = source;
+    const sourceNode = pg.nodeOf[source]!;
+    void send(
+      `${world.adminUrlOf(repair.joiningNode)}/v1/segments/${repair.pgId}/${encodeURIComponent(repair.joiningSegment)}/hydrate`,
+      'POST',
+      { sourceUrl: world.adminUrlOf(sourceNode), sourceSegmentId: source },
+      HYDRATE_TIMEOUT_MS,
+    ).then((answer) => {
+      state.running = false;
+      // The wait counts from the end: a round that observed the joiner before this finished must not
+      // start it again.
+      state.lastAttemptMs = this.#hooks.nowMs();
+      const report = answer.json as
+        | { bytes?: number; ms?: number; pages?: number; records?: number }
+        | undefined;
+      this.#hooks.note(
+        answer.ok
+          ? `hydration: ${repair.joiningSegment} on ${repair.joiningNode} from ${source} on ${sourceNode}: ${((report?.bytes ?? 0) / 1e6).toFixed(1)} MB (${report?.pages ?? 0} pages, ${report?.records ?? 0} records) in ${Math.round(report?.ms ?? 0)} ms`
+          : `hydration: ${repair.joiningSegment} from ${source} failed: ${answer.text}; retrying from another member`,
+      );
+      if (answer.ok) this.#hooks.wake?.();
+    });
   }
 
   /** Heat (heat-plan.ts): only from a fleet whose every node answers, and never during a repair. */
@@ -334,6 +342,9 @@ export class RepairExecutor {
         this.#lastMoveOfNodeMs.set(repair.joiningNode, now);
       }
       await this.#journal(repair, 'hydrating', action.reason);
+      // At once, not at the end of the round: the joiner fills while the next repairs begin.
+      const reachable = new Set(world.nodes.filter((node) => node.reachable).map((node) => node.nodeId));
+      this.#hydrateOne(world, { ...repair, targetLsn }, change, sclOfWorld(world), reachable);
       return;
     }
     if ((await this.#changeWriter(world, change)) === undefined) return;
@@ -501,6 +512,13 @@ export function pgHeads(
     heads.set(pg.pgId, head);
   }
   return heads;
+}
+
+function sclOfWorld(world: RepairWorld): Map<string, bigint> {
+  const sclOf = new Map<string, bigint>();
+  for (const segments of world.segmentsOf.values())
+    for (const segment of segments) sclOf.set(segment.segmentId, BigInt(segment.scl));
+  return sclOf;
 }
 
 function maxVolumeEpoch(

@@ -107,6 +107,8 @@ export class Segment {
   gossipPull: { readonly requestId: bigint; readonly sentMs: number } | undefined;
   /** Peers answered that they garbage-collected past this segment's SCL: records alone cannot fill it. */
   behindPeerGc = false;
+  /** Peer snapshots asked for and not finished: the slower catch-up from S3 waits for them. */
+  peerHydrationsPending = 0;
   /** Staging to the object store (backup.ts). */
   readonly backup: SegmentBackup = newSegmentBackup();
   /** A hydration in progress: from the object store (restore, catch-up past peers' GC) or a peer's snapshot. */

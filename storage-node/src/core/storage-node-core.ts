@@ -1355,6 +1355,11 @@ export class StorageNodeCore {
    */
   async #catchUpFromBackup(segment: Segment): Promise<void> {
     const { pgId, segmentId } = segment.control;
+    if (segment.peerHydrationsPending > 0) {
+      // A peer's snapshot is on its way (a repair's bulk path): it brings a base, far faster.
+      segment.behindPeerGc = false; // raised again by the next gossip reply if still needed
+      return;
+    }
     // The peer whose backup reaches furthest (this segment's own stopped when it went away).
     let best: { source: SegmentId; through: bigint } | undefined;
     for (const peer of this.#peersOf(segment)) {
@@ -1688,6 +1693,11 @@ export class StorageNodeCore {
       return Promise.resolve(
         fail(new NorthlightError('NL_CONFIG_INVALID', `bad segment ${pgId}/${segmentId}`)),
       );
+    const waiting = this.#storage?.segment(pgId, segmentId);
+    if (waiting !== undefined) waiting.peerHydrationsPending++;
+    const done = () => {
+      if (waiting !== undefined) waiting.peerHydrationsPending--;
+    };
     return this.#lifecycleOperation<SnapshotHydrationReport>(async (storage) => {
       const segment = storage.segment(pgId, segmentId);
       if (segment === undefined || segment.dropped)
@@ -1714,7 +1724,7 @@ export class StorageNodeCore {
       } finally {
         segment.hydration = undefined;
       }
-    });
+    }).finally(done);
   }
 
   async #hydrateFromSnapshotNow(

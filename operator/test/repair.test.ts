@@ -177,6 +177,18 @@ describe('segment repair (real processes)', () => {
     const journal = (await statusAsync(dataDir)).events.map((event) => event.message).join('\n');
     expect(journal).toMatch(/repair: storage-a-1 unreachable/);
     expect(journal).toMatch(/is hydrated/);
+    // Every repaired joiner was filled in bulk, from a surviving member's snapshot.
+    for (const repair of recent) {
+      const joiner = repaired.pgs
+        .find((pg) => pg.pgId === repair.pgId)
+        ?.members.find((member) => member.nodeId === repair.toNode)?.segmentId;
+      expect(joiner, `PG ${repair.pgId}'s joiner on ${repair.toNode}`).toBeDefined();
+      expect(journal).toMatch(
+        new RegExp(
+          `hydration: ${joiner} on ${repair.toNode} from pg${repair.pgId}-\\S+ on storage-[a-c]-\\d: [\\d.]+ MB \\(\\d+ pages`,
+        ),
+      );
+    }
     expect((await northlightAsync(['down', '--data-dir', dataDir])).status).toBe(0);
     expect(await up.exited).toBe(0);
   });

@@ -63,6 +63,8 @@ export interface RepairsView {
     readonly joiningSegment: string;
     readonly targetLsn: string;
     readonly runningForMs: number;
+    /** The joiner's bulk hydration from a peer's snapshot ("-" before the first attempt). */
+    readonly snapshot?: string;
   }[];
   readonly recent: readonly {
     readonly id: string;
@@ -326,13 +328,14 @@ export function formatClusterStatus(
     if (repairs.inFlight.length > 0)
       lines.push(
         table(
-          ['pg', 'from', 'to', 'segment', 'hydrating to LSN', 'running'],
+          ['pg', 'from', 'to', 'segment', 'hydrating to LSN', 'snapshot', 'running'],
           repairs.inFlight.map((repair) => [
             String(repair.pgId),
             repair.fromNode,
             repair.toNode,
             repair.joiningSegment,
             repair.targetLsn,
+            repair.snapshot ?? '-',
             `${(repair.runningForMs / 1000).toFixed(1)} s`,
           ]),
         ),

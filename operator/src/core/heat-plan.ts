@@ -11,11 +11,35 @@
  *     source heat), else it would only move the hot spot;
  *   - a floor (`minimumHeat`): below it nothing is hot, whatever the ratio (an idle fleet's noise);
  *   - a cooldown: a node that was the source or target of a migration, and a segment that arrived by
- *     one, are not chosen again for `cooldownMs` — no segment moves twice in the window;
- *   - one migration per hot node per round, at most `maxTotal` repairs and migrations in the fleet.
+ *     one, are not chosen again for `cooldownMs` (at least the rate window) — no segment moves twice
+ *     in the window;
+ *   - one migration per hot node per round, at most `maxTotal` repairs and migrations in the fleet;
+ *   - a move must be worth it: the segment carries at least `EXCESS_SHARE_MIN` of the source's heat
+ *     above the fleet median. Without this, a hot node whose hot segments cannot move this round
+ *     (their PG is migrating in another zone, or they would only move the hot spot) gave away a
+ *     segment of ~0 ops/s instead: it stayed as hot, and since both it and the cold target were then
+ *     in their cooldown, neither could take part in the move that would have helped (the heat test's
+ *     "58 58 1 1 ops/s" after its first migration). It waits for a later round instead.
  */
 import { allMembers, beginReplacement } from '@northlight/protocol';
 import type { MembershipChange, PgMembership, RepairInFlight } from './repair-plan.js';
+
+/**
+ * The least share of a hot node's excess heat (over the fleet median) a segment must carry to be
+ * moved: a quarter, so that a move always makes a dent (the heat test: segments of 0.1 ops/s against
+ * excesses of 10 to 40 ops/s), yet a node of two unequal hot segments may still give the lesser one
+ * when the greater would only move the hot spot.
+ */
+export const EXCESS_SHARE_MIN = 0.25;
+
+/**
+ * The storage nodes' rate window (storage-node `rateWindowMs`, 10 s by default; the platforms keep
+ * it). A joiner's window starts empty at the begin, so for this long its node reads cooler than it
+ * is: the cooldown never ends sooner, whatever `heatCooldown` says (it may be 0s), so that no
+ * decision compares a half-filled window with full ones (say, moving a segment back to the node it
+ * just left).
+ */
+export const RATE_WINDOW_MS = 10_000;
 
 export interface HeatNode {
   readonly nodeId: string;
@@ -66,8 +90,9 @@ export function planMigrations(input: HeatPlanInput): MigrationAction[] {
   const schedulable = input.nodes.filter((node) => node.schedulable);
   const heatOf = new Map(schedulable.map((node) => [node.nodeId, nodeHeat(node)]));
   const fleetMedian = median([...heatOf.values()]);
+  const cooldownMs = Math.max(input.cooldownMs, RATE_WINDOW_MS);
   const cooling = (nodeId: string) =>
-    input.nowMs - (input.lastMoveOfNodeMs.get(nodeId) ?? -Infinity) < input.cooldownMs;
+    input.nowMs - (input.lastMoveOfNodeMs.get(nodeId) ?? -Infinity) < cooldownMs;
   const busyPgs = new Set(input.inFlight.map((repair) => repair.pgId));
   const busyNodes = new Set(input.inFlight.flatMap((repair) => [repair.leavingNode, repair.joiningNode]));
   const pgById = new Map(input.pgs.map((pg) => [pg.pgId, pg]));
@@ -86,11 +111,14 @@ export function planMigrations(input: HeatPlanInput): MigrationAction[] {
     if (total >= input.maxTotal) break;
     if (cooling(source.nodeId) || busyNodes.has(source.nodeId)) continue;
     const sourceHeat = heatOf.get(source.nodeId)!;
+    const worthMoving = EXCESS_SHARE_MIN * (sourceHeat - fleetMedian);
     const segments = [...source.segmentHeat].sort((a, b) => b[1] - a[1]);
     for (const [segmentId, segmentHeat] of segments) {
+      // Sorted hottest first: every later segment is as small.
+      if (segmentHeat < worthMoving) break;
       const pgId = pgOfSegment.get(segmentId);
       if (pgId === undefined || busyPgs.has(pgId)) continue;
-      if (input.nowMs - (input.arrivalOfSegmentMs.get(segmentId) ?? -Infinity) < input.cooldownMs) continue;
+      if (input.nowMs - (input.arrivalOfSegmentMs.get(segmentId) ?? -Infinity) < cooldownMs) continue;
       const pg = pgById.get(pgId)!;
       if (pg.quorumSet.configurations.length !== 1) continue;
       const hosting = new Set(Object.values(pg.nodeOf));

@@ -103,6 +103,7 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
         joiningSegment: repair.joiningSegment,
         targetLsn: repair.targetLsn.toString(),
         runningForMs: Date.now() - startedAtMs,
+        snapshot: cluster.repairs.hydrationOf(repair.joiningSegment),
       })),
       recent: cluster.repairs.completed.map((done) => ({
         id: done.repair.id,

@@ -119,6 +119,13 @@ export class RepairExecutor {
     return [...this.#known.values()];
   }
 
+  /** How a joiner's bulk hydration stands, for `status`: e.g. "from pg3-storage-a-2, running (attempt 1)". */
+  hydrationOf(joiningSegment: string): string {
+    const state = this.#hydrations.get(joiningSegment);
+    if (state === undefined || state.lastSource === undefined) return '-';
+    return `from ${state.lastSource}, ${state.running ? 'running' : 'done'} (attempt ${state.attempts})`;
+  }
+
   async step(world: RepairWorld, volume: { pgs: readonly VolumeJsonPg[] }): Promise<void> {
     const pgs = volume.pgs.map(membershipOf);
     const headOf = pgHeads(pgs, world.segmentsOf);

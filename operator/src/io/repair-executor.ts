@@ -109,6 +109,7 @@ export class RepairExecutor {
   readonly #lastMoveOfNodeMs = new Map<string, number>();
   readonly #arrivalOfSegmentMs = new Map<string, number>();
   readonly #hydrations = new Map<string, Hydration>();
+  #journalTail: Promise<void> = Promise.resolve();
   blocked: string[] = [];
 
   constructor(hooks: RepairHooks) {
@@ -138,17 +139,17 @@ export class RepairExecutor {
     this.blocked = actions.flatMap((action) =>
       action.kind === 'blocked' ? [`PG ${action.pgId}: ${action.reason}`] : [],
     );
+    // Each action is of another PG: they run concurrently (the writer serializes membership changes,
+    // each storage node its lifecycle operations, and the journal is written in order below).
     const begun = new Set<string>();
-    for (const action of actions)
-      if (action.kind !== 'blocked') {
-        if (action.kind === 'begin') begun.add(action.repair.joiningSegment);
-        await this.#execute(world, action);
-      }
-    if (!actions.some((action) => action.kind === 'begin'))
-      for (const migration of this.#planMigrations(world, pgs, inFlight, headOf)) {
-        begun.add(migration.repair.joiningSegment);
-        await this.#execute(world, { ...migration, kind: 'begin' });
-      }
+    const runnable = actions.filter((action) => action.kind !== 'blocked');
+    for (const action of runnable) if (action.kind === 'begin') begun.add(action.repair.joiningSegment);
+    await Promise.all(runnable.map((action) => this.#execute(world, action)));
+    if (!actions.some((action) => action.kind === 'begin')) {
+      const migrations = this.#planMigrations(world, pgs, inFlight, headOf);
+      for (const migration of migrations) begun.add(migration.repair.joiningSegment);
+      await Promise.all(migrations.map((migration) => this.#execute(world, { ...migration, kind: 'begin' })));
+    }
     await this.#reconcileStorage(world, pgs, begun);
     await this.#closeOrphanedWorkflows(pgs);
     this.#hydrate(world, pgs, sclOf);
@@ -172,7 +173,7 @@ export class RepairExecutor {
         joined ? 'joined' : 'did not join'
       }; closing ${workflow.id}, which an earlier control plane left open`;
       this.#hooks.note(`repair: ${reason}`);
-      await this.#hooks.journal({
+      await this.#journalInOrder({
         ...workflow,
         state: joined ? 'done' : 'reverted',
         updatedAtMs: this.#hooks.nowMs(),
@@ -381,7 +382,7 @@ export class RepairExecutor {
     startedAtMs?: number,
   ): Promise<void> {
     const now = this.#hooks.nowMs();
-    await this.#hooks.journal({
+    await this.#journalInOrder({
       id: repair.id,
       kind: repair.kind ?? 'repair',
       pgId: repair.pgId,
@@ -394,6 +395,13 @@ export class RepairExecutor {
       updatedAtMs: now,
       note: note.slice(0, 1000),
     });
+  }
+
+  /** Journal writes one at a time, in the order they are asked (actions run concurrently). */
+  #journalInOrder(workflow: WorkflowRecord): Promise<void> {
+    const written = this.#journalTail.then(() => this.#hooks.journal(workflow));
+    this.#journalTail = written.catch(() => undefined);
+    return written;
   }
 
   /**

@@ -367,7 +367,7 @@ export class RepairExecutor {
       repair,
       startedAtMs: known?.startedAtMs ?? finishedAtMs,
       finishedAtMs,
-      bytes: joined?.logBytes ?? joined?.diskBytes ?? 0,
+      bytes: joined?.diskBytes ?? 0, // page images and log: a snapshot brings mostly images
       outcome,
     });
     if (this.completed.length > 100) this.completed.shift();

@@ -152,11 +152,10 @@ async function run(argv: readonly string[]): Promise<number> {
         return result.value;
       },
       hydrate: async (pgId, segmentId, source) => {
-        const stream = await openSnapshot(source.url, pgId, source.segmentId);
         const result = await core.hydrateFromSnapshot(
           asPgId(pgId),
           asSegmentId(segmentId),
-          stream,
+          () => openSnapshot(source.url, pgId, source.segmentId),
           `${source.segmentId} at ${source.url}`,
         );
         if (!result.ok) throw asRequestError(result.error);

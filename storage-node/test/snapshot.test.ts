@@ -114,7 +114,9 @@ async function transfer(harness: Harness, source: string, target: string, cutAft
       .core(source)
       .snapshotSegment(pg(0), segmentOf(0, source), (part) => pipe.write(part))
       .finally(() => pipe.close());
-    const received = harness.core(target).hydrateFromSnapshot(pg(0), segmentOf(0, target), pipe, source);
+    const received = harness
+      .core(target)
+      .hydrateFromSnapshot(pg(0), segmentOf(0, target), async () => pipe, source);
     return { sent: await sent, received: await received };
   });
 }
@@ -240,6 +242,38 @@ describe('hydrating from a peer snapshot', () => {
     expect(await pagesAt(harness, 's4', head)).toEqual(await pagesAt(harness, 's5', head));
   });
 
+  it('one hydration at a time per segment; a source that cannot be opened leaves none pending', async () => {
+    const { harness, head } = await loaded(35);
+    await recreate(harness, 's1');
+    const stalled = new Pipe(); // nothing ever arrives
+    let first: Awaited<ReturnType<ReturnType<Harness['core']>['hydrateFromSnapshot']>> | undefined;
+    void harness
+      .core('s1')
+      .hydrateFromSnapshot(pg(0), segmentOf(0, 's1'), async () => stalled)
+      .then((result) => {
+        first = result;
+      });
+    const second = await run(harness, () =>
+      harness.core('s1').hydrateFromSnapshot(pg(0), segmentOf(0, 's1'), async () => new Pipe()),
+    );
+    expect(second).toMatchObject({ ok: false, error: { code: 'NL_TIMEOUT' } });
+    // An S3 restore of it waits too: the snapshot would race it.
+    const restore = await run(harness, () => harness.core('s1').restoreSegment(pg(0), segmentOf(0, 's1')));
+    expect(restore).toMatchObject({ ok: false, error: { code: 'NL_TIMEOUT' } });
+    stalled.close();
+    await harness.settle(() => first !== undefined);
+    expect(first?.ok).toBe(false);
+    const unreachable = await run(harness, () =>
+      harness.core('s1').hydrateFromSnapshot(pg(0), segmentOf(0, 's1'), async () => {
+        throw new NorthlightError('NL_NETWORK_UNREACHABLE', 'the source is gone');
+      }),
+    );
+    expect(unreachable).toMatchObject({ ok: false, error: { code: 'NL_NETWORK_UNREACHABLE' } });
+    const { received } = await transfer(harness, 's2', 's1');
+    expect(received.ok).toBe(true);
+    expect(harness.scl('s1', 0)).toBe(head);
+  });
+
   it('a joiner that is already ahead of the base takes only the records it lacks', async () => {
     const { harness, head } = await loaded(33);
     const { received } = await transfer(harness, 's2', 's1'); // s1 holds everything already
@@ -269,14 +303,14 @@ describe('hydrating from a peer snapshot', () => {
     );
     expect(unknown).toMatchObject({ ok: false, error: { code: 'NL_CONFIG_INVALID' } });
     const noJoiner = await run(harness, () =>
-      harness.core('s1').hydrateFromSnapshot(pg(0), segmentOf(0, 'nobody'), new Pipe()),
+      harness.core('s1').hydrateFromSnapshot(pg(0), segmentOf(0, 'nobody'), async () => new Pipe()),
     );
     expect(noJoiner).toMatchObject({ ok: false, error: { code: 'NL_CONFIG_INVALID' } });
     const garbage = new Pipe();
     await garbage.write(new Uint8Array(64).fill(0x5a));
     garbage.close();
     const bad = await run(harness, () =>
-      harness.core('s1').hydrateFromSnapshot(pg(0), segmentOf(0, 's1'), garbage),
+      harness.core('s1').hydrateFromSnapshot(pg(0), segmentOf(0, 's1'), async () => garbage),
     );
     expect(bad.ok).toBe(false);
     if (!bad.ok) expect(bad.error.code).toMatch(/^NL_DECODE_/);

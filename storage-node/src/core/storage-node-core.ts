@@ -1302,6 +1302,13 @@ export class StorageNodeCore {
         ),
       );
     return this.#lifecycleOperation<RestoreReport>(async (storage) => {
+      if ((storage.segment(pgId, segmentId)?.peerHydrationsPending ?? 0) > 0)
+        return fail(
+          new NorthlightError(
+            'NL_TIMEOUT',
+            `segment ${segmentId} of PG ${pgId} is being hydrated from a peer's snapshot; retry when it is done`,
+          ),
+        );
       const key = manifestKey(this.#options.backupPrefix, pgId, source);
       let manifest: BackupManifest | undefined;
       try {
@@ -1563,23 +1570,16 @@ export class StorageNodeCore {
    * then one `materialized` entry moves both the image point and GC to `lsn`; the records at or below
    * it are dropped and the SCL re-bases there (it is complete through `lsn` by the base).
    */
-  #installBase(
-    storage: Storage,
-    segment: Segment,
-    lsn: Lsn,
-    batches: Iterable<readonly BaseImage[]> | AsyncIterable<readonly BaseImage[]>,
-  ): Promise<number> {
-    // In the materialization queue: a step that read the old image point must not commit after this
-    // one and put its older images over the base (whose records below it are dropped here).
-    return this.#inMaterializationQueue(() => this.#installBaseNow(storage, segment, lsn, batches));
-  }
-
   /**
-   * The images come in batches (a peer snapshot streams them); every batch is consumed, even when the
-   * base turns out not to be needed. If a batch fails, the slots written so far are freed (nothing
-   * refers to them yet) and the error propagates: the segment is as it was.
+   * Installs page images as of `lsn` (a base: from S3 or a peer's snapshot). The images come in
+   * batches and are written to free slots first, outside the materialization queue, so a long stream
+   * does not hold up the node's materialization; nothing refers to those slots yet. Then, in the
+   * queue (a step that read the old image point must not commit after this and put older images over
+   * the base, whose records below it are dropped here): if the base is still above the segment's
+   * materialization point, the images are synced and one `materialized` entry moves the image point
+   * and GC to `lsn`; otherwise, or if a batch fails, the slots are freed and the segment is as it was.
    */
-  async #installBaseNow(
+  async #installBase(
     storage: Storage,
     segment: Segment,
     lsn: Lsn,
@@ -1588,6 +1588,9 @@ export class StorageNodeCore {
     const control = segment.control;
     const wanted = () => storage === this.#storage && !segment.dropped && lsn > control.materializedThrough;
     const written: { pageNo: number; slot: number }[] = [];
+    const abandon = () => {
+      if (storage === this.#storage) for (const { slot } of written) storage.pageStore.freeUnused(slot);
+    };
     try {
       for await (const images of batches) {
         if (!wanted()) continue;
@@ -1595,15 +1598,32 @@ export class StorageNodeCore {
         for (const [index, image] of images.entries())
           written.push({ pageNo: image.pageNo, slot: slots[index]! });
       }
-      if (!wanted()) {
-        for (const { slot } of written) storage.pageStore.freeUnused(slot);
-        return 0;
-      }
-      await storage.pageStore.sync();
     } catch (error) {
-      if (storage === this.#storage) for (const { slot } of written) storage.pageStore.freeUnused(slot);
+      abandon();
       throw error;
     }
+    return this.#inMaterializationQueue(async () => {
+      if (!wanted()) {
+        abandon();
+        return 0;
+      }
+      try {
+        await storage.pageStore.sync(); // the images are durable before the entry that makes them count (M1)
+      } catch (error) {
+        abandon();
+        throw error;
+      }
+      return this.#commitBase(storage, segment, lsn, written);
+    });
+  }
+
+  async #commitBase(
+    storage: Storage,
+    segment: Segment,
+    lsn: Lsn,
+    written: readonly { pageNo: number; slot: number }[],
+  ): Promise<number> {
+    const control = segment.control;
     const entry: Extract<ControlEntry, { kind: 'materialized' }> = {
       kind: 'materialized',
       number: control.number,
@@ -1686,33 +1706,52 @@ export class StorageNodeCore {
   hydrateFromSnapshot(
     pgId: PgId,
     segmentId: SegmentId,
-    stream: AsyncIterable<Uint8Array>,
+    open: () => Promise<AsyncIterable<Uint8Array>>,
     from = 'a peer',
   ): Promise<Result<SnapshotHydrationReport>> {
     if (!(isValidIdentifier(segmentId) && Number.isInteger(pgId) && pgId >= 0 && pgId <= 0xffff_ffff))
       return Promise.resolve(
         fail(new NorthlightError('NL_CONFIG_INVALID', `bad segment ${pgId}/${segmentId}`)),
       );
-    const waiting = this.#storage?.segment(pgId, segmentId);
-    if (waiting !== undefined) waiting.peerHydrationsPending++;
-    const done = () => {
-      if (waiting !== undefined) waiting.peerHydrationsPending--;
-    };
-    return this.#lifecycleOperation<SnapshotHydrationReport>(async (storage) => {
-      const segment = storage.segment(pgId, segmentId);
-      if (segment === undefined || segment.dropped)
-        return fail(
+    const storage = this.#storage;
+    if (this.#state !== 'serving' || storage === undefined)
+      return Promise.resolve(
+        fail(new NorthlightError('NL_TIMEOUT', `the storage node is ${this.#state}; retry`)),
+      );
+    const segment = storage.segment(pgId, segmentId);
+    if (segment === undefined || segment.dropped)
+      return Promise.resolve(
+        fail(
           new NorthlightError(
             'NL_CONFIG_INVALID',
             `this node holds no segment ${segmentId} of PG ${pgId}; create it with its membership first`,
           ),
-        );
+        ),
+      );
+    // Not a lifecycle operation (a long stream must not hold up creates and membership changes on this
+    // node, nor other joiners' snapshots): one hydration at a time per segment instead.
+    if (segment.hydration !== undefined || segment.peerHydrationsPending > 0)
+      return Promise.resolve(
+        fail(
+          new NorthlightError(
+            'NL_TIMEOUT',
+            `segment ${segmentId} of PG ${pgId} is already hydrating (${segment.hydration?.source ?? 'peer'}); retry when it is done`,
+          ),
+        ),
+      );
+    segment.peerHydrationsPending++;
+    return (async (): Promise<Result<SnapshotHydrationReport>> => {
       const startedMs = this.#env.clock.nowMs();
       try {
+        const stream = await open();
         return ok(await this.#hydrateFromSnapshotNow(storage, segment, stream, from, startedMs));
       } catch (error) {
-        if (!isNorthlightError(error) || error.code === 'NL_DISK_IO') throw error;
+        if (!isNorthlightError(error)) throw error;
         const failure: NorthlightError = error;
+        if (failure.code === 'NL_DISK_IO') {
+          this.#diskFailed(failure, storage);
+          return fail(failure);
+        }
         this.#env.log.log('warn', 'hydrating from a peer failed; the segment keeps what arrived', {
           pgId,
           segmentId,
@@ -1722,9 +1761,10 @@ export class StorageNodeCore {
         });
         return fail(failure);
       } finally {
+        segment.peerHydrationsPending--;
         segment.hydration = undefined;
       }
-    }).finally(done);
+    })();
   }
 
   async #hydrateFromSnapshotNow(

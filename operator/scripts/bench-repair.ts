@@ -289,6 +289,22 @@ class CommitLoad {
 
 const BEGIN = /repair: (\S+) unreachable for \d+ s: re-replicating (\S+) of PG (\d+) to (\S+)/;
 const HYDRATED = /repair: (\S+) on (\S+) is hydrated \(SCL (\d+) ≥ (\d+)\): PG (\d+) drops (\S+)/;
+const SNAPSHOT =
+  /hydration: (pg(\d+)-\S+) on (\S+) from (\S+) on (\S+): ([\d.]+) MB \((\d+) pages, (\d+) records\) in (\d+) ms/;
+
+const SNAPSHOT_FAILED = /hydration: (pg(\d+)-\S+) from \S+ failed: (.*)/;
+
+/** One finished bulk hydration (a peer snapshot), as the control plane noted it. */
+interface Snapshot {
+  readonly pgId: number;
+  readonly joiningSegment: string;
+  readonly fromNode: string;
+  readonly startedAtMs: number;
+  readonly endedAtMs: number;
+  readonly megabytes: number;
+  readonly pages: number;
+  readonly records: number;
+}
 
 interface Tracked {
   readonly pgId: number;
@@ -298,6 +314,9 @@ interface Tracked {
   joiningSegment?: string;
   targetLsn?: bigint;
   samples: { atMs: number; scl: bigint }[];
+  snapshots: Snapshot[];
+  /** Failed snapshot attempts, as noted ("… failed: why; retrying …"). */
+  snapshotFailures: string[];
 }
 
 /** Reads the control plane's repair events from `up`'s output (each with the time it arrived). */
@@ -310,6 +329,24 @@ function trackEvents(lines: readonly OutputLine[], fromIndex: number, tracked: M
         toNode: begin[4]!,
         beganAtMs: line.atMs,
         samples: [],
+        snapshots: [],
+        snapshotFailures: [],
+      });
+    const failed = SNAPSHOT_FAILED.exec(line.text);
+    const failedOf = failed === null ? undefined : tracked.get(Number(failed[2]));
+    if (failed !== null && failedOf !== undefined) failedOf.snapshotFailures.push(failed[3]!.slice(0, 200));
+    const snapshot = SNAPSHOT.exec(line.text);
+    const of = snapshot === null ? undefined : tracked.get(Number(snapshot[2]));
+    if (snapshot !== null && of !== undefined)
+      of.snapshots.push({
+        pgId: Number(snapshot[2]),
+        joiningSegment: snapshot[1]!,
+        fromNode: snapshot[5]!,
+        startedAtMs: line.atMs - Number(snapshot[9]),
+        endedAtMs: line.atMs,
+        megabytes: Number(snapshot[6]),
+        pages: Number(snapshot[7]),
+        records: Number(snapshot[8]),
       });
     const hydrated = HYDRATED.exec(line.text);
     const repair = hydrated === null ? undefined : tracked.get(Number(hydrated[5]));
@@ -374,7 +411,7 @@ async function awaitRepairs(
 }
 
 interface JoinerLog {
-  readonly source: 'gossip from peers' | 'peer backup (S3), then gossip';
+  readonly source: 'peer snapshot' | 'gossip from peers' | 'peer backup (S3), then gossip';
   readonly backupChunks: number;
   /** From the joiner node's own log lines (same machine, same clock). */
   readonly createdAtMs: number | undefined;
@@ -407,8 +444,11 @@ function joinerLog(dataDir: string, nodeId: string, segmentId: string): JoinerLo
   }
   const caughtUp = first.get("caught up from a peer's backup");
   return {
-    source:
-      caughtUp !== undefined || backupChunks > 0 ? 'peer backup (S3), then gossip' : 'gossip from peers',
+    source: first.has('hydrated from a peer')
+      ? 'peer snapshot'
+      : caughtUp !== undefined || backupChunks > 0
+        ? 'peer backup (S3), then gossip'
+        : 'gossip from peers',
     backupChunks,
     createdAtMs: first.get('created segment'),
     peersGarbageCollectedSeenAtMs: first.get(
@@ -469,6 +509,17 @@ interface RepairDetail {
     readonly sclAtTargetSampled: number | undefined;
     readonly completed: number | undefined;
   };
+  /** Failed snapshot attempts (each retried from another member). */
+  readonly snapshotFailures: readonly string[];
+  /** The peer snapshots streamed into the joiner (the bulk path), seconds after the begin. */
+  readonly snapshots: readonly {
+    readonly fromNode: string;
+    readonly startSeconds: number;
+    readonly endSeconds: number;
+    readonly megabytes: number;
+    readonly pages: number;
+    readonly records: number;
+  }[];
   /** The control plane's own figure (`status --json` `.repairs.recent[].durationMs`). */
   readonly durationMs: number | undefined;
   readonly atCompletion: { readonly logBytes: number; readonly diskBytes: number };
@@ -501,6 +552,14 @@ interface Round {
   readonly repairRateMegabytesPerSecond: number;
   readonly rawCopy: RawCopyResult;
   readonly repairRateOverRawCopy: number;
+  /** The bulk path alone: bytes the snapshots streamed over the time any of them was streaming. */
+  readonly hydration: {
+    readonly snapshots: number;
+    readonly megabytes: number;
+    readonly seconds: number;
+    readonly megabytesPerSecond: number;
+    readonly overRawCopy: number;
+  };
   readonly commitLatency: {
     readonly before: Window;
     readonly grace: Window;
@@ -588,6 +647,7 @@ async function runRound(config: Config, index: number): Promise<Round> {
       repairRateMegabytesPerSecond: round(repairRate),
       rawCopy: copy,
       repairRateOverRawCopy: round(repairRate / copy.megabytesPerSecond, 4),
+      hydration: hydrationFigures(repairs, copy.megabytesPerSecond),
       commitLatency: { before, grace: load.window(killedAtMs, beganAtMs), during, failures: load.failures },
       commitP99DuringOverBefore: round(during.p99Ms / Math.max(1, before.p99Ms)),
       repairs: details,
@@ -659,11 +719,49 @@ function repairDetail(
       sclAtTargetSampled: since(filled?.atMs),
       completed: since(repair.hydratedAtMs),
     },
+    snapshotFailures: repair.snapshotFailures,
+    snapshots: repair.snapshots.map((snapshot) => ({
+      fromNode: snapshot.fromNode,
+      startSeconds: round((snapshot.startedAtMs - repair.beganAtMs) / 1000),
+      endSeconds: round((snapshot.endedAtMs - repair.beganAtMs) / 1000),
+      megabytes: snapshot.megabytes,
+      pages: snapshot.pages,
+      records: snapshot.records,
+    })),
     durationMs: recent?.durationMs,
     atCompletion: { logBytes: atCompletion?.logBytes ?? 0, diskBytes: atCompletion?.diskBytes ?? 0 },
     settled: { logBytes: settled?.logBytes ?? 0, diskBytes },
     peerDiskBytes: peer?.diskBytes ?? 0,
     megabytesPerSecond: round(megabytesPerSecond(diskBytes, seconds)),
+  };
+}
+
+/** The snapshots' bytes over the union of the intervals in which at least one was streaming. */
+function hydrationFigures(
+  repairs: readonly Tracked[],
+  rawCopyMegabytesPerSecond: number,
+): Round['hydration'] {
+  const snapshots = repairs
+    .flatMap((repair) => repair.snapshots)
+    .filter((one) => one.pages + one.records > 0);
+  const intervals = snapshots
+    .map((one) => [one.startedAtMs, one.endedAtMs] as const)
+    .sort((a, b) => a[0] - b[0]);
+  let busyMs = 0;
+  let reach = Number.NEGATIVE_INFINITY;
+  for (const [start, end] of intervals) {
+    if (end <= reach) continue;
+    busyMs += end - Math.max(start, reach);
+    reach = end;
+  }
+  const megabytes = snapshots.reduce((sum, one) => sum + one.megabytes, 0);
+  const rate = busyMs > 0 ? megabytes / (busyMs / 1000) : 0;
+  return {
+    snapshots: snapshots.length,
+    megabytes: round(megabytes),
+    seconds: round(busyMs / 1000),
+    megabytesPerSecond: round(rate),
+    overRawCopy: round(rate / rawCopyMegabytesPerSecond, 4),
   };
 }
 
@@ -674,8 +772,19 @@ function reportTimeline(result: Round): void {
       `for ${result.segmentsRepaired} segments, ${result.joinerBytes} bytes`,
   );
   const at = (seconds: number | undefined) => (seconds === undefined ? '–' : `+${seconds}`);
+  progress(
+    `bulk path: ${result.hydration.snapshots} snapshots, ${result.hydration.megabytes} MB streamed in ` +
+      `${result.hydration.seconds} s of streaming: ${result.hydration.megabytesPerSecond} MB/s`,
+  );
   for (const repair of result.repairs) {
     const steps = repair.afterBeginSeconds;
+    for (const failure of repair.snapshotFailures)
+      progress(`  PG ${repair.pgId} snapshot attempt failed: ${failure}`);
+    for (const snapshot of repair.snapshots)
+      progress(
+        `  PG ${repair.pgId} snapshot from ${snapshot.fromNode}: +${snapshot.startSeconds} → +${snapshot.endSeconds} s, ` +
+          `${snapshot.megabytes} MB (${snapshot.pages} pages, ${snapshot.records} records)`,
+      );
     progress(
       `  PG ${repair.pgId} → ${repair.toNode}, ${repair.source}${repair.backupChunks > 0 ? ` (${repair.backupChunks} chunks)` : ''}: ` +
         `begin ${at(repair.beganAfterKillSeconds)} s after the kill; then created ${at(steps.segmentCreated)}, ` +
@@ -724,6 +833,8 @@ function summarize(config: Config, rounds: readonly Round[], loadBefore: number[
     rawCopyMegabytesPerSecond: pick((result) => result.rawCopy.megabytesPerSecond),
     repairRateOverRawCopy: rateOverCopy,
     repairRateGoal: { atLeast: 0.5, goalMet: rateOverCopy >= 0.5 },
+    hydrationMegabytesPerSecond: pick((result) => result.hydration.megabytesPerSecond),
+    hydrationOverRawCopy: pick((result) => result.hydration.overRawCopy),
     commitP50MsBefore: pick((result) => result.commitLatency.before.p50Ms),
     commitP99MsBefore: pick((result) => result.commitLatency.before.p99Ms),
     commitP50MsDuring: pick((result) => result.commitLatency.during.p50Ms),

@@ -80,6 +80,8 @@ export interface RepairHooks {
 /** A joiner's bulk hydration from a peer's snapshot (storage `POST …/hydrate`), run in the background. */
 interface Hydration {
   running: boolean;
+  /** The joiner's SCL when its last snapshot was installed (rounds may observe an older one). */
+  reachedScl: bigint;
   attempts: number;
   lastAttemptMs: number;
   lastSource: string | undefined;
@@ -207,16 +209,18 @@ export class RepairExecutor {
     sclOf: ReadonlyMap<string, bigint>,
     reachable: ReadonlySet<string>,
   ): void {
-    // A joiner created in this very round is not in the observed world yet: it is empty.
-    const joinerScl = sclOf.get(repair.joiningSegment) ?? 0n;
-    if (joinerScl >= repair.targetLsn || !reachable.has(repair.joiningNode)) return;
     const state = this.#hydrations.get(repair.joiningSegment) ?? {
       running: false,
+      reachedScl: 0n,
       attempts: 0,
       lastAttemptMs: Number.NEGATIVE_INFINITY,
       lastSource: undefined,
     };
     this.#hydrations.set(repair.joiningSegment, state);
+    // A joiner created in this very round is not in the observed world yet: it is empty.
+    const observed = sclOf.get(repair.joiningSegment) ?? 0n;
+    const joinerScl = observed > state.reachedScl ? observed : state.reachedScl;
+    if (joinerScl >= repair.targetLsn || !reachable.has(repair.joiningNode)) return;
     const now = this.#hooks.nowMs();
     if (state.running || now - state.lastAttemptMs < HYDRATE_RETRY_MS) return;
     // The source: a settled member on a reachable node, the furthest along; after a failure, another.
@@ -247,8 +251,10 @@ export class RepairExecutor {
       // start it again.
       state.lastAttemptMs = this.#hooks.nowMs();
       const report = answer.json as
-        | { bytes?: number; ms?: number; pages?: number; records?: number }
+        | { bytes?: number; ms?: number; pages?: number; records?: number; scl?: string }
         | undefined;
+      if (answer.ok && typeof report?.scl === 'string' && /^\d+$/.test(report.scl))
+        state.reachedScl = BigInt(report.scl);
       this.#hooks.note(
         answer.ok
           ? `hydration: ${repair.joiningSegment} on ${repair.joiningNode} from ${source} on ${sourceNode}: ${((report?.bytes ?? 0) / 1e6).toFixed(1)} MB (${report?.pages ?? 0} pages, ${report?.records ?? 0} records) in ${Math.round(report?.ms ?? 0)} ms`

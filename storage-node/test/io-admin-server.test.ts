@@ -21,6 +21,7 @@ import {
   startAdminServer,
 } from '../src/io/admin-server.js';
 import { PrometheusStorageMetrics } from '../src/io/metrics.js';
+import { openSnapshot } from '../src/io/snapshot-client.js';
 
 const status: StorageStatus = {
   nodeId: 'storage-a',
@@ -264,6 +265,14 @@ describe('admin server', () => {
       const body = new Uint8Array(await streamed.arrayBuffer());
       expect(body.length).toBe(3 * 1024 * 1024);
       expect([body[0], body[1024 * 1024], body.at(-1)]).toEqual([1, 2, 3]);
+      // The receiver's client (node:http): the same bytes; a refusal keeps its code; no server is typed.
+      let received = 0;
+      for await (const slice of await openSnapshot(base, 3, 'pg3-seg1')) received += slice.length;
+      expect(received).toBe(3 * 1024 * 1024);
+      await expect(openSnapshot(base, 3, 'pg3-gone')).rejects.toMatchObject({ code: 'NL_REQUEST_INVALID' });
+      await expect(openSnapshot('http://127.0.0.1:1', 3, 'pg3-seg1')).rejects.toMatchObject({
+        code: 'NL_NETWORK_UNREACHABLE',
+      });
       const refused = await fetch(`${base}/v1/segments/3/pg3-gone/snapshot`);
       expect(refused.status).toBe(400);
       expectTypedError(await refused.json(), 'NL_REQUEST_INVALID');

@@ -269,6 +269,16 @@ describe('hydrating from a peer snapshot', () => {
       }),
     );
     expect(unreachable).toMatchObject({ ok: false, error: { code: 'NL_NETWORK_UNREACHABLE' } });
+    // A connection reset mid-stream is the transport's failure, typed as such (not a bug).
+    const reset = await run(harness, () =>
+      harness.core('s1').hydrateFromSnapshot(pg(0), segmentOf(0, 's1'), async () => ({
+        async *[Symbol.asyncIterator]() {
+          yield new Uint8Array(8);
+          throw new Error('read ECONNRESET');
+        },
+      })),
+    );
+    expect(reset).toMatchObject({ ok: false, error: { code: 'NL_NETWORK_UNREACHABLE' } });
     const { received } = await transfer(harness, 's2', 's1');
     expect(received.ok).toBe(true);
     expect(harness.scl('s1', 0)).toBe(head);

@@ -278,21 +278,28 @@ export class PageStore {
    */
   async readSlotsRaw(slots: readonly number[]): Promise<Uint8Array> {
     const out = new Uint8Array(slots.length * this.slotBytes);
-    for (let start = 0; start < slots.length; ) {
+    const order = slots.map((_, index) => index).sort((a, b) => slots[a]! - slots[b]!);
+    for (let start = 0; start < order.length; ) {
+      // One read covers slots close enough together: reading a few unwanted slots between them costs
+      // less than another system call (a segment's slots are scattered by copy-on-write).
+      const first = slots[order[start]!]!;
       let end = start + 1;
       while (
-        end < slots.length &&
-        slots[end] === slots[end - 1]! + 1 &&
-        (end - start) * this.slotBytes < BULK_IO_BYTES_MAX
+        end < order.length &&
+        slots[order[end]!]! - slots[order[end - 1]!]! <= RAW_READ_GAP_SLOTS_MAX &&
+        (slots[order[end]!]! - first + 1) * this.slotBytes <= BULK_IO_BYTES_MAX
       )
         end++;
-      assert(slots[end - 1]! < this.#slotCount, `read of slot ${slots[end - 1]} past the end`);
-      const bytes = await this.#file.read(this.#slotOffset(slots[start]!), (end - start) * this.slotBytes);
-      if (bytes.length !== (end - start) * this.slotBytes)
-        throw new NorthlightError('NL_DECODE_CHECKSUM', 'the page store ends inside a slot', {
-          slot: slots[start]!,
-        });
-      out.set(bytes, start * this.slotBytes);
+      const last = slots[order[end - 1]!]!;
+      assert(last < this.#slotCount, `read of slot ${last} past the end`);
+      const span = (last - first + 1) * this.slotBytes;
+      const bytes = await this.#file.read(this.#slotOffset(first), span);
+      if (bytes.length !== span)
+        throw new NorthlightError('NL_DECODE_CHECKSUM', 'the page store ends inside a slot', { slot: first });
+      for (let index = start; index < end; index++) {
+        const from = (slots[order[index]!]! - first) * this.slotBytes;
+        out.set(bytes.subarray(from, from + this.slotBytes), order[index]! * this.slotBytes);
+      }
       start = end;
     }
     return out;
@@ -377,6 +384,8 @@ export function encodeSlotImage(
 
 /** At most this many bytes in one bulk read or write. */
 const BULK_IO_BYTES_MAX = 1024 * 1024;
+/** A raw read spans a gap of at most this many unwanted slots (128 KiB of 4 KiB pages). */
+const RAW_READ_GAP_SLOTS_MAX = 32;
 
 /** The page of a slot's bytes if it is the image it should be (CRC and identity), else NL_DECODE_CHECKSUM. */
 function checkedPage(

@@ -1778,9 +1778,22 @@ export class StorageNodeCore {
     const decoder = new SnapshotDecoder(control.pgId, this.#options.pageSizeBytes);
     let bytes = 0;
     const events = (async function* () {
-      for await (const slice of stream) {
-        bytes += slice.length;
-        yield* decoder.push(slice);
+      const slices = stream[Symbol.asyncIterator]();
+      for (;;) {
+        let next: IteratorResult<Uint8Array>;
+        try {
+          next = await slices.next();
+        } catch (error) {
+          // The transport's failure (a reset connection, a source that stopped sending): an I/O error.
+          if (isNorthlightError(error)) throw error;
+          throw new NorthlightError(
+            'NL_NETWORK_UNREACHABLE',
+            `the snapshot stream from ${from} broke after ${bytes} bytes: ${(error as Error).message}`,
+          );
+        }
+        if (next.done === true) break;
+        bytes += next.value.length;
+        yield* decoder.push(next.value);
       }
       decoder.finish();
     })();

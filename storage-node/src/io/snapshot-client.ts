@@ -1,47 +1,71 @@
 /**
  * The receiving side of a peer snapshot over HTTP: `GET <source>/v1/segments/:pgId/:segmentId/snapshot`
- * (admin-server.ts), the response body handed to the core as it arrives.
+ * (admin-server.ts), the response body handed to the core as it arrives. node:http rather than fetch:
+ * its stream of Buffers moves a snapshot two to three times faster here than fetch's web stream.
  */
+import { get, type IncomingMessage } from 'node:http';
 import { type ErrorCode, errorCatalog, NorthlightError } from '@northlight/protocol';
 
-/** A whole snapshot must arrive within this (it is read as fast as it is written to disk). */
-export const SNAPSHOT_FETCH_TIMEOUT_MS = 10 * 60_000;
+/** A source that sends nothing for this long is given up (the receiver then asks another member). */
+export const SNAPSHOT_IDLE_TIMEOUT_MS = 60_000;
 
 /**
  * Opens the snapshot stream of `segmentId` of PG `pgId` at the node whose admin API is `url`. Rejects
  * typed when the source refuses (its error code kept) or cannot be reached (NL_NETWORK_UNREACHABLE).
  */
-export async function openSnapshot(
+export function openSnapshot(
   url: string,
   pgId: number,
   segmentId: string,
-  timeoutMs = SNAPSHOT_FETCH_TIMEOUT_MS,
+  idleTimeoutMs = SNAPSHOT_IDLE_TIMEOUT_MS,
 ): Promise<AsyncIterable<Uint8Array>> {
   const target = `${url}/v1/segments/${pgId}/${encodeURIComponent(segmentId)}/snapshot`;
-  let response: Response;
-  try {
-    response = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) });
-  } catch (error) {
-    throw new NorthlightError(
+  const unreachable = (why: string) =>
+    new NorthlightError(
       'NL_NETWORK_UNREACHABLE',
-      `cannot fetch the snapshot of ${segmentId} from ${url}: ${(error as Error).message}`,
+      `cannot fetch the snapshot of ${segmentId} from ${url}: ${why}`,
     );
-  }
-  if (!response.ok || response.body === null) {
-    const text = await response.text().catch(() => '');
-    let code: ErrorCode = 'NL_NETWORK_UNREACHABLE';
-    let message = text.slice(0, 300);
+  return new Promise((resolve, reject) => {
+    let request: ReturnType<typeof get>;
     try {
-      const body = JSON.parse(text) as { code?: string; message?: string };
-      if (typeof body.code === 'string' && body.code in errorCatalog) code = body.code as ErrorCode;
-      if (typeof body.message === 'string') message = body.message;
-    } catch {
-      // not JSON: keep the text
+      request = get(target, (response) => void answered(response));
+    } catch (error) {
+      reject(unreachable((error as Error).message));
+      return;
     }
-    throw new NorthlightError(
-      code,
-      `the snapshot of ${segmentId} at ${url} was refused (HTTP ${response.status}): ${message}`,
-    );
-  }
-  return response.body as unknown as AsyncIterable<Uint8Array>;
+    request.setTimeout(idleTimeoutMs, () => request.destroy(unreachable(`nothing for ${idleTimeoutMs} ms`)));
+    request.on('error', (error) => reject(isNorthlight(error) ? error : unreachable(error.message)));
+    const answered = async (response: IncomingMessage) => {
+      if (response.statusCode === 200) {
+        // A cut stream surfaces as an error of the iteration (or an early end the decoder detects).
+        resolve(response);
+        return;
+      }
+      let text = '';
+      try {
+        for await (const chunk of response) if (text.length < 4096) text += String(chunk);
+      } catch {
+        // keep what arrived
+      }
+      let code: ErrorCode = 'NL_NETWORK_UNREACHABLE';
+      let message = text.slice(0, 300);
+      try {
+        const body = JSON.parse(text) as { code?: string; message?: string };
+        if (typeof body.code === 'string' && body.code in errorCatalog) code = body.code as ErrorCode;
+        if (typeof body.message === 'string') message = body.message;
+      } catch {
+        // not JSON: keep the text
+      }
+      reject(
+        new NorthlightError(
+          code,
+          `the snapshot of ${segmentId} at ${url} was refused (HTTP ${response.statusCode}): ${message}`,
+        ),
+      );
+    };
+  });
+}
+
+function isNorthlight(error: unknown): error is NorthlightError {
+  return error instanceof NorthlightError;
 }

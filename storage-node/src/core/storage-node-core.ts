@@ -1591,10 +1591,14 @@ export class StorageNodeCore {
     const abandon = () => {
       if (storage === this.#storage) for (const { slot } of written) storage.pageStore.freeUnused(slot);
     };
+    const clock = this.#env.clock;
+    const timings = { startedMs: clock.nowMs(), writeMs: 0, queuedAtMs: 0, syncMs: 0 };
     try {
       for await (const images of batches) {
         if (!wanted()) continue;
+        const writeStartedMs = clock.nowMs();
         const slots = await storage.pageStore.writeMany(control.number, lsn, images);
+        timings.writeMs += clock.nowMs() - writeStartedMs;
         for (const [index, image] of images.entries())
           written.push({ pageNo: image.pageNo, slot: slots[index]! });
       }
@@ -1602,18 +1606,28 @@ export class StorageNodeCore {
       abandon();
       throw error;
     }
+    timings.queuedAtMs = clock.nowMs();
     return this.#inMaterializationQueue(async () => {
       if (!wanted()) {
         abandon();
         return 0;
       }
+      const syncStartedMs = clock.nowMs();
       try {
         await storage.pageStore.sync(); // the images are durable before the entry that makes them count (M1)
       } catch (error) {
         abandon();
         throw error;
       }
-      return this.#commitBase(storage, segment, lsn, written);
+      timings.syncMs = clock.nowMs() - syncStartedMs;
+      return this.#commitBase(storage, segment, lsn, written, {
+        // Where the time went: receiving and writing the images, waiting for the materialization queue,
+        // making them durable.
+        receiveMs: Math.round(timings.queuedAtMs - timings.startedMs - timings.writeMs),
+        writeMs: Math.round(timings.writeMs),
+        queueMs: Math.round(syncStartedMs - timings.queuedAtMs),
+        syncMs: Math.round(timings.syncMs),
+      });
     });
   }
 
@@ -1622,6 +1636,7 @@ export class StorageNodeCore {
     segment: Segment,
     lsn: Lsn,
     written: readonly { pageNo: number; slot: number }[],
+    timings: Readonly<Record<string, number>>,
   ): Promise<number> {
     const control = segment.control;
     const entry: Extract<ControlEntry, { kind: 'materialized' }> = {
@@ -1649,6 +1664,7 @@ export class StorageNodeCore {
       segmentId: control.segmentId,
       lsn,
       pages: written.length,
+      ...timings,
     });
     return written.length;
   }

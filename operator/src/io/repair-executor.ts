@@ -322,7 +322,10 @@ export class RepairExecutor {
     // completes rather than reverts.
     const again = await this.#changeWriter(world, pg);
     if (again === undefined) return [];
-    const kind = reachable.has(leavingNode) ? 'migration' : 'repair';
+    // A migration this control plane began stays one even if its leaving node is briefly unready
+    // (as a repair it would be reverted, its joiner dropped).
+    const kind =
+      reachable.has(leavingNode) || this.#arrivalOfSegmentMs.has(joiningSegment) ? 'migration' : 'repair';
     const repair: RepairInFlight = {
       id: `${kind}-pg${pg.pgId}-m${pg.membershipEpoch}`,
       kind,
@@ -345,16 +348,18 @@ export class RepairExecutor {
       // The joiner exists before the writer sends to it; it is created with the union membership.
       const created = await this.#createSegment(world, repair.joiningNode, repair.joiningSegment, change);
       if (!created) return;
+      if (repair.kind === 'migration') {
+        // Counted as a move from here: the writer may still take a change whose answer timed out.
+        const movedAtMs = this.#hooks.nowMs();
+        this.#arrivalOfSegmentMs.set(repair.joiningSegment, movedAtMs);
+        this.#lastMoveOfNodeMs.set(repair.leavingNode, movedAtMs);
+        this.#lastMoveOfNodeMs.set(repair.joiningNode, movedAtMs);
+      }
       const hydrationTarget = await this.#changeWriter(world, change);
       if (hydrationTarget === undefined) return;
       const now = this.#hooks.nowMs();
       const targetLsn = hydrationTarget > repair.targetLsn ? hydrationTarget : repair.targetLsn;
       this.#known.set(repair.joiningSegment, { repair: { ...repair, targetLsn }, startedAtMs: now });
-      if (repair.kind === 'migration') {
-        this.#arrivalOfSegmentMs.set(repair.joiningSegment, now);
-        this.#lastMoveOfNodeMs.set(repair.leavingNode, now);
-        this.#lastMoveOfNodeMs.set(repair.joiningNode, now);
-      }
       await this.#journal(repair, 'hydrating', action.reason);
       // At once, not at the end of the round: the joiner fills while the next repairs begin.
       const reachable = new Set(world.nodes.filter((node) => node.reachable).map((node) => node.nodeId));

@@ -26,8 +26,11 @@
  *   5. `down`, then the baseline on the same filesystem: a raw copy (read + write + fsync) of as many
  *      bytes as the joiners hold, median of 5; then the data directory is removed (always, even when
  *      the round failed, with any process still running from it).
- * Each repair's steps (segment created, first gossip answer, S3 chunks, SCL at target, complete) come
- * from the joiner node's log and the samples, and show on stderr.
+ * Each repair's steps (segment created, its peer snapshot's span and size and any failed attempt, S3
+ * chunks if it fell back to them, SCL at target, complete) come from the control plane's events, the
+ * joiner node's log and the samples, and show on stderr.
+ * Besides the end-to-end rate, the bulk path alone: the snapshots' bytes over the union of the
+ * intervals in which at least one was streaming (`hydrationMegabytesPerSecond`).
  * Repair proper runs from the first repair's begin (the end of the grace period, as the control plane
  * saw it) to the last one's completion; the repair rate is the joiners' bytes over that time. Commit
  * latency "during" covers the same window; "before" the `--before-seconds` before the kill.

@@ -6,14 +6,7 @@
  * away while its peers collected their logs catches up from a peer's backup; bad backups get typed
  * errors and change nothing.
  */
-import {
-  asLsn,
-  asSegmentId,
-  encodeRedoRecord,
-  type Lsn,
-  type Message,
-  type RedoRecord,
-} from '@northlight/protocol';
+import { asLsn, asSegmentId, encodeRedoRecord, type Lsn, type RedoRecord } from '@northlight/protocol';
 import { describe, expect, it } from 'vitest';
 import { decodeManifest, manifestKey } from '../src/core/backup-format.js';
 import type { StorageNodeOptions } from '../src/index.js';
@@ -29,25 +22,13 @@ async function recordsOf(harness: Harness, node: string, head: Lsn): Promise<Map
   const held = new Map<bigint, string>();
   const lsns = Array.from({ length: Number(head) }, (_, index) => asLsn(BigInt(index + 1)));
   for (let start = 0; start < lsns.length; start += 1000) {
-    const requestId = BigInt(900_000 + start);
-    harness.send(node, {
-      type: 'fetch-records',
-      requestId,
-      pgId: pg(0),
-      segmentId: segmentOf(0, node),
-      volumeEpoch: 0n as never,
-      lsns: lsns.slice(start, start + 1000),
-    });
-    let reply: Extract<Message, { type: 'records' }> | undefined;
-    await harness.settle(() => {
-      reply = harness.replies.find(
-        (message): message is Extract<Message, { type: 'records' }> =>
-          message.type === 'records' && message.requestId === requestId,
-      );
-      return reply !== undefined;
-    });
-    for (const record of reply!.records)
-      held.set(record.lsn, Buffer.from(encodeRedoRecord(record)).toString('hex'));
+    const records = await harness.fetchRecords(
+      node,
+      0,
+      lsns.slice(start, start + 1000),
+      BigInt(900_000 + start),
+    );
+    for (const record of records) held.set(record.lsn, Buffer.from(encodeRedoRecord(record)).toString('hex'));
   }
   return held;
 }

@@ -150,24 +150,8 @@ async function pagesAt(harness: Harness, node: string, point: bigint): Promise<s
 async function recordsAbove(harness: Harness, node: string, floor: bigint, head: bigint) {
   const lsns = [];
   for (let lsn = floor + 1n; lsn <= head; lsn++) lsns.push(asLsn(lsn));
-  const requestId = 77_000n + floor;
-  harness.send(node, {
-    type: 'fetch-records',
-    requestId,
-    pgId: pg(0),
-    segmentId: segmentOf(0, node),
-    volumeEpoch: 0n as never,
-    lsns,
-  });
-  let reply: Extract<Message, { type: 'records' }> | undefined;
-  await harness.settle(() => {
-    reply = harness.replies.find(
-      (message): message is Extract<Message, { type: 'records' }> =>
-        message.type === 'records' && message.requestId === requestId,
-    );
-    return reply !== undefined;
-  });
-  return reply!.records.map((record) => Buffer.from(encodeRedoRecord(record)).toString('hex'));
+  const records = await harness.fetchRecords(node, 0, lsns, 77_000n + floor);
+  return records.map((record) => Buffer.from(encodeRedoRecord(record)).toString('hex'));
 }
 
 /** 300 records, collected to 200 everywhere, then 40 more: a base, and records above it. */

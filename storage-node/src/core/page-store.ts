@@ -362,13 +362,9 @@ export function decodeSlotImage(
   | { readonly pageNo: number; readonly lsn: bigint; readonly crc: number; readonly page: Uint8Array }
   | undefined {
   if (bytes.length <= 2 * PAGE_SLOT_IDENTITY_BYTES) return undefined;
-  const trailerStart = bytes.length - PAGE_SLOT_IDENTITY_BYTES;
-  const identity =
-    decodeIdentity(bytes.subarray(0, PAGE_SLOT_IDENTITY_BYTES)) ??
-    decodeIdentity(bytes.subarray(trailerStart));
-  if (identity === undefined) return undefined;
-  const page = bytes.subarray(PAGE_SLOT_IDENTITY_BYTES, trailerStart);
-  if (crc32c(page) !== identity.pageCrc) return undefined;
+  const decoded = decodeSlot(bytes, false);
+  if (decoded?.page === undefined) return undefined;
+  const { identity, page } = decoded;
   return { pageNo: identity.pageNo, lsn: identity.lsn, crc: identity.pageCrc, page };
 }
 
@@ -465,12 +461,16 @@ function encodeSlot(
  * The slot's identity (from the header, else the trailer), and its page if the page bytes match their
  * CRC; undefined if neither copy of the identity is readable (never written, torn, or rotten).
  */
-function decodeSlot(bytes: Uint8Array): { identity: SlotIdentity; page: Uint8Array | undefined } | undefined {
+function decodeSlot(
+  bytes: Uint8Array,
+  copy = true,
+): { identity: SlotIdentity; page: Uint8Array | undefined } | undefined {
   const trailerStart = bytes.length - PAGE_SLOT_IDENTITY_BYTES;
   const identity =
     decodeIdentity(bytes.subarray(0, PAGE_SLOT_IDENTITY_BYTES)) ??
     decodeIdentity(bytes.subarray(trailerStart));
   if (identity === undefined) return undefined;
   const page = bytes.subarray(PAGE_SLOT_IDENTITY_BYTES, trailerStart);
-  return { identity, page: crc32c(page) === identity.pageCrc ? page.slice() : undefined };
+  if (crc32c(page) !== identity.pageCrc) return { identity, page: undefined };
+  return { identity, page: copy ? page.slice() : page };
 }

@@ -9,6 +9,7 @@ import {
   decodeMessageFromBytes,
   type Environment,
   encodeMessage,
+  type Lsn,
   type Message,
   type RedoRecord,
   type SegmentId,
@@ -155,5 +156,31 @@ export class Harness {
     await this.settle(() => outcome !== undefined);
     if (!outcome!.ok) throw outcome!.refusal.error;
     return outcome!.page;
+  }
+
+  /** The records `node`'s segment of PG `pgId` returns for `lsns` (a `fetch-records` round trip). */
+  async fetchRecords(
+    node: string,
+    pgId: number,
+    lsns: readonly Lsn[],
+    requestId: bigint,
+  ): Promise<RedoRecord[]> {
+    this.send(node, {
+      type: 'fetch-records',
+      requestId,
+      pgId: pg(pgId),
+      segmentId: segmentOf(pgId, node),
+      volumeEpoch: 0n as never,
+      lsns: [...lsns],
+    });
+    let reply: Extract<Message, { type: 'records' }> | undefined;
+    await this.settle(() => {
+      reply = this.replies.find(
+        (message): message is Extract<Message, { type: 'records' }> =>
+          message.type === 'records' && message.requestId === requestId,
+      );
+      return reply !== undefined;
+    });
+    return [...reply!.records];
   }
 }

@@ -7,6 +7,7 @@
  */
 import {
   asPageNo,
+  asSegmentId,
   encodeMessage,
   encodeRedoRecord,
   type Message,
@@ -272,15 +273,21 @@ describe('bad input', () => {
       }),
     );
     expect(conflicting.ok ? 'ok' : conflicting.error.code).toBe('NL_CONFIG_INVALID');
+    const members = rig.core.status().segments[0]!.members;
     const again = await rig.run(
+      rig.core.createSegment({ pgId: pg(0), segmentId: segment, membershipEpoch: epoch(1n), members }),
+    );
+    expect(again).toEqual({ ok: true, value: { created: false } });
+    // The same id and epoch with other members is not the same segment (a stray of an earlier change).
+    const stray = await rig.run(
       rig.core.createSegment({
         pgId: pg(0),
         segmentId: segment,
         membershipEpoch: epoch(1n),
-        members: [segment],
+        members: [segment, asSegmentId('pg0-other')], // it has six others
       }),
     );
-    expect(again).toEqual({ ok: true, value: { created: false } });
+    expect(stray.ok ? 'ok' : stray.error.code).toBe('NL_CONFIG_INVALID');
   });
 
   it('refuses to start on a disk written with another page size', async () => {

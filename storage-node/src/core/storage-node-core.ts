@@ -2080,7 +2080,20 @@ export class StorageNodeCore {
     return this.#lifecycleOperation<{ created: boolean }>(async (storage) => {
       const existing = storage.segment(spec.pgId, spec.segmentId);
       if (existing !== undefined) {
-        if (existing.control.membershipEpoch === spec.membershipEpoch) return ok({ created: false });
+        const sameMembers =
+          existing.control.members.length === spec.members.length &&
+          existing.control.members.every((member, index) => member === spec.members[index]);
+        if (existing.control.membershipEpoch === spec.membershipEpoch && sameMembers)
+          return ok({ created: false });
+        if (existing.control.membershipEpoch === spec.membershipEpoch)
+          // A stray of an earlier change that reused the id (its begin never reached the writer): not
+          // this segment. The control plane drops it, then creates it again.
+          return fail(
+            new NorthlightError(
+              'NL_CONFIG_INVALID',
+              `segment ${spec.segmentId} exists at membership epoch ${spec.membershipEpoch} with other members (${existing.control.members.join(',')}); drop it first`,
+            ),
+          );
         return fail(
           new NorthlightError(
             'NL_CONFIG_INVALID',

@@ -3,15 +3,7 @@
  * truncated, hostile or random object is refused with a typed NorthlightError (NL_DECODE_*), never
  * another exception and never a wrong value — a restore trusts nothing it reads from the bucket.
  */
-import {
-  asEpoch,
-  asLsn,
-  asNodeId,
-  asPgId,
-  asSegmentId,
-  isNorthlightError,
-  type RedoRecord,
-} from '@northlight/protocol';
+import { asEpoch, asLsn, asNodeId, asPgId, asSegmentId, isNorthlightError } from '@northlight/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -25,20 +17,11 @@ import {
   encodeChunk,
   encodeManifest,
 } from '../src/core/backup-format.js';
-import { run, TestWriter } from './support/history.js';
+import { recordsOfPg3Above100 as records } from './support/history.js';
 
 const PG = asPgId(3);
 const SEGMENT = asSegmentId('pg3-s1');
 const PAGE = 256;
-
-function records(count: number): RedoRecord[] {
-  const writer = new TestWriter(2n);
-  writer.skipTo(101n);
-  writer.setHead(3, 100n);
-  return Array.from({ length: count }, (_, index) =>
-    writer.record(3, 3 * 64 + (index % 5), [run(index, 9, index)]),
-  );
-}
 
 const chunkRecords = records(12);
 const chunkRef = {

@@ -53,6 +53,19 @@ const status: StorageStatus = {
   ],
 };
 
+/** A lifecycle whose every call fails: a test overrides the calls it expects. */
+const notCalled = () => Promise.reject(new Error('not called'));
+const UNCALLED_LIFECYCLE: SegmentLifecycle = {
+  create: notCalled,
+  drop: notCalled,
+  restore: notCalled,
+  backupNow: notCalled,
+  seal: notCalled,
+  snapshot: notCalled,
+  hydrate: notCalled,
+  updateMembership: notCalled,
+};
+
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((app) => app.close()));
@@ -154,13 +167,7 @@ describe('admin server', () => {
   it('records a membership through PUT /v1/segments/:pgId/:segmentId/membership, with typed refusals', async () => {
     const calls: unknown[] = [];
     const lifecycle: SegmentLifecycle = {
-      create: () => Promise.reject(new Error('not called')),
-      drop: () => Promise.reject(new Error('not called')),
-      restore: () => Promise.reject(new Error('not called')),
-      backupNow: () => Promise.reject(new Error('not called')),
-      seal: () => Promise.reject(new Error('not called')),
-      snapshot: () => Promise.reject(new Error('not called')),
-      hydrate: () => Promise.reject(new Error('not called')),
+      ...UNCALLED_LIFECYCLE,
       updateMembership: async (pgId, segmentId, membership) => {
         calls.push({ pgId, segmentId, ...membership });
         if (segmentId === 'pg3-gone') return { found: false };
@@ -225,12 +232,7 @@ describe('admin server', () => {
   it('streams a snapshot over a real socket, refuses one it cannot take as typed JSON, and checks hydrate bodies', async () => {
     const hydrations: unknown[] = [];
     const lifecycle: SegmentLifecycle = {
-      create: () => Promise.reject(new Error('not called')),
-      drop: () => Promise.reject(new Error('not called')),
-      restore: () => Promise.reject(new Error('not called')),
-      backupNow: () => Promise.reject(new Error('not called')),
-      seal: () => Promise.reject(new Error('not called')),
-      updateMembership: () => Promise.reject(new Error('not called')),
+      ...UNCALLED_LIFECYCLE,
       snapshot: async (_pgId, segmentId, sink) => {
         if (segmentId === 'pg3-gone')
           throw new NorthlightError(

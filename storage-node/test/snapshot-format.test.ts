@@ -11,7 +11,6 @@ import {
   asSegmentId,
   crc32c,
   isNorthlightError,
-  type RedoRecord,
 } from '@northlight/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -29,19 +28,10 @@ import {
   type SnapshotEvent,
   snapshotChunkKey,
 } from '../src/core/snapshot-format.js';
-import { run, TestWriter } from './support/history.js';
+import { recordsOfPg3Above100 as records } from './support/history.js';
 
 const PG = asPgId(3);
 const PAGE = 256;
-
-function records(count: number): RedoRecord[] {
-  const writer = new TestWriter(2n);
-  writer.skipTo(101n);
-  writer.setHead(3, 100n);
-  return Array.from({ length: count }, (_, index) =>
-    writer.record(3, 3 * 64 + (index % 5), [run(index, 9, index)]),
-  );
-}
 
 const all = records(10);
 const chunkA = all.slice(0, 6);

@@ -112,3 +112,13 @@ export class PageModel {
     return page;
   }
 }
+
+/** `count` records of PG 3 (pages 192…196) from LSN 101: what the backup-format tests put in a chunk. */
+export function recordsOfPg3Above100(count: number): RedoRecord[] {
+  const writer = new TestWriter(2n);
+  writer.skipTo(101n);
+  writer.setHead(3, 100n);
+  return Array.from({ length: count }, (_, index) =>
+    writer.record(3, 3 * 64 + (index % 5), [run(index, 9, index)]),
+  );
+}

@@ -171,14 +171,7 @@ describe('backup to the object store', () => {
     let head = records.at(-1)!.lsn;
     await harness.settle(() => ALL.every((node) => harness.scl(node, 0) === head));
     // The writer's minimum read point lets the segments materialize and collect up to 200.
-    for (const node of ALL)
-      harness.send(node, {
-        type: 'min-read-point',
-        pgId: pg(0),
-        segmentId: segmentOf(0, node),
-        volumeEpoch: 0n as never,
-        minReadPoint: 200n as never,
-      });
+    harness.minReadPoint(0, 200n, ALL);
     await harness.settle(() => {
       const status = harness.core('s1').status().segments[0]!;
       return status.gcThrough === 200n && status.backup.backedUpThrough === head;
@@ -233,16 +226,9 @@ describe('backup to the object store', () => {
     const alive = ALL.filter((node) => node !== 's6');
     records = harness.write(0, 300, alive);
     const head = records.at(-1)!.lsn;
-    for (const node of alive) {
+    for (const node of alive)
       harness.send(node, harness.writer.batch(segmentOf(0, node), records.slice(-1), head));
-      harness.send(node, {
-        type: 'min-read-point',
-        pgId: pg(0),
-        segmentId: segmentOf(0, node),
-        volumeEpoch: 0n as never,
-        minReadPoint: head,
-      });
-    }
+    harness.minReadPoint(0, head, alive);
     await harness.settle(() =>
       alive.every((node) => harness.core(node).status().segments[0]!.gcThrough === head),
     );

@@ -86,17 +86,6 @@ function writeAll(harness: Harness, count: number): RedoRecord[] {
   return records;
 }
 
-function minReadPoint(harness: Harness, point: Lsn): void {
-  for (const node of ALL)
-    harness.send(node, {
-      type: 'min-read-point',
-      pgId: pg(0),
-      segmentId: segmentOf(0, node),
-      volumeEpoch: 0n as never,
-      minReadPoint: point,
-    });
-}
-
 async function run<T>(harness: Harness, work: () => Promise<T>, limitMs = 60_000): Promise<T> {
   let result: { value: T } | undefined;
   void work().then((value) => {
@@ -160,7 +149,7 @@ async function loaded(seed: number): Promise<{ harness: Harness; head: Lsn }> {
   await harness.ready();
   let records = writeAll(harness, 300);
   await harness.settle(() => ALL.every((node) => harness.scl(node, 0) === records.at(-1)!.lsn));
-  minReadPoint(harness, asLsn(200n));
+  harness.minReadPoint(0, 200n, ALL);
   await harness.settle(() =>
     ALL.every((node) => harness.core(node).status().segments[0]!.gcThrough === 200n),
   );

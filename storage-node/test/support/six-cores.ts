@@ -158,6 +158,18 @@ export class Harness {
     return outcome!.page;
   }
 
+  /** The writer's minimum read point of PG `pgId` (PGMRPL), sent to `nodes`. */
+  minReadPoint(pgId: number, point: bigint, nodes: readonly string[]): void {
+    for (const node of nodes)
+      this.send(node, {
+        type: 'min-read-point',
+        pgId: pg(pgId),
+        segmentId: segmentOf(pgId, node),
+        volumeEpoch: 0n as never,
+        minReadPoint: point as Lsn,
+      });
+  }
+
   /** The records `node`'s segment of PG `pgId` returns for `lsns` (a `fetch-records` round trip). */
   async fetchRecords(
     node: string,

@@ -15,7 +15,9 @@
  *   GET /metrics                 200 Prometheus text exposition
  *
  * With a `lifecycle` (the control plane's calls): POST /v1/segments, DELETE /v1/segments/:pgId/:segmentId,
- * POST …/restore, POST …/seal, PUT …/membership and POST /v1/backup (see `segmentLifecyclePlugin`).
+ * POST …/restore, POST …/seal, PUT …/membership, POST /v1/backup, and a repair's bulk path: GET
+ * …/snapshot (a binary stream of the segment) and POST …/hydrate (pull a peer's snapshot into the
+ * segment) (see `segmentLifecyclePlugin`).
  *
  * Errors: a NorthlightError keeps its code, with the HTTP status of `HTTP_STATUS_OF_ERROR_CODE`. A
  * request that fails its schema, an unknown route, a malformed URL or an oversized body is a 4xx

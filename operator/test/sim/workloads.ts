@@ -210,8 +210,28 @@ async function guarded(
   };
 }
 
-export async function runRepairSeed(seed: number, options: SeedOptions = {}): Promise<SeedOutcome> {
-  const planners = options.planners ?? REAL_PLANNERS;
+/** The control plane of a workload: the real planners (or a test's), the executor's fixes, the knobs. */
+function startControlPlane(
+  world: SimWorld,
+  knobs: WorldKnobs,
+  options: SeedOptions,
+  upgradeTo: string | undefined,
+): void {
+  world.platform.startControlPlane({
+    planners: options.planners ?? REAL_PLANNERS,
+    fixes: new Set(options.fixes ?? EXECUTOR_FIXES),
+    roundMs: knobs.roundMs,
+    limits: knobs.limits,
+    requestTimeoutMs: knobs.requestTimeoutMs,
+    upgradeTo,
+  });
+}
+
+/**
+ * What the repair and zone-loss workloads draw alike, in this order (a seed's run depends on it): the
+ * node that dies, the grace period, the knobs; and the world.
+ */
+function drawNodeLoss(seed: number) {
   const random = seededRandom(seed);
   const dead = STORAGE_NODES[Math.floor(random() * STORAGE_NODES.length)]![0];
   const gracePeriodMs = 400 + random() * 1_100;
@@ -225,16 +245,13 @@ export async function runRepairSeed(seed: number, options: SeedOptions = {}): Pr
     stopModes: ['process'],
     restartDownMs: [0, 0],
   });
-  const world = new SimWorld(knobs);
+  return { random, dead, gracePeriodMs, knobs, world: new SimWorld(knobs) };
+}
+
+export async function runRepairSeed(seed: number, options: SeedOptions = {}): Promise<SeedOutcome> {
+  const { random, dead, gracePeriodMs, knobs, world } = drawNodeLoss(seed);
   return guarded('repair', seed, world, async () => {
-    world.platform.startControlPlane({
-      planners,
-      fixes: new Set(options.fixes ?? EXECUTOR_FIXES),
-      roundMs: knobs.roundMs,
-      limits: knobs.limits,
-      requestTimeoutMs: knobs.requestTimeoutMs,
-      upgradeTo: undefined,
-    });
+    startControlPlane(world, knobs, options, undefined);
     await world.start();
     const others = world.platform.storageNodes.map((node) => node.nodeId).filter((node) => node !== dead);
     const transient = new TransientFaults(
@@ -270,30 +287,9 @@ export async function runRepairSeed(seed: number, options: SeedOptions = {}): Pr
 }
 
 export async function runZoneLossSeed(seed: number, options: SeedOptions = {}): Promise<SeedOutcome> {
-  const planners = options.planners ?? REAL_PLANNERS;
-  const random = seededRandom(seed);
-  const dead = STORAGE_NODES[Math.floor(random() * STORAGE_NODES.length)]![0];
-  const gracePeriodMs = 400 + random() * 1_100;
-  const knobs = drawKnobs(seed, random, {
-    spares: drawSpares(random, 1, 2),
-    limits: {
-      gracePeriodMs,
-      maxPerNode: 1 + Math.floor(random() * 3),
-      maxTotal: 1 + Math.floor(random() * 6),
-    },
-    stopModes: ['process'],
-    restartDownMs: [0, 0],
-  });
-  const world = new SimWorld(knobs);
+  const { random, dead, gracePeriodMs, knobs, world } = drawNodeLoss(seed);
   return guarded('zone-loss', seed, world, async () => {
-    world.platform.startControlPlane({
-      planners,
-      fixes: new Set(options.fixes ?? EXECUTOR_FIXES),
-      roundMs: knobs.roundMs,
-      limits: knobs.limits,
-      requestTimeoutMs: knobs.requestTimeoutMs,
-      upgradeTo: undefined,
-    });
+    startControlPlane(world, knobs, options, undefined);
     await world.start();
     const crashes = processCrashes(world, random() * 0.0005, random() * 0.002);
     await world.load(() => false, 200 + random() * 600);
@@ -353,7 +349,6 @@ export async function runZoneLossSeed(seed: number, options: SeedOptions = {}): 
 }
 
 export async function runUpgradeSeed(seed: number, options: SeedOptions = {}): Promise<SeedOutcome> {
-  const planners = options.planners ?? REAL_PLANNERS;
   const random = seededRandom(seed);
   const modes = (['graceful', 'process', 'power-loss'] as const).filter(() => random() < 0.6);
   const stopModes: StopMode[] = modes.length > 0 ? [...modes] : ['process'];
@@ -369,14 +364,7 @@ export async function runUpgradeSeed(seed: number, options: SeedOptions = {}): P
     await world.start();
     world.membersDown = new MembersDownChecker();
     await world.load(() => false, 200 + random() * 600);
-    world.platform.startControlPlane({
-      planners,
-      fixes: new Set(options.fixes ?? EXECUTOR_FIXES),
-      roundMs: knobs.roundMs,
-      limits: knobs.limits,
-      requestTimeoutMs: knobs.requestTimeoutMs,
-      upgradeTo: UPGRADE_TARGET,
-    });
+    startControlPlane(world, knobs, options, UPGRADE_TARGET);
     const crashes = processCrashes(world, 0, random() * 0.002);
     const steps = () =>
       world.platform.journal.entries.flatMap(({ entry }) => (entry.kind === 'upgrade' ? [entry.step] : []));

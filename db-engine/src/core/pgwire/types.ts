@@ -195,9 +195,11 @@ export function decodeBinaryParameter(bytes: Uint8Array, oid: number, parameterN
       expectLength(bytes, 1, parameterNumber);
       return bytes[0] !== 0;
     case Oid.bytea:
-      return bytes.slice();
     case Oid.unknownZero:
     case Oid.unknown:
+      // A binary value of no declared type is what drivers send for byte buffers (node-postgres
+      // binds a Buffer this way): bind it as a BLOB.
+      return bytes.slice();
     case Oid.text:
     case Oid.varchar:
     case Oid.bpchar:

@@ -1,0 +1,1148 @@
+/**
+ * One client connection of the PostgreSQL wire protocol, sans I/O: bytes come in through
+ * `receive`, bytes go out through `hooks.send`, and SQL goes to a `SqlBackend`. The server
+ * (`src/io/pg-server.ts`) owns the socket; this owns the protocol.
+ *
+ * Phases: startup (SSLRequest/GSSENCRequest/CancelRequest/StartupMessage) → authentication (trust,
+ * or SCRAM-SHA-256) → ready. Messages are handled strictly one at a time, in order: a message that
+ * waits for the backend holds the ones behind it, which is what the protocol requires.
+ *
+ * Transactions, as PostgreSQL presents them:
+ * - idle ('I'): a simple Query runs as one autocommit transaction (all its statements together
+ *   unless it contains BEGIN/COMMIT); in the extended protocol each Execute is one (a deviation:
+ *   PostgreSQL would group every Execute up to the next Sync into one implicit transaction).
+ * - open ('T'): after BEGIN, an interactive backend transaction holds the engine's single writer.
+ * - failed ('E'): after an error inside an open transaction; everything but ROLLBACK (or COMMIT,
+ *   which answers ROLLBACK) gets 25P02 until the client ends the transaction.
+ *
+ * Errors in the extended protocol skip every message up to the next Sync. A framing error
+ * (PgProtocolError) is answered with FATAL and a close, because the stream can no longer be cut
+ * into messages reliably.
+ */
+import type { Clock, TimerHandle } from '@northlight/protocol';
+import type {
+  BackendError,
+  BackendReply,
+  BackendTransaction,
+  PgParam,
+  PgValue,
+  SqlBackend,
+  StatementOutcome,
+  StatementShape,
+} from './backend.js';
+import {
+  authenticationOk,
+  authenticationSasl,
+  authenticationSaslContinue,
+  authenticationSaslFinal,
+  backendKeyData,
+  bindComplete,
+  type ColumnDescription,
+  closeComplete,
+  commandComplete,
+  dataRow,
+  decodeUtf8,
+  emptyQueryResponse,
+  errorResponse,
+  type FormatCode,
+  FrontendDecoder,
+  type FrontendMessage,
+  MessageWriter,
+  noData,
+  noticeResponse,
+  PgProtocolError,
+  parameterDescription,
+  parameterStatus,
+  parseComplete,
+  portalSuspended,
+  readyForQuery,
+  rowDescription,
+  type StartupMessage,
+  sslAnswer,
+  type TransactionStatus,
+} from './messages.js';
+import { SCRAM_MECHANISM, type ScramCrypto, ScramServer, type ScramVerifier } from './scram.js';
+import { parseDurationMs, SessionSettings } from './settings.js';
+import {
+  type Classified,
+  castTypeOid,
+  classify,
+  commandTag,
+  looksReadOnly,
+  PgSqlError,
+  type SessionFacts,
+  splitStatements,
+  type Token,
+  type Translation,
+  tokenize,
+  translate,
+} from './sql.js';
+import {
+  columnTypeOid,
+  decodeBinaryParameter,
+  decodeTextParameter,
+  encodeResultValue,
+  Oid,
+  PgValueError,
+  typeSize,
+} from './types.js';
+
+export type AuthConfig =
+  | { readonly method: 'trust' }
+  | {
+      readonly method: 'scram';
+      readonly verifiers: ReadonlyMap<string, ScramVerifier>;
+      readonly crypto: ScramCrypto;
+    };
+
+export interface ConnectionLimits {
+  /** Largest message accepted after startup; larger gets 54000 and a close. */
+  readonly messageBytesMax: number;
+  /** Rows of one result held at once for this connection, in approximate bytes (54000 above). */
+  readonly resultBytesMax: number;
+  /** Named prepared statements and named portals, each. */
+  readonly preparedStatementsMax: number;
+  /** 0: none. Ends a wait for the writer with 57014 (a statement already running finishes). */
+  readonly statementTimeoutMs: number;
+  /** Passed to the backend: an open transaction idle this long is rolled back (FATAL 25P03). */
+  readonly idleInTransactionTimeoutMs: number;
+  /** 0: none. A connection idle outside a transaction this long is closed (FATAL 57P05). */
+  readonly idleSessionTimeoutMs: number;
+  /** Startup and authentication must finish within this (FATAL 08P01 otherwise). */
+  readonly authenticationTimeoutMs: number;
+}
+
+export const defaultConnectionLimits: ConnectionLimits = {
+  messageBytesMax: 16 * 1024 * 1024,
+  resultBytesMax: 64 * 1024 * 1024,
+  preparedStatementsMax: 10_000,
+  statementTimeoutMs: 0,
+  idleInTransactionTimeoutMs: 60_000,
+  idleSessionTimeoutMs: 0,
+  authenticationTimeoutMs: 60_000,
+};
+
+export interface ConnectionHooks {
+  /** Writes bytes to the client. Returns false when the socket's buffer is full (see drained). */
+  send(bytes: Uint8Array): boolean;
+  /** Resolves once the socket's buffer has drained after `send` returned false. */
+  drained(): Promise<void>;
+  /** Closes the connection (after flushing what was sent). */
+  close(): void;
+  /** Stops or resumes reading from the socket (input back-pressure). */
+  setReading(reading: boolean): void;
+  /** After answering 'S' to SSLRequest: the server wraps the socket in TLS. */
+  startTls?(): void;
+  /** A CancelRequest arrived on this connection (which is then closed). */
+  cancelRequest?(processId: number, secretKey: number): void;
+  /** Counters for metrics. */
+  onMessage?(type: FrontendMessage['type'] | StartupMessage['type']): void;
+  onError?(sqlstate: string): void;
+}
+
+export interface ConnectionOptions {
+  readonly backend: SqlBackend;
+  readonly clock: Clock;
+  readonly auth: AuthConfig;
+  readonly processId: number;
+  readonly secretKey: number;
+  readonly limits: ConnectionLimits;
+  readonly tlsAvailable: boolean;
+  /** Set when the server is full: the startup packet is answered with this FATAL error. */
+  readonly refuseWith?: BackendError;
+}
+
+interface PreparedStatement {
+  readonly tokens: readonly Token[];
+  readonly classified: Classified;
+  readonly translation: Translation | null;
+  readonly shape: StatementShape | null;
+  readonly parameterTypes: readonly number[];
+  /** Describe statement told the client every column is text: portals must keep that promise. */
+  describedAsText: boolean;
+}
+
+interface BufferedResult {
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly PgValue[])[];
+  readonly changes: number;
+  readonly oids: readonly number[];
+}
+
+interface Portal {
+  readonly statement: PreparedStatement;
+  readonly parameters: readonly PgParam[];
+  readonly resultFormats: readonly FormatCode[];
+  result: BufferedResult | null;
+  rowsSent: number;
+}
+
+type TransactionState =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'open'; readonly transaction: BackendTransaction; readonly readOnly: boolean }
+  | { readonly kind: 'failed'; readonly transaction: BackendTransaction | null };
+
+type Phase = 'startup' | 'sasl-first' | 'sasl-final' | 'ready' | 'closed';
+
+/** Flush output once this much is pending, even mid-result. */
+const OUTPUT_FLUSH_BYTES = 64 * 1024;
+
+class StatementError extends Error {
+  constructor(readonly fields: BackendError) {
+    super(fields.message);
+  }
+}
+
+function statementError(sqlstate: string, message: string, hint?: string): StatementError {
+  return new StatementError(hint === undefined ? { sqlstate, message } : { sqlstate, message, hint });
+}
+
+function approximateBytes(rows: readonly (readonly PgValue[])[]): number {
+  let total = 0;
+  for (const row of rows) {
+    total += 16;
+    for (const value of row) {
+      if (typeof value === 'string') total += value.length * 2;
+      else if (value instanceof Uint8Array) total += value.length;
+      else total += 8;
+    }
+  }
+  return total;
+}
+
+export class PgConnection {
+  private readonly decoder: FrontendDecoder;
+  private out = new MessageWriter();
+  private phase: Phase = 'startup';
+  private transaction: TransactionState = { kind: 'idle' };
+  private skipUntilSync = false;
+  private pumping = false;
+  private reading = true;
+  private scram: ScramServer | null = null;
+  private settings: SessionSettings | null = null;
+  private facts: SessionFacts | null = null;
+  private readonly statements = new Map<string, PreparedStatement>();
+  private readonly portals = new Map<string, Portal>();
+  private inFlight: AbortController | null = null;
+  private idleTimer: TimerHandle | null = null;
+
+  constructor(
+    private readonly options: ConnectionOptions,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    this.decoder = new FrontendDecoder(options.limits.messageBytesMax);
+    this.armIdleTimer(
+      options.limits.authenticationTimeoutMs,
+      '08P01',
+      'canceling authentication due to timeout',
+    );
+  }
+
+  get processId(): number {
+    return this.options.processId;
+  }
+
+  get isClosed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  get transactionStatus(): TransactionStatus {
+    if (this.transaction.kind === 'open') return 'T';
+    if (this.transaction.kind === 'failed') return 'E';
+    return 'I';
+  }
+
+  /** Bytes from the client. */
+  receive(chunk: Uint8Array): void {
+    if (this.phase === 'closed') return;
+    this.decoder.push(chunk);
+    // A complete message is always at the head once this many bytes wait, so pausing cannot stall.
+    if (this.decoder.bufferedBytes > this.options.limits.messageBytesMax + 5 && this.reading) {
+      this.reading = false;
+      this.hooks.setReading(false);
+    }
+    void this.pump();
+  }
+
+  /** CancelRequest from another connection for this one: ends the current wait with 57014. */
+  cancel(): void {
+    this.inFlight?.abort();
+  }
+
+  /** The socket is gone (or the server stops): release the writer and every timer. */
+  async closed(): Promise<void> {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.idleTimer?.cancel();
+    this.inFlight?.abort();
+    await this.endTransaction();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.phase !== 'closed') {
+        const message = this.decoder.next();
+        if (message === null) break;
+        this.idleTimer?.cancel();
+        this.hooks.onMessage?.(message.type);
+        await this.handle(message);
+        if (this.out.byteLength >= OUTPUT_FLUSH_BYTES) await this.flush();
+      }
+      await this.flush();
+      if (!this.reading && this.phase !== 'closed') {
+        this.reading = true;
+        this.hooks.setReading(true);
+      }
+    } catch (error) {
+      this.onPumpError(error);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private onPumpError(error: unknown): void {
+    if (error instanceof PgProtocolError) {
+      this.fatal({ sqlstate: error.sqlstate, message: error.message });
+      return;
+    }
+    // Anything else is a programmer error: the connection cannot continue in a known state.
+    this.fatal({ sqlstate: 'XX000', message: 'internal error' });
+    throw error;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.out.byteLength === 0) return;
+    const bytes = this.out.finish();
+    this.out = new MessageWriter();
+    if (!this.hooks.send(bytes)) await this.hooks.drained();
+  }
+
+  private sendError(fields: BackendError, severity: 'ERROR' | 'FATAL' = 'ERROR'): void {
+    this.hooks.onError?.(fields.sqlstate);
+    errorResponse(this.out, { severity, ...fields });
+  }
+
+  /** FATAL error, then close; the open transaction (if any) is rolled back. */
+  private fatal(fields: BackendError): void {
+    if (this.phase === 'closed') return;
+    this.sendError(fields, 'FATAL');
+    const bytes = this.out.finish();
+    this.out = new MessageWriter();
+    this.hooks.send(bytes);
+    void this.closed();
+    this.hooks.close();
+  }
+
+  private armIdleTimer(delayMs: number, sqlstate: string, message: string): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = null;
+    if (delayMs <= 0) return;
+    this.idleTimer = this.options.clock.setTimer(delayMs, () => {
+      if (!this.pumping) this.fatal({ sqlstate, message });
+    });
+  }
+
+  private async handle(message: StartupMessage | FrontendMessage): Promise<void> {
+    if (message.type === 'Terminate') {
+      await this.closed();
+      this.hooks.close();
+      return;
+    }
+    switch (this.phase) {
+      case 'startup':
+        return this.handleStartup(message);
+      case 'sasl-first':
+      case 'sasl-final':
+        return this.handleSasl(message);
+      case 'ready':
+        return this.handleReady(message);
+      case 'closed':
+        return;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Startup and authentication.
+
+  private handleStartup(message: StartupMessage | FrontendMessage): void {
+    switch (message.type) {
+      case 'SSLRequest':
+      case 'GSSENCRequest': {
+        const accept = message.type === 'SSLRequest' && this.options.tlsAvailable;
+        if (accept && this.decoder.bufferedBytes > 0) {
+          // Bytes sent before the TLS handshake could be injected by a man in the middle
+          // (CVE-2021-23214): refuse them.
+          throw new PgProtocolError('08P01', 'received unencrypted data after SSL request');
+        }
+        this.hooks.send(sslAnswer(accept));
+        if (accept) this.hooks.startTls?.();
+        return;
+      }
+      case 'CancelRequest':
+        this.hooks.cancelRequest?.(message.processId, message.secretKey);
+        this.phase = 'closed';
+        this.hooks.close();
+        return;
+      case 'Startup':
+        this.startSession(message.parameters);
+        return;
+      default:
+        throw new PgProtocolError('08P01', 'expected a startup message');
+    }
+  }
+
+  private startSession(parameters: ReadonlyMap<string, string>): void {
+    if (this.options.refuseWith !== undefined) {
+      this.fatal(this.options.refuseWith);
+      return;
+    }
+    const user = parameters.get('user');
+    if (user === undefined || user === '') {
+      this.fatal({ sqlstate: '28000', message: 'no PostgreSQL user name specified in startup packet' });
+      return;
+    }
+    const backend = this.options.backend;
+    this.facts = {
+      serverVersion: backend.serverVersion,
+      database: parameters.get('database') ?? user,
+      user,
+      processId: this.options.processId,
+    };
+    this.settings = new SessionSettings({ serverVersion: backend.serverVersion, user });
+    try {
+      for (const [name, value] of parameters) this.settings.applyStartup(name, value);
+    } catch (error) {
+      if (!(error instanceof PgSqlError)) throw error;
+      this.fatal({ sqlstate: error.sqlstate, message: error.message });
+      return;
+    }
+    const auth = this.options.auth;
+    if (auth.method === 'trust') {
+      this.finishAuthentication();
+      return;
+    }
+    this.scram = new ScramServer(auth.crypto, auth.verifiers.get(user) ?? null, user);
+    this.phase = 'sasl-first';
+    authenticationSasl(this.out, [SCRAM_MECHANISM]);
+  }
+
+  private handleSasl(message: StartupMessage | FrontendMessage): void {
+    if (message.type !== 'Password' || this.scram === null) {
+      throw new PgProtocolError('08P01', 'expected SASL response');
+    }
+    const reader = message.body;
+    let step: ReturnType<ScramServer['clientFirst']>;
+    if (this.phase === 'sasl-first') {
+      const nameEnd = reader.indexOf(0);
+      if (nameEnd < 0 || reader.length < nameEnd + 5)
+        throw new PgProtocolError('08P01', 'malformed SASLInitialResponse');
+      const mechanism = decodeUtf8(reader.subarray(0, nameEnd));
+      if (mechanism !== SCRAM_MECHANISM) {
+        this.fatal({
+          sqlstate: '08P01',
+          message: 'client selected an invalid SASL authentication mechanism',
+        });
+        return;
+      }
+      const view = new DataView(reader.buffer, reader.byteOffset + nameEnd + 1, 4);
+      const length = view.getInt32(0);
+      const data = reader.subarray(nameEnd + 5);
+      if (length !== data.length) throw new PgProtocolError('08P01', 'malformed SASLInitialResponse');
+      step = this.scram.clientFirst(decodeUtf8(data));
+    } else {
+      step = this.scram.clientFinal(decodeUtf8(reader));
+    }
+    if (step.kind === 'fail') {
+      this.fatal({ sqlstate: step.sqlstate, message: step.message });
+      return;
+    }
+    if (step.kind === 'continue') {
+      this.phase = 'sasl-final';
+      authenticationSaslContinue(this.out, step.serverMessage);
+      return;
+    }
+    authenticationSaslFinal(this.out, step.serverMessage);
+    this.finishAuthentication();
+  }
+
+  private finishAuthentication(): void {
+    const settings = this.settings as SessionSettings;
+    this.scram = null;
+    this.phase = 'ready';
+    authenticationOk(this.out);
+    for (const { name, value } of settings.reported()) parameterStatus(this.out, name, value);
+    backendKeyData(this.out, this.options.processId, this.options.secretKey);
+    this.readyForQuery();
+  }
+
+  private readyForQuery(): void {
+    readyForQuery(this.out, this.transactionStatus);
+    if (this.transaction.kind === 'idle') {
+      this.armIdleTimer(
+        this.options.limits.idleSessionTimeoutMs,
+        '57P05',
+        'terminating connection due to idle-session timeout',
+      );
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Normal phase.
+
+  private async handleReady(message: StartupMessage | FrontendMessage): Promise<void> {
+    if (message.type === 'Sync') {
+      this.skipUntilSync = false;
+      if (this.transaction.kind === 'idle') this.portals.clear();
+      this.readyForQuery();
+      return;
+    }
+    if (this.skipUntilSync) return;
+    try {
+      await this.dispatch(message);
+    } catch (error) {
+      const fields = this.errorFields(error);
+      await this.failStatement(fields);
+      if (message.type === 'Query') {
+        this.readyForQuery();
+      } else {
+        this.skipUntilSync = true;
+      }
+    }
+  }
+
+  private errorFields(error: unknown): BackendError {
+    if (error instanceof StatementError) return error.fields;
+    if (error instanceof PgSqlError) {
+      return error.hint === undefined
+        ? { sqlstate: error.sqlstate, message: error.message }
+        : { sqlstate: error.sqlstate, message: error.message, hint: error.hint };
+    }
+    if (error instanceof PgValueError) return { sqlstate: error.sqlstate, message: error.message };
+    throw error;
+  }
+
+  /** An error inside an open transaction fails it; FATAL errors close the connection. */
+  private async failStatement(fields: BackendError): Promise<void> {
+    if (fields.fatal === true) {
+      this.fatal(fields);
+      return;
+    }
+    this.sendError(fields);
+    if (this.transaction.kind === 'open') {
+      const transaction = this.transaction.transaction;
+      this.transaction = { kind: 'failed', transaction: null };
+      // The backend has already rolled back after a failed run; after any other failure (Parse,
+      // Bind…) it has not. rollback() is always safe, so release the writer now.
+      await transaction.rollback();
+    }
+  }
+
+  private async dispatch(message: StartupMessage | FrontendMessage): Promise<void> {
+    switch (message.type) {
+      case 'Query':
+        return this.simpleQuery(message.sql);
+      case 'Parse':
+        return this.parse(message.name, message.sql, message.parameterTypes);
+      case 'Bind':
+        return this.bind(message);
+      case 'Describe':
+        return message.kind === 'S'
+          ? this.describeStatement(message.name)
+          : this.describePortal(message.name);
+      case 'Execute':
+        return this.execute(message.portal, message.maxRows);
+      case 'Close':
+        if (message.kind === 'S') this.statements.delete(message.name);
+        else this.portals.delete(message.name);
+        closeComplete(this.out);
+        return;
+      case 'Flush':
+        await this.flush();
+        return;
+      case 'Password':
+        throw new PgProtocolError('08P01', 'unexpected password message');
+      default:
+        throw new PgProtocolError('08P01', `unexpected ${message.type} message after startup`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Simple query.
+
+  private async simpleQuery(sql: string): Promise<void> {
+    const statements = splitStatements(sql);
+    if (statements.length === 0) emptyQueryResponse(this.out);
+    let index = 0;
+    while (index < statements.length) {
+      const tokens = statements[index] as Token[];
+      const classified = classify(tokens);
+      if (classified.kind === 'sql' && this.transaction.kind === 'idle') {
+        // Consecutive plain statements outside a transaction block run as one transaction.
+        let end = index + 1;
+        while (end < statements.length && classify(statements[end] as Token[]).kind === 'sql') end += 1;
+        await this.runAutocommitBatch(statements.slice(index, end));
+        index = end;
+        continue;
+      }
+      const result = await this.runOne(tokens, classified, [], null);
+      this.sendResult(tokens, result, [], true);
+      index += 1;
+    }
+    this.readyForQuery();
+  }
+
+  private async runAutocommitBatch(batch: readonly Token[][]): Promise<void> {
+    const facts = this.facts as SessionFacts;
+    const translations = batch.map((tokens) => translate(tokens, facts));
+    for (const translation of translations) {
+      if (translation.parameterCount > 0) {
+        throw statementError(
+          '08P01',
+          `bind message supplies 0 parameters, but the statement requires ${translation.parameterCount}`,
+        );
+      }
+    }
+    const readOnly =
+      this.options.backend.role === 'replica' ||
+      batch.every((tokens) => {
+        const classified = classify(tokens);
+        return classified.kind === 'sql' && looksReadOnly(classified.firstWord);
+      });
+    const reply = await this.withSignal((signal) =>
+      this.options.backend.run(
+        translations.map((translation) => ({ sql: translation.sql })),
+        { readOnly, signal },
+      ),
+    );
+    if (!reply.ok) throw new StatementError(reply.error);
+    reply.value.forEach((outcome, position) => {
+      const tokens = batch[position] as Token[];
+      this.sendResult(tokens, this.buffer(outcome, null), [], true);
+    });
+  }
+
+  /** Sends a statement's rows (all of them) and its CommandComplete. */
+  private sendResult(
+    tokens: readonly Token[],
+    result: BufferedResult | ControlResult,
+    resultFormats: readonly FormatCode[],
+    withDescription: boolean,
+  ): void {
+    if ('tag' in result) {
+      if (withDescription && result.columns.length > 0) {
+        rowDescription(
+          this.out,
+          this.describeColumns(
+            result.columns,
+            result.columns.map(() => Oid.text),
+            resultFormats,
+          ),
+        );
+      }
+      for (const row of result.rows)
+        dataRow(
+          this.out,
+          row.map((value) => encodeResultValue(value, Oid.text, 0)),
+        );
+      if (result.tag === '') emptyQueryResponse(this.out);
+      else commandComplete(this.out, result.tag);
+      return;
+    }
+    if (withDescription && result.columns.length > 0) {
+      rowDescription(this.out, this.describeColumns(result.columns, result.oids, resultFormats));
+    }
+    this.sendRows(result, 0, result.rows.length, resultFormats);
+    commandComplete(
+      this.out,
+      commandTag(tokens, { columns: result.columns, rowCount: result.rows.length, changes: result.changes }),
+    );
+  }
+
+  private sendRows(result: BufferedResult, from: number, to: number, formats: readonly FormatCode[]): void {
+    for (let index = from; index < to; index++) {
+      const row = result.rows[index] as readonly PgValue[];
+      dataRow(
+        this.out,
+        row.map((value, column) =>
+          encodeResultValue(value, result.oids[column] as number, formatOf(formats, column)),
+        ),
+      );
+    }
+  }
+
+  private describeColumns(
+    columns: readonly string[],
+    oids: readonly number[],
+    formats: readonly FormatCode[],
+  ): ColumnDescription[] {
+    return columns.map((name, index) => {
+      const typeOid = oids[index] ?? Oid.text;
+      return { name, typeOid, typeSize: typeSize(typeOid), format: formatOf(formats, index) };
+    });
+  }
+
+  private buffer(outcome: StatementOutcome, forcedOid: number | null): BufferedResult {
+    const bytes = approximateBytes(outcome.rows);
+    if (bytes > this.options.limits.resultBytesMax) {
+      throw statementError(
+        '54000',
+        `result of about ${bytes} bytes exceeds this connection's limit of ${this.options.limits.resultBytesMax} bytes`,
+        'Fetch fewer rows at a time (LIMIT/OFFSET or a narrower WHERE).',
+      );
+    }
+    const oids = outcome.columns.map(
+      (_, column) => forcedOid ?? columnTypeOid(outcome.rows.map((row) => row[column] ?? null)),
+    );
+    return { columns: outcome.columns, rows: outcome.rows, changes: outcome.changes, oids };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // One statement: transaction control, settings, or SQL for the backend.
+
+  private async runOne(
+    tokens: readonly Token[],
+    classified: Classified,
+    parameters: readonly PgParam[],
+    prepared: PreparedStatement | null,
+  ): Promise<BufferedResult | ControlResult> {
+    if (
+      this.transaction.kind === 'failed' &&
+      classified.kind !== 'rollback' &&
+      classified.kind !== 'commit'
+    ) {
+      throw statementError(
+        '25P02',
+        'current transaction is aborted, commands ignored until end of transaction block',
+      );
+    }
+    switch (classified.kind) {
+      case 'empty':
+        return { columns: [], rows: [], tag: '' };
+      case 'begin':
+        return this.begin(classified.readOnly);
+      case 'commit':
+        return this.commit();
+      case 'rollback':
+        return this.rollback();
+      case 'unsupported':
+        throw statementError(classified.sqlstate, classified.message);
+      case 'sql':
+        return this.runSql(tokens, classified, parameters, prepared);
+      default:
+        return this.runSessionCommand(classified);
+    }
+  }
+
+  private async runSql(
+    tokens: readonly Token[],
+    classified: Extract<Classified, { kind: 'sql' }>,
+    parameters: readonly PgParam[],
+    prepared: PreparedStatement | null,
+  ): Promise<BufferedResult> {
+    const translation = prepared?.translation ?? translate(tokens, this.facts as SessionFacts);
+    if (parameters.length < translation.parameterCount) {
+      throw statementError('08P01', `there is no parameter $${parameters.length + 1}`);
+    }
+    const statement =
+      parameters.length === 0 ? { sql: translation.sql } : { sql: translation.sql, params: parameters };
+    const forcedOid = prepared?.describedAsText === true ? Oid.text : null;
+    if (this.transaction.kind === 'open') {
+      const transaction = this.transaction.transaction;
+      const reply = await this.withSignal((signal) => transaction.run(statement, signal));
+      if (!reply.ok) throw new StatementError(reply.error);
+      return this.buffer(reply.value, forcedOid);
+    }
+    const readOnly =
+      this.options.backend.role === 'replica' ||
+      (prepared?.shape?.readOnly ?? looksReadOnly(classified.firstWord));
+    const reply = await this.withSignal((signal) =>
+      this.options.backend.run([statement], { readOnly, signal }),
+    );
+    if (!reply.ok) throw new StatementError(reply.error);
+    return this.buffer(reply.value[0] as StatementOutcome, forcedOid);
+  }
+
+  /** Runs a backend call under the statement timeout and CancelRequest. */
+  private async withSignal<T>(
+    call: (signal: AbortSignal) => Promise<BackendReply<T>>,
+  ): Promise<BackendReply<T>> {
+    const controller = new AbortController();
+    this.inFlight = controller;
+    let timedOut = false;
+    const timeoutMs = this.statementTimeoutMs();
+    const timer =
+      timeoutMs > 0
+        ? this.options.clock.setTimer(timeoutMs, () => {
+            timedOut = true;
+            controller.abort();
+          })
+        : null;
+    try {
+      const reply = await call(controller.signal);
+      if (!reply.ok && reply.error.sqlstate === '57014') {
+        const message = timedOut
+          ? 'canceling statement due to statement timeout'
+          : 'canceling statement due to user request';
+        return { ok: false, error: { ...reply.error, message } };
+      }
+      return reply;
+    } finally {
+      timer?.cancel();
+      this.inFlight = null;
+    }
+  }
+
+  private statementTimeoutMs(): number {
+    const setting = this.settings?.get('statement_timeout') ?? '0';
+    const sessionMs = parseDurationMs(setting);
+    return sessionMs > 0 ? sessionMs : this.options.limits.statementTimeoutMs;
+  }
+
+  private async begin(readOnlyRequested: boolean | undefined): Promise<ControlResult> {
+    if (this.transaction.kind !== 'idle') {
+      noticeResponse(this.out, {
+        severity: 'WARNING',
+        sqlstate: '25001',
+        message: 'there is already a transaction in progress',
+      });
+      return control('BEGIN');
+    }
+    const readOnly = this.options.backend.role === 'replica' || readOnlyRequested === true;
+    const idleTimeoutMs = this.idleInTransactionTimeoutMs();
+    const transactionRef: { current: BackendTransaction | null } = { current: null };
+    const reply = await this.withSignal((signal) =>
+      this.options.backend.begin({
+        readOnly,
+        ...(idleTimeoutMs > 0 ? { idleTimeoutMs } : {}),
+        signal,
+        onAbandoned: (error) => this.onAbandoned(transactionRef, error),
+      }),
+    );
+    if (!reply.ok) throw new StatementError(reply.error);
+    transactionRef.current = reply.value;
+    this.transaction = { kind: 'open', transaction: reply.value, readOnly };
+    return control('BEGIN');
+  }
+
+  private idleInTransactionTimeoutMs(): number {
+    const sessionMs = parseDurationMs(this.settings?.get('idle_in_transaction_session_timeout') ?? '0');
+    return sessionMs > 0 ? sessionMs : this.options.limits.idleInTransactionTimeoutMs;
+  }
+
+  /** The backend rolled our transaction back on its own: PostgreSQL terminates the session. */
+  private onAbandoned(reference: { current: BackendTransaction | null }, error: BackendError): void {
+    const state = this.transaction;
+    const current = state.kind === 'open' ? state.transaction : null;
+    if (current === null || current !== reference.current) return;
+    this.transaction = { kind: 'idle' };
+    this.fatal({
+      sqlstate: error.sqlstate,
+      message: error.message,
+      ...(error.detail === undefined ? {} : { detail: error.detail }),
+    });
+  }
+
+  private async commit(): Promise<ControlResult> {
+    const state = this.transaction;
+    if (state.kind === 'idle') {
+      noticeResponse(this.out, {
+        severity: 'WARNING',
+        sqlstate: '25P01',
+        message: 'there is no transaction in progress',
+      });
+      return control('COMMIT');
+    }
+    this.transaction = { kind: 'idle' };
+    this.portals.clear();
+    if (state.kind === 'failed') {
+      await state.transaction?.rollback();
+      return control('ROLLBACK');
+    }
+    const reply = await state.transaction.commit();
+    if (!reply.ok) {
+      // The transaction is over either way (the backend rolled it back), as in PostgreSQL.
+      await state.transaction.rollback();
+      throw new StatementError(reply.error);
+    }
+    return control('COMMIT');
+  }
+
+  private async rollback(): Promise<ControlResult> {
+    if (this.transaction.kind === 'idle') {
+      noticeResponse(this.out, {
+        severity: 'WARNING',
+        sqlstate: '25P01',
+        message: 'there is no transaction in progress',
+      });
+      return control('ROLLBACK');
+    }
+    this.portals.clear();
+    await this.endTransaction();
+    return control('ROLLBACK');
+  }
+
+  private async endTransaction(): Promise<void> {
+    const state = this.transaction;
+    this.transaction = { kind: 'idle' };
+    if (state.kind === 'open') await state.transaction.rollback();
+    if (state.kind === 'failed') await state.transaction?.rollback();
+  }
+
+  private runSessionCommand(classified: Classified): ControlResult {
+    const settings = this.settings as SessionSettings;
+    switch (classified.kind) {
+      case 'set': {
+        if (classified.name !== '') this.reportChange(settings.set(classified.name, classified.value));
+        return control(classified.tag);
+      }
+      case 'reset':
+        if (classified.name === 'all') {
+          settings.resetAll();
+          for (const status of settings.reported()) this.reportChange(status);
+        } else {
+          this.reportChange(settings.set(classified.name, null));
+        }
+        return control('RESET');
+      case 'show':
+        if (classified.name === 'all') {
+          return {
+            columns: ['name', 'setting'],
+            rows: settings.all().map((entry) => [entry.name, entry.value]),
+            tag: 'SHOW',
+          };
+        }
+        return { columns: [classified.name], rows: [[settings.get(classified.name)]], tag: 'SHOW' };
+      case 'discard':
+        if (this.transaction.kind !== 'idle') {
+          throw statementError('25001', `${classified.tag} cannot run inside a transaction block`);
+        }
+        this.statements.clear();
+        this.portals.clear();
+        settings.resetAll();
+        return control(classified.tag);
+      case 'deallocate':
+        if (classified.name === null) this.statements.clear();
+        else if (!this.statements.delete(classified.name)) {
+          throw statementError('26000', `prepared statement "${classified.name}" does not exist`);
+        }
+        return control(classified.name === null ? 'DEALLOCATE ALL' : 'DEALLOCATE');
+      default:
+        throw statementError('XX000', `unexpected statement kind ${classified.kind}`);
+    }
+  }
+
+  private reportChange(status: { name: string; value: string } | null): void {
+    if (status !== null) parameterStatus(this.out, status.name, status.value);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Extended protocol.
+
+  private async parse(name: string, sql: string, declaredTypes: readonly number[]): Promise<void> {
+    if (name !== '' && this.statements.has(name)) {
+      throw statementError('42P05', `prepared statement "${name}" already exists`);
+    }
+    if (name !== '' && this.statements.size >= this.options.limits.preparedStatementsMax) {
+      throw statementError(
+        '54000',
+        `too many prepared statements (limit ${this.options.limits.preparedStatementsMax})`,
+      );
+    }
+    const statements = splitStatements(sql);
+    if (statements.length > 1) {
+      throw statementError('42601', 'cannot insert multiple commands into a prepared statement');
+    }
+    const tokens = statements[0] ?? tokenize('');
+    const classified = classify(tokens);
+    let translation: Translation | null = null;
+    let shape: StatementShape | null = null;
+    if (classified.kind === 'sql') {
+      if (this.transaction.kind === 'failed') {
+        throw statementError(
+          '25P02',
+          'current transaction is aborted, commands ignored until end of transaction block',
+        );
+      }
+      translation = translate(tokens, this.facts as SessionFacts);
+      const reply = await this.options.backend.describe(translation.sql);
+      if (!reply.ok) throw new StatementError(reply.error);
+      shape = reply.value;
+    }
+    const count = Math.max(
+      declaredTypes.length,
+      translation?.parameterCount ?? 0,
+      shape?.parameterCount ?? 0,
+    );
+    const parameterTypes: number[] = [];
+    for (let index = 0; index < count; index++) {
+      const declared = declaredTypes[index] ?? 0;
+      const cast = translation?.castTypes.get(index + 1);
+      parameterTypes.push(declared !== 0 ? declared : cast === undefined ? 0 : castTypeOid(cast));
+    }
+    this.statements.set(name, {
+      tokens,
+      classified,
+      translation,
+      shape,
+      parameterTypes,
+      describedAsText: false,
+    });
+    parseComplete(this.out);
+  }
+
+  private bind(message: Extract<FrontendMessage, { type: 'Bind' }>): void {
+    const statement = this.statements.get(message.statement);
+    if (statement === undefined) {
+      throw statementError('26000', `prepared statement "${message.statement}" does not exist`);
+    }
+    if (message.portal !== '' && this.portals.has(message.portal)) {
+      throw statementError('42P03', `cursor "${message.portal}" already exists`);
+    }
+    if (message.portal !== '' && this.portals.size >= this.options.limits.preparedStatementsMax) {
+      throw statementError('54000', `too many portals (limit ${this.options.limits.preparedStatementsMax})`);
+    }
+    const expected = statement.parameterTypes.length;
+    if (message.parameters.length !== expected) {
+      throw statementError(
+        '08P01',
+        `bind message supplies ${message.parameters.length} parameters, but prepared statement "${message.statement}" requires ${expected}`,
+      );
+    }
+    const formats = message.parameterFormats;
+    if (formats.length > 1 && formats.length !== message.parameters.length) {
+      throw statementError(
+        '08P01',
+        `bind message has ${formats.length} parameter formats but ${message.parameters.length} parameters`,
+      );
+    }
+    const columnCount = statement.shape?.columns.length ?? (statement.classified.kind === 'show' ? 1 : 0);
+    if (message.resultFormats.length > 1 && message.resultFormats.length !== columnCount) {
+      throw statementError(
+        '08P01',
+        `bind message has ${message.resultFormats.length} result formats but query has ${columnCount} columns`,
+      );
+    }
+    const parameters = message.parameters.map((bytes, index) => {
+      if (bytes === null) return null;
+      const oid = statement.parameterTypes[index] as number;
+      return formatOf(formats, index) === 1
+        ? decodeBinaryParameter(bytes, oid, index + 1)
+        : decodeTextParameter(decodeUtf8(bytes), oid);
+    });
+    this.portals.set(message.portal, {
+      statement,
+      parameters,
+      resultFormats: message.resultFormats,
+      result: null,
+      rowsSent: 0,
+    });
+    bindComplete(this.out);
+  }
+
+  private describeStatement(name: string): void {
+    const statement = this.statements.get(name);
+    if (statement === undefined) throw statementError('26000', `prepared statement "${name}" does not exist`);
+    parameterDescription(
+      this.out,
+      statement.parameterTypes.map((oid) => (oid === 0 ? Oid.text : oid)),
+    );
+    const columns = statement.shape?.columns ?? (statement.classified.kind === 'show' ? ['setting'] : []);
+    if (columns.length === 0) {
+      noData(this.out);
+      return;
+    }
+    // Before running, SQLite cannot say what types a column's values will have: promise text,
+    // and keep the promise in every portal of this statement.
+    statement.describedAsText = true;
+    rowDescription(
+      this.out,
+      this.describeColumns(
+        columns,
+        columns.map(() => Oid.text),
+        [],
+      ),
+    );
+  }
+
+  /**
+   * Describe of a portal must give result types before Execute. SQLite's types are the values'
+   * own, so a portal that returns rows is run here and its rows buffered (bounded by
+   * resultBytesMax); Execute then hands them out. Statements without result columns (UPDATE…) are
+   * not run until Execute.
+   */
+  private async describePortal(name: string): Promise<void> {
+    const portal = this.portals.get(name);
+    if (portal === undefined) throw statementError('34000', `portal "${name}" does not exist`);
+    const statement = portal.statement;
+    const hasRows = (statement.shape?.columns.length ?? 0) > 0 || statement.classified.kind === 'show';
+    if (!hasRows) {
+      noData(this.out);
+      return;
+    }
+    const result = await this.runPortal(portal);
+    rowDescription(this.out, this.describeColumns(result.columns, result.oids, portal.resultFormats));
+  }
+
+  private async runPortal(portal: Portal): Promise<BufferedResult> {
+    if (portal.result !== null) return portal.result;
+    const statement = portal.statement;
+    const outcome = await this.runOne(statement.tokens, statement.classified, portal.parameters, statement);
+    const result: BufferedResult =
+      'tag' in outcome
+        ? {
+            columns: outcome.columns,
+            rows: outcome.rows,
+            changes: 0,
+            oids: outcome.columns.map(() => Oid.text),
+          }
+        : outcome;
+    portal.result = result;
+    if ('tag' in outcome) controlTags.set(portal, outcome.tag);
+    return result;
+  }
+
+  private async execute(name: string, maxRows: number): Promise<void> {
+    const portal = this.portals.get(name);
+    if (portal === undefined) throw statementError('34000', `portal "${name}" does not exist`);
+    const statement = portal.statement;
+    if (statement.classified.kind === 'empty') {
+      emptyQueryResponse(this.out);
+      return;
+    }
+    const result = await this.runPortal(portal);
+    const from = portal.rowsSent;
+    const to = maxRows > 0 ? Math.min(result.rows.length, from + maxRows) : result.rows.length;
+    this.sendRows(result, from, to, portal.resultFormats);
+    portal.rowsSent = to;
+    if (to < result.rows.length) {
+      portalSuspended(this.out);
+      return;
+    }
+    const tag =
+      controlTags.get(portal) ??
+      commandTag(statement.tokens, { columns: result.columns, rowCount: to - from, changes: result.changes });
+    commandComplete(this.out, tag);
+  }
+}
+
+interface ControlResult {
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly PgValue[])[];
+  /** '' for an empty statement (EmptyQueryResponse). */
+  readonly tag: string;
+}
+
+/** Tags of portals over statements the protocol layer answered itself (BEGIN, SET…). */
+const controlTags = new WeakMap<Portal, string>();
+
+function control(tag: string): ControlResult {
+  return { columns: [], rows: [], tag };
+}
+
+function formatOf(formats: readonly FormatCode[], index: number): FormatCode {
+  if (formats.length === 0) return 0;
+  if (formats.length === 1) return formats[0] as FormatCode;
+  return formats[index] ?? 0;
+}

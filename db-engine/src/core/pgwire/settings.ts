@@ -1,0 +1,173 @@
+/**
+ * Session settings that the protocol layer answers itself (SHOW, SET, RESET, ParameterStatus):
+ * they never reach SQLite. Most are accepted and only remembered, so that clients which set them on
+ * connect (DateStyle, extra_float_digits, application_name…) work; `statement_timeout` is honoured
+ * by the connection. Read-only ones (server_version, integer_datetimes…) refuse SET with 55P02, an
+ * unknown name gets 42704, as in PostgreSQL.
+ */
+import { PgSqlError } from './sql.js';
+
+interface SettingDefinition {
+  /** How PostgreSQL spells it in ParameterStatus and SHOW ALL. */
+  readonly displayName: string;
+  readonly defaultValue: (facts: { serverVersion: string; user: string }) => string;
+  readonly readOnly?: boolean;
+  /** Sent to the client in ParameterStatus at startup and whenever it changes (GUC_REPORT). */
+  readonly reported?: boolean;
+  /** Normalises or rejects a value (throws PgSqlError). */
+  readonly accept?: (value: string) => string;
+}
+
+function acceptUtf8(value: string): string {
+  const upper = value.toUpperCase().replace(/[-_]/g, '');
+  if (upper === 'UTF8' || upper === 'UNICODE' || upper === 'SQLASCII') return 'UTF8';
+  throw new PgSqlError('0A000', `client_encoding ${value} is not supported: northlight speaks UTF8 only`);
+}
+
+/** `5s`, `100ms`, `2min`, `1h` or a bare number of milliseconds. */
+export function parseDurationMs(value: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*$/i.exec(value);
+  if (match === null) throw new PgSqlError('22023', `invalid value for a duration: "${value}"`);
+  const units: Record<string, number> = { ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+  return Math.round(Number(match[1]) * (units[(match[2] ?? 'ms').toLowerCase()] as number));
+}
+
+function acceptDuration(value: string): string {
+  return String(parseDurationMs(value));
+}
+
+const definitions: Readonly<Record<string, SettingDefinition>> = {
+  server_version: {
+    displayName: 'server_version',
+    defaultValue: (facts) => facts.serverVersion,
+    readOnly: true,
+    reported: true,
+  },
+  server_encoding: {
+    displayName: 'server_encoding',
+    defaultValue: () => 'UTF8',
+    readOnly: true,
+    reported: true,
+  },
+  client_encoding: {
+    displayName: 'client_encoding',
+    defaultValue: () => 'UTF8',
+    reported: true,
+    accept: acceptUtf8,
+  },
+  datestyle: { displayName: 'DateStyle', defaultValue: () => 'ISO, MDY', reported: true },
+  intervalstyle: { displayName: 'IntervalStyle', defaultValue: () => 'postgres', reported: true },
+  timezone: { displayName: 'TimeZone', defaultValue: () => 'UTC', reported: true },
+  integer_datetimes: {
+    displayName: 'integer_datetimes',
+    defaultValue: () => 'on',
+    readOnly: true,
+    reported: true,
+  },
+  standard_conforming_strings: {
+    displayName: 'standard_conforming_strings',
+    defaultValue: () => 'on',
+    reported: true,
+    accept: (value) => {
+      if (value.toLowerCase() !== 'on') {
+        throw new PgSqlError('0A000', 'standard_conforming_strings is always on in northlight');
+      }
+      return 'on';
+    },
+  },
+  is_superuser: { displayName: 'is_superuser', defaultValue: () => 'off', readOnly: true, reported: true },
+  session_authorization: {
+    displayName: 'session_authorization',
+    defaultValue: (facts) => facts.user,
+    readOnly: true,
+    reported: true,
+  },
+  application_name: { displayName: 'application_name', defaultValue: () => '', reported: true },
+  search_path: { displayName: 'search_path', defaultValue: () => '"$user", public' },
+  // One writer, one SQLite connection: every transaction is serializable.
+  transaction_isolation: { displayName: 'transaction_isolation', defaultValue: () => 'serializable' },
+  default_transaction_isolation: {
+    displayName: 'default_transaction_isolation',
+    defaultValue: () => 'serializable',
+  },
+  transaction_read_only: { displayName: 'transaction_read_only', defaultValue: () => 'off' },
+  default_transaction_read_only: { displayName: 'default_transaction_read_only', defaultValue: () => 'off' },
+  statement_timeout: { displayName: 'statement_timeout', defaultValue: () => '0', accept: acceptDuration },
+  lock_timeout: { displayName: 'lock_timeout', defaultValue: () => '0', accept: acceptDuration },
+  idle_in_transaction_session_timeout: {
+    displayName: 'idle_in_transaction_session_timeout',
+    defaultValue: () => '0',
+    accept: acceptDuration,
+  },
+  extra_float_digits: { displayName: 'extra_float_digits', defaultValue: () => '1' },
+  bytea_output: { displayName: 'bytea_output', defaultValue: () => 'hex' },
+  max_identifier_length: { displayName: 'max_identifier_length', defaultValue: () => '63', readOnly: true },
+  synchronous_commit: { displayName: 'synchronous_commit', defaultValue: () => 'on' },
+  client_min_messages: { displayName: 'client_min_messages', defaultValue: () => 'notice' },
+  row_security: { displayName: 'row_security', defaultValue: () => 'on' },
+};
+
+/** Bound on remembered settings: only the names above can be set, so this holds by construction. */
+export const SETTINGS_MAX = Object.keys(definitions).length;
+
+export class SessionSettings {
+  private readonly values = new Map<string, string>();
+
+  constructor(private readonly facts: { serverVersion: string; user: string }) {}
+
+  private definition(name: string): SettingDefinition {
+    const definition = definitions[name.toLowerCase()];
+    if (definition === undefined) {
+      throw new PgSqlError('42704', `unrecognized configuration parameter "${name}"`);
+    }
+    return definition;
+  }
+
+  get(name: string): string {
+    const key = name.toLowerCase();
+    return this.values.get(key) ?? this.definition(key).defaultValue(this.facts);
+  }
+
+  displayName(name: string): string {
+    return this.definition(name).displayName;
+  }
+
+  /**
+   * Sets (value) or resets (null). Returns the ParameterStatus to send when the setting is
+   * reported, else null.
+   */
+  set(name: string, value: string | null): { name: string; value: string } | null {
+    const key = name.toLowerCase();
+    const definition = this.definition(key);
+    if (definition.readOnly) {
+      throw new PgSqlError('55P02', `parameter "${name}" cannot be changed`);
+    }
+    if (value === null) this.values.delete(key);
+    else this.values.set(key, definition.accept === undefined ? value : definition.accept(value));
+    return definition.reported ? { name: definition.displayName, value: this.get(key) } : null;
+  }
+
+  /** Startup-packet parameters (`application_name`, `client_encoding`, `DateStyle`…). */
+  applyStartup(name: string, value: string): void {
+    const definition = definitions[name.toLowerCase()];
+    if (definition === undefined || definition.readOnly) return;
+    this.set(name, value);
+  }
+
+  resetAll(): void {
+    this.values.clear();
+  }
+
+  reported(): { name: string; value: string }[] {
+    return Object.entries(definitions)
+      .filter(([, definition]) => definition.reported)
+      .map(([key, definition]) => ({ name: definition.displayName, value: this.get(key) }));
+  }
+
+  all(): { name: string; value: string }[] {
+    return Object.keys(definitions).map((key) => ({
+      name: (definitions[key] as SettingDefinition).displayName,
+      value: this.get(key),
+    }));
+  }
+}

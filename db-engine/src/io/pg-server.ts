@@ -1,0 +1,217 @@
+/**
+ * The PostgreSQL wire-protocol server: node:net (and node:tls once a certificate is configured)
+ * around one `PgConnection` per client (`src/core/pgwire/connection.ts`, which owns the protocol).
+ *
+ * What this file adds is the socket's side: connection limits (the (maxConnections+1)th client gets
+ * FATAL 53300 after its startup packet, as PostgreSQL answers), input back-pressure (a connection's
+ * socket is paused while a full message waits), output back-pressure (a connection waits for its
+ * socket to drain), CancelRequest routing by (process id, secret key), TLS upgrade after SSLRequest,
+ * and counters the engine turns into metrics. A connection's failure closes that connection only.
+ */
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Clock, Logger } from '@northlight/protocol';
+import { NodeClock } from '@northlight/protocol/io';
+import type { SqlBackend } from '../core/pgwire/backend.js';
+import {
+  type AuthConfig,
+  type ConnectionHooks,
+  type ConnectionLimits,
+  defaultConnectionLimits,
+  PgConnection,
+} from '../core/pgwire/connection.js';
+import { parseVerifier, type ScramVerifier } from '../core/pgwire/scram.js';
+import { nodeScramCrypto } from './pg-scram.js';
+
+export type PgServerAuth =
+  | { readonly method: 'trust' }
+  /** Users → verifiers, as `SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>` or parsed. */
+  | { readonly method: 'scram'; readonly users: ReadonlyMap<string, string | ScramVerifier> };
+
+export interface PgServerOptions {
+  readonly host: string;
+  /** 0 picks a free port (see `start()`'s answer). */
+  readonly port: number;
+  readonly backend: SqlBackend;
+  readonly auth: PgServerAuth;
+  readonly maxConnections: number;
+  readonly limits?: Partial<ConnectionLimits>;
+  /** PEM certificate and key: SSLRequest is then answered 'S' and the connection upgraded. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  readonly clock?: Clock;
+  readonly log?: Logger;
+}
+
+/** Counters for metrics (the engine exports them). */
+export interface PgServerCounters {
+  connectionsOpen: number;
+  connectionsTotal: number;
+  connectionsRefused: number;
+  readonly messagesByType: Map<string, number>;
+  readonly errorsBySqlstate: Map<string, number>;
+}
+
+/** A refused client gets this long to read its FATAL before the socket is destroyed. */
+const CLOSE_GRACE_MS = 5_000;
+
+interface Client {
+  readonly connection: PgConnection;
+  readonly secretKey: number;
+  readonly socket: net.Socket;
+}
+
+function resolveAuth(auth: PgServerAuth): AuthConfig {
+  if (auth.method === 'trust') return auth;
+  const verifiers = new Map<string, ScramVerifier>();
+  for (const [user, value] of auth.users) {
+    const verifier = typeof value === 'string' ? parseVerifier(value) : value;
+    if (verifier === null) throw new Error(`pg-server: user "${user}" has a malformed SCRAM verifier`);
+    verifiers.set(user, verifier);
+  }
+  return { method: 'scram', verifiers, crypto: nodeScramCrypto };
+}
+
+function bump(map: Map<string, number>, key: string): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+export class PgServer {
+  readonly counters: PgServerCounters = {
+    connectionsOpen: 0,
+    connectionsTotal: 0,
+    connectionsRefused: 0,
+    messagesByType: new Map(),
+    errorsBySqlstate: new Map(),
+  };
+  private readonly server: net.Server;
+  private readonly clients = new Map<number, Client>();
+  private readonly sockets = new Set<net.Socket>();
+  private readonly auth: AuthConfig;
+  private readonly limits: ConnectionLimits;
+  private readonly clock: Clock;
+  private readonly secureContext: tls.SecureContext | null;
+  private nextProcessId: number;
+
+  constructor(private readonly options: PgServerOptions) {
+    if (!(Number.isInteger(options.maxConnections) && options.maxConnections >= 1)) {
+      throw new Error('pg-server: maxConnections must be a positive integer');
+    }
+    this.auth = resolveAuth(options.auth);
+    this.limits = { ...defaultConnectionLimits, ...options.limits };
+    this.clock = options.clock ?? new NodeClock();
+    this.secureContext =
+      options.tls === undefined
+        ? null
+        : tls.createSecureContext({ cert: options.tls.cert, key: options.tls.key });
+    this.nextProcessId = 1000 + (randomBytes(2).readUInt16BE(0) % 30_000);
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  async start(): Promise<{ host: string; port: number }> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.server.address() as net.AddressInfo;
+    return { host: address.address, port: address.port };
+  }
+
+  /** Stops accepting, closes every connection (rolling back open transactions). */
+  async stop(): Promise<void> {
+    const closing = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const rollbacks = [...this.clients.values()].map((client) => client.connection.closed());
+    for (const socket of this.sockets) socket.destroy();
+    await Promise.all(rollbacks);
+    await closing;
+  }
+
+  private allocateProcessId(): number {
+    for (;;) {
+      this.nextProcessId = this.nextProcessId >= 2_000_000_000 ? 1000 : this.nextProcessId + 1;
+      if (!this.clients.has(this.nextProcessId)) return this.nextProcessId;
+    }
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    this.sockets.add(socket);
+    this.counters.connectionsTotal += 1;
+    const refused = this.clients.size >= this.options.maxConnections;
+    const processId = this.allocateProcessId();
+    const secretKey = randomBytes(4).readInt32BE(0);
+    let current: net.Socket = socket;
+    const onData = (chunk: Buffer) =>
+      connection.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+    const hooks: ConnectionHooks = {
+      send: (bytes) => (current.destroyed ? true : current.write(bytes)),
+      drained: () =>
+        new Promise<void>((resolve) => {
+          if (current.destroyed) return resolve();
+          current.once('drain', resolve);
+          current.once('close', resolve);
+        }),
+      close: () => {
+        current.end();
+        const timer = this.clock.setTimer(CLOSE_GRACE_MS, () => socket.destroy());
+        socket.once('close', () => timer.cancel());
+      },
+      setReading: (reading) => (reading ? current.resume() : current.pause()),
+      startTls: () => {
+        socket.off('data', onData);
+        const secure = new tls.TLSSocket(socket, {
+          isServer: true,
+          secureContext: this.secureContext as tls.SecureContext,
+        });
+        secure.on('error', () => secure.destroy());
+        secure.on('data', onData);
+        current = secure;
+      },
+      cancelRequest: (targetId, key) => {
+        const target = this.clients.get(targetId);
+        if (target !== undefined && target.secretKey === key) target.connection.cancel();
+      },
+      onMessage: (type) => bump(this.counters.messagesByType, type),
+      onError: (sqlstate) => bump(this.counters.errorsBySqlstate, sqlstate),
+    };
+    const connection = new PgConnection(
+      {
+        backend: this.options.backend,
+        clock: this.clock,
+        auth: this.auth,
+        processId,
+        secretKey,
+        limits: this.limits,
+        tlsAvailable: this.secureContext !== null,
+        ...(refused
+          ? {
+              refuseWith: {
+                sqlstate: '53300',
+                message: `sorry, too many clients already (max_connections ${this.options.maxConnections})`,
+              },
+            }
+          : {}),
+      },
+      hooks,
+    );
+    if (refused) this.counters.connectionsRefused += 1;
+    else {
+      this.clients.set(processId, { connection, secretKey, socket });
+      this.counters.connectionsOpen += 1;
+    }
+    socket.on('data', onData);
+    // A reset or broken socket is the client's business; 'close' follows and cleans up.
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      if (this.clients.get(processId)?.connection === connection) {
+        this.clients.delete(processId);
+        this.counters.connectionsOpen -= 1;
+      }
+      void connection.closed();
+    });
+  }
+}

@@ -1,0 +1,430 @@
+/**
+ * The per-connection state machine, driven in process over the test SQLite backend: startup, simple
+ * and extended protocol, transaction status I/T/E with 25P02 until ROLLBACK, errors skipping to Sync,
+ * row limits with PortalSuspended, binary results, settings, and every timeout and bound.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { SqlBackend } from '../../src/core/pgwire/backend.js';
+import { Harness, tick } from './support/harness.js';
+import { SqliteTestBackend } from './support/sqlite-backend.js';
+import {
+  type BackendMessage,
+  commandTagOf,
+  dataRowValues,
+  errorFields,
+  frontend,
+  rowDescriptionColumns,
+  text,
+} from './support/wire.js';
+
+function types(messages: readonly BackendMessage[]): string {
+  return messages.map((message) => message.type).join('');
+}
+
+function find(messages: readonly BackendMessage[], type: string): BackendMessage[] {
+  return messages.filter((message) => message.type === type);
+}
+
+function error(messages: readonly BackendMessage[]): Record<string, string> {
+  const found = find(messages, 'E')[0];
+  if (found === undefined) throw new Error(`no ErrorResponse in ${types(messages)}`);
+  return errorFields(found.body);
+}
+
+function status(messages: readonly BackendMessage[]): string {
+  const ready = find(messages, 'Z').at(-1);
+  return ready === undefined ? '' : String.fromCharCode(ready.body[0] as number);
+}
+
+function rows(messages: readonly BackendMessage[]): (string | null)[][] {
+  return find(messages, 'D').map((message) => dataRowValues(message.body).map(text));
+}
+
+function tags(messages: readonly BackendMessage[]): string[] {
+  return find(messages, 'C').map((message) => commandTagOf(message.body));
+}
+
+let backend: SqliteTestBackend;
+
+beforeEach(() => {
+  backend = new SqliteTestBackend({ idleTimeoutMs: 60_000 });
+});
+
+afterEach(() => {
+  backend.close();
+});
+
+async function started(
+  options: ConstructorParameters<typeof Harness>[1] = {},
+  on: SqlBackend = backend,
+): Promise<Harness> {
+  const harness = new Harness(on, options);
+  await harness.start();
+  return harness;
+}
+
+describe('startup', () => {
+  it('trust: AuthenticationOk, ParameterStatus, BackendKeyData, ReadyForQuery', async () => {
+    const harness = new Harness(backend);
+    const messages = await harness.start({ user: 'ann', database: 'shop', application_name: 'tool' });
+    expect(types(messages)).toMatch(/^RS+KZ$/);
+    const statuses = find(messages, 'S').map((message) => text(message.body)?.split('\0').slice(0, 2));
+    expect(statuses).toContainEqual(['server_version', backend.serverVersion]);
+    expect(statuses).toContainEqual(['application_name', 'tool']);
+    expect(statuses).toContainEqual(['client_encoding', 'UTF8']);
+    expect(status(messages)).toBe('I');
+  });
+
+  it('SSLRequest and GSSENCRequest are answered N without TLS, S with it', async () => {
+    const plain = new Harness(backend);
+    plain.reader.expectSsl();
+    expect(types(await plain.send(frontend.sslRequest()))).toBe('ssl:N');
+    plain.reader.expectSsl();
+    expect(types(await plain.send(frontend.gssencRequest()))).toBe('ssl:N');
+    expect(status(await plain.start())).toBe('I');
+    const secure = new Harness(backend, { tls: true });
+    secure.reader.expectSsl();
+    expect(types(await secure.send(frontend.sslRequest()))).toBe('ssl:S');
+    expect(secure.tlsStarted).toBe(true);
+  });
+
+  it('refuses data pipelined behind SSLRequest before the TLS handshake', async () => {
+    const harness = new Harness(backend, { tls: true });
+    const bytes = new Uint8Array([...frontend.sslRequest(), ...frontend.startup({ user: 'x' })]);
+    const messages = await harness.send(bytes);
+    expect(error(messages).C).toBe('08P01');
+    expect(harness.closed).toBe(true);
+  });
+
+  it('a startup packet without a user, a full server, a CancelRequest', async () => {
+    const anonymous = new Harness(backend);
+    expect(error(await anonymous.start({ database: 'x' }))).toMatchObject({ S: 'FATAL', C: '28000' });
+    expect(anonymous.closed).toBe(true);
+    const full = new Harness(backend, { refuse: true });
+    expect(error(await full.start())).toMatchObject({ S: 'FATAL', C: '53300' });
+    expect(full.closed).toBe(true);
+    const canceller = new Harness(backend);
+    await canceller.send(frontend.cancelRequest(4242, 99));
+    expect(canceller.cancels).toEqual([[4242, 99]]);
+    expect(canceller.closed).toBe(true);
+  });
+});
+
+describe('simple query', () => {
+  it('runs several statements and answers each', async () => {
+    const harness = await started();
+    const messages = await harness.roundTrip(
+      frontend.query(
+        "CREATE TABLE t (a INTEGER, b TEXT); INSERT INTO t VALUES (1, 'x'), (2, NULL); SELECT a, b FROM t ORDER BY a",
+      ),
+    );
+    expect(types(messages)).toBe('CCTDDCZ');
+    expect(tags(messages)).toEqual(['CREATE TABLE', 'INSERT 0 2', 'SELECT 2']);
+    expect(rowDescriptionColumns((find(messages, 'T')[0] as BackendMessage).body)).toEqual([
+      ['a', 20, 0],
+      ['b', 25, 0],
+    ]);
+    expect(rows(messages)).toEqual([
+      ['1', 'x'],
+      ['2', null],
+    ]);
+    expect(types(await harness.roundTrip(frontend.query(' -- nothing ')))).toBe('IZ');
+  });
+
+  it('is one implicit transaction: a later error undoes the earlier statements', async () => {
+    const harness = await started();
+    await harness.roundTrip(frontend.query('CREATE TABLE t (a INTEGER)'));
+    const failed = await harness.roundTrip(frontend.query('INSERT INTO t VALUES (1); SELECT * FROM missing'));
+    expect(error(failed).C).toBe('42P01');
+    expect(status(failed)).toBe('I');
+    expect(rows(await harness.roundTrip(frontend.query('SELECT count(*) FROM t')))).toEqual([['0']]);
+  });
+
+  it('BEGIN … error … 25P02 until ROLLBACK; COMMIT of a failed transaction answers ROLLBACK', async () => {
+    const harness = await started();
+    await harness.roundTrip(frontend.query('CREATE TABLE t (a INTEGER PRIMARY KEY)'));
+    expect(status(await harness.roundTrip(frontend.query('BEGIN')))).toBe('T');
+    expect(status(await harness.roundTrip(frontend.query('INSERT INTO t VALUES (1)')))).toBe('T');
+    const duplicate = await harness.roundTrip(frontend.query('INSERT INTO t VALUES (1)'));
+    expect(error(duplicate).C).toBe('23505');
+    expect(status(duplicate)).toBe('E');
+    const ignored = await harness.roundTrip(frontend.query('SELECT 1'));
+    expect(error(ignored)).toMatchObject({
+      C: '25P02',
+      M: 'current transaction is aborted, commands ignored until end of transaction block',
+    });
+    const committed = await harness.roundTrip(frontend.query('COMMIT'));
+    expect(tags(committed)).toEqual(['ROLLBACK']);
+    expect(status(committed)).toBe('I');
+    expect(rows(await harness.roundTrip(frontend.query('SELECT count(*) FROM t')))).toEqual([['0']]);
+    const warned = await harness.roundTrip(frontend.query('COMMIT'));
+    expect(errorFields((find(warned, 'N')[0] as BackendMessage).body)).toMatchObject({
+      S: 'WARNING',
+      C: '25P01',
+    });
+  });
+
+  it('BEGIN and COMMIT inside one query string switch to an interactive transaction', async () => {
+    const harness = await started();
+    const messages = await harness.roundTrip(
+      frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (5); COMMIT; SELECT a FROM t'),
+    );
+    expect(tags(messages)).toEqual(['CREATE TABLE', 'BEGIN', 'INSERT 0 1', 'COMMIT', 'SELECT 1']);
+    expect(status(messages)).toBe('I');
+  });
+
+  it('SET, SHOW, RESET and unsupported statements', async () => {
+    const harness = await started();
+    const set = await harness.roundTrip(frontend.query("SET application_name = 'app2'"));
+    expect(types(set)).toBe('SCZ');
+    expect(rows(await harness.roundTrip(frontend.query('SHOW application_name')))).toEqual([['app2']]);
+    expect(rows(await harness.roundTrip(frontend.query('SHOW TimeZone')))).toEqual([['UTC']]);
+    expect(error(await harness.roundTrip(frontend.query('SET no_such = 1'))).C).toBe('42704');
+    expect(error(await harness.roundTrip(frontend.query("SET server_version = '1'"))).C).toBe('55P02');
+    expect(error(await harness.roundTrip(frontend.query('SAVEPOINT a'))).C).toBe('0A000');
+    expect(tags(await harness.roundTrip(frontend.query('RESET ALL')))).toEqual(['RESET']);
+    expect(rows(await harness.roundTrip(frontend.query('SHOW application_name')))).toEqual([['']]);
+  });
+});
+
+describe('extended protocol', () => {
+  async function withTable(): Promise<Harness> {
+    const harness = await started();
+    await harness.roundTrip(
+      frontend.query(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, score REAL, name TEXT); INSERT INTO t VALUES (1, 1.5, 'a'), (2, 2.5, 'b'), (3, 3, 'c')",
+      ),
+    );
+    return harness;
+  }
+
+  it('named statements, Describe, binary results, row limits and PortalSuspended', async () => {
+    const harness = await withTable();
+    const parsed = await harness.roundTrip(
+      frontend.parse('s1', 'SELECT id, score FROM t WHERE id >= $1 ORDER BY id', [20]),
+      frontend.describe('S', 's1'),
+      frontend.sync(),
+    );
+    expect(types(parsed)).toBe('1tTZ');
+    const portal = await harness.roundTrip(
+      frontend.bind('p', 's1', ['2'], [0], [1, 0]),
+      frontend.describe('P', 'p'),
+      frontend.execute('p', 1),
+      frontend.execute('p', 1),
+      frontend.sync(),
+    );
+    expect(types(portal)).toBe('2TDsDCZ');
+    // Described as text before it ran: the portal keeps that promise, in the format asked for.
+    expect(rowDescriptionColumns((find(portal, 'T')[0] as BackendMessage).body)).toEqual([
+      ['id', 25, 1],
+      ['score', 25, 0],
+    ]);
+    expect(rows(portal)).toEqual([
+      ['2', '2.5'],
+      ['3', '3'],
+    ]);
+    expect(tags(portal)).toEqual(['SELECT 1']);
+  });
+
+  it('an undescribed statement’s portal gets the values’ own types, in binary when asked', async () => {
+    const harness = await withTable();
+    const messages = await harness.roundTrip(
+      frontend.parse('', 'SELECT id, score, name FROM t WHERE id = $1', [20]),
+      frontend.bind('', '', [new Uint8Array([0, 0, 0, 0, 0, 0, 0, 1])], [1], [1]),
+      frontend.describe('P', ''),
+      frontend.execute(''),
+      frontend.sync(),
+    );
+    expect(types(messages)).toBe('12TDCZ');
+    expect(rowDescriptionColumns((find(messages, 'T')[0] as BackendMessage).body)).toEqual([
+      ['id', 20, 1],
+      ['score', 701, 1],
+      ['name', 25, 1],
+    ]);
+    const [id, score, name] = dataRowValues((find(messages, 'D')[0] as BackendMessage).body);
+    expect(new DataView((id as Uint8Array).buffer).getBigInt64(0)).toBe(1n);
+    expect(new DataView((score as Uint8Array).buffer).getFloat64(0)).toBe(1.5);
+    expect(text(name as Uint8Array)).toBe('a');
+  });
+
+  it('sysbench’s shape: prepared BEGIN / UPDATE / COMMIT, Bind+Describe+Execute+Sync each', async () => {
+    const harness = await withTable();
+    for (const [name, sql, paramTypes] of [
+      ['b', 'BEGIN', []],
+      ['u', 'UPDATE t SET name=$1 WHERE id=$2', [1043, 20]],
+      ['c', 'COMMIT', []],
+    ] as const) {
+      expect(types(await harness.roundTrip(frontend.parse(name, sql, paramTypes), frontend.sync()))).toBe(
+        '1Z',
+      );
+    }
+    const execute = (name: string, params: string[]) =>
+      harness.roundTrip(
+        frontend.bind('', name, params, [], [1]),
+        frontend.describe('P', ''),
+        frontend.execute(''),
+        frontend.sync(),
+      );
+    const begun = await execute('b', []);
+    expect([types(begun), tags(begun), status(begun)]).toEqual(['2nCZ', ['BEGIN'], 'T']);
+    const updated = await execute('u', ['zz', '2']);
+    expect([types(updated), tags(updated), status(updated)]).toEqual(['2nCZ', ['UPDATE 1'], 'T']);
+    const committed = await execute('c', []);
+    expect([tags(committed), status(committed)]).toEqual([['COMMIT'], 'I']);
+    expect(rows(await harness.roundTrip(frontend.query('SELECT name FROM t WHERE id = 2')))).toEqual([
+      ['zz'],
+    ]);
+  });
+
+  it('an error skips every message up to Sync', async () => {
+    const harness = await withTable();
+    const messages = await harness.roundTrip(
+      frontend.parse('', 'SELECT * FROM missing'),
+      frontend.bind('', '', []),
+      frontend.execute(''),
+      frontend.sync(),
+    );
+    expect(types(messages)).toBe('EZ');
+    expect(error(messages).C).toBe('42P01');
+    const wrongCount = await harness.roundTrip(
+      frontend.parse('', 'SELECT $1'),
+      frontend.bind('', '', []),
+      frontend.sync(),
+    );
+    expect(types(wrongCount)).toBe('1EZ');
+    expect(error(wrongCount).C).toBe('08P01');
+    const badValue = await harness.roundTrip(
+      frontend.parse('', 'SELECT $1', [23]),
+      frontend.bind('', '', ['x']),
+      frontend.sync(),
+    );
+    expect(error(badValue).C).toBe('22P02');
+    const missing = await harness.roundTrip(
+      frontend.bind('', 'nope', []),
+      frontend.execute('nope'),
+      frontend.sync(),
+    );
+    expect([types(missing), error(missing).C]).toEqual(['EZ', '26000']);
+    const duplicate = await harness.roundTrip(
+      frontend.parse('d', 'SELECT 1'),
+      frontend.parse('d', 'SELECT 2'),
+      frontend.sync(),
+    );
+    expect(error(duplicate).C).toBe('42P05');
+    const closed = await harness.roundTrip(
+      frontend.close('S', 'd'),
+      frontend.parse('d', 'SELECT 2'),
+      frontend.sync(),
+    );
+    expect(types(closed)).toBe('31Z');
+  });
+
+  it('inside a transaction an extended-protocol error fails it', async () => {
+    const harness = await withTable();
+    await harness.roundTrip(frontend.query('BEGIN'));
+    const failed = await harness.roundTrip(frontend.parse('', 'SELECT nope FROM t'), frontend.sync());
+    expect([error(failed).C, status(failed)]).toEqual(['42703', 'E']);
+    const ignored = await harness.roundTrip(frontend.parse('', 'SELECT 1'), frontend.sync());
+    expect(error(ignored).C).toBe('25P02');
+    expect(status(await harness.roundTrip(frontend.query('ROLLBACK')))).toBe('I');
+    // The writer is free again: an autocommit write from the same backend goes through.
+    expect(tags(await harness.roundTrip(frontend.query("INSERT INTO t VALUES (9, 0, 'z')")))).toEqual([
+      'INSERT 0 1',
+    ]);
+  });
+
+  it('Flush sends what is pending without ReadyForQuery', async () => {
+    const harness = await withTable();
+    const messages = await harness.send(
+      new Uint8Array([...frontend.parse('', 'SELECT 1'), ...frontend.flush()]),
+      (pending) => pending.length > 0,
+    );
+    expect(types(messages)).toBe('1');
+  });
+});
+
+describe('bounds and timeouts', () => {
+  it('a result above the per-connection bound is refused with 54000', async () => {
+    const harness = await started({ limits: { resultBytesMax: 1000 } });
+    const messages = await harness.roundTrip(
+      frontend.query(
+        'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) SELECT i FROM n',
+      ),
+    );
+    expect(error(messages).C).toBe('54000');
+    expect(status(messages)).toBe('I');
+  });
+
+  it('a message above the maximum gets FATAL 54000 and a close', async () => {
+    const harness = await started({ limits: { messageBytesMax: 100 } });
+    const messages = await harness.send(frontend.query(`SELECT '${'x'.repeat(200)}'`));
+    expect(error(messages)).toMatchObject({ S: 'FATAL', C: '54000' });
+    expect(harness.closed).toBe(true);
+  });
+
+  it('an idle session is closed with 57P05; a silent startup with 08P01', async () => {
+    const harness = await started({ limits: { idleSessionTimeoutMs: 1000 } });
+    harness.clock.advance(999);
+    expect(harness.closed).toBe(false);
+    harness.clock.advance(1);
+    expect(errorFields((harness.reader.take()[0] as BackendMessage).body)).toMatchObject({
+      S: 'FATAL',
+      C: '57P05',
+    });
+    expect(harness.closed).toBe(true);
+    const silent = new Harness(backend, { limits: { authenticationTimeoutMs: 500 } });
+    silent.clock.advance(500);
+    expect(silent.closed).toBe(true);
+  });
+
+  it('an idle transaction is rolled back, the client gets FATAL 25P03, the writer is freed', async () => {
+    const harness = await started({ limits: { idleInTransactionTimeoutMs: 50 } });
+    await harness.roundTrip(frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (1)'));
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(error(harness.reader.take())).toMatchObject({ S: 'FATAL', C: '25P03' });
+    expect(harness.closed).toBe(true);
+    const other = await started();
+    expect(rows(await other.roundTrip(frontend.query('SELECT count(*) FROM t')))).toEqual([['0']]);
+  });
+
+  it('CancelRequest and statement_timeout end a wait for the writer with 57014', async () => {
+    const holder = await started();
+    await holder.roundTrip(frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (1)'));
+    const waiter = await started();
+    const pending = waiter.roundTrip(frontend.query('INSERT INTO t VALUES (2)'));
+    await tick();
+    waiter.connection.cancel();
+    const cancelled = await pending;
+    expect(error(cancelled)).toMatchObject({ C: '57014', M: 'canceling statement due to user request' });
+    const timed = await started({ limits: { statementTimeoutMs: 1000 } });
+    const slow = timed.roundTrip(frontend.query('INSERT INTO t VALUES (3)'));
+    await tick();
+    timed.clock.advance(1000);
+    expect(error(await slow)).toMatchObject({
+      C: '57014',
+      M: 'canceling statement due to statement timeout',
+    });
+    expect(tags(await holder.roundTrip(frontend.query('COMMIT')))).toEqual(['COMMIT']);
+    expect(rows(await waiter.roundTrip(frontend.query('SELECT a FROM t')))).toEqual([['1']]);
+  });
+
+  it('a replica refuses writes with 25006', async () => {
+    const replica = new SqliteTestBackend({ role: 'replica' });
+    try {
+      const harness = await started({}, replica);
+      expect(error(await harness.roundTrip(frontend.query('CREATE TABLE t (a INTEGER)'))).C).toBe('25006');
+      expect(rows(await harness.roundTrip(frontend.query('SELECT 1 + 1')))).toEqual([['2']]);
+    } finally {
+      replica.close();
+    }
+  });
+
+  it('Terminate closes and rolls back an open transaction', async () => {
+    const harness = await started();
+    await harness.roundTrip(frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (1)'));
+    await harness.send(frontend.terminate());
+    expect(harness.closed).toBe(true);
+    const other = await started();
+    expect(rows(await other.roundTrip(frontend.query('SELECT count(*) FROM t')))).toEqual([['0']]);
+  });
+});

@@ -1,0 +1,148 @@
+/**
+ * The SQL side: the lexer-based splitter respects quotes, identifiers, comments and dollar quotes;
+ * the classifier finds what the protocol answers itself; the translation to SQLite is the small,
+ * documented set and nothing more.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  classify,
+  commandTag,
+  PgSqlError,
+  splitStatements,
+  statementText,
+  tokenize,
+  translate,
+} from '../../src/core/pgwire/sql.js';
+
+const facts = { serverVersion: '15.0', database: 'shop', user: 'ann', processId: 77 };
+
+function split(sql: string): string[] {
+  return splitStatements(sql).map(statementText);
+}
+
+function sqlite(sql: string): string {
+  return translate(tokenize(sql), facts).sql;
+}
+
+function kind(sql: string) {
+  return classify(tokenize(sql));
+}
+
+function sqlError(run: () => unknown): PgSqlError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof PgSqlError) return error;
+    throw error;
+  }
+  throw new Error('expected a PgSqlError');
+}
+
+describe('splitStatements', () => {
+  it('splits at top-level semicolons only', () => {
+    expect(split(`SELECT 'a;b'; SELECT "x;y" FROM t; -- c;d\nSELECT /* e; /* nested; */ f */ 1;;`)).toEqual([
+      "SELECT 'a;b'",
+      'SELECT "x;y" FROM t',
+      '-- c;d\nSELECT /* e; /* nested; */ f */ 1',
+    ]);
+    expect(split('SELECT $$a;b$$; SELECT $tag$ $$; $tag$')).toEqual([
+      'SELECT $$a;b$$',
+      'SELECT $tag$ $$; $tag$',
+    ]);
+    expect(split("SELECT E'it\\'s;'; SELECT 2")).toEqual(["SELECT E'it\\'s;'", 'SELECT 2']);
+    expect(split('  ; -- only a comment\n')).toEqual([]);
+    expect(
+      split('CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE u SET n = n + 1; DELETE FROM v; END; SELECT 1'),
+    ).toEqual([
+      'CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE u SET n = n + 1; DELETE FROM v; END',
+      'SELECT 1',
+    ]);
+  });
+
+  it('reports unterminated quotes as syntax errors', () => {
+    for (const sql of ["SELECT 'abc", 'SELECT "abc', 'SELECT $$abc', 'SELECT /* abc']) {
+      expect(sqlError(() => splitStatements(sql)).sqlstate).toBe('42601');
+    }
+  });
+});
+
+describe('classify', () => {
+  it('finds transaction control, settings and unsupported statements', () => {
+    expect(kind('BEGIN')).toEqual({ kind: 'begin', readOnly: undefined });
+    expect(kind('begin transaction isolation level serializable read only')).toEqual({
+      kind: 'begin',
+      readOnly: true,
+    });
+    expect(kind('START TRANSACTION READ WRITE')).toEqual({ kind: 'begin', readOnly: false });
+    expect(kind('COMMIT WORK').kind).toBe('commit');
+    expect(kind('END').kind).toBe('commit');
+    expect(kind('ABORT').kind).toBe('rollback');
+    expect(kind('ROLLBACK').kind).toBe('rollback');
+    expect(kind('ROLLBACK TO SAVEPOINT a')).toMatchObject({ kind: 'unsupported', sqlstate: '0A000' });
+    expect(kind('SAVEPOINT a')).toMatchObject({ kind: 'unsupported', sqlstate: '0A000' });
+    expect(kind("SET application_name = 'x'")).toEqual({
+      kind: 'set',
+      name: 'application_name',
+      value: 'x',
+      tag: 'SET',
+    });
+    expect(kind('SET SESSION statement_timeout TO 5000')).toMatchObject({
+      name: 'statement_timeout',
+      value: '5000',
+    });
+    expect(kind("SET TIME ZONE 'UTC'")).toMatchObject({ name: 'timezone', value: 'UTC' });
+    expect(kind('SET extra_float_digits TO DEFAULT')).toMatchObject({ value: null });
+    expect(kind('SHOW server_version')).toEqual({ kind: 'show', name: 'server_version' });
+    expect(kind('RESET ALL')).toEqual({ kind: 'reset', name: 'all' });
+    expect(kind('DISCARD ALL')).toEqual({ kind: 'discard', tag: 'DISCARD ALL' });
+    expect(kind('DEALLOCATE PREPARE s1')).toEqual({ kind: 'deallocate', name: 's1' });
+    expect(kind('COPY t FROM STDIN')).toMatchObject({ kind: 'unsupported', sqlstate: '0A000' });
+    expect(kind(' -- nothing\n')).toEqual({ kind: 'empty' });
+    expect(kind('/* x */ select 1')).toEqual({ kind: 'sql', firstWord: 'SELECT' });
+  });
+});
+
+describe('translate', () => {
+  it('turns $n into ?n outside literals and counts parameters', () => {
+    const translation = translate(tokenize("UPDATE t SET c = $2, d = '$1' WHERE id = $1 -- $3"), facts);
+    expect(translation.sql).toBe("UPDATE t SET c = ?2, d = '$1' WHERE id = ?1 -- $3");
+    expect(translation.parameterCount).toBe(2);
+  });
+
+  it('maps SERIAL types, casts, dollar quotes, E strings and session functions', () => {
+    expect(sqlite('CREATE TABLE t (id SERIAL, b bigserial PRIMARY KEY, s SMALLSERIAL)')).toBe(
+      'CREATE TABLE t (id INTEGER, b INTEGER PRIMARY KEY, s INTEGER)',
+    );
+    expect(sqlite("SELECT '1'::int8, x::double precision, y::varchar(10), z :: text[]")).toBe(
+      "SELECT '1', x, y, z",
+    );
+    expect(sqlite("SELECT $q$it's$q$, E'a\\nb'")).toBe("SELECT 'it''s', 'a\nb'");
+    expect(
+      sqlite(
+        'SELECT version(), pg_catalog.current_database(), current_schema(), current_user, pg_backend_pid()',
+      ),
+    ).toBe("SELECT 'PostgreSQL 15.0 (northlight, SQLite dialect)', 'shop', 'public', 'ann', 77");
+    const cast = translate(tokenize('SELECT $1::int4 + $2'), facts);
+    expect(cast.sql).toBe('SELECT ?1 + ?2');
+    expect([...cast.castTypes]).toEqual([[1, 'int4']]);
+  });
+
+  it('refuses what it cannot translate with a SQLSTATE', () => {
+    expect(sqlError(() => sqlite('SELECT x::mytype')).sqlstate).toBe('0A000');
+    expect(sqlError(() => sqlite('SELECT $0')).sqlstate).toBe('42P02');
+    expect(sqlError(() => sqlite('SELECT $99999999')).sqlstate).toBe('42P02');
+  });
+});
+
+describe('commandTag', () => {
+  const outcome = { columns: [], rowCount: 0, changes: 3 };
+  it('names each statement as PostgreSQL does', () => {
+    expect(commandTag(tokenize('insert into t values (1)'), outcome)).toBe('INSERT 0 3');
+    expect(commandTag(tokenize('UPDATE t SET a = 1'), outcome)).toBe('UPDATE 3');
+    expect(commandTag(tokenize('DELETE FROM t'), outcome)).toBe('DELETE 3');
+    expect(commandTag(tokenize('SELECT 1'), { columns: ['a'], rowCount: 5, changes: 0 })).toBe('SELECT 5');
+    expect(commandTag(tokenize('CREATE UNIQUE INDEX i ON t (a)'), outcome)).toBe('CREATE INDEX');
+    expect(commandTag(tokenize('CREATE TABLE IF NOT EXISTS t (a)'), outcome)).toBe('CREATE TABLE');
+    expect(commandTag(tokenize('DROP TABLE t'), outcome)).toBe('DROP TABLE');
+  });
+});

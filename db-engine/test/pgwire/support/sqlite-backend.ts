@@ -1,0 +1,298 @@
+/**
+ * TEST ONLY: a `SqlBackend` over better-sqlite3 (real SQLite, in memory or a file), so the wire
+ * protocol can be driven by real clients before and independently of the engine. It keeps the seam's
+ * contract the way the engine does: one SQLite connection, so one writer; an interactive transaction
+ * holds a lock that every other call waits for; an idle transaction is rolled back after its idle
+ * timeout and `onAbandoned` is called with 25P03; a failed `run` inside a transaction rolls it back.
+ */
+import { createRequire } from 'node:module';
+import type {
+  BackendError,
+  BackendReply,
+  BackendStatement,
+  BackendTransaction,
+  PgParam,
+  PgValue,
+  SqlBackend,
+  StatementOutcome,
+  StatementShape,
+  TransactionOptions,
+} from '../../../src/core/pgwire/backend.js';
+
+/** The part of better-sqlite3's API used here (the package ships no types; none are installed). */
+interface SqliteStatement {
+  readonly reader: boolean;
+  readonly readonly: boolean;
+  columns(): { name: string }[];
+  raw(on: boolean): SqliteStatement;
+  all(params: Record<number, unknown>): unknown[];
+  run(params: Record<number, unknown>): { changes: number };
+}
+interface SqliteDatabase {
+  readonly inTransaction: boolean;
+  prepare(sql: string): SqliteStatement;
+  exec(sql: string): void;
+  pragma(sql: string): unknown;
+  defaultSafeIntegers(on: boolean): void;
+  close(): void;
+}
+const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => SqliteDatabase;
+
+interface Waiter {
+  readonly resolve: (acquired: boolean) => void;
+}
+
+/** A FIFO lock whose waits end early (false) when their signal aborts. */
+class WriterLock {
+  private held = false;
+  private readonly waiters: Waiter[] = [];
+
+  acquire(signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted) return Promise.resolve(false);
+    if (!this.held) {
+      this.held = true;
+      return Promise.resolve(true);
+    }
+    return new Promise<boolean>((resolve) => {
+      const waiter: Waiter = {
+        resolve: (acquired) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(acquired);
+        },
+      };
+      const onAbort = () => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        waiter.resolve(false);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next === undefined) this.held = false;
+    else next.resolve(true);
+  }
+}
+
+const canceled: BackendError = { sqlstate: '57014', message: 'canceling statement due to user request' };
+
+/** SQLite's error → PostgreSQL's SQLSTATE (the common ones clients branch on). */
+export function sqliteErrorToBackend(error: unknown): BackendError {
+  const code = (error as { code?: string }).code ?? '';
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
+    return { sqlstate: '23505', message: `duplicate key value violates unique constraint: ${message}` };
+  }
+  if (code === 'SQLITE_CONSTRAINT_NOTNULL') return { sqlstate: '23502', message };
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return { sqlstate: '23503', message };
+  if (code === 'SQLITE_CONSTRAINT_CHECK') return { sqlstate: '23514', message };
+  if (/no such table/.test(message)) return { sqlstate: '42P01', message };
+  if (/no such column/.test(message)) return { sqlstate: '42703', message };
+  if (/no such function/.test(message)) return { sqlstate: '42883', message };
+  if (/already exists/.test(message)) return { sqlstate: '42P07', message };
+  if (/syntax error|incomplete input/.test(message)) return { sqlstate: '42601', message };
+  if (/attempt to write a readonly database/.test(message)) return { sqlstate: '25006', message };
+  return { sqlstate: 'XX000', message };
+}
+
+function bindable(params: readonly PgParam[] | undefined): Record<number, unknown> {
+  const named: Record<number, unknown> = {};
+  (params ?? []).forEach((value, index) => {
+    let bound: unknown = value;
+    if (typeof value === 'boolean') bound = value ? 1n : 0n;
+    else if (typeof value === 'number' && Number.isInteger(value)) bound = BigInt(value);
+    else if (value instanceof Uint8Array) bound = Buffer.from(value);
+    named[index + 1] = bound;
+  });
+  return named;
+}
+
+function parameterCount(sql: string): number {
+  let count = 0;
+  for (const match of sql.matchAll(/\?(\d+)/g)) count = Math.max(count, Number(match[1]));
+  return count;
+}
+
+export interface SqliteBackendOptions {
+  readonly path?: string;
+  readonly role?: 'writer' | 'replica';
+  readonly idleTimeoutMs?: number;
+}
+
+export class SqliteTestBackend implements SqlBackend {
+  readonly role: 'writer' | 'replica';
+  readonly serverVersion = '15.0 (northlight test backend)';
+  readonly database: SqliteDatabase;
+  private readonly lock = new WriterLock();
+  private readonly idleTimeoutMs: number;
+  /** Calls made, by kind, so tests can prove what reached the backend. */
+  readonly calls = { describe: 0, run: 0, begin: 0 };
+
+  constructor(options: SqliteBackendOptions = {}) {
+    this.role = options.role ?? 'writer';
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.database = new Database(options.path ?? ':memory:');
+    this.database.defaultSafeIntegers(true);
+    this.database.pragma('journal_mode = WAL');
+  }
+
+  close(): void {
+    this.database.close();
+  }
+
+  async describe(sql: string): Promise<BackendReply<StatementShape>> {
+    this.calls.describe += 1;
+    try {
+      const statement = this.database.prepare(sql);
+      const columns = statement.reader ? statement.columns().map((column) => column.name) : [];
+      return {
+        ok: true,
+        value: { parameterCount: parameterCount(sql), columns, readOnly: statement.readonly },
+      };
+    } catch (error) {
+      return { ok: false, error: sqliteErrorToBackend(error) };
+    }
+  }
+
+  /** Runs one statement on the connection; throws SQLite's error. */
+  execute(statement: BackendStatement, readOnly: boolean): StatementOutcome {
+    const prepared = this.database.prepare(statement.sql);
+    if ((readOnly || this.role === 'replica') && !prepared.readonly) {
+      throw Object.assign(new Error('cannot execute a write in a read-only transaction'), {
+        code: 'READONLY',
+      });
+    }
+    const params = bindable(statement.params);
+    if (prepared.reader) {
+      const columns = prepared.columns().map((column) => column.name);
+      const rows = prepared.raw(true).all(params) as PgValue[][];
+      return { columns, rows: rows.map((row) => row.map(fromSqlite)), changes: 0 };
+    }
+    const result = prepared.run(params);
+    return { columns: [], rows: [], changes: result.changes };
+  }
+
+  async run(
+    statements: readonly BackendStatement[],
+    options: { readonly readOnly: boolean; readonly signal?: AbortSignal },
+  ): Promise<BackendReply<readonly StatementOutcome[]>> {
+    this.calls.run += 1;
+    if (!(await this.lock.acquire(options.signal))) return { ok: false, error: canceled };
+    try {
+      this.database.exec('BEGIN');
+      try {
+        const outcomes = statements.map((statement) => this.execute(statement, options.readOnly));
+        this.database.exec('COMMIT');
+        return { ok: true, value: outcomes };
+      } catch (error) {
+        this.database.exec('ROLLBACK');
+        return { ok: false, error: readOnlyOr(error) };
+      }
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  async begin(options: TransactionOptions): Promise<BackendReply<BackendTransaction>> {
+    this.calls.begin += 1;
+    if (!(await this.lock.acquire(options.signal))) return { ok: false, error: canceled };
+    this.database.exec('BEGIN IMMEDIATE');
+    return { ok: true, value: new SqliteTransaction(this, options, this.idleTimeoutMs) };
+  }
+
+  /** For SqliteTransaction: ends the transaction and frees the writer. */
+  finish(sql: 'COMMIT' | 'ROLLBACK'): void {
+    try {
+      if (this.database.inTransaction) this.database.exec(sql);
+    } finally {
+      this.lock.release();
+    }
+  }
+}
+
+function fromSqlite(value: unknown): PgValue {
+  if (value instanceof Buffer) return new Uint8Array(value);
+  return value as PgValue;
+}
+
+function readOnlyOr(error: unknown): BackendError {
+  if ((error as { code?: string }).code === 'READONLY') {
+    return { sqlstate: '25006', message: 'cannot execute a write in a read-only transaction' };
+  }
+  return sqliteErrorToBackend(error);
+}
+
+class SqliteTransaction implements BackendTransaction {
+  private done = false;
+  private abandoned: BackendError | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly backend: SqliteTestBackend,
+    private readonly options: TransactionOptions,
+    defaultIdleTimeoutMs: number,
+  ) {
+    this.idleTimeoutMs = options.idleTimeoutMs ?? defaultIdleTimeoutMs;
+    this.armIdle();
+  }
+
+  private readonly idleTimeoutMs: number;
+
+  private armIdle(): void {
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.done) return;
+      this.done = true;
+      this.abandoned = {
+        sqlstate: '25P03',
+        message: 'terminating connection due to idle-in-transaction timeout',
+        fatal: true,
+      };
+      this.backend.finish('ROLLBACK');
+      this.options.onAbandoned?.(this.abandoned);
+    }, this.idleTimeoutMs);
+  }
+
+  private stopIdle(): void {
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+
+  async run(statement: BackendStatement): Promise<BackendReply<StatementOutcome>> {
+    if (this.abandoned !== null) return { ok: false, error: this.abandoned };
+    if (this.done) return { ok: false, error: { sqlstate: '25P02', message: 'transaction is over' } };
+    this.stopIdle();
+    try {
+      const outcome = this.backend.execute(statement, this.options.readOnly);
+      this.armIdle();
+      return { ok: true, value: outcome };
+    } catch (error) {
+      this.done = true;
+      this.backend.finish('ROLLBACK');
+      return { ok: false, error: readOnlyOr(error) };
+    }
+  }
+
+  async commit(): Promise<BackendReply<void>> {
+    if (this.abandoned !== null) return { ok: false, error: this.abandoned };
+    if (this.done) return { ok: false, error: { sqlstate: '25P02', message: 'transaction is over' } };
+    this.stopIdle();
+    this.done = true;
+    try {
+      this.backend.finish('COMMIT');
+      return { ok: true, value: undefined };
+    } catch (error) {
+      return { ok: false, error: sqliteErrorToBackend(error) };
+    }
+  }
+
+  async rollback(): Promise<void> {
+    this.stopIdle();
+    if (this.done) return;
+    this.done = true;
+    this.backend.finish('ROLLBACK');
+  }
+}

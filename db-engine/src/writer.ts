@@ -27,6 +27,7 @@ import { registerReplicationRoutes } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
 import { KernelHost, type PreparedKernel } from './kernel/kernel-host.js';
 import type { KernelStats, SealedGroup } from './kernel/messages.js';
+import { startPgEndpoint } from './pg-endpoint.js';
 import { TransactionGate } from './transaction-gate.js';
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
@@ -238,6 +239,7 @@ export async function runWriter(
     },
   });
   logger.log('info', 'HTTP API listening', { port: server.port });
+  const pgEndpoint = await startPgEndpoint(config, gate, 'writer', logger);
 
   recovery = await driver.start();
   markServing();
@@ -266,6 +268,7 @@ export async function runWriter(
       const deadline = setTimeout(() => resolve(code === 0 ? 1 : code), SHUTDOWN_DEADLINE_MS);
       void (async () => {
         feed.reset(); // ends the replicas' streams, which would hold the server open
+        await pgEndpoint.stop(); // rolls back open transactions: none of them was acknowledged
         await server.app.close(); // waits for requests in flight, which wait for durability
         driver.stop();
         await engine?.close();

@@ -36,6 +36,13 @@ export type EngineReply =
   | (Extract<ExecuteReply, { ok: true }> & { readonly commitLsn?: Lsn })
   | Extract<ExecuteReply, { ok: false }>;
 
+export interface ExecuteOptions {
+  /** Called once the kernel has answered, before the durability wait. */
+  readonly kernelDone?: () => void;
+  /** A reply that committed nothing is released without waiting for the durability of what it read. */
+  readonly releaseReadsEarly?: boolean;
+}
+
 export type EngineMode = 'starting' | 'normal' | 'degraded' | 'replacing' | 'closed';
 
 /** After a kernel failed to start, the next attempt. */
@@ -203,11 +210,13 @@ export class Engine {
 
   /**
    * Runs a request as one transaction and answers once what it saw and wrote is durable (`kernelDone`
-   * is called as soon as the kernel has answered, before that wait). A failure to
+   * is called as soon as the kernel has answered, before that wait; with `releaseReadsEarly`, a reply
+   * that committed nothing — a statement inside an interactive transaction — does not wait for what
+   * it read: see transaction-gate.ts for why that is safe). A failure to
    * become durable (write quorum lost, fenced) rejects with that NorthlightError: the client must not
    * take the commit for acknowledged (its outcome is unknown).
    */
-  async execute(request: ExecuteRequest, kernelDone?: () => void): Promise<EngineReply> {
+  async execute(request: ExecuteRequest, options: ExecuteOptions = {}): Promise<EngineReply> {
     const generation = this.#generation;
     if (generation === undefined)
       throw new NorthlightError(
@@ -217,7 +226,7 @@ export class Engine {
     let reply: ExecuteReply;
     try {
       reply = await generation.kernel.execute(request);
-      kernelDone?.();
+      options.kernelDone?.();
     } catch (error) {
       if (this.#generation === generation) throw error;
       // The kernel was replaced under the request (write quorum lost or regained): nothing of it
@@ -226,7 +235,8 @@ export class Engine {
     }
     const driverSeq =
       reply.visibleThroughSeq > 0 ? generation.driverSeqOf.get(reply.visibleThroughSeq) : undefined;
-    const durable = driverSeq === undefined ? undefined : await this.#driver.whenDurable(driverSeq);
+    const early = options.releaseReadsEarly === true && (!reply.ok || reply.groupSeq === undefined);
+    const durable = driverSeq === undefined || early ? undefined : await this.#driver.whenDurable(driverSeq);
     if (!reply.ok) return reply;
     if (reply.groupSeq !== undefined) this.#commits++;
     return reply.groupSeq === undefined || durable === undefined ? reply : { ...reply, commitLsn: durable };

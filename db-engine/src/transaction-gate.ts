@@ -20,18 +20,29 @@
  *    handle answers every later call with 25P03, and `onAbandoned` tells its connection;
  *  - a request that waited `lockWaitTimeoutMs` for the gate gives up with 55P03, naming the holder.
  *
+ * What a statement inside a read-write transaction sees: the latest commits, durable or not — the
+ * paper's writer reads its buffer cache, which holds committed changes not yet hardened, and
+ * PostgreSQL with a synchronous standby shows a commit to other sessions before the standby has it.
+ * Its reply is released as soon as the kernel answers (`releaseReadsEarly`), without waiting for the
+ * commits it may have read to become durable. What is never released early is an outcome: COMMIT
+ * (and ROLLBACK) answer only once every group sealed before them is durable, so a transaction is
+ * acknowledged only when everything it read and wrote is, and an autocommit request or a READ ONLY
+ * statement still waits for what it read. Without this, each transaction would wait, holding the
+ * writer, for the previous one's commit to become durable: transactions could neither overlap
+ * their durability waits nor share a batch to storage.
+ *
  * A failed statement rolls the transaction back at once and frees the gate (the client sees the
  * aborted state until it sends ROLLBACK: the wire protocol keeps that). If the engine replaces its
  * kernel meanwhile (write quorum lost or regained), the transaction is gone with the old kernel: its
  * next step fails with 40001 and the client may run it again.
  */
 import { isNorthlightError } from '@northlight/protocol';
-import type { EngineReply } from './engine.js';
+import type { EngineReply, ExecuteOptions } from './engine.js';
 import type { ExecuteRequest, SqlStatement, StatementResult } from './kernel/messages.js';
 import type { SqlError } from './kernel/sql-errors.js';
 
-/** Runs a request; `kernelDone` is called when the kernel has answered, before the durability wait. */
-export type GatedExecute = (request: ExecuteRequest, kernelDone?: () => void) => Promise<EngineReply>;
+/** Runs a request (`Engine.execute`). */
+export type GatedExecute = (request: ExecuteRequest, options?: ExecuteOptions) => Promise<EngineReply>;
 
 export interface TransactionGateOptions {
   /** An open transaction with no call for this long is rolled back (25P03). */
@@ -124,8 +135,8 @@ export class TransactionGate {
   // ---- for GateTransaction ----
 
   /** @internal */
-  runRequest(request: ExecuteRequest, kernelDone?: () => void): Promise<EngineReply> {
-    return this.#execute(request, kernelDone);
+  runRequest(request: ExecuteRequest, options?: ExecuteOptions): Promise<EngineReply> {
+    return this.#execute(request, options);
   }
 
   /** @internal Waits for the gate and takes it for transaction `id`. */
@@ -266,7 +277,11 @@ export class GateTransaction {
       }
       const step = this.#inKernel ? 'continue' : 'open';
       this.#inKernel = true;
-      const reply = await this.#step({ statements, transaction: { id: this.id, step }, ...typed });
+      // Released as soon as the kernel answers: see "What a statement inside a transaction sees".
+      const reply = await this.#step(
+        { statements, transaction: { id: this.id, step }, ...typed },
+        { releaseReadsEarly: true },
+      );
       if (!reply.ok) {
         this.#fail(reply.error);
         return { ok: false, error: reply.error };
@@ -292,8 +307,9 @@ export class GateTransaction {
     }
     this.#inKernel = false;
     try {
-      const reply = await this.#step({ statements: [], transaction: { id: this.id, step: 'commit' } }, () =>
-        this.#gate.release(this.id),
+      const reply = await this.#step(
+        { statements: [], transaction: { id: this.id, step: 'commit' } },
+        { kernelDone: () => this.#gate.release(this.id) },
       );
       if (!reply.ok) {
         this.#end('rolled-back');
@@ -314,9 +330,9 @@ export class GateTransaction {
   }
 
   /** One kernel step; an engine failure (kernel replaced, stopping) fails the transaction. */
-  async #step(request: ExecuteRequest, kernelDone?: () => void): Promise<EngineReply> {
+  async #step(request: ExecuteRequest, options?: ExecuteOptions): Promise<EngineReply> {
     try {
-      return await this.#gate.runRequest(request, kernelDone);
+      return await this.#gate.runRequest(request, options);
     } catch (error) {
       if (!isNorthlightError(error)) throw error;
       return {

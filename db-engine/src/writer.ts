@@ -186,9 +186,9 @@ export async function runWriter(
   // BEGIN … COMMIT) holds the one SQLite connection, and HTTP requests wait for it like any other.
   let pgEndpoint: PgEndpoint | undefined;
   // Commits are counted here, whichever protocol asked (HTTP, or the PostgreSQL one).
-  const execute: GatedExecute = async (request, kernelDone) => {
+  const execute: GatedExecute = async (request, options) => {
     const startedMs = performance.now();
-    const reply = await engine!.execute(request, kernelDone);
+    const reply = await engine!.execute(request, options);
     if (reply.ok && reply.groupSeq !== undefined) {
       metrics.commits.inc();
       metrics.commitLatency.observe((performance.now() - startedMs) / 1000);

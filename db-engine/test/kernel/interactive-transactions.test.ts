@@ -30,9 +30,9 @@ async function setup(
   const host = await startKernel(volume, { onGroup: (group) => groups.push(group.records.length) });
   hosts.push(host);
   const gate = new TransactionGate(
-    async (request, kernelDone) => {
+    async (request, options) => {
       const reply = await host.execute(request);
-      kernelDone?.();
+      options?.kernelDone?.();
       return reply as EngineReply;
     },
     { idleTimeoutMs: 10_000, lockWaitTimeoutMs: 10_000, ...options },

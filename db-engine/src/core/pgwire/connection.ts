@@ -285,12 +285,13 @@ export class PgConnection {
       while (this.phase !== 'closed') {
         const message = this.decoder.next();
         if (message === null) break;
-        this.idleTimer?.cancel();
+        if (this.phase === 'ready') this.idleTimer?.cancel();
         this.hooks.onMessage?.(message.type);
         await this.handle(message);
         if (this.out.byteLength >= OUTPUT_FLUSH_BYTES) await this.flush();
       }
       await this.flush();
+      this.armTimerForClientTurn();
       if (!this.reading && this.phase !== 'closed') {
         this.reading = true;
         this.hooks.setReading(true);
@@ -479,13 +480,31 @@ export class PgConnection {
 
   private readyForQuery(): void {
     readyForQuery(this.out, this.transactionStatus);
-    if (this.transaction.kind === 'idle') {
+  }
+
+  /**
+   * Once every received message is handled, the client owes us the next move: bound how long it
+   * may take. Before authentication completes the startup deadline set at construction stands;
+   * then an idle session gets idleSessionTimeoutMs, and a session inside a transaction block (open
+   * or failed, or mid extended-protocol) idleInTransactionTimeoutMs, so a silent client can never
+   * hold the writer or a connection slot forever.
+   */
+  private armTimerForClientTurn(): void {
+    if (this.phase !== 'ready') return;
+    const limits = this.options.limits;
+    if (this.transaction.kind === 'idle' && !this.skipUntilSync) {
       this.armIdleTimer(
-        this.options.limits.idleSessionTimeoutMs,
+        limits.idleSessionTimeoutMs,
         '57P05',
         'terminating connection due to idle-session timeout',
       );
+      return;
     }
+    this.armIdleTimer(
+      this.idleInTransactionTimeoutMs(),
+      '25P03',
+      'terminating connection due to idle-in-transaction timeout',
+    );
   }
 
   // -------------------------------------------------------------------------------------------

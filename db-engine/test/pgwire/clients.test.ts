@@ -194,7 +194,9 @@ describe('node-postgres', () => {
   });
 
   function client(binary = false): pg.Client {
-    return new pg.Client({ host: '127.0.0.1', port: server.port, user: 'app', database: 'app', binary });
+    // `binary` is a node-postgres option its type definitions leave out.
+    const config = { host: '127.0.0.1', port: server.port, user: 'app', database: 'app', binary };
+    return new pg.Client(config);
   }
 
   it('parameterized queries, text and binary results', async () => {

@@ -124,7 +124,7 @@ function runCase(port: number, bytes: Uint8Array, label: string): Promise<CaseRe
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     const reader = new BackendReader();
-    let raw = new Uint8Array(0);
+    let raw: Uint8Array = new Uint8Array(0);
     socket.on('data', (chunk) => {
       raw = concat(raw, chunk);
     });

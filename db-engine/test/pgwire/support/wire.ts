@@ -131,7 +131,7 @@ export interface BackendMessage {
 
 /** Cuts server output into messages; a single 'S'/'N' byte (SSL answer) comes out as type 'ssl:S'. */
 export class BackendReader {
-  private buffer = new Uint8Array(0);
+  private buffer: Uint8Array = new Uint8Array(0);
   readonly messages: BackendMessage[] = [];
   private expectSslAnswer = false;
 

@@ -56,6 +56,32 @@ export interface EngineConfig {
    * PG goes. Undefined: the writer places PGs itself, two per zone round robin.
    */
   readonly placementUrl: string | undefined;
+  /** The PostgreSQL wire protocol (docs/clients.md). */
+  readonly pg: PgListenerConfig;
+}
+
+export interface PgListenerConfig {
+  /** 0 = any free port. */
+  readonly port: number;
+  /** scram: SCRAM-SHA-256 with `password`; trust: anyone on the network may connect as any user. */
+  readonly auth: 'scram' | 'trust';
+  readonly user: string;
+  /** Required with scram. */
+  readonly password: string | undefined;
+  readonly maxConnections: number;
+  /** A read-write transaction idle this long while it holds the SQL writer is rolled back (25P03). */
+  readonly idleInTransactionTimeoutMs: number;
+  /** A statement waiting this long for the SQL writer gives up (55P03). */
+  readonly lockWaitTimeoutMs: number;
+  /** A connection with no traffic for this long is closed; 0 = never. */
+  readonly idleSessionTimeoutMs: number;
+  /** A larger protocol message closes the connection (08P01). */
+  readonly maxMessageBytes: number;
+  /** Rows a connection may hold buffered (a portal's result) before 54000. */
+  readonly maxResultBytes: number;
+  /** PEM files: with both, SSLRequest is answered 'S' and TLS is offered. */
+  readonly tlsCertFile: string | undefined;
+  readonly tlsKeyFile: string | undefined;
 }
 
 interface OptionSpec {
@@ -125,6 +151,38 @@ const OPTIONS = {
     'placement-url',
     "the control plane's API, e.g. http://127.0.0.1:7400: new PGs are placed where it says (the writer places them itself when it does not answer)",
   ),
+  pgPort: option('pg-port', 'PostgreSQL wire protocol port (0 = any free port)', '5432'),
+  pgAuth: option(
+    'pg-auth',
+    'scram (SCRAM-SHA-256, needs --pg-password) or trust (no password: only on a trusted network)',
+    'scram',
+  ),
+  pgUser: option('pg-user', 'the user name clients log in with', 'postgres'),
+  pgPassword: option('pg-password', "the user's password (scram); prefer the environment variable"),
+  pgMaxConnections: option('pg-max-connections', 'connections beyond this are refused (53300)', '200'),
+  pgIdleInTransactionTimeoutMs: option(
+    'pg-idle-in-transaction-timeout-ms',
+    'a transaction holding the SQL writer with no statement for this long is rolled back and its connection closed (25P03)',
+    '10000',
+  ),
+  pgLockWaitTimeoutMs: option(
+    'pg-lock-wait-timeout-ms',
+    'a statement waiting this long for the SQL writer (held by another transaction) fails with 55P03',
+    '30000',
+  ),
+  pgIdleSessionTimeoutMs: option(
+    'pg-idle-session-timeout-ms',
+    'a connection idle (outside a transaction) this long is closed; 0 = never',
+    '0',
+  ),
+  pgMaxMessageBytes: option('pg-max-message-bytes', 'largest protocol message a client may send', '64MiB'),
+  pgMaxResultBytes: option(
+    'pg-max-result-bytes',
+    'result bytes one connection may hold buffered; larger results fail with 54000',
+    '256MiB',
+  ),
+  pgTlsCert: option('pg-tls-cert', 'PEM certificate: with --pg-tls-key, clients may use TLS'),
+  pgTlsKey: option('pg-tls-key', 'PEM private key for --pg-tls-cert'),
   writerUrl: option(
     'writer-url',
     "replica: the writer's HTTP API, e.g. http://127.0.0.1:8432; a comma-separated list is tried in turn (after a failover the writer is another engine)",
@@ -273,6 +331,20 @@ export function parseEngineConfig(
   for (const url of writerUrls)
     if (!/^http:\/\/[^/]+\/?$/.test(url))
       problems.push(`${named('writerUrl')} must list URLs like http://host:port, not ${JSON.stringify(url)}`);
+  const pgAuth = raw('pgAuth')!;
+  if (pgAuth !== 'scram' && pgAuth !== 'trust') problems.push(`${named('pgAuth')} must be scram or trust`);
+  const pgPassword = raw('pgPassword');
+  if (pgAuth === 'scram' && (pgPassword === undefined || pgPassword.length === 0))
+    problems.push(
+      `${named('pgPassword')} is required with --pg-auth scram (or choose --pg-auth trust on a trusted network)`,
+    );
+  const pgUser = raw('pgUser')!;
+  if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(pgUser))
+    problems.push(`${named('pgUser')} must be a user name of letters, digits, _ $ - (at most 63)`);
+  const pgTlsCert = raw('pgTlsCert');
+  const pgTlsKey = raw('pgTlsKey');
+  if ((pgTlsCert === undefined) !== (pgTlsKey === undefined))
+    problems.push(`${named('pgTlsCert')} and ${named('pgTlsKey')} go together`);
   const config: EngineConfig = {
     nodeId: asNodeId(isIdentifier(nodeId) ? nodeId : 'invalid'),
     dataDir,
@@ -293,6 +365,20 @@ export function parseEngineConfig(
     role: role === 'replica' ? 'replica' : 'writer',
     writerUrls: writerUrls.map((url) => url.replace(/\/$/, '')),
     placementUrl: placementUrl === undefined ? undefined : placementUrl.replace(/\/$/, ''),
+    pg: {
+      port: integer('pgPort', 0, 65_535),
+      auth: pgAuth === 'trust' ? 'trust' : 'scram',
+      user: pgUser,
+      password: pgPassword,
+      maxConnections: integer('pgMaxConnections', 1, 100_000),
+      idleInTransactionTimeoutMs: integer('pgIdleInTransactionTimeoutMs', 0, 86_400_000),
+      lockWaitTimeoutMs: integer('pgLockWaitTimeoutMs', 1, 86_400_000),
+      idleSessionTimeoutMs: integer('pgIdleSessionTimeoutMs', 0, 86_400_000),
+      maxMessageBytes: size('pgMaxMessageBytes', 1024),
+      maxResultBytes: size('pgMaxResultBytes', 1024),
+      tlsCertFile: pgTlsCert,
+      tlsKeyFile: pgTlsKey,
+    },
   };
   if (problems.length > 0)
     throw new NorthlightError('NL_CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`);

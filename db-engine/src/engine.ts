@@ -202,11 +202,12 @@ export class Engine {
   }
 
   /**
-   * Runs a request as one transaction and answers once what it saw and wrote is durable. A failure to
+   * Runs a request as one transaction and answers once what it saw and wrote is durable (`kernelDone`
+   * is called as soon as the kernel has answered, before that wait). A failure to
    * become durable (write quorum lost, fenced) rejects with that NorthlightError: the client must not
    * take the commit for acknowledged (its outcome is unknown).
    */
-  async execute(request: ExecuteRequest): Promise<EngineReply> {
+  async execute(request: ExecuteRequest, kernelDone?: () => void): Promise<EngineReply> {
     const generation = this.#generation;
     if (generation === undefined)
       throw new NorthlightError(
@@ -216,6 +217,7 @@ export class Engine {
     let reply: ExecuteReply;
     try {
       reply = await generation.kernel.execute(request);
+      kernelDone?.();
     } catch (error) {
       if (this.#generation === generation) throw error;
       // The kernel was replaced under the request (write quorum lost or regained): nothing of it

@@ -27,6 +27,7 @@ import type { VolumeJson } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
 import { KernelHost } from './kernel/kernel-host.js';
 import type { ExecuteRequest, KernelStats } from './kernel/messages.js';
+import { TransactionGate } from './transaction-gate.js';
 import { runWriter } from './writer.js';
 
 const RESUBSCRIBE_MS = 500;
@@ -331,6 +332,12 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
       return { ...reply, error: { ...reply.error, message: `${reply.error.message} at ${writerUrl}` } };
     return reply;
   };
+  // Read-only: no transaction ever holds the gate here; each statement reads on its own.
+  const gate = new TransactionGate((request) => execute(request), {
+    idleTimeoutMs: config.pg.idleInTransactionTimeoutMs,
+    lockWaitTimeoutMs: config.pg.lockWaitTimeoutMs,
+    readOnly: true,
+  });
   const replicaState = () => {
     const follower = serving?.follower;
     const applied = follower?.confirmedVdl ?? asLsn(0n);

@@ -27,6 +27,7 @@ import { registerReplicationRoutes } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
 import { KernelHost, type PreparedKernel } from './kernel/kernel-host.js';
 import type { KernelStats, SealedGroup } from './kernel/messages.js';
+import { TransactionGate } from './transaction-gate.js';
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 const FIRST_PG_RETRY_MS = 500;
@@ -178,13 +179,19 @@ export async function runWriter(
     replicaCount: () => feed.subscriberCount,
   });
   driver.replicaReadPoints = () => feed.minReplicaReadPoints();
+  // Every request goes through the gate: an interactive transaction (the PostgreSQL protocol's
+  // BEGIN … COMMIT) holds the one SQLite connection, and HTTP requests wait for it like any other.
+  const gate = new TransactionGate((request, kernelDone) => engine!.execute(request, kernelDone), {
+    idleTimeoutMs: config.pg.idleInTransactionTimeoutMs,
+    lockWaitTimeoutMs: config.pg.lockWaitTimeoutMs,
+  });
   const server = await startSqlServer({
     host: config.listenHost,
     port: config.httpPort,
     logger,
     bodyLimitBytes: config.requestBodyLimitBytes,
     requestTimeoutMs: config.requestTimeoutMs,
-    execute: (request) => engine!.execute(request),
+    execute: (request) => gate.execute(request),
     readiness: () => {
       if (fenced) return { ready: false, reason: 'fenced: a newer writer recovered the volume' };
       if (driver.state !== 'serving') return { ready: false, reason: `volume ${driver.state}` };
@@ -201,6 +208,7 @@ export async function runWriter(
       commits: engine?.commits ?? 0,
       mode: engine?.mode,
       kernelReplacements: engine?.replacements ?? 0,
+      transactions: gate.status(),
       replicas: feed.replicas(performance.now()),
     }),
     metrics,

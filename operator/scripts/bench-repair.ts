@@ -584,7 +584,7 @@ async function runRound(config: Config, index: number): Promise<Round> {
     progress(`round ${index + 1}: starting the cluster in ${dataDir}`);
     const cluster = await startUp(dataDir, file);
     active.cluster = cluster;
-    const port = cluster.state.ports.readWrite;
+    const port = cluster.state.ports.httpReadWrite;
     progress(`loading ${config.mib} MiB (${config.mib * ROWS_PER_MIB} rows of ${BLOB_BYTES} bytes)`);
     const loaded = await loadVolume(port, config);
     progress(`loaded in ${loaded.loadSeconds} s; settling (peers caught up, segments staged to S3)`);

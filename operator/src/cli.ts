@@ -19,6 +19,7 @@ import {
   AlreadyRunningError,
   LocalCluster,
   PortsBusyError,
+  pgUrl,
   readStateFile,
   type StateFile,
 } from './io/local-cluster.js';
@@ -114,8 +115,10 @@ async function up(options: {
   process.stdout.write(
     [
       '',
-      `  read-write SQL   http://127.0.0.1:${ports.readWrite}/v1/sql   (the writer, ${cluster.writer}, whichever engine that is)`,
-      `  read-only SQL    http://127.0.0.1:${ports.readOnly}/v1/sql   (the replicas)`,
+      `  read-write   psql '${pgUrl(dataDir, ports.readWrite)}'`,
+      `               (the writer, ${cluster.writer}, whichever engine that is; any PostgreSQL client)`,
+      `  read-only    psql '${pgUrl(dataDir, ports.readOnly)}'   (the replicas)`,
+      `  SQL over HTTP  http://127.0.0.1:${ports.httpReadWrite}/v1/sql  (read-only: ${ports.httpReadOnly})`,
       `  control API      http://127.0.0.1:${ports.control}/v1/status`,
       `  logs             ${dataDir}/logs/`,
       '',
@@ -186,7 +189,7 @@ async function runStatement(url: string, text: string, readOnly: boolean): Promi
 
 async function sqlShell(options: { dataDir: string; command?: string; replica?: boolean }): Promise<void> {
   const state = runningCluster(options.dataDir);
-  const port = options.replica ? state.ports.readOnly : state.ports.readWrite;
+  const port = options.replica ? state.ports.httpReadOnly : state.ports.httpReadWrite;
   const url = `http://127.0.0.1:${port}`;
   const readOnly = options.replica === true;
   if (options.command !== undefined) {

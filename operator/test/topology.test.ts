@@ -42,8 +42,11 @@ describe('planTopology', () => {
     const ports = fixedPorts(planTopology(defaultInput), 7400);
     expect(ports.readWrite).toBe(7432);
     expect(ports.readOnly).toBe(7433);
+    expect(ports.httpReadWrite).toBe(7434);
+    expect(ports.httpReadOnly).toBe(7435);
     expect(ports.control).toBe(7400);
     expect(ports.engines['engine-1']).toBe(7440);
+    expect(ports.enginesPg['engine-1']).toBe(7456);
     expect(ports.storage['storage-a-1']).toEqual({ port: 7500, adminPort: 7501 });
   });
 
@@ -73,7 +76,10 @@ describe('planTopology', () => {
               ports.objectStore,
               ports.readWrite,
               ports.readOnly,
+              ports.httpReadWrite,
+              ports.httpReadOnly,
               ...Object.values(ports.engines),
+              ...Object.values(ports.enginesPg),
               ...Object.values(ports.storage).flatMap((node) => [node.port, node.adminPort]),
             ];
             expect(new Set(all).size).toBe(all.length);

@@ -56,11 +56,11 @@ describe('northlight up (real processes)', () => {
 
     // 2. SQL on the writer and on the replica.
     expect(
-      (await sql(ports.readWrite, 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)')).status,
+      (await sql(ports.httpReadWrite, 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)')).status,
     ).toBe(200);
-    expect((await sql(ports.readWrite, "INSERT INTO kv VALUES (0, 'zero')")).status).toBe(200);
+    expect((await sql(ports.httpReadWrite, "INSERT INTO kv VALUES (0, 'zero')")).status).toBe(200);
     const onReplica = await until('the row on the replica', async () => {
-      const answer = await sql(ports.readOnly, 'SELECT v FROM kv WHERE k = 0', true);
+      const answer = await sql(ports.httpReadOnly, 'SELECT v FROM kv WHERE k = 0', true);
       return answer.status === 200 && answer.body.results[0]!.rows.length === 1 ? answer : undefined;
     });
     expect(onReplica.body.results[0]!.rows[0]).toEqual(['zero']);
@@ -77,7 +77,7 @@ describe('northlight up (real processes)', () => {
       while (loading) {
         const key = next++;
         try {
-          const answer = await sql(ports.readWrite, `INSERT INTO kv VALUES (${key}, 'v${key}')`);
+          const answer = await sql(ports.httpReadWrite, `INSERT INTO kv VALUES (${key}, 'v${key}')`);
           if (answer.status === 200) acknowledged.push(key);
           else failures.push(`HTTP ${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}`);
         } catch (error) {
@@ -110,7 +110,7 @@ describe('northlight up (real processes)', () => {
     // The read-write endpoint holds new connections while the replica is promoted: only what was in
     // flight on the dead writer fails (one request of this sequential client, plus slack for timing).
     expect(failures.length).toBeLessThanOrEqual(3);
-    const all = await sql(ports.readWrite, 'SELECT k FROM kv ORDER BY k');
+    const all = await sql(ports.httpReadWrite, 'SELECT k FROM kv ORDER BY k');
     const present = new Set(all.body.results[0]!.rows.map((row) => row[0]));
     for (const key of acknowledged) expect(present.has(key), `acknowledged key ${key}`).toBe(true);
 
@@ -132,7 +132,7 @@ describe('northlight up (real processes)', () => {
     up = await startUp(dataDir);
     const again = clusterStatus(dataDir);
     expect(again.writer).toBe('engine-2');
-    const port = state(dataDir).ports.readWrite;
+    const port = state(dataDir).ports.httpReadWrite;
     const rows = await sql(port, 'SELECT count(*) FROM kv');
     expect(rows.body.results[0]!.rows[0]![0]).toBeGreaterThanOrEqual(acknowledged.length + 1);
     expect(northlight(['down', '--data-dir', dataDir]).status).toBe(0);

@@ -13,6 +13,8 @@ export type {
   SqlStatement,
   SqlValue,
   StatementResult,
+  TransactionStep,
+  TypedValue,
 } from './messages.js';
 export type { PageCacheStats } from './page-cache.js';
 export { PAGE_SIZE_BYTES } from './redo-vfs.js';

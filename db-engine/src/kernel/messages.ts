@@ -31,19 +31,47 @@ export interface ExecuteRequest {
   readonly statements: readonly SqlStatement[];
   /** The transaction must not write: every statement is checked, and the transaction rolled back. */
   readonly readOnly?: boolean;
+  /**
+   * A step of an interactive transaction (BEGIN … COMMIT across requests) instead of a transaction of
+   * its own: `open` begins it and runs the statements, `continue` runs them in it, `commit` runs them
+   * and commits (sealing the group), `rollback` ends it without running anything. The transaction
+   * stays open between steps, so the caller must send no other request meanwhile (the engine's
+   * `TransactionGate` sees to it). A failed step rolls the whole transaction back and ends it; a step
+   * whose `id` is not the open transaction's (the kernel was replaced, or it ended) fails with 25P03.
+   */
+  readonly transaction?: { readonly id: number; readonly step: TransactionStep };
+  /** Values typed by storage class (`TypedValue`) instead of the JSON-friendly `JsonValue`. */
+  readonly typedValues?: boolean;
+  /**
+   * Prepare the one statement without running it: the result has its columns, no rows, and
+   * `parameterCount` and `readOnly` (the wire protocol's Parse and Describe).
+   */
+  readonly describeOnly?: boolean;
 }
 
+export type TransactionStep = 'open' | 'continue' | 'commit' | 'rollback';
+
 /**
- * A column value: INTEGER → number when it is a safe integer, else its decimal string; REAL → number;
- * TEXT → string; BLOB → base64 string; NULL → null.
+ * A column value as JSON carries it (the HTTP API): INTEGER → number when it is a safe integer, else
+ * its decimal string; REAL → number; TEXT → string; BLOB → base64 string; NULL → null.
  */
-export type SqlValue = number | string | null;
+export type JsonValue = number | string | null;
+
+/** A column value by SQLite storage class: INTEGER → bigint, REAL → number, TEXT, BLOB, NULL. */
+export type TypedValue = bigint | number | string | Uint8Array | null;
+
+/** `JsonValue` unless the request asked for `typedValues`. */
+export type SqlValue = JsonValue | TypedValue;
 
 export interface StatementResult {
   readonly columns: readonly string[];
   readonly rows: readonly (readonly SqlValue[])[];
   /** Rows inserted, updated or deleted by the statement (not by its triggers); 0 for the others. */
   readonly changes: number;
+  /** `describeOnly`: the statement's highest parameter number. */
+  readonly parameterCount?: number;
+  /** `describeOnly`: SQLite says the statement does not write. */
+  readonly readOnly?: boolean;
 }
 
 export type ExecuteReply =

@@ -29,6 +29,7 @@ import type {
   SqlStatement,
   SqlValue,
   StatementResult,
+  TransactionStep,
 } from './messages.js';
 import { PageCache } from './page-cache.js';
 import { type GroupSink, type PageRecord, type PageSource, RedoVfs } from './redo-vfs.js';
@@ -186,6 +187,10 @@ export class SqlSession {
   #applies = 0;
   #closed = false;
   readonly #replica: boolean;
+  /** The interactive transaction open on the connection (`ExecuteRequest.transaction`), if any. */
+  #open: { readonly id: number; readonly readOnly: boolean } | undefined;
+  /** The request in progress asked for `typedValues`. */
+  #typedValues = false;
 
   private constructor(
     wasm: SqliteWasm,
@@ -259,12 +264,21 @@ export class SqlSession {
     const request = this.#replica ? { ...asked, readOnly: true } : asked;
     this.#requests++;
     this.#vfs.refusal = undefined;
+    this.#typedValues = request.typedValues === true;
     const sealedBefore = this.#vfs.lastSealedSeq;
+    assert(
+      this.#open === undefined || request.transaction !== undefined || request.describeOnly === true,
+      'a request outside the interactive transaction open on the connection',
+    );
     try {
       const results =
-        !this.#replica && isLoneVacuum(request)
-          ? [this.#runVacuum(request.statements[0]!)]
-          : this.#runTransaction(request);
+        request.describeOnly === true
+          ? [this.#describe(request)]
+          : request.transaction !== undefined
+            ? this.#runStep(request, request.transaction.id, request.transaction.step)
+            : !this.#replica && isLoneVacuum(request)
+              ? [this.#runVacuum(request.statements[0]!)]
+              : this.#runTransaction(request);
       const sealed = this.#vfs.lastSealedSeq;
       assert(sealed - sealedBefore <= 1, `one request sealed ${sealed - sealedBefore} groups`);
       assert(!(request.readOnly === true && sealed !== sealedBefore), 'a read-only request sealed a group');
@@ -273,10 +287,14 @@ export class SqlSession {
     } catch (error) {
       if (!(error instanceof RequestFailure)) throw error;
       this.#requestsFailed++;
+      // A failed step ends the interactive transaction too (PostgreSQL's aborted state is the
+      // wire protocol's to keep): the connection is free for the next one at once.
+      this.#open = undefined;
       this.#rollbackIfOpen();
       return { ok: false, error: error.sqlError, visibleThroughSeq: this.#vfs.lastSealedSeq };
     } finally {
       this.#vfs.refusal = undefined;
+      this.#typedValues = false;
     }
   }
 
@@ -334,6 +352,98 @@ export class SqlSession {
     if (request.readOnly === true) this.#stepInternal(this.#rollback, 'ROLLBACK');
     else this.#stepInternal(this.#commit, 'COMMIT');
     return results;
+  }
+
+  /**
+   * One step of an interactive transaction (`ExecuteRequest.transaction`). The caller sends nothing
+   * else while one is open, so a step for another id means this one is not open here any more: the
+   * kernel was replaced (its transaction died with the old one) or it already ended.
+   */
+  #runStep(request: ExecuteRequest, id: number, step: TransactionStep): StatementResult[] {
+    if (step === 'rollback') {
+      if (this.#open?.id === id) {
+        this.#open = undefined;
+        this.#rollbackIfOpen();
+      }
+      return [];
+    }
+    if (this.#replica) {
+      throw new RequestFailure({
+        code: 'NORTHLIGHT_READ_ONLY_REPLICA',
+        sqlstate: '25006',
+        message: 'a read replica runs no interactive transactions: each statement reads on its own',
+      });
+    }
+    if (step === 'open') {
+      assert(this.#open === undefined, 'an interactive transaction opened over another one');
+      this.#stepInternal(this.#begin, 'BEGIN');
+      this.#open = { id, readOnly: request.readOnly === true };
+    } else if (this.#open?.id !== id) {
+      throw new RequestFailure({
+        code: 'NORTHLIGHT_TRANSACTION_LOST',
+        sqlstate: '40001',
+        message:
+          'the transaction is no longer open in the SQL engine (it was rolled back when the engine replaced its SQL kernel); run it again',
+      });
+    }
+    const readOnly = this.#open.readOnly;
+    const results: StatementResult[] = [];
+    for (const [index, statement] of request.statements.entries()) {
+      results.push(this.#runEntry(statement, index, readOnly));
+    }
+    if (step === 'commit') {
+      this.#open = undefined;
+      if (readOnly) this.#stepInternal(this.#rollback, 'ROLLBACK');
+      else this.#stepInternal(this.#commit, 'COMMIT');
+    }
+    return results;
+  }
+
+  /** Prepares the request's one statement without running it (`ExecuteRequest.describeOnly`). */
+  #describe(request: ExecuteRequest): StatementResult {
+    const wasm = this.#wasm;
+    if (request.statements.length !== 1) {
+      throw this.#refused({ kind: 'bad-parameters', message: 'describe takes exactly one statement' }, 0);
+    }
+    const entry = request.statements[0]!;
+    let stmt = this.#statements.get(entry.sql);
+    if (stmt === undefined) {
+      const sql = this.#textEncoder.encode(entry.sql);
+      const pointer = wasm._sqlite3_malloc(sql.length + 1);
+      if (pointer === 0) throw new RequestFailure({ ...noMemory(), statementIndex: 0 });
+      wasm.HEAPU8.set(sql, pointer);
+      wasm.HEAPU8[pointer + sql.length] = 0;
+      try {
+        const prepared = this.#prepare(pointer, sql.length + 1, 0, 0);
+        if (prepared.stmt === 0)
+          return { columns: [], rows: [], changes: 0, parameterCount: 0, readOnly: true };
+        if (!isBlankSql(sql, prepared.tail)) {
+          wasm._sqlite3_finalize(prepared.stmt);
+          throw new RequestFailure({
+            code: 'NORTHLIGHT_SEVERAL_STATEMENTS',
+            sqlstate: '42601',
+            message: 'cannot insert multiple commands into a prepared statement',
+            statementIndex: 0,
+          });
+        }
+        stmt = prepared.stmt;
+        this.#cacheStatement(entry.sql, stmt);
+      } finally {
+        wasm._sqlite3_free(pointer);
+      }
+    }
+    const columnCount = wasm._sqlite3_column_count(stmt);
+    const columns: string[] = [];
+    for (let column = 0; column < columnCount; column++) {
+      columns.push(wasm.UTF8ToString(wasm._sqlite3_column_name(stmt, column)));
+    }
+    return {
+      columns,
+      rows: [],
+      changes: 0,
+      parameterCount: wasm._sqlite3_bind_parameter_count(stmt),
+      readOnly: wasm._sqlite3_stmt_readonly(stmt) !== 0,
+    };
   }
 
   /**
@@ -598,7 +708,10 @@ export class SqlSession {
       switch (wasm._sqlite3_column_type(stmt, column)) {
         case SQLITE_INTEGER: {
           const low = wasm._sqlite3_column_int64(stmt, column);
-          row[column] = integerValue(low, wasm.getTempRet0());
+          const high = wasm.getTempRet0();
+          row[column] = this.#typedValues
+            ? (BigInt(high) << 32n) | BigInt(low >>> 0)
+            : integerValue(low, high);
           break;
         }
         case SQLITE_FLOAT:
@@ -614,7 +727,9 @@ export class SqlSession {
           const pointer = wasm._sqlite3_column_blob(stmt, column);
           const length = wasm._sqlite3_column_bytes(stmt, column);
           const heap = wasm.HEAPU8;
-          row[column] = Buffer.from(heap.buffer, heap.byteOffset + pointer, length).toString('base64');
+          row[column] = this.#typedValues
+            ? heap.slice(pointer, pointer + length)
+            : Buffer.from(heap.buffer, heap.byteOffset + pointer, length).toString('base64');
           break;
         }
         default:

@@ -152,6 +152,9 @@ export async function startEngine(
       String(fleet.segmentSizeBytes),
       '--http-port',
       String(options.httpPort ?? 0),
+      // The PostgreSQL listener: any free port, and trust unless the test chooses (SCRAM needs a password).
+      ...(options.args?.includes('--pg-port') === true ? [] : ['--pg-port', '0']),
+      ...(options.args?.includes('--pg-auth') === true ? [] : ['--pg-auth', 'trust']),
       ...(options.args ?? []),
     ],
     { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'], env: process.env },

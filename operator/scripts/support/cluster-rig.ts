@@ -57,7 +57,7 @@ export async function startUp(dataDir: string, clusterFile: string): Promise<Run
       reject(new Error(`up not ready after ${UP_READY_TIMEOUT_MS} ms:\n${tail(lines)}`));
     }, UP_READY_TIMEOUT_MS);
     const poll = setInterval(() => {
-      if (!lines.some((line) => line.text.includes('read-write SQL'))) return;
+      if (!lines.some((line) => line.text.includes('SQL over HTTP'))) return;
       clearTimeout(timer);
       clearInterval(poll);
       resolve();

@@ -255,7 +255,11 @@ export function formatClusterStatus(
   const lines: string[] = [];
   lines.push(`cluster ${status.cluster}  (data: ${status.dataDir})`);
   lines.push(
-    `endpoints: read-write ${status.endpoints.readWrite}  read-only ${status.endpoints.readOnly}  control ${status.endpoints.control}` +
+    `endpoints: read-write ${status.endpoints.readWrite}  read-only ${status.endpoints.readOnly}` +
+      (status.endpoints.httpReadWrite === undefined
+        ? ''
+        : `  SQL over HTTP ${status.endpoints.httpReadWrite}`) +
+      `  control ${status.endpoints.control}` +
       (status.endpoints.objectStore === undefined ? '' : `  object store ${status.endpoints.objectStore}`),
   );
   const volume = status.volume;

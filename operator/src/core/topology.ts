@@ -5,9 +5,11 @@
  * Ports (basePort B, 7400 by default), chosen so that the two a user types are easy to remember:
  *   B        the control plane's API (status, kill-node, down…)
  *   B + 1    the embedded S3-compatible store
- *   B + 32   the read-write endpoint: always the current writer (7432, like PostgreSQL's 5432)
- *   B + 33   the read-only endpoint: the replicas, round robin (the writer when none is ready)
+ *   B + 32   the read-write PostgreSQL endpoint: always the current writer (7432, like PostgreSQL's 5432)
+ *   B + 33   the read-only PostgreSQL endpoint: the replicas, round robin (the writer when none is ready)
+ *   B + 34   the read-write SQL HTTP endpoint (`northlight sql`), B + 35 its read-only twin
  *   B + 40…  engine instances, one SQL HTTP port each (16 at most)
+ *   B + 56…  engine instances, one PostgreSQL port each
  *   B + 100… storage nodes, two ports each (binary protocol, admin HTTP), 192 at most
  * With basePort 0 every port is picked free at start instead and recorded in the state file.
  */
@@ -17,7 +19,10 @@ export const CONTROL_PORT_OFFSET = 0;
 export const OBJECT_STORE_PORT_OFFSET = 1;
 export const READ_WRITE_PORT_OFFSET = 32;
 export const READ_ONLY_PORT_OFFSET = 33;
+export const HTTP_READ_WRITE_PORT_OFFSET = 34;
+export const HTTP_READ_ONLY_PORT_OFFSET = 35;
 export const ENGINE_PORT_OFFSET = 40;
+export const ENGINE_PG_PORT_OFFSET = 56;
 export const STORAGE_PORT_OFFSET = 100;
 export const MAX_ENGINE_INSTANCES = 16;
 export const MAX_STORAGE_NODES = 192;
@@ -52,9 +57,16 @@ export interface Topology {
 export interface PortLayout {
   readonly control: number;
   readonly objectStore: number;
+  /** PostgreSQL endpoints (psql, node-postgres, sysbench…). */
   readonly readWrite: number;
   readonly readOnly: number;
+  /** SQL HTTP endpoints (`northlight sql`, POST /v1/sql). */
+  readonly httpReadWrite: number;
+  readonly httpReadOnly: number;
+  /** Each engine's SQL HTTP port. */
   readonly engines: Readonly<Record<string, number>>;
+  /** Each engine's PostgreSQL port. */
+  readonly enginesPg: Readonly<Record<string, number>>;
   readonly storage: Readonly<Record<string, { readonly port: number; readonly adminPort: number }>>;
 }
 
@@ -84,8 +96,13 @@ export function fixedPorts(topology: Topology, basePort: number): PortLayout {
     objectStore: basePort + OBJECT_STORE_PORT_OFFSET,
     readWrite: basePort + READ_WRITE_PORT_OFFSET,
     readOnly: basePort + READ_ONLY_PORT_OFFSET,
+    httpReadWrite: basePort + HTTP_READ_WRITE_PORT_OFFSET,
+    httpReadOnly: basePort + HTTP_READ_ONLY_PORT_OFFSET,
     engines: Object.fromEntries(
       topology.engines.map((engine) => [engine.name, basePort + ENGINE_PORT_OFFSET + engine.index]),
+    ),
+    enginesPg: Object.fromEntries(
+      topology.engines.map((engine) => [engine.name, basePort + ENGINE_PG_PORT_OFFSET + engine.index]),
     ),
     storage: Object.fromEntries(
       topology.storage.map((node) => [
@@ -109,7 +126,10 @@ export function portsFromList(topology: Topology, free: readonly number[]): Port
     objectStore: take(),
     readWrite: take(),
     readOnly: take(),
+    httpReadWrite: take(),
+    httpReadOnly: take(),
     engines: Object.fromEntries(topology.engines.map((engine) => [engine.name, take()])),
+    enginesPg: Object.fromEntries(topology.engines.map((engine) => [engine.name, take()])),
     storage: Object.fromEntries(
       topology.storage.map((node) => [node.nodeId, { port: take(), adminPort: take() }]),
     ),
@@ -117,5 +137,5 @@ export function portsFromList(topology: Topology, free: readonly number[]): Port
 }
 
 export function portsNeeded(topology: Topology): number {
-  return 4 + topology.engines.length + 2 * topology.storage.length;
+  return 6 + 2 * topology.engines.length + 2 * topology.storage.length;
 }

@@ -82,8 +82,10 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
     cluster: cluster.spec.name,
     dataDir: cluster.dataDir,
     endpoints: {
-      readWrite: `http://127.0.0.1:${ports.readWrite}`,
-      readOnly: `http://127.0.0.1:${ports.readOnly}`,
+      readWrite: `postgresql://127.0.0.1:${ports.readWrite}`,
+      readOnly: `postgresql://127.0.0.1:${ports.readOnly}`,
+      httpReadWrite: `http://127.0.0.1:${ports.httpReadWrite}`,
+      httpReadOnly: `http://127.0.0.1:${ports.httpReadOnly}`,
       control: `http://127.0.0.1:${ports.control}`,
       ...(cluster.spec.backup.objectStore.kind === 'embedded'
         ? { objectStore: `http://127.0.0.1:${ports.objectStore}` }

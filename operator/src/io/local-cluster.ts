@@ -18,6 +18,7 @@
  * member stopped on purpose by kill-node stays down).
  */
 
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -54,6 +55,29 @@ const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '.
 const tsxLoader = require.resolve('tsx');
 
 export const STATE_FILE = 'cluster.json';
+/** The PostgreSQL user clients log in as, and the file (mode 0600) holding its generated password. */
+export const PG_USER = 'postgres';
+export const PG_PASSWORD_FILE = 'pg-password';
+/** The database name the connection URLs use (any name reaches the volume's one database). */
+export const PG_DATABASE = 'northlight';
+
+/**
+ * The cluster's PostgreSQL password: generated at the first `up` (24 random bytes, base64url) and kept
+ * in the data directory, readable by its owner only; every later `up` uses the same one.
+ */
+export function pgPasswordOf(dataDir: string): string {
+  const path = join(dataDir, PG_PASSWORD_FILE);
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const password = randomBytes(24).toString('base64url');
+  writeFileSync(path, `${password}\n`, { mode: 0o600, flag: 'wx' });
+  return password;
+}
+
+/** A libpq connection URL for an endpoint of the cluster in `dataDir`. */
+export function pgUrl(dataDir: string, port: number): string {
+  return `postgresql://${PG_USER}:${encodeURIComponent(pgPasswordOf(dataDir))}@127.0.0.1:${port}/${PG_DATABASE}`;
+}
 const STATE_FORMAT = 'northlight-local/1';
 export const CONTROL_INTERVAL_MS = 500;
 /** A writer running but not ready this long counts as failed. */
@@ -133,6 +157,8 @@ export class LocalCluster {
   readonly topology: Topology;
   readonly events: ClusterEvent[] = [];
   ports!: PortLayout;
+  /** The PostgreSQL password every engine of the cluster checks (`pgPasswordOf`). */
+  readonly pgPassword: string;
   writer: string;
   promoting: string | undefined;
   readonly roles = new Map<string, EngineRole>();
@@ -160,8 +186,11 @@ export class LocalCluster {
   readonly #appliedLsn = new Map<string, bigint | undefined>();
   readonly #restartAtMs = new Map<string, number>();
   readonly #crashes = new Map<string, number>();
+  /** The PostgreSQL endpoints, then the SQL HTTP ones (topology.ts). */
   #readWrite: TcpProxy | undefined;
   #readOnly: TcpProxy | undefined;
+  #httpReadWrite: TcpProxy | undefined;
+  #httpReadOnly: TcpProxy | undefined;
   #readOnlyTurn = 0;
   #loop: ReturnType<typeof setInterval> | undefined;
   #wakeRequested = false;
@@ -172,6 +201,7 @@ export class LocalCluster {
   constructor(options: LocalClusterOptions) {
     this.spec = options.spec;
     this.dataDir = options.dataDir;
+    this.pgPassword = pgPasswordOf(options.dataDir);
     this.#progress = options.progress;
     this.#onWriterChange = options.onWriterChange;
     this.#onVolume = options.onVolume;
@@ -254,8 +284,8 @@ export class LocalCluster {
     if (this.#loop !== undefined) clearInterval(this.#loop);
     while (this.#stepping) await sleep(10);
     await this.#controlApi?.close();
-    await this.#readWrite?.close();
-    await this.#readOnly?.close();
+    for (const proxy of [this.#readWrite, this.#readOnly, this.#httpReadWrite, this.#httpReadOnly])
+      await proxy?.close();
     // Engines first (they drain commits to storage), then storage, then the object store.
     const engines = this.topology.engines.map((engine) => engine.name);
     await Promise.all(engines.map((name) => this.#processes.stop(name)));
@@ -429,6 +459,8 @@ export class LocalCluster {
         '127.0.0.1',
         '--http-port',
         String(this.ports.engines[name]),
+        '--pg-port',
+        String(this.ports.enginesPg[name]),
         '--storage',
         storage,
         '--segment-size-bytes',
@@ -442,7 +474,13 @@ export class LocalCluster {
         ...roleArgs,
       ],
       cwd: join(repositoryRoot, 'db-engine'),
-      env: { ...withoutNodeOptions(process.env), NORTHLIGHT_VERSION: this.#versions.get(name) },
+      env: {
+        ...withoutNodeOptions(process.env),
+        NORTHLIGHT_VERSION: this.#versions.get(name),
+        // Through the environment, not argv: other users of the machine can read a process's argv.
+        NL_ENGINE_PG_USER: PG_USER,
+        NL_ENGINE_PG_PASSWORD: this.pgPassword,
+      },
       logFile: this.logFile(name),
       readyUrl: `${this.engineUrl(name)}/readyz`,
     };
@@ -485,24 +523,28 @@ export class LocalCluster {
   async #startEndpoints(): Promise<void> {
     // No writer to give while a switchover fences it, a replica is promoted, or the writer's process
     // is gone: hold new connections until there is one.
-    this.#readWrite = new TcpProxy(() =>
+    const writer = (ports: Readonly<Record<string, number>>) => (): ProxyTarget =>
       this.promoting === undefined &&
       !this.switchingOver &&
       this.#processes.view(this.writer)?.state === 'running'
-        ? this.ports.engines[this.writer]
-        : 'hold',
-    );
-    this.#readOnly = new TcpProxy(() => this.#chooseReadOnly());
+        ? ports[this.writer]!
+        : 'hold';
+    this.#readWrite = new TcpProxy(writer(this.ports.enginesPg));
+    this.#readOnly = new TcpProxy(() => this.#chooseReadOnly(this.ports.enginesPg));
+    this.#httpReadWrite = new TcpProxy(writer(this.ports.engines));
+    this.#httpReadOnly = new TcpProxy(() => this.#chooseReadOnly(this.ports.engines));
     await this.#readWrite.listen(this.ports.readWrite);
     await this.#readOnly.listen(this.ports.readOnly);
+    await this.#httpReadWrite.listen(this.ports.httpReadWrite);
+    await this.#httpReadOnly.listen(this.ports.httpReadOnly);
   }
 
-  #chooseReadOnly(): ProxyTarget {
+  #chooseReadOnly(ports: Readonly<Record<string, number>>): ProxyTarget {
     const ready = this.topology.engines
       .map((engine) => engine.name)
       .filter((name) => this.roles.get(name) === 'replica' && this.#ready.get(name));
-    if (ready.length === 0) return this.ports.engines[this.writer];
-    return this.ports.engines[ready[this.#readOnlyTurn++ % ready.length]!];
+    if (ready.length === 0) return ports[this.writer]!;
+    return ports[ready[this.#readOnlyTurn++ % ready.length]!]!;
   }
 
   async #waitReady(names: readonly string[], probe?: () => Promise<boolean>): Promise<void> {
@@ -875,7 +917,8 @@ export class LocalCluster {
     ) {
       this.#note(`${this.promoting} is the writer now (recovered the volume under a new epoch)`);
       this.promoting = undefined;
-      this.#readWrite?.dropConnectionsNotTo(this.ports.engines[this.writer]);
+      this.#readWrite?.dropConnectionsNotTo(this.ports.enginesPg[this.writer]);
+      this.#httpReadWrite?.dropConnectionsNotTo(this.ports.engines[this.writer]);
     }
   }
 
@@ -1036,7 +1079,10 @@ async function assertPortsFree(ports: PortLayout): Promise<void> {
     ports.objectStore,
     ports.readWrite,
     ports.readOnly,
+    ports.httpReadWrite,
+    ports.httpReadOnly,
     ...Object.values(ports.engines),
+    ...Object.values(ports.enginesPg),
     ...Object.values(ports.storage).flatMap((node) => [node.port, node.adminPort]),
   ];
   const busy: number[] = [];

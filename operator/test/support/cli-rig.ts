@@ -46,7 +46,7 @@ export async function startUp(dataDir: string, extraArgs: readonly string[] = []
     const timer = setTimeout(() => reject(new Error(`up not ready:\n${output.join('')}`)), UP_TIMEOUT_MS);
     const onData = (chunk: Buffer) => {
       output.push(chunk.toString('utf8'));
-      if (output.join('').includes('read-write SQL')) {
+      if (output.join('').includes('SQL over HTTP')) {
         clearTimeout(timer);
         resolve();
       }

@@ -1,0 +1,142 @@
+/**
+ * The PostgreSQL wire protocol's `SqlBackend` (src/core/pgwire/backend.ts) over a running engine: the
+ * writer's or a replica's `execute`, behind the `TransactionGate` that gives interactive transactions
+ * the one SQLite connection in turn.
+ *
+ * Values cross typed by SQLite storage class (`typedValues`), so the protocol can tell an INTEGER from
+ * a REAL and a BLOB from TEXT. Failures become ErrorResponse fields: the kernel's SQLSTATE as it
+ * mapped it, and for a failure of the engine itself (write quorum lost, the kernel being replaced, a
+ * fenced writer) 57P03 with what to do.
+ */
+import { isNorthlightError } from '@northlight/protocol';
+import type {
+  BackendError,
+  BackendReply,
+  BackendStatement,
+  BackendTransaction,
+  SqlBackend,
+  StatementOutcome,
+  StatementShape,
+} from '../core/pgwire/backend.js';
+import type { EngineReply } from '../engine.js';
+import type { SqlStatement, StatementResult } from '../kernel/messages.js';
+import type { SqlError } from '../kernel/sql-errors.js';
+import type { GateTransaction, TransactionGate } from '../transaction-gate.js';
+
+export interface EngineBackendOptions {
+  readonly gate: TransactionGate;
+  readonly role: 'writer' | 'replica';
+  /** `server_version` as clients see it, e.g. "15.0 (northlight 0.1.0)". */
+  readonly serverVersion: string;
+}
+
+export function createEngineBackend(options: EngineBackendOptions): SqlBackend {
+  const { gate } = options;
+  return {
+    role: options.role,
+    serverVersion: options.serverVersion,
+    async describe(sql): Promise<BackendReply<StatementShape>> {
+      const reply = await guarded(() => gate.execute({ statements: [{ sql }], describeOnly: true }));
+      if (!reply.ok) return { ok: false, error: backendError(reply.error) };
+      const result = reply.results[0]!;
+      return {
+        ok: true,
+        value: {
+          parameterCount: result.parameterCount ?? 0,
+          columns: result.columns,
+          readOnly: result.readOnly ?? true,
+        },
+      };
+    },
+    async run(statements, runOptions): Promise<BackendReply<readonly StatementOutcome[]>> {
+      const reply = await guarded(() =>
+        gate.execute(
+          {
+            statements: statements.map(toSqlStatement),
+            readOnly: runOptions.readOnly || options.role === 'replica',
+            typedValues: true,
+          },
+          runOptions.signal,
+        ),
+      );
+      if (!reply.ok) return { ok: false, error: backendError(reply.error) };
+      return { ok: true, value: reply.results.map(toOutcome) };
+    },
+    async begin(beginOptions): Promise<BackendReply<BackendTransaction>> {
+      if (beginOptions.signal?.aborted === true) {
+        return {
+          ok: false,
+          error: { sqlstate: '57014', message: 'canceling statement due to user request' },
+        };
+      }
+      const onAbandoned = beginOptions.onAbandoned;
+      const transaction = gate.begin({
+        readOnly: beginOptions.readOnly,
+        ...(beginOptions.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: beginOptions.idleTimeoutMs }),
+        ...(onAbandoned === undefined
+          ? {}
+          : { onAbandoned: (error: SqlError) => onAbandoned({ ...backendError(error), fatal: true }) }),
+      });
+      return { ok: true, value: wrapTransaction(transaction) };
+    },
+  };
+}
+
+function wrapTransaction(transaction: GateTransaction): BackendTransaction {
+  return {
+    async run(statement, signal): Promise<BackendReply<StatementOutcome>> {
+      const reply = await transaction.run([toSqlStatement(statement)], {
+        typedValues: true,
+        ...(signal === undefined ? {} : { signal }),
+      });
+      if (!reply.ok) return { ok: false, error: backendError(reply.error) };
+      return { ok: true, value: toOutcome(reply.value[0]!) };
+    },
+    async commit(): Promise<BackendReply<void>> {
+      const reply = await transaction.commit();
+      return reply.ok ? reply : { ok: false, error: backendError(reply.error) };
+    },
+    rollback: () => transaction.rollback(),
+  };
+}
+
+/** Engine failures (thrown NorthlightErrors) as replies; anything else is a bug and propagates. */
+async function guarded(run: () => Promise<EngineReply>): Promise<EngineReply> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!isNorthlightError(error)) throw error;
+    return {
+      ok: false,
+      error: { code: error.code, sqlstate: '57P03', message: error.message },
+      visibleThroughSeq: 0,
+    };
+  }
+}
+
+function toSqlStatement(statement: BackendStatement): SqlStatement {
+  return statement.params === undefined
+    ? { sql: statement.sql }
+    : { sql: statement.sql, params: statement.params };
+}
+
+function toOutcome(result: StatementResult): StatementOutcome {
+  // typedValues: every value is a TypedValue (bigint, number, string, Uint8Array or null).
+  return result as StatementOutcome;
+}
+
+const HINTS: Readonly<Record<string, string>> = {
+  '57P03': 'The engine is not accepting this now (write quorum lost, failover, or a restart); retry shortly.',
+  '55P03': 'Another transaction holds the SQL writer; keep transactions short, or retry.',
+  '25P03': 'Reconnect; a transaction that holds the SQL writer must not stay idle.',
+  '40001': 'Run the transaction again.',
+};
+
+function backendError(error: SqlError): BackendError {
+  const hint = HINTS[error.sqlstate];
+  return {
+    sqlstate: error.sqlstate,
+    message: error.message,
+    ...(hint === undefined ? {} : { hint }),
+  };
+}

@@ -1,0 +1,388 @@
+/**
+ * Interactive transactions (BEGIN … COMMIT across round trips, issue 8) over an engine whose SQL
+ * kernel has ONE SQLite connection: the gate in front of `execute` that lets one transaction hold the
+ * connection while every other request waits.
+ *
+ * Why a gate: the kernel runs requests in arrival order on one connection, so a transaction left open
+ * between two of its statements would otherwise see — and be seen by — every other client's requests.
+ * While a read-write transaction holds the gate, every other request (autocommit ones and other
+ * transactions) queues here, in arrival order; when it ends, the queue drains in that order: the
+ * autocommit requests ahead of the next transaction go to the kernel together (group commit), and the
+ * next transaction takes the gate.
+ *
+ * What keeps the hold short:
+ *  - the gate is taken at the transaction's first statement, not at BEGIN (the first statement carries
+ *    the kernel's `open` step), and given back as soon as the kernel has committed, before the commit
+ *    is durable: the durability wait is the transaction's own, like any autocommit request's;
+ *  - a READ ONLY transaction never takes it: each of its statements is a read-only request of its own,
+ *    which is PostgreSQL's default isolation, READ COMMITTED (each statement sees the latest commits);
+ *  - a transaction idle (no call from its client) longer than `idleTimeoutMs` is rolled back, its
+ *    handle answers every later call with 25P03, and `onAbandoned` tells its connection;
+ *  - a request that waited `lockWaitTimeoutMs` for the gate gives up with 55P03, naming the holder.
+ *
+ * A failed statement rolls the transaction back at once and frees the gate (the client sees the
+ * aborted state until it sends ROLLBACK: the wire protocol keeps that). If the engine replaces its
+ * kernel meanwhile (write quorum lost or regained), the transaction is gone with the old kernel: its
+ * next step fails with 40001 and the client may run it again.
+ */
+import { isNorthlightError } from '@northlight/protocol';
+import type { EngineReply } from './engine.js';
+import type { ExecuteRequest, SqlStatement, StatementResult } from './kernel/messages.js';
+import type { SqlError } from './kernel/sql-errors.js';
+
+/** Runs a request; `kernelDone` is called when the kernel has answered, before the durability wait. */
+export type GatedExecute = (request: ExecuteRequest, kernelDone?: () => void) => Promise<EngineReply>;
+
+export interface TransactionGateOptions {
+  /** An open transaction with no call for this long is rolled back (25P03). */
+  readonly idleTimeoutMs: number;
+  /** A request waiting this long for the gate gives up (55P03). */
+  readonly lockWaitTimeoutMs: number;
+  /** A replica: no transaction takes the gate (every one is read-only). */
+  readonly readOnly?: boolean;
+}
+
+export interface BeginOptions {
+  readonly readOnly: boolean;
+  /** Overrides the gate's `idleTimeoutMs` for this transaction. */
+  readonly idleTimeoutMs?: number;
+  /** Called once if the gate rolls the transaction back on its own (idle timeout). */
+  readonly onAbandoned?: (error: SqlError) => void;
+}
+
+export type GateReply<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: SqlError };
+
+export interface GateStatus {
+  /** The transaction holding the gate: its id and how long it has held it. */
+  readonly holder?: { readonly id: number; readonly heldMs: number };
+  readonly waiting: number;
+  readonly transactionsOpen: number;
+  readonly transactionsCommitted: number;
+  readonly transactionsRolledBack: number;
+  readonly transactionsTimedOut: number;
+}
+
+interface Waiter {
+  readonly transaction: boolean;
+  readonly resume: () => void;
+}
+
+const CANCELED: SqlError = {
+  code: 'NORTHLIGHT_CANCELED',
+  sqlstate: '57014',
+  message: 'canceling statement due to user request',
+};
+
+export class TransactionGate {
+  readonly #execute: GatedExecute;
+  readonly #options: TransactionGateOptions;
+  readonly #queue: Waiter[] = [];
+  #holder: { id: number; since: number } | undefined;
+  #nextId = 1;
+  #open = 0;
+  #committed = 0;
+  #rolledBack = 0;
+  #timedOut = 0;
+
+  constructor(execute: GatedExecute, options: TransactionGateOptions) {
+    this.#execute = execute;
+    this.#options = options;
+  }
+
+  status(): GateStatus {
+    const holder = this.#holder;
+    return {
+      ...(holder === undefined ? {} : { holder: { id: holder.id, heldMs: Date.now() - holder.since } }),
+      waiting: this.#queue.length,
+      transactionsOpen: this.#open,
+      transactionsCommitted: this.#committed,
+      transactionsRolledBack: this.#rolledBack,
+      transactionsTimedOut: this.#timedOut,
+    };
+  }
+
+  /** An autocommit request (or a describe): waits while a transaction holds the gate. */
+  async execute(request: ExecuteRequest, signal?: AbortSignal): Promise<EngineReply> {
+    if (request.describeOnly === true) return this.#execute(request);
+    const entered = await this.#enter(false, signal);
+    if (!entered.ok) return { ok: false, error: entered.error, visibleThroughSeq: 0 };
+    return this.#execute(request);
+  }
+
+  /** Opens a transaction (nothing reaches the kernel, and the gate is not taken, until it runs SQL). */
+  begin(options: BeginOptions): GateTransaction {
+    this.#open++;
+    return new GateTransaction(this, this.#nextId++, {
+      readOnly: options.readOnly || this.#options.readOnly === true,
+      idleTimeoutMs: options.idleTimeoutMs ?? this.#options.idleTimeoutMs,
+      onAbandoned: options.onAbandoned,
+    });
+  }
+
+  // ---- for GateTransaction ----
+
+  /** @internal */
+  runRequest(request: ExecuteRequest, kernelDone?: () => void): Promise<EngineReply> {
+    return this.#execute(request, kernelDone);
+  }
+
+  /** @internal Waits for the gate and takes it for transaction `id`. */
+  async acquire(id: number, signal?: AbortSignal): Promise<GateReply<void>> {
+    const entered = await this.#enter(true, signal);
+    if (entered.ok) this.#holder = { id, since: Date.now() };
+    return entered;
+  }
+
+  /** @internal */
+  release(id: number): void {
+    if (this.#holder?.id !== id) return;
+    this.#holder = undefined;
+    this.#drain();
+  }
+
+  /** @internal */
+  ended(outcome: 'committed' | 'rolled-back' | 'timed-out'): void {
+    this.#open--;
+    if (outcome === 'committed') this.#committed++;
+    else this.#rolledBack++;
+    if (outcome === 'timed-out') this.#timedOut++;
+  }
+
+  #enter(transaction: boolean, signal: AbortSignal | undefined): Promise<GateReply<void>> {
+    if (signal?.aborted === true) return Promise.resolve({ ok: false, error: CANCELED });
+    if (this.#holder === undefined && this.#queue.length === 0) {
+      // Taken synchronously: a transaction's acquire and the holder it sets are one step.
+      if (transaction) this.#holder = { id: 0, since: Date.now() };
+      return Promise.resolve({ ok: true, value: undefined });
+    }
+    return new Promise((resolve) => {
+      const waitedSince = Date.now();
+      const finish = (reply: GateReply<void>) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(reply);
+      };
+      const waiter: Waiter = {
+        transaction,
+        resume: () => {
+          if (transaction) this.#holder = { id: 0, since: Date.now() };
+          finish({ ok: true, value: undefined });
+        },
+      };
+      const leave = (error: SqlError) => {
+        const index = this.#queue.indexOf(waiter);
+        if (index < 0) return;
+        this.#queue.splice(index, 1);
+        finish({ ok: false, error });
+        if (index === 0 && this.#holder === undefined) this.#drain();
+      };
+      const onAbort = () => leave(CANCELED);
+      const timer = setTimeout(() => {
+        const holder = this.#holder;
+        leave({
+          code: 'NORTHLIGHT_LOCK_TIMEOUT',
+          sqlstate: '55P03',
+          message:
+            `waited ${Date.now() - waitedSince} ms for the SQL writer` +
+            (holder === undefined
+              ? ''
+              : `, held by transaction ${holder.id} for ${Date.now() - holder.since} ms`) +
+            ': one transaction at a time writes; keep transactions short, or raise lockWaitTimeoutMs',
+        });
+      }, this.#options.lockWaitTimeoutMs);
+      timer.unref();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(waiter);
+    });
+  }
+
+  /** The gate is free: resume waiters in order up to and including the next transaction. */
+  #drain(): void {
+    while (this.#holder === undefined) {
+      const waiter = this.#queue.shift();
+      if (waiter === undefined) return;
+      waiter.resume();
+    }
+  }
+}
+
+/**
+ * One interactive transaction. Calls are made one at a time. After a failed `run` it is already rolled
+ * back in the kernel; `rollback()` is always safe and never fails.
+ */
+export class GateTransaction {
+  readonly id: number;
+  readonly readOnly: boolean;
+  readonly #gate: TransactionGate;
+  readonly #idleTimeoutMs: number;
+  readonly #onAbandoned: ((error: SqlError) => void) | undefined;
+  /** The kernel has the transaction open (its first statement ran). */
+  #inKernel = false;
+  /** Why it cannot go on: failed, timed out, or ended. */
+  #dead: SqlError | undefined;
+  #ended = false;
+  #idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    gate: TransactionGate,
+    id: number,
+    options: {
+      readOnly: boolean;
+      idleTimeoutMs: number;
+      onAbandoned: ((error: SqlError) => void) | undefined;
+    },
+  ) {
+    this.#gate = gate;
+    this.id = id;
+    this.readOnly = options.readOnly;
+    this.#idleTimeoutMs = options.idleTimeoutMs;
+    this.#onAbandoned = options.onAbandoned;
+    this.#armIdleTimer();
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Runs statements in the transaction; answers once what they read is durable. */
+  async run(
+    statements: readonly SqlStatement[],
+    options: { readonly typedValues?: boolean; readonly signal?: AbortSignal } = {},
+  ): Promise<GateReply<readonly StatementResult[]>> {
+    if (this.#dead !== undefined) return { ok: false, error: this.#dead };
+    if (this.#ended) return { ok: false, error: ENDED };
+    this.#disarmIdleTimer();
+    try {
+      const typed = options.typedValues === true ? { typedValues: true } : {};
+      if (this.readOnly) {
+        const reply = await this.#gate.execute({ statements, readOnly: true, ...typed }, options.signal);
+        return reply.ok ? { ok: true, value: reply.results } : { ok: false, error: reply.error };
+      }
+      if (!this.#inKernel) {
+        const acquired = await this.#gate.acquire(this.id, options.signal);
+        if (!acquired.ok) return acquired; // not taken: the transaction stays as it was
+      }
+      const step = this.#inKernel ? 'continue' : 'open';
+      this.#inKernel = true;
+      const reply = await this.#step({ statements, transaction: { id: this.id, step }, ...typed });
+      if (!reply.ok) {
+        this.#fail(reply.error);
+        return { ok: false, error: reply.error };
+      }
+      return { ok: true, value: reply.results };
+    } finally {
+      this.#armIdleTimer();
+    }
+  }
+
+  /** Commits; answers once the commit is durable. A failed transaction answers with its failure. */
+  async commit(): Promise<GateReply<void>> {
+    if (this.#dead !== undefined) {
+      const error = this.#dead;
+      this.#end('rolled-back');
+      return { ok: false, error };
+    }
+    if (this.#ended) return { ok: false, error: ENDED };
+    this.#disarmIdleTimer();
+    if (!this.#inKernel) {
+      this.#end('committed');
+      return { ok: true, value: undefined };
+    }
+    this.#inKernel = false;
+    try {
+      const reply = await this.#step({ statements: [], transaction: { id: this.id, step: 'commit' } }, () =>
+        this.#gate.release(this.id),
+      );
+      if (!reply.ok) {
+        this.#end('rolled-back');
+        return { ok: false, error: reply.error };
+      }
+      this.#end('committed');
+      return { ok: true, value: undefined };
+    } finally {
+      this.#gate.release(this.id);
+    }
+  }
+
+  async rollback(): Promise<void> {
+    if (this.#ended) return;
+    this.#disarmIdleTimer();
+    await this.#rollbackInKernel();
+    this.#end('rolled-back');
+  }
+
+  /** One kernel step; an engine failure (kernel replaced, stopping) fails the transaction. */
+  async #step(request: ExecuteRequest, kernelDone?: () => void): Promise<EngineReply> {
+    try {
+      return await this.#gate.runRequest(request, kernelDone);
+    } catch (error) {
+      if (!isNorthlightError(error)) throw error;
+      return {
+        ok: false,
+        error: { code: error.code, sqlstate: '57P03', message: error.message },
+        visibleThroughSeq: 0,
+      };
+    }
+  }
+
+  /** A statement failed: the kernel rolled the transaction back already; the gate is free. */
+  #fail(error: SqlError): void {
+    this.#dead = error;
+    this.#inKernel = false;
+    this.#gate.release(this.id);
+  }
+
+  async #rollbackInKernel(): Promise<void> {
+    if (!this.#inKernel) {
+      this.#gate.release(this.id);
+      return;
+    }
+    this.#inKernel = false;
+    try {
+      await this.#step({ statements: [], transaction: { id: this.id, step: 'rollback' } });
+    } finally {
+      this.#gate.release(this.id);
+    }
+  }
+
+  #end(outcome: 'committed' | 'rolled-back' | 'timed-out'): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#disarmIdleTimer();
+    this.#gate.ended(outcome);
+  }
+
+  #armIdleTimer(): void {
+    // Only a transaction holding the gate blocks anyone: one that has run nothing yet is not timed.
+    if (!this.#inKernel || this.#ended || this.#dead !== undefined || this.#idleTimeoutMs <= 0) return;
+    this.#disarmIdleTimer();
+    this.#idleTimer = setTimeout(() => void this.#timeOut(), this.#idleTimeoutMs);
+    this.#idleTimer.unref();
+  }
+
+  #disarmIdleTimer(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
+  async #timeOut(): Promise<void> {
+    if (this.#ended) return;
+    const error: SqlError = {
+      code: 'NORTHLIGHT_IDLE_IN_TRANSACTION_TIMEOUT',
+      sqlstate: '25P03',
+      message: `terminating the transaction: idle in transaction for ${this.#idleTimeoutMs} ms while it held the SQL writer`,
+    };
+    this.#dead = error;
+    await this.#rollbackInKernel();
+    this.#end('timed-out');
+    this.#onAbandoned?.(error);
+  }
+}
+
+const ENDED: SqlError = {
+  code: 'NORTHLIGHT_TRANSACTION_ENDED',
+  sqlstate: '25P01',
+  message: 'the transaction has already ended',
+};

@@ -112,12 +112,13 @@ export interface ConnectionLimits {
   readonly authenticationTimeoutMs: number;
 }
 
+/** The engine's defaults (src/config.ts `--pg-…`), so a PgServer built without options matches. */
 export const defaultConnectionLimits: ConnectionLimits = {
-  messageBytesMax: 16 * 1024 * 1024,
-  resultBytesMax: 64 * 1024 * 1024,
+  messageBytesMax: 64 * 1024 * 1024,
+  resultBytesMax: 256 * 1024 * 1024,
   preparedStatementsMax: 10_000,
   statementTimeoutMs: 0,
-  idleInTransactionTimeoutMs: 60_000,
+  idleInTransactionTimeoutMs: 10_000,
   idleSessionTimeoutMs: 0,
   authenticationTimeoutMs: 60_000,
 };

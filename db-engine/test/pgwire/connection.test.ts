@@ -408,6 +408,34 @@ describe('bounds and timeouts', () => {
     expect(rows(await waiter.roundTrip(frontend.query('SELECT a FROM t')))).toEqual([['1']]);
   });
 
+  it('stops reading while a full message waits behind a busy statement, and resumes after', async () => {
+    const holder = await started();
+    await holder.roundTrip(frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (1)'));
+    const harness = await started({ limits: { messageBytesMax: 200 } });
+    harness.connection.receive(frontend.query('INSERT INTO t VALUES (2)'));
+    await tick();
+    const queued = [1, 2, 3].map((index) => frontend.query(`SELECT ${index} AS padding_${'x'.repeat(60)}`));
+    for (const message of queued) harness.connection.receive(message);
+    expect(harness.reading).toBe(false);
+    await holder.roundTrip(frontend.query('COMMIT'));
+    for (let round = 0; round < 50 && find(harness.reader.messages, 'Z').length < 4; round++) await tick();
+    const answered = harness.reader.take();
+    expect(tags(answered)).toEqual(['INSERT 0 1', 'SELECT 1', 'SELECT 1', 'SELECT 1']);
+    expect(rows(answered)).toEqual([['1'], ['2'], ['3']]);
+    expect(harness.reading).toBe(true);
+  });
+
+  it('bad UTF-8 in a Bind parameter is an ERROR for the statement, not the end of the connection', async () => {
+    const harness = await started();
+    const messages = await harness.roundTrip(
+      frontend.parse('', 'SELECT $1', [25]),
+      frontend.bind('', '', [new Uint8Array([0xff, 0xfe])]),
+      frontend.sync(),
+    );
+    expect([types(messages), error(messages).C]).toEqual(['1EZ', '22021']);
+    expect(harness.closed).toBe(false);
+  });
+
   it('a replica refuses writes with 25006', async () => {
     const replica = new SqliteTestBackend({ role: 'replica' });
     try {

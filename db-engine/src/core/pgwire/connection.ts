@@ -218,6 +218,8 @@ export class PgConnection {
   private transaction: TransactionState = { kind: 'idle' };
   private skipUntilSync = false;
   private pumping = false;
+  /** Bytes arrived while the pump was busy: it must look again before it stops. */
+  private inputSincePump = false;
   private reading = true;
   private scram: ScramServer | null = null;
   private settings: SessionSettings | null = null;
@@ -262,6 +264,7 @@ export class PgConnection {
       this.reading = false;
       this.hooks.setReading(false);
     }
+    this.inputSincePump = true;
     void this.pump();
   }
 
@@ -282,6 +285,7 @@ export class PgConnection {
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
+    this.inputSincePump = false;
     try {
       while (this.phase !== 'closed') {
         const message = this.decoder.next();
@@ -302,6 +306,9 @@ export class PgConnection {
     } finally {
       this.pumping = false;
     }
+    // Bytes that arrived while the pump waited on a drain after its last look would otherwise sit
+    // unread until the client sent more.
+    if (this.inputSincePump && this.phase !== 'closed') void this.pump();
   }
 
   private onPumpError(error: unknown): void {
@@ -540,6 +547,11 @@ export class PgConnection {
         : { sqlstate: error.sqlstate, message: error.message, hint: error.hint };
     }
     if (error instanceof PgValueError) return { sqlstate: error.sqlstate, message: error.message };
+    // Bad UTF-8 inside a well-framed message (a Bind parameter): the stream is still in step, so
+    // this is an ERROR for the statement, not the connection's end.
+    if (error instanceof PgProtocolError && error.sqlstate === '22021') {
+      return { sqlstate: error.sqlstate, message: error.message };
+    }
     throw error;
   }
 

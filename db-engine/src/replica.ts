@@ -27,6 +27,7 @@ import type { VolumeJson } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
 import { KernelHost } from './kernel/kernel-host.js';
 import type { ExecuteRequest, KernelStats } from './kernel/messages.js';
+import { type PgEndpoint, startPgEndpoint } from './pg-endpoint.js';
 import { TransactionGate } from './transaction-gate.js';
 import { runWriter } from './writer.js';
 
@@ -338,6 +339,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     lockWaitTimeoutMs: config.pg.lockWaitTimeoutMs,
     readOnly: true,
   });
+  let pgEndpoint: PgEndpoint | undefined;
   const replicaState = () => {
     const follower = serving?.follower;
     const applied = follower?.confirmedVdl ?? asLsn(0n);
@@ -354,6 +356,8 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     kernel: () => kernelGauges(kernelStats),
     recoverySeconds: () => undefined,
     replica: replicaState,
+    pg: () => pgEndpoint?.counters,
+    transactions: () => gate.status(),
   });
   const server = await startSqlServer({
     host: config.listenHost,
@@ -417,6 +421,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     },
   });
   logger.log('info', 'HTTP API listening', { port: server.port });
+  pgEndpoint = await startPgEndpoint(config, gate, 'replica', logger);
   void follow();
   const volumeRefresh = setInterval(() => {
     if (streamConnected) void volume.refresh().catch(() => {}); // the next round, or the stream, retries
@@ -437,6 +442,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
       const deadline = setTimeout(() => resolve(1), SHUTDOWN_DEADLINE_MS);
       void (async () => {
         streamResponse?.destroy();
+        await pgEndpoint?.stop();
         await server.app.close();
         await serving?.kernel?.close();
         network.close();
@@ -475,6 +481,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
       ...config,
       role: 'writer',
       httpPort: server.port,
+      pg: { ...config.pg, port: pgEndpoint?.port ?? config.pg.port },
       segmentSizeBytes: volume.pagesPerPg * ENGINE_PAGE_SIZE_BYTES,
     },
     logger,

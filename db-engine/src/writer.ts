@@ -27,6 +27,7 @@ import { registerReplicationRoutes } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
 import { KernelHost, type PreparedKernel } from './kernel/kernel-host.js';
 import type { KernelStats, SealedGroup } from './kernel/messages.js';
+import { type PgEndpoint, startPgEndpoint } from './pg-endpoint.js';
 import { TransactionGate } from './transaction-gate.js';
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
@@ -177,10 +178,13 @@ export async function runWriter(
     kernel: () => kernelGauges(kernelStats),
     recoverySeconds: () => (recovery === undefined ? undefined : recovery.durationMs / 1000),
     replicaCount: () => feed.subscriberCount,
+    pg: () => pgEndpoint?.counters,
+    transactions: () => gate.status(),
   });
   driver.replicaReadPoints = () => feed.minReplicaReadPoints();
   // Every request goes through the gate: an interactive transaction (the PostgreSQL protocol's
   // BEGIN … COMMIT) holds the one SQLite connection, and HTTP requests wait for it like any other.
+  let pgEndpoint: PgEndpoint | undefined;
   const gate = new TransactionGate((request, kernelDone) => engine!.execute(request, kernelDone), {
     idleTimeoutMs: config.pg.idleInTransactionTimeoutMs,
     lockWaitTimeoutMs: config.pg.lockWaitTimeoutMs,
@@ -238,6 +242,7 @@ export async function runWriter(
     },
   });
   logger.log('info', 'HTTP API listening', { port: server.port });
+  pgEndpoint = await startPgEndpoint(config, gate, 'writer', logger);
 
   recovery = await driver.start();
   markServing();
@@ -266,6 +271,7 @@ export async function runWriter(
       const deadline = setTimeout(() => resolve(code === 0 ? 1 : code), SHUTDOWN_DEADLINE_MS);
       void (async () => {
         feed.reset(); // ends the replicas' streams, which would hold the server open
+        await pgEndpoint?.stop(); // rolls back open transactions: none of them was acknowledged
         await server.app.close(); // waits for requests in flight, which wait for durability
         driver.stop();
         await engine?.close();

@@ -2,7 +2,8 @@
  * `northlight up` end to end, on real processes: the CLI starts the default cluster (six storage
  * nodes in three zones, a writer, a replica, the embedded S3 store) on free ports, and then:
  *   1. `status --json` shows every PG with six healthy copies, two per zone on distinct nodes;
- *   2. SQL works through the read-write endpoint (the writer) and the read-only one (the replica);
+ *   2. SQL works through the read-write endpoints (the writer) and the read-only ones (the replica):
+ *      over HTTP, and with the real `psql` on the PostgreSQL endpoints with the password `up` made;
  *   3. the writer is killed under a write load (`kill-node`): the control plane promotes the replica,
  *      the read-write endpoint follows it, clients see errors for a moment and then succeed, and
  *      every acknowledged row is on the new writer; the old writer comes back as a replica only
@@ -11,6 +12,7 @@
  *      directory serves the same rows, with the writer recorded at the failover.
  * Bad input (an invalid cluster file, an unknown command) fails with exit code 2 and starts nothing.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -67,6 +69,30 @@ describe('northlight up (real processes)', () => {
     const shell = northlight(['sql', '--data-dir', dataDir, '-c', 'SELECT count(*) AS n FROM kv']);
     expect(shell.status, shell.stderr).toBe(0);
     expect(shell.stdout).toMatch(/n\s*\n1\s*\n\(1 row\)/);
+    // psql on the PostgreSQL endpoints, with the URL `up` printed (its password kept in the data dir).
+    const url = (port: number) =>
+      `postgresql://postgres:${readFileSync(join(dataDir, 'pg-password'), 'utf8').trim()}@127.0.0.1:${port}/northlight`;
+    const psql = (port: number, command: string) =>
+      execFileSync('psql', [url(port), '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', command], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+    expect(up.output.join('')).toContain(url(ports.readWrite));
+    expect(psql(ports.readWrite, "INSERT INTO kv VALUES (-1, 'from psql') RETURNING k")).toBe(
+      '-1\nINSERT 0 1\n',
+    );
+    expect(
+      await until('the psql row on the replica', async () => {
+        const read = psql(ports.readOnly, 'SELECT v FROM kv WHERE k = -1');
+        return read === 'from psql\n' ? read : undefined;
+      }),
+    ).toBe('from psql\n');
+    expect(() =>
+      execFileSync('psql', [url(ports.readWrite).replace(/:[^:@]+@/, ':wrong@'), '-X', '-c', 'SELECT 1'], {
+        encoding: 'utf8',
+        stdio: 'pipe',
+      }),
+    ).toThrow(/password authentication failed/);
 
     // 3. Kill the writer under load.
     const acknowledged: number[] = [];

@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { KernelStats } from '../kernel/messages.js';
+import type { GateStatus } from '../transaction-gate.js';
 
 export interface EngineMetricsSource {
   /** The writer's driver status; a replica has none. */
@@ -41,6 +42,18 @@ export interface EngineMetricsSource {
   };
   /** The writer's replicas: how many are subscribed now. */
   replicaCount?(): number;
+  /** The PostgreSQL endpoint's counters; undefined before it listens. */
+  pg?(): PgCounters | undefined;
+  /** The transaction gate (transaction-gate.ts). */
+  transactions?(): GateStatus;
+}
+
+/** What the PostgreSQL endpoint counts (`io/pg-server.ts`). */
+export interface PgCounters {
+  readonly connectionsOpen: number;
+  readonly connectionsTotal: number;
+  readonly connectionsRefused: number;
+  readonly errorsBySqlstate: ReadonlyMap<string, number>;
 }
 
 /** The kernel counters the gauges read (`kernel` of the source), from the kernel's statistics. */
@@ -235,6 +248,61 @@ export class EngineMetrics {
     gauge('northlight_engine_recovery_seconds', 'Duration of the last crash recovery', () =>
       source.recoverySeconds(),
     );
+    gauge(
+      'northlight_engine_pg_connections',
+      'PostgreSQL connections open',
+      () => source.pg?.()?.connectionsOpen,
+    );
+    gauge(
+      'northlight_engine_pg_connections_accepted',
+      'PostgreSQL connections accepted since start (a counter read as a gauge)',
+      () => source.pg?.()?.connectionsTotal,
+    );
+    gauge(
+      'northlight_engine_pg_connections_refused',
+      'PostgreSQL connections refused at the connection limit (53300; a counter read as a gauge)',
+      () => source.pg?.()?.connectionsRefused,
+    );
+    new Gauge({
+      name: 'northlight_engine_pg_errors',
+      help: 'ErrorResponses sent to PostgreSQL clients, by SQLSTATE (a counter read as a gauge)',
+      labelNames: ['sqlstate'],
+      registers,
+      collect() {
+        for (const [sqlstate, count] of source.pg?.()?.errorsBySqlstate ?? []) this.set({ sqlstate }, count);
+      },
+    });
+    gauge(
+      'northlight_engine_writer_waiting_requests',
+      'Requests waiting while an interactive transaction holds the SQL writer',
+      () => source.transactions?.().waiting,
+    );
+    gauge(
+      'northlight_engine_writer_held_seconds',
+      'How long the interactive transaction holding the SQL writer has held it (0 when none does)',
+      () => {
+        const status = source.transactions?.();
+        return status === undefined ? undefined : (status.holder?.heldMs ?? 0) / 1000;
+      },
+    );
+    gauge(
+      'northlight_engine_transactions_open',
+      'Interactive transactions open (BEGIN without COMMIT or ROLLBACK yet)',
+      () => source.transactions?.().transactionsOpen,
+    );
+    new Gauge({
+      name: 'northlight_engine_transactions_ended',
+      help: 'Interactive transactions ended, by outcome (committed, rolled_back, idle_timeout; a counter read as a gauge)',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        const status = source.transactions?.();
+        if (status === undefined) return;
+        this.set({ outcome: 'committed' }, status.transactionsCommitted);
+        this.set({ outcome: 'rolled_back' }, status.transactionsRolledBack - status.transactionsTimedOut);
+        this.set({ outcome: 'idle_timeout' }, status.transactionsTimedOut);
+      },
+    });
     for (const [key, name, help] of [
       ['cacheHits', 'northlight_engine_cache_hits', 'Buffer cache hits'],
       ['cacheMisses', 'northlight_engine_cache_misses', 'Buffer cache misses (page reads from storage)'],

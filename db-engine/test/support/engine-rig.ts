@@ -120,6 +120,8 @@ export class StorageFleet {
 export interface EngineProcess {
   readonly dataDir: string;
   readonly httpPort: number;
+  /** The PostgreSQL wire protocol's port. */
+  readonly pgPort: number;
   readonly child: ChildProcess;
   readonly output: string[];
   readonly exited: Promise<number | null>;
@@ -161,6 +163,7 @@ export async function startEngine(
   );
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let pgPort: number | undefined;
   const httpPort = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`engine not ready:\n${output.join('')}`)),
@@ -172,6 +175,7 @@ export async function startEngine(
       output.push(text);
       for (const line of text.split('\n')) {
         if (line.includes('HTTP API listening')) port = (JSON.parse(line) as { port: number }).port;
+        if (line.includes('PostgreSQL listening')) pgPort = (JSON.parse(line) as { port: number }).port;
         if (line.includes('engine ready') && port !== undefined) {
           clearTimeout(timer);
           resolve(port);
@@ -182,7 +186,7 @@ export async function startEngine(
     child.stdout?.on('data', onData);
     void exited.then((code) => reject(new Error(`engine exited with ${code}:\n${output.join('')}`)));
   });
-  return { dataDir, httpPort, child, output, exited };
+  return { dataDir, httpPort, pgPort: pgPort!, child, output, exited };
 }
 
 export function removeEngineData(engine: EngineProcess): void {

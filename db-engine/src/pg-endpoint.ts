@@ -1,0 +1,69 @@
+/**
+ * The engine's PostgreSQL endpoint (issue 8): the wire-protocol server (`io/pg-server.ts`) over the
+ * engine's `TransactionGate` (`io/pg-backend.ts`), configured from the `--pg-*` flags. The writer and
+ * the replicas start one each; a replica's is read-only (every transaction reads on its own).
+ *
+ * The server starts with the HTTP API, before the volume is recovered: a client that connects early
+ * gets 57P03 ("not accepting this now; retry shortly") from its first statement, as PostgreSQL answers
+ * while it starts up, instead of a refused connection.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Logger } from '@northlight/protocol';
+import { buildVersion } from '@northlight/protocol/io';
+import type { EngineConfig } from './config.js';
+import { createEngineBackend } from './io/pg-backend.js';
+import { scramVerifierText } from './io/pg-scram.js';
+import { PgServer, type PgServerCounters } from './io/pg-server.js';
+import type { TransactionGate } from './transaction-gate.js';
+
+/** The PostgreSQL version clients are told (`server_version`); its SQL is SQLite's (clients.md). */
+export const PG_COMPATIBLE_VERSION = '15.0';
+
+export interface PgEndpoint {
+  readonly port: number;
+  readonly counters: PgServerCounters;
+  stop(): Promise<void>;
+}
+
+export async function startPgEndpoint(
+  config: EngineConfig,
+  gate: TransactionGate,
+  role: 'writer' | 'replica',
+  logger: Logger,
+): Promise<PgEndpoint> {
+  const pg = config.pg;
+  const tls =
+    pg.tlsCertFile === undefined || pg.tlsKeyFile === undefined
+      ? undefined
+      : { cert: await readFile(pg.tlsCertFile), key: await readFile(pg.tlsKeyFile) };
+  const server = new PgServer({
+    host: config.listenHost,
+    port: pg.port,
+    backend: createEngineBackend({
+      gate,
+      role,
+      serverVersion: `${PG_COMPATIBLE_VERSION} (northlight ${buildVersion()})`,
+    }),
+    auth:
+      pg.auth === 'trust'
+        ? { method: 'trust' }
+        : { method: 'scram', users: new Map([[pg.user, scramVerifierText(pg.password!)]]) },
+    maxConnections: pg.maxConnections,
+    limits: {
+      messageBytesMax: pg.maxMessageBytes,
+      resultBytesMax: pg.maxResultBytes,
+      idleInTransactionTimeoutMs: pg.idleInTransactionTimeoutMs,
+      idleSessionTimeoutMs: pg.idleSessionTimeoutMs,
+    },
+    ...(tls === undefined ? {} : { tls }),
+    log: logger,
+  });
+  const { port } = await server.start();
+  logger.log('info', 'PostgreSQL listening', {
+    port,
+    auth: pg.auth,
+    ...(pg.auth === 'scram' ? { user: pg.user } : {}),
+    tls: tls !== undefined,
+  });
+  return { port, counters: server.counters, stop: () => server.stop() };
+}

@@ -1,21 +1,25 @@
 /**
- * Unmodified clients against the wire-protocol server: the real `psql` (trust and SCRAM-SHA-256,
- * TLS), node-postgres `pg` (parameterized queries, text and binary results, a transaction, an error
- * then ROLLBACK), and `sysbench` 1.0.20's oltp_write_only / oltp_read_only / oltp_read_write in both
- * --db-ps-mode=auto (extended protocol, named prepared statements, binary results) and disable
- * (simple Query with literals), prepare / run / cleanup. Each proves a client nobody here wrote
- * gets the answers it expects; the backend comes from `support/backends.ts`.
+ * Unmodified clients against the wire protocol: the real `psql` (connect, CREATE TABLE, INSERT,
+ * SELECT, \q; SCRAM-SHA-256 with PGPASSWORD, a wrong password and an unknown user refused; TLS where
+ * it is configured, refused where it is not), node-postgres `pg` (parameterized queries, text and
+ * binary results, a transaction, an error then ROLLBACK), and `sysbench` 1.0.20's oltp_write_only /
+ * oltp_read_only / oltp_read_write in both --db-ps-mode=auto (extended protocol, named prepared
+ * statements, binary results) and disable (simple Query with literals), prepare / run / cleanup.
+ * Each runs against the engine process over six storage nodes, and the client tests also against an
+ * independent SQLite backend (support/endpoints.ts): a client nobody here wrote gets what it expects.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scramVerifierText } from '../../src/io/pg-scram.js';
-import { BACKEND_KINDS, type BackendUnderTest, startBackend } from './support/backends.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import {
+  ENDPOINT_TLS,
+  type Endpoint,
+  type EndpointKind,
+  PG_PASSWORD,
+  PG_USER,
+  startEndpoint,
+} from './support/endpoints.js';
 
 const run = promisify(execFile);
 
@@ -28,15 +32,14 @@ async function psql(
     ...process.env,
     PGCONNECT_TIMEOUT: '10',
     PGSSLMODE: options.sslmode ?? 'prefer',
-    ...(options.password === undefined ? {} : { PGPASSWORD: options.password }),
+    PGPASSWORD: options.password ?? PG_PASSWORD,
   };
   const child = execFile(
     '/usr/bin/psql',
-    ['-h', '127.0.0.1', '-p', String(port), '-U', options.user ?? 'postgres', '-d', 'app', '-X', ...args],
-    { env, timeout: 20_000 },
+    ['-h', '127.0.0.1', '-p', String(port), '-U', options.user ?? PG_USER, '-d', 'app', '-X', ...args],
+    { env, timeout: 30_000 },
   );
-  if (options.input !== undefined) child.stdin?.end(options.input);
-  else child.stdin?.end();
+  child.stdin?.end(options.input ?? '');
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk) => {
@@ -49,22 +52,30 @@ async function psql(
   return { code, stdout, stderr };
 }
 
-describe.each(BACKEND_KINDS)('over the %s backend', (kind) => {
-  describe('real clients', () => {
-    let underTest: BackendUnderTest;
-    let server: TestServer;
+const endpoints = new Map<EndpointKind, Endpoint>();
 
-    beforeAll(async () => {
-      underTest = await startBackend(kind);
-      server = await startTestServer(underTest.backend);
-    });
+async function endpoint(kind: EndpointKind): Promise<Endpoint> {
+  let found = endpoints.get(kind);
+  if (found === undefined) {
+    found = await startEndpoint(kind);
+    endpoints.set(kind, found);
+  }
+  return found;
+}
 
-    afterAll(async () => {
-      await server?.stop();
-      await underTest?.stop();
-    });
+afterAll(async () => {
+  await Promise.all([...endpoints.values()].map((entry) => entry.stop()));
+}, 60_000);
 
-    it('psql: connect, CREATE TABLE, INSERT, SELECT, \\q', async () => {
+describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
+  let port: number;
+
+  beforeAll(async () => {
+    port = (await endpoint(kind)).port;
+  }, 120_000);
+
+  describe('psql', () => {
+    it('connect with SCRAM-SHA-256, CREATE TABLE, INSERT, SELECT, \\q', async () => {
       const script = [
         'CREATE TABLE psql_items (id SERIAL PRIMARY KEY, name TEXT NOT NULL, price REAL);',
         "INSERT INTO psql_items (name, price) VALUES ('apple', 1.5), ('pear', 2);",
@@ -74,7 +85,7 @@ describe.each(BACKEND_KINDS)('over the %s backend', (kind) => {
         'SELECT 1 AS after_quit;',
         '',
       ].join('\n');
-      const result = await psql(server.port, ['-v', 'ON_ERROR_STOP=1'], { input: script });
+      const result = await psql(port, ['-v', 'ON_ERROR_STOP=1'], { input: script });
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
       expect(result.stdout).toContain('CREATE TABLE');
@@ -82,11 +93,12 @@ describe.each(BACKEND_KINDS)('over the %s backend', (kind) => {
       expect(result.stdout).toMatch(/1 \| apple\s+\|\s+1\.5/);
       expect(result.stdout).toMatch(/2 \| pear\s+\|\s+2/);
       expect(result.stdout).toContain('(2 rows)');
+      expect(result.stdout).toMatch(/server_version\s*\n-+\n\s*15\.0 /);
       expect(result.stdout).not.toContain('after_quit');
     });
 
-    it('psql: an error carries its SQLSTATE and the session goes on', async () => {
-      const result = await psql(server.port, [
+    it('an error carries its SQLSTATE and the session goes on', async () => {
+      const result = await psql(port, [
         '-v',
         'VERBOSITY=verbose',
         '-c',
@@ -97,106 +109,45 @@ describe.each(BACKEND_KINDS)('over the %s backend', (kind) => {
       expect(result.stderr).toContain('ERROR:  42P01');
       expect(result.stdout).toMatch(/answer\s*\n-+\n\s*42/);
     });
-  });
-
-  describe('psql with SCRAM-SHA-256', () => {
-    let underTest: BackendUnderTest;
-    let server: TestServer;
-
-    beforeAll(async () => {
-      underTest = await startBackend(kind);
-      server = await startTestServer(underTest.backend, {
-        auth: { method: 'scram', users: new Map([['alice', scramVerifierText('correct horse')]]) },
-      });
-    });
-
-    afterAll(async () => {
-      await server?.stop();
-      await underTest?.stop();
-    });
-
-    it('the right password gets in', async () => {
-      const result = await psql(server.port, ['-tAc', 'SELECT current_user'], {
-        user: 'alice',
-        password: 'correct horse',
-      });
-      expect(result.stderr).toBe('');
-      expect(result.stdout.trim()).toBe('alice');
-    });
 
     it('a wrong password and an unknown user are refused the same way', async () => {
-      const wrong = await psql(server.port, ['-c', 'SELECT 1'], { user: 'alice', password: 'wrong' });
+      const wrong = await psql(port, ['-c', 'SELECT 1'], { password: 'wrong' });
       expect(wrong.code).not.toBe(0);
-      expect(wrong.stderr).toContain('password authentication failed for user "alice"');
-      const unknown = await psql(server.port, ['-c', 'SELECT 1'], { user: 'mallory', password: 'x' });
+      expect(wrong.stderr).toContain(`password authentication failed for user "${PG_USER}"`);
+      const unknown = await psql(port, ['-c', 'SELECT 1'], { user: 'mallory' });
       expect(unknown.code).not.toBe(0);
       expect(unknown.stderr).toContain('password authentication failed for user "mallory"');
     });
-  });
 
-  describe('psql over TLS', () => {
-    let underTest: BackendUnderTest;
-    let server: TestServer;
-    let directory: string;
-
-    beforeAll(async () => {
-      directory = mkdtempSync(join(tmpdir(), 'northlight-pg-tls-'));
-      const key = join(directory, 'key.pem');
-      const cert = join(directory, 'cert.pem');
-      await run('openssl', [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-      ]);
-      underTest = await startBackend(kind);
-      server = await startTestServer(underTest.backend, {
-        tls: { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') },
+    if (ENDPOINT_TLS[kind]) {
+      it('TLS: SSLRequest is answered S and the session runs encrypted', async () => {
+        const result = await psql(port, ['-tAc', 'SELECT 7 * 6', '-c', '\\conninfo'], { sslmode: 'require' });
+        expect(result.stderr).toBe('');
+        expect(result.stdout).toMatch(/^42\n/);
+        expect(result.stdout).toMatch(/SSL connection \(protocol: TLSv1\.[23]/);
       });
-    });
-
-    afterAll(async () => {
-      await server?.stop();
-      await underTest?.stop();
-      rmSync(directory, { recursive: true, force: true });
-    });
-
-    it('SSLRequest is answered S and the session runs encrypted', async () => {
-      const result = await psql(server.port, ['-tAc', 'SELECT 7 * 6'], { sslmode: 'require' });
-      expect(result.stderr).toBe('');
-      expect(result.stdout.trim()).toBe('42');
-      // libpq reports the TLS session in \conninfo.
-      const info = await psql(server.port, ['-c', '\\conninfo'], { sslmode: 'require' });
-      expect(info.stdout).toMatch(/SSL connection \(protocol: TLSv1\.[23]/);
-    });
+    } else {
+      it('no TLS configured: SSLRequest is answered N, so sslmode=require is refused', async () => {
+        const result = await psql(port, ['-c', 'SELECT 1'], { sslmode: 'require' });
+        expect(result.code).not.toBe(0);
+        expect(result.stderr).toContain('server does not support SSL, but SSL was required');
+        const plain = await psql(port, ['-tAc', 'SELECT 6 * 7'], { sslmode: 'prefer' });
+        expect(plain.stdout.trim()).toBe('42');
+      });
+    }
   });
 
   describe('node-postgres', () => {
-    let underTest: BackendUnderTest;
-    let server: TestServer;
-
-    beforeAll(async () => {
-      underTest = await startBackend(kind);
-      server = await startTestServer(underTest.backend);
-    });
-
-    afterAll(async () => {
-      await server?.stop();
-      await underTest?.stop();
-    });
-
     function client(binary = false): pg.Client {
       // `binary` is a node-postgres option its type definitions leave out.
-      const config = { host: '127.0.0.1', port: server.port, user: 'app', database: 'app', binary };
+      const config = {
+        host: '127.0.0.1',
+        port,
+        user: PG_USER,
+        password: PG_PASSWORD,
+        database: 'app',
+        binary,
+      };
       return new pg.Client(config);
     }
 
@@ -209,7 +160,7 @@ describe.each(BACKEND_KINDS)('over the %s backend', (kind) => {
         );
         const insert = await text.query(
           'INSERT INTO pg_things (label, weight, data) VALUES ($1, $2, $3), ($4, $5, $6)',
-          ['one', 1.25, Buffer.from([0, 1, 255]), "it's", -2, null],
+          ['one', 1.25, Buffer.from([0, 1, 255]), "it's", -2.5, null],
         );
         expect(insert.command).toBe('INSERT');
         expect(insert.rowCount).toBe(2);
@@ -219,7 +170,7 @@ describe.each(BACKEND_KINDS)('over the %s backend', (kind) => {
         );
         expect(selected.rows).toEqual([
           { id: '1', label: 'one', weight: 1.25, data: Buffer.from([0, 1, 255]) },
-          { id: '2', label: "it's", weight: -2, data: null },
+          { id: '2', label: "it's", weight: -2.5, data: null },
         ]);
         expect(selected.fields.map((field) => field.dataTypeID)).toEqual([20, 25, 701, 17]);
         const named = await text.query({
@@ -289,21 +240,13 @@ describe.each(BACKEND_KINDS)('over the %s backend', (kind) => {
   });
 });
 
-// sysbench is the slow one (about 20 s): it runs against the engine's backend only.
-describe('sysbench 1.0.20', () => {
-  const kind = 'engine';
-  let underTest: BackendUnderTest;
-  let server: TestServer;
+// sysbench is the slow one: it runs against the engine process only.
+describe('sysbench 1.0.20 against the engine process', () => {
+  let port: number;
 
   beforeAll(async () => {
-    underTest = await startBackend(kind);
-    server = await startTestServer(underTest.backend);
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    await underTest?.stop();
-  });
+    port = (await endpoint('engine')).port;
+  }, 120_000);
 
   async function sysbench(workload: string, args: readonly string[]): Promise<string> {
     const { stdout } = await run(
@@ -312,14 +255,15 @@ describe('sysbench 1.0.20', () => {
         workload,
         '--db-driver=pgsql',
         '--pgsql-host=127.0.0.1',
-        `--pgsql-port=${server.port}`,
-        '--pgsql-user=postgres',
+        `--pgsql-port=${port}`,
+        `--pgsql-user=${PG_USER}`,
+        `--pgsql-password=${PG_PASSWORD}`,
         '--pgsql-db=sbtest',
         '--tables=1',
         '--table-size=1000',
         ...args,
       ],
-      { timeout: 30_000 },
+      { timeout: 60_000 },
     );
     return stdout;
   }
@@ -334,11 +278,11 @@ describe('sysbench 1.0.20', () => {
         expect(transactions, `${workload} ${mode}: ${output}`).toBeGreaterThan(5);
         expect(output).not.toMatch(/FATAL|fatal/);
       }
-      const count = await psql(server.port, ['-tAc', 'SELECT count(*) FROM sbtest1']);
+      const count = await psql(port, ['-tAc', 'SELECT count(*) FROM sbtest1']);
       expect(Number(count.stdout.trim())).toBe(1000);
       const cleaned = await sysbench(workload, ['cleanup']);
       expect(cleaned).toContain("Dropping table 'sbtest1'");
-      const gone = await psql(server.port, ['-v', 'VERBOSITY=verbose', '-c', 'SELECT count(*) FROM sbtest1']);
+      const gone = await psql(port, ['-v', 'VERBOSITY=verbose', '-c', 'SELECT count(*) FROM sbtest1']);
       expect(gone.stderr).toContain('42P01');
     });
   }

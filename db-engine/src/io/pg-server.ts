@@ -175,7 +175,17 @@ export class PgServer {
         if (target !== undefined && target.secretKey === key) target.connection.cancel();
       },
       onMessage: (type) => bump(this.counters.messagesByType, type),
-      onError: (sqlstate) => bump(this.counters.errorsBySqlstate, sqlstate),
+      onError: (sqlstate, severity, message) => {
+        bump(this.counters.errorsBySqlstate, sqlstate);
+        // A client's own failures are not ours to fix: only a full server is worth a warning.
+        if (severity === 'FATAL') {
+          this.options.log?.log(sqlstate === '53300' ? 'warn' : 'info', 'PostgreSQL connection ended', {
+            processId,
+            sqlstate,
+            message,
+          });
+        }
+      },
     };
     const connection = new PgConnection(
       {

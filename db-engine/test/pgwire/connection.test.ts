@@ -75,6 +75,22 @@ describe('startup', () => {
     expect(status(messages)).toBe('I');
   });
 
+  it('a client asking for protocol 3.2 or options is told 3.0 and carries on', async () => {
+    const harness = new Harness(backend);
+    const messages = await harness.send(
+      frontend.startup({ user: 'ann', '_pq_.compression': 'on' }, (3 << 16) | 2),
+      (pending) => pending.some((message) => message.type === 'Z'),
+    );
+    expect(types(messages)).toMatch(/^vRS+KZ$/);
+    const body = (messages[0] as BackendMessage).body;
+    const view = new DataView(body.buffer, body.byteOffset);
+    expect([view.getInt32(0), view.getInt32(4), text(body.subarray(8, body.length - 1))]).toEqual([
+      196608,
+      1,
+      '_pq_.compression',
+    ]);
+  });
+
   it('SSLRequest and GSSENCRequest are answered N without TLS, S with it', async () => {
     const plain = new Harness(backend);
     plain.reader.expectSsl();

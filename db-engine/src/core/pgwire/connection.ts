@@ -48,6 +48,7 @@ import {
   FrontendDecoder,
   type FrontendMessage,
   MessageWriter,
+  negotiateProtocolVersion,
   noData,
   noticeResponse,
   PgProtocolError,
@@ -138,7 +139,8 @@ export interface ConnectionHooks {
   cancelRequest?(processId: number, secretKey: number): void;
   /** Counters for metrics. */
   onMessage?(type: FrontendMessage['type'] | StartupMessage['type']): void;
-  onError?(sqlstate: string): void;
+  /** Every ErrorResponse sent; FATAL ones end the connection. */
+  onError?(sqlstate: string, severity: 'ERROR' | 'FATAL', message: string): void;
 }
 
 export interface ConnectionOptions {
@@ -329,7 +331,7 @@ export class PgConnection {
   }
 
   private sendError(fields: BackendError, severity: 'ERROR' | 'FATAL' = 'ERROR'): void {
-    this.hooks.onError?.(fields.sqlstate);
+    this.hooks.onError?.(fields.sqlstate, severity, fields.message);
     errorResponse(this.out, { severity, ...fields });
   }
 
@@ -395,11 +397,22 @@ export class PgConnection {
         this.hooks.close();
         return;
       case 'Startup':
+        this.negotiateProtocol(message.protocolVersion, message.parameters);
         this.startSession(message.parameters);
         return;
       default:
         throw new PgProtocolError('08P01', 'expected a startup message');
     }
+  }
+
+  /**
+   * A client asking for 3.x with x > 0, or sending protocol options (`_pq_.*`), is told what this
+   * server speaks (3.0, no options) and carries on in 3.0, as PostgreSQL does.
+   */
+  private negotiateProtocol(protocolVersion: number, parameters: ReadonlyMap<string, string>): void {
+    const options = [...parameters.keys()].filter((name) => name.startsWith('_pq_.'));
+    if ((protocolVersion & 0xffff) === 0 && options.length === 0) return;
+    negotiateProtocolVersion(this.out, 0, options);
   }
 
   private startSession(parameters: ReadonlyMap<string, string>): void {

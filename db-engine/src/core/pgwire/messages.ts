@@ -458,6 +458,20 @@ export function authenticationSaslFinal(writer: MessageWriter, data: string): vo
   writer.begin('R').int32(12).raw(encodeUtf8(data)).end();
 }
 
+/** 'v': the newest minor version this server speaks and the protocol options it did not recognise. */
+export function negotiateProtocolVersion(
+  writer: MessageWriter,
+  newestMinor: number,
+  unrecognisedOptions: readonly string[],
+): void {
+  writer
+    .begin('v')
+    .int32((3 << 16) | newestMinor)
+    .int32(unrecognisedOptions.length);
+  for (const option of unrecognisedOptions) writer.cstring(option);
+  writer.end();
+}
+
 export function parameterStatus(writer: MessageWriter, name: string, value: string): void {
   writer.begin('S').cstring(name).cstring(value).end();
 }

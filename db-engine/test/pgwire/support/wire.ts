@@ -41,8 +41,8 @@ function message(type: string, body: Uint8Array): Uint8Array {
 }
 
 export const frontend = {
-  startup(parameters: Record<string, string>): Uint8Array {
-    const body = new Bytes().int32(196608);
+  startup(parameters: Record<string, string>, protocolVersion = 196608): Uint8Array {
+    const body = new Bytes().int32(protocolVersion);
     for (const [name, value] of Object.entries(parameters)) body.cstring(name).cstring(value);
     const inner = body.int8(0).build();
     return new Bytes()

@@ -155,6 +155,8 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       const text = client();
       await text.connect();
       try {
+        const version = await text.query('SELECT version()');
+        expect(version.rows[0].version).toMatch(/^PostgreSQL 15\.0 /);
         await text.query(
           'CREATE TABLE pg_things (id BIGSERIAL PRIMARY KEY, label TEXT, weight DOUBLE PRECISION, data BYTEA)',
         );

@@ -28,7 +28,7 @@ import { startSqlServer } from './io/sql-server.js';
 import { KernelHost, type PreparedKernel } from './kernel/kernel-host.js';
 import type { KernelStats, SealedGroup } from './kernel/messages.js';
 import { type PgEndpoint, startPgEndpoint } from './pg-endpoint.js';
-import { TransactionGate } from './transaction-gate.js';
+import { type GatedExecute, TransactionGate } from './transaction-gate.js';
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 const FIRST_PG_RETRY_MS = 500;
@@ -185,7 +185,17 @@ export async function runWriter(
   // Every request goes through the gate: an interactive transaction (the PostgreSQL protocol's
   // BEGIN … COMMIT) holds the one SQLite connection, and HTTP requests wait for it like any other.
   let pgEndpoint: PgEndpoint | undefined;
-  const gate = new TransactionGate((request, kernelDone) => engine!.execute(request, kernelDone), {
+  // Commits are counted here, whichever protocol asked (HTTP, or the PostgreSQL one).
+  const execute: GatedExecute = async (request, kernelDone) => {
+    const startedMs = performance.now();
+    const reply = await engine!.execute(request, kernelDone);
+    if (reply.ok && reply.groupSeq !== undefined) {
+      metrics.commits.inc();
+      metrics.commitLatency.observe((performance.now() - startedMs) / 1000);
+    }
+    return reply;
+  };
+  const gate = new TransactionGate(execute, {
     idleTimeoutMs: config.pg.idleInTransactionTimeoutMs,
     lockWaitTimeoutMs: config.pg.lockWaitTimeoutMs,
   });

@@ -109,12 +109,12 @@ export class EngineMetrics {
     });
     this.commits = new Counter({
       name: 'northlight_engine_commits_total',
-      help: 'Write transactions acknowledged durable (VDL reached their commit LSN)',
+      help: 'Write transactions acknowledged durable (VDL reached their commit LSN), from HTTP and PostgreSQL clients',
       registers,
     });
     this.commitLatency = new Histogram({
       name: 'northlight_engine_commit_latency_seconds',
-      help: 'From a write request arriving to its durable acknowledgement',
+      help: "From a commit's submission to the SQL kernel to its durable acknowledgement (HTTP and PostgreSQL clients alike)",
       buckets: COMMIT_BUCKETS,
       registers,
     });

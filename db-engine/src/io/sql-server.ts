@@ -208,10 +208,6 @@ export async function startSqlServer(
     options.metrics.requests.inc({ outcome: 'ok' });
     const write = reply_.groupSeq !== undefined;
     options.metrics.requestLatency.observe({ kind: write ? 'write' : 'read' }, seconds);
-    if (write) {
-      options.metrics.commits.inc();
-      options.metrics.commitLatency.observe(seconds);
-    }
     return {
       results: reply_.results,
       ...(reply_.commitLsn === undefined ? {} : { commitLsn: reply_.commitLsn.toString() }),

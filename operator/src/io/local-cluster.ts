@@ -55,6 +55,17 @@ const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '.
 const tsxLoader = require.resolve('tsx');
 
 export const STATE_FILE = 'cluster.json';
+
+/**
+ * For performance work: with NORTHLIGHT_CPU_PROFILE_DIR set, every storage node and engine runs with
+ * V8's sampling profiler and writes a .cpuprofile into `<dir>/<member>/` when it exits cleanly (`down`
+ * or `kill-node`; a SIGKILL writes none). NODE_OPTIONS cannot carry --cpu-prof, hence this.
+ */
+function profilingArgs(member: string): string[] {
+  const directory = process.env.NORTHLIGHT_CPU_PROFILE_DIR;
+  if (directory === undefined || directory === '') return [];
+  return ['--cpu-prof', '--cpu-prof-dir', join(resolve(directory), member)];
+}
 /** The PostgreSQL user clients log in as, and the file (mode 0600) holding its generated password. */
 export const PG_USER = 'postgres';
 export const PG_PASSWORD_FILE = 'pg-password';
@@ -393,6 +404,7 @@ export class LocalCluster {
       name: nodeId,
       command: process.execPath,
       args: [
+        ...profilingArgs(nodeId),
         '--import',
         tsxLoader,
         join(repositoryRoot, 'storage-node', 'src', 'main.ts'),
@@ -448,6 +460,7 @@ export class LocalCluster {
       name,
       command: process.execPath,
       args: [
+        ...profilingArgs(name),
         '--import',
         tsxLoader,
         join(repositoryRoot, 'db-engine', 'src', 'main.ts'),

@@ -52,19 +52,23 @@ async function psql(
   return { code, stdout, stderr };
 }
 
-const endpoints = new Map<EndpointKind, Endpoint>();
+/** One endpoint per kind for the whole file; a failed start is not retried (it would double the load). */
+const endpoints = new Map<EndpointKind, Promise<Endpoint>>();
 
-async function endpoint(kind: EndpointKind): Promise<Endpoint> {
+function endpoint(kind: EndpointKind): Promise<Endpoint> {
   let found = endpoints.get(kind);
   if (found === undefined) {
-    found = await startEndpoint(kind);
+    found = startEndpoint(kind);
     endpoints.set(kind, found);
   }
   return found;
 }
 
 afterAll(async () => {
-  await Promise.all([...endpoints.values()].map((entry) => entry.stop()));
+  const started = await Promise.allSettled(endpoints.values());
+  await Promise.all(
+    started.map((result) => (result.status === 'fulfilled' ? result.value.stop() : undefined)),
+  );
 }, 60_000);
 
 describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {

@@ -58,6 +58,25 @@ async function selfSignedCertificate(directory: string): Promise<{ certFile: str
   return { certFile, keyFile };
 }
 
+/** The storage rig's own ready timeout (storage-node/test/support/process-rig.ts). */
+const STORAGE_READY_TIMEOUT_MS = 30_000;
+
+/**
+ * `fleet.start()`, but when one node fails to come up (a loaded machine) the others are not left
+ * running: `fleet.start()` rejects at the first failure while the rest are still starting, and
+ * `stopAll` stops only the nodes whose start has finished, so wait out the rig's ready timeout first.
+ * (A node that timed out itself stays running: the rig does not kill it; reported to the lead.)
+ */
+async function startFleet(fleet: StorageFleet): Promise<void> {
+  try {
+    await fleet.start();
+  } catch (error) {
+    await new Promise((resolve) => setTimeout(resolve, STORAGE_READY_TIMEOUT_MS + 1_000));
+    await fleet.stopAll();
+    throw error;
+  }
+}
+
 export async function startEndpoint(kind: EndpointKind): Promise<Endpoint> {
   if (kind === 'sqlite') {
     const backend = new SqliteTestBackend();
@@ -80,7 +99,7 @@ export async function startEndpoint(kind: EndpointKind): Promise<Endpoint> {
   const fleet = new StorageFleet(1024 * 1024);
   let engine: EngineProcess | undefined;
   try {
-    await fleet.start();
+    await startFleet(fleet);
     engine = await startEngine(fleet, {
       args: [
         '--pg-auth',

@@ -11,13 +11,16 @@
 import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SqlBackend } from '../../src/core/pgwire/backend.js';
 import { seededRandom } from '../support/seeded.js';
+import { startKernelBackend } from './support/kernel-backend.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { SqliteTestBackend } from './support/sqlite-backend.js';
 import { BackendReader, concat, errorFields, frontend } from './support/wire.js';
 
 const baseSeed = Number(process.env.FUZZ_SEED ?? 20_261_126);
-const CASES = 240;
+/** Per backend; the engine kernel is slower per statement, so it gets fewer. */
+const CASES = { sqlite: 240, engine: 120 } as const;
 const CONCURRENT = 24;
 const CASE_DEADLINE_MS = 5_000;
 
@@ -154,13 +157,22 @@ function runCase(port: number, bytes: Uint8Array, label: string): Promise<CaseRe
   });
 }
 
-describe('protocol fuzzing', () => {
-  let backend: SqliteTestBackend;
+async function fuzzBackend(
+  kind: 'sqlite' | 'engine',
+): Promise<{ backend: SqlBackend; stop(): Promise<void> }> {
+  if (kind === 'engine') return startKernelBackend({ idleTimeoutMs: 300, lockWaitTimeoutMs: 2_000 });
+  const backend = new SqliteTestBackend({ idleTimeoutMs: 300 });
+  return { backend, stop: async () => backend.close() };
+}
+
+describe.each(['sqlite', 'engine'] as const)('protocol fuzzing over the %s backend', (kind) => {
+  let underTest: { backend: SqlBackend; stop(): Promise<void> };
   let server: TestServer;
+  const cases = CASES[kind];
 
   beforeAll(async () => {
-    backend = new SqliteTestBackend({ idleTimeoutMs: 300 });
-    server = await startTestServer(backend, {
+    underTest = await fuzzBackend(kind);
+    server = await startTestServer(underTest.backend, {
       maxConnections: 200,
       limits: {
         messageBytesMax: 1024 * 1024,
@@ -169,14 +181,14 @@ describe('protocol fuzzing', () => {
         idleInTransactionTimeoutMs: 300,
       },
     });
-  });
+  }, 60_000);
 
   afterAll(async () => {
     await server?.stop();
-    backend?.close();
+    await underTest?.stop();
   });
 
-  it(`survives ${CASES} hostile connections (seed ${baseSeed}) while a canary keeps working`, async () => {
+  it(`survives ${cases} hostile connections (seed ${baseSeed}) while a canary keeps working`, async () => {
     const canary = new pg.Client({
       host: '127.0.0.1',
       port: server.port,
@@ -189,16 +201,16 @@ describe('protocol fuzzing', () => {
     const keepAlive = setInterval(() => void canary.query('SELECT 1').catch(() => {}), 150);
     try {
       const kinds = new Map<string, number>();
-      for (let batch = 0; batch < CASES / CONCURRENT; batch++) {
-        const cases = Array.from({ length: CONCURRENT }, (_, index) => {
+      for (let batch = 0; batch < cases / CONCURRENT; batch++) {
+        const batchCases = Array.from({ length: CONCURRENT }, (_, index) => {
           const seed = baseSeed + batch * CONCURRENT + index;
           return { seed, ...hostileStream(seededRandom(seed)) };
         });
         const results = await Promise.all(
-          cases.map((entry) => runCase(server.port, entry.bytes, `seed ${entry.seed} (${entry.kind})`)),
+          batchCases.map((entry) => runCase(server.port, entry.bytes, `seed ${entry.seed} (${entry.kind})`)),
         );
         results.forEach((result, index) => {
-          const entry = cases[index] as (typeof cases)[number];
+          const entry = batchCases[index] as (typeof batchCases)[number];
           kinds.set(entry.kind, (kinds.get(entry.kind) ?? 0) + 1);
           expect(result.closedByServer, `seed ${entry.seed}`).toBe(true);
           if (entry.framingError) {

@@ -507,8 +507,8 @@ export class PgConnection {
    * Once every received message is handled, the client owes us the next move: bound how long it
    * may take. Before authentication completes the startup deadline set at construction stands;
    * then an idle session gets idleSessionTimeoutMs, and a session inside a transaction block (open
-   * or failed, or mid extended-protocol) idleInTransactionTimeoutMs, so a silent client can never
-   * hold the writer or a connection slot forever.
+   * or failed) or skipping to Sync after an error gets idleInTransactionTimeoutMs, so a silent
+   * client can never hold the writer, or a failed block, forever.
    */
   private armTimerForClientTurn(): void {
     if (this.phase !== 'ready') return;

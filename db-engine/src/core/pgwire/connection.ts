@@ -642,12 +642,8 @@ export class PgConnection {
     const facts = this.facts as SessionFacts;
     const translations = batch.map((tokens) => translate(tokens, facts));
     for (const translation of translations) {
-      if (translation.parameterCount > 0) {
-        throw statementError(
-          '08P01',
-          `bind message supplies 0 parameters, but the statement requires ${translation.parameterCount}`,
-        );
-      }
+      // A simple Query has no parameters to bind (PostgreSQL says the same, 42P02).
+      if (translation.parameterCount > 0) throw statementError('42P02', 'there is no parameter $1');
     }
     const readOnly =
       this.options.backend.role === 'replica' ||
@@ -788,7 +784,7 @@ export class PgConnection {
   ): Promise<BufferedResult> {
     const translation = prepared?.translation ?? translate(tokens, this.facts as SessionFacts);
     if (parameters.length < translation.parameterCount) {
-      throw statementError('08P01', `there is no parameter $${parameters.length + 1}`);
+      throw statementError('42P02', `there is no parameter $${parameters.length + 1}`);
     }
     const statement =
       parameters.length === 0 ? { sql: translation.sql } : { sql: translation.sql, params: parameters };

@@ -219,7 +219,9 @@ export class PgConnection {
   private phase: Phase = 'startup';
   private transaction: TransactionState = { kind: 'idle' };
   private skipUntilSync = false;
-  private pumping = false;
+  /** The pump while it runs: messages are handled one at a time, by it alone. */
+  private pumping: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
   /** Bytes arrived while the pump was busy: it must look again before it stops. */
   private inputSincePump = false;
   private reading = true;
@@ -275,19 +277,39 @@ export class PgConnection {
     this.inFlight?.abort();
   }
 
-  /** The socket is gone (or the server stops): release the writer and every timer. */
-  async closed(): Promise<void> {
-    if (this.phase === 'closed') return;
+  /**
+   * The socket is gone (or the server stops): release the writer and every timer. The open
+   * transaction is rolled back only after the pump has finished the message in hand, because the
+   * backend takes one call at a time: a rollback must not overtake a statement still running.
+   */
+  closed(): Promise<void> {
+    if (this.closing !== null) return this.closing;
     this.phase = 'closed';
     this.idleTimer?.cancel();
     this.inFlight?.abort();
-    await this.endTransaction();
+    const pump = this.pumping;
+    this.closing = (async () => {
+      // A pump that failed has already reported its error; here only its end matters.
+      await pump?.catch(() => {});
+      await this.endTransaction();
+    })();
+    return this.closing;
   }
 
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
+  private pump(): Promise<void> {
+    if (this.pumping !== null) return this.pumping;
     this.inputSincePump = false;
+    const pumping = this.pumpMessages().finally(() => {
+      this.pumping = null;
+      // Bytes that arrived while the pump waited on a drain after its last look would otherwise
+      // sit unread until the client sent more.
+      if (this.inputSincePump && this.phase !== 'closed') void this.pump();
+    });
+    this.pumping = pumping;
+    return pumping;
+  }
+
+  private async pumpMessages(): Promise<void> {
     try {
       while (this.phase !== 'closed') {
         const message = this.decoder.next();
@@ -305,12 +327,7 @@ export class PgConnection {
       }
     } catch (error) {
       this.onPumpError(error);
-    } finally {
-      this.pumping = false;
     }
-    // Bytes that arrived while the pump waited on a drain after its last look would otherwise sit
-    // unread until the client sent more.
-    if (this.inputSincePump && this.phase !== 'closed') void this.pump();
   }
 
   private onPumpError(error: unknown): void {
@@ -351,13 +368,14 @@ export class PgConnection {
     this.idleTimer = null;
     if (delayMs <= 0) return;
     this.idleTimer = this.options.clock.setTimer(delayMs, () => {
-      if (!this.pumping) this.fatal({ sqlstate, message });
+      if (this.pumping === null) this.fatal({ sqlstate, message });
     });
   }
 
   private async handle(message: StartupMessage | FrontendMessage): Promise<void> {
     if (message.type === 'Terminate') {
-      await this.closed();
+      // Not awaited: closing waits for this very pump to finish.
+      void this.closed();
       this.hooks.close();
       return;
     }

@@ -372,6 +372,18 @@ describe('bounds and timeouts', () => {
     expect(status(messages)).toBe('I');
   });
 
+  it('a large result goes out in chunks, not as one buffer', async () => {
+    const harness = await started();
+    const messages = await harness.roundTrip(
+      frontend.query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000) SELECT i, printf('%0200d', i) FROM n",
+      ),
+    );
+    expect(find(messages, 'D')).toHaveLength(4000);
+    expect(harness.sends).toBeGreaterThan(10);
+    expect(harness.sendBytesMax).toBeLessThan(80 * 1024);
+  });
+
   it('a message above the maximum gets FATAL 54000 and a close', async () => {
     const harness = await started({ limits: { messageBytesMax: 100 } });
     const messages = await harness.send(frontend.query(`SELECT '${'x'.repeat(200)}'`));

@@ -650,7 +650,7 @@ export class PgConnection {
         continue;
       }
       const result = await this.runOne(tokens, classified, [], null);
-      this.sendResult(tokens, result, [], true);
+      await this.sendResult(tokens, result, [], true);
       index += 1;
     }
     this.readyForQuery();
@@ -676,19 +676,18 @@ export class PgConnection {
       ),
     );
     if (!reply.ok) throw new StatementError(reply.error);
-    reply.value.forEach((outcome, position) => {
-      const tokens = batch[position] as Token[];
-      this.sendResult(tokens, this.buffer(outcome, null), [], true);
-    });
+    for (const [position, outcome] of reply.value.entries()) {
+      await this.sendResult(batch[position] as Token[], this.buffer(outcome, null), [], true);
+    }
   }
 
   /** Sends a statement's rows (all of them) and its CommandComplete. */
-  private sendResult(
+  private async sendResult(
     tokens: readonly Token[],
     result: BufferedResult | ControlResult,
     resultFormats: readonly FormatCode[],
     withDescription: boolean,
-  ): void {
+  ): Promise<void> {
     if ('tag' in result) {
       if (withDescription && result.columns.length > 0) {
         rowDescription(
@@ -712,15 +711,22 @@ export class PgConnection {
     if (withDescription && result.columns.length > 0) {
       rowDescription(this.out, this.describeColumns(result.columns, result.oids, resultFormats));
     }
-    this.sendRows(result, 0, result.rows.length, resultFormats);
+    await this.sendRows(result, 0, result.rows.length, resultFormats);
     commandComplete(
       this.out,
       commandTag(tokens, { columns: result.columns, rowCount: result.rows.length, changes: result.changes }),
     );
   }
 
-  private sendRows(result: BufferedResult, from: number, to: number, formats: readonly FormatCode[]): void {
+  /** DataRows, flushed as they accumulate so that encoded output never piles up beyond a chunk. */
+  private async sendRows(
+    result: BufferedResult,
+    from: number,
+    to: number,
+    formats: readonly FormatCode[],
+  ): Promise<void> {
     for (let index = from; index < to; index++) {
+      if (this.out.byteLength >= OUTPUT_FLUSH_BYTES) await this.flush();
       const row = result.rows[index] as readonly PgValue[];
       dataRow(
         this.out,
@@ -1173,7 +1179,7 @@ export class PgConnection {
     const result = await this.runPortal(portal);
     const from = portal.rowsSent;
     const to = maxRows > 0 ? Math.min(result.rows.length, from + maxRows) : result.rows.length;
-    this.sendRows(result, from, to, portal.resultFormats);
+    await this.sendRows(result, from, to, portal.resultFormats);
     portal.rowsSent = to;
     if (to < result.rows.length) {
       portalSuspended(this.out);

@@ -293,6 +293,31 @@ describe('extended protocol', () => {
     ]);
   });
 
+  it('executions pipelined before one Sync are one transaction, as in PostgreSQL', async () => {
+    const harness = await withTable();
+    const insert = (id: string) => [frontend.bind('', 'ins', [id]), frontend.execute('')];
+    await harness.roundTrip(
+      frontend.parse('ins', "INSERT INTO t VALUES ($1, 0, 'p')", [20]),
+      frontend.sync(),
+    );
+    const failed = await harness.roundTrip(...insert('10'), ...insert('1'), ...insert('11'), frontend.sync());
+    expect(types(failed)).toBe('2C2EZ');
+    expect([error(failed).C, status(failed)]).toEqual(['23505', 'I']);
+    const count = () => harness.roundTrip(frontend.query('SELECT count(*) FROM t'));
+    expect(rows(await count())).toEqual([['3']]);
+    const committed = await harness.roundTrip(...insert('10'), ...insert('11'), frontend.sync());
+    expect([tags(committed), status(committed)]).toEqual([['INSERT 0 1', 'INSERT 0 1'], 'I']);
+    expect(rows(await count())).toEqual([['5']]);
+    // An Execute whose Sync comes in a later packet cannot know it is alone: it waits for Sync too.
+    const executed = await harness.send(
+      new Uint8Array([...frontend.bind('', 'ins', ['12']), ...frontend.execute('')]),
+      (pending) => pending.some((message) => message.type === 'C'),
+    );
+    expect(tags(executed)).toEqual(['INSERT 0 1']);
+    expect(status(await harness.roundTrip(frontend.sync()))).toBe('I');
+    expect(rows(await count())).toEqual([['6']]);
+  });
+
   it('an error skips every message up to Sync', async () => {
     const harness = await withTable();
     const messages = await harness.roundTrip(

@@ -182,7 +182,16 @@ interface Portal {
 
 type TransactionState =
   | { readonly kind: 'idle' }
-  | { readonly kind: 'open'; readonly transaction: BackendTransaction; readonly readOnly: boolean }
+  /**
+   * `implicit`: opened by the extended protocol for several executions pipelined before one Sync,
+   * which PostgreSQL runs as one transaction; Sync commits it. BEGIN makes it explicit.
+   */
+  | {
+      readonly kind: 'open';
+      readonly transaction: BackendTransaction;
+      readonly readOnly: boolean;
+      readonly implicit: boolean;
+    }
   | { readonly kind: 'failed'; readonly transaction: BackendTransaction | null };
 
 type Phase = 'startup' | 'sasl-first' | 'sasl-final' | 'ready' | 'closed';
@@ -254,7 +263,7 @@ export class PgConnection {
   }
 
   get transactionStatus(): TransactionStatus {
-    if (this.transaction.kind === 'open') return 'T';
+    if (this.transaction.kind === 'open') return this.transaction.implicit ? 'I' : 'T';
     if (this.transaction.kind === 'failed') return 'E';
     return 'I';
   }
@@ -552,6 +561,7 @@ export class PgConnection {
   private async handleReady(message: StartupMessage | FrontendMessage): Promise<void> {
     if (message.type === 'Sync') {
       this.skipUntilSync = false;
+      await this.commitImplicit();
       if (this.transaction.kind === 'idle') this.portals.clear();
       this.readyForQuery();
       return;
@@ -586,7 +596,22 @@ export class PgConnection {
     throw error;
   }
 
-  /** An error inside an open transaction fails it; FATAL errors close the connection. */
+  /** Sync ends an implicit transaction: it commits (or, if the commit fails, reports why). */
+  private async commitImplicit(): Promise<void> {
+    const state = this.transaction;
+    if (state.kind !== 'open' || !state.implicit) return;
+    this.transaction = { kind: 'idle' };
+    const reply = await state.transaction.commit();
+    if (reply.ok) return;
+    await state.transaction.rollback();
+    if (reply.error.fatal === true) this.fatal(reply.error);
+    else this.sendError(reply.error);
+  }
+
+  /**
+   * An error inside an explicit transaction block fails it (25P02 until ROLLBACK); inside an implicit
+   * one it rolls it back, as PostgreSQL does; FATAL errors close the connection.
+   */
   private async failStatement(fields: BackendError): Promise<void> {
     if (fields.fatal === true) {
       this.fatal(fields);
@@ -595,7 +620,7 @@ export class PgConnection {
     this.sendError(fields);
     if (this.transaction.kind === 'open') {
       const transaction = this.transaction.transaction;
-      this.transaction = { kind: 'failed', transaction: null };
+      this.transaction = this.transaction.implicit ? { kind: 'idle' } : { kind: 'failed', transaction: null };
       // The backend has already rolled back after a failed run; after any other failure (Parse,
       // Bind…) it has not. rollback() is always safe, so release the writer now.
       await transaction.rollback();
@@ -771,6 +796,7 @@ export class PgConnection {
     classified: Classified,
     parameters: readonly PgParam[],
     prepared: PreparedStatement | null,
+    executionPoint: ExecutionPoint = null,
   ): Promise<BufferedResult | ControlResult> {
     if (
       this.transaction.kind === 'failed' &&
@@ -794,7 +820,7 @@ export class PgConnection {
       case 'unsupported':
         throw statementError(classified.sqlstate, classified.message);
       case 'sql':
-        return this.runSql(tokens, classified, parameters, prepared);
+        return this.runSql(tokens, classified, parameters, prepared, executionPoint);
       default:
         return this.runSessionCommand(classified);
     }
@@ -805,6 +831,7 @@ export class PgConnection {
     classified: Extract<Classified, { kind: 'sql' }>,
     parameters: readonly PgParam[],
     prepared: PreparedStatement | null,
+    executionPoint: ExecutionPoint,
   ): Promise<BufferedResult> {
     const translation = prepared?.translation ?? translate(tokens, this.facts as SessionFacts);
     if (parameters.length < translation.parameterCount) {
@@ -813,6 +840,9 @@ export class PgConnection {
     const statement =
       parameters.length === 0 ? { sql: translation.sql } : { sql: translation.sql, params: parameters };
     const forcedOid = prepared?.describedAsText === true ? Oid.text : null;
+    if (this.transaction.kind === 'idle' && this.isPipelined(executionPoint)) {
+      await this.openTransaction(this.options.backend.role === 'replica', true);
+    }
     if (this.transaction.kind === 'open') {
       const transaction = this.transaction.transaction;
       const reply = await this.withSignal((signal) => transaction.run(statement, signal));
@@ -827,6 +857,18 @@ export class PgConnection {
     );
     if (!reply.ok) throw new StatementError(reply.error);
     return this.buffer(reply.value[0] as StatementOutcome, forcedOid);
+  }
+
+  /**
+   * Whether more executions are pipelined before the next Sync than this one (a Describe of a
+   * portal that runs it is followed by that portal's Execute). A lone execution runs autocommit,
+   * which is what PostgreSQL's implicit transaction amounts to for it; several share one
+   * transaction, committed at Sync. With no Sync buffered yet, we cannot know: share one.
+   */
+  private isPipelined(executionPoint: ExecutionPoint): boolean {
+    if (executionPoint === null) return false;
+    const ahead = this.decoder.executionsBeforeSync();
+    return ahead === null || ahead > (executionPoint === 'describe' ? 1 : 0);
   }
 
   /** Runs a backend call under the statement timeout and CancelRequest. */
@@ -866,7 +908,13 @@ export class PgConnection {
   }
 
   private async begin(readOnlyRequested: boolean | undefined): Promise<ControlResult> {
-    if (this.transaction.kind !== 'idle') {
+    const state = this.transaction;
+    if (state.kind === 'open' && state.implicit) {
+      // BEGIN inside a pipeline turns its implicit transaction into an explicit block.
+      this.transaction = { ...state, implicit: false };
+      return control('BEGIN');
+    }
+    if (state.kind !== 'idle') {
       noticeResponse(this.out, {
         severity: 'WARNING',
         sqlstate: '25001',
@@ -874,7 +922,11 @@ export class PgConnection {
       });
       return control('BEGIN');
     }
-    const readOnly = this.options.backend.role === 'replica' || readOnlyRequested === true;
+    await this.openTransaction(this.options.backend.role === 'replica' || readOnlyRequested === true, false);
+    return control('BEGIN');
+  }
+
+  private async openTransaction(readOnly: boolean, implicit: boolean): Promise<void> {
     const idleTimeoutMs = this.idleInTransactionTimeoutMs();
     const transactionRef: { current: BackendTransaction | null } = { current: null };
     const reply = await this.withSignal((signal) =>
@@ -887,8 +939,7 @@ export class PgConnection {
     );
     if (!reply.ok) throw new StatementError(reply.error);
     transactionRef.current = reply.value;
-    this.transaction = { kind: 'open', transaction: reply.value, readOnly };
-    return control('BEGIN');
+    this.transaction = { kind: 'open', transaction: reply.value, readOnly, implicit };
   }
 
   private idleInTransactionTimeoutMs(): number {
@@ -1146,14 +1197,20 @@ export class PgConnection {
       noData(this.out);
       return;
     }
-    const result = await this.runPortal(portal);
+    const result = await this.runPortal(portal, 'describe');
     rowDescription(this.out, this.describeColumns(result.columns, result.oids, portal.resultFormats));
   }
 
-  private async runPortal(portal: Portal): Promise<BufferedResult> {
+  private async runPortal(portal: Portal, executionPoint: 'describe' | 'execute'): Promise<BufferedResult> {
     if (portal.result !== null) return portal.result;
     const statement = portal.statement;
-    const outcome = await this.runOne(statement.tokens, statement.classified, portal.parameters, statement);
+    const outcome = await this.runOne(
+      statement.tokens,
+      statement.classified,
+      portal.parameters,
+      statement,
+      executionPoint,
+    );
     const result: BufferedResult =
       'tag' in outcome
         ? {
@@ -1176,7 +1233,7 @@ export class PgConnection {
       emptyQueryResponse(this.out);
       return;
     }
-    const result = await this.runPortal(portal);
+    const result = await this.runPortal(portal, 'execute');
     const from = portal.rowsSent;
     const to = maxRows > 0 ? Math.min(result.rows.length, from + maxRows) : result.rows.length;
     await this.sendRows(result, from, to, portal.resultFormats);
@@ -1198,6 +1255,9 @@ interface ControlResult {
   /** '' for an empty statement (EmptyQueryResponse). */
   readonly tag: string;
 }
+
+/** Where the extended protocol runs a portal (null: a simple Query). */
+type ExecutionPoint = 'describe' | 'execute' | null;
 
 /** Tags of portals over statements the protocol layer answered itself (BEGIN, SET…). */
 const controlTags = new WeakMap<Portal, string>();

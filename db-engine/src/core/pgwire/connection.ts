@@ -9,8 +9,9 @@
  *
  * Transactions, as PostgreSQL presents them:
  * - idle ('I'): a simple Query runs as one autocommit transaction (all its statements together
- *   unless it contains BEGIN/COMMIT); in the extended protocol each Execute is one (a deviation:
- *   PostgreSQL would group every Execute up to the next Sync into one implicit transaction).
+ *   unless it contains BEGIN/COMMIT); in the extended protocol the executions before one Sync are
+ *   one implicit transaction (a lone one simply runs autocommit; several share an interactive
+ *   backend transaction that Sync commits).
  * - open ('T'): after BEGIN, an interactive backend transaction holds the engine's single writer.
  * - failed ('E'): after an error inside an open transaction; everything but ROLLBACK (or COMMIT,
  *   which answers ROLLBACK) gets 25P02 until the client ends the transaction.

@@ -431,6 +431,24 @@ describe('bounds and timeouts', () => {
     expect(silent.closed).toBe(true);
   });
 
+  // Found by fuzz.test.ts: a message received cancelled the idle timer and nothing re-armed it, so
+  // these connections stayed open forever.
+  it('a client silent in a failed block, or after an error with no Sync, is closed with 25P03', async () => {
+    const failedBlock = await started({ limits: { idleInTransactionTimeoutMs: 500 } });
+    await failedBlock.roundTrip(frontend.query('BEGIN'));
+    expect(status(await failedBlock.roundTrip(frontend.query('SELECT * FROM missing')))).toBe('E');
+    failedBlock.clock.advance(500);
+    expect(error(failedBlock.reader.take())).toMatchObject({ S: 'FATAL', C: '25P03' });
+    expect(failedBlock.closed).toBe(true);
+    const noSync = await started({ limits: { idleInTransactionTimeoutMs: 500 } });
+    expect(error(await noSync.send(frontend.parse('', 'SELECT * FROM missing'))).C).toBe('42P01');
+    noSync.clock.advance(499);
+    expect(noSync.closed).toBe(false);
+    noSync.clock.advance(1);
+    expect(error(noSync.reader.take())).toMatchObject({ S: 'FATAL', C: '25P03' });
+    expect(noSync.closed).toBe(true);
+  });
+
   it('an idle transaction is rolled back, the client gets FATAL 25P03, the writer is freed', async () => {
     const harness = await started({ limits: { idleInTransactionTimeoutMs: 50 } });
     await harness.roundTrip(frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (1)'));

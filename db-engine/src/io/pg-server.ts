@@ -143,40 +143,7 @@ export class PgServer {
     const refused = this.clients.size >= this.options.maxConnections;
     const processId = this.allocateProcessId();
     const secretKey = randomBytes(4).readInt32BE(0);
-    let current: net.Socket = socket;
-    const onData = (chunk: Buffer) =>
-      connection.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
-    const hooks: ConnectionHooks = {
-      send: (bytes) => (current.destroyed ? true : current.write(bytes)),
-      drained: () =>
-        new Promise<void>((resolve) => {
-          if (current.destroyed) return resolve();
-          current.once('drain', resolve);
-          current.once('close', resolve);
-        }),
-      close: () => {
-        current.end();
-        const timer = this.clock.setTimer(CLOSE_GRACE_MS, () => socket.destroy());
-        socket.once('close', () => timer.cancel());
-      },
-      setReading: (reading) => (reading ? current.resume() : current.pause()),
-      startTls: () => {
-        socket.off('data', onData);
-        const secure = new tls.TLSSocket(socket, {
-          isServer: true,
-          secureContext: this.secureContext as tls.SecureContext,
-        });
-        secure.on('error', () => secure.destroy());
-        secure.on('data', onData);
-        current = secure;
-      },
-      cancelRequest: (targetId, key) => {
-        const target = this.clients.get(targetId);
-        if (target !== undefined && target.secretKey === key) target.connection.cancel();
-      },
-      onMessage: (type) => bump(this.counters.messagesByType, type),
-      onError: (sqlstate) => bump(this.counters.errorsBySqlstate, sqlstate),
-    };
+    const link = new SocketLink(socket, this.clock, this.secureContext);
     const connection = new PgConnection(
       {
         backend: this.options.backend,
@@ -186,25 +153,16 @@ export class PgServer {
         secretKey,
         limits: this.limits,
         tlsAvailable: this.secureContext !== null,
-        ...(refused
-          ? {
-              refuseWith: {
-                sqlstate: '53300',
-                message: `sorry, too many clients already (max_connections ${this.options.maxConnections})`,
-              },
-            }
-          : {}),
+        ...(refused ? { refuseWith: this.refusal() } : {}),
       },
-      hooks,
+      { ...link.hooks(), ...this.observerHooks(processId) },
     );
+    link.onData = (bytes) => connection.receive(bytes);
     if (refused) this.counters.connectionsRefused += 1;
     else {
       this.clients.set(processId, { connection, secretKey, socket });
       this.counters.connectionsOpen += 1;
     }
-    socket.on('data', onData);
-    // A reset or broken socket is the client's business; 'close' follows and cleans up.
-    socket.on('error', () => socket.destroy());
     socket.on('close', () => {
       this.sockets.delete(socket);
       if (this.clients.get(processId)?.connection === connection) {
@@ -213,5 +171,84 @@ export class PgServer {
       }
       void connection.closed();
     });
+  }
+
+  private refusal(): { sqlstate: string; message: string } {
+    return {
+      sqlstate: '53300',
+      message: `sorry, too many clients already (max_connections ${this.options.maxConnections})`,
+    };
+  }
+
+  /** CancelRequest routing and the counters. */
+  private observerHooks(processId: number): Pick<ConnectionHooks, 'cancelRequest' | 'onMessage' | 'onError'> {
+    return {
+      cancelRequest: (targetId, key) => {
+        const target = this.clients.get(targetId);
+        if (target !== undefined && target.secretKey === key) target.connection.cancel();
+      },
+      onMessage: (type) => bump(this.counters.messagesByType, type),
+      onError: (sqlstate, severity, message) => {
+        bump(this.counters.errorsBySqlstate, sqlstate);
+        // A client's own failures are not ours to fix: only a full server is worth a warning.
+        if (severity === 'FATAL') {
+          this.options.log?.log(sqlstate === '53300' ? 'warn' : 'info', 'PostgreSQL connection ended', {
+            processId,
+            sqlstate,
+            message,
+          });
+        }
+      },
+    };
+  }
+}
+
+/**
+ * One client's socket as the connection sees it: plain TCP, or TLS after SSLRequest (the raw
+ * socket then carries the TLS records and `current` is the TLS socket over it).
+ */
+class SocketLink {
+  onData: (bytes: Uint8Array) => void = () => {};
+  private current: net.Socket;
+  private readonly forward = (chunk: Buffer) =>
+    this.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly clock: Clock,
+    private readonly secureContext: tls.SecureContext | null,
+  ) {
+    this.current = socket;
+    socket.on('data', this.forward);
+    // A reset or broken socket is the client's business; 'close' follows and cleans up.
+    socket.on('error', () => socket.destroy());
+  }
+
+  hooks(): Pick<ConnectionHooks, 'send' | 'drained' | 'close' | 'setReading' | 'startTls'> {
+    return {
+      send: (bytes) => (this.current.destroyed ? true : this.current.write(bytes)),
+      drained: () =>
+        new Promise<void>((resolve) => {
+          if (this.current.destroyed) return resolve();
+          this.current.once('drain', resolve);
+          this.current.once('close', resolve);
+        }),
+      close: () => {
+        this.current.end();
+        const timer = this.clock.setTimer(CLOSE_GRACE_MS, () => this.socket.destroy());
+        this.socket.once('close', () => timer.cancel());
+      },
+      setReading: (reading) => (reading ? this.current.resume() : this.current.pause()),
+      startTls: () => this.startTls(),
+    };
+  }
+
+  private startTls(): void {
+    if (this.secureContext === null) return;
+    this.socket.off('data', this.forward);
+    const secure = new tls.TLSSocket(this.socket, { isServer: true, secureContext: this.secureContext });
+    secure.on('error', () => secure.destroy());
+    secure.on('data', this.forward);
+    this.current = secure;
   }
 }

@@ -75,6 +75,22 @@ describe('startup', () => {
     expect(status(messages)).toBe('I');
   });
 
+  it('a client asking for protocol 3.2 or options is told 3.0 and carries on', async () => {
+    const harness = new Harness(backend);
+    const messages = await harness.send(
+      frontend.startup({ user: 'ann', '_pq_.compression': 'on' }, (3 << 16) | 2),
+      (pending) => pending.some((message) => message.type === 'Z'),
+    );
+    expect(types(messages)).toMatch(/^vRS+KZ$/);
+    const body = (messages[0] as BackendMessage).body;
+    const view = new DataView(body.buffer, body.byteOffset);
+    expect([view.getInt32(0), view.getInt32(4), text(body.subarray(8, body.length - 1))]).toEqual([
+      196608,
+      1,
+      '_pq_.compression',
+    ]);
+  });
+
   it('SSLRequest and GSSENCRequest are answered N without TLS, S with it', async () => {
     const plain = new Harness(backend);
     plain.reader.expectSsl();
@@ -182,6 +198,7 @@ describe('simple query', () => {
     expect(error(await harness.roundTrip(frontend.query('SET no_such = 1'))).C).toBe('42704');
     expect(error(await harness.roundTrip(frontend.query("SET server_version = '1'"))).C).toBe('55P02');
     expect(error(await harness.roundTrip(frontend.query('SAVEPOINT a'))).C).toBe('0A000');
+    expect(error(await harness.roundTrip(frontend.query('SELECT $1'))).C).toBe('42P02');
     expect(tags(await harness.roundTrip(frontend.query('RESET ALL')))).toEqual(['RESET']);
     expect(rows(await harness.roundTrip(frontend.query('SHOW application_name')))).toEqual([['']]);
   });
@@ -276,6 +293,31 @@ describe('extended protocol', () => {
     ]);
   });
 
+  it('executions pipelined before one Sync are one transaction, as in PostgreSQL', async () => {
+    const harness = await withTable();
+    const insert = (id: string) => [frontend.bind('', 'ins', [id]), frontend.execute('')];
+    await harness.roundTrip(
+      frontend.parse('ins', "INSERT INTO t VALUES ($1, 0, 'p')", [20]),
+      frontend.sync(),
+    );
+    const failed = await harness.roundTrip(...insert('10'), ...insert('1'), ...insert('11'), frontend.sync());
+    expect(types(failed)).toBe('2C2EZ');
+    expect([error(failed).C, status(failed)]).toEqual(['23505', 'I']);
+    const count = () => harness.roundTrip(frontend.query('SELECT count(*) FROM t'));
+    expect(rows(await count())).toEqual([['3']]);
+    const committed = await harness.roundTrip(...insert('10'), ...insert('11'), frontend.sync());
+    expect([tags(committed), status(committed)]).toEqual([['INSERT 0 1', 'INSERT 0 1'], 'I']);
+    expect(rows(await count())).toEqual([['5']]);
+    // An Execute whose Sync comes in a later packet cannot know it is alone: it waits for Sync too.
+    const executed = await harness.send(
+      new Uint8Array([...frontend.bind('', 'ins', ['12']), ...frontend.execute('')]),
+      (pending) => pending.some((message) => message.type === 'C'),
+    );
+    expect(tags(executed)).toEqual(['INSERT 0 1']);
+    expect(status(await harness.roundTrip(frontend.sync()))).toBe('I');
+    expect(rows(await count())).toEqual([['6']]);
+  });
+
   it('an error skips every message up to Sync', async () => {
     const harness = await withTable();
     const messages = await harness.roundTrip(
@@ -355,6 +397,18 @@ describe('bounds and timeouts', () => {
     expect(status(messages)).toBe('I');
   });
 
+  it('a large result goes out in chunks, not as one buffer', async () => {
+    const harness = await started();
+    const messages = await harness.roundTrip(
+      frontend.query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000) SELECT i, printf('%0200d', i) FROM n",
+      ),
+    );
+    expect(find(messages, 'D')).toHaveLength(4000);
+    expect(harness.sends).toBeGreaterThan(10);
+    expect(harness.sendBytesMax).toBeLessThan(80 * 1024);
+  });
+
   it('a message above the maximum gets FATAL 54000 and a close', async () => {
     const harness = await started({ limits: { messageBytesMax: 100 } });
     const messages = await harness.send(frontend.query(`SELECT '${'x'.repeat(200)}'`));
@@ -375,6 +429,24 @@ describe('bounds and timeouts', () => {
     const silent = new Harness(backend, { limits: { authenticationTimeoutMs: 500 } });
     silent.clock.advance(500);
     expect(silent.closed).toBe(true);
+  });
+
+  // Found by fuzz.test.ts: a message received cancelled the idle timer and nothing re-armed it, so
+  // these connections stayed open forever.
+  it('a client silent in a failed block, or after an error with no Sync, is closed with 25P03', async () => {
+    const failedBlock = await started({ limits: { idleInTransactionTimeoutMs: 500 } });
+    await failedBlock.roundTrip(frontend.query('BEGIN'));
+    expect(status(await failedBlock.roundTrip(frontend.query('SELECT * FROM missing')))).toBe('E');
+    failedBlock.clock.advance(500);
+    expect(error(failedBlock.reader.take())).toMatchObject({ S: 'FATAL', C: '25P03' });
+    expect(failedBlock.closed).toBe(true);
+    const noSync = await started({ limits: { idleInTransactionTimeoutMs: 500 } });
+    expect(error(await noSync.send(frontend.parse('', 'SELECT * FROM missing'))).C).toBe('42P01');
+    noSync.clock.advance(499);
+    expect(noSync.closed).toBe(false);
+    noSync.clock.advance(1);
+    expect(error(noSync.reader.take())).toMatchObject({ S: 'FATAL', C: '25P03' });
+    expect(noSync.closed).toBe(true);
   });
 
   it('an idle transaction is rolled back, the client gets FATAL 25P03, the writer is freed', async () => {
@@ -406,6 +478,34 @@ describe('bounds and timeouts', () => {
     });
     expect(tags(await holder.roundTrip(frontend.query('COMMIT')))).toEqual(['COMMIT']);
     expect(rows(await waiter.roundTrip(frontend.query('SELECT a FROM t')))).toEqual([['1']]);
+  });
+
+  it('stops reading while a full message waits behind a busy statement, and resumes after', async () => {
+    const holder = await started();
+    await holder.roundTrip(frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (1)'));
+    const harness = await started({ limits: { messageBytesMax: 200 } });
+    harness.connection.receive(frontend.query('INSERT INTO t VALUES (2)'));
+    await tick();
+    const queued = [1, 2, 3].map((index) => frontend.query(`SELECT ${index} AS padding_${'x'.repeat(60)}`));
+    for (const message of queued) harness.connection.receive(message);
+    expect(harness.reading).toBe(false);
+    await holder.roundTrip(frontend.query('COMMIT'));
+    for (let round = 0; round < 50 && find(harness.reader.messages, 'Z').length < 4; round++) await tick();
+    const answered = harness.reader.take();
+    expect(tags(answered)).toEqual(['INSERT 0 1', 'SELECT 1', 'SELECT 1', 'SELECT 1']);
+    expect(rows(answered)).toEqual([['1'], ['2'], ['3']]);
+    expect(harness.reading).toBe(true);
+  });
+
+  it('bad UTF-8 in a Bind parameter is an ERROR for the statement, not the end of the connection', async () => {
+    const harness = await started();
+    const messages = await harness.roundTrip(
+      frontend.parse('', 'SELECT $1', [25]),
+      frontend.bind('', '', [new Uint8Array([0xff, 0xfe])]),
+      frontend.sync(),
+    );
+    expect([types(messages), error(messages).C]).toEqual(['1EZ', '22021']);
+    expect(harness.closed).toBe(false);
   });
 
   it('a replica refuses writes with 25006', async () => {

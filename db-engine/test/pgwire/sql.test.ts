@@ -121,7 +121,16 @@ describe('translate', () => {
       sqlite(
         'SELECT version(), pg_catalog.current_database(), current_schema(), current_user, pg_backend_pid()',
       ),
-    ).toBe("SELECT 'PostgreSQL 15.0 (northlight, SQLite dialect)', 'shop', 'public', 'ann', 77");
+    ).toBe(
+      "SELECT 'PostgreSQL 15.0 (northlight, SQLite dialect)' AS version, 'shop' AS current_database, 'public' AS current_schema, 'ann' AS current_user, 77 AS pg_backend_pid",
+    );
+    // Named only when the call is a whole item of a top-level select list.
+    expect(
+      sqlite("SELECT version() AS v, f(version(), 1), current_user || 'x' FROM t WHERE u = current_user"),
+    ).toBe(
+      "SELECT 'PostgreSQL 15.0 (northlight, SQLite dialect)' AS v, f('PostgreSQL 15.0 (northlight, SQLite dialect)', 1), 'ann' || 'x' FROM t WHERE u = 'ann'",
+    );
+    expect(sqlite('SELECT a FROM t ORDER BY a, pg_backend_pid()')).toBe('SELECT a FROM t ORDER BY a, 77');
     const cast = translate(tokenize('SELECT $1::int4 + $2'), facts);
     expect(cast.sql).toBe('SELECT ?1 + ?2');
     expect([...cast.castTypes]).toEqual([[1, 'int4']]);

@@ -9,8 +9,9 @@
  *
  * Transactions, as PostgreSQL presents them:
  * - idle ('I'): a simple Query runs as one autocommit transaction (all its statements together
- *   unless it contains BEGIN/COMMIT); in the extended protocol each Execute is one (a deviation:
- *   PostgreSQL would group every Execute up to the next Sync into one implicit transaction).
+ *   unless it contains BEGIN/COMMIT); in the extended protocol the executions before one Sync are
+ *   one implicit transaction (a lone one simply runs autocommit; several share an interactive
+ *   backend transaction that Sync commits).
  * - open ('T'): after BEGIN, an interactive backend transaction holds the engine's single writer.
  * - failed ('E'): after an error inside an open transaction; everything but ROLLBACK (or COMMIT,
  *   which answers ROLLBACK) gets 25P02 until the client ends the transaction.
@@ -48,6 +49,7 @@ import {
   FrontendDecoder,
   type FrontendMessage,
   MessageWriter,
+  negotiateProtocolVersion,
   noData,
   noticeResponse,
   PgProtocolError,
@@ -112,12 +114,13 @@ export interface ConnectionLimits {
   readonly authenticationTimeoutMs: number;
 }
 
+/** The engine's defaults (src/config.ts `--pg-…`), so a PgServer built without options matches. */
 export const defaultConnectionLimits: ConnectionLimits = {
-  messageBytesMax: 16 * 1024 * 1024,
-  resultBytesMax: 64 * 1024 * 1024,
+  messageBytesMax: 64 * 1024 * 1024,
+  resultBytesMax: 256 * 1024 * 1024,
   preparedStatementsMax: 10_000,
   statementTimeoutMs: 0,
-  idleInTransactionTimeoutMs: 60_000,
+  idleInTransactionTimeoutMs: 10_000,
   idleSessionTimeoutMs: 0,
   authenticationTimeoutMs: 60_000,
 };
@@ -137,7 +140,8 @@ export interface ConnectionHooks {
   cancelRequest?(processId: number, secretKey: number): void;
   /** Counters for metrics. */
   onMessage?(type: FrontendMessage['type'] | StartupMessage['type']): void;
-  onError?(sqlstate: string): void;
+  /** Every ErrorResponse sent; FATAL ones end the connection. */
+  onError?(sqlstate: string, severity: 'ERROR' | 'FATAL', message: string): void;
 }
 
 export interface ConnectionOptions {
@@ -179,7 +183,16 @@ interface Portal {
 
 type TransactionState =
   | { readonly kind: 'idle' }
-  | { readonly kind: 'open'; readonly transaction: BackendTransaction; readonly readOnly: boolean }
+  /**
+   * `implicit`: opened by the extended protocol for several executions pipelined before one Sync,
+   * which PostgreSQL runs as one transaction; Sync commits it. BEGIN makes it explicit.
+   */
+  | {
+      readonly kind: 'open';
+      readonly transaction: BackendTransaction;
+      readonly readOnly: boolean;
+      readonly implicit: boolean;
+    }
   | { readonly kind: 'failed'; readonly transaction: BackendTransaction | null };
 
 type Phase = 'startup' | 'sasl-first' | 'sasl-final' | 'ready' | 'closed';
@@ -216,7 +229,11 @@ export class PgConnection {
   private phase: Phase = 'startup';
   private transaction: TransactionState = { kind: 'idle' };
   private skipUntilSync = false;
-  private pumping = false;
+  /** The pump while it runs: messages are handled one at a time, by it alone. */
+  private pumping: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+  /** Bytes arrived while the pump was busy: it must look again before it stops. */
+  private inputSincePump = false;
   private reading = true;
   private scram: ScramServer | null = null;
   private settings: SessionSettings | null = null;
@@ -247,7 +264,7 @@ export class PgConnection {
   }
 
   get transactionStatus(): TransactionStatus {
-    if (this.transaction.kind === 'open') return 'T';
+    if (this.transaction.kind === 'open') return this.transaction.implicit ? 'I' : 'T';
     if (this.transaction.kind === 'failed') return 'E';
     return 'I';
   }
@@ -261,6 +278,7 @@ export class PgConnection {
       this.reading = false;
       this.hooks.setReading(false);
     }
+    this.inputSincePump = true;
     void this.pump();
   }
 
@@ -269,36 +287,56 @@ export class PgConnection {
     this.inFlight?.abort();
   }
 
-  /** The socket is gone (or the server stops): release the writer and every timer. */
-  async closed(): Promise<void> {
-    if (this.phase === 'closed') return;
+  /**
+   * The socket is gone (or the server stops): release the writer and every timer. The open
+   * transaction is rolled back only after the pump has finished the message in hand, because the
+   * backend takes one call at a time: a rollback must not overtake a statement still running.
+   */
+  closed(): Promise<void> {
+    if (this.closing !== null) return this.closing;
     this.phase = 'closed';
     this.idleTimer?.cancel();
     this.inFlight?.abort();
-    await this.endTransaction();
+    const pump = this.pumping;
+    this.closing = (async () => {
+      // A pump that failed has already reported its error; here only its end matters.
+      await pump?.catch(() => {});
+      await this.endTransaction();
+    })();
+    return this.closing;
   }
 
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
+  private pump(): Promise<void> {
+    if (this.pumping !== null) return this.pumping;
+    this.inputSincePump = false;
+    const pumping = this.pumpMessages().finally(() => {
+      this.pumping = null;
+      // Bytes that arrived while the pump waited on a drain after its last look would otherwise
+      // sit unread until the client sent more.
+      if (this.inputSincePump && this.phase !== 'closed') void this.pump();
+    });
+    this.pumping = pumping;
+    return pumping;
+  }
+
+  private async pumpMessages(): Promise<void> {
     try {
       while (this.phase !== 'closed') {
         const message = this.decoder.next();
         if (message === null) break;
-        this.idleTimer?.cancel();
+        if (this.phase === 'ready') this.idleTimer?.cancel();
         this.hooks.onMessage?.(message.type);
         await this.handle(message);
         if (this.out.byteLength >= OUTPUT_FLUSH_BYTES) await this.flush();
       }
       await this.flush();
+      this.armTimerForClientTurn();
       if (!this.reading && this.phase !== 'closed') {
         this.reading = true;
         this.hooks.setReading(true);
       }
     } catch (error) {
       this.onPumpError(error);
-    } finally {
-      this.pumping = false;
     }
   }
 
@@ -320,7 +358,7 @@ export class PgConnection {
   }
 
   private sendError(fields: BackendError, severity: 'ERROR' | 'FATAL' = 'ERROR'): void {
-    this.hooks.onError?.(fields.sqlstate);
+    this.hooks.onError?.(fields.sqlstate, severity, fields.message);
     errorResponse(this.out, { severity, ...fields });
   }
 
@@ -340,13 +378,14 @@ export class PgConnection {
     this.idleTimer = null;
     if (delayMs <= 0) return;
     this.idleTimer = this.options.clock.setTimer(delayMs, () => {
-      if (!this.pumping) this.fatal({ sqlstate, message });
+      if (this.pumping === null) this.fatal({ sqlstate, message });
     });
   }
 
   private async handle(message: StartupMessage | FrontendMessage): Promise<void> {
     if (message.type === 'Terminate') {
-      await this.closed();
+      // Not awaited: closing waits for this very pump to finish.
+      void this.closed();
       this.hooks.close();
       return;
     }
@@ -386,11 +425,22 @@ export class PgConnection {
         this.hooks.close();
         return;
       case 'Startup':
+        this.negotiateProtocol(message.protocolVersion, message.parameters);
         this.startSession(message.parameters);
         return;
       default:
         throw new PgProtocolError('08P01', 'expected a startup message');
     }
+  }
+
+  /**
+   * A client asking for 3.x with x > 0, or sending protocol options (`_pq_.*`), is told what this
+   * server speaks (3.0, no options) and carries on in 3.0, as PostgreSQL does.
+   */
+  private negotiateProtocol(protocolVersion: number, parameters: ReadonlyMap<string, string>): void {
+    const options = [...parameters.keys()].filter((name) => name.startsWith('_pq_.'));
+    if ((protocolVersion & 0xffff) === 0 && options.length === 0) return;
+    negotiateProtocolVersion(this.out, 0, options);
   }
 
   private startSession(parameters: ReadonlyMap<string, string>): void {
@@ -479,13 +529,31 @@ export class PgConnection {
 
   private readyForQuery(): void {
     readyForQuery(this.out, this.transactionStatus);
-    if (this.transaction.kind === 'idle') {
+  }
+
+  /**
+   * Once every received message is handled, the client owes us the next move: bound how long it
+   * may take. Before authentication completes the startup deadline set at construction stands;
+   * then an idle session gets idleSessionTimeoutMs, and a session inside a transaction block (open
+   * or failed) or skipping to Sync after an error gets idleInTransactionTimeoutMs, so a silent
+   * client can never hold the writer, or a failed block, forever.
+   */
+  private armTimerForClientTurn(): void {
+    if (this.phase !== 'ready') return;
+    const limits = this.options.limits;
+    if (this.transaction.kind === 'idle' && !this.skipUntilSync) {
       this.armIdleTimer(
-        this.options.limits.idleSessionTimeoutMs,
+        limits.idleSessionTimeoutMs,
         '57P05',
         'terminating connection due to idle-session timeout',
       );
+      return;
     }
+    this.armIdleTimer(
+      this.idleInTransactionTimeoutMs(),
+      '25P03',
+      'terminating connection due to idle-in-transaction timeout',
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -494,6 +562,7 @@ export class PgConnection {
   private async handleReady(message: StartupMessage | FrontendMessage): Promise<void> {
     if (message.type === 'Sync') {
       this.skipUntilSync = false;
+      await this.commitImplicit();
       if (this.transaction.kind === 'idle') this.portals.clear();
       this.readyForQuery();
       return;
@@ -520,10 +589,30 @@ export class PgConnection {
         : { sqlstate: error.sqlstate, message: error.message, hint: error.hint };
     }
     if (error instanceof PgValueError) return { sqlstate: error.sqlstate, message: error.message };
+    // Bad UTF-8 inside a well-framed message (a Bind parameter): the stream is still in step, so
+    // this is an ERROR for the statement, not the connection's end.
+    if (error instanceof PgProtocolError && error.sqlstate === '22021') {
+      return { sqlstate: error.sqlstate, message: error.message };
+    }
     throw error;
   }
 
-  /** An error inside an open transaction fails it; FATAL errors close the connection. */
+  /** Sync ends an implicit transaction: it commits (or, if the commit fails, reports why). */
+  private async commitImplicit(): Promise<void> {
+    const state = this.transaction;
+    if (state.kind !== 'open' || !state.implicit) return;
+    this.transaction = { kind: 'idle' };
+    const reply = await state.transaction.commit();
+    if (reply.ok) return;
+    await state.transaction.rollback();
+    if (reply.error.fatal === true) this.fatal(reply.error);
+    else this.sendError(reply.error);
+  }
+
+  /**
+   * An error inside an explicit transaction block fails it (25P02 until ROLLBACK); inside an implicit
+   * one it rolls it back, as PostgreSQL does; FATAL errors close the connection.
+   */
   private async failStatement(fields: BackendError): Promise<void> {
     if (fields.fatal === true) {
       this.fatal(fields);
@@ -532,7 +621,7 @@ export class PgConnection {
     this.sendError(fields);
     if (this.transaction.kind === 'open') {
       const transaction = this.transaction.transaction;
-      this.transaction = { kind: 'failed', transaction: null };
+      this.transaction = this.transaction.implicit ? { kind: 'idle' } : { kind: 'failed', transaction: null };
       // The backend has already rolled back after a failed run; after any other failure (Parse,
       // Bind…) it has not. rollback() is always safe, so release the writer now.
       await transaction.rollback();
@@ -587,7 +676,7 @@ export class PgConnection {
         continue;
       }
       const result = await this.runOne(tokens, classified, [], null);
-      this.sendResult(tokens, result, [], true);
+      await this.sendResult(tokens, result, [], true);
       index += 1;
     }
     this.readyForQuery();
@@ -597,12 +686,8 @@ export class PgConnection {
     const facts = this.facts as SessionFacts;
     const translations = batch.map((tokens) => translate(tokens, facts));
     for (const translation of translations) {
-      if (translation.parameterCount > 0) {
-        throw statementError(
-          '08P01',
-          `bind message supplies 0 parameters, but the statement requires ${translation.parameterCount}`,
-        );
-      }
+      // A simple Query has no parameters to bind (PostgreSQL says the same, 42P02).
+      if (translation.parameterCount > 0) throw statementError('42P02', 'there is no parameter $1');
     }
     const readOnly =
       this.options.backend.role === 'replica' ||
@@ -617,19 +702,18 @@ export class PgConnection {
       ),
     );
     if (!reply.ok) throw new StatementError(reply.error);
-    reply.value.forEach((outcome, position) => {
-      const tokens = batch[position] as Token[];
-      this.sendResult(tokens, this.buffer(outcome, null), [], true);
-    });
+    for (const [position, outcome] of reply.value.entries()) {
+      await this.sendResult(batch[position] as Token[], this.buffer(outcome, null), [], true);
+    }
   }
 
   /** Sends a statement's rows (all of them) and its CommandComplete. */
-  private sendResult(
+  private async sendResult(
     tokens: readonly Token[],
     result: BufferedResult | ControlResult,
     resultFormats: readonly FormatCode[],
     withDescription: boolean,
-  ): void {
+  ): Promise<void> {
     if ('tag' in result) {
       if (withDescription && result.columns.length > 0) {
         rowDescription(
@@ -653,15 +737,22 @@ export class PgConnection {
     if (withDescription && result.columns.length > 0) {
       rowDescription(this.out, this.describeColumns(result.columns, result.oids, resultFormats));
     }
-    this.sendRows(result, 0, result.rows.length, resultFormats);
+    await this.sendRows(result, 0, result.rows.length, resultFormats);
     commandComplete(
       this.out,
       commandTag(tokens, { columns: result.columns, rowCount: result.rows.length, changes: result.changes }),
     );
   }
 
-  private sendRows(result: BufferedResult, from: number, to: number, formats: readonly FormatCode[]): void {
+  /** DataRows, flushed as they accumulate so that encoded output never piles up beyond a chunk. */
+  private async sendRows(
+    result: BufferedResult,
+    from: number,
+    to: number,
+    formats: readonly FormatCode[],
+  ): Promise<void> {
     for (let index = from; index < to; index++) {
+      if (this.out.byteLength >= OUTPUT_FLUSH_BYTES) await this.flush();
       const row = result.rows[index] as readonly PgValue[];
       dataRow(
         this.out,
@@ -706,6 +797,7 @@ export class PgConnection {
     classified: Classified,
     parameters: readonly PgParam[],
     prepared: PreparedStatement | null,
+    executionPoint: ExecutionPoint = null,
   ): Promise<BufferedResult | ControlResult> {
     if (
       this.transaction.kind === 'failed' &&
@@ -729,7 +821,7 @@ export class PgConnection {
       case 'unsupported':
         throw statementError(classified.sqlstate, classified.message);
       case 'sql':
-        return this.runSql(tokens, classified, parameters, prepared);
+        return this.runSql(tokens, classified, parameters, prepared, executionPoint);
       default:
         return this.runSessionCommand(classified);
     }
@@ -740,14 +832,18 @@ export class PgConnection {
     classified: Extract<Classified, { kind: 'sql' }>,
     parameters: readonly PgParam[],
     prepared: PreparedStatement | null,
+    executionPoint: ExecutionPoint,
   ): Promise<BufferedResult> {
     const translation = prepared?.translation ?? translate(tokens, this.facts as SessionFacts);
     if (parameters.length < translation.parameterCount) {
-      throw statementError('08P01', `there is no parameter $${parameters.length + 1}`);
+      throw statementError('42P02', `there is no parameter $${parameters.length + 1}`);
     }
     const statement =
       parameters.length === 0 ? { sql: translation.sql } : { sql: translation.sql, params: parameters };
     const forcedOid = prepared?.describedAsText === true ? Oid.text : null;
+    if (this.transaction.kind === 'idle' && this.isPipelined(executionPoint)) {
+      await this.openTransaction(this.options.backend.role === 'replica', true);
+    }
     if (this.transaction.kind === 'open') {
       const transaction = this.transaction.transaction;
       const reply = await this.withSignal((signal) => transaction.run(statement, signal));
@@ -762,6 +858,18 @@ export class PgConnection {
     );
     if (!reply.ok) throw new StatementError(reply.error);
     return this.buffer(reply.value[0] as StatementOutcome, forcedOid);
+  }
+
+  /**
+   * Whether more executions are pipelined before the next Sync than this one (a Describe of a
+   * portal that runs it is followed by that portal's Execute). A lone execution runs autocommit,
+   * which is what PostgreSQL's implicit transaction amounts to for it; several share one
+   * transaction, committed at Sync. With no Sync buffered yet, we cannot know: share one.
+   */
+  private isPipelined(executionPoint: ExecutionPoint): boolean {
+    if (executionPoint === null) return false;
+    const ahead = this.decoder.executionsBeforeSync();
+    return ahead === null || ahead > (executionPoint === 'describe' ? 1 : 0);
   }
 
   /** Runs a backend call under the statement timeout and CancelRequest. */
@@ -801,7 +909,13 @@ export class PgConnection {
   }
 
   private async begin(readOnlyRequested: boolean | undefined): Promise<ControlResult> {
-    if (this.transaction.kind !== 'idle') {
+    const state = this.transaction;
+    if (state.kind === 'open' && state.implicit) {
+      // BEGIN inside a pipeline turns its implicit transaction into an explicit block.
+      this.transaction = { ...state, implicit: false };
+      return control('BEGIN');
+    }
+    if (state.kind !== 'idle') {
       noticeResponse(this.out, {
         severity: 'WARNING',
         sqlstate: '25001',
@@ -809,7 +923,11 @@ export class PgConnection {
       });
       return control('BEGIN');
     }
-    const readOnly = this.options.backend.role === 'replica' || readOnlyRequested === true;
+    await this.openTransaction(this.options.backend.role === 'replica' || readOnlyRequested === true, false);
+    return control('BEGIN');
+  }
+
+  private async openTransaction(readOnly: boolean, implicit: boolean): Promise<void> {
     const idleTimeoutMs = this.idleInTransactionTimeoutMs();
     const transactionRef: { current: BackendTransaction | null } = { current: null };
     const reply = await this.withSignal((signal) =>
@@ -822,8 +940,7 @@ export class PgConnection {
     );
     if (!reply.ok) throw new StatementError(reply.error);
     transactionRef.current = reply.value;
-    this.transaction = { kind: 'open', transaction: reply.value, readOnly };
-    return control('BEGIN');
+    this.transaction = { kind: 'open', transaction: reply.value, readOnly, implicit };
   }
 
   private idleInTransactionTimeoutMs(): number {
@@ -1081,14 +1198,20 @@ export class PgConnection {
       noData(this.out);
       return;
     }
-    const result = await this.runPortal(portal);
+    const result = await this.runPortal(portal, 'describe');
     rowDescription(this.out, this.describeColumns(result.columns, result.oids, portal.resultFormats));
   }
 
-  private async runPortal(portal: Portal): Promise<BufferedResult> {
+  private async runPortal(portal: Portal, executionPoint: 'describe' | 'execute'): Promise<BufferedResult> {
     if (portal.result !== null) return portal.result;
     const statement = portal.statement;
-    const outcome = await this.runOne(statement.tokens, statement.classified, portal.parameters, statement);
+    const outcome = await this.runOne(
+      statement.tokens,
+      statement.classified,
+      portal.parameters,
+      statement,
+      executionPoint,
+    );
     const result: BufferedResult =
       'tag' in outcome
         ? {
@@ -1111,10 +1234,10 @@ export class PgConnection {
       emptyQueryResponse(this.out);
       return;
     }
-    const result = await this.runPortal(portal);
+    const result = await this.runPortal(portal, 'execute');
     const from = portal.rowsSent;
     const to = maxRows > 0 ? Math.min(result.rows.length, from + maxRows) : result.rows.length;
-    this.sendRows(result, from, to, portal.resultFormats);
+    await this.sendRows(result, from, to, portal.resultFormats);
     portal.rowsSent = to;
     if (to < result.rows.length) {
       portalSuspended(this.out);
@@ -1133,6 +1256,9 @@ interface ControlResult {
   /** '' for an empty statement (EmptyQueryResponse). */
   readonly tag: string;
 }
+
+/** Where the extended protocol runs a portal (null: a simple Query). */
+type ExecutionPoint = 'describe' | 'execute' | null;
 
 /** Tags of portals over statements the protocol layer answered itself (BEGIN, SET…). */
 const controlTags = new WeakMap<Portal, string>();

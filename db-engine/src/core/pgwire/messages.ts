@@ -330,6 +330,27 @@ export class FrontendDecoder {
     );
   }
 
+  /**
+   * Looks ahead, without consuming, at the complete messages already buffered: how many Execute and
+   * Describe messages come before the next Sync, or null when no Sync is buffered yet. The
+   * connection uses it to tell a lone Bind/Describe/Execute/Sync (autocommit is the same thing as
+   * the implicit transaction) from a pipeline of several executions that must share one.
+   */
+  executionsBeforeSync(): number | null {
+    if (this.startupPhase) return null;
+    let offset = this.start;
+    let executions = 0;
+    while (this.buffer.length - offset >= 5) {
+      const type = this.buffer[offset] as number;
+      if (type === 0x53) return executions;
+      if (type === 0x45 || type === 0x44) executions += 1;
+      const length = this.int32At(offset + 1);
+      if (length < 4) return null;
+      offset += length + 1;
+    }
+    return null;
+  }
+
   private nextStartup(): StartupMessage | null {
     if (this.bufferedBytes < 4) return null;
     const length = this.int32At(this.start);
@@ -456,6 +477,20 @@ export function authenticationSaslContinue(writer: MessageWriter, data: string):
 
 export function authenticationSaslFinal(writer: MessageWriter, data: string): void {
   writer.begin('R').int32(12).raw(encodeUtf8(data)).end();
+}
+
+/** 'v': the newest minor version this server speaks and the protocol options it did not recognise. */
+export function negotiateProtocolVersion(
+  writer: MessageWriter,
+  newestMinor: number,
+  unrecognisedOptions: readonly string[],
+): void {
+  writer
+    .begin('v')
+    .int32((3 << 16) | newestMinor)
+    .int32(unrecognisedOptions.length);
+  for (const option of unrecognisedOptions) writer.cstring(option);
+  writer.end();
 }
 
 export function parameterStatus(writer: MessageWriter, name: string, value: string): void {

@@ -536,10 +536,47 @@ function sessionFunctionAt(
   return { end: close + 1, text: sessionFunctionValue(name, facts) };
 }
 
+/** Words that end a top-level select list. */
+const selectListEnd = new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'WINDOW', 'INTO']);
+
+/**
+ * Where the translation is in the statement: parenthesis depth, and whether it is inside the select
+ * list of a top-level SELECT (where a session function that is a whole item is named after itself,
+ * `version()` → `'PostgreSQL …' AS version`, as PostgreSQL names the column).
+ */
+interface TranslationPosition {
+  depth: number;
+  inSelectList: boolean;
+  previous: Token | null;
+}
+
+function advancePosition(position: TranslationPosition, token: Token): void {
+  if (!isSignificant(token)) return;
+  if (token.text === '(') position.depth += 1;
+  if (token.text === ')') position.depth = Math.max(0, position.depth - 1);
+  if (position.depth === 0) {
+    const keyword = word(token);
+    if (keyword === 'SELECT') position.inSelectList = true;
+    if (selectListEnd.has(keyword)) position.inSelectList = false;
+  }
+  position.previous = token;
+}
+
+function isWholeSelectItem(position: TranslationPosition, tokens: readonly Token[], end: number): boolean {
+  if (!position.inSelectList || position.depth !== 0 || position.previous === null) return false;
+  const before = position.previous;
+  if (word(before) !== 'SELECT' && before.text !== ',') return false;
+  const after = nextSignificant(tokens, end);
+  if (after < 0) return true;
+  const next = tokens[after] as Token;
+  return next.text === ',' || next.kind === 'semicolon' || selectListEnd.has(word(next));
+}
+
 /** Translates one statement (its tokens, from `splitStatements` or `tokenize`) to SQLite. */
 export function translate(tokens: readonly Token[], facts: SessionFacts): Translation {
   const parts: string[] = [];
   const castTypes = new Map<number, string>();
+  const position: TranslationPosition = { depth: 0, inSelectList: false, previous: null };
   let parameterCount = 0;
   let lastParameter = 0;
   let index = 0;
@@ -553,6 +590,7 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
       parameterCount = Math.max(parameterCount, number);
       lastParameter = number;
       parts.push(`?${number}`);
+      advancePosition(position, token);
       index += 1;
       continue;
     }
@@ -565,6 +603,7 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
     if (isSignificant(token)) lastParameter = 0;
     if (token.kind === 'string') {
       parts.push(token.text.startsWith("'") ? token.text : sqliteLiteral(token.value ?? ''));
+      advancePosition(position, token);
       index += 1;
       continue;
     }
@@ -572,17 +611,25 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
       const upper = token.text.toUpperCase();
       if (upper === 'SERIAL' || upper === 'BIGSERIAL' || upper === 'SMALLSERIAL') {
         parts.push('INTEGER');
+        advancePosition(position, token);
         index += 1;
         continue;
       }
       const call = sessionFunctionAt(tokens, index, facts);
       if (call !== null) {
-        parts.push(call.text);
+        const name = tokens
+          .slice(index, call.end)
+          .filter((candidate) => candidate.kind === 'identifier')
+          .at(-1) as Token;
+        const alias = isWholeSelectItem(position, tokens, call.end) ? ` AS ${name.text.toLowerCase()}` : '';
+        parts.push(call.text + alias);
+        advancePosition(position, { kind: 'string', text: call.text });
         index = call.end;
         continue;
       }
     }
     parts.push(token.text);
+    advancePosition(position, token);
     index += 1;
   }
   return { sql: parts.join('').trim(), parameterCount, castTypes };

@@ -50,6 +50,9 @@ export class Harness {
   readonly clock = new ManualClock();
   readonly connection: PgConnection;
   closed = false;
+  /** Writes to the socket, and the largest one in bytes. */
+  sends = 0;
+  sendBytesMax = 0;
   reading = true;
   tlsStarted = false;
   readonly cancels: [number, number][] = [];
@@ -73,6 +76,8 @@ export class Harness {
       },
       {
         send: (bytes) => {
+          this.sends += 1;
+          this.sendBytesMax = Math.max(this.sendBytesMax, bytes.length);
           this.reader.push(bytes);
           return true;
         },

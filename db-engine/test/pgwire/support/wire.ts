@@ -41,8 +41,8 @@ function message(type: string, body: Uint8Array): Uint8Array {
 }
 
 export const frontend = {
-  startup(parameters: Record<string, string>): Uint8Array {
-    const body = new Bytes().int32(196608);
+  startup(parameters: Record<string, string>, protocolVersion = 196608): Uint8Array {
+    const body = new Bytes().int32(protocolVersion);
     for (const [name, value] of Object.entries(parameters)) body.cstring(name).cstring(value);
     const inner = body.int8(0).build();
     return new Bytes()
@@ -131,7 +131,7 @@ export interface BackendMessage {
 
 /** Cuts server output into messages; a single 'S'/'N' byte (SSL answer) comes out as type 'ssl:S'. */
 export class BackendReader {
-  private buffer = new Uint8Array(0);
+  private buffer: Uint8Array = new Uint8Array(0);
   readonly messages: BackendMessage[] = [];
   private expectSslAnswer = false;
 

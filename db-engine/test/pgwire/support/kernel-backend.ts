@@ -1,0 +1,26 @@
+/**
+ * The engine's own `SqlBackend` (src/io/pg-backend.ts) in this process: the real kernel (SQLite in
+ * wasm in its worker, over the redo VFS) behind the writer's `TransactionGate`, on an in-memory
+ * volume that makes every redo group durable at once (test/kernel/support/memory-volume.ts). No
+ * storage processes: for tests that need the engine's SQL behaviour many times over, fast.
+ */
+import type { SqlBackend } from '../../../src/core/pgwire/backend.js';
+import type { EngineReply } from '../../../src/engine.js';
+import { createEngineBackend } from '../../../src/io/pg-backend.js';
+import { TransactionGate } from '../../../src/transaction-gate.js';
+import { MemoryVolume, startKernel } from '../../kernel/support/memory-volume.js';
+
+export async function startKernelBackend(options: {
+  idleTimeoutMs: number;
+  lockWaitTimeoutMs: number;
+}): Promise<{ backend: SqlBackend; stop(): Promise<void> }> {
+  const volume = new MemoryVolume();
+  const host = await startKernel(volume);
+  const gate = new TransactionGate(async (request, kernelDone) => {
+    const reply = await host.execute(request);
+    kernelDone?.();
+    return reply as EngineReply;
+  }, options);
+  const backend = createEngineBackend({ gate, role: 'writer', serverVersion: '15.0 (northlight test)' });
+  return { backend, stop: () => host.close() };
+}

@@ -16,9 +16,9 @@ export async function startKernelBackend(options: {
 }): Promise<{ backend: SqlBackend; stop(): Promise<void> }> {
   const volume = new MemoryVolume();
   const host = await startKernel(volume);
-  const gate = new TransactionGate(async (request, kernelDone) => {
+  const gate = new TransactionGate(async (request, options) => {
     const reply = await host.execute(request);
-    kernelDone?.();
+    options?.kernelDone?.();
     return reply as EngineReply;
   }, options);
   const backend = createEngineBackend({ gate, role: 'writer', serverVersion: '15.0 (northlight test)' });

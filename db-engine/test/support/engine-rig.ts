@@ -62,7 +62,13 @@ export class StorageFleet {
     this.names.forEach((name, index) => {
       this.#ports.set(name, { port: ports[2 * index]!, adminPort: ports[2 * index + 1]! });
     });
-    await Promise.all(this.names.map((name) => this.startNode(name)));
+    // All settle before a failure is reported, so that stopAll() reaches every node that started.
+    const started = await Promise.allSettled(this.names.map((name) => this.startNode(name)));
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed !== undefined) {
+      await this.stopAll();
+      throw failed.reason;
+    }
   }
 
   async startNode(name: StorageName, dataDir?: string): Promise<StorageProcess> {

@@ -86,10 +86,11 @@ export async function startStorageProcess(
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ports = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${nodeId} not ready:\n${output.join('')}`)),
-      READY_TIMEOUT_MS,
-    );
+    const timer = setTimeout(() => {
+      // Never leave a half-started node behind: the caller has no handle on it.
+      child.kill('SIGKILL');
+      reject(new Error(`${nodeId} not ready within ${READY_TIMEOUT_MS} ms (killed):\n${output.join('')}`));
+    }, READY_TIMEOUT_MS);
     const onData = (chunk: Buffer) => {
       const text = chunk.toString('utf8');
       output.push(text);

@@ -8,6 +8,11 @@
  * standby. Setup as in shared/reference/infra-feasibility.md §5: initdb, pg_basebackup -R with a
  * replication slot, the standby started with its own port.
  *
+ * With `synchronous: true` (bench-paper, the paper's "mirrored" baseline) the standby is made
+ * synchronous once it streams (synchronous_standby_names = 'FIRST 1 (standby1)'): every commit then
+ * waits for the standby to flush its WAL. Such a primary hangs every commit while its standby is down
+ * (infra-feasibility §5), so stopping the pair first makes the standby asynchronous again.
+ *
  * Root cannot run postgres: as root every PostgreSQL command runs through `runuser -u postgres --`
  * in a directory owned by postgres; as any other user, directly.
  */
@@ -42,6 +47,10 @@ const LOG_TAIL_LINES = 20;
 export interface PostgresPair {
   readonly primaryPort: number;
   readonly standbyPort: number;
+  /** The standby's application_name in pg_stat_replication. */
+  readonly standbyName: string;
+  /** Whether commits wait for the standby (`synchronous` option). */
+  readonly synchronous: boolean;
   /** Stops both servers (fast shutdown) and removes their directory. */
   stop(): Promise<void>;
 }
@@ -56,16 +65,27 @@ interface LivePair {
   readonly runner: PostgresRunner;
   readonly directory: string;
   readonly clusters: Cluster[];
+  /** Set once the standby was made synchronous: stopping must undo that first. */
+  synchronousOnPort?: number | undefined;
+}
+
+export interface PostgresPairOptions {
+  /** The PostgreSQL 15 binaries' directory. */
+  readonly binDirectory?: string;
+  /** Make the standby synchronous once it streams (default false: asynchronous). */
+  readonly synchronous?: boolean;
+  /** More `name = value` lines for the primary's postgresql.conf (the standby inherits them). */
+  readonly primarySettings?: readonly string[];
 }
 
 /** Every pair this process started and has not stopped, for the exit cleanup. */
 const livePairs = new Set<LivePair>();
 
 /**
- * Starts a primary and an asynchronous standby, and returns once pg_stat_replication shows the
- * standby streaming. Options: the PostgreSQL 15 binaries' directory.
+ * Starts a primary and a standby, and returns once pg_stat_replication shows the standby streaming
+ * (and, with `synchronous`, in sync_state 'sync').
  */
-export async function startPostgresPair(options: { binDirectory?: string } = {}): Promise<PostgresPair> {
+export async function startPostgresPair(options: PostgresPairOptions = {}): Promise<PostgresPair> {
   const runner = postgresRunner(options.binDirectory ?? POSTGRES_BIN_DIRECTORY);
   const ports = await freePorts(2);
   const [primaryPort, standbyPort] = [ports[0]!, ports[1]!];
@@ -78,7 +98,7 @@ export async function startPostgresPair(options: { binDirectory?: string } = {})
     const primary = join(directory, 'primary');
     const standby = join(directory, 'standby');
     await runner.run('initdb', ['-D', primary, ...INITDB_OPTIONS]);
-    configurePrimary(primary, directory, primaryPort);
+    configurePrimary(primary, directory, primaryPort, options.primarySettings ?? []);
     await startCluster(live, primary, join(directory, 'primary.log'));
     await runner.run('pg_basebackup', [
       ...['-h', '127.0.0.1', '-p', String(primaryPort), '-U', 'postgres', '-D', standby],
@@ -86,16 +106,44 @@ export async function startPostgresPair(options: { binDirectory?: string } = {})
     ]);
     configureStandby(standby, primaryPort, standbyPort);
     await startCluster(live, standby, join(directory, 'standby.log'));
-    await waitForStreaming(primaryPort, join(directory, 'standby.log'));
+    await waitForStreaming(primaryPort, join(directory, 'standby.log'), 'async');
+    if (options.synchronous === true) {
+      live.synchronousOnPort = primaryPort;
+      await setSynchronousStandby(primaryPort, `FIRST 1 (${STANDBY_NAME})`);
+      await waitForStreaming(primaryPort, join(directory, 'standby.log'), 'sync');
+    }
   } catch (error) {
     await stopPair(live, 'immediate');
     throw error;
   }
-  return { primaryPort, standbyPort, stop: () => stopPair(live, 'fast') };
+  return {
+    primaryPort,
+    standbyPort,
+    standbyName: STANDBY_NAME,
+    synchronous: options.synchronous === true,
+    stop: () => stopPair(live, 'fast'),
+  };
+}
+
+/** ALTER SYSTEM SET synchronous_standby_names and reload: '' makes every standby asynchronous. */
+async function setSynchronousStandby(primaryPort: number, names: string): Promise<void> {
+  const client = new pg.Client({ ...connectionConfig(primaryPort), statement_timeout: READY_TIMEOUT_MS });
+  await client.connect();
+  try {
+    await client.query(`ALTER SYSTEM SET synchronous_standby_names = '${names.replaceAll("'", "''")}'`);
+    await client.query('SELECT pg_reload_conf()');
+  } finally {
+    await client.end();
+  }
 }
 
 /** Appends to the primary's postgresql.conf and replaces its pg_hba.conf: trust on loopback only. */
-function configurePrimary(dataDirectory: string, socketDirectory: string, port: number): void {
+function configurePrimary(
+  dataDirectory: string,
+  socketDirectory: string,
+  port: number,
+  settings: readonly string[],
+): void {
   appendFileSync(
     join(dataDirectory, 'postgresql.conf'),
     [
@@ -110,6 +158,7 @@ function configurePrimary(dataDirectory: string, socketDirectory: string, port: 
       'wal_level = replica',
       'max_wal_senders = 4',
       'hot_standby = on',
+      ...settings,
       '',
     ].join('\n'),
   );
@@ -148,8 +197,12 @@ async function startCluster(live: LivePair, dataDirectory: string, logFile: stri
   }
 }
 
-/** Polls the primary until the standby streams asynchronously. */
-async function waitForStreaming(primaryPort: number, standbyLog: string): Promise<void> {
+/** Polls the primary until the standby streams in the expected sync_state. */
+async function waitForStreaming(
+  primaryPort: number,
+  standbyLog: string,
+  syncState: 'async' | 'sync',
+): Promise<void> {
   const client = new pg.Client(connectionConfig(primaryPort));
   await client.connect();
   try {
@@ -160,11 +213,8 @@ async function waitForStreaming(primaryPort: number, standbyLog: string): Promis
         [STANDBY_NAME],
       );
       const row = rows[0];
-      if (row?.state === 'streaming') {
-        if (row.sync_state !== 'async')
-          throw new Error(`standby ${STANDBY_NAME} is ${row.sync_state}, expected async`);
-        return;
-      }
+      // Right after a reload the standby may still show its old sync_state: poll until it changes.
+      if (row?.state === 'streaming' && row.sync_state === syncState) return;
       if (performance.now() > deadlineMs)
         throw new Error(
           `standby not streaming after ${READY_TIMEOUT_MS} ms (pg_stat_replication: ${JSON.stringify(rows)})\n${logTail(standbyLog)}`,
@@ -180,10 +230,21 @@ async function waitForStreaming(primaryPort: number, standbyLog: string): Promis
 async function stopPair(live: LivePair, mode: 'fast' | 'immediate'): Promise<void> {
   if (!livePairs.has(live)) return;
   const failures: string[] = [];
+  let stopMode = mode;
+  // A synchronous primary whose standby stops first would hang every commit, its shutdown checkpoint
+  // included: release it first. If that fails, the primary is stopped 'immediate' below regardless.
+  if (live.synchronousOnPort !== undefined)
+    try {
+      await setSynchronousStandby(live.synchronousOnPort, '');
+      live.synchronousOnPort = undefined;
+    } catch (error) {
+      failures.push(`make the standby asynchronous before stopping: ${(error as Error).message}`);
+      stopMode = 'immediate';
+    }
   for (const cluster of [...live.clusters].reverse()) {
     if (!existsSync(join(cluster.dataDirectory, 'postmaster.pid'))) continue;
     try {
-      await live.runner.run('pg_ctl', ['-D', cluster.dataDirectory, '-m', mode, '-w', 'stop']);
+      await live.runner.run('pg_ctl', ['-D', cluster.dataDirectory, '-m', stopMode, '-w', 'stop']);
     } catch (error) {
       failures.push(`stop ${cluster.dataDirectory}: ${(error as Error).message}`);
     }

@@ -37,9 +37,16 @@ import {
 
 /** The engine flag that opens its PostgreSQL wire-protocol listener. One constant: trivially renamed. */
 export const PG_PORT_FLAG = '--pg-port';
-/** The user and database sysbench names; trust on loopback is assumed (see `PgEndpoint.password`). */
+/**
+ * More engine flags for the wire protocol (e.g. to allow trust authentication on loopback, or raise
+ * the connection limit above the 128 sysbench connections + 9 of the lag probe), once they exist.
+ */
+const PG_EXTRA_ENGINE_ARGS: readonly string[] = [];
+/** The user and database sysbench names. */
 const PG_USER = 'postgres';
 const PG_DATABASE = 'sbtest';
+/** Unset: the engine must trust loopback connections; set: SCRAM-SHA-256 with this password. */
+const PG_PASSWORD = process.env.NL_BENCH_PG_PASSWORD;
 const SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
 /** The storage node's own default; the rig's 200 ms is for tests that want quick convergence. */
 const GOSSIP_INTERVAL_MS = 1_000;
@@ -117,7 +124,10 @@ async function startWithPgPort(
   // Made here, not by the rig, so that an engine that fails to start leaves no directory behind.
   const dataDir = mkdtempSync(join(tmpdir(), 'northlight-bench-paper-engine-'));
   try {
-    engine = await startEngine(fleet, { dataDir, args: [...args, PG_PORT_FLAG, String(pgPort)] });
+    engine = await startEngine(fleet, {
+      dataDir,
+      args: [...args, ...PG_EXTRA_ENGINE_ARGS, PG_PORT_FLAG, String(pgPort)],
+    });
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true });
     const message = (error as Error).message;
@@ -150,14 +160,23 @@ async function waitForPgWire(port: number): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  const refused = (lastError as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED';
   throw new PgWireMissingError(
-    `a PostgreSQL wire-protocol listener on the port given by ${PG_PORT_FLAG}`,
+    refused
+      ? `a PostgreSQL wire-protocol listener on the port given by ${PG_PORT_FLAG}`
+      : `SELECT 1 over the wire protocol as user ${PG_USER}, database ${PG_DATABASE} (trust, or NL_BENCH_PG_PASSWORD)`,
     `the engine started with ${PG_PORT_FLAG} ${port} but SELECT 1 there failed for ${PG_READY_TIMEOUT_MS} ms: ${(lastError as Error)?.message}`,
   );
 }
 
 function pgEndpoint(port: number): PgEndpoint {
-  return { host: '127.0.0.1', port, user: PG_USER, database: PG_DATABASE };
+  return {
+    host: '127.0.0.1',
+    port,
+    user: PG_USER,
+    database: PG_DATABASE,
+    ...(PG_PASSWORD === undefined ? {} : { password: PG_PASSWORD }),
+  };
 }
 
 /** The storage nodes' binary ports, from the engine's --storage value (id=host:port/admin@zone,…). */
@@ -170,7 +189,7 @@ function storagePorts(fleet: StorageFleet): Set<number> {
   );
 }
 
-function northlightTarget(
+export function northlightTarget(
   fleet: StorageFleet,
   writer: EngineProcess,
   replica: EngineProcess,

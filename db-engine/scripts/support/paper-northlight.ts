@@ -13,8 +13,8 @@
  *    redo batches to the six segments, and the rarer state requests, truncations and read points.
  *  - fsyncs: fsync-family system calls of the writer process, counted by `perf stat` on the kernel's
  *    syscall tracepoints (the engine writes no log and no pages: none are expected).
- *  - extras: the driver's own counts from /metrics (append batches and bytes shipped, redo records,
- *    commits), the writer's block-device write bytes (/proc/<pid>/io), and the redo stream to the
+ *  - extras: the driver's own counts from /metrics (append batches and bytes shipped, redo records),
+ *    the transactions the engine committed, page reads, the writer's block-device write bytes (/proc/<pid>/io), and the redo stream to the
  *    replica (TCP counters of the writer's sockets to the replica), which is not a durable copy.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,15 +38,13 @@ import {
 /** The engine flag that opens its PostgreSQL wire-protocol listener. One constant: trivially renamed. */
 export const PG_PORT_FLAG = '--pg-port';
 /**
- * More engine flags for the wire protocol (e.g. to allow trust authentication on loopback, or raise
- * the connection limit above the 128 sysbench connections + 9 of the lag probe), once they exist.
+ * More engine flags for the wire protocol: trust on loopback (as the PostgreSQL baseline's pg_hba),
+ * and room for 128 sysbench connections + 9 of the lag probe + sysbench's prepare.
  */
-const PG_EXTRA_ENGINE_ARGS: readonly string[] = [];
+const PG_EXTRA_ENGINE_ARGS: readonly string[] = ['--pg-auth', 'trust', '--pg-max-connections', '300'];
 /** The user and database sysbench names. */
 const PG_USER = 'postgres';
 const PG_DATABASE = 'sbtest';
-/** Unset: the engine must trust loopback connections; set: SCRAM-SHA-256 with this password. */
-const PG_PASSWORD = process.env.NL_BENCH_PG_PASSWORD;
 const SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
 /** The storage node's own default; the rig's 200 ms is for tests that want quick convergence. */
 const GOSSIP_INTERVAL_MS = 1_000;
@@ -164,7 +162,7 @@ async function waitForPgWire(port: number): Promise<void> {
   throw new PgWireMissingError(
     refused
       ? `a PostgreSQL wire-protocol listener on the port given by ${PG_PORT_FLAG}`
-      : `SELECT 1 over the wire protocol as user ${PG_USER}, database ${PG_DATABASE} (trust, or NL_BENCH_PG_PASSWORD)`,
+      : `SELECT 1 over the wire protocol as user ${PG_USER}, database ${PG_DATABASE} (--pg-auth trust)`,
     `the engine started with ${PG_PORT_FLAG} ${port} but SELECT 1 there failed for ${PG_READY_TIMEOUT_MS} ms: ${(lastError as Error)?.message}`,
   );
 }
@@ -175,7 +173,6 @@ function pgEndpoint(port: number): PgEndpoint {
     port,
     user: PG_USER,
     database: PG_DATABASE,
-    ...(PG_PASSWORD === undefined ? {} : { password: PG_PASSWORD }),
   };
 }
 
@@ -226,7 +223,9 @@ export function northlightTarget(
         'northlight_engine_shipped_batches (the quorum driver: append batches, re-sends included)',
       driverBytes: 'northlight_engine_shipped_bytes (the quorum driver: bytes of every frame to storage)',
       redoRecords: 'northlight_engine_redo_records',
-      commits: 'northlight_engine_commits_total',
+      committedTransactions:
+        'northlight_engine_transactions_ended{outcome="committed"} (interactive transactions committed over the wire protocol)',
+      pageReads: 'northlight_engine_page_reads (buffer-cache misses read from storage)',
       diskWriteBytes: "writer's /proc/<pid>/io write_bytes",
       replicaStreamSegments: "writer's TCP sockets to the replica: data_segs_out (not a durable copy)",
       replicaStreamBytes: "writer's TCP sockets to the replica: bytes_sent",
@@ -272,7 +271,8 @@ export function northlightTarget(
               driverAppendBatches: metric('northlight_engine_shipped_batches'),
               driverBytes: metric('northlight_engine_shipped_bytes'),
               redoRecords: metric('northlight_engine_redo_records'),
-              commits: metric('northlight_engine_commits_total'),
+              committedTransactions: metric('northlight_engine_transactions_ended{outcome="committed"}'),
+              pageReads: metric('northlight_engine_page_reads'),
               diskWriteBytes: diskWriteBytes(writerPid) - diskBefore,
               replicaStreamSegments: toReplica.segments,
               replicaStreamBytes: toReplica.bytes,
@@ -285,12 +285,12 @@ export function northlightTarget(
   };
 }
 
-/** The writer's unlabelled metrics, by name. */
+/** The writer's metrics, by name with its labels as printed (`name{label="value"}`). */
 async function writerMetrics(writer: EngineProcess): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${writer.httpPort}/metrics`)).text();
   const values: Record<string, number> = {};
   for (const line of text.split('\n')) {
-    const match = /^(northlight_[a-z_]+) ([0-9.eE+-]+)$/.exec(line);
+    const match = /^(northlight_[a-z_]+(?:\{[^}]*\})?) ([0-9.eE+-]+)$/.exec(line);
     if (match !== null) values[match[1]!] = Number(match[2]);
   }
   return values;

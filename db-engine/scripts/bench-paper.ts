@@ -12,6 +12,7 @@
  *                       [--threads 1,8,32,128] [--table-size 10000]
  *                       [--lag-writes-per-sec 1000,2000,5000,10000] [--lag-time-s 20] [--probe-rate 100]
  *                       [--no-write]
+ *   npm run bench:paper -- --from-json report.json   (re-renders docs/ from a saved report, no run)
  *
  * Each system is a `PaperTarget` (support/paper-target.ts): PostgreSQL endpoints plus the counters of
  * its database node, read from the kernel (ss, perf, /proc) and the database's own statistics. Every
@@ -23,7 +24,7 @@
  * not be measured (the reason is in the report: e.g. NL_BENCH_PGWIRE_MISSING while the engine has no
  * wire-protocol listener); 1 on any other failure. Not a test.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +61,8 @@ interface Config {
   readonly lagTimeS: number;
   readonly probeRate: number;
   readonly write: boolean;
+  /** Re-render docs/ from this saved report instead of running. */
+  readonly fromJson: string | undefined;
 }
 
 /** Full runs as documented in docs/benchmarks.md; --quick for a smoke check (figures not to quote). */
@@ -82,6 +85,7 @@ function parseArguments(argv: readonly string[]): Config {
     '--lag-writes-per-sec',
     '--lag-time-s',
     '--probe-rate',
+    '--from-json',
   ]);
   for (const argument of argv)
     if (argument.startsWith('--') && !known.has(argument)) throw new Error(`unknown option ${argument}`);
@@ -106,6 +110,7 @@ function parseArguments(argv: readonly string[]): Config {
     lagTimeS: Number(value('lag-time-s') ?? defaults.lagTimeS),
     probeRate: Number(value('probe-rate') ?? 100),
     write: !argv.includes('--no-write'),
+    fromJson: value('from-json'),
   };
   const positive = (name: string, number: number, max: number) => {
     if (!Number.isSafeInteger(number) || number <= 0 || number > max)
@@ -230,8 +235,18 @@ function registerExitCleanup(): void {
     });
 }
 
+function writeDocs(report: PaperReport): void {
+  writeFileSync(join(repositoryRoot, 'docs', 'benchmarks.json'), `${JSON.stringify(report, null, 1)}\n`);
+  writeFileSync(join(repositoryRoot, 'docs', 'benchmarks.md'), renderMarkdown(report));
+  progress('wrote docs/benchmarks.json and docs/benchmarks.md');
+}
+
 async function main(): Promise<number> {
   const config = parseArguments(process.argv.slice(2));
+  if (config.fromJson !== undefined) {
+    writeDocs(JSON.parse(readFileSync(config.fromJson, 'utf8')) as PaperReport);
+    return 0;
+  }
   registerExitCleanup();
   const loadAverageAtStart = loadavg().map((load) => Math.round(load * 100) / 100);
   const sides: Record<'northlight' | 'postgres', SideReport | null> = { northlight: null, postgres: null };
@@ -265,11 +280,7 @@ async function main(): Promise<number> {
   };
   const json = `${JSON.stringify(report, null, 1)}\n`;
   process.stdout.write(json);
-  if (config.write) {
-    writeFileSync(join(repositoryRoot, 'docs', 'benchmarks.json'), json);
-    writeFileSync(join(repositoryRoot, 'docs', 'benchmarks.md'), renderMarkdown(report));
-    progress('wrote docs/benchmarks.json and docs/benchmarks.md');
-  }
+  if (config.write) writeDocs(report);
   for (const goal of goals)
     progress(
       `goal: ${goal.goal}: ${goal.pass === null ? 'not measured' : goal.pass ? 'pass' : 'FAIL'} (${goal.figure} vs ${goal.threshold})`,

@@ -53,7 +53,8 @@ const measured = (side: SideReport | null): Measured | undefined =>
 
 function status(side: SideReport | null, name: string): string {
   if (side === null) return `${name}: not run (\`--only\`).`;
-  if (side.measured) return `${name}: ${side.description}; ${side.version}.`;
+  // Older reports' descriptions start with the system's name: not twice.
+  if (side.measured) return `${name}: ${side.description.replace(/^northlight: /, '')}; ${side.version}.`;
   return `${name}: **not measured** — \`${side.reason.code}\`: ${side.reason.message}`;
 }
 
@@ -135,8 +136,8 @@ function table23(pg: Measured | undefined, nl: Measured | undefined, ratios: Rat
   return [
     '## Tables 2/3 analogue: writes/s by connections',
     '',
-    '| connections | PostgreSQL + sync standby writes/s (runs) | p95 ms | northlight writes/s (runs) | p95 ms | northlight / PostgreSQL |',
-    '| --- | --- | --- | --- | --- | --- |',
+    '| connections | PostgreSQL + sync standby writes/s (runs) | p95 ms | load | northlight writes/s (runs) | p95 ms | load | northlight / PostgreSQL |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...keys.map((key) => {
       const p = pg?.byConnections[key];
       const n = nl?.byConnections[key];
@@ -144,12 +145,23 @@ function table23(pg: Measured | undefined, nl: Measured | undefined, ratios: Rat
         summary === undefined
           ? '—'
           : `${fmt(summary.writesPerSec)} (${summary.writesPerSecRuns.map((value) => fmt(value)).join(' / ')})`;
-      return `| ${key} | ${cell(p)} | ${fmt(p?.latencyP95Ms, 2)} | ${cell(n)} | ${fmt(n?.latencyP95Ms, 2)} | ${fmt(ratios.writesPerSecNorthlightOverPostgresSyncByConnections[key], 3)} |`;
+      return `| ${key} | ${cell(p)} | ${fmt(p?.latencyP95Ms, 2)} | ${load(pg, key)} | ${cell(n)} | ${fmt(n?.latencyP95Ms, 2)} | ${load(nl, key)} | ${fmt(ratios.writesPerSecNorthlightOverPostgresSyncByConnections[key], 3)} |`;
     }),
+    '',
+    '"load" is the machine\'s 1-minute load average at the end of each run (this benchmark\'s own processes included; on 2 cores, above 2 means processes wait for a CPU), lowest to highest.',
     '',
     'The paper reports writes/s for data sizes (Table 2) and connection counts 50 / 500 / 5,000 (Table 3) on a 32-vCPU instance; on this 2-core machine, with the client, the database and its copies sharing the cores, the connection sweep 1 / 8 / 32 / 128 is the part that carries over.',
     '',
   ];
+}
+
+/** The 1-minute load averages at the end of the runs at this connection count, lowest–highest. */
+function load(side: Measured | undefined, key: string): string {
+  const loads = (side?.runs ?? [])
+    .filter((run) => String(run.threads) === key)
+    .map((run) => run.loadAverage1mAfter);
+  if (loads.length === 0) return '—';
+  return `${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)}`;
 }
 
 function table4(pg: Measured | undefined, nl: Measured | undefined): string[] {
@@ -205,7 +217,7 @@ function meaning(pg: Measured | undefined, nl: Measured | undefined): string[] {
   return [
     '## What each figure means',
     '',
-    "- **I/Os per transaction** (the paper's Table 1 metric) = network messages the database node sent to its durable copies + fsyncs it made, over the run, divided by the transactions sysbench completed. The paper counts, for mirrored MySQL, the writes of the database node (log, binlog, data pages, double-write) and their mirroring, and for Aurora the redo batches it sends to storage.",
+    "- **I/Os per transaction** (the paper's Table 1 metric) = network messages the database node sent to its durable copies + fsyncs it made, over the run, divided by the transactions sysbench completed. The paper counts, for mirrored MySQL, the writes of the database node (redo log, binlog, data pages, double-write, metadata files) but neither EBS's chained replication nor the cross-zone mirroring; for Aurora, the redo it sends to storage, six copies included. Here PostgreSQL's count is its WAL flushes plus its sends to the standby; its data-page writes happen at checkpoints, outside the measured runs, and are not counted (peer-baselines.md measured them at about 270 bytes per transaction when a checkpoint closes a 60 s run).",
     "- **network messages** are TCP data segments counted by the kernel for the database node's sockets to its copies (`ss -tinp`: `data_segs_out`). Both systems send with TCP_NODELAY on loopback, where a segment carries up to 64 KiB, so one segment is one send call: the same count a TCP proxy would see, without a proxy in the path. northlight also reports its quorum driver's own counts (append batches, frame bytes) as a cross-check; they can differ from the kernel's, since one writev may carry several frames and a frame over 64 KiB takes several segments.",
     "- **fsyncs**: PostgreSQL's `pg_stat_wal.wal_sync` (its WAL flushes); for northlight, the writer process's fsync-family system calls counted by `perf stat` on the kernel's syscall tracepoints for the whole run (the engine writes neither log nor pages; its storage nodes fsync, as PostgreSQL's standby does, and neither is counted at the database node).",
     '- **network bytes** are `bytes_sent` of the same sockets; **bytes per durable copy** divides them by the copies reached over the network (PostgreSQL: 1 standby, whose primary also keeps its own WAL on local disk; northlight: 6 segments, 2 per zone in 3 zones).',
@@ -237,19 +249,43 @@ function behind(report: PaperReport, pg: Measured | undefined, nl: Measured | un
       ),
       '',
     );
+  if (pg !== undefined && nl !== undefined) lines.push(...measuredAccount(pg, nl), '');
   lines.push(
-    'What the design predicts, for reading the figures (not figures themselves):',
+    'What the design says, for reading the figures:',
     '',
-    "- **Messages.** A northlight writer sends each batch of redo to all six segments of its PG, so a group commit costs at least six network messages; I/Os per transaction fall below the paper's 0.95 only when a batch carries more than 6 / 0.95 ≈ 6.3 transactions, i.e. when group commit is deep. PostgreSQL's primary sends one message per WAL flush to its one standby and fsyncs once per flush. With few connections (1, 8) batches are shallow and northlight's count is expected to be higher than PostgreSQL's; the comparison at 32 connections is the one the paper makes.",
-    '- **Bytes.** Six copies of redo are six times the bytes of one copy: northlight can send more bytes per transaction than a primary streaming WAL to one standby even when each copy carries less than a WAL record (its redo is the byte-range difference of 4 KiB pages, not a logical record). The bytes-per-durable-copy row compares the two per copy.',
-    "- **CPU.** On two cores the client, the database node and every copy share the CPU: northlight runs seven processes (a writer in Node with SQLite in WebAssembly, six storage nodes) against PostgreSQL's two C processes, so its throughput here is bound by CPU, not by network or disk, which the paper's 32-vCPU instance and separate storage fleet do not share.",
-    "- **One writer connection.** SQLite has one writer: sysbench's interactive transactions (BEGIN … COMMIT over several round trips) hold it, so northlight serialises what PostgreSQL runs concurrently; more connections queue rather than overlap.",
+    "- **Messages.** A northlight writer sends each batch of redo to all six segments of its PG, so a batch costs six network messages; I/Os per transaction reach the paper's 0.95 only when one batch carries more than 6 / 0.95 ≈ 6.3 transactions, i.e. when group commit is deep. PostgreSQL's primary sends about one message per WAL flush to its one standby and fsyncs once per flush, and its concurrent backends share flushes.",
+    '- **One SQL writer.** SQLite has one writer: an interactive transaction (BEGIN … COMMIT over several round trips, as sysbench sends it) holds it from its first statement until the kernel has committed it (the wait for durability is released to overlap the next transaction), so northlight runs one transaction at a time where PostgreSQL runs many; commits arrive one by one, each is shipped at once as its own batch, and by the time the next commit comes, after its own round trips, the previous batch is long gone: there is nothing to group. More connections queue rather than overlap (docs/db-engine.md, the transaction gate).',
+    '- **Bytes.** Six copies of redo are six times the bytes of one copy: northlight sends more bytes per transaction than a primary streaming WAL to one standby unless each copy carries less than a sixth of a WAL record. Its redo is the byte-range difference of 4 KiB pages, not a logical record; the bytes-per-durable-copy row compares the two per copy.',
+    "- **CPU.** On two cores the client, the database node and every copy share the CPU: northlight runs eight processes (a writer and a replica in Node with SQLite in WebAssembly, six storage nodes) against PostgreSQL's two C servers, so its throughput here is bound by CPU and round trips, not by network or disk, which the paper's 32-vCPU instance and separate storage fleet do not share.",
     '',
   );
-  if (pg !== undefined && nl !== undefined)
+  return lines;
+}
+
+/** The account of this run's figures, at IO_THREADS connections and across the sweep. */
+function measuredAccount(pg: Measured, nl: Measured): string[] {
+  const key = String(IO_THREADS);
+  const p = pg.byConnections[key];
+  const n = nl.byConnections[key];
+  const lines: string[] = [`In this run (medians at ${IO_THREADS} connections unless said otherwise):`, ''];
+  if (p !== undefined && n !== undefined) {
+    const batches = n.extraPerTxn.driverAppendBatches;
     lines.push(
-      `In this run: northlight ${fmt(nl.iosPerTxn32, 3)} I/Os and ${fmt(nl.networkBytesPerTxn32)} bytes per transaction against PostgreSQL's ${fmt(pg.iosPerTxn32, 3)} and ${fmt(pg.networkBytesPerTxn32)}; ${fmt(nl.writesPerSec32)} against ${fmt(pg.writesPerSec32)} writes/s at ${IO_THREADS} connections.`,
-      '',
+      `- **I/Os.** northlight ${fmt(n.iosPerTxn, 3)} per transaction (${fmt(n.networkMessagesPerTxn, 3)} messages + ${fmt(n.fsyncsPerTxn, 3)} fsyncs) against PostgreSQL's ${fmt(p.iosPerTxn, 3)} (${fmt(p.networkMessagesPerTxn, 3)} + ${fmt(p.fsyncsPerTxn, 3)}). The quorum driver sent ${fmt(batches, 3)} append batches per transaction${batches !== undefined && batches >= 5.5 ? ': every transaction left as its own batch to each of the six segments, with no group commit at all' : ''}. The writer itself made ${fmt(n.fsyncsPerTxn, 3)} fsyncs and wrote ${fmt(n.extraPerTxn.diskWriteBytes)} bytes to disk per transaction: the part of the design that works as the paper says.`,
+      `- **Bytes.** northlight ${fmt(n.networkBytesPerTxn)} bytes per transaction to storage (${fmt(n.bytesPerDurableCopyPerTxn)} per copy, ${fmt(n.extraPerTxn.redoRecords, 1)} redo records) against PostgreSQL's ${fmt(p.networkBytesPerTxn)} to its one standby (${fmt(p.extraPerTxn.walBytes)} WAL bytes, ${fmt(p.extraPerTxn.walRecords, 1)} WAL records): PostgreSQL-mirrored / northlight = ${fmt(p.networkBytesPerTxn / n.networkBytesPerTxn, 3)}.`,
+    );
+  }
+  const keys = Object.keys(nl.byConnections).sort((a, b) => Number(a) - Number(b));
+  lines.push(
+    `- **Throughput.** writes/s by connections, northlight: ${keys.map((k) => `${k} → ${fmt(nl.byConnections[k]?.writesPerSec)}`).join(', ')}; PostgreSQL: ${keys.map((k) => `${k} → ${fmt(pg.byConnections[k]?.writesPerSec)}`).join(', ')}. northlight's rate does not grow with connections: its transactions run one at a time, each taking ${fmt(nl.byConnections['1']?.latencyAvgMs, 1)} ms on average at 1 connection (six round trips and a durable commit), against PostgreSQL's ${fmt(pg.byConnections['1']?.latencyAvgMs, 1)} ms.`,
+  );
+  const lagRows = nl.lag.map((lag) => {
+    const other = pg.lag.find((candidate) => candidate.targetWritesPerSec === lag.targetWritesPerSec);
+    return `${fmt(lag.targetWritesPerSec)} → northlight p99 ${fmt(lag.lagP99Ms, 1)} ms at ${fmt(lag.sysbenchWritesPerSec)} writes/s achieved, PostgreSQL p99 ${fmt(other?.lagP99Ms, 1)} ms at ${fmt(other?.sysbenchWritesPerSec)}`;
+  });
+  if (lagRows.length > 0)
+    lines.push(
+      `- **Replica lag.** ${lagRows.join('; ')}. A target rate above what a system sustains shows as a lower achieved rate; northlight's probe inserts also wait for the one SQL writer behind sysbench's transactions, so its probe rate falls short too (in the JSON).`,
     );
   return lines;
 }

@@ -210,7 +210,7 @@ export function northlightTarget(
   return {
     system: 'northlight',
     description:
-      'northlight: writer + 1 replica, 6 storage-node processes (2 per zone, 3 zones) on loopback, write quorum 4/6',
+      'writer + 1 replica, 6 storage-node processes (2 per zone, 3 zones) on loopback, write quorum 4/6',
     writer: pgEndpoint(writerPgPort),
     replica: pgEndpoint(replicaPgPort),
     durableCopiesOverNetwork: 6,

@@ -10,7 +10,7 @@
  *
  *   npm run bench:paper [-- --quick] [--only postgres|northlight] [--time-s 30] [--repeats 3]
  *                       [--threads 1,8,32,128] [--table-size 10000]
- *                       [--lag-writes-per-sec 1000,2000,5000,10000] [--lag-time-s 20] [--probe-rate 100]
+ *                       [--lag-writes-per-sec 100,1000,2000,5000,10000] [--lag-time-s 20] [--probe-rate 100]
  *                       [--no-write]
  *   npm run bench:paper -- --from-json report.json   (re-renders docs/ from a saved report, no run)
  *
@@ -66,8 +66,13 @@ interface Config {
 }
 
 /** Full runs as documented in docs/benchmarks.md; --quick for a smoke check (figures not to quote). */
-const FULL = { timeS: 30, repeats: 3, lagWritesPerSec: '1000,2000,5000,10000', lagTimeS: 20 } as const;
-const QUICK = { timeS: 5, repeats: 1, lagWritesPerSec: '1000,5000', lagTimeS: 8 } as const;
+/**
+ * Lag rates: the paper's 1,000 to 10,000 writes/s, and 100, a rate that both systems sustain on this
+ * machine (northlight's one SQL writer tops out at a few hundred writes/s of sysbench here): a lag
+ * measured past saturation is the queue's, not the replica's.
+ */
+const FULL = { timeS: 30, repeats: 3, lagWritesPerSec: '100,1000,2000,5000,10000', lagTimeS: 20 } as const;
+const QUICK = { timeS: 5, repeats: 1, lagWritesPerSec: '100,1000', lagTimeS: 8 } as const;
 /** Largest values accepted: a typo must not start a run of hours or thousands of connections. */
 const TIME_S_MAX = 3_600;
 const REPEATS_MAX = 20;

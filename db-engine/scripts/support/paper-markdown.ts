@@ -195,7 +195,7 @@ const HOW_TO_RUN = [
   'npm run bench:paper                                   # both systems, full: about 10 min per system',
   'npm run bench:paper -- --quick                        # smoke check: short runs, 1 repeat',
   'npm run bench:paper -- --only postgres                # or --only northlight',
-  'npm run bench:paper -- --time-s 30 --repeats 3 --threads 1,8,32,128 --lag-writes-per-sec 1000,2000,5000,10000 --lag-time-s 20',
+  'npm run bench:paper -- --time-s 30 --repeats 3 --threads 1,8,32,128 --lag-writes-per-sec 100,1000,2000,5000,10000 --lag-time-s 20',
   'npm run bench:paper -- --no-write                     # JSON on stdout only; docs/ untouched',
   'npm run -s bench:paper -- --quick > report.json       # -s: no npm banner, so stdout is only the JSON',
   '```',

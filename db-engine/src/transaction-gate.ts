@@ -330,17 +330,8 @@ export class GateTransaction {
   }
 
   /** One kernel step; an engine failure (kernel replaced, stopping) fails the transaction. */
-  async #step(request: ExecuteRequest, options?: ExecuteOptions): Promise<EngineReply> {
-    try {
-      return await this.#gate.runRequest(request, options);
-    } catch (error) {
-      if (!isNorthlightError(error)) throw error;
-      return {
-        ok: false,
-        error: { code: error.code, sqlstate: '57P03', message: error.message },
-        visibleThroughSeq: 0,
-      };
-    }
+  #step(request: ExecuteRequest, options?: ExecuteOptions): Promise<EngineReply> {
+    return guarded(() => this.#gate.runRequest(request, options));
   }
 
   /** A statement failed: the kernel rolled the transaction back already; the gate is free. */
@@ -394,6 +385,23 @@ export class GateTransaction {
     await this.#rollbackInKernel();
     this.#end('timed-out');
     this.#onAbandoned?.(error);
+  }
+}
+
+/**
+ * An engine failure (a thrown NorthlightError: write quorum lost, the kernel being replaced, the
+ * engine stopping) as a failed reply with 57P03; anything else is a bug and propagates.
+ */
+export async function guarded(run: () => Promise<EngineReply>): Promise<EngineReply> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!isNorthlightError(error)) throw error;
+    return {
+      ok: false,
+      error: { code: error.code, sqlstate: '57P03', message: error.message },
+      visibleThroughSeq: 0,
+    };
   }
 }
 

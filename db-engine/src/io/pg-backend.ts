@@ -8,7 +8,6 @@
  * mapped it, and for a failure of the engine itself (write quorum lost, the kernel being replaced, a
  * fenced writer) 57P03 with what to do.
  */
-import { isNorthlightError } from '@northlight/protocol';
 import type {
   BackendError,
   BackendReply,
@@ -18,10 +17,9 @@ import type {
   StatementOutcome,
   StatementShape,
 } from '../core/pgwire/backend.js';
-import type { EngineReply } from '../engine.js';
 import type { SqlStatement, StatementResult } from '../kernel/messages.js';
 import type { SqlError } from '../kernel/sql-errors.js';
-import type { GateTransaction, TransactionGate } from '../transaction-gate.js';
+import { type GateTransaction, guarded, type TransactionGate } from '../transaction-gate.js';
 
 export interface EngineBackendOptions {
   readonly gate: TransactionGate;
@@ -98,20 +96,6 @@ function wrapTransaction(transaction: GateTransaction): BackendTransaction {
     },
     rollback: () => transaction.rollback(),
   };
-}
-
-/** Engine failures (thrown NorthlightErrors) as replies; anything else is a bug and propagates. */
-async function guarded(run: () => Promise<EngineReply>): Promise<EngineReply> {
-  try {
-    return await run();
-  } catch (error) {
-    if (!isNorthlightError(error)) throw error;
-    return {
-      ok: false,
-      error: { code: error.code, sqlstate: '57P03', message: error.message },
-      visibleThroughSeq: 0,
-    };
-  }
 }
 
 function toSqlStatement(statement: BackendStatement): SqlStatement {

@@ -57,13 +57,25 @@ const tsxLoader = require.resolve('tsx');
 export const STATE_FILE = 'cluster.json';
 
 /**
- * For performance work: with NORTHLIGHT_CPU_PROFILE_DIR set, every storage node and engine runs with
- * V8's sampling profiler and writes a .cpuprofile into `<dir>/<member>/` when it exits cleanly (`down`
- * or `kill-node`; a SIGKILL writes none). NODE_OPTIONS cannot carry --cpu-prof, hence this.
+ * For performance work: with NORTHLIGHT_CPU_PROFILE_DIR set, storage nodes and engines run with V8's
+ * sampling profiler and write a .cpuprofile into `<dir>/<member>/` when they exit cleanly (`down` or
+ * `kill-node`; a SIGKILL writes none). NODE_OPTIONS cannot carry --cpu-prof, hence this. Profiling
+ * every member of a cluster on two cores slows it several times over (a repair took 4× longer):
+ * NORTHLIGHT_CPU_PROFILE_MEMBERS (comma-separated names) profiles only those.
  */
 function profilingArgs(member: string): string[] {
   const directory = process.env.NORTHLIGHT_CPU_PROFILE_DIR;
   if (directory === undefined || directory === '') return [];
+  const only = process.env.NORTHLIGHT_CPU_PROFILE_MEMBERS;
+  if (
+    only !== undefined &&
+    only !== '' &&
+    !only
+      .split(',')
+      .map((name) => name.trim())
+      .includes(member)
+  )
+    return [];
   return ['--cpu-prof', '--cpu-prof-dir', join(resolve(directory), member)];
 }
 /** The PostgreSQL user clients log in as, and the file (mode 0600) holding its generated password. */

@@ -31,7 +31,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../../storage-node/test/support/process-rig.js';
 import { type LagAtRate, measureLagAtRates } from './support/paper-lag.js';
-import { type PaperReport, renderMarkdown } from './support/paper-markdown.js';
+import { type PaperReport, type RunSettings, renderMarkdown } from './support/paper-markdown.js';
 import { killNorthlightSync, PgWireMissingError, startNorthlightTarget } from './support/paper-northlight.js';
 import { startPostgresTarget } from './support/paper-postgres.js';
 import {
@@ -51,16 +51,8 @@ import { killPerf, MissingToolError, type PaperTarget } from './support/paper-ta
 
 const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-interface Config {
-  readonly quick: boolean;
+interface Config extends RunSettings {
   readonly systems: readonly ('northlight' | 'postgres')[];
-  readonly timeS: number;
-  readonly repeats: number;
-  readonly threads: readonly number[];
-  readonly tableSize: number;
-  readonly lagWritesPerSec: readonly number[];
-  readonly lagTimeS: number;
-  readonly probeRate: number;
   readonly write: boolean;
   /** Re-render docs/ from this saved report instead of running. */
   readonly fromJson: string | undefined;

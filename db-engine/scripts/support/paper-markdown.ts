@@ -11,6 +11,18 @@ import {
   type Summary,
 } from './paper-report.js';
 
+/** What a run was asked to measure (the command line's settings that shape the figures). */
+export interface RunSettings {
+  readonly quick: boolean;
+  readonly timeS: number;
+  readonly repeats: number;
+  readonly threads: readonly number[];
+  readonly tableSize: number;
+  readonly lagWritesPerSec: readonly number[];
+  readonly lagTimeS: number;
+  readonly probeRate: number;
+}
+
 export interface PaperReport {
   readonly benchmark: string;
   readonly date: string;
@@ -21,16 +33,7 @@ export interface PaperReport {
     readonly node: string;
     readonly loadAverageAtStart: readonly number[];
   };
-  readonly config: {
-    readonly quick: boolean;
-    readonly timeS: number;
-    readonly repeats: number;
-    readonly threads: readonly number[];
-    readonly tableSize: number;
-    readonly lagWritesPerSec: readonly number[];
-    readonly lagTimeS: number;
-    readonly probeRate: number;
-  };
+  readonly config: RunSettings;
   readonly postgres: SideReport | null;
   readonly northlight: SideReport | null;
   readonly ratios: Ratios;

@@ -138,6 +138,60 @@ describe('the default cluster', () => {
   });
 });
 
+describe('Kubernetes-only fields', () => {
+  it('reads resources, pod template overrides and the volume claim, which the local platform ignores', () => {
+    const spec = specOf(
+      documentWith(
+        [['spec', 'storage', 'volumeClaim'], { storageClassName: 'standard', size: '20GiB' }],
+        [
+          ['spec', 'resources'],
+          { storage: { requests: { cpu: '500m', memory: '1Gi' } }, engine: { limits: { cpu: 2 } } },
+        ],
+        [
+          ['spec', 'podTemplate'],
+          {
+            labels: { team: 'db' },
+            nodeSelector: { 'kubernetes.io/arch': 'amd64' },
+            tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }],
+            priorityClassName: 'high',
+          },
+        ],
+      ),
+    );
+    expect(spec.storage.volumeClaim).toEqual({ storageClassName: 'standard', sizeBytes: 20 * 1024 ** 3 });
+    expect(spec.resources).toEqual({
+      storage: { requests: { cpu: '500m', memory: '1Gi' }, limits: {} },
+      engine: { requests: {}, limits: { cpu: '2' } },
+    });
+    expect(spec.podTemplate).toEqual({
+      labels: { team: 'db' },
+      annotations: {},
+      nodeSelector: { 'kubernetes.io/arch': 'amd64' },
+      tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }],
+      priorityClassName: 'high',
+    });
+    expect(validateClusterSpec(clusterSpecToResource(spec))).toEqual({ ok: true, value: spec });
+  });
+
+  it('reads a DatabaseCluster as an API server returns it: managed metadata and status are ignored', () => {
+    const document = documentWith(
+      [['metadata', 'uid'], '0b7c6a4e-7d1f-4a7e-9d43-6a1c2f0e9b11'],
+      [['metadata', 'resourceVersion'], '42'],
+      [['metadata', 'generation'], 3],
+      [['metadata', 'creationTimestamp'], '2026-11-26T17:00:00Z'],
+      [['metadata', 'finalizers'], ['northlight.dev/cleanup']],
+      [['metadata', 'managedFields'], [{ manager: 'kubectl' }]],
+      [['status'], { observedGeneration: 2, phase: 'Ready' }],
+    );
+    expect(specOf(document)).toEqual(defaultClusterSpec());
+  });
+
+  it('sizes the default claim to hold at least one segment', () => {
+    const spec = specOf(documentWith([['spec', 'storage', 'segmentSize'], '16GiB']));
+    expect(spec.storage.volumeClaim).toEqual({ sizeBytes: 16 * 1024 ** 3 });
+  });
+});
+
 describe('the example file', () => {
   it('loads to the default cluster', async () => {
     expect(await loadClusterFile(examplePath)).toEqual(defaultClusterSpec());
@@ -292,7 +346,7 @@ const badInputs: readonly BadInput[] = [
     raw: documentWith([['spec', 'stroage'], { zones: [] }]),
     path: 'spec.stroage',
     message:
-      'unknown field; did you mean spec.storage? (allowed here: engine, storage, backup, controlPlane, local)',
+      'unknown field; did you mean spec.storage? (allowed here: engine, storage, backup, controlPlane, local, resources, podTemplate)',
   },
   {
     name: 'a field in the wrong section',
@@ -483,6 +537,46 @@ const badInputs: readonly BadInput[] = [
     raw: 'apiVersion northlight.dev/v1alpha1',
     path: '',
     message: 'the document is "apiVersion northlight.dev/v1alpha1"; a cluster file is a mapping',
+  },
+  // Kubernetes-only fields: checked on both platforms, used only by the kubernetes one.
+  {
+    name: 'a volume claim smaller than a segment',
+    raw: documentWith([['spec', 'storage', 'volumeClaim'], { size: '512MiB' }]),
+    path: 'spec.storage.volumeClaim.size',
+    message: 'is 512MiB, smaller than one segment (storage.segmentSize 1GiB)',
+  },
+  {
+    name: 'a storage class that is not a DNS name',
+    raw: documentWith([['spec', 'storage', 'volumeClaim'], { storageClassName: 'Fast SSD' }]),
+    path: 'spec.storage.volumeClaim.storageClassName',
+    message: 'is "Fast SSD"; allowed: a storage class name',
+  },
+  {
+    name: 'a resource quantity in the wrong form',
+    raw: documentWith([['spec', 'resources'], { engine: { limits: { memory: '1 GB' } } }]),
+    path: 'spec.resources.engine.limits.memory',
+    message: 'is "1 GB"; allowed: a Kubernetes quantity such as 500m, 2 or 1Gi',
+  },
+  {
+    name: 'a resources section for a component that does not exist',
+    raw: documentWith([['spec', 'resources'], { engines: { requests: { cpu: 1 } } }]),
+    path: 'spec.resources.engines',
+    message: 'unknown field; did you mean spec.resources.engine?',
+  },
+  {
+    name: 'a toleration with an unknown effect',
+    raw: documentWith([
+      ['spec', 'podTemplate'],
+      { tolerations: [{ key: 'dedicated', effect: 'NoSchedul' }] },
+    ]),
+    path: 'spec.podTemplate.tolerations[0].effect',
+    message: 'is "NoSchedul"; allowed: NoSchedule, PreferNoSchedule, NoExecute',
+  },
+  {
+    name: 'a pod label value that Kubernetes refuses',
+    raw: documentWith([['spec', 'podTemplate'], { labels: { team: 'db team' } }]),
+    path: 'spec.podTemplate.labels.team',
+    message: 'is "db team"; allowed: a label value',
   },
   {
     name: 'an empty document',
@@ -903,6 +997,49 @@ const objectStoreArbitrary: fc.Arbitrary<ObjectStoreSpec> = fc.oneof(
     })),
 );
 
+const quantityArbitrary = fc.oneof(
+  fc.integer({ min: 0, max: 64 }).map(String),
+  fc.stringMatching(/^[1-9][0-9]{0,3}(m|Mi|Gi|k)$/),
+);
+const resourceRequirementsArbitrary = fc.record({
+  requests: fc.dictionary(fc.constantFrom('cpu', 'memory', 'ephemeral-storage'), quantityArbitrary),
+  limits: fc.dictionary(fc.constantFrom('cpu', 'memory'), quantityArbitrary),
+});
+const labelValueArbitrary = fc.stringMatching(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,10}[A-Za-z0-9])?$/);
+const labelKeyArbitrary = fc.stringMatching(/^[a-z]{1,8}(\.[a-z]{1,8}\/[a-z]{1,8})?$/);
+const podTemplateArbitrary = fc.record(
+  {
+    labels: fc.dictionary(labelKeyArbitrary, labelValueArbitrary, { maxKeys: 4 }),
+    annotations: fc.dictionary(labelKeyArbitrary, fc.string({ maxLength: 30 }), { maxKeys: 4 }),
+    nodeSelector: fc.dictionary(labelKeyArbitrary, labelValueArbitrary, { maxKeys: 4 }),
+    tolerations: fc.array(
+      fc.oneof(
+        fc.record(
+          {
+            key: labelKeyArbitrary,
+            operator: fc.constant('Exists' as const),
+            effect: fc.constantFrom('NoSchedule' as const, 'PreferNoSchedule' as const, 'NoExecute' as const),
+          },
+          { requiredKeys: ['operator'] },
+        ),
+        fc.record(
+          {
+            key: labelKeyArbitrary,
+            operator: fc.constant('Equal' as const),
+            value: labelValueArbitrary,
+            effect: fc.constant('NoExecute' as const),
+            tolerationSeconds: fc.integer({ min: 0, max: 3600 }),
+          },
+          { requiredKeys: ['key', 'operator'] },
+        ),
+      ),
+      { maxLength: 3 },
+    ),
+    priorityClassName: fc.stringMatching(/^[a-z0-9]([-a-z0-9.]{0,20}[a-z0-9])?$/),
+  },
+  { requiredKeys: ['labels', 'annotations', 'nodeSelector', 'tolerations'] },
+);
+
 const clusterSpecArbitrary: fc.Arbitrary<ClusterSpec> = fc.record({
   name: fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/),
   engine: fc.record({
@@ -919,17 +1056,30 @@ const clusterSpecArbitrary: fc.Arbitrary<ClusterSpec> = fc.record({
     cacheSizeBytes: fc.integer({ min: 256, max: 16 * 1024 * 1024 }).map(pagesToBytes),
     lsnAllocationLimit: fc.integer({ min: 1, max: 1_000_000_000 }),
   }),
-  storage: fc.record({
-    version: versionArbitrary,
-    zones: fc
-      .uniqueArray(identifierArbitrary, { minLength: 3, maxLength: 3 })
-      .chain((names) =>
-        fc
-          .array(fc.integer({ min: 2, max: 64 }), { minLength: 3, maxLength: 3 })
-          .map((nodes) => names.map((name, index) => ({ name: asZone(name), nodes: nodes[index]! }))),
-      ),
-    segmentSizeBytes: fc.integer({ min: 256, max: 256 * 1024 * 1024 }).map(pagesToBytes),
-  }),
+  storage: fc
+    .record({
+      version: versionArbitrary,
+      zones: fc
+        .uniqueArray(identifierArbitrary, { minLength: 3, maxLength: 3 })
+        .chain((names) =>
+          fc
+            .array(fc.integer({ min: 2, max: 64 }), { minLength: 3, maxLength: 3 })
+            .map((nodes) => names.map((name, index) => ({ name: asZone(name), nodes: nodes[index]! }))),
+        ),
+      segmentSizeBytes: fc.integer({ min: 256, max: 256 * 1024 * 1024 }).map(pagesToBytes),
+      // Kubernetes only; a claim holds at least one segment.
+      segmentsPerClaim: fc.integer({ min: 1, max: 64 }),
+      storageClassName: fc.option(fc.stringMatching(/^[a-z0-9]([-a-z0-9.]{0,20}[a-z0-9])?$/), {
+        nil: undefined,
+      }),
+    })
+    .map(({ segmentsPerClaim, storageClassName, ...storage }) => ({
+      ...storage,
+      volumeClaim: {
+        ...(storageClassName === undefined ? {} : { storageClassName }),
+        sizeBytes: storage.segmentSizeBytes * segmentsPerClaim,
+      },
+    })),
   backup: fc.record({ objectStore: objectStoreArbitrary }),
   controlPlane: fc
     .record({
@@ -949,6 +1099,8 @@ const clusterSpecArbitrary: fc.Arbitrary<ClusterSpec> = fc.record({
       .filter((text) => !/\p{Cc}/u.test(text)),
     basePort: fc.oneof(fc.constant(0), fc.integer({ min: 1024, max: 65_000 })),
   }),
+  resources: fc.record({ storage: resourceRequirementsArbitrary, engine: resourceRequirementsArbitrary }),
+  podTemplate: podTemplateArbitrary,
 });
 
 describe('properties', () => {

@@ -32,8 +32,9 @@ export const CLUSTER_API_VERSION = 'northlight.dev/v1alpha1';
 export const CLUSTER_KIND = 'DatabaseCluster';
 
 /** A DNS label short enough to prefix pod, service and process names. */
-const CLUSTER_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
-const VERSION_PATTERN = /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})(-[0-9A-Za-z.-]{1,40})?$/;
+export const CLUSTER_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
+export const VERSION_PATTERN =
+  /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})(-[0-9A-Za-z.-]{1,40})?$/;
 
 /** One writer and up to 15 read replicas, as in Aurora. */
 export const ENGINE_INSTANCES_MAX = 16;
@@ -65,6 +66,21 @@ export const BASE_PORT_MIN = 1024;
 export const BASE_PORT_MAX = 65_000;
 export const DATA_DIR_LENGTH_MAX = 4_096;
 export const DEFAULT_S3_REGION = 'us-east-1';
+/** Each storage node's PersistentVolumeClaim on Kubernetes, when the spec does not size it. */
+export const DEFAULT_VOLUME_CLAIM_SIZE_BYTES = 10 * 1024 ** 3;
+export const VOLUME_CLAIM_SIZE_BYTES_MAX = 64 * 1024 ** 4;
+/** Kubernetes-only maps and lists (labels, tolerations, resources): more is a mistake, not a policy. */
+export const KUBERNETES_MAP_ENTRIES_MAX = 64;
+export const TOLERATIONS_MAX = 32;
+/** A Kubernetes resource quantity without a sign (`500m`, `2Gi`, `1.5`), as the API server reads it. */
+export const QUANTITY_PATTERN =
+  /^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
+/** A DNS subdomain (RFC 1123), as Kubernetes names a storage class or a priority class. */
+export const DNS_SUBDOMAIN_PATTERN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+/** A label value: up to 63 characters, alphanumeric at both ends, '-', '_' and '.' inside; or empty. */
+export const LABEL_VALUE_PATTERN = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+export const TOLERATION_OPERATORS = ['Exists', 'Equal'] as const;
+export const TOLERATION_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const;
 /** Beyond this the rest are summarized: fixing the first hundred usually fixes the others. */
 export const SPEC_PROBLEMS_MAX = 100;
 /** Items of a list validated one by one; a longer list is reported by its length alone. */
@@ -99,6 +115,16 @@ export interface StorageSpec {
   readonly zones: readonly StorageZoneSpec[];
   /** The size of a protection group, so of each of its six segments. */
   readonly segmentSizeBytes: number;
+  /** Kubernetes only (the local platform keeps data in `local.dataDir`): each storage node's claim. */
+  readonly volumeClaim: VolumeClaimSpec;
+}
+
+/** The PersistentVolumeClaim of each storage pod. */
+export interface VolumeClaimSpec {
+  /** Absent: the Kubernetes cluster's default storage class. */
+  readonly storageClassName?: string;
+  /** At least the segment size, so a node can hold one segment; default the larger of 10GiB and it. */
+  readonly sizeBytes: number;
 }
 
 export type ObjectStoreSpec =
@@ -139,6 +165,39 @@ export interface LocalPlatformSpec {
   readonly basePort: number;
 }
 
+/** Resource requests and limits of a container, quantities as written (`500m`, `1Gi`). */
+export interface ResourceRequirementsSpec {
+  readonly requests: Readonly<Record<string, string>>;
+  readonly limits: Readonly<Record<string, string>>;
+}
+
+/** Kubernetes only: the local platform runs processes, which have no requests or limits. */
+export interface ResourcesSpec {
+  readonly storage: ResourceRequirementsSpec;
+  readonly engine: ResourceRequirementsSpec;
+}
+
+export interface TolerationSpec {
+  readonly key?: string;
+  readonly operator: (typeof TOLERATION_OPERATORS)[number];
+  readonly value?: string;
+  readonly effect?: (typeof TOLERATION_EFFECTS)[number];
+  readonly tolerationSeconds?: number;
+}
+
+/**
+ * Kubernetes only: what the operator adds to every pod it creates (storage and engine). The local
+ * platform ignores it. The operator's own labels win over these on a clash, so a selector cannot be
+ * broken from the spec.
+ */
+export interface PodTemplateSpec {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly nodeSelector: Readonly<Record<string, string>>;
+  readonly tolerations: readonly TolerationSpec[];
+  readonly priorityClassName?: string;
+}
+
 export interface ClusterSpec {
   /** `metadata.name`. */
   readonly name: string;
@@ -147,6 +206,8 @@ export interface ClusterSpec {
   readonly backup: BackupSpec;
   readonly controlPlane: ControlPlaneSpec;
   readonly local: LocalPlatformSpec;
+  readonly resources: ResourcesSpec;
+  readonly podTemplate: PodTemplateSpec;
 }
 
 /** One thing wrong with a cluster document, phrased for the operator. */
@@ -177,6 +238,7 @@ export function defaultClusterSpec(): ClusterSpec {
       version: '0.1.0',
       zones: ['a', 'b', 'c'].map((name) => ({ name: asZone(name), nodes: STORAGE_NODES_PER_ZONE_MIN })),
       segmentSizeBytes: 1024 ** 3,
+      volumeClaim: { sizeBytes: DEFAULT_VOLUME_CLAIM_SIZE_BYTES },
     },
     backup: { objectStore: { kind: 'embedded' } },
     controlPlane: {
@@ -187,20 +249,39 @@ export function defaultClusterSpec(): ClusterSpec {
       heatCooldownMs: 5 * 60_000,
     },
     local: { dataDir: './.northlight', basePort: 7400 },
+    resources: { storage: { requests: {}, limits: {} }, engine: { requests: {}, limits: {} } },
+    podTemplate: { labels: {}, annotations: {}, nodeSelector: {}, tolerations: [] },
   };
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Fields, paths and problems
 
+/** Metadata fields the API server sets on every object; a spec read from Kubernetes carries them. */
+const KUBERNETES_MANAGED_METADATA = [
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'finalizers',
+  'ownerReferences',
+  'managedFields',
+  'generateName',
+  'selfLink',
+] as const;
+
 /** The fields allowed in each mapping of the document; `[]` marks the items of a list. */
 const SECTION_FIELDS = {
-  '': ['apiVersion', 'kind', 'metadata', 'spec'],
-  metadata: ['name', 'namespace', 'labels', 'annotations'],
-  spec: ['engine', 'storage', 'backup', 'controlPlane', 'local'],
+  // `status` and the metadata an API server adds are read from a DatabaseCluster and ignored.
+  '': ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
+  metadata: ['name', 'namespace', 'labels', 'annotations', ...KUBERNETES_MANAGED_METADATA],
+  spec: ['engine', 'storage', 'backup', 'controlPlane', 'local', 'resources', 'podTemplate'],
   'spec.engine': ['version', 'instances', 'cacheSize', 'lsnAllocationLimit'],
   'spec.engine.instances[]': ['name', 'promotionTier'],
-  'spec.storage': ['version', 'zones', 'segmentSize'],
+  'spec.storage': ['version', 'zones', 'segmentSize', 'volumeClaim'],
+  'spec.storage.volumeClaim': ['storageClassName', 'size'],
   'spec.storage.zones[]': ['name', 'nodes'],
   'spec.backup': ['objectStore'],
   'spec.backup.objectStore': ['endpoint', 'bucket', 'region', 'prefix'],
@@ -212,6 +293,11 @@ const SECTION_FIELDS = {
     'heatCooldown',
   ],
   'spec.local': ['dataDir', 'basePort'],
+  'spec.resources': ['storage', 'engine'],
+  'spec.resources.storage': ['requests', 'limits'],
+  'spec.resources.engine': ['requests', 'limits'],
+  'spec.podTemplate': ['labels', 'annotations', 'nodeSelector', 'tolerations', 'priorityClassName'],
+  'spec.podTemplate.tolerations[]': ['key', 'operator', 'value', 'effect', 'tolerationSeconds'],
 } as const satisfies Record<string, readonly string[]>;
 
 type Section = keyof typeof SECTION_FIELDS;
@@ -584,6 +670,8 @@ export function validateClusterSpec(raw: unknown): Result<ClusterSpec, readonly 
     backup: readBackup(fieldOf(spec, 'backup'), defaults.backup, problems),
     controlPlane: readControlPlane(fieldOf(spec, 'controlPlane'), defaults.controlPlane, problems),
     local: readLocal(fieldOf(spec, 'local'), defaults.local, problems),
+    resources: readResources(fieldOf(spec, 'resources'), problems),
+    podTemplate: readPodTemplate(fieldOf(spec, 'podTemplate'), problems),
   };
   return problems.isEmpty ? ok(clusterSpec) : { ok: false, error: problems.finish() };
 }
@@ -732,14 +820,21 @@ function readInstances(
 function readStorage(value: unknown, fallback: StorageSpec, problems: ProblemCollector): StorageSpec {
   const path = ['spec', 'storage'];
   const storage = readSection(value, path, 'spec.storage', problems);
+  const segmentSizeBytes = readSize(
+    fieldOf(storage, 'segmentSize'),
+    [...path, 'segmentSize'],
+    fallback.segmentSizeBytes,
+    { min: SEGMENT_SIZE_BYTES_MIN, max: SEGMENT_SIZE_BYTES_MAX },
+    problems,
+  );
   return {
     version: readVersion(fieldOf(storage, 'version'), [...path, 'version'], fallback.version, problems),
     zones: readZones(fieldOf(storage, 'zones'), [...path, 'zones'], fallback.zones, problems),
-    segmentSizeBytes: readSize(
-      fieldOf(storage, 'segmentSize'),
-      [...path, 'segmentSize'],
-      fallback.segmentSizeBytes,
-      { min: SEGMENT_SIZE_BYTES_MIN, max: SEGMENT_SIZE_BYTES_MAX },
+    segmentSizeBytes,
+    volumeClaim: readVolumeClaim(
+      fieldOf(storage, 'volumeClaim'),
+      fallback.volumeClaim,
+      segmentSizeBytes,
       problems,
     ),
   };
@@ -833,10 +928,10 @@ function readBackup(value: unknown, fallback: BackupSpec, problems: ProblemColle
 
 const OBJECT_STORE_RULE =
   'allowed: embedded (a local S3-compatible server), none (no backups), or a mapping { bucket, endpoint, region, prefix } for an S3 bucket';
-const BUCKET_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const REGION_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const BUCKET_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+export const REGION_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** The storage node's rule (storage-node/src/config.ts), which receives the prefix as it is. */
-const PREFIX_PATTERN = /^[A-Za-z0-9._-][A-Za-z0-9._/-]{0,200}\/$/;
+export const PREFIX_PATTERN = /^[A-Za-z0-9._-][A-Za-z0-9._/-]{0,200}\/$/;
 
 function readObjectStore(
   value: unknown,
@@ -1009,6 +1104,220 @@ function readLocal(
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Kubernetes-only fields: the local platform reads and checks them too (one spec for both
+// platforms), and then ignores them.
+
+function readVolumeClaim(
+  value: unknown,
+  fallback: VolumeClaimSpec,
+  segmentSizeBytes: number,
+  problems: ProblemCollector,
+): VolumeClaimSpec {
+  const path = ['spec', 'storage', 'volumeClaim'];
+  const claim = readSection(value, path, 'spec.storage.volumeClaim', problems);
+  const sizePath = [...path, 'size'];
+  const size = fieldOf(claim, 'size');
+  if (size === undefined) {
+    return withStorageClass(claim, { sizeBytes: defaultVolumeClaimSizeBytes(segmentSizeBytes) }, problems);
+  }
+  const sizeBytes = readSize(
+    size,
+    sizePath,
+    fallback.sizeBytes,
+    { min: SEGMENT_SIZE_BYTES_MIN, max: VOLUME_CLAIM_SIZE_BYTES_MAX },
+    problems,
+  );
+  // A cross-field rule the CRD schema cannot state: on Kubernetes it is reported in a condition.
+  if (sizeBytes < segmentSizeBytes) {
+    problems.add(
+      sizePath,
+      `is ${formatSizeBytes(sizeBytes)}, smaller than one segment (storage.segmentSize ${formatSizeBytes(segmentSizeBytes)}); allowed: at least the segment size`,
+    );
+  }
+  return withStorageClass(claim, { sizeBytes }, problems);
+}
+
+/** A claim holds at least one segment, so the default grows with a segment size above it. */
+export function defaultVolumeClaimSizeBytes(segmentSizeBytes: number): number {
+  return Math.max(DEFAULT_VOLUME_CLAIM_SIZE_BYTES, segmentSizeBytes);
+}
+
+function withStorageClass(
+  claim: Mapping,
+  spec: VolumeClaimSpec,
+  problems: ProblemCollector,
+): VolumeClaimSpec {
+  const storageClassName = fieldOf(claim, 'storageClassName');
+  if (storageClassName === undefined) return spec;
+  if (typeof storageClassName === 'string' && DNS_SUBDOMAIN_PATTERN.test(storageClassName)) {
+    return { ...spec, storageClassName };
+  }
+  problems.add(
+    ['spec', 'storage', 'volumeClaim', 'storageClassName'],
+    `is ${describeValue(storageClassName)}; allowed: a storage class name (a DNS subdomain, e.g. standard)`,
+  );
+  return spec;
+}
+
+function readResources(value: unknown, problems: ProblemCollector): ResourcesSpec {
+  const path = ['spec', 'resources'];
+  const resources = readSection(value, path, 'spec.resources', problems);
+  const readComponent = (component: 'storage' | 'engine'): ResourceRequirementsSpec => {
+    const componentPath = [...path, component];
+    const section = readSection(
+      fieldOf(resources, component),
+      componentPath,
+      `spec.resources.${component}`,
+      problems,
+    );
+    return {
+      requests: readQuantities(fieldOf(section, 'requests'), [...componentPath, 'requests'], problems),
+      limits: readQuantities(fieldOf(section, 'limits'), [...componentPath, 'limits'], problems),
+    };
+  };
+  return { storage: readComponent('storage'), engine: readComponent('engine') };
+}
+
+const RESOURCE_NAME_PATTERN = /^[A-Za-z0-9]([-A-Za-z0-9_./]{0,251}[A-Za-z0-9])?$/;
+
+/** `{ cpu: 500m, memory: 1Gi }`; a bare number is a quantity too (`cpu: 2`) and is kept as text. */
+function readQuantities(value: unknown, path: Path, problems: ProblemCollector): Record<string, string> {
+  const entries = readMapping(value, path, problems);
+  const quantities: Record<string, string> = {};
+  for (const [name, quantity] of Object.entries(entries)) {
+    if (!RESOURCE_NAME_PATTERN.test(name)) {
+      problems.add([...path, name], 'is not a resource name; allowed: e.g. cpu, memory, ephemeral-storage');
+      continue;
+    }
+    const text = typeof quantity === 'number' && Number.isFinite(quantity) ? String(quantity) : quantity;
+    if (typeof text === 'string' && QUANTITY_PATTERN.test(text)) quantities[name] = text;
+    else {
+      problems.add(
+        [...path, name],
+        `is ${describeValue(quantity)}; allowed: a Kubernetes quantity such as 500m, 2 or 1Gi`,
+      );
+    }
+  }
+  return quantities;
+}
+
+/** A mapping of up to KUBERNETES_MAP_ENTRIES_MAX entries; absent or invalid gives an empty one. */
+function readMapping(value: unknown, path: Path, problems: ProblemCollector): Mapping {
+  if (value === undefined) return EMPTY_MAPPING;
+  if (!isMapping(value)) {
+    problems.add(path, `is ${describeValue(value)}; expected a mapping`);
+    return EMPTY_MAPPING;
+  }
+  if (Object.keys(value).length > KUBERNETES_MAP_ENTRIES_MAX) {
+    problems.add(path, `has ${Object.keys(value).length} entries; at most ${KUBERNETES_MAP_ENTRIES_MAX}`);
+    return EMPTY_MAPPING;
+  }
+  return value;
+}
+
+/** Labels, annotations, node selectors: names to text; label values follow Kubernetes' rule. */
+function readTextMap(
+  value: unknown,
+  path: Path,
+  valuePattern: RegExp | undefined,
+  problems: ProblemCollector,
+): Record<string, string> {
+  const entries = readMapping(value, path, problems);
+  const texts: Record<string, string> = {};
+  for (const [name, text] of Object.entries(entries)) {
+    if (name === '' || name.length > 253) problems.add([...path, name], 'is not a valid key');
+    else if (typeof text !== 'string') {
+      problems.add([...path, name], `is ${describeValue(text)}; allowed: text (quote it)`);
+    } else if (valuePattern !== undefined && !valuePattern.test(text)) {
+      problems.add(
+        [...path, name],
+        `is ${describeValue(text)}; allowed: a label value, up to 63 of letters, digits, '-', '_' and '.', alphanumeric at both ends`,
+      );
+    } else texts[name] = text;
+  }
+  return texts;
+}
+
+function readPodTemplate(value: unknown, problems: ProblemCollector): PodTemplateSpec {
+  const path = ['spec', 'podTemplate'];
+  const template = readSection(value, path, 'spec.podTemplate', problems);
+  const priorityClassName = fieldOf(template, 'priorityClassName');
+  const podTemplate: PodTemplateSpec = {
+    labels: readTextMap(fieldOf(template, 'labels'), [...path, 'labels'], LABEL_VALUE_PATTERN, problems),
+    annotations: readTextMap(fieldOf(template, 'annotations'), [...path, 'annotations'], undefined, problems),
+    nodeSelector: readTextMap(
+      fieldOf(template, 'nodeSelector'),
+      [...path, 'nodeSelector'],
+      LABEL_VALUE_PATTERN,
+      problems,
+    ),
+    tolerations: readTolerations(fieldOf(template, 'tolerations'), [...path, 'tolerations'], problems),
+  };
+  if (priorityClassName === undefined) return podTemplate;
+  if (typeof priorityClassName === 'string' && DNS_SUBDOMAIN_PATTERN.test(priorityClassName)) {
+    return { ...podTemplate, priorityClassName };
+  }
+  problems.add(
+    [...path, 'priorityClassName'],
+    `is ${describeValue(priorityClassName)}; allowed: a PriorityClass name (a DNS subdomain)`,
+  );
+  return podTemplate;
+}
+
+function readTolerations(value: unknown, path: Path, problems: ProblemCollector): TolerationSpec[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    problems.add(path, `is ${describeValue(value)}; expected a list of tolerations`);
+    return [];
+  }
+  if (value.length > TOLERATIONS_MAX) {
+    problems.add(path, `has ${value.length} tolerations; at most ${TOLERATIONS_MAX}`);
+    return [];
+  }
+  return value.map((raw, index) => readToleration(raw, [...path, index], problems));
+}
+
+function isTolerationEffect(value: unknown): value is (typeof TOLERATION_EFFECTS)[number] {
+  return (TOLERATION_EFFECTS as readonly unknown[]).includes(value);
+}
+
+function readToleration(raw: unknown, path: Path, problems: ProblemCollector): TolerationSpec {
+  const item = readSection(raw, path, 'spec.podTemplate.tolerations[]', problems);
+  const text = (key: string): string | undefined => {
+    const found = fieldOf(item, key);
+    if (found === undefined || typeof found === 'string') return found;
+    problems.add([...path, key], `is ${describeValue(found)}; allowed: text`);
+    return undefined;
+  };
+  const key = text('key');
+  const value = text('value');
+  const operator = fieldOf(item, 'operator') ?? 'Equal';
+  const effect = fieldOf(item, 'effect');
+  const seconds = fieldOf(item, 'tolerationSeconds');
+  if (!(TOLERATION_OPERATORS as readonly unknown[]).includes(operator)) {
+    problems.add([...path, 'operator'], `is ${describeValue(operator)}; allowed: Exists or Equal`);
+  } else if (operator === 'Exists' && value !== undefined) {
+    problems.add([...path, 'value'], 'must be left out when operator is Exists');
+  }
+  if (effect !== undefined && !isTolerationEffect(effect)) {
+    problems.add(
+      [...path, 'effect'],
+      `is ${describeValue(effect)}; allowed: ${TOLERATION_EFFECTS.join(', ')} (or left out: all effects)`,
+    );
+  }
+  if (seconds !== undefined && !(typeof seconds === 'number' && Number.isSafeInteger(seconds))) {
+    problems.add([...path, 'tolerationSeconds'], `is ${describeValue(seconds)}; allowed: a whole number`);
+  }
+  return {
+    ...(key === undefined ? {} : { key }),
+    operator: operator === 'Exists' ? 'Exists' : 'Equal',
+    ...(value === undefined ? {} : { value }),
+    ...(isTolerationEffect(effect) ? { effect } : {}),
+    ...(typeof seconds === 'number' && Number.isSafeInteger(seconds) ? { tolerationSeconds: seconds } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Output
 
 /** The document form of a spec: the `DatabaseCluster` resource that validates back to it. */
@@ -1019,7 +1328,10 @@ export interface ClusterResource {
   readonly spec: Readonly<Record<string, unknown>>;
 }
 
-/** Every field written out, sizes and durations in their largest exact unit. */
+/**
+ * Every field written out, sizes and durations in their largest exact unit; the Kubernetes-only
+ * fields (`resources`, `podTemplate`, `storage.volumeClaim`) only when they are set.
+ */
 export function clusterSpecToResource(spec: ClusterSpec): ClusterResource {
   return {
     apiVersion: CLUSTER_API_VERSION,
@@ -1039,6 +1351,7 @@ export function clusterSpecToResource(spec: ClusterSpec): ClusterResource {
         version: spec.storage.version,
         zones: spec.storage.zones.map((zone) => ({ name: zone.name, nodes: zone.nodes })),
         segmentSize: formatSizeBytes(spec.storage.segmentSizeBytes),
+        ...volumeClaimToDocument(spec.storage.volumeClaim, spec.storage.segmentSizeBytes),
       },
       backup: { objectStore: objectStoreToDocument(spec.backup.objectStore) },
       controlPlane: {
@@ -1049,8 +1362,46 @@ export function clusterSpecToResource(spec: ClusterSpec): ClusterResource {
         heatCooldown: formatDurationMs(spec.controlPlane.heatCooldownMs),
       },
       local: { dataDir: spec.local.dataDir, basePort: spec.local.basePort },
+      ...kubernetesFieldsToDocument(spec),
     },
   };
+}
+
+/** Written only when it differs from the default, so the local example file stays as it is. */
+function volumeClaimToDocument(claim: VolumeClaimSpec, segmentSizeBytes: number): Record<string, unknown> {
+  const isDefaultSize = claim.sizeBytes === defaultVolumeClaimSizeBytes(segmentSizeBytes);
+  if (claim.storageClassName === undefined && isDefaultSize) return {};
+  return {
+    volumeClaim: {
+      ...(claim.storageClassName === undefined ? {} : { storageClassName: claim.storageClassName }),
+      size: formatSizeBytes(claim.sizeBytes),
+    },
+  };
+}
+
+/** `resources` and `podTemplate`, each written only when it sets something. */
+function kubernetesFieldsToDocument(spec: ClusterSpec): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  const resources: Record<string, unknown> = {};
+  for (const component of ['storage', 'engine'] as const) {
+    const { requests, limits } = spec.resources[component];
+    const entry = {
+      ...(Object.keys(requests).length === 0 ? {} : { requests: { ...requests } }),
+      ...(Object.keys(limits).length === 0 ? {} : { limits: { ...limits } }),
+    };
+    if (Object.keys(entry).length > 0) resources[component] = entry;
+  }
+  if (Object.keys(resources).length > 0) fields.resources = resources;
+  const template = spec.podTemplate;
+  const podTemplate: Record<string, unknown> = {};
+  for (const key of ['labels', 'annotations', 'nodeSelector'] as const) {
+    if (Object.keys(template[key]).length > 0) podTemplate[key] = { ...template[key] };
+  }
+  if (template.tolerations.length > 0)
+    podTemplate.tolerations = template.tolerations.map((item) => ({ ...item }));
+  if (template.priorityClassName !== undefined) podTemplate.priorityClassName = template.priorityClassName;
+  if (Object.keys(podTemplate).length > 0) fields.podTemplate = podTemplate;
+  return fields;
 }
 
 function objectStoreToDocument(store: ObjectStoreSpec): unknown {

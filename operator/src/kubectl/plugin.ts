@@ -254,8 +254,13 @@ function parseDuration(text: string): number {
   return Number(match[1]) * unit;
 }
 
-export function buildProgram(print: (line: string) => void): Command {
+export function buildProgram(output: PluginOutput): Command {
+  const print = output.out;
   const program = new Command('kubectl northlight')
+    .configureOutput({
+      writeOut: (text) => output.out(text.replace(/\n$/, '')),
+      writeErr: (text) => output.err(text.replace(/\n$/, '')),
+    })
     .description('Operate northlight DatabaseClusters: status, switchover, repair, upgrade')
     .option('--kubeconfig <file>', 'the kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config)')
     .option('--context <name>', 'the kubeconfig context to use')
@@ -378,18 +383,25 @@ export function buildProgram(print: (line: string) => void): Command {
   return program;
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram((line) => process.stdout.write(`${line}\n`));
+export interface PluginOutput {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+const STANDARD_OUTPUT: PluginOutput = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** Runs the plugin on `argv` (the arguments after `kubectl northlight`); returns the exit code. */
+export async function main(argv: readonly string[], output: PluginOutput = STANDARD_OUTPUT): Promise<number> {
+  const program = buildProgram(output);
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    if (error instanceof UsageError) {
-      process.stderr.write(`error: ${error.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`error: ${(error as Error).message}\n`);
-    return 1;
+    output.err(`error: ${(error as Error).message}`);
+    return error instanceof UsageError ? 2 : 1;
   }
 }

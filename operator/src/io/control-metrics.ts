@@ -316,13 +316,15 @@ export class ClusterControlMetrics implements RepairMetricsHooks {
     this.#upgradeState = observed(families.upgradeState);
     this.#dataFilesystemAvailable = observed(families.dataFilesystemAvailableBytes);
     this.#dataFilesystemSize = observed(families.dataFilesystemSizeBytes);
-    // Event counters exist from the start at 0, so `increase()` and alerts see the first event.
+    // Event counters and the duration histogram exist from the start at 0, so `increase()` and
+    // alerts see the first event and dashboards show an empty histogram rather than no data.
     const base = this.#base;
     for (const kind of WORKFLOW_KINDS) {
       families.repairsStarted.inc({ ...base, kind }, 0);
       families.repairsCompleted.inc({ ...base, kind }, 0);
       families.repairsReverted.inc({ ...base, kind }, 0);
       for (const step of REPAIR_STEPS) families.repairFailures.inc({ ...base, kind, step }, 0);
+      for (const outcome of ['done', 'reverted']) families.repairDuration.zero({ ...base, kind, outcome });
     }
     for (const outcome of ['ok', 'failed']) families.hydrations.inc({ ...base, outcome }, 0);
     families.hydratedBytes.inc(base, 0);

@@ -1,0 +1,386 @@
+/**
+ * The chart's dashboards and alert rules against a real Prometheus scraping a real cluster.
+ *
+ *   1. `promtool check rules` accepts the rule file and `promtool test rules` passes its unit tests
+ *      (each alert fires on the series that should trigger it, and only on those).
+ *   2. A local cluster (`northlight up`: six storage nodes in three zones, a writer, a replica) runs a
+ *      small SQL load, writes through the read-write endpoint and reads through the read-only one.
+ *   3. A real `prometheus` (1 s scrapes, a temp dir) scrapes every member's `/metrics` and the control
+ *      API's, with the target labels the chart's PodMonitor gives them (`cluster`, `namespace`,
+ *      `pod`, `component`, `zone`, `member`, `role`); the control plane's series carry their own
+ *      `cluster` and `namespace` (honor_labels), as the operator's do on Kubernetes.
+ *   4. Every dashboard's template variables are resolved as Grafana would (their label_values
+ *      queries must find the cluster), and then every panel query of every dashboard must return a
+ *      non-empty result through `/api/v1/query`; every alert expression must evaluate without error,
+ *      and the rule file loads in the running Prometheus with every rule healthy.
+ *   5. The numbers are the cluster's: six storage nodes reachable, every PG with six healthy
+ *      members, a writer present, commits counted; a killed storage node shows in the storage-node-
+ *      down alert's expression and in the reachable count.
+ * Prometheus, the cluster and their temp dirs are stopped and removed at the end.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { LOCAL_NAMESPACE } from '../../src/io/control-metrics.js';
+import { memberObjectName } from '../../src/k8s/contract.js';
+import {
+  clusterStatus,
+  newDataDir,
+  northlight,
+  sql,
+  startUp,
+  state,
+  type Up,
+  until,
+} from '../support/cli-rig.js';
+
+const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const dashboardsDir = join(repositoryRoot, 'charts', 'northlight', 'dashboards');
+const rulesFile = join(repositoryRoot, 'charts', 'northlight', 'rules', 'northlight.rules.yaml');
+const rulesTestsDir = join(repositoryRoot, 'charts', 'northlight', 'rules', 'tests');
+
+/** What Grafana puts for its interval macros with a 1 s scrape interval (rounded up, as a range). */
+const GRAFANA_MACROS: Readonly<Record<string, string>> = {
+  $__rate_interval: '15s',
+  $__interval: '1s',
+  $__range: '1h',
+};
+
+interface Target {
+  readonly expr: string;
+  readonly refId: string;
+}
+interface Panel {
+  readonly type: string;
+  readonly title: string;
+  readonly targets?: readonly Target[];
+  readonly panels?: readonly Panel[];
+}
+interface Variable {
+  readonly name: string;
+  readonly type: string;
+  readonly definition?: string;
+  readonly includeAll?: boolean;
+  readonly allValue?: string;
+}
+interface Dashboard {
+  readonly uid: string;
+  readonly title: string;
+  readonly schemaVersion: number;
+  readonly templating: { readonly list: readonly Variable[] };
+  readonly panels: readonly Panel[];
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+function dashboards(): Dashboard[] {
+  return readdirSync(dashboardsDir)
+    .filter((file) => file.endsWith('.json'))
+    .sort()
+    .map((file) => JSON.parse(readFileSync(join(dashboardsDir, file), 'utf8')) as Dashboard);
+}
+
+function panelsOf(dashboard: Dashboard): Panel[] {
+  return dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]);
+}
+
+function alertExpressions(): { alert: string; expr: string }[] {
+  const file = parseYaml(readFileSync(rulesFile, 'utf8')) as {
+    groups: { rules: { alert?: string; record?: string; expr: string }[] }[];
+  };
+  return file.groups.flatMap((group) =>
+    group.rules.map((rule) => ({ alert: rule.alert ?? rule.record ?? '?', expr: rule.expr })),
+  );
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+interface QueryResult {
+  readonly status: string;
+  readonly error?: string;
+  readonly data?: {
+    readonly resultType: string;
+    readonly result: readonly { metric: Record<string, string>; value: [number, string] }[];
+  };
+}
+
+async function query(prometheusUrl: string, promql: string): Promise<QueryResult> {
+  const response = await fetch(`${prometheusUrl}/api/v1/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ query: promql }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  return (await response.json()) as QueryResult;
+}
+
+/** `label_values(selector, label)` → the label's values among the series the selector finds. */
+async function labelValues(prometheusUrl: string, definition: string): Promise<string[]> {
+  const match = /^label_values\((.+),\s*([a-zA-Z_]+)\)$/.exec(definition);
+  if (match === null) throw new Error(`not a label_values query: ${definition}`);
+  const url = new URL(`${prometheusUrl}/api/v1/label/${match[2]}/values`);
+  url.searchParams.set('match[]', match[1]!);
+  const answer = (await (await fetch(url, { signal: AbortSignal.timeout(10_000) })).json()) as {
+    status: string;
+    data: string[];
+  };
+  expect(answer.status, definition).toBe('success');
+  return answer.data;
+}
+
+function substitute(expr: string, values: Readonly<Record<string, string>>): string {
+  let text = expr;
+  for (const [macro, value] of Object.entries(GRAFANA_MACROS)) text = text.split(macro).join(value);
+  // Longest names first, so `$cluster` never eats a prefix of another variable.
+  for (const name of Object.keys(values).sort((a, b) => b.length - a.length))
+    text = text.split(`$${name}`).join(values[name]!);
+  expect(text, `a variable left unresolved in ${expr}`).not.toMatch(/\$[a-zA-Z_]/);
+  return text;
+}
+
+function startPrometheus(dir: string, port: number): ChildProcess {
+  const child = spawn(
+    'prometheus',
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--storage.tsdb.retention.time=1h',
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  child.stderr?.on('data', () => {}); // drained; Prometheus logs warnings there
+  return child;
+}
+
+describe('dashboards and alert rules', () => {
+  it('promtool accepts the rules and their unit tests pass', () => {
+    const check = spawnSync('promtool', ['check', 'rules', rulesFile], { encoding: 'utf8' });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    expect(check.stdout).toMatch(/SUCCESS: \d+ rules found/);
+    const tests = readdirSync(rulesTestsDir).filter((file) => file.endsWith('.yaml'));
+    expect(tests.length).toBeGreaterThan(0);
+    const run = spawnSync('promtool', ['test', 'rules', ...tests.map((file) => join(rulesTestsDir, file))], {
+      encoding: 'utf8',
+    });
+    expect(run.status, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/SUCCESS/);
+    // Every alert of the rule file has a unit test that makes it fire.
+    const tested = tests.map((file) => readFileSync(join(rulesTestsDir, file), 'utf8')).join('\n');
+    for (const { alert } of alertExpressions()) expect(tested, alert).toContain(`alertname: ${alert}`);
+  });
+
+  it('every panel query returns data and every alert expression evaluates, from a real Prometheus scraping a running cluster', {
+    timeout: 180_000,
+  }, async () => {
+    // 2. The cluster and a load that keeps going while Prometheus is queried.
+    const dataDir = newDataDir('northlight-observability-');
+    const up: Up = await startUp(dataDir);
+    cleanups.push(async () => {
+      northlight(['down', '--data-dir', dataDir]);
+      await up.exited;
+    });
+    const layout = state(dataDir);
+    const cluster = layout.cluster;
+    const ports = layout.ports;
+    const status = clusterStatus(dataDir);
+    expect(
+      (await sql(ports.httpReadWrite, 'CREATE TABLE load (id INTEGER PRIMARY KEY, body TEXT)')).status,
+    ).toBe(200);
+    let loading = true;
+    let written = 0;
+    const load = (async () => {
+      while (loading) {
+        const wrote = await sql(ports.httpReadWrite, `INSERT INTO load (body) VALUES ('row ${written}')`);
+        if (wrote.status === 200) written++;
+        await sql(ports.httpReadOnly, 'SELECT count(*) FROM load', true);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    cleanups.push(async () => {
+      loading = false;
+      await load;
+    });
+
+    // 3. Prometheus, with the PodMonitor's target labels.
+    const promDir = mkdtempSync(join(tmpdir(), 'northlight-prometheus-'));
+    cleanups.push(() => rmSync(promDir, { recursive: true, force: true }));
+    const podLabels = (member: string) => ({
+      cluster,
+      namespace: LOCAL_NAMESPACE,
+      pod: memberObjectName(cluster, member),
+      member,
+    });
+    const storageTargets = status.storage.map((node) => ({
+      targets: [`127.0.0.1:${ports.storage[node.nodeId]!.adminPort}`],
+      labels: { ...podLabels(node.nodeId), component: 'storage', zone: node.zone },
+    }));
+    const engineTargets = status.engines.map((engine) => ({
+      targets: [`127.0.0.1:${ports.engines[engine.name]!}`],
+      labels: { ...podLabels(engine.name), component: 'engine', role: engine.role },
+    }));
+    const config = {
+      global: { scrape_interval: '1s', evaluation_interval: '1s' },
+      rule_files: [rulesFile],
+      scrape_configs: [
+        { job_name: 'northlight-storage', static_configs: storageTargets },
+        { job_name: 'northlight-engine', static_configs: engineTargets },
+        {
+          job_name: 'northlight-operator',
+          honor_labels: true,
+          static_configs: [
+            {
+              targets: [`127.0.0.1:${ports.control}`],
+              labels: { namespace: LOCAL_NAMESPACE, pod: 'northlight-operator' },
+            },
+          ],
+        },
+      ],
+    };
+    writeFileSync(join(promDir, 'prometheus.yml'), JSON.stringify(config, null, 2));
+    const checkConfig = spawnSync('promtool', ['check', 'config', join(promDir, 'prometheus.yml')], {
+      encoding: 'utf8',
+    });
+    expect(checkConfig.status, checkConfig.stdout + checkConfig.stderr).toBe(0);
+    const promPort = await freePort();
+    const prometheus = startPrometheus(promDir, promPort);
+    const prometheusExited = new Promise<void>((resolve) => prometheus.once('exit', () => resolve()));
+    cleanups.push(async () => {
+      prometheus.kill('SIGTERM');
+      await prometheusExited;
+    });
+    const prometheusUrl = `http://127.0.0.1:${promPort}`;
+    const targetCount = storageTargets.length + engineTargets.length + 1;
+    // Scrapes begin some 5 s after start (the discovery throttle): poll, never sleep a fixed time.
+    await until(
+      'every target up in Prometheus',
+      async () => {
+        const result = await query(prometheusUrl, 'sum(up)').catch(() => undefined);
+        return Number(result?.data?.result[0]?.value[1]) === targetCount ? true : undefined;
+      },
+      45_000,
+    );
+
+    // 4. Dashboards: variables as Grafana resolves them, then every panel's queries.
+    const failures: string[] = [];
+    let queries = 0;
+    const resolved: { board: string; panel: string; expr: string }[] = [];
+    for (const dashboard of dashboards()) {
+      expect(dashboard.schemaVersion).toBeGreaterThanOrEqual(36);
+      expect(dashboard.uid).toMatch(/^northlight-/);
+      const values: Record<string, string> = {};
+      for (const variable of dashboard.templating.list) {
+        if (variable.type === 'datasource') continue;
+        expect(variable.type, `${dashboard.uid}: ${variable.name}`).toBe('query');
+        const found = await until(`values of $${variable.name} in ${dashboard.uid}`, async () => {
+          const list = await labelValues(prometheusUrl, substitute(variable.definition ?? '', values));
+          return list.length > 0 ? list : undefined;
+        });
+        if (variable.name === 'cluster') expect(found).toContain(cluster);
+        if (variable.name === 'namespace') expect(found).toContain(LOCAL_NAMESPACE);
+        values[variable.name] =
+          variable.includeAll === true
+            ? (variable.allValue ?? '.*')
+            : variable.name === 'cluster'
+              ? cluster
+              : variable.name === 'namespace'
+                ? LOCAL_NAMESPACE
+                : found[0]!;
+      }
+      for (const panel of panelsOf(dashboard)) {
+        if (panel.type === 'row') continue;
+        expect(panel.targets?.length ?? 0, `${dashboard.uid}: ${panel.title} has no query`).toBeGreaterThan(
+          0,
+        );
+        for (const target of panel.targets ?? [])
+          resolved.push({ board: dashboard.uid, panel: panel.title, expr: substitute(target.expr, values) });
+      }
+    }
+    // Some series need a few scrapes (rates need two samples; the replica's reads, the load's first
+    // commits): each query gets until the deadline to return data.
+    const deadline = Date.now() + 30_000;
+    for (const { board, panel, expr } of resolved) {
+      queries++;
+      let result: QueryResult;
+      for (;;) {
+        result = await query(prometheusUrl, expr);
+        if (result.status !== 'success' || (result.data?.result.length ?? 0) > 0 || Date.now() > deadline)
+          break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      if (result.status !== 'success') failures.push(`${board} / ${panel}: ${result.error}\n    ${expr}`);
+      else if ((result.data?.result.length ?? 0) === 0)
+        failures.push(`${board} / ${panel}: no data\n    ${expr}`);
+    }
+    expect(failures, `${failures.length} of ${queries} panel queries failed`).toEqual([]);
+    expect(queries).toBeGreaterThanOrEqual(80);
+
+    // Alert expressions: well-formed and evaluable (empty is fine: nothing is wrong), and loaded.
+    for (const { alert, expr } of alertExpressions()) {
+      const result = await query(prometheusUrl, expr);
+      expect(result.status, `${alert}: ${result.error}`).toBe('success');
+      expect(result.data?.resultType, alert).toBe('vector');
+    }
+    const rules = await until('the rules evaluated once', async () => {
+      const answer = (await (await fetch(`${prometheusUrl}/api/v1/rules`)).json()) as {
+        data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] };
+      };
+      const all = answer.data.groups.flatMap((group) => group.rules);
+      return all.length > 0 && all.every((rule) => rule.health !== 'unknown') ? all : undefined;
+    });
+    expect(rules).toHaveLength(alertExpressions().length);
+    for (const rule of rules) expect(rule.health, `${rule.name}: ${rule.lastError}`).toBe('ok');
+
+    // 5. The numbers are the cluster's.
+    const value = async (promql: string): Promise<number> =>
+      Number((await query(prometheusUrl, promql)).data?.result[0]?.value[1]);
+    const scoped = `cluster="${cluster}", namespace="${LOCAL_NAMESPACE}"`;
+    expect(await value(`sum(northlight_control_storage_nodes{${scoped}, state="reachable"})`)).toBe(6);
+    expect(await value(`min(northlight_control_pg_members_healthy{${scoped}})`)).toBe(6);
+    expect(await value(`max(northlight_control_writer_present{${scoped}})`)).toBe(1);
+    expect(await value(`count(count by (zone) (northlight_storage_appended_records_total{${scoped}}))`)).toBe(
+      3,
+    );
+    await until('the commits counted', async () =>
+      (await value(`sum(northlight_engine_commits_total{${scoped}, role="writer"})`)) >= written - 5 &&
+      written > 20
+        ? true
+        : undefined,
+    );
+    // A killed storage node: the storage-node-down alert's expression names it, the count drops.
+    const victim = status.storage[0]!;
+    const killed = await fetch(`http://127.0.0.1:${ports.control}/v1/members/${victim.nodeId}/kill`, {
+      method: 'POST',
+    });
+    expect(killed.status).toBe(200);
+    const nodeDown = alertExpressions().find((rule) => rule.alert === 'NorthlightStorageNodeDown')!.expr;
+    const down = await until('the killed node in the storage-node-down expression', async () => {
+      const result = await query(prometheusUrl, nodeDown);
+      return result.data?.result.find((series) => series.metric.member === victim.nodeId);
+    });
+    expect(down.metric).toMatchObject({ cluster, namespace: LOCAL_NAMESPACE, zone: victim.zone });
+    expect(await value(`sum(northlight_control_storage_nodes{${scoped}, state="reachable"})`)).toBe(5);
+    // Until a repair replaces it, every PG it held has five healthy members.
+    await until('a PG with five healthy members', async () =>
+      (await value(`min(northlight_control_pg_members_healthy{${scoped}})`)) === 5 ? true : undefined,
+    );
+    loading = false;
+    await load;
+  });
+});

@@ -58,6 +58,7 @@ interface Families {
   readonly hydrations: Counter<ClusterLabels | 'outcome'>;
   readonly hydratedBytes: Counter<ClusterLabels>;
   readonly failovers: Counter<ClusterLabels>;
+  readonly observationFailures: Counter<ClusterLabels>;
   readonly switchovers: Counter<ClusterLabels>;
   readonly workflowsInFlight: Gauge<ClusterLabels | 'kind'>;
   readonly repairsBlocked: Gauge<ClusterLabels>;
@@ -142,6 +143,11 @@ export class ControlMetrics {
         [],
       ),
       switchovers: counter('switchovers_total', 'Planned switchovers (upgrades, requests).', []),
+      observationFailures: counter(
+        'observation_failures_total',
+        'Observations of the cluster that failed; the state gauges keep the last good one.',
+        [],
+      ),
       workflowsInFlight: gauge('workflows_in_flight', 'Repairs and migrations in flight, by kind.', ['kind']),
       repairsBlocked: gauge('repairs_blocked', 'PGs that need a repair which cannot start now.', []),
       storageNodes: gauge(
@@ -330,6 +336,7 @@ export class ClusterControlMetrics implements RepairMetricsHooks {
     families.hydratedBytes.inc(base, 0);
     families.failovers.inc(base, 0);
     families.switchovers.inc(base, 0);
+    families.observationFailures.inc(base, 0);
   }
 
   // -- events -------------------------------------------------------------------------------------
@@ -358,6 +365,11 @@ export class ClusterControlMetrics implements RepairMetricsHooks {
   /** A replica was promoted because the writer failed (not a planned switchover). */
   recordFailover(): void {
     this.#families.failovers.inc(this.#base);
+  }
+
+  /** Gathering the observation failed: the state gauges keep the last good one's values. */
+  observationFailed(): void {
+    this.#families.observationFailures.inc(this.#base);
   }
 
   /** A planned switchover finished (an upgrade's last step, or a request). */
@@ -446,6 +458,7 @@ export class ClusterControlMetrics implements RepairMetricsHooks {
     families.hydratedBytes.remove(base);
     families.failovers.remove(base);
     families.switchovers.remove(base);
+    families.observationFailures.remove(base);
   }
 }
 

@@ -243,13 +243,14 @@ export async function startControlServer(
     return { pgId, nodes: placed.value };
   });
   // The state gauges are observed at each scrape; events are counted as they happen. A failed
-  // observation keeps the last one's values: the counters are still worth a scrape.
+  // observation is counted and keeps the last one's values: the counters are still worth a scrape.
+  // The file system is the data directory's, which every local member shares.
   const metrics = localControlMetrics(cluster);
   cluster.repairs.attachMetrics(metrics.cluster);
   app.get('/metrics', async (_request, reply) => {
     await observeCluster(cluster)
       .then((observation) => metrics.cluster.observe(buildClusterStatus(observation, String)))
-      .catch(() => {});
+      .catch(() => metrics.cluster.observationFailed());
     await statfs(cluster.dataDir)
       .then((fs) => metrics.cluster.setDataFilesystem(fs.bavail * fs.bsize, fs.blocks * fs.bsize))
       .catch(() => {});

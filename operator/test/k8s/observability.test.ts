@@ -3,8 +3,9 @@
  *
  *   1. `promtool check rules` accepts the rule file and `promtool test rules` passes its unit tests
  *      (each alert fires on the series that should trigger it, and only on those).
- *   2. A local cluster (`northlight up`: six storage nodes in three zones, a writer, a replica) runs a
- *      small SQL load, writes through the read-write endpoint and reads through the read-only one.
+ *   2. A local cluster (`northlight up`: seven storage nodes in three zones, a writer, a replica;
+ *      the spare node in zone a lets a repair run, with a 1 s grace period) runs a small SQL load,
+ *      writes through the read-write endpoint and reads through the read-only one.
  *   3. A real `prometheus` (1 s scrapes, a temp dir) scrapes every member's `/metrics` and the control
  *      API's, with the target labels the chart's PodMonitor gives them (`cluster`, `namespace`,
  *      `pod`, `component`, `zone`, `member`, `role`); the control plane's series carry their own
@@ -13,9 +14,11 @@
  *      queries must find the cluster), and then every panel query of every dashboard must return a
  *      non-empty result through `/api/v1/query`; every alert expression must evaluate without error,
  *      and the rule file loads in the running Prometheus with every rule healthy.
- *   5. The numbers are the cluster's: six storage nodes reachable, every PG with six healthy
- *      members, a writer present, commits counted; a killed storage node shows in the storage-node-
- *      down alert's expression and in the reachable count.
+ *   5. The numbers are the cluster's: every storage node reachable, every PG with six healthy
+ *      members, a writer present, commits counted. A storage node holding a segment is killed: it
+ *      shows in the storage-node-down alert's expression and the reachable count, and the repair
+ *      that replaces it is counted by the executor's hooks (begun, completed, its duration, the
+ *      bytes hydrated) until every PG has six healthy members again.
  * Prometheus, the cluster and their temp dirs are stopped and removed at the end.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -75,6 +78,20 @@ interface Dashboard {
   readonly templating: { readonly list: readonly Variable[] };
   readonly panels: readonly Panel[];
 }
+
+/** The smallest cluster with a replica and a spare storage node, so a lost segment can be repaired. */
+const CLUSTER_YAML = `apiVersion: northlight.dev/v1alpha1
+kind: DatabaseCluster
+metadata: { name: observed }
+spec:
+  storage:
+    zones:
+      - { name: a, nodes: 3 }
+      - { name: b, nodes: 2 }
+      - { name: c, nodes: 2 }
+  controlPlane:
+    repairGracePeriod: 1s
+`;
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
@@ -191,7 +208,9 @@ describe('dashboards and alert rules', () => {
   }, async () => {
     // 2. The cluster and a load that keeps going while Prometheus is queried.
     const dataDir = newDataDir('northlight-observability-');
-    const up: Up = await startUp(dataDir);
+    const clusterFile = join(dataDir, 'cluster.yaml');
+    writeFileSync(clusterFile, CLUSTER_YAML);
+    const up: Up = await startUp(dataDir, ['--file', clusterFile]);
     cleanups.push(async () => {
       northlight(['down', '--data-dir', dataDir]);
       await up.exited;
@@ -351,20 +370,24 @@ describe('dashboards and alert rules', () => {
     const value = async (promql: string): Promise<number> =>
       Number((await query(prometheusUrl, promql)).data?.result[0]?.value[1]);
     const scoped = `cluster="${cluster}", namespace="${LOCAL_NAMESPACE}"`;
-    expect(await value(`sum(northlight_control_storage_nodes{${scoped}, state="reachable"})`)).toBe(6);
+    const storageNodes = status.storage.length;
+    expect(await value(`sum(northlight_control_storage_nodes{${scoped}, state="reachable"})`)).toBe(
+      storageNodes,
+    );
     expect(await value(`min(northlight_control_pg_members_healthy{${scoped}})`)).toBe(6);
     expect(await value(`max(northlight_control_writer_present{${scoped}})`)).toBe(1);
     expect(await value(`count(count by (zone) (northlight_storage_appended_records_total{${scoped}}))`)).toBe(
       3,
     );
     await until('the commits counted', async () =>
-      (await value(`sum(northlight_engine_commits_total{${scoped}, role="writer"})`)) >= written - 5 &&
-      written > 20
+      written > 20 &&
+      (await value(`sum(northlight_engine_commits_total{${scoped}, role="writer"})`)) >= written - 5
         ? true
         : undefined,
     );
-    // A killed storage node: the storage-node-down alert's expression names it, the count drops.
-    const victim = status.storage[0]!;
+    // A killed storage node that holds a segment of PG 0, in the zone with a spare node.
+    const pg0 = status.pgs.find((pg) => pg.pgId === 0)!;
+    const victim = pg0.members.find((member) => member.zone === 'a')!;
     const killed = await fetch(`http://127.0.0.1:${ports.control}/v1/members/${victim.nodeId}/kill`, {
       method: 'POST',
     });
@@ -374,12 +397,35 @@ describe('dashboards and alert rules', () => {
       const result = await query(prometheusUrl, nodeDown);
       return result.data?.result.find((series) => series.metric.member === victim.nodeId);
     });
-    expect(down.metric).toMatchObject({ cluster, namespace: LOCAL_NAMESPACE, zone: victim.zone });
-    expect(await value(`sum(northlight_control_storage_nodes{${scoped}, state="reachable"})`)).toBe(5);
-    // Until a repair replaces it, every PG it held has five healthy members.
-    await until('a PG with five healthy members', async () =>
-      (await value(`min(northlight_control_pg_members_healthy{${scoped}})`)) === 5 ? true : undefined,
+    expect(down.metric).toMatchObject({ cluster, namespace: LOCAL_NAMESPACE, zone: 'a' });
+    expect(await value(`sum(northlight_control_storage_nodes{${scoped}, state="reachable"})`)).toBe(
+      storageNodes - 1,
     );
+    // The repair onto the spare node, as the executor's hooks count it.
+    await until(
+      'the repair completed',
+      async () =>
+        (await value(`sum(northlight_control_repairs_completed_total{${scoped}, kind="repair"})`)) >= 1 &&
+        (await value(`min(northlight_control_pg_members_healthy{${scoped}})`)) === 6
+          ? true
+          : undefined,
+      60_000,
+    );
+    expect(
+      await value(`sum(northlight_control_repairs_started_total{${scoped}, kind="repair"})`),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      await value(
+        `sum(northlight_control_repair_duration_seconds_count{${scoped}, kind="repair", outcome="done"})`,
+      ),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      await value(`sum(northlight_control_repair_duration_seconds_sum{${scoped}, kind="repair"})`),
+    ).toBeGreaterThan(0);
+    expect(
+      await value(`sum(northlight_control_hydrations_total{${scoped}, outcome="ok"})`),
+    ).toBeGreaterThanOrEqual(1);
+    expect(await value(`sum(northlight_control_hydrated_bytes_total{${scoped}})`)).toBeGreaterThan(0);
     loading = false;
     await load;
   });

@@ -29,7 +29,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { LOCAL_NAMESPACE } from '../../src/io/control-metrics.js';
+import type { ClusterStatus } from '../../src/core/cluster-status.js';
+import { ControlMetrics, LOCAL_NAMESPACE } from '../../src/io/control-metrics.js';
 import { memberObjectName } from '../../src/k8s/contract.js';
 import {
   clusterStatus,
@@ -92,6 +93,10 @@ spec:
   controlPlane:
     repairGracePeriod: 1s
 `;
+
+/** How every panel names its data source: Grafana's `datasource` template variable. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's syntax, not a template literal
+const DATASOURCE_VARIABLE = '${datasource}';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
@@ -201,6 +206,147 @@ describe('dashboards and alert rules', () => {
     // Every alert of the rule file has a unit test that makes it fire.
     const tested = tests.map((file) => readFileSync(join(rulesTestsDir, file), 'utf8')).join('\n');
     for (const { alert } of alertExpressions()) expect(tested, alert).toContain(`alertname: ${alert}`);
+  });
+
+  it('dashboards are well-formed Grafana models on the datasource variable, and every alert is documented', () => {
+    const boards = dashboards();
+    expect(boards.map((board) => board.uid)).toEqual([
+      'northlight-engine',
+      'northlight-overview',
+      'northlight-repair',
+      'northlight-replicas',
+      'northlight-storage',
+    ]);
+    for (const board of boards) {
+      expect(board.title).toMatch(/^northlight \/ /);
+      expect(board.schemaVersion).toBe(39);
+      const datasource = board.templating.list.find((variable) => variable.name === 'datasource');
+      expect(datasource).toMatchObject({ type: 'datasource', query: 'prometheus' });
+      const panels = panelsOf(board) as (Panel & { id: number; datasource?: { uid: string } })[];
+      expect(new Set(panels.map((panel) => panel.id)).size, board.uid).toBe(panels.length);
+      for (const panel of panels) {
+        if (panel.type === 'row') continue;
+        expect(panel.datasource?.uid, `${board.uid}: ${panel.title}`).toBe(DATASOURCE_VARIABLE);
+        for (const target of panel.targets ?? []) {
+          expect(target.expr, `${board.uid}: ${panel.title}`).toContain('cluster="$cluster"');
+          expect(target.expr, `${board.uid}: ${panel.title}`).toContain('namespace="$namespace"');
+        }
+      }
+    }
+    const docs = readFileSync(join(repositoryRoot, 'docs', 'observability.md'), 'utf8');
+    const file = parseYaml(readFileSync(rulesFile, 'utf8')) as {
+      groups: {
+        rules: { alert: string; labels: Record<string, string>; annotations: Record<string, string> }[];
+      }[];
+    };
+    for (const rule of file.groups.flatMap((group) => group.rules)) {
+      expect(['warning', 'critical'], rule.alert).toContain(rule.labels.severity);
+      expect(Object.keys(rule.annotations).sort(), rule.alert).toEqual([
+        'description',
+        'runbook_url',
+        'summary',
+      ]);
+      const anchor = rule.annotations.runbook_url!.split('#')[1];
+      expect(anchor, rule.alert).toBe(rule.alert.toLowerCase());
+      expect(docs, `a runbook section for ${rule.alert}`).toContain(`\n### ${rule.alert}\n`);
+    }
+  });
+
+  it('control metrics follow the observed cluster: gone members lose their series, a deleted cluster all of them', async () => {
+    const registry = new ControlMetrics();
+    const metrics = registry.forCluster({ cluster: 'db', namespace: 'prod' });
+    const node = (nodeId: string, zone: string, ready: boolean) => ({
+      nodeId,
+      zone,
+      process: ready ? 'running' : 'down',
+      ready,
+      pid: undefined,
+      starts: 1,
+      version: '0.1.0',
+      answered: ready,
+      segments: ready ? 2 : 0,
+      diskBytes: ready ? 4096 : 0,
+      heat: ready ? 10 : 0,
+    });
+    const observation = (storage: ReturnType<typeof node>[], healthyMembers: number[]): ClusterStatus =>
+      ({
+        writer: 'engine-1',
+        promoting: undefined,
+        volume: {
+          volumeEpoch: '3',
+          vdl: undefined,
+          vcl: undefined,
+          pgCount: healthyMembers.length,
+          healthyPgs: 0,
+        },
+        storage,
+        engines: [{ name: 'engine-1', role: 'writer', ready: true }],
+        pgs: healthyMembers.map((healthy, pgId) => ({
+          pgId,
+          healthyMembers: healthy,
+          health: healthy === 6 ? 'healthy' : healthy >= 4 ? 'degraded' : 'at-risk',
+        })),
+        repairs: { inFlight: [{ id: 'repair-pg1-m2' }], recent: [], blocked: [] },
+        upgrade: undefined,
+      }) as unknown as ClusterStatus;
+    metrics.observe(
+      observation(
+        [node('storage-a-1', 'a', true), node('storage-a-2', 'a', false), node('storage-b-1', 'b', true)],
+        [6, 4],
+      ),
+    );
+    metrics.started('repair');
+    metrics.finished('repair', 'done', 12.5);
+    metrics.hydrated('ok', 1_000_000);
+    metrics.recordFailover();
+    let text = await registry.metricsText();
+    const line = (series: string) => text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+    expect(
+      line('northlight_control_storage_nodes{cluster="db",namespace="prod",zone="a",state="reachable"}'),
+    ).toMatch(/ 1$/);
+    expect(
+      line('northlight_control_storage_nodes{cluster="db",namespace="prod",zone="a",state="unreachable"}'),
+    ).toMatch(/ 1$/);
+    expect(line('northlight_control_pg_members_healthy{cluster="db",namespace="prod",pg="1"}')).toMatch(
+      / 4$/,
+    );
+    expect(line('northlight_control_pgs{cluster="db",namespace="prod",health="degraded"}')).toMatch(/ 1$/);
+    expect(
+      line('northlight_control_workflows_in_flight{cluster="db",namespace="prod",kind="repair"}'),
+    ).toMatch(/ 1$/);
+    expect(line('northlight_control_volume_epoch{cluster="db",namespace="prod"}')).toMatch(/ 3$/);
+    expect(line('northlight_control_writer_present{cluster="db",namespace="prod"}')).toMatch(/ 1$/);
+    expect(
+      line('northlight_control_repairs_completed_total{cluster="db",namespace="prod",kind="repair"}'),
+    ).toMatch(/ 1$/);
+    expect(
+      line('northlight_control_repairs_reverted_total{cluster="db",namespace="prod",kind="migration"}'),
+    ).toMatch(/ 0$/);
+    expect(
+      line(
+        'northlight_control_repair_duration_seconds_sum{cluster="db",namespace="prod",kind="repair",outcome="done"}',
+      ),
+    ).toMatch(/ 12\.5$/);
+    expect(line('northlight_control_hydrated_bytes_total{cluster="db",namespace="prod"}')).toMatch(
+      / 1000000$/,
+    );
+    expect(line('northlight_control_failovers_total{cluster="db",namespace="prod"}')).toMatch(/ 1$/);
+    // A silent node has no disk figure (unknown, not 0).
+    expect(text).not.toContain(
+      'northlight_control_storage_node_disk_bytes{cluster="db",namespace="prod",member="storage-a-2"',
+    );
+
+    // storage-a-2 and PG 1 are gone: so are their series.
+    metrics.observe(observation([node('storage-a-1', 'a', true), node('storage-b-1', 'b', true)], [6]));
+    text = await registry.metricsText();
+    expect(text).not.toContain('member="storage-a-2"');
+    expect(text).not.toContain('pg="1"');
+    expect(
+      line('northlight_control_storage_nodes{cluster="db",namespace="prod",zone="a",state="unreachable"}'),
+    ).toMatch(/ 0$/);
+
+    registry.removeCluster({ cluster: 'db', namespace: 'prod' });
+    expect(await registry.metricsText()).not.toContain('cluster="db"');
   });
 
   it('every panel query returns data and every alert expression evaluates, from a real Prometheus scraping a running cluster', {
@@ -350,6 +496,20 @@ describe('dashboards and alert rules', () => {
     expect(failures, `${failures.length} of ${queries} panel queries failed`).toEqual([]);
     expect(queries).toBeGreaterThanOrEqual(80);
 
+    const value = async (promql: string): Promise<number> =>
+      Number((await query(prometheusUrl, promql)).data?.result[0]?.value[1]);
+    // Every component metric the rules name is exported (an alert on a name nobody exports never
+    // fires). The file-system and kubelet series are the platform's, not the components'.
+    const ruleMetrics = new Set(
+      alertExpressions().flatMap(({ expr }) =>
+        [...expr.matchAll(/\bnorthlight_[a-z0-9_]+/g)].map((m) => m[0]),
+      ),
+    );
+    for (const name of ruleMetrics) {
+      if (name.startsWith('northlight_control_data_filesystem_')) continue;
+      expect(await value(`count({__name__="${name}"})`), name).toBeGreaterThan(0);
+    }
+
     // Alert expressions: well-formed and evaluable (empty is fine: nothing is wrong), and loaded.
     for (const { alert, expr } of alertExpressions()) {
       const result = await query(prometheusUrl, expr);
@@ -367,8 +527,6 @@ describe('dashboards and alert rules', () => {
     for (const rule of rules) expect(rule.health, `${rule.name}: ${rule.lastError}`).toBe('ok');
 
     // 5. The numbers are the cluster's.
-    const value = async (promql: string): Promise<number> =>
-      Number((await query(prometheusUrl, promql)).data?.result[0]?.value[1]);
     const scoped = `cluster="${cluster}", namespace="${LOCAL_NAMESPACE}"`;
     const storageNodes = status.storage.length;
     expect(await value(`sum(northlight_control_storage_nodes{${scoped}, state="reachable"})`)).toBe(

@@ -16,6 +16,7 @@
  *     flight, the rolling upgrade. A member or PG that is gone from the observation loses its series.
  */
 import { assert } from '@northlight/protocol';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClusterStatus, PgHealth } from '../core/cluster-status.js';
 import { WORKFLOW_KINDS, type WorkflowKind } from '../core/metadata.js';
@@ -486,4 +487,25 @@ export function localControlMetrics(owner: { readonly spec: { readonly name: str
     localMetrics.set(owner, metrics);
   }
   return metrics;
+}
+
+/**
+ * The operator's metrics endpoint on Kubernetes (`PORTS.operatorMetrics`): `GET /metrics` serves
+ * the registry, `GET /healthz` answers alive. The caller keeps each cluster's view current
+ * (`forCluster(…).observe(…)` every reconcile) and closes the server on shutdown.
+ */
+export async function startControlMetricsServer(
+  metrics: ControlMetrics,
+  listen: { readonly host: string; readonly port: number },
+): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false });
+  app.get('/healthz', async () => ({ status: 'alive' }));
+  app.get('/metrics', async (_request, reply) =>
+    reply
+      .type(metrics.contentType)
+      .header('cache-control', 'no-store')
+      .send(await metrics.metricsText()),
+  );
+  await app.listen({ host: listen.host, port: listen.port });
+  return app;
 }

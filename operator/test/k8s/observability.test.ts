@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { ClusterStatus } from '../../src/core/cluster-status.js';
-import { ControlMetrics, LOCAL_NAMESPACE } from '../../src/io/control-metrics.js';
+import { ControlMetrics, LOCAL_NAMESPACE, startControlMetricsServer } from '../../src/io/control-metrics.js';
 import { memberObjectName } from '../../src/k8s/contract.js';
 import {
   clusterStatus,
@@ -344,6 +344,19 @@ describe('dashboards and alert rules', () => {
     expect(
       line('northlight_control_storage_nodes{cluster="db",namespace="prod",zone="a",state="unreachable"}'),
     ).toMatch(/ 0$/);
+
+    // The operator's endpoint serves the same text.
+    const server = await startControlMetricsServer(registry, { host: '127.0.0.1', port: 0 });
+    try {
+      const address = server.server.address() as { port: number };
+      const scraped = await fetch(`http://127.0.0.1:${address.port}/metrics`);
+      expect(scraped.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      expect(await scraped.text()).toContain(
+        'northlight_control_pg_members_healthy{cluster="db",namespace="prod",pg="0"} 6',
+      );
+    } finally {
+      await server.close();
+    }
 
     registry.removeCluster({ cluster: 'db', namespace: 'prod' });
     expect(await registry.metricsText()).not.toContain('cluster="db"');

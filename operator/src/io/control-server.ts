@@ -13,7 +13,9 @@
  *   POST /v1/upgrade                 start a rolling upgrade: {"version": "…"}
  *   POST /v1/placement               where the writer's next PG goes: {"pgId", "pgs": [{pgId, nodes}]}
  *   POST /v1/down                    stop the whole cluster (answers first)
+ *   GET  /metrics                    Prometheus: the control plane's metrics (control-metrics.ts)
  */
+import { statfs } from 'node:fs/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
   buildClusterStatus,
@@ -23,6 +25,7 @@ import {
   type VolumeObservation,
 } from '../core/cluster-status.js';
 import { type FleetNode, type PgLayout, placePg } from '../core/placement.js';
+import { localControlMetrics } from './control-metrics.js';
 import { getJson } from './http-json.js';
 import { type LocalCluster, UnknownMemberError, UpgradeRunningError } from './local-cluster.js';
 import type { StorageSegmentView } from './repair-executor.js';
@@ -238,6 +241,20 @@ export async function startControlServer(
     if (!placed.ok)
       return reply.code(409).send({ code: 'NL_REQUEST_INVALID', message: placed.error.message });
     return { pgId, nodes: placed.value };
+  });
+  // The state gauges are observed at each scrape; events are counted as they happen. A failed
+  // observation is counted and keeps the last one's values: the counters are still worth a scrape.
+  // The file system is the data directory's, which every local member shares.
+  const metrics = localControlMetrics(cluster);
+  cluster.repairs.attachMetrics(metrics.cluster);
+  app.get('/metrics', async (_request, reply) => {
+    await observeCluster(cluster)
+      .then((observation) => metrics.cluster.observe(buildClusterStatus(observation, String)))
+      .catch(() => metrics.cluster.observationFailed());
+    await statfs(cluster.dataDir)
+      .then((fs) => metrics.cluster.setDataFilesystem(fs.bavail * fs.bsize, fs.blocks * fs.bsize))
+      .catch(() => {});
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metricsText());
   });
   app.post('/v1/down', async () => {
     setImmediate(onDown);

@@ -19,7 +19,7 @@
  */
 import { allMembers, type QuorumSet } from '@northlight/protocol';
 import { type HeatNode, type MigrationAction, planMigrations } from '../core/heat-plan.js';
-import type { WorkflowRecord } from '../core/metadata.js';
+import type { WorkflowKind, WorkflowRecord } from '../core/metadata.js';
 import {
   type MembershipChange,
   type NodeHealth,
@@ -77,6 +77,18 @@ export interface RepairHooks {
   readonly openWorkflows?: () => Promise<readonly WorkflowRecord[]>;
 }
 
+/**
+ * What the executor reports for metrics (src/io/control-metrics.ts implements it): a workflow begun
+ * (the writer took the new membership), finished (completed or reverted), a step that failed and is
+ * retried next round, and each bulk hydration's outcome and bytes.
+ */
+export interface RepairMetricsHooks {
+  started(kind: WorkflowKind): void;
+  finished(kind: WorkflowKind, outcome: 'done' | 'reverted', durationSeconds: number): void;
+  stepFailed(kind: WorkflowKind, step: 'create_segment' | 'change_writer' | 'hydrate'): void;
+  hydrated(outcome: 'ok' | 'failed', bytes: number): void;
+}
+
 /** A joiner's bulk hydration from a peer's snapshot (storage `POST …/hydrate`), run in the background. */
 interface Hydration {
   running: boolean;
@@ -112,10 +124,16 @@ export class RepairExecutor {
   readonly #arrivalOfSegmentMs = new Map<string, number>();
   readonly #hydrations = new Map<string, Hydration>();
   #journalTail: Promise<void> = Promise.resolve();
+  #metrics: RepairMetricsHooks | undefined;
   blocked: string[] = [];
 
   constructor(hooks: RepairHooks) {
     this.#hooks = hooks;
+  }
+
+  /** Reports workflows and hydrations to `metrics` from now on (the control API or operator wires it). */
+  attachMetrics(metrics: RepairMetricsHooks): void {
+    this.#metrics = metrics;
   }
 
   inFlight(): { repair: RepairInFlight; startedAtMs: number }[] {
@@ -175,6 +193,11 @@ export class RepairExecutor {
         joined ? 'joined' : 'did not join'
       }; closing ${workflow.id}, which an earlier control plane left open`;
       this.#hooks.note(`repair: ${reason}`);
+      this.#metrics?.finished(
+        workflow.kind,
+        joined ? 'done' : 'reverted',
+        Math.max(0, this.#hooks.nowMs() - workflow.startedAtMs) / 1000,
+      );
       await this.#journalInOrder({
         ...workflow,
         state: joined ? 'done' : 'reverted',
@@ -255,6 +278,11 @@ export class RepairExecutor {
         | undefined;
       if (answer.ok && typeof report?.scl === 'string' && /^\d+$/.test(report.scl))
         state.reachedScl = BigInt(report.scl);
+      if (answer.ok) this.#metrics?.hydrated('ok', Math.max(0, report?.bytes ?? 0));
+      else {
+        this.#metrics?.hydrated('failed', 0);
+        this.#metrics?.stepFailed(repair.kind ?? 'repair', 'hydrate');
+      }
       this.#hooks.note(
         answer.ok
           ? `hydration: ${repair.joiningSegment} on ${repair.joiningNode} from ${source} on ${sourceNode}: ${((report?.bytes ?? 0) / 1e6).toFixed(1)} MB (${report?.pages ?? 0} pages, ${report?.records ?? 0} records) in ${Math.round(report?.ms ?? 0)} ms`
@@ -347,7 +375,10 @@ export class RepairExecutor {
       this.#hooks.note(`${what}: ${action.reason}`);
       // The joiner exists before the writer sends to it; it is created with the union membership.
       const created = await this.#createSegment(world, repair.joiningNode, repair.joiningSegment, change);
-      if (!created) return;
+      if (!created) {
+        this.#metrics?.stepFailed(repair.kind ?? 'repair', 'create_segment');
+        return;
+      }
       if (repair.kind === 'migration') {
         // Counted as a move from here: the writer may still take a change whose answer timed out.
         const movedAtMs = this.#hooks.nowMs();
@@ -356,7 +387,11 @@ export class RepairExecutor {
         this.#lastMoveOfNodeMs.set(repair.joiningNode, movedAtMs);
       }
       const hydrationTarget = await this.#changeWriter(world, change);
-      if (hydrationTarget === undefined) return;
+      if (hydrationTarget === undefined) {
+        this.#metrics?.stepFailed(repair.kind ?? 'repair', 'change_writer');
+        return;
+      }
+      this.#metrics?.started(repair.kind ?? 'repair');
       const now = this.#hooks.nowMs();
       const targetLsn = hydrationTarget > repair.targetLsn ? hydrationTarget : repair.targetLsn;
       this.#known.set(repair.joiningSegment, { repair: { ...repair, targetLsn }, startedAtMs: now });
@@ -366,7 +401,10 @@ export class RepairExecutor {
       this.#hydrateOne(world, { ...repair, targetLsn }, change, sclOfWorld(world), reachable);
       return;
     }
-    if ((await this.#changeWriter(world, change)) === undefined) return;
+    if ((await this.#changeWriter(world, change)) === undefined) {
+      this.#metrics?.stepFailed(repair.kind ?? 'repair', 'change_writer');
+      return;
+    }
     const known = this.#known.get(repair.joiningSegment);
     this.#known.delete(repair.joiningSegment);
     const outcome = action.kind === 'complete' ? 'done' : 'reverted';
@@ -382,6 +420,11 @@ export class RepairExecutor {
       outcome,
     });
     if (this.completed.length > 100) this.completed.shift();
+    this.#metrics?.finished(
+      repair.kind ?? 'repair',
+      outcome,
+      (finishedAtMs - (known?.startedAtMs ?? finishedAtMs)) / 1000,
+    );
     this.#hooks.note(`${what}: ${action.reason}`);
     await this.#journal(repair, outcome, action.reason, known?.startedAtMs);
   }

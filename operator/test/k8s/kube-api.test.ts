@@ -185,6 +185,44 @@ describe('kubectl', () => {
     expect(object.spec).toMatchObject({ replicas: 4, zones: ['a', 'b', 'c'] });
   });
 
+  it('applies built-in objects twice through strategic merge patches (lists merged by key)', async () => {
+    const deployment = (image: string, env: string) => `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: op, labels: { app: op } }
+spec:
+  selector: { matchLabels: { app: op } }
+  template:
+    metadata: { labels: { app: op } }
+    spec:
+      containers:
+        - name: main
+          image: ${image}
+          env: [${env}]
+          ports: [{ name: metrics, containerPort: 7401 }]
+        - name: sidecar
+          image: busybox
+`;
+    const path = writeManifest(
+      'deployment.yaml',
+      deployment('op:1', '{ name: A, value: "1" }, { name: B, value: "2" }'),
+    );
+    expect((await kubectl('apply', '-f', path)).stdout).toContain('deployment.apps/op created');
+    writeManifest('deployment.yaml', deployment('op:2', '{ name: B, value: "3" }'));
+    expect((await kubectl('apply', '-f', path)).stdout).toContain('deployment.apps/op configured');
+    expect((await kubectl('label', 'deployment', 'op', 'tier=control')).code).toBe(0);
+    const object = JSON.parse((await kubectl('get', 'deployment', 'op', '-o', 'json')).stdout);
+    const containers = object.spec.template.spec.containers;
+    expect(containers.map((container: Loose) => container.name)).toEqual(['main', 'sidecar']);
+    expect(containers[0].image).toBe('op:2');
+    expect(containers[0].env).toEqual([{ name: 'B', value: '3' }]);
+    expect(containers[0].ports).toEqual([{ name: 'metrics', containerPort: 7401 }]);
+    expect(JSON.stringify(object)).not.toContain('$setElementOrder');
+    expect(object.metadata.labels).toEqual({ app: 'op', tier: 'control' });
+    // Custom resources have no strategic-merge schema: kubectl's default patch type is refused.
+    const strategic = await kubectl('patch', plural, 'db-apply', '-p', '{"spec":{"replicas":2}}');
+    expect(strategic.code).not.toBe(0);
+  });
+
   it('sees a change through kubectl get --watch', async () => {
     await kubectl('apply', '-f', writeManifest('db-watch.yaml', cluster('db-watch', '{ replicas: 1 }')));
     const watcher = spawn(KUBECTL, [

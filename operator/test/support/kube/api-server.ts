@@ -28,6 +28,7 @@ import {
   mergePatch,
   PatchError,
   setPath,
+  strategicMergePatch,
   valueAt,
 } from './patches.js';
 import {
@@ -722,17 +723,20 @@ export class KubeApiServer {
     let patched: Json;
     try {
       if (contentType === 'application/json-patch+json') patched = jsonPatch(current, patchBody);
-      else if (
-        contentType === 'application/merge-patch+json' ||
-        contentType === 'application/strategic-merge-patch+json'
-      ) {
+      else if (contentType === 'application/merge-patch+json') {
         if (!isObject(patchBody)) throw badRequest('a merge patch must be a JSON object');
         patched = mergePatch(current, patchBody);
+      } else if (contentType === 'application/strategic-merge-patch+json' && type.definition === undefined) {
+        if (!isObject(patchBody)) throw badRequest('a strategic merge patch must be a JSON object');
+        patched = strategicMergePatch(current, patchBody);
       } else
         throw new ApiError(
           415,
           'UnsupportedMediaType',
-          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`,
+          // Custom resources have no strategic-merge schema: the real server refuses that patch type for them.
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml${
+            type.definition === undefined ? ', application/strategic-merge-patch+json' : ''
+          }`,
         );
     } catch (error) {
       if (error instanceof PatchError)

@@ -155,6 +155,41 @@ describe('kubectl', () => {
     expect((await getCluster('db-ssa')).spec.mode).toBeUndefined();
   });
 
+  it('validates int-or-string with anyOf, multipleOf, map-list keys and defaults, as the schema says', async () => {
+    const path = writeManifest(
+      'db-schema.yaml',
+      cluster(
+        'db-schema',
+        '{ replicas: 1, cacheSize: 64MiB, members: [{ name: a }], objectStore: { bucket: b } }',
+      ),
+    );
+    expect((await kubectl('apply', '-f', path)).code).toBe(0);
+    const stored = await getCluster('db-schema');
+    expect(stored.spec.members).toEqual([{ name: 'a', tier: 1 }]);
+    const patch = (spec: string) =>
+      kubectl('patch', plural, 'db-schema', '--type=merge', '-p', `{"spec":${spec}}`);
+    expect((await patch('{"cacheSize":8192}')).code).toBe(0);
+    expect((await patch('{"cacheSize":8193}')).stderr).toContain(
+      'spec.cacheSize: Invalid value: 8193: spec.cacheSize in body should be a multiple of 4096',
+    );
+    expect((await patch('{"cacheSize":"64MB"}')).stderr).toContain(
+      "spec.cacheSize in body should match '^[0-9]+(KiB|MiB)?$'",
+    );
+    expect((await patch('{"cacheSize":true}')).stderr).toContain(
+      'spec.cacheSize in body must be of type integer or string',
+    );
+    expect((await patch('{"members":[{"name":"a"},{"name":"a","tier":2}]}')).stderr).toContain(
+      'spec.members[1]: Duplicate value: map[string]interface {}{"name":"a"}',
+    );
+    expect((await patch('{"objectStore":"none"}')).code).toBe(0);
+    expect((await patch('{"objectStore":"s3"}')).stderr).toContain(
+      'spec.objectStore in body must validate at least one schema (anyOf)',
+    );
+    expect((await patch('{"objectStore":{"region":"x"}}')).stderr).toContain(
+      'spec.objectStore: Invalid value: {"region":"x"}: spec.objectStore in body must validate at least one schema (anyOf)',
+    );
+  });
+
   it('patches with JSON Patch (a failing test op is refused) and merge patch', async () => {
     const path = writeManifest('db-patch.yaml', cluster('db-patch', '{ replicas: 1 }'));
     await kubectl('apply', '-f', path);

@@ -320,7 +320,7 @@ describe('test cluster', () => {
               image: 'busybox',
               command: ['/bin/sh', '-c'],
               args: [
-                `echo "$GREETING $(POD_NAME) on $(NODE) pw=$PASSWORD label=$APP data=$(DATA)" '$$(NOT_EXPANDED)'; sleep 30`,
+                `echo "$GREETING $(POD_NAME) on $(NODE) pw=$PASSWORD label=$APP data=$(DATA) listen=$LISTEN" '$$(NOT_EXPANDED)'; sleep 30`,
               ],
               envFrom: [
                 { configMapRef: { name: 'settings' } },
@@ -332,6 +332,7 @@ describe('test cluster', () => {
                 { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
                 { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
                 { name: 'DATA', value: '/scratch/file' },
+                { name: 'LISTEN', value: '0.0.0.0' },
               ],
               volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }],
             },
@@ -351,10 +352,11 @@ describe('test cluster', () => {
       ]);
       return stdout.includes('hello') ? stdout : undefined;
     });
-    const node = (await readPod('env'))?.spec?.nodeName;
+    const pod = await readPod('env');
+    const ip = (pod?.status?.podIP ?? '').replace(/\./g, '\\.');
     expect(logs).toMatch(
       new RegExp(
-        `^hello env on ${node} pw=s3cret label=env data=/.+/empty-dir/scratch/file \\$\\(NOT_EXPANDED\\)\\n$`,
+        `^hello env on ${pod?.spec?.nodeName} pw=s3cret label=env data=/.+/empty-dir/scratch/file listen=${ip} \\$\\(NOT_EXPANDED\\)\\n$`,
       ),
     );
   });

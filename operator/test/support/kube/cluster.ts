@@ -541,6 +541,9 @@ export class TestCluster {
       .filter((mount): mount is { path: string; local: string } => mount.local !== undefined)
       .sort((left, right) => right.path.length - left.path.length);
     const rewrite = (value: string) => {
+      // Each real pod has its own network namespace, where 0.0.0.0 means the pod's addresses; here
+      // every pod shares the host's, so a wildcard listen address becomes the pod IP.
+      if (value === '0.0.0.0') return runtime.ip;
       for (const mount of mounts)
         if (value === mount.path || value.startsWith(`${mount.path}/`))
           return mount.local + value.slice(mount.path.length);

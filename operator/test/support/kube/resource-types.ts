@@ -313,8 +313,9 @@ function podColumns(): PrinterColumn[] {
     { name: 'Ready', type: 'string', jsonPath: '' },
     { name: 'Status', type: 'string', jsonPath: '.status.phase' },
     { name: 'Restarts', type: 'integer', jsonPath: '' },
-    { name: 'Node', type: 'string', jsonPath: '.spec.nodeName', priority: 1 },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     { name: 'IP', type: 'string', jsonPath: '.status.podIP', priority: 1 },
+    { name: 'Node', type: 'string', jsonPath: '.spec.nodeName', priority: 1 },
   ];
 }
 
@@ -357,7 +358,7 @@ export function toTable(
     const age = humanDuration(nowMs - Date.parse(String(metadata.creationTimestamp)));
     const cells: Json[] = [String(metadata.name)];
     for (const column of columns) {
-      if (type.kind === 'Pod') cells.push(podCell(column, object));
+      if (type.kind === 'Pod' && column.type !== 'date') cells.push(podCell(column, object));
       else {
         const value = evaluateJsonPath(object, column.jsonPath);
         if (column.type === 'date' && typeof value === 'string')

@@ -7,7 +7,7 @@
  * ConfigMaps with $(VAR) expansion (read back with `kubectl logs`), and a node that dies.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -248,6 +248,38 @@ describe('test cluster', () => {
     await waitFor('the crasher to go away', async () =>
       (await readPod('crasher')) === undefined ? true : undefined,
     );
+  });
+
+  it('kills and restarts a container whose liveness probe fails', async () => {
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'unhealthy' },
+        spec: {
+          containers: [
+            {
+              name: 'main',
+              image: 'busybox',
+              command: ['/bin/sleep', '60'],
+              // Nothing listens on port 9 of the pod's IP.
+              livenessProbe: { tcpSocket: { port: 9 }, periodSeconds: 1, failureThreshold: 2 },
+            },
+          ],
+        },
+      },
+    });
+    const pod = await waitFor('a liveness restart', async () => {
+      const current = await readPod('unhealthy');
+      return (current?.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? current : undefined;
+    });
+    expect(pod.status?.containerStatuses?.[0]?.lastState?.terminated).toMatchObject({
+      exitCode: 137,
+      signal: 'SIGKILL',
+    });
+    expect(readFileSync(cluster.logPath(namespace, 'unhealthy', 'main'), 'utf8')).toContain(
+      'liveness probe failed',
+    );
+    await core.deleteNamespacedPod({ namespace, name: 'unhealthy' });
   });
 
   it('runs a pod to completion once with restartPolicy Never', async () => {

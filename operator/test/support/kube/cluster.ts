@@ -85,9 +85,16 @@ interface ContainerRuntime {
   backoffMs: number;
   restartAtMs: number | undefined;
   ready: boolean;
-  probing: boolean;
-  lastProbeMs: number;
+  readiness: ProbeState;
+  liveness: ProbeState;
   logPath: string;
+}
+
+interface ProbeState {
+  probing: boolean;
+  lastMs: number;
+  successes: number;
+  failures: number;
 }
 
 interface PodRuntime {
@@ -497,8 +504,8 @@ export class TestCluster {
       backoffMs: RESTART_BACKOFF_FIRST_MS,
       restartAtMs: Date.now(),
       ready: false,
-      probing: false,
-      lastProbeMs: 0,
+      readiness: { probing: false, lastMs: 0, successes: 0, failures: 0 },
+      liveness: { probing: false, lastMs: 0, successes: 0, failures: 0 },
       logPath: this.logPath(namespace, name, String(spec.name)),
     }));
     return {
@@ -580,6 +587,8 @@ export class TestCluster {
     container.waiting = undefined;
     container.terminated = undefined;
     container.ready = false;
+    container.readiness = { probing: false, lastMs: 0, successes: 0, failures: 0 };
+    container.liveness = { probing: false, lastMs: 0, successes: 0, failures: 0 };
     container.startedAt = timestamp();
     container.startedMs = Date.now();
     container.restartAtMs = undefined;
@@ -863,24 +872,54 @@ export class TestCluster {
 
   // -- probes and status ---------------------------------------------------------------------------------------
 
+  /**
+   * Readiness and liveness probes, each on its own schedule (periodSeconds, capped). Readiness flips
+   * after failureThreshold consecutive failures (default 3) or successThreshold successes
+   * (default 1); a liveness probe failing failureThreshold times kills the container, which then
+   * restarts according to restartPolicy.
+   */
   #probe(runtime: PodRuntime, container: ContainerRuntime): void {
-    const probe = container.spec.readinessProbe as JsonObject | undefined;
-    if (probe === undefined) {
-      container.ready = true;
-      return;
-    }
+    const readiness = container.spec.readinessProbe as JsonObject | undefined;
+    if (readiness === undefined) container.ready = true;
+    else
+      this.#scheduleProbe(runtime, container, readiness, container.readiness, (passed) => {
+        if (container.ready !== passed) {
+          container.ready = passed;
+          this.#wake();
+        }
+      });
+    const liveness = container.spec.livenessProbe as JsonObject | undefined;
+    if (liveness !== undefined)
+      this.#scheduleProbe(runtime, container, liveness, container.liveness, (passed) => {
+        if (passed) return;
+        writeFileSync(container.logPath, '[test-kubelet] liveness probe failed: killing the container\n', {
+          flag: 'a',
+        });
+        void this.#kill(container, 'SIGKILL');
+      });
+  }
+
+  #scheduleProbe(
+    runtime: PodRuntime,
+    container: ContainerRuntime,
+    probe: JsonObject,
+    state: ProbeState,
+    onChange: (passed: boolean) => void,
+  ): void {
     const periodMs = Math.min(Number(probe.periodSeconds ?? 10) * 1000, PROBE_PERIOD_MAX_MS);
-    if (container.probing || Date.now() - container.lastProbeMs < periodMs) return;
-    container.probing = true;
-    container.lastProbeMs = Date.now();
+    const initialDelayMs = Math.min(Number(probe.initialDelaySeconds ?? 0) * 1000, PROBE_PERIOD_MAX_MS * 4);
+    const now = Date.now();
+    if (state.probing || now - state.lastMs < periodMs || now - container.startedMs < initialDelayMs) return;
+    state.probing = true;
+    state.lastMs = now;
     const process = container.process;
-    void this.#runProbe(runtime, container, probe).then((ready) => {
-      container.probing = false;
+    void this.#runProbe(runtime, container, probe).then((passed) => {
+      state.probing = false;
       if (container.process !== process) return;
-      if (container.ready !== ready) {
-        container.ready = ready;
-        this.#wake();
-      }
+      state.successes = passed ? state.successes + 1 : 0;
+      state.failures = passed ? 0 : state.failures + 1;
+      if (passed && state.successes >= Number(probe.successThreshold ?? 1)) onChange(true);
+      if (!passed && state.failures >= Number(probe.failureThreshold ?? 3)) onChange(false);
     });
   }
 

@@ -6,7 +6,7 @@
  * restarts with restartCount, unschedulable pods, environment from the downward API, Secrets and
  * ConfigMaps with $(VAR) expansion (read back with `kubectl logs`), and a node that dies.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -391,6 +391,51 @@ describe('test cluster', () => {
         `^hello env on ${pod?.spec?.nodeName} pw=s3cret label=env data=/.+/empty-dir/scratch/file listen=${ip} \\$\\(NOT_EXPANDED\\)\\n$`,
       ),
     );
+  });
+
+  it('follows a log with kubectl logs -f until the pod goes', async () => {
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'ticker' },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'main',
+              image: 'busybox',
+              command: ['/bin/sh', '-c', 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done'],
+            },
+          ],
+        },
+      },
+    });
+    await waitFor('the ticker to run', async () => (isReady(await readPod('ticker')) ? true : undefined));
+    const follower = spawn('/usr/bin/kubectl', [
+      '--kubeconfig',
+      kubeconfig,
+      '--cache-dir',
+      join(directory, 'cache'),
+      'logs',
+      '-f',
+      'ticker',
+    ]);
+    let output = '';
+    follower.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => follower.on('exit', (code) => resolve(code)));
+    try {
+      // Lines written after kubectl connected arrive: the stream stays open and grows.
+      const first = await waitFor('a first line', async () => /tick (\d+)/.exec(output)?.[1]);
+      await waitFor('later lines', async () =>
+        output.includes(`tick ${Number(first) + 5}`) ? true : undefined,
+      );
+      await core.deleteNamespacedPod({ namespace, name: 'ticker' });
+      expect(await exited).toBe(0);
+    } finally {
+      follower.kill();
+    }
   });
 
   it('kills a node: its pods fail with NodeLost, their processes are gone, and nothing new lands there', async () => {

@@ -77,6 +77,8 @@ const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const MAX_WATCHES = 1_000;
 /** A page of a list is at most this long, whatever `limit` asks. */
 const MAX_LIST_LIMIT = 10_000;
+/** How often a followed log (`kubectl logs -f`) looks for new output. */
+const LOG_FOLLOW_POLL_MS = 200;
 /** Guards the settle loop (GC, namespace and CRD cleanup) against a bug that would loop forever. */
 const MAX_SETTLE_ROUNDS = 10_000;
 const DEFAULT_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
@@ -1455,7 +1457,30 @@ export class KubeApiServer {
     const lines = text.split('\n');
     const body = tail === null ? text : lines.slice(-Number(tail) - 1).join('\n');
     response.writeHead(200, { 'Content-Type': 'text/plain' });
-    response.end(body);
+    if (query.get('follow') !== 'true') {
+      response.end(body);
+      return;
+    }
+    // `kubectl logs -f`: what is there, then what is appended, until the pod goes or the client leaves.
+    response.write(body);
+    this.#responses.add(response);
+    let sent = text.length;
+    const timer = setInterval(() => {
+      const pod = this.get(type, namespace, name);
+      const now = this.podLogs?.(namespace ?? 'default', name, query.get('container') ?? undefined);
+      if (pod === undefined || now === undefined) {
+        end();
+        return;
+      }
+      if (now.length > sent) response.write(now.slice(sent));
+      sent = now.length;
+    }, LOG_FOLLOW_POLL_MS);
+    const end = () => {
+      clearInterval(timer);
+      this.#responses.delete(response);
+      if (!response.writableEnded) response.end();
+    };
+    response.on('close', end);
   }
 
   /**

@@ -672,6 +672,89 @@ describe('client-node 1.4.0', () => {
     expect((gone as k8s.ApiException<string>).code).toBe(404);
   });
 
+  it('deletes in the foreground (the owner waits for blocking dependents) and orphans on request', async () => {
+    const owner = (await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: 'default',
+      plural,
+      body: body('fg-owner', 1),
+    })) as Loose;
+    const ownerReferences = [
+      {
+        apiVersion: API_VERSION,
+        kind: DATABASE_CLUSTER.kind,
+        name: 'fg-owner',
+        uid: owner.metadata.uid,
+        blockOwnerDeletion: true,
+      },
+    ];
+    await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'fg-plain', ownerReferences } },
+    });
+    await core.createNamespacedSecret({
+      namespace: 'default',
+      body: { metadata: { name: 'fg-held', ownerReferences, finalizers: ['test/hold'] } },
+    });
+    await custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: 'default',
+      plural,
+      name: 'fg-owner',
+      propagationPolicy: 'Foreground',
+    });
+    const waiting = await getCluster('fg-owner');
+    expect(waiting.metadata.deletionTimestamp).toBeDefined();
+    expect(waiting.metadata.finalizers).toEqual(['foregroundDeletion']);
+    const plain = await core
+      .readNamespacedConfigMap({ namespace: 'default', name: 'fg-plain' })
+      .catch((error: unknown) => error as k8s.ApiException<string>);
+    expect((plain as k8s.ApiException<string>).code).toBe(404);
+    await core.patchNamespacedSecret({
+      namespace: 'default',
+      name: 'fg-held',
+      body: [{ op: 'remove', path: '/metadata/finalizers' }],
+    });
+    const gone = await getCluster('fg-owner').catch((error: unknown) => error as k8s.ApiException<string>);
+    expect((gone as k8s.ApiException<string>).code).toBe(404);
+
+    const orphaning = (await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: 'default',
+      plural,
+      body: body('orphaner', 1),
+    })) as Loose;
+    await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: {
+        metadata: {
+          name: 'orphan',
+          ownerReferences: [
+            {
+              apiVersion: API_VERSION,
+              kind: DATABASE_CLUSTER.kind,
+              name: 'orphaner',
+              uid: orphaning.metadata.uid,
+            },
+          ],
+        },
+      },
+    });
+    await custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: 'default',
+      plural,
+      name: 'orphaner',
+      propagationPolicy: 'Orphan',
+    });
+    const orphan = await core.readNamespacedConfigMap({ namespace: 'default', name: 'orphan' });
+    expect(orphan.metadata?.ownerReferences).toBeUndefined();
+  });
+
   it('deletes a namespace with its content, waiting for finalizers, and refuses new content meanwhile', async () => {
     await core.createNamespace({ body: { metadata: { name: 'doomed' } } });
     await core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'plain' } } });

@@ -77,6 +77,8 @@ const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const MAX_WATCHES = 1_000;
 /** A page of a list is at most this long, whatever `limit` asks. */
 const MAX_LIST_LIMIT = 10_000;
+/** The finalizer of an owner waiting for its dependents (propagationPolicy Foreground). */
+const FOREGROUND_FINALIZER = 'foregroundDeletion';
 /** How often a followed log (`kubectl logs -f`) looks for new output. */
 const LOG_FOLLOW_POLL_MS = 200;
 /** Guards the settle loop (GC, namespace and CRD cleanup) against a bug that would loop forever. */
@@ -989,12 +991,20 @@ export class KubeApiServer {
       throw conflict(type, name);
     if (options.dryRun === true) return this.#present(current, type);
     if (options.propagationPolicy === 'Orphan') this.#orphanDependents(String(current.metadata.uid));
-    const finalizers = (current.metadata.finalizers as string[] | undefined) ?? [];
+    let finalizers = (current.metadata.finalizers as string[] | undefined) ?? [];
+    if (options.propagationPolicy === 'Foreground' && current.metadata.deletionTimestamp === undefined) {
+      // Foreground cascading deletion: the owner waits, with this finalizer, for its dependents.
+      finalizers = [
+        ...finalizers.filter((finalizer) => finalizer !== FOREGROUND_FINALIZER),
+        FOREGROUND_FINALIZER,
+      ];
+    }
     const gracefulPod = this.#gracefulPodDeletion(type, current, options);
     const needsTermination = type.kind === 'Namespace' || type.kind === 'CustomResourceDefinition';
     if (finalizers.length > 0 || gracefulPod !== undefined || needsTermination) {
       if (current.metadata.deletionTimestamp !== undefined) return this.#present(current, type);
       const next = structuredClone(current);
+      if (finalizers.length > 0) next.metadata.finalizers = finalizers;
       const graceSeconds = gracefulPod ?? 0;
       next.metadata.deletionTimestamp = timestamp(Date.now() + graceSeconds * 1000);
       next.metadata.deletionGracePeriodSeconds = graceSeconds;
@@ -1074,6 +1084,12 @@ export class KubeApiServer {
         }
         if (
           metadata.deletionTimestamp !== undefined &&
+          ((metadata.finalizers as string[] | undefined) ?? []).includes(FOREGROUND_FINALIZER) &&
+          this.#finishForeground(type, object)
+        )
+          return true;
+        if (
+          metadata.deletionTimestamp !== undefined &&
           type.kind === 'Namespace' &&
           this.#finishNamespace(object)
         )
@@ -1086,6 +1102,44 @@ export class KubeApiServer {
           return true;
       }
     return false;
+  }
+
+  /**
+   * An owner deleted in the foreground: its dependents are deleted (in the foreground too), and the
+   * owner's foregroundDeletion finalizer goes once no dependent with blockOwnerDeletion is left.
+   */
+  #finishForeground(ownerType: ResourceType, owner: KubeObject): boolean {
+    const uid = String(owner.metadata.uid);
+    let blocking = 0;
+    for (const [key, store] of this.#objects)
+      for (const object of store.values()) {
+        const reference = ((object.metadata.ownerReferences as JsonObject[] | undefined) ?? []).find(
+          (entry) => entry.uid === uid,
+        );
+        if (reference === undefined) continue;
+        if (reference.blockOwnerDeletion === true) blocking += 1;
+        if (object.metadata.deletionTimestamp === undefined) {
+          this.remove(
+            this.#typeForKey(key),
+            object.metadata.namespace as string | undefined,
+            String(object.metadata.name),
+            {
+              propagationPolicy: 'Foreground',
+            },
+          );
+          return true;
+        }
+      }
+    if (blocking > 0) return false;
+    const next = structuredClone(owner);
+    next.metadata.finalizers = ((owner.metadata.finalizers as string[]) ?? []).filter(
+      (finalizer) => finalizer !== FOREGROUND_FINALIZER,
+    );
+    if ((next.metadata.finalizers as string[]).length === 0) delete next.metadata.finalizers;
+    const id = `${ownerType.namespaced ? String(owner.metadata.namespace) : ''}/${String(owner.metadata.name)}`;
+    if (next.metadata.finalizers === undefined) this.#removeNow(ownerType, id, next);
+    else this.#commit(ownerType, id, next, 'MODIFIED', owner);
+    return true;
   }
 
   /** Deletes a terminating namespace's content; removes the namespace once it is empty. */

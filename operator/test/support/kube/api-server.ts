@@ -127,6 +127,30 @@ function conflict(type: ResourceType, name: string): ApiError {
   );
 }
 
+function methodNotAllowed(): ApiError {
+  return new ApiError(
+    405,
+    'MethodNotAllowed',
+    'the server does not allow this method on the requested resource',
+  );
+}
+
+/** DeleteOptions from the query and from the body (client-node sends the query, kubectl the body). */
+function deleteOptionsFrom(query: URLSearchParams, body: JsonObject): DeleteOptions {
+  const grace = query.get('gracePeriodSeconds') ?? body.gracePeriodSeconds;
+  const policy = query.get('propagationPolicy') ?? body.propagationPolicy;
+  return {
+    ...(grace === undefined || grace === null ? {} : { gracePeriodSeconds: Number(grace) }),
+    ...(policy === undefined || policy === null
+      ? {}
+      : { propagationPolicy: policy as NonNullable<DeleteOptions['propagationPolicy']> }),
+    ...(isObject(body.preconditions)
+      ? { preconditions: body.preconditions as NonNullable<DeleteOptions['preconditions']> }
+      : {}),
+    dryRun: query.get('dryRun') === 'All' || (Array.isArray(body.dryRun) && body.dryRun.includes('All')),
+  };
+}
+
 function badRequest(message: string): ApiError {
   return new ApiError(400, 'BadRequest', message);
 }
@@ -1329,22 +1353,12 @@ export class KubeApiServer {
           return send(200, object);
         }
       case 'POST': {
-        if (name !== undefined)
-          throw new ApiError(
-            405,
-            'MethodNotAllowed',
-            'the server does not allow this method on the requested resource',
-          );
+        if (name !== undefined) throw methodNotAllowed();
         const body = await this.#readObject(request);
         return send(201, this.create(type, namespace, body, options));
       }
       case 'PUT': {
-        if (name === undefined)
-          throw new ApiError(
-            405,
-            'MethodNotAllowed',
-            'the server does not allow this method on the requested resource',
-          );
+        if (name === undefined) throw methodNotAllowed();
         const body = await this.#readObject(request);
         const metadata = (isObject(body.metadata) ? body.metadata : {}) as JsonObject;
         if (metadata.name !== undefined && metadata.name !== name)
@@ -1357,12 +1371,7 @@ export class KubeApiServer {
         return send(200, this.update(type, body, status, options));
       }
       case 'PATCH': {
-        if (name === undefined)
-          throw new ApiError(
-            405,
-            'MethodNotAllowed',
-            'the server does not allow this method on the requested resource',
-          );
+        if (name === undefined) throw methodNotAllowed();
         const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim();
         const text = await this.#readText(request);
         const body = this.#parse(text, contentType === 'application/apply-patch+yaml');
@@ -1371,32 +1380,13 @@ export class KubeApiServer {
       case 'DELETE': {
         const text = await this.#readText(request);
         const body = text.trim() === '' ? {} : (this.#parse(text, false) as JsonObject);
-        const deleteOptions: DeleteOptions = {
-          ...(body.gracePeriodSeconds !== undefined
-            ? { gracePeriodSeconds: Number(body.gracePeriodSeconds) }
-            : {}),
-          ...(query.get('gracePeriodSeconds') !== null
-            ? { gracePeriodSeconds: Number(query.get('gracePeriodSeconds')) }
-            : {}),
-          ...(body.propagationPolicy !== undefined || query.get('propagationPolicy') !== null
-            ? {
-                propagationPolicy: (query.get('propagationPolicy') ?? body.propagationPolicy) as 'Background',
-              }
-            : {}),
-          ...(isObject(body.preconditions) ? { preconditions: body.preconditions as { uid?: string } } : {}),
-          dryRun:
-            query.get('dryRun') === 'All' || (Array.isArray(body.dryRun) && body.dryRun.includes('All')),
-        };
+        const deleteOptions = deleteOptionsFrom(query, body);
         if (name === undefined)
           return send(200, this.#deleteCollection(type, namespace, query, deleteOptions));
         return send(200, this.remove(type, namespace, name, deleteOptions));
       }
       default:
-        throw new ApiError(
-          405,
-          'MethodNotAllowed',
-          'the server does not allow this method on the requested resource',
-        );
+        throw methodNotAllowed();
     }
   }
 

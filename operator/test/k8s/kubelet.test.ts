@@ -333,6 +333,10 @@ describe('test cluster', () => {
   });
 
   it('fills the environment from the downward API, a Secret and a ConfigMap, expands $(VAR), and serves logs to kubectl', async () => {
+    const s3 = await core.createNamespacedService({
+      namespace,
+      body: { metadata: { name: 's3' }, spec: { selector: { app: 's3' }, ports: [{ port: 9000 }] } },
+    });
     await core.createNamespacedSecret({
       namespace,
       body: { metadata: { name: 'creds' }, stringData: { password: 's3cret' } },
@@ -352,7 +356,7 @@ describe('test cluster', () => {
               image: 'busybox',
               command: ['/bin/sh', '-c'],
               args: [
-                `echo "$GREETING $(POD_NAME) on $(NODE) pw=$PASSWORD label=$APP data=$(DATA) listen=$LISTEN" '$$(NOT_EXPANDED)'; sleep 30`,
+                `echo "$GREETING $(POD_NAME) on $(NODE) pw=$PASSWORD label=$APP data=$(DATA) listen=$LISTEN s3=$S3" '$$(NOT_EXPANDED)'; sleep 30`,
               ],
               envFrom: [
                 { configMapRef: { name: 'settings' } },
@@ -365,6 +369,7 @@ describe('test cluster', () => {
                 { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
                 { name: 'DATA', value: '/scratch/file' },
                 { name: 'LISTEN', value: '0.0.0.0' },
+                { name: 'S3', value: 'http://s3.default.svc.cluster.local:9000/bucket' },
               ],
               volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }],
             },
@@ -388,7 +393,7 @@ describe('test cluster', () => {
     const ip = (pod?.status?.podIP ?? '').replace(/\./g, '\\.');
     expect(logs).toMatch(
       new RegExp(
-        `^hello env on ${pod?.spec?.nodeName} pw=s3cret label=env data=/.+/empty-dir/scratch/file listen=${ip} \\$\\(NOT_EXPANDED\\)\\n$`,
+        `^hello env on ${pod?.spec?.nodeName} pw=s3cret label=env data=/.+/empty-dir/scratch/file listen=${ip} s3=http://${s3.spec?.clusterIP}:9000/bucket \\$\\(NOT_EXPANDED\\)\\n$`,
       ),
     );
   });

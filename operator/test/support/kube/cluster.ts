@@ -551,6 +551,7 @@ export class TestCluster {
       // Each real pod has its own network namespace, where 0.0.0.0 means the pod's addresses; here
       // every pod shares the host's, so a wildcard listen address becomes the pod IP.
       if (value === '0.0.0.0') return runtime.ip;
+      value = this.#resolveServiceNames(value);
       for (const mount of mounts)
         if (value === mount.path || value.startsWith(`${mount.path}/`))
           return mount.local + value.slice(mount.path.length);
@@ -1045,6 +1046,7 @@ export class TestCluster {
   #backends(service: KubeObject): { pod: KubeObject; ready: boolean }[] {
     const selector = ((service.spec as JsonObject | undefined)?.selector ?? {}) as Record<string, string>;
     if (Object.keys(selector).length === 0) return [];
+    const publishNotReady = (service.spec as JsonObject).publishNotReadyAddresses === true;
     return this.#server
       .list(CORE.pods, String(service.metadata.namespace))
       .filter((pod) => {
@@ -1054,14 +1056,36 @@ export class TestCluster {
           podStatus(pod).podIP !== undefined
         );
       })
-      .map((pod) => ({
-        pod,
-        ready:
-          pod.metadata.deletionTimestamp === undefined &&
-          ((podStatus(pod).conditions ?? []) as JsonObject[]).some(
-            (condition) => condition.type === 'Ready' && condition.status === 'True',
-          ),
-      }));
+      .map((pod) => {
+        const phase = podStatus(pod).phase;
+        const podReady = ((podStatus(pod).conditions ?? []) as JsonObject[]).some(
+          (condition) => condition.type === 'Ready' && condition.status === 'True',
+        );
+        return {
+          pod,
+          ready:
+            pod.metadata.deletionTimestamp === undefined &&
+            phase !== 'Failed' &&
+            phase !== 'Succeeded' &&
+            (podReady || publishNotReady),
+        };
+      });
+  }
+
+  /**
+   * Cluster DNS, as far as a process's configuration goes: `<service>.<namespace>.svc` and
+   * `<service>.<namespace>.svc.cluster.local` in args and env become the Service's ClusterIP when
+   * the container starts (there is no resolver for them here). Unknown or headless names stay.
+   */
+  #resolveServiceNames(value: string): string {
+    return value.replace(
+      /\b([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\.([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\.svc(?:\.cluster\.local)?\b/g,
+      (match, service: string, namespace: string) => {
+        const found = this.#server.get(CORE.services, namespace, service);
+        const ip = (found?.spec as JsonObject | undefined)?.clusterIP;
+        return typeof ip === 'string' && ip !== 'None' && ip !== '' ? ip : match;
+      },
+    );
   }
 
   #targetPort(pod: KubeObject, targetPort: Json | undefined, port: number): number {

@@ -242,6 +242,7 @@ describe('test cluster', () => {
     });
     const status = pod.status?.containerStatuses?.[0];
     expect(status?.lastState?.terminated?.exitCode).toBe(3);
+    expect(readFileSync(cluster.logPath(namespace, 'crasher', 'main'), 'utf8')).toMatch(/^(started\n){3,}/);
     expect(status?.ready).toBe(false);
     expect(pod.status?.phase).toBe('Running');
     await core.deleteNamespacedPod({ namespace, name: 'crasher' });
@@ -280,6 +281,30 @@ describe('test cluster', () => {
       'liveness probe failed',
     );
     await core.deleteNamespacedPod({ namespace, name: 'unhealthy' });
+  });
+
+  it('reports a command that does not exist as a failed container (exit 127)', async () => {
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'missing-command' },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [{ name: 'main', image: 'x', command: ['/nonexistent/northlight'] }],
+        },
+      },
+    });
+    const pod = await waitFor('Failed', async () => {
+      const current = await readPod('missing-command');
+      return current?.status?.phase === 'Failed' ? current : undefined;
+    });
+    expect(pod.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({
+      exitCode: 127,
+      reason: 'Error',
+    });
+    expect(readFileSync(cluster.logPath(namespace, 'missing-command', 'main'), 'utf8')).toContain(
+      'cannot start /nonexistent/northlight: spawn /nonexistent/northlight ENOENT',
+    );
   });
 
   it('runs a pod to completion once with restartPolicy Never', async () => {

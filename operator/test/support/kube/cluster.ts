@@ -584,6 +584,8 @@ export class TestCluster {
       detached: true,
     });
     closeSync(log);
+    // restartCount counts restarts done, as the kubelet's does: every start after the first.
+    if (container.lastTerminated !== undefined) container.restartCount += 1;
     container.process = child;
     container.waiting = undefined;
     container.terminated = undefined;
@@ -597,6 +599,8 @@ export class TestCluster {
       writeFileSync(container.logPath, `[test-kubelet] cannot start ${argv[0]}: ${error.message}\n`, {
         flag: 'a',
       });
+      // A command that cannot start (ENOENT…) may never emit 'exit': it exits 127, as a shell's would.
+      if (child.pid === undefined) this.#exited(runtime, container, child, 127, null);
     });
     child.on('exit', (code, signal) => this.#exited(runtime, container, child, code, signal));
   }
@@ -667,7 +671,6 @@ export class TestCluster {
         container.backoffMs = RESTART_BACKOFF_FIRST_MS;
       container.restartAtMs = Date.now() + container.backoffMs;
       container.backoffMs = Math.min(container.backoffMs * 2, RESTART_BACKOFF_MAX_MS);
-      container.restartCount += 1;
       container.waiting = {
         reason: 'CrashLoopBackOff',
         message: `back-off restarting failed container ${container.name}`,
@@ -982,7 +985,7 @@ export class TestCluster {
       phase = runtime.containers.every((container) => container.terminated?.exitCode === 0)
         ? 'Succeeded'
         : 'Failed';
-    else if (anyRunning || runtime.containers.some((container) => container.restartCount > 0))
+    else if (anyRunning || runtime.containers.some((container) => container.lastTerminated !== undefined))
       phase = 'Running';
     const previous = (podStatus(pod).conditions ?? []) as JsonObject[];
     const condition = (type: string, status: boolean): JsonObject => {

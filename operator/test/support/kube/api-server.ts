@@ -1407,7 +1407,7 @@ export class KubeApiServer {
         labels((object.metadata.labels ?? {}) as Record<string, string>) &&
         fields((field) => {
           const value = valueAt(object, `/${field.replace(/\./g, '/')}`);
-          return value === undefined ? (field === 'metadata.namespace' ? '' : '') : String(value);
+          return value === undefined ? '' : String(value);
         });
     } catch (error) {
       if (error instanceof SelectorError) throw badRequest(error.message);

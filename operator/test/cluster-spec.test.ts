@@ -558,6 +558,14 @@ const badInputs: readonly BadInput[] = [
     message: 'is "1 GB"; allowed: a Kubernetes quantity such as 500m, 2 or 1Gi',
   },
   {
+    // Found by crd-schema.test.ts's random edits (cpu: 5e-324): the CRD types a quantity as
+    // int-or-string, so the API server refuses a fractional number, and this validator must too.
+    name: 'a resource quantity as a fractional number',
+    raw: documentWith([['spec', 'resources'], { storage: { requests: { cpu: 0.5 } } }]),
+    path: 'spec.resources.storage.requests.cpu',
+    message: 'is 0.5; allowed: a Kubernetes quantity such as 500m, 2 or 1Gi',
+  },
+  {
     name: 'a resources section for a component that does not exist',
     raw: documentWith([['spec', 'resources'], { engines: { requests: { cpu: 1 } } }]),
     path: 'spec.resources.engines',

@@ -1180,7 +1180,7 @@ function readResources(value: unknown, problems: ProblemCollector): ResourcesSpe
 
 const RESOURCE_NAME_PATTERN = /^[A-Za-z0-9]([-A-Za-z0-9_./]{0,251}[A-Za-z0-9])?$/;
 
-/** `{ cpu: 500m, memory: 1Gi }`; a bare number is a quantity too (`cpu: 2`) and is kept as text. */
+/** `{ cpu: 500m, memory: 1Gi }`; a bare whole number is a quantity too (`cpu: 2`) and is kept as text. */
 function readQuantities(value: unknown, path: Path, problems: ProblemCollector): Record<string, string> {
   const entries = readMapping(value, path, problems);
   const quantities: Record<string, string> = {};
@@ -1189,7 +1189,12 @@ function readQuantities(value: unknown, path: Path, problems: ProblemCollector):
       problems.add([...path, name], 'is not a resource name; allowed: e.g. cpu, memory, ephemeral-storage');
       continue;
     }
-    const text = typeof quantity === 'number' && Number.isFinite(quantity) ? String(quantity) : quantity;
+    // A number must be whole: the CRD types quantities as int-or-string, so the API server refuses
+    // `cpu: 0.5` (written `500m` or `"0.5"`), and the local platform must agree.
+    const text =
+      typeof quantity === 'number' && Number.isInteger(quantity) && quantity >= 0
+        ? String(quantity)
+        : quantity;
     if (typeof text === 'string' && QUANTITY_PATTERN.test(text)) quantities[name] = text;
     else {
       problems.add(

@@ -1,0 +1,587 @@
+/**
+ * The control loop of one DatabaseCluster on Kubernetes: what `LocalCluster`'s loop does on the
+ * local platform, with pods for processes. Each round (called by the reconciler about once a second):
+ *
+ *   1. observe: engine and storage pods from the informer cache (phase, Ready condition), each
+ *      running engine's /v1/status at its pod IP (applied LSN, whether it serves as writer);
+ *   2. requests: the `kubectl northlight` annotations (switchover-to, repair-node), recorded in
+ *      status.lastRequest and the last-request annotation;
+ *   3. engines: a switchover in progress, else the shared failover planner `planEngines` (writer
+ *      failed → promote the best replica; crashed replicas started again), executed on pods: start =
+ *      create the pod with its role, stop = delete it, promote = POST /v1/admin/promote, then the
+ *      role labels move so that the `-rw` Service follows the writer;
+ *   4. storage: the shared `RepairExecutor` re-replicates the segments of nodes unreachable past the
+ *      spec's repair grace period (or drained on request), exactly as on the local platform;
+ *   5. the StorageVolume's status from the writer's /v1/volume and /v1/status.
+ * State kept here (writer, promotion, timers, repairs) is rebuilt from labels and the API after an
+ * operator restart; storage nodes hold the truth about epochs and membership.
+ */
+import type { ObjectCache, V1Pod } from '@kubernetes/client-node';
+import { allMembers } from '@northlight/protocol';
+import {
+  type EngineAction,
+  type ObservedEngine,
+  type ProcessState,
+  planEngines,
+} from '../core/engine-plan.js';
+import type { NodeHealth } from '../core/repair-plan.js';
+import { getJson } from '../io/http-json.js';
+import { RepairExecutor, type StorageSegmentView, type VolumeJsonPg } from '../io/repair-executor.js';
+import type { HealthSummary } from './conditions.js';
+import {
+  ANNOTATIONS,
+  LABELS,
+  memberObjectName,
+  PORTS,
+  readOnlyServiceName,
+  readWriteServiceName,
+  storageVolumeName,
+} from './contract.js';
+import { apiMessage, type CustomObject, type KubeApi } from './kube-api.js';
+import { type ClusterContext, enginePod } from './resources.js';
+
+/** A writer running but not ready this long counts as failed (as on the local platform). */
+export const WRITER_FAILOVER_GRACE_MS = 5_000;
+/** How long a fenced writer may take to drain its commits and exit before its pod is deleted. */
+const SWITCHOVER_FENCE_TIMEOUT_MS = 15_000;
+const MIGRATION_MINIMUM_HEAT = 10;
+/** Events kept for status and waiting to be written as Kubernetes Events. */
+const EVENTS_PENDING_MAX = 50;
+const STATUS_TIMEOUT_MS = 1_000;
+
+export interface ClusterControlOptions {
+  readonly api: KubeApi;
+  readonly context: ClusterContext;
+  readonly controlUrl: string;
+  readonly pods: ObjectCache<V1Pod>;
+  readonly log: (line: string) => void;
+  readonly nowMs: () => number;
+}
+
+interface PendingEvent {
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  readonly message: string;
+}
+
+interface Switchover {
+  readonly from: string;
+  readonly to: string;
+  fencedAtMs: number | undefined;
+}
+
+export function podReady(pod: V1Pod): boolean {
+  return (
+    pod.metadata?.deletionTimestamp === undefined &&
+    pod.status?.phase === 'Running' &&
+    (pod.status.conditions ?? []).some(
+      (condition) => condition.type === 'Ready' && condition.status === 'True',
+    )
+  );
+}
+
+/** The pod's containers will not run again: it must be deleted (and, if wanted, created anew). */
+export function podTerminated(pod: V1Pod): boolean {
+  return pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded';
+}
+
+export class ClusterControl {
+  readonly #options: ClusterControlOptions;
+  applied: ClusterContext | undefined;
+  /** Each member's Service ClusterIP (what engines and peers are given). */
+  addresses: ReadonlyMap<string, string> = new Map();
+  readonly endpoints: { readWrite?: string; readOnly?: string } = {};
+  /** What bring-up waits for, while it waits. */
+  waiting: string | undefined;
+  writer: string;
+  promoting: string | undefined;
+  /** A writer has served once: from then on, missing pods are failures, not bring-up. */
+  hasServed = false;
+  readonly repairs: RepairExecutor;
+  readonly #unreadySinceMs = new Map<string, number>();
+  readonly #unreachableSinceMs = new Map<string, number>();
+  readonly #appliedLsn = new Map<string, bigint | undefined>();
+  readonly #servesAsWriter = new Map<string, boolean>();
+  readonly #draining = new Set<string>();
+  readonly #pending: PendingEvent[] = [];
+  #switchover: Switchover | undefined;
+  #lastRequest: Record<string, string> | undefined;
+  #volumeStatus: string | undefined;
+  #storageReady: string[] = [];
+  #storageNotReady: string[] = [];
+  #enginesReady = 0;
+
+  constructor(options: ClusterControlOptions) {
+    this.#options = options;
+    this.applied = undefined;
+    const context = options.context;
+    // After an operator restart the writer is the engine pod labelled so; else the topology's first.
+    const labelled = context.topology.engines.find(
+      (engine) => this.#pod(engine.name, context)?.metadata?.labels?.[LABELS.role] === 'writer',
+    );
+    this.writer = labelled?.name ?? context.topology.initialWriter;
+    this.hasServed = context.topology.engines.some((engine) => this.#pod(engine.name, context) !== undefined);
+    this.repairs = new RepairExecutor({
+      note: (message) => this.note('Normal', 'Repair', message),
+      journal: async () => {},
+      nowMs: options.nowMs,
+    });
+  }
+
+  get #context(): ClusterContext {
+    return this.applied ?? this.#options.context;
+  }
+
+  apply(context: ClusterContext): void {
+    this.applied = context;
+  }
+
+  versionFor(member: string): string {
+    const context = this.#context;
+    return context.topology.engines.some((engine) => engine.name === member)
+      ? context.spec.engine.version
+      : context.spec.storage.version;
+  }
+
+  note(type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const context = this.#context;
+    this.#options.log(`${context.namespace}/${context.name}: ${reason}: ${message}`);
+    this.#pending.push({ type, reason, message });
+    if (this.#pending.length > EVENTS_PENDING_MAX)
+      this.#pending.splice(0, this.#pending.length - EVENTS_PENDING_MAX);
+  }
+
+  async flushEvents(): Promise<void> {
+    const context = this.#context;
+    for (const event of this.#pending.splice(0))
+      try {
+        await this.#options.api.event(context, event.type, event.reason, event.message);
+      } catch (error) {
+        this.#options.log(
+          `${context.namespace}/${context.name}: recording event ${event.reason}: ${apiMessage(error)}`,
+        );
+      }
+  }
+
+  #pod(member: string, context = this.#context): V1Pod | undefined {
+    return this.#options.pods.get(memberObjectName(context.name, member), context.namespace);
+  }
+
+  #podUrl(member: string, port: number): string | undefined {
+    const ip = this.#pod(member)?.status?.podIP;
+    return ip === undefined || ip === '' ? undefined : `http://${ip}:${port}`;
+  }
+
+  // -- one round -----------------------------------------------------------------------------------
+
+  /** One control round; `mayCreate` false while the spec is refused (only failover and repair run). */
+  async round(object: CustomObject, mayCreate: boolean): Promise<void> {
+    await this.#observe();
+    if (mayCreate) await this.#takeRequests(object);
+    if (this.#switchover !== undefined) await this.#stepSwitchover(this.#switchover);
+    else
+      for (const action of planEngines({
+        engines: this.#observedEngines(),
+        writer: this.writer,
+        promoting: this.promoting,
+        failoverGraceMs: WRITER_FAILOVER_GRACE_MS,
+      }))
+        await this.#execute(action, mayCreate);
+    await this.#storageRound();
+  }
+
+  async #observe(): Promise<void> {
+    const context = this.#context;
+    const now = this.#options.nowMs();
+    this.#storageReady = [];
+    this.#storageNotReady = [];
+    for (const node of context.topology.storage) {
+      const pod = this.#pod(node.nodeId);
+      const ready = pod !== undefined && podReady(pod);
+      (ready ? this.#storageReady : this.#storageNotReady).push(node.nodeId);
+      if (ready) this.#unreachableSinceMs.delete(node.nodeId);
+      else if (!this.#unreachableSinceMs.has(node.nodeId)) this.#unreachableSinceMs.set(node.nodeId, now);
+    }
+    this.#enginesReady = 0;
+    await Promise.all(
+      context.topology.engines.map(async (engine) => {
+        const pod = this.#pod(engine.name);
+        const running = pod !== undefined && this.#processOf(pod) === 'running';
+        const ready = pod !== undefined && podReady(pod);
+        if (ready) this.#enginesReady++;
+        if (ready || !running) this.#unreadySinceMs.delete(engine.name);
+        else if (!this.#unreadySinceMs.has(engine.name)) this.#unreadySinceMs.set(engine.name, now);
+        const url = this.#podUrl(engine.name, PORTS.engineHttp);
+        const status =
+          running && url !== undefined
+            ? await getJson<{ appliedLsn?: string; role?: string; driver?: unknown }>(
+                `${url}/v1/status`,
+                STATUS_TIMEOUT_MS,
+              )
+            : undefined;
+        this.#servesAsWriter.set(engine.name, status?.driver !== undefined && status.role !== 'replica');
+        if (engine.name !== this.writer)
+          this.#appliedLsn.set(
+            engine.name,
+            status?.appliedLsn === undefined ? undefined : BigInt(status.appliedLsn),
+          );
+      }),
+    );
+    const writerPod = this.#pod(this.writer);
+    if (writerPod !== undefined && podReady(writerPod) && this.promoting === undefined) this.hasServed = true;
+    if (this.hasServed) this.waiting = undefined;
+    // Done once it is ready *as the writer*: until its replica server closes, the engine being promoted
+    // still answers its probe as a ready replica.
+    const promoting = this.promoting;
+    if (promoting !== undefined) {
+      const pod = this.#pod(promoting);
+      if (pod !== undefined && podReady(pod) && this.#servesAsWriter.get(promoting)) {
+        await this.#label(promoting, 'writer');
+        this.promoting = undefined;
+        this.note(
+          'Normal',
+          'Promoted',
+          `${promoting} is the writer now (recovered the volume under a new epoch); ${readWriteServiceName(context.name)} follows it`,
+        );
+      }
+    }
+  }
+
+  #processOf(pod: V1Pod | undefined): ProcessState {
+    if (pod === undefined || pod.metadata?.deletionTimestamp !== undefined || podTerminated(pod))
+      return 'crashed';
+    return 'running';
+  }
+
+  #observedEngines(): ObservedEngine[] {
+    const now = this.#options.nowMs();
+    return this.#context.topology.engines.map((engine) => {
+      const pod = this.#pod(engine.name);
+      const since = this.#unreadySinceMs.get(engine.name);
+      return {
+        name: engine.name,
+        promotionTier: engine.promotionTier,
+        role: engine.name === this.writer ? 'writer' : 'replica',
+        process: this.#processOf(pod),
+        ready: pod !== undefined && podReady(pod),
+        unreadyForMs: since === undefined ? 0 : now - since,
+        appliedLsn: engine.name === this.writer ? undefined : this.#appliedLsn.get(engine.name),
+      };
+    });
+  }
+
+  async #execute(action: EngineAction, mayCreate: boolean): Promise<void> {
+    const context = this.#context;
+    switch (action.kind) {
+      case 'wait':
+        return;
+      case 'stop':
+        this.note('Warning', 'StoppingWriter', action.reason);
+        await this.#options.api.deletePod(context.namespace, memberObjectName(context.name, action.name), 0);
+        return;
+      case 'start': {
+        if (!mayCreate) return;
+        const pod = this.#pod(action.name);
+        if (pod !== undefined) {
+          // Gone from the process's point of view, but its pod object is still there: delete it first.
+          if (pod.metadata?.deletionTimestamp === undefined)
+            await this.#options.api.deletePod(context.namespace, pod.metadata!.name!, 0);
+          return;
+        }
+        if (action.role === 'replica' && !this.#writerServes()) return;
+        if (this.hasServed || action.role === 'replica') this.note('Normal', 'StartingEngine', action.reason);
+        else this.note('Normal', 'Creating', `starting the writer ${action.name} (volume recovery)`);
+        await this.#createEngine(action.name, action.role);
+        return;
+      }
+      case 'promote':
+        await this.#promote(action.name, action.formerWriter, action.reason);
+        return;
+    }
+  }
+
+  #writerServes(): boolean {
+    const pod = this.#pod(this.writer);
+    return this.promoting === undefined && pod !== undefined && podReady(pod);
+  }
+
+  async #createEngine(name: string, role: 'writer' | 'replica'): Promise<void> {
+    const context = this.#context;
+    const body = enginePod(context, {
+      name,
+      role,
+      version: this.versionFor(name),
+      writer: this.writer,
+      addresses: this.addresses,
+      controlUrl: this.#options.controlUrl,
+    });
+    try {
+      await this.#options.api.createPod(context.namespace, body);
+    } catch (error) {
+      if ((error as { code?: number }).code !== 409) throw error;
+    }
+  }
+
+  async #promote(name: string, formerWriter: string, reason: string): Promise<void> {
+    this.note('Warning', 'FailingOver', `${reason}; promoting ${name}`);
+    const url = this.#podUrl(name, PORTS.engineHttp);
+    const response =
+      url === undefined
+        ? new Error('its pod has no IP')
+        : await fetch(`${url}/v1/admin/promote`, {
+            method: 'POST',
+            signal: AbortSignal.timeout(5_000),
+          }).catch((error: Error) => error);
+    if (response instanceof Error || response.status !== 202) {
+      const why =
+        response instanceof Error ? response.message : `HTTP ${response.status} ${await response.text()}`;
+      this.note('Warning', 'PromotionFailed', `promoting ${name} failed: ${why}; the next round tries again`);
+      return;
+    }
+    this.promoting = name;
+    this.writer = name;
+    this.#unreadySinceMs.delete(name);
+    // The old writer leaves the -rw Service at once; the new one joins when it serves as writer.
+    await this.#label(formerWriter, 'replica');
+  }
+
+  async #label(member: string, role: 'writer' | 'replica'): Promise<void> {
+    const context = this.#context;
+    const pod = this.#pod(member);
+    if (pod === undefined || pod.metadata?.labels?.[LABELS.role] === role) return;
+    try {
+      await this.#options.api.patchPodLabels(context.namespace, pod.metadata!.name!, { [LABELS.role]: role });
+    } catch (error) {
+      this.#options.log(
+        `${context.namespace}/${context.name}: relabelling ${member} as ${role}: ${apiMessage(error)}`,
+      );
+    }
+  }
+
+  // -- requests from kubectl northlight ------------------------------------------------------------
+
+  async #takeRequests(object: CustomObject): Promise<void> {
+    const annotations = object.metadata?.annotations ?? {};
+    const context = this.#context;
+    for (const annotation of [ANNOTATIONS.switchoverTo, ANNOTATIONS.repairNode]) {
+      const value = annotations[annotation];
+      if (value === undefined) continue;
+      const outcome =
+        annotation === ANNOTATIONS.switchoverTo ? this.#requestSwitchover(value) : this.#requestDrain(value);
+      const at = new Date(this.#options.nowMs()).toISOString();
+      this.#lastRequest = { annotation, value, at, outcome };
+      this.note(
+        outcome.startsWith('refused') ? 'Warning' : 'Normal',
+        'Request',
+        `${annotation}=${value}: ${outcome}`,
+      );
+      await this.#options.api.patchClusterMetadata(context.namespace, context.name, {
+        annotations: { [annotation]: null, [ANNOTATIONS.lastRequest]: `${annotation}=${value} at ${at}` },
+      });
+    }
+  }
+
+  #requestSwitchover(target: string): string {
+    const engines = this.#context.topology.engines.map((engine) => engine.name);
+    if (!engines.includes(target))
+      return `refused: no engine named ${target}; engines: ${engines.join(', ')}`;
+    if (target === this.writer) return `refused: ${target} is already the writer`;
+    if (this.promoting !== undefined || this.#switchover !== undefined)
+      return 'refused: a failover or switchover is in progress';
+    const pod = this.#pod(target);
+    if (pod === undefined || !podReady(pod) || !this.#writerServes())
+      return `refused: both ${this.writer} and ${target} must be ready`;
+    this.#switchover = { from: this.writer, to: target, fencedAtMs: undefined };
+    return `accepted: switchover from ${this.writer} to ${target}`;
+  }
+
+  #requestDrain(nodeId: string): string {
+    const nodes = this.#context.topology.storage.map((node) => node.nodeId);
+    if (!nodes.includes(nodeId)) return `refused: no storage node named ${nodeId}`;
+    this.#draining.add(nodeId);
+    return `accepted: re-replicating the segments of ${nodeId} elsewhere in its zone`;
+  }
+
+  /**
+   * A planned switchover: fence the writer (it stops taking requests, lets its commits in flight become
+   * durable and exits), wait for its pod to end, promote the target; the old writer comes back as a
+   * replica through the failover planner (its pod is gone: "crashed" → started as a replica).
+   */
+  async #stepSwitchover(switchover: Switchover): Promise<void> {
+    const context = this.#context;
+    if (switchover.fencedAtMs === undefined) {
+      const url = this.#podUrl(switchover.from, PORTS.engineHttp);
+      const fenced =
+        url === undefined
+          ? new Error('no pod IP')
+          : await fetch(`${url}/v1/admin/fence`, {
+              method: 'POST',
+              signal: AbortSignal.timeout(5_000),
+            }).catch((error: Error) => error);
+      if (fenced instanceof Error || fenced.status !== 202) {
+        this.note(
+          'Warning',
+          'SwitchoverFailed',
+          `fencing ${switchover.from} failed (${fenced instanceof Error ? fenced.message : `HTTP ${fenced.status}`}); switchover abandoned`,
+        );
+        this.#switchover = undefined;
+        return;
+      }
+      switchover.fencedAtMs = this.#options.nowMs();
+      this.note('Normal', 'Switchover', `${switchover.from} fenced; waiting for it to drain and exit`);
+      return;
+    }
+    const pod = this.#pod(switchover.from);
+    const ended = pod === undefined || podTerminated(pod);
+    if (!ended && this.#options.nowMs() - switchover.fencedAtMs < SWITCHOVER_FENCE_TIMEOUT_MS) return;
+    if (pod !== undefined) await this.#options.api.deletePod(context.namespace, pod.metadata!.name!, 0);
+    this.#switchover = undefined;
+    await this.#promote(switchover.to, switchover.from, `switchover from ${switchover.from}`);
+  }
+
+  // -- storage: repair and the volume's status -----------------------------------------------------
+
+  async #storageRound(): Promise<void> {
+    if (!this.#writerServes()) return;
+    const context = this.#context;
+    const writerUrl = this.#podUrl(this.writer, PORTS.engineHttp);
+    if (writerUrl === undefined) return;
+    const [volume, status] = await Promise.all([
+      getJson<{ pagesPerPg: number; pgs: VolumeJsonPg[] }>(`${writerUrl}/v1/volume`),
+      getJson<{ driver?: { vdl?: string; volumeEpoch?: string } }>(`${writerUrl}/v1/status`),
+    ]);
+    if (volume === undefined || status?.driver?.vdl === undefined) return;
+    const now = this.#options.nowMs();
+    const nodes: NodeHealth[] = context.topology.storage.map((node) => {
+      const draining = this.#draining.has(node.nodeId);
+      const ready = this.#storageReady.includes(node.nodeId);
+      const since = this.#unreachableSinceMs.get(node.nodeId);
+      return {
+        nodeId: node.nodeId,
+        zone: node.zone,
+        // A drained node is treated as lost: its segments are re-replicated from their peers.
+        reachable: ready && !draining,
+        unreachableForMs: draining ? Number.MAX_SAFE_INTEGER : ready || since === undefined ? 0 : now - since,
+        schedulable: ready && !draining,
+      };
+    });
+    const segmentsOf = new Map<string, readonly StorageSegmentView[]>();
+    await Promise.all(
+      context.topology.storage
+        .filter((node) => this.#storageReady.includes(node.nodeId))
+        .map(async (node) => {
+          const url = this.#adminUrl(node.nodeId);
+          const reported = await getJson<{ segments: StorageSegmentView[] }>(`${url}/v1/status`);
+          if (reported !== undefined) segmentsOf.set(node.nodeId, reported.segments);
+        }),
+    );
+    const controlPlane = context.spec.controlPlane;
+    await this.repairs.step(
+      {
+        writerUrl,
+        nodes,
+        adminUrlOf: (nodeId) => this.#adminUrl(nodeId),
+        segmentsOf,
+        limits: {
+          gracePeriodMs: controlPlane.repairGracePeriodMs,
+          maxPerNode: controlPlane.maxConcurrentRepairsPerNode,
+          maxTotal: controlPlane.maxConcurrentRepairs,
+        },
+        heat: {
+          factor: controlPlane.heatFactor,
+          cooldownMs: controlPlane.heatCooldownMs,
+          minimumHeat: MIGRATION_MINIMUM_HEAT,
+        },
+      },
+      volume,
+    );
+    await this.#writeVolumeStatus(volume, status.driver, nodes);
+  }
+
+  #adminUrl(nodeId: string): string {
+    return (
+      this.#podUrl(nodeId, PORTS.storageAdmin) ?? `http://${this.addresses.get(nodeId)}:${PORTS.storageAdmin}`
+    );
+  }
+
+  async #writeVolumeStatus(
+    volume: { pagesPerPg: number; pgs: VolumeJsonPg[] },
+    driver: { vdl?: string; volumeEpoch?: string },
+    nodes: readonly NodeHealth[],
+  ): Promise<void> {
+    const reachable = new Set(nodes.filter((node) => node.reachable).map((node) => node.nodeId));
+    const healthyPgs = volume.pgs.filter(
+      (pg) =>
+        (pg.hydrating ?? []).length === 0 &&
+        allMembers({ configurations: pg.configurations ?? [pg.members], hydrating: [] }).every((segment) =>
+          reachable.has(pg.nodeOf[segment] ?? ''),
+        ),
+    ).length;
+    const membershipEpochs = volume.pgs.map((pg) => BigInt(pg.membershipEpoch));
+    const status = {
+      pgCount: volume.pgs.length,
+      healthyPgs,
+      volumeEpoch: driver.volumeEpoch ?? null,
+      membershipEpochMax:
+        membershipEpochs.length === 0 ? null : membershipEpochs.reduce((a, b) => (a > b ? a : b)).toString(),
+      volumeSizeBytes: volume.pgs.length * volume.pagesPerPg * 4_096,
+      vdl: driver.vdl ?? null,
+    };
+    const text = JSON.stringify(status);
+    if (text === this.#volumeStatus) return;
+    const context = this.#context;
+    try {
+      await this.#options.api.patchVolumeStatus(context.namespace, storageVolumeName(context.name), status);
+      this.#volumeStatus = text;
+    } catch (error) {
+      this.#options.log(`${context.namespace}/${context.name}: StorageVolume status: ${apiMessage(error)}`);
+    }
+  }
+
+  // -- what the status shows -----------------------------------------------------------------------
+
+  health(): HealthSummary {
+    const context = this.#context;
+    const writerPod = this.#pod(this.writer);
+    return {
+      storageNodes: context.topology.storage.length,
+      storageReady: this.#storageReady.length,
+      storageNotReady: this.#storageNotReady,
+      engines: context.topology.engines.length,
+      enginesReady: this.#enginesReady,
+      writer: this.writer,
+      writerReady: writerPod !== undefined && podReady(writerPod) && this.promoting === undefined,
+      promoting: this.promoting ?? this.#switchover?.to,
+      repairsInFlight: this.repairs.inFlight().length,
+      repairsBlocked: this.repairs.blocked,
+      upgradingTo: undefined,
+      creating: !this.hasServed,
+    };
+  }
+
+  statusFields(): Record<string, unknown> {
+    const context = this.#context;
+    const zones = context.spec.storage.zones.map((zone) => {
+      const nodes = context.topology.storage
+        .filter((node) => node.zone === zone.name)
+        .map((node) => node.nodeId);
+      return {
+        name: zone.name as string,
+        nodes: nodes.length,
+        readyNodes: nodes.filter((node) => this.#storageReady.includes(node)).length,
+      };
+    });
+    return {
+      writer: this.writer,
+      readyInstances: this.#enginesReady,
+      instances: context.topology.engines.length,
+      storage: { nodes: context.topology.storage.length, readyNodes: this.#storageReady.length, zones },
+      endpoints: {
+        readWrite: `${readWriteServiceName(context.name)}.${context.namespace}.svc:${PORTS.enginePg}`,
+        readOnly: `${readOnlyServiceName(context.name)}.${context.namespace}.svc:${PORTS.enginePg}`,
+      },
+      ...(this.waiting === undefined ? {} : { message: this.waiting }),
+      ...(this.#lastRequest === undefined ? {} : { lastRequest: this.#lastRequest }),
+    };
+  }
+}

@@ -173,6 +173,19 @@ describe('Kubernetes-only fields', () => {
     expect(validateClusterSpec(clusterSpecToResource(spec))).toEqual({ ok: true, value: spec });
   });
 
+  it('reads a DatabaseCluster as an API server returns it: managed metadata and status are ignored', () => {
+    const document = documentWith(
+      [['metadata', 'uid'], '0b7c6a4e-7d1f-4a7e-9d43-6a1c2f0e9b11'],
+      [['metadata', 'resourceVersion'], '42'],
+      [['metadata', 'generation'], 3],
+      [['metadata', 'creationTimestamp'], '2026-11-26T17:00:00Z'],
+      [['metadata', 'finalizers'], ['northlight.dev/cleanup']],
+      [['metadata', 'managedFields'], [{ manager: 'kubectl' }]],
+      [['status'], { observedGeneration: 2, phase: 'Ready' }],
+    );
+    expect(specOf(document)).toEqual(defaultClusterSpec());
+  });
+
   it('sizes the default claim to hold at least one segment', () => {
     const spec = specOf(documentWith([['spec', 'storage', 'segmentSize'], '16GiB']));
     expect(spec.storage.volumeClaim).toEqual({ sizeBytes: 16 * 1024 ** 3 });

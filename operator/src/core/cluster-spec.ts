@@ -257,10 +257,26 @@ export function defaultClusterSpec(): ClusterSpec {
 // ---------------------------------------------------------------------------------------------------
 // Fields, paths and problems
 
+/** Metadata fields the API server sets on every object; a spec read from Kubernetes carries them. */
+const KUBERNETES_MANAGED_METADATA = [
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'finalizers',
+  'ownerReferences',
+  'managedFields',
+  'generateName',
+  'selfLink',
+] as const;
+
 /** The fields allowed in each mapping of the document; `[]` marks the items of a list. */
 const SECTION_FIELDS = {
-  '': ['apiVersion', 'kind', 'metadata', 'spec'],
-  metadata: ['name', 'namespace', 'labels', 'annotations'],
+  // `status` and the metadata an API server adds are read from a DatabaseCluster and ignored.
+  '': ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
+  metadata: ['name', 'namespace', 'labels', 'annotations', ...KUBERNETES_MANAGED_METADATA],
   spec: ['engine', 'storage', 'backup', 'controlPlane', 'local', 'resources', 'podTemplate'],
   'spec.engine': ['version', 'instances', 'cacheSize', 'lsnAllocationLimit'],
   'spec.engine.instances[]': ['name', 'promotionTier'],

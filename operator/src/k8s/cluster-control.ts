@@ -18,6 +18,7 @@
  */
 import type { ObjectCache, V1Pod } from '@kubernetes/client-node';
 import { allMembers } from '@northlight/protocol';
+import { formatSizeBytes } from '../core/cluster-spec.js';
 import {
   type EngineAction,
   type ObservedEngine,
@@ -105,8 +106,13 @@ export class ClusterControl {
   readonly #draining = new Set<string>();
   readonly #pending: PendingEvent[] = [];
   #switchover: Switchover | undefined;
-  #lastRequest: Record<string, string> | undefined;
+  /** '<annotation>=<value> at <time>: <outcome>' of the last request taken. */
+  #lastRequest: string | undefined;
   #volumeStatus: string | undefined;
+  /** The StorageVolume's status last written (the cluster's status repeats its summary). */
+  volume:
+    | { pgCount: number; volumeEpoch?: number; membershipEpochMax?: number; volumeSizeBytes: number }
+    | undefined;
   #storageReady: string[] = [];
   #storageNotReady: string[] = [];
   #enginesReady = 0;
@@ -369,7 +375,7 @@ export class ClusterControl {
       const outcome =
         annotation === ANNOTATIONS.switchoverTo ? this.#requestSwitchover(value) : this.#requestDrain(value);
       const at = new Date(this.#options.nowMs()).toISOString();
-      this.#lastRequest = { annotation, value, at, outcome };
+      this.#lastRequest = `${annotation}=${value} at ${at}: ${outcome}`;
       this.note(
         outcome.startsWith('refused') ? 'Warning' : 'Normal',
         'Request',
@@ -517,16 +523,18 @@ export class ClusterControl {
           reachable.has(pg.nodeOf[segment] ?? ''),
         ),
     ).length;
-    const membershipEpochs = volume.pgs.map((pg) => BigInt(pg.membershipEpoch));
+    const membershipEpochs = volume.pgs.map((pg) => Number(pg.membershipEpoch));
+    const volumeSizeBytes = volume.pgs.length * volume.pagesPerPg * 4_096;
     const status = {
       pgCount: volume.pgs.length,
-      healthyPgs,
-      volumeEpoch: driver.volumeEpoch ?? null,
-      membershipEpochMax:
-        membershipEpochs.length === 0 ? null : membershipEpochs.reduce((a, b) => (a > b ? a : b)).toString(),
-      volumeSizeBytes: volume.pgs.length * volume.pagesPerPg * 4_096,
-      vdl: driver.vdl ?? null,
+      degradedPgCount: volume.pgs.length - healthyPgs,
+      healthy: healthyPgs === volume.pgs.length,
+      ...(driver.volumeEpoch === undefined ? {} : { volumeEpoch: Number(driver.volumeEpoch) }),
+      ...(membershipEpochs.length === 0 ? {} : { membershipEpochMax: Math.max(...membershipEpochs) }),
+      volumeSizeBytes,
+      size: formatSizeBytes(volumeSizeBytes),
     };
+    this.volume = status;
     const text = JSON.stringify(status);
     if (text === this.#volumeStatus) return;
     const context = this.#context;
@@ -574,13 +582,27 @@ export class ClusterControl {
     return {
       writer: this.writer,
       readyInstances: this.#enginesReady,
-      instances: context.topology.engines.length,
-      storage: { nodes: context.topology.storage.length, readyNodes: this.#storageReady.length, zones },
+      instances: `${this.#enginesReady}/${context.topology.engines.length}`,
+      storage: {
+        nodes: context.topology.storage.length,
+        readyNodes: this.#storageReady.length,
+        ready: `${this.#storageReady.length}/${context.topology.storage.length}`,
+        zones,
+      },
+      ...(this.volume === undefined
+        ? {}
+        : {
+            pgCount: this.volume.pgCount,
+            volumeSizeBytes: this.volume.volumeSizeBytes,
+            ...(this.volume.volumeEpoch === undefined ? {} : { volumeEpoch: this.volume.volumeEpoch }),
+            ...(this.volume.membershipEpochMax === undefined
+              ? {}
+              : { membershipEpochMax: this.volume.membershipEpochMax }),
+          }),
       endpoints: {
         readWrite: `${readWriteServiceName(context.name)}.${context.namespace}.svc:${PORTS.enginePg}`,
         readOnly: `${readOnlyServiceName(context.name)}.${context.namespace}.svc:${PORTS.enginePg}`,
       },
-      ...(this.waiting === undefined ? {} : { message: this.waiting }),
       ...(this.#lastRequest === undefined ? {} : { lastRequest: this.#lastRequest }),
     };
   }

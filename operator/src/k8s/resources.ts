@@ -24,7 +24,7 @@ import type {
   V1Toleration,
 } from '@kubernetes/client-node';
 import { COPIES_PER_ZONE } from '@northlight/protocol';
-import type { ClusterSpec } from '../core/cluster-spec.js';
+import { type ClusterSpec, formatSizeBytes } from '../core/cluster-spec.js';
 import type { EngineRole } from '../core/engine-plan.js';
 import type { Topology } from '../core/topology.js';
 import {
@@ -552,6 +552,6 @@ export function storageVolume(cluster: ClusterRef, spec: ClusterSpec) {
     apiVersion: API_VERSION,
     kind: STORAGE_VOLUME.kind,
     metadata: metadata(cluster, storageVolumeName(cluster.name), clusterLabels(cluster.name)),
-    spec: { cluster: cluster.name, segmentSize: String(spec.storage.segmentSizeBytes) },
+    spec: { cluster: cluster.name, segmentSize: formatSizeBytes(spec.storage.segmentSizeBytes) },
   };
 }

@@ -26,8 +26,15 @@ import {
   planEngines,
 } from '../core/engine-plan.js';
 import type { NodeHealth } from '../core/repair-plan.js';
+import { planUpgrade, type UpgradeNode, type UpgradeStep } from '../core/upgrade-plan.js';
 import { getJson } from '../io/http-json.js';
-import { RepairExecutor, type StorageSegmentView, type VolumeJsonPg } from '../io/repair-executor.js';
+import {
+  membershipOf,
+  pgHeads,
+  RepairExecutor,
+  type StorageSegmentView,
+  type VolumeJsonPg,
+} from '../io/repair-executor.js';
 import type { HealthSummary } from './conditions.js';
 import {
   ANNOTATIONS,
@@ -46,6 +53,10 @@ export const WRITER_FAILOVER_GRACE_MS = 5_000;
 /** How long a fenced writer may take to drain its commits and exit before its pod is deleted. */
 const SWITCHOVER_FENCE_TIMEOUT_MS = 15_000;
 const MIGRATION_MINIMUM_HEAT = 10;
+/** Storage pods recreated together by an upgrade (never two members of one PG). */
+const UPGRADE_BATCH_SIZE_MAX = 4;
+/** planUpgrade compares one target version: members already at their spec version report this. */
+const AT_SPEC = 'spec';
 /** Events kept for status and waiting to be written as Kubernetes Events. */
 const EVENTS_PENDING_MAX = 50;
 const STATUS_TIMEOUT_MS = 1_000;
@@ -106,6 +117,10 @@ export class ClusterControl {
   readonly #draining = new Set<string>();
   readonly #pending: PendingEvent[] = [];
   #switchover: Switchover | undefined;
+  /** Each PG's head at the previous upgrade round: what a recreated node must reach. */
+  #upgradeHeads: Map<number, bigint> | undefined;
+  /** What the upgrade does or waits for now; undefined when every pod runs its spec version. */
+  upgrading: string | undefined;
   /** '<annotation>=<value> at <time>: <outcome>' of the last request taken. */
   #lastRequest: string | undefined;
   #volumeStatus: string | undefined;
@@ -502,6 +517,128 @@ export class ClusterControl {
       volume,
     );
     await this.#writeVolumeStatus(volume, status.driver, nodes);
+    await this.#upgradeRound(volume, nodes, segmentsOf);
+  }
+
+  /** The version label of a member's pod (what it was created with). */
+  #runningVersion(member: string): string | undefined {
+    return this.#pod(member)?.metadata?.labels?.[LABELS.version];
+  }
+
+  /**
+   * The rolling upgrade, as on the local platform (`planUpgrade`): storage zone by zone in batches
+   * that share no PG, each batch only once every node is up and caught up; then replicas; then a
+   * switchover. A member is "at target" when its pod runs the spec's version for its component.
+   */
+  async #upgradeRound(
+    volume: { pgs: VolumeJsonPg[] },
+    nodes: readonly NodeHealth[],
+    segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]>,
+  ): Promise<void> {
+    const context = this.#context;
+    const stale = [
+      ...context.topology.storage.map((node) => node.nodeId),
+      ...context.topology.engines.map((engine) => engine.name),
+    ].filter(
+      (member) =>
+        this.#runningVersion(member) !== undefined &&
+        this.#runningVersion(member) !== this.versionFor(member),
+    );
+    if (stale.length === 0) {
+      if (this.upgrading !== undefined)
+        this.note(
+          'Normal',
+          'Upgraded',
+          `every pod runs storage ${context.spec.storage.version}, engines ${context.spec.engine.version}`,
+        );
+      this.upgrading = undefined;
+      this.#upgradeHeads = undefined;
+      return;
+    }
+    if (this.upgrading === undefined)
+      this.note(
+        'Normal',
+        'Upgrading',
+        `rolling upgrade to storage ${context.spec.storage.version}, engines ${context.spec.engine.version}: storage zone by zone, then replicas, then a switchover`,
+      );
+    const pgs = volume.pgs.map(membershipOf);
+    const hosted = new Map<string, string[]>();
+    for (const pg of pgs)
+      for (const segment of allMembers(pg.quorumSet)) {
+        const node = pg.nodeOf[segment]!;
+        hosted.set(node, [...(hosted.get(node) ?? []), segment]);
+      }
+    // Caught up: every segment a node hosts has reached its PG's head of the previous round.
+    const marks = this.#upgradeHeads;
+    this.#upgradeHeads = pgHeads(pgs, segmentsOf);
+    const pgOfSegment = new Map(
+      pgs.flatMap((pg) => allMembers(pg.quorumSet).map((segment) => [segment, pg.pgId])),
+    );
+    const atTarget = (member: string) =>
+      this.#runningVersion(member) === this.versionFor(member) ? AT_SPEC : 'old';
+    const upgradeNodes: UpgradeNode[] = nodes.map((node) => {
+      const segments = segmentsOf.get(node.nodeId);
+      const caughtUp =
+        segments !== undefined &&
+        (hosted.get(node.nodeId) ?? []).every((segmentId) => {
+          const held = segments.find((segment) => segment.segmentId === segmentId);
+          const mark = marks?.get(pgOfSegment.get(segmentId)!);
+          return held !== undefined && (mark === undefined || BigInt(held.scl) >= mark);
+        });
+      return {
+        nodeId: node.nodeId,
+        zone: node.zone,
+        version: atTarget(node.nodeId),
+        healthy: node.reachable && caughtUp,
+      };
+    });
+    const step = planUpgrade({
+      targetVersion: AT_SPEC,
+      nodes: upgradeNodes,
+      pgNodes: pgs.map((pg) => Object.values(pg.nodeOf)),
+      engines: this.#observedEngines().map((engine) => ({
+        name: engine.name,
+        role: engine.role,
+        promotionTier: engine.promotionTier,
+        version: atTarget(engine.name),
+        ready: engine.ready,
+        appliedLsn: engine.appliedLsn,
+      })),
+      maxBatchSize: UPGRADE_BATCH_SIZE_MAX,
+    });
+    await this.#executeUpgrade(step);
+  }
+
+  async #executeUpgrade(step: UpgradeStep): Promise<void> {
+    const context = this.#context;
+    switch (step.kind) {
+      case 'wait':
+        this.upgrading = step.reason;
+        return;
+      case 'done':
+        this.upgrading = undefined;
+        return;
+      case 'restart-storage':
+        this.upgrading = `recreating ${step.nodeIds.join(', ')} (zone ${step.zone})`;
+        this.note('Normal', 'Upgrading', `${this.upgrading}: ${step.reason}`);
+        // Deleted pods are recreated by the reconciler on their PVC with the spec's version.
+        for (const nodeId of step.nodeIds)
+          await this.#options.api.deletePod(context.namespace, memberObjectName(context.name, nodeId));
+        this.#upgradeHeads = undefined;
+        return;
+      case 'restart-replica':
+        this.upgrading = `recreating replica ${step.name}`;
+        this.note('Normal', 'Upgrading', `${this.upgrading}: ${step.reason}`);
+        // The failover planner starts it again as a replica, on the spec's version.
+        await this.#options.api.deletePod(context.namespace, memberObjectName(context.name, step.name));
+        return;
+      case 'switchover':
+        this.upgrading = `switchover from ${step.from} to ${step.to}`;
+        this.note('Normal', 'Upgrading', `${this.upgrading}: ${step.reason}`);
+        if (this.#switchover === undefined && this.promoting === undefined)
+          this.#switchover = { from: step.from, to: step.to, fencedAtMs: undefined };
+        return;
+    }
   }
 
   #adminUrl(nodeId: string): string {
@@ -562,7 +699,10 @@ export class ClusterControl {
       promoting: this.promoting ?? this.#switchover?.to,
       repairsInFlight: this.repairs.inFlight().length,
       repairsBlocked: this.repairs.blocked,
-      upgradingTo: undefined,
+      upgradingTo:
+        this.upgrading === undefined
+          ? undefined
+          : `storage ${context.spec.storage.version}, engines ${context.spec.engine.version} (${this.upgrading})`,
       creating: !this.hasServed,
     };
   }

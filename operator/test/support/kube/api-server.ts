@@ -28,6 +28,7 @@ import {
   mergePatch,
   PatchError,
   setPath,
+  strategicMergePatch,
   valueAt,
 } from './patches.js';
 import {
@@ -198,8 +199,13 @@ export interface DeleteOptions {
 
 export interface ApiServerOptions {
   port?: number;
-  /** The first three octets of Service ClusterIPs (a loopback range disjoint from pod IPs). */
-  clusterIpPrefix?: string;
+  /**
+   * The second octet of this cluster's loopback addresses: Service ClusterIPs are 127.<subnet>.1.x
+   * and the test kubelet gives pods 127.<subnet>.0.x and 127.<subnet>.2+.x. Random by default (16 …
+   * 250), so that test clusters running at the same time on one machine do not collide on the fixed
+   * ports of contract.ts.
+   */
+  subnet?: number;
   maxRetainedEvents?: number;
   /** How often an open watch with allowWatchBookmarks gets a BOOKMARK. */
   bookmarkIntervalMs?: number;
@@ -241,7 +247,7 @@ export class KubeApiServer {
 
   private constructor(options: ApiServerOptions) {
     this.#options = {
-      clusterIpPrefix: options.clusterIpPrefix ?? '127.0.1.',
+      subnet: options.subnet ?? 16 + Math.floor(Math.random() * 235),
       maxRetainedEvents: options.maxRetainedEvents ?? DEFAULT_MAX_RETAINED_EVENTS,
       bookmarkIntervalMs: options.bookmarkIntervalMs ?? 5_000,
       minorVersion: options.minorVersion ?? 31,
@@ -267,6 +273,11 @@ export class KubeApiServer {
 
   get port(): number {
     return this.#port;
+  }
+
+  /** The second octet of this cluster's loopback addresses (see ApiServerOptions.subnet). */
+  get subnet(): number {
+    return this.#options.subnet;
   }
 
   get url(): string {
@@ -501,6 +512,14 @@ export class KubeApiServer {
     }
     if (type.kind === 'Service') this.#defaultService(object, previous);
     if (type.kind === 'PersistentVolumeClaim' && previous === undefined) object.status = { phase: 'Pending' };
+    if (type.kind === 'Secret' && isObject(object.stringData)) {
+      // The real server folds stringData into base64 data on write.
+      const data = (isObject(object.data) ? object.data : {}) as JsonObject;
+      for (const [key, value] of Object.entries(object.stringData))
+        data[key] = Buffer.from(String(value)).toString('base64');
+      object.data = data;
+      delete object.stringData;
+    }
     if (type.kind === 'CustomResourceDefinition') {
       const names = ((object.spec as JsonObject | undefined)?.names ?? {}) as JsonObject;
       object.status = {
@@ -539,7 +558,7 @@ export class KubeApiServer {
       else {
         if (this.#nextClusterIp > 254)
           throw new ApiError(500, 'InternalError', 'the ClusterIP range is full');
-        spec.clusterIP = `${this.#options.clusterIpPrefix}${this.#nextClusterIp++}`;
+        spec.clusterIP = `127.${this.#options.subnet}.1.${this.#nextClusterIp++}`;
       }
     }
     spec.clusterIPs = [spec.clusterIP];
@@ -704,17 +723,20 @@ export class KubeApiServer {
     let patched: Json;
     try {
       if (contentType === 'application/json-patch+json') patched = jsonPatch(current, patchBody);
-      else if (
-        contentType === 'application/merge-patch+json' ||
-        contentType === 'application/strategic-merge-patch+json'
-      ) {
+      else if (contentType === 'application/merge-patch+json') {
         if (!isObject(patchBody)) throw badRequest('a merge patch must be a JSON object');
         patched = mergePatch(current, patchBody);
+      } else if (contentType === 'application/strategic-merge-patch+json' && type.definition === undefined) {
+        if (!isObject(patchBody)) throw badRequest('a strategic merge patch must be a JSON object');
+        patched = strategicMergePatch(current, patchBody);
       } else
         throw new ApiError(
           415,
           'UnsupportedMediaType',
-          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`,
+          // Custom resources have no strategic-merge schema: the real server refuses that patch type for them.
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml${
+            type.definition === undefined ? ', application/strategic-merge-patch+json' : ''
+          }`,
         );
     } catch (error) {
       if (error instanceof PatchError)

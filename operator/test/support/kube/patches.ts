@@ -212,3 +212,125 @@ export function fieldsV1(paths: Iterable<string>): JsonObject {
   }
   return root;
 }
+
+// -- strategic merge patch ------------------------------------------------------------------------------
+
+/**
+ * Merge keys of the built-in lists that strategic merge patch merges element by element (from the
+ * `patchMergeKey` tags of k8s.io/api). Other lists are replaced, as in a merge patch.
+ */
+const MERGE_KEYS: Readonly<Record<string, string>> = {
+  containers: 'name',
+  initContainers: 'name',
+  ephemeralContainers: 'name',
+  env: 'name',
+  volumes: 'name',
+  volumeMounts: 'mountPath',
+  volumeDevices: 'devicePath',
+  imagePullSecrets: 'name',
+  conditions: 'type',
+  ownerReferences: 'uid',
+  hostAliases: 'ip',
+  topologySpreadConstraints: 'topologyKey',
+  // Container ports merge on containerPort; Service ports on port (both are "ports").
+  ports: 'port',
+};
+
+/** Lists of primitives that strategic merge patch merges as sets (patchStrategy "merge"). */
+const MERGED_PRIMITIVE_LISTS = new Set(['finalizers']);
+
+function mergeKeyFor(field: string, items: Json[]): string {
+  if (field === 'ports' && items.some((item) => isObject(item) && item.containerPort !== undefined))
+    return 'containerPort';
+  return MERGE_KEYS[field]!;
+}
+
+function mergeList(
+  field: string,
+  current: Json | undefined,
+  patch: Json[],
+  order: Json[] | undefined,
+): Json[] {
+  const base = Array.isArray(current) ? current : [];
+  if (MERGED_PRIMITIVE_LISTS.has(field) && patch.every((item) => !isObject(item))) {
+    const result = [...base];
+    for (const item of patch) if (!result.some((existing) => deepEqual(existing, item))) result.push(item);
+    return result;
+  }
+  if (MERGE_KEYS[field] === undefined || !patch.every(isObject))
+    return patch.map((item) => stripDirectives(item));
+  if (patch.some((item) => isObject(item) && item.$patch === 'replace'))
+    return patch
+      .filter((item) => !(isObject(item) && item.$patch === 'replace'))
+      .map((item) => stripDirectives(item));
+  const key = mergeKeyFor(field, [...base, ...patch]);
+  const result = base.map((item) => structuredClone(item));
+  for (const item of patch as JsonObject[]) {
+    const index = result.findIndex((existing) => isObject(existing) && deepEqual(existing[key], item[key]));
+    if (item.$patch === 'delete') {
+      if (index >= 0) result.splice(index, 1);
+    } else if (index >= 0) result[index] = strategicMergePatch(result[index], item);
+    else result.push(stripDirectives(item));
+  }
+  if (order === undefined) return result;
+  const position = (item: Json) => {
+    const found = order.findIndex(
+      (entry) => isObject(entry) && isObject(item) && deepEqual(entry[key], item[key]),
+    );
+    return found < 0 ? order.length : found;
+  };
+  return result.sort((left, right) => position(left) - position(right));
+}
+
+function stripDirectives(value: Json): Json {
+  if (Array.isArray(value)) return value.map(stripDirectives);
+  if (!isObject(value)) return value;
+  const result: JsonObject = {};
+  for (const [key, child] of Object.entries(value))
+    if (!key.startsWith('$')) result[key] = stripDirectives(child);
+  return result;
+}
+
+/**
+ * Strategic merge patch for built-in objects: a merge patch in which the lists named in MERGE_KEYS
+ * merge by key (`$patch: delete` removes an element, `$setElementOrder/<list>` orders them),
+ * `$deleteFromPrimitiveList/<list>` removes values, `$retainKeys` drops unlisted keys and
+ * `$patch: replace` replaces a map. Enough for what kubectl sends; not every directive of the spec.
+ */
+export function strategicMergePatch(target: Json | undefined, patch: Json): Json {
+  if (!isObject(patch)) return structuredClone(patch);
+  if (patch.$patch === 'replace') return stripDirectives(patch);
+  if (patch.$patch === 'delete') return null;
+  let result: JsonObject = isObject(target) ? { ...target } : {};
+  if (Array.isArray(patch.$retainKeys)) {
+    const keep = new Set(patch.$retainKeys.map(String));
+    result = Object.fromEntries(Object.entries(result).filter(([key]) => keep.has(key)));
+  }
+  for (const [key, value] of Object.entries(patch)) {
+    if (key.startsWith('$deleteFromPrimitiveList/')) {
+      const field = key.slice('$deleteFromPrimitiveList/'.length);
+      const list = result[field];
+      if (Array.isArray(list) && Array.isArray(value))
+        result[field] = list.filter((item) => !value.some((removed) => deepEqual(removed, item)));
+      continue;
+    }
+    if (key.startsWith('$')) continue;
+    if (value === null) delete result[key];
+    else if (Array.isArray(value)) {
+      const order = patch[`$setElementOrder/${key}`];
+      result[key] = mergeList(key, result[key], value, Array.isArray(order) ? order : undefined);
+    } else if (isObject(value)) {
+      const merged = strategicMergePatch(result[key], value);
+      if (merged === null) delete result[key];
+      else result[key] = merged;
+    } else result[key] = value;
+  }
+  for (const key of Object.keys(patch))
+    if (key.startsWith('$setElementOrder/')) {
+      const field = key.slice('$setElementOrder/'.length);
+      const order = patch[key];
+      if (patch[field] === undefined && Array.isArray(order) && Array.isArray(result[field]))
+        result[field] = mergeList(field, result[field], [], order);
+    }
+  return result;
+}

@@ -101,6 +101,7 @@ export const BUILT_IN_TYPES: readonly ResourceType[] = [
   }),
   builtIn('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', { shortNames: ['netpol'] }),
   builtIn('coordination.k8s.io', 'v1', 'Lease', 'leases'),
+  builtIn('events.k8s.io', 'v1', 'Event', 'events', { shortNames: ['ev'] }),
   builtIn('rbac.authorization.k8s.io', 'v1', 'Role', 'roles'),
   builtIn('rbac.authorization.k8s.io', 'v1', 'RoleBinding', 'rolebindings'),
   builtIn('rbac.authorization.k8s.io', 'v1', 'ClusterRole', 'clusterroles', { namespaced: false }),

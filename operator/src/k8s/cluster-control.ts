@@ -55,6 +55,8 @@ const SWITCHOVER_FENCE_TIMEOUT_MS = 15_000;
 const MIGRATION_MINIMUM_HEAT = 10;
 /** Storage pods recreated together by an upgrade (never two members of one PG). */
 const UPGRADE_BATCH_SIZE_MAX = 4;
+/** A storage node recreated by the upgrade and not back after this long is repaired like any other. */
+const UPGRADE_RESTART_GRACE_MS = 120_000;
 /** planUpgrade compares one target version: members already at their spec version report this. */
 const AT_SPEC = 'spec';
 /** Events kept for status and waiting to be written as Kubernetes Events. */
@@ -119,6 +121,11 @@ export class ClusterControl {
   #switchover: Switchover | undefined;
   /** Each PG's head at the previous upgrade round: what a recreated node must reach. */
   #upgradeHeads: Map<number, bigint> | undefined;
+  /**
+   * Storage nodes the upgrade recreated and since when: not repaired while they come back on their
+   * own volumes (a planned restart is not a loss), unless they take longer than UPGRADE_RESTART_GRACE_MS.
+   */
+  readonly #upgradeRestartedAtMs = new Map<string, number>();
   /** What the upgrade does or waits for now; undefined when every pod runs its spec version. */
   upgrading: string | undefined;
   /** '<annotation>=<value> at <time>: <outcome>' of the last request taken. */
@@ -476,7 +483,13 @@ export class ClusterControl {
     const nodes: NodeHealth[] = context.topology.storage.map((node) => {
       const draining = this.#draining.has(node.nodeId);
       const ready = this.#storageReady.includes(node.nodeId);
-      const since = this.#unreachableSinceMs.get(node.nodeId);
+      const restartedAt = this.#upgradeRestartedAtMs.get(node.nodeId);
+      if (ready || (restartedAt !== undefined && now - restartedAt > UPGRADE_RESTART_GRACE_MS))
+        this.#upgradeRestartedAtMs.delete(node.nodeId);
+      // Recreated by the upgrade: down on purpose, coming back on its volume; not a repair yet.
+      const since = this.#upgradeRestartedAtMs.has(node.nodeId)
+        ? undefined
+        : this.#unreachableSinceMs.get(node.nodeId);
       return {
         nodeId: node.nodeId,
         zone: node.zone,
@@ -576,20 +589,29 @@ export class ClusterControl {
     );
     const atTarget = (member: string) =>
       this.#runningVersion(member) === this.versionFor(member) ? AT_SPEC : 'old';
-    const upgradeNodes: UpgradeNode[] = nodes.map((node) => {
+    /** Why a node is not healthy for the upgrade, for the Upgrading condition; undefined when it is. */
+    const behind = (node: NodeHealth): string | undefined => {
+      if (!node.reachable) return `${node.nodeId} not ready`;
       const segments = segmentsOf.get(node.nodeId);
-      const caughtUp =
-        segments !== undefined &&
-        (hosted.get(node.nodeId) ?? []).every((segmentId) => {
-          const held = segments.find((segment) => segment.segmentId === segmentId);
-          const mark = marks?.get(pgOfSegment.get(segmentId)!);
-          return held !== undefined && (mark === undefined || BigInt(held.scl) >= mark);
-        });
+      if (segments === undefined) return `${node.nodeId} did not report its segments`;
+      for (const segmentId of hosted.get(node.nodeId) ?? []) {
+        const held = segments.find((segment) => segment.segmentId === segmentId);
+        if (held === undefined) return `${node.nodeId} does not hold ${segmentId}`;
+        const mark = marks?.get(pgOfSegment.get(segmentId)!);
+        if (mark !== undefined && BigInt(held.scl) < mark)
+          return `${segmentId} on ${node.nodeId} at SCL ${held.scl} < ${mark}`;
+      }
+      return undefined;
+    };
+    const lagging: string[] = [];
+    const upgradeNodes: UpgradeNode[] = nodes.map((node) => {
+      const why = behind(node);
+      if (why !== undefined) lagging.push(why);
       return {
         nodeId: node.nodeId,
         zone: node.zone,
         version: atTarget(node.nodeId),
-        healthy: node.reachable && caughtUp,
+        healthy: why === undefined,
       };
     });
     const step = planUpgrade({
@@ -607,6 +629,7 @@ export class ClusterControl {
       maxBatchSize: UPGRADE_BATCH_SIZE_MAX,
     });
     await this.#executeUpgrade(step);
+    if (step.kind === 'wait' && lagging.length > 0) this.upgrading = `${step.reason} (${lagging.join('; ')})`;
   }
 
   async #executeUpgrade(step: UpgradeStep): Promise<void> {
@@ -622,8 +645,10 @@ export class ClusterControl {
         this.upgrading = `recreating ${step.nodeIds.join(', ')} (zone ${step.zone})`;
         this.note('Normal', 'Upgrading', `${this.upgrading}: ${step.reason}`);
         // Deleted pods are recreated by the reconciler on their PVC with the spec's version.
-        for (const nodeId of step.nodeIds)
+        for (const nodeId of step.nodeIds) {
+          this.#upgradeRestartedAtMs.set(nodeId, this.#options.nowMs());
           await this.#options.api.deletePod(context.namespace, memberObjectName(context.name, nodeId));
+        }
         this.#upgradeHeads = undefined;
         return;
       case 'restart-replica':

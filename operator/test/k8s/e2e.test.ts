@@ -4,16 +4,20 @@
  * get a loopback ClusterIP with a TCP proxy to their Ready pods), the real CRDs applied with real
  * kubectl, the operator as a real process (`northlight-operator --kubeconfig …`), real psql.
  *
- *   1. `kubectl apply` a DatabaseCluster (3 zones × 3 storage nodes, a writer and a replica, short
- *      grace periods) → Ready;
+ *   1. `kubectl apply` a DatabaseCluster (3 zones × 3 storage nodes, a writer and a replica, the
+ *      embedded object store for backups — a storage node that fell behind its peers' GC needs a
+ *      base from it —, short grace periods) → Ready;
  *   2. SQL with psql through the `-rw` Service's ClusterIP (password from the Secret via kubectl);
- *      the row shows on the replica through `-ro`;
+ *      the row shows on the replica through `-ro`; a second operator process waits for the leader
+ *      Lease and takes over when the first stops, recreating nothing;
  *   3. under a write load through `-rw`: `kubectl delete pod` of a storage pod → Repairing, then
  *      Ready again;
  *   4. one zone's storage pods deleted → writes keep being acknowledged; Ready again;
  *   5. the writer's pod deleted → FailingOver, the replica is promoted, `-rw` follows it, writes
  *      resume and no acknowledged row is lost;
- *   6. `kubectl delete databasecluster` → every owned object and every process is gone.
+ *   6. `kubectl annotate … northlight.dev/switchover-to=engine-1` → a switchover back to engine-1;
+ *   7. new versions in the spec → Upgrading: storage zone by zone, the replica, a switchover;
+ *   8. `kubectl delete databasecluster` → every owned object and every process is gone.
  * Progress is printed with timings.
  */
 import { execFile } from 'node:child_process';
@@ -22,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { freePorts } from '../../src/io/local-cluster.js';
 import {
   ANNOTATIONS,
@@ -51,9 +55,13 @@ const dbRef = { group: GROUP, plural: DATABASE_CLUSTER.plural };
 let server: KubeApiServer;
 let nodes: TestCluster;
 let operator: OperatorProcess;
+/** Every operator process started, for cleanup. */
+const operators: OperatorProcess[] = [];
 let directory: string;
 let kubeconfig: string;
 const startedMs = Date.now();
+/** On a failure the logs (operator, every pod) stay for a look; the path is printed. */
+let keepDirectory = false;
 
 function progress(line: string): void {
   console.log(`[e2e +${((Date.now() - startedMs) / 1000).toFixed(1)} s] ${line}`);
@@ -80,7 +88,9 @@ async function until<T>(
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; operator log tail:\n${operator.tail(40)}`);
+      throw new Error(
+        `timed out waiting for ${what}; conditions: ${JSON.stringify(statusOf()?.conditions?.map((entry) => `${entry.type}=${entry.status} ${entry.message}`))}; operator log tail:\n${operator.tail(40)}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -101,7 +111,8 @@ const owned = (ref: TypeRef) =>
       (object) => (object.metadata.labels as Record<string, string> | undefined)?.[LABELS.cluster] === NAME,
     );
 const clusterIp = (service: string) =>
-  (server.get(CORE.services, NAMESPACE, service)?.spec as { clusterIP: string }).clusterIP;
+  (server.get(CORE.services, NAMESPACE, service)?.spec as { clusterIP?: string } | undefined)?.clusterIP ??
+  '';
 
 async function psql(host: string, password: string, command: string): Promise<string> {
   const url = `postgresql://${PG_USER}:${encodeURIComponent(password)}@${host}:5432/${PG_DATABASE}`;
@@ -115,10 +126,14 @@ async function psql(host: string, password: string, command: string): Promise<st
 class WriteLoad {
   readonly acknowledged: number[] = [];
   readonly failures: string[] = [];
-  #next = 1;
+  #next: number;
   #running = true;
   readonly #done: Promise<void>;
-  constructor(readonly host: string) {
+  constructor(
+    readonly host: string,
+    firstKey = 1,
+  ) {
+    this.#next = firstKey;
     this.#done = this.#loop();
   }
   async #loop(): Promise<void> {
@@ -165,8 +180,8 @@ spec:
   storage:
     zones: [{ name: a, nodes: 3 }, { name: b, nodes: 3 }, { name: c, nodes: 3 }]
     segmentSize: 64MiB
-  backup: { objectStore: none }
-  controlPlane: { repairGracePeriod: 5s }
+  backup: { objectStore: embedded }
+  controlPlane: { repairGracePeriod: 15s }
 `;
 
 beforeAll(async () => {
@@ -193,16 +208,21 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await operator?.stop();
+  for (const started of operators) await started.stop();
   await nodes?.stop();
   await server?.stop();
-  if (directory !== undefined) rmSync(directory, { recursive: true, force: true });
+  if (directory === undefined) return;
+  if (keepDirectory) console.log(`e2e failed: logs kept in ${directory} (operator*.log, nodes/logs/)`);
+  else rmSync(directory, { recursive: true, force: true });
 }, 60_000);
 
 describe('the operator end to end', () => {
   it('brings a cluster up, survives a storage pod, a zone and the writer, and deletes it cleanly', {
     timeout: 420_000,
   }, async () => {
+    onTestFailed(() => {
+      keepDirectory = true;
+    });
     // 1. Ready.
     writeFileSync(join(directory, 'cluster.yaml'), clusterYaml);
     expect(await kubectl('apply', '-f', join(directory, 'cluster.yaml'))).toContain(
@@ -243,6 +263,38 @@ describe('the operator end to end', () => {
     });
     expect(volume.healthy).toBe(true);
 
+    // 2b. A second operator waits for the Lease; the first stops (SIGTERM gives the Lease up) and the
+    // second takes over from labels and the API alone: nothing is recreated, the cluster stays Ready.
+    const [standbyPort] = await freePorts(1);
+    const standby = await OperatorProcess.start({
+      kubeconfig,
+      controlPort: standbyPort!,
+      logFile: join(directory, 'operator-2.log'),
+    });
+    operators.push(standby);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(standby.log()).not.toContain('is the leader');
+    const podUids = owned(CORE.pods)
+      .map((pod) => String(pod.metadata.uid))
+      .sort();
+    expect(await operator.stop()).toBe(0);
+    expect(operator.log()).toContain('stopped leading');
+    await until(
+      'the standby to lead',
+      () => (standby.log().includes('is the leader') ? true : undefined),
+      30_000,
+    );
+    const firstLog = operator.log();
+    operator = standby;
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(condition('Ready')?.status).toBe('True');
+    expect(
+      owned(CORE.pods)
+        .map((pod) => String(pod.metadata.uid))
+        .sort(),
+    ).toEqual(podUids);
+    progress('a second operator took the Lease over; nothing recreated');
+
     // 3. A storage pod deleted under load: Repairing, then Ready.
     const load = new WriteLoad(readWrite);
     await load.more(10);
@@ -261,12 +313,29 @@ describe('the operator end to end', () => {
     await load.more(10);
     progress(`Ready again; ${load.acknowledged.length} writes acknowledged so far`);
 
-    // 4. A whole zone's storage pods deleted: writes keep being acknowledged.
+    // 4. A whole zone's storage pods deleted: once their processes are gone, writes are still
+    // acknowledged (4 of 6 copies remain).
+    const zoneC = owned(CORE.pods).filter(
+      (pod) => (pod.metadata.labels as Record<string, string>)[LABELS.zone] === 'c',
+    );
+    const zoneCPids = zoneC.flatMap((pod) => nodes.pids(NAMESPACE, String(pod.metadata.name)));
+    expect(zoneCPids).toHaveLength(3);
     await kubectl('delete', 'pod', '-l', `${LABELS.cluster}=${NAME},${LABELS.zone}=c`, '--wait=false');
     progress('deleted zone c');
-    await load.more(20, 60_000);
+    await until(
+      'zone c processes gone',
+      () => (zoneCPids.every((pid) => !alive(pid)) ? true : undefined),
+      30_000,
+    );
+    await load.more(10, 60_000);
     progress(`writes acknowledged with zone c down: ${load.acknowledged.length} so far`);
-    await until('Ready after the zone', () => (condition('Ready')?.status === 'True' ? true : undefined));
+    // Settled before the next fault: every pod ready and no repair in flight.
+    await until('Ready and no repair after the zone', () =>
+      condition('Ready')?.status === 'True' && condition('Repairing')?.status === 'False' ? true : undefined,
+    );
+    // A failover racing a repair's membership change can leave the promoted engine's recovery
+    // looping (a db-engine issue, reported apart): let the cluster settle first.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
 
     // 5. The writer's pod deleted: failover to engine-2; -rw follows it.
     const writerPod = memberObjectName(NAME, 'engine-1');
@@ -303,7 +372,7 @@ describe('the operator end to end', () => {
       120_000,
     );
     const engine1 = server.get(CORE.pods, NAMESPACE, writerPod);
-    expect((engine1?.metadata.labels as Record<string, string>)[LABELS.role]).toBe('replica');
+    expect((engine1?.metadata.labels as Record<string, string> | undefined)?.[LABELS.role]).toBe('replica');
     const events = server.list(CORE.events, NAMESPACE).map((event) => String(event.reason));
     expect(events).toEqual(expect.arrayContaining(['FailingOver', 'Promoted']));
 
@@ -321,7 +390,10 @@ describe('the operator end to end', () => {
     ).toBe('-1\nINSERT 0 1\n');
     progress('switchover to engine-1 through the annotation');
 
-    // 7. A rolling upgrade: storage zone by zone, the replica, then a switchover.
+    // 7. A rolling upgrade under load: storage zone by zone, the replica, then a switchover. (The load
+    // also lets a recreated storage node show it has caught up: its SCL reaches the PG's head.)
+    const upgradeLoad = new WriteLoad(readWrite, 1_000_000);
+    await upgradeLoad.more(5);
     await kubectl(
       'patch',
       DATABASE_CLUSTER.singular,
@@ -337,20 +409,31 @@ describe('the operator end to end', () => {
       () =>
         condition('Upgrading')?.status === 'False' &&
         condition('Ready')?.status === 'True' &&
-        owned(CORE.pods).every(
-          (pod) => (pod.metadata.labels as Record<string, string>)[LABELS.version] === '0.2.0',
-        )
+        owned(CORE.pods).every((pod) => {
+          // The embedded object store is not part of the rolling upgrade (it holds no segment).
+          const labels = pod.metadata.labels as Record<string, string>;
+          return labels[LABELS.component] === 'object-store' || labels[LABELS.version] === '0.2.0';
+        })
           ? true
           : undefined,
       180_000,
     );
-    progress(`upgraded; writer ${statusOf()?.writer}`);
+    await upgradeLoad.more(5);
+    await upgradeLoad.stop();
+    progress(
+      `upgraded; writer ${statusOf()?.writer}; ${upgradeLoad.acknowledged.length} writes acknowledged during the upgrade, ${upgradeLoad.failures.length} failed`,
+    );
     expect(statusOf()?.writer).toBe('engine-2');
-    expect(await psql(readWrite, password, 'SELECT count(*) FROM kv')).toBe(`${rows.size + 1}\n`);
+    const afterUpgrade = new Set(
+      (await psql(readWrite, password, 'SELECT k FROM kv ORDER BY k')).trim().split('\n').map(Number),
+    );
+    expect(
+      [...load.acknowledged, ...upgradeLoad.acknowledged, -1].filter((key) => !afterUpgrade.has(key)),
+    ).toEqual([]);
 
     // 8. Deleting the cluster removes everything it owns, and every process.
     const pids = owned(CORE.pods).flatMap((pod) => nodes.pids(NAMESPACE, pod.metadata.name as string));
-    expect(pids.length).toBe(11);
+    expect(pids.length).toBe(12);
     await kubectl('delete', DATABASE_CLUSTER.singular, NAME, '--wait=false');
     await until(
       'the cluster gone',
@@ -363,7 +446,9 @@ describe('the operator end to end', () => {
     await until('every process gone', () => (pids.every((pid) => !alive(pid)) ? true : undefined), 30_000);
     progress('deleted: no pod, Service, PVC, Secret, volume or process left');
     expect(operator.errorLines()).toEqual([]);
-    expect(readFileSync(join(directory, 'operator.log'), 'utf8')).not.toContain(password);
+    expect(firstLog).not.toMatch(/ ERROR /);
+    for (const log of ['operator.log', 'operator-2.log'])
+      expect(readFileSync(join(directory, log), 'utf8')).not.toContain(password);
   });
 });
 

@@ -24,7 +24,6 @@ import {
   pgSecretName,
   readWriteServiceName,
   STORAGE_VOLUME,
-  VERSION,
   ZONE_LABEL,
 } from '../../src/k8s/contract.js';
 import { Operator } from '../../src/k8s/operator.js';

@@ -49,7 +49,7 @@ export async function generatedFiles(): Promise<Map<string, string>> {
     files.set(`crds/${fileName}`, text);
     files.set(`charts/northlight/crds/${fileName}`, text);
   }
-  // STEP3 for (const [path, text] of await plainManifests()) files.set(path, text);
+  for (const [path, text] of await plainManifests()) files.set(path, text);
   return files;
 }
 
@@ -88,8 +88,9 @@ const BASE_FILE_OF_KIND: Readonly<Record<string, string>> = {
 
 /**
  * The plain manifests: the operator alone (no MinIO, no Redis, no monitoring objects: their CRDs
- * may be missing), exactly as the chart renders it with those switched off, plus a Namespace and the
- * CRDs. Everything else in the chart is optional and has no plain-manifest twin.
+ * may be missing), exactly as the chart renders it with those switched off for release
+ * `northlight` in namespace `northlight-system`, plus that Namespace and the CRDs. Everything else
+ * in the chart is optional and has no plain-manifest twin.
  */
 async function plainManifests(): Promise<Map<string, string>> {
   const rendered = await helmTemplate([
@@ -101,8 +102,6 @@ async function plainManifests(): Promise<Map<string, string>> {
     '1.31.0',
     '--set',
     'minio.enabled=false,redis.enabled=false,monitoring.enabled=false,dashboards.enabled=false,alerts.enabled=false',
-    '--set',
-    'operator.objectStore.mode=embedded,operator.redis.mode=none',
   ]);
   const byFile = new Map<string, unknown[]>();
   byFile.set('namespace.yaml', [
@@ -118,10 +117,13 @@ async function plainManifests(): Promise<Map<string, string>> {
     const file = BASE_FILE_OF_KIND[object.kind];
     if (file === undefined)
       throw new Error(`helm rendered a ${object.kind}, which manifests/base has no file for`);
-    byFile.set(file, [...(byFile.get(file) ?? []), object]);
+    byFile.set(file, [...(byFile.get(file) ?? []), withoutHelmLabels(object)]);
   }
   const files = new Map<string, string>();
-  const resources: string[] = customResourceDefinitions().map(({ fileName }) => `../../crds/${fileName}`);
+  // kustomize reads nothing outside the kustomization's folder, so the CRDs get a copy here.
+  const crds = customResourceDefinitions().map(({ crd }) => toYaml(crd));
+  files.set('manifests/base/crds.yaml', header('operator/src/k8s/crd-schema.ts') + crds.join('---\n'));
+  const resources = ['crds.yaml'];
   for (const file of ['namespace.yaml', 'rbac.yaml', 'operator.yaml']) {
     const objects = byFile.get(file);
     if (objects === undefined) throw new Error(`helm rendered nothing for manifests/base/${file}`);
@@ -136,6 +138,26 @@ async function plainManifests(): Promise<Map<string, string>> {
   };
   files.set('manifests/base/kustomization.yaml', header('charts/northlight') + toYaml(kustomization));
   return files;
+}
+
+/**
+ * The object as kustomize users get it: Helm's bookkeeping labels (`helm.sh/chart`,
+ * `app.kubernetes.io/managed-by: Helm`) say kustomize instead. No selector uses them.
+ */
+export function withoutHelmLabels<T>(object: T): T {
+  if (Array.isArray(object)) return object.map(withoutHelmLabels) as T;
+  if (typeof object !== 'object' || object === null) return object;
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(object)) {
+    if (key === 'labels' && typeof value === 'object' && value !== null) {
+      const labels: Record<string, unknown> = { ...value };
+      delete labels['helm.sh/chart'];
+      if (labels['app.kubernetes.io/managed-by'] === 'Helm')
+        labels['app.kubernetes.io/managed-by'] = 'kustomize';
+      copy[key] = labels;
+    } else copy[key] = withoutHelmLabels(value);
+  }
+  return copy as T;
 }
 
 async function main(): Promise<void> {

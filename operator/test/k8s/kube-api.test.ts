@@ -155,6 +155,41 @@ describe('kubectl', () => {
     expect((await getCluster('db-ssa')).spec.mode).toBeUndefined();
   });
 
+  it('validates int-or-string with anyOf, multipleOf, map-list keys and defaults, as the schema says', async () => {
+    const path = writeManifest(
+      'db-schema.yaml',
+      cluster(
+        'db-schema',
+        '{ replicas: 1, cacheSize: 64MiB, members: [{ name: a }], objectStore: { bucket: b } }',
+      ),
+    );
+    expect((await kubectl('apply', '-f', path)).code).toBe(0);
+    const stored = await getCluster('db-schema');
+    expect(stored.spec.members).toEqual([{ name: 'a', tier: 1 }]);
+    const patch = (spec: string) =>
+      kubectl('patch', plural, 'db-schema', '--type=merge', '-p', `{"spec":${spec}}`);
+    expect((await patch('{"cacheSize":8192}')).code).toBe(0);
+    expect((await patch('{"cacheSize":8193}')).stderr).toContain(
+      'spec.cacheSize: Invalid value: 8193: spec.cacheSize in body should be a multiple of 4096',
+    );
+    expect((await patch('{"cacheSize":"64MB"}')).stderr).toContain(
+      "spec.cacheSize in body should match '^[0-9]+(KiB|MiB)?$'",
+    );
+    expect((await patch('{"cacheSize":true}')).stderr).toContain(
+      'spec.cacheSize in body must be of type integer or string',
+    );
+    expect((await patch('{"members":[{"name":"a"},{"name":"a","tier":2}]}')).stderr).toContain(
+      'spec.members[1]: Duplicate value: map[string]interface {}{"name":"a"}',
+    );
+    expect((await patch('{"objectStore":"none"}')).code).toBe(0);
+    expect((await patch('{"objectStore":"s3"}')).stderr).toContain(
+      'spec.objectStore in body must validate at least one schema (anyOf)',
+    );
+    expect((await patch('{"objectStore":{"region":"x"}}')).stderr).toContain(
+      'spec.objectStore: Invalid value: {"region":"x"}: spec.objectStore in body must validate at least one schema (anyOf)',
+    );
+  });
+
   it('patches with JSON Patch (a failing test op is refused) and merge patch', async () => {
     const path = writeManifest('db-patch.yaml', cluster('db-patch', '{ replicas: 1 }'));
     await kubectl('apply', '-f', path);
@@ -635,6 +670,89 @@ describe('client-node 1.4.0', () => {
       .readNamespacedSecret({ namespace: 'default', name: 'owned-held' })
       .catch((error: unknown) => error as k8s.ApiException<string>);
     expect((gone as k8s.ApiException<string>).code).toBe(404);
+  });
+
+  it('deletes in the foreground (the owner waits for blocking dependents) and orphans on request', async () => {
+    const owner = (await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: 'default',
+      plural,
+      body: body('fg-owner', 1),
+    })) as Loose;
+    const ownerReferences = [
+      {
+        apiVersion: API_VERSION,
+        kind: DATABASE_CLUSTER.kind,
+        name: 'fg-owner',
+        uid: owner.metadata.uid,
+        blockOwnerDeletion: true,
+      },
+    ];
+    await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'fg-plain', ownerReferences } },
+    });
+    await core.createNamespacedSecret({
+      namespace: 'default',
+      body: { metadata: { name: 'fg-held', ownerReferences, finalizers: ['test/hold'] } },
+    });
+    await custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: 'default',
+      plural,
+      name: 'fg-owner',
+      propagationPolicy: 'Foreground',
+    });
+    const waiting = await getCluster('fg-owner');
+    expect(waiting.metadata.deletionTimestamp).toBeDefined();
+    expect(waiting.metadata.finalizers).toEqual(['foregroundDeletion']);
+    const plain = await core
+      .readNamespacedConfigMap({ namespace: 'default', name: 'fg-plain' })
+      .catch((error: unknown) => error as k8s.ApiException<string>);
+    expect((plain as k8s.ApiException<string>).code).toBe(404);
+    await core.patchNamespacedSecret({
+      namespace: 'default',
+      name: 'fg-held',
+      body: [{ op: 'remove', path: '/metadata/finalizers' }],
+    });
+    const gone = await getCluster('fg-owner').catch((error: unknown) => error as k8s.ApiException<string>);
+    expect((gone as k8s.ApiException<string>).code).toBe(404);
+
+    const orphaning = (await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: 'default',
+      plural,
+      body: body('orphaner', 1),
+    })) as Loose;
+    await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: {
+        metadata: {
+          name: 'orphan',
+          ownerReferences: [
+            {
+              apiVersion: API_VERSION,
+              kind: DATABASE_CLUSTER.kind,
+              name: 'orphaner',
+              uid: orphaning.metadata.uid,
+            },
+          ],
+        },
+      },
+    });
+    await custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: 'default',
+      plural,
+      name: 'orphaner',
+      propagationPolicy: 'Orphan',
+    });
+    const orphan = await core.readNamespacedConfigMap({ namespace: 'default', name: 'orphan' });
+    expect(orphan.metadata?.ownerReferences).toBeUndefined();
   });
 
   it('deletes a namespace with its content, waiting for finalizers, and refuses new content meanwhile', async () => {

@@ -6,8 +6,8 @@
  * restarts with restartCount, unschedulable pods, environment from the downward API, Secrets and
  * ConfigMaps with $(VAR) expansion (read back with `kubectl logs`), and a node that dies.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -242,11 +242,68 @@ describe('test cluster', () => {
     });
     const status = pod.status?.containerStatuses?.[0];
     expect(status?.lastState?.terminated?.exitCode).toBe(3);
+    expect(readFileSync(cluster.logPath(namespace, 'crasher', 'main'), 'utf8')).toMatch(/^(started\n){3,}/);
     expect(status?.ready).toBe(false);
     expect(pod.status?.phase).toBe('Running');
     await core.deleteNamespacedPod({ namespace, name: 'crasher' });
     await waitFor('the crasher to go away', async () =>
       (await readPod('crasher')) === undefined ? true : undefined,
+    );
+  });
+
+  it('kills and restarts a container whose liveness probe fails', async () => {
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'unhealthy' },
+        spec: {
+          containers: [
+            {
+              name: 'main',
+              image: 'busybox',
+              command: ['/bin/sleep', '60'],
+              // Nothing listens on port 9 of the pod's IP.
+              livenessProbe: { tcpSocket: { port: 9 }, periodSeconds: 1, failureThreshold: 2 },
+            },
+          ],
+        },
+      },
+    });
+    const pod = await waitFor('a liveness restart', async () => {
+      const current = await readPod('unhealthy');
+      return (current?.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? current : undefined;
+    });
+    expect(pod.status?.containerStatuses?.[0]?.lastState?.terminated).toMatchObject({
+      exitCode: 137,
+      signal: 'SIGKILL',
+    });
+    expect(readFileSync(cluster.logPath(namespace, 'unhealthy', 'main'), 'utf8')).toContain(
+      'liveness probe failed',
+    );
+    await core.deleteNamespacedPod({ namespace, name: 'unhealthy' });
+  });
+
+  it('reports a command that does not exist as a failed container (exit 127)', async () => {
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'missing-command' },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [{ name: 'main', image: 'x', command: ['/nonexistent/northlight'] }],
+        },
+      },
+    });
+    const pod = await waitFor('Failed', async () => {
+      const current = await readPod('missing-command');
+      return current?.status?.phase === 'Failed' ? current : undefined;
+    });
+    expect(pod.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({
+      exitCode: 127,
+      reason: 'Error',
+    });
+    expect(readFileSync(cluster.logPath(namespace, 'missing-command', 'main'), 'utf8')).toContain(
+      'cannot start /nonexistent/northlight: spawn /nonexistent/northlight ENOENT',
     );
   });
 
@@ -301,6 +358,10 @@ describe('test cluster', () => {
   });
 
   it('fills the environment from the downward API, a Secret and a ConfigMap, expands $(VAR), and serves logs to kubectl', async () => {
+    const s3 = await core.createNamespacedService({
+      namespace,
+      body: { metadata: { name: 's3' }, spec: { selector: { app: 's3' }, ports: [{ port: 9000 }] } },
+    });
     await core.createNamespacedSecret({
       namespace,
       body: { metadata: { name: 'creds' }, stringData: { password: 's3cret' } },
@@ -320,7 +381,7 @@ describe('test cluster', () => {
               image: 'busybox',
               command: ['/bin/sh', '-c'],
               args: [
-                `echo "$GREETING $(POD_NAME) on $(NODE) pw=$PASSWORD label=$APP data=$(DATA)" '$$(NOT_EXPANDED)'; sleep 30`,
+                `echo "$GREETING $(POD_NAME) on $(NODE) pw=$PASSWORD label=$APP data=$(DATA) listen=$LISTEN s3=$S3" '$$(NOT_EXPANDED)'; sleep 30`,
               ],
               envFrom: [
                 { configMapRef: { name: 'settings' } },
@@ -332,6 +393,8 @@ describe('test cluster', () => {
                 { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
                 { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
                 { name: 'DATA', value: '/scratch/file' },
+                { name: 'LISTEN', value: '0.0.0.0' },
+                { name: 'S3', value: 'http://s3.default.svc.cluster.local:9000/bucket' },
               ],
               volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }],
             },
@@ -351,12 +414,58 @@ describe('test cluster', () => {
       ]);
       return stdout.includes('hello') ? stdout : undefined;
     });
-    const node = (await readPod('env'))?.spec?.nodeName;
+    const pod = await readPod('env');
+    const ip = (pod?.status?.podIP ?? '').replace(/\./g, '\\.');
     expect(logs).toMatch(
       new RegExp(
-        `^hello env on ${node} pw=s3cret label=env data=/.+/empty-dir/scratch/file \\$\\(NOT_EXPANDED\\)\\n$`,
+        `^hello env on ${pod?.spec?.nodeName} pw=s3cret label=env data=/.+/empty-dir/scratch/file listen=${ip} s3=http://${s3.spec?.clusterIP}:9000/bucket \\$\\(NOT_EXPANDED\\)\\n$`,
       ),
     );
+  });
+
+  it('follows a log with kubectl logs -f until the pod goes', async () => {
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'ticker' },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'main',
+              image: 'busybox',
+              command: ['/bin/sh', '-c', 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done'],
+            },
+          ],
+        },
+      },
+    });
+    await waitFor('the ticker to run', async () => (isReady(await readPod('ticker')) ? true : undefined));
+    const follower = spawn('/usr/bin/kubectl', [
+      '--kubeconfig',
+      kubeconfig,
+      '--cache-dir',
+      join(directory, 'cache'),
+      'logs',
+      '-f',
+      'ticker',
+    ]);
+    let output = '';
+    follower.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => follower.on('exit', (code) => resolve(code)));
+    try {
+      // Lines written after kubectl connected arrive: the stream stays open and grows.
+      const first = await waitFor('a first line', async () => /tick (\d+)/.exec(output)?.[1]);
+      await waitFor('later lines', async () =>
+        output.includes(`tick ${Number(first) + 5}`) ? true : undefined,
+      );
+      await core.deleteNamespacedPod({ namespace, name: 'ticker' });
+      expect(await exited).toBe(0);
+    } finally {
+      follower.kill();
+    }
   });
 
   it('kills a node: its pods fail with NodeLost, their processes are gone, and nothing new lands there', async () => {

@@ -77,6 +77,10 @@ const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const MAX_WATCHES = 1_000;
 /** A page of a list is at most this long, whatever `limit` asks. */
 const MAX_LIST_LIMIT = 10_000;
+/** The finalizer of an owner waiting for its dependents (propagationPolicy Foreground). */
+const FOREGROUND_FINALIZER = 'foregroundDeletion';
+/** How often a followed log (`kubectl logs -f`) looks for new output. */
+const LOG_FOLLOW_POLL_MS = 200;
 /** Guards the settle loop (GC, namespace and CRD cleanup) against a bug that would loop forever. */
 const MAX_SETTLE_ROUNDS = 10_000;
 const DEFAULT_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
@@ -121,6 +125,30 @@ function conflict(type: ResourceType, name: string): ApiError {
     `Operation cannot be fulfilled on ${qualifiedResource(type)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
     { name, group: type.group, kind: type.plural },
   );
+}
+
+function methodNotAllowed(): ApiError {
+  return new ApiError(
+    405,
+    'MethodNotAllowed',
+    'the server does not allow this method on the requested resource',
+  );
+}
+
+/** DeleteOptions from the query and from the body (client-node sends the query, kubectl the body). */
+function deleteOptionsFrom(query: URLSearchParams, body: JsonObject): DeleteOptions {
+  const grace = query.get('gracePeriodSeconds') ?? body.gracePeriodSeconds;
+  const policy = query.get('propagationPolicy') ?? body.propagationPolicy;
+  return {
+    ...(grace === undefined || grace === null ? {} : { gracePeriodSeconds: Number(grace) }),
+    ...(policy === undefined || policy === null
+      ? {}
+      : { propagationPolicy: policy as NonNullable<DeleteOptions['propagationPolicy']> }),
+    ...(isObject(body.preconditions)
+      ? { preconditions: body.preconditions as NonNullable<DeleteOptions['preconditions']> }
+      : {}),
+    dryRun: query.get('dryRun') === 'All' || (Array.isArray(body.dryRun) && body.dryRun.includes('All')),
+  };
 }
 
 function badRequest(message: string): ApiError {
@@ -987,12 +1015,20 @@ export class KubeApiServer {
       throw conflict(type, name);
     if (options.dryRun === true) return this.#present(current, type);
     if (options.propagationPolicy === 'Orphan') this.#orphanDependents(String(current.metadata.uid));
-    const finalizers = (current.metadata.finalizers as string[] | undefined) ?? [];
+    let finalizers = (current.metadata.finalizers as string[] | undefined) ?? [];
+    if (options.propagationPolicy === 'Foreground' && current.metadata.deletionTimestamp === undefined) {
+      // Foreground cascading deletion: the owner waits, with this finalizer, for its dependents.
+      finalizers = [
+        ...finalizers.filter((finalizer) => finalizer !== FOREGROUND_FINALIZER),
+        FOREGROUND_FINALIZER,
+      ];
+    }
     const gracefulPod = this.#gracefulPodDeletion(type, current, options);
     const needsTermination = type.kind === 'Namespace' || type.kind === 'CustomResourceDefinition';
     if (finalizers.length > 0 || gracefulPod !== undefined || needsTermination) {
       if (current.metadata.deletionTimestamp !== undefined) return this.#present(current, type);
       const next = structuredClone(current);
+      if (finalizers.length > 0) next.metadata.finalizers = finalizers;
       const graceSeconds = gracefulPod ?? 0;
       next.metadata.deletionTimestamp = timestamp(Date.now() + graceSeconds * 1000);
       next.metadata.deletionGracePeriodSeconds = graceSeconds;
@@ -1072,6 +1108,12 @@ export class KubeApiServer {
         }
         if (
           metadata.deletionTimestamp !== undefined &&
+          ((metadata.finalizers as string[] | undefined) ?? []).includes(FOREGROUND_FINALIZER) &&
+          this.#finishForeground(type, object)
+        )
+          return true;
+        if (
+          metadata.deletionTimestamp !== undefined &&
           type.kind === 'Namespace' &&
           this.#finishNamespace(object)
         )
@@ -1084,6 +1126,44 @@ export class KubeApiServer {
           return true;
       }
     return false;
+  }
+
+  /**
+   * An owner deleted in the foreground: its dependents are deleted (in the foreground too), and the
+   * owner's foregroundDeletion finalizer goes once no dependent with blockOwnerDeletion is left.
+   */
+  #finishForeground(ownerType: ResourceType, owner: KubeObject): boolean {
+    const uid = String(owner.metadata.uid);
+    let blocking = 0;
+    for (const [key, store] of this.#objects)
+      for (const object of store.values()) {
+        const reference = ((object.metadata.ownerReferences as JsonObject[] | undefined) ?? []).find(
+          (entry) => entry.uid === uid,
+        );
+        if (reference === undefined) continue;
+        if (reference.blockOwnerDeletion === true) blocking += 1;
+        if (object.metadata.deletionTimestamp === undefined) {
+          this.remove(
+            this.#typeForKey(key),
+            object.metadata.namespace as string | undefined,
+            String(object.metadata.name),
+            {
+              propagationPolicy: 'Foreground',
+            },
+          );
+          return true;
+        }
+      }
+    if (blocking > 0) return false;
+    const next = structuredClone(owner);
+    next.metadata.finalizers = ((owner.metadata.finalizers as string[]) ?? []).filter(
+      (finalizer) => finalizer !== FOREGROUND_FINALIZER,
+    );
+    if ((next.metadata.finalizers as string[]).length === 0) delete next.metadata.finalizers;
+    const id = `${ownerType.namespaced ? String(owner.metadata.namespace) : ''}/${String(owner.metadata.name)}`;
+    if (next.metadata.finalizers === undefined) this.#removeNow(ownerType, id, next);
+    else this.#commit(ownerType, id, next, 'MODIFIED', owner);
+    return true;
   }
 
   /** Deletes a terminating namespace's content; removes the namespace once it is empty. */
@@ -1273,22 +1353,12 @@ export class KubeApiServer {
           return send(200, object);
         }
       case 'POST': {
-        if (name !== undefined)
-          throw new ApiError(
-            405,
-            'MethodNotAllowed',
-            'the server does not allow this method on the requested resource',
-          );
+        if (name !== undefined) throw methodNotAllowed();
         const body = await this.#readObject(request);
         return send(201, this.create(type, namespace, body, options));
       }
       case 'PUT': {
-        if (name === undefined)
-          throw new ApiError(
-            405,
-            'MethodNotAllowed',
-            'the server does not allow this method on the requested resource',
-          );
+        if (name === undefined) throw methodNotAllowed();
         const body = await this.#readObject(request);
         const metadata = (isObject(body.metadata) ? body.metadata : {}) as JsonObject;
         if (metadata.name !== undefined && metadata.name !== name)
@@ -1301,12 +1371,7 @@ export class KubeApiServer {
         return send(200, this.update(type, body, status, options));
       }
       case 'PATCH': {
-        if (name === undefined)
-          throw new ApiError(
-            405,
-            'MethodNotAllowed',
-            'the server does not allow this method on the requested resource',
-          );
+        if (name === undefined) throw methodNotAllowed();
         const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim();
         const text = await this.#readText(request);
         const body = this.#parse(text, contentType === 'application/apply-patch+yaml');
@@ -1315,32 +1380,13 @@ export class KubeApiServer {
       case 'DELETE': {
         const text = await this.#readText(request);
         const body = text.trim() === '' ? {} : (this.#parse(text, false) as JsonObject);
-        const deleteOptions: DeleteOptions = {
-          ...(body.gracePeriodSeconds !== undefined
-            ? { gracePeriodSeconds: Number(body.gracePeriodSeconds) }
-            : {}),
-          ...(query.get('gracePeriodSeconds') !== null
-            ? { gracePeriodSeconds: Number(query.get('gracePeriodSeconds')) }
-            : {}),
-          ...(body.propagationPolicy !== undefined || query.get('propagationPolicy') !== null
-            ? {
-                propagationPolicy: (query.get('propagationPolicy') ?? body.propagationPolicy) as 'Background',
-              }
-            : {}),
-          ...(isObject(body.preconditions) ? { preconditions: body.preconditions as { uid?: string } } : {}),
-          dryRun:
-            query.get('dryRun') === 'All' || (Array.isArray(body.dryRun) && body.dryRun.includes('All')),
-        };
+        const deleteOptions = deleteOptionsFrom(query, body);
         if (name === undefined)
           return send(200, this.#deleteCollection(type, namespace, query, deleteOptions));
         return send(200, this.remove(type, namespace, name, deleteOptions));
       }
       default:
-        throw new ApiError(
-          405,
-          'MethodNotAllowed',
-          'the server does not allow this method on the requested resource',
-        );
+        throw methodNotAllowed();
     }
   }
 
@@ -1361,7 +1407,7 @@ export class KubeApiServer {
         labels((object.metadata.labels ?? {}) as Record<string, string>) &&
         fields((field) => {
           const value = valueAt(object, `/${field.replace(/\./g, '/')}`);
-          return value === undefined ? (field === 'metadata.namespace' ? '' : '') : String(value);
+          return value === undefined ? '' : String(value);
         });
     } catch (error) {
       if (error instanceof SelectorError) throw badRequest(error.message);
@@ -1455,7 +1501,30 @@ export class KubeApiServer {
     const lines = text.split('\n');
     const body = tail === null ? text : lines.slice(-Number(tail) - 1).join('\n');
     response.writeHead(200, { 'Content-Type': 'text/plain' });
-    response.end(body);
+    if (query.get('follow') !== 'true') {
+      response.end(body);
+      return;
+    }
+    // `kubectl logs -f`: what is there, then what is appended, until the pod goes or the client leaves.
+    response.write(body);
+    this.#responses.add(response);
+    let sent = text.length;
+    const timer = setInterval(() => {
+      const pod = this.get(type, namespace, name);
+      const now = this.podLogs?.(namespace ?? 'default', name, query.get('container') ?? undefined);
+      if (pod === undefined || now === undefined) {
+        end();
+        return;
+      }
+      if (now.length > sent) response.write(now.slice(sent));
+      sent = now.length;
+    }, LOG_FOLLOW_POLL_MS);
+    const end = () => {
+      clearInterval(timer);
+      this.#responses.delete(response);
+      if (!response.writableEnded) response.end();
+    };
+    response.on('close', end);
   }
 
   /**

@@ -85,9 +85,16 @@ interface ContainerRuntime {
   backoffMs: number;
   restartAtMs: number | undefined;
   ready: boolean;
-  probing: boolean;
-  lastProbeMs: number;
+  readiness: ProbeState;
+  liveness: ProbeState;
   logPath: string;
+}
+
+interface ProbeState {
+  probing: boolean;
+  lastMs: number;
+  successes: number;
+  failures: number;
 }
 
 interface PodRuntime {
@@ -497,8 +504,8 @@ export class TestCluster {
       backoffMs: RESTART_BACKOFF_FIRST_MS,
       restartAtMs: Date.now(),
       ready: false,
-      probing: false,
-      lastProbeMs: 0,
+      readiness: { probing: false, lastMs: 0, successes: 0, failures: 0 },
+      liveness: { probing: false, lastMs: 0, successes: 0, failures: 0 },
       logPath: this.logPath(namespace, name, String(spec.name)),
     }));
     return {
@@ -541,6 +548,10 @@ export class TestCluster {
       .filter((mount): mount is { path: string; local: string } => mount.local !== undefined)
       .sort((left, right) => right.path.length - left.path.length);
     const rewrite = (value: string) => {
+      // Each real pod has its own network namespace, where 0.0.0.0 means the pod's addresses; here
+      // every pod shares the host's, so a wildcard listen address becomes the pod IP.
+      if (value === '0.0.0.0') return runtime.ip;
+      value = this.#resolveServiceNames(value);
       for (const mount of mounts)
         if (value === mount.path || value.startsWith(`${mount.path}/`))
           return mount.local + value.slice(mount.path.length);
@@ -573,10 +584,14 @@ export class TestCluster {
       detached: true,
     });
     closeSync(log);
+    // restartCount counts restarts done, as the kubelet's does: every start after the first.
+    if (container.lastTerminated !== undefined) container.restartCount += 1;
     container.process = child;
     container.waiting = undefined;
     container.terminated = undefined;
     container.ready = false;
+    container.readiness = { probing: false, lastMs: 0, successes: 0, failures: 0 };
+    container.liveness = { probing: false, lastMs: 0, successes: 0, failures: 0 };
     container.startedAt = timestamp();
     container.startedMs = Date.now();
     container.restartAtMs = undefined;
@@ -584,6 +599,8 @@ export class TestCluster {
       writeFileSync(container.logPath, `[test-kubelet] cannot start ${argv[0]}: ${error.message}\n`, {
         flag: 'a',
       });
+      // A command that cannot start (ENOENT…) may never emit 'exit': it exits 127, as a shell's would.
+      if (child.pid === undefined) this.#exited(runtime, container, child, 127, null);
     });
     child.on('exit', (code, signal) => this.#exited(runtime, container, child, code, signal));
   }
@@ -654,7 +671,6 @@ export class TestCluster {
         container.backoffMs = RESTART_BACKOFF_FIRST_MS;
       container.restartAtMs = Date.now() + container.backoffMs;
       container.backoffMs = Math.min(container.backoffMs * 2, RESTART_BACKOFF_MAX_MS);
-      container.restartCount += 1;
       container.waiting = {
         reason: 'CrashLoopBackOff',
         message: `back-off restarting failed container ${container.name}`,
@@ -860,24 +876,54 @@ export class TestCluster {
 
   // -- probes and status ---------------------------------------------------------------------------------------
 
+  /**
+   * Readiness and liveness probes, each on its own schedule (periodSeconds, capped). Readiness flips
+   * after failureThreshold consecutive failures (default 3) or successThreshold successes
+   * (default 1); a liveness probe failing failureThreshold times kills the container, which then
+   * restarts according to restartPolicy.
+   */
   #probe(runtime: PodRuntime, container: ContainerRuntime): void {
-    const probe = container.spec.readinessProbe as JsonObject | undefined;
-    if (probe === undefined) {
-      container.ready = true;
-      return;
-    }
+    const readiness = container.spec.readinessProbe as JsonObject | undefined;
+    if (readiness === undefined) container.ready = true;
+    else
+      this.#scheduleProbe(runtime, container, readiness, container.readiness, (passed) => {
+        if (container.ready !== passed) {
+          container.ready = passed;
+          this.#wake();
+        }
+      });
+    const liveness = container.spec.livenessProbe as JsonObject | undefined;
+    if (liveness !== undefined)
+      this.#scheduleProbe(runtime, container, liveness, container.liveness, (passed) => {
+        if (passed) return;
+        writeFileSync(container.logPath, '[test-kubelet] liveness probe failed: killing the container\n', {
+          flag: 'a',
+        });
+        void this.#kill(container, 'SIGKILL');
+      });
+  }
+
+  #scheduleProbe(
+    runtime: PodRuntime,
+    container: ContainerRuntime,
+    probe: JsonObject,
+    state: ProbeState,
+    onChange: (passed: boolean) => void,
+  ): void {
     const periodMs = Math.min(Number(probe.periodSeconds ?? 10) * 1000, PROBE_PERIOD_MAX_MS);
-    if (container.probing || Date.now() - container.lastProbeMs < periodMs) return;
-    container.probing = true;
-    container.lastProbeMs = Date.now();
+    const initialDelayMs = Math.min(Number(probe.initialDelaySeconds ?? 0) * 1000, PROBE_PERIOD_MAX_MS * 4);
+    const now = Date.now();
+    if (state.probing || now - state.lastMs < periodMs || now - container.startedMs < initialDelayMs) return;
+    state.probing = true;
+    state.lastMs = now;
     const process = container.process;
-    void this.#runProbe(runtime, container, probe).then((ready) => {
-      container.probing = false;
+    void this.#runProbe(runtime, container, probe).then((passed) => {
+      state.probing = false;
       if (container.process !== process) return;
-      if (container.ready !== ready) {
-        container.ready = ready;
-        this.#wake();
-      }
+      state.successes = passed ? state.successes + 1 : 0;
+      state.failures = passed ? 0 : state.failures + 1;
+      if (passed && state.successes >= Number(probe.successThreshold ?? 1)) onChange(true);
+      if (!passed && state.failures >= Number(probe.failureThreshold ?? 3)) onChange(false);
     });
   }
 
@@ -939,7 +985,7 @@ export class TestCluster {
       phase = runtime.containers.every((container) => container.terminated?.exitCode === 0)
         ? 'Succeeded'
         : 'Failed';
-    else if (anyRunning || runtime.containers.some((container) => container.restartCount > 0))
+    else if (anyRunning || runtime.containers.some((container) => container.lastTerminated !== undefined))
       phase = 'Running';
     const previous = (podStatus(pod).conditions ?? []) as JsonObject[];
     const condition = (type: string, status: boolean): JsonObject => {
@@ -1003,6 +1049,7 @@ export class TestCluster {
   #backends(service: KubeObject): { pod: KubeObject; ready: boolean }[] {
     const selector = ((service.spec as JsonObject | undefined)?.selector ?? {}) as Record<string, string>;
     if (Object.keys(selector).length === 0) return [];
+    const publishNotReady = (service.spec as JsonObject).publishNotReadyAddresses === true;
     return this.#server
       .list(CORE.pods, String(service.metadata.namespace))
       .filter((pod) => {
@@ -1012,14 +1059,36 @@ export class TestCluster {
           podStatus(pod).podIP !== undefined
         );
       })
-      .map((pod) => ({
-        pod,
-        ready:
-          pod.metadata.deletionTimestamp === undefined &&
-          ((podStatus(pod).conditions ?? []) as JsonObject[]).some(
-            (condition) => condition.type === 'Ready' && condition.status === 'True',
-          ),
-      }));
+      .map((pod) => {
+        const phase = podStatus(pod).phase;
+        const podReady = ((podStatus(pod).conditions ?? []) as JsonObject[]).some(
+          (condition) => condition.type === 'Ready' && condition.status === 'True',
+        );
+        return {
+          pod,
+          ready:
+            pod.metadata.deletionTimestamp === undefined &&
+            phase !== 'Failed' &&
+            phase !== 'Succeeded' &&
+            (podReady || publishNotReady),
+        };
+      });
+  }
+
+  /**
+   * Cluster DNS, as far as a process's configuration goes: `<service>.<namespace>.svc` and
+   * `<service>.<namespace>.svc.cluster.local` in args and env become the Service's ClusterIP when
+   * the container starts (there is no resolver for them here). Unknown or headless names stay.
+   */
+  #resolveServiceNames(value: string): string {
+    return value.replace(
+      /\b([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\.([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\.svc(?:\.cluster\.local)?\b/g,
+      (match, service: string, namespace: string) => {
+        const found = this.#server.get(CORE.services, namespace, service);
+        const ip = (found?.spec as JsonObject | undefined)?.clusterIP;
+        return typeof ip === 'string' && ip !== 'None' && ip !== '' ? ip : match;
+      },
+    );
   }
 
   #targetPort(pod: KubeObject, targetPort: Json | undefined, port: number): number {

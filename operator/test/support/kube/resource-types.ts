@@ -91,7 +91,23 @@ export const BUILT_IN_TYPES: readonly ResourceType[] = [
   }),
   builtIn('', 'v1', 'Secret', 'secrets', { fields: ['type'] }),
   builtIn('', 'v1', 'ConfigMap', 'configmaps', { shortNames: ['cm'] }),
-  builtIn('', 'v1', 'Event', 'events', { shortNames: ['ev'] }),
+  builtIn('', 'v1', 'Event', 'events', {
+    shortNames: ['ev'],
+    // What `kubectl describe` selects events by.
+    fields: [
+      'involvedObject.kind',
+      'involvedObject.namespace',
+      'involvedObject.name',
+      'involvedObject.uid',
+      'involvedObject.apiVersion',
+      'involvedObject.resourceVersion',
+      'involvedObject.fieldPath',
+      'reason',
+      'reportingComponent',
+      'source',
+      'type',
+    ],
+  }),
   builtIn('', 'v1', 'Node', 'nodes', { namespaced: false, status: true, shortNames: ['no'] }),
   builtIn('', 'v1', 'ServiceAccount', 'serviceaccounts', { shortNames: ['sa'] }),
   builtIn('apps', 'v1', 'Deployment', 'deployments', { status: true, shortNames: ['deploy'] }),
@@ -313,8 +329,9 @@ function podColumns(): PrinterColumn[] {
     { name: 'Ready', type: 'string', jsonPath: '' },
     { name: 'Status', type: 'string', jsonPath: '.status.phase' },
     { name: 'Restarts', type: 'integer', jsonPath: '' },
-    { name: 'Node', type: 'string', jsonPath: '.spec.nodeName', priority: 1 },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     { name: 'IP', type: 'string', jsonPath: '.status.podIP', priority: 1 },
+    { name: 'Node', type: 'string', jsonPath: '.spec.nodeName', priority: 1 },
   ];
 }
 
@@ -357,7 +374,7 @@ export function toTable(
     const age = humanDuration(nowMs - Date.parse(String(metadata.creationTimestamp)));
     const cells: Json[] = [String(metadata.name)];
     for (const column of columns) {
-      if (type.kind === 'Pod') cells.push(podCell(column, object));
+      if (type.kind === 'Pod' && column.type !== 'date') cells.push(podCell(column, object));
       else {
         const value = evaluateJsonPath(object, column.jsonPath);
         if (column.type === 'date' && typeof value === 'string')

@@ -28,13 +28,25 @@ export interface Schema {
   maxProperties?: number;
   nullable?: boolean;
   default?: Json;
+  multipleOf?: number;
+  anyOf?: Schema[];
+  allOf?: Schema[];
+  oneOf?: Schema[];
+  not?: Schema;
+  'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
+  'x-kubernetes-list-map-keys'?: string[];
   'x-kubernetes-int-or-string'?: boolean;
   'x-kubernetes-preserve-unknown-fields'?: boolean;
   'x-kubernetes-embedded-resource'?: boolean;
 }
 
 export interface FieldCause {
-  reason: 'FieldValueInvalid' | 'FieldValueRequired' | 'FieldValueNotSupported' | 'FieldValueTypeInvalid';
+  reason:
+    | 'FieldValueInvalid'
+    | 'FieldValueRequired'
+    | 'FieldValueNotSupported'
+    | 'FieldValueTypeInvalid'
+    | 'FieldValueDuplicate';
   message: string;
   field: string;
 }
@@ -71,6 +83,36 @@ class Walker {
   readonly causes: FieldCause[] = [];
   readonly unknownFields: string[] = [];
 
+  /** A walker for anyOf/allOf/oneOf/not branches: it only validates (no pruning, no defaults). */
+  constructor(readonly validateOnly = false) {}
+
+  #branchCauses(schema: Schema, value: Json, path: string): FieldCause[] {
+    const branch = new Walker(true);
+    branch.walk(schema, value, path);
+    return branch.causes;
+  }
+
+  /** The logical keywords, which in a structural schema only add constraints (never types or pruning). */
+  #logical(schema: Schema, value: Json, path: string): void {
+    if (schema.allOf !== undefined)
+      for (const branch of schema.allOf) this.causes.push(...this.#branchCauses(branch, value, path));
+    if (schema.anyOf !== undefined) {
+      const failures = schema.anyOf.map((branch) => this.#branchCauses(branch, value, path));
+      if (failures.every((causes) => causes.length > 0)) {
+        this.causes.push(...failures[0]!);
+        this.invalid(path, value, 'must validate at least one schema (anyOf)');
+      }
+    }
+    if (schema.oneOf !== undefined) {
+      const passing = schema.oneOf.filter(
+        (branch) => this.#branchCauses(branch, value, path).length === 0,
+      ).length;
+      if (passing !== 1) this.invalid(path, value, 'must validate one and only one schema (oneOf)');
+    }
+    if (schema.not !== undefined && this.#branchCauses(schema.not, value, path).length === 0)
+      this.invalid(path, value, 'must not validate the schema (not)');
+  }
+
   invalid(path: string, value: Json, detail: string): void {
     this.causes.push({
       reason: 'FieldValueInvalid',
@@ -103,6 +145,7 @@ class Walker {
         message: `Unsupported value: ${render(value)}: supported values: ${schema.enum.map(render).join(', ')}`,
         field: path,
       });
+    this.#logical(schema, value, path);
     if (typeof value === 'string') this.#string(schema, value, path);
     else if (typeof value === 'number') this.#number(schema, value, path);
     else if (Array.isArray(value)) return this.#array(schema, value, path);
@@ -128,6 +171,11 @@ class Walker {
           `should be greater than ${schema.exclusiveMinimum === true ? '' : 'or equal to '}${schema.minimum}`,
         );
     }
+    if (
+      schema.multipleOf !== undefined &&
+      Math.abs(value / schema.multipleOf - Math.round(value / schema.multipleOf)) > 1e-9
+    )
+      this.invalid(path, value, `should be a multiple of ${schema.multipleOf}`);
     if (schema.maximum !== undefined) {
       if (schema.exclusiveMaximum === true ? value >= schema.maximum : value > schema.maximum)
         this.invalid(
@@ -143,8 +191,31 @@ class Walker {
       this.invalid(path, value.length, `should have at least ${schema.minItems} items`);
     if (schema.maxItems !== undefined && value.length > schema.maxItems)
       this.invalid(path, value.length, `should have at most ${schema.maxItems} items`);
+    this.#uniqueness(schema, value, path);
     if (schema.items === undefined) return value;
     return value.map((item, index) => this.walk(schema.items!, item, `${path}[${index}]`));
+  }
+
+  /** `x-kubernetes-list-type: set` items and `map` keys must be unique (FieldValueDuplicate). */
+  #uniqueness(schema: Schema, value: Json[], path: string): void {
+    const listType = schema['x-kubernetes-list-type'];
+    if (listType !== 'set' && listType !== 'map') return;
+    const keys = schema['x-kubernetes-list-map-keys'] ?? [];
+    const seen = new Set<string>();
+    value.forEach((item, index) => {
+      const identity =
+        listType === 'map' && isObject(item)
+          ? Object.fromEntries(keys.filter((key) => item[key] !== undefined).map((key) => [key, item[key]]))
+          : item;
+      const text = JSON.stringify(identity);
+      if (seen.has(text))
+        this.causes.push({
+          reason: 'FieldValueDuplicate',
+          message: `Duplicate value: ${listType === 'map' ? `map[string]interface {}${text}` : text}`,
+          field: `${path}[${index}]`,
+        });
+      seen.add(text);
+    });
   }
 
   #object(schema: Schema, value: JsonObject, path: string): JsonObject {
@@ -158,6 +229,7 @@ class Walker {
         const walked = this.walk(childSchema, child, childPath);
         if (walked !== undefined) result[key] = walked;
       } else if (
+        this.validateOnly ||
         preserve ||
         additional === true ||
         (schema.properties === undefined && schema.type !== 'object')
@@ -166,7 +238,7 @@ class Walker {
       else this.unknownFields.push(childPath);
     }
     for (const [key, childSchema] of Object.entries(schema.properties ?? {}))
-      if (result[key] === undefined && childSchema.default !== undefined)
+      if (!this.validateOnly && result[key] === undefined && childSchema.default !== undefined)
         result[key] = structuredClone(childSchema.default);
     for (const key of schema.required ?? [])
       if (result[key] === undefined)

@@ -41,6 +41,27 @@ spec:
                 mode: { type: string, enum: [fast, safe] }
                 size: { x-kubernetes-int-or-string: true }
                 zones: { type: array, minItems: 1, maxItems: 3, items: { type: string } }
+                cacheSize:
+                  x-kubernetes-int-or-string: true
+                  anyOf: [{ type: integer }, { type: string }]
+                  minimum: 4096
+                  multipleOf: 4096
+                  pattern: '^[0-9]+(KiB|MiB)?$'
+                members:
+                  type: array
+                  x-kubernetes-list-type: map
+                  x-kubernetes-list-map-keys: [name]
+                  items:
+                    type: object
+                    required: [name]
+                    properties:
+                      name: { type: string }
+                      tier: { type: integer, default: 1 }
+                objectStore:
+                  x-kubernetes-preserve-unknown-fields: true
+                  anyOf:
+                    - enum: [embedded, none]
+                    - { minLength: 1, maxLength: 0, minItems: 1, maxItems: 0, required: [bucket] }
             status:
               type: object
               properties:

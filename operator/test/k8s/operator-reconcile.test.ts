@@ -181,14 +181,21 @@ describe('the DatabaseCluster reconciler', () => {
   });
 
   it('reports an invalid spec in a condition and creates nothing for it', async () => {
-    // The CRD's schema cannot see that two zones share a name; validateClusterSpec does.
-    writeFileSync(join(directory, 'bad.yaml'), cluster('bad', ['a', 'a', 'b']));
+    // A rule across fields, which the CRD's schema cannot express: each storage node's claim must
+    // hold at least one segment. validateClusterSpec sees it; the API server accepts the object.
+    writeFileSync(
+      join(directory, 'bad.yaml'),
+      cluster('bad', ['a', 'b', 'c']).replace(
+        'segmentSize: 4MiB',
+        'segmentSize: 4MiB\n    volumeClaim: { size: 1MiB }',
+      ),
+    );
     await kubectl('apply', '-f', join(directory, 'bad.yaml'));
     const ready = await until('InvalidSpec', () =>
       conditionOf('bad', 'Ready')?.reason === 'InvalidSpec' ? conditionOf('bad', 'Ready') : undefined,
     );
     expect(ready.status).toBe('False');
-    expect(ready.message).toMatch(/zones/);
+    expect(ready.message).toMatch(/smaller than one segment/);
     expect(owned(CORE.pods, 'bad')).toHaveLength(0);
     expect(lines.some((line) => line.startsWith('ERROR'))).toBe(false);
     await kubectl('delete', DATABASE_CLUSTER.singular, 'bad', '--wait=false');

@@ -133,3 +133,6 @@ export function storageVolumeName(cluster: string): string {
   return cluster;
 }
 export const LEADER_LEASE_NAME = 'northlight-operator-leader';
+
+/** `app.kubernetes.io/component` of the operator's own pods (the chart's Deployment); NetworkPolicies admit them. */
+export const OPERATOR_COMPONENT = 'operator';

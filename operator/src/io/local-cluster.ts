@@ -39,6 +39,7 @@ import {
   type Topology,
 } from '../core/topology.js';
 import { planUpgrade, type UpgradeEngine, type UpgradeNode, type UpgradeStep } from '../core/upgrade-plan.js';
+import { localControlMetrics } from './control-metrics.js';
 import { getJson } from './http-json.js';
 import { LocalProcesses, type MemberSpec, probeReady, stopStalePids } from './local-processes.js';
 import {
@@ -871,6 +872,7 @@ export class LocalCluster {
         formerWriter: from,
         reason: `switchover from ${from}`,
       });
+      if (this.promoting === to) localControlMetrics(this).cluster.recordSwitchover();
     } finally {
       this.switchingOver = false;
     }
@@ -1002,6 +1004,7 @@ export class LocalCluster {
         return;
       case 'promote':
         await this.#promote(action);
+        if (this.promoting === action.name) localControlMetrics(this).cluster.recordFailover();
         return;
     }
   }

@@ -18,6 +18,7 @@
  * Every transition is journaled in the metadata directory (workflows) and noted as an event.
  */
 import { allMembers, type QuorumSet } from '@northlight/protocol';
+import type { RepairsView } from '../core/cluster-status.js';
 import { type HeatNode, type MigrationAction, planMigrations } from '../core/heat-plan.js';
 import type { WorkflowKind, WorkflowRecord } from '../core/metadata.js';
 import {
@@ -134,6 +135,32 @@ export class RepairExecutor {
   /** Reports workflows and hydrations to `metrics` from now on (the control API or operator wires it). */
   attachMetrics(metrics: RepairMetricsHooks): void {
     this.#metrics = metrics;
+  }
+
+  /** What `northlight status`, the operator's status and the metrics show of the repairs. */
+  view(nowMs: number): RepairsView {
+    return {
+      inFlight: this.inFlight().map(({ repair, startedAtMs }) => ({
+        id: repair.id,
+        pgId: repair.pgId,
+        fromNode: repair.leavingNode,
+        toNode: repair.joiningNode,
+        joiningSegment: repair.joiningSegment,
+        targetLsn: repair.targetLsn.toString(),
+        runningForMs: nowMs - startedAtMs,
+        snapshot: this.hydrationOf(repair.joiningSegment),
+      })),
+      recent: this.completed.map((done) => ({
+        id: done.repair.id,
+        pgId: done.repair.pgId,
+        fromNode: done.repair.leavingNode,
+        toNode: done.repair.joiningNode,
+        outcome: done.outcome,
+        durationMs: done.finishedAtMs - done.startedAtMs,
+        bytes: done.bytes,
+      })),
+      blocked: this.blocked,
+    };
   }
 
   inFlight(): { repair: RepairInFlight; startedAtMs: number }[] {

@@ -20,6 +20,11 @@ import type { ObjectCache, V1Pod } from '@kubernetes/client-node';
 import { allMembers } from '@northlight/protocol';
 import { formatSizeBytes } from '../core/cluster-spec.js';
 import {
+  buildClusterStatus,
+  type ClusterObservation,
+  type StorageObservation,
+} from '../core/cluster-status.js';
+import {
   type EngineAction,
   type ObservedEngine,
   type ProcessState,
@@ -27,6 +32,7 @@ import {
 } from '../core/engine-plan.js';
 import type { NodeHealth } from '../core/repair-plan.js';
 import { planUpgrade, type UpgradeNode, type UpgradeStep } from '../core/upgrade-plan.js';
+import type { ClusterControlMetrics } from '../io/control-metrics.js';
 import { getJson } from '../io/http-json.js';
 import {
   membershipOf,
@@ -70,6 +76,8 @@ export interface ClusterControlOptions {
   readonly pods: ObjectCache<V1Pod>;
   readonly log: (line: string) => void;
   readonly nowMs: () => number;
+  /** The cluster's series in the operator's registry (control-metrics.ts); absent in some tests. */
+  readonly metrics?: ClusterControlMetrics;
 }
 
 interface PendingEvent {
@@ -135,6 +143,10 @@ export class ClusterControl {
   volume:
     | { pgCount: number; volumeEpoch?: number; membershipEpochMax?: number; volumeSizeBytes: number }
     | undefined;
+  /** What the last round saw, for the metrics: engines' and storage nodes' statuses, the layouts. */
+  readonly #engineStatus = new Map<string, Record<string, unknown> | undefined>();
+  #segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]> = new Map();
+  #volumeLayout: { pagesPerPg: number; pgs: VolumeJsonPg[] } | undefined;
   #storageReady: string[] = [];
   #storageNotReady: string[] = [];
   #enginesReady = 0;
@@ -154,6 +166,7 @@ export class ClusterControl {
       journal: async () => {},
       nowMs: options.nowMs,
     });
+    if (options.metrics !== undefined) this.repairs.attachMetrics(options.metrics);
   }
 
   get #context(): ClusterContext {
@@ -216,6 +229,54 @@ export class ClusterControl {
       }))
         await this.#execute(action, mayCreate);
     await this.#storageRound();
+    this.#options.metrics?.observe(buildClusterStatus(this.#observation(), String));
+  }
+
+  /** The round's view in the shape the local platform's status and metrics use (cluster-status.ts). */
+  #observation(): ClusterObservation {
+    const context = this.#context;
+    return {
+      cluster: context.name,
+      dataDir: '',
+      endpoints: Object.fromEntries(
+        Object.entries(this.endpoints).filter((entry): entry is [string, string] => entry[1] !== undefined),
+      ),
+      writer: this.writer,
+      promoting: this.promoting,
+      storage: context.topology.storage.map((node) => {
+        const pod = this.#pod(node.nodeId);
+        return {
+          nodeId: node.nodeId,
+          zone: node.zone,
+          process: this.#processOf(pod),
+          ready: this.#storageReady.includes(node.nodeId),
+          pid: undefined,
+          starts: (pod?.status?.containerStatuses ?? []).reduce((sum, c) => sum + c.restartCount, 1),
+          version: this.#runningVersion(node.nodeId),
+          // The storage node's GET /v1/status: the fields StorageObservation reads are all there.
+          segments: this.#segmentsOf.get(node.nodeId) as StorageObservation['segments'],
+        };
+      }),
+      engines: context.topology.engines.map((engine) => {
+        const pod = this.#pod(engine.name);
+        const status = this.#engineStatus.get(engine.name);
+        return {
+          name: engine.name,
+          role: engine.name === this.writer ? 'writer' : 'replica',
+          promotionTier: engine.promotionTier,
+          process: this.#processOf(pod),
+          ready: pod !== undefined && podReady(pod),
+          pid: undefined,
+          url: this.#podUrl(engine.name, PORTS.engineHttp) ?? '',
+          version: typeof status?.version === 'string' ? status.version : this.#runningVersion(engine.name),
+          status,
+        };
+      }),
+      volume: this.#volumeLayout,
+      repairs: this.repairs.view(this.#options.nowMs()),
+      upgrade: undefined,
+      events: [],
+    };
   }
 
   async #observe(): Promise<void> {
@@ -242,11 +303,12 @@ export class ClusterControl {
         const url = this.#podUrl(engine.name, PORTS.engineHttp);
         const status =
           running && url !== undefined
-            ? await getJson<{ appliedLsn?: string; role?: string; driver?: unknown }>(
+            ? await getJson<{ appliedLsn?: string; role?: string; driver?: unknown; version?: string }>(
                 `${url}/v1/status`,
                 STATUS_TIMEOUT_MS,
               )
             : undefined;
+        this.#engineStatus.set(engine.name, status);
         this.#servesAsWriter.set(engine.name, status?.driver !== undefined && status.role !== 'replica');
         if (engine.name !== this.writer)
           this.#appliedLsn.set(
@@ -323,7 +385,7 @@ export class ClusterControl {
         return;
       }
       case 'promote':
-        await this.#promote(action.name, action.formerWriter, action.reason);
+        await this.#promote(action.name, action.formerWriter, action.reason, 'failover');
         return;
     }
   }
@@ -350,7 +412,12 @@ export class ClusterControl {
     }
   }
 
-  async #promote(name: string, formerWriter: string, reason: string): Promise<void> {
+  async #promote(
+    name: string,
+    formerWriter: string,
+    reason: string,
+    kind: 'failover' | 'switchover',
+  ): Promise<void> {
     this.note('Warning', 'FailingOver', `${reason}; promoting ${name}`);
     const url = this.#podUrl(name, PORTS.engineHttp);
     const response =
@@ -369,6 +436,8 @@ export class ClusterControl {
     this.promoting = name;
     this.writer = name;
     this.#unreadySinceMs.delete(name);
+    if (kind === 'failover') this.#options.metrics?.recordFailover();
+    else this.#options.metrics?.recordSwitchover();
     // The old writer leaves the -rw Service at once; the new one joins when it serves as writer.
     await this.#label(formerWriter, 'replica');
   }
@@ -464,7 +533,7 @@ export class ClusterControl {
     if (!ended && this.#options.nowMs() - switchover.fencedAtMs < SWITCHOVER_FENCE_TIMEOUT_MS) return;
     if (pod !== undefined) await this.#options.api.deletePod(context.namespace, pod.metadata!.name!, 0);
     this.#switchover = undefined;
-    await this.#promote(switchover.to, switchover.from, `switchover from ${switchover.from}`);
+    await this.#promote(switchover.to, switchover.from, `switchover from ${switchover.from}`, 'switchover');
   }
 
   // -- storage: repair and the volume's status -----------------------------------------------------
@@ -529,6 +598,8 @@ export class ClusterControl {
       },
       volume,
     );
+    this.#segmentsOf = segmentsOf;
+    this.#volumeLayout = volume;
     await this.#writeVolumeStatus(volume, status.driver, nodes);
     await this.#upgradeRound(volume, nodes, segmentsOf);
   }

@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import type { ObjectCache, V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
 import { formatSpecProblems, validateClusterSpec } from '../core/cluster-spec.js';
 import { planTopology } from '../core/topology.js';
+import type { ControlMetrics } from '../io/control-metrics.js';
 import { ClusterControl, podReady, podTerminated } from './cluster-control.js';
 import {
   type Condition,
@@ -78,6 +79,8 @@ export interface ReconcilerOptions {
   readonly claims: ObjectCache<V1PersistentVolumeClaim>;
   readonly log: (line: string) => void;
   readonly nowMs: () => number;
+  /** The control plane's metrics (northlight_control_*), one view per cluster; absent in some tests. */
+  readonly metrics?: ControlMetrics;
 }
 
 type Step =
@@ -194,6 +197,14 @@ export class ClusterReconciler {
         pods: this.#options.pods,
         log: this.#options.log,
         nowMs: this.#options.nowMs,
+        ...(this.#options.metrics === undefined
+          ? {}
+          : {
+              metrics: this.#options.metrics.forCluster({
+                cluster: context.name,
+                namespace: context.namespace,
+              }),
+            }),
       });
       this.#controls.set(key, control);
     }
@@ -505,6 +516,7 @@ export class ClusterReconciler {
     });
     this.#options.log(`${namespace}/${name}: deleted; finalizer removed`);
     this.#controls.delete(key);
+    this.#options.metrics?.removeCluster({ cluster: name, namespace });
     return { requeueAfterMs: undefined };
   }
 }

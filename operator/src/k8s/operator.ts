@@ -27,6 +27,7 @@ import {
 } from '@kubernetes/client-node';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type FleetNode, type PgLayout, placePg } from '../core/placement.js';
+import { ControlMetrics } from '../io/control-metrics.js';
 import { getJson } from '../io/http-json.js';
 import type { StorageSegmentView } from '../io/repair-executor.js';
 import { systemClock } from './clock.js';
@@ -74,6 +75,8 @@ export function defaultIdentity(): string {
 export class Operator {
   readonly #options: OperatorOptions;
   readonly api: KubeApi;
+  /** The control plane's series (northlight_control_*) of every cluster, served at /metrics. */
+  readonly controlMetrics = new ControlMetrics();
   readonly reconciler: ClusterReconciler;
   readonly #clusters: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
   readonly #pods: Informer<V1Pod> & ObjectCache<V1Pod>;
@@ -138,6 +141,7 @@ export class Operator {
       claims: this.#claims,
       log: options.log,
       nowMs: () => Date.now(),
+      metrics: this.controlMetrics,
     });
   }
 
@@ -382,7 +386,10 @@ export class Operator {
         '# TYPE northlight_operator_clusters gauge',
         `northlight_operator_clusters ${this.#clusters.list().length}`,
       ];
-      return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
+      // The operator's own lines, then the control plane's series of every cluster it runs.
+      return reply
+        .type('text/plain; version=0.0.4')
+        .send(`${lines.join('\n')}\n${await this.controlMetrics.metricsText()}`);
     });
     await app.listen({ host: this.#options.controlHost, port: this.#options.metricsPort });
     return app;

@@ -55,6 +55,8 @@ const dbRef = { group: GROUP, plural: DATABASE_CLUSTER.plural };
 let server: KubeApiServer;
 let nodes: TestCluster;
 let operator: OperatorProcess;
+/** The leading operator's /metrics, once the standby has taken over. */
+let metricsUrl = '';
 /** Every operator process started, for cleanup. */
 const operators: OperatorProcess[] = [];
 let directory: string;
@@ -265,10 +267,12 @@ describe('the operator end to end', () => {
 
     // 2b. A second operator waits for the Lease; the first stops (SIGTERM gives the Lease up) and the
     // second takes over from labels and the API alone: nothing is recreated, the cluster stays Ready.
-    const [standbyPort] = await freePorts(1);
+    const [standbyPort, standbyMetricsPort] = await freePorts(2);
+    metricsUrl = `http://127.0.0.1:${standbyMetricsPort}/metrics`;
     const standby = await OperatorProcess.start({
       kubeconfig,
       controlPort: standbyPort!,
+      metricsPort: standbyMetricsPort!,
       logFile: join(directory, 'operator-2.log'),
     });
     operators.push(standby);
@@ -357,6 +361,13 @@ describe('the operator end to end', () => {
       `failover: ${Date.now() - killedMs} ms to the promotion and 10 more acknowledged writes (${load.acknowledged.length - countAtKill} since the kill)`,
     );
     expect(statusOf()?.writer).toBe('engine-2');
+    // The operator's metrics saw it, as the dashboards and alerts will (control-metrics.ts).
+    const metrics = await (await fetch(metricsUrl)).text();
+    const series = `{cluster="${NAME}",namespace="default"}`;
+    expect(metrics).toContain(`northlight_control_failovers_total${series} 1`);
+    expect(metrics).toContain(`northlight_control_writer_present${series}`);
+    expect(metrics).toMatch(/northlight_control_pg_members_healthy\{[^}]*pg="0"[^}]*\} [3-6]/);
+    expect(metrics).toContain('northlight_operator_leader 1');
     await load.stop();
     const rows = new Set(
       (await psql(readWrite, password, 'SELECT k FROM kv ORDER BY k')).trim().split('\n').map(Number),

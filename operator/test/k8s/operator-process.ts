@@ -15,6 +15,8 @@ const STOP_GRACE_MS = 10_000;
 export interface OperatorProcessOptions {
   readonly kubeconfig: string;
   readonly controlPort: number;
+  /** The Prometheus endpoint (0: off). */
+  readonly metricsPort?: number;
   readonly logFile: string;
   readonly extraArgs?: readonly string[];
 }
@@ -48,7 +50,7 @@ export class OperatorProcess {
         '--control-advertise-url',
         `http://127.0.0.1:${options.controlPort}`,
         '--metrics-port',
-        '0',
+        String(options.metricsPort ?? 0),
         ...(options.extraArgs ?? []),
       ],
       { cwd: operatorRoot, env: environment, stdio: ['ignore', log, log] },

@@ -23,6 +23,8 @@
  *
  * Pure: encoding, and a decoder that takes the stream in arbitrary slices (as a socket delivers it)
  * and yields the parts in order, checking every rule. Every violation is a typed NL_DECODE_* error.
+ * A part need not be assembled to be sent: the source sends a base part's header
+ * (`encodeSnapshotPartHeader`) and then its slots as its disk reads returned them.
  */
 import { crc32c, NorthlightError, type PgId, type RedoRecord } from '@northlight/protocol';
 import {

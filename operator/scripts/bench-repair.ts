@@ -38,7 +38,7 @@
  * One JSON document on stdout (with `--rounds N`, the median of each figure and every round's
  * details); progress, and where the time went, on stderr.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -575,6 +575,30 @@ interface Round {
 
 let active: { dataDir: string; cluster: RunningCluster | undefined } | undefined;
 
+/** Error lines the cluster's processes logged (a failed round's data directory is removed after). */
+const PROCESS_ERROR_LINES_MAX = 20;
+const PROCESS_ERROR = /"level":"(error|fatal)"|AssertionError|Uncaught/;
+
+function reportProcessErrors(dataDir: string): void {
+  const found: string[] = [];
+  const visit = (directory: string): void => {
+    for (const entry of readdirSync(directory, { withFileTypes: true })) {
+      const path = join(directory, entry.name);
+      if (entry.isDirectory()) visit(path);
+      else if (entry.name.endsWith('.log'))
+        for (const line of readFileSync(path, 'utf8').split('\n'))
+          if (PROCESS_ERROR.test(line) && found.length < PROCESS_ERROR_LINES_MAX)
+            found.push(`${entry.name}: ${line.slice(0, 400)}`);
+    }
+  };
+  try {
+    visit(dataDir);
+  } catch (error) {
+    progress(`cannot read the processes' logs: ${(error as Error).message}`);
+  }
+  for (const line of found) progress(`  process log: ${line}`);
+}
+
 async function runRound(config: Config, index: number): Promise<Round> {
   const dataDir = mkdtempSync(join(tmpdir(), 'northlight-bench-repair-'));
   active = { dataDir, cluster: undefined };
@@ -657,6 +681,9 @@ async function runRound(config: Config, index: number): Promise<Round> {
     };
     reportTimeline(result);
     return result;
+  } catch (error) {
+    reportProcessErrors(dataDir);
+    throw error;
   } finally {
     await stopAndRemove(dataDir, active.cluster);
     active = undefined;

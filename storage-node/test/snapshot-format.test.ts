@@ -21,6 +21,7 @@ import {
   encodeSnapshotChunk,
   encodeSnapshotEnd,
   encodeSnapshotManifest,
+  encodeSnapshotPartHeader,
   SNAPSHOT_BASE_KEY,
   SNAPSHOT_PART_BYTES_MAX,
   SNAPSHOT_PART_HEADER_BYTES,
@@ -163,6 +164,33 @@ describe('peer snapshot stream', () => {
     );
   });
 
+  it('decodes the same whatever slices it comes in: split at every offset, and a byte at a time', () => {
+    const bytes = concat(valid);
+    const whole = decode(bytes);
+    expect(whole.map((event) => event.kind)).toEqual(['manifest', 'base', 'base', 'chunk', 'chunk', 'end']);
+    const expected = digest(whole);
+    for (let at = 0; at <= bytes.length; at++) expect(digest(decode(bytes, [at]))).toBe(expected);
+    expect(
+      digest(
+        decode(
+          bytes,
+          Array.from({ length: bytes.length }, (_, at) => at),
+        ),
+      ),
+    ).toBe(expected);
+    // A base part's slots come out as sent, each image a checked view of its slot.
+    const base = whole[1];
+    expect(base?.kind === 'base' && base.slots).toEqual(parts.base1.subarray(SNAPSHOT_PART_HEADER_BYTES));
+    expect(base?.kind === 'base' && base.images).toEqual(
+      images.slice(0, 3).map(({ pageNo, bytes }) => ({ pageNo, bytes, crc: crc32c(bytes) })),
+    );
+  });
+
+  it('a part header sent apart from its body frames the same part', () => {
+    const body = slotsOf(images.slice(0, 3));
+    expect(concat([encodeSnapshotPartHeader('base', 3, body.length), body])).toEqual(parts.base1);
+  });
+
   it.each([
     ['a base part before the manifest', [parts.base1, parts.manifest], 'NL_DECODE_INVALID'],
     ['a second manifest', [parts.manifest, parts.manifest], 'NL_DECODE_INVALID'],
@@ -261,6 +289,17 @@ describe('peer snapshot stream', () => {
     expect(parts.end.length).toBe(SNAPSHOT_PART_HEADER_BYTES);
   });
 });
+
+/** The events as one string (bytes in hex), to compare many decodings cheaply. */
+function digest(events: readonly SnapshotEvent[]): string {
+  return JSON.stringify(events, (_key, value: unknown) =>
+    value instanceof Uint8Array
+      ? Buffer.from(value).toString('hex')
+      : typeof value === 'bigint'
+        ? value.toString()
+        : value,
+  );
+}
 
 function flip(part: Uint8Array, at: number): Uint8Array {
   const copy = part.slice();

@@ -17,7 +17,8 @@ import {
   type RedoRecord,
 } from '@northlight/protocol';
 import { describe, expect, it } from 'vitest';
-import type { StorageNodeOptions } from '../src/index.js';
+import { PAGE_SLOT_IDENTITY_BYTES } from '../src/core/page-store.js';
+import { SNAPSHOT_PART_HEADER_BYTES, type StorageNodeOptions } from '../src/index.js';
 import { pg } from './support/core-rig.js';
 import { Harness, NODES, OPTIONS, segmentOf } from './support/six-cores.js';
 
@@ -213,6 +214,43 @@ describe('hydrating from a peer snapshot', () => {
     expect(again.received.ok).toBe(true);
     expect(harness.scl('s4', 0)).toBe(head);
     expect(await pagesAt(harness, 's4', head)).toEqual(await pagesAt(harness, 's5', head));
+  });
+
+  it('a page damaged on the way is caught before anything is installed, and a retry installs', async () => {
+    const { harness, head } = await loaded(36);
+    await recreate(harness, 's1');
+    const pipe = new Pipe();
+    let headers = 0;
+    let flipped = false;
+    const damaged = await run(harness, async () => {
+      // A base part reaches the sink as its 20-byte header, then its slots as read: one bit of a page
+      // of the second part flips there (after the first was written), between the source and the
+      // joiner's check.
+      const sent = harness
+        .core('s2')
+        .snapshotSegment(pg(0), segmentOf(0, 's2'), (piece) => {
+          if (piece.length === SNAPSHOT_PART_HEADER_BYTES) headers++;
+          else if (headers === 2 && !flipped) {
+            flipped = true;
+            const copy = piece.slice();
+            copy[PAGE_SLOT_IDENTITY_BYTES + 5] = copy[PAGE_SLOT_IDENTITY_BYTES + 5]! ^ 0x20;
+            return pipe.write(copy);
+          }
+          return pipe.write(piece);
+        })
+        .finally(() => pipe.close());
+      const received = harness
+        .core('s1')
+        .hydrateFromSnapshot(pg(0), segmentOf(0, 's1'), async () => pipe, 's2');
+      return { sent: await sent, received: await received };
+    });
+    expect(flipped).toBe(true);
+    expect(damaged.received).toMatchObject({ ok: false, error: { code: 'NL_DECODE_CHECKSUM' } });
+    expect(harness.core('s1').status().segments[0]).toMatchObject({ scl: 0n, materializedThrough: 0n });
+    const { received } = await transfer(harness, 's2', 's1');
+    expect(received.ok).toBe(true);
+    expect(harness.scl('s1', 0)).toBe(head);
+    expect(await pagesAt(harness, 's1', head)).toEqual(await pagesAt(harness, 's2', head));
   });
 
   it('one hydration at a time per segment; a source that cannot be opened leaves none pending', async () => {

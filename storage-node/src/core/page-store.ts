@@ -183,37 +183,70 @@ export class PageStore {
 
   /**
    * Writes images of one segment, all as of `lsn`, into free slots (or new ones at the end), with one
-   * disk write per run of adjacent slots (a bulk install: a peer snapshot, a backup base). Returns the
-   * slots, in the order of `images`. Not synced.
+   * disk write per run of adjacent slots (a bulk install: a backup base). Returns the slots, in the
+   * order of `images`. Not synced.
    */
   async writeMany(
     segmentNumber: number,
     lsn: bigint,
     images: readonly { readonly pageNo: number; readonly bytes: Uint8Array; readonly crc?: number }[],
   ): Promise<number[]> {
-    const slots = images.map(() => this.#free.pop() ?? this.#slotCount++);
-    const order = images.map((_, index) => index).sort((a, b) => slots[a]! - slots[b]!);
+    // Each image is encoded straight into the bytes of its slot, then written as `writeSlots` does.
+    const slotBytes = this.slotBytes;
+    const slots = new Uint8Array(images.length * slotBytes);
+    const identities = images.map((image, index) => {
+      assert(image.bytes.length === this.#pageSizeBytes, 'page image of the wrong size');
+      slots.set(image.bytes, index * slotBytes + PAGE_SLOT_IDENTITY_BYTES);
+      return { pageNo: image.pageNo, crc: image.crc ?? crc32c(image.bytes) };
+    });
+    return this.writeSlots(segmentNumber, lsn, slots, identities);
+  }
+
+  /**
+   * Writes whole slots of one segment, all as of `lsn`, into free slots (or new ones at the end): the
+   * bulk install of a peer snapshot, whose slots arrive as the source's page store holds them. `slots`
+   * holds `images.length` slots, in that order; their page bytes go to disk verbatim, with the CRC32C
+   * the caller checked them against (`images[i].crc`: it is not computed again), and each identity is
+   * stamped, in both copies and in place in `slots`, with this node's segment number, the page and
+   * `lsn`. One disk write per run of adjacent slots, straight from `slots`. Returns the slots, in the
+   * order of `images`. Not synced.
+   */
+  async writeSlots(
+    segmentNumber: number,
+    lsn: bigint,
+    slots: Uint8Array,
+    images: readonly { readonly pageNo: number; readonly crc: number }[],
+  ): Promise<number[]> {
+    const slotBytes = this.slotBytes;
+    assert(slots.length === images.length * slotBytes, 'slots of the wrong size');
+    const numbers = images.map(() => this.#free.pop() ?? this.#slotCount++);
+    for (const [index, image] of images.entries())
+      stampIdentity(
+        slots.subarray(index * slotBytes, (index + 1) * slotBytes),
+        segmentNumber,
+        image.pageNo,
+        lsn,
+        image.crc,
+      );
+    // The free slots are taken lowest first, so consecutive images mostly land in adjacent slots.
+    const order = numbers.map((_, index) => index).sort((a, b) => numbers[a]! - numbers[b]!);
     for (let start = 0; start < order.length; ) {
       let end = start + 1;
       while (
         end < order.length &&
-        slots[order[end]!] === slots[order[end - 1]!]! + 1 &&
-        (end - start) * this.slotBytes < BULK_IO_BYTES_MAX
+        numbers[order[end]!] === numbers[order[end - 1]!]! + 1 &&
+        order[end] === order[end - 1]! + 1 &&
+        (end - start + 1) * slotBytes <= BULK_IO_BYTES_MAX
       )
         end++;
-      const run = new Uint8Array((end - start) * this.slotBytes);
-      for (let index = start; index < end; index++) {
-        const image = images[order[index]!]!;
-        assert(image.bytes.length === this.#pageSizeBytes, 'page image of the wrong size');
-        run.set(
-          encodeSlot(segmentNumber, image.pageNo, lsn, image.bytes, image.crc),
-          (index - start) * this.slotBytes,
-        );
-      }
-      await this.#file.write(this.#slotOffset(slots[order[start]!]!), run);
+      const first = order[start]!;
+      await this.#file.write(
+        this.#slotOffset(numbers[first]!),
+        slots.subarray(first * slotBytes, (first + end - start) * slotBytes),
+      );
       start = end;
     }
-    return slots;
+    return numbers;
   }
 
   /** Makes every image written so far durable. */
@@ -272,37 +305,43 @@ export class PageStore {
   }
 
   /**
-   * The raw bytes of `slots` (identity, page, identity each), concatenated in that order, unchecked:
-   * what a peer snapshot ships, for the receiver to check end to end (`decodeSlotImage`). One disk
-   * read per run of adjacent slots.
+   * The raw bytes of `slots` (ascending; identity, page, identity each), unchecked: what a peer
+   * snapshot ships, for the receiver to check end to end (`decodeSlotImage`). Returned as pieces whose
+   * concatenation is the slots in order, each a view of one disk read (at most `BULK_IO_BYTES_MAX`):
+   * a read that covered unwanted slots between wanted ones has the wanted ones moved to its front in
+   * place, so no byte is copied to another buffer on its way from the disk to the socket.
    */
-  async readSlotsRaw(slots: readonly number[]): Promise<Uint8Array> {
-    const out = new Uint8Array(slots.length * this.slotBytes);
-    const order = slots.map((_, index) => index).sort((a, b) => slots[a]! - slots[b]!);
-    for (let start = 0; start < order.length; ) {
+  async readSlotsRaw(slots: readonly number[]): Promise<Uint8Array[]> {
+    const slotBytes = this.slotBytes;
+    const pieces: Uint8Array[] = [];
+    for (let start = 0; start < slots.length; ) {
       // One read covers slots close enough together: reading a few unwanted slots between them costs
       // less than another system call (a segment's slots are scattered by copy-on-write).
-      const first = slots[order[start]!]!;
+      const first = slots[start]!;
       let end = start + 1;
       while (
-        end < order.length &&
-        slots[order[end]!]! - slots[order[end - 1]!]! <= RAW_READ_GAP_SLOTS_MAX &&
-        (slots[order[end]!]! - first + 1) * this.slotBytes <= BULK_IO_BYTES_MAX
-      )
+        end < slots.length &&
+        slots[end]! - slots[end - 1]! <= RAW_READ_GAP_SLOTS_MAX &&
+        (slots[end]! - first + 1) * slotBytes <= BULK_IO_BYTES_MAX
+      ) {
+        assert(slots[end]! > slots[end - 1]!, 'raw slot reads must be ascending');
         end++;
-      const last = slots[order[end - 1]!]!;
+      }
+      const last = slots[end - 1]!;
       assert(last < this.#slotCount, `read of slot ${last} past the end`);
-      const span = (last - first + 1) * this.slotBytes;
+      const span = (last - first + 1) * slotBytes;
       const bytes = await this.#file.read(this.#slotOffset(first), span);
       if (bytes.length !== span)
         throw new NorthlightError('NL_DECODE_CHECKSUM', 'the page store ends inside a slot', { slot: first });
       for (let index = start; index < end; index++) {
-        const from = (slots[order[index]!]! - first) * this.slotBytes;
-        out.set(bytes.subarray(from, from + this.slotBytes), order[index]! * this.slotBytes);
+        const from = (slots[index]! - first) * slotBytes;
+        const to = (index - start) * slotBytes;
+        if (from !== to) bytes.copyWithin(to, from, from + slotBytes);
       }
+      pieces.push(bytes.subarray(0, (end - start) * slotBytes));
       start = end;
     }
-    return out;
+    return pieces;
   }
 
   /** The slot's image is superseded (P2): it becomes free at the next `releaseQuarantine` (P3). */
@@ -421,6 +460,25 @@ function encodeIdentity(segmentNumber: number, pageNo: number, lsn: bigint, page
   view.setUint32(24, pageCrc, true);
   view.setUint32(28, crc32c(bytes.subarray(0, 28)), true);
   return bytes;
+}
+
+/** Writes a slot's identity, both copies, into the slot's own bytes (`bytes` is the whole slot). */
+function stampIdentity(
+  bytes: Uint8Array,
+  segmentNumber: number,
+  pageNo: number,
+  lsn: bigint,
+  pageCrc: number,
+): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, PAGE_SLOT_IDENTITY_BYTES);
+  view.setUint32(0, SLOT_MAGIC, true);
+  view.setUint32(4, segmentNumber, true);
+  view.setUint32(8, pageNo, true);
+  view.setUint32(12, 0, true);
+  view.setBigUint64(16, lsn, true);
+  view.setUint32(24, pageCrc, true);
+  view.setUint32(28, crc32c(bytes.subarray(0, 28)), true);
+  bytes.copyWithin(bytes.length - PAGE_SLOT_IDENTITY_BYTES, 0, PAGE_SLOT_IDENTITY_BYTES);
 }
 
 interface SlotIdentity {

@@ -23,6 +23,8 @@
  *
  * Pure: encoding, and a decoder that takes the stream in arbitrary slices (as a socket delivers it)
  * and yields the parts in order, checking every rule. Every violation is a typed NL_DECODE_* error.
+ * A part need not be assembled to be sent: the source sends a base part's header
+ * (`encodeSnapshotPartHeader`) and then its slots as its disk reads returned them.
  */
 import { crc32c, NorthlightError, type PgId, type RedoRecord } from '@northlight/protocol';
 import {
@@ -57,15 +59,26 @@ function invalid(detail: string): NorthlightError {
   return new NorthlightError('NL_DECODE_INVALID', `segment snapshot: ${detail}`);
 }
 
-function frame(kind: SnapshotPartKind, items: number, body: Uint8Array): Uint8Array {
-  if (body.length > SNAPSHOT_PART_BYTES_MAX) throw invalid(`a ${kind} part of ${body.length} bytes`);
-  const bytes = new Uint8Array(SNAPSHOT_PART_HEADER_BYTES + body.length);
+/** A part's 20-byte header, for a body of `bodyBytes` sent after it (in one or more pieces). */
+export function encodeSnapshotPartHeader(
+  kind: SnapshotPartKind,
+  items: number,
+  bodyBytes: number,
+): Uint8Array {
+  if (bodyBytes > SNAPSHOT_PART_BYTES_MAX) throw invalid(`a ${kind} part of ${bodyBytes} bytes`);
+  const bytes = new Uint8Array(SNAPSHOT_PART_HEADER_BYTES);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, PART_MAGIC, true);
   view.setUint8(4, KIND_CODE[kind]);
-  view.setUint32(8, body.length, true);
+  view.setUint32(8, bodyBytes, true);
   view.setUint32(12, items, true);
   view.setUint32(16, crc32c(bytes.subarray(0, 16)), true);
+  return bytes;
+}
+
+function frame(kind: SnapshotPartKind, items: number, body: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(SNAPSHOT_PART_HEADER_BYTES + body.length);
+  bytes.set(encodeSnapshotPartHeader(kind, items, body.length), 0);
   bytes.set(body, SNAPSHOT_PART_HEADER_BYTES);
   return bytes;
 }
@@ -78,7 +91,8 @@ export function encodeSnapshotManifest(manifest: BackupManifest): Uint8Array {
  * A base part: `count` page-store slots exactly as the source holds them (page-store.ts: identity,
  * page, identity), read without decoding. The receiver checks each end to end — the page against the
  * CRC32C the source's page store wrote with it — and keeps that CRC, so a page crosses with one CRC
- * pass in all, where re-encoding it would cost four.
+ * pass in all, where re-encoding it would cost four. (The source itself sends the header of
+ * `encodeSnapshotPartHeader` and then the slots as it read them, without this copy.)
  */
 export function encodeSnapshotBasePart(slots: Uint8Array, count: number): Uint8Array {
   return frame('base', count, slots);
@@ -100,21 +114,46 @@ export function pagesPerBasePart(pageSizeBytes: number, partBytes: number): numb
   );
 }
 
+/** A page of a base part, checked: it points into the part's `slots`. */
+export interface SnapshotBaseImage extends BaseImage {
+  /** The CRC32C the page was checked against (the one the source's page store wrote with it). */
+  readonly crc: number;
+}
+
 export type SnapshotEvent =
   | { readonly kind: 'manifest'; readonly manifest: BackupManifest }
-  | { readonly kind: 'base'; readonly images: readonly BaseImage[] }
+  | {
+      readonly kind: 'base';
+      /** The part's slots, as received: `images[i]` is slot i (its page bytes are a view of it). */
+      readonly slots: Uint8Array;
+      readonly images: readonly SnapshotBaseImage[];
+    }
   | { readonly kind: 'chunk'; readonly ref: ChunkRef; readonly records: readonly RedoRecord[] }
   | { readonly kind: 'end' };
+
+interface PartHeader {
+  readonly kind: SnapshotPartKind;
+  readonly items: number;
+  readonly length: number;
+}
 
 /**
  * Decodes a snapshot stream pushed in arbitrary slices. `push` returns the parts completed by the
  * slice, in order; `finish` checks that the stream ended exactly after its end part.
+ *
+ * No slice is joined to another: a part whose body lies within one slice is decoded from a view of
+ * it, and any other part is received into one buffer of the length its (checked) header announces,
+ * each byte copied once. The decoded events may point into the pushed slices, which the caller must
+ * therefore not reuse.
  */
 export class SnapshotDecoder {
   readonly #pgId: PgId;
   readonly #pageSizeBytes: number;
-  #pending: Uint8Array[] = [];
-  #pendingBytes = 0;
+  /** The header being received, when it came split across slices. */
+  readonly #header = new Uint8Array(SNAPSHOT_PART_HEADER_BYTES);
+  #headerBytes = 0;
+  /** The part whose body is being received, and how many of its bytes have come. */
+  #part: { readonly header: PartHeader; readonly body: Uint8Array; filled: number } | undefined;
   #manifest: BackupManifest | undefined;
   #parts = 0;
   #pages = 0;
@@ -135,52 +174,81 @@ export class SnapshotDecoder {
   push(slice: Uint8Array): SnapshotEvent[] {
     if (slice.length === 0) return [];
     if (this.#ended) throw invalid(`${slice.length} bytes after the end part`);
-    this.#pending.push(slice);
-    this.#pendingBytes += slice.length;
     const events: SnapshotEvent[] = [];
-    for (;;) {
-      if (this.#pendingBytes < SNAPSHOT_PART_HEADER_BYTES) break;
-      const header = this.#peek(SNAPSHOT_PART_HEADER_BYTES);
-      const view = new DataView(header.buffer, header.byteOffset, SNAPSHOT_PART_HEADER_BYTES);
-      if (view.getUint32(0, true) !== PART_MAGIC) throw invalid(`part ${this.#parts + 1}: bad magic`);
-      if (view.getUint32(16, true) !== crc32c(header.subarray(0, 16)))
-        throw new NorthlightError(
-          'NL_DECODE_CHECKSUM',
-          `segment snapshot: part ${this.#parts + 1}: header CRC32C mismatch`,
-        );
-      const kind = KIND_OF_CODE.get(view.getUint8(4));
-      if (kind === undefined) throw invalid(`part ${this.#parts + 1}: unknown kind ${view.getUint8(4)}`);
-      if (view.getUint8(5) !== 0 || view.getUint16(6, true) !== 0)
-        throw invalid(`part ${this.#parts + 1}: reserved bytes are not zero`);
-      const length = view.getUint32(8, true);
-      if (length > SNAPSHOT_PART_BYTES_MAX)
-        throw new NorthlightError(
-          'NL_DECODE_FRAME_TOO_LARGE',
-          `segment snapshot: part ${this.#parts + 1} of ${length} bytes (at most ${SNAPSHOT_PART_BYTES_MAX})`,
-        );
-      if (this.#pendingBytes < SNAPSHOT_PART_HEADER_BYTES + length) break;
-      const bytes = this.#take(SNAPSHOT_PART_HEADER_BYTES + length);
-      events.push(
-        this.#decodePart(kind, view.getUint32(12, true), bytes.subarray(SNAPSHOT_PART_HEADER_BYTES)),
-      );
-      if (this.#ended && this.#pendingBytes > 0)
-        throw invalid(`${this.#pendingBytes} bytes after the end part`);
+    let at = 0;
+    while (at < slice.length) {
+      if (this.#ended) throw invalid(`${slice.length - at} bytes after the end part`);
+      const part = this.#part;
+      if (part !== undefined) {
+        const taken = Math.min(part.body.length - part.filled, slice.length - at);
+        part.body.set(slice.subarray(at, at + taken), part.filled);
+        part.filled += taken;
+        at += taken;
+        if (part.filled < part.body.length) break;
+        this.#part = undefined;
+        events.push(this.#decodePart(part.header, part.body));
+        continue;
+      }
+      let headerBytes: Uint8Array;
+      if (this.#headerBytes === 0 && slice.length - at >= SNAPSHOT_PART_HEADER_BYTES) {
+        headerBytes = slice.subarray(at, at + SNAPSHOT_PART_HEADER_BYTES);
+        at += SNAPSHOT_PART_HEADER_BYTES;
+      } else {
+        const taken = Math.min(SNAPSHOT_PART_HEADER_BYTES - this.#headerBytes, slice.length - at);
+        this.#header.set(slice.subarray(at, at + taken), this.#headerBytes);
+        this.#headerBytes += taken;
+        at += taken;
+        if (this.#headerBytes < SNAPSHOT_PART_HEADER_BYTES) break;
+        this.#headerBytes = 0;
+        headerBytes = this.#header;
+      }
+      const header = this.#decodeHeader(headerBytes);
+      if (slice.length - at >= header.length) {
+        events.push(this.#decodePart(header, slice.subarray(at, at + header.length)));
+        at += header.length;
+      } else {
+        this.#part = { header, body: new Uint8Array(header.length), filled: 0 };
+      }
     }
     return events;
   }
 
   /** The stream closed: it must have closed right after its end part. */
   finish(): void {
-    if (!this.#ended)
-      throw new NorthlightError(
-        'NL_DECODE_TRUNCATED',
-        `segment snapshot: the stream ended after ${this.#parts} parts, without its end part${
-          this.#pendingBytes > 0 ? ` (${this.#pendingBytes} bytes of a partial part)` : ''
-        }`,
-      );
+    if (this.#ended) return;
+    const partial =
+      this.#headerBytes + (this.#part === undefined ? 0 : SNAPSHOT_PART_HEADER_BYTES + this.#part.filled);
+    throw new NorthlightError(
+      'NL_DECODE_TRUNCATED',
+      `segment snapshot: the stream ended after ${this.#parts} parts, without its end part${
+        partial > 0 ? ` (${partial} bytes of a partial part)` : ''
+      }`,
+    );
   }
 
-  #decodePart(kind: SnapshotPartKind, items: number, body: Uint8Array): SnapshotEvent {
+  /** A part's header, checked (magic, CRC32C, kind, reserved bytes, length bound). */
+  #decodeHeader(header: Uint8Array): PartHeader {
+    const view = new DataView(header.buffer, header.byteOffset, SNAPSHOT_PART_HEADER_BYTES);
+    if (view.getUint32(0, true) !== PART_MAGIC) throw invalid(`part ${this.#parts + 1}: bad magic`);
+    if (view.getUint32(16, true) !== crc32c(header.subarray(0, 16)))
+      throw new NorthlightError(
+        'NL_DECODE_CHECKSUM',
+        `segment snapshot: part ${this.#parts + 1}: header CRC32C mismatch`,
+      );
+    const kind = KIND_OF_CODE.get(view.getUint8(4));
+    if (kind === undefined) throw invalid(`part ${this.#parts + 1}: unknown kind ${view.getUint8(4)}`);
+    if (view.getUint8(5) !== 0 || view.getUint16(6, true) !== 0)
+      throw invalid(`part ${this.#parts + 1}: reserved bytes are not zero`);
+    const length = view.getUint32(8, true);
+    if (length > SNAPSHOT_PART_BYTES_MAX)
+      throw new NorthlightError(
+        'NL_DECODE_FRAME_TOO_LARGE',
+        `segment snapshot: part ${this.#parts + 1} of ${length} bytes (at most ${SNAPSHOT_PART_BYTES_MAX})`,
+      );
+    return { kind, items: view.getUint32(12, true), length };
+  }
+
+  #decodePart({ kind, items }: PartHeader, body: Uint8Array): SnapshotEvent {
     const index = this.#parts + 1;
     const manifest = this.#manifest;
     if (kind === 'manifest') {
@@ -208,7 +276,7 @@ export class SnapshotDecoder {
       const slotBytes = manifest.pageSizeBytes + 2 * PAGE_SLOT_IDENTITY_BYTES;
       if (body.length !== items * slotBytes)
         throw invalid(`part ${index}: ${body.length} bytes is not ${items} slots of ${slotBytes}`);
-      const images: BaseImage[] = [];
+      const images: SnapshotBaseImage[] = [];
       for (let slot = 0; slot < items; slot++) {
         const image = decodeSlotImage(body.subarray(slot * slotBytes, (slot + 1) * slotBytes));
         if (image === undefined)
@@ -225,7 +293,7 @@ export class SnapshotDecoder {
         images.push({ pageNo: image.pageNo, bytes: image.page, crc: image.crc });
       }
       this.#pages += items;
-      return { kind, images };
+      return { kind, slots: body, images };
     }
     if (kind === 'chunk') {
       if (this.#pages !== (manifest.base?.pages ?? 0))
@@ -251,35 +319,5 @@ export class SnapshotDecoder {
       );
     this.#ended = true;
     return { kind };
-  }
-
-  #peek(bytes: number): Uint8Array {
-    const first = this.#pending[0]!;
-    if (first.length >= bytes) return first.subarray(0, bytes);
-    this.#compact();
-    return this.#pending[0]!.subarray(0, bytes);
-  }
-
-  #take(bytes: number): Uint8Array {
-    let first = this.#pending[0]!;
-    if (first.length < bytes) {
-      this.#compact();
-      first = this.#pending[0]!;
-    }
-    const taken = first.subarray(0, bytes);
-    if (first.length === bytes) this.#pending.shift();
-    else this.#pending[0] = first.subarray(bytes);
-    this.#pendingBytes -= bytes;
-    return taken;
-  }
-
-  #compact(): void {
-    const joined = new Uint8Array(this.#pendingBytes);
-    let offset = 0;
-    for (const slice of this.#pending) {
-      joined.set(slice, offset);
-      offset += slice.length;
-    }
-    this.#pending = [joined];
   }
 }

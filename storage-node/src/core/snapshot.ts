@@ -15,15 +15,15 @@
  * reports a bad one, and it then asks another member; this node's scrubber finds the rot in its turn.
  * Records are read and checked as gossip reads them (a damaged one is listed for repair).
  */
-import { type Environment, type Lsn, NorthlightError, type RedoRecord } from '@northlight/protocol';
+import { assert, type Environment, type Lsn, NorthlightError, type RedoRecord } from '@northlight/protocol';
 import type { BackupManifest, ChunkRef } from './backup-format.js';
 import { isDecodeError } from './materializer.js';
 import type { Segment } from './segment.js';
 import {
-  encodeSnapshotBasePart,
   encodeSnapshotChunk,
   encodeSnapshotEnd,
   encodeSnapshotManifest,
+  encodeSnapshotPartHeader,
   pagesPerBasePart,
   SNAPSHOT_BASE_KEY,
   snapshotChunkKey,
@@ -46,7 +46,8 @@ export interface SnapshotLimits {
 }
 
 /**
- * Streams `segment` to `sink`, one part per call; resolves once the end part is written. A page known
+ * Streams `segment` to `sink`, a part in one or more calls (a base part as its header and then the
+ * slots as they were read); resolves once the end part is written. A page known
  * to be damaged refuses it up front; a damaged record aborts it (typed NL_DECODE_* error, listed for
  * repair): the receiver then asks another member.
  */
@@ -106,18 +107,41 @@ export async function exportSnapshot(
   };
   let parts = 0;
   let bytes = 0;
-  const send = async (part: Uint8Array): Promise<void> => {
+  /** Sends the next part: its header's and body's bytes, in one or more calls of the sink. */
+  const send = async (...pieces: readonly Uint8Array[]): Promise<void> => {
     parts++;
-    bytes += part.length;
-    await sink(part);
+    for (const piece of pieces) {
+      bytes += piece.length;
+      await sink(piece);
+    }
   };
   await storage.pinned(async () => {
     await send(encodeSnapshotManifest(manifest));
     const perPart = pagesPerBasePart(pageSizeBytes, limits.partBytes);
-    for (let start = 0; start < refs.length; start += perPart) {
-      const batch = refs.slice(start, start + perPart);
-      const slots = await storage.pageStore.readSlotsRaw(batch.map(([, ref]) => ref.slot));
-      await send(encodeSnapshotBasePart(slots, batch.length));
+    const slotBytes = storage.pageStore.slotBytes;
+    const read = (start: number) => {
+      const pieces = storage.pageStore.readSlotsRaw(
+        refs.slice(start, start + perPart).map(([, ref]) => ref.slot),
+      );
+      pieces.catch(() => undefined); // awaited below; a failure meanwhile is not "unhandled"
+      return pieces;
+    };
+    // The next part is read from the disk while this one is sent (at most two parts held). A read
+    // still in flight when sending fails ends before the pin is released.
+    let reading = refs.length > 0 ? read(0) : undefined;
+    try {
+      for (let start = 0; start < refs.length; start += perPart) {
+        const count = Math.min(perPart, refs.length - start);
+        const pieces = await reading!;
+        reading = start + perPart < refs.length ? read(start + perPart) : undefined;
+        // The slots go to the sink as the disk reads returned them: the header is sent first, since it
+        // only needs the body's length, and no part is assembled in a buffer of its own.
+        const bodyBytes = pieces.reduce((sum, piece) => sum + piece.length, 0);
+        assert(bodyBytes === count * slotBytes, 'a base part of the wrong size');
+        await send(encodeSnapshotPartHeader('base', count, bodyBytes), ...pieces);
+      }
+    } finally {
+      await reading?.catch(() => undefined);
     }
     for (const chunk of chunkPlan) {
       const records: RedoRecord[] = [];

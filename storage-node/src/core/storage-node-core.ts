@@ -155,6 +155,9 @@ const NOTHING_MATERIALIZED: MaterializeStepResult = {
 
 type Handled<T extends Message['type']> = Extract<Message, { type: T }>;
 
+/** What a base is installed from: images (a backup's base) or a peer snapshot's checked slots. */
+type BaseBatch = readonly BaseImage[] | Extract<SnapshotEvent, { kind: 'base' }>;
+
 export class StorageNodeCore {
   readonly #env: Environment;
   readonly #options: ResolvedOptions;
@@ -1583,7 +1586,7 @@ export class StorageNodeCore {
     storage: Storage,
     segment: Segment,
     lsn: Lsn,
-    batches: Iterable<readonly BaseImage[]> | AsyncIterable<readonly BaseImage[]>,
+    batches: Iterable<BaseBatch> | AsyncIterable<BaseBatch>,
   ): Promise<number> {
     const control = segment.control;
     const wanted = () => storage === this.#storage && !segment.dropped && lsn > control.materializedThrough;
@@ -1593,16 +1596,37 @@ export class StorageNodeCore {
     };
     const clock = this.#env.clock;
     const timings = { startedMs: clock.nowMs(), writeMs: 0, queuedAtMs: 0, syncMs: 0 };
+    const write = async (batch: BaseBatch): Promise<void> => {
+      // A peer's slots, already checked end to end by the decoder, go to disk as they came (their
+      // identities restamped for this node); images from elsewhere are encoded into slots.
+      const images = 'slots' in batch ? batch.images : batch;
+      const slots =
+        'slots' in batch
+          ? await storage.pageStore.writeSlots(control.number, lsn, batch.slots, batch.images)
+          : await storage.pageStore.writeMany(control.number, lsn, batch);
+      for (const [index, image] of images.entries())
+        written.push({ pageNo: image.pageNo, slot: slots[index]! });
+    };
+    // One batch's write is in flight while the next one is received and checked (the disk and the
+    // CPU overlap); the next write starts only once it is done, so at most two batches are held.
+    let writing: Promise<void> | undefined;
+    const awaitWrite = async (): Promise<void> => {
+      const waitStartedMs = clock.nowMs();
+      await writing;
+      writing = undefined;
+      timings.writeMs += clock.nowMs() - waitStartedMs;
+    };
     try {
-      for await (const images of batches) {
+      for await (const batch of batches) {
+        await awaitWrite();
         if (!wanted()) continue;
-        const writeStartedMs = clock.nowMs();
-        const slots = await storage.pageStore.writeMany(control.number, lsn, images);
-        timings.writeMs += clock.nowMs() - writeStartedMs;
-        for (const [index, image] of images.entries())
-          written.push({ pageNo: image.pageNo, slot: slots[index]! });
+        writing = write(batch);
+        writing.catch(() => undefined); // it is awaited later; meanwhile a failure is not "unhandled"
       }
+      await awaitWrite();
     } catch (error) {
+      // A write still in flight must end before its slots are freed: they would be reused under it.
+      await writing?.catch(() => undefined);
       abandon();
       throw error;
     }
@@ -1621,8 +1645,8 @@ export class StorageNodeCore {
       }
       timings.syncMs = clock.nowMs() - syncStartedMs;
       return this.#commitBase(storage, segment, lsn, written, {
-        // Where the time went: receiving and writing the images, waiting for the materialization queue,
-        // making them durable.
+        // Where the time went: receiving the images (and writing them, which overlaps), waiting for
+        // the last writes, for the materialization queue, making them durable.
         receiveMs: Math.round(timings.queuedAtMs - timings.startedMs - timings.writeMs),
         writeMs: Math.round(timings.writeMs),
         queueMs: Math.round(syncStartedMs - timings.queuedAtMs),
@@ -1868,7 +1892,7 @@ export class StorageNodeCore {
           return;
         }
         hydration.pagesDone += event.images.length;
-        yield event.images;
+        yield event;
       }
     };
     if (base !== undefined && base.lsn > segment.scl && base.lsn > control.materializedThrough)

@@ -327,8 +327,9 @@ export interface SegmentLifecycle {
   /** Stages everything stageable now. */
   backupNow(): Promise<object>;
   /**
-   * Streams a snapshot of the segment (storage-node/src/core/snapshot-format.ts) to `sink`, one part
-   * per call, awaiting each; rejects typed if it cannot be taken or fails part-way.
+   * Streams a snapshot of the segment (storage-node/src/core/snapshot-format.ts) to `sink`, its bytes
+   * in order (a part in one or more calls), awaiting each; rejects typed if it cannot be taken or fails
+   * part-way.
    */
   snapshot(pgId: number, segmentId: string, sink: (part: Uint8Array) => Promise<void>): Promise<object>;
   /** Hydrates the segment from the snapshot of `source.segmentId` served by the node at `source.url`. */

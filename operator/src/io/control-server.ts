@@ -24,16 +24,16 @@ import {
   type StorageObservation,
   type VolumeObservation,
 } from '../core/cluster-status.js';
-import { type FleetNode, type PgLayout, placePg } from '../core/placement.js';
+import { type FleetNode, placePg } from '../core/placement.js';
 import { localControlMetrics } from './control-metrics.js';
 import { getJson } from './http-json.js';
 import { type LocalCluster, UnknownMemberError, UpgradeRunningError } from './local-cluster.js';
-import type { StorageSegmentView } from './repair-executor.js';
-
-/** A writer's layouts in one placement request: a volume of 1 TiB PGs… a lot of them. */
-const MAX_PLACEMENT_PGS = 1 << 20;
-/** Placement requests carry the layouts: room for some 100,000 PGs. */
-const CONTROL_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+import {
+  CONTROL_BODY_LIMIT_BYTES,
+  observeFleetNode,
+  PLACEMENT_USAGE,
+  parsePlacementRequest,
+} from './placement-api.js';
 
 export async function observeCluster(cluster: LocalCluster): Promise<ClusterObservation> {
   const storage = await Promise.all(
@@ -175,48 +175,16 @@ export async function startControlServer(
   // Where the writer's next PG goes: the placement planner over the fleet as observed now (readiness,
   // disk use and heat from each storage node's own status) and the writer's current layouts.
   app.post<{ Body: { pgId?: unknown; pgs?: unknown } }>('/v1/placement', async (request, reply) => {
-    const body = request.body ?? {};
-    const pgId = body.pgId;
-    const pgs = body.pgs;
-    if (
-      typeof pgId !== 'number' ||
-      !Number.isInteger(pgId) ||
-      pgId < 0 ||
-      !Array.isArray(pgs) ||
-      pgs.length > MAX_PLACEMENT_PGS ||
-      !pgs.every(
-        (pg: { pgId?: unknown; nodes?: unknown }) =>
-          typeof pg?.pgId === 'number' &&
-          Array.isArray(pg.nodes) &&
-          pg.nodes.every((node) => typeof node === 'string'),
-      )
-    )
-      return reply.code(400).send({
-        code: 'NL_REQUEST_INVALID',
-        message: 'give {"pgId": n, "pgs": [{"pgId": n, "nodes": ["node", …]}, …]}',
-      });
+    const parsed = parsePlacementRequest(request.body);
+    if (parsed === undefined)
+      return reply.code(400).send({ code: 'NL_REQUEST_INVALID', message: PLACEMENT_USAGE });
+    const { pgId, pgs } = parsed;
     const fleet: FleetNode[] = await Promise.all(
-      cluster.topology.storage.map(async (node) => {
-        const ready = cluster.ready(node.nodeId);
-        const status = ready
-          ? await getJson<{ segments: StorageSegmentView[] }>(
-              `${cluster.storageAdminUrl(node.nodeId)}/v1/status`,
-            )
-          : undefined;
-        const segments = status?.segments ?? [];
-        return {
-          nodeId: node.nodeId,
-          zone: node.zone,
-          schedulable: ready && status !== undefined,
-          diskBytes: segments.reduce((sum, segment) => sum + segment.diskBytes, 0),
-          heat: segments.reduce(
-            (sum, segment) => sum + (segment.appendRecordsPerSecond ?? 0) + (segment.readPagesPerSecond ?? 0),
-            0,
-          ),
-        };
-      }),
+      cluster.topology.storage.map((node) =>
+        observeFleetNode(node, cluster.ready(node.nodeId), cluster.storageAdminUrl(node.nodeId)),
+      ),
     );
-    const placed = placePg(fleet, pgs as PgLayout[], pgId, cluster.spec.name);
+    const placed = placePg(fleet, pgs, pgId, cluster.spec.name);
     if (!placed.ok)
       return reply.code(409).send({ code: 'NL_REQUEST_INVALID', message: placed.error.message });
     return { pgId, nodes: placed.value };

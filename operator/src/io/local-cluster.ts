@@ -27,6 +27,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { allMembers } from '@northlight/protocol';
 import type { ClusterSpec } from '../core/cluster-spec.js';
+import {
+  repairPolicyOf,
+  SWITCHOVER_FENCE_TIMEOUT_MS,
+  UPGRADE_BATCH_SIZE_MAX,
+  WRITER_FAILOVER_GRACE_MS,
+} from '../core/control-policy.js';
 import { type EngineAction, type EngineRole, type ObservedEngine, planEngines } from '../core/engine-plan.js';
 import type { VolumeRecord, WorkflowRecord } from '../core/metadata.js';
 import type { NodeHealth } from '../core/repair-plan.js';
@@ -104,20 +110,12 @@ export function pgUrl(dataDir: string, port: number): string {
 }
 const STATE_FORMAT = 'northlight-local/1';
 export const CONTROL_INTERVAL_MS = 500;
-/** A writer running but not ready this long counts as failed. */
-export const WRITER_FAILOVER_GRACE_MS = 5_000;
 /** Readiness waits at start: recovery of a large volume can take a while. */
 const READY_TIMEOUT_MS = 120_000;
 const READY_POLL_MS = 100;
 /** Backoff between restarts of a crashing storage node or object store. */
 const RESTART_BACKOFF_MS = [500, 1_000, 2_000, 5_000, 10_000] as const;
 export const MAX_EVENTS = 200;
-/** Below this many records appended plus pages read per second, no node counts as hot. */
-const MIGRATION_MINIMUM_HEAT = 10;
-/** Storage nodes restarted together by an upgrade (never two members of one PG). */
-const UPGRADE_BATCH_SIZE_MAX = 4;
-/** How long a fenced writer may take to drain its commits and exit before it is killed. */
-const SWITCHOVER_FENCE_TIMEOUT_MS = 15_000;
 /** Control-loop steps between two copies of the writer's PG layouts into the metadata directory. */
 const VOLUME_RECORD_INTERVAL_STEPS = 10;
 /** The embedded object store's fixed credentials (s3rver accepts only these). */
@@ -715,16 +713,7 @@ export class LocalCluster {
         nodes: world.nodes,
         adminUrlOf: (nodeId) => this.storageAdminUrl(nodeId),
         segmentsOf: world.segmentsOf,
-        limits: {
-          gracePeriodMs: controlPlane.repairGracePeriodMs,
-          maxPerNode: controlPlane.maxConcurrentRepairsPerNode,
-          maxTotal: controlPlane.maxConcurrentRepairs,
-        },
-        heat: {
-          factor: controlPlane.heatFactor,
-          cooldownMs: controlPlane.heatCooldownMs,
-          minimumHeat: MIGRATION_MINIMUM_HEAT,
-        },
+        ...repairPolicyOf(controlPlane),
       },
       world.volume,
     );

@@ -25,6 +25,12 @@ import {
   type StorageObservation,
 } from '../core/cluster-status.js';
 import {
+  repairPolicyOf,
+  SWITCHOVER_FENCE_TIMEOUT_MS,
+  UPGRADE_BATCH_SIZE_MAX,
+  WRITER_FAILOVER_GRACE_MS,
+} from '../core/control-policy.js';
+import {
   type EngineAction,
   type ObservedEngine,
   type ProcessState,
@@ -54,13 +60,6 @@ import {
 import { apiMessage, type CustomObject, type KubeApi } from './kube-api.js';
 import { type ClusterContext, enginePod } from './resources.js';
 
-/** A writer running but not ready this long counts as failed (as on the local platform). */
-export const WRITER_FAILOVER_GRACE_MS = 5_000;
-/** How long a fenced writer may take to drain its commits and exit before its pod is deleted. */
-const SWITCHOVER_FENCE_TIMEOUT_MS = 15_000;
-const MIGRATION_MINIMUM_HEAT = 10;
-/** Storage pods recreated together by an upgrade (never two members of one PG). */
-const UPGRADE_BATCH_SIZE_MAX = 4;
 /** A storage node recreated by the upgrade and not back after this long is repaired like any other. */
 const UPGRADE_RESTART_GRACE_MS = 120_000;
 /** planUpgrade compares one target version: members already at their spec version report this. */
@@ -585,16 +584,7 @@ export class ClusterControl {
         nodes,
         adminUrlOf: (nodeId) => this.#adminUrl(nodeId),
         segmentsOf,
-        limits: {
-          gracePeriodMs: controlPlane.repairGracePeriodMs,
-          maxPerNode: controlPlane.maxConcurrentRepairsPerNode,
-          maxTotal: controlPlane.maxConcurrentRepairs,
-        },
-        heat: {
-          factor: controlPlane.heatFactor,
-          cooldownMs: controlPlane.heatCooldownMs,
-          minimumHeat: MIGRATION_MINIMUM_HEAT,
-        },
+        ...repairPolicyOf(controlPlane),
       },
       volume,
     );

@@ -26,10 +26,14 @@ import {
   type V1Service,
 } from '@kubernetes/client-node';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { type FleetNode, type PgLayout, placePg } from '../core/placement.js';
+import { type FleetNode, placePg } from '../core/placement.js';
 import { ControlMetrics } from '../io/control-metrics.js';
-import { getJson } from '../io/http-json.js';
-import type { StorageSegmentView } from '../io/repair-executor.js';
+import {
+  CONTROL_BODY_LIMIT_BYTES,
+  observeFleetNode,
+  PLACEMENT_USAGE,
+  parsePlacementRequest,
+} from '../io/placement-api.js';
 import { systemClock } from './clock.js';
 import { podReady } from './cluster-control.js';
 import { ClusterReconciler, clusterKey } from './cluster-reconciler.js';
@@ -50,8 +54,6 @@ export const WORKERS = 2;
 export const QUEUE_CAPACITY = 1_024;
 const REQUEUE_BASE_DELAY_MS = 200;
 const REQUEUE_MAX_DELAY_MS = 30_000;
-const CONTROL_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
-const MAX_PLACEMENT_PGS = 1 << 20;
 
 export interface OperatorOptions {
   readonly kubeConfig: KubeConfig;
@@ -284,22 +286,10 @@ export class Operator {
     const app = Fastify({ logger: false, bodyLimit: CONTROL_BODY_LIMIT_BYTES });
     app.get('/healthz', async () => ({ status: 'alive', leading: this.leading }));
     app.post<{ Body: { pgId?: unknown; pgs?: unknown } }>('/v1/placement', async (request, reply) => {
-      const { pgId, pgs } = request.body ?? {};
-      if (
-        typeof pgId !== 'number' ||
-        !Number.isInteger(pgId) ||
-        pgId < 0 ||
-        !Array.isArray(pgs) ||
-        pgs.length > MAX_PLACEMENT_PGS ||
-        !pgs.every(
-          (pg: { pgId?: unknown; nodes?: unknown }) =>
-            typeof pg?.pgId === 'number' && Array.isArray(pg.nodes),
-        )
-      )
-        return reply.code(400).send({
-          code: 'NL_REQUEST_INVALID',
-          message: 'give {"pgId": n, "pgs": [{"pgId": n, "nodes": ["node", …]}, …]}',
-        });
+      const parsed = parsePlacementRequest(request.body);
+      if (parsed === undefined)
+        return reply.code(400).send({ code: 'NL_REQUEST_INVALID', message: PLACEMENT_USAGE });
+      const { pgId, pgs } = parsed;
       const cluster = this.#clusterOfAddress(request.ip);
       if (cluster === undefined)
         return reply.code(503).send({
@@ -314,28 +304,18 @@ export class Operator {
             pod.metadata?.labels?.[LABELS.component] === 'storage',
         );
       const fleet: FleetNode[] = await Promise.all(
-        storagePods.map(async (pod) => {
-          const ready = podReady(pod);
-          const status = ready
-            ? await getJson<{ segments: StorageSegmentView[] }>(
-                `http://${pod.status?.podIP}:${PORTS.storageAdmin}/v1/status`,
-              )
-            : undefined;
-          const segments = status?.segments ?? [];
-          return {
-            nodeId: pod.metadata?.labels?.[LABELS.member] ?? '',
-            zone: pod.metadata?.labels?.[LABELS.zone] ?? '',
-            schedulable: ready && status !== undefined,
-            diskBytes: segments.reduce((sum, segment) => sum + segment.diskBytes, 0),
-            heat: segments.reduce(
-              (sum, segment) =>
-                sum + (segment.appendRecordsPerSecond ?? 0) + (segment.readPagesPerSecond ?? 0),
-              0,
-            ),
-          };
-        }),
+        storagePods.map((pod) =>
+          observeFleetNode(
+            {
+              nodeId: pod.metadata?.labels?.[LABELS.member] ?? '',
+              zone: pod.metadata?.labels?.[LABELS.zone] ?? '',
+            },
+            podReady(pod),
+            pod.status?.podIP === undefined ? undefined : `http://${pod.status.podIP}:${PORTS.storageAdmin}`,
+          ),
+        ),
       );
-      const placed = placePg(fleet, pgs as PgLayout[], pgId, cluster.name);
+      const placed = placePg(fleet, pgs, pgId, cluster.name);
       if (!placed.ok)
         return reply.code(409).send({ code: 'NL_REQUEST_INVALID', message: placed.error.message });
       this.#options.log(

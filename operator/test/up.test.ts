@@ -165,6 +165,34 @@ describe('northlight up (real processes)', () => {
     expect(await up.exited).toBe(0);
   });
 
+  it('says why a member failed to start, in its own words, and leaves nothing running', {
+    timeout: 180_000,
+  }, async () => {
+    // An empty password file: the writer refuses to start (SCRAM needs a password).
+    const dataDir = newDataDir('northlight-startfail-');
+    writeFileSync(join(dataDir, 'pg-password'), '\n', { mode: 0o600 });
+    const failure = await startUp(dataDir).then(
+      () => undefined,
+      (error: Error) => error.message,
+    );
+    expect(failure).toMatch(/up exited with 1/);
+    expect(failure).toMatch(/engine-1 exited \(code \d+\) while starting; its log: .*engine-1\.log, ending:/);
+    // The engine's own last lines are quoted: the cause survives the data directory.
+    expect(failure).toMatch(/is required with --pg-auth scram/);
+    expect(failure).toMatch(/stopping what was started/);
+    expect(existsSync(join(dataDir, 'cluster.json'))).toBe(false);
+    // No process of this data directory is left (their command lines name it).
+    const left = (() => {
+      try {
+        return execFileSync('pgrep', ['-f', dataDir], { encoding: 'utf8' }).trim();
+      } catch (error) {
+        if ((error as { status?: number }).status === 1) return ''; // pgrep: nothing matches
+        throw error;
+      }
+    })();
+    expect(left).toBe('');
+  });
+
   it('refuses a bad cluster file and unknown commands without starting anything', () => {
     const dataDir = newDataDir('northlight-bad-');
     const file = join(dataDir, 'cluster.yaml');

@@ -113,6 +113,8 @@ export const CONTROL_INTERVAL_MS = 500;
 /** Readiness waits at start: recovery of a large volume can take a while. */
 const READY_TIMEOUT_MS = 120_000;
 const READY_POLL_MS = 100;
+/** Log lines a start failure quotes: the member's own last words, so the cause survives its directory. */
+const START_FAILURE_LOG_LINES = 8;
 /** Backoff between restarts of a crashing storage node or object store. */
 const RESTART_BACKOFF_MS = [500, 1_000, 2_000, 5_000, 10_000] as const;
 export const MAX_EVENTS = 200;
@@ -579,7 +581,7 @@ export class LocalCluster {
         const view = this.#processes.view(name)!;
         if (view.state !== 'running')
           throw new Error(
-            `${name} exited (code ${view.exitCode}) while starting; its log: ${this.logFile(name)}`,
+            `${name} exited (code ${view.exitCode}) while starting; its log: ${this.logFile(name)}, ending:\n${logTail(this.logFile(name), START_FAILURE_LOG_LINES)}`,
           );
         if (await (probe ?? (() => probeReady(this.#processes.spec(name)!.readyUrl)))()) {
           pending.delete(name);
@@ -1047,6 +1049,20 @@ function describeStep(step: Exclude<UpgradeStep, { kind: 'wait' | 'done' }>): st
       return `restarting ${step.name}`;
     case 'switchover':
       return `switchover from ${step.from} to ${step.to}`;
+  }
+}
+
+/** The last `lines` lines of a log file, indented (what a start failure quotes); '' if unreadable. */
+function logTail(path: string, lines: number): string {
+  try {
+    return readFileSync(path, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .map((line) => `  ${line}`)
+      .join('\n');
+  } catch {
+    return '';
   }
 }
 

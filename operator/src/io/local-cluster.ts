@@ -25,7 +25,6 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { allMembers } from '@northlight/protocol';
 import type { ClusterSpec } from '../core/cluster-spec.js';
 import {
   repairPolicyOf,
@@ -49,10 +48,9 @@ import { localControlMetrics } from './control-metrics.js';
 import { getJson } from './http-json.js';
 import { LocalProcesses, type MemberSpec, probeReady, stopStalePids } from './local-processes.js';
 import {
-  membershipOf,
-  pgHeads,
   RepairExecutor,
   type StorageSegmentView,
+  upgradeHealth,
   type VolumeJsonPg,
 } from './repair-executor.js';
 import { type ProxyTarget, TcpProxy } from './tcp-proxy.js';
@@ -748,35 +746,15 @@ export class LocalCluster {
   async #upgradeStep(world: StorageWorld): Promise<void> {
     const upgrade = this.upgrade;
     if (upgrade?.state !== 'running') return;
-    const pgs = world.volume.pgs.map(membershipOf);
-    const hosted = new Map<string, string[]>();
-    for (const pg of pgs)
-      for (const segment of allMembers(pg.quorumSet)) {
-        const node = pg.nodeOf[segment]!;
-        hosted.set(node, [...(hosted.get(node) ?? []), segment]);
-      }
     // Caught up: every segment the node hosts has reached its PG's head of the previous round.
-    const marks = this.#upgradeHeads;
-    this.#upgradeHeads = pgHeads(pgs, world.segmentsOf);
-    const pgOfSegment = new Map(
-      pgs.flatMap((pg) => allMembers(pg.quorumSet).map((segment) => [segment, pg.pgId])),
-    );
-    const nodes: UpgradeNode[] = world.nodes.map((node) => {
-      const segments = world.segmentsOf.get(node.nodeId);
-      const caughtUp =
-        segments !== undefined &&
-        (hosted.get(node.nodeId) ?? []).every((segmentId) => {
-          const held = segments.find((segment) => segment.segmentId === segmentId);
-          const mark = marks?.get(pgOfSegment.get(segmentId)!);
-          return held !== undefined && (mark === undefined || BigInt(held.scl) >= mark);
-        });
-      return {
-        nodeId: node.nodeId,
-        zone: node.zone,
-        version: this.versionOf(node.nodeId, world.versionOf.get(node.nodeId)),
-        healthy: node.reachable && caughtUp,
-      };
-    });
+    const health = upgradeHealth(world.volume.pgs, world.segmentsOf, this.#upgradeHeads);
+    this.#upgradeHeads = health.heads;
+    const nodes: UpgradeNode[] = world.nodes.map((node) => ({
+      nodeId: node.nodeId,
+      zone: node.zone,
+      version: this.versionOf(node.nodeId, world.versionOf.get(node.nodeId)),
+      healthy: health.behind(node) === undefined,
+    }));
     const engines: UpgradeEngine[] = this.#observedEngines().map((engine) => ({
       name: engine.name,
       role: engine.role,
@@ -788,7 +766,7 @@ export class LocalCluster {
     const step = planUpgrade({
       targetVersion: upgrade.target,
       nodes,
-      pgNodes: pgs.map((pg) => Object.values(pg.nodeOf)),
+      pgNodes: health.pgNodes,
       engines,
       maxBatchSize: UPGRADE_BATCH_SIZE_MAX,
     });

@@ -610,6 +610,46 @@ export function pgHeads(
   return heads;
 }
 
+/**
+ * For the rolling upgrade, on every platform: each PG's head now (what the next round compares
+ * against), each PG's nodes, and, for a node, why it is not yet healthy to take down — unreachable, silent, missing a
+ * segment it hosts, or a segment below its PG's head at the previous round (`marks`) — or undefined.
+ */
+export function upgradeHealth(
+  volumePgs: readonly VolumeJsonPg[],
+  segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]>,
+  marks: ReadonlyMap<number, bigint> | undefined,
+): {
+  readonly heads: Map<number, bigint>;
+  /** Each PG's nodes (members and joiners): a batch of the upgrade never takes two of one PG. */
+  readonly pgNodes: string[][];
+  readonly behind: (node: { readonly nodeId: string; readonly reachable: boolean }) => string | undefined;
+} {
+  const pgs = volumePgs.map(membershipOf);
+  const hosted = new Map<string, string[]>();
+  const pgOfSegment = new Map<string, number>();
+  for (const pg of pgs)
+    for (const segment of allMembers(pg.quorumSet)) {
+      const node = pg.nodeOf[segment]!;
+      hosted.set(node, [...(hosted.get(node) ?? []), segment]);
+      pgOfSegment.set(segment, pg.pgId);
+    }
+  const behind = (node: { readonly nodeId: string; readonly reachable: boolean }): string | undefined => {
+    if (!node.reachable) return `${node.nodeId} not ready`;
+    const segments = segmentsOf.get(node.nodeId);
+    if (segments === undefined) return `${node.nodeId} did not report its segments`;
+    for (const segmentId of hosted.get(node.nodeId) ?? []) {
+      const held = segments.find((segment) => segment.segmentId === segmentId);
+      if (held === undefined) return `${node.nodeId} does not hold ${segmentId}`;
+      const mark = marks?.get(pgOfSegment.get(segmentId)!);
+      if (mark !== undefined && BigInt(held.scl) < mark)
+        return `${segmentId} on ${node.nodeId} at SCL ${held.scl} < ${mark}`;
+    }
+    return undefined;
+  };
+  return { heads: pgHeads(pgs, segmentsOf), pgNodes: pgs.map((pg) => Object.values(pg.nodeOf)), behind };
+}
+
 function sclOfWorld(world: RepairWorld): Map<string, bigint> {
   const sclOf = new Map<string, bigint>();
   for (const segments of world.segmentsOf.values())

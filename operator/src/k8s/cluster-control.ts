@@ -41,10 +41,9 @@ import { planUpgrade, type UpgradeNode, type UpgradeStep } from '../core/upgrade
 import type { ClusterControlMetrics } from '../io/control-metrics.js';
 import { getJson } from '../io/http-json.js';
 import {
-  membershipOf,
-  pgHeads,
   RepairExecutor,
   type StorageSegmentView,
+  upgradeHealth,
   type VolumeJsonPg,
 } from '../io/repair-executor.js';
 import type { HealthSummary } from './conditions.js';
@@ -635,35 +634,12 @@ export class ClusterControl {
         'Upgrading',
         `rolling upgrade to storage ${context.spec.storage.version}, engines ${context.spec.engine.version}: storage zone by zone, then replicas, then a switchover`,
       );
-    const pgs = volume.pgs.map(membershipOf);
-    const hosted = new Map<string, string[]>();
-    for (const pg of pgs)
-      for (const segment of allMembers(pg.quorumSet)) {
-        const node = pg.nodeOf[segment]!;
-        hosted.set(node, [...(hosted.get(node) ?? []), segment]);
-      }
     // Caught up: every segment a node hosts has reached its PG's head of the previous round.
-    const marks = this.#upgradeHeads;
-    this.#upgradeHeads = pgHeads(pgs, segmentsOf);
-    const pgOfSegment = new Map(
-      pgs.flatMap((pg) => allMembers(pg.quorumSet).map((segment) => [segment, pg.pgId])),
-    );
+    const health = upgradeHealth(volume.pgs, segmentsOf, this.#upgradeHeads);
+    this.#upgradeHeads = health.heads;
+    const behind = health.behind;
     const atTarget = (member: string) =>
       this.#runningVersion(member) === this.versionFor(member) ? AT_SPEC : 'old';
-    /** Why a node is not healthy for the upgrade, for the Upgrading condition; undefined when it is. */
-    const behind = (node: NodeHealth): string | undefined => {
-      if (!node.reachable) return `${node.nodeId} not ready`;
-      const segments = segmentsOf.get(node.nodeId);
-      if (segments === undefined) return `${node.nodeId} did not report its segments`;
-      for (const segmentId of hosted.get(node.nodeId) ?? []) {
-        const held = segments.find((segment) => segment.segmentId === segmentId);
-        if (held === undefined) return `${node.nodeId} does not hold ${segmentId}`;
-        const mark = marks?.get(pgOfSegment.get(segmentId)!);
-        if (mark !== undefined && BigInt(held.scl) < mark)
-          return `${segmentId} on ${node.nodeId} at SCL ${held.scl} < ${mark}`;
-      }
-      return undefined;
-    };
     const lagging: string[] = [];
     const upgradeNodes: UpgradeNode[] = nodes.map((node) => {
       const why = behind(node);
@@ -678,7 +654,7 @@ export class ClusterControl {
     const step = planUpgrade({
       targetVersion: AT_SPEC,
       nodes: upgradeNodes,
-      pgNodes: pgs.map((pg) => Object.values(pg.nodeOf)),
+      pgNodes: health.pgNodes,
       engines: this.#observedEngines().map((engine) => ({
         name: engine.name,
         role: engine.role,

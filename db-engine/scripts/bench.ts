@@ -4,6 +4,7 @@
  *
  *   npm run bench -w @northlight/db-engine -- [--rows 100000] [--duration-ms 10000] [--clients 1,32]
  *                                             [--rounds 3] [--recovery-mb 50,500] [--no-recovery]
+ *                                             [--only redo] [--profile DIR] [--engine-args '...']
  *
  * Sections, each on a fresh volume:
  *  - redo / full-pages: the same engine shipping page diffs, then whole pages (a traditional engine
@@ -45,6 +46,12 @@ interface Config {
   readonly recovery: boolean;
   /** Measured runs per figure (medians reported): the machine is small and noisy. */
   readonly rounds: number;
+  /** `--profile DIR`: every storage node and engine writes a V8 CPU profile there at its exit. */
+  readonly profileDir: string | undefined;
+  /** `--only redo`: run only the redo section (with the baseline), e.g. when profiling. */
+  readonly only: string | undefined;
+  /** `--engine-args '--batch-hold-ms 5'`: extra flags for every engine (A/B runs of a knob). */
+  readonly engineArgs: readonly string[];
 }
 
 function parse(argv: readonly string[]): Config {
@@ -60,6 +67,9 @@ function parse(argv: readonly string[]): Config {
     recoveryMb: list(value('recovery-mb') ?? '50,500'),
     recovery: !argv.includes('--no-recovery'),
     rounds: Number(value('rounds') ?? 3),
+    profileDir: value('profile'),
+    only: value('only'),
+    engineArgs: (value('engine-args') ?? '').split(' ').filter((part) => part !== ''),
   };
   for (const number of [
     config.rows,
@@ -295,12 +305,18 @@ async function delayingProxy(target: number, delayMs: number): Promise<{ port: n
   return { port: (server.address() as { port: number }).port, server };
 }
 
+/** Set from `--profile` in main(): every process withVolume() starts is profiled. */
+let profileDir: string | undefined;
+/** Set from `--engine-args` in main(): appended to every engine's flags. */
+let extraEngineArgs: readonly string[] = [];
+
 async function withVolume<T>(
   name: string,
   options: { engineArgs?: string[]; proxied?: readonly ('s1' | 's2')[]; delayMs?: number },
   body: (engine: EngineProcess, fleet: StorageFleet) => Promise<T>,
 ): Promise<T> {
-  const fleet = new StorageFleet(SEGMENT_SIZE_BYTES, [], GOSSIP_INTERVAL_MS);
+  const profileArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  const fleet = new StorageFleet(SEGMENT_SIZE_BYTES, profileArgs, GOSSIP_INTERVAL_MS);
   await fleet.start();
   const proxies: Server[] = [];
   let storageFlag = fleet.storageFlag();
@@ -314,15 +330,17 @@ async function withVolume<T>(
   const engine = await startEngine(fleet, {
     dataDir,
     storage: storageFlag,
-    args: ['--cache-pages', '65536', ...(options.engineArgs ?? [])],
+    args: ['--cache-pages', '65536', ...(options.engineArgs ?? []), ...extraEngineArgs],
+    nodeArgs: profileArgs,
   });
   try {
     return await body(engine, fleet);
   } finally {
-    engine.child.kill('SIGKILL');
+    // A profiled engine must exit on its own to write its profile.
+    engine.child.kill(profileDir === undefined ? 'SIGKILL' : 'SIGTERM');
     await engine.exited;
     for (const proxy of proxies) proxy.close();
-    await fleet.stopAll();
+    await fleet.stopAll(profileDir === undefined ? 'SIGKILL' : 'SIGTERM');
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
@@ -519,6 +537,10 @@ async function recovery(config: Config): Promise<Record<string, Record<string, n
 
 async function main(): Promise<void> {
   const config = parse(process.argv.slice(2));
+  if (config.only !== undefined && config.only !== 'redo')
+    throw new Error(`--only takes "redo", not ${JSON.stringify(config.only)}`);
+  profileDir = config.profileDir;
+  extraEngineArgs = config.engineArgs;
   const startedMs = performance.now();
   // The baseline first, on a quiet machine (after the other sections, the disk is still writing back
   // what they left and its fsyncs are slower), three rounds, the median taken.
@@ -540,10 +562,11 @@ async function main(): Promise<void> {
         }
       : baselineRounds[0]!;
   const modes: Record<string, RunFigures[]> = {};
-  for (const [mode, args] of [
+  const sections = [
     ['redo', []],
     ['fullPages', ['--ship-full-pages', 'true']],
-  ] as const) {
+  ] as const;
+  for (const [mode, args] of config.only === 'redo' ? sections.slice(0, 1) : sections) {
     modes[mode] = await withVolume(mode, { engineArgs: [...args] }, async (engine, fleet) => {
       progress(`${mode}: loading ${config.rows} rows`);
       await prepare(engine, config.rows);
@@ -557,6 +580,12 @@ async function main(): Promise<void> {
     });
   }
   const most = Math.max(...config.clients);
+  if (config.only === 'redo') {
+    process.stdout.write(
+      `${JSON.stringify({ benchmark: 'db-engine-write-only', only: 'redo', modes, betterSqlite3: baseline }, null, 2)}\n`,
+    );
+    return;
+  }
   const jitter: Record<string, RunFigures> = {};
   for (const writeQuorum of [4, 6]) {
     jitter[`${writeQuorum}of6`] = await withVolume(

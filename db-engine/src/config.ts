@@ -38,6 +38,10 @@ export interface EngineConfig {
   readonly writeQuorum: number;
   readonly cachePages: number;
   readonly writeQuorumTimeoutMs: number;
+  /** Adaptive batching: flushes of one PG in flight before its next records wait (0: never wait). */
+  readonly roundsInFlightMax: number;
+  /** Adaptive batching: the longest a record waits behind rounds in flight. */
+  readonly batchHoldMs: number;
   readonly pageReadTimeoutMs: number;
   readonly requestBodyLimitBytes: number;
   readonly requestTimeoutMs: number;
@@ -128,6 +132,16 @@ const OPTIONS = {
     'write-quorum-timeout-ms',
     'a commit not durable after this fails with "write quorum lost"',
     '10000',
+  ),
+  roundsInFlightMax: option(
+    'rounds-in-flight-max',
+    "adaptive batching: a PG's flushes in flight (sent, not yet durable) before its next records wait for one to become durable, so that under load one batch carries many transactions; 0 sends every record at once",
+    '1',
+  ),
+  batchHoldMs: option(
+    'batch-hold-ms',
+    'adaptive batching: the longest a record waits behind rounds in flight',
+    '10',
   ),
   pageReadTimeoutMs: option(
     'page-read-timeout-ms',
@@ -357,6 +371,8 @@ export function parseEngineConfig(
     writeQuorum: integer('writeQuorum', 4, 6),
     cachePages: integer('cachePages', 16, 16_777_216),
     writeQuorumTimeoutMs: integer('writeQuorumTimeoutMs', 100, 3_600_000),
+    roundsInFlightMax: integer('roundsInFlightMax', 0, 64),
+    batchHoldMs: integer('batchHoldMs', 0, 1_000),
     pageReadTimeoutMs: integer('pageReadTimeoutMs', 50, 600_000),
     requestBodyLimitBytes: size('requestBodyLimitBytes', 1024),
     requestTimeoutMs: integer('requestTimeoutMs', 100, 3_600_000),

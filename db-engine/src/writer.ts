@@ -102,6 +102,8 @@ export async function runWriter(
       lsnAllocationLimit: config.lsnAllocationLimit,
       writeQuorum: config.writeQuorum,
       writeQuorumTimeoutMs: config.writeQuorumTimeoutMs,
+      roundsInFlightMax: config.roundsInFlightMax,
+      batchHoldMsMax: config.batchHoldMs,
       pageReadTimeoutMs: config.pageReadTimeoutMs,
       pageSizeBytes: ENGINE_PAGE_SIZE_BYTES,
     },

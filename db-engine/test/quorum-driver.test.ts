@@ -49,7 +49,10 @@ describe('QuorumDriver with six storage cores (simulator)', () => {
   it('re-sends a batch only once it has gone unanswered for a whole resend interval', async () => {
     // Every message held up to 15 ms: a round trip stays well inside the 50 ms resend interval, but a
     // tick often finds batches in flight, which it must leave alone.
-    const volume = new SimVolume(12, ['e1'], { reorderProbability: 1, reorderDelayMsMax: 15 });
+    // Adaptive batching off: every group is its own flush, whatever is in flight.
+    const volume = new SimVolume(12, ['e1'], { reorderProbability: 1, reorderDelayMsMax: 15 }, undefined, {
+      driverOptions: { roundsInFlightMax: 0 },
+    });
     volume.startEngine();
     const driver = await volume.serving();
     const workload = new GroupHistory(volume);
@@ -66,6 +69,43 @@ describe('QuorumDriver with six storage cores (simulator)', () => {
     expect(Object.values(status.shippedByNode).map((shipped) => shipped.batchesResent)).toEqual([
       0, 0, 0, 0, 0, 0,
     ]);
+  });
+
+  it('batches adaptively: an idle PG sends at once, a busy one waits for its round in flight', async () => {
+    // Every message takes 2–10 ms; a group is submitted every millisecond.
+    const run = async (roundsInFlightMax: number) => {
+      const volume = new SimVolume(13, ['e1'], { reorderProbability: 1, reorderDelayMsMax: 10 }, undefined, {
+        driverOptions: { roundsInFlightMax, batchHoldMsMax: 50 },
+      });
+      volume.startEngine();
+      const driver = await volume.serving();
+      const workload = new GroupHistory(volume);
+      // Idle: one group alone goes out in the next flush, six batches, durable within a round trip.
+      const idleBefore = driver.status().batchesSent;
+      const idle = workload.submit(driver, 'e1', [1]);
+      await volume.cluster.runFor(2);
+      expect(driver.status().batchesSent - idleBefore).toBe(6);
+      await volume.settle(() => idle.acknowledged);
+      const sentBefore = driver.status().batchesSent;
+      const startMs = volume.cluster.nowMs();
+      for (let index = 0; index < 300; index++) {
+        workload.submit(driver, 'e1', [index % PAGES_PER_PG]);
+        await volume.cluster.runFor(1);
+      }
+      await volume.settle(() => workload.current.every((group) => group.acknowledged));
+      const status = driver.status();
+      expect(status.vdl).toBe(status.lastAllocated);
+      const submitted = workload.current.length;
+      expect(await workload.recovered(driver)).toBe(submitted); // every group, in order
+      return { batches: status.batchesSent - sentBefore, ms: volume.cluster.nowMs() - startMs };
+    };
+    const eager = await run(0);
+    const adaptive = await run(1);
+    expect(eager.batches).toBe(300 * 6);
+    // A round trip of up to 20 ms covers many submissions: each flush carries several groups.
+    expect(adaptive.batches).toBeLessThan(eager.batches / 3);
+    // And nothing waits long: the load ends about as soon.
+    expect(adaptive.ms).toBeLessThan(eager.ms + 60);
   });
 
   it('re-sends at once what a new PG refused before it learned our epoch, once it has it', async () => {
@@ -115,10 +155,10 @@ describe('QuorumDriver with six storage cores (simulator)', () => {
     // acknowledged before the crash / groups the recovered volume holds / groups submitted
     expect(outcomes).toMatchInlineSnapshot(`
       [
-        "1/44/60",
-        "57/60/60",
-        "1/3/60",
-        "60/60/60",
+        "1/36/60",
+        "56/60/60",
+        "1/39/60",
+        "58/60/60",
       ]
     `);
   });

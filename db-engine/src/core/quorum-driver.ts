@@ -11,7 +11,11 @@
  *    group's CPL. Allocation never goes past VDL + LAL (`lsnAllocationLimit`): a group waits in the
  *    queue until VDL advances (back-pressure), as it waits while the PGs its pages fall in are added.
  *  - Each record's backlink is the previous record of its PG. Records are batched per PG
- *    (`flushIntervalMs`) and sent to all six segments; acknowledgements (4 of 6 per PG, via the
+ *    (`flushIntervalMs`) and sent to all six segments. Batching adapts to load: while a PG has
+ *    `roundsInFlightMax` flushes not yet durable, its new records wait in the outbox for one of them
+ *    to become durable (or `batchHoldMsMax`), so that under load a batch carries many transactions
+ *    and each storage node pays its per-batch cost (frame, log write, fdatasync, ack) once for all
+ *    of them; an idle PG sends at once. Acknowledgements (4 of 6 per PG, via the
  *    `DurabilityTracker`) advance VCL, and VDL is the highest CPL ≤ VCL. `whenDurable(seq)` resolves
  *    once VDL ≥ the group's CPL: the engine then answers the client (asynchronous group commit; no
  *    thread waits on a commit).
@@ -94,6 +98,13 @@ export interface DriverOptions {
    */
   readonly writeQuorum: number;
   readonly flushIntervalMs: number;
+  /**
+   * Flushes of one PG that may be in flight (sent, not yet durable) before its next records wait
+   * for one of them to become durable: the adaptive batching of the commit path. 0: never wait.
+   */
+  readonly roundsInFlightMax: number;
+  /** The longest a record waits in the outbox behind rounds in flight. */
+  readonly batchHoldMsMax: number;
   readonly resendIntervalMs: number;
   /** After a read quorum of every PG answered, how long to wait for the other segments' states. */
   readonly recoveryGraceMs: number;
@@ -114,6 +125,8 @@ export const DRIVER_DEFAULTS: DriverOptions = {
   lsnAllocationLimit: 1_000_000n,
   writeQuorum: WRITE_QUORUM,
   flushIntervalMs: 0,
+  roundsInFlightMax: 1,
+  batchHoldMsMax: 10,
   resendIntervalMs: 200,
   recoveryGraceMs: 200,
   recoveryTimeoutMs: 10_000,
@@ -250,6 +263,11 @@ export class QuorumDriver {
   /** The newest SCL each segment reported (acks, segment states). */
   readonly #scls = new Map<SegmentId, Lsn>();
   readonly #outbox = new Map<PgId, RedoRecord[]>();
+  /** Per PG: when its oldest record waiting in the outbox got there. */
+  readonly #outboxSinceMs = new Map<PgId, number>();
+  /** Per PG: the last LSN of each flush not yet known durable (VCL below it), ascending. */
+  readonly #rounds = new Map<PgId, Lsn[]>();
+  #holdTimer: TimerHandle | undefined;
   readonly #batches = new Map<bigint, Batch>();
   /** Submitted groups not yet durable, in submission order; the unallocated ones at the end. */
   readonly #groups: Group[] = [];
@@ -550,6 +568,7 @@ export class QuorumDriver {
         this.#heads.set(pgId, lsn);
         this.#listAbove(pgId).push(lsn);
         this.#outboxOf(pgId).push(record);
+        if (!this.#outboxSinceMs.has(pgId)) this.#outboxSinceMs.set(pgId, this.#env.clock.nowMs());
         mtr.push(record);
         lsns.push(lsn);
       });
@@ -620,14 +639,65 @@ export class QuorumDriver {
     this.#flushScheduled = false;
     const tracker = this.#tracker;
     if (this.#phase.name !== 'serving' || tracker === undefined) return;
+    const nowMs = this.#env.clock.nowMs();
+    let heldUntilMs = Number.POSITIVE_INFINITY;
     for (const [pgId, records] of this.#outbox) {
+      const sinceMs = this.#outboxSinceMs.get(pgId) ?? nowMs;
+      if (this.#holds(pgId, records.length, tracker.vcl) && nowMs - sinceMs < this.#options.batchHoldMsMax) {
+        heldUntilMs = Math.min(heldUntilMs, sinceMs + this.#options.batchHoldMsMax);
+        continue;
+      }
       const placement = this.#placement(pgId);
       for (let start = 0; start < records.length; start += this.#options.batchRecordsMax) {
         const slice = records.slice(start, start + this.#options.batchRecordsMax);
         for (const segmentId of placement.members) this.#sendBatch(placement, segmentId, slice, tracker.vdl);
       }
+      this.#roundsOf(pgId).push(records.at(-1)!.lsn);
+      this.#outbox.delete(pgId);
+      this.#outboxSinceMs.delete(pgId);
     }
-    this.#outbox.clear();
+    if (heldUntilMs !== Number.POSITIVE_INFINITY && this.#holdTimer === undefined) {
+      this.#holdTimer = this.#env.clock.setTimer(heldUntilMs - nowMs, () => {
+        this.#holdTimer = undefined;
+        this.#flush();
+      });
+    }
+  }
+
+  /**
+   * Whether a PG's waiting records should stay in the outbox for now: it has `roundsInFlightMax`
+   * flushes in flight and fewer records waiting than fill a batch. Rounds at or below VCL are done.
+   */
+  #holds(pgId: PgId, waiting: number, vcl: Lsn): boolean {
+    if (this.#options.roundsInFlightMax === 0 || waiting >= this.#options.batchRecordsMax) return false;
+    const rounds = this.#rounds.get(pgId);
+    if (rounds === undefined) return false;
+    let done = 0;
+    while (done < rounds.length && rounds[done]! <= vcl) done++;
+    if (done > 0) rounds.splice(0, done);
+    return rounds.length >= this.#options.roundsInFlightMax;
+  }
+
+  #roundsOf(pgId: PgId): Lsn[] {
+    let rounds = this.#rounds.get(pgId);
+    if (rounds === undefined) {
+      rounds = [];
+      this.#rounds.set(pgId, rounds);
+    }
+    return rounds;
+  }
+
+  /** VCL moved: a PG whose records wait behind a round now done may send them. */
+  #releaseHeld(vcl: Lsn): void {
+    if (this.#flushScheduled || this.#outbox.size === 0) return;
+    for (const pgId of this.#outbox.keys()) {
+      const rounds = this.#rounds.get(pgId);
+      if (rounds === undefined || rounds.length === 0 || rounds[0]! <= vcl) {
+        this.#flushScheduled = true;
+        this.#env.clock.setTimer(this.#options.flushIntervalMs, () => this.#flush());
+        return;
+      }
+    }
   }
 
   #sendBatch(placement: PgPlacement, segmentId: SegmentId, records: readonly RedoRecord[], hint: Lsn): void {
@@ -676,9 +746,11 @@ export class QuorumDriver {
     const tracker = this.#tracker;
     if (phase.name !== 'serving' || tracker === undefined) return;
     const before = tracker.vdl;
+    const vclBefore = tracker.vcl;
     for (const record of batch.message.records) tracker.acknowledge(record.lsn, message.segmentId);
     tracker.acknowledgeThrough(message.pgId, message.segmentId, message.scl);
     if (tracker.vdl > before) this.#vdlAdvanced(tracker.vdl);
+    if (tracker.vcl > vclBefore) this.#releaseHeld(tracker.vcl);
   }
 
   #noteScl(segmentId: SegmentId, scl: Lsn): void {
@@ -1245,6 +1317,10 @@ export class QuorumDriver {
     this.#aboveVdl.clear();
     this.#readPoints.clear();
     this.#outbox.clear();
+    this.#outboxSinceMs.clear();
+    this.#rounds.clear();
+    this.#holdTimer?.cancel();
+    this.#holdTimer = undefined;
     this.#batches.clear();
     for (const group of this.#groups) for (const waiter of group.waiters) waiter.reject(error);
     this.#groups.length = 0;

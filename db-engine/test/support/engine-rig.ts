@@ -117,8 +117,9 @@ export class StorageFleet {
       .join(',');
   }
 
-  async stopAll(): Promise<void> {
-    await Promise.all([...this.nodes.values()].map((node) => stopStorageProcess(node, 'SIGKILL')));
+  /** SIGKILL by default; SIGTERM lets a node exit on its own (e.g. to write its CPU profile). */
+  async stopAll(signal: 'SIGTERM' | 'SIGKILL' = 'SIGKILL'): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((node) => stopStorageProcess(node, signal)));
     for (const node of this.nodes.values()) removeDataDir(node);
   }
 }

@@ -108,6 +108,7 @@ export class SimVolume {
   epochStore: EpochStore | undefined;
 
   readonly geometry: VolumeGeometry;
+  readonly #driverOptions: Partial<DriverOptions>;
 
   /**
    * Called before every simulator step that `settle` and `wait` run (a checker that samples the
@@ -119,6 +120,7 @@ export class SimVolume {
    * `more.spareStorage`: more storage cores ([id, zone]) that no PG is placed on: where a repair puts
    * the segment that replaces a failed one (the directory places PGs on STORAGE_NODES only).
    * `more.storageOptions`: overrides for every storage core (e.g. staging to the object store).
+   * `more.driverOptions`: overrides for every engine's driver (DRIVER_OPTIONS).
    */
   constructor(
     seed: number,
@@ -128,9 +130,11 @@ export class SimVolume {
     more: {
       readonly spareStorage?: readonly (readonly [string, string])[];
       readonly storageOptions?: Partial<StorageNodeOptions>;
+      readonly driverOptions?: Partial<DriverOptions>;
     } = {},
   ) {
     this.geometry = geometry;
+    this.#driverOptions = more.driverOptions ?? {};
     this.cluster = new SimCluster({ seed, logLevelMin: 'error', network });
     const storageOptions: StorageNodeOptions = {
       ...STORAGE_OPTIONS,
@@ -204,7 +208,7 @@ export class SimVolume {
         env,
         dir,
         this.epochStore ?? new DiskEpochStore(env.disk, '/engine'),
-        { ...DRIVER_OPTIONS, pageSizeBytes: this.geometry.pageSizeBytes },
+        { ...DRIVER_OPTIONS, pageSizeBytes: this.geometry.pageSizeBytes, ...this.#driverOptions },
         {
           allocated: (seq, lsns) => handle.events.allocated?.(seq, lsns),
           mtr: (records) => handle.events.mtr?.(records),

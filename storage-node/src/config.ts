@@ -31,6 +31,10 @@ export const DEFAULT_LISTEN_HOST = '0.0.0.0';
 export const DEFAULT_S3_REGION = 'us-east-1';
 export const DEFAULT_BACKUP_INTERVAL_MS = 1000;
 export const DEFAULT_GOSSIP_INTERVAL_MS = 1000;
+/** STORAGE_NODE_DEFAULTS has the same. */
+export const DEFAULT_MATERIALIZE_INTERVAL_MS = 1000;
+/** The page and record caches' default size each (STORAGE_NODE_DEFAULTS has the same). */
+export const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_PAGE_SIZE_BYTES = 8 * 1024;
 export const MIN_PAGE_SIZE_BYTES = 512;
 export const DEFAULT_SEGMENT_SIZE_BYTES = 1024 * 1024 * 1024;
@@ -70,6 +74,12 @@ export interface StorageNodeConfig {
   readonly gossipIntervalMs: number;
   /** How often staging to the object store runs (0: never; only with a bucket). */
   readonly backupIntervalMs: number;
+  /** How often records are coalesced into page images (materialization) and collected. */
+  readonly materializeIntervalMs: number;
+  /** Memory for page images (the page store's image cache; 0: none). */
+  readonly pageCacheBytes: number;
+  /** Memory for decoded records after their append (the record cache; 0: none). */
+  readonly recordCacheBytes: number;
   /** Key prefix of the node's backup objects: '' or ending in '/'. */
   readonly s3Prefix: string;
 }
@@ -122,6 +132,25 @@ export const CONFIG_OPTIONS = {
   segmentSizeBytes: option('segment-size-bytes', 'segment (PG) size: a multiple of the page size', {
     defaultValue: '1GiB',
   }),
+  materializeIntervalMs: option(
+    'materialize-interval-ms',
+    'coalesce records into page images every … ms: longer coalesces more records per page write',
+    { defaultValue: String(DEFAULT_MATERIALIZE_INTERVAL_MS) },
+  ),
+  pageCacheBytes: option(
+    'page-cache-bytes',
+    'memory for page images, so hot pages are not read from disk (0 = none)',
+    {
+      defaultValue: '32MiB',
+    },
+  ),
+  recordCacheBytes: option(
+    'record-cache-bytes',
+    'memory for records after their append, so materialization and gossip need not read the log (0 = none)',
+    {
+      defaultValue: '32MiB',
+    },
+  ),
 } as const satisfies Record<string, ConfigOption>;
 
 type OptionKey = keyof typeof CONFIG_OPTIONS;
@@ -205,6 +234,16 @@ export function parseStorageNodeConfigResult(
   const gossipIntervalMs = field('gossipIntervalMs', parseInterval, DEFAULT_GOSSIP_INTERVAL_MS);
   const backupIntervalMs = field('backupIntervalMs', parseInterval, DEFAULT_BACKUP_INTERVAL_MS);
   const s3Prefix = field('s3Prefix', parsePrefix, '');
+  const materializeIntervalMs = field(
+    'materializeIntervalMs',
+    (text) => {
+      const parsed = parseInterval(text);
+      return 'value' in parsed && parsed.value === 0 ? invalid('must be positive') : parsed;
+    },
+    DEFAULT_MATERIALIZE_INTERVAL_MS,
+  );
+  const pageCacheBytes = field('pageCacheBytes', parseMemory, DEFAULT_CACHE_BYTES);
+  const recordCacheBytes = field('recordCacheBytes', parseMemory, DEFAULT_CACHE_BYTES);
   const objectStore = readObjectStore(flags, raw, report, field);
   if (problems.length > 0) return { ok: false, error: problems };
   return {
@@ -224,6 +263,9 @@ export function parseStorageNodeConfigResult(
       gossipIntervalMs: gossipIntervalMs!,
       backupIntervalMs: objectStore === undefined ? 0 : backupIntervalMs!,
       s3Prefix: s3Prefix!,
+      materializeIntervalMs: materializeIntervalMs!,
+      pageCacheBytes: pageCacheBytes!,
+      recordCacheBytes: recordCacheBytes!,
     },
   };
 }
@@ -428,6 +470,11 @@ function parseSize(text: string): Parsed<number> {
   return value !== undefined && Number.isSafeInteger(value) && value > 0
     ? valid(value)
     : invalid('is not a size in bytes (a positive integer, optionally with KiB, MiB, GiB or TiB)');
+}
+
+/** A memory size: 0, or a size as `parseSize` takes it. */
+function parseMemory(text: string): Parsed<number> {
+  return text === '0' ? valid(0) : parseSize(text);
 }
 
 function parsePageSize(text: string): Parsed<number> {

@@ -114,6 +114,9 @@ async function run(argv: readonly string[]): Promise<number> {
     gossipIntervalMs: config.gossipIntervalMs,
     backupIntervalMs: config.backupIntervalMs,
     backupPrefix: config.s3Prefix,
+    materializeIntervalMs: config.materializeIntervalMs,
+    pageCacheBytes: config.pageCacheBytes,
+    recordCacheBytes: config.recordCacheBytes,
     metrics: storageMetricsFor(metrics),
   });
   await core.start();

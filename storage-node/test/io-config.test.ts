@@ -52,6 +52,9 @@ describe('storage node configuration', () => {
         '--s3-prefix=cluster-1/',
         '--backup-interval-ms=250',
         '--gossip-interval-ms=500',
+        '--materialize-interval-ms=5000',
+        '--page-cache-bytes=128MiB',
+        '--record-cache-bytes=0',
       ],
       { NORTHLIGHT_S3_SECRET_ACCESS_KEY: 'secret' },
     );
@@ -80,6 +83,9 @@ describe('storage node configuration', () => {
       s3Prefix: 'cluster-1/',
       backupIntervalMs: 250,
       gossipIntervalMs: 500,
+      materializeIntervalMs: 5000,
+      pageCacheBytes: 128 * 1024 * 1024,
+      recordCacheBytes: 0,
     });
   });
 
@@ -99,6 +105,9 @@ describe('storage node configuration', () => {
       s3Prefix: '',
       backupIntervalMs: 0, // no bucket: no staging
       gossipIntervalMs: 1000,
+      materializeIntervalMs: 1000,
+      pageCacheBytes: 32 * 1024 * 1024,
+      recordCacheBytes: 32 * 1024 * 1024,
     });
   });
 
@@ -171,6 +180,12 @@ describe('storage node configuration', () => {
     ['--s3-endpoint=ftp://x', '--s3-endpoint / NORTHLIGHT_S3_ENDPOINT: must be an http:// or https:// URL'],
     ['--s3-bucket=Bad_Bucket', '--s3-bucket / NORTHLIGHT_S3_BUCKET: is not a valid bucket name'],
     ['--s3-region=EU WEST', '--s3-region / NORTHLIGHT_S3_REGION: is not a region name'],
+    [
+      '--materialize-interval-ms=0',
+      '--materialize-interval-ms / NORTHLIGHT_MATERIALIZE_INTERVAL_MS: must be positive',
+    ],
+    ['--page-cache-bytes=-1', '--page-cache-bytes / NORTHLIGHT_PAGE_CACHE_BYTES: is not a size in bytes'],
+    ['--record-cache-bytes=1GB', '--record-cache-bytes / NORTHLIGHT_RECORD_CACHE_BYTES: is not a size'],
     ['--unknown=1', 'unknown flag --unknown; see --help'],
     ['stray', 'unexpected argument "stray"'],
     ['--port', '--port / NORTHLIGHT_PORT: --port needs a value'],

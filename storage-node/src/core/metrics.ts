@@ -51,6 +51,8 @@ export interface StorageMetrics {
   messageDropped(reason: DropReason): void;
   /** A page read served, and how long it took. */
   pageRead(segment: SegmentLabels, latencyMs: number): void;
+  /** A page image looked up in the page store's image cache: found (true) or read from disk. */
+  pageCacheLookup(hit: boolean): void;
   /** Gossip: a pull sent to a peer, or a peer's pull served (with the records sent). */
   gossipPull(direction: 'sent' | 'served', recordsSent: number): void;
   /** Gossip: records received from peers that this segment did not hold (gaps filled). */
@@ -79,6 +81,7 @@ export const noopStorageMetrics: StorageMetrics = {
   requestRejected: ignore,
   messageDropped: ignore,
   pageRead: ignore,
+  pageCacheLookup: ignore,
   gossipPull: ignore,
   gossipRecordsFetched: ignore,
   pageRepaired: ignore,

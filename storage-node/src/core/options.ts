@@ -57,6 +57,11 @@ export interface StorageNodeOptions {
    * the cache off (every reader reads the node log).
    */
   readonly recordCacheBytes?: number;
+  /**
+   * Page images kept in memory by the page store (page-store.ts, P5), in page bytes: materialization
+   * and page reads of hot pages skip the disk read. 0 turns the cache off.
+   */
+  readonly pageCacheBytes?: number;
   /** Background scrub tick; 0 (the default) turns it off (`scrub()` still runs a whole pass). */
   readonly scrubIntervalMs?: number;
   /** Log entries or page images verified per scrub step. */
@@ -123,6 +128,7 @@ export const STORAGE_NODE_DEFAULTS = {
   materializeIntervalMs: 1000,
   materializeRecordsPerStep: 2048,
   recordCacheBytes: 32 * 1024 * 1024,
+  pageCacheBytes: 32 * 1024 * 1024,
   scrubIntervalMs: 0,
   scrubItemsPerStep: 256,
   hintPersistIntervalMs: 1000,
@@ -197,6 +203,7 @@ export function resolveOptions(options: StorageNodeOptions): ResolvedOptions {
     throw invalid('appendQueueBytesMax', merged.appendQueueBytesMax, 'must hold at least one largest record');
   nonNegativeInteger('materializeIntervalMs', merged.materializeIntervalMs);
   nonNegativeInteger('recordCacheBytes', merged.recordCacheBytes);
+  nonNegativeInteger('pageCacheBytes', merged.pageCacheBytes);
   nonNegativeInteger('scrubIntervalMs', merged.scrubIntervalMs);
   nonNegativeInteger('gossipIntervalMs', merged.gossipIntervalMs);
   nonNegativeInteger('backupIntervalMs', merged.backupIntervalMs);

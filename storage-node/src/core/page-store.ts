@@ -32,6 +32,12 @@
  *      back to an older image (or to zeros) would silently serve a wrong page. So the identity is kept
  *      twice (one flipped bit cannot hide which page a slot holds), and a newest image whose page bytes
  *      fail their CRC is reported damaged (reads of the page are refused), never skipped.
+ *  P5. The image cache (`cacheBytes`, least recently used first out) holds the page bytes of slots
+ *      this process wrote or read back intact, keyed by slot: a slot's bytes never change while it
+ *      holds its image (copy-on-write, P2), and a slot leaves the cache when it is freed, before it
+ *      can be reused. So a cached image is exactly what the slot holds, as written. What the cache
+ *      hides is the medium rotting under it; that is the scrubber's job, which reads the disk
+ *      (`read(…, { fromDisk: true })`), as a read does again once the image is evicted.
  */
 import { assert, crc32c, type Disk, type DiskFile, type Logger, NorthlightError } from '@northlight/protocol';
 import type { StorageMetrics } from './metrics.js';
@@ -70,12 +76,23 @@ export class PageStore {
   readonly #free: number[] = [];
   /** Freed while reads may be in flight (P3); the owner releases them when no read is pinned. */
   #quarantined: number[] = [];
+  /** P5: slot → its page bytes, least recently used first (a Map keeps insertion order). */
+  readonly #cache = new Map<number, Uint8Array>();
+  readonly #cacheBytesMax: number;
+  #cacheBytes = 0;
 
-  private constructor(path: string, file: DiskFile, pageSizeBytes: number, metrics: StorageMetrics) {
+  private constructor(
+    path: string,
+    file: DiskFile,
+    pageSizeBytes: number,
+    metrics: StorageMetrics,
+    cacheBytesMax: number,
+  ) {
     this.#path = path;
     this.#file = file;
     this.#pageSizeBytes = pageSizeBytes;
     this.#metrics = metrics;
+    this.#cacheBytesMax = cacheBytesMax;
   }
 
   get slotBytes(): number {
@@ -94,10 +111,36 @@ export class PageStore {
     return PAGE_STORE_HEADER_BYTES + this.#slotCount * this.slotBytes;
   }
 
+  /** Page bytes held by the image cache (P5). */
+  get cachedBytes(): number {
+    return this.#cacheBytes;
+  }
+
+  /** P5: remembers `page` (owned by the store from now on) as the bytes of `slot`. */
+  #remember(slot: number, page: Uint8Array): void {
+    if (this.#cacheBytesMax < page.length) return;
+    this.#forget(slot);
+    this.#cache.set(slot, page);
+    this.#cacheBytes += page.length;
+    for (const [oldest, bytes] of this.#cache) {
+      if (this.#cacheBytes <= this.#cacheBytesMax) break;
+      this.#cache.delete(oldest);
+      this.#cacheBytes -= bytes.length;
+    }
+  }
+
+  #forget(slot: number): void {
+    const cached = this.#cache.get(slot);
+    if (cached === undefined) return;
+    this.#cache.delete(slot);
+    this.#cacheBytes -= cached.length;
+  }
+
   /**
    * Opens (or creates) the store and scans every slot. `isWanted(image)` says whether a valid image
    * may count (P1: live segment, LSN ≤ materializedThrough); the newest wanted image of each page is
    * returned, every other slot is free. NL_CONFIG_INVALID if the store was written with another page size.
+   * `cacheBytes`: the image cache's size (P5; 0 turns it off).
    */
   static async open(
     disk: Disk,
@@ -106,11 +149,12 @@ export class PageStore {
     metrics: StorageMetrics,
     log: Logger,
     isWanted: (image: ScannedImage) => boolean,
+    cacheBytes = 0,
   ): Promise<{ pageStore: PageStore; images: ScannedImage[] }> {
     const path = `${directory}/pages.dat`;
     const file = await disk.open(path);
     const size = await file.size();
-    const store = new PageStore(path, file, pageSizeBytes, metrics);
+    const store = new PageStore(path, file, pageSizeBytes, metrics, cacheBytes);
     const header = await file.read(0, PAGE_STORE_HEADER_BYTES);
     const headerPageSize = decodeHeader(header);
     if (headerPageSize !== undefined && headerPageSize !== pageSizeBytes) {
@@ -177,19 +221,23 @@ export class PageStore {
   async write(segmentNumber: number, pageNo: number, lsn: bigint, page: Uint8Array): Promise<number> {
     assert(page.length === this.#pageSizeBytes, 'page image of the wrong size');
     const slot = this.#free.pop() ?? this.#slotCount++;
-    await this.#file.write(this.#slotOffset(slot), encodeSlot(segmentNumber, pageNo, lsn, page));
+    const encoded = encodeSlot(segmentNumber, pageNo, lsn, page);
+    await this.#file.write(this.#slotOffset(slot), encoded);
+    this.#remember(slot, encoded.subarray(PAGE_SLOT_IDENTITY_BYTES, PAGE_SLOT_IDENTITY_BYTES + page.length));
     return slot;
   }
 
   /**
    * Writes images of one segment, all as of `lsn`, into free slots (or new ones at the end), with one
-   * disk write per run of adjacent slots (a bulk install: a backup base). Returns the slots, in the
-   * order of `images`. Not synced.
+   * disk write per run of adjacent slots (materialization; a bulk install: a backup base). Returns the
+   * slots, in the order of `images`. Not synced. `cache`: the images stay in the image cache (P5), and
+   * the store owns their bytes from now on (the caller must not change them).
    */
   async writeMany(
     segmentNumber: number,
     lsn: bigint,
     images: readonly { readonly pageNo: number; readonly bytes: Uint8Array; readonly crc?: number }[],
+    options: { readonly cache?: boolean } = {},
   ): Promise<number[]> {
     // Each image is encoded straight into the bytes of its slot, then written as `writeSlots` does.
     const slotBytes = this.slotBytes;
@@ -199,7 +247,10 @@ export class PageStore {
       slots.set(image.bytes, index * slotBytes + PAGE_SLOT_IDENTITY_BYTES);
       return { pageNo: image.pageNo, crc: image.crc ?? crc32c(image.bytes) };
     });
-    return this.writeSlots(segmentNumber, lsn, slots, identities);
+    const numbers = await this.writeSlots(segmentNumber, lsn, slots, identities);
+    if (options.cache === true)
+      for (const [index, image] of images.entries()) this.#remember(numbers[index]!, image.bytes);
+    return numbers;
   }
 
   /**
@@ -220,6 +271,7 @@ export class PageStore {
     const slotBytes = this.slotBytes;
     assert(slots.length === images.length * slotBytes, 'slots of the wrong size');
     const numbers = images.map(() => this.#free.pop() ?? this.#slotCount++);
+    for (const slot of numbers) this.#forget(slot); // P5: a reused slot's old bytes are gone
     for (const [index, image] of images.entries())
       stampIdentity(
         slots.subarray(index * slotBytes, (index + 1) * slotBytes),
@@ -257,12 +309,33 @@ export class PageStore {
 
   /**
    * The image in `slot`, checked: its CRC, and that it is the image of this page as of this LSN.
-   * NL_DECODE_CHECKSUM otherwise (the medium rotted).
+   * NL_DECODE_CHECKSUM otherwise (the medium rotted). A copy the caller owns; from the image cache
+   * (P5) unless `fromDisk` (the scrubber checks the medium itself).
    */
-  async read(slot: number, segmentNumber: number, pageNo: number, lsn: bigint): Promise<Uint8Array> {
+  async read(
+    slot: number,
+    segmentNumber: number,
+    pageNo: number,
+    lsn: bigint,
+    options: { readonly fromDisk?: boolean } = {},
+  ): Promise<Uint8Array> {
     assert(slot < this.#slotCount, `read of slot ${slot} past the end`);
+    if (options.fromDisk !== true) {
+      const cached = this.#cache.get(slot);
+      if (cached !== undefined) {
+        this.#cache.delete(slot); // most recently used: to the end
+        this.#cache.set(slot, cached);
+        this.#metrics.pageCacheLookup(true);
+        return cached.slice();
+      }
+      this.#metrics.pageCacheLookup(false);
+    }
     const bytes = await this.#file.read(this.#slotOffset(slot), this.slotBytes);
-    return checkedPage(bytes, this.slotBytes, { slot, segmentNumber, pageNo, lsn });
+    const page = checkedPage(bytes, this.slotBytes, { slot, segmentNumber, pageNo, lsn });
+    // A slot freed while the read was in flight is remembered all the same: nothing refers to it
+    // any more, and whatever reuses it writes it first, which replaces the entry (P5).
+    this.#remember(slot, page.slice());
+    return page;
   }
 
   /**
@@ -346,11 +419,13 @@ export class PageStore {
 
   /** The slot's image is superseded (P2): it becomes free at the next `releaseQuarantine` (P3). */
   free(slot: number): void {
+    this.#forget(slot);
     this.#quarantined.push(slot);
   }
 
   /** A slot written by a step that was abandoned: nothing can be reading it, free at once. */
   freeUnused(slot: number): void {
+    this.#forget(slot);
     this.#free.push(slot);
   }
 

@@ -85,7 +85,9 @@ export class ScrubPass {
     if (image === undefined || image.slot !== item.slot || segment.damagedPages.has(item.pageNo))
       return false;
     try {
-      await storage.pageStore.read(image.slot, segment.control.number, item.pageNo, image.lsn);
+      await storage.pageStore.read(image.slot, segment.control.number, item.pageNo, image.lsn, {
+        fromDisk: true, // the medium itself, not the image cache (P5)
+      });
     } catch (error) {
       if (!isDecodeError(error)) throw error;
       storage.pageDamaged(env, segment, item.pageNo, 'scrub');

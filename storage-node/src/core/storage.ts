@@ -160,6 +160,7 @@ export class Storage {
       metrics,
       env.log,
       (image) => image.lsn <= (byNumber.get(image.segmentNumber)?.control.materializedThrough ?? -1n), // S2
+      options.pageCacheBytes,
     );
     for (const image of images) {
       const segment = byNumber.get(image.segmentNumber)!;

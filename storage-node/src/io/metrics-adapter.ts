@@ -25,6 +25,7 @@ export function storageMetricsFor(sink: StorageMetricsSink): StorageMetrics {
     requestRejected: (code: ErrorCode) => sink.addRejectedRequests(code),
     messageDropped: (reason: DropReason) => sink.addDroppedMessages(reason),
     pageRead: (_segment: SegmentLabels, latencyMs: number) => sink.observePageReadLatencyMs(latencyMs),
+    pageCacheLookup: (hit: boolean) => sink.addPageCacheLookups(hit ? 'hit' : 'miss'),
     gossipPull: (direction) => sink.addGossipPulls(direction),
     gossipRecordsFetched: (_segment: SegmentLabels, count: number) => sink.addGossipFetchedRecords(count),
     pageRepaired: () => sink.addRepairedPages(1),

@@ -83,6 +83,8 @@ export interface StorageMetricsSink {
   /** Messages the core dropped without a reply, by reason (the transport counts its own drops). */
   addDroppedMessages(reason: string, messages?: number): void;
   observePageReadLatencyMs(latencyMs: number): void;
+  /** Page image cache lookups, by result: hit or miss (read from disk). */
+  addPageCacheLookups(result: 'hit' | 'miss', lookups?: number): void;
   /** How many segments are in each state; states missing from `countsByState` are set to 0. */
   setSegmentCounts(countsByState: Readonly<Record<string, number>>): void;
 }
@@ -127,6 +129,7 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
   readonly #rejectedRequests: Counter<'code'>;
   readonly #droppedMessages: Counter<'reason'>;
   readonly #pageReadLatency: Histogram;
+  readonly #pageCacheLookups: Counter<'result'>;
   readonly #segments: Gauge<'state'>;
   readonly #labelValues = new Map<string, Set<string>>();
   #transportTracked = false;
@@ -164,6 +167,11 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
       'gossip_pulls_total',
       "Gossip pulls sent to PG peers, and peers' pulls served, by direction.",
       'direction',
+    );
+    this.#pageCacheLookups = labelled(
+      'page_cache_lookups_total',
+      "Page image lookups in the page store's image cache, by result (hit, or miss: read from disk).",
+      'result',
     );
     this.#repairedPages = counter('repaired_pages_total', "Damaged page images replaced by a peer's copy.");
     this.#backupUploadedBytes = labelled(
@@ -334,6 +342,10 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
 
   observePageReadLatencyMs(latencyMs: number): void {
     this.#pageReadLatency.observe(checkAmount('page read latency', latencyMs) / 1_000);
+  }
+
+  addPageCacheLookups(result: 'hit' | 'miss', lookups = 1): void {
+    this.#pageCacheLookups.inc({ result }, checkAmount('page cache lookups', lookups));
   }
 
   setSegmentCounts(countsByState: Readonly<Record<string, number>>): void {

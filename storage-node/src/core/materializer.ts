@@ -255,12 +255,9 @@ async function collectOnly(
 
 /** Drops the records at or below gcThrough (their entry is durable, M2). */
 function collectRecords(storage: Storage, segment: Segment): number {
-  const records = segment.recordsAtOrBelow(segment.control.gcThrough);
+  const records = storage.releaseRecordsThrough(segment, segment.control.gcThrough);
   let bytes = 0;
-  for (const record of records) {
-    storage.releaseRecord(segment, record);
-    bytes += record.location.entryBytes;
-  }
+  for (const record of records) bytes += record.location.entryBytes;
   storage.options.metrics.gcBytes(bytes);
   return records.length;
 }

@@ -257,6 +257,31 @@ export class Segment {
     return record;
   }
 
+  /**
+   * Removes every record with LSN ≤ `limit` from the index at once (GC) and returns them, ascending,
+   * so the caller can release their log entries. The same as `unindex` of each, ascending, in time
+   * linear in what is removed and what is held: the held LSNs are sorted, so the removed ones are a
+   * prefix of the whole list and of each page's list (one splice each, not one per record).
+   */
+  unindexThrough(limit: Lsn): IndexedRecord[] {
+    const count = upperBound(this.#sortedLsns, limit);
+    if (count === 0) return [];
+    const removed = this.#sortedLsns.splice(0, count).map((lsn) => this.#records.get(lsn)!);
+    const pages = new Set<number>();
+    for (const record of removed) {
+      this.#records.delete(record.lsn);
+      if (record.pageNo !== undefined) pages.add(record.pageNo);
+      if (this.#successorOf.get(record.backlink) === record.lsn) this.#successorOf.delete(record.backlink);
+      this.logBytes -= record.location.entryBytes;
+    }
+    for (const pageNo of pages) {
+      const list = this.#lsnsByPage.get(pageNo)!;
+      list.splice(0, upperBound(list, limit));
+      if (list.length === 0) this.#lsnsByPage.delete(pageNo);
+    }
+    return removed;
+  }
+
   /** Indexed records with LSN ≤ `limit`, ascending. */
   recordsAtOrBelow(limit: Lsn): IndexedRecord[] {
     return this.#sortedLsns

@@ -1677,7 +1677,7 @@ export class StorageNodeCore {
       segment.pages.set(pageNo, { slot, lsn });
       segment.damagedPages.delete(pageNo);
     }
-    for (const record of segment.recordsAtOrBelow(lsn)) storage.releaseRecord(segment, record);
+    storage.releaseRecordsThrough(segment, lsn);
     for (const dropped of segment.rebuild()) storage.nodeLog.release(dropped.location);
     storage.releasePruned(segment, this.#env.log);
     segment.normalizeAfterReplay();

@@ -223,6 +223,16 @@ export class Storage {
     this.nodeLog.release(record.location);
   }
 
+  /** GC: unindexes every record of `segment` at or below `limit` and releases their log entries. */
+  releaseRecordsThrough(segment: Segment, limit: Lsn): IndexedRecord[] {
+    const records = segment.unindexThrough(limit);
+    for (const record of records) {
+      this.recordCache.forget(record);
+      this.nodeLog.release(record.location);
+    }
+    return records;
+  }
+
   releaseLocations(locations: readonly LogLocation[]): void {
     for (const location of locations) this.nodeLog.release(location);
   }

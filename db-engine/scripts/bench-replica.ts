@@ -8,11 +8,13 @@
  *   npm run bench:replica -w @northlight/db-engine -- [--rates 1000,2000,5000,10000] [--duration-ms 10000]
  *                                                      [--warmup-ms 2000] [--writers 64]
  *                                                      [--only northlight | --only postgres]
+ *                                                      [--transport pg | http]
  *   npm run bench:replica:postgres -w @northlight/db-engine -- …   (the same with --only postgres)
  *
  * northlight: one writer, two replicas, six storage-node processes on loopback (the default gossip
- * interval, 1 s); writes are `INSERT INTO lag_probe (id) VALUES (?)` over keep-alive HTTP, the poller
- * reads replica 1. Also reported: the writer's own lag histogram (`northlight_replica_lag_seconds`,
+ * interval, 1 s); writes are `INSERT INTO lag_probe (id) VALUES ($1)` through node-postgres on the
+ * writer's PostgreSQL endpoint, the poller reads replica 1's, with the same client, statements and
+ * pool as the PostgreSQL side (`--transport http`: the JSON HTTP API instead). Also reported: the writer's own lag histogram (`northlight_replica_lag_seconds`,
  * VDL advance → replica feedback) for both replicas. PostgreSQL: primary + asynchronous standby
  * (`support/postgres-pair.ts`), the same inserts through node-postgres.
  *
@@ -22,6 +24,7 @@
  * Not a test.
  */
 import { cpus } from 'node:os';
+import pg from 'pg';
 import { type EngineProcess, SqlClient, StorageFleet, sql, startEngine } from '../test/support/engine-rig.js';
 import { type LagResult, type LagTarget, measureLag } from './support/lag-harness.js';
 import { postgresLagTarget, startPostgresPair } from './support/postgres-pair.js';
@@ -37,6 +40,8 @@ interface Config {
   readonly postgres: boolean;
   /** Writes in flight at most. */
   readonly writers: number;
+  /** How the northlight side is reached: the PostgreSQL protocol (as PostgreSQL is), or HTTP. */
+  readonly transport: 'pg' | 'http';
 }
 
 function parse(argv: readonly string[]): Config {
@@ -51,7 +56,11 @@ function parse(argv: readonly string[]): Config {
     northlight: value('only') !== 'postgres',
     postgres: value('only') !== 'northlight',
     writers: Number(value('writers') ?? 64),
+    transport: value('transport') === 'http' ? 'http' : 'pg',
   };
+  const transport = value('transport');
+  if (transport !== undefined && transport !== 'pg' && transport !== 'http')
+    throw new Error(`--transport takes pg or http, not ${transport}`);
   const only = value('only');
   if (only !== undefined && only !== 'northlight' && only !== 'postgres')
     throw new Error(`--only takes northlight or postgres, not ${only}`);
@@ -99,6 +108,46 @@ function northlightTarget(writer: EngineProcess, replica: EngineProcess, writers
       if (answer.status !== 200)
         throw new Error(`replica read: ${answer.status} ${JSON.stringify(answer.body)}`);
       return (answer.body.results![0]!.rows[0] as number[])[0]!;
+    },
+  };
+}
+
+/**
+ * The northlight `LagTarget` over the PostgreSQL protocol: node-postgres, a pool of `writers`
+ * connections to the writer and one connection to replica 1, the same named statements as the
+ * PostgreSQL side (`postgresLagTarget`), so both systems are measured through the same client.
+ */
+async function northlightPgTarget(
+  writer: EngineProcess,
+  replica: EngineProcess,
+  writers: number,
+): Promise<LagTarget & { close(): Promise<void> }> {
+  const endpoint = (port: number) => ({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+  const primary = new pg.Pool({ ...endpoint(writer.pgPort), max: writers });
+  primary.on('error', (error) => progress(`writer connection: ${error.message}`));
+  const reader = new pg.Client(endpoint(replica.pgPort));
+  reader.on('error', (error) => progress(`replica connection: ${error.message}`));
+  await reader.connect();
+  const opened = await Promise.all(Array.from({ length: writers }, () => primary.connect()));
+  for (const client of opened) client.release();
+  return {
+    async write(id) {
+      await primary.query({
+        name: 'lag-probe-insert',
+        text: 'INSERT INTO lag_probe (id) VALUES ($1)',
+        values: [id],
+      });
+    },
+    async maxVisibleId() {
+      const { rows } = await reader.query<{ id: string | number }>({
+        name: 'lag-probe-max',
+        text: 'SELECT coalesce(max(id), 0) AS id FROM lag_probe',
+      });
+      return Number(rows[0]!.id);
+    },
+    async close() {
+      await reader.end();
+      await primary.end();
     },
   };
 }
@@ -175,13 +224,20 @@ async function runNorthlight(config: Config): Promise<{ side: Side; writerHistog
           args: ['--role', 'replica', '--writer-url', `http://127.0.0.1:${writer.httpPort}`, '--node-id', id],
         }),
       );
-    const target = northlightTarget(writer, replicas[0]!, config.writers);
-    const results = await runRates('northlight', target, config, async () => {
-      const emptied = await sql(writer!, 'DELETE FROM lag_probe');
-      if (emptied.status !== 200) throw new Error(JSON.stringify(emptied.body));
-      await untilEmpty(target);
-    });
-    return { side: side(results), writerHistogram: await writerLagHistogram(writer) };
+    const target: LagTarget & { close?(): Promise<void> } =
+      config.transport === 'pg'
+        ? await northlightPgTarget(writer, replicas[0]!, config.writers)
+        : northlightTarget(writer, replicas[0]!, config.writers);
+    try {
+      const results = await runRates('northlight', target, config, async () => {
+        const emptied = await sql(writer!, 'DELETE FROM lag_probe');
+        if (emptied.status !== 200) throw new Error(JSON.stringify(emptied.body));
+        await untilEmpty(target);
+      });
+      return { side: side(results), writerHistogram: await writerLagHistogram(writer) };
+    } finally {
+      await target.close?.();
+    }
   } finally {
     for (const engine of [writer, ...replicas]) engine?.child.kill('SIGKILL');
     await fleet.stopAll();
@@ -225,7 +281,10 @@ async function main(): Promise<void> {
           ...config,
           method:
             'open-loop single-row inserts at the rate (64 in flight at most); one poller reads max(id) on the replica back to back; lag = first seen - acknowledged',
-          northlight: 'writer + 2 replicas + 6 storage-node processes on loopback, HTTP API, keep-alive',
+          northlight:
+            config.transport === 'pg'
+              ? 'writer + 2 replicas + 6 storage-node processes on loopback, PostgreSQL protocol, node-postgres'
+              : 'writer + 2 replicas + 6 storage-node processes on loopback, HTTP API, keep-alive',
           postgres: 'PostgreSQL primary + asynchronous streaming standby on loopback, node-postgres',
         },
         northlight:

@@ -24,10 +24,14 @@
  * Not a test.
  */
 import { cpus } from 'node:os';
-import pg from 'pg';
 import { type EngineProcess, SqlClient, StorageFleet, sql, startEngine } from '../test/support/engine-rig.js';
 import { type LagResult, type LagTarget, measureLag } from './support/lag-harness.js';
-import { postgresLagTarget, startPostgresPair } from './support/postgres-pair.js';
+import {
+  type PgLagProbe,
+  pgLagProbe,
+  postgresLagTarget,
+  startPostgresPair,
+} from './support/postgres-pair.js';
 
 const SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
 const GOSSIP_INTERVAL_MS = 1_000;
@@ -113,43 +117,17 @@ function northlightTarget(writer: EngineProcess, replica: EngineProcess, writers
 }
 
 /**
- * The northlight `LagTarget` over the PostgreSQL protocol: node-postgres, a pool of `writers`
- * connections to the writer and one connection to replica 1, the same named statements as the
- * PostgreSQL side (`postgresLagTarget`), so both systems are measured through the same client.
+ * The northlight `LagTarget` over the PostgreSQL protocol: the same probe as the PostgreSQL side
+ * (`pgLagProbe`: a pool of `writers` connections to the writer, one to replica 1, the same named
+ * statements), so both systems are measured through the same client.
  */
-async function northlightPgTarget(
+function northlightPgTarget(
   writer: EngineProcess,
   replica: EngineProcess,
   writers: number,
-): Promise<LagTarget & { close(): Promise<void> }> {
+): Promise<PgLagProbe> {
   const endpoint = (port: number) => ({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
-  const primary = new pg.Pool({ ...endpoint(writer.pgPort), max: writers });
-  primary.on('error', (error) => progress(`writer connection: ${error.message}`));
-  const reader = new pg.Client(endpoint(replica.pgPort));
-  reader.on('error', (error) => progress(`replica connection: ${error.message}`));
-  await reader.connect();
-  const opened = await Promise.all(Array.from({ length: writers }, () => primary.connect()));
-  for (const client of opened) client.release();
-  return {
-    async write(id) {
-      await primary.query({
-        name: 'lag-probe-insert',
-        text: 'INSERT INTO lag_probe (id) VALUES ($1)',
-        values: [id],
-      });
-    },
-    async maxVisibleId() {
-      const { rows } = await reader.query<{ id: string | number }>({
-        name: 'lag-probe-max',
-        text: 'SELECT coalesce(max(id), 0) AS id FROM lag_probe',
-      });
-      return Number(rows[0]!.id);
-    },
-    async close() {
-      await reader.end();
-      await primary.end();
-    },
-  };
+  return pgLagProbe(endpoint(writer.pgPort), endpoint(replica.pgPort), writers);
 }
 
 /** The writer's own view: p50/p99 of `northlight_replica_lag_seconds` per replica, from its buckets. */

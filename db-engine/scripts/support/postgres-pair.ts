@@ -382,44 +382,36 @@ export interface PostgresLagTarget extends LagTarget {
   close(): Promise<void>;
 }
 
+/** The lag probe through node-postgres, for any server speaking the protocol (`pgLagProbe`). */
+export interface PgLagProbe extends LagTarget {
+  readonly primary: pg.Pool;
+  readonly standby: pg.Client;
+  close(): Promise<void>;
+}
+
 /**
  * Inserts into `lag_probe` through a pool of connections to the primary (one per writer, opened up
  * front so that no run pays for connecting), and reads max(id) on the standby through one dedicated
  * connection. The primary key makes max(id) one index probe. Both statements are named, so each
- * connection parses them once. Returns once the standby has the table.
+ * connection parses them once. The table must exist (or be created by the caller) on the primary.
+ * Shared by both sides of bench:replica, so that both are measured through the same client.
  */
-export async function postgresLagTarget(
-  pair: PostgresPair,
-  options: { connections?: number } = {},
-): Promise<PostgresLagTarget> {
-  const connections = options.connections ?? 64;
-  const primary = new pg.Pool({ ...connectionConfig(pair.primaryPort), max: connections });
+export async function pgLagProbe(
+  primaryConfig: pg.ClientConfig,
+  standbyConfig: pg.ClientConfig,
+  connections: number,
+): Promise<PgLagProbe> {
+  const primary = new pg.Pool({ ...primaryConfig, max: connections });
   // An idle connection that fails is replaced by the pool; the next query reports anything lasting.
-  primary.on('error', (error) =>
-    process.stderr.write(`postgres-pair: primary connection: ${error.message}\n`),
-  );
-  const standby = new pg.Client(connectionConfig(pair.standbyPort));
-  standby.on('error', (error) =>
-    process.stderr.write(`postgres-pair: standby connection: ${error.message}\n`),
-  );
+  primary.on('error', (error) => process.stderr.write(`lag probe: primary connection: ${error.message}\n`));
+  const standby = new pg.Client(standbyConfig);
+  standby.on('error', (error) => process.stderr.write(`lag probe: standby connection: ${error.message}\n`));
   await standby.connect();
-  await primary.query('CREATE TABLE IF NOT EXISTS lag_probe (id integer PRIMARY KEY)');
   const opened = await Promise.all(Array.from({ length: connections }, () => primary.connect()));
   for (const client of opened) client.release();
-  const maxVisibleId = async (): Promise<number> => {
-    const { rows } = await standby.query<{ id: number }>({
-      name: 'lag-probe-max',
-      text: 'SELECT coalesce(max(id), 0) AS id FROM lag_probe',
-    });
-    return rows[0]!.id;
-  };
-  await until('the standby has table lag_probe', async () => {
-    const { rows } = await standby.query<{ present: boolean }>(
-      "SELECT to_regclass('public.lag_probe') IS NOT NULL AS present",
-    );
-    return rows[0]!.present;
-  });
   return {
+    primary,
+    standby,
     async write(id) {
       await primary.query({
         name: 'lag-probe-insert',
@@ -427,6 +419,39 @@ export async function postgresLagTarget(
         values: [id],
       });
     },
+    async maxVisibleId() {
+      const { rows } = await standby.query<{ id: number | string }>({
+        name: 'lag-probe-max',
+        text: 'SELECT coalesce(max(id), 0) AS id FROM lag_probe',
+      });
+      return Number(rows[0]!.id);
+    },
+    async close() {
+      await Promise.all([primary.end(), standby.end()]);
+    },
+  };
+}
+
+/** `pgLagProbe` on the pair, once the table exists on both sides. */
+export async function postgresLagTarget(
+  pair: PostgresPair,
+  options: { connections?: number } = {},
+): Promise<PostgresLagTarget> {
+  const probe = await pgLagProbe(
+    connectionConfig(pair.primaryPort),
+    connectionConfig(pair.standbyPort),
+    options.connections ?? 64,
+  );
+  const { primary, standby, maxVisibleId } = probe;
+  await primary.query('CREATE TABLE IF NOT EXISTS lag_probe (id integer PRIMARY KEY)');
+  await until('the standby has table lag_probe', async () => {
+    const { rows } = await standby.query<{ present: boolean }>(
+      "SELECT to_regclass('public.lag_probe') IS NOT NULL AS present",
+    );
+    return rows[0]!.present;
+  });
+  return {
+    write: probe.write,
     maxVisibleId,
     async reset() {
       await primary.query('TRUNCATE lag_probe');
@@ -437,9 +462,7 @@ export async function postgresLagTarget(
       const { rows } = await primary.query<{ server_version: string }>('SHOW server_version');
       return rows[0]!.server_version;
     },
-    async close() {
-      await Promise.all([primary.end(), standby.end()]);
-    },
+    close: probe.close,
   };
 }
 

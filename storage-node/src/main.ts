@@ -120,6 +120,34 @@ async function run(argv: readonly string[]): Promise<number> {
     metrics: storageMetricsFor(metrics),
   });
   await core.start();
+  // Gauges read off the core's status at each scrape.
+  metrics.beforeScrape(() => {
+    const status = core.status();
+    const counts: Record<string, number> = { active: 0, hydrating: 0, sealed: 0, silent: 0 };
+    let append = 0;
+    let read = 0;
+    for (const segment of status.segments) {
+      const state =
+        segment.state === 'silent'
+          ? 'silent'
+          : segment.hydration !== undefined
+            ? 'hydrating'
+            : segment.sealed
+              ? 'sealed'
+              : 'active';
+      counts[state]!++;
+      append += segment.appendRecordsPerSecond;
+      read += segment.readPagesPerSecond;
+    }
+    metrics.setSegmentCounts(counts);
+    metrics.setDiskBytes({
+      log: status.log.bytesOnDisk,
+      pages: status.pages.bytesOnDisk,
+      control: status.controlLogBytes,
+    });
+    metrics.setHeat(append, read);
+    metrics.setCacheBytes({ pages: status.pages.cachedBytes, records: status.recordCache.bytes });
+  });
   const admin = await startAdminServer({
     host: config.listenHost,
     port: config.adminPort,

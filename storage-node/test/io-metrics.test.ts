@@ -215,6 +215,27 @@ describe('PrometheusStorageMetrics', () => {
     for (const key of samples.keys()) expect(key, key).toContain('node_id="storage-a"');
   });
 
+  it('runs its scrape hooks before each scrape, for the gauges read off the status', async () => {
+    const metrics = new PrometheusStorageMetrics({ defaultMetrics: false });
+    let scrapes = 0;
+    metrics.beforeScrape(() => {
+      scrapes++;
+      metrics.setSegmentCounts({ active: scrapes, silent: 0 });
+      metrics.setDiskBytes({ log: 4096 * scrapes, pages: 8192, control: 128 });
+      metrics.setHeat(12.5, 3);
+      metrics.setCacheBytes({ pages: 40_960, records: 2048 });
+    });
+    await metrics.metricsText();
+    const { samples } = parse(await metrics.metricsText());
+    expect(scrapes).toBe(2);
+    expect(samples.get(`${name('segments')}{state="active"}`)).toBe(2);
+    expect(samples.get(`${name('disk_bytes')}{file="log"}`)).toBe(8192);
+    expect(samples.get(`${name('disk_bytes')}{file="control"}`)).toBe(128);
+    expect(samples.get(`${name('heat_ops_per_second')}{kind="append"}`)).toBe(12.5);
+    expect(samples.get(`${name('cache_bytes')}{cache="pages"}`)).toBe(40_960);
+    expect(() => metrics.setDiskBytes({ log: -1, pages: 0, control: 0 })).toThrow(AssertionError);
+  });
+
   it('asserts on amounts that cannot be right', () => {
     const metrics = new PrometheusStorageMetrics({ defaultMetrics: false });
     expect(() => metrics.addAppendedBytes(-1)).toThrow(AssertionError);

@@ -323,7 +323,8 @@ async function digest(): Promise<Digest> {
       logFiles: status.log.files,
       logBytesOnDisk: status.log.bytesOnDisk,
       logLiveBytes: status.log.liveBytes,
-      pages: status.pages,
+      // Not the image cache's bytes: the digest's own page reads fill it.
+      pages: { ...status.pages, cachedBytes: undefined },
       controlLogBytes: status.controlLogBytes,
       damage: status.damage,
     },

@@ -120,6 +120,15 @@ it('rebuilds a dropped segment from S3 alone, byte-identical, on a real process 
   expect(
     Number(/northlight_storage_backup_uploaded_bytes_total\{kind="chunk"\} (\d+)/.exec(metrics)?.[1]),
   ).toBeGreaterThan(RECORDS * 20);
+  // The gauges read off the status at each scrape: one active segment, its bytes, its heat.
+  const gauge = (series: string) =>
+    Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1]);
+  expect(gauge('northlight_storage_segments{state="active"}')).toBe(1);
+  expect(gauge('northlight_storage_segments{state="hydrating"}')).toBe(0);
+  expect(gauge('northlight_storage_disk_bytes{file="log"}')).toBeGreaterThan(RECORDS * 20);
+  expect(gauge('northlight_storage_disk_bytes{file="control"}')).toBeGreaterThan(0);
+  expect(gauge('northlight_storage_heat_ops_per_second{kind="append"}')).toBeGreaterThan(0);
+  expect(gauge('northlight_storage_cache_bytes{cache="records"}')).toBeGreaterThan(0);
 
   const digest = async () => {
     const fetched = await writer.ask((requestId) => ({

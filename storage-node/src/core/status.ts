@@ -74,7 +74,13 @@ export interface StorageNodeStatus {
     readonly queuedBytes: number;
     readonly batchesWaitingForSync: number;
   };
-  readonly pages: { readonly slots: number; readonly freeSlots: number; readonly bytesOnDisk: number };
+  readonly pages: {
+    readonly slots: number;
+    readonly freeSlots: number;
+    readonly bytesOnDisk: number;
+    /** Page bytes held by the page store's image cache. */
+    readonly cachedBytes: number;
+  };
   readonly controlLogBytes: number;
   /** Decoded records held after their append (record-cache.ts); hits and misses since start. */
   readonly recordCache: {
@@ -147,7 +153,7 @@ export function storageStatus(
       ready: false,
       segments: [],
       log: { files: 0, bytesOnDisk: 0, liveBytes: 0, queuedBytes: 0, batchesWaitingForSync: 0 },
-      pages: { slots: 0, freeSlots: 0, bytesOnDisk: 0 },
+      pages: { slots: 0, freeSlots: 0, bytesOnDisk: 0, cachedBytes: 0 },
       controlLogBytes: 0,
       recordCache: { records: 0, bytes: 0, hits: 0, misses: 0 },
       damage: { records: [], pages: [], logRegions: [], recordCount: 0, pageCount: 0, logRegionCount: 0 },
@@ -173,6 +179,7 @@ export function storageStatus(
       slots: storage.pageStore.slotCount,
       freeSlots: storage.pageStore.freeSlotCount,
       bytesOnDisk: storage.pageStore.sizeBytes,
+      cachedBytes: storage.pageStore.cachedBytes,
     },
     controlLogBytes: storage.controlLog.sizeBytes,
     recordCache: storage.recordCache.stats,

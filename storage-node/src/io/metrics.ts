@@ -87,6 +87,12 @@ export interface StorageMetricsSink {
   addPageCacheLookups(result: 'hit' | 'miss', lookups?: number): void;
   /** How many segments are in each state; states missing from `countsByState` are set to 0. */
   setSegmentCounts(countsByState: Readonly<Record<string, number>>): void;
+  /** Bytes on disk by file kind (log, pages, control). */
+  setDiskBytes(bytesByFile: Readonly<Record<'log' | 'pages' | 'control', number>>): void;
+  /** The node's heat: records the writer appended and pages read per second (a 10 s window). */
+  setHeat(appendRecordsPerSecond: number, readPagesPerSecond: number): void;
+  /** Memory held by the page image cache and the record cache. */
+  setCacheBytes(bytesByCache: Readonly<Record<'pages' | 'records', number>>): void;
 }
 
 /** Anything that can report transport counters (a `TcpNetworkEndpoint`). */
@@ -131,6 +137,10 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
   readonly #pageReadLatency: Histogram;
   readonly #pageCacheLookups: Counter<'result'>;
   readonly #segments: Gauge<'state'>;
+  readonly #diskBytes: Gauge<'file'>;
+  readonly #heat: Gauge<'kind'>;
+  readonly #cacheBytes: Gauge<'cache'>;
+  readonly #beforeScrape: (() => void)[] = [];
   readonly #labelValues = new Map<string, Set<string>>();
   #transportTracked = false;
 
@@ -220,6 +230,24 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
       labelNames: ['state'],
       registers,
     });
+    this.#diskBytes = new Gauge({
+      name: name('disk_bytes'),
+      help: 'Bytes the node holds on disk, by file kind (log, pages, control).',
+      labelNames: ['file'],
+      registers,
+    });
+    this.#heat = new Gauge({
+      name: name('heat_ops_per_second'),
+      help: "The node's heat over a 10 s window, by kind: records the writer appended (append), pages read (read).",
+      labelNames: ['kind'],
+      registers,
+    });
+    this.#cacheBytes = new Gauge({
+      name: name('cache_bytes'),
+      help: 'Memory held by the page image cache (pages) and the record cache (records).',
+      labelNames: ['cache'],
+      registers,
+    });
     if (options.defaultMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry, prefix: STORAGE_METRIC_PREFIX });
       for (const excluded of EXCLUDED_DEFAULT_METRICS) this.registry.removeSingleMetric(excluded);
@@ -230,9 +258,33 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
     return this.registry.contentType;
   }
 
+  /**
+   * Runs `hook` at every scrape, before the text is rendered: for gauges read off the core's status
+   * (segments by state, disk bytes, heat, cache bytes) rather than kept up to date on every change.
+   */
+  beforeScrape(hook: () => void): void {
+    this.#beforeScrape.push(hook);
+  }
+
   /** The exposition text a scrape of `/metrics` returns. */
   metricsText(): Promise<string> {
+    for (const hook of this.#beforeScrape) hook();
     return this.registry.metrics();
+  }
+
+  setDiskBytes(bytesByFile: Readonly<Record<'log' | 'pages' | 'control', number>>): void {
+    for (const [file, bytes] of Object.entries(bytesByFile))
+      this.#diskBytes.set({ file }, checkAmount(`${file} disk bytes`, bytes));
+  }
+
+  setHeat(appendRecordsPerSecond: number, readPagesPerSecond: number): void {
+    this.#heat.set({ kind: 'append' }, checkAmount('append heat', appendRecordsPerSecond));
+    this.#heat.set({ kind: 'read' }, checkAmount('read heat', readPagesPerSecond));
+  }
+
+  setCacheBytes(bytesByCache: Readonly<Record<'pages' | 'records', number>>): void {
+    for (const [cache, bytes] of Object.entries(bytesByCache))
+      this.#cacheBytes.set({ cache }, checkAmount(`${cache} cache bytes`, bytes));
   }
 
   observeAppendLatencyMs(latencyMs: number): void {

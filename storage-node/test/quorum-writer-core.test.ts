@@ -23,8 +23,11 @@ const SEEDS = Array.from({ length: 8 }, (_, index) => index + 1);
  * 1003 found a checker bug: a page read on a budget node found a rotten record (a bit flip planted
  * during the faults) and dropped it, so that segment's SCL fell below the head in the middle of the
  * page check, and the checker took the next read's rightful "above the SCL" refusal for a violation.
+ * 1254 has two such reads on one node, the first record refilled by gossip (and so no longer listed as
+ * damaged) before the second was found: the checker must compare the damaged records listed, not count
+ * positions in the list.
  */
-const MATERIALIZING_SEEDS = [...Array.from({ length: 5 }, (_, index) => index + 101), 246, 1003, 1105];
+const MATERIALIZING_SEEDS = [...Array.from({ length: 5 }, (_, index) => index + 101), 246, 1003, 1105, 1254];
 
 describe('quorum-writer with the real storage node core', () => {
   const workload = coreQuorumWriterWorkload(QUORUM_WRITER_QUICK_PROFILE);
@@ -61,7 +64,7 @@ describe('quorum-writer with the real core materializing and collecting under fa
     expect(collectedSegments).toBeGreaterThan(6);
   });
 
-  it('saw a read drop a rotten record and its segment fall behind the head mid-check (seed 1003)', () => {
-    expect(segmentsBehindOnRot).toBeGreaterThan(0);
+  it('saw reads drop rotten records and their segments fall behind the head mid-check (1003, 1254)', () => {
+    expect(segmentsBehindOnRot).toBeGreaterThanOrEqual(3);
   });
 });

@@ -348,7 +348,7 @@ async function checkPages(cluster: SimCluster, w: QuorumWriterContext, check: Pa
       const floor =
         status.minReadPoint > status.materializedThrough ? status.minReadPoint : status.materializedThrough;
       if (floor > head) continue;
-      const damagedRecordsBefore = core.status().damage.recordCount;
+      const damagedBefore = damagedRecordsOf(core, segmentId);
       for (const [pageNo, expected] of model) {
         let outcome: Awaited<ReturnType<StorageNodeCore['readPage']>> | undefined;
         void core.readPage(pgId, segmentId, pageNo, head).then((result) => {
@@ -360,7 +360,7 @@ async function checkPages(cluster: SimCluster, w: QuorumWriterContext, check: Pa
           if (
             outcome?.ok === false &&
             outcome.refusal.reason === 'above-scl' &&
-            fellBehindOnRot(core, segmentId, head, damagedRecordsBefore)
+            fellBehindOnRot(core, segmentId, head, damagedBefore)
           ) {
             check.segmentsBehindOnRot++;
             break;
@@ -384,23 +384,28 @@ async function checkPages(cluster: SimCluster, w: QuorumWriterContext, check: Pa
   }
 }
 
+/** The LSNs of segment `segmentId`'s records its node lists as damaged (dropped, not yet refilled). */
+function damagedRecordsOf(core: StorageNodeCore, segmentId: string): Set<Lsn> {
+  const records = core.status().damage.records.filter((record) => record.segmentId === segmentId);
+  return new Set(records.map((record) => record.lsn));
+}
+
 /**
- * True when segment `segmentId`'s SCL is below `head` because of a rotten record found since the node
- * had `damagedRecordsBefore` damaged records: a record of this segment listed as damaged since then,
- * above the segment's SCL now and at or below the head, is the gap the SCL stops at. (The node lists
- * damage in the order found, up to `damageListMax`; past that nothing new is listed, and the checker,
- * unable to explain the fall, reports it.)
+ * True when segment `segmentId`'s SCL is below `head` because of a rotten record found since the
+ * segment's damaged records were `damagedBefore`: a record of this segment newly listed as damaged,
+ * above the segment's SCL now and at or below the head, is the gap the SCL stops at. (The node lists a
+ * damaged record until a peer refills it, up to `damageListMax` at a time; past that nothing new is
+ * listed, and the checker, unable to explain the fall, reports it.)
  */
 function fellBehindOnRot(
   core: StorageNodeCore,
   segmentId: string,
   head: Lsn,
-  damagedRecordsBefore: number,
+  damagedBefore: ReadonlySet<Lsn>,
 ): boolean {
-  const status = core.status();
-  const scl = status.segments.find((segment) => segment.segmentId === segmentId)?.scl;
+  const scl = core.status().segments.find((segment) => segment.segmentId === segmentId)?.scl;
   if (scl === undefined || scl >= head) return false;
-  return status.damage.records
-    .slice(damagedRecordsBefore)
-    .some((record) => record.segmentId === segmentId && record.lsn > scl && record.lsn <= head);
+  for (const lsn of damagedRecordsOf(core, segmentId))
+    if (!damagedBefore.has(lsn) && lsn > scl && lsn <= head) return true;
+  return false;
 }

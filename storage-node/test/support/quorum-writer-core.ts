@@ -89,6 +89,11 @@ interface PageCheck {
   stagedObjects: number;
   /** Live segments whose log GC had passed LSN 0 (GC ran, behind the backup). */
   collectedSegments: number;
+  /**
+   * Segments the page check stopped reading from because one of its reads found a rotten record at or
+   * below the head, dropped it, and the segment's SCL fell below the head (see `checkPages`).
+   */
+  segmentsBehindOnRot: number;
 }
 
 /**
@@ -161,6 +166,7 @@ export function coreQuorumWriterWorkload(options: CoreWorkloadOptions): Workload
         gossipSettleMs: 0,
         stagedObjects: 0,
         collectedSegments: 0,
+        segmentsBehindOnRot: 0,
       };
       checks.set(context, check);
     }
@@ -306,6 +312,14 @@ async function checkGossip(cluster: SimCluster, w: QuorumWriterContext, check: P
  * Reads every page the writers touched, at its PG's head, from every serving segment whose SCL reaches
  * the head and whose read floor is not above it, and compares each with the model (the fold of the
  * non-annulled records up to the head). A mismatch is a violation.
+ *
+ * Two refusals are the segment's right, both from rot, which this workload plants only on its budget
+ * nodes: `damaged` (the read itself found a bad page image or record), and `above-scl` once such a read
+ * found a rotten record at or below the head — the core drops that record from its index until a peer
+ * supplies it again (storage.ts `recordDamaged`, docs/storage-node.md "Scrub"), so the segment's SCL
+ * falls below the record in the middle of the check and the segment is no longer complete to the head;
+ * a reader would pick another member, and the check stops reading from it (`fellBehindOnRot`). Any other
+ * refusal, or an SCL that falls with no rotten record to explain it, is a violation.
  */
 async function checkPages(cluster: SimCluster, w: QuorumWriterContext, check: PageCheck): Promise<void> {
   check.stagedObjects = Math.max(check.stagedObjects, cluster.objectStore.keys().length);
@@ -334,6 +348,7 @@ async function checkPages(cluster: SimCluster, w: QuorumWriterContext, check: Pa
       const floor =
         status.minReadPoint > status.materializedThrough ? status.minReadPoint : status.materializedThrough;
       if (floor > head) continue;
+      const damagedBefore = damagedRecordsOf(core, segmentId);
       for (const [pageNo, expected] of model) {
         let outcome: Awaited<ReturnType<StorageNodeCore['readPage']>> | undefined;
         void core.readPage(pgId, segmentId, pageNo, head).then((result) => {
@@ -342,6 +357,14 @@ async function checkPages(cluster: SimCluster, w: QuorumWriterContext, check: Pa
         await cluster.runUntil(() => outcome !== undefined, { timeLimitMs: cluster.nowMs() + 1000 });
         if (outcome === undefined || !outcome.ok) {
           if (outcome?.ok === false && outcome.refusal.reason === 'damaged') continue; // rot on a budget node
+          if (
+            outcome?.ok === false &&
+            outcome.refusal.reason === 'above-scl' &&
+            fellBehindOnRot(core, segmentId, head, damagedBefore)
+          ) {
+            check.segmentsBehindOnRot++;
+            break;
+          }
           w.checker.violations.push({
             checker: 'pages',
             message: `${node} ${segmentId} page ${pageNo} at ${head}: ${outcome?.ok === false ? outcome.refusal.error.message : 'no answer'}`,
@@ -359,4 +382,30 @@ async function checkPages(cluster: SimCluster, w: QuorumWriterContext, check: Pa
       }
     }
   }
+}
+
+/** The LSNs of segment `segmentId`'s records its node lists as damaged (dropped, not yet refilled). */
+function damagedRecordsOf(core: StorageNodeCore, segmentId: string): Set<Lsn> {
+  const records = core.status().damage.records.filter((record) => record.segmentId === segmentId);
+  return new Set(records.map((record) => record.lsn));
+}
+
+/**
+ * True when segment `segmentId`'s SCL is below `head` because of a rotten record found since the
+ * segment's damaged records were `damagedBefore`: a record of this segment newly listed as damaged,
+ * above the segment's SCL now and at or below the head, is the gap the SCL stops at. (The node lists a
+ * damaged record until a peer refills it, up to `damageListMax` at a time; past that nothing new is
+ * listed, and the checker, unable to explain the fall, reports it.)
+ */
+function fellBehindOnRot(
+  core: StorageNodeCore,
+  segmentId: string,
+  head: Lsn,
+  damagedBefore: ReadonlySet<Lsn>,
+): boolean {
+  const scl = core.status().segments.find((segment) => segment.segmentId === segmentId)?.scl;
+  if (scl === undefined || scl >= head) return false;
+  for (const lsn of damagedRecordsOf(core, segmentId))
+    if (!damagedBefore.has(lsn) && lsn > scl && lsn <= head) return true;
+  return false;
 }

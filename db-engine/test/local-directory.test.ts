@@ -300,10 +300,18 @@ describe('a membership taken from storage (a writer whose list is older)', () =>
     const completed = ['pg0-s2', 'pg0-s3', 'pg0-s4', 'pg0-s5', 'pg0-s6', 'pg0-s7'];
     const change = membershipFromStorage(begun, stored(3n, [...completed].reverse()));
     expect(change?.membershipEpoch).toBe(3n);
-    expect(change?.quorumSet).toEqual({ configurations: [completed], hydrating: [] });
+    // The joiner in the leaver's place, as completeReplacement leaves the configuration.
+    const joined = ['pg0-s7', 'pg0-s2', 'pg0-s3', 'pg0-s4', 'pg0-s5', 'pg0-s6'];
+    expect(change?.quorumSet).toEqual({ configurations: [joined], hydrating: [] });
     expect(change?.nodeOf.get('pg0-s7' as SegmentId)).toBe('s7');
     const applied = await volume.updateMembership(asPgId(0), change!);
-    expect(applied.members).toEqual(completed);
+    expect(applied.members).toEqual(joined);
+    // Reverted: the original configuration, in its order.
+    const original = ['pg0-s1', 'pg0-s2', 'pg0-s3', 'pg0-s4', 'pg0-s5', 'pg0-s6'];
+    expect(membershipFromStorage(begun, stored(3n, [...original].reverse()))?.quorumSet).toEqual({
+      configurations: [original],
+      hydrating: [],
+    });
     // Not newer; a change in flight (only the union is stored); nodes missing; two on one node.
     expect(membershipFromStorage(begun, stored(2n, completed))).toBeUndefined();
     expect(membershipFromStorage(begun, stored(3n, [...completed, 'pg0-s1']))).toBeUndefined();

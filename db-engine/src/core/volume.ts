@@ -87,15 +87,20 @@ export function membershipFromStorage(
   if (stored.membershipEpoch <= current.membershipEpoch) return undefined;
   if (stored.members.length !== COPIES || stored.memberNodes.length !== stored.members.length)
     return undefined;
-  // In the order of the current placement (two per zone), the newcomers last: order is cosmetic.
-  const members = [
-    ...current.members.filter((member) => stored.members.includes(member)),
+  // In the order of the current first configuration (placement order, two per zone), each member
+  // that left replaced in its place, as `completeReplacement` leaves it: the same order the control
+  // plane posts, though order is cosmetic (`samePlacement`).
+  const first = current.quorumSet.configurations[0]!;
+  const others = [
+    ...current.members.filter((member) => !first.includes(member)),
     ...stored.members.filter((member) => !current.members.includes(member)),
-  ];
+  ].filter((member) => stored.members.includes(member));
+  const members = first.map((member) => (stored.members.includes(member) ? member : others.shift()));
+  if (others.length > 0 || members.includes(undefined)) return undefined;
   const nodeOf = new Map(stored.members.map((member, index) => [member, stored.memberNodes[index]!]));
   const change: MembershipChange = {
     membershipEpoch: stored.membershipEpoch,
-    quorumSet: { configurations: [members], hydrating: [] },
+    quorumSet: { configurations: [members as SegmentId[]], hydrating: [] },
     nodeOf,
   };
   return membershipProblem(change) === undefined ? change : undefined;

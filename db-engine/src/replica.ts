@@ -463,8 +463,9 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
   }
   // ---- promotion: the replica's parts are closed; the same process becomes the writer ----
   // The newest list the old writer still gives (a switchover: it may still answer), else the last one
-  // read. A list older than a membership change the control plane made since leaves the new writer
-  // waiting on storage's refusals until the control plane posts the change to it again.
+  // read. A list older than a membership change the control plane made since is caught up during
+  // recovery: a completed or reverted change is taken from storage (recovery reasoning R1–R3 in
+  // core/quorum-driver.ts); one still in flight waits for the control plane to post it.
   await volume.refresh().catch(() => {});
   await LocalVolumeDirectory.seed({
     disk: new NodeDisk(config.dataDir),

@@ -5,7 +5,8 @@
 // content is NL_MEMBERSHIP_STALE, a bad quorum set or unknown PG NL_CONFIG_INVALID, and a refused change
 // leaves the file alone. A promoted replica's seed carries quorum sets and keeps the newer membership of
 // each PG. `GET /v1/volume` shows the quorum sets, and the writer's membership route parses a request
-// into a change or names what is wrong with it.
+// into a change or names what is wrong with it. A membership storage holds becomes a change only when
+// it is newer and a single configuration (six members with their nodes); a change in flight does not.
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,7 @@ import {
 import { NodeDisk } from '@northlight/protocol/io';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalVolumeDirectory, type SegmentProvisioner } from '../src/core/local-directory.js';
-import type { MembershipChange, PgPlacement } from '../src/core/volume.js';
+import { type MembershipChange, membershipFromStorage, type PgPlacement } from '../src/core/volume.js';
 import { membershipChangeOf } from '../src/io/membership-http.js';
 import { volumeJson } from '../src/io/replication-http.js';
 
@@ -284,5 +285,44 @@ describe('placement advice (the control plane places new PGs)', () => {
       for (const zone of ['a', 'b', 'c'])
         expect(zones.filter((candidate) => candidate === zone)).toHaveLength(2);
     }
+  });
+});
+
+describe('a membership taken from storage (a writer whose list is older)', () => {
+  it('is a single configuration of six newer members, in placement order; nothing else', async () => {
+    const volume = await open(dataDir('volume-v2.json'));
+    const begun = volume.pgs()[0]!; // epoch 2: pg0-s1 being replaced by pg0-s7
+    const stored = (epoch: bigint, members: string[]) => ({
+      membershipEpoch: asEpoch(epoch),
+      members: members as SegmentId[],
+      memberNodes: members.map((member) => asNodeId(member.slice(4))),
+    });
+    const completed = ['pg0-s2', 'pg0-s3', 'pg0-s4', 'pg0-s5', 'pg0-s6', 'pg0-s7'];
+    const change = membershipFromStorage(begun, stored(3n, [...completed].reverse()));
+    expect(change?.membershipEpoch).toBe(3n);
+    // The joiner in the leaver's place, as completeReplacement leaves the configuration.
+    const joined = ['pg0-s7', 'pg0-s2', 'pg0-s3', 'pg0-s4', 'pg0-s5', 'pg0-s6'];
+    expect(change?.quorumSet).toEqual({ configurations: [joined], hydrating: [] });
+    expect(change?.nodeOf.get('pg0-s7' as SegmentId)).toBe('s7');
+    const applied = await volume.updateMembership(asPgId(0), change!);
+    expect(applied.members).toEqual(joined);
+    // Reverted: the original configuration, in its order.
+    const original = ['pg0-s1', 'pg0-s2', 'pg0-s3', 'pg0-s4', 'pg0-s5', 'pg0-s6'];
+    expect(membershipFromStorage(begun, stored(3n, [...original].reverse()))?.quorumSet).toEqual({
+      configurations: [original],
+      hydrating: [],
+    });
+    // Not newer; a change in flight (only the union is stored); nodes missing; two on one node.
+    expect(membershipFromStorage(begun, stored(2n, completed))).toBeUndefined();
+    expect(membershipFromStorage(begun, stored(3n, [...completed, 'pg0-s1']))).toBeUndefined();
+    expect(
+      membershipFromStorage(begun, { ...stored(3n, completed), memberNodes: [asNodeId('s2')] }),
+    ).toBeUndefined();
+    expect(
+      membershipFromStorage(begun, {
+        ...stored(3n, completed),
+        memberNodes: completed.map(() => asNodeId('s2')),
+      }),
+    ).toBeUndefined();
   });
 });

@@ -15,6 +15,12 @@
 //    configuration has three copies although the old one has four) until the change is reverted.
 //  - Refusals: an older epoch, or the same epoch with another membership, is NL_MEMBERSHIP_STALE; a
 //    quorum set that is not 6 distinct segments each, or a member without a node, NL_CONFIG_INVALID.
+//  - Failover just after a change (seeds 11, 12; the operator's end-to-end test found it): the writer
+//    e1 dies about 1 s after a replacement completed, or was reverted, under load; a second engine e2
+//    recovers with the PG list a replica last read (the change begun, not ended), as a promoted
+//    replica does. It must take the newer membership from storage and serve within one recovery
+//    timeout: before the fix it planned on the old list, storage refused its re-replication as of an
+//    older membership epoch, and recovery started over under a newer epoch every timeout.
 // Checked throughout (test/support/driver-workload.ts): every recovery holds every acknowledged group
 // and a prefix of the rest, nothing half applied; VDL never goes back within an incarnation, nor
 // across a membership change.
@@ -36,7 +42,7 @@ import {
 import type { StorageNodeCore } from '@northlight/storage-node';
 import { describe, expect, it } from 'vitest';
 import type { QuorumDriver } from '../src/core/quorum-driver.js';
-import { type MembershipChange, membersOf, type PgPlacement } from '../src/core/volume.js';
+import { type EpochStore, type MembershipChange, membersOf, type PgPlacement } from '../src/core/volume.js';
 import { GroupHistory } from './support/driver-workload.js';
 import { seededRandom } from './support/seeded.js';
 import { PAGES_PER_PG, SimVolume } from './support/sim-volume.js';
@@ -444,4 +450,71 @@ describe('membership changes under load (simulator)', () => {
     await harness.load(5, 0);
     await harness.allAcknowledged();
   });
+});
+
+/** One epoch allocator for both engines, as the control plane's is (promotion claims above it). */
+function sharedEpochs(): EpochStore {
+  let last = 0n;
+  return {
+    claim(atLeastAbove: Epoch): Promise<Epoch> {
+      last = (last > atLeastAbove ? last : atLeastAbove) + 1n;
+      return Promise.resolve(asEpoch(last));
+    },
+  };
+}
+
+describe('failover just after a membership change (simulator)', () => {
+  for (const [seed, how] of [
+    [11, 'complete'],
+    [12, 'revert'],
+  ] as const) {
+    it(`seed ${seed}: a replica promoted 1 s after a repair's ${how}, with the PG list it read before it, recovers`, async () => {
+      const volume = new SimVolume(seed, ['e1', 'e2'], FAULTS, undefined, MORE);
+      volume.epochStore = sharedEpochs();
+      const harness = new Harness(volume, seed);
+      await harness.start();
+      await harness.load(40, 0);
+      await harness.allAcknowledged();
+      volume.cluster.crash('s1', { kind: 'process' });
+      await harness.load(10, 0);
+      const repairs = await harness.beginAll('s1', 's7');
+      await harness.load(20, 0);
+      // The replica's last read of the writer's PG list (it reads it every 2 s): the change begun.
+      const replicaView = [...(await harness.directoryPgs())];
+      if (how === 'complete') {
+        for (let round = 0; round < 200; round++) {
+          if (repairs.every((repair) => harness.sclOf(repair, 's7') >= repair.targetLsn)) break;
+          await harness.load(5, 0);
+        }
+        await harness.endAll(repairs, 'complete');
+      } else {
+        volume.cluster.start('s1');
+        await harness.endAll(repairs, 'revert');
+        for (const repair of repairs)
+          expect((await volume.wait(harness.core('s7')!.dropSegment(repair.pgId, repair.joining))).ok).toBe(
+            true,
+          );
+      }
+      // About a second of load, then the writer dies with records in flight.
+      const until = volume.cluster.nowMs() + 1_000;
+      while (volume.cluster.nowMs() < until) await harness.load(5, 0);
+      volume.cluster.crash('e1', { kind: 'process' });
+      volume.directorySeeds.set('e2', replicaView);
+      const promoted = volume.startEngine('e2');
+      // Within one recovery timeout (DRIVER_OPTIONS: 2 s), not after starting over under newer epochs.
+      await volume.settle(() => promoted.driver?.state === 'serving', 2_000);
+      const driver = promoted.driver!;
+      expect(driver.volumeEpoch, 'recovered at its first epoch').toBe(2n);
+      await harness.history.recovered(driver);
+      for (const placement of (await promoted.directory).pgs()) {
+        expect(placement.quorumSet.configurations).toHaveLength(1);
+        const expected = how === 'complete' ? '-s7' : '-s1';
+        expect(placement.members.some((member) => member.endsWith(expected))).toBe(true);
+      }
+      // The new writer writes by the membership storage holds: its appends are acknowledged.
+      for (let index = 0; index < 10; index++)
+        harness.history.submit(driver, 'e2', [index % PAGES_PER_PG, PAGES_PER_PG + index, 2 * PAGES_PER_PG]);
+      await volume.settle(() => harness.history.current.every((group) => group.acknowledged), 5_000);
+    }, 60_000);
+  }
 });

@@ -47,6 +47,7 @@ import {
   membersOf,
   type PgPlacement,
   placementOf,
+  type StoredMembership,
   samePlacement,
   type VolumeDirectory,
 } from './volume.js';
@@ -56,7 +57,10 @@ export interface StorageNodeRef {
   readonly zone: string;
 }
 
-/** Creates one segment on one storage node; resolves once it exists (created now or before). */
+/**
+ * Creates one segment on one storage node; resolves once it exists (created now or before). Optionally
+ * reads the membership a segment holds (undefined: the node does not answer or has no such segment).
+ */
 export interface SegmentProvisioner {
   createSegment(
     nodeId: NodeId,
@@ -68,6 +72,7 @@ export interface SegmentProvisioner {
       readonly memberNodes: readonly NodeId[];
     },
   ): Promise<void>;
+  readMembership?(nodeId: NodeId, pgId: PgId, segmentId: SegmentId): Promise<StoredMembership | undefined>;
 }
 
 /** With quorum sets: written while a membership change is in flight. */
@@ -265,6 +270,13 @@ export class LocalVolumeDirectory implements VolumeDirectory {
    * a no-op if the same, else written through the same path as `addPg` (serialized with it) before
    * it is used or returned. Creates no segment.
    */
+  /** Asks the segment's node (through the provisioner) which membership the segment holds. */
+  async storedMembership(pgId: PgId, segmentId: SegmentId): Promise<StoredMembership | undefined> {
+    const nodeId = this.#pgs[pgId]?.nodeOf.get(segmentId);
+    if (nodeId === undefined || this.#provisioner.readMembership === undefined) return undefined;
+    return this.#provisioner.readMembership(nodeId, pgId, segmentId);
+  }
+
   updateMembership(pgId: PgId, change: MembershipChange): Promise<PgPlacement> {
     const updated = this.#tail.then(async () => {
       const current = this.#pgs[pgId];

@@ -41,7 +41,9 @@
  * recovery needs a read quorum of one (hydrating members do not count). The directory records a change
  * durably before the driver writes by it; then batches carry the new membership epoch and go to every
  * member of the new quorum set, the PG's pending records are sent to the joiners and judged again,
- * and a removed member's batches are forgotten (its late acknowledgements are ignored).
+ * and a removed member's batches are forgotten (its late acknowledgements are ignored). A directory
+ * older than storage (a promoted replica's list) is caught up from storage before recovery plans and
+ * when storage refuses a batch as of an older membership (`#learnMembership`, reasoning R1–R3).
  */
 import {
   type AppendBatchMessage,
@@ -76,6 +78,7 @@ import {
 import {
   type EpochStore,
   type MembershipChange,
+  membershipFromStorage,
   type PgPlacement,
   pgOfPage,
   quorumSetOf,
@@ -216,7 +219,12 @@ export interface MembershipApplied {
 
 type Phase =
   | { readonly name: 'idle' }
-  | { readonly name: 'state'; readonly replies: Map<PgId, Map<SegmentId, SegmentStateMessage>> }
+  | {
+      readonly name: 'state';
+      readonly replies: Map<PgId, Map<SegmentId, SegmentStateMessage>>;
+      /** `recoveryGraceMs` passed since a read quorum of every PG answered: plan without the rest. */
+      graceOver: boolean;
+    }
   | {
       readonly name: 'truncate';
       readonly plan: RecoveryPlan;
@@ -788,6 +796,7 @@ export class QuorumDriver {
     switch (this.#phase.name) {
       case 'state':
         this.#sendStateRequests();
+        if (this.#epoch !== EPOCH_ZERO && this.#phase.name === 'state') this.#considerPlan(this.#phase);
         return;
       case 'truncate':
         this.#sendTruncations();
@@ -1036,7 +1045,7 @@ export class QuorumDriver {
   async #startRecovery(): Promise<void> {
     const attempt = ++this.#attempt;
     this.#resetServingState(new NorthlightError('NL_QUORUM_LOST', 'the volume is recovering; retry'));
-    this.#phase = { name: 'state', replies: this.#emptyReplies() };
+    this.#phase = { name: 'state', replies: this.#emptyReplies(), graceOver: false };
     this.#graceTimer?.cancel();
     this.#graceTimer = undefined;
     this.#recoveryStartedMs = this.#env.clock.nowMs();
@@ -1093,6 +1102,16 @@ export class QuorumDriver {
     if (phase.name !== 'state' || message.volumeEpoch !== this.#epoch) return;
     phase.replies.get(message.pgId)?.set(message.segmentId, message);
     this.#noteScl(message.segmentId, message.scl);
+    this.#considerPlan(phase);
+  }
+
+  /**
+   * Plans once a read quorum of every PG answered and either every member did or `recoveryGraceMs`
+   * passed since — and never while a PG's membership in the directory is older than one storage
+   * reported (recovery reasoning R1 below): the directory catches up first (`#learnMembership`).
+   */
+  #considerPlan(phase: Extract<Phase, { name: 'state' }>): void {
+    if (this.#membershipBehind(phase)) return;
     const pgs = this.#directory.pgs();
     const quorum = pgs.every((placement) =>
       isReadQuorum(quorumSetOf(placement), new Set(this.#memberReplies(placement, phase.replies).keys())),
@@ -1101,13 +1120,113 @@ export class QuorumDriver {
     const everyone = pgs.every(
       (placement) => this.#memberReplies(placement, phase.replies).size === placement.members.length,
     );
-    if (everyone) this.#plan();
+    if (everyone || phase.graceOver) this.#plan();
     else if (this.#graceTimer === undefined) {
       const attempt = this.#attempt;
       this.#graceTimer = this.#env.clock.setTimer(this.#options.recoveryGraceMs, () => {
-        if (attempt === this.#attempt && this.#phase === phase) this.#plan();
+        if (attempt !== this.#attempt || this.#phase !== phase) return;
+        phase.graceOver = true;
+        this.#considerPlan(phase);
       });
     }
+  }
+
+  /**
+   * Whether some PG's segment reported a membership epoch newer than the directory's (it is then
+   * learned, `#learnMembership`). Recovery reasoning, next to the code it protects:
+   *  R1. A writer's directory can be older than storage: a replica promoted with the PG list it last
+   *      read from the writer (every 2 s) misses a repair completed or reverted since. Storage learns a
+   *      membership only after the writer recorded it, so storage's newer epoch is the truth.
+   *  R2. Planning on the older membership is unsafe: after a completed replacement of F by G, a write
+   *      acknowledged by {C,D,E,G} is invisible to {A,B,F}, a read quorum of the old configuration.
+   *      And it cannot finish: storage refuses appends of an older membership epoch, so re-replication
+   *      never gets its acknowledgements, and the control plane decides nothing while a promotion
+   *      runs — the recovery timed out and started over, under ever newer epochs, for good.
+   *  R3. So recovery waits (its timeout still applies) until the directory holds every membership
+   *      storage reported; replies already in stay valid (they are of this epoch), and new members
+   *      are asked at the next tick.
+   */
+  #membershipBehind(phase: Extract<Phase, { name: 'state' }>): boolean {
+    let behind = false;
+    for (const placement of this.#directory.pgs()) {
+      let newest: SegmentStateMessage | undefined;
+      for (const reply of phase.replies.get(placement.pgId)?.values() ?? [])
+        if (reply.membershipEpoch > (newest?.membershipEpoch ?? placement.membershipEpoch)) newest = reply;
+      if (newest === undefined) continue;
+      behind = true;
+      this.#learnMembership(placement.pgId, newest.segmentId, newest.membershipEpoch);
+    }
+    return behind;
+  }
+
+  /** PGs whose membership is being read from storage now. */
+  readonly #learning = new Set<PgId>();
+  /** Per PG, the newest storage membership epoch found to be a change in flight (logged once). */
+  readonly #unlearnable = new Map<PgId, Epoch>();
+
+  /**
+   * Segment `segmentId` of PG `pgId` holds membership epoch `epoch`, newer than the directory's: reads
+   * that membership from its node and records it in the directory, as a change the control plane
+   * would post (`changeMembership`, serialized with those). A membership storage alone cannot give (a
+   * change in flight: only the union of its configurations is kept there) waits for the control plane.
+   */
+  #learnMembership(pgId: PgId, segmentId: SegmentId, epoch: Epoch): void {
+    const read = this.#directory.storedMembership;
+    if (read === undefined || this.#learning.has(pgId)) return;
+    this.#learning.add(pgId);
+    void read
+      .call(this.#directory, pgId, segmentId)
+      .then(async (stored) => {
+        const current = this.#directory.pgs()[pgId];
+        if (
+          stored === undefined ||
+          current === undefined ||
+          stored.membershipEpoch <= current.membershipEpoch
+        )
+          return;
+        const change = membershipFromStorage(current, stored);
+        if (change === undefined) {
+          if ((this.#unlearnable.get(pgId) ?? EPOCH_ZERO) < stored.membershipEpoch) {
+            this.#unlearnable.set(pgId, stored.membershipEpoch);
+            this.#env.log.log(
+              'warn',
+              'storage holds a newer membership of a PG that it cannot give; waiting for the control plane',
+              {
+                pgId,
+                segmentId,
+                membershipEpoch: current.membershipEpoch,
+                storageMembershipEpoch: stored.membershipEpoch,
+                storageMembers: stored.members.join(','),
+              },
+            );
+          }
+          return;
+        }
+        this.#env.log.log('info', 'took a newer membership of a PG from storage', {
+          pgId,
+          segmentId,
+          membershipEpoch: current.membershipEpoch,
+          storageMembershipEpoch: change.membershipEpoch,
+          members: change.quorumSet.configurations[0]!.join(','),
+          reportedEpoch: epoch,
+        });
+        await this.changeMembership(pgId, change);
+      })
+      .catch((error: unknown) => {
+        if (!isNorthlightError(error)) throw error;
+        this.#env.log.log('warn', 'could not take a newer membership of a PG from storage; retrying', {
+          pgId,
+          segmentId,
+          error: error.message,
+        });
+      })
+      .finally(() => {
+        this.#learning.delete(pgId);
+        const phase = this.#phase;
+        if (phase.name !== 'state') return;
+        this.#sendStateRequests(); // members the new membership added
+        this.#considerPlan(phase);
+      });
   }
 
   /** The PG's state replies from its current members (the membership may change during a recovery). */
@@ -1389,21 +1508,24 @@ export class QuorumDriver {
 
   /**
    * A segment refused a batch because it already knows a newer membership of its PG than the directory
-   * (the control plane told the storage nodes first). Not an error: the batch stays and is re-sent,
-   * and once the change reaches the directory it carries the new epoch. Logged once per epoch.
+   * (the control plane told the storage nodes a change this writer never got: it was promoted with an
+   * older PG list, recovery reasoning R1). Not an error: the batch stays and is re-sent; the directory
+   * takes the membership from storage (`#learnMembership`) or, for a change in flight, from the control
+   * plane, and then the batch carries the new epoch. Logged once per epoch.
    */
   #awaitsMembership(message: Extract<Message, { type: 'request-rejected' }>): boolean {
     const placement = this.#directory.pgs()[message.pgId];
     if (placement === undefined || message.currentMembershipEpoch <= placement.membershipEpoch) return false;
     if ((this.#newerMembershipSeen.get(message.pgId) ?? EPOCH_ZERO) < message.currentMembershipEpoch) {
       this.#newerMembershipSeen.set(message.pgId, message.currentMembershipEpoch);
-      this.#env.log.log('info', 'storage knows a newer membership of a PG; waiting for the control plane', {
+      this.#env.log.log('info', 'storage knows a newer membership of a PG; taking it', {
         pgId: message.pgId,
         segmentId: message.segmentId,
         membershipEpoch: placement.membershipEpoch,
         storageMembershipEpoch: message.currentMembershipEpoch,
       });
     }
+    this.#learnMembership(message.pgId, message.segmentId, message.currentMembershipEpoch);
     return true;
   }
 
@@ -1413,7 +1535,7 @@ export class QuorumDriver {
    */
   #restartRecoverySoon(): void {
     const attempt = ++this.#attempt; // abandons the attempt in flight
-    this.#phase = { name: 'state', replies: this.#emptyReplies() };
+    this.#phase = { name: 'state', replies: this.#emptyReplies(), graceOver: false };
     const delayMs = this.#env.random.nextFloat() * this.#options.recoveryGraceMs * 4;
     this.#env.clock.setTimer(delayMs, () => {
       if (attempt === this.#attempt && this.#phase.name === 'state') void this.#startRecovery();

@@ -60,6 +60,52 @@ export interface MembershipChange {
   readonly nodeOf: ReadonlyMap<SegmentId, NodeId>;
 }
 
+/**
+ * The membership one segment holds on its storage node (`VolumeDirectory.storedMembership`): the
+ * union of the members of every configuration of its PG, and the node of each (`memberNodes[i]` hosts
+ * `members[i]`). Storage learns a membership only after the writer recorded it (the control plane
+ * tells the writer first), so a newer epoch here is one the writer of that time had durably taken.
+ */
+export interface StoredMembership {
+  readonly membershipEpoch: Epoch;
+  readonly members: readonly SegmentId[];
+  readonly memberNodes: readonly NodeId[];
+}
+
+/**
+ * The change that brings `current` up to a newer membership storage holds, or undefined when there is
+ * none to take from storage alone: not newer, a node missing, or more than COPIES members — a change
+ * still in flight, whose configurations storage does not keep (only their union), so only the control
+ * plane can give it. COPIES members are one configuration: every configuration has COPIES distinct
+ * members, so a union of COPIES is a single one, and none of its members is still hydrating (a
+ * replacement completes only once its joiner is hydrated, and a revert drops the joiner).
+ */
+export function membershipFromStorage(
+  current: PgPlacement,
+  stored: StoredMembership,
+): MembershipChange | undefined {
+  if (stored.membershipEpoch <= current.membershipEpoch) return undefined;
+  if (stored.members.length !== COPIES || stored.memberNodes.length !== stored.members.length)
+    return undefined;
+  // In the order of the current first configuration (placement order, two per zone), each member
+  // that left replaced in its place, as `completeReplacement` leaves it: the same order the control
+  // plane posts, though order is cosmetic (`samePlacement`).
+  const first = current.quorumSet.configurations[0]!;
+  const others = [
+    ...current.members.filter((member) => !first.includes(member)),
+    ...stored.members.filter((member) => !current.members.includes(member)),
+  ].filter((member) => stored.members.includes(member));
+  const members = first.map((member) => (stored.members.includes(member) ? member : others.shift()));
+  if (others.length > 0 || members.includes(undefined)) return undefined;
+  const nodeOf = new Map(stored.members.map((member, index) => [member, stored.memberNodes[index]!]));
+  const change: MembershipChange = {
+    membershipEpoch: stored.membershipEpoch,
+    quorumSet: { configurations: [members as SegmentId[]], hydrating: [] },
+    nodeOf,
+  };
+  return membershipProblem(change) === undefined ? change : undefined;
+}
+
 /** Every member of any configuration, in the stable order `PgPlacement.members` documents. */
 export function membersOf(quorumSet: QuorumSet<SegmentId>): SegmentId[] {
   const members = new Set<SegmentId>();
@@ -170,6 +216,12 @@ export interface VolumeDirectory {
    * was down when their PG was added). Optional.
    */
   maintain?(): Promise<unknown>;
+  /**
+   * The membership segment `segmentId` of PG `pgId` holds on its storage node, or undefined when the
+   * node cannot say (down, no such segment). Optional: what lets a writer whose list is older than
+   * storage's (a replica promoted with the list it last read) catch up without the control plane.
+   */
+  storedMembership?(pgId: PgId, segmentId: SegmentId): Promise<StoredMembership | undefined>;
 }
 
 /** Hands out volume epochs: each call returns one never returned before, above `atLeastAbove`. */

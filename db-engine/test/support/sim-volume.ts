@@ -29,7 +29,7 @@ import {
   QuorumDriver,
   type RecoveryReport,
 } from '../../src/core/quorum-driver.js';
-import type { EpochStore } from '../../src/core/volume.js';
+import type { EpochStore, PgPlacement } from '../../src/core/volume.js';
 
 export const STORAGE_NODES = [
   ['s1', 'a'],
@@ -117,6 +117,13 @@ export class SimVolume {
   stepObserver: (() => void) | undefined;
 
   /**
+   * A PG list to seed an engine's directory with before it opens it (`LocalVolumeDirectory.seed`), as
+   * a replica being promoted writes the list it last read from the writer it followed
+   * (src/replica.ts): set it before starting the engine.
+   */
+  readonly directorySeeds = new Map<string, readonly PgPlacement[]>();
+
+  /**
    * `more.spareStorage`: more storage cores ([id, zone]) that no PG is placed on: where a repair puts
    * the segment that replaces a failed one (the directory places PGs on STORAGE_NODES only).
    * `more.storageOptions`: overrides for every storage core (e.g. staging to the object store).
@@ -178,14 +185,40 @@ export class SimVolume {
         ]);
         if (!result.ok) throw result.error;
       },
+      // The admin API's GET /v1/segments/:segmentId, read from the core (undefined: down or none).
+      readMembership: async (nodeId: NodeId, pgId, segmentId) => {
+        const core = this.cluster.instance<StorageNodeCore>(nodeId);
+        if (core === undefined || core.state !== 'serving') return undefined;
+        const segment = core
+          .status()
+          .segments.find((candidate) => candidate.pgId === pgId && candidate.segmentId === segmentId);
+        if (segment === undefined) return undefined;
+        return {
+          membershipEpoch: segment.membershipEpoch,
+          members: segment.members,
+          memberNodes: segment.memberNodes.map((node) => asNodeId(node)),
+        };
+      },
     };
-    const directory = LocalVolumeDirectory.open({
-      disk: env.disk,
-      directory: '/engine',
-      pagesPerPg: this.geometry.pagesPerPg,
-      nodes: STORAGE_NODES.map(([nodeId, zone]) => ({ nodeId: asNodeId(nodeId), zone })),
-      provisioner,
-    });
+    const open = () =>
+      LocalVolumeDirectory.open({
+        disk: env.disk,
+        directory: '/engine',
+        pagesPerPg: this.geometry.pagesPerPg,
+        nodes: STORAGE_NODES.map(([nodeId, zone]) => ({ nodeId: asNodeId(nodeId), zone })),
+        provisioner,
+      });
+    const seed = this.directorySeeds.get(id);
+    // Unseeded, opened at once as always (an extra await would shift every seed's schedule).
+    const directory =
+      seed === undefined
+        ? open()
+        : LocalVolumeDirectory.seed({
+            disk: env.disk,
+            directory: '/engine',
+            pagesPerPg: this.geometry.pagesPerPg,
+            pgs: seed,
+          }).then(open);
     const handle: EngineHandle = {
       driver: undefined,
       directory,

@@ -124,6 +124,9 @@ export interface DriverOptions {
   readonly pageSizeBytes: number;
 }
 
+/** A held record whose hold ends within this is sent now (see `#flush`). */
+const HOLD_SLACK_MS = 0.01;
+
 export const DRIVER_DEFAULTS: DriverOptions = {
   lsnAllocationLimit: 1_000_000n,
   writeQuorum: WRITE_QUORUM,
@@ -650,9 +653,12 @@ export class QuorumDriver {
     const nowMs = this.#env.clock.nowMs();
     let heldUntilMs = Number.POSITIVE_INFINITY;
     for (const [pgId, records] of this.#outbox) {
-      const sinceMs = this.#outboxSinceMs.get(pgId) ?? nowMs;
-      if (this.#holds(pgId, records.length, tracker.vcl) && nowMs - sinceMs < this.#options.batchHoldMsMax) {
-        heldUntilMs = Math.min(heldUntilMs, sinceMs + this.#options.batchHoldMsMax);
+      // Due a little early rather than never: a timer set for the deadline may fire a rounding error
+      // before it, and must then send, not set itself again for no time at all (a livelock in the
+      // simulator, whose clock does not move for a zero delay; operator zone-loss seed 694).
+      const dueMs = (this.#outboxSinceMs.get(pgId) ?? nowMs) + this.#options.batchHoldMsMax;
+      if (dueMs - nowMs > HOLD_SLACK_MS && this.#holds(pgId, records.length, tracker.vcl)) {
+        heldUntilMs = Math.min(heldUntilMs, dueMs);
         continue;
       }
       const placement = this.#placement(pgId);

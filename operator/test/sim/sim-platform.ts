@@ -27,7 +27,7 @@ import {
 import type { NetworkFaultRates, SimCluster } from '@northlight/sim';
 import type { StorageNodeCore } from '@northlight/storage-node';
 import type { LocalVolumeDirectory } from '../../../db-engine/src/core/local-directory.js';
-import type { QuorumDriver } from '../../../db-engine/src/core/quorum-driver.js';
+import type { DriverOptions, QuorumDriver } from '../../../db-engine/src/core/quorum-driver.js';
 import type { PgPlacement } from '../../../db-engine/src/core/volume.js';
 import { type EngineHandle, SimVolume, STORAGE_NODES } from '../../../db-engine/test/support/sim-volume.js';
 import type { MembershipChange, RepairInFlight } from '../../src/core/repair-plan.js';
@@ -62,6 +62,8 @@ export interface PlatformOptions {
   readonly stopModes: readonly StopMode[];
   /** Downtime of a restarted member, drawn uniformly in [min, max] ms. */
   readonly restartDownMs: readonly [number, number];
+  /** Overrides for the writer's driver (e.g. the batching of an older engine, to replay a seed). */
+  readonly driverOptions?: Partial<DriverOptions>;
 }
 
 /** The journal as the metadata directory keeps it, each entry stamped with simulated time. */
@@ -106,6 +108,7 @@ export class SimPlatform implements ControlPort {
       spareStorage: options.spares,
       // Staging to the object store: a joiner whose peers collected what it needs starts from a backup.
       storageOptions: { backupIntervalMs: 20 },
+      ...(options.driverOptions === undefined ? {} : { driverOptions: options.driverOptions }),
     });
     this.cluster = this.volume.cluster;
     this.storageNodes = [...STORAGE_NODES, ...options.spares].map(([nodeId, zone]) => ({ nodeId, zone }));

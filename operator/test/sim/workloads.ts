@@ -25,6 +25,7 @@
  *    checks of repair that apply.
  */
 
+import type { DriverOptions } from '../../../db-engine/src/core/quorum-driver.js';
 import { seededRandom } from '../../../db-engine/test/support/seeded.js';
 import { STORAGE_NODES } from '../../../db-engine/test/support/sim-volume.js';
 import { MembersDownChecker } from './checkers.js';
@@ -58,6 +59,8 @@ export interface SeedOptions {
   readonly fixes?: readonly ExecutorFix[];
   /** How long the cluster has to converge after healing (virtual ms; default 40 s). */
   readonly convergeLimitMs?: number;
+  /** Overrides for the writer's driver (the engine's batching changes every seed's schedule). */
+  readonly driverOptions?: Partial<DriverOptions>;
 }
 
 export function runSeed(
@@ -231,7 +234,7 @@ function startControlPlane(
  * What the repair and zone-loss workloads draw alike, in this order (a seed's run depends on it): the
  * node that dies, the grace period, the knobs; and the world.
  */
-function drawNodeLoss(seed: number) {
+function drawNodeLoss(seed: number, options: SeedOptions) {
   const random = seededRandom(seed);
   const dead = STORAGE_NODES[Math.floor(random() * STORAGE_NODES.length)]![0];
   const gracePeriodMs = 400 + random() * 1_100;
@@ -245,11 +248,14 @@ function drawNodeLoss(seed: number) {
     stopModes: ['process'],
     restartDownMs: [0, 0],
   });
-  return { random, dead, gracePeriodMs, knobs, world: new SimWorld(knobs) };
+  const world = new SimWorld(
+    options.driverOptions === undefined ? knobs : { ...knobs, driverOptions: options.driverOptions },
+  );
+  return { random, dead, gracePeriodMs, knobs, world };
 }
 
 export async function runRepairSeed(seed: number, options: SeedOptions = {}): Promise<SeedOutcome> {
-  const { random, dead, gracePeriodMs, knobs, world } = drawNodeLoss(seed);
+  const { random, dead, gracePeriodMs, knobs, world } = drawNodeLoss(seed, options);
   return guarded('repair', seed, world, async () => {
     startControlPlane(world, knobs, options, undefined);
     await world.start();
@@ -287,7 +293,7 @@ export async function runRepairSeed(seed: number, options: SeedOptions = {}): Pr
 }
 
 export async function runZoneLossSeed(seed: number, options: SeedOptions = {}): Promise<SeedOutcome> {
-  const { random, dead, gracePeriodMs, knobs, world } = drawNodeLoss(seed);
+  const { random, dead, gracePeriodMs, knobs, world } = drawNodeLoss(seed, options);
   return guarded('zone-loss', seed, world, async () => {
     startControlPlane(world, knobs, options, undefined);
     await world.start();

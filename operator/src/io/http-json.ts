@@ -13,3 +13,31 @@ export async function getJson<T>(url: string, timeoutMs = OBSERVE_TIMEOUT_MS): P
     return undefined;
   }
 }
+
+/** How long an engine's admin command (promote, fence) may take to be accepted. */
+export const ENGINE_ADMIN_TIMEOUT_MS = 5_000;
+
+/**
+ * POSTs an admin command to an engine (`/v1/admin/promote` or `/v1/admin/fence`, both answered 202
+ * when accepted). Returns undefined when accepted, else why not (no address, no answer, or the HTTP
+ * status and body), for the caller's event or log line.
+ */
+export async function postEngineAdmin(
+  engineUrl: string | undefined,
+  command: 'promote' | 'fence',
+): Promise<string | undefined> {
+  if (engineUrl === undefined) return 'its pod has no IP';
+  try {
+    const response = await fetch(`${engineUrl}/v1/admin/${command}`, {
+      method: 'POST',
+      signal: AbortSignal.timeout(ENGINE_ADMIN_TIMEOUT_MS),
+    });
+    if (response.status === 202) {
+      await response.arrayBuffer();
+      return undefined;
+    }
+    return `HTTP ${response.status} ${await response.text()}`;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}

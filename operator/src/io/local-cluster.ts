@@ -45,7 +45,7 @@ import {
 } from '../core/topology.js';
 import { planUpgrade, type UpgradeEngine, type UpgradeNode, type UpgradeStep } from '../core/upgrade-plan.js';
 import { localControlMetrics } from './control-metrics.js';
-import { getJson } from './http-json.js';
+import { getJson, postEngineAdmin } from './http-json.js';
 import { LocalProcesses, type MemberSpec, probeReady, stopStalePids } from './local-processes.js';
 import {
   RepairExecutor,
@@ -821,14 +821,9 @@ export class LocalCluster {
   async #switchover(from: string, to: string, version: string): Promise<void> {
     this.switchingOver = true;
     try {
-      const fenced = await fetch(`${this.engineUrl(from)}/v1/admin/fence`, {
-        method: 'POST',
-        signal: AbortSignal.timeout(5_000),
-      }).catch((error: Error) => error);
-      if (fenced instanceof Error || fenced.status !== 202) {
-        this.#note(
-          `switchover: fencing ${from} failed (${fenced instanceof Error ? fenced.message : `HTTP ${fenced.status}`}); the next round tries again`,
-        );
+      const why = await postEngineAdmin(this.engineUrl(from), 'fence');
+      if (why !== undefined) {
+        this.#note(`switchover: fencing ${from} failed (${why}); the next round tries again`);
         return;
       }
       const deadline = Date.now() + SWITCHOVER_FENCE_TIMEOUT_MS;
@@ -980,13 +975,8 @@ export class LocalCluster {
 
   async #promote(action: Extract<EngineAction, { kind: 'promote' }>): Promise<void> {
     this.#note(`failover: ${action.reason}; promoting ${action.name}`);
-    const response = await fetch(`${this.engineUrl(action.name)}/v1/admin/promote`, {
-      method: 'POST',
-      signal: AbortSignal.timeout(5_000),
-    }).catch((error: Error) => error);
-    if (response instanceof Error || response.status !== 202) {
-      const why =
-        response instanceof Error ? response.message : `HTTP ${response.status} ${await response.text()}`;
+    const why = await postEngineAdmin(this.engineUrl(action.name), 'promote');
+    if (why !== undefined) {
       this.#note(`promoting ${action.name} failed: ${why}; the next step tries again`);
       return;
     }

@@ -39,7 +39,7 @@ import {
 import type { NodeHealth } from '../core/repair-plan.js';
 import { planUpgrade, type UpgradeNode, type UpgradeStep } from '../core/upgrade-plan.js';
 import type { ClusterControlMetrics } from '../io/control-metrics.js';
-import { getJson } from '../io/http-json.js';
+import { getJson, postEngineAdmin } from '../io/http-json.js';
 import {
   RepairExecutor,
   type StorageSegmentView,
@@ -417,17 +417,8 @@ export class ClusterControl {
     kind: 'failover' | 'switchover',
   ): Promise<void> {
     this.note('Warning', 'FailingOver', `${reason}; promoting ${name}`);
-    const url = this.#podUrl(name, PORTS.engineHttp);
-    const response =
-      url === undefined
-        ? new Error('its pod has no IP')
-        : await fetch(`${url}/v1/admin/promote`, {
-            method: 'POST',
-            signal: AbortSignal.timeout(5_000),
-          }).catch((error: Error) => error);
-    if (response instanceof Error || response.status !== 202) {
-      const why =
-        response instanceof Error ? response.message : `HTTP ${response.status} ${await response.text()}`;
+    const why = await postEngineAdmin(this.#podUrl(name, PORTS.engineHttp), 'promote');
+    if (why !== undefined) {
       this.note('Warning', 'PromotionFailed', `promoting ${name} failed: ${why}; the next round tries again`);
       return;
     }
@@ -505,19 +496,12 @@ export class ClusterControl {
   async #stepSwitchover(switchover: Switchover): Promise<void> {
     const context = this.#context;
     if (switchover.fencedAtMs === undefined) {
-      const url = this.#podUrl(switchover.from, PORTS.engineHttp);
-      const fenced =
-        url === undefined
-          ? new Error('no pod IP')
-          : await fetch(`${url}/v1/admin/fence`, {
-              method: 'POST',
-              signal: AbortSignal.timeout(5_000),
-            }).catch((error: Error) => error);
-      if (fenced instanceof Error || fenced.status !== 202) {
+      const why = await postEngineAdmin(this.#podUrl(switchover.from, PORTS.engineHttp), 'fence');
+      if (why !== undefined) {
         this.note(
           'Warning',
           'SwitchoverFailed',
-          `fencing ${switchover.from} failed (${fenced instanceof Error ? fenced.message : `HTTP ${fenced.status}`}); switchover abandoned`,
+          `fencing ${switchover.from} failed (${why}); switchover abandoned`,
         );
         this.#switchover = undefined;
         return;

@@ -581,6 +581,14 @@ const badInputs: readonly BadInput[] = [
     message: 'is "NoSchedul"; allowed: NoSchedule, PreferNoSchedule, NoExecute',
   },
   {
+    // Found by crd-schema.test.ts's random edits (tolerations: [null], CI seed 840292239): a
+    // list item must be a mapping; only a whole section may be written as an empty `null`.
+    name: 'a toleration written as null',
+    raw: documentWith([['spec', 'podTemplate'], { tolerations: [null] }]),
+    path: 'spec.podTemplate.tolerations[0]',
+    message: 'is empty; expected a mapping with the fields key, operator, value, effect, tolerationSeconds',
+  },
+  {
     name: 'a pod label value that Kubernetes refuses',
     raw: documentWith([['spec', 'podTemplate'], { labels: { team: 'db team' } }]),
     path: 'spec.podTemplate.labels.team',

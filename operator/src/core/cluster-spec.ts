@@ -397,7 +397,8 @@ function fieldOf(mapping: Mapping, key: string): unknown {
  * its fields are not reported a second time as missing.
  */
 function readSection(value: unknown, path: Path, section: Section, problems: ProblemCollector): Mapping {
-  if (value === undefined || value === null) return EMPTY_MAPPING;
+  // A section left out, or written as `null`, reads as empty; a list item has no such reading.
+  if (value === undefined || (value === null && !section.endsWith('[]'))) return EMPTY_MAPPING;
   const known: readonly string[] = SECTION_FIELDS[section];
   if (!isMapping(value)) {
     problems.add(path, `is ${describeValue(value)}; expected a mapping with the fields ${known.join(', ')}`);

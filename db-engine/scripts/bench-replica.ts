@@ -8,7 +8,7 @@
  *   npm run bench:replica -w @northlight/db-engine -- [--rates 1000,2000,5000,10000] [--duration-ms 10000]
  *                                                      [--warmup-ms 2000] [--writers 64]
  *                                                      [--only northlight | --only postgres]
- *                                                      [--transport pg | http]
+ *                                                      [--transport pg | http] [--profile DIR]
  *   npm run bench:replica:postgres -w @northlight/db-engine -- …   (the same with --only postgres)
  *
  * northlight: one writer, two replicas, six storage-node processes on loopback (the default gossip
@@ -17,6 +17,9 @@
  * pool as the PostgreSQL side (`--transport http`: the JSON HTTP API instead). Also reported: the writer's own lag histogram (`northlight_replica_lag_seconds`,
  * VDL advance → replica feedback) for both replicas. PostgreSQL: primary + asynchronous standby
  * (`support/postgres-pair.ts`), the same inserts through node-postgres.
+ *
+ * `--profile DIR`: the writer, both replicas and every storage node write V8 CPU profiles there (one
+ * per thread: a replica's SQL kernel runs in a worker) when they exit at the end of the run.
  *
  * A rate this machine cannot sustain shows as an achieved rate below the target; the lag figures are
  * then those of the highest rate it sustained. JSON on stdout (`northlight.lagP99MsByRate`,
@@ -32,6 +35,7 @@ import {
   postgresLagTarget,
   startPostgresPair,
 } from './support/postgres-pair.js';
+import { cpuMs } from './support/proc-cpu.js';
 
 const SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
 const GOSSIP_INTERVAL_MS = 1_000;
@@ -46,6 +50,8 @@ interface Config {
   readonly writers: number;
   /** How the northlight side is reached: the PostgreSQL protocol (as PostgreSQL is), or HTTP. */
   readonly transport: 'pg' | 'http';
+  /** `--profile DIR`: every northlight process writes a V8 CPU profile there at its exit. */
+  readonly profileDir: string | undefined;
 }
 
 function parse(argv: readonly string[]): Config {
@@ -61,6 +67,7 @@ function parse(argv: readonly string[]): Config {
     postgres: value('only') !== 'northlight',
     writers: Number(value('writers') ?? 64),
     transport: value('transport') === 'http' ? 'http' : 'pg',
+    profileDir: value('profile'),
   };
   const transport = value('transport');
   if (transport !== undefined && transport !== 'pg' && transport !== 'http')
@@ -81,10 +88,15 @@ interface Side {
   lagP50MsByRate: Record<string, number>;
   lagP99MsByRate: Record<string, number>;
   achievedRateByRate: Record<string, number>;
-  runs: LagResult[];
+  /** CPU time (user + system, /proc) per acknowledged write during each rate's run, by process role. */
+  cpuMsPerWriteByRate?: Record<string, Record<string, number>>;
+  runs: RateRun[];
 }
 
-function side(results: readonly LagResult[]): Side {
+/** One rate's lag figures, and the CPU each process role spent meanwhile (when sampled). */
+type RateRun = LagResult & { cpuMsPerWrite?: Record<string, number> };
+
+function side(results: readonly RateRun[]): Side {
   const by = (pick: (result: LagResult) => number) =>
     Object.fromEntries(
       results.map((result) => [String(result.targetRate), Math.round(pick(result) * 100) / 100]),
@@ -93,6 +105,13 @@ function side(results: readonly LagResult[]): Side {
     lagP50MsByRate: by((result) => result.lagP50Ms),
     lagP99MsByRate: by((result) => result.lagP99Ms),
     achievedRateByRate: by((result) => result.achievedRate),
+    ...(results.every((result) => result.cpuMsPerWrite !== undefined)
+      ? {
+          cpuMsPerWriteByRate: Object.fromEntries(
+            results.map((result) => [String(result.targetRate), result.cpuMsPerWrite!]),
+          ),
+        }
+      : {}),
     runs: [...results],
   };
 }
@@ -164,42 +183,64 @@ async function untilEmpty(target: LagTarget): Promise<void> {
   }
 }
 
-/** One measured run per rate, each after `reset` (the probe table emptied on both sides). */
+/**
+ * One measured run per rate, each after `reset` (the probe table emptied on both sides). `cpu`, when
+ * given, reads each process role's CPU milliseconds so far: sampled around each run, divided by the
+ * writes acknowledged in it (warm-up included, as its CPU is).
+ */
 async function runRates(
   system: string,
   target: LagTarget,
   config: Config,
   reset: () => Promise<void>,
-): Promise<LagResult[]> {
-  const results: LagResult[] = [];
+  cpu?: () => Record<string, number>,
+): Promise<RateRun[]> {
+  const results: RateRun[] = [];
   for (const rate of config.rates) {
     await reset();
     progress(`${system}: ${rate} writes/s for ${config.durationMs} ms`);
-    const result = await measureLag(target, {
+    const before = cpu?.();
+    const result: RateRun = await measureLag(target, {
       rate,
       durationMs: config.durationMs,
       warmupMs: config.warmupMs,
       writers: config.writers,
     });
+    if (cpu !== undefined && before !== undefined) {
+      const after = cpu();
+      const writes = Math.max(1, result.acknowledged);
+      result.cpuMsPerWrite = Object.fromEntries(
+        Object.entries(after).map(([role, ms]) => [role, round3((ms - (before[role] ?? 0)) / writes)]),
+      );
+    }
     progress(`${system}: ${JSON.stringify(result)}`);
     results.push(result);
   }
   return results;
 }
 
+function round3(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
 async function runNorthlight(config: Config): Promise<{ side: Side; writerHistogram: unknown }> {
-  const fleet = new StorageFleet(SEGMENT_SIZE_BYTES, [], GOSSIP_INTERVAL_MS);
+  const profileArgs =
+    config.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${config.profileDir}`];
+  // A profiled process must exit on its own to write its profile.
+  const stopSignal = config.profileDir === undefined ? 'SIGKILL' : 'SIGTERM';
+  const fleet = new StorageFleet(SEGMENT_SIZE_BYTES, profileArgs, GOSSIP_INTERVAL_MS);
   let writer: EngineProcess | undefined;
   const replicas: EngineProcess[] = [];
   try {
     await fleet.start();
-    writer = await startEngine(fleet, {});
+    writer = await startEngine(fleet, { nodeArgs: profileArgs });
     const created = await sql(writer, 'CREATE TABLE lag_probe (id INTEGER PRIMARY KEY)');
     if (created.status !== 200) throw new Error(JSON.stringify(created.body));
     for (const id of ['replica-1', 'replica-2'])
       replicas.push(
         await startEngine(fleet, {
           args: ['--role', 'replica', '--writer-url', `http://127.0.0.1:${writer.httpPort}`, '--node-id', id],
+          nodeArgs: profileArgs,
         }),
       );
     const target: LagTarget & { close?(): Promise<void> } =
@@ -207,18 +248,33 @@ async function runNorthlight(config: Config): Promise<{ side: Side; writerHistog
         ? await northlightPgTarget(writer, replicas[0]!, config.writers)
         : northlightTarget(writer, replicas[0]!, config.writers);
     try {
-      const results = await runRates('northlight', target, config, async () => {
-        const emptied = await sql(writer!, 'DELETE FROM lag_probe');
-        if (emptied.status !== 200) throw new Error(JSON.stringify(emptied.body));
-        await untilEmpty(target);
-      });
+      const processes = { writer, replica1: replicas[0]!, replica2: replicas[1]! };
+      const results = await runRates(
+        'northlight',
+        target,
+        config,
+        async () => {
+          const emptied = await sql(writer!, 'DELETE FROM lag_probe');
+          if (emptied.status !== 200) throw new Error(JSON.stringify(emptied.body));
+          await untilEmpty(target);
+        },
+        () => ({
+          ...Object.fromEntries(
+            Object.entries(processes).map(([role, engine]) => [role, cpuMs(engine.child.pid)]),
+          ),
+          storageNodes: [...fleet.nodes.values()].reduce((sum, node) => sum + cpuMs(node.child.pid), 0),
+          benchClient: cpuMs(process.pid),
+        }),
+      );
       return { side: side(results), writerHistogram: await writerLagHistogram(writer) };
     } finally {
       await target.close?.();
     }
   } finally {
-    for (const engine of [writer, ...replicas]) engine?.child.kill('SIGKILL');
-    await fleet.stopAll();
+    const engines = [...replicas, writer].filter((engine) => engine !== undefined);
+    for (const engine of engines) engine.child.kill(stopSignal);
+    await Promise.all(engines.map((engine) => engine.exited));
+    await fleet.stopAll(stopSignal);
   }
 }
 

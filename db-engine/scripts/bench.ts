@@ -24,7 +24,7 @@
  * The storage nodes run with their default gossip interval (1 s). JSON on stdout, progress on
  * stderr. Not a test.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,7 @@ import {
   startEngine,
 } from '../test/support/engine-rig.js';
 import { digitGroups, seededRandom } from '../test/support/seeded.js';
+import { cpuMs } from './support/proc-cpu.js';
 
 interface Config {
   readonly rows: number;
@@ -185,19 +186,6 @@ async function writeOnly(
   }
   return { latencies, committed: latencies.length, failed };
 }
-
-/** CPU milliseconds (user + system) a process has used so far; Linux /proc, 0 elsewhere. */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
-  } catch {
-    return 0;
-  }
-}
-/** USER_HZ: 100 on every Linux this runs on. */
-const CLOCK_TICKS_PER_SECOND = 100;
 
 function cpuNow(engine: EngineProcess, fleet: StorageFleet) {
   return {

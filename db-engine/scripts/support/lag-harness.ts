@@ -55,6 +55,8 @@ export interface LagResult {
   achievedRate: number;
   /** Writes acknowledged after the warm-up: the ones measured. */
   writes: number;
+  /** Every write acknowledged, warm-up included (what the systems' CPU time was spent on). */
+  acknowledged: number;
   /** Nearest-rank percentiles and maximum of the lags; NaN when there is no sample. */
   lagP50Ms: number;
   lagP99Ms: number;
@@ -198,10 +200,12 @@ async function poll(target: LagTarget, state: RunState, tailMs: number): Promise
 function summarize(state: RunState, targetRate: number, warmupEndMs: number, runMs: number): LagResult {
   const lags: number[] = [];
   let writes = 0;
+  let acknowledged = 0;
   let unseen = 0;
   let lastAckMs = warmupEndMs;
   for (let id = 1; id <= state.started; id++) {
     const ackMs = state.ackMs[id]!;
+    if (!Number.isNaN(ackMs)) acknowledged++;
     if (!(ackMs >= warmupEndMs)) continue; // acknowledged in the warm-up
     writes++;
     lastAckMs = Math.max(lastAckMs, ackMs);
@@ -215,6 +219,7 @@ function summarize(state: RunState, targetRate: number, warmupEndMs: number, run
     targetRate,
     achievedRate: measuredMs > 0 ? (writes * 1000) / measuredMs : 0,
     writes,
+    acknowledged,
     lagP50Ms: nearestRank(sorted, 50),
     lagP99Ms: nearestRank(sorted, 99),
     lagMaxMs: sorted.length === 0 ? Number.NaN : sorted[sorted.length - 1]!,

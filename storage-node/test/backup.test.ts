@@ -240,6 +240,53 @@ describe('backup to the object store', () => {
       expect(await harness.readPage('s6', 0, pageNo, head)).toEqual(harness.model.pageAt(pageNo, head));
   });
 
+  it('a restore and a peer snapshot of one segment at once: the restore waits its turn, typed', async () => {
+    // Found by the operator's simulator (catch-up workload): a restore that had passed its check
+    // and was reading the manifest when a peer's snapshot began ran alongside it, and the snapshot's
+    // end cleared the restore's progress under it (a TypeError in the chunk loop). The restore now
+    // claims the segment before its first await, and refuses if a snapshot holds it.
+    const harness = new Harness(16, [0], { ...ISOLATED, backupChunkBytesMax: 2048 });
+    await harness.ready();
+    const records = writeAll(harness, 60);
+    const head = records.at(-1)!.lsn;
+    await harness.settle(() => ALL.every((node) => harness.scl(node, 0) === head));
+    expect((await backupNow(harness, 's2')).failures).toEqual([]);
+    let release: (() => void) | undefined;
+    const stalled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let snapshot: { ok: boolean } | undefined;
+    let restored: Awaited<ReturnType<typeof restore>> | undefined;
+    void harness
+      .core('s1')
+      .restoreSegment(pg(0), segmentOf(0, 's1'), segmentOf(0, 's2'))
+      .then((result) => {
+        restored = result;
+      });
+    // The restore passes its check and reads the manifest: the snapshot begins meanwhile.
+    await harness.cluster.runUntil(() => false, { timeLimitMs: harness.cluster.nowMs() });
+    void harness
+      .core('s1')
+      .hydrateFromSnapshot(pg(0), segmentOf(0, 's1'), async () => ({
+        async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+          await stalled;
+          yield* []; // ends without a part
+        },
+      }))
+      .then((result) => {
+        snapshot = result;
+      });
+    await harness.settle(() => restored !== undefined);
+    expect(restored).toMatchObject({ ok: false, error: { code: 'NL_TIMEOUT' } });
+    expect(snapshot).toBeUndefined();
+    release!();
+    await harness.settle(() => snapshot !== undefined);
+    expect(snapshot!.ok).toBe(false); // an empty stream: no end part
+    expect(harness.core('s1').status().segments[0]!.hydration).toBeUndefined();
+    // Its turn now.
+    expect(await restore(harness, 's1', 's2')).toMatchObject({ ok: true, value: { scl: head } });
+  });
+
   it('refuses bad restores with typed errors and changes nothing', async () => {
     const harness = new Harness(15, [0], ISOLATED);
     await harness.ready();

@@ -301,6 +301,47 @@ describe('hydrating from a peer snapshot', () => {
     expect(received).toMatchObject({ ok: true, value: { pages: 0, records: 0, scl: head } });
   });
 
+  it('catches up a member its peers collected past, with no backups, from a peer snapshot', async () => {
+    // No object store to restore from, gossip on: the segment of a node that was away while its peers
+    // collected their logs finds out (behindPeerGc) and cannot catch up by itself. The control plane
+    // hydrates it from a peer (operator: repair-executor.ts, catch-up); this is the storage half.
+    const options: StorageNodeOptions = { ...OPTIONS_HERE, gossipIntervalMs: 20, backupIntervalMs: 0 };
+    const harness = new Harness(15, [0], options);
+    await harness.ready();
+    let records = writeAll(harness, 30);
+    await harness.settle(() => ALL.every((node) => harness.scl(node, 0) === records.at(-1)!.lsn));
+    harness.cluster.crash('s6', { kind: 'power-loss' });
+    const alive = ALL.filter((node) => node !== 's6');
+    records = harness.write(0, 300, alive);
+    const head = records.at(-1)!.lsn;
+    for (const node of alive)
+      harness.send(node, harness.writer.batch(segmentOf(0, node), records.slice(-1), head));
+    harness.minReadPoint(0, head, alive);
+    await harness.settle(() =>
+      alive.every((node) => harness.core(node).status().segments[0]!.gcThrough === head),
+    );
+    harness.cluster.start('s6');
+    await harness.settle(() => harness.core('s6').status().segments[0]?.behindPeerGc === true);
+    // Stuck: gossip cannot bring what every peer collected.
+    await harness.cluster.runUntil(() => false, { timeLimitMs: harness.cluster.nowMs() + 2_000 });
+    expect(harness.scl('s6', 0)).toBe(30n);
+    expect(harness.core('s6').status().segments[0]!.behindPeerGc).toBe(true);
+
+    const { sent, received } = await transfer(harness, 's5', 's6');
+    expect(sent.ok).toBe(true);
+    expect(received.ok).toBe(true);
+    const status = harness.core('s6').status().segments[0]!;
+    expect(status.scl).toBe(head);
+    expect(status.behindPeerGc).toBe(false);
+    for (const pageNo of harness.model.pages())
+      expect(await harness.readPage('s6', 0, pageNo, head)).toEqual(harness.model.pageAt(pageNo, head));
+    // And it takes the writer's next appends as any member does.
+    const more = harness.write(0, 5, ALL);
+    const last = more.at(-1)!.lsn;
+    harness.send('s6', harness.writer.batch(segmentOf(0, 's6'), more.slice(-1), last));
+    await harness.settle(() => harness.scl('s6', 0) === last);
+  });
+
   it('refuses a source at another truncation epoch, unknown segments and bad bytes, typed', async () => {
     const { harness } = await loaded(34);
     await recreate(harness, 's1');

@@ -66,7 +66,7 @@ function removeSorted(values: Lsn[], value: Lsn): void {
 
 /** Progress of a hydration, as `status()` shows it. */
 export type SegmentHydration =
-  | { readonly source: 'backup'; chunksDone: number; readonly chunksTotal: number }
+  | { readonly source: 'backup'; chunksDone: number; chunksTotal: number }
   | {
       readonly source: 'peer';
       /** Who sends the snapshot (a node or URL, for humans). */

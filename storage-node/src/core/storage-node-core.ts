@@ -984,7 +984,7 @@ export class StorageNodeCore {
         segment.behindPeerGc = true;
         this.#env.log.log(
           'warn',
-          "a peer garbage-collected past this segment's SCL; it needs a base from S3",
+          "every peer garbage-collected past this segment's SCL; it needs a base: from a peer's backup when staging is on, else the control plane hydrates it from a peer's snapshot",
           {
             pgId: control.pgId,
             segmentId: control.segmentId,
@@ -1500,6 +1500,32 @@ export class StorageNodeCore {
     installedPages = 0,
   ): Promise<Result<RestoreReport>> {
     const control = segment.control;
+    // One hydration at a time per segment, claimed before the first await: a peer's snapshot (the
+    // control plane's catch-up or a repair's bulk path) may have begun while the manifest was read.
+    if (segment.peerHydrationsPending > 0 || segment.hydration !== undefined)
+      return fail(
+        new NorthlightError(
+          'NL_TIMEOUT',
+          `segment ${control.segmentId} of PG ${control.pgId} is already hydrating (${segment.hydration?.source ?? 'peer'}); retry when it is done`,
+        ),
+      );
+    const hydration = { source: 'backup' as const, chunksDone: 0, chunksTotal: 0 };
+    segment.hydration = hydration;
+    try {
+      return await this.#hydrateFromBackupNow(storage, segment, manifest, installedPages, hydration);
+    } finally {
+      if (segment.hydration === hydration) segment.hydration = undefined;
+    }
+  }
+
+  async #hydrateFromBackupNow(
+    storage: Storage,
+    segment: Segment,
+    manifest: BackupManifest,
+    installedPages: number,
+    hydration: { chunksDone: number; chunksTotal: number },
+  ): Promise<Result<RestoreReport>> {
+    const control = segment.control;
     const report = {
       baseLsn: manifest.base?.lsn ?? LSN_ZERO,
       pages: installedPages,
@@ -1517,47 +1543,38 @@ export class StorageNodeCore {
       report.pages = await this.#installBase(storage, segment, manifest.base.lsn, [images.value]);
     }
     const chunks = manifest.chunks.filter((chunk) => chunk.toInclusive > segment.scl);
-    segment.hydration = { source: 'backup', chunksDone: 0, chunksTotal: chunks.length };
-    try {
-      for (const chunk of chunks) {
-        if (this.#storage !== storage || segment.dropped) break;
-        let records: readonly RedoRecord[];
-        try {
-          const bytes = await this.#env.objectStore.get(chunk.key);
-          if (bytes === undefined)
-            return fail(
-              new NorthlightError(
-                'NL_OBJECT_STORE_UNAVAILABLE',
-                `backup chunk ${chunk.key} is missing; the manifest names it`,
-              ),
-            );
-          records = decodeChunk(bytes, chunk, control.pgId);
-        } catch (error) {
-          if (!isNorthlightError(error) || isDiskError(error)) throw error;
-          return fail(error);
-        }
-        const plan = planAppend(segment, records, this.#options.pagesPerPg, this.#options.pageSizeBytes);
-        if (!plan.ok)
-          return fail(new NorthlightError('NL_DECODE_INVALID', `backup chunk ${chunk.key}: ${plan.problem}`));
-        if (plan.fresh.length > 0) {
-          report.records += await this.#persist(
-            storage,
-            segment,
-            plan.fresh,
-            plan.fresh.map(encodeRedoRecord),
+    hydration.chunksTotal = chunks.length;
+    for (const chunk of chunks) {
+      if (this.#storage !== storage || segment.dropped) break;
+      let records: readonly RedoRecord[];
+      try {
+        const bytes = await this.#env.objectStore.get(chunk.key);
+        if (bytes === undefined)
+          return fail(
+            new NorthlightError(
+              'NL_OBJECT_STORE_UNAVAILABLE',
+              `backup chunk ${chunk.key} is missing; the manifest names it`,
+            ),
           );
-        }
-        report.chunks++;
-        segment.hydration.chunksDone++;
-        this.#env.log.log('info', 'hydrating from the backup', {
-          pgId: control.pgId,
-          segmentId: control.segmentId,
-          chunk: `${report.chunks}/${chunks.length}`,
-          scl: segment.scl,
-        });
+        records = decodeChunk(bytes, chunk, control.pgId);
+      } catch (error) {
+        if (!isNorthlightError(error) || isDiskError(error)) throw error;
+        return fail(error);
       }
-    } finally {
-      segment.hydration = undefined;
+      const plan = planAppend(segment, records, this.#options.pagesPerPg, this.#options.pageSizeBytes);
+      if (!plan.ok)
+        return fail(new NorthlightError('NL_DECODE_INVALID', `backup chunk ${chunk.key}: ${plan.problem}`));
+      if (plan.fresh.length > 0) {
+        report.records += await this.#persist(storage, segment, plan.fresh, plan.fresh.map(encodeRedoRecord));
+      }
+      report.chunks++;
+      hydration.chunksDone++;
+      this.#env.log.log('info', 'hydrating from the backup', {
+        pgId: control.pgId,
+        segmentId: control.segmentId,
+        chunk: `${report.chunks}/${chunks.length}`,
+        scl: segment.scl,
+      });
     }
     if (manifest.backedUpThrough > control.durableHint) {
       control.durableHint = manifest.backedUpThrough; // staged records were at or below a durable hint
@@ -1802,7 +1819,7 @@ export class StorageNodeCore {
         return fail(failure);
       } finally {
         segment.peerHydrationsPending--;
-        segment.hydration = undefined;
+        if (segment.hydration?.source === 'peer') segment.hydration = undefined;
       }
     })();
   }

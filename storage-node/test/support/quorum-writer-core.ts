@@ -266,7 +266,7 @@ class MinReadPointAnnouncer {
  * Gossip's checker: once the cluster has healed, every live segment (its node serving, the segment
  * active, under the serving writer's truncation) must reach its PG's head — the records other members
  * hold are pulled by gossip, whichever batches the segment itself missed. A segment every peer has
- * garbage-collected past is exempt (it needs a base from S3) and counted.
+ * garbage-collected past is exempt (it needs a base: a backup, or the control plane's snapshot) and counted.
  */
 async function checkGossip(cluster: SimCluster, w: QuorumWriterContext, check: PageCheck): Promise<void> {
   const startMs = cluster.nowMs();

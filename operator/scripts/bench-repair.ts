@@ -455,7 +455,7 @@ function joinerLog(dataDir: string, nodeId: string, segmentId: string): JoinerLo
     backupChunks,
     createdAtMs: first.get('created segment'),
     peersGarbageCollectedSeenAtMs: first.get(
-      "a peer garbage-collected past this segment's SCL; it needs a base from S3",
+      "every peer garbage-collected past this segment's SCL; it needs a base: from a peer's backup when staging is on, else the control plane hydrates it from a peer's snapshot",
     ),
     backupFirstChunkAtMs: first.get('hydrating from the backup'),
     backupCaughtUpAtMs: caughtUp,

@@ -3,7 +3,7 @@
  * planners driving simulated clusters under load and faults, one seed after another. Not part of
  * `npm test`, which runs a few pinned seeds of each workload (test/sim/operator-sim.test.ts).
  *
- *   npm run campaign -w @northlight/operator -- [--workload repair|zone-loss|upgrade|all] [--seeds 200] [--from 0]
+ *   npm run campaign -w @northlight/operator -- [--workload repair|zone-loss|upgrade|catch-up|all] [--seeds 200] [--from 0]
  *                                                [--without-fixes]
  *
  * `--without-fixes` runs the executor without the fixes of the two bugs the campaigns found
@@ -20,7 +20,7 @@ import { runSeed, WORKLOADS, type WorkloadName } from '../test/sim/workloads.js'
 
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: campaign [--workload repair|zone-loss|upgrade|all] [--seeds N] [--from S] [--without-fixes]\n`,
+    `${message}\nusage: campaign [--workload repair|zone-loss|upgrade|catch-up|all] [--seeds N] [--from S] [--without-fixes]\n`,
   );
   process.exit(2);
 }

@@ -14,7 +14,10 @@
  *      begin the writer never took), unless this round began it; a workflow the journal holds open
  *      although its PG no longer changes is closed (done or reverted, from the layout);
  *   5. hydrate each joiner below its target from a settled member's snapshot, streamed node to node
- *      (storage `POST …/hydrate`), in the background; when one finishes, the next round runs at once.
+ *      (storage `POST …/hydrate`), in the background; when one finishes, the next round runs at once;
+ *   6. catch up the same way any settled member whose node reports it `behindPeerGc`: it was away
+ *      while every peer collected its log past its SCL, so gossip cannot fill it, and with no backup
+ *      in the object store (objectStore none) it has nothing to restore from by itself.
  * Every transition is journaled in the metadata directory (workflows) and noted as an event.
  */
 import { allMembers, type QuorumSet } from '@northlight/protocol';
@@ -56,6 +59,8 @@ export interface StorageSegmentView {
   readonly diskBytes: number;
   readonly appendRecordsPerSecond?: number;
   readonly readPagesPerSecond?: number;
+  /** Every peer collected its log past this segment's SCL: it needs a base (a backup or a snapshot). */
+  readonly behindPeerGc?: boolean;
 }
 
 export interface RepairWorld {
@@ -90,7 +95,19 @@ export interface RepairMetricsHooks {
   hydrated(outcome: 'ok' | 'failed', bytes: number): void;
 }
 
-/** A joiner's bulk hydration from a peer's snapshot (storage `POST …/hydrate`), run in the background. */
+/**
+ * A segment to fill from a peer's snapshot: a repair's or migration's joiner, or a settled member
+ * behind its peers' GC (`catch-up`). Done once its SCL reaches `targetLsn`.
+ */
+interface HydrationTarget {
+  readonly pgId: number;
+  readonly segment: string;
+  readonly node: string;
+  readonly targetLsn: bigint;
+  readonly kind: WorkflowKind | 'catch-up';
+}
+
+/** A bulk hydration from a peer's snapshot (storage `POST …/hydrate`), run in the background. */
 interface Hydration {
   running: boolean;
   /** The joiner's SCL when its last snapshot was installed (rounds may observe an older one). */
@@ -199,7 +216,7 @@ export class RepairExecutor {
     }
     await this.#reconcileStorage(world, pgs, begun);
     await this.#closeOrphanedWorkflows(pgs);
-    this.#hydrate(world, pgs, sclOf);
+    this.#hydrate(world, pgs, sclOf, headOf);
   }
 
   /**
@@ -239,46 +256,82 @@ export class RepairExecutor {
    * images and the records above them, streamed node to node) instead of replaying the PG's log from
    * S3 and gossip. One attempt at a time per joiner, in the background; a failed one is retried from
    * another source after `HYDRATE_RETRY_MS`. Gossip still brings whatever arrives after the snapshot.
+   *
+   * The same path catches up a settled member that its node reports `behindPeerGc` (step 6): its
+   * target is the PG's head, and its sources are the other settled members not behind themselves.
    */
-  #hydrate(world: RepairWorld, pgs: readonly PgMembership[], sclOf: ReadonlyMap<string, bigint>): void {
+  #hydrate(
+    world: RepairWorld,
+    pgs: readonly PgMembership[],
+    sclOf: ReadonlyMap<string, bigint>,
+    headOf: ReadonlyMap<number, bigint>,
+  ): void {
     const reachable = new Set(world.nodes.filter((node) => node.reachable).map((node) => node.nodeId));
     const open = new Set<string>();
     for (const { repair } of this.#known.values()) {
       open.add(repair.joiningSegment);
       const pg = pgs.find((candidate) => candidate.pgId === repair.pgId);
-      if (pg !== undefined) this.#hydrateOne(world, repair, pg, sclOf, reachable);
+      if (pg !== undefined)
+        this.#hydrateOne(
+          world,
+          {
+            pgId: repair.pgId,
+            segment: repair.joiningSegment,
+            node: repair.joiningNode,
+            targetLsn: repair.targetLsn,
+            kind: repair.kind ?? 'repair',
+          },
+          pg,
+          sclOf,
+          reachable,
+        );
     }
-    for (const joiner of this.#hydrations.keys()) if (!open.has(joiner)) this.#hydrations.delete(joiner);
+    const behind = behindPeerGcOf(world);
+    for (const pg of pgs) {
+      for (const segment of allMembers(pg.quorumSet)) {
+        const node = pg.nodeOf[segment];
+        if (node === undefined || !behind.has(segment) || open.has(segment)) continue;
+        if (pg.quorumSet.hydrating.includes(segment)) continue; // a joiner: its repair fills it
+        open.add(segment);
+        const target = { pgId: pg.pgId, segment, node, targetLsn: headOf.get(pg.pgId) ?? 0n };
+        this.#hydrateOne(world, { ...target, kind: 'catch-up' }, pg, sclOf, reachable, behind);
+      }
+    }
+    for (const segment of this.#hydrations.keys()) if (!open.has(segment)) this.#hydrations.delete(segment);
   }
 
-  /** Starts `repair`'s joiner hydrating, unless it has reached its target or an attempt is running or recent. */
+  /** Starts `target` hydrating, unless it has reached its target LSN or an attempt is running or recent. */
   #hydrateOne(
     world: RepairWorld,
-    repair: RepairInFlight,
+    target: HydrationTarget,
     pg: MembershipChange,
     sclOf: ReadonlyMap<string, bigint>,
     reachable: ReadonlySet<string>,
+    behind: ReadonlySet<string> = new Set(),
   ): void {
-    const state = this.#hydrations.get(repair.joiningSegment) ?? {
+    const state = this.#hydrations.get(target.segment) ?? {
       running: false,
       reachedScl: 0n,
       attempts: 0,
       lastAttemptMs: Number.NEGATIVE_INFINITY,
       lastSource: undefined,
     };
-    this.#hydrations.set(repair.joiningSegment, state);
+    this.#hydrations.set(target.segment, state);
     // A joiner created in this very round is not in the observed world yet: it is empty.
-    const observed = sclOf.get(repair.joiningSegment) ?? 0n;
-    const joinerScl = observed > state.reachedScl ? observed : state.reachedScl;
-    if (joinerScl >= repair.targetLsn || !reachable.has(repair.joiningNode)) return;
+    const observed = sclOf.get(target.segment) ?? 0n;
+    const scl = observed > state.reachedScl ? observed : state.reachedScl;
+    // A member behind its peers' GC stays behind until a base arrives, whatever its SCL says.
+    const done = target.kind === 'catch-up' ? !behind.has(target.segment) : scl >= target.targetLsn;
+    if (done || !reachable.has(target.node)) return;
     const now = this.#hooks.nowMs();
     if (state.running || now - state.lastAttemptMs < HYDRATE_RETRY_MS) return;
     // The source: a settled member on a reachable node, the furthest along; after a failure, another.
     const candidates = allMembers(pg.quorumSet)
       .filter(
         (member) =>
-          member !== repair.joiningSegment &&
+          member !== target.segment &&
           !pg.quorumSet.hydrating.includes(member) &&
+          !behind.has(member) &&
           reachable.has(pg.nodeOf[member] ?? '') &&
           sclOf.has(member),
       )
@@ -290,15 +343,20 @@ export class RepairExecutor {
     state.lastAttemptMs = now;
     state.lastSource = source;
     const sourceNode = pg.nodeOf[source]!;
+    const label = target.kind === 'catch-up' ? 'catch-up' : 'hydration';
+    if (target.kind === 'catch-up' && state.attempts === 1)
+      this.#hooks.note(
+        `catch-up: ${target.segment} on ${target.node} is behind its peers' GC (SCL ${observed}, PG ${target.pgId}'s head ${target.targetLsn}); hydrating it from ${source} on ${sourceNode}`,
+      );
     void send(
-      `${world.adminUrlOf(repair.joiningNode)}/v1/segments/${repair.pgId}/${encodeURIComponent(repair.joiningSegment)}/hydrate`,
+      `${world.adminUrlOf(target.node)}/v1/segments/${target.pgId}/${encodeURIComponent(target.segment)}/hydrate`,
       'POST',
       { sourceUrl: world.adminUrlOf(sourceNode), sourceSegmentId: source },
       HYDRATE_TIMEOUT_MS,
     ).then((answer) => {
       state.running = false;
-      // The wait counts from the end: a round that observed the joiner before this finished must not
-      // start it again.
+      // The wait counts from the end: a round that observed the segment before this finished must
+      // not start it again.
       state.lastAttemptMs = this.#hooks.nowMs();
       const report = answer.json as
         | { bytes?: number; ms?: number; pages?: number; records?: number; scl?: string }
@@ -308,12 +366,12 @@ export class RepairExecutor {
       if (answer.ok) this.#metrics?.hydrated('ok', Math.max(0, report?.bytes ?? 0));
       else {
         this.#metrics?.hydrated('failed', 0);
-        this.#metrics?.stepFailed(repair.kind ?? 'repair', 'hydrate');
+        if (target.kind !== 'catch-up') this.#metrics?.stepFailed(target.kind, 'hydrate');
       }
       this.#hooks.note(
         answer.ok
-          ? `hydration: ${repair.joiningSegment} on ${repair.joiningNode} from ${source} on ${sourceNode}: ${((report?.bytes ?? 0) / 1e6).toFixed(1)} MB (${report?.pages ?? 0} pages, ${report?.records ?? 0} records) in ${Math.round(report?.ms ?? 0)} ms`
-          : `hydration: ${repair.joiningSegment} from ${source} failed: ${answer.text}; retrying from another member`,
+          ? `${label}: ${target.segment} on ${target.node} from ${source} on ${sourceNode}: ${((report?.bytes ?? 0) / 1e6).toFixed(1)} MB (${report?.pages ?? 0} pages, ${report?.records ?? 0} records) in ${Math.round(report?.ms ?? 0)} ms`
+          : `${label}: ${target.segment} from ${source} failed: ${answer.text}; retrying from another member`,
       );
       if (answer.ok) this.#hooks.wake?.();
     });
@@ -425,7 +483,14 @@ export class RepairExecutor {
       await this.#journal(repair, 'hydrating', action.reason);
       // At once, not at the end of the round: the joiner fills while the next repairs begin.
       const reachable = new Set(world.nodes.filter((node) => node.reachable).map((node) => node.nodeId));
-      this.#hydrateOne(world, { ...repair, targetLsn }, change, sclOfWorld(world), reachable);
+      const target = {
+        pgId: repair.pgId,
+        segment: repair.joiningSegment,
+        node: repair.joiningNode,
+        targetLsn,
+        kind: repair.kind ?? 'repair',
+      } as const;
+      this.#hydrateOne(world, target, change, sclOfWorld(world), reachable);
       return;
     }
     if ((await this.#changeWriter(world, change)) === undefined) {
@@ -648,6 +713,14 @@ export function upgradeHealth(
     return undefined;
   };
   return { heads: pgHeads(pgs, segmentsOf), pgNodes: pgs.map((pg) => Object.values(pg.nodeOf)), behind };
+}
+
+/** The segments whose nodes report them behind their peers' GC. */
+function behindPeerGcOf(world: RepairWorld): Set<string> {
+  const behind = new Set<string>();
+  for (const segments of world.segmentsOf.values())
+    for (const segment of segments) if (segment.behindPeerGc === true) behind.add(segment.segmentId);
+  return behind;
 }
 
 function sclOfWorld(world: RepairWorld): Map<string, bigint> {

@@ -216,9 +216,11 @@ describe('test cluster', () => {
     expect(endpoints.subsets?.[0]?.addresses?.map((address) => address.ip)).toEqual([podIp]);
     const pids = cluster.pids(namespace, name);
     expect(pids).toHaveLength(1);
-    await core.deleteNamespacedPod({ namespace, name });
-    const terminating = await readPod(name);
-    expect(terminating?.metadata?.deletionTimestamp).toBeDefined();
+    // A graceful delete answers the pod, marked for deletion. (A read after it may find it gone
+    // already: the kubelet stops a node that exits at once well inside the grace period.)
+    const terminating = (await core.deleteNamespacedPod({ namespace, name })) as k8s.V1Pod;
+    expect(terminating.metadata?.deletionTimestamp).toBeDefined();
+    expect(terminating.metadata?.deletionGracePeriodSeconds).toBeGreaterThan(0);
     await waitFor('the pod to go away', async () => ((await readPod(name)) === undefined ? true : undefined));
     expect(alive(pids[0]!)).toBe(false);
     await expect(fetch(`http://${clusterIp}:${PORTS.storageAdmin}/readyz`)).rejects.toThrow();

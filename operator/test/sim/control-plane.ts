@@ -113,6 +113,14 @@ export interface ControlPort {
     memberNodes: readonly string[],
   ): Promise<Outcome<unknown>>;
   dropSegment(nodeId: string, pgId: number, segmentId: string): Promise<Outcome<unknown>>;
+  /** `POST …/hydrate` on `nodeId`: fill the segment from the source's snapshot; the SCL it reached. */
+  hydrate(
+    nodeId: string,
+    pgId: number,
+    segmentId: string,
+    sourceNode: string,
+    sourceSegmentId: string,
+  ): Promise<Outcome<{ readonly scl: bigint }>>;
   /** The version a member was started with. */
   versionOf(member: string): string | undefined;
   /** The process layer: stop a member and start it again on `version` (upgrade). */
@@ -142,18 +150,25 @@ export interface ControlJournal {
 }
 
 /**
- * Fixes proposed for bugs the campaigns found in the executor (src/io/repair-executor.ts; both are
- * described in docs/simulator.md, "The control plane in the simulator"). Off by default: the executor
- * then does what the real one does today.
+ * Fixes of bugs found in the executor (src/io/repair-executor.ts has each of them; docs/simulator.md,
+ * "The control plane in the simulator", describes them). On by default, as in the real executor; a
+ * test switches one off to show its bug again.
  *   - `drop-stray-joiners`: reconciling storage also drops a segment that is no member of its PG at
  *     the PG's membership epoch or a newer one — a joiner created for a begin that never reached the
  *     writer — unless this round began it (today only non-members at an older epoch are dropped).
  *   - `close-orphaned-workflows`: a repair journaled as begun whose PG no longer changes is journaled
  *     complete (its joiner is a member) or revert (it is not): the control plane died after the writer
  *     took the change and before it journaled it (today it stays open in the metadata for good).
+ *   - `catch-up-behind-gc`: a settled member whose node reports it behind its peers' GC is hydrated
+ *     from a peer's snapshot (without it, with no object store, it stays behind for good: the
+ *     catch-up workload's convergence check fails).
  */
-export type ExecutorFix = 'drop-stray-joiners' | 'close-orphaned-workflows';
-export const EXECUTOR_FIXES: readonly ExecutorFix[] = ['drop-stray-joiners', 'close-orphaned-workflows'];
+export type ExecutorFix = 'drop-stray-joiners' | 'close-orphaned-workflows' | 'catch-up-behind-gc';
+export const EXECUTOR_FIXES: readonly ExecutorFix[] = [
+  'drop-stray-joiners',
+  'close-orphaned-workflows',
+  'catch-up-behind-gc',
+];
 
 /** The pure planners the control plane runs: the real ones, or a test's planted bug around them. */
 export interface Planners {
@@ -195,7 +210,13 @@ export class SimControlPlane {
     this.#port = port;
     this.#config = config;
     this.#journal = journal;
-    this.#repairs = new SimRepairExecutor(port, journal, config, (promise) => this.#call(promise));
+    this.#repairs = new SimRepairExecutor(
+      port,
+      journal,
+      config,
+      (promise, timeoutMs) => this.#call(promise, timeoutMs),
+      () => env.clock.nowMs(),
+    );
     this.#schedule();
   }
 
@@ -316,14 +337,14 @@ export class SimControlPlane {
   }
 
   /** Crash reasoning 1 of the header. */
-  #call<T>(promise: Promise<Outcome<T>>): Promise<Outcome<T>> {
+  #call<T>(promise: Promise<Outcome<T>>, timeoutMs = this.#config.requestTimeoutMs): Promise<Outcome<T>> {
     const clock = this.#env.clock;
     return new Promise((resolve) => {
       let answered = false;
-      const timeout = clock.setTimer(this.#config.requestTimeoutMs, () => {
+      const timeout = clock.setTimer(timeoutMs, () => {
         if (answered) return;
         answered = true;
-        resolve({ ok: false, text: `no answer within ${this.#config.requestTimeoutMs} ms` });
+        resolve({ ok: false, text: `no answer within ${timeoutMs} ms` });
       });
       promise.then(
         (outcome) => {
@@ -351,7 +372,11 @@ interface ControlWorld {
   readonly limits: RepairLimits;
 }
 
-type Call = <T>(promise: Promise<Outcome<T>>) => Promise<Outcome<T>>;
+type Call = <T>(promise: Promise<Outcome<T>>, timeoutMs?: number) => Promise<Outcome<T>>;
+
+/** The real executor's bounds on a bulk hydration (src/io/repair-executor.ts). */
+const HYDRATE_TIMEOUT_MS = 10 * 60_000;
+const HYDRATE_RETRY_MS = 2_000;
 
 /** `RepairExecutor` (src/io/repair-executor.ts) on a `ControlPort`: the same steps in the same order. */
 class SimRepairExecutor {
@@ -362,13 +387,23 @@ class SimRepairExecutor {
   readonly #call: Call;
   /** Repairs this incarnation began or derived, by joining segment. */
   readonly #known = new Map<string, RepairInFlight>();
+  readonly #nowMs: () => number;
+  /** Catch-ups of members behind their peers' GC this incarnation started, by segment. */
+  readonly #catchUps = new Map<string, { running: boolean; lastAttemptMs: number; lastSource?: string }>();
 
-  constructor(port: ControlPort, journal: ControlJournal, config: ControlPlaneConfig, call: Call) {
+  constructor(
+    port: ControlPort,
+    journal: ControlJournal,
+    config: ControlPlaneConfig,
+    call: Call,
+    nowMs: () => number,
+  ) {
     this.#port = port;
     this.#journal = journal;
     this.#planners = config.planners;
     this.#fixes = config.fixes;
     this.#call = call;
+    this.#nowMs = nowMs;
   }
 
   async step(world: ControlWorld): Promise<void> {
@@ -398,6 +433,74 @@ class SimRepairExecutor {
     );
     await this.#reconcileStorage(world, pgs, reachable, begun);
     if (this.#fixes.has('close-orphaned-workflows')) this.#closeOrphanedWorkflows(pgs);
+    if (this.#fixes.has('catch-up-behind-gc')) this.#catchUp(world, pgs, sclOf, reachable);
+  }
+
+  /**
+   * Step 6 of the real executor: a settled member whose node reports it `behindPeerGc` is hydrated
+   * from the furthest settled member not behind itself, in the background, one attempt at a time,
+   * the next one `HYDRATE_RETRY_MS` after the last ended (from another source after a failure).
+   * (The real executor fills repairs' joiners the same way; here gossip and the backups do.)
+   */
+  #catchUp(
+    world: ControlWorld,
+    pgs: readonly PgMembership[],
+    sclOf: ReadonlyMap<string, bigint>,
+    reachable: ReadonlySet<string>,
+  ): void {
+    const behind = new Set<string>();
+    for (const segments of world.segmentsOf.values())
+      for (const segment of segments) if (segment.behindPeerGc === true) behind.add(segment.segmentId);
+    const open = new Set<string>();
+    for (const pg of pgs) {
+      for (const segment of allMembers(pg.quorumSet)) {
+        const node = pg.nodeOf[segment];
+        if (node === undefined || !behind.has(segment) || pg.quorumSet.hydrating.includes(segment)) continue;
+        open.add(segment);
+        if (!reachable.has(node)) continue;
+        const state = this.#catchUps.get(segment) ?? {
+          running: false,
+          lastAttemptMs: Number.NEGATIVE_INFINITY,
+        };
+        this.#catchUps.set(segment, state);
+        const now = this.#nowMs();
+        if (state.running || now - state.lastAttemptMs < HYDRATE_RETRY_MS) continue;
+        const candidates = allMembers(pg.quorumSet)
+          .filter(
+            (member) =>
+              member !== segment &&
+              !pg.quorumSet.hydrating.includes(member) &&
+              !behind.has(member) &&
+              reachable.has(pg.nodeOf[member] ?? '') &&
+              sclOf.has(member),
+          )
+          .sort((a, b) => (sclOf.get(b)! > sclOf.get(a)! ? 1 : sclOf.get(b)! < sclOf.get(a)! ? -1 : 0));
+        const source = candidates.find((member) => member !== state.lastSource) ?? candidates[0];
+        if (source === undefined) continue;
+        state.running = true;
+        state.lastAttemptMs = now;
+        state.lastSource = source;
+        const sourceNode = pg.nodeOf[source]!;
+        this.#journal.record({
+          kind: 'note',
+          text: `catch-up: ${segment} on ${node} is behind its peers' GC; hydrating it from ${source} on ${sourceNode}`,
+        });
+        void this.#call(
+          this.#port.hydrate(node, pg.pgId, segment, sourceNode, source),
+          HYDRATE_TIMEOUT_MS,
+        ).then((answer) => {
+          state.running = false;
+          state.lastAttemptMs = this.#nowMs();
+          this.#journal.record({
+            kind: 'note',
+            text: answer.ok
+              ? `catch-up: ${segment} on ${node} from ${source}: SCL ${answer.value.scl}`
+              : `catch-up: ${segment} from ${source} failed: ${answer.text}`,
+          });
+        });
+      }
+    }
+    for (const segment of this.#catchUps.keys()) if (!open.has(segment)) this.#catchUps.delete(segment);
   }
 
   /** `close-orphaned-workflows` (ExecutorFix). */

@@ -21,6 +21,7 @@ import {
   asSegmentId,
   isNorthlightError,
   type NodeId,
+  NorthlightError,
   type Result,
   type SegmentId,
 } from '@northlight/protocol';
@@ -64,6 +65,8 @@ export interface PlatformOptions {
   readonly restartDownMs: readonly [number, number];
   /** Overrides for the writer's driver (e.g. the batching of an older engine, to replay a seed). */
   readonly driverOptions?: Partial<DriverOptions>;
+  /** Storage stages to the object store (default true); false is `objectStore: none`. */
+  readonly backups?: boolean;
 }
 
 /** The journal as the metadata directory keeps it, each entry stamped with simulated time. */
@@ -107,7 +110,9 @@ export class SimPlatform implements ControlPort {
     this.volume = new SimVolume(options.seed, [WRITER], options.network, undefined, {
       spareStorage: options.spares,
       // Staging to the object store: a joiner whose peers collected what it needs starts from a backup.
-      storageOptions: { backupIntervalMs: 20 },
+      // Without it (`backups: false`), such a joiner or a member back after its peers' GC needs a
+      // peer's snapshot, which the control plane asks for (`ControlPort.hydrate`).
+      storageOptions: { backupIntervalMs: options.backups === false ? 0 : 20 },
       ...(options.driverOptions === undefined ? {} : { driverOptions: options.driverOptions }),
     });
     this.cluster = this.volume.cluster;
@@ -177,6 +182,7 @@ export class SimPlatform implements ControlPort {
         diskBytes: segment.diskBytes,
         appendRecordsPerSecond: segment.appendRecordsPerSecond,
         readPagesPerSecond: segment.readPagesPerSecond,
+        behindPeerGc: segment.behindPeerGc,
       }));
   }
 
@@ -262,6 +268,52 @@ export class SimPlatform implements ControlPort {
     return this.core(nodeId)!.dropSegment(asPgId(pgId), asSegmentId(segmentId)).then(outcomeOf);
   }
 
+  /**
+   * `POST …/hydrate` on `nodeId`: its core opens a snapshot stream from the source's core (what its
+   * admin server does over HTTP) and installs it. The two cores stream through a `SnapshotPipe`; if
+   * either node stops meanwhile, the stream fails as a reset connection would.
+   */
+  hydrate(
+    nodeId: string,
+    pgId: number,
+    segmentId: string,
+    sourceNode: string,
+    sourceSegmentId: string,
+  ): Promise<Outcome<{ readonly scl: bigint }>> {
+    if (!this.storageReady(nodeId)) return refused(nodeId) as Promise<Outcome<never>>;
+    const target = this.core(nodeId)!;
+    const open = async (): Promise<AsyncIterable<Uint8Array>> => {
+      const source = this.storageReady(sourceNode) ? this.core(sourceNode) : undefined;
+      if (source === undefined)
+        throw new NorthlightError('NL_NETWORK_UNREACHABLE', `${sourceNode} does not answer`);
+      const pipe = new SnapshotPipe(() => this.core(sourceNode) === source && this.core(nodeId) === target);
+      void source
+        .snapshotSegment(asPgId(pgId), asSegmentId(sourceSegmentId), (part) => pipe.write(part))
+        .then((result) => pipe.close(result.ok ? undefined : result.error))
+        .catch((error: unknown) => {
+          // A bug in the source, not a transport failure: the stream ends, and the error surfaces.
+          pipe.close(new NorthlightError('NL_NETWORK_UNREACHABLE', 'the source failed'));
+          throw error;
+        });
+      return pipe;
+    };
+    const hydrated = target
+      .hydrateFromSnapshot(asPgId(pgId), asSegmentId(segmentId), open, sourceNode)
+      .then((result) => outcomeOf(result))
+      .then((outcome) => (outcome.ok ? { ok: true as const, value: { scl: outcome.value.scl } } : outcome));
+    // The request's connection: it fails when the target stops (its answer then never comes).
+    const stopped = new Promise<Outcome<never>>((resolve) => {
+      const watch = () => {
+        if (this.core(nodeId) !== target)
+          resolve({ ok: false, text: `${nodeId} stopped during the hydration` });
+        else if (!settled) this.cluster.after(50, `hydrate-watch ${nodeId}`, watch);
+      };
+      this.cluster.after(50, `hydrate-watch ${nodeId}`, watch);
+    });
+    let settled = false;
+    return Promise.race([hydrated.finally(() => (settled = true)), stopped]);
+  }
+
   // ---- ControlPort: the process layer -----------------------------------------------------------
 
   restartStorage(nodeId: string, version: string): void {
@@ -301,6 +353,56 @@ export class SimPlatform implements ControlPort {
       this.#restarting.delete(member);
       this.cluster.start(member);
     });
+  }
+}
+
+/**
+ * A snapshot's stream between two simulated cores, as the socket between their admin servers: parts
+ * in order; it fails (a reset connection) when either core is gone, and ends with the source's error.
+ */
+class SnapshotPipe implements AsyncIterable<Uint8Array> {
+  readonly #queue: Uint8Array[] = [];
+  #waiting: (() => void) | undefined;
+  #closed = false;
+  #error: NorthlightError | undefined;
+
+  constructor(private readonly alive: () => boolean) {}
+
+  async write(part: Uint8Array): Promise<void> {
+    if (this.#closed || !this.alive())
+      throw new NorthlightError('NL_NETWORK_UNREACHABLE', 'the snapshot stream was reset');
+    this.#queue.push(part.slice());
+    this.#wake();
+  }
+
+  close(error?: NorthlightError): void {
+    this.#closed = true;
+    this.#error ??= error;
+    this.#wake();
+  }
+
+  #wake(): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      if (!this.alive()) throw new NorthlightError('NL_NETWORK_UNREACHABLE', 'the snapshot stream was reset');
+      const next = this.#queue.shift();
+      if (next !== undefined) {
+        yield next;
+        continue;
+      }
+      if (this.#closed) {
+        if (this.#error !== undefined) throw this.#error;
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        this.#waiting = resolve;
+      });
+    }
   }
 }
 

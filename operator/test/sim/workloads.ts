@@ -23,18 +23,27 @@
  *    has no replica to switch over to), with control-plane crashes. Checked at every step: no PG ever
  *    has more than one member down; zones in name order; every member on v2 at the end; and the
  *    checks of repair that apply.
+ *  - catch-up: no object store (`objectStore: none`), a grace period far longer than any outage, so
+ *    nothing is repaired: storage nodes go down one at a time (crashed or cut off) for long enough
+ *    that their peers collect their logs past what they hold, and come back, under load, with writer
+ *    and control-plane crashes. A member back after its peers' GC cannot catch up by gossip and has
+ *    no backup: the control plane must hydrate it from a peer's snapshot. Checked: the checks of
+ *    repair that apply, and at the end every member on a live node is caught up (not behind its
+ *    peers' GC, its SCL at the PG's head when healing began).
  */
 
+import { allMembers } from '@northlight/protocol';
 import type { DriverOptions } from '../../../db-engine/src/core/quorum-driver.js';
 import { seededRandom } from '../../../db-engine/test/support/seeded.js';
 import { STORAGE_NODES } from '../../../db-engine/test/support/sim-volume.js';
+import { membershipOf, pgHeads } from '../../src/io/repair-executor.js';
 import { MembersDownChecker } from './checkers.js';
 import { EXECUTOR_FIXES, type ExecutorFix, type Planners, REAL_PLANNERS } from './control-plane.js';
 import { RunAborted, SimWorld, type WorldKnobs } from './harness.js';
 import { INITIAL_VERSION, type StopMode } from './sim-platform.js';
 
-export type WorkloadName = 'repair' | 'zone-loss' | 'upgrade';
-export const WORKLOADS: readonly WorkloadName[] = ['repair', 'zone-loss', 'upgrade'];
+export type WorkloadName = 'repair' | 'zone-loss' | 'upgrade' | 'catch-up';
+export const WORKLOADS: readonly WorkloadName[] = ['repair', 'zone-loss', 'upgrade', 'catch-up'];
 
 export interface SeedOutcome {
   readonly workload: WorkloadName;
@@ -75,6 +84,8 @@ export function runSeed(
       return runZoneLossSeed(seed, options);
     case 'upgrade':
       return runUpgradeSeed(seed, options);
+    case 'catch-up':
+      return runCatchUpSeed(seed, options);
   }
 }
 
@@ -352,6 +363,88 @@ export async function runZoneLossSeed(seed: number, options: SeedOptions = {}): 
       ...crashes.counts,
     };
   });
+}
+
+export async function runCatchUpSeed(seed: number, options: SeedOptions = {}): Promise<SeedOutcome> {
+  const random = seededRandom(seed);
+  const knobs: WorldKnobs = {
+    ...drawKnobs(seed, random, {
+      spares: [],
+      // Far longer than any outage below: no repair ever begins, a member that returns stays.
+      limits: { gracePeriodMs: 600_000, maxPerNode: 1, maxTotal: 1 },
+      stopModes: ['process'],
+      restartDownMs: [0, 0],
+    }),
+    backups: false,
+    ...(options.driverOptions === undefined ? {} : { driverOptions: options.driverOptions }),
+  };
+  const world = new SimWorld(knobs);
+  return guarded('catch-up', seed, world, async () => {
+    startControlPlane(world, knobs, options, undefined);
+    await world.start();
+    const crashes = processCrashes(world, random() * 0.0005, random() * 0.002);
+    const nodes = world.platform.storageNodes.map((node) => node.nodeId);
+    const outages = 1 + Math.floor(random() * 3);
+    let behindSeen = 0;
+    const behindNow = () =>
+      nodes.reduce(
+        (count, node) =>
+          count +
+          (world.platform.storageSegments(node) ?? []).filter((segment) => segment.behindPeerGc).length,
+        0,
+      );
+    for (let outage = 0; outage < outages; outage++) {
+      await world.load(() => false, 200 + random() * 800, crashes.step);
+      const node = nodes[Math.floor(random() * nodes.length)]!;
+      const isolate = random() < 0.3;
+      if (isolate) world.cluster.network.isolateNode(node as never);
+      else world.cluster.crash(node, { kind: random() < 0.5 ? 'power-loss' : 'process' });
+      // Long enough for the peers to materialize and collect past what it holds (1 s steps).
+      await world.load(() => false, 2_500 + random() * 3_000, crashes.step);
+      if (isolate) world.cluster.network.restoreNode(node as never);
+      else world.cluster.start(node);
+      await world.load(
+        () => {
+          behindSeen = Math.max(behindSeen, behindNow());
+          return false;
+        },
+        300 + random() * 1_500,
+        crashes.step,
+      );
+    }
+    // Healing began: every member on a live node must reach its PG's head as of now, and not be behind.
+    const placements = world.platform.writer()?.pgs.map(membershipOf) ?? [];
+    const segmentsOf = new Map(
+      nodes.flatMap((node) => {
+        const segments = world.platform.storageSegments(node);
+        return segments === undefined ? [] : [[node, segments] as const];
+      }),
+    );
+    const marks = pgHeads(placements, segmentsOf);
+    await world.finish(options.convergeLimitMs ?? CONVERGE_LIMIT_MS, () => caughtUpProblems(world, marks));
+    const catchUps = world.platform.journal.entries.filter(
+      ({ entry }) => entry.kind === 'note' && / from \S+: SCL \d+$/.test(entry.text),
+    ).length;
+    return { outages, behindPeerGcSeen: behindSeen, catchUps, ...crashes.counts };
+  });
+}
+
+/** Members on serving nodes that are behind their peers' GC, or below their PG's head at `marks`. */
+function caughtUpProblems(world: SimWorld, marks: ReadonlyMap<number, bigint>): string[] {
+  const problems: string[] = [];
+  const placements = world.platform.writer()?.pgs.map(membershipOf);
+  if (placements === undefined) return ['the writer does not serve'];
+  for (const pg of placements) {
+    for (const member of allMembers(pg.quorumSet)) {
+      const node = pg.nodeOf[member]!;
+      const held = world.platform.storageSegments(node)?.find((segment) => segment.segmentId === member);
+      if (held === undefined) continue; // a node down: the liveness checks cover it
+      const mark = marks.get(pg.pgId) ?? 0n;
+      if (held.behindPeerGc === true) problems.push(`${member} on ${node} is behind its peers' GC`);
+      else if (BigInt(held.scl) < mark) problems.push(`${member} on ${node} at SCL ${held.scl} < ${mark}`);
+    }
+  }
+  return problems;
 }
 
 export async function runUpgradeSeed(seed: number, options: SeedOptions = {}): Promise<SeedOutcome> {

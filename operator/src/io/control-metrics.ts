@@ -130,7 +130,7 @@ export class ControlMetrics {
       }),
       hydrations: counter(
         'hydrations_total',
-        "Bulk hydrations of a joiner from a peer's snapshot, by outcome (ok, failed).",
+        "Bulk hydrations from a peer's snapshot (a repair's or migration's joiner, or a member caught up after its peers' GC), by outcome (ok, failed).",
         ['outcome'],
       ),
       hydratedBytes: counter(

@@ -325,18 +325,7 @@ export class RepairExecutor {
     if (done || !reachable.has(target.node)) return;
     const now = this.#hooks.nowMs();
     if (state.running || now - state.lastAttemptMs < HYDRATE_RETRY_MS) return;
-    // The source: a settled member on a reachable node, the furthest along; after a failure, another.
-    const candidates = allMembers(pg.quorumSet)
-      .filter(
-        (member) =>
-          member !== target.segment &&
-          !pg.quorumSet.hydrating.includes(member) &&
-          !behind.has(member) &&
-          reachable.has(pg.nodeOf[member] ?? '') &&
-          sclOf.has(member),
-      )
-      .sort((a, b) => (sclOf.get(b)! > sclOf.get(a)! ? 1 : sclOf.get(b)! < sclOf.get(a)! ? -1 : 0));
-    const source = candidates.find((member) => member !== state.lastSource) ?? candidates[0];
+    const source = snapshotSource(pg, target.segment, { sclOf, reachable, behind }, state.lastSource);
     if (source === undefined) return;
     state.running = true;
     state.attempts++;
@@ -715,8 +704,38 @@ export function upgradeHealth(
   return { heads: pgHeads(pgs, segmentsOf), pgNodes: pgs.map((pg) => Object.values(pg.nodeOf)), behind };
 }
 
+/**
+ * Where to hydrate `segment` from: a settled member (not hydrating, not behind its peers' GC itself)
+ * on a reachable node, the furthest along; after a failure from `lastSource`, another one if any.
+ */
+export function snapshotSource(
+  pg: { readonly quorumSet: QuorumSet<string>; readonly nodeOf: Readonly<Record<string, string>> },
+  segment: string,
+  seen: {
+    readonly sclOf: ReadonlyMap<string, bigint>;
+    readonly reachable: ReadonlySet<string>;
+    readonly behind: ReadonlySet<string>;
+  },
+  lastSource: string | undefined,
+): string | undefined {
+  const { sclOf, reachable, behind } = seen;
+  const candidates = allMembers(pg.quorumSet)
+    .filter(
+      (member) =>
+        member !== segment &&
+        !pg.quorumSet.hydrating.includes(member) &&
+        !behind.has(member) &&
+        reachable.has(pg.nodeOf[member] ?? '') &&
+        sclOf.has(member),
+    )
+    .sort((a, b) => (sclOf.get(b)! > sclOf.get(a)! ? 1 : sclOf.get(b)! < sclOf.get(a)! ? -1 : 0));
+  return candidates.find((member) => member !== lastSource) ?? candidates[0];
+}
+
 /** The segments whose nodes report them behind their peers' GC. */
-function behindPeerGcOf(world: RepairWorld): Set<string> {
+export function behindPeerGcOf(world: {
+  readonly segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]>;
+}): Set<string> {
   const behind = new Set<string>();
   for (const segments of world.segmentsOf.values())
     for (const segment of segments) if (segment.behindPeerGc === true) behind.add(segment.segmentId);

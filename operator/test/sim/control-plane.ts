@@ -51,9 +51,11 @@ import {
   type UpgradeStep,
 } from '../../src/core/upgrade-plan.js';
 import {
+  behindPeerGcOf,
   membershipOf,
   pgHeads,
   type StorageSegmentView,
+  snapshotSource,
   type VolumeJsonPg,
 } from '../../src/io/repair-executor.js';
 
@@ -448,9 +450,7 @@ class SimRepairExecutor {
     sclOf: ReadonlyMap<string, bigint>,
     reachable: ReadonlySet<string>,
   ): void {
-    const behind = new Set<string>();
-    for (const segments of world.segmentsOf.values())
-      for (const segment of segments) if (segment.behindPeerGc === true) behind.add(segment.segmentId);
+    const behind = behindPeerGcOf(world);
     const open = new Set<string>();
     for (const pg of pgs) {
       for (const segment of allMembers(pg.quorumSet)) {
@@ -465,17 +465,7 @@ class SimRepairExecutor {
         this.#catchUps.set(segment, state);
         const now = this.#nowMs();
         if (state.running || now - state.lastAttemptMs < HYDRATE_RETRY_MS) continue;
-        const candidates = allMembers(pg.quorumSet)
-          .filter(
-            (member) =>
-              member !== segment &&
-              !pg.quorumSet.hydrating.includes(member) &&
-              !behind.has(member) &&
-              reachable.has(pg.nodeOf[member] ?? '') &&
-              sclOf.has(member),
-          )
-          .sort((a, b) => (sclOf.get(b)! > sclOf.get(a)! ? 1 : sclOf.get(b)! < sclOf.get(a)! ? -1 : 0));
-        const source = candidates.find((member) => member !== state.lastSource) ?? candidates[0];
+        const source = snapshotSource(pg, segment, { sclOf, reachable, behind }, state.lastSource);
         if (source === undefined) continue;
         state.running = true;
         state.lastAttemptMs = now;

@@ -9,10 +9,12 @@
  *   1. while the node is down, its peers collect past what it holds (the condition, checked);
  *   2. once it is back, every one of its segments reaches its PG's head and none is behind any more;
  *   3. each of its segments that reported itself behind got a catch-up from a peer's snapshot
- *      (journaled). Not every segment always reports it: the writer sometimes re-sends a returning
- *      segment the records itself before its first gossip pull (seen in about a third of the runs,
- *      for one or both PGs; the test prints how many were behind). The simulator's catch-up
- *      workload checks the control plane's side on every seed;
+ *      (journaled). Not every segment always reports it: the writer's transport keeps what it sends a
+ *      disconnected node in a per-peer queue (`sendQueueLimitBytes`, 2 frames; the oldest dropped
+ *      when full) and delivers it on reconnect, so a PG that got few writes meanwhile is refilled
+ *      before its first gossip pull (one or both PGs in about a third of the runs; the test prints
+ *      how many were behind). The simulator's catch-up workload checks the control plane's side on
+ *      every seed;
  *   4. nothing acknowledged is lost, and no repair ran.
  */
 import { writeFileSync } from 'node:fs';
@@ -119,7 +121,7 @@ describe('catch-up of a member behind its peers’ GC (real processes)', () => {
       // 2. Back, within the grace period: every segment reaches its PG's head, none behind.
       expect((await northlightAsync(['start-node', victim, '--data-dir', dataDir])).status).toBe(0);
       // Which of its segments report themselves behind their peers' GC (sampled while it catches up).
-      // Not always all: the writer sometimes brings a returning segment the records itself first.
+      // Not always all: the writer's transport may deliver what it queued for the node meanwhile.
       const flagged = new Set<string>();
       let sampling = true;
       const sampler = (async () => {

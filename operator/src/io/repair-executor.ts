@@ -107,6 +107,12 @@ interface HydrationTarget {
   readonly kind: WorkflowKind | 'catch-up';
 }
 
+/** A repair's or migration's joiner as a hydration target. */
+function joinerTarget(repair: RepairInFlight, targetLsn = repair.targetLsn): HydrationTarget {
+  const { pgId, joiningSegment: segment, joiningNode: node } = repair;
+  return { pgId, segment, node, targetLsn, kind: repair.kind ?? 'repair' };
+}
+
 /** A bulk hydration from a peer's snapshot (storage `POST …/hydrate`), run in the background. */
 interface Hydration {
   running: boolean;
@@ -271,20 +277,7 @@ export class RepairExecutor {
     for (const { repair } of this.#known.values()) {
       open.add(repair.joiningSegment);
       const pg = pgs.find((candidate) => candidate.pgId === repair.pgId);
-      if (pg !== undefined)
-        this.#hydrateOne(
-          world,
-          {
-            pgId: repair.pgId,
-            segment: repair.joiningSegment,
-            node: repair.joiningNode,
-            targetLsn: repair.targetLsn,
-            kind: repair.kind ?? 'repair',
-          },
-          pg,
-          sclOf,
-          reachable,
-        );
+      if (pg !== undefined) this.#hydrateOne(world, joinerTarget(repair), pg, sclOf, reachable);
     }
     const behind = behindPeerGcOf(world);
     for (const pg of pgs) {
@@ -472,14 +465,7 @@ export class RepairExecutor {
       await this.#journal(repair, 'hydrating', action.reason);
       // At once, not at the end of the round: the joiner fills while the next repairs begin.
       const reachable = new Set(world.nodes.filter((node) => node.reachable).map((node) => node.nodeId));
-      const target = {
-        pgId: repair.pgId,
-        segment: repair.joiningSegment,
-        node: repair.joiningNode,
-        targetLsn,
-        kind: repair.kind ?? 'repair',
-      } as const;
-      this.#hydrateOne(world, target, change, sclOfWorld(world), reachable);
+      this.#hydrateOne(world, joinerTarget(repair, targetLsn), change, sclOfWorld(world), reachable);
       return;
     }
     if ((await this.#changeWriter(world, change)) === undefined) {

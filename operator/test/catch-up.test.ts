@@ -187,6 +187,20 @@ describe('catch-up of a member behind its peers’ GC (real processes)', () => {
         throw new Error(`${error.message}\njournal:\n${text}`);
       });
 
+      // …and `status` shows them, in its JSON and its text.
+      const shown = (await statusAsync(dataDir)).repairs.catchUps ?? [];
+      for (const segmentId of flagged)
+        expect(
+          shown.find((catchUp) => catchUp.segment === segmentId && catchUp.state === 'ok'),
+          `${segmentId} in status.repairs.catchUps: ${JSON.stringify(shown)}`,
+        ).toMatchObject({ node: victim, from: expect.stringMatching(/^pg\d+-storage-[a-c]-\d$/) });
+      if (flagged.size > 0) {
+        const text = await northlightAsync(['status', '--data-dir', dataDir]);
+        expect(text.stdout).toMatch(
+          new RegExp(`caught up ${[...flagged][0]} on ${victim} from pg\\d+-\\S+ \\(`),
+        );
+      }
+
       // 4. Nothing acknowledged is lost, and no repair ran (the node was back within the grace).
       const rows = await sql(ports.httpReadWrite, 'SELECT k FROM kv');
       const present = new Set(rows.body.results[0]!.rows.map((row) => row[0]));

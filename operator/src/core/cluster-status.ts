@@ -77,6 +77,20 @@ export interface RepairsView {
   }[];
   /** Repairs that cannot start, and why. */
   readonly blocked: readonly string[];
+  /**
+   * Members behind their peers' GC being caught up from a peer's snapshot (`running`), and the last
+   * catch-ups that ended (`ok` or `failed`, newest last).
+   */
+  readonly catchUps?: readonly {
+    readonly pgId: number;
+    readonly segment: string;
+    readonly node: string;
+    readonly from: string | undefined;
+    readonly state: 'running' | 'ok' | 'failed';
+    readonly attempt: number;
+    readonly bytes: number;
+    readonly ms: number;
+  }[];
 }
 
 export interface UpgradeView {
@@ -327,7 +341,8 @@ export function formatClusterStatus(
     ),
   );
   const repairs = status.repairs;
-  if (repairs.inFlight.length + repairs.recent.length + repairs.blocked.length > 0) {
+  const catchUps = repairs.catchUps ?? [];
+  if (repairs.inFlight.length + repairs.recent.length + repairs.blocked.length + catchUps.length > 0) {
     lines.push('', `REPAIRS (${repairs.inFlight.length} in flight)`);
     if (repairs.inFlight.length > 0)
       lines.push(
@@ -351,6 +366,13 @@ export function formatClusterStatus(
           `${(repair.bytes / 1024 ** 2 / Math.max(repair.durationMs / 1000, 0.001)).toFixed(2)} MiB/s)`,
       );
     for (const reason of repairs.blocked) lines.push(`blocked: ${reason}`);
+    for (const catchUp of catchUps.slice(-5))
+      lines.push(
+        catchUp.state === 'running'
+          ? `catching up ${catchUp.segment} on ${catchUp.node} (behind its peers' GC) from ${catchUp.from ?? '-'}, attempt ${catchUp.attempt}`
+          : `${catchUp.state === 'ok' ? 'caught up' : 'catch-up failed:'} ${catchUp.segment} on ${catchUp.node} from ${catchUp.from ?? '-'}` +
+              (catchUp.state === 'ok' ? ` (${formatBytes(catchUp.bytes)} in ${catchUp.ms} ms)` : ''),
+      );
   }
   if (status.upgrade !== undefined) {
     const upgrade = status.upgrade;

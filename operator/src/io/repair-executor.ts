@@ -121,6 +121,8 @@ interface Hydration {
   attempts: number;
   lastAttemptMs: number;
   lastSource: string | undefined;
+  /** What it fills (the latest round's view of it). */
+  target?: HydrationTarget;
 }
 
 export interface CompletedRepair {
@@ -144,6 +146,8 @@ export class RepairExecutor {
   /** Repairs this control plane began: their target LSN and start time. */
   readonly #known = new Map<string, { repair: RepairInFlight; startedAtMs: number }>();
   readonly completed: CompletedRepair[] = [];
+  /** The last catch-ups that ended (step 6), newest last, for `status`. */
+  readonly #caughtUp: NonNullable<RepairsView['catchUps']>[number][] = [];
   readonly #lastMoveOfNodeMs = new Map<string, number>();
   readonly #arrivalOfSegmentMs = new Map<string, number>();
   readonly #hydrations = new Map<string, Hydration>();
@@ -183,6 +187,25 @@ export class RepairExecutor {
         bytes: done.bytes,
       })),
       blocked: this.blocked,
+      catchUps: [
+        ...this.#caughtUp,
+        ...[...this.#hydrations.values()].flatMap((state) =>
+          state.target?.kind === 'catch-up' && state.running
+            ? [
+                {
+                  pgId: state.target.pgId,
+                  segment: state.target.segment,
+                  node: state.target.node,
+                  from: state.lastSource,
+                  state: 'running' as const,
+                  attempt: state.attempts,
+                  bytes: 0,
+                  ms: 0,
+                },
+              ]
+            : [],
+        ),
+      ],
     };
   }
 
@@ -310,6 +333,7 @@ export class RepairExecutor {
       lastSource: undefined,
     };
     this.#hydrations.set(target.segment, state);
+    state.target = target;
     // A joiner created in this very round is not in the observed world yet: it is empty.
     const observed = sclOf.get(target.segment) ?? 0n;
     const scl = observed > state.reachedScl ? observed : state.reachedScl;
@@ -345,6 +369,19 @@ export class RepairExecutor {
         | undefined;
       if (answer.ok && typeof report?.scl === 'string' && /^\d+$/.test(report.scl))
         state.reachedScl = BigInt(report.scl);
+      if (target.kind === 'catch-up') {
+        this.#caughtUp.push({
+          pgId: target.pgId,
+          segment: target.segment,
+          node: target.node,
+          from: source,
+          state: answer.ok ? 'ok' : 'failed',
+          attempt: state.attempts,
+          bytes: Math.max(0, report?.bytes ?? 0),
+          ms: Math.round(report?.ms ?? 0),
+        });
+        if (this.#caughtUp.length > 20) this.#caughtUp.shift();
+      }
       if (answer.ok) this.#metrics?.hydrated('ok', Math.max(0, report?.bytes ?? 0));
       else {
         this.#metrics?.hydrated('failed', 0);

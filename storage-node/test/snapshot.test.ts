@@ -308,19 +308,7 @@ describe('hydrating from a peer snapshot', () => {
     const options: StorageNodeOptions = { ...OPTIONS_HERE, gossipIntervalMs: 20, backupIntervalMs: 0 };
     const harness = new Harness(15, [0], options);
     await harness.ready();
-    let records = writeAll(harness, 30);
-    await harness.settle(() => ALL.every((node) => harness.scl(node, 0) === records.at(-1)!.lsn));
-    harness.cluster.crash('s6', { kind: 'power-loss' });
-    const alive = ALL.filter((node) => node !== 's6');
-    records = harness.write(0, 300, alive);
-    const head = records.at(-1)!.lsn;
-    for (const node of alive)
-      harness.send(node, harness.writer.batch(segmentOf(0, node), records.slice(-1), head));
-    harness.minReadPoint(0, head, alive);
-    await harness.settle(() =>
-      alive.every((node) => harness.core(node).status().segments[0]!.gcThrough === head),
-    );
-    harness.cluster.start('s6');
+    const head = await harness.awayWhilePeersCollect('s6');
     await harness.settle(() => harness.core('s6').status().segments[0]?.behindPeerGc === true);
     // Stuck: gossip cannot bring what every peer collected.
     await harness.cluster.runUntil(() => false, { timeLimitMs: harness.cluster.nowMs() + 2_000 });

@@ -158,6 +158,30 @@ export class Harness {
     return outcome!.page;
   }
 
+  /**
+   * `node` is away while every peer collects its log past what it holds: 30 records of PG 0 reach all
+   * six, then `node` loses power, 300 more reach the others, the PG's minimum read point moves to
+   * their head, and once every peer has collected through it `node` starts again. Returns the head.
+   */
+  async awayWhilePeersCollect(node: string): Promise<Lsn> {
+    const all = NODES.map(([name]) => name);
+    const hinted = (records: readonly RedoRecord[], targets: readonly string[]) => {
+      const last = records.at(-1)!.lsn;
+      for (const target of targets)
+        this.send(target, this.writer.batch(segmentOf(0, target), records.slice(-1), last));
+      return last;
+    };
+    const first = hinted(this.write(0, 30, all), all);
+    await this.settle(() => all.every((name) => this.scl(name, 0) === first));
+    this.cluster.crash(node, { kind: 'power-loss' });
+    const alive = all.filter((name) => name !== node);
+    const head = hinted(this.write(0, 300, alive), alive);
+    this.minReadPoint(0, head, alive);
+    await this.settle(() => alive.every((name) => this.core(name).status().segments[0]!.gcThrough === head));
+    this.cluster.start(node);
+    return head;
+  }
+
   /** The writer's minimum read point of PG `pgId` (PGMRPL), sent to `nodes`. */
   minReadPoint(pgId: number, point: bigint, nodes: readonly string[]): void {
     for (const node of nodes)

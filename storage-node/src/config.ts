@@ -24,6 +24,11 @@ import {
   type Zone,
 } from '@northlight/protocol';
 import type { PeerAddress } from '@northlight/protocol/io';
+import {
+  HYDRATION_BYTES_PER_SECOND_MAX,
+  HYDRATION_BYTES_PER_SECOND_MIN,
+  isHydrationLimit,
+} from './core/hydration-pacer.js';
 
 export const DEFAULT_PORT = 7450;
 export const DEFAULT_ADMIN_PORT = 7451;
@@ -82,6 +87,8 @@ export interface StorageNodeConfig {
   readonly recordCacheBytes: number;
   /** Key prefix of the node's backup objects: '' or ending in '/'. */
   readonly s3Prefix: string;
+  /** Bandwidth limit of this node's hydrations, bytes per second (0: none; a hydrate request may change it). */
+  readonly hydrationBytesPerSecond: number;
 }
 
 export interface ConfigOption {
@@ -150,6 +157,11 @@ export const CONFIG_OPTIONS = {
     {
       defaultValue: '32MiB',
     },
+  ),
+  hydrationBytesPerSecond: option(
+    'hydration-bytes-per-second',
+    'bandwidth limit of repairs, migrations and restores into this node, per second (0 = none; the control plane sends its own with each hydration)',
+    { defaultValue: '0' },
   ),
 } as const satisfies Record<string, ConfigOption>;
 
@@ -244,6 +256,18 @@ export function parseStorageNodeConfigResult(
   );
   const pageCacheBytes = field('pageCacheBytes', parseMemory, DEFAULT_CACHE_BYTES);
   const recordCacheBytes = field('recordCacheBytes', parseMemory, DEFAULT_CACHE_BYTES);
+  const hydrationBytesPerSecond = field(
+    'hydrationBytesPerSecond',
+    (text) => {
+      const parsed = parseMemory(text);
+      return 'value' in parsed && !isHydrationLimit(parsed.value)
+        ? invalid(
+            `must be 0 (no limit) or from ${HYDRATION_BYTES_PER_SECOND_MIN} (64KiB) to ${HYDRATION_BYTES_PER_SECOND_MAX} bytes`,
+          )
+        : parsed;
+    },
+    0,
+  );
   const objectStore = readObjectStore(flags, raw, report, field);
   if (problems.length > 0) return { ok: false, error: problems };
   return {
@@ -266,6 +290,7 @@ export function parseStorageNodeConfigResult(
       materializeIntervalMs: materializeIntervalMs!,
       pageCacheBytes: pageCacheBytes!,
       recordCacheBytes: recordCacheBytes!,
+      hydrationBytesPerSecond: hydrationBytesPerSecond!,
     },
   };
 }

@@ -117,6 +117,7 @@ async function run(argv: readonly string[]): Promise<number> {
     materializeIntervalMs: config.materializeIntervalMs,
     pageCacheBytes: config.pageCacheBytes,
     recordCacheBytes: config.recordCacheBytes,
+    hydrationBytesPerSecond: config.hydrationBytesPerSecond,
     metrics: storageMetricsFor(metrics),
   });
   await core.start();
@@ -182,11 +183,18 @@ async function run(argv: readonly string[]): Promise<number> {
         if (!result.ok) throw asRequestError(result.error);
         return result.value;
       },
-      hydrate: async (pgId, segmentId, source) => {
+      hydrate: async (pgId, segmentId, source, bytesPerSecond) => {
+        if (bytesPerSecond !== undefined) {
+          const limit = core.setHydrationBytesPerSecond(bytesPerSecond);
+          if (!limit.ok) throw asRequestError(limit.error);
+        }
         const result = await core.hydrateFromSnapshot(
           asPgId(pgId),
           asSegmentId(segmentId),
-          () => openSnapshot(source.url, pgId, source.segmentId),
+          () =>
+            openSnapshot(source.url, pgId, source.segmentId, {
+              bytesPerSecond: core.hydrationBytesPerSecond,
+            }),
           `${source.segmentId} at ${source.url}`,
         );
         if (!result.ok) throw asRequestError(result.error);

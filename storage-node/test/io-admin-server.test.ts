@@ -17,7 +17,9 @@ import {
   type AdminServerOptions,
   buildAdminServer,
   type SegmentLifecycle,
+  SNAPSHOT_SEND_DEADLINE_MS,
   type StorageStatus,
+  snapshotSendAllowedMs,
   startAdminServer,
 } from '../src/io/admin-server.js';
 import { PrometheusStorageMetrics } from '../src/io/metrics.js';
@@ -229,6 +231,14 @@ describe('admin server', () => {
     expect(calls.length).toBe(callsBefore); // nothing invalid reached the lifecycle
   });
 
+  it('gives a paced snapshot the time its pace needs, and cuts one far slower than it', () => {
+    expect(snapshotSendAllowedMs(0, 0)).toBe(SNAPSHOT_SEND_DEADLINE_MS);
+    expect(snapshotSendAllowedMs(64 * 1024 ** 3, 0)).toBe(SNAPSHOT_SEND_DEADLINE_MS);
+    // 64 GiB at 32 MiB/s: 2,048 s; allowed while at least half that pace is kept.
+    expect(snapshotSendAllowedMs(64 * 1024 ** 3, 32 * 1024 ** 2)).toBe(4_096_000);
+    expect(snapshotSendAllowedMs(1024 ** 2, 32 * 1024 ** 2)).toBe(SNAPSHOT_SEND_DEADLINE_MS);
+  });
+
   it('streams a snapshot over a real socket, refuses one it cannot take as typed JSON, and checks hydrate bodies', async () => {
     const hydrations: unknown[] = [];
     const lifecycle: SegmentLifecycle = {
@@ -244,8 +254,14 @@ describe('admin server', () => {
         if (segmentId === 'pg3-cut') throw new NorthlightError('NL_DECODE_CHECKSUM', 'a record rotted');
         return { parts: 3 };
       },
-      hydrate: async (pgId, segmentId, source) => {
-        hydrations.push({ pgId, segmentId, sourceUrl: source.url, sourceSegmentId: source.segmentId });
+      hydrate: async (pgId, segmentId, source, bytesPerSecond) => {
+        hydrations.push({
+          pgId,
+          segmentId,
+          sourceUrl: source.url,
+          sourceSegmentId: source.segmentId,
+          ...(bytesPerSecond === undefined ? {} : { bytesPerSecond }),
+        });
         return { pages: 1, scl: 5n };
       },
     };
@@ -271,6 +287,16 @@ describe('admin server', () => {
       let received = 0;
       for await (const slice of await openSnapshot(base, 3, 'pg3-seg1')) received += slice.length;
       expect(received).toBe(3 * 1024 * 1024);
+      // A paced receiver says its pace; the source takes it (and only a valid one).
+      received = 0;
+      for await (const slice of await openSnapshot(base, 3, 'pg3-seg1', { bytesPerSecond: 1024 * 1024 }))
+        received += slice.length;
+      expect(received).toBe(3 * 1024 * 1024);
+      for (const pace of ['1', '-5', 'fast', '1e13']) {
+        const badPace = await fetch(`${base}/v1/segments/3/pg3-seg1/snapshot?bytesPerSecond=${pace}`);
+        expect(badPace.status, pace).toBe(400);
+        expectTypedError(await badPace.json(), 'NL_REQUEST_INVALID');
+      }
       await expect(openSnapshot(base, 3, 'pg3-gone')).rejects.toMatchObject({ code: 'NL_REQUEST_INVALID' });
       await expect(openSnapshot('http://127.0.0.1:1', 3, 'pg3-seg1')).rejects.toMatchObject({
         code: 'NL_NETWORK_UNREACHABLE',
@@ -290,7 +316,23 @@ describe('admin server', () => {
         });
       const ok = await hydrate({ sourceUrl: 'http://127.0.0.1:9000', sourceSegmentId: 'pg3-seg1' });
       expect([ok.status, await ok.json()]).toEqual([200, { pages: 1, scl: '5' }]);
+      const limited = await hydrate({
+        sourceUrl: 'http://127.0.0.1:9000',
+        sourceSegmentId: 'pg3-seg1',
+        bytesPerSecond: 32 * 1024 * 1024,
+      });
+      expect(limited.status).toBe(200);
+      const lifted = await hydrate({
+        sourceUrl: 'http://127.0.0.1:9000',
+        sourceSegmentId: 'pg3-seg1',
+        bytesPerSecond: 0,
+      });
+      expect(lifted.status).toBe(200);
       for (const payload of [
+        { sourceUrl: 'http://127.0.0.1:9000', sourceSegmentId: 'pg3-seg1', bytesPerSecond: 1000 },
+        { sourceUrl: 'http://127.0.0.1:9000', sourceSegmentId: 'pg3-seg1', bytesPerSecond: -1 },
+        { sourceUrl: 'http://127.0.0.1:9000', sourceSegmentId: 'pg3-seg1', bytesPerSecond: 1.5e6 + 0.5 },
+        { sourceUrl: 'http://127.0.0.1:9000', sourceSegmentId: 'pg3-seg1', bytesPerSecond: '32MiB' },
         { sourceUrl: 'http://127.0.0.1:9000/v1/elsewhere', sourceSegmentId: 'pg3-seg1' },
         { sourceUrl: 'file:///etc/passwd', sourceSegmentId: 'pg3-seg1' },
         { sourceUrl: 'http://127.0.0.1:9000', sourceSegmentId: 'Bad' },
@@ -300,8 +342,16 @@ describe('admin server', () => {
         expect(bad.status, JSON.stringify(payload)).toBe(400);
         expectTypedError(await bad.json(), 'NL_REQUEST_INVALID');
       }
+      const first = {
+        pgId: 3,
+        segmentId: 'pg3-seg7',
+        sourceUrl: 'http://127.0.0.1:9000',
+        sourceSegmentId: 'pg3-seg1',
+      };
       expect(hydrations).toEqual([
-        { pgId: 3, segmentId: 'pg3-seg7', sourceUrl: 'http://127.0.0.1:9000', sourceSegmentId: 'pg3-seg1' },
+        first,
+        { ...first, bytesPerSecond: 32 * 1024 * 1024 },
+        { ...first, bytesPerSecond: 0 },
       ]);
     } finally {
       await server.close();

@@ -55,6 +55,7 @@ describe('storage node configuration', () => {
         '--materialize-interval-ms=5000',
         '--page-cache-bytes=128MiB',
         '--record-cache-bytes=0',
+        '--hydration-bytes-per-second=32MiB',
       ],
       { NORTHLIGHT_S3_SECRET_ACCESS_KEY: 'secret' },
     );
@@ -86,6 +87,7 @@ describe('storage node configuration', () => {
       materializeIntervalMs: 5000,
       pageCacheBytes: 128 * 1024 * 1024,
       recordCacheBytes: 0,
+      hydrationBytesPerSecond: 32 * 1024 * 1024,
     });
   });
 
@@ -108,6 +110,7 @@ describe('storage node configuration', () => {
       materializeIntervalMs: 1000,
       pageCacheBytes: 32 * 1024 * 1024,
       recordCacheBytes: 32 * 1024 * 1024,
+      hydrationBytesPerSecond: 0,
     });
   });
 
@@ -186,6 +189,14 @@ describe('storage node configuration', () => {
     ],
     ['--page-cache-bytes=-1', '--page-cache-bytes / NORTHLIGHT_PAGE_CACHE_BYTES: is not a size in bytes'],
     ['--record-cache-bytes=1GB', '--record-cache-bytes / NORTHLIGHT_RECORD_CACHE_BYTES: is not a size'],
+    [
+      '--hydration-bytes-per-second=1KiB',
+      '--hydration-bytes-per-second / NORTHLIGHT_HYDRATION_BYTES_PER_SECOND: must be 0 (no limit) or from 65536',
+    ],
+    [
+      '--hydration-bytes-per-second=fast',
+      '--hydration-bytes-per-second / NORTHLIGHT_HYDRATION_BYTES_PER_SECOND: is not a size',
+    ],
     ['--unknown=1', 'unknown flag --unknown; see --help'],
     ['stray', 'unexpected argument "stray"'],
     ['--port', '--port / NORTHLIGHT_PORT: --port needs a value'],

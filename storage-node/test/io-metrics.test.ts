@@ -100,6 +100,8 @@ describe('PrometheusStorageMetrics', () => {
     metrics.addMaterializedPages(6);
     metrics.setBackupLagBytes(1_000_000);
     metrics.setBackupLagSeconds(1.5);
+    metrics.addHydration(3 * 1024 * 1024, 0.25);
+    metrics.setHydrationLimit(32 * 1024 * 1024);
     metrics.addGcReclaimedBytes(8_192);
     metrics.addGcDeletedLogFiles(2);
     metrics.addScrubErrors();
@@ -125,6 +127,9 @@ describe('PrometheusStorageMetrics', () => {
       [name('materialized_pages_total')]: 6,
       [name('backup_lag_bytes')]: 1_000_000,
       [name('backup_lag_seconds')]: 1.5,
+      [name('hydration_bytes_total')]: 3 * 1024 * 1024,
+      [name('hydration_throttled_seconds_total')]: 0.25,
+      [name('hydration_limit_bytes_per_second')]: 32 * 1024 * 1024,
       [name('gc_reclaimed_bytes_total')]: 8_192,
       [name('gc_deleted_log_files_total')]: 2,
       [`${name('scrub_errors_total')}{kind="record"}`]: 1,
@@ -204,6 +209,9 @@ describe('PrometheusStorageMetrics', () => {
       'materialization_lag_lsns',
       'backup_lag_bytes',
       'backup_lag_seconds',
+      'hydration_bytes_total',
+      'hydration_throttled_seconds_total',
+      'hydration_limit_bytes_per_second',
       'gc_reclaimed_bytes_total',
       'scrub_errors_total',
       'segments',

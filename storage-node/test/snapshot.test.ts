@@ -17,6 +17,7 @@ import {
   type RedoRecord,
 } from '@northlight/protocol';
 import { describe, expect, it } from 'vitest';
+import { HYDRATION_BURST_MS, HYDRATION_BYTES_PER_SECOND_MIN } from '../src/core/hydration-pacer.js';
 import { PAGE_SLOT_IDENTITY_BYTES } from '../src/core/page-store.js';
 import { SNAPSHOT_PART_HEADER_BYTES, type StorageNodeOptions } from '../src/index.js';
 import { pg } from './support/core-rig.js';
@@ -328,6 +329,55 @@ describe('hydrating from a peer snapshot', () => {
     const last = more.at(-1)!.lsn;
     harness.send('s6', harness.writer.batch(segmentOf(0, 's6'), more.slice(-1), last));
     await harness.settle(() => harness.scl('s6', 0) === last);
+  });
+
+  it("is paced to the node's hydration limit, shared and changeable; 0 lifts it", async () => {
+    const { harness, head } = await loaded(37);
+    const before = await pagesAt(harness, 's2', head);
+    // Unlimited first: the time the transfer needs by itself on the simulated disk and network.
+    await recreate(harness, 's1');
+    let startedMs = harness.cluster.nowMs();
+    const free = await transfer(harness, 's2', 's1');
+    const freeMs = harness.cluster.nowMs() - startedMs;
+    expect(free.received.ok).toBe(true);
+    if (!free.received.ok) return;
+    const bytes = free.received.value.bytes;
+    expect(harness.core('s1').status().hydrationLimit).toMatchObject({ bytesPerSecond: 0, waitedMs: 0 });
+
+    // Limited to 64 KiB/s, the smallest limit a node takes: at least (bytes − the burst) / rate.
+    const rate = HYDRATION_BYTES_PER_SECOND_MIN;
+    expect(harness.core('s1').setHydrationBytesPerSecond(rate)).toEqual({
+      ok: true,
+      value: { bytesPerSecond: rate },
+    });
+    await recreate(harness, 's1');
+    startedMs = harness.cluster.nowMs();
+    const paced = await transfer(harness, 's2', 's1');
+    const pacedMs = harness.cluster.nowMs() - startedMs;
+    expect(paced.received.ok).toBe(true);
+    const floorMs = ((bytes - (rate * HYDRATION_BURST_MS) / 1000) / rate) * 1000;
+    expect(bytes).toBeGreaterThan((rate * HYDRATION_BURST_MS) / 1000); // the limit must bite here
+    expect(pacedMs).toBeGreaterThanOrEqual(floorMs);
+    expect(pacedMs).toBeLessThan(floorMs + freeMs + 1000);
+    const limit = harness.core('s1').status().hydrationLimit;
+    expect(limit).toMatchObject({ bytesPerSecond: rate, bytes: 2 * bytes, waiting: 0 });
+    // What the transfer did not spend on its own work, it spent waiting for the limit.
+    expect(limit.waitedMs).toBeGreaterThanOrEqual(floorMs - freeMs - 2);
+    expect(limit.waitedMs).toBeLessThanOrEqual(pacedMs);
+    expect(await pagesAt(harness, 's1', head)).toEqual(before);
+
+    // Bad limits are refused, typed, and leave the limit as it was; 0 lifts it.
+    for (const bad of [1, rate - 1, -1, 0.5, Number.NaN, 2e12])
+      expect(harness.core('s1').setHydrationBytesPerSecond(bad)).toMatchObject({
+        ok: false,
+        error: { code: 'NL_CONFIG_INVALID' },
+      });
+    expect(harness.core('s1').status().hydrationLimit.bytesPerSecond).toBe(rate);
+    expect(harness.core('s1').setHydrationBytesPerSecond(0).ok).toBe(true);
+    await recreate(harness, 's1');
+    startedMs = harness.cluster.nowMs();
+    expect((await transfer(harness, 's2', 's1')).received.ok).toBe(true);
+    expect(harness.cluster.nowMs() - startedMs).toBeLessThan(floorMs / 2);
   });
 
   it('refuses a source at another truncation epoch, unknown segments and bad bytes, typed', async () => {

@@ -63,6 +63,10 @@ export interface StorageMetrics {
   backupUploaded(kind: 'chunk' | 'base' | 'manifest', bytes: number): void;
   /** Node-wide: log bytes at or below the durable hints not yet staged, and the age of the oldest. */
   backupLag(bytes: number, seconds: number): void;
+  /** Bytes a hydration took in (peer snapshot or S3 restore), and how long it waited for the node's limit. */
+  hydrationPaced(bytes: number, waitedMs: number): void;
+  /** The node's hydration bandwidth limit changed (bytes per second; 0 = none). */
+  hydrationLimit(bytesPerSecond: number): void;
 }
 
 const ignore = (): void => {};
@@ -87,4 +91,6 @@ export const noopStorageMetrics: StorageMetrics = {
   pageRepaired: ignore,
   backupUploaded: ignore,
   backupLag: ignore,
+  hydrationPaced: ignore,
+  hydrationLimit: ignore,
 };

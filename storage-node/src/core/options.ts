@@ -10,6 +10,11 @@ import {
   type PgId,
   type SegmentId,
 } from '@northlight/protocol';
+import {
+  HYDRATION_BYTES_PER_SECOND_MAX,
+  HYDRATION_BYTES_PER_SECOND_MIN,
+  isHydrationLimit,
+} from './hydration-pacer.js';
 import { LOG_ENTRY_HEADER_BYTES, LOG_FILE_HEADER_BYTES } from './log-format.js';
 import { noopStorageMetrics, type StorageMetrics } from './metrics.js';
 
@@ -106,6 +111,12 @@ export interface StorageNodeOptions {
   readonly backupBaseEveryBytes?: number;
   /** Heat: the window over which write and read rates are averaged. */
   readonly rateWindowMs?: number;
+  /**
+   * Bandwidth limit of hydrations on this node (peer snapshots and restores from S3, shared), bytes
+   * per second; 0 (the default) is no limit. A hydrate request may set another (the control plane
+   * sends its `repairBandwidthPerNode` with each): the latest applies to every hydration.
+   */
+  readonly hydrationBytesPerSecond?: number;
   readonly metrics?: StorageMetrics;
 }
 
@@ -145,6 +156,7 @@ export const STORAGE_NODE_DEFAULTS = {
   gossipPullTimeoutMs: 1000,
   gossipServeConcurrencyMax: 2,
   rateWindowMs: 10_000,
+  hydrationBytesPerSecond: 0,
 } as const;
 
 function invalid(name: string, value: unknown, rule: string): NorthlightError {
@@ -207,6 +219,12 @@ export function resolveOptions(options: StorageNodeOptions): ResolvedOptions {
   nonNegativeInteger('scrubIntervalMs', merged.scrubIntervalMs);
   nonNegativeInteger('gossipIntervalMs', merged.gossipIntervalMs);
   nonNegativeInteger('backupIntervalMs', merged.backupIntervalMs);
+  if (!isHydrationLimit(merged.hydrationBytesPerSecond))
+    throw invalid(
+      'hydrationBytesPerSecond',
+      merged.hydrationBytesPerSecond,
+      `must be 0 (no limit) or an integer in [${HYDRATION_BYTES_PER_SECOND_MIN}, ${HYDRATION_BYTES_PER_SECOND_MAX}]`,
+    );
   if (merged.backupPrefix !== '' && !/^[A-Za-z0-9._-][A-Za-z0-9._/-]{0,200}\/$/.test(merged.backupPrefix))
     throw invalid('backupPrefix', merged.backupPrefix, "must be '' or end in '/' (letters, digits, . _ - /)");
   if (merged.backupChunkBytesMax > 8 * 1024 * 1024)

@@ -5,6 +5,7 @@
 
 import type { Epoch, Lsn, PgId, SegmentId, TruncationRange } from '@northlight/protocol';
 import { backedUpThrough } from './backup.js';
+import type { HydrationPacerStatus } from './hydration-pacer.js';
 import { materializationLimit } from './materializer.js';
 import type { Segment, SegmentHydration, SegmentState } from './segment.js';
 import type { DamagedLogRegion, DamagedPage, DamagedRecord, Storage } from './storage.js';
@@ -82,6 +83,8 @@ export interface StorageNodeStatus {
     readonly cachedBytes: number;
   };
   readonly controlLogBytes: number;
+  /** The node's hydration bandwidth limit (hydration-pacer.ts): the limit, bytes paced, time waited. */
+  readonly hydrationLimit: HydrationPacerStatus;
   /** Decoded records held after their append (record-cache.ts); hits and misses since start. */
   readonly recordCache: {
     readonly records: number;
@@ -145,6 +148,7 @@ export function storageStatus(
   state: CoreState,
   storage: Storage | undefined,
   nowMs: number,
+  hydrationLimit: HydrationPacerStatus,
 ): StorageNodeStatus {
   if (storage === undefined) {
     return {
@@ -155,6 +159,7 @@ export function storageStatus(
       log: { files: 0, bytesOnDisk: 0, liveBytes: 0, queuedBytes: 0, batchesWaitingForSync: 0 },
       pages: { slots: 0, freeSlots: 0, bytesOnDisk: 0, cachedBytes: 0 },
       controlLogBytes: 0,
+      hydrationLimit,
       recordCache: { records: 0, bytes: 0, hits: 0, misses: 0 },
       damage: { records: [], pages: [], logRegions: [], recordCount: 0, pageCount: 0, logRegionCount: 0 },
     };
@@ -182,6 +187,7 @@ export function storageStatus(
       cachedBytes: storage.pageStore.cachedBytes,
     },
     controlLogBytes: storage.controlLog.sizeBytes,
+    hydrationLimit,
     recordCache: storage.recordCache.stats,
     damage: {
       records: [...damage.records],

@@ -89,6 +89,12 @@ import {
   snapshotEntries,
   TRUNCATION_RANGES_MAX,
 } from './control-log.js';
+import {
+  HYDRATION_BYTES_PER_SECOND_MAX,
+  HYDRATION_BYTES_PER_SECOND_MIN,
+  HydrationPacer,
+  isHydrationLimit,
+} from './hydration-pacer.js';
 import { alignedEntryBytes, type LogLocation } from './log-format.js';
 import {
   hasMaterializationWork,
@@ -189,6 +195,8 @@ export class StorageNodeCore {
   #materializeLoop = false;
   #scrubLoop = false;
   readonly #warnedUnknown = new Set<string>();
+  /** The node-wide bandwidth limit of hydrations (peer snapshots and S3 restores share it). */
+  readonly #hydrationPacer: HydrationPacer;
 
   /** Throws NL_CONFIG_INVALID for a bad option. Messages are received from `start()` on. */
   constructor(env: Environment, options: StorageNodeOptions = {}) {
@@ -209,6 +217,8 @@ export class StorageNodeCore {
             },
           }
         : resolved;
+    this.#hydrationPacer = new HydrationPacer(env.clock, resolved.hydrationBytesPerSecond);
+    resolved.metrics.hydrationLimit(resolved.hydrationBytesPerSecond);
     env.network.onMessage((from, bytes) => this.#receive(from, bytes));
   }
 
@@ -1482,6 +1492,7 @@ export class StorageNodeCore {
             `backup base ${base.key} is missing; the manifest names it`,
           ),
         );
+      await this.#paceHydration(bytes.length);
       return ok(decodeBase(bytes, base, manifest.pgId, this.#options.pageSizeBytes));
     } catch (error) {
       if (!isNorthlightError(error) || isDiskError(error)) throw error;
@@ -1556,6 +1567,7 @@ export class StorageNodeCore {
               `backup chunk ${chunk.key} is missing; the manifest names it`,
             ),
           );
+        await this.#paceHydration(bytes.length);
         records = decodeChunk(bytes, chunk, control.pgId);
       } catch (error) {
         if (!isNorthlightError(error) || isDiskError(error)) throw error;
@@ -1713,6 +1725,37 @@ export class StorageNodeCore {
   // ---- peer snapshots: the bulk path of a repair or a migration (snapshot.ts, snapshot-format.ts) ----
 
   /**
+   * Sets the node-wide bandwidth limit of hydrations (bytes per second, 0 = none; hydration-pacer.ts).
+   * The control plane sends its limit with each hydrate request; the latest applies to all of them.
+   */
+  setHydrationBytesPerSecond(bytesPerSecond: number): Result<{ readonly bytesPerSecond: number }> {
+    if (!isHydrationLimit(bytesPerSecond))
+      return fail(
+        new NorthlightError(
+          'NL_CONFIG_INVALID',
+          `hydration bytes per second ${bytesPerSecond}: must be 0 (no limit) or an integer in [${HYDRATION_BYTES_PER_SECOND_MIN}, ${HYDRATION_BYTES_PER_SECOND_MAX}]`,
+        ),
+      );
+    if (bytesPerSecond !== this.#hydrationPacer.bytesPerSecond) {
+      this.#hydrationPacer.setBytesPerSecond(bytesPerSecond);
+      this.#options.metrics.hydrationLimit(bytesPerSecond);
+      this.#env.log.log('info', 'hydration bandwidth limit set', { bytesPerSecond });
+    }
+    return ok({ bytesPerSecond });
+  }
+
+  /** The node's hydration bandwidth limit now (bytes per second; 0: none). */
+  get hydrationBytesPerSecond(): number {
+    return this.#hydrationPacer.bytesPerSecond;
+  }
+
+  /** Bytes a hydration took in: paced to the node's limit, and counted. */
+  async #paceHydration(bytes: number): Promise<void> {
+    const waitedMs = await this.#hydrationPacer.take(bytes);
+    this.#options.metrics.hydrationPaced(bytes, waitedMs);
+  }
+
+  /**
    * Streams segment (pgId, segmentId) to `sink` as a snapshot: its page images as of its
    * materialization point and its chain records above it, as they stood at one instant. Not a
    * lifecycle operation: it only reads. Fails typed (unknown segment, damaged page, disk error).
@@ -1833,6 +1876,7 @@ export class StorageNodeCore {
   ): Promise<SnapshotHydrationReport> {
     const control = segment.control;
     const decoder = new SnapshotDecoder(control.pgId, this.#options.pageSizeBytes);
+    const pace = (received: number) => this.#paceHydration(received);
     let bytes = 0;
     const events = (async function* () {
       const slices = stream[Symbol.asyncIterator]();
@@ -1850,6 +1894,7 @@ export class StorageNodeCore {
         }
         if (next.done === true) break;
         bytes += next.value.length;
+        await pace(next.value.length); // the node's hydration limit: back-pressure to the source
         yield* decoder.push(next.value);
       }
       decoder.finish();
@@ -2302,7 +2347,13 @@ export class StorageNodeCore {
 
   /** Plain data for the admin API: the node and every segment. */
   status(): StorageNodeStatus {
-    return storageStatus(this.#env.network.address, this.#state, this.#storage, this.#env.clock.nowMs());
+    return storageStatus(
+      this.#env.network.address,
+      this.#state,
+      this.#storage,
+      this.#env.clock.nowMs(),
+      this.#hydrationPacer.status(),
+    );
   }
 
   /**

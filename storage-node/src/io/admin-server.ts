@@ -42,6 +42,7 @@ import Fastify, {
   type FastifyPluginAsync,
   type FastifyReply,
 } from 'fastify';
+import { HYDRATION_BYTES_PER_SECOND_MAX, HYDRATION_BYTES_PER_SECOND_MIN } from '../core/hydration-pacer.js';
 
 /** No route takes a body; anything larger than this is refused before it is read. */
 export const DEFAULT_ADMIN_BODY_LIMIT_BYTES = 16 * 1024;
@@ -337,6 +338,8 @@ export interface SegmentLifecycle {
     pgId: number,
     segmentId: string,
     source: { readonly url: string; readonly segmentId: string },
+    /** The node's hydration bandwidth limit from now on (0: none); undefined keeps the current one. */
+    bytesPerSecond?: number,
   ): Promise<object>;
   /** Seals a segment: appends refused for good. */
   seal(pgId: number, segmentId: string): Promise<{ readonly sealed: boolean }>;
@@ -522,11 +525,23 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
     },
   );
   app.post('/v1/backup', async () => toJsonStatus(await options.lifecycle.backupNow()));
-  app.get<{ Params: { pgId: number; segmentId: string } }>(
+  app.get<{ Params: { pgId: number; segmentId: string }; Querystring: { bytesPerSecond?: number } }>(
     '/v1/segments/:pgId/:segmentId/snapshot',
-    { schema: { params: segmentParamsSchema } },
+    {
+      schema: {
+        params: segmentParamsSchema,
+        querystring: {
+          type: 'object',
+          properties: { bytesPerSecond: hydrationLimitSchema },
+          additionalProperties: false,
+        },
+      },
+    },
     async (request, reply) => {
       const { pgId, segmentId } = request.params;
+      const paceBytesPerSecond = request.query.bytesPerSecond ?? 0;
+      const startedMs = Date.now();
+      let sentBytes = 0;
       // The first part decides between a JSON error (nothing sent yet) and a stream; a failure after
       // it cuts the stream, which the receiver detects (no end part).
       const stream = new PassThrough({ highWaterMark: 1024 * 1024 });
@@ -538,13 +553,16 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
       stream.on('close', () => {
         closed = true;
       });
-      const deadline = Date.now() + SNAPSHOT_SEND_DEADLINE_MS;
       const exported = options.lifecycle.snapshot(pgId, segmentId, async (part) => {
-        if (closed || Date.now() > deadline)
+        const elapsedMs = Date.now() - startedMs;
+        if (closed || elapsedMs > snapshotSendAllowedMs(sentBytes, paceBytesPerSecond))
           throw new NorthlightError(
             'NL_TIMEOUT',
-            closed ? 'the receiver closed the snapshot stream' : 'the snapshot took too long to send',
+            closed
+              ? 'the receiver closed the snapshot stream'
+              : `the snapshot took too long to send (${sentBytes} bytes in ${elapsedMs} ms)`,
           );
+        sentBytes += part.length;
         started?.();
         if (!stream.write(part)) await waitForDrain(stream);
       });
@@ -565,7 +583,7 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
   );
   app.post<{
     Params: { pgId: number; segmentId: string };
-    Body: { sourceUrl: string; sourceSegmentId: string };
+    Body: { sourceUrl: string; sourceSegmentId: string; bytesPerSecond?: number };
   }>(
     '/v1/segments/:pgId/:segmentId/hydrate',
     {
@@ -578,6 +596,8 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
             // An origin only: the route is fixed, so this cannot be turned into a request elsewhere.
             sourceUrl: { type: 'string', pattern: '^https?://[A-Za-z0-9.\\[\\]:_-]{1,300}$' },
             sourceSegmentId: { type: 'string', pattern: identifierPattern },
+            // The node's hydration bandwidth limit from now on (the control plane's spec); 0: none.
+            bytesPerSecond: hydrationLimitSchema,
           },
           additionalProperties: false,
         },
@@ -585,10 +605,12 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
     },
     async (request) => {
       const { pgId, segmentId } = request.params;
-      const report = await options.lifecycle.hydrate(pgId, segmentId, {
-        url: request.body.sourceUrl,
-        segmentId: request.body.sourceSegmentId,
-      });
+      const report = await options.lifecycle.hydrate(
+        pgId,
+        segmentId,
+        { url: request.body.sourceUrl, segmentId: request.body.sourceSegmentId },
+        request.body.bytesPerSecond,
+      );
       return toJsonStatus(report);
     },
   );
@@ -596,6 +618,25 @@ export const segmentLifecyclePlugin: FastifyPluginAsync<SegmentLifecyclePluginOp
 
 /** A snapshot stream is cut if the receiver has not taken it within this time (it pins the source). */
 export const SNAPSHOT_SEND_DEADLINE_MS = 10 * 60_000;
+
+/**
+ * How long a snapshot may take to send once `sentBytes` are out: `SNAPSHOT_SEND_DEADLINE_MS`, or, for
+ * a receiver that paces its hydrations to `paceBytesPerSecond` (it says so in the request), as long as
+ * it keeps at least half that pace — a 64 GiB segment at 32 MiB/s needs 34 minutes, not ten, and
+ * a receiver that stalls is still cut.
+ */
+export function snapshotSendAllowedMs(sentBytes: number, paceBytesPerSecond: number): number {
+  if (paceBytesPerSecond <= 0) return SNAPSHOT_SEND_DEADLINE_MS;
+  return Math.max(SNAPSHOT_SEND_DEADLINE_MS, (sentBytes * 1000) / (paceBytesPerSecond / 2));
+}
+
+/** A hydration bandwidth limit in a request: 0 (none) or bytes per second (hydration-pacer.ts). */
+const hydrationLimitSchema = {
+  anyOf: [
+    { type: 'integer', const: 0 },
+    { type: 'integer', minimum: HYDRATION_BYTES_PER_SECOND_MIN, maximum: HYDRATION_BYTES_PER_SECOND_MAX },
+  ],
+} as const;
 export const SNAPSHOT_CONTENT_TYPE = 'application/vnd.northlight.segment-snapshot';
 
 function waitForDrain(stream: PassThrough): Promise<void> {

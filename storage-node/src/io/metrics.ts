@@ -74,6 +74,10 @@ export interface StorageMetricsSink {
   setBackupLagBytes(bytes: number): void;
   /** Age of the oldest log byte not yet staged to the object store. */
   setBackupLagSeconds(seconds: number): void;
+  /** Bytes taken in by hydrations, and seconds they waited for the node's bandwidth limit. */
+  addHydration(bytes: number, throttledSeconds: number): void;
+  /** The node's hydration bandwidth limit, bytes per second (0: none). */
+  setHydrationLimit(bytesPerSecond: number): void;
   addGcReclaimedBytes(bytes: number): void;
   addGcDeletedLogFiles(files: number): void;
   /** Checksum errors found in stored data of one kind (`record` by default; `page`, `log-region`…). */
@@ -129,6 +133,9 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
   readonly #materializedPages: Counter;
   readonly #backupLagBytes: Gauge;
   readonly #backupLagSeconds: Gauge;
+  readonly #hydrationBytes: Counter;
+  readonly #hydrationThrottled: Counter;
+  readonly #hydrationLimit: Gauge;
   readonly #gcReclaimedBytes: Counter;
   readonly #gcDeletedLogFiles: Counter;
   readonly #scrubErrors: Counter<'kind'>;
@@ -198,6 +205,18 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
     this.#backupLagSeconds = gauge(
       'backup_lag_seconds',
       'Age of the oldest log byte not yet staged to the object store.',
+    );
+    this.#hydrationBytes = counter(
+      'hydration_bytes_total',
+      'Bytes taken in by hydrations (peer snapshots and restores from the object store).',
+    );
+    this.#hydrationThrottled = counter(
+      'hydration_throttled_seconds_total',
+      "Seconds hydrations waited for the node's hydration bandwidth limit (summed over hydrations).",
+    );
+    this.#hydrationLimit = gauge(
+      'hydration_limit_bytes_per_second',
+      "The node's hydration bandwidth limit in bytes per second (0: no limit).",
     );
     this.#gcReclaimedBytes = counter('gc_reclaimed_bytes_total', 'Bytes reclaimed by garbage collection.');
     this.#gcDeletedLogFiles = counter(
@@ -364,6 +383,15 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
 
   setBackupLagSeconds(seconds: number): void {
     this.#backupLagSeconds.set(checkAmount('backup lag seconds', seconds));
+  }
+
+  addHydration(bytes: number, throttledSeconds: number): void {
+    this.#hydrationBytes.inc(checkAmount('hydration bytes', bytes));
+    this.#hydrationThrottled.inc(checkAmount('hydration throttled seconds', throttledSeconds));
+  }
+
+  setHydrationLimit(bytesPerSecond: number): void {
+    this.#hydrationLimit.set(checkAmount('hydration limit', bytesPerSecond));
   }
 
   addGcReclaimedBytes(bytes: number): void {

@@ -18,9 +18,20 @@ export function openSnapshot(
   url: string,
   pgId: number,
   segmentId: string,
-  idleTimeoutMs = SNAPSHOT_IDLE_TIMEOUT_MS,
+  options: {
+    readonly idleTimeoutMs?: number;
+    /**
+     * The receiver's hydration limit (0: none), sent so that the source allows a paced stream the time
+     * it needs (admin-server.ts `snapshotSendAllowedMs`).
+     */
+    readonly bytesPerSecond?: number;
+  } = {},
 ): Promise<AsyncIterable<Uint8Array>> {
-  const target = `${url}/v1/segments/${pgId}/${encodeURIComponent(segmentId)}/snapshot`;
+  const idleTimeoutMs = options.idleTimeoutMs ?? SNAPSHOT_IDLE_TIMEOUT_MS;
+  const paced = options.bytesPerSecond !== undefined && options.bytesPerSecond > 0;
+  const target = `${url}/v1/segments/${pgId}/${encodeURIComponent(segmentId)}/snapshot${
+    paced ? `?bytesPerSecond=${options.bytesPerSecond}` : ''
+  }`;
   const unreachable = (why: string) =>
     new NorthlightError(
       'NL_NETWORK_UNREACHABLE',

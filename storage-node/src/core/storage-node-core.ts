@@ -145,6 +145,8 @@ export interface SnapshotHydrationReport extends RestoreReport {
   readonly ms: number;
 }
 
+/** A base being installed is synced each time this many bytes of it were written (`#installBase`). */
+const BASE_SYNC_EVERY_BYTES = 1024 * 1024;
 /** How long a joiner waits for the writer's truncation before refusing a snapshot of a newer one. */
 export const SNAPSHOT_TRUNCATION_WAIT_MS = 2_000;
 
@@ -1625,16 +1627,30 @@ export class StorageNodeCore {
     };
     const clock = this.#env.clock;
     const timings = { startedMs: clock.nowMs(), writeMs: 0, queuedAtMs: 0, syncMs: 0 };
+    // Written and synced a megabyte at a time: one sync of the whole base at the end would flush it all
+    // at once, and every other writer of this filesystem (the foreground's log appends, here and on
+    // the nodes beside it) would wait behind that flush.
+    const imagesPerSync = Math.max(1, Math.floor(BASE_SYNC_EVERY_BYTES / storage.pageStore.slotBytes));
     const write = async (batch: BaseBatch): Promise<void> => {
-      // A peer's slots, already checked end to end by the decoder, go to disk as they came (their
-      // identities restamped for this node); images from elsewhere are encoded into slots.
+      const slotBytes = storage.pageStore.slotBytes;
       const images = 'slots' in batch ? batch.images : batch;
-      const slots =
-        'slots' in batch
-          ? await storage.pageStore.writeSlots(control.number, lsn, batch.slots, batch.images)
-          : await storage.pageStore.writeMany(control.number, lsn, batch);
-      for (const [index, image] of images.entries())
-        written.push({ pageNo: image.pageNo, slot: slots[index]! });
+      for (let from = 0; from < images.length; from += imagesPerSync) {
+        const to = Math.min(images.length, from + imagesPerSync);
+        // A peer's slots, already checked end to end by the decoder, go to disk as they came (their
+        // identities restamped for this node); images from elsewhere are encoded into slots.
+        const slots =
+          'slots' in batch
+            ? await storage.pageStore.writeSlots(
+                control.number,
+                lsn,
+                batch.slots.subarray(from * slotBytes, to * slotBytes),
+                batch.images.slice(from, to),
+              )
+            : await storage.pageStore.writeMany(control.number, lsn, batch.slice(from, to));
+        for (let index = from; index < to; index++)
+          written.push({ pageNo: images[index]!.pageNo, slot: slots[index - from]! });
+        await storage.pageStore.sync();
+      }
     };
     // One batch's write is in flight while the next one is received and checked (the disk and the
     // CPU overlap); the next write starts only once it is done, so at most two batches are held.

@@ -6,6 +6,7 @@
  *
  *   npm run -s bench:repair -w @northlight/operator -- [--mib 64] [--segment-mib 8] [--rounds 1]
  *        [--grace-seconds 3] [--before-seconds 10] [--max-per-node 4] [--max-total 8]
+ *        [--repair-bandwidth default|0|32MiB/s]
  *
  * One round, on real processes (`northlight up`, 3 zones × 3 storage nodes so each zone has a node to
  * repair onto, the embedded object store, a writer and a replica; free ports, a temporary data
@@ -87,6 +88,8 @@ interface Config {
   readonly beforeSeconds: number;
   readonly maxPerNode: number;
   readonly maxTotal: number;
+  /** `controlPlane.repairBandwidthPerNode` as written ('default': the spec's default, not written). */
+  readonly repairBandwidth: string;
 }
 
 function parse(argv: readonly string[]): Config {
@@ -100,6 +103,7 @@ function parse(argv: readonly string[]): Config {
       'before-seconds': { type: 'string', default: '10' },
       'max-per-node': { type: 'string', default: '4' },
       'max-total': { type: 'string', default: '8' },
+      'repair-bandwidth': { type: 'string', default: 'default' },
     },
     strict: true,
   });
@@ -117,6 +121,7 @@ function parse(argv: readonly string[]): Config {
     beforeSeconds: integer('before-seconds', 2),
     maxPerNode: integer('max-per-node', 1),
     maxTotal: integer('max-total', 1),
+    repairBandwidth: values['repair-bandwidth']!,
   };
 }
 
@@ -139,7 +144,7 @@ spec:
     repairGracePeriod: ${config.graceSeconds}s
     maxConcurrentRepairsPerNode: ${config.maxPerNode}
     maxConcurrentRepairs: ${config.maxTotal}
-    # No heat migration: the benchmark's write load heats one PG, and a migration would move
+${config.repairBandwidth === 'default' ? '' : `    repairBandwidthPerNode: ${config.repairBandwidth}\n`}    # No heat migration: the benchmark's write load heats one PG, and a migration would move
     # segments before the kill or compete with the repair.
     heatFactor: 100
 `;
@@ -280,6 +285,13 @@ class CommitLoad {
   async stop(): Promise<void> {
     this.#running = false;
     await this.#done;
+  }
+
+  slowest(fromMs: number, toMs: number, count: number): { atMs: number; ms: number }[] {
+    return this.samples
+      .filter((sample) => sample.atMs >= fromMs && sample.atMs < toMs)
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, count);
   }
 
   window(fromMs: number, toMs: number): { p50Ms: number; p99Ms: number; commits: number } {
@@ -568,6 +580,8 @@ interface Round {
     readonly grace: Window;
     readonly during: Window;
     readonly failures: number;
+    /** The five slowest commits of the repair window: when (s after the first repair began) and how long. */
+    readonly slowestDuring: readonly { readonly atSeconds: number; readonly ms: number }[];
   };
   readonly commitP99DuringOverBefore: number;
   readonly repairs: readonly RepairDetail[];
@@ -675,7 +689,15 @@ async function runRound(config: Config, index: number): Promise<Round> {
       rawCopy: copy,
       repairRateOverRawCopy: round(repairRate / copy.megabytesPerSecond, 4),
       hydration: hydrationFigures(repairs, copy.megabytesPerSecond),
-      commitLatency: { before, grace: load.window(killedAtMs, beganAtMs), during, failures: load.failures },
+      commitLatency: {
+        before,
+        grace: load.window(killedAtMs, beganAtMs),
+        during,
+        failures: load.failures,
+        slowestDuring: load
+          .slowest(beganAtMs, doneAtMs + 1, 5)
+          .map((sample) => ({ atSeconds: round((sample.atMs - beganAtMs) / 1000), ms: sample.ms })),
+      },
       commitP99DuringOverBefore: round(during.p99Ms / Math.max(1, before.p99Ms)),
       repairs: details,
     };
@@ -805,6 +827,11 @@ function reportTimeline(result: Round): void {
   progress(
     `bulk path: ${result.hydration.snapshots} snapshots, ${result.hydration.megabytes} MB streamed in ` +
       `${result.hydration.seconds} s of streaming: ${result.hydration.megabytesPerSecond} MB/s`,
+  );
+  progress(
+    `slowest commits during the repair: ${result.commitLatency.slowestDuring
+      .map((sample) => `${sample.ms} ms at +${sample.atSeconds} s`)
+      .join(', ')}`,
   );
   for (const repair of result.repairs) {
     const steps = repair.afterBeginSeconds;

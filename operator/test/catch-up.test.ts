@@ -45,6 +45,8 @@ spec:
     objectStore: none
   controlPlane:
     repairGracePeriod: 10m
+    # Paced: the victim's node takes the limit with each hydrate request and shows it (checked below).
+    repairBandwidthPerNode: 4MiB/s
 `;
 
 interface SegmentStatus {
@@ -194,11 +196,20 @@ describe('catch-up of a member behind its peers’ GC (real processes)', () => {
           shown.find((catchUp) => catchUp.segment === segmentId && catchUp.state === 'ok'),
           `${segmentId} in status.repairs.catchUps: ${JSON.stringify(shown)}`,
         ).toMatchObject({ node: victim, from: expect.stringMatching(/^pg\d+-storage-[a-c]-\d$/) });
+      expect((await statusAsync(dataDir)).repairs.bandwidthPerNodeBytes).toBe(4 * 1024 * 1024);
       if (flagged.size > 0) {
         const text = await northlightAsync(['status', '--data-dir', dataDir]);
         expect(text.stdout).toMatch(
           new RegExp(`caught up ${[...flagged][0]} on ${victim} from pg\\d+-\\S+ \\(`),
         );
+        // The spec's repairBandwidthPerNode went with the hydrate requests: the victim's node paced
+        // what it took in to it, and `status` shows the limit.
+        expect(text.stdout).toMatch(/REPAIRS \(\d+ in flight; bandwidth 4\.0 MiB\/s per node\)/);
+        const node = (await (await fetch(`http://127.0.0.1:${victimAdmin}/v1/status`)).json()) as {
+          hydrationLimit: { bytesPerSecond: number; bytes: number };
+        };
+        expect(node.hydrationLimit.bytesPerSecond).toBe(4 * 1024 * 1024);
+        expect(node.hydrationLimit.bytes).toBeGreaterThan(0);
       }
 
       // 4. Nothing acknowledged is lost, and no repair ran (the node was back within the grace).

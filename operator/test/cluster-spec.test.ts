@@ -106,6 +106,7 @@ describe('the default cluster', () => {
       repairGracePeriodMs: 30_000,
       maxConcurrentRepairsPerNode: 1,
       maxConcurrentRepairs: 4,
+      repairBandwidthPerNodeBytes: 16 * 1024 * 1024,
       heatFactor: 2,
       heatCooldownMs: 300_000,
     });
@@ -423,6 +424,32 @@ const badInputs: readonly BadInput[] = [
       'is 30; allowed: a whole number with ms, s or m (e.g. 30s, 5m), from 0s to 1440m (a number needs a unit: 30ms or 30s?)',
   },
   {
+    name: 'a bandwidth per minute',
+    raw: documentWith([['spec', 'controlPlane', 'repairBandwidthPerNode'], '32MiB/m']),
+    path: 'spec.controlPlane.repairBandwidthPerNode',
+    message:
+      'is "32MiB/m", not a bandwidth: write bytes per second as a size (e.g. 32MiB/s), or 0 for no limit',
+  },
+  {
+    name: 'a bandwidth in megabits',
+    raw: documentWith([['spec', 'controlPlane', 'repairBandwidthPerNode'], '100Mb/s']),
+    path: 'spec.controlPlane.repairBandwidthPerNode',
+    message:
+      'is "100Mb", not a size: write bytes or a whole number with KiB, MiB, GiB or TiB (e.g. 64MiB); did you mean 100MiB?',
+  },
+  {
+    name: 'a bandwidth too small to keep a snapshot stream alive',
+    raw: documentWith([['spec', 'controlPlane', 'repairBandwidthPerNode'], '4KiB/s']),
+    path: 'spec.controlPlane.repairBandwidthPerNode',
+    message: 'is "4KiB"; allowed: 64KiB to 512GiB',
+  },
+  {
+    name: 'a negative bandwidth',
+    raw: documentWith([['spec', 'controlPlane', 'repairBandwidthPerNode'], -1]),
+    path: 'spec.controlPlane.repairBandwidthPerNode',
+    message: 'is -1; allowed: 64KiB to 512GiB',
+  },
+  {
     name: 'a duration in hours',
     raw: documentWith([['spec', 'controlPlane', 'heatCooldown'], '1h']),
     path: 'spec.controlPlane.heatCooldown',
@@ -687,8 +714,20 @@ describe('good input', () => {
         [['spec', 'storage', 'segmentSize'], '1TiB'],
         [['spec', 'controlPlane', 'repairGracePeriod'], '1500ms'],
         [['spec', 'controlPlane', 'heatCooldown'], '0s'],
+        [['spec', 'controlPlane', 'repairBandwidthPerNode'], '48MiB/s'],
       ),
     );
+    expect(spec.controlPlane.repairBandwidthPerNodeBytes).toBe(48 * 1024 * 1024);
+    for (const [written, bytes] of [
+      ['0', 0],
+      [0, 0],
+      ['1GiB', 1024 ** 3],
+      [65_536, 65_536],
+    ] as const)
+      expect(
+        specOf(documentWith([['spec', 'controlPlane', 'repairBandwidthPerNode'], written])).controlPlane
+          .repairBandwidthPerNodeBytes,
+      ).toBe(bytes);
     expect(spec.engine.cacheSizeBytes).toBe(8 * 1024 * 1024);
     expect(spec.storage.segmentSizeBytes).toBe(1024 ** 4);
     expect(spec.controlPlane.repairGracePeriodMs).toBe(1500);
@@ -1102,6 +1141,10 @@ const clusterSpecArbitrary: fc.Arbitrary<ClusterSpec> = fc.record({
       repairGracePeriodMs: fc.integer({ min: 0, max: 86_400_000 }),
       maxConcurrentRepairsPerNode: fc.integer({ min: 1, max: 64 }),
       extraRepairs: fc.integer({ min: 0, max: 960 }),
+      repairBandwidthPerNodeBytes: fc.oneof(
+        fc.constant(0),
+        fc.integer({ min: 16, max: 128 * 1024 * 1024 }).map((pages) => pages * 4096),
+      ),
       heatFactor: fc.double({ min: 1, max: 100, minExcluded: true, noNaN: true }),
       heatCooldownMs: fc.integer({ min: 0, max: 86_400_000 }),
     })

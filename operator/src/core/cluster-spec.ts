@@ -56,6 +56,21 @@ export const SEGMENT_SIZE_BYTES_MAX = 1024 ** 4;
 /** The engine's limit (db-engine/src/config.ts). */
 export const LSN_ALLOCATION_LIMIT_MAX = 1_000_000_000;
 export const REPAIRS_PER_NODE_MAX = 64;
+/**
+ * The bandwidth a node takes in for repairs, migrations and catch-ups, per second (storage-node's
+ * hydration limit): 0 is no limit, else at least what a snapshot stream needs to stay alive
+ * (storage-node `HYDRATION_BYTES_PER_SECOND_MIN`) and at most a figure no disk reaches.
+ */
+export const REPAIR_BANDWIDTH_MIN_BYTES = 64 * 1024;
+export const REPAIR_BANDWIDTH_MAX_BYTES = 512 * 1024 ** 3;
+/**
+ * Default: 16MiB/s per node. The default cluster runs every process on one machine, so what a joiner
+ * spends on a hydration is taken from the foreground's CPU. Measured (operator `bench:repair`, 3 × 3
+ * nodes and two engines on 2 cores, 6 segments of 8 MiB repaired at once): unlimited, the commit p99
+ * while repairing was 2.9–4× the one before; at 32MiB/s 2.4×; at 16MiB/s 1.5×. A fleet with cores of
+ * its own (Kubernetes) can take more: raise it there.
+ */
+export const DEFAULT_REPAIR_BANDWIDTH_PER_NODE_BYTES = 16 * 1024 ** 2;
 export const REPAIRS_MAX = 1_024;
 /** A node this many times hotter than the fleet's mean is a migration candidate; 100× is a typo. */
 export const HEAT_FACTOR_MAX = 100;
@@ -151,6 +166,11 @@ export interface ControlPlaneSpec {
   readonly repairGracePeriodMs: number;
   readonly maxConcurrentRepairsPerNode: number;
   readonly maxConcurrentRepairs: number;
+  /**
+   * Bytes per second a storage node takes in for repairs, migrations and catch-ups, all of them
+   * together (0: no limit): bulk copying is paced so the foreground keeps its CPU and disk.
+   */
+  readonly repairBandwidthPerNodeBytes: number;
   /** A node this many times hotter than the fleet's mean has segments migrated off it (> 1). */
   readonly heatFactor: number;
   /** After a heat migration, a node is not chosen again for this long. */
@@ -245,6 +265,7 @@ export function defaultClusterSpec(): ClusterSpec {
       repairGracePeriodMs: 30_000,
       maxConcurrentRepairsPerNode: 1,
       maxConcurrentRepairs: 4,
+      repairBandwidthPerNodeBytes: DEFAULT_REPAIR_BANDWIDTH_PER_NODE_BYTES,
       heatFactor: 2,
       heatCooldownMs: 5 * 60_000,
     },
@@ -289,6 +310,7 @@ const SECTION_FIELDS = {
     'repairGracePeriod',
     'maxConcurrentRepairsPerNode',
     'maxConcurrentRepairs',
+    'repairBandwidthPerNode',
     'heatFactor',
     'heatCooldown',
   ],
@@ -535,6 +557,11 @@ export function formatSizeBytes(bytes: number): string {
     if (bytes !== 0 && bytes % perUnit === 0) return `${bytes / perUnit}${unit}`;
   }
   return String(bytes);
+}
+
+/** Bytes per second as the spec writes them: `32MiB/s`, or `0` for no limit. */
+export function formatBandwidth(bytesPerSecond: number): string {
+  return bytesPerSecond === 0 ? '0' : `${formatSizeBytes(bytesPerSecond)}/s`;
 }
 
 /** `64MB`, `64M`, `64Mi`, `64mib` → the binary unit the writer most likely meant. */
@@ -1040,6 +1067,12 @@ function readControlPlane(
     ),
     maxConcurrentRepairsPerNode,
     maxConcurrentRepairs,
+    repairBandwidthPerNodeBytes: readBandwidth(
+      fieldOf(controlPlane, 'repairBandwidthPerNode'),
+      [...path, 'repairBandwidthPerNode'],
+      fallback.repairBandwidthPerNodeBytes,
+      problems,
+    ),
     heatFactor: readHeatFactor(
       fieldOf(controlPlane, 'heatFactor'),
       [...path, 'heatFactor'],
@@ -1053,6 +1086,27 @@ function readControlPlane(
       problems,
     ),
   };
+}
+
+/** `32MiB/s` (or `32MiB`, or bytes) → bytes per second; `0` is no limit. */
+function readBandwidth(value: unknown, path: Path, fallback: number, problems: ProblemCollector): number {
+  if (value === undefined) return fallback;
+  if (value === 0 || value === '0' || value === '0/s') return 0;
+  const perSecond = typeof value === 'string' ? value.replace(/\/s$/, '') : value;
+  if (typeof perSecond === 'string' && (perSecond === '' || perSecond.includes('/'))) {
+    problems.add(
+      path,
+      `is ${describeValue(value)}, not a bandwidth: write bytes per second as a size (e.g. 32MiB/s), or 0 for no limit`,
+    );
+    return fallback;
+  }
+  return readSize(
+    perSecond,
+    path,
+    fallback,
+    { min: REPAIR_BANDWIDTH_MIN_BYTES, max: REPAIR_BANDWIDTH_MAX_BYTES },
+    problems,
+  );
 }
 
 function readHeatFactor(value: unknown, path: Path, fallback: number, problems: ProblemCollector): number {
@@ -1364,6 +1418,7 @@ export function clusterSpecToResource(spec: ClusterSpec): ClusterResource {
         repairGracePeriod: formatDurationMs(spec.controlPlane.repairGracePeriodMs),
         maxConcurrentRepairsPerNode: spec.controlPlane.maxConcurrentRepairsPerNode,
         maxConcurrentRepairs: spec.controlPlane.maxConcurrentRepairs,
+        repairBandwidthPerNode: formatBandwidth(spec.controlPlane.repairBandwidthPerNodeBytes),
         heatFactor: spec.controlPlane.heatFactor,
         heatCooldown: formatDurationMs(spec.controlPlane.heatCooldownMs),
       },

@@ -78,6 +78,11 @@ export interface RepairsView {
   /** Repairs that cannot start, and why. */
   readonly blocked: readonly string[];
   /**
+   * The bandwidth each storage node gives its hydrations (repairs, migrations, catch-ups), bytes per
+   * second, 0 for no limit: the spec's `repairBandwidthPerNode`, sent with each hydration.
+   */
+  readonly bandwidthPerNodeBytes?: number;
+  /**
    * Members behind their peers' GC being caught up from a peer's snapshot (`running`), and the last
    * catch-ups that ended (`ok` or `failed`, newest last).
    */
@@ -343,7 +348,13 @@ export function formatClusterStatus(
   const repairs = status.repairs;
   const catchUps = repairs.catchUps ?? [];
   if (repairs.inFlight.length + repairs.recent.length + repairs.blocked.length + catchUps.length > 0) {
-    lines.push('', `REPAIRS (${repairs.inFlight.length} in flight)`);
+    const bandwidth =
+      repairs.bandwidthPerNodeBytes === undefined
+        ? ''
+        : repairs.bandwidthPerNodeBytes === 0
+          ? '; bandwidth not limited'
+          : `; bandwidth ${formatBytes(repairs.bandwidthPerNodeBytes)}/s per node`;
+    lines.push('', `REPAIRS (${repairs.inFlight.length} in flight${bandwidth})`);
     if (repairs.inFlight.length > 0)
       lines.push(
         table(

@@ -18,8 +18,11 @@ export const UPGRADE_BATCH_SIZE_MAX = 4;
 export function repairPolicyOf(controlPlane: ClusterSpec['controlPlane']): {
   readonly limits: { readonly gracePeriodMs: number; readonly maxPerNode: number; readonly maxTotal: number };
   readonly heat: { readonly factor: number; readonly cooldownMs: number; readonly minimumHeat: number };
+  /** Each storage node's hydration bandwidth limit, sent with every hydrate request (0: none). */
+  readonly hydrationBytesPerSecond: number;
 } {
   return {
+    hydrationBytesPerSecond: controlPlane.repairBandwidthPerNodeBytes,
     limits: {
       gracePeriodMs: controlPlane.repairGracePeriodMs,
       maxPerNode: controlPlane.maxConcurrentRepairsPerNode,

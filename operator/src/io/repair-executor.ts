@@ -71,6 +71,11 @@ export interface RepairWorld {
   readonly segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]>;
   readonly limits: RepairLimits;
   readonly heat: { readonly factor: number; readonly cooldownMs: number; readonly minimumHeat: number };
+  /**
+   * The spec's `repairBandwidthPerNode`, sent with every hydrate request: the joiner's node paces all
+   * its hydrations to it (0: no limit). Absent: the nodes keep their own.
+   */
+  readonly hydrationBytesPerSecond?: number;
 }
 
 export interface RepairHooks {
@@ -153,6 +158,8 @@ export class RepairExecutor {
   readonly #hydrations = new Map<string, Hydration>();
   #journalTail: Promise<void> = Promise.resolve();
   #metrics: RepairMetricsHooks | undefined;
+  /** The hydration bandwidth limit the last round sent (the spec's `repairBandwidthPerNode`). */
+  #bandwidthPerNode: number | undefined;
   blocked: string[] = [];
 
   constructor(hooks: RepairHooks) {
@@ -187,6 +194,7 @@ export class RepairExecutor {
         bytes: done.bytes,
       })),
       blocked: this.blocked,
+      ...(this.#bandwidthPerNode === undefined ? {} : { bandwidthPerNodeBytes: this.#bandwidthPerNode }),
       catchUps: [
         ...this.#caughtUp,
         ...[...this.#hydrations.values()].flatMap((state) =>
@@ -221,6 +229,7 @@ export class RepairExecutor {
   }
 
   async step(world: RepairWorld, volume: { pgs: readonly VolumeJsonPg[] }): Promise<void> {
+    this.#bandwidthPerNode = world.hydrationBytesPerSecond;
     const pgs = volume.pgs.map(membershipOf);
     const headOf = pgHeads(pgs, world.segmentsOf);
     const reachable = new Set(world.nodes.filter((node) => node.reachable).map((node) => node.nodeId));
@@ -357,7 +366,13 @@ export class RepairExecutor {
     void send(
       `${world.adminUrlOf(target.node)}/v1/segments/${target.pgId}/${encodeURIComponent(target.segment)}/hydrate`,
       'POST',
-      { sourceUrl: world.adminUrlOf(sourceNode), sourceSegmentId: source },
+      {
+        sourceUrl: world.adminUrlOf(sourceNode),
+        sourceSegmentId: source,
+        ...(world.hydrationBytesPerSecond === undefined
+          ? {}
+          : { bytesPerSecond: world.hydrationBytesPerSecond }),
+      },
       HYDRATE_TIMEOUT_MS,
     ).then((answer) => {
       state.running = false;

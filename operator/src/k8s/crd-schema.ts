@@ -33,6 +33,7 @@ import {
   LSN_ALLOCATION_LIMIT_MAX,
   PROMOTION_TIER_MAX,
   QUANTITY_PATTERN,
+  REPAIR_BANDWIDTH_MAX_BYTES,
   REPAIRS_MAX,
   REPAIRS_PER_NODE_MAX,
   SEGMENT_SIZE_BYTES_MAX,
@@ -169,6 +170,21 @@ function size(description: string, minimumBytes: number, maximumBytes: number): 
   };
 }
 
+/**
+ * A bandwidth: bytes per second as a page-aligned number, or text in the size form with an optional
+ * `/s` (`32MiB/s`); 0 is no limit. The lower bound of a non-zero one is checked by the operator.
+ */
+function bandwidth(description: string, maximumBytes: number): JsonSchemaProps {
+  return {
+    description,
+    ...INT_OR_STRING,
+    minimum: 0,
+    maximum: maximumBytes,
+    multipleOf: SIZE_ALIGNMENT_BYTES,
+    pattern: '^[0-9]{1,16}(KiB|MiB|GiB|TiB)?(/s)?$',
+  };
+}
+
 /** `parseDurationMs`: a whole number with ms, s or m; never negative, never a bare number. */
 function duration(description: string): JsonSchemaProps {
   return text(description, { pattern: '^[0-9]{1,12}(ms|s|m)$' });
@@ -301,6 +317,10 @@ const controlPlaneSchema = object('How the control plane repairs and balances th
   repairGracePeriod: duration('An unreachable storage node is repaired after this long (0s to 1440m).'),
   maxConcurrentRepairsPerNode: integer('Segment repairs at once on one node.', 1, REPAIRS_PER_NODE_MAX),
   maxConcurrentRepairs: integer('Segment repairs at once in the fleet.', 1, REPAIRS_MAX),
+  repairBandwidthPerNode: bandwidth(
+    'Bytes per second a storage node takes in for repairs, migrations and catch-ups together (e.g. 32MiB/s; 64KiB/s to 512GiB/s, or 0 for no limit).',
+    REPAIR_BANDWIDTH_MAX_BYTES,
+  ),
   heatFactor: {
     type: 'number',
     description: "A node this many times hotter than the fleet's mean sheds segments (above 1, at most 100).",

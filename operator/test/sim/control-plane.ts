@@ -115,14 +115,19 @@ export interface ControlPort {
     memberNodes: readonly string[],
   ): Promise<Outcome<unknown>>;
   dropSegment(nodeId: string, pgId: number, segmentId: string): Promise<Outcome<unknown>>;
-  /** `POST …/hydrate` on `nodeId`: fill the segment from the source's snapshot; the SCL it reached. */
+  /**
+   * `POST …/hydrate` on `nodeId`: fill the segment from the source's snapshot, the node's hydrations
+   * paced to `bytesPerSecond` from now on (0: none; absent: as they are); the SCL it reached, and the
+   * bytes it took in over how long.
+   */
   hydrate(
     nodeId: string,
     pgId: number,
     segmentId: string,
     sourceNode: string,
     sourceSegmentId: string,
-  ): Promise<Outcome<{ readonly scl: bigint }>>;
+    bytesPerSecond?: number,
+  ): Promise<Outcome<{ readonly scl: bigint; readonly bytes: number; readonly ms: number }>>;
   /** The version a member was started with. */
   versionOf(member: string): string | undefined;
   /** The process layer: stop a member and start it again on `version` (upgrade). */
@@ -189,6 +194,8 @@ export interface ControlPlaneConfig {
   /** The desired version of every member; undefined: no upgrade asked. */
   readonly upgradeTo: string | undefined;
   readonly fixes: ReadonlySet<ExecutorFix>;
+  /** The spec's `repairBandwidthPerNode`, sent with every hydrate request (absent: not sent). */
+  readonly hydrationBytesPerSecond?: number;
 }
 
 /** Batches restart at most this many storage nodes (local-cluster.ts). */
@@ -386,6 +393,7 @@ class SimRepairExecutor {
   readonly #journal: ControlJournal;
   readonly #planners: Planners;
   readonly #fixes: ReadonlySet<ExecutorFix>;
+  readonly #bandwidth: number | undefined;
   readonly #call: Call;
   /** Repairs this incarnation began or derived, by joining segment. */
   readonly #known = new Map<string, RepairInFlight>();
@@ -404,6 +412,7 @@ class SimRepairExecutor {
     this.#journal = journal;
     this.#planners = config.planners;
     this.#fixes = config.fixes;
+    this.#bandwidth = config.hydrationBytesPerSecond;
     this.#call = call;
     this.#nowMs = nowMs;
   }
@@ -476,7 +485,7 @@ class SimRepairExecutor {
           text: `catch-up: ${segment} on ${node} is behind its peers' GC; hydrating it from ${source} on ${sourceNode}`,
         });
         void this.#call(
-          this.#port.hydrate(node, pg.pgId, segment, sourceNode, source),
+          this.#port.hydrate(node, pg.pgId, segment, sourceNode, source, this.#bandwidth),
           HYDRATE_TIMEOUT_MS,
         ).then((answer) => {
           state.running = false;
@@ -484,7 +493,7 @@ class SimRepairExecutor {
           this.#journal.record({
             kind: 'note',
             text: answer.ok
-              ? `catch-up: ${segment} on ${node} from ${source}: SCL ${answer.value.scl}`
+              ? `catch-up: ${segment} on ${node} from ${source}: ${answer.value.bytes} bytes in ${Math.round(answer.value.ms)} ms, SCL ${answer.value.scl}`
               : `catch-up: ${segment} from ${source} failed: ${answer.text}`,
           });
         });

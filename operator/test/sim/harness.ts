@@ -45,6 +45,8 @@ export interface WorldKnobs extends PlatformOptions {
   readonly groupIntervalMs: number;
   readonly groupsInFlightMax: number;
   readonly livenessLimitMs: number;
+  /** Sent with every hydrate request (the spec's `repairBandwidthPerNode`); absent: not sent. */
+  readonly hydrationBytesPerSecond?: number;
 }
 
 const CONVERGENCE_CHECK_MS = 50;

@@ -279,9 +279,15 @@ export class SimPlatform implements ControlPort {
     segmentId: string,
     sourceNode: string,
     sourceSegmentId: string,
-  ): Promise<Outcome<{ readonly scl: bigint }>> {
+    bytesPerSecond?: number,
+  ): Promise<Outcome<{ readonly scl: bigint; readonly bytes: number; readonly ms: number }>> {
     if (!this.storageReady(nodeId)) return refused(nodeId) as Promise<Outcome<never>>;
     const target = this.core(nodeId)!;
+    if (bytesPerSecond !== undefined) {
+      // As the admin server does: the limit first, for this hydration and the node's others.
+      const limit = target.setHydrationBytesPerSecond(bytesPerSecond);
+      if (!limit.ok) return Promise.resolve(outcomeOf(limit) as Outcome<never>);
+    }
     const open = async (): Promise<AsyncIterable<Uint8Array>> => {
       const source = this.storageReady(sourceNode) ? this.core(sourceNode) : undefined;
       if (source === undefined)
@@ -300,7 +306,14 @@ export class SimPlatform implements ControlPort {
     const hydrated = target
       .hydrateFromSnapshot(asPgId(pgId), asSegmentId(segmentId), open, sourceNode)
       .then((result) => outcomeOf(result))
-      .then((outcome) => (outcome.ok ? { ok: true as const, value: { scl: outcome.value.scl } } : outcome));
+      .then((outcome) =>
+        outcome.ok
+          ? {
+              ok: true as const,
+              value: { scl: outcome.value.scl, bytes: outcome.value.bytes, ms: outcome.value.ms },
+            }
+          : outcome,
+      );
     // The request's connection: it fails when the target stops (its answer then never comes).
     const stopped = new Promise<Outcome<never>>((resolve) => {
       const watch = () => {

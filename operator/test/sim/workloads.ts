@@ -36,6 +36,7 @@ import { allMembers } from '@northlight/protocol';
 import type { DriverOptions } from '../../../db-engine/src/core/quorum-driver.js';
 import { seededRandom } from '../../../db-engine/test/support/seeded.js';
 import { STORAGE_NODES } from '../../../db-engine/test/support/sim-volume.js';
+import { HYDRATION_BURST_MS } from '../../../storage-node/src/core/hydration-pacer.js';
 import { membershipOf, pgHeads } from '../../src/io/repair-executor.js';
 import { MembersDownChecker } from './checkers.js';
 import { EXECUTOR_FIXES, type ExecutorFix, type Planners, REAL_PLANNERS } from './control-plane.js';
@@ -238,6 +239,9 @@ function startControlPlane(
     limits: knobs.limits,
     requestTimeoutMs: knobs.requestTimeoutMs,
     upgradeTo,
+    ...(knobs.hydrationBytesPerSecond === undefined
+      ? {}
+      : { hydrationBytesPerSecond: knobs.hydrationBytesPerSecond }),
   });
 }
 
@@ -376,6 +380,7 @@ export async function runCatchUpSeed(seed: number, options: SeedOptions = {}): P
       restartDownMs: [0, 0],
     }),
     backups: false,
+    hydrationBytesPerSecond: drawHydrationLimit(seed),
     ...(options.driverOptions === undefined ? {} : { driverOptions: options.driverOptions }),
   };
   const world = new SimWorld(knobs);
@@ -422,10 +427,55 @@ export async function runCatchUpSeed(seed: number, options: SeedOptions = {}): P
     );
     const marks = pgHeads(placements, segmentsOf);
     await world.finish(options.convergeLimitMs ?? CONVERGE_LIMIT_MS, () => caughtUpProblems(world, marks));
-    const catchUps = world.platform.journal.entries.filter(
-      ({ entry }) => entry.kind === 'note' && / from \S+: SCL \d+$/.test(entry.text),
-    ).length;
-    return { outages, behindPeerGcSeen: behindSeen, catchUps, ...crashes.counts };
+    const catchUps = world.platform.journal.entries.flatMap(({ entry }) => {
+      const match = entry.kind === 'note' ? CAUGHT_UP.exec(entry.text) : null;
+      return match === null ? [] : [{ segment: match[1]!, bytes: Number(match[2]), ms: Number(match[3]) }];
+    });
+    const limit = knobs.hydrationBytesPerSecond ?? 0;
+    for (const problem of paceProblems(catchUps, limit)) world.violations.add(`hydration pace: ${problem}`);
+    return {
+      outages,
+      behindPeerGcSeen: behindSeen,
+      catchUps: catchUps.length,
+      hydrationLimit: limit,
+      hydratedBytes: catchUps.reduce((sum, catchUp) => sum + catchUp.bytes, 0),
+      ...crashes.counts,
+    };
+  });
+}
+
+/** A catch-up's journal note (control-plane.ts `#catchUp`): the segment, bytes taken in, over how long. */
+const CAUGHT_UP = /^catch-up: (\S+) on \S+ from \S+: (\d+) bytes in (\d+) ms, SCL \d+$/;
+
+/**
+ * Half the seeds pace hydrations (the spec's `repairBandwidthPerNode`) at 64 KiB/s (the least a node
+ * takes) to 96 KiB/s: the simulator's segments are small (snapshots of 5–15 KB), so only so low a
+ * limit bites beyond the burst an idle node may send, and stretches a snapshot from milliseconds to
+ * about a tenth of a second, long enough for crashes and partitions to land in it. Drawn from a
+ * stream of its own: the other draws of a seed, and so what its pinned runs do, are not moved.
+ */
+function drawHydrationLimit(seed: number): number {
+  const random = seededRandom(seed ^ 0x5eed_1a7e);
+  return random() < 0.5 ? 0 : Math.round(64 * 1024 * (1 + random() * 0.5));
+}
+
+/**
+ * The pacer's contract (storage-node hydration-pacer.ts): a hydration that took in `bytes` over `ms`
+ * never ran ahead of the limit by more than the burst an idle node may send (plus the waits too short
+ * to sleep).
+ */
+function paceProblems(
+  catchUps: readonly { segment: string; bytes: number; ms: number }[],
+  bytesPerSecond: number,
+): string[] {
+  if (bytesPerSecond === 0) return [];
+  return catchUps.flatMap(({ segment, bytes, ms }) => {
+    const allowed = (bytesPerSecond * (ms + HYDRATION_BURST_MS + 2)) / 1000;
+    return bytes > allowed
+      ? [
+          `${segment} took in ${bytes} bytes in ${ms} ms: above ${bytesPerSecond} bytes/s (at most ${Math.floor(allowed)})`,
+        ]
+      : [];
   });
 }
 

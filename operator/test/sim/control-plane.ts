@@ -196,6 +196,12 @@ export interface ControlPlaneConfig {
   readonly fixes: ReadonlySet<ExecutorFix>;
   /** The spec's `repairBandwidthPerNode`, sent with every hydrate request (absent: not sent). */
   readonly hydrationBytesPerSecond?: number;
+  /**
+   * Step 5 of the real executor, the bulk path: each repair's joiner below its target is hydrated
+   * from a peer's snapshot. Off, gossip and the backups fill joiners alone (the simulator's executor
+   * before it had the bulk path; the pinned bug seeds run so, to keep their schedules).
+   */
+  readonly bulkHydration?: boolean;
 }
 
 /** Batches restart at most this many storage nodes (local-cluster.ts). */
@@ -400,6 +406,12 @@ class SimRepairExecutor {
   readonly #nowMs: () => number;
   /** Catch-ups of members behind their peers' GC this incarnation started, by segment. */
   readonly #catchUps = new Map<string, { running: boolean; lastAttemptMs: number; lastSource?: string }>();
+  readonly #bulk: boolean;
+  /** Bulk hydrations of repairs' joiners this incarnation started, by joining segment. */
+  readonly #joinerHydrations = new Map<
+    string,
+    { running: boolean; lastAttemptMs: number; reachedScl: bigint; lastSource?: string }
+  >();
 
   constructor(
     port: ControlPort,
@@ -413,6 +425,7 @@ class SimRepairExecutor {
     this.#planners = config.planners;
     this.#fixes = config.fixes;
     this.#bandwidth = config.hydrationBytesPerSecond;
+    this.#bulk = config.bulkHydration === true;
     this.#call = call;
     this.#nowMs = nowMs;
   }
@@ -443,15 +456,69 @@ class SimRepairExecutor {
       actions.flatMap((action) => (action.kind === 'begin' ? [action.repair.joiningSegment] : [])),
     );
     await this.#reconcileStorage(world, pgs, reachable, begun);
+    if (this.#bulk) this.#hydrateJoiners(world, pgs, sclOf, reachable);
     if (this.#fixes.has('close-orphaned-workflows')) this.#closeOrphanedWorkflows(pgs);
     if (this.#fixes.has('catch-up-behind-gc')) this.#catchUp(world, pgs, sclOf, reachable);
+  }
+
+  /**
+   * Step 5 of the real executor (`bulkHydration`): every known repair's joiner still below its target
+   * is hydrated from a settled member's snapshot, in the background, one attempt at a time, the next
+   * one `HYDRATE_RETRY_MS` after the last ended (from another source after a failure). The real
+   * executor also starts one right after a begin; here the round's end does. Gossip fills the rest.
+   */
+  #hydrateJoiners(
+    world: ControlWorld,
+    pgs: readonly PgMembership[],
+    sclOf: ReadonlyMap<string, bigint>,
+    reachable: ReadonlySet<string>,
+  ): void {
+    const behind = behindPeerGcOf(world);
+    for (const segment of this.#joinerHydrations.keys())
+      if (!this.#known.has(segment)) this.#joinerHydrations.delete(segment);
+    for (const repair of this.#known.values()) {
+      const pg = pgs.find((candidate) => candidate.pgId === repair.pgId);
+      const segment = repair.joiningSegment;
+      const node = repair.joiningNode;
+      if (pg === undefined || !reachable.has(node)) continue;
+      const state = this.#joinerHydrations.get(segment) ?? {
+        running: false,
+        lastAttemptMs: Number.NEGATIVE_INFINITY,
+        reachedScl: 0n,
+      };
+      this.#joinerHydrations.set(segment, state);
+      const observed = sclOf.get(segment) ?? 0n;
+      const scl = observed > state.reachedScl ? observed : state.reachedScl;
+      const now = this.#nowMs();
+      if (scl >= repair.targetLsn || state.running || now - state.lastAttemptMs < HYDRATE_RETRY_MS) continue;
+      const source = snapshotSource(pg, segment, { sclOf, reachable, behind }, state.lastSource);
+      if (source === undefined) continue;
+      state.running = true;
+      state.lastAttemptMs = now;
+      state.lastSource = source;
+      const sourceNode = pg.nodeOf[source]!;
+      void this.#call(
+        this.#port.hydrate(node, pg.pgId, segment, sourceNode, source, this.#bandwidth),
+        HYDRATE_TIMEOUT_MS,
+      ).then((answer) => {
+        state.running = false;
+        state.lastAttemptMs = this.#nowMs();
+        if (answer.ok && answer.value.scl > state.reachedScl) state.reachedScl = answer.value.scl;
+        this.#journal.record({
+          kind: 'note',
+          text: answer.ok
+            ? `hydration: ${segment} on ${node} from ${source}: ${answer.value.bytes} bytes in ${Math.round(answer.value.ms)} ms, SCL ${answer.value.scl}`
+            : `hydration: ${segment} from ${source} failed: ${answer.text}`,
+        });
+      });
+    }
   }
 
   /**
    * Step 6 of the real executor: a settled member whose node reports it `behindPeerGc` is hydrated
    * from the furthest settled member not behind itself, in the background, one attempt at a time,
    * the next one `HYDRATE_RETRY_MS` after the last ended (from another source after a failure).
-   * (The real executor fills repairs' joiners the same way; here gossip and the backups do.)
+   * (Repairs' joiners: `#hydrateJoiners`.)
    */
   #catchUp(
     world: ControlWorld,

@@ -47,6 +47,8 @@ export interface WorldKnobs extends PlatformOptions {
   readonly livenessLimitMs: number;
   /** Sent with every hydrate request (the spec's `repairBandwidthPerNode`); absent: not sent. */
   readonly hydrationBytesPerSecond?: number;
+  /** The executor's bulk path for repairs' joiners (`ControlPlaneConfig.bulkHydration`). */
+  readonly bulkHydration?: boolean;
 }
 
 const CONVERGENCE_CHECK_MS = 50;

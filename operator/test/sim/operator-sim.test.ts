@@ -15,7 +15,9 @@
  *     simulator step does a PG have more than one member down; nothing acknowledged is lost.
  * It also proves the instruments can fail: a planted planner bug that completes a repair before the
  * joiner is hydrated is caught by the hydration checker, and one that restarts a whole zone at once
- * by the members-down checker. It pins the seeds of the two executor bugs the campaigns found (a
+ * by the members-down checker. Repair seeds that draw the executor's bulk path (joiners filled from
+ * peers' snapshots, half of them paced to a bandwidth limit) complete through crashes, and no
+ * hydration outruns its limit. It pins the seeds of the two executor bugs the campaigns found (a
  * stray joiner never dropped; a workflow left open when the control plane dies after the writer took
  * the change), showing each with today's executor and passing with the proposed fix. And a seed
  * decides the run: the same seed twice gives the same trace hash.
@@ -27,12 +29,22 @@ import { type Planners, REAL_PLANNERS } from './control-plane.js';
 import { runSeed, type SeedOutcome, type WorkloadName } from './workloads.js';
 
 /** Pinned seeds, chosen so that together they take the rare paths their test names. */
-const PINNED: Readonly<Record<WorkloadName, readonly number[]>> = {
+const PINNED: Readonly<Record<WorkloadName | 'bulk', readonly number[]>> = {
   repair: [9, 28, 71],
   'zone-loss': [2, 5, 9],
   upgrade: [3, 7, 12],
   'catch-up': [0, 4, 10],
+  // Repair seeds that draw the bulk path: 7 and 26 paced (a writer crash; six repairs and a transient
+  // fault), 28 unpaced with repairs derived by a restarted control plane.
+  bulk: [7, 26, 28],
 };
+
+/**
+ * Repair and zone-loss seeds draw whether the executor fills joiners from peers' snapshots (its bulk
+ * path). The seeds above were pinned before the simulator's executor had it: they run without it, on
+ * the schedules they were chosen for.
+ */
+const AS_PINNED = { bulkHydration: false } as const;
 
 const total = (outcomes: readonly SeedOutcome[], key: string) =>
   outcomes.reduce((sum, outcome) => sum + (outcome.stats[key] ?? 0), 0);
@@ -45,7 +57,7 @@ function passes(outcome: SeedOutcome): void {
 describe('the control plane in the simulator', () => {
   it('repair under load: every PG of a dead node re-replicated in its zone, nothing lost', async () => {
     const outcomes: SeedOutcome[] = [];
-    for (const seed of PINNED.repair) outcomes.push(await runSeed('repair', seed));
+    for (const seed of PINNED.repair) outcomes.push(await runSeed('repair', seed, AS_PINNED));
     for (const outcome of outcomes) {
       passes(outcome);
       expect(outcome.stats.repairsCompleted).toBeGreaterThanOrEqual(2);
@@ -60,7 +72,7 @@ describe('the control plane in the simulator', () => {
 
   it('zone loss during repair: writes resume when quorum allows, repairs complete or revert', async () => {
     const outcomes: SeedOutcome[] = [];
-    for (const seed of PINNED['zone-loss']) outcomes.push(await runSeed('zone-loss', seed));
+    for (const seed of PINNED['zone-loss']) outcomes.push(await runSeed('zone-loss', seed, AS_PINNED));
     for (const outcome of outcomes) passes(outcome);
     expect(
       total(outcomes, 'repairsReverted'),
@@ -86,6 +98,23 @@ describe('the control plane in the simulator', () => {
     expect(total(outcomes, 'controlPlaneCrashes'), 'the control plane restarts mid-upgrade').toBeGreaterThan(
       0,
     );
+  });
+
+  it('repair with the bulk path: joiners filled from peers’ snapshots, paced, through crashes', async () => {
+    const outcomes: SeedOutcome[] = [];
+    for (const seed of PINNED.bulk) outcomes.push(await runSeed('repair', seed));
+    for (const outcome of outcomes) {
+      passes(outcome);
+      expect(outcome.stats.bulkHydration, `seed ${outcome.seed} draws the bulk path`).toBe(1);
+      expect(outcome.stats.bulkHydrations, `seed ${outcome.seed}`).toBeGreaterThan(0);
+      expect(outcome.stats.repairsCompleted).toBeGreaterThanOrEqual(2);
+    }
+    expect(
+      outcomes.filter((outcome) => outcome.stats.hydrationLimit! > 0).length,
+      'some paced (repairBandwidthPerNode)',
+    ).toBeGreaterThan(0);
+    expect(total(outcomes, 'writerCrashes'), 'the writer crashes mid-repair').toBeGreaterThan(0);
+    expect(total(outcomes, 'repairsDerived'), 'a restarted control plane derives repairs').toBeGreaterThan(0);
   });
 
   it('catch-up: with no object store, members behind their peers’ GC are hydrated from a peer', async () => {
@@ -125,7 +154,7 @@ describe('the control plane in the simulator', () => {
           ]),
         }),
     };
-    const outcome = await runSeed('repair', PINNED.repair[0]!, { planners: completesAtOnce });
+    const outcome = await runSeed('repair', PINNED.repair[0]!, { ...AS_PINNED, planners: completesAtOnce });
     expect(outcome.violations.join('\n')).toMatch(/completed the replacement by .* whose SCL/);
   });
 
@@ -154,7 +183,7 @@ describe('the control plane in the simulator', () => {
     // (2026-11-26); both changed its schedule, and it no longer reaches that state either way (also
     // replayed with `driverOptions: { roundsInFlightMax: 0 }`). No seed of 0–693 shows the bug with
     // the fix off now: the fix has no pinned reproducer until a campaign finds one (known gap).
-    const fixed = await runSeed('zone-loss', 26);
+    const fixed = await runSeed('zone-loss', 26, AS_PINNED);
     expect(fixed.violations).toEqual([]);
   });
 
@@ -162,21 +191,26 @@ describe('the control plane in the simulator', () => {
     // The engine's adaptive batching once set its hold timer again for the few femtoseconds a timer
     // had fired early by (floating-point rounding), which the simulator's clock runs at no time at
     // all: a livelock, the event budget exhausted at 5.65 s (quorum-driver.ts, HOLD_SLACK_MS).
-    passes(await runSeed('zone-loss', 694));
+    passes(await runSeed('zone-loss', 694, AS_PINNED));
   });
 
   it('pins repair seed 257: a change the writer took after the control plane died is closed in the journal', async () => {
-    const unfixed = await runSeed('repair', 257, { convergeLimitMs: 5_000, fixes: ['drop-stray-joiners'] });
+    const unfixed = await runSeed('repair', 257, {
+      ...AS_PINNED,
+      convergeLimitMs: 5_000,
+      fixes: ['drop-stray-joiners'],
+    });
     expect(unfixed.violations.join('\n')).toMatch(
       /repair-pg1-m2 \(joiner pg1-s8-m2\) never completed nor reverted/,
     );
-    const fixed = await runSeed('repair', 257);
+    const fixed = await runSeed('repair', 257, AS_PINNED);
     expect(fixed.violations).toEqual([]);
   });
 
   it('replays: the same seed gives the same run', async () => {
-    const first = await runSeed('zone-loss', PINNED['zone-loss'][0]!);
-    const second = await runSeed('zone-loss', PINNED['zone-loss'][0]!);
+    const first = await runSeed('repair', PINNED.bulk[1]!);
+    const second = await runSeed('repair', PINNED.bulk[1]!);
+    expect(first.stats.bulkHydrations, 'a run with snapshots and the pacer').toBeGreaterThan(0);
     expect(second.traceHash).toBe(first.traceHash);
     expect(second.stats).toEqual(first.stats);
   });

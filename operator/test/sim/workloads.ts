@@ -71,6 +71,12 @@ export interface SeedOptions {
   readonly convergeLimitMs?: number;
   /** Overrides for the writer's driver (the engine's batching changes every seed's schedule). */
   readonly driverOptions?: Partial<DriverOptions>;
+  /**
+   * Repair and zone-loss: whether the executor fills joiners from peers' snapshots (its bulk path,
+   * `ControlPlaneConfig.bulkHydration`). Drawn per seed by default; a pinned bug seed turns it off to
+   * keep the schedule it was found with.
+   */
+  readonly bulkHydration?: boolean;
 }
 
 export function runSeed(
@@ -242,6 +248,7 @@ function startControlPlane(
     ...(knobs.hydrationBytesPerSecond === undefined
       ? {}
       : { hydrationBytesPerSecond: knobs.hydrationBytesPerSecond }),
+    ...(knobs.bulkHydration === undefined ? {} : { bulkHydration: knobs.bulkHydration }),
   });
 }
 
@@ -263,10 +270,59 @@ function drawNodeLoss(seed: number, options: SeedOptions) {
     stopModes: ['process'],
     restartDownMs: [0, 0],
   });
+  const hydration = drawBulkHydration(seed);
+  const withHydration: WorldKnobs = {
+    ...knobs,
+    bulkHydration: options.bulkHydration ?? hydration.bulkHydration,
+    hydrationBytesPerSecond: hydration.hydrationBytesPerSecond,
+  };
   const world = new SimWorld(
-    options.driverOptions === undefined ? knobs : { ...knobs, driverOptions: options.driverOptions },
+    options.driverOptions === undefined
+      ? withHydration
+      : { ...withHydration, driverOptions: options.driverOptions },
   );
-  return { random, dead, gracePeriodMs, knobs, world };
+  return { random, dead, gracePeriodMs, knobs: withHydration, world };
+}
+
+/**
+ * Repair and zone-loss: half the seeds fill joiners from peers' snapshots (the executor's bulk path),
+ * and half of those pace them (as `drawHydrationLimit`). A stream of its own, so the seeds' other
+ * draws do not move.
+ */
+function drawBulkHydration(seed: number): { bulkHydration: boolean; hydrationBytesPerSecond: number } {
+  const random = seededRandom(seed ^ 0x0b01_c0de);
+  const bulkHydration = random() < 0.5;
+  return {
+    bulkHydration,
+    hydrationBytesPerSecond:
+      bulkHydration && random() < 0.5 ? Math.round(64 * 1024 * (1 + random() * 0.5)) : 0,
+  };
+}
+
+/** Every bulk hydration that ended well, from the journal's notes (a repair's joiner or a catch-up). */
+function hydrationsOf(world: SimWorld): { segment: string; bytes: number; ms: number }[] {
+  return world.platform.journal.entries.flatMap(({ entry }) => {
+    const match = entry.kind === 'note' ? HYDRATED.exec(entry.text) : null;
+    return match === null ? [] : [{ segment: match[2]!, bytes: Number(match[3]), ms: Number(match[4]) }];
+  });
+}
+
+/** The bulk hydrations' figures, and a violation for each that outran the seed's limit. */
+function hydrationStats(world: SimWorld): {
+  bulkHydration: number;
+  hydrationLimit: number;
+  bulkHydrations: number;
+  hydratedBytes: number;
+} {
+  const hydrations = hydrationsOf(world);
+  const limit = world.knobs.hydrationBytesPerSecond ?? 0;
+  for (const problem of paceProblems(hydrations, limit)) world.violations.add(`hydration pace: ${problem}`);
+  return {
+    bulkHydration: world.knobs.bulkHydration === true ? 1 : 0,
+    hydrationLimit: limit,
+    bulkHydrations: hydrations.length,
+    hydratedBytes: hydrations.reduce((sum, hydration) => sum + hydration.bytes, 0),
+  };
 }
 
 export async function runRepairSeed(seed: number, options: SeedOptions = {}): Promise<SeedOutcome> {
@@ -303,7 +359,12 @@ export async function runRepairSeed(seed: number, options: SeedOptions = {}): Pr
         `${dead} was not repaired within the grace period + ${REPAIR_BOUND_MS} ms (${repairMs.toFixed(0)} ms)`,
       );
     await world.finish(options.convergeLimitMs ?? CONVERGE_LIMIT_MS);
-    return { repairMs: Math.round(repairMs), transientFaults: transient.count, ...crashes.counts };
+    return {
+      repairMs: Math.round(repairMs),
+      transientFaults: transient.count,
+      ...hydrationStats(world),
+      ...crashes.counts,
+    };
   });
 }
 
@@ -364,6 +425,7 @@ export async function runZoneLossSeed(seed: number, options: SeedOptions = {}): 
       isolated: isolate ? 1 : 0,
       completedDuringOutage,
       writesDuringOutage: writesDuringOutage ? 1 : 0,
+      ...hydrationStats(world),
       ...crashes.counts,
     };
   });
@@ -427,25 +489,16 @@ export async function runCatchUpSeed(seed: number, options: SeedOptions = {}): P
     );
     const marks = pgHeads(placements, segmentsOf);
     await world.finish(options.convergeLimitMs ?? CONVERGE_LIMIT_MS, () => caughtUpProblems(world, marks));
-    const catchUps = world.platform.journal.entries.flatMap(({ entry }) => {
-      const match = entry.kind === 'note' ? CAUGHT_UP.exec(entry.text) : null;
-      return match === null ? [] : [{ segment: match[1]!, bytes: Number(match[2]), ms: Number(match[3]) }];
-    });
-    const limit = knobs.hydrationBytesPerSecond ?? 0;
-    for (const problem of paceProblems(catchUps, limit)) world.violations.add(`hydration pace: ${problem}`);
-    return {
-      outages,
-      behindPeerGcSeen: behindSeen,
-      catchUps: catchUps.length,
-      hydrationLimit: limit,
-      hydratedBytes: catchUps.reduce((sum, catchUp) => sum + catchUp.bytes, 0),
-      ...crashes.counts,
-    };
+    const { bulkHydrations, ...figures } = hydrationStats(world);
+    return { outages, behindPeerGcSeen: behindSeen, catchUps: bulkHydrations, ...figures, ...crashes.counts };
   });
 }
 
-/** A catch-up's journal note (control-plane.ts `#catchUp`): the segment, bytes taken in, over how long. */
-const CAUGHT_UP = /^catch-up: (\S+) on \S+ from \S+: (\d+) bytes in (\d+) ms, SCL \d+$/;
+/**
+ * A bulk hydration's journal note (control-plane.ts `#hydrateJoiners`, `#catchUp`): the segment,
+ * the bytes it took in, over how long.
+ */
+const HYDRATED = /^(hydration|catch-up): (\S+) on \S+ from \S+: (\d+) bytes in (\d+) ms, SCL \d+$/;
 
 /**
  * Half the seeds pace hydrations (the spec's `repairBandwidthPerNode`) at 64 KiB/s (the least a node

@@ -30,6 +30,8 @@
  * Each repair's steps (segment created, its peer snapshot's span and size and any failed attempt, S3
  * chunks if it fell back to them, SCL at target, complete) come from the control plane's events, the
  * joiner node's log and the samples, and show on stderr.
+ * Stderr also lists the five slowest commits before the kill and during the repair, with when they
+ * came: a stall that recurs in both is the cluster's, not the repair's.
  * Besides the end-to-end rate, the bulk path alone: the snapshots' bytes over the union of the
  * intervals in which at least one was streaming (`hydrationMegabytesPerSecond`).
  * Repair proper runs from the first repair's begin (the end of the grace period, as the control plane
@@ -582,6 +584,8 @@ interface Round {
     readonly failures: number;
     /** The five slowest commits of the repair window: when (s after the first repair began) and how long. */
     readonly slowestDuring: readonly { readonly atSeconds: number; readonly ms: number }[];
+    /** The five slowest of the window before the kill (s before the kill): the spikes of a quiet cluster. */
+    readonly slowestBefore: readonly { readonly atSeconds: number; readonly ms: number }[];
   };
   readonly commitP99DuringOverBefore: number;
   readonly repairs: readonly RepairDetail[];
@@ -697,6 +701,9 @@ async function runRound(config: Config, index: number): Promise<Round> {
         slowestDuring: load
           .slowest(beganAtMs, doneAtMs + 1, 5)
           .map((sample) => ({ atSeconds: round((sample.atMs - beganAtMs) / 1000), ms: sample.ms })),
+        slowestBefore: load
+          .slowest(killedAtMs - config.beforeSeconds * 1000, killedAtMs, 5)
+          .map((sample) => ({ atSeconds: round((killedAtMs - sample.atMs) / 1000), ms: sample.ms })),
       },
       commitP99DuringOverBefore: round(during.p99Ms / Math.max(1, before.p99Ms)),
       repairs: details,
@@ -827,6 +834,11 @@ function reportTimeline(result: Round): void {
   progress(
     `bulk path: ${result.hydration.snapshots} snapshots, ${result.hydration.megabytes} MB streamed in ` +
       `${result.hydration.seconds} s of streaming: ${result.hydration.megabytesPerSecond} MB/s`,
+  );
+  progress(
+    `slowest commits before the kill: ${result.commitLatency.slowestBefore
+      .map((sample) => `${sample.ms} ms at -${sample.atSeconds} s`)
+      .join(', ')}`,
   );
   progress(
     `slowest commits during the repair: ${result.commitLatency.slowestDuring

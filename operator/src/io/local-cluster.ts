@@ -513,22 +513,23 @@ export class LocalCluster {
   #objectStoreSpec(): MemberSpec {
     const directory = join(this.dataDir, 'object-store');
     mkdirSync(directory, { recursive: true });
-    const cli = join(dirname(require.resolve('s3rver/package.json')), 'bin', 's3rver.js');
     return {
       name: 'object-store',
       command: process.execPath,
-      // s3rver signs ListObjectsV2 continuation tokens with DES, which OpenSSL 3 refuses without this.
+      // s3rver, each object synced before its PUT is answered (embedded-object-store.ts). It signs
+      // ListObjectsV2 continuation tokens with DES, which OpenSSL 3 refuses without the legacy provider.
       args: [
         '--openssl-legacy-provider',
-        cli,
-        '--silent',
-        '-a',
+        '--import',
+        tsxLoader,
+        join(repositoryRoot, 'operator', 'src', 'io', 'embedded-object-store.ts'),
+        '--address',
         '127.0.0.1',
-        '-p',
+        '--port',
         String(this.ports.objectStore),
-        '-d',
+        '--directory',
         directory,
-        '--configure-bucket',
+        '--bucket',
         EMBEDDED_S3_BUCKET,
       ],
       cwd: this.dataDir,

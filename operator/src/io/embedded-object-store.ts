@@ -126,21 +126,36 @@ export async function startEmbeddedObjectStore(options: {
   return { server, port };
 }
 
+const USAGE = `Usage: northlight-object-store --port N --directory DIR --bucket NAME [--address 127.0.0.1]
+
+The embedded S3-compatible object store (s3rver 3.7.1), each object synced to disk before its PUT is
+answered. Port 0 picks a free one; the line "listening on ADDRESS:PORT" says which.
+`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      address: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string' },
-      directory: { type: 'string' },
-      bucket: { type: 'string' },
-    },
-    strict: true,
-  });
+  let values: { address?: string; port?: string; directory?: string; bucket?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      options: {
+        address: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string' },
+        directory: { type: 'string' },
+        bucket: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535 || !values.directory || !values.bucket) {
-    process.stderr.write(
-      'usage: embedded-object-store --port N --directory DIR --bucket NAME [--address 127.0.0.1]\n',
-    );
+    process.stderr.write(USAGE);
     process.exit(2);
   }
   const { server, port: bound } = await startEmbeddedObjectStore({

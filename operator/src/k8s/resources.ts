@@ -447,15 +447,15 @@ export function objectStorePod(context: ClusterContext): V1Pod {
     {
       name: 'object-store',
       command: [COMMANDS.objectStore],
+      // operator/src/io/embedded-object-store.ts: s3rver, each object synced before its PUT is answered.
       args: [
-        '--silent',
-        '-a',
+        '--address',
         `$(${POD_IP_ENV})`,
-        '-p',
+        '--port',
         String(PORTS.objectStore),
-        '-d',
+        '--directory',
         DATA_MOUNT_PATH,
-        '--configure-bucket',
+        '--bucket',
         EMBEDDED_S3_BUCKET,
       ],
       env: [podIpEnv],

@@ -626,7 +626,7 @@ describe('the image', () => {
   it.each([
     [COMMANDS.storageNode, /storage node options/],
     [COMMANDS.engine, /db engine options/],
-    [COMMANDS.objectStore, /Usage: s3rver/],
+    [COMMANDS.objectStore, /Usage: northlight-object-store/],
   ])(
     '%s runs its process from the checkout (NORTHLIGHT_HOME), as the image runs it from /opt/northlight',
     async (command, usage) => {

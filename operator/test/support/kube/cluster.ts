@@ -628,14 +628,18 @@ export class TestCluster {
           ['--import', tsxLoader, join(repositoryRoot, 'operator', 'src', 'k8s', 'main.ts')],
           'operator',
         );
-      case COMMANDS.objectStore: {
-        // s3rver signs ListObjectsV2 continuation tokens with DES, which OpenSSL 3 refuses without this.
-        const cli = join(dirname(require.resolve('s3rver/package.json')), 'bin', 's3rver.js');
-        return {
-          argv: [process.execPath, '--openssl-legacy-provider', cli, ...rest, ...args],
-          cwd: podDirectory,
-        };
-      }
+      case COMMANDS.objectStore:
+        // s3rver with durable writes (embedded-object-store.ts); it signs ListObjectsV2 continuation
+        // tokens with DES, which OpenSSL 3 refuses without the legacy provider.
+        return node(
+          [
+            '--openssl-legacy-provider',
+            '--import',
+            tsxLoader,
+            join(repositoryRoot, 'operator', 'src', 'io', 'embedded-object-store.ts'),
+          ],
+          'operator',
+        );
       case undefined:
         throw new ContainerConfigError('the container has no command (images have no entry point here)');
       default:

@@ -493,25 +493,39 @@ class SimRepairExecutor {
       if (scl >= repair.targetLsn || state.running || now - state.lastAttemptMs < HYDRATE_RETRY_MS) continue;
       const source = snapshotSource(pg, segment, { sclOf, reachable, behind }, state.lastSource);
       if (source === undefined) continue;
-      state.running = true;
-      state.lastAttemptMs = now;
-      state.lastSource = source;
-      const sourceNode = pg.nodeOf[source]!;
-      void this.#call(
-        this.#port.hydrate(node, pg.pgId, segment, sourceNode, source, this.#bandwidth),
-        HYDRATE_TIMEOUT_MS,
-      ).then((answer) => {
-        state.running = false;
-        state.lastAttemptMs = this.#nowMs();
-        if (answer.ok && answer.value.scl > state.reachedScl) state.reachedScl = answer.value.scl;
-        this.#journal.record({
-          kind: 'note',
-          text: answer.ok
-            ? `hydration: ${segment} on ${node} from ${source}: ${answer.value.bytes} bytes in ${Math.round(answer.value.ms)} ms, SCL ${answer.value.scl}`
-            : `hydration: ${segment} from ${source} failed: ${answer.text}`,
-        });
-      });
+      this.#startHydration('hydration', state, now, { pg, segment, node, source });
     }
+  }
+
+  /**
+   * One bulk hydration attempt in the background (`ControlPort.hydrate` with the bandwidth limit);
+   * `state` shows it running, and the journal notes how it ended.
+   */
+  #startHydration(
+    label: 'hydration' | 'catch-up',
+    state: { running: boolean; lastAttemptMs: number; lastSource?: string; reachedScl?: bigint },
+    now: number,
+    { pg, segment, node, source }: { pg: PgMembership; segment: string; node: string; source: string },
+  ): void {
+    state.running = true;
+    state.lastAttemptMs = now;
+    state.lastSource = source;
+    const sourceNode = pg.nodeOf[source]!;
+    void this.#call(
+      this.#port.hydrate(node, pg.pgId, segment, sourceNode, source, this.#bandwidth),
+      HYDRATE_TIMEOUT_MS,
+    ).then((answer) => {
+      state.running = false;
+      state.lastAttemptMs = this.#nowMs();
+      if (answer.ok && state.reachedScl !== undefined && answer.value.scl > state.reachedScl)
+        state.reachedScl = answer.value.scl;
+      this.#journal.record({
+        kind: 'note',
+        text: answer.ok
+          ? `${label}: ${segment} on ${node} from ${source}: ${answer.value.bytes} bytes in ${Math.round(answer.value.ms)} ms, SCL ${answer.value.scl}`
+          : `${label}: ${segment} from ${source} failed: ${answer.text}`,
+      });
+    });
   }
 
   /**
@@ -543,27 +557,11 @@ class SimRepairExecutor {
         if (state.running || now - state.lastAttemptMs < HYDRATE_RETRY_MS) continue;
         const source = snapshotSource(pg, segment, { sclOf, reachable, behind }, state.lastSource);
         if (source === undefined) continue;
-        state.running = true;
-        state.lastAttemptMs = now;
-        state.lastSource = source;
-        const sourceNode = pg.nodeOf[source]!;
         this.#journal.record({
           kind: 'note',
-          text: `catch-up: ${segment} on ${node} is behind its peers' GC; hydrating it from ${source} on ${sourceNode}`,
+          text: `catch-up: ${segment} on ${node} is behind its peers' GC; hydrating it from ${source} on ${pg.nodeOf[source]!}`,
         });
-        void this.#call(
-          this.#port.hydrate(node, pg.pgId, segment, sourceNode, source, this.#bandwidth),
-          HYDRATE_TIMEOUT_MS,
-        ).then((answer) => {
-          state.running = false;
-          state.lastAttemptMs = this.#nowMs();
-          this.#journal.record({
-            kind: 'note',
-            text: answer.ok
-              ? `catch-up: ${segment} on ${node} from ${source}: ${answer.value.bytes} bytes in ${Math.round(answer.value.ms)} ms, SCL ${answer.value.scl}`
-              : `catch-up: ${segment} from ${source} failed: ${answer.text}`,
-          });
-        });
+        this.#startHydration('catch-up', state, now, { pg, segment, node, source });
       }
     }
     for (const segment of this.#catchUps.keys()) if (!open.has(segment)) this.#catchUps.delete(segment);

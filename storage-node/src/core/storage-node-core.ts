@@ -1483,18 +1483,25 @@ export class StorageNodeCore {
     return ok(segment);
   }
 
+  /**
+   * An object a manifest names (a base or a chunk), paced to the node's hydration limit; one that is
+   * not there is NL_OBJECT_STORE_UNAVAILABLE (thrown, like the store's own failures).
+   */
+  async #fetchBackupObject(key: string, what: 'base' | 'chunk'): Promise<Uint8Array> {
+    const bytes = await this.#env.objectStore.get(key);
+    if (bytes === undefined)
+      throw new NorthlightError(
+        'NL_OBJECT_STORE_UNAVAILABLE',
+        `backup ${what} ${key} is missing; the manifest names it`,
+      );
+    await this.#paceHydration(bytes.length);
+    return bytes;
+  }
+
   async #fetchBase(manifest: BackupManifest): Promise<Result<readonly BaseImage[]>> {
     const base = manifest.base!;
     try {
-      const bytes = await this.#env.objectStore.get(base.key);
-      if (bytes === undefined)
-        return fail(
-          new NorthlightError(
-            'NL_OBJECT_STORE_UNAVAILABLE',
-            `backup base ${base.key} is missing; the manifest names it`,
-          ),
-        );
-      await this.#paceHydration(bytes.length);
+      const bytes = await this.#fetchBackupObject(base.key, 'base');
       return ok(decodeBase(bytes, base, manifest.pgId, this.#options.pageSizeBytes));
     } catch (error) {
       if (!isNorthlightError(error) || isDiskError(error)) throw error;
@@ -1561,15 +1568,7 @@ export class StorageNodeCore {
       if (this.#storage !== storage || segment.dropped) break;
       let records: readonly RedoRecord[];
       try {
-        const bytes = await this.#env.objectStore.get(chunk.key);
-        if (bytes === undefined)
-          return fail(
-            new NorthlightError(
-              'NL_OBJECT_STORE_UNAVAILABLE',
-              `backup chunk ${chunk.key} is missing; the manifest names it`,
-            ),
-          );
-        await this.#paceHydration(bytes.length);
+        const bytes = await this.#fetchBackupObject(chunk.key, 'chunk');
         records = decodeChunk(bytes, chunk, control.pgId);
       } catch (error) {
         if (!isNorthlightError(error) || isDiskError(error)) throw error;

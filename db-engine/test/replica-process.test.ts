@@ -7,7 +7,7 @@
 // writer under load, a replica promoted, every acknowledged transfer kept, kill-to-first-write
 // reported), split brain (a replica promoted while the writer still runs: the old writer gets nothing
 // acknowledged and exits 3) and switchover (fence, promote; the write gap reported).
-import { createServer } from 'node:net';
+import { freePorts } from '@northlight/protocol/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type EngineProcess,
@@ -26,18 +26,6 @@ let writer: EngineProcess;
 let writerPort: number;
 const replicaPorts: number[] = [];
 const replicas: EngineProcess[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Replica `index` (0 or 1): it follows the writer, or after a failover whichever engine streams. */
 function startReplica(index: number): Promise<EngineProcess> {
@@ -116,11 +104,11 @@ async function transferLoadOn(target: EngineProcess, untilMs: number, firstId: n
 
 beforeAll(async () => {
   await fleet.start();
-  writerPort = await freePort();
+  [writerPort] = (await freePorts(1)) as [number];
   writer = await startEngine(fleet, { httpPort: writerPort, args: ['--cache-pages', '256'] });
   const setup = await setUpBank(writer, ACCOUNTS, OPENING_BALANCE);
   expect(setup.status, JSON.stringify(setup.body)).toBe(200);
-  replicaPorts.push(await freePort(), await freePort());
+  replicaPorts.push(...(await freePorts(2)));
   replicas.push(await startReplica(0), await startReplica(1));
 }, 120_000);
 

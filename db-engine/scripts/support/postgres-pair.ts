@@ -26,11 +26,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { freePorts } from '@northlight/protocol/io';
 import pg from 'pg';
 import type { LagTarget } from './lag-harness.js';
 
@@ -337,28 +337,6 @@ function postgresUser(): { uid: number; gid: number } {
     throw new Error(
       'running as root, and there is no postgres user to run PostgreSQL as: install PostgreSQL with `apt-get install -y postgresql-15`',
     );
-  }
-}
-
-/** Ports free right now on loopback: all held open together, so they differ. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let index = 0; index < count; index++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', resolve);
-      });
-    }
-    return servers.map((server) => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') throw new Error('listen on loopback: no port');
-      return address.port;
-    });
-  } finally {
-    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
   }
 }
 

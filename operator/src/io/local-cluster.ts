@@ -25,6 +25,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '@northlight/protocol/io';
 import type { ClusterSpec } from '../core/cluster-spec.js';
 import {
   repairPolicyOf,
@@ -1056,23 +1057,8 @@ export async function portAccepts(port: number): Promise<boolean> {
   });
 }
 
-/** `count` distinct free loopback ports (held open together while picked, so none repeats). */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<import('node:net').Server>((resolve, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => (server.address() as import('node:net').AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
+/** Free loopback ports, claimed below the ephemeral range (see protocol's `io/free-ports.ts`). */
+export { freePorts };
 
 /** Refuses to start anything when a port of the layout is taken, naming them all. */
 async function assertPortsFree(ports: PortLayout): Promise<void> {

@@ -23,10 +23,10 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '@northlight/protocol/io';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { ClusterStatus } from '../../src/core/cluster-status.js';
@@ -121,15 +121,6 @@ function alertExpressions(): { alert: string; expr: string }[] {
   return file.groups.flatMap((group) =>
     group.rules.map((rule) => ({ alert: rule.alert ?? rule.record ?? '?', expr: rule.expr })),
   );
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 interface QueryResult {
@@ -440,7 +431,7 @@ describe('dashboards and alert rules', () => {
       encoding: 'utf8',
     });
     expect(checkConfig.status, checkConfig.stdout + checkConfig.stderr).toBe(0);
-    const promPort = await freePort();
+    const [promPort] = (await freePorts(1)) as [number];
     const prometheus = startPrometheus(promDir, promPort);
     const prometheusExited = new Promise<void>((resolve) => prometheus.once('exit', () => resolve()));
     cleanups.push(async () => {

@@ -7,9 +7,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePorts } from '@northlight/protocol/io';
 
 const REDIS_SERVER = process.env.NORTHLIGHT_REDIS_SERVER ?? 'redis-server';
 const READY_TIMEOUT_MS = 10_000;
@@ -27,14 +27,6 @@ export interface RedisRig {
   stop(): Promise<void>;
   pause(): void;
   resume(): void;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function exitOf(child: ChildProcess): Promise<void> {
@@ -73,7 +65,7 @@ function waitUntilReady(child: ChildProcess, output: string[]): Promise<void> {
 }
 
 async function startOnce(directory: string): Promise<RedisRig> {
-  const port = await freePort();
+  const [port] = (await freePorts(1)) as [number];
   const output: string[] = [];
   const child = spawn(
     REDIS_SERVER,

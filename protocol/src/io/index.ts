@@ -1,5 +1,13 @@
 /** Real adapters of the environment interfaces (`core/env.ts`) for processes running on Node. */
 export { buildVersion } from './build-version.js';
+export {
+  CLAIM_LEASE_MS,
+  ephemeralRangeLow,
+  type FreePortsOptions,
+  freePorts,
+  NoFreePortError,
+  PICK_RANGE_LOW,
+} from './free-ports.js';
 export { NodeClock } from './node-clock.js';
 export { NodeDisk } from './node-disk.js';
 export { JsonLineLogger } from './node-logger.js';

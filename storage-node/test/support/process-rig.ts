@@ -6,7 +6,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,16 +38,8 @@ export interface StartOptions {
   readonly nodeArgs?: readonly string[];
 }
 
-/** `count` distinct free TCP ports on loopback (all held open while picked, so none repeats). */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = Array.from({ length: count }, () => createServer());
-  await Promise.all(
-    servers.map((server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))),
-  );
-  const ports = servers.map((server) => (server.address() as AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
+/** Free loopback ports, claimed below the ephemeral range (see protocol's `io/free-ports.ts`). */
+export { freePorts } from '@northlight/protocol/io';
 
 export async function startStorageProcess(
   nodeId: string,

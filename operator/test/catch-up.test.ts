@@ -72,6 +72,14 @@ describe('catch-up of a member behind its peers’ GC (real processes)', () => {
     const up = await startUp(dataDir, ['-f', file]);
     try {
       const ports = state(dataDir).ports;
+      // Every node has the spec's limit from its first second (its flag), before any hydrate request:
+      // a node's own restore from S3 is paced too.
+      for (const node of Object.values(ports.storage)) {
+        const status = (await (await fetch(`http://127.0.0.1:${node.adminPort}/v1/status`)).json()) as {
+          hydrationLimit: { bytesPerSecond: number };
+        };
+        expect(status.hydrationLimit.bytesPerSecond).toBe(4 * 1024 * 1024);
+      }
       expect(
         (await sql(ports.httpReadWrite, 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v BLOB NOT NULL)')).status,
       ).toBe(200);

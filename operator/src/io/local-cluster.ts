@@ -438,6 +438,9 @@ export class LocalCluster {
         '4096',
         '--segment-size-bytes',
         String(this.spec.storage.segmentSizeBytes),
+        // From its first second, so a node restores from S3 paced even before the next hydrate request.
+        '--hydration-bytes-per-second',
+        String(this.spec.controlPlane.repairBandwidthPerNodeBytes),
         ...backupArgs,
       ],
       cwd: join(repositoryRoot, 'storage-node'),

@@ -334,6 +334,9 @@ export function storagePod(
         String(PAGE_SIZE_BYTES),
         '--segment-size-bytes',
         String(context.spec.storage.segmentSizeBytes),
+        // The limit as the pod is created; a later change reaches it with the next hydrate request.
+        '--hydration-bytes-per-second',
+        String(context.spec.controlPlane.repairBandwidthPerNodeBytes),
         ...backup.args,
       ],
       env: [podIpEnv, { name: 'NORTHLIGHT_VERSION', value: version }, ...backup.env],

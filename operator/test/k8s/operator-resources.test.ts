@@ -149,6 +149,9 @@ describe('owned objects', () => {
     expect(argValue(args, '--admin-port')).toBe(String(PORTS.storageAdmin));
     expect(argValue(args, '--data-dir')).toBe(DATA_MOUNT_PATH);
     expect(argValue(args, '--segment-size-bytes')).toBe(String(4 * 1024 ** 2));
+    expect(argValue(args, '--hydration-bytes-per-second')).toBe(
+      String(ctx.spec.controlPlane.repairBandwidthPerNodeBytes),
+    );
     const peers = argValue(args, '--peers')!.split(',');
     expect(peers).toHaveLength(8);
     expect(peers).toContain(`storage-a-1=${addresses.get('storage-a-1')}:${PORTS.storage}`);

@@ -36,6 +36,11 @@ export interface Workload {
   /** Used on the command line: `npm run sim -- --workload <name> --seed N`. */
   readonly name: string;
   readonly description?: string;
+  /**
+   * For a workload that lives outside the simulator (another package's): the module, as a path from
+   * the repository root, that registers it, so that its replay command loads it (`--load`).
+   */
+  readonly replayLoad?: string;
   /** Cluster options for this workload (latencies, limits); the seed and trace are the harness's. */
   clusterOptions?(): Omit<SimClusterOptions, 'seed' | 'trace'>;
   /** Adds nodes and prepares state; `random` is the workload's own stream. */
@@ -76,8 +81,9 @@ export interface SeedResult {
   readonly replayCommand: string;
 }
 
-export function replayCommand(workload: string, seed: number): string {
-  return `npm run sim -- --workload ${workload} --seed ${seed}`;
+/** The command, run from the repository root, that replays one seed of a workload exactly. */
+export function replayCommand(workload: string, seed: number, load?: string): string {
+  return `npm run sim -- ${load === undefined ? '' : `--load ${load} `}--workload ${workload} --seed ${seed}`;
 }
 
 /** Lines of the trace tail printed in a failure report (the result holds the whole tail). */
@@ -117,7 +123,7 @@ export async function runSeed(
     violations,
     stats: check?.stats ?? {},
     traceTail: cluster.trace.tail(),
-    replayCommand: replayCommand(workload.name, seed),
+    replayCommand: replayCommand(workload.name, seed, workload.replayLoad),
   };
   options.inspect?.(cluster);
   if (!result.ok) (options.report ?? console.error)(formatSeedFailure(result));

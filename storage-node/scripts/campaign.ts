@@ -5,7 +5,9 @@
  *   npm run campaign -w @northlight/storage-node -- [--seeds 1000] [--from 0] [--materialize]
  *
  * Prints progress to stderr and a JSON summary to stdout; exits 1 if any seed fails, listing each
- * failing seed with the command that replays it in a test (`runSeed(coreQuorumWriterWorkload(…), seed)`).
+ * failing seed with the command that replays it exactly, from the repository root
+ * (`npm run sim -- --load storage-node/test/support/sim-workloads.ts --workload … --seed N`; add
+ * `--trace` for every trace line).
  */
 import {
   campaignFlag,

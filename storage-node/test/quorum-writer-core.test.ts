@@ -10,9 +10,14 @@
  * variants gossip, and the gossip checker requires every live segment to reach its PG's head once healed. Seeds run at the workload's quick profile; a failure prints its seed
  * and the line that replays it.
  */
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { formatSeedFailure, QUORUM_WRITER_QUICK_PROFILE, runSeed } from '@northlight/sim';
 import { describe, expect, it } from 'vitest';
-import { coreQuorumWriterWorkload } from './support/quorum-writer-core.js';
+import { coreQuorumWriterWorkload, SIM_WORKLOADS_MODULE } from './support/quorum-writer-core.js';
+
+const REPOSITORY_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const SEEDS = Array.from({ length: 8 }, (_, index) => index + 1);
 /**
@@ -67,4 +72,24 @@ describe('quorum-writer with the real core materializing and collecting under fa
   it('saw reads drop rotten records and their segments fall behind the head mid-check (1003, 1254)', () => {
     expect(segmentsBehindOnRot).toBeGreaterThanOrEqual(3);
   });
+});
+
+describe('replaying a seed', () => {
+  it('works as the failure report prints it: the same run, the same trace, from the repository root', async () => {
+    const result = await runSeed(
+      coreQuorumWriterWorkload({ ...QUORUM_WRITER_QUICK_PROFILE, materialize: true }),
+      2,
+    );
+    expect(result.replayCommand).toBe(
+      `npm run sim -- --load ${SIM_WORKLOADS_MODULE} --workload quorum-writer-core-gc --seed 2`,
+    );
+    const cliArgs = result.replayCommand.split(' ').slice(4); // what follows `npm run sim --`
+    const output = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', join(REPOSITORY_ROOT, 'sim', 'src', 'cli.ts'), ...cliArgs],
+      { cwd: REPOSITORY_ROOT, encoding: 'utf8' },
+    );
+    expect(output).toContain('workload quorum-writer-core-gc seed 2: passed');
+    expect(output).toContain(`trace hash: ${result.traceHash}`);
+  }, 60_000);
 });

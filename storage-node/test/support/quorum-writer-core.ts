@@ -152,6 +152,9 @@ const coreStorage = (options: StorageNodeOptions): QuorumWriterStorage => ({
   isLogPath: (path) => path.includes('/log/'),
 });
 
+/** Registers these workloads for the simulator's CLI: replay lines load it (`npm run sim -- --load …`). */
+export const SIM_WORKLOADS_MODULE = 'storage-node/test/support/sim-workloads.ts';
+
 export function coreQuorumWriterWorkload(options: CoreWorkloadOptions): Workload {
   const materialize = options.materialize === true;
   const checks = new WeakMap<QuorumWriterContext, PageCheck>();
@@ -173,7 +176,7 @@ export function coreQuorumWriterWorkload(options: CoreWorkloadOptions): Workload
     return check;
   };
   const { materialize: _materialize, ...profile } = options;
-  return quorumWriterWorkload({
+  const workload = quorumWriterWorkload({
     ...profile,
     name: materialize ? 'quorum-writer-core-gc' : 'quorum-writer-core',
     description: 'the quorum-writer workload with StorageNodeCore as the six storage nodes',
@@ -204,6 +207,7 @@ export function coreQuorumWriterWorkload(options: CoreWorkloadOptions): Workload
       stats: (context) => ({ ...pageCheck(context) }),
     },
   });
+  return { ...workload, replayLoad: SIM_WORKLOADS_MODULE };
 }
 
 /** The serving writer's epoch and VDL, and each PG's head at that VDL (its last surviving record). */

@@ -13,10 +13,16 @@
  * Progress on stderr, a JSON summary on stdout; exits 1 if a seed fails, naming it (replay it with
  * `runDriverSeed(seed)` or `runKernelSeed(seed)` in a test).
  */
-import { campaignFlag } from '@northlight/sim';
+import { campaignFlag, checkCampaignArguments } from '@northlight/sim';
 import { runDriverSeed } from '../test/support/driver-workload.js';
 import { runKernelSeed } from '../test/support/kernel-workload.js';
 import { runReplicaSeed } from '../test/support/replica-workload.js';
+
+checkCampaignArguments(
+  process.argv,
+  { values: ['seeds', 'from'], flags: ['kernel', 'replica'] },
+  'usage: npm run campaign -w @northlight/db-engine -- [--seeds 200] [--from 0] [--kernel | --replica]',
+);
 
 function option(name: string, fallback: number): number {
   try {

@@ -14,7 +14,7 @@
  * seeds' stats, timings, and each failing seed with its first violation and the command that replays
  * it. Exit code: 0 every seed passed, 1 a seed failed, 2 bad arguments.
  */
-import { campaignFlag } from '@northlight/sim';
+import { campaignFlag, checkCampaignArguments } from '@northlight/sim';
 import { EXECUTOR_FIXES } from '../test/sim/control-plane.js';
 import { runSeed, WORKLOADS, type WorkloadName } from '../test/sim/workloads.js';
 
@@ -24,6 +24,12 @@ function usage(message: string): never {
   );
   process.exit(2);
 }
+
+checkCampaignArguments(
+  process.argv,
+  { values: ['workload', 'seeds', 'from'], flags: ['without-fixes'] },
+  'usage: npm run campaign -w @northlight/operator -- [--workload repair|zone-loss|upgrade|catch-up|all] [--seeds 200] [--from 0] [--without-fixes]',
+);
 
 function option(name: string, fallback: number): number {
   try {

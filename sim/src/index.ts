@@ -38,6 +38,7 @@ export {
   quietFaultPlan,
 } from './faults.js';
 export { Fnv1a64, fnv1a64 } from './hash.js';
+export { checkCampaignArguments } from './io/campaign-arguments.js';
 export {
   type DropReason,
   type LinkLatency,
@@ -72,6 +73,7 @@ export {
   type CampaignOptions,
   type CampaignResult,
   type CheckResult,
+  campaignArgumentProblem,
   campaignFlag,
   formatSeedFailure,
   type RunSeedOptions,

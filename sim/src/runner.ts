@@ -245,6 +245,26 @@ export function campaignFlag(argv: readonly string[], name: string, fallback: nu
   return value;
 }
 
+/** What is wrong with a campaign's arguments, or undefined (`checkCampaignArguments` in io/ exits on it). */
+export function campaignArgumentProblem(
+  args: readonly string[],
+  accepted: { readonly values: readonly string[]; readonly flags: readonly string[] },
+): string | undefined {
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    if (name !== undefined && accepted.flags.includes(name)) continue;
+    if (name !== undefined && accepted.values.includes(name)) {
+      const value = args[index + 1];
+      if (value === undefined || value.startsWith('--')) return `${arg} needs a value`;
+      index++;
+      continue;
+    }
+    return name === undefined ? `unexpected argument ${JSON.stringify(arg)}` : `unknown option ${arg}`;
+  }
+  return undefined;
+}
+
 /** Seeds `from`, `from + 1`, … (`count` of them). */
 export function seedRange(from: number, count: number): number[] {
   return Array.from({ length: count }, (_, index) => from + index);

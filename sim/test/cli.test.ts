@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { campaignFlag, runSeed } from '../src/runner.js';
+import { campaignArgumentProblem, campaignFlag, runSeed } from '../src/runner.js';
 import { durableCounterWorkload } from './support/durable-counter.js';
 
 const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -89,5 +89,27 @@ describe('campaignFlag', () => {
     expect(campaignFlag(['node', 'x'], 'seeds', 200)).toBe(200);
     for (const bad of [['--seeds'], ['--seeds', '-1'], ['--seeds', '1.5'], ['--seeds', 'many']])
       expect(() => campaignFlag(bad, 'seeds', 200)).toThrow('--seeds needs a non-negative integer');
+  });
+});
+
+describe('campaign scripts’ arguments', () => {
+  const accepted = { values: ['seeds', 'from', 'workload'], flags: ['materialize'] };
+  it('accepts the known options in any order', () => {
+    expect(campaignArgumentProblem([], accepted)).toBeUndefined();
+    expect(
+      campaignArgumentProblem(
+        ['--materialize', '--seeds', '5', '--workload', 'repair', '--from', '3'],
+        accepted,
+      ),
+    ).toBeUndefined();
+  });
+
+  it('names an unknown option, a stray word and a missing value, instead of running for minutes', () => {
+    expect(campaignArgumentProblem(['--seed', '5'], accepted)).toBe('unknown option --seed');
+    expect(campaignArgumentProblem(['--seeds', '5', 'extra'], accepted)).toBe('unexpected argument "extra"');
+    expect(campaignArgumentProblem(['--seeds'], accepted)).toBe('--seeds needs a value');
+    expect(campaignArgumentProblem(['--workload', '--materialize'], accepted)).toBe(
+      '--workload needs a value',
+    );
   });
 });

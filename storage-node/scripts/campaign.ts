@@ -11,12 +11,19 @@
  */
 import {
   campaignFlag,
+  checkCampaignArguments,
   formatSeedFailure,
   QUORUM_WRITER_QUICK_PROFILE,
   runCampaign,
   seedRange,
 } from '@northlight/sim';
 import { coreQuorumWriterWorkload } from '../test/support/quorum-writer-core.js';
+
+checkCampaignArguments(
+  process.argv,
+  { values: ['seeds', 'from'], flags: ['materialize'] },
+  'usage: npm run campaign -w @northlight/storage-node -- [--seeds 1000] [--from 0] [--materialize]',
+);
 
 function option(name: string, fallback: number): number {
   try {

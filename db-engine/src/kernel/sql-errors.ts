@@ -43,6 +43,27 @@ export const SQLSTATE = {
   undefinedTable: '42P01',
   undefinedColumn: '42703',
   duplicateTable: '42P07',
+  duplicateColumn: '42701',
+  duplicateObject: '42710',
+  ambiguousColumn: '42702',
+  undefinedFunction: '42883',
+  undefinedObject: '42704',
+  groupingError: '42803',
+  windowingError: '42P20',
+  wrongObjectType: '42809',
+  invalidColumnReference: '42P10',
+  invalidRecursion: '42P19',
+  invalidObjectDefinition: '42P17',
+  invalidTableDefinition: '42P16',
+  invalidForeignKey: '42830',
+  reservedName: '42939',
+  generatedAlways: '428C9',
+  featureNotSupported: '0A000',
+  dependentObjectsStillExist: '2BP01',
+  objectNotInPrerequisiteState: '55000',
+  numericValueOutOfRange: '22003',
+  invalidTextRepresentation: '22P02',
+  invalidEscapeSequence: '22025',
   uniqueViolation: '23505',
   notNullViolation: '23502',
   checkViolation: '23514',
@@ -50,9 +71,14 @@ export const SQLSTATE = {
   integrityConstraintViolation: '23000',
   datatypeMismatch: '42804',
   programLimitExceeded: '54000',
+  statementTooComplex: '54001',
+  tooManyColumns: '54011',
+  tooManyArguments: '54023',
   cannotConnectNow: '57P03',
   queryCanceled: '57014',
   ioError: '58030',
+  diskFull: '53100',
+  dataCorrupted: 'XX001',
   insufficientPrivilege: '42501',
   readOnlySqlTransaction: '25006',
   protocolViolation: '08P01',
@@ -115,14 +141,19 @@ const extendedCodeNames = new Map<number, string>([
 ]);
 
 const SQLITE_ERROR = 1;
+const SQLITE_PERM = 3;
 const SQLITE_BUSY = 5;
 const SQLITE_NOMEM = 7;
 const SQLITE_INTERRUPT = 9;
 const SQLITE_IOERR = 10;
+const SQLITE_CORRUPT = 11;
+const SQLITE_FULL = 13;
 const SQLITE_TOOBIG = 18;
 const SQLITE_CONSTRAINT = 19;
 const SQLITE_MISMATCH = 20;
 const SQLITE_AUTH = 23;
+const SQLITE_RANGE = 25;
+const SQLITE_NOTADB = 26;
 
 /** SQLite's name for a (primary or extended) result code. */
 export function resultCodeName(resultCode: number): string {
@@ -247,7 +278,7 @@ function sqlstateOf(resultCode: number, message: string): string {
   }
   switch (resultCode & 0xff) {
     case SQLITE_ERROR:
-      return sqlstateOfGenericError(message);
+      return sqlstateOfMessage(message) ?? SQLSTATE.internalError;
     case SQLITE_CONSTRAINT:
       return SQLSTATE.integrityConstraintViolation;
     case SQLITE_MISMATCH:
@@ -258,16 +289,103 @@ function sqlstateOf(resultCode: number, message: string): string {
     case SQLITE_INTERRUPT:
       return SQLSTATE.queryCanceled;
     case SQLITE_AUTH:
+    case SQLITE_PERM:
       return SQLSTATE.insufficientPrivilege;
+    case SQLITE_IOERR:
+      return SQLSTATE.ioError;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return SQLSTATE.dataCorrupted;
+    case SQLITE_FULL:
+      return SQLSTATE.diskFull;
+    case SQLITE_RANGE:
+      return SQLSTATE.protocolViolation;
   }
   return SQLSTATE.internalError;
 }
 
-/** SQLITE_ERROR covers every compile-time error; only the message tells them apart. */
-function sqlstateOfGenericError(message: string): string {
-  if (/syntax error|incomplete input|unrecognized token/.test(message)) return SQLSTATE.syntaxError;
-  if (message.startsWith('no such table')) return SQLSTATE.undefinedTable;
-  if (message.startsWith('no such column')) return SQLSTATE.undefinedColumn;
-  if (/^(table|index|view|trigger) .* already exists$/.test(message)) return SQLSTATE.duplicateTable;
-  return SQLSTATE.internalError;
+/**
+ * SQLITE_ERROR covers every compile-time error and many run-time ones; only the message tells them
+ * apart. Each message below (SQLite's own wording) gets the SQLSTATE PostgreSQL raises for the same
+ * mistake, so that clients can branch on the class (42 fix the statement, 22 fix the data, 54 a
+ * limit): XX000 says "a bug in the server", and stays for what no rule knows. The first match wins.
+ */
+const MESSAGE_SQLSTATES: readonly (readonly [RegExp, string])[] = [
+  [/syntax error|incomplete input|unrecognized token/, SQLSTATE.syntaxError],
+  // Objects that do not exist.
+  [/^no such (table|view)/, SQLSTATE.undefinedTable],
+  [/^no such column|^table \S+ has no column named |^cannot join using column /, SQLSTATE.undefinedColumn],
+  [
+    /^no such function|^wrong number of arguments to function |^DISTINCT aggregates must have exactly one argument$/,
+    SQLSTATE.undefinedFunction,
+  ],
+  [
+    /^no such (index|trigger|collation sequence|module)|^unable to identify the object to be reindexed|^unknown datatype /,
+    SQLSTATE.undefinedObject,
+  ],
+  // Objects that exist already.
+  [
+    /^(table|index|view) \S+ already exists$|^there is already (another table or index|an index) /,
+    SQLSTATE.duplicateTable,
+  ],
+  [/^trigger \S+ already exists$/, SQLSTATE.duplicateObject],
+  [/^duplicate column name/, SQLSTATE.duplicateColumn],
+  [/^ambiguous column name/, SQLSTATE.ambiguousColumn],
+  // Aggregates and window functions out of place.
+  [
+    /^misuse of (aliased )?aggregate|^aggregate functions are not allowed|^a GROUP BY clause is required before HAVING|^HAVING clause on a non-aggregate query/,
+    SQLSTATE.groupingError,
+  ],
+  [/^misuse of (aliased )?window function/, SQLSTATE.windowingError],
+  [
+    /may not be used as a window function$|^FILTER may not be used with non-aggregate|^cannot create (INSTEAD OF trigger on table|BEFORE trigger on view|AFTER trigger on view)/,
+    SQLSTATE.wrongObjectType,
+  ],
+  // Parts of a statement that do not fit together: PostgreSQL reports these as syntax errors.
+  [
+    /^\d+ values for \d+ columns$|^table \S+ has \d+ columns but \d+ values were supplied$|^SELECTs to the left and right of |^all VALUES must have the same number of terms$|^sub-select returns \d+ columns|^row value misused$|^a NATURAL join may not have an ON or USING clause$|^RAISE\(\) may only be used within a trigger-program$|^missing datatype for /,
+    SQLSTATE.syntaxError,
+  ],
+  [/term out of range - should be between/, SQLSTATE.invalidColumnReference],
+  [
+    /^multiple references to recursive table|^recursive reference in a subquery|^circular reference/,
+    SQLSTATE.invalidRecursion,
+  ],
+  [/^generated column loop|is circularly defined$/, SQLSTATE.invalidObjectDefinition],
+  [/^cannot (INSERT into|UPDATE) generated column/, SQLSTATE.generatedAlways],
+  [
+    /has more than one primary key$|^PRIMARY KEY missing on table |^AUTOINCREMENT is only allowed on an INTEGER PRIMARY KEY$/,
+    SQLSTATE.invalidTableDefinition,
+  ],
+  [/^foreign key mismatch|^number of columns in foreign key does not match/, SQLSTATE.invalidForeignKey],
+  [
+    /^cannot drop (PRIMARY KEY|UNIQUE) column|^Cannot add a (PRIMARY KEY|UNIQUE) column/,
+    SQLSTATE.featureNotSupported,
+  ],
+  [
+    /^index associated with UNIQUE or PRIMARY KEY constraint cannot be dropped$/,
+    SQLSTATE.dependentObjectsStillExist,
+  ],
+  [/^object name reserved for internal use/, SQLSTATE.reservedName],
+  [/^table \S+ may not be (dropped|altered|modified)$/, SQLSTATE.insufficientPrivilege],
+  [/^cannot modify \S+ because it is a view$/, SQLSTATE.objectNotInPrerequisiteState],
+  // Values.
+  [/^integer overflow$|^hex literal too big/, SQLSTATE.numericValueOutOfRange],
+  [/^malformed JSON$/, SQLSTATE.invalidTextRepresentation],
+  [/^ESCAPE expression must be a single character$/, SQLSTATE.invalidEscapeSequence],
+  [/^datatype mismatch$/, SQLSTATE.datatypeMismatch],
+  // Limits.
+  [/^too many columns/, SQLSTATE.tooManyColumns],
+  [/^too many arguments on function /, SQLSTATE.tooManyArguments],
+  [
+    /^too many terms in compound SELECT$|^too many FROM clause terms|^Expression tree is too large|^parser stack overflow$|^LIKE or GLOB pattern too complex$|^too many levels of trigger recursion$/,
+    SQLSTATE.statementTooComplex,
+  ],
+  [/^string or blob too big$|^too many /, SQLSTATE.programLimitExceeded],
+];
+
+/** The SQLSTATE of a message SQLite reported with SQLITE_ERROR, if a rule knows it. */
+function sqlstateOfMessage(message: string): string | undefined {
+  for (const [pattern, sqlstate] of MESSAGE_SQLSTATES) if (pattern.test(message)) return sqlstate;
+  return undefined;
 }

@@ -78,7 +78,13 @@ describe('sqlErrorFromSqlite', () => {
     [18, 'string or blob too big', '54000', 'SQLITE_TOOBIG'],
     [7, 'out of memory', '54000', 'SQLITE_NOMEM'],
     [9, 'interrupted', '57014', 'SQLITE_INTERRUPT'],
-    [11, 'database disk image is malformed', 'XX000', 'SQLITE_CORRUPT'],
+    [11, 'database disk image is malformed', 'XX001', 'SQLITE_CORRUPT'],
+    [26, 'file is not a database', 'XX001', 'SQLITE_NOTADB'],
+    [10, 'disk I/O error', '58030', 'SQLITE_IOERR'],
+    [13, 'database or disk is full', '53100', 'SQLITE_FULL'],
+    [3, 'access permission denied', '42501', 'SQLITE_PERM'],
+    [1, 'no such function: now', '42883', 'SQLITE_ERROR'],
+    [1, 'integer overflow', '22003', 'SQLITE_ERROR'],
     [5, 'database is locked', 'XX000', 'SQLITE_BUSY'],
   ];
   it.each(cases)('maps %i "%s" to %s', (rc, message, sqlstate, code) => {

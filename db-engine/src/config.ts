@@ -45,6 +45,13 @@ export interface EngineConfig {
   readonly pageReadTimeoutMs: number;
   readonly requestBodyLimitBytes: number;
   readonly requestTimeoutMs: number;
+  /**
+   * A statement (an HTTP request: all its statements) running longer than this is stopped with 57014
+   * and its transaction rolled back; 0 = never. The kernel has one SQLite connection, so a runaway
+   * query would otherwise hold up every client. Over the PostgreSQL protocol it is the default of the
+   * session's `statement_timeout`, which a client may `SET`.
+   */
+  readonly statementTimeoutMs: number;
   /** Ship whole pages instead of diffs: the benchmark's "traditional engine on block storage". */
   readonly shipFullPages: boolean;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -150,6 +157,11 @@ const OPTIONS = {
   ),
   requestBodyLimitBytes: option('request-body-limit-bytes', 'largest SQL request body', '1MiB'),
   requestTimeoutMs: option('request-timeout-ms', 'an HTTP request taking longer is cut off', '60000'),
+  statementTimeoutMs: option(
+    'statement-timeout-ms',
+    'a statement running longer is stopped (57014) and its transaction rolled back, so that no query holds the one SQL writer forever; 0 = never (PostgreSQL: the default statement_timeout)',
+    '60000',
+  ),
   shipFullPages: option(
     'ship-full-pages',
     'true: ship whole 4 KiB pages instead of diffs (for benchmarks: a traditional engine on block storage)',
@@ -376,6 +388,7 @@ export function parseEngineConfig(
     pageReadTimeoutMs: integer('pageReadTimeoutMs', 50, 600_000),
     requestBodyLimitBytes: size('requestBodyLimitBytes', 1024),
     requestTimeoutMs: integer('requestTimeoutMs', 100, 3_600_000),
+    statementTimeoutMs: integer('statementTimeoutMs', 0, 86_400_000),
     shipFullPages: shipFullPages === 'true',
     logLevel: logLevel as EngineConfig['logLevel'],
     role: role === 'replica' ? 'replica' : 'writer',

@@ -22,7 +22,7 @@ import type { ExecuteReply, ExecuteRequest, SealedGroup } from './kernel/message
 
 /** What the engine needs of the kernel host (`kernel/kernel-host.ts`). */
 export interface Kernel {
-  execute(request: ExecuteRequest): Promise<ExecuteReply>;
+  execute(request: ExecuteRequest, signal?: AbortSignal): Promise<ExecuteReply>;
   setVdl(lsn: bigint): void;
   assignLsns(seq: number, lsns: readonly bigint[]): void;
   setAccepting(accepting: boolean, reason?: string): void;
@@ -41,6 +41,12 @@ export interface ExecuteOptions {
   readonly kernelDone?: () => void;
   /** A reply that committed nothing is released without waiting for the durability of what it read. */
   readonly releaseReadsEarly?: boolean;
+  /**
+   * Stops the request in the kernel, even mid-statement, when it aborts (statement timeout, cancel
+   * request, client gone): 57014, its transaction rolled back. Once the kernel has committed it, an
+   * abort changes nothing: the commit's durability is waited for and reported as usual.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export type EngineMode = 'starting' | 'normal' | 'degraded' | 'replacing' | 'closed';
@@ -225,7 +231,7 @@ export class Engine {
       );
     let reply: ExecuteReply;
     try {
-      reply = await generation.kernel.execute(request);
+      reply = await generation.kernel.execute(request, options.signal);
       options.kernelDone?.();
     } catch (error) {
       if (this.#generation === generation) throw error;

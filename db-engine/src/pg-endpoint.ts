@@ -54,6 +54,7 @@ export async function startPgEndpoint(
       resultBytesMax: pg.maxResultBytes,
       idleInTransactionTimeoutMs: pg.idleInTransactionTimeoutMs,
       idleSessionTimeoutMs: pg.idleSessionTimeoutMs,
+      statementTimeoutMs: config.statementTimeoutMs,
     },
     ...(tls === undefined ? {} : { tls }),
     log: logger,

@@ -314,7 +314,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
   };
 
   // ---- SQL ----
-  const execute = async (request: ExecuteRequest): Promise<EngineReply> => {
+  const execute = async (request: ExecuteRequest, signal?: AbortSignal): Promise<EngineReply> => {
     const kernel = serving?.kernel;
     if (kernel === undefined) {
       return {
@@ -328,13 +328,13 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
         visibleThroughSeq: 0,
       };
     }
-    const reply = await kernel.execute(request);
+    const reply = await kernel.execute(request, signal);
     if (!reply.ok && reply.error.code === 'NORTHLIGHT_READ_ONLY_REPLICA')
       return { ...reply, error: { ...reply.error, message: `${reply.error.message} at ${writerUrl}` } };
     return reply;
   };
   // Read-only: no transaction ever holds the gate here; each statement reads on its own.
-  const gate = new TransactionGate((request) => execute(request), {
+  const gate = new TransactionGate((request, options) => execute(request, options?.signal), {
     idleTimeoutMs: config.pg.idleInTransactionTimeoutMs,
     lockWaitTimeoutMs: config.pg.lockWaitTimeoutMs,
     readOnly: true,
@@ -365,6 +365,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     logger,
     bodyLimitBytes: config.requestBodyLimitBytes,
     requestTimeoutMs: config.requestTimeoutMs,
+    statementTimeoutMs: config.statementTimeoutMs,
     execute,
     readiness: () => {
       if (serving?.kernel === undefined) return { ready: false, reason: 'not following the writer yet' };

@@ -119,7 +119,8 @@ export class TransactionGate {
     if (request.describeOnly === true) return this.#execute(request);
     const entered = await this.#enter(false, signal);
     if (!entered.ok) return { ok: false, error: entered.error, visibleThroughSeq: 0 };
-    return this.#execute(request);
+    // The signal also stops the request in the kernel, mid-statement (a timeout, a cancel request).
+    return this.#execute(request, signal === undefined ? undefined : { signal });
   }
 
   /** Opens a transaction (nothing reaches the kernel, and the gate is not taken, until it runs SQL). */
@@ -268,7 +269,12 @@ export class GateTransaction {
     try {
       const typed = options.typedValues === true ? { typedValues: true } : {};
       if (this.readOnly) {
-        const reply = await this.#gate.execute({ statements, readOnly: true, ...typed }, options.signal);
+        // Guarded like every other step: an engine failure while the read waits for the durability of
+        // what it saw (write quorum lost, the kernel replaced) is this statement's error, not a throw
+        // that would end the client's connection.
+        const reply = await guarded(() =>
+          this.#gate.execute({ statements, readOnly: true, ...typed }, options.signal),
+        );
         return reply.ok ? { ok: true, value: reply.results } : { ok: false, error: reply.error };
       }
       if (!this.#inKernel) {
@@ -280,7 +286,7 @@ export class GateTransaction {
       // Released as soon as the kernel answers: see "What a statement inside a transaction sees".
       const reply = await this.#step(
         { statements, transaction: { id: this.id, step }, ...typed },
-        { releaseReadsEarly: true },
+        { releaseReadsEarly: true, ...(options.signal === undefined ? {} : { signal: options.signal }) },
       );
       if (!reply.ok) {
         this.#fail(reply.error);

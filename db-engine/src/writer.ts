@@ -207,7 +207,8 @@ export async function runWriter(
     logger,
     bodyLimitBytes: config.requestBodyLimitBytes,
     requestTimeoutMs: config.requestTimeoutMs,
-    execute: (request) => gate.execute(request),
+    statementTimeoutMs: config.statementTimeoutMs,
+    execute: (request, signal) => gate.execute(request, signal),
     readiness: () => {
       if (fenced) return { ready: false, reason: 'fenced: a newer writer recovered the volume' };
       if (driver.state !== 'serving') return { ready: false, reason: `volume ${driver.state}` };

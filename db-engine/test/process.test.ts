@@ -257,6 +257,45 @@ describe('db-engine process over six storage-node processes', () => {
     expect(stillUp.body.results![0]!.rows).toEqual([[1]]);
   }, 60_000);
 
+  it('stops a runaway query at its statement timeout or when its client hangs up; nobody waits behind it', async () => {
+    const endless = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c';
+    const post = (body: unknown, signal?: AbortSignal) =>
+      fetch(`http://127.0.0.1:${engine.httpPort}/v1/sql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        ...(signal === undefined ? {} : { signal }),
+      });
+    // A write and the runaway query in one request: stopped at its timeout, all of it rolled back.
+    const startedMs = Date.now();
+    const runaway = post({
+      statements: [{ sql: 'UPDATE accounts SET balance = balance + 1 WHERE id = 1' }, { sql: endless }],
+      statementTimeoutMs: 500,
+    });
+    const behind = sql(engine, 'SELECT count(*) FROM accounts', { readOnly: true });
+    const answer = await runaway;
+    expect(answer.status).toBe(408);
+    expect(await answer.json()).toMatchObject({
+      sqlstate: '57014',
+      message: expect.stringMatching(/statement timeout: the request ran longer than 500 ms/),
+      action: expect.stringMatching(/statementTimeoutMs/),
+    });
+    expect(Date.now() - startedMs).toBeLessThan(15_000);
+    expect((await behind).body.results![0]!.rows).toEqual([[ACCOUNTS]]);
+    expect(await total(engine)).toBe(ACCOUNTS * OPENING_BALANCE);
+
+    // No timeout, but the client hangs up: stopped too, and the next request is served at once.
+    const hangUp = new AbortController();
+    const abandoned = post({ sql: endless, readOnly: true, statementTimeoutMs: 0 }, hangUp.signal).catch(
+      (error: unknown) => error,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    hangUp.abort();
+    expect(await abandoned).toMatchObject({ name: 'AbortError' });
+    const next = await sql(engine, 'SELECT 1', { readOnly: true, timeoutMs: 10_000 });
+    expect(next.body.results![0]!.rows).toEqual([[1]]);
+  }, 60_000);
+
   it('fences a zombie writer: a second engine recovers the volume and the first exits without acknowledging', async () => {
     engine.child.kill('SIGSTOP'); // still running, but silent: a partition or a long pause
     // The new writer has its own node id, as a new pod would: storage answers each engine on its

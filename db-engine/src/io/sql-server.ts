@@ -31,7 +31,10 @@ export interface SqlServerOptions {
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
   readonly requestTimeoutMs: number;
-  readonly execute: (request: ExecuteRequest) => Promise<EngineReply>;
+  /** A request running longer is stopped (57014, HTTP 408); 0 = never. A body's `statementTimeoutMs` overrides it. */
+  readonly statementTimeoutMs: number;
+  /** Runs a request; `signal` aborts it (timeout, client gone), stopping even a running statement. */
+  readonly execute: (request: ExecuteRequest, signal?: AbortSignal) => Promise<EngineReply>;
   readonly readiness: () => { ready: true } | { ready: false; reason: string };
   readonly status: () => Record<string, unknown>;
   readonly metrics: EngineMetrics;
@@ -65,6 +68,7 @@ const sqlBodySchema = {
     sql: { type: 'string', minLength: 1 },
     params: { type: 'array', items: paramSchema, maxItems: 32_766 },
     readOnly: { type: 'boolean' },
+    statementTimeoutMs: { type: 'integer', minimum: 0, maximum: 86_400_000 },
   },
 } as const;
 
@@ -73,10 +77,12 @@ interface SqlBody {
   readonly sql?: string;
   readonly params?: SqlParam[];
   readonly readOnly?: boolean;
+  readonly statementTimeoutMs?: number;
 }
 
 function httpStatusOfSqlstate(sqlstate: string): number {
   if (sqlstate === '57P03') return 503;
+  if (sqlstate === '57014') return 408;
   if (sqlstate === '54000') return 413;
   if (sqlstate.startsWith('XX')) return 500;
   return 400;
@@ -85,6 +91,8 @@ function httpStatusOfSqlstate(sqlstate: string): number {
 function actionOfSqlstate(sqlstate: string): string {
   if (sqlstate === '57P03') return 'storage is not accepting writes now; retry the transaction later';
   if (sqlstate === '54000') return 'split the transaction into smaller ones';
+  if (sqlstate === '57014')
+    return 'the transaction was rolled back; make the query cheaper, or give the request a larger "statementTimeoutMs" (0: none)';
   if (sqlstate.startsWith('23')) return 'the transaction was rolled back; fix the data and retry';
   if (sqlstate.startsWith('42')) return 'fix the statement; nothing was changed';
   return 'the transaction was rolled back';
@@ -193,10 +201,36 @@ export async function startSqlServer(
       { sql: body.sql!, ...(body.params === undefined ? {} : { params: body.params }) },
     ];
     const startedMs = performance.now();
-    const reply_ = await options.execute({ statements, readOnly: body.readOnly === true });
+    // Stopped, even mid-statement, when it runs too long or its client hangs up: the kernel has one
+    // SQLite connection, and a runaway query would hold up every other client.
+    const timeoutMs = body.statementTimeoutMs ?? options.statementTimeoutMs;
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort();
+          }, timeoutMs)
+        : undefined;
+    const onClose = (): void => {
+      if (!reply.raw.writableEnded) controller.abort();
+    };
+    reply.raw.once('close', onClose);
+    let reply_: EngineReply;
+    try {
+      reply_ = await options.execute({ statements, readOnly: body.readOnly === true }, controller.signal);
+    } finally {
+      clearTimeout(timer);
+      reply.raw.off('close', onClose);
+    }
     const seconds = (performance.now() - startedMs) / 1000;
     if (!reply_.ok) {
-      const { sqlstate, message } = reply_.error;
+      const { sqlstate } = reply_.error;
+      const message =
+        sqlstate === '57014' && timedOut
+          ? `canceling statement due to statement timeout: the request ran longer than ${timeoutMs} ms and was stopped; its transaction was rolled back`
+          : reply_.error.message;
       options.metrics.requests.inc({ outcome: 'sql_error' });
       return reply.code(httpStatusOfSqlstate(sqlstate)).send({
         code: sqlstate,

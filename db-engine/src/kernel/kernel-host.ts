@@ -29,6 +29,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { AssertionError, assert, type PageNo } from '@northlight/protocol';
+import { CancelChannelWriter, createCancelChannelBuffer } from './cancel-channel.js';
 import {
   decodeGroupMessage,
   type ExecuteReply,
@@ -48,6 +49,7 @@ import {
   DEFAULT_MAX_RESULT_ROWS,
   DEFAULT_MAX_UNASSIGNED_GROUPS,
   DEFAULT_SQLITE_CACHE_PAGES,
+  STATEMENT_CANCELED_MESSAGE,
 } from './sql-session.js';
 
 export interface KernelHostOptions {
@@ -114,6 +116,7 @@ interface Waiter<T> {
 export class KernelHost {
   readonly #worker: Worker;
   readonly #pageChannel: SharedArrayBuffer;
+  readonly #cancels: CancelChannelWriter;
   readonly #pageSource: (pageNo: PageNo, tag?: bigint) => Promise<Uint8Array>;
   readonly #onApplied: ((tag: bigint) => void) | undefined;
   readonly #onGroup: (group: SealedGroup) => void;
@@ -137,9 +140,12 @@ export class KernelHost {
     this.#onApplied = options.onApplied;
     this.#maxPendingRequests = options.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS;
     this.#pageChannel = createPageChannelBuffer();
+    const cancelChannel = createCancelChannelBuffer();
+    this.#cancels = new CancelChannelWriter(cancelChannel);
     this.#started = started;
     const data: KernelWorkerData = {
       pageChannel: this.#pageChannel,
+      cancelChannel,
       cachePages: options.cachePages,
       pageReadTimeoutMs: options.pageReadTimeoutMs,
       maxGroupPages: options.maxGroupPages ?? DEFAULT_MAX_GROUP_PAGES,
@@ -227,10 +233,19 @@ export class KernelHost {
 
   /**
    * Runs the request as one transaction. Resolves with the reply (an SQL failure is a reply with
-   * `ok: false`); rejects only when the kernel is closed or its worker died.
+   * `ok: false`); rejects only when the kernel is closed or its worker died. When `signal` aborts
+   * (a statement timeout, a cancel request, a client gone), the request stops where it is, even in the
+   * middle of a statement, and fails with 57014, its transaction rolled back; a request that already
+   * committed in the kernel is not undone (its reply is the commit's).
    */
-  execute(request: ExecuteRequest): Promise<ExecuteReply> {
+  execute(request: ExecuteRequest, signal?: AbortSignal): Promise<ExecuteReply> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (signal?.aborted === true)
+      return Promise.resolve({
+        ok: false,
+        error: { code: 'SQLITE_INTERRUPT', sqlstate: '57014', message: STATEMENT_CANCELED_MESSAGE },
+        visibleThroughSeq: this.#lastGroupSeq,
+      });
     if (this.#replies.size >= this.#maxPendingRequests) {
       return Promise.resolve({
         ok: false,
@@ -243,8 +258,24 @@ export class KernelHost {
       });
     }
     const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#replies.set(id, { resolve, reject });
+    return new Promise<ExecuteReply>((resolve, reject) => {
+      if (signal === undefined) {
+        this.#replies.set(id, { resolve, reject });
+      } else {
+        const onAbort = (): void => this.#cancels.cancel(id);
+        signal.addEventListener('abort', onAbort, { once: true });
+        const settled = (): void => signal.removeEventListener('abort', onAbort);
+        this.#replies.set(id, {
+          resolve: (reply) => {
+            settled();
+            resolve(reply);
+          },
+          reject: (error) => {
+            settled();
+            reject(error);
+          },
+        });
+      }
       this.#post({ type: 'execute', id, request });
     });
   }

@@ -108,6 +108,8 @@ export interface SealedGroup {
 /** What the worker is started with (structured-cloned into it). */
 export interface KernelWorkerData {
   readonly pageChannel: SharedArrayBuffer;
+  /** The ids of cancelled requests (cancel-channel.ts). */
+  readonly cancelChannel: SharedArrayBuffer;
   readonly cachePages: number;
   readonly pageReadTimeoutMs: number;
   readonly maxGroupPages: number;

@@ -63,6 +63,15 @@ export const DEFAULT_MAX_GROUP_PAGES = 50_000;
 export const DEFAULT_MAX_UNASSIGNED_GROUPS = 10_000;
 export const DEFAULT_MAX_RESULT_ROWS = 1_000_000;
 export const DEFAULT_SQLITE_CACHE_PAGES = 500;
+/**
+ * SQLite calls the progress handler every this many virtual-machine steps of a statement (a few tens
+ * of microseconds here): how soon a cancelled statement stops, against the cost of the callbacks.
+ */
+const PROGRESS_STEPS = 4_096;
+const SQLITE_INTERRUPT = 9;
+/** The error of a statement stopped by `execute`'s `cancelled` (sqlstate query_canceled). */
+export const STATEMENT_CANCELED_MESSAGE =
+  'canceling statement: it was canceled (statement timeout, cancel request, or its client went away) and its transaction rolled back';
 /** Prepared statements kept by SQL text. */
 const STATEMENT_CACHE_MAX = 128;
 const VFS_NAME = 'northlight-redo';
@@ -191,6 +200,10 @@ export class SqlSession {
   #open: { readonly id: number; readonly readOnly: boolean } | undefined;
   /** The request in progress asked for `typedValues`. */
   #typedValues = false;
+  /** Whether the request in progress was cancelled (`execute`'s argument); read by the progress handler. */
+  #cancelled: (() => boolean) | undefined;
+  /** Set only while a user statement steps: internal BEGIN/COMMIT/ROLLBACK are never interrupted. */
+  #interruptible = false;
 
   private constructor(
     wasm: SqliteWasm,
@@ -213,6 +226,7 @@ export class SqlSession {
     this.#rollback = this.#prepareInternal('ROLLBACK');
     const rc = wasm.set_authorizer(db, (_pApp, action, p3, p4) => this.#authorize(action, p3, p4), 0);
     assert(rc === SQLITE_OK, `sqlite3_set_authorizer failed: ${rc}`);
+    wasm.progress_handler(db, PROGRESS_STEPS, () => this.#onProgress(), 0);
   }
 
   /**
@@ -258,9 +272,14 @@ export class SqlSession {
     return this.#wasm.UTF8ToString(this.#wasm._sqlite3_libversion());
   }
 
-  /** Runs the request as one transaction (see the module comment). Never throws an expected failure. */
-  execute(asked: ExecuteRequest): ExecuteReply {
+  /**
+   * Runs the request as one transaction (see the module comment). Never throws an expected failure.
+   * `cancelled`, polled while its statements run, stops the one running when it turns true: it fails
+   * with 57014 and the transaction rolls back, so one runaway query cannot hold the connection forever.
+   */
+  execute(asked: ExecuteRequest, cancelled?: () => boolean): ExecuteReply {
     assert(!this.#closed, 'execute on a closed session');
+    this.#cancelled = cancelled;
     const request = this.#replica ? { ...asked, readOnly: true } : asked;
     this.#requests++;
     this.#vfs.refusal = undefined;
@@ -271,6 +290,10 @@ export class SqlSession {
       'a request outside the interactive transaction open on the connection',
     );
     try {
+      // Cancelled while it waited in the worker's queue: it does not start (a short one might not
+      // reach the progress handler at all).
+      if (cancelled?.() === true && request.describeOnly !== true && request.transaction?.step !== 'rollback')
+        throw this.#canceled(0);
       const results =
         request.describeOnly === true
           ? [this.#describe(request)]
@@ -295,7 +318,12 @@ export class SqlSession {
     } finally {
       this.#vfs.refusal = undefined;
       this.#typedValues = false;
+      this.#cancelled = undefined;
     }
+  }
+
+  #onProgress(): number {
+    return this.#interruptible && this.#cancelled?.() === true ? 1 : 0;
   }
 
   setVdl(vdl: bigint): void {
@@ -598,10 +626,14 @@ export class SqlSession {
       const rows: SqlValue[][] = [];
       const totalChangesBefore = writes ? this.#totalChanges() : 0;
       this.#authorizingUserSql = true; // a schema change may re-prepare the statement inside step
+      this.#interruptible = true;
       try {
         for (;;) {
           const rc = wasm._sqlite3_step(stmt);
+          if (rc === SQLITE_INTERRUPT) throw this.#canceled(index);
           if (rc === SQLITE_ROW) {
+            // Rows are read in JavaScript, between steps: a cancel must stop a long result too.
+            if (rows.length % 256 === 255 && this.#cancelled?.() === true) throw this.#canceled(index);
             if (rows.length >= this.#maxResultRows) {
               throw this.#refused({ kind: 'result-too-large', limitRows: this.#maxResultRows }, index);
             }
@@ -611,6 +643,7 @@ export class SqlSession {
         }
       } finally {
         this.#authorizingUserSql = false;
+        this.#interruptible = false;
       }
       // sqlite3_changes() keeps the last DML's count through DDL; the total tells whether this changed any.
       const changes =
@@ -749,6 +782,15 @@ export class SqlSession {
       this.#vfs.refusal,
     );
     return new RequestFailure(index === undefined ? mapped : { ...mapped, statementIndex: index });
+  }
+
+  #canceled(index: number): RequestFailure {
+    return new RequestFailure({
+      code: 'SQLITE_INTERRUPT',
+      sqlstate: '57014',
+      message: STATEMENT_CANCELED_MESSAGE,
+      statementIndex: index,
+    });
   }
 
   #refused(refusal: KernelRefusal, index: number): RequestFailure {

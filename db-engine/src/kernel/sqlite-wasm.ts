@@ -5,7 +5,8 @@
  * Why raw exports: the package's high-level API is Promise-based even in the synchronous build (every
  * `step` is an `await` through `retry()`), which costs more than the statement itself on point
  * queries (engine-feasibility §4.3). The kernel calls `_sqlite3_step` and friends directly; the only
- * glue functions it uses are `vfs_register` and `set_authorizer`, which install JavaScript callbacks.
+ * glue functions it uses are `vfs_register`, `set_authorizer` and `progress_handler`, which install
+ * JavaScript callbacks.
  *
  * Conventions of the Emscripten build: pointers are numbers into `HEAPU8`, which is replaced when
  * linear memory grows (so it is re-read after any call into wasm); 64-bit integers cross the boundary
@@ -27,6 +28,8 @@ export interface SqliteWasm {
     authorizer: (pApp: number, action: number, p3: number, p4: number, p5: number, p6: number) => number,
     pApp: number,
   ): number;
+  /** Calls `handler` every `nOps` virtual-machine steps; a non-zero return interrupts the statement. */
+  progress_handler(db: number, nOps: number, handler: ((pApp: number) => number) | null, pApp: number): void;
   _getSqliteFree(): number;
   _sqlite3_malloc(bytes: number): number;
   _sqlite3_free(pointer: number): void;

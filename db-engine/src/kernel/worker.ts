@@ -8,7 +8,8 @@
  * event loop stays free, fetches the page. Blocking the host thread itself would deadlock it.
  *
  * What happens per command (messages.ts has the shapes; the host sends a tick's commands together):
- *  - execute: the request runs as one transaction (sql-session.ts). If its commit sealed a group,
+ *  - execute: the request runs as one transaction (sql-session.ts), stopped with 57014 if the host
+ *    cancels it meanwhile (cancel-channel.ts: the worker does not read messages while it runs). If its commit sealed a group,
  *    the group goes back with the reply, transferred. Replies of the commands run in one turn of the
  *    event loop leave together (`Outbox`), in order.
  *  - set-vdl, assign-lsns: drive the buffer cache's eviction rule (page-cache.ts). They are applied
@@ -20,6 +21,7 @@
  */
 import { isMainThread, type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { assert } from '@northlight/protocol';
+import { CancelChannelReader } from './cancel-channel.js';
 import {
   decodeGroupMessage,
   encodeGroupMessage,
@@ -66,6 +68,7 @@ class Outbox {
 async function runWorker(port: MessagePort, data: KernelWorkerData): Promise<void> {
   const post = (message: WorkerToHostMessage): void => port.postMessage(message);
   const outbox = new Outbox(port);
+  const cancels = new CancelChannelReader(data.cancelChannel);
   const pageSource = new PageChannelClient(data.pageChannel, {
     timeoutMs: data.pageReadTimeoutMs,
     postRequest: (requestId, pageNo) => {
@@ -132,7 +135,8 @@ async function runWorker(port: MessagePort, data: KernelWorkerData): Promise<voi
         handleControl(session, command, outbox);
         continue;
       }
-      const reply = session.execute(command.request);
+      const id = command.id;
+      const reply = session.execute(command.request, () => cancels.isCancelled(id));
       const group = sealed;
       sealed = undefined;
       if (group === undefined) outbox.add({ type: 'reply', id: command.id, reply });

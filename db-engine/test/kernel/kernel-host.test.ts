@@ -428,6 +428,71 @@ describe('KernelHost', () => {
     expect(await limited.stats()).toMatchObject({ groupsSealed: 2, writesOutsideBracket: 0 });
   });
 
+  it('stops a runaway statement when its signal aborts, rolls its transaction back and serves the next', async () => {
+    const volume = new MemoryVolume();
+    const host = await kernel(volume);
+    await sql(host, 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+    await sql(host, fillSql(1, 100));
+    const groups = volume.groups.length;
+    const endless = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c';
+    // A write, then a statement that never ends on its own, in one transaction: neither may stay.
+    const startedMs = performance.now();
+    const stopped = await host.execute(
+      { statements: [{ sql: "UPDATE t SET v = 'lost' WHERE id <= 50" }, { sql: endless }] },
+      AbortSignal.timeout(300),
+    );
+    const tookMs = performance.now() - startedMs;
+    expect(stopped).toMatchObject({
+      ok: false,
+      error: { sqlstate: '57014', code: 'SQLITE_INTERRUPT', statementIndex: 1 },
+    });
+    expect(tookMs).toBeGreaterThanOrEqual(250);
+    expect(tookMs).toBeLessThan(5_000);
+    expect(volume.groups).toHaveLength(groups);
+    expect(rowsOf(await sql(host, "SELECT count(*), sum(v = 'lost') FROM t"))).toEqual([[100, 0]]);
+
+    // A long result is stopped between rows too (rows are read in JavaScript, between steps).
+    const rowsStopped = await host.execute(
+      {
+        statements: [
+          {
+            sql: 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 900000) SELECT x FROM c',
+          },
+        ],
+        readOnly: true,
+      },
+      AbortSignal.timeout(50),
+    );
+    expect(rowsStopped).toMatchObject({ ok: false, error: { sqlstate: '57014' } });
+
+    // Cancelled while queued behind another request: stopped as soon as it starts; the one ahead is not.
+    const blocker = new AbortController();
+    const ahead = host.execute({ statements: [{ sql: endless }], readOnly: true }, blocker.signal);
+    const queued = new AbortController();
+    const behind = host.execute({ statements: [{ sql: fillSql(101, 110) }] }, queued.signal);
+    const third = sql(host, 'SELECT count(*) FROM t');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    queued.abort();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    blocker.abort();
+    expect(await ahead).toMatchObject({ ok: false, error: { sqlstate: '57014' } });
+    expect(await behind).toMatchObject({ ok: false, error: { sqlstate: '57014' } });
+    expect(rowsOf(await third)).toEqual([[100]]);
+
+    // An already aborted signal: the request is not even sent; and a finished one is not undone.
+    expect(await host.execute({ statements: [{ sql: 'SELECT 1' }] }, AbortSignal.abort())).toMatchObject({
+      ok: false,
+      error: { sqlstate: '57014' },
+    });
+    const late = new AbortController();
+    expect(await host.execute({ statements: [{ sql: fillSql(101, 110) }] }, late.signal)).toMatchObject({
+      ok: true,
+    });
+    late.abort();
+    expect(rowsOf(await sql(host, 'SELECT count(*) FROM t'))).toEqual([[110]]);
+    expect(volume.groups).toHaveLength(groups + 1);
+  });
+
   it('fails to start with a clear error when page 0 cannot be read', async () => {
     const start = KernelHost.start({
       pageSource: () => Promise.reject(new Error('no storage node answers')),

@@ -9,6 +9,7 @@
  * independent SQLite backend (support/endpoints.ts): a client nobody here wrote gets what it expects.
  */
 import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +23,22 @@ import {
 } from './support/endpoints.js';
 
 const run = promisify(execFile);
+
+/** A CancelRequest on a connection of its own (the protocol's way, and psql's on Ctrl-C). */
+function sendCancelRequest(port: number, processId: number, secretKey: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => {
+      const message = Buffer.alloc(16);
+      message.writeInt32BE(16, 0);
+      message.writeInt32BE(80_877_102, 4);
+      message.writeInt32BE(processId, 8);
+      message.writeInt32BE(secretKey, 12);
+      socket.end(message);
+    });
+    socket.on('close', () => resolve());
+    socket.on('error', reject);
+  });
+}
 
 async function psql(
   port: number,
@@ -210,6 +227,45 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         await binary.end();
       }
     });
+
+    it.runIf(kind === 'engine')(
+      'a runaway query is stopped by statement_timeout or a CancelRequest, and nobody else waits on it',
+      async () => {
+        const endless =
+          'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c';
+        const [timed, cancelled, bystander] = [client(), client(), client()];
+        await Promise.all([timed.connect(), cancelled.connect(), bystander.connect()]);
+        try {
+          // statement_timeout: stopped mid-statement (the kernel has one SQLite connection: before,
+          // it ran forever and every other client of the engine waited behind it).
+          await timed.query('SET statement_timeout = 300');
+          const startedMs = Date.now();
+          const timeout = await timed.query(endless).catch((error: unknown) => error);
+          expect(timeout).toMatchObject({
+            code: '57014',
+            message: 'canceling statement due to statement timeout',
+          });
+          expect(Date.now() - startedMs).toBeLessThan(10_000);
+          expect((await timed.query('SELECT 41 + 1 AS x')).rows).toEqual([{ x: '42' }]);
+
+          // A CancelRequest (what psql sends on Ctrl-C) on a new connection, with the key the server gave.
+          const running = cancelled.query(endless).catch((error: unknown) => error);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          const waiting = bystander.query('SELECT 7 AS y');
+          const keys = cancelled as unknown as { processID: number; secretKey: number };
+          await sendCancelRequest(port, keys.processID, keys.secretKey);
+          expect(await running).toMatchObject({
+            code: '57014',
+            message: 'canceling statement due to user request',
+          });
+          expect((await waiting).rows).toEqual([{ y: '7' }]);
+          expect((await cancelled.query('SELECT 1 AS z')).rows).toEqual([{ z: '1' }]);
+        } finally {
+          await Promise.all([timed.end(), cancelled.end(), bystander.end()]);
+        }
+      },
+      60_000,
+    );
 
     it('a transaction commits; an error fails it until ROLLBACK', async () => {
       const connection = client();

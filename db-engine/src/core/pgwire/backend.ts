@@ -66,7 +66,7 @@ export interface TransactionOptions {
   readonly idleTimeoutMs?: number;
   /** Called once if the backend rolls the transaction back on its own (idle timeout, engine stop). */
   readonly onAbandoned?: (error: BackendError) => void;
-  /** CancelRequest: a wait for the writer ends with 57014 (a statement already running finishes). */
+  /** CancelRequest or statement timeout: the wait for the writer, or the running statement, ends with 57014. */
   readonly signal?: AbortSignal;
 }
 

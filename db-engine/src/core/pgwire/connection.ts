@@ -104,7 +104,10 @@ export interface ConnectionLimits {
   readonly resultBytesMax: number;
   /** Named prepared statements and named portals, each. */
   readonly preparedStatementsMax: number;
-  /** 0: none. Ends a wait for the writer with 57014 (a statement already running finishes). */
+  /**
+   * 0: none. A statement running (or waiting for the writer) longer fails with 57014; a running one is
+   * stopped in the kernel and its transaction rolled back. `SET statement_timeout` overrides it.
+   */
   readonly statementTimeoutMs: number;
   /** Passed to the backend: an open transaction idle this long is rolled back (FATAL 25P03). */
   readonly idleInTransactionTimeoutMs: number;
@@ -282,7 +285,10 @@ export class PgConnection {
     void this.pump();
   }
 
-  /** CancelRequest from another connection for this one: ends the current wait with 57014. */
+  /**
+   * CancelRequest from another connection for this one: the current statement, waiting for the writer
+   * or running in the kernel, fails with 57014.
+   */
   cancel(): void {
     this.inFlight?.abort();
   }

@@ -26,6 +26,7 @@ import {
 import { configHelpText, describeConfig, parseStorageNodeConfig, type StorageNodeConfig } from './config.js';
 import { StorageNodeCore } from './core/storage-node-core.js';
 import { startAdminServer } from './io/admin-server.js';
+import { acquireDataDirLock, EXIT_DATA_DIR_LOCKED } from './io/data-dir-lock.js';
 import { PinoLogger } from './io/logger.js';
 import { PrometheusStorageMetrics } from './io/metrics.js';
 import { storageMetricsFor } from './io/metrics-adapter.js';
@@ -89,6 +90,16 @@ async function run(argv: readonly string[]): Promise<number> {
     bindings: { nodeId: config.nodeId, zone: config.zone },
   });
   logger.log('info', 'starting', { config: describeConfig(config) });
+  // Before anything opens a segment or a port: two processes on one directory corrupt it.
+  const lock = await acquireDataDirLock({ dataDir: config.dataDir, nodeId: config.nodeId, logger });
+  if (!lock.ok) {
+    logger.log('error', 'refusing to start: the data directory is locked', {
+      dataDir: config.dataDir,
+      error: lock.error.message,
+    });
+    process.stderr.write(`storage-node: ${lock.error.message}\n`);
+    return EXIT_DATA_DIR_LOCKED;
+  }
   const directory = new StaticPeerDirectory();
   for (const [id, address] of config.peers) directory.set(id, address);
   const network = await TcpNetworkEndpoint.listen({
@@ -246,6 +257,9 @@ async function run(argv: readonly string[]): Promise<number> {
         await core.stop();
         network.close();
         await network.closed;
+        // Only now: nothing of this process writes to the directory any more. A node that stops any
+        // other way (a crash, the deadline above) leaves the lock for the next one to take over.
+        lock.value.release();
         clearTimeout(deadline);
         logger.log('info', 'stopped');
         resolve(0);

@@ -41,15 +41,9 @@ export interface StartOptions {
 /** Free loopback ports, claimed below the ephemeral range (see protocol's `io/free-ports.ts`). */
 export { freePorts } from '@northlight/protocol/io';
 
-export async function startStorageProcess(
-  nodeId: string,
-  zone: string,
-  dataDirOrOptions?: string | StartOptions,
-): Promise<StorageProcess> {
-  const options: StartOptions =
-    typeof dataDirOrOptions === 'string' ? { dataDir: dataDirOrOptions } : (dataDirOrOptions ?? {});
-  const directory = options.dataDir ?? mkdtempSync(join(tmpdir(), `northlight-${nodeId}-`));
-  const child = spawn(
+/** Spawns `src/main.ts` on loopback with the rig's flags (not waiting for anything). */
+function spawnStorageProcess(nodeId: string, zone: string, directory: string, options: StartOptions) {
+  return spawn(
     process.execPath,
     [
       ...(options.nodeArgs ?? []),
@@ -74,6 +68,36 @@ export async function startStorageProcess(
     ],
     { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   );
+}
+
+/**
+ * Runs a storage node that is expected to stop by itself (refusing to start): its exit code and
+ * everything it wrote, once its output is closed. Killed after `READY_TIMEOUT_MS` if it serves instead.
+ */
+export async function runStorageProcessToExit(
+  nodeId: string,
+  zone: string,
+  options: StartOptions & { readonly dataDir: string },
+): Promise<{ code: number | null; output: string }> {
+  const child = spawnStorageProcess(nodeId, zone, options.dataDir, options);
+  const output: string[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), READY_TIMEOUT_MS);
+  const code = await new Promise<number | null>((resolve) => child.once('close', (exit) => resolve(exit)));
+  clearTimeout(timer);
+  return { code, output: output.join('') };
+}
+
+export async function startStorageProcess(
+  nodeId: string,
+  zone: string,
+  dataDirOrOptions?: string | StartOptions,
+): Promise<StorageProcess> {
+  const options: StartOptions =
+    typeof dataDirOrOptions === 'string' ? { dataDir: dataDirOrOptions } : (dataDirOrOptions ?? {});
+  const directory = options.dataDir ?? mkdtempSync(join(tmpdir(), `northlight-${nodeId}-`));
+  const child = spawnStorageProcess(nodeId, zone, directory, options);
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ports = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {

@@ -1,0 +1,360 @@
+/**
+ * The data directory lock (src/io/data-dir-lock.ts; its header numbers the cases named here).
+ *
+ * On real processes: a second node on a directory a node serves exits with EXIT_DATA_DIR_LOCKED and a
+ * message naming the holder's pid, the directory and what to do, while the first keeps taking appends;
+ * after kill -9 of the first, a new node takes the stale lock over (a WARN line naming the dead pid)
+ * and holds every record the first acknowledged; a clean SIGTERM removes the lock; two nodes started
+ * at once on one directory, free or stale-locked, end with exactly one serving (cases 1–4).
+ *
+ * In process, on a temporary directory with a process table the test controls: a recycled pid (alive,
+ * another start time), the machine booted since, this process's own pid and a dead marker left by a
+ * crashed takeover are stale; a live holder, a holder on another host and a lock that does not parse
+ * are refused; `release` removes only the lock it took. And the real process table on Linux: a live
+ * process that is not a storage node is judged by its start time (case 5).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { asEpoch, asLsn, asPageNo, asPgId, asSegmentId, type RedoRecord } from '@northlight/protocol';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  acquireDataDirLock,
+  EXIT_DATA_DIR_LOCKED,
+  type LockHolder,
+  type ProcessTable,
+  realProcessTable,
+} from '../src/io/data-dir-lock.js';
+import {
+  admin,
+  runStorageProcessToExit,
+  type StorageProcess,
+  startStorageProcess,
+  stopStorageProcess,
+} from './support/process-rig.js';
+import { ProcessWriter } from './support/process-writer.js';
+
+const directories: string[] = [];
+const processes: StorageProcess[] = [];
+afterAll(async () => {
+  for (const node of processes) if (node.child.exitCode === null) await stopStorageProcess(node, 'SIGKILL');
+  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
+});
+
+function newDirectory(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'northlight-lock-'));
+  directories.push(directory);
+  return directory;
+}
+
+function lockOf(directory: string): LockHolder {
+  return JSON.parse(readFileSync(join(directory, 'LOCK'), 'utf8')) as LockHolder;
+}
+
+const SEGMENT = 'pg0-l1';
+const EPOCH = asEpoch(0n);
+
+function record(index: number): RedoRecord {
+  return {
+    lsn: asLsn(BigInt(index + 1)),
+    backlink: asLsn(BigInt(index)),
+    kind: 'page-diff',
+    cpl: true,
+    volumeEpoch: EPOCH,
+    pgId: asPgId(0),
+    pageNo: asPageNo(index % 8),
+    runs: [{ offset: 64, bytes: new Uint8Array([index & 0xff, 7, 7]) }],
+  };
+}
+
+async function appendRecords(writer: ProcessWriter, from: number, count: number): Promise<void> {
+  for (let index = from; index < from + count; index++) {
+    const reply = await writer.ask((requestId) => ({
+      type: 'append-batch',
+      requestId,
+      volumeEpoch: EPOCH,
+      membershipEpoch: asEpoch(1n),
+      pgId: asPgId(0),
+      segmentId: asSegmentId(SEGMENT),
+      durableHint: asLsn(BigInt(index)),
+      records: [record(index)],
+    }));
+    expect(reply.type).toBe('append-ack');
+  }
+}
+
+async function sclOf(node: StorageProcess): Promise<string | undefined> {
+  const status = (await admin(node, 'GET', '/v1/status')).json() as {
+    segments: { segmentId: string; scl: string }[];
+  };
+  return status.segments.find((segment) => segment.segmentId === SEGMENT)?.scl;
+}
+
+describe('data directory lock (real processes)', () => {
+  it('refuses a second node while the first serves, and takes a killed node’s lock over', {
+    timeout: 120_000,
+  }, async () => {
+    const dataDir = newDirectory();
+    const first = await startStorageProcess('l1', 'a', { dataDir });
+    processes.push(first);
+    expect(lockOf(dataDir)).toMatchObject({ pid: first.child.pid, nodeId: 'l1' });
+    const created = await admin(first, 'POST', '/v1/segments', {
+      pgId: 0,
+      segmentId: SEGMENT,
+      membershipEpoch: '1',
+      members: [SEGMENT],
+    });
+    expect(created.status, created.text).toBe(201);
+    const writer = await ProcessWriter.connect(first);
+    await appendRecords(writer, 0, 20);
+
+    // Case 2: the second node refuses before it opens anything, naming the holder and what to do.
+    const second = await runStorageProcessToExit('l1', 'a', { dataDir });
+    expect(second.code, second.output).toBe(EXIT_DATA_DIR_LOCKED);
+    expect(second.output).toContain(`NL_CONFIG_INVALID: cannot lock the data directory ${dataDir}`);
+    expect(second.output).toContain(`pid ${first.child.pid}`);
+    expect(second.output).toContain('Stop that process first');
+    expect(second.output).not.toContain('storage node ready');
+    // …and the first goes on serving, its lock untouched.
+    expect(lockOf(dataDir)).toMatchObject({ pid: first.child.pid });
+    await appendRecords(writer, 20, 20);
+    expect((await admin(first, 'GET', '/readyz')).status).toBe(200);
+    expect(await sclOf(first)).toBe('40');
+
+    // Case 3: kill -9 leaves the lock; the next node finds its pid gone and takes it over.
+    await stopStorageProcess(first, 'SIGKILL');
+    expect(existsSync(join(dataDir, 'LOCK'))).toBe(true);
+    const third = await startStorageProcess('l1', 'a', { dataDir });
+    processes.push(third);
+    const takeover = third.output
+      .join('')
+      .split('\n')
+      .find((line) => line.includes('took over a stale data directory lock'));
+    expect(takeover, third.output.join('')).toBeDefined();
+    expect(JSON.parse(takeover!)).toMatchObject({
+      level: 'warn',
+      previousPid: first.child.pid,
+      reason: `pid ${first.child.pid} is gone`,
+    });
+    expect(lockOf(dataDir)).toMatchObject({ pid: third.child.pid });
+    expect(await sclOf(third)).toBe('40'); // every acknowledged record is there
+
+    // A clean shutdown removes the lock.
+    expect(await stopStorageProcess(third, 'SIGTERM')).toBe(0);
+    expect(existsSync(join(dataDir, 'LOCK'))).toBe(false);
+  });
+
+  it('lets exactly one of two nodes started at once serve, on a free and on a stale-locked directory', {
+    timeout: 120_000,
+  }, async () => {
+    for (const stale of [false, true]) {
+      const dataDir = newDirectory();
+      if (stale) writeFileSync(join(dataDir, 'LOCK'), JSON.stringify(holderOf(deadPid(), 'gone')));
+      const outcomes = await Promise.allSettled([
+        startStorageProcess('r1', 'a', { dataDir }),
+        startStorageProcess('r2', 'a', { dataDir }),
+      ]);
+      const serving = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+      processes.push(...serving);
+      const refused = outcomes.flatMap((outcome) =>
+        outcome.status === 'rejected' ? [String(outcome.reason)] : [],
+      );
+      expect(serving.length, refused.join('\n')).toBe(1);
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toContain(`exited with ${EXIT_DATA_DIR_LOCKED}`);
+      expect(lockOf(dataDir)).toMatchObject({ pid: serving[0]!.child.pid });
+      expect(await stopStorageProcess(serving[0]!, 'SIGTERM')).toBe(0);
+    }
+  });
+});
+
+/** A pid no process has (pids stay below 2^22 on Linux). */
+function deadPid(): number {
+  return 4_194_303;
+}
+
+function holderOf(pid: number, nodeId: string, overrides: Partial<LockHolder> = {}): LockHolder {
+  return {
+    format: 1,
+    pid,
+    nodeId,
+    host: realProcessTable.hostName(),
+    acquiredAt: '2020-01-01T00:00:00.000Z',
+    token: `token-${pid}`,
+    ...overrides,
+  };
+}
+
+interface LogLine {
+  readonly level: string;
+  readonly message: string;
+  readonly fields: Readonly<Record<string, unknown>> | undefined;
+}
+
+function harness(processes: Partial<ProcessTable> & { alive?: ReadonlySet<number> } = {}) {
+  const lines: LogLine[] = [];
+  const alive = processes.alive ?? new Set<number>();
+  const table: ProcessTable = {
+    ownPid: 100,
+    hostName: () => 'here',
+    isAlive: (pid) => pid === 100 || alive.has(pid),
+    startTicksOf: (pid) => (pid === 100 || alive.has(pid) ? `${pid}000` : undefined),
+    bootId: () => 'boot-1',
+    nowIso: () => '2030-01-01T00:00:00.000Z',
+    ...processes,
+  };
+  const dataDir = newDirectory();
+  const acquire = () =>
+    acquireDataDirLock({
+      dataDir,
+      nodeId: 'n1',
+      logger: { log: (level, message, fields) => lines.push({ level, message, fields }) },
+      processes: table,
+    });
+  const plant = (holder: Partial<LockHolder>, name = 'LOCK') =>
+    writeFileSync(
+      join(dataDir, name),
+      JSON.stringify({ ...holderOf(200, 'old'), host: 'here', bootId: 'boot-1', ...holder }),
+    );
+  return { dataDir, lines, acquire, plant };
+}
+
+describe('data directory lock (in process)', () => {
+  it('takes a free directory, records its holder, and releases only its own lock', async () => {
+    const { dataDir, acquire } = harness();
+    const taken = await acquire();
+    expect(taken.ok).toBe(true);
+    if (!taken.ok) return;
+    expect(lockOf(dataDir)).toMatchObject({
+      format: 1,
+      pid: 100,
+      nodeId: 'n1',
+      host: 'here',
+      startTicks: '100000',
+      bootId: 'boot-1',
+    });
+    // A second acquire in the same process (a bug) is refused, although the lock names this pid.
+    expect(await acquire()).toMatchObject({ ok: false, error: { code: 'NL_CONFIG_INVALID' } });
+    taken.value.release();
+    expect(existsSync(join(dataDir, 'LOCK'))).toBe(false);
+    // A lock someone else took after ours was removed by hand stays.
+    const again = await acquire();
+    expect(again.ok).toBe(true);
+    if (!again.ok) return;
+    writeFileSync(join(dataDir, 'LOCK'), JSON.stringify(holderOf(300, 'other')));
+    again.value.release();
+    expect(lockOf(dataDir)).toMatchObject({ pid: 300 });
+    expect(readdirNames(dataDir)).toEqual(['LOCK']); // no temporary or marker file left
+  });
+
+  it('refuses a live holder, naming its pid, the directory and what to do', async () => {
+    const { dataDir, acquire, plant } = harness({ alive: new Set([200]) });
+    plant({ startTicks: '200000' });
+    const refused = await acquire();
+    expect(refused.ok).toBe(false);
+    if (refused.ok) return;
+    expect(refused.error.code).toBe('NL_CONFIG_INVALID');
+    expect(refused.error.message).toContain(`cannot lock the data directory ${dataDir}`);
+    expect(refused.error.message).toContain('storage node old (pid 200 on host here');
+    expect(refused.error.message).toContain(
+      `if pid 200 is not a storage node, remove ${join(dataDir, 'LOCK')}`,
+    );
+    expect(lockOf(dataDir)).toMatchObject({ pid: 200 });
+  });
+
+  it.each([
+    ['the pid is gone', { pid: 200 }, new Set<number>(), 'pid 200 is gone'],
+    [
+      'the pid was recycled (another start time)',
+      { pid: 200, startTicks: '12' },
+      new Set([200]),
+      'pid 200 is another process now (started at tick 200000, the holder at 12)',
+    ],
+    [
+      'the machine booted since',
+      { pid: 200, bootId: 'boot-0' },
+      new Set([200]),
+      'the machine has booted since',
+    ],
+    [
+      'it is this very pid (a restarted container)',
+      { pid: 100, startTicks: '5' },
+      new Set<number>(),
+      'pid 100 is this process',
+    ],
+  ])('takes over a stale lock when %s, at WARN', async (_case, holder, alive, reason) => {
+    const { dataDir, acquire, plant, lines } = harness({ alive });
+    plant(holder);
+    const taken = await acquire();
+    expect(taken.ok, taken.ok ? '' : taken.error.message).toBe(true);
+    expect(lockOf(dataDir)).toMatchObject({ pid: 100, nodeId: 'n1' });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 'warn', message: 'took over a stale data directory lock' });
+    expect(String(lines[0]!.fields?.reason)).toContain(reason);
+    expect(lines[0]!.fields).toMatchObject({ previousPid: holder.pid, previousNodeId: 'old' });
+  });
+
+  it('refuses a holder on another host, and a lock that does not parse', async () => {
+    const other = harness();
+    other.plant({ host: 'elsewhere' });
+    const refused = await other.acquire();
+    expect(refused).toMatchObject({ ok: false, error: { code: 'NL_CONFIG_INVALID' } });
+    expect(refused.ok ? '' : refused.error.message).toContain('cannot check the processes of host elsewhere');
+    const garbage = harness();
+    writeFileSync(join(garbage.dataDir, 'LOCK'), '');
+    const unreadable = await garbage.acquire();
+    expect(unreadable.ok ? '' : unreadable.error.message).toContain('cannot be read');
+    expect(readFileSync(join(garbage.dataDir, 'LOCK'), 'utf8')).toBe('');
+  });
+
+  it('clears a takeover marker its holder left when it died (case 8), and waits for a live one', async () => {
+    const dead = harness();
+    dead.plant({ pid: 200 });
+    dead.plant({ pid: 201 }, 'LOCK.takeover');
+    expect((await dead.acquire()).ok).toBe(true);
+    expect(readdirNames(dead.dataDir)).toEqual(['LOCK']);
+    // A live starter holding the marker for good (it never does): this one gives up, typed.
+    const busy = harness({ alive: new Set([201]) });
+    busy.plant({ pid: 200 });
+    busy.plant({ pid: 201, startTicks: '201000' }, 'LOCK.takeover');
+    const refused = await busy.acquire();
+    expect(refused.ok ? '' : refused.error.message).toContain('kept changing');
+    expect(lockOf(busy.dataDir)).toMatchObject({ pid: 200 });
+  });
+
+  it.runIf(existsSync('/proc/self/stat'))(
+    'judges a live process that is not a storage node by its start time (real /proc)',
+    async () => {
+      const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+      try {
+        const pid = sleeper.pid!;
+        const startTicks = realProcessTable.startTicksOf(pid) ?? 'none';
+        expect(startTicks).toMatch(/^\d+$/);
+        const lines: LogLine[] = [];
+        const logger = {
+          log: (level: string, message: string, fields?: Readonly<Record<string, unknown>>) =>
+            lines.push({ level, message, fields }),
+        };
+        // The recorded start time is the sleeper's: it is the holder, alive.
+        const held = newDirectory();
+        writeFileSync(join(held, 'LOCK'), JSON.stringify(holderOf(pid, 'old', { startTicks })));
+        const refused = await acquireDataDirLock({ dataDir: held, nodeId: 'n1', logger });
+        expect(refused.ok ? '' : refused.error.message).toContain(`pid ${pid}`);
+        // Another start time: the pid was recycled by the sleeper, the lock is stale.
+        const recycled = newDirectory();
+        writeFileSync(join(recycled, 'LOCK'), JSON.stringify(holderOf(pid, 'old', { startTicks: '1' })));
+        const taken = await acquireDataDirLock({ dataDir: recycled, nodeId: 'n1', logger });
+        expect(taken.ok).toBe(true);
+        if (taken.ok) taken.value.release();
+        expect(String(lines.at(-1)?.fields?.reason)).toContain(`pid ${pid} is another process now`);
+      } finally {
+        sleeper.kill('SIGKILL');
+      }
+    },
+  );
+});
+
+function readdirNames(directory: string): string[] {
+  return readdirSync(directory).sort();
+}

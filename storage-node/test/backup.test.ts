@@ -265,7 +265,7 @@ describe('backup to the object store', () => {
         snapshot = result;
       });
     await harness.settle(() => restored !== undefined);
-    expect(restored).toMatchObject({ ok: false, error: { code: 'NL_TIMEOUT' } });
+    expect(restored).toMatchObject({ ok: false, error: { code: 'NL_SEGMENT_BUSY' } });
     expect(snapshot).toBeUndefined();
     release!();
     await harness.settle(() => snapshot !== undefined);

@@ -268,10 +268,10 @@ describe('hydrating from a peer snapshot', () => {
     const second = await run(harness, () =>
       harness.core('s1').hydrateFromSnapshot(pg(0), segmentOf(0, 's1'), async () => new Pipe()),
     );
-    expect(second).toMatchObject({ ok: false, error: { code: 'NL_TIMEOUT' } });
+    expect(second).toMatchObject({ ok: false, error: { code: 'NL_SEGMENT_BUSY' } });
     // An S3 restore of it waits too: the snapshot would race it.
     const restore = await run(harness, () => harness.core('s1').restoreSegment(pg(0), segmentOf(0, 's1')));
-    expect(restore).toMatchObject({ ok: false, error: { code: 'NL_TIMEOUT' } });
+    expect(restore).toMatchObject({ ok: false, error: { code: 'NL_SEGMENT_BUSY' } });
     stalled.close();
     await harness.settle(() => first !== undefined);
     expect(first?.ok).toBe(false);

@@ -66,6 +66,12 @@ export const errorCatalog = {
     summary: 'An operation did not finish within its deadline.',
     action: 'Usually transient; it is retried. If it persists, look for overloaded or partitioned nodes.',
   },
+  NL_SEGMENT_BUSY: {
+    summary:
+      'Another operation is already filling this segment (a hydration from a peer or a restore from a backup); this one would conflict with it.',
+    action:
+      'Wait for it to finish, then check the segment again: it may no longer need this operation. The control plane does this by itself.',
+  },
   NL_CONFIG_INVALID: {
     summary: 'A configuration value or command-line argument is invalid.',
     action: 'Correct the value named in the message and start again.',

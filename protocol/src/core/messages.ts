@@ -108,6 +108,7 @@ export const ERROR_CODE_WIRE_TABLE = [
   'NL_METADATA_CONFLICT',
   'NL_METADATA_CORRUPT',
   'NL_METADATA_UNAVAILABLE',
+  'NL_SEGMENT_BUSY',
 ] as const satisfies readonly ErrorCode[];
 
 const wireIndexOfErrorCode = new Map<ErrorCode, number>(

@@ -1320,8 +1320,8 @@ export class StorageNodeCore {
       if ((storage.segment(pgId, segmentId)?.peerHydrationsPending ?? 0) > 0)
         return fail(
           new NorthlightError(
-            'NL_TIMEOUT',
-            `segment ${segmentId} of PG ${pgId} is being hydrated from a peer's snapshot; retry when it is done`,
+            'NL_SEGMENT_BUSY',
+            `segment ${segmentId} of PG ${pgId} is being hydrated from a peer's snapshot; check it again when that is done`,
           ),
         );
       const key = manifestKey(this.#options.backupPrefix, pgId, source);
@@ -1525,8 +1525,8 @@ export class StorageNodeCore {
     if (segment.peerHydrationsPending > 0 || segment.hydration !== undefined)
       return fail(
         new NorthlightError(
-          'NL_TIMEOUT',
-          `segment ${control.segmentId} of PG ${control.pgId} is already hydrating (${segment.hydration?.source ?? 'peer'}); retry when it is done`,
+          'NL_SEGMENT_BUSY',
+          `segment ${control.segmentId} of PG ${control.pgId} is already hydrating (${segment.hydration?.source ?? 'peer'}); check it again when that is done`,
         ),
       );
     const hydration = { source: 'backup' as const, chunksDone: 0, chunksTotal: 0 };
@@ -1849,8 +1849,8 @@ export class StorageNodeCore {
       return Promise.resolve(
         fail(
           new NorthlightError(
-            'NL_TIMEOUT',
-            `segment ${segmentId} of PG ${pgId} is already hydrating (${segment.hydration?.source ?? 'peer'}); retry when it is done`,
+            'NL_SEGMENT_BUSY',
+            `segment ${segmentId} of PG ${pgId} is already hydrating (${segment.hydration?.source ?? 'peer'}); check it again when that is done`,
           ),
         ),
       );

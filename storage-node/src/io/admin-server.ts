@@ -123,6 +123,8 @@ export const HTTP_STATUS_OF_ERROR_CODE = {
   NL_OBJECT_STORE_UNAVAILABLE: 503,
   NL_NETWORK_UNREACHABLE: 503,
   NL_TIMEOUT: 504,
+  // A conflict with a hydration in progress, not a deadline: the caller waits and checks again.
+  NL_SEGMENT_BUSY: 409,
   NL_CONFIG_INVALID: 500,
   NL_REQUEST_INVALID: 400,
   // The control plane's metadata directory: never raised by a storage node, mapped for completeness.

@@ -328,9 +328,21 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
         visibleThroughSeq: 0,
       };
     }
-    const reply = await kernel.execute(request, signal);
+    return kernel.execute(request, signal);
+  };
+  /**
+   * The HTTP API's `execute`: a write refused here also names the HTTP API of the writer this replica
+   * follows, where the client can send it. Not over the PostgreSQL protocol: a psql user has no use for
+   * the writer's internal HTTP port, and the URL is stale after a failover; there the message points
+   * to the read-write endpoint.
+   */
+  const executeOverHttp = async (request: ExecuteRequest, signal?: AbortSignal): Promise<EngineReply> => {
+    const reply = await execute(request, signal);
     if (!reply.ok && reply.error.code === 'NORTHLIGHT_READ_ONLY_REPLICA')
-      return { ...reply, error: { ...reply.error, message: `${reply.error.message} at ${writerUrl}` } };
+      return {
+        ...reply,
+        error: { ...reply.error, message: `${reply.error.message}; its HTTP API: ${writerUrl}` },
+      };
     return reply;
   };
   // Read-only: no transaction ever holds the gate here; each statement reads on its own.
@@ -366,7 +378,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     bodyLimitBytes: config.requestBodyLimitBytes,
     requestTimeoutMs: config.requestTimeoutMs,
     statementTimeoutMs: config.statementTimeoutMs,
-    execute,
+    execute: executeOverHttp,
     readiness: () => {
       if (serving?.kernel === undefined) return { ready: false, reason: 'not following the writer yet' };
       if (!streamConnected)

@@ -1,13 +1,15 @@
 // Read replicas as real processes: a writer, two replicas and six storage-node processes on loopback.
 // Under a bank-transfer load on the writer, every read on a replica is one committed state (the total
 // never changes, and no transfer row appears without its balances), the replicas see each write within
-// a bound, refuse writes naming the writer, report their lag (writer's histogram, replica status), and
-// survive a writer restart: they keep answering from the state they reached, resubscribe, resync from
-// storage, and then see what the new writer commits. Then the transitions: failover (kill -9 of the
-// writer under load, a replica promoted, every acknowledged transfer kept, kill-to-first-write
-// reported), split brain (a replica promoted while the writer still runs: the old writer gets nothing
-// acknowledged and exits 3) and switchover (fence, promote; the write gap reported).
+// a bound, refuse writes naming the writer (its HTTP URL over HTTP, the read-write endpoint over the
+// PostgreSQL protocol), report their lag (writer's histogram, replica status), and survive a writer
+// restart: they keep answering from the state they reached, resubscribe, resync from storage, and then
+// see what the new writer commits. Then the transitions: failover (kill -9 of the writer under load, a
+// replica promoted, every acknowledged transfer kept, kill-to-first-write reported), split brain (a
+// replica promoted while the writer still runs: the old writer gets nothing acknowledged and exits 3)
+// and switchover (fence, promote; the write gap reported).
 import { freePorts } from '@northlight/protocol/io';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type EngineProcess,
@@ -187,6 +189,28 @@ describe('read replicas over six storage-node processes', () => {
       expect(answer.status).toBe(400);
       expect(answer.body.sqlstate).toBe('25006');
       expect(answer.body.message).toContain(`http://127.0.0.1:${writerPort}`);
+    }
+    // Over the PostgreSQL protocol the same refusal points to the read-write endpoint: the writer's
+    // internal HTTP URL means nothing to a psql user, and is stale after a failover.
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: replicas[0]!.pgPort,
+      user: 'app',
+      database: 'app',
+    });
+    await client.connect();
+    try {
+      const refused = await client.query('DELETE FROM transfers').catch((error: pg.DatabaseError) => error);
+      expect(refused).toMatchObject({
+        code: '25006',
+        message: expect.stringContaining('read-write endpoint'),
+      });
+      expect((refused as pg.DatabaseError).message).not.toMatch(/http:|127\.0\.0\.1/);
+      expect((await client.query('SELECT count(*) AS n FROM accounts')).rows).toEqual([
+        { n: String(ACCOUNTS) },
+      ]);
+    } finally {
+      await client.end();
     }
     expect((await bank(replicas[0]!)).count).toBe(ACCOUNTS);
   });

@@ -246,7 +246,7 @@ export function sqlErrorFromRefusal(refusal: KernelRefusal): {
         return {
           code: 'NORTHLIGHT_READ_ONLY_REPLICA',
           sqlstate: SQLSTATE.readOnlySqlTransaction,
-          message: `this engine is a read-only replica and cannot run a statement that writes: ${refusal.statement}; send writes to the writer`,
+          message: `this engine is a read-only replica and cannot run a statement that writes: ${refusal.statement}; send writes to the read-write endpoint (the writer)`,
         };
       return {
         code: 'NORTHLIGHT_READ_ONLY',

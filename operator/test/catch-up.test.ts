@@ -16,10 +16,39 @@
  *      how many were behind). The simulator's catch-up workload checks the control plane's side on
  *      every seed;
  *   4. nothing acknowledged is lost, and no repair ran.
+ *
+ * Then, in process, the executor's side against a stand-in storage node (an HTTP server that answers
+ * the hydrate requests as the test scripts them) on a clock the test moves, and `status` built from
+ * its view (the catch-up that `kill-node` then `start-node` showed as failed for good, although the
+ * segment had caught up from its backup):
+ *   5. a node that answers 409 NL_SEGMENT_BUSY (already filling the segment) is no failure: the
+ *      catch-up shows as waiting, is noted once, is looked at again every 2 s while the segment is
+ *      behind, and ends without a failure when the node has filled it;
+ *   6. a failed catch-up is a current failure while its segment is behind, and is resolved (history,
+ *      never "catch-up failed") once the segment is no longer behind, with no retry said or made;
+ *   7. "retrying" is noted only when a retry is sent, from another member;
+ *   8. status's text never lets older lines push a current failure out.
  */
 import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  buildClusterStatus,
+  type CatchUpRecord,
+  formatClusterStatus,
+  type RepairsView,
+  settleCatchUps,
+  splitCatchUps,
+} from '../src/core/cluster-status.js';
+import {
+  hydrationOutcome,
+  RepairExecutor,
+  type RepairWorld,
+  type StorageSegmentView,
+  type VolumeJsonPg,
+} from '../src/io/repair-executor.js';
 import {
   clusterStatus,
   newDataDir,
@@ -231,5 +260,379 @@ describe('catch-up of a member behind its peers’ GC (real processes)', () => {
       await northlightAsync(['down', '--data-dir', dataDir]);
       await up.exited;
     }
+  });
+});
+
+/** A scripted answer of the stand-in storage node to one hydrate request. */
+interface ScriptedAnswer {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+const NODES = ['storage-a-1', 'storage-a-2', 'storage-b-1', 'storage-b-2', 'storage-c-1', 'storage-c-2'];
+const VICTIM = 'storage-a-1';
+const VICTIM_SEGMENT = `pg0-${VICTIM}`;
+const BUSY: ScriptedAnswer = {
+  status: 409,
+  body: {
+    code: 'NL_SEGMENT_BUSY',
+    message: `segment ${VICTIM_SEGMENT} of PG 0 is already hydrating (backup); check it again when that is done`,
+    action: 'Wait for it to finish, then check the segment again.',
+  },
+};
+const TIMEOUT: ScriptedAnswer = {
+  status: 504,
+  body: {
+    code: 'NL_TIMEOUT',
+    message: `segment ${VICTIM_SEGMENT} of PG 0 is already hydrating (backup); retry when it is done`,
+    action: 'Usually transient; it is retried.',
+  },
+};
+const OK: ScriptedAnswer = {
+  status: 200,
+  body: { baseLsn: '900', pages: 12, chunks: 1, records: 30, scl: '1000', bytes: 120_000, ms: 40 },
+};
+
+/**
+ * One PG of six members, one per node; the victim's node reports it behind its peers' GC until
+ * `caughtUp()`. Every node's admin URL is the stand-in server; it answers the hydrate requests in order
+ * from `answers` and anything else with 500 (recorded in `unexpected`).
+ */
+class ExecutorRig {
+  readonly notes: string[] = [];
+  readonly requests: { readonly url: string; readonly body: { sourceSegmentId?: string } }[] = [];
+  readonly unexpected: string[] = [];
+  readonly answers: ScriptedAnswer[] = [];
+  nowMs = 0;
+  behind = true;
+  readonly executor = new RepairExecutor({
+    note: (message) => this.notes.push(message),
+    journal: async () => {},
+    nowMs: () => this.nowMs,
+    openWorkflows: async () => [],
+  });
+  #server: Server | undefined;
+  #url = '';
+
+  async start(): Promise<void> {
+    this.#server = createServer((request, response) => {
+      let text = '';
+      request.on('data', (chunk: Buffer) => {
+        text += chunk.toString('utf8');
+      });
+      request.on('end', () => {
+        const url = request.url ?? '';
+        const answer =
+          request.method === 'POST' && url === `/v1/segments/0/${VICTIM_SEGMENT}/hydrate`
+            ? this.answers.shift()
+            : undefined;
+        if (answer === undefined) {
+          this.unexpected.push(`${request.method} ${url}`);
+          response.writeHead(500, { 'content-type': 'application/json' }).end('{}');
+          return;
+        }
+        this.requests.push({ url, body: JSON.parse(text) as { sourceSegmentId?: string } });
+        response.writeHead(answer.status, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(answer.body));
+      });
+    });
+    await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
+    this.#url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.#server?.closeAllConnections();
+    await new Promise<void>((resolve) =>
+      this.#server === undefined ? resolve() : this.#server.close(() => resolve()),
+    );
+  }
+
+  #segmentOf(node: string): StorageSegmentView {
+    const mine = node === VICTIM;
+    return {
+      pgId: 0,
+      segmentId: `pg0-${node}`,
+      scl: mine && this.behind ? '400' : '1000',
+      membershipEpoch: '1',
+      volumeEpoch: '1',
+      diskBytes: 1000,
+      ...(mine && this.behind ? { behindPeerGc: true } : {}),
+    };
+  }
+
+  world(): RepairWorld {
+    return {
+      writerUrl: this.#url,
+      nodes: NODES.map((nodeId) => ({
+        nodeId,
+        zone: nodeId.split('-')[1]!,
+        reachable: true,
+        unreachableForMs: 0,
+        schedulable: true,
+      })),
+      adminUrlOf: () => this.#url,
+      segmentsOf: new Map(NODES.map((node) => [node, [this.#segmentOf(node)]])),
+      limits: { gracePeriodMs: 600_000, maxPerNode: 1, maxTotal: 1 },
+      heat: { factor: 2, cooldownMs: 600_000, minimumHeat: 1e9 },
+    };
+  }
+
+  volume(): { pgs: VolumeJsonPg[] } {
+    return {
+      pgs: [
+        {
+          pgId: 0,
+          membershipEpoch: '1',
+          members: NODES.map((node) => `pg0-${node}`),
+          nodeOf: Object.fromEntries(NODES.map((node) => [`pg0-${node}`, node])),
+        },
+      ],
+    };
+  }
+
+  /** One control round at `atMs`; waits until the hydrate request it sent (if any) is answered and handled. */
+  async round(atMs: number): Promise<void> {
+    this.nowMs = atMs;
+    await this.executor.step(this.world(), this.volume());
+    // A request is marked running before `step` returns, and until its answer has been handled.
+    await until(
+      'the hydrate answer handled',
+      () => !this.catchUps().some((one) => one.state === 'running') || undefined,
+      5_000,
+    );
+  }
+
+  catchUps(): readonly CatchUpRecord[] {
+    return this.executor.view(this.nowMs).catchUps ?? [];
+  }
+
+  statusText(): string {
+    return formatClusterStatus(
+      buildClusterStatus(
+        {
+          cluster: 'catch-up',
+          dataDir: '/tmp/catch-up',
+          endpoints: { readWrite: 'pg://w', readOnly: 'pg://r', control: 'http://c' },
+          writer: 'engine-1',
+          promoting: undefined,
+          storage: [],
+          engines: [],
+          volume: undefined,
+          repairs: this.executor.view(this.nowMs),
+          upgrade: undefined,
+          events: [],
+        },
+        (atMs) => String(atMs),
+      ),
+    );
+  }
+}
+
+describe('catch-up in the executor, against a stand-in storage node', () => {
+  let rig: ExecutorRig;
+  afterEach(async () => {
+    expect(rig.unexpected).toEqual([]);
+    await rig.stop();
+  });
+
+  it('5. waits out a node that is already filling the segment (409 NL_SEGMENT_BUSY), failing nothing', async () => {
+    rig = new ExecutorRig();
+    await rig.start();
+    rig.answers.push(BUSY, BUSY);
+    await rig.round(0);
+    expect(rig.requests).toHaveLength(1);
+    expect(rig.notes).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^catch-up: ${VICTIM_SEGMENT} on ${VICTIM} is behind its peers' GC .*hydrating it from pg0-`,
+        ),
+      ),
+      `catch-up: ${VICTIM_SEGMENT} on ${VICTIM} is already being filled by its node (${(BUSY.body as { message: string }).message}); waiting, and checking it again in 2 s`,
+    ]);
+    expect(rig.catchUps()).toEqual([
+      expect.objectContaining({ segment: VICTIM_SEGMENT, state: 'waiting', attempt: 0 }),
+    ]);
+    expect(rig.statusText()).toContain(
+      `catch-up of ${VICTIM_SEGMENT} on ${VICTIM} waits: its node is already filling it`,
+    );
+    expect(rig.statusText()).not.toContain('catch-up failed');
+
+    await rig.round(1_000); // within the 2 s: no request
+    expect(rig.requests).toHaveLength(1);
+    await rig.round(3_000); // still behind: looked at again, still busy, said once only
+    expect(rig.requests).toHaveLength(2);
+    expect(rig.notes).toHaveLength(2);
+
+    rig.behind = false; // its own restore from the backup caught it up
+    await rig.round(6_000);
+    expect(rig.requests).toHaveLength(2);
+    expect(rig.notes.at(-1)).toBe(
+      `catch-up: ${VICTIM_SEGMENT} on ${VICTIM} is no longer behind its peers' GC: its node filled it (${(BUSY.body as { message: string }).message})`,
+    );
+    expect(rig.catchUps()).toEqual([]);
+    expect(rig.notes.join('\n')).not.toMatch(/failed|retrying/);
+    expect(rig.statusText()).not.toContain('REPAIRS');
+  });
+
+  it('6. settles a failed catch-up as resolved once the segment is no longer behind, and promises no retry', async () => {
+    rig = new ExecutorRig();
+    await rig.start();
+    // What a storage node of the previous build answers: a failure, as far as the executor can tell.
+    rig.answers.push(TIMEOUT);
+    await rig.round(0);
+    const failed = rig.notes.at(-1)!;
+    expect(failed).toMatch(
+      new RegExp(
+        `^catch-up: ${VICTIM_SEGMENT} on ${VICTIM} from pg0-storage-\\S+ on storage-\\S+ failed: HTTP 504 `,
+      ),
+    );
+    expect(failed).not.toContain('retrying');
+    expect(rig.catchUps()).toEqual([
+      expect.objectContaining({ state: 'failed', attempt: 1, reason: expect.stringContaining('HTTP 504') }),
+    ]);
+    // While it is behind, the failure is current.
+    expect(rig.statusText()).toMatch(new RegExp(`catch-up failed: ${VICTIM_SEGMENT} on ${VICTIM} from pg0-`));
+
+    // It caught up by itself (its restore from the backup): no retry, and the failure is history.
+    rig.behind = false;
+    await rig.round(3_000);
+    await rig.round(10_000);
+    expect(rig.requests).toHaveLength(1);
+    expect(rig.catchUps()).toEqual([expect.objectContaining({ state: 'resolved', attempt: 1 })]);
+    expect(rig.notes.at(-1)).toMatch(
+      new RegExp(
+        `^catch-up: ${VICTIM_SEGMENT} on ${VICTIM} is no longer behind its peers' GC; its failed catch-up from pg0-\\S+ \\(attempt 1\\) is resolved$`,
+      ),
+    );
+    expect(rig.notes.filter((note) => note.includes('is resolved'))).toHaveLength(1); // said once
+    const text = rig.statusText();
+    expect(text).not.toContain('catch-up failed');
+    expect(text).toMatch(
+      new RegExp(
+        `catch-up of ${VICTIM_SEGMENT} on ${VICTIM} from pg0-\\S+ failed \\(attempt 1\\), since resolved`,
+      ),
+    );
+  });
+
+  it('7. notes "retrying" only when it sends the retry, from another member', async () => {
+    rig = new ExecutorRig();
+    await rig.start();
+    rig.answers.push(
+      { status: 503, body: { code: 'NL_NETWORK_UNREACHABLE', message: 'the source is gone' } },
+      OK,
+    );
+    await rig.round(0);
+    const firstSource = rig.requests[0]!.body.sourceSegmentId;
+    expect(rig.notes.some((note) => note.includes('retrying'))).toBe(false);
+    await rig.round(3_000);
+    expect(rig.requests).toHaveLength(2);
+    const secondSource = rig.requests[1]!.body.sourceSegmentId;
+    expect(secondSource).not.toBe(firstSource);
+    expect(rig.notes).toContain(
+      `catch-up: retrying ${VICTIM_SEGMENT} on ${VICTIM} from ${secondSource} on ${secondSource!.slice(4)} (attempt 2)`,
+    );
+    expect(rig.catchUps().map((record) => record.state)).toEqual(['failed', 'ok']);
+    // The failure is no longer current (a later attempt succeeded): status shows no current failure…
+    expect(splitCatchUps(rig.catchUps()).current).toEqual([]);
+    // …and once the node reports the segment caught up, it is resolved.
+    rig.behind = false;
+    await rig.round(6_000);
+    expect(rig.catchUps().map((record) => record.state)).toEqual(['resolved', 'ok']);
+    expect(rig.statusText()).toContain(`caught up ${VICTIM_SEGMENT} on ${VICTIM} from ${secondSource}`);
+  });
+});
+
+describe('catch-up records in status (pure)', () => {
+  const record = (segment: string, state: CatchUpRecord['state'], attempt = 1): CatchUpRecord => ({
+    pgId: 0,
+    segment,
+    node: segment.slice(4),
+    from: 'pg0-storage-b-1',
+    state,
+    attempt,
+    bytes: 1024,
+    ms: 10,
+    ...(state === 'failed' ? { reason: 'HTTP 503 gone' } : {}),
+  });
+
+  it('tells a busy answer from a failure', () => {
+    const busy = { code: 'NL_SEGMENT_BUSY', message: 'already hydrating (backup)' };
+    expect(hydrationOutcome({ ok: true, status: 200, text: 'HTTP 200 {}' })).toEqual({ kind: 'ok' });
+    expect(hydrationOutcome({ ok: false, status: 409, text: 'HTTP 409', json: busy })).toEqual({
+      kind: 'busy',
+      reason: 'already hydrating (backup)',
+    });
+    for (const answer of [
+      { ok: false, status: 409, text: 'HTTP 409 stale', json: { code: 'NL_MEMBERSHIP_STALE' } },
+      { ok: false, status: 504, text: 'HTTP 504 timeout', json: { code: 'NL_TIMEOUT' } },
+      { ok: false, text: 'fetch failed' },
+    ])
+      expect(hydrationOutcome(answer)).toEqual({ kind: 'failed', reason: answer.text });
+  });
+
+  it('resolves a failure only when its segment is seen caught up', () => {
+    const records = [
+      record('pg0-storage-a-1', 'failed'),
+      record('pg1-storage-a-1', 'failed'),
+      record('pg2-storage-a-1', 'failed'),
+    ];
+    const standing = {
+      'pg0-storage-a-1': 'caught-up',
+      'pg1-storage-a-1': 'behind',
+      'pg2-storage-a-1': 'unknown',
+    } as const;
+    const settled = settleCatchUps(records, (segment) => standing[segment as keyof typeof standing]);
+    expect(settled.records.map((one) => one.state)).toEqual(['resolved', 'failed', 'failed']);
+    expect(settled.resolved).toEqual([{ ...records[0], state: 'resolved' }]);
+    expect(settleCatchUps(settled.records, () => 'caught-up').resolved).toHaveLength(2); // each once
+  });
+
+  it('never lets history push a current failure out of the text', () => {
+    const catchUps: CatchUpRecord[] = [
+      record('pg0-storage-a-1', 'failed'),
+      ...['pg1', 'pg2', 'pg3', 'pg4', 'pg5'].map((pg) => record(`${pg}-storage-a-1`, 'ok')),
+      record('pg6-storage-a-1', 'failed'),
+      record('pg6-storage-a-1', 'failed', 2),
+      { ...record('pg7-storage-a-1', 'waiting'), attempt: 0 },
+    ];
+    const { current, history } = splitCatchUps(catchUps);
+    expect(current.map((one) => `${one.segment}:${one.state}:${one.attempt}`)).toEqual([
+      'pg0-storage-a-1:failed:1',
+      'pg6-storage-a-1:failed:2',
+      'pg7-storage-a-1:waiting:0',
+    ]);
+    expect(history).toHaveLength(6);
+    const repairs: RepairsView = { inFlight: [], recent: [], blocked: [], catchUps };
+    const text = formatClusterStatus(
+      buildClusterStatus(
+        {
+          cluster: 'c',
+          dataDir: '/d',
+          endpoints: { readWrite: 'w', readOnly: 'r', control: 'c' },
+          writer: 'e',
+          promoting: undefined,
+          storage: [],
+          engines: [],
+          volume: undefined,
+          repairs,
+          upgrade: undefined,
+          events: [],
+        },
+        String,
+      ),
+    );
+    expect(text).toContain(
+      'catch-up failed: pg0-storage-a-1 on storage-a-1 from pg0-storage-b-1 (attempt 1): HTTP 503 gone',
+    );
+    expect(text).toContain(
+      'catch-up failed: pg6-storage-a-1 on storage-a-1 from pg0-storage-b-1 (attempt 2)',
+    );
+    // An older failure of a segment tried again since is history, and says so.
+    expect(text).toContain(
+      'catch-up of pg6-storage-a-1 on storage-a-1 from pg0-storage-b-1 failed (attempt 1), tried again since',
+    );
+    expect(text.match(/catch-up failed:/g)).toHaveLength(2);
+    expect(text).toContain('caught up pg5-storage-a-1');
+    expect(text).not.toContain('caught up pg2-storage-a-1'); // only the last 3 of the history
   });
 });

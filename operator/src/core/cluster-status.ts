@@ -83,19 +83,110 @@ export interface RepairsView {
    */
   readonly bandwidthPerNodeBytes?: number;
   /**
-   * Members behind their peers' GC being caught up from a peer's snapshot (`running`), and the last
-   * catch-ups that ended (`ok` or `failed`, newest last).
+   * Catch-ups of members behind their peers' GC: the current ones (`running`, `waiting`) and the last
+   * ones that ended (`ok`, `failed`, `resolved`), oldest first. See `CatchUpState`.
    */
-  readonly catchUps?: readonly {
-    readonly pgId: number;
-    readonly segment: string;
-    readonly node: string;
-    readonly from: string | undefined;
-    readonly state: 'running' | 'ok' | 'failed';
-    readonly attempt: number;
-    readonly bytes: number;
-    readonly ms: number;
-  }[];
+  readonly catchUps?: readonly CatchUpRecord[];
+}
+
+/**
+ * How a catch-up stands:
+ *   - `running`: a hydration from a peer's snapshot is under way;
+ *   - `waiting`: the segment's node answered that it is already filling it (NL_SEGMENT_BUSY: its own
+ *     restore from a backup, or another hydration); nothing failed, the control plane checks again;
+ *   - `ok`: the hydration ended and the segment holds the snapshot;
+ *   - `failed`: the hydration failed and the segment was still behind when last seen: a current
+ *     failure (a later round tries again while it stays behind);
+ *   - `resolved`: it failed, but the segment has stopped being behind since (a later attempt, its own
+ *     restore or gossip caught it up): history, not a current failure.
+ */
+export type CatchUpState = 'running' | 'waiting' | 'ok' | 'failed' | 'resolved';
+
+export interface CatchUpRecord {
+  readonly pgId: number;
+  readonly segment: string;
+  readonly node: string;
+  readonly from: string | undefined;
+  readonly state: CatchUpState;
+  readonly attempt: number;
+  readonly bytes: number;
+  readonly ms: number;
+  /** `failed`, `resolved`: what the node answered; `waiting`: what it said is filling the segment. */
+  readonly reason?: string;
+}
+
+/** Where a member stands now, as its node reports it: `unknown` when the node did not report it. */
+export type CatchUpStanding = 'behind' | 'caught-up' | 'unknown';
+
+/**
+ * Failed catch-ups of members that are no longer behind become `resolved`: a failure is current only
+ * while its segment still needs catching up. A member not seen this round (its node down or silent)
+ * keeps its failure. Pure: the executor applies it every round to what it records.
+ */
+export function settleCatchUps(
+  records: readonly CatchUpRecord[],
+  standingOf: (segment: string, node: string) => CatchUpStanding,
+): { readonly records: CatchUpRecord[]; readonly resolved: CatchUpRecord[] } {
+  const resolved: CatchUpRecord[] = [];
+  const settled = records.map((record) => {
+    if (record.state !== 'failed' || standingOf(record.segment, record.node) !== 'caught-up') return record;
+    const now: CatchUpRecord = { ...record, state: 'resolved' };
+    resolved.push(now);
+    return now;
+  });
+  return { records: settled, resolved };
+}
+
+/** What `status` shows of catch-ups: every current one, and the last few that ended before them. */
+const CATCH_UP_HISTORY_SHOWN = 3;
+
+/**
+ * The current catch-ups (running, waiting, and each segment's latest failure unless an attempt of it
+ * runs or waits now) and the history (the rest, newest last), for the text of `status`.
+ */
+export function splitCatchUps(catchUps: readonly CatchUpRecord[]): {
+  readonly current: CatchUpRecord[];
+  readonly history: CatchUpRecord[];
+} {
+  const active = new Set(
+    catchUps
+      .filter((record) => record.state === 'running' || record.state === 'waiting')
+      .map((r) => r.segment),
+  );
+  const latest = new Map<string, CatchUpRecord>();
+  for (const record of catchUps)
+    if (record.state !== 'running' && record.state !== 'waiting') latest.set(record.segment, record);
+  const current: CatchUpRecord[] = [];
+  const history: CatchUpRecord[] = [];
+  for (const record of catchUps) {
+    const isCurrent =
+      record.state === 'running' ||
+      record.state === 'waiting' ||
+      (record.state === 'failed' && latest.get(record.segment) === record && !active.has(record.segment));
+    (isCurrent ? current : history).push(record);
+  }
+  return { current, history };
+}
+
+/** One line of `status` for a catch-up; `current` as `splitCatchUps` tells (a failure in history was tried again). */
+function formatCatchUp(catchUp: CatchUpRecord, current: boolean): string {
+  const what = `${catchUp.segment} on ${catchUp.node}`;
+  const from = catchUp.from ?? '-';
+  const reason = catchUp.reason === undefined ? '' : `: ${catchUp.reason}`;
+  switch (catchUp.state) {
+    case 'running':
+      return `catching up ${what} (behind its peers' GC) from ${from}, attempt ${catchUp.attempt}`;
+    case 'waiting':
+      return `catch-up of ${what} waits: its node is already filling it${reason}; checking it again`;
+    case 'ok':
+      return `caught up ${what} from ${from} (${formatBytes(catchUp.bytes)} in ${catchUp.ms} ms)`;
+    case 'failed':
+      return current
+        ? `catch-up failed: ${what} from ${from} (attempt ${catchUp.attempt})${reason}`
+        : `catch-up of ${what} from ${from} failed (attempt ${catchUp.attempt}), tried again since`;
+    case 'resolved':
+      return `catch-up of ${what} from ${from} failed (attempt ${catchUp.attempt}), since resolved: it is no longer behind its peers' GC`;
+  }
 }
 
 export interface UpgradeView {
@@ -377,13 +468,10 @@ export function formatClusterStatus(
           `${(repair.bytes / 1024 ** 2 / Math.max(repair.durationMs / 1000, 0.001)).toFixed(2)} MiB/s)`,
       );
     for (const reason of repairs.blocked) lines.push(`blocked: ${reason}`);
-    for (const catchUp of catchUps.slice(-5))
-      lines.push(
-        catchUp.state === 'running'
-          ? `catching up ${catchUp.segment} on ${catchUp.node} (behind its peers' GC) from ${catchUp.from ?? '-'}, attempt ${catchUp.attempt}`
-          : `${catchUp.state === 'ok' ? 'caught up' : 'catch-up failed:'} ${catchUp.segment} on ${catchUp.node} from ${catchUp.from ?? '-'}` +
-              (catchUp.state === 'ok' ? ` (${formatBytes(catchUp.bytes)} in ${catchUp.ms} ms)` : ''),
-      );
+    // History first, then what stands now: a current failure is never pushed out by older lines.
+    const { current, history } = splitCatchUps(catchUps);
+    for (const catchUp of history.slice(-CATCH_UP_HISTORY_SHOWN)) lines.push(formatCatchUp(catchUp, false));
+    for (const catchUp of current) lines.push(formatCatchUp(catchUp, true));
   }
   if (status.upgrade !== undefined) {
     const upgrade = status.upgrade;

@@ -17,11 +17,19 @@
  *      (storage `POST …/hydrate`), in the background; when one finishes, the next round runs at once;
  *   6. catch up the same way any settled member whose node reports it `behindPeerGc`: it was away
  *      while every peer collected its log past its SCL, so gossip cannot fill it, and with no backup
- *      in the object store (objectStore none) it has nothing to restore from by itself.
+ *      in the object store (objectStore none) it has nothing to restore from by itself. A node that
+ *      answers 409 NL_SEGMENT_BUSY is already filling the segment (its own restore from a backup): that
+ *      is waited out and checked again, not counted as a failure; and a failed catch-up is settled as
+ *      resolved once the member is no longer behind, so `status` does not show it as current for good.
  * Every transition is journaled in the metadata directory (workflows) and noted as an event.
  */
 import { allMembers, type QuorumSet } from '@northlight/protocol';
-import type { RepairsView } from '../core/cluster-status.js';
+import {
+  type CatchUpRecord,
+  type CatchUpStanding,
+  type RepairsView,
+  settleCatchUps,
+} from '../core/cluster-status.js';
 import { type HeatNode, type MigrationAction, planMigrations } from '../core/heat-plan.js';
 import type { WorkflowKind, WorkflowRecord } from '../core/metadata.js';
 import {
@@ -37,8 +45,14 @@ import {
 const REQUEST_TIMEOUT_MS = 5_000;
 /** A hydration streams a whole segment: it may take minutes for a full 1 GiB one on a busy node. */
 const HYDRATE_TIMEOUT_MS = 10 * 60_000;
-/** After a failed hydration, the next attempt (from another source) waits this long. */
+/**
+ * After a hydration ends, the next attempt waits this long: from another source after a failure; after
+ * an NL_SEGMENT_BUSY answer (the node is already filling the segment), it is a look at whether the
+ * segment still needs one.
+ */
 const HYDRATE_RETRY_MS = 2_000;
+/** Catch-ups that ended, kept for `status` (newest last). */
+const CATCH_UPS_KEPT_MAX = 20;
 
 export interface VolumeJsonPg {
   readonly pgId: number;
@@ -123,9 +137,16 @@ interface Hydration {
   running: boolean;
   /** The joiner's SCL when its last snapshot was installed (rounds may observe an older one). */
   reachedScl: bigint;
+  /** Hydrations the node tried (an NL_SEGMENT_BUSY answer is not one). */
   attempts: number;
   lastAttemptMs: number;
   lastSource: string | undefined;
+  /** The source of the last failed attempt: the next one prefers another. */
+  failedSource: string | undefined;
+  /** How the last request ended (undefined while none has). */
+  lastOutcome: HydrationOutcome['kind'] | undefined;
+  /** While `lastOutcome` is busy: what the node said is filling the segment. */
+  busyReason: string | undefined;
   /** What it fills (the latest round's view of it). */
   target?: HydrationTarget;
 }
@@ -136,6 +157,29 @@ export interface CompletedRepair {
   readonly finishedAtMs: number;
   readonly bytes: number;
   readonly outcome: 'done' | 'reverted';
+}
+
+/**
+ * How a hydrate request ended: the segment filled; refused because the node is already filling it
+ * (409 NL_SEGMENT_BUSY: its own restore from a backup, or another hydration), which is no failure: the
+ * control plane waits and checks the segment again; or failed.
+ */
+export type HydrationOutcome =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'busy'; readonly reason: string }
+  | { readonly kind: 'failed'; readonly reason: string };
+
+export function hydrationOutcome(answer: {
+  readonly ok: boolean;
+  readonly status?: number;
+  readonly text: string;
+  readonly json?: unknown;
+}): HydrationOutcome {
+  if (answer.ok) return { kind: 'ok' };
+  const body = answer.json as { code?: unknown; message?: unknown } | undefined;
+  if (answer.status === 409 && body?.code === 'NL_SEGMENT_BUSY')
+    return { kind: 'busy', reason: typeof body.message === 'string' ? body.message : answer.text };
+  return { kind: 'failed', reason: answer.text };
 }
 
 export function membershipOf(pg: VolumeJsonPg): PgMembership {
@@ -151,8 +195,8 @@ export class RepairExecutor {
   /** Repairs this control plane began: their target LSN and start time. */
   readonly #known = new Map<string, { repair: RepairInFlight; startedAtMs: number }>();
   readonly completed: CompletedRepair[] = [];
-  /** The last catch-ups that ended (step 6), newest last, for `status`. */
-  readonly #caughtUp: NonNullable<RepairsView['catchUps']>[number][] = [];
+  /** The last catch-ups that ended (step 6), newest last, for `status`; failures settled each round. */
+  #caughtUp: CatchUpRecord[] = [];
   readonly #lastMoveOfNodeMs = new Map<string, number>();
   readonly #arrivalOfSegmentMs = new Map<string, number>();
   readonly #hydrations = new Map<string, Hydration>();
@@ -197,22 +241,29 @@ export class RepairExecutor {
       ...(this.#bandwidthPerNode === undefined ? {} : { bandwidthPerNodeBytes: this.#bandwidthPerNode }),
       catchUps: [
         ...this.#caughtUp,
-        ...[...this.#hydrations.values()].flatMap((state) =>
-          state.target?.kind === 'catch-up' && state.running
-            ? [
-                {
-                  pgId: state.target.pgId,
-                  segment: state.target.segment,
-                  node: state.target.node,
-                  from: state.lastSource,
-                  state: 'running' as const,
-                  attempt: state.attempts,
-                  bytes: 0,
-                  ms: 0,
-                },
-              ]
-            : [],
-        ),
+        ...[...this.#hydrations.values()].flatMap((state): CatchUpRecord[] => {
+          if (state.target?.kind !== 'catch-up') return [];
+          const { pgId, segment, node } = state.target;
+          const base = {
+            pgId,
+            segment,
+            node,
+            from: state.lastSource,
+            attempt: state.attempts,
+            bytes: 0,
+            ms: 0,
+          };
+          if (state.running) return [{ ...base, state: 'running' }];
+          if (state.lastOutcome === 'busy')
+            return [
+              {
+                ...base,
+                state: 'waiting',
+                ...(state.busyReason === undefined ? {} : { reason: state.busyReason }),
+              },
+            ];
+          return [];
+        }),
       ],
     };
   }
@@ -225,7 +276,9 @@ export class RepairExecutor {
   hydrationOf(joiningSegment: string): string {
     const state = this.#hydrations.get(joiningSegment);
     if (state === undefined || state.lastSource === undefined) return '-';
-    return `from ${state.lastSource}, ${state.running ? 'running' : 'done'} (attempt ${state.attempts})`;
+    if (!state.running && state.lastOutcome === 'busy') return 'waiting: its node is already filling it';
+    const how = state.running ? 'running' : state.lastOutcome === 'failed' ? 'failed' : 'done';
+    return `from ${state.lastSource}, ${how} (attempt ${state.attempts})`;
   }
 
   async step(world: RepairWorld, volume: { pgs: readonly VolumeJsonPg[] }): Promise<void> {
@@ -297,6 +350,10 @@ export class RepairExecutor {
    *
    * The same path catches up a settled member that its node reports `behindPeerGc` (step 6): its
    * target is the PG's head, and its sources are the other settled members not behind themselves.
+   * A node that answers NL_SEGMENT_BUSY is already filling the segment (its own restore from a backup,
+   * or another hydration): nothing failed; the segment is looked at again after `HYDRATE_RETRY_MS`,
+   * and asked for again only if it still needs it. Every round, a failed catch-up of a member that is
+   * no longer behind is settled as resolved (`settleCatchUps`).
    */
   #hydrate(
     world: RepairWorld,
@@ -322,7 +379,23 @@ export class RepairExecutor {
         this.#hydrateOne(world, { ...target, kind: 'catch-up' }, pg, sclOf, reachable, behind);
       }
     }
-    for (const segment of this.#hydrations.keys()) if (!open.has(segment)) this.#hydrations.delete(segment);
+    const standingOf = catchUpStanding(world, reachable);
+    for (const [segment, state] of this.#hydrations) {
+      if (open.has(segment)) continue;
+      this.#hydrations.delete(segment);
+      const target = state.target;
+      if (target?.kind === 'catch-up' && state.lastOutcome === 'busy' && !state.running)
+        if (standingOf(segment, target.node) === 'caught-up')
+          this.#hooks.note(
+            `catch-up: ${segment} on ${target.node} is no longer behind its peers' GC: its node filled it (${state.busyReason ?? 'already hydrating'})`,
+          );
+    }
+    const settled = settleCatchUps(this.#caughtUp, standingOf);
+    this.#caughtUp = settled.records;
+    for (const record of settled.resolved)
+      this.#hooks.note(
+        `catch-up: ${record.segment} on ${record.node} is no longer behind its peers' GC; its failed catch-up from ${record.from ?? '-'} (attempt ${record.attempt}) is resolved`,
+      );
   }
 
   /** Starts `target` hydrating, unless it has reached its target LSN or an attempt is running or recent. */
@@ -340,6 +413,9 @@ export class RepairExecutor {
       attempts: 0,
       lastAttemptMs: Number.NEGATIVE_INFINITY,
       lastSource: undefined,
+      failedSource: undefined,
+      lastOutcome: undefined,
+      busyReason: undefined,
     };
     this.#hydrations.set(target.segment, state);
     state.target = target;
@@ -351,7 +427,7 @@ export class RepairExecutor {
     if (done || !reachable.has(target.node)) return;
     const now = this.#hooks.nowMs();
     if (state.running || now - state.lastAttemptMs < HYDRATE_RETRY_MS) return;
-    const source = snapshotSource(pg, target.segment, { sclOf, reachable, behind }, state.lastSource);
+    const source = snapshotSource(pg, target.segment, { sclOf, reachable, behind }, state.failedSource);
     if (source === undefined) return;
     state.running = true;
     state.attempts++;
@@ -359,9 +435,13 @@ export class RepairExecutor {
     state.lastSource = source;
     const sourceNode = pg.nodeOf[source]!;
     const label = target.kind === 'catch-up' ? 'catch-up' : 'hydration';
-    if (target.kind === 'catch-up' && state.attempts === 1)
+    if (target.kind === 'catch-up' && state.attempts === 1 && state.lastOutcome !== 'busy')
       this.#hooks.note(
         `catch-up: ${target.segment} on ${target.node} is behind its peers' GC (SCL ${observed}, PG ${target.pgId}'s head ${target.targetLsn}); hydrating it from ${source} on ${sourceNode}`,
+      );
+    else if (state.lastOutcome === 'failed')
+      this.#hooks.note(
+        `${label}: retrying ${target.segment} on ${target.node} from ${source} on ${sourceNode} (attempt ${state.attempts})`,
       );
     void send(
       `${world.adminUrlOf(target.node)}/v1/segments/${target.pgId}/${encodeURIComponent(target.segment)}/hydrate`,
@@ -374,41 +454,71 @@ export class RepairExecutor {
           : { bytesPerSecond: world.hydrationBytesPerSecond }),
       },
       HYDRATE_TIMEOUT_MS,
-    ).then((answer) => {
-      state.running = false;
-      // The wait counts from the end: a round that observed the segment before this finished must
-      // not start it again.
-      state.lastAttemptMs = this.#hooks.nowMs();
-      const report = answer.json as
-        | { bytes?: number; ms?: number; pages?: number; records?: number; scl?: string }
-        | undefined;
-      if (answer.ok && typeof report?.scl === 'string' && /^\d+$/.test(report.scl))
-        state.reachedScl = BigInt(report.scl);
-      if (target.kind === 'catch-up') {
-        this.#caughtUp.push({
-          pgId: target.pgId,
-          segment: target.segment,
-          node: target.node,
-          from: source,
-          state: answer.ok ? 'ok' : 'failed',
-          attempt: state.attempts,
-          bytes: Math.max(0, report?.bytes ?? 0),
-          ms: Math.round(report?.ms ?? 0),
-        });
-        if (this.#caughtUp.length > 20) this.#caughtUp.shift();
-      }
-      if (answer.ok) this.#metrics?.hydrated('ok', Math.max(0, report?.bytes ?? 0));
-      else {
-        this.#metrics?.hydrated('failed', 0);
-        if (target.kind !== 'catch-up') this.#metrics?.stepFailed(target.kind, 'hydrate');
-      }
+    ).then((answer) => this.#hydrated(target, state, source, sourceNode, answer));
+  }
+
+  /** The end of one hydrate request of `#hydrateOne`: records, reports and notes how it ended. */
+  #hydrated(
+    target: HydrationTarget,
+    state: Hydration,
+    source: string,
+    sourceNode: string,
+    answer: Awaited<ReturnType<typeof send>>,
+  ): void {
+    state.running = false;
+    // The wait counts from the end: a round that observed the segment before this finished must
+    // not start it again.
+    state.lastAttemptMs = this.#hooks.nowMs();
+    const outcome = hydrationOutcome(answer);
+    const label = target.kind === 'catch-up' ? 'catch-up' : 'hydration';
+    const what = `${target.segment} on ${target.node}`;
+    if (outcome.kind === 'busy') {
+      // Not an attempt: the node tried nothing. Said once per wait, not at every look.
+      state.attempts--;
+      if (state.lastOutcome !== 'busy')
+        this.#hooks.note(
+          `${label}: ${what} is already being filled by its node (${outcome.reason}); waiting, and checking it again in ${HYDRATE_RETRY_MS / 1000} s`,
+        );
+      state.lastOutcome = 'busy';
+      state.busyReason = outcome.reason;
+      return;
+    }
+    state.lastOutcome = outcome.kind;
+    state.busyReason = undefined;
+    const report = answer.json as
+      | { bytes?: number; ms?: number; pages?: number; records?: number; scl?: string }
+      | undefined;
+    if (outcome.kind === 'ok') {
+      state.failedSource = undefined;
+      if (typeof report?.scl === 'string' && /^\d+$/.test(report.scl)) state.reachedScl = BigInt(report.scl);
+    } else state.failedSource = source;
+    if (target.kind === 'catch-up') {
+      this.#caughtUp.push({
+        pgId: target.pgId,
+        segment: target.segment,
+        node: target.node,
+        from: source,
+        state: outcome.kind,
+        attempt: state.attempts,
+        bytes: Math.max(0, report?.bytes ?? 0),
+        ms: Math.round(report?.ms ?? 0),
+        ...(outcome.kind === 'failed' ? { reason: outcome.reason } : {}),
+      });
+      if (this.#caughtUp.length > CATCH_UPS_KEPT_MAX) this.#caughtUp.shift();
+    }
+    if (outcome.kind === 'ok') {
+      this.#metrics?.hydrated('ok', Math.max(0, report?.bytes ?? 0));
       this.#hooks.note(
-        answer.ok
-          ? `${label}: ${target.segment} on ${target.node} from ${source} on ${sourceNode}: ${((report?.bytes ?? 0) / 1e6).toFixed(1)} MB (${report?.pages ?? 0} pages, ${report?.records ?? 0} records) in ${Math.round(report?.ms ?? 0)} ms`
-          : `${label}: ${target.segment} from ${source} failed: ${answer.text}; retrying from another member`,
+        `${label}: ${what} from ${source} on ${sourceNode}: ${((report?.bytes ?? 0) / 1e6).toFixed(1)} MB (${report?.pages ?? 0} pages, ${report?.records ?? 0} records) in ${Math.round(report?.ms ?? 0)} ms`,
       );
-      if (answer.ok) this.#hooks.wake?.();
-    });
+      this.#hooks.wake?.();
+      return;
+    }
+    this.#metrics?.hydrated('failed', 0);
+    if (target.kind !== 'catch-up') this.#metrics?.stepFailed(target.kind, 'hydrate');
+    // No promise of a retry here: the next round makes one only if the segment still needs it (and
+    // notes it), and settles the failure as resolved if it stopped needing it.
+    this.#hooks.note(`${label}: ${what} from ${source} on ${sourceNode} failed: ${outcome.reason}`);
   }
 
   /** Heat (heat-plan.ts): only from a fleet whose every node answers, and never during a repair. */
@@ -770,6 +880,22 @@ export function snapshotSource(
   return candidates.find((member) => member !== lastSource) ?? candidates[0];
 }
 
+/**
+ * Where each member stands for `settleCatchUps`: behind (its node reports it `behindPeerGc`), caught
+ * up (its node, reachable, reports it and not behind), or unknown (its node is down or silent).
+ */
+export function catchUpStanding(
+  world: { readonly segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]> },
+  reachable: ReadonlySet<string>,
+): (segment: string, node: string) => CatchUpStanding {
+  return (segment, node) => {
+    if (!reachable.has(node)) return 'unknown';
+    const held = world.segmentsOf.get(node)?.find((reported) => reported.segmentId === segment);
+    if (held === undefined) return 'unknown';
+    return held.behindPeerGc === true ? 'behind' : 'caught-up';
+  };
+}
+
 /** The segments whose nodes report them behind their peers' GC. */
 export function behindPeerGcOf(world: {
   readonly segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]>;
@@ -803,7 +929,7 @@ async function send(
   method: 'POST' | 'PUT' | 'DELETE',
   body?: unknown,
   timeoutMs = REQUEST_TIMEOUT_MS,
-): Promise<{ ok: boolean; text: string; json?: unknown }> {
+): Promise<{ ok: boolean; status?: number; text: string; json?: unknown }> {
   try {
     const response = await fetch(url, {
       method,
@@ -819,7 +945,12 @@ async function send(
     } catch {
       json = undefined;
     }
-    return { ok: response.ok, text: `HTTP ${response.status} ${full.slice(0, 300)}`, json };
+    return {
+      ok: response.ok,
+      status: response.status,
+      text: `HTTP ${response.status} ${full.slice(0, 300)}`,
+      json,
+    };
   } catch (error) {
     return { ok: false, text: (error as Error).message };
   }

@@ -1,10 +1,11 @@
 /**
  * Unmodified clients against the wire protocol: the real `psql` (connect, CREATE TABLE, INSERT,
- * SELECT, \q; SCRAM-SHA-256 with PGPASSWORD, a wrong password and an unknown user refused; TLS where
- * it is configured, refused where it is not), node-postgres `pg` (parameterized queries, text and
- * binary results, a transaction, an error then ROLLBACK), and `sysbench` 1.0.20's oltp_write_only /
- * oltp_read_only / oltp_read_write in both --db-ps-mode=auto (extended protocol, named prepared
- * statements, binary results) and disable (simple Query with literals), prepare / run / cleanup.
+ * SELECT, \q; \dt, \di and \d listing relations, \d NAME refused with a hint; SCRAM-SHA-256 with
+ * PGPASSWORD, a wrong password and an unknown user refused; TLS where it is configured, refused where
+ * it is not), node-postgres `pg` (parameterized queries, text and binary results, a transaction, an
+ * error then ROLLBACK), and `sysbench` 1.0.20's oltp_write_only / oltp_read_only / oltp_read_write in
+ * both --db-ps-mode=auto (extended protocol, named prepared statements, binary results) and disable
+ * (simple Query with literals), prepare / run / cleanup.
  * Each runs against the engine process over six storage nodes, and the client tests also against an
  * independent SQLite backend (support/endpoints.ts): a client nobody here wrote gets what it expects.
  */
@@ -129,6 +130,34 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       ]);
       expect(result.stderr).toContain('ERROR:  42P01');
       expect(result.stdout).toMatch(/answer\s*\n-+\n\s*42/);
+    });
+
+    it('\\dt and \\di list relations; \\d NAME is refused with a hint and the session goes on', async () => {
+      const setup = await psql(port, [
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-c',
+        'CREATE TABLE IF NOT EXISTS catalog_demo (id INTEGER PRIMARY KEY, tag TEXT)',
+        '-c',
+        'CREATE INDEX IF NOT EXISTS catalog_demo_by_tag ON catalog_demo (tag)',
+      ]);
+      expect(setup.stderr).toBe('');
+      const listed = await psql(port, ['-c', '\\dt catalog*', '-c', '\\di catalog*', '-c', '\\d']);
+      expect(listed.stderr).toBe('');
+      expect(listed.stdout).toContain('List of relations');
+      expect(listed.stdout).toMatch(/^ public \| catalog_demo +\| table \| postgres$/m);
+      expect(listed.stdout).toMatch(/^ public \| catalog_demo_by_tag \| index \| postgres \| catalog_demo$/m);
+      const described = await psql(port, [
+        '-v',
+        'VERBOSITY=verbose',
+        '-c',
+        '\\d catalog_demo',
+        '-c',
+        'SELECT 41 + 1 AS answer',
+      ]);
+      expect(described.stderr).toMatch(/^ERROR: {2}0A000: describing a relation/m);
+      expect(described.stderr).toMatch(/^HINT: .*pragma_table_info\('catalog_demo'\)/m);
+      expect(described.stdout).toMatch(/answer\s*\n-+\n\s*42/);
     });
 
     it('a wrong password and an unknown user are refused the same way', async () => {

@@ -12,10 +12,14 @@
  *   parameter (`$1::int8`) also gives that parameter its type when Parse did not;
  * - dollar-quoted strings (`$$…$$`, `$tag$…$tag$`) and `E'…'` strings → plain SQLite literals;
  * - `version()`, `current_database()`, `current_schema()`, `current_user`, `session_user`,
- *   `pg_backend_pid()` (optionally `pg_catalog.`-qualified) → literals.
+ *   `pg_backend_pid()` (optionally `pg_catalog.`-qualified) → literals;
+ * - psql's relation lists (`\d`, `\dt`…) → queries of `sqlite_schema`; other uses of PostgreSQL's
+ *   catalogs are refused with a hint (`catalog.ts`).
  *
  * Anything else passes through unchanged to SQLite, whose errors come back with their SQLSTATEs.
  */
+
+import { catalogQuery } from './catalog.js';
 
 /** A statement the protocol cannot accept: ErrorResponse with this SQLSTATE. */
 export class PgSqlError extends Error {
@@ -574,6 +578,9 @@ function isWholeSelectItem(position: TranslationPosition, tokens: readonly Token
 
 /** Translates one statement (its tokens, from `splitStatements` or `tokenize`) to SQLite. */
 export function translate(tokens: readonly Token[], facts: SessionFacts): Translation {
+  const catalog = catalogQuery(tokens, facts);
+  if (catalog.kind === 'unsupported') throw new PgSqlError(catalog.sqlstate, catalog.message, catalog.hint);
+  if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };
   const parts: string[] = [];
   const castTypes = new Map<number, string>();
   const position: TranslationPosition = { depth: 0, inSelectList: false, previous: null };
@@ -626,6 +633,16 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
         advancePosition(position, { kind: 'string', text: call.text });
         index = call.end;
         continue;
+      }
+      if (upper === 'PG_CATALOG' && tokens[index + 1]?.text === '.') {
+        // A catalog function other than the session ones above (catalog relations were refused
+        // before the loop): PostgreSQL's own functions do not exist here.
+        const name = tokens[index + 2]?.text ?? '';
+        throw new PgSqlError(
+          '42883',
+          `function pg_catalog.${name} does not exist: northlight's SQL is SQLite's`,
+          "SQLite's functions are listed by SELECT name FROM pragma_function_list.",
+        );
       }
     }
     parts.push(token.text);

@@ -1,0 +1,267 @@
+/**
+ * PostgreSQL's system catalogs (`pg_catalog.*`, `information_schema.*`) do not exist here: the SQL is
+ * SQLite's. What clients send to them is handled in three ways:
+ *
+ * - psql's relation lists (`\d`, `\dt`, `\di`, `\dv`, `\dm`, `\ds`, with `+`, `S` and a pattern) all
+ *   send one query shape (describe.c `listTables`): its select list, the relkinds it asks for and the
+ *   name pattern are read from the query and it is answered from `sqlite_schema`, with the same
+ *   column names, so psql prints its usual table ("List of relations").
+ * - psql's `\d NAME` (describe.c `describeTableDetails`) needs about ten more catalog queries, with
+ *   PostgreSQL's types, constraints and access methods: it gets 0A000 with a hint naming the SQLite
+ *   queries that show the same (`sqlite_schema`, `pragma_table_info`).
+ * - Any other reference to a catalog relation, and PostgreSQL's `OPERATOR(…)` syntax, get 0A000
+ *   feature_not_supported with that hint, rather than SQLite's `near "(": syntax error`.
+ *
+ * Pure code over the lexer's tokens (src/core/pgwire/sql.ts calls it first when translating).
+ */
+import type { SessionFacts, Token } from './sql.js';
+
+export type CatalogAnswer =
+  /** The statement does not touch the catalogs: translate it as usual. */
+  | { readonly kind: 'none' }
+  /** A query this module answers: run this SQLite SQL instead. */
+  | { readonly kind: 'sql'; readonly sql: string }
+  | {
+      readonly kind: 'unsupported';
+      readonly sqlstate: string;
+      readonly message: string;
+      readonly hint: string;
+    };
+
+const CATALOG_SCHEMAS = new Set(['PG_CATALOG', 'INFORMATION_SCHEMA']);
+const SESSION_NAMES = new Set(['CURRENT_USER', 'SESSION_USER']);
+const MARKERS = new Set([...CATALOG_SCHEMAS, 'OPERATOR']);
+
+const GENERAL_HINT =
+  "List relations with SELECT name, type FROM sqlite_schema, and a table's columns with " +
+  "SELECT * FROM pragma_table_info('name'). In psql, \\d, \\dt, \\di and \\dv list relations.";
+
+/** Answers a statement that reads PostgreSQL's catalogs, or says it is none of this module's business. */
+export function catalogQuery(tokens: readonly Token[], facts: SessionFacts): CatalogAnswer {
+  // Most statements name neither: one pass over the identifiers, before any other work.
+  if (!tokens.some((token) => token.kind === 'identifier' && MARKERS.has(token.text.toUpperCase())))
+    return { kind: 'none' };
+  const words = tokens.filter(
+    (token) => token.kind !== 'space' && token.kind !== 'comment' && token.kind !== 'semicolon',
+  );
+  const relation = firstCatalogRelation(words);
+  // `OPERATOR(schema.op)`; a table or function merely named "operator" is the user's business.
+  const operator = words.findIndex(
+    (token, index) =>
+      upper(token) === 'OPERATOR' &&
+      words[index + 1]?.text === '(' &&
+      words[index + 2]?.kind === 'identifier' &&
+      words[index + 3]?.text === '.',
+  );
+  if (relation === undefined && operator < 0) return { kind: 'none' };
+  if (relation !== undefined) {
+    const listed = psqlRelationList(words, facts);
+    if (listed !== null) return listed;
+    const described = psqlDescribeLookup(words);
+    if (described !== null) return described;
+    return {
+      kind: 'unsupported',
+      sqlstate: '0A000',
+      message: `relation "${relation}" is not supported: northlight has no PostgreSQL system catalogs (its SQL is SQLite's)`,
+      hint: GENERAL_HINT,
+    };
+  }
+  return {
+    kind: 'unsupported',
+    sqlstate: '0A000',
+    message: "PostgreSQL's OPERATOR() syntax is not supported: northlight's SQL is SQLite's",
+    hint: GENERAL_HINT,
+  };
+}
+
+function upper(token: Token | undefined): string {
+  return token?.kind === 'identifier' ? token.text.toUpperCase() : '';
+}
+
+/** `pg_catalog.pg_class` (not a function call such as `pg_catalog.version()`), as written. */
+function firstCatalogRelation(words: readonly Token[]): string | undefined {
+  for (let index = 0; index + 2 < words.length; index++) {
+    if (!CATALOG_SCHEMAS.has(upper(words[index])) || words[index + 1]?.text !== '.') continue;
+    const name = words[index + 2] as Token;
+    if (name.kind !== 'identifier' && name.kind !== 'quoted-identifier') continue;
+    // A function call, or `pg_catalog.current_user` (the translation answers both kinds it knows).
+    if (words[index + 3]?.text === '(' || SESSION_NAMES.has(upper(name))) continue;
+    return `${(words[index] as Token).text}.${name.text}`;
+  }
+  return undefined;
+}
+
+/** The significant tokens as one string, single-spaced, for matching a query's fixed shape. */
+function shape(words: readonly Token[]): string {
+  return words.map((token) => token.text).join(' ');
+}
+
+/** The string after `<column> OPERATOR(pg_catalog.~)`: psql's pattern as a regular expression. */
+function operatorPattern(words: readonly Token[], column: string): string | null | undefined {
+  for (let index = 0; index + 9 < words.length; index++) {
+    const text = words
+      .slice(index, index + 9)
+      .map((token) => token.text.toLowerCase())
+      .join(' ');
+    if (text !== `${column} operator ( pg_catalog . ~ )`) continue;
+    const pattern = words[index + 9] as Token;
+    return pattern.kind === 'string' ? (pattern.value ?? null) : null;
+  }
+  return undefined;
+}
+
+// ---- \d, \dt, \di, \dv… (describe.c listTables) ----
+
+/** pg_class.relkind → sqlite_schema.type; the kinds SQLite has no counterpart for list nothing. */
+const RELKIND_TYPES: Readonly<Record<string, string>> = {
+  r: 'table',
+  p: 'table',
+  v: 'view',
+  m: 'view',
+  i: 'index',
+  I: 'index',
+};
+
+/** Each column listTables may ask for (by its alias), as an expression over sqlite_schema. */
+function listColumn(alias: string, facts: SessionFacts): string | undefined {
+  switch (alias) {
+    case 'Schema':
+      return "'public'";
+    case 'Name':
+      return 'name';
+    case 'Type':
+      return 'type';
+    case 'Owner':
+      return sqlString(facts.user);
+    case 'Table':
+      return "CASE WHEN type = 'index' THEN tbl_name END";
+    case 'Persistence':
+      return "'permanent'";
+    case 'Access method':
+      // SQLite stores tables and indexes alike as b-trees; a view has no storage.
+      return "CASE WHEN type <> 'view' THEN 'btree' END";
+    case 'Size':
+    case 'Description':
+      return 'NULL';
+    default:
+      return undefined;
+  }
+}
+
+const LIST_PREFIX = 'SELECT n . nspname as "Schema" , c . relname as "Name" ,';
+const LIST_FROM =
+  'FROM pg_catalog . pg_class c LEFT JOIN pg_catalog . pg_namespace n ON n . oid = c . relnamespace';
+
+function psqlRelationList(words: readonly Token[], facts: SessionFacts): CatalogAnswer | null {
+  const text = shape(words);
+  const from = text.indexOf(LIST_FROM);
+  if (!text.startsWith(LIST_PREFIX) || from < 0 || !text.endsWith('ORDER BY 1 , 2')) return null;
+  const aliases = [...text.slice(0, from).matchAll(/ as "([^"]+)" (?:,|$)/gi)].map(
+    (match) => match[1] as string,
+  );
+  const columns = aliases.map((alias) => {
+    const expression = listColumn(alias, facts);
+    return expression === undefined ? undefined : `${expression} AS "${alias}"`;
+  });
+  if (columns.includes(undefined)) return null;
+  const relkinds = /c \. relkind IN \( ((?:'[^']*' ,? ?)*)\)/.exec(text);
+  if (relkinds === null) return null;
+  const types = new Set(
+    [...(relkinds[1] as string).matchAll(/'([^']*)'/g)]
+      .map((match) => RELKIND_TYPES[match[1] as string])
+      .filter((type) => type !== undefined),
+  );
+  const conditions = [
+    `type IN (${[...types].map(sqlString).join(', ') || "''"})`,
+    // SQLite's own tables are not the user's; the indexes behind UNIQUE and PRIMARY KEY are.
+    "(name NOT LIKE 'sqlite\\_%' ESCAPE '\\' OR name LIKE 'sqlite\\_autoindex\\_%' ESCAPE '\\')",
+  ];
+  const namePattern = operatorPattern(words, 'c . relname');
+  if (namePattern !== undefined) {
+    const glob = namePattern === null ? null : globOfPsqlPattern(namePattern);
+    if (glob === null) return unsupportedPattern(namePattern);
+    conditions.push(`lower(name) GLOB lower(${sqlString(glob)})`);
+  }
+  const schemaPattern = operatorPattern(words, 'n . nspname');
+  if (schemaPattern !== undefined && !matchesSchema(schemaPattern)) conditions.push('0');
+  return {
+    kind: 'sql',
+    sql: `SELECT ${columns.join(', ')} FROM sqlite_schema WHERE ${conditions.join(' AND ')} ORDER BY lower(name), name`,
+  };
+}
+
+/** Whether psql's schema pattern (`\dt public.*`) names the one schema there is. */
+function matchesSchema(pattern: string | null): boolean {
+  if (pattern === null) return false;
+  try {
+    return new RegExp(pattern).test('public');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * psql turns a pattern into `^(…)$`, with `*` as `.*`, `?` as `.`, and the regular-expression
+ * characters the user meant literally escaped with `\`. That much is a GLOB; anything else (the
+ * regular-expression syntax psql passes through: `+`, `|`, `[…]`…) is not, and gives null.
+ */
+export function globOfPsqlPattern(regex: string): string | null {
+  const match = /^\^\((.*)\)\$$/s.exec(regex);
+  if (match === null) return null;
+  const body = match[1] as string;
+  let glob = '';
+  for (let index = 0; index < body.length; index++) {
+    const char = body[index] as string;
+    if (char === '.' && body[index + 1] === '*') {
+      glob += '*';
+      index += 1;
+    } else if (char === '.') {
+      glob += '?';
+    } else if (char === '\\' && index + 1 < body.length) {
+      glob += globLiteral(body[index + 1] as string);
+      index += 1;
+    } else if ('\\+|()[]{}^$?*'.includes(char)) {
+      return null;
+    } else {
+      glob += char;
+    }
+  }
+  return glob;
+}
+
+function globLiteral(char: string): string {
+  return char === '*' || char === '?' || char === '[' ? `[${char}]` : char;
+}
+
+function unsupportedPattern(pattern: string | null): CatalogAnswer {
+  return {
+    kind: 'unsupported',
+    sqlstate: '0A000',
+    message: `this psql pattern is not supported by northlight${pattern === null ? '' : ` (as a regular expression: ${pattern})`}`,
+    hint: 'Use * and ? in psql patterns, or query sqlite_schema with GLOB or LIKE.',
+  };
+}
+
+// ---- \d NAME (describe.c describeTableDetails) ----
+
+const DESCRIBE_LOOKUP = 'SELECT c . oid , n . nspname , c . relname FROM pg_catalog . pg_class c';
+
+function psqlDescribeLookup(words: readonly Token[]): CatalogAnswer | null {
+  if (!shape(words).startsWith(DESCRIBE_LOOKUP)) return null;
+  const pattern = operatorPattern(words, 'c . relname');
+  const glob = pattern === undefined || pattern === null ? null : globOfPsqlPattern(pattern);
+  const name = glob !== null && !/[*?[]/.test(glob) ? glob : 'name';
+  return {
+    kind: 'unsupported',
+    sqlstate: '0A000',
+    message:
+      "describing a relation (psql's \\d NAME) is not supported: northlight has no PostgreSQL system catalogs",
+    hint:
+      `Its definition: SELECT sql FROM sqlite_schema WHERE name = ${sqlString(name)}; its columns: ` +
+      `SELECT * FROM pragma_table_info(${sqlString(name)}). \\d, \\dt, \\di and \\dv list relations.`,
+  };
+}
+
+function sqlString(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}

@@ -295,9 +295,13 @@ describe('data directory lock (in process)', () => {
     expect(lines[0]!.fields).toMatchObject({ previousPid: holder.pid, previousNodeId: 'old' });
   });
 
-  it('refuses a holder on another host, and a lock that does not parse', async () => {
+  it('refuses a holder on another host (not a renamed one), and a lock that does not parse', async () => {
+    // A renamed host keeps its boot id: judged as this machine (its pid 200 is gone here).
+    const renamed = harness();
+    renamed.plant({ host: 'old-name' });
+    expect((await renamed.acquire()).ok).toBe(true);
     const other = harness();
-    other.plant({ host: 'elsewhere' });
+    other.plant({ host: 'elsewhere', bootId: 'boot-of-elsewhere' });
     const refused = await other.acquire();
     expect(refused).toMatchObject({ ok: false, error: { code: 'NL_CONFIG_INVALID' } });
     expect(refused.ok ? '' : refused.error.message).toContain('cannot check the processes of host elsewhere');

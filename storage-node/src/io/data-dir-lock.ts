@@ -27,8 +27,8 @@
  *      node refuse, naming the pid, until a human removes the lock.
  *   6. The lock names this process's own pid but is not one it took: a previous incarnation in a
  *      restarted container (pid namespaces start again at 1): stale.
- *   7. The lock names another host: this host cannot see that host's processes, so the node refuses
- *      and says which host to check.
+ *   7. The lock names another host (and not this machine's boot id, which a renamed host keeps): this
+ *      host cannot see that host's processes, so the node refuses and says which host to check.
  *   8. A node crashed while holding the takeover marker (a window of microseconds): the marker is
  *      judged like a lock and removed once its holder is gone. Left open: two starters removing such a
  *      dead marker in the same instant could both pass it; it needs a crash inside that window and a
@@ -135,13 +135,16 @@ export type HolderVerdict = { readonly alive: true } | { readonly alive: false; 
 
 /** Cases 3, 5, 6 and 7 of the header. Pure given the process table. */
 export function judgeHolder(holder: LockHolder, table: ProcessTable): HolderVerdict | 'other-host' {
-  if (holder.host !== table.hostName()) return 'other-host';
+  const bootId = table.bootId();
+  // A host name may change under a running machine (a laptop changing networks): the same boot id
+  // says it is this machine still.
+  const sameMachine = holder.host === table.hostName() || (bootId !== undefined && holder.bootId === bootId);
+  if (!sameMachine) return 'other-host';
   if (holder.pid === table.ownPid)
     return {
       alive: false,
       reason: `pid ${holder.pid} is this process: an earlier run in a restarted container`,
     };
-  const bootId = table.bootId();
   if (holder.bootId !== undefined && bootId !== undefined && holder.bootId !== bootId)
     return { alive: false, reason: 'the machine has booted since' };
   if (!table.isAlive(holder.pid)) return { alive: false, reason: `pid ${holder.pid} is gone` };

@@ -148,43 +148,164 @@ async function status(options: { dataDir: string; json?: boolean }): Promise<voi
   );
 }
 
-interface SqlAnswer {
-  results?: { columns: string[]; rows: unknown[][]; changes: number }[];
-  commitLsn?: string;
-  code?: string;
-  sqlstate?: string;
-  message?: string;
-  action?: string;
+/** Statements one request of `sql -c` may carry (the SQL HTTP API's `statements` limit). */
+const SQL_STATEMENTS_PER_REQUEST_MAX = 10_000;
+/** Words at the start of a statement that tell a CREATE TRIGGER (EXPLAIN QUERY PLAN CREATE TEMP TRIGGER). */
+const LEADING_WORDS_MAX = 6;
+
+export interface SqlResult {
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly unknown[])[];
+  readonly changes: number;
 }
 
-async function runStatement(url: string, text: string, readOnly: boolean): Promise<string> {
+/** The SQL HTTP API's answer (db-engine/src/io/sql-server.ts): results, or an error. */
+export interface SqlAnswer {
+  readonly results?: readonly SqlResult[];
+  readonly commitLsn?: string;
+  readonly code?: string;
+  readonly sqlstate?: string;
+  readonly message?: string;
+  readonly action?: string;
+}
+
+/** What `splitSqlStatements` found. */
+export interface SqlSplit {
+  /** The complete statements, each without its semicolon. */
+  readonly statements: readonly string[];
+  /** The text after the last complete statement: an unfinished one, or only space and comments. */
+  readonly rest: string;
+  /** `rest` holds the start of a statement, not only space and comments. */
+  readonly restHasStatement: boolean;
+}
+
+/**
+ * Splits SQL text (SQLite's dialect) at the semicolons that end statements, as SQLite's own
+ * `sqlite3_complete` does: none inside '…' strings, "…", `…` and […] identifiers, -- and block
+ * comments, nor inside the body of a CREATE TRIGGER, whose statements end with semicolons of their
+ * own: there, only a semicolon right after END ends it. Statements of only space and comments (`;;`)
+ * are dropped.
+ */
+export function splitSqlStatements(text: string): SqlSplit {
+  const statements: string[] = [];
+  let start = 0;
+  let words: string[] = [];
+  let lastWord = '';
+  let significant = false;
+  let index = 0;
+  while (index < text.length) {
+    const char = text[index]!;
+    const next = text[index + 1];
+    if (char === '-' && next === '-') {
+      const end = text.indexOf('\n', index);
+      index = end === -1 ? text.length : end + 1;
+    } else if (char === '/' && next === '*') {
+      const end = text.indexOf('*/', index + 2);
+      index = end === -1 ? text.length : end + 2;
+    } else if (char === "'" || char === '"' || char === '`' || char === '[') {
+      index = quotedEnd(text, index);
+      significant = true;
+      lastWord = '';
+    } else if (/[\p{L}\p{N}_$]/u.test(char)) {
+      let end = index + 1;
+      while (end < text.length && /[\p{L}\p{N}_$]/u.test(text[end]!)) end++;
+      const word = text.slice(index, end).toUpperCase();
+      if (words.length < LEADING_WORDS_MAX) words.push(word);
+      lastWord = word;
+      significant = true;
+      index = end;
+    } else if (char === ';' && (!isCreateTrigger(words) || lastWord === 'END')) {
+      if (significant) statements.push(text.slice(start, index).trim());
+      start = index + 1;
+      words = [];
+      lastWord = '';
+      significant = false;
+      index++;
+    } else {
+      if (!/\s/.test(char)) {
+        significant = true;
+        lastWord = '';
+      }
+      index++;
+    }
+  }
+  return { statements, rest: text.slice(start), restHasStatement: significant };
+}
+
+/** The index after the quoted string or identifier opening at `open` (its end when unterminated). */
+function quotedEnd(text: string, open: number): number {
+  const close = text[open] === '[' ? ']' : text[open]!;
+  let index = open + 1;
+  for (;;) {
+    const end = text.indexOf(close, index);
+    if (end === -1) return text.length;
+    // A doubled quote is one quote character of the string ('it''s'); brackets have no escape.
+    if (close !== ']' && text[end + 1] === close) index = end + 2;
+    else return end + 1;
+  }
+}
+
+function isCreateTrigger(leading: readonly string[]): boolean {
+  let words = leading;
+  if (words[0] === 'EXPLAIN') words = words.slice(words[1] === 'QUERY' && words[2] === 'PLAN' ? 3 : 1);
+  if (words[0] !== 'CREATE') return false;
+  const afterTemp = words[1] === 'TEMP' || words[1] === 'TEMPORARY' ? 2 : 1;
+  return words[afterTemp] === 'TRIGGER';
+}
+
+/** `ERROR 42P01: no such table: t`, the northlight code when it adds to the SQLSTATE, then the HINT. */
+export function formatSqlError(answer: SqlAnswer): string {
+  const state = answer.sqlstate === undefined || answer.sqlstate === '' ? '' : ` ${answer.sqlstate}`;
+  const code = answer.code !== undefined && answer.code !== answer.sqlstate ? ` (${answer.code})` : '';
+  const hint = answer.action === undefined || answer.action === '' ? '' : `\nHINT: ${answer.action}`;
+  return `ERROR${state}${code}: ${answer.message ?? 'no message'}${hint}`;
+}
+
+/** Each statement's result, in order, separated by an empty line: a table and its row count, or its changes. */
+export function formatSqlResults(results: readonly SqlResult[]): string {
+  return results
+    .map((result) =>
+      result.columns.length > 0
+        ? `${table(
+            [...result.columns],
+            result.rows.map((row) => row.map((cell) => (cell === null ? 'NULL' : String(cell)))),
+          )}\n(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`
+        : `OK, ${result.changes} row${result.changes === 1 ? '' : 's'} changed`,
+    )
+    .join('\n\n');
+}
+
+/** Runs `statements` as one transaction (one entry each, so each reports its own result). */
+async function runStatements(
+  url: string,
+  statements: readonly string[],
+  readOnly: boolean,
+): Promise<{ ok: boolean; output: string }> {
+  if (statements.length > SQL_STATEMENTS_PER_REQUEST_MAX)
+    return {
+      ok: false,
+      output: `ERROR: ${statements.length} statements; one -c runs at most ${SQL_STATEMENTS_PER_REQUEST_MAX} (pipe them into \`northlight sql\` instead)`,
+    };
   let response: Response;
   try {
     response = await fetch(`${url}/v1/sql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ sql: text, ...(readOnly ? { readOnly: true } : {}) }),
+      body: JSON.stringify({
+        statements: statements.map((sql) => ({ sql })),
+        ...(readOnly ? { readOnly: true } : {}),
+      }),
       signal: AbortSignal.timeout(60_000),
     });
   } catch (error) {
-    return `ERROR: ${url} did not answer (${(error as Error).message}); a failover may be under way, try again`;
+    return {
+      ok: false,
+      output: `ERROR: ${url} did not answer (${(error as Error).message}); a failover may be under way, try again`,
+    };
   }
   const answer = (await response.json().catch(() => ({ message: `HTTP ${response.status}` }))) as SqlAnswer;
-  if (!response.ok)
-    return `ERROR ${answer.sqlstate ?? ''} ${answer.code ?? ''}: ${answer.message ?? ''}${answer.action === undefined ? '' : `\nHINT: ${answer.action}`}`;
-  const out: string[] = [];
-  for (const result of answer.results ?? []) {
-    if (result.columns.length > 0) {
-      out.push(
-        table(
-          result.columns,
-          result.rows.map((row) => row.map((cell) => (cell === null ? 'NULL' : String(cell)))),
-        ),
-      );
-      out.push(`(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`);
-    } else out.push(`OK, ${result.changes} row${result.changes === 1 ? '' : 's'} changed`);
-  }
-  return out.join('\n');
+  if (!response.ok) return { ok: false, output: formatSqlError(answer) };
+  return { ok: true, output: formatSqlResults(answer.results ?? []) };
 }
 
 async function sqlShell(options: { dataDir: string; command?: string; replica?: boolean }): Promise<void> {
@@ -193,29 +314,59 @@ async function sqlShell(options: { dataDir: string; command?: string; replica?: 
   const url = `http://127.0.0.1:${port}`;
   const readOnly = options.replica === true;
   if (options.command !== undefined) {
-    const output = await runStatement(url, options.command, readOnly);
+    const split = splitSqlStatements(options.command);
+    const statements = [...split.statements, ...(split.restHasStatement ? [split.rest.trim()] : [])];
+    if (statements.length === 0) throw new UsageError('-c has no statement to run');
+    const { ok, output } = await runStatements(url, statements, readOnly);
     process.stdout.write(`${output}\n`);
-    if (output.startsWith('ERROR')) throw new CommandFailed('the statement failed');
+    if (!ok)
+      throw new CommandFailed(statements.length === 1 ? 'the statement failed' : 'the statements failed');
     return;
   }
-  process.stdout.write(
-    `connected to ${options.replica ? 'the read-only endpoint (replicas)' : 'the writer'} at ${url}; SQLite's dialect; ` +
-      'end statements with ;  — \\q quits\n',
-  );
-  const lines = createInterface({ input: process.stdin, output: process.stdout, prompt: 'northlight> ' });
+  const failed = await readEvalPrint(url, readOnly, options.replica === true);
+  if (failed > 0) throw new CommandFailed(`${failed} statement${failed === 1 ? '' : 's'} failed`);
+}
+
+/**
+ * The shell on standard input: each statement runs as it is complete (a transaction of its own), and
+ * at the end of the input so does a last one without its semicolon. At a terminal it prompts and
+ * goes on after an error; from a pipe it prints only results, and returns how many statements failed
+ * (the command then exits 1).
+ */
+async function readEvalPrint(url: string, readOnly: boolean, replica: boolean): Promise<number> {
+  const interactive = process.stdin.isTTY === true;
+  if (interactive)
+    process.stdout.write(
+      `connected to ${replica ? 'the read-only endpoint (replicas)' : 'the writer'} at ${url}; SQLite's dialect; ` +
+        'end statements with ;  — \\q quits\n',
+    );
+  const lines = createInterface({
+    input: process.stdin,
+    ...(interactive ? { output: process.stdout } : {}),
+    prompt: 'northlight> ',
+  });
+  let failed = 0;
+  let printed = 0;
+  const run = async (statement: string) => {
+    const { ok, output } = await runStatements(url, [statement], readOnly);
+    if (!ok) failed++;
+    process.stdout.write(`${printed++ > 0 && !interactive ? '\n' : ''}${output}\n`);
+  };
   let buffer = '';
-  lines.prompt();
+  if (interactive) lines.prompt();
   for await (const line of lines) {
-    if (buffer === '' && (line.trim() === '\\q' || line.trim() === 'exit')) break;
-    buffer += `${line}\n`;
-    if (buffer.trim().endsWith(';')) {
-      process.stdout.write(`${await runStatement(url, buffer.trim(), readOnly)}\n`);
-      buffer = '';
-    }
-    lines.setPrompt(buffer === '' ? 'northlight> ' : '       ...> ');
+    if (buffer.trim() === '' && (line.trim() === '\\q' || line.trim() === 'exit')) break;
+    const split = splitSqlStatements(`${buffer}${line}\n`);
+    for (const statement of split.statements) await run(statement);
+    buffer = split.rest;
+    if (!interactive) continue;
+    lines.setPrompt(buffer.trim() === '' ? 'northlight> ' : '       ...> ');
     lines.prompt();
   }
   lines.close();
+  const last = splitSqlStatements(buffer);
+  if (last.restHasStatement) await run(last.rest.trim());
+  return interactive ? 0 : failed;
 }
 
 async function upgrade(options: { dataDir: string; version: string; wait: boolean }): Promise<void> {
@@ -321,9 +472,9 @@ export function buildProgram(): Command {
     .action(status);
   program
     .command('sql')
-    .description('a small SQL shell on the writer (or --replica); -c runs one statement')
+    .description('a small SQL shell on the writer (or --replica); -c runs its statements and exits')
     .option(...dataDirOption)
-    .option('-c, --command <sql>', 'run this and exit')
+    .option('-c, --command <sql>', 'run these statements (one transaction), print each result, exit')
     .option('--replica', 'use the read-only endpoint (the replicas)')
     .action(sqlShell);
   const member = (verb: 'kill' | 'start', what: 'node' | 'zone', description: string) =>

@@ -16,7 +16,7 @@
  * Order: groups reach the driver in seal order (the kernel posts them before the reply that depends
  * on them); each kernel numbers its groups from 1, so the kernel → driver sequence map is per kernel.
  */
-import { assert, type Logger, type Lsn, NorthlightError } from '@northlight/protocol';
+import { assert, isNorthlightError, type Logger, type Lsn, NorthlightError } from '@northlight/protocol';
 import type { QuorumDriver } from './core/quorum-driver.js';
 import type { ExecuteReply, ExecuteRequest, SealedGroup } from './kernel/messages.js';
 
@@ -242,9 +242,28 @@ export class Engine {
     const driverSeq =
       reply.visibleThroughSeq > 0 ? generation.driverSeqOf.get(reply.visibleThroughSeq) : undefined;
     const early = options.releaseReadsEarly === true && (!reply.ok || reply.groupSeq === undefined);
-    const durable = driverSeq === undefined || early ? undefined : await this.#driver.whenDurable(driverSeq);
+    const durable =
+      driverSeq === undefined || early ? undefined : await this.#whenSeenDurable(driverSeq, reply);
     if (!reply.ok) return reply;
     if (reply.groupSeq !== undefined) this.#commits++;
     return reply.groupSeq === undefined || durable === undefined ? reply : { ...reply, commitLsn: durable };
+  }
+
+  /**
+   * The durability wait of a reply. A read (or a failed request) that saw commits not yet durable
+   * fails with a message about its read, not about a commit, when the write quorum is lost.
+   */
+  async #whenSeenDurable(driverSeq: number, reply: ExecuteReply): Promise<Lsn> {
+    try {
+      return await this.#driver.whenDurable(driverSeq);
+    } catch (error) {
+      if (!isNorthlightError(error, 'NL_QUORUM_LOST') || (reply.ok && reply.groupSeq !== undefined))
+        throw error;
+      throw new NorthlightError(
+        'NL_QUORUM_LOST',
+        'write quorum lost: this read saw changes that storage has not acknowledged (not durable on 4 of 6 segments), so its result is withheld: those changes may yet be lost. Retry it: the engine then serves reads from the durable volume',
+        error.details,
+      );
+    }
   }
 }

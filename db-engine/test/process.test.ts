@@ -5,6 +5,7 @@
 // the volume grows past 5 PGs, a zombie writer (old epoch, still running) is fenced and exits, and bad
 // requests get typed errors while the engine stays up.
 import { request as httpRequest } from 'node:http';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type EngineProcess,
@@ -47,6 +48,37 @@ function oversizedStatus(target: EngineProcess, bytes: number): Promise<number> 
       if (error.code !== 'EPIPE' && error.code !== 'ECONNRESET') reject(error);
       else resolve(-1); // closed before any answer: fails the expectation instead of hanging
     });
+    request.end(body);
+  });
+}
+
+/** `NL_FUZZ_SEED=N` replays the HTTP fuzz with another seed (the seed is printed with the statuses). */
+const FUZZ_SEED = Number(process.env.NL_FUZZ_SEED ?? 20_261_127);
+
+/** One HTTP request as sent, whatever it holds (fetch refuses bodies on GET and some headers). */
+function rawHttp(
+  port: number,
+  method: string,
+  path: string,
+  contentType: string | undefined,
+  body: string | Buffer | undefined,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = {};
+    if (contentType !== undefined) headers['content-type'] = contentType;
+    if (body !== undefined) headers['content-length'] = Buffer.byteLength(body);
+    const request = httpRequest(
+      { host: '127.0.0.1', port, method, path, headers, timeout: 30_000 },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error(`no answer to ${method} ${path} in 30 s`)));
+    request.on('error', reject);
     request.end(body);
   });
 }
@@ -104,7 +136,9 @@ async function transfers(target: EngineProcess, clients: number, untilMs: number
 
 beforeAll(async () => {
   await fleet.start();
-  engine = await startEngine(fleet, { args: ['--write-quorum-timeout-ms', '3000', '--cache-pages', '256'] });
+  engine = await startEngine(fleet, {
+    args: ['--write-quorum-timeout-ms', '3000', '--cache-pages', '256', '--statement-timeout-ms', '2000'],
+  });
   const setup = await setUpBank(engine, ACCOUNTS, OPENING_BALANCE);
   expect(setup.status, JSON.stringify(setup.body)).toBe(200);
 }, 120_000);
@@ -295,6 +329,184 @@ describe('db-engine process over six storage-node processes', () => {
     const next = await sql(engine, 'SELECT 1', { readOnly: true, timeoutMs: 10_000 });
     expect(next.body.results![0]!.rows).toEqual([[1]]);
   }, 60_000);
+
+  it('fuzz: random and hostile HTTP requests get typed 4xx answers, never a 5xx; nothing changes, nothing logs ERROR', async () => {
+    const setup = await sql(engine, 'CREATE TABLE IF NOT EXISTS fuzz_scratch (v)');
+    expect(setup.status).toBe(200);
+    const before = await total(engine);
+    const outputBefore = engine.output.length;
+    const endless = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c';
+    const statementText = fc.oneof(
+      fc.constantFrom(
+        'SELECT 1',
+        'SELECT ?',
+        'SELECT * FROM accounts WHERE id = ?',
+        'SELECT sum(balance) FROM accounts',
+        'INSERT INTO fuzz_scratch VALUES (?)',
+        'UPDATE accounts SET balance = balance WHERE id = ?',
+        'SELEC 1',
+        'SELECT * FROM nowhere',
+        'SELECT nosuch FROM accounts',
+        'PRAGMA writable_schema = 1',
+        "ATTACH DATABASE 'elsewhere.db' AS other",
+        'BEGIN',
+        'COMMIT',
+        'ROLLBACK',
+        'SAVEPOINT s',
+        'VACUUM',
+        'SELECT randomblob(?)',
+        'SELECT zeroblob(2000000000)',
+        "SELECT printf('%.*c', 100000000, 'x')",
+        'SELECT load_extension(?)',
+        'CREATE TEMP TABLE t(x)',
+        'DROP TABLE nowhere',
+        endless,
+        '',
+        ';',
+        '-- only a comment',
+        'SELECT 1; SELECT 2',
+        "SELECT '\u0000'",
+      ),
+      fc.string({ maxLength: 80 }),
+      fc.string({ unit: 'binary', maxLength: 40 }),
+    );
+    const param = fc.oneof(
+      fc.integer(),
+      fc.double(),
+      fc.string({ maxLength: 20 }),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(2 ** 53 + 2),
+      fc.constant('-9223372036854775809'),
+      fc.object({ maxDepth: 2 }),
+      fc.array(fc.integer(), { maxLength: 3 }),
+    );
+    const timeout = fc.oneof(
+      fc.constant(undefined),
+      fc.integer({ min: -5, max: 300 }),
+      fc.constantFrom(0.5, '100', 1e12, null),
+    );
+    const sqlBody = fc.oneof(
+      fc.record(
+        {
+          sql: statementText,
+          params: fc.array(param, { maxLength: 4 }),
+          readOnly: fc.boolean(),
+          statementTimeoutMs: timeout,
+        },
+        { requiredKeys: ['sql'] },
+      ),
+      fc.record(
+        {
+          statements: fc.array(
+            fc.record(
+              { sql: statementText, params: fc.array(param, { maxLength: 3 }) },
+              { requiredKeys: [] },
+            ),
+            { maxLength: 4 },
+          ),
+          readOnly: fc.oneof(fc.boolean(), fc.constant('yes')),
+          statementTimeoutMs: timeout,
+          sql: fc.constant('SELECT 1'),
+        },
+        { requiredKeys: [] },
+      ),
+    );
+    const body = fc.oneof(
+      { weight: 5, arbitrary: sqlBody.map((value) => JSON.stringify(value)) },
+      { weight: 1, arbitrary: fc.json({ maxDepth: 3 }) },
+      { weight: 1, arbitrary: fc.string({ maxLength: 60 }) },
+      { weight: 1, arbitrary: fc.uint8Array({ maxLength: 60 }).map((bytes) => Buffer.from(bytes)) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          '{"sql": ',
+          '[]',
+          'null',
+          '{"sql": "SELECT 1"}'.repeat(3),
+          '{"__proto__": {"x": 1}}',
+        ),
+      },
+      { weight: 1, arbitrary: fc.constant(undefined) },
+    );
+    const sqlRequest = fc.record({
+      method: fc.constant('POST'),
+      path: fc.constantFrom('/v1/sql', '/v1/sql?readOnly=1'),
+      contentType: fc.constantFrom('application/json', 'application/json; charset=utf-8'),
+      body: sqlBody.map((value): string | Buffer | undefined => JSON.stringify(value)),
+    });
+    const anyRequest = fc.record({
+      method: fc.constantFrom('GET', 'POST', 'POST', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'),
+      path: fc.oneof(
+        {
+          weight: 6,
+          arbitrary: fc.constantFrom(
+            '/v1/sql',
+            '/v1/sql',
+            '/v1/sql',
+            '/v1/status',
+            '/healthz',
+            '/readyz',
+            '/metrics',
+            '/v1/volume',
+            '/v1/replication/feedback',
+            '/v1/admin/membership',
+            '/v1/sql/',
+            '//v1/sql',
+            '/v1/SQL',
+            '/v1/sql?readOnly=true&x=%zz',
+            '/%',
+            '/..%2f..%2fetc%2fpasswd',
+            `/${'a'.repeat(5_000)}`,
+          ),
+        },
+        { weight: 1, arbitrary: fc.webPath() },
+      ),
+      contentType: fc.constantFrom(
+        'application/json',
+        'application/json',
+        'application/json; charset=utf-8',
+        'text/plain',
+        'application/octet-stream',
+        'multipart/form-data; boundary=x',
+        undefined,
+      ),
+      body,
+    });
+    const request = fc.oneof({ weight: 3, arbitrary: sqlRequest }, { weight: 2, arbitrary: anyRequest });
+    const answered: Record<string, number> = {};
+    await fc.assert(
+      fc.asyncProperty(request, async (case_) => {
+        const bodyBytes = case_.method === 'GET' || case_.method === 'HEAD' ? undefined : case_.body;
+        const answer = await rawHttp(engine.httpPort, case_.method, case_.path, case_.contentType, bodyBytes);
+        answered[answer.status] = (answered[answer.status] ?? 0) + 1;
+        expect(
+          answer.status,
+          `${case_.method} ${case_.path.slice(0, 80)} ${String(bodyBytes).slice(0, 200)}: ${answer.text.slice(0, 300)}`,
+        ).toBeLessThan(500);
+        if (answer.status >= 400 && case_.method !== 'HEAD') {
+          const error = JSON.parse(answer.text) as { code?: unknown; message?: unknown };
+          expect(typeof error.code, answer.text).toBe('string');
+          expect(typeof error.message, answer.text).toBe('string');
+        }
+      }),
+      { seed: FUZZ_SEED, numRuns: 300, endOnFailure: true },
+    );
+    console.log(`http fuzz (seed ${FUZZ_SEED}): statuses ${JSON.stringify(answered)}`);
+    expect(Object.keys(answered).some((status) => status.startsWith('2'))).toBe(true);
+    expect(Object.keys(answered).some((status) => status.startsWith('4'))).toBe(true);
+    // Nothing it was not asked to change changed, the engine serves, and nothing was logged at ERROR.
+    expect(await total(engine)).toBe(before);
+    expect((await fetch(`http://127.0.0.1:${engine.httpPort}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${engine.httpPort}/readyz`)).status).toBe(200);
+    expect(engine.child.exitCode).toBeNull();
+    const errors = engine.output
+      .slice(outputBefore)
+      .join('')
+      .split('\n')
+      .filter((line) => line.includes('"level":"error"'));
+    expect(errors).toEqual([]);
+  }, 240_000);
 
   it('fences a zombie writer: a second engine recovers the volume and the first exits without acknowledging', async () => {
     engine.child.kill('SIGSTOP'); // still running, but silent: a partition or a long pause

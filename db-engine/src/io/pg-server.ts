@@ -181,7 +181,9 @@ export class PgServer {
   }
 
   /** CancelRequest routing and the counters. */
-  private observerHooks(processId: number): Pick<ConnectionHooks, 'cancelRequest' | 'onMessage' | 'onError'> {
+  private observerHooks(
+    processId: number,
+  ): Pick<ConnectionHooks, 'cancelRequest' | 'onMessage' | 'onError' | 'onInternalError'> {
     return {
       cancelRequest: (targetId, key) => {
         const target = this.clients.get(targetId);
@@ -195,10 +197,16 @@ export class PgServer {
           this.options.log?.log(sqlstate === '53300' ? 'warn' : 'info', 'PostgreSQL connection ended', {
             processId,
             sqlstate,
-            message,
+            // Not `message`: that field would replace the log line's own text.
+            reason: message,
           });
         }
       },
+      onInternalError: (error) =>
+        this.options.log?.log('error', 'PostgreSQL connection ended by an internal error (a bug)', {
+          processId,
+          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        }),
     };
   }
 }

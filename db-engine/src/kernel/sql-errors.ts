@@ -368,6 +368,8 @@ const MESSAGE_SQLSTATES: readonly (readonly [RegExp, string])[] = [
   ],
   [/^object name reserved for internal use/, SQLSTATE.reservedName],
   [/^table \S+ may not be (dropped|altered|modified)$/, SQLSTATE.insufficientPrivilege],
+  // A function the build or the connection refuses (load_extension: extensions are off).
+  [/^not authorized$/, SQLSTATE.insufficientPrivilege],
   [/^cannot modify \S+ because it is a view$/, SQLSTATE.objectNotInPrerequisiteState],
   // Values.
   [/^integer overflow$|^hex literal too big/, SQLSTATE.numericValueOutOfRange],

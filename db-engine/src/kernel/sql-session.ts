@@ -89,8 +89,9 @@ const SQLITE_TEXT = 3;
 const SQLITE_BLOB = 4;
 const AUTH_CREATE_TEMP_INDEX = 3;
 const AUTH_CREATE_TEMP_TABLE = 4;
-const AUTH_CREATE_TEMP_TRIGGER = 6;
-const AUTH_CREATE_TEMP_VIEW = 8;
+// SQLite's action codes (sqlite3.h): 5 and 6 are the TEMP trigger and view; 7 and 8 the plain ones.
+const AUTH_CREATE_TEMP_TRIGGER = 5;
+const AUTH_CREATE_TEMP_VIEW = 6;
 const AUTH_PRAGMA = 19;
 const AUTH_TRANSACTION = 22;
 const AUTH_ATTACH = 24;

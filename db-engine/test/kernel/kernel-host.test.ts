@@ -130,6 +130,9 @@ describe('KernelHost', () => {
       ["ATTACH 'other.db' AS other", '42501'],
       ['CREATE TEMP TABLE scratch(x)', '42501'],
       ['PRAGMA query_only = 1', '42501'],
+      ['CREATE TEMP VIEW tv AS SELECT 1', '42501'],
+      ['CREATE TEMP TRIGGER tt AFTER INSERT ON t BEGIN SELECT 1; END', '42501'],
+      ["SELECT load_extension('libm')", '42501'],
       ['SELECT ?; SELECT 2', '42601', [1]],
     ];
     for (const [text, sqlstate, params] of cases) {
@@ -139,6 +142,12 @@ describe('KernelHost', () => {
     }
     const stats = await host.stats();
     expect(stats).toMatchObject({ groupsSealed: 1, writesOutsideBracket: 0, requestsFailed: cases.length });
+    // …while a plain view and trigger are the user's to create (the authorizer told them apart wrong once).
+    expect(await sql(host, 'CREATE VIEW v AS SELECT id FROM t')).toMatchObject({ ok: true });
+    expect(await sql(host, 'CREATE TRIGGER tg AFTER DELETE ON t BEGIN SELECT 1; END')).toMatchObject({
+      ok: true,
+    });
+    expect(rowsOf(await sql(host, 'SELECT count(*) FROM v'))).toEqual([[1]]);
   });
 
   it('rolls back the whole request when a statement fails', async () => {

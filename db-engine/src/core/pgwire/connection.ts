@@ -145,6 +145,8 @@ export interface ConnectionHooks {
   onMessage?(type: FrontendMessage['type'] | StartupMessage['type']): void;
   /** Every ErrorResponse sent; FATAL ones end the connection. */
   onError?(sqlstate: string, severity: 'ERROR' | 'FATAL', message: string): void;
+  /** A bug ended the connection (FATAL XX000 to the client): the server logs it with its stack. */
+  onInternalError?(error: unknown): void;
 }
 
 export interface ConnectionOptions {
@@ -352,6 +354,7 @@ export class PgConnection {
       return;
     }
     // Anything else is a programmer error: the connection cannot continue in a known state.
+    this.hooks.onInternalError?.(error);
     this.fatal({ sqlstate: 'XX000', message: 'internal error' });
     throw error;
   }

@@ -17,10 +17,13 @@ import { loadClusterFile } from './io/cluster-file.js';
 import { startControlServer } from './io/control-server.js';
 import {
   AlreadyRunningError,
+  commandFor,
   LocalCluster,
+  lockDataDir,
   PortsBusyError,
   pgUrl,
   readStateFile,
+  StartInterruptedError,
   type StateFile,
 } from './io/local-cluster.js';
 import { openLocalMetadata } from './io/local-metadata.js';
@@ -39,30 +42,37 @@ function parsePort(text: string): number {
   return value;
 }
 
-function runningCluster(dataDir: string): StateFile {
+/** The state file of the cluster running from `dataDir`, with the data directory it was found in. */
+interface Running extends StateFile {
+  readonly dataDir: string;
+}
+
+function runningCluster(dataDir: string): Running {
   const state = readStateFile(resolve(dataDir));
   if (state === undefined)
     throw new CommandFailed(
-      `no cluster is running from ${resolve(dataDir)}; start one with \`npm start\` (northlight up)` +
-        (dataDir === DEFAULT_DATA_DIR ? '' : ` --data-dir ${dataDir}`),
+      `no cluster is running from ${resolve(dataDir)}; start one with \`${commandFor(dataDir, 'up')}\``,
     );
-  return state;
+  return { ...state, dataDir };
 }
 
-async function control(state: StateFile, method: 'GET' | 'POST', path: string): Promise<unknown> {
+async function control(state: Running, method: 'GET' | 'POST', path: string): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(`${state.controlUrl}${path}`, { method, signal: AbortSignal.timeout(30_000) });
   } catch (error) {
     throw new CommandFailed(
       `the control plane at ${state.controlUrl} (pid ${state.pid}) did not answer: ${(error as Error).message}; ` +
-        'is `northlight up` still running? If it was killed, run `npm start` again (it reuses the data)',
+        `is \`northlight up\` still running? If it was killed, run \`${commandFor(state.dataDir, 'up')}\` again (it reuses the data)`,
     );
   }
   const body = (await response.json().catch(() => ({}))) as { message?: string };
   if (!response.ok) throw new CommandFailed(body.message ?? `HTTP ${response.status}`);
   return body;
 }
+
+/** What stops `up`: Ctrl-C in its terminal, `kill`, its terminal closing. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 async function up(options: {
   file?: string;
@@ -79,6 +89,51 @@ async function up(options: {
     return;
   }
   const say = (line: string) => process.stdout.write(`[northlight] ${line}\n`);
+  // Before anything happens in the data directory: it is this `up`'s alone (lockDataDir).
+  const lock = await lockDataDir(dataDir, say);
+  // Then the signals, so that one during the start stops what was started, in order.
+  const signals = listenForStopSignals();
+  try {
+    await runCluster(spec, dataDir, say, signals);
+  } finally {
+    signals.close();
+    lock.release();
+  }
+}
+
+interface StopSignals {
+  /** Calls `stop` for a signal that came already, and for every later one. */
+  onStop(stop: (why: string) => void): void;
+  close(): void;
+}
+
+function listenForStopSignals(): StopSignals {
+  let stop: ((why: string) => void) | undefined;
+  let early: string | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    const why = signal === 'SIGINT' ? 'Ctrl-C' : signal;
+    if (stop === undefined) early ??= why;
+    else stop(why);
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  return {
+    onStop(handler) {
+      stop = handler;
+      if (early !== undefined) handler(early);
+    },
+    close() {
+      for (const signal of STOP_SIGNALS) process.removeListener(signal, onSignal);
+    },
+  };
+}
+
+/** Starts the cluster, prints its endpoints, and returns once it is stopped (a signal or `down`). */
+async function runCluster(
+  spec: ClusterSpec,
+  dataDir: string,
+  say: (line: string) => void,
+  signals: StopSignals,
+): Promise<void> {
   const metadata = await openLocalMetadata(dataDir);
   const cluster = new LocalCluster({
     spec,
@@ -92,52 +147,74 @@ async function up(options: {
     openWorkflows: async () =>
       (await metadata.store.read()).workflows.filter((workflow) => !isFinishedWorkflow(workflow)),
   });
-  say(`starting cluster ${spec.name} in ${dataDir}`);
-  const startedMs = Date.now();
+  // Members run in process groups of their own (local-processes.ts): whatever ends this process,
+  // they end with it.
+  process.once('exit', () => cluster.killAllNow());
   let stopping: Promise<void> | undefined;
-  const stop = (why: string) => {
-    stopping ??= (async () => {
-      say(`${why}: stopping the cluster (engines first, then storage)…`);
+  let stopped!: () => void;
+  let stopFailed!: (error: unknown) => void;
+  const stoppedOnce = new Promise<void>((resolveStopped, rejectStopped) => {
+    stopped = resolveStopped;
+    stopFailed = rejectStopped;
+  });
+  // Awaited only once the start succeeded; a start that fails reports the stop's failure itself.
+  stoppedOnce.catch(() => {});
+  const stop = (why: string): void => {
+    if (stopping !== undefined) {
+      say(`${why}: already stopping (engines first, then storage); it ends by itself`);
+      return;
+    }
+    say(`${why}: stopping the cluster (engines first, then storage)…`);
+    stopping = (async () => {
       await cluster.stop();
       await metadata.close();
-      say(`stopped; the data stays in ${dataDir} for the next \`npm start\``);
+      say(`stopped; the data stays in ${dataDir} for the next \`${commandFor(dataDir, 'up')}\``);
     })();
-    return stopping;
+    void stopping.then(stopped, stopFailed);
   };
-  // The control API starts with the storage nodes, before the writer: the writer asks it where
-  // each PG goes, from the first one on.
-  await cluster.start(spec.local.basePort, (started) =>
-    startControlServer(started, () => void stop('northlight down')),
-  );
-  await metadata.recordWriter(cluster.writer);
+  signals.onStop(stop);
+  say(`starting cluster ${spec.name} in ${dataDir}`);
+  const startedMs = Date.now();
+  try {
+    // The control API starts with the storage nodes, before the writer: the writer asks it where
+    // each PG goes, from the first one on.
+    await cluster.start(spec.local.basePort, (started) =>
+      startControlServer(started, () => stop('northlight down')),
+    );
+  } catch (error) {
+    if (stopping === undefined) {
+      await metadata.close();
+      throw error;
+    }
+    await stopping;
+    if (error instanceof StartInterruptedError)
+      throw new CommandFailed('the start was interrupted; every process it had started is stopped');
+    throw error;
+  }
+  if (stopping === undefined) {
+    await metadata.recordWriter(cluster.writer);
+    say(`up in ${((Date.now() - startedMs) / 1000).toFixed(1)} s`);
+    process.stdout.write(endpointsText(cluster, dataDir));
+  }
+  await stoppedOnce;
+}
+
+function endpointsText(cluster: LocalCluster, dataDir: string): string {
   const ports = cluster.ports;
-  say(`up in ${((Date.now() - startedMs) / 1000).toFixed(1)} s`);
-  process.stdout.write(
-    [
-      '',
-      `  read-write   psql '${pgUrl(dataDir, ports.readWrite)}'`,
-      `               (the writer, ${cluster.writer}, whichever engine that is; any PostgreSQL client)`,
-      `  read-only    psql '${pgUrl(dataDir, ports.readOnly)}'   (the replicas)`,
-      `  SQL over HTTP  http://127.0.0.1:${ports.httpReadWrite}/v1/sql  (read-only: ${ports.httpReadOnly})`,
-      `  control API      http://127.0.0.1:${ports.control}/v1/status`,
-      `  logs             ${dataDir}/logs/`,
-      '',
-      '  in another terminal:  npm run northlight -- status',
-      '                        npm run northlight -- sql',
-      '  Ctrl-C here stops the cluster; `npm start` again reuses its data.',
-      '',
-    ].join('\n'),
-  );
-  await new Promise<void>((resolveStopped) => {
-    process.once('SIGINT', () => void stop('Ctrl-C').then(resolveStopped));
-    process.once('SIGTERM', () => void stop('SIGTERM').then(resolveStopped));
-    const poll = setInterval(() => {
-      if (stopping !== undefined) {
-        clearInterval(poll);
-        void stopping.then(resolveStopped);
-      }
-    }, 200);
-  });
+  return [
+    '',
+    `  read-write   psql '${pgUrl(dataDir, ports.readWrite)}'`,
+    `               (the writer, ${cluster.writer}, whichever engine that is; any PostgreSQL client)`,
+    `  read-only    psql '${pgUrl(dataDir, ports.readOnly)}'   (the replicas)`,
+    `  SQL over HTTP  http://127.0.0.1:${ports.httpReadWrite}/v1/sql  (read-only: ${ports.httpReadOnly})`,
+    `  control API      http://127.0.0.1:${ports.control}/v1/status`,
+    `  logs             ${dataDir}/logs/`,
+    '',
+    `  in another terminal:  ${commandFor(dataDir, 'status')}`,
+    `                        ${commandFor(dataDir, 'sql')}`,
+    `  Ctrl-C here stops the cluster; \`${commandFor(dataDir, 'up')}\` again reuses its data.`,
+    '',
+  ].join('\n');
 }
 
 async function status(options: { dataDir: string; json?: boolean }): Promise<void> {
@@ -397,7 +474,9 @@ async function upgrade(options: { dataDir: string; version: string; wait: boolea
     const current = (await control(state, 'GET', '/v1/status')) as ClusterStatus;
     const run = current.upgrade;
     if (run === undefined)
-      throw new CommandFailed('the control plane lost track of the upgrade; see `northlight status`');
+      throw new CommandFailed(
+        `the control plane lost track of the upgrade; see \`${commandFor(state.dataDir, 'status')}\``,
+      );
     for (const step of run.steps.slice(printed))
       process.stdout.write(`  ${new Date(step.atMs).toISOString()}  ${step.message}\n`);
     printed = run.steps.length;
@@ -445,6 +524,25 @@ async function down(options: { dataDir: string }): Promise<void> {
   process.stdout.write(' stopped\n');
 }
 
+/** What the control API answers for one member of kill-node, start-node, kill-zone, start-zone. */
+interface MemberAnswer {
+  readonly member: string;
+  readonly status: 'killed' | 'not-running' | 'started' | 'already-running';
+}
+
+function memberOutcome(answer: MemberAnswer, undo: string): string {
+  switch (answer.status) {
+    case 'killed':
+      return `killed ${answer.member}; it stays down until ${undo}`;
+    case 'not-running':
+      return `${answer.member} was not running; it stays down until ${undo}`;
+    case 'started':
+      return `started ${answer.member}`;
+    case 'already-running':
+      return `${answer.member} is already running`;
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('northlight')
     .description('northlight: an Aurora-style database — run a local cluster and operate it')
@@ -488,10 +586,10 @@ export function buildProgram(): Command {
           what === 'node'
             ? `/v1/members/${encodeURIComponent(name)}/${verb}`
             : `/v1/zones/${encodeURIComponent(name)}/${verb}`;
-        const answer = (await control(state, 'POST', path)) as { member?: string; members?: string[] };
-        process.stdout.write(
-          `${verb === 'kill' ? 'killed' : 'started'} ${answer.member ?? answer.members?.join(', ')}\n`,
-        );
+        const answer = (await control(state, 'POST', path)) as MemberAnswer | { members: MemberAnswer[] };
+        const undo = what === 'node' ? 'start-node' : `start-zone ${name}`;
+        for (const one of 'members' in answer ? answer.members : [answer])
+          process.stdout.write(`${memberOutcome(one, undo)}\n`);
       });
   member('kill', 'node', 'SIGKILL a storage node or engine (a crash); it stays down until start-node');
   member('start', 'node', 'start a member that was killed');

@@ -7,9 +7,11 @@
  *   GET  /healthz                    alive
  *   GET  /v1/status                  the cluster status (src/core/cluster-status.ts), JSON
  *   POST /v1/members/:name/kill      SIGKILL one member; it stays down until started
+ *                                    → {status: "killed" | "not-running", member}
  *   POST /v1/members/:name/start     start a member that is down
- *   POST /v1/zones/:zone/kill        kill every storage node of a zone
- *   POST /v1/zones/:zone/start       start them again
+ *                                    → {status: "started" | "already-running", member}
+ *   POST /v1/zones/:zone/kill        kill every storage node of a zone → {members: [{member, status}]}
+ *   POST /v1/zones/:zone/start       start them again → {members: [{member, status}]}
  *   POST /v1/upgrade                 start a rolling upgrade: {"version": "…"}
  *   POST /v1/placement               where the writer's next PG goes: {"pgId", "pgs": [{pgId, nodes}]}
  *   POST /v1/down                    stop the whole cluster (answers first)
@@ -27,7 +29,12 @@ import {
 import { type FleetNode, placePg } from '../core/placement.js';
 import { localControlMetrics } from './control-metrics.js';
 import { getJson } from './http-json.js';
-import { type LocalCluster, UnknownMemberError, UpgradeRunningError } from './local-cluster.js';
+import {
+  ClusterStoppingError,
+  type LocalCluster,
+  UnknownMemberError,
+  UpgradeRunningError,
+} from './local-cluster.js';
 import {
   CONTROL_BODY_LIMIT_BYTES,
   observeFleetNode,
@@ -113,6 +120,8 @@ export async function startControlServer(
   app.setErrorHandler((error, _request, reply) => {
     if (error instanceof UnknownMemberError)
       return reply.code(404).send({ code: 'NL_REQUEST_INVALID', message: error.message });
+    if (error instanceof ClusterStoppingError)
+      return reply.code(409).send({ code: 'NL_REQUEST_INVALID', message: error.message });
     const failure = error as { statusCode?: number; message?: string };
     return reply
       .code(failure.statusCode ?? 500)
@@ -130,14 +139,14 @@ export async function startControlServer(
     async (): Promise<ClusterStatus> =>
       buildClusterStatus(await observeCluster(cluster), (atMs) => new Date(atMs).toISOString()),
   );
-  app.post<{ Params: { name: string } }>('/v1/members/:name/kill', async (request) => {
-    await cluster.killMember(request.params.name);
-    return { status: 'killed', member: request.params.name };
-  });
-  app.post<{ Params: { name: string } }>('/v1/members/:name/start', async (request) => {
-    await cluster.startMember(request.params.name);
-    return { status: 'started', member: request.params.name };
-  });
+  app.post<{ Params: { name: string } }>('/v1/members/:name/kill', async (request) => ({
+    status: await cluster.killMember(request.params.name),
+    member: request.params.name,
+  }));
+  app.post<{ Params: { name: string } }>('/v1/members/:name/start', async (request) => ({
+    status: await cluster.startMember(request.params.name),
+    member: request.params.name,
+  }));
   const zoneMembers = (zone: string): string[] => {
     const nodes = cluster.topology.storage.filter((node) => node.zone === zone).map((node) => node.nodeId);
     if (nodes.length === 0)
@@ -147,14 +156,16 @@ export async function startControlServer(
     return nodes;
   };
   app.post<{ Params: { zone: string } }>('/v1/zones/:zone/kill', async (request) => {
-    const nodes = zoneMembers(request.params.zone);
-    await Promise.all(nodes.map((node) => cluster.killMember(node)));
-    return { status: 'killed', members: nodes };
+    const zone = request.params.zone;
+    const nodes = zoneMembers(zone);
+    const zoneRequest = { command: `kill-zone ${zone}`, undo: `start-zone ${zone}` };
+    const statuses = await Promise.all(nodes.map((node) => cluster.killMember(node, zoneRequest)));
+    return { members: nodes.map((member, index) => ({ member, status: statuses[index] })) };
   });
   app.post<{ Params: { zone: string } }>('/v1/zones/:zone/start', async (request) => {
     const nodes = zoneMembers(request.params.zone);
-    await Promise.all(nodes.map((node) => cluster.startMember(node)));
-    return { status: 'started', members: nodes };
+    const statuses = await Promise.all(nodes.map((node) => cluster.startMember(node)));
+    return { members: nodes.map((member, index) => ({ member, status: statuses[index] })) };
   });
   app.post<{ Body: { version?: unknown } }>('/v1/upgrade', async (request, reply) => {
     const version = request.body?.version;

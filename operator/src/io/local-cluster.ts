@@ -11,7 +11,10 @@
  *   4. the replicas (they follow the writer's redo stream);
  *   5. the read-write and read-only endpoints and the control API.
  * Nothing is left running if a step fails: everything started so far is stopped and the error says
- * which step and where its log is.
+ * which step and where its log is. The same holds when `stop` is called during the start (Ctrl-C,
+ * SIGTERM or `down` while it starts): the start ends at its next checkpoint (before each step, and at
+ * every readiness poll) with StartInterruptedError, and only then are the members stopped, in order,
+ * so nothing is spawned or bound after the stop has begun.
  *
  * The control loop (every CONTROL_INTERVAL_MS) observes the engines and executes `planEngines`
  * (failover: src/core/engine-plan.ts), and starts crashed storage nodes again with a backoff (a
@@ -19,12 +22,26 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { assert } from '@northlight/protocol';
 import { freePorts } from '@northlight/protocol/io';
 import type { ClusterSpec } from '../core/cluster-spec.js';
 import {
@@ -218,6 +235,9 @@ export class LocalCluster {
   #loop: ReturnType<typeof setInterval> | undefined;
   #wakeRequested = false;
   #stopping = false;
+  /** The start's steps while they run (`stop` waits for them to reach a checkpoint). */
+  #starting: Promise<void> | undefined;
+  #stopped: Promise<void> | undefined;
   #stepping = false;
   #controlApi: { close(): Promise<void> } | undefined;
 
@@ -260,11 +280,31 @@ export class LocalCluster {
     return join(this.dataDir, 'logs', `${name}.log`);
   }
 
-  /** Runs steps 1–5 of the header; on failure stops what it started and rethrows. */
+  /**
+   * Runs steps 1–5 of the header; on failure stops what it started and rethrows. A `stop` meanwhile
+   * makes it throw StartInterruptedError once everything it started is stopped.
+   */
   async start(
     basePort: number,
     controlApi?: (cluster: LocalCluster) => Promise<{ close(): Promise<void> }>,
   ): Promise<void> {
+    assert(this.#starting === undefined, 'a LocalCluster starts once');
+    this.#starting = this.#startSteps(basePort, controlApi);
+    try {
+      await this.#starting;
+    } catch (error) {
+      if (!(error instanceof StartInterruptedError))
+        this.#progress(`start failed: ${(error as Error).message}; stopping what was started`);
+      await this.stop();
+      throw error;
+    }
+  }
+
+  async #startSteps(
+    basePort: number,
+    controlApi: ((cluster: LocalCluster) => Promise<{ close(): Promise<void> }>) | undefined,
+  ): Promise<void> {
+    this.#checkpoint();
     mkdirSync(join(this.dataDir, 'logs'), { recursive: true });
     await this.#claimDataDir();
     this.ports =
@@ -272,38 +312,52 @@ export class LocalCluster {
         ? portsFromList(this.topology, await freePorts(portsNeeded(this.topology)))
         : fixedPorts(this.topology, basePort);
     await assertPortsFree(this.ports);
-    try {
-      if (this.spec.backup.objectStore.kind === 'embedded') await this.#startObjectStore();
-      this.#progress(
-        `starting ${this.topology.storage.length} storage nodes in zones ${this.spec.storage.zones.map((zone) => zone.name).join(', ')}`,
-      );
-      for (const node of this.topology.storage) this.#processes.start(this.#storageSpec(node.nodeId));
-      await this.#waitReady(this.topology.storage.map((node) => node.nodeId));
-      this.#controlApi = await controlApi?.(this);
-      this.#progress(`starting the writer ${this.writer} (volume recovery)`);
-      this.#processes.start(this.#engineSpec(this.writer));
-      await this.#waitReady([this.writer]);
-      const replicas = this.topology.engines.filter((engine) => engine.name !== this.writer);
-      if (replicas.length > 0) {
-        this.#progress(
-          `starting ${replicas.length} replica(s): ${replicas.map((engine) => engine.name).join(', ')}`,
-        );
-        for (const engine of replicas) this.#processes.start(this.#engineSpec(engine.name));
-        await this.#waitReady(replicas.map((engine) => engine.name));
-      }
-      await this.#startEndpoints();
-      this.#writeState();
-      this.#loop = setInterval(() => void this.#step(), CONTROL_INTERVAL_MS);
-    } catch (error) {
-      this.#progress(`start failed: ${(error as Error).message}; stopping what was started`);
-      await this.stop();
-      throw error;
+    this.#checkpoint();
+    if (this.spec.backup.objectStore.kind === 'embedded') await this.#startObjectStore();
+    const nodes = this.topology.storage.map((node) => node.nodeId);
+    this.#progress(
+      `starting ${nodes.length} storage nodes in zones ${this.spec.storage.zones.map((zone) => zone.name).join(', ')}`,
+    );
+    this.#checkpoint();
+    for (const nodeId of nodes) this.#processes.start(this.#storageSpec(nodeId));
+    await this.#waitReady(nodes);
+    this.#controlApi = await controlApi?.(this);
+    this.#checkpoint();
+    this.#progress(`starting the writer ${this.writer} (volume recovery)`);
+    this.#processes.start(this.#engineSpec(this.writer));
+    await this.#waitReady([this.writer]);
+    const replicas = this.topology.engines.filter((engine) => engine.name !== this.writer);
+    if (replicas.length > 0) {
+      const names = replicas.map((engine) => engine.name);
+      this.#progress(`starting ${replicas.length} replica(s): ${names.join(', ')}`);
+      this.#checkpoint();
+      for (const name of names) this.#processes.start(this.#engineSpec(name));
+      await this.#waitReady(names);
     }
+    this.#checkpoint();
+    await this.#startEndpoints();
+    this.#checkpoint();
+    this.#writeState();
+    this.#loop = setInterval(() => void this.#step(), CONTROL_INTERVAL_MS);
   }
 
-  async stop(): Promise<void> {
-    if (this.#stopping) return;
+  /** Where a start gives way to a `stop` that began meanwhile (see the header). */
+  #checkpoint(): void {
+    if (this.#stopping) throw new StartInterruptedError('the start was interrupted by a stop');
+  }
+
+  /** Stops everything, in order; every call returns the same stop, so it may be called from anywhere. */
+  stop(): Promise<void> {
     this.#stopping = true;
+    this.#stopped ??= (async () => {
+      // A start in progress ends at its next checkpoint: after it, nothing more is spawned or bound.
+      await this.#starting?.catch(() => {});
+      await this.#stopEverything();
+    })();
+    return this.#stopped;
+  }
+
+  async #stopEverything(): Promise<void> {
     if (this.#loop !== undefined) clearInterval(this.#loop);
     while (this.#stepping) await sleep(10);
     await this.#controlApi?.close();
@@ -312,9 +366,16 @@ export class LocalCluster {
     // Engines first (they drain commits to storage), then storage, then the object store.
     const engines = this.topology.engines.map((engine) => engine.name);
     await Promise.all(engines.map((name) => this.#processes.stop(name)));
+    this.#progress('engines stopped; stopping the storage nodes');
     await Promise.all(this.topology.storage.map((node) => this.#processes.stop(node.nodeId)));
     await this.#processes.stopAll();
+    this.#progress('storage nodes and object store stopped');
     rmSync(join(this.dataDir, STATE_FILE), { force: true });
+  }
+
+  /** SIGKILL to every member still running, now: for `up`'s `exit` handler (local-processes.ts). */
+  killAllNow(): void {
+    this.#processes.killAllNow();
   }
 
   /** Members by name: storage nodes, engines and the object store. */
@@ -326,20 +387,43 @@ export class LocalCluster {
     ];
   }
 
-  /** `kill-node`: SIGKILL, left down until `startMember`. */
-  async killMember(name: string): Promise<void> {
+  /**
+   * `kill-node` (or `kill-zone`, named by `request` with the command that undoes it): SIGKILL, left
+   * down until `startMember`. A member that was not running is left down too, and says so.
+   */
+  async killMember(
+    name: string,
+    request: { readonly command: string; readonly undo: string } = {
+      command: 'kill-node',
+      undo: 'start-node',
+    },
+  ): Promise<'killed' | 'not-running'> {
     this.#assertMember(name);
-    this.#note(`${name} killed by an operator (kill-node); it stays down until start-node`);
+    this.#assertNotStopping();
+    const running = this.#processes.view(name)?.state === 'running';
+    this.#note(
+      running
+        ? `${name} killed by an operator (${request.command}); it stays down until ${request.undo}`
+        : `${name} was already down at ${request.command} by an operator; it stays down until ${request.undo}`,
+    );
     await this.#processes.stop(name, 'SIGKILL');
+    return running ? 'killed' : 'not-running';
   }
 
-  async startMember(name: string): Promise<void> {
+  /** `start-node`: starts a member that is down or crashed; one that runs is left alone, and says so. */
+  async startMember(name: string): Promise<'started' | 'already-running'> {
     this.#assertMember(name);
+    this.#assertNotStopping();
     const view = this.#processes.view(name);
-    if (view?.state === 'running') return;
+    if (view?.state === 'running') return 'already-running';
     this.#note(`${name} started by an operator`);
     this.#crashes.delete(name);
     this.#processes.start(this.#specOf(name));
+    return 'started';
+  }
+
+  #assertNotStopping(): void {
+    if (this.#stopping) throw new ClusterStoppingError('the cluster is stopping');
   }
 
   processView(name: string) {
@@ -580,6 +664,7 @@ export class LocalCluster {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     const pending = new Set(names);
     while (pending.size > 0) {
+      this.#checkpoint();
       for (const name of [...pending]) {
         const view = this.#processes.view(name)!;
         if (view.state !== 'running')
@@ -606,7 +691,7 @@ export class LocalCluster {
     if (state.pid !== process.pid && pidAlive(state.pid))
       throw new AlreadyRunningError(
         `a cluster is already running from ${this.dataDir} (pid ${state.pid}, control API ${state.controlUrl}); ` +
-          'see it with `northlight status`, stop it with `northlight down`',
+          `see it with \`${commandFor(this.dataDir, 'status')}\`, stop it with \`${commandFor(this.dataDir, 'down')}\``,
       );
     const stopped = await stopStalePids(state.pids, this.dataDir);
     if (stopped > 0) this.#progress(`stopped ${stopped} process(es) a previous run left behind`);
@@ -730,7 +815,7 @@ export class LocalCluster {
   startUpgrade(version: string): void {
     if (this.upgrade?.state === 'running')
       throw new UpgradeRunningError(
-        `an upgrade to ${this.upgrade.target} is already running; wait for it (northlight status)`,
+        `an upgrade to ${this.upgrade.target} is already running; wait for it (\`${commandFor(this.dataDir, 'status')}\`)`,
       );
     this.upgrade = {
       target: version,
@@ -1042,6 +1127,10 @@ function logTail(path: string, lines: number): string {
 export class UpgradeRunningError extends Error {}
 export class AlreadyRunningError extends Error {}
 export class UnknownMemberError extends Error {}
+/** `start` ended because `stop` was called meanwhile; everything it had started is stopped. */
+export class StartInterruptedError extends Error {}
+/** A request (start-node, kill-node…) that came while the cluster stops. */
+export class ClusterStoppingError extends Error {}
 
 function withoutNodeOptions(environment: NodeJS.ProcessEnv): Record<string, string | undefined> {
   const { NODE_OPTIONS: _ignored, ...rest } = environment;
@@ -1093,3 +1182,202 @@ async function assertPortsFree(ports: PortLayout): Promise<void> {
 }
 
 export class PortsBusyError extends Error {}
+
+// -- command lines that work as printed ------------------------------------------------------------
+
+/** The data directory of `npm start` and `npm run northlight`: npm runs scripts at the repository. */
+const NPM_DATA_DIR = join(repositoryRoot, '.northlight');
+
+/**
+ * The command line for `command` on the cluster in `dataDir`, as a user types it: `npm start` for
+ * `up`, else `npm run northlight -- <command>`, with `--data-dir <dir>` (absolute, so it works from
+ * anywhere) unless `dataDir` is the one those scripts use by default.
+ */
+export function commandFor(dataDir: string, command: string): string {
+  const absolute = resolve(dataDir);
+  const dataDirArgs = absolute === NPM_DATA_DIR ? '' : ` --data-dir ${shellQuoted(absolute)}`;
+  if (command === 'up') return dataDirArgs === '' ? 'npm start' : `npm start --${dataDirArgs}`;
+  return `npm run northlight -- ${command}${dataDirArgs}`;
+}
+
+/** `text` as one word of a POSIX shell: as is when that is safe, else in single quotes. */
+export function shellQuoted(text: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
+}
+
+// -- the data directory's lock -----------------------------------------------------------------------
+
+/** The file `up` holds in its data directory from its first step to its exit. */
+export const LOCK_FILE = 'up.lock';
+const LOCK_FORMAT = 'northlight-up-lock/1';
+/** How long a refused `up` waits for the winner's lock file to name it (written right after the interlock). */
+const LOCK_HOLDER_WAIT_MS = 2_000;
+const LOCK_HOLDER_POLL_MS = 50;
+
+/** What the lock file says about the `up` holding the directory. */
+export interface LockHolder {
+  readonly format: string;
+  readonly pid: number;
+  /** The holder's start in clock ticks since boot (/proc/<pid>/stat), so a recycled pid is not it. */
+  readonly processStartTicks: string | undefined;
+  readonly startedAt: string;
+  readonly host: string;
+}
+
+/** The data directory is in use by another `up` (`holder`, when its lock file says who). */
+export class DataDirLockedError extends AlreadyRunningError {
+  constructor(
+    readonly dataDir: string,
+    readonly holder: LockHolder | undefined,
+  ) {
+    const who =
+      holder === undefined
+        ? 'another `northlight up`'
+        : `another \`northlight up\` (pid ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`}, started ${holder.startedAt})`;
+    super(
+      `${dataDir} is in use by ${who}; nothing was started. ` +
+        `Use that cluster (\`${commandFor(dataDir, 'status')}\`), stop it (\`${commandFor(dataDir, 'down')}\` or Ctrl-C in its terminal), ` +
+        `or start another one with a different --data-dir. If no such \`up\` runs, remove ${join(dataDir, LOCK_FILE)}`,
+    );
+  }
+}
+
+export interface DataDirLock {
+  /** Removes the lock file and ends the interlock; idempotent, and done at process exit too. */
+  release(): void;
+}
+
+/**
+ * Takes the data directory for this `up`, before anything else happens in it, or throws
+ * DataDirLockedError naming the `up` that has it. Two layers:
+ *   - the interlock: a Unix socket in Linux's abstract namespace, named after the directory's device
+ *     and inode. Binding it is atomic and the kernel lets go of it when the process ends, however it
+ *     ends: of two `up`s started at the same moment exactly one binds it, and a dead `up` holds none.
+ *   - the lock file `up.lock`, created with O_EXCL, holding the pid and the start time: what a refused
+ *     `up` names, and a guard where the interlock cannot see (two network namespaces, one directory).
+ * Scenarios:
+ *   1. Two `up`s at once: one binds the interlock; the other gets EADDRINUSE and refuses, naming the
+ *      pid in the lock file (it waits up to LOCK_HOLDER_WAIT_MS for the winner to have written it).
+ *   2. A previous `up` was killed (SIGKILL, a power loss): its lock file is left, its interlock is not.
+ *      The pid the file names is not running, or is another process by now (its start time differs):
+ *      the file is stale, and is replaced with a note. Only the interlock's holder replaces a lock
+ *      file, so two `up`s never both take over one stale file.
+ *   3. The lock file names a live `up` the interlock did not see (another network namespace, another
+ *      host on a shared file system): refused, as in 1.
+ */
+export async function lockDataDir(dataDir: string, note: (line: string) => void): Promise<DataDirLock> {
+  mkdirSync(dataDir, { recursive: true });
+  const path = join(dataDir, LOCK_FILE);
+  const interlock = await bindInterlock(dataDir);
+  if (interlock === undefined) throw new DataDirLockedError(dataDir, await awaitLockHolder(path));
+  try {
+    if (!createLockFile(path)) {
+      const holder = readLockFile(path);
+      if (holder !== undefined && holderRuns(holder)) throw new DataDirLockedError(dataDir, holder);
+      note(
+        holder === undefined
+          ? `${path} is unreadable (a start that crashed at once); taking the data directory over`
+          : `the \`up\` that held ${path} (pid ${holder.pid}, started ${holder.startedAt}) is gone without releasing it; taking the data directory over`,
+      );
+      rmSync(path, { force: true });
+      // Only a holder in another network namespace could have created it again meanwhile (scenario 3).
+      if (!createLockFile(path)) throw new DataDirLockedError(dataDir, readLockFile(path));
+    }
+  } catch (error) {
+    interlock.close();
+    throw error;
+  }
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    process.removeListener('exit', release);
+    if (readLockFile(path)?.pid === process.pid) rmSync(path, { force: true });
+    interlock.close();
+  };
+  process.once('exit', release);
+  return { release };
+}
+
+/** The interlock of `lockDataDir`, or undefined when another process holds it. */
+async function bindInterlock(dataDir: string): Promise<Server | { close(): void } | undefined> {
+  // Abstract sockets are Linux's; elsewhere the lock file alone guards (scenario 2 then has a race).
+  if (process.platform !== 'linux') return { close: () => {} };
+  const { dev, ino } = statSync(dataDir, { bigint: true });
+  const server = createServer((socket) => socket.destroy());
+  return new Promise((resolveBound, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') resolveBound(undefined);
+      else reject(new Error(`lock the data directory ${dataDir}: ${error.message}`));
+    });
+    server.listen(`\0northlight-up/${dev}/${ino}`, () => {
+      server.unref();
+      resolveBound(server);
+    });
+  });
+}
+
+/** Creates the lock file naming this process; false when it exists. */
+function createLockFile(path: string): boolean {
+  let descriptor: number;
+  try {
+    descriptor = openSync(path, 'wx', 0o644);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  const holder: LockHolder = {
+    format: LOCK_FORMAT,
+    pid: process.pid,
+    processStartTicks: processStartTicks(process.pid),
+    startedAt: new Date().toISOString(),
+    host: hostname(),
+  };
+  try {
+    writeSync(descriptor, `${JSON.stringify(holder)}\n`);
+    fsyncSync(descriptor);
+  } catch (error) {
+    closeSync(descriptor);
+    rmSync(path, { force: true });
+    throw error;
+  }
+  closeSync(descriptor);
+  return true;
+}
+
+function readLockFile(path: string): LockHolder | undefined {
+  try {
+    const holder = JSON.parse(readFileSync(path, 'utf8')) as LockHolder;
+    return holder.format === LOCK_FORMAT && Number.isInteger(holder.pid) ? holder : undefined;
+  } catch {
+    return undefined; // absent, or being written
+  }
+}
+
+/** The lock file's holder once it has written it (scenario 1), or undefined after the wait. */
+async function awaitLockHolder(path: string): Promise<LockHolder | undefined> {
+  const deadline = Date.now() + LOCK_HOLDER_WAIT_MS;
+  for (;;) {
+    const holder = readLockFile(path);
+    if (holder !== undefined || Date.now() > deadline) return holder;
+    await sleep(LOCK_HOLDER_POLL_MS);
+  }
+}
+
+/** Whether the process a lock file names still runs; another host's is taken to (it cannot be seen). */
+function holderRuns(holder: LockHolder): boolean {
+  if (holder.host !== hostname()) return true;
+  if (!pidAlive(holder.pid)) return false;
+  const ticks = processStartTicks(holder.pid);
+  return ticks === undefined || holder.processStartTicks === undefined || ticks === holder.processStartTicks;
+}
+
+/** Field 22 of /proc/<pid>/stat (after the command name, which may hold spaces and parentheses). */
+function processStartTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}

@@ -7,9 +7,16 @@
  * States: running (spawned, not exited) → crashed (exited on its own) or down (stopped on purpose by
  * `stop`, e.g. `northlight kill-node`). A member in `down` stays down until started again.
  *
- * Orphans: every child runs in the supervisor's process group, so Ctrl-C in the terminal reaches
- * them too; their pids are also written to the state file, so that an `up` killed with SIGKILL
- * leaves nothing the next `up` does not find and stop (`stopStalePids`).
+ * Process groups: every child runs in a process group of its own (`detached`), so a signal the
+ * terminal sends to the foreground group (Ctrl-C, SIGHUP when it closes) reaches only `up`, which
+ * stops the members in the documented order (engines first, then storage); were they in its group,
+ * every storage node would stop at the same moment as the engines. Nothing else relies on the
+ * group. What keeps a member from outliving `up`:
+ *   1. a clean stop (Ctrl-C, SIGTERM, `down`, a failed or interrupted start): `stop` per member;
+ *   2. `up` exiting any other way (an uncaught exception): `killAllNow` from its `exit` handler;
+ *   3. `up` killed with SIGKILL: its members' pids are in the state file, and the next `up` finds
+ *      and stops them (`stopStalePids`).
+ * Members start no processes of their own, so signalling a member's pid is signalling the member.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
@@ -78,6 +85,8 @@ export class LocalProcesses {
       cwd: spec.cwd,
       env: spec.env,
       stdio: ['ignore', log, log],
+      // A process group of its own: see the header (process groups).
+      detached: true,
     });
     closeSync(log);
     member.child = child;
@@ -121,6 +130,18 @@ export class LocalProcesses {
 
   async stopAll(): Promise<void> {
     await Promise.all([...this.#members.keys()].map((name) => this.stop(name)));
+  }
+
+  /**
+   * SIGKILL to every member still running, synchronously: for `up`'s `exit` handler, where nothing
+   * asynchronous runs any more (case 2 of the header). A clean stop has already stopped them all.
+   */
+  killAllNow(): void {
+    for (const member of this.#members.values()) {
+      if (member.child === undefined) continue;
+      member.stopping = true;
+      member.child.kill('SIGKILL');
+    }
   }
 
   view(name: string): MemberView | undefined {

@@ -5,7 +5,7 @@
  * end of a test file.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,12 +17,21 @@ const operatorRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = join(operatorRoot, 'bin', 'northlight.js');
 const UP_TIMEOUT_MS = 120_000;
 
-export function northlight(args: readonly string[]): {
+/** Runs `northlight …` to its end; `input` is its standard input (a pipe, not a terminal). */
+export function northlight(
+  args: readonly string[],
+  options: { readonly input?: string; readonly cwd?: string } = {},
+): {
   status: number | null;
   stdout: string;
   stderr: string;
 } {
-  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 });
+  const result = spawnSync(process.execPath, [cli, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    input: options.input ?? '',
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -32,33 +41,69 @@ export interface Up {
   readonly exited: Promise<number | null>;
 }
 
-export async function startUp(dataDir: string, extraArgs: readonly string[] = []): Promise<Up> {
+/**
+ * Starts `up` on free ports without waiting for it. `detached`: in a process group of its own, as a
+ * shell runs a foreground job, so that `process.kill(-up.child.pid, …)` is the terminal's Ctrl-C.
+ */
+export function spawnUp(
+  dataDir: string,
+  extraArgs: readonly string[] = [],
+  options: { readonly detached?: boolean } = {},
+): Up {
   const child = spawn(
     process.execPath,
     [cli, 'up', '--data-dir', dataDir, '--base-port', '0', ...extraArgs],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached === true },
   );
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`up not ready:\n${output.join('')}`)), UP_TIMEOUT_MS);
-    const onData = (chunk: Buffer) => {
-      output.push(chunk.toString('utf8'));
-      if (output.join('').includes('SQL over HTTP')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`up exited with ${code}:\n${output.join('')}`));
-    });
-  });
+  const onData = (chunk: Buffer) => output.push(chunk.toString('utf8'));
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
   return { child, output, exited };
+}
+
+/** Resolves once `up` has printed `text`; rejects if it exits first or the wait passes `timeoutMs`. */
+export async function outputOf(up: Up, text: string, timeoutMs = UP_TIMEOUT_MS): Promise<void> {
+  let exitCode: number | null | undefined;
+  void up.exited.then((code) => {
+    exitCode = code;
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (!up.output.join('').includes(text)) {
+    if (exitCode !== undefined) throw new Error(`up exited with ${exitCode}:\n${up.output.join('')}`);
+    if (Date.now() > deadline)
+      throw new Error(`up did not print ${JSON.stringify(text)}:\n${up.output.join('')}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export async function startUp(
+  dataDir: string,
+  extraArgs: readonly string[] = [],
+  options: { readonly detached?: boolean } = {},
+): Promise<Up> {
+  const up = spawnUp(dataDir, extraArgs, options);
+  await outputOf(up, 'SQL over HTTP');
+  return up;
+}
+
+/**
+ * Every process whose command line names `path` (a data directory: every member's names its own
+ * directory under it), this one excepted: what a test finds left over, and what is killed at the end.
+ */
+export function processesOf(path: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').includes(path)) pids.push(pid);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pidsAlive(pids);
 }
 
 export function state(dataDir: string): StateFile {
@@ -126,11 +171,12 @@ export function newDataDir(prefix: string): string {
 afterAll(() => {
   for (const dir of dataDirs) {
     const file = join(dir, 'cluster.json');
-    if (existsSync(file))
-      for (const pid of [...state(dir).pids, state(dir).pid])
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {}
+    const pids = existsSync(file) ? [...state(dir).pids, state(dir).pid] : [];
+    // Also what a test that failed during a start left (no state file yet).
+    for (const pid of [...pids, ...processesOf(dir)])
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -54,7 +54,8 @@ export type EngineMode = 'starting' | 'normal' | 'degraded' | 'replacing' | 'clo
 /** After a kernel failed to start, the next attempt. */
 const KERNEL_RETRY_MS = 1_000;
 
-const NOT_ACCEPTING = 'storage is not accepting writes (write quorum lost or LSN back-pressure)';
+/** Why commits are refused, as the kernel puts it in its 57P03 ("storage is not accepting writes (…)"). */
+const NOT_ACCEPTING = 'write quorum lost, or LSN back-pressure';
 
 /** One kernel and its group map (kernel seq → driver seq, for groups not yet known durable). */
 interface Generation {

@@ -206,8 +206,8 @@ export function sqlErrorFromRefusal(refusal: KernelRefusal): {
         code: 'NORTHLIGHT_NOT_ACCEPTING_WRITES',
         sqlstate: SQLSTATE.cannotConnectNow,
         message:
-          `storage is not accepting writes (${refusal.reason}): the write quorum is lost or the engine is ` +
-          'applying back-pressure; the transaction was rolled back and may be retried',
+          `storage is not accepting writes (${refusal.reason}); the transaction was rolled back and may be ` +
+          'retried once storage accepts writes again',
       };
     case 'group-too-large':
       return {

@@ -6,9 +6,12 @@
  *   2. `start-node` on a running member says so instead of claiming to have started it;
  *   3. the SQL shell prints one SQLSTATE per error, every statement's result of a `-c`, and runs the
  *      last statement of piped input even without its semicolon (exit 1 when one failed);
- *   4. `kill-zone` is named as such in the events.
+ *   4. `kill-zone` is named as such in the events;
+ *   5. an upgrade survives a restart: after `upgrade --version 0.1.1`, `down` and `up` again, every
+ *      member runs 0.1.1, and `up` says so as it starts them.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -17,7 +20,7 @@ import { clusterStatus, newDataDir, northlight, startUp, until } from './support
 const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 describe('northlight commands on a running up (real processes)', () => {
-  it('prints working hints, answers start-node truthfully, runs the SQL shell, names kill-zone', {
+  it('prints working hints, answers start-node truthfully, runs the SQL shell, names kill-zone, keeps an upgrade', {
     timeout: 600_000,
   }, async () => {
     const dataDir = newDataDir('northlight-commands-');
@@ -26,7 +29,7 @@ describe('northlight commands on a running up (real processes)', () => {
     const none = northlight(['status', '--data-dir', dataDir]);
     expect(none.status).toBe(1);
     expect(none.stderr).toContain(`start one with \`npm start -- --data-dir ${dataDir}\``);
-    const up = await startUp(dataDir);
+    let up = await startUp(dataDir);
     const printed = up.output.join('');
     expect(printed).toContain(`in another terminal:  npm run northlight -- status --data-dir ${dataDir}\n`);
     expect(printed).toContain(`npm run northlight -- sql --data-dir ${dataDir}\n`);
@@ -84,6 +87,21 @@ describe('northlight commands on a running up (real processes)', () => {
     );
     await until('every storage node ready', () =>
       clusterStatus(dataDir).storage.every((node) => node.ready) ? true : undefined,
+    );
+
+    // 5. An upgrade, then a restart.
+    const upgraded = northlight(['upgrade', '--version', '0.1.1', '--data-dir', dataDir]);
+    expect(upgraded.status, upgraded.stderr).toBe(0);
+    expect(northlight(['down', '--data-dir', dataDir]).status).toBe(0);
+    expect(await up.exited).toBe(0);
+    expect(existsSync(join(dataDir, 'versions.json'))).toBe(true);
+    up = await startUp(dataDir);
+    const restarted = up.output.join('');
+    expect(restarted).toMatch(/starting 6 storage nodes in zones a, b, c \(version 0\.1\.1\)/);
+    expect(restarted).toMatch(/starting the writer engine-\d \(volume recovery; version 0\.1\.1\)/);
+    const after = clusterStatus(dataDir);
+    expect([...after.storage, ...after.engines].map((member) => member.version)).toEqual(
+      Array(8).fill('0.1.1'),
     );
     expect(northlight(['down', '--data-dir', dataDir]).status).toBe(0);
     expect(await up.exited).toBe(0);

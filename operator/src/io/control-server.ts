@@ -34,6 +34,7 @@ import {
   type LocalCluster,
   UnknownMemberError,
   UpgradeRunningError,
+  VERSION_PATTERN,
 } from './local-cluster.js';
 import {
   CONTROL_BODY_LIMIT_BYTES,
@@ -169,7 +170,7 @@ export async function startControlServer(
   });
   app.post<{ Body: { version?: unknown } }>('/v1/upgrade', async (request, reply) => {
     const version = request.body?.version;
-    if (typeof version !== 'string' || !/^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/.test(version))
+    if (typeof version !== 'string' || !VERSION_PATTERN.test(version))
       return reply.code(400).send({
         code: 'NL_REQUEST_INVALID',
         message: 'give the version to upgrade to, e.g. {"version": "0.1.1"} (1 to 64 of A-Z a-z 0-9 . + _ -)',

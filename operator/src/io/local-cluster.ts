@@ -265,11 +265,14 @@ export class LocalCluster {
       recorded !== undefined && this.topology.engines.some((engine) => engine.name === recorded)
         ? recorded
         : this.topology.initialWriter;
+    // The version each member last ran (an upgrade's) wins over the spec's, which is a new member's.
+    const recordedVersions = readMemberVersions(options.dataDir, options.progress);
     for (const engine of this.topology.engines) {
       this.roles.set(engine.name, engine.name === this.writer ? 'writer' : 'replica');
-      this.#versions.set(engine.name, options.spec.engine.version);
+      this.#versions.set(engine.name, recordedVersions.get(engine.name) ?? options.spec.engine.version);
     }
-    for (const node of this.topology.storage) this.#versions.set(node.nodeId, options.spec.storage.version);
+    for (const node of this.topology.storage)
+      this.#versions.set(node.nodeId, recordedVersions.get(node.nodeId) ?? options.spec.storage.version);
     this.#processes = new LocalProcesses((name, code, signal) => {
       if (this.#stopping) return;
       this.#note(`${name} exited (${signal ?? `code ${code}`}); see ${this.logFile(name)}`);
@@ -316,20 +319,24 @@ export class LocalCluster {
     if (this.spec.backup.objectStore.kind === 'embedded') await this.#startObjectStore();
     const nodes = this.topology.storage.map((node) => node.nodeId);
     this.#progress(
-      `starting ${nodes.length} storage nodes in zones ${this.spec.storage.zones.map((zone) => zone.name).join(', ')}`,
+      `starting ${nodes.length} storage nodes in zones ${this.spec.storage.zones.map((zone) => zone.name).join(', ')} (${this.#versionsText(nodes)})`,
     );
     this.#checkpoint();
     for (const nodeId of nodes) this.#processes.start(this.#storageSpec(nodeId));
     await this.#waitReady(nodes);
     this.#controlApi = await controlApi?.(this);
     this.#checkpoint();
-    this.#progress(`starting the writer ${this.writer} (volume recovery)`);
+    this.#progress(
+      `starting the writer ${this.writer} (volume recovery; ${this.#versionsText([this.writer])})`,
+    );
     this.#processes.start(this.#engineSpec(this.writer));
     await this.#waitReady([this.writer]);
     const replicas = this.topology.engines.filter((engine) => engine.name !== this.writer);
     if (replicas.length > 0) {
       const names = replicas.map((engine) => engine.name);
-      this.#progress(`starting ${replicas.length} replica(s): ${names.join(', ')}`);
+      this.#progress(
+        `starting ${replicas.length} replica(s): ${names.join(', ')} (${this.#versionsText(names)})`,
+      );
       this.#checkpoint();
       for (const name of names) this.#processes.start(this.#engineSpec(name));
       await this.#waitReady(names);
@@ -376,6 +383,29 @@ export class LocalCluster {
   /** SIGKILL to every member still running, now: for `up`'s `exit` handler (local-processes.ts). */
   killAllNow(): void {
     this.#processes.killAllNow();
+  }
+
+  /** "version 0.1.1", or each member's when they differ (an upgrade that was stopped halfway). */
+  #versionsText(names: readonly string[]): string {
+    const versions = new Set(names.map((name) => this.#versions.get(name)));
+    if (versions.size === 1) return `version ${[...versions][0]}`;
+    return `versions ${names.map((name) => `${name} ${this.#versions.get(name)}`).join(', ')}`;
+  }
+
+  /**
+   * Records the version `name` runs from its next start on, and keeps it for the next `up`. A failed
+   * write is noted, not thrown: the member must still start (on the new version); only the next `up`
+   * would start it at its previous one.
+   */
+  #setVersion(name: string, version: string): void {
+    this.#versions.set(name, version);
+    try {
+      writeMemberVersions(this.dataDir, this.#versions);
+    } catch (error) {
+      this.#note(
+        `could not record ${name}'s version ${version} in ${join(this.dataDir, VERSIONS_FILE)} (${(error as Error).message}); the next \`up\` starts it at its previous version`,
+      );
+    }
   }
 
   /** Members by name: storage nodes, engines and the object store. */
@@ -884,7 +914,7 @@ export class LocalCluster {
         await Promise.all(
           step.nodeIds.map(async (nodeId) => {
             await this.#processes.stop(nodeId);
-            this.#versions.set(nodeId, upgrade.target);
+            this.#setVersion(nodeId, upgrade.target);
             this.#ready.set(nodeId, false);
             this.#processes.start(this.#storageSpec(nodeId));
           }),
@@ -893,7 +923,7 @@ export class LocalCluster {
         return;
       case 'restart-replica':
         await this.#processes.stop(step.name);
-        this.#versions.set(step.name, upgrade.target);
+        this.#setVersion(step.name, upgrade.target);
         this.#ready.set(step.name, false);
         this.#processes.start(this.#engineSpec(step.name));
         return;
@@ -919,7 +949,7 @@ export class LocalCluster {
       const deadline = Date.now() + SWITCHOVER_FENCE_TIMEOUT_MS;
       while (this.#processes.view(from)?.state === 'running' && Date.now() < deadline) await sleep(20);
       if (this.#processes.view(from)?.state === 'running') await this.#processes.stop(from, 'SIGKILL');
-      this.#versions.set(from, version);
+      this.#setVersion(from, version);
       await this.#promote({
         kind: 'promote',
         name: to,
@@ -1203,6 +1233,55 @@ export function commandFor(dataDir: string, command: string): string {
 /** `text` as one word of a POSIX shell: as is when that is safe, else in single quotes. */
 export function shellQuoted(text: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
+}
+
+// -- member versions across runs -----------------------------------------------------------------------
+
+/**
+ * The version each member last ran, kept in the data directory so that an upgrade survives a restart:
+ * `up` starts each member at its recorded version (a member never recorded runs the spec's). Written
+ * whenever an upgrade restarts a member on a new version, atomically (a temporary file, synced, then
+ * renamed), so a crash leaves the previous map or the new one.
+ */
+export const VERSIONS_FILE = 'versions.json';
+const VERSIONS_FORMAT = 'northlight-versions/1';
+/** The versions `northlight upgrade` accepts (control-server.ts) and this file keeps. */
+export const VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
+
+interface VersionsFile {
+  readonly format: string;
+  readonly members: Readonly<Record<string, string>>;
+}
+
+/** The recorded versions; none when there is no file, and none (with a note why) when it is unreadable. */
+export function readMemberVersions(dataDir: string, note: (line: string) => void): Map<string, string> {
+  const path = join(dataDir, VERSIONS_FILE);
+  if (!existsSync(path)) return new Map();
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<VersionsFile>;
+    if (parsed.format !== VERSIONS_FORMAT || typeof parsed.members !== 'object' || parsed.members === null)
+      throw new Error(`not a ${VERSIONS_FORMAT} document`);
+    const versions = new Map<string, string>();
+    for (const [name, version] of Object.entries(parsed.members))
+      if (typeof version === 'string' && VERSION_PATTERN.test(version)) versions.set(name, version);
+    return versions;
+  } catch (error) {
+    note(`${path} is unreadable (${(error as Error).message}); every member runs the spec's version`);
+    return new Map();
+  }
+}
+
+function writeMemberVersions(dataDir: string, versions: ReadonlyMap<string, string>): void {
+  const path = join(dataDir, VERSIONS_FILE);
+  const document: VersionsFile = { format: VERSIONS_FORMAT, members: Object.fromEntries(versions) };
+  const descriptor = openSync(`${path}.next`, 'w');
+  try {
+    writeSync(descriptor, `${JSON.stringify(document, null, 2)}\n`);
+    fsyncSync(descriptor);
+  } finally {
+    closeSync(descriptor);
+  }
+  renameSync(`${path}.next`, path);
 }
 
 // -- the data directory's lock -----------------------------------------------------------------------

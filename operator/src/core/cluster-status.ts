@@ -258,6 +258,11 @@ export interface ClusterStatus {
     readonly version: string | undefined;
     readonly appliedLsn: string | undefined;
     readonly lsnsBehind: string | undefined;
+    /**
+     * The writer refuses commits (57P03) while it still serves reads: write quorum lost, or LSN
+     * back-pressure (its status: mode `degraded`, or the driver not accepting). Absent on replicas.
+     */
+    readonly writesRefused?: boolean;
   }[];
   readonly pgs: readonly PgStatus[];
   readonly repairs: RepairsView;
@@ -345,6 +350,13 @@ export function buildClusterStatus(
           ? stringOrUndefined(driver.vdl)
           : stringOrUndefined(engine.status?.appliedLsn),
       lsnsBehind: engine.role === 'writer' ? undefined : replicaFeed.get(engine.name)?.lsnsBehind,
+      ...(engine.role === 'writer' && engine.status !== undefined
+        ? {
+            writesRefused:
+              engine.status.mode === 'degraded' ||
+              (engine.status.driver as { accepting?: unknown } | undefined)?.accepting === false,
+          }
+        : {}),
     })),
     pgs,
     repairs: observation.repairs,
@@ -388,7 +400,7 @@ export function formatClusterStatus(
         String(engine.promotionTier),
         engine.version ?? '?',
         engine.process,
-        engine.ready ? 'yes' : 'no',
+        engine.ready ? (engine.writesRefused === true ? 'reads only (writes refused)' : 'yes') : 'no',
         engine.appliedLsn ?? '-',
         engine.lsnsBehind ?? '-',
         engine.url,

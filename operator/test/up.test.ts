@@ -4,6 +4,9 @@
  *   1. `status --json` shows every PG with six healthy copies, two per zone on distinct nodes;
  *   2. SQL works through the read-write endpoints (the writer) and the read-only ones (the replica):
  *      over HTTP, and with the real `psql` on the PostgreSQL endpoints with the password `up` made;
+ *      the printed hints name the (non-default) data directory and work as printed; `start-node` on a
+ *      running member says so; the SQL shell prints one SQLSTATE per error, every result of a `-c`,
+ *      and runs piped input's last statement without its semicolon; `kill-zone` is named as such;
  *   3. the writer is killed under a write load (`kill-node`): the control plane promotes the replica,
  *      the read-write endpoint follows it, clients see errors for a moment and then succeed, and
  *      every acknowledged row is on the new writer; the old writer comes back as a replica only
@@ -14,7 +17,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   clusterStatus,
@@ -27,11 +31,17 @@ import {
   until,
 } from './support/cli-rig.js';
 
+const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
 describe('northlight up (real processes)', () => {
   it('runs the default cluster, fails the writer over, stops, and starts again on the same data', {
     timeout: 420_000,
   }, async () => {
     const dataDir = newDataDir('northlight-up-');
+    // No cluster yet: the hint names the data directory, so that it works as printed.
+    const none = northlight(['status', '--data-dir', dataDir]);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toContain(`start one with \`npm start -- --data-dir ${dataDir}\``);
     let up = await startUp(dataDir);
     const ports = state(dataDir).ports;
 
@@ -93,6 +103,66 @@ describe('northlight up (real processes)', () => {
         stdio: 'pipe',
       }),
     ).toThrow(/password authentication failed/);
+
+    // 2a. Hints that name the data directory (not the default one).
+    const printed = up.output.join('');
+    expect(printed).toContain(`in another terminal:  npm run northlight -- status --data-dir ${dataDir}\n`);
+    expect(printed).toContain(`npm run northlight -- sql --data-dir ${dataDir}\n`);
+    expect(printed).toContain(`\`npm start -- --data-dir ${dataDir}\` again reuses its data`);
+    const statusLine = /in another terminal: {2}(npm run northlight -- status .*)\n/.exec(printed)![1]!;
+    const viaNpm = execFileSync('sh', ['-c', statusLine], { cwd: repositoryRoot, encoding: 'utf8' });
+    expect(viaNpm).toMatch(/STORAGE NODES BY ZONE/);
+
+    // 2b. start-node on a member that runs.
+    const startAgain = northlight(['start-node', 'engine-1', '--data-dir', dataDir]);
+    expect(startAgain.status, startAgain.stderr).toBe(0);
+    expect(startAgain.stdout).toBe('engine-1 is already running\n');
+    expect(clusterStatus(dataDir).events.map((event) => event.message)).not.toContain(
+      'engine-1 started by an operator',
+    );
+
+    // 2c. The SQL shell: one SQLSTATE per error, every result of -c, piped input without its last semicolon.
+    const shellSql = (args: readonly string[], input?: string) =>
+      northlight(['sql', '--data-dir', dataDir, ...args], input === undefined ? {} : { input });
+    const created = shellSql([
+      '-c',
+      "CREATE TABLE shell_kv (k INTEGER PRIMARY KEY, v TEXT); INSERT INTO shell_kv VALUES (1, 'a;b')",
+    ]);
+    expect(created.status, created.stderr).toBe(0);
+    expect(created.stdout).toBe('OK, 0 rows changed\n\nOK, 1 row changed\n');
+    const both = shellSql(['-c', 'SELECT 1 AS one; SELECT v FROM shell_kv -- the second\n']);
+    expect(both.status, both.stderr).toBe(0);
+    expect(both.stdout).toBe('one\n1\n(1 row)\n\nv\na;b\n(1 row)\n');
+    const failed = shellSql(['-c', 'SELECT * FROM nope']);
+    expect(failed.status).toBe(1);
+    expect(failed.stdout).toBe(
+      'ERROR 42P01: no such table: nope\nHINT: fix the statement; nothing was changed\n',
+    );
+    const piped = shellSql([], "INSERT INTO shell_kv VALUES (2, 'b');\nSELECT count(*) AS n FROM shell_kv");
+    expect(piped.status, piped.stderr).toBe(0);
+    expect(piped.stdout).toBe('OK, 1 row changed\n\nn\n2\n(1 row)\n');
+    const pipedFailure = shellSql([], 'SELECT * FROM nope;\nSELECT 3 AS three');
+    expect(pipedFailure.status).toBe(1);
+    expect(pipedFailure.stdout).toMatch(/^ERROR 42P01: no such table: nope\n[\s\S]*\nthree\n3\n\(1 row\)\n$/);
+    expect(pipedFailure.stderr).toMatch(/1 statement failed/);
+
+    // 2d. kill-zone, named as such in the events.
+    const killed = northlight(['kill-zone', 'b', '--data-dir', dataDir]);
+    expect(killed.status, killed.stderr).toBe(0);
+    expect(killed.stdout).toBe(
+      'killed storage-b-1; it stays down until start-zone b\nkilled storage-b-2; it stays down until start-zone b\n',
+    );
+    const events = clusterStatus(dataDir).events.map((event) => event.message);
+    expect(events).toContain(
+      'storage-b-1 killed by an operator (kill-zone b); it stays down until start-zone b',
+    );
+    expect(events.join('\n')).not.toMatch(/kill-node/);
+    expect(northlight(['start-zone', 'b', '--data-dir', dataDir]).stdout).toBe(
+      'started storage-b-1\nstarted storage-b-2\n',
+    );
+    await until('every storage node ready', () =>
+      clusterStatus(dataDir).storage.every((node) => node.ready) ? true : undefined,
+    );
 
     // 3. Kill the writer under load.
     const acknowledged: number[] = [];

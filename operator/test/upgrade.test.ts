@@ -6,8 +6,12 @@
  *   2. zones go one after another (the upgrade's journal), replicas before the writer, and the
  *      writer last by a switchover;
  *   3. no client write fails outside the switchover window, and every acknowledged row survives;
- *   4. at the end every storage node and engine reports the new version itself.
+ *   4. at the end every storage node and engine reports the new version itself;
+ *   5. the upgrade survives a restart: after `down` and `up` again every member runs the new version
+ *      (kept in `<data dir>/versions.json`), and `up` says so as it starts them.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { StorageSegmentView } from '../src/io/repair-executor.js';
 import { clusterStatus, newDataDir, northlightAsync, sql, startUp, state, until } from './support/cli-rig.js';
@@ -152,7 +156,19 @@ describe('northlight upgrade (real processes)', () => {
     }
     expect(final.writer).toBe('engine-2');
 
+    // 5. The upgrade survives a restart: `down`, then `up` again, and every member runs 0.1.1.
     expect((await northlightAsync(['down', '--data-dir', dataDir])).status).toBe(0);
     expect(await up.exited).toBe(0);
+    expect(existsSync(join(dataDir, 'versions.json'))).toBe(true);
+    const again = await startUp(dataDir);
+    const restarted = again.output.join('');
+    expect(restarted).toMatch(/starting 6 storage nodes in zones a, b, c \(version 0\.1\.1\)/);
+    expect(restarted).toMatch(/starting the writer engine-\d \(volume recovery; version 0\.1\.1\)/);
+    const after = clusterStatus(dataDir);
+    expect([...after.storage, ...after.engines].map((member) => member.version)).toEqual(
+      Array(8).fill('0.1.1'),
+    );
+    expect((await northlightAsync(['down', '--data-dir', dataDir])).status).toBe(0);
+    expect(await again.exited).toBe(0);
   });
 });

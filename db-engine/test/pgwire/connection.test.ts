@@ -480,6 +480,22 @@ describe('bounds and timeouts', () => {
     expect(rows(await waiter.roundTrip(frontend.query('SELECT a FROM t')))).toEqual([['1']]);
   });
 
+  it('statement_timeout defaults to the engine limit, SHOW says so, and SET 0 turns it off as in PostgreSQL', async () => {
+    const holder = await started();
+    await holder.roundTrip(frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (1)'));
+    const session = await started({ limits: { statementTimeoutMs: 1000 } });
+    expect(rows(await session.roundTrip(frontend.query('SHOW statement_timeout')))).toEqual([['1000']]);
+    await session.roundTrip(frontend.query('SET statement_timeout = 0'));
+    const waiting = session.roundTrip(frontend.query('INSERT INTO t VALUES (2)'));
+    await tick();
+    session.clock.advance(5_000); // past the engine's limit: no timeout, the session turned it off
+    await tick();
+    expect(tags(await holder.roundTrip(frontend.query('COMMIT')))).toEqual(['COMMIT']);
+    expect(tags(await waiting)).toEqual(['INSERT 0 1']);
+    await session.roundTrip(frontend.query('RESET statement_timeout'));
+    expect(rows(await session.roundTrip(frontend.query('SHOW statement_timeout')))).toEqual([['1000']]);
+  });
+
   it('stops reading while a full message waits behind a busy statement, and resumes after', async () => {
     const holder = await started();
     await holder.roundTrip(frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (1)'));

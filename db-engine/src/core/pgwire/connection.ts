@@ -469,7 +469,11 @@ export class PgConnection {
       user,
       processId: this.options.processId,
     };
-    this.settings = new SessionSettings({ serverVersion: backend.serverVersion, user });
+    this.settings = new SessionSettings({
+      serverVersion: backend.serverVersion,
+      user,
+      statementTimeoutMs: this.options.limits.statementTimeoutMs,
+    });
     try {
       for (const [name, value] of parameters) this.settings.applyStartup(name, value);
     } catch (error) {
@@ -911,10 +915,10 @@ export class PgConnection {
     }
   }
 
+  /** The session's `statement_timeout` (its default is the engine's); 0: none, as in PostgreSQL. */
   private statementTimeoutMs(): number {
-    const setting = this.settings?.get('statement_timeout') ?? '0';
-    const sessionMs = parseDurationMs(setting);
-    return sessionMs > 0 ? sessionMs : this.options.limits.statementTimeoutMs;
+    const setting = this.settings?.get('statement_timeout');
+    return setting === undefined ? this.options.limits.statementTimeoutMs : parseDurationMs(setting);
   }
 
   private async begin(readOnlyRequested: boolean | undefined): Promise<ControlResult> {

@@ -10,7 +10,7 @@ import { PgSqlError } from './sql.js';
 interface SettingDefinition {
   /** How PostgreSQL spells it in ParameterStatus and SHOW ALL. */
   readonly displayName: string;
-  readonly defaultValue: (facts: { serverVersion: string; user: string }) => string;
+  readonly defaultValue: (facts: SessionFacts) => string;
   readonly readOnly?: boolean;
   /** Sent to the client in ParameterStatus at startup and whenever it changes (GUC_REPORT). */
   readonly reported?: boolean;
@@ -25,6 +25,14 @@ function acceptUtf8(value: string): string {
 }
 
 /** `5s`, `100ms`, `2min`, `1h` or a bare number of milliseconds. */
+/** What a session's defaults come from. */
+export interface SessionFacts {
+  readonly serverVersion: string;
+  readonly user: string;
+  /** The default of `statement_timeout`, in ms (0: none). */
+  readonly statementTimeoutMs?: number;
+}
+
 export function parseDurationMs(value: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*$/i.exec(value);
   if (match === null) throw new PgSqlError('22023', `invalid value for a duration: "${value}"`);
@@ -92,7 +100,12 @@ const definitions: Readonly<Record<string, SettingDefinition>> = {
   },
   transaction_read_only: { displayName: 'transaction_read_only', defaultValue: () => 'off' },
   default_transaction_read_only: { displayName: 'default_transaction_read_only', defaultValue: () => 'off' },
-  statement_timeout: { displayName: 'statement_timeout', defaultValue: () => '0', accept: acceptDuration },
+  // The engine's default (`--statement-timeout-ms`), in ms; SET 0 turns it off, as in PostgreSQL.
+  statement_timeout: {
+    displayName: 'statement_timeout',
+    defaultValue: (facts) => String(facts.statementTimeoutMs ?? 0),
+    accept: acceptDuration,
+  },
   lock_timeout: { displayName: 'lock_timeout', defaultValue: () => '0', accept: acceptDuration },
   idle_in_transaction_session_timeout: {
     displayName: 'idle_in_transaction_session_timeout',
@@ -113,7 +126,7 @@ export const SETTINGS_MAX = Object.keys(definitions).length;
 export class SessionSettings {
   private readonly values = new Map<string, string>();
 
-  constructor(private readonly facts: { serverVersion: string; user: string }) {}
+  constructor(private readonly facts: SessionFacts) {}
 
   private definition(name: string): SettingDefinition {
     const definition = definitions[name.toLowerCase()];

@@ -291,6 +291,37 @@ describe('db-engine process over six storage-node processes', () => {
     expect(stillUp.body.results![0]!.rows).toEqual([[1]]);
   }, 60_000);
 
+  it('tags BLOBs and integers past 2^53 when asked (valueFormat), so they can be told from TEXT', async () => {
+    const query = "SELECT x'00ff', 9007199254740993, -9007199254740993, 1, 'AP8=', NULL, 1.5";
+    const ask = async (valueFormat?: string) => {
+      const answer = await fetch(`http://127.0.0.1:${engine.httpPort}/v1/sql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          sql: query,
+          readOnly: true,
+          ...(valueFormat === undefined ? {} : { valueFormat }),
+        }),
+      });
+      return { status: answer.status, body: (await answer.json()) as { results?: { rows: unknown[][] }[] } };
+    };
+    expect((await ask()).body.results![0]!.rows).toEqual([
+      ['AP8=', '9007199254740993', '-9007199254740993', 1, 'AP8=', null, 1.5],
+    ]);
+    expect((await ask('tagged')).body.results![0]!.rows).toEqual([
+      [
+        { bytes: '00ff' },
+        { integer: '9007199254740993' },
+        { integer: '-9007199254740993' },
+        1,
+        'AP8=',
+        null,
+        1.5,
+      ],
+    ]);
+    expect((await ask('binary')).status).toBe(400);
+  });
+
   it('stops a runaway query at its statement timeout or when its client hangs up; nobody waits behind it', async () => {
     const endless = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c';
     const post = (body: unknown, signal?: AbortSignal) =>

@@ -338,6 +338,18 @@ export function formatSqlError(answer: SqlAnswer): string {
   return `ERROR${state}${code}: ${answer.message ?? 'no message'}${hint}`;
 }
 
+/** One value of a `tagged` reply as psql shows it: NULL, a BLOB as `\x` and hex, others as text. */
+export function formatSqlValue(value: unknown): string {
+  if (value === null) return 'NULL';
+  if (typeof value === 'object') {
+    const tagged = value as { bytes?: unknown; integer?: unknown };
+    if (typeof tagged.bytes === 'string') return `\\x${tagged.bytes}`;
+    if (typeof tagged.integer === 'string') return tagged.integer;
+    return JSON.stringify(value);
+  }
+  return String(value);
+}
+
 /** Each statement's result, in order, separated by an empty line: a table and its row count, or its changes. */
 export function formatSqlResults(results: readonly SqlResult[]): string {
   return results
@@ -345,7 +357,7 @@ export function formatSqlResults(results: readonly SqlResult[]): string {
       result.columns.length > 0
         ? `${table(
             [...result.columns],
-            result.rows.map((row) => row.map((cell) => (cell === null ? 'NULL' : String(cell)))),
+            result.rows.map((row) => row.map(formatSqlValue)),
           )}\n(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`
         : `OK, ${result.changes} row${result.changes === 1 ? '' : 's'} changed`,
     )
@@ -371,6 +383,8 @@ async function runStatements(
       body: JSON.stringify({
         statements: statements.map((sql) => ({ sql })),
         ...(readOnly ? { readOnly: true } : {}),
+        // BLOBs and integers past 2^53 tagged, so that they print as psql prints them.
+        valueFormat: 'tagged',
       }),
       signal: AbortSignal.timeout(60_000),
     });

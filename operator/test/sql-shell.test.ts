@@ -5,7 +5,7 @@
  * up-commands.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { formatSqlError, formatSqlResults, splitSqlStatements } from '../src/cli.js';
+import { formatSqlError, formatSqlResults, formatSqlValue, splitSqlStatements } from '../src/cli.js';
 
 describe('splitSqlStatements', () => {
   it('splits at semicolons, keeps what follows the last one, and drops empty statements', () => {
@@ -84,5 +84,15 @@ describe('the shell output', () => {
         },
       ]),
     ).toBe('OK, 2 rows changed\n\na\n1\n(1 row)\n\nb     c\nNULL  x\n2     y\n(2 rows)');
+  });
+});
+
+describe('formatSqlValue', () => {
+  it('prints a tagged BLOB as psql does, a tagged big integer as its digits, NULL as NULL', () => {
+    expect(formatSqlValue({ bytes: '00ff' })).toBe('\\x00ff');
+    expect(formatSqlValue({ integer: '9007199254740993' })).toBe('9007199254740993');
+    expect(formatSqlValue(null)).toBe('NULL');
+    expect(formatSqlValue(1.5)).toBe('1.5');
+    expect(formatSqlValue('AP8=')).toBe('AP8=');
   });
 });

@@ -22,7 +22,7 @@
 import { AssertionError, isNorthlightError, type Logger } from '@northlight/protocol';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { EngineReply } from '../engine.js';
-import type { ExecuteRequest, SqlParam } from '../kernel/messages.js';
+import type { ExecuteRequest, SqlParam, TypedValue } from '../kernel/messages.js';
 import type { EngineMetrics } from './metrics.js';
 
 export interface SqlServerOptions {
@@ -69,6 +69,7 @@ const sqlBodySchema = {
     params: { type: 'array', items: paramSchema, maxItems: 32_766 },
     readOnly: { type: 'boolean' },
     statementTimeoutMs: { type: 'integer', minimum: 0, maximum: 86_400_000 },
+    valueFormat: { type: 'string', enum: ['plain', 'tagged'] },
   },
 } as const;
 
@@ -78,6 +79,23 @@ interface SqlBody {
   readonly params?: SqlParam[];
   readonly readOnly?: boolean;
   readonly statementTimeoutMs?: number;
+  /**
+   * `plain` (the default): a BLOB is a base64 string and an INTEGER beyond 2^53 a decimal string, so
+   * neither can be told from TEXT. `tagged`: those two come as `{"bytes": "<hex>"}` and
+   * `{"integer": "<decimal>"}`, every other value as in `plain` (a client that prints values, like
+   * `northlight sql`, shows a BLOB as PostgreSQL does: `\x00ff`).
+   */
+  readonly valueFormat?: 'plain' | 'tagged';
+}
+
+/** A value of a `tagged` reply (see `SqlBody.valueFormat`). */
+function taggedValue(value: TypedValue): unknown {
+  if (value instanceof Uint8Array) return { bytes: Buffer.from(value).toString('hex') };
+  if (typeof value === 'bigint')
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(value)
+      : { integer: value.toString() };
+  return value;
 }
 
 function httpStatusOfSqlstate(sqlstate: string): number {
@@ -219,7 +237,11 @@ export async function startSqlServer(
     reply.raw.once('close', onClose);
     let reply_: EngineReply;
     try {
-      reply_ = await options.execute({ statements, readOnly: body.readOnly === true }, controller.signal);
+      const tagged = body.valueFormat === 'tagged' ? { typedValues: true } : {};
+      reply_ = await options.execute(
+        { statements, readOnly: body.readOnly === true, ...tagged },
+        controller.signal,
+      );
     } finally {
       clearTimeout(timer);
       reply.raw.off('close', onClose);
@@ -243,7 +265,13 @@ export async function startSqlServer(
     const write = reply_.groupSeq !== undefined;
     options.metrics.requestLatency.observe({ kind: write ? 'write' : 'read' }, seconds);
     return {
-      results: reply_.results,
+      results:
+        body.valueFormat === 'tagged'
+          ? reply_.results.map((result) => ({
+              ...result,
+              rows: result.rows.map((row) => row.map((value) => taggedValue(value as TypedValue))),
+            }))
+          : reply_.results,
       ...(reply_.commitLsn === undefined ? {} : { commitLsn: reply_.commitLsn.toString() }),
       vdl: options.vdl()?.toString(),
     };

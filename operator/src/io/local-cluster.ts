@@ -42,7 +42,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { assert } from '@northlight/protocol';
-import { freePorts } from '@northlight/protocol/io';
+import { freePorts, processAlive, processStartTicks } from '@northlight/protocol/io';
 import type { ClusterSpec } from '../core/cluster-spec.js';
 import {
   repairPolicyOf,
@@ -180,15 +180,6 @@ export function readStateFile(dataDir: string): StateFile | undefined {
   if (!existsSync(path)) return undefined;
   const parsed = JSON.parse(readFileSync(path, 'utf8')) as StateFile;
   return parsed.format === STATE_FORMAT ? parsed : undefined;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export class LocalCluster {
@@ -718,7 +709,7 @@ export class LocalCluster {
   async #claimDataDir(): Promise<void> {
     const state = readStateFile(this.dataDir);
     if (state === undefined) return;
-    if (state.pid !== process.pid && pidAlive(state.pid))
+    if (state.pid !== process.pid && processAlive(state.pid))
       throw new AlreadyRunningError(
         `a cluster is already running from ${this.dataDir} (pid ${state.pid}, control API ${state.controlUrl}); ` +
           `see it with \`${commandFor(this.dataDir, 'status')}\`, stop it with \`${commandFor(this.dataDir, 'down')}\``,
@@ -1446,17 +1437,7 @@ async function awaitLockHolder(path: string): Promise<LockHolder | undefined> {
 /** Whether the process a lock file names still runs; another host's is taken to (it cannot be seen). */
 function holderRuns(holder: LockHolder): boolean {
   if (holder.host !== hostname()) return true;
-  if (!pidAlive(holder.pid)) return false;
+  if (!processAlive(holder.pid)) return false;
   const ticks = processStartTicks(holder.pid);
   return ticks === undefined || holder.processStartTicks === undefined || ticks === holder.processStartTicks;
-}
-
-/** Field 22 of /proc/<pid>/stat (after the command name, which may hold spaces and parentheses). */
-function processStartTicks(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
 }

@@ -18,6 +18,7 @@ import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'no
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from './process-identity.js';
 
 /** How long a claim keeps other pickers off a port it has not bound yet. */
 export const CLAIM_LEASE_MS = 10 * 60_000;
@@ -102,20 +103,11 @@ function isStale(path: string): boolean {
   try {
     if (Date.now() - statSync(path).mtimeMs > CLAIM_LEASE_MS) return true;
     const pid = Number(readFileSync(path, 'utf8').trim());
-    return !Number.isInteger(pid) || pid <= 0 || !processLives(pid);
+    return !processAlive(pid);
   } catch (error) {
     // Removed between our EEXIST and now: free to claim again.
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
     throw error;
-  }
-}
-
-function processLives(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -12,6 +12,7 @@ export { NodeClock } from './node-clock.js';
 export { NodeDisk } from './node-disk.js';
 export { JsonLineLogger } from './node-logger.js';
 export { NodeRandom } from './node-random.js';
+export { bootId, processAlive, processStartTicks } from './process-identity.js';
 export {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_MAX_INBOUND_CONNECTIONS,

@@ -51,6 +51,7 @@ import {
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fail, type Logger, NorthlightError, ok, type Result } from '@northlight/protocol';
+import { bootId, processAlive, processStartTicks } from '@northlight/protocol/io';
 
 export const LOCK_FILE_NAME = 'LOCK';
 /**
@@ -97,33 +98,9 @@ export interface ProcessTable {
 export const realProcessTable: ProcessTable = {
   ownPid: process.pid,
   hostName: () => hostname(),
-  isAlive(pid) {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (error) {
-      // EPERM: it exists, under another user. ESRCH: no such process.
-      return (error as NodeJS.ErrnoException).code === 'EPERM';
-    }
-  },
-  startTicksOf(pid) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // Field 2 (the command) is in parentheses and may hold spaces and parentheses itself.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ticks = fields[19]; // field 22; fields[0] is field 3
-      return ticks !== undefined && /^\d+$/.test(ticks) ? ticks : undefined;
-    } catch {
-      return undefined;
-    }
-  },
-  bootId() {
-    try {
-      return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
-    } catch {
-      return undefined;
-    }
-  },
+  isAlive: processAlive,
+  startTicksOf: processStartTicks,
+  bootId,
   nowIso: () => new Date().toISOString(),
 };
 

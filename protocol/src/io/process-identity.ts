@@ -1,0 +1,42 @@
+/**
+ * Telling whether a process a file names (a lock's holder, a port's claimer) is still that process:
+ * alive, and not a recycled pid (its start time), on this boot of this machine. Shared by the storage
+ * node's data directory lock, `northlight up`'s lock and the free-port registry.
+ */
+import { readFileSync } from 'node:fs';
+
+/** Whether `pid` names a running process (EPERM: it runs, under another user). */
+export function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * When `pid` started, in clock ticks after boot (field 22 of `/proc/<pid>/stat`), as decimal text;
+ * undefined where Linux's /proc is not there or the process is gone. Two processes with one pid have
+ * different start times, so a recorded one tells a recycled pid apart.
+ */
+export function processStartTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 (the command) is in parentheses and may hold spaces and parentheses itself.
+    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]; // fields[0] is field 3
+    return ticks !== undefined && /^\d+$/.test(ticks) ? ticks : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** This boot of this machine (`/proc/sys/kernel/random/boot_id`), where Linux gives it. */
+export function bootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

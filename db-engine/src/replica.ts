@@ -362,6 +362,9 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
       streamConnected,
       applies: kernelStats?.applies ?? 0,
       resyncs,
+      serving: serving?.kernel !== undefined,
+      pageReads: reader.stats().pageReads,
+      pageReadRetries: reader.stats().pageReadRetries,
     };
   };
   const metrics = new EngineMetrics({

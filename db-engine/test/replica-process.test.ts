@@ -177,6 +177,15 @@ describe('read replicas over six storage-node processes', () => {
     const replicaMetrics = await (await fetch(`http://127.0.0.1:${replicas[0]!.httpPort}/metrics`)).text();
     expect(replicaMetrics).toMatch(/^northlight_replica_stream_connected 1$/m);
     expect(replicaMetrics).toMatch(/^northlight_replica_applied_lsn \d+$/m);
+    // A replica serves, and reads pages; the writer's driver series are not exported as a false 0.
+    expect(replicaMetrics).toMatch(/^northlight_engine_serving 1$/m);
+    expect(replicaMetrics).toMatch(/^northlight_engine_page_reads [1-9]\d*$/m);
+    for (const writerOnly of ['vdl', 'pgs', 'accepting_writes', 'recovery_seconds', 'redo_records'])
+      expect(replicaMetrics, writerOnly).not.toMatch(new RegExp(`^northlight_engine_${writerOnly} `, 'm'));
+    expect(metrics).not.toMatch(/^northlight_replica_applied_lsn /m);
+    // The cache counters move on both: SQLite's own page cache serves most pages.
+    for (const text of [metrics, replicaMetrics])
+      expect(text).toMatch(/^northlight_engine_cache_hits [1-9]\d*$/m);
   }, 60_000);
 
   it('refuses writes with 25006 naming the writer, and stays up', async () => {

@@ -39,6 +39,11 @@ export interface EngineMetricsSource {
     readonly streamConnected: boolean;
     readonly applies: number;
     readonly resyncs: number;
+    /** It has mounted the volume and answers reads. */
+    readonly serving: boolean;
+    /** Pages read from storage on cache misses, and reads sent again to another segment. */
+    readonly pageReads: number;
+    readonly pageReadRetries: number;
   };
   /** The writer's replicas: how many are subscribed now. */
   replicaCount?(): number;
@@ -60,8 +65,10 @@ export interface PgCounters {
 export function kernelGauges(stats: KernelStats | undefined): Readonly<Record<string, number>> | undefined {
   if (stats === undefined) return undefined;
   return {
-    cacheHits: stats.cache.hits,
-    cacheMisses: stats.cache.misses,
+    // Two levels, one cache to an operator: a page SQLite asks for comes from its own page cache, then
+    // from the buffer cache, and only then from storage. The writer's SQLite cache serves nearly all.
+    cacheHits: stats.sqliteCacheHits + stats.cache.hits,
+    cacheMisses: stats.pagesReadFromSource,
     cacheEvictions: stats.cache.evictions,
     cachePages: stats.cache.sizePages,
     sizePages: stats.sizePages,
@@ -132,7 +139,16 @@ export class EngineMetrics {
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
       registers,
     });
-    const gauge = (name: string, help: string, read: () => number | bigint | undefined): void => {
+    // A series that means nothing for this role (the writer's driver on a replica) is not exported at
+    // all: prom-client would show an unlabelled gauge that was never set as 0, which reads as a value.
+    const writer = source.driver !== undefined;
+    const gauge = (
+      name: string,
+      help: string,
+      read: () => number | bigint | undefined,
+      present = true,
+    ): void => {
+      if (!present) return;
       new Gauge({
         name,
         help,
@@ -143,67 +159,97 @@ export class EngineMetrics {
         },
       });
     };
-    gauge('northlight_engine_vdl', 'Volume durable LSN', () => source.driver?.()?.vdl);
-    gauge('northlight_engine_vcl', 'Volume complete LSN', () => source.driver?.()?.vcl);
+    gauge('northlight_engine_vdl', 'Volume durable LSN', () => source.driver?.()?.vdl, writer);
+    gauge('northlight_engine_vcl', 'Volume complete LSN', () => source.driver?.()?.vcl, writer);
     gauge(
       'northlight_engine_lal_headroom_lsns',
       'LSNs that may still be allocated before back-pressure (VDL + LAL - last allocated)',
       () => source.driver?.()?.lalHeadroom,
+      writer,
     );
-    gauge('northlight_engine_serving', '1 while the engine serves (recovered, not fenced)', () =>
-      source.driver === undefined ? undefined : source.driver().state === 'serving' ? 1 : 0,
+    gauge(
+      'northlight_engine_serving',
+      '1 while the engine serves (the writer: recovered, not fenced; a replica: the volume mounted)',
+      () =>
+        source.driver !== undefined
+          ? source.driver().state === 'serving'
+            ? 1
+            : 0
+          : source.replica?.().serving === true
+            ? 1
+            : 0,
     );
-    gauge('northlight_engine_accepting_writes', '1 while storage accepts new commits', () =>
-      source.driver === undefined ? undefined : source.driver().accepting ? 1 : 0,
+    gauge(
+      'northlight_engine_accepting_writes',
+      '1 while storage accepts new commits',
+      () => (source.driver === undefined ? undefined : source.driver().accepting ? 1 : 0),
+      writer,
     );
     gauge(
       'northlight_replica_applied_lsn',
       'Replica: the VDL its kernel has applied through',
       () => source.replica?.().appliedLsn,
+      source.replica !== undefined,
     );
     gauge(
       'northlight_replica_lsns_behind',
       "Replica: LSNs between the writer's VDL it has heard of and what it applied",
       () => source.replica?.().lsnsBehind,
+      source.replica !== undefined,
     );
     gauge(
       'northlight_replica_stream_connected',
       "Replica: 1 while the writer's redo stream is connected",
       () => (source.replica === undefined ? undefined : source.replica().streamConnected ? 1 : 0),
+      source.replica !== undefined,
     );
     gauge(
       'northlight_replica_resyncs',
       'Replica: restarts from storage after losing the stream',
       () => source.replica?.().resyncs,
+      source.replica !== undefined,
     );
-    gauge('northlight_engine_replicas', 'Writer: replicas subscribed to the redo stream', () =>
-      source.replicaCount?.(),
+    gauge(
+      'northlight_engine_replicas',
+      'Writer: replicas subscribed to the redo stream',
+      () => source.replicaCount?.(),
+      writer,
     );
-    gauge('northlight_engine_pgs', 'Protection groups of the volume', () => source.driver?.()?.pgCount);
+    gauge(
+      'northlight_engine_pgs',
+      'Protection groups of the volume',
+      () => source.driver?.()?.pgCount,
+      writer,
+    );
     gauge(
       'northlight_engine_groups_waiting',
       'Committed groups not yet durable',
       () => source.driver?.()?.groupsWaiting,
+      writer,
     );
     gauge(
       'northlight_engine_batches_in_flight',
       'Append batches sent and not acknowledged',
       () => source.driver?.()?.batchesInFlight,
+      writer,
     );
     gauge(
       'northlight_engine_shipped_bytes',
       'Bytes of frames sent to storage (a counter read as a gauge)',
       () => source.driver?.()?.bytesSent,
+      writer,
     );
     gauge(
       'northlight_engine_shipped_batches',
       'Append batches sent to storage (a counter read as a gauge)',
       () => source.driver?.()?.batchesSent,
+      writer,
     );
     gauge(
       'northlight_engine_resent_batches',
       'Append batches sent again after a resend interval without an answer (a counter read as a gauge)',
       () => source.driver?.()?.batchesResent,
+      writer,
     );
     const perNode = (
       name: string,
@@ -234,19 +280,23 @@ export class EngineMetrics {
       'northlight_engine_redo_records',
       'Redo records allocated (a counter read as a gauge)',
       () => source.driver?.()?.records,
+      writer,
     );
     gauge(
       'northlight_engine_page_reads',
       'Pages read from storage on cache misses',
-      () => source.driver?.()?.pageReads,
+      () => source.driver?.()?.pageReads ?? source.replica?.().pageReads,
     );
     gauge(
       'northlight_engine_page_read_retries',
       'Page reads sent again to another segment',
-      () => source.driver?.()?.pageReadRetries,
+      () => source.driver?.()?.pageReadRetries ?? source.replica?.().pageReadRetries,
     );
-    gauge('northlight_engine_recovery_seconds', 'Duration of the last crash recovery', () =>
-      source.recoverySeconds(),
+    gauge(
+      'northlight_engine_recovery_seconds',
+      'Duration of the last crash recovery',
+      () => source.recoverySeconds(),
+      writer,
     );
     gauge(
       'northlight_engine_pg_connections',
@@ -304,8 +354,12 @@ export class EngineMetrics {
       },
     });
     for (const [key, name, help] of [
-      ['cacheHits', 'northlight_engine_cache_hits', 'Buffer cache hits'],
-      ['cacheMisses', 'northlight_engine_cache_misses', 'Buffer cache misses (page reads from storage)'],
+      [
+        'cacheHits',
+        'northlight_engine_cache_hits',
+        "Page requests served from memory: SQLite's page cache or the buffer cache",
+      ],
+      ['cacheMisses', 'northlight_engine_cache_misses', 'Page requests that went to storage (page reads)'],
       ['cacheEvictions', 'northlight_engine_cache_evictions', 'Pages evicted from the buffer cache'],
       ['cachePages', 'northlight_engine_cache_pages', 'Pages held in the buffer cache'],
       ['sizePages', 'northlight_engine_volume_pages', 'Size of the database in pages'],

@@ -90,6 +90,12 @@ export type ExecuteReply =
   | { readonly ok: false; readonly error: SqlError; readonly visibleThroughSeq: number };
 
 export interface KernelStats extends RedoVfsStats {
+  /**
+   * Pages SQLite found in its own page cache, and pages it had to ask the VFS for (which then come
+   * from the buffer cache or from storage): SQLITE_DBSTATUS_CACHE_HIT / _MISS since the kernel opened.
+   */
+  readonly sqliteCacheHits: number;
+  readonly sqliteCacheMisses: number;
   readonly requests: number;
   readonly requestsFailed: number;
   readonly statementsCached: number;

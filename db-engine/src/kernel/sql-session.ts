@@ -69,6 +69,8 @@ export const DEFAULT_SQLITE_CACHE_PAGES = 500;
  */
 const PROGRESS_STEPS = 4_096;
 const SQLITE_INTERRUPT = 9;
+const SQLITE_DBSTATUS_CACHE_HIT = 7;
+const SQLITE_DBSTATUS_CACHE_MISS = 8;
 /** The error of a statement stopped by `execute`'s `cancelled` (sqlstate query_canceled). */
 export const STATEMENT_CANCELED_MESSAGE =
   'canceling statement: it was canceled (statement timeout, cancel request, or its client went away) and its transaction rolled back';
@@ -355,11 +357,21 @@ export class SqlSession {
   stats(): KernelStats {
     return {
       ...this.#vfs.stats(),
+      sqliteCacheHits: this.#dbStatus(SQLITE_DBSTATUS_CACHE_HIT),
+      sqliteCacheMisses: this.#dbStatus(SQLITE_DBSTATUS_CACHE_MISS),
       requests: this.#requests,
       requestsFailed: this.#requestsFailed,
       statementsCached: this.#statements.size,
       applies: this.#applies,
     };
+  }
+
+  /** A counter of `sqlite3_db_status` (its current value; the high-water mark is not kept). */
+  #dbStatus(op: number): number {
+    const current = this.#scratch;
+    const rc = this.#wasm._sqlite3_db_status(this.#db, op, current, current + 4, 0);
+    assert(rc === SQLITE_OK, `sqlite3_db_status(${op}) failed: ${rc}`);
+    return this.#wasm.HEAP32[current >> 2]!;
   }
 
   close(): void {

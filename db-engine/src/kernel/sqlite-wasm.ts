@@ -40,6 +40,7 @@ export interface SqliteWasm {
   _sqlite3_extended_errcode(db: number): number;
   _sqlite3_errmsg(db: number): number;
   _sqlite3_changes(db: number): number;
+  _sqlite3_db_status(db: number, op: number, pCurrent: number, pHighwater: number, resetFlag: number): number;
   _sqlite3_total_changes(db: number): number;
   _sqlite3_get_autocommit(db: number): number;
   _sqlite3_prepare_v3(

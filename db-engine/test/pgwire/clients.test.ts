@@ -328,6 +328,35 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         await connection.end();
       }
     });
+
+    it('casts: PostgreSQL results, and a JS boolean stored through $1::boolean (docs/clients.md)', async () => {
+      const connection = client();
+      await connection.connect();
+      try {
+        const casts = await connection.query(
+          "SELECT '12'::int = 12 AS a, '2'::int > 10 AS b, 7::float / 2 AS c, 3.7::int AS d",
+        );
+        expect(casts.rows).toEqual([{ a: '1', b: '0', c: 3.5, d: '4' }]);
+        await connection.query('CREATE TABLE pg_flags (id INTEGER PRIMARY KEY, active BOOLEAN)');
+        // node-postgres sends a JS boolean as the untyped text 'true'/'false': without the cast,
+        // SQLite would store that text, and `WHERE active` would find nothing.
+        await connection.query(
+          'INSERT INTO pg_flags (id, active) VALUES ($1, $2::boolean), ($3, $4::boolean)',
+          [1, true, 2, false],
+        );
+        const active = await connection.query('SELECT id FROM pg_flags WHERE active');
+        expect(active.rows).toEqual([{ id: '1' }]);
+        const stored = await connection.query('SELECT typeof(active) AS type FROM pg_flags ORDER BY id');
+        expect(stored.rows).toEqual([{ type: 'integer' }, { type: 'integer' }]);
+        const refused = await connection.query("SELECT '{}'::jsonb").catch((error: unknown) => error);
+        expect(refused).toMatchObject({
+          code: '0A000',
+          message: 'cast to type jsonb is not supported by northlight',
+        });
+      } finally {
+        await connection.end();
+      }
+    });
   });
 });
 

@@ -189,6 +189,37 @@ describe('simple query', () => {
     expect(status(messages)).toBe('I');
   });
 
+  it("casts give PostgreSQL's results, not the operand unchanged", async () => {
+    const harness = await started();
+    const answer = await harness.roundTrip(
+      frontend.query("SELECT '12'::int = 12, '2'::int > 10, 7::float / 2, 3.7::int, '1.5'::numeric * 2"),
+    );
+    expect(rows(answer)).toEqual([['1', '0', '3.5', '4', '3']]);
+    expect(
+      rowDescriptionColumns(find(answer, 'T')[0]?.body as Uint8Array).map((column) => column[0]),
+    ).toContain('int4');
+    await harness.roundTrip(
+      frontend.query('CREATE TABLE flags (id INTEGER PRIMARY KEY, active BOOLEAN, note TEXT)'),
+    );
+    await harness.roundTrip(
+      frontend.query(
+        "INSERT INTO flags (active, note) VALUES ('true'::boolean, 'a'), ('off'::bool, 'b'), (NULL, 'c')",
+      ),
+    );
+    expect(rows(await harness.roundTrip(frontend.query('SELECT note FROM flags WHERE active')))).toEqual([
+      ['a'],
+    ]);
+    expect(
+      rows(
+        await harness.roundTrip(
+          frontend.query(
+            "SELECT note::boolean, ' Yes '::text::bool, 2::bool, id::text || 'x' FROM flags WHERE id = 1",
+          ),
+        ),
+      ),
+    ).toEqual([[null, '1', '1', '1x']]);
+  });
+
   it('SET, SHOW, RESET and unsupported statements', async () => {
     const harness = await started();
     const set = await harness.roundTrip(frontend.query("SET application_name = 'app2'"));

@@ -113,8 +113,8 @@ describe('translate', () => {
     expect(sqlite('CREATE TABLE t (id SERIAL, b bigserial PRIMARY KEY, s SMALLSERIAL)')).toBe(
       'CREATE TABLE t (id INTEGER, b INTEGER PRIMARY KEY, s INTEGER)',
     );
-    expect(sqlite("SELECT '1'::int8, x::double precision, y::varchar(10), z :: text[]")).toBe(
-      "SELECT '1', x, y, z",
+    expect(sqlite("SELECT '1'::int8, x::double precision, y :: varchar(10)")).toBe(
+      `SELECT CAST('1' AS INTEGER) AS "int8", CAST(x AS REAL) AS "x", substr(CAST(y AS TEXT), 1, 10) AS "y"`,
     );
     expect(sqlite("SELECT $q$it's$q$, E'a\\nb'")).toBe("SELECT 'it''s', 'a\nb'");
     expect(
@@ -131,9 +131,59 @@ describe('translate', () => {
       "SELECT 'PostgreSQL 15.0 (northlight, SQLite dialect)' AS v, f('PostgreSQL 15.0 (northlight, SQLite dialect)', 1), 'ann' || 'x' FROM t WHERE u = 'ann'",
     );
     expect(sqlite('SELECT a FROM t ORDER BY a, pg_backend_pid()')).toBe('SELECT a FROM t ORDER BY a, 77');
-    const cast = translate(tokenize('SELECT $1::int4 + $2'), facts);
-    expect(cast.sql).toBe('SELECT ?1 + ?2');
-    expect([...cast.castTypes]).toEqual([[1, 'int4']]);
+    const cast = translate(tokenize('SELECT $1::int4 + $2, $3::bool'), facts);
+    expect(cast.sql).toMatch(
+      /^SELECT \(CASE WHEN typeof\(\?1\) = 'real' .* END\) \+ \?2, \(CASE WHEN typeof\(\?3\)/,
+    );
+    expect([...cast.castTypes]).toEqual([
+      [1, 'int4'],
+      [3, 'bool'],
+    ]);
+  });
+
+  it('casts the primary before :: (literal, parameter, name, parentheses, call, CASE), left to right', () => {
+    expect(sqlite("SELECT '12'::int = 12, 7::float / 2, 3.7::int")).toBe(
+      `SELECT CAST('12' AS INTEGER) = 12, CAST(7 AS REAL) / 2, CAST(round(3.7) AS INTEGER) AS "int4"`,
+    );
+    // :: binds tighter than any operator: only the primary before it is cast.
+    expect(sqlite('SELECT a + b::float8, -2::text FROM t')).toBe(
+      `SELECT a + CAST(b AS REAL), -CAST(2 AS TEXT) FROM t`,
+    );
+    expect(sqlite('SELECT (a + b)::float8, f(g(1), 2)::text, t.x::real FROM t')).toBe(
+      'SELECT CAST((a + b) AS REAL) AS "float8", CAST(f(g(1), 2) AS TEXT) AS "f", CAST(t.x AS REAL) AS "x" FROM t',
+    );
+    expect(
+      sqlite('SELECT CASE WHEN a THEN 1 ELSE 0 END::text, x::text::float8 AS y FROM t WHERE z::real > 1'),
+    ).toBe(
+      'SELECT CAST(CASE WHEN a THEN 1 ELSE 0 END AS TEXT) AS "text", CAST(CAST(x AS TEXT) AS REAL) AS y FROM t WHERE CAST(z AS REAL) > 1',
+    );
+    // Literals are converted now: PostgreSQL's bytea and boolean input.
+    expect(sqlite("SELECT '\\x00ff'::bytea, 'yes'::boolean, 'OFF'::bool")).toBe(
+      `SELECT X'00ff' AS "bytea", 1 AS "bool", 0 AS "bool"`,
+    );
+    expect(sqlite('SELECT count(*)::int FROM t')).toBe(
+      `SELECT (CASE WHEN typeof(count(*)) = 'real' THEN CAST(round(count(*)) AS INTEGER) ELSE CAST(count(*) AS INTEGER) END) AS "count" FROM t`,
+    );
+    expect(sqlError(() => sqlite("SELECT 'maybe'::bool")).sqlstate).toBe('22P02');
+    expect(sqlError(() => sqlite('SELECT ::int')).sqlstate).toBe('42601');
+  });
+
+  it('refuses casts to types SQLite cannot hold, naming the type', () => {
+    for (const [query, type] of [
+      ['SELECT x::text[] FROM t', 'text[]'],
+      ["SELECT '{}'::jsonb", 'jsonb'],
+      ["SELECT '2024-01-01'::date", 'date'],
+      ['SELECT x::timestamp with time zone FROM t', 'timestamp with time zone'],
+      ["SELECT '1 day'::interval", 'interval'],
+      ['SELECT x::uuid FROM t', 'uuid'],
+      ["SELECT 't'::regclass", 'regclass'],
+    ] as const) {
+      const refused = sqlError(() => sqlite(query));
+      expect([refused.sqlstate, refused.message]).toEqual([
+        '0A000',
+        `cast to type ${type} is not supported by northlight`,
+      ]);
+    }
   });
 
   it('refuses what it cannot translate with a SQLSTATE', () => {

@@ -8,8 +8,9 @@
  * - `$n` parameters → `?n` (outside literals, identifiers and comments);
  * - `SERIAL`, `BIGSERIAL`, `SMALLSERIAL` → `INTEGER` (with PRIMARY KEY it is SQLite's rowid alias,
  *   which allocates ids the way a sequence would);
- * - `expr::type` casts to common types are removed (SQLite converts by column affinity); a cast of a
- *   parameter (`$1::int8`) also gives that parameter its type when Parse did not;
+ * - `x::type` → a SQLite CAST (or, for bool, PostgreSQL's boolean input as 1/0) of the primary
+ *   before `::`; a cast of a parameter (`$1::int8`) also gives that parameter its type when Parse
+ *   did not; types SQLite cannot hold (arrays, json, dates…) are refused with 0A000;
  * - dollar-quoted strings (`$$…$$`, `$tag$…$tag$`) and `E'…'` strings → plain SQLite literals;
  * - `version()`, `current_database()`, `current_schema()`, `current_user`, `session_user`,
  *   `pg_backend_pid()` (optionally `pg_catalog.`-qualified) → literals;
@@ -20,6 +21,7 @@
  */
 
 import { catalogQuery } from './catalog.js';
+import { decodeByteaText, PgValueError } from './types.js';
 
 /** A statement the protocol cannot accept: ErrorResponse with this SQLSTATE. */
 export class PgSqlError extends Error {
@@ -412,49 +414,60 @@ export interface Translation {
   readonly castTypes: ReadonlyMap<number, string>;
 }
 
-/** Casts that are dropped: SQLite's affinity makes the conversion, or the value is already right. */
-const removableCastTypes = new Set([
-  'INT',
-  'INT2',
-  'INT4',
-  'INT8',
-  'INTEGER',
-  'BIGINT',
-  'SMALLINT',
-  'TEXT',
-  'VARCHAR',
-  'CHAR',
-  'CHARACTER',
-  'BPCHAR',
-  'NAME',
-  'BOOL',
-  'BOOLEAN',
-  'FLOAT',
-  'FLOAT4',
-  'FLOAT8',
-  'REAL',
-  'DOUBLE',
-  'NUMERIC',
-  'DECIMAL',
-  'BYTEA',
-  'OID',
-  'REGCLASS',
-  'REGTYPE',
-  'REGPROC',
-  'JSON',
-  'JSONB',
-  'DATE',
-  'TIME',
-  'TIMESTAMP',
-  'TIMESTAMPTZ',
-  'UUID',
-]);
+/**
+ * A cast's target: the SQLite affinity it becomes, and PostgreSQL's own name for the type (which
+ * names a cast's result column, as PostgreSQL does, and types a cast parameter).
+ */
+interface CastTarget {
+  readonly kind: 'integer' | 'real' | 'text' | 'blob' | 'boolean';
+  readonly pgName: string;
+}
 
-/** Words that may follow a cast's first type word (`double precision`, `timestamp with time zone`). */
+/** The cast types SQLite can represent, by their (first, upper-cased) type word. */
+const castTargets: Readonly<Record<string, CastTarget>> = {
+  INT: { kind: 'integer', pgName: 'int4' },
+  INTEGER: { kind: 'integer', pgName: 'int4' },
+  INT4: { kind: 'integer', pgName: 'int4' },
+  SERIAL: { kind: 'integer', pgName: 'int4' },
+  SERIAL4: { kind: 'integer', pgName: 'int4' },
+  INT2: { kind: 'integer', pgName: 'int2' },
+  SMALLINT: { kind: 'integer', pgName: 'int2' },
+  SMALLSERIAL: { kind: 'integer', pgName: 'int2' },
+  SERIAL2: { kind: 'integer', pgName: 'int2' },
+  INT8: { kind: 'integer', pgName: 'int8' },
+  BIGINT: { kind: 'integer', pgName: 'int8' },
+  BIGSERIAL: { kind: 'integer', pgName: 'int8' },
+  SERIAL8: { kind: 'integer', pgName: 'int8' },
+  OID: { kind: 'integer', pgName: 'oid' },
+  FLOAT: { kind: 'real', pgName: 'float8' },
+  FLOAT8: { kind: 'real', pgName: 'float8' },
+  DOUBLE: { kind: 'real', pgName: 'float8' },
+  FLOAT4: { kind: 'real', pgName: 'float4' },
+  REAL: { kind: 'real', pgName: 'float4' },
+  // SQLite's NUMERIC affinity would keep 7::numeric an integer (7::numeric / 2 = 3): REAL divides.
+  NUMERIC: { kind: 'real', pgName: 'numeric' },
+  DECIMAL: { kind: 'real', pgName: 'numeric' },
+  TEXT: { kind: 'text', pgName: 'text' },
+  VARCHAR: { kind: 'text', pgName: 'varchar' },
+  CHAR: { kind: 'text', pgName: 'bpchar' },
+  CHARACTER: { kind: 'text', pgName: 'bpchar' },
+  BPCHAR: { kind: 'text', pgName: 'bpchar' },
+  NAME: { kind: 'text', pgName: 'name' },
+  CITEXT: { kind: 'text', pgName: 'citext' },
+  BYTEA: { kind: 'blob', pgName: 'bytea' },
+  BOOL: { kind: 'boolean', pgName: 'bool' },
+  BOOLEAN: { kind: 'boolean', pgName: 'bool' },
+};
+
+/** Words that may follow a cast's first type word (`double precision`, `character varying`). */
 const castTypeTails = new Set(['PRECISION', 'VARYING', 'WITH', 'WITHOUT', 'TIME', 'ZONE']);
 
 function sqliteLiteral(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
+}
+
+function quotedIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
 }
 
 /** Index of the next significant token at or after `from`, or -1. */
@@ -465,20 +478,29 @@ function nextSignificant(tokens: readonly Token[], from: number): number {
   return -1;
 }
 
-/** Skips a cast's type (`int8`, `double precision`, `varchar(10)`, `int[]`); returns the index after it. */
-function skipCastType(tokens: readonly Token[], from: number): { end: number; type: string } {
+/**
+ * Reads a cast's type (`int8`, `double precision`, `varchar(10)`); returns the index after it, its
+ * target, and its length modifier. A type SQLite cannot hold (arrays, json, dates and times,
+ * intervals, uuid, catalog types…) is refused with 0A000 naming it: dropping the cast would
+ * silently change what the query means.
+ */
+function readCastType(
+  tokens: readonly Token[],
+  from: number,
+): { end: number; target: CastTarget; modifier: number | null } {
   const start = nextSignificant(tokens, from);
-  const first = start < 0 ? '' : word(tokens[start]);
-  if (!removableCastTypes.has(first)) {
-    const shown = start < 0 ? '' : (tokens[start] as Token).text;
-    throw new PgSqlError('0A000', `cast to type ${shown} is not supported by northlight`);
-  }
+  if (start < 0) throw new PgSqlError('42601', 'syntax error at end of input');
+  const first = tokens[start] as Token;
   let end = start + 1;
+  let shown = first.text;
+  let modifier: number | null = null;
+  let isArray = false;
   for (;;) {
     const index = nextSignificant(tokens, end);
     if (index < 0) break;
     const token = tokens[index] as Token;
     if (castTypeTails.has(word(token))) {
+      shown += ` ${token.text}`;
       end = index + 1;
       continue;
     }
@@ -486,13 +508,187 @@ function skipCastType(tokens: readonly Token[], from: number): { end: number; ty
       const close = token.text === '(' ? ')' : ']';
       const closing = tokens.findIndex((candidate, at) => at > index && candidate.text === close);
       if (closing < 0) break;
+      const inside = statementText(tokens.slice(index + 1, closing));
+      if (token.text === '[') isArray = true;
+      else if (/^\d+$/.test(inside)) modifier = Number(inside);
+      shown += `${token.text}${inside}${close}`;
       end = closing + 1;
       continue;
     }
     break;
   }
-  return { end, type: first.toLowerCase() };
+  const target = first.kind === 'identifier' && !isArray ? castTargets[word(first)] : undefined;
+  if (target === undefined) {
+    throw new PgSqlError(
+      '0A000',
+      `cast to type ${shown} is not supported by northlight`,
+      'SQLite stores only integers, reals, text and blobs: cast to one of those (int8, float8, text, bytea) or bool.',
+    );
+  }
+  return { end, target, modifier };
 }
+
+/** The operand of a `::` cast: the primary expression just before it (see `translate`). */
+interface Primary {
+  /** A name (column or function: may be called), a literal or parameter, or any other expression. */
+  readonly kind: 'name' | 'literal' | 'expression';
+  /** Index in the output parts where the primary starts. */
+  readonly start: number;
+  /** The token, when the primary is one literal or parameter. */
+  readonly single: Token | null;
+  /** PostgreSQL's name for it as a result column (a column's or function's name), if any. */
+  readonly name: string | null;
+  /** The name is a cast's type name, which an inner column or function name overrides. */
+  readonly nameFromType: boolean;
+  /** The primary begins a top-level select-list item (a cast of it may be named). */
+  readonly itemStart: boolean;
+}
+
+const booleanTrue = ['t', 'true', 'y', 'yes', 'on', '1'];
+const booleanFalse = ['f', 'false', 'n', 'no', 'off', '0'];
+
+/**
+ * PostgreSQL's boolean input in SQLite: 't', 'true', 'y', 'yes', 'on', '1' (any case, trimmed) → 1;
+ * 'f', 'false', 'n', 'no', 'off', '0' → 0; a number → whether it is non-zero; NULL → NULL. Other
+ * text, an error in PostgreSQL, is NULL here (SQLite expressions cannot raise), except in a literal,
+ * which is checked now.
+ */
+function booleanCast(operand: string, single: Token | null): string {
+  if (single?.kind === 'string') {
+    const value = (single.value ?? '').trim().toLowerCase();
+    if (booleanTrue.includes(value)) return '1';
+    if (booleanFalse.includes(value)) return '0';
+    throw new PgSqlError('22P02', `invalid input syntax for type boolean: "${single.value ?? ''}"`);
+  }
+  if (single?.kind === 'number') return `(${operand} <> 0)`;
+  const list = (values: readonly string[]) => values.map(sqliteLiteral).join(', ');
+  return (
+    `(CASE WHEN typeof(${operand}) IN ('integer', 'real') THEN (${operand}) <> 0` +
+    ` WHEN lower(trim(${operand})) IN (${list(booleanTrue)}) THEN 1` +
+    ` WHEN lower(trim(${operand})) IN (${list(booleanFalse)}) THEN 0 END)`
+  );
+}
+
+/**
+ * PostgreSQL rounds a real to the nearest integer (3.7::int = 4, -2.5::int = -3); SQLite's CAST
+ * truncates. Rounding an integer through a real would lose digits past 2^53, so only reals are
+ * rounded (the operand is evaluated twice unless it is a literal).
+ */
+function integerCast(operand: string, single: Token | null): string {
+  if (single?.kind === 'string') return `CAST(${operand} AS INTEGER)`;
+  if (single?.kind === 'number') {
+    return /[.eE]/.test(single.text) ? `CAST(round(${operand}) AS INTEGER)` : `CAST(${operand} AS INTEGER)`;
+  }
+  return `(CASE WHEN typeof(${operand}) = 'real' THEN CAST(round(${operand}) AS INTEGER) ELSE CAST(${operand} AS INTEGER) END)`;
+}
+
+function blobCast(operand: string, single: Token | null): string {
+  // A bytea literal is PostgreSQL's bytea input ('\x0102' is two bytes), not the text's bytes.
+  if (single?.kind === 'string') {
+    const bytes = decodeByteaLiteral(single.value ?? '');
+    return `X'${[...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join('')}'`;
+  }
+  return `CAST(${operand} AS BLOB)`;
+}
+
+function decodeByteaLiteral(text: string): Uint8Array {
+  try {
+    return decodeByteaText(text);
+  } catch (error) {
+    if (error instanceof PgValueError) throw new PgSqlError(error.sqlstate, error.message);
+    throw error;
+  }
+}
+
+function castExpression(
+  operand: string,
+  single: Token | null,
+  target: CastTarget,
+  modifier: number | null,
+): string {
+  switch (target.kind) {
+    case 'integer':
+      return integerCast(operand, single);
+    case 'real':
+      return `CAST(${operand} AS REAL)`;
+    case 'text':
+      // varchar(n) truncates to n characters on an explicit cast, as PostgreSQL does.
+      return target.pgName === 'varchar' && modifier !== null
+        ? `substr(CAST(${operand} AS TEXT), 1, ${modifier})`
+        : `CAST(${operand} AS TEXT)`;
+    case 'blob':
+      return blobCast(operand, single);
+    case 'boolean':
+      return booleanCast(operand, single);
+    default:
+      return unreachableTarget(target.kind);
+  }
+}
+
+function unreachableTarget(kind: never): never {
+  throw new Error(`unexpected cast target ${String(kind)}`);
+}
+
+/**
+ * Words that, before a parenthesis, are not a function being called (`SELECT (a + b)::int` casts
+ * the parenthesized expression only).
+ */
+const notFunctionNames = new Set([
+  'SELECT',
+  'FROM',
+  'WHERE',
+  'AND',
+  'OR',
+  'NOT',
+  'IN',
+  'ON',
+  'AS',
+  'BY',
+  'WHEN',
+  'THEN',
+  'ELSE',
+  'CASE',
+  'VALUES',
+  'SET',
+  'HAVING',
+  'RETURNING',
+  'USING',
+  'JOIN',
+  'LIMIT',
+  'OFFSET',
+  'IS',
+  'LIKE',
+  'BETWEEN',
+  'DISTINCT',
+  'ALL',
+  'ANY',
+  'SOME',
+  'INTO',
+  'TABLE',
+  'UNION',
+  'INTERSECT',
+  'EXCEPT',
+  'WITH',
+  'RECURSIVE',
+  'GROUP',
+  'ORDER',
+  'ESCAPE',
+  'GLOB',
+  'REGEXP',
+  'MATCH',
+  'DO',
+  'UPDATE',
+  'INSERT',
+  'DELETE',
+  'REPLACE',
+  'ROW',
+  'ROWS',
+  'OVER',
+  'FILTER',
+  'WINDOW',
+  'PARTITION',
+  'END',
+]);
 
 const sessionFunctions = new Set([
   'VERSION',
@@ -576,16 +772,173 @@ function isWholeSelectItem(position: TranslationPosition, tokens: readonly Token
   return next.text === ',' || next.kind === 'semicolon' || selectListEnd.has(word(next));
 }
 
+/** Words that are constants, not names: `NULL::int` is named after its type, as a literal is. */
+const constantWords = new Set(['NULL', 'TRUE', 'FALSE']);
+
+/**
+ * One translation in progress: the output so far, and what a following `::` would cast — the
+ * primary expression that ends the output (a literal, a parameter, a possibly qualified name, a
+ * parenthesized expression, a function call, a CASE … END, or an earlier cast), with the open
+ * parentheses and CASEs that may end one. Both stacks hold at most one entry per token.
+ */
+interface TranslationState {
+  readonly parts: string[];
+  readonly position: TranslationPosition;
+  readonly castTypes: Map<number, string>;
+  primary: Primary | null;
+  /** The name before a `.` just emitted (`t.x::int` casts `t.x`). */
+  qualifier: Primary | null;
+  readonly parentheses: { start: number; callee: Primary | null; itemStart: boolean }[];
+  readonly cases: { start: number; itemStart: boolean }[];
+}
+
+function startsSelectItem(position: TranslationPosition): boolean {
+  const before = position.previous;
+  return (
+    position.inSelectList &&
+    position.depth === 0 &&
+    before !== null &&
+    (word(before) === 'SELECT' || before.text === ',')
+  );
+}
+
+/** The primary that `token` ends, given the state before it (see TranslationState). */
+function primaryEndedBy(state: TranslationState, token: Token, start: number): Primary | null {
+  const itemStart = startsSelectItem(state.position);
+  const keyword = word(token);
+  if (
+    token.kind === 'string' ||
+    token.kind === 'number' ||
+    token.kind === 'parameter' ||
+    constantWords.has(keyword)
+  ) {
+    // A session function's value (a string token without a value) is a literal only in SQL.
+    const single = token.kind === 'string' && token.value === undefined ? null : token;
+    return { kind: 'literal', start, single, name: null, nameFromType: false, itemStart };
+  }
+  if (keyword === 'CASE') {
+    state.cases.push({ start, itemStart });
+    return null;
+  }
+  if (keyword === 'END' && state.cases.length > 0) {
+    const opened = state.cases.pop() as { start: number; itemStart: boolean };
+    return {
+      kind: 'expression',
+      start: opened.start,
+      single: null,
+      name: 'case',
+      nameFromType: true,
+      itemStart: opened.itemStart,
+    };
+  }
+  if ((token.kind === 'identifier' && !notFunctionNames.has(keyword)) || token.kind === 'quoted-identifier') {
+    const name =
+      token.kind === 'identifier' ? token.text.toLowerCase() : token.text.slice(1, -1).replaceAll('""', '"');
+    const qualifier = state.qualifier;
+    return qualifier === null
+      ? { kind: 'name', start, single: null, name, nameFromType: false, itemStart }
+      : {
+          kind: 'name',
+          start: qualifier.start,
+          single: null,
+          name,
+          nameFromType: false,
+          itemStart: qualifier.itemStart,
+        };
+  }
+  if (token.text === '(') {
+    const callee = state.primary?.kind === 'name' ? state.primary : null;
+    state.parentheses.push({
+      start: callee?.start ?? start,
+      callee,
+      itemStart: callee?.itemStart ?? itemStart,
+    });
+    return null;
+  }
+  if (token.text === ')') {
+    const opened = state.parentheses.pop();
+    if (opened === undefined) return null;
+    return {
+      kind: 'expression',
+      start: opened.start,
+      single: null,
+      name: opened.callee?.name ?? null,
+      nameFromType: false,
+      itemStart: opened.itemStart,
+    };
+  }
+  return null;
+}
+
+/** Appends one token's output (`text`), keeping track of the primary that ends it. */
+function emit(state: TranslationState, token: Token, text: string): void {
+  if (!isSignificant(token)) {
+    state.parts.push(text);
+    return;
+  }
+  const primary = primaryEndedBy(state, token, state.parts.length);
+  state.qualifier = token.text === '.' && state.primary?.kind === 'name' ? state.primary : null;
+  state.primary = primary;
+  state.parts.push(text);
+  advancePosition(state.position, token);
+}
+
+/**
+ * `operand::type` → a SQLite expression over the primary that ends the output. `::` binds tighter
+ * than any operator, so the primary is the whole operand, and a chain (`x::text::int`) applies left
+ * to right. A whole select-list item is named as PostgreSQL names it: after the column or function
+ * cast, else after the type (`SELECT '1'::int` has a column `int4`).
+ */
+function emitCast(state: TranslationState, tokens: readonly Token[], castIndex: number): number {
+  const operand = state.primary;
+  if (operand === null) throw new PgSqlError('42601', 'syntax error at or near "::"');
+  const { end, target, modifier } = readCastType(tokens, castIndex + 1);
+  if (operand.single?.kind === 'parameter') {
+    const number = Number(operand.single.value);
+    if (!state.castTypes.has(number)) state.castTypes.set(number, target.pgName);
+  }
+  const operandText = state.parts.splice(operand.start).join('').trim();
+  const keepName = operand.name !== null && !operand.nameFromType;
+  const cast: Primary = {
+    kind: 'expression',
+    start: operand.start,
+    single: null,
+    name: keepName ? operand.name : target.pgName,
+    nameFromType: !keepName,
+    itemStart: operand.itemStart,
+  };
+  const expression = castExpression(operandText, operand.single, target, modifier);
+  const alias =
+    cast.itemStart && endsSelectItem(tokens, end) ? ` AS ${quotedIdentifier(cast.name as string)}` : '';
+  state.parts.push(expression + alias);
+  state.primary = cast;
+  state.qualifier = null;
+  state.position.previous = { kind: 'punctuation', text: ')' };
+  return end;
+}
+
+function endsSelectItem(tokens: readonly Token[], end: number): boolean {
+  const after = nextSignificant(tokens, end);
+  if (after < 0) return true;
+  const next = tokens[after] as Token;
+  return next.text === ',' || next.kind === 'semicolon' || selectListEnd.has(word(next));
+}
+
 /** Translates one statement (its tokens, from `splitStatements` or `tokenize`) to SQLite. */
 export function translate(tokens: readonly Token[], facts: SessionFacts): Translation {
   const catalog = catalogQuery(tokens, facts);
   if (catalog.kind === 'unsupported') throw new PgSqlError(catalog.sqlstate, catalog.message, catalog.hint);
   if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };
-  const parts: string[] = [];
-  const castTypes = new Map<number, string>();
-  const position: TranslationPosition = { depth: 0, inSelectList: false, previous: null };
+  const state: TranslationState = {
+    parts: [],
+    position: { depth: 0, inSelectList: false, previous: null },
+    castTypes: new Map(),
+    primary: null,
+    qualifier: null,
+    parentheses: [],
+    cases: [],
+  };
   let parameterCount = 0;
-  let lastParameter = 0;
   let index = 0;
   while (index < tokens.length) {
     const token = tokens[index] as Token;
@@ -595,30 +948,23 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
         throw new PgSqlError('42P02', `there is no parameter ${token.text}`);
       }
       parameterCount = Math.max(parameterCount, number);
-      lastParameter = number;
-      parts.push(`?${number}`);
-      advancePosition(position, token);
+      emit(state, token, `?${number}`);
       index += 1;
       continue;
     }
     if (token.kind === 'cast') {
-      const { end, type } = skipCastType(tokens, index + 1);
-      if (lastParameter > 0 && !castTypes.has(lastParameter)) castTypes.set(lastParameter, type);
-      index = end;
+      index = emitCast(state, tokens, index);
       continue;
     }
-    if (isSignificant(token)) lastParameter = 0;
     if (token.kind === 'string') {
-      parts.push(token.text.startsWith("'") ? token.text : sqliteLiteral(token.value ?? ''));
-      advancePosition(position, token);
+      emit(state, token, token.text.startsWith("'") ? token.text : sqliteLiteral(token.value ?? ''));
       index += 1;
       continue;
     }
     if (token.kind === 'identifier') {
       const upper = token.text.toUpperCase();
       if (upper === 'SERIAL' || upper === 'BIGSERIAL' || upper === 'SMALLSERIAL') {
-        parts.push('INTEGER');
-        advancePosition(position, token);
+        emit(state, token, 'INTEGER');
         index += 1;
         continue;
       }
@@ -628,9 +974,10 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
           .slice(index, call.end)
           .filter((candidate) => candidate.kind === 'identifier')
           .at(-1) as Token;
-        const alias = isWholeSelectItem(position, tokens, call.end) ? ` AS ${name.text.toLowerCase()}` : '';
-        parts.push(call.text + alias);
-        advancePosition(position, { kind: 'string', text: call.text });
+        const alias = isWholeSelectItem(state.position, tokens, call.end)
+          ? ` AS ${name.text.toLowerCase()}`
+          : '';
+        emit(state, { kind: 'string', text: call.text }, call.text + alias);
         index = call.end;
         continue;
       }
@@ -645,33 +992,28 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
         );
       }
     }
-    parts.push(token.text);
-    advancePosition(position, token);
+    emit(state, token, token.text);
     index += 1;
   }
-  return { sql: parts.join('').trim(), parameterCount, castTypes };
+  return { sql: state.parts.join('').trim(), parameterCount, castTypes: state.castTypes };
 }
 
-/** Parameter type names from casts, as OIDs (0 when unknown). */
+/** A cast parameter's type (PostgreSQL's name, from `CastTarget.pgName`) as an OID (0 when unknown). */
 export function castTypeOid(type: string): number {
   const oids: Record<string, number> = {
     int2: 21,
-    smallint: 21,
     int4: 23,
-    int: 23,
-    integer: 23,
     int8: 20,
-    bigint: 20,
+    oid: 26,
     float4: 700,
-    real: 700,
     float8: 701,
-    double: 701,
-    float: 701,
+    numeric: 1700,
     bool: 16,
-    boolean: 16,
     bytea: 17,
     text: 25,
     varchar: 1043,
+    bpchar: 1042,
+    name: 19,
   };
   return oids[type] ?? 0;
 }

@@ -111,6 +111,34 @@ describe('result columns', () => {
     expect(columnTypeOid([])).toBe(Oid.text);
   });
 
+  it('write float8 text as PostgreSQL does', () => {
+    const cases: [number, string][] = [
+      [0, '0'],
+      [-0, '-0'],
+      [1.5, '1.5'],
+      [-2.25, '-2.25'],
+      [0.1 + 0.2, '0.30000000000000004'],
+      [123456789012345, '123456789012345'],
+      [999999999999999.9, '999999999999999.9'],
+      [1e15, '1e+15'],
+      [-1.5e15, '-1.5e+15'],
+      [1e20, '1e+20'],
+      [1e21, '1e+21'],
+      [1.7976931348623157e308, '1.7976931348623157e+308'],
+      [9.223372036854776e18, '9.223372036854776e+18'],
+      [1e-4, '0.0001'],
+      [0.00012345, '0.00012345'],
+      [1e-5, '1e-05'],
+      [1.5e-5, '1.5e-05'],
+      [1e-7, '1e-07'],
+      [5e-324, '5e-324'],
+      [Number.NaN, 'NaN'],
+      [Number.POSITIVE_INFINITY, 'Infinity'],
+      [Number.NEGATIVE_INFINITY, '-Infinity'],
+    ];
+    expect(cases.map(([value]) => [value, formatFloat8(value)])).toEqual(cases);
+  });
+
   it('encode in text and binary', () => {
     const decode = (bytes: Uint8Array | null) => (bytes === null ? null : new TextDecoder().decode(bytes));
     expect(decode(encodeResultValue(-5n, Oid.int8, 0))).toBe('-5');

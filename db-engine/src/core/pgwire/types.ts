@@ -248,13 +248,27 @@ function hex(bytes: Uint8Array): string {
   return out;
 }
 
-/** PostgreSQL's float8 output: shortest round-trip digits, `Infinity`, `NaN`, exponent as `e+21`. */
+/**
+ * PostgreSQL's float8 output (extra_float_digits > 0, its default since 12): the shortest digits
+ * that read back as the same double, in exponent notation when the decimal exponent is below -4 or
+ * at least 15 (DBL_DIG), with a signed exponent of at least two digits (`1e+15`, `1.5e-05`);
+ * `Infinity`, `-Infinity`, `NaN`, `-0`.
+ */
 export function formatFloat8(value: number): string {
   if (Number.isNaN(value)) return 'NaN';
   if (value === Number.POSITIVE_INFINITY) return 'Infinity';
   if (value === Number.NEGATIVE_INFINITY) return '-Infinity';
   if (Object.is(value, -0)) return '-0';
-  return String(value).replace(/e([+-])(\d)$/, (_match, sign: string, digit: string) => `e${sign}0${digit}`);
+  if (value === 0) return '0';
+  // toExponential() without digits gives the shortest round-trip digits, as String() does.
+  const [mantissa, exponentText] = value.toExponential().split('e') as [string, string];
+  const exponent = Number(exponentText);
+  if (exponent < -4 || exponent >= 15) {
+    return `${mantissa}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`;
+  }
+  // Within that range String() writes the same digits in plain notation (it switches to exponent
+  // notation only below 1e-6 or from 1e21).
+  return String(value);
 }
 
 export function valueAsText(value: Exclude<PgValue, null>): string {

@@ -7,7 +7,22 @@
  * six healthy members, degraded with four or five (writes still reach a quorum), at risk below four.
  */
 
+/** What a storage node's own GET /v1/status says it holds on disk (log files, page files, control log). */
+export interface NodeDiskReport {
+  readonly log?: { readonly bytesOnDisk?: number };
+  readonly pages?: { readonly bytesOnDisk?: number };
+  readonly controlLogBytes?: number;
+}
+
+/** Bytes on disk from a node's status report; undefined when it did not say. */
+export function onDiskBytesOf(report: NodeDiskReport | undefined): number | undefined {
+  if (report?.log?.bytesOnDisk === undefined) return undefined;
+  return report.log.bytesOnDisk + (report.pages?.bytesOnDisk ?? 0) + (report.controlLogBytes ?? 0);
+}
+
 export interface StorageObservation {
+  /** The node's own report of its files' bytes on disk (`onDiskBytesOf`); undefined if it did not answer. */
+  readonly onDiskBytes?: number | undefined;
   readonly nodeId: string;
   readonly zone: string;
   readonly process: string;
@@ -244,7 +259,10 @@ export interface ClusterStatus {
   readonly storage: readonly (Omit<StorageObservation, 'segments'> & {
     readonly answered: boolean;
     readonly segments: number;
+    /** Bytes the node's files take on disk (log, pages, control), as it reports them. */
     readonly diskBytes: number;
+    /** Bytes of live data in its segments (log records not yet collected, page images). */
+    readonly liveBytes: number;
     readonly heat: number;
   })[];
   readonly engines: readonly {
@@ -326,11 +344,13 @@ export function buildClusterStatus(
       pgCount: pgs.length,
       healthyPgs: pgs.filter((pg) => pg.health === 'healthy').length,
     },
-    storage: observation.storage.map(({ segments, ...node }) => ({
+    storage: observation.storage.map(({ segments, onDiskBytes, ...node }) => ({
       ...node,
       answered: segments !== undefined,
       segments: segments?.length ?? 0,
-      diskBytes: (segments ?? []).reduce((sum, segment) => sum + segment.diskBytes, 0),
+      liveBytes: (segments ?? []).reduce((sum, segment) => sum + segment.diskBytes, 0),
+      // A node that does not report its files (an older build) shows its live data, as before.
+      diskBytes: onDiskBytes ?? (segments ?? []).reduce((sum, segment) => sum + segment.diskBytes, 0),
       heat: (segments ?? []).reduce(
         (sum, segment) => sum + segment.appendRecordsPerSecond + segment.readPagesPerSecond,
         0,
@@ -413,7 +433,7 @@ export function formatClusterStatus(
   );
   lines.push(
     table(
-      ['zone', 'node', 'version', 'process', 'ready', 'segments', 'disk', 'heat (ops/s)'],
+      ['zone', 'node', 'version', 'process', 'ready', 'segments', 'disk', 'live data', 'heat (ops/s)'],
       byZone.map((node) => [
         node.zone,
         node.nodeId,
@@ -422,6 +442,7 @@ export function formatClusterStatus(
         node.ready ? 'yes' : 'no',
         node.answered ? String(node.segments) : '-',
         node.answered ? formatBytes(node.diskBytes) : '-',
+        node.answered ? formatBytes(node.liveBytes) : '-',
         node.answered ? node.heat.toFixed(1) : '-',
       ]),
     ),

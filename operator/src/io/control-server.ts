@@ -23,6 +23,8 @@ import {
   buildClusterStatus,
   type ClusterObservation,
   type ClusterStatus,
+  type NodeDiskReport,
+  onDiskBytesOf,
   type StorageObservation,
   type VolumeObservation,
 } from '../core/cluster-status.js';
@@ -49,7 +51,7 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
       const view = cluster.processView(node.nodeId);
       const running = view?.state === 'running';
       const status = running
-        ? await getJson<{ segments: StorageObservation['segments']; version?: string }>(
+        ? await getJson<{ segments: StorageObservation['segments']; version?: string } & NodeDiskReport>(
             `${cluster.storageAdminUrl(node.nodeId)}/v1/status`,
           )
         : undefined;
@@ -62,6 +64,7 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
         starts: view?.starts ?? 0,
         version: cluster.versionOf(node.nodeId, status?.version),
         segments: status?.segments,
+        onDiskBytes: onDiskBytesOf(status),
       };
     }),
   );

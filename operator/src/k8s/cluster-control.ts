@@ -22,6 +22,8 @@ import { formatSizeBytes } from '../core/cluster-spec.js';
 import {
   buildClusterStatus,
   type ClusterObservation,
+  type NodeDiskReport,
+  onDiskBytesOf,
   type StorageObservation,
 } from '../core/cluster-status.js';
 import {
@@ -144,6 +146,8 @@ export class ClusterControl {
   /** What the last round saw, for the metrics: engines' and storage nodes' statuses, the layouts. */
   readonly #engineStatus = new Map<string, Record<string, unknown> | undefined>();
   #segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]> = new Map();
+  /** Each node's files on disk, from the same status report. */
+  #diskOf: ReadonlyMap<string, number> = new Map();
   #volumeLayout: { pagesPerPg: number; pgs: VolumeJsonPg[] } | undefined;
   #storageReady: string[] = [];
   #storageNotReady: string[] = [];
@@ -253,6 +257,7 @@ export class ClusterControl {
           version: this.#runningVersion(node.nodeId),
           // The storage node's GET /v1/status: the fields StorageObservation reads are all there.
           segments: this.#segmentsOf.get(node.nodeId) as StorageObservation['segments'],
+          onDiskBytes: this.#diskOf.get(node.nodeId),
         };
       }),
       engines: context.topology.engines.map((engine) => {
@@ -551,13 +556,18 @@ export class ClusterControl {
       };
     });
     const segmentsOf = new Map<string, readonly StorageSegmentView[]>();
+    const diskOf = new Map<string, number>();
     await Promise.all(
       context.topology.storage
         .filter((node) => this.#storageReady.includes(node.nodeId))
         .map(async (node) => {
           const url = this.#adminUrl(node.nodeId);
-          const reported = await getJson<{ segments: StorageSegmentView[] }>(`${url}/v1/status`);
+          const reported = await getJson<{ segments: StorageSegmentView[] } & NodeDiskReport>(
+            `${url}/v1/status`,
+          );
           if (reported !== undefined) segmentsOf.set(node.nodeId, reported.segments);
+          const onDisk = onDiskBytesOf(reported);
+          if (onDisk !== undefined) diskOf.set(node.nodeId, onDisk);
         }),
     );
     const controlPlane = context.spec.controlPlane;
@@ -572,6 +582,7 @@ export class ClusterControl {
       volume,
     );
     this.#segmentsOf = segmentsOf;
+    this.#diskOf = diskOf;
     this.#volumeLayout = volume;
     await this.#writeVolumeStatus(volume, status.driver, nodes);
     await this.#upgradeRound(volume, nodes, segmentsOf);

@@ -22,6 +22,8 @@ import {
   PG_USER,
   startEndpoint,
 } from './support/endpoints.js';
+import { startTestServer } from './support/server.js';
+import { SqliteTestBackend } from './support/sqlite-backend.js';
 
 const run = promisify(execFile);
 
@@ -357,6 +359,50 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         await connection.end();
       }
     });
+  });
+});
+
+// libpq's multi-host connection strings pick the writer or a replica by what each server reports
+// (in_hot_standby, default_transaction_read_only). Two in-process servers, a writer and a replica,
+// over the test SQLite backend, listed replica first, so a wrong answer picks the wrong one.
+describe('psql target_session_attrs over a writer and a replica', () => {
+  const started: { stop(): Promise<void> }[] = [];
+  const backends: SqliteTestBackend[] = [];
+  let writerPort = 0;
+  let replicaPort = 0;
+
+  beforeAll(async () => {
+    for (const role of ['writer', 'replica'] as const) {
+      const backend = new SqliteTestBackend({ role });
+      backends.push(backend);
+      const server = await startTestServer(backend);
+      started.push(server);
+      if (role === 'writer') writerPort = server.port;
+      else replicaPort = server.port;
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all(started.map((server) => server.stop()));
+    for (const backend of backends) backend.close();
+  });
+
+  async function inRecovery(targetSessionAttributes: string): Promise<string> {
+    const connection = `host=127.0.0.1,127.0.0.1 port=${replicaPort},${writerPort} user=${PG_USER} dbname=app target_session_attrs=${targetSessionAttributes}`;
+    const { stdout, stderr } = await run(
+      '/usr/bin/psql',
+      [connection, '-X', '-A', '-t', '-c', 'SELECT pg_is_in_recovery()', '-c', 'SHOW transaction_read_only'],
+      { env: { ...process.env, PGCONNECT_TIMEOUT: '10' }, timeout: 30_000 },
+    );
+    expect(stderr).toBe('');
+    return stdout.trim().replace(/\n/g, ' ');
+  }
+
+  it('read-write and primary pick the writer; read-only and standby pick the replica', async () => {
+    expect(await inRecovery('read-write')).toBe('0 off');
+    expect(await inRecovery('primary')).toBe('0 off');
+    expect(await inRecovery('standby')).toBe('1 on');
+    expect(await inRecovery('read-only')).toBe('1 on');
   });
 });
 

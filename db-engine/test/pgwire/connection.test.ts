@@ -566,6 +566,86 @@ describe('bounds and timeouts', () => {
     }
   });
 
+  it('a replica says it is read-only and in recovery; the writer says it is not (libpq target_session_attrs)', async () => {
+    const replica = new SqliteTestBackend({ role: 'replica' });
+    try {
+      for (const [on, expected] of [
+        [replica, 'on'],
+        [backend, 'off'],
+      ] as const) {
+        const harness = new Harness(on);
+        const startup = await harness.start();
+        const statuses = find(startup, 'S').map((message) => text(message.body)?.split('\0').slice(0, 2));
+        expect(statuses).toContainEqual(['in_hot_standby', expected]);
+        expect(statuses).toContainEqual(['default_transaction_read_only', expected]);
+        const answer = await harness.roundTrip(
+          frontend.query(
+            'SHOW transaction_read_only; SHOW default_transaction_read_only; SHOW in_hot_standby; SELECT pg_is_in_recovery(), pg_catalog.pg_is_in_recovery()',
+          ),
+        );
+        const inRecovery = expected === 'on' ? '1' : '0';
+        expect(rows(answer)).toEqual([[expected], [expected], [expected], [inRecovery, inRecovery]]);
+        expect(error(await harness.roundTrip(frontend.query('SET in_hot_standby = off'))).C).toBe('55P02');
+      }
+    } finally {
+      replica.close();
+    }
+  });
+
+  it('SET TRANSACTION READ ONLY, SET SESSION CHARACTERISTICS and default_transaction_read_only are honoured (25006)', async () => {
+    const harness = await started();
+    await harness.roundTrip(frontend.query('CREATE TABLE t (a INTEGER)'));
+    // Before the first statement of the block.
+    let answer = await harness.roundTrip(
+      frontend.query(
+        'BEGIN; SET TRANSACTION READ ONLY; SHOW transaction_read_only; INSERT INTO t VALUES (1)',
+      ),
+    );
+    expect([rows(answer), error(answer).C, status(answer)]).toEqual([[['on']], '25006', 'E']);
+    await harness.roundTrip(frontend.query('ROLLBACK'));
+    // After a statement of the block: enforced statement by statement; READ WRITE is too late.
+    answer = await harness.roundTrip(
+      frontend.query('BEGIN; SELECT 1; SET transaction_read_only = on; SELECT 2'),
+    );
+    expect(rows(answer)).toEqual([['1'], ['2']]);
+    expect(error(await harness.roundTrip(frontend.query('UPDATE t SET a = 2'))).C).toBe('25006');
+    await harness.roundTrip(frontend.query('ROLLBACK'));
+    answer = await harness.roundTrip(frontend.query('BEGIN READ ONLY; SELECT 1; SET TRANSACTION READ WRITE'));
+    expect(error(answer).C).toBe('25001');
+    await harness.roundTrip(frontend.query('ROLLBACK'));
+    // Outside a block SET TRANSACTION does nothing but warn, as in PostgreSQL.
+    answer = await harness.roundTrip(frontend.query('SET TRANSACTION READ ONLY; INSERT INTO t VALUES (1)'));
+    expect(tags(answer)).toEqual(['SET', 'INSERT 0 1']);
+    expect(find(answer, 'N')).toHaveLength(1);
+    // The session default: autocommit statements, BEGIN, and the extended protocol.
+    for (const set of [
+      'SET default_transaction_read_only = on',
+      'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY',
+    ]) {
+      await harness.roundTrip(frontend.query(set));
+      expect(rows(await harness.roundTrip(frontend.query('SHOW transaction_read_only')))).toEqual([['on']]);
+      expect(error(await harness.roundTrip(frontend.query('INSERT INTO t VALUES (2)'))).C).toBe('25006');
+      answer = await harness.roundTrip(frontend.query('BEGIN; INSERT INTO t VALUES (2)'));
+      expect(error(answer).C).toBe('25006');
+      await harness.roundTrip(frontend.query('ROLLBACK'));
+      answer = await harness.roundTrip(
+        frontend.parse('', 'INSERT INTO t VALUES ($1)', []),
+        frontend.bind('', '', ['3']),
+        frontend.execute('', 0),
+        frontend.sync(),
+      );
+      expect(error(answer).C).toBe('25006');
+      answer = await harness.roundTrip(frontend.query('BEGIN READ WRITE; INSERT INTO t VALUES (4); COMMIT'));
+      expect(tags(answer)).toEqual(['BEGIN', 'INSERT 0 1', 'COMMIT']);
+      await harness.roundTrip(frontend.query('RESET default_transaction_read_only'));
+    }
+    expect(rows(await harness.roundTrip(frontend.query('SELECT a FROM t ORDER BY a')))).toEqual([
+      ['1'],
+      ['4'],
+      ['4'],
+    ]);
+  });
+
   it('Terminate closes and rolls back an open transaction', async () => {
     const harness = await started();
     await harness.roundTrip(frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (1)'));

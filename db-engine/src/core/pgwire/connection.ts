@@ -64,7 +64,7 @@ import {
   type TransactionStatus,
 } from './messages.js';
 import { SCRAM_MECHANISM, type ScramCrypto, ScramServer, type ScramVerifier } from './scram.js';
-import { parseDurationMs, SessionSettings } from './settings.js';
+import { acceptBoolean, parseDurationMs, SessionSettings } from './settings.js';
 import {
   type Classified,
   castTypeOid,
@@ -197,6 +197,11 @@ type TransactionState =
       readonly transaction: BackendTransaction;
       readonly readOnly: boolean;
       readonly implicit: boolean;
+      /**
+       * Made read-only by SET TRANSACTION READ ONLY after it had run statements: its backend
+       * transaction is a read-write one, so each statement's shape is checked here (25006).
+       */
+      readonly checkReadOnly?: boolean;
     }
   | { readonly kind: 'failed'; readonly transaction: BackendTransaction | null };
 
@@ -247,6 +252,8 @@ export class PgConnection {
   private readonly portals = new Map<string, Portal>();
   private inFlight: AbortController | null = null;
   private idleTimer: TimerHandle | null = null;
+  /** Statements run in the open transaction (SET TRANSACTION must come before any, to reopen it). */
+  private transactionStatements = 0;
 
   constructor(
     private readonly options: ConnectionOptions,
@@ -468,11 +475,13 @@ export class PgConnection {
       database: parameters.get('database') ?? user,
       user,
       processId: this.options.processId,
+      inRecovery: backend.role === 'replica',
     };
     this.settings = new SessionSettings({
       serverVersion: backend.serverVersion,
       user,
       statementTimeoutMs: this.options.limits.statementTimeoutMs,
+      replica: backend.role === 'replica',
     });
     try {
       for (const [name, value] of parameters) this.settings.applyStartup(name, value);
@@ -703,7 +712,7 @@ export class PgConnection {
       if (translation.parameterCount > 0) throw statementError('42P02', 'there is no parameter $1');
     }
     const readOnly =
-      this.options.backend.role === 'replica' ||
+      this.defaultReadOnly() ||
       batch.every((tokens) => {
         const classified = classify(tokens);
         return classified.kind === 'sql' && looksReadOnly(classified.firstWord);
@@ -831,8 +840,17 @@ export class PgConnection {
         return this.commit();
       case 'rollback':
         return this.rollback();
+      case 'set-transaction':
+        return this.setTransactionMode(classified.readOnly);
+      case 'set':
+        if (classified.name === 'transaction_read_only') {
+          return this.setTransactionMode(
+            classified.value === null ? undefined : acceptBoolean(classified.value) === 'on',
+          );
+        }
+        return this.runSessionCommand(classified);
       case 'unsupported':
-        throw statementError(classified.sqlstate, classified.message);
+        throw statementError(classified.sqlstate, classified.message, classified.hint);
       case 'sql':
         return this.runSql(tokens, classified, parameters, prepared, executionPoint);
       default:
@@ -855,17 +873,18 @@ export class PgConnection {
       parameters.length === 0 ? { sql: translation.sql } : { sql: translation.sql, params: parameters };
     const forcedOid = prepared?.describedAsText === true ? Oid.text : null;
     if (this.transaction.kind === 'idle' && this.isPipelined(executionPoint)) {
-      await this.openTransaction(this.options.backend.role === 'replica', true);
+      await this.openTransaction(this.defaultReadOnly(), true);
     }
     if (this.transaction.kind === 'open') {
       const transaction = this.transaction.transaction;
+      if (this.transaction.checkReadOnly === true) await this.refuseWrite(translation.sql, prepared);
+      this.transactionStatements += 1;
       const reply = await this.withSignal((signal) => transaction.run(statement, signal));
       if (!reply.ok) throw new StatementError(reply.error);
       return this.buffer(reply.value, forcedOid);
     }
     const readOnly =
-      this.options.backend.role === 'replica' ||
-      (prepared?.shape?.readOnly ?? looksReadOnly(classified.firstWord));
+      this.defaultReadOnly() || (prepared?.shape?.readOnly ?? looksReadOnly(classified.firstWord));
     const reply = await this.withSignal((signal) =>
       this.options.backend.run([statement], { readOnly, signal }),
     );
@@ -936,8 +955,70 @@ export class PgConnection {
       });
       return control('BEGIN');
     }
-    await this.openTransaction(this.options.backend.role === 'replica' || readOnlyRequested === true, false);
+    const readOnly = this.options.backend.role === 'replica' || (readOnlyRequested ?? this.defaultReadOnly());
+    await this.openTransaction(readOnly, false);
     return control('BEGIN');
+  }
+
+  /**
+   * Transactions are read-only on a replica, and otherwise by default when the session says so
+   * (`SET default_transaction_read_only = on`, `SET SESSION CHARACTERISTICS AS TRANSACTION READ
+   * ONLY`): autocommit statements, implicit transactions and BEGIN without READ WRITE.
+   */
+  private defaultReadOnly(): boolean {
+    return (
+      this.options.backend.role === 'replica' || this.settings?.get('default_transaction_read_only') === 'on'
+    );
+  }
+
+  /** In a transaction made read-only after its first statement: a writing statement gets 25006. */
+  private async refuseWrite(sql: string, prepared: PreparedStatement | null): Promise<void> {
+    let readOnly = prepared?.shape?.readOnly;
+    if (readOnly === undefined) {
+      const reply = await this.options.backend.describe(sql);
+      if (!reply.ok) throw new StatementError(reply.error);
+      readOnly = reply.value.readOnly;
+    }
+    if (!readOnly)
+      throw statementError('25006', 'cannot execute a writing statement in a read-only transaction');
+  }
+
+  /**
+   * SET TRANSACTION READ ONLY / READ WRITE (and SET transaction_read_only), as PostgreSQL: only in a
+   * transaction block (else a WARNING and no effect); READ WRITE only before the first statement and
+   * never on a replica. Before the first statement the backend transaction, which has done nothing
+   * yet, is replaced by one of the new mode (a read-only one never holds the writer); after it, a
+   * read-only transaction is enforced here, statement by statement.
+   */
+  private async setTransactionMode(readOnly: boolean | undefined): Promise<ControlResult> {
+    const state = this.transaction;
+    if (state.kind === 'idle') {
+      noticeResponse(this.out, {
+        severity: 'WARNING',
+        sqlstate: '25P01',
+        message: 'SET TRANSACTION can only be used in transaction blocks',
+      });
+      return control('SET');
+    }
+    if (state.kind !== 'open' || readOnly === undefined || readOnly === state.readOnly) return control('SET');
+    if (!readOnly && this.options.backend.role === 'replica') {
+      throw statementError('25006', 'cannot set transaction read-write mode during recovery');
+    }
+    if (this.transactionStatements > 0) {
+      if (!readOnly)
+        throw statementError('25001', 'transaction read-write mode must be set before any query');
+      this.transaction = { ...state, readOnly: true, checkReadOnly: true };
+      return control('SET');
+    }
+    this.transaction = { kind: 'failed', transaction: null };
+    await state.transaction.rollback();
+    await this.openTransaction(readOnly, state.implicit);
+    return control('SET');
+  }
+
+  /** SHOW transaction_read_only: the open transaction's mode, else the session's default. */
+  private transactionReadOnly(): boolean {
+    return this.transaction.kind === 'open' ? this.transaction.readOnly : this.defaultReadOnly();
   }
 
   private async openTransaction(readOnly: boolean, implicit: boolean): Promise<void> {
@@ -954,6 +1035,7 @@ export class PgConnection {
     if (!reply.ok) throw new StatementError(reply.error);
     transactionRef.current = reply.value;
     this.transaction = { kind: 'open', transaction: reply.value, readOnly, implicit };
+    this.transactionStatements = 0;
   }
 
   private idleInTransactionTimeoutMs(): number {
@@ -1039,7 +1121,23 @@ export class PgConnection {
         if (classified.name === 'all') {
           return {
             columns: ['name', 'setting'],
-            rows: settings.all().map((entry) => [entry.name, entry.value]),
+            rows: settings
+              .all()
+              .map((entry) => [
+                entry.name,
+                entry.name === 'transaction_read_only'
+                  ? this.transactionReadOnly()
+                    ? 'on'
+                    : 'off'
+                  : entry.value,
+              ]),
+            tag: 'SHOW',
+          };
+        }
+        if (classified.name === 'transaction_read_only') {
+          return {
+            columns: [classified.name],
+            rows: [[this.transactionReadOnly() ? 'on' : 'off']],
             tag: 'SHOW',
           };
         }

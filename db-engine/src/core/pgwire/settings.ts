@@ -1,7 +1,8 @@
 /**
  * Session settings that the protocol layer answers itself (SHOW, SET, RESET, ParameterStatus):
  * they never reach SQLite. Most are accepted and only remembered, so that clients which set them on
- * connect (DateStyle, extra_float_digits, application_name…) work; `statement_timeout` is honoured
+ * connect (DateStyle, extra_float_digits, application_name…) work; `statement_timeout`,
+ * `default_transaction_read_only` and `transaction_read_only` are honoured
  * by the connection. Read-only ones (server_version, integer_datetimes…) refuse SET with 55P02, an
  * unknown name gets 42704, as in PostgreSQL.
  */
@@ -31,6 +32,16 @@ export interface SessionFacts {
   readonly user: string;
   /** The default of `statement_timeout`, in ms (0: none). */
   readonly statementTimeoutMs?: number;
+  /** A replica: every transaction is read-only, and `in_hot_standby` says so. */
+  readonly replica?: boolean;
+}
+
+/** PostgreSQL's boolean setting values, normalised to on/off. */
+export function acceptBoolean(value: string): string {
+  const lower = value.trim().toLowerCase();
+  if (['on', 'true', 'yes', '1', 't', 'y'].includes(lower)) return 'on';
+  if (['off', 'false', 'no', '0', 'f', 'n'].includes(lower)) return 'off';
+  throw new PgSqlError('22023', `invalid value for a boolean parameter: "${value}"`);
 }
 
 export function parseDurationMs(value: string): number {
@@ -98,8 +109,27 @@ const definitions: Readonly<Record<string, SettingDefinition>> = {
     displayName: 'default_transaction_isolation',
     defaultValue: () => 'serializable',
   },
-  transaction_read_only: { displayName: 'transaction_read_only', defaultValue: () => 'off' },
-  default_transaction_read_only: { displayName: 'default_transaction_read_only', defaultValue: () => 'off' },
+  // On a replica every transaction is read-only, and says so: libpq's target_session_attrs
+  // (read-write, read-only, primary, standby) reads these, reported since PostgreSQL 14, or asks
+  // SHOW transaction_read_only / pg_is_in_recovery(). The connection answers SHOW
+  // transaction_read_only for the transaction at hand.
+  transaction_read_only: {
+    displayName: 'transaction_read_only',
+    defaultValue: (facts) => (facts.replica === true ? 'on' : 'off'),
+    accept: acceptBoolean,
+  },
+  default_transaction_read_only: {
+    displayName: 'default_transaction_read_only',
+    defaultValue: (facts) => (facts.replica === true ? 'on' : 'off'),
+    reported: true,
+    accept: acceptBoolean,
+  },
+  in_hot_standby: {
+    displayName: 'in_hot_standby',
+    defaultValue: (facts) => (facts.replica === true ? 'on' : 'off'),
+    readOnly: true,
+    reported: true,
+  },
   // The engine's default (`--statement-timeout-ms`), in ms; SET 0 turns it off, as in PostgreSQL.
   statement_timeout: {
     displayName: 'statement_timeout',

@@ -13,7 +13,7 @@
  *   did not; types SQLite cannot hold (arrays, json, dates…) are refused with 0A000;
  * - dollar-quoted strings (`$$…$$`, `$tag$…$tag$`) and `E'…'` strings → plain SQLite literals;
  * - `version()`, `current_database()`, `current_schema()`, `current_user`, `session_user`,
- *   `pg_backend_pid()` (optionally `pg_catalog.`-qualified) → literals;
+ *   `pg_backend_pid()`, `pg_is_in_recovery()` (optionally `pg_catalog.`-qualified) → literals;
  * - psql's relation lists (`\d`, `\dt`…) → queries of `sqlite_schema`; other uses of PostgreSQL's
  *   catalogs are refused with a hint (`catalog.ts`).
  *
@@ -267,12 +267,36 @@ export type Classified =
   | { readonly kind: 'commit' }
   | { readonly kind: 'rollback' }
   | { readonly kind: 'set'; readonly name: string; readonly value: string | null; readonly tag: string }
+  /** SET TRANSACTION …, SET transaction_read_only: the current transaction's mode (PostgreSQL's 25001/25P01 rules). */
+  | { readonly kind: 'set-transaction'; readonly readOnly: boolean | undefined }
   | { readonly kind: 'show'; readonly name: string }
   | { readonly kind: 'reset'; readonly name: string }
   | { readonly kind: 'discard'; readonly tag: string }
   | { readonly kind: 'deallocate'; readonly name: string | null }
-  | { readonly kind: 'unsupported'; readonly sqlstate: string; readonly message: string }
+  | {
+      readonly kind: 'unsupported';
+      readonly sqlstate: string;
+      readonly message: string;
+      readonly hint?: string;
+    }
   | { readonly kind: 'sql'; readonly firstWord: string };
+
+/** What to do instead of each statement the protocol refuses (0A000). */
+const cursorHint =
+  "Cursors are not supported; psql's FETCH_COUNT uses them: \\unset FETCH_COUNT, or page with LIMIT/OFFSET.";
+const unsupportedHints: Readonly<Record<string, string>> = {
+  PREPARE: "Use the extended protocol's Parse/Bind/Execute (every driver's prepared statements).",
+  EXECUTE: "Use the extended protocol's Parse/Bind/Execute (every driver's prepared statements).",
+  COPY: 'Load rows with INSERT … VALUES (…), (…), … with many rows per statement.',
+  LISTEN: 'Notifications are not supported: poll a table instead.',
+  UNLISTEN: 'Notifications are not supported: poll a table instead.',
+  NOTIFY: 'Notifications are not supported: poll a table instead.',
+  LOCK: 'There is one writer: a read-write transaction already excludes every other writer.',
+  DECLARE: cursorHint,
+  FETCH: cursorHint,
+  MOVE: cursorHint,
+  CLOSE: cursorHint,
+};
 
 /** Words of a statement with comments and whitespace dropped (identifiers upper-cased). */
 function significant(tokens: readonly Token[]): Token[] {
@@ -305,11 +329,15 @@ function classifySet(tokens: readonly Token[]): Classified {
   // SET SESSION CHARACTERISTICS AS TRANSACTION …
   let rest = tokens.slice(1);
   const second = word(rest[0]);
+  const upper = rest.map((token) => word(token));
   if (second === 'SESSION' && word(rest[1]) === 'CHARACTERISTICS') {
-    return { kind: 'set', name: '', value: null, tag: 'SET' };
+    // The session's default for later transactions: default_transaction_read_only.
+    const readOnly = readOnlyMode(upper);
+    if (readOnly === undefined) return { kind: 'set', name: '', value: null, tag: 'SET' };
+    return { kind: 'set', name: 'default_transaction_read_only', value: readOnly ? 'on' : 'off', tag: 'SET' };
   }
   if (second === 'SESSION' || second === 'LOCAL') rest = rest.slice(1);
-  if (word(rest[0]) === 'TRANSACTION') return { kind: 'set', name: '', value: null, tag: 'SET' };
+  if (word(rest[0]) === 'TRANSACTION') return { kind: 'set-transaction', readOnly: readOnlyMode(upper) };
   if (word(rest[0]) === 'TIME' && word(rest[1]) === 'ZONE') {
     return { kind: 'set', name: 'timezone', value: settingValue(rest.slice(2)), tag: 'SET' };
   }
@@ -374,10 +402,12 @@ export function classify(tokens: readonly Token[]): Classified {
     case 'DECLARE':
     case 'FETCH':
     case 'MOVE':
+    case 'CLOSE':
       return {
         kind: 'unsupported',
         sqlstate: '0A000',
-        message: `${first} is not supported by northlight (use the extended protocol for prepared statements)`,
+        message: `${first} is not supported by northlight`,
+        hint: unsupportedHints[first] as string,
       };
     default:
       break;
@@ -404,6 +434,8 @@ export interface SessionFacts {
   readonly database: string;
   readonly user: string;
   readonly processId: number;
+  /** A replica: `pg_is_in_recovery()` is true. */
+  readonly inRecovery?: boolean;
 }
 
 export interface Translation {
@@ -696,6 +728,7 @@ const sessionFunctions = new Set([
   'CURRENT_SCHEMA',
   'PG_BACKEND_PID',
   'CURRENT_CATALOG',
+  'PG_IS_IN_RECOVERY',
 ]);
 
 function sessionFunctionValue(name: string, facts: SessionFacts): string {
@@ -711,6 +744,9 @@ function sessionFunctionValue(name: string, facts: SessionFacts): string {
     case 'SESSION_USER':
     case 'USER':
       return sqliteLiteral(facts.user);
+    case 'PG_IS_IN_RECOVERY':
+      // A boolean is 1/0 in SQLite (so `WHERE pg_is_in_recovery()` works as in PostgreSQL).
+      return facts.inRecovery === true ? '1' : '0';
     default:
       return String(facts.processId);
   }

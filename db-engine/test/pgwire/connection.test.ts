@@ -646,6 +646,37 @@ describe('bounds and timeouts', () => {
     ]);
   });
 
+  it('SET in a rolled-back block is undone; SET LOCAL lasts until the end of the transaction', async () => {
+    const harness = await started();
+    const show = async () =>
+      rows(await harness.roundTrip(frontend.query('SHOW application_name; SHOW search_path')));
+    await harness.roundTrip(frontend.query("SET application_name = 'before'"));
+    let answer = await harness.roundTrip(
+      frontend.query("BEGIN; SET application_name = 'inside'; SET search_path = x; ROLLBACK"),
+    );
+    // ParameterStatus says so when a reported setting reverts.
+    const statuses = find(answer, 'S').map((message) => text(message.body)?.split('\0').slice(0, 2));
+    expect(statuses.at(-1)).toEqual(['application_name', 'before']);
+    expect(await show()).toEqual([['before'], ['"$user", public']]);
+    // A failed block reverts too.
+    await harness.roundTrip(frontend.query("BEGIN; SET application_name = 'failed'; SELECT nope"));
+    await harness.roundTrip(frontend.query('COMMIT'));
+    expect((await show())[0]).toEqual(['before']);
+    // Committed: SET stays, SET LOCAL reverts.
+    await harness.roundTrip(
+      frontend.query(
+        "BEGIN; SET search_path = y; SET LOCAL application_name = 'local'; SHOW application_name",
+      ),
+    );
+    answer = await harness.roundTrip(frontend.query('SHOW application_name; COMMIT'));
+    expect(rows(answer)).toEqual([['local']]);
+    expect(await show()).toEqual([['before'], ['y']]);
+    // Outside a block SET LOCAL warns and does nothing.
+    answer = await harness.roundTrip(frontend.query("SET LOCAL application_name = 'nothing'"));
+    expect([tags(answer), find(answer, 'N').length]).toEqual([['SET'], 1]);
+    expect((await show())[0]).toEqual(['before']);
+  });
+
   it('Terminate closes and rolls back an open transaction', async () => {
     const harness = await started();
     await harness.roundTrip(frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (1)'));

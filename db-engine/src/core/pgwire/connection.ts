@@ -254,6 +254,12 @@ export class PgConnection {
   private idleTimer: TimerHandle | null = null;
   /** Statements run in the open transaction (SET TRANSACTION must come before any, to reopen it). */
   private transactionStatements = 0;
+  /**
+   * Settings scoped to the transaction, as in PostgreSQL: their values when it began (a rollback
+   * restores them all), and the names SET LOCAL changed since (a commit restores those). Null when
+   * no transaction is open.
+   */
+  private settingsScope: { readonly atBegin: Map<string, string>; readonly local: Set<string> } | null = null;
 
   constructor(
     private readonly options: ConnectionOptions,
@@ -625,6 +631,7 @@ export class PgConnection {
     if (state.kind !== 'open' || !state.implicit) return;
     this.transaction = { kind: 'idle' };
     const reply = await state.transaction.commit();
+    this.endSettingsScope(reply.ok);
     if (reply.ok) return;
     await state.transaction.rollback();
     if (reply.error.fatal === true) this.fatal(reply.error);
@@ -644,6 +651,7 @@ export class PgConnection {
     if (this.transaction.kind === 'open') {
       const transaction = this.transaction.transaction;
       this.transaction = this.transaction.implicit ? { kind: 'idle' } : { kind: 'failed', transaction: null };
+      if (this.transaction.kind === 'idle') this.endSettingsScope(false);
       // The backend has already rolled back after a failed run; after any other failure (Parse,
       // Bind…) it has not. rollback() is always safe, so release the writer now.
       await transaction.rollback();
@@ -1036,6 +1044,8 @@ export class PgConnection {
     transactionRef.current = reply.value;
     this.transaction = { kind: 'open', transaction: reply.value, readOnly, implicit };
     this.transactionStatements = 0;
+    // Kept when SET TRANSACTION replaces the backend transaction of a block that has begun.
+    this.settingsScope ??= { atBegin: (this.settings as SessionSettings).snapshot(), local: new Set() };
   }
 
   private idleInTransactionTimeoutMs(): number {
@@ -1069,10 +1079,12 @@ export class PgConnection {
     this.transaction = { kind: 'idle' };
     this.portals.clear();
     if (state.kind === 'failed') {
+      this.endSettingsScope(false);
       await state.transaction?.rollback();
       return control('ROLLBACK');
     }
     const reply = await state.transaction.commit();
+    this.endSettingsScope(reply.ok);
     if (!reply.ok) {
       // The transaction is over either way (the backend rolled it back), as in PostgreSQL.
       await state.transaction.rollback();
@@ -1098,6 +1110,7 @@ export class PgConnection {
   private async endTransaction(): Promise<void> {
     const state = this.transaction;
     this.transaction = { kind: 'idle' };
+    this.endSettingsScope(false);
     if (state.kind === 'open') await state.transaction.rollback();
     if (state.kind === 'failed') await state.transaction?.rollback();
   }
@@ -1106,7 +1119,22 @@ export class PgConnection {
     const settings = this.settings as SessionSettings;
     switch (classified.kind) {
       case 'set': {
-        if (classified.name !== '') this.reportChange(settings.set(classified.name, classified.value));
+        if (classified.name === '') return control(classified.tag);
+        const scope = this.settingsScope;
+        if (classified.local === true) {
+          if (scope === null) {
+            noticeResponse(this.out, {
+              severity: 'WARNING',
+              sqlstate: '25P01',
+              message: 'SET LOCAL can only be used in transaction blocks',
+            });
+            return control(classified.tag);
+          }
+          scope.local.add(classified.name.toLowerCase());
+        } else {
+          scope?.local.delete(classified.name.toLowerCase());
+        }
+        this.reportChange(settings.set(classified.name, classified.value));
         return control(classified.tag);
       }
       case 'reset':
@@ -1159,6 +1187,19 @@ export class PgConnection {
       default:
         throw statementError('XX000', `unexpected statement kind ${classified.kind}`);
     }
+  }
+
+  /**
+   * The transaction ended: a rollback restores every setting to its value when it began; a commit
+   * only those last changed by SET LOCAL. Reported settings that change are sent as ParameterStatus.
+   */
+  private endSettingsScope(committed: boolean): void {
+    const scope = this.settingsScope;
+    this.settingsScope = null;
+    if (scope === null) return;
+    const settings = this.settings as SessionSettings;
+    const names = committed ? [...scope.local] : null;
+    for (const status of settings.restore(scope.atBegin, names)) this.reportChange(status);
   }
 
   private reportChange(status: { name: string; value: string } | null): void {

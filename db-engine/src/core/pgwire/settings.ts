@@ -197,6 +197,34 @@ export class SessionSettings {
     this.set(name, value);
   }
 
+  /** The values set in this session (not defaults), to restore later. */
+  snapshot(): Map<string, string> {
+    return new Map(this.values);
+  }
+
+  /**
+   * Puts back the values of a snapshot — all of them, or only `names` — and returns the reported
+   * settings whose value changed (for ParameterStatus).
+   */
+  restore(
+    snapshot: ReadonlyMap<string, string>,
+    names: readonly string[] | null,
+  ): { name: string; value: string }[] {
+    const keys = names ?? [...new Set([...this.values.keys(), ...snapshot.keys()])];
+    const changed: { name: string; value: string }[] = [];
+    for (const key of keys) {
+      const before = this.get(key);
+      const value = snapshot.get(key);
+      if (value === undefined) this.values.delete(key);
+      else this.values.set(key, value);
+      const definition = definitions[key] as SettingDefinition;
+      if (definition.reported === true && this.get(key) !== before) {
+        changed.push({ name: definition.displayName, value: this.get(key) });
+      }
+    }
+    return changed;
+  }
+
   resetAll(): void {
     this.values.clear();
   }

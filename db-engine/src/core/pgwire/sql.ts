@@ -266,7 +266,14 @@ export type Classified =
   | { readonly kind: 'begin'; readonly readOnly: boolean | undefined }
   | { readonly kind: 'commit' }
   | { readonly kind: 'rollback' }
-  | { readonly kind: 'set'; readonly name: string; readonly value: string | null; readonly tag: string }
+  | {
+      readonly kind: 'set';
+      readonly name: string;
+      readonly value: string | null;
+      readonly tag: string;
+      /** SET LOCAL: until the end of the transaction. */
+      readonly local?: boolean;
+    }
   /** SET TRANSACTION …, SET transaction_read_only: the current transaction's mode (PostgreSQL's 25001/25P01 rules). */
   | { readonly kind: 'set-transaction'; readonly readOnly: boolean | undefined }
   | { readonly kind: 'show'; readonly name: string }
@@ -339,8 +346,15 @@ function classifySet(tokens: readonly Token[]): Classified {
   if (second === 'SESSION' || second === 'LOCAL') rest = rest.slice(1);
   if (word(rest[0]) === 'TRANSACTION') return { kind: 'set-transaction', readOnly: readOnlyMode(upper) };
   if (word(rest[0]) === 'TIME' && word(rest[1]) === 'ZONE') {
-    return { kind: 'set', name: 'timezone', value: settingValue(rest.slice(2)), tag: 'SET' };
+    return {
+      kind: 'set',
+      name: 'timezone',
+      value: settingValue(rest.slice(2)),
+      tag: 'SET',
+      ...(second === 'LOCAL' ? { local: true } : {}),
+    };
   }
+  const local = second === 'LOCAL' ? { local: true } : {};
   const assign = rest.findIndex(
     (token) => word(token) === 'TO' || (token.kind === 'punctuation' && token.text === '='),
   );
@@ -351,6 +365,7 @@ function classifySet(tokens: readonly Token[]): Classified {
     name: settingName(rest.slice(0, assign)),
     value: value.toUpperCase() === 'DEFAULT' ? null : value,
     tag: 'SET',
+    ...local,
   };
 }
 

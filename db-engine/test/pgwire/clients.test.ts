@@ -259,45 +259,6 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       }
     });
 
-    it.runIf(kind === 'engine')(
-      'a runaway query is stopped by statement_timeout or a CancelRequest, and nobody else waits on it',
-      async () => {
-        const endless =
-          'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c';
-        const [timed, cancelled, bystander] = [client(), client(), client()];
-        await Promise.all([timed.connect(), cancelled.connect(), bystander.connect()]);
-        try {
-          // statement_timeout: stopped mid-statement (the kernel has one SQLite connection: before,
-          // it ran forever and every other client of the engine waited behind it).
-          await timed.query('SET statement_timeout = 300');
-          const startedMs = Date.now();
-          const timeout = await timed.query(endless).catch((error: unknown) => error);
-          expect(timeout).toMatchObject({
-            code: '57014',
-            message: 'canceling statement due to statement timeout',
-          });
-          expect(Date.now() - startedMs).toBeLessThan(10_000);
-          expect((await timed.query('SELECT 41 + 1 AS x')).rows).toEqual([{ x: '42' }]);
-
-          // A CancelRequest (what psql sends on Ctrl-C) on a new connection, with the key the server gave.
-          const running = cancelled.query(endless).catch((error: unknown) => error);
-          await new Promise((resolve) => setTimeout(resolve, 300));
-          const waiting = bystander.query('SELECT 7 AS y');
-          const keys = cancelled as unknown as { processID: number; secretKey: number };
-          await sendCancelRequest(port, keys.processID, keys.secretKey);
-          expect(await running).toMatchObject({
-            code: '57014',
-            message: 'canceling statement due to user request',
-          });
-          expect((await waiting).rows).toEqual([{ y: '7' }]);
-          expect((await cancelled.query('SELECT 1 AS z')).rows).toEqual([{ z: '1' }]);
-        } finally {
-          await Promise.all([timed.end(), cancelled.end(), bystander.end()]);
-        }
-      },
-      60_000,
-    );
-
     it('a transaction commits; an error fails it until ROLLBACK', async () => {
       const connection = client();
       await connection.connect();
@@ -365,6 +326,50 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
 // libpq's multi-host connection strings pick the writer or a replica by what each server reports
 // (in_hot_standby, default_transaction_read_only). Two in-process servers, a writer and a replica,
 // over the test SQLite backend, listed replica first, so a wrong answer picks the wrong one.
+// The SQLite test backend runs statements synchronously in this process: only the engine can stop one.
+describe('a runaway query over the engine endpoint', () => {
+  let port: number;
+  beforeAll(async () => {
+    port = (await endpoint('engine')).port;
+  }, 120_000);
+  const client = (): pg.Client =>
+    new pg.Client({ host: '127.0.0.1', port, user: PG_USER, password: PG_PASSWORD, database: 'app' });
+
+  it('a runaway query is stopped by statement_timeout or a CancelRequest, and nobody else waits on it', async () => {
+    const endless = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c';
+    const [timed, cancelled, bystander] = [client(), client(), client()];
+    await Promise.all([timed.connect(), cancelled.connect(), bystander.connect()]);
+    try {
+      // statement_timeout: stopped mid-statement (the kernel has one SQLite connection: before,
+      // it ran forever and every other client of the engine waited behind it).
+      await timed.query('SET statement_timeout = 300');
+      const startedMs = Date.now();
+      const timeout = await timed.query(endless).catch((error: unknown) => error);
+      expect(timeout).toMatchObject({
+        code: '57014',
+        message: 'canceling statement due to statement timeout',
+      });
+      expect(Date.now() - startedMs).toBeLessThan(10_000);
+      expect((await timed.query('SELECT 41 + 1 AS x')).rows).toEqual([{ x: '42' }]);
+
+      // A CancelRequest (what psql sends on Ctrl-C) on a new connection, with the key the server gave.
+      const running = cancelled.query(endless).catch((error: unknown) => error);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const waiting = bystander.query('SELECT 7 AS y');
+      const keys = cancelled as unknown as { processID: number; secretKey: number };
+      await sendCancelRequest(port, keys.processID, keys.secretKey);
+      expect(await running).toMatchObject({
+        code: '57014',
+        message: 'canceling statement due to user request',
+      });
+      expect((await waiting).rows).toEqual([{ y: '7' }]);
+      expect((await cancelled.query('SELECT 1 AS z')).rows).toEqual([{ z: '1' }]);
+    } finally {
+      await Promise.all([timed.end(), cancelled.end(), bystander.end()]);
+    }
+  }, 60_000);
+});
+
 describe('psql target_session_attrs over a writer and a replica', () => {
   const started: { stop(): Promise<void> }[] = [];
   const backends: SqliteTestBackend[] = [];

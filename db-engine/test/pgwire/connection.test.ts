@@ -677,6 +677,28 @@ describe('bounds and timeouts', () => {
     expect((await show())[0]).toEqual(['before']);
   });
 
+  it('a commit puts SET LOCAL names back to the session value SET or RESET gave in the transaction', async () => {
+    const harness = await started();
+    // statement_timeout shows in ms.
+    const show = async (name: string) => rows(await harness.roundTrip(frontend.query(`SHOW ${name}`)));
+    await harness.roundTrip(
+      frontend.query("BEGIN; SET statement_timeout = '10s'; SET LOCAL statement_timeout = '1min'; COMMIT"),
+    );
+    expect(await show('statement_timeout')).toEqual([['10000']]);
+    // RESET is session-level too: the default outlasts the commit.
+    await harness.roundTrip(
+      frontend.query("BEGIN; SET LOCAL statement_timeout = '5s'; RESET statement_timeout; COMMIT"),
+    );
+    expect(await show('statement_timeout')).toEqual([['0']]);
+    // A rollback still restores the value at BEGIN.
+    await harness.roundTrip(
+      frontend.query(
+        "SET statement_timeout = '7s'; BEGIN; SET statement_timeout = '9s'; RESET ALL; ROLLBACK",
+      ),
+    );
+    expect(await show('statement_timeout')).toEqual([['7000']]);
+  });
+
   it('Terminate closes and rolls back an open transaction', async () => {
     const harness = await started();
     await harness.roundTrip(frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (1)'));

@@ -205,6 +205,13 @@ type TransactionState =
     }
   | { readonly kind: 'failed'; readonly transaction: BackendTransaction | null };
 
+/** See `Connection.settingsScope`. */
+interface SettingsScope {
+  readonly atBegin: ReadonlyMap<string, string>;
+  readonly local: Set<string>;
+  readonly pendingSession: Map<string, string | undefined>;
+}
+
 type Phase = 'startup' | 'sasl-first' | 'sasl-final' | 'ready' | 'closed';
 
 /** Flush output once this much is pending, even mid-result. */
@@ -256,10 +263,12 @@ export class PgConnection {
   private transactionStatements = 0;
   /**
    * Settings scoped to the transaction, as in PostgreSQL: their values when it began (a rollback
-   * restores them all), and the names SET LOCAL changed since (a commit restores those). Null when
-   * no transaction is open.
+   * restores them all), the names SET LOCAL changed since, and the session values SET and RESET
+   * gave in the transaction (undefined: the default). A commit puts each SET LOCAL name back to its
+   * session value from the transaction if there is one, else to its value when the transaction
+   * began. Null when no transaction is open.
    */
-  private settingsScope: { readonly atBegin: Map<string, string>; readonly local: Set<string> } | null = null;
+  private settingsScope: SettingsScope | null = null;
 
   constructor(
     private readonly options: ConnectionOptions,
@@ -1045,7 +1054,11 @@ export class PgConnection {
     this.transaction = { kind: 'open', transaction: reply.value, readOnly, implicit };
     this.transactionStatements = 0;
     // Kept when SET TRANSACTION replaces the backend transaction of a block that has begun.
-    this.settingsScope ??= { atBegin: (this.settings as SessionSettings).snapshot(), local: new Set() };
+    this.settingsScope ??= {
+      atBegin: (this.settings as SessionSettings).snapshot(),
+      local: new Set(),
+      pendingSession: new Map(),
+    };
   }
 
   private idleInTransactionTimeoutMs(): number {
@@ -1131,20 +1144,29 @@ export class PgConnection {
             return control(classified.tag);
           }
           scope.local.add(classified.name.toLowerCase());
-        } else {
-          scope?.local.delete(classified.name.toLowerCase());
+          this.reportChange(settings.set(classified.name, classified.value));
+          return control(classified.tag);
         }
         this.reportChange(settings.set(classified.name, classified.value));
+        scope?.pendingSession.set(classified.name.toLowerCase(), settings.stored(classified.name));
         return control(classified.tag);
       }
-      case 'reset':
+      case 'reset': {
+        // RESET is a session-level change: it outlasts the commit, even of a SET LOCAL name.
+        const scope = this.settingsScope;
         if (classified.name === 'all') {
+          if (scope !== null) {
+            const names = [...settings.snapshot().keys(), ...scope.atBegin.keys(), ...scope.local];
+            for (const name of names) scope.pendingSession.set(name, undefined);
+          }
           settings.resetAll();
           for (const status of settings.reported()) this.reportChange(status);
         } else {
           this.reportChange(settings.set(classified.name, null));
+          scope?.pendingSession.set(classified.name.toLowerCase(), undefined);
         }
         return control('RESET');
+      }
       case 'show':
         if (classified.name === 'all') {
           return {
@@ -1191,15 +1213,27 @@ export class PgConnection {
 
   /**
    * The transaction ended: a rollback restores every setting to its value when it began; a commit
-   * only those last changed by SET LOCAL. Reported settings that change are sent as ParameterStatus.
+   * restores only the names SET LOCAL changed, each to the session value SET or RESET gave it in the
+   * transaction, else to its value when the transaction began (`BEGIN; SET x = 1; SET LOCAL x = 2;
+   * COMMIT` leaves 1, as PostgreSQL does). Reported settings that change are sent as ParameterStatus.
    */
   private endSettingsScope(committed: boolean): void {
     const scope = this.settingsScope;
     this.settingsScope = null;
     if (scope === null) return;
     const settings = this.settings as SessionSettings;
-    const names = committed ? [...scope.local] : null;
-    for (const status of settings.restore(scope.atBegin, names)) this.reportChange(status);
+    if (!committed) {
+      for (const status of settings.restore(scope.atBegin, null)) this.reportChange(status);
+      return;
+    }
+    const target = new Map<string, string | undefined>();
+    for (const name of scope.local) {
+      target.set(
+        name,
+        scope.pendingSession.has(name) ? scope.pendingSession.get(name) : scope.atBegin.get(name),
+      );
+    }
+    for (const status of settings.restore(target, [...target.keys()])) this.reportChange(status);
   }
 
   private reportChange(status: { name: string; value: string } | null): void {

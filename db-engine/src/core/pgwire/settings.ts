@@ -197,17 +197,23 @@ export class SessionSettings {
     this.set(name, value);
   }
 
+  /** The value set in this session (undefined when it is the default), as `snapshot` holds it. */
+  stored(name: string): string | undefined {
+    return this.values.get(name.toLowerCase());
+  }
+
   /** The values set in this session (not defaults), to restore later. */
   snapshot(): Map<string, string> {
     return new Map(this.values);
   }
 
   /**
-   * Puts back the values of a snapshot — all of them, or only `names` — and returns the reported
-   * settings whose value changed (for ParameterStatus).
+   * Puts back the values of a snapshot — all of them, or only `names` (a name absent or undefined
+   * goes back to its default) — and returns the reported settings whose value changed (for
+   * ParameterStatus).
    */
   restore(
-    snapshot: ReadonlyMap<string, string>,
+    snapshot: ReadonlyMap<string, string | undefined>,
     names: readonly string[] | null,
   ): { name: string; value: string }[] {
     const keys = names ?? [...new Set([...this.values.keys(), ...snapshot.keys()])];

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,8 @@ import {
   freePorts,
   NoFreePortError,
   PICK_RANGE_LOW,
+  pickRange,
+  refreshPortClaims,
 } from '../src/io/index.js';
 
 let registryDir: string;
@@ -98,5 +100,32 @@ describe('freePorts', () => {
   it('refuses a range that cannot hold the ports asked for', async () => {
     await expect(freePorts(3, { registryDir, range: [20_000, 20_002] })).rejects.toBeInstanceOf(RangeError);
     await expect(freePorts(1, { registryDir, range: [80, 90] })).rejects.toBeInstanceOf(RangeError);
+  });
+
+  it('picks outside the ephemeral range wherever it lies, and anywhere only when it spans nearly all', () => {
+    expect(pickRange([32_768, 60_999])).toEqual([PICK_RANGE_LOW, 32_768]);
+    // A range tuned to start low (a common CI and Kubernetes setting) leaves the ports above it.
+    expect(pickRange([1_024, 40_000])).toEqual([40_001, 65_536]);
+    expect(pickRange([1_024, 65_535])).toEqual([PICK_RANGE_LOW, 65_536]);
+    expect(pickRange([49_152, 65_535])).toEqual([PICK_RANGE_LOW, 49_152]);
+  });
+
+  it('leaves only whole claim files behind (each written privately, then linked)', async () => {
+    const ports = await freePorts(10, { registryDir });
+    expect(readdirSync(registryDir).sort()).toEqual(ports.map(String).sort());
+  });
+
+  it('refreshes its claims, and takes back one that lapsed while nobody else claimed it', async () => {
+    const [kept, lapsed] = (await freePorts(2, { registryDir })) as [number, number];
+    const old = (Date.now() - CLAIM_LEASE_MS + 60_000) / 1000;
+    utimesSync(join(registryDir, String(kept)), old, old);
+    rmSync(join(registryDir, String(lapsed)));
+    refreshPortClaims([kept, lapsed], registryDir);
+    expect(Date.now() - statSync(join(registryDir, String(kept))).mtimeMs).toBeLessThan(5_000);
+    expect(readFileSync(join(registryDir, String(lapsed)), 'utf8').trim()).toBe(String(process.pid));
+    // Another live process's claim is not refreshed into ours.
+    writeFileSync(join(registryDir, String(kept)), `${process.ppid}\n`);
+    refreshPortClaims([kept], registryDir);
+    expect(readFileSync(join(registryDir, String(kept)), 'utf8').trim()).toBe(String(process.ppid));
   });
 });

@@ -42,7 +42,13 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { assert } from '@northlight/protocol';
-import { freePorts, processAlive, processStartTicks } from '@northlight/protocol/io';
+import {
+  CLAIM_LEASE_MS,
+  freePorts,
+  processAlive,
+  processStartTicks,
+  refreshPortClaims,
+} from '@northlight/protocol/io';
 import type { ClusterSpec } from '../core/cluster-spec.js';
 import {
   repairPolicyOf,
@@ -224,6 +230,9 @@ export class LocalCluster {
   #httpReadOnly: TcpProxy | undefined;
   #readOnlyTurn = 0;
   #loop: ReturnType<typeof setInterval> | undefined;
+  /** The ports `--base-port 0` picked (claimed in the port registry), refreshed while running. */
+  #pickedPorts: number[] = [];
+  #claimRefresh: NodeJS.Timeout | undefined;
   #wakeRequested = false;
   #stopping = false;
   /** The start's steps while they run (`stop` waits for them to reach a checkpoint). */
@@ -303,7 +312,7 @@ export class LocalCluster {
     await this.#claimDataDir();
     this.ports =
       basePort === 0
-        ? portsFromList(this.topology, await freePorts(portsNeeded(this.topology)))
+        ? portsFromList(this.topology, (this.#pickedPorts = await freePorts(portsNeeded(this.topology))))
         : fixedPorts(this.topology, basePort);
     await assertPortsFree(this.ports);
     this.#checkpoint();
@@ -337,6 +346,10 @@ export class LocalCluster {
     this.#checkpoint();
     this.#writeState();
     this.#loop = setInterval(() => void this.#step(), CONTROL_INTERVAL_MS);
+    // Picked ports stay claimed while the cluster runs, so a member restarted at its port (a crash,
+    // start-node, an upgrade) finds it free even after the claims' lease would have lapsed.
+    if (this.#pickedPorts.length > 0)
+      this.#claimRefresh = setInterval(() => refreshPortClaims(this.#pickedPorts), CLAIM_LEASE_MS / 10);
   }
 
   /** Where a start gives way to a `stop` that began meanwhile (see the header). */
@@ -357,6 +370,7 @@ export class LocalCluster {
 
   async #stopEverything(): Promise<void> {
     if (this.#loop !== undefined) clearInterval(this.#loop);
+    if (this.#claimRefresh !== undefined) clearInterval(this.#claimRefresh);
     while (this.#stepping) await sleep(10);
     await this.#controlApi?.close();
     for (const proxy of [this.#readWrite, this.#readOnly, this.#httpReadWrite, this.#httpReadOnly])

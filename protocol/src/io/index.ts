@@ -2,11 +2,15 @@
 export { buildVersion } from './build-version.js';
 export {
   CLAIM_LEASE_MS,
+  defaultRegistryDir,
+  ephemeralRange,
   ephemeralRangeLow,
   type FreePortsOptions,
   freePorts,
   NoFreePortError,
   PICK_RANGE_LOW,
+  pickRange,
+  refreshPortClaims,
 } from './free-ports.js';
 export { NodeClock } from './node-clock.js';
 export { NodeDisk } from './node-disk.js';

@@ -190,6 +190,28 @@ describe('translate', () => {
     expect(sqlError(() => sqlite('SELECT ::int')).sqlstate).toBe('42601');
   });
 
+  it('reads a signed exponent as part of a number, so a cast takes the whole number', () => {
+    const texts = (sql: string) =>
+      tokenize(sql)
+        .filter((token) => token.kind !== 'space')
+        .map((token) => token.text);
+    expect(texts('SELECT 1e-5, 2E+3, 3e4-1, 5-e')).toEqual([
+      'SELECT',
+      '1e-5',
+      ',',
+      '2E+3',
+      ',',
+      '3e4',
+      '-',
+      '1',
+      ',',
+      '5',
+      '-',
+      'e',
+    ]);
+    expect(sqlite('SELECT 1e-5::float8')).toBe('SELECT CAST(1e-5 AS REAL) AS "float8"');
+  });
+
   it('refuses casts to types SQLite cannot hold, naming the type', () => {
     for (const [query, type] of [
       ['SELECT x::text[] FROM t', 'text[]'],

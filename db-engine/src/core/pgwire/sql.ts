@@ -128,6 +128,16 @@ function readWhile(sql: string, start: number, pattern: RegExp): number {
   return index;
 }
 
+/**
+ * The end of a number: digits and points, then an exponent when one follows (`1e-5`, `2E+3`; the
+ * sign belongs to the exponent only when a digit follows it).
+ */
+function readNumber(sql: string, start: number): number {
+  const mantissaEnd = readWhile(sql, start, /[0-9.]/);
+  const exponent = /^[eE][+-]?[0-9]/.exec(sql.slice(mantissaEnd, mantissaEnd + 3));
+  return exponent === null ? mantissaEnd : readWhile(sql, mantissaEnd + exponent[0].length, /[0-9]/);
+}
+
 function nextToken(sql: string, start: number): Token & { end: number } {
   const char = sql[start] as string;
   const next = sql[start + 1];
@@ -180,7 +190,7 @@ function nextToken(sql: string, start: number): Token & { end: number } {
     return { kind: 'identifier', text: sql.slice(start, end), end };
   }
   if (/[0-9]/.test(char) || (char === '.' && next !== undefined && /[0-9]/.test(next))) {
-    const end = readWhile(sql, start, /[0-9.eE]/);
+    const end = readNumber(sql, start);
     return { kind: 'number', text: sql.slice(start, end), end };
   }
   if (char === ':' && next === ':') return { kind: 'cast', text: '::', end: start + 2 };

@@ -235,6 +235,8 @@ export async function startSqlServer(
       if (!reply.raw.writableEnded) controller.abort();
     };
     reply.raw.once('close', onClose);
+    // A client that hung up before the listener was attached is gone already: stop at once.
+    if (request.raw.destroyed || reply.raw.destroyed) controller.abort();
     let reply_: EngineReply;
     try {
       const tagged = body.valueFormat === 'tagged' ? { typedValues: true } : {};

@@ -244,7 +244,9 @@ export class KernelHost {
       return Promise.resolve({
         ok: false,
         error: { code: 'SQLITE_INTERRUPT', sqlstate: '57014', message: STATEMENT_CANCELED_MESSAGE },
-        visibleThroughSeq: this.#lastGroupSeq,
+        // It read nothing: no durability to wait for (during a quorum loss that wait would turn this
+        // 57014 into a quorum-lost error).
+        visibleThroughSeq: 0,
       });
     if (this.#replies.size >= this.#maxPendingRequests) {
       return Promise.resolve({

@@ -207,6 +207,8 @@ export class SqlSession {
   #cancelled: (() => boolean) | undefined;
   /** Set only while a user statement steps: internal BEGIN/COMMIT/ROLLBACK are never interrupted. */
   #interruptible = false;
+  /** `sqlite3_db_status` counters summed over the reads that reset them (`#dbStatus`). */
+  readonly #dbStatusTotals = new Map<number, number>();
 
   private constructor(
     wasm: SqliteWasm,
@@ -366,12 +368,17 @@ export class SqlSession {
     };
   }
 
-  /** A counter of `sqlite3_db_status` (its current value; the high-water mark is not kept). */
+  /**
+   * A counter of `sqlite3_db_status`, accumulated here: SQLite keeps it in 31 bits (it would wrap
+   * after hours of a busy writer), so each read takes the count since the last one and resets it.
+   */
   #dbStatus(op: number): number {
     const current = this.#scratch;
-    const rc = this.#wasm._sqlite3_db_status(this.#db, op, current, current + 4, 0);
+    const rc = this.#wasm._sqlite3_db_status(this.#db, op, current, current + 4, 1);
     assert(rc === SQLITE_OK, `sqlite3_db_status(${op}) failed: ${rc}`);
-    return this.#wasm.HEAP32[current >> 2]!;
+    const total = (this.#dbStatusTotals.get(op) ?? 0) + (this.#wasm.HEAP32[current >> 2]! >>> 0);
+    this.#dbStatusTotals.set(op, total);
+    return total;
   }
 
   close(): void {

@@ -150,7 +150,11 @@ async function runCluster(
   // Members run in process groups of their own (local-processes.ts): whatever ends this process,
   // they end with it.
   process.once('exit', () => cluster.killAllNow());
+  // A closed terminal (SIGHUP) makes writes to it fail with EIO: that must not end `up` with an
+  // uncaught error and SIGKILL every member at once instead of stopping them in order.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   let stopping: Promise<void> | undefined;
+  let stopRequests = 0;
   let stopped!: () => void;
   let stopFailed!: (error: unknown) => void;
   const stoppedOnce = new Promise<void>((resolveStopped, rejectStopped) => {
@@ -161,7 +165,17 @@ async function runCluster(
   stoppedOnce.catch(() => {});
   const stop = (why: string): void => {
     if (stopping !== undefined) {
-      say(`${why}: already stopping (engines first, then storage); it ends by itself`);
+      stopRequests++;
+      if (stopRequests >= 2) {
+        // A third request: the orderly stop is taking too long for this user. Kill every member
+        // now (their data is safe: a kill is a crash, which recovery handles) and exit.
+        say(`${why}: a third time: killing every member now`);
+        cluster.killAllNow();
+        process.exit(130);
+      }
+      say(
+        `${why}: already stopping (engines first, then storage); it ends by itself (once more to kill everything now)`,
+      );
       return;
     }
     say(`${why}: stopping the cluster (engines first, then storage)…`);

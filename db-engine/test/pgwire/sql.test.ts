@@ -212,6 +212,13 @@ describe('translate', () => {
     expect(sqlite('SELECT 1e-5::float8')).toBe('SELECT CAST(1e-5 AS REAL) AS "float8"');
   });
 
+  it('drops comments between a cast operand and ::, so a line comment does not swallow the cast', () => {
+    expect(sqlite('SELECT a -- amount\n ::text FROM t')).toBe('SELECT CAST(a AS TEXT) AS "a" FROM t');
+    expect(sqlite('SELECT a /* x */ :: text, (b -- y\n + 1)::text FROM t')).toBe(
+      'SELECT CAST(a AS TEXT) AS "a", CAST((b -- y\n + 1) AS TEXT) AS "text" FROM t',
+    );
+  });
+
   it('refuses casts to types SQLite cannot hold, naming the type', () => {
     for (const [query, type] of [
       ['SELECT x::text[] FROM t', 'text[]'],

@@ -958,7 +958,12 @@ function emitCast(state: TranslationState, tokens: readonly Token[], castIndex: 
     const number = Number(operand.single.value);
     if (!state.castTypes.has(number)) state.castTypes.set(number, target.pgName);
   }
-  const operandText = state.parts.splice(operand.start).join('').trim();
+  // Whitespace and comments between the operand and `::` (one part per token) are dropped: a line
+  // comment there would otherwise swallow the rest of the cast (`a -- note\n::int`).
+  for (let index = castIndex - 1; index >= 0 && !isSignificant(tokens[index] as Token); index--) {
+    state.parts.pop();
+  }
+  const operandText = state.parts.splice(operand.start).join('');
   const keepName = operand.name !== null && !operand.nameFromType;
   const cast: Primary = {
     kind: 'expression',

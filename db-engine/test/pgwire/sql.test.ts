@@ -219,6 +219,16 @@ describe('translate', () => {
     );
   });
 
+  it('casts a window or filtered call whole, from the start of the call', () => {
+    expect(
+      sqlite(
+        'SELECT count(*) OVER (ORDER BY x)::text, sum(a) FILTER (WHERE a > 0) OVER (PARTITION BY b)::text AS s FROM t',
+      ),
+    ).toBe(
+      'SELECT CAST(count(*) OVER (ORDER BY x) AS TEXT) AS "count", CAST(sum(a) FILTER (WHERE a > 0) OVER (PARTITION BY b) AS TEXT) AS s FROM t',
+    );
+  });
+
   it('refuses casts to types SQLite cannot hold, naming the type', () => {
     for (const [query, type] of [
       ['SELECT x::text[] FROM t', 'text[]'],

@@ -849,6 +849,8 @@ interface TranslationState {
   primary: Primary | null;
   /** The name before a `.` just emitted (`t.x::int` casts `t.x`). */
   qualifier: Primary | null;
+  /** The call before an `OVER` or `FILTER` just emitted, which the clause after it extends. */
+  windowed: Primary | null;
   readonly parentheses: { start: number; callee: Primary | null; itemStart: boolean }[];
   readonly cases: { start: number; itemStart: boolean }[];
 }
@@ -892,6 +894,10 @@ function primaryEndedBy(state: TranslationState, token: Token, start: number): P
       itemStart: opened.itemStart,
     };
   }
+  if (keyword === 'OVER' || keyword === 'FILTER') {
+    state.windowed = state.primary?.kind === 'expression' ? state.primary : null;
+    return null;
+  }
   if ((token.kind === 'identifier' && !notFunctionNames.has(keyword)) || token.kind === 'quoted-identifier') {
     const name =
       token.kind === 'identifier' ? token.text.toLowerCase() : token.text.slice(1, -1).replaceAll('""', '"');
@@ -908,7 +914,10 @@ function primaryEndedBy(state: TranslationState, token: Token, start: number): P
         };
   }
   if (token.text === '(') {
-    const callee = state.primary?.kind === 'name' ? state.primary : null;
+    // `f(x) OVER (…)` and `f(x) FILTER (…)` are one primary, from the start of the call.
+    const previous = word(state.position.previous ?? undefined);
+    const windowed = previous === 'OVER' || previous === 'FILTER' ? state.windowed : null;
+    const callee = windowed ?? (state.primary?.kind === 'name' ? state.primary : null);
     state.parentheses.push({
       start: callee?.start ?? start,
       callee,
@@ -1001,6 +1010,7 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
     castTypes: new Map(),
     primary: null,
     qualifier: null,
+    windowed: null,
     parentheses: [],
     cases: [],
   };

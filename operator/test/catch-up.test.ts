@@ -43,6 +43,7 @@ import {
   splitCatchUps,
 } from '../src/core/cluster-status.js';
 import {
+  catchUpStanding,
   hydrationOutcome,
   RepairExecutor,
   type RepairWorld,
@@ -575,16 +576,28 @@ describe('catch-up records in status (pure)', () => {
       record('pg0-storage-a-1', 'failed'),
       record('pg1-storage-a-1', 'failed'),
       record('pg2-storage-a-1', 'failed'),
+      record('pg3-storage-a-1', 'failed'),
     ];
     const standing = {
       'pg0-storage-a-1': 'caught-up',
       'pg1-storage-a-1': 'behind',
       'pg2-storage-a-1': 'unknown',
+      // Its node answers without it (a repair moved the member): nothing is left to catch up.
+      'pg3-storage-a-1': 'gone',
     } as const;
     const settled = settleCatchUps(records, (segment) => standing[segment as keyof typeof standing]);
-    expect(settled.records.map((one) => one.state)).toEqual(['resolved', 'failed', 'failed']);
-    expect(settled.resolved).toEqual([{ ...records[0], state: 'resolved' }]);
+    expect(settled.records.map((one) => one.state)).toEqual(['resolved', 'failed', 'failed', 'resolved']);
+    expect(settled.resolved).toEqual([
+      { ...records[0], state: 'resolved' },
+      { ...records[3], state: 'resolved' },
+    ]);
     expect(settleCatchUps(settled.records, () => 'caught-up').resolved).toHaveLength(2); // each once
+    const world = { segmentsOf: new Map([['storage-a-1', [] as StorageSegmentView[]]]) };
+    expect(catchUpStanding(world, new Set(['storage-a-1']))('pg0-storage-a-1', 'storage-a-1')).toBe('gone');
+    expect(catchUpStanding(world, new Set())('pg0-storage-a-1', 'storage-a-1')).toBe('unknown');
+    expect(catchUpStanding(world, new Set(['storage-b-1']))('pg0-storage-b-1', 'storage-b-1')).toBe(
+      'unknown',
+    );
   });
 
   it('never lets history push a current failure out of the text', () => {

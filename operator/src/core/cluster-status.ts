@@ -131,7 +131,8 @@ export interface CatchUpRecord {
 }
 
 /** Where a member stands now, as its node reports it: `unknown` when the node did not report it. */
-export type CatchUpStanding = 'behind' | 'caught-up' | 'unknown';
+/** `gone`: its node answers and no longer holds the segment (a repair moved it, or it was dropped). */
+export type CatchUpStanding = 'behind' | 'caught-up' | 'gone' | 'unknown';
 
 /**
  * Failed catch-ups of members that are no longer behind become `resolved`: a failure is current only
@@ -144,7 +145,10 @@ export function settleCatchUps(
 ): { readonly records: CatchUpRecord[]; readonly resolved: CatchUpRecord[] } {
   const resolved: CatchUpRecord[] = [];
   const settled = records.map((record) => {
-    if (record.state !== 'failed' || standingOf(record.segment, record.node) !== 'caught-up') return record;
+    if (record.state !== 'failed') return record;
+    const standing = standingOf(record.segment, record.node);
+    // A segment its node no longer holds has nothing left to catch up: its failure is history too.
+    if (standing !== 'caught-up' && standing !== 'gone') return record;
     const now: CatchUpRecord = { ...record, state: 'resolved' };
     resolved.push(now);
     return now;

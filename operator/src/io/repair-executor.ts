@@ -882,7 +882,8 @@ export function snapshotSource(
 
 /**
  * Where each member stands for `settleCatchUps`: behind (its node reports it `behindPeerGc`), caught
- * up (its node, reachable, reports it and not behind), or unknown (its node is down or silent).
+ * up (its node, reachable, reports it and not behind), gone (its node, reachable, reports without
+ * it: a repair moved it), or unknown (its node is down or silent).
  */
 export function catchUpStanding(
   world: { readonly segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]> },
@@ -891,7 +892,8 @@ export function catchUpStanding(
   return (segment, node) => {
     if (!reachable.has(node)) return 'unknown';
     const held = world.segmentsOf.get(node)?.find((reported) => reported.segmentId === segment);
-    if (held === undefined) return 'unknown';
+    // The node answered (its report is here) without the segment: it is gone from there for good.
+    if (held === undefined) return world.segmentsOf.has(node) ? 'gone' : 'unknown';
     return held.behindPeerGc === true ? 'behind' : 'caught-up';
   };
 }

@@ -310,10 +310,9 @@ export class LocalCluster {
     this.#checkpoint();
     mkdirSync(join(this.dataDir, 'logs'), { recursive: true });
     await this.#claimDataDir();
+    if (basePort === 0) this.#pickedPorts = await freePorts(portsNeeded(this.topology));
     this.ports =
-      basePort === 0
-        ? portsFromList(this.topology, (this.#pickedPorts = await freePorts(portsNeeded(this.topology))))
-        : fixedPorts(this.topology, basePort);
+      basePort === 0 ? portsFromList(this.topology, this.#pickedPorts) : fixedPorts(this.topology, basePort);
     await assertPortsFree(this.ports);
     this.#checkpoint();
     if (this.spec.backup.objectStore.kind === 'embedded') await this.#startObjectStore();

@@ -699,6 +699,17 @@ describe('bounds and timeouts', () => {
     expect(await show('statement_timeout')).toEqual([['7000']]);
   });
 
+  it("pg_dump's DEFAULT casts create the table, and the defaults are the cast values", async () => {
+    const harness = await started();
+    const answer = await harness.roundTrip(
+      frontend.query(
+        "CREATE TABLE d (id int, s varchar(20) DEFAULT 'new'::character varying, n int DEFAULT 0::int, f int DEFAULT -1::int, b bool DEFAULT 'true'::boolean, r real DEFAULT (2)::real); INSERT INTO d (id) VALUES (1); SELECT s, n, f, b, r FROM d",
+      ),
+    );
+    expect(find(answer, 'E')).toEqual([]);
+    expect(rows(answer)).toEqual([['new', '0', '-1', '1', '2']]);
+  });
+
   it('Terminate closes and rolls back an open transaction', async () => {
     const harness = await started();
     await harness.roundTrip(frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (1)'));

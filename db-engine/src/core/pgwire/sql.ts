@@ -599,6 +599,11 @@ interface Primary {
   readonly nameFromType: boolean;
   /** The primary begins a top-level select-list item (a cast of it may be named). */
   readonly itemStart: boolean;
+  /**
+   * The primary follows DEFAULT, where SQLite takes only a literal, a signed number, a name or a
+   * parenthesized expression: a cast there that is not folded to a literal is parenthesized.
+   */
+  readonly afterDefault: boolean;
 }
 
 const booleanTrue = ['t', 'true', 'y', 'yes', 'on', '1'];
@@ -682,6 +687,96 @@ function castExpression(
   }
 }
 
+/** A cast folded at translation time: its SQLite text, and the literal token it is, if one. */
+interface FoldedCast {
+  readonly text: string;
+  readonly single: Token | null;
+}
+
+const decimalText = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const integerText = /^[+-]?\d+$/;
+const INTEGER_MIN = -(2n ** 63n);
+const INTEGER_MAX = 2n ** 63n - 1n;
+
+function numberToken(text: string): Token {
+  return { kind: 'number', text };
+}
+
+/** A (possibly signed) number's text as a SQLite term: parenthesized when negative (`a - (-4)`). */
+function foldedNumber(text: string): FoldedCast {
+  const unsigned = text.replace(/^[+-]/, '');
+  return text.startsWith('-')
+    ? { text: `(-${unsigned})`, single: null }
+    : { text: unsigned, single: numberToken(unsigned) };
+}
+
+/** PostgreSQL's integer from a number's text: reals round half away from zero; null if too big. */
+function foldedInteger(text: string): FoldedCast | null {
+  if (integerText.test(text)) {
+    const value = BigInt(text);
+    return value < INTEGER_MIN || value > INTEGER_MAX ? null : foldedNumber(String(value));
+  }
+  const value = Number(text);
+  const rounded = Math.sign(value) * Math.round(Math.abs(value));
+  return Number.isSafeInteger(rounded) ? foldedNumber(String(rounded)) : null;
+}
+
+/** A number's text as a SQLite real (`1` → `1.0`, so that SQLite stores a real). */
+function foldedReal(text: string): FoldedCast {
+  return foldedNumber(/[.eE]/.test(text) ? text : `${text}.0`);
+}
+
+/**
+ * A cast of a literal (a string, a number, NULL, TRUE or FALSE), converted now into the literal it
+ * gives (`'new'::varchar` → `'new'`, `'3.7'::int` → `4`, `1::float` → `1.0`, `'true'::bool` → `1`),
+ * or null when it is left to SQLite. A literal, unlike a CAST, is allowed in a DEFAULT clause.
+ */
+function foldLiteralCast(single: Token, target: CastTarget, modifier: number | null): FoldedCast | null {
+  const constant = word(single);
+  if (constant === 'NULL') return { text: 'NULL', single };
+  if (constant === 'TRUE' || constant === 'FALSE') {
+    const text = constant === 'TRUE' ? '1' : '0';
+    return target.kind === 'integer' || target.kind === 'boolean'
+      ? { text, single: numberToken(text) }
+      : null;
+  }
+  const isString = single.kind === 'string';
+  if (!isString && single.kind !== 'number') return null;
+  const text = isString ? (single.value ?? '').trim() : single.text;
+  switch (target.kind) {
+    case 'integer':
+      return decimalText.test(text) ? foldedInteger(text) : null;
+    case 'real':
+      return decimalText.test(text) ? foldedReal(text) : null;
+    case 'text': {
+      // A number's text is PostgreSQL's only in its plain form (not `007`, `.5` or `1e3`).
+      if (!isString && !/^(0|[1-9]\d*)(\.\d+)?$/.test(text)) return null;
+      const value = isString ? (single.value ?? '') : text;
+      const kept =
+        target.pgName === 'varchar' && modifier !== null
+          ? Array.from(value).slice(0, modifier).join('')
+          : value;
+      return {
+        text: sqliteLiteral(kept),
+        single: { kind: 'string', text: sqliteLiteral(kept), value: kept },
+      };
+    }
+    case 'boolean': {
+      if (isString) {
+        const converted = booleanCast('', single);
+        return { text: converted, single: numberToken(converted) };
+      }
+      if (!integerText.test(text)) return null;
+      const converted = BigInt(text) === 0n ? '0' : '1';
+      return { text: converted, single: numberToken(converted) };
+    }
+    case 'blob':
+      return isString ? { text: blobCast('', single), single: null } : null;
+    default:
+      return unreachableTarget(target.kind);
+  }
+}
+
 function unreachableTarget(kind: never): never {
   throw new Error(`unexpected cast target ${String(kind)}`);
 }
@@ -745,6 +840,8 @@ const notFunctionNames = new Set([
   'WINDOW',
   'PARTITION',
   'END',
+  'DEFAULT',
+  'CHECK',
 ]);
 
 const sessionFunctions = new Set([
@@ -851,8 +948,13 @@ interface TranslationState {
   qualifier: Primary | null;
   /** The call before an `OVER` or `FILTER` just emitted, which the clause after it extends. */
   windowed: Primary | null;
-  readonly parentheses: { start: number; callee: Primary | null; itemStart: boolean }[];
-  readonly cases: { start: number; itemStart: boolean }[];
+  readonly parentheses: {
+    start: number;
+    callee: Primary | null;
+    itemStart: boolean;
+    afterDefault: boolean;
+  }[];
+  readonly cases: { start: number; itemStart: boolean; afterDefault: boolean }[];
 }
 
 function startsSelectItem(position: TranslationPosition): boolean {
@@ -868,6 +970,7 @@ function startsSelectItem(position: TranslationPosition): boolean {
 /** The primary that `token` ends, given the state before it (see TranslationState). */
 function primaryEndedBy(state: TranslationState, token: Token, start: number): Primary | null {
   const itemStart = startsSelectItem(state.position);
+  const afterDefault = word(state.position.previous ?? undefined) === 'DEFAULT';
   const keyword = word(token);
   if (
     token.kind === 'string' ||
@@ -877,14 +980,14 @@ function primaryEndedBy(state: TranslationState, token: Token, start: number): P
   ) {
     // A session function's value (a string token without a value) is a literal only in SQL.
     const single = token.kind === 'string' && token.value === undefined ? null : token;
-    return { kind: 'literal', start, single, name: null, nameFromType: false, itemStart };
+    return { kind: 'literal', start, single, name: null, nameFromType: false, itemStart, afterDefault };
   }
   if (keyword === 'CASE') {
-    state.cases.push({ start, itemStart });
+    state.cases.push({ start, itemStart, afterDefault });
     return null;
   }
   if (keyword === 'END' && state.cases.length > 0) {
-    const opened = state.cases.pop() as { start: number; itemStart: boolean };
+    const opened = state.cases.pop() as { start: number; itemStart: boolean; afterDefault: boolean };
     return {
       kind: 'expression',
       start: opened.start,
@@ -892,6 +995,7 @@ function primaryEndedBy(state: TranslationState, token: Token, start: number): P
       name: 'case',
       nameFromType: true,
       itemStart: opened.itemStart,
+      afterDefault: opened.afterDefault,
     };
   }
   if (keyword === 'OVER' || keyword === 'FILTER') {
@@ -903,7 +1007,7 @@ function primaryEndedBy(state: TranslationState, token: Token, start: number): P
       token.kind === 'identifier' ? token.text.toLowerCase() : token.text.slice(1, -1).replaceAll('""', '"');
     const qualifier = state.qualifier;
     return qualifier === null
-      ? { kind: 'name', start, single: null, name, nameFromType: false, itemStart }
+      ? { kind: 'name', start, single: null, name, nameFromType: false, itemStart, afterDefault }
       : {
           kind: 'name',
           start: qualifier.start,
@@ -911,6 +1015,7 @@ function primaryEndedBy(state: TranslationState, token: Token, start: number): P
           name,
           nameFromType: false,
           itemStart: qualifier.itemStart,
+          afterDefault: qualifier.afterDefault,
         };
   }
   if (token.text === '(') {
@@ -922,6 +1027,7 @@ function primaryEndedBy(state: TranslationState, token: Token, start: number): P
       start: callee?.start ?? start,
       callee,
       itemStart: callee?.itemStart ?? itemStart,
+      afterDefault: callee?.afterDefault ?? afterDefault,
     });
     return null;
   }
@@ -935,6 +1041,7 @@ function primaryEndedBy(state: TranslationState, token: Token, start: number): P
       name: opened.callee?.name ?? null,
       nameFromType: false,
       itemStart: opened.itemStart,
+      afterDefault: opened.afterDefault,
     };
   }
   return null;
@@ -974,15 +1081,18 @@ function emitCast(state: TranslationState, tokens: readonly Token[], castIndex: 
   }
   const operandText = state.parts.splice(operand.start).join('');
   const keepName = operand.name !== null && !operand.nameFromType;
+  const folded = operand.single === null ? null : foldLiteralCast(operand.single, target, modifier);
   const cast: Primary = {
-    kind: 'expression',
+    kind: folded === null ? 'expression' : 'literal',
     start: operand.start,
-    single: null,
+    single: folded?.single ?? null,
     name: keepName ? operand.name : target.pgName,
     nameFromType: !keepName,
     itemStart: operand.itemStart,
+    afterDefault: operand.afterDefault,
   };
-  const expression = castExpression(operandText, operand.single, target, modifier);
+  const converted = folded?.text ?? castExpression(operandText, operand.single, target, modifier);
+  const expression = folded === null && operand.afterDefault ? `(${converted})` : converted;
   const alias =
     cast.itemStart && endsSelectItem(tokens, end) ? ` AS ${quotedIdentifier(cast.name as string)}` : '';
   state.parts.push(expression + alias);

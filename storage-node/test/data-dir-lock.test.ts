@@ -10,11 +10,25 @@
  * In process, on a temporary directory with a process table the test controls: a recycled pid (alive,
  * another start time), the machine booted since, this process's own pid and a dead marker left by a
  * crashed takeover are stale; a live holder, a holder on another host and a lock that does not parse
- * are refused; `release` removes only the lock it took. And the real process table on Linux: a live
- * process that is not a storage node is judged by its start time (case 5).
+ * are refused; `release` removes only the lock it took. A holder in another pid namespace (another
+ * container on the directory, or this one before a restart; case 10) is judged by its heartbeat, the
+ * lock file's mtime: refused while a (test-driven) holder keeps it fresh, taken over once it is older
+ * than the limit, after waiting for it to lapse if need be; a lock without a namespace (case 11) needs
+ * both a dead pid and a lapsed heartbeat. A holder really beats, with small injected intervals, and
+ * notices when the lock is no longer its own. And the real process table on Linux: a live process that
+ * is not a storage node is judged by its start time (case 5), and the pid namespace is read.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asEpoch, asLsn, asPageNo, asPgId, asSegmentId, type RedoRecord } from '@northlight/protocol';
@@ -22,6 +36,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   acquireDataDirLock,
   EXIT_DATA_DIR_LOCKED,
+  type HeartbeatTiming,
   type LockHolder,
   type ProcessTable,
   realProcessTable,
@@ -169,6 +184,8 @@ describe('data directory lock (real processes)', () => {
   });
 });
 
+const OWN_REAL_NAMESPACE = realProcessTable.pidNamespace();
+
 /** A pid no process has (pids stay below 2^22 on Linux). */
 function deadPid(): number {
   return 4_194_303;
@@ -180,6 +197,7 @@ function holderOf(pid: number, nodeId: string, overrides: Partial<LockHolder> = 
     pid,
     nodeId,
     host: realProcessTable.hostName(),
+    ...(OWN_REAL_NAMESPACE === undefined ? {} : { pidNamespace: OWN_REAL_NAMESPACE }),
     acquiredAt: '2020-01-01T00:00:00.000Z',
     token: `token-${pid}`,
     ...overrides,
@@ -192,7 +210,15 @@ interface LogLine {
   readonly fields: Readonly<Record<string, unknown>> | undefined;
 }
 
-function harness(processes: Partial<ProcessTable> & { alive?: ReadonlySet<number> } = {}) {
+/** Intervals small enough for a test: beats every 20 ms, stale after 150 ms, a starter waits 300 ms. */
+const QUICK: HeartbeatTiming = { intervalMs: 20, staleAfterMs: 150, waitMsMax: 300 };
+const OWN_NAMESPACE = 'pid:[4026531836]';
+const OTHER_NAMESPACE = 'pid:[4026532999]';
+
+function harness(
+  processes: Partial<ProcessTable> & { alive?: ReadonlySet<number> } = {},
+  heartbeat?: HeartbeatTiming,
+) {
   const lines: LogLine[] = [];
   const alive = processes.alive ?? new Set<number>();
   const table: ProcessTable = {
@@ -201,7 +227,9 @@ function harness(processes: Partial<ProcessTable> & { alive?: ReadonlySet<number
     isAlive: (pid) => pid === 100 || alive.has(pid),
     startTicksOf: (pid) => (pid === 100 || alive.has(pid) ? `${pid}000` : undefined),
     bootId: () => 'boot-1',
+    pidNamespace: () => OWN_NAMESPACE,
     nowIso: () => '2030-01-01T00:00:00.000Z',
+    nowMs: () => Date.now(),
     ...processes,
   };
   const dataDir = newDirectory();
@@ -211,13 +239,25 @@ function harness(processes: Partial<ProcessTable> & { alive?: ReadonlySet<number
       nodeId: 'n1',
       logger: { log: (level, message, fields) => lines.push({ level, message, fields }) },
       processes: table,
+      ...(heartbeat === undefined ? {} : { heartbeat }),
     });
-  const plant = (holder: Partial<LockHolder>, name = 'LOCK') =>
+  const plant = (holder: { [Field in keyof LockHolder]?: LockHolder[Field] | undefined }, name = 'LOCK') =>
     writeFileSync(
       join(dataDir, name),
-      JSON.stringify({ ...holderOf(200, 'old'), host: 'here', bootId: 'boot-1', ...holder }),
+      JSON.stringify({
+        ...holderOf(200, 'old'),
+        host: 'here',
+        bootId: 'boot-1',
+        pidNamespace: OWN_NAMESPACE,
+        ...holder,
+      }),
     );
-  return { dataDir, lines, acquire, plant };
+  /** Sets the lock file's mtime to `ageMs` ago: its last heartbeat. */
+  const age = (ageMs: number) => {
+    const then = new Date(Date.now() - ageMs);
+    utimesSync(join(dataDir, 'LOCK'), then, then);
+  };
+  return { dataDir, lines, acquire, plant, age };
 }
 
 describe('data directory lock (in process)', () => {
@@ -233,6 +273,7 @@ describe('data directory lock (in process)', () => {
       host: 'here',
       startTicks: '100000',
       bootId: 'boot-1',
+      pidNamespace: OWN_NAMESPACE,
     });
     // A second acquire in the same process (a bug) is refused, although the lock names this pid.
     expect(await acquire()).toMatchObject({ ok: false, error: { code: 'NL_CONFIG_INVALID' } });
@@ -278,7 +319,7 @@ describe('data directory lock (in process)', () => {
       'the machine has booted since',
     ],
     [
-      'it is this very pid (a restarted container)',
+      'it is this very pid, in this pid namespace',
       { pid: 100, startTicks: '5' },
       new Set<number>(),
       'pid 100 is this process',
@@ -327,6 +368,123 @@ describe('data directory lock (in process)', () => {
     expect(lockOf(busy.dataDir)).toMatchObject({ pid: 200 });
   });
 
+  it.each([
+    ['this very pid', 100],
+    ['a pid that is gone here', 200],
+  ])(
+    'refuses a holder in another pid namespace whose heartbeat beats (%s), after waiting for it',
+    async (_case, pid) => {
+      const { dataDir, acquire, plant, lines } = harness({}, QUICK);
+      plant({ pid, pidNamespace: OTHER_NAMESPACE });
+      // The holder, another container on the directory, keeps beating while this one waits.
+      const beating = setInterval(() => {
+        const now = new Date();
+        utimesSync(join(dataDir, 'LOCK'), now, now);
+      }, 10);
+      const startedMs = Date.now();
+      try {
+        const refused = await acquire();
+        expect(Date.now() - startedMs).toBeGreaterThanOrEqual(QUICK.waitMsMax - 5);
+        expect(refused).toMatchObject({ ok: false, error: { code: 'NL_CONFIG_INVALID' } });
+        const message = refused.ok ? '' : refused.error.message;
+        expect(message).toContain(
+          `in pid namespace ${OTHER_NAMESPACE} (this process is in ${OWN_NAMESPACE})`,
+        );
+        expect(message).toMatch(/it is alive, its heartbeat \d+ ms old after 300 ms of waiting/);
+        expect(message).toContain('Another container or pod runs a storage node on this directory');
+      } finally {
+        clearInterval(beating);
+      }
+      expect(lockOf(dataDir)).toMatchObject({ pid, nodeId: 'old', pidNamespace: OTHER_NAMESPACE });
+      expect(lines.map((line) => line.message)).toEqual(['waiting for the lock’s heartbeat to lapse']);
+      expect(lines[0]).toMatchObject({ level: 'info' });
+    },
+  );
+
+  it('takes over at once, at WARN, a lock of another pid namespace whose heartbeat is older than the limit', async () => {
+    // Pid 200 is alive here with the recorded start time: in our namespace it would be a live holder.
+    const { dataDir, acquire, plant, age, lines } = harness({ alive: new Set([200]) });
+    plant({ pid: 200, startTicks: '200000', pidNamespace: OTHER_NAMESPACE });
+    age(60_000);
+    const taken = await acquire();
+    expect(taken.ok, taken.ok ? '' : taken.error.message).toBe(true);
+    if (taken.ok) taken.value.release();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 'warn',
+      message: 'took over a stale data directory lock',
+      fields: { previousPid: 200, previousPidNamespace: OTHER_NAMESPACE },
+    });
+    expect(String(lines[0]!.fields?.reason)).toMatch(
+      /^its heartbeat stopped \d+ ms ago \(the limit is 10000 ms; pid namespace pid:\[4026532999\]/,
+    );
+    expect(existsSync(join(dataDir, 'LOCK'))).toBe(false);
+  });
+
+  it('takes over the lock of its own dead predecessor in a restarted container once its heartbeat lapses', async () => {
+    const { dataDir, acquire, plant, lines } = harness({}, QUICK);
+    plant({ pid: 100, pidNamespace: OTHER_NAMESPACE }); // just written: a fresh heartbeat no one renews
+    const startedMs = Date.now();
+    const taken = await acquire();
+    expect(taken.ok, taken.ok ? '' : taken.error.message).toBe(true);
+    if (taken.ok) taken.value.release();
+    expect(Date.now() - startedMs).toBeGreaterThanOrEqual(QUICK.staleAfterMs - 5);
+    expect(lines.map((line) => [line.level, line.message])).toEqual([
+      ['info', 'waiting for the lock’s heartbeat to lapse'],
+      ['warn', 'took over a stale data directory lock'],
+    ]);
+    expect(lines[0]!.fields).toMatchObject({
+      holderPidNamespace: OTHER_NAMESPACE,
+      ownPidNamespace: OWN_NAMESPACE,
+      staleAfterMs: QUICK.staleAfterMs,
+    });
+    expect(readdirNames(dataDir)).toEqual([]);
+  });
+
+  it('judges a lock without a pid namespace (an earlier build) by its pid and its heartbeat both (case 11)', async () => {
+    const withoutNamespace = { pidNamespace: undefined };
+    // The pid is alive with its start time: refused at once, no waiting.
+    const live = harness({ alive: new Set([200]) }, QUICK);
+    live.plant({ ...withoutNamespace, startTicks: '200000' });
+    live.age(60_000);
+    const refused = await live.acquire();
+    expect(refused.ok ? '' : refused.error.message).toContain('Stop that process first');
+    expect(live.lines).toEqual([]);
+    // The pid is gone but the heartbeat is recent: it waits for the heartbeat too.
+    const recent = harness({}, QUICK);
+    recent.plant(withoutNamespace);
+    expect((await recent.acquire()).ok).toBe(true);
+    expect(recent.lines.map((line) => line.level)).toEqual(['info', 'warn']);
+    expect(String(recent.lines[1]!.fields?.reason)).toMatch(/^pid 200 is gone, and its heartbeat stopped/);
+    // This process's namespace unknown (no /proc), the pid gone, the heartbeat old: stale at once.
+    const noProc = harness({ pidNamespace: () => undefined }, QUICK);
+    noProc.plant({});
+    noProc.age(60_000);
+    expect((await noProc.acquire()).ok).toBe(true);
+    expect(noProc.lines.map((line) => line.level)).toEqual(['warn']);
+  });
+
+  it('beats: the holder sets the lock file’s mtime while it runs, and notices a lock that is not its own any more', async () => {
+    const { dataDir, acquire, age, lines } = harness({}, QUICK);
+    const taken = await acquire();
+    expect(taken.ok).toBe(true);
+    if (!taken.ok) return;
+    const lockPath = join(dataDir, 'LOCK');
+    age(60_000);
+    await sleep(QUICK.intervalMs * 4);
+    expect(Date.now() - statSync(lockPath).mtimeMs).toBeLessThan(QUICK.staleAfterMs);
+    // Someone replaced the lock (removed by hand, or a takeover while this process was frozen).
+    writeFileSync(lockPath, JSON.stringify(holderOf(300, 'other')));
+    age(60_000);
+    await sleep(QUICK.intervalMs * 4);
+    expect(Date.now() - statSync(lockPath).mtimeMs).toBeGreaterThan(50_000); // not refreshed: not ours
+    expect(lines.map((line) => [line.level, line.message])).toEqual([
+      ['error', 'the data directory lock is no longer this process’s'],
+    ]);
+    taken.value.release();
+    expect(lockOf(dataDir)).toMatchObject({ pid: 300 });
+  });
+
   it.runIf(existsSync('/proc/self/stat'))(
     'judges a live process that is not a storage node by its start time (real /proc)',
     async () => {
@@ -335,6 +493,7 @@ describe('data directory lock (in process)', () => {
         const pid = sleeper.pid!;
         const startTicks = realProcessTable.startTicksOf(pid) ?? 'none';
         expect(startTicks).toMatch(/^\d+$/);
+        expect(realProcessTable.pidNamespace()).toMatch(/^pid:\[\d+\]$/);
         const lines: LogLine[] = [];
         const logger = {
           log: (level: string, message: string, fields?: Readonly<Record<string, unknown>>) =>
@@ -361,4 +520,8 @@ describe('data directory lock (in process)', () => {
 
 function readdirNames(directory: string): string[] {
   return readdirSync(directory).sort();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -4,10 +4,17 @@
  * lost: each process appended to and collected the same log files behind the other's back).
  *
  * The lock is a small JSON file naming its holder: pid, node id, host, the process's start time
- * (`/proc/<pid>/stat`, field 22, clock ticks since boot) and the machine's boot id when Linux gives
- * them. It is taken before the node listens or opens a segment, and removed on a clean shutdown only
- * (after the core has stopped and synced). A node that crashes or is killed leaves it behind: the next
- * one finds its holder gone, takes it over and says so at WARN.
+ * (`/proc/<pid>/stat`, field 22, clock ticks since boot), the machine's boot id and the process's pid
+ * namespace (`/proc/self/ns/pid`) when Linux gives them. It is taken before the node listens or opens
+ * a segment, and removed on a clean shutdown only (after the core has stopped and synced). A node that
+ * crashes or is killed leaves it behind: the next one finds its holder gone, takes it over and says so
+ * at WARN.
+ *
+ * A pid means something only in the pid namespace it was given in. Every container on a host shares
+ * the kernel's boot id but has a namespace of its own, so two containers mounting one directory (both
+ * nodes pid 1) cannot judge each other by pid: "that is my own pid" and "no such pid here" are both
+ * false evidence of death there. So the holder also beats a heartbeat: it sets the lock file's mtime
+ * every HEARTBEAT_MS, and a holder whose namespace is not ours is judged by that alone (case 10).
  *
  * How each case goes (the numbers are referred to below):
  *   1. Two nodes start on a free directory at once. Each writes its lock, complete and synced, to a
@@ -25,8 +32,8 @@
  *   5. The pid was recycled: a live process holds it, but it started at another time than the one
  *      recorded: stale. Without /proc (not Linux) only liveness counts, and a recycled pid makes the
  *      node refuse, naming the pid, until a human removes the lock.
- *   6. The lock names this process's own pid but is not one it took: a previous incarnation in a
- *      restarted container (pid namespaces start again at 1): stale.
+ *   6. The lock names this process's own pid, in this pid namespace, but is not one it took: its
+ *      holder cannot be running (we have its pid), so stale.
  *   7. The lock names another host (and not this machine's boot id, which a renamed host keeps): this
  *      host cannot see that host's processes, so the node refuses and says which host to check.
  *   8. A node crashed while holding the takeover marker (a window of microseconds): the marker is
@@ -35,6 +42,18 @@
  *      race right after it.
  *   9. A lock that cannot be read as one (not JSON, another format): never the work of a live starter
  *      (1 writes it whole before it is visible), so it is left for a human: the node refuses.
+ *  10. The lock names another pid namespace on this machine (another container or pod on the same
+ *      directory, or this container restarted): the pid says nothing, the heartbeat decides. Its mtime
+ *      older than HEARTBEAT_STALE_MS: stale (the holder died, or is frozen that long: see 12). Fresher:
+ *      the starter waits, re-reading, up to HEARTBEAT_WAIT_MS_MAX (longer than the stale limit, so a
+ *      restarted pod whose predecessor died takes over by itself after at most HEARTBEAT_STALE_MS),
+ *      and refuses if the heartbeat still beats: another live node serves the directory.
+ *  11. One namespace is unknown (a lock of an earlier build, which records none and beats no
+ *      heartbeat; or no /proc here): stale only if the pid judges it so (3, 5, 6) and the heartbeat
+ *      has lapsed too; a pid that looks alive is refused as in 2.
+ *  12. Left open: a holder frozen longer than HEARTBEAT_STALE_MS (SIGSTOP, a stalled disk) in another
+ *      namespace loses its lock to a starter. It notices at its next beat (LOCK no longer holds its
+ *      token) and logs an ERROR, but does not stop by itself.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -44,13 +63,15 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  readlinkSync,
   statSync,
   unlinkSync,
+  utimesSync,
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fail, type Logger, NorthlightError, ok, type Result } from '@northlight/protocol';
+import { assert, fail, type Logger, NorthlightError, ok, type Result } from '@northlight/protocol';
 import { bootId, processAlive, processStartTicks } from '@northlight/protocol/io';
 
 export const LOCK_FILE_NAME = 'LOCK';
@@ -68,6 +89,36 @@ const TAKEOVER_WAIT_MS = 20;
 const LOCK_FORMAT = 1;
 /** A lock file is a few hundred bytes; anything far larger is not one of ours. */
 const LOCK_FILE_BYTES_MAX = 4096;
+/** How often a holder sets its lock file's mtime (case 10). */
+export const HEARTBEAT_MS = 2_000;
+/** A lock whose heartbeat is older than this is stale when its pid cannot be judged (cases 10, 11). */
+export const HEARTBEAT_STALE_MS = 5 * HEARTBEAT_MS;
+/** How long a starter waits for a recent heartbeat of another namespace to lapse before refusing. */
+export const HEARTBEAT_WAIT_MS_MAX = 15_000;
+
+/** The heartbeat's intervals; tests pass small ones. */
+export interface HeartbeatTiming {
+  readonly intervalMs: number;
+  readonly staleAfterMs: number;
+  readonly waitMsMax: number;
+}
+
+export const DEFAULT_HEARTBEAT_TIMING: HeartbeatTiming = {
+  intervalMs: HEARTBEAT_MS,
+  staleAfterMs: HEARTBEAT_STALE_MS,
+  waitMsMax: HEARTBEAT_WAIT_MS_MAX,
+};
+
+/**
+ * A live holder must never look stale: it beats several times within the stale limit (a late timer or
+ * a slow disk skips a beat or two), and a starter waits past the limit, so a dead holder's lock lapses
+ * while it waits.
+ */
+function assertTiming(timing: HeartbeatTiming): void {
+  assert(timing.intervalMs > 0 && timing.staleAfterMs >= 3 * timing.intervalMs);
+  assert(timing.waitMsMax > timing.staleAfterMs);
+}
+assertTiming(DEFAULT_HEARTBEAT_TIMING);
 
 /** Who holds a data directory: what the lock file records. */
 export interface LockHolder {
@@ -79,6 +130,8 @@ export interface LockHolder {
   readonly startTicks?: string;
   /** `/proc/sys/kernel/random/boot_id`, when the platform gives it. */
   readonly bootId?: string;
+  /** `readlink /proc/self/ns/pid` (e.g. `pid:[4026531836]`): where `pid` means something. */
+  readonly pidNamespace?: string;
   readonly acquiredAt: string;
   /** Tells this holder's lock from a later one of the same pid (release removes only its own). */
   readonly token: string;
@@ -92,7 +145,19 @@ export interface ProcessTable {
   isAlive(pid: number): boolean;
   startTicksOf(pid: number): string | undefined;
   bootId(): string | undefined;
+  /** This process's pid namespace, undefined without /proc. */
+  pidNamespace(): string | undefined;
   nowIso(): string;
+  /** Milliseconds since the epoch, on the clock file mtimes are set by. */
+  nowMs(): number;
+}
+
+function ownPidNamespace(): string | undefined {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return undefined; // not Linux, or /proc not mounted
+  }
 }
 
 export const realProcessTable: ProcessTable = {
@@ -101,29 +166,60 @@ export const realProcessTable: ProcessTable = {
   isAlive: processAlive,
   startTicksOf: processStartTicks,
   bootId,
+  pidNamespace: ownPidNamespace,
   nowIso: () => new Date().toISOString(),
+  nowMs: () => Date.now(),
 };
 
 /** The tokens of the locks this process holds: a lock naming our pid is ours only if its token is here. */
 const heldTokens = new Set<string>();
 
-/** Whether a recorded holder still runs, and if not, why we may take its lock. */
-export type HolderVerdict = { readonly alive: true } | { readonly alive: false; readonly reason: string };
+/**
+ * Whether a recorded holder still runs, and if not, why we may take its lock. `heartbeatAgeMs` is set
+ * when the heartbeat, not the pid, says it is alive (case 10): it may yet lapse.
+ */
+export type HolderVerdict =
+  | { readonly alive: true; readonly heartbeatAgeMs?: number }
+  | { readonly alive: false; readonly reason: string };
 
-/** Cases 3, 5, 6 and 7 of the header. Pure given the process table. */
-export function judgeHolder(holder: LockHolder, table: ProcessTable): HolderVerdict | 'other-host' {
+/** The lock file's heartbeat as a starter sees it. */
+export interface Heartbeat {
+  readonly mtimeMs: number;
+  readonly staleAfterMs: number;
+}
+
+/** Cases 3, 5, 6, 7, 10 and 11 of the header. Pure given the process table and the file's mtime. */
+export function judgeHolder(
+  holder: LockHolder,
+  table: ProcessTable,
+  heartbeat: Heartbeat,
+): HolderVerdict | 'other-host' {
   const bootId = table.bootId();
   // A host name may change under a running machine (a laptop changing networks): the same boot id
   // says it is this machine still.
   const sameMachine = holder.host === table.hostName() || (bootId !== undefined && holder.bootId === bootId);
   if (!sameMachine) return 'other-host';
-  if (holder.pid === table.ownPid)
-    return {
-      alive: false,
-      reason: `pid ${holder.pid} is this process: an earlier run in a restarted container`,
-    };
   if (holder.bootId !== undefined && bootId !== undefined && holder.bootId !== bootId)
     return { alive: false, reason: 'the machine has booted since' };
+  const ownNamespace = table.pidNamespace();
+  if (holder.pidNamespace !== undefined && holder.pidNamespace === ownNamespace)
+    return judgeByPid(holder, table);
+  if (holder.pidNamespace === undefined || ownNamespace === undefined) {
+    // Case 11: the pid may mean something; believe it when it says alive, and not alone when dead.
+    const byPid = judgeByPid(holder, table);
+    if (byPid.alive) return byPid;
+    const byHeartbeat = judgeByHeartbeat(holder, table, heartbeat);
+    return byHeartbeat.alive
+      ? byHeartbeat
+      : { alive: false, reason: `${byPid.reason}, and ${byHeartbeat.reason}` };
+  }
+  return judgeByHeartbeat(holder, table, heartbeat); // case 10
+}
+
+/** Cases 3, 5 and 6: the holder's pid is one of this namespace's. */
+function judgeByPid(holder: LockHolder, table: ProcessTable): HolderVerdict {
+  if (holder.pid === table.ownPid)
+    return { alive: false, reason: `pid ${holder.pid} is this process, so the holder is gone` };
   if (!table.isAlive(holder.pid)) return { alive: false, reason: `pid ${holder.pid} is gone` };
   const startTicks = table.startTicksOf(holder.pid);
   if (holder.startTicks !== undefined && startTicks !== undefined && holder.startTicks !== startTicks)
@@ -134,15 +230,62 @@ export function judgeHolder(holder: LockHolder, table: ProcessTable): HolderVerd
   return { alive: true };
 }
 
+/** Case 10: the pid says nothing here, the lock file's mtime does. */
+function judgeByHeartbeat(holder: LockHolder, table: ProcessTable, heartbeat: Heartbeat): HolderVerdict {
+  const heartbeatAgeMs = Math.max(0, Math.round(table.nowMs() - heartbeat.mtimeMs));
+  if (heartbeatAgeMs <= heartbeat.staleAfterMs) return { alive: true, heartbeatAgeMs };
+  return {
+    alive: false,
+    reason: `its heartbeat stopped ${heartbeatAgeMs} ms ago (the limit is ${heartbeat.staleAfterMs} ms; pid namespace ${holder.pidNamespace ?? 'unknown'}, this process's ${table.pidNamespace() ?? 'unknown'})`,
+  };
+}
+
 /** The lock this process holds; `release()` on a clean shutdown. */
 export class DataDirLock {
   readonly path: string;
   readonly holder: LockHolder;
   #released = false;
+  #lostLogged = false;
+  readonly #logger: Logger;
+  readonly #heartbeat: NodeJS.Timeout;
 
-  constructor(path: string, holder: LockHolder) {
+  constructor(path: string, holder: LockHolder, logger: Logger, heartbeatMs: number) {
     this.path = path;
     this.holder = holder;
+    this.#logger = logger;
+    // Unref'd: the lock never keeps a process alive; release() stops it before removing the file.
+    this.#heartbeat = setInterval(() => this.#beat(), heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  /**
+   * Case 10: sets the lock file's mtime, if LOCK is still ours. A failure (the disk read-only, the
+   * file removed by hand or taken over, case 12) is logged once; the node goes on, as it did before
+   * heartbeats: stopping here would be a policy main.ts does not have.
+   */
+  #beat(): void {
+    try {
+      const current = readHolder(this.path);
+      if (current.kind !== 'holder' || current.holder.token !== this.holder.token) {
+        if (!this.#lostLogged)
+          this.#logger.log('error', 'the data directory lock is no longer this process’s', {
+            path: this.path,
+            found: current.kind === 'holder' ? describeHolder(current.holder) : current.kind,
+          });
+        this.#lostLogged = true;
+        return;
+      }
+      const now = new Date();
+      utimesSync(this.path, now, now);
+      this.#lostLogged = false;
+    } catch (error) {
+      if (!this.#lostLogged)
+        this.#logger.log('warn', 'refresh the data directory lock’s heartbeat', {
+          path: this.path,
+          error: (error as Error).message,
+        });
+      this.#lostLogged = true;
+    }
   }
 
   /**
@@ -152,6 +295,7 @@ export class DataDirLock {
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    clearInterval(this.#heartbeat);
     heldTokens.delete(this.holder.token);
     const current = readHolder(this.path);
     if (current.kind !== 'holder' || current.holder.token !== this.holder.token) return;
@@ -160,15 +304,18 @@ export class DataDirLock {
 }
 
 type ReadLock =
-  | { readonly kind: 'holder'; readonly holder: LockHolder; readonly inode: bigint }
+  | { readonly kind: 'holder'; readonly holder: LockHolder; readonly inode: bigint; readonly mtimeMs: number }
   | { readonly kind: 'absent' }
   | { readonly kind: 'unreadable'; readonly reason: string };
 
 function readHolder(path: string): ReadLock {
   let text: string;
   let inode: bigint;
+  let mtimeMs: number;
   try {
-    inode = statSync(path, { bigint: true }).ino;
+    const stat = statSync(path, { bigint: true });
+    inode = stat.ino;
+    mtimeMs = Number(stat.mtimeNs / 1_000_000n);
     text = readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
@@ -185,7 +332,7 @@ function readHolder(path: string): ReadLock {
       typeof holder.host === 'string' &&
       typeof holder.token === 'string';
     return valid
-      ? { kind: 'holder', holder: holder as LockHolder, inode }
+      ? { kind: 'holder', holder: holder as LockHolder, inode, mtimeMs }
       : { kind: 'unreadable', reason: 'not a northlight lock of format 1' };
   } catch (error) {
     return { kind: 'unreadable', reason: (error as Error).message };
@@ -220,15 +367,17 @@ export interface AcquireOptions {
   readonly nodeId: string;
   readonly logger: Logger;
   readonly processes?: ProcessTable;
+  readonly heartbeat?: HeartbeatTiming;
 }
 
 /**
  * Takes `<dataDir>/LOCK` (creating the directory if need be), or says why not: NL_CONFIG_INVALID when
- * another live process holds it, or its holder cannot be checked (cases 2, 5 without /proc, 7, 9).
- * File system errors (a read-only or missing parent directory) are thrown as NL_DISK_IO.
+ * another live process holds it, or its holder cannot be checked (cases 2, 5 without /proc, 7, 9, 10
+ * once its wait is over). File system errors (a read-only or missing parent directory) are thrown as NL_DISK_IO.
  */
 export async function acquireDataDirLock(options: AcquireOptions): Promise<Result<DataDirLock>> {
   const table = options.processes ?? realProcessTable;
+  assertTiming(options.heartbeat ?? DEFAULT_HEARTBEAT_TIMING);
   const lockPath = join(options.dataDir, LOCK_FILE_NAME);
   const ownPath = join(options.dataDir, `${LOCK_FILE_NAME}.${table.ownPid}.tmp`);
   const holder = holderRecord(options, table);
@@ -259,41 +408,62 @@ async function acquireLoop(
   options: AcquireOptions,
   table: ProcessTable,
 ): Promise<Result<DataDirLock>> {
-  for (let attempt = 0; attempt < ACQUIRE_ATTEMPTS_MAX; attempt++) {
+  const timing = options.heartbeat ?? DEFAULT_HEARTBEAT_TIMING;
+  const waitUntilMs = table.nowMs() + timing.waitMsMax;
+  let waitLogged = false;
+  // Rounds spent waiting for a heartbeat to lapse are bounded by waitUntilMs, the others by the count.
+  let attempts = 0;
+  while (attempts < ACQUIRE_ATTEMPTS_MAX) {
     try {
       linkSync(ownPath, lockPath); // case 1
       heldTokens.add(holder.token);
-      return ok(new DataDirLock(lockPath, holder));
+      return ok(new DataDirLock(lockPath, holder, options.logger, timing.intervalMs));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const found = readHolder(lockPath);
-    if (found.kind === 'absent') continue; // released meanwhile: link again
-    if (found.kind === 'unreadable')
+    if (found.kind === 'absent') {
+      attempts++;
+      continue; // released meanwhile: link again
+    }
+    const verdict: HolderVerdict | 'other-host' | 'unreadable' =
+      found.kind === 'unreadable'
+        ? 'unreadable'
+        : heldTokens.has(found.holder.token)
+          ? { alive: true }
+          : judgeHolder(found.holder, table, { mtimeMs: found.mtimeMs, staleAfterMs: timing.staleAfterMs });
+    if (verdict === 'unreadable' || verdict === 'other-host' || found.kind === 'unreadable')
       return fail(
-        refusal(
-          options.dataDir,
-          `its lock ${lockPath} cannot be read (${found.reason}). If no storage node runs on this directory, remove ${lockPath} and start again`,
+        refusalFor(
+          lockPath,
+          found,
+          verdict === 'other-host' ? verdict : 'unreadable',
+          options,
+          table,
+          timing,
         ),
       );
-    const verdict: HolderVerdict | 'other-host' = heldTokens.has(found.holder.token)
-      ? { alive: true }
-      : judgeHolder(found.holder, table);
-    if (verdict === 'other-host')
-      return fail(
-        refusal(
-          options.dataDir,
-          `it is locked by ${describeHolder(found.holder)}, and this host cannot check the processes of host ${found.holder.host}. If no storage node runs there on this directory, remove ${lockPath} and start again`,
-        ),
-      );
-    if (verdict.alive)
-      return fail(
-        refusal(
-          options.dataDir,
-          `it is in use by ${describeHolder(found.holder)}. Stop that process first, or give this node another --data-dir; if pid ${found.holder.pid} is not a storage node, remove ${lockPath} and start again`,
-        ),
-      );
-    if (!takeOverStale(lockPath, found, verdict.reason, options, table)) await sleep(TAKEOVER_WAIT_MS); // another starter is taking over (case 4): look again after it
+    const remainingMs = waitUntilMs - table.nowMs();
+    if (verdict.alive && verdict.heartbeatAgeMs !== undefined && remainingMs > 0) {
+      if (!waitLogged)
+        options.logger.log('info', 'waiting for the lock’s heartbeat to lapse', {
+          dataDir: options.dataDir,
+          holder: describeHolder(found.holder),
+          holderPidNamespace: found.holder.pidNamespace ?? 'unknown',
+          ownPidNamespace: table.pidNamespace() ?? 'unknown',
+          heartbeatAgeMs: verdict.heartbeatAgeMs,
+          staleAfterMs: timing.staleAfterMs,
+          waitMsMax: timing.waitMsMax,
+          why: 'the holder’s pid cannot be checked from this pid namespace (another container, or this one before a restart): its heartbeat decides, stale after staleAfterMs',
+        });
+      waitLogged = true;
+      await sleep(Math.min(timing.intervalMs, remainingMs));
+      continue; // case 10
+    }
+    if (verdict.alive) return fail(refusalFor(lockPath, found, verdict, options, table, timing));
+    attempts++;
+    if (!takeOverStale(lockPath, found, verdict.reason, options, table, timing))
+      await sleep(TAKEOVER_WAIT_MS); // another starter is taking over (case 4): look again after it
   }
   return fail(
     refusal(
@@ -303,16 +473,49 @@ async function acquireLoop(
   );
 }
 
+/** Why a starter refuses: what it found, and what a human should do about it. */
+function refusalFor(
+  lockPath: string,
+  found: Exclude<ReadLock, { kind: 'absent' }>,
+  verdict: { readonly alive: true; readonly heartbeatAgeMs?: number } | 'other-host' | 'unreadable',
+  options: AcquireOptions,
+  table: ProcessTable,
+  timing: HeartbeatTiming,
+): NorthlightError {
+  const removeIt = `remove ${lockPath} and start again`;
+  if (found.kind === 'unreadable' || verdict === 'unreadable')
+    return refusal(
+      options.dataDir,
+      `its lock ${lockPath} cannot be read (${found.kind === 'unreadable' ? found.reason : 'unreadable'}). If no storage node runs on this directory, ${removeIt}`,
+    );
+  const holder = describeHolder(found.holder);
+  if (verdict === 'other-host')
+    return refusal(
+      options.dataDir,
+      `it is locked by ${holder}, and this host cannot check the processes of host ${found.holder.host}. If no storage node runs there on this directory, ${removeIt}`,
+    );
+  if (verdict.heartbeatAgeMs !== undefined)
+    return refusal(
+      options.dataDir,
+      `it is in use by ${holder}, in pid namespace ${found.holder.pidNamespace ?? 'unknown'} (this process is in ${table.pidNamespace() ?? 'unknown'}): it is alive, its heartbeat ${verdict.heartbeatAgeMs} ms old after ${timing.waitMsMax} ms of waiting for it to lapse. Another container or pod runs a storage node on this directory: stop it first, or give this node another --data-dir. If nothing runs there, ${removeIt}`,
+    );
+  return refusal(
+    options.dataDir,
+    `it is in use by ${holder}. Stop that process first, or give this node another --data-dir; if pid ${found.holder.pid} is not a storage node, ${removeIt}`,
+  );
+}
+
 /**
  * Cases 3, 4 and 8: under the takeover marker, removes the stale lock `found` if it is still there.
  * False when another live starter holds the marker.
  */
 function takeOverStale(
   lockPath: string,
-  found: { readonly holder: LockHolder; readonly inode: bigint },
+  found: { readonly holder: LockHolder; readonly inode: bigint; readonly mtimeMs: number },
   reason: string,
   options: AcquireOptions,
   table: ProcessTable,
+  timing: HeartbeatTiming,
 ): boolean {
   const markerPath = join(options.dataDir, TAKEOVER_FILE_NAME);
   try {
@@ -321,20 +524,29 @@ function takeOverStale(
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     const other = readHolder(markerPath);
     if (other.kind !== 'holder') return other.kind === 'absent';
-    const verdict = judgeHolder(other.holder, table);
+    const verdict = judgeHolder(other.holder, table, {
+      mtimeMs: other.mtimeMs,
+      staleAfterMs: timing.staleAfterMs,
+    });
     if (verdict === 'other-host' || verdict.alive) return false;
     removeIfPresent(markerPath); // its holder died taking over (case 8)
     return true;
   }
   try {
     const again = readHolder(lockPath);
-    if (again.kind !== 'holder' || again.inode !== found.inode || again.holder.token !== found.holder.token)
+    if (
+      again.kind !== 'holder' ||
+      again.inode !== found.inode ||
+      again.holder.token !== found.holder.token ||
+      again.mtimeMs !== found.mtimeMs
+    )
       return true; // replaced meanwhile (case 4): the next look judges the new one
     unlinkSync(lockPath);
     options.logger.log('warn', 'took over a stale data directory lock', {
       dataDir: options.dataDir,
       reason,
       previousPid: found.holder.pid,
+      previousPidNamespace: found.holder.pidNamespace ?? 'unknown',
       previousNodeId: found.holder.nodeId,
       previousSince: found.holder.acquiredAt,
     });
@@ -347,6 +559,7 @@ function takeOverStale(
 function holderRecord(options: AcquireOptions, table: ProcessTable): LockHolder {
   const startTicks = table.startTicksOf(table.ownPid);
   const bootId = table.bootId();
+  const pidNamespace = table.pidNamespace();
   return {
     format: LOCK_FORMAT,
     pid: table.ownPid,
@@ -354,6 +567,7 @@ function holderRecord(options: AcquireOptions, table: ProcessTable): LockHolder 
     host: table.hostName(),
     ...(startTicks === undefined ? {} : { startTicks }),
     ...(bootId === undefined ? {} : { bootId }),
+    ...(pidNamespace === undefined ? {} : { pidNamespace }),
     acquiredAt: table.nowIso(),
     token: randomUUID(),
   };

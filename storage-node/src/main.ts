@@ -90,6 +90,14 @@ async function run(argv: readonly string[]): Promise<number> {
     bindings: { nodeId: config.nodeId, zone: config.zone },
   });
   logger.log('info', 'starting', { config: describeConfig(config) });
+  // Signals are taken from the start: one that arrives before the node serves (or in the instant
+  // between its "ready" line and the shutdown handler) must not kill it mid-write by default action.
+  let signalled: string | undefined;
+  let onSignal = (signal: string): void => {
+    signalled ??= signal;
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
   // Before anything opens a segment or a port: two processes on one directory corrupt it.
   const lock = await acquireDataDirLock({ dataDir: config.dataDir, nodeId: config.nodeId, logger });
   if (!lock.ok) {
@@ -265,8 +273,8 @@ async function run(argv: readonly string[]): Promise<number> {
         resolve(0);
       })();
     };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+    onSignal = shutdown;
+    if (signalled !== undefined) shutdown(signalled);
   });
 }
 

@@ -1,16 +1,15 @@
 /**
  * `northlight up`'s own life, on real processes: how it takes its data directory, and how it stops.
  *   1. Two `up`s started at the same moment on one data directory: exactly one runs (six storage
- *      nodes, not twelve); the other exits 1 at once, naming the first one's pid. A lock left by an
- *      `up` that died is taken over, with a note.
+ *      nodes, not twelve); the other exits 1 at once, naming the first one's pid. An `up` SIGKILLed
+ *      while it starts leaves its lock and its members: the next `up` takes the lock over (a note),
+ *      stops the members it finds in the state file, and runs exactly one set.
  *   2. SIGTERM while `up` starts (its storage nodes are starting): it stops what it started and exits
  *      1, and no process of that data directory is left.
  *   3. Ctrl-C in the terminal (SIGINT to the whole foreground process group): only `up` gets it, and
  *      stops the engines first and the storage nodes after them (their logs say who asked, and when).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { newDataDir, outputOf, processesOf, spawnUp, startUp, until } from './support/cli-rig.js';
@@ -47,18 +46,26 @@ describe('northlight up: the data directory lock and stopping (real processes)',
     expect(await running.exited).toBe(0);
     expect(existsSync(join(dataDir, 'up.lock'))).toBe(false);
 
-    // A lock whose `up` is gone (a SIGKILL leaves it): the next `up` takes it over and says so.
-    const gone = spawnSync(process.execPath, ['-e', ''], { encoding: 'utf8' }).pid!;
-    writeFileSync(
-      join(dataDir, 'up.lock'),
-      `${JSON.stringify({ format: 'northlight-up-lock/1', pid: gone, processStartTicks: '1', startedAt: '2020-01-01T00:00:00.000Z', host: hostname() })}\n`,
+    // An `up` SIGKILLed mid-start leaves its lock and its members (they run in process groups of
+    // their own, so they outlive it): the next `up` takes the lock over, finds the members in the
+    // state file written as they started, stops them, and runs exactly one set.
+    const killed = spawnUp(dataDir);
+    await outputOf(killed, 'starting 6 storage nodes');
+    await until('the storage nodes spawned', () =>
+      processesOf(join(dataDir, 'storage')).length === 6 ? true : undefined,
     );
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+    const leftovers = processesOf(dataDir);
+    expect(leftovers.length).toBeGreaterThanOrEqual(6);
     const again = await startUp(dataDir);
-    expect(again.output.join('')).toMatch(
-      new RegExp(
-        `the \`up\` that held .*up\\.lock \\(pid ${gone}, started 2020-01-01T00:00:00\\.000Z\\) is gone`,
-      ),
+    const againOutput = again.output.join('');
+    expect(againOutput).toMatch(
+      new RegExp(`the \`up\` that held .*up\\.lock \\(pid ${killed.child.pid}, started .*\\) is gone`),
     );
+    expect(againOutput).toMatch(/stopped \d+ process\(es\) a previous run left behind/);
+    for (const pid of leftovers) expect(processesOf(dataDir)).not.toContain(pid);
+    expect(processesOf(join(dataDir, 'storage'))).toHaveLength(6);
     again.child.kill('SIGTERM');
     expect(await again.exited).toBe(0);
     expect(existsSync(join(dataDir, 'up.lock'))).toBe(false);

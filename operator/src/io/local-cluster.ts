@@ -156,6 +156,8 @@ export interface StateFile {
   readonly format: string;
   readonly cluster: string;
   readonly pid: number;
+  /** When `pid` started (clock ticks after boot), so a recycled pid is not taken for a running `up`. */
+  readonly pidStartTicks?: string;
   readonly controlUrl: string;
   readonly ports: PortLayout;
   readonly pids: readonly number[];
@@ -232,6 +234,7 @@ export class LocalCluster {
   #loop: ReturnType<typeof setInterval> | undefined;
   /** The ports `--base-port 0` picked (claimed in the port registry), refreshed while running. */
   #pickedPorts: number[] = [];
+  readonly #ownStartTicks = processStartTicks(process.pid);
   #claimRefresh: NodeJS.Timeout | undefined;
   #wakeRequested = false;
   #stopping = false;
@@ -322,6 +325,9 @@ export class LocalCluster {
     );
     this.#checkpoint();
     for (const nodeId of nodes) this.#processes.start(this.#storageSpec(nodeId));
+    // Recorded as members start, not only once all serve: an `up` killed mid-start (SIGKILL, a
+    // power cut) leaves members in process groups of their own, and the next `up` finds them here.
+    this.#writeState();
     await this.#waitReady(nodes);
     this.#controlApi = await controlApi?.(this);
     this.#checkpoint();
@@ -329,6 +335,7 @@ export class LocalCluster {
       `starting the writer ${this.writer} (volume recovery; ${this.#versionsText([this.writer])})`,
     );
     this.#processes.start(this.#engineSpec(this.writer));
+    this.#writeState();
     await this.#waitReady([this.writer]);
     const replicas = this.topology.engines.filter((engine) => engine.name !== this.writer);
     if (replicas.length > 0) {
@@ -338,6 +345,7 @@ export class LocalCluster {
       );
       this.#checkpoint();
       for (const name of names) this.#processes.start(this.#engineSpec(name));
+      this.#writeState();
       await this.#waitReady(names);
     }
     this.#checkpoint();
@@ -664,6 +672,7 @@ export class LocalCluster {
   async #startObjectStore(): Promise<void> {
     this.#progress(`starting the embedded S3-compatible object store on port ${this.ports.objectStore}`);
     this.#processes.start(this.#objectStoreSpec());
+    this.#writeState();
     await this.#waitReady(['object-store'], async () => portAccepts(this.ports.objectStore));
   }
 
@@ -722,7 +731,11 @@ export class LocalCluster {
   async #claimDataDir(): Promise<void> {
     const state = readStateFile(this.dataDir);
     if (state === undefined) return;
-    if (state.pid !== process.pid && processAlive(state.pid))
+    const stillRuns =
+      state.pid !== process.pid &&
+      processAlive(state.pid) &&
+      (state.pidStartTicks === undefined || processStartTicks(state.pid) === state.pidStartTicks);
+    if (stillRuns)
       throw new AlreadyRunningError(
         `a cluster is already running from ${this.dataDir} (pid ${state.pid}, control API ${state.controlUrl}); ` +
           `see it with \`${commandFor(this.dataDir, 'status')}\`, stop it with \`${commandFor(this.dataDir, 'down')}\``,
@@ -736,6 +749,7 @@ export class LocalCluster {
       format: STATE_FORMAT,
       cluster: this.spec.name,
       pid: process.pid,
+      ...(this.#ownStartTicks === undefined ? {} : { pidStartTicks: this.#ownStartTicks }),
       controlUrl: `http://127.0.0.1:${this.ports.control}`,
       ports: this.ports,
       pids: this.#processes.pids(),

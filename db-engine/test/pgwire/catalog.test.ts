@@ -2,15 +2,18 @@
  * psql's catalog queries (src/core/pgwire/catalog.ts). The queries below are what psql 15.18 sends
  * (captured with `psql -E` against PostgreSQL 15): each relation list (`\dt`, `\di acc*`, `\d+`,
  * `\dt "Mixed$"`, `\dt other.*`) is translated and run on the real kernel, and must list what
- * `sqlite_schema` holds under psql's column names; `\d NAME`, other catalog relations, the OPERATOR()
- * syntax and regular-expression patterns are refused with 0A000 and a hint, and catalog functions
- * with 42883, instead of SQLite's `near "(": syntax error`.
+ * `sqlite_schema` holds under psql's column names; so must each query of `\d NAME` and `\d+ NAME`
+ * (support/psql15-describe.ts) describe a table, an index and a view from `sqlite_schema` and the
+ * pragmas, with the values psql reads by position. Other catalog relations, the OPERATOR() syntax
+ * and regular-expression patterns are refused with 0A000 and a hint, and catalog functions with
+ * 42883, instead of SQLite's `near "(": syntax error`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { globOfPsqlPattern } from '../../src/core/pgwire/catalog.js';
 import { PgSqlError, tokenize, translate } from '../../src/core/pgwire/sql.js';
 import type { KernelHost } from '../../src/kernel/kernel-host.js';
 import { MemoryVolume, startKernel } from '../kernel/support/memory-volume.js';
+import { lookup, RELATION_QUERIES } from './support/psql15-describe.js';
 
 const facts = { serverVersion: '15.0', database: 'app', user: 'ann', processId: 7 };
 
@@ -74,14 +77,6 @@ const PSQL = {
   AND c.relname OPERATOR(pg_catalog.~) '^(a+)$' COLLATE pg_catalog.default
   AND pg_catalog.pg_table_is_visible(c.oid)`,
   ),
-  describeAccounts: `SELECT c.oid,
-  n.nspname,
-  c.relname
-FROM pg_catalog.pg_class c
-     LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relname OPERATOR(pg_catalog.~) '^(accounts)$' COLLATE pg_catalog.default
-  AND pg_catalog.pg_table_is_visible(c.oid)
-ORDER BY 2, 3;`,
 };
 
 function refusal(sql: string): PgSqlError {
@@ -170,15 +165,178 @@ describe("psql's relation lists, answered from sqlite_schema on the real kernel"
   });
 });
 
-describe('what is refused, and how', () => {
-  it('\\d NAME: 0A000, with the SQLite queries that show the relation', () => {
-    const refused = refusal(PSQL.describeAccounts);
-    expect(refused.sqlstate).toBe('0A000');
-    expect(refused.message).toMatch(/\\d NAME/);
-    expect(refused.hint).toContain("SELECT sql FROM sqlite_schema WHERE name = 'accounts'");
-    expect(refused.hint).toContain("pragma_table_info('accounts')");
+describe("psql's \\d NAME, answered from sqlite_schema and the pragmas on the real kernel", () => {
+  let host: KernelHost;
+  const Q = RELATION_QUERIES;
+
+  beforeAll(async () => {
+    host = await startKernel(new MemoryVolume());
+    const reply = await host.execute({
+      statements: [
+        {
+          sql:
+            'CREATE TABLE people(id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, ' +
+            "nick VARCHAR(20) DEFAULT 'none', score DOUBLE PRECISION, active BOOLEAN DEFAULT TRUE, " +
+            'amount NUMERIC(10,2), "Odd name" text, misc)',
+        },
+        { sql: 'CREATE INDEX people_by_score ON people(score DESC, nick)' },
+        { sql: 'CREATE UNIQUE INDEX people_by_nick ON people(nick) WHERE nick IS NOT NULL' },
+        { sql: 'CREATE INDEX people_lower ON people(lower(email))' },
+        { sql: 'CREATE TABLE tags(name TEXT PRIMARY KEY, weight INT)' },
+        { sql: 'CREATE TABLE pairs(a INT, b INT NOT NULL, PRIMARY KEY (b, a)) WITHOUT ROWID' },
+        { sql: 'CREATE VIEW active_people AS SELECT id, email FROM people WHERE active' },
+      ],
+    });
+    expect(reply.ok).toBe(true);
   });
 
+  afterAll(async () => {
+    await host?.close();
+  });
+
+  async function run(psqlQuery: string): Promise<unknown[][]> {
+    const { sql, parameterCount } = translate(tokenize(psqlQuery), facts);
+    expect(parameterCount).toBe(0);
+    const reply = await host.execute({ statements: [{ sql }] });
+    if (!reply.ok) throw new Error(`${reply.error.sqlstate} ${reply.error.message}\n${sql}`);
+    return reply.results[0]!.rows as unknown[][];
+  }
+
+  /** The OID psql's lookup gives the relation named `name` (what it sends back in every later query). */
+  async function oidOf(name: string): Promise<number> {
+    const rows = await run(lookup(`^(${name})$`));
+    expect(rows).toHaveLength(1);
+    return rows[0]![0] as number;
+  }
+
+  it('the lookup: OID, schema and name of each match, sorted; none for an unknown name', async () => {
+    const rows = await run(lookup('^(people.*)$'));
+    expect(rows.map((row) => row.slice(1))).toEqual([
+      ['public', 'people'],
+      ['public', 'people_by_nick'],
+      ['public', 'people_by_score'],
+      ['public', 'people_lower'],
+    ]);
+    // Stable: sqlite_schema's rowid above PostgreSQL's first user OID, the same on every lookup.
+    for (const row of rows) expect(row[0]).toBeGreaterThan(16_384);
+    expect(await oidOf('people')).toBe(rows[0]![0]);
+    expect(await run(lookup('^(nosuch)$'))).toEqual([]);
+    expect(await run(lookup('^(PEOPLE)$'))).toHaveLength(1); // SQLite's names ignore case
+    expect(await run(lookup('^(people)$', '^(public)$'))).toHaveLength(1);
+    expect(await run(lookup('^(people)$', '^(other)$'))).toEqual([]);
+    expect(await run(lookup('^(sqlite_schema)$'))).toEqual([]);
+  });
+
+  it('a table: its kind, its columns with PostgreSQL types, nullability and defaults', async () => {
+    const oid = await oidOf('people');
+    expect(await run(Q.details(oid))).toEqual([
+      [0, 'r', 't', 'f', 'f', 'f', 'f', 'f', 'f', '', 0, '', 'p', 'd', 'btree'],
+    ]);
+    expect(await run(Q.tableColumns(oid))).toEqual([
+      ['id', 'integer', null, 't', null, '', ''],
+      ['email', 'text', null, 't', null, '', ''],
+      ['nick', 'character varying(20)', "'none'::character varying", 'f', null, '', ''],
+      ['score', 'double precision', null, 'f', null, '', ''],
+      ['active', 'boolean', 'true', 'f', null, '', ''],
+      ['amount', 'numeric(10,2)', null, 'f', null, '', ''],
+      ['Odd name', 'text', null, 'f', null, '', ''],
+      ['misc', '', null, 'f', null, '', ''],
+    ]);
+    const verbose = await run(Q.tableColumnsVerbose(oid));
+    expect(verbose.map((row) => row.slice(7))).toEqual([
+      ['p', '', null, null],
+      ['x', '', null, null],
+      ['x', '', null, null],
+      ['p', '', null, null],
+      ['p', '', null, null],
+      ['m', '', null, null],
+      ['x', '', null, null],
+      ['x', '', null, null],
+    ]);
+  });
+
+  it("a table's indexes: the rowid primary key, UNIQUE constraint and index, DESC, partial, expressions", async () => {
+    const oid = await oidOf('people');
+    const rows = await run(Q.tableIndexes(oid));
+    expect(rows.map((row) => [row[0], row[1], row[2], row[5], row[7]])).toEqual([
+      ['people_pkey', 't', 't', 'CREATE UNIQUE INDEX people_pkey USING btree (id)', 'p'],
+      [
+        'people_by_nick',
+        'f',
+        't',
+        'CREATE UNIQUE INDEX people_by_nick USING btree (nick) WHERE nick IS NOT NULL',
+        null,
+      ],
+      ['people_by_score', 'f', 'f', 'CREATE INDEX people_by_score USING btree (score DESC, nick)', null],
+      ['people_lower', 'f', 'f', 'CREATE INDEX people_lower USING btree (lower(email))', null],
+      [
+        'sqlite_autoindex_people_1',
+        'f',
+        't',
+        'CREATE UNIQUE INDEX sqlite_autoindex_people_1 USING btree (email)',
+        'u',
+      ],
+    ]);
+    for (const row of rows) expect(row).toHaveLength(12);
+    // A primary key that is not the rowid is SQLite's own index; WITHOUT ROWID keys are NOT NULL.
+    expect((await run(Q.tableIndexes(await oidOf('tags')))).map((row) => [row[0], row[1], row[5]])).toEqual([
+      ['sqlite_autoindex_tags_1', 't', 'CREATE UNIQUE INDEX sqlite_autoindex_tags_1 USING btree (name)'],
+    ]);
+    const pairs = await oidOf('pairs');
+    expect((await run(Q.tableIndexes(pairs))).map((row) => row[5])).toEqual([
+      'CREATE UNIQUE INDEX sqlite_autoindex_pairs_1 USING btree (b, a)',
+    ]);
+    expect((await run(Q.tableColumns(pairs))).map((row) => row[3])).toEqual(['t', 't']);
+    expect((await run(Q.tableColumns(await oidOf('tags')))).map((row) => row[3])).toEqual(['f', 'f']);
+  });
+
+  it('an index: its key columns, and the footer psql builds (unique, primary, predicate)', async () => {
+    const byNick = await oidOf('people_by_nick');
+    expect((await run(Q.details(byNick)))[0]!.slice(0, 3)).toEqual([0, 'i', 'f']);
+    expect(await run(Q.indexColumns(byNick))).toEqual([['nick', 'character varying(20)', 'yes', 'nick']]);
+    expect(await run(Q.indexDetails(byNick))).toEqual([
+      ['t', 'f', 'f', 't', 'f', 'f', 'f', 'f', 'btree', 'people', 'nick IS NOT NULL'],
+    ]);
+    const byScore = await oidOf('people_by_score');
+    expect(await run(Q.indexColumnsVerbose(byScore))).toEqual([
+      ['score', 'double precision', 'yes', 'score', 'p', null],
+      ['nick', 'character varying(20)', 'yes', 'nick', 'x', null],
+    ]);
+    expect(await run(Q.indexColumns(await oidOf('people_lower')))).toEqual([['expr', null, 'yes', 'expr']]);
+    const primary = await oidOf('sqlite_autoindex_tags_1');
+    expect((await run(Q.indexDetails(primary)))[0]!.slice(0, 2)).toEqual(['t', 't']);
+  });
+
+  it('a view: its columns and, for \\d+, its definition', async () => {
+    const oid = await oidOf('active_people');
+    expect((await run(Q.detailsVerbose(oid)))[0]!.slice(0, 3)).toEqual([0, 'v', 'f']);
+    expect((await run(Q.viewColumnsVerbose(oid))).map((row) => row.slice(0, 2))).toEqual([
+      ['id', 'integer'],
+      ['email', 'text'],
+    ]);
+    expect(await run(Q.viewDefinition(oid))).toEqual([[' SELECT id, email FROM people WHERE active;']]);
+  });
+
+  it('footers with no SQLite counterpart: no rows, so psql prints none', async () => {
+    const oid = await oidOf('people');
+    for (const query of [Q.policies, Q.statistics, Q.publications, Q.parents, Q.children, Q.rules]) {
+      expect(await run(query(oid))).toEqual([]);
+    }
+  });
+
+  it('an OID that names no relation gives no rows; a query it does not know is refused', async () => {
+    expect(await run(Q.details(999_999))).toEqual([]);
+    expect(await run(Q.tableColumns(999_999))).toEqual([]);
+    const changed = Q.details(16_385).replace('c.relchecks, ', '');
+    expect(refusal(changed).sqlstate).toBe('0A000');
+    expect(refusal(lookup('^(a+)$'))).toMatchObject({
+      sqlstate: '0A000',
+      message: expect.stringContaining('^(a+)$'),
+    });
+  });
+});
+
+describe('what is refused, and how', () => {
   it('other catalog relations and OPERATOR(): 0A000 pointing to sqlite_schema', () => {
     for (const sql of [
       'SELECT datname FROM pg_catalog.pg_database',

@@ -6,27 +6,31 @@
  *   send one query shape (describe.c `listTables`): its select list, the relkinds it asks for and the
  *   name pattern are read from the query and it is answered from `sqlite_schema`, with the same
  *   column names, so psql prints its usual table ("List of relations").
- * - psql's `\d NAME` (describe.c `describeTableDetails`) needs about ten more catalog queries, with
- *   PostgreSQL's types, constraints and access methods: it gets 0A000 with a hint naming the SQLite
- *   queries that show the same (`sqlite_schema`, `pragma_table_info`).
+ * - psql's `\d NAME` and `\d+ NAME` (describe.c `describeTableDetails`) send about ten more
+ *   catalog queries per relation; `psql-describe.ts` recognises each and answers it from
+ *   `sqlite_schema` and SQLite's pragmas (columns with PostgreSQL's type names, nullability,
+ *   defaults, indexes, a view's definition), and the footers SQLite has no counterpart for with no
+ *   rows.
  * - Any other reference to a catalog relation, and PostgreSQL's `OPERATOR(…)` syntax, get 0A000
- *   feature_not_supported with that hint, rather than SQLite's `near "(": syntax error`.
+ *   feature_not_supported with a hint naming `sqlite_schema` and `pragma_table_info`, rather than SQLite's `near "(": syntax error`.
  *
  * Pure code over the lexer's tokens (src/core/pgwire/sql.ts calls it first when translating).
  */
+import { psqlDescribe } from './psql-describe.js';
+import {
+  type CatalogAnswer,
+  globOfPsqlPattern,
+  matchesSchema,
+  operatorPattern,
+  shape,
+  sqlString,
+  unsupportedPattern,
+  userRelationsSql,
+} from './psql-patterns.js';
 import type { SessionFacts, Token } from './sql.js';
 
-export type CatalogAnswer =
-  /** The statement does not touch the catalogs: translate it as usual. */
-  | { readonly kind: 'none' }
-  /** A query this module answers: run this SQLite SQL instead. */
-  | { readonly kind: 'sql'; readonly sql: string }
-  | {
-      readonly kind: 'unsupported';
-      readonly sqlstate: string;
-      readonly message: string;
-      readonly hint: string;
-    };
+export type { CatalogAnswer } from './psql-patterns.js';
+export { globOfPsqlPattern } from './psql-patterns.js';
 
 const CATALOG_SCHEMAS = new Set(['PG_CATALOG', 'INFORMATION_SCHEMA']);
 const SESSION_NAMES = new Set(['CURRENT_USER', 'SESSION_USER']);
@@ -57,7 +61,7 @@ export function catalogQuery(tokens: readonly Token[], facts: SessionFacts): Cat
   if (relation !== undefined) {
     const listed = psqlRelationList(words, facts);
     if (listed !== null) return listed;
-    const described = psqlDescribeLookup(words);
+    const described = psqlDescribe(words);
     if (described !== null) return described;
     return {
       kind: 'unsupported',
@@ -87,25 +91,6 @@ function firstCatalogRelation(words: readonly Token[]): string | undefined {
     // A function call, or `pg_catalog.current_user` (the translation answers both kinds it knows).
     if (words[index + 3]?.text === '(' || SESSION_NAMES.has(upper(name))) continue;
     return `${(words[index] as Token).text}.${name.text}`;
-  }
-  return undefined;
-}
-
-/** The significant tokens as one string, single-spaced, for matching a query's fixed shape. */
-function shape(words: readonly Token[]): string {
-  return words.map((token) => token.text).join(' ');
-}
-
-/** The string after `<column> OPERATOR(pg_catalog.~)`: psql's pattern as a regular expression. */
-function operatorPattern(words: readonly Token[], column: string): string | null | undefined {
-  for (let index = 0; index + 9 < words.length; index++) {
-    const text = words
-      .slice(index, index + 9)
-      .map((token) => token.text.toLowerCase())
-      .join(' ');
-    if (text !== `${column} operator ( pg_catalog . ~ )`) continue;
-    const pattern = words[index + 9] as Token;
-    return pattern.kind === 'string' ? (pattern.value ?? null) : null;
   }
   return undefined;
 }
@@ -171,11 +156,7 @@ function psqlRelationList(words: readonly Token[], facts: SessionFacts): Catalog
       .map((match) => RELKIND_TYPES[match[1] as string])
       .filter((type) => type !== undefined),
   );
-  const conditions = [
-    `type IN (${[...types].map(sqlString).join(', ') || "''"})`,
-    // SQLite's own tables are not the user's; the indexes behind UNIQUE and PRIMARY KEY are.
-    "(name NOT LIKE 'sqlite\\_%' ESCAPE '\\' OR name LIKE 'sqlite\\_autoindex\\_%' ESCAPE '\\')",
-  ];
+  const conditions = [`type IN (${[...types].map(sqlString).join(', ') || "''"})`, userRelationsSql()];
   const namePattern = operatorPattern(words, 'c . relname');
   if (namePattern !== undefined) {
     const glob = namePattern === null ? null : globOfPsqlPattern(namePattern);
@@ -188,80 +169,4 @@ function psqlRelationList(words: readonly Token[], facts: SessionFacts): Catalog
     kind: 'sql',
     sql: `SELECT ${columns.join(', ')} FROM sqlite_schema WHERE ${conditions.join(' AND ')} ORDER BY lower(name), name`,
   };
-}
-
-/** Whether psql's schema pattern (`\dt public.*`) names the one schema there is. */
-function matchesSchema(pattern: string | null): boolean {
-  if (pattern === null) return false;
-  try {
-    return new RegExp(pattern).test('public');
-  } catch {
-    return false;
-  }
-}
-
-/**
- * psql turns a pattern into `^(…)$`, with `*` as `.*`, `?` as `.`, and the regular-expression
- * characters the user meant literally escaped with `\`. That much is a GLOB; anything else (the
- * regular-expression syntax psql passes through: `+`, `|`, `[…]`…) is not, and gives null.
- */
-export function globOfPsqlPattern(regex: string): string | null {
-  const match = /^\^\((.*)\)\$$/s.exec(regex);
-  if (match === null) return null;
-  const body = match[1] as string;
-  let glob = '';
-  for (let index = 0; index < body.length; index++) {
-    const char = body[index] as string;
-    if (char === '.' && body[index + 1] === '*') {
-      glob += '*';
-      index += 1;
-    } else if (char === '.') {
-      glob += '?';
-    } else if (char === '\\' && index + 1 < body.length) {
-      glob += globLiteral(body[index + 1] as string);
-      index += 1;
-    } else if ('\\+|()[]{}^$?*'.includes(char)) {
-      return null;
-    } else {
-      glob += char;
-    }
-  }
-  return glob;
-}
-
-function globLiteral(char: string): string {
-  return char === '*' || char === '?' || char === '[' ? `[${char}]` : char;
-}
-
-function unsupportedPattern(pattern: string | null): CatalogAnswer {
-  return {
-    kind: 'unsupported',
-    sqlstate: '0A000',
-    message: `this psql pattern is not supported by northlight${pattern === null ? '' : ` (as a regular expression: ${pattern})`}`,
-    hint: 'Use * and ? in psql patterns, or query sqlite_schema with GLOB or LIKE.',
-  };
-}
-
-// ---- \d NAME (describe.c describeTableDetails) ----
-
-const DESCRIBE_LOOKUP = 'SELECT c . oid , n . nspname , c . relname FROM pg_catalog . pg_class c';
-
-function psqlDescribeLookup(words: readonly Token[]): CatalogAnswer | null {
-  if (!shape(words).startsWith(DESCRIBE_LOOKUP)) return null;
-  const pattern = operatorPattern(words, 'c . relname');
-  const glob = pattern === undefined || pattern === null ? null : globOfPsqlPattern(pattern);
-  const name = glob !== null && !/[*?[]/.test(glob) ? glob : 'name';
-  return {
-    kind: 'unsupported',
-    sqlstate: '0A000',
-    message:
-      "describing a relation (psql's \\d NAME) is not supported: northlight has no PostgreSQL system catalogs",
-    hint:
-      `Its definition: SELECT sql FROM sqlite_schema WHERE name = ${sqlString(name)}; its columns: ` +
-      `SELECT * FROM pragma_table_info(${sqlString(name)}). \\d, \\dt, \\di and \\dv list relations.`,
-  };
-}
-
-function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
 }

@@ -14,8 +14,8 @@
  * - dollar-quoted strings (`$$…$$`, `$tag$…$tag$`) and `E'…'` strings → plain SQLite literals;
  * - `version()`, `current_database()`, `current_schema()`, `current_user`, `session_user`,
  *   `pg_backend_pid()`, `pg_is_in_recovery()` (optionally `pg_catalog.`-qualified) → literals;
- * - psql's relation lists (`\d`, `\dt`…) → queries of `sqlite_schema`; other uses of PostgreSQL's
- *   catalogs are refused with a hint (`catalog.ts`).
+ * - psql's relation lists (`\d`, `\dt`…) and `\d NAME` → queries of `sqlite_schema` and SQLite's
+ *   pragmas; other uses of PostgreSQL's catalogs are refused with a hint (`catalog.ts`).
  *
  * Anything else passes through unchanged to SQLite, whose errors come back with their SQLSTATEs.
  */

@@ -1,12 +1,13 @@
 /**
  * Unmodified clients against the wire protocol: the real `psql` (connect, CREATE TABLE, INSERT,
- * SELECT, \q; \dt, \di and \d listing relations; \d NAME and \d+ NAME describing tables, an index and a
- * view exactly as PostgreSQL 15 prints them, and an unknown name; SCRAM-SHA-256 with
+ * SELECT, \q; \dt, \di and \d listing relations; \d NAME and \d+ NAME describing tables, an index
+ * and a view exactly as PostgreSQL 15 prints them, and an unknown name; SCRAM-SHA-256 with
  * PGPASSWORD, a wrong password and an unknown user refused; TLS where it is configured, refused where
  * it is not), node-postgres `pg` (parameterized queries, text and binary results, a transaction, an
- * error then ROLLBACK), and `sysbench` 1.0.20's oltp_write_only / oltp_read_only / oltp_read_write in
- * both --db-ps-mode=auto (extended protocol, named prepared statements, binary results) and disable
- * (simple Query with literals), prepare / run / cleanup.
+ * error then ROLLBACK, a cast literal refused with PostgreSQL's SQLSTATE), and `sysbench` 1.0.20's
+ * oltp_write_only / oltp_read_only / oltp_read_write in both --db-ps-mode=auto (extended protocol,
+ * named prepared statements, binary results) and disable (simple Query with literals), prepare /
+ * run / cleanup.
  * Each runs against the engine process over six storage nodes, and the client tests also against an
  * independent SQLite backend (support/endpoints.ts): a client nobody here wrote gets what it expects.
  */
@@ -384,6 +385,38 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         expect(result.rows).toEqual([{ id: '1', label: 'one' }]);
       } finally {
         await binary.end();
+      }
+    });
+
+    it('a cast literal PostgreSQL would refuse gets its SQLSTATE, over the simple and the extended protocol', async () => {
+      const connection = client();
+      await connection.connect();
+      try {
+        // Simple Query (no parameters) and Parse/Bind/Execute (with one): the same check.
+        const invalid = await connection.query("SELECT 'abc'::int").catch((error: unknown) => error);
+        expect(invalid).toMatchObject({
+          code: '22P02',
+          message: 'invalid input syntax for type integer: "abc"',
+        });
+        const fraction = await connection
+          .query("SELECT '3.7'::int, $1::text", ['x'])
+          .catch((error: unknown) => error);
+        expect(fraction).toMatchObject({
+          code: '22P02',
+          message: 'invalid input syntax for type integer: "3.7"',
+        });
+        const range = await connection.query("SELECT '2147483648'::int4").catch((error: unknown) => error);
+        expect(range).toMatchObject({
+          code: '22003',
+          message: 'value "2147483648" is out of range for type integer',
+        });
+        const float = await connection.query("SELECT '1e400'::float8").catch((error: unknown) => error);
+        expect(float).toMatchObject({ code: '22003' });
+        // The session goes on, and what PostgreSQL accepts is accepted.
+        const accepted = await connection.query("SELECT ' 42 '::int AS answer, '2.5'::float8 AS half");
+        expect(accepted.rows).toEqual([{ answer: '42', half: 2.5 }]);
+      } finally {
+        await connection.end();
       }
     });
 

@@ -10,7 +10,8 @@
  *   which allocates ids the way a sequence would);
  * - `x::type` → a SQLite CAST (or, for bool, PostgreSQL's boolean input as 1/0) of the primary
  *   before `::`; a cast of a parameter (`$1::int8`) also gives that parameter its type when Parse
- *   did not; types SQLite cannot hold (arrays, json, dates…) are refused with 0A000;
+ *   did not; a cast of a literal is folded into the literal it gives, checked as PostgreSQL checks
+ *   it (22P02, 22003); types SQLite cannot hold (arrays, json, dates…) are refused with 0A000;
  * - dollar-quoted strings (`$$…$$`, `$tag$…$tag$`) and `E'…'` strings → plain SQLite literals;
  * - `version()`, `current_database()`, `current_schema()`, `current_user`, `session_user`,
  *   `pg_backend_pid()`, `pg_is_in_recovery()` (optionally `pg_catalog.`-qualified) → literals;
@@ -634,13 +635,11 @@ function booleanCast(operand: string, single: Token | null): string {
 /**
  * PostgreSQL rounds a real to the nearest integer (3.7::int = 4, -2.5::int = -3); SQLite's CAST
  * truncates. Rounding an integer through a real would lose digits past 2^53, so only reals are
- * rounded (the operand is evaluated twice unless it is a literal).
+ * rounded (the operand is evaluated twice). Literals never get here: they are folded, and checked
+ * as PostgreSQL checks them (`foldLiteralCast`); a column or parameter cannot be checked before it
+ * runs, so text that is no integer is SQLite's CAST of it (`'abc'` → 0, `'3.7'` → 3).
  */
-function integerCast(operand: string, single: Token | null): string {
-  if (single?.kind === 'string') return `CAST(${operand} AS INTEGER)`;
-  if (single?.kind === 'number') {
-    return /[.eE]/.test(single.text) ? `CAST(round(${operand}) AS INTEGER)` : `CAST(${operand} AS INTEGER)`;
-  }
+function integerCast(operand: string): string {
   return `(CASE WHEN typeof(${operand}) = 'real' THEN CAST(round(${operand}) AS INTEGER) ELSE CAST(${operand} AS INTEGER) END)`;
 }
 
@@ -670,7 +669,7 @@ function castExpression(
 ): string {
   switch (target.kind) {
     case 'integer':
-      return integerCast(operand, single);
+      return integerCast(operand);
     case 'real':
       return `CAST(${operand} AS REAL)`;
     case 'text':
@@ -695,8 +694,36 @@ interface FoldedCast {
 
 const decimalText = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const integerText = /^[+-]?\d+$/;
-const INTEGER_MIN = -(2n ** 63n);
-const INTEGER_MAX = 2n ** 63n - 1n;
+/** The whitespace PostgreSQL's input functions skip around a number (C's isspace). */
+const inputSpace = /^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$/g;
+
+/** PostgreSQL's name of each numeric cast target in its errors, and an integer type's range. */
+const numericTypes: Readonly<
+  Record<string, { readonly shown: string; readonly min?: bigint; readonly max?: bigint }>
+> = {
+  int2: { shown: 'smallint', min: -(2n ** 15n), max: 2n ** 15n - 1n },
+  int4: { shown: 'integer', min: -(2n ** 31n), max: 2n ** 31n - 1n },
+  int8: { shown: 'bigint', min: -(2n ** 63n), max: 2n ** 63n - 1n },
+  // oidin takes -2^31…2^32-1, a negative number wrapping around (-1 is 4294967295).
+  oid: { shown: 'oid', min: -(2n ** 31n), max: 2n ** 32n - 1n },
+  float4: { shown: 'real' },
+  float8: { shown: 'double precision' },
+  numeric: { shown: 'numeric' },
+};
+
+function numericType(target: CastTarget): {
+  readonly shown: string;
+  readonly min?: bigint;
+  readonly max?: bigint;
+} {
+  const type = numericTypes[target.pgName];
+  if (type === undefined) throw new Error(`no numeric type ${target.pgName}`);
+  return type;
+}
+
+function invalidInput(target: CastTarget, input: string): PgSqlError {
+  return new PgSqlError('22P02', `invalid input syntax for type ${numericType(target).shown}: "${input}"`);
+}
 
 function numberToken(text: string): Token {
   return { kind: 'number', text };
@@ -710,15 +737,57 @@ function foldedNumber(text: string): FoldedCast {
     : { text: unsigned, single: numberToken(unsigned) };
 }
 
-/** PostgreSQL's integer from a number's text: reals round half away from zero; null if too big. */
-function foldedInteger(text: string): FoldedCast | null {
-  if (integerText.test(text)) {
-    const value = BigInt(text);
-    return value < INTEGER_MIN || value > INTEGER_MAX ? null : foldedNumber(String(value));
+/**
+ * A string cast to an integer type, as PostgreSQL's int2in/int4in/int8in/oidin read it: an optional
+ * sign and decimal digits, with whitespace around; anything else (`'3.7'`, `'1e5'`, `''`, `'abc'`)
+ * is 22P02, and a value outside the type's range 22003.
+ */
+function integerFromText(input: string, target: CastTarget): FoldedCast {
+  const type = numericType(target);
+  const text = input.replace(inputSpace, '');
+  if (!integerText.test(text)) throw invalidInput(target, input);
+  let value = BigInt(text);
+  if (value < (type.min as bigint) || value > (type.max as bigint)) {
+    throw new PgSqlError('22003', `value "${input}" is out of range for type ${type.shown}`);
   }
-  const value = Number(text);
-  const rounded = Math.sign(value) * Math.round(Math.abs(value));
-  return Number.isSafeInteger(rounded) ? foldedNumber(String(rounded)) : null;
+  if (target.pgName === 'oid' && value < 0n) value += 2n ** 32n;
+  return foldedNumber(String(value));
+}
+
+/**
+ * A number literal cast to an integer type: a real rounds half away from zero (PostgreSQL's
+ * numeric → integer), and a result outside the type's range is 22003 `integer out of range`.
+ */
+function integerFromNumber(text: string, target: CastTarget): FoldedCast {
+  const type = numericType(target);
+  let value: bigint | null = null;
+  if (integerText.test(text)) {
+    value = BigInt(text);
+  } else {
+    const real = Number(text);
+    const rounded = Math.sign(real) * Math.round(Math.abs(real));
+    if (Number.isFinite(rounded)) value = BigInt(rounded);
+  }
+  if (value === null || value < (type.min as bigint) || value > (type.max as bigint)) {
+    throw new PgSqlError('22003', `${target.pgName === 'oid' ? 'OID' : type.shown} out of range`);
+  }
+  return foldedNumber(String(value));
+}
+
+/** Whether `text` (a decimal number) is a non-zero number that a double (or float4) rounds to zero. */
+function underflows(text: string, value: number): boolean {
+  const mantissa = text.replace(/[eE].*$/, '');
+  return value === 0 && /[1-9]/.test(mantissa);
+}
+
+/** A number's value as float4 (real) or float8, or 22003 when it is out of the type's range. */
+function checkedReal(text: string, shownInError: string, target: CastTarget): number {
+  const double = Number(text);
+  const value = target.pgName === 'float4' ? Math.fround(double) : double;
+  if (!Number.isFinite(value) || underflows(text, value)) {
+    throw new PgSqlError('22003', `"${shownInError}" is out of range for type ${numericType(target).shown}`);
+  }
+  return value;
 }
 
 /** A number's text as a SQLite real (`1` → `1.0`, so that SQLite stores a real). */
@@ -726,10 +795,48 @@ function foldedReal(text: string): FoldedCast {
   return foldedNumber(/[.eE]/.test(text) ? text : `${text}.0`);
 }
 
+/** SQLite reads 9e999 as an infinite real (it has no infinity literal). */
+function foldedInfinity(negative: boolean): FoldedCast {
+  return negative ? { text: '(-9e999)', single: null } : { text: '9e999', single: numberToken('9e999') };
+}
+
+/**
+ * A string cast to float4, float8 or numeric, as PostgreSQL's float4in/float8in/numeric_in read it:
+ * a decimal number (`'.5'`, `'5.'`, `' 1.5e3 '`) or `Infinity`/`inf` with a sign, whitespace
+ * around; anything else is 22P02; a float beyond the type's range (`'1e400'`, `'1e-400'`) is
+ * 22003. NaN cannot be held by SQLite (it stores NULL), so it is refused rather than changed. A
+ * numeric is a REAL here, so it is not range-checked as a float is: PostgreSQL's numeric holds
+ * `'1e400'`, which SQLite holds as Infinity.
+ */
+function realFromText(input: string, target: CastTarget): FoldedCast {
+  const text = input.replace(inputSpace, '');
+  const word = text.toLowerCase().replace(/^[+-]/, '');
+  if (word === 'infinity' || word === 'inf') return foldedInfinity(text.startsWith('-'));
+  if (word === 'nan') {
+    throw new PgSqlError(
+      '0A000',
+      `NaN is not supported by northlight: SQLite cannot hold it (it stores NULL)`,
+      'Use NULL, or a column of its own for not-a-number.',
+    );
+  }
+  if (!decimalText.test(text)) throw invalidInput(target, input);
+  if (target.pgName !== 'numeric') checkedReal(text, input, target);
+  return foldedReal(text);
+}
+
+/** A number literal cast to float4 or float8 (22003 beyond the type's range); numeric as is. */
+function realFromNumber(text: string, target: CastTarget): FoldedCast {
+  if (target.pgName !== 'numeric') checkedReal(text, text, target);
+  return foldedReal(text);
+}
+
 /**
  * A cast of a literal (a string, a number, NULL, TRUE or FALSE), converted now into the literal it
- * gives (`'new'::varchar` → `'new'`, `'3.7'::int` → `4`, `1::float` → `1.0`, `'true'::bool` → `1`),
- * or null when it is left to SQLite. A literal, unlike a CAST, is allowed in a DEFAULT clause.
+ * gives (`'new'::varchar` → `'new'`, `3.7::int` → `4`, `' 42 '::int` → `42`, `1::float` → `1.0`,
+ * `'true'::bool` → `1`), or null when it is left to SQLite. A literal, unlike a CAST, is allowed in
+ * a DEFAULT clause. A literal the type does not accept is refused as PostgreSQL refuses it (22P02
+ * `invalid input syntax for type integer: "abc"`, 22003 out of range), since here, unlike in a
+ * SQLite expression, an error can be raised.
  */
 function foldLiteralCast(single: Token, target: CastTarget, modifier: number | null): FoldedCast | null {
   const constant = word(single);
@@ -745,9 +852,9 @@ function foldLiteralCast(single: Token, target: CastTarget, modifier: number | n
   const text = isString ? (single.value ?? '').trim() : single.text;
   switch (target.kind) {
     case 'integer':
-      return decimalText.test(text) ? foldedInteger(text) : null;
+      return isString ? integerFromText(single.value ?? '', target) : integerFromNumber(text, target);
     case 'real':
-      return decimalText.test(text) ? foldedReal(text) : null;
+      return isString ? realFromText(single.value ?? '', target) : realFromNumber(text, target);
     case 'text': {
       // A number's text is PostgreSQL's only in its plain form (not `007`, `.5` or `1e3`).
       if (!isString && !/^(0|[1-9]\d*)(\.\d+)?$/.test(text)) return null;

@@ -81,6 +81,12 @@ export const errorCatalog = {
       'An admin API request was refused: a bad path parameter, query or body, or an unknown route or resource.',
     action: 'Fix the request named in the message (see the API documentation) and send it again.',
   },
+  NL_AUTH_FAILED: {
+    summary:
+      "An HTTP request was refused (401) for missing or wrong credentials: the engine's /v1/sql takes the PostgreSQL user and password (HTTP Basic); its other /v1/ routes take the cluster's internal token (Bearer).",
+    action:
+      'Send the credentials the message names: `northlight sql` and the control plane do. With `northlight up` the password is in <data dir>/pg-password and the token in <data dir>/internal-token; on Kubernetes in the Secrets <cluster>-app and <cluster>-internal.',
+  },
   NL_METADATA_CONFLICT: {
     summary:
       'A metadata directory write was planned from a revision that is no longer current: another control plane wrote since.',

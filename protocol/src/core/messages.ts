@@ -109,6 +109,7 @@ export const ERROR_CODE_WIRE_TABLE = [
   'NL_METADATA_CORRUPT',
   'NL_METADATA_UNAVAILABLE',
   'NL_SEGMENT_BUSY',
+  'NL_AUTH_FAILED',
 ] as const satisfies readonly ErrorCode[];
 
 const wireIndexOfErrorCode = new Map<ErrorCode, number>(

@@ -69,6 +69,12 @@ export interface EngineConfig {
   readonly placementUrl: string | undefined;
   /** The PostgreSQL wire protocol (docs/clients.md). */
   readonly pg: PgListenerConfig;
+  /**
+   * The bearer token the internal HTTP routes (/v1/status, /v1/volume, /v1/replication/*, /v1/admin/*)
+   * require, and a replica sends to the writer (src/io/http-auth.ts). Undefined: those routes answer
+   * anyone, and the engine warns at start.
+   */
+  readonly internalToken: string | undefined;
 }
 
 export interface PgListenerConfig {
@@ -209,6 +215,10 @@ const OPTIONS = {
   ),
   pgTlsCert: option('pg-tls-cert', 'PEM certificate: with --pg-tls-key, clients may use TLS'),
   pgTlsKey: option('pg-tls-key', 'PEM private key for --pg-tls-cert'),
+  internalToken: option(
+    'internal-token',
+    "the cluster's internal token: the control plane and replicas send it as a bearer token, and the HTTP routes other than /v1/sql, the probes and /metrics require it (unset: they answer anyone); prefer the environment variable",
+  ),
   writerUrl: option(
     'writer-url',
     "replica: the writer's HTTP API, e.g. http://127.0.0.1:8432; a comma-separated list is tried in turn (after a failover the writer is another engine)",
@@ -371,6 +381,11 @@ export function parseEngineConfig(
   const pgTlsKey = raw('pgTlsKey');
   if ((pgTlsCert === undefined) !== (pgTlsKey === undefined))
     problems.push(`${named('pgTlsCert')} and ${named('pgTlsKey')} go together`);
+  const internalToken = raw('internalToken');
+  if (internalToken !== undefined && !/^[\x21-\x7e]{16,1024}$/.test(internalToken))
+    problems.push(
+      `${named('internalToken')} must be 16 to 1,024 printable ASCII characters without spaces (e.g. openssl rand -base64 24)`,
+    );
   const config: EngineConfig = {
     nodeId: asNodeId(isIdentifier(nodeId) ? nodeId : 'invalid'),
     dataDir,
@@ -408,6 +423,7 @@ export function parseEngineConfig(
       tlsCertFile: pgTlsCert,
       tlsKeyFile: pgTlsKey,
     },
+    internalToken,
   };
   if (problems.length > 0)
     throw new NorthlightError('NL_CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`);

@@ -25,6 +25,15 @@ async function run(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const logger = new JsonLineLogger('db-engine', config.logLevel);
+  if (config.internalToken === undefined)
+    logger.log(
+      'warn',
+      'no internal token: the HTTP routes /v1/status, /v1/volume, /v1/replication/* and /v1/admin/* (fence, promote, membership) answer anyone who reaches the HTTP port',
+      {
+        action:
+          'set --internal-token (NL_ENGINE_INTERNAL_TOKEN) on every engine of the cluster and on its control plane',
+      },
+    );
   return config.role === 'replica' ? runReplica(config, logger) : runWriter(config, logger);
 }
 

@@ -22,6 +22,7 @@ import { ReplicaFollower, type StreamStart } from './core/replication.js';
 import { membershipProblem, type PgPlacement, placementOf } from './core/volume.js';
 import type { EngineReply } from './engine.js';
 import { engineEnvironment } from './io/engine-environment.js';
+import { httpAuthOf, internalAuthorization } from './io/http-auth.js';
 import { EngineMetrics, kernelGauges, pollKernelStats } from './io/metrics.js';
 import type { VolumeJson } from './io/replication-http.js';
 import { startSqlServer } from './io/sql-server.js';
@@ -50,9 +51,11 @@ class WriterVolume {
   pagesPerPg = 0;
   #pgs: PgPlacement[] = [];
   readonly #writerUrl: () => string;
+  readonly #headers: Readonly<Record<string, string>>;
 
-  constructor(writerUrl: () => string) {
+  constructor(writerUrl: () => string, headers: Readonly<Record<string, string>>) {
     this.#writerUrl = writerUrl;
+    this.#headers = headers;
   }
 
   pgs(): readonly PgPlacement[] {
@@ -61,9 +64,13 @@ class WriterVolume {
 
   async refresh(): Promise<void> {
     const response = await fetch(`${this.#writerUrl()}/v1/volume`, {
+      headers: this.#headers,
       signal: AbortSignal.timeout(VOLUME_REQUEST_TIMEOUT_MS),
     });
-    if (!response.ok) throw new Error(`GET /v1/volume answered ${response.status}`);
+    if (!response.ok) {
+      await response.arrayBuffer();
+      throw new Error(`GET /v1/volume answered ${response.status}${refusalHint(response.status)}`);
+    }
     const volume = (await response.json()) as VolumeJson;
     this.pagesPerPg = volume.pagesPerPg;
     this.#pgs = volume.pgs.map(placementFromJson);
@@ -109,7 +116,9 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     writerUrls: config.writerUrls.join(','),
   });
   const { env, network } = await engineEnvironment(config, logger);
-  const volume = new WriterVolume(() => writerUrl);
+  // The writer's replication routes take the cluster's internal token (src/io/http-auth.ts).
+  const writerHeaders = internalAuthorization(config.internalToken);
+  const volume = new WriterVolume(() => writerUrl, writerHeaders);
   const reader = new ReplicaReader(
     env,
     {
@@ -164,7 +173,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
         [...generation.follower.minReadPoints()].map(([pgId, lsn]) => [String(pgId), lsn.toString()]),
       ),
     });
-    postJson(`${writerUrl}/v1/replication/feedback`, body)
+    postJson(`${writerUrl}/v1/replication/feedback`, body, writerHeaders)
       .catch(() => {})
       .finally(() => {
         feedbackInFlight = false;
@@ -195,7 +204,10 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
 
   const subscribeOnce = async (): Promise<void> => {
     await volume.refresh();
-    const response = await openStream(`${writerUrl}/v1/replication/stream?replica=${config.nodeId}`);
+    const response = await openStream(
+      `${writerUrl}/v1/replication/stream?replica=${config.nodeId}`,
+      writerHeaders,
+    );
     streamResponse = response;
     if (stopping) response.destroy();
     let preamble: Buffer | undefined;
@@ -381,6 +393,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     bodyLimitBytes: config.requestBodyLimitBytes,
     requestTimeoutMs: config.requestTimeoutMs,
     statementTimeoutMs: config.statementTimeoutMs,
+    auth: httpAuthOf(config),
     execute: executeOverHttp,
     readiness: () => {
       if (serving?.kernel === undefined) return { ready: false, reason: 'not following the writer yet' };
@@ -512,12 +525,19 @@ interface StartJson {
   readonly readPoints: Readonly<Record<string, string>>;
 }
 
+/** What to do about a refusal of the writer's routes, for the error message. */
+function refusalHint(status: number | undefined): string {
+  return status === 401
+    ? ": the writer wants the cluster's internal token; give this replica the writer's --internal-token (NL_ENGINE_INTERNAL_TOKEN)"
+    : '';
+}
+
 /** Opens the stream; rejects unless the writer answers 200. */
-function openStream(url: string): Promise<http.IncomingMessage> {
+function openStream(url: string, headers: Readonly<Record<string, string>>): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const request = http.get(
       url,
-      { headers: { accept: 'application/x-northlight-redo-stream' } },
+      { headers: { ...headers, accept: 'application/x-northlight-redo-stream' } },
       (response) => {
         if (response.statusCode === 200) {
           response.socket.setNoDelay(true);
@@ -525,7 +545,11 @@ function openStream(url: string): Promise<http.IncomingMessage> {
           return;
         }
         response.resume();
-        reject(new Error(`the writer answered ${response.statusCode} to the stream request`));
+        reject(
+          new Error(
+            `the writer answered ${response.statusCode} to the stream request${refusalHint(response.statusCode)}`,
+          ),
+        );
       },
     );
     request.on('error', reject);
@@ -534,14 +558,18 @@ function openStream(url: string): Promise<http.IncomingMessage> {
 
 const feedbackAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-function postJson(url: string, body: string): Promise<void> {
+function postJson(url: string, body: string, headers: Readonly<Record<string, string>>): Promise<void> {
   return new Promise((resolve, reject) => {
     const request = http.request(
       url,
       {
         method: 'POST',
         agent: feedbackAgent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
       },
       (response) => {
         response.resume();

@@ -19,6 +19,7 @@ import { QuorumDriver, type RecoveryReport } from './core/quorum-driver.js';
 import { RedoFeed } from './core/replication.js';
 import { Engine } from './engine.js';
 import { engineEnvironment } from './io/engine-environment.js';
+import { httpAuthOf } from './io/http-auth.js';
 import { HttpPlacementAdvisor } from './io/http-placement-advisor.js';
 import { HttpSegmentProvisioner } from './io/http-provisioner.js';
 import { registerMembershipRoute } from './io/membership-http.js';
@@ -208,6 +209,7 @@ export async function runWriter(
     bodyLimitBytes: config.requestBodyLimitBytes,
     requestTimeoutMs: config.requestTimeoutMs,
     statementTimeoutMs: config.statementTimeoutMs,
+    auth: httpAuthOf(config),
     execute: (request, signal) => gate.execute(request, signal),
     readiness: () => {
       if (fenced) return { ready: false, reason: 'fenced: a newer writer recovered the volume' };

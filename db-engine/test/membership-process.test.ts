@@ -23,6 +23,7 @@ import {
 import {
   type EngineProcess,
   engineStatus,
+  INTERNAL_AUTH,
   removeEngineData,
   StorageFleet,
   type StorageName,
@@ -151,7 +152,7 @@ interface VolumePg {
 }
 
 async function volumePg0(target: EngineProcess): Promise<VolumePg> {
-  const response = await fetch(`http://127.0.0.1:${target.httpPort}/v1/volume`);
+  const response = await fetch(`http://127.0.0.1:${target.httpPort}/v1/volume`, { headers: INTERNAL_AUTH });
   const body = (await response.json()) as { pgs: VolumePg[] };
   return body.pgs[0]!;
 }
@@ -159,7 +160,7 @@ async function volumePg0(target: EngineProcess): Promise<VolumePg> {
 function postMembership(target: EngineProcess, body: unknown) {
   return fetch(`http://127.0.0.1:${target.httpPort}/v1/admin/membership`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...INTERNAL_AUTH },
     body: JSON.stringify(body),
   }).then(async (response) => ({
     status: response.status,

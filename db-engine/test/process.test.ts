@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type EngineProcess,
   engineStatus,
+  INTERNAL_AUTH,
+  INTERNAL_TOKEN,
   removeEngineData,
   StorageFleet,
   setUpBank,
@@ -62,9 +64,11 @@ function rawHttp(
   path: string,
   contentType: string | undefined,
   body: string | Buffer | undefined,
+  authorization?: string,
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = {};
+    if (authorization !== undefined) headers.authorization = authorization;
     if (contentType !== undefined) headers['content-type'] = contentType;
     if (body !== undefined) headers['content-length'] = Buffer.byteLength(body);
     const request = httpRequest(
@@ -159,7 +163,7 @@ describe('db-engine process over six storage-node processes', () => {
     await engine.exited;
     engine = await startEngine(fleet, {
       dataDir: engine.dataDir,
-      args: ['--write-quorum-timeout-ms', '3000'],
+      args: ['--write-quorum-timeout-ms', '3000', '--statement-timeout-ms', '2000'],
     });
     const status = await engineStatus(engine);
     expect(status.recovery?.durationMs).toBeGreaterThanOrEqual(0);
@@ -412,9 +416,11 @@ describe('db-engine process over six storage-node processes', () => {
       fc.object({ maxDepth: 2 }),
       fc.array(fc.integer(), { maxLength: 3 }),
     );
+    // Not 0 ("no limit"): an endless statement would then run until this client gives up, which is
+    // the hang-up case tested above, not a typed answer.
     const timeout = fc.oneof(
       fc.constant(undefined),
-      fc.integer({ min: -5, max: 300 }),
+      fc.integer({ min: -5, max: 300 }).filter((ms) => ms !== 0),
       fc.constantFrom(0.5, '100', 1e12, null),
     );
     const sqlBody = fc.oneof(
@@ -460,13 +466,36 @@ describe('db-engine process over six storage-node processes', () => {
       },
       { weight: 1, arbitrary: fc.constant(undefined) },
     );
+    // Mostly the rig's token (so the routes behind it are reached), else missing or broken credentials.
+    const authorization = fc.oneof(
+      { weight: 4, arbitrary: fc.constant(INTERNAL_AUTH.authorization) },
+      {
+        weight: 2,
+        arbitrary: fc.constantFrom(
+          undefined,
+          'Bearer wrong-token-0000000000',
+          `bearer   ${INTERNAL_TOKEN}  `,
+          `Bearer ${INTERNAL_TOKEN}x`,
+          `Basic ${Buffer.from('postgres:secret').toString('base64')}`,
+          `Basic ${Buffer.from(INTERNAL_TOKEN).toString('base64')}`,
+          'Basic !!not-base64!!',
+          'Basic',
+          'Bearer',
+          'Digest username="x"',
+          `Bearer ${'t'.repeat(10_000)}`,
+        ),
+      },
+      { weight: 1, arbitrary: fc.string({ maxLength: 200 }).filter((text) => /^[\x20-\x7e]*$/.test(text)) },
+    );
     const sqlRequest = fc.record({
+      authorization,
       method: fc.constant('POST'),
       path: fc.constantFrom('/v1/sql', '/v1/sql?readOnly=1'),
       contentType: fc.constantFrom('application/json', 'application/json; charset=utf-8'),
       body: sqlBody.map((value): string | Buffer | undefined => JSON.stringify(value)),
     });
     const anyRequest = fc.record({
+      authorization,
       method: fc.constantFrom('GET', 'POST', 'POST', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'),
       path: fc.oneof(
         {
@@ -509,7 +538,14 @@ describe('db-engine process over six storage-node processes', () => {
     await fc.assert(
       fc.asyncProperty(request, async (case_) => {
         const bodyBytes = case_.method === 'GET' || case_.method === 'HEAD' ? undefined : case_.body;
-        const answer = await rawHttp(engine.httpPort, case_.method, case_.path, case_.contentType, bodyBytes);
+        const answer = await rawHttp(
+          engine.httpPort,
+          case_.method,
+          case_.path,
+          case_.contentType,
+          bodyBytes,
+          case_.authorization,
+        );
         answered[answer.status] = (answered[answer.status] ?? 0) + 1;
         expect(
           answer.status,

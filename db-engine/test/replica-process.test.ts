@@ -8,12 +8,17 @@
 // replica promoted, every acknowledged transfer kept, kill-to-first-write reported), split brain (a
 // replica promoted while the writer still runs: the old writer gets nothing acknowledged and exits 3)
 // and switchover (fence, promote; the write gap reported).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePorts } from '@northlight/protocol/io';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type EngineProcess,
   engineStatus,
+  INTERNAL_AUTH,
+  INTERNAL_TOKEN,
   removeEngineData,
   StorageFleet,
   setUpBank,
@@ -224,6 +229,95 @@ describe('read replicas over six storage-node processes', () => {
     expect((await bank(replicas[0]!)).count).toBe(ACCOUNTS);
   });
 
+  it('guards its HTTP routes: SQL takes the PostgreSQL password, the rest the internal token', async () => {
+    const url = (target: { httpPort: number }, path: string) => `http://127.0.0.1:${target.httpPort}${path}`;
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+    // The internal routes: no token, a wrong one, the right one. A fence without the token changes nothing.
+    const bare = await fetch(url(writer, '/v1/status'));
+    expect(bare.status).toBe(401);
+    expect(bare.headers.get('www-authenticate')).toMatch(/^Bearer realm=/);
+    expect(await bare.json()).toMatchObject({ code: 'NL_AUTH_FAILED', sqlstate: '28000' });
+    const wrong = await fetch(url(writer, '/v1/volume'), { headers: bearer(`${INTERNAL_TOKEN}-not`) });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toMatchObject({ code: 'NL_AUTH_FAILED', sqlstate: '28P01' });
+    const fence = await fetch(url(writer, '/v1/admin/fence'), {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`postgres:${INTERNAL_TOKEN}`).toString('base64')}` },
+    });
+    expect(fence.status).toBe(401);
+    expect((await fetch(url(writer, '/v1/status'), { headers: INTERNAL_AUTH })).status).toBe(200);
+    const stillWrites = await sql(
+      writer,
+      'INSERT INTO transfers (id, src, dst, amount) VALUES (1500000, 1, 1, 0)',
+    );
+    expect(stillWrites.status, JSON.stringify(stillWrites.body)).toBe(200);
+    for (const path of ['/healthz', '/readyz', '/metrics'])
+      expect((await fetch(url(writer, path))).status, path).toBe(200);
+    const metrics = await (await fetch(url(writer, '/metrics'))).text();
+    expect(metrics).toMatch(/^northlight_engine_http_auth_failures_total\{route="internal"\} [3-9]\d*$/m);
+
+    // A replica with SCRAM: /v1/sql takes the PostgreSQL user and password as HTTP Basic (or the token).
+    const password = 'a p@ss:word';
+    const scram = await startEngine(fleet, {
+      args: [
+        '--role',
+        'replica',
+        '--writer-url',
+        url(writer, ''),
+        '--node-id',
+        'replica-scram',
+        '--pg-auth',
+        'scram',
+      ],
+      env: { NL_ENGINE_PG_PASSWORD: password },
+    });
+    try {
+      const query = (headers: Record<string, string>) =>
+        fetch(url(scram, '/v1/sql'), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: JSON.stringify({ sql: 'SELECT count(*) FROM accounts' }),
+        });
+      const basic = (user: string, secret: string) => ({
+        authorization: `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}`,
+      });
+      const none = await query({});
+      expect(none.status).toBe(401);
+      expect(none.headers.get('www-authenticate')).toBe('Basic realm="northlight", charset="UTF-8"');
+      expect(await none.json()).toMatchObject({ code: 'NL_AUTH_FAILED', sqlstate: '28000' });
+      for (const headers of [basic('postgres', 'wrong'), basic('root', password)]) {
+        const refused = await query(headers);
+        expect(refused.status).toBe(401);
+        const body = (await refused.json()) as { sqlstate: string; message: string };
+        expect(body.sqlstate).toBe('28P01');
+        expect(body.message).toMatch(/^password authentication failed for user "(postgres|root)"$/);
+      }
+      for (const headers of [basic('postgres', password), INTERNAL_AUTH]) {
+        const answered = await query(headers);
+        expect(answered.status).toBe(200);
+        expect(((await answered.json()) as { results: { rows: number[][] }[] }).results[0]!.rows).toEqual([
+          [ACCOUNTS],
+        ]);
+      }
+    } finally {
+      scram.child.kill('SIGKILL');
+      await scram.exited;
+      removeEngineData(scram);
+    }
+
+    // A replica holding the wrong token cannot follow the writer, and says why.
+    const strangerDir = mkdtempSync(join(tmpdir(), 'northlight-engine-'));
+    const stranger = await startEngine(fleet, {
+      dataDir: strangerDir,
+      args: ['--role', 'replica', '--writer-url', url(writer, ''), '--node-id', 'replica-stranger'],
+      env: { NL_ENGINE_INTERNAL_TOKEN: 'some-other-clusters-token' },
+      readyTimeoutMs: 6_000,
+    }).catch((error: Error) => error);
+    expect(stranger).toBeInstanceOf(Error);
+    rmSync(strangerDir, { recursive: true, force: true });
+    expect((stranger as Error).message).toContain("the writer wants the cluster's internal token");
+  }, 90_000);
+
   it('keeps answering through a writer restart, resyncs from storage, then follows the new writer', async () => {
     const before = await bank(replicas[0]!);
     writer.child.kill('SIGKILL');
@@ -260,7 +354,10 @@ describe('read replicas over six storage-node processes', () => {
     const acknowledged = await load;
     expect(acknowledged.length).toBeGreaterThan(5);
     const promoted = replicas[0]!;
-    const promote = await fetch(`http://127.0.0.1:${promoted.httpPort}/v1/admin/promote`, { method: 'POST' });
+    const promote = await fetch(`http://127.0.0.1:${promoted.httpPort}/v1/admin/promote`, {
+      method: 'POST',
+      headers: INTERNAL_AUTH,
+    });
     expect(promote.status).toBe(202);
     // The first write the new writer acknowledges.
     let firstWriteMs = 0;
@@ -301,7 +398,10 @@ describe('read replicas over six storage-node processes', () => {
     const oldWriter = replicas[0]!;
     const promoted = replicas[1]!;
     const before = await bank(oldWriter);
-    const promote = await fetch(`http://127.0.0.1:${promoted.httpPort}/v1/admin/promote`, { method: 'POST' });
+    const promote = await fetch(`http://127.0.0.1:${promoted.httpPort}/v1/admin/promote`, {
+      method: 'POST',
+      headers: INTERNAL_AUTH,
+    });
     expect(promote.status).toBe(202);
     await until(async () => {
       try {
@@ -354,11 +454,17 @@ describe('read replicas over six storage-node processes', () => {
     replicas.push(target);
     await until(async () => (await sql(target, 'SELECT count(*) FROM accounts')).status === 200, 30_000);
     const acknowledged = await transferLoadOn(current, Date.now() + 1_500, 6_000_000);
-    const fence = await fetch(`http://127.0.0.1:${current.httpPort}/v1/admin/fence`, { method: 'POST' });
+    const fence = await fetch(`http://127.0.0.1:${current.httpPort}/v1/admin/fence`, {
+      method: 'POST',
+      headers: INTERNAL_AUTH,
+    });
     expect(fence.status).toBe(202);
     const fencedAt = Date.now();
     expect(await current.exited).toBe(3);
-    const promote = await fetch(`http://127.0.0.1:${target.httpPort}/v1/admin/promote`, { method: 'POST' });
+    const promote = await fetch(`http://127.0.0.1:${target.httpPort}/v1/admin/promote`, {
+      method: 'POST',
+      headers: INTERNAL_AUTH,
+    });
     expect(promote.status).toBe(202);
     let gapMs = 0;
     await until(async () => {

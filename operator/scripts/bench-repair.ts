@@ -60,8 +60,10 @@ import {
   killNode,
   type OutputLine,
   type RunningCluster,
+  type SqlEndpoint,
   sleep,
   sql,
+  sqlEndpoint,
   startUp,
   stopAndRemove,
   stopCluster,
@@ -152,7 +154,7 @@ ${config.repairBandwidth === 'default' ? '' : `    repairBandwidthPerNode: ${con
 `;
 }
 
-async function sqlOk(port: number, text: string): Promise<unknown[][]> {
+async function sqlOk(port: SqlEndpoint, text: string): Promise<unknown[][]> {
   const answer = await sql(port, text);
   if (answer.status !== 200)
     throw new Error(
@@ -172,7 +174,7 @@ interface Loaded {
   readonly loadMegabytesPerSecond: number;
 }
 
-async function loadVolume(port: number, config: Config): Promise<Loaded> {
+async function loadVolume(port: SqlEndpoint, config: Config): Promise<Loaded> {
   await sqlOk(port, 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v BLOB NOT NULL)');
   await sqlOk(port, 'CREATE TABLE pulse (k INTEGER PRIMARY KEY, v BLOB NOT NULL)');
   const rows = config.mib * ROWS_PER_MIB;
@@ -269,7 +271,7 @@ class CommitLoad {
   #running = true;
   readonly #done: Promise<void>;
 
-  constructor(port: number) {
+  constructor(port: SqlEndpoint) {
     this.#done = (async () => {
       while (this.#running) {
         const started = Date.now();
@@ -626,7 +628,7 @@ async function runRound(config: Config, index: number): Promise<Round> {
     progress(`round ${index + 1}: starting the cluster in ${dataDir}`);
     const cluster = await startUp(dataDir, file);
     active.cluster = cluster;
-    const port = cluster.state.ports.httpReadWrite;
+    const port = sqlEndpoint(cluster.dataDir, cluster.state.ports.httpReadWrite);
     progress(`loading ${config.mib} MiB (${config.mib * ROWS_PER_MIB} rows of ${BLOB_BYTES} bytes)`);
     const loaded = await loadVolume(port, config);
     progress(`loaded in ${loaded.loadSeconds} s; settling (peers caught up, segments staged to S3)`);

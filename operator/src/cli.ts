@@ -6,7 +6,7 @@
  * Exit codes: 0 done; 1 the command failed (the message says why and what to do); 2 bad usage or
  * bad cluster file (nothing was started).
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { isNorthlightError } from '@northlight/protocol';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
@@ -20,7 +20,10 @@ import {
   commandFor,
   LocalCluster,
   lockDataDir,
+  PG_PASSWORD_FILE,
+  PG_USER,
   PortsBusyError,
+  pgPasswordOf,
   pgUrl,
   readStateFile,
   StartInterruptedError,
@@ -221,6 +224,7 @@ function endpointsText(cluster: LocalCluster, dataDir: string): string {
     `               (the writer, ${cluster.writer}, whichever engine that is; any PostgreSQL client)`,
     `  read-only    psql '${pgUrl(dataDir, ports.readOnly)}'   (the replicas)`,
     `  SQL over HTTP  http://127.0.0.1:${ports.httpReadWrite}/v1/sql  (read-only: ${ports.httpReadOnly})`,
+    `               (HTTP Basic: ${PG_USER} and the password in ${join(dataDir, PG_PASSWORD_FILE)})`,
     `  control API      http://127.0.0.1:${ports.control}/v1/status`,
     `  logs             ${dataDir}/logs/`,
     '',
@@ -378,12 +382,19 @@ export function formatSqlResults(results: readonly SqlResult[]): string {
     .join('\n\n');
 }
 
+/** An SQL HTTP endpoint and the credentials it takes (the cluster's PostgreSQL login, as HTTP Basic). */
+interface SqlTarget {
+  readonly url: string;
+  readonly authorization: string;
+}
+
 /** Runs `statements` as one transaction (one entry each, so each reports its own result). */
 async function runStatements(
-  url: string,
+  target: SqlTarget,
   statements: readonly string[],
   readOnly: boolean,
 ): Promise<{ ok: boolean; output: string }> {
+  const { url } = target;
   if (statements.length > SQL_STATEMENTS_PER_REQUEST_MAX)
     return {
       ok: false,
@@ -393,7 +404,7 @@ async function runStatements(
   try {
     response = await fetch(`${url}/v1/sql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: target.authorization },
       body: JSON.stringify({
         statements: statements.map((sql) => ({ sql })),
         ...(readOnly ? { readOnly: true } : {}),
@@ -416,19 +427,22 @@ async function runStatements(
 async function sqlShell(options: { dataDir: string; command?: string; replica?: boolean }): Promise<void> {
   const state = runningCluster(options.dataDir);
   const port = options.replica ? state.ports.httpReadOnly : state.ports.httpReadWrite;
-  const url = `http://127.0.0.1:${port}`;
+  const target: SqlTarget = {
+    url: `http://127.0.0.1:${port}`,
+    authorization: `Basic ${Buffer.from(`${PG_USER}:${pgPasswordOf(options.dataDir)}`).toString('base64')}`,
+  };
   const readOnly = options.replica === true;
   if (options.command !== undefined) {
     const split = splitSqlStatements(options.command);
     const statements = [...split.statements, ...(split.restHasStatement ? [split.rest.trim()] : [])];
     if (statements.length === 0) throw new UsageError('-c has no statement to run');
-    const { ok, output } = await runStatements(url, statements, readOnly);
+    const { ok, output } = await runStatements(target, statements, readOnly);
     process.stdout.write(`${output}\n`);
     if (!ok)
       throw new CommandFailed(statements.length === 1 ? 'the statement failed' : 'the statements failed');
     return;
   }
-  const failed = await readEvalPrint(url, readOnly, options.replica === true);
+  const failed = await readEvalPrint(target, readOnly, options.replica === true);
   if (failed > 0) throw new CommandFailed(`${failed} statement${failed === 1 ? '' : 's'} failed`);
 }
 
@@ -438,11 +452,11 @@ async function sqlShell(options: { dataDir: string; command?: string; replica?: 
  * goes on after an error; from a pipe it prints only results, and returns how many statements failed
  * (the command then exits 1).
  */
-async function readEvalPrint(url: string, readOnly: boolean, replica: boolean): Promise<number> {
+async function readEvalPrint(target: SqlTarget, readOnly: boolean, replica: boolean): Promise<number> {
   const interactive = process.stdin.isTTY === true;
   if (interactive)
     process.stdout.write(
-      `connected to ${replica ? 'the read-only endpoint (replicas)' : 'the writer'} at ${url}; SQLite's dialect; ` +
+      `connected to ${replica ? 'the read-only endpoint (replicas)' : 'the writer'} at ${target.url}; SQLite's dialect; ` +
         'end statements with ;  — \\q quits\n',
     );
   const lines = createInterface({
@@ -453,7 +467,7 @@ async function readEvalPrint(url: string, readOnly: boolean, replica: boolean): 
   let failed = 0;
   let printed = 0;
   const run = async (statement: string) => {
-    const { ok, output } = await runStatements(url, [statement], readOnly);
+    const { ok, output } = await runStatements(target, [statement], readOnly);
     if (!ok) failed++;
     process.stdout.write(`${printed++ > 0 && !interactive ? '\n' : ''}${output}\n`);
   };

@@ -111,14 +111,15 @@ describe('catch-up of a member behind its peers’ GC (real processes)', () => {
         expect(status.hydrationLimit.bytesPerSecond).toBe(4 * 1024 * 1024);
       }
       expect(
-        (await sql(ports.httpReadWrite, 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v BLOB NOT NULL)')).status,
+        (await sql(dataDir, ports.httpReadWrite, 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v BLOB NOT NULL)'))
+          .status,
       ).toBe(200);
       const acknowledged: number[] = [];
       let next = 1;
       const insert = async (rows: number, bytes: number) => {
         const keys = Array.from({ length: rows }, () => next++);
         const values = keys.map((key) => `(${key}, randomblob(${bytes}))`).join(',');
-        const answer = await sql(ports.httpReadWrite, `INSERT INTO kv VALUES ${values}`);
+        const answer = await sql(dataDir, ports.httpReadWrite, `INSERT INTO kv VALUES ${values}`);
         expect(answer.status).toBe(200);
         acknowledged.push(...keys);
       };
@@ -251,7 +252,7 @@ describe('catch-up of a member behind its peers’ GC (real processes)', () => {
       }
 
       // 4. Nothing acknowledged is lost, and no repair ran (the node was back within the grace).
-      const rows = await sql(ports.httpReadWrite, 'SELECT k FROM kv');
+      const rows = await sql(dataDir, ports.httpReadWrite, 'SELECT k FROM kv');
       const present = new Set(rows.body.results[0]!.rows.map((row) => row[0]));
       for (const key of acknowledged) expect(present.has(key), `acknowledged key ${key}`).toBe(true);
       const final = clusterStatus(dataDir);
@@ -364,6 +365,7 @@ class ExecutorRig {
   world(): RepairWorld {
     return {
       writerUrl: this.#url,
+      writerHeaders: {},
       nodes: NODES.map((nodeId) => ({
         nodeId,
         zone: nodeId.split('-')[1]!,

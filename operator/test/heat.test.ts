@@ -115,13 +115,19 @@ describe('heat-driven migration (real processes)', () => {
     let ports = state(dataDir).ports;
     for (let table = 0; table < 4; table++) {
       expect(
-        (await sql(ports.httpReadWrite, `CREATE TABLE t${table} (k INTEGER PRIMARY KEY, v BLOB NOT NULL)`))
-          .status,
+        (
+          await sql(
+            dataDir,
+            ports.httpReadWrite,
+            `CREATE TABLE t${table} (k INTEGER PRIMARY KEY, v BLOB NOT NULL)`,
+          )
+        ).status,
       ).toBe(200);
       for (let batch = 0; batch < ROWS_PER_TABLE / 32; batch++) {
         const values = Array.from({ length: 32 }, (_, index) => `(${batch * 32 + index}, randomblob(3900))`);
         expect(
-          (await sql(ports.httpReadWrite, `INSERT INTO t${table} VALUES ${values.join(',')}`)).status,
+          (await sql(dataDir, ports.httpReadWrite, `INSERT INTO t${table} VALUES ${values.join(',')}`))
+            .status,
         ).toBe(200);
       }
     }
@@ -159,6 +165,7 @@ describe('heat-driven migration (real processes)', () => {
       while (running) {
         const key = Math.floor(Math.random() * ROWS_PER_TABLE);
         const answer = await sql(
+          dataDir,
           ports.httpReadWrite,
           `UPDATE t${table} SET v = randomblob(3900) WHERE k = ${key}`,
         ).catch(() => undefined);

@@ -55,7 +55,8 @@ describe('segment repair (real processes)', () => {
     const up = await startUp(dataDir, ['-f', file]);
     const ports = state(dataDir).ports;
     expect(
-      (await sql(ports.httpReadWrite, 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v BLOB NOT NULL)')).status,
+      (await sql(dataDir, ports.httpReadWrite, 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v BLOB NOT NULL)'))
+        .status,
     ).toBe(200);
     // About 3 MiB of rows: several 1 MiB PGs.
     for (let batch = 0; batch < 24; batch++) {
@@ -63,7 +64,9 @@ describe('segment repair (real processes)', () => {
         { length: 32 },
         (_, index) => `(${batch * 32 + index + 1_000_000}, randomblob(4000))`,
       );
-      expect((await sql(ports.httpReadWrite, `INSERT INTO kv VALUES ${values.join(',')}`)).status).toBe(200);
+      expect(
+        (await sql(dataDir, ports.httpReadWrite, `INSERT INTO kv VALUES ${values.join(',')}`)).status,
+      ).toBe(200);
     }
     const initial = clusterStatus(dataDir);
     expect(initial.pgs.length).toBeGreaterThanOrEqual(3);
@@ -83,7 +86,11 @@ describe('segment repair (real processes)', () => {
         const key = next++;
         const started = Date.now();
         try {
-          const answer = await sql(ports.httpReadWrite, `INSERT INTO kv VALUES (${key}, randomblob(200))`);
+          const answer = await sql(
+            dataDir,
+            ports.httpReadWrite,
+            `INSERT INTO kv VALUES (${key}, randomblob(200))`,
+          );
           if (answer.status === 200) {
             acknowledged.push(key);
             latencies.push({ atMs: started, ms: Date.now() - started });
@@ -122,7 +129,7 @@ describe('segment repair (real processes)', () => {
     }
 
     // 2. Nothing acknowledged is lost.
-    const rows = await sql(ports.httpReadWrite, 'SELECT k FROM kv WHERE k < 1000000');
+    const rows = await sql(dataDir, ports.httpReadWrite, 'SELECT k FROM kv WHERE k < 1000000');
     const present = new Set(rows.body.results[0]!.rows.map((row) => row[0]));
     for (const key of acknowledged) expect(present.has(key), `acknowledged key ${key}`).toBe(true);
 

@@ -16,7 +16,7 @@
  * Bad input (an invalid cluster file, an unknown command) fails with exit code 2 and starts nothing.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -68,11 +68,12 @@ describe('northlight up (real processes)', () => {
 
     // 2. SQL on the writer and on the replica.
     expect(
-      (await sql(ports.httpReadWrite, 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)')).status,
+      (await sql(dataDir, ports.httpReadWrite, 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)'))
+        .status,
     ).toBe(200);
-    expect((await sql(ports.httpReadWrite, "INSERT INTO kv VALUES (0, 'zero')")).status).toBe(200);
+    expect((await sql(dataDir, ports.httpReadWrite, "INSERT INTO kv VALUES (0, 'zero')")).status).toBe(200);
     const onReplica = await until('the row on the replica', async () => {
-      const answer = await sql(ports.httpReadOnly, 'SELECT v FROM kv WHERE k = 0', true);
+      const answer = await sql(dataDir, ports.httpReadOnly, 'SELECT v FROM kv WHERE k = 0', true);
       return answer.status === 200 && answer.body.results[0]!.rows.length === 1 ? answer : undefined;
     });
     expect(onReplica.body.results[0]!.rows[0]).toEqual(['zero']);
@@ -103,6 +104,22 @@ describe('northlight up (real processes)', () => {
         stdio: 'pipe',
       }),
     ).toThrow(/password authentication failed/);
+
+    // The HTTP endpoints want the same login (HTTP Basic); the engines' admin routes want the
+    // cluster's internal token, kept beside the password and readable by its owner only.
+    const anonymous = await fetch(`http://127.0.0.1:${ports.httpReadWrite}/v1/sql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sql: 'SELECT 1' }),
+    });
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { code: string }).code).toBe('NL_AUTH_FAILED');
+    expect(statSync(join(dataDir, 'internal-token')).mode & 0o777).toBe(0o600);
+    const fence = await fetch(`http://127.0.0.1:${ports.httpReadWrite}/v1/admin/fence`, { method: 'POST' });
+    expect(fence.status).toBe(401);
+    expect(up.output.join('')).toContain(
+      `(HTTP Basic: postgres and the password in ${join(dataDir, 'pg-password')})`,
+    );
 
     // 2a. Hints that name the data directory (not the default one).
     const printed = up.output.join('');
@@ -173,7 +190,7 @@ describe('northlight up (real processes)', () => {
       while (loading) {
         const key = next++;
         try {
-          const answer = await sql(ports.httpReadWrite, `INSERT INTO kv VALUES (${key}, 'v${key}')`);
+          const answer = await sql(dataDir, ports.httpReadWrite, `INSERT INTO kv VALUES (${key}, 'v${key}')`);
           if (answer.status === 200) acknowledged.push(key);
           else failures.push(`HTTP ${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}`);
         } catch (error) {
@@ -206,7 +223,7 @@ describe('northlight up (real processes)', () => {
     // The read-write endpoint holds new connections while the replica is promoted: only what was in
     // flight on the dead writer fails (one request of this sequential client, plus slack for timing).
     expect(failures.length).toBeLessThanOrEqual(3);
-    const all = await sql(ports.httpReadWrite, 'SELECT k FROM kv ORDER BY k');
+    const all = await sql(dataDir, ports.httpReadWrite, 'SELECT k FROM kv ORDER BY k');
     const present = new Set(all.body.results[0]!.rows.map((row) => row[0]));
     for (const key of acknowledged) expect(present.has(key), `acknowledged key ${key}`).toBe(true);
 
@@ -229,7 +246,7 @@ describe('northlight up (real processes)', () => {
     const again = clusterStatus(dataDir);
     expect(again.writer).toBe('engine-2');
     const port = state(dataDir).ports.httpReadWrite;
-    const rows = await sql(port, 'SELECT count(*) FROM kv');
+    const rows = await sql(dataDir, port, 'SELECT count(*) FROM kv');
     expect(rows.body.results[0]!.rows[0]![0]).toBeGreaterThanOrEqual(acknowledged.length + 1);
     expect(northlight(['down', '--data-dir', dataDir]).status).toBe(0);
     expect(await up.exited).toBe(0);

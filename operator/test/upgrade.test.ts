@@ -36,7 +36,8 @@ describe('northlight upgrade (real processes)', () => {
     const up = await startUp(dataDir);
     const ports = state(dataDir).ports;
     expect(
-      (await sql(ports.httpReadWrite, 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)')).status,
+      (await sql(dataDir, ports.httpReadWrite, 'CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)'))
+        .status,
     ).toBe(200);
 
     // Each PG's member nodes, from the nodes' own reports.
@@ -77,7 +78,7 @@ describe('northlight upgrade (real processes)', () => {
       while (running) {
         const key = next++;
         try {
-          const answer = await sql(ports.httpReadWrite, `INSERT INTO kv VALUES (${key}, 'v${key}')`);
+          const answer = await sql(dataDir, ports.httpReadWrite, `INSERT INTO kv VALUES (${key}, 'v${key}')`);
           if (answer.status === 200) acknowledged.push(key);
           else
             failures.push({
@@ -134,7 +135,7 @@ describe('northlight upgrade (real processes)', () => {
       expect(failure.atMs).toBeGreaterThanOrEqual(switchAt - 1_000);
       expect(failure.atMs).toBeLessThanOrEqual(writerAt + 1_000);
     }
-    const rows = await sql(ports.httpReadWrite, 'SELECT k FROM kv');
+    const rows = await sql(dataDir, ports.httpReadWrite, 'SELECT k FROM kv');
     const present = new Set(rows.body.results[0]!.rows.map((row) => row[0]));
     for (const key of acknowledged) expect(present.has(key), `acknowledged key ${key}`).toBe(true);
 

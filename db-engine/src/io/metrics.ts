@@ -100,6 +100,8 @@ const COMMIT_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2,
 export class EngineMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<'outcome'>;
+  /** HTTP requests refused for want of credentials, by route kind (sql, internal). */
+  readonly httpAuthFailures: Counter<'route'>;
   readonly commits: Counter;
   readonly commitLatency: Histogram;
   readonly requestLatency: Histogram<'kind'>;
@@ -112,6 +114,12 @@ export class EngineMetrics {
       name: 'northlight_engine_requests_total',
       help: 'SQL requests answered, by outcome (ok, sql_error, unavailable, invalid)',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.httpAuthFailures = new Counter({
+      name: 'northlight_engine_http_auth_failures_total',
+      help: 'HTTP requests refused (401) for missing or wrong credentials, by route kind: sql (POST /v1/sql) or internal (/v1/admin, /v1/replication, /v1/status, /v1/volume)',
+      labelNames: ['route'],
       registers,
     });
     this.commits = new Counter({

@@ -11,6 +11,10 @@
  *   GET /v1/status the driver's and the kernel's state (LSNs as decimal strings)
  *   GET /metrics   Prometheus text
  *
+ * Credentials (src/io/http-auth.ts): /v1/sql takes the PostgreSQL user and password as HTTP Basic
+ * (open with --pg-auth trust); the other /v1/ routes take the internal token as a bearer token (open
+ * without --internal-token); the probes and /metrics are open. A refusal is 401 NL_AUTH_FAILED.
+ *
  * Errors have one shape: { "code", "sqlstate", "message", "action" }. SQL errors carry the SQLSTATE
  * the kernel mapped (42601 syntax, 42P01 unknown table, 23505 unique violation…) with HTTP 400, or
  * 413 for 54000 (too large); storage-side failures are 503 (57P03: not accepting writes, or write
@@ -23,7 +27,11 @@ import { AssertionError, isNorthlightError, type Logger } from '@northlight/prot
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { EngineReply } from '../engine.js';
 import type { ExecuteRequest, SqlParam, TypedValue } from '../kernel/messages.js';
+import { type HttpAuthConfig, installHttpAuth } from './http-auth.js';
 import type { EngineMetrics } from './metrics.js';
+
+/** Refusals are logged at most once per this interval (with how many there were), not one line each. */
+const AUTH_REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 export interface SqlServerOptions {
   readonly host: string;
@@ -31,6 +39,8 @@ export interface SqlServerOptions {
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
   readonly requestTimeoutMs: number;
+  /** Who may call which route (src/io/http-auth.ts). */
+  readonly auth: HttpAuthConfig;
   /** A request running longer is stopped (57014, HTTP 408); 0 = never. A body's `statementTimeoutMs` overrides it. */
   readonly statementTimeoutMs: number;
   /** Runs a request; `signal` aborts it (timeout, client gone), stopping even a running statement. */
@@ -186,6 +196,25 @@ export async function startSqlServer(
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(requestInvalid(`no route ${request.method} ${request.url.slice(0, 200)}`));
+  });
+
+  let refusalsUnlogged = 0;
+  let refusalLoggedAtMs = Number.NEGATIVE_INFINITY;
+  installHttpAuth(app, options.auth, {
+    refused: (kind, sqlstate, remoteAddress) => {
+      options.metrics.httpAuthFailures.inc({ route: kind });
+      refusalsUnlogged++;
+      const nowMs = performance.now();
+      if (nowMs - refusalLoggedAtMs < AUTH_REFUSAL_LOG_INTERVAL_MS) return;
+      refusalLoggedAtMs = nowMs;
+      options.logger.log('warn', 'HTTP request refused: missing or wrong credentials', {
+        route: kind,
+        sqlstate,
+        from: remoteAddress ?? 'unknown',
+        refusedSinceLastLine: refusalsUnlogged,
+      });
+      refusalsUnlogged = 0;
+    },
   });
 
   app.get('/healthz', async () => ({ status: 'alive' }));

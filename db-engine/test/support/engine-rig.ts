@@ -124,6 +124,15 @@ export class StorageFleet {
   }
 }
 
+/**
+ * Every engine the rig starts holds this internal token (unless a test passes its own), so the process
+ * tests run the replicas' stream and the admin routes authenticated, as a real cluster does; the rig's
+ * clients send it (`INTERNAL_AUTH`). It is accepted on /v1/sql too, so `sql` works whatever the
+ * engine's --pg-auth.
+ */
+export const INTERNAL_TOKEN = 'rig-internal-token-7f3a9c2e51';
+export const INTERNAL_AUTH: Readonly<Record<string, string>> = { authorization: `Bearer ${INTERNAL_TOKEN}` };
+
 export interface EngineProcess {
   readonly dataDir: string;
   readonly httpPort: number;
@@ -143,6 +152,10 @@ export async function startEngine(
     storage?: string;
     /** Node flags for the engine process (e.g. `--cpu-prof` when profiling a benchmark). */
     nodeArgs?: readonly string[];
+    /** More environment (e.g. another NL_ENGINE_INTERNAL_TOKEN, or '' to run without one). */
+    env?: Readonly<Record<string, string>>;
+    /** How long to wait for "engine ready" (60 s by default); the rejection carries the output. */
+    readyTimeoutMs?: number;
   } = {},
 ): Promise<EngineProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'northlight-engine-'));
@@ -166,16 +179,20 @@ export async function startEngine(
       ...(options.args?.includes('--pg-auth') === true ? [] : ['--pg-auth', 'trust']),
       ...(options.args ?? []),
     ],
-    { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'], env: process.env },
+    {
+      cwd: packageRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NL_ENGINE_INTERNAL_TOKEN: INTERNAL_TOKEN, ...options.env },
+    },
   );
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let pgPort: number | undefined;
   const httpPort = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`engine not ready:\n${output.join('')}`)),
-      READY_TIMEOUT_MS,
-    );
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`engine not ready:\n${output.join('')}`));
+    }, options.readyTimeoutMs ?? READY_TIMEOUT_MS);
     let port: number | undefined;
     const onData = (chunk: Buffer) => {
       const text = chunk.toString('utf8');
@@ -222,7 +239,7 @@ export async function sql(
       : { statements, ...(options.readOnly ? { readOnly: true } : {}) };
   const response = await fetch(`http://127.0.0.1:${engine.httpPort}/v1/sql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...INTERNAL_AUTH },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
   });
@@ -256,7 +273,7 @@ export class SqlClient {
           port: this.#port,
           method: 'POST',
           path: '/v1/sql',
-          headers: { 'content-type': 'application/json', 'content-length': payload.length },
+          headers: { 'content-type': 'application/json', 'content-length': payload.length, ...INTERNAL_AUTH },
           timeout: timeoutMs,
         },
         (response) => {
@@ -294,7 +311,7 @@ export interface EngineStatusBody {
 }
 
 export async function engineStatus(engine: { httpPort: number }): Promise<EngineStatusBody> {
-  const response = await fetch(`http://127.0.0.1:${engine.httpPort}/v1/status`);
+  const response = await fetch(`http://127.0.0.1:${engine.httpPort}/v1/status`, { headers: INTERNAL_AUTH });
   return (await response.json()) as EngineStatusBody;
 }
 

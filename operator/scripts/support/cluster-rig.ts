@@ -87,10 +87,22 @@ export interface SqlReply {
   readonly results: { columns: string[]; rows: unknown[][]; changes: number }[];
 }
 
-export async function sql(port: number, text: string): Promise<{ status: number; body: SqlReply }> {
-  const response = await fetch(`http://127.0.0.1:${port}/v1/sql`, {
+/** An SQL HTTP endpoint of a running cluster, with the credentials `northlight sql` would send. */
+export interface SqlEndpoint {
+  readonly port: number;
+  readonly authorization: string;
+}
+
+/** The cluster in `dataDir`'s endpoint on `port`: HTTP Basic with its PostgreSQL user and password. */
+export function sqlEndpoint(dataDir: string, port: number): SqlEndpoint {
+  const password = readFileSync(join(dataDir, 'pg-password'), 'utf8').trim();
+  return { port, authorization: `Basic ${Buffer.from(`postgres:${password}`).toString('base64')}` };
+}
+
+export async function sql(endpoint: SqlEndpoint, text: string): Promise<{ status: number; body: SqlReply }> {
+  const response = await fetch(`http://127.0.0.1:${endpoint.port}/v1/sql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: endpoint.authorization },
     body: JSON.stringify({ sql: text }),
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });

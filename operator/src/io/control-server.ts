@@ -30,7 +30,7 @@ import {
 } from '../core/cluster-status.js';
 import { type FleetNode, placePg } from '../core/placement.js';
 import { localControlMetrics } from './control-metrics.js';
-import { getJson } from './http-json.js';
+import { getJson, OBSERVE_TIMEOUT_MS } from './http-json.js';
 import {
   ClusterStoppingError,
   type LocalCluster,
@@ -73,7 +73,13 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
       const view = cluster.processView(engine.name);
       const url = cluster.engineUrl(engine.name);
       const status =
-        view?.state === 'running' ? await getJson<Record<string, unknown>>(`${url}/v1/status`) : undefined;
+        view?.state === 'running'
+          ? await getJson<Record<string, unknown>>(
+              `${url}/v1/status`,
+              OBSERVE_TIMEOUT_MS,
+              cluster.engineHeaders,
+            )
+          : undefined;
       return {
         name: engine.name,
         role: cluster.roles.get(engine.name)!,
@@ -90,7 +96,11 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
       };
     }),
   );
-  const volume = await getJson<VolumeObservation>(`${cluster.engineUrl(cluster.writer)}/v1/volume`);
+  const volume = await getJson<VolumeObservation>(
+    `${cluster.engineUrl(cluster.writer)}/v1/volume`,
+    OBSERVE_TIMEOUT_MS,
+    cluster.engineHeaders,
+  );
   const ports = cluster.ports;
   return {
     cluster: cluster.spec.name,

@@ -1,9 +1,21 @@
+/**
+ * The header an engine's internal routes (/v1/status, /v1/volume, /v1/admin/*) take: the cluster's
+ * internal token as a bearer token (db-engine/src/io/http-auth.ts). Storage nodes need none.
+ */
+export function engineAuthorization(internalToken: string): Readonly<Record<string, string>> {
+  return { authorization: `Bearer ${internalToken}` };
+}
+
 /** GET a JSON document from a member's HTTP API: undefined when it does not answer 200 in time. */
 export const OBSERVE_TIMEOUT_MS = 2_000;
 
-export async function getJson<T>(url: string, timeoutMs = OBSERVE_TIMEOUT_MS): Promise<T | undefined> {
+export async function getJson<T>(
+  url: string,
+  timeoutMs = OBSERVE_TIMEOUT_MS,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<T | undefined> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
     if (!response.ok) {
       await response.arrayBuffer();
       return undefined;
@@ -25,11 +37,13 @@ export const ENGINE_ADMIN_TIMEOUT_MS = 5_000;
 export async function postEngineAdmin(
   engineUrl: string | undefined,
   command: 'promote' | 'fence',
+  headers: Readonly<Record<string, string>>,
 ): Promise<string | undefined> {
   if (engineUrl === undefined) return 'its pod has no IP';
   try {
     const response = await fetch(`${engineUrl}/v1/admin/${command}`, {
       method: 'POST',
+      headers,
       signal: AbortSignal.timeout(ENGINE_ADMIN_TIMEOUT_MS),
     });
     if (response.status === 202) {

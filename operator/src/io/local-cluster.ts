@@ -69,7 +69,7 @@ import {
 } from '../core/topology.js';
 import { planUpgrade, type UpgradeEngine, type UpgradeNode, type UpgradeStep } from '../core/upgrade-plan.js';
 import { localControlMetrics } from './control-metrics.js';
-import { getJson, postEngineAdmin } from './http-json.js';
+import { engineAuthorization, getJson, OBSERVE_TIMEOUT_MS, postEngineAdmin } from './http-json.js';
 import { LocalProcesses, type MemberSpec, probeReady, stopStalePids } from './local-processes.js';
 import {
   RepairExecutor,
@@ -114,16 +114,33 @@ export const PG_PASSWORD_FILE = 'pg-password';
 export const PG_DATABASE = 'northlight';
 
 /**
- * The cluster's PostgreSQL password: generated at the first `up` (24 random bytes, base64url) and kept
- * in the data directory, readable by its owner only; every later `up` uses the same one.
+ * The file (mode 0600) holding the cluster's internal token: the bearer token the engines' internal
+ * HTTP routes (/v1/status, /v1/volume, /v1/replication/*, /v1/admin/*) take, held by the control plane
+ * and the engines (db-engine/src/io/http-auth.ts).
  */
-export function pgPasswordOf(dataDir: string): string {
-  const path = join(dataDir, PG_PASSWORD_FILE);
+export const INTERNAL_TOKEN_FILE = 'internal-token';
+
+/**
+ * A secret of the cluster kept in `dataDir/file`: generated at the first `up` (24 random bytes,
+ * base64url), readable by its owner only; every later `up` uses the same one.
+ */
+function clusterSecretOf(dataDir: string, file: string): string {
+  const path = join(dataDir, file);
   if (existsSync(path)) return readFileSync(path, 'utf8').trim();
   mkdirSync(dataDir, { recursive: true });
-  const password = randomBytes(24).toString('base64url');
-  writeFileSync(path, `${password}\n`, { mode: 0o600, flag: 'wx' });
-  return password;
+  const secret = randomBytes(24).toString('base64url');
+  writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  return secret;
+}
+
+/** The cluster's PostgreSQL password (also the HTTP Basic password of POST /v1/sql). */
+export function pgPasswordOf(dataDir: string): string {
+  return clusterSecretOf(dataDir, PG_PASSWORD_FILE);
+}
+
+/** The cluster's internal token (`INTERNAL_TOKEN_FILE`). */
+export function internalTokenOf(dataDir: string): string {
+  return clusterSecretOf(dataDir, INTERNAL_TOKEN_FILE);
 }
 
 /** A libpq connection URL for an endpoint of the cluster in `dataDir`. */
@@ -198,6 +215,8 @@ export class LocalCluster {
   ports!: PortLayout;
   /** The PostgreSQL password every engine of the cluster checks (`pgPasswordOf`). */
   readonly pgPassword: string;
+  /** What the engines' internal routes take: the cluster's internal token (`internalTokenOf`). */
+  readonly engineHeaders: Readonly<Record<string, string>>;
   writer: string;
   promoting: string | undefined;
   readonly roles = new Map<string, EngineRole>();
@@ -248,6 +267,7 @@ export class LocalCluster {
     this.spec = options.spec;
     this.dataDir = options.dataDir;
     this.pgPassword = pgPasswordOf(options.dataDir);
+    this.engineHeaders = engineAuthorization(internalTokenOf(options.dataDir));
     this.#progress = options.progress;
     this.#onWriterChange = options.onWriterChange;
     this.#onVolume = options.onVolume;
@@ -634,6 +654,7 @@ export class LocalCluster {
         // Through the environment, not argv: other users of the machine can read a process's argv.
         NL_ENGINE_PG_USER: PG_USER,
         NL_ENGINE_PG_PASSWORD: this.pgPassword,
+        NL_ENGINE_INTERNAL_TOKEN: internalTokenOf(this.dataDir),
       },
       logFile: this.logFile(name),
       readyUrl: `${this.engineUrl(name)}/readyz`,
@@ -809,8 +830,12 @@ export class LocalCluster {
     if (this.promoting !== undefined || this.switchingOver || !this.#ready.get(this.writer)) return undefined;
     const writerUrl = this.engineUrl(this.writer);
     const [volume, status] = await Promise.all([
-      getJson<{ pgs: VolumeJsonPg[] }>(`${writerUrl}/v1/volume`),
-      getJson<{ driver?: { vdl?: string } }>(`${writerUrl}/v1/status`),
+      getJson<{ pgs: VolumeJsonPg[] }>(`${writerUrl}/v1/volume`, OBSERVE_TIMEOUT_MS, this.engineHeaders),
+      getJson<{ driver?: { vdl?: string } }>(
+        `${writerUrl}/v1/status`,
+        OBSERVE_TIMEOUT_MS,
+        this.engineHeaders,
+      ),
     ]);
     if (volume === undefined || status?.driver?.vdl === undefined) return undefined;
     const now = Date.now();
@@ -848,6 +873,7 @@ export class LocalCluster {
     await this.repairs.step(
       {
         writerUrl: world.writerUrl,
+        writerHeaders: this.engineHeaders,
         nodes: world.nodes,
         adminUrlOf: (nodeId) => this.storageAdminUrl(nodeId),
         segmentsOf: world.segmentsOf,
@@ -959,7 +985,7 @@ export class LocalCluster {
   async #switchover(from: string, to: string, version: string): Promise<void> {
     this.switchingOver = true;
     try {
-      const why = await postEngineAdmin(this.engineUrl(from), 'fence');
+      const why = await postEngineAdmin(this.engineUrl(from), 'fence', this.engineHeaders);
       if (why !== undefined) {
         this.#note(`switchover: fencing ${from} failed (${why}); the next round tries again`);
         return;
@@ -984,6 +1010,7 @@ export class LocalCluster {
   async #recordVolume(): Promise<void> {
     if (this.#onVolume === undefined || this.promoting !== undefined) return;
     const response = await fetch(`${this.engineUrl(this.writer)}/v1/volume`, {
+      headers: this.engineHeaders,
       signal: AbortSignal.timeout(2_000),
     }).catch(() => undefined);
     if (response?.ok !== true) return;
@@ -1026,6 +1053,7 @@ export class LocalCluster {
             ? await getJson<{ appliedLsn?: string; version?: string; role?: string; driver?: unknown }>(
                 `${this.engineUrl(engine.name)}/v1/status`,
                 1_000,
+                this.engineHeaders,
               )
             : undefined;
         this.#engineVersions.set(engine.name, status?.version);
@@ -1113,7 +1141,7 @@ export class LocalCluster {
 
   async #promote(action: Extract<EngineAction, { kind: 'promote' }>): Promise<void> {
     this.#note(`failover: ${action.reason}; promoting ${action.name}`);
-    const why = await postEngineAdmin(this.engineUrl(action.name), 'promote');
+    const why = await postEngineAdmin(this.engineUrl(action.name), 'promote', this.engineHeaders);
     if (why !== undefined) {
       this.#note(`promoting ${action.name} failed: ${why}; the next step tries again`);
       return;

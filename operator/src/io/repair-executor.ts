@@ -79,6 +79,8 @@ export interface StorageSegmentView {
 
 export interface RepairWorld {
   readonly writerUrl: string;
+  /** The headers the writer's admin routes take (the cluster's internal token). */
+  readonly writerHeaders: Readonly<Record<string, string>>;
   readonly nodes: readonly NodeHealth[];
   readonly adminUrlOf: (nodeId: string) => string;
   /** Each reachable node's segments (absent: the node did not answer). */
@@ -694,13 +696,19 @@ export class RepairExecutor {
    * undefined when it refused.
    */
   async #changeWriter(world: RepairWorld, change: MembershipChange): Promise<bigint | undefined> {
-    const answer = await send(`${world.writerUrl}/v1/admin/membership`, 'POST', {
-      pgId: change.pgId,
-      membershipEpoch: change.membershipEpoch.toString(),
-      configurations: change.quorumSet.configurations,
-      hydrating: change.quorumSet.hydrating,
-      nodeOf: change.nodeOf,
-    });
+    const answer = await send(
+      `${world.writerUrl}/v1/admin/membership`,
+      'POST',
+      {
+        pgId: change.pgId,
+        membershipEpoch: change.membershipEpoch.toString(),
+        configurations: change.quorumSet.configurations,
+        hydrating: change.quorumSet.hydrating,
+        nodeOf: change.nodeOf,
+      },
+      REQUEST_TIMEOUT_MS,
+      world.writerHeaders,
+    );
     if (answer.ok) {
       const target = (answer.json as { hydrationTarget?: string } | undefined)?.hydrationTarget;
       return target === undefined ? 0n : BigInt(target);
@@ -931,13 +939,14 @@ async function send(
   method: 'POST' | 'PUT' | 'DELETE',
   body?: unknown,
   timeoutMs = REQUEST_TIMEOUT_MS,
+  headers: Readonly<Record<string, string>> = {},
 ): Promise<{ ok: boolean; status?: number; text: string; json?: unknown }> {
   try {
     const response = await fetch(url, {
       method,
       ...(body === undefined
-        ? {}
-        : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+        ? { headers }
+        : { headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(timeoutMs),
     });
     const full = await response.text();

@@ -41,7 +41,7 @@ import {
 import type { NodeHealth } from '../core/repair-plan.js';
 import { planUpgrade, type UpgradeNode, type UpgradeStep } from '../core/upgrade-plan.js';
 import type { ClusterControlMetrics } from '../io/control-metrics.js';
-import { getJson, postEngineAdmin } from '../io/http-json.js';
+import { engineAuthorization, getJson, OBSERVE_TIMEOUT_MS, postEngineAdmin } from '../io/http-json.js';
 import {
   RepairExecutor,
   type StorageSegmentView,
@@ -117,6 +117,11 @@ export class ClusterControl {
   waiting: string | undefined;
   writer: string;
   promoting: string | undefined;
+  /**
+   * The cluster's internal token (the Secret `<cluster>-internal`), which the engines' internal routes
+   * take; set by the reconciler once the Secret exists. Undefined: no header is sent.
+   */
+  internalToken: string | undefined;
   /** A writer has served once: from then on, missing pods are failures, not bring-up. */
   hasServed = false;
   readonly repairs: RepairExecutor;
@@ -208,6 +213,10 @@ export class ClusterControl {
 
   #pod(member: string, context = this.#context): V1Pod | undefined {
     return this.#options.pods.get(memberObjectName(context.name, member), context.namespace);
+  }
+
+  #engineHeaders(): Readonly<Record<string, string>> {
+    return this.internalToken === undefined ? {} : engineAuthorization(this.internalToken);
   }
 
   #podUrl(member: string, port: number): string | undefined {
@@ -309,6 +318,7 @@ export class ClusterControl {
             ? await getJson<{ appliedLsn?: string; role?: string; driver?: unknown; version?: string }>(
                 `${url}/v1/status`,
                 STATUS_TIMEOUT_MS,
+                this.#engineHeaders(),
               )
             : undefined;
         this.#engineStatus.set(engine.name, status);
@@ -422,7 +432,7 @@ export class ClusterControl {
     kind: 'failover' | 'switchover',
   ): Promise<void> {
     this.note('Warning', 'FailingOver', `${reason}; promoting ${name}`);
-    const why = await postEngineAdmin(this.#podUrl(name, PORTS.engineHttp), 'promote');
+    const why = await postEngineAdmin(this.#podUrl(name, PORTS.engineHttp), 'promote', this.#engineHeaders());
     if (why !== undefined) {
       this.note('Warning', 'PromotionFailed', `promoting ${name} failed: ${why}; the next round tries again`);
       return;
@@ -501,7 +511,11 @@ export class ClusterControl {
   async #stepSwitchover(switchover: Switchover): Promise<void> {
     const context = this.#context;
     if (switchover.fencedAtMs === undefined) {
-      const why = await postEngineAdmin(this.#podUrl(switchover.from, PORTS.engineHttp), 'fence');
+      const why = await postEngineAdmin(
+        this.#podUrl(switchover.from, PORTS.engineHttp),
+        'fence',
+        this.#engineHeaders(),
+      );
       if (why !== undefined) {
         this.note(
           'Warning',
@@ -531,8 +545,16 @@ export class ClusterControl {
     const writerUrl = this.#podUrl(this.writer, PORTS.engineHttp);
     if (writerUrl === undefined) return;
     const [volume, status] = await Promise.all([
-      getJson<{ pagesPerPg: number; pgs: VolumeJsonPg[] }>(`${writerUrl}/v1/volume`),
-      getJson<{ driver?: { vdl?: string; volumeEpoch?: string } }>(`${writerUrl}/v1/status`),
+      getJson<{ pagesPerPg: number; pgs: VolumeJsonPg[] }>(
+        `${writerUrl}/v1/volume`,
+        OBSERVE_TIMEOUT_MS,
+        this.#engineHeaders(),
+      ),
+      getJson<{ driver?: { vdl?: string; volumeEpoch?: string } }>(
+        `${writerUrl}/v1/status`,
+        OBSERVE_TIMEOUT_MS,
+        this.#engineHeaders(),
+      ),
     ]);
     if (volume === undefined || status?.driver?.vdl === undefined) return;
     const now = this.#options.nowMs();
@@ -574,6 +596,7 @@ export class ClusterControl {
     await this.repairs.step(
       {
         writerUrl,
+        writerHeaders: this.#engineHeaders(),
         nodes,
         adminUrlOf: (nodeId) => this.#adminUrl(nodeId),
         segmentsOf,

@@ -34,6 +34,8 @@ import {
   DATABASE_CLUSTER,
   dataClaimName,
   FINALIZER,
+  INTERNAL_SECRET_KEY,
+  internalSecretName,
   LABELS,
   MANAGER,
   memberObjectName,
@@ -49,6 +51,7 @@ import {
   type ClusterContext,
   dataClaim,
   disruptionBudgets,
+  internalSecret,
   memberService,
   networkPolicies,
   OBJECT_STORE_MEMBER,
@@ -170,6 +173,7 @@ export class ClusterReconciler {
     control.apply(context);
     const steps: (() => Promise<Step>)[] = [
       () => this.#ensureSecret(context),
+      () => this.#ensureInternalSecret(context, control),
       () => this.#ensureServices(context, control),
       () => this.#ensureClaims(context),
       () => this.#ensurePoliciesAndVolume(context),
@@ -285,6 +289,47 @@ export class ClusterReconciler {
       'Created',
       `Secret ${name} with the PostgreSQL credentials (keys ${Object.values(PG_SECRET_KEYS).join(', ')})`,
     );
+    return proceed;
+  }
+
+  /**
+   * The internal token's Secret, generated once like the password; the control loop reads the token
+   * from it (after an operator restart too) to call the engines' internal routes.
+   */
+  async #ensureInternalSecret(context: ClusterContext, control: ClusterControl): Promise<Step> {
+    const name = internalSecretName(context.name);
+    let existing = await this.#options.api.readSecret(context.namespace, name);
+    if (existing === undefined) {
+      await this.#create(() =>
+        this.#options.api.createSecret(
+          context.namespace,
+          internalSecret(context, randomBytes(24).toString('base64url')),
+        ),
+      );
+      await this.#event(
+        context,
+        'Normal',
+        'Created',
+        `Secret ${name} with the internal token the operator and the engines use (key ${INTERNAL_SECRET_KEY})`,
+      );
+      existing = await this.#options.api.readSecret(context.namespace, name);
+    }
+    const encoded = existing?.data?.[INTERNAL_SECRET_KEY];
+    const token =
+      encoded === undefined
+        ? existing?.stringData?.[INTERNAL_SECRET_KEY]
+        : Buffer.from(encoded, 'base64').toString('utf8');
+    if (token === undefined || !/^[\x21-\x7e]{16,1024}$/.test(token)) {
+      control.internalToken = undefined;
+      await this.#event(
+        context,
+        'Warning',
+        'InvalidSecret',
+        `Secret ${name} has no usable key ${INTERNAL_SECRET_KEY} (16 to 1,024 printable characters without spaces): delete it and the operator makes a new one`,
+      );
+      return stopAndRequeue(CONTROL_INTERVAL_MS);
+    }
+    control.internalToken = token;
     return proceed;
   }
 

@@ -119,6 +119,15 @@ export function readOnlyServiceName(cluster: string): string {
 export function pgSecretName(cluster: string): string {
   return `${cluster}-app`;
 }
+/**
+ * The Secret the operator creates per cluster with the internal token (key `INTERNAL_SECRET_KEY`): the
+ * engines' internal HTTP routes (/v1/status, /v1/volume, /v1/replication/*, /v1/admin/*) take it as a
+ * bearer token; the operator and the engines hold it, applications do not.
+ */
+export function internalSecretName(cluster: string): string {
+  return `${cluster}-internal`;
+}
+export const INTERNAL_SECRET_KEY = 'token';
 /** Optional Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for an `s3` object store. */
 export function backupSecretName(cluster: string): string {
   return `${cluster}-backup`;

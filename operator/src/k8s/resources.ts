@@ -36,7 +36,9 @@ import {
   DATABASE_CLUSTER,
   dataClaimName,
   enginePdbName,
+  INTERNAL_SECRET_KEY,
   image,
+  internalSecretName,
   LABELS,
   MANAGER,
   memberObjectName,
@@ -116,6 +118,16 @@ export function pgSecret(cluster: ClusterRef, password: string): V1Secret {
     metadata: metadata(cluster, pgSecretName(cluster.name), clusterLabels(cluster.name)),
     type: 'kubernetes.io/basic-auth',
     stringData: { [PG_SECRET_KEYS.username]: PG_USER, [PG_SECRET_KEYS.password]: password },
+  };
+}
+
+export function internalSecret(cluster: ClusterRef, token: string): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: metadata(cluster, internalSecretName(cluster.name), clusterLabels(cluster.name)),
+    type: 'Opaque',
+    stringData: { [INTERNAL_SECRET_KEY]: token },
   };
 }
 
@@ -428,6 +440,10 @@ export function enginePod(context: ClusterContext, input: EnginePodInput): V1Pod
         {
           name: 'NL_ENGINE_PG_PASSWORD',
           valueFrom: { secretKeyRef: { name: pgSecretName(context.name), key: PG_SECRET_KEYS.password } },
+        },
+        {
+          name: 'NL_ENGINE_INTERNAL_TOKEN',
+          valueFrom: { secretKeyRef: { name: internalSecretName(context.name), key: INTERNAL_SECRET_KEY } },
         },
       ],
       ports: [

@@ -33,6 +33,7 @@ import {
   API_VERSION,
   DATABASE_CLUSTER,
   GROUP,
+  internalSecretName,
   LABELS,
   memberObjectName,
   PG_DATABASE,
@@ -133,6 +134,7 @@ class WriteLoad {
   readonly #done: Promise<void>;
   constructor(
     readonly host: string,
+    readonly password: string,
     firstKey = 1,
   ) {
     this.#next = firstKey;
@@ -144,7 +146,10 @@ class WriteLoad {
       try {
         const response = await fetch(`http://${this.host}:8080/v1/sql`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: {
+            'content-type': 'application/json',
+            authorization: `Basic ${Buffer.from(`${PG_USER}:${this.password}`).toString('base64')}`,
+          },
           body: JSON.stringify({ sql: `INSERT INTO kv VALUES (${key}, 'v${key}')` }),
           signal: AbortSignal.timeout(10_000),
         });
@@ -257,6 +262,35 @@ describe('the operator end to end', () => {
     ).toBe('zero\n');
     await expect(psql(readWrite, 'wrong', 'SELECT 1')).rejects.toThrow(/password authentication failed/);
     progress('psql through -rw and -ro works');
+    // The engines' HTTP API through the same Service: SQL wants the password, the admin routes the
+    // internal token from the operator's second Secret, which an application does not hold.
+    const token = Buffer.from(
+      await kubectl('get', 'secret', internalSecretName(NAME), '-o', 'jsonpath={.data.token}'),
+      'base64',
+    ).toString('utf8');
+    expect(token.length).toBeGreaterThanOrEqual(24);
+    const http = (path: string, authorization?: string) =>
+      fetch(`http://${readWrite}:8080${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(authorization === undefined ? {} : { authorization }),
+        },
+        body: JSON.stringify({ sql: 'SELECT count(*) FROM kv' }),
+        signal: AbortSignal.timeout(10_000),
+      });
+    const basic = `Basic ${Buffer.from(`${PG_USER}:${password}`).toString('base64')}`;
+    expect((await http('/v1/sql')).status).toBe(401);
+    expect((await http('/v1/sql', basic)).status).toBe(200);
+    expect((await http('/v1/admin/fence', basic)).status).toBe(401);
+    const status = (authorization?: string) =>
+      fetch(`http://${readWrite}:8080/v1/status`, {
+        ...(authorization === undefined ? {} : { headers: { authorization } }),
+        signal: AbortSignal.timeout(10_000),
+      }).then((response) => response.status);
+    expect(await status()).toBe(401);
+    expect(await status(`Bearer ${token}`)).toBe(200);
+    progress('HTTP: /v1/sql takes the password; /v1/admin/fence refuses it (the internal token only)');
     const volume = await until('the StorageVolume status', () => {
       const status = server.get({ group: GROUP, plural: STORAGE_VOLUME.plural }, NAMESPACE, NAME)?.status as
         | { pgCount?: number; healthy?: boolean }
@@ -300,7 +334,7 @@ describe('the operator end to end', () => {
     progress('a second operator took the Lease over; nothing recreated');
 
     // 3. A storage pod deleted under load: Repairing, then Ready.
-    const load = new WriteLoad(readWrite);
+    const load = new WriteLoad(readWrite, password);
     await load.more(10);
     const storagePod = memberObjectName(NAME, 'storage-a-1');
     await kubectl('delete', 'pod', storagePod, '--wait=false');
@@ -400,7 +434,7 @@ describe('the operator end to end', () => {
 
     // 7. A rolling upgrade under load: storage zone by zone, the replica, then a switchover. (The load
     // also lets a recreated storage node show it has caught up: its SCL reaches the PG's head.)
-    const upgradeLoad = new WriteLoad(readWrite, 1_000_000);
+    const upgradeLoad = new WriteLoad(readWrite, password, 1_000_000);
     await upgradeLoad.more(5);
     await kubectl(
       'patch',

@@ -370,7 +370,8 @@ describe('dashboards and alert rules', () => {
     const ports = layout.ports;
     const status = clusterStatus(dataDir);
     expect(
-      (await sql(ports.httpReadWrite, 'CREATE TABLE load (id INTEGER PRIMARY KEY, body TEXT)')).status,
+      (await sql(dataDir, ports.httpReadWrite, 'CREATE TABLE load (id INTEGER PRIMARY KEY, body TEXT)'))
+        .status,
     ).toBe(200);
     let loading = true;
     let written = 0;
@@ -378,11 +379,12 @@ describe('dashboards and alert rules', () => {
       while (loading) {
         // A request that fails (the killed node's moment, a slow machine) is only not counted.
         const wrote = await sql(
+          dataDir,
           ports.httpReadWrite,
           `INSERT INTO load (body) VALUES ('row ${written}')`,
         ).catch(() => undefined);
         if (wrote?.status === 200) written++;
-        await sql(ports.httpReadOnly, 'SELECT count(*) FROM load', true).catch(() => undefined);
+        await sql(dataDir, ports.httpReadOnly, 'SELECT count(*) FROM load', true).catch(() => undefined);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     })();

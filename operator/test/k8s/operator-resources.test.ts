@@ -13,6 +13,7 @@ import {
   DATA_MOUNT_PATH,
   DATABASE_CLUSTER,
   dataClaimName,
+  internalSecretName,
   LABELS,
   MANAGER,
   memberObjectName,
@@ -27,6 +28,7 @@ import {
   dataClaim,
   disruptionBudgets,
   enginePod,
+  internalSecret,
   memberService,
   networkPolicies,
   objectStorePod,
@@ -130,6 +132,16 @@ describe('owned objects', () => {
     expect(engine.spec?.containers[0]?.env).toContainEqual({
       name: 'NL_ENGINE_PG_PASSWORD',
       valueFrom: { secretKeyRef: { name: pgSecretName('db1'), key: 'password' } },
+    });
+    // The internal token (the engines' admin and replication routes) comes from a Secret of its own,
+    // which an application is not given.
+    const internal = internalSecret(ctx, 'internal-t0ken-0123456789');
+    expect(internal.metadata?.name).toBe(internalSecretName('db1'));
+    expect(internal.stringData).toEqual({ token: 'internal-t0ken-0123456789' });
+    expect(JSON.stringify(engine)).not.toContain('internal-t0ken');
+    expect(engine.spec?.containers[0]?.env).toContainEqual({
+      name: 'NL_ENGINE_INTERNAL_TOKEN',
+      valueFrom: { secretKeyRef: { name: internalSecretName('db1'), key: 'token' } },
     });
   });
 

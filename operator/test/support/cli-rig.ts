@@ -114,14 +114,23 @@ export interface SqlReply {
   readonly results: { columns: string[]; rows: unknown[][]; changes: number }[];
 }
 
+/**
+ * SQL over HTTP on an endpoint of the cluster in `dataDir`, with its PostgreSQL user and password as
+ * HTTP Basic (what `northlight sql` sends).
+ */
 export async function sql(
+  dataDir: string,
   port: number,
   text: string,
   readOnly = false,
 ): Promise<{ status: number; body: SqlReply }> {
+  const password = readFileSync(join(dataDir, 'pg-password'), 'utf8').trim();
   const response = await fetch(`http://127.0.0.1:${port}/v1/sql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Basic ${Buffer.from(`postgres:${password}`).toString('base64')}`,
+    },
     body: JSON.stringify({ sql: text, ...(readOnly ? { readOnly: true } : {}) }),
     signal: AbortSignal.timeout(15_000),
   });

@@ -165,7 +165,7 @@ function stopOnLockLoss(
   disk: LockCheckedDisk | undefined,
 ): void {
   const what = `another process took over the data directory ${dataDir} while this node ran (LOCK now names ${loss.found})`;
-  const why = `this node's lock heartbeat stopped for more than ${HEARTBEAT_STALE_MS} ms (the process was frozen or stalled), so a node in another pid namespace judged it dead`;
+  const why = `most likely this process was frozen or stalled for more than ${HEARTBEAT_STALE_MS} ms, its lock's heartbeat with it, so a node in another pid namespace judged it dead (or LOCK was removed by hand)`;
   const action = `This node stopped without writing to the directory again. Make sure one storage node only runs on ${dataDir} (two containers or pods mounting it); the other one serves it now. Start this one again only on its own directory, or after the other has stopped`;
   disk?.fence(`${what}: this node writes nothing more`);
   logger.log('error', 'the data directory was taken over by another process; stopping at once', {

@@ -3,6 +3,11 @@
  * adapters (`io/`: TCP transport, node:fs disk, S3 object store, pino logs, prom-client metrics,
  * fastify admin API), and shuts down gracefully on SIGTERM/SIGINT (stop accepting, drain in-flight
  * batches and fsync, close the listeners). Run: `tsx storage-node/src/main.ts --help`.
+ *
+ * Exit codes: 0 a requested stop (SIGTERM/SIGINT), during the startup too; 1 a crash, or a stop past
+ * SHUTDOWN_DEADLINE_MS; 2 a bad configuration; 3 the data directory is locked by another process
+ * (EXIT_DATA_DIR_LOCKED); 4 the data directory was taken over by another process while this one ran
+ * (EXIT_DATA_DIR_LOCK_LOST).
  */
 import {
   asEpoch,
@@ -11,6 +16,7 @@ import {
   asSegmentId,
   type Environment,
   isNorthlightError,
+  type Logger,
   NorthlightError,
   type ObjectStore,
   unavailableObjectStore,
@@ -26,7 +32,15 @@ import {
 import { configHelpText, describeConfig, parseStorageNodeConfig, type StorageNodeConfig } from './config.js';
 import { StorageNodeCore } from './core/storage-node-core.js';
 import { startAdminServer } from './io/admin-server.js';
-import { acquireDataDirLock, EXIT_DATA_DIR_LOCKED } from './io/data-dir-lock.js';
+import {
+  acquireDataDirLock,
+  type DataDirLock,
+  EXIT_DATA_DIR_LOCK_LOST,
+  EXIT_DATA_DIR_LOCKED,
+  HEARTBEAT_STALE_MS,
+  type LockLoss,
+} from './io/data-dir-lock.js';
+import { LockCheckedDisk } from './io/lock-checked-disk.js';
 import { PinoLogger } from './io/logger.js';
 import { PrometheusStorageMetrics } from './io/metrics.js';
 import { storageMetricsFor } from './io/metrics-adapter.js';
@@ -36,8 +50,135 @@ import { openSnapshot } from './io/snapshot-client.js';
 /** What this process runs, as its status reports it. */
 const version = buildVersion();
 
-/** Graceful shutdown that takes longer than this is cut short (the orchestrator would SIGKILL anyway). */
+/**
+ * A stop (graceful shutdown, or a stop during the startup) that takes longer than this after the first
+ * signal is cut short (the orchestrator would SIGKILL anyway).
+ */
 const SHUTDOWN_DEADLINE_MS = 20_000;
+
+/** Where a startup is; a signal during it names the phase it stopped at. */
+type StartupPhase = 'data directory lock' | 'listening' | 'recovery' | 'admin API';
+
+/**
+ * SIGTERM and SIGINT, taken from the process's start to its end, so that one that arrives before the
+ * node serves (or between its "ready" line and the shutdown handler) never kills it mid-write by
+ * default action. The first asks for a stop: during the startup it aborts `startup` (the lock wait
+ * ends, the replay stops at its next step) and main closes what it opened; once serving, it runs the
+ * graceful shutdown. Either way `deadline` ends the process SHUTDOWN_DEADLINE_MS later if the stop
+ * has not. A later signal is logged and otherwise ignored: the stop is under way and bounded, and
+ * SIGKILL is there to cut it short. (`process.once` handlers, as before, left a second SIGTERM to its
+ * default action: killed mid-stop, a crash where a clean stop was asked for.)
+ */
+class StopSignals {
+  readonly startup = new AbortController();
+  phase: StartupPhase = 'data directory lock';
+  readonly #logger: Logger;
+  #received: string | undefined;
+  #shutdown: ((signal: string) => void) | undefined;
+  #deadlinePassed: (() => void) | undefined;
+  readonly #deadline: Promise<void>;
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+    this.#deadline = new Promise((resolve) => {
+      this.#deadlinePassed = resolve;
+    });
+    process.on('SIGTERM', () => this.#receive('SIGTERM'));
+    process.on('SIGINT', () => this.#receive('SIGINT'));
+  }
+
+  /** The first signal received, if any. */
+  get received(): string | undefined {
+    return this.#received;
+  }
+
+  /** Resolves with exit code 1 once a stop has run SHUTDOWN_DEADLINE_MS; never without a signal. */
+  async deadline(): Promise<number> {
+    await this.#deadline;
+    this.#logger.log('error', 'graceful shutdown passed its deadline; exiting', {
+      deadlineMs: SHUTDOWN_DEADLINE_MS,
+    });
+    return 1;
+  }
+
+  /** The node serves: a stop runs `shutdown` from now on (at once if a signal came already). */
+  serving(shutdown: (signal: string) => void): void {
+    this.#shutdown = shutdown;
+    if (this.#received !== undefined) shutdown(this.#received);
+  }
+
+  #receive(signal: string): void {
+    if (this.#received !== undefined) {
+      this.#logger.log('info', 'already stopping; signal ignored (SIGKILL ends the process at once)', {
+        signal,
+        stoppingOn: this.#received,
+      });
+      return;
+    }
+    this.#received = signal;
+    setTimeout(() => this.#deadlinePassed?.(), SHUTDOWN_DEADLINE_MS).unref();
+    if (this.#shutdown !== undefined) {
+      this.#shutdown(signal);
+      return;
+    }
+    this.#logger.log('info', 'stopping during startup', { signal, phase: this.phase });
+    this.startup.abort(new Error(`stopped by ${signal}`));
+  }
+}
+
+/** What a startup had opened when a signal stopped it; closed in the reverse order. */
+interface Opened {
+  readonly lock?: DataDirLock;
+  readonly network?: TcpNetworkEndpoint;
+  readonly core?: StorageNodeCore;
+}
+
+async function stopDuringStartup(logger: Logger, signals: StopSignals, opened: Opened): Promise<number> {
+  await opened.core?.stop();
+  if (opened.network !== undefined) {
+    opened.network.close();
+    await opened.network.closed;
+  }
+  // Only now, as in the shutdown: nothing of this process writes to the directory any more.
+  opened.lock?.release();
+  const signal = signals.received ?? 'a signal';
+  logger.log('info', `stopped during startup (${signal}) at ${signals.phase}`, {
+    signal,
+    phase: signals.phase,
+  });
+  return 0;
+}
+
+/**
+ * Case 12 of data-dir-lock.ts: another node took the data directory over while this one was frozen
+ * (or its heartbeat stalled) past HEARTBEAT_STALE_MS, and serves it now. Anything this process wrote
+ * there from now on would corrupt it, so it stops at once, in this very turn of the event loop: the
+ * disk refuses every further operation (typed NL_DISK_IO, should anything run before the exit), and
+ * the process exits without the graceful shutdown (which would flush hints and appends to the
+ * directory) and without removing the lock (the other node's). The engine sees this node go as if it
+ * crashed, and its quorum carries on without it.
+ */
+function stopOnLockLoss(
+  loss: LockLoss,
+  dataDir: string,
+  logger: Logger,
+  disk: LockCheckedDisk | undefined,
+): void {
+  const what = `another process took over the data directory ${dataDir} while this node ran (LOCK now names ${loss.found})`;
+  const why = `most likely this process was frozen or stalled for more than ${HEARTBEAT_STALE_MS} ms, its lock's heartbeat with it, so a node in another pid namespace judged it dead (or LOCK was removed by hand)`;
+  const action = `This node stopped without writing to the directory again. Make sure one storage node only runs on ${dataDir} (two containers or pods mounting it); the other one serves it now. Start this one again only on its own directory, or after the other has stopped`;
+  disk?.fence(`${what}: this node writes nothing more`);
+  logger.log('error', 'the data directory was taken over by another process; stopping at once', {
+    dataDir,
+    lock: loss.path,
+    found: loss.found,
+    noticedBy: loss.noticedBy,
+    why,
+    action,
+  });
+  process.stderr.write(`storage-node: ${what}: ${why}. ${action}\n`);
+  process.exit(EXIT_DATA_DIR_LOCK_LOST);
+}
 
 /** With no backup target configured, every object store call fails with a clear, typed error. */
 const noBackupTarget = unavailableObjectStore(
@@ -90,24 +231,43 @@ async function run(argv: readonly string[]): Promise<number> {
     bindings: { nodeId: config.nodeId, zone: config.zone },
   });
   logger.log('info', 'starting', { config: describeConfig(config) });
-  // Signals are taken from the start: one that arrives before the node serves (or in the instant
-  // between its "ready" line and the shutdown handler) must not kill it mid-write by default action.
-  let signalled: string | undefined;
-  let onSignal = (signal: string): void => {
-    signalled ??= signal;
-  };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
+  const signals = new StopSignals(logger);
+  return Promise.race([startAndServe(config, logger, signals), signals.deadline()]);
+}
+
+/** Starts the node, serves until a signal, stops: the exit code. */
+async function startAndServe(
+  config: StorageNodeConfig,
+  logger: Logger,
+  signals: StopSignals,
+): Promise<number> {
+  const startup = signals.startup.signal;
   // Before anything opens a segment or a port: two processes on one directory corrupt it.
-  const lock = await acquireDataDirLock({ dataDir: config.dataDir, nodeId: config.nodeId, logger });
-  if (!lock.ok) {
+  let disk: LockCheckedDisk | undefined;
+  let acquired: Awaited<ReturnType<typeof acquireDataDirLock>>;
+  try {
+    acquired = await acquireDataDirLock({
+      dataDir: config.dataDir,
+      nodeId: config.nodeId,
+      logger,
+      signal: startup,
+      onLost: (loss) => stopOnLockLoss(loss, config.dataDir, logger, disk),
+    });
+  } catch (error) {
+    if (startup.aborted) return stopDuringStartup(logger, signals, {});
+    throw error;
+  }
+  if (!acquired.ok) {
     logger.log('error', 'refusing to start: the data directory is locked', {
       dataDir: config.dataDir,
-      error: lock.error.message,
+      error: acquired.error.message,
     });
-    process.stderr.write(`storage-node: ${lock.error.message}\n`);
+    process.stderr.write(`storage-node: ${acquired.error.message}\n`);
     return EXIT_DATA_DIR_LOCKED;
   }
+  const lock = acquired.value;
+  if (startup.aborted) return stopDuringStartup(logger, signals, { lock });
+  signals.phase = 'listening';
   const directory = new StaticPeerDirectory();
   for (const [id, address] of config.peers) directory.set(id, address);
   const network = await TcpNetworkEndpoint.listen({
@@ -117,13 +277,16 @@ async function run(argv: readonly string[]): Promise<number> {
     directory,
     logger,
   });
+  if (startup.aborted) return stopDuringStartup(logger, signals, { lock, network });
+  signals.phase = 'recovery';
+  disk = new LockCheckedDisk(new NodeDisk(config.dataDir), lock);
   const metrics = new PrometheusStorageMetrics();
   metrics.trackTransport(network);
   const env: Environment = {
     clock: new NodeClock(),
     random: new NodeRandom(),
     network,
-    disk: new NodeDisk(config.dataDir),
+    disk,
     objectStore: objectStoreFor(config),
     log: logger,
   };
@@ -139,7 +302,13 @@ async function run(argv: readonly string[]): Promise<number> {
     hydrationBytesPerSecond: config.hydrationBytesPerSecond,
     metrics: storageMetricsFor(metrics),
   });
+  // A signal during the replay stops the core, which ends the replay at its next step (storage.ts S5).
+  const stopCore = () => void core.stop();
+  startup.addEventListener('abort', stopCore, { once: true });
   await core.start();
+  startup.removeEventListener('abort', stopCore);
+  if (startup.aborted) return stopDuringStartup(logger, signals, { lock, network, core });
+  signals.phase = 'admin API';
   // Gauges read off the core's status at each scrape.
   metrics.beforeScrape(() => {
     const status = core.status();
@@ -247,34 +416,26 @@ async function run(argv: readonly string[]): Promise<number> {
       },
     },
   });
+  if (startup.aborted) {
+    await admin.close();
+    return stopDuringStartup(logger, signals, { lock, network, core });
+  }
   logger.log('info', 'storage node ready', { port: network.listenPort, adminPort: admin.port });
   return new Promise<number>((resolve) => {
-    let stopping = false;
-    const shutdown = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
+    signals.serving((signal) => {
       logger.log('info', 'shutting down: draining in-flight batches', { signal });
-      const deadline = setTimeout(() => {
-        logger.log('error', 'graceful shutdown passed its deadline; exiting', {
-          deadlineMs: SHUTDOWN_DEADLINE_MS,
-        });
-        resolve(1);
-      }, SHUTDOWN_DEADLINE_MS);
       void (async () => {
         await admin.close();
         await core.stop();
         network.close();
         await network.closed;
         // Only now: nothing of this process writes to the directory any more. A node that stops any
-        // other way (a crash, the deadline above) leaves the lock for the next one to take over.
-        lock.value.release();
-        clearTimeout(deadline);
+        // other way (a crash, the deadline, a lock taken over) leaves the lock for the next one.
+        lock.release();
         logger.log('info', 'stopped');
         resolve(0);
       })();
-    };
-    onSignal = shutdown;
-    if (signalled !== undefined) shutdown(signalled);
+    });
   });
 }
 

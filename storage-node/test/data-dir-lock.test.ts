@@ -5,7 +5,11 @@
  * message naming the holder's pid, the directory and what to do, while the first keeps taking appends;
  * after kill -9 of the first, a new node takes the stale lock over (a WARN line naming the dead pid)
  * and holds every record the first acknowledged; a clean SIGTERM removes the lock; two nodes started
- * at once on one directory, free or stale-locked, end with exactly one serving (cases 1–4).
+ * at once on one directory, free or stale-locked, end with exactly one serving (cases 1–4). A serving
+ * node whose lock another node takes over (case 12: the test replaces LOCK as a takeover does, with a
+ * holder of another pid namespace) exits with EXIT_DATA_DIR_LOCK_LOST and a message saying what
+ * happened and what to do, acknowledges nothing more and writes nothing more to the directory: the
+ * append sent right after the takeover is not in it, and every one acknowledged before is.
  *
  * In process, on a temporary directory with a process table the test controls: a recycled pid (alive,
  * another start time), the machine booted since, this process's own pid and a dead marker left by a
@@ -15,15 +19,18 @@
  * lock file's mtime: refused while a (test-driven) holder keeps it fresh, taken over once it is older
  * than the limit, after waiting for it to lapse if need be; a lock without a namespace (case 11) needs
  * both a dead pid and a lapsed heartbeat. A holder really beats, with small injected intervals, and
- * notices when the lock is no longer its own. And the real process table on Linux: a live process that
+ * notices when the lock is no longer its own: at its next beat, and at once when asked before a write
+ * (`isHeld`, the inode), telling the process through `onLost` once. And the real process table on Linux: a live process that
  * is not a storage node is judged by its start time (case 5), and the pid namespace is read.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   utimesSync,
@@ -35,9 +42,11 @@ import { asEpoch, asLsn, asPageNo, asPgId, asSegmentId, type RedoRecord } from '
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   acquireDataDirLock,
+  EXIT_DATA_DIR_LOCK_LOST,
   EXIT_DATA_DIR_LOCKED,
   type HeartbeatTiming,
   type LockHolder,
+  type LockLoss,
   type ProcessTable,
   realProcessTable,
 } from '../src/io/data-dir-lock.js';
@@ -182,7 +191,86 @@ describe('data directory lock (real processes)', () => {
       expect(await stopStorageProcess(serving[0]!, 'SIGTERM')).toBe(0);
     }
   });
+
+  it('stops at once, writing nothing more, a node whose lock another node took over (case 12)', {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = newDirectory();
+    // No materialization: the only background write left is the hints' persist, settled below.
+    const node = await startStorageProcess('t1', 'a', {
+      dataDir,
+      args: ['--materialize-interval-ms', '600000'],
+    });
+    processes.push(node);
+    const created = await admin(node, 'POST', '/v1/segments', {
+      pgId: 0,
+      segmentId: SEGMENT,
+      membershipEpoch: '1',
+      members: [SEGMENT],
+    });
+    expect(created.status, created.text).toBe(201);
+    const writer = await ProcessWriter.connect(node);
+    await appendRecords(writer, 0, 10);
+    await sleep(1_500); // the hints' persist (every second while dirty) has written and synced
+
+    // The takeover, as a starter in another container does it: its own lock file, complete, replaces LOCK.
+    const newcomer = holderOf(deadPid(), 'newcomer', { pidNamespace: 'pid:[4026532999]' });
+    writeFileSync(join(dataDir, 'LOCK.newcomer.tmp'), JSON.stringify(newcomer));
+    renameSync(join(dataDir, 'LOCK.newcomer.tmp'), join(dataDir, 'LOCK'));
+    const before = directoryContents(dataDir);
+    // An append right after: the node refuses to write it (before its write, or it stopped at its beat).
+    const late = writer
+      .ask(
+        (requestId) => ({
+          type: 'append-batch',
+          requestId,
+          volumeEpoch: EPOCH,
+          membershipEpoch: asEpoch(1n),
+          pgId: asPgId(0),
+          segmentId: asSegmentId(SEGMENT),
+          durableHint: asLsn(10n),
+          records: [record(10)],
+        }),
+        { timeoutMs: 1_500 },
+      )
+      .then(
+        (reply) => reply.type,
+        () => 'no reply',
+      );
+    const code = await Promise.race([node.exited, sleep(5_000).then(() => 'still running')]);
+    const output = node.output.join('');
+    expect(code, output).toBe(EXIT_DATA_DIR_LOCK_LOST);
+    expect(await late).toBe('no reply');
+    const lost = output.split('\n').find((line) => line.includes('the data directory was taken over'));
+    expect(lost, output).toBeDefined();
+    expect(JSON.parse(lost!)).toMatchObject({ level: 'error', dataDir });
+    expect(output).toContain(
+      `storage-node: another process took over the data directory ${dataDir} while this node ran (LOCK now names storage node newcomer`,
+    );
+    expect(output).toContain('Make sure one storage node only runs on');
+    // Nothing written: every file as it was at the takeover, the newcomer's lock included.
+    expect(directoryContents(dataDir)).toEqual(before);
+    expect(lockOf(dataDir)).toMatchObject({ nodeId: 'newcomer' });
+
+    // Once the newcomer is gone, the next node holds what was acknowledged, and not the late append.
+    rmSync(join(dataDir, 'LOCK'));
+    const next = await startStorageProcess('t1', 'a', { dataDir });
+    processes.push(next);
+    expect(await sclOf(next)).toBe('10');
+    expect(await stopStorageProcess(next, 'SIGTERM')).toBe(0);
+  });
 });
+
+/** Every file under `directory` (recursively) and its bytes, as hex digests. */
+function directoryContents(directory: string): Record<string, string> {
+  const contents: Record<string, string> = {};
+  for (const entry of readdirSync(directory, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    contents[path] = createHash('sha256').update(readFileSync(path)).digest('hex');
+  }
+  return contents;
+}
 
 const OWN_REAL_NAMESPACE = realProcessTable.pidNamespace();
 
@@ -483,6 +571,61 @@ describe('data directory lock (in process)', () => {
     ]);
     taken.value.release();
     expect(lockOf(dataDir)).toMatchObject({ pid: 300 });
+  });
+
+  it('tells the process once, through onLost, when asked before a write (the inode) or at a beat (the token)', async () => {
+    const losses: LockLoss[] = [];
+    const { dataDir, lines } = harness({}, QUICK);
+    const lockPath = join(dataDir, 'LOCK');
+    const acquire = () =>
+      acquireDataDirLock({
+        dataDir,
+        nodeId: 'n1',
+        logger: { log: (level, message, fields) => lines.push({ level, message, fields }) },
+        processes: { ...realProcessTable, ownPid: 100, pidNamespace: () => OWN_NAMESPACE },
+        heartbeat: QUICK,
+        onLost: (loss) => losses.push(loss),
+      });
+    // A takeover replaces LOCK by another file: the very next isHeld says so, before any beat.
+    const taken = await acquire();
+    expect(taken.ok).toBe(true);
+    if (!taken.ok) return;
+    expect(taken.value.isHeld()).toBe(true);
+    writeFileSync(
+      `${lockPath}.other`,
+      JSON.stringify(holderOf(300, 'other', { pidNamespace: OTHER_NAMESPACE })),
+    );
+    renameSync(`${lockPath}.other`, lockPath);
+    expect(taken.value.isHeld()).toBe(false);
+    expect(taken.value.isHeld()).toBe(false);
+    expect(losses).toEqual([
+      {
+        path: lockPath,
+        found: expect.stringContaining(`storage node other (pid 300 on host ${realProcessTable.hostName()}`),
+        foundPidNamespace: OTHER_NAMESPACE,
+        noticedBy: 'before a write',
+      },
+    ]);
+    expect(losses[0]!.found).toContain(`in pid namespace ${OTHER_NAMESPACE}`);
+    await sleep(QUICK.intervalMs * 3);
+    expect(losses).toHaveLength(1); // once, and no ERROR of the lock's own: the process logs it
+    expect(lines).toEqual([]);
+    taken.value.release();
+    expect(lockOf(dataDir)).toMatchObject({ pid: 300 }); // not ours to remove
+
+    // Rewritten in place (same inode: by hand): the beat finds another token.
+    rmSync(lockPath);
+    const again = await acquire();
+    expect(again.ok).toBe(true);
+    if (!again.ok) return;
+    writeFileSync(lockPath, JSON.stringify(holderOf(301, 'by-hand')));
+    expect(again.value.isHeld()).toBe(true);
+    await sleep(QUICK.intervalMs * 4);
+    expect(losses).toHaveLength(2);
+    expect(losses[1]).toMatchObject({ noticedBy: 'heartbeat' });
+    expect(losses[1]!.found).toContain('storage node by-hand (pid 301');
+    expect(again.value.isHeld()).toBe(false);
+    again.value.release();
   });
 
   it.runIf(existsSync('/proc/self/stat'))(

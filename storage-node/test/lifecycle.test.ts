@@ -4,7 +4,9 @@
  * resolves) and answers nothing afterwards; disk I/O errors make the core reload from disk and keep
  * serving without losing an acknowledged record; the control log is compacted and its state survives;
  * the S3 staging seam (`requireBackupBeforeGc`) holds GC back until the backup confirms; background
- * materialization and scrub run on their own timers; `status()` reports heat, gaps and sizes.
+ * materialization and scrub run on their own timers; `status()` reports heat, gaps and sizes. A
+ * `stop()` during the replay (a signal while the process starts) ends `start()` between replay steps
+ * (storage.ts S5), creates no log file, and the next start holds every acknowledged record.
  */
 import { asPgId, type SegmentId } from '@northlight/protocol';
 import { describe, expect, it } from 'vitest';
@@ -28,6 +30,37 @@ async function fill(
 }
 
 describe('lifecycle', () => {
+  it('ends the start between replay steps when stopped during the replay, and loses nothing', async () => {
+    let stoppedBeforeTheEnd = 0;
+    for (const stopAfterMs of [0, 1, 2, 3, 4, 8]) {
+      const rig = new CoreRig(61);
+      await rig.start();
+      const segment = await rig.createSegment(0);
+      await fill(rig, segment, new TestWriter(), 0, 40); // several 8 KiB log files to replay
+      rig.processCrash();
+      const files = rig.disk.paths().sort();
+      const logsBefore = rig.logs.length;
+      const started = rig.core.start();
+      await rig.runFor(stopAfterMs);
+      await rig.run(Promise.all([started, rig.core.stop()]));
+      expect(rig.core.state).toBe('stopped');
+      // Cut before its end, the replay created nothing; at its very end, only this incarnation's file
+      // (a stop once serving is the usual one).
+      const created = rig.disk.paths().filter((path) => !files.includes(path));
+      const served = rig.logs.slice(logsBefore).some((line) => line.message === 'storage node serving');
+      if (created.length === 0) stoppedBeforeTheEnd++;
+      else expect(created, `stopped after ${stopAfterMs} ms`).toEqual(['/data/log/log-000000000003.nl']);
+      if (created.length === 0) expect(served).toBe(false);
+      rig.processCrash();
+      await rig.start();
+      expect(rig.core.status().segments[0], `stopped after ${stopAfterMs} ms`).toMatchObject({
+        scl: 40n,
+        recordsHeld: 40,
+      });
+    }
+    expect(stoppedBeforeTheEnd).toBeGreaterThanOrEqual(3);
+  });
+
   it('seals a segment durably: appends refused with NL_MEMBERSHIP_STALE, reads and fetches still served', async () => {
     const rig = new CoreRig(57);
     await rig.start();

@@ -171,6 +171,7 @@ export class NodeLog {
     metrics: StorageMetrics,
     log: Logger,
     onFile: (file: ReplayedFile, nodeLog: NodeLog) => void,
+    stopRequested: () => boolean = () => false,
   ): Promise<NodeLog> {
     const nodeLog = new NodeLog(disk, options, metrics, log);
     const names = await disk.list(options.directory);
@@ -179,6 +180,8 @@ export class NodeLog {
       .filter((sequence): sequence is number => sequence !== undefined)
       .sort((a, b) => a - b);
     for (const sequence of sequences) {
+      // A stop leaves the replay incomplete, between files: the caller closes it and never serves it.
+      if (stopRequested()) break;
       const path = `${options.directory}/${logFileName(sequence)}`;
       const file = await disk.open(path);
       const sizeBytes = await file.size();

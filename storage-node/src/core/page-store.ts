@@ -150,6 +150,7 @@ export class PageStore {
     log: Logger,
     isWanted: (image: ScannedImage) => boolean,
     cacheBytes = 0,
+    stopRequested: () => boolean = () => false,
   ): Promise<{ pageStore: PageStore; images: ScannedImage[] }> {
     const path = `${directory}/pages.dat`;
     const file = await disk.open(path);
@@ -171,16 +172,22 @@ export class PageStore {
       metrics.fsync('pages');
     }
     store.#slotCount = Math.max(0, Math.floor((size - PAGE_STORE_HEADER_BYTES) / store.slotBytes));
-    const images = await store.#scan(isWanted);
+    const images = await store.#scan(isWanted, stopRequested);
+    // A stop leaves the scan incomplete, between reads: the caller closes the store and never serves it.
+    if (stopRequested()) return { pageStore: store, images };
     await file.sync(); // as for the logs: what replay found is made durable before it is relied on
     metrics.fsync('pages');
     return { pageStore: store, images };
   }
 
-  async #scan(isWanted: (image: ScannedImage) => boolean): Promise<ScannedImage[]> {
+  async #scan(
+    isWanted: (image: ScannedImage) => boolean,
+    stopRequested: () => boolean,
+  ): Promise<ScannedImage[]> {
     const newest = new Map<string, ScannedImage>();
     const free: number[] = [];
     for (let first = 0; first < this.#slotCount; first += SCAN_SLOTS_PER_READ) {
+      if (stopRequested()) break;
       const count = Math.min(SCAN_SLOTS_PER_READ, this.#slotCount - first);
       const bytes = await this.#file.read(this.#slotOffset(first), count * this.slotBytes);
       for (let index = 0; index < count; index++) {

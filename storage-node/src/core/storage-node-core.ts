@@ -234,7 +234,9 @@ export class StorageNodeCore {
 
   /**
    * Replays the disk and starts serving. Resolves once serving (after retries, if the disk fails
-   * meanwhile); rejects with NL_CONFIG_INVALID if the disk was written with another page size.
+   * meanwhile), or once a `stop()` called meanwhile has ended the start (state `stopped`: the replay
+   * stops at its next step, storage.ts S5); rejects with NL_CONFIG_INVALID if the disk was written
+   * with another page size.
    */
   start(): Promise<void> {
     if (this.#started !== undefined) return this.#started;
@@ -248,9 +250,11 @@ export class StorageNodeCore {
   }
 
   async #load(): Promise<void> {
-    let storage: Storage;
+    let storage: Storage | undefined;
+    // Once stop() has run, the state never goes back to these two, as S5 needs.
+    const stopRequested = () => this.#state !== 'starting' && this.#state !== 'reloading';
     try {
-      storage = await Storage.load(this.#env, this.#options);
+      storage = await Storage.load(this.#env, this.#options, stopRequested);
     } catch (error) {
       if (isDiskError(error)) {
         this.#scheduleReload(error);
@@ -264,7 +268,8 @@ export class StorageNodeCore {
       }
       throw error;
     }
-    if (this.#state !== 'starting' && this.#state !== 'reloading') {
+    if (storage === undefined) return; // stopped during the replay, which closed what it opened
+    if (stopRequested()) {
       await storage.close(); // stopped meanwhile
       return;
     }
@@ -2400,5 +2405,6 @@ export class StorageNodeCore {
     this.#storage = undefined;
     this.#state = 'stopped';
     this.#env.log.log('info', 'storage node stopped');
+    this.#resolveStarted?.(); // a start it interrupted ends too (no-op once serving)
   }
 }

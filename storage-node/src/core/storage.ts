@@ -20,6 +20,15 @@
  *      materialization never passes either (so `materializedThrough` is a durable hint too), and a
  *      segment must never report a hint below records it no longer holds, or a recovery walking from
  *      the hints could stop at a gap that GC made and truncate durable records.
+ *  S5. A stop during replay (the process got SIGTERM while it started) ends it between steps, never
+ *      inside one, so whatever a step writes is whole when it stops. The steps and what they write:
+ *      the control log's open (removes a leftover `.tmp`, cuts a torn tail, syncs; on a new directory
+ *      appends the first entry, synced: C1, C3–C5); the page store's open (writes a missing header
+ *      and syncs; its scan of the slots only reads, and may stop between reads); each node log file
+ *      (read and synced, N7: nothing written); the deletion of dead log files (each an unlink, N6);
+ *      the first file of this incarnation (N4). A stop is looked at before each: what was opened is
+ *      closed, nothing is left half-done, and the next start replays the same files this one would
+ *      have (stopping before this incarnation's first file leaves no empty file behind either).
  */
 import {
   decodeRedoRecord,
@@ -130,7 +139,15 @@ export class Storage {
     this.recordCache = new RecordCache(options.recordCacheBytes);
   }
 
-  static async load(env: Environment, options: ResolvedOptions): Promise<Storage> {
+  /**
+   * Replays the disk (S1–S4). `stopRequested` is asked between steps (S5): once it answers true, the
+   * replay closes what it opened and resolves undefined. It must keep answering true once it has.
+   */
+  static async load(
+    env: Environment,
+    options: ResolvedOptions,
+    stopRequested: () => boolean = () => false,
+  ): Promise<Storage | undefined> {
     const metrics = options.metrics;
     const directory = options.dataDirectory;
     const damage = new DamageLog(options.damageListMax);
@@ -141,6 +158,10 @@ export class Storage {
       metrics,
     );
     if (cutBytes > 0) env.log.log('warn', 'cut a torn tail of the control log', { cutBytes });
+    if (stopRequested()) {
+      await controlLog.close();
+      return undefined;
+    }
     const segments = [...state.segments.values()].map(
       (control) => new Segment(control, options.rateWindowMs),
     );
@@ -161,7 +182,13 @@ export class Storage {
       env.log,
       (image) => image.lsn <= (byNumber.get(image.segmentNumber)?.control.materializedThrough ?? -1n), // S2
       options.pageCacheBytes,
+      stopRequested,
     );
+    if (stopRequested()) {
+      await controlLog.close();
+      await pageStore.close();
+      return undefined;
+    }
     for (const image of images) {
       const segment = byNumber.get(image.segmentNumber)!;
       segment.pages.set(image.pageNo, image);
@@ -178,8 +205,13 @@ export class Storage {
       metrics,
       env.log,
       (file, log) => replayFile(file, log, byNumber, damage, env, metrics),
+      stopRequested,
     );
     const storage = new Storage(disk, controlLog, state, nodeLog, pageStore, options, damage);
+    if (stopRequested()) {
+      await storage.close();
+      return undefined;
+    }
     for (const { segment, pageNo } of damagedAtReplay) storage.pageDamaged(env, segment, pageNo, 'replay');
     for (const segment of segments) {
       segment.normalizeAfterReplay(); // S4
@@ -187,6 +219,10 @@ export class Storage {
       storage.releasePruned(segment, env.log);
     }
     await nodeLog.deleteDeadFiles();
+    if (stopRequested()) {
+      await storage.close();
+      return undefined;
+    }
     await nodeLog.startAppending();
     return storage;
   }

@@ -51,13 +51,26 @@
  *  11. One namespace is unknown (a lock of an earlier build, which records none and beats no
  *      heartbeat; or no /proc here): stale only if the pid judges it so (3, 5, 6) and the heartbeat
  *      has lapsed too; a pid that looks alive is refused as in 2.
- *  12. Left open: a holder frozen longer than HEARTBEAT_STALE_MS (SIGSTOP, a stalled disk) in another
- *      namespace loses its lock to a starter. It notices at its next beat (LOCK no longer holds its
- *      token) and logs an ERROR, but does not stop by itself.
+ *  12. A holder frozen longer than HEARTBEAT_STALE_MS (SIGSTOP, a stalled disk, a VM paused) in
+ *      another namespace loses its lock to a starter, which replays the directory and serves it. The
+ *      frozen holder cannot know before it runs again; then it must write nothing more there. It finds
+ *      out at the first of two checks and reports the loss (`onLost`; main.ts exits at once, 4):
+ *      a. Before every operation that changes the directory (`isHeld`, called by the process's disk,
+ *         io/lock-checked-disk.ts): LOCK is still the very file this holder linked (same inode; the
+ *         holder keeps it open, so its number is not given to another file). A takeover always
+ *         removes LOCK and links another file, so the inode tells; one stat (~1 µs, against the
+ *         write and the fsync it guards). So the writes that woke up with the holder (a group commit
+ *         of appends that arrived while it was frozen, a materialization step) are refused, typed.
+ *      b. At its next beat (at most HEARTBEAT_MS after it wakes): LOCK still holds its token. This
+ *         also catches a lock rewritten in place (by hand), which keeps the inode.
+ *      Left open: a freeze that falls between check (a) and the write it guards (a few microseconds:
+ *      the check and the write's submission run in one turn of the event loop), or writes already
+ *      submitted to the kernel when it froze. Closing that needs a lock the kernel enforces.
  */
 import { randomUUID } from 'node:crypto';
 import {
   closeSync,
+  fstatSync,
   fsyncSync,
   linkSync,
   mkdirSync,
@@ -80,6 +93,11 @@ export const LOCK_FILE_NAME = 'LOCK';
  * (main.ts; 2 is a bad configuration, 1 a crash).
  */
 export const EXIT_DATA_DIR_LOCKED = 3;
+/**
+ * The exit code of a node that found, while it ran, that another process had taken its data directory
+ * over (case 12): it stopped at once, without writing to the directory again.
+ */
+export const EXIT_DATA_DIR_LOCK_LOST = 4;
 const TAKEOVER_FILE_NAME = 'LOCK.takeover';
 /** Rounds of link / judge / take over before giving up (each round ends in a win, a refusal or a change seen). */
 const ACQUIRE_ATTEMPTS_MAX = 8;
@@ -240,52 +258,123 @@ function judgeByHeartbeat(holder: LockHolder, table: ProcessTable, heartbeat: He
   };
 }
 
+/** What a holder found in place of its lock (case 12). */
+export interface LockLoss {
+  readonly path: string;
+  /** Who holds LOCK now (`storage node … (pid … on host …)`, with its pid namespace), or that it is gone. */
+  readonly found: string;
+  /** The new holder's pid namespace, when LOCK names one. */
+  readonly foundPidNamespace?: string;
+  /** Which check found it (case 12 a or b). */
+  readonly noticedBy: 'before a write' | 'heartbeat';
+}
+
 /** The lock this process holds; `release()` on a clean shutdown. */
 export class DataDirLock {
   readonly path: string;
   readonly holder: LockHolder;
   #released = false;
-  #lostLogged = false;
+  #warned = false;
+  #lost: LockLoss | undefined;
+  readonly #inode: bigint;
+  readonly #descriptor: number;
   readonly #logger: Logger;
+  readonly #onLost: ((loss: LockLoss) => void) | undefined;
   readonly #heartbeat: NodeJS.Timeout;
 
-  constructor(path: string, holder: LockHolder, logger: Logger, heartbeatMs: number) {
+  constructor(
+    path: string,
+    holder: LockHolder,
+    logger: Logger,
+    heartbeatMs: number,
+    onLost: ((loss: LockLoss) => void) | undefined,
+  ) {
     this.path = path;
     this.holder = holder;
     this.#logger = logger;
+    this.#onLost = onLost;
+    // Just linked by this process (case 1): the inode case 12a compares against. Kept open, so that
+    // the inode number cannot be freed and given to another file (LOCK removed by hand, then another
+    // node's) while this process lives.
+    this.#descriptor = openSync(path, 'r');
+    this.#inode = fstatSync(this.#descriptor, { bigint: true }).ino;
     // Unref'd: the lock never keeps a process alive; release() stops it before removing the file.
     this.#heartbeat = setInterval(() => this.#beat(), heartbeatMs);
     this.#heartbeat.unref();
   }
 
+  /** The loss found so far (case 12), if any. */
+  get lost(): LockLoss | undefined {
+    return this.#lost;
+  }
+
   /**
-   * Case 10: sets the lock file's mtime, if LOCK is still ours. A failure (the disk read-only, the
-   * file removed by hand or taken over, case 12) is logged once; the node goes on, as it did before
-   * heartbeats: stopping here would be a policy main.ts does not have.
+   * Case 12a: true while LOCK is still the file this process linked. Cheap (one stat), so the process
+   * calls it before every change to the directory; on false it has reported the loss already.
+   */
+  isHeld(): boolean {
+    if (this.#lost !== undefined) return false;
+    if (this.#released) return true; // released on a clean stop: nothing writes any more
+    const stat = statSync(this.path, { bigint: true, throwIfNoEntry: false });
+    if (stat !== undefined && stat.ino === this.#inode) return true;
+    this.#reportLost(readHolder(this.path), 'before a write');
+    return false;
+  }
+
+  /**
+   * Case 10: sets the lock file's mtime, if LOCK is still ours (case 12b: if not, reports the loss).
+   * A failure to set it (the disk read-only) is logged once: the node goes on, since a starter in
+   * another namespace would wait for the heartbeat to lapse, and then take over (case 12).
    */
   #beat(): void {
+    if (this.#lost !== undefined) return;
     try {
       const current = readHolder(this.path);
       if (current.kind !== 'holder' || current.holder.token !== this.holder.token) {
-        if (!this.#lostLogged)
-          this.#logger.log('error', 'the data directory lock is no longer this process’s', {
-            path: this.path,
-            found: current.kind === 'holder' ? describeHolder(current.holder) : current.kind,
-          });
-        this.#lostLogged = true;
+        this.#reportLost(current, 'heartbeat');
         return;
       }
       const now = new Date();
       utimesSync(this.path, now, now);
-      this.#lostLogged = false;
+      this.#warned = false;
     } catch (error) {
-      if (!this.#lostLogged)
+      if (!this.#warned)
         this.#logger.log('warn', 'refresh the data directory lock’s heartbeat', {
           path: this.path,
           error: (error as Error).message,
         });
-      this.#lostLogged = true;
+      this.#warned = true;
     }
+  }
+
+  /** Once: stops beating and tells the process (or, with no one to tell, logs an ERROR). */
+  #reportLost(current: ReadLock, noticedBy: LockLoss['noticedBy']): void {
+    if (this.#lost !== undefined) return;
+    clearInterval(this.#heartbeat);
+    heldTokens.delete(this.holder.token);
+    const loss: LockLoss = {
+      path: this.path,
+      found:
+        current.kind === 'holder'
+          ? `${describeHolder(current.holder)}, in pid namespace ${current.holder.pidNamespace ?? 'unknown'}`
+          : current.kind === 'absent'
+            ? 'no lock at all (removed)'
+            : `a file that is not a lock (${current.reason})`,
+      ...(current.kind === 'holder' && current.holder.pidNamespace !== undefined
+        ? { foundPidNamespace: current.holder.pidNamespace }
+        : {}),
+      noticedBy,
+    };
+    this.#lost = loss;
+    if (this.#onLost !== undefined) {
+      this.#onLost(loss);
+      return;
+    }
+    this.#logger.log('error', 'the data directory lock is no longer this process’s', {
+      path: loss.path,
+      found: loss.found,
+      noticedBy,
+    });
   }
 
   /**
@@ -297,6 +386,8 @@ export class DataDirLock {
     this.#released = true;
     clearInterval(this.#heartbeat);
     heldTokens.delete(this.holder.token);
+    closeSync(this.#descriptor);
+    if (this.#lost !== undefined) return; // another holder's now (case 12)
     const current = readHolder(this.path);
     if (current.kind !== 'holder' || current.holder.token !== this.holder.token) return;
     unlinkSync(this.path);
@@ -368,12 +459,21 @@ export interface AcquireOptions {
   readonly logger: Logger;
   readonly processes?: ProcessTable;
   readonly heartbeat?: HeartbeatTiming;
+  /**
+   * Ends a wait for another holder's heartbeat (case 10) at once: the acquire then rejects with the
+   * signal's reason, having taken nothing (a process stopped while it starts).
+   */
+  readonly signal?: AbortSignal;
+  /** Called once if the lock is found taken over while held (case 12); without it, an ERROR is logged. */
+  readonly onLost?: (loss: LockLoss) => void;
 }
 
 /**
  * Takes `<dataDir>/LOCK` (creating the directory if need be), or says why not: NL_CONFIG_INVALID when
  * another live process holds it, or its holder cannot be checked (cases 2, 5 without /proc, 7, 9, 10
  * once its wait is over). File system errors (a read-only or missing parent directory) are thrown as NL_DISK_IO.
+ * Once `options.signal` aborts, it rejects with the signal's reason (an AbortError) at its next wait,
+ * having removed only its own temporary file: a lock it found stays as it was.
  */
 export async function acquireDataDirLock(options: AcquireOptions): Promise<Result<DataDirLock>> {
   const table = options.processes ?? realProcessTable;
@@ -393,6 +493,7 @@ export async function acquireDataDirLock(options: AcquireOptions): Promise<Resul
     }
   } catch (error) {
     if (error instanceof NorthlightError) throw error;
+    if (options.signal?.aborted === true && error === options.signal.reason) throw error;
     throw new NorthlightError(
       'NL_DISK_IO',
       `lock the data directory ${options.dataDir}: ${(error as Error).message}`,
@@ -414,10 +515,11 @@ async function acquireLoop(
   // Rounds spent waiting for a heartbeat to lapse are bounded by waitUntilMs, the others by the count.
   let attempts = 0;
   while (attempts < ACQUIRE_ATTEMPTS_MAX) {
+    options.signal?.throwIfAborted();
     try {
       linkSync(ownPath, lockPath); // case 1
       heldTokens.add(holder.token);
-      return ok(new DataDirLock(lockPath, holder, options.logger, timing.intervalMs));
+      return ok(new DataDirLock(lockPath, holder, options.logger, timing.intervalMs, options.onLost));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
@@ -457,13 +559,13 @@ async function acquireLoop(
           why: 'the holder’s pid cannot be checked from this pid namespace (another container, or this one before a restart): its heartbeat decides, stale after staleAfterMs',
         });
       waitLogged = true;
-      await sleep(Math.min(timing.intervalMs, remainingMs));
+      await sleep(Math.min(timing.intervalMs, remainingMs), options.signal);
       continue; // case 10
     }
     if (verdict.alive) return fail(refusalFor(lockPath, found, verdict, options, table, timing));
     attempts++;
     if (!takeOverStale(lockPath, found, verdict.reason, options, table, timing))
-      await sleep(TAKEOVER_WAIT_MS); // another starter is taking over (case 4): look again after it
+      await sleep(TAKEOVER_WAIT_MS, options.signal); // another starter is taking over (case 4): look again after it
   }
   return fail(
     refusal(
@@ -579,6 +681,19 @@ function refusal(dataDir: string, why: string): NorthlightError {
   });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or at once when `signal` aborts (the caller looks at the signal next). */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) {
+      resolve();
+      return;
+    }
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

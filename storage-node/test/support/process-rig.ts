@@ -71,22 +71,40 @@ function spawnStorageProcess(nodeId: string, zone: string, directory: string, op
 }
 
 /**
- * Runs a storage node that is expected to stop by itself (refusing to start): its exit code and
- * everything it wrote, once its output is closed. Killed after `READY_TIMEOUT_MS` if it serves instead.
+ * Runs a storage node that is expected to stop by itself (refusing to start) or on a signal the caller
+ * sends from `onLine` (called with each line of its output as it comes, and the process): its exit
+ * code, the signal that ended it if any, and everything it wrote, once its output is closed. Killed
+ * after `READY_TIMEOUT_MS` if it is still running.
  */
 export async function runStorageProcessToExit(
   nodeId: string,
   zone: string,
-  options: StartOptions & { readonly dataDir: string },
-): Promise<{ code: number | null; output: string }> {
+  options: StartOptions & {
+    readonly dataDir: string;
+    readonly onLine?: (line: string, child: ChildProcess) => void;
+  },
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
   const child = spawnStorageProcess(nodeId, zone, options.dataDir, options);
   const output: string[] = [];
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+  // One buffer per stream: a line is passed on once whole.
+  const collect = () => {
+    let partial = '';
+    return (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      output.push(text);
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) options.onLine?.(line, child);
+    };
+  };
+  child.stderr?.on('data', collect());
+  child.stdout?.on('data', collect());
   const timer = setTimeout(() => child.kill('SIGKILL'), READY_TIMEOUT_MS);
-  const code = await new Promise<number | null>((resolve) => child.once('close', (exit) => resolve(exit)));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once('close', (exit, exitSignal) => resolve([exit, exitSignal])),
+  );
   clearTimeout(timer);
-  return { code, output: output.join('') };
+  return { code, signal, output: output.join('') };
 }
 
 export async function startStorageProcess(

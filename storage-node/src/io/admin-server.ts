@@ -131,6 +131,8 @@ export const HTTP_STATUS_OF_ERROR_CODE = {
   NL_METADATA_CONFLICT: 409,
   NL_METADATA_CORRUPT: 500,
   NL_METADATA_UNAVAILABLE: 503,
+  // The engine's HTTP credentials: never raised by a storage node, mapped for completeness.
+  NL_AUTH_FAILED: 401,
 } as const satisfies Record<ErrorCode, number>;
 
 const INTERNAL_ERROR_BODY: AdminErrorBody = {

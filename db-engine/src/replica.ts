@@ -33,6 +33,10 @@ import { TransactionGate } from './transaction-gate.js';
 import { runWriter } from './writer.js';
 
 const RESUBSCRIBE_MS = 500;
+/** The same subscription failure is logged once per this interval (the retries go on every 500 ms). */
+const FOLLOW_FAILURE_LOG_INTERVAL_MS = 30_000;
+/** Distinct failures remembered for that (writer URLs × messages); past it the memory starts over. */
+const FOLLOW_FAILURES_REMEMBERED_MAX = 64;
 /** The start point is a few bytes per PG; anything near this is not a writer speaking. */
 const MAX_START_POINT_BYTES = 64 * 1024 * 1024;
 const STATS_REFRESH_MS = 1_000;
@@ -306,17 +310,30 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     };
   };
 
+  // A replica retries every RESUBSCRIBE_MS (a failover's new writer is found at once), but says the
+  // same failure of the same URL once per FOLLOW_FAILURE_LOG_INTERVAL_MS, with how many there were.
+  const failuresLogged = new Map<string, { atMs: number; unlogged: number }>();
   const follow = async () => {
     while (!stopping) {
       try {
         await subscribeOnce();
+        failuresLogged.clear();
         if (!stopping) logger.log('warn', "the writer's redo stream ended; subscribing again", {});
       } catch (error) {
-        if (!stopping)
+        const message = error instanceof Error ? error.message : String(error);
+        const key = `${writerUrl} ${message}`;
+        const nowMs = performance.now();
+        const logged = failuresLogged.get(key);
+        if (logged !== undefined && nowMs - logged.atMs < FOLLOW_FAILURE_LOG_INTERVAL_MS) logged.unlogged++;
+        else if (!stopping) {
+          if (failuresLogged.size >= FOLLOW_FAILURES_REMEMBERED_MAX) failuresLogged.clear();
           logger.log('warn', "cannot follow the writer's redo stream; trying the next writer URL", {
             writerUrl,
-            error: error instanceof Error ? error.message : String(error),
+            error: message,
+            ...(logged === undefined ? {} : { sameFailuresSinceLastLine: logged.unlogged + 1 }),
           });
+          failuresLogged.set(key, { atMs: nowMs, unlogged: 0 });
+        }
         writerIndex = (writerIndex + 1) % config.writerUrls.length;
         writerUrl = config.writerUrls[writerIndex]!;
       }

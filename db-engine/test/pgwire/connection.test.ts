@@ -490,6 +490,30 @@ describe('bounds and timeouts', () => {
     expect(rows(await other.roundTrip(frontend.query('SELECT count(*) FROM t')))).toEqual([['0']]);
   });
 
+  it('idle_in_transaction_session_timeout defaults to the engine limit, SHOW says so, and SET 0 turns it off', async () => {
+    const session = await started({ limits: { idleInTransactionTimeoutMs: 50 } });
+    await session.roundTrip(frontend.query('CREATE TABLE t (a INTEGER)'));
+    const show = async () =>
+      rows(await session.roundTrip(frontend.query('SHOW idle_in_transaction_session_timeout')));
+    expect(await show()).toEqual([['50']]);
+    await session.roundTrip(frontend.query('SET idle_in_transaction_session_timeout = 0'));
+    expect(await show()).toEqual([['0']]);
+    await session.roundTrip(frontend.query('BEGIN; INSERT INTO t VALUES (1)'));
+    // Neither the connection's timer nor the writer's gate ends the transaction any more.
+    session.clock.advance(10_000);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(session.closed).toBe(false);
+    expect(status(await session.roundTrip(frontend.query('COMMIT')))).toBe('I');
+    await session.roundTrip(frontend.query('RESET idle_in_transaction_session_timeout'));
+    expect(await show()).toEqual([['50']]);
+    await session.roundTrip(frontend.query("SET idle_in_transaction_session_timeout = '2s'"));
+    await session.roundTrip(frontend.query('BEGIN; INSERT INTO t VALUES (2)'));
+    session.clock.advance(1_999);
+    expect(session.closed).toBe(false);
+    session.clock.advance(1);
+    expect(error(session.reader.take())).toMatchObject({ S: 'FATAL', C: '25P03' });
+  });
+
   it('CancelRequest and statement_timeout end a wait for the writer with 57014', async () => {
     const holder = await started();
     await holder.roundTrip(frontend.query('CREATE TABLE t (a INTEGER); BEGIN; INSERT INTO t VALUES (1)'));

@@ -62,7 +62,7 @@ export type BackendReply<T> =
 
 export interface TransactionOptions {
   readonly readOnly: boolean;
-  /** Rolled back after this long without a call (default: the backend's configured idle timeout). */
+  /** Rolled back after this long without a call (default: the backend's configured idle timeout; 0: never). */
   readonly idleTimeoutMs?: number;
   /** Called once if the backend rolls the transaction back on its own (idle timeout, engine stop). */
   readonly onAbandoned?: (error: BackendError) => void;

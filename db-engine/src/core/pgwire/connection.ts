@@ -496,6 +496,7 @@ export class PgConnection {
       serverVersion: backend.serverVersion,
       user,
       statementTimeoutMs: this.options.limits.statementTimeoutMs,
+      idleInTransactionTimeoutMs: this.options.limits.idleInTransactionTimeoutMs,
       replica: backend.role === 'replica',
     });
     try {
@@ -1044,7 +1045,7 @@ export class PgConnection {
     const reply = await this.withSignal((signal) =>
       this.options.backend.begin({
         readOnly,
-        ...(idleTimeoutMs > 0 ? { idleTimeoutMs } : {}),
+        idleTimeoutMs,
         signal,
         onAbandoned: (error) => this.onAbandoned(transactionRef, error),
       }),
@@ -1061,9 +1062,13 @@ export class PgConnection {
     };
   }
 
+  /**
+   * The session's `idle_in_transaction_session_timeout` (its default is the engine's); 0: none, as in
+   * PostgreSQL (the transaction then holds the SQL writer until its client moves).
+   */
   private idleInTransactionTimeoutMs(): number {
-    const sessionMs = parseDurationMs(this.settings?.get('idle_in_transaction_session_timeout') ?? '0');
-    return sessionMs > 0 ? sessionMs : this.options.limits.idleInTransactionTimeoutMs;
+    const setting = this.settings?.get('idle_in_transaction_session_timeout');
+    return setting === undefined ? this.options.limits.idleInTransactionTimeoutMs : parseDurationMs(setting);
   }
 
   /** The backend rolled our transaction back on its own: PostgreSQL terminates the session. */

@@ -32,6 +32,8 @@ export interface SessionFacts {
   readonly user: string;
   /** The default of `statement_timeout`, in ms (0: none). */
   readonly statementTimeoutMs?: number;
+  /** The default of `idle_in_transaction_session_timeout`, in ms (0: none). */
+  readonly idleInTransactionTimeoutMs?: number;
   /** A replica: every transaction is read-only, and `in_hot_standby` says so. */
   readonly replica?: boolean;
 }
@@ -137,9 +139,11 @@ const definitions: Readonly<Record<string, SettingDefinition>> = {
     accept: acceptDuration,
   },
   lock_timeout: { displayName: 'lock_timeout', defaultValue: () => '0', accept: acceptDuration },
+  // The engine's default (`--pg-idle-in-transaction-timeout-ms`), in ms; SET 0 turns it off, as in
+  // PostgreSQL.
   idle_in_transaction_session_timeout: {
     displayName: 'idle_in_transaction_session_timeout',
-    defaultValue: () => '0',
+    defaultValue: (facts) => String(facts.idleInTransactionTimeoutMs ?? 0),
     accept: acceptDuration,
   },
   extra_float_digits: { displayName: 'extra_float_digits', defaultValue: () => '1' },

@@ -243,6 +243,8 @@ class SqliteTransaction implements BackendTransaction {
 
   private armIdle(): void {
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    if (this.idleTimeoutMs <= 0) return; // 0: no limit, as the engine's TransactionGate
     this.idleTimer = setTimeout(() => {
       if (this.done) return;
       this.done = true;

@@ -10,7 +10,7 @@
  *   5. the upgrade survives a restart: after `down` and `up` again every member runs the new version
  *      (kept in `<data dir>/versions.json`), and `up` says so as it starts them.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { StorageSegmentView } from '../src/io/repair-executor.js';
@@ -152,7 +152,11 @@ describe('northlight upgrade (real processes)', () => {
       expect(own.version, nodeId).toBe('0.1.1');
     }
     for (const engine of final.engines) {
-      const own = (await (await fetch(`${engine.url}/v1/status`)).json()) as { version?: string };
+      // The engine's own status is an internal route: it takes the cluster's internal token.
+      const token = readFileSync(join(dataDir, 'internal-token'), 'utf8').trim();
+      const own = (await (
+        await fetch(`${engine.url}/v1/status`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as { version?: string };
       expect(own.version, engine.name).toBe('0.1.1');
     }
     expect(final.writer).toBe('engine-2');

@@ -22,7 +22,7 @@ import type { ExecuteReply, ExecuteRequest, SealedGroup } from './kernel/message
 
 /** What the engine needs of the kernel host (`kernel/kernel-host.ts`). */
 export interface Kernel {
-  execute(request: ExecuteRequest, signal?: AbortSignal): Promise<ExecuteReply>;
+  execute(request: ExecuteRequest, signal?: AbortSignal, startWithinMs?: number): Promise<ExecuteReply>;
   setVdl(lsn: bigint): void;
   assignLsns(seq: number, lsns: readonly bigint[]): void;
   setAccepting(accepting: boolean, reason?: string): void;
@@ -47,6 +47,11 @@ export interface ExecuteOptions {
    * abort changes nothing: the commit's durability is waited for and reported as usual.
    */
   readonly signal?: AbortSignal;
+  /**
+   * An autocommit request the kernel has not started within this long (another statement is running)
+   * is answered with 55P03 and never runs (KernelHost.execute).
+   */
+  readonly startWithinMs?: number;
 }
 
 export type EngineMode = 'starting' | 'normal' | 'degraded' | 'replacing' | 'closed';
@@ -232,7 +237,7 @@ export class Engine {
       );
     let reply: ExecuteReply;
     try {
-      reply = await generation.kernel.execute(request, options.signal);
+      reply = await generation.kernel.execute(request, options.signal, options.startWithinMs);
       options.kernelDone?.();
     } catch (error) {
       if (this.#generation === generation) throw error;

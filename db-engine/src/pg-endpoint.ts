@@ -53,6 +53,7 @@ export async function startPgEndpoint(
       messageBytesMax: pg.maxMessageBytes,
       resultBytesMax: pg.maxResultBytes,
       idleInTransactionTimeoutMs: pg.idleInTransactionTimeoutMs,
+      lockWaitTimeoutMs: pg.lockWaitTimeoutMs,
       idleSessionTimeoutMs: pg.idleSessionTimeoutMs,
       statementTimeoutMs: config.statementTimeoutMs,
     },

@@ -343,7 +343,11 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
   };
 
   // ---- SQL ----
-  const execute = async (request: ExecuteRequest, signal?: AbortSignal): Promise<EngineReply> => {
+  const execute = async (
+    request: ExecuteRequest,
+    signal?: AbortSignal,
+    startWithinMs?: number,
+  ): Promise<EngineReply> => {
     const kernel = serving?.kernel;
     if (kernel === undefined) {
       return {
@@ -357,7 +361,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
         visibleThroughSeq: 0,
       };
     }
-    return kernel.execute(request, signal);
+    return kernel.execute(request, signal, startWithinMs);
   };
   /**
    * The HTTP API's `execute`: a write refused here also names the HTTP API of the writer this replica
@@ -375,11 +379,14 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
     return reply;
   };
   // Read-only: no transaction ever holds the gate here; each statement reads on its own.
-  const gate = new TransactionGate((request, options) => execute(request, options?.signal), {
-    idleTimeoutMs: config.pg.idleInTransactionTimeoutMs,
-    lockWaitTimeoutMs: config.pg.lockWaitTimeoutMs,
-    readOnly: true,
-  });
+  const gate = new TransactionGate(
+    (request, options) => execute(request, options?.signal, options?.startWithinMs),
+    {
+      idleTimeoutMs: config.pg.idleInTransactionTimeoutMs,
+      lockWaitTimeoutMs: config.pg.lockWaitTimeoutMs,
+      readOnly: true,
+    },
+  );
   let pgEndpoint: PgEndpoint | undefined;
   const replicaState = () => {
     const follower = serving?.follower;

@@ -18,7 +18,10 @@
  *    which is PostgreSQL's default isolation, READ COMMITTED (each statement sees the latest commits);
  *  - a transaction idle (no call from its client) longer than `idleTimeoutMs` is rolled back, its
  *    handle answers every later call with 25P03, and `onAbandoned` tells its connection;
- *  - a request that waited `lockWaitTimeoutMs` for the gate gives up with 55P03, naming the holder.
+ *  - a request that waited `lockWaitTimeoutMs` for the gate gives up with 55P03, naming the holder; an
+ *    autocommit request takes what is left of that wait into the kernel, where a statement of another
+ *    client may be running (the kernel runs one at a time): not started by then, it gives up with
+ *    55P03 too, having done nothing. A caller may give its own wait (`lock_timeout`; 0: no limit).
  *
  * What a statement inside a read-write transaction sees: the latest commits, durable or not — the
  * paper's writer reads its buffer cache, which holds committed changes not yet hardened, and
@@ -114,13 +117,26 @@ export class TransactionGate {
     };
   }
 
-  /** An autocommit request (or a describe): waits while a transaction holds the gate. */
-  async execute(request: ExecuteRequest, signal?: AbortSignal): Promise<EngineReply> {
+  /**
+   * An autocommit request (or a describe): waits while a transaction holds the gate, then for the
+   * kernel to start it; `lockWaitMs` (the gate's `lockWaitTimeoutMs` by default; 0: no limit) bounds
+   * both waits together.
+   */
+  async execute(
+    request: ExecuteRequest,
+    signal?: AbortSignal,
+    lockWaitMs = this.#options.lockWaitTimeoutMs,
+  ): Promise<EngineReply> {
     if (request.describeOnly === true) return this.#execute(request);
-    const entered = await this.#enter(false, signal);
+    const enteredAtMs = Date.now();
+    const entered = await this.#enter(false, signal, lockWaitMs);
     if (!entered.ok) return { ok: false, error: entered.error, visibleThroughSeq: 0 };
+    const startWithinMs = lockWaitMs > 0 ? Math.max(1, lockWaitMs - (Date.now() - enteredAtMs)) : undefined;
     // The signal also stops the request in the kernel, mid-statement (a timeout, a cancel request).
-    return this.#execute(request, signal === undefined ? undefined : { signal });
+    return this.#execute(request, {
+      ...(signal === undefined ? {} : { signal }),
+      ...(startWithinMs === undefined ? {} : { startWithinMs }),
+    });
   }
 
   /** Opens a transaction (nothing reaches the kernel, and the gate is not taken, until it runs SQL). */
@@ -141,8 +157,12 @@ export class TransactionGate {
   }
 
   /** @internal Waits for the gate and takes it for transaction `id`. */
-  async acquire(id: number, signal?: AbortSignal): Promise<GateReply<void>> {
-    const entered = await this.#enter(true, signal);
+  async acquire(
+    id: number,
+    signal?: AbortSignal,
+    lockWaitMs = this.#options.lockWaitTimeoutMs,
+  ): Promise<GateReply<void>> {
+    const entered = await this.#enter(true, signal, lockWaitMs);
     if (entered.ok) this.#holder = { id, since: Date.now() };
     return entered;
   }
@@ -162,7 +182,11 @@ export class TransactionGate {
     if (outcome === 'timed-out') this.#timedOut++;
   }
 
-  #enter(transaction: boolean, signal: AbortSignal | undefined): Promise<GateReply<void>> {
+  #enter(
+    transaction: boolean,
+    signal: AbortSignal | undefined,
+    lockWaitMs: number,
+  ): Promise<GateReply<void>> {
     if (signal?.aborted === true) return Promise.resolve({ ok: false, error: CANCELED });
     if (this.#holder === undefined && this.#queue.length === 0) {
       // Taken synchronously: a transaction's acquire and the holder it sets are one step.
@@ -172,7 +196,7 @@ export class TransactionGate {
     return new Promise((resolve) => {
       const waitedSince = Date.now();
       const finish = (reply: GateReply<void>) => {
-        clearTimeout(timer);
+        if (timer !== undefined) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         resolve(reply);
       };
@@ -191,20 +215,23 @@ export class TransactionGate {
         if (index === 0 && this.#holder === undefined) this.#drain();
       };
       const onAbort = () => leave(CANCELED);
-      const timer = setTimeout(() => {
-        const holder = this.#holder;
-        leave({
-          code: 'NORTHLIGHT_LOCK_TIMEOUT',
-          sqlstate: '55P03',
-          message:
-            `waited ${Date.now() - waitedSince} ms for the SQL writer` +
-            (holder === undefined
-              ? ''
-              : `, held by transaction ${holder.id} for ${Date.now() - holder.since} ms`) +
-            ': one transaction at a time writes; keep transactions short, or raise lockWaitTimeoutMs',
-        });
-      }, this.#options.lockWaitTimeoutMs);
-      timer.unref();
+      const timer =
+        lockWaitMs <= 0
+          ? undefined
+          : setTimeout(() => {
+              const holder = this.#holder;
+              leave({
+                code: 'NORTHLIGHT_LOCK_TIMEOUT',
+                sqlstate: '55P03',
+                message:
+                  `waited ${Date.now() - waitedSince} ms for the SQL writer` +
+                  (holder === undefined
+                    ? ''
+                    : `, held by transaction ${holder.id} for ${Date.now() - holder.since} ms`) +
+                  ": one transaction at a time writes; keep transactions short, or raise lock_timeout (the engine's --pg-lock-wait-timeout-ms)",
+              });
+            }, lockWaitMs);
+      timer?.unref();
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#queue.push(waiter);
     });
@@ -261,7 +288,12 @@ export class GateTransaction {
   /** Runs statements in the transaction; answers once what they read is durable. */
   async run(
     statements: readonly SqlStatement[],
-    options: { readonly typedValues?: boolean; readonly signal?: AbortSignal } = {},
+    options: {
+      readonly typedValues?: boolean;
+      readonly signal?: AbortSignal;
+      /** How long to wait for the SQL writer (the gate's default; 0: no limit). */
+      readonly lockWaitMs?: number;
+    } = {},
   ): Promise<GateReply<readonly StatementResult[]>> {
     if (this.#dead !== undefined) return { ok: false, error: this.#dead };
     if (this.#ended) return { ok: false, error: ENDED };
@@ -273,12 +305,12 @@ export class GateTransaction {
         // what it saw (write quorum lost, the kernel replaced) is this statement's error, not a throw
         // that would end the client's connection.
         const reply = await guarded(() =>
-          this.#gate.execute({ statements, readOnly: true, ...typed }, options.signal),
+          this.#gate.execute({ statements, readOnly: true, ...typed }, options.signal, options.lockWaitMs),
         );
         return reply.ok ? { ok: true, value: reply.results } : { ok: false, error: reply.error };
       }
       if (!this.#inKernel) {
-        const acquired = await this.#gate.acquire(this.id, options.signal);
+        const acquired = await this.#gate.acquire(this.id, options.signal, options.lockWaitMs);
         if (!acquired.ok) return acquired; // not taken: the transaction stays as it was
       }
       const step = this.#inKernel ? 'continue' : 'open';

@@ -55,6 +55,7 @@ export function createEngineBackend(options: EngineBackendOptions): SqlBackend {
             typedValues: true,
           },
           runOptions.signal,
+          runOptions.lockWaitMs,
         ),
       );
       if (!reply.ok) return { ok: false, error: backendError(reply.error) };
@@ -82,10 +83,11 @@ export function createEngineBackend(options: EngineBackendOptions): SqlBackend {
 
 function wrapTransaction(transaction: GateTransaction): BackendTransaction {
   return {
-    async run(statement, signal): Promise<BackendReply<StatementOutcome>> {
+    async run(statement, signal, lockWaitMs): Promise<BackendReply<StatementOutcome>> {
       const reply = await transaction.run([toSqlStatement(statement)], {
         typedValues: true,
         ...(signal === undefined ? {} : { signal }),
+        ...(lockWaitMs === undefined ? {} : { lockWaitMs }),
       });
       if (!reply.ok) return { ok: false, error: backendError(reply.error) };
       return { ok: true, value: toOutcome(reply.value[0]!) };
@@ -111,7 +113,8 @@ function toOutcome(result: StatementResult): StatementOutcome {
 
 const HINTS: Readonly<Record<string, string>> = {
   '57P03': 'The engine is not accepting this now (write quorum lost, failover, or a restart); retry shortly.',
-  '55P03': 'Another transaction holds the SQL writer; keep transactions short, or retry.',
+  '55P03':
+    'Another session holds the SQL writer (an open transaction, or a statement still running); keep transactions and statements short, retry, or raise lock_timeout.',
   '25P03': 'Reconnect; a transaction that holds the SQL writer must not stay idle.',
   '40001': 'Run the transaction again.',
 };

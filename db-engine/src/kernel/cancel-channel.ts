@@ -14,15 +14,42 @@
  * requests of a kernel, so an old id left in a slot never matches a later request. SLOTS bounds how many requests may
  * be cancelled while queued in the worker before the oldest cancel is forgotten (the host also answers
  * a request it cancels before sending it, so only requests already posted need a slot).
+ *
+ * Claims (words 1+CANCEL_SLOTS … CLAIM_SLOTS more): who decides a queued request's fate, the worker
+ * starting it or the host giving up on it (a wait limit reached, a cancel while it waits). The slot
+ * of id N is N mod CLAIM_SLOTS; the worker moves it to +word(N) just before it starts request N, the
+ * host to −word(N) when it gives up on request N, each with a compare-and-exchange that fails if the
+ * other came first. So exactly one of them wins:
+ *   1. the worker wins: the request runs, and the host's give-up fails (it falls back to a cancel,
+ *      which stops the statement mid-way, or to nothing for a wait limit: it started in time);
+ *   2. the host wins: it answers the request at once (55P03 or 57014) and the worker, finding −word(N),
+ *      skips it without a reply: it never ran, so the answer is true.
+ * Requests in flight at once must map to distinct slots: the host keeps fewer than CLAIM_SLOTS
+ * requests posted and unanswered (`maxPendingRequests` is checked against it at start).
  */
 import { assert } from '@northlight/protocol';
 
 /** Cancelled ids remembered at once. */
 export const CANCEL_SLOTS = 64;
+/** Claim slots: more than the requests the host ever has posted and unanswered at once. */
+export const CLAIM_SLOTS = 16_384;
 const NEXT = 0;
+const CLAIMS = 1 + CANCEL_SLOTS;
+const WORDS = CLAIMS + CLAIM_SLOTS;
 
 export function createCancelChannelBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer((1 + CANCEL_SLOTS) * Int32Array.BYTES_PER_ELEMENT);
+  return new SharedArrayBuffer(WORDS * Int32Array.BYTES_PER_ELEMENT);
+}
+
+/** Moves request `requestId`'s claim slot to `to` unless it already holds `refused`; whether it did. */
+function claimSlot(words: Int32Array, requestId: number, to: number, refused: number): boolean {
+  const slot = CLAIMS + (requestId % CLAIM_SLOTS);
+  for (;;) {
+    const current = Atomics.load(words, slot);
+    if (current === refused) return false;
+    if (current === to) return true;
+    if (Atomics.compareExchange(words, slot, current, to) === current) return true;
+  }
 }
 
 /** The host's side. */
@@ -31,7 +58,17 @@ export class CancelChannelWriter {
 
   constructor(buffer: SharedArrayBuffer) {
     this.#words = new Int32Array(buffer);
-    assert(this.#words.length === 1 + CANCEL_SLOTS, 'cancel channel of the wrong size');
+    assert(this.#words.length === WORDS, 'cancel channel of the wrong size');
+  }
+
+  /**
+   * Gives up on queued request `requestId` before the worker starts it: true when the host won (the
+   * worker will skip it), false when the worker has started it already.
+   */
+  abandon(requestId: number): boolean {
+    assert(Number.isSafeInteger(requestId) && requestId > 0, 'bad request id');
+    const word = wordOf(requestId);
+    return claimSlot(this.#words, requestId, -word, word);
   }
 
   cancel(requestId: number): void {
@@ -48,7 +85,13 @@ export class CancelChannelReader {
 
   constructor(buffer: SharedArrayBuffer) {
     this.#words = new Int32Array(buffer);
-    assert(this.#words.length === 1 + CANCEL_SLOTS, 'cancel channel of the wrong size');
+    assert(this.#words.length === WORDS, 'cancel channel of the wrong size');
+  }
+
+  /** Claims request `requestId` to start it: false when the host gave up on it (skip it, no reply). */
+  claim(requestId: number): boolean {
+    const word = wordOf(requestId);
+    return claimSlot(this.#words, requestId, word, -word);
   }
 
   isCancelled(requestId: number): boolean {

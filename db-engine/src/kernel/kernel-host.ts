@@ -29,7 +29,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { AssertionError, assert, type PageNo } from '@northlight/protocol';
-import { CancelChannelWriter, createCancelChannelBuffer } from './cancel-channel.js';
+import { CancelChannelWriter, CLAIM_SLOTS, createCancelChannelBuffer } from './cancel-channel.js';
 import {
   decodeGroupMessage,
   type ExecuteReply,
@@ -44,6 +44,7 @@ import {
 } from './messages.js';
 import { answerPageRequest, createPageChannelBuffer, isPageRequestPending } from './page-channel.js';
 import { PAGE_SIZE_BYTES, type PageRecord } from './redo-vfs.js';
+import type { SqlError } from './sql-errors.js';
 import {
   DEFAULT_MAX_GROUP_PAGES,
   DEFAULT_MAX_RESULT_ROWS,
@@ -106,6 +107,19 @@ export interface KernelStarted {
 }
 
 const DEFAULT_MAX_PENDING_REQUESTS = 10_000;
+
+const CANCELED_BEFORE_START: SqlError = {
+  code: 'SQLITE_INTERRUPT',
+  sqlstate: '57014',
+  message: STATEMENT_CANCELED_MESSAGE,
+};
+
+/** The reply of a request answered without running: it read nothing, so no durability to wait for. */
+function notStarted(error: SqlError): ExecuteReply {
+  // visibleThroughSeq 0: during a quorum loss the durability wait would turn this answer into a
+  // quorum-lost error.
+  return { ok: false, error, visibleThroughSeq: 0 };
+}
 const DEFAULT_START_TIMEOUT_MS = 30_000;
 
 interface Waiter<T> {
@@ -122,6 +136,8 @@ export class KernelHost {
   readonly #onGroup: (group: SealedGroup) => void;
   readonly #maxPendingRequests: number;
   readonly #replies = new Map<number, Waiter<ExecuteReply>>();
+  /** Requests answered without running (given up on), until the worker says it skipped them. */
+  readonly #abandoned = new Set<number>();
   readonly #statsWaiters = new Map<number, Waiter<KernelStats>>();
   readonly #exited: Promise<void>;
   #started: Waiter<KernelStarted> | undefined;
@@ -139,6 +155,11 @@ export class KernelHost {
     this.#onGroup = options.onGroup;
     this.#onApplied = options.onApplied;
     this.#maxPendingRequests = options.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS;
+    // Every request the worker has not passed yet needs a claim slot of its own (cancel-channel.ts).
+    assert(
+      this.#maxPendingRequests + 1_000 < CLAIM_SLOTS,
+      'maxPendingRequests must stay below the claim slots',
+    );
     this.#pageChannel = createPageChannelBuffer();
     const cancelChannel = createCancelChannelBuffer();
     this.#cancels = new CancelChannelWriter(cancelChannel);
@@ -237,18 +258,17 @@ export class KernelHost {
    * (a statement timeout, a cancel request, a client gone), the request stops where it is, even in the
    * middle of a statement, and fails with 57014, its transaction rolled back; a request that already
    * committed in the kernel is not undone (its reply is the commit's).
+   *
+   * `startWithinMs`: an autocommit request (no `transaction` step) that the worker has not started
+   * within this long (another client's statement is running, or a queue of them) is answered with
+   * 55P03 at once and never runs. An autocommit request cancelled before it starts is answered at
+   * once too. (A transaction's steps are never given up on this way: the step after them must find
+   * the transaction as they left it.)
    */
-  execute(request: ExecuteRequest, signal?: AbortSignal): Promise<ExecuteReply> {
+  execute(request: ExecuteRequest, signal?: AbortSignal, startWithinMs?: number): Promise<ExecuteReply> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (signal?.aborted === true)
-      return Promise.resolve({
-        ok: false,
-        error: { code: 'SQLITE_INTERRUPT', sqlstate: '57014', message: STATEMENT_CANCELED_MESSAGE },
-        // It read nothing: no durability to wait for (during a quorum loss that wait would turn this
-        // 57014 into a quorum-lost error).
-        visibleThroughSeq: 0,
-      });
-    if (this.#replies.size >= this.#maxPendingRequests) {
+    if (signal?.aborted === true) return Promise.resolve(notStarted(CANCELED_BEFORE_START));
+    if (this.#replies.size + this.#abandoned.size >= this.#maxPendingRequests) {
       return Promise.resolve({
         ok: false,
         error: {
@@ -260,23 +280,46 @@ export class KernelHost {
       });
     }
     const id = this.#nextId++;
+    const abandonable = request.transaction === undefined && request.describeOnly !== true;
+    const postedAtMs = performance.now();
     return new Promise<ExecuteReply>((resolve, reject) => {
-      if (signal === undefined) {
-        this.#replies.set(id, { resolve, reject });
-      } else {
-        const onAbort = (): void => this.#cancels.cancel(id);
-        signal.addEventListener('abort', onAbort, { once: true });
-        const settled = (): void => signal.removeEventListener('abort', onAbort);
-        this.#replies.set(id, {
-          resolve: (reply) => {
-            settled();
-            resolve(reply);
-          },
-          reject: (error) => {
-            settled();
-            reject(error);
-          },
-        });
+      let timer: NodeJS.Timeout | undefined;
+      const settled = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      /** Answers now without running it, if the worker has not started it: whether it could. */
+      const giveUp = (error: SqlError): boolean => {
+        if (!abandonable || !this.#replies.has(id) || !this.#cancels.abandon(id)) return false;
+        this.#replies.delete(id);
+        this.#abandoned.add(id);
+        settled();
+        resolve(notStarted(error));
+        return true;
+      };
+      const onAbort = (): void => {
+        if (!giveUp(CANCELED_BEFORE_START)) this.#cancels.cancel(id);
+      };
+      this.#replies.set(id, {
+        resolve: (reply) => {
+          settled();
+          resolve(reply);
+        },
+        reject: (error) => {
+          settled();
+          reject(error);
+        },
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (abandonable && startWithinMs !== undefined && startWithinMs > 0) {
+        timer = setTimeout(() => {
+          giveUp({
+            code: 'NORTHLIGHT_LOCK_TIMEOUT',
+            sqlstate: '55P03',
+            message: `canceling statement due to lock timeout: waited ${Math.round(performance.now() - postedAtMs)} ms for the SQL writer while another statement ran on it; nothing was done`,
+          });
+        }, startWithinMs);
+        timer.unref();
       }
       this.#post({ type: 'execute', id, request });
     });
@@ -376,6 +419,9 @@ export class KernelHost {
           this.#onGroup(decodeGroupMessage(answer.group));
         }
         this.#settle(this.#replies, answer.id)?.resolve(answer.reply);
+        return;
+      case 'skipped':
+        this.#abandoned.delete(answer.id);
         return;
       case 'stats':
         this.#settle(this.#statsWaiters, answer.id)?.resolve(answer.stats);

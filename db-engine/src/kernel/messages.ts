@@ -171,6 +171,8 @@ export type WorkerAnswer =
       /** The group the request's commit sealed: the host hands it to `onGroup` before resolving. */
       readonly group?: GroupMessage;
     }
+  /** A request the host gave up on before it started (cancel-channel.ts, claims): it never ran. */
+  | { readonly type: 'skipped'; readonly id: number }
   | { readonly type: 'stats'; readonly id: number; readonly stats: KernelStats }
   /** Replica: the records tagged `tag` are applied; the next request sees them. */
   | { readonly type: 'applied'; readonly tag: string };

@@ -136,6 +136,12 @@ async function runWorker(port: MessagePort, data: KernelWorkerData): Promise<voi
         continue;
       }
       const id = command.id;
+      // The host may have given up on it while it waited here (a wait limit, a cancel): then it
+      // already answered, and the request must not run.
+      if (!cancels.claim(id)) {
+        outbox.add({ type: 'skipped', id });
+        continue;
+      }
       const reply = session.execute(command.request, () => cancels.isCancelled(id));
       const group = sealed;
       sealed = undefined;

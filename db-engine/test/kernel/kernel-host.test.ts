@@ -502,6 +502,72 @@ describe('KernelHost', () => {
     expect(volume.groups).toHaveLength(groups + 1);
   });
 
+  it('answers a queued request at once when it waits too long or is cancelled, and then it never runs', async () => {
+    const volume = new MemoryVolume();
+    const host = await kernel(volume);
+    await sql(host, 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+    const endless = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c';
+    const blocker = new AbortController();
+    const ahead = host.execute({ statements: [{ sql: endless }], readOnly: true }, blocker.signal);
+    // Behind it: one with a wait limit, one cancelled while it waits. Both are answered long before the
+    // statement ahead ends, and neither ever runs.
+    const waitedFrom = performance.now();
+    const limited = await host.execute({ statements: [{ sql: fillSql(1, 10) }] }, undefined, 300);
+    const waitedMs = performance.now() - waitedFrom;
+    expect(limited).toMatchObject({ ok: false, error: { sqlstate: '55P03' } });
+    expect(!limited.ok && limited.error.message).toMatch(
+      /waited \d+ ms for the SQL writer while another statement ran/,
+    );
+    expect(waitedMs).toBeGreaterThanOrEqual(280);
+    expect(waitedMs).toBeLessThan(3_000);
+    const cancel = new AbortController();
+    const cancelled = host.execute({ statements: [{ sql: fillSql(11, 20) }] }, cancel.signal);
+    setTimeout(() => cancel.abort(), 50);
+    const cancelledFrom = performance.now();
+    expect(await cancelled).toMatchObject({ ok: false, error: { sqlstate: '57014' } });
+    expect(performance.now() - cancelledFrom).toBeLessThan(3_000);
+    blocker.abort();
+    expect(await ahead).toMatchObject({ ok: false, error: { sqlstate: '57014' } });
+    expect(rowsOf(await sql(host, 'SELECT count(*) FROM t'))).toEqual([[0]]);
+
+    // A transaction's steps are never given up on: the step after them must find the transaction.
+    const open = await host.execute(
+      { statements: [{ sql: fillSql(1, 1) }], transaction: { id: 7, step: 'open' } },
+      undefined,
+      1,
+    );
+    expect(open).toMatchObject({ ok: true });
+    expect(await host.execute({ statements: [], transaction: { id: 7, step: 'commit' } })).toMatchObject({
+      ok: true,
+    });
+
+    // The race: requests whose limit ends about when the worker reaches them. Each is either answered
+    // 55P03 and never ran, or ran and was answered with its result: never both, never neither.
+    const replies = await Promise.all(
+      Array.from({ length: 300 }, (_, index) =>
+        host.execute(
+          { statements: [{ sql: `INSERT INTO t VALUES (${100 + index}, 'r')` }] },
+          undefined,
+          1 + (index % 4),
+        ),
+      ),
+    );
+    const ran = new Set(
+      (rowsOf(await sql(host, 'SELECT id FROM t WHERE id >= 100')) as number[][]).map((row) => row[0]),
+    );
+    let gaveUp = 0;
+    replies.forEach((reply, index) => {
+      if (reply.ok) expect(ran.has(100 + index), `request ${index} answered ok`).toBe(true);
+      else {
+        expect(reply.error.sqlstate, `request ${index}`).toBe('55P03');
+        expect(ran.has(100 + index), `request ${index} answered 55P03`).toBe(false);
+        gaveUp++;
+      }
+    });
+    console.log(`wait-limit race: ${replies.length - gaveUp} ran, ${gaveUp} given up on`);
+    expect(rowsOf(await sql(host, 'PRAGMA integrity_check'))).toEqual([['ok']]);
+  });
+
   it('fails to start with a clear error when page 0 cannot be read', async () => {
     const start = KernelHost.start({
       pageSource: () => Promise.reject(new Error('no storage node answers')),

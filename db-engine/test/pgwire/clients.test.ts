@@ -525,6 +525,26 @@ describe('a runaway query over the engine endpoint', () => {
       });
       expect((await waiting).rows).toEqual([{ y: '7' }]);
       expect((await cancelled.query('SELECT 1 AS z')).rows).toEqual([{ z: '1' }]);
+
+      // lock_timeout: a client behind a running statement gives up after its own wait (55P03), and its
+      // statement never runs; SHOW says the engine's default. (Before, it waited for the statement ahead
+      // to end, whatever the wait limit said.)
+      expect((await bystander.query('SHOW lock_timeout')).rows).toEqual([{ lock_timeout: '30000' }]);
+      await bystander.query('CREATE TABLE IF NOT EXISTS behind_runaway (k INTEGER)');
+      await bystander.query("SET lock_timeout = '400ms'");
+      const blocking = cancelled.query(endless).catch((error: unknown) => error);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const gaveUpFrom = Date.now();
+      const gaveUp = await bystander
+        .query('INSERT INTO behind_runaway VALUES (1)')
+        .catch((error: unknown) => error);
+      expect(gaveUp).toMatchObject({ code: '55P03', message: expect.stringContaining('lock timeout') });
+      expect(Date.now() - gaveUpFrom).toBeLessThan(5_000);
+      await sendCancelRequest(port, keys.processID, keys.secretKey);
+      expect(await blocking).toMatchObject({ code: '57014' });
+      expect((await bystander.query('SELECT count(*) AS n FROM behind_runaway')).rows).toEqual([{ n: '0' }]);
+      await bystander.query('RESET lock_timeout');
+      expect((await bystander.query('SHOW lock_timeout')).rows).toEqual([{ lock_timeout: '30000' }]);
     } finally {
       await Promise.all([timed.end(), cancelled.end(), bystander.end()]);
     }

@@ -77,7 +77,12 @@ export interface TransactionOptions {
  * calls `rollback()`, which is always safe to call and never fails.
  */
 export interface BackendTransaction {
-  run(statement: BackendStatement, signal?: AbortSignal): Promise<BackendReply<StatementOutcome>>;
+  /** `lockWaitMs`: how long to wait for the SQL writer (the session's `lock_timeout`; 0: no limit). */
+  run(
+    statement: BackendStatement,
+    signal?: AbortSignal,
+    lockWaitMs?: number,
+  ): Promise<BackendReply<StatementOutcome>>;
   /** Commits, and answers once the commit is durable (VDL ≥ its commit LSN). */
   commit(): Promise<BackendReply<void>>;
   rollback(): Promise<void>;
@@ -96,7 +101,12 @@ export interface SqlBackend {
    */
   run(
     statements: readonly BackendStatement[],
-    options: { readonly readOnly: boolean; readonly signal?: AbortSignal },
+    options: {
+      readonly readOnly: boolean;
+      readonly signal?: AbortSignal;
+      /** How long to wait for the SQL writer (the session's `lock_timeout`; 0: no limit). */
+      readonly lockWaitMs?: number;
+    },
   ): Promise<BackendReply<readonly StatementOutcome[]>>;
   /** Opens an interactive transaction; waits while another one holds the writer. */
   begin(options: TransactionOptions): Promise<BackendReply<BackendTransaction>>;

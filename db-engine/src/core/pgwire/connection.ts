@@ -111,6 +111,11 @@ export interface ConnectionLimits {
   readonly statementTimeoutMs: number;
   /** Passed to the backend: an open transaction idle this long is rolled back (FATAL 25P03). */
   readonly idleInTransactionTimeoutMs: number;
+  /**
+   * Passed to the backend: a statement waiting this long for the SQL writer gives up (55P03); 0: no
+   * limit. `SET lock_timeout` overrides it.
+   */
+  readonly lockWaitTimeoutMs: number;
   /** 0: none. A connection idle outside a transaction this long is closed (FATAL 57P05). */
   readonly idleSessionTimeoutMs: number;
   /** Startup and authentication must finish within this (FATAL 08P01 otherwise). */
@@ -124,6 +129,7 @@ export const defaultConnectionLimits: ConnectionLimits = {
   preparedStatementsMax: 10_000,
   statementTimeoutMs: 0,
   idleInTransactionTimeoutMs: 10_000,
+  lockWaitTimeoutMs: 30_000,
   idleSessionTimeoutMs: 0,
   authenticationTimeoutMs: 60_000,
 };
@@ -497,6 +503,7 @@ export class PgConnection {
       user,
       statementTimeoutMs: this.options.limits.statementTimeoutMs,
       idleInTransactionTimeoutMs: this.options.limits.idleInTransactionTimeoutMs,
+      lockWaitTimeoutMs: this.options.limits.lockWaitTimeoutMs,
       replica: backend.role === 'replica',
     });
     try {
@@ -738,7 +745,7 @@ export class PgConnection {
     const reply = await this.withSignal((signal) =>
       this.options.backend.run(
         translations.map((translation) => ({ sql: translation.sql })),
-        { readOnly, signal },
+        { readOnly, signal, lockWaitMs: this.lockWaitMs() },
       ),
     );
     if (!reply.ok) throw new StatementError(reply.error);
@@ -897,14 +904,14 @@ export class PgConnection {
       const transaction = this.transaction.transaction;
       if (this.transaction.checkReadOnly === true) await this.refuseWrite(translation.sql, prepared);
       this.transactionStatements += 1;
-      const reply = await this.withSignal((signal) => transaction.run(statement, signal));
+      const reply = await this.withSignal((signal) => transaction.run(statement, signal, this.lockWaitMs()));
       if (!reply.ok) throw new StatementError(reply.error);
       return this.buffer(reply.value, forcedOid);
     }
     const readOnly =
       this.defaultReadOnly() || (prepared?.shape?.readOnly ?? looksReadOnly(classified.firstWord));
     const reply = await this.withSignal((signal) =>
-      this.options.backend.run([statement], { readOnly, signal }),
+      this.options.backend.run([statement], { readOnly, signal, lockWaitMs: this.lockWaitMs() }),
     );
     if (!reply.ok) throw new StatementError(reply.error);
     return this.buffer(reply.value[0] as StatementOutcome, forcedOid);
@@ -950,6 +957,16 @@ export class PgConnection {
       timer?.cancel();
       this.inFlight = null;
     }
+  }
+
+  /**
+   * The session's `lock_timeout` (its default is the engine's `--pg-lock-wait-timeout-ms`): how long a
+   * statement waits for the SQL writer, held by another transaction or running another statement,
+   * before 55P03; 0: no limit, as in PostgreSQL (`statement_timeout` still applies).
+   */
+  private lockWaitMs(): number {
+    const setting = this.settings?.get('lock_timeout');
+    return setting === undefined ? this.options.limits.lockWaitTimeoutMs : parseDurationMs(setting);
   }
 
   /** The session's `statement_timeout` (its default is the engine's); 0: none, as in PostgreSQL. */

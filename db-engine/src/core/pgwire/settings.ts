@@ -34,6 +34,8 @@ export interface SessionFacts {
   readonly statementTimeoutMs?: number;
   /** The default of `idle_in_transaction_session_timeout`, in ms (0: none). */
   readonly idleInTransactionTimeoutMs?: number;
+  /** The default of `lock_timeout`, in ms (0: none). */
+  readonly lockWaitTimeoutMs?: number;
   /** A replica: every transaction is read-only, and `in_hot_standby` says so. */
   readonly replica?: boolean;
 }
@@ -138,7 +140,12 @@ const definitions: Readonly<Record<string, SettingDefinition>> = {
     defaultValue: (facts) => String(facts.statementTimeoutMs ?? 0),
     accept: acceptDuration,
   },
-  lock_timeout: { displayName: 'lock_timeout', defaultValue: () => '0', accept: acceptDuration },
+  // The engine's wait for the SQL writer (`--pg-lock-wait-timeout-ms`), in ms; SET 0: no limit.
+  lock_timeout: {
+    displayName: 'lock_timeout',
+    defaultValue: (facts) => String(facts.lockWaitTimeoutMs ?? 0),
+    accept: acceptDuration,
+  },
   // The engine's default (`--pg-idle-in-transaction-timeout-ms`), in ms; SET 0 turns it off, as in
   // PostgreSQL.
   idle_in_transaction_session_timeout: {

@@ -6,7 +6,8 @@
  * Exit codes: 0 done; 1 the command failed (the message says why and what to do); 2 bad usage or
  * bad cluster file (nothing was started).
  */
-import { join, resolve } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { isNorthlightError } from '@northlight/protocol';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
@@ -17,6 +18,8 @@ import { loadClusterFile } from './io/cluster-file.js';
 import { startControlServer } from './io/control-server.js';
 import {
   AlreadyRunningError,
+  assertLayoutFree,
+  claimDataDir,
   commandFor,
   LocalCluster,
   lockDataDir,
@@ -26,17 +29,63 @@ import {
   pgPasswordOf,
   pgUrl,
   readStateFile,
+  STATE_FILE,
   StartInterruptedError,
   type StateFile,
+  type UpArguments,
+  upRuns,
+  VERSION_PATTERN,
 } from './io/local-cluster.js';
 import { openLocalMetadata } from './io/local-metadata.js';
+import { stopLeftMembers } from './io/local-processes.js';
 
+/**
+ * The data directory without --data-dir, relative to the process's directory: under `npm start` and
+ * `npm run northlight` that is the repository's root wherever the user stands, so one clone has one
+ * default cluster that every command finds (see `userDirectory` for the paths a user gives).
+ */
 const DEFAULT_DATA_DIR = './.northlight';
 /** How long `upgrade` follows the rolling upgrade before it gives up waiting (the upgrade goes on). */
 const UPGRADE_WAIT_MS = 30 * 60_000;
 
 class UsageError extends Error {}
 class CommandFailed extends Error {}
+
+/**
+ * The directory a relative path the user gives (--data-dir, -f) is relative to: the one the user ran
+ * the command in. npm runs a script in the package's root and keeps the user's directory in
+ * INIT_CWD; it is taken only while this process runs where npm runs scripts (the directory of
+ * npm_package_json), so an INIT_CWD inherited from an outer npm by a process started elsewhere does
+ * not apply.
+ */
+export function userDirectory(environment: NodeJS.ProcessEnv, cwd: string): string {
+  const initCwd = environment.INIT_CWD;
+  if (initCwd === undefined || initCwd === '') return cwd;
+  const packageJson = environment.npm_package_json;
+  if (packageJson !== undefined && packageJson !== '' && resolve(dirname(packageJson)) !== resolve(cwd))
+    return cwd;
+  return resolve(cwd, initCwd);
+}
+
+/** A path argument as an absolute path: a relative one is relative to the user's directory. */
+export function userPath(
+  path: string,
+  environment: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+): string {
+  return isAbsolute(path) ? resolve(path) : resolve(userDirectory(environment, cwd), path);
+}
+
+/** The data directory of a command: --data-dir (the user's path), or the default (`DEFAULT_DATA_DIR`). */
+export function dataDirOf(option: string | undefined): string {
+  return option === undefined ? resolve(DEFAULT_DATA_DIR) : userPath(option);
+}
+
+function parseVersion(text: string): string {
+  if (!VERSION_PATTERN.test(text))
+    throw new InvalidArgumentError('give a version such as --version 0.1.1 (1 to 64 of A-Z a-z 0-9 . + _ -)');
+  return text;
+}
 
 function parsePort(text: string): number {
   const value = Number(text);
@@ -50,13 +99,26 @@ interface Running extends StateFile {
   readonly dataDir: string;
 }
 
-function runningCluster(dataDir: string): Running {
-  const state = readStateFile(resolve(dataDir));
+/** `option`: --data-dir as given (undefined: the default). */
+function runningCluster(option: string | undefined): Running {
+  const dataDir = dataDirOf(option);
+  const state = readStateFile(dataDir);
   if (state === undefined)
     throw new CommandFailed(
-      `no cluster is running from ${resolve(dataDir)}; start one with \`${commandFor(dataDir, 'up')}\``,
+      `no cluster is running from ${dataDir}; start one with \`${commandFor(dataDir, 'up')}\``,
     );
   return { ...state, dataDir };
+}
+
+/** The hint when the control API does not answer: why, and the commands that help. */
+function notAnsweringHint(state: Running): string {
+  const again = commandFor(state.dataDir, 'up', state.upArguments ?? {});
+  if (upRuns(state))
+    return `is \`northlight up\` (pid ${state.pid}) still starting? Its terminal says what it does`;
+  return (
+    `\`northlight up\` (pid ${state.pid}) is not running: it was killed. ` +
+    `\`${commandFor(state.dataDir, 'down')}\` stops the members it left running; \`${again}\` starts it again (it reuses the data)`
+  );
 }
 
 async function control(state: Running, method: 'GET' | 'POST', path: string): Promise<unknown> {
@@ -65,8 +127,7 @@ async function control(state: Running, method: 'GET' | 'POST', path: string): Pr
     response = await fetch(`${state.controlUrl}${path}`, { method, signal: AbortSignal.timeout(30_000) });
   } catch (error) {
     throw new CommandFailed(
-      `the control plane at ${state.controlUrl} (pid ${state.pid}) did not answer: ${(error as Error).message}; ` +
-        `is \`northlight up\` still running? If it was killed, run \`${commandFor(state.dataDir, 'up')}\` again (it reuses the data)`,
+      `the control plane at ${state.controlUrl} (pid ${state.pid}) did not answer: ${(error as Error).message}; ${notAnsweringHint(state)}`,
     );
   }
   const body = (await response.json().catch(() => ({}))) as { message?: string };
@@ -79,25 +140,45 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 async function up(options: {
   file?: string;
-  dataDir: string;
+  dataDir?: string;
   basePort?: number;
   printSpec?: boolean;
 }): Promise<void> {
-  let spec: ClusterSpec =
-    options.file === undefined ? defaultClusterSpec() : await loadClusterFile(options.file);
-  const dataDir = resolve(options.dataDir === DEFAULT_DATA_DIR ? spec.local.dataDir : options.dataDir);
+  const file = options.file === undefined ? undefined : userPath(options.file);
+  let spec: ClusterSpec = file === undefined ? defaultClusterSpec() : await loadClusterFile(file);
+  // Without --data-dir, the spec's (a cluster file's local.dataDir), which is the default one unless
+  // the file names another: that one is a path the user gave, as --data-dir is.
+  const dataDir =
+    options.dataDir !== undefined
+      ? userPath(options.dataDir)
+      : spec.local.dataDir === DEFAULT_DATA_DIR
+        ? dataDirOf(undefined)
+        : userPath(spec.local.dataDir);
   spec = { ...spec, local: { dataDir, basePort: options.basePort ?? spec.local.basePort } };
   if (options.printSpec) {
     process.stdout.write(specToYaml(spec));
     return;
   }
+  const again: UpArguments = { file, basePort: options.basePort };
   const say = (line: string) => process.stdout.write(`[northlight] ${line}\n`);
+  const dataDirExisted = existsSync(dataDir);
   // Before anything happens in the data directory: it is this `up`'s alone (lockDataDir).
   const lock = await lockDataDir(dataDir, say);
+  try {
+    // Before anything is written or started: what a killed `up` left is stopped (it may hold the
+    // ports), and every port of a fixed layout is free.
+    await claimDataDir(dataDir, say);
+    await assertLayoutFree(spec, spec.local.basePort);
+  } catch (error) {
+    lock.release();
+    // A directory this `up` made for nothing is not left behind; one that existed keeps its files.
+    if (!dataDirExisted) rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   // Then the signals, so that one during the start stops what was started, in order.
   const signals = listenForStopSignals();
   try {
-    await runCluster(spec, dataDir, say, signals);
+    await runCluster(spec, dataDir, again, say, signals);
   } finally {
     signals.close();
     lock.release();
@@ -134,6 +215,7 @@ function listenForStopSignals(): StopSignals {
 async function runCluster(
   spec: ClusterSpec,
   dataDir: string,
+  again: UpArguments,
   say: (line: string) => void,
   signals: StopSignals,
 ): Promise<void> {
@@ -142,6 +224,7 @@ async function runCluster(
     spec,
     dataDir,
     basePort: spec.local.basePort,
+    upArguments: again,
     progress: say,
     recordedWriter: await metadata.writer(),
     onWriterChange: (writer) => metadata.recordWriter(writer),
@@ -185,7 +268,7 @@ async function runCluster(
     stopping = (async () => {
       await cluster.stop();
       await metadata.close();
-      say(`stopped; the data stays in ${dataDir} for the next \`${commandFor(dataDir, 'up')}\``);
+      say(`stopped; the data stays in ${dataDir} for the next \`${commandFor(dataDir, 'up', again)}\``);
     })();
     void stopping.then(stopped, stopFailed);
   };
@@ -211,12 +294,12 @@ async function runCluster(
   if (stopping === undefined) {
     await metadata.recordWriter(cluster.writer);
     say(`up in ${((Date.now() - startedMs) / 1000).toFixed(1)} s`);
-    process.stdout.write(endpointsText(cluster, dataDir));
+    process.stdout.write(endpointsText(cluster, dataDir, again));
   }
   await stoppedOnce;
 }
 
-function endpointsText(cluster: LocalCluster, dataDir: string): string {
+function endpointsText(cluster: LocalCluster, dataDir: string, again: UpArguments): string {
   const ports = cluster.ports;
   return [
     '',
@@ -230,12 +313,12 @@ function endpointsText(cluster: LocalCluster, dataDir: string): string {
     '',
     `  in another terminal:  ${commandFor(dataDir, 'status')}`,
     `                        ${commandFor(dataDir, 'sql')}`,
-    `  Ctrl-C here stops the cluster; \`${commandFor(dataDir, 'up')}\` again reuses its data.`,
+    `  Ctrl-C here stops the cluster; \`${commandFor(dataDir, 'up', again)}\` again reuses its data.`,
     '',
   ].join('\n');
 }
 
-async function status(options: { dataDir: string; json?: boolean }): Promise<void> {
+async function status(options: { dataDir?: string; json?: boolean }): Promise<void> {
   const state = runningCluster(options.dataDir);
   const clusterStatus = (await control(state, 'GET', '/v1/status')) as ClusterStatus;
   process.stdout.write(
@@ -424,12 +507,12 @@ async function runStatements(
   return { ok: true, output: formatSqlResults(answer.results ?? []) };
 }
 
-async function sqlShell(options: { dataDir: string; command?: string; replica?: boolean }): Promise<void> {
+async function sqlShell(options: { dataDir?: string; command?: string; replica?: boolean }): Promise<void> {
   const state = runningCluster(options.dataDir);
   const port = options.replica ? state.ports.httpReadOnly : state.ports.httpReadWrite;
   const target: SqlTarget = {
     url: `http://127.0.0.1:${port}`,
-    authorization: `Basic ${Buffer.from(`${PG_USER}:${pgPasswordOf(options.dataDir)}`).toString('base64')}`,
+    authorization: `Basic ${Buffer.from(`${PG_USER}:${pgPasswordOf(state.dataDir)}`).toString('base64')}`,
   };
   const readOnly = options.replica === true;
   if (options.command !== undefined) {
@@ -488,7 +571,7 @@ async function readEvalPrint(target: SqlTarget, readOnly: boolean, replica: bool
   return interactive ? 0 : failed;
 }
 
-async function upgrade(options: { dataDir: string; version: string; wait: boolean }): Promise<void> {
+async function upgrade(options: { dataDir?: string; version: string; wait: boolean }): Promise<void> {
   const state = runningCluster(options.dataDir);
   let response: Response;
   try {
@@ -550,12 +633,16 @@ async function upgrade(options: { dataDir: string; version: string; wait: boolea
   }
 }
 
-async function down(options: { dataDir: string }): Promise<void> {
+async function down(options: { dataDir?: string }): Promise<void> {
   const state = runningCluster(options.dataDir);
+  if (!upRuns(state)) {
+    await downAfterKill(state);
+    return;
+  }
   await control(state, 'POST', '/v1/down');
   process.stdout.write(`stopping cluster ${state.cluster} (pid ${state.pid})`);
   const deadlineMs = Date.now() + 60_000;
-  while (readStateFile(resolve(options.dataDir)) !== undefined) {
+  while (readStateFile(state.dataDir) !== undefined) {
     if (Date.now() > deadlineMs)
       throw new CommandFailed(
         `still stopping after 60 s; see the terminal of \`northlight up\` (pid ${state.pid})`,
@@ -564,6 +651,24 @@ async function down(options: { dataDir: string }): Promise<void> {
     await new Promise((wake) => setTimeout(wake, 500));
   }
   process.stdout.write(' stopped\n');
+}
+
+/**
+ * `down` when the `up` the state file names is gone (killed with SIGKILL: it could not stop its
+ * members, which run in process groups of their own): stops them itself, as `up` would have, engines
+ * first, then the storage nodes and the object store, and removes the state file. Only the pids of
+ * the state file whose command line still names the data directory are touched (stopLeftMembers).
+ */
+async function downAfterKill(state: Running): Promise<void> {
+  process.stdout.write(
+    `\`northlight up\` (pid ${state.pid}) is not running (it was killed); stopping the members it left running, engines first\n`,
+  );
+  const stopped = await stopLeftMembers(state.pids, state.dataDir);
+  rmSync(join(state.dataDir, STATE_FILE), { force: true });
+  process.stdout.write(
+    `stopped ${stopped.engines} engine(s), then the storage nodes and the object store (${stopped.others} process(es)); ` +
+      `removed ${join(state.dataDir, STATE_FILE)}; the data stays for the next \`${commandFor(state.dataDir, 'up', state.upArguments ?? {})}\`\n`,
+  );
 }
 
 /** What the control API answers for one member of kill-node, start-node, kill-zone, start-zone. */
@@ -590,7 +695,10 @@ export function buildProgram(): Command {
     .description('northlight: an Aurora-style database — run a local cluster and operate it')
     .showHelpAfterError('(run northlight --help for the commands)')
     .exitOverride();
-  const dataDirOption = ['--data-dir <dir>', 'the cluster data directory', DEFAULT_DATA_DIR] as const;
+  const dataDirOption = [
+    '--data-dir <dir>',
+    'the cluster data directory; a relative one is relative to where you run the command (default: .northlight in the repository under npm, else in the current directory)',
+  ] as const;
   program
     .command('up')
     .description(
@@ -622,7 +730,7 @@ export function buildProgram(): Command {
       .command(`${verb}-${what} <${what === 'node' ? 'name' : 'zone'}>`)
       .description(description)
       .option(...dataDirOption)
-      .action(async (name: string, options: { dataDir: string }) => {
+      .action(async (name: string, options: { dataDir?: string }) => {
         const state = runningCluster(options.dataDir);
         const path =
           what === 'node'
@@ -642,7 +750,7 @@ export function buildProgram(): Command {
     .description(
       'rolling upgrade: storage zone by zone (never two members of a PG at once), then replicas, then a switchover',
     )
-    .requiredOption('--version <version>', 'the version to run')
+    .requiredOption('--version <version>', 'the version to run, e.g. 0.1.1', parseVersion)
     .option(...dataDirOption)
     .option('--no-wait', 'return once the upgrade has started')
     .action(upgrade);

@@ -12,13 +12,19 @@
  *      every acknowledged row is on the new writer; the old writer comes back as a replica only
  *      after `start-node`;
  *   4. `down` stops every process and removes the state file; a second `up` on the same data
- *      directory serves the same rows, with the writer recorded at the failover.
- * Bad input (an invalid cluster file, an unknown command) fails with exit code 2 and starts nothing.
+ *      directory serves the same rows, with the writer recorded at the failover;
+ *   5. that `up` killed with SIGKILL leaves its members running: `status` says `down` cleans up, and
+ *      `down` stops them itself, the engines before the storage nodes, and removes the state file.
+ * Bad input (an invalid cluster file, an unknown command) fails with exit code 2 and starts nothing;
+ * a busy port of the layout fails before anything is written or started. A relative path is relative
+ * to the user's directory (INIT_CWD, where npm keeps it).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '@northlight/protocol/io';
 import { describe, expect, it } from 'vitest';
 import {
   clusterStatus,
@@ -125,7 +131,8 @@ describe('northlight up (real processes)', () => {
     const printed = up.output.join('');
     expect(printed).toContain(`in another terminal:  npm run northlight -- status --data-dir ${dataDir}\n`);
     expect(printed).toContain(`npm run northlight -- sql --data-dir ${dataDir}\n`);
-    expect(printed).toContain(`\`npm start -- --data-dir ${dataDir}\` again reuses its data`);
+    // The restart hint starts it the same way: on free ports again, not the default ones.
+    expect(printed).toContain(`\`npm start -- --data-dir ${dataDir} --base-port 0\` again reuses its data`);
     const statusLine = /in another terminal: {2}(npm run northlight -- status .*)\n/.exec(printed)![1]!;
     const viaNpm = execFileSync('sh', ['-c', statusLine], { cwd: repositoryRoot, encoding: 'utf8' });
     expect(viaNpm).toMatch(/STORAGE NODES BY ZONE/);
@@ -248,8 +255,42 @@ describe('northlight up (real processes)', () => {
     const port = state(dataDir).ports.httpReadWrite;
     const rows = await sql(dataDir, port, 'SELECT count(*) FROM kv');
     expect(rows.body.results[0]!.rows[0]![0]).toBeGreaterThanOrEqual(acknowledged.length + 1);
-    expect(northlight(['down', '--data-dir', dataDir]).status).toBe(0);
-    expect(await up.exited).toBe(0);
+
+    // 5. `up` killed with SIGKILL: its members run on (process groups of their own); `down` stops them.
+    const leftPids = state(dataDir).pids;
+    up.child.kill('SIGKILL');
+    await up.exited;
+    const killedAtMs = Date.now();
+    expect(pidsAlive(leftPids)).toHaveLength(leftPids.length);
+    const orphaned = northlight(['status', '--data-dir', dataDir]);
+    expect(orphaned.status).toBe(1);
+    expect(orphaned.stderr).toContain(
+      `\`npm run northlight -- down --data-dir ${dataDir}\` stops the members it left running; ` +
+        `\`npm start -- --data-dir ${dataDir} --base-port 0\` starts it again`,
+    );
+    const cleaned = northlight(['down', '--data-dir', dataDir]);
+    expect(cleaned.status, cleaned.stderr).toBe(0);
+    expect(cleaned.stdout).toMatch(/is not running \(it was killed\); stopping the members it left running/);
+    expect(cleaned.stdout).toMatch(
+      /stopped 2 engine\(s\), then the storage nodes and the object store \(7 process\(es\)\)/,
+    );
+    expect(pidsAlive(leftPids)).toEqual([]);
+    expect(existsSync(join(dataDir, 'cluster.json'))).toBe(false);
+    // In order: every storage node logged its shutdown after both engines logged theirs.
+    const stopTimes = (member: string, message: RegExp) =>
+      readFileSync(join(dataDir, 'logs', `${member}.log`), 'utf8')
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { message?: string; time?: string })
+        .filter((line) => message.test(line.message ?? '') && Date.parse(line.time!) >= killedAtMs)
+        .map((line) => Date.parse(line.time!));
+    const engineStops = ['engine-1', 'engine-2'].flatMap((engine) => stopTimes(engine, /^stopping$/));
+    const storageStops = ['a-1', 'a-2', 'b-1', 'b-2', 'c-1', 'c-2'].flatMap((node) =>
+      stopTimes(`storage-${node}`, /^shutting down/),
+    );
+    expect(engineStops).toHaveLength(2);
+    expect(storageStops).toHaveLength(6);
+    for (const time of storageStops) expect(time).toBeGreaterThan(Math.max(...engineStops));
   });
 
   it('says why a member failed to start, in its own words, and leaves nothing running', {
@@ -299,5 +340,43 @@ describe('northlight up (real processes)', () => {
     const notRunning = northlight(['status', '--data-dir', dataDir]);
     expect(notRunning.status).toBe(1);
     expect(notRunning.stderr).toMatch(/no cluster is running/);
+
+    // A relative --data-dir and -f are the user's: npm runs the script in the repository and keeps
+    // the user's directory in INIT_CWD (what `npm --prefix <repo> run northlight` from elsewhere does).
+    writeFileSync(
+      join(dataDir, 'good.yaml'),
+      'apiVersion: northlight.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: { name: mine }\nspec: {}\n',
+    );
+    const viaNpm = northlight(['up', '-f', 'good.yaml', '--data-dir', 'here', '--print-spec'], {
+      cwd: repositoryRoot,
+      env: { INIT_CWD: dataDir, npm_package_json: join(repositoryRoot, 'package.json') },
+    });
+    expect(viaNpm.status, viaNpm.stderr).toBe(0);
+    expect(viaNpm.stdout).toMatch(/name: mine/);
+    expect(viaNpm.stdout).toContain(`dataDir: ${join(dataDir, 'here')}\n`);
+  });
+
+  it('refuses a busy port of the layout before writing or starting anything', async () => {
+    const [port] = await freePorts(1);
+    const busy = createServer();
+    await new Promise<void>((listening) => busy.listen(port!, '127.0.0.1', listening));
+    try {
+      // A data directory that did not exist is not left behind.
+      const parent = newDataDir('northlight-busy-');
+      const fresh = join(parent, 'new');
+      const refused = northlight(['up', '--data-dir', fresh, '--base-port', String(port)]);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(new RegExp(`port\\(s\\) [\\d, ]*\\b${port}\\b[\\d, ]* are in use`));
+      expect(refused.stderr).toMatch(/--base-port/);
+      expect(refused.stdout).not.toMatch(/stopping|stopped|starting/);
+      expect(existsSync(fresh)).toBe(false);
+      // One that existed keeps its files, and gets no new ones.
+      writeFileSync(join(parent, 'mine.txt'), 'keep\n');
+      const again = northlight(['up', '--data-dir', parent, '--base-port', String(port)]);
+      expect(again.status).toBe(1);
+      expect(readdirSync(parent)).toEqual(['mine.txt']);
+    } finally {
+      await new Promise((closed) => busy.close(closed));
+    }
   });
 });

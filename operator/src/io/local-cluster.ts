@@ -179,6 +179,8 @@ export interface StateFile {
   readonly ports: PortLayout;
   readonly pids: readonly number[];
   readonly startedAt: string;
+  /** What `up` was given beyond its data directory, for the hint to start it again the same way. */
+  readonly upArguments?: UpArguments;
 }
 
 export interface LocalClusterOptions {
@@ -187,6 +189,8 @@ export interface LocalClusterOptions {
   readonly dataDir: string;
   /** Fixed layout above this port, or 0: free ports. */
   readonly basePort: number;
+  /** What `up` was given beyond its data directory (kept in the state file for hints). */
+  readonly upArguments?: UpArguments;
   readonly progress: (line: string) => void;
   /** The engine currently recorded as writer (after a failover, not the spec's first). */
   readonly recordedWriter?: string | undefined;
@@ -198,6 +202,17 @@ export interface LocalClusterOptions {
   readonly onWorkflow?: (workflow: WorkflowRecord) => Promise<void>;
   /** The journal's open workflows (the metadata directory), so orphaned ones get closed. */
   readonly openWorkflows?: () => Promise<readonly WorkflowRecord[]>;
+}
+
+/**
+ * Whether the `up` a state file names still runs: its pid is alive and, where the file recorded it,
+ * started at the same time (so a recycled pid is not taken for it).
+ */
+export function upRuns(state: StateFile): boolean {
+  return (
+    processAlive(state.pid) &&
+    (state.pidStartTicks === undefined || processStartTicks(state.pid) === state.pidStartTicks)
+  );
 }
 
 export function readStateFile(dataDir: string): StateFile | undefined {
@@ -221,6 +236,7 @@ export class LocalCluster {
   promoting: string | undefined;
   readonly roles = new Map<string, EngineRole>();
   readonly #processes: LocalProcesses;
+  readonly #upArguments: UpArguments | undefined;
   readonly #progress: (line: string) => void;
   readonly #onWriterChange: ((writer: string) => Promise<void>) | undefined;
   readonly #onVolume: ((volume: VolumeRecord) => Promise<void>) | undefined;
@@ -269,6 +285,7 @@ export class LocalCluster {
     this.pgPassword = pgPasswordOf(options.dataDir);
     this.engineHeaders = engineAuthorization(internalTokenOf(options.dataDir));
     this.#progress = options.progress;
+    this.#upArguments = options.upArguments;
     this.#onWriterChange = options.onWriterChange;
     this.#onVolume = options.onVolume;
     const onWorkflow = options.onWorkflow;
@@ -319,7 +336,9 @@ export class LocalCluster {
     try {
       await this.#starting;
     } catch (error) {
-      if (!(error instanceof StartInterruptedError))
+      // A start that failed before it spawned anything (a busy port) has nothing to stop: saying
+      // "stopping what was started" would tell the user something ran.
+      if (!(error instanceof StartInterruptedError) && this.#processes.views().length > 0)
         this.#progress(`start failed: ${(error as Error).message}; stopping what was started`);
       await this.stop();
       throw error;
@@ -331,12 +350,14 @@ export class LocalCluster {
     controlApi: ((cluster: LocalCluster) => Promise<{ close(): Promise<void> }>) | undefined,
   ): Promise<void> {
     this.#checkpoint();
-    mkdirSync(join(this.dataDir, 'logs'), { recursive: true });
-    await this.#claimDataDir();
+    // `up` has done both already (before it wrote anything); again here for other callers, and for
+    // a port taken meanwhile.
+    await claimDataDir(this.dataDir, this.#progress);
     if (basePort === 0) this.#pickedPorts = await freePorts(portsNeeded(this.topology));
     this.ports =
       basePort === 0 ? portsFromList(this.topology, this.#pickedPorts) : fixedPorts(this.topology, basePort);
     await assertPortsFree(this.ports);
+    mkdirSync(join(this.dataDir, 'logs'), { recursive: true });
     this.#checkpoint();
     if (this.spec.backup.objectStore.kind === 'embedded') await this.#startObjectStore();
     const nodes = this.topology.storage.map((node) => node.nodeId);
@@ -403,12 +424,14 @@ export class LocalCluster {
     for (const proxy of [this.#readWrite, this.#readOnly, this.#httpReadWrite, this.#httpReadOnly])
       await proxy?.close();
     // Engines first (they drain commits to storage), then storage, then the object store.
+    // Nothing to say when nothing was spawned (a start that failed at its port check).
+    const spawned = this.#processes.views().length > 0;
     const engines = this.topology.engines.map((engine) => engine.name);
     await Promise.all(engines.map((name) => this.#processes.stop(name)));
-    this.#progress('engines stopped; stopping the storage nodes');
+    if (spawned) this.#progress('engines stopped; stopping the storage nodes');
     await Promise.all(this.topology.storage.map((node) => this.#processes.stop(node.nodeId)));
     await this.#processes.stopAll();
-    this.#progress('storage nodes and object store stopped');
+    if (spawned) this.#progress('storage nodes and object store stopped');
     rmSync(join(this.dataDir, STATE_FILE), { force: true });
   }
 
@@ -749,22 +772,6 @@ export class LocalCluster {
     }
   }
 
-  async #claimDataDir(): Promise<void> {
-    const state = readStateFile(this.dataDir);
-    if (state === undefined) return;
-    const stillRuns =
-      state.pid !== process.pid &&
-      processAlive(state.pid) &&
-      (state.pidStartTicks === undefined || processStartTicks(state.pid) === state.pidStartTicks);
-    if (stillRuns)
-      throw new AlreadyRunningError(
-        `a cluster is already running from ${this.dataDir} (pid ${state.pid}, control API ${state.controlUrl}); ` +
-          `see it with \`${commandFor(this.dataDir, 'status')}\`, stop it with \`${commandFor(this.dataDir, 'down')}\``,
-      );
-    const stopped = await stopStalePids(state.pids, this.dataDir);
-    if (stopped > 0) this.#progress(`stopped ${stopped} process(es) a previous run left behind`);
-  }
-
   #writeState(): void {
     const state: StateFile = {
       format: STATE_FORMAT,
@@ -775,6 +782,7 @@ export class LocalCluster {
       ports: this.ports,
       pids: this.#processes.pids(),
       startedAt: new Date().toISOString(),
+      ...(this.#upArguments === undefined ? {} : { upArguments: this.#upArguments }),
     };
     const path = join(this.dataDir, STATE_FILE);
     writeFileSync(`${path}.next`, `${JSON.stringify(state, null, 2)}\n`);
@@ -1228,6 +1236,33 @@ export async function portAccepts(port: number): Promise<boolean> {
 /** Free loopback ports, claimed below the ephemeral range (see protocol's `io/free-ports.ts`). */
 export { freePorts };
 
+/**
+ * Before `up` writes anything in its data directory: refuses when another `up` runs from it, and
+ * stops the members a previous `up` that was killed (SIGKILL) left running, which may hold the ports
+ * of the layout (they are named in its state file).
+ */
+export async function claimDataDir(dataDir: string, progress: (line: string) => void): Promise<void> {
+  const state = readStateFile(dataDir);
+  if (state === undefined) return;
+  if (state.pid !== process.pid && upRuns(state))
+    throw new AlreadyRunningError(
+      `a cluster is already running from ${dataDir} (pid ${state.pid}, control API ${state.controlUrl}); ` +
+        `see it with \`${commandFor(dataDir, 'status')}\`, stop it with \`${commandFor(dataDir, 'down')}\``,
+    );
+  const stopped = await stopStalePids(state.pids, dataDir);
+  if (stopped > 0) progress(`stopped ${stopped} process(es) a previous run left behind`);
+}
+
+/**
+ * For `up --base-port N`, before anything is written or started: refuses when a port of the fixed
+ * layout is taken (`--base-port 0` picks free ones, checked as the start claims them).
+ */
+export async function assertLayoutFree(spec: ClusterSpec, basePort: number): Promise<void> {
+  if (basePort === 0) return;
+  const topology = planTopology({ zones: spec.storage.zones, engines: spec.engine.instances });
+  await assertPortsFree(fixedPorts(topology, basePort));
+}
+
 /** Refuses to start anything when a port of the layout is taken, naming them all. */
 async function assertPortsFree(ports: PortLayout): Promise<void> {
   const all = [
@@ -1264,16 +1299,29 @@ export class PortsBusyError extends Error {}
 /** The data directory of `npm start` and `npm run northlight`: npm runs scripts at the repository. */
 const NPM_DATA_DIR = join(repositoryRoot, '.northlight');
 
+/** How `up` was started, beyond its data directory: what starting it again the same way needs. */
+export interface UpArguments {
+  /** The cluster file (`-f`), absolute. */
+  readonly file?: string | undefined;
+  /** `--base-port` as the user gave it (0: any free ports). */
+  readonly basePort?: number | undefined;
+}
+
 /**
  * The command line for `command` on the cluster in `dataDir`, as a user types it: `npm start` for
  * `up`, else `npm run northlight -- <command>`, with `--data-dir <dir>` (absolute, so it works from
- * anywhere) unless `dataDir` is the one those scripts use by default.
+ * anywhere) unless `dataDir` is the one those scripts use by default. For `up`, `again` adds what
+ * the first `up` was given (`-f`, `--base-port`), so that the printed command starts the same
+ * cluster on the same ports: without them it would start the default spec on the default ports.
  */
-export function commandFor(dataDir: string, command: string): string {
+export function commandFor(dataDir: string, command: string, again: UpArguments = {}): string {
   const absolute = resolve(dataDir);
   const dataDirArgs = absolute === NPM_DATA_DIR ? '' : ` --data-dir ${shellQuoted(absolute)}`;
-  if (command === 'up') return dataDirArgs === '' ? 'npm start' : `npm start --${dataDirArgs}`;
-  return `npm run northlight -- ${command}${dataDirArgs}`;
+  if (command !== 'up') return `npm run northlight -- ${command}${dataDirArgs}`;
+  const fileArgs = again.file === undefined ? '' : ` -f ${shellQuoted(resolve(again.file))}`;
+  const portArgs = again.basePort === undefined ? '' : ` --base-port ${again.basePort}`;
+  const args = `${fileArgs}${dataDirArgs}${portArgs}`;
+  return args === '' ? 'npm start' : `npm start --${args}`;
 }
 
 /** `text` as one word of a POSIX shell: as is when that is safe, else in single quotes. */

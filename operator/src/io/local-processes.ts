@@ -15,7 +15,7 @@
  *   1. a clean stop (Ctrl-C, SIGTERM, `down`, a failed or interrupted start): `stop` per member;
  *   2. `up` exiting any other way (an uncaught exception): `killAllNow` from its `exit` handler;
  *   3. `up` killed with SIGKILL: its members' pids are in the state file, and the next `up` finds
- *      and stops them (`stopStalePids`).
+ *      and stops them (`stopStalePids`), or `down` does, in order (`stopLeftMembers`).
  * Members start no processes of their own, so signalling a member's pid is signalling the member.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -184,19 +184,27 @@ export async function probeReady(url: string): Promise<boolean> {
 }
 
 /**
+ * Whether `pid` is a member a previous `up` of the data directory `marker` left behind: its command
+ * line still names the directory (every member's names its own directory under it), so a recycled
+ * pid is never taken for one. Returns that command line, or undefined.
+ */
+function leftMemberCommandLine(pid: number, marker: string): string | undefined {
+  try {
+    const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    return commandLine.includes(marker) ? commandLine : undefined;
+  } catch {
+    return undefined; // gone
+  }
+}
+
+/**
  * Stops processes a previous `up` left behind (it was killed without cleaning up): only pids whose
  * command line still names `marker` (the data directory), so a recycled pid is never touched.
  */
 export async function stopStalePids(pids: readonly number[], marker: string): Promise<number> {
   let stopped = 0;
   for (const pid of pids) {
-    let commandLine: string;
-    try {
-      commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-    } catch {
-      continue;
-    }
-    if (!commandLine.includes(marker)) continue;
+    if (leftMemberCommandLine(pid, marker) === undefined) continue;
     try {
       process.kill(pid, 'SIGKILL');
       stopped++;
@@ -205,4 +213,56 @@ export async function stopStalePids(pids: readonly number[], marker: string): Pr
     }
   }
   return stopped;
+}
+
+/** How often `stopLeftMembers` looks whether the members it signalled have exited. */
+const LEFT_MEMBER_POLL_MS = 100;
+
+/**
+ * `down` for an `up` that was killed (SIGKILL) and left its members running: stops those the state
+ * file names (`pids`) that are still members of the data directory `dataDir` (as `stopStalePids`
+ * checks), in `up`'s own order and way: the engines first (SIGTERM, so their commits in flight become
+ * durable), and only once they have exited the storage nodes and the object store; SIGKILL to any
+ * still running after STOP_GRACE_MS. Returns how many of each it stopped.
+ */
+export async function stopLeftMembers(
+  pids: readonly number[],
+  dataDir: string,
+): Promise<{ engines: number; others: number }> {
+  const engineMarker = `${dataDir}/engines/`;
+  const engines: number[] = [];
+  const others: number[] = [];
+  for (const pid of pids) {
+    const commandLine = leftMemberCommandLine(pid, dataDir);
+    if (commandLine === undefined) continue;
+    (commandLine.includes(engineMarker) ? engines : others).push(pid);
+  }
+  await terminateAndWait(engines, dataDir);
+  await terminateAndWait(others, dataDir);
+  return { engines: engines.length, others: others.length };
+}
+
+/** SIGTERM to `pids`, SIGKILL to those still running after STOP_GRACE_MS; returns once all have exited. */
+async function terminateAndWait(pids: readonly number[], dataDir: string): Promise<void> {
+  // A member that has exited is reaped by init (its parent `up` is gone): its pid then names no
+  // process, or a recycled one whose command line does not name the data directory.
+  const running = () => pids.filter((pid) => leftMemberCommandLine(pid, dataDir) !== undefined);
+  const waitGone = async () => {
+    const deadline = Date.now() + STOP_GRACE_MS;
+    while (running().length > 0 && Date.now() < deadline) await sleep(LEFT_MEMBER_POLL_MS);
+  };
+  signalAll(pids, 'SIGTERM');
+  await waitGone();
+  if (running().length === 0) return;
+  signalAll(running(), 'SIGKILL');
+  await waitGone();
+}
+
+function signalAll(pids: readonly number[], signal: 'SIGTERM' | 'SIGKILL'): void {
+  for (const pid of pids)
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Gone meanwhile.
+    }
 }

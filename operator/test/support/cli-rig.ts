@@ -20,7 +20,12 @@ const UP_TIMEOUT_MS = 120_000;
 /** Runs `northlight …` to its end; `input` is its standard input (a pipe, not a terminal). */
 export function northlight(
   args: readonly string[],
-  options: { readonly input?: string; readonly cwd?: string } = {},
+  options: {
+    readonly input?: string;
+    readonly cwd?: string;
+    /** Added to this process's environment. */
+    readonly env?: Readonly<Record<string, string>>;
+  } = {},
 ): {
   status: number | null;
   stdout: string;
@@ -31,6 +36,7 @@ export function northlight(
     timeout: 120_000,
     input: options.input ?? '',
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

@@ -81,6 +81,18 @@ const CASES: readonly (readonly [string, string, string])[] = [
   ['CREATE TABLE sqlite_x(a)', '42939', 'reserved for internal use'],
   ['DROP TABLE sqlite_schema', '42501', 'may not be dropped'],
   ['ALTER TABLE t DROP COLUMN v', '0A000', 'cannot drop UNIQUE column'],
+  // 0A000 feature_not_supported: PostgreSQL statements that reach SQLite unchanged (the HTTP API)
+  ['TRUNCATE t', '0A000', 'TRUNCATE is not supported by northlight (SQLite: near "TRUNCATE": syntax error)'],
+  ['truncate table t', '0A000', 'TRUNCATE is not supported'],
+  ['CREATE SCHEMA s1', '0A000', 'schemas (CREATE/DROP/ALTER SCHEMA) are not supported'],
+  ['DROP SCHEMA s1', '0A000', 'near "SCHEMA": syntax error'],
+  ['CREATE EXTENSION pgcrypto', '0A000', 'extensions (CREATE EXTENSION) are not supported'],
+  ['GRANT SELECT ON t TO bob', '0A000', 'GRANT and REVOKE are not supported'],
+  ['REVOKE ALL ON t FROM bob', '0A000', 'GRANT and REVOKE are not supported'],
+  ['LISTEN jobs', '0A000', 'LISTEN, UNLISTEN and NOTIFY are not supported'],
+  ['NOTIFY jobs', '0A000', 'LISTEN, UNLISTEN and NOTIFY are not supported'],
+  ['CREATE SEQUENCE seq', '0A000', 'sequences (CREATE/ALTER/DROP SEQUENCE) are not supported'],
+  ['COPY t FROM stdin', '0A000', 'COPY is not supported'],
   // Data exceptions
   ['SELECT abs(-9223372036854775808)', '22003', 'integer overflow'],
   ['SELECT sum(x) FROM (SELECT 9223372036854775807 AS x UNION ALL SELECT 1)', '22003', 'integer overflow'],
@@ -129,3 +141,55 @@ describe('SQLSTATEs of SQLite errors, on the real kernel', () => {
     expect(reply.error.sqlstate, `${sql}: ${reply.error.message}`).toBe(sqlstate);
   });
 });
+
+describe('hints for PostgreSQL-only SQL that reaches SQLite unchanged (the HTTP API)', () => {
+  let host: KernelHost;
+
+  beforeAll(async () => {
+    host = await startKernel(new MemoryVolume());
+    const reply = await host.execute({
+      statements: [{ sql: 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)' }],
+    });
+    expect(reply.ok).toBe(true);
+  });
+
+  afterAll(async () => {
+    await host?.close();
+  });
+
+  /** [SQL, SQLSTATE, SQLite's message kept, the hint (a fragment)]. */
+  const HINTED: readonly (readonly [string, string, string, string])[] = [
+    ["SELECT '42'::int", '42601', 'unrecognized token: ":"', 'write CAST(x AS INTEGER)'],
+    [
+      'SELECT id :: text FROM t',
+      '42601',
+      'unrecognized token: ":"',
+      'translated only on the PostgreSQL endpoint',
+    ],
+    ['SELECT ARRAY[1,2]', '42703', 'no such column: ARRAY', 'json_array(1, 2)'],
+    [
+      'ALTER TABLE t ALTER COLUMN v TYPE int',
+      '42601',
+      'near "TYPE": syntax error',
+      'INSERT INTO new_t SELECT',
+    ],
+    ['TRUNCATE t', '0A000', 'TRUNCATE is not supported', 'Use DELETE FROM t'],
+    ['CREATE SCHEMA s1', '0A000', 'schemas', 'one schema, public'],
+  ];
+
+  it.each(HINTED)('%s → %s with a hint', async (sql, sqlstate, said, hint) => {
+    const reply = await host.execute({ statements: [{ sql }] });
+    expect(reply.ok, sql).toBe(false);
+    if (reply.ok) return;
+    expect(reply.error.sqlstate, reply.error.message).toBe(sqlstate);
+    expect(reply.error.message).toContain(said);
+    expect(reply.error.hint).toContain(hint);
+  });
+
+  it('gives no hint to an ordinary syntax error', async () => {
+    const reply = await host.execute({ statements: [{ sql: 'SELEC 1' }] });
+    expect(reply.ok).toBe(false);
+    if (!reply.ok) expect(reply.error.hint).toBeUndefined();
+  });
+});
+

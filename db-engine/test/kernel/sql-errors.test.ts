@@ -193,3 +193,58 @@ describe('hints for PostgreSQL-only SQL that reaches SQLite unchanged (the HTTP 
   });
 });
 
+/**
+ * Integer overflow, as docs/clients.md describes it: SQLite turns an overflowing + - * of integers
+ * into a REAL (PostgreSQL raises 22003), sum() does raise, and a STRICT table or a CHECK on typeof
+ * refuses to store the REAL. Proved here so that the documented remedies stay true of this build.
+ */
+describe('integer overflow in arithmetic', () => {
+  let host: KernelHost;
+
+  beforeAll(async () => {
+    host = await startKernel(new MemoryVolume());
+  });
+
+  afterAll(async () => {
+    await host?.close();
+  });
+
+  async function run(sql: string) {
+    const reply = await host.execute({ statements: [{ sql }], typedValues: true });
+    return reply;
+  }
+
+  it('becomes a REAL in an expression and in a plain column', async () => {
+    const sum = await run('SELECT 9223372036854775807 + 1, typeof(9223372036854775807 + 1)');
+    expect(sum.ok && sum.results[0]?.rows[0]).toEqual([2 ** 63, 'real']);
+    for (const sql of [
+      'CREATE TABLE plain(v BIGINT)',
+      'INSERT INTO plain VALUES (9223372036854775807)',
+      'UPDATE plain SET v = v + 1',
+    ]) {
+      expect((await run(sql)).ok, sql).toBe(true);
+    }
+    const stored = await run('SELECT typeof(v) FROM plain');
+    expect(stored.ok && stored.results[0]?.rows[0]).toEqual(['real']);
+  });
+
+  it('raises 22003 in sum(), and is refused by a STRICT table and by CHECK (typeof(v) = integer)', async () => {
+    const sum = await run('SELECT sum(v) FROM (SELECT 9223372036854775807 AS v UNION ALL SELECT 1)');
+    expect(!sum.ok && sum.error.sqlstate).toBe('22003');
+    for (const sql of [
+      'CREATE TABLE strict_t(v INTEGER) STRICT',
+      'INSERT INTO strict_t VALUES (9223372036854775807)',
+      "CREATE TABLE checked(v INTEGER CHECK (typeof(v) = 'integer'))",
+      'INSERT INTO checked VALUES (9223372036854775807)',
+    ]) {
+      expect((await run(sql)).ok, sql).toBe(true);
+    }
+    const strict = await run('UPDATE strict_t SET v = v + 1');
+    expect(!strict.ok && strict.error).toMatchObject({
+      sqlstate: '42804',
+      message: 'cannot store REAL value in INTEGER column strict_t.v',
+    });
+    const checked = await run('UPDATE checked SET v = v + 1');
+    expect(!checked.ok && checked.error.sqlstate).toBe('23514');
+  });
+});

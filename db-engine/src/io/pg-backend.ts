@@ -120,7 +120,7 @@ const HINTS: Readonly<Record<string, string>> = {
 };
 
 function backendError(error: SqlError): BackendError {
-  const hint = HINTS[error.sqlstate];
+  const hint = error.hint ?? HINTS[error.sqlstate];
   return {
     sqlstate: error.sqlstate,
     message: error.message,

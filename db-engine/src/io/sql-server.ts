@@ -19,10 +19,12 @@
  * the kernel mapped (42601 syntax, 42P01 unknown table, 23505 unique violation…) with HTTP 400, or
  * 413 for 54000 (too large); storage-side failures are 503 (57P03: not accepting writes, or write
  * quorum lost, outcome unknown) or 504 (a page read timed out). A request that fails its schema, an
- * unknown route, an oversized or malformed body is a 4xx NL_REQUEST_INVALID. Anything else is a bug:
+ * unknown route, an oversized (413, naming the limit) or malformed body, or one that is not JSON (415)
+ * is a 4xx NL_REQUEST_INVALID. Anything else is a bug:
  * 500 without detail to the client, the stack to the log. Values: INTEGER as a JSON number when safe,
  * else a decimal string; REAL number; TEXT string; BLOB base64 string; NULL null.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AssertionError, isNorthlightError, type Logger } from '@northlight/protocol';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { EngineReply } from '../engine.js';
@@ -126,13 +128,32 @@ function actionOfSqlstate(sqlstate: string): string {
   return 'the transaction was rolled back';
 }
 
-function requestInvalid(message: string): ErrorBody {
-  return {
-    code: 'NL_REQUEST_INVALID',
-    sqlstate: '08P01',
-    message,
-    action: 'fix the request; see docs/db-engine.md',
-  };
+function requestInvalid(message: string, action = 'fix the request; see docs/db-engine.md'): ErrorBody {
+  return { code: 'NL_REQUEST_INVALID', sqlstate: '08P01', message, action };
+}
+
+/**
+ * The refusal of a body over `--request-body-limit-bytes`, naming the limit: "Request body is too
+ * large" alone leaves a client guessing what the limit is and whether it can be raised.
+ */
+function bodyTooLarge(limitBytes: number, contentLength: string | undefined): ErrorBody {
+  const size = contentLength === undefined ? '' : ` (${contentLength} bytes)`;
+  return requestInvalid(
+    `the request body${size} is larger than the engine's limit of ${limitBytes} bytes (--request-body-limit-bytes, 1 MiB by default)`,
+    'send fewer or shorter statements per request (split the work into several requests), or start the engine with a larger --request-body-limit-bytes',
+  );
+}
+
+/** The refusal of a body that is not JSON: which content-type came, and which one to send. */
+function notJson(contentType: string | undefined): ErrorBody {
+  const got =
+    contentType === undefined
+      ? 'has no content-type'
+      : `has the content-type ${JSON.stringify(contentType.slice(0, 100))}`;
+  return requestInvalid(
+    `the request body ${got}: the API takes only JSON`,
+    'send the body as JSON with the header "content-type: application/json"',
+  );
 }
 
 export async function startSqlServer(
@@ -181,7 +202,13 @@ export async function startSqlServer(
     }
     if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
       options.metrics.requests.inc({ outcome: 'invalid' });
-      return reply.code(error.statusCode).send(requestInvalid(error.message));
+      const body =
+        error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+          ? bodyTooLarge(options.bodyLimitBytes, request.headers['content-length'])
+          : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+            ? notJson(request.headers['content-type'])
+            : requestInvalid(error.message);
+      return reply.code(error.statusCode).send(body);
     }
     options.logger.log('error', 'unexpected error while serving a request', {
       url: request.url,
@@ -193,6 +220,18 @@ export async function startSqlServer(
       message: 'internal error',
       action: 'see the engine log',
     });
+  });
+  // Every body is JSON: without fastify's text/plain parser a text body gets the 415 that says to
+  // send application/json, not a schema error ("body must be object") that leaves the cause unsaid.
+  app.removeContentTypeParser('text/plain');
+  // `Expect: 100-continue` (curl's default for bodies over 1 KiB): Node would answer 100 Continue at
+  // once, the client would upload the whole oversized body, and fastify's 413 would arrive with the
+  // connection closing under the upload (so the client may see only the 100). A body whose
+  // content-length is over the limit gets no 100: fastify answers 413 at once, before any upload.
+  app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    const length = Number(request.headers['content-length']);
+    if (!(length > options.bodyLimitBytes)) response.writeContinue();
+    app.server.emit('request', request, response);
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(requestInvalid(`no route ${request.method} ${request.url.slice(0, 200)}`));
@@ -289,7 +328,7 @@ export async function startSqlServer(
         code: sqlstate,
         sqlstate,
         message,
-        action: actionOfSqlstate(sqlstate),
+        action: reply_.error.hint ?? actionOfSqlstate(sqlstate),
       } satisfies ErrorBody);
     }
     options.metrics.requests.inc({ outcome: 'ok' });

@@ -8,6 +8,8 @@
  * IOERR from SQLite says nothing about *why* storage was not reachable, the refusal does.
  */
 
+import { postgresOnlyOfSqliteMessage } from '../core/postgres-only.js';
+
 /** The error half of a reply. */
 export interface SqlError {
   /** SQLite's extended result code by name (`SQLITE_CONSTRAINT_UNIQUE`), or `NORTHLIGHT_<REASON>`. */
@@ -15,6 +17,8 @@ export interface SqlError {
   /** The PostgreSQL SQLSTATE. */
   readonly sqlstate: string;
   readonly message: string;
+  /** What to do instead, when the error has a known remedy (PostgreSQL-only SQL: `../core/postgres-only.ts`). */
+  readonly hint?: string;
   /** Index, in the request, of the statement that failed (absent when the commit itself failed). */
   readonly statementIndex?: number;
 }
@@ -168,13 +172,25 @@ export function sqlErrorFromSqlite(
   resultCode: number,
   sqliteMessage: string,
   refusal: KernelRefusal | undefined,
-): { code: string; sqlstate: string; message: string } {
+): { code: string; sqlstate: string; message: string; hint?: string } {
   const primary = resultCode & 0xff;
   // A refusal explains only the codes the kernel makes SQLite return: an unrelated error after a
   // refusal (a later statement's UNIQUE violation) keeps SQLite's own mapping.
   if (refusal !== undefined && refusalExplains(refusal, primary)) return sqlErrorFromRefusal(refusal);
   const code = resultCodeName(resultCode);
-  return { code, sqlstate: sqlstateOf(resultCode, sqliteMessage), message: sqliteMessage };
+  const sqlstate = sqlstateOf(resultCode, sqliteMessage);
+  // PostgreSQL-only SQL that reached SQLite unchanged (the HTTP API does not translate): say so, and
+  // what to do instead, rather than a bare syntax error.
+  const postgresOnly = primary === SQLITE_ERROR ? postgresOnlyOfSqliteMessage(sqliteMessage) : null;
+  if (postgresOnly !== null) {
+    return {
+      code,
+      sqlstate: postgresOnly.sqlstate ?? sqlstate,
+      message: postgresOnly.message,
+      hint: postgresOnly.hint,
+    };
+  }
+  return { code, sqlstate, message: sqliteMessage };
 }
 
 function refusalExplains(refusal: KernelRefusal, primary: number): boolean {

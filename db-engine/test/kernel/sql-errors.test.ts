@@ -81,6 +81,18 @@ const CASES: readonly (readonly [string, string, string])[] = [
   ['CREATE TABLE sqlite_x(a)', '42939', 'reserved for internal use'],
   ['DROP TABLE sqlite_schema', '42501', 'may not be dropped'],
   ['ALTER TABLE t DROP COLUMN v', '0A000', 'cannot drop UNIQUE column'],
+  // 0A000 feature_not_supported: PostgreSQL statements that reach SQLite unchanged (the HTTP API)
+  ['TRUNCATE t', '0A000', 'TRUNCATE is not supported by northlight (SQLite: near "TRUNCATE": syntax error)'],
+  ['truncate table t', '0A000', 'TRUNCATE is not supported'],
+  ['CREATE SCHEMA s1', '0A000', 'schemas (CREATE/DROP/ALTER SCHEMA) are not supported'],
+  ['DROP SCHEMA s1', '0A000', 'near "SCHEMA": syntax error'],
+  ['CREATE EXTENSION pgcrypto', '0A000', 'extensions (CREATE EXTENSION) are not supported'],
+  ['GRANT SELECT ON t TO bob', '0A000', 'GRANT and REVOKE are not supported'],
+  ['REVOKE ALL ON t FROM bob', '0A000', 'GRANT and REVOKE are not supported'],
+  ['LISTEN jobs', '0A000', 'LISTEN, UNLISTEN and NOTIFY are not supported'],
+  ['NOTIFY jobs', '0A000', 'LISTEN, UNLISTEN and NOTIFY are not supported'],
+  ['CREATE SEQUENCE seq', '0A000', 'sequences (CREATE/ALTER/DROP SEQUENCE) are not supported'],
+  ['COPY t FROM stdin', '0A000', 'COPY is not supported'],
   // Data exceptions
   ['SELECT abs(-9223372036854775808)', '22003', 'integer overflow'],
   ['SELECT sum(x) FROM (SELECT 9223372036854775807 AS x UNION ALL SELECT 1)', '22003', 'integer overflow'],
@@ -127,5 +139,112 @@ describe('SQLSTATEs of SQLite errors, on the real kernel', () => {
     if (reply.ok) return;
     expect(reply.error.message, sql).toContain(said);
     expect(reply.error.sqlstate, `${sql}: ${reply.error.message}`).toBe(sqlstate);
+  });
+});
+
+describe('hints for PostgreSQL-only SQL that reaches SQLite unchanged (the HTTP API)', () => {
+  let host: KernelHost;
+
+  beforeAll(async () => {
+    host = await startKernel(new MemoryVolume());
+    const reply = await host.execute({
+      statements: [{ sql: 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)' }],
+    });
+    expect(reply.ok).toBe(true);
+  });
+
+  afterAll(async () => {
+    await host?.close();
+  });
+
+  /** [SQL, SQLSTATE, SQLite's message kept, the hint (a fragment)]. */
+  const HINTED: readonly (readonly [string, string, string, string])[] = [
+    ["SELECT '42'::int", '42601', 'unrecognized token: ":"', 'write CAST(x AS INTEGER)'],
+    [
+      'SELECT id :: text FROM t',
+      '42601',
+      'unrecognized token: ":"',
+      'translated only on the PostgreSQL endpoint',
+    ],
+    ['SELECT ARRAY[1,2]', '42703', 'no such column: ARRAY', 'json_array(1, 2)'],
+    [
+      'ALTER TABLE t ALTER COLUMN v TYPE int',
+      '42601',
+      'near "TYPE": syntax error',
+      'INSERT INTO new_t SELECT',
+    ],
+    ['TRUNCATE t', '0A000', 'TRUNCATE is not supported', 'Use DELETE FROM t'],
+    ['CREATE SCHEMA s1', '0A000', 'schemas', 'one schema, public'],
+  ];
+
+  it.each(HINTED)('%s → %s with a hint', async (sql, sqlstate, said, hint) => {
+    const reply = await host.execute({ statements: [{ sql }] });
+    expect(reply.ok, sql).toBe(false);
+    if (reply.ok) return;
+    expect(reply.error.sqlstate, reply.error.message).toBe(sqlstate);
+    expect(reply.error.message).toContain(said);
+    expect(reply.error.hint).toContain(hint);
+  });
+
+  it('gives no hint to an ordinary syntax error', async () => {
+    const reply = await host.execute({ statements: [{ sql: 'SELEC 1' }] });
+    expect(reply.ok).toBe(false);
+    if (!reply.ok) expect(reply.error.hint).toBeUndefined();
+  });
+});
+
+/**
+ * Integer overflow, as docs/clients.md describes it: SQLite turns an overflowing + - * of integers
+ * into a REAL (PostgreSQL raises 22003), sum() does raise, and a STRICT table or a CHECK on typeof
+ * refuses to store the REAL. Proved here so that the documented remedies stay true of this build.
+ */
+describe('integer overflow in arithmetic', () => {
+  let host: KernelHost;
+
+  beforeAll(async () => {
+    host = await startKernel(new MemoryVolume());
+  });
+
+  afterAll(async () => {
+    await host?.close();
+  });
+
+  async function run(sql: string) {
+    const reply = await host.execute({ statements: [{ sql }], typedValues: true });
+    return reply;
+  }
+
+  it('becomes a REAL in an expression and in a plain column', async () => {
+    const sum = await run('SELECT 9223372036854775807 + 1, typeof(9223372036854775807 + 1)');
+    expect(sum.ok && sum.results[0]?.rows[0]).toEqual([2 ** 63, 'real']);
+    for (const sql of [
+      'CREATE TABLE plain(v BIGINT)',
+      'INSERT INTO plain VALUES (9223372036854775807)',
+      'UPDATE plain SET v = v + 1',
+    ]) {
+      expect((await run(sql)).ok, sql).toBe(true);
+    }
+    const stored = await run('SELECT typeof(v) FROM plain');
+    expect(stored.ok && stored.results[0]?.rows[0]).toEqual(['real']);
+  });
+
+  it('raises 22003 in sum(), and is refused by a STRICT table and by CHECK (typeof(v) = integer)', async () => {
+    const sum = await run('SELECT sum(v) FROM (SELECT 9223372036854775807 AS v UNION ALL SELECT 1)');
+    expect(!sum.ok && sum.error.sqlstate).toBe('22003');
+    for (const sql of [
+      'CREATE TABLE strict_t(v INTEGER) STRICT',
+      'INSERT INTO strict_t VALUES (9223372036854775807)',
+      "CREATE TABLE checked(v INTEGER CHECK (typeof(v) = 'integer'))",
+      'INSERT INTO checked VALUES (9223372036854775807)',
+    ]) {
+      expect((await run(sql)).ok, sql).toBe(true);
+    }
+    const strict = await run('UPDATE strict_t SET v = v + 1');
+    expect(!strict.ok && strict.error).toMatchObject({
+      sqlstate: '42804',
+      message: 'cannot store REAL value in INTEGER column strict_t.v',
+    });
+    const checked = await run('UPDATE checked SET v = v + 1');
+    expect(!checked.ok && checked.error.sqlstate).toBe('23514');
   });
 });

@@ -182,6 +182,12 @@ describe("psql's \\d NAME, answered from sqlite_schema and the pragmas on the re
         { sql: 'CREATE INDEX people_by_score ON people(score DESC, nick)' },
         { sql: 'CREATE UNIQUE INDEX people_by_nick ON people(nick) WHERE nick IS NOT NULL' },
         { sql: 'CREATE INDEX people_lower ON people(lower(email))' },
+        { sql: 'CREATE TABLE notes(nick TEXT, email TEXT, "Odd name" TEXT, score REAL, active BOOLEAN)' },
+        {
+          sql:
+            "CREATE INDEX notes_mixed ON notes(nick, substr(email, instr(email, ',')), " +
+            'lower("Odd name") DESC, score) WHERE active',
+        },
         { sql: 'CREATE TABLE tags(name TEXT PRIMARY KEY, weight INT)' },
         { sql: 'CREATE TABLE pairs(a INT, b INT NOT NULL, PRIMARY KEY (b, a)) WITHOUT ROWID' },
         { sql: 'CREATE VIEW active_people AS SELECT id, email FROM people WHERE active' },
@@ -302,7 +308,16 @@ describe("psql's \\d NAME, answered from sqlite_schema and the pragmas on the re
       ['score', 'double precision', 'yes', 'score', 'p', null],
       ['nick', 'character varying(20)', 'yes', 'nick', 'x', null],
     ]);
-    expect(await run(Q.indexColumns(await oidOf('people_lower')))).toEqual([['expr', null, 'yes', 'expr']]);
+    // An expression key is defined by its expression, as in PostgreSQL (which prints lower(email::text)).
+    expect(await run(Q.indexColumns(await oidOf('people_lower')))).toEqual([
+      ['expr', null, 'yes', 'lower(email)'],
+    ]);
+    expect((await run(Q.indexColumns(await oidOf('notes_mixed')))).map((row) => row[3])).toEqual([
+      'nick',
+      "substr(email, instr(email, ','))",
+      'lower("Odd name")',
+      'score',
+    ]);
     const primary = await oidOf('sqlite_autoindex_tags_1');
     expect((await run(Q.indexDetails(primary)))[0]!.slice(0, 2)).toEqual(['t', 't']);
   });

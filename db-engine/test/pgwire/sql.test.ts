@@ -122,9 +122,68 @@ describe('classify', () => {
     expect(kind(' -- nothing\n')).toEqual({ kind: 'empty' });
     expect(kind('/* x */ select 1')).toEqual({ kind: 'sql', firstWord: 'SELECT' });
   });
+
+  it('refuses PostgreSQL statements SQLite lacks with 0A000 and what to do instead', () => {
+    const refusal = (sql: string) => {
+      const classified = kind(sql);
+      expect(classified, sql).toMatchObject({ kind: 'unsupported', sqlstate: '0A000' });
+      return classified as { message: string; hint: string };
+    };
+    expect(refusal('TRUNCATE items')).toEqual({
+      kind: 'unsupported',
+      sqlstate: '0A000',
+      message: 'TRUNCATE is not supported by northlight',
+      hint: 'Use DELETE FROM items (SQLite empties a table quickly when the DELETE has no WHERE).',
+    });
+    expect(refusal('truncate table only a, public.b restart identity cascade').hint).toMatch(
+      /^Use DELETE FROM a; DELETE FROM public\.b \(/,
+    );
+    expect(refusal('TRUNCATE "Mixed"').hint).toMatch(/^Use DELETE FROM "Mixed" /);
+    for (const [sql, message, hint] of [
+      ['CREATE SCHEMA s1', /schemas .* not supported by northlight/, /one schema, public/],
+      ['CREATE SCHEMA IF NOT EXISTS s1', /schemas/, /public/],
+      ['DROP SCHEMA s1 CASCADE', /schemas/, /public/],
+      ['CREATE EXTENSION IF NOT EXISTS pgcrypto', /extensions .* not supported/, /pragma_function_list/],
+      ['GRANT SELECT ON items TO bob', /GRANT and REVOKE are not supported/, /no roles or privileges/],
+      ['REVOKE ALL ON items FROM bob', /GRANT and REVOKE/, /no roles/],
+      ['LISTEN jobs', /LISTEN is not supported/, /poll a table/],
+      ['CREATE SEQUENCE s START 10', /sequences .* not supported/, /INTEGER PRIMARY KEY/],
+      ['CREATE TEMP SEQUENCE s', /sequences/, /INTEGER PRIMARY KEY/],
+      ['DROP SEQUENCE s', /sequences/, /INTEGER PRIMARY KEY/],
+      ["CREATE TYPE mood AS ENUM ('sad', 'ok')", /user-defined types/, /CHECK \(v IN/],
+      ['ALTER TABLE items ALTER COLUMN v TYPE bigint', /ALTER COLUMN is not supported/, /INSERT INTO new_t/],
+      ['ALTER TABLE IF EXISTS public.items ALTER v SET DATA TYPE text', /ALTER COLUMN/, /RENAME TO/],
+      ['ALTER TABLE items ALTER COLUMN v SET NOT NULL', /ALTER COLUMN/, /NOT NULL/],
+    ] as const) {
+      const refused = refusal(sql);
+      expect(refused.message, sql).toMatch(message);
+      expect(refused.hint, sql).toMatch(hint);
+    }
+    // What SQLite does have passes through.
+    for (const sql of [
+      'ALTER TABLE items RENAME COLUMN v TO w',
+      'ALTER TABLE items ADD COLUMN alter_count INTEGER',
+      'ALTER TABLE items DROP COLUMN v',
+      'CREATE TABLE schema_notes (sequence INTEGER, type TEXT)',
+      'DELETE FROM items',
+    ]) {
+      expect(kind(sql).kind, sql).toBe('sql');
+    }
+  });
 });
 
 describe('translate', () => {
+  it('refuses ARRAY constructors with 0A000 and the JSON functions to use instead', () => {
+    for (const sql of ['SELECT ARRAY[1, 2]', 'SELECT array [1]', 'SELECT ARRAY(SELECT id FROM t)']) {
+      const error = sqlError(() => sqlite(sql));
+      expect(error.sqlstate, sql).toBe('0A000');
+      expect(error.message).toMatch(/arrays .* not supported by northlight/);
+      expect(error.hint).toMatch(/json_array\(1, 2\)/);
+    }
+    // A column or string named array is not a constructor.
+    expect(sqlite(`SELECT "array", 'ARRAY[1]' FROM t`)).toBe(`SELECT "array", 'ARRAY[1]' FROM t`);
+  });
+
   it('turns $n into ?n outside literals and counts parameters', () => {
     const translation = translate(tokenize("UPDATE t SET c = $2, d = '$1' WHERE id = $1 -- $3"), facts);
     expect(translation.sql).toBe("UPDATE t SET c = ?2, d = '$1' WHERE id = ?1 -- $3");

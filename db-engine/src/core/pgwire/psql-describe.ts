@@ -266,8 +266,9 @@ const ATTRIBUTE_ITEMS: readonly (readonly [string, string])[] = [
 
 /**
  * The columns of a table or view (`pragma_table_xinfo`, without a virtual table's hidden columns),
- * or the key columns of an index (`pragma_index_xinfo`; an expression is shown as `expr`, as
- * PostgreSQL names an expression column it cannot name after a function).
+ * or the key columns of an index (`pragma_index_xinfo`; an expression is named `expr`, as
+ * PostgreSQL names an expression column it cannot name after a function, and its Definition is the
+ * expression from the CREATE INDEX text).
  */
 function attributes(rowid: number, items: readonly string[]): string | null {
   const selected = items.map((item) => ATTRIBUTE_ITEMS.find(([prefix]) => item.startsWith(prefix))?.[1]);
@@ -293,12 +294,53 @@ function tableColumns(rowid: number): string {
 }
 
 function indexColumns(rowid: number): string {
+  // An expression key (cid -2) has no name in the pragma: its definition is its term of the CREATE
+  // INDEX text, as PostgreSQL shows the expression (`lower(email)`).
   return (
+    `WITH RECURSIVE ${indexTermsCte(rowid)} ` +
     "SELECT x.seqno AS position, coalesce(x.name, 'expr') AS name, p.type AS declared, 0 AS not_null, " +
-    `NULL AS default_text, x.key AS is_key, coalesce(${identifierSql('x.name')}, 'expr') AS definition ` +
+    `NULL AS default_text, x.key AS is_key, coalesce(${identifierSql('x.name')}, ` +
+    "(SELECT term FROM index_terms WHERE number = x.seqno), 'expr') AS definition " +
     'FROM sqlite_schema s, pragma_index_xinfo(s.name) x ' +
     'LEFT JOIN pragma_table_xinfo(s.tbl_name) p ON p.cid = x.cid AND x.cid >= 0 ' +
     `WHERE ${relationWhere(rowid, ['index'], 's')} AND x.key = 1`
+  );
+}
+
+/**
+ * `index_terms(number, term)`: the key terms of an index's CREATE INDEX text, numbered from 0 as
+ * `pragma_index_xinfo`'s seqno numbers its keys, each without its ASC/DESC. The list between the
+ * parentheses after ON t is split at its top-level commas by a scan of its characters (a comma in
+ * a nested call or in a quoted string or name does not split), bounded by the text's length.
+ */
+function indexTermsCte(rowid: number): string {
+  const keys = indexKeysSql('s.name', 's.sql', 'l.partial');
+  const character = 'substr(list, position, 1)';
+  const splits = `(quote = '' AND depth = 0 AND ${character} = ',')`;
+  const last = 'position = length(list)';
+  const term = 'trim(term)';
+  return (
+    `index_keys(list) AS (SELECT substr(${keys}, 2, length(${keys}) - 2) ` +
+    'FROM sqlite_schema s, pragma_index_list(s.tbl_name) l ' +
+    `WHERE ${relationWhere(rowid, ['index'], 's')} AND l.name = s.name), ` +
+    // One row per character: paren depth and open quote after it, the term so far, the number of
+    // the term it is in, and the term it ends (at a top-level comma or the last character).
+    'scan(position, depth, quote, current, number, term, term_number) AS (' +
+    "SELECT 1, 0, '', '', 0, NULL, NULL UNION ALL " +
+    'SELECT position + 1, ' +
+    `CASE WHEN quote <> '' THEN depth WHEN ${character} = '(' THEN depth + 1 ` +
+    `WHEN ${character} = ')' THEN depth - 1 ELSE depth END, ` +
+    `CASE WHEN quote <> '' THEN (CASE WHEN ${character} = quote THEN '' ELSE quote END) ` +
+    `WHEN ${character} IN ('''', '"', '\`') THEN ${character} WHEN ${character} = '[' THEN ']' ELSE '' END, ` +
+    `CASE WHEN ${splits} THEN '' ELSE current || ${character} END, ` +
+    `CASE WHEN ${splits} THEN number + 1 ELSE number END, ` +
+    `CASE WHEN ${splits} THEN current WHEN ${last} THEN current || ${character} END, ` +
+    `CASE WHEN ${splits} OR ${last} THEN number END ` +
+    'FROM scan, index_keys WHERE position <= length(list)), ' +
+    'index_terms(number, term) AS (SELECT term_number, ' +
+    `trim(CASE WHEN upper(${term}) LIKE '% DESC' THEN substr(${term}, 1, length(${term}) - 5) ` +
+    `WHEN upper(${term}) LIKE '% ASC' THEN substr(${term}, 1, length(${term}) - 4) ELSE ${term} END) ` +
+    'FROM scan WHERE term_number IS NOT NULL)'
   );
 }
 

@@ -18,9 +18,12 @@
  * - psql's relation lists (`\d`, `\dt`…) and `\d NAME` → queries of `sqlite_schema` and SQLite's
  *   pragmas; other uses of PostgreSQL's catalogs are refused with a hint (`catalog.ts`).
  *
- * Anything else passes through unchanged to SQLite, whose errors come back with their SQLSTATEs.
+ * PostgreSQL statements SQLite lacks (TRUNCATE, schemas, extensions, GRANT, sequences, ALTER
+ * COLUMN, `ARRAY[…]`…) are refused with 0A000 and a hint (`../postgres-only.ts`). Anything else
+ * passes through unchanged to SQLite, whose errors come back with their SQLSTATEs.
  */
 
+import { POSTGRES_ONLY, postgresOnlyStatement } from '../postgres-only.js';
 import { catalogQuery } from './catalog.js';
 import { decodeByteaText, PgValueError } from './types.js';
 
@@ -441,6 +444,11 @@ export function classify(tokens: readonly Token[]): Classified {
   if (first === 'COMMIT' || first === 'ROLLBACK') {
     return { kind: 'unsupported', sqlstate: '0A000', message: 'two-phase commit is not supported' };
   }
+  const postgresOnly = postgresOnlyStatement(
+    upper,
+    words.map((token) => token.text),
+  );
+  if (postgresOnly !== null) return { kind: 'unsupported', sqlstate: '0A000', ...postgresOnly };
   return { kind: 'sql', firstWord: first };
 }
 
@@ -1216,6 +1224,16 @@ function endsSelectItem(tokens: readonly Token[], end: number): boolean {
   return next.text === ',' || next.kind === 'semicolon' || selectListEnd.has(word(next));
 }
 
+/**
+ * `ARRAY[…]` or `ARRAY(SELECT …)`: PostgreSQL's array constructors. SQLite would read `ARRAY` as a
+ * column and `[1,2]` as a quoted identifier (an alias), failing with "no such column: ARRAY".
+ */
+function isArrayConstructor(tokens: readonly Token[], index: number): boolean {
+  const next = nextSignificant(tokens, index + 1);
+  const text = next < 0 ? '' : (tokens[next] as Token).text;
+  return text === '[' || (text === '(' && word(tokens[nextSignificant(tokens, next + 1)]) === 'SELECT');
+}
+
 /** Translates one statement (its tokens, from `splitStatements` or `tokenize`) to SQLite. */
 export function translate(tokens: readonly Token[], facts: SessionFacts): Translation {
   const catalog = catalogQuery(tokens, facts);
@@ -1273,6 +1291,9 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
         emit(state, { kind: 'string', text: call.text }, call.text + alias);
         index = call.end;
         continue;
+      }
+      if (upper === 'ARRAY' && isArrayConstructor(tokens, index)) {
+        throw new PgSqlError('0A000', POSTGRES_ONLY.array.message, POSTGRES_ONLY.array.hint);
       }
       if (upper === 'PG_CATALOG' && tokens[index + 1]?.text === '.') {
         // A catalog function other than the session ones above (catalog relations were refused

@@ -1,0 +1,209 @@
+/**
+ * PostgreSQL statements and forms that SQLite lacks and that a PostgreSQL user will try first
+ * (TRUNCATE, schemas, extensions, privileges, sequences, ALTER COLUMN, arrays…). SQLite answers them
+ * with a bare `near "TRUNCATE": syntax error`, which says neither that the statement is fine
+ * PostgreSQL nor what to do instead. Each gets 0A000 "… is not supported by northlight" and a hint:
+ *
+ * - on the PostgreSQL wire protocol, before SQLite sees the statement (`pgwire/sql.ts` classifies it
+ *   by its leading words, `postgresOnlyStatement`, and refuses `ARRAY[…]` while translating);
+ * - over HTTP, which passes SQL to SQLite unchanged, from SQLite's own error message
+ *   (`kernel/sql-errors.ts`, `postgresOnlyOfSqliteMessage`), so the message only has SQLite's word to
+ *   go by: the near-token of a syntax error.
+ *
+ * Pure code, shared by both so that one feature gets one message and one hint.
+ */
+
+export interface PostgresOnly {
+  readonly message: string;
+  readonly hint: string;
+}
+
+const rebuildTable =
+  "SQLite cannot change a column's type, default or NOT NULL: create the new table, copy the rows " +
+  '(INSERT INTO new_t SELECT … FROM t), drop the old table and rename the new one (ALTER TABLE new_t RENAME TO t).';
+
+export const POSTGRES_ONLY = {
+  truncate: {
+    message: 'TRUNCATE is not supported by northlight',
+    hint: 'Use DELETE FROM t (SQLite empties a table quickly when the DELETE has no WHERE).',
+  },
+  schema: {
+    message: 'schemas (CREATE/DROP/ALTER SCHEMA) are not supported by northlight',
+    hint: 'There is one schema, public: create tables without a schema name (public.t also works).',
+  },
+  extension: {
+    message: 'extensions (CREATE EXTENSION) are not supported by northlight',
+    hint: "SQLite's built-in functions are all there is: SELECT name FROM pragma_function_list lists them.",
+  },
+  privileges: {
+    message: 'GRANT and REVOKE are not supported by northlight',
+    hint: 'There are no roles or privileges: the one login (--pg-user) may do everything; limit who can connect instead.',
+  },
+  notifications: {
+    message: 'LISTEN, UNLISTEN and NOTIFY are not supported by northlight',
+    hint: 'Notifications are not supported: poll a table instead.',
+  },
+  sequence: {
+    message: 'sequences (CREATE/ALTER/DROP SEQUENCE) are not supported by northlight',
+    hint: 'Use an INTEGER PRIMARY KEY column (SERIAL becomes one): SQLite numbers new rows as a sequence would.',
+  },
+  type: {
+    message: 'user-defined types (CREATE/ALTER/DROP TYPE) are not supported by northlight',
+    hint: "For an enum use a TEXT column with CHECK (v IN ('a', 'b')).",
+  },
+  alterColumn: {
+    message: 'ALTER TABLE … ALTER COLUMN is not supported by northlight',
+    hint: rebuildTable,
+  },
+  copy: {
+    message: 'COPY is not supported by northlight',
+    hint: 'Load rows with INSERT … VALUES (…), (…), … with many rows per statement.',
+  },
+  array: {
+    message: 'arrays (ARRAY[…], ARRAY(SELECT …)) are not supported by northlight',
+    hint:
+      "Use SQLite's JSON arrays: json_array(1, 2) for ARRAY[1, 2], json_group_array(x) for ARRAY(SELECT x …); " +
+      'or a table with one row per element.',
+  },
+} as const satisfies Record<string, PostgresOnly>;
+
+/** The TRUNCATE refusal, its hint naming the tables (`TRUNCATE a, b` → `DELETE FROM a; DELETE FROM b`). */
+function truncateOf(tables: readonly string[]): PostgresOnly {
+  if (tables.length === 0) return POSTGRES_ONLY.truncate;
+  const deletes = tables.map((table) => `DELETE FROM ${table}`).join('; ');
+  return {
+    message: POSTGRES_ONLY.truncate.message,
+    hint: `Use ${deletes} (SQLite empties a table quickly when the DELETE has no WHERE).`,
+  };
+}
+
+/** Words that may come between TRUNCATE and its first table, or end its table list. */
+const truncateOptions = new Set(['TABLE', 'ONLY', 'RESTART', 'CONTINUE', 'IDENTITY', 'CASCADE', 'RESTRICT']);
+
+/**
+ * The table names of a TRUNCATE statement (its significant tokens' texts after TRUNCATE), as
+ * written: `TRUNCATE TABLE ONLY a, public.b RESTART IDENTITY` → `a`, `public.b`.
+ */
+function truncatedTables(texts: readonly string[]): string[] {
+  const tables: string[] = [];
+  let current = '';
+  for (const text of texts) {
+    if (text === ',') {
+      if (current !== '') tables.push(current);
+      current = '';
+    } else if (text === '*') {
+      // `TRUNCATE t *`: the table and its descendants.
+    } else if (!truncateOptions.has(text.toUpperCase())) {
+      current += text;
+    } else if (current !== '') {
+      tables.push(current);
+      current = '';
+    }
+  }
+  if (current !== '') tables.push(current);
+  return tables;
+}
+
+/** Words that may come between CREATE and the kind of object (`CREATE TEMP SEQUENCE`). */
+const createModifiers = new Set(['TEMP', 'TEMPORARY', 'UNLOGGED', 'OR', 'REPLACE']);
+
+/** Index of `ALTER` right after the table of `ALTER TABLE [IF EXISTS] [ONLY] name`, or -1. */
+function alterColumnIndex(upper: readonly string[]): number {
+  let index = 2;
+  if (upper[index] === 'IF' && upper[index + 1] === 'EXISTS') index += 2;
+  if (upper[index] === 'ONLY') index += 1;
+  index += 1; // the table's name
+  while (upper[index] === '.' && index + 1 < upper.length) index += 2; // schema-qualified
+  return upper[index] === 'ALTER' ? index : -1;
+}
+
+/**
+ * The PostgreSQL-only statement these significant tokens make, if they make one: `texts` as
+ * written, `upper` the same with identifiers upper-cased (punctuation as written).
+ */
+export function postgresOnlyStatement(
+  upper: readonly string[],
+  texts: readonly string[],
+): PostgresOnly | null {
+  const first = upper[0];
+  if (first === 'TRUNCATE') return truncateOf(truncatedTables(texts.slice(1)));
+  if (first === 'GRANT' || first === 'REVOKE') return POSTGRES_ONLY.privileges;
+  if (first === 'CREATE' || first === 'DROP' || first === 'ALTER') {
+    let index = 1;
+    while (first === 'CREATE' && createModifiers.has(upper[index] ?? '')) index += 1;
+    switch (upper[index]) {
+      case 'SCHEMA':
+        return POSTGRES_ONLY.schema;
+      case 'EXTENSION':
+        return POSTGRES_ONLY.extension;
+      case 'SEQUENCE':
+        return POSTGRES_ONLY.sequence;
+      case 'TYPE':
+        return POSTGRES_ONLY.type;
+    }
+    if (first === 'ALTER' && upper[1] === 'TABLE' && alterColumnIndex(upper) >= 0) {
+      return POSTGRES_ONLY.alterColumn;
+    }
+  }
+  return null;
+}
+
+/** What SQLite's `near "X": syntax error` means when X is one of these words (any case). */
+const nearWords: Readonly<Record<string, PostgresOnly>> = {
+  TRUNCATE: POSTGRES_ONLY.truncate,
+  SCHEMA: POSTGRES_ONLY.schema,
+  EXTENSION: POSTGRES_ONLY.extension,
+  GRANT: POSTGRES_ONLY.privileges,
+  REVOKE: POSTGRES_ONLY.privileges,
+  LISTEN: POSTGRES_ONLY.notifications,
+  UNLISTEN: POSTGRES_ONLY.notifications,
+  NOTIFY: POSTGRES_ONLY.notifications,
+  SEQUENCE: POSTGRES_ONLY.sequence,
+  COPY: POSTGRES_ONLY.copy,
+};
+
+/** The explanation of a failure SQLite reported, when its message shows PostgreSQL-only SQL. */
+export interface PostgresOnlyExplanation {
+  /** 0A000 when the message names the feature for certain; else the SQLSTATE stays SQLite's. */
+  readonly sqlstate: '0A000' | null;
+  /** The message to report (SQLite's own kept at its end). */
+  readonly message: string;
+  readonly hint: string;
+}
+
+const castHint =
+  '`x::type` casts are PostgreSQL syntax, translated only on the PostgreSQL endpoint; the HTTP API ' +
+  'and `northlight sql` speak SQLite: write CAST(x AS INTEGER) (or AS REAL, TEXT, BLOB).';
+
+/**
+ * What SQLite's message for SQL that reached it unchanged (the HTTP API) says about PostgreSQL-only
+ * SQL in it, or null. SQLite names only the token it stopped at, so a word that only PostgreSQL's
+ * statements put there (`TRUNCATE`, `SCHEMA`, `GRANT`…) gets 0A000; a token that may be something
+ * else (`:`, `TYPE`, a column `array`) keeps its SQLSTATE and gets a hint for the likely case.
+ */
+export function postgresOnlyOfSqliteMessage(message: string): PostgresOnlyExplanation | null {
+  const near = /near "([A-Za-z]+)": syntax error/.exec(message);
+  const word = near?.[1]?.toUpperCase();
+  if (word !== undefined) {
+    const feature = nearWords[word];
+    if (feature !== undefined) {
+      return { sqlstate: '0A000', message: `${feature.message} (SQLite: ${message})`, hint: feature.hint };
+    }
+    if (word === 'TYPE') {
+      return {
+        sqlstate: null,
+        message,
+        hint: `If this is ALTER COLUMN … TYPE or CREATE TYPE: neither is supported. ${rebuildTable} ${POSTGRES_ONLY.type.hint}`,
+      };
+    }
+  }
+  if (/unrecognized token: ":"/.test(message)) return { sqlstate: null, message, hint: castHint };
+  if (/no such column: array$/i.test(message)) {
+    return {
+      sqlstate: null,
+      message,
+      hint: `If this is PostgreSQL's ARRAY[…]: arrays are not supported. ${POSTGRES_ONLY.array.hint}`,
+    };
+  }
+  return null;
+}

@@ -141,4 +141,22 @@ describe('the HTTP API on malformed requests', () => {
     expect(answer.status).toBe(400);
     expect(answer.body).toMatchObject({ sqlstate: '42601', action: 'write CAST' });
   });
+
+  it('answers a request that found the SQL writer busy past its lock wait with 503: nothing was done, retry', async () => {
+    reply = {
+      ok: false,
+      error: {
+        code: 'NORTHLIGHT_LOCK_TIMEOUT',
+        sqlstate: '55P03',
+        message: 'canceling statement due to lock timeout: waited 30000 ms for the SQL writer',
+      },
+      visibleThroughSeq: 0,
+    } as unknown as EngineReply;
+    const answer = await post(port, json, '{"sql":"SELECT 1"}');
+    expect(answer.status).toBe(503);
+    expect(answer.body).toMatchObject({
+      sqlstate: '55P03',
+      action: expect.stringMatching(/^nothing was done/),
+    });
+  });
 });

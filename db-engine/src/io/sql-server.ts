@@ -111,7 +111,8 @@ function taggedValue(value: TypedValue): unknown {
 }
 
 function httpStatusOfSqlstate(sqlstate: string): number {
-  if (sqlstate === '57P03') return 503;
+  // 55P03: the SQL writer stayed busy (another client's transaction or statement) past the lock wait.
+  if (sqlstate === '57P03' || sqlstate === '55P03') return 503;
   if (sqlstate === '57014') return 408;
   if (sqlstate === '54000') return 413;
   if (sqlstate.startsWith('XX')) return 500;
@@ -121,6 +122,8 @@ function httpStatusOfSqlstate(sqlstate: string): number {
 function actionOfSqlstate(sqlstate: string): string {
   if (sqlstate === '57P03') return 'storage is not accepting writes now; retry the transaction later';
   if (sqlstate === '54000') return 'split the transaction into smaller ones';
+  if (sqlstate === '55P03')
+    return "nothing was done: the SQL writer stayed busy with another client's transaction or statement past the lock wait (--pg-lock-wait-timeout-ms); retry";
   if (sqlstate === '57014')
     return 'the transaction was rolled back; make the query cheaper, or give the request a larger "statementTimeoutMs" (0: none)';
   if (sqlstate.startsWith('23')) return 'the transaction was rolled back; fix the data and retry';

@@ -19,12 +19,9 @@
 import { psqlDescribe } from './psql-describe.js';
 import {
   type CatalogAnswer,
-  globOfPsqlPattern,
-  matchesSchema,
-  operatorPattern,
+  relationPatternConditions,
   shape,
   sqlString,
-  unsupportedPattern,
   userRelationsSql,
 } from './psql-patterns.js';
 import type { SessionFacts, Token } from './sql.js';
@@ -156,15 +153,13 @@ function psqlRelationList(words: readonly Token[], facts: SessionFacts): Catalog
       .map((match) => RELKIND_TYPES[match[1] as string])
       .filter((type) => type !== undefined),
   );
-  const conditions = [`type IN (${[...types].map(sqlString).join(', ') || "''"})`, userRelationsSql()];
-  const namePattern = operatorPattern(words, 'c . relname');
-  if (namePattern !== undefined) {
-    const glob = namePattern === null ? null : globOfPsqlPattern(namePattern);
-    if (glob === null) return unsupportedPattern(namePattern);
-    conditions.push(`lower(name) GLOB lower(${sqlString(glob)})`);
-  }
-  const schemaPattern = operatorPattern(words, 'n . nspname');
-  if (schemaPattern !== undefined && !matchesSchema(schemaPattern)) conditions.push('0');
+  const patterns = relationPatternConditions(words);
+  if ('refusal' in patterns) return patterns.refusal;
+  const conditions = [
+    `type IN (${[...types].map(sqlString).join(', ') || "''"})`,
+    userRelationsSql(),
+    ...patterns.conditions,
+  ];
   return {
     kind: 'sql',
     sql: `SELECT ${columns.join(', ')} FROM sqlite_schema WHERE ${conditions.join(' AND ')} ORDER BY lower(name), name`,

@@ -32,12 +32,9 @@
  */
 import {
   type CatalogAnswer,
-  globOfPsqlPattern,
-  matchesSchema,
-  operatorPattern,
+  relationPatternConditions,
   shape,
   sqlString,
-  unsupportedPattern,
   userRelationsSql,
 } from './psql-patterns.js';
 import type { Token } from './sql.js';
@@ -119,16 +116,10 @@ function selectListItems(words: readonly Token[]): string[] | null {
 const RELATIONS = `type IN ('table', 'view', 'index') AND ${userRelationsSql()}`;
 
 function lookup(words: readonly Token[]): CatalogAnswer {
-  const conditions = [RELATIONS];
-  const namePattern = operatorPattern(words, 'c . relname');
-  if (namePattern !== undefined) {
-    const glob = namePattern === null ? null : globOfPsqlPattern(namePattern);
-    if (glob === null) return unsupportedPattern(namePattern);
-    // SQLite's names are case-insensitive, as the relation lists match them.
-    conditions.push(`lower(name) GLOB lower(${sqlString(glob)})`);
-  }
-  const schemaPattern = operatorPattern(words, 'n . nspname');
-  if (schemaPattern !== undefined && !matchesSchema(schemaPattern)) conditions.push('0');
+  // SQLite's names are case-insensitive, as the relation lists match them.
+  const patterns = relationPatternConditions(words);
+  if ('refusal' in patterns) return patterns.refusal;
+  const conditions = [RELATIONS, ...patterns.conditions];
   return {
     kind: 'sql',
     sql:

@@ -99,3 +99,23 @@ export function unsupportedPattern(pattern: string | null): CatalogAnswer {
 export function sqlString(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
+
+/**
+ * The sqlite_schema conditions of psql's relation name and schema patterns (`c.relname OPERATOR(~)`,
+ * `n.nspname OPERATOR(~)`), matched case-insensitively as SQLite's names are; or the refusal of a
+ * name pattern GLOB cannot express.
+ */
+export function relationPatternConditions(
+  words: readonly Token[],
+): { readonly conditions: readonly string[] } | { readonly refusal: CatalogAnswer } {
+  const conditions: string[] = [];
+  const namePattern = operatorPattern(words, 'c . relname');
+  if (namePattern !== undefined) {
+    const glob = namePattern === null ? null : globOfPsqlPattern(namePattern);
+    if (glob === null) return { refusal: unsupportedPattern(namePattern) };
+    conditions.push(`lower(name) GLOB lower(${sqlString(glob)})`);
+  }
+  const schemaPattern = operatorPattern(words, 'n . nspname');
+  if (schemaPattern !== undefined && !matchesSchema(schemaPattern)) conditions.push('0');
+  return { conditions };
+}

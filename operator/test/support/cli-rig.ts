@@ -50,17 +50,26 @@ export interface Up {
 /**
  * Starts `up` on free ports without waiting for it. `detached`: in a process group of its own, as a
  * shell runs a foreground job, so that `process.kill(-up.child.pid, …)` is the terminal's Ctrl-C.
+ * `viaNpm`: as the README runs it, `npm run northlight -- up …` from the repository root (the child is
+ * then npm, and `up` a process below it).
  */
 export function spawnUp(
   dataDir: string,
   extraArgs: readonly string[] = [],
-  options: { readonly detached?: boolean } = {},
+  options: { readonly detached?: boolean; readonly viaNpm?: boolean } = {},
 ): Up {
-  const child = spawn(
-    process.execPath,
-    [cli, 'up', '--data-dir', dataDir, '--base-port', '0', ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached === true },
-  );
+  const args = ['up', '--data-dir', dataDir, '--base-port', '0', ...extraArgs];
+  const child =
+    options.viaNpm === true
+      ? spawn('npm', ['run', '-s', 'northlight', '--', ...args], {
+          cwd: join(operatorRoot, '..'),
+          stdio: ['ignore', 'pipe', 'pipe'],
+          detached: options.detached === true,
+        })
+      : spawn(process.execPath, [cli, ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          detached: options.detached === true,
+        });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const onData = (chunk: Buffer) => output.push(chunk.toString('utf8'));
@@ -87,7 +96,7 @@ export async function outputOf(up: Up, text: string, timeoutMs = UP_TIMEOUT_MS):
 export async function startUp(
   dataDir: string,
   extraArgs: readonly string[] = [],
-  options: { readonly detached?: boolean } = {},
+  options: { readonly detached?: boolean; readonly viaNpm?: boolean } = {},
 ): Promise<Up> {
   const up = spawnUp(dataDir, extraArgs, options);
   await outputOf(up, 'SQL over HTTP');

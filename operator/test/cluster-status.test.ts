@@ -109,4 +109,25 @@ describe('storage nodes in status', () => {
     expect(status.storage[1]).toMatchObject({ diskBytes: 54_328, liveBytes: 54_328 });
     expect(formatClusterStatus(status)).toMatch(/storage-a-1 .*4\.3 MiB\s+53\.1 KiB/);
   });
+
+  it('shows the embedded object store, and what its being down means', () => {
+    const base = observation({ driver: { accepting: true } });
+    const down = formatClusterStatus(
+      buildClusterStatus(
+        { ...base, objectStore: { process: 'down', ready: false, pid: undefined } },
+        () => '',
+      ),
+    );
+    expect(down).toMatch(
+      /^OBJECT STORE \(embedded\): down: backups wait and storage nodes keep their log until it is back \(start-node object-store\)$/m,
+    );
+    const running = buildClusterStatus(
+      { ...base, objectStore: { process: 'running', ready: true, pid: 42 } },
+      () => '',
+    );
+    expect(running.objectStore).toEqual({ process: 'running', ready: true, pid: 42 });
+    expect(formatClusterStatus(running)).toMatch(/^OBJECT STORE \(embedded\): running \(pid 42\), ready$/m);
+    // A platform without one (an S3 bucket, Kubernetes' view) prints no such line.
+    expect(formatClusterStatus(buildClusterStatus(base, () => ''))).not.toMatch(/OBJECT STORE/);
+  });
 });

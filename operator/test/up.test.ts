@@ -59,6 +59,7 @@ describe('northlight up (real processes)', () => {
       ['engine-2', 'replica'],
     ]);
     expect(first.pgs.length).toBeGreaterThanOrEqual(1);
+    expect(first.objectStore).toMatchObject({ process: 'running', ready: true });
     for (const pg of first.pgs) {
       expect(pg.health).toBe('healthy');
       expect(pg.healthyMembers).toBe(6);
@@ -70,6 +71,7 @@ describe('northlight up (real processes)', () => {
     expect(writerLog).not.toMatch(/did not place the PG/);
     const text = northlight(['status', '--data-dir', dataDir]);
     expect(text.stdout).toMatch(/STORAGE NODES BY ZONE/);
+    expect(text.stdout).toMatch(/^OBJECT STORE \(embedded\): running \(pid \d+\), ready$/m);
     expect(text.stdout).toMatch(/6\/6/);
 
     // 2. SQL on the writer and on the replica.

@@ -229,6 +229,14 @@ export interface ClusterObservation {
   readonly repairs: RepairsView;
   readonly upgrade: UpgradeView | undefined;
   readonly events: readonly { readonly atMs: number; readonly message: string }[];
+  /** The embedded object store's process, where the platform runs one (absent: none, or not known). */
+  readonly objectStore?: ObjectStoreObservation;
+}
+
+export interface ObjectStoreObservation {
+  readonly process: string;
+  readonly ready: boolean;
+  readonly pid: number | undefined;
 }
 
 export type PgHealth = 'healthy' | 'degraded' | 'at-risk';
@@ -290,6 +298,8 @@ export interface ClusterStatus {
   readonly repairs: RepairsView;
   readonly upgrade: UpgradeView | undefined;
   readonly events: readonly { readonly at: string; readonly message: string }[];
+  /** The embedded object store's process (local platform). */
+  readonly objectStore?: ObjectStoreObservation;
 }
 
 export function buildClusterStatus(
@@ -386,6 +396,7 @@ export function buildClusterStatus(
     repairs: observation.repairs,
     upgrade: observation.upgrade,
     events: observation.events.map((event) => ({ at: nowIso(event.atMs), message: event.message })),
+    ...(observation.objectStore === undefined ? {} : { objectStore: observation.objectStore }),
   };
 }
 
@@ -451,6 +462,18 @@ export function formatClusterStatus(
       ]),
     ),
   );
+  const objectStore = status.objectStore;
+  if (objectStore !== undefined)
+    lines.push(
+      '',
+      `OBJECT STORE (embedded): ${objectStore.process}` +
+        (objectStore.pid === undefined ? '' : ` (pid ${objectStore.pid})`) +
+        (objectStore.ready
+          ? ', ready'
+          : objectStore.process === 'running'
+            ? ', not ready'
+            : ': backups wait and storage nodes keep their log until it is back (start-node object-store)'),
+    );
   const maxPgs = options.maxPgs ?? 20;
   lines.push(
     '',

@@ -123,6 +123,15 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
     repairs: cluster.repairs.view(Date.now()),
     upgrade: cluster.upgrade,
     events: cluster.events,
+    ...(cluster.spec.backup.objectStore.kind === 'embedded'
+      ? {
+          objectStore: {
+            process: cluster.processView('object-store')?.state ?? 'down',
+            ready: cluster.ready('object-store'),
+            pid: cluster.processView('object-store')?.pid,
+          },
+        }
+      : {}),
   };
 }
 

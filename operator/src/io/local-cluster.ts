@@ -70,7 +70,13 @@ import {
 import { planUpgrade, type UpgradeEngine, type UpgradeNode, type UpgradeStep } from '../core/upgrade-plan.js';
 import { localControlMetrics } from './control-metrics.js';
 import { engineAuthorization, getJson, OBSERVE_TIMEOUT_MS, postEngineAdmin } from './http-json.js';
-import { LocalProcesses, type MemberSpec, probeReady, stopStalePids } from './local-processes.js';
+import {
+  LocalProcesses,
+  type MemberSpec,
+  probeReady,
+  runningMembersOf,
+  stopStalePids,
+} from './local-processes.js';
 import {
   RepairExecutor,
   type StorageSegmentView,
@@ -1243,13 +1249,14 @@ export { freePorts };
  */
 export async function claimDataDir(dataDir: string, progress: (line: string) => void): Promise<void> {
   const state = readStateFile(dataDir);
-  if (state === undefined) return;
-  if (state.pid !== process.pid && upRuns(state))
+  if (state !== undefined && state.pid !== process.pid && upRuns(state))
     throw new AlreadyRunningError(
       `a cluster is already running from ${dataDir} (pid ${state.pid}, control API ${state.controlUrl}); ` +
         `see it with \`${commandFor(dataDir, 'status')}\`, stop it with \`${commandFor(dataDir, 'down')}\``,
     );
-  const stopped = await stopStalePids(state.pids, dataDir);
+  // The state file's pids, and any member it had not recorded yet when its `up` was killed.
+  const pids = [...new Set([...(state?.pids ?? []), ...runningMembersOf(dataDir)])];
+  const stopped = await stopStalePids(pids, dataDir);
   if (stopped > 0) progress(`stopped ${stopped} process(es) a previous run left behind`);
 }
 

@@ -19,7 +19,8 @@
  * Members start no processes of their own, so signalling a member's pid is signalling the member.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessState } from '../core/engine-plan.js';
 
@@ -198,21 +199,51 @@ function leftMemberCommandLine(pid: number, marker: string): string | undefined 
 }
 
 /**
+ * The members of data directory `dataDir` running now, found in /proc rather than in a state file: a
+ * node process whose command line names a member's own directory under `dataDir` (`storage/…`,
+ * `engines/…`, `object-store`). An `up` SIGKILLed while it started members may not have recorded the
+ * last ones in its state file yet (or written none), and they hold their directories' locks and ports.
+ * Only called by the holder of the data directory's lock: no other `up` runs from it, so every such
+ * process is a leftover. A user's other commands naming those paths (`tail`, `less`) are not node.
+ */
+export function runningMembersOf(dataDir: string): number[] {
+  const markers = [`${dataDir}/storage/`, `${dataDir}/engines/`, `${dataDir}/object-store`];
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (!/^node(\d+)?$/.test(basename(argv[0] ?? ''))) continue;
+      const commandLine = argv.join(' ');
+      if (markers.some((marker) => commandLine.includes(marker))) pids.push(pid);
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return pids;
+}
+
+/**
  * Stops processes a previous `up` left behind (it was killed without cleaning up): only pids whose
  * command line still names `marker` (the data directory), so a recycled pid is never touched.
  */
 export async function stopStalePids(pids: readonly number[], marker: string): Promise<number> {
-  let stopped = 0;
+  const killed: number[] = [];
   for (const pid of pids) {
     if (leftMemberCommandLine(pid, marker) === undefined) continue;
     try {
       process.kill(pid, 'SIGKILL');
-      stopped++;
+      killed.push(pid);
     } catch {
       // Gone meanwhile.
     }
   }
-  return stopped;
+  // Gone before their successors start: a storage node still dying holds its directory's lock.
+  const deadline = Date.now() + STOP_GRACE_MS;
+  while (killed.some((pid) => leftMemberCommandLine(pid, marker) !== undefined) && Date.now() < deadline)
+    await sleep(LEFT_MEMBER_POLL_MS);
+  return killed.length;
 }
 
 /** How often `stopLeftMembers` looks whether the members it signalled have exited. */

@@ -15,14 +15,14 @@ const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '.
 
 describe('userDirectory and userPath', () => {
   const npmRun = {
-    INIT_CWD: '/home/me/work',
+    INIT_CWD: '/home/me/projects',
     npm_package_json: join(repositoryRoot, 'package.json'),
   };
 
   it('take the user’s directory (INIT_CWD) while npm runs the script in the repository', () => {
-    expect(userDirectory(npmRun, repositoryRoot)).toBe('/home/me/work');
-    expect(userPath('.', npmRun, repositoryRoot)).toBe('/home/me/work');
-    expect(userPath('data/d1', npmRun, repositoryRoot)).toBe('/home/me/work/data/d1');
+    expect(userDirectory(npmRun, repositoryRoot)).toBe('/home/me/projects');
+    expect(userPath('.', npmRun, repositoryRoot)).toBe('/home/me/projects');
+    expect(userPath('data/d1', npmRun, repositoryRoot)).toBe('/home/me/projects/data/d1');
     expect(userPath('../cluster.yaml', npmRun, repositoryRoot)).toBe('/home/me/cluster.yaml');
   });
 

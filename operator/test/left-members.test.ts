@@ -33,6 +33,12 @@ function started(command: string, args: readonly string[]): Promise<ChildProcess
 
 const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
 
+/** The signal that ended `child` (this test is its parent: it is reaped here, so its exit is seen here). */
+function endOf(child: ChildProcess): Promise<NodeJS.Signals | null> {
+  if (!alive(child)) return Promise.resolve(child.signalCode);
+  return new Promise((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+}
+
 describe('members a killed up left behind', () => {
   it('are found by their command line, not only in the state file, and stopped before anything starts', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'northlight-left-'));
@@ -60,8 +66,8 @@ describe('members a killed up left behind', () => {
     // No state file at all (the killed `up` wrote none): the leftovers are still stopped.
     await claimDataDir(dataDir, (line) => lines.push(line));
     expect(lines).toEqual(['stopped 2 process(es) a previous run left behind']);
-    expect(alive(storage)).toBe(false);
-    expect(alive(engine)).toBe(false);
+    expect(await endOf(storage)).toBe('SIGKILL');
+    expect(await endOf(engine)).toBe('SIGKILL');
     expect(alive(logs)).toBe(true);
     expect(alive(notNode)).toBe(true);
     expect(runningMembersOf(dataDir)).toEqual([]);

@@ -122,6 +122,8 @@ export class ClusterControl {
    * take; set by the reconciler once the Secret exists. Undefined: no header is sent.
    */
   internalToken: string | undefined;
+  /** Whether the Secret's token was usable at the last look (undefined: not looked yet). */
+  internalTokenUsable: boolean | undefined;
   /** A writer has served once: from then on, missing pods are failures, not bring-up. */
   hasServed = false;
   readonly repairs: RepairExecutor;

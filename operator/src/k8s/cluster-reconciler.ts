@@ -18,7 +18,13 @@
  * periodic, as on the local platform.
  */
 import { randomBytes } from 'node:crypto';
-import type { ObjectCache, V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
+import type {
+  ObjectCache,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1Secret,
+  V1Service,
+} from '@kubernetes/client-node';
 import { formatSpecProblems, validateClusterSpec } from '../core/cluster-spec.js';
 import { planTopology } from '../core/topology.js';
 import type { ControlMetrics } from '../io/control-metrics.js';
@@ -272,64 +278,69 @@ export class ClusterReconciler {
     });
   }
 
-  async #ensureSecret(context: ClusterContext): Promise<Step> {
-    const name = pgSecretName(context.name);
+  /**
+   * A Secret of the cluster holding a random value generated here once and never logged (24 bytes,
+   * base64url): created with `build` when missing, with a Normal event saying what it holds. Returns
+   * the Secret as the API has it (undefined only if it cannot be read back).
+   */
+  async #ensureGeneratedSecret(
+    context: ClusterContext,
+    name: string,
+    build: (value: string) => V1Secret,
+    holds: string,
+  ): Promise<V1Secret | undefined> {
     const existing = await this.#options.api.readSecret(context.namespace, name);
-    if (existing !== undefined) return proceed;
-    // The password is generated here once and never logged; engines read it from the Secret.
+    if (existing !== undefined) return existing;
     await this.#create(() =>
-      this.#options.api.createSecret(
-        context.namespace,
-        pgSecret(context, randomBytes(24).toString('base64url')),
-      ),
+      this.#options.api.createSecret(context.namespace, build(randomBytes(24).toString('base64url'))),
     );
-    await this.#event(
+    await this.#event(context, 'Normal', 'Created', `Secret ${name} with ${holds}`);
+    return this.#options.api.readSecret(context.namespace, name);
+  }
+
+  /** The PostgreSQL password's Secret; engines read it from the Secret. */
+  async #ensureSecret(context: ClusterContext): Promise<Step> {
+    await this.#ensureGeneratedSecret(
       context,
-      'Normal',
-      'Created',
-      `Secret ${name} with the PostgreSQL credentials (keys ${Object.values(PG_SECRET_KEYS).join(', ')})`,
+      pgSecretName(context.name),
+      (password) => pgSecret(context, password),
+      `the PostgreSQL credentials (keys ${Object.values(PG_SECRET_KEYS).join(', ')})`,
     );
     return proceed;
   }
 
   /**
    * The internal token's Secret, generated once like the password; the control loop reads the token
-   * from it (after an operator restart too) to call the engines' internal routes.
+   * from it (after an operator restart too) to call the engines' internal routes. A Secret without a
+   * usable token stops the round; the Warning event is recorded once, when the token becomes unusable.
    */
   async #ensureInternalSecret(context: ClusterContext, control: ClusterControl): Promise<Step> {
     const name = internalSecretName(context.name);
-    let existing = await this.#options.api.readSecret(context.namespace, name);
-    if (existing === undefined) {
-      await this.#create(() =>
-        this.#options.api.createSecret(
-          context.namespace,
-          internalSecret(context, randomBytes(24).toString('base64url')),
-        ),
-      );
-      await this.#event(
-        context,
-        'Normal',
-        'Created',
-        `Secret ${name} with the internal token the operator and the engines use (key ${INTERNAL_SECRET_KEY})`,
-      );
-      existing = await this.#options.api.readSecret(context.namespace, name);
-    }
-    const encoded = existing?.data?.[INTERNAL_SECRET_KEY];
+    const secret = await this.#ensureGeneratedSecret(
+      context,
+      name,
+      (token) => internalSecret(context, token),
+      `the internal token the operator and the engines use (key ${INTERNAL_SECRET_KEY})`,
+    );
+    const encoded = secret?.data?.[INTERNAL_SECRET_KEY];
     const token =
       encoded === undefined
-        ? existing?.stringData?.[INTERNAL_SECRET_KEY]
+        ? secret?.stringData?.[INTERNAL_SECRET_KEY]
         : Buffer.from(encoded, 'base64').toString('utf8');
     if (token === undefined || !/^[\x21-\x7e]{16,1024}$/.test(token)) {
+      if (control.internalTokenUsable !== false)
+        await this.#event(
+          context,
+          'Warning',
+          'InvalidSecret',
+          `Secret ${name} has no usable key ${INTERNAL_SECRET_KEY} (16 to 1,024 printable characters without spaces): delete it and the operator makes a new one`,
+        );
       control.internalToken = undefined;
-      await this.#event(
-        context,
-        'Warning',
-        'InvalidSecret',
-        `Secret ${name} has no usable key ${INTERNAL_SECRET_KEY} (16 to 1,024 printable characters without spaces): delete it and the operator makes a new one`,
-      );
+      control.internalTokenUsable = false;
       return stopAndRequeue(CONTROL_INTERVAL_MS);
     }
     control.internalToken = token;
+    control.internalTokenUsable = true;
     return proceed;
   }
 

@@ -19,6 +19,7 @@ import {
   DATABASE_CLUSTER,
   FINALIZER,
   GROUP,
+  internalSecretName,
   LABELS,
   LEADER_LEASE_NAME,
   pgSecretName,
@@ -200,6 +201,27 @@ describe('the DatabaseCluster reconciler', () => {
     expect(lines.some((line) => line.startsWith('ERROR'))).toBe(false);
     await kubectl('delete', DATABASE_CLUSTER.singular, 'bad', '--wait=false');
     await until('bad deleted', () => server.get(dbRef, 'default', 'bad') === undefined || undefined);
+  });
+
+  it('stops at an internal-token Secret without a usable token, says so once, and starts nothing', async () => {
+    // A Secret someone edited by hand: the operator must not run engines whose internal routes it
+    // could not call, and must not record the same Warning every round.
+    await kubectl('create', 'secret', 'generic', internalSecretName('broken'), '--from-literal=token=short');
+    writeFileSync(join(directory, 'broken.yaml'), cluster('broken', ['a', 'b', 'c']));
+    await kubectl('apply', '-f', join(directory, 'broken.yaml'));
+    const invalid = () =>
+      server
+        .list(CORE.events, 'default')
+        .filter(
+          (event) => event.reason === 'InvalidSecret' && String(event.message).includes('broken-internal'),
+        );
+    await until('the InvalidSecret event', () => invalid().length > 0 || undefined);
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // about three more rounds
+    expect(invalid()).toHaveLength(1);
+    expect(owned(CORE.pods, 'broken')).toHaveLength(0);
+    await kubectl('delete', DATABASE_CLUSTER.singular, 'broken', '--wait=false');
+    await until('broken deleted', () => server.get(dbRef, 'default', 'broken') === undefined || undefined);
+    await kubectl('delete', 'secret', internalSecretName('broken'), '--ignore-not-found');
   });
 
   it('refuses a spec change that would drop data, and deletes nothing', async () => {

@@ -53,6 +53,8 @@ interface Config {
   readonly only: string | undefined;
   /** `--engine-args '--batch-hold-ms 5'`: extra flags for every engine (A/B runs of a knob). */
   readonly engineArgs: readonly string[];
+  /** `--storage-args '--materialize-interval-ms 5000'`: extra flags for every storage node. */
+  readonly storageArgs: readonly string[];
 }
 
 function parse(argv: readonly string[]): Config {
@@ -71,6 +73,7 @@ function parse(argv: readonly string[]): Config {
     profileDir: value('profile'),
     only: value('only'),
     engineArgs: (value('engine-args') ?? '').split(' ').filter((part) => part !== ''),
+    storageArgs: (value('storage-args') ?? '').split(' ').filter((part) => part !== ''),
   };
   for (const number of [
     config.rows,
@@ -297,6 +300,8 @@ async function delayingProxy(target: number, delayMs: number): Promise<{ port: n
 let profileDir: string | undefined;
 /** Set from `--engine-args` in main(): appended to every engine's flags. */
 let extraEngineArgs: readonly string[] = [];
+/** Set from `--storage-args` in main(): appended to every storage node's flags. */
+let extraStorageArgs: readonly string[] = [];
 
 async function withVolume<T>(
   name: string,
@@ -304,7 +309,9 @@ async function withVolume<T>(
   body: (engine: EngineProcess, fleet: StorageFleet) => Promise<T>,
 ): Promise<T> {
   const profileArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
-  const fleet = new StorageFleet(SEGMENT_SIZE_BYTES, profileArgs, GOSSIP_INTERVAL_MS);
+  const fleet = new StorageFleet(SEGMENT_SIZE_BYTES, profileArgs, GOSSIP_INTERVAL_MS, {
+    storageArgs: extraStorageArgs,
+  });
   await fleet.start();
   const proxies: Server[] = [];
   let storageFlag = fleet.storageFlag();
@@ -529,6 +536,7 @@ async function main(): Promise<void> {
     throw new Error(`--only takes "redo", not ${JSON.stringify(config.only)}`);
   profileDir = config.profileDir;
   extraEngineArgs = config.engineArgs;
+  extraStorageArgs = config.storageArgs;
   const startedMs = performance.now();
   // The baseline first, on a quiet machine (after the other sections, the disk is still writing back
   // what they left and its fsyncs are slower), three rounds, the median taken.

@@ -99,6 +99,8 @@ export interface PgListenerConfig {
   /** PEM files: with both, SSLRequest is answered 'S' and TLS is offered. */
   readonly tlsCertFile: string | undefined;
   readonly tlsKeyFile: string | undefined;
+  /** How often the PEM files are read again, a changed pair replacing the one in use (renewals). */
+  readonly tlsReloadCheckMs: number;
 }
 
 interface OptionSpec {
@@ -215,6 +217,11 @@ const OPTIONS = {
   ),
   pgTlsCert: option('pg-tls-cert', 'PEM certificate: with --pg-tls-key, clients may use TLS'),
   pgTlsKey: option('pg-tls-key', 'PEM private key for --pg-tls-cert'),
+  pgTlsReloadCheckMs: option(
+    'pg-tls-reload-check-ms',
+    'how often the TLS files are read again; a renewed pair is used for new connections',
+    '10000',
+  ),
   internalToken: option(
     'internal-token',
     "the cluster's internal token: the control plane and replicas send it as a bearer token, and the HTTP routes other than /v1/sql, the probes and /metrics require it (unset: they answer anyone); prefer the environment variable",
@@ -422,6 +429,7 @@ export function parseEngineConfig(
       maxResultBytes: size('pgMaxResultBytes', 1024),
       tlsCertFile: pgTlsCert,
       tlsKeyFile: pgTlsKey,
+      tlsReloadCheckMs: integer('pgTlsReloadCheckMs', 100, 86_400_000),
     },
     internalToken,
   };

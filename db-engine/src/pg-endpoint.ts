@@ -7,13 +7,13 @@
  * gets 57P03 ("not accepting this now; retry shortly") from its first statement, as PostgreSQL answers
  * while it starts up, instead of a refused connection.
  */
-import { readFile } from 'node:fs/promises';
 import type { Logger } from '@northlight/protocol';
 import { buildVersion } from '@northlight/protocol/io';
 import type { EngineConfig } from './config.js';
 import { createEngineBackend } from './io/pg-backend.js';
 import { scramVerifierText } from './io/pg-scram.js';
 import { PgServer, type PgServerCounters } from './io/pg-server.js';
+import { describeCertificate, readTlsPair, watchTlsFiles } from './io/tls-files.js';
 import type { TransactionGate } from './transaction-gate.js';
 
 /** The PostgreSQL version clients are told (`server_version`); its SQL is SQLite's (clients.md). */
@@ -32,10 +32,11 @@ export async function startPgEndpoint(
   logger: Logger,
 ): Promise<PgEndpoint> {
   const pg = config.pg;
-  const tls =
+  const tlsFiles =
     pg.tlsCertFile === undefined || pg.tlsKeyFile === undefined
       ? undefined
-      : { cert: await readFile(pg.tlsCertFile), key: await readFile(pg.tlsKeyFile) };
+      : { certFile: pg.tlsCertFile, keyFile: pg.tlsKeyFile };
+  const tls = tlsFiles === undefined ? undefined : await readTlsPair(tlsFiles.certFile, tlsFiles.keyFile);
   const server = new PgServer({
     host: config.listenHost,
     port: pg.port,
@@ -66,6 +67,18 @@ export async function startPgEndpoint(
     auth: pg.auth,
     ...(pg.auth === 'scram' ? { user: pg.user } : {}),
     tls: tls !== undefined,
+    ...(tls === undefined ? {} : describeCertificate(tls.cert)),
   });
-  return { port, counters: server.counters, stop: () => server.stop() };
+  const watcher =
+    tlsFiles === undefined || tls === undefined
+      ? undefined
+      : watchTlsFiles(tlsFiles, tls, (pair) => server.reloadTls(pair), logger, pg.tlsReloadCheckMs);
+  return {
+    port,
+    counters: server.counters,
+    stop: () => {
+      watcher?.stop();
+      return server.stop();
+    },
+  };
 }

@@ -90,7 +90,8 @@ export class PgServer {
   private readonly auth: AuthConfig;
   private readonly limits: ConnectionLimits;
   private readonly clock: Clock;
-  private readonly secureContext: tls.SecureContext | null;
+  /** Replaced by `reloadTls`; each connection takes the one current when it asks for TLS. */
+  private secureContext: tls.SecureContext | null;
   private nextProcessId: number;
 
   constructor(private readonly options: PgServerOptions) {
@@ -106,6 +107,16 @@ export class PgServer {
         : tls.createSecureContext({ cert: options.tls.cert, key: options.tls.key });
     this.nextProcessId = 1000 + (randomBytes(2).readUInt16BE(0) % 30_000);
     this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  /**
+   * A renewed certificate and key for the connections that start TLS from now on (those already
+   * encrypted keep theirs). Throws, changing nothing, when the pair does not load; a server started
+   * without TLS keeps answering SSLRequest with N.
+   */
+  reloadTls(pair: { readonly cert: string | Buffer; readonly key: string | Buffer }): void {
+    if (this.secureContext === null) throw new Error('pg-server: TLS was not configured at start');
+    this.secureContext = tls.createSecureContext({ cert: pair.cert, key: pair.key });
   }
 
   async start(): Promise<{ host: string; port: number }> {

@@ -38,6 +38,7 @@ import {
 } from './io/local-cluster.js';
 import { openLocalMetadata } from './io/local-metadata.js';
 import { stopLeftMembers } from './io/local-processes.js';
+import { checkLocalTls } from './io/local-tls.js';
 
 /**
  * The data directory without --data-dir, relative to the process's directory: under `npm start` and
@@ -154,7 +155,13 @@ async function up(options: {
       : spec.local.dataDir === DEFAULT_DATA_DIR
         ? dataDirOf(undefined)
         : userPath(spec.local.dataDir);
-  spec = { ...spec, local: { dataDir, basePort: options.basePort ?? spec.local.basePort } };
+  // The TLS files are paths the user gave too; they are read (and checked) before anything starts.
+  const tls =
+    spec.local.tls === undefined
+      ? {}
+      : { tls: { certFile: userPath(spec.local.tls.certFile), keyFile: userPath(spec.local.tls.keyFile) } };
+  spec = { ...spec, local: { dataDir, basePort: options.basePort ?? spec.local.basePort, ...tls } };
+  if (spec.local.tls !== undefined) checkLocalTls(spec.local.tls);
   if (options.printSpec) {
     process.stdout.write(specToYaml(spec));
     return;

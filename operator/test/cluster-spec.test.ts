@@ -365,7 +365,7 @@ const badInputs: readonly BadInput[] = [
     name: 'an unknown field like no other',
     raw: documentWith([['spec', 'engine', 'flavor'], 'large']),
     path: 'spec.engine.flavor',
-    message: 'unknown field; allowed here: version, instances, cacheSize, lsnAllocationLimit',
+    message: 'unknown field; allowed here: version, instances, cacheSize, lsnAllocationLimit, tls',
   },
   {
     name: 'a misspelled field of a list item',
@@ -414,7 +414,7 @@ const badInputs: readonly BadInput[] = [
     raw: documentWith([['spec', 'engine'], ['engine-1']]),
     path: 'spec.engine',
     message:
-      'is a list of 1 item; expected a mapping with the fields version, instances, cacheSize, lsnAllocationLimit',
+      'is a list of 1 item; expected a mapping with the fields version, instances, cacheSize, lsnAllocationLimit, tls',
   },
   {
     name: 'a duration without a unit',
@@ -527,6 +527,33 @@ const badInputs: readonly BadInput[] = [
     raw: documentWith([objectStore, { bucket: 'backups', secretAccessKey: 'x' }]),
     path: 'spec.backup.objectStore.secretAccessKey',
     message: 'unknown field; allowed here: endpoint, bucket, region, prefix',
+  },
+  {
+    name: 'a TLS section without its Secret',
+    raw: documentWith([['spec', 'engine', 'tls'], {}]),
+    path: 'spec.engine.tls.secretName',
+    message:
+      "is missing; allowed: the name of a Secret in the cluster's namespace holding tls.crt and tls.key, e.g. db-tls",
+  },
+  {
+    name: 'a TLS Secret name Kubernetes would refuse',
+    raw: documentWith([['spec', 'engine', 'tls'], { secretName: 'DB_TLS' }]),
+    path: 'spec.engine.tls.secretName',
+    message:
+      'is "DB_TLS"; allowed: the name of a Secret in the cluster\'s namespace holding tls.crt and tls.key, e.g. db-tls',
+  },
+  {
+    name: 'TLS files given as a certificate alone',
+    raw: documentWith([['spec', 'local', 'tls'], { certFile: './server.crt' }]),
+    path: 'spec.local.tls.keyFile',
+    message:
+      'is missing; allowed: the path of a PEM file (private key), e.g. ./tls/server.key; certFile and keyFile go together',
+  },
+  {
+    name: 'a key of a TLS section the platform does not read',
+    raw: documentWith([['spec', 'engine', 'tls'], { secretName: 'db-tls', certFile: 'x' }]),
+    path: 'spec.engine.tls.certFile',
+    message: 'unknown field; did you mean spec.local.tls.certFile?',
   },
   {
     name: 'a privileged base port',
@@ -1097,20 +1124,25 @@ const podTemplateArbitrary = fc.record(
 
 const clusterSpecArbitrary: fc.Arbitrary<ClusterSpec> = fc.record({
   name: fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/),
-  engine: fc.record({
-    version: versionArbitrary,
-    instances: fc
-      .uniqueArray(identifierArbitrary, { minLength: 1, maxLength: 16 })
-      .chain((names) =>
-        fc
-          .array(fc.integer({ min: 0, max: 15 }), { minLength: names.length, maxLength: names.length })
-          .map((tiers) =>
-            names.map((name, index) => ({ name: asNodeId(name), promotionTier: tiers[index]! })),
-          ),
-      ),
-    cacheSizeBytes: fc.integer({ min: 256, max: 16 * 1024 * 1024 }).map(pagesToBytes),
-    lsnAllocationLimit: fc.integer({ min: 1, max: 1_000_000_000 }),
-  }),
+  engine: fc
+    .record({
+      version: versionArbitrary,
+      instances: fc
+        .uniqueArray(identifierArbitrary, { minLength: 1, maxLength: 16 })
+        .chain((names) =>
+          fc
+            .array(fc.integer({ min: 0, max: 15 }), { minLength: names.length, maxLength: names.length })
+            .map((tiers) =>
+              names.map((name, index) => ({ name: asNodeId(name), promotionTier: tiers[index]! })),
+            ),
+        ),
+      cacheSizeBytes: fc.integer({ min: 256, max: 16 * 1024 * 1024 }).map(pagesToBytes),
+      lsnAllocationLimit: fc.integer({ min: 1, max: 1_000_000_000 }),
+      tls: fc.option(fc.record({ secretName: fc.stringMatching(/^[a-z0-9]([-a-z0-9.]{0,40}[a-z0-9])?$/) }), {
+        nil: undefined,
+      }),
+    })
+    .map(({ tls, ...engine }) => (tls === undefined ? engine : { ...engine, tls })),
   storage: fc
     .record({
       version: versionArbitrary,
@@ -1152,12 +1184,21 @@ const clusterSpecArbitrary: fc.Arbitrary<ClusterSpec> = fc.record({
       ...rest,
       maxConcurrentRepairs: rest.maxConcurrentRepairsPerNode + extraRepairs,
     })),
-  local: fc.record({
-    dataDir: fc
-      .string({ minLength: 1, maxLength: 80, unit: 'grapheme' })
-      .filter((text) => !/\p{Cc}/u.test(text)),
-    basePort: fc.oneof(fc.constant(0), fc.integer({ min: 1024, max: 65_000 })),
-  }),
+  local: fc
+    .record({
+      dataDir: fc
+        .string({ minLength: 1, maxLength: 80, unit: 'grapheme' })
+        .filter((text) => !/\p{Cc}/u.test(text)),
+      basePort: fc.oneof(fc.constant(0), fc.integer({ min: 1024, max: 65_000 })),
+      tls: fc.option(
+        fc.record({
+          certFile: fc.string({ minLength: 1, maxLength: 40 }).filter((text) => !/\p{Cc}/u.test(text)),
+          keyFile: fc.string({ minLength: 1, maxLength: 40 }).filter((text) => !/\p{Cc}/u.test(text)),
+        }),
+        { nil: undefined },
+      ),
+    })
+    .map(({ tls, ...local }) => (tls === undefined ? local : { ...local, tls })),
   resources: fc.record({ storage: resourceRequirementsArbitrary, engine: resourceRequirementsArbitrary }),
   podTemplate: podTemplateArbitrary,
 });

@@ -3,7 +3,8 @@
  * nodes in three zones, a writer, a replica, the embedded S3 store) on free ports, and then:
  *   1. `status --json` shows every PG with six healthy copies, two per zone on distinct nodes;
  *   2. SQL works through the read-write endpoints (the writer) and the read-only ones (the replica):
- *      over HTTP, and with the real `psql` on the PostgreSQL endpoints with the password `up` made;
+ *      over HTTP, and with the real `psql` on the PostgreSQL endpoints with the password `up` made,
+ *      also with sslmode=require (the cluster file gives a certificate: `spec.local.tls`);
  *      the printed hints name the (non-default) data directory and work as printed; `start-node` on a
  *      running member says so; the SQL shell prints one SQLSTATE per error, every result of a `-c`,
  *      and runs piped input's last statement without its semicolon; `kill-zone` is named as such;
@@ -15,7 +16,8 @@
  *      directory serves the same rows, with the writer recorded at the failover;
  *   5. that `up` killed with SIGKILL leaves its members running: `status` says `down` cleans up, and
  *      `down` stops them itself, the engines before the storage nodes, and removes the state file.
- * Bad input (an invalid cluster file, an unknown command) fails with exit code 2 and starts nothing;
+ * Bad input (an invalid cluster file, TLS files that do not load, an unknown command) fails with exit
+ * code 2 and starts nothing;
  * a busy port of the layout fails before anything is written or started. A relative path is relative
  * to the user's directory (INIT_CWD, where npm keeps it).
  */
@@ -39,6 +41,34 @@ import {
 
 const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** A self-signed certificate and its key, made by openssl in `directory`. */
+function selfSignedCertificate(directory: string, name = 'server'): { cert: string; key: string } {
+  const cert = join(directory, `${name}.crt`);
+  const key = join(directory, `${name}.key`);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+    ],
+    { stdio: 'pipe' },
+  );
+  return { cert, key };
+}
+
 describe('northlight up (real processes)', () => {
   it('runs the default cluster, fails the writer over, stops, and starts again on the same data', {
     timeout: 420_000,
@@ -48,7 +78,14 @@ describe('northlight up (real processes)', () => {
     const none = northlight(['status', '--data-dir', dataDir]);
     expect(none.status).toBe(1);
     expect(none.stderr).toContain(`start one with \`npm start -- --data-dir ${dataDir}\``);
-    let up = await startUp(dataDir);
+    // The default cluster, with TLS on the PostgreSQL endpoints from a certificate of our own.
+    const certificate = selfSignedCertificate(dataDir);
+    const file = join(dataDir, 'tls.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: northlight.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: { name: demo }\nspec:\n  local:\n    tls: { certFile: ${certificate.cert}, keyFile: ${certificate.key} }\n`,
+    );
+    let up = await startUp(dataDir, ['-f', file]);
     const ports = state(dataDir).ports;
 
     // 1. Six copies per PG, two per zone, on distinct nodes.
@@ -97,6 +134,14 @@ describe('northlight up (real processes)', () => {
         timeout: 30_000,
       });
     expect(up.output.join('')).toContain(url(ports.readWrite));
+    // Through the endpoints' TCP proxies, TLS reaches the engines: sslmode=require works on both.
+    for (const port of [ports.readWrite, ports.readOnly])
+      expect(
+        execFileSync('psql', [`${url(port)}?sslmode=require`, '-X', '-A', '-t', '-c', 'SELECT 1'], {
+          encoding: 'utf8',
+          timeout: 30_000,
+        }),
+      ).toBe('1\n');
     expect(psql(ports.readWrite, "INSERT INTO kv VALUES (-1, 'from psql') RETURNING k")).toBe(
       '-1\nINSERT 0 1\n',
     );
@@ -133,8 +178,10 @@ describe('northlight up (real processes)', () => {
     const printed = up.output.join('');
     expect(printed).toContain(`in another terminal:  npm run northlight -- status --data-dir ${dataDir}\n`);
     expect(printed).toContain(`npm run northlight -- sql --data-dir ${dataDir}\n`);
-    // The restart hint starts it the same way: on free ports again, not the default ones.
-    expect(printed).toContain(`\`npm start -- --data-dir ${dataDir} --base-port 0\` again reuses its data`);
+    // The restart hint starts it the same way: the same file, on free ports again, not the default ones.
+    expect(printed).toContain(
+      `\`npm start -- -f ${file} --data-dir ${dataDir} --base-port 0\` again reuses its data`,
+    );
     const statusLine = /in another terminal: {2}(npm run northlight -- status .*)\n/.exec(printed)![1]!;
     const viaNpm = execFileSync('sh', ['-c', statusLine], { cwd: repositoryRoot, encoding: 'utf8' });
     expect(viaNpm).toMatch(/STORAGE NODES BY ZONE/);
@@ -336,6 +383,24 @@ describe('northlight up (real processes)', () => {
     expect(bad.stderr).toMatch(/nothing was started/);
     expect(existsSync(join(dataDir, 'cluster.json'))).toBe(false);
     expect(existsSync(join(dataDir, 'logs'))).toBe(false);
+    // TLS files that do not load are found before anything starts: a missing key, a key of another
+    // certificate.
+    const first = selfSignedCertificate(dataDir, 'first');
+    const second = selfSignedCertificate(dataDir, 'second');
+    for (const [key, expected] of [
+      [join(dataDir, 'missing.key'), /spec\.local\.tls\.keyFile: cannot read .*missing\.key \(ENOENT\)/],
+      [second.key, /spec\.local\.tls: .* are not a PEM certificate and its private key/],
+    ] as const) {
+      writeFileSync(
+        file,
+        `apiVersion: northlight.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: { name: tls }\nspec:\n  local:\n    tls: { certFile: ${first.cert}, keyFile: ${key} }\n`,
+      );
+      const refused = northlight(['up', '-f', file, '--data-dir', join(dataDir, 'tls-data')]);
+      expect(refused.status, refused.stderr).toBe(2);
+      expect(refused.stderr).toMatch(expected);
+      expect(refused.stderr).toMatch(/nothing was started/);
+      expect(existsSync(join(dataDir, 'tls-data'))).toBe(false);
+    }
     const unknown = northlight(['frobnicate']);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);

@@ -116,6 +116,17 @@ export interface EngineSpec {
   readonly cacheSizeBytes: number;
   /** LAL: the writer never allocates an LSN above VDL + this (back-pressure). */
   readonly lsnAllocationLimit: number;
+  /** Kubernetes: TLS on the engines' PostgreSQL endpoints, from a Secret; absent: no TLS offered. */
+  readonly tls?: EngineTlsSpec;
+}
+
+/** Kubernetes only: the certificate the engines' PostgreSQL endpoints offer. */
+export interface EngineTlsSpec {
+  /**
+   * A Secret in the cluster's namespace with `tls.crt` and `tls.key` (PEM), as cert-manager and
+   * `kubectl create secret tls` write them. Engines reload it when it is renewed.
+   */
+  readonly secretName: string;
 }
 
 export interface StorageZoneSpec {
@@ -183,6 +194,16 @@ export interface LocalPlatformSpec {
   readonly dataDir: string;
   /** 0: every port is picked free at start; else the first of a fixed range (topology.ts). */
   readonly basePort: number;
+  /** TLS on the engines' PostgreSQL endpoints, from PEM files; absent: no TLS offered. */
+  readonly tls?: LocalTlsSpec;
+}
+
+/** `northlight up`: the certificate the engines' PostgreSQL endpoints offer, as files. */
+export interface LocalTlsSpec {
+  /** PEM certificate (chain); as written, a relative path is resolved by the local platform. */
+  readonly certFile: string;
+  /** PEM private key of the certificate. */
+  readonly keyFile: string;
 }
 
 /** Resource requests and limits of a container, quantities as written (`500m`, `1Gi`). */
@@ -299,7 +320,8 @@ const SECTION_FIELDS = {
   '': ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
   metadata: ['name', 'namespace', 'labels', 'annotations', ...KUBERNETES_MANAGED_METADATA],
   spec: ['engine', 'storage', 'backup', 'controlPlane', 'local', 'resources', 'podTemplate'],
-  'spec.engine': ['version', 'instances', 'cacheSize', 'lsnAllocationLimit'],
+  'spec.engine': ['version', 'instances', 'cacheSize', 'lsnAllocationLimit', 'tls'],
+  'spec.engine.tls': ['secretName'],
   'spec.engine.instances[]': ['name', 'promotionTier'],
   'spec.storage': ['version', 'zones', 'segmentSize', 'volumeClaim'],
   'spec.storage.volumeClaim': ['storageClassName', 'size'],
@@ -314,7 +336,8 @@ const SECTION_FIELDS = {
     'heatFactor',
     'heatCooldown',
   ],
-  'spec.local': ['dataDir', 'basePort'],
+  'spec.local': ['dataDir', 'basePort', 'tls'],
+  'spec.local.tls': ['certFile', 'keyFile'],
   'spec.resources': ['storage', 'engine'],
   'spec.resources.storage': ['requests', 'limits'],
   'spec.resources.engine': ['requests', 'limits'],
@@ -785,7 +808,63 @@ function readEngine(value: unknown, fallback: EngineSpec, problems: ProblemColle
       },
       problems,
     ),
+    ...readEngineTls(fieldOf(engine, 'tls'), [...path, 'tls'], fallback.tls, problems),
   };
+}
+
+/** `spec.engine.tls`: absent, or a mapping naming the Secret. */
+function readEngineTls(
+  value: unknown,
+  path: Path,
+  fallback: EngineTlsSpec | undefined,
+  problems: ProblemCollector,
+): { tls?: EngineTlsSpec } {
+  if (value === undefined || value === null) return fallback === undefined ? {} : { tls: fallback };
+  const tls = readSection(value, path, 'spec.engine.tls', problems);
+  if (!isMapping(value)) return {};
+  const secretName = fieldOf(tls, 'secretName');
+  if (typeof secretName !== 'string' || !DNS_SUBDOMAIN_PATTERN.test(secretName)) {
+    problems.add(
+      [...path, 'secretName'],
+      `is ${describeValue(secretName)}; allowed: the name of a Secret in the cluster's namespace holding tls.crt and tls.key, e.g. db-tls`,
+    );
+    return {};
+  }
+  return { tls: { secretName } };
+}
+
+/** `spec.local.tls`: absent, or both files. */
+function readLocalTls(
+  value: unknown,
+  path: Path,
+  fallback: LocalTlsSpec | undefined,
+  problems: ProblemCollector,
+): { tls?: LocalTlsSpec } {
+  if (value === undefined || value === null) return fallback === undefined ? {} : { tls: fallback };
+  const tls = readSection(value, path, 'spec.local.tls', problems);
+  if (!isMapping(value)) return {};
+  const files: Partial<Record<'certFile' | 'keyFile', string>> = {};
+  for (const [field, example] of [
+    ['certFile', './tls/server.crt'],
+    ['keyFile', './tls/server.key'],
+  ] as const) {
+    const file = fieldOf(tls, field);
+    if (
+      typeof file === 'string' &&
+      file !== '' &&
+      file.length <= DATA_DIR_LENGTH_MAX &&
+      !/\p{Cc}/u.test(file)
+    )
+      files[field] = file;
+    else
+      problems.add(
+        [...path, field],
+        `is ${describeValue(file)}; allowed: the path of a PEM file (${field === 'certFile' ? 'certificate' : 'private key'}), e.g. ${example}; certFile and keyFile go together`,
+      );
+  }
+  return files.certFile !== undefined && files.keyFile !== undefined
+    ? { tls: { certFile: files.certFile, keyFile: files.keyFile } }
+    : {};
 }
 
 function readInstances(
@@ -1155,7 +1234,11 @@ function readLocal(
     basePort = fallback.basePort;
   }
   // An invalid value was reported above; the default stands in for it (String() of a mapping can throw).
-  return { dataDir: dataDirIsValid ? dataDir : fallback.dataDir, basePort };
+  return {
+    dataDir: dataDirIsValid ? dataDir : fallback.dataDir,
+    basePort,
+    ...readLocalTls(fieldOf(local, 'tls'), [...path, 'tls'], fallback.tls, problems),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1406,6 +1489,7 @@ export function clusterSpecToResource(spec: ClusterSpec): ClusterResource {
         })),
         cacheSize: formatSizeBytes(spec.engine.cacheSizeBytes),
         lsnAllocationLimit: spec.engine.lsnAllocationLimit,
+        ...(spec.engine.tls === undefined ? {} : { tls: { secretName: spec.engine.tls.secretName } }),
       },
       storage: {
         version: spec.storage.version,
@@ -1422,7 +1506,13 @@ export function clusterSpecToResource(spec: ClusterSpec): ClusterResource {
         heatFactor: spec.controlPlane.heatFactor,
         heatCooldown: formatDurationMs(spec.controlPlane.heatCooldownMs),
       },
-      local: { dataDir: spec.local.dataDir, basePort: spec.local.basePort },
+      local: {
+        dataDir: spec.local.dataDir,
+        basePort: spec.local.basePort,
+        ...(spec.local.tls === undefined
+          ? {}
+          : { tls: { certFile: spec.local.tls.certFile, keyFile: spec.local.tls.keyFile } }),
+      },
       ...kubernetesFieldsToDocument(spec),
     },
   };

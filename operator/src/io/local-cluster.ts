@@ -675,6 +675,9 @@ export class LocalCluster {
         '--placement-url',
         `http://127.0.0.1:${this.ports.control}`,
         ...roleArgs,
+        ...(this.spec.local.tls === undefined
+          ? []
+          : ['--pg-tls-cert', this.spec.local.tls.certFile, '--pg-tls-key', this.spec.local.tls.keyFile]),
       ],
       cwd: join(repositoryRoot, 'db-engine'),
       env: {

@@ -59,7 +59,7 @@ import {
   storageVolumeName,
 } from './contract.js';
 import { apiMessage, type CustomObject, type KubeApi } from './kube-api.js';
-import { type ClusterContext, enginePod } from './resources.js';
+import { type ClusterContext, enginePod, engineSettingsOf } from './resources.js';
 
 /** A storage node recreated by the upgrade and not back after this long is repaired like any other. */
 const UPGRADE_RESTART_GRACE_MS = 120_000;
@@ -124,6 +124,8 @@ export class ClusterControl {
   internalToken: string | undefined;
   /** Whether the Secret's token was usable at the last look (undefined: not looked yet). */
   internalTokenUsable: boolean | undefined;
+  /** What is wrong with `spec.engine.tls.secretName` (undefined: nothing, or no TLS): warned once. */
+  tlsSecretProblem: string | undefined;
   /** A writer has served once: from then on, missing pods are failures, not bring-up. */
   hasServed = false;
   readonly repairs: RepairExecutor;
@@ -629,13 +631,16 @@ export class ClusterControl {
     segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]>,
   ): Promise<void> {
     const context = this.#context;
-    const stale = [
-      ...context.topology.storage.map((node) => node.nodeId),
-      ...context.topology.engines.map((engine) => engine.name),
-    ].filter(
-      (member) =>
-        this.#runningVersion(member) !== undefined &&
-        this.#runningVersion(member) !== this.versionFor(member),
+    const engineNames = new Set(context.topology.engines.map((engine) => engine.name as string));
+    const targetSettings = engineSettingsOf(context.spec);
+    // At the spec: the pod's version is the spec's for its component, and an engine's pod was made
+    // with the spec's engine settings (a change of spec.engine.tls recreates the engines, in order).
+    const atSpec = (member: string) =>
+      this.#runningVersion(member) === this.versionFor(member) &&
+      (!engineNames.has(member) ||
+        this.#pod(member)?.metadata?.annotations?.[ANNOTATIONS.engineSettings] === targetSettings);
+    const stale = [...context.topology.storage.map((node) => node.nodeId), ...engineNames].filter(
+      (member) => this.#runningVersion(member) !== undefined && !atSpec(member),
     );
     if (stale.length === 0) {
       if (this.upgrading !== undefined)
@@ -648,18 +653,23 @@ export class ClusterControl {
       this.#upgradeHeads = undefined;
       return;
     }
-    if (this.upgrading === undefined)
+    if (this.upgrading === undefined) {
+      const settingsOnly = stale.every(
+        (member) => engineNames.has(member) && this.#runningVersion(member) === this.versionFor(member),
+      );
       this.note(
         'Normal',
         'Upgrading',
-        `rolling upgrade to storage ${context.spec.storage.version}, engines ${context.spec.engine.version}: storage zone by zone, then replicas, then a switchover`,
+        settingsOnly
+          ? `recreating the engines for new engine settings (spec.engine.tls: ${targetSettings ?? 'none'}): replicas first, then a switchover`
+          : `rolling upgrade to storage ${context.spec.storage.version}, engines ${context.spec.engine.version}: storage zone by zone, then replicas, then a switchover`,
       );
+    }
     // Caught up: every segment a node hosts has reached its PG's head of the previous round.
     const health = upgradeHealth(volume.pgs, segmentsOf, this.#upgradeHeads);
     this.#upgradeHeads = health.heads;
     const behind = health.behind;
-    const atTarget = (member: string) =>
-      this.#runningVersion(member) === this.versionFor(member) ? AT_SPEC : 'old';
+    const atTarget = (member: string) => (atSpec(member) ? AT_SPEC : 'old');
     const lagging: string[] = [];
     const upgradeNodes: UpgradeNode[] = nodes.map((node) => {
       const why = behind(node);

@@ -51,6 +51,7 @@ import {
   readOnlyServiceName,
   readWriteServiceName,
   storageVolumeName,
+  TLS_SECRET_KEYS,
 } from './contract.js';
 import { apiMessage, type CustomObject, type KubeApi, type OwnedKind, statusCode } from './kube-api.js';
 import {
@@ -180,6 +181,7 @@ export class ClusterReconciler {
     const steps: (() => Promise<Step>)[] = [
       () => this.#ensureSecret(context),
       () => this.#ensureInternalSecret(context, control),
+      () => this.#checkTlsSecret(context, control),
       () => this.#ensureServices(context, control),
       () => this.#ensureClaims(context),
       () => this.#ensurePoliciesAndVolume(context),
@@ -341,6 +343,36 @@ export class ClusterReconciler {
     }
     control.internalToken = token;
     control.internalTokenUsable = true;
+    return proceed;
+  }
+
+  /**
+   * `spec.engine.tls.secretName` is the user's (cert-manager's) Secret, never made here. When it is
+   * missing or lacks a key, engine pods cannot start (their volume waits for it), so the operator says
+   * so once, by a Warning event, and carries on: running engines keep the certificate they loaded.
+   */
+  async #checkTlsSecret(context: ClusterContext, control: ClusterControl): Promise<Step> {
+    const tls = context.spec.engine.tls;
+    if (tls === undefined) {
+      control.tlsSecretProblem = undefined;
+      return proceed;
+    }
+    const secret = await this.#options.api.readSecret(context.namespace, tls.secretName);
+    const has = (key: string) =>
+      (secret?.data?.[key] ?? secret?.stringData?.[key]) !== undefined &&
+      (secret?.data?.[key] ?? secret?.stringData?.[key]) !== '';
+    const missing = [TLS_SECRET_KEYS.cert, TLS_SECRET_KEYS.key].filter((key) => !has(key));
+    const problem =
+      secret === undefined
+        ? `Secret ${tls.secretName} (spec.engine.tls.secretName) does not exist; engine pods wait for it. Create it (kubectl create secret tls ${tls.secretName} --cert=… --key=…, or a cert-manager Certificate with secretName ${tls.secretName})`
+        : missing.length > 0
+          ? `Secret ${tls.secretName} (spec.engine.tls.secretName) has no ${missing.join(' or ')}; engines need a PEM certificate in ${TLS_SECRET_KEYS.cert} and its key in ${TLS_SECRET_KEYS.key}`
+          : undefined;
+    if (problem !== undefined && problem !== control.tlsSecretProblem) {
+      this.#options.log(`${context.namespace}/${context.name}: ${problem}`);
+      await this.#event(context, 'Warning', 'TLSSecretNotReady', problem);
+    }
+    control.tlsSecretProblem = problem;
     return proceed;
   }
 

@@ -62,7 +62,16 @@ export const ANNOTATIONS = {
   repairNode: 'northlight.dev/repair-node',
   /** Set by the operator on a request it has taken: '<annotation>=<value> at <ISO time>'. */
   lastRequest: 'northlight.dev/last-request',
+  /**
+   * On engine pods: the engine settings of the spec the pod was made from, besides its version
+   * (`engineSettings`). A pod whose value differs from the spec's is recreated by the rolling
+   * upgrade, replicas first, then a switchover. Absent: the defaults (no TLS).
+   */
+  engineSettings: 'northlight.dev/engine-settings',
 } as const;
+
+/** Where an engine pod mounts `spec.engine.tls.secretName` (its keys `tls.crt`, `tls.key`). */
+export const ENGINE_TLS_MOUNT_PATH = '/etc/northlight/tls';
 
 /** The one container image; its entry points are the commands below. */
 export const IMAGE_REPOSITORY = 'ghcr.io/northlight-dev/northlight';
@@ -97,6 +106,8 @@ export const POD_IP_ENV = 'POD_IP';
 /** The Secret the operator creates per cluster with the PostgreSQL credentials (keys below). */
 export const PG_SECRET_KEYS = { username: 'username', password: 'password' } as const;
 export const PG_USER = 'postgres';
+/** The keys of a kubernetes.io/tls Secret (`spec.engine.tls.secretName`). */
+export const TLS_SECRET_KEYS = { cert: 'tls.crt', key: 'tls.key' } as const;
 export const PG_DATABASE = 'northlight';
 
 // -- names of the objects a cluster owns -------------------------------------------------------

@@ -241,6 +241,16 @@ const engineSchema = object('The database engines: one writer and up to 15 read 
     1,
     LSN_ALLOCATION_LIMIT_MAX,
   ),
+  tls: object(
+    "TLS on the engines' PostgreSQL endpoints (absent: none offered). Changing it recreates the engines, replicas first, then a switchover.",
+    {
+      secretName: text(
+        'A Secret in this namespace with tls.crt and tls.key (kubectl create secret tls, or cert-manager); engines reload it when it is renewed.',
+        { pattern: patternOf(DNS_SUBDOMAIN_PATTERN) },
+      ),
+    },
+    ['secretName'],
+  ),
 });
 
 const storageSchema = object('The storage fleet: every PG keeps 6 segments, 2 in each of 3 zones.', {
@@ -340,6 +350,14 @@ const localSchema = object('Read only by `northlight up` (the local platform); K
     maximum: BASE_PORT_MAX,
     anyOf: [{ enum: [0] }, { minimum: BASE_PORT_MIN }],
   },
+  tls: object(
+    "PEM files for the engines' PostgreSQL endpoints (absent: no TLS offered).",
+    {
+      certFile: text('The certificate (chain).', { minLength: 1, maxLength: DATA_DIR_LENGTH_MAX }),
+      keyFile: text("The certificate's private key.", { minLength: 1, maxLength: DATA_DIR_LENGTH_MAX }),
+    },
+    ['certFile', 'keyFile'],
+  ),
 });
 
 function resourceRequirements(component: string): JsonSchemaProps {

@@ -22,12 +22,15 @@ import type {
   V1Secret,
   V1Service,
   V1Toleration,
+  V1Volume,
+  V1VolumeMount,
 } from '@kubernetes/client-node';
 import { COPIES_PER_ZONE } from '@northlight/protocol';
 import { type ClusterSpec, formatSizeBytes } from '../core/cluster-spec.js';
 import type { EngineRole } from '../core/engine-plan.js';
 import type { Topology } from '../core/topology.js';
 import {
+  ANNOTATIONS,
   API_VERSION,
   APP_NAME,
   COMMANDS,
@@ -35,6 +38,7 @@ import {
   DATA_MOUNT_PATH,
   DATABASE_CLUSTER,
   dataClaimName,
+  ENGINE_TLS_MOUNT_PATH,
   enginePdbName,
   INTERNAL_SECRET_KEY,
   image,
@@ -53,6 +57,7 @@ import {
   STORAGE_VOLUME,
   storagePdbName,
   storageVolumeName,
+  TLS_SECRET_KEYS,
   ZONE_LABEL,
 } from './contract.js';
 
@@ -212,6 +217,23 @@ export type ServiceAddresses = ReadonlyMap<string, string>;
 
 const podIpEnv: V1EnvVar = { name: POD_IP_ENV, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } };
 
+/**
+ * The engine settings a pod is made from besides its version, as one annotation value; undefined for
+ * the defaults, so that pods made before the annotation existed match a spec that sets nothing.
+ */
+export function engineSettingsOf(spec: ClusterContext['spec']): string | undefined {
+  return spec.engine.tls === undefined ? undefined : `tls=${spec.engine.tls.secretName}`;
+}
+
+/** Extra volumes and mounts of a data pod (the engines' TLS Secret). */
+interface PodVolumes {
+  readonly volumes: readonly V1Volume[];
+  readonly mounts: readonly V1VolumeMount[];
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+const NO_VOLUMES: PodVolumes = { volumes: [], mounts: [], annotations: {} };
+
 function dataPod(
   context: ClusterContext,
   component: Component,
@@ -219,6 +241,7 @@ function dataPod(
   version: string,
   container: V1Container,
   extraLabels: Record<string, string>,
+  extra: PodVolumes = NO_VOLUMES,
 ): V1Pod {
   const template = context.spec.podTemplate;
   // The operator's labels win over the template's: a selector cannot be broken from the spec.
@@ -234,7 +257,9 @@ function dataPod(
     kind: 'Pod',
     metadata: {
       ...metadata(context, memberObjectName(context.name, member), labels),
-      ...(Object.keys(template.annotations).length === 0 ? {} : { annotations: { ...template.annotations } }),
+      ...(Object.keys(template.annotations).length === 0 && Object.keys(extra.annotations).length === 0
+        ? {}
+        : { annotations: { ...template.annotations, ...extra.annotations } }),
     },
     spec: {
       restartPolicy: component === 'engine' ? 'Never' : 'Always',
@@ -258,10 +283,13 @@ function dataPod(
                 } as V1ResourceRequirements,
               }
             : {}),
-          volumeMounts: [{ name: 'data', mountPath: DATA_MOUNT_PATH }],
+          volumeMounts: [{ name: 'data', mountPath: DATA_MOUNT_PATH }, ...extra.mounts],
         },
       ],
-      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: dataClaimName(context.name, member) } }],
+      volumes: [
+        { name: 'data', persistentVolumeClaim: { claimName: dataClaimName(context.name, member) } },
+        ...extra.volumes,
+      ],
     },
   };
 }
@@ -401,6 +429,27 @@ export function enginePod(context: ClusterContext, input: EnginePodInput): V1Pod
     );
     roleArgs.push('--role', 'replica', '--writer-url', urls.join(','));
   }
+  const tls = context.spec.engine.tls;
+  const settings = engineSettingsOf(context.spec);
+  const extra: PodVolumes =
+    tls === undefined
+      ? NO_VOLUMES
+      : {
+          // The kubelet refreshes a Secret volume in place when the Secret changes (cert-manager's
+          // renewals); the engine reloads the files when they change.
+          volumes: [{ name: 'tls', secret: { secretName: tls.secretName, defaultMode: 0o440 } }],
+          mounts: [{ name: 'tls', mountPath: ENGINE_TLS_MOUNT_PATH, readOnly: true }],
+          annotations: settings === undefined ? {} : { [ANNOTATIONS.engineSettings]: settings },
+        };
+  const tlsArgs =
+    tls === undefined
+      ? []
+      : [
+          '--pg-tls-cert',
+          `${ENGINE_TLS_MOUNT_PATH}/${TLS_SECRET_KEYS.cert}`,
+          '--pg-tls-key',
+          `${ENGINE_TLS_MOUNT_PATH}/${TLS_SECRET_KEYS.key}`,
+        ];
   return dataPod(
     context,
     'engine',
@@ -431,6 +480,7 @@ export function enginePod(context: ClusterContext, input: EnginePodInput): V1Pod
         '--placement-url',
         input.controlUrl,
         ...roleArgs,
+        ...tlsArgs,
       ],
       env: [
         podIpEnv,
@@ -453,6 +503,7 @@ export function enginePod(context: ClusterContext, input: EnginePodInput): V1Pod
       readinessProbe: httpReadiness(PORTS.engineHttp),
     },
     { [LABELS.role]: input.role, [LABELS.promotionTier]: String(engine.promotionTier) },
+    extra,
   );
 }
 

@@ -21,7 +21,7 @@
  * Progress is printed with timings.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -117,8 +117,13 @@ const clusterIp = (service: string) =>
   (server.get(CORE.services, NAMESPACE, service)?.spec as { clusterIP?: string } | undefined)?.clusterIP ??
   '';
 
-async function psql(host: string, password: string, command: string): Promise<string> {
-  const url = `postgresql://${PG_USER}:${encodeURIComponent(password)}@${host}:5432/${PG_DATABASE}`;
+async function psql(
+  host: string,
+  password: string,
+  command: string,
+  sslmode: 'prefer' | 'require' = 'prefer',
+): Promise<string> {
+  const url = `postgresql://${PG_USER}:${encodeURIComponent(password)}@${host}:5432/${PG_DATABASE}?sslmode=${sslmode}`;
   const { stdout } = await run('psql', [url, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', command], {
     timeout: 30_000,
   });
@@ -472,6 +477,75 @@ describe('the operator end to end', () => {
     expect(
       [...load.acknowledged, ...upgradeLoad.acknowledged, -1].filter((key) => !afterUpgrade.has(key)),
     ).toEqual([]);
+
+    // 7b. TLS from a kubernetes.io/tls Secret: setting spec.engine.tls recreates the engines as an
+    // upgrade does (the replica, a switchover, the old writer), and psql then connects with
+    // sslmode=require through both Services.
+    const tlsDirectory = join(directory, 'tls');
+    mkdirSync(tlsDirectory);
+    const [certFile, keyFile] = [join(tlsDirectory, 'tls.crt'), join(tlsDirectory, 'tls.key')];
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${readWriteServiceName(NAME)}`,
+    ]);
+    await kubectl('create', 'secret', 'tls', `${NAME}-tls`, `--cert=${certFile}`, `--key=${keyFile}`);
+    await expect(psql(readWrite, password, 'SELECT 1', 'require')).rejects.toThrow(/SSL/);
+    await kubectl(
+      'patch',
+      DATABASE_CLUSTER.singular,
+      NAME,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { engine: { tls: { secretName: `${NAME}-tls` } } } }),
+    );
+    const enginePods = () =>
+      owned(CORE.pods).filter(
+        (pod) => (pod.metadata.labels as Record<string, string>)[LABELS.component] === 'engine',
+      );
+    await until(
+      'the engines recreated with TLS',
+      () =>
+        condition('Ready')?.status === 'True' &&
+        condition('Upgrading')?.status === 'False' &&
+        enginePods().length === 2 &&
+        enginePods().every(
+          (pod) =>
+            (pod.metadata.annotations as Record<string, string> | undefined)?.[ANNOTATIONS.engineSettings] ===
+            `tls=${NAME}-tls`,
+        )
+          ? true
+          : undefined,
+      120_000,
+    );
+    const overTls = new Set(
+      (await psql(readWrite, password, 'SELECT k FROM kv ORDER BY k', 'require'))
+        .trim()
+        .split('\n')
+        .map(Number),
+    );
+    expect([...afterUpgrade].filter((key) => !overTls.has(key))).toEqual([]);
+    await until('the replica over TLS', async () =>
+      (await psql(readOnly, password, 'SELECT v FROM kv WHERE k = 0', 'require').catch(() => '')).trim() ===
+      'zero'
+        ? true
+        : undefined,
+    );
+    progress(
+      `TLS: engines recreated with ${NAME}-tls; writer ${statusOf()?.writer}; psql sslmode=require works`,
+    );
 
     // 8. Deleting the cluster removes everything it owns, and every process.
     const pids = owned(CORE.pods).flatMap((pod) => nodes.pids(NAMESPACE, pod.metadata.name as string));

@@ -224,6 +224,47 @@ describe('the DatabaseCluster reconciler', () => {
     await kubectl('delete', 'secret', internalSecretName('broken'), '--ignore-not-found');
   });
 
+  it('says once that the TLS Secret is missing, once that it lacks a key, and carries on', async () => {
+    // The Secret is the user's (cert-manager's): the operator never makes it, and a missing one must
+    // not stop the cluster's other work (running engines keep the certificate they loaded).
+    const yaml = cluster('tlsdb', ['a', 'b', 'c']).replace(
+      'engine: { instances:',
+      'engine: { tls: { secretName: tlsdb-cert }, instances:',
+    );
+    writeFileSync(join(directory, 'tlsdb.yaml'), yaml);
+    await kubectl('apply', '-f', join(directory, 'tlsdb.yaml'));
+    const warnings = () =>
+      server
+        .list(CORE.events, 'default')
+        .filter(
+          (event) => event.reason === 'TLSSecretNotReady' && String(event.message).includes('tlsdb-cert'),
+        )
+        .map((event) => String(event.message));
+    await until('the missing Secret warning', () => warnings().length > 0 || undefined);
+    expect(warnings()[0]).toContain('does not exist');
+    expect(warnings()[0]).toContain('kubectl create secret tls tlsdb-cert');
+    // The round went on: the storage pods exist.
+    await until('storage pods', () => owned(CORE.pods, 'tlsdb').length > 0 || undefined);
+    await kubectl('create', 'secret', 'generic', 'tlsdb-cert', '--from-literal=tls.crt=not-a-key');
+    await until('the missing key warning', () => warnings().length > 1 || undefined);
+    expect(warnings()[1]).toContain('has no tls.key');
+    await kubectl('delete', 'secret', 'tlsdb-cert');
+    await kubectl(
+      'create',
+      'secret',
+      'generic',
+      'tlsdb-cert',
+      '--type=kubernetes.io/tls',
+      '--from-literal=tls.crt=certificate',
+      '--from-literal=tls.key=key',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // about three more rounds
+    expect(warnings()).toHaveLength(2);
+    await kubectl('delete', DATABASE_CLUSTER.singular, 'tlsdb', '--wait=false');
+    await until('tlsdb deleted', () => server.get(dbRef, 'default', 'tlsdb') === undefined || undefined);
+    await kubectl('delete', 'secret', 'tlsdb-cert', '--ignore-not-found');
+  });
+
   it('refuses a spec change that would drop data, and deletes nothing', async () => {
     const podsBefore = owned(CORE.pods, 'db1')
       .map((pod) => pod.metadata.name)

@@ -8,11 +8,13 @@ import { type ClusterSpec, validateClusterSpec } from '../../src/core/cluster-sp
 import { planTopology } from '../../src/core/topology.js';
 import { specDocument } from '../../src/k8s/cluster-reconciler.js';
 import {
+  ANNOTATIONS,
   API_VERSION,
   COMMANDS,
   DATA_MOUNT_PATH,
   DATABASE_CLUSTER,
   dataClaimName,
+  ENGINE_TLS_MOUNT_PATH,
   internalSecretName,
   LABELS,
   MANAGER,
@@ -28,6 +30,7 @@ import {
   dataClaim,
   disruptionBudgets,
   enginePod,
+  engineSettingsOf,
   internalSecret,
   memberService,
   networkPolicies,
@@ -207,6 +210,51 @@ describe('owned objects', () => {
     expect(argValue(replicaArgs, '--role')).toBe('replica');
     expect(argValue(replicaArgs, '--writer-url')).toBe(`http://10.1.0.2:${PORTS.engineHttp}`);
     expect(replica.metadata?.labels?.[LABELS.role]).toBe('replica');
+  });
+
+  it('mounts the TLS Secret in engine pods and marks the pods with the setting, only when asked', () => {
+    const input = {
+      name: 'engine-1',
+      role: 'writer' as const,
+      version: '0.1.0',
+      writer: 'engine-1',
+      addresses,
+      controlUrl: 'http://10.9.9.9:7400',
+    };
+    const plain = enginePod(ctx, input);
+    expect(plain.spec!.containers[0]!.args).not.toContain('--pg-tls-cert');
+    expect(plain.spec?.volumes?.map((volume) => volume.name)).toEqual(['data']);
+    expect(plain.metadata?.annotations?.[ANNOTATIONS.engineSettings]).toBeUndefined();
+    expect(engineSettingsOf(ctx.spec)).toBeUndefined();
+
+    const withTls = context({
+      engine: {
+        instances: [
+          { name: 'engine-1', promotionTier: 0 },
+          { name: 'engine-2', promotionTier: 1 },
+        ],
+        tls: { secretName: 'db1-cert' },
+      },
+    });
+    const pod = enginePod(withTls, input);
+    const container = pod.spec!.containers[0]!;
+    expect(argValue(container.args!, '--pg-tls-cert')).toBe(`${ENGINE_TLS_MOUNT_PATH}/tls.crt`);
+    expect(argValue(container.args!, '--pg-tls-key')).toBe(`${ENGINE_TLS_MOUNT_PATH}/tls.key`);
+    expect(pod.spec?.volumes).toContainEqual({
+      name: 'tls',
+      secret: { secretName: 'db1-cert', defaultMode: 0o440 },
+    });
+    expect(container.volumeMounts).toContainEqual({
+      name: 'tls',
+      mountPath: ENGINE_TLS_MOUNT_PATH,
+      readOnly: true,
+    });
+    expect(pod.metadata?.annotations?.[ANNOTATIONS.engineSettings]).toBe('tls=db1-cert');
+    expect(engineSettingsOf(withTls.spec)).toBe('tls=db1-cert');
+    // Storage pods do not change with the engines' TLS.
+    expect(storagePod(withTls, 'storage-a-1', '0.1.0', addresses)).toEqual(
+      storagePod(ctx, 'storage-a-1', '0.1.0', addresses),
+    );
   });
 
   it('selects the writer for -rw and the replicas for -ro', () => {

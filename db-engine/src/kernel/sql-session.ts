@@ -638,18 +638,17 @@ export class SqlSession {
         );
       }
       this.#bind(stmt, params, index);
-      const columnCount = wasm._sqlite3_column_count(stmt);
-      const columns: string[] = [];
-      for (let column = 0; column < columnCount; column++) {
-        columns.push(wasm.UTF8ToString(wasm._sqlite3_column_name(stmt, column)));
-      }
+      // Read after the first step: a schema change re-prepares the statement inside it, and the new
+      // one may have other columns (`SELECT *` after the table was replaced).
+      let columnCount = 0;
       const rows: SqlValue[][] = [];
       const totalChangesBefore = writes ? this.#totalChanges() : 0;
       this.#authorizingUserSql = true; // a schema change may re-prepare the statement inside step
       this.#interruptible = true;
       try {
-        for (;;) {
+        for (let first = true; ; first = false) {
           const rc = wasm._sqlite3_step(stmt);
+          if (first) columnCount = wasm._sqlite3_column_count(stmt);
           if (rc === SQLITE_INTERRUPT) throw this.#canceled(index);
           if (rc === SQLITE_ROW) {
             // Rows are read in JavaScript, between steps: a cancel must stop a long result too.
@@ -664,6 +663,10 @@ export class SqlSession {
       } finally {
         this.#authorizingUserSql = false;
         this.#interruptible = false;
+      }
+      const columns: string[] = [];
+      for (let column = 0; column < columnCount; column++) {
+        columns.push(wasm.UTF8ToString(wasm._sqlite3_column_name(stmt, column)));
       }
       // sqlite3_changes() keeps the last DML's count through DDL; the total tells whether this changed any.
       const changes =

@@ -318,12 +318,14 @@ function exactAsDouble(value: bigint): boolean {
   return BigInt(Number(value)) === value;
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+
 function validDate(year: string, month: string, day: string): boolean {
   const y = Number(year);
   const m = Number(month);
   const d = Number(day);
   if (y < 1 || m < 1 || m > 12 || d < 1) return false;
-  return d <= new Date(Date.UTC(2000, m, 0)).getUTCDate() - (m === 2 && !leapYear(y) ? 1 : 0);
+  return d <= (DAYS_IN_MONTH[m - 1] as number) + (m === 2 && leapYear(y) ? 1 : 0);
 }
 
 function leapYear(year: number): boolean {

@@ -290,6 +290,7 @@ export class GateTransaction {
     statements: readonly SqlStatement[],
     options: {
       readonly typedValues?: boolean;
+      readonly declaredTypes?: boolean;
       readonly signal?: AbortSignal;
       /** How long to wait for the SQL writer (the gate's default; 0: no limit). */
       readonly lockWaitMs?: number;
@@ -299,7 +300,10 @@ export class GateTransaction {
     if (this.#ended) return { ok: false, error: ENDED };
     this.#disarmIdleTimer();
     try {
-      const typed = options.typedValues === true ? { typedValues: true } : {};
+      const typed = {
+        ...(options.typedValues === true ? { typedValues: true } : {}),
+        ...(options.declaredTypes === true ? { declaredTypes: true } : {}),
+      };
       if (this.readOnly) {
         // Guarded like every other step: an engine failure while the read waits for the durability of
         // what it saw (write quorum lost, the kernel replaced) is this statement's error, not a throw

@@ -4,7 +4,8 @@
  * the one SQLite connection in turn.
  *
  * Values cross typed by SQLite storage class (`typedValues`), so the protocol can tell an INTEGER from
- * a REAL and a BLOB from TEXT. Failures become ErrorResponse fields: the kernel's SQLSTATE as it
+ * a REAL and a BLOB from TEXT, with each result column's declared type (`declaredTypes`), so it can
+ * type the column as PostgreSQL would. Failures become ErrorResponse fields: the kernel's SQLSTATE as it
  * mapped it, and for a failure of the engine itself (write quorum lost, the kernel being replaced, a
  * fenced writer) 57P03 with what to do.
  */
@@ -53,6 +54,7 @@ export function createEngineBackend(options: EngineBackendOptions): SqlBackend {
             statements: statements.map(toSqlStatement),
             readOnly: runOptions.readOnly || options.role === 'replica',
             typedValues: true,
+            declaredTypes: true,
           },
           runOptions.signal,
           runOptions.lockWaitMs,
@@ -86,6 +88,7 @@ function wrapTransaction(transaction: GateTransaction): BackendTransaction {
     async run(statement, signal, lockWaitMs): Promise<BackendReply<StatementOutcome>> {
       const reply = await transaction.run([toSqlStatement(statement)], {
         typedValues: true,
+        declaredTypes: true,
         ...(signal === undefined ? {} : { signal }),
         ...(lockWaitMs === undefined ? {} : { lockWaitMs }),
       });

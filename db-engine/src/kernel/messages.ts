@@ -43,6 +43,11 @@ export interface ExecuteRequest {
   /** Values typed by storage class (`TypedValue`) instead of the JSON-friendly `JsonValue`. */
   readonly typedValues?: boolean;
   /**
+   * Each result with columns also carries its columns' declared types (`StatementResult.declaredTypes`,
+   * declared-types.ts): what the wire protocol needs to type its results as PostgreSQL would.
+   */
+  readonly declaredTypes?: boolean;
+  /**
    * Prepare the one statement without running it: the result has its columns, no rows, and
    * `parameterCount` and `readOnly` (the wire protocol's Parse and Describe).
    */
@@ -68,6 +73,13 @@ export interface StatementResult {
   readonly rows: readonly (readonly SqlValue[])[];
   /** Rows inserted, updated or deleted by the statement (not by its triggers); 0 for the others. */
   readonly changes: number;
+  /**
+   * When the request asked for `declaredTypes` and there are columns: SQLite's declared type of each
+   * column that is a direct reference to a table column, as written in its CREATE TABLE (`BIGINT`,
+   * `varchar(20)`), a name from its affinity for some expressions (`INT` for a CAST to an integer
+   * type, `TEXT`, `REAL`, `NUM`, `BLOB`), '' for the rest (declared-types.ts).
+   */
+  readonly declaredTypes?: readonly string[];
   /** `describeOnly`: the statement's highest parameter number. */
   readonly parameterCount?: number;
   /** `describeOnly`: SQLite says the statement does not write. */

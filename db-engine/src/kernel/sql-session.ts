@@ -21,6 +21,7 @@
  * in an LRU cache by SQL text; values are bound and read without the Promise-based API.
  */
 import { assert } from '@northlight/protocol';
+import { DeclaredTypes, type DeclaredTypesStats } from './declared-types.js';
 import type {
   ExecuteReply,
   ExecuteRequest,
@@ -188,6 +189,8 @@ export class SqlSession {
   readonly #begin: number;
   readonly #commit: number;
   readonly #rollback: number;
+  readonly #schemaVersionStmt: number;
+  readonly #declaredTypes: DeclaredTypes;
   readonly #textDecoder = new TextDecoder();
   readonly #textEncoder = new TextEncoder();
   /** The authorizer applies to user SQL only; internal statements may be re-prepared any time. */
@@ -203,6 +206,8 @@ export class SqlSession {
   #open: { readonly id: number; readonly readOnly: boolean } | undefined;
   /** The request in progress asked for `typedValues`. */
   #typedValues = false;
+  /** The request in progress asked for `declaredTypes`. */
+  #wantDeclaredTypes = false;
   /** Whether the request in progress was cancelled (`execute`'s argument); read by the progress handler. */
   #cancelled: (() => boolean) | undefined;
   /** Set only while a user statement steps: internal BEGIN/COMMIT/ROLLBACK are never interrupted. */
@@ -229,6 +234,8 @@ export class SqlSession {
     this.#begin = this.#prepareInternal('BEGIN');
     this.#commit = this.#prepareInternal('COMMIT');
     this.#rollback = this.#prepareInternal('ROLLBACK');
+    this.#schemaVersionStmt = this.#prepareInternal('PRAGMA schema_version');
+    this.#declaredTypes = new DeclaredTypes(wasm);
     const rc = wasm.set_authorizer(db, (_pApp, action, p3, p4) => this.#authorize(action, p3, p4), 0);
     assert(rc === SQLITE_OK, `sqlite3_set_authorizer failed: ${rc}`);
     wasm.progress_handler(db, PROGRESS_STEPS, () => this.#onProgress(), 0);
@@ -289,6 +296,7 @@ export class SqlSession {
     this.#requests++;
     this.#vfs.refusal = undefined;
     this.#typedValues = request.typedValues === true;
+    this.#wantDeclaredTypes = request.declaredTypes === true;
     const sealedBefore = this.#vfs.lastSealedSeq;
     assert(
       this.#open === undefined || request.transaction !== undefined || request.describeOnly === true,
@@ -323,6 +331,7 @@ export class SqlSession {
     } finally {
       this.#vfs.refusal = undefined;
       this.#typedValues = false;
+      this.#wantDeclaredTypes = false;
       this.#cancelled = undefined;
     }
   }
@@ -385,7 +394,10 @@ export class SqlSession {
     if (this.#closed) return;
     this.#closed = true;
     for (const stmt of this.#statements.values()) this.#wasm._sqlite3_finalize(stmt);
-    for (const stmt of [this.#begin, this.#commit, this.#rollback]) this.#wasm._sqlite3_finalize(stmt);
+    for (const stmt of [this.#begin, this.#commit, this.#rollback, this.#schemaVersionStmt]) {
+      this.#wasm._sqlite3_finalize(stmt);
+    }
+    this.#declaredTypes.close();
     this.#wasm._sqlite3_close_v2(this.#db);
   }
 
@@ -517,11 +529,70 @@ export class SqlSession {
 
   #rollbackIfOpen(): void {
     if (this.#wasm._sqlite3_get_autocommit(this.#db) !== 0) return;
+    const schemaVersion = this.#schemaVersion();
     const rc = this.#wasm._sqlite3_step(this.#rollback);
     this.#wasm._sqlite3_reset(this.#rollback);
     // A ROLLBACK that fails leaves a transaction open that nothing can end: a bug, not an input.
     assert(rc === SQLITE_DONE, `ROLLBACK failed: ${rc} ${errorMessage(this.#wasm, this.#db)}`);
     assert(this.#wasm._sqlite3_get_autocommit(this.#db) !== 0, 'a transaction is still open after ROLLBACK');
+    // The rolled-back schema's version may come again with another schema (declared-types.ts).
+    const after = this.#schemaVersion();
+    if (schemaVersion === undefined || after === undefined || after !== schemaVersion) {
+      this.#declaredTypes.invalidate();
+    }
+  }
+
+  /** What `declaredTypes` has done since the session opened (tests). */
+  get declaredTypesStats(): DeclaredTypesStats {
+    return this.#declaredTypes.stats;
+  }
+
+  /** The volume's schema version (`PRAGMA schema_version`), or undefined if it cannot be read now. */
+  #schemaVersion(): number | undefined {
+    const wasm = this.#wasm;
+    const rc = wasm._sqlite3_step(this.#schemaVersionStmt);
+    const version = rc === SQLITE_ROW ? wasm._sqlite3_column_int64(this.#schemaVersionStmt, 0) : undefined;
+    wasm._sqlite3_reset(this.#schemaVersionStmt);
+    return version;
+  }
+
+  /** The CREATE statements of the volume's tables and views, in creation order (undefined: unreadable). */
+  #schemaStatements(): readonly string[] | undefined {
+    const wasm = this.#wasm;
+    const pointer = allocateCString(
+      wasm,
+      "SELECT sql FROM main.sqlite_schema WHERE type IN ('table', 'view') AND sql IS NOT NULL ORDER BY rowid",
+    );
+    const { stmt } = this.#prepareTrusted(pointer);
+    wasm._sqlite3_free(pointer);
+    const statements: string[] = [];
+    try {
+      for (;;) {
+        const rc = wasm._sqlite3_step(stmt);
+        if (rc === SQLITE_DONE) return statements;
+        if (rc !== SQLITE_ROW) return undefined;
+        statements.push(wasm.UTF8ToString(wasm._sqlite3_column_text(stmt, 0)));
+      }
+    } finally {
+      wasm._sqlite3_finalize(stmt);
+    }
+  }
+
+  /**
+   * The declared types of `stmt`'s result columns (declared-types.ts), before any value is bound; or
+   * undefined when the schema cannot be read now (the statement then fails or runs without them).
+   */
+  #declaredTypesOf(
+    stmt: number,
+    sql: string | undefined,
+    columnCount: number,
+  ): readonly string[] | undefined {
+    const schemaVersion = this.#schemaVersion();
+    if (schemaVersion === undefined) return undefined;
+    const text = sql ?? this.#wasm.UTF8ToString(this.#wasm._sqlite3_sql(stmt));
+    return this.#declaredTypes.typesOf(stmt, text, columnCount, schemaVersion, () =>
+      this.#schemaStatements(),
+    );
   }
 
   // ---- statements ----
@@ -532,7 +603,7 @@ export class SqlSession {
     if (cached !== undefined) {
       this.#statements.delete(entry.sql);
       this.#statements.set(entry.sql, cached);
-      return this.#runStatement(cached, entry.params ?? [], index, readOnly);
+      return this.#runStatement(cached, entry.params ?? [], index, readOnly, entry.sql);
     }
     const sql = this.#textEncoder.encode(entry.sql);
     const pointer = this.#wasm._sqlite3_malloc(sql.length + 1);
@@ -561,7 +632,7 @@ export class SqlSession {
       if (stmt === 0) break;
       if (offset === 0 && isBlankSql(sql, tail)) {
         this.#cacheStatement(entry.sql, stmt);
-        return this.#runStatement(stmt, entry.params ?? [], index, readOnly);
+        return this.#runStatement(stmt, entry.params ?? [], index, readOnly, entry.sql);
       }
       try {
         if ((entry.params?.length ?? 0) > 0) {
@@ -618,11 +689,13 @@ export class SqlSession {
     this.#statements.set(sql, stmt);
   }
 
+  /** `sql`: the statement's text when the caller has it (else it is read from `stmt` if needed). */
   #runStatement(
     stmt: number,
     params: readonly SqlParam[],
     index: number,
     readOnly: boolean,
+    sql?: string,
   ): StatementResult {
     const wasm = this.#wasm;
     try {
@@ -638,18 +711,17 @@ export class SqlSession {
         );
       }
       this.#bind(stmt, params, index);
-      const columnCount = wasm._sqlite3_column_count(stmt);
-      const columns: string[] = [];
-      for (let column = 0; column < columnCount; column++) {
-        columns.push(wasm.UTF8ToString(wasm._sqlite3_column_name(stmt, column)));
-      }
+      // Read after the first step: a schema change re-prepares the statement inside it, and the new
+      // one may have other columns (`SELECT *` after the table was replaced).
+      let columnCount = 0;
       const rows: SqlValue[][] = [];
       const totalChangesBefore = writes ? this.#totalChanges() : 0;
       this.#authorizingUserSql = true; // a schema change may re-prepare the statement inside step
       this.#interruptible = true;
       try {
-        for (;;) {
+        for (let first = true; ; first = false) {
           const rc = wasm._sqlite3_step(stmt);
+          if (first) columnCount = wasm._sqlite3_column_count(stmt);
           if (rc === SQLITE_INTERRUPT) throw this.#canceled(index);
           if (rc === SQLITE_ROW) {
             // Rows are read in JavaScript, between steps: a cancel must stop a long result too.
@@ -665,10 +737,21 @@ export class SqlSession {
         this.#authorizingUserSql = false;
         this.#interruptible = false;
       }
+      const columns: string[] = [];
+      for (let column = 0; column < columnCount; column++) {
+        columns.push(wasm.UTF8ToString(wasm._sqlite3_column_name(stmt, column)));
+      }
       // sqlite3_changes() keeps the last DML's count through DDL; the total tells whether this changed any.
       const changes =
         writes && this.#totalChanges() !== totalChangesBefore ? wasm._sqlite3_changes(this.#db) : 0;
-      return { columns, rows, changes };
+      if (!this.#wantDeclaredTypes || columnCount === 0) return { columns, rows, changes };
+      // Described as it ran, with its values unbound (the probe sees parameters as NULL).
+      wasm._sqlite3_reset(stmt);
+      wasm._sqlite3_clear_bindings(stmt);
+      const declaredTypes = this.#declaredTypesOf(stmt, sql, columnCount);
+      return declaredTypes === undefined
+        ? { columns, rows, changes }
+        : { columns, rows, changes, declaredTypes };
     } finally {
       wasm._sqlite3_reset(stmt);
       wasm._sqlite3_clear_bindings(stmt);

@@ -57,6 +57,8 @@ export interface SqliteWasm {
   _sqlite3_finalize(stmt: number): number;
   _sqlite3_stmt_readonly(stmt: number): number;
   _sqlite3_sql(stmt: number): number;
+  /** The statement's SQL with its bound values written in (unbound ones as NULL); free it with sqlite3_free. */
+  _sqlite3_expanded_sql(stmt: number): number;
   _sqlite3_bind_parameter_count(stmt: number): number;
   _sqlite3_bind_null(stmt: number, index: number): number;
   _sqlite3_bind_int(stmt: number, index: number, value: number): number;

@@ -226,6 +226,32 @@ describe('replica session', () => {
     replica.session.close();
   });
 
+  it('gives declared types of result columns, following the schema the writer changes', async () => {
+    const storage = new VersionedStorage();
+    const writer = await SqlSession.open({
+      pageSource: { readPage: () => ({ ok: true, page: new Uint8Array(PAGE_SIZE_BYTES) }) },
+      sink: storage,
+      cachePages: 1_000,
+    });
+    expect(run(writer, 'CREATE TABLE t (id INTEGER PRIMARY KEY, ok BOOLEAN)').ok).toBe(true);
+    const replica = await openReplica(storage, { cachePages: 64 });
+    replica.catchUp(storage.mtrs.length);
+    const types = () => {
+      const reply = replica.session.execute({
+        statements: [{ sql: 'SELECT * FROM t' }],
+        declaredTypes: true,
+      });
+      return reply.ok ? reply.results[0]!.declaredTypes : reply.error.message;
+    };
+    // The probe runs on a shadow of the schema, so the replica's query_only is no obstacle.
+    expect(types()).toEqual(['INTEGER', 'BOOLEAN']);
+    expect(run(writer, 'ALTER TABLE t ADD COLUMN big BIGINT').ok).toBe(true);
+    replica.catchUp(storage.mtrs.length);
+    expect(types()).toEqual(['INTEGER', 'BOOLEAN', 'BIGINT']);
+    writer.close();
+    replica.session.close();
+  });
+
   it('refuses every write with 25006 naming the replica, and stays usable', async () => {
     const storage = new VersionedStorage();
     const writer = await SqlSession.open({

@@ -236,6 +236,21 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       expect(result.stdout).not.toContain('after_quit');
     });
 
+    it('shows a boolean column as t/f and other declared types as PostgreSQL does', async () => {
+      const script = [
+        'CREATE TABLE psql_typed (id integer PRIMARY KEY, ok boolean, score real, doc jsonb, at timestamp);',
+        `INSERT INTO psql_typed VALUES (1, 1, 0.5, '{"k": 1}', '2024-02-29 12:34:56'), (2, 0, 1000000, NULL, NULL);`,
+        'SELECT * FROM psql_typed ORDER BY id;',
+      ].join('\n');
+      const result = await psql(port, ['-v', 'ON_ERROR_STOP=1', '-tA'], { input: script });
+      expect(result.stderr).toBe('');
+      // 1000000 as float4 is PostgreSQL's 1e+06.
+      expect(result.stdout.trim().split('\n').slice(-2)).toEqual([
+        '1|t|0.5|{"k": 1}|2024-02-29 12:34:56',
+        '2|f|1e+06||',
+      ]);
+    });
+
     it('an error carries its SQLSTATE and the session goes on', async () => {
       const result = await psql(port, [
         '-v',
@@ -351,11 +366,12 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
           'SELECT id, label, weight, data FROM pg_things WHERE id >= $1 ORDER BY id',
           [1],
         );
+        // BIGSERIAL is stored as INTEGER (the rowid), so id is int4 while it fits (docs/clients.md).
         expect(selected.rows).toEqual([
-          { id: '1', label: 'one', weight: 1.25, data: Buffer.from([0, 1, 255]) },
-          { id: '2', label: "it's", weight: -2.5, data: null },
+          { id: 1, label: 'one', weight: 1.25, data: Buffer.from([0, 1, 255]) },
+          { id: 2, label: "it's", weight: -2.5, data: null },
         ]);
-        expect(selected.fields.map((field) => field.dataTypeID)).toEqual([20, 25, 701, 17]);
+        expect(selected.fields.map((field) => field.dataTypeID)).toEqual([23, 25, 701, 17]);
         const named = await text.query({
           name: 'by-label',
           text: 'SELECT id FROM pg_things WHERE label = $1',
@@ -366,7 +382,7 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
           text: 'SELECT id FROM pg_things WHERE label = $1',
           values: ["it's"],
         });
-        expect([named.rows, again.rows]).toEqual([[{ id: '1' }], [{ id: '2' }]]);
+        expect([named.rows, again.rows]).toEqual([[{ id: 1 }], [{ id: 2 }]]);
       } finally {
         await text.end();
       }
@@ -379,10 +395,10 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       try {
         const result = await binary.query('SELECT id, label FROM pg_things WHERE label = $1', ['one']);
         expect(result.fields.map((field) => [field.dataTypeID, field.format])).toEqual([
-          [20, 'binary'],
+          [23, 'binary'],
           [25, 'binary'],
         ]);
-        expect(result.rows).toEqual([{ id: '1', label: 'one' }]);
+        expect(result.rows).toEqual([{ id: 1, label: 'one' }]);
       } finally {
         await binary.end();
       }
@@ -443,13 +459,60 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         await connection.query('ROLLBACK');
         const balances = await connection.query('SELECT id, balance FROM pg_accounts ORDER BY id');
         expect(balances.rows).toEqual([
-          { id: '1', balance: '100' },
-          { id: '2', balance: '50' },
+          { id: 1, balance: 100 },
+          { id: 2, balance: 50 },
         ]);
         const missing = await connection.query('SELECT * FROM pg_nothing').catch((error: unknown) => error);
         expect(missing).toMatchObject({ code: '42P01' });
       } finally {
         await connection.end();
+      }
+    });
+
+    it('result columns get the PostgreSQL types of their declared types, text and binary; others their values’', async () => {
+      const text = client();
+      const binary = client(true);
+      await text.connect();
+      await binary.connect();
+      try {
+        await text.query(
+          'CREATE TABLE pg_typed (id integer PRIMARY KEY, ok boolean, n smallint, big bigint, doc jsonb, note varchar(10), r double precision)',
+        );
+        await text.query(
+          `INSERT INTO pg_typed VALUES (1, 1, 3, 9007199254740993, '{"a": [1, 2]}', 'x', 0.5), (2, 0, -4, 5, '[]', NULL, NULL)`,
+        );
+        // What PostgreSQL's own types give node-postgres: int4/int2 numbers, bool, int8 as a string
+        // (it may not fit a JS number), jsonb parsed.
+        const expected = [
+          { id: 1, ok: true, n: 3, big: '9007199254740993', doc: { a: [1, 2] }, note: 'x', r: 0.5 },
+          { id: 2, ok: false, n: -4, big: '5', doc: [], note: null, r: null },
+        ];
+        for (const connection of [text, binary]) {
+          const all = await connection.query('SELECT * FROM pg_typed ORDER BY id');
+          expect(all.fields.map((field) => field.dataTypeID)).toEqual([23, 16, 21, 20, 3802, 1043, 701]);
+          expect(all.rows).toEqual(expected);
+          // Through a parameter, a join, aliases and a subquery.
+          const joined = await connection.query(
+            'SELECT a.id AS ident, b.ok AS flag, b.big FROM pg_typed a JOIN (SELECT id, ok, big FROM pg_typed) b ON b.id = a.id WHERE a.id = $1',
+            [1],
+          );
+          expect(joined.rows).toEqual([{ ident: 1, flag: true, big: '9007199254740993' }]);
+        }
+        // SQLite lets a column hold values its type cannot: that column falls back to its values' type.
+        await text.query('INSERT INTO pg_typed (id, ok, n) VALUES (3, 7, 2147483648)');
+        const loose = await text.query('SELECT id, ok, n FROM pg_typed ORDER BY id');
+        expect(loose.fields.map((field) => field.dataTypeID)).toEqual([23, 20, 20]);
+        expect(loose.rows).toEqual([
+          { id: 1, ok: '1', n: '3' },
+          { id: 2, ok: '0', n: '-4' },
+          { id: 3, ok: '7', n: '2147483648' },
+        ]);
+        // Expressions have no declared type: their values' types, as before.
+        const counted = await text.query('SELECT count(*) AS c, max(id) + 1 AS next FROM pg_typed');
+        expect(counted.rows).toEqual([{ c: '3', next: '4' }]);
+      } finally {
+        await text.end();
+        await binary.end();
       }
     });
 
@@ -469,7 +532,7 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
           [1, true, 2, false],
         );
         const active = await connection.query('SELECT id FROM pg_flags WHERE active');
-        expect(active.rows).toEqual([{ id: '1' }]);
+        expect(active.rows).toEqual([{ id: 1 }]);
         const stored = await connection.query('SELECT typeof(active) AS type FROM pg_flags ORDER BY id');
         expect(stored.rows).toEqual([{ type: 'integer' }, { type: 'integer' }]);
         const refused = await connection.query("SELECT '{}'::jsonb").catch((error: unknown) => error);

@@ -136,8 +136,9 @@ describe('simple query', () => {
     );
     expect(types(messages)).toBe('CCTDDCZ');
     expect(tags(messages)).toEqual(['CREATE TABLE', 'INSERT 0 2', 'SELECT 2']);
+    // a is declared INTEGER: int4, as in PostgreSQL.
     expect(rowDescriptionColumns((find(messages, 'T')[0] as BackendMessage).body)).toEqual([
-      ['a', 20, 0],
+      ['a', 23, 0],
       ['b', 25, 0],
     ]);
     expect(rows(messages)).toEqual([
@@ -274,7 +275,7 @@ describe('extended protocol', () => {
     expect(tags(portal)).toEqual(['SELECT 1']);
   });
 
-  it('an undescribed statement’s portal gets the values’ own types, in binary when asked', async () => {
+  it('an undescribed statement’s portal gets its columns’ declared types, in binary when asked', async () => {
     const harness = await withTable();
     const messages = await harness.roundTrip(
       frontend.parse('', 'SELECT id, score, name FROM t WHERE id = $1', [20]),
@@ -284,15 +285,41 @@ describe('extended protocol', () => {
       frontend.sync(),
     );
     expect(types(messages)).toBe('12TDCZ');
+    // INTEGER → int4 (4 bytes), REAL → float4 (1.5 is a float4), TEXT → text.
+    expect(rowDescriptionColumns((find(messages, 'T')[0] as BackendMessage).body)).toEqual([
+      ['id', 23, 1],
+      ['score', 700, 1],
+      ['name', 25, 1],
+    ]);
+    const [id, score, name] = dataRowValues((find(messages, 'D')[0] as BackendMessage).body);
+    expect((id as Uint8Array).length).toBe(4);
+    expect(new DataView((id as Uint8Array).buffer).getInt32(0)).toBe(1);
+    expect(new DataView((score as Uint8Array).buffer).getFloat32(0)).toBe(1.5);
+    expect(text(name as Uint8Array)).toBe('a');
+  });
+
+  it('an expression, or a column whose values do not fit its declared type, gets its values’ own types', async () => {
+    const harness = await withTable();
+    await harness.roundTrip(frontend.query('INSERT INTO t VALUES (2147483648, 0.1, 7)'));
+    const messages = await harness.roundTrip(
+      frontend.parse('', 'SELECT id, score, name, id + 1 AS next FROM t WHERE id > $1 ORDER BY id', [20]),
+      frontend.bind('', '', [new Uint8Array([0, 0, 0, 0, 0, 0, 0, 2])], [1], [1]),
+      frontend.describe('P', ''),
+      frontend.execute(''),
+      frontend.sync(),
+    );
+    // id 2^31 is no int4, 0.1 no float4, and TEXT affinity made 7 the text '7'.
     expect(rowDescriptionColumns((find(messages, 'T')[0] as BackendMessage).body)).toEqual([
       ['id', 20, 1],
       ['score', 701, 1],
       ['name', 25, 1],
+      ['next', 20, 1],
     ]);
-    const [id, score, name] = dataRowValues((find(messages, 'D')[0] as BackendMessage).body);
-    expect(new DataView((id as Uint8Array).buffer).getBigInt64(0)).toBe(1n);
-    expect(new DataView((score as Uint8Array).buffer).getFloat64(0)).toBe(1.5);
-    expect(text(name as Uint8Array)).toBe('a');
+    const values = find(messages, 'D').map((row) => dataRowValues(row.body));
+    expect(values.map(([id]) => new DataView((id as Uint8Array).buffer).getBigInt64(0))).toEqual([
+      3n,
+      2147483648n,
+    ]);
   });
 
   it('sysbench’s shape: prepared BEGIN / UPDATE / COMMIT, Bind+Describe+Execute+Sync each', async () => {
@@ -731,7 +758,8 @@ describe('bounds and timeouts', () => {
       ),
     );
     expect(find(answer, 'E')).toEqual([]);
-    expect(rows(answer)).toEqual([['new', '0', '-1', '1', '2']]);
+    // b is declared bool: t, as PostgreSQL shows it.
+    expect(rows(answer)).toEqual([['new', '0', '-1', 't', '2']]);
   });
 
   it('Terminate closes and rolls back an open transaction', async () => {

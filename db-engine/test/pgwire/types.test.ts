@@ -1,16 +1,21 @@
 /**
- * Parameter decoding per declared OID in text and binary, the result-column type rule over SQLite's
- * storage classes, and result encoding in both formats.
+ * Parameter decoding per declared OID in text and binary, the result-column type rules (by declared
+ * type when the values fit it, else over SQLite's storage classes), and result encoding in both
+ * formats.
  */
 import { describe, expect, it } from 'vitest';
 import {
   columnTypeOid,
+  declaredTypeOid,
   decodeBinaryParameter,
   decodeTextParameter,
   encodeResultValue,
+  fitsType,
+  formatFloat4,
   formatFloat8,
   Oid,
   PgValueError,
+  resultColumnOid,
 } from '../../src/core/pgwire/types.js';
 
 function be(bytes: number, write: (view: DataView) => void): Uint8Array {
@@ -151,5 +156,134 @@ describe('result columns', () => {
     expect(encodeResultValue(3n, Oid.float8, 1)).toEqual(be(8, (view) => view.setFloat64(0, 3)));
     expect(encodeResultValue(new Uint8Array([9]), Oid.bytea, 1)).toEqual(new Uint8Array([9]));
     expect(decode(encodeResultValue(7n, Oid.text, 1))).toBe('7');
+  });
+});
+
+describe('declared types', () => {
+  it('name the PostgreSQL type PostgreSQL gives them, case and modifiers aside', () => {
+    const cases: [string, number | null][] = [
+      ['INTEGER', Oid.int4],
+      ['int', Oid.int4],
+      ['int4', Oid.int4],
+      ['serial', Oid.int4],
+      ['BIGINT', Oid.int8],
+      ['int8', Oid.int8],
+      ['bigserial', Oid.int8],
+      ['smallint', Oid.int2],
+      ['INT2', Oid.int2],
+      ['boolean', Oid.bool],
+      ['BOOL', Oid.bool],
+      ['real', Oid.float4],
+      ['float4', Oid.float4],
+      ['double  precision', Oid.float8],
+      ['float8', Oid.float8],
+      ['FLOAT', Oid.float8],
+      ['numeric(10,2)', Oid.numeric],
+      ['decimal', Oid.numeric],
+      ['text', Oid.text],
+      ['varchar(20)', Oid.varchar],
+      ['character varying(5)', Oid.varchar],
+      ['char(3)', Oid.bpchar],
+      ['bpchar', Oid.bpchar],
+      ['bytea', Oid.bytea],
+      ['BLOB', Oid.bytea],
+      ['json', Oid.json],
+      ['jsonb', Oid.jsonb],
+      ['uuid', Oid.uuid],
+      ['date', Oid.date],
+      ['timestamp', Oid.timestamp],
+      ['timestamp(3) without time zone', Oid.timestamp],
+      ['timestamptz', Oid.timestamptz],
+      ['timestamp with time zone', Oid.timestamptz],
+      ['', null],
+      ['NUM', null],
+      ['interval', null],
+      ['datetime', null],
+    ];
+    for (const [declared, oid] of cases)
+      expect([declared, declaredTypeOid(declared)]).toEqual([declared, oid]);
+  });
+
+  it('type a column only when every value fits, else by its values', () => {
+    expect(resultColumnOid('integer', [1n, null, -2147483648n], 0)).toBe(Oid.int4);
+    expect(resultColumnOid('integer', [1n, 2n ** 40n], 0)).toBe(Oid.int8);
+    expect(resultColumnOid('integer', [1n, 'x'], 0)).toBe(Oid.text);
+    expect(resultColumnOid('smallint', [32_768n], 0)).toBe(Oid.int8);
+    expect(resultColumnOid('boolean', [0n, 1n, 'true', 'off'], 0)).toBe(Oid.bool);
+    expect(resultColumnOid('boolean', [0n, 7n], 0)).toBe(Oid.int8);
+    expect(resultColumnOid('boolean', ['maybe'], 0)).toBe(Oid.text);
+    expect(resultColumnOid('real', [0.5, 3n], 0)).toBe(Oid.float4);
+    expect(resultColumnOid('real', [0.1], 0)).toBe(Oid.float8);
+    expect(resultColumnOid('double precision', [0.1, 2n], 0)).toBe(Oid.float8);
+    expect(resultColumnOid('jsonb', ['{"a":1}', 5n, 1.5], 0)).toBe(Oid.jsonb);
+    expect(resultColumnOid('jsonb', ['{oops'], 0)).toBe(Oid.text);
+    expect(resultColumnOid('uuid', ['0f8fad5b-d9cb-469f-a165-70867728950e'], 0)).toBe(Oid.uuid);
+    expect(resultColumnOid('uuid', ['nope'], 0)).toBe(Oid.text);
+    expect(resultColumnOid('bytea', [Uint8Array.of(1)], 1)).toBe(Oid.bytea);
+    expect(resultColumnOid('bytea', ['text'], 0)).toBe(Oid.text);
+    expect(resultColumnOid('text', [1n, 'a'], 0)).toBe(Oid.text);
+    expect(resultColumnOid('text', [Uint8Array.of(1)], 0)).toBe(Oid.bytea);
+    expect(resultColumnOid('', [1n], 0)).toBe(Oid.int8);
+    expect(resultColumnOid(undefined, [1.5], 0)).toBe(Oid.float8);
+    expect(resultColumnOid('integer', [null], 0)).toBe(Oid.int4);
+  });
+
+  it('type numeric, dates and timestamps only as PostgreSQL writes them, and only for text results', () => {
+    expect(resultColumnOid('numeric(10,2)', [12n, 1.5, '-3.25'], 0)).toBe(Oid.numeric);
+    expect(resultColumnOid('numeric', [1e21], 0)).toBe(Oid.float8);
+    expect(resultColumnOid('numeric', [12n], 1)).toBe(Oid.int8);
+    expect(resultColumnOid('date', ['2024-02-29'], 0)).toBe(Oid.date);
+    expect(resultColumnOid('date', ['2023-02-29'], 0)).toBe(Oid.text);
+    expect(resultColumnOid('date', ['2024-2-1'], 0)).toBe(Oid.text);
+    expect(resultColumnOid('date', ['2024-02-29'], 1)).toBe(Oid.text);
+    expect(resultColumnOid('timestamp', ['2024-01-02 03:04:05', '2024-01-02 03:04:05.123456'], 0)).toBe(
+      Oid.timestamp,
+    );
+    expect(resultColumnOid('timestamp', ['2024-01-02T03:04:05.000Z'], 0)).toBe(Oid.text);
+    expect(resultColumnOid('timestamptz', ['2024-01-02 03:04:05+00', '2024-01-02 03:04:05.5-08:30'], 0)).toBe(
+      Oid.timestamptz,
+    );
+    expect(resultColumnOid('timestamptz', ['2024-01-02 03:04:05'], 0)).toBe(Oid.text);
+    expect(fitsType(1.5, Oid.int4)).toBe(false);
+  });
+
+  it('encode values in their declared type, text and binary', () => {
+    const text = (value: Parameters<typeof encodeResultValue>[0], oid: number) =>
+      new TextDecoder().decode(encodeResultValue(value, oid, 0) as Uint8Array);
+    expect([text(1n, Oid.bool), text(0n, Oid.bool), text('yes', Oid.bool), text('false', Oid.bool)]).toEqual([
+      't',
+      'f',
+      't',
+      'f',
+    ]);
+    expect(encodeResultValue(1n, Oid.bool, 1)).toEqual(Uint8Array.of(1));
+    expect(encodeResultValue('off', Oid.bool, 1)).toEqual(Uint8Array.of(0));
+    expect(encodeResultValue(-2n, Oid.int2, 1)).toEqual(be(2, (view) => view.setInt16(0, -2)));
+    expect(encodeResultValue(70_000n, Oid.int4, 1)).toEqual(be(4, (view) => view.setInt32(0, 70_000)));
+    expect(encodeResultValue(0.5, Oid.float4, 1)).toEqual(be(4, (view) => view.setFloat32(0, 0.5)));
+    expect(encodeResultValue(3n, Oid.float8, 1)).toEqual(be(8, (view) => view.setFloat64(0, 3)));
+    expect(text(3n, Oid.float8)).toBe('3');
+    expect(encodeResultValue('[1]', Oid.jsonb, 1)).toEqual(Uint8Array.of(1, 0x5b, 0x31, 0x5d));
+    expect(encodeResultValue('0F8FAD5B-D9CB-469F-A165-70867728950E', Oid.uuid, 1)).toEqual(
+      Uint8Array.from([
+        0x0f, 0x8f, 0xad, 0x5b, 0xd9, 0xcb, 0x46, 0x9f, 0xa1, 0x65, 0x70, 0x86, 0x77, 0x28, 0x95, 0x0e,
+      ]),
+    );
+    expect(text('0F8FAD5B-D9CB-469F-A165-70867728950E', Oid.uuid)).toBe(
+      '0f8fad5b-d9cb-469f-a165-70867728950e',
+    );
+    expect(text(1.5, Oid.numeric)).toBe('1.5');
+    expect(text(12n, Oid.numeric)).toBe('12');
+  });
+
+  it('write float4 as PostgreSQL does: shortest float4 digits, exponent from 1e+06 and below 1e-04', () => {
+    expect(formatFloat4(Math.fround(0.1))).toBe('0.1');
+    expect(formatFloat4(0.5)).toBe('0.5');
+    expect(formatFloat4(123456)).toBe('123456');
+    expect(formatFloat4(1_000_000)).toBe('1e+06');
+    expect(formatFloat4(Math.fround(1.5e-5))).toBe('1.5e-05');
+    expect(formatFloat4(Math.fround(3.4028235e38))).toBe('3.4028235e+38');
+    expect(formatFloat4(Number.NaN)).toBe('NaN');
+    expect(formatFloat4(-0)).toBe('-0');
   });
 });

@@ -49,6 +49,12 @@ export interface StatementOutcome {
   readonly rows: readonly (readonly PgValue[])[];
   /** Rows inserted, updated or deleted by the statement. */
   readonly changes: number;
+  /**
+   * Each column's declared type, as SQLite keeps it (`BIGINT`, `varchar(20)`), when it is a direct
+   * reference to a table column; '' (or absent) when it is not or the backend cannot tell. The
+   * protocol types the column by it when its values fit (types.ts).
+   */
+  readonly declaredTypes?: readonly string[];
 }
 
 export interface BackendStatement {

@@ -80,12 +80,12 @@ import {
   translate,
 } from './sql.js';
 import {
-  columnTypeOid,
   decodeBinaryParameter,
   decodeTextParameter,
   encodeResultValue,
   Oid,
   PgValueError,
+  resultColumnOid,
   typeSize,
 } from './types.js';
 
@@ -750,7 +750,7 @@ export class PgConnection {
     );
     if (!reply.ok) throw new StatementError(reply.error);
     for (const [position, outcome] of reply.value.entries()) {
-      await this.sendResult(batch[position] as Token[], this.buffer(outcome, null), [], true);
+      await this.sendResult(batch[position] as Token[], this.buffer(outcome, null, []), [], true);
     }
   }
 
@@ -821,7 +821,15 @@ export class PgConnection {
     });
   }
 
-  private buffer(outcome: StatementOutcome, forcedOid: number | null): BufferedResult {
+  /**
+   * Holds a statement's rows and chooses its columns' types (types.ts `resultColumnOid`, by declared
+   * type and values, for the formats the client asked for), unless Describe statement promised one.
+   */
+  private buffer(
+    outcome: StatementOutcome,
+    forcedOid: number | null,
+    resultFormats: readonly FormatCode[],
+  ): BufferedResult {
     const bytes = approximateBytes(outcome.rows);
     if (bytes > this.options.limits.resultBytesMax) {
       throw statementError(
@@ -830,9 +838,11 @@ export class PgConnection {
         'Fetch fewer rows at a time (LIMIT/OFFSET or a narrower WHERE).',
       );
     }
-    const oids = outcome.columns.map(
-      (_, column) => forcedOid ?? columnTypeOid(outcome.rows.map((row) => row[column] ?? null)),
-    );
+    const oids = outcome.columns.map((_, column) => {
+      if (forcedOid !== null) return forcedOid;
+      const values = outcome.rows.map((row) => row[column] ?? null);
+      return resultColumnOid(outcome.declaredTypes?.[column], values, formatOf(resultFormats, column));
+    });
     return { columns: outcome.columns, rows: outcome.rows, changes: outcome.changes, oids };
   }
 
@@ -845,6 +855,7 @@ export class PgConnection {
     parameters: readonly PgParam[],
     prepared: PreparedStatement | null,
     executionPoint: ExecutionPoint = null,
+    resultFormats: readonly FormatCode[] = [],
   ): Promise<BufferedResult | ControlResult> {
     if (
       this.transaction.kind === 'failed' &&
@@ -877,7 +888,7 @@ export class PgConnection {
       case 'unsupported':
         throw statementError(classified.sqlstate, classified.message, classified.hint);
       case 'sql':
-        return this.runSql(tokens, classified, parameters, prepared, executionPoint);
+        return this.runSql(tokens, classified, parameters, prepared, executionPoint, resultFormats);
       default:
         return this.runSessionCommand(classified);
     }
@@ -889,6 +900,7 @@ export class PgConnection {
     parameters: readonly PgParam[],
     prepared: PreparedStatement | null,
     executionPoint: ExecutionPoint,
+    resultFormats: readonly FormatCode[],
   ): Promise<BufferedResult> {
     const translation = prepared?.translation ?? translate(tokens, this.facts as SessionFacts);
     if (parameters.length < translation.parameterCount) {
@@ -906,7 +918,7 @@ export class PgConnection {
       this.transactionStatements += 1;
       const reply = await this.withSignal((signal) => transaction.run(statement, signal, this.lockWaitMs()));
       if (!reply.ok) throw new StatementError(reply.error);
-      return this.buffer(reply.value, forcedOid);
+      return this.buffer(reply.value, forcedOid, resultFormats);
     }
     const readOnly =
       this.defaultReadOnly() || (prepared?.shape?.readOnly ?? looksReadOnly(classified.firstWord));
@@ -914,7 +926,7 @@ export class PgConnection {
       this.options.backend.run([statement], { readOnly, signal, lockWaitMs: this.lockWaitMs() }),
     );
     if (!reply.ok) throw new StatementError(reply.error);
-    return this.buffer(reply.value[0] as StatementOutcome, forcedOid);
+    return this.buffer(reply.value[0] as StatementOutcome, forcedOid, resultFormats);
   }
 
   /**
@@ -1419,6 +1431,7 @@ export class PgConnection {
       portal.parameters,
       statement,
       executionPoint,
+      portal.resultFormats,
     );
     const result: BufferedResult =
       'tag' in outcome

@@ -7,11 +7,25 @@
  * text parameter stays a string and SQLite's column affinity converts it, much as PostgreSQL resolves
  * an unknown literal against the column's type).
  *
- * Results: SQLite is dynamically typed, so a result column has no type until its values are seen. A
- * column's OID is chosen from the storage classes of the values it holds in this result: all
- * integers → int8; reals, or integers mixed with reals → float8; all blobs → bytea; anything else
- * (text, mixed classes, or only NULLs) → text. The values are then encoded in that type, in the
- * format the client asked for (text, or binary).
+ * Results: a column that is a direct reference to a table column (through aliases, joins,
+ * subqueries, CTEs and views) has the PostgreSQL type its declared type names, as in PostgreSQL
+ * (`declaredTypeOid`: `integer` → int4, `bigint` → int8, `boolean` → bool, `jsonb` → jsonb…; the
+ * kernel finds declared types, src/kernel/declared-types.ts) — when every value of the column in
+ * this result fits that type (`fitsType`: an int4 column holding 2^40, a boolean column holding 7,
+ * text in an integer column, a date column holding text that is not PostgreSQL's date output: SQLite
+ * allows them all), and the type can be sent in the format the client asked for (numeric, date and
+ * timestamps only as text). Otherwise, and for any other expression, SQLite's dynamic typing leaves
+ * only the values: the type comes from the storage classes of the values the column holds in this
+ * result (`columnTypeOid`): all integers → int8; reals, or integers mixed with reals → float8; all
+ * blobs → bytea; anything else (text, mixed classes, or only NULLs) → text. The values are then
+ * encoded in that type, in the format the client asked for (text, or binary).
+ *
+ * Declared types SQLite cannot tell from an expression's: SQLite names a CAST's result by its
+ * affinity (`CAST(x AS BIGINT)` → `INT`), and canonicalizes a declared `int`, `integer`, `real`,
+ * `text` or `blob` to the same names, so `CAST(x AS BIGINT)` is typed int4 (when its values fit) and
+ * `x::float8` (a CAST to REAL) float4 when its values are float4-exact. `serial`, `bigserial` and
+ * `smallserial` are stored as `INTEGER` (so that a primary key is the rowid), so all three come back
+ * as int4 while their values fit, int8 beyond.
  */
 import type { PgParam, PgValue } from './backend.js';
 import { decodeUtf8, encodeUtf8, type FormatCode } from './messages.js';
@@ -214,6 +228,211 @@ export function decodeBinaryParameter(bytes: Uint8Array, oid: number, parameterN
   }
 }
 
+/**
+ * Declared type (upper case, without modifiers, single-spaced) → PostgreSQL type; the names
+ * PostgreSQL knows for the types SQLite can hold, and SQLite's own BLOB (bytea, as `\d` shows it).
+ */
+const DECLARED_TYPE_OIDS: ReadonlyMap<string, number> = new Map([
+  ['INT', Oid.int4],
+  ['INTEGER', Oid.int4],
+  ['INT4', Oid.int4],
+  ['SERIAL', Oid.int4],
+  ['SERIAL4', Oid.int4],
+  ['BIGINT', Oid.int8],
+  ['INT8', Oid.int8],
+  ['BIGSERIAL', Oid.int8],
+  ['SERIAL8', Oid.int8],
+  ['SMALLINT', Oid.int2],
+  ['INT2', Oid.int2],
+  ['SMALLSERIAL', Oid.int2],
+  ['SERIAL2', Oid.int2],
+  ['BOOL', Oid.bool],
+  ['BOOLEAN', Oid.bool],
+  ['REAL', Oid.float4],
+  ['FLOAT4', Oid.float4],
+  ['FLOAT', Oid.float8],
+  ['FLOAT8', Oid.float8],
+  ['DOUBLE', Oid.float8],
+  ['DOUBLE PRECISION', Oid.float8],
+  ['NUMERIC', Oid.numeric],
+  ['DECIMAL', Oid.numeric],
+  ['TEXT', Oid.text],
+  ['VARCHAR', Oid.varchar],
+  ['CHARACTER VARYING', Oid.varchar],
+  ['CHAR', Oid.bpchar],
+  ['CHARACTER', Oid.bpchar],
+  ['BPCHAR', Oid.bpchar],
+  ['BYTEA', Oid.bytea],
+  ['BLOB', Oid.bytea],
+  ['JSON', Oid.json],
+  ['JSONB', Oid.jsonb],
+  ['UUID', Oid.uuid],
+  ['DATE', Oid.date],
+  ['TIMESTAMP', Oid.timestamp],
+  ['TIMESTAMP WITHOUT TIME ZONE', Oid.timestamp],
+  ['TIMESTAMPTZ', Oid.timestamptz],
+  ['TIMESTAMP WITH TIME ZONE', Oid.timestamptz],
+]);
+
+/** The PostgreSQL type a declared column type names (`varchar(20)` → varchar), or null if none. */
+export function declaredTypeOid(declared: string): number | null {
+  const base = declared
+    .replace(/\([^)]*\)/g, ' ')
+    .trim()
+    .replace(/\s+/g, ' ')
+    .toUpperCase();
+  return DECLARED_TYPE_OIDS.get(base) ?? null;
+}
+
+/** Types whose binary format is written here; the others are typed only for text results. */
+const BINARY_TYPES: ReadonlySet<number> = new Set([
+  Oid.int2,
+  Oid.int4,
+  Oid.int8,
+  Oid.float4,
+  Oid.float8,
+  Oid.bool,
+  Oid.bytea,
+  Oid.text,
+  Oid.varchar,
+  Oid.bpchar,
+  Oid.json,
+  Oid.jsonb,
+  Oid.uuid,
+]);
+
+const booleanTexts = new Set(['t', 'true', 'y', 'yes', 'on', '1', 'f', 'false', 'n', 'no', 'off', '0']);
+const numericOutput = /^-?\d+(\.\d+)?$/;
+const uuidText = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const dateOutput = /^(\d{4})-(\d{2})-(\d{2})$/;
+const timestampOutput = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?$/;
+const timestamptzOutput =
+  /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
+
+function isFloat4(value: number): boolean {
+  return Number.isNaN(value) || Math.fround(value) === value;
+}
+
+/** A bigint a double holds exactly. */
+function exactAsDouble(value: bigint): boolean {
+  return BigInt(Number(value)) === value;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+
+function validDate(year: string, month: string, day: string): boolean {
+  const y = Number(year);
+  const m = Number(month);
+  const d = Number(day);
+  if (y < 1 || m < 1 || m > 12 || d < 1) return false;
+  return d <= (DAYS_IN_MONTH[m - 1] as number) + (m === 2 && leapYear(y) ? 1 : 0);
+}
+
+function leapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+/** Date and time within their ranges (`24:00:00` is PostgreSQL's, and accepted). */
+function validTimestamp(match: RegExpExecArray): boolean {
+  const [, year, month, day, hour, minute, second] = match as unknown as string[];
+  if (!validDate(year as string, month as string, day as string)) return false;
+  return Number(hour) <= 24 && Number(minute) <= 59 && Number(second) <= 59;
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether a (non-NULL) value can be sent as `oid`: it is a value of that type, written as
+ * PostgreSQL writes it where the type is text (dates, timestamps, numeric), so that a client
+ * parsing the type reads what PostgreSQL would have sent.
+ */
+export function fitsType(value: Exclude<PgValue, null>, oid: number): boolean {
+  switch (oid) {
+    case Oid.int2:
+    case Oid.int4:
+    case Oid.int8: {
+      if (typeof value !== 'bigint') return false;
+      const [low, high] = integerRange(oid);
+      return value >= low && value <= high;
+    }
+    case Oid.bool:
+      return typeof value === 'bigint'
+        ? value === 0n || value === 1n
+        : typeof value === 'string' && booleanTexts.has(value.trim().toLowerCase());
+    case Oid.float4:
+      return (
+        (typeof value === 'number' && isFloat4(value)) ||
+        (typeof value === 'bigint' && exactAsDouble(value) && isFloat4(Number(value)))
+      );
+    case Oid.float8:
+      return typeof value === 'number' || (typeof value === 'bigint' && exactAsDouble(value));
+    case Oid.numeric:
+      if (typeof value === 'bigint') return true;
+      if (typeof value === 'number') return numericOutput.test(String(value));
+      return typeof value === 'string' && numericOutput.test(value);
+    case Oid.text:
+    case Oid.varchar:
+    case Oid.bpchar:
+      return !(value instanceof Uint8Array);
+    case Oid.bytea:
+      return value instanceof Uint8Array;
+    case Oid.json:
+    case Oid.jsonb:
+      if (typeof value === 'bigint') return true;
+      if (typeof value === 'number') return Number.isFinite(value);
+      return typeof value === 'string' && isJson(value);
+    case Oid.uuid:
+      return typeof value === 'string' && uuidText.test(value);
+    case Oid.date: {
+      const match = typeof value === 'string' ? dateOutput.exec(value) : null;
+      return match !== null && validDate(match[1] as string, match[2] as string, match[3] as string);
+    }
+    case Oid.timestamp:
+    case Oid.timestamptz: {
+      const pattern = oid === Oid.timestamp ? timestampOutput : timestamptzOutput;
+      const match = typeof value === 'string' ? pattern.exec(value) : null;
+      return match !== null && validTimestamp(match);
+    }
+    default:
+      return false;
+  }
+}
+
+/** Memo of `declaredTypeOid`: a few distinct declared types are seen over and over. */
+const declaredOids = new Map<string, number | null>();
+const DECLARED_OIDS_MEMO_MAX = 1_024;
+
+/**
+ * A result column's type (see the file header): its declared type's when it has one that every
+ * value fits and that can be sent in `format`, else the one its values' storage classes give.
+ */
+export function resultColumnOid(
+  declared: string | undefined,
+  values: readonly PgValue[],
+  format: FormatCode,
+): number {
+  if (declared !== undefined && declared !== '') {
+    let oid = declaredOids.get(declared);
+    if (oid === undefined) {
+      oid = declaredTypeOid(declared);
+      if (declaredOids.size >= DECLARED_OIDS_MEMO_MAX) declaredOids.clear();
+      declaredOids.set(declared, oid);
+    }
+    if (oid !== null && (format === 0 || BINARY_TYPES.has(oid))) {
+      const typed = oid;
+      if (values.every((value) => value === null || fitsType(value, typed))) return typed;
+    }
+  }
+  return columnTypeOid(values);
+}
+
 /** The result column's type, from the storage classes of its values (see the file header). */
 export function columnTypeOid(values: Iterable<PgValue>): number {
   let integers = 0;
@@ -235,7 +454,9 @@ export function columnTypeOid(values: Iterable<PgValue>): number {
 }
 
 export function typeSize(oid: number): number {
-  if (oid === Oid.int8 || oid === Oid.float8) return 8;
+  if (oid === Oid.int8 || oid === Oid.float8 || oid === Oid.timestamp || oid === Oid.timestamptz) return 8;
+  if (oid === Oid.date) return 4;
+  if (oid === Oid.uuid) return 16;
   if (oid === Oid.int4 || oid === Oid.float4) return 4;
   if (oid === Oid.int2) return 2;
   if (oid === Oid.bool) return 1;
@@ -271,6 +492,53 @@ export function formatFloat8(value: number): string {
   return String(value);
 }
 
+/**
+ * PostgreSQL's float4 output (extra_float_digits > 0): the shortest digits that read back as the
+ * same float4, in exponent notation when the decimal exponent is below -4 or at least 6 (FLT_DIG):
+ * `1e+06`, `0.1`. `value` is float4-exact (`fitsType`).
+ */
+export function formatFloat4(value: number): string {
+  if (!Number.isFinite(value) || value === 0) return formatFloat8(value);
+  let shortest = value;
+  for (let digits = 1; digits <= 9; digits++) {
+    const candidate = Number(value.toPrecision(digits));
+    if (Math.fround(candidate) === value) {
+      shortest = candidate;
+      break;
+    }
+  }
+  const [mantissa, exponentText] = shortest.toExponential().split('e') as [string, string];
+  const exponent = Number(exponentText);
+  if (exponent < -4 || exponent >= 6) {
+    return `${mantissa}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`;
+  }
+  return String(shortest);
+}
+
+/** A value as text in type `oid` (a type it fits, or the one its storage classes gave). */
+export function resultValueText(value: Exclude<PgValue, null>, oid: number): string {
+  switch (oid) {
+    case Oid.bool:
+      return typeof value === 'bigint'
+        ? value === 0n
+          ? 'f'
+          : 't'
+        : decodeBoolText(String(value))
+          ? 't'
+          : 'f';
+    case Oid.float4:
+      return formatFloat4(Number(value));
+    case Oid.float8:
+      return formatFloat8(Number(value));
+    case Oid.numeric:
+      return typeof value === 'number' ? String(value) : valueAsText(value);
+    case Oid.uuid:
+      return String(value).toLowerCase();
+    default:
+      return valueAsText(value);
+  }
+}
+
 export function valueAsText(value: Exclude<PgValue, null>): string {
   if (typeof value === 'bigint') return value.toString();
   if (typeof value === 'number') return formatFloat8(value);
@@ -281,18 +549,48 @@ export function valueAsText(value: Exclude<PgValue, null>): string {
 /** One result value, encoded as `oid` in `format`. */
 export function encodeResultValue(value: PgValue, oid: number, format: FormatCode): Uint8Array | null {
   if (value === null) return null;
-  if (format === 0) return encodeUtf8(valueAsText(value));
-  if (oid === Oid.int8) {
-    const bytes = new Uint8Array(8);
-    binaryView(bytes).setBigInt64(0, BigInt.asIntN(64, BigInt(value as bigint)));
-    return bytes;
+  if (format === 0) return encodeUtf8(resultValueText(value, oid));
+  return encodeBinary(value, oid);
+}
+
+/** A fixed-size binary value, written by `write` into a fresh buffer of `size` bytes. */
+function fixed(size: number, write: (view: DataView) => void): Uint8Array {
+  const bytes = new Uint8Array(size);
+  write(binaryView(bytes));
+  return bytes;
+}
+
+function encodeBinary(value: Exclude<PgValue, null>, oid: number): Uint8Array {
+  switch (oid) {
+    case Oid.int2:
+      return fixed(2, (view) => view.setInt16(0, Number(value)));
+    case Oid.int4:
+      return fixed(4, (view) => view.setInt32(0, Number(value)));
+    case Oid.int8:
+      return fixed(8, (view) => view.setBigInt64(0, BigInt.asIntN(64, BigInt(value as bigint))));
+    case Oid.float4:
+      return fixed(4, (view) => view.setFloat32(0, Number(value)));
+    case Oid.float8:
+      return fixed(8, (view) => view.setFloat64(0, Number(value)));
+    case Oid.bool:
+      return Uint8Array.of(resultValueText(value, oid) === 't' ? 1 : 0);
+    case Oid.jsonb: {
+      // jsonb's binary format: a version byte (1), then the text.
+      const text = encodeUtf8(valueAsText(value));
+      const bytes = new Uint8Array(text.length + 1);
+      bytes[0] = 1;
+      bytes.set(text, 1);
+      return bytes;
+    }
+    case Oid.uuid: {
+      const hexDigits = String(value).replaceAll('-', '');
+      return Uint8Array.from({ length: 16 }, (_, index) =>
+        Number.parseInt(hexDigits.slice(index * 2, index * 2 + 2), 16),
+      );
+    }
+    default:
+      if (oid === Oid.bytea && value instanceof Uint8Array) return value;
+      // text, varchar, bpchar, json (and anything described as text): the UTF-8 bytes of the text.
+      return encodeUtf8(resultValueText(value, oid));
   }
-  if (oid === Oid.float8) {
-    const bytes = new Uint8Array(8);
-    binaryView(bytes).setFloat64(0, Number(value));
-    return bytes;
-  }
-  if (oid === Oid.bytea && value instanceof Uint8Array) return value;
-  // text (and anything described as text): the binary format of text is its UTF-8 bytes.
-  return encodeUtf8(valueAsText(value));
 }

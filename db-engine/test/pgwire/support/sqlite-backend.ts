@@ -23,7 +23,8 @@ import type {
 interface SqliteStatement {
   readonly reader: boolean;
   readonly readonly: boolean;
-  columns(): { name: string }[];
+  /** `type`: sqlite3_column_decltype, null for an expression. */
+  columns(): { name: string; type: string | null }[];
   raw(on: boolean): SqliteStatement;
   all(params: Record<number, unknown>): unknown[];
   run(params: Record<number, unknown>): { changes: number };
@@ -167,9 +168,13 @@ export class SqliteTestBackend implements SqlBackend {
     }
     const params = bindable(statement.params);
     if (prepared.reader) {
-      const columns = prepared.columns().map((column) => column.name);
+      // Declared types straight from sqlite3_column_decltype (which the engine's wasm build lacks:
+      // src/kernel/declared-types.ts), an independent check of how the protocol uses them.
+      const described = prepared.columns();
+      const columns = described.map((column) => column.name);
+      const declaredTypes = described.map((column) => column.type ?? '');
       const rows = prepared.raw(true).all(params) as PgValue[][];
-      return { columns, rows: rows.map((row) => row.map(fromSqlite)), changes: 0 };
+      return { columns, rows: rows.map((row) => row.map(fromSqlite)), changes: 0, declaredTypes };
     }
     const result = prepared.run(params);
     return { columns: [], rows: [], changes: result.changes };

@@ -1,0 +1,344 @@
+/**
+ * The declared types of a statement's result columns (`ExecuteRequest.declaredTypes`), which the wire
+ * protocol turns into PostgreSQL types (src/core/pgwire/types.ts). This build of SQLite has no
+ * `sqlite3_column_decltype`, but SQLite computes the same thing for the columns of a view: a column
+ * that is a direct reference to a table column (through aliases, joins, subqueries, CTEs and other
+ * views) gets that column's declared type as written (`BIGINT`, `varchar(20)`); any other expression
+ * gets a name from its affinity (`INT`, `REAL`, `TEXT`, `NUM`, `BLOB` for a CAST, say) or ''.
+ *
+ * So a statement is described by `CREATE VIEW probe AS <its SQL, parameters as NULL>` and `PRAGMA
+ * table_info(probe)`, run on a *shadow*: a second, in-memory SQLite connection in the same wasm
+ * instance holding a copy of the volume's schema (its tables' and views' CREATE statements) and no
+ * data. Never on the volume's connection, because DDL there, even on TEMP objects:
+ * 1. would expire every cached prepared statement of every client (each would be re-prepared on its
+ *    next use: a temp schema change invalidates them all);
+ * 2. fails on a replica (`query_only`), and runs inside the client's own transaction;
+ * 3. is refused to user SQL on purpose (the authorizer's TEMP rule), which the probe would bypass.
+ *
+ * What it costs: a statement shape is probed once per schema version. The answer is cached by SQL
+ * text and, on a miss, by the text's *shape* (literals replaced: `WHERE id = 5` and `WHERE id = 7` are
+ * one shape), so a simple Query that inlines its values (sysbench's --db-ps-mode=disable, pgbench)
+ * probes once too. On a hit the cost is the schema-version read (`PRAGMA schema_version`, about 1 µs)
+ * and two map lookups. The shadow is rebuilt when the schema version has changed since it was built,
+ * and only when a probe needs it.
+ *
+ * The schema version is a counter, and a rolled-back transaction puts it back: a later, different
+ * change could then reach the same number. `invalidate` (called by the session when a rollback
+ * changed the version) forgets every answer and the shadow.
+ */
+import { assert } from '@northlight/protocol';
+import type { SqliteWasm } from './sqlite-wasm.js';
+
+/** Answers kept by SQL text, and by shape, each (least recently used dropped first). */
+const DECLARED_TYPES_CACHE_MAX = 1_024;
+/** The view the probe creates in the shadow; a name no user table is likely to have. */
+const PROBE_VIEW = '"northlight declared types probe"';
+const SQLITE_OK = 0;
+const SQLITE_ROW = 100;
+const SQLITE_DONE = 101;
+const SQLITE_OPEN_READWRITE = 0x02;
+const SQLITE_OPEN_CREATE = 0x04;
+const SQLITE_OPEN_MEMORY = 0x80;
+
+interface Answer {
+  readonly schemaVersion: number;
+  readonly types: readonly string[];
+}
+
+/** A bounded map whose `get` refreshes the entry and whose `set` drops the least recently used. */
+class RecentMap<V> {
+  readonly #entries = new Map<string, V>();
+
+  get(key: string): V | undefined {
+    const value = this.#entries.get(key);
+    if (value !== undefined) {
+      this.#entries.delete(key);
+      this.#entries.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: string, value: V): void {
+    this.#entries.delete(key);
+    if (this.#entries.size >= DECLARED_TYPES_CACHE_MAX) {
+      this.#entries.delete(this.#entries.keys().next().value!);
+    }
+    this.#entries.set(key, value);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}
+
+export interface DeclaredTypesStats {
+  /** Statements described on the shadow (cache misses), and shadow rebuilds. */
+  readonly probes: number;
+  readonly shadowBuilds: number;
+}
+
+export class DeclaredTypes {
+  readonly #wasm: SqliteWasm;
+  readonly #textEncoder = new TextEncoder();
+  readonly #bySql = new RecentMap<Answer>();
+  readonly #byShape = new RecentMap<Answer>();
+  /** The shadow connection (0 until the first probe), and the schema version it holds. */
+  #shadow = 0;
+  #shadowSchemaVersion = -1;
+  #probes = 0;
+  #shadowBuilds = 0;
+
+  constructor(wasm: SqliteWasm) {
+    this.#wasm = wasm;
+  }
+
+  get stats(): DeclaredTypesStats {
+    return { probes: this.#probes, shadowBuilds: this.#shadowBuilds };
+  }
+
+  /**
+   * The declared type of each result column of `stmt` (a prepared statement of `sql` with no values
+   * bound, and `columnCount` > 0), '' where there is none. `schemaVersion` is the volume's now;
+   * `schema` reads its tables' and views' CREATE statements, in creation order, when the shadow
+   * must be rebuilt; undefined (it could not be read now) gives undefined, and nothing is cached.
+   */
+  typesOf(
+    stmt: number,
+    sql: string,
+    columnCount: number,
+    schemaVersion: number,
+    schema: () => readonly string[] | undefined,
+  ): readonly string[] | undefined {
+    const known = this.#bySql.get(sql);
+    if (known !== undefined && known.schemaVersion === schemaVersion && known.types.length === columnCount) {
+      return known.types;
+    }
+    const shape = sqlShape(sql);
+    const shaped = this.#byShape.get(shape);
+    if (
+      shaped !== undefined &&
+      shaped.schemaVersion === schemaVersion &&
+      shaped.types.length === columnCount
+    ) {
+      this.#bySql.set(sql, shaped);
+      return shaped.types;
+    }
+    if (this.#shadowSchemaVersion !== schemaVersion) {
+      const statements = schema();
+      if (statements === undefined) return undefined;
+      this.#rebuildShadow(schemaVersion, statements);
+    }
+    const answer = { schemaVersion, types: this.#probe(stmt, columnCount) };
+    this.#bySql.set(sql, answer);
+    this.#byShape.set(shape, answer);
+    return answer.types;
+  }
+
+  /** Forgets every answer and the shadow's schema (see the module comment). */
+  invalidate(): void {
+    this.#bySql.clear();
+    this.#byShape.clear();
+    this.#shadowSchemaVersion = -1;
+  }
+
+  close(): void {
+    if (this.#shadow !== 0) this.#wasm._sqlite3_close_v2(this.#shadow);
+    this.#shadow = 0;
+  }
+
+  #probe(stmt: number, columnCount: number): readonly string[] {
+    this.#probes++;
+    const none = new Array<string>(columnCount).fill('');
+    const wasm = this.#wasm;
+    // Parameters expand as NULL (none are bound): a view may not have parameters.
+    const expandedPointer = wasm._sqlite3_expanded_sql(stmt);
+    if (expandedPointer === 0) return none;
+    const expanded = wasm.UTF8ToString(expandedPointer);
+    wasm._sqlite3_free(expandedPointer);
+    // Anything but one SELECT (INSERT … RETURNING, PRAGMA, EXPLAIN) is not a view: no types.
+    if (!this.#run(`CREATE VIEW ${PROBE_VIEW} AS ${expanded}`)) return none;
+    try {
+      const rows = this.#rows(`PRAGMA table_info(${PROBE_VIEW})`, 2);
+      return rows.length === columnCount ? rows : none;
+    } finally {
+      assert(this.#run(`DROP VIEW ${PROBE_VIEW}`), 'dropping the declared-types probe view failed');
+    }
+  }
+
+  /**
+   * A fresh shadow with the volume's tables and views. A statement that fails is skipped: the shadow
+   * tables of a virtual table exist once the virtual table does, and `sqlite_sequence` or
+   * `sqlite_stat1` are created by SQLite itself; what is missing only makes a probe find no type.
+   */
+  #rebuildShadow(schemaVersion: number, statements: readonly string[]): void {
+    this.#shadowBuilds++;
+    this.close();
+    const wasm = this.#wasm;
+    const name = this.#cString(':memory:');
+    const handle = wasm._sqlite3_malloc(4);
+    assert(handle !== 0, 'out of wasm memory opening the declared-types shadow');
+    const rc = wasm._sqlite3_open_v2(
+      name,
+      handle,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MEMORY,
+      0,
+    );
+    this.#shadow = wasm.HEAP32[handle >> 2]!;
+    wasm._sqlite3_free(name);
+    wasm._sqlite3_free(handle);
+    assert(rc === SQLITE_OK, `opening the declared-types shadow failed: ${rc}`);
+    for (const statement of statements) this.#run(statement);
+    this.#shadowSchemaVersion = schemaVersion;
+  }
+
+  /** Runs one statement on the shadow; false if it failed. */
+  #run(sql: string): boolean {
+    const stmt = this.#prepare(sql);
+    if (stmt === 0) return false;
+    let rc = this.#wasm._sqlite3_step(stmt);
+    while (rc === SQLITE_ROW) rc = this.#wasm._sqlite3_step(stmt);
+    this.#wasm._sqlite3_finalize(stmt);
+    return rc === SQLITE_DONE;
+  }
+
+  /** The text of column `column` of every row of a statement on the shadow ([] if it failed). */
+  #rows(sql: string, column: number): string[] {
+    const stmt = this.#prepare(sql);
+    if (stmt === 0) return [];
+    const values: string[] = [];
+    try {
+      for (;;) {
+        const rc = this.#wasm._sqlite3_step(stmt);
+        if (rc !== SQLITE_ROW) return rc === SQLITE_DONE ? values : [];
+        const pointer = this.#wasm._sqlite3_column_text(stmt, column);
+        values.push(pointer === 0 ? '' : this.#wasm.UTF8ToString(pointer));
+      }
+    } finally {
+      this.#wasm._sqlite3_finalize(stmt);
+    }
+  }
+
+  /** Prepares one whole statement on the shadow; 0 if it fails or more SQL follows it. */
+  #prepare(sql: string): number {
+    const wasm = this.#wasm;
+    const bytes = this.#textEncoder.encode(sql);
+    // The two out-parameters (statement, tail) first, aligned for HEAP32, then the SQL.
+    const out = wasm._sqlite3_malloc(bytes.length + 9);
+    assert(out !== 0, 'out of wasm memory in the declared-types probe');
+    const pointer = out + 8;
+    wasm.HEAPU8.set(bytes, pointer);
+    wasm.HEAPU8[pointer + bytes.length] = 0;
+    try {
+      const rc = wasm._sqlite3_prepare_v3(this.#shadow, pointer, bytes.length + 1, 0, out, out + 4);
+      const stmt = rc === SQLITE_OK ? wasm.HEAP32[out >> 2]! : 0;
+      const tail = wasm.HEAP32[(out + 4) >> 2]! - pointer;
+      if (stmt !== 0 && /[^\s;]/.test(sql.slice(byteOffsetToIndex(sql, tail)))) {
+        wasm._sqlite3_finalize(stmt);
+        return 0;
+      }
+      return stmt;
+    } finally {
+      wasm._sqlite3_free(out);
+    }
+  }
+
+  #cString(text: string): number {
+    const bytes = this.#textEncoder.encode(text);
+    const pointer = this.#wasm._sqlite3_malloc(bytes.length + 1);
+    assert(pointer !== 0, 'out of wasm memory');
+    this.#wasm.HEAPU8.set(bytes, pointer);
+    this.#wasm.HEAPU8[pointer + bytes.length] = 0;
+    return pointer;
+  }
+}
+
+/** The string index of UTF-8 byte offset `offset` of `text`. */
+function byteOffsetToIndex(text: string, offset: number): number {
+  let bytes = 0;
+  for (let index = 0; index < text.length; index++) {
+    if (bytes >= offset) return index;
+    const code = text.codePointAt(index)!;
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+    if (code >= 0x10000) index++;
+  }
+  return text.length;
+}
+
+const identifierPart = /[A-Za-z0-9_$\u0080-\uffff]/;
+const numberPart = /[0-9A-Za-z_.]/;
+
+/**
+ * SQLite SQL with every string and numeric literal replaced (`'…'` → `''`, `4.5e3` → `0`) and
+ * comments dropped: statements that differ only in those have the same result column types, because
+ * a literal has no declared type (a CAST's type comes from its type name, which is kept). Quoted
+ * identifiers (`"…"`, `` `…` ``, `[…]`) are kept as they are.
+ */
+export function sqlShape(sql: string): string {
+  let shape = '';
+  let index = 0;
+  while (index < sql.length) {
+    const char = sql[index]!;
+    const next = sql[index + 1];
+    if (char === "'") {
+      index = closingQuote(sql, index, "'");
+      shape += "''";
+    } else if (char === '"' || char === '`') {
+      const end = closingQuote(sql, index, char);
+      shape += sql.slice(index, end);
+      index = end;
+    } else if (char === '[') {
+      const close = sql.indexOf(']', index);
+      const end = close < 0 ? sql.length : close + 1;
+      shape += sql.slice(index, end);
+      index = end;
+    } else if (char === '-' && next === '-') {
+      const newline = sql.indexOf('\n', index);
+      index = newline < 0 ? sql.length : newline;
+      shape += ' ';
+    } else if (char === '/' && next === '*') {
+      const close = sql.indexOf('*/', index + 2);
+      index = close < 0 ? sql.length : close + 2;
+      shape += ' ';
+    } else if (/[0-9]/.test(char) || (char === '.' && next !== undefined && /[0-9]/.test(next))) {
+      index = numberEnd(sql, index);
+      shape += '0';
+    } else if (identifierPart.test(char)) {
+      let end = index + 1;
+      while (end < sql.length && identifierPart.test(sql[end]!)) end++;
+      shape += sql.slice(index, end);
+      index = end;
+    } else {
+      shape += char;
+      index++;
+    }
+  }
+  return shape;
+}
+
+/** The index after the quoted token at `start` (a doubled quote is one character of it). */
+function closingQuote(sql: string, start: number, quote: string): number {
+  let index = start + 1;
+  for (;;) {
+    const close = sql.indexOf(quote, index);
+    if (close < 0) return sql.length;
+    if (sql[close + 1] !== quote) return close + 1;
+    index = close + 2;
+  }
+}
+
+/** The index after the number at `start` (`12`, `1.5e-3`, `0x1F`, `.5`). */
+function numberEnd(sql: string, start: number): number {
+  let index = start;
+  while (index < sql.length) {
+    const char = sql[index]!;
+    if (
+      (char === '+' || char === '-') &&
+      /[eE]/.test(sql[index - 1] ?? '') &&
+      !/^0[xX]/.test(sql.slice(start))
+    ) {
+      index++;
+    } else if (numberPart.test(char)) index++;
+    else break;
+  }
+  return index;
+}

@@ -1,0 +1,41 @@
+// A cached prepared statement after a schema change: SQLite re-prepares it inside its first step, so
+// its result columns are read after that step, not from the statement as it was cached.
+import { describe, expect, it } from 'vitest';
+import type { ExecuteReply } from '../../src/kernel/messages.js';
+import { PAGE_SIZE_BYTES, type PageGroup } from '../../src/kernel/redo-vfs.js';
+import { SqlSession } from '../../src/kernel/sql-session.js';
+
+async function openWriter(): Promise<{ session: SqlSession; groups: PageGroup[] }> {
+  const groups: PageGroup[] = [];
+  const session = await SqlSession.open({
+    pageSource: { readPage: () => ({ ok: true, page: new Uint8Array(PAGE_SIZE_BYTES) }) },
+    sink: {
+      seal: (group) => {
+        groups.push(group);
+        return 'ok';
+      },
+    },
+    cachePages: 1_000,
+  });
+  return { session, groups };
+}
+
+function ok(reply: ExecuteReply): Extract<ExecuteReply, { ok: true }> {
+  if (!reply.ok) throw new Error(`${reply.error.sqlstate} ${reply.error.message}`);
+  return reply;
+}
+
+describe('a cached statement after a schema change', () => {
+  it('reports the columns of the statement as SQLite re-prepared it, not as it was cached', async () => {
+    const { session } = await openWriter();
+    const run = (sql: string) => ok(session.execute({ statements: [{ sql }] })).results[0]!;
+    run('CREATE TABLE r (a INT, b TEXT, c REAL)');
+    run("INSERT INTO r VALUES (1, 'x', 2.5)");
+    expect(run('SELECT * FROM r')).toMatchObject({ columns: ['a', 'b', 'c'], rows: [[1, 'x', 2.5]] });
+    run('DROP TABLE r');
+    run('CREATE TABLE r (z TEXT, y INT)');
+    run("INSERT INTO r VALUES ('q', 7)");
+    expect(run('SELECT * FROM r')).toMatchObject({ columns: ['z', 'y'], rows: [['q', 7]] });
+    session.close();
+  });
+});

@@ -308,11 +308,13 @@ async function runCluster(
 
 function endpointsText(cluster: LocalCluster, dataDir: string, again: UpArguments): string {
   const ports = cluster.ports;
+  // With a certificate the URLs ask for TLS, so that a copied URL never goes in the clear.
+  const tls = cluster.spec.local.tls === undefined ? '' : '?sslmode=require';
   return [
     '',
-    `  read-write   psql '${pgUrl(dataDir, ports.readWrite)}'`,
+    `  read-write   psql '${pgUrl(dataDir, ports.readWrite)}${tls}'`,
     `               (the writer, ${cluster.writer}, whichever engine that is; any PostgreSQL client)`,
-    `  read-only    psql '${pgUrl(dataDir, ports.readOnly)}'   (the replicas)`,
+    `  read-only    psql '${pgUrl(dataDir, ports.readOnly)}${tls}'   (the replicas)`,
     `  SQL over HTTP  http://127.0.0.1:${ports.httpReadWrite}/v1/sql  (read-only: ${ports.httpReadOnly})`,
     `               (HTTP Basic: ${PG_USER} and the password in ${join(dataDir, PG_PASSWORD_FILE)})`,
     `  control API      http://127.0.0.1:${ports.control}/v1/status`,

@@ -133,7 +133,7 @@ describe('northlight up (real processes)', () => {
         encoding: 'utf8',
         timeout: 30_000,
       });
-    expect(up.output.join('')).toContain(url(ports.readWrite));
+    expect(up.output.join('')).toContain(`${url(ports.readWrite)}?sslmode=require'`);
     // Through the endpoints' TCP proxies, TLS reaches the engines: sslmode=require works on both.
     for (const port of [ports.readWrite, ports.readOnly])
       expect(

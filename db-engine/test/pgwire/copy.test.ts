@@ -357,7 +357,7 @@ describe('COPY TO STDOUT', () => {
 
   it('works in the extended protocol', async () => {
     const messages = await harness.roundTrip(
-      frontend.parse('', 'COPY (SELECT id FROM t WHERE id < 3) TO STDOUT'),
+      frontend.parse('', 'COPY (SELECT id FROM t WHERE id <= 2) TO STDOUT'),
       frontend.bind('', '', []),
       frontend.describe('P', ''),
       frontend.execute('', 0),

@@ -60,7 +60,23 @@ export function quoteIdentifier(name: string): string {
 /** Reads significant tokens in order. */
 class Cursor {
   private index = 0;
-  constructor(readonly tokens: readonly Token[]) {}
+  readonly tokens: readonly Token[];
+  /** Each significant token's position among all the statement's tokens. */
+  private readonly positions: readonly number[];
+
+  constructor(readonly all: readonly Token[]) {
+    const positions: number[] = [];
+    all.forEach((token, position) => {
+      if (token.kind !== 'space' && token.kind !== 'comment') positions.push(position);
+    });
+    this.positions = positions;
+    this.tokens = positions.map((position) => all[position] as Token);
+  }
+
+  /** Where the head token is among all the statement's tokens. */
+  get position(): number {
+    return this.positions[this.index] ?? this.all.length;
+  }
 
   peek(offset = 0): Token | undefined {
     return this.tokens[this.index + offset];
@@ -114,7 +130,7 @@ class Cursor {
 }
 
 export function parseCopyStatement(allTokens: readonly Token[]): CopyCommand {
-  const cursor = new Cursor(allTokens.filter((token) => token.kind !== 'space' && token.kind !== 'comment'));
+  const cursor = new Cursor(allTokens);
   cursor.next(); // COPY
   // COPY BINARY t …: the oldest syntax.
   const binaryFirst =
@@ -147,19 +163,18 @@ function readSource(
 ): { kind: 'table'; table: CopyTable } | { kind: 'query'; tokens: readonly Token[] } {
   if (cursor.peek()?.text === '(') {
     cursor.next();
-    const tokens: Token[] = [];
+    const start = cursor.position;
     let depth = 1;
     for (;;) {
+      const end = cursor.position;
       const token = cursor.next();
       if (token === undefined) throw syntaxError(undefined);
       if (token.kind === 'punctuation' && token.text === '(') depth += 1;
       if (token.kind === 'punctuation' && token.text === ')') depth -= 1;
-      if (depth === 0) break;
-      tokens.push(token);
-      tokens.push({ kind: 'space', text: ' ' });
+      if (depth > 0) continue;
+      if (end === start) throw syntaxError(token);
+      return { kind: 'query', tokens: cursor.all.slice(start, end) };
     }
-    if (tokens.length === 0) throw syntaxError(cursor.peek(-1));
-    return { kind: 'query', tokens };
   }
   const first = cursor.name();
   let schema: string | null = null;

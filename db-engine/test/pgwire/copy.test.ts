@@ -4,11 +4,13 @@
  * CopyData, CopyDone) in the simple and the extended protocol, the whole COPY as one transaction (a
  * bad row, a CopyFail, a vanished or silent client leave nothing; inside BEGIN it joins the block),
  * errors with PostgreSQL's SQLSTATEs and CONTEXT line, the rest of a failed COPY dropped, and the
- * refusals (server files, binary, read-only). Real clients (psql, node-postgres) are in
+ * refusals (server files, binary, read-only); and over the engine's real kernel, a COPY larger than a
+ * transaction may be (maxGroupPages) failing with 54000 and leaving nothing. Real clients (psql, node-postgres) are in
  * copy-clients.test.ts; the formats alone in copy-format.test.ts.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Harness } from './support/harness.js';
+import { startKernelBackend } from './support/kernel-backend.js';
 import { SqliteTestBackend } from './support/sqlite-backend.js';
 import {
   type BackendMessage,
@@ -365,5 +367,48 @@ describe('COPY TO STDOUT', () => {
     );
     expect(types(messages)).toBe('12nHddcCZ');
     expect(copied(messages)).toBe('1\n2\n');
+  });
+});
+
+/** Sends, then waits on real time (a kernel runs in its worker) until `until` holds (else ReadyForQuery). */
+async function slowly(
+  client: Harness,
+  parts: Uint8Array[],
+  until: (messages: readonly BackendMessage[]) => boolean = (messages) =>
+    messages.some((message) => message.type === 'Z'),
+): Promise<BackendMessage[]> {
+  const seen: BackendMessage[] = await client.send(concat(...parts), until);
+  const deadline = Date.now() + 20_000;
+  while (!until(seen) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    seen.push(...client.reader.take());
+  }
+  return seen;
+}
+
+describe("COPY FROM STDIN over the engine's kernel", () => {
+  it('a COPY larger than one transaction may be fails with 54000, leaves nothing, frees the writer', async () => {
+    const kernel = await startKernelBackend({
+      idleTimeoutMs: 60_000,
+      lockWaitTimeoutMs: 5_000,
+      kernel: { maxGroupPages: 40 },
+    });
+    try {
+      const client = new Harness(kernel.backend);
+      await client.start();
+      await slowly(client, [frontend.query('CREATE TABLE big (id INTEGER PRIMARY KEY, pad TEXT)')]);
+      await slowly(client, [frontend.query('COPY big FROM STDIN')], untilCopyIn);
+      const pad = 'p'.repeat(200);
+      const data = Array.from({ length: 2_000 }, (_, index) => `${index}\t${pad}\n`).join('');
+      const failed = await slowly(client, [frontend.copyData(data), frontend.copyDone()]);
+      expect(error(failed)).toMatchObject({ C: '54000', M: expect.stringMatching(/more than 40 pages/) });
+      const after = await slowly(client, [frontend.query('SELECT count(*) FROM big')]);
+      expect(rows(after)).toEqual([['0']]);
+      await slowly(client, [frontend.query('COPY big FROM STDIN')], untilCopyIn);
+      const small = await slowly(client, [frontend.copyData('1\tx\n2\ty\n'), frontend.copyDone()]);
+      expect(tags(small)).toEqual(['COPY 2']);
+    } finally {
+      await kernel.stop();
+    }
   });
 });

@@ -2,8 +2,8 @@
  * The HTTP API's answers to malformed requests (src/io/sql-server.ts), on a real fastify server with
  * a stub engine: an oversized body is told the limit and how to raise it, a body that is not JSON is
  * told to send application/json, a client that sends `Expect: 100-continue` with an oversized body
- * gets the 413 at once instead of a 100 Continue, a SQL error with a known remedy carries it as
- * the action, and COPY is refused with what to use instead. The same routes against a real engine process are in process.test.ts.
+ * gets the 413 at once instead of a 100 Continue, and a SQL error with a known remedy carries it as
+ * the action. The same routes against a real engine process are in process.test.ts.
  */
 import { request as httpRequest } from 'node:http';
 import type { FastifyInstance } from 'fastify';
@@ -140,14 +140,6 @@ describe('the HTTP API on malformed requests', () => {
     const answer = await post(port, json, `{"sql":"SELECT '42'::int"}`);
     expect(answer.status).toBe(400);
     expect(answer.body).toMatchObject({ sqlstate: '42601', action: 'write CAST' });
-  });
-
-  it('refuses COPY (there is no stdin or stdout over HTTP) with 0A000, pointing at the wire protocol', async () => {
-    for (const sql of ['COPY t FROM STDIN', ' -- load\n copy t TO STDOUT (FORMAT csv)']) {
-      const answer = await post(port, json, JSON.stringify({ statements: [{ sql: 'SELECT 1' }, { sql }] }));
-      expect(answer.status).toBe(400);
-      expect(answer.body).toMatchObject({ sqlstate: '0A000', action: expect.stringContaining('\\copy') });
-    }
   });
 
   it('answers a request that found the SQL writer busy past its lock wait with 503: nothing was done, retry', async () => {

@@ -131,14 +131,6 @@ function actionOfSqlstate(sqlstate: string): string {
   return 'the transaction was rolled back';
 }
 
-/**
- * A statement that begins with COPY (after whitespace and comments). SQLite would answer only
- * `near "COPY": syntax error`; a COPY later in a multi-statement string still gets that.
- */
-function startsWithCopy(sql: string): boolean {
-  return /^(\s|--[^\n]*(\n|$)|\/\*[\s\S]*?\*\/)*copy\b/i.test(sql);
-}
-
 function requestInvalid(message: string, action = 'fix the request; see docs/db-engine.md'): ErrorBody {
   return { code: 'NL_REQUEST_INVALID', sqlstate: '08P01', message, action };
 }
@@ -297,17 +289,6 @@ export async function startSqlServer(
     const statements = body.statements ?? [
       { sql: body.sql!, ...(body.params === undefined ? {} : { params: body.params }) },
     ];
-    if (statements.some((statement) => startsWithCopy(statement.sql))) {
-      options.metrics.requests.inc({ outcome: 'sql_error' });
-      return reply.code(400).send({
-        code: '0A000',
-        sqlstate: '0A000',
-        message:
-          'COPY is not supported over HTTP: a request has no client stdin or stdout to copy from or to',
-        action:
-          "use COPY … FROM STDIN / TO STDOUT over the PostgreSQL protocol (psql's \\copy, a driver's copy streams), or send the rows as INSERT … VALUES statements; nothing was changed",
-      } satisfies ErrorBody);
-    }
     const startedMs = performance.now();
     // Stopped, even mid-statement, when it runs too long or its client hangs up: the kernel has one
     // SQLite connection, and a runaway query would hold up every other client.

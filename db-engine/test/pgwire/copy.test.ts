@@ -322,6 +322,20 @@ describe('COPY FROM STDIN', () => {
     expect(error(readOnly)).toMatchObject({ C: '25006' });
     await harness.roundTrip(frontend.query('ROLLBACK'));
   });
+
+  it('on a replica COPY FROM gets 25006 pointing at the writer; COPY TO works', async () => {
+    const replica = new SqliteTestBackend({ role: 'replica', idleTimeoutMs: 60_000 });
+    try {
+      const client = new Harness(replica);
+      await client.start();
+      const refused = await client.roundTrip(frontend.query('COPY sqlite_schema FROM STDIN'));
+      expect(error(refused)).toMatchObject({ C: '25006', H: expect.stringMatching(/read-write endpoint/) });
+      const dumped = await client.roundTrip(frontend.query("COPY (SELECT 1, 'a') TO STDOUT (FORMAT csv)"));
+      expect(copied(dumped)).toBe('1,a\n');
+    } finally {
+      replica.close();
+    }
+  });
 });
 
 describe('COPY TO STDOUT', () => {

@@ -1536,8 +1536,9 @@ export class PgConnection {
    * COPY … FROM STDIN. Rows are inserted as they arrive, in batches of multi-row INSERTs
    * (copy-load.ts), all in ONE transaction: the open block's, else one of its own committed at
    * CopyDone. So a bad row anywhere, a CopyFail, a cancel, a failed batch or a client that goes away
-   * leaves nothing. Input is held no longer than one batch and one incomplete row: the client is
-   * read only as fast as the batches run (`nextCopyMessage`).
+   * leaves nothing. Input is held no longer than one batch, one incomplete row and the decoder's
+   * unread messages (bounded as always): the client is read only as fast as the batches run
+   * (`nextCopyMessage`).
    */
   private async copyFrom(
     command: Extract<CopyCommand, { direction: 'from' }>,

@@ -55,9 +55,13 @@ export const POSTGRES_ONLY = {
     message: 'ALTER TABLE … ALTER COLUMN is not supported by northlight',
     hint: rebuildTable,
   },
+  // The PostgreSQL endpoint runs COPY … FROM STDIN / TO STDOUT itself (pgwire/copy-*.ts): this is
+  // the HTTP API's answer, where a request has no client stdin or stdout.
   copy: {
-    message: 'COPY is not supported by northlight',
-    hint: 'Load rows with INSERT … VALUES (…), (…), … with many rows per statement.',
+    message: 'COPY is not supported over HTTP: a request has no client stdin or stdout',
+    hint:
+      "Use COPY … FROM STDIN / TO STDOUT on the PostgreSQL endpoint (psql's \\copy, a driver's copy " +
+      'streams), or load rows with INSERT … VALUES (…), (…), … with many rows per statement.',
   },
   array: {
     message: 'arrays (ARRAY[…], ARRAY(SELECT …)) are not supported by northlight',

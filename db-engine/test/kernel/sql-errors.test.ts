@@ -92,7 +92,7 @@ const CASES: readonly (readonly [string, string, string])[] = [
   ['LISTEN jobs', '0A000', 'LISTEN, UNLISTEN and NOTIFY are not supported'],
   ['NOTIFY jobs', '0A000', 'LISTEN, UNLISTEN and NOTIFY are not supported'],
   ['CREATE SEQUENCE seq', '0A000', 'sequences (CREATE/ALTER/DROP SEQUENCE) are not supported'],
-  ['COPY t FROM stdin', '0A000', 'COPY is not supported'],
+  ['COPY t FROM stdin', '0A000', 'COPY is not supported over HTTP'],
   // Data exceptions
   ['SELECT abs(-9223372036854775808)', '22003', 'integer overflow'],
   ['SELECT sum(x) FROM (SELECT 9223372036854775807 AS x UNION ALL SELECT 1)', '22003', 'integer overflow'],

@@ -1,7 +1,7 @@
 /**
- * Protocol fuzzing over real sockets: seeded random byte streams, mutations of valid sessions (bit
- * flips, truncation, inserted bytes, corrupted length fields), oversized messages, wrong lengths and
- * messages out of order, many connections at once. It proves that
+ * Protocol fuzzing over real sockets: seeded random byte streams, mutations of valid sessions (COPY
+ * FROM STDIN among them; bit flips, truncation, inserted bytes, corrupted length fields), oversized
+ * messages, wrong lengths and messages out of order, many connections at once. It proves that
  *   1. the server never crashes (an unhandled error would fail this file),
  *   2. a well-behaved client keeps working throughout (a canary queries between batches),
  *   3. every bad connection ends: the server closes it (after an ErrorResponse when the framing is
@@ -48,6 +48,13 @@ function validSession(next: Next): Uint8Array[] {
     frontend.execute('', 2),
     frontend.sync(),
     frontend.query('BEGIN; SELECT 1; COMMIT'),
+    // COPY FROM STDIN: a mutation may cut it short, or corrupt its data or framing mid-COPY (its
+    // rows are fixed, so a second session's COPY fails on the key: an error mid-COPY too).
+    frontend.query('COPY f (a, b) FROM STDIN (FORMAT csv)'),
+    frontend.copyData('101,"x, ""y"""\n'),
+    frontend.copyData('201,\n'),
+    frontend.copyDone(),
+    frontend.query('COPY f TO STDOUT'),
   ];
   return [startup, ...parts.slice(0, 1 + Math.floor(next() * parts.length))];
 }
@@ -101,6 +108,9 @@ function hostileStream(next: Next): { bytes: Uint8Array; framingError: boolean; 
         frontend.close('P', 'x'),
         frontend.sslRequest(),
         frontend.saslResponse('c=biws'),
+        frontend.copyData('1,x\n'),
+        frontend.copyDone(),
+        frontend.copyFail('gone'),
       ];
       const shuffled = Array.from({ length: 1 + Math.floor(next() * 6) }, () => pick(next, messages));
       const beforeStartup = next() < 0.3;

@@ -96,20 +96,18 @@ describe('classify', () => {
     expect(kind('RESET ALL')).toEqual({ kind: 'reset', name: 'all' });
     expect(kind('DISCARD ALL')).toEqual({ kind: 'discard', tag: 'DISCARD ALL' });
     expect(kind('DEALLOCATE PREPARE s1')).toEqual({ kind: 'deallocate', name: 's1' });
-    expect(kind('COPY t FROM STDIN')).toMatchObject({ kind: 'unsupported', sqlstate: '0A000' });
+    expect(kind('COPY t FROM STDIN')).toEqual({ kind: 'copy' });
     // Each refusal says what to do instead; only PREPARE/EXECUTE point to the extended protocol.
     const hint = (sql: string) => {
       const classified = kind(sql);
       return classified.kind === 'unsupported' ? classified.hint : undefined;
     };
     expect(hint('PREPARE s AS SELECT 1')).toMatch(/extended protocol/);
-    expect(hint('COPY t FROM STDIN')).toMatch(/INSERT … VALUES/);
     expect(hint('DECLARE _psql_cursor NO SCROLL CURSOR FOR SELECT 1')).toMatch(/FETCH_COUNT/);
     expect(hint('FETCH FORWARD 100 FROM _psql_cursor')).toMatch(/FETCH_COUNT/);
     expect(hint('LISTEN jobs')).toMatch(/Notifications are not supported/);
     expect(hint('NOTIFY jobs')).toMatch(/Notifications are not supported/);
     for (const sql of [
-      'COPY t FROM STDIN',
       'LISTEN a',
       'NOTIFY a',
       'LOCK t',

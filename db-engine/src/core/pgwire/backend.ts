@@ -29,6 +29,8 @@ export interface BackendError {
   readonly message: string;
   readonly detail?: string;
   readonly hint?: string;
+  /** CONTEXT: where it happened (a COPY's line). */
+  readonly where?: string;
   /** FATAL (the connection must be closed after sending it) rather than ERROR. */
   readonly fatal?: boolean;
 }

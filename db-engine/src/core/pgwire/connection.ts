@@ -32,6 +32,17 @@ import type {
   StatementShape,
 } from './backend.js';
 import {
+  CopyDataError,
+  CopyDecoder,
+  type CopyOptions,
+  type CopyRow,
+  encodeCopyHeader,
+  encodeCopyRow,
+  forceQuoteFlags,
+} from './copy-format.js';
+import { CopyBatcher, type CopyColumn, copyColumn } from './copy-load.js';
+import { type CopyCommand, type CopyTable, parseCopyStatement, quoteIdentifier } from './copy-statement.js';
+import {
   authenticationOk,
   authenticationSasl,
   authenticationSaslContinue,
@@ -41,9 +52,13 @@ import {
   type ColumnDescription,
   closeComplete,
   commandComplete,
+  copyData,
+  copyDone,
+  copyResponse,
   dataRow,
   decodeUtf8,
   emptyQueryResponse,
+  encodeUtf8,
   errorResponse,
   type FormatCode,
   FrontendDecoder,
@@ -87,6 +102,7 @@ import {
   PgValueError,
   resultColumnOid,
   typeSize,
+  valueAsText,
 } from './types.js';
 
 export type AuthConfig =
@@ -264,6 +280,8 @@ export class PgConnection {
   private readonly statements = new Map<string, PreparedStatement>();
   private readonly portals = new Map<string, Portal>();
   private inFlight: AbortController | null = null;
+  /** Set while COPY FROM STDIN waits for the client's next CopyData: `receive` wakes it. */
+  private inputWaiter: (() => void) | null = null;
   private idleTimer: TimerHandle | null = null;
   /** Statements run in the open transaction (SET TRANSACTION must come before any, to reopen it). */
   private transactionStatements = 0;
@@ -312,6 +330,7 @@ export class PgConnection {
       this.hooks.setReading(false);
     }
     this.inputSincePump = true;
+    this.inputWaiter?.();
     void this.pump();
   }
 
@@ -697,6 +716,11 @@ export class PgConnection {
       case 'Flush':
         await this.flush();
         return;
+      case 'CopyData':
+      case 'CopyDone':
+      case 'CopyFail':
+        // The rest of a COPY that failed: dropped, as PostgreSQL drops it.
+        return;
       case 'Password':
         throw new PgProtocolError('08P01', 'unexpected password message');
       default:
@@ -887,6 +911,8 @@ export class PgConnection {
         return this.runSessionCommand(classified);
       case 'unsupported':
         throw statementError(classified.sqlstate, classified.message, classified.hint);
+      case 'copy':
+        return this.runCopy(tokens, executionPoint);
       case 'sql':
         return this.runSql(tokens, classified, parameters, prepared, executionPoint, resultFormats);
       default:
@@ -1469,6 +1495,256 @@ export class PgConnection {
       commandTag(statement.tokens, { columns: result.columns, rowCount: to - from, changes: result.changes });
     commandComplete(this.out, tag);
   }
+
+  // -------------------------------------------------------------------------------------------
+  // COPY … FROM STDIN / TO STDOUT (the statement: copy-statement.ts; the data formats:
+  // copy-format.ts; typing fields and batching rows: copy-load.ts).
+
+  private async runCopy(tokens: readonly Token[], executionPoint: ExecutionPoint): Promise<ControlResult> {
+    const command = parseCopyStatement(tokens);
+    return command.direction === 'to'
+      ? this.copyTo(command, executionPoint)
+      : this.copyFrom(command, executionPoint);
+  }
+
+  /**
+   * COPY … TO STDOUT: the rows are read as one statement (so bounded by resultBytesMax, like any
+   * result), then sent as CopyOutResponse, a CopyData per row, CopyDone.
+   */
+  private async copyTo(
+    command: Extract<CopyCommand, { direction: 'to' }>,
+    executionPoint: ExecutionPoint,
+  ): Promise<ControlResult> {
+    const source = command.source;
+    const queryTokens =
+      source.kind === 'query'
+        ? source.tokens
+        : tokenize(
+            `SELECT ${source.table.columns?.map(quoteIdentifier).join(', ') ?? '*'} FROM ${source.table.sql}`,
+          );
+    const classified = classify(queryTokens);
+    if (classified.kind !== 'sql') throw statementError('42601', 'COPY (…) TO takes a query');
+    if (
+      !['SELECT', 'VALUES', 'WITH', 'TABLE'].includes(classified.firstWord) &&
+      !queryTokens.some((token) => token.kind === 'identifier' && token.text.toUpperCase() === 'RETURNING')
+    ) {
+      throw statementError('0A000', 'COPY query must have a RETURNING clause');
+    }
+    const result = await this.runSql(queryTokens, classified, [], null, executionPoint);
+    const options = command.options;
+    checkForcedColumns(options.forceQuote, result.columns, 'FORCE_QUOTE');
+    const forced = forceQuoteFlags(result.columns, options);
+    copyResponse(this.out, 'out', result.columns.length);
+    if (options.header !== 'none') copyData(this.out, encodeUtf8(encodeCopyHeader(result.columns, options)));
+    for (const row of result.rows) {
+      if (this.out.byteLength >= OUTPUT_FLUSH_BYTES) await this.flush();
+      const texts = row.map((value) => (value === null ? null : valueAsText(value)));
+      copyData(this.out, encodeUtf8(encodeCopyRow(texts, options, forced)));
+    }
+    copyDone(this.out);
+    return control(`COPY ${result.rows.length}`);
+  }
+
+  /**
+   * COPY … FROM STDIN. Rows are inserted as they arrive, in batches of multi-row INSERTs
+   * (copy-load.ts), all in ONE transaction: the open block's, else one of its own committed at
+   * CopyDone. So a bad row anywhere, a CopyFail, a cancel, a failed batch or a client that goes away
+   * leaves nothing. Input is held no longer than one batch, one incomplete row and the decoder's
+   * unread messages (bounded as always): the client is read only as fast as the batches run
+   * (`nextCopyMessage`).
+   */
+  private async copyFrom(
+    command: Extract<CopyCommand, { direction: 'from' }>,
+    executionPoint: ExecutionPoint,
+  ): Promise<ControlResult> {
+    if (this.transactionReadOnly()) {
+      throw this.options.backend.role === 'replica'
+        ? statementError(
+            '25006',
+            'cannot execute COPY FROM on a read-only replica',
+            'Send writes to the read-write endpoint (the writer).',
+          )
+        : statementError('25006', 'cannot execute COPY FROM in a read-only transaction');
+    }
+    const table = command.table;
+    const columns = await this.copyColumns(table, command.options, executionPoint);
+    const decoder = new CopyDecoder(
+      command.options,
+      columns.map((column) => column.name),
+    );
+    const batcher = new CopyBatcher(table.sql, table.name, columns);
+    const ownTransaction = this.transaction.kind === 'idle';
+    if (ownTransaction) await this.openTransaction(false, true);
+    copyResponse(this.out, 'in', columns.length);
+    let rowCount = 0;
+    try {
+      for (;;) {
+        const message = await this.nextCopyMessage();
+        if (message.type === 'CopyData') {
+          rowCount += await this.loadCopyRows(decoder.push(message.data), batcher);
+        } else if (message.type === 'CopyDone') {
+          rowCount += await this.loadCopyRows(decoder.finish(), batcher);
+          await this.insertCopyBatch(batcher);
+          break;
+        } else if (message.type === 'CopyFail') {
+          throw statementError('57014', `COPY from stdin failed: ${message.message}`);
+        } else if (message.type === 'Terminate') {
+          void this.closed();
+          this.hooks.close();
+          throw COPY_CONNECTION_GONE;
+        } else if (message.type !== 'Flush' && message.type !== 'Sync') {
+          // Flush and Sync are ignored, as PostgreSQL ignores them (libpq sends a Sync behind an
+          // extended-protocol COPY before it knows it is one); anything else ends the COPY.
+          throw statementError('08P01', `unexpected ${message.type} message during COPY from stdin`);
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof CopyDataError)) throw error;
+      throw new StatementError({
+        sqlstate: error.sqlstate,
+        message: error.message,
+        where: error.context(table.name),
+        ...(error.hint === undefined ? {} : { hint: error.hint }),
+      });
+    }
+    if (ownTransaction) await this.commitCopyTransaction();
+    return control(`COPY ${rowCount}`);
+  }
+
+  /** The target columns, from the table's `PRAGMA table_info` (every column unless COPY lists some). */
+  private async copyColumns(
+    table: CopyTable,
+    options: CopyOptions,
+    executionPoint: ExecutionPoint,
+  ): Promise<CopyColumn[]> {
+    const withSchema = table.schema !== null;
+    const result = await this.runSql(
+      tokenize(`SELECT name, type FROM pragma_table_info($1${withSchema ? ', $2' : ''})`),
+      { kind: 'sql', firstWord: 'SELECT' },
+      withSchema ? [table.name, table.schema] : [table.name],
+      null,
+      executionPoint,
+    );
+    if (result.rows.length === 0) throw statementError('42P01', `relation "${table.name}" does not exist`);
+    const all = result.rows.map((row) => copyColumn(String(row[0]), String(row[1] ?? '')));
+    let columns = all;
+    if (table.columns !== null) {
+      const seen = new Set<string>();
+      columns = table.columns.map((name) => {
+        const key = name.toLowerCase();
+        const column = all.find((candidate) => candidate.name.toLowerCase() === key);
+        if (column === undefined) {
+          throw statementError('42703', `column "${name}" of relation "${table.name}" does not exist`);
+        }
+        if (seen.has(key)) throw statementError('42701', `column "${name}" specified more than once`);
+        seen.add(key);
+        return column;
+      });
+    }
+    const names = columns.map((column) => column.name);
+    checkForcedColumns(options.forceNotNull, names, 'FORCE_NOT_NULL');
+    checkForcedColumns(options.forceNull, names, 'FORCE_NULL');
+    return columns;
+  }
+
+  /** Adds rows to the batch, inserting each batch that fills; the number of rows added. */
+  private async loadCopyRows(rows: readonly CopyRow[], batcher: CopyBatcher): Promise<number> {
+    for (const row of rows) {
+      batcher.add(row);
+      if (batcher.full) await this.insertCopyBatch(batcher);
+    }
+    return rows.length;
+  }
+
+  private async insertCopyBatch(batcher: CopyBatcher): Promise<void> {
+    const batch = batcher.take();
+    if (batch === null) return;
+    const state = this.transaction;
+    // The transaction is gone only when the connection is (an idle timeout ended it: FATAL sent).
+    if (state.kind !== 'open') throw COPY_CONNECTION_GONE;
+    this.transactionStatements += 1;
+    const reply = await this.withSignal((signal) =>
+      state.transaction.run({ sql: batch.sql, params: batch.params }, signal, this.lockWaitMs()),
+    );
+    if (!reply.ok) throw new StatementError({ ...reply.error, where: batcher.batchContext(batch) });
+  }
+
+  /** CopyDone of a COPY that opened its own transaction: commit it (a failed commit rolled it back). */
+  private async commitCopyTransaction(): Promise<void> {
+    const state = this.transaction;
+    if (state.kind !== 'open') throw COPY_CONNECTION_GONE;
+    this.transaction = { kind: 'idle' };
+    const reply = await state.transaction.commit();
+    this.endSettingsScope(reply.ok);
+    if (reply.ok) return;
+    await state.transaction.rollback();
+    throw new StatementError(reply.error);
+  }
+
+  /**
+   * The next message of a COPY FROM STDIN, waiting for the client when none is buffered. Reading is
+   * resumed only here, when every buffered message has been taken, so a client sending faster than
+   * the batches run is held back by TCP instead of filling memory.
+   */
+  private async nextCopyMessage(): Promise<FrontendMessage> {
+    for (;;) {
+      if (this.phase === 'closed') throw COPY_CONNECTION_GONE;
+      const message = this.decoder.next() as FrontendMessage | null;
+      if (message !== null) {
+        this.hooks.onMessage?.(message.type);
+        return message;
+      }
+      if (!this.reading) {
+        this.reading = true;
+        this.hooks.setReading(true);
+      }
+      await this.flush();
+      await this.waitForCopyInput();
+    }
+  }
+
+  /**
+   * Waits for bytes from the client. A CancelRequest ends the wait with 57014, the connection's end
+   * with COPY_CONNECTION_GONE, and a client silent for the idle-in-transaction timeout (the COPY is a
+   * transaction, which may hold the SQL writer) with FATAL 25P03, as an idle transaction block gets.
+   */
+  private waitForCopyInput(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const controller = new AbortController();
+      const timeoutMs = this.idleInTransactionTimeoutMs();
+      const finish = (error: StatementError | null) => {
+        timer?.cancel();
+        this.inputWaiter = null;
+        if (this.inFlight === controller) this.inFlight = null;
+        if (error === null) resolve();
+        else reject(error);
+      };
+      const timer =
+        timeoutMs > 0
+          ? this.options.clock.setTimer(timeoutMs, () =>
+              finish(
+                new StatementError({
+                  sqlstate: '25P03',
+                  message: 'terminating connection due to idle-in-transaction timeout',
+                  fatal: true,
+                }),
+              ),
+            )
+          : null;
+      this.inFlight = controller;
+      this.inputWaiter = () => finish(null);
+      controller.signal.addEventListener(
+        'abort',
+        () =>
+          finish(
+            this.phase === 'closed'
+              ? COPY_CONNECTION_GONE
+              : statementError('57014', 'canceling statement due to user request'),
+          ),
+        { once: true },
+      );
+    });
+  }
 }
 
 interface ControlResult {
@@ -1486,6 +1762,26 @@ const controlTags = new WeakMap<Portal, string>();
 
 function control(tag: string): ControlResult {
   return { columns: [], rows: [], tag };
+}
+
+/** A COPY ended because its connection did (the client left, or a FATAL error closed it). */
+const COPY_CONNECTION_GONE = new StatementError({
+  sqlstate: '08006',
+  message: 'connection ended during COPY',
+});
+
+/** FORCE_… options must name columns the COPY has (PostgreSQL: 42P10). */
+function checkForcedColumns(
+  selection: readonly string[] | '*',
+  columns: readonly string[],
+  option: string,
+): void {
+  if (selection === '*') return;
+  for (const name of selection) {
+    if (!columns.some((column) => column.toLowerCase() === name.toLowerCase())) {
+      throw statementError('42P10', `${option} column "${name}" not referenced by COPY`);
+    }
+  }
 }
 
 function formatOf(formats: readonly FormatCode[], index: number): FormatCode {

@@ -68,6 +68,10 @@ export type FrontendMessage =
   | { readonly type: 'Sync' }
   | { readonly type: 'Flush' }
   | { readonly type: 'Terminate' }
+  /** COPY FROM STDIN's data, its end, or the client giving up on it (with why). */
+  | { readonly type: 'CopyData'; readonly data: Uint8Array }
+  | { readonly type: 'CopyDone' }
+  | { readonly type: 'CopyFail'; readonly message: string }
   /** 'p': a password, SASLInitialResponse or SASLResponse; which one depends on the auth state. */
   | { readonly type: 'Password'; readonly body: Uint8Array };
 
@@ -251,6 +255,13 @@ function decodeBody(type: number, reader: BodyReader, body: Uint8Array): Fronten
     case 0x70:
       reader.bytes(body.length);
       return { type: 'Password', body };
+    case 0x64: // d
+      reader.bytes(body.length);
+      return { type: 'CopyData', data: body };
+    case 0x63: // c
+      return { type: 'CopyDone' };
+    case 0x66: // f
+      return { type: 'CopyFail', message: reader.cstring() };
     default:
       throw new PgProtocolError('08P01', `invalid frontend message type ${type}`);
   }
@@ -544,6 +555,24 @@ export function commandComplete(writer: MessageWriter, tag: string): void {
   writer.begin('C').cstring(tag).end();
 }
 
+/** CopyInResponse ('G') or CopyOutResponse ('H'): text format, for every one of `columnCount` columns. */
+export function copyResponse(writer: MessageWriter, direction: 'in' | 'out', columnCount: number): void {
+  writer
+    .begin(direction === 'in' ? 'G' : 'H')
+    .int8(0)
+    .int16(columnCount);
+  for (let index = 0; index < columnCount; index++) writer.int16(0);
+  writer.end();
+}
+
+export function copyData(writer: MessageWriter, data: Uint8Array): void {
+  writer.begin('d').raw(data).end();
+}
+
+export function copyDone(writer: MessageWriter): void {
+  writer.begin('c').end();
+}
+
 export function emptyQueryResponse(writer: MessageWriter): void {
   writer.begin('I').end();
 }
@@ -582,6 +611,8 @@ export interface ErrorFields {
   readonly message: string;
   readonly detail?: string;
   readonly hint?: string;
+  /** CONTEXT, where the error happened (COPY: `COPY t, line 3: "…"`). */
+  readonly where?: string;
 }
 
 function errorOrNotice(writer: MessageWriter, type: 'E' | 'N', fields: ErrorFields): void {
@@ -592,6 +623,7 @@ function errorOrNotice(writer: MessageWriter, type: 'E' | 'N', fields: ErrorFiel
   writer.int8(0x4d).cstring(fields.message); // M
   if (fields.detail !== undefined) writer.int8(0x44).cstring(fields.detail); // D
   if (fields.hint !== undefined) writer.int8(0x48).cstring(fields.hint); // H
+  if (fields.where !== undefined) writer.int8(0x57).cstring(fields.where); // W
   writer.int8(0).end();
 }
 

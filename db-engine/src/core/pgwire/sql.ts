@@ -300,6 +300,8 @@ export type Classified =
       readonly message: string;
       readonly hint?: string;
     }
+  /** COPY … FROM STDIN / TO STDOUT: the protocol layer runs it (copy-statement.ts). */
+  | { readonly kind: 'copy' }
   | { readonly kind: 'sql'; readonly firstWord: string };
 
 /** What to do instead of each statement the protocol refuses (0A000). */
@@ -308,7 +310,6 @@ const cursorHint =
 const unsupportedHints: Readonly<Record<string, string>> = {
   PREPARE: "Use the extended protocol's Parse/Bind/Execute (every driver's prepared statements).",
   EXECUTE: "Use the extended protocol's Parse/Bind/Execute (every driver's prepared statements).",
-  COPY: 'Load rows with INSERT … VALUES (…), (…), … with many rows per statement.',
   LISTEN: 'Notifications are not supported: poll a table instead.',
   UNLISTEN: 'Notifications are not supported: poll a table instead.',
   NOTIFY: 'Notifications are not supported: poll a table instead.',
@@ -415,6 +416,8 @@ export function classify(tokens: readonly Token[]): Classified {
       return { kind: 'reset', name: settingName(words.slice(1)) };
     case 'DISCARD':
       return { kind: 'discard', tag: upper.slice(0, 2).join(' ') };
+    case 'COPY':
+      return { kind: 'copy' };
     case 'DEALLOCATE': {
       const rest = words.slice(upper[1] === 'PREPARE' ? 2 : 1);
       const name = rest[0];
@@ -426,7 +429,6 @@ export function classify(tokens: readonly Token[]): Classified {
     case 'LISTEN':
     case 'UNLISTEN':
     case 'NOTIFY':
-    case 'COPY':
     case 'LOCK':
     case 'DECLARE':
     case 'FETCH':

@@ -7,15 +7,18 @@
 import type { SqlBackend } from '../../../src/core/pgwire/backend.js';
 import type { EngineReply } from '../../../src/engine.js';
 import { createEngineBackend } from '../../../src/io/pg-backend.js';
+import type { KernelHostOptions } from '../../../src/kernel/kernel-host.js';
 import { TransactionGate } from '../../../src/transaction-gate.js';
 import { MemoryVolume, startKernel } from '../../kernel/support/memory-volume.js';
 
 export async function startKernelBackend(options: {
   idleTimeoutMs: number;
   lockWaitTimeoutMs: number;
+  /** The kernel's own options (a small `maxGroupPages`…). */
+  kernel?: Partial<KernelHostOptions>;
 }): Promise<{ backend: SqlBackend; stop(): Promise<void> }> {
   const volume = new MemoryVolume();
-  const host = await startKernel(volume);
+  const host = await startKernel(volume, options.kernel ?? {});
   const gate = new TransactionGate(async (request, options) => {
     const reply = await host.execute(request);
     options?.kernelDone?.();

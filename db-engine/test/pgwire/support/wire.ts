@@ -110,6 +110,13 @@ export const frontend = {
   saslResponse(data: string): Uint8Array {
     return message('p', encoder.encode(data));
   },
+  copyData(data: Uint8Array | string): Uint8Array {
+    return message('d', typeof data === 'string' ? encoder.encode(data) : data);
+  },
+  copyDone: (): Uint8Array => message('c', new Uint8Array(0)),
+  copyFail(reason: string): Uint8Array {
+    return message('f', new Bytes().cstring(reason).build());
+  },
   raw: message,
 };
 

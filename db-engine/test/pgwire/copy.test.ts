@@ -109,8 +109,8 @@ describe('COPY FROM STDIN', () => {
         'SELECT id, name, score, flag, hex(data), note, typeof(id), typeof(score), typeof(data) FROM t ORDER BY id',
       ),
     ).toEqual([
-      ['1', 'ann', '1.5', '1', '00FF', 'plain', 'integer', 'real', 'blob'],
-      ['2', 'b\tc\nd\\e', '-2', '0', '', 'éA', 'integer', 'real', 'null'],
+      ['1', 'ann', '1.5', 't', '00FF', 'plain', 'integer', 'real', 'blob'],
+      ['2', 'b\tc\nd\\e', '-2', 'f', '', 'éA', 'integer', 'real', 'null'],
       ['3', null, '1000', null, '', 'café ☕', 'integer', 'real', 'null'],
     ]);
   });
@@ -352,8 +352,8 @@ describe('COPY TO STDOUT', () => {
     expect(types(messages)).toBe('HdddcCZ');
     expect([...(messages[0]?.body ?? [])]).toEqual([0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     expect(copied(messages)).toBe(
-      '1\ttab\\there\t0.1\t1\t\\\\x00ff\t\\N\n' +
-        '2\ta,"b"\t1e+20\t0\t\\N\t\n' +
+      '1\ttab\\there\t0.1\tt\t\\\\x00ff\t\\N\n' +
+        '2\ta,"b"\t1e+20\tf\t\\N\t\n' +
         '3\t\\N\t\\N\t\\N\t\\N\tx\n',
     );
     expect(tags(messages)).toEqual(['COPY 3']);

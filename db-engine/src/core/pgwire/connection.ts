@@ -101,8 +101,8 @@ import {
   Oid,
   PgValueError,
   resultColumnOid,
+  resultValueText,
   typeSize,
-  valueAsText,
 } from './types.js';
 
 export type AuthConfig =
@@ -1530,7 +1530,8 @@ export class PgConnection {
     ) {
       throw statementError('0A000', 'COPY query must have a RETURNING clause');
     }
-    const result = await this.runSql(queryTokens, classified, [], null, executionPoint);
+    // Text format: every column's values in its type's text output (a boolean column as t/f).
+    const result = await this.runSql(queryTokens, classified, [], null, executionPoint, []);
     const options = command.options;
     checkForcedColumns(options.forceQuote, result.columns, 'FORCE_QUOTE');
     const forced = forceQuoteFlags(result.columns, options);
@@ -1538,7 +1539,9 @@ export class PgConnection {
     if (options.header !== 'none') copyData(this.out, encodeUtf8(encodeCopyHeader(result.columns, options)));
     for (const row of result.rows) {
       if (this.out.byteLength >= OUTPUT_FLUSH_BYTES) await this.flush();
-      const texts = row.map((value) => (value === null ? null : valueAsText(value)));
+      const texts = row.map((value, column) =>
+        value === null ? null : resultValueText(value, result.oids[column] ?? Oid.text),
+      );
       copyData(this.out, encodeUtf8(encodeCopyRow(texts, options, forced)));
     }
     copyDone(this.out);
@@ -1624,6 +1627,7 @@ export class PgConnection {
       withSchema ? [table.name, table.schema] : [table.name],
       null,
       executionPoint,
+      [],
     );
     if (result.rows.length === 0) throw statementError('42P01', `relation "${table.name}" does not exist`);
     const all = result.rows.map((row) => copyColumn(String(row[0]), String(row[1] ?? '')));

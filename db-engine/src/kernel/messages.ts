@@ -36,10 +36,27 @@ export interface ExecuteRequest {
    * its own: `open` begins it and runs the statements, `continue` runs them in it, `commit` runs them
    * and commits (sealing the group), `rollback` ends it without running anything. The transaction
    * stays open between steps, so the caller must send no other request meanwhile (the engine's
-   * `TransactionGate` sees to it). A failed step rolls the whole transaction back and ends it; a step
-   * whose `id` is not the open transaction's (the kernel was replaced, or it ended) fails with 25P03.
+   * `TransactionGate` sees to it). A step whose `id` is not the open transaction's (the kernel was
+   * replaced, or it ended) fails with 40001.
+   *
+   * Savepoints (the PostgreSQL protocol's SAVEPOINT, RELEASE, ROLLBACK TO) are steps too, named by
+   * their depth in the transaction's stack of savepoints (1: the outermost), never by the client's
+   * name: `savepoint` takes the savepoint at `savepointDepth` (one more than the stack holds),
+   * `release` destroys the one at `savepointDepth` and every later one, `rollback-to` undoes
+   * everything after the one at `savepointDepth`, keeps it and destroys the later ones. `open` takes
+   * `savepointDepth` savepoints right after BEGIN, before its statements: those the client took
+   * before the transaction reached the kernel, when there was nothing to undo.
+   *
+   * A failed step ends the transaction (rolls it back), except when it holds a savepoint and SQLite
+   * kept its transaction (it undid only the failed statement): then the transaction stays open,
+   * aborted, and the reply says so (`transactionKept`); only `rollback-to` (which resumes it) and
+   * `rollback` may follow, anything else fails with 25P02.
    */
-  readonly transaction?: { readonly id: number; readonly step: TransactionStep };
+  readonly transaction?: {
+    readonly id: number;
+    readonly step: TransactionStep;
+    readonly savepointDepth?: number;
+  };
   /** Values typed by storage class (`TypedValue`) instead of the JSON-friendly `JsonValue`. */
   readonly typedValues?: boolean;
   /**
@@ -54,7 +71,14 @@ export interface ExecuteRequest {
   readonly describeOnly?: boolean;
 }
 
-export type TransactionStep = 'open' | 'continue' | 'commit' | 'rollback';
+export type TransactionStep =
+  | 'open'
+  | 'continue'
+  | 'commit'
+  | 'rollback'
+  | 'savepoint'
+  | 'release'
+  | 'rollback-to';
 
 /**
  * A column value as JSON carries it (the HTTP API): INTEGER → number when it is a safe integer, else
@@ -99,7 +123,16 @@ export type ExecuteReply =
        */
       readonly visibleThroughSeq: number;
     }
-  | { readonly ok: false; readonly error: SqlError; readonly visibleThroughSeq: number };
+  | {
+      readonly ok: false;
+      readonly error: SqlError;
+      readonly visibleThroughSeq: number;
+      /**
+       * A failed step of an interactive transaction that holds a savepoint: the transaction is still
+       * open in the kernel, aborted (`ExecuteRequest.transaction`). Absent: it was rolled back.
+       */
+      readonly transactionKept?: true;
+    };
 
 export interface KernelStats extends RedoVfsStats {
   /**

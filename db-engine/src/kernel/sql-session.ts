@@ -17,6 +17,11 @@
  * writable_schema…) are readable at most, never settable.
  * VACUUM cannot run inside a transaction, so a request made of one VACUUM runs in autocommit mode.
  *
+ * An interactive transaction (`ExecuteRequest.transaction`) may hold savepoints, which the kernel
+ * takes, releases and rolls back to as steps of their own under names of its own; after a failed
+ * statement it stays open, aborted, when it holds one and SQLite kept it (`#keepsAborted`), so that
+ * a `rollback-to` can resume it.
+ *
  * The hot path calls wasm exports directly (`sqlite-wasm.ts`): statements are prepared once and kept
  * in an LRU cache by SQL text; values are bound and read without the Promise-based API.
  */
@@ -202,8 +207,14 @@ export class SqlSession {
   #applies = 0;
   #closed = false;
   readonly #replica: boolean;
-  /** The interactive transaction open on the connection (`ExecuteRequest.transaction`), if any. */
-  #open: { readonly id: number; readonly readOnly: boolean } | undefined;
+  /**
+   * The interactive transaction open on the connection (`ExecuteRequest.transaction`), if any: the
+   * savepoints SQLite holds for it (`northlight_savepoint_<depth>`, depths 1…`savepoints`), and the
+   * failure that aborted it, if one did (only `rollback-to` and `rollback` may follow).
+   */
+  #open:
+    | { readonly id: number; readonly readOnly: boolean; savepoints: number; aborted: SqlError | undefined }
+    | undefined;
   /** The request in progress asked for `typedValues`. */
   #typedValues = false;
   /** The request in progress asked for `declaredTypes`. */
@@ -323,17 +334,43 @@ export class SqlSession {
     } catch (error) {
       if (!(error instanceof RequestFailure)) throw error;
       this.#requestsFailed++;
-      // A failed step ends the interactive transaction too (PostgreSQL's aborted state is the
-      // wire protocol's to keep): the connection is free for the next one at once.
+      const visibleThroughSeq = this.#vfs.lastSealedSeq;
+      if (this.#keepsAborted(request, error.sqlError)) {
+        return { ok: false, error: error.sqlError, visibleThroughSeq, transactionKept: true };
+      }
+      // A failed step ends the interactive transaction too: the connection is free for the next one
+      // at once (PostgreSQL's aborted state, where only ROLLBACK is left, is the wire protocol's).
       this.#open = undefined;
       this.#rollbackIfOpen();
-      return { ok: false, error: error.sqlError, visibleThroughSeq: this.#vfs.lastSealedSeq };
+      return { ok: false, error: error.sqlError, visibleThroughSeq };
     } finally {
       this.#vfs.refusal = undefined;
       this.#typedValues = false;
       this.#wantDeclaredTypes = false;
       this.#cancelled = undefined;
     }
+  }
+
+  /**
+   * Whether a failed step leaves its interactive transaction open, aborted, for a `rollback-to`: only
+   * when the transaction holds a savepoint (without one, nothing could resume it) and SQLite kept its
+   * own transaction. SQLite undoes just the failed statement for most errors (a constraint, a missing
+   * table), but rolls the whole transaction back for some: an interrupted write (statement_timeout,
+   * a cancel), SQLITE_FULL, IOERR, NOMEM, BUSY, `ON CONFLICT ROLLBACK`, `RAISE(ROLLBACK)`. Then its
+   * savepoints are gone with it, and resuming after one would silently drop the work before it:
+   * the transaction ends here, and the caller learns it (no `transactionKept`).
+   */
+  #keepsAborted(request: ExecuteRequest, error: SqlError): boolean {
+    const open = this.#open;
+    const step = request.transaction;
+    if (open === undefined || step === undefined || step.id !== open.id) return false;
+    if (step.step === 'commit' || step.step === 'rollback') return false;
+    if (open.savepoints === 0 || this.#wasm._sqlite3_get_autocommit(this.#db) !== 0) return false;
+    // An `open` that failed before it held every savepoint asked for would leave the caller counting
+    // savepoints the kernel does not have.
+    if (step.step === 'open' && open.savepoints !== (step.savepointDepth ?? 0)) return false;
+    open.aborted ??= error;
+    return true;
   }
 
   #onProgress(): number {
@@ -437,7 +474,9 @@ export class SqlSession {
     if (step === 'open') {
       assert(this.#open === undefined, 'an interactive transaction opened over another one');
       this.#stepInternal(this.#begin, 'BEGIN');
-      this.#open = { id, readOnly: request.readOnly === true };
+      this.#open = { id, readOnly: request.readOnly === true, savepoints: 0, aborted: undefined };
+      const depth = request.transaction?.savepointDepth ?? 0;
+      while (this.#open.savepoints < depth) this.#savepoint(this.#open.savepoints + 1);
     } else if (this.#open?.id !== id) {
       throw new RequestFailure({
         code: 'NORTHLIGHT_TRANSACTION_LOST',
@@ -445,6 +484,37 @@ export class SqlSession {
         message:
           'the transaction is no longer open in the SQL engine (it was rolled back when the engine replaced its SQL kernel); run it again',
       });
+    } else if (step === 'rollback-to') {
+      assert(request.statements.length === 0, 'a rollback-to step with statements');
+      this.#rollbackToSavepoint(request.transaction?.savepointDepth);
+      return [];
+    }
+    const aborted = this.#open.aborted;
+    if (aborted !== undefined) {
+      throw new RequestFailure({
+        code: 'NORTHLIGHT_TRANSACTION_ABORTED',
+        sqlstate: '25P02',
+        message: `current transaction is aborted, commands ignored until end of transaction block (it failed with: ${aborted.message})`,
+      });
+    }
+    if (step === 'savepoint' || step === 'release') {
+      const depth = request.transaction?.savepointDepth;
+      assert(request.statements.length === 0, `a ${step} step with statements`);
+      if (step === 'savepoint') {
+        assert(
+          depth === this.#open.savepoints + 1,
+          `savepoint at depth ${depth} over ${this.#open.savepoints}`,
+        );
+        this.#savepoint(depth);
+      } else {
+        assert(
+          depth !== undefined && depth >= 1 && depth <= this.#open.savepoints,
+          `release of depth ${depth}`,
+        );
+        this.#savepointCommand(`RELEASE ${savepointName(depth)}`);
+        this.#open.savepoints = depth - 1;
+      }
+      return [];
     }
     const readOnly = this.#open.readOnly;
     const results: StatementResult[] = [];
@@ -457,6 +527,41 @@ export class SqlSession {
       else this.#stepInternal(this.#commit, 'COMMIT');
     }
     return results;
+  }
+
+  #savepoint(depth: number): void {
+    assert(this.#open !== undefined, 'a savepoint outside an interactive transaction');
+    this.#savepointCommand(`SAVEPOINT ${savepointName(depth)}`);
+    this.#open.savepoints = depth;
+  }
+
+  /**
+   * Undoes everything after the savepoint at `depth`, keeps it, destroys the later ones, and resumes
+   * an aborted transaction. SQLite's own transaction is still open here: a failure that ended it
+   * ended the interactive transaction too (`#keepsAborted`), so this never resumes without the work
+   * before the savepoint.
+   */
+  #rollbackToSavepoint(depth: number | undefined): void {
+    const open = this.#open;
+    assert(open !== undefined, 'rollback-to outside an interactive transaction');
+    assert(depth !== undefined && depth >= 1 && depth <= open.savepoints, `rollback-to of depth ${depth}`);
+    assert(this.#wasm._sqlite3_get_autocommit(this.#db) === 0, 'an interactive transaction SQLite ended');
+    this.#savepointCommand(`ROLLBACK TO ${savepointName(depth)}`);
+    open.savepoints = depth;
+    open.aborted = undefined;
+  }
+
+  /** SAVEPOINT, RELEASE or ROLLBACK TO one of the kernel's own savepoints (trusted SQL). */
+  #savepointCommand(sql: string): void {
+    const pointer = allocateCString(this.#wasm, sql);
+    const { stmt } = this.#prepareTrusted(pointer);
+    this.#wasm._sqlite3_free(pointer);
+    try {
+      const rc = this.#wasm._sqlite3_step(stmt);
+      if (rc !== SQLITE_DONE) throw this.#sqliteFailure(rc, undefined, sql);
+    } finally {
+      this.#wasm._sqlite3_finalize(stmt);
+    }
   }
 
   /** Prepares the request's one statement without running it (`ExecuteRequest.describeOnly`). */
@@ -1001,6 +1106,11 @@ export function isBlankSql(sql: Uint8Array, start: number): boolean {
     } else return false;
   }
   return true;
+}
+
+/** The SQLite name of an interactive transaction's savepoint at `depth` (the client's names never reach SQLite). */
+function savepointName(depth: number): string {
+  return `northlight_savepoint_${depth}`;
 }
 
 function isLoneVacuum(request: ExecuteRequest): boolean {

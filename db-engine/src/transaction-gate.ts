@@ -35,11 +35,22 @@
  * their durability waits nor share a batch to storage.
  *
  * A failed statement rolls the transaction back at once and frees the gate (the client sees the
- * aborted state until it sends ROLLBACK: the wire protocol keeps that). If the engine replaces its
- * kernel meanwhile (write quorum lost or regained), the transaction is gone with the old kernel: its
- * next step fails with 40001 and the client may run it again.
+ * aborted state until it sends ROLLBACK: the wire protocol keeps that) — unless the transaction holds
+ * a savepoint: then the kernel keeps it open, aborted, when SQLite kept it (it undid only the failed
+ * statement), and the transaction keeps the gate, as PostgreSQL keeps a failed block's locks, until
+ * `rollbackTo` resumes it or it ends (ROLLBACK, the idle timeout, the client gone). When SQLite rolled
+ * the whole transaction back instead (an interrupted write, storage errors), the kernel says so and
+ * the transaction is dead as without a savepoint: `rollbackTo` fails rather than resume without the
+ * work before the savepoint. If the engine replaces its kernel meanwhile (write quorum lost or
+ * regained), the transaction is gone with the old kernel: its next step fails with 40001 and the
+ * client may run it again.
+ *
+ * Savepoints are counted here, by depth (the wire protocol keeps their names): taken, released and
+ * rolled back to by kernel steps once the transaction is in the kernel; before that, and in a READ
+ * ONLY transaction, there is nothing to undo, so only the count changes (the `open` step takes the
+ * savepoints counted before it, right after BEGIN).
  */
-import { isNorthlightError } from '@northlight/protocol';
+import { assert, isNorthlightError } from '@northlight/protocol';
 import type { EngineReply, ExecuteOptions } from './engine.js';
 import type { ExecuteRequest, SqlStatement, StatementResult } from './kernel/messages.js';
 import type { SqlError } from './kernel/sql-errors.js';
@@ -261,6 +272,13 @@ export class GateTransaction {
   #inKernel = false;
   /** Why it cannot go on: failed, timed out, or ended. */
   #dead: SqlError | undefined;
+  /**
+   * A statement failed but the kernel kept the transaction, aborted (it holds a savepoint): only
+   * `rollbackTo` and `rollback` may follow; it keeps the gate meanwhile.
+   */
+  #aborted: SqlError | undefined;
+  /** The depth of the stack of savepoints (0: none). */
+  #savepoints = 0;
   #ended = false;
   #idleTimer: NodeJS.Timeout | undefined;
 
@@ -298,6 +316,7 @@ export class GateTransaction {
   ): Promise<GateReply<readonly StatementResult[]>> {
     if (this.#dead !== undefined) return { ok: false, error: this.#dead };
     if (this.#ended) return { ok: false, error: ENDED };
+    if (this.#aborted !== undefined) return { ok: false, error: abortedError(this.#aborted) };
     this.#disarmIdleTimer();
     try {
       const typed = {
@@ -318,17 +337,78 @@ export class GateTransaction {
         if (!acquired.ok) return acquired; // not taken: the transaction stays as it was
       }
       const step = this.#inKernel ? 'continue' : 'open';
+      const savepointDepth =
+        step === 'open' && this.#savepoints > 0 ? { savepointDepth: this.#savepoints } : {};
       this.#inKernel = true;
       // Released as soon as the kernel answers: see "What a statement inside a transaction sees".
       const reply = await this.#step(
-        { statements, transaction: { id: this.id, step }, ...typed },
+        { statements, transaction: { id: this.id, step, ...savepointDepth }, ...typed },
         { releaseReadsEarly: true, ...(options.signal === undefined ? {} : { signal: options.signal }) },
       );
       if (!reply.ok) {
-        this.#fail(reply.error);
+        this.#failed(reply);
         return { ok: false, error: reply.error };
       }
       return { ok: true, value: reply.results };
+    } finally {
+      this.#armIdleTimer();
+    }
+  }
+
+  /**
+   * SAVEPOINT: takes a savepoint one deeper than the stack holds. A failure aborts the transaction (or
+   * ends it) as a failed statement does.
+   */
+  savepoint(): Promise<GateReply<void>> {
+    return this.#savepointStep('savepoint', this.#savepoints + 1);
+  }
+
+  /** RELEASE: destroys the savepoint at `depth` (1: the outermost) and every later one. */
+  release(depth: number): Promise<GateReply<void>> {
+    assert(depth >= 1 && depth <= this.#savepoints, `release of savepoint ${depth} of ${this.#savepoints}`);
+    return this.#savepointStep('release', depth);
+  }
+
+  /**
+   * ROLLBACK TO: undoes everything after the savepoint at `depth`, keeps it, destroys the later ones;
+   * resumes an aborted transaction. A transaction that is dead (rolled back entirely) cannot resume:
+   * that fails, and only `rollback` is left.
+   */
+  rollbackTo(depth: number): Promise<GateReply<void>> {
+    assert(depth >= 1 && depth <= this.#savepoints, `rollback to savepoint ${depth} of ${this.#savepoints}`);
+    return this.#savepointStep('rollback-to', depth);
+  }
+
+  async #savepointStep(
+    step: 'savepoint' | 'release' | 'rollback-to',
+    depth: number,
+  ): Promise<GateReply<void>> {
+    if (this.#dead !== undefined) {
+      return { ok: false, error: step === 'rollback-to' ? cannotResume(this.#dead) : this.#dead };
+    }
+    if (this.#ended) return { ok: false, error: ENDED };
+    if (this.#aborted !== undefined && step !== 'rollback-to') {
+      return { ok: false, error: abortedError(this.#aborted) };
+    }
+    const depthAfter = step === 'release' ? depth - 1 : depth;
+    // Nothing to undo yet, or ever: only the count changes (the `open` step takes the savepoints).
+    if (this.readOnly || !this.#inKernel) {
+      this.#savepoints = depthAfter;
+      return { ok: true, value: undefined };
+    }
+    this.#disarmIdleTimer();
+    try {
+      const reply = await this.#step(
+        { statements: [], transaction: { id: this.id, step, savepointDepth: depth } },
+        { releaseReadsEarly: true },
+      );
+      if (!reply.ok) {
+        this.#failed(reply);
+        return { ok: false, error: reply.error };
+      }
+      this.#savepoints = depthAfter;
+      this.#aborted = undefined;
+      return { ok: true, value: undefined };
     } finally {
       this.#armIdleTimer();
     }
@@ -338,6 +418,13 @@ export class GateTransaction {
   async commit(): Promise<GateReply<void>> {
     if (this.#dead !== undefined) {
       const error = this.#dead;
+      this.#end('rolled-back');
+      return { ok: false, error };
+    }
+    if (this.#aborted !== undefined) {
+      const error = this.#aborted;
+      this.#disarmIdleTimer();
+      await this.#rollbackInKernel();
       this.#end('rolled-back');
       return { ok: false, error };
     }
@@ -376,9 +463,19 @@ export class GateTransaction {
     return guarded(() => this.#gate.runRequest(request, options));
   }
 
+  /**
+   * A step failed: the kernel kept the transaction, aborted (it holds a savepoint, and SQLite kept its
+   * transaction), or rolled it back.
+   */
+  #failed(reply: Extract<EngineReply, { ok: false }>): void {
+    if (reply.transactionKept === true) this.#aborted ??= reply.error;
+    else this.#fail(reply.error);
+  }
+
   /** A statement failed: the kernel rolled the transaction back already; the gate is free. */
   #fail(error: SqlError): void {
     this.#dead = error;
+    this.#aborted = undefined;
     this.#inKernel = false;
     this.#gate.release(this.id);
   }
@@ -445,6 +542,24 @@ export async function guarded(run: () => Promise<EngineReply>): Promise<EngineRe
       visibleThroughSeq: 0,
     };
   }
+}
+
+/** A step other than `rollbackTo` on an aborted transaction. */
+function abortedError(cause: SqlError): SqlError {
+  return {
+    code: 'NORTHLIGHT_TRANSACTION_ABORTED',
+    sqlstate: '25P02',
+    message: `current transaction is aborted, commands ignored until end of transaction block (it failed with: ${cause.message})`,
+  };
+}
+
+/** `rollbackTo` on a transaction the kernel no longer has: resuming it would drop its earlier work. */
+function cannotResume(cause: SqlError): SqlError {
+  return {
+    code: 'NORTHLIGHT_TRANSACTION_ROLLED_BACK',
+    sqlstate: '25P02',
+    message: `cannot roll back to the savepoint: the whole transaction was already rolled back (${cause.message}); end it with ROLLBACK`,
+  };
 }
 
 const ENDED: SqlError = {

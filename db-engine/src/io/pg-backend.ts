@@ -20,7 +20,7 @@ import type {
 } from '../core/pgwire/backend.js';
 import type { SqlStatement, StatementResult } from '../kernel/messages.js';
 import type { SqlError } from '../kernel/sql-errors.js';
-import { type GateTransaction, guarded, type TransactionGate } from '../transaction-gate.js';
+import { type GateReply, type GateTransaction, guarded, type TransactionGate } from '../transaction-gate.js';
 
 export interface EngineBackendOptions {
   readonly gate: TransactionGate;
@@ -100,7 +100,14 @@ function wrapTransaction(transaction: GateTransaction): BackendTransaction {
       return reply.ok ? reply : { ok: false, error: backendError(reply.error) };
     },
     rollback: () => transaction.rollback(),
+    savepoint: async () => backendReply(await transaction.savepoint()),
+    release: async (depth) => backendReply(await transaction.release(depth)),
+    rollbackTo: async (depth) => backendReply(await transaction.rollbackTo(depth)),
   };
+}
+
+function backendReply(reply: GateReply<void>): BackendReply<void> {
+  return reply.ok ? reply : { ok: false, error: backendError(reply.error) };
 }
 
 function toSqlStatement(statement: BackendStatement): SqlStatement {

@@ -80,9 +80,14 @@ export interface TransactionOptions {
 
 /**
  * An open interactive transaction. Calls are made one at a time (the protocol layer awaits each).
- * After a failed `run` the transaction is already rolled back inside the engine (the writer is free
- * again); the protocol layer keeps the client in the failed state until it sends ROLLBACK, and then
- * calls `rollback()`, which is always safe to call and never fails.
+ * After a failed `run` (or savepoint call) the transaction is already rolled back inside the engine
+ * (the writer is free again) — unless it holds a savepoint: then the engine keeps it, aborted and
+ * holding the writer, so that `rollbackTo` can resume it (if the engine had to roll all of it back,
+ * `rollbackTo` fails and says so). The protocol layer keeps the client in the failed state until it
+ * sends ROLLBACK or ROLLBACK TO, and calls `rollback()`, which is always safe to call and never fails.
+ *
+ * Savepoints are named by their depth in the block's stack (1: the outermost); the protocol layer
+ * keeps the names, and calls these only with depths the stack holds.
  */
 export interface BackendTransaction {
   /** `lockWaitMs`: how long to wait for the SQL writer (the session's `lock_timeout`; 0: no limit). */
@@ -94,6 +99,15 @@ export interface BackendTransaction {
   /** Commits, and answers once the commit is durable (VDL ≥ its commit LSN). */
   commit(): Promise<BackendReply<void>>;
   rollback(): Promise<void>;
+  /** SAVEPOINT: a savepoint one deeper than the stack holds. */
+  savepoint(): Promise<BackendReply<void>>;
+  /** RELEASE SAVEPOINT: destroys the savepoint at `depth` and every later one. */
+  release(depth: number): Promise<BackendReply<void>>;
+  /**
+   * ROLLBACK TO SAVEPOINT: undoes everything after the savepoint at `depth`, keeps it, destroys the
+   * later ones, and resumes a transaction a failure aborted.
+   */
+  rollbackTo(depth: number): Promise<BackendReply<void>>;
 }
 
 export interface SqlBackend {

@@ -3,7 +3,9 @@
  * protocol can be driven by real clients before and independently of the engine. It keeps the seam's
  * contract the way the engine does: one SQLite connection, so one writer; an interactive transaction
  * holds a lock that every other call waits for; an idle transaction is rolled back after its idle
- * timeout and `onAbandoned` is called with 25P03; a failed `run` inside a transaction rolls it back.
+ * timeout and `onAbandoned` is called with 25P03; a failed `run` inside a transaction rolls it back,
+ * unless the transaction holds a savepoint and SQLite kept it: then it stays, aborted, for
+ * `rollbackTo` (SQLite's own SAVEPOINTs, named by depth).
  */
 import { createRequire } from 'node:module';
 import type {
@@ -232,6 +234,9 @@ function readOnlyOr(error: unknown): BackendError {
 
 class SqliteTransaction implements BackendTransaction {
   private done = false;
+  private savepoints = 0;
+  /** A failure the transaction is aborted by (it holds a savepoint): only rollbackTo or rollback next. */
+  private aborted: BackendError | null = null;
   private abandoned: BackendError | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
 
@@ -271,15 +276,59 @@ class SqliteTransaction implements BackendTransaction {
   async run(statement: BackendStatement): Promise<BackendReply<StatementOutcome>> {
     if (this.abandoned !== null) return { ok: false, error: this.abandoned };
     if (this.done) return { ok: false, error: { sqlstate: '25P02', message: 'transaction is over' } };
+    if (this.aborted !== null) return { ok: false, error: { sqlstate: '25P02', message: 'aborted' } };
     this.stopIdle();
     try {
       const outcome = this.backend.execute(statement, this.options.readOnly);
       this.armIdle();
       return { ok: true, value: outcome };
     } catch (error) {
+      return this.failed(readOnlyOr(error));
+    }
+  }
+
+  private failed<T>(error: BackendError): BackendReply<T> {
+    if (this.savepoints > 0 && this.backend.database.inTransaction) {
+      this.aborted = error;
+      this.armIdle();
+    } else {
       this.done = true;
       this.backend.finish('ROLLBACK');
-      return { ok: false, error: readOnlyOr(error) };
+    }
+    return { ok: false, error };
+  }
+
+  async savepoint(): Promise<BackendReply<void>> {
+    return this.savepointCommand(`SAVEPOINT sp_${this.savepoints + 1}`, this.savepoints + 1);
+  }
+
+  async release(depth: number): Promise<BackendReply<void>> {
+    return this.savepointCommand(`RELEASE sp_${depth}`, depth - 1);
+  }
+
+  async rollbackTo(depth: number): Promise<BackendReply<void>> {
+    if (this.done) {
+      return { ok: false, error: { sqlstate: '25P02', message: 'the transaction was rolled back entirely' } };
+    }
+    const reply = this.savepointCommand(`ROLLBACK TO sp_${depth}`, depth);
+    if (reply.ok) this.aborted = null;
+    return reply;
+  }
+
+  private savepointCommand(sql: string, depthAfter: number): BackendReply<void> {
+    if (this.abandoned !== null) return { ok: false, error: this.abandoned };
+    if (this.done) return { ok: false, error: { sqlstate: '25P02', message: 'transaction is over' } };
+    if (this.aborted !== null && !sql.startsWith('ROLLBACK')) {
+      return { ok: false, error: { sqlstate: '25P02', message: 'aborted' } };
+    }
+    this.stopIdle();
+    try {
+      this.backend.database.exec(sql);
+      this.savepoints = depthAfter;
+      this.armIdle();
+      return { ok: true, value: undefined };
+    } catch (error) {
+      return this.failed(sqliteErrorToBackend(error));
     }
   }
 
@@ -288,6 +337,10 @@ class SqliteTransaction implements BackendTransaction {
     if (this.done) return { ok: false, error: { sqlstate: '25P02', message: 'transaction is over' } };
     this.stopIdle();
     this.done = true;
+    if (this.aborted !== null) {
+      this.backend.finish('ROLLBACK');
+      return { ok: false, error: this.aborted };
+    }
     try {
       this.backend.finish('COMMIT');
       return { ok: true, value: undefined };

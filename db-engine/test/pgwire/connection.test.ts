@@ -229,7 +229,7 @@ describe('simple query', () => {
     expect(rows(await harness.roundTrip(frontend.query('SHOW TimeZone')))).toEqual([['UTC']]);
     expect(error(await harness.roundTrip(frontend.query('SET no_such = 1'))).C).toBe('42704');
     expect(error(await harness.roundTrip(frontend.query("SET server_version = '1'"))).C).toBe('55P02');
-    expect(error(await harness.roundTrip(frontend.query('SAVEPOINT a'))).C).toBe('0A000');
+    expect(error(await harness.roundTrip(frontend.query('SAVEPOINT a'))).C).toBe('25P01');
     expect(error(await harness.roundTrip(frontend.query('SELECT $1'))).C).toBe('42P02');
     expect(tags(await harness.roundTrip(frontend.query('RESET ALL')))).toEqual(['RESET']);
     expect(rows(await harness.roundTrip(frontend.query('SHOW application_name')))).toEqual([['']]);

@@ -78,8 +78,17 @@ describe('classify', () => {
     expect(kind('END').kind).toBe('commit');
     expect(kind('ABORT').kind).toBe('rollback');
     expect(kind('ROLLBACK').kind).toBe('rollback');
-    expect(kind('ROLLBACK TO SAVEPOINT a')).toMatchObject({ kind: 'unsupported', sqlstate: '0A000' });
-    expect(kind('SAVEPOINT a')).toMatchObject({ kind: 'unsupported', sqlstate: '0A000' });
+    expect(kind('ROLLBACK TO SAVEPOINT a')).toEqual({ kind: 'rollback-to', name: 'a' });
+    expect(kind('rollback work to "My Point"')).toEqual({ kind: 'rollback-to', name: 'My Point' });
+    expect(kind('ROLLBACK TRANSACTION TO savepoint')).toEqual({ kind: 'rollback-to', name: 'savepoint' });
+    expect(kind('SAVEPOINT Sp_1')).toEqual({ kind: 'savepoint', name: 'sp_1' });
+    expect(kind('SAVEPOINT "a""b"')).toEqual({ kind: 'savepoint', name: 'a"b' });
+    expect(kind('RELEASE SAVEPOINT A')).toEqual({ kind: 'release', name: 'a' });
+    expect(kind('release a')).toEqual({ kind: 'release', name: 'a' });
+    expect(kind('RELEASE savepoint')).toEqual({ kind: 'release', name: 'savepoint' });
+    expect(() => kind('SAVEPOINT')).toThrow(/savepoint name/);
+    expect(() => kind('SAVEPOINT a b')).toThrow(/syntax error at or near "b"/);
+    expect(() => kind("RELEASE 'a'")).toThrow(/syntax error/);
     expect(kind("SET application_name = 'x'")).toEqual({
       kind: 'set',
       name: 'application_name',

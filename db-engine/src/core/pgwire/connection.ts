@@ -14,7 +14,13 @@
  *   backend transaction that Sync commits).
  * - open ('T'): after BEGIN, an interactive backend transaction holds the engine's single writer.
  * - failed ('E'): after an error inside an open transaction; everything but ROLLBACK (or COMMIT,
- *   which answers ROLLBACK) gets 25P02 until the client ends the transaction.
+ *   which answers ROLLBACK) and ROLLBACK TO SAVEPOINT gets 25P02 until the client ends the
+ *   transaction or rolls back to a savepoint, which makes it open again.
+ *
+ * Savepoints (SAVEPOINT, RELEASE, ROLLBACK TO) live in explicit blocks: their names are kept here, the
+ * backend transaction undoes by depth. A failed block without one can never resume, so its backend
+ * transaction is rolled back at once (the writer is free); one with a savepoint keeps it (and the
+ * writer, as PostgreSQL keeps a failed block's locks) until ROLLBACK TO, ROLLBACK or the idle timeout.
  *
  * Errors in the extended protocol skip every message up to the next Sync. A framing error
  * (PgProtocolError) is answered with FATAL and a close, because the stream can no longer be cut
@@ -210,22 +216,48 @@ interface Portal {
 
 type TransactionState =
   | { readonly kind: 'idle' }
+  | OpenTransaction
   /**
-   * `implicit`: opened by the extended protocol for several executions pipelined before one Sync,
-   * which PostgreSQL runs as one transaction; Sync commits it. BEGIN makes it explicit.
+   * `before`: the block as it was when it failed, which ROLLBACK TO one of its savepoints returns to;
+   * absent when it had none (then `transaction`, if any, is only there to be rolled back).
    */
   | {
-      readonly kind: 'open';
-      readonly transaction: BackendTransaction;
-      readonly readOnly: boolean;
-      readonly implicit: boolean;
-      /**
-       * Made read-only by SET TRANSACTION READ ONLY after it had run statements: its backend
-       * transaction is a read-write one, so each statement's shape is checked here (25006).
-       */
-      readonly checkReadOnly?: boolean;
-    }
-  | { readonly kind: 'failed'; readonly transaction: BackendTransaction | null };
+      readonly kind: 'failed';
+      readonly transaction: BackendTransaction | null;
+      readonly before?: OpenTransaction;
+    };
+
+interface OpenTransaction {
+  readonly kind: 'open';
+  readonly transaction: BackendTransaction;
+  readonly readOnly: boolean;
+  /**
+   * Opened by the extended protocol for several executions pipelined before one Sync, which
+   * PostgreSQL runs as one transaction; Sync commits it. BEGIN makes it explicit.
+   */
+  readonly implicit: boolean;
+  /**
+   * Made read-only by SET TRANSACTION READ ONLY after it had run statements (or taken a savepoint):
+   * its backend transaction is a read-write one, so each statement's shape is checked here (25006).
+   */
+  readonly checkReadOnly?: boolean;
+  /** The block's savepoints, oldest first (the backend's depth of each is its position + 1). */
+  readonly savepoints?: readonly Savepoint[];
+}
+
+/**
+ * A savepoint: its name, and the session's settings when it was taken, which ROLLBACK TO puts back as
+ * PostgreSQL does (the values, and which names SET LOCAL and SET had changed in the transaction).
+ */
+interface Savepoint {
+  readonly name: string;
+  readonly settings: ReadonlyMap<string, string>;
+  readonly local: ReadonlySet<string>;
+  readonly pendingSession: ReadonlyMap<string, string | undefined>;
+}
+
+/** Savepoints one block may hold at once (PostgreSQL has no such limit; beyond it, 54000). */
+export const SAVEPOINTS_MAX = 10_000;
 
 /** See `Connection.settingsScope`. */
 interface SettingsScope {
@@ -685,8 +717,14 @@ export class PgConnection {
     }
     this.sendError(fields);
     if (this.transaction.kind === 'open') {
-      const transaction = this.transaction.transaction;
-      this.transaction = this.transaction.implicit ? { kind: 'idle' } : { kind: 'failed', transaction: null };
+      const state = this.transaction;
+      const transaction = state.transaction;
+      if (!state.implicit && (state.savepoints?.length ?? 0) > 0) {
+        // ROLLBACK TO may resume it: the backend keeps the transaction (aborted) if it can.
+        this.transaction = { kind: 'failed', transaction, before: state };
+        return;
+      }
+      this.transaction = state.implicit ? { kind: 'idle' } : { kind: 'failed', transaction: null };
       if (this.transaction.kind === 'idle') this.endSettingsScope(false);
       // The backend has already rolled back after a failed run; after any other failure (Parse,
       // Bind…) it has not. rollback() is always safe, so release the writer now.
@@ -884,7 +922,8 @@ export class PgConnection {
     if (
       this.transaction.kind === 'failed' &&
       classified.kind !== 'rollback' &&
-      classified.kind !== 'commit'
+      classified.kind !== 'commit' &&
+      classified.kind !== 'rollback-to'
     ) {
       throw statementError(
         '25P02',
@@ -900,6 +939,12 @@ export class PgConnection {
         return this.commit();
       case 'rollback':
         return this.rollback();
+      case 'savepoint':
+        return this.savepoint(classified.name);
+      case 'release':
+        return this.releaseSavepoint(classified.name);
+      case 'rollback-to':
+        return this.rollbackToSavepoint(classified.name);
       case 'set-transaction':
         return this.setTransactionMode(classified.readOnly);
       case 'set':
@@ -1077,7 +1122,13 @@ export class PgConnection {
     if (!readOnly && this.options.backend.role === 'replica') {
       throw statementError('25006', 'cannot set transaction read-write mode during recovery');
     }
-    if (this.transactionStatements > 0) {
+    const savepoints = state.savepoints?.length ?? 0;
+    if (this.transactionStatements > 0 || savepoints > 0) {
+      if (!readOnly && savepoints > 0)
+        throw statementError(
+          '25001',
+          'cannot set transaction read-write mode inside a read-only transaction',
+        );
       if (!readOnly)
         throw statementError('25001', 'transaction read-write mode must be set before any query');
       this.transaction = { ...state, readOnly: true, checkReadOnly: true };
@@ -1129,7 +1180,7 @@ export class PgConnection {
   /** The backend rolled our transaction back on its own: PostgreSQL terminates the session. */
   private onAbandoned(reference: { current: BackendTransaction | null }, error: BackendError): void {
     const state = this.transaction;
-    const current = state.kind === 'open' ? state.transaction : null;
+    const current = state.kind === 'idle' ? null : state.transaction;
     if (current === null || current !== reference.current) return;
     this.transaction = { kind: 'idle' };
     this.fatal({
@@ -1178,6 +1229,75 @@ export class PgConnection {
     this.portals.clear();
     await this.endTransaction();
     return control('ROLLBACK');
+  }
+
+  /** SAVEPOINT name: in an explicit block only, as PostgreSQL (an implicit one is not a block). */
+  private async savepoint(name: string): Promise<ControlResult> {
+    const state = this.savepointBlock('SAVEPOINT', name);
+    const savepoints = state.savepoints ?? [];
+    if (savepoints.length >= SAVEPOINTS_MAX) {
+      throw statementError('54000', `too many savepoints in one transaction (limit ${SAVEPOINTS_MAX})`);
+    }
+    const reply = await state.transaction.savepoint();
+    if (!reply.ok) throw new StatementError(reply.error);
+    const scope = this.settingsScope as SettingsScope;
+    const savepoint: Savepoint = {
+      name,
+      settings: (this.settings as SessionSettings).snapshot(),
+      local: new Set(scope.local),
+      pendingSession: new Map(scope.pendingSession),
+    };
+    this.transaction = { ...state, savepoints: [...savepoints, savepoint] };
+    return control('SAVEPOINT');
+  }
+
+  /** RELEASE [SAVEPOINT] name: destroys the newest savepoint of that name and every later one. */
+  private async releaseSavepoint(name: string): Promise<ControlResult> {
+    const state = this.savepointBlock('RELEASE SAVEPOINT', name);
+    const savepoints = state.savepoints ?? [];
+    const index = findSavepoint(savepoints, name);
+    const reply = await state.transaction.release(index + 1);
+    if (!reply.ok) throw new StatementError(reply.error);
+    this.transaction = { ...state, savepoints: savepoints.slice(0, index) };
+    return control('RELEASE');
+  }
+
+  /**
+   * ROLLBACK TO [SAVEPOINT] name: undoes everything after the newest savepoint of that name, keeps it,
+   * destroys the later ones, and puts the settings back as they were then. In a failed block it
+   * resumes the block (unless the backend had to roll the whole transaction back: then it fails, and
+   * the block stays failed until ROLLBACK).
+   */
+  private async rollbackToSavepoint(name: string): Promise<ControlResult> {
+    const failed = this.transaction.kind === 'failed' ? this.transaction : null;
+    const state = failed?.before ?? this.savepointBlock('ROLLBACK TO SAVEPOINT', name);
+    const savepoints = state.savepoints ?? [];
+    const index = findSavepoint(savepoints, name);
+    const reply = await state.transaction.rollbackTo(index + 1);
+    if (!reply.ok) throw new StatementError(reply.error);
+    const savepoint = savepoints[index] as Savepoint;
+    const settings = this.settings as SessionSettings;
+    for (const status of settings.restore(savepoint.settings, null)) this.reportChange(status);
+    const scope = this.settingsScope as SettingsScope;
+    scope.local.clear();
+    for (const local of savepoint.local) scope.local.add(local);
+    scope.pendingSession.clear();
+    for (const [key, value] of savepoint.pendingSession) scope.pendingSession.set(key, value);
+    this.transaction = { ...state, savepoints: savepoints.slice(0, index + 1) };
+    return control('ROLLBACK');
+  }
+
+  /** The explicit block a savepoint command runs in; outside one, PostgreSQL's 25P01. */
+  private savepointBlock(what: string, name: string): OpenTransaction {
+    const state = this.transaction;
+    if (state.kind === 'failed') {
+      // ROLLBACK TO in a block that failed without a savepoint: none can match.
+      throw statementError('3B001', `savepoint "${name}" does not exist`);
+    }
+    if (state.kind !== 'open' || state.implicit) {
+      throw statementError('25P01', `${what} can only be used in transaction blocks`);
+    }
+    return state;
   }
 
   private async endTransaction(): Promise<void> {
@@ -1763,6 +1883,13 @@ type ExecutionPoint = 'describe' | 'execute' | null;
 
 /** Tags of portals over statements the protocol layer answered itself (BEGIN, SET…). */
 const controlTags = new WeakMap<Portal, string>();
+
+/** The newest savepoint of that name (PostgreSQL allows duplicates); 3B001 when there is none. */
+function findSavepoint(savepoints: readonly Savepoint[], name: string): number {
+  const index = savepoints.findLastIndex((savepoint) => savepoint.name === name);
+  if (index < 0) throw statementError('3B001', `savepoint "${name}" does not exist`);
+  return index;
+}
 
 function control(tag: string): ControlResult {
   return { columns: [], rows: [], tag };

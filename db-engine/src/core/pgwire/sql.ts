@@ -280,6 +280,8 @@ export type Classified =
   | { readonly kind: 'begin'; readonly readOnly: boolean | undefined }
   | { readonly kind: 'commit' }
   | { readonly kind: 'rollback' }
+  /** SAVEPOINT name, RELEASE [SAVEPOINT] name, ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] name. */
+  | { readonly kind: 'savepoint' | 'release' | 'rollback-to'; readonly name: string }
   | {
       readonly kind: 'set';
       readonly name: string;
@@ -401,13 +403,16 @@ export function classify(tokens: readonly Token[]): Classified {
       return { kind: 'commit' };
     case 'ABORT':
       return { kind: 'rollback' };
-    case 'ROLLBACK':
-      if (upper.includes('TO')) return savepointsUnsupported();
+    case 'ROLLBACK': {
       if (upper[1] === 'PREPARED') break;
+      const to = upper[1] === 'WORK' || upper[1] === 'TRANSACTION' ? 2 : 1;
+      if (upper[to] === 'TO') return classifySavepoint('rollback-to', words.slice(to + 1), 'ROLLBACK TO');
       return { kind: 'rollback' };
+    }
     case 'SAVEPOINT':
+      return { kind: 'savepoint', name: savepointName(words.slice(1), 'SAVEPOINT') };
     case 'RELEASE':
-      return savepointsUnsupported();
+      return classifySavepoint('release', words.slice(1), 'RELEASE');
     case 'SET':
       return classifySet(words);
     case 'SHOW':
@@ -454,12 +459,28 @@ export function classify(tokens: readonly Token[]): Classified {
   return { kind: 'sql', firstWord: first };
 }
 
-function savepointsUnsupported(): Classified {
-  return {
-    kind: 'unsupported',
-    sqlstate: '0A000',
-    message: 'savepoints are not supported by northlight',
-  };
+/** RELEASE or ROLLBACK TO: `[SAVEPOINT] name` (a savepoint may itself be named "savepoint"). */
+function classifySavepoint(
+  kind: 'release' | 'rollback-to',
+  rest: readonly Token[],
+  what: string,
+): Classified {
+  const named = word(rest[0]) === 'SAVEPOINT' && rest.length > 1 ? rest.slice(1) : rest;
+  return { kind, name: savepointName(named, what) };
+}
+
+/**
+ * A savepoint's name as PostgreSQL keeps it: an identifier folded to lower case (ASCII letters only,
+ * as PostgreSQL folds them), a quoted one as written.
+ */
+function savepointName(rest: readonly Token[], what: string): string {
+  const name = rest[0];
+  if (name === undefined)
+    throw new PgSqlError('42601', `syntax error at end of input: ${what} needs a savepoint name`);
+  if (rest.length > 1) throw new PgSqlError('42601', `syntax error at or near "${rest[1]!.text}"`);
+  if (name.kind === 'quoted-identifier') return name.text.slice(1, -1).replaceAll('""', '"');
+  if (name.kind === 'identifier') return name.text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+  throw new PgSqlError('42601', `syntax error at or near "${name.text}"`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,14 +8,20 @@
  * - an idle transaction is rolled back after its timeout (25P03) and its connection is told; a waiter
  *   gives up after the lock-wait timeout (55P03) or when canceled (57014);
  * - a step of a transaction the kernel no longer has (it was replaced) fails with 40001;
- * - values come typed by storage class; `describeOnly` prepares without running.
+ * - values come typed by storage class; `describeOnly` prepares without running;
+ * - savepoints: after a failed statement a transaction that holds one stays open, aborted, holding the
+ *   writer, and ROLLBACK TO resumes it; COMMIT then seals exactly the work before the savepoint plus
+ *   the work after the ROLLBACK TO (a fresh kernel on the volume reads just that); RELEASE and nested
+ *   savepoints; savepoints taken before the transaction reached the kernel; a failure that made
+ *   SQLite roll the whole transaction back (an interrupted write, ON CONFLICT ROLLBACK) ends it, and
+ *   ROLLBACK TO then refuses to resume it; the idle timeout still ends an aborted transaction.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EngineReply } from '../../src/engine.js';
 import type { KernelHost } from '../../src/kernel/kernel-host.js';
-import type { ExecuteReply } from '../../src/kernel/messages.js';
+import type { ExecuteReply, ExecuteRequest } from '../../src/kernel/messages.js';
 import { TransactionGate } from '../../src/transaction-gate.js';
-import { MemoryVolume, startKernel } from './support/memory-volume.js';
+import { fillSql, MemoryVolume, startKernel } from './support/memory-volume.js';
 
 const hosts: KernelHost[] = [];
 afterEach(async () => {
@@ -31,7 +37,7 @@ async function setup(
   hosts.push(host);
   const gate = new TransactionGate(
     async (request, options) => {
-      const reply = await host.execute(request);
+      const reply = await host.execute(request, options?.signal);
       options?.kernelDone?.();
       return reply as EngineReply;
     },
@@ -215,5 +221,198 @@ describe('interactive transactions', () => {
     });
     expect(unknown).toMatchObject({ ok: false, error: { sqlstate: '42P01' } });
     expect(rows(await gate.execute({ statements: [{ sql: 'SELECT count(*) FROM t' }] }))).toEqual([[2]]);
+  });
+});
+
+describe('savepoints in interactive transactions', () => {
+  /** Every row of t through a fresh kernel on the volume: what the sealed groups hold, nothing else. */
+  async function rowsAfterRestart(volume: MemoryVolume): Promise<unknown[][]> {
+    const fresh = await startKernel(volume);
+    hosts.push(fresh);
+    return rows(await fresh.execute({ statements: [{ sql: 'SELECT count(*), sum(id) FROM t' }] }));
+  }
+
+  it('ROLLBACK TO resumes a failed transaction; COMMIT seals exactly the work kept, in one group', async () => {
+    const { gate, host, volume, groups } = await setup();
+    const transaction = gate.begin({ readOnly: false });
+    expect((await transaction.run([{ sql: fillSql(100, 1_099) }])).ok).toBe(true); // many pages
+    expect(await transaction.savepoint()).toEqual({ ok: true, value: undefined });
+    expect((await transaction.run([{ sql: fillSql(5_000, 6_999) }])).ok).toBe(true);
+    const duplicate = await transaction.run([{ sql: "INSERT INTO t VALUES (1, 'again')" }]);
+    expect(duplicate).toMatchObject({ ok: false, error: { sqlstate: '23505' } });
+    // Aborted, and still holding the writer: everything but ROLLBACK TO and ROLLBACK is refused, and
+    // another client's request waits.
+    expect(gate.status().holder?.id).toBe(transaction.id);
+    expect(await transaction.run([{ sql: 'SELECT 1' }])).toMatchObject({
+      ok: false,
+      error: { sqlstate: '25P02' },
+    });
+    expect(await transaction.savepoint()).toMatchObject({ ok: false, error: { sqlstate: '25P02' } });
+    let readDone = false;
+    const read = gate.execute({ statements: [{ sql: 'SELECT count(*) FROM t' }] }).then((reply) => {
+      readDone = true;
+      return reply;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(readDone).toBe(false);
+    expect(await transaction.rollbackTo(1)).toEqual({ ok: true, value: undefined });
+    const counted = await transaction.run([{ sql: 'SELECT count(*) FROM t' }]);
+    expect(counted.ok && counted.value[0]!.rows).toEqual([[1_001]]);
+    expect((await transaction.run([{ sql: "INSERT INTO t VALUES (2, 'two')" }])).ok).toBe(true);
+    expect(await transaction.commit()).toEqual({ ok: true, value: undefined });
+    expect(groups).toHaveLength(1);
+    expect(rows(await read)).toEqual([[1_002]]);
+    expect(await host.stats()).toMatchObject({ writesOutsideBracket: 0 });
+    const kept = 1 + 2 + ((100 + 1_099) * 1_000) / 2;
+    expect(await rowsAfterRestart(volume)).toEqual([[1_002, kept]]);
+  });
+
+  it('RELEASE and nested savepoints: each undoes only what came after it', async () => {
+    const { gate, volume } = await setup();
+    const transaction = gate.begin({ readOnly: false });
+    const insert = async (id: number) =>
+      expect((await transaction.run([{ sql: `INSERT INTO t VALUES (${id}, 'x')` }])).ok).toBe(true);
+    await insert(10);
+    await transaction.savepoint(); // 1
+    await insert(11);
+    await transaction.savepoint(); // 2
+    await insert(12);
+    await transaction.savepoint(); // 3
+    await insert(13);
+    expect(await transaction.release(3)).toEqual({ ok: true, value: undefined }); // 13 stays, in 2
+    expect(await transaction.rollbackTo(2)).toEqual({ ok: true, value: undefined }); // 12, 13 undone
+    await insert(14);
+    await transaction.savepoint(); // 3 again
+    await insert(15);
+    expect(await transaction.release(2)).toEqual({ ok: true, value: undefined }); // 2 and 3 gone, 14 and 15 kept
+    expect(await transaction.rollbackTo(1)).toEqual({ ok: true, value: undefined }); // 11, 14, 15 undone
+    await insert(16);
+    expect(await transaction.commit()).toEqual({ ok: true, value: undefined });
+    expect(rows(await gate.execute({ statements: [{ sql: 'SELECT id FROM t ORDER BY id' }] }))).toEqual([
+      [1],
+      [10],
+      [16],
+    ]);
+    expect(await rowsAfterRestart(volume)).toEqual([[3, 1 + 10 + 16]]);
+  });
+
+  it('savepoints taken before the transaction reached the kernel are taken at its start', async () => {
+    const { gate, volume } = await setup();
+    const transaction = gate.begin({ readOnly: false });
+    await transaction.savepoint();
+    await transaction.savepoint();
+    expect(await transaction.release(2)).toEqual({ ok: true, value: undefined });
+    expect(gate.status().holder).toBeUndefined(); // nothing reached the kernel yet
+    expect((await transaction.run([{ sql: "INSERT INTO t VALUES (20, 'x')" }])).ok).toBe(true);
+    expect(await transaction.run([{ sql: 'INSERT INTO nowhere VALUES (1)' }])).toMatchObject({
+      ok: false,
+      error: { sqlstate: '42P01' },
+    });
+    expect(await transaction.rollbackTo(1)).toEqual({ ok: true, value: undefined }); // 20 undone
+    expect((await transaction.run([{ sql: "INSERT INTO t VALUES (21, 'x')" }])).ok).toBe(true);
+    expect(await transaction.commit()).toEqual({ ok: true, value: undefined });
+    expect(await rowsAfterRestart(volume)).toEqual([[2, 22]]);
+  });
+
+  it('a failure that rolled back the whole SQLite transaction ends it: ROLLBACK TO refuses to resume', async () => {
+    const { gate, volume, groups } = await setup();
+    const transaction = gate.begin({ readOnly: false });
+    await transaction.run([{ sql: "INSERT INTO t VALUES (30, 'x')" }]);
+    await transaction.savepoint();
+    await transaction.run([{ sql: "INSERT INTO t VALUES (31, 'x')" }]);
+    const conflict = await transaction.run([{ sql: "INSERT OR ROLLBACK INTO t VALUES (1, 'x')" }]);
+    expect(conflict).toMatchObject({ ok: false, error: { sqlstate: '23505' } });
+    expect(gate.status().holder).toBeUndefined(); // the writer is free at once
+    const resumed = await transaction.rollbackTo(1);
+    expect(resumed).toMatchObject({ ok: false, error: { sqlstate: '25P02' } });
+    expect(!resumed.ok && resumed.error.message).toMatch(/whole transaction was already rolled back/);
+    expect(await transaction.commit()).toMatchObject({ ok: false, error: { sqlstate: '23505' } });
+    expect(groups).toEqual([]);
+    expect(await rowsAfterRestart(volume)).toEqual([[1, 1]]);
+  });
+
+  it('a write interrupted by a cancel ends the transaction even with a savepoint', async () => {
+    const { gate, groups } = await setup();
+    const transaction = gate.begin({ readOnly: false });
+    await transaction.run([{ sql: "INSERT INTO t VALUES (40, 'x')" }]);
+    await transaction.savepoint();
+    const controller = new AbortController();
+    const endless =
+      "WITH RECURSIVE c(i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM c) INSERT INTO t SELECT i, 'y' FROM c";
+    const running = transaction.run([{ sql: endless }], { signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    expect(await running).toMatchObject({ ok: false, error: { sqlstate: '57014' } });
+    expect(gate.status().holder).toBeUndefined();
+    expect(await transaction.rollbackTo(1)).toMatchObject({ ok: false, error: { sqlstate: '25P02' } });
+    await transaction.rollback();
+    expect(groups).toEqual([]);
+    expect(rows(await gate.execute({ statements: [{ sql: 'SELECT count(*) FROM t' }] }))).toEqual([[1]]);
+  });
+
+  it('a cancelled read keeps the transaction: ROLLBACK TO resumes it', async () => {
+    const { gate } = await setup();
+    const transaction = gate.begin({ readOnly: false });
+    await transaction.run([{ sql: "INSERT INTO t VALUES (50, 'x')" }]);
+    await transaction.savepoint();
+    const controller = new AbortController();
+    const endless = 'WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c) SELECT max(i) FROM c';
+    const running = transaction.run([{ sql: endless }], { signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    expect(await running).toMatchObject({ ok: false, error: { sqlstate: '57014' } });
+    expect(gate.status().holder?.id).toBe(transaction.id);
+    expect(await transaction.rollbackTo(1)).toEqual({ ok: true, value: undefined });
+    expect(await transaction.commit()).toEqual({ ok: true, value: undefined });
+    expect(rows(await gate.execute({ statements: [{ sql: 'SELECT count(*) FROM t' }] }))).toEqual([[2]]);
+  });
+
+  it('an aborted transaction is still ended by the idle timeout, which frees the writer', async () => {
+    const { gate } = await setup({ idleTimeoutMs: 150 });
+    const abandoned: string[] = [];
+    const transaction = gate.begin({
+      readOnly: false,
+      onAbandoned: (error) => abandoned.push(error.sqlstate),
+    });
+    await transaction.savepoint();
+    await transaction.run([{ sql: "INSERT INTO t VALUES (60, 'x')" }]);
+    await transaction.run([{ sql: 'SELECT * FROM nowhere' }]);
+    expect(gate.status().holder?.id).toBe(transaction.id);
+    const waiter = await gate.execute({ statements: [{ sql: 'SELECT count(*) FROM t' }] });
+    expect(rows(waiter)).toEqual([[1]]);
+    expect(abandoned).toEqual(['25P03']);
+    expect(await transaction.rollbackTo(1)).toMatchObject({ ok: false });
+    expect(gate.status()).toMatchObject({ transactionsTimedOut: 1, transactionsOpen: 0 });
+  });
+
+  it('a READ ONLY transaction counts its savepoints and holds nothing', async () => {
+    const { gate } = await setup();
+    const reader = gate.begin({ readOnly: true });
+    await reader.savepoint();
+    expect(await reader.run([{ sql: 'SELECT * FROM nowhere' }])).toMatchObject({ ok: false });
+    expect(await reader.rollbackTo(1)).toEqual({ ok: true, value: undefined });
+    expect(await reader.release(1)).toEqual({ ok: true, value: undefined });
+    const counted = await reader.run([{ sql: 'SELECT count(*) FROM t' }]);
+    expect(counted.ok && counted.value[0]!.rows).toEqual([[1]]);
+    expect(gate.status().holder).toBeUndefined();
+    await reader.commit();
+  });
+
+  it('kernel steps: savepoints by depth, and a failed step without one still rolls back', async () => {
+    const { host } = await setup();
+    const step = (transaction: NonNullable<ExecuteRequest['transaction']>, sql?: string) =>
+      host.execute({ statements: sql === undefined ? [] : [{ sql }], transaction });
+    expect(
+      await step({ id: 70, step: 'open', savepointDepth: 1 }, "INSERT INTO t VALUES (70, 'x')"),
+    ).toMatchObject({
+      ok: true,
+    });
+    expect(await step({ id: 70, step: 'continue' }, 'SELECT * FROM nowhere')).toMatchObject({
+      ok: false,
+      transactionKept: true,
+    });
+    expect(await step({ id: 70, step: 'commit' })).toMatchObject({ ok: false, error: { sqlstate: '25P02' } });
+    expect(await step({ id: 71, step: 'open' }, 'SELECT * FROM nowhere')).not.toHaveProperty(
+      'transactionKept',
+    );
+    expect(rows(await host.execute({ statements: [{ sql: 'SELECT count(*) FROM t' }] }))).toEqual([[1]]);
   });
 });

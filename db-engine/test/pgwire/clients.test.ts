@@ -4,7 +4,9 @@
  * and a view exactly as PostgreSQL 15 prints them, and an unknown name; SCRAM-SHA-256 with
  * PGPASSWORD, a wrong password and an unknown user refused; TLS where it is configured, refused where
  * it is not), node-postgres `pg` (parameterized queries, text and binary results, a transaction, an
- * error then ROLLBACK, a cast literal refused with PostgreSQL's SQLSTATE), and `sysbench` 1.0.20's
+ * error then ROLLBACK, a cast literal refused with PostgreSQL's SQLSTATE; savepoints: a failed
+ * statement rolled back to while the rest commits, RELEASE, nesting, their SQLSTATEs, and the idle
+ * timeout freeing the writer a failed block holds; psql's ON_ERROR_ROLLBACK), and `sysbench` 1.0.20's
  * oltp_write_only / oltp_read_only / oltp_read_write in both --db-ps-mode=auto (extended protocol,
  * named prepared statements, binary results) and disable (simple Query with literals), prepare /
  * run / cleanup.
@@ -249,6 +251,30 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         '1|t|0.5|{"k": 1}|2024-02-29 12:34:56',
         '2|f|1e+06||',
       ]);
+    });
+
+    it('ON_ERROR_ROLLBACK on: a statement that fails in a block is rolled back alone, the rest commits', async () => {
+      // psql wraps each statement of a block in SAVEPOINT pg_psql_temporary_savepoint, RELEASEs it
+      // after a success and rolls back to it after a failure.
+      const script = [
+        'CREATE TABLE psql_rollback (id INTEGER PRIMARY KEY, note TEXT);',
+        'BEGIN;',
+        "INSERT INTO psql_rollback VALUES (1, 'kept');",
+        "INSERT INTO psql_rollback VALUES (1, 'duplicate');",
+        'SELECT * FROM psql_nowhere;',
+        "INSERT INTO psql_rollback VALUES (2, 'kept too');",
+        'COMMIT;',
+        '',
+      ].join('\n');
+      const result = await psql(port, ['-v', 'ON_ERROR_ROLLBACK=on', '-v', 'VERBOSITY=verbose'], {
+        input: script,
+      });
+      expect(result.stderr).toContain('ERROR:  23505');
+      expect(result.stderr).toContain('ERROR:  42P01');
+      expect(result.stderr).not.toContain('25P02');
+      expect(result.stdout).toContain('COMMIT');
+      const read = await psql(port, ['-tA', '-c', 'SELECT id, note FROM psql_rollback ORDER BY id']);
+      expect(read.stdout).toBe('1|kept\n2|kept too\n');
     });
 
     it('an error carries its SQLSTATE and the session goes on', async () => {
@@ -515,6 +541,128 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         await binary.end();
       }
     });
+
+    it('savepoints: ROLLBACK TO resumes a failed block, RELEASE, nesting, and the rest commits', async () => {
+      const connection = client();
+      await connection.connect();
+      const failure = (sql: string, values?: unknown[]) =>
+        connection.query(sql, values).catch((error: unknown) => error);
+      try {
+        await connection.query('CREATE TABLE pg_savepoints (id INTEGER PRIMARY KEY, note TEXT)');
+        await connection.query('BEGIN');
+        await connection.query("INSERT INTO pg_savepoints VALUES (1, 'before')");
+        expect((await connection.query('SAVEPOINT Outer_Point')).command).toBe('SAVEPOINT');
+        await connection.query("INSERT INTO pg_savepoints VALUES ($1, 'after outer')", [2]);
+        await connection.query('SAVEPOINT "Inner"');
+        await connection.query("INSERT INTO pg_savepoints VALUES (3, 'after inner')");
+        expect(await failure('INSERT INTO pg_savepoints VALUES ($1, $2)', [1, 'duplicate'])).toMatchObject({
+          code: '23505',
+        });
+        expect(await failure('SELECT 1')).toMatchObject({ code: '25P02' });
+        expect(await failure('RELEASE "Inner"')).toMatchObject({ code: '25P02' });
+        expect(await failure('ROLLBACK TO inner')).toMatchObject({
+          code: '3B001',
+          message: 'savepoint "inner" does not exist',
+        });
+        // Still failed after the unknown name; the quoted name matches.
+        expect((await connection.query('ROLLBACK TO SAVEPOINT "Inner"')).command).toBe('ROLLBACK');
+        const inside = await connection.query('SELECT id FROM pg_savepoints ORDER BY id');
+        expect(inside.rows).toEqual([{ id: '1' }, { id: '2' }]);
+        await connection.query("INSERT INTO pg_savepoints VALUES (4, 'after rollback to')");
+        expect((await connection.query('RELEASE SAVEPOINT outer_point')).command).toBe('RELEASE');
+        expect(await failure('RELEASE "Inner"')).toMatchObject({ code: '3B001' }); // released with outer
+        expect((await connection.query('ROLLBACK')).command).toBe('ROLLBACK'); // ends the failed block
+        await connection.query('BEGIN');
+        await connection.query("INSERT INTO pg_savepoints VALUES (1, 'before')");
+        await connection.query('SAVEPOINT a');
+        await connection.query("INSERT INTO pg_savepoints VALUES (2, 'undone')");
+        await connection.query('SAVEPOINT a'); // a duplicate name: the newest wins
+        await connection.query("INSERT INTO pg_savepoints VALUES (3, 'undone too')");
+        await connection.query('ROLLBACK TO a');
+        await connection.query('ROLLBACK TO a'); // it is kept
+        await connection.query("INSERT INTO pg_savepoints VALUES (4, 'kept')");
+        await connection.query('RELEASE a');
+        await connection.query('ROLLBACK TO a'); // the older one
+        await connection.query("INSERT INTO pg_savepoints VALUES (5, 'kept')");
+        await connection.query('SAVEPOINT b');
+        expect(await failure('SELECT * FROM pg_nowhere')).toMatchObject({ code: '42P01' });
+        await connection.query('ROLLBACK TO b');
+        expect((await connection.query('COMMIT')).command).toBe('COMMIT');
+        expect(await failure('SAVEPOINT a')).toMatchObject({
+          code: '25P01',
+          message: 'SAVEPOINT can only be used in transaction blocks',
+        });
+        expect(await failure('RELEASE a')).toMatchObject({ code: '25P01' });
+        expect(await failure('ROLLBACK TO a')).toMatchObject({
+          code: '25P01',
+          message: 'ROLLBACK TO SAVEPOINT can only be used in transaction blocks',
+        });
+      } finally {
+        await connection.end();
+      }
+      const fresh = client();
+      await fresh.connect();
+      try {
+        const committed = await fresh.query('SELECT id, note FROM pg_savepoints ORDER BY id');
+        expect(committed.rows).toEqual([
+          { id: '1', note: 'before' },
+          { id: '5', note: 'kept' },
+        ]);
+      } finally {
+        await fresh.end();
+      }
+    });
+
+    it('a failed block holding a savepoint holds the writer until the idle timeout ends it', async () => {
+      const holder = client();
+      const other = client();
+      await Promise.all([holder.connect(), other.connect()]);
+      const ended = new Promise<unknown>((resolve) => holder.on('error', resolve));
+      try {
+        await holder.query('CREATE TABLE pg_held (id INTEGER PRIMARY KEY)');
+        await holder.query("SET idle_in_transaction_session_timeout = '400ms'");
+        await holder.query('BEGIN');
+        await holder.query('SAVEPOINT s');
+        await holder.query('INSERT INTO pg_held VALUES (1)');
+        await holder.query('INSERT INTO pg_held VALUES (1)').catch(() => {});
+        const started = Date.now();
+        await other.query("SET lock_timeout = '20s'");
+        await other.query('INSERT INTO pg_held VALUES (2)'); // waits for the writer
+        expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+        expect(await ended).toMatchObject({ code: '25P03' });
+        const committed = await other.query('SELECT id FROM pg_held ORDER BY id');
+        expect(committed.rows).toEqual([{ id: '2' }]);
+      } finally {
+        await Promise.all([holder.end().catch(() => {}), other.end()]);
+      }
+    });
+
+    it.runIf(kind === 'engine')(
+      'a write stopped by statement_timeout rolls back the whole transaction: ROLLBACK TO refuses to resume it',
+      async () => {
+        const connection = client();
+        await connection.connect();
+        const failure = (sql: string) => connection.query(sql).catch((error: unknown) => error);
+        try {
+          await connection.query('CREATE TABLE pg_stopped (id INTEGER PRIMARY KEY)');
+          await connection.query('BEGIN');
+          await connection.query('INSERT INTO pg_stopped VALUES (1)');
+          await connection.query('SAVEPOINT s');
+          await connection.query("SET statement_timeout = '200ms'");
+          const endless =
+            'WITH RECURSIVE c(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM c) INSERT INTO pg_stopped SELECT i FROM c';
+          expect(await failure(endless)).toMatchObject({ code: '57014' });
+          const resumed = await failure('ROLLBACK TO s');
+          expect(resumed).toMatchObject({ code: '25P02' });
+          expect((resumed as Error).message).toMatch(/whole transaction was already rolled back/);
+          expect(await failure('SELECT 1')).toMatchObject({ code: '25P02' });
+          expect((await connection.query('COMMIT')).command).toBe('ROLLBACK');
+          expect((await connection.query('SELECT count(*) AS n FROM pg_stopped')).rows).toEqual([{ n: '0' }]);
+        } finally {
+          await connection.end();
+        }
+      },
+    );
 
     it('casts: PostgreSQL results, and a JS boolean stored through $1::boolean (docs/clients.md)', async () => {
       const connection = client();

@@ -236,6 +236,70 @@ describe('simple query', () => {
   });
 });
 
+describe('savepoints', () => {
+  it('ROLLBACK TO puts back the settings as they were at the savepoint, and resumes a failed block', async () => {
+    const harness = await started();
+    const query = async (sql: string) => harness.roundTrip(frontend.query(sql));
+    expect(status(await query("BEGIN; SET application_name = 'outer'; SAVEPOINT a"))).toBe('T');
+    await query("SET application_name = 'inner'; SET LOCAL statement_timeout = 5000");
+    const failed = await query('SELECT * FROM nowhere');
+    expect([error(failed).C, status(failed)]).toEqual(['42P01', 'E']);
+    const resumed = await query('ROLLBACK TO SAVEPOINT a');
+    expect([tags(resumed), status(resumed)]).toEqual([['ROLLBACK'], 'T']);
+    // application_name is reported: the client is told it changed back.
+    expect(find(resumed, 'S').map((message) => text(message.body))).toEqual(['application_name\0outer\0']);
+    expect(rows(await query('SHOW application_name'))).toEqual([['outer']]);
+    expect(rows(await query('SHOW statement_timeout'))).toEqual([['0']]);
+    expect(tags(await query('COMMIT'))).toEqual(['COMMIT']);
+    expect(rows(await query('SHOW application_name'))).toEqual([['outer']]);
+  });
+
+  it('a READ ONLY block keeps only names; READ WRITE after a savepoint is 25001', async () => {
+    const harness = await started();
+    const query = async (sql: string) => harness.roundTrip(frontend.query(sql));
+    await query('BEGIN READ ONLY; SAVEPOINT a');
+    expect(error(await query('SELECT * FROM nowhere')).C).toBe('42P01');
+    expect(status(await query('ROLLBACK TO a'))).toBe('T');
+    expect(rows(await query('SELECT 1'))).toEqual([['1']]);
+    expect(error(await query('SET TRANSACTION READ WRITE')).C).toBe('25001');
+    expect(tags(await query('ROLLBACK'))).toEqual(['ROLLBACK']);
+  });
+
+  it('a savepoint in an implicit transaction (a pipeline before Sync) is 25P01, as PostgreSQL', async () => {
+    const harness = await started();
+    const messages = await harness.roundTrip(
+      frontend.parse('', 'SELECT 1', []),
+      frontend.bind('', '', [], [], []),
+      frontend.execute('', 0),
+      frontend.parse('', 'SAVEPOINT a', []),
+      frontend.bind('', '', [], [], []),
+      frontend.execute('', 0),
+      frontend.sync(),
+    );
+    expect([error(messages).C, error(messages).M]).toEqual([
+      '25P01',
+      'SAVEPOINT can only be used in transaction blocks',
+    ]);
+    expect(status(messages)).toBe('I');
+  });
+
+  it('extended protocol: Parse/Bind/Execute of ROLLBACK TO in a failed block', async () => {
+    const harness = await started();
+    await harness.roundTrip(frontend.query('CREATE TABLE sp (id INTEGER PRIMARY KEY)'));
+    await harness.roundTrip(frontend.query('BEGIN; SAVEPOINT a; INSERT INTO sp VALUES (1)'));
+    expect(status(await harness.roundTrip(frontend.query('INSERT INTO sp VALUES (1)')))).toBe('E');
+    const messages = await harness.roundTrip(
+      frontend.parse('', 'ROLLBACK TO a', []),
+      frontend.bind('', '', [], [], []),
+      frontend.execute('', 0),
+      frontend.sync(),
+    );
+    expect([tags(messages), status(messages)]).toEqual([['ROLLBACK'], 'T']);
+    await harness.roundTrip(frontend.query('INSERT INTO sp VALUES (2); COMMIT'));
+    expect(rows(await harness.roundTrip(frontend.query('SELECT id FROM sp')))).toEqual([['2']]);
+  });
+});
+
 describe('extended protocol', () => {
   async function withTable(): Promise<Harness> {
     const harness = await started();

@@ -409,6 +409,19 @@ describe('savepoints in interactive transactions', () => {
       ok: false,
       transactionKept: true,
     });
+    // The kernel's savepoints are its own: user SQL cannot name them (the authorizer refuses it).
+    expect(await step({ id: 70, step: 'rollback-to', savepointDepth: 1 })).toMatchObject({ ok: true });
+    expect(await step({ id: 70, step: 'continue' }, 'RELEASE northlight_savepoint_1')).toMatchObject({
+      ok: false,
+      error: { sqlstate: '42501' },
+      transactionKept: true,
+    });
+    // …and that refusal aborted the transaction like any failed statement.
+    expect(await step({ id: 70, step: 'continue' }, 'SELECT 1')).toMatchObject({
+      ok: false,
+      error: { sqlstate: '25P02' },
+      transactionKept: true,
+    });
     expect(await step({ id: 70, step: 'commit' })).toMatchObject({ ok: false, error: { sqlstate: '25P02' } });
     expect(await step({ id: 71, step: 'open' }, 'SELECT * FROM nowhere')).not.toHaveProperty(
       'transactionKept',

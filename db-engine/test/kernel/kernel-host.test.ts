@@ -126,6 +126,8 @@ describe('KernelHost', () => {
       ['SELECT zeroblob(2000000000)', '54000'],
       ['SELECT ?', '08P01', []],
       ['BEGIN', '42501'],
+      ['SAVEPOINT s', '42501'],
+      ['RELEASE s', '42501'],
       ['PRAGMA journal_mode = OFF', '42501'],
       ["ATTACH 'other.db' AS other", '42501'],
       ['CREATE TEMP TABLE scratch(x)', '42501'],

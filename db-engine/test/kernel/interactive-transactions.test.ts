@@ -14,8 +14,12 @@
  *   the work after the ROLLBACK TO (a fresh kernel on the volume reads just that); RELEASE and nested
  *   savepoints; savepoints taken before the transaction reached the kernel; a failure that made
  *   SQLite roll the whole transaction back (an interrupted write, ON CONFLICT ROLLBACK) ends it, and
- *   ROLLBACK TO then refuses to resume it; the idle timeout still ends an aborted transaction.
+ *   ROLLBACK TO then refuses to resume it; the idle timeout still ends an aborted transaction;
+ * - against a model (fast-check: random programs of inserts, deletes, failing statements, SAVEPOINT,
+ *   RELEASE and ROLLBACK TO, then COMMIT), the kernel commits exactly the rows the model keeps, and a
+ *   fresh kernel on the volume reads them back.
  */
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EngineReply } from '../../src/engine.js';
 import type { KernelHost } from '../../src/kernel/kernel-host.js';
@@ -428,4 +432,92 @@ describe('savepoints in interactive transactions', () => {
     );
     expect(rows(await host.execute({ statements: [{ sql: 'SELECT count(*) FROM t' }] }))).toEqual([[1]]);
   });
+
+  it('random savepoint programs commit exactly what a model of PostgreSQL keeps', async () => {
+    const { gate, volume } = await setup();
+    type Operation =
+      | { readonly kind: 'insert'; readonly id: number }
+      | { readonly kind: 'delete'; readonly id: number }
+      | { readonly kind: 'fail' }
+      | { readonly kind: 'savepoint' }
+      | { readonly kind: 'release'; readonly pick: number }
+      | { readonly kind: 'rollback-to'; readonly pick: number };
+    const operation: fc.Arbitrary<Operation> = fc.oneof(
+      fc.record({
+        kind: fc.constantFrom('insert' as const, 'delete' as const),
+        id: fc.integer({ min: 1, max: 8 }),
+      }),
+      fc.record({ kind: fc.constantFrom('fail' as const, 'savepoint' as const) }),
+      fc.record({ kind: fc.constantFrom('release' as const, 'rollback-to' as const), pick: fc.nat(7) }),
+    );
+    let committed = [1];
+    await fc.assert(
+      fc.asyncProperty(fc.array(operation, { maxLength: 24 }), async (program) => {
+        // Each program starts from the same table, so a counterexample shrinks and replays alone.
+        const reset = await gate.execute({
+          statements: [{ sql: 'DELETE FROM t' }, { sql: "INSERT INTO t VALUES (1, 'one')" }],
+        });
+        expect(reset.ok).toBe(true);
+        committed = [1];
+        // The model: the rows the transaction would have, a snapshot per savepoint, and whether a
+        // failure aborted it (savepoints held: ROLLBACK TO may resume) or ended it (none held).
+        let rows = new Set(committed);
+        let savepoints: Set<number>[] = [];
+        let state = 'open' as 'open' | 'aborted' | 'ended';
+        const transaction = gate.begin({ readOnly: false });
+        const failed = () => {
+          state = savepoints.length > 0 ? 'aborted' : 'ended';
+        };
+        for (const step of program) {
+          if (step.kind === 'release' || step.kind === 'rollback-to') {
+            if (savepoints.length === 0) continue; // the protocol answers 3B001 itself
+            const depth = (step.pick % savepoints.length) + 1;
+            if (step.kind === 'release') {
+              const reply = await transaction.release(depth);
+              expect(reply.ok).toBe(state === 'open');
+              if (state === 'open') savepoints = savepoints.slice(0, depth - 1);
+            } else {
+              const reply = await transaction.rollbackTo(depth);
+              expect(reply.ok).toBe(state !== 'ended');
+              if (state !== 'ended') {
+                rows = new Set(savepoints[depth - 1]);
+                savepoints = savepoints.slice(0, depth);
+                state = 'open';
+              }
+            }
+          } else if (step.kind === 'savepoint') {
+            const reply = await transaction.savepoint();
+            expect(reply.ok).toBe(state === 'open');
+            if (state === 'open') savepoints.push(new Set(rows));
+          } else {
+            const sql =
+              step.kind === 'fail'
+                ? 'SELECT * FROM nowhere'
+                : step.kind === 'insert'
+                  ? `INSERT INTO t VALUES (${step.id}, 'x')`
+                  : `DELETE FROM t WHERE id = ${step.id}`;
+            const reply = await transaction.run([{ sql }]);
+            const ok =
+              state === 'open' && step.kind !== 'fail' && !(step.kind === 'insert' && rows.has(step.id));
+            expect(reply.ok).toBe(ok);
+            if (ok && step.kind === 'insert') rows.add(step.id);
+            if (ok && step.kind === 'delete') rows.delete(step.id);
+            if (!ok && state === 'open') failed();
+          }
+        }
+        const outcome = await transaction.commit();
+        expect(outcome.ok).toBe(state === 'open');
+        if (outcome.ok) committed = [...rows].sort((a, b) => a - b);
+        expect(gate.status().holder).toBeUndefined();
+        expect(gate.status().transactionsOpen).toBe(0);
+        const read = await gate.execute({ statements: [{ sql: 'SELECT id FROM t ORDER BY id' }] });
+        expect(read.ok && read.results[0]!.rows.map((row) => row[0])).toEqual(committed);
+      }),
+      { numRuns: 200 },
+    );
+    const fresh = await startKernel(volume);
+    hosts.push(fresh);
+    const reread = await fresh.execute({ statements: [{ sql: 'SELECT id FROM t ORDER BY id' }] });
+    expect(reread.ok && reread.results[0]!.rows.map((row) => row[0])).toEqual(committed);
+  }, 60_000);
 });

@@ -637,6 +637,25 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       }
     });
 
+    it('a client that disconnects in a failed block holding a savepoint gives the writer back', async () => {
+      const holder = client();
+      const other = client();
+      await Promise.all([holder.connect(), other.connect()]);
+      try {
+        await holder.query('CREATE TABLE pg_left (id INTEGER PRIMARY KEY)');
+        await holder.query('BEGIN');
+        await holder.query('INSERT INTO pg_left VALUES (1)');
+        await holder.query('SAVEPOINT s');
+        await holder.query('INSERT INTO pg_left VALUES (1)').catch(() => {});
+        await holder.end();
+        await other.query("SET lock_timeout = '10s'");
+        await other.query('INSERT INTO pg_left VALUES (2)');
+        expect((await other.query('SELECT id FROM pg_left ORDER BY id')).rows).toEqual([{ id: '2' }]);
+      } finally {
+        await other.end();
+      }
+    });
+
     it.runIf(kind === 'engine')(
       'a write stopped by statement_timeout rolls back the whole transaction: ROLLBACK TO refuses to resume it',
       async () => {

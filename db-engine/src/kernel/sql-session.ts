@@ -498,22 +498,8 @@ export class SqlSession {
       });
     }
     if (step === 'savepoint' || step === 'release') {
-      const depth = request.transaction?.savepointDepth;
       assert(request.statements.length === 0, `a ${step} step with statements`);
-      if (step === 'savepoint') {
-        assert(
-          depth === this.#open.savepoints + 1,
-          `savepoint at depth ${depth} over ${this.#open.savepoints}`,
-        );
-        this.#savepoint(depth);
-      } else {
-        assert(
-          depth !== undefined && depth >= 1 && depth <= this.#open.savepoints,
-          `release of depth ${depth}`,
-        );
-        this.#savepointCommand(`RELEASE ${savepointName(depth)}`);
-        this.#open.savepoints = depth - 1;
-      }
+      this.#savepointOrRelease(step, request.transaction?.savepointDepth);
       return [];
     }
     const readOnly = this.#open.readOnly;
@@ -527,6 +513,19 @@ export class SqlSession {
       else this.#stepInternal(this.#commit, 'COMMIT');
     }
     return results;
+  }
+
+  #savepointOrRelease(step: 'savepoint' | 'release', depth: number | undefined): void {
+    const open = this.#open;
+    assert(open !== undefined, `${step} outside an interactive transaction`);
+    if (step === 'savepoint') {
+      assert(depth === open.savepoints + 1, `savepoint at depth ${depth} over ${open.savepoints}`);
+      this.#savepoint(depth);
+      return;
+    }
+    assert(depth !== undefined && depth >= 1 && depth <= open.savepoints, `release of depth ${depth}`);
+    this.#savepointCommand(`RELEASE ${savepointName(depth)}`);
+    open.savepoints = depth - 1;
   }
 
   #savepoint(depth: number): void {

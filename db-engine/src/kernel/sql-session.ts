@@ -545,9 +545,15 @@ export class SqlSession {
     assert(open !== undefined, 'rollback-to outside an interactive transaction');
     assert(depth !== undefined && depth >= 1 && depth <= open.savepoints, `rollback-to of depth ${depth}`);
     assert(this.#wasm._sqlite3_get_autocommit(this.#db) === 0, 'an interactive transaction SQLite ended');
+    const schemaVersion = this.#schemaVersion();
     this.#savepointCommand(`ROLLBACK TO ${savepointName(depth)}`);
     open.savepoints = depth;
     open.aborted = undefined;
+    // As after ROLLBACK: the version rolled back may come again with another schema (declared-types.ts).
+    const after = this.#schemaVersion();
+    if (schemaVersion === undefined || after === undefined || after !== schemaVersion) {
+      this.#declaredTypes.invalidate();
+    }
   }
 
   /** SAVEPOINT, RELEASE or ROLLBACK TO one of the kernel's own savepoints (trusted SQL). */

@@ -2,8 +2,8 @@
 // what a view over the statement reports for direct column references (through aliases, joins,
 // subqueries, CTEs and views, with parameters), '' for other expressions and for statements that
 // are not a SELECT; that a statement shape is probed once per schema version (not per execution,
-// nor per literal); that a schema change, and a rolled-back one whose version number comes back with
-// another schema, give the new types; and that probing writes nothing to the volume.
+// nor per literal); that a schema change, and a rolled-back one (ROLLBACK, or ROLLBACK TO a savepoint)
+// whose version number comes back with another schema, give the new types; and that probing writes nothing to the volume.
 import { describe, expect, it } from 'vitest';
 import { sqlShape } from '../../src/kernel/declared-types.js';
 import type { ExecuteReply, ExecuteRequest, SqlParam } from '../../src/kernel/messages.js';
@@ -136,6 +136,29 @@ describe('declared types of result columns', () => {
     ok(session.execute({ statements: [], transaction: { id: 1, step: 'rollback' } }));
     // Another change reaches the same schema version.
     ok(session.execute({ statements: [{ sql: 'ALTER TABLE w ADD COLUMN b TEXT' }] }));
+    expect(typesOf(session, 'SELECT * FROM w')).toEqual(['INTEGER', 'TEXT']);
+    session.close();
+  });
+
+  it('does not trust a schema version that a ROLLBACK TO a savepoint gave back to another schema', async () => {
+    const { session } = await openWriter();
+    ok(session.execute({ statements: [{ sql: 'CREATE TABLE w (a INTEGER)' }] }));
+    const step = (sql: string | undefined, transaction: NonNullable<ExecuteRequest['transaction']>) =>
+      ok(session.execute({ statements: sql === undefined ? [] : [{ sql }], transaction }));
+    step(undefined, { id: 1, step: 'open', savepointDepth: 1 });
+    step('ALTER TABLE w ADD COLUMN b BOOLEAN', { id: 1, step: 'continue' });
+    expect(typesOf(session, 'SELECT * FROM w', [], { transaction: { id: 1, step: 'continue' } })).toEqual([
+      'INTEGER',
+      'BOOLEAN',
+    ]);
+    step(undefined, { id: 1, step: 'rollback-to', savepointDepth: 1 });
+    // Inside the same transaction, another change reaches the same schema version.
+    step('ALTER TABLE w ADD COLUMN b TEXT', { id: 1, step: 'continue' });
+    expect(typesOf(session, 'SELECT * FROM w', [], { transaction: { id: 1, step: 'continue' } })).toEqual([
+      'INTEGER',
+      'TEXT',
+    ]);
+    step(undefined, { id: 1, step: 'commit' });
     expect(typesOf(session, 'SELECT * FROM w')).toEqual(['INTEGER', 'TEXT']);
     session.close();
   });

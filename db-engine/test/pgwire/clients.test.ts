@@ -567,7 +567,7 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         // Still failed after the unknown name; the quoted name matches.
         expect((await connection.query('ROLLBACK TO SAVEPOINT "Inner"')).command).toBe('ROLLBACK');
         const inside = await connection.query('SELECT id FROM pg_savepoints ORDER BY id');
-        expect(inside.rows).toEqual([{ id: '1' }, { id: '2' }]);
+        expect(inside.rows).toEqual([{ id: 1 }, { id: 2 }]);
         await connection.query("INSERT INTO pg_savepoints VALUES (4, 'after rollback to')");
         expect((await connection.query('RELEASE SAVEPOINT outer_point')).command).toBe('RELEASE');
         expect(await failure('RELEASE "Inner"')).toMatchObject({ code: '3B001' }); // released with outer
@@ -605,8 +605,8 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       try {
         const committed = await fresh.query('SELECT id, note FROM pg_savepoints ORDER BY id');
         expect(committed.rows).toEqual([
-          { id: '1', note: 'before' },
-          { id: '5', note: 'kept' },
+          { id: 1, note: 'before' },
+          { id: 5, note: 'kept' },
         ]);
       } finally {
         await fresh.end();
@@ -631,7 +631,7 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         expect(Date.now() - started).toBeGreaterThanOrEqual(200);
         expect(await ended).toMatchObject({ code: '25P03' });
         const committed = await other.query('SELECT id FROM pg_held ORDER BY id');
-        expect(committed.rows).toEqual([{ id: '2' }]);
+        expect(committed.rows).toEqual([{ id: 2 }]);
       } finally {
         await Promise.all([holder.end().catch(() => {}), other.end()]);
       }
@@ -650,7 +650,7 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         await holder.end();
         await other.query("SET lock_timeout = '10s'");
         await other.query('INSERT INTO pg_left VALUES (2)');
-        expect((await other.query('SELECT id FROM pg_left ORDER BY id')).rows).toEqual([{ id: '2' }]);
+        expect((await other.query('SELECT id FROM pg_left ORDER BY id')).rows).toEqual([{ id: 2 }]);
       } finally {
         await other.end();
       }

@@ -8,7 +8,7 @@
  * are exact, and the trace prints time without rounding noise.
  */
 import { drainMicrotasks, yieldToMacrotask } from './io/macrotask.js';
-import { assert } from './protocol.js';
+import { AssertionError, assert } from './protocol.js';
 import type { Trace } from './trace.js';
 
 /** Something whose events die with it: a process incarnation. */
@@ -79,10 +79,8 @@ const EVENTS_PER_MACROTASK = 128;
 
 /** Milliseconds to whole microseconds, rounding up: "no earlier than" stays true. */
 export function millisecondsToMicros(milliseconds: number): number {
-  assert(
-    Number.isFinite(milliseconds) && milliseconds >= 0,
-    `delay must be finite and >= 0: ${milliseconds}`,
-  );
+  if (!(Number.isFinite(milliseconds) && milliseconds >= 0))
+    throw new AssertionError(`delay must be finite and >= 0: ${milliseconds}`);
   // The small epsilon keeps 0.1 ms from becoming 101 µs through 0.1 * 1000 = 100.00000000000001.
   return Math.max(0, Math.ceil(milliseconds * 1000 - 1e-6));
 }
@@ -128,8 +126,10 @@ export class Scheduler {
    * line. An event with an `owner` is skipped, untraced, if the owner has died by then.
    */
   scheduleAtUs(timeUs: number, label: string, callback: () => void, owner?: EventOwner): ScheduledEvent {
-    assert(Number.isSafeInteger(timeUs), `event time must be whole microseconds: ${timeUs}`);
-    assert(timeUs >= this.currentUs, `event scheduled in the past: ${timeUs} < ${this.currentUs}`);
+    if (!Number.isSafeInteger(timeUs))
+      throw new AssertionError(`event time must be whole microseconds: ${timeUs}`);
+    if (!(timeUs >= this.currentUs))
+      throw new AssertionError(`event scheduled in the past: ${timeUs} < ${this.currentUs}`);
     const event = new ScheduledEvent(timeUs, this.sequenceNext++, label, callback, owner);
     this.push(event);
     return event;
@@ -252,10 +252,8 @@ export class Scheduler {
 
   private push(event: ScheduledEvent): void {
     const heap = this.heap;
-    assert(
-      heap.length < SCHEDULER_QUEUE_EVENTS_MAX,
-      `event queue is full (${SCHEDULER_QUEUE_EVENTS_MAX} events)`,
-    );
+    if (!(heap.length < SCHEDULER_QUEUE_EVENTS_MAX))
+      throw new AssertionError(`event queue is full (${SCHEDULER_QUEUE_EVENTS_MAX} events)`);
     heap.push(event);
     let index = heap.length - 1;
     while (index > 0) {

@@ -23,14 +23,13 @@
  *     members would truncate acknowledged data. Bringing it back is repair (control plane, issue 6).
  */
 import {
-  assert,
+  AssertionError,
   decodeMessageFromBytes,
   type Environment,
   EPOCH_ZERO,
   type Epoch,
   type ErrorCode,
   encodeMessage,
-  encodeRedoRecord,
   isNorthlightError,
   isTruncated,
   LSN_ZERO,
@@ -39,10 +38,13 @@ import {
   type NodeId,
   type PgId,
   type RedoRecord,
+  redoRecordSize,
   SegmentCompleteness,
   type SegmentId,
   type TruncationRange,
   tryDecodeRedoRecord,
+  Writer,
+  writeRedoRecord,
 } from '@northlight/protocol';
 import { AppendFile } from './append-file.js';
 import {
@@ -178,7 +180,8 @@ export class ToyStorageNode {
     while (offset < logBytes.length) {
       const decoded = tryDecodeRedoRecord(logBytes, offset);
       if (!decoded.ok) break;
-      const bytes = logBytes.slice(offset, offset + decoded.value.bytesRead);
+      // A view, not a copy: `logBytes` is this incarnation's own copy of the log.
+      const bytes = logBytes.subarray(offset, offset + decoded.value.bytesRead);
       offset += decoded.value.bytesRead;
       if (decoded.value.record.pgId !== pgId) continue;
       segment.records.set(decoded.value.record.lsn, { record: decoded.value.record, bytes });
@@ -264,19 +267,19 @@ export class ToyStorageNode {
       return;
     }
     for (const record of message.records) {
-      assert(
-        !isTruncated(record.lsn, segment.truncations),
-        `writer of epoch ${message.volumeEpoch} sent annulled LSN ${record.lsn}`,
-      );
+      if (isTruncated(record.lsn, segment.truncations))
+        throw new AssertionError(`writer of epoch ${message.volumeEpoch} sent annulled LSN ${record.lsn}`);
     }
     const fresh = message.records.filter((record) => !segment.records.has(record.lsn));
-    const encoded = fresh.map((record) => ({ record, bytes: encodeRedoRecord(record) }));
-    const joined = new Uint8Array(encoded.reduce((sum, entry) => sum + entry.bytes.length, 0));
-    let position = 0;
-    for (const entry of encoded) {
-      joined.set(entry.bytes, position);
-      position += entry.bytes.length;
-    }
+    // The records encoded one after another into one buffer (the bytes `encodeRedoRecord` gives each),
+    // which is what the log appends: one allocation per batch instead of one per record plus a join.
+    const writer = Writer.allocate(fresh.reduce((sum, record) => sum + redoRecordSize(record), 0));
+    const encoded = fresh.map((record) => {
+      const start = writer.position;
+      writeRedoRecord(writer, record);
+      return { record, bytes: writer.bytes.subarray(start, writer.position) };
+    });
+    const joined = writer.finish();
     if (message.durableHint > segment.durableHint) {
       segment.durableHint = message.durableHint;
       this.#persistHintSoon(segment);

@@ -15,7 +15,7 @@
  * The same rules (valid ids, ascending LSNs, records of the batch's PG, non-empty truncation ranges,
  * capped strings and counts) are asserted on encode and checked on decode: see `messageProblem`.
  */
-import { assert, unreachable } from './assert.js';
+import { AssertionError, assert, unreachable } from './assert.js';
 import { isWellFormedUnicode, Reader, utf8ByteLength, Writer } from './codec.js';
 import { type ErrorCode, NorthlightError } from './errors.js';
 import { decodeFrame, FRAME_HEADER_BYTES, type Frame, type FrameOptions, sealFrame } from './frame.js';
@@ -645,7 +645,8 @@ function tailProblem(tail: readonly TailEntry[], floor: Lsn): string | undefined
 /** Encodes `message` as one whole frame. Asserts it is valid and fits `maxFrameBytes`. */
 export function encodeMessage(message: Message, options: FrameOptions = {}): Uint8Array {
   const problem = messageProblem(message);
-  assert(problem === undefined, `encoding an invalid ${message.type} message: ${problem}`);
+  if (!(problem === undefined))
+    throw new AssertionError(`encoding an invalid ${message.type} message: ${problem}`);
   const writer = Writer.allocate(messageFrameSize(message));
   writer.bytesRaw(new Uint8Array(FRAME_HEADER_BYTES)); // Filled in by sealFrame.
   writePayload(writer, message);

@@ -26,7 +26,21 @@ export class Fnv1a64 {
   }
 
   updateBytes(bytes: Uint8Array): void {
-    for (const byte of bytes) this.updateByte(byte);
+    this.updateBytesUpTo(bytes, bytes.length);
+  }
+
+  /** Hashes `bytes[0, end)`: for a caller that formats into a reused scratch array. */
+  updateBytesUpTo(bytes: Uint8Array, end: number): void {
+    let high = this.high;
+    let low = this.low;
+    for (let index = 0; index < end; index++) {
+      low = (low ^ (bytes[index] as number)) >>> 0;
+      const lowProduct = low * PRIME_LOW;
+      high = (Math.imul(high, PRIME_LOW) + (low << 8) + Math.floor(lowProduct / TWO_TO_32)) >>> 0;
+      low = lowProduct >>> 0;
+    }
+    this.high = high;
+    this.low = low;
   }
 
   /** Hashes the UTF-8 encoding of `text` without building it; ASCII takes the inlined fast path. */

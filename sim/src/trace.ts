@@ -31,8 +31,8 @@ export class Trace {
   private tailNext = 0;
   private readonly sink: TraceSink | undefined;
   private linesRecorded = 0;
-  /** Scratch for `hashTime`: the decimal digits of a time's whole milliseconds, lowest first. */
-  private readonly digits = new Uint8Array(MILLISECOND_DIGITS_MAX);
+  /** Scratch for `hashTime`: a line's time and the space after it, as ASCII. */
+  private readonly timeScratch = new Uint8Array(MILLISECOND_DIGITS_MAX + 5);
 
   constructor(options: TraceOptions = {}) {
     this.tailLinesMax = options.tailLines ?? TRACE_TAIL_LINES_DEFAULT;
@@ -49,7 +49,6 @@ export class Trace {
     // Hashes `formatTimeUs(timeUs)` digit by digit: every event records a line, and building the
     // time's string only to hash it was a measurable share of a campaign's time and garbage.
     this.hashTime(timeUs);
-    this.hash.updateByte(0x20);
     this.hash.updateString(text);
     this.hash.updateByte(0x0a);
     this.linesRecorded++;
@@ -66,22 +65,27 @@ export class Trace {
     if (this.sink !== undefined) this.sink(`${formatTimeUs(timeUs)} ${text}`, timeUs, text);
   }
 
-  /** Hashes the UTF-8 of `formatTimeUs(timeUs)` (ASCII digits and a dot) without building it. */
+  /**
+   * Hashes the UTF-8 of `${formatTimeUs(timeUs)} ` (ASCII digits, a dot, a space) without building it:
+   * the characters are written into a reused scratch array and hashed in one call.
+   */
   private hashTime(timeUs: number): void {
     const micros = timeUs % 1000;
     let milliseconds = (timeUs - micros) / 1000;
-    const digits = this.digits;
-    let count = 0;
-    do {
+    let digits = 0;
+    for (let rest = milliseconds; digits === 0 || rest > 0; rest = (rest - (rest % 10)) / 10) digits++;
+    const line = this.timeScratch;
+    for (let index = digits - 1; index >= 0; index--) {
       const digit = milliseconds % 10;
-      digits[count++] = digit;
+      line[index] = 0x30 + digit;
       milliseconds = (milliseconds - digit) / 10;
-    } while (milliseconds > 0);
-    while (count > 0) this.hash.updateByte(0x30 + (digits[--count] as number));
-    this.hash.updateByte(0x2e);
-    this.hash.updateByte(0x30 + Math.floor(micros / 100));
-    this.hash.updateByte(0x30 + (Math.floor(micros / 10) % 10));
-    this.hash.updateByte(0x30 + (micros % 10));
+    }
+    line[digits] = 0x2e;
+    line[digits + 1] = 0x30 + Math.floor(micros / 100);
+    line[digits + 2] = 0x30 + (Math.floor(micros / 10) % 10);
+    line[digits + 3] = 0x30 + (micros % 10);
+    line[digits + 4] = 0x20;
+    this.hash.updateBytesUpTo(line, digits + 5);
   }
 
   /** FNV-1a 64 of every line recorded so far, as 16 hex digits. */

@@ -22,6 +22,7 @@ import {
   type SimProcessInstance,
 } from './process.js';
 import {
+  AssertionError,
   asNodeId,
   assert,
   asZone,
@@ -160,7 +161,7 @@ export class SimCluster {
 
   node(id: NodeId | string): SimNode {
     const node = this.nodeMap.get(id as NodeId);
-    assert(node !== undefined, `unknown node ${id}`);
+    if (node === undefined) throw new AssertionError(`unknown node ${id}`);
     return node;
   }
 

@@ -32,7 +32,15 @@
 import type { Prng } from './prng.js';
 import type { Incarnation } from './process.js';
 import { never } from './process.js';
-import { assert, type Disk, type DiskFile, type NodeId, NorthlightError } from './protocol.js';
+import {
+  AssertionError,
+  assert,
+  copyBytes,
+  type Disk,
+  type DiskFile,
+  type NodeId,
+  NorthlightError,
+} from './protocol.js';
 import type { Scheduler } from './scheduler.js';
 
 export const SECTOR_BYTES = 512;
@@ -93,7 +101,8 @@ class ByteContent {
 
   read(offset: number, length: number): Uint8Array {
     const end = Math.min(this.size, offset + length);
-    return end <= offset ? new Uint8Array(0) : this.bytes.slice(offset, end);
+    // A fresh copy the reader may keep (from a byte slab when small: see `write`).
+    return end <= offset ? new Uint8Array(0) : copyBytes(this.bytes, offset, end);
   }
 
   private reserve(capacity: number): void {
@@ -410,29 +419,31 @@ export class SimDisk {
   }
 
   write(inode: Inode, offset: number, data: Uint8Array): void {
-    assert(Number.isSafeInteger(offset) && offset >= 0, `write offset invalid: ${offset}`);
-    assert(
-      offset + data.length <= this.options.fileBytesMax,
-      `write past ${this.options.fileBytesMax} bytes`,
-    );
+    if (!(Number.isSafeInteger(offset) && offset >= 0))
+      throw new AssertionError(`write offset invalid: ${offset}`);
+    if (!(offset + data.length <= this.options.fileBytesMax))
+      throw new AssertionError(`write past ${this.options.fileBytesMax} bytes`);
     this.stats.writes++;
-    const copy = data.slice();
+    // The caller may reuse `data`; the pending write keeps its own copy. `copyBytes` takes small ones
+    // from the protocol's byte slabs: a `slice()` per write gave each its own backing store, a
+    // measurable cost in a campaign.
+    const copy = copyBytes(data);
     inode.current.write(offset, copy);
     this.addPending(inode, { kind: 'write', sequence: inode.sequenceNext++, offset, data: copy });
   }
 
   truncate(inode: Inode, size: number): void {
-    assert(
-      Number.isSafeInteger(size) && size >= 0 && size <= this.options.fileBytesMax,
-      `truncate size invalid: ${size}`,
-    );
+    if (!(Number.isSafeInteger(size) && size >= 0 && size <= this.options.fileBytesMax))
+      throw new AssertionError(`truncate size invalid: ${size}`);
     inode.current.truncate(size);
     this.addPending(inode, { kind: 'truncate', sequence: inode.sequenceNext++, size });
   }
 
   read(inode: Inode, offset: number, length: number): Uint8Array {
-    assert(Number.isSafeInteger(offset) && offset >= 0, `read offset invalid: ${offset}`);
-    assert(Number.isSafeInteger(length) && length >= 0, `read length invalid: ${length}`);
+    if (!(Number.isSafeInteger(offset) && offset >= 0))
+      throw new AssertionError(`read offset invalid: ${offset}`);
+    if (!(Number.isSafeInteger(length) && length >= 0))
+      throw new AssertionError(`read length invalid: ${length}`);
     this.stats.reads++;
     return inode.current.read(offset, length);
   }
@@ -468,10 +479,10 @@ export class SimDisk {
   }
 
   private addPending(inode: Inode, operation: ContentOperation): void {
-    assert(
-      this.pendingOperations < this.options.pendingOperationsMax,
-      `disk ${this.nodeId}: more than ${this.options.pendingOperationsMax} unsynced operations`,
-    );
+    if (!(this.pendingOperations < this.options.pendingOperationsMax))
+      throw new AssertionError(
+        `disk ${this.nodeId}: more than ${this.options.pendingOperationsMax} unsynced operations`,
+      );
     inode.pending.push(operation);
     this.pendingOperations++;
   }
@@ -519,10 +530,8 @@ export function normalizeDirectory(directory: string): string {
 }
 
 function assertPath(path: string): void {
-  assert(
-    path.length > 0 && !path.endsWith('/') && !path.includes('//'),
-    `invalid file path: ${JSON.stringify(path)}`,
-  );
+  if (!(path.length > 0 && !path.endsWith('/') && !path.includes('//')))
+    throw new AssertionError(`invalid file path: ${JSON.stringify(path)}`);
 }
 
 /** The `Disk` of one incarnation. */
@@ -721,6 +730,6 @@ class SimDiskFile implements DiskFile {
   }
 
   private assertOpen(operation: string): void {
-    assert(!this.closed, `${operation} on closed file ${this.path}`);
+    if (this.closed) throw new AssertionError(`${operation} on closed file ${this.path}`);
   }
 }

@@ -10,7 +10,15 @@ const OFFSET_BASIS_HIGH = 0xcbf29ce4;
 const OFFSET_BASIS_LOW = 0x84222325;
 /** The 64-bit prime is 2^40 + 0x1b3: multiplying is `x * 0x1b3 + (x << 40)`. */
 const PRIME_LOW = 0x1b3;
-const TWO_TO_32 = 0x1_0000_0000;
+
+/**
+ * The high word of `low * PRIME_LOW` (a 41-bit product), from 16-bit halves so that every step is an
+ * integer operation: `floor(low * 0x1b3 / 2^32)` in floating point made a division the slowest link of
+ * the per-byte chain, and the trace hashes every byte of every line.
+ */
+function productCarry(low: number): number {
+  return ((low >>> 16) * PRIME_LOW + (((low & 0xffff) * PRIME_LOW) >>> 16)) >>> 16;
+}
 
 export class Fnv1a64 {
   private high = OFFSET_BASIS_HIGH;
@@ -18,39 +26,49 @@ export class Fnv1a64 {
 
   /** Hashes one byte (0..255). */
   updateByte(byte: number): void {
-    const low = (this.low ^ byte) >>> 0;
-    const lowProduct = low * PRIME_LOW; // < 2^41: exact in a double
-    const carry = Math.floor(lowProduct / TWO_TO_32);
-    this.high = (Math.imul(this.high, PRIME_LOW) + (low << 8) + carry) >>> 0;
-    this.low = lowProduct >>> 0;
+    const low = this.low ^ byte;
+    this.high = (Math.imul(this.high, PRIME_LOW) + (low << 8) + productCarry(low)) >>> 0;
+    this.low = Math.imul(low, PRIME_LOW) >>> 0;
   }
 
   updateBytes(bytes: Uint8Array): void {
-    for (const byte of bytes) this.updateByte(byte);
+    this.updateBytesUpTo(bytes, bytes.length);
+  }
+
+  /** Hashes `bytes[0, end)`: for a caller that formats into a reused scratch array. */
+  updateBytesUpTo(bytes: Uint8Array, end: number): void {
+    let high = this.high | 0;
+    let low = this.low | 0;
+    for (let index = 0; index < end; index++) {
+      low ^= bytes[index] as number;
+      high = (Math.imul(high, PRIME_LOW) + (low << 8) + productCarry(low)) | 0;
+      low = Math.imul(low, PRIME_LOW);
+    }
+    this.high = high >>> 0;
+    this.low = low >>> 0;
   }
 
   /** Hashes the UTF-8 encoding of `text` without building it; ASCII takes the inlined fast path. */
   updateString(text: string): void {
     const length = text.length;
-    let high = this.high;
-    let low = this.low;
+    let high = this.high | 0;
+    let low = this.low | 0;
     for (let index = 0; index < length; index++) {
       const code = text.charCodeAt(index);
       if (code >= 0x80) {
-        this.high = high;
-        this.low = low;
+        this.high = high >>> 0;
+        this.low = low >>> 0;
         index = this.updateNonAscii(text, index);
-        high = this.high;
-        low = this.low;
+        high = this.high | 0;
+        low = this.low | 0;
         continue;
       }
-      low = (low ^ code) >>> 0;
-      const lowProduct = low * PRIME_LOW;
-      high = (Math.imul(high, PRIME_LOW) + (low << 8) + Math.floor(lowProduct / TWO_TO_32)) >>> 0;
-      low = lowProduct >>> 0;
+      low ^= code;
+      high = (Math.imul(high, PRIME_LOW) + (low << 8) + productCarry(low)) | 0;
+      low = Math.imul(low, PRIME_LOW);
     }
-    this.high = high;
-    this.low = low;
+    this.high = high >>> 0;
+    this.low = low >>> 0;
   }
 
   /** Hashes the non-ASCII character at `index`; returns the index of its last UTF-16 unit. */

@@ -11,10 +11,22 @@
  * an endpoint without a handler yet, are dropped.
  *
  * Each delivery is a fresh copy of the bytes taken at send time: the receiver never aliases the
- * sender's buffer, and two deliveries of a duplicated message do not alias each other.
+ * sender's buffer, and two deliveries of a duplicated message do not alias each other. Small copies
+ * come from the protocol's byte slabs (`copyBytes`), as the real TCP adapter's frames do
+ * (`FrameDecoder`): a `slice()` per message gave each its own backing store, which cost more than
+ * anything else the network does. So a delivered array may share its `ArrayBuffer` with unrelated
+ * arrays (never its bytes), which the contract allows: receivers respect `byteOffset`.
  */
 import type { Prng } from './prng.js';
-import { assert, type Network, type NetworkEndpoint, type NodeId, type Zone } from './protocol.js';
+import {
+  AssertionError,
+  assert,
+  copyBytes,
+  type Network,
+  type NetworkEndpoint,
+  type NodeId,
+  type Zone,
+} from './protocol.js';
 import type { EventOwner, Scheduler } from './scheduler.js';
 
 export interface LinkLatency {
@@ -262,10 +274,8 @@ export class SimNetwork implements Network {
   /** Called by `SimEndpoint.send`. */
   send(endpoint: SimEndpoint, to: NodeId, message: Uint8Array): void {
     assert(message instanceof Uint8Array, 'a message must be a Uint8Array');
-    assert(
-      message.length <= this.options.messageBytesMax,
-      `message of ${message.length} bytes exceeds ${this.options.messageBytesMax}`,
-    );
+    if (!(message.length <= this.options.messageBytesMax))
+      throw new AssertionError(`message of ${message.length} bytes exceeds ${this.options.messageBytesMax}`);
     const from = endpoint.address;
     const id = this.messageNext++;
     const head = `#${id} ${from}>${to} ${message.length}B`;
@@ -278,18 +288,16 @@ export class SimNetwork implements Network {
     const duplicate = this.random.chance(this.rates.duplicateProbability);
     const delayUs = this.sampleDelayUs(from, to);
     this.scheduler.trace.record(this.scheduler.nowUs, `send ${head} +${delayUs}us${duplicate ? ' dup' : ''}`);
-    this.dispatch(`${id}`, from, to, message.slice(), delayUs);
+    this.dispatch(`${id}`, from, to, copyBytes(message), delayUs);
     if (duplicate) {
       this.stats.duplicated++;
-      this.dispatch(`${id}d`, from, to, message.slice(), this.sampleDelayUs(from, to));
+      this.dispatch(`${id}d`, from, to, copyBytes(message), this.sampleDelayUs(from, to));
     }
   }
 
   private dispatch(id: string, from: NodeId, to: NodeId, copy: Uint8Array, delayUs: number): void {
-    assert(
-      this.inFlight < this.options.inFlightMessagesMax,
-      `more than ${this.options.inFlightMessagesMax} in flight`,
-    );
+    if (!(this.inFlight < this.options.inFlightMessagesMax))
+      throw new AssertionError(`more than ${this.options.inFlightMessagesMax} in flight`);
     this.inFlight++;
     this.scheduler.scheduleAfterUs(delayUs, `arrive #${id} ${from}>${to}`, () => {
       this.inFlight--;

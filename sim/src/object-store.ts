@@ -13,7 +13,7 @@
 import type { Prng } from './prng.js';
 import type { Incarnation } from './process.js';
 import { never } from './process.js';
-import { assert, NorthlightError, type ObjectStore } from './protocol.js';
+import { AssertionError, assert, NorthlightError, type ObjectStore } from './protocol.js';
 import type { Scheduler } from './scheduler.js';
 
 export interface SimObjectStoreOptions {
@@ -180,7 +180,8 @@ class SimObjectStoreClient implements ObjectStore {
 
   put(key: string, body: Uint8Array): Promise<void> {
     assertKey(key);
-    assert(body.length <= this.store.objectBytesMax, `object of ${body.length} bytes exceeds the maximum`);
+    if (!(body.length <= this.store.objectBytesMax))
+      throw new AssertionError(`object of ${body.length} bytes exceeds the maximum`);
     const copy = body.slice();
     return this.store.request(this.incarnation, 'put', `${key} ${copy.length}B`, true, () =>
       this.store.put(key, copy),
@@ -203,5 +204,6 @@ class SimObjectStoreClient implements ObjectStore {
 }
 
 function assertKey(key: string): void {
-  assert(key.length > 0 && key.length <= 1024, `invalid object key: ${JSON.stringify(key)}`);
+  if (!(key.length > 0 && key.length <= 1024))
+    throw new AssertionError(`invalid object key: ${JSON.stringify(key)}`);
 }

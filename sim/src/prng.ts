@@ -10,7 +10,7 @@
  * finding it when unrelated code starts drawing numbers.
  */
 import { fnv1a64 } from './hash.js';
-import { assert, type Random } from './protocol.js';
+import { AssertionError, assert, type Random } from './protocol.js';
 
 const U64_MASK = (1n << 64n) - 1n;
 const TWO_TO_32 = 0x1_0000_0000;
@@ -97,10 +97,8 @@ export class Prng implements Random {
   }
 
   nextInt(maxExclusive: number): number {
-    assert(
-      Number.isSafeInteger(maxExclusive) && maxExclusive > 0 && maxExclusive <= TWO_TO_32,
-      `nextInt bound must be an integer in [1, 2^32]: ${maxExclusive}`,
-    );
+    if (!(Number.isSafeInteger(maxExclusive) && maxExclusive > 0 && maxExclusive <= TWO_TO_32))
+      throw new AssertionError(`nextInt bound must be an integer in [1, 2^32]: ${maxExclusive}`);
     // Rejection sampling keeps the result exactly uniform: draws at or above the largest multiple
     // of the bound are redrawn (fewer than half of the draws, so the loop ends quickly).
     const limit = TWO_TO_32 - (TWO_TO_32 % maxExclusive);
@@ -130,7 +128,8 @@ export class Prng implements Random {
 
   /** True with probability `probability` (0 never draws true, 1 always does). */
   chance(probability: number): boolean {
-    assert(probability >= 0 && probability <= 1, `probability out of range: ${probability}`);
+    if (!(probability >= 0 && probability <= 1))
+      throw new AssertionError(`probability out of range: ${probability}`);
     if (probability === 0) return false;
     if (probability === 1) return true;
     return this.nextFloat() < probability;
@@ -155,19 +154,20 @@ export class Prng implements Random {
 
   /** Uniform float in [minimum, maximum). */
   uniform(minimum: number, maximum: number): number {
-    assert(minimum <= maximum, `uniform bounds reversed: ${minimum} > ${maximum}`);
+    if (!(minimum <= maximum)) throw new AssertionError(`uniform bounds reversed: ${minimum} > ${maximum}`);
     return minimum + (maximum - minimum) * this.nextFloat();
   }
 
   /** Log-uniform float in [minimum, maximum): every order of magnitude is equally likely. */
   logUniform(minimum: number, maximum: number): number {
-    assert(minimum > 0 && minimum <= maximum, `logUniform bounds invalid: ${minimum}, ${maximum}`);
+    if (!(minimum > 0 && minimum <= maximum))
+      throw new AssertionError(`logUniform bounds invalid: ${minimum}, ${maximum}`);
     return minimum * (maximum / minimum) ** this.nextFloat();
   }
 
   /** Exponentially distributed with the given mean (the tail of latencies and the gap between faults). */
   exponential(mean: number): number {
-    assert(mean >= 0, `exponential mean must not be negative: ${mean}`);
+    if (!(mean >= 0)) throw new AssertionError(`exponential mean must not be negative: ${mean}`);
     if (mean === 0) return 0;
     return -mean * Math.log(1 - this.nextFloat());
   }

@@ -8,6 +8,7 @@ export {
   assert,
   asZone,
   type Clock,
+  copyBytes,
   type Disk,
   type DiskFile,
   type Environment,

@@ -1,10 +1,12 @@
 /**
  * Proves the trace hash is FNV-1a 64 over the UTF-8 of the printed lines (checked against the
- * published test vectors and against hashing the printed text independently), that the hash covers
- * every line while only the last N are kept, and that time prints as milliseconds with 3 decimals.
+ * published test vectors, a plain bigint FNV-1a, and hashing the printed text independently, times
+ * of every magnitude included), that the hash covers every line while only the last N are kept, and
+ * that time prints as milliseconds with 3 decimals.
  */
 import { describe, expect, it } from 'vitest';
 import { Fnv1a64, fnv1a64 } from '../src/hash.js';
+import { Prng } from '../src/prng.js';
 import { formatTimeUs, Trace } from '../src/trace.js';
 
 describe('FNV-1a 64', () => {
@@ -12,6 +14,29 @@ describe('FNV-1a 64', () => {
     expect(fnv1a64('').toString(16)).toBe('cbf29ce484222325');
     expect(fnv1a64('a').toString(16)).toBe('af63dc4c8601ec8c');
     expect(fnv1a64('foobar').toString(16)).toBe('85944171f73967e8');
+  });
+
+  it('agrees with a plain bigint FNV-1a 64 on every byte value and on random input', () => {
+    const reference = (bytes: Uint8Array): string => {
+      let hash = 0xcbf29ce484222325n;
+      for (const byte of bytes) hash = ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffff_ffff_ffff_ffffn;
+      return hash.toString(16).padStart(16, '0');
+    };
+    const random = new Prng(7);
+    const inputs = [Uint8Array.from({ length: 256 }, (_, index) => index), new Uint8Array(1000).fill(0xff)];
+    for (let index = 0; index < 300; index++) {
+      const bytes = new Uint8Array(random.nextInt(64));
+      random.fillBytes(bytes);
+      inputs.push(bytes);
+    }
+    for (const bytes of inputs) {
+      const hash = new Fnv1a64();
+      hash.updateBytes(bytes);
+      expect(hash.hex()).toBe(reference(bytes));
+      const byByte = new Fnv1a64();
+      for (const byte of bytes) byByte.updateByte(byte);
+      expect(byByte.hex()).toBe(reference(bytes));
+    }
   });
 
   it('hashes a string as its UTF-8 bytes', () => {
@@ -33,6 +58,9 @@ describe('Trace', () => {
     expect(trace.lineCount).toBe(10);
     expect(trace.tail()).toEqual(['10.500 event 7', '12.000 event 8', '13.500 event 9']);
     expect(printed[0]).toBe('0.000 event 0');
+    for (const timeUs of [0, 7, 999, 1_000, 10_050, 123_456_789, 9_007_199_254_740_991]) {
+      trace.record(timeUs, 'at');
+    }
     expect(trace.hashHex()).toBe(
       fnv1a64(printed.map((line) => `${line}\n`).join(''))
         .toString(16)

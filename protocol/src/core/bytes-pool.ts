@@ -25,6 +25,11 @@ export const SLAB_BYTES = 16 * 1024;
 export const POOLED_MAX_BYTES = 2 * 1024;
 /** Arrays start on 8-byte boundaries, so a `DataView` over one reads aligned fields. */
 const ALIGNMENT = 8;
+/**
+ * Up to this many bytes `copyBytes` copies a part of an array in a loop: `set` needs a `subarray` view
+ * of the part first, an object that costs more than the loop for the short runs of a redo record.
+ */
+const COPY_LOOP_BYTES_MAX = 64;
 
 let slab = new Uint8Array(SLAB_BYTES);
 let slabUsed = 0;
@@ -48,7 +53,11 @@ export function copyBytes(source: Uint8Array, start = 0, end = source.length): U
     !(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end <= source.length)
   )
     throw new AssertionError(`copy bounds [${start}, ${end}) outside a ${source.length}-byte array`);
-  const copy = allocateBytes(end - start);
-  copy.set(source.subarray(start, end));
+  const length = end - start;
+  const copy = allocateBytes(length);
+  if (start === 0 && end === source.length) copy.set(source);
+  else if (length <= COPY_LOOP_BYTES_MAX) {
+    for (let index = 0; index < length; index++) copy[index] = source[start + index]!;
+  } else copy.set(source.subarray(start, end));
   return copy;
 }

@@ -97,7 +97,7 @@ export class Reader {
    * after others is NL_DECODE_INVALID), so every value has exactly one encoding.
    */
   uvarint(field: string, max: number = Number.MAX_SAFE_INTEGER): number {
-    assert(Number.isSafeInteger(max) && max >= 0, `bad varint maximum: ${max}`);
+    if (!(Number.isSafeInteger(max) && max >= 0)) throw new AssertionError(`bad varint maximum: ${max}`);
     let value = 0;
     let scale = 1;
     for (let index = 0; ; index++) {

@@ -58,7 +58,8 @@ export class SegmentCompleteness {
     if (existing !== undefined) {
       // Two different records claiming the same predecessor would fork the PG's chain: only a
       // writer bug or a record from a fenced epoch could do that, and the caller filters epochs.
-      assert(existing === link.lsn, `chain fork: ${existing} and ${link.lsn} both follow ${link.backlink}`);
+      if (!(existing === link.lsn))
+        throw new AssertionError(`chain fork: ${existing} and ${link.lsn} both follow ${link.backlink}`);
       return false;
     }
     if (this.#pendingByBacklink.size >= this.#maxPendingRecords) {
@@ -160,10 +161,8 @@ export class DurabilityTracker {
 
   /** Registers the next LSN. LSNs are dense: `lsn` must be exactly lastAllocated + 1. */
   register(lsn: Lsn, pgId: PgId, cpl: boolean): void {
-    assert(
-      lsn === this.#lastAllocated + 1n,
-      `LSNs are dense: expected ${this.#lastAllocated + 1n}, got ${lsn}`,
-    );
+    if (!(lsn === this.#lastAllocated + 1n))
+      throw new AssertionError(`LSNs are dense: expected ${this.#lastAllocated + 1n}, got ${lsn}`);
     this.#pending.set(lsn, { pgId, cpl, acknowledgedBy: new Set(), durable: false });
     let list = this.#pendingOfPg.get(pgId);
     if (list === undefined) {

@@ -15,7 +15,7 @@
  * The same rules (valid ids, ascending LSNs, records of the batch's PG, non-empty truncation ranges,
  * capped strings and counts) are asserted on encode and checked on decode: see `messageProblem`.
  */
-import { assert, unreachable } from './assert.js';
+import { AssertionError, assert, unreachable } from './assert.js';
 import { isWellFormedUnicode, Reader, utf8ByteLength, Writer } from './codec.js';
 import { type ErrorCode, NorthlightError } from './errors.js';
 import { decodeFrame, FRAME_HEADER_BYTES, type Frame, type FrameOptions, sealFrame } from './frame.js';
@@ -590,7 +590,8 @@ function rejectionTextProblem(text: string): string | undefined {
 /** Records in strictly ascending LSN order, all of `pgId` when given. */
 function recordsProblem(records: readonly RedoRecord[], pgId: PgId | undefined): string | undefined {
   let previous = 0n;
-  for (const [index, record] of records.entries()) {
+  for (let index = 0; index < records.length; index++) {
+    const record = records[index]!;
     const problem = redoRecordProblem(record);
     if (problem !== undefined) return `record ${index}: ${problem}`;
     if (pgId !== undefined && record.pgId !== pgId)
@@ -607,7 +608,8 @@ function truncationsProblem(
   ranges: readonly TruncationRange[],
   maxEpoch: Epoch | undefined,
 ): string | undefined {
-  for (const [index, range] of ranges.entries()) {
+  for (let index = 0; index < ranges.length; index++) {
+    const range = ranges[index]!;
     if (range.fromExclusive >= range.toInclusive)
       return `${what} ${index} (${range.fromExclusive}, ${range.toInclusive}] is empty`;
     if (maxEpoch !== undefined && range.volumeEpoch > maxEpoch)
@@ -622,7 +624,8 @@ function fetchLsnsProblem(lsns: readonly Lsn[]): string | undefined {
   if (lsns.length > MAX_FETCH_LSNS)
     return `fetch-records asks for ${lsns.length} LSNs, over ${MAX_FETCH_LSNS}`;
   let previous = 0n;
-  for (const [index, lsn] of lsns.entries()) {
+  for (let index = 0; index < lsns.length; index++) {
+    const lsn = lsns[index]!;
     if (lsn <= previous) return `fetched LSN ${index} is ${lsn}, not above ${previous}`;
     previous = lsn;
   }
@@ -632,7 +635,8 @@ function fetchLsnsProblem(lsns: readonly Lsn[]): string | undefined {
 /** Strictly ascending, every LSN above `floor` = min(durableHint, scl), each backlink below its LSN. */
 function tailProblem(tail: readonly TailEntry[], floor: Lsn): string | undefined {
   let previous: bigint = floor;
-  for (const [index, entry] of tail.entries()) {
+  for (let index = 0; index < tail.length; index++) {
+    const entry = tail[index]!;
     if (entry.lsn <= previous) return `tail entry ${index} has LSN ${entry.lsn}, not above ${previous}`;
     if (entry.backlink >= entry.lsn)
       return `tail entry ${index} has backlink ${entry.backlink} not below its LSN`;
@@ -645,7 +649,8 @@ function tailProblem(tail: readonly TailEntry[], floor: Lsn): string | undefined
 /** Encodes `message` as one whole frame. Asserts it is valid and fits `maxFrameBytes`. */
 export function encodeMessage(message: Message, options: FrameOptions = {}): Uint8Array {
   const problem = messageProblem(message);
-  assert(problem === undefined, `encoding an invalid ${message.type} message: ${problem}`);
+  if (!(problem === undefined))
+    throw new AssertionError(`encoding an invalid ${message.type} message: ${problem}`);
   const writer = Writer.allocate(messageFrameSize(message));
   writer.bytesRaw(new Uint8Array(FRAME_HEADER_BYTES)); // Filled in by sealFrame.
   writePayload(writer, message);

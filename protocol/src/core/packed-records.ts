@@ -26,7 +26,7 @@
  * list re-encodes to the same bytes. Decoding checks the same rules as a version-1 record
  * (`redoRecordProblem`) and throws NL_DECODE_INVALID for anything else.
  */
-import { assert } from './assert.js';
+import { AssertionError } from './assert.js';
 import { type Reader, uvarint64Size, uvarintSize, type Writer } from './codec.js';
 import {
   type DiffRun,
@@ -88,9 +88,10 @@ export function writePackedRecords(
   let previous = 0n;
   for (const record of records) {
     const problem = redoRecordProblem(record);
-    assert(problem === undefined, `packing an invalid redo record: ${problem}`);
-    assert(record.pgId === base.pgId, `packing a record of PG ${record.pgId} in a batch of PG ${base.pgId}`);
-    assert(record.lsn > previous, `packing LSN ${record.lsn} after ${previous}`);
+    if (!(problem === undefined)) throw new AssertionError(`packing an invalid redo record: ${problem}`);
+    if (!(record.pgId === base.pgId))
+      throw new AssertionError(`packing a record of PG ${record.pgId} in a batch of PG ${base.pgId}`);
+    if (!(record.lsn > previous)) throw new AssertionError(`packing LSN ${record.lsn} after ${previous}`);
     const ownEpoch = record.volumeEpoch !== base.volumeEpoch;
     writer.u8(
       (record.kind === 'page-diff' ? KIND_PAGE_DIFF : KIND_NOOP) |

@@ -52,8 +52,10 @@ export function singleConfiguration<M extends string>(members: readonly M[]): Qu
 }
 
 function assertConfiguration<M extends string>(members: readonly M[]): void {
-  assert(members.length === COPIES, `a configuration has exactly ${COPIES} members, got ${members.length}`);
-  assert(new Set(members).size === COPIES, `configuration members must be distinct: ${members.join(',')}`);
+  if (!(members.length === COPIES))
+    throw new AssertionError(`a configuration has exactly ${COPIES} members, got ${members.length}`);
+  if (!(new Set(members).size === COPIES))
+    throw new AssertionError(`configuration members must be distinct: ${members.join(',')}`);
 }
 
 /** Every member of any configuration: the segments a write must be sent to. */

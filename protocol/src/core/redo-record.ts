@@ -19,7 +19,7 @@
  * The same rules are asserted when encoding (a bad record is a bug in the engine) and checked when
  * decoding (a bad record is bad input): see `redoRecordProblem`.
  */
-import { assert } from './assert.js';
+import { AssertionError, assert } from './assert.js';
 import { copyBytes } from './bytes-pool.js';
 import { Reader, Writer } from './codec.js';
 import { crc32c } from './crc32c.js';
@@ -121,7 +121,8 @@ export function redoRecordProblem(record: RedoRecord): string | undefined {
 function runsProblem(runs: readonly DiffRun[]): string | undefined {
   if (runs.length > MAX_RUNS_PER_RECORD) return `${runs.length} runs exceed ${MAX_RUNS_PER_RECORD}`;
   let previousEnd = 0;
-  for (const [index, run] of runs.entries()) {
+  for (let index = 0; index < runs.length; index++) {
+    const run = runs[index]!;
     if (!Number.isInteger(run.offset) || run.offset < 0) return `run ${index} has offset ${run.offset}`;
     if (!(run.bytes instanceof Uint8Array) || run.bytes.length === 0) return `run ${index} is empty`;
     if (run.offset < previousEnd)
@@ -150,7 +151,7 @@ export function encodeRedoRecord(record: RedoRecord): Uint8Array {
  */
 export function writeRedoRecord(writer: Writer, record: RedoRecord): void {
   const problem = redoRecordProblem(record);
-  assert(problem === undefined, `encoding an invalid redo record: ${problem}`);
+  if (!(problem === undefined)) throw new AssertionError(`encoding an invalid redo record: ${problem}`);
   const start = writer.position;
   const totalLength = redoRecordSize(record);
   writer.u8(REDO_RECORD_FORMAT_VERSION);
@@ -180,7 +181,8 @@ export function writeRedoRecord(writer: Writer, record: RedoRecord): void {
  * checksum matches but which breaks a rule of the format.
  */
 export function decodeRedoRecord(bytes: Uint8Array, offset = 0): DecodedRedoRecord {
-  assert(Number.isInteger(offset) && offset >= 0 && offset <= bytes.length, `offset ${offset} outside input`);
+  if (!(Number.isInteger(offset) && offset >= 0 && offset <= bytes.length))
+    throw new AssertionError(`offset ${offset} outside input`);
   const available = bytes.length - offset;
   if (available < 1) throw truncated(offset, 1, available);
   // The version comes first, alone: a future version may lay out everything after it differently.
@@ -196,8 +198,7 @@ export function decodeRedoRecord(bytes: Uint8Array, offset = 0): DecodedRedoReco
     );
   }
   if (available < TOTAL_LENGTH_OFFSET + 4) throw truncated(offset, TOTAL_LENGTH_OFFSET + 4, available);
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, available);
-  const totalLength = view.getUint32(TOTAL_LENGTH_OFFSET, true);
+  const totalLength = readU32(bytes, offset + TOTAL_LENGTH_OFFSET);
   if (totalLength < MIN_REDO_RECORD_BYTES || totalLength > MAX_REDO_RECORD_BYTES) {
     throw new NorthlightError(
       'NL_DECODE_INVALID',
@@ -210,7 +211,7 @@ export function decodeRedoRecord(bytes: Uint8Array, offset = 0): DecodedRedoReco
   }
   if (available < totalLength) throw truncated(offset, totalLength, available);
   const checksumOffset = totalLength - REDO_RECORD_CHECKSUM_BYTES;
-  const storedChecksum = view.getUint32(checksumOffset, true);
+  const storedChecksum = readU32(bytes, offset + checksumOffset);
   const actualChecksum = crc32c(bytes.subarray(offset, offset + checksumOffset));
   if (storedChecksum !== actualChecksum) {
     throw new NorthlightError('NL_DECODE_CHECKSUM', 'redo record CRC32C mismatch', {
@@ -228,6 +229,13 @@ export function decodeRedoRecord(bytes: Uint8Array, offset = 0): DecodedRedoReco
     }),
   );
   return { record, bytesRead: totalLength };
+}
+
+/** The little-endian u32 at `index` (in bounds): what a `DataView` would read, without making one per record. */
+function readU32(bytes: Uint8Array, index: number): number {
+  return (
+    (bytes[index]! | (bytes[index + 1]! << 8) | (bytes[index + 2]! << 16) | (bytes[index + 3]! << 24)) >>> 0
+  );
 }
 
 /** Parses a record whose length and checksum are verified; `reader` is past the version byte. */
@@ -297,12 +305,12 @@ export interface DiffOptions {
  */
 export function diffPages(before: Uint8Array, after: Uint8Array, options: DiffOptions = {}): DiffRun[] {
   const maxGapBytes = options.maxGapBytes ?? DEFAULT_DIFF_MAX_GAP_BYTES;
-  assert(Number.isInteger(maxGapBytes) && maxGapBytes >= 0, `bad maxGapBytes: ${maxGapBytes}`);
-  assert(before.length === after.length, `page images differ in size: ${before.length} and ${after.length}`);
-  assert(
-    before.length <= MAX_PAGE_SIZE_BYTES,
-    `page of ${before.length} bytes exceeds ${MAX_PAGE_SIZE_BYTES}`,
-  );
+  if (!(Number.isInteger(maxGapBytes) && maxGapBytes >= 0))
+    throw new AssertionError(`bad maxGapBytes: ${maxGapBytes}`);
+  if (!(before.length === after.length))
+    throw new AssertionError(`page images differ in size: ${before.length} and ${after.length}`);
+  if (!(before.length <= MAX_PAGE_SIZE_BYTES))
+    throw new AssertionError(`page of ${before.length} bytes exceeds ${MAX_PAGE_SIZE_BYTES}`);
   // A changed byte right after the current run always extends it: gaps are counted between ranges.
   const mergeBelowGapBytes = Math.max(maxGapBytes, 1);
   const runs: DiffRun[] = [];
@@ -326,10 +334,10 @@ export function diffPages(before: Uint8Array, after: Uint8Array, options: DiffOp
 export function applyRuns(page: Uint8Array, runs: readonly DiffRun[]): Uint8Array {
   const result = page.slice();
   for (const run of runs) {
-    assert(
-      Number.isInteger(run.offset) && run.offset >= 0 && run.offset + run.bytes.length <= page.length,
-      `run [${run.offset}, +${run.bytes.length}) lies outside the ${page.length}-byte page`,
-    );
+    if (!(Number.isInteger(run.offset) && run.offset >= 0 && run.offset + run.bytes.length <= page.length))
+      throw new AssertionError(
+        `run [${run.offset}, +${run.bytes.length}) lies outside the ${page.length}-byte page`,
+      );
     result.set(run.bytes, run.offset);
   }
   return result;

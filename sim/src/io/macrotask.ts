@@ -19,6 +19,18 @@ export function drainMicrotasks(): Promise<void> {
   return new Promise((resolve) => process.nextTick(resolve));
 }
 
+/**
+ * Calls `callback` once every promise continuation queued before the call — and every one those
+ * queue, to any depth — has run: `drainMicrotasks` without a promise, for a loop that runs as a chain
+ * of callbacks. Called from a nextTick callback, a `process.nextTick` alone would run `callback`
+ * before the microtasks (Node takes every queued tick before it empties the microtask queue), so
+ * the tick is queued from a microtask, behind the ones already queued: it then runs once the
+ * microtask queue is empty, whichever context the call came from.
+ */
+export function afterMicrotasks(callback: () => void): void {
+  queueMicrotask(() => process.nextTick(callback));
+}
+
 export function yieldToMacrotask(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }

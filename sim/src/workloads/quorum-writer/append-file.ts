@@ -6,7 +6,13 @@
  * the later append that was already acknowledged. After the first error the file is failed for good:
  * every pending and later append rejects, and the owner must reload from disk.
  */
-import { assert, type DiskFile, isNorthlightError, NorthlightError } from '@northlight/protocol';
+import {
+  allocateBytes,
+  assert,
+  type DiskFile,
+  isNorthlightError,
+  NorthlightError,
+} from '@northlight/protocol';
 
 interface Pending {
   readonly bytes: Uint8Array;
@@ -63,12 +69,7 @@ export class AppendFile {
       this.#queue = [];
       const size = group.reduce((sum, pending) => sum + pending.bytes.length, 0);
       this.#queuedBytes -= size;
-      const joined = new Uint8Array(size);
-      let position = 0;
-      for (const pending of group) {
-        joined.set(pending.bytes, position);
-        position += pending.bytes.length;
-      }
+      const joined = join(group);
       try {
         if (size > 0) await this.#file.write(this.#end, joined);
         if (group.some((pending) => pending.sync) && !this.#skipSync) await this.#file.sync();
@@ -85,4 +86,21 @@ export class AppendFile {
     assert(this.#failure !== undefined || this.#queue.length === 0);
     this.#flushing = false;
   }
+}
+
+/**
+ * The appends' bytes one after another. A lone append is written as it is: the disk copies what it is
+ * given when the write is issued, so nothing aliases it afterwards.
+ */
+function join(group: readonly Pending[]): Uint8Array {
+  if (group.length === 1) return (group[0] as Pending).bytes;
+  let size = 0;
+  for (const pending of group) size += pending.bytes.length;
+  const joined = allocateBytes(size);
+  let position = 0;
+  for (const pending of group) {
+    joined.set(pending.bytes, position);
+    position += pending.bytes.length;
+  }
+  return joined;
 }

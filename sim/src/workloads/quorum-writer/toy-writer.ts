@@ -92,6 +92,8 @@ interface Batch {
   readonly pgId: PgId;
   readonly message: AppendBatchMessage;
   readonly acknowledgedBy: Set<SegmentId>;
+  /** The batch as last encoded, with the durable hint it carried (see `#sendBatch`). */
+  encoded?: { readonly durableHint: Lsn; readonly bytes: Uint8Array };
 }
 
 type Phase =
@@ -171,6 +173,21 @@ export class ToyWriter {
 
   #send(to: NodeId, message: Message): void {
     this.#env.network.send(to, encodeMessage(message));
+  }
+
+  /**
+   * Sends `batch` carrying `durableHint`. A batch is re-sent every resend interval until it is
+   * durable, mostly with the hint it had last time (the VDL stalls while a quorum is unreachable), so
+   * the bytes last encoded for it are sent again when the hint is unchanged: `encodeMessage` is a pure
+   * function of the message, and the network copies what it is given.
+   */
+  #sendBatch(to: NodeId, batch: Batch, durableHint: Lsn): void {
+    let encoded = batch.encoded;
+    if (encoded === undefined || encoded.durableHint !== durableHint) {
+      encoded = { durableHint, bytes: encodeMessage({ ...batch.message, durableHint }) };
+      batch.encoded = encoded;
+    }
+    this.#env.network.send(to, encoded.bytes);
   }
 
   #requestId(): bigint {
@@ -413,8 +430,9 @@ export class ToyWriter {
             durableHint: phase.hint,
             records: unacknowledged,
           };
-          this.#batches.set(message.requestId, { pgId: pg.pgId, message, acknowledgedBy: new Set() });
-          this.#send(nodeId, message);
+          const batch: Batch = { pgId: pg.pgId, message, acknowledgedBy: new Set() };
+          this.#batches.set(message.requestId, batch);
+          this.#sendBatch(nodeId, batch, message.durableHint);
         }
       }
     }
@@ -521,8 +539,9 @@ export class ToyWriter {
           durableHint: vdl,
           records,
         };
-        this.#batches.set(message.requestId, { pgId, message, acknowledgedBy: new Set() });
-        this.#send(pg.nodeOf.get(segmentId)!, message);
+        const batch: Batch = { pgId, message, acknowledgedBy: new Set() };
+        this.#batches.set(message.requestId, batch);
+        this.#sendBatch(pg.nodeOf.get(segmentId)!, batch, vdl);
       }
     }
     this.#outbox.clear();
@@ -579,7 +598,7 @@ export class ToyWriter {
             continue;
           }
           const pg = this.#layoutOf.get(batch.pgId)!;
-          this.#send(pg.nodeOf.get(batch.message.segmentId)!, { ...batch.message, durableHint: tracker.vdl });
+          this.#sendBatch(pg.nodeOf.get(batch.message.segmentId)!, batch, tracker.vdl);
         }
         return;
       }

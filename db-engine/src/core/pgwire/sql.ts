@@ -25,6 +25,7 @@
 
 import { POSTGRES_ONLY, postgresOnlyStatement } from '../postgres-only.js';
 import { catalogQuery } from './catalog.js';
+import { rewriteStatement, withoutStorageParameters } from './statement-rewrites.js';
 import { decodeByteaText, PgValueError } from './types.js';
 
 /** A statement the protocol cannot accept: ErrorResponse with this SQLSTATE. */
@@ -446,10 +447,7 @@ export function classify(tokens: readonly Token[]): Classified {
   if (first === 'COMMIT' || first === 'ROLLBACK') {
     return { kind: 'unsupported', sqlstate: '0A000', message: 'two-phase commit is not supported' };
   }
-  const postgresOnly = postgresOnlyStatement(
-    upper,
-    words.map((token) => token.text),
-  );
+  const postgresOnly = postgresOnlyStatement(upper);
   if (postgresOnly !== null) return { kind: 'unsupported', sqlstate: '0A000', ...postgresOnly };
   return { kind: 'sql', firstWord: first };
 }
@@ -1241,6 +1239,12 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
   const catalog = catalogQuery(tokens, facts);
   if (catalog.kind === 'unsupported') throw new PgSqlError(catalog.sqlstate, catalog.message, catalog.hint);
   if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };
+  const rewrite = rewriteStatement(tokens);
+  if (rewrite !== null) return { sql: rewrite.sql, parameterCount: 0, castTypes: new Map() };
+  return translateTokens(withoutStorageParameters(tokens), facts);
+}
+
+function translateTokens(tokens: readonly Token[], facts: SessionFacts): Translation {
   const state: TranslationState = {
     parts: [],
     position: { depth: 0, inSelectList: false, previous: null },
@@ -1358,6 +1362,8 @@ export function commandTag(
     case 'WITH':
     case 'TABLE':
       return `SELECT ${outcome.rowCount}`;
+    case 'TRUNCATE':
+      return 'TRUNCATE TABLE';
     case 'CREATE':
     case 'DROP':
     case 'ALTER': {

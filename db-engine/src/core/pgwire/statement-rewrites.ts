@@ -217,12 +217,13 @@ function rewriteAddKey(words: readonly Token[]): Rewrite | null {
     return null;
   }
   const columns = words.slice(index);
-  if (columns[0]?.text !== '(' || columns.at(-1)?.text !== ')') return null;
+  // Only a plain column list: INCLUDE (…), WITH (…) or USING INDEX TABLESPACE after it is not rewritten.
+  if (columns[0]?.text !== '(' || closingIndex(columns, 0) !== columns.length - 1) return null;
   const columnNames = splitAtCommas(columns.slice(1, -1)).map(textOf);
   const tableName = unquoted(textOf(table));
   const indexName =
     name ?? quoteIfNeeded(`${tableName}_${primary ? 'pkey' : `${columnNames.map(unquoted).join('_')}_key`}`);
-  return { sql: `CREATE UNIQUE INDEX ${indexName} ON ${textOf(table)} ${textOf(columns)}` };
+  return { sql: `CREATE UNIQUE INDEX ${indexName} ON ${textOf(table)} (${columnNames.join(', ')})` };
 }
 
 function quoteIfNeeded(name: string): string {

@@ -456,6 +456,23 @@ describe('statement rewrites (what pgbench -i sends)', () => {
     ).toBe('ALTER TABLE');
   });
 
+  it('counts FROM generate_series with a recursive CTE (this SQLite has no generate_series table)', () => {
+    expect(sqlite('select bid, 0 from generate_series(1, 10) as bid')).toBe(
+      'select bid, 0 from (WITH RECURSIVE northlight_series(value) AS (SELECT (1) WHERE CASE WHEN (1) > 0 THEN (1) <= ( 10) ' +
+        'WHEN (1) < 0 THEN (1) >= ( 10) END UNION ALL SELECT northlight_series.value + (1) FROM northlight_series ' +
+        'WHERE CASE WHEN (1) > 0 THEN northlight_series.value + (1) <= ( 10) WHEN (1) < 0 THEN northlight_series.value + (1) >= ( 10) END) ' +
+        'SELECT value AS bid FROM northlight_series) AS bid',
+    );
+    expect(sqlite('SELECT * FROM generate_series(1, 3) WHERE generate_series > 1')).toMatch(
+      /SELECT value AS generate_series FROM northlight_series\) AS generate_series WHERE generate_series > 1$/,
+    );
+    expect(sqlite('SELECT x FROM generate_series($1::int, 3, 2) t(x)')).toMatch(
+      /\(SELECT \(\(CASE WHEN typeof\(\?1\).* AS x FROM northlight_series\) AS t$/,
+    );
+    // Not a FROM item: left to SQLite (no such function).
+    expect(sqlite('SELECT generate_series(1, 3)')).toBe('SELECT generate_series(1, 3)');
+  });
+
   it('ignores storage parameters of CREATE TABLE and CREATE INDEX', () => {
     expect(sqlite('create table pgbench_tellers(tid int not null,bid int) with (fillfactor=100)')).toBe(
       'create table pgbench_tellers(tid int not null,bid int)',

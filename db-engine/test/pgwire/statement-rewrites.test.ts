@@ -3,7 +3,8 @@
  * the protocol runs them: each rewritten statement is one request entry (several SQLite statements
  * in one transaction). Proves that TRUNCATE … RESTART IDENTITY prepares whether or not any
  * AUTOINCREMENT table exists and resets only the named tables' numbering, that ADD PRIMARY KEY's
- * unique index refuses duplicates, and that VACUUM and ANALYZE with tables run.
+ * unique index refuses duplicates, that VACUUM and ANALYZE with tables run, and that
+ * `FROM generate_series(…)` counts as PostgreSQL's does.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tokenize, translate } from '../../src/core/pgwire/sql.js';
@@ -68,6 +69,30 @@ describe('statement rewrites on the real kernel', () => {
     await expect(run('INSERT INTO t VALUES (1, 3)')).rejects.toThrow(/UNIQUE constraint failed: t\.id/);
     await run('CREATE TABLE d (id int)', 'INSERT INTO d VALUES (1), (1)');
     await expect(run('ALTER TABLE d ADD PRIMARY KEY (id)')).rejects.toThrow(/UNIQUE constraint failed/);
+  });
+
+  it('FROM generate_series counts as PostgreSQL does, named after its alias', async () => {
+    const values = async (sql: string) => (await run(sql)).map((row) => row[0]);
+    expect(await values('SELECT * FROM generate_series(1, 5)')).toEqual([1, 2, 3, 4, 5]);
+    expect(await values('SELECT x FROM generate_series(5, 1, -2) AS t(x)')).toEqual([5, 3, 1]);
+    expect(await values('SELECT n FROM generate_series(1, 10, 4) n ORDER BY n DESC')).toEqual([9, 5, 1]);
+    expect(await values('SELECT * FROM generate_series(3, 1)')).toEqual([]);
+    expect(await values('SELECT * FROM generate_series(1, NULL)')).toEqual([]);
+    expect(
+      await values('SELECT generate_series FROM generate_series(2, 3) WHERE generate_series > 2'),
+    ).toEqual([3]);
+    expect(
+      await values(
+        'SELECT a.x * b.y FROM generate_series(1, 2) a(x) JOIN generate_series(10, 20, 10) b(y) ON 1 ORDER BY 1',
+      ),
+    ).toEqual([10, 20, 20, 40]);
+    await run(
+      'create table pgbench_accounts(aid int not null,bid int,abalance int,filler char(84)) with (fillfactor=100)',
+      "insert into pgbench_accounts(aid,bid,abalance,filler) select aid, (aid - 1) / 100000 + 1, 0, '' from generate_series(1, 200000) as aid",
+    );
+    expect(await run('SELECT count(*), min(aid), max(aid), max(bid) FROM pgbench_accounts')).toEqual([
+      [200000, 1, 200000, 2],
+    ]);
   });
 
   it('multi-table DROP, VACUUM and ANALYZE with tables run', async () => {

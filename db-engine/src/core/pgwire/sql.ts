@@ -25,7 +25,7 @@
 
 import { POSTGRES_ONLY, postgresOnlyStatement } from '../postgres-only.js';
 import { catalogQuery } from './catalog.js';
-import { rewriteStatement, withoutStorageParameters } from './statement-rewrites.js';
+import { rewriteStatement, withoutStorageParameters, withSeriesSubqueries } from './statement-rewrites.js';
 import { decodeByteaText, PgValueError } from './types.js';
 
 /** A statement the protocol cannot accept: ErrorResponse with this SQLSTATE. */
@@ -1241,7 +1241,7 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
   if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };
   const rewrite = rewriteStatement(tokens);
   if (rewrite !== null) return { sql: rewrite.sql, parameterCount: 0, castTypes: new Map() };
-  return translateTokens(withoutStorageParameters(tokens), facts);
+  return translateTokens(withSeriesSubqueries(withoutStorageParameters(tokens)), facts);
 }
 
 function translateTokens(tokens: readonly Token[], facts: SessionFacts): Translation {

@@ -16,11 +16,14 @@
  *   (…)`. PostgreSQL's PRIMARY KEY also makes the columns NOT NULL, which SQLite cannot add: they
  *   stay as declared (pgbench declares its key columns NOT NULL);
  * - storage parameters, `CREATE TABLE … WITH (fillfactor=…)` and `CREATE INDEX … WITH (…)`: dropped
- *   (SQLite's b-tree pages have no fill factor to set).
+ *   (SQLite's b-tree pages have no fill factor to set);
+ * - `FROM generate_series(start, stop [, step]) [AS] x`: this SQLite is built without its
+ *   generate_series table, so a recursive CTE counts instead (`pgbench -i -I G` generates its rows
+ *   with it).
  *
  * Pure code over the lexer's tokens.
  */
-import type { Token } from './sql.js';
+import { type Token, tokenize } from './sql.js';
 
 /** The SQLite SQL for a rewritten statement (several statements separated by `; `). */
 export interface Rewrite {
@@ -277,3 +280,132 @@ function closingIndex(tokens: readonly Token[], open: number): number {
   }
   return tokens.length - 1;
 }
+
+// ---- generate_series ----
+
+/** Words after which `generate_series(…)` is a table in a FROM clause. */
+const seriesFollows = new Set(['FROM', 'JOIN']);
+
+/**
+ * The tokens with each `FROM generate_series(start, stop [, step]) [[AS] alias [(column)]]` (also
+ * after JOIN) replaced by a subquery counting with a recursive CTE, named as PostgreSQL names the
+ * series: its column is `column`, else `alias`, else `generate_series`. As in PostgreSQL the series is
+ * empty when start is past stop (or an argument is NULL), and counts down with a negative step; a
+ * step of 0 gives start alone (PostgreSQL refuses it, 22023). Numbers only: there are no timestamps.
+ */
+export function withSeriesSubqueries(tokens: readonly Token[]): readonly Token[] {
+  if (!tokens.some((token) => keyword(token) === 'GENERATE_SERIES')) return tokens;
+  const result: Token[] = [];
+  let previous = '';
+  let index = 0;
+  while (index < tokens.length) {
+    const token = tokens[index] as Token;
+    const open = nextSignificantIndex(tokens, index + 1);
+    if (keyword(token) === 'GENERATE_SERIES' && seriesFollows.has(previous) && tokens[open]?.text === '(') {
+      const close = closingIndex(tokens, open);
+      const series = seriesSubquery(tokens, open, close);
+      if (series !== null) {
+        result.push(...series.tokens);
+        index = series.end;
+        previous = '';
+        continue;
+      }
+    }
+    if (isSignificant(token)) previous = keyword(token);
+    result.push(token);
+    index += 1;
+  }
+  return result;
+}
+
+function seriesSubquery(
+  tokens: readonly Token[],
+  open: number,
+  close: number,
+): { tokens: Token[]; end: number } | null {
+  const args = splitAtCommas(tokens.slice(open + 1, close));
+  if (args.length < 2 || args.length > 3 || args.some((arg) => !arg.some(isSignificant))) return null;
+  const bounds = args.map((arg) => [...tokenize('('), ...arg, ...tokenize(')')]);
+  const start = bounds[0] as Token[];
+  const stop = bounds[1] as Token[];
+  const by = bounds[2] ?? tokenize('(1)');
+  // [AS] alias [(column)]
+  let end = close + 1;
+  let at = nextSignificantIndex(tokens, end);
+  if (keyword(tokens[at]) === 'AS') at = nextSignificantIndex(tokens, at + 1);
+  let alias = 'generate_series';
+  let column = 'generate_series';
+  const candidate = tokens[at];
+  const isAlias =
+    candidate !== undefined &&
+    (candidate.kind === 'quoted-identifier' ||
+      (candidate.kind === 'identifier' && !aliasStops.has(keyword(candidate))));
+  if (isAlias) {
+    alias = candidate.text;
+    column = candidate.text;
+    end = at + 1;
+    const columns = nextSignificantIndex(tokens, end);
+    if (tokens[columns]?.text === '(') {
+      const named = tokens[nextSignificantIndex(tokens, columns + 1)];
+      const columnsEnd = closingIndex(tokens, columns);
+      if (named === undefined || nextSignificantIndex(tokens, columns + 2) !== columnsEnd) return null;
+      column = named.text;
+      end = columnsEnd + 1;
+    }
+  }
+  const sql = (text: string) => tokenize(text);
+  const inRange = (value: Token[]) => [
+    ...sql('CASE WHEN '),
+    ...by,
+    ...sql(' > 0 THEN '),
+    ...value,
+    ...sql(' <= '),
+    ...stop,
+    ...sql(' WHEN '),
+    ...by,
+    ...sql(' < 0 THEN '),
+    ...value,
+    ...sql(' >= '),
+    ...stop,
+    ...sql(' END'),
+  ];
+  const next = [...sql('northlight_series.value + '), ...by];
+  return {
+    tokens: [
+      ...sql('(WITH RECURSIVE northlight_series(value) AS (SELECT '),
+      ...start,
+      ...sql(' WHERE '),
+      ...inRange(start),
+      ...sql(' UNION ALL SELECT '),
+      ...next,
+      ...sql(' FROM northlight_series WHERE '),
+      ...inRange(next),
+      ...sql(`) SELECT value AS ${column} FROM northlight_series) AS ${alias}`),
+    ],
+    end,
+  };
+}
+
+/** Words that end a FROM item rather than name it: `generate_series(1, 3) WHERE …` has no alias. */
+const aliasStops = new Set([
+  'WHERE',
+  'GROUP',
+  'HAVING',
+  'ORDER',
+  'LIMIT',
+  'OFFSET',
+  'UNION',
+  'INTERSECT',
+  'EXCEPT',
+  'WINDOW',
+  'JOIN',
+  'INNER',
+  'LEFT',
+  'RIGHT',
+  'FULL',
+  'CROSS',
+  'NATURAL',
+  'ON',
+  'USING',
+  'RETURNING',
+]);

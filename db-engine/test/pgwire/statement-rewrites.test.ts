@@ -102,7 +102,7 @@ describe('statement rewrites on the real kernel', () => {
       'CREATE INDEX y_a ON y (a)',
       'INSERT INTO y VALUES (1)',
     );
-    await run('VACUUM ANALYZE x, y', 'VACUUM x', 'ANALYZE y', 'VACUUM');
+    await run('VACUUM ANALYZE x, y', 'VACUUM x', 'ANALYZE y', 'VACUUM', 'VACUUM FULL', 'VACUUM ANALYZE');
     expect(await run("SELECT tbl FROM sqlite_stat1 WHERE tbl = 'y'")).toEqual([['y']]);
     await run('DROP TABLE IF EXISTS x, y, z');
     expect(await run("SELECT name FROM sqlite_schema WHERE name IN ('x', 'y', 'y_a')")).toEqual([]);

@@ -10,7 +10,7 @@
  *   table's last number (`sqlite_sequence`);
  * - `VACUUM [FULL|FREEZE|VERBOSE|ANALYZE|(…)] [t, …]` and `ANALYZE [VERBOSE] [t, …]`: SQLite's VACUUM
  *   rewrites the whole database and takes no table, its ANALYZE takes one table: with tables,
- *   VACUUM only analyzes them (when asked to); without, it is SQLite's VACUUM (and ANALYZE);
+ *   VACUUM only analyzes them (when asked to); without, it is SQLite's VACUUM, or its ANALYZE;
  * - `ALTER TABLE t ADD [CONSTRAINT name] PRIMARY KEY (…)` / `UNIQUE (…)`: SQLite cannot add a
  *   constraint to a table, but a unique index enforces the same: `CREATE UNIQUE INDEX t_pkey ON t
  *   (…)`. PostgreSQL's PRIMARY KEY also makes the columns NOT NULL, which SQLite cannot add: they
@@ -170,13 +170,15 @@ function optionsAndTables(words: readonly Token[]): { analyze: boolean; tables: 
 }
 
 /**
- * `VACUUM [options] [t, …]`. Without tables: SQLite's VACUUM, then ANALYZE if asked. With tables:
- * ANALYZE of each if asked, else nothing (SQLite's VACUUM cannot be limited to a table, and
- * rewriting the whole database for it would be a surprise; dead rows are reused by SQLite anyway).
+ * `VACUUM [options] [t, …]`. Without tables: SQLite's VACUUM, or with ANALYZE only ANALYZE (the
+ * kernel runs a VACUUM only as a request of its own, outside a transaction, so the two cannot be one
+ * statement). With tables: ANALYZE of each if asked, else nothing (SQLite's VACUUM cannot be limited
+ * to a table, and rewriting the whole database for it would be a surprise; SQLite reuses free pages
+ * anyway).
  */
 function rewriteVacuum(words: readonly Token[]): Rewrite {
   const { analyze, tables } = optionsAndTables(words);
-  if (tables.length === 0) return { sql: analyze ? 'VACUUM; ANALYZE' : 'VACUUM' };
+  if (tables.length === 0) return { sql: analyze ? 'ANALYZE' : 'VACUUM' };
   if (!analyze) return { sql: '' };
   return { sql: tables.map((table) => `ANALYZE ${table}`).join('; ') };
 }

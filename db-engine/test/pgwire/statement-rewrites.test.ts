@@ -4,12 +4,17 @@
  * in one transaction). Proves that TRUNCATE … RESTART IDENTITY prepares whether or not any
  * AUTOINCREMENT table exists and resets only the named tables' numbering, that ADD PRIMARY KEY's
  * unique index refuses duplicates, that VACUUM and ANALYZE with tables run, and that
- * `FROM generate_series(…)` counts as PostgreSQL's does.
+ * `FROM generate_series(…)` counts as PostgreSQL's does. Over the extended protocol (node-postgres
+ * named statements, on the SQLite test backend), a rewrite into several statements is prepared by
+ * describing its first: SQLite prepares one statement at a time.
  */
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tokenize, translate } from '../../src/core/pgwire/sql.js';
 import type { KernelHost } from '../../src/kernel/kernel-host.js';
 import { MemoryVolume, startKernel } from '../kernel/support/memory-volume.js';
+import { startTestServer } from './support/server.js';
+import { SqliteTestBackend } from './support/sqlite-backend.js';
 
 const facts = { serverVersion: '15.0', database: 'app', user: 'ann', processId: 7 };
 
@@ -106,5 +111,30 @@ describe('statement rewrites on the real kernel', () => {
     expect(await run("SELECT tbl FROM sqlite_stat1 WHERE tbl = 'y'")).toEqual([['y']]);
     await run('DROP TABLE IF EXISTS x, y, z');
     expect(await run("SELECT name FROM sqlite_schema WHERE name IN ('x', 'y', 'y_a')")).toEqual([]);
+  });
+});
+
+describe('statement rewrites over the extended protocol', () => {
+  it('a DROP or TRUNCATE of several tables can be a prepared statement', async () => {
+    const backend = new SqliteTestBackend();
+    const server = await startTestServer(backend);
+    const client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'app' });
+    await client.connect();
+    try {
+      let count = 0;
+      const prepared = async (text: string) => client.query({ name: `s${count++}`, text });
+      await prepared('CREATE TABLE a (id INTEGER PRIMARY KEY, v INT)');
+      await prepared('CREATE TABLE b (v INT)');
+      await prepared('INSERT INTO a (v) VALUES (1), (2)');
+      expect((await prepared('TRUNCATE a, b RESTART IDENTITY')).command).toBe('TRUNCATE');
+      expect((await prepared('SELECT count(*) AS n FROM a')).rows).toEqual([{ n: '0' }]);
+      expect((await prepared('VACUUM ANALYZE a, b')).command).toBe('VACUUM');
+      expect((await prepared('DROP TABLE a, b')).command).toBe('DROP');
+      await expect(prepared('SELECT * FROM b')).rejects.toThrow(/no such table: b/);
+    } finally {
+      await client.end();
+      await server.stop();
+      backend.close();
+    }
   });
 });

@@ -474,6 +474,11 @@ export interface SessionFacts {
 
 export interface Translation {
   readonly sql: string;
+  /**
+   * When `sql` is several statements (a rewrite: `DROP TABLE a, b`, `TRUNCATE a, b`), the first, to
+   * describe at Parse: SQLite prepares one statement at a time. Each is a write with no result.
+   */
+  readonly describeSql?: string;
   /** The highest `$n` in the statement. */
   readonly parameterCount: number;
   /** Types given by casts of parameters (`$1::int8`), by parameter number. */
@@ -1240,7 +1245,15 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
   if (catalog.kind === 'unsupported') throw new PgSqlError(catalog.sqlstate, catalog.message, catalog.hint);
   if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };
   const rewrite = rewriteStatement(tokens);
-  if (rewrite !== null) return { sql: rewrite.sql, parameterCount: 0, castTypes: new Map() };
+  if (rewrite !== null) {
+    const [first, ...rest] = rewrite.statements;
+    return {
+      sql: rewrite.statements.join('; '),
+      ...(rest.length > 0 ? { describeSql: first } : {}),
+      parameterCount: 0,
+      castTypes: new Map(),
+    };
+  }
   return translateTokens(withSeriesSubqueries(withoutStorageParameters(tokens)), facts);
 }
 

@@ -25,9 +25,9 @@
  */
 import { type Token, tokenize } from './sql.js';
 
-/** The SQLite SQL for a rewritten statement (several statements separated by `; `). */
+/** The SQLite statements a rewritten statement becomes, run in order in one request (none: nothing to do). */
 export interface Rewrite {
-  readonly sql: string;
+  readonly statements: readonly string[];
 }
 
 function isSignificant(token: Token): boolean {
@@ -85,7 +85,7 @@ function rewriteDrop(words: readonly Token[]): Rewrite | null {
   const names = splitAtCommas(words.slice(ifExists ? 4 : 2));
   if (names.length < 2 || names.some((name) => name.length === 0)) return null;
   const head = `DROP ${kind}${ifExists ? ' IF EXISTS' : ''}`;
-  return { sql: names.map((name) => `${head} ${textOf(name)}`).join('; ') };
+  return { statements: names.map((name) => `${head} ${textOf(name)}`) };
 }
 
 /** The table TRUNCATE … RESTART IDENTITY creates and drops again (its name cannot be a user's by accident). */
@@ -123,7 +123,7 @@ function rewriteTruncate(words: readonly Token[]): Rewrite | null {
       `DELETE FROM sqlite_sequence WHERE name IN (${names})`,
     );
   }
-  return { sql: deletes.join('; ') };
+  return { statements: deletes };
 }
 
 /** A table name as SQLite stores it in sqlite_schema (`public.t` → `t`, `"Mixed"` → `Mixed`). */
@@ -178,16 +178,16 @@ function optionsAndTables(words: readonly Token[]): { analyze: boolean; tables: 
  */
 function rewriteVacuum(words: readonly Token[]): Rewrite {
   const { analyze, tables } = optionsAndTables(words);
-  if (tables.length === 0) return { sql: analyze ? 'ANALYZE' : 'VACUUM' };
-  if (!analyze) return { sql: '' };
-  return { sql: tables.map((table) => `ANALYZE ${table}`).join('; ') };
+  if (tables.length === 0) return { statements: [analyze ? 'ANALYZE' : 'VACUUM'] };
+  if (!analyze) return { statements: [] };
+  return { statements: tables.map((table) => `ANALYZE ${table}`) };
 }
 
 /** `ANALYZE [VERBOSE] [t, …]` → SQLite's ANALYZE, once per table. */
 function rewriteAnalyze(words: readonly Token[]): Rewrite {
   const { tables } = optionsAndTables(words);
-  if (tables.length === 0) return { sql: 'ANALYZE' };
-  return { sql: tables.map((table) => `ANALYZE ${table}`).join('; ') };
+  if (tables.length === 0) return { statements: ['ANALYZE'] };
+  return { statements: tables.map((table) => `ANALYZE ${table}`) };
 }
 
 /**
@@ -228,7 +228,7 @@ function rewriteAddKey(words: readonly Token[]): Rewrite | null {
   const tableName = unquoted(textOf(table));
   const indexName =
     name ?? quoteIfNeeded(`${tableName}_${primary ? 'pkey' : `${columnNames.map(unquoted).join('_')}_key`}`);
-  return { sql: `CREATE UNIQUE INDEX ${indexName} ON ${textOf(table)} (${columnNames.join(', ')})` };
+  return { statements: [`CREATE UNIQUE INDEX ${indexName} ON ${textOf(table)} (${columnNames.join(', ')})`] };
 }
 
 function quoteIfNeeded(name: string): string {

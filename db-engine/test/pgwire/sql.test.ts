@@ -473,7 +473,7 @@ describe('statement rewrites (what pgbench -i sends)', () => {
     expect(sqlite('SELECT generate_series(1, 3)')).toBe('SELECT generate_series(1, 3)');
   });
 
-  it('ignores storage parameters of CREATE TABLE and CREATE INDEX', () => {
+  it('ignores storage parameters of CREATE TABLE and CREATE INDEX, and UNLOGGED', () => {
     expect(sqlite('create table pgbench_tellers(tid int not null,bid int) with (fillfactor=100)')).toBe(
       'create table pgbench_tellers(tid int not null,bid int)',
     );
@@ -484,6 +484,10 @@ describe('statement rewrites (what pgbench -i sends)', () => {
       'CREATE TABLE t AS WITH x AS (SELECT 1 AS a) SELECT a FROM x',
     );
     expect(sqlite('CREATE TABLE t (a INT) WITHOUT ROWID')).toBe('CREATE TABLE t (a INT) WITHOUT ROWID');
+    expect(sqlite('create unlogged table pgbench_history(tid int)')).toBe(
+      'create table pgbench_history(tid int)',
+    );
+    expect(sqlite('CREATE TABLE unlogged (a INT)')).toBe('CREATE TABLE unlogged (a INT)');
   });
 });
 

@@ -15,8 +15,8 @@
  *   constraint to a table, but a unique index enforces the same: `CREATE UNIQUE INDEX t_pkey ON t
  *   (…)`. PostgreSQL's PRIMARY KEY also makes the columns NOT NULL, which SQLite cannot add: they
  *   stay as declared (pgbench declares its key columns NOT NULL);
- * - storage parameters, `CREATE TABLE … WITH (fillfactor=…)` and `CREATE INDEX … WITH (…)`: dropped
- *   (SQLite's b-tree pages have no fill factor to set);
+ * - storage parameters, `CREATE TABLE … WITH (fillfactor=…)` and `CREATE INDEX … WITH (…)`, and
+ *   `UNLOGGED`: dropped (SQLite's b-tree pages have no fill factor to set, and every table is logged);
  * - `FROM generate_series(start, stop [, step]) [AS] x`: this SQLite is built without its
  *   generate_series table, so a recursive CTE counts instead (`pgbench -i -I G` generates its rows
  *   with it).
@@ -238,7 +238,9 @@ function quoteIfNeeded(name: string): string {
 /**
  * The tokens without storage parameters: in CREATE TABLE and CREATE INDEX, a top-level
  * `WITH (name = value, …)` (PostgreSQL's `fillfactor`, `autovacuum_*`…) is dropped, since SQLite
- * has none of them. Any other statement is returned as it is.
+ * has none of them; so is `UNLOGGED` in `CREATE UNLOGGED TABLE` (`pgbench -i --unlogged-tables`):
+ * the table is logged like every other, which only makes it safer. Any other statement is returned
+ * as it is.
  */
 export function withoutStorageParameters(tokens: readonly Token[]): readonly Token[] {
   const words = tokens.filter(isSignificant);
@@ -250,6 +252,10 @@ export function withoutStorageParameters(tokens: readonly Token[]): readonly Tok
   let index = 0;
   while (index < tokens.length) {
     const token = tokens[index] as Token;
+    if (index < tokens.indexOf(words[1] as Token) + 1 && keyword(token) === 'UNLOGGED') {
+      index = nextSignificantIndex(tokens, index + 1);
+      continue;
+    }
     if (depth === 0 && keyword(token) === 'WITH') {
       const open = nextSignificantIndex(tokens, index + 1);
       if (tokens[open]?.text === '(') {

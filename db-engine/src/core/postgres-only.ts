@@ -5,7 +5,8 @@
  * PostgreSQL nor what to do instead. Each gets 0A000 "… is not supported by northlight" and a hint:
  *
  * - on the PostgreSQL wire protocol, before SQLite sees the statement (`pgwire/sql.ts` classifies it
- *   by its leading words, `postgresOnlyStatement`, and refuses `ARRAY[…]` while translating);
+ *   by its leading words, `postgresOnlyStatement`, and refuses `ARRAY[…]` while translating); there
+ *   TRUNCATE without CASCADE is not refused but run as DELETE (`pgwire/statement-rewrites.ts`);
  * - over HTTP, which passes SQL to SQLite unchanged, from SQLite's own error message
  *   (`kernel/sql-errors.ts`, `postgresOnlyOfSqliteMessage`), so the message only has SQLite's word to
  *   go by: the near-token of a syntax error.

@@ -16,10 +16,13 @@
  * - `version()`, `current_database()`, `current_schema()`, `current_user`, `session_user`,
  *   `pg_backend_pid()`, `pg_is_in_recovery()` (optionally `pg_catalog.`-qualified) → literals;
  * - psql's relation lists (`\d`, `\dt`…) and `\d NAME` → queries of `sqlite_schema` and SQLite's
- *   pragmas; other uses of PostgreSQL's catalogs are refused with a hint (`catalog.ts`).
+ *   pragmas; other uses of PostgreSQL's catalogs are refused with a hint (`catalog.ts`);
+ * - statements SQLite can do but writes another way (`DROP TABLE a, b`, TRUNCATE, VACUUM/ANALYZE of
+ *   tables, `ADD PRIMARY KEY`, storage parameters, `FROM generate_series(…)`) → what SQLite writes
+ *   (`statement-rewrites.ts`).
  *
- * PostgreSQL statements SQLite lacks (TRUNCATE, schemas, extensions, GRANT, sequences, ALTER
- * COLUMN, `ARRAY[…]`…) are refused with 0A000 and a hint (`../postgres-only.ts`). Anything else
+ * PostgreSQL statements SQLite lacks (TRUNCATE … CASCADE, ADD FOREIGN KEY, schemas, extensions,
+ * GRANT, sequences, ALTER COLUMN, `ARRAY[…]`…) are refused with 0A000 and a hint (`../postgres-only.ts`). Anything else
  * passes through unchanged to SQLite, whose errors come back with their SQLSTATEs.
  */
 

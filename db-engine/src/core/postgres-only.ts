@@ -40,6 +40,10 @@ export const POSTGRES_ONLY = {
       'SQLite declares foreign keys only in CREATE TABLE (… REFERENCES t (col)): create the table with ' +
       'them, copy the rows, drop the old table and rename the new one.',
   },
+  partitioning: {
+    message: 'table partitioning (CREATE TABLE … PARTITION BY / PARTITION OF) is not supported by northlight',
+    hint: 'SQLite has no partitions: create one table with an index on the partition key (pgbench: leave out --partitions).',
+  },
   schema: {
     message: 'schemas (CREATE/DROP/ALTER SCHEMA) are not supported by northlight',
     hint: 'There is one schema, public: create tables without a schema name (public.t also works).',
@@ -97,6 +101,22 @@ function alterColumnIndex(upper: readonly string[]): number {
   return upper[index] === 'ALTER' ? index : -1;
 }
 
+/**
+ * `CREATE TABLE … PARTITION BY …` or `CREATE TABLE t PARTITION OF …`, outside parentheses (a window's
+ * `OVER (PARTITION BY …)` in CREATE TABLE … AS SELECT is inside them).
+ */
+function partitioned(upper: readonly string[]): boolean {
+  let depth = 0;
+  for (let index = 0; index + 1 < upper.length; index++) {
+    const word = upper[index];
+    if (word === '(') depth += 1;
+    if (word === ')') depth -= 1;
+    const next = upper[index + 1];
+    if (depth === 0 && word === 'PARTITION' && (next === 'BY' || next === 'OF')) return true;
+  }
+  return false;
+}
+
 /** `ALTER TABLE t ADD [CONSTRAINT name] FOREIGN KEY (…) REFERENCES …`. */
 function addsForeignKey(upper: readonly string[]): boolean {
   const add = upper.indexOf('ADD');
@@ -126,6 +146,8 @@ export function postgresOnlyStatement(upper: readonly string[]): PostgresOnly | 
       case 'TYPE':
         return POSTGRES_ONLY.type;
     }
+    if (first === 'CREATE' && upper[index] === 'TABLE' && partitioned(upper))
+      return POSTGRES_ONLY.partitioning;
     if (first === 'ALTER' && upper[1] === 'TABLE' && alterColumnIndex(upper) >= 0) {
       return POSTGRES_ONLY.alterColumn;
     }

@@ -141,6 +141,13 @@ describe('classify', () => {
       ).message,
     ).toMatch(/ADD FOREIGN KEY/);
     expect(kind('TRUNCATE items')).toEqual({ kind: 'sql', firstWord: 'TRUNCATE' });
+    expect(
+      refusal('create table pgbench_accounts(aid int not null,bid int) partition by range (aid)').message,
+    ).toMatch(/^table partitioning .* not supported/);
+    expect(refusal('CREATE TABLE p1 PARTITION OF pgbench_accounts FOR VALUES FROM (1) TO (10)').hint).toMatch(
+      /--partitions/,
+    );
+    expect(kind('CREATE TABLE r AS SELECT rank() OVER (PARTITION BY a) AS r FROM t').kind).toBe('sql');
     for (const [sql, message, hint] of [
       ['CREATE SCHEMA s1', /schemas .* not supported by northlight/, /one schema, public/],
       ['CREATE SCHEMA IF NOT EXISTS s1', /schemas/, /public/],

@@ -448,7 +448,7 @@ describe('statement rewrites (what pgbench -i sends)', () => {
       'CREATE UNIQUE INDEX pgbench_branches_pkey ON pgbench_branches (bid)',
     );
     expect(sqlite('ALTER TABLE ONLY public.t ADD CONSTRAINT t_key PRIMARY KEY (a, b)')).toBe(
-      'CREATE UNIQUE INDEX t_key ON public.t (a, b)',
+      'CREATE UNIQUE INDEX public.t_key ON t (a, b)',
     );
     expect(sqlite('ALTER TABLE t ADD UNIQUE (a, b)')).toBe('CREATE UNIQUE INDEX t_a_b_key ON t (a, b)');
     expect(sqlite('ALTER TABLE "Mixed" ADD PRIMARY KEY (id)')).toBe(

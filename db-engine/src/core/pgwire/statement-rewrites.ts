@@ -228,7 +228,12 @@ function rewriteAddKey(words: readonly Token[]): Rewrite | null {
   const tableName = unquoted(textOf(table));
   const indexName =
     name ?? quoteIfNeeded(`${tableName}_${primary ? 'pkey' : `${columnNames.map(unquoted).join('_')}_key`}`);
-  return { statements: [`CREATE UNIQUE INDEX ${indexName} ON ${textOf(table)} (${columnNames.join(', ')})`] };
+  // SQLite's CREATE INDEX qualifies the index, never the table: `CREATE INDEX s.i ON t (…)`.
+  const schema = textOf(table.slice(0, -1));
+  const unqualified = (table.at(-1) as Token).text;
+  return {
+    statements: [`CREATE UNIQUE INDEX ${schema}${indexName} ON ${unqualified} (${columnNames.join(', ')})`],
+  };
 }
 
 function quoteIfNeeded(name: string): string {

@@ -55,8 +55,21 @@ function textOf(tokens: readonly Token[]): string {
   return tokens.map((token) => token.text).join('');
 }
 
+/** The first `count` significant tokens (most statements need no more to be told apart). */
+function leadingWords(tokens: readonly Token[], count: number): Token[] {
+  const words: Token[] = [];
+  for (const token of tokens) {
+    if (words.length >= count) break;
+    if (isSignificant(token)) words.push(token);
+  }
+  return words;
+}
+
+const rewritten = new Set(['DROP', 'TRUNCATE', 'VACUUM', 'ANALYZE', 'ANALYSE', 'ALTER']);
+
 /** A whole-statement rewrite of these tokens (one statement), or null when none applies. */
 export function rewriteStatement(tokens: readonly Token[]): Rewrite | null {
+  if (!rewritten.has(keyword(leadingWords(tokens, 1)[0]))) return null;
   const words = tokens.filter(isSignificant);
   switch (keyword(words[0])) {
     case 'DROP':
@@ -248,7 +261,7 @@ function quoteIfNeeded(name: string): string {
  * as it is.
  */
 export function withoutStorageParameters(tokens: readonly Token[]): readonly Token[] {
-  const words = tokens.filter(isSignificant);
+  const words = leadingWords(tokens, 4);
   if (keyword(words[0]) !== 'CREATE') return tokens;
   const kinds = words.slice(1, 4).map(keyword);
   if (!kinds.includes('TABLE') && !kinds.includes('INDEX')) return tokens;

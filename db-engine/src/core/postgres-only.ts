@@ -5,7 +5,8 @@
  * PostgreSQL nor what to do instead. Each gets 0A000 "… is not supported by northlight" and a hint:
  *
  * - on the PostgreSQL wire protocol, before SQLite sees the statement (`pgwire/sql.ts` classifies it
- *   by its leading words, `postgresOnlyStatement`, and refuses `ARRAY[…]` while translating);
+ *   by its leading words, `postgresOnlyStatement`, and refuses `ARRAY[…]` while translating); there
+ *   TRUNCATE without CASCADE is not refused but run as DELETE (`pgwire/statement-rewrites.ts`);
  * - over HTTP, which passes SQL to SQLite unchanged, from SQLite's own error message
  *   (`kernel/sql-errors.ts`, `postgresOnlyOfSqliteMessage`), so the message only has SQLite's word to
  *   go by: the near-token of a syntax error.
@@ -26,6 +27,22 @@ export const POSTGRES_ONLY = {
   truncate: {
     message: 'TRUNCATE is not supported by northlight',
     hint: 'Use DELETE FROM t (SQLite empties a table quickly when the DELETE has no WHERE).',
+  },
+  // The PostgreSQL endpoint runs TRUNCATE as DELETE FROM each table (pgwire/statement-rewrites.ts),
+  // but not CASCADE: which tables reference these is the foreign keys' business in SQLite.
+  truncateCascade: {
+    message: 'TRUNCATE … CASCADE is not supported by northlight',
+    hint: 'Empty the referencing tables first (DELETE FROM each), then TRUNCATE these without CASCADE.',
+  },
+  addForeignKey: {
+    message: 'ALTER TABLE … ADD FOREIGN KEY is not supported by northlight',
+    hint:
+      'SQLite declares foreign keys only in CREATE TABLE (… REFERENCES t (col)): create the table with ' +
+      'them, copy the rows, drop the old table and rename the new one.',
+  },
+  partitioning: {
+    message: 'table partitioning (CREATE TABLE … PARTITION BY / PARTITION OF) is not supported by northlight',
+    hint: 'SQLite has no partitions: create one table with an index on the partition key (pgbench: leave out --partitions).',
   },
   schema: {
     message: 'schemas (CREATE/DROP/ALTER SCHEMA) are not supported by northlight',
@@ -71,43 +88,6 @@ export const POSTGRES_ONLY = {
   },
 } as const satisfies Record<string, PostgresOnly>;
 
-/** The TRUNCATE refusal, its hint naming the tables (`TRUNCATE a, b` → `DELETE FROM a; DELETE FROM b`). */
-function truncateOf(tables: readonly string[]): PostgresOnly {
-  if (tables.length === 0) return POSTGRES_ONLY.truncate;
-  const deletes = tables.map((table) => `DELETE FROM ${table}`).join('; ');
-  return {
-    message: POSTGRES_ONLY.truncate.message,
-    hint: `Use ${deletes} (SQLite empties a table quickly when the DELETE has no WHERE).`,
-  };
-}
-
-/** Words that may come between TRUNCATE and its first table, or end its table list. */
-const truncateOptions = new Set(['TABLE', 'ONLY', 'RESTART', 'CONTINUE', 'IDENTITY', 'CASCADE', 'RESTRICT']);
-
-/**
- * The table names of a TRUNCATE statement (its significant tokens' texts after TRUNCATE), as
- * written: `TRUNCATE TABLE ONLY a, public.b RESTART IDENTITY` → `a`, `public.b`.
- */
-function truncatedTables(texts: readonly string[]): string[] {
-  const tables: string[] = [];
-  let current = '';
-  for (const text of texts) {
-    if (text === ',') {
-      if (current !== '') tables.push(current);
-      current = '';
-    } else if (text === '*') {
-      // `TRUNCATE t *`: the table and its descendants.
-    } else if (!truncateOptions.has(text.toUpperCase())) {
-      current += text;
-    } else if (current !== '') {
-      tables.push(current);
-      current = '';
-    }
-  }
-  if (current !== '') tables.push(current);
-  return tables;
-}
-
 /** Words that may come between CREATE and the kind of object (`CREATE TEMP SEQUENCE`). */
 const createModifiers = new Set(['TEMP', 'TEMPORARY', 'UNLOGGED', 'OR', 'REPLACE']);
 
@@ -122,15 +102,36 @@ function alterColumnIndex(upper: readonly string[]): number {
 }
 
 /**
- * The PostgreSQL-only statement these significant tokens make, if they make one: `texts` as
- * written, `upper` the same with identifiers upper-cased (punctuation as written).
+ * `CREATE TABLE … PARTITION BY …` or `CREATE TABLE t PARTITION OF …`, outside parentheses (a window's
+ * `OVER (PARTITION BY …)` in CREATE TABLE … AS SELECT is inside them).
  */
-export function postgresOnlyStatement(
-  upper: readonly string[],
-  texts: readonly string[],
-): PostgresOnly | null {
+function partitioned(upper: readonly string[]): boolean {
+  let depth = 0;
+  for (let index = 0; index + 1 < upper.length; index++) {
+    const word = upper[index];
+    if (word === '(') depth += 1;
+    if (word === ')') depth -= 1;
+    const next = upper[index + 1];
+    if (depth === 0 && word === 'PARTITION' && (next === 'BY' || next === 'OF')) return true;
+  }
+  return false;
+}
+
+/** `ALTER TABLE t ADD [CONSTRAINT name] FOREIGN KEY (…) REFERENCES …`. */
+function addsForeignKey(upper: readonly string[]): boolean {
+  const add = upper.indexOf('ADD');
+  if (add < 0) return false;
+  const constraint = upper[add + 1] === 'CONSTRAINT' ? add + 3 : add + 1;
+  return upper[constraint] === 'FOREIGN' && upper[constraint + 1] === 'KEY';
+}
+
+/**
+ * The PostgreSQL-only statement these significant tokens make, if they make one: `upper` is their
+ * texts with identifiers upper-cased (punctuation as written).
+ */
+export function postgresOnlyStatement(upper: readonly string[]): PostgresOnly | null {
   const first = upper[0];
-  if (first === 'TRUNCATE') return truncateOf(truncatedTables(texts.slice(1)));
+  if (first === 'TRUNCATE') return upper.includes('CASCADE') ? POSTGRES_ONLY.truncateCascade : null;
   if (first === 'GRANT' || first === 'REVOKE') return POSTGRES_ONLY.privileges;
   if (first === 'CREATE' || first === 'DROP' || first === 'ALTER') {
     let index = 1;
@@ -145,9 +146,13 @@ export function postgresOnlyStatement(
       case 'TYPE':
         return POSTGRES_ONLY.type;
     }
+    if (first === 'CREATE' && upper[index] === 'TABLE' && partitioned(upper))
+      return POSTGRES_ONLY.partitioning;
     if (first === 'ALTER' && upper[1] === 'TABLE' && alterColumnIndex(upper) >= 0) {
       return POSTGRES_ONLY.alterColumn;
     }
+    if (first === 'ALTER' && upper[1] === 'TABLE' && addsForeignKey(upper))
+      return POSTGRES_ONLY.addForeignKey;
   }
   return null;
 }

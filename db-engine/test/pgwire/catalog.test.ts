@@ -117,6 +117,21 @@ describe("psql's relation lists, answered from sqlite_schema on the real kernel"
     return { columns: reply.results[0]!.columns, rows: reply.results[0]!.rows as unknown[][] };
   }
 
+  it("pgbench's partition query: the table exists and is not partitioned, or no row", async () => {
+    const query = (table: string) =>
+      'select o.n, p.partstrat, pg_catalog.count(i.inhparent) from pg_catalog.pg_class as c ' +
+      'join pg_catalog.pg_namespace as n on (n.oid = c.relnamespace) ' +
+      'cross join lateral (select pg_catalog.array_position(pg_catalog.current_schemas(true), n.nspname)) as o(n) ' +
+      'left join pg_catalog.pg_partitioned_table as p on (p.partrelid = c.oid) ' +
+      'left join pg_catalog.pg_inherits as i on (c.oid = i.inhparent) ' +
+      `where c.relname = '${table}' and o.n is not null group by 1, 2 order by 1 asc limit 1`;
+    expect(await run(query('accounts'))).toEqual({
+      columns: ['n', 'partstrat', 'count'],
+      rows: [[1, null, 0]],
+    });
+    expect((await run(query('pgbench_accounts'))).rows).toEqual([]);
+  });
+
   it('\\dt: the tables, named and typed as psql expects', async () => {
     expect(await run(PSQL.dt)).toEqual({
       columns: ['Schema', 'Name', 'Type', 'Owner'],

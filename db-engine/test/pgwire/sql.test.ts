@@ -136,16 +136,27 @@ describe('classify', () => {
       expect(classified, sql).toMatchObject({ kind: 'unsupported', sqlstate: '0A000' });
       return classified as { message: string; hint: string };
     };
-    expect(refusal('TRUNCATE items')).toEqual({
-      kind: 'unsupported',
-      sqlstate: '0A000',
-      message: 'TRUNCATE is not supported by northlight',
-      hint: 'Use DELETE FROM items (SQLite empties a table quickly when the DELETE has no WHERE).',
+    expect(refusal('truncate table only a, public.b restart identity cascade')).toMatchObject({
+      message: 'TRUNCATE … CASCADE is not supported by northlight',
+      hint: /Empty the referencing tables first/,
     });
-    expect(refusal('truncate table only a, public.b restart identity cascade').hint).toMatch(
-      /^Use DELETE FROM a; DELETE FROM public\.b \(/,
+    expect(refusal('ALTER TABLE t ADD FOREIGN KEY (b) REFERENCES u')).toMatchObject({
+      message: 'ALTER TABLE … ADD FOREIGN KEY is not supported by northlight',
+      hint: /only in CREATE TABLE/,
+    });
+    expect(
+      refusal(
+        'alter table pgbench_tellers add constraint pgbench_tellers_bid_fkey foreign key (bid) references pgbench_branches',
+      ).message,
+    ).toMatch(/ADD FOREIGN KEY/);
+    expect(kind('TRUNCATE items')).toEqual({ kind: 'sql', firstWord: 'TRUNCATE' });
+    expect(
+      refusal('create table pgbench_accounts(aid int not null,bid int) partition by range (aid)').message,
+    ).toMatch(/^table partitioning .* not supported/);
+    expect(refusal('CREATE TABLE p1 PARTITION OF pgbench_accounts FOR VALUES FROM (1) TO (10)').hint).toMatch(
+      /--partitions/,
     );
-    expect(refusal('TRUNCATE "Mixed"').hint).toMatch(/^Use DELETE FROM "Mixed" /);
+    expect(kind('CREATE TABLE r AS SELECT rank() OVER (PARTITION BY a) AS r FROM t').kind).toBe('sql');
     for (const [sql, message, hint] of [
       ['CREATE SCHEMA s1', /schemas .* not supported by northlight/, /one schema, public/],
       ['CREATE SCHEMA IF NOT EXISTS s1', /schemas/, /public/],
@@ -393,6 +404,106 @@ describe('translate', () => {
     expect(sqlError(() => sqlite('SELECT x::mytype')).sqlstate).toBe('0A000');
     expect(sqlError(() => sqlite('SELECT $0')).sqlstate).toBe('42P02');
     expect(sqlError(() => sqlite('SELECT $99999999')).sqlstate).toBe('42P02');
+  });
+});
+
+describe('statement rewrites (what pgbench -i sends)', () => {
+  it('drops several tables, indexes or views one at a time, in one request', () => {
+    expect(
+      sqlite('drop table if exists pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers'),
+    ).toBe(
+      'DROP TABLE IF EXISTS pgbench_accounts; DROP TABLE IF EXISTS pgbench_branches; ' +
+        'DROP TABLE IF EXISTS pgbench_history; DROP TABLE IF EXISTS pgbench_tellers',
+    );
+    expect(sqlite('DROP INDEX a, public."B"')).toBe('DROP INDEX a; DROP INDEX public."B"');
+    expect(sqlite('DROP VIEW v1,v2')).toBe('DROP VIEW v1; DROP VIEW v2');
+    expect(sqlite('DROP TABLE t')).toBe('DROP TABLE t');
+    expect(commandTag(tokenize('drop table if exists a, b'), { columns: [], rowCount: 0, changes: 0 })).toBe(
+      'DROP TABLE',
+    );
+  });
+
+  it('runs TRUNCATE as DELETE FROM each table, RESTART IDENTITY resetting sqlite_sequence', () => {
+    expect(sqlite('truncate table pgbench_accounts, pgbench_branches')).toBe(
+      'DELETE FROM pgbench_accounts; DELETE FROM pgbench_branches',
+    );
+    expect(sqlite('TRUNCATE ONLY a *, "Mixed" CONTINUE IDENTITY RESTRICT')).toBe(
+      'DELETE FROM a; DELETE FROM "Mixed"',
+    );
+    expect(sqlite('TRUNCATE public.a, "Mixed" RESTART IDENTITY')).toBe(
+      'DELETE FROM public.a; DELETE FROM "Mixed"; ' +
+        'CREATE TABLE northlight_truncate_restart_identity (id INTEGER PRIMARY KEY AUTOINCREMENT); ' +
+        'DROP TABLE northlight_truncate_restart_identity; ' +
+        "DELETE FROM sqlite_sequence WHERE name IN ('a', 'Mixed')",
+    );
+    expect(commandTag(tokenize('truncate t'), { columns: [], rowCount: 0, changes: 5 })).toBe(
+      'TRUNCATE TABLE',
+    );
+  });
+
+  it('runs VACUUM as SQLite allows: ANALYZE of the tables named, SQLite VACUUM of the database', () => {
+    expect(sqlite('vacuum analyze pgbench_branches')).toBe('ANALYZE pgbench_branches');
+    expect(sqlite('VACUUM (VERBOSE, ANALYZE) a, b (x, y)')).toBe('ANALYZE a; ANALYZE b');
+    expect(sqlite('VACUUM (ANALYZE false) a')).toBe('');
+    expect(sqlite('vacuum pgbench_tellers')).toBe('');
+    expect(sqlite('VACUUM FULL')).toBe('VACUUM');
+    expect(sqlite('VACUUM ANALYZE')).toBe('ANALYZE');
+    expect(sqlite('ANALYZE VERBOSE a, b')).toBe('ANALYZE a; ANALYZE b');
+    expect(sqlite('ANALYZE')).toBe('ANALYZE');
+  });
+
+  it('adds a primary key or unique constraint as a unique index named as PostgreSQL names it', () => {
+    expect(sqlite('alter table pgbench_branches add primary key (bid)')).toBe(
+      'CREATE UNIQUE INDEX pgbench_branches_pkey ON pgbench_branches (bid)',
+    );
+    expect(sqlite('ALTER TABLE ONLY public.t ADD CONSTRAINT t_key PRIMARY KEY (a, b)')).toBe(
+      'CREATE UNIQUE INDEX public.t_key ON t (a, b)',
+    );
+    expect(sqlite('ALTER TABLE t ADD UNIQUE (a, b)')).toBe('CREATE UNIQUE INDEX t_a_b_key ON t (a, b)');
+    expect(sqlite('ALTER TABLE "Mixed" ADD PRIMARY KEY (id)')).toBe(
+      'CREATE UNIQUE INDEX "Mixed_pkey" ON "Mixed" (id)',
+    );
+    expect(sqlite('ALTER TABLE t ADD COLUMN c int')).toBe('ALTER TABLE t ADD COLUMN c int');
+    expect(sqlite('ALTER TABLE t ADD PRIMARY KEY (a) INCLUDE (b)')).toBe(
+      'ALTER TABLE t ADD PRIMARY KEY (a) INCLUDE (b)',
+    );
+    expect(
+      commandTag(tokenize('alter table t add primary key (a)'), { columns: [], rowCount: 0, changes: 0 }),
+    ).toBe('ALTER TABLE');
+  });
+
+  it('counts FROM generate_series with a recursive CTE (this SQLite has no generate_series table)', () => {
+    expect(sqlite('select bid, 0 from generate_series(1, 10) as bid')).toBe(
+      'select bid, 0 from (WITH RECURSIVE northlight_series(value) AS (SELECT (1) WHERE CASE WHEN (1) > 0 THEN (1) <= ( 10) ' +
+        'WHEN (1) < 0 THEN (1) >= ( 10) END UNION ALL SELECT northlight_series.value + (1) FROM northlight_series ' +
+        'WHERE CASE WHEN (1) > 0 THEN northlight_series.value + (1) <= ( 10) WHEN (1) < 0 THEN northlight_series.value + (1) >= ( 10) END) ' +
+        'SELECT value AS bid FROM northlight_series) AS bid',
+    );
+    expect(sqlite('SELECT * FROM generate_series(1, 3) WHERE generate_series > 1')).toMatch(
+      /SELECT value AS generate_series FROM northlight_series\) AS generate_series WHERE generate_series > 1$/,
+    );
+    expect(sqlite('SELECT x FROM generate_series($1::int, 3, 2) t(x)')).toMatch(
+      /\(SELECT \(\(CASE WHEN typeof\(\?1\).* AS x FROM northlight_series\) AS t$/,
+    );
+    // Not a FROM item: left to SQLite (no such function).
+    expect(sqlite('SELECT generate_series(1, 3)')).toBe('SELECT generate_series(1, 3)');
+  });
+
+  it('ignores storage parameters of CREATE TABLE and CREATE INDEX, and UNLOGGED', () => {
+    expect(sqlite('create table pgbench_tellers(tid int not null,bid int) with (fillfactor=100)')).toBe(
+      'create table pgbench_tellers(tid int not null,bid int)',
+    );
+    expect(
+      sqlite('CREATE INDEX i ON t (a) WITH (fillfactor = 70, deduplicate_items = off) WHERE a > 0'),
+    ).toBe('CREATE INDEX i ON t (a)  WHERE a > 0');
+    expect(sqlite('CREATE TABLE t AS WITH x AS (SELECT 1::int AS a) SELECT a FROM x')).toBe(
+      'CREATE TABLE t AS WITH x AS (SELECT 1 AS a) SELECT a FROM x',
+    );
+    expect(sqlite('CREATE TABLE t (a INT) WITHOUT ROWID')).toBe('CREATE TABLE t (a INT) WITHOUT ROWID');
+    expect(sqlite('create unlogged table pgbench_history(tid int)')).toBe(
+      'create table pgbench_history(tid int)',
+    );
+    expect(sqlite('CREATE TABLE unlogged (a INT)')).toBe('CREATE TABLE unlogged (a INT)');
   });
 });
 

@@ -11,6 +11,8 @@
  *   `sqlite_schema` and SQLite's pragmas (columns with PostgreSQL's type names, nullability,
  *   defaults, indexes, a view's definition), and the footers SQLite has no counterpart for with no
  *   rows.
+ * - pgbench asks whether `pgbench_accounts` is partitioned (pgbench.c `GetTableInfo`): answered
+ *   "not partitioned" (SQLite has no partitions) when the table exists, with no row when it does not.
  * - Any other reference to a catalog relation, and PostgreSQL's `OPERATOR(…)` syntax, get 0A000
  *   feature_not_supported with a hint naming `sqlite_schema` and `pragma_table_info`, rather than SQLite's `near "(": syntax error`.
  *
@@ -60,6 +62,8 @@ export function catalogQuery(tokens: readonly Token[], facts: SessionFacts): Cat
     if (listed !== null) return listed;
     const described = psqlDescribe(words);
     if (described !== null) return described;
+    const partitions = pgbenchPartitions(words);
+    if (partitions !== null) return partitions;
     return {
       kind: 'unsupported',
       sqlstate: '0A000',
@@ -163,5 +167,33 @@ function psqlRelationList(words: readonly Token[], facts: SessionFacts): Catalog
   return {
     kind: 'sql',
     sql: `SELECT ${columns.join(', ')} FROM sqlite_schema WHERE ${conditions.join(' AND ')} ORDER BY lower(name), name`,
+  };
+}
+
+// ---- pgbench's partition query (pgbench.c GetTableInfo) ----
+
+const PGBENCH_PARTITIONS_PREFIX =
+  'select o . n , p . partstrat , pg_catalog . count ( i . inhparent ) from pg_catalog . pg_class as c';
+
+/**
+ * `select o.n, p.partstrat, pg_catalog.count(i.inhparent) from pg_catalog.pg_class as c … left join
+ * pg_catalog.pg_partitioned_table … where c.relname = 'pgbench_accounts' …`: one row (the table's
+ * position in the search path, 1; no partition strategy; no partitions) when the table exists.
+ */
+function pgbenchPartitions(words: readonly Token[]): CatalogAnswer | null {
+  const text = shape(words);
+  if (!text.toLowerCase().startsWith(PGBENCH_PARTITIONS_PREFIX)) return null;
+  if (!/pg_catalog \. pg_partitioned_table/i.test(text)) return null;
+  const relname = words.findIndex(
+    (token, index) =>
+      upper(token) === 'RELNAME' && words[index - 2]?.text === 'c' && words[index + 1]?.text === '=',
+  );
+  const name = words[relname + 2];
+  if (relname < 0 || name?.kind !== 'string') return null;
+  return {
+    kind: 'sql',
+    sql:
+      'SELECT 1 AS n, NULL AS partstrat, 0 AS count FROM sqlite_schema ' +
+      `WHERE type = 'table' AND name = ${sqlString(name.value ?? '')} COLLATE NOCASE`,
   };
 }

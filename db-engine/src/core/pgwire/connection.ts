@@ -985,7 +985,8 @@ export class PgConnection {
     }
     if (this.transaction.kind === 'open') {
       const transaction = this.transaction.transaction;
-      if (this.transaction.checkReadOnly === true) await this.refuseWrite(translation.sql, prepared);
+      if (this.transaction.checkReadOnly === true)
+        await this.refuseWrite(translation.describeSql ?? translation.sql, prepared);
       this.transactionStatements += 1;
       const reply = await this.withSignal((signal) => transaction.run(statement, signal, this.lockWaitMs()));
       if (!reply.ok) throw new StatementError(reply.error);
@@ -1449,7 +1450,7 @@ export class PgConnection {
         );
       }
       translation = translate(tokens, this.facts as SessionFacts);
-      const reply = await this.options.backend.describe(translation.sql);
+      const reply = await this.options.backend.describe(translation.describeSql ?? translation.sql);
       if (!reply.ok) throw new StatementError(reply.error);
       shape = reply.value;
     }

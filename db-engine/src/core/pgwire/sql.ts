@@ -16,15 +16,19 @@
  * - `version()`, `current_database()`, `current_schema()`, `current_user`, `session_user`,
  *   `pg_backend_pid()`, `pg_is_in_recovery()` (optionally `pg_catalog.`-qualified) → literals;
  * - psql's relation lists (`\d`, `\dt`…) and `\d NAME` → queries of `sqlite_schema` and SQLite's
- *   pragmas; other uses of PostgreSQL's catalogs are refused with a hint (`catalog.ts`).
+ *   pragmas; other uses of PostgreSQL's catalogs are refused with a hint (`catalog.ts`);
+ * - statements SQLite can do but writes another way (`DROP TABLE a, b`, TRUNCATE, VACUUM/ANALYZE of
+ *   tables, `ADD PRIMARY KEY`, storage parameters, `FROM generate_series(…)`) → what SQLite writes
+ *   (`statement-rewrites.ts`).
  *
- * PostgreSQL statements SQLite lacks (TRUNCATE, schemas, extensions, GRANT, sequences, ALTER
- * COLUMN, `ARRAY[…]`…) are refused with 0A000 and a hint (`../postgres-only.ts`). Anything else
+ * PostgreSQL statements SQLite lacks (TRUNCATE … CASCADE, ADD FOREIGN KEY, schemas, extensions,
+ * GRANT, sequences, ALTER COLUMN, `ARRAY[…]`…) are refused with 0A000 and a hint (`../postgres-only.ts`). Anything else
  * passes through unchanged to SQLite, whose errors come back with their SQLSTATEs.
  */
 
 import { POSTGRES_ONLY, postgresOnlyStatement } from '../postgres-only.js';
 import { catalogQuery } from './catalog.js';
+import { rewriteStatement, withoutStorageParameters, withSeriesSubqueries } from './statement-rewrites.js';
 import { decodeByteaText, PgValueError } from './types.js';
 
 /** A statement the protocol cannot accept: ErrorResponse with this SQLSTATE. */
@@ -451,10 +455,7 @@ export function classify(tokens: readonly Token[]): Classified {
   if (first === 'COMMIT' || first === 'ROLLBACK') {
     return { kind: 'unsupported', sqlstate: '0A000', message: 'two-phase commit is not supported' };
   }
-  const postgresOnly = postgresOnlyStatement(
-    upper,
-    words.map((token) => token.text),
-  );
+  const postgresOnly = postgresOnlyStatement(upper);
   if (postgresOnly !== null) return { kind: 'unsupported', sqlstate: '0A000', ...postgresOnly };
   return { kind: 'sql', firstWord: first };
 }
@@ -497,6 +498,11 @@ export interface SessionFacts {
 
 export interface Translation {
   readonly sql: string;
+  /**
+   * When `sql` is several statements (a rewrite: `DROP TABLE a, b`, `TRUNCATE a, b`), the first, to
+   * describe at Parse: SQLite prepares one statement at a time. Each is a write with no result.
+   */
+  readonly describeSql?: string;
   /** The highest `$n` in the statement. */
   readonly parameterCount: number;
   /** Types given by casts of parameters (`$1::int8`), by parameter number. */
@@ -1262,6 +1268,20 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
   const catalog = catalogQuery(tokens, facts);
   if (catalog.kind === 'unsupported') throw new PgSqlError(catalog.sqlstate, catalog.message, catalog.hint);
   if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };
+  const rewrite = rewriteStatement(tokens);
+  if (rewrite !== null) {
+    const [first, ...rest] = rewrite.statements;
+    return {
+      sql: rewrite.statements.join('; '),
+      ...(rest.length > 0 ? { describeSql: first } : {}),
+      parameterCount: 0,
+      castTypes: new Map(),
+    };
+  }
+  return translateTokens(withSeriesSubqueries(withoutStorageParameters(tokens)), facts);
+}
+
+function translateTokens(tokens: readonly Token[], facts: SessionFacts): Translation {
   const state: TranslationState = {
     parts: [],
     position: { depth: 0, inSelectList: false, previous: null },
@@ -1379,6 +1399,8 @@ export function commandTag(
     case 'WITH':
     case 'TABLE':
       return `SELECT ${outcome.rowCount}`;
+    case 'TRUNCATE':
+      return 'TRUNCATE TABLE';
     case 'CREATE':
     case 'DROP':
     case 'ALTER': {

@@ -162,11 +162,11 @@ export class SqliteTestBackend implements SqlBackend {
 
   /** Runs one statement on the connection; throws SQLite's error. */
   execute(statement: BackendStatement, readOnly: boolean): StatementOutcome {
+    const several = this.severalStatements(statement, readOnly);
+    if (several !== null) return several;
     const prepared = this.database.prepare(statement.sql);
     if ((readOnly || this.role === 'replica') && !prepared.readonly) {
-      throw Object.assign(new Error('cannot execute a write in a read-only transaction'), {
-        code: 'READONLY',
-      });
+      throw readOnlyRefusal();
     }
     const params = bindable(statement.params);
     if (prepared.reader) {
@@ -180,6 +180,23 @@ export class SqliteTestBackend implements SqlBackend {
     }
     const result = prepared.run(params);
     return { columns: [], rows: [], changes: result.changes };
+  }
+
+  /**
+   * SQL of several statements without parameters (a rewrite: `TRUNCATE a, b`), run in order as the
+   * kernel runs such an entry; null for one statement. They are writes, refused when read-only.
+   */
+  private severalStatements(statement: BackendStatement, readOnly: boolean): StatementOutcome | null {
+    if ((statement.params?.length ?? 0) > 0) return null;
+    try {
+      this.database.prepare(statement.sql);
+      return null;
+    } catch (error) {
+      if (!/more than one statement/.test(String(error))) throw error;
+    }
+    if (readOnly || this.role === 'replica') throw readOnlyRefusal();
+    this.database.exec(statement.sql);
+    return { columns: [], rows: [], changes: 0 };
   }
 
   async run(
@@ -355,4 +372,8 @@ class SqliteTransaction implements BackendTransaction {
     this.done = true;
     this.backend.finish('ROLLBACK');
   }
+}
+
+function readOnlyRefusal(): Error {
+  return Object.assign(new Error('cannot execute a write in a read-only transaction'), { code: 'READONLY' });
 }

@@ -1,0 +1,437 @@
+/**
+ * PostgreSQL statements that SQLite can do, but only written another way: each is rewritten as a
+ * whole into the SQLite statements that do the same, before the token-by-token translation
+ * (`sql.ts`, `translate`). They are what `pgbench -i` sends, and what PostgreSQL users type first:
+ *
+ * - `DROP TABLE [IF EXISTS] a, b` (also INDEX, VIEW): one DROP per name, in one request, so that
+ *   they run in one transaction as PostgreSQL's one statement does;
+ * - `TRUNCATE [TABLE] [ONLY] a, b [RESTART IDENTITY]`: `DELETE FROM` each table (SQLite empties a
+ *   table quickly when the DELETE has no WHERE); RESTART IDENTITY also forgets an AUTOINCREMENT
+ *   table's last number (`sqlite_sequence`);
+ * - `VACUUM [FULL|FREEZE|VERBOSE|ANALYZE|(…)] [t, …]` and `ANALYZE [VERBOSE] [t, …]`: SQLite's VACUUM
+ *   rewrites the whole database and takes no table, its ANALYZE takes one table: with tables,
+ *   VACUUM only analyzes them (when asked to); without, it is SQLite's VACUUM, or its ANALYZE;
+ * - `ALTER TABLE t ADD [CONSTRAINT name] PRIMARY KEY (…)` / `UNIQUE (…)`: SQLite cannot add a
+ *   constraint to a table, but a unique index enforces the same: `CREATE UNIQUE INDEX t_pkey ON t
+ *   (…)`. PostgreSQL's PRIMARY KEY also makes the columns NOT NULL, which SQLite cannot add: they
+ *   stay as declared (pgbench declares its key columns NOT NULL);
+ * - storage parameters, `CREATE TABLE … WITH (fillfactor=…)` and `CREATE INDEX … WITH (…)`, and
+ *   `UNLOGGED`: dropped (SQLite's b-tree pages have no fill factor to set, and every table is logged);
+ * - `FROM generate_series(start, stop [, step]) [AS] x`: this SQLite is built without its
+ *   generate_series table, so a recursive CTE counts instead (`pgbench -i -I G` generates its rows
+ *   with it).
+ *
+ * Pure code over the lexer's tokens.
+ */
+import { type Token, tokenize } from './sql.js';
+
+/** The SQLite statements a rewritten statement becomes, run in order in one request (none: nothing to do). */
+export interface Rewrite {
+  readonly statements: readonly string[];
+}
+
+function isSignificant(token: Token): boolean {
+  return token.kind !== 'space' && token.kind !== 'comment' && token.kind !== 'semicolon';
+}
+
+function keyword(token: Token | undefined): string {
+  return token !== undefined && token.kind === 'identifier' ? token.text.toUpperCase() : '';
+}
+
+/** Splits tokens at top-level commas (not inside parentheses). */
+function splitAtCommas(tokens: readonly Token[]): Token[][] {
+  const parts: Token[][] = [[]];
+  let depth = 0;
+  for (const token of tokens) {
+    if (token.text === '(') depth += 1;
+    if (token.text === ')') depth -= 1;
+    if (token.text === ',' && depth === 0) parts.push([]);
+    else (parts.at(-1) as Token[]).push(token);
+  }
+  return parts;
+}
+
+function textOf(tokens: readonly Token[]): string {
+  return tokens.map((token) => token.text).join('');
+}
+
+/** The first `count` significant tokens (most statements need no more to be told apart). */
+function leadingWords(tokens: readonly Token[], count: number): Token[] {
+  const words: Token[] = [];
+  for (const token of tokens) {
+    if (words.length >= count) break;
+    if (isSignificant(token)) words.push(token);
+  }
+  return words;
+}
+
+const rewritten = new Set(['DROP', 'TRUNCATE', 'VACUUM', 'ANALYZE', 'ANALYSE', 'ALTER']);
+
+/** A whole-statement rewrite of these tokens (one statement), or null when none applies. */
+export function rewriteStatement(tokens: readonly Token[]): Rewrite | null {
+  if (!rewritten.has(keyword(leadingWords(tokens, 1)[0]))) return null;
+  const words = tokens.filter(isSignificant);
+  switch (keyword(words[0])) {
+    case 'DROP':
+      return rewriteDrop(words);
+    case 'TRUNCATE':
+      return rewriteTruncate(words);
+    case 'VACUUM':
+      return rewriteVacuum(words);
+    case 'ANALYZE':
+    case 'ANALYSE':
+      return rewriteAnalyze(words);
+    case 'ALTER':
+      return rewriteAddKey(words);
+    default:
+      return null;
+  }
+}
+
+const droppable = new Set(['TABLE', 'INDEX', 'VIEW']);
+
+/** `DROP TABLE [IF EXISTS] a, b` → `DROP TABLE [IF EXISTS] a; DROP TABLE [IF EXISTS] b`. */
+function rewriteDrop(words: readonly Token[]): Rewrite | null {
+  const kind = keyword(words[1]);
+  if (!droppable.has(kind)) return null;
+  const ifExists = keyword(words[2]) === 'IF' && keyword(words[3]) === 'EXISTS';
+  const names = splitAtCommas(words.slice(ifExists ? 4 : 2));
+  if (names.length < 2 || names.some((name) => name.length === 0)) return null;
+  const head = `DROP ${kind}${ifExists ? ' IF EXISTS' : ''}`;
+  return { statements: names.map((name) => `${head} ${textOf(name)}`) };
+}
+
+/** The table TRUNCATE … RESTART IDENTITY creates and drops again (its name cannot be a user's by accident). */
+const SEQUENCE_MAKER = 'northlight_truncate_restart_identity';
+
+/** Words that may come between TRUNCATE and its first table, or end its table list. */
+const truncateOptions = new Set(['TABLE', 'ONLY', 'RESTART', 'CONTINUE', 'IDENTITY', 'CASCADE', 'RESTRICT']);
+
+/**
+ * `TRUNCATE [TABLE] [ONLY] a [*], b [RESTART IDENTITY | CONTINUE IDENTITY] [CASCADE | RESTRICT]` →
+ * `DELETE FROM a; DELETE FROM b`. CASCADE (empty the tables whose foreign keys reference these) is
+ * refused: SQLite's DELETE would fail on, or cascade through, those keys as each declares instead.
+ */
+function rewriteTruncate(words: readonly Token[]): Rewrite | null {
+  const upper = words.map(keyword);
+  if (upper.includes('CASCADE')) return null;
+  const restartIdentity = upper.some((word, index) => word === 'RESTART' && upper[index + 1] === 'IDENTITY');
+  const tables: string[] = [];
+  for (const part of splitAtCommas(words.slice(1))) {
+    const name = part.filter((token) => token.text !== '*' && !truncateOptions.has(keyword(token)));
+    if (name.length === 0) return null;
+    tables.push(textOf(name));
+  }
+  const deletes = tables.map((table) => `DELETE FROM ${table}`);
+  if (restartIdentity) {
+    // Only an AUTOINCREMENT table remembers its last number, in sqlite_sequence; any other rowid
+    // table numbers from its largest rowid, 1 when empty. sqlite_sequence exists only once some
+    // AUTOINCREMENT table was created (SQLite never drops it), and a statement naming it fails to
+    // prepare before that: creating and dropping one makes sure it exists (empty when no table
+    // uses it), so the DELETE always prepares.
+    const names = tables.map((table) => `'${unquoted(table).replaceAll("'", "''")}'`).join(', ');
+    deletes.push(
+      `CREATE TABLE ${SEQUENCE_MAKER} (id INTEGER PRIMARY KEY AUTOINCREMENT)`,
+      `DROP TABLE ${SEQUENCE_MAKER}`,
+      `DELETE FROM sqlite_sequence WHERE name IN (${names})`,
+    );
+  }
+  return { statements: deletes };
+}
+
+/** A table name as SQLite stores it in sqlite_schema (`public.t` → `t`, `"Mixed"` → `Mixed`). */
+function unquoted(name: string): string {
+  const last = name.slice(name.lastIndexOf('.') + 1);
+  return last.startsWith('"') ? last.slice(1, -1).replaceAll('""', '"') : last;
+}
+
+const vacuumOptions = new Set(['FULL', 'FREEZE', 'VERBOSE', 'ANALYZE', 'ANALYSE']);
+const falseWords = new Set(['FALSE', 'OFF', '0']);
+
+/** The options (`FULL ANALYZE`, `(ANALYZE, VERBOSE true)`) and tables of a VACUUM or ANALYZE. */
+function optionsAndTables(words: readonly Token[]): { analyze: boolean; tables: string[] } {
+  let index = 1;
+  let analyze = false;
+  if (words[index]?.text === '(') {
+    let depth = 0;
+    for (; index < words.length; index++) {
+      const text = words[index]?.text;
+      if (text === '(') depth += 1;
+      if (text === ')') depth -= 1;
+      const word = keyword(words[index]);
+      if ((word === 'ANALYZE' || word === 'ANALYSE') && !falseWords.has(keyword(words[index + 1])))
+        analyze = true;
+      if (depth === 0) break;
+    }
+    index += 1;
+  }
+  while (vacuumOptions.has(keyword(words[index]))) {
+    const word = keyword(words[index]);
+    if (word === 'ANALYZE' || word === 'ANALYSE') analyze = true;
+    index += 1;
+  }
+  const rest = words.slice(index);
+  const tables =
+    rest.length === 0
+      ? []
+      : splitAtCommas(rest).map((part) => {
+          // `t (a, b)`: SQLite's ANALYZE takes no column list; it analyzes every index of t.
+          const open = part.findIndex((token) => token.text === '(');
+          return textOf(open < 0 ? part : part.slice(0, open));
+        });
+  return { analyze, tables };
+}
+
+/**
+ * `VACUUM [options] [t, …]`. Without tables: SQLite's VACUUM, or with ANALYZE only ANALYZE (the
+ * kernel runs a VACUUM only as a request of its own, outside a transaction, so the two cannot be one
+ * statement). With tables: ANALYZE of each if asked, else nothing (SQLite's VACUUM cannot be limited
+ * to a table, and rewriting the whole database for it would be a surprise; SQLite reuses free pages
+ * anyway).
+ */
+function rewriteVacuum(words: readonly Token[]): Rewrite {
+  const { analyze, tables } = optionsAndTables(words);
+  if (tables.length === 0) return { statements: [analyze ? 'ANALYZE' : 'VACUUM'] };
+  if (!analyze) return { statements: [] };
+  return { statements: tables.map((table) => `ANALYZE ${table}`) };
+}
+
+/** `ANALYZE [VERBOSE] [t, …]` → SQLite's ANALYZE, once per table. */
+function rewriteAnalyze(words: readonly Token[]): Rewrite {
+  const { tables } = optionsAndTables(words);
+  if (tables.length === 0) return { statements: ['ANALYZE'] };
+  return { statements: tables.map((table) => `ANALYZE ${table}`) };
+}
+
+/**
+ * `ALTER TABLE [IF EXISTS] [ONLY] t ADD [CONSTRAINT name] PRIMARY KEY (cols)` or `UNIQUE (cols)` →
+ * `CREATE UNIQUE INDEX name ON t (cols)`, named as PostgreSQL names the constraint's index when no
+ * name is given (`t_pkey`, `t_a_b_key`).
+ */
+function rewriteAddKey(words: readonly Token[]): Rewrite | null {
+  if (keyword(words[1]) !== 'TABLE') return null;
+  let index = 2;
+  if (keyword(words[index]) === 'IF' && keyword(words[index + 1]) === 'EXISTS') return null;
+  if (keyword(words[index]) === 'ONLY') index += 1;
+  const tableStart = index;
+  index += 1;
+  while (words[index]?.text === '.') index += 2;
+  const table = words.slice(tableStart, index);
+  if (keyword(words[index]) !== 'ADD') return null;
+  index += 1;
+  let name: string | null = null;
+  if (keyword(words[index]) === 'CONSTRAINT') {
+    name = words[index + 1]?.text ?? null;
+    index += 2;
+  }
+  let primary: boolean;
+  if (keyword(words[index]) === 'PRIMARY' && keyword(words[index + 1]) === 'KEY') {
+    primary = true;
+    index += 2;
+  } else if (keyword(words[index]) === 'UNIQUE') {
+    primary = false;
+    index += 1;
+  } else {
+    return null;
+  }
+  const columns = words.slice(index);
+  // Only a plain column list: INCLUDE (…), WITH (…) or USING INDEX TABLESPACE after it is not rewritten.
+  if (columns[0]?.text !== '(' || closingIndex(columns, 0) !== columns.length - 1) return null;
+  const columnNames = splitAtCommas(columns.slice(1, -1)).map(textOf);
+  const tableName = unquoted(textOf(table));
+  const indexName =
+    name ?? quoteIfNeeded(`${tableName}_${primary ? 'pkey' : `${columnNames.map(unquoted).join('_')}_key`}`);
+  // SQLite's CREATE INDEX qualifies the index, never the table: `CREATE INDEX s.i ON t (…)`.
+  const schema = textOf(table.slice(0, -1));
+  const unqualified = (table.at(-1) as Token).text;
+  return {
+    statements: [`CREATE UNIQUE INDEX ${schema}${indexName} ON ${unqualified} (${columnNames.join(', ')})`],
+  };
+}
+
+function quoteIfNeeded(name: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * The tokens without storage parameters: in CREATE TABLE and CREATE INDEX, a top-level
+ * `WITH (name = value, …)` (PostgreSQL's `fillfactor`, `autovacuum_*`…) is dropped, since SQLite
+ * has none of them; so is `UNLOGGED` in `CREATE UNLOGGED TABLE` (`pgbench -i --unlogged-tables`):
+ * the table is logged like every other, which only makes it safer. Any other statement is returned
+ * as it is.
+ */
+export function withoutStorageParameters(tokens: readonly Token[]): readonly Token[] {
+  const words = leadingWords(tokens, 4);
+  if (keyword(words[0]) !== 'CREATE') return tokens;
+  const kinds = words.slice(1, 4).map(keyword);
+  if (!kinds.includes('TABLE') && !kinds.includes('INDEX')) return tokens;
+  const kept: Token[] = [];
+  let depth = 0;
+  let index = 0;
+  while (index < tokens.length) {
+    const token = tokens[index] as Token;
+    if (index < tokens.indexOf(words[1] as Token) + 1 && keyword(token) === 'UNLOGGED') {
+      index = nextSignificantIndex(tokens, index + 1);
+      continue;
+    }
+    if (depth === 0 && keyword(token) === 'WITH') {
+      const open = nextSignificantIndex(tokens, index + 1);
+      if (tokens[open]?.text === '(') {
+        index = closingIndex(tokens, open) + 1;
+        continue;
+      }
+    }
+    if (token.text === '(') depth += 1;
+    if (token.text === ')') depth -= 1;
+    kept.push(token);
+    index += 1;
+  }
+  return kept;
+}
+
+function nextSignificantIndex(tokens: readonly Token[], from: number): number {
+  let index = from;
+  while (index < tokens.length && !isSignificant(tokens[index] as Token)) index += 1;
+  return index;
+}
+
+/** The index of the `)` closing the `(` at `open` (the last token when it is unclosed). */
+function closingIndex(tokens: readonly Token[], open: number): number {
+  let depth = 0;
+  for (let index = open; index < tokens.length; index++) {
+    const text = (tokens[index] as Token).text;
+    if (text === '(') depth += 1;
+    if (text === ')') depth -= 1;
+    if (depth === 0) return index;
+  }
+  return tokens.length - 1;
+}
+
+// ---- generate_series ----
+
+/** Words after which `generate_series(…)` is a table in a FROM clause. */
+const seriesFollows = new Set(['FROM', 'JOIN']);
+
+/**
+ * The tokens with each `FROM generate_series(start, stop [, step]) [[AS] alias [(column)]]` (also
+ * after JOIN) replaced by a subquery counting with a recursive CTE, named as PostgreSQL names the
+ * series: its column is `column`, else `alias`, else `generate_series`. As in PostgreSQL the series is
+ * empty when start is past stop (or an argument is NULL), and counts down with a negative step; a
+ * step of 0 gives start alone (PostgreSQL refuses it, 22023). Numbers only: there are no timestamps.
+ */
+export function withSeriesSubqueries(tokens: readonly Token[]): readonly Token[] {
+  if (!tokens.some((token) => keyword(token) === 'GENERATE_SERIES')) return tokens;
+  const result: Token[] = [];
+  let previous = '';
+  let index = 0;
+  while (index < tokens.length) {
+    const token = tokens[index] as Token;
+    const open = nextSignificantIndex(tokens, index + 1);
+    if (keyword(token) === 'GENERATE_SERIES' && seriesFollows.has(previous) && tokens[open]?.text === '(') {
+      const close = closingIndex(tokens, open);
+      const series = seriesSubquery(tokens, open, close);
+      if (series !== null) {
+        result.push(...series.tokens);
+        index = series.end;
+        previous = '';
+        continue;
+      }
+    }
+    if (isSignificant(token)) previous = keyword(token);
+    result.push(token);
+    index += 1;
+  }
+  return result;
+}
+
+function seriesSubquery(
+  tokens: readonly Token[],
+  open: number,
+  close: number,
+): { tokens: Token[]; end: number } | null {
+  const args = splitAtCommas(tokens.slice(open + 1, close));
+  if (args.length < 2 || args.length > 3 || args.some((arg) => !arg.some(isSignificant))) return null;
+  const bounds = args.map((arg) => [...tokenize('('), ...arg, ...tokenize(')')]);
+  const start = bounds[0] as Token[];
+  const stop = bounds[1] as Token[];
+  const by = bounds[2] ?? tokenize('(1)');
+  // [AS] alias [(column)]
+  let end = close + 1;
+  let at = nextSignificantIndex(tokens, end);
+  if (keyword(tokens[at]) === 'AS') at = nextSignificantIndex(tokens, at + 1);
+  let alias = 'generate_series';
+  let column = 'generate_series';
+  const candidate = tokens[at];
+  const isAlias =
+    candidate !== undefined &&
+    (candidate.kind === 'quoted-identifier' ||
+      (candidate.kind === 'identifier' && !aliasStops.has(keyword(candidate))));
+  if (isAlias) {
+    alias = candidate.text;
+    column = candidate.text;
+    end = at + 1;
+    const columns = nextSignificantIndex(tokens, end);
+    if (tokens[columns]?.text === '(') {
+      const named = tokens[nextSignificantIndex(tokens, columns + 1)];
+      const columnsEnd = closingIndex(tokens, columns);
+      if (named === undefined || nextSignificantIndex(tokens, columns + 2) !== columnsEnd) return null;
+      column = named.text;
+      end = columnsEnd + 1;
+    }
+  }
+  const sql = (text: string) => tokenize(text);
+  const inRange = (value: Token[]) => [
+    ...sql('CASE WHEN '),
+    ...by,
+    ...sql(' > 0 THEN '),
+    ...value,
+    ...sql(' <= '),
+    ...stop,
+    ...sql(' WHEN '),
+    ...by,
+    ...sql(' < 0 THEN '),
+    ...value,
+    ...sql(' >= '),
+    ...stop,
+    ...sql(' END'),
+  ];
+  const next = [...sql('northlight_series.value + '), ...by];
+  return {
+    tokens: [
+      ...sql('(WITH RECURSIVE northlight_series(value) AS (SELECT '),
+      ...start,
+      ...sql(' WHERE '),
+      ...inRange(start),
+      ...sql(' UNION ALL SELECT '),
+      ...next,
+      ...sql(' FROM northlight_series WHERE '),
+      ...inRange(next),
+      ...sql(`) SELECT value AS ${column} FROM northlight_series) AS ${alias}`),
+    ],
+    end,
+  };
+}
+
+/** Words that end a FROM item rather than name it: `generate_series(1, 3) WHERE …` has no alias. */
+const aliasStops = new Set([
+  'WHERE',
+  'GROUP',
+  'HAVING',
+  'ORDER',
+  'LIMIT',
+  'OFFSET',
+  'UNION',
+  'INTERSECT',
+  'EXCEPT',
+  'WINDOW',
+  'JOIN',
+  'INNER',
+  'LEFT',
+  'RIGHT',
+  'FULL',
+  'CROSS',
+  'NATURAL',
+  'ON',
+  'USING',
+  'RETURNING',
+]);

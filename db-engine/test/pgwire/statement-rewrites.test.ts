@@ -1,0 +1,140 @@
+/**
+ * The whole-statement rewrites (src/core/pgwire/statement-rewrites.ts) run on the real kernel, as
+ * the protocol runs them: each rewritten statement is one request entry (several SQLite statements
+ * in one transaction). Proves that TRUNCATE … RESTART IDENTITY prepares whether or not any
+ * AUTOINCREMENT table exists and resets only the named tables' numbering, that ADD PRIMARY KEY's
+ * unique index refuses duplicates, that VACUUM and ANALYZE with tables run, and that
+ * `FROM generate_series(…)` counts as PostgreSQL's does. Over the extended protocol (node-postgres
+ * named statements, on the SQLite test backend), a rewrite into several statements is prepared by
+ * describing its first: SQLite prepares one statement at a time.
+ */
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tokenize, translate } from '../../src/core/pgwire/sql.js';
+import type { KernelHost } from '../../src/kernel/kernel-host.js';
+import { MemoryVolume, startKernel } from '../kernel/support/memory-volume.js';
+import { startTestServer } from './support/server.js';
+import { SqliteTestBackend } from './support/sqlite-backend.js';
+
+const facts = { serverVersion: '15.0', database: 'app', user: 'ann', processId: 7 };
+
+describe('statement rewrites on the real kernel', () => {
+  let host: KernelHost;
+
+  beforeEach(async () => {
+    host = await startKernel(new MemoryVolume());
+  });
+
+  afterEach(async () => {
+    await host?.close();
+  });
+
+  /** Runs PostgreSQL statements, each translated as the protocol translates it; the last one's rows. */
+  async function run(...statements: string[]): Promise<unknown[][]> {
+    let rows: unknown[][] = [];
+    for (const statement of statements) {
+      const { sql } = translate(tokenize(statement), facts);
+      const reply = await host.execute({ statements: [{ sql }] });
+      if (!reply.ok) throw new Error(`${reply.error.sqlstate} ${reply.error.message}\n${sql}`);
+      rows = reply.results[0]!.rows as unknown[][];
+    }
+    return rows;
+  }
+
+  it('TRUNCATE empties each table; RESTART IDENTITY works with and without sqlite_sequence', async () => {
+    await run('CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT)', "INSERT INTO a (v) VALUES ('x'), ('y')");
+    // No AUTOINCREMENT table exists yet: sqlite_sequence does not either.
+    expect(
+      await run('TRUNCATE a RESTART IDENTITY', "INSERT INTO a (v) VALUES ('z')", 'SELECT id FROM a'),
+    ).toEqual([[1]]);
+    await run(
+      'CREATE TABLE b (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT)',
+      'CREATE TABLE c (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT)',
+      "INSERT INTO b (v) VALUES ('x'), ('y')",
+      "INSERT INTO c (v) VALUES ('x'), ('y')",
+    );
+    expect(await run('TRUNCATE TABLE b, c', "INSERT INTO b (v) VALUES ('z')", 'SELECT id FROM b')).toEqual([
+      [3],
+    ]);
+    expect(
+      await run('TRUNCATE b RESTART IDENTITY', "INSERT INTO b (v) VALUES ('z')", 'SELECT id FROM b'),
+    ).toEqual([[1]]);
+    // c was not named: it keeps counting.
+    expect(await run("INSERT INTO c (v) VALUES ('z')", 'SELECT id FROM c')).toEqual([[3]]);
+    expect(await run("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'northlight%'")).toEqual([[0]]);
+  });
+
+  it('ADD PRIMARY KEY is a unique index that refuses duplicates', async () => {
+    await run(
+      'CREATE TABLE t (id int not null, v int) WITH (fillfactor=100)',
+      'INSERT INTO t VALUES (1, 1), (2, 2)',
+      'ALTER TABLE t ADD PRIMARY KEY (id)',
+    );
+    expect(await run('SELECT name FROM pragma_index_list(\'t\') WHERE "unique"')).toEqual([['t_pkey']]);
+    await expect(run('INSERT INTO t VALUES (1, 3)')).rejects.toThrow(/UNIQUE constraint failed: t\.id/);
+    await run('CREATE TABLE d (id int)', 'INSERT INTO d VALUES (1), (1)');
+    await expect(run('ALTER TABLE d ADD PRIMARY KEY (id)')).rejects.toThrow(/UNIQUE constraint failed/);
+  });
+
+  it('FROM generate_series counts as PostgreSQL does, named after its alias', async () => {
+    const values = async (sql: string) => (await run(sql)).map((row) => row[0]);
+    expect(await values('SELECT * FROM generate_series(1, 5)')).toEqual([1, 2, 3, 4, 5]);
+    expect(await values('SELECT x FROM generate_series(5, 1, -2) AS t(x)')).toEqual([5, 3, 1]);
+    expect(await values('SELECT n FROM generate_series(1, 10, 4) n ORDER BY n DESC')).toEqual([9, 5, 1]);
+    expect(await values('SELECT * FROM generate_series(3, 1)')).toEqual([]);
+    expect(await values('SELECT * FROM generate_series(1, NULL)')).toEqual([]);
+    expect(
+      await values('SELECT generate_series FROM generate_series(2, 3) WHERE generate_series > 2'),
+    ).toEqual([3]);
+    expect(
+      await values(
+        'SELECT a.x * b.y FROM generate_series(1, 2) a(x) JOIN generate_series(10, 20, 10) b(y) ON 1 ORDER BY 1',
+      ),
+    ).toEqual([10, 20, 20, 40]);
+    await run(
+      'create table pgbench_accounts(aid int not null,bid int,abalance int,filler char(84)) with (fillfactor=100)',
+      "insert into pgbench_accounts(aid,bid,abalance,filler) select aid, (aid - 1) / 100000 + 1, 0, '' from generate_series(1, 200000) as aid",
+    );
+    expect(await run('SELECT count(*), min(aid), max(aid), max(bid) FROM pgbench_accounts')).toEqual([
+      [200000, 1, 200000, 2],
+    ]);
+  });
+
+  it('multi-table DROP, VACUUM and ANALYZE with tables run', async () => {
+    await run(
+      'CREATE TABLE x (a)',
+      'CREATE TABLE y (a)',
+      'CREATE INDEX y_a ON y (a)',
+      'INSERT INTO y VALUES (1)',
+    );
+    await run('VACUUM ANALYZE x, y', 'VACUUM x', 'ANALYZE y', 'VACUUM', 'VACUUM FULL', 'VACUUM ANALYZE');
+    expect(await run("SELECT tbl FROM sqlite_stat1 WHERE tbl = 'y'")).toEqual([['y']]);
+    await run('DROP TABLE IF EXISTS x, y, z');
+    expect(await run("SELECT name FROM sqlite_schema WHERE name IN ('x', 'y', 'y_a')")).toEqual([]);
+  });
+});
+
+describe('statement rewrites over the extended protocol', () => {
+  it('a DROP or TRUNCATE of several tables can be a prepared statement', async () => {
+    const backend = new SqliteTestBackend();
+    const server = await startTestServer(backend);
+    const client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'app' });
+    await client.connect();
+    try {
+      let count = 0;
+      const prepared = async (text: string) => client.query({ name: `s${count++}`, text });
+      await prepared('CREATE TABLE a (id INTEGER PRIMARY KEY, v INT)');
+      await prepared('CREATE TABLE b (v INT)');
+      await prepared('INSERT INTO a (v) VALUES (1), (2)');
+      expect((await prepared('TRUNCATE a, b RESTART IDENTITY')).command).toBe('TRUNCATE');
+      expect((await prepared('SELECT count(*) AS n FROM a')).rows).toEqual([{ n: '0' }]);
+      expect((await prepared('VACUUM ANALYZE a, b')).command).toBe('VACUUM');
+      expect((await prepared('DROP TABLE a, b')).command).toBe('DROP');
+      await expect(prepared('SELECT * FROM b')).rejects.toThrow(/no such table: b/);
+    } finally {
+      await client.end();
+      await server.stop();
+      backend.close();
+    }
+  });
+});

@@ -656,9 +656,9 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       }
     });
 
-    it.runIf(kind === 'engine')(
-      'a write stopped by statement_timeout rolls back the whole transaction: ROLLBACK TO refuses to resume it',
-      async () => {
+    // Engine only: it stops a running write by statement_timeout, which the better-sqlite3 backend cannot.
+    if (kind === 'engine') {
+      it('a write stopped by statement_timeout rolls back the whole transaction: ROLLBACK TO refuses to resume it', async () => {
         const connection = client();
         await connection.connect();
         const failure = (sql: string) => connection.query(sql).catch((error: unknown) => error);
@@ -680,8 +680,8 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         } finally {
           await connection.end();
         }
-      },
-    );
+      });
+    }
 
     it('casts: PostgreSQL results, and a JS boolean stored through $1::boolean (docs/clients.md)', async () => {
       const connection = client();

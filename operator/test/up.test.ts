@@ -28,6 +28,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '@northlight/protocol/io';
 import { describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from './support/certificates.js';
 import {
   clusterStatus,
   newDataDir,
@@ -41,34 +42,6 @@ import {
 
 const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** A self-signed certificate and its key, made by openssl in `directory`. */
-function selfSignedCertificate(directory: string, name = 'server'): { cert: string; key: string } {
-  const cert = join(directory, `${name}.crt`);
-  const key = join(directory, `${name}.key`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-    ],
-    { stdio: 'pipe' },
-  );
-  return { cert, key };
-}
-
 describe('northlight up (real processes)', () => {
   it('runs the default cluster, fails the writer over, stops, and starts again on the same data', {
     timeout: 420_000,
@@ -79,11 +52,11 @@ describe('northlight up (real processes)', () => {
     expect(none.status).toBe(1);
     expect(none.stderr).toContain(`start one with \`npm start -- --data-dir ${dataDir}\``);
     // The default cluster, with TLS on the PostgreSQL endpoints from a certificate of our own.
-    const certificate = selfSignedCertificate(dataDir);
+    const certificate = await selfSignedCertificate(dataDir);
     const file = join(dataDir, 'tls.yaml');
     writeFileSync(
       file,
-      `apiVersion: northlight.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: { name: demo }\nspec:\n  local:\n    tls: { certFile: ${certificate.cert}, keyFile: ${certificate.key} }\n`,
+      `apiVersion: northlight.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: { name: demo }\nspec:\n  local:\n    tls: { certFile: ${certificate.certFile}, keyFile: ${certificate.keyFile} }\n`,
     );
     let up = await startUp(dataDir, ['-f', file]);
     const ports = state(dataDir).ports;
@@ -370,7 +343,7 @@ describe('northlight up (real processes)', () => {
     expect(left).toBe('');
   });
 
-  it('refuses a bad cluster file and unknown commands without starting anything', () => {
+  it('refuses a bad cluster file and unknown commands without starting anything', async () => {
     const dataDir = newDataDir('northlight-bad-');
     const file = join(dataDir, 'cluster.yaml');
     writeFileSync(
@@ -385,15 +358,15 @@ describe('northlight up (real processes)', () => {
     expect(existsSync(join(dataDir, 'logs'))).toBe(false);
     // TLS files that do not load are found before anything starts: a missing key, a key of another
     // certificate.
-    const first = selfSignedCertificate(dataDir, 'first');
-    const second = selfSignedCertificate(dataDir, 'second');
+    const first = await selfSignedCertificate(dataDir, 'first');
+    const second = await selfSignedCertificate(dataDir, 'second');
     for (const [key, expected] of [
       [join(dataDir, 'missing.key'), /spec\.local\.tls\.keyFile: cannot read .*missing\.key \(ENOENT\)/],
-      [second.key, /spec\.local\.tls: .* are not a PEM certificate and its private key/],
+      [second.keyFile, /spec\.local\.tls: .* are not a PEM certificate and its private key/],
     ] as const) {
       writeFileSync(
         file,
-        `apiVersion: northlight.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: { name: tls }\nspec:\n  local:\n    tls: { certFile: ${first.cert}, keyFile: ${key} }\n`,
+        `apiVersion: northlight.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: { name: tls }\nspec:\n  local:\n    tls: { certFile: ${first.certFile}, keyFile: ${key} }\n`,
       );
       const refused = northlight(['up', '-f', file, '--data-dir', join(dataDir, 'tls-data')]);
       expect(refused.status, refused.stderr).toBe(2);

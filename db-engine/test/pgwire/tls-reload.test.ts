@@ -15,32 +15,15 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from '../support/certificates.js';
 import { type EngineProcess, removeEngineData, StorageFleet, startEngine } from '../support/engine-rig.js';
 
 const run = promisify(execFile);
 const PASSWORD = 'tls-reload-secret';
 
 async function certificate(directory: string, name: string): Promise<{ cert: string; key: string }> {
-  const cert = join(directory, `${name}.crt`);
-  const key = join(directory, `${name}.key`);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${name}`,
-  ]);
-  return { cert, key };
+  const { certFile, keyFile } = await selfSignedCertificate(directory, name, name);
+  return { cert: certFile, key: keyFile };
 }
 
 /** SSLRequest, then a TLS handshake: the common name of the certificate the server presents. */

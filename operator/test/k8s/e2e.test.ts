@@ -43,6 +43,7 @@ import {
   readWriteServiceName,
   STORAGE_VOLUME,
 } from '../../src/k8s/contract.js';
+import { selfSignedCertificate } from '../support/certificates.js';
 import { CORE, KubeApiServer, type TypeRef } from '../support/kube/api-server.js';
 import { TestCluster } from '../support/kube/cluster.js';
 import { OperatorProcess } from './operator-process.js';
@@ -483,24 +484,11 @@ describe('the operator end to end', () => {
     // sslmode=require through both Services.
     const tlsDirectory = join(directory, 'tls');
     mkdirSync(tlsDirectory);
-    const [certFile, keyFile] = [join(tlsDirectory, 'tls.crt'), join(tlsDirectory, 'tls.key')];
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${readWriteServiceName(NAME)}`,
-    ]);
+    const { certFile, keyFile } = await selfSignedCertificate(
+      tlsDirectory,
+      'tls',
+      readWriteServiceName(NAME),
+    );
     await kubectl('create', 'secret', 'tls', `${NAME}-tls`, `--cert=${certFile}`, `--key=${keyFile}`);
     await expect(psql(readWrite, password, 'SELECT 1', 'require')).rejects.toThrow(/SSL/);
     await kubectl(

@@ -9,12 +9,11 @@
  *   from an engine one; SCRAM without TLS (SSLRequest is answered N).
  * Both ask for the same user and password.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { scramVerifierText } from '../../../src/io/pg-scram.js';
+import { selfSignedCertificate } from '../../support/certificates.js';
 import { type EngineProcess, removeEngineData, StorageFleet, startEngine } from '../../support/engine-rig.js';
 import { startTestServer } from './server.js';
 import { SqliteTestBackend } from './sqlite-backend.js';
@@ -34,29 +33,6 @@ export interface Endpoint {
 
 /** Which endpoints offer TLS, known before they start (tests are declared per kind). */
 export const ENDPOINT_TLS: Readonly<Record<EndpointKind, boolean>> = { engine: true, sqlite: false };
-
-async function selfSignedCertificate(directory: string): Promise<{ certFile: string; keyFile: string }> {
-  const keyFile = join(directory, 'key.pem');
-  const certFile = join(directory, 'cert.pem');
-  await promisify(execFile)('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    keyFile,
-    '-out',
-    certFile,
-    '-days',
-    '1',
-    '-subj',
-    '/CN=127.0.0.1',
-  ]);
-  return { certFile, keyFile };
-}
 
 /** The storage rig's own ready timeout (storage-node/test/support/process-rig.ts). */
 const STORAGE_READY_TIMEOUT_MS = 30_000;

@@ -239,11 +239,10 @@ export class CopyDecoder {
     return this.ended;
   }
 
-  push(bytes: Uint8Array): CopyRow[] {
-    if (this.ended) return [];
-    let text: string;
+  /** The text of `bytes` (undefined: the end of the input), or 22021 naming the line it is in. */
+  #decode(bytes: Uint8Array | undefined): string {
     try {
-      text = this.utf8.decode(bytes, { stream: true });
+      return bytes === undefined ? this.utf8.decode() : this.utf8.decode(bytes, { stream: true });
     } catch {
       throw new CopyDataError(
         '22021',
@@ -252,23 +251,16 @@ export class CopyDecoder {
         null,
       );
     }
-    return this.readLines(text, false);
+  }
+
+  push(bytes: Uint8Array): CopyRow[] {
+    if (this.ended) return [];
+    return this.readLines(this.#decode(bytes), false);
   }
 
   finish(): CopyRow[] {
     if (this.ended) return [];
-    let text: string;
-    try {
-      text = this.utf8.decode();
-    } catch {
-      throw new CopyDataError(
-        '22021',
-        'invalid byte sequence for encoding "UTF8"',
-        this.lineNumber + 1,
-        null,
-      );
-    }
-    const rows = this.readLines(text, true);
+    const rows = this.readLines(this.#decode(undefined), true);
     if (this.options.format === 'csv' && this.csvRow.inQuote && !this.ended) {
       throw new CopyDataError('22P04', 'unterminated CSV quoted field', this.csvRowLine, this.csvRowText);
     }

@@ -576,44 +576,51 @@ export class SqlSession {
       throw this.#refused({ kind: 'bad-parameters', message: 'describe takes exactly one statement' }, 0);
     }
     const entry = request.statements[0]!;
-    let stmt = this.#statements.get(entry.sql);
-    if (stmt === undefined) {
-      const sql = this.#textEncoder.encode(entry.sql);
-      const pointer = wasm._sqlite3_malloc(sql.length + 1);
-      if (pointer === 0) throw new RequestFailure({ ...noMemory(), statementIndex: 0 });
-      wasm.HEAPU8.set(sql, pointer);
-      wasm.HEAPU8[pointer + sql.length] = 0;
-      try {
-        const prepared = this.#prepare(pointer, sql.length + 1, 0, 0);
-        if (prepared.stmt === 0)
-          return { columns: [], rows: [], changes: 0, parameterCount: 0, readOnly: true };
-        if (!isBlankSql(sql, prepared.tail)) {
-          wasm._sqlite3_finalize(prepared.stmt);
-          throw new RequestFailure({
-            code: 'NORTHLIGHT_SEVERAL_STATEMENTS',
-            sqlstate: '42601',
-            message: 'cannot insert multiple commands into a prepared statement',
-            statementIndex: 0,
-          });
-        }
-        stmt = prepared.stmt;
-        this.#cacheStatement(entry.sql, stmt);
-      } finally {
-        wasm._sqlite3_free(pointer);
+    // Always prepared afresh: a cached statement keeps the columns of the schema it was prepared on
+    // until its next step re-prepares it, so after a schema change it would describe the old table.
+    // A new statement is cached for the execution that usually follows; a fresh copy of a cached one
+    // is finalized here.
+    const cached = this.#statements.has(entry.sql);
+    const sql = this.#textEncoder.encode(entry.sql);
+    const pointer = wasm._sqlite3_malloc(sql.length + 1);
+    if (pointer === 0) throw new RequestFailure({ ...noMemory(), statementIndex: 0 });
+    wasm.HEAPU8.set(sql, pointer);
+    wasm.HEAPU8[pointer + sql.length] = 0;
+    let stmt: number;
+    try {
+      const prepared = this.#prepare(pointer, sql.length + 1, 0, 0);
+      if (prepared.stmt === 0)
+        return { columns: [], rows: [], changes: 0, parameterCount: 0, readOnly: true };
+      if (!isBlankSql(sql, prepared.tail)) {
+        wasm._sqlite3_finalize(prepared.stmt);
+        throw new RequestFailure({
+          code: 'NORTHLIGHT_SEVERAL_STATEMENTS',
+          sqlstate: '42601',
+          message: 'cannot insert multiple commands into a prepared statement',
+          statementIndex: 0,
+        });
       }
+      stmt = prepared.stmt;
+    } finally {
+      wasm._sqlite3_free(pointer);
     }
-    const columnCount = wasm._sqlite3_column_count(stmt);
-    const columns: string[] = [];
-    for (let column = 0; column < columnCount; column++) {
-      columns.push(wasm.UTF8ToString(wasm._sqlite3_column_name(stmt, column)));
+    try {
+      const columnCount = wasm._sqlite3_column_count(stmt);
+      const columns: string[] = [];
+      for (let column = 0; column < columnCount; column++) {
+        columns.push(wasm.UTF8ToString(wasm._sqlite3_column_name(stmt, column)));
+      }
+      return {
+        columns,
+        rows: [],
+        changes: 0,
+        parameterCount: wasm._sqlite3_bind_parameter_count(stmt),
+        readOnly: wasm._sqlite3_stmt_readonly(stmt) !== 0,
+      };
+    } finally {
+      if (cached) wasm._sqlite3_finalize(stmt);
+      else this.#cacheStatement(entry.sql, stmt);
     }
-    return {
-      columns,
-      rows: [],
-      changes: 0,
-      parameterCount: wasm._sqlite3_bind_parameter_count(stmt),
-      readOnly: wasm._sqlite3_stmt_readonly(stmt) !== 0,
-    };
   }
 
   /**

@@ -1,29 +1,7 @@
 // A cached prepared statement after a schema change: SQLite re-prepares it inside its first step, so
 // its result columns are read after that step, not from the statement as it was cached.
 import { describe, expect, it } from 'vitest';
-import type { ExecuteReply } from '../../src/kernel/messages.js';
-import { PAGE_SIZE_BYTES, type PageGroup } from '../../src/kernel/redo-vfs.js';
-import { SqlSession } from '../../src/kernel/sql-session.js';
-
-async function openWriter(): Promise<{ session: SqlSession; groups: PageGroup[] }> {
-  const groups: PageGroup[] = [];
-  const session = await SqlSession.open({
-    pageSource: { readPage: () => ({ ok: true, page: new Uint8Array(PAGE_SIZE_BYTES) }) },
-    sink: {
-      seal: (group) => {
-        groups.push(group);
-        return 'ok';
-      },
-    },
-    cachePages: 1_000,
-  });
-  return { session, groups };
-}
-
-function ok(reply: ExecuteReply): Extract<ExecuteReply, { ok: true }> {
-  if (!reply.ok) throw new Error(`${reply.error.sqlstate} ${reply.error.message}`);
-  return reply;
-}
+import { ok, openWriter } from './support/writer-session.js';
 
 describe('a cached statement after a schema change', () => {
   it('reports the columns of the statement as SQLite re-prepared it, not as it was cached', async () => {

@@ -6,29 +6,9 @@
 // whose version number comes back with another schema, give the new types; and that probing writes nothing to the volume.
 import { describe, expect, it } from 'vitest';
 import { sqlShape } from '../../src/kernel/declared-types.js';
-import type { ExecuteReply, ExecuteRequest, SqlParam } from '../../src/kernel/messages.js';
-import { PAGE_SIZE_BYTES, type PageGroup } from '../../src/kernel/redo-vfs.js';
-import { SqlSession } from '../../src/kernel/sql-session.js';
-
-async function openWriter(): Promise<{ session: SqlSession; groups: PageGroup[] }> {
-  const groups: PageGroup[] = [];
-  const session = await SqlSession.open({
-    pageSource: { readPage: () => ({ ok: true, page: new Uint8Array(PAGE_SIZE_BYTES) }) },
-    sink: {
-      seal: (group) => {
-        groups.push(group);
-        return 'ok';
-      },
-    },
-    cachePages: 1_000,
-  });
-  return { session, groups };
-}
-
-function ok(reply: ExecuteReply): Extract<ExecuteReply, { ok: true }> {
-  if (!reply.ok) throw new Error(`${reply.error.sqlstate} ${reply.error.message}`);
-  return reply;
-}
+import type { ExecuteRequest, SqlParam } from '../../src/kernel/messages.js';
+import type { SqlSession } from '../../src/kernel/sql-session.js';
+import { ok, openWriter } from './support/writer-session.js';
 
 function typesOf(
   session: SqlSession,

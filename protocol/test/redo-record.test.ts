@@ -10,6 +10,7 @@ import { crc32c } from '../src/core/crc32c.js';
 import { NorthlightError } from '../src/core/errors.js';
 import {
   applyRuns,
+  applyRunsInPlace,
   decodeRedoRecord,
   diffPages,
   encodeRedoRecord,
@@ -416,5 +417,21 @@ describe('diffPages and applyRuns', () => {
     const page = Uint8Array.of(1, 2, 3, 4);
     expect([...applyRuns(page, [{ offset: 1, bytes: Uint8Array.of(9) }])]).toEqual([1, 9, 3, 4]);
     expect([...page]).toEqual([1, 2, 3, 4]);
+  });
+
+  it('applyRunsInPlace writes into the page itself, and checks every run before it changes a byte', () => {
+    const page = Uint8Array.of(1, 2, 3, 4);
+    applyRunsInPlace(page, [
+      { offset: 0, bytes: Uint8Array.of(7) },
+      { offset: 2, bytes: Uint8Array.of(8, 9) },
+    ]);
+    expect([...page]).toEqual([7, 2, 8, 9]);
+    expect(() =>
+      applyRunsInPlace(page, [
+        { offset: 0, bytes: Uint8Array.of(5) },
+        { offset: 3, bytes: Uint8Array.of(5, 5) },
+      ]),
+    ).toThrow(AssertionError);
+    expect([...page]).toEqual([7, 2, 8, 9]);
   });
 });

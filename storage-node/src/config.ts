@@ -38,6 +38,10 @@ export const DEFAULT_BACKUP_INTERVAL_MS = 1000;
 export const DEFAULT_GOSSIP_INTERVAL_MS = 1000;
 /** STORAGE_NODE_DEFAULTS has the same. */
 export const DEFAULT_MATERIALIZE_INTERVAL_MS = 1000;
+/** STORAGE_NODE_DEFAULTS has the same. */
+export const DEFAULT_MATERIALIZE_RECORDS_PER_STEP = 2048;
+/** A step's records are decoded and held at once: a bound on that memory and on the step's length. */
+export const MATERIALIZE_RECORDS_PER_STEP_MAX = 1_048_576;
 /** The page and record caches' default size each (STORAGE_NODE_DEFAULTS has the same). */
 export const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_PAGE_SIZE_BYTES = 8 * 1024;
@@ -81,6 +85,8 @@ export interface StorageNodeConfig {
   readonly backupIntervalMs: number;
   /** How often records are coalesced into page images (materialization) and collected. */
   readonly materializeIntervalMs: number;
+  /** At most this many records coalesced by one materialization step. */
+  readonly materializeRecordsPerStep: number;
   /** Memory for page images (the page store's image cache; 0: none). */
   readonly pageCacheBytes: number;
   /** Memory for decoded records after their append (the record cache; 0: none). */
@@ -143,6 +149,11 @@ export const CONFIG_OPTIONS = {
     'materialize-interval-ms',
     'coalesce records into page images every … ms: longer coalesces more records per page write',
     { defaultValue: String(DEFAULT_MATERIALIZE_INTERVAL_MS) },
+  ),
+  materializeRecordsPerStep: option(
+    'materialize-records-per-step',
+    'at most … records coalesced by one materialization step (a backlog takes several steps, one after another)',
+    { defaultValue: String(DEFAULT_MATERIALIZE_RECORDS_PER_STEP) },
   ),
   pageCacheBytes: option(
     'page-cache-bytes',
@@ -254,6 +265,16 @@ export function parseStorageNodeConfigResult(
     },
     DEFAULT_MATERIALIZE_INTERVAL_MS,
   );
+  const materializeRecordsPerStep = field(
+    'materializeRecordsPerStep',
+    (text) => {
+      const value = parseInteger(text);
+      return value !== undefined && value >= 1 && value <= MATERIALIZE_RECORDS_PER_STEP_MAX
+        ? valid(value)
+        : invalid(`is not a number of records (an integer 1 … ${MATERIALIZE_RECORDS_PER_STEP_MAX})`);
+    },
+    DEFAULT_MATERIALIZE_RECORDS_PER_STEP,
+  );
   const pageCacheBytes = field('pageCacheBytes', parseMemory, DEFAULT_CACHE_BYTES);
   const recordCacheBytes = field('recordCacheBytes', parseMemory, DEFAULT_CACHE_BYTES);
   const hydrationBytesPerSecond = field(
@@ -288,6 +309,7 @@ export function parseStorageNodeConfigResult(
       backupIntervalMs: objectStore === undefined ? 0 : backupIntervalMs!,
       s3Prefix: s3Prefix!,
       materializeIntervalMs: materializeIntervalMs!,
+      materializeRecordsPerStep: materializeRecordsPerStep!,
       pageCacheBytes: pageCacheBytes!,
       recordCacheBytes: recordCacheBytes!,
       hydrationBytesPerSecond: hydrationBytesPerSecond!,

@@ -297,6 +297,7 @@ async function startAndServe(
     backupIntervalMs: config.backupIntervalMs,
     backupPrefix: config.s3Prefix,
     materializeIntervalMs: config.materializeIntervalMs,
+    materializeRecordsPerStep: config.materializeRecordsPerStep,
     pageCacheBytes: config.pageCacheBytes,
     recordCacheBytes: config.recordCacheBytes,
     hydrationBytesPerSecond: config.hydrationBytesPerSecond,

@@ -53,6 +53,7 @@ describe('storage node configuration', () => {
         '--backup-interval-ms=250',
         '--gossip-interval-ms=500',
         '--materialize-interval-ms=5000',
+        '--materialize-records-per-step=16384',
         '--page-cache-bytes=128MiB',
         '--record-cache-bytes=0',
         '--hydration-bytes-per-second=32MiB',
@@ -85,6 +86,7 @@ describe('storage node configuration', () => {
       backupIntervalMs: 250,
       gossipIntervalMs: 500,
       materializeIntervalMs: 5000,
+      materializeRecordsPerStep: 16_384,
       pageCacheBytes: 128 * 1024 * 1024,
       recordCacheBytes: 0,
       hydrationBytesPerSecond: 32 * 1024 * 1024,
@@ -108,6 +110,7 @@ describe('storage node configuration', () => {
       backupIntervalMs: 0, // no bucket: no staging
       gossipIntervalMs: 1000,
       materializeIntervalMs: 1000,
+      materializeRecordsPerStep: 2048,
       pageCacheBytes: 32 * 1024 * 1024,
       recordCacheBytes: 32 * 1024 * 1024,
       hydrationBytesPerSecond: 0,
@@ -186,6 +189,14 @@ describe('storage node configuration', () => {
     [
       '--materialize-interval-ms=0',
       '--materialize-interval-ms / NORTHLIGHT_MATERIALIZE_INTERVAL_MS: must be positive',
+    ],
+    [
+      '--materialize-records-per-step=0',
+      '--materialize-records-per-step / NORTHLIGHT_MATERIALIZE_RECORDS_PER_STEP: is not a number of records',
+    ],
+    [
+      '--materialize-records-per-step=2000000',
+      '--materialize-records-per-step / NORTHLIGHT_MATERIALIZE_RECORDS_PER_STEP: is not a number of records (an integer 1 … 1048576)',
     ],
     ['--page-cache-bytes=-1', '--page-cache-bytes / NORTHLIGHT_PAGE_CACHE_BYTES: is not a size in bytes'],
     ['--record-cache-bytes=1GB', '--record-cache-bytes / NORTHLIGHT_RECORD_CACHE_BYTES: is not a size'],

@@ -333,12 +333,21 @@ export function diffPages(before: Uint8Array, after: Uint8Array, options: DiffOp
 /** A new page: `page` with `runs` written over it. Every run must lie within the page (asserted). */
 export function applyRuns(page: Uint8Array, runs: readonly DiffRun[]): Uint8Array {
   const result = page.slice();
+  applyRunsInPlace(result, runs);
+  return result;
+}
+
+/**
+ * `runs` written over `page` itself, for a caller that owns the page (materialization applies a
+ * page's records one after another to one copy). Every run must lie within the page (asserted, all of
+ * them before any byte changes).
+ */
+export function applyRunsInPlace(page: Uint8Array, runs: readonly DiffRun[]): void {
   for (const run of runs) {
     if (!(Number.isInteger(run.offset) && run.offset >= 0 && run.offset + run.bytes.length <= page.length))
       throw new AssertionError(
         `run [${run.offset}, +${run.bytes.length}) lies outside the ${page.length}-byte page`,
       );
-    result.set(run.bytes, run.offset);
   }
-  return result;
+  for (const run of runs) page.set(run.bytes, run.offset);
 }

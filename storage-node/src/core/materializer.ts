@@ -36,7 +36,7 @@
  *      soon pass the frozen image point, and every peer would refuse to read the page that low.
  */
 import {
-  applyRuns,
+  applyRunsInPlace,
   type Environment,
   isNorthlightError,
   type Lsn,
@@ -221,7 +221,7 @@ export async function buildImage(
       storage.recordDamaged(env, segment, record, foundBy);
       return undefined;
     }
-    page = applyRuns(page, decoded.runs);
+    applyRunsInPlace(page, decoded.runs); // `page` is this call's own copy
   }
   return page;
 }

@@ -58,14 +58,18 @@
  *      a. Before every operation that changes the directory (`isHeld`, called by the process's disk,
  *         io/lock-checked-disk.ts): LOCK is still the very file this holder linked (same inode; the
  *         holder keeps it open, so its number is not given to another file). A takeover always
- *         removes LOCK and links another file, so the inode tells; one stat (~1 µs, against the
- *         write and the fsync it guards). So the writes that woke up with the holder (a group commit
- *         of appends that arrived while it was frozen, a materialization step) are refused, typed.
+ *         removes LOCK and links another file, so the inode tells; one stat, whose yes the disk
+ *         reuses for 1 ms of the monotonic clock (a burst of page writes would otherwise pay one stat
+ *         each). So the writes that woke up with the holder (a group commit of appends that arrived
+ *         while it was frozen, a materialization step) are refused, typed: the freeze that lets a
+ *         takeover happen lasts at least the heartbeat's stale limit, far more than that 1 ms.
  *      b. At its next beat (at most HEARTBEAT_MS after it wakes): LOCK still holds its token. This
  *         also catches a lock rewritten in place (by hand), which keeps the inode.
  *      Left open: a freeze that falls between check (a) and the write it guards (a few microseconds:
- *      the check and the write's submission run in one turn of the event loop), or writes already
- *      submitted to the kernel when it froze. Closing that needs a lock the kernel enforces.
+ *      the check and the write's submission run in one turn of the event loop), writes already
+ *      submitted to the kernel when it froze, and (should the monotonic clock not count the freeze,
+ *      as a paused VM's may not) the writes of the first millisecond after it. Closing that needs a
+ *      lock the kernel enforces.
  */
 import { randomUUID } from 'node:crypto';
 import {

@@ -157,4 +157,37 @@ describe('page store image cache', () => {
     expect(off.cachedBytes).toBe(0);
     await off.close();
   });
+
+  it('reuses a dropped entry’s buffer for the next image built, never one the cache or a caller still holds (P6)', async () => {
+    const store = await openStore(1024 * 1024);
+    // A materialization step's image: built in a buffer of the store's, given up to writeMany.
+    const built = store.newPage();
+    built.set(page(1));
+    const [first] = await store.writeMany(1, 10n, [{ pageNo: 7, bytes: built }], { cache: true });
+    // Rewriting reads it into a buffer of its own: changing that changes neither the cache nor the disk.
+    const rewrite = await store.readForRewrite(first!, 1, 7, 10n);
+    expect(rewrite).toEqual(page(1));
+    expect(rewrite).not.toBe(built);
+    rewrite.set(page(2));
+    expect(await store.read(first!, 1, 7, 10n)).toEqual(page(1));
+    expect(await store.read(first!, 1, 7, 10n, { fromDisk: true })).toEqual(page(1));
+    const [second] = await store.writeMany(1, 11n, [{ pageNo: 7, bytes: rewrite }], { cache: true });
+    // The superseded image is freed: its cached buffer becomes a spare, handed out zeroed.
+    store.free(first!);
+    const zeroed = store.newPage();
+    expect(zeroed).not.toBe(rewrite); // still the cache's, for the second image
+    expect(zeroed.every((byte) => byte === 0)).toBe(true);
+    store.free(second!);
+    // A hit fills a spare (the buffer `rewrite` was, now dropped by the cache) with the cached bytes.
+    const [third] = await store.writeMany(1, 12n, [{ pageNo: 8, bytes: page(3) }], { cache: true });
+    const filled = await store.readForRewrite(third!, 1, 8, 12n);
+    expect(filled).toBe(rewrite);
+    expect(filled).toEqual(page(3));
+    // A miss (the freed slot, still on disk) reads a buffer of its own, and caches a copy.
+    const missed = await store.readForRewrite(second!, 1, 7, 11n);
+    expect(missed).toEqual(page(2));
+    missed.fill(9);
+    expect(await store.read(second!, 1, 7, 11n)).toEqual(page(2));
+    await store.close();
+  });
 });

@@ -202,10 +202,10 @@ export async function buildImage(
   const base = segment.pages.get(pageNo);
   let page: Uint8Array;
   if (base === undefined) {
-    page = new Uint8Array(storage.options.pageSizeBytes);
+    page = storage.pageStore.newPage();
   } else {
     try {
-      page = await storage.pageStore.read(base.slot, segment.control.number, pageNo, base.lsn);
+      page = await storage.pageStore.readForRewrite(base.slot, segment.control.number, pageNo, base.lsn);
     } catch (error) {
       if (!isDecodeError(error)) throw error;
       storage.pageDamaged(env, segment, pageNo, foundBy);

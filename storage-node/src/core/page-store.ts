@@ -38,6 +38,12 @@
  *      can be reused. So a cached image is exactly what the slot holds, as written. What the cache
  *      hides is the medium rotting under it; that is the scrubber's job, which reads the disk
  *      (`read(…, { fromDisk: true })`), as a read does again once the image is evicted.
+ *  P6. Spare page buffers: the buffer of an entry the cache drops (evicted, its slot freed or
+ *      rewritten) is kept, up to `SPARE_PAGES_MAX`, and reused for the next image a materialization
+ *      step builds (`readForRewrite`, `newPage`), so the thousands of images a second a busy node
+ *      builds allocate nothing. Safe because the cache is the only holder of its entries' bytes: `read`
+ *      hands out copies, and `writeMany(…, { cache: true })` takes its images from a caller that gives
+ *      them up (the materializer). A spare goes to exactly one caller, which owns it.
  */
 import { assert, crc32c, type Disk, type DiskFile, type Logger, NorthlightError } from '@northlight/protocol';
 import type { StorageMetrics } from './metrics.js';
@@ -50,6 +56,8 @@ const FILE_MAGIC = 0x53504c4e; // 'NLPS'
 const SLOT_MAGIC = 0x49504c4e; // 'NLPI'
 /** Slots read per disk read when the store is scanned at open. */
 const SCAN_SLOTS_PER_READ = 256;
+/** At most this many spare page buffers are kept for reuse (P6). */
+const SPARE_PAGES_MAX = 512;
 
 export interface PageImageRef {
   readonly slot: number;
@@ -80,6 +88,8 @@ export class PageStore {
   readonly #cache = new Map<number, Uint8Array>();
   readonly #cacheBytesMax: number;
   #cacheBytes = 0;
+  /** P6: page buffers the cache dropped, for the next images built. */
+  readonly #spares: Uint8Array[] = [];
 
   private constructor(
     path: string,
@@ -126,6 +136,7 @@ export class PageStore {
       if (this.#cacheBytes <= this.#cacheBytesMax) break;
       this.#cache.delete(oldest);
       this.#cacheBytes -= bytes.length;
+      this.#spare(bytes);
     }
   }
 
@@ -134,6 +145,26 @@ export class PageStore {
     if (cached === undefined) return;
     this.#cache.delete(slot);
     this.#cacheBytes -= cached.length;
+    this.#spare(cached);
+  }
+
+  /** P6: keeps a dropped entry's bytes for reuse, if they are a whole buffer of one page. */
+  #spare(bytes: Uint8Array): void {
+    if (
+      this.#spares.length < SPARE_PAGES_MAX &&
+      bytes.byteOffset === 0 &&
+      bytes.length === this.#pageSizeBytes &&
+      bytes.buffer.byteLength === this.#pageSizeBytes
+    )
+      this.#spares.push(bytes);
+  }
+
+  /** A zeroed page the caller owns (a spare buffer when there is one, P6). */
+  newPage(): Uint8Array {
+    const spare = this.#spares.pop();
+    if (spare === undefined) return new Uint8Array(this.#pageSizeBytes);
+    spare.fill(0);
+    return spare;
   }
 
   /**
@@ -342,6 +373,27 @@ export class PageStore {
     // A slot freed while the read was in flight is remembered all the same: nothing refers to it
     // any more, and whatever reuses it writes it first, which replaces the entry (P5).
     this.#remember(slot, page.slice());
+    return page;
+  }
+
+  /**
+   * `read` for an image about to be rewritten (materialization): from the image cache, the copy goes
+   * into a spare buffer (P6) rather than a new one. The caller owns it, as with `read`.
+   */
+  async readForRewrite(
+    slot: number,
+    segmentNumber: number,
+    pageNo: number,
+    lsn: bigint,
+  ): Promise<Uint8Array> {
+    const cached = this.#cache.get(slot);
+    if (cached === undefined) return this.read(slot, segmentNumber, pageNo, lsn);
+    assert(slot < this.#slotCount, `read of slot ${slot} past the end`);
+    this.#cache.delete(slot); // most recently used: to the end
+    this.#cache.set(slot, cached);
+    this.#metrics.pageCacheLookup(true);
+    const page = this.#spares.pop() ?? new Uint8Array(this.#pageSizeBytes);
+    page.set(cached);
     return page;
   }
 

@@ -114,6 +114,15 @@ describe('bad input', () => {
         return [a, b];
       },
     ],
+    [
+      'a fork of the chain behind a later record of the batch',
+      (writer) => {
+        const a = writer.record(0, 1, [run(0, 1, 1)]);
+        const b = writer.record(0, 1, [run(0, 1, 2)]);
+        const c = { ...writer.record(0, 1, [run(0, 1, 3)]), backlink: a.backlink };
+        return [a, b, c];
+      },
+    ],
     ['a backlink below the SCL', (writer) => [{ ...writer.record(0, 1, [run(0, 1, 1)]), backlink: lsn(2) }]],
     [
       'a held LSN with another backlink',

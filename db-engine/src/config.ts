@@ -90,6 +90,14 @@ export interface PgListenerConfig {
   readonly idleInTransactionTimeoutMs: number;
   /** A statement waiting this long for the SQL writer gives up (55P03). */
   readonly lockWaitTimeoutMs: number;
+  /**
+   * serial: a read-write transaction holds the SQL writer from its first statement to its commit.
+   * optimistic: it holds it only for each statement and for its commit, which replay its statements
+   * and fail with 40001 when another transaction changed what it saw (transaction-gate.ts).
+   */
+  readonly transactions: 'serial' | 'optimistic';
+  /** An optimistic transaction with more statements than this takes the writer after all. */
+  readonly optimisticMaxStatements: number;
   /** A connection with no traffic for this long is closed; 0 = never. */
   readonly idleSessionTimeoutMs: number;
   /** A larger protocol message closes the connection (08P01). */
@@ -203,6 +211,16 @@ const OPTIONS = {
     'pg-lock-wait-timeout-ms',
     'a statement waiting this long for the SQL writer (held by another transaction) fails with 55P03',
     '30000',
+  ),
+  pgTransactions: option(
+    'pg-transactions',
+    'serial (a read-write transaction holds the SQL writer from its first statement to COMMIT) or optimistic (each statement and the COMMIT hold it alone; COMMIT replays the transaction and fails with 40001 if another changed what it saw)',
+    'serial',
+  ),
+  pgOptimisticMaxStatements: option(
+    'pg-optimistic-max-statements',
+    'an optimistic transaction that runs more statements than this holds the SQL writer from then on (each statement replays the ones before it)',
+    '16',
   ),
   pgIdleSessionTimeoutMs: option(
     'pg-idle-session-timeout-ms',
@@ -384,6 +402,9 @@ export function parseEngineConfig(
   const pgUser = raw('pgUser')!;
   if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(pgUser))
     problems.push(`${named('pgUser')} must be a user name of letters, digits, _ $ - (at most 63)`);
+  const pgTransactions = raw('pgTransactions')!;
+  if (pgTransactions !== 'serial' && pgTransactions !== 'optimistic')
+    problems.push(`${named('pgTransactions')} must be serial or optimistic`);
   const pgTlsCert = raw('pgTlsCert');
   const pgTlsKey = raw('pgTlsKey');
   if ((pgTlsCert === undefined) !== (pgTlsKey === undefined))
@@ -424,6 +445,8 @@ export function parseEngineConfig(
       maxConnections: integer('pgMaxConnections', 1, 100_000),
       idleInTransactionTimeoutMs: integer('pgIdleInTransactionTimeoutMs', 0, 86_400_000),
       lockWaitTimeoutMs: integer('pgLockWaitTimeoutMs', 1, 86_400_000),
+      transactions: pgTransactions === 'optimistic' ? 'optimistic' : 'serial',
+      optimisticMaxStatements: integer('pgOptimisticMaxStatements', 1, 1_024),
       idleSessionTimeoutMs: integer('pgIdleSessionTimeoutMs', 0, 86_400_000),
       maxMessageBytes: size('pgMaxMessageBytes', 1024),
       maxResultBytes: size('pgMaxResultBytes', 1024),

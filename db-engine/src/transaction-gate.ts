@@ -45,6 +45,25 @@
  * regained), the transaction is gone with the old kernel: its next step fails with 40001 and the
  * client may run it again.
  *
+ * Optimistic transactions (`optimistic`, the engine's `--pg-transactions optimistic`): a read-write
+ * transaction need not hold the gate across its client's round trips. Each of its statements is a
+ * request of its own, queued like an autocommit one, that replays the transaction's earlier statements
+ * in a fresh SQLite transaction, checks that each gives the result its client saw (a fingerprint,
+ * kernel/result-fingerprint.ts), runs the new one, and rolls everything back; COMMIT is one request
+ * that replays them all, checks them, and commits (one group). So a statement sees the latest commits
+ * and the transaction's own writes, and the gate is held for one request at a time, never for a round
+ * trip. Why this is serializable: at its commit, the transaction runs alone on the latest state, and
+ * its client saw exactly what that run shows; a client's next statement can depend only on what it
+ * saw, so the history is the serial one in commit order. When a replayed statement gives another
+ * result (another transaction committed a change it read), or fails where it succeeded, the step or
+ * COMMIT fails with 40001 and nothing of the transaction is kept; the wire protocol then runs that
+ * session's next transaction serially, so a client that retries gets through (a statement that reads
+ * the clock gives another result at every replay). Writes that do not change what the client saw
+ * (`UPDATE … SET k = k + 1` still updates one row) do not conflict. The costs: each step re-runs the
+ * earlier statements (their number squared over a transaction), so past `optimisticMaxStatements`
+ * (and at a savepoint, which lives in the kernel's one transaction) it takes the gate, its `open` step
+ * replaying and checking what it ran; and a transaction may fail where a serial one would have waited.
+ *
  * Savepoints are counted here, by depth (the wire protocol keeps their names): taken, released and
  * rolled back to by kernel steps once the transaction is in the kernel; before that, and in a READ
  * ONLY transaction, there is nothing to undo, so only the count changes (the `open` step takes the
@@ -65,7 +84,19 @@ export interface TransactionGateOptions {
   readonly lockWaitTimeoutMs: number;
   /** A replica: no transaction takes the gate (every one is read-only). */
   readonly readOnly?: boolean;
+  /**
+   * Read-write transactions run optimistically (see "Optimistic transactions" above) unless a
+   * transaction asks otherwise; false: every one holds the gate from its first statement.
+   */
+  readonly optimistic?: boolean;
+  /**
+   * An optimistic transaction that reaches more statements than this takes the gate (each of its
+   * steps replays all its earlier statements, so its cost grows with their square). Default 16.
+   */
+  readonly optimisticMaxStatements?: number;
 }
+
+export const OPTIMISTIC_MAX_STATEMENTS_DEFAULT = 16;
 
 export interface BeginOptions {
   readonly readOnly: boolean;
@@ -73,6 +104,8 @@ export interface BeginOptions {
   readonly idleTimeoutMs?: number;
   /** Called once if the gate rolls the transaction back on its own (idle timeout). */
   readonly onAbandoned?: (error: SqlError) => void;
+  /** false: this transaction holds the gate from its first statement even when the gate is optimistic. */
+  readonly optimistic?: boolean;
 }
 
 export type GateReply<T> =
@@ -87,6 +120,12 @@ export interface GateStatus {
   readonly transactionsCommitted: number;
   readonly transactionsRolledBack: number;
   readonly transactionsTimedOut: number;
+  /** Committed without ever holding the gate (optimistic). */
+  readonly transactionsCommittedOptimistic: number;
+  /** Optimistic transactions that took the gate (a savepoint, too many statements). */
+  readonly transactionsPromoted: number;
+  /** Steps or commits of optimistic transactions that failed their replay (40001). */
+  readonly serializationFailures: number;
 }
 
 interface Waiter {
@@ -110,6 +149,9 @@ export class TransactionGate {
   #committed = 0;
   #rolledBack = 0;
   #timedOut = 0;
+  #committedOptimistic = 0;
+  #promoted = 0;
+  #serializationFailures = 0;
 
   constructor(execute: GatedExecute, options: TransactionGateOptions) {
     this.#execute = execute;
@@ -125,6 +167,9 @@ export class TransactionGate {
       transactionsCommitted: this.#committed,
       transactionsRolledBack: this.#rolledBack,
       transactionsTimedOut: this.#timedOut,
+      transactionsCommittedOptimistic: this.#committedOptimistic,
+      transactionsPromoted: this.#promoted,
+      serializationFailures: this.#serializationFailures,
     };
   }
 
@@ -137,6 +182,7 @@ export class TransactionGate {
     request: ExecuteRequest,
     signal?: AbortSignal,
     lockWaitMs = this.#options.lockWaitTimeoutMs,
+    releaseReadsEarly = false,
   ): Promise<EngineReply> {
     if (request.describeOnly === true) return this.#execute(request);
     const enteredAtMs = Date.now();
@@ -147,16 +193,22 @@ export class TransactionGate {
     return this.#execute(request, {
       ...(signal === undefined ? {} : { signal }),
       ...(startWithinMs === undefined ? {} : { startWithinMs }),
+      ...(releaseReadsEarly ? { releaseReadsEarly } : {}),
     });
   }
 
   /** Opens a transaction (nothing reaches the kernel, and the gate is not taken, until it runs SQL). */
   begin(options: BeginOptions): GateTransaction {
     this.#open++;
+    const readOnly = options.readOnly || this.#options.readOnly === true;
     return new GateTransaction(this, this.#nextId++, {
-      readOnly: options.readOnly || this.#options.readOnly === true,
+      readOnly,
       idleTimeoutMs: options.idleTimeoutMs ?? this.#options.idleTimeoutMs,
       onAbandoned: options.onAbandoned,
+      optimisticMaxStatements:
+        readOnly || this.#options.optimistic !== true || options.optimistic === false
+          ? 0
+          : (this.#options.optimisticMaxStatements ?? OPTIMISTIC_MAX_STATEMENTS_DEFAULT),
     });
   }
 
@@ -183,6 +235,13 @@ export class TransactionGate {
     if (this.#holder?.id !== id) return;
     this.#holder = undefined;
     this.#drain();
+  }
+
+  /** @internal */
+  counted(what: 'committed-optimistic' | 'promoted' | 'serialization-failure'): void {
+    if (what === 'committed-optimistic') this.#committedOptimistic++;
+    else if (what === 'promoted') this.#promoted++;
+    else this.#serializationFailures++;
   }
 
   /** @internal */
@@ -281,6 +340,16 @@ export class GateTransaction {
   #savepoints = 0;
   #ended = false;
   #idleTimer: NodeJS.Timeout | undefined;
+  /**
+   * Optimistic (see "Optimistic transactions"): the statements run so far, which every later step
+   * replays, and the fingerprints of the results their client saw. Empty once it holds the gate.
+   */
+  #log: SqlStatement[] = [];
+  #fingerprints: string[] = [];
+  /** The value flags its steps ran with: a replay must build its results the same way. */
+  #logFlags: { typedValues: boolean; declaredTypes: boolean } | undefined;
+  /** Statements it may run without the gate; 0 once it holds it, or when it never runs optimistically. */
+  #optimisticMaxStatements: number;
 
   constructor(
     gate: TransactionGate,
@@ -289,6 +358,7 @@ export class GateTransaction {
       readOnly: boolean;
       idleTimeoutMs: number;
       onAbandoned: ((error: SqlError) => void) | undefined;
+      optimisticMaxStatements: number;
     },
   ) {
     this.#gate = gate;
@@ -296,6 +366,7 @@ export class GateTransaction {
     this.readOnly = options.readOnly;
     this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#onAbandoned = options.onAbandoned;
+    this.#optimisticMaxStatements = options.optimisticMaxStatements;
     this.#armIdleTimer();
   }
 
@@ -332,6 +403,13 @@ export class GateTransaction {
         );
         return reply.ok ? { ok: true, value: reply.results } : { ok: false, error: reply.error };
       }
+      const flags = {
+        typedValues: options.typedValues === true,
+        declaredTypes: options.declaredTypes === true,
+      };
+      if (!this.#inKernel && this.#optimisticFor(statements.length, flags)) {
+        return await this.#runOptimistic(statements, typed, options);
+      }
       if (!this.#inKernel) {
         const acquired = await this.#gate.acquire(this.id, options.signal, options.lockWaitMs);
         if (!acquired.ok) return acquired; // not taken: the transaction stays as it was
@@ -339,12 +417,23 @@ export class GateTransaction {
       const step = this.#inKernel ? 'continue' : 'open';
       const savepointDepth =
         step === 'open' && this.#savepoints > 0 ? { savepointDepth: this.#savepoints } : {};
+      // An optimistic transaction taking the gate: its `open` replays what it ran, checked as a commit
+      // would check it (a changed result fails it with 40001), and it goes on holding the gate.
+      const promoted = step === 'open' && this.#log.length > 0;
+      const replay = promoted ? { replay: { fingerprints: this.#fingerprints, commit: false } } : {};
+      const sent = promoted ? [...this.#log, ...statements] : statements;
+      if (promoted) this.#gate.counted('promoted');
+      this.#log = [];
+      this.#fingerprints = [];
+      this.#optimisticMaxStatements = 0;
       this.#inKernel = true;
       // Released as soon as the kernel answers: see "What a statement inside a transaction sees".
       const reply = await this.#step(
-        { statements, transaction: { id: this.id, step, ...savepointDepth }, ...typed },
+        { statements: sent, transaction: { id: this.id, step, ...savepointDepth }, ...replay, ...typed },
         { releaseReadsEarly: true, ...(options.signal === undefined ? {} : { signal: options.signal }) },
       );
+      if (!reply.ok && reply.error.code === SERIALIZATION_FAILURE)
+        this.#gate.counted('serialization-failure');
       if (!reply.ok) {
         this.#failed(reply);
         return { ok: false, error: reply.error };
@@ -353,6 +442,80 @@ export class GateTransaction {
     } finally {
       this.#armIdleTimer();
     }
+  }
+
+  /**
+   * Whether the next step runs optimistically: the gate is optimistic, the transaction never held it
+   * and holds no savepoint, stays within its statement budget, and its values are built as before.
+   */
+  #optimisticFor(count: number, flags: { typedValues: boolean; declaredTypes: boolean }): boolean {
+    if (this.#savepoints > 0 || this.#log.length + count > this.#optimisticMaxStatements) return false;
+    const before = this.#logFlags;
+    if (
+      before !== undefined &&
+      (before.typedValues !== flags.typedValues || before.declaredTypes !== flags.declaredTypes)
+    )
+      return false;
+    this.#logFlags = flags;
+    return true;
+  }
+
+  /**
+   * One step of an optimistic transaction: a request of its own, queued like an autocommit one, that
+   * replays the transaction's statements so far, runs the new ones, and rolls everything back. Its
+   * reply is released as soon as the kernel answers, as a statement's in a transaction holding the
+   * gate is.
+   */
+  async #runOptimistic(
+    statements: readonly SqlStatement[],
+    typed: { readonly typedValues?: boolean; readonly declaredTypes?: boolean },
+    options: { readonly signal?: AbortSignal; readonly lockWaitMs?: number },
+  ): Promise<GateReply<readonly StatementResult[]>> {
+    const reply = await guarded(() =>
+      this.#gate.execute(
+        {
+          statements: [...this.#log, ...statements],
+          replay: { fingerprints: this.#fingerprints, commit: false },
+          ...typed,
+        },
+        options.signal,
+        options.lockWaitMs,
+        true,
+      ),
+    );
+    if (!reply.ok) {
+      if (reply.error.code === SERIALIZATION_FAILURE) this.#gate.counted('serialization-failure');
+      this.#dead = reply.error;
+      return { ok: false, error: reply.error };
+    }
+    const fingerprints = reply.fingerprints;
+    assert(fingerprints?.length === statements.length, 'a replay without the fingerprints of its results');
+    this.#log.push(...statements);
+    this.#fingerprints.push(...fingerprints);
+    return { ok: true, value: reply.results };
+  }
+
+  /** An optimistic transaction's commit: replays every statement, checks it, and commits. */
+  async #commitOptimistic(): Promise<GateReply<void>> {
+    const flags = this.#logFlags;
+    const reply = await guarded(() =>
+      this.#gate.execute({
+        statements: this.#log,
+        replay: { fingerprints: this.#fingerprints, commit: true },
+        ...(flags?.typedValues === true ? { typedValues: true } : {}),
+        ...(flags?.declaredTypes === true ? { declaredTypes: true } : {}),
+      }),
+    );
+    this.#log = [];
+    this.#fingerprints = [];
+    if (!reply.ok) {
+      if (reply.error.code === SERIALIZATION_FAILURE) this.#gate.counted('serialization-failure');
+      this.#end('rolled-back');
+      return { ok: false, error: reply.error };
+    }
+    this.#gate.counted('committed-optimistic');
+    this.#end('committed');
+    return { ok: true, value: undefined };
   }
 
   /**
@@ -391,6 +554,17 @@ export class GateTransaction {
       return { ok: false, error: abortedError(this.#aborted) };
     }
     const depthAfter = step === 'release' ? depth - 1 : depth;
+    if (!this.readOnly && !this.#inKernel && this.#log.length > 0) {
+      // An optimistic transaction with statements to undo: it takes the gate first (savepoints live
+      // in the kernel's one transaction), and its `open` replays them.
+      const flags = this.#logFlags;
+      this.#optimisticMaxStatements = 0;
+      const promoted = await this.run([], {
+        ...(flags?.typedValues === true ? { typedValues: true } : {}),
+        ...(flags?.declaredTypes === true ? { declaredTypes: true } : {}),
+      });
+      if (!promoted.ok) return promoted;
+    }
     // Nothing to undo yet, or ever: only the count changes (the `open` step takes the savepoints).
     if (this.readOnly || !this.#inKernel) {
       this.#savepoints = depthAfter;
@@ -430,6 +604,7 @@ export class GateTransaction {
     }
     if (this.#ended) return { ok: false, error: ENDED };
     this.#disarmIdleTimer();
+    if (!this.#inKernel && this.#log.length > 0) return this.#commitOptimistic();
     if (!this.#inKernel) {
       this.#end('committed');
       return { ok: true, value: undefined };
@@ -561,6 +736,9 @@ function cannotResume(cause: SqlError): SqlError {
     message: `cannot roll back to the savepoint: the whole transaction was already rolled back (${cause.message}); end it with ROLLBACK`,
   };
 }
+
+/** The kernel's code for a replay that found another result (sql-session.ts). */
+const SERIALIZATION_FAILURE = 'NORTHLIGHT_SERIALIZATION_FAILURE';
 
 const ENDED: SqlError = {
   code: 'NORTHLIGHT_TRANSACTION_ENDED',

@@ -201,6 +201,8 @@ export async function runWriter(
   const gate = new TransactionGate(execute, {
     idleTimeoutMs: config.pg.idleInTransactionTimeoutMs,
     lockWaitTimeoutMs: config.pg.lockWaitTimeoutMs,
+    optimistic: config.pg.transactions === 'optimistic',
+    optimisticMaxStatements: config.pg.optimisticMaxStatements,
   });
   const server = await startSqlServer({
     host: config.listenHost,

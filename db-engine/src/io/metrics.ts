@@ -361,6 +361,19 @@ export class EngineMetrics {
         this.set({ outcome: 'idle_timeout' }, status.transactionsTimedOut);
       },
     });
+    new Gauge({
+      name: 'northlight_engine_optimistic_transactions',
+      help: 'Optimistic interactive transactions (--pg-transactions optimistic), by event: committed without holding the SQL writer, promoted to holding it (a savepoint, too many statements), serialization_failure (a replay found a changed result: 40001); counters read as a gauge',
+      labelNames: ['event'],
+      registers,
+      collect() {
+        const status = source.transactions?.();
+        if (status === undefined) return;
+        this.set({ event: 'committed' }, status.transactionsCommittedOptimistic);
+        this.set({ event: 'promoted' }, status.transactionsPromoted);
+        this.set({ event: 'serialization_failure' }, status.serializationFailures);
+      },
+    });
     for (const [key, name, help] of [
       [
         'cacheHits',

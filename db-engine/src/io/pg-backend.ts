@@ -74,6 +74,7 @@ export function createEngineBackend(options: EngineBackendOptions): SqlBackend {
       const transaction = gate.begin({
         readOnly: beginOptions.readOnly,
         ...(beginOptions.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: beginOptions.idleTimeoutMs }),
+        ...(beginOptions.optimistic === undefined ? {} : { optimistic: beginOptions.optimistic }),
         ...(onAbandoned === undefined
           ? {}
           : { onAbandoned: (error: SqlError) => onAbandoned({ ...backendError(error), fatal: true }) }),

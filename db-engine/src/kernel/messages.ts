@@ -57,6 +57,20 @@ export interface ExecuteRequest {
     readonly step: TransactionStep;
     readonly savepointDepth?: number;
   };
+  /**
+   * A step of an OPTIMISTIC interactive transaction (transaction-gate.ts): the request is one SQLite
+   * transaction of its own, like an autocommit request, that first replays the transaction's earlier
+   * statements — the first `fingerprints.length` entries of `statements` — and checks that each gives
+   * the result it gave before (its fingerprint, `resultFingerprint`); then it runs the rest. It then
+   * commits (`commit`: the transaction's COMMIT, sealing its group) or rolls everything back (a
+   * statement of a transaction still open: the client gets the results, nothing is kept).
+   *
+   * A replayed statement that now gives another result, or fails, means another transaction
+   * committed a change this one saw: the request fails with 40001 and nothing is kept. Results and
+   * fingerprints are of the entries after the replayed ones only (`ExecuteReply.fingerprints`), and
+   * a failure's `statementIndex` counts from the first of them.
+   */
+  readonly replay?: { readonly fingerprints: readonly string[]; readonly commit: boolean };
   /** Values typed by storage class (`TypedValue`) instead of the JSON-friendly `JsonValue`. */
   readonly typedValues?: boolean;
   /**
@@ -115,6 +129,8 @@ export type ExecuteReply =
       readonly ok: true;
       /** One per entry of the request; an entry of several statements reports its last one. */
       readonly results: readonly StatementResult[];
+      /** A `replay` request: the fingerprint of each result in `results`. */
+      readonly fingerprints?: readonly string[];
       /** The group the commit sealed; absent when the transaction changed no page. */
       readonly groupSeq?: number;
       /**

@@ -39,6 +39,7 @@ import type {
 } from './messages.js';
 import { PageCache } from './page-cache.js';
 import { type GroupSink, type PageRecord, type PageSource, RedoVfs } from './redo-vfs.js';
+import { resultFingerprint } from './result-fingerprint.js';
 import { type KernelRefusal, type SqlError, sqlErrorFromRefusal, sqlErrorFromSqlite } from './sql-errors.js';
 import { loadSqliteWasm, type SqliteWasm } from './sqlite-wasm.js';
 
@@ -219,6 +220,8 @@ export class SqlSession {
   #typedValues = false;
   /** The request in progress asked for `declaredTypes`. */
   #wantDeclaredTypes = false;
+  /** A `replay` request's fingerprints of its new results (`#runEntries`). */
+  #fingerprints: string[] = [];
   /** Whether the request in progress was cancelled (`execute`'s argument); read by the progress handler. */
   #cancelled: (() => boolean) | undefined;
   /** Set only while a user statement steps: internal BEGIN/COMMIT/ROLLBACK are never interrupted. */
@@ -329,8 +332,13 @@ export class SqlSession {
       const sealed = this.#vfs.lastSealedSeq;
       assert(sealed - sealedBefore <= 1, `one request sealed ${sealed - sealedBefore} groups`);
       assert(!(request.readOnly === true && sealed !== sealedBefore), 'a read-only request sealed a group');
+      assert(
+        !(request.replay?.commit === false && sealed !== sealedBefore),
+        'a replay that rolls back sealed a group',
+      );
       const groupSeq = sealed !== sealedBefore ? { groupSeq: sealed } : {};
-      return { ok: true, results, ...groupSeq, visibleThroughSeq: sealed };
+      const fingerprints = request.replay === undefined ? {} : { fingerprints: this.#fingerprints };
+      return { ok: true, results, ...groupSeq, ...fingerprints, visibleThroughSeq: sealed };
     } catch (error) {
       if (!(error instanceof RequestFailure)) throw error;
       this.#requestsFailed++;
@@ -344,6 +352,7 @@ export class SqlSession {
       this.#rollbackIfOpen();
       return { ok: false, error: error.sqlError, visibleThroughSeq };
     } finally {
+      this.#fingerprints = [];
       this.#vfs.refusal = undefined;
       this.#typedValues = false;
       this.#wantDeclaredTypes = false;
@@ -442,12 +451,64 @@ export class SqlSession {
 
   #runTransaction(request: ExecuteRequest): StatementResult[] {
     this.#stepInternal(this.#begin, 'BEGIN');
-    const results: StatementResult[] = [];
-    for (const [index, statement] of request.statements.entries()) {
-      results.push(this.#runEntry(statement, index, request.readOnly === true));
-    }
+    const results = this.#runEntries(request, request.readOnly === true);
     if (request.readOnly === true) this.#stepInternal(this.#rollback, 'ROLLBACK');
+    else if (request.replay?.commit === false) this.#rollbackIfOpen();
     else this.#stepInternal(this.#commit, 'COMMIT');
+    return results;
+  }
+
+  /**
+   * Runs a request's entries in the open SQLite transaction. With `replay`
+   * (`ExecuteRequest.replay`), the first entries are an optimistic transaction's earlier statements:
+   * each must give the result its client saw, or the request fails with 40001 (another transaction
+   * committed a change it read); only the later entries' results are returned, and their
+   * fingerprints are kept for the reply.
+   */
+  #runEntries(request: ExecuteRequest, readOnly: boolean): StatementResult[] {
+    const results: StatementResult[] = [];
+    const expected = request.replay?.fingerprints;
+    if (expected === undefined) {
+      for (const [index, statement] of request.statements.entries()) {
+        results.push(this.#runEntry(statement, index, readOnly));
+      }
+      return results;
+    }
+    assert(expected.length <= request.statements.length, 'a replay of more statements than sent');
+    const replayed = expected.length;
+    const fingerprints: string[] = [];
+    for (const [index, statement] of request.statements.entries()) {
+      if (index < replayed) {
+        let result: StatementResult;
+        try {
+          result = this.#runEntry(statement, index, readOnly);
+        } catch (error) {
+          if (!(error instanceof RequestFailure) || !replayFailureIsConflict(error.sqlError)) throw error;
+          throw new RequestFailure(
+            serializationFailure(
+              index,
+              `fails now (${error.sqlError.message}) where it succeeded when it ran`,
+            ),
+          );
+        }
+        if (resultFingerprint(result) !== expected[index]) {
+          throw new RequestFailure(serializationFailure(index, 'gives another result now than when it ran'));
+        }
+        continue;
+      }
+      try {
+        const result = this.#runEntry(statement, index, readOnly);
+        results.push(result);
+        fingerprints.push(resultFingerprint(result));
+      } catch (error) {
+        if (!(error instanceof RequestFailure) || error.sqlError.statementIndex === undefined) throw error;
+        throw new RequestFailure({
+          ...error.sqlError,
+          statementIndex: error.sqlError.statementIndex - replayed,
+        });
+      }
+    }
+    this.#fingerprints = fingerprints;
     return results;
   }
 
@@ -503,10 +564,8 @@ export class SqlSession {
       return [];
     }
     const readOnly = this.#open.readOnly;
-    const results: StatementResult[] = [];
-    for (const [index, statement] of request.statements.entries()) {
-      results.push(this.#runEntry(statement, index, readOnly));
-    }
+    assert(request.replay === undefined || step === 'open', `a replay in a ${step} step`);
+    const results = this.#runEntries(request, readOnly);
     if (step === 'commit') {
       this.#open = undefined;
       if (readOnly) this.#stepInternal(this.#rollback, 'ROLLBACK');
@@ -1148,4 +1207,27 @@ function errorMessage(wasm: SqliteWasm, db: number): string {
 
 function noMemory(): SqlError {
   return { code: 'SQLITE_NOMEM', sqlstate: '54000', message: 'out of memory in the SQL engine' };
+}
+
+/**
+ * An optimistic transaction's earlier statement that gives another result at the replay: another
+ * transaction committed a change this one read, so committing it now would not be what its client
+ * saw. PostgreSQL's SERIALIZABLE says the same, with the same SQLSTATE.
+ */
+function serializationFailure(index: number, what: string): SqlError {
+  return {
+    code: 'NORTHLIGHT_SERIALIZATION_FAILURE',
+    sqlstate: '40001',
+    message: `could not serialize access due to concurrent update: statement ${index + 1} of the transaction ${what}: another transaction committed a change it read`,
+    hint: 'Run the transaction again.',
+  };
+}
+
+/**
+ * Whether a replayed statement's failure means a concurrent change (a row it wrote now collides, a
+ * table it used is gone, a value now out of range) rather than the engine's own state (a cancel, a
+ * statement timeout, storage refusing writes, out of memory), which is reported as it is.
+ */
+function replayFailureIsConflict(error: SqlError): boolean {
+  return ['22', '23', '40', '42', '2B', '44'].includes(error.sqlstate.slice(0, 2));
 }

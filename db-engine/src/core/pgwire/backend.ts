@@ -76,6 +76,12 @@ export interface TransactionOptions {
   readonly onAbandoned?: (error: BackendError) => void;
   /** CancelRequest or statement timeout: the wait for the writer, or the running statement, ends with 57014. */
   readonly signal?: AbortSignal;
+  /**
+   * false: the transaction holds the SQL writer from its first statement even when the engine runs
+   * transactions optimistically (`--pg-transactions optimistic`); the session asks this after a
+   * serialization failure.
+   */
+  readonly optimistic?: boolean;
 }
 
 /**

@@ -318,6 +318,13 @@ export class PgConnection {
   /** Statements run in the open transaction (SET TRANSACTION must come before any, to reopen it). */
   private transactionStatements = 0;
   /**
+   * A serialization failure (40001) was sent: the session's next transaction holds the SQL writer
+   * from its first statement instead of running optimistically, so that a client that retries a
+   * transaction that keeps conflicting (or reads something that differs at every run, like the
+   * clock) gets through (backend.ts, `TransactionOptions.optimistic`).
+   */
+  private serialAfterConflict = false;
+  /**
    * Settings scoped to the transaction, as in PostgreSQL: their values when it began (a rollback
    * restores them all), the names SET LOCAL changed since, and the session values SET and RESET
    * gave in the transaction (undefined: the default). A commit puts each SET LOCAL name back to its
@@ -447,6 +454,7 @@ export class PgConnection {
 
   private sendError(fields: BackendError, severity: 'ERROR' | 'FATAL' = 'ERROR'): void {
     this.hooks.onError?.(fields.sqlstate, severity, fields.message);
+    if (fields.sqlstate === '40001') this.serialAfterConflict = true;
     errorResponse(this.out, { severity, ...fields });
   }
 
@@ -1153,12 +1161,14 @@ export class PgConnection {
       this.options.backend.begin({
         readOnly,
         idleTimeoutMs,
+        ...(this.serialAfterConflict ? { optimistic: false } : {}),
         signal,
         onAbandoned: (error) => this.onAbandoned(transactionRef, error),
       }),
     );
     if (!reply.ok) throw new StatementError(reply.error);
     transactionRef.current = reply.value;
+    if (!readOnly) this.serialAfterConflict = false;
     this.transaction = { kind: 'open', transaction: reply.value, readOnly, implicit };
     this.transactionStatements = 0;
     // Kept when SET TRANSACTION replaces the backend transaction of a block that has begun.

@@ -14,9 +14,11 @@ import { MemoryVolume, startKernel } from '../../kernel/support/memory-volume.js
 export async function startKernelBackend(options: {
   idleTimeoutMs: number;
   lockWaitTimeoutMs: number;
+  /** Optimistic transactions (`--pg-transactions optimistic`). */
+  optimistic?: boolean;
   /** The kernel's own options (a small `maxGroupPages`…). */
   kernel?: Partial<KernelHostOptions>;
-}): Promise<{ backend: SqlBackend; stop(): Promise<void> }> {
+}): Promise<{ backend: SqlBackend; gate: TransactionGate; stop(): Promise<void> }> {
   const volume = new MemoryVolume();
   const host = await startKernel(volume, options.kernel ?? {});
   const gate = new TransactionGate(async (request, options) => {
@@ -25,5 +27,5 @@ export async function startKernelBackend(options: {
     return reply as EngineReply;
   }, options);
   const backend = createEngineBackend({ gate, role: 'writer', serverVersion: '15.0 (northlight test)' });
-  return { backend, stop: () => host.close() };
+  return { backend, gate, stop: () => host.close() };
 }

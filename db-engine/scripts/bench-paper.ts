@@ -12,6 +12,7 @@
  *                       [--threads 1,8,32,128] [--table-size 10000]
  *                       [--lag-writes-per-sec 100,1000,2000,5000,10000] [--lag-time-s 20] [--probe-rate 100]
  *                       [--no-write]
+ *                       [--transactions optimistic|serial]   (northlight's --pg-transactions; optimistic)
  *   npm run bench:paper -- --from-json report.json   (re-renders docs/ from a saved report, no run)
  *
  * Each system is a `PaperTarget` (support/paper-target.ts): PostgreSQL endpoints plus the counters of
@@ -32,7 +33,12 @@ import { fileURLToPath } from 'node:url';
 import { freePorts } from '../../storage-node/test/support/process-rig.js';
 import { type LagAtRate, measureLagAtRates } from './support/paper-lag.js';
 import { type PaperReport, type RunSettings, renderMarkdown } from './support/paper-markdown.js';
-import { killNorthlightSync, PgWireMissingError, startNorthlightTarget } from './support/paper-northlight.js';
+import {
+  killNorthlightSync,
+  type NorthlightTransactions,
+  PgWireMissingError,
+  startNorthlightTarget,
+} from './support/paper-northlight.js';
 import { startPostgresTarget } from './support/paper-postgres.js';
 import {
   perTxn,
@@ -56,6 +62,7 @@ interface Config extends RunSettings {
   readonly write: boolean;
   /** Re-render docs/ from this saved report instead of running. */
   readonly fromJson: string | undefined;
+  readonly transactions: NorthlightTransactions;
 }
 
 /** Full runs as documented in docs/benchmarks.md; --quick for a smoke check (figures not to quote). */
@@ -84,6 +91,7 @@ function parseArguments(argv: readonly string[]): Config {
     '--lag-time-s',
     '--probe-rate',
     '--from-json',
+    '--transactions',
   ]);
   for (const argument of argv)
     if (argument.startsWith('--') && !known.has(argument)) throw new Error(`unknown option ${argument}`);
@@ -109,7 +117,11 @@ function parseArguments(argv: readonly string[]): Config {
     probeRate: Number(value('probe-rate') ?? 100),
     write: !argv.includes('--no-write'),
     fromJson: value('from-json'),
+    transactions: value('transactions') === 'serial' ? 'serial' : 'optimistic',
   };
+  const transactions = value('transactions');
+  if (transactions !== undefined && transactions !== 'serial' && transactions !== 'optimistic')
+    throw new Error(`--transactions takes serial or optimistic, not ${transactions}`);
   const positive = (name: string, number: number, max: number) => {
     if (!Number.isSafeInteger(number) || number <= 0 || number > max)
       throw new Error(`${name} must be an integer in 1..${max}, not ${number}`);
@@ -193,7 +205,9 @@ async function runSystem(system: 'northlight' | 'postgres', config: Config): Pro
   let target: PaperTarget;
   try {
     target =
-      system === 'postgres' ? await startPostgresTarget() : await startNorthlightTarget(() => freePorts(2));
+      system === 'postgres'
+        ? await startPostgresTarget()
+        : await startNorthlightTarget(() => freePorts(2), config.transactions);
   } catch (error) {
     if (error instanceof PgWireMissingError || error instanceof MissingToolError) {
       progress(`${system}: NOT MEASURED: ${error.code}: ${error.message}`);

@@ -40,6 +40,12 @@ async function probeTarget(
   const pool = new pg.Pool({ ...writer, max: connections });
   pool.on('error', (error) => process.stderr.write(`bench-paper: lag probe connection: ${error.message}\n`));
   const reader = new pg.Client({ ...replica });
+  // Without a listener, a replica going away (the target stopping after a failed run) would end the
+  // whole benchmark with an unhandled 'error' event instead of the run's own error.
+  reader.on('error', (error) =>
+    process.stderr.write(`bench-paper: lag probe replica connection: ${error.message}
+`),
+  );
   await reader.connect();
   return {
     async write(id) {

@@ -42,6 +42,8 @@ export const PG_PORT_FLAG = '--pg-port';
  * and room for 128 sysbench connections + 9 of the lag probe + sysbench's prepare.
  */
 const PG_EXTRA_ENGINE_ARGS: readonly string[] = ['--pg-auth', 'trust', '--pg-max-connections', '300'];
+const DESCRIPTION =
+  'writer + 1 replica, 6 storage-node processes (2 per zone, 3 zones) on loopback, write quorum 4/6';
 /** The user and database sysbench names. */
 const PG_USER = 'postgres';
 const PG_DATABASE = 'sbtest';
@@ -81,7 +83,16 @@ export function killNorthlightSync(): void {
     }
 }
 
-export async function startNorthlightTarget(ports: () => Promise<readonly number[]>): Promise<PaperTarget> {
+/**
+ * How the writer runs interactive transactions (`--pg-transactions`, docs/db-engine.md): sysbench's
+ * are BEGIN, four statements and COMMIT over six round trips.
+ */
+export type NorthlightTransactions = 'serial' | 'optimistic';
+
+export async function startNorthlightTarget(
+  ports: () => Promise<readonly number[]>,
+  transactions: NorthlightTransactions,
+): Promise<PaperTarget> {
   const fleet = new StorageFleet(SEGMENT_SIZE_BYTES, [], GOSSIP_INTERVAL_MS);
   liveFleets.add(fleet);
   const engines: EngineProcess[] = [];
@@ -99,12 +110,15 @@ export async function startNorthlightTarget(ports: () => Promise<readonly number
   try {
     await fleet.start();
     const [writerPgPort, replicaPgPort] = await ports();
-    const writer = await startWithPgPort(fleet, engines, writerPgPort!, []);
+    const writer = await startWithPgPort(fleet, engines, writerPgPort!, ['--pg-transactions', transactions]);
     const replica = await startWithPgPort(fleet, engines, replicaPgPort!, [
       ...['--role', 'replica', '--writer-url', `http://127.0.0.1:${writer.httpPort}`],
       ...['--node-id', 'replica-1'],
     ]);
-    return northlightTarget(fleet, writer, replica, writerPgPort!, replicaPgPort!, stop);
+    return {
+      ...northlightTarget(fleet, writer, replica, writerPgPort!, replicaPgPort!, stop),
+      description: `${DESCRIPTION}, ${transactions} transactions (--pg-transactions ${transactions})`,
+    };
   } catch (error) {
     await stop();
     throw error;
@@ -209,8 +223,7 @@ export function northlightTarget(
   };
   return {
     system: 'northlight',
-    description:
-      'writer + 1 replica, 6 storage-node processes (2 per zone, 3 zones) on loopback, write quorum 4/6',
+    description: DESCRIPTION,
     writer: pgEndpoint(writerPgPort),
     replica: pgEndpoint(replicaPgPort),
     durableCopiesOverNetwork: 6,

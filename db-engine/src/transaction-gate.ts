@@ -61,8 +61,10 @@
  * the clock gives another result at every replay). Writes that do not change what the client saw
  * (`UPDATE … SET k = k + 1` still updates one row) do not conflict. The costs: each step re-runs the
  * earlier statements (their number squared over a transaction), so past `optimisticMaxStatements`
- * (and at a savepoint, which lives in the kernel's one transaction) it takes the gate, its `open` step
- * replaying and checking what it ran; and a transaction may fail where a serial one would have waited.
+ * it takes the gate, its `open` step replaying and checking what it ran; it does the same at a
+ * savepoint (which lives in the kernel's one transaction), for a bulk load (`holdWriter`: COPY), and
+ * after DDL (the kernel says `schemaChanged`: statements prepared outside the transaction would not
+ * see the change); and a transaction may fail where a serial one would have waited.
  *
  * Savepoints are counted here, by depth (the wire protocol keeps their names): taken, released and
  * rolled back to by kernel steps once the transaction is in the kernel; before that, and in a READ
@@ -383,6 +385,11 @@ export class GateTransaction {
       readonly signal?: AbortSignal;
       /** How long to wait for the SQL writer (the gate's default; 0: no limit). */
       readonly lockWaitMs?: number;
+      /**
+       * Hold the writer from this statement on, even when optimistic: one of the many statements of a
+       * bulk load (COPY), which replays would run over and over.
+       */
+      readonly holdWriter?: boolean;
     } = {},
   ): Promise<GateReply<readonly StatementResult[]>> {
     if (this.#dead !== undefined) return { ok: false, error: this.#dead };
@@ -407,6 +414,7 @@ export class GateTransaction {
         typedValues: options.typedValues === true,
         declaredTypes: options.declaredTypes === true,
       };
+      if (options.holdWriter === true) this.#optimisticMaxStatements = 0;
       if (!this.#inKernel && this.#optimisticFor(statements.length, flags)) {
         return await this.#runOptimistic(statements, typed, options);
       }
@@ -492,6 +500,13 @@ export class GateTransaction {
     assert(fingerprints?.length === statements.length, 'a replay without the fingerprints of its results');
     this.#log.push(...statements);
     this.#fingerprints.push(...fingerprints);
+    if (reply.schemaChanged === true) {
+      // DDL: what the client prepares next (Parse, Describe) runs outside its transaction and would
+      // not see the change; holding the writer, the transaction is open in the kernel for them.
+      this.#optimisticMaxStatements = 0;
+      const promoted = await this.run([], typed);
+      if (!promoted.ok) return promoted;
+    }
     return { ok: true, value: reply.results };
   }
 

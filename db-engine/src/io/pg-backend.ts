@@ -86,10 +86,11 @@ export function createEngineBackend(options: EngineBackendOptions): SqlBackend {
 
 function wrapTransaction(transaction: GateTransaction): BackendTransaction {
   return {
-    async run(statement, signal, lockWaitMs): Promise<BackendReply<StatementOutcome>> {
+    async run(statement, signal, lockWaitMs, holdWriter): Promise<BackendReply<StatementOutcome>> {
       const reply = await transaction.run([toSqlStatement(statement)], {
         typedValues: true,
         declaredTypes: true,
+        ...(holdWriter === true ? { holdWriter } : {}),
         ...(signal === undefined ? {} : { signal }),
         ...(lockWaitMs === undefined ? {} : { lockWaitMs }),
       });

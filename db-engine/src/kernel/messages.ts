@@ -131,6 +131,12 @@ export type ExecuteReply =
       readonly results: readonly StatementResult[];
       /** A `replay` request: the fingerprint of each result in `results`. */
       readonly fingerprints?: readonly string[];
+      /**
+       * A `replay` request that rolled back: its statements changed the schema (DDL). Statements
+       * prepared outside the transaction (the wire protocol's Parse) would not see the change, so the
+       * transaction should take the writer (transaction-gate.ts).
+       */
+      readonly schemaChanged?: true;
       /** The group the commit sealed; absent when the transaction changed no page. */
       readonly groupSeq?: number;
       /**

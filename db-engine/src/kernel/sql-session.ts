@@ -222,6 +222,8 @@ export class SqlSession {
   #wantDeclaredTypes = false;
   /** A `replay` request's fingerprints of its new results (`#runEntries`). */
   #fingerprints: string[] = [];
+  /** A `replay` request that rolled back changed the schema (`ExecuteReply.schemaChanged`). */
+  #schemaChanged = false;
   /** Whether the request in progress was cancelled (`execute`'s argument); read by the progress handler. */
   #cancelled: (() => boolean) | undefined;
   /** Set only while a user statement steps: internal BEGIN/COMMIT/ROLLBACK are never interrupted. */
@@ -338,7 +340,8 @@ export class SqlSession {
       );
       const groupSeq = sealed !== sealedBefore ? { groupSeq: sealed } : {};
       const fingerprints = request.replay === undefined ? {} : { fingerprints: this.#fingerprints };
-      return { ok: true, results, ...groupSeq, ...fingerprints, visibleThroughSeq: sealed };
+      const schemaChanged = this.#schemaChanged ? { schemaChanged: true as const } : {};
+      return { ok: true, results, ...groupSeq, ...fingerprints, ...schemaChanged, visibleThroughSeq: sealed };
     } catch (error) {
       if (!(error instanceof RequestFailure)) throw error;
       this.#requestsFailed++;
@@ -353,6 +356,7 @@ export class SqlSession {
       return { ok: false, error: error.sqlError, visibleThroughSeq };
     } finally {
       this.#fingerprints = [];
+      this.#schemaChanged = false;
       this.#vfs.refusal = undefined;
       this.#typedValues = false;
       this.#wantDeclaredTypes = false;
@@ -451,10 +455,14 @@ export class SqlSession {
 
   #runTransaction(request: ExecuteRequest): StatementResult[] {
     this.#stepInternal(this.#begin, 'BEGIN');
+    const rollsBack = request.replay?.commit === false;
+    const schemaBefore = rollsBack ? this.#schemaVersion() : undefined;
     const results = this.#runEntries(request, request.readOnly === true);
     if (request.readOnly === true) this.#stepInternal(this.#rollback, 'ROLLBACK');
-    else if (request.replay?.commit === false) this.#rollbackIfOpen();
-    else this.#stepInternal(this.#commit, 'COMMIT');
+    else if (rollsBack) {
+      this.#schemaChanged = this.#schemaVersion() !== schemaBefore;
+      this.#rollbackIfOpen();
+    } else this.#stepInternal(this.#commit, 'COMMIT');
     return results;
   }
 

@@ -106,6 +106,60 @@ describe('optimistic transactions over the wire protocol (node-postgres)', () =>
     await a.query('COMMIT');
     expect(gate.status().transactionsCommittedOptimistic).toBeGreaterThanOrEqual(2);
   });
+
+  it('DDL in a transaction takes the writer, so the statements prepared after it see the new table', async () => {
+    const client = await connect();
+    const promotedBefore = gate.status().transactionsPromoted;
+    await client.query('BEGIN');
+    await client.query('CREATE TABLE made_here (id INTEGER PRIMARY KEY, v TEXT)');
+    expect(gate.status().holder).toBeDefined();
+    // Parse and Describe of a parameterized statement run outside the transaction's own requests.
+    await client.query('INSERT INTO made_here VALUES ($1, $2)', [1, 'one']);
+    expect((await client.query('SELECT v FROM made_here WHERE id = $1', [1])).rows).toEqual([{ v: 'one' }]);
+    await client.query('COMMIT');
+    expect(gate.status()).toMatchObject({ transactionsPromoted: promotedBefore + 1 });
+    expect(gate.status().holder).toBeUndefined();
+  });
+
+  it('COPY FROM STDIN in a transaction block (psql) takes the writer rather than replay its batches', async () => {
+    const promotedBefore = gate.status().transactionsPromoted;
+    const script = [
+      'CREATE TABLE bulk (id INTEGER PRIMARY KEY, v TEXT);',
+      'BEGIN;',
+      "INSERT INTO bulk VALUES (0, 'zero');",
+      'COPY bulk FROM STDIN;',
+      ...Array.from({ length: 1_200 }, (_, index) => `${index + 1}\tv${index + 1}`),
+      '\\.',
+      'COMMIT;',
+      'SELECT count(*) FROM bulk;',
+      '',
+    ].join('\n');
+    const child = execFile('psql', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(server.port),
+      '-U',
+      'postgres',
+      '-d',
+      'x',
+      '-X',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-tA',
+      '-f',
+      '-',
+    ]);
+    child.stdin?.end(script);
+    let stdout = '';
+    child.stdout?.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(0);
+    expect(stdout.trim().split('\n').at(-1)).toBe('1201');
+    expect(gate.status().transactionsPromoted).toBe(promotedBefore + 1);
+  });
 });
 
 describe('sysbench 1.0.20 against an engine process with --pg-transactions optimistic', () => {

@@ -96,11 +96,16 @@ export interface TransactionOptions {
  * keeps the names, and calls these only with depths the stack holds.
  */
 export interface BackendTransaction {
-  /** `lockWaitMs`: how long to wait for the SQL writer (the session's `lock_timeout`; 0: no limit). */
+  /**
+   * `lockWaitMs`: how long to wait for the SQL writer (the session's `lock_timeout`; 0: no limit).
+   * `holdWriter`: one of a bulk load's many statements (COPY): the transaction holds the SQL writer
+   * from here on even when the engine runs transactions optimistically.
+   */
   run(
     statement: BackendStatement,
     signal?: AbortSignal,
     lockWaitMs?: number,
+    holdWriter?: boolean,
   ): Promise<BackendReply<StatementOutcome>>;
   /** Commits, and answers once the commit is durable (VDL ≥ its commit LSN). */
   commit(): Promise<BackendReply<void>>;

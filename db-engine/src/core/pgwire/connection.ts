@@ -1799,7 +1799,7 @@ export class PgConnection {
     if (state.kind !== 'open') throw COPY_CONNECTION_GONE;
     this.transactionStatements += 1;
     const reply = await this.withSignal((signal) =>
-      state.transaction.run({ sql: batch.sql, params: batch.params }, signal, this.lockWaitMs()),
+      state.transaction.run({ sql: batch.sql, params: batch.params }, signal, this.lockWaitMs(), true),
     );
     if (!reply.ok) throw new StatementError({ ...reply.error, where: batcher.batchContext(batch) });
   }

@@ -20,7 +20,8 @@ import { BackendReader, concat, errorFields, frontend } from './support/wire.js'
 
 const baseSeed = Number(process.env.FUZZ_SEED ?? 20_261_126);
 /** Per backend; the engine kernel is slower per statement, so it gets fewer. */
-const CASES = { sqlite: 240, engine: 120 } as const;
+/** `engine-optimistic`: the same engine with `--pg-transactions optimistic`. */
+const CASES = { sqlite: 240, engine: 120, 'engine-optimistic': 60 } as const;
 const CONCURRENT = 24;
 const CASE_DEADLINE_MS = 5_000;
 
@@ -168,87 +169,97 @@ function runCase(port: number, bytes: Uint8Array, label: string): Promise<CaseRe
 }
 
 async function fuzzBackend(
-  kind: 'sqlite' | 'engine',
+  kind: keyof typeof CASES,
 ): Promise<{ backend: SqlBackend; stop(): Promise<void> }> {
-  if (kind === 'engine') return startKernelBackend({ idleTimeoutMs: 300, lockWaitTimeoutMs: 2_000 });
+  if (kind !== 'sqlite')
+    return startKernelBackend({
+      idleTimeoutMs: 300,
+      lockWaitTimeoutMs: 2_000,
+      optimistic: kind === 'engine-optimistic',
+    });
   const backend = new SqliteTestBackend({ idleTimeoutMs: 300 });
   return { backend, stop: async () => backend.close() };
 }
 
-describe.each(['sqlite', 'engine'] as const)('protocol fuzzing over the %s backend', (kind) => {
-  let underTest: { backend: SqlBackend; stop(): Promise<void> };
-  let server: TestServer;
-  const cases = CASES[kind];
+describe.each(['sqlite', 'engine', 'engine-optimistic'] as const)(
+  'protocol fuzzing over the %s backend',
+  (kind) => {
+    let underTest: { backend: SqlBackend; stop(): Promise<void> };
+    let server: TestServer;
+    const cases = CASES[kind];
 
-  beforeAll(async () => {
-    underTest = await fuzzBackend(kind);
-    server = await startTestServer(underTest.backend, {
-      maxConnections: 200,
-      limits: {
-        messageBytesMax: 1024 * 1024,
-        authenticationTimeoutMs: 400,
-        idleSessionTimeoutMs: 400,
-        idleInTransactionTimeoutMs: 300,
-      },
+    beforeAll(async () => {
+      underTest = await fuzzBackend(kind);
+      server = await startTestServer(underTest.backend, {
+        maxConnections: 200,
+        limits: {
+          messageBytesMax: 1024 * 1024,
+          authenticationTimeoutMs: 400,
+          idleSessionTimeoutMs: 400,
+          idleInTransactionTimeoutMs: 300,
+        },
+      });
+    }, 60_000);
+
+    afterAll(async () => {
+      await server?.stop();
+      await underTest?.stop();
     });
-  }, 60_000);
 
-  afterAll(async () => {
-    await server?.stop();
-    await underTest?.stop();
-  });
-
-  it(`survives ${cases} hostile connections (seed ${baseSeed}) while a canary keeps working`, async () => {
-    const canary = new pg.Client({
-      host: '127.0.0.1',
-      port: server.port,
-      user: 'canary',
-      database: 'canary',
-    });
-    canary.on('error', () => {});
-    // The canary sends a query at least every 200 ms, inside the server's idle-session timeout.
-    await canary.connect();
-    const keepAlive = setInterval(() => void canary.query('SELECT 1').catch(() => {}), 150);
-    try {
-      const kinds = new Map<string, number>();
-      for (let batch = 0; batch < cases / CONCURRENT; batch++) {
-        const batchCases = Array.from({ length: CONCURRENT }, (_, index) => {
-          const seed = baseSeed + batch * CONCURRENT + index;
-          return { seed, ...hostileStream(seededRandom(seed)) };
-        });
-        const results = await Promise.all(
-          batchCases.map((entry) => runCase(server.port, entry.bytes, `seed ${entry.seed} (${entry.kind})`)),
+    it(`survives ${cases} hostile connections (seed ${baseSeed}) while a canary keeps working`, async () => {
+      const canary = new pg.Client({
+        host: '127.0.0.1',
+        port: server.port,
+        user: 'canary',
+        database: 'canary',
+      });
+      canary.on('error', () => {});
+      // The canary sends a query at least every 200 ms, inside the server's idle-session timeout.
+      await canary.connect();
+      const keepAlive = setInterval(() => void canary.query('SELECT 1').catch(() => {}), 150);
+      try {
+        const kinds = new Map<string, number>();
+        for (let batch = 0; batch < cases / CONCURRENT; batch++) {
+          const batchCases = Array.from({ length: CONCURRENT }, (_, index) => {
+            const seed = baseSeed + batch * CONCURRENT + index;
+            return { seed, ...hostileStream(seededRandom(seed)) };
+          });
+          const results = await Promise.all(
+            batchCases.map((entry) =>
+              runCase(server.port, entry.bytes, `seed ${entry.seed} (${entry.kind})`),
+            ),
+          );
+          results.forEach((result, index) => {
+            const entry = batchCases[index] as (typeof batchCases)[number];
+            kinds.set(entry.kind, (kinds.get(entry.kind) ?? 0) + 1);
+            expect(result.closedByServer, `seed ${entry.seed}`).toBe(true);
+            if (entry.framingError) {
+              expect(
+                result.errorCodes.some((code) => code === '08P01' || code === '54000'),
+                `seed ${entry.seed} (${entry.kind})`,
+              ).toBe(true);
+            }
+          });
+          const answer = await canary.query('SELECT $1::int8 * 2 AS doubled', [batch]);
+          expect(answer.rows).toEqual([{ doubled: String(batch * 2) }]);
+        }
+        expect([...kinds.keys()].sort()).toEqual(
+          [
+            'mutated',
+            'out-of-order',
+            'oversized',
+            'random',
+            'random-after-startup',
+            'short-length',
+            'truncated',
+          ].sort(),
         );
-        results.forEach((result, index) => {
-          const entry = batchCases[index] as (typeof batchCases)[number];
-          kinds.set(entry.kind, (kinds.get(entry.kind) ?? 0) + 1);
-          expect(result.closedByServer, `seed ${entry.seed}`).toBe(true);
-          if (entry.framingError) {
-            expect(
-              result.errorCodes.some((code) => code === '08P01' || code === '54000'),
-              `seed ${entry.seed} (${entry.kind})`,
-            ).toBe(true);
-          }
-        });
-        const answer = await canary.query('SELECT $1::int8 * 2 AS doubled', [batch]);
-        expect(answer.rows).toEqual([{ doubled: String(batch * 2) }]);
+        expect(server.server.counters.connectionsOpen).toBe(1);
+        expect(server.server.counters.errorsBySqlstate.get('08P01') ?? 0).toBeGreaterThan(0);
+      } finally {
+        clearInterval(keepAlive);
+        await canary.end();
       }
-      expect([...kinds.keys()].sort()).toEqual(
-        [
-          'mutated',
-          'out-of-order',
-          'oversized',
-          'random',
-          'random-after-startup',
-          'short-length',
-          'truncated',
-        ].sort(),
-      );
-      expect(server.server.counters.connectionsOpen).toBe(1);
-      expect(server.server.counters.errorsBySqlstate.get('08P01') ?? 0).toBeGreaterThan(0);
-    } finally {
-      clearInterval(keepAlive);
-      await canary.end();
-    }
-  });
-});
+    });
+  },
+);

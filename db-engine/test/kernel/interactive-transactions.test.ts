@@ -21,11 +21,10 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { EngineReply } from '../../src/engine.js';
 import type { KernelHost } from '../../src/kernel/kernel-host.js';
 import type { ExecuteReply, ExecuteRequest } from '../../src/kernel/messages.js';
-import { TransactionGate } from '../../src/transaction-gate.js';
-import { fillSql, MemoryVolume, startKernel } from './support/memory-volume.js';
+import type { TransactionGate } from '../../src/transaction-gate.js';
+import { fillSql, gateOverKernel, MemoryVolume, startKernel } from './support/memory-volume.js';
 
 const hosts: KernelHost[] = [];
 afterEach(async () => {
@@ -39,14 +38,7 @@ async function setup(
   const groups: number[] = [];
   const host = await startKernel(volume, { onGroup: (group) => groups.push(group.records.length) });
   hosts.push(host);
-  const gate = new TransactionGate(
-    async (request, options) => {
-      const reply = await host.execute(request, options?.signal);
-      options?.kernelDone?.();
-      return reply as EngineReply;
-    },
-    { idleTimeoutMs: 10_000, lockWaitTimeoutMs: 10_000, ...options },
-  );
+  const gate = gateOverKernel(host, { idleTimeoutMs: 10_000, lockWaitTimeoutMs: 10_000, ...options });
   const created = await gate.execute({
     statements: [
       { sql: 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)' },

@@ -18,8 +18,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { EngineReply } from '../../src/engine.js';
 import type { KernelHost } from '../../src/kernel/kernel-host.js';
 import type { ExecuteReply, SqlStatement, StatementResult } from '../../src/kernel/messages.js';
-import { type GateTransaction, TransactionGate } from '../../src/transaction-gate.js';
-import { MemoryVolume, startKernel } from './support/memory-volume.js';
+import type { GateTransaction, TransactionGate } from '../../src/transaction-gate.js';
+import { gateOverKernel, MemoryVolume, startKernel } from './support/memory-volume.js';
 
 const hosts: KernelHost[] = [];
 afterEach(async () => {
@@ -33,14 +33,12 @@ async function setup(
   const groups: number[] = [];
   const host = await startKernel(volume, { onGroup: (group) => groups.push(group.records.length) });
   hosts.push(host);
-  const gate = new TransactionGate(
-    async (request, options) => {
-      const reply = await host.execute(request, options?.signal);
-      options?.kernelDone?.();
-      return reply as EngineReply;
-    },
-    { idleTimeoutMs: 10_000, lockWaitTimeoutMs: 10_000, optimistic: true, ...options },
-  );
+  const gate = gateOverKernel(host, {
+    idleTimeoutMs: 10_000,
+    lockWaitTimeoutMs: 10_000,
+    optimistic: true,
+    ...options,
+  });
   const created = await gate.execute({
     statements: [
       { sql: 'CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)' },

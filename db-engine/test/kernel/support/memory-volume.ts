@@ -5,8 +5,10 @@
  * whether a page is pinned: its newest record unassigned or above the VDL.
  */
 import { applyRuns, asLsn, type Lsn, type PageNo } from '@northlight/protocol';
+import type { EngineReply } from '../../../src/engine.js';
 import { KernelHost, type KernelHostOptions } from '../../../src/kernel/kernel-host.js';
 import type { SealedGroup } from '../../../src/kernel/messages.js';
+import { TransactionGate, type TransactionGateOptions } from '../../../src/transaction-gate.js';
 
 export const PAGE_SIZE = 4096;
 
@@ -110,4 +112,13 @@ export function fillSql(first: number, last: number, width = 100): string {
     `WITH RECURSIVE c(i) AS (SELECT ${first} UNION ALL SELECT i + 1 FROM c WHERE i < ${last}) ` +
     `INSERT INTO t(id, v) SELECT i, printf('%0${width}d', i) FROM c`
   );
+}
+
+/** The engine's `TransactionGate` straight over a kernel: what the writer puts in front of `execute`. */
+export function gateOverKernel(host: KernelHost, options: TransactionGateOptions): TransactionGate {
+  return new TransactionGate(async (request, executeOptions) => {
+    const reply = await host.execute(request, executeOptions?.signal);
+    executeOptions?.kernelDone?.();
+    return reply as EngineReply;
+  }, options);
 }

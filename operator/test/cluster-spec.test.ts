@@ -365,7 +365,8 @@ const badInputs: readonly BadInput[] = [
     name: 'an unknown field like no other',
     raw: documentWith([['spec', 'engine', 'flavor'], 'large']),
     path: 'spec.engine.flavor',
-    message: 'unknown field; allowed here: version, instances, cacheSize, lsnAllocationLimit, tls',
+    message:
+      'unknown field; allowed here: version, instances, cacheSize, lsnAllocationLimit, transactions, tls',
   },
   {
     name: 'a misspelled field of a list item',
@@ -414,7 +415,7 @@ const badInputs: readonly BadInput[] = [
     raw: documentWith([['spec', 'engine'], ['engine-1']]),
     path: 'spec.engine',
     message:
-      'is a list of 1 item; expected a mapping with the fields version, instances, cacheSize, lsnAllocationLimit, tls',
+      'is a list of 1 item; expected a mapping with the fields version, instances, cacheSize, lsnAllocationLimit, transactions, tls',
   },
   {
     name: 'a duration without a unit',
@@ -478,6 +479,13 @@ const badInputs: readonly BadInput[] = [
     raw: documentWith([['spec', 'engine', 'lsnAllocationLimit'], 0]),
     path: 'spec.engine.lsnAllocationLimit',
     message: 'is 0; allowed: a whole number of LSNs from 1 to 1000000000',
+  },
+  {
+    name: 'a transaction mode that does not exist',
+    raw: documentWith([['spec', 'engine', 'transactions'], 'pessimistic']),
+    path: 'spec.engine.transactions',
+    message:
+      'is "pessimistic"; allowed: serial (a transaction holds the SQL writer from its first statement to COMMIT) or optimistic (transactions overlap; one whose reads changed fails with 40001)',
   },
   {
     name: 'a misspelled object store',
@@ -1138,6 +1146,7 @@ const clusterSpecArbitrary: fc.Arbitrary<ClusterSpec> = fc.record({
         ),
       cacheSizeBytes: fc.integer({ min: 256, max: 16 * 1024 * 1024 }).map(pagesToBytes),
       lsnAllocationLimit: fc.integer({ min: 1, max: 1_000_000_000 }),
+      transactions: fc.constantFrom('serial' as const, 'optimistic' as const),
       tls: fc.option(fc.record({ secretName: fc.stringMatching(/^[a-z0-9]([-a-z0-9.]{0,40}[a-z0-9])?$/) }), {
         nil: undefined,
       }),

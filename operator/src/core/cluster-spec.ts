@@ -95,6 +95,13 @@ export const DNS_SUBDOMAIN_PATTERN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 /** A label value: up to 63 characters, alphanumeric at both ends, '-', '_' and '.' inside; or empty. */
 export const LABEL_VALUE_PATTERN = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 export const TOLERATION_OPERATORS = ['Exists', 'Equal'] as const;
+/**
+ * How the writer runs interactive transactions (the engine's `--pg-transactions`, docs/db-engine.md):
+ * serial, each holding the SQL writer from its first statement to COMMIT, or optimistic, overlapping
+ * and failing with 40001 when another changed what they read.
+ */
+export const ENGINE_TRANSACTION_MODES = ['serial', 'optimistic'] as const;
+export type EngineTransactionMode = (typeof ENGINE_TRANSACTION_MODES)[number];
 export const TOLERATION_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const;
 /** Beyond this the rest are summarized: fixing the first hundred usually fixes the others. */
 export const SPEC_PROBLEMS_MAX = 100;
@@ -116,6 +123,8 @@ export interface EngineSpec {
   readonly cacheSizeBytes: number;
   /** LAL: the writer never allocates an LSN above VDL + this (back-pressure). */
   readonly lsnAllocationLimit: number;
+  /** Interactive transactions: serial (the default) or optimistic. */
+  readonly transactions: EngineTransactionMode;
   /** Kubernetes: TLS on the engines' PostgreSQL endpoints, from a Secret; absent: no TLS offered. */
   readonly tls?: EngineTlsSpec;
 }
@@ -274,6 +283,7 @@ export function defaultClusterSpec(): ClusterSpec {
       ],
       cacheSizeBytes: 64 * 1024 ** 2,
       lsnAllocationLimit: 1_000_000,
+      transactions: 'serial',
     },
     storage: {
       version: '0.1.0',
@@ -320,7 +330,7 @@ const SECTION_FIELDS = {
   '': ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
   metadata: ['name', 'namespace', 'labels', 'annotations', ...KUBERNETES_MANAGED_METADATA],
   spec: ['engine', 'storage', 'backup', 'controlPlane', 'local', 'resources', 'podTemplate'],
-  'spec.engine': ['version', 'instances', 'cacheSize', 'lsnAllocationLimit', 'tls'],
+  'spec.engine': ['version', 'instances', 'cacheSize', 'lsnAllocationLimit', 'transactions', 'tls'],
   'spec.engine.tls': ['secretName'],
   'spec.engine.instances[]': ['name', 'promotionTier'],
   'spec.storage': ['version', 'zones', 'segmentSize', 'volumeClaim'],
@@ -808,8 +818,30 @@ function readEngine(value: unknown, fallback: EngineSpec, problems: ProblemColle
       },
       problems,
     ),
+    transactions: readTransactionMode(
+      fieldOf(engine, 'transactions'),
+      [...path, 'transactions'],
+      fallback.transactions,
+      problems,
+    ),
     ...readEngineTls(fieldOf(engine, 'tls'), [...path, 'tls'], fallback.tls, problems),
   };
+}
+
+/** `spec.engine.transactions`: serial or optimistic. */
+function readTransactionMode(
+  value: unknown,
+  path: Path,
+  fallback: EngineTransactionMode,
+  problems: ProblemCollector,
+): EngineTransactionMode {
+  if (value === undefined || value === null) return fallback;
+  if ((ENGINE_TRANSACTION_MODES as readonly unknown[]).includes(value)) return value as EngineTransactionMode;
+  problems.add(
+    path,
+    `is ${describeValue(value)}; allowed: serial (a transaction holds the SQL writer from its first statement to COMMIT) or optimistic (transactions overlap; one whose reads changed fails with 40001)`,
+  );
+  return fallback;
 }
 
 /** `spec.engine.tls`: absent, or a mapping naming the Secret. */
@@ -1489,6 +1521,7 @@ export function clusterSpecToResource(spec: ClusterSpec): ClusterResource {
         })),
         cacheSize: formatSizeBytes(spec.engine.cacheSizeBytes),
         lsnAllocationLimit: spec.engine.lsnAllocationLimit,
+        transactions: spec.engine.transactions,
         ...(spec.engine.tls === undefined ? {} : { tls: { secretName: spec.engine.tls.secretName } }),
       },
       storage: {

@@ -672,6 +672,8 @@ export class LocalCluster {
         String(Math.max(16, Math.floor(this.spec.engine.cacheSizeBytes / 4096))),
         '--lsn-allocation-limit',
         String(this.spec.engine.lsnAllocationLimit),
+        '--pg-transactions',
+        this.spec.engine.transactions,
         '--placement-url',
         `http://127.0.0.1:${this.ports.control}`,
         ...roleArgs,

@@ -634,7 +634,8 @@ export class ClusterControl {
     const engineNames = new Set(context.topology.engines.map((engine) => engine.name as string));
     const targetSettings = engineSettingsOf(context.spec);
     // At the spec: the pod's version is the spec's for its component, and an engine's pod was made
-    // with the spec's engine settings (a change of spec.engine.tls recreates the engines, in order).
+    // with the spec's engine settings (a change of spec.engine.tls or .transactions recreates the
+    // engines, in order).
     const atSpec = (member: string) =>
       this.#runningVersion(member) === this.versionFor(member) &&
       (!engineNames.has(member) ||

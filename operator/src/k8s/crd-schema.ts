@@ -27,6 +27,7 @@ import {
   DATA_DIR_LENGTH_MAX,
   DNS_SUBDOMAIN_PATTERN,
   ENGINE_INSTANCES_MAX,
+  ENGINE_TRANSACTION_MODES,
   HEAT_FACTOR_MAX,
   KUBERNETES_MAP_ENTRIES_MAX,
   LABEL_VALUE_PATTERN,
@@ -240,6 +241,10 @@ const engineSchema = object('The database engines: one writer and up to 15 read 
     'LAL: LSNs the writer may run ahead of the durable point.',
     1,
     LSN_ALLOCATION_LIMIT_MAX,
+  ),
+  transactions: text(
+    'Interactive transactions: serial (default; each holds the SQL writer from its first statement to COMMIT) or optimistic (they overlap; one whose reads another changed fails with 40001, which clients retry).',
+    { enum: [...ENGINE_TRANSACTION_MODES] },
   ),
   tls: object(
     "TLS on the engines' PostgreSQL endpoints (absent: none offered). Changing it recreates the engines, replicas first, then a switchover.",

@@ -222,7 +222,11 @@ const podIpEnv: V1EnvVar = { name: POD_IP_ENV, valueFrom: { fieldRef: { fieldPat
  * the defaults, so that pods made before the annotation existed match a spec that sets nothing.
  */
 export function engineSettingsOf(spec: ClusterContext['spec']): string | undefined {
-  return spec.engine.tls === undefined ? undefined : `tls=${spec.engine.tls.secretName}`;
+  const settings = [
+    ...(spec.engine.tls === undefined ? [] : [`tls=${spec.engine.tls.secretName}`]),
+    ...(spec.engine.transactions === 'serial' ? [] : [`transactions=${spec.engine.transactions}`]),
+  ];
+  return settings.length === 0 ? undefined : settings.join(',');
 }
 
 /** Extra volumes and mounts of a data pod (the engines' TLS Secret). */
@@ -431,15 +435,16 @@ export function enginePod(context: ClusterContext, input: EnginePodInput): V1Pod
   }
   const tls = context.spec.engine.tls;
   const settings = engineSettingsOf(context.spec);
+  const annotations = settings === undefined ? {} : { [ANNOTATIONS.engineSettings]: settings };
   const extra: PodVolumes =
     tls === undefined
-      ? NO_VOLUMES
+      ? { ...NO_VOLUMES, annotations }
       : {
           // The kubelet refreshes a Secret volume in place when the Secret changes (cert-manager's
           // renewals); the engine reloads the files when they change.
           volumes: [{ name: 'tls', secret: { secretName: tls.secretName, defaultMode: 0o440 } }],
           mounts: [{ name: 'tls', mountPath: ENGINE_TLS_MOUNT_PATH, readOnly: true }],
-          annotations: settings === undefined ? {} : { [ANNOTATIONS.engineSettings]: settings },
+          annotations,
         };
   const tlsArgs =
     tls === undefined
@@ -477,6 +482,8 @@ export function enginePod(context: ClusterContext, input: EnginePodInput): V1Pod
         String(Math.max(16, Math.floor(context.spec.engine.cacheSizeBytes / PAGE_SIZE_BYTES))),
         '--lsn-allocation-limit',
         String(context.spec.engine.lsnAllocationLimit),
+        '--pg-transactions',
+        context.spec.engine.transactions,
         '--placement-url',
         input.controlUrl,
         ...roleArgs,

@@ -257,6 +257,34 @@ describe('owned objects', () => {
     );
   });
 
+  it('passes the transaction mode to engines, marking the pods only when it is not the default', () => {
+    const input = {
+      name: 'engine-1',
+      role: 'writer' as const,
+      version: '0.1.0',
+      writer: 'engine-1',
+      addresses,
+      controlUrl: 'http://10.9.9.9:7400',
+    };
+    expect(argValue(enginePod(ctx, input).spec!.containers[0]!.args!, '--pg-transactions')).toBe('serial');
+    const instances = [
+      { name: 'engine-1', promotionTier: 0 },
+      { name: 'engine-2', promotionTier: 1 },
+    ];
+    const optimistic = context({ engine: { instances, transactions: 'optimistic' } });
+    const pod = enginePod(optimistic, input);
+    expect(argValue(pod.spec!.containers[0]!.args!, '--pg-transactions')).toBe('optimistic');
+    // A change of mode recreates the engines in turn, as a TLS change does (cluster-control.ts).
+    expect(pod.metadata?.annotations?.[ANNOTATIONS.engineSettings]).toBe('transactions=optimistic');
+    const both = context({
+      engine: { instances, transactions: 'optimistic', tls: { secretName: 'db1-cert' } },
+    });
+    expect(engineSettingsOf(both.spec)).toBe('tls=db1-cert,transactions=optimistic');
+    expect(storagePod(optimistic, 'storage-a-1', '0.1.0', addresses)).toEqual(
+      storagePod(ctx, 'storage-a-1', '0.1.0', addresses),
+    );
+  });
+
   it('selects the writer for -rw and the replicas for -ro', () => {
     const rw = roleService(ctx, 'writer');
     const ro = roleService(ctx, 'replica');

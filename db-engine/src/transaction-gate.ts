@@ -99,6 +99,21 @@ export interface TransactionGateOptions {
 }
 
 export const OPTIMISTIC_MAX_STATEMENTS_DEFAULT = 16;
+/**
+ * An optimistic transaction whose statements (SQL and parameters) would pass this many bytes takes
+ * the gate: every step sends them all to the kernel again, so a large parameter would be copied once
+ * per later statement.
+ */
+export const OPTIMISTIC_MAX_LOG_BYTES = 1024 * 1024;
+
+/** About what a statement weighs when it crosses to the kernel: its SQL and its parameters. */
+function statementBytes(statement: SqlStatement): number {
+  let bytes = statement.sql.length;
+  for (const param of statement.params ?? []) {
+    bytes += typeof param === 'string' ? param.length : param instanceof Uint8Array ? param.byteLength : 8;
+  }
+  return bytes;
+}
 
 export interface BeginOptions {
   readonly readOnly: boolean;
@@ -347,6 +362,8 @@ export class GateTransaction {
    * replays, and the fingerprints of the results their client saw. Empty once it holds the gate.
    */
   #log: SqlStatement[] = [];
+  /** `statementBytes` of the log. */
+  #logBytes = 0;
   #fingerprints: string[] = [];
   /** The value flags its steps ran with: a replay must build its results the same way. */
   #logFlags: { typedValues: boolean; declaredTypes: boolean } | undefined;
@@ -415,7 +432,7 @@ export class GateTransaction {
         declaredTypes: options.declaredTypes === true,
       };
       if (options.holdWriter === true) this.#optimisticMaxStatements = 0;
-      if (!this.#inKernel && this.#optimisticFor(statements.length, flags)) {
+      if (!this.#inKernel && this.#optimisticFor(statements, flags)) {
         return await this.#runOptimistic(statements, typed, options);
       }
       if (!this.#inKernel) {
@@ -432,6 +449,7 @@ export class GateTransaction {
       const sent = promoted ? [...this.#log, ...statements] : statements;
       if (promoted) this.#gate.counted('promoted');
       this.#log = [];
+      this.#logBytes = 0;
       this.#fingerprints = [];
       this.#optimisticMaxStatements = 0;
       this.#inKernel = true;
@@ -456,8 +474,14 @@ export class GateTransaction {
    * Whether the next step runs optimistically: the gate is optimistic, the transaction never held it
    * and holds no savepoint, stays within its statement budget, and its values are built as before.
    */
-  #optimisticFor(count: number, flags: { typedValues: boolean; declaredTypes: boolean }): boolean {
-    if (this.#savepoints > 0 || this.#log.length + count > this.#optimisticMaxStatements) return false;
+  #optimisticFor(
+    statements: readonly SqlStatement[],
+    flags: { typedValues: boolean; declaredTypes: boolean },
+  ): boolean {
+    if (this.#savepoints > 0 || this.#log.length + statements.length > this.#optimisticMaxStatements)
+      return false;
+    const bytes = statements.reduce((sum, statement) => sum + statementBytes(statement), 0);
+    if (this.#logBytes + bytes > OPTIMISTIC_MAX_LOG_BYTES) return false;
     const before = this.#logFlags;
     if (
       before !== undefined &&
@@ -499,6 +523,7 @@ export class GateTransaction {
     const fingerprints = reply.fingerprints;
     assert(fingerprints?.length === statements.length, 'a replay without the fingerprints of its results');
     this.#log.push(...statements);
+    for (const statement of statements) this.#logBytes += statementBytes(statement);
     this.#fingerprints.push(...fingerprints);
     if (reply.schemaChanged === true) {
       // DDL: what the client prepares next (Parse, Describe) runs outside its transaction and would
@@ -522,6 +547,7 @@ export class GateTransaction {
       }),
     );
     this.#log = [];
+    this.#logBytes = 0;
     this.#fingerprints = [];
     if (!reply.ok) {
       if (reply.error.code === SERIALIZATION_FAILURE) this.#gate.counted('serialization-failure');

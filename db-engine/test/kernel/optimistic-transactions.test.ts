@@ -236,6 +236,25 @@ describe('optimistic transactions', () => {
     expect(gate.status().holder).toBeUndefined();
   });
 
+  it('takes the writer when its statements would pass 1 MiB, rather than send large values again and again', async () => {
+    const { gate } = await setup();
+    await gate.execute({ statements: [{ sql: 'CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)' }] });
+    const transaction = gate.begin({ readOnly: false });
+    const blob = new Uint8Array(600 * 1024).fill(7);
+    await run(transaction, 'INSERT INTO blobs VALUES (1, ?)', [blob]);
+    expect(gate.status().holder).toBeUndefined();
+    await run(transaction, 'INSERT INTO blobs VALUES (2, ?)', [blob]);
+    expect(gate.status()).toMatchObject({ holder: { id: transaction.id }, transactionsPromoted: 1 });
+    expect((await transaction.commit()).ok).toBe(true);
+    const stored = await gate.execute({
+      statements: [{ sql: 'SELECT id, length(b) FROM blobs ORDER BY id' }],
+    });
+    expect(results(stored)[0]!.rows).toEqual([
+      [1, blob.length],
+      [2, blob.length],
+    ]);
+  });
+
   it('takes the writer for a savepoint, and ROLLBACK TO undoes only what follows it', async () => {
     const { gate, groups } = await setup();
     const transaction = gate.begin({ readOnly: false });

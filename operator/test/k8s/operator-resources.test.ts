@@ -212,15 +212,17 @@ describe('owned objects', () => {
     expect(replica.metadata?.labels?.[LABELS.role]).toBe('replica');
   });
 
+  /** The writer's pod input, for the tests of engine settings. */
+  const input = {
+    name: 'engine-1',
+    role: 'writer' as const,
+    version: '0.1.0',
+    writer: 'engine-1',
+    addresses,
+    controlUrl: 'http://10.9.9.9:7400',
+  };
+
   it('mounts the TLS Secret in engine pods and marks the pods with the setting, only when asked', () => {
-    const input = {
-      name: 'engine-1',
-      role: 'writer' as const,
-      version: '0.1.0',
-      writer: 'engine-1',
-      addresses,
-      controlUrl: 'http://10.9.9.9:7400',
-    };
     const plain = enginePod(ctx, input);
     expect(plain.spec!.containers[0]!.args).not.toContain('--pg-tls-cert');
     expect(plain.spec?.volumes?.map((volume) => volume.name)).toEqual(['data']);
@@ -258,14 +260,6 @@ describe('owned objects', () => {
   });
 
   it('passes the transaction mode to engines, marking the pods only when it is not the default', () => {
-    const input = {
-      name: 'engine-1',
-      role: 'writer' as const,
-      version: '0.1.0',
-      writer: 'engine-1',
-      addresses,
-      controlUrl: 'http://10.9.9.9:7400',
-    };
     expect(argValue(enginePod(ctx, input).spec!.containers[0]!.args!, '--pg-transactions')).toBe('serial');
     const instances = [
       { name: 'engine-1', promotionTier: 0 },

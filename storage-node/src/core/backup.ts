@@ -16,8 +16,28 @@
  *      annul a staged record.
  *  B5. If the log no longer holds the records above the backup (backup enabled late, or a base
  *      installed), the next upload is a base as of the materialization point, which covers them.
+ *  B6. Small chunks are merged, so a manifest stays small. A segment written a little at a time
+ *      stages one small chunk per tick, and the manifest, rewritten after each, names every chunk since
+ *      the last base: left alone, its size grows with the time since that base and the bytes uploaded
+ *      with its square (a trickle of writes for a day: ~86,000 chunks, a 15 MB manifest uploaded every
+ *      second). Once `mergeChunksAt` chunks are small (under half of `chunkBytesMax`), a step reads a
+ *      run of adjacent small ones back from the object store (checked as a restore checks them),
+ *      uploads their records as one chunk, and rewrites the manifest with that chunk in their place;
+ *      only then are the old objects deleted (B1 holds: the manifest names stored objects only; a crash
+ *      in between leaves orphans, harmless). `backedUpThrough` does not move, so GC is unaffected. A
+ *      merged chunk that is still small is merged again with the next run, until it is not: between
+ *      two bases a manifest names at most `mergeChunksAt` small chunks and the large ones. A source
+ *      chunk missing or damaged in the object store is a broken backup: logged, counted in
+ *      `lastError`, and merging stops for the segment until its next base replaces the chunks.
  */
-import { type Environment, isNorthlightError, type Lsn, minLsn, type RedoRecord } from '@northlight/protocol';
+import {
+  type Environment,
+  isNorthlightError,
+  type Lsn,
+  minLsn,
+  NorthlightError,
+  type RedoRecord,
+} from '@northlight/protocol';
 import {
   type BackupManifest,
   type BaseImage,
@@ -25,6 +45,7 @@ import {
   baseKey,
   type ChunkRef,
   chunkKey,
+  decodeChunk,
   decodeManifest,
   encodeBase,
   encodeChunk,
@@ -40,6 +61,8 @@ export interface BackupSettings {
   readonly chunkBytesMax: number;
   /** A new base is taken once this many chunk bytes were staged since the last one. */
   readonly baseEveryBytes: number;
+  /** Small chunks (under half of `chunkBytesMax`) are merged once the manifest names this many (B6). */
+  readonly mergeChunksAt: number;
 }
 
 /** Per-segment backup progress (memory only: the manifest in the object store is the durable truth). */
@@ -51,6 +74,11 @@ export interface SegmentBackup {
   pendingSinceMs: number | undefined;
   chunkBytesSinceBase: number;
   lastError: string | undefined;
+  /**
+   * B6: the key of a chunk the manifest names that a merge found missing or damaged in the object
+   * store (the backup cannot be restored past it); no merge until the next base replaces it.
+   */
+  brokenChunk: string | undefined;
 }
 
 export function newSegmentBackup(): SegmentBackup {
@@ -60,6 +88,7 @@ export function newSegmentBackup(): SegmentBackup {
     pendingSinceMs: undefined,
     chunkBytesSinceBase: 0,
     lastError: undefined,
+    brokenChunk: undefined,
   };
 }
 
@@ -79,6 +108,7 @@ export type BackupStepResult =
   | { readonly kind: 'manifest-read' }
   | { readonly kind: 'chunk'; readonly records: number; readonly bytes: number; readonly through: Lsn }
   | { readonly kind: 'base'; readonly pages: number; readonly lsn: Lsn }
+  | { readonly kind: 'merge'; readonly chunks: number; readonly bytes: number }
   | { readonly kind: 'failed'; readonly error: string };
 
 /** Reads the segment's manifest (B3). Object store errors propagate (the caller logs and retries). */
@@ -117,6 +147,10 @@ export async function backupStep(
     }
     const through = backedUpThrough(segment)!;
     const limit = stageLimit(segment);
+    // B6: a merge first when one is due, so a segment staging every tick still merges; staging then
+    // waits one tick (a merge is bounded like a chunk: at most `chunkBytesMax` read and uploaded).
+    const run = backup.brokenChunk === undefined ? mergeRun(backup.manifest, settings) : undefined;
+    if (run !== undefined) return await mergeChunks(env, storage, segment, settings, run, isCurrent);
     if (limit <= through) {
       backup.pendingSinceMs = undefined;
       return { kind: 'idle' };
@@ -225,6 +259,8 @@ async function stageBase(
   const through = previous !== undefined && previous.backedUpThrough > lsn ? previous.backedUpThrough : lsn;
   await putManifest(env, storage, segment, settings, { base, chunks: kept, backedUpThrough: through });
   segment.backup.chunkBytesSinceBase = 0;
+  // B6: a chunk a merge could not read is no longer named (below the base), or is tried again.
+  segment.backup.brokenChunk = undefined;
   storage.options.metrics.backupUploaded('base', body.length);
   // Objects the new manifest no longer names (older bases, chunks below the base): best effort.
   const named = new Set([key, ...kept.map((chunk) => chunk.key)]);
@@ -233,6 +269,93 @@ async function stageBase(
   );
   for (const name of stale) await env.objectStore.delete(name).catch(() => undefined);
   return { kind: 'base', pages: images.length, lsn };
+}
+
+/** The chunks of a manifest to merge next (B6): `[start, end)`, or undefined when none is due. */
+export function mergeRun(
+  manifest: BackupManifest | undefined,
+  settings: Pick<BackupSettings, 'chunkBytesMax' | 'mergeChunksAt'>,
+): { start: number; end: number } | undefined {
+  if (manifest === undefined) return undefined;
+  const chunks = manifest.chunks;
+  const small = (index: number) => chunks[index]!.bytes * 2 < settings.chunkBytesMax;
+  let smallCount = 0;
+  for (let index = 0; index < chunks.length; index++) if (small(index)) smallCount++;
+  if (smallCount < settings.mergeChunksAt) return undefined;
+  // The first run of two or more adjacent small chunks whose sum fits one chunk.
+  for (let start = 0; start < chunks.length; start++) {
+    if (!small(start)) continue;
+    let end = start;
+    let bytes = 0;
+    while (end < chunks.length && small(end) && bytes + chunks[end]!.bytes <= settings.chunkBytesMax)
+      bytes += chunks[end++]!.bytes;
+    if (end - start >= 2) return { start, end };
+  }
+  return undefined;
+}
+
+/** B6: reads the run's chunks back, uploads their records as one chunk, names it, deletes the old ones. */
+async function mergeChunks(
+  env: Environment,
+  storage: Storage,
+  segment: Segment,
+  settings: BackupSettings,
+  run: { start: number; end: number },
+  isCurrent: () => boolean,
+): Promise<BackupStepResult> {
+  const control = segment.control;
+  const previous = segment.backup.manifest!;
+  const sources = previous.chunks.slice(run.start, run.end);
+  const records: RedoRecord[] = [];
+  for (const ref of sources) {
+    const bytes = await env.objectStore.get(ref.key);
+    try {
+      if (bytes === undefined)
+        throw new NorthlightError(
+          'NL_DECODE_INVALID',
+          `backup ${ref.key}: named by the manifest, not stored`,
+        );
+      for (const record of decodeChunk(bytes, ref, control.pgId)) records.push(record);
+    } catch (error) {
+      if (!isDecodeError(error)) throw error;
+      segment.backup.brokenChunk = ref.key;
+      segment.backup.lastError = (error as Error).message;
+      env.log.log(
+        'error',
+        'a chunk the backup names is missing or damaged; merging stops until the next base',
+        {
+          pgId: control.pgId,
+          segmentId: control.segmentId,
+          key: ref.key,
+          error: (error as Error).message,
+        },
+      );
+      return { kind: 'failed', error: (error as Error).message };
+    }
+  }
+  if (!isCurrent() || segment.dropped || segment.backup.manifest !== previous) return { kind: 'idle' };
+  const from = sources[0]!.fromExclusive;
+  const to = sources.at(-1)!.toInclusive;
+  const key = chunkKey(settings.prefix, control.pgId, control.segmentId, from, to);
+  const body = encodeChunk(control.pgId, control.segmentId, records);
+  await env.objectStore.put(key, body);
+  if (!isCurrent() || segment.dropped || segment.backup.manifest !== previous) return { kind: 'idle' };
+  const merged: ChunkRef = {
+    key,
+    fromExclusive: from,
+    toInclusive: to,
+    records: records.length,
+    bytes: body.length,
+  };
+  await putManifest(env, storage, segment, settings, {
+    base: previous.base,
+    chunks: [...previous.chunks.slice(0, run.start), merged, ...previous.chunks.slice(run.end)],
+    backedUpThrough: previous.backedUpThrough,
+  });
+  storage.options.metrics.backupUploaded('merged', body.length);
+  for (const ref of sources)
+    if (ref.key !== key) await env.objectStore.delete(ref.key).catch(() => undefined);
+  return { kind: 'merge', chunks: sources.length, bytes: body.length };
 }
 
 async function putManifest(

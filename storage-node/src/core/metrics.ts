@@ -60,7 +60,7 @@ export interface StorageMetrics {
   /** A damaged page image replaced by a peer's copy. */
   pageRepaired(segment: SegmentLabels): void;
   /** An object staged to the object store: a log chunk, a page base, or a manifest. */
-  backupUploaded(kind: 'chunk' | 'base' | 'manifest', bytes: number): void;
+  backupUploaded(kind: 'chunk' | 'base' | 'manifest' | 'merged', bytes: number): void;
   /** Node-wide: log bytes at or below the durable hints not yet staged, and the age of the oldest. */
   backupLag(bytes: number, seconds: number): void;
   /** Bytes a hydration took in (peer snapshot or S3 restore), and how long it waited for the node's limit. */

@@ -109,6 +109,11 @@ export interface StorageNodeOptions {
   readonly backupChunkBytesMax?: number;
   /** A base of page images is staged once this many chunk bytes were staged since the last one. */
   readonly backupBaseEveryBytes?: number;
+  /**
+   * Once the manifest names this many small chunks (under half of `backupChunkBytesMax`), adjacent
+   * ones are merged (backup.ts B6): the manifest stays small however long a trickle of writes runs.
+   */
+  readonly backupMergeChunksAt?: number;
   /** Heat: the window over which write and read rates are averaged. */
   readonly rateWindowMs?: number;
   /**
@@ -152,6 +157,7 @@ export const STORAGE_NODE_DEFAULTS = {
   backupPrefix: '',
   backupChunkBytesMax: 4 * 1024 * 1024,
   backupBaseEveryBytes: 256 * 1024 * 1024,
+  backupMergeChunksAt: 32,
   gossipReplyBytesMax: 512 * 1024,
   gossipPullTimeoutMs: 1000,
   gossipServeConcurrencyMax: 2,
@@ -227,6 +233,8 @@ export function resolveOptions(options: StorageNodeOptions): ResolvedOptions {
     );
   if (merged.backupPrefix !== '' && !/^[A-Za-z0-9._-][A-Za-z0-9._/-]{0,200}\/$/.test(merged.backupPrefix))
     throw invalid('backupPrefix', merged.backupPrefix, "must be '' or end in '/' (letters, digits, . _ - /)");
+  if (!Number.isSafeInteger(merged.backupMergeChunksAt) || merged.backupMergeChunksAt < 2)
+    throw invalid('backupMergeChunksAt', merged.backupMergeChunksAt, 'must be an integer ≥ 2');
   if (merged.backupChunkBytesMax > 8 * 1024 * 1024)
     throw invalid(
       'backupChunkBytesMax',

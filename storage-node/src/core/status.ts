@@ -37,6 +37,8 @@ export interface SegmentStatus {
     readonly baseLsn: Lsn | undefined;
     readonly chunks: number;
     readonly lastError: string | undefined;
+    /** A chunk the manifest names that is missing or damaged in the object store (backup.ts B6). */
+    readonly brokenChunk: string | undefined;
   };
   /** A hydration in progress: from the object store, or from a peer's snapshot. */
   readonly hydration: Readonly<SegmentHydration> | undefined;
@@ -124,6 +126,7 @@ export function segmentStatus(segment: Segment, storage: Storage, nowMs: number)
       baseLsn: segment.backup.manifest?.base?.lsn,
       chunks: segment.backup.manifest?.chunks.length ?? 0,
       lastError: segment.backup.lastError,
+      brokenChunk: segment.backup.brokenChunk,
     },
     hydration: segment.hydration === undefined ? undefined : { ...segment.hydration },
     recordsHeld: segment.recordCount,

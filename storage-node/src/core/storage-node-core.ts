@@ -1199,6 +1199,7 @@ export class StorageNodeCore {
       prefix: this.#options.backupPrefix,
       chunkBytesMax: this.#options.backupChunkBytesMax,
       baseEveryBytes: this.#options.backupBaseEveryBytes,
+      mergeChunksAt: this.#options.backupMergeChunksAt,
     };
   }
 
@@ -1260,8 +1261,8 @@ export class StorageNodeCore {
    * Stages everything stageable now (tests, an admin "backup now"): repeats steps until every segment
    * is idle or failing. Resolves with how many chunks and bases were staged.
    */
-  async backupNow(): Promise<{ chunks: number; bases: number; failures: string[] }> {
-    const totals = { chunks: 0, bases: 0, failures: [] as string[] };
+  async backupNow(): Promise<{ chunks: number; bases: number; merges: number; failures: string[] }> {
+    const totals = { chunks: 0, bases: 0, merges: 0, failures: [] as string[] };
     for (;;) {
       const storage = this.#storage;
       if (storage === undefined || this.#state !== 'serving') return totals;
@@ -1271,8 +1272,14 @@ export class StorageNodeCore {
         const result = await this.#backupStepNow(storage, segment);
         if (result.kind === 'chunk') totals.chunks++;
         if (result.kind === 'base') totals.bases++;
+        if (result.kind === 'merge') totals.merges++;
         if (result.kind === 'failed') totals.failures.push(`${segment.key}: ${result.error}`);
-        if (result.kind === 'chunk' || result.kind === 'base' || result.kind === 'manifest-read')
+        if (
+          result.kind === 'chunk' ||
+          result.kind === 'base' ||
+          result.kind === 'merge' ||
+          result.kind === 'manifest-read'
+        )
           progressed = true;
       }
       if (!progressed) {

@@ -193,7 +193,7 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
     this.#repairedPages = counter('repaired_pages_total', "Damaged page images replaced by a peer's copy.");
     this.#backupUploadedBytes = labelled(
       'backup_uploaded_bytes_total',
-      'Bytes staged to the object store, by kind of object (chunk, base, manifest).',
+      'Bytes staged to the object store, by kind of object (chunk, base, manifest; merged: small chunks uploaded again as one).',
       'kind',
     );
     this.#materializationLag = gauge(

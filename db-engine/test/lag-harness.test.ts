@@ -77,6 +77,33 @@ describe('measureLag', () => {
     expect(result.acknowledged).toBe(replica.written);
   });
 
+  it('lists the tail as stalls: the slowest write of each 100 ms, with when it was acknowledged', async () => {
+    // The replica freezes from 300 to 500 ms after the first write: what is written then shows at
+    // 500 ms. The write at 300 ms (200 ms after the warm-up) waits longest; the list has it first, at
+    // its time, then the stall's second 100 ms, then every other window at about the usual delay.
+    let firstWriteMs: number | undefined;
+    const replica = new FakeReplica(() => {
+      const now = performance.now();
+      firstWriteMs ??= now;
+      const sinceMs = now - firstWriteMs;
+      return sinceMs >= 300 && sinceMs < 500 ? 500 - sinceMs : VISIBILITY_DELAY_MS;
+    });
+    const result = await measureLag(replica, { rate: 1000, durationMs: 1200, warmupMs: 100 });
+    expect(result.slowest.length).toBe(10); // of 12 windows
+    const [stall, tail, ...rest] = result.slowest;
+    expect(stall!.lagMs).toBeGreaterThan(150);
+    expect(stall!.atMs).toBeGreaterThan(150);
+    expect(stall!.atMs).toBeLessThan(300);
+    expect(tail!.atMs).toBeGreaterThanOrEqual(300);
+    expect(tail!.atMs).toBeLessThan(400);
+    for (const window of rest) expect(window.lagMs).toBeLessThan(3 * VISIBILITY_DELAY_MS);
+    // Slowest first, one per 100 ms window of acknowledgment time.
+    expect(result.slowest.map((window) => window.lagMs)).toEqual(
+      [...result.slowest.map((window) => window.lagMs)].sort((a, b) => b - a),
+    );
+    expect(new Set(result.slowest.map((window) => Math.floor(window.atMs / 100))).size).toBe(10);
+  });
+
   it('counts the writes the replica never shows as unseen', async () => {
     // A replica that stops applying after id 300.
     const replica = new FakeReplica((id) => (id <= 300 ? VISIBILITY_DELAY_MS : undefined));

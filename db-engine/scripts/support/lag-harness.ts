@@ -67,12 +67,20 @@ export interface LagResult {
   unseen: number;
   /** Mean time between two polls of the replica: the granularity of every lag (see note 1). */
   pollIntervalMsMean: number;
+  /**
+   * The slowest measured write of each 100 ms of acknowledgment time, slowest first (at most 10):
+   * when it was acknowledged (ms after the warm-up) and its lag. Whether the tail is spread out or
+   * comes in stalls, and when.
+   */
+  slowest: { atMs: number; lagMs: number }[];
 }
 
 const DEFAULT_WRITERS = 64;
 const DEFAULT_TAIL_MS = 5_000;
 /** Bounds the two per-id time arrays (16 bytes per id). */
 const WRITES_PER_RUN_MAX = 10_000_000;
+const SLOWEST_KEPT = 10;
+const SLOWEST_WINDOW_MS = 100;
 
 /** What the writer side and the poller share during one run. */
 interface RunState {
@@ -199,6 +207,7 @@ async function poll(target: LagTarget, state: RunState, tailMs: number): Promise
 
 function summarize(state: RunState, targetRate: number, warmupEndMs: number, runMs: number): LagResult {
   const lags: number[] = [];
+  const timed: { atMs: number; lagMs: number }[] = [];
   let writes = 0;
   let acknowledged = 0;
   let unseen = 0;
@@ -211,8 +220,24 @@ function summarize(state: RunState, targetRate: number, warmupEndMs: number, run
     lastAckMs = Math.max(lastAckMs, ackMs);
     const visibleMs = state.visibleMs[id]!;
     if (Number.isNaN(visibleMs)) unseen++;
-    else lags.push(Math.max(0, visibleMs - ackMs)); // seen before acknowledged: lag 0 (note 3)
+    else {
+      const lagMs = Math.max(0, visibleMs - ackMs); // seen before acknowledged: lag 0 (note 3)
+      lags.push(lagMs);
+      timed.push({ atMs: ackMs - warmupEndMs, lagMs });
+    }
   }
+  const round = (ms: number) => Math.round(ms * 100) / 100;
+  // The slowest write of each window of acknowledgment time, slowest windows first: one stall delays
+  // every write acknowledged during it, so the tail is read as a list of stalls.
+  const byWindow = new Map<number, { atMs: number; lagMs: number }>();
+  for (const sample of timed) {
+    const window = Math.floor(sample.atMs / SLOWEST_WINDOW_MS);
+    if ((byWindow.get(window)?.lagMs ?? -1) < sample.lagMs) byWindow.set(window, sample);
+  }
+  const slowest = [...byWindow.values()]
+    .sort((a, b) => b.lagMs - a.lagMs)
+    .slice(0, SLOWEST_KEPT)
+    .map(({ atMs, lagMs }) => ({ atMs: round(atMs), lagMs: round(lagMs) }));
   const sorted = Float64Array.from(lags).sort();
   const measuredMs = lastAckMs - warmupEndMs;
   return {
@@ -226,6 +251,7 @@ function summarize(state: RunState, targetRate: number, warmupEndMs: number, run
     samples: sorted.length,
     unseen,
     pollIntervalMsMean: state.polls === 0 ? Number.NaN : runMs / state.polls,
+    slowest,
   };
 }
 

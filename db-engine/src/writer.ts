@@ -111,9 +111,15 @@ export async function runWriter(
     {
       allocated: (seq, lsns) => engine?.allocated(seq, lsns),
       vdlAdvanced: (vdl) => {
-        engine?.vdlAdvanced(vdl);
+        // The replicas hear of a VDL advance before the commits it makes durable are acknowledged:
+        // flushed at once rather than after this turn's acknowledgments (64 socket writes and the
+        // wake-ups of their clients, at 2,000 writes/s), the replica applies while the acks go out.
+        // Measured (bench:replica, 3 alternated pairs): lag p50 2.4 → 1.6 ms and p99 11–12.5 →
+        // 7.4–9.2 ms at 2,000 writes/s, for 3–5% more writer CPU per write at 5,000 (one frame per
+        // advance instead of one per turn). MTRs sealed between advances still go out once per turn.
         feed.vdlAdvanced(vdl, performance.now());
-        flushFeed();
+        feed.flush();
+        engine?.vdlAdvanced(vdl);
       },
       mtr: (records) => {
         feed.mtr(records);

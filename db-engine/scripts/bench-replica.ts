@@ -6,7 +6,7 @@
  * back; lag = first seen − acknowledged).
  *
  *   npm run bench:replica -w @northlight/db-engine -- [--rates 1000,2000,5000,10000] [--duration-ms 10000]
- *                                                      [--warmup-ms 2000] [--writers 64]
+ *                                                      [--warmup-ms 2000] [--warmup-run-ms 10000] [--writers 64]
  *                                                      [--only northlight | --only postgres]
  *                                                      [--transport pg | http] [--profile DIR]
  *   npm run bench:replica:postgres -w @northlight/db-engine -- …   (the same with --only postgres)
@@ -20,6 +20,12 @@
  *
  * `--profile DIR`: the writer, both replicas and every storage node write V8 CPU profiles there (one
  * per thread: a replica's SQL kernel runs in a worker) when they exit at the end of the run.
+ *
+ * Before the measured rates, each system runs one unmeasured pass at the first rate for
+ * `--warmup-run-ms` (10 s; 0 skips it; its figures are in the JSON as `warmupRun`): the first
+ * seconds of a fresh northlight cluster carry the V8 tiering of nine processes and the first reads of
+ * every page, and gave the first rate a p99 about twice that of the same rate measured later
+ * (`--rates 2000,1000,1000` on 2026-11-27: 19.9, 8.0 and 8.9 ms). `--warmup-ms` then warms each rate.
  *
  * A rate this machine cannot sustain shows as an achieved rate below the target; the lag figures are
  * then those of the highest rate it sustained. JSON on stdout (`northlight.lagP99MsByRate`,
@@ -44,6 +50,8 @@ interface Config {
   readonly rates: readonly number[];
   readonly durationMs: number;
   readonly warmupMs: number;
+  /** One unmeasured pass at the first rate before the measured ones (0: none). */
+  readonly warmupRunMs: number;
   readonly northlight: boolean;
   readonly postgres: boolean;
   /** Writes in flight at most. */
@@ -63,6 +71,7 @@ function parse(argv: readonly string[]): Config {
     rates: (value('rates') ?? '1000,2000,5000,10000').split(',').map(Number),
     durationMs: Number(value('duration-ms') ?? 10_000),
     warmupMs: Number(value('warmup-ms') ?? 2_000),
+    warmupRunMs: Number(value('warmup-run-ms') ?? 10_000),
     northlight: value('only') !== 'postgres',
     postgres: value('only') !== 'northlight',
     writers: Number(value('writers') ?? 64),
@@ -77,6 +86,8 @@ function parse(argv: readonly string[]): Config {
     throw new Error(`--only takes northlight or postgres, not ${only}`);
   for (const number of [...config.rates, config.durationMs, config.writers])
     if (!Number.isSafeInteger(number) || number <= 0) throw new Error(`bad option in ${argv.join(' ')}`);
+  if (!Number.isSafeInteger(config.warmupRunMs) || config.warmupRunMs < 0)
+    throw new Error(`--warmup-run-ms takes milliseconds ≥ 0, not ${value('warmup-run-ms')}`);
   return config;
 }
 
@@ -91,12 +102,14 @@ interface Side {
   /** CPU time (user + system, /proc) per acknowledged write during each rate's run, by process role. */
   cpuMsPerWriteByRate?: Record<string, Record<string, number>>;
   runs: RateRun[];
+  /** The unmeasured pass before the measured rates (`--warmup-run-ms`), when there was one. */
+  warmupRun?: LagResult;
 }
 
 /** One rate's lag figures, and the CPU each process role spent meanwhile (when sampled). */
 type RateRun = LagResult & { cpuMsPerWrite?: Record<string, number> };
 
-function side(results: readonly RateRun[]): Side {
+function side(results: readonly RateRun[], warmupRun: LagResult | undefined): Side {
   const by = (pick: (result: LagResult) => number) =>
     Object.fromEntries(
       results.map((result) => [String(result.targetRate), Math.round(pick(result) * 100) / 100]),
@@ -113,6 +126,7 @@ function side(results: readonly RateRun[]): Side {
         }
       : {}),
     runs: [...results],
+    ...(warmupRun === undefined ? {} : { warmupRun }),
   };
 }
 
@@ -194,7 +208,19 @@ async function runRates(
   config: Config,
   reset: () => Promise<void>,
   cpu?: () => Record<string, number>,
-): Promise<RateRun[]> {
+): Promise<{ results: RateRun[]; warmupRun: LagResult | undefined }> {
+  let warmupRun: LagResult | undefined;
+  if (config.warmupRunMs > 0) {
+    await reset();
+    progress(
+      `${system}: warm-up pass, ${config.rates[0]} writes/s for ${config.warmupRunMs} ms (not measured)`,
+    );
+    warmupRun = await measureLag(target, {
+      rate: config.rates[0]!,
+      durationMs: config.warmupRunMs,
+      writers: config.writers,
+    });
+  }
   const results: RateRun[] = [];
   for (const rate of config.rates) {
     await reset();
@@ -216,7 +242,7 @@ async function runRates(
     progress(`${system}: ${JSON.stringify(result)}`);
     results.push(result);
   }
-  return results;
+  return { results, warmupRun };
 }
 
 function round3(value: number): number {
@@ -249,7 +275,7 @@ async function runNorthlight(config: Config): Promise<{ side: Side; writerHistog
         : northlightTarget(writer, replicas[0]!, config.writers);
     try {
       const processes = { writer, replica1: replicas[0]!, replica2: replicas[1]! };
-      const results = await runRates(
+      const { results, warmupRun } = await runRates(
         'northlight',
         target,
         config,
@@ -266,7 +292,7 @@ async function runNorthlight(config: Config): Promise<{ side: Side; writerHistog
           benchClient: cpuMs(process.pid),
         }),
       );
-      return { side: side(results), writerHistogram: await writerLagHistogram(writer) };
+      return { side: side(results, warmupRun), writerHistogram: await writerLagHistogram(writer) };
     } finally {
       await target.close?.();
     }
@@ -284,8 +310,8 @@ async function runPostgres(config: Config): Promise<{ side: Side; version: strin
     const target = await postgresLagTarget(pair, { connections: config.writers });
     try {
       const version = await target.serverVersion();
-      const results = await runRates('postgres', target, config, () => target.reset());
-      return { side: side(results), version };
+      const { results, warmupRun } = await runRates('postgres', target, config, () => target.reset());
+      return { side: side(results, warmupRun), version };
     } finally {
       await target.close();
     }
@@ -314,7 +340,7 @@ async function main(): Promise<void> {
         config: {
           ...config,
           method:
-            'open-loop single-row inserts at the rate (64 in flight at most); one poller reads max(id) on the replica back to back; lag = first seen - acknowledged',
+            'open-loop single-row inserts at the rate (64 in flight at most); one poller reads max(id) on the replica back to back; lag = first seen - acknowledged; each system first runs one unmeasured pass at the first rate (warmupRunMs)',
           northlight:
             config.transport === 'pg'
               ? 'writer + 2 replicas + 6 storage-node processes on loopback, PostgreSQL protocol, node-postgres'

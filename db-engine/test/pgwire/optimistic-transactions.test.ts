@@ -121,6 +121,22 @@ describe('optimistic transactions over the wire protocol (node-postgres)', () =>
     expect(gate.status().holder).toBeUndefined();
   });
 
+  it('an optimistic transaction whose client goes silent is ended by the idle-in-transaction timeout (25P03)', async () => {
+    const silent = await connect();
+    const other = await connect();
+    await other.query('CREATE TABLE silent_writes (id INTEGER PRIMARY KEY)');
+    const ended = new Promise<unknown>((resolve) => silent.on('error', resolve));
+    await silent.query("SET idle_in_transaction_session_timeout = '300ms'");
+    await silent.query('BEGIN');
+    await silent.query('INSERT INTO silent_writes VALUES (1)');
+    // It holds nothing meanwhile: another session writes and commits at once.
+    expect(gate.status().holder).toBeUndefined();
+    await other.query('INSERT INTO silent_writes VALUES (2)');
+    expect(await ended).toMatchObject({ code: '25P03' });
+    expect((await other.query('SELECT id FROM silent_writes ORDER BY id')).rows).toEqual([{ id: 2 }]);
+    expect(gate.status().holder).toBeUndefined();
+  });
+
   it('COPY FROM STDIN in a transaction block (psql) takes the writer rather than replay its batches', async () => {
     const promotedBefore = gate.status().transactionsPromoted;
     const script = [

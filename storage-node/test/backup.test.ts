@@ -9,6 +9,7 @@
 import { asLsn, asSegmentId, encodeRedoRecord, type Lsn, type RedoRecord } from '@northlight/protocol';
 import { describe, expect, it } from 'vitest';
 import { decodeManifest, manifestKey } from '../src/core/backup-format.js';
+import { noopStorageMetrics } from '../src/core/metrics.js';
 import type { StorageNodeOptions } from '../src/index.js';
 import { pg } from './support/core-rig.js';
 import { Harness, NODES, OPTIONS, segmentOf } from './support/six-cores.js';
@@ -403,7 +404,13 @@ describe('backup to the object store', () => {
   });
 
   it('stops merging at a named chunk missing from the object store, says so, and goes on staging', async () => {
-    const harness = new Harness(17, [0], { ...ISOLATED, backupChunkBytesMax: 4096, backupMergeChunksAt: 4 });
+    const broken: number[] = [];
+    const harness = new Harness(17, [0], {
+      ...ISOLATED,
+      backupChunkBytesMax: 4096,
+      backupMergeChunksAt: 4,
+      metrics: { ...noopStorageMetrics, backupBroken: (segments) => broken.push(segments) },
+    });
     await harness.ready();
     const round = async () => {
       const head = writeAll(harness, 2).at(-1)!.lsn;
@@ -432,6 +439,47 @@ describe('backup to the object store', () => {
     }
     expect(manifestOf(harness, 's1')!.chunks).toHaveLength(9);
     expect(harness.core('s1').status().segments[0]!.backup.brokenChunk).toBe(lost.key);
+    // The node-wide gauge (northlight_storage_backup_broken_segments): 0 before, 1 since.
+    expect(broken.slice(0, 3)).toEqual([0, 0, 0]);
+    expect(broken.slice(3)).toEqual(Array(broken.length - 3).fill(1));
+  });
+
+  it('heals a backup whose named chunk went missing with a base, once materialization has passed it', async () => {
+    const harness = new Harness(18, [0], {
+      ...ISOLATED,
+      materializeIntervalMs: 5,
+      backupChunkBytesMax: 4096,
+      backupMergeChunksAt: 4,
+    });
+    await harness.ready();
+    let head = asLsn(0n);
+    for (let round = 0; round < 3; round++) {
+      head = writeAll(harness, 2).at(-1)!.lsn;
+      await harness.settle(() => harness.scl('s1', 0) === head);
+      await backupNow(harness, 's1');
+    }
+    const lost = manifestOf(harness, 's1')!.chunks[1]!;
+    harness.cluster.objectStore.delete(lost.key);
+    head = writeAll(harness, 2).at(-1)!.lsn;
+    await harness.settle(() => harness.scl('s1', 0) === head);
+    await backupNow(harness, 's1');
+    expect(harness.core('s1').status().segments[0]!.backup.brokenChunk).toBe(lost.key);
+    // The writer's minimum read point lets materialization pass the lost chunk; the next step stages
+    // a base, which replaces every chunk at or below it, the lost one included.
+    harness.minReadPoint(0, head, ALL);
+    await harness.settle(() => harness.core('s1').status().segments[0]!.materializedThrough === head);
+    const staged = await backupNow(harness, 's1');
+    expect(staged).toMatchObject({ bases: 1, failures: [] });
+    const manifest = manifestOf(harness, 's1')!;
+    expect(manifest.base!.lsn).toBeGreaterThanOrEqual(lost.toInclusive);
+    expect(manifest.chunks.map((chunk) => chunk.key)).not.toContain(lost.key);
+    expect(harness.core('s1').status().segments[0]!.backup.brokenChunk).toBeUndefined();
+    // Restorable again, to the head.
+    const before = await pagesOf(harness, 's1', head, head);
+    await drop(harness, 's1');
+    const result = await restore(harness, 's1');
+    expect(result).toMatchObject({ ok: true, value: { scl: head } });
+    expect(await pagesOf(harness, 's1', head, head)).toEqual(before);
   });
 
   it('merges through object-store failures and crashes mid-merge: the manifest names stored objects only, and restores', async () => {

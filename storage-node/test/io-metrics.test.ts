@@ -100,6 +100,7 @@ describe('PrometheusStorageMetrics', () => {
     metrics.addMaterializedPages(6);
     metrics.setBackupLagBytes(1_000_000);
     metrics.setBackupLagSeconds(1.5);
+    metrics.setBackupBrokenSegments(1);
     metrics.addHydration(3 * 1024 * 1024, 0.25);
     metrics.setHydrationLimit(32 * 1024 * 1024);
     metrics.addGcReclaimedBytes(8_192);
@@ -127,6 +128,7 @@ describe('PrometheusStorageMetrics', () => {
       [name('materialized_pages_total')]: 6,
       [name('backup_lag_bytes')]: 1_000_000,
       [name('backup_lag_seconds')]: 1.5,
+      [name('backup_broken_segments')]: 1,
       [name('hydration_bytes_total')]: 3 * 1024 * 1024,
       [name('hydration_throttled_seconds_total')]: 0.25,
       [name('hydration_limit_bytes_per_second')]: 32 * 1024 * 1024,
@@ -209,6 +211,7 @@ describe('PrometheusStorageMetrics', () => {
       'materialization_lag_lsns',
       'backup_lag_bytes',
       'backup_lag_seconds',
+      'backup_broken_segments',
       'hydration_bytes_total',
       'hydration_throttled_seconds_total',
       'hydration_limit_bytes_per_second',

@@ -27,8 +27,9 @@
  *      in between leaves orphans, harmless). `backedUpThrough` does not move, so GC is unaffected. A
  *      merged chunk that is still small is merged again with the next run, until it is not: between
  *      two bases a manifest names at most `mergeChunksAt` small chunks and the large ones. A source
- *      chunk missing or damaged in the object store is a broken backup: logged, counted in
- *      `lastError`, and merging stops for the segment until its next base replaces the chunks.
+ *      chunk missing or damaged in the object store is a broken backup (it cannot be restored past
+ *      that chunk): logged, shown (`brokenChunk`, the broken-segments gauge), merging stops, and the
+ *      next step once materialization has passed the chunk stages a base, which replaces it.
  */
 import {
   type Environment,
@@ -147,6 +148,19 @@ export async function backupStep(
     }
     const through = backedUpThrough(segment)!;
     const limit = stageLimit(segment);
+    const control = segment.control;
+    // B6: a broken chunk heals with the first base that covers it (chunks at or below a base go),
+    // staged as soon as materialization has passed it, with or without new records to stage.
+    const broken = backup.brokenChunk;
+    const brokenRef =
+      broken === undefined ? undefined : backup.manifest?.chunks.find((chunk) => chunk.key === broken);
+    if (broken !== undefined && brokenRef === undefined) backup.brokenChunk = undefined;
+    if (
+      brokenRef !== undefined &&
+      control.materializedThrough >= brokenRef.toInclusive &&
+      segment.damagedPages.size === 0 // a base waits for those; staging must not
+    )
+      return await stageBase(env, storage, segment, settings, isCurrent);
     // B6: a merge first when one is due, so a segment staging every tick still merges; staging then
     // waits one tick (a merge is bounded like a chunk: at most `chunkBytesMax` read and uploaded).
     const run = backup.brokenChunk === undefined ? mergeRun(backup.manifest, settings) : undefined;
@@ -156,7 +170,6 @@ export async function backupStep(
       return { kind: 'idle' };
     }
     backup.pendingSinceMs ??= env.clock.nowMs();
-    const control = segment.control;
     const needsBase =
       through < control.gcThrough ||
       (backup.chunkBytesSinceBase >= settings.baseEveryBytes &&

@@ -63,6 +63,8 @@ export interface StorageMetrics {
   backupUploaded(kind: 'chunk' | 'base' | 'manifest' | 'merged', bytes: number): void;
   /** Node-wide: log bytes at or below the durable hints not yet staged, and the age of the oldest. */
   backupLag(bytes: number, seconds: number): void;
+  /** Node-wide: segments whose backup names a chunk missing or damaged in the object store (B6). */
+  backupBroken(segments: number): void;
   /** Bytes a hydration took in (peer snapshot or S3 restore), and how long it waited for the node's limit. */
   hydrationPaced(bytes: number, waitedMs: number): void;
   /** The node's hydration bandwidth limit changed (bytes per second; 0 = none). */
@@ -91,6 +93,7 @@ export const noopStorageMetrics: StorageMetrics = {
   pageRepaired: ignore,
   backupUploaded: ignore,
   backupLag: ignore,
+  backupBroken: ignore,
   hydrationPaced: ignore,
   hydrationLimit: ignore,
 };

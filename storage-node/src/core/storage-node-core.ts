@@ -1247,7 +1247,9 @@ export class StorageNodeCore {
     const nowMs = this.#env.clock.nowMs();
     let bytes = 0;
     let oldestMs = nowMs;
+    let broken = 0;
     for (const segment of storage.segments.values()) {
+      if (segment.backup.brokenChunk !== undefined) broken++;
       const through = backedUpThrough(segment) ?? segment.control.gcThrough;
       const pending = segment.recordsBetween(through, stageLimit(segment), Number.MAX_SAFE_INTEGER);
       for (const record of pending) bytes += record.location.entryBytes;
@@ -1255,6 +1257,7 @@ export class StorageNodeCore {
         oldestMs = Math.min(oldestMs, segment.backup.pendingSinceMs);
     }
     this.#options.metrics.backupLag(bytes, (nowMs - oldestMs) / 1000);
+    this.#options.metrics.backupBroken(broken);
   }
 
   /**

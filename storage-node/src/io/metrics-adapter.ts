@@ -34,6 +34,7 @@ export function storageMetricsFor(sink: StorageMetricsSink): StorageMetrics {
       sink.setBackupLagBytes(bytes);
       sink.setBackupLagSeconds(seconds);
     },
+    backupBroken: (segments: number) => sink.setBackupBrokenSegments(segments),
     hydrationPaced: (bytes: number, waitedMs: number) => sink.addHydration(bytes, waitedMs / 1000),
     hydrationLimit: (bytesPerSecond: number) => sink.setHydrationLimit(bytesPerSecond),
   } satisfies StorageMetrics;

@@ -74,6 +74,8 @@ export interface StorageMetricsSink {
   setBackupLagBytes(bytes: number): void;
   /** Age of the oldest log byte not yet staged to the object store. */
   setBackupLagSeconds(seconds: number): void;
+  /** Segments whose backup names a chunk missing or damaged in the object store. */
+  setBackupBrokenSegments(segments: number): void;
   /** Bytes taken in by hydrations, and seconds they waited for the node's bandwidth limit. */
   addHydration(bytes: number, throttledSeconds: number): void;
   /** The node's hydration bandwidth limit, bytes per second (0: none). */
@@ -133,6 +135,7 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
   readonly #materializedPages: Counter;
   readonly #backupLagBytes: Gauge;
   readonly #backupLagSeconds: Gauge;
+  readonly #backupBrokenSegments: Gauge;
   readonly #hydrationBytes: Counter;
   readonly #hydrationThrottled: Counter;
   readonly #hydrationLimit: Gauge;
@@ -205,6 +208,10 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
     this.#backupLagSeconds = gauge(
       'backup_lag_seconds',
       'Age of the oldest log byte not yet staged to the object store.',
+    );
+    this.#backupBrokenSegments = gauge(
+      'backup_broken_segments',
+      'Segments whose backup names a chunk missing or damaged in the object store (it cannot be restored past it until the next base).',
     );
     this.#hydrationBytes = counter(
       'hydration_bytes_total',
@@ -383,6 +390,10 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
 
   setBackupLagSeconds(seconds: number): void {
     this.#backupLagSeconds.set(checkAmount('backup lag seconds', seconds));
+  }
+
+  setBackupBrokenSegments(segments: number): void {
+    this.#backupBrokenSegments.set(checkAmount('backup broken segments', segments));
   }
 
   addHydration(bytes: number, throttledSeconds: number): void {

@@ -110,6 +110,91 @@ describe('storage nodes in status', () => {
     expect(formatClusterStatus(status)).toMatch(/storage-a-1 .*4\.3 MiB\s+53\.1 KiB/);
   });
 
+  it("shows each node's backups: ok, off, failing, and a broken one with what it means", () => {
+    const base = observation({ mode: 'normal', driver: { accepting: true } });
+    const segment = (node: string, pgId: number, backup?: Record<string, unknown>) => ({
+      pgId,
+      segmentId: `pg${pgId}-${node}`,
+      scl: '10',
+      diskBytes: 1,
+      appendRecordsPerSecond: 0,
+      readPagesPerSecond: 0,
+      volumeEpoch: '1',
+      membershipEpoch: '1',
+      ...(backup === undefined ? {} : { backup }),
+    });
+    const node = (nodeId: string, segments: ReturnType<typeof segment>[] | undefined) => ({
+      nodeId,
+      zone: 'a',
+      process: 'running',
+      ready: true,
+      pid: 1,
+      starts: 1,
+      version: '0.1.0',
+      segments,
+    });
+    const chunk = 'pg-1/pg1-storage-a-4/log/00000000000000000007-00000000000000000009.nlr';
+    const status = buildClusterStatus(
+      {
+        ...base,
+        storage: [
+          node('storage-a-1', [
+            segment('storage-a-1', 0, { backedUpThrough: '10', chunks: 3 }),
+            segment('storage-a-1', 1, { backedUpThrough: '9', chunks: 1 }),
+          ]),
+          node('storage-a-2', [segment('storage-a-2', 0, { chunks: 0 }), segment('storage-a-2', 1)]),
+          node('storage-a-3', [
+            segment('storage-a-3', 0, {
+              backedUpThrough: '4',
+              chunks: 1,
+              lastError: 'object store unavailable',
+            }),
+          ]),
+          node('storage-a-4', [
+            segment('storage-a-4', 0, { backedUpThrough: '10', chunks: 2 }),
+            segment('storage-a-4', 1, {
+              backedUpThrough: '10',
+              chunks: 4,
+              lastError: `backup ${chunk}: named by the manifest, not stored`,
+              brokenChunk: chunk,
+            }),
+          ]),
+          node('storage-a-5', []),
+          node('storage-a-6', undefined),
+        ],
+      },
+      String,
+    );
+    expect(status.storage.map((entry) => entry.backup?.state)).toEqual([
+      'ok',
+      'off',
+      'failing',
+      'broken',
+      'none',
+      undefined,
+    ]);
+    expect(status.storage[3]!.backup).toEqual({
+      state: 'broken',
+      broken: [`pg1-storage-a-4: ${chunk}`],
+      errors: [],
+    });
+    const text = formatClusterStatus(status);
+    expect(text).toMatch(/storage-a-1 .* ok$/m);
+    expect(text).toMatch(/storage-a-2 .* off$/m);
+    expect(text).toMatch(/storage-a-3 .* failing$/m);
+    expect(text).toMatch(/storage-a-4 .* broken \(1\)$/m);
+    expect(text).toMatch(/storage-a-5 .* -$/m);
+    expect(text).toContain(
+      `BACKUP PROBLEMS\nstorage-a-3: staging failing, retried: pg0-storage-a-3: object store unavailable\n` +
+        `storage-a-4: pg1-storage-a-4 names ${chunk}, missing or damaged in the object store: ` +
+        'not restorable past it until the next base, staged once materialization has passed it',
+    );
+    // Nothing to say when every backup is well.
+    expect(formatClusterStatus(buildClusterStatus({ ...base, storage: [] }, String))).not.toMatch(
+      /BACKUP PROBLEMS/,
+    );
+  });
+
   it('shows the embedded object store, and what its being down means', () => {
     const base = observation({ driver: { accepting: true } });
     const down = formatClusterStatus(

@@ -42,8 +42,60 @@ export interface StorageObservation {
         readonly readPagesPerSecond: number;
         readonly volumeEpoch: string;
         readonly membershipEpoch: string;
+        /** Staging to the object store (storage-node status; absent from older builds). */
+        readonly backup?: SegmentBackupReport;
       }[]
     | undefined;
+}
+
+/** A segment's backup as its storage node reports it (`GET /v1/status`, `segments[].backup`). */
+export interface SegmentBackupReport {
+  /** Absent until the node has read the segment's manifest (no object store: never). */
+  readonly backedUpThrough?: string | null;
+  readonly chunks?: number;
+  /** The last staging error, cleared by the next success. */
+  readonly lastError?: string | null;
+  /** A chunk the manifest names that is missing or damaged in the object store. */
+  readonly brokenChunk?: string | null;
+}
+
+/**
+ * A node's backups at a glance: `off` (no segment backed up: no object store, or none read yet),
+ * `ok`, `failing` (staging errors, retried every tick), `broken` (a backup names a chunk missing or
+ * damaged in the object store; it heals with the segment's next base); `-` with no segment.
+ */
+export interface NodeBackupView {
+  readonly state: 'none' | 'off' | 'ok' | 'failing' | 'broken';
+  /** `<segmentId>: <chunk key>` for each broken backup. */
+  readonly broken: readonly string[];
+  /** `<segmentId>: <error>` for each segment whose last staging step failed. */
+  readonly errors: readonly string[];
+}
+
+export function nodeBackupView(
+  segments: readonly { readonly segmentId: string; readonly backup?: SegmentBackupReport }[],
+): NodeBackupView {
+  const broken: string[] = [];
+  const errors: string[] = [];
+  let backedUp = 0;
+  for (const segment of segments) {
+    const backup = segment.backup;
+    if (backup === undefined) continue;
+    if (typeof backup.brokenChunk === 'string') broken.push(`${segment.segmentId}: ${backup.brokenChunk}`);
+    else if (typeof backup.lastError === 'string') errors.push(`${segment.segmentId}: ${backup.lastError}`);
+    if (backup.backedUpThrough !== undefined && backup.backedUpThrough !== null) backedUp++;
+  }
+  const state =
+    segments.length === 0
+      ? 'none'
+      : broken.length > 0
+        ? 'broken'
+        : errors.length > 0
+          ? 'failing'
+          : backedUp === 0
+            ? 'off'
+            : 'ok';
+  return { state, broken, errors };
 }
 
 export interface EngineObservation {
@@ -276,6 +328,8 @@ export interface ClusterStatus {
     /** Bytes of live data in its segments (log records not yet collected, page images). */
     readonly liveBytes: number;
     readonly heat: number;
+    /** Its segments' backups (undefined when the node did not answer). */
+    readonly backup: NodeBackupView | undefined;
   })[];
   readonly engines: readonly {
     readonly name: string;
@@ -369,6 +423,7 @@ export function buildClusterStatus(
         (sum, segment) => sum + segment.appendRecordsPerSecond + segment.readPagesPerSecond,
         0,
       ),
+      backup: segments === undefined ? undefined : nodeBackupView(segments),
     })),
     engines: observation.engines.map((engine) => ({
       name: engine.name,
@@ -448,7 +503,18 @@ export function formatClusterStatus(
   );
   lines.push(
     table(
-      ['zone', 'node', 'version', 'process', 'ready', 'segments', 'disk', 'live data', 'heat (ops/s)'],
+      [
+        'zone',
+        'node',
+        'version',
+        'process',
+        'ready',
+        'segments',
+        'disk',
+        'live data',
+        'heat (ops/s)',
+        'backup',
+      ],
       byZone.map((node) => [
         node.zone,
         node.nodeId,
@@ -459,9 +525,23 @@ export function formatClusterStatus(
         node.answered ? formatBytes(node.diskBytes) : '-',
         node.answered ? formatBytes(node.liveBytes) : '-',
         node.answered ? node.heat.toFixed(1) : '-',
+        node.backup === undefined || node.backup.state === 'none'
+          ? '-'
+          : node.backup.state === 'broken'
+            ? `broken (${node.backup.broken.length})`
+            : node.backup.state,
       ]),
     ),
   );
+  const backupProblems = byZone.flatMap((node) => [
+    ...(node.backup?.broken ?? []).map(
+      (entry) =>
+        `${node.nodeId}: ${entry.replace(': ', ' names ')}, missing or damaged in the object store: ` +
+        'not restorable past it until the next base, staged once materialization has passed it',
+    ),
+    ...(node.backup?.errors ?? []).map((entry) => `${node.nodeId}: staging failing, retried: ${entry}`),
+  ]);
+  if (backupProblems.length > 0) lines.push('', 'BACKUP PROBLEMS', ...backupProblems);
   const objectStore = status.objectStore;
   if (objectStore !== undefined)
     lines.push(

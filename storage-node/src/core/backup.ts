@@ -159,8 +159,21 @@ export async function backupStep(
       brokenRef !== undefined &&
       control.materializedThrough >= brokenRef.toInclusive &&
       segment.damagedPages.size === 0 // a base waits for those; staging must not
-    )
-      return await stageBase(env, storage, segment, settings, isCurrent);
+    ) {
+      const healed = await stageBase(env, storage, segment, settings, isCurrent);
+      if (healed.kind === 'base')
+        env.log.log(
+          'info',
+          'the backup is whole again: a base replaces the chunk that was missing or damaged',
+          {
+            pgId: control.pgId,
+            segmentId: control.segmentId,
+            key: brokenRef.key,
+            baseLsn: String(healed.lsn),
+          },
+        );
+      return healed;
+    }
     // B6: a merge first when one is due, so a segment staging every tick still merges; staging then
     // waits one tick (a merge is bounded like a chunk: at most `chunkBytesMax` read and uploaded).
     const run = backup.brokenChunk === undefined ? mergeRun(backup.manifest, settings) : undefined;

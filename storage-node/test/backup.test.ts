@@ -6,8 +6,16 @@
  * away while its peers collected their logs catches up from a peer's backup; bad backups get typed
  * errors and change nothing.
  */
-import { asLsn, asSegmentId, encodeRedoRecord, type Lsn, type RedoRecord } from '@northlight/protocol';
+import {
+  asLsn,
+  asSegmentId,
+  encodeRedoRecord,
+  type Lsn,
+  NorthlightError,
+  type RedoRecord,
+} from '@northlight/protocol';
 import { describe, expect, it } from 'vitest';
+import { MERGE_RETRY_MS } from '../src/core/backup.js';
 import { decodeManifest, manifestKey } from '../src/core/backup-format.js';
 import { noopStorageMetrics } from '../src/core/metrics.js';
 import type { StorageNodeOptions } from '../src/index.js';
@@ -146,6 +154,8 @@ async function mergeUnderFaults(seed: number): Promise<{ crashes: number; merges
     await harness.settle(() => done, 60_000);
   }
   store.setFailureProbability(0);
+  // A merge the faults failed waits MERGE_RETRY_MS before it is tried again.
+  await harness.cluster.runFor(MERGE_RETRY_MS);
   // One more write carries the durable hint again (a power loss may have lost the persisted one).
   head = writeAll(harness, 1).at(-1)!.lsn;
   await harness.settle(() => harness.scl('s1', 0) === head);
@@ -442,6 +452,39 @@ describe('backup to the object store', () => {
     // The node-wide gauge (northlight_storage_backup_broken_segments): 0 before, 1 since.
     expect(broken.slice(0, 3)).toEqual([0, 0, 0]);
     expect(broken.slice(3)).toEqual(Array(broken.length - 3).fill(1));
+  });
+
+  it('goes on staging when the object store refuses the reads a merge needs, and merges once it allows them', async () => {
+    const harness = new Harness(19, [0], { ...ISOLATED, backupChunkBytesMax: 4096, backupMergeChunksAt: 4 });
+    await harness.ready();
+    // A bucket policy that lets the node write but not read: every get fails.
+    const store = harness.cluster.objectStore;
+    const get = store.get.bind(store);
+    let readsAllowed = false;
+    store.get = (key: string) => {
+      if (readsAllowed || key.endsWith('manifest.json')) return get(key);
+      throw new NorthlightError('NL_OBJECT_STORE_UNAVAILABLE', `get ${key}: AccessDenied`);
+    };
+    const round = async () => {
+      const head = writeAll(harness, 2).at(-1)!.lsn;
+      await harness.settle(() => harness.scl('s1', 0) === head);
+      return { head, staged: await backupNow(harness, 's1') };
+    };
+    for (let index = 0; index < 12; index++) {
+      const { head, staged } = await round();
+      expect(staged).toMatchObject({ merges: 0, failures: [] }); // a failed merge is no failed backup
+      expect(manifestOf(harness, 's1')!.backedUpThrough).toBe(head); // staging never stops
+    }
+    expect(manifestOf(harness, 's1')!.chunks).toHaveLength(12);
+    expect(harness.core('s1').status().segments[0]!.backup.brokenChunk).toBeUndefined();
+    // Reads allowed again: the next merge, a minute after the last failed one, catches up.
+    readsAllowed = true;
+    await harness.cluster.runFor(MERGE_RETRY_MS);
+    const { head, staged } = await round();
+    expect(staged.merges).toBeGreaterThan(0);
+    const manifest = manifestOf(harness, 's1')!;
+    expect(manifest.backedUpThrough).toBe(head);
+    expect(manifest.chunks.filter((chunk) => chunk.bytes * 2 < 4096).length).toBeLessThan(4);
   });
 
   it('heals a backup whose named chunk went missing with a base, once materialization has passed it', async () => {

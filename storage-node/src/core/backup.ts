@@ -66,6 +66,9 @@ export interface BackupSettings {
   readonly mergeChunksAt: number;
 }
 
+/** B6: how long after a merge the object store failed the next one is tried. */
+export const MERGE_RETRY_MS = 60_000;
+
 /** Per-segment backup progress (memory only: the manifest in the object store is the durable truth). */
 export interface SegmentBackup {
   /** `unknown` until the manifest was read (B3). */
@@ -80,6 +83,11 @@ export interface SegmentBackup {
    * store (the backup cannot be restored past it); no merge until the next base replaces it.
    */
   brokenChunk: string | undefined;
+  /**
+   * B6: a merge that failed on the object store (unavailable, or reads refused: a bucket policy that
+   * lets the node write but not read) is not tried again before this time; staging goes on meanwhile.
+   */
+  mergeRetryAtMs: number;
 }
 
 export function newSegmentBackup(): SegmentBackup {
@@ -90,6 +98,7 @@ export function newSegmentBackup(): SegmentBackup {
     chunkBytesSinceBase: 0,
     lastError: undefined,
     brokenChunk: undefined,
+    mergeRetryAtMs: 0,
   };
 }
 
@@ -176,8 +185,27 @@ export async function backupStep(
     }
     // B6: a merge first when one is due, so a segment staging every tick still merges; staging then
     // waits one tick (a merge is bounded like a chunk: at most `chunkBytesMax` read and uploaded).
-    const run = backup.brokenChunk === undefined ? mergeRun(backup.manifest, settings) : undefined;
-    if (run !== undefined) return await mergeChunks(env, storage, segment, settings, run, isCurrent);
+    // A merge the object store fails is retried a minute later, and this step stages instead: a
+    // backup must never stop because merging cannot read.
+    const run =
+      backup.brokenChunk === undefined && env.clock.nowMs() >= backup.mergeRetryAtMs
+        ? mergeRun(backup.manifest, settings)
+        : undefined;
+    if (run !== undefined) {
+      try {
+        return await mergeChunks(env, storage, segment, settings, run, isCurrent);
+      } catch (error) {
+        if (!isNorthlightError(error) || error.code === 'NL_DISK_IO') throw error;
+        backup.mergeRetryAtMs = env.clock.nowMs() + MERGE_RETRY_MS;
+        backup.lastError = error.message;
+        env.log.log('warn', 'merging backup chunks failed; staging goes on, the merge is tried again later', {
+          pgId: control.pgId,
+          segmentId: control.segmentId,
+          error: error.message,
+          retryInMs: MERGE_RETRY_MS,
+        });
+      }
+    }
     if (limit <= through) {
       backup.pendingSinceMs = undefined;
       return { kind: 'idle' };

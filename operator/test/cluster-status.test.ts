@@ -64,18 +64,38 @@ describe('the writer in status', () => {
   });
 });
 
+/** A segment as a storage node's status reports it. */
+function storageSegment(node: string, pgId: number, diskBytes: number, backup?: Record<string, unknown>) {
+  return {
+    pgId,
+    segmentId: `pg${pgId}-${node}`,
+    scl: '10',
+    diskBytes,
+    appendRecordsPerSecond: 0,
+    readPagesPerSecond: 0,
+    volumeEpoch: '1',
+    membershipEpoch: '1',
+    ...(backup === undefined ? {} : { backup }),
+  };
+}
+
+/** A running storage node of zone a with `segments` (undefined: it did not answer). */
+function storageNode(nodeId: string, segments: ReturnType<typeof storageSegment>[] | undefined) {
+  return {
+    nodeId,
+    zone: 'a',
+    process: 'running',
+    ready: true,
+    pid: 1,
+    starts: 1,
+    version: '0.1.0',
+    segments,
+  };
+}
+
 describe('storage nodes in status', () => {
   it("shows the node's files on disk as it reports them, and its segments' live data beside it", () => {
-    const segment = (pgId: number, diskBytes: number) => ({
-      pgId,
-      segmentId: `pg${pgId}-storage-a-1`,
-      scl: '10',
-      diskBytes,
-      appendRecordsPerSecond: 0,
-      readPagesPerSecond: 0,
-      volumeEpoch: '1',
-      membershipEpoch: '1',
-    });
+    const segment = (pgId: number, diskBytes: number) => storageSegment('storage-a-1', pgId, diskBytes);
     const report = {
       log: { bytesOnDisk: 4_456_448 },
       pages: { bytesOnDisk: 79_104 },
@@ -84,16 +104,7 @@ describe('storage nodes in status', () => {
     expect(onDiskBytesOf(report)).toBe(4_547_393);
     expect(onDiskBytesOf({})).toBeUndefined();
     const base = observation({ mode: 'normal', driver: { accepting: true } });
-    const node = {
-      nodeId: 'storage-a-1',
-      zone: 'a',
-      process: 'running',
-      ready: true,
-      pid: 1,
-      starts: 1,
-      version: '0.1.0',
-      segments: [segment(0, 30_000), segment(1, 24_328)],
-    };
+    const node = storageNode('storage-a-1', [segment(0, 30_000), segment(1, 24_328)]);
     const status = buildClusterStatus(
       {
         ...base,
@@ -112,27 +123,9 @@ describe('storage nodes in status', () => {
 
   it("shows each node's backups: ok, off, failing, and a broken one with what it means", () => {
     const base = observation({ mode: 'normal', driver: { accepting: true } });
-    const segment = (node: string, pgId: number, backup?: Record<string, unknown>) => ({
-      pgId,
-      segmentId: `pg${pgId}-${node}`,
-      scl: '10',
-      diskBytes: 1,
-      appendRecordsPerSecond: 0,
-      readPagesPerSecond: 0,
-      volumeEpoch: '1',
-      membershipEpoch: '1',
-      ...(backup === undefined ? {} : { backup }),
-    });
-    const node = (nodeId: string, segments: ReturnType<typeof segment>[] | undefined) => ({
-      nodeId,
-      zone: 'a',
-      process: 'running',
-      ready: true,
-      pid: 1,
-      starts: 1,
-      version: '0.1.0',
-      segments,
-    });
+    const segment = (node: string, pgId: number, backup?: Record<string, unknown>) =>
+      storageSegment(node, pgId, 1, backup);
+    const node = storageNode;
     const chunk = 'pg-1/pg1-storage-a-4/log/00000000000000000007-00000000000000000009.nlr';
     const status = buildClusterStatus(
       {

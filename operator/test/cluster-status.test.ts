@@ -168,7 +168,7 @@ describe('storage nodes in status', () => {
     ]);
     expect(status.storage[3]!.backup).toEqual({
       state: 'broken',
-      broken: [`pg1-storage-a-4: ${chunk}`],
+      broken: [{ segmentId: 'pg1-storage-a-4', chunk }],
       errors: [],
     });
     const text = formatClusterStatus(status);

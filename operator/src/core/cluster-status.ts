@@ -66,23 +66,25 @@ export interface SegmentBackupReport {
  */
 export interface NodeBackupView {
   readonly state: 'none' | 'off' | 'ok' | 'failing' | 'broken';
-  /** `<segmentId>: <chunk key>` for each broken backup. */
-  readonly broken: readonly string[];
-  /** `<segmentId>: <error>` for each segment whose last staging step failed. */
-  readonly errors: readonly string[];
+  /** Each broken backup: its segment and the chunk it names that the object store lacks. */
+  readonly broken: readonly { readonly segmentId: string; readonly chunk: string }[];
+  /** Each segment whose last staging step failed, and the error. */
+  readonly errors: readonly { readonly segmentId: string; readonly error: string }[];
 }
 
 export function nodeBackupView(
   segments: readonly { readonly segmentId: string; readonly backup?: SegmentBackupReport }[],
 ): NodeBackupView {
-  const broken: string[] = [];
-  const errors: string[] = [];
+  const broken: { segmentId: string; chunk: string }[] = [];
+  const errors: { segmentId: string; error: string }[] = [];
   let backedUp = 0;
   for (const segment of segments) {
     const backup = segment.backup;
     if (backup === undefined) continue;
-    if (typeof backup.brokenChunk === 'string') broken.push(`${segment.segmentId}: ${backup.brokenChunk}`);
-    else if (typeof backup.lastError === 'string') errors.push(`${segment.segmentId}: ${backup.lastError}`);
+    if (typeof backup.brokenChunk === 'string')
+      broken.push({ segmentId: segment.segmentId, chunk: backup.brokenChunk });
+    else if (typeof backup.lastError === 'string')
+      errors.push({ segmentId: segment.segmentId, error: backup.lastError });
     if (backup.backedUpThrough !== undefined && backup.backedUpThrough !== null) backedUp++;
   }
   const state =
@@ -535,11 +537,13 @@ export function formatClusterStatus(
   );
   const backupProblems = byZone.flatMap((node) => [
     ...(node.backup?.broken ?? []).map(
-      (entry) =>
-        `${node.nodeId}: ${entry.replace(': ', ' names ')}, missing or damaged in the object store: ` +
+      ({ segmentId, chunk }) =>
+        `${node.nodeId}: ${segmentId} names ${chunk}, missing or damaged in the object store: ` +
         'not restorable past it until the next base, staged once materialization has passed it',
     ),
-    ...(node.backup?.errors ?? []).map((entry) => `${node.nodeId}: staging failing, retried: ${entry}`),
+    ...(node.backup?.errors ?? []).map(
+      ({ segmentId, error }) => `${node.nodeId}: staging failing, retried: ${segmentId}: ${error}`,
+    ),
   ]);
   if (backupProblems.length > 0) lines.push('', 'BACKUP PROBLEMS', ...backupProblems);
   const objectStore = status.objectStore;

@@ -2,16 +2,16 @@
  * Real processes for the engine's process tests: six storage nodes (the storage node's own rig, two
  * per zone, fixed ports so restarts keep their addresses, 4 KiB pages as the engine needs), or seven
  * with a spare in zone a for repairs, and engine
- * processes (`src/main.ts` through tsx) with a data directory each, their HTTP port read from the
+ * processes (`src/main.ts`, bundled: protocol's `io/node-entry.ts`) with a data directory each, their HTTP port read from the
  * "HTTP API listening" log line. `sql` speaks the engine's HTTP API.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeEntryArgs } from '@northlight/protocol/io';
 import {
   freePorts,
   removeDataDir,
@@ -21,7 +21,6 @@ import {
 } from '../../../storage-node/test/support/process-rig.js';
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const tsxLoader = createRequire(import.meta.url).resolve('tsx');
 const READY_TIMEOUT_MS = 60_000;
 
 export const ZONE_OF = { s1: 'a', s2: 'a', s3: 'b', s4: 'b', s5: 'c', s6: 'c', s7: 'a' } as const;
@@ -163,9 +162,7 @@ export async function startEngine(
     process.execPath,
     [
       ...(options.nodeArgs ?? []),
-      '--import',
-      tsxLoader,
-      'src/main.ts',
+      ...nodeEntryArgs(join(packageRoot, 'src', 'main.ts')),
       '--data-dir',
       dataDir,
       '--storage',

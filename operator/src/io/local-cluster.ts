@@ -35,7 +35,6 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -45,6 +44,7 @@ import { assert } from '@northlight/protocol';
 import {
   CLAIM_LEASE_MS,
   freePorts,
+  nodeEntryArgs,
   processAlive,
   processStartTicks,
   refreshPortClaims,
@@ -85,9 +85,7 @@ import {
 } from './repair-executor.js';
 import { type ProxyTarget, TcpProxy } from './tcp-proxy.js';
 
-const require = createRequire(import.meta.url);
 const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const tsxLoader = require.resolve('tsx');
 
 export const STATE_FILE = 'cluster.json';
 
@@ -592,9 +590,7 @@ export class LocalCluster {
       command: process.execPath,
       args: [
         ...profilingArgs(nodeId),
-        '--import',
-        tsxLoader,
-        join(repositoryRoot, 'storage-node', 'src', 'main.ts'),
+        ...nodeEntryArgs(join(repositoryRoot, 'storage-node', 'src', 'main.ts')),
         '--node-id',
         nodeId,
         '--zone',
@@ -651,9 +647,7 @@ export class LocalCluster {
       command: process.execPath,
       args: [
         ...profilingArgs(name),
-        '--import',
-        tsxLoader,
-        join(repositoryRoot, 'db-engine', 'src', 'main.ts'),
+        ...nodeEntryArgs(join(repositoryRoot, 'db-engine', 'src', 'main.ts')),
         '--node-id',
         name,
         '--data-dir',
@@ -705,9 +699,7 @@ export class LocalCluster {
       // ListObjectsV2 continuation tokens with DES, which OpenSSL 3 refuses without the legacy provider.
       args: [
         '--openssl-legacy-provider',
-        '--import',
-        tsxLoader,
-        join(repositoryRoot, 'operator', 'src', 'io', 'embedded-object-store.ts'),
+        ...nodeEntryArgs(join(repositoryRoot, 'operator', 'src', 'io', 'embedded-object-store.ts')),
         '--address',
         '127.0.0.1',
         '--port',

@@ -1,14 +1,13 @@
 /**
- * The operator as a real process for end-to-end tests: `node --import tsx operator/src/k8s/main.ts
- * --kubeconfig …`, its output in a log file, stopped with SIGTERM (SIGKILL after a grace period).
+ * The operator as a real process for end-to-end tests: `operator/src/k8s/main.ts --kubeconfig …`
+ * (bundled: protocol's `io/node-entry.ts`), its output in a log file, stopped with SIGTERM (SIGKILL after a grace period).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeEntryArgs } from '@northlight/protocol/io';
 
-const require = createRequire(import.meta.url);
 const operatorRoot = resolve(fileURLToPath(new URL('../../', import.meta.url)));
 const STOP_GRACE_MS = 10_000;
 
@@ -36,9 +35,7 @@ export class OperatorProcess {
     const child = spawn(
       process.execPath,
       [
-        '--import',
-        require.resolve('tsx'),
-        resolve(operatorRoot, 'src', 'k8s', 'main.ts'),
+        ...nodeEntryArgs(resolve(operatorRoot, 'src', 'k8s', 'main.ts')),
         '--kubeconfig',
         options.kubeconfig,
         '--namespace',

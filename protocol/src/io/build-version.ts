@@ -3,18 +3,14 @@
  * platform deployed: an image tag on Kubernetes, the upgrade's label on the local platform), else
  * this build's package version (read once).
  */
-import { readFileSync } from 'node:fs';
+// Imported, not read from a path relative to this module: a bundled process (io/node-entry.ts) runs
+// it from elsewhere, and the bundle then carries the version it was built with.
+import protocolPackage from '../../package.json' with { type: 'json' };
 
 const VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
 
-let packageVersionCached: string | undefined;
-
 function packageVersion(): string {
-  if (packageVersionCached === undefined) {
-    const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
-    packageVersionCached = (JSON.parse(text) as { version: string }).version;
-  }
-  return packageVersionCached;
+  return protocolPackage.version;
 }
 
 export function buildVersion(

@@ -14,6 +14,7 @@ export {
 } from './free-ports.js';
 export { NodeClock } from './node-clock.js';
 export { NodeDisk } from './node-disk.js';
+export { bundledEntry, type NodeEntryOptions, nodeEntryArgs } from './node-entry.js';
 export { JsonLineLogger } from './node-logger.js';
 export { NodeRandom } from './node-random.js';
 export { bootId, processAlive, processStartTicks } from './process-identity.js';

@@ -1,17 +1,16 @@
 /**
- * Starts real storage-node processes (`src/main.ts` through tsx) on loopback with free ports and a
+ * Starts real storage-node processes (`src/main.ts`, bundled: protocol's `io/node-entry.ts`) on loopback with free ports and a
  * temporary data directory each, reads their ports from the "storage node ready" log line, and
  * stops them (SIGTERM, or SIGKILL for crash tests). Used by the process tests.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeEntryArgs } from '@northlight/protocol/io';
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const tsxLoader = createRequire(import.meta.url).resolve('tsx');
 
 export interface StorageProcess {
   readonly nodeId: string;
@@ -47,9 +46,7 @@ function spawnStorageProcess(nodeId: string, zone: string, directory: string, op
     process.execPath,
     [
       ...(options.nodeArgs ?? []),
-      '--import',
-      tsxLoader,
-      'src/main.ts',
+      ...nodeEntryArgs(join(packageRoot, 'src', 'main.ts')),
       '--node-id',
       nodeId,
       '--zone',

@@ -22,18 +22,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { createRequire } from 'node:module';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeEntryArgs } from '@northlight/protocol/io';
 import { COMMANDS, ZONE_LABEL } from '../../../src/k8s/contract.js';
 import { CORE, type KubeApiServer, type KubeObject } from './api-server.js';
 import { isObject, type Json, type JsonObject } from './patches.js';
 import { matchesExpression } from './selectors.js';
 
-const require = createRequire(import.meta.url);
 const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-const tsxLoader = require.resolve('tsx');
 
 /** How often the agents look at the API server besides being woken by its watch events. */
 const SYNC_INTERVAL_MS = 200;
@@ -614,29 +612,18 @@ export class TestCluster {
     });
     switch (first) {
       case COMMANDS.storageNode:
-        return node(
-          ['--import', tsxLoader, join(repositoryRoot, 'storage-node', 'src', 'main.ts')],
-          'storage-node',
-        );
+        return node(nodeEntryArgs(join(repositoryRoot, 'storage-node', 'src', 'main.ts')), 'storage-node');
       case COMMANDS.engine:
-        return node(
-          ['--import', tsxLoader, join(repositoryRoot, 'db-engine', 'src', 'main.ts')],
-          'db-engine',
-        );
+        return node(nodeEntryArgs(join(repositoryRoot, 'db-engine', 'src', 'main.ts')), 'db-engine');
       case COMMANDS.operator:
-        return node(
-          ['--import', tsxLoader, join(repositoryRoot, 'operator', 'src', 'k8s', 'main.ts')],
-          'operator',
-        );
+        return node(nodeEntryArgs(join(repositoryRoot, 'operator', 'src', 'k8s', 'main.ts')), 'operator');
       case COMMANDS.objectStore:
         // s3rver with durable writes (embedded-object-store.ts); it signs ListObjectsV2 continuation
         // tokens with DES, which OpenSSL 3 refuses without the legacy provider.
         return node(
           [
             '--openssl-legacy-provider',
-            '--import',
-            tsxLoader,
-            join(repositoryRoot, 'operator', 'src', 'io', 'embedded-object-store.ts'),
+            ...nodeEntryArgs(join(repositoryRoot, 'operator', 'src', 'io', 'embedded-object-store.ts')),
           ],
           'operator',
         );

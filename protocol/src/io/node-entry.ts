@@ -1,0 +1,262 @@
+/**
+ * How a process of this repository is started: the `node` arguments that run one of its TypeScript
+ * entry points (`storage-node/src/main.ts`, `db-engine/src/main.ts`, …).
+ *
+ * Through tsx, every start pays for its loader: each module's resolution and load goes through a
+ * hooks thread, about 0.45 s of CPU per process here before any of the process's own work (a storage
+ * node's `--help`: 0.62 s of CPU through tsx, 0.08 s from a bundle). A local cluster starts eleven
+ * processes, a repair or an upgrade more, and the test suite hundreds. So the entry point is bundled
+ * with esbuild (about 50 ms) into `<package>/node_modules/.cache/northlight/<entry>/`, with the
+ * workspace packages (`@northlight/*`) inside and every other package left to Node's own resolution,
+ * and `node <bundle>` runs it. Nothing is committed and there is no build step: a bundle is made on
+ * first use and again whenever one of its inputs (every source file it holds, the package.json files
+ * its externals come from) has a different size or modification time than when it was made.
+ *
+ * - Concurrent starts (test workers, a cluster's members) may each build; each builds into a
+ *   directory of its own and publishes it by renaming a pointer file, so a reader sees a whole
+ *   bundle or none. Bundles replaced more than a day ago are removed.
+ * - Stack traces point into the TypeScript sources (`--enable-source-maps`, linked source maps).
+ * - `NORTHLIGHT_ENTRY=tsx` runs the sources through tsx instead (profiling, debugging a loader
+ *   problem); `NORTHLIGHT_ENTRY=bundle` makes a failed bundle an error rather than a fallback to tsx.
+ * - A package's `northlightBundle.companions` (package.json) are more entry points bundled next to
+ *   each of its entry points, each as `<name>.js`: the engine's kernel worker, which the engine loads
+ *   as `./worker.js` beside its own module when it does not run from source.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+
+const require = createRequire(import.meta.url);
+
+/** Bumped when the bundle's shape changes, so older bundles are not reused. */
+const BUNDLE_FORMAT = 1;
+/** Replaced bundles older than this are removed (a process started from one may still load a worker from it). */
+const STALE_BUNDLE_MS = 24 * 3_600_000;
+const POINTER_FILE = 'current.json';
+
+export interface NodeEntryOptions {
+  /** The environment that chooses the mode (`NORTHLIGHT_ENTRY`); `process.env` by default. */
+  readonly environment?: Readonly<Record<string, string | undefined>>;
+}
+
+/** The stamp of one input file: its size and modification time when the bundle was made. */
+type Stamp = readonly [size: number, mtimeMs: number];
+
+interface Pointer {
+  readonly format: number;
+  readonly esbuild: string;
+  /** The directory (beside the pointer) holding `main.js`, its source map and the companions. */
+  readonly directory: string;
+  /** Absolute path → stamp, for every input of every entry point and the package.json files. */
+  readonly inputs: Readonly<Record<string, Stamp>>;
+}
+
+/**
+ * The arguments after `node` that run `entry` (an absolute path to a `.ts` file); any of the
+ * process's own arguments follow them. Builds or refreshes the bundle when needed.
+ */
+export function nodeEntryArgs(entry: string, options: NodeEntryOptions = {}): string[] {
+  const mode = (options.environment ?? process.env).NORTHLIGHT_ENTRY;
+  if (mode === 'tsx') return tsxArgs(entry);
+  try {
+    return ['--enable-source-maps', bundledEntry(entry)];
+  } catch (error) {
+    if (mode === 'bundle') throw error;
+    return tsxArgs(entry);
+  }
+}
+
+function tsxArgs(entry: string): string[] {
+  return ['--import', require.resolve('tsx'), entry];
+}
+
+/** The path of an up-to-date bundle of `entry`, built if there is none. */
+export function bundledEntry(entry: string): string {
+  const packageRoot = packageRootOf(entry);
+  const name = relative(packageRoot, entry)
+    .replace(/\.[cm]?ts$/, '')
+    .replace(/[/\\]/g, '_');
+  const cacheDirectory = join(packageRoot, 'node_modules', '.cache', 'northlight', name);
+  const esbuildVersion = esbuildModule().version;
+  const current = readPointer(cacheDirectory);
+  if (
+    current !== undefined &&
+    current.format === BUNDLE_FORMAT &&
+    current.esbuild === esbuildVersion &&
+    stampsHold(current.inputs) &&
+    existsSync(join(cacheDirectory, current.directory, 'main.js'))
+  )
+    return join(cacheDirectory, current.directory, 'main.js');
+  return build(entry, packageRoot, cacheDirectory, esbuildVersion);
+}
+
+function build(entry: string, packageRoot: string, cacheDirectory: string, esbuildVersion: string): string {
+  const esbuild = esbuildModule();
+  const directory = `b-${Date.now().toString(36)}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const outdir = join(cacheDirectory, directory);
+  mkdirSync(outdir, { recursive: true });
+  const { externals, manifests } = externalPackages(packageRoot);
+  const companions = companionsOf(packageRoot).filter((companion) => companion !== resolve(entry));
+  let result: ReturnType<typeof esbuild.buildSync>;
+  try {
+    result = esbuild.buildSync({
+      entryPoints: [
+        { in: entry, out: 'main' },
+        ...companions.map((companion) => ({
+          in: companion,
+          out: basename(companion).replace(/\.[cm]?ts$/, ''),
+        })),
+      ],
+      outdir,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      sourcemap: 'linked',
+      sourcesContent: false,
+      external: externals,
+      metafile: true,
+      logLevel: 'silent',
+      absWorkingDir: packageRoot,
+    });
+  } catch (error) {
+    rmSync(outdir, { recursive: true, force: true });
+    throw error;
+  }
+  const inputs: Record<string, Stamp> = {};
+  for (const input of [
+    ...Object.keys(result.metafile?.inputs ?? {}).map((path) => resolve(packageRoot, path)),
+    ...manifests,
+  ]) {
+    const stamp = stampOf(input);
+    if (stamp !== undefined) inputs[input] = stamp;
+  }
+  const pointer: Pointer = { format: BUNDLE_FORMAT, esbuild: esbuildVersion, directory, inputs };
+  const staging = join(cacheDirectory, `${POINTER_FILE}.${directory}`);
+  writeFileSync(staging, `${JSON.stringify(pointer)}\n`);
+  renameSync(staging, join(cacheDirectory, POINTER_FILE));
+  removeStaleBundles(cacheDirectory, directory);
+  return join(outdir, 'main.js');
+}
+
+/**
+ * Every dependency of the entry's package and of the workspace packages it depends on, as esbuild
+ * externals (`name` and `name/*`); the workspace packages themselves are bundled. Also the
+ * package.json files read, which are inputs of the bundle.
+ */
+function externalPackages(packageRoot: string): { externals: string[]; manifests: string[] } {
+  const externals = new Set<string>();
+  const manifests: string[] = [];
+  const seen = new Set<string>();
+  const visit = (root: string): void => {
+    if (seen.has(root)) return;
+    seen.add(root);
+    const manifestPath = join(root, 'package.json');
+    manifests.push(manifestPath);
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+      dependencies?: Record<string, string>;
+      devDependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+    };
+    const names = Object.keys({
+      ...manifest.dependencies,
+      ...manifest.devDependencies,
+      ...manifest.optionalDependencies,
+    });
+    for (const name of names) {
+      if (name.startsWith('@northlight/')) {
+        visit(installedPackage(root, name));
+      } else {
+        externals.add(name);
+        externals.add(`${name}/*`);
+      }
+    }
+  };
+  visit(packageRoot);
+  return { externals: [...externals].sort(), manifests };
+}
+
+/** The package's `northlightBundle.companions`, as absolute paths. */
+function companionsOf(packageRoot: string): string[] {
+  const manifest = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as {
+    northlightBundle?: { companions?: string[] };
+  };
+  return (manifest.northlightBundle?.companions ?? []).map((path) => resolve(packageRoot, path));
+}
+
+/** Where Node finds package `name` from `root`: the first `node_modules/<name>` up the tree, symlinks resolved. */
+function installedPackage(root: string, name: string): string {
+  let directory = root;
+  for (;;) {
+    const candidate = join(directory, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return realpathSync(candidate);
+    const parent = dirname(directory);
+    if (parent === directory) throw new Error(`package ${name} is not installed above ${root}`);
+    directory = parent;
+  }
+}
+
+function packageRootOf(entry: string): string {
+  let directory = dirname(resolve(entry));
+  for (;;) {
+    if (existsSync(join(directory, 'package.json'))) return directory;
+    const parent = dirname(directory);
+    if (parent === directory) throw new Error(`no package.json above ${entry}`);
+    directory = parent;
+  }
+}
+
+function readPointer(cacheDirectory: string): Pointer | undefined {
+  try {
+    return JSON.parse(readFileSync(join(cacheDirectory, POINTER_FILE), 'utf8')) as Pointer;
+  } catch {
+    return undefined;
+  }
+}
+
+function stampOf(path: string): Stamp | undefined {
+  try {
+    const stats = statSync(path);
+    return [stats.size, stats.mtimeMs];
+  } catch {
+    return undefined;
+  }
+}
+
+function stampsHold(inputs: Readonly<Record<string, Stamp>>): boolean {
+  for (const [path, [size, mtimeMs]] of Object.entries(inputs)) {
+    const stamp = stampOf(path);
+    if (stamp === undefined || stamp[0] !== size || stamp[1] !== mtimeMs) return false;
+  }
+  return true;
+}
+
+function removeStaleBundles(cacheDirectory: string, keep: string): void {
+  const now = Date.now();
+  for (const name of readdirSync(cacheDirectory)) {
+    if (name === keep || name === POINTER_FILE) continue;
+    const path = join(cacheDirectory, name);
+    const stamp = stampOf(path);
+    if (stamp !== undefined && now - stamp[1] > STALE_BUNDLE_MS)
+      rmSync(path, { recursive: true, force: true });
+  }
+}
+
+/**
+ * esbuild (tsx's own; a dependency of this package too, pinned to the same version), loaded on first
+ * use: most processes that import this package never bundle anything.
+ */
+function esbuildModule(): typeof import('esbuild') {
+  return require('esbuild') as typeof import('esbuild');
+}

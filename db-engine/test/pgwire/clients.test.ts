@@ -542,6 +542,32 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       }
     });
 
+    it('DEFAULT now(): a timestamptz column comes back as a Date, sent as PostgreSQL sends it with TimeZone UTC', async () => {
+      const connection = client();
+      await connection.connect();
+      try {
+        await connection.query(
+          'CREATE TABLE pg_clock (id serial PRIMARY KEY, name text, at timestamptz NOT NULL DEFAULT now(), local timestamp DEFAULT localtimestamp)',
+        );
+        const before = Math.floor(Date.now() / 1_000) * 1_000;
+        await connection.query('INSERT INTO pg_clock (name) VALUES ($1)', ['a']);
+        const after = Date.now();
+        const { rows, fields } = await connection.query(
+          'SELECT at, local, now() AS t, at::text AS raw FROM pg_clock WHERE at <= now()',
+        );
+        expect(fields.map((field) => field.dataTypeID)).toEqual([1184, 1114, 25, 25]);
+        const row = rows[0] as { at: Date; local: Date; t: string; raw: string };
+        expect(row.at).toBeInstanceOf(Date);
+        expect(row.at.getTime()).toBeGreaterThanOrEqual(before);
+        expect(row.at.getTime()).toBeLessThanOrEqual(after);
+        // The stored text is SQLite's UTC CURRENT_TIMESTAMP; PostgreSQL's output adds the offset.
+        expect(row.raw).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+        expect(row.t).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+      } finally {
+        await connection.end();
+      }
+    });
+
     it('savepoints: ROLLBACK TO resumes a failed block, RELEASE, nesting, and the rest commits', async () => {
       const connection = client();
       await connection.connect();

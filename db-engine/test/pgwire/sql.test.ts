@@ -230,6 +230,23 @@ describe('translate', () => {
       "SELECT 'PostgreSQL 15.0 (northlight, SQLite dialect)' AS v, f('PostgreSQL 15.0 (northlight, SQLite dialect)', 1), 'ann' || 'x' FROM t WHERE u = 'ann'",
     );
     expect(sqlite('SELECT a FROM t ORDER BY a, pg_backend_pid()')).toBe('SELECT a FROM t ORDER BY a, 77');
+  });
+
+  it('maps the clock functions to CURRENT_TIMESTAMP, named as PostgreSQL names them', () => {
+    expect(sqlite('CREATE TABLE e (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())')).toBe(
+      'CREATE TABLE e (id INTEGER PRIMARY KEY, at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP)',
+    );
+    expect(sqlite('SELECT now(), pg_catalog.now( ), clock_timestamp(), localtimestamp FROM t')).toBe(
+      'SELECT CURRENT_TIMESTAMP AS now, CURRENT_TIMESTAMP AS now, CURRENT_TIMESTAMP AS clock_timestamp, CURRENT_TIMESTAMP AS localtimestamp FROM t',
+    );
+    expect(sqlite('SELECT id FROM e WHERE at > now() - 5 AND now() = statement_timestamp()')).toBe(
+      'SELECT id FROM e WHERE at > CURRENT_TIMESTAMP - 5 AND CURRENT_TIMESTAMP = CURRENT_TIMESTAMP',
+    );
+    expect(sqlite('SELECT now()::text, transaction_timestamp() AS t')).toBe(
+      'SELECT CAST(CURRENT_TIMESTAMP AS TEXT) AS "now", CURRENT_TIMESTAMP AS t',
+    );
+    // A column or table named now is not a call.
+    expect(sqlite('SELECT now, t.now FROM now')).toBe('SELECT now, t.now FROM now');
     const cast = translate(tokenize('SELECT $1::int4 + $2, $3::bool'), facts);
     expect(cast.sql).toMatch(
       /^SELECT \(CASE WHEN typeof\(\?1\) = 'real' .* END\) \+ \?2, \(CASE WHEN typeof\(\?3\)/,

@@ -243,7 +243,17 @@ describe('declared types', () => {
     expect(resultColumnOid('timestamptz', ['2024-01-02 03:04:05+00', '2024-01-02 03:04:05.5-08:30'], 0)).toBe(
       Oid.timestamptz,
     );
-    expect(resultColumnOid('timestamptz', ['2024-01-02 03:04:05'], 0)).toBe(Oid.text);
+    // No offset: UTC (SQLite's CURRENT_TIMESTAMP), sent with PostgreSQL's `+00`.
+    expect(resultColumnOid('timestamptz', ['2024-01-02 03:04:05', '2024-01-02 03:04:05.25+01'], 0)).toBe(
+      Oid.timestamptz,
+    );
+    expect(resultColumnOid('timestamptz', ['2024-01-02T03:04:05Z'], 0)).toBe(Oid.text);
+    expect(resultColumnOid('timestamptz', ['2024-02-30 03:04:05'], 0)).toBe(Oid.text);
+    const text = (value: string) =>
+      new TextDecoder().decode(encodeResultValue(value, Oid.timestamptz, 0) as Uint8Array);
+    expect(text('2024-01-02 03:04:05')).toBe('2024-01-02 03:04:05+00');
+    expect(text('2024-01-02 03:04:05.5')).toBe('2024-01-02 03:04:05.5+00');
+    expect(text('2024-01-02 03:04:05-08:30')).toBe('2024-01-02 03:04:05-08:30');
     expect(fitsType(1.5, Oid.int4)).toBe(false);
   });
 

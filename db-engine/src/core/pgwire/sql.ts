@@ -15,6 +15,8 @@
  * - dollar-quoted strings (`$$…$$`, `$tag$…$tag$`) and `E'…'` strings → plain SQLite literals;
  * - `version()`, `current_database()`, `current_schema()`, `current_user`, `session_user`,
  *   `pg_backend_pid()`, `pg_is_in_recovery()` (optionally `pg_catalog.`-qualified) → literals;
+ * - `now()`, `transaction_timestamp()`, `statement_timestamp()`, `clock_timestamp()`,
+ *   `localtimestamp` → `CURRENT_TIMESTAMP`;
  * - psql's relation lists (`\d`, `\dt`…) and `\d NAME` → queries of `sqlite_schema` and SQLite's
  *   pragmas; other uses of PostgreSQL's catalogs are refused with a hint (`catalog.ts`);
  * - statements SQLite can do but writes another way (`DROP TABLE a, b`, TRUNCATE, VACUUM/ANALYZE of
@@ -1038,6 +1040,28 @@ function sessionFunctionAt(
   return { end: close + 1, text: sessionFunctionValue(name, facts) };
 }
 
+/**
+ * PostgreSQL's clock functions, as SQLite's `CURRENT_TIMESTAMP`: the UTC time as
+ * `YYYY-MM-DD HH:MM:SS`, fixed for one statement's execution (a `timestamptz` column holding it is sent
+ * with `+00`, types.ts). So `DEFAULT now()` works, as SQLite takes CURRENT_TIMESTAMP there.
+ * PostgreSQL's `now()` is fixed for a whole transaction and has microseconds; these are not.
+ */
+const clockFunctions = new Set(['NOW', 'TRANSACTION_TIMESTAMP', 'STATEMENT_TIMESTAMP', 'CLOCK_TIMESTAMP']);
+
+/** If `tokens[index]` starts a call of a clock function (`now()`), the index after it. */
+function clockFunctionEnd(tokens: readonly Token[], index: number): number | null {
+  let nameIndex = index;
+  if (word(tokens[index]) === 'PG_CATALOG' && tokens[index + 1]?.text === '.') nameIndex = index + 2;
+  const name = word(tokens[nameIndex]);
+  if (name === 'LOCALTIMESTAMP') return nameIndex + 1;
+  if (!clockFunctions.has(name)) return null;
+  const open = nextSignificant(tokens, nameIndex + 1);
+  if (open < 0 || tokens[open]?.text !== '(') return null;
+  const close = nextSignificant(tokens, open + 1);
+  if (close < 0 || tokens[close]?.text !== ')') return null;
+  return close + 1;
+}
+
 /** Words that end a top-level select list. */
 const selectListEnd = new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'WINDOW', 'INTO']);
 
@@ -1333,6 +1357,20 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
           : '';
         emit(state, { kind: 'string', text: call.text }, call.text + alias);
         index = call.end;
+        continue;
+      }
+      const clockEnd = clockFunctionEnd(tokens, index);
+      if (clockEnd !== null) {
+        const name = tokens
+          .slice(index, clockEnd)
+          .filter((candidate) => candidate.kind === 'identifier')
+          .find((candidate) => word(candidate) !== 'PG_CATALOG') as Token;
+        const alias = isWholeSelectItem(state.position, tokens, clockEnd)
+          ? ` AS ${name.text.toLowerCase()}`
+          : '';
+        // The name primary a following `::` casts, and names the column after (`now()::text` → now).
+        emit(state, { kind: 'identifier', text: name.text.toLowerCase() }, `CURRENT_TIMESTAMP${alias}`);
+        index = clockEnd;
         continue;
       }
       if (upper === 'ARRAY' && isArrayConstructor(tokens, index)) {

@@ -394,10 +394,15 @@ export function fitsType(value: Exclude<PgValue, null>, oid: number): boolean {
       const match = typeof value === 'string' ? dateOutput.exec(value) : null;
       return match !== null && validDate(match[1] as string, match[2] as string, match[3] as string);
     }
-    case Oid.timestamp:
+    case Oid.timestamp: {
+      const match = typeof value === 'string' ? timestampOutput.exec(value) : null;
+      return match !== null && validTimestamp(match);
+    }
     case Oid.timestamptz: {
-      const pattern = oid === Oid.timestamp ? timestampOutput : timestamptzOutput;
-      const match = typeof value === 'string' ? pattern.exec(value) : null;
+      // Without an offset it is UTC: what SQLite's CURRENT_TIMESTAMP and datetime() give, and how
+      // PostgreSQL reads such text into a timestamptz with the session's TimeZone, UTC here.
+      if (typeof value !== 'string') return false;
+      const match = timestamptzOutput.exec(value) ?? timestampOutput.exec(value);
       return match !== null && validTimestamp(match);
     }
     default:
@@ -534,6 +539,9 @@ export function resultValueText(value: Exclude<PgValue, null>, oid: number): str
       return typeof value === 'number' ? String(value) : valueAsText(value);
     case Oid.uuid:
       return String(value).toLowerCase();
+    case Oid.timestamptz:
+      // A value that fits has an offset, or is UTC without one (fitsType): PostgreSQL writes `+00`.
+      return typeof value === 'string' && timestampOutput.test(value) ? `${value}+00` : valueAsText(value);
     default:
       return valueAsText(value);
   }

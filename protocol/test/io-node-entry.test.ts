@@ -26,10 +26,10 @@ function writePackage(): void {
       "import manifest from '../package.json' with { type: 'json' };",
       'const worker = new URL("./worker.js", import.meta.url);',
       "const suffix: string = process.argv[2] ?? '';",
-      'console.log(`${greeting} ${manifest.version} worker:${existsSync(worker)} ${suffix}`);',
+      "console.log([greeting, manifest.version, 'worker:' + existsSync(worker), suffix].join(' ').trim());",
     ].join('\n'),
     'src/greeting.ts': "export const greeting: string = 'hello';\n",
-    'src/worker.ts': "export const worker: number = 1;\n",
+    'src/worker.ts': 'export const worker: number = 1;\n',
   };
   for (const [path, text] of Object.entries(files)) {
     mkdirSync(dirname(join(root, path)), { recursive: true });
@@ -96,6 +96,8 @@ describe('nodeEntryArgs', () => {
       expect.stringContaining('tsx'),
       entry,
     ]);
-    expect(() => nodeEntryArgs(entry, { environment: { NORTHLIGHT_ENTRY: 'bundle' } })).toThrow(/Build failed/);
+    expect(() => nodeEntryArgs(entry, { environment: { NORTHLIGHT_ENTRY: 'bundle' } })).toThrow(
+      /Build failed/,
+    );
   });
 });

@@ -394,6 +394,20 @@ describe('what is refused, and how', () => {
     }
   });
 
+  it("\\l's query with a column psql never asks for is refused, not half answered", () => {
+    const l =
+      'SELECT d.datname as "Name", pg_catalog.pg_get_userbyid(d.datdba) as "Owner" FROM pg_catalog.pg_database d ORDER BY 1;';
+    expect(translate(tokenize(l), facts).sql).toBe(`SELECT 'app' AS "Name", 'ann' AS "Owner"`);
+    const odd = l.replace('as "Owner"', 'as "Owner", d.datfrozenxid as "Frozen"');
+    expect(refusal(odd).sqlstate).toBe('0A000');
+    // The roles, in the query's own order, booleans as psql reads them (text t/f).
+    const du =
+      "SELECT r.rolname, r.rolsuper, r.rolconnlimit, ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) as memberof, r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.~) '^(a.*)$' COLLATE pg_catalog.default ORDER BY 1;";
+    expect(translate(tokenize(du), facts).sql).toBe(
+      `SELECT 'ann' AS "rolname", 't' AS "rolsuper", -1 AS "rolconnlimit", '{}' AS "memberof", 't' AS "rolbypassrls" WHERE 'ann' GLOB 'a*'`,
+    );
+  });
+
   it('psql patterns become GLOBs where they are ones', () => {
     expect(globOfPsqlPattern('^(accounts)$')).toBe('accounts');
     expect(globOfPsqlPattern('^(acc.*)$')).toBe('acc*');

@@ -307,6 +307,43 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       expect(listed.stdout).toMatch(/^ public \| catalog_demo_by_tag \| index \| postgres \| catalog_demo$/m);
     });
 
+    it('\\l, \\dn and \\du list the one database, schema and role, with + and patterns', async () => {
+      const listed = await psql(port, [
+        '-c',
+        '\\l',
+        '-c',
+        '\\l+ ap*',
+        '-c',
+        '\\l nosuch*',
+        '-c',
+        '\\dn',
+        '-c',
+        '\\dn+ pub*',
+        '-c',
+        '\\du',
+      ]);
+      expect(listed.stderr).toBe('');
+      expect(listed.code).toBe(0);
+      const out = listed.stdout;
+      expect(out).toContain('List of databases');
+      expect(out).toMatch(/^ app +\| postgres \| UTF8 +\| C +\| C +\| +\| libc +\| +$/m);
+      // \l+: the volume's size, as pg_size_pretty writes it.
+      expect(out).toMatch(
+        /^ app +\| postgres \| UTF8 +\| C +\| C +\| +\| libc +\| +\| \d+ (bytes|kB|MB) +\| pg_default +\| +$/m,
+      );
+      expect(out).toMatch(/^-+\+-+.*\n\(0 rows\)$/m);
+      expect(out).toContain('List of schemas');
+      expect(out).toMatch(/^ public \| postgres$/m);
+      expect(out).toMatch(/^ public \| postgres \| +\| +$/m);
+      expect(out).toContain('List of roles');
+      expect(out).toMatch(
+        /^ postgres +\| Superuser, Create role, Create DB, Replication, Bypass RLS \| \{\}$/m,
+      );
+      // A pattern that is no GLOB is refused as the relation lists refuse it.
+      const refused = await psql(port, ['-c', '\\l (a|b)']);
+      expect(refused.stderr).toMatch(/this psql pattern is not supported/);
+    });
+
     it('\\d NAME, \\d+ NAME, \\d INDEX, \\d "Quoted", \\d schema.pattern* print what PostgreSQL 15 prints', async () => {
       const setup = await psql(port, ['-v', 'ON_ERROR_STOP=1'], { input: DESCRIBE_SCHEMA });
       expect(setup.stderr).toBe('');

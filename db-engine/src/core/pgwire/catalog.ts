@@ -11,6 +11,8 @@
  *   `sqlite_schema` and SQLite's pragmas (columns with PostgreSQL's type names, nullability,
  *   defaults, indexes, a view's definition), and the footers SQLite has no counterpart for with no
  *   rows.
+ * - psql's `\l`, `\dn` and `\du`/`\dg` (with `+` and a pattern) list the one database, the one
+ *   schema (`public`) and the one role there are (`psql-globals.ts`).
  * - pgbench asks whether `pgbench_accounts` is partitioned (pgbench.c `GetTableInfo`): answered
  *   "not partitioned" (SQLite has no partitions) when the table exists, with no row when it does not.
  * - Any other reference to a catalog relation, and PostgreSQL's `OPERATOR(…)` syntax, get 0A000
@@ -19,6 +21,7 @@
  * Pure code over the lexer's tokens (src/core/pgwire/sql.ts calls it first when translating).
  */
 import { psqlDescribe } from './psql-describe.js';
+import { psqlGlobalList } from './psql-globals.js';
 import {
   type CatalogAnswer,
   relationPatternConditions,
@@ -62,6 +65,8 @@ export function catalogQuery(tokens: readonly Token[], facts: SessionFacts): Cat
     if (listed !== null) return listed;
     const described = psqlDescribe(words);
     if (described !== null) return described;
+    const globals = psqlGlobalList(words, facts);
+    if (globals !== null) return globals;
     const partitions = pgbenchPartitions(words);
     if (partitions !== null) return partitions;
     return {

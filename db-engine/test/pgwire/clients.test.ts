@@ -763,6 +763,19 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         );
         const active = await connection.query('SELECT id FROM pg_flags WHERE active');
         expect(active.rows).toEqual([{ id: 1 }]);
+        // count(*)::int is int4, a number, as PostgreSQL gives it (the usual way to get one from
+        // node-postgres); ::bigint stays int8, a string; a value int4 cannot hold falls back to int8.
+        const counted = await connection.query(
+          'SELECT count(*)::int AS n, count(*)::bigint AS b, (max(id) * 4000000000)::int AS big, avg(id)::int AS r FROM pg_flags',
+        );
+        if (kind === 'engine') {
+          expect(counted.fields.map((field) => field.dataTypeID)).toEqual([23, 20, 20, 23]);
+          expect(counted.rows).toEqual([{ n: 2, b: '2', big: '8000000000', r: 2 }]);
+        } else {
+          // The better-sqlite3 test backend takes declared types from sqlite3_column_decltype, which
+          // has none for a CAST: every column is typed by its values there.
+          expect(counted.rows).toEqual([{ n: '2', b: '2', big: '8000000000', r: '2' }]);
+        }
         const stored = await connection.query('SELECT typeof(active) AS type FROM pg_flags ORDER BY id');
         expect(stored.rows).toEqual([{ type: 'integer' }, { type: 'integer' }]);
         const refused = await connection.query("SELECT '{}'::jsonb").catch((error: unknown) => error);

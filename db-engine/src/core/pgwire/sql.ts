@@ -678,8 +678,14 @@ function booleanCast(operand: string, single: Token | null): string {
  * as PostgreSQL checks them (`foldLiteralCast`); a column or parameter cannot be checked before it
  * runs, so text that is no integer is SQLite's CAST of it (`'abc'` → 0, `'3.7'` → 3).
  */
-function integerCast(operand: string): string {
-  return `(CASE WHEN typeof(${operand}) = 'real' THEN CAST(round(${operand}) AS INTEGER) ELSE CAST(${operand} AS INTEGER) END)`;
+function integerCast(operand: string, pgName: string): string {
+  const rounded = `(CASE WHEN typeof(${operand}) = 'real' THEN round(${operand}) ELSE ${operand} END)`;
+  // A CAST outermost gives the result column SQLite's declared type for it (INT), which the wire
+  // protocol sends as int4 while the values fit, as PostgreSQL types `count(*)::int`: node-postgres
+  // then gets a number. An int8 cast stays an expression, typed by its values: int8, as in PostgreSQL.
+  return pgName === 'int8'
+    ? `(CASE WHEN typeof(${operand}) = 'real' THEN CAST(round(${operand}) AS INTEGER) ELSE CAST(${operand} AS INTEGER) END)`
+    : `CAST(${rounded} AS INTEGER)`;
 }
 
 function blobCast(operand: string, single: Token | null): string {
@@ -708,7 +714,7 @@ function castExpression(
 ): string {
   switch (target.kind) {
     case 'integer':
-      return integerCast(operand);
+      return integerCast(operand, target.pgName);
     case 'real':
       return `CAST(${operand} AS REAL)`;
     case 'text':

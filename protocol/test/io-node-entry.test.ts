@@ -3,7 +3,7 @@
  * by plain `node`, rebuilt when a source it holds changes, and runs through tsx when asked to.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -69,6 +69,21 @@ describe('nodeEntryArgs', () => {
     expect(run([second])).toBe('bonjour 1.2.3 worker:true');
     // The replaced bundle stays for processes that may still load a worker from it.
     expect(readFileSync(first, 'utf8')).toContain('hello');
+    // It is removed a day after it was replaced, by a later build; the current one never is.
+    const dayAndMore = new Date(Date.now() - 25 * 3_600_000);
+    utimesSync(dirname(first), dayAndMore, dayAndMore);
+    utimesSync(dirname(second), dayAndMore, dayAndMore);
+    writeFileSync(join(root, 'src', 'greeting.ts'), "export const greeting: string = 'hallo';\n");
+    utimesSync(
+      join(root, 'src', 'greeting.ts'),
+      new Date(Date.now() + 10_000),
+      new Date(Date.now() + 10_000),
+    );
+    const third = bundledEntry(entry);
+    expect(existsSync(first)).toBe(false);
+    // The second was replaced just now: stamped, so kept for another day.
+    expect(existsSync(second)).toBe(true);
+    expect(run([third])).toBe('hallo 1.2.3 worker:true');
   });
 
   it('rebuilds when the package.json it read changes', () => {

@@ -14,7 +14,8 @@
  *
  * - Concurrent starts (test workers, a cluster's members) may each build; each builds into a
  *   directory of its own and publishes it by renaming a pointer file, so a reader sees a whole
- *   bundle or none. Bundles replaced more than a day ago are removed.
+ *   bundle or none. Bundles replaced more than a day ago are removed (a day after they were
+ *   replaced, not after they were made).
  * - Stack traces point into the TypeScript sources (`--enable-source-maps`, linked source maps).
  * - `NORTHLIGHT_ENTRY=tsx` runs the sources through tsx instead (profiling, debugging a loader
  *   problem); `NORTHLIGHT_ENTRY=bundle` makes a failed bundle an error rather than a fallback to tsx.
@@ -32,6 +33,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -145,6 +147,17 @@ function build(entry: string, packageRoot: string, cacheDirectory: string, esbui
   const pointer: Pointer = { format: BUNDLE_FORMAT, esbuild: esbuildVersion, directory, inputs };
   const staging = join(cacheDirectory, `${POINTER_FILE}.${directory}`);
   writeFileSync(staging, `${JSON.stringify(pointer)}\n`);
+  // The bundle being replaced is stamped now: it is removed a day after it stopped being current,
+  // not a day after it was made (a process started from it may still load a worker from it).
+  const replaced = readPointer(cacheDirectory);
+  if (replaced !== undefined) {
+    const now = new Date();
+    try {
+      utimesSync(join(cacheDirectory, replaced.directory), now, now);
+    } catch {
+      // Already gone.
+    }
+  }
   renameSync(staging, join(cacheDirectory, POINTER_FILE));
   removeStaleBundles(cacheDirectory, directory);
   return join(outdir, 'main.js');

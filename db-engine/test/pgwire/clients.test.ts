@@ -107,8 +107,7 @@ CREATE VIEW describe_rich AS SELECT id, owner FROM describe_accounts WHERE balan
  *     (likewise `<table>_pkey` for a primary key that is not the rowid);
  * (2) a negative default is shown as written (`-1`), not as PostgreSQL's `'-1'::integer`;
  * (3) the access method is `btree` (SQLite's tables are b-trees, as `\\d+` lists say), not `heap`;
- * (4) a TEXT PRIMARY KEY of a rowid table may hold NULL in SQLite, so it is not `not null`;
- * (5) a view's definition is its SELECT as written, not PostgreSQL's deparsed, qualified one.
+ * (4) a view's definition is its SELECT as written, not PostgreSQL's deparsed, qualified one.
  */
 const DESCRIBED = `${[
   '                          Table "public.describe_accounts"',
@@ -167,7 +166,7 @@ const DESCRIBED = `${[
   '           Table "public.describe_keyed"',
   ' Column |  Type   | Collation | Nullable | Default ',
   '--------+---------+-----------+----------+---------',
-  ' k      | text    |           |          | ', // (4)
+  ' k      | text    |           | not null | ',
   ' v      | integer |           |          | ',
   'Indexes:',
   '    "sqlite_autoindex_describe_keyed_1" PRIMARY KEY, btree (k)', // (1)
@@ -185,7 +184,7 @@ const DESCRIBED = `${[
   ' id     | integer |           |          |         | plain    | ',
   ' owner  | text    |           |          |         | extended | ',
   'View definition:',
-  ' SELECT id, owner FROM describe_accounts WHERE balance > 100;', // (5)
+  ' SELECT id, owner FROM describe_accounts WHERE balance > 100;', // (4)
   '',
 ].join('\n')}\n`;
 

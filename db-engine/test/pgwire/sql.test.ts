@@ -210,7 +210,7 @@ describe('translate', () => {
 
   it('maps SERIAL types, casts, dollar quotes, E strings and session functions', () => {
     expect(sqlite('CREATE TABLE t (id SERIAL, b bigserial PRIMARY KEY, s SMALLSERIAL)')).toBe(
-      'CREATE TABLE t (id INTEGER, b INTEGER PRIMARY KEY, s INTEGER)',
+      'CREATE TABLE t (id INTEGER, b INTEGER PRIMARY KEY NOT NULL, s INTEGER)',
     );
     expect(sqlite("SELECT '1'::int8, x::double precision, y :: varchar(10)")).toBe(
       `SELECT 1 AS "int8", CAST(x AS REAL) AS "x", substr(CAST(y AS TEXT), 1, 10) AS "y"`,
@@ -234,7 +234,7 @@ describe('translate', () => {
 
   it('maps the clock functions to CURRENT_TIMESTAMP, named as PostgreSQL names them', () => {
     expect(sqlite('CREATE TABLE e (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())')).toBe(
-      'CREATE TABLE e (id INTEGER PRIMARY KEY, at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP)',
+      'CREATE TABLE e (id INTEGER PRIMARY KEY NOT NULL, at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP)',
     );
     expect(sqlite('SELECT now(), pg_catalog.now( ), clock_timestamp(), localtimestamp FROM t')).toBe(
       'SELECT CURRENT_TIMESTAMP AS now, CURRENT_TIMESTAMP AS now, CURRENT_TIMESTAMP AS clock_timestamp, CURRENT_TIMESTAMP AS localtimestamp FROM t',
@@ -429,6 +429,26 @@ describe('translate', () => {
 });
 
 describe('statement rewrites (what pgbench -i sends)', () => {
+  it('makes primary key columns NOT NULL, column or table constraint, and nothing else', () => {
+    expect(sqlite('CREATE TABLE t (code varchar(8) PRIMARY KEY -- the key\n, v int)')).toBe(
+      'CREATE TABLE t (code varchar(8) PRIMARY KEY NOT NULL -- the key\n, v int)',
+    );
+    expect(sqlite('create table if not exists t (a int, b text, primary key (a, b))')).toBe(
+      'create table if not exists t (a int NOT NULL, b text NOT NULL, primary key (a, b))',
+    );
+    expect(
+      sqlite('CREATE TABLE t (a int NOT NULL PRIMARY KEY, b int NULL, c int CHECK (c IS NOT NULL))'),
+    ).toBe('CREATE TABLE t (a int NOT NULL PRIMARY KEY, b int NULL, c int CHECK (c IS NOT NULL))');
+    // A name in a CHECK or a REFERENCES is not a key; a key named in a table constraint with its order is.
+    expect(
+      sqlite('CREATE TABLE t ("Id" int REFERENCES u (id), x int, CONSTRAINT p PRIMARY KEY ("Id" DESC))'),
+    ).toBe(
+      'CREATE TABLE t ("Id" int REFERENCES u (id) NOT NULL, x int, CONSTRAINT p PRIMARY KEY ("Id" DESC))',
+    );
+    expect(sqlite('CREATE TABLE t AS SELECT (1) AS id')).toBe('CREATE TABLE t AS SELECT (1) AS id');
+    expect(sqlite('CREATE INDEX i ON t (a)')).toBe('CREATE INDEX i ON t (a)');
+  });
+
   it('drops several tables, indexes or views one at a time, in one request', () => {
     expect(
       sqlite('drop table if exists pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers'),

@@ -76,6 +76,44 @@ describe('statement rewrites on the real kernel', () => {
     await expect(run('ALTER TABLE d ADD PRIMARY KEY (id)')).rejects.toThrow(/UNIQUE constraint failed/);
   });
 
+  it('primary key columns refuse NULL (23502), as in PostgreSQL; a serial key still numbers itself', async () => {
+    await run(
+      'CREATE TABLE k1 (code text PRIMARY KEY, v int)',
+      'CREATE TABLE k2 (a int, "B" text, c int NULL, CONSTRAINT k2_pk PRIMARY KEY (a, "B" DESC))',
+      'CREATE TABLE k3 (id serial PRIMARY KEY, v text)',
+      'CREATE TABLE k4 (id int PRIMARY KEY NOT NULL, v int CHECK (v IS NULL OR v > 0)) WITHOUT ROWID',
+      'CREATE TABLE k5 AS SELECT 1 AS x',
+    );
+    const refused = async (sql: string) => {
+      const reply = await host.execute({ statements: [{ sql: translate(tokenize(sql), facts).sql }] });
+      return reply.ok ? 'ok' : `${reply.error.sqlstate} ${reply.error.message}`;
+    };
+    expect(await refused('INSERT INTO k1 (v) VALUES (1)')).toBe('23502 NOT NULL constraint failed: k1.code');
+    expect(await refused('INSERT INTO k2 (a, c) VALUES (1, NULL)')).toBe(
+      '23502 NOT NULL constraint failed: k2.B',
+    );
+    expect(await refused('INSERT INTO k2 ("B") VALUES (\'x\')')).toBe(
+      '23502 NOT NULL constraint failed: k2.a',
+    );
+    expect(await refused('INSERT INTO k2 (a, "B") VALUES (1, \'x\')')).toBe('ok');
+    expect(await refused('INSERT INTO k4 (id, v) VALUES (NULL, 1)')).toBe(
+      '23502 NOT NULL constraint failed: k4.id',
+    );
+    expect(
+      await run(
+        "INSERT INTO k3 (id, v) VALUES (NULL, 'a')",
+        "INSERT INTO k3 (v) VALUES ('b')",
+        'SELECT id FROM k3',
+      ),
+    ).toEqual([[1], [2]]);
+    // Only the key columns: a nullable column stays nullable.
+    expect(await run('SELECT name, "notnull" FROM pragma_table_info(\'k2\') ORDER BY cid')).toEqual([
+      ['a', 1],
+      ['B', 1],
+      ['c', 0],
+    ]);
+  });
+
   it('FROM generate_series counts as PostgreSQL does, named after its alias', async () => {
     const values = async (sql: string) => (await run(sql)).map((row) => row[0]);
     expect(await values('SELECT * FROM generate_series(1, 5)')).toEqual([1, 2, 3, 4, 5]);

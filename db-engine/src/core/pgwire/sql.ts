@@ -30,7 +30,12 @@
 
 import { POSTGRES_ONLY, postgresOnlyStatement } from '../postgres-only.js';
 import { catalogQuery } from './catalog.js';
-import { rewriteStatement, withoutStorageParameters, withSeriesSubqueries } from './statement-rewrites.js';
+import {
+  rewriteStatement,
+  withoutStorageParameters,
+  withPrimaryKeyNotNull,
+  withSeriesSubqueries,
+} from './statement-rewrites.js';
 import { decodeByteaText, PgValueError } from './types.js';
 
 /** A statement the protocol cannot accept: ErrorResponse with this SQLSTATE. */
@@ -1308,7 +1313,10 @@ export function translate(tokens: readonly Token[], facts: SessionFacts): Transl
       castTypes: new Map(),
     };
   }
-  return translateTokens(withSeriesSubqueries(withoutStorageParameters(tokens)), facts);
+  return translateTokens(
+    withSeriesSubqueries(withPrimaryKeyNotNull(withoutStorageParameters(tokens))),
+    facts,
+  );
 }
 
 function translateTokens(tokens: readonly Token[], facts: SessionFacts): Translation {

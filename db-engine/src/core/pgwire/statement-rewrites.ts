@@ -17,6 +17,8 @@
  *   stay as declared (pgbench declares its key columns NOT NULL);
  * - storage parameters, `CREATE TABLE … WITH (fillfactor=…)` and `CREATE INDEX … WITH (…)`, and
  *   `UNLOGGED`: dropped (SQLite's b-tree pages have no fill factor to set, and every table is logged);
+ * - PRIMARY KEY columns that say nothing about NULL get NOT NULL (PostgreSQL's keys are never NULL,
+ *   SQLite's may be);
  * - `FROM generate_series(start, stop [, step]) [AS] x`: this SQLite is built without its
  *   generate_series table, so a recursive CTE counts instead (`pgbench -i -I G` generates its rows
  *   with it).
@@ -305,6 +307,118 @@ function closingIndex(tokens: readonly Token[], open: number): number {
     if (depth === 0) return index;
   }
   return tokens.length - 1;
+}
+
+// ---- PRIMARY KEY columns are NOT NULL ----
+
+/** Words that start a table constraint in a CREATE TABLE's list (anything else is a column). */
+const tableConstraintStarts = new Set(['CONSTRAINT', 'PRIMARY', 'UNIQUE', 'CHECK', 'FOREIGN', 'EXCLUDE']);
+
+/**
+ * `CREATE TABLE t (id text PRIMARY KEY, …)` / `(…, PRIMARY KEY (a, b))`: in PostgreSQL a primary key's
+ * columns are NOT NULL; in SQLite (for compatibility with its early versions) they hold NULLs, and
+ * rows whose keys are NULL do not collide. So each primary key column that says nothing about NULL
+ * gets NOT NULL, and inserting a NULL key fails with 23502 as in PostgreSQL. A lone INTEGER PRIMARY
+ * KEY (the rowid, SERIAL's translation) still takes NULL as "the next id": SQLite gives the rowid
+ * before it checks NOT NULL.
+ */
+export function withPrimaryKeyNotNull(tokens: readonly Token[]): readonly Token[] {
+  const words = leadingWords(tokens, 4);
+  if (keyword(words[0]) !== 'CREATE') return tokens;
+  if (!words.slice(1, 4).some((word) => keyword(word) === 'TABLE')) return tokens;
+  const open = tokens.findIndex((token) => token.text === '(');
+  if (open < 0) return tokens;
+  // `CREATE TABLE t AS SELECT (…)`: the parenthesis is not a column list.
+  if (tokens.slice(0, open).some((token) => keyword(token) === 'AS')) return tokens;
+  const close = closingIndex(tokens, open);
+  const elements: { start: number; end: number }[] = [];
+  let depth = 0;
+  let start = open + 1;
+  for (let index = open + 1; index <= close; index++) {
+    const text = (tokens[index] as Token).text;
+    if (text === '(') depth += 1;
+    else if (text === ')' && depth > 0) depth -= 1;
+    else if ((text === ',' && depth === 0) || index === close) {
+      elements.push({ start, end: index });
+      start = index + 1;
+    }
+  }
+  const columns = new Map<string, { start: number; end: number }>();
+  const keyColumns = new Set<string>();
+  for (const element of elements) {
+    const significant = topLevelWords(tokens, element.start, element.end);
+    const first = significant[0];
+    if (first === undefined) continue;
+    if (tableConstraintStarts.has(keyword(first))) {
+      const primary = significant.findIndex(
+        (word, index) => keyword(word) === 'PRIMARY' && keyword(significant[index + 1]) === 'KEY',
+      );
+      if (primary < 0) continue;
+      const list = tokens.findIndex((token, index) => index > element.start && token.text === '(');
+      if (list < 0 || list >= element.end) continue;
+      for (const part of splitAtCommas(tokens.slice(list + 1, closingIndex(tokens, list)))) {
+        const name = part.find(isSignificant);
+        if (name !== undefined) keyColumns.add(columnName(name));
+      }
+      continue;
+    }
+    const name = columnName(first);
+    columns.set(name, element);
+    if (
+      significant.some(
+        (word, index) => keyword(word) === 'PRIMARY' && keyword(significant[index + 1]) === 'KEY',
+      )
+    )
+      keyColumns.add(name);
+  }
+  const insertAfter = new Set<number>();
+  for (const name of keyColumns) {
+    const element = columns.get(name);
+    if (element === undefined) continue;
+    const significant = topLevelWords(tokens, element.start, element.end);
+    if (significant.some((word) => keyword(word) === 'NULL')) continue; // NOT NULL, or NULL on purpose
+    const last = lastSignificantIndex(tokens, element.start, element.end);
+    if (last >= 0) insertAfter.add(last);
+  }
+  if (insertAfter.size === 0) return tokens;
+  const out: Token[] = [];
+  for (const [index, token] of tokens.entries()) {
+    out.push(token);
+    if (insertAfter.has(index)) {
+      out.push(
+        { kind: 'space', text: ' ' },
+        { kind: 'identifier', text: 'NOT' },
+        { kind: 'space', text: ' ' },
+        { kind: 'identifier', text: 'NULL' },
+      );
+    }
+  }
+  return out;
+}
+
+/** The significant tokens in [start, end) outside parentheses. */
+function topLevelWords(tokens: readonly Token[], start: number, end: number): Token[] {
+  const words: Token[] = [];
+  let depth = 0;
+  for (let index = start; index < end; index++) {
+    const token = tokens[index] as Token;
+    if (token.text === '(') depth += 1;
+    else if (token.text === ')') depth -= 1;
+    else if (depth === 0 && isSignificant(token)) words.push(token);
+  }
+  return words;
+}
+
+function lastSignificantIndex(tokens: readonly Token[], start: number, end: number): number {
+  for (let index = end - 1; index >= start; index--) if (isSignificant(tokens[index] as Token)) return index;
+  return -1;
+}
+
+/** A column's name as SQLite compares it: unquoted, case-insensitive. */
+function columnName(token: Token): string {
+  const text =
+    token.kind === 'quoted-identifier' ? token.text.slice(1, -1).replaceAll('""', '"') : token.text;
+  return text.toLowerCase();
 }
 
 // ---- generate_series ----

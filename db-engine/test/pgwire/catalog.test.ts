@@ -132,6 +132,46 @@ describe("psql's relation lists, answered from sqlite_schema on the real kernel"
     expect((await run(query('pgbench_accounts'))).rows).toEqual([]);
   });
 
+  it('information_schema.tables, .columns and .schemata: what migration tools ask, with PostgreSQL values', async () => {
+    // Knex's hasTable and hasColumn, with the parameters inlined as the test runs them.
+    expect(
+      (
+        await run(
+          "select * from information_schema.tables where table_name = 'accounts' and table_schema = current_schema()",
+        )
+      ).rows,
+    ).toEqual([['app', 'public', 'accounts', 'BASE TABLE', null, null, null, null, null, 'YES', 'NO', null]]);
+    expect(
+      (await run("select table_name from information_schema.tables where table_name = 'sqlite_schema'")).rows,
+    ).toEqual([]);
+    // Sequelize's showAllTables; an alias; a join of two views.
+    expect(
+      (
+        await run(
+          "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type LIKE '%TABLE' AND table_name != 'spatial_ref_sys' ORDER BY 1",
+        )
+      ).rows,
+    ).toEqual([['Mixed$'], ['accounts'], ['audit']]);
+    const columns = await run(
+      "select c.column_name, c.ordinal_position, c.is_nullable, c.data_type, c.udt_name, c.numeric_precision from information_schema.columns c join information_schema.tables as t on t.table_name = c.table_name where t.table_name = 'accounts' order by c.ordinal_position",
+    );
+    expect(columns.rows).toEqual([
+      ['id', 1, 'NO', 'integer', 'int4', 32],
+      ['owner', 2, 'YES', 'text', 'text', null],
+      ['balance', 3, 'YES', 'integer', 'int4', 32],
+    ]);
+    expect((await run('select schema_name, schema_owner from information_schema.schemata')).rows).toEqual([
+      ['public', 'ann'],
+    ]);
+    // Views PostgreSQL has and this does not, and the system catalogs, are still refused.
+    expect(refusal('select * from information_schema.routines').sqlstate).toBe('0A000');
+    expect(
+      refusal(
+        'select * from information_schema.tables t join pg_catalog.pg_class c on c.relname = t.table_name',
+      ).sqlstate,
+    ).toBe('0A000');
+  });
+
   it('\\dt: the tables, named and typed as psql expects', async () => {
     expect(await run(PSQL.dt)).toEqual({
       columns: ['Schema', 'Name', 'Type', 'Owner'],
@@ -370,7 +410,7 @@ describe('what is refused, and how', () => {
   it('other catalog relations and OPERATOR(): 0A000 pointing to sqlite_schema', () => {
     for (const sql of [
       'SELECT datname FROM pg_catalog.pg_database',
-      'SELECT table_name FROM information_schema.tables',
+      'SELECT routine_name FROM information_schema.routines',
       'SELECT 1 WHERE 1 OPERATOR(pg_catalog.=) 1',
     ]) {
       const refused = refusal(sql);

@@ -604,6 +604,42 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       }
     });
 
+    it("information_schema: Knex's hasTable and hasColumn, with parameters, as a migration tool asks", async () => {
+      const connection = client();
+      await connection.connect();
+      try {
+        await connection.query(
+          'CREATE TABLE IF NOT EXISTS knex_like (id serial PRIMARY KEY, name varchar(255), batch integer)',
+        );
+        const hasTable = (name: string) =>
+          connection.query(
+            'select * from information_schema.tables where table_name = $1 and table_schema = current_schema()',
+            [name],
+          );
+        expect((await hasTable('knex_like')).rows).toHaveLength(1);
+        expect((await hasTable('knex_missing')).rows).toHaveLength(0);
+        const column = await connection.query(
+          'select * from information_schema.columns where table_name = $1 and table_schema = current_schema() and column_name = $2',
+          ['knex_like', 'name'],
+        );
+        expect(column.rows).toHaveLength(1);
+        expect(column.rows[0]).toMatchObject({
+          table_catalog: 'app',
+          table_schema: 'public',
+          column_name: 'name',
+          is_nullable: 'YES',
+          data_type: 'character varying',
+          udt_name: 'varchar',
+        });
+        if (kind === 'engine') {
+          // Typed int4 as PostgreSQL's cardinal_number: numbers in node-postgres.
+          expect(column.rows[0]).toMatchObject({ ordinal_position: 2, character_maximum_length: 255 });
+        }
+      } finally {
+        await connection.end();
+      }
+    });
+
     it('savepoints: ROLLBACK TO resumes a failed block, RELEASE, nesting, and the rest commits', async () => {
       const connection = client();
       await connection.connect();

@@ -13,6 +13,8 @@
  *   rows.
  * - psql's `\l`, `\dn` and `\du`/`\dg` (with `+` and a pattern) list the one database, the one
  *   schema (`public`) and the one role there are (`psql-globals.ts`).
+ * - `information_schema.tables`, `.columns` and `.schemata` become derived tables over SQLite's
+ *   catalog and the query goes on to be translated (`information-schema.ts`).
  * - pgbench asks whether `pgbench_accounts` is partitioned (pgbench.c `GetTableInfo`): answered
  *   "not partitioned" (SQLite has no partitions) when the table exists, with no row when it does not.
  * - Any other reference to a catalog relation, and PostgreSQL's `OPERATOR(…)` syntax, get 0A000
@@ -20,6 +22,8 @@
  *
  * Pure code over the lexer's tokens (src/core/pgwire/sql.ts calls it first when translating).
  */
+
+import { withInformationSchema } from './information-schema.js';
 import { psqlDescribe } from './psql-describe.js';
 import { psqlGlobalList } from './psql-globals.js';
 import {
@@ -69,6 +73,8 @@ export function catalogQuery(tokens: readonly Token[], facts: SessionFacts): Cat
     if (globals !== null) return globals;
     const partitions = pgbenchPartitions(words);
     if (partitions !== null) return partitions;
+    const viewed = withInformationSchema(tokens, facts);
+    if (viewed !== null && operator < 0) return { kind: 'tokens', tokens: viewed };
     return {
       kind: 'unsupported',
       sqlstate: '0A000',

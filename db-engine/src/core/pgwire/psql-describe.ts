@@ -211,7 +211,7 @@ function identifierSql(expression: string): string {
  * definition)`: each with its declared type split into a base (upper case, single-spaced) and a
  * modifier (`(20)`), and the PostgreSQL name and storage of the base.
  */
-function typedColumns(columnsSql: string): string {
+export function typedColumns(columnsSql: string): string {
   const base =
     "upper(trim(replace(replace(replace(CASE WHEN instr(declared, '(') > 0 " +
     "THEN substr(declared, 1, instr(declared, '(') - 1) ELSE declared END, '    ', ' '), '  ', ' '), '  ', ' ')))";
@@ -229,7 +229,7 @@ function typedColumns(columnsSql: string): string {
  * A column's default as PostgreSQL shows it: a string literal cast to the column's type
  * (`'none'::character varying`), booleans in lower case, anything else as SQLite keeps it.
  */
-const DEFAULT_SQL =
+export const DEFAULT_SQL =
   "CASE WHEN default_text IS NULL OR upper(default_text) = 'NULL' THEN NULL " +
   "WHEN upper(default_text) IN ('TRUE', 'FALSE') THEN lower(default_text) " +
   "WHEN default_text LIKE '''%' AND pg_name <> '' THEN default_text || '::' || pg_name " +
@@ -269,15 +269,19 @@ function attributes(rowid: number, items: readonly string[]): string | null {
   return `${typedColumns(columns)}SELECT ${selected.join(', ')} FROM typed ORDER BY position`;
 }
 
+/**
+ * Whether a pragma_table_xinfo row `p` of table `s` can hold no NULL beyond its NOT NULL: a primary
+ * key column of a WITHOUT ROWID table, or the rowid (a lone INTEGER PRIMARY KEY), where NULL means
+ * the next rowid. (PostgreSQL's primary key columns are never NULL; SQLite's other ones may be.)
+ */
+export const KEY_NOT_NULL_SQL =
+  "(p.pk > 0 AND ((SELECT wr FROM pragma_table_list(s.name) WHERE schema = 'main') " +
+  "OR (upper(p.type) = 'INTEGER' AND (SELECT count(*) FROM pragma_table_info(s.name) WHERE pk > 0) = 1)))";
+
 function tableColumns(rowid: number): string {
-  // PostgreSQL's primary key columns are never NULL; SQLite's are only in a WITHOUT ROWID table or
-  // as the rowid (a lone INTEGER PRIMARY KEY), where NULL means the next rowid.
-  const keyNotNull =
-    "(p.pk > 0 AND ((SELECT wr FROM pragma_table_list(s.name) WHERE schema = 'main') " +
-    "OR (upper(p.type) = 'INTEGER' AND (SELECT count(*) FROM pragma_table_info(s.name) WHERE pk > 0) = 1)))";
   return (
     'SELECT p.cid AS position, p.name AS name, p.type AS declared, ' +
-    `(p."notnull" OR ${keyNotNull}) AS not_null, p.dflt_value AS default_text, 1 AS is_key, ` +
+    `(p."notnull" OR ${KEY_NOT_NULL_SQL}) AS not_null, p.dflt_value AS default_text, 1 AS is_key, ` +
     `${identifierSql('p.name')} AS definition ` +
     'FROM sqlite_schema s, pragma_table_xinfo(s.name) p ' +
     `WHERE ${relationWhere(rowid, ['table', 'view'], 's')} AND p.hidden <> 1`

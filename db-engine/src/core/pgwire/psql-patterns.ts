@@ -10,6 +10,8 @@ export type CatalogAnswer =
   | { readonly kind: 'none' }
   /** A query this module answers: run this SQLite SQL instead. */
   | { readonly kind: 'sql'; readonly sql: string }
+  /** A query over views this module provides: translate these tokens instead (information_schema). */
+  | { readonly kind: 'tokens'; readonly tokens: readonly Token[] }
   | {
       readonly kind: 'unsupported';
       readonly sqlstate: string;

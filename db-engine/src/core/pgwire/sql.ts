@@ -17,8 +17,9 @@
  *   `pg_backend_pid()`, `pg_is_in_recovery()` (optionally `pg_catalog.`-qualified) → literals;
  * - `now()`, `transaction_timestamp()`, `statement_timestamp()`, `clock_timestamp()`,
  *   `localtimestamp` → `CURRENT_TIMESTAMP`;
- * - psql's relation lists (`\d`, `\dt`…) and `\d NAME` → queries of `sqlite_schema` and SQLite's
- *   pragmas; other uses of PostgreSQL's catalogs are refused with a hint (`catalog.ts`);
+ * - psql's relation lists (`\d`, `\dt`…), `\d NAME`, `\l`, `\dn`, `\du` → queries of `sqlite_schema`
+ *   and SQLite's pragmas; `information_schema.tables`/`.columns`/`.schemata` → derived tables over
+ *   them; other uses of PostgreSQL's catalogs are refused with a hint (`catalog.ts`);
  * - statements SQLite can do but writes another way (`DROP TABLE a, b`, TRUNCATE, VACUUM/ANALYZE of
  *   tables, `ADD PRIMARY KEY`, storage parameters, `FROM generate_series(…)`) → what SQLite writes
  *   (`statement-rewrites.ts`).
@@ -1299,10 +1300,11 @@ function isArrayConstructor(tokens: readonly Token[], index: number): boolean {
 }
 
 /** Translates one statement (its tokens, from `splitStatements` or `tokenize`) to SQLite. */
-export function translate(tokens: readonly Token[], facts: SessionFacts): Translation {
-  const catalog = catalogQuery(tokens, facts);
+export function translate(statementTokens: readonly Token[], facts: SessionFacts): Translation {
+  const catalog = catalogQuery(statementTokens, facts);
   if (catalog.kind === 'unsupported') throw new PgSqlError(catalog.sqlstate, catalog.message, catalog.hint);
   if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };
+  const tokens = catalog.kind === 'tokens' ? catalog.tokens : statementTokens;
   const rewrite = rewriteStatement(tokens);
   if (rewrite !== null) {
     const [first, ...rest] = rewrite.statements;

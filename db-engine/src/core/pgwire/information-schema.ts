@@ -17,31 +17,7 @@
 import { DEFAULT_SQL, KEY_NOT_NULL_SQL, typedColumns } from './psql-describe.js';
 import { sqlString, userRelationsSql } from './psql-patterns.js';
 import type { SessionFacts, Token } from './sql.js';
-
-/** Words after a relation that are not an alias for it. */
-const NOT_ALIASES = new Set([
-  'WHERE',
-  'JOIN',
-  'INNER',
-  'LEFT',
-  'RIGHT',
-  'FULL',
-  'CROSS',
-  'NATURAL',
-  'ON',
-  'USING',
-  'GROUP',
-  'ORDER',
-  'LIMIT',
-  'OFFSET',
-  'HAVING',
-  'WINDOW',
-  'UNION',
-  'EXCEPT',
-  'INTERSECT',
-  'FOR',
-  'RETURNING',
-]);
+import { aliasStops } from './statement-rewrites.js';
 
 /** PostgreSQL's internal name of each type (`udt_name`), by its SQL name (`data_type`). */
 const UDT_NAMES: Readonly<Record<string, string>> = {
@@ -190,7 +166,7 @@ export function withInformationSchema(tokens: readonly Token[], facts: SessionFa
       const aliased =
         follower !== undefined &&
         (follower.kind === 'quoted-identifier' ||
-          (follower.kind === 'identifier' && !NOT_ALIASES.has(follower.text.toUpperCase())));
+          (follower.kind === 'identifier' && !aliasStops.has(follower.text.toUpperCase())));
       const sql = view(facts) + (aliased ? '' : ` AS ${name.text.toLowerCase()}`);
       out.push({ kind: 'punctuation', text: sql });
       replaced += 1;

@@ -526,8 +526,12 @@ function seriesSubquery(
   };
 }
 
-/** Words that end a FROM item rather than name it: `generate_series(1, 3) WHERE …` has no alias. */
-const aliasStops = new Set([
+/**
+ * Words that end a FROM item rather than name it: `generate_series(1, 3) WHERE …` has no alias
+ * (nor has `information_schema.tables WHERE …`: information-schema.ts).
+ */
+export const aliasStops: ReadonlySet<string> = new Set([
+  'FOR',
   'WHERE',
   'GROUP',
   'HAVING',

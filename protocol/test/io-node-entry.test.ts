@@ -2,7 +2,7 @@
  * nodeEntryArgs / bundledEntry (src/io/node-entry.ts): a TypeScript entry point is bundled once, run
  * by plain `node`, rebuilt when a source it holds changes, and runs through tsx when asked to.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -56,7 +56,7 @@ describe('nodeEntryArgs', () => {
     expect(run(args, 'there')).toBe('hello 1.2.3 worker:true there');
   });
 
-  it('reuses an unchanged bundle and rebuilds when a source it holds changes', () => {
+  it('reuses an unchanged bundle and rebuilds when a source it holds changes', async () => {
     const entry = join(root, 'src', 'main.ts');
     const first = bundledEntry(entry);
     expect(bundledEntry(entry)).toBe(first);
@@ -69,21 +69,36 @@ describe('nodeEntryArgs', () => {
     expect(run([second])).toBe('bonjour 1.2.3 worker:true');
     // The replaced bundle stays for processes that may still load a worker from it.
     expect(readFileSync(first, 'utf8')).toContain('hello');
-    // It is removed a day after it was replaced, by a later build; the current one never is.
-    const dayAndMore = new Date(Date.now() - 25 * 3_600_000);
-    utimesSync(dirname(first), dayAndMore, dayAndMore);
-    utimesSync(dirname(second), dayAndMore, dayAndMore);
-    writeFileSync(join(root, 'src', 'greeting.ts'), "export const greeting: string = 'hallo';\n");
-    utimesSync(
-      join(root, 'src', 'greeting.ts'),
-      new Date(Date.now() + 10_000),
-      new Date(Date.now() + 10_000),
-    );
-    const third = bundledEntry(entry);
-    expect(existsSync(first)).toBe(false);
-    // The second was replaced just now: stamped, so kept for another day.
-    expect(existsSync(second)).toBe(true);
-    expect(run([third])).toBe('hallo 1.2.3 worker:true');
+    // It is removed an hour after it was replaced, by a later build, unless a running process was
+    // started from it; the current one never is.
+    const hoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(dirname(first), hoursAgo, hoursAgo);
+    utimesSync(dirname(second), hoursAgo, hoursAgo);
+    const running = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)', first], {
+      stdio: 'ignore',
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const edit = (greeting: string, aheadMs: number) => {
+        writeFileSync(join(root, 'src', 'greeting.ts'), `export const greeting: string = '${greeting}';\n`);
+        const at = new Date(Date.now() + aheadMs);
+        utimesSync(join(root, 'src', 'greeting.ts'), at, at);
+      };
+      edit('hallo', 10_000);
+      const third = bundledEntry(entry);
+      // first: replaced long ago, but a process runs from it. second: replaced just now (stamped).
+      expect(existsSync(first)).toBe(true);
+      expect(existsSync(second)).toBe(true);
+      expect(run([third])).toBe('hallo 1.2.3 worker:true');
+      running.kill('SIGKILL');
+      await new Promise((resolve) => running.once('exit', resolve));
+      edit('hej', 20_000);
+      bundledEntry(entry);
+      expect(existsSync(first)).toBe(false);
+      expect(existsSync(second)).toBe(true);
+    } finally {
+      running.kill('SIGKILL');
+    }
   });
 
   it('rebuilds when the package.json it read changes', () => {

@@ -14,8 +14,9 @@
  *
  * - Concurrent starts (test workers, a cluster's members) may each build; each builds into a
  *   directory of its own and publishes it by renaming a pointer file, so a reader sees a whole
- *   bundle or none. Bundles replaced more than a day ago are removed (a day after they were
- *   replaced, not after they were made).
+ *   bundle or none. A replaced bundle is removed an hour after it was replaced, once no running
+ *   process was started from it (an engine loads its kernel worker from it again when it replaces
+ *   its kernel, however long it has run).
  * - Stack traces point into the TypeScript sources (`--enable-source-maps`, linked source maps).
  * - `NORTHLIGHT_ENTRY=tsx` runs the sources through tsx instead (profiling, debugging a loader
  *   problem); `NORTHLIGHT_ENTRY=bundle` makes a failed bundle an error rather than a fallback to tsx.
@@ -43,8 +44,8 @@ const require = createRequire(import.meta.url);
 
 /** Bumped when the bundle's shape changes, so older bundles are not reused. */
 const BUNDLE_FORMAT = 1;
-/** Replaced bundles older than this are removed (a process started from one may still load a worker from it). */
-const STALE_BUNDLE_MS = 24 * 3_600_000;
+/** Replaced bundles are kept this long at least (a process may be starting from one). */
+const STALE_BUNDLE_MS = 3_600_000;
 const POINTER_FILE = 'current.json';
 
 export interface NodeEntryOptions {
@@ -255,15 +256,45 @@ function stampsHold(inputs: Readonly<Record<string, Stamp>>): boolean {
   return true;
 }
 
+/**
+ * Removes the bundles replaced more than STALE_BUNDLE_MS ago that no running process was started
+ * from: an engine started from one loads its kernel worker from it again whenever it replaces its
+ * kernel, however long it has run. A process started from a bundle has its path in its command line.
+ * Without /proc to tell, nothing is removed.
+ */
 function removeStaleBundles(cacheDirectory: string, keep: string): void {
   const now = Date.now();
-  for (const name of readdirSync(cacheDirectory)) {
-    if (name === keep || name === POINTER_FILE) continue;
-    const path = join(cacheDirectory, name);
-    const stamp = stampOf(path);
-    if (stamp !== undefined && now - stamp[1] > STALE_BUNDLE_MS)
-      rmSync(path, { recursive: true, force: true });
+  const stale = readdirSync(cacheDirectory)
+    .filter((name) => name !== keep && name !== POINTER_FILE)
+    .map((name) => join(cacheDirectory, name))
+    .filter((path) => {
+      const stamp = stampOf(path);
+      return stamp !== undefined && now - stamp[1] > STALE_BUNDLE_MS;
+    });
+  if (stale.length === 0) return;
+  const commandLines = runningCommandLines();
+  if (commandLines === undefined) return;
+  for (const path of stale)
+    if (!commandLines.some((line) => line.includes(path))) rmSync(path, { recursive: true, force: true });
+}
+
+/** The command lines of the processes running on this machine, or undefined without /proc. */
+function runningCommandLines(): string[] | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return undefined;
   }
+  const lines: string[] = [];
+  for (const pid of pids) {
+    try {
+      lines.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return lines;
 }
 
 /**

@@ -227,6 +227,9 @@ describe('simple query', () => {
     expect(types(set)).toBe('SCZ');
     expect(rows(await harness.roundTrip(frontend.query('SHOW application_name')))).toEqual([['app2']]);
     expect(rows(await harness.roundTrip(frontend.query('SHOW TimeZone')))).toEqual([['UTC']]);
+    // Tools compare versions by number: 15.0 is 150000, and it cannot be set.
+    expect(rows(await harness.roundTrip(frontend.query('SHOW server_version_num')))).toEqual([['150000']]);
+    expect(error(await harness.roundTrip(frontend.query("SET server_version_num = '1'"))).C).toBe('55P02');
     expect(error(await harness.roundTrip(frontend.query('SET no_such = 1'))).C).toBe('42704');
     expect(error(await harness.roundTrip(frontend.query("SET server_version = '1'"))).C).toBe('55P02');
     expect(error(await harness.roundTrip(frontend.query('SAVEPOINT a'))).C).toBe('25P01');

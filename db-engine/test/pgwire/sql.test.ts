@@ -230,6 +230,13 @@ describe('translate', () => {
       "SELECT 'PostgreSQL 15.0 (northlight, SQLite dialect)' AS v, f('PostgreSQL 15.0 (northlight, SQLite dialect)', 1), 'ann' || 'x' FROM t WHERE u = 'ann'",
     );
     expect(sqlite('SELECT a FROM t ORDER BY a, pg_backend_pid()')).toBe('SELECT a FROM t ORDER BY a, 77');
+    // In FROM, a one-row table named after the function (TypeORM's SELECT * FROM current_schema()).
+    expect(sqlite('SELECT * FROM current_schema()')).toBe(
+      "SELECT * FROM (SELECT 'public' AS current_schema)",
+    );
+    expect(sqlite('SELECT s.current_database FROM t JOIN pg_catalog.current_database() s ON 1')).toBe(
+      "SELECT s.current_database FROM t JOIN (SELECT 'shop' AS current_database) s ON 1",
+    );
   });
 
   it('maps the clock functions to CURRENT_TIMESTAMP, named as PostgreSQL names them', () => {

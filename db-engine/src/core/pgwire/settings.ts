@@ -66,6 +66,15 @@ const definitions: Readonly<Record<string, SettingDefinition>> = {
     readOnly: true,
     reported: true,
   },
+  // Tools compare versions by this number (major × 10000 + minor since PostgreSQL 10).
+  server_version_num: {
+    displayName: 'server_version_num',
+    defaultValue: (facts) => {
+      const [major = '0', minor = '0'] = facts.serverVersion.split('.');
+      return String(Number.parseInt(major, 10) * 10_000 + (Number.parseInt(minor, 10) || 0));
+    },
+    readOnly: true,
+  },
   server_encoding: {
     displayName: 'server_encoding',
     defaultValue: () => 'UTF8',

@@ -1371,7 +1371,10 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
         const alias = isWholeSelectItem(state.position, tokens, call.end)
           ? ` AS ${name.text.toLowerCase()}`
           : '';
-        emit(state, { kind: 'string', text: call.text }, call.text + alias);
+        // `SELECT * FROM current_schema()` (TypeORM asks so): a function in FROM is a one-row table.
+        const fromItem = ['FROM', 'JOIN'].includes(word(state.position.previous ?? undefined));
+        const text = fromItem ? `(SELECT ${call.text} AS ${name.text.toLowerCase()})` : call.text + alias;
+        emit(state, { kind: 'string', text: call.text }, text);
         index = call.end;
         continue;
       }

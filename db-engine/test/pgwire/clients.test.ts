@@ -604,6 +604,31 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       }
     });
 
+    it('an integrity violation names its table (and a NULL one its column), as node-postgres shows PostgreSQL’s', async () => {
+      const connection = client();
+      await connection.connect();
+      try {
+        await connection.query(
+          'CREATE TABLE IF NOT EXISTS pg_violations (id int PRIMARY KEY, email text UNIQUE)',
+        );
+        await connection.query("INSERT INTO pg_violations VALUES (1, 'a@b') ON CONFLICT DO NOTHING");
+        const duplicate = await connection
+          .query("INSERT INTO pg_violations VALUES (2, 'a@b')")
+          .catch((error: unknown) => error);
+        expect(duplicate).toMatchObject({ code: '23505' });
+        // The fields come from the engine's SQLite messages; the better-sqlite3 test backend writes its own.
+        if (kind === 'engine') expect(duplicate).toMatchObject({ schema: 'public', table: 'pg_violations' });
+        const missing = await connection
+          .query("INSERT INTO pg_violations (email) VALUES ('c@d')")
+          .catch((error: unknown) => error);
+        expect(missing).toMatchObject({ code: '23502' });
+        if (kind === 'engine')
+          expect(missing).toMatchObject({ schema: 'public', table: 'pg_violations', column: 'id' });
+      } finally {
+        await connection.end();
+      }
+    });
+
     it("information_schema: Knex's hasTable and hasColumn, with parameters, as a migration tool asks", async () => {
       const connection = client();
       await connection.connect();

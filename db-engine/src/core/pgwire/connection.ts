@@ -26,6 +26,7 @@
  * (PgProtocolError) is answered with FATAL and a close, because the stream can no longer be cut
  * into messages reliably.
  */
+
 import type { Clock, TimerHandle } from '@northlight/protocol';
 import type {
   BackendError,
@@ -48,6 +49,7 @@ import {
 } from './copy-format.js';
 import { CopyBatcher, type CopyColumn, copyColumn } from './copy-load.js';
 import { type CopyCommand, type CopyTable, parseCopyStatement, quoteIdentifier } from './copy-statement.js';
+import { constraintFields } from './error-fields.js';
 import {
   authenticationOk,
   authenticationSasl,
@@ -455,7 +457,7 @@ export class PgConnection {
   private sendError(fields: BackendError, severity: 'ERROR' | 'FATAL' = 'ERROR'): void {
     this.hooks.onError?.(fields.sqlstate, severity, fields.message);
     if (fields.sqlstate === '40001') this.serialAfterConflict = true;
-    errorResponse(this.out, { severity, ...fields });
+    errorResponse(this.out, { severity, ...constraintFields(fields.sqlstate, fields.message), ...fields });
   }
 
   /** FATAL error, then close; the open transaction (if any) is rolled back. */

@@ -629,6 +629,10 @@ export interface ErrorFields {
   readonly hint?: string;
   /** CONTEXT, where the error happened (COPY: `COPY t, line 3: "…"`). */
   readonly where?: string;
+  /** The object an integrity violation concerns (error-fields.ts). */
+  readonly schema?: string;
+  readonly table?: string;
+  readonly column?: string;
 }
 
 function errorOrNotice(writer: MessageWriter, type: 'E' | 'N', fields: ErrorFields): void {
@@ -640,6 +644,9 @@ function errorOrNotice(writer: MessageWriter, type: 'E' | 'N', fields: ErrorFiel
   if (fields.detail !== undefined) writer.int8(0x44).cstring(fields.detail); // D
   if (fields.hint !== undefined) writer.int8(0x48).cstring(fields.hint); // H
   if (fields.where !== undefined) writer.int8(0x57).cstring(fields.where); // W
+  if (fields.schema !== undefined) writer.int8(0x73).cstring(fields.schema); // s
+  if (fields.table !== undefined) writer.int8(0x74).cstring(fields.table); // t
+  if (fields.column !== undefined) writer.int8(0x63).cstring(fields.column); // c
   writer.int8(0).end();
 }
 

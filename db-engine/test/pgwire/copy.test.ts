@@ -359,6 +359,21 @@ describe('COPY TO STDOUT', () => {
     expect(tags(messages)).toEqual(['COPY 3']);
   });
 
+  it("writes a timestamptz as stored: SQLite's offset-less UTC text stays readable after COPY out and in", async () => {
+    await harness.roundTrip(frontend.query('CREATE TABLE stamps (id integer, at timestamptz)'));
+    await harness.roundTrip(
+      frontend.query(
+        "INSERT INTO stamps VALUES (1, '2024-01-02 03:04:05'), (2, '2024-01-02 03:04:05.5-08:00')",
+      ),
+    );
+    const messages = await harness.roundTrip(frontend.query('COPY stamps TO STDOUT'));
+    expect(copied(messages)).toBe('1\t2024-01-02 03:04:05\n2\t2024-01-02 03:04:05.5-08:00\n');
+    // A query of the same column sends PostgreSQL's +00 (types.ts).
+    expect(rows(await harness.roundTrip(frontend.query('SELECT at FROM stamps WHERE id = 1')))).toEqual([
+      ['2024-01-02 03:04:05+00'],
+    ]);
+  });
+
   it('sends CSV with a header, quoting only what must be, and FORCE_QUOTE', async () => {
     const csv = await harness.roundTrip(frontend.query('COPY t (id, name, note) TO STDOUT WITH CSV HEADER'));
     expect(copied(csv)).toBe('id,name,note\n1,tab\there,\n2,"a,""b""",""\n3,,x\n');

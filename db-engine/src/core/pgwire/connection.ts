@@ -103,13 +103,13 @@ import {
   translate,
 } from './sql.js';
 import {
+  copyValueText,
   decodeBinaryParameter,
   decodeTextParameter,
   encodeResultValue,
   Oid,
   PgValueError,
   resultColumnOid,
-  resultValueText,
   typeSize,
 } from './types.js';
 
@@ -1673,7 +1673,7 @@ export class PgConnection {
     for (const row of result.rows) {
       if (this.out.byteLength >= OUTPUT_FLUSH_BYTES) await this.flush();
       const texts = row.map((value, column) =>
-        value === null ? null : resultValueText(value, result.oids[column] ?? Oid.text),
+        value === null ? null : copyValueText(value, result.oids[column] ?? Oid.text),
       );
       copyData(this.out, encodeUtf8(encodeCopyRow(texts, options, forced)));
     }

@@ -547,6 +547,15 @@ export function resultValueText(value: Exclude<PgValue, null>, oid: number): str
   }
 }
 
+/**
+ * A value as COPY … TO writes it: as `resultValueText`, except that a `timestamptz` stored without an
+ * offset stays as stored (PostgreSQL reads it as UTC, the session's TimeZone, all the same): a COPY
+ * out and back in keeps the text SQLite's date functions read (they do not read PostgreSQL's `+00`).
+ */
+export function copyValueText(value: Exclude<PgValue, null>, oid: number): string {
+  return oid === Oid.timestamptz ? valueAsText(value) : resultValueText(value, oid);
+}
+
 export function valueAsText(value: Exclude<PgValue, null>): string {
   if (typeof value === 'bigint') return value.toString();
   if (typeof value === 'number') return formatFloat8(value);

@@ -5,14 +5,30 @@
  */
 import { readFileSync } from 'node:fs';
 
-/** Whether `pid` names a running process (EPERM: it runs, under another user). */
+/**
+ * Whether `pid` names a running process (EPERM: it runs, under another user). A zombie — exited, its
+ * files, locks and ports released, waiting for its parent to collect its status — is not running:
+ * `kill(pid, 0)` still succeeds for it, and a storage node killed with its `up` stays one until init
+ * reaps it, which a successor starting at once would otherwise take for its data directory's owner.
+ */
 export function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const state = processState(pid);
+  return state !== 'Z' && state !== 'X';
+}
+
+/** The state letter of `/proc/<pid>/stat` (R, S, D, Z zombie, X dead…); undefined without /proc. */
+export function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || undefined;
+  } catch {
+    return undefined;
   }
 }
 

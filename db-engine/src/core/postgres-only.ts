@@ -173,12 +173,31 @@ const nearWords: Readonly<Record<string, PostgresOnly>> = {
 
 /** The explanation of a failure SQLite reported, when its message shows PostgreSQL-only SQL. */
 export interface PostgresOnlyExplanation {
-  /** 0A000 when the message names the feature for certain; else the SQLSTATE stays SQLite's. */
-  readonly sqlstate: '0A000' | null;
+  /**
+   * 0A000 when the message names the feature for certain (3F000 for a schema other than public);
+   * else the SQLSTATE stays SQLite's.
+   */
+  readonly sqlstate: '0A000' | '3F000' | null;
   /** The message to report (SQLite's own kept at its end). */
   readonly message: string;
   readonly hint: string;
 }
+
+/** PostgreSQL's catalog relations, as clients name them without `pg_catalog.`. */
+const CATALOG_RELATIONS = new Set(
+  (
+    'pg_am pg_attrdef pg_attribute pg_authid pg_available_extensions pg_class pg_collation pg_constraint ' +
+    'pg_database pg_depend pg_description pg_enum pg_extension pg_index pg_indexes pg_inherits pg_locks ' +
+    'pg_matviews pg_namespace pg_proc pg_replication_slots pg_rewrite pg_roles pg_sequence pg_sequences ' +
+    'pg_settings pg_stat_activity pg_stat_all_tables pg_stat_database pg_stat_replication ' +
+    'pg_stat_user_indexes pg_stat_user_tables pg_statio_user_tables pg_tables pg_tablespace pg_trigger ' +
+    'pg_type pg_user pg_views'
+  ).split(' '),
+);
+
+const catalogHint =
+  "List relations with SELECT name, type FROM sqlite_schema, and a table's columns with " +
+  "SELECT * FROM pragma_table_info('name'). In psql, \\d, \\dt, \\di and \\dv list relations.";
 
 const castHint =
   '`x::type` casts are PostgreSQL syntax, translated only on the PostgreSQL endpoint; the HTTP API ' +
@@ -205,6 +224,32 @@ export function postgresOnlyOfSqliteMessage(message: string): PostgresOnlyExplan
         hint: `If this is ALTER COLUMN … TYPE or CREATE TYPE: neither is supported. ${rebuildTable} ${POSTGRES_ONLY.type.hint}`,
       };
     }
+  }
+  // `FROM pg_type` without pg_catalog: PostgreSQL would find the catalog (a user table of that name,
+  // which SQLite would have found, is the user's business and never gets here).
+  const table = /^no such table: (?:main\.)?(pg_[a-z_]+)$/i.exec(message)?.[1];
+  if (table !== undefined && CATALOG_RELATIONS.has(table.toLowerCase())) {
+    return {
+      sqlstate: '0A000',
+      message: `relation "${table}" is not supported: northlight has no PostgreSQL system catalogs (its SQL is SQLite's)`,
+      hint: catalogHint,
+    };
+  }
+  // `other_schema.t`: SQLite reads a qualifier as an attached database. There is one schema, public
+  // (the PostgreSQL endpoint drops `public.` before SQLite sees it).
+  const schema =
+    /^unknown database (.+)$/.exec(message)?.[1] ??
+    /^no such table: ([^.\s]+)\.[^.\s]+$/.exec(message)?.[1]?.replace(/^(main|temp)$/i, '') ??
+    undefined;
+  if (schema !== undefined && schema !== '') {
+    const publicHere = schema.toLowerCase() === 'public';
+    return {
+      sqlstate: '3F000',
+      message: publicHere
+        ? `SQL over HTTP is SQLite's, which has no schemas: write the table without "public." (SQLite: ${message})`
+        : `schema "${schema}" does not exist: northlight has one schema, public (SQLite: ${message})`,
+      hint: POSTGRES_ONLY.schema.hint,
+    };
   }
   if (/unrecognized token: ":"/.test(message)) return { sqlstate: null, message, hint: castHint };
   if (/no such column: array$/i.test(message)) {

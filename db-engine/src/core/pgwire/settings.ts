@@ -170,6 +170,45 @@ const definitions: Readonly<Record<string, SettingDefinition>> = {
   row_security: { displayName: 'row_security', defaultValue: () => 'on' },
 };
 
+/**
+ * The startup packet's `options` (libpq's `options=` and `PGOPTIONS`, node-postgres's `options`):
+ * command-line switches, `-c name=value` or `--name=value`, separated by spaces, a backslash escaping
+ * the next character (PostgreSQL's `pg_split_opts`). Dashes in a name are underscores. Any other
+ * switch (`-d 5`, `-B`…) is the postmaster's, and refused with 08P01 as PostgreSQL refuses a switch it
+ * does not take from a client.
+ */
+export function startupOptions(options: string): [name: string, value: string][] {
+  const words: string[] = [];
+  let current: string | null = null;
+  for (let index = 0; index < options.length; index++) {
+    const char = options[index] as string;
+    if (char === '\\' && index + 1 < options.length) {
+      current = (current ?? '') + options[index + 1];
+      index += 1;
+    } else if (/\s/.test(char)) {
+      if (current !== null) words.push(current);
+      current = null;
+    } else current = (current ?? '') + char;
+  }
+  if (current !== null) words.push(current);
+  const pairs: [string, string][] = [];
+  for (let index = 0; index < words.length; index++) {
+    const word = words[index] as string;
+    let assignment: string | undefined;
+    if (word === '-c') {
+      assignment = words[index + 1];
+      index += 1;
+    } else if (word.startsWith('-c')) assignment = word.slice(2);
+    else if (word.startsWith('--')) assignment = word.slice(2);
+    const equals = assignment?.indexOf('=') ?? -1;
+    if (assignment === undefined || equals <= 0) {
+      throw new PgSqlError('08P01', `invalid command-line argument for server process: ${word}`);
+    }
+    pairs.push([assignment.slice(0, equals).replaceAll('-', '_'), assignment.slice(equals + 1)]);
+  }
+  return pairs;
+}
+
 /** Bound on remembered settings: only the names above can be set, so this holds by construction. */
 export const SETTINGS_MAX = Object.keys(definitions).length;
 
@@ -212,6 +251,10 @@ export class SessionSettings {
 
   /** Startup-packet parameters (`application_name`, `client_encoding`, `DateStyle`…). */
   applyStartup(name: string, value: string): void {
+    if (name === 'options') {
+      for (const [option, optionValue] of startupOptions(value)) this.applyStartup(option, optionValue);
+      return;
+    }
     const definition = definitions[name.toLowerCase()];
     if (definition === undefined || definition.readOnly) return;
     this.set(name, value);

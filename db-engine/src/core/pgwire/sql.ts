@@ -31,6 +31,7 @@
 
 import { POSTGRES_ONLY, postgresOnlyStatement } from '../postgres-only.js';
 import { catalogQuery } from './catalog.js';
+import { withPostgresForms } from './postgres-forms.js';
 import {
   rewriteStatement,
   withoutStorageParameters,
@@ -374,6 +375,15 @@ function classifySet(tokens: readonly Token[]): Classified {
   }
   if (second === 'SESSION' || second === 'LOCAL') rest = rest.slice(1);
   if (word(rest[0]) === 'TRANSACTION') return { kind: 'set-transaction', readOnly: readOnlyMode(upper) };
+  // `SET NAMES 'UTF8'` (the SQL standard's spelling, which some drivers send) is client_encoding.
+  if (word(rest[0]) === 'NAMES' && rest.length > 1) {
+    return { kind: 'set', name: 'client_encoding', value: settingValue(rest.slice(1)), tag: 'SET' };
+  }
+  // `SET [SESSION] AUTHORIZATION DEFAULT | name` (pg_dump with --use-set-session-authorization,
+  // connection poolers): northlight has one role, the one every session already is, so it changes nothing.
+  if (word(rest[0]) === 'AUTHORIZATION' && rest.length > 1) {
+    return { kind: 'set', name: '', value: null, tag: 'SET' };
+  }
   if (word(rest[0]) === 'TIME' && word(rest[1]) === 'ZONE') {
     return {
       kind: 'set',
@@ -1304,7 +1314,7 @@ export function translate(statementTokens: readonly Token[], facts: SessionFacts
   const catalog = catalogQuery(statementTokens, facts);
   if (catalog.kind === 'unsupported') throw new PgSqlError(catalog.sqlstate, catalog.message, catalog.hint);
   if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };
-  const tokens = catalog.kind === 'tokens' ? catalog.tokens : statementTokens;
+  const tokens = withPostgresForms(catalog.kind === 'tokens' ? catalog.tokens : statementTokens);
   const rewrite = rewriteStatement(tokens);
   if (rewrite !== null) {
     const [first, ...rest] = rewrite.statements;

@@ -15,6 +15,8 @@
  *   constraint to a table, but a unique index enforces the same: `CREATE UNIQUE INDEX t_pkey ON t
  *   (…)`. PostgreSQL's PRIMARY KEY also makes the columns NOT NULL, which SQLite cannot add: they
  *   stay as declared (pgbench declares its key columns NOT NULL);
+ * - `COMMENT ON … IS …` and `ALTER … OWNER TO role` (in every pg_dump script): accepted, and they change
+ *   nothing (SQLite keeps no comments on objects; the one role owns everything);
  * - storage parameters, `CREATE TABLE … WITH (fillfactor=…)` and `CREATE INDEX … WITH (…)`, and
  *   `UNLOGGED`: dropped (SQLite's b-tree pages have no fill factor to set, and every table is logged);
  * - PRIMARY KEY columns that say nothing about NULL get NOT NULL (PostgreSQL's keys are never NULL,
@@ -67,7 +69,7 @@ function leadingWords(tokens: readonly Token[], count: number): Token[] {
   return words;
 }
 
-const rewritten = new Set(['DROP', 'TRUNCATE', 'VACUUM', 'ANALYZE', 'ANALYSE', 'ALTER']);
+const rewritten = new Set(['DROP', 'TRUNCATE', 'VACUUM', 'ANALYZE', 'ANALYSE', 'ALTER', 'COMMENT']);
 
 /** A whole-statement rewrite of these tokens (one statement), or null when none applies. */
 export function rewriteStatement(tokens: readonly Token[]): Rewrite | null {
@@ -84,10 +86,23 @@ export function rewriteStatement(tokens: readonly Token[]): Rewrite | null {
     case 'ANALYSE':
       return rewriteAnalyze(words);
     case 'ALTER':
-      return rewriteAddKey(words);
+      return ownerChange(words) ? { statements: [] } : rewriteAddKey(words);
+    case 'COMMENT':
+      // `COMMENT ON TABLE t IS '…'` (pg_dump, migration tools): SQLite keeps no comments on objects;
+      // the statement is accepted and changes nothing (the text is not kept).
+      return keyword(words[1]) === 'ON' ? { statements: [] } : null;
     default:
       return null;
   }
+}
+
+/**
+ * `ALTER TABLE|VIEW|INDEX|SEQUENCE|FUNCTION … OWNER TO role` (every pg_dump script has them): northlight
+ * has one role, which owns everything already, so the statement changes nothing.
+ */
+function ownerChange(words: readonly Token[]): boolean {
+  const owner = words.length - 3;
+  return owner > 1 && keyword(words[owner]) === 'OWNER' && keyword(words[owner + 1]) === 'TO';
 }
 
 const droppable = new Set(['TABLE', 'INDEX', 'VIEW']);

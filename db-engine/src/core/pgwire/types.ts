@@ -170,11 +170,88 @@ export function decodeTextParameter(text: string, oid: number): PgParam {
       return decodeBoolText(text);
     case Oid.bytea:
       return decodeByteaText(text);
+    case Oid.timestamptz:
+      return utcTimestamp(timestamptzInput.exec(text)) ?? text;
+    case 0:
+    case Oid.unknown:
+      return utcTimestamp(nodePostgresDate.exec(text)) ?? text;
     default:
       // text, varchar, bpchar, name, numeric (kept as text: SQLite's affinity decides), json,
-      // dates, unknown (0 and 705), and any other type: the value as the client wrote it.
+      // dates, and any other type: the value as the client wrote it.
       return text;
   }
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
+}
+
+/** The date of a day since 1970-01-01 (civil_from_days): [year, month, day]. */
+function civilFromDays(days: number): [number, number, number] {
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra -
+      Math.floor(dayOfEra / 1_460) +
+      Math.floor(dayOfEra / 36_524) -
+      Math.floor(dayOfEra / 146_096)) /
+      365,
+  );
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const monthIndex = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * monthIndex + 2) / 5) + 1;
+  const month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9;
+  return [yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day];
+}
+
+/** A timestamptz as text, with a `T` or a space, and an offset (`Z`, `+02`, `-04:00`, `+0530`) or none. */
+const timestamptzInput =
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
+/**
+ * How node-postgres sends a JavaScript Date (its `prepareValue`): the local time with its offset,
+ * `2024-05-05T22:00:00.000-04:00`, as an untyped parameter. No other client or person writes exactly
+ * this shape by accident, so an untyped parameter in it is taken as the timestamptz it is.
+ */
+const nodePostgresDate = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{3})([+-]\d{2}:\d{2})$/;
+
+/**
+ * A timestamptz as it is stored: in UTC, without an offset, `YYYY-MM-DD HH:MM:SS[.fff]` (what
+ * CURRENT_TIMESTAMP and `DEFAULT now()` store, so that values written either way compare and sort as
+ * the instants they are; the PostgreSQL endpoint sends them back with `+00`). Fractions keep their
+ * digits without trailing zeros. Null when the text is not a valid timestamp.
+ */
+function utcTimestamp(match: RegExpExecArray | null): string | null {
+  if (match === null) return null;
+  const [, year, month, day, hour, minute, second, fraction, offset] = match as unknown as string[];
+  if (!validTimestamp(match)) return null;
+  let offsetMinutes = 0;
+  if (offset !== undefined && offset !== 'Z') {
+    const digits = offset.slice(1).replace(':', '');
+    offsetMinutes =
+      (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || '0')) * (offset[0] === '-' ? -1 : 1);
+  }
+  // Calendar arithmetic by hand (core code has no Date): seconds since 1970 in UTC, then back.
+  const seconds =
+    daysFromCivil(Number(year), Number(month), Number(day)) * 86_400 +
+    Number(hour) * 3_600 +
+    Number(minute) * 60 +
+    Number(second) -
+    offsetMinutes * 60;
+  const days = Math.floor(seconds / 86_400);
+  const inDay = seconds - days * 86_400;
+  const [utcYear, utcMonth, utcDay] = civilFromDays(days);
+  if (utcYear < 1 || utcYear > 9999) return null;
+  const two = (value: number) => String(value).padStart(2, '0');
+  const time = `${two(Math.floor(inDay / 3_600))}:${two(Math.floor((inDay % 3_600) / 60))}:${two(inDay % 60)}`;
+  const digits = (fraction ?? '').replace(/0+$/, '');
+  return `${String(utcYear).padStart(4, '0')}-${two(utcMonth)}-${two(utcDay)} ${time}${digits === '.' ? '' : digits}`;
 }
 
 function binaryView(bytes: Uint8Array): DataView {

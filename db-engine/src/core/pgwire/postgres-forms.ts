@@ -1,0 +1,254 @@
+/**
+ * PostgreSQL spellings that SQLite reads differently or not at all, normalised token by token before
+ * the translation (`sql.ts`, `translate`). Each is what ORMs, migration tools and pg_dump write
+ * without thinking about it:
+ *
+ * - **Unquoted names fold to lower case**, as PostgreSQL folds them: `CREATE TABLE Users (Id int)`
+ *   makes `users (id)`, `SELECT id AS userId` names its column `userid`, and information_schema
+ *   finds the table under the name PostgreSQL would give it. Quoted names keep their case (SQLite
+ *   still matches names without regard to case, so `"Users"` finds `users`).
+ * - **The `public` schema is the only one**: `public.t` and `"public"."t"` are `t`.
+ * - **Row locks**: `SELECT … FOR UPDATE | FOR NO KEY UPDATE | FOR SHARE | FOR KEY SHARE [OF t, …]
+ *   [NOWAIT | SKIP LOCKED]` lock nothing here, because nothing needs locking: a serial read-write
+ *   transaction holds the one SQL writer from its first statement to its end, so no other
+ *   transaction writes the rows it read; an optimistic one replays what it read at COMMIT and fails
+ *   with 40001 if any of it changed. SKIP LOCKED skips nothing, since no row is ever locked by another.
+ * - **Identity columns**: `int GENERATED {ALWAYS | BY DEFAULT} AS IDENTITY [(…)]` is SERIAL's
+ *   translation, an `INTEGER` (SQLite's rowid when it is the primary key). ALWAYS does not refuse an
+ *   explicit value.
+ * - **`DROP … CASCADE | RESTRICT`**: the drop itself. RESTRICT is SQLite's only behaviour; CASCADE
+ *   does not drop dependent views (they stay, and fail when used), and a foreign key that references
+ *   a dropped table fails its next check.
+ * - **`CREATE INDEX [CONCURRENTLY] … USING btree | hash`**: SQLite builds a b-tree index, holding the
+ *   SQL writer while it does; other access methods (gin, gist, brin, spgist) get 0A000.
+ * - **`random()`** is a float8 in [0, 1), not SQLite's 64-bit integer.
+ * - **Nested block comments** become a space: PostgreSQL's block comments nest, SQLite's do not
+ *   (other comments stay, and a CREATE statement's are kept in the schema as written).
+ *
+ * Pure code over the lexer's tokens.
+ */
+import { PgSqlError, type Token, tokenize } from './sql.js';
+
+function isSignificant(token: Token): boolean {
+  return token.kind !== 'space' && token.kind !== 'comment' && token.kind !== 'semicolon';
+}
+
+function keyword(token: Token | undefined): string {
+  return token !== undefined && token.kind === 'identifier' ? token.text.toUpperCase() : '';
+}
+
+/** The index of the next significant token at or after `from` (tokens.length when none). */
+function nextSignificant(tokens: readonly Token[], from: number): number {
+  let index = from;
+  while (index < tokens.length && !isSignificant(tokens[index] as Token)) index += 1;
+  return index;
+}
+
+const SPACE: Token = { kind: 'space', text: ' ' };
+const INTEGER_TYPES = new Set(['INT', 'INTEGER', 'BIGINT', 'SMALLINT', 'INT2', 'INT4', 'INT8']);
+const LOCK_STRENGTHS = new Set(['UPDATE', 'SHARE', 'NO', 'KEY']);
+const BTREE_METHODS = new Set(['BTREE', 'HASH']);
+/** `(random() / 2^64 + 0.5)`: SQLite's random() is uniform over the 64-bit integers. */
+const RANDOM_FLOAT = '(random() / 18446744073709551616.0 + 0.5)';
+
+function isPublicSchema(token: Token | undefined): boolean {
+  if (token === undefined) return false;
+  if (token.kind === 'identifier') return token.text.toLowerCase() === 'public';
+  return token.kind === 'quoted-identifier' && token.text === '"public"';
+}
+
+function isName(token: Token | undefined): boolean {
+  return token !== undefined && (token.kind === 'identifier' || token.kind === 'quoted-identifier');
+}
+
+/**
+ * The end (exclusive) of a row-locking clause starting at the FOR at `index`, or null when this FOR
+ * starts none (`FOR EACH ROW`, `substring(x FOR 2)`).
+ */
+function lockingClauseEnd(tokens: readonly Token[], index: number): number | null {
+  let at = nextSignificant(tokens, index + 1);
+  const strength = keyword(tokens[at]);
+  if (!LOCK_STRENGTHS.has(strength)) return null;
+  if (strength === 'NO') {
+    const key = nextSignificant(tokens, at + 1);
+    const update = nextSignificant(tokens, key + 1);
+    if (keyword(tokens[key]) !== 'KEY' || keyword(tokens[update]) !== 'UPDATE') return null;
+    at = update;
+  } else if (strength === 'KEY') {
+    const share = nextSignificant(tokens, at + 1);
+    if (keyword(tokens[share]) !== 'SHARE') return null;
+    at = share;
+  }
+  let end = at + 1;
+  let next = nextSignificant(tokens, end);
+  if (keyword(tokens[next]) === 'OF') {
+    // OF a [, b …], each name possibly qualified.
+    next = nextSignificant(tokens, next + 1);
+    while (isName(tokens[next])) {
+      end = next + 1;
+      next = nextSignificant(tokens, end);
+      const punctuation = tokens[next]?.text;
+      if (punctuation !== '.' && punctuation !== ',') break;
+      next = nextSignificant(tokens, next + 1);
+    }
+  }
+  next = nextSignificant(tokens, end);
+  if (keyword(tokens[next]) === 'NOWAIT') end = next + 1;
+  else if (keyword(tokens[next]) === 'SKIP') {
+    const locked = nextSignificant(tokens, next + 1);
+    if (keyword(tokens[locked]) === 'LOCKED') end = locked + 1;
+  }
+  return end;
+}
+
+/** The end (exclusive) of `GENERATED … AS IDENTITY [(…)]` starting at `index`, or null. */
+function identityEnd(tokens: readonly Token[], index: number): number | null {
+  let at = nextSignificant(tokens, index + 1);
+  if (keyword(tokens[at]) === 'BY') {
+    at = nextSignificant(tokens, at + 1);
+    if (keyword(tokens[at]) !== 'DEFAULT') return null;
+  } else if (keyword(tokens[at]) !== 'ALWAYS') return null;
+  const as = nextSignificant(tokens, at + 1);
+  const identity = nextSignificant(tokens, as + 1);
+  if (keyword(tokens[as]) !== 'AS' || keyword(tokens[identity]) !== 'IDENTITY') return null;
+  const open = nextSignificant(tokens, identity + 1);
+  if (tokens[open]?.text !== '(') return identity + 1;
+  let depth = 0;
+  for (let close = open; close < tokens.length; close++) {
+    const text = (tokens[close] as Token).text;
+    if (text === '(') depth += 1;
+    if (text === ')') depth -= 1;
+    if (depth === 0) return close + 1;
+  }
+  throw new PgSqlError('42601', 'syntax error at end of input: an identity column’s options are not closed');
+}
+
+/** The tokens of one statement with the PostgreSQL forms above normalised. */
+export function withPostgresForms(tokens: readonly Token[]): Token[] {
+  const significantWords = tokens.filter(isSignificant);
+  const first = keyword(significantWords[0]);
+  const createIndex =
+    first === 'CREATE' &&
+    (keyword(significantWords[1]) === 'INDEX' ||
+      (keyword(significantWords[1]) === 'UNIQUE' && keyword(significantWords[2]) === 'INDEX'));
+  const lastSignificant = significantWords.at(-1);
+  const dropOption = first === 'DROP' && ['CASCADE', 'RESTRICT'].includes(keyword(lastSignificant));
+  const out: Token[] = [];
+  let index = 0;
+  while (index < tokens.length) {
+    const token = tokens[index] as Token;
+    if (token.kind === 'comment' && token.text.startsWith('/*') && token.text.indexOf('/*', 2) >= 0) {
+      out.push(SPACE);
+      index += 1;
+      continue;
+    }
+    if (dropOption && token === lastSignificant) {
+      index += 1;
+      continue;
+    }
+    if (isPublicSchema(token) && tokens[index + 1]?.text === '.' && isName(tokens[index + 2])) {
+      const before = out.filter(isSignificant).at(-1);
+      if (before?.text !== '.') {
+        index += 2;
+        continue;
+      }
+    }
+    if (token.kind !== 'identifier') {
+      out.push(token);
+      index += 1;
+      continue;
+    }
+    const upper = token.text.toUpperCase();
+    if (upper === 'FOR') {
+      const end = lockingClauseEnd(tokens, index);
+      if (end !== null) {
+        out.push(SPACE);
+        index = end;
+        continue;
+      }
+    }
+    if (upper === 'GENERATED') {
+      const end = identityEnd(tokens, index);
+      if (end !== null) {
+        const typeAt = out.findLastIndex(isSignificant);
+        if (INTEGER_TYPES.has(keyword(out[typeAt]))) out[typeAt] = { kind: 'identifier', text: 'INTEGER' };
+        out.push(SPACE);
+        index = end;
+        continue;
+      }
+    }
+    if (createIndex && upper === 'CONCURRENTLY') {
+      index += 1;
+      continue;
+    }
+    if (createIndex && upper === 'USING') {
+      const methodAt = nextSignificant(tokens, index + 1);
+      const method = tokens[methodAt];
+      if (isName(method) && tokens[nextSignificant(tokens, methodAt + 1)]?.text === '(') {
+        const name = (method as Token).text.replaceAll('"', '');
+        if (!BTREE_METHODS.has(name.toUpperCase())) {
+          throw new PgSqlError(
+            '0A000',
+            `access method "${name}" is not supported: northlight's indexes are SQLite's b-trees`,
+            "Leave out USING (or write USING btree); for JSON, index an expression such as json_extract(doc, '$.key').",
+          );
+        }
+        index = methodAt + 1;
+        continue;
+      }
+    }
+    if (
+      upper === 'RANDOM' &&
+      out.filter(isSignificant).at(-1)?.text !== '.' &&
+      tokens[nextSignificant(tokens, index + 1)]?.text === '('
+    ) {
+      const open = nextSignificant(tokens, index + 1);
+      const close = nextSignificant(tokens, open + 1);
+      if (tokens[close]?.text === ')') {
+        out.push(...tokenize(RANDOM_FLOAT)); // (sql.ts imports this module: tokenize only once it has loaded)
+        index = close + 1;
+        continue;
+      }
+    }
+    out.push(foldedName(token));
+    index += 1;
+  }
+  return out;
+}
+
+/**
+ * Words left as written: SQL's and SQLite's keywords and the common type names. Their case means
+ * nothing to SQLite, and the SQL a client sees echoed (EXPLAIN, errors, view definitions) keeps the
+ * case it was written in. The price: a table or column named by one of these words unquoted keeps its
+ * case (`CREATE TABLE t (Date date)` names the column `Date`), though it is still found by any case.
+ */
+const KEEP = new Set(
+  (
+    'ABORT ACTION ADD AFTER ALL ALTER ALWAYS ANALYZE ANALYSE AND ANY ARRAY AS ASC ATTACH AUTHORIZATION ' +
+    'AUTOINCREMENT BEFORE BEGIN BETWEEN BIGINT BIGSERIAL BINARY BLOB BOOL BOOLEAN BOTH BY BYTEA CASCADE ' +
+    'CASE CAST CHAR CHARACTER CHARACTERISTICS CHECK COALESCE COLLATE COLUMN COMMENT COMMIT COMMITTED ' +
+    'CONCURRENTLY CONFLICT CONSTRAINT CONTINUE COPY CREATE CROSS CSV CURRENT CURRENT_CATALOG CURRENT_DATE ' +
+    'CURRENT_SCHEMA CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER DATABASE DATE DECIMAL DEFAULT DEFERRABLE ' +
+    'DEFERRED DELETE DELIMITER DESC DETACH DISTINCT DO DOUBLE DROP EACH ELSE ENCODING END ESCAPE EXCEPT ' +
+    'EXCLUDE EXCLUSIVE EXISTS EXPLAIN EXTENSION EXTRACT FAIL FALSE FETCH FILTER FIRST FLOAT FLOAT4 FLOAT8 ' +
+    'FOLLOWING FOR FOREIGN FORMAT FREEZE FROM FULL GENERATED GLOB GRANT GREATEST GROUP GROUPS HAVING HEADER ' +
+    'IDENTITY IF IGNORE ILIKE IMMEDIATE IN INCLUDE INDEX INDEXED INITIALLY INNER INSERT INSTEAD INT INT2 INT4 INT8 ' +
+    'INTEGER INTERSECT INTERVAL INTO IS ISNULL ISOLATION JOIN JSON JSONB KEY LAST LATERAL LEADING LEAST ' +
+    'LEFT LEVEL LIKE LIMIT LOCAL LOCALTIME LOCALTIMESTAMP LOCKED MATCH MATERIALIZED NAMES NATURAL NEXT NO ' +
+    'NOT NOTHING NOTNULL NOWAIT NULL NULLIF NULLS NUMERIC OF OFFSET ON ONLY OR ORDER OTHERS OUTER OVER ' +
+    'OWNER PARTITION PLAN POSITION PRAGMA PRECEDING PRECISION PRIMARY QUERY RAISE RANGE READ REAL ' +
+    'RECURSIVE REFERENCES ROWID STRICT REGEXP REINDEX RELEASE RENAME REPEATABLE REPLACE RESTART RESTRICT RETURNING ' +
+    'REVOKE RIGHT ROLLBACK ROW ROWS SAVEPOINT SCHEMA SELECT SEQUENCE SERIAL SERIALIZABLE SESSION STORED ' +
+    'SESSION_USER SET SHARE SHOW SKIP SMALLINT SMALLSERIAL SOME STDIN STDOUT SUBSTRING SYMMETRIC TABLE ' +
+    'TEMP TEMPORARY TEXT THEN TIES TIME TIMESTAMP TIMESTAMPTZ TO TRAILING TRANSACTION TRIGGER TRIM TRUE ' +
+    'TRUNCATE TYPE UNBOUNDED UNCOMMITTED UNION UNIQUE UNLOGGED UPDATE USER USING UUID VACUUM VALUES ' +
+    'VARCHAR VARYING VERBOSE VIEW VIRTUAL WHEN WHERE WINDOW WITH WITHOUT WORK WRITE ZONE'
+  ).split(' '),
+);
+
+/** PostgreSQL folds the ASCII letters of an unquoted name (downcase_identifier), nothing else. */
+function foldedName(token: Token): Token {
+  if (KEEP.has(token.text.toUpperCase())) return token;
+  const lower = token.text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+  return lower === token.text ? token : { kind: 'identifier', text: lower };
+}

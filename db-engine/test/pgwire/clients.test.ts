@@ -776,6 +776,13 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         expect((await connection.query('SHOW statement_timeout')).rows[0]).toEqual({
           statement_timeout: '2000',
         });
+        // The same through set_config/current_setting, simple and extended (a named statement: Describe).
+        expect((await connection.query("SELECT set_config('lock_timeout', '99', false)")).rows).toEqual([
+          { set_config: '99' },
+        ]);
+        const named = { name: 'current-lock-timeout', text: "SELECT current_setting('lock_timeout') AS lt" };
+        expect((await connection.query(named)).rows).toEqual([{ lt: '99' }]);
+        expect((await connection.query(named)).rows).toEqual([{ lt: '99' }]);
         await connection.query("SET NAMES 'UTF8'");
         await connection.query('SET SESSION AUTHORIZATION DEFAULT');
       } finally {

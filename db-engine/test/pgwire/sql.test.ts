@@ -653,6 +653,39 @@ describe('PostgreSQL forms (postgres-forms.ts)', () => {
     });
   });
 
+  it("SELECT set_config(…) and current_setting(…) with literals are the session's settings", () => {
+    expect(kind("SELECT pg_catalog.set_config('search_path', '', false)")).toEqual({
+      kind: 'set',
+      name: 'search_path',
+      value: '',
+      tag: 'SELECT 1',
+      resultColumn: 'set_config',
+    });
+    expect(kind("select set_config('Statement_Timeout', '5s', true) AS \"Old\"")).toMatchObject({
+      name: 'statement_timeout',
+      local: true,
+      resultColumn: 'Old',
+    });
+    expect(kind("SELECT current_setting('server_version_num')")).toEqual({
+      kind: 'show',
+      name: 'server_version_num',
+      resultColumn: 'current_setting',
+    });
+    expect(kind("SELECT current_setting('nope', true) v")).toMatchObject({
+      missingOk: true,
+      resultColumn: 'v',
+    });
+    // Parameters, other arguments or a larger query are SQLite's (42883 there).
+    for (const sql of [
+      'SELECT set_config($1, $2, false)',
+      "SELECT current_setting('a'), 1",
+      "SELECT current_setting('a') FROM t",
+      "SELECT set_config('a', 'b')",
+    ]) {
+      expect(kind(sql)).toMatchObject({ kind: 'sql' });
+    }
+  });
+
   it('random() is a float in [0, 1); nested block comments become a space', () => {
     expect(sqlite('SELECT random() < 0.5, t.random()')).toBe(
       'SELECT (random() / 18446744073709551616.0 + 0.5) < 0.5, t.random()',

@@ -1326,23 +1326,38 @@ export class PgConnection {
     switch (classified.kind) {
       case 'set': {
         if (classified.name === '') return control(classified.tag);
+        // `SELECT set_config(…)` answers with the value it set, as a one-row result.
+        const done = (): ControlResult =>
+          classified.resultColumn === undefined
+            ? control(classified.tag)
+            : {
+                columns: [classified.resultColumn],
+                rows: [[classified.value === null ? null : settings.get(classified.name)]],
+                tag: classified.tag,
+              };
         const scope = this.settingsScope;
         if (classified.local === true) {
           if (scope === null) {
-            noticeResponse(this.out, {
-              severity: 'WARNING',
-              sqlstate: '25P01',
-              message: 'SET LOCAL can only be used in transaction blocks',
-            });
-            return control(classified.tag);
+            // PostgreSQL warns for SET LOCAL; set_config(…, true) lasts for its own implicit
+            // transaction, which ends at once: either way nothing changes.
+            if (classified.resultColumn === undefined) {
+              noticeResponse(this.out, {
+                severity: 'WARNING',
+                sqlstate: '25P01',
+                message: 'SET LOCAL can only be used in transaction blocks',
+              });
+            } else settings.get(classified.name); // an unknown name is still 42704
+            return classified.resultColumn === undefined
+              ? control(classified.tag)
+              : { columns: [classified.resultColumn], rows: [[classified.value]], tag: classified.tag };
           }
           scope.local.add(classified.name.toLowerCase());
           this.reportChange(settings.set(classified.name, classified.value));
-          return control(classified.tag);
+          return done();
         }
         this.reportChange(settings.set(classified.name, classified.value));
         scope?.pendingSession.set(classified.name.toLowerCase(), settings.stored(classified.name));
-        return control(classified.tag);
+        return done();
       }
       case 'reset': {
         // RESET is a session-level change: it outlasts the commit, even of a SET LOCAL name.
@@ -1383,6 +1398,18 @@ export class PgConnection {
             rows: [[this.transactionReadOnly() ? 'on' : 'off']],
             tag: 'SHOW',
           };
+        }
+        if (classified.resultColumn !== undefined) {
+          // `SELECT current_setting('name' [, missing_ok])`.
+          let value: string | null;
+          try {
+            value = settings.get(classified.name);
+          } catch (error) {
+            if (!(classified.missingOk === true && error instanceof PgSqlError && error.sqlstate === '42704'))
+              throw error;
+            value = null;
+          }
+          return { columns: [classified.resultColumn], rows: [[value]], tag: 'SELECT 1' };
         }
         return { columns: [classified.name], rows: [[settings.get(classified.name)]], tag: 'SHOW' };
       case 'discard':
@@ -1513,7 +1540,7 @@ export class PgConnection {
         `bind message has ${formats.length} parameter formats but ${message.parameters.length} parameters`,
       );
     }
-    const columnCount = statement.shape?.columns.length ?? (statement.classified.kind === 'show' ? 1 : 0);
+    const columnCount = statement.shape?.columns.length ?? controlColumns(statement.classified).length;
     if (message.resultFormats.length > 1 && message.resultFormats.length !== columnCount) {
       throw statementError(
         '08P01',
@@ -1544,7 +1571,7 @@ export class PgConnection {
       this.out,
       statement.parameterTypes.map((oid) => (oid === 0 ? Oid.text : oid)),
     );
-    const columns = statement.shape?.columns ?? (statement.classified.kind === 'show' ? ['setting'] : []);
+    const columns = statement.shape?.columns ?? controlColumns(statement.classified);
     if (columns.length === 0) {
       noData(this.out);
       return;
@@ -1572,7 +1599,8 @@ export class PgConnection {
     const portal = this.portals.get(name);
     if (portal === undefined) throw statementError('34000', `portal "${name}" does not exist`);
     const statement = portal.statement;
-    const hasRows = (statement.shape?.columns.length ?? 0) > 0 || statement.classified.kind === 'show';
+    const hasRows =
+      (statement.shape?.columns.length ?? 0) > 0 || controlColumns(statement.classified).length > 0;
     if (!hasRows) {
       noData(this.out);
       return;
@@ -1932,4 +1960,11 @@ function formatOf(formats: readonly FormatCode[], index: number): FormatCode {
   if (formats.length === 0) return 0;
   if (formats.length === 1) return formats[0] as FormatCode;
   return formats[index] ?? 0;
+}
+
+/** The result columns of a statement the protocol layer answers itself (SHOW, SELECT set_config…). */
+function controlColumns(classified: Classified): string[] {
+  if (classified.kind === 'show') return [classified.resultColumn ?? 'setting'];
+  if (classified.kind === 'set' && classified.resultColumn !== undefined) return [classified.resultColumn];
+  return [];
 }

@@ -168,6 +168,18 @@ const definitions: Readonly<Record<string, SettingDefinition>> = {
   synchronous_commit: { displayName: 'synchronous_commit', defaultValue: () => 'on' },
   client_min_messages: { displayName: 'client_min_messages', defaultValue: () => 'notice' },
   row_security: { displayName: 'row_security', defaultValue: () => 'on' },
+  // What every pg_dump script SETs before its first CREATE: remembered, and they change nothing here
+  // (no function bodies to check, no XML, no tablespaces, no table access methods but SQLite's).
+  check_function_bodies: {
+    displayName: 'check_function_bodies',
+    defaultValue: () => 'on',
+    accept: acceptBoolean,
+  },
+  xmloption: { displayName: 'xmloption', defaultValue: () => 'content' },
+  default_tablespace: { displayName: 'default_tablespace', defaultValue: () => '' },
+  default_table_access_method: { displayName: 'default_table_access_method', defaultValue: () => 'heap' },
+  default_toast_compression: { displayName: 'default_toast_compression', defaultValue: () => 'pglz' },
+  lc_messages: { displayName: 'lc_messages', defaultValue: () => 'C' },
 };
 
 /**

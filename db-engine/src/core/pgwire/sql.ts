@@ -302,10 +302,19 @@ export type Classified =
       readonly tag: string;
       /** SET LOCAL: until the end of the transaction. */
       readonly local?: boolean;
+      /** `SELECT set_config(…) [AS column]`: answered with one row, the new value, in this column. */
+      readonly resultColumn?: string;
     }
   /** SET TRANSACTION …, SET transaction_read_only: the current transaction's mode (PostgreSQL's 25001/25P01 rules). */
   | { readonly kind: 'set-transaction'; readonly readOnly: boolean | undefined }
-  | { readonly kind: 'show'; readonly name: string }
+  | {
+      readonly kind: 'show';
+      readonly name: string;
+      /** `SELECT current_setting(…) [AS column]`: the column's name, and the tag is `SELECT 1`. */
+      readonly resultColumn?: string;
+      /** current_setting(name, true): an unknown name gives NULL rather than 42704. */
+      readonly missingOk?: boolean;
+    }
   | { readonly kind: 'reset'; readonly name: string }
   | { readonly kind: 'discard'; readonly tag: string }
   | { readonly kind: 'deallocate'; readonly name: string | null }
@@ -408,6 +417,70 @@ function classifySet(tokens: readonly Token[]): Classified {
   };
 }
 
+/**
+ * `SELECT [pg_catalog.]set_config('name', 'value', is_local) [[AS] column]` (every pg_dump script
+ * starts with one) and `SELECT [pg_catalog.]current_setting('name' [, missing_ok]) [[AS] column]`,
+ * with literal arguments: the session's settings, which live in the protocol layer, not in SQLite.
+ * Null for anything else (a call with parameters, or inside a larger query, goes on to SQLite,
+ * which has no such function: 42883).
+ */
+function settingFunction(words: readonly Token[]): Classified | null {
+  let at = 1;
+  if (word(words[at]) === 'PG_CATALOG' && words[at + 1]?.text === '.') at += 2;
+  const name = word(words[at]);
+  if ((name !== 'SET_CONFIG' && name !== 'CURRENT_SETTING') || words[at + 1]?.text !== '(') return null;
+  const args: Token[] = [];
+  let index = at + 2;
+  for (;;) {
+    const argument = words[index];
+    if (argument === undefined) return null;
+    const isBoolean = argument.kind === 'identifier' && ['TRUE', 'FALSE'].includes(word(argument));
+    if (argument.kind !== 'string' && !isBoolean) return null;
+    args.push(argument);
+    const after = words[index + 1]?.text;
+    index += 2;
+    if (after === ')') break;
+    if (after !== ',') return null;
+  }
+  let rest = words.slice(index);
+  if (word(rest[0]) === 'AS') rest = rest.slice(1);
+  if (
+    rest.length > 1 ||
+    (rest.length === 1 && rest[0]?.kind !== 'identifier' && rest[0]?.kind !== 'quoted-identifier')
+  )
+    return null;
+  const alias = rest[0];
+  const column =
+    alias === undefined
+      ? name.toLowerCase()
+      : alias.kind === 'quoted-identifier'
+        ? alias.text.slice(1, -1).replaceAll('""', '"')
+        : alias.text.toLowerCase();
+  const text = (token: Token | undefined) => (token?.kind === 'string' ? (token.value ?? '') : undefined);
+  const flag = (token: Token | undefined) => word(token) === 'TRUE';
+  const setting = text(args[0]);
+  if (setting === undefined) return null;
+  if (name === 'SET_CONFIG') {
+    const value = text(args[1]);
+    if (args.length !== 3 || value === undefined || text(args[2]) !== undefined) return null;
+    return {
+      kind: 'set',
+      name: setting.toLowerCase(),
+      value,
+      tag: 'SELECT 1',
+      resultColumn: column,
+      ...(flag(args[2]) ? { local: true } : {}),
+    };
+  }
+  if (args.length > 2 || (args.length === 2 && text(args[1]) !== undefined)) return null;
+  return {
+    kind: 'show',
+    name: setting.toLowerCase(),
+    resultColumn: column,
+    ...(flag(args[1]) ? { missingOk: true } : {}),
+  };
+}
+
 export function classify(tokens: readonly Token[]): Classified {
   const words = significant(tokens);
   if (words.length === 0) return { kind: 'empty' };
@@ -439,6 +512,11 @@ export function classify(tokens: readonly Token[]): Classified {
       return classifySet(words);
     case 'SHOW':
       return { kind: 'show', name: settingName(words.slice(1)) };
+    case 'SELECT': {
+      const setting = settingFunction(words);
+      if (setting !== null) return setting;
+      break;
+    }
     case 'RESET':
       return { kind: 'reset', name: settingName(words.slice(1)) };
     case 'DISCARD':

@@ -155,8 +155,12 @@ export class DeclaredTypes {
     if (expandedPointer === 0) return none;
     const expanded = wasm.UTF8ToString(expandedPointer);
     wasm._sqlite3_free(expandedPointer);
-    // Anything but one SELECT (INSERT … RETURNING, PRAGMA, EXPLAIN) is not a view: no types.
-    if (!this.#run(`CREATE VIEW ${PROBE_VIEW} AS ${expanded}`)) return none;
+    // Anything but one SELECT (PRAGMA, EXPLAIN) is not a view: no types. INSERT, UPDATE and DELETE
+    // … RETURNING list are probed as `SELECT list FROM target`: the same columns, of the same table.
+    if (!this.#run(`CREATE VIEW ${PROBE_VIEW} AS ${expanded}`)) {
+      const returning = returningAsSelect(expanded);
+      if (returning === null || !this.#run(`CREATE VIEW ${PROBE_VIEW} AS ${returning}`)) return none;
+    }
     try {
       const rows = this.#rows(`PRAGMA table_info(${PROBE_VIEW})`, 2);
       return rows.length === columnCount ? rows : none;
@@ -250,6 +254,52 @@ export class DeclaredTypes {
     this.#wasm.HEAPU8[pointer + bytes.length] = 0;
     return pointer;
   }
+}
+
+const NAME = String.raw`(?:"(?:[^"]|"")+"|\[[^\]]+\]|` + '`[^`]+`' + String.raw`|[A-Za-z_][A-Za-z0-9_$]*)`;
+const QUALIFIED = String.raw`${NAME}(?:\s*\.\s*${NAME})?`;
+/** `INSERT|REPLACE [OR x] INTO target [AS alias]`, `UPDATE [OR x] target [[AS] alias]`, `DELETE FROM target [[AS] alias]`. */
+const DML_TARGET = new RegExp(
+  String.raw`^\s*(?:(?:INSERT|REPLACE)(?:\s+OR\s+\w+)?\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+(${QUALIFIED})(?:\s+(?:AS\s+)?(?!(?:SET|WHERE|RETURNING|INDEXED|NOT|VALUES|SELECT|DEFAULT)\b)(${NAME}))?`,
+  'i',
+);
+
+/**
+ * `SELECT list FROM target [AS alias]` for `INSERT|UPDATE|DELETE … RETURNING list` (its last
+ * top-level RETURNING), or null: what the statement returns are expressions over its target table's
+ * row, so a view of them over that table has the same declared types (a serial key's INTEGER, say).
+ */
+export function returningAsSelect(sql: string): string | null {
+  const target = DML_TARGET.exec(sql);
+  if (target === null) return null;
+  let depth = 0;
+  let returning = -1;
+  for (let index = 0; index < sql.length; index++) {
+    const char = sql[index] as string;
+    if (char === "'" || char === '"' || char === '`') {
+      const close = sql.indexOf(char, index + 1);
+      if (close < 0) return null;
+      index = close; // a doubled quote is two quoted runs back to back: the same scan
+    } else if (char === '[') {
+      const close = sql.indexOf(']', index + 1);
+      if (close < 0) return null;
+      index = close;
+    } else if (char === '(') depth += 1;
+    else if (char === ')') depth -= 1;
+    else if (
+      depth === 0 &&
+      (char === 'R' || char === 'r') &&
+      /^RETURNING\b/i.test(sql.slice(index, index + 10)) &&
+      !/[A-Za-z0-9_$]/.test(sql[index - 1] ?? ' ')
+    ) {
+      returning = index;
+    }
+  }
+  if (returning < 0) return null;
+  const list = sql.slice(returning + 'RETURNING'.length).replace(/[\s;]+$/, '');
+  if (list.trim() === '') return null;
+  const alias = target[2] === undefined ? '' : ` AS ${target[2]}`;
+  return `SELECT ${list} FROM ${target[1]}${alias}`;
 }
 
 /** The string index of UTF-8 byte offset `offset` of `text`. */

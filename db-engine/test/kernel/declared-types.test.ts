@@ -58,8 +58,29 @@ describe('declared types of result columns', () => {
       '',
       'INT',
     ]);
+    // INSERT, UPDATE, DELETE … RETURNING: the target table's declared types, through its alias.
+    expect(typesOf(session, 'INSERT INTO u VALUES (1, ?1) RETURNING tid, name, tid + 1', ['x'])).toEqual([
+      'INT',
+      'TEXT',
+      '',
+    ]);
+    expect(typesOf(session, 'UPDATE t AS x SET n = 2 WHERE x.id = ?1 RETURNING id, big, *', [1])).toEqual([
+      'INTEGER',
+      'BIGINT',
+      'INTEGER',
+      'BOOLEAN',
+      'SMALLINT',
+      'jsonb',
+      'BIGINT',
+      'double precision',
+      'varchar(20)',
+      'CHAR(3)',
+      'numeric(10,2)',
+      'timestamp with time zone',
+      'uuid',
+    ]);
+    expect(typesOf(session, "DELETE FROM u WHERE name = 'returning' RETURNING name")).toEqual(['TEXT']);
     // Not a SELECT: no types, and the statement still runs.
-    expect(typesOf(session, 'INSERT INTO u VALUES (1, ?1) RETURNING tid, name', ['x'])).toEqual(['', '']);
     expect(typesOf(session, 'PRAGMA table_info(u)')).toEqual(['', '', '', '', '', '']);
     // A statement without columns carries none; a request that does not ask carries none.
     expect(typesOf(session, "UPDATE u SET name = 'y'")).toBeUndefined();

@@ -689,6 +689,10 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         // PostgreSQL's names: unquoted ones folded to lower case, in the result as in the schema.
         expect(inserted.fields.map((field) => field.name)).toEqual(['newid', 'username']);
         expect(inserted.rows.map((row) => Number(row.newid))).toEqual([1, 2]);
+        // RETURNING has its table's declared types (engine: probed as SELECT … FROM the table), so a
+        // serial key is an int4, a number in node-postgres, not an int8 string.
+        if (kind === 'engine') expect(inserted.fields.map((field) => field.dataTypeID)).toEqual([23, 1043]);
+        if (kind === 'engine') expect(inserted.rows.map((row) => row.newid)).toEqual([1, 2]);
         await connection.query('INSERT INTO ormorders (qty) VALUES (5), (7)');
         const columns = await connection.query(
           "SELECT column_name FROM information_schema.columns WHERE table_name = 'ormorders' ORDER BY ordinal_position",

@@ -6,14 +6,15 @@
  * Exit codes: 0 done; 1 the command failed (the message says why and what to do); 2 bad usage or
  * bad cluster file (nothing was started).
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { isNorthlightError } from '@northlight/protocol';
+import { isNorthlightError, NorthlightError } from '@northlight/protocol';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { type ClusterSpec, defaultClusterSpec, specToYaml } from './core/cluster-spec.js';
 import { type ClusterStatus, formatClusterStatus, table } from './core/cluster-status.js';
 import { isFinishedWorkflow } from './core/metadata.js';
+import { storageNodeId } from './core/topology.js';
 import { loadClusterFile } from './io/cluster-file.js';
 import { startControlServer } from './io/control-server.js';
 import {
@@ -136,6 +137,54 @@ async function control(state: Running, method: 'GET' | 'POST', path: string): Pr
   return body;
 }
 
+/** The spec a data directory last ran, written by `up` before it starts anything. */
+export const RECORDED_SPEC_FILE = 'spec.yaml';
+
+/**
+ * Whether `spec` (from -f) may run on `dataDir`: not another cluster's (a renamed cluster would
+ * make a second volume beside the first, and back up to another prefix), not another segment size
+ * (the volume's layout is fixed when it is made), and no storage node left out that holds data here:
+ * `up` does not drain nodes, so their copies would silently vanish from every PG (and a PG with too
+ * few left could no longer be written). Throws NL_CONFIG_INVALID (exit 2, nothing started).
+ */
+function recordedSpecFits(
+  spec: ClusterSpec,
+  recorded: ClusterSpec | undefined,
+  dataDir: string,
+  file: string | undefined,
+): void {
+  const problems: string[] = [];
+  if (recorded !== undefined && recorded.name !== spec.name)
+    problems.push(`it names the cluster ${spec.name}, and ${dataDir} holds the cluster ${recorded.name}`);
+  if (recorded !== undefined && recorded.storage.segmentSizeBytes !== spec.storage.segmentSizeBytes)
+    problems.push(
+      `its segmentSize (${spec.storage.segmentSizeBytes} bytes) is not the volume's (${recorded.storage.segmentSizeBytes} bytes)`,
+    );
+  const nodes = new Set(
+    spec.storage.zones.flatMap((zone) =>
+      Array.from({ length: zone.nodes }, (_, index) => storageNodeId(zone.name, index + 1)),
+    ),
+  );
+  const storageDir = join(dataDir, 'storage');
+  const held = existsSync(storageDir)
+    ? readdirSync(storageDir).filter((name) => !nodes.has(name) && existsSync(join(storageDir, name, 'data')))
+    : [];
+  if (held.length > 0)
+    problems.push(
+      `it has no storage node ${held.join(', ')}, which ${held.length === 1 ? 'holds' : 'hold'} data in ${storageDir} (up does not remove storage nodes: their copies would be lost)`,
+    );
+  if (problems.length === 0) return;
+  const source = file ?? 'the built-in spec';
+  throw new NorthlightError(
+    'NL_CONFIG_INVALID',
+    `${source} does not fit the data in ${dataDir}: ${problems.join('; ')}. ` +
+      (recorded !== undefined
+        ? `Run \`${commandFor(dataDir, 'up', {})}\` without -f to run the spec it last ran, or give a spec that fits.`
+        : 'Give the spec this data directory was made with (-f FILE), or another --data-dir.'),
+    { dataDir },
+  );
+}
+
 /** What stops `up`: Ctrl-C in its terminal, `kill`, its terminal closing. */
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -155,6 +204,18 @@ async function up(options: {
       : spec.local.dataDir === DEFAULT_DATA_DIR
         ? dataDirOf(undefined)
         : userPath(spec.local.dataDir);
+  // A data directory remembers the spec it last ran (RECORDED_SPEC_FILE): without -f that one runs
+  // again, base port included; with -f the file must still fit the data there (recordedSpecFits).
+  const recordedPath = join(dataDir, RECORDED_SPEC_FILE);
+  const recorded = existsSync(recordedPath) ? await loadClusterFile(recordedPath) : undefined;
+  if (file === undefined && recorded !== undefined) {
+    spec = recorded;
+    if (!options.printSpec)
+      process.stdout.write(
+        `[northlight] running the spec this data directory last ran (${recordedPath}; -f FILE to change it)\n`,
+      );
+  }
+  recordedSpecFits(spec, recorded, dataDir, file);
   // The TLS files are paths the user gave too; they are read (and checked) before anything starts.
   const tls =
     spec.local.tls === undefined
@@ -176,6 +237,14 @@ async function up(options: {
     // ports), and every port of a fixed layout is free.
     await claimDataDir(dataDir, say);
     await assertLayoutFree(spec, spec.local.basePort);
+    // The spec this directory runs from now on (see RECORDED_SPEC_FILE), written whole or not at all.
+    mkdirSync(dataDir, { recursive: true });
+    const recording = join(dataDir, `${RECORDED_SPEC_FILE}.${process.pid}.tmp`);
+    writeFileSync(
+      recording,
+      `# The spec \`northlight up\` last ran on this data directory; \`up\` without -f runs it again.\n${specToYaml(spec)}`,
+    );
+    renameSync(recording, join(dataDir, RECORDED_SPEC_FILE));
   } catch (error) {
     lock.release();
     // A directory this `up` made for nothing is not left behind; one that existed keeps its files.

@@ -22,7 +22,7 @@
  * to the user's directory (INIT_CWD, where npm keeps it).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -394,6 +394,46 @@ describe('northlight up (real processes)', () => {
     expect(viaNpm.status, viaNpm.stderr).toBe(0);
     expect(viaNpm.stdout).toMatch(/name: mine/);
     expect(viaNpm.stdout).toContain(`dataDir: ${join(dataDir, 'here')}\n`);
+  });
+
+  it('runs the spec a data directory last ran without -f, and refuses a spec that does not fit its data', () => {
+    const dataDir = newDataDir('northlight-fit-');
+    const nine = join(dataDir, 'nine.yaml');
+    writeFileSync(
+      nine,
+      'apiVersion: northlight.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: { name: nine }\nspec:\n  storage:\n    zones:\n      - { name: a, nodes: 3 }\n      - { name: b, nodes: 3 }\n      - { name: c, nodes: 3 }\n  local: { basePort: 18600 }\n',
+    );
+    // What `up -f nine.yaml` leaves: the recorded spec, and data on storage-a-3 (a joiner's copies).
+    const recorded = northlight(['up', '-f', nine, '--data-dir', dataDir, '--print-spec']);
+    expect(recorded.status, recorded.stderr).toBe(0);
+    writeFileSync(join(dataDir, 'spec.yaml'), recorded.stdout);
+    mkdirSync(join(dataDir, 'storage', 'storage-a-3', 'data'), { recursive: true });
+    // Without -f: that spec again, its base port included.
+    const again = northlight(['up', '--data-dir', dataDir, '--print-spec']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/name: nine/);
+    expect(again.stdout).toMatch(/basePort: 18600/);
+    expect(again.stdout).toMatch(/\{ name: a, nodes: 3 \}|name: a\n\s+nodes: 3/);
+    // A renamed cluster, or one without storage-a-3: exit 2, nothing started, and what to run instead.
+    const other = join(dataDir, 'other.yaml');
+    writeFileSync(
+      other,
+      'apiVersion: northlight.dev/v1alpha1\nkind: DatabaseCluster\nmetadata: { name: demo }\nspec: {}\n',
+    );
+    const refused = northlight(['up', '-f', other, '--data-dir', dataDir]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/it names the cluster demo, and .* holds the cluster nine/);
+    expect(refused.stderr).toMatch(/it has no storage node storage-a-3, which holds data in/);
+    expect(refused.stderr).toMatch(/without -f to run the spec it last ran/);
+    expect(refused.stderr).toMatch(/nothing was started/);
+    expect(existsSync(join(dataDir, 'cluster.json'))).toBe(false);
+    // A data directory from before specs were recorded: its storage directories still count.
+    rmSync(join(dataDir, 'spec.yaml'));
+    const unrecorded = northlight(['up', '--data-dir', dataDir]);
+    expect(unrecorded.status).toBe(2);
+    expect(unrecorded.stderr).toMatch(/the built-in spec does not fit the data in .*storage-a-3/);
+    expect(unrecorded.stderr).toMatch(/Give the spec this data directory was made with \(-f FILE\)/);
+    expect(existsSync(join(dataDir, 'logs'))).toBe(false);
   });
 
   it('refuses a busy port of the layout before writing or starting anything', async () => {

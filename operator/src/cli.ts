@@ -90,7 +90,8 @@ function parseVersion(text: string): string {
 }
 
 function parsePort(text: string): number {
-  const value = Number(text);
+  // Decimal digits only: Number() would take '' as 0 (any free ports) and '0x47e0' as 18400.
+  const value = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isInteger(value) || (value !== 0 && (value < 1024 || value > 65_000)))
     throw new InvalidArgumentError('a port between 1024 and 65000, or 0 for any free ports');
   return value;
@@ -126,13 +127,15 @@ function notAnsweringHint(state: Running): string {
 async function control(state: Running, method: 'GET' | 'POST', path: string): Promise<unknown> {
   let response: Response;
   try {
-    response = await fetch(`${state.controlUrl}${path}`, { method, signal: AbortSignal.timeout(30_000) });
+    response = await fetchWithin(`${state.controlUrl}${path}`, { method }, 30_000);
   } catch (error) {
     throw new CommandFailed(
       `the control plane at ${state.controlUrl} (pid ${state.pid}) did not answer: ${(error as Error).message}; ${notAnsweringHint(state)}`,
     );
   }
   const body = (await response.json().catch(() => ({}))) as { message?: string };
+  // 404: no member or zone of that name — the command was given a wrong name (usage, exit 2).
+  if (response.status === 404) throw new UsageError(body.message ?? `HTTP ${response.status}`);
   if (!response.ok) throw new CommandFailed(body.message ?? `HTTP ${response.status}`);
   return body;
 }
@@ -547,6 +550,26 @@ export function formatSqlResults(results: readonly SqlResult[]): string {
 interface SqlTarget {
   readonly url: string;
   readonly authorization: string;
+  /** What to tell the user when the endpoint does not answer. */
+  readonly unanswered: () => string;
+}
+
+/**
+ * fetch with a deadline that keeps the process alive until it passes. AbortSignal.timeout's timer
+ * does not: a request whose socket the local endpoint closed without an answer could leave nothing
+ * pending, and Node would exit 13 (an unsettled top-level await) with no message at all.
+ */
+async function fetchWithin(url: string, init: RequestInit, deadlineMs: number): Promise<Response> {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new Error(`no answer within ${deadlineMs / 1_000} s`)),
+    deadlineMs,
+  );
+  try {
+    return await fetch(url, { ...init, signal: controller.signal });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Runs `statements` as one transaction (one entry each, so each reports its own result). */
@@ -563,21 +586,24 @@ async function runStatements(
     };
   let response: Response;
   try {
-    response = await fetch(`${url}/v1/sql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: target.authorization },
-      body: JSON.stringify({
-        statements: statements.map((sql) => ({ sql })),
-        ...(readOnly ? { readOnly: true } : {}),
-        // BLOBs and integers past 2^53 tagged, so that they print as psql prints them.
-        valueFormat: 'tagged',
-      }),
-      signal: AbortSignal.timeout(60_000),
-    });
+    response = await fetchWithin(
+      `${url}/v1/sql`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: target.authorization },
+        body: JSON.stringify({
+          statements: statements.map((sql) => ({ sql })),
+          ...(readOnly ? { readOnly: true } : {}),
+          // BLOBs and integers past 2^53 tagged, so that they print as psql prints them.
+          valueFormat: 'tagged',
+        }),
+      },
+      60_000,
+    );
   } catch (error) {
     return {
       ok: false,
-      output: `ERROR: ${url} did not answer (${(error as Error).message}); a failover may be under way, try again`,
+      output: `ERROR: ${url} did not answer (${(error as Error).message}); ${target.unanswered()}`,
     };
   }
   const answer = (await response.json().catch(() => ({ message: `HTTP ${response.status}` }))) as SqlAnswer;
@@ -590,6 +616,11 @@ async function sqlShell(options: { dataDir?: string; command?: string; replica?:
   const port = options.replica ? state.ports.httpReadOnly : state.ports.httpReadWrite;
   const target: SqlTarget = {
     url: `http://127.0.0.1:${port}`,
+    // Why the endpoint may not answer: `up` killed (run down, then up), or a failover under way.
+    unanswered: () =>
+      upRuns(state)
+        ? `no engine answered there: a failover may be under way, or no engine is running (\`${commandFor(state.dataDir, 'status')}\` shows them); try again`
+        : notAnsweringHint(state),
     authorization: `Basic ${Buffer.from(`${PG_USER}:${pgPasswordOf(state.dataDir)}`).toString('base64')}`,
   };
   const readOnly = options.replica === true;
@@ -653,18 +684,23 @@ async function upgrade(options: { dataDir?: string; version: string; wait: boole
   const state = runningCluster(options.dataDir);
   let response: Response;
   try {
-    response = await fetch(`${state.controlUrl}/v1/upgrade`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ version: options.version }),
-      signal: AbortSignal.timeout(10_000),
-    });
+    response = await fetchWithin(
+      `${state.controlUrl}/v1/upgrade`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ version: options.version }),
+      },
+      10_000,
+    );
   } catch (error) {
     throw new CommandFailed(
       `the control plane at ${state.controlUrl} did not answer: ${(error as Error).message}`,
     );
   }
   const body = (await response.json().catch(() => ({}))) as { message?: string };
+  // 404: no member or zone of that name — the command was given a wrong name (usage, exit 2).
+  if (response.status === 404) throw new UsageError(body.message ?? `HTTP ${response.status}`);
   if (!response.ok) throw new CommandFailed(body.message ?? `HTTP ${response.status}`);
   process.stdout.write(
     `upgrading cluster ${state.cluster} to ${options.version}: storage zone by zone, then replicas, then a switchover\n`,

@@ -105,6 +105,20 @@ describe('planEngines', () => {
     });
   });
 
+  it('says what to do when the writer was stopped by an operator and no replica followed it', () => {
+    const down = healthy('w', 'writer', { process: 'down', ready: false });
+    const late = healthy('r2', 'replica', { appliedLsn: undefined, ready: false });
+    expect(plan([down, late])).toEqual([
+      {
+        kind: 'wait',
+        reason: expect.stringMatching(
+          /no running replica has followed it; start w again \(a replica started after/,
+        ),
+      },
+    ]);
+    expect(plan([down])).toEqual([{ kind: 'wait', reason: expect.stringMatching(/; start w again$/) }]);
+  });
+
   it('restarts a crashed writer in place when no replica exists', () => {
     expect(plan([healthy('w', 'writer', { process: 'crashed', ready: false })])).toEqual([
       expect.objectContaining({ kind: 'start', name: 'w', role: 'writer' }),

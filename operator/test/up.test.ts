@@ -61,6 +61,12 @@ describe('northlight up (real processes)', () => {
     let up = await startUp(dataDir, ['-f', file]);
     const ports = state(dataDir).ports;
 
+    // A member or zone the cluster does not have is bad usage (exit 2), naming the ones it has.
+    const noSuch = northlight(['kill-node', 'storage-q-9', '--data-dir', dataDir]);
+    expect(noSuch.status).toBe(2);
+    expect(noSuch.stderr).toMatch(/no member named "storage-q-9"; members: .*storage-a-1/);
+    expect(northlight(['kill-zone', 'q', '--data-dir', dataDir]).status).toBe(2);
+
     // 1. Six copies per PG, two per zone, on distinct nodes.
     const first = clusterStatus(dataDir);
     expect(first.storage).toHaveLength(6);
@@ -373,6 +379,12 @@ describe('northlight up (real processes)', () => {
       expect(refused.stderr).toMatch(expected);
       expect(refused.stderr).toMatch(/nothing was started/);
       expect(existsSync(join(dataDir, 'tls-data'))).toBe(false);
+    }
+    // A port is decimal digits: '' is not 0 (any free ports), nor is 0x47e0 18400.
+    for (const port of ['', '0x47e0', '1e4', '7400.0']) {
+      const refused = northlight(['up', '--base-port', port, '--data-dir', dataDir, '--print-spec']);
+      expect(refused.status, port).toBe(2);
+      expect(refused.stderr).toMatch(/a port between 1024 and 65000/);
     }
     const unknown = northlight(['frobnicate']);
     expect(unknown.status).toBe(2);

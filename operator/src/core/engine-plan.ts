@@ -90,8 +90,20 @@ export function planEngines(input: EnginePlanInput): EngineAction[] {
         reason: `writer ${writer.name} ${failure} and no replica can take over; restarting it`,
       },
     ];
+  // A replica started after the writer went down has not followed it and does not know the volume
+  // (the engine refuses to be promoted so): only the writer can bring the volume back then.
+  const unfollowed = input.engines.some(
+    (engine) => engine.role === 'replica' && engine.process === 'running' && engine.appliedLsn === undefined,
+  );
   return [
-    { kind: 'wait', reason: `writer ${writer.name} ${failure} and no running replica has followed it` },
+    {
+      kind: 'wait',
+      reason:
+        `writer ${writer.name} ${failure} and no running replica has followed it` +
+        (writer.process === 'down'
+          ? `; start ${writer.name} again${unfollowed ? ' (a replica started after it went down cannot take over: it does not know the volume)' : ''}`
+          : ''),
+    },
   ];
 }
 

@@ -247,6 +247,8 @@ export class LocalCluster {
   #steps = 0;
   readonly #ready = new Map<string, boolean>();
   readonly #unreadySinceMs = new Map<string, number>();
+  /** The engine plan's last reason to wait, noted once (undefined: it is not waiting). */
+  #lastWait: string | undefined;
   /** Storage nodes: since when each has not answered its probe (any process state). */
   readonly #unreachableSinceMs = new Map<string, number>();
   readonly repairs: RepairExecutor;
@@ -746,7 +748,10 @@ export class LocalCluster {
     const ready = this.topology.engines
       .map((engine) => engine.name)
       .filter((name) => this.roles.get(name) === 'replica' && this.#ready.get(name));
-    if (ready.length === 0) return ports[this.writer]!;
+    // No replica ready: the writer serves reads too, while its process runs; else hold the
+    // connection until one of them is there (as the read-write endpoint does in a failover).
+    if (ready.length === 0)
+      return this.#processes.view(this.writer)?.state === 'running' ? ports[this.writer]! : 'hold';
     return ports[ready[this.#readOnlyTurn++ % ready.length]!]!;
   }
 
@@ -808,13 +813,14 @@ export class LocalCluster {
       await this.#observe();
       if (this.#stopping) return;
       await this.#superviseStorage();
-      for (const action of planEngines({
+      const actions = planEngines({
         engines: this.#observedEngines(),
         writer: this.writer,
         promoting: this.promoting,
         failoverGraceMs: WRITER_FAILOVER_GRACE_MS,
-      }))
-        await this.#execute(action);
+      });
+      if (!actions.some((action) => action.kind === 'wait')) this.#lastWait = undefined;
+      for (const action of actions) await this.#execute(action);
       const world = await this.#observeStorageWorld();
       if (world !== undefined) {
         await this.#repairStep(world);
@@ -1133,6 +1139,9 @@ export class LocalCluster {
   async #execute(action: EngineAction): Promise<void> {
     switch (action.kind) {
       case 'wait':
+        // Said once, when the reason changes, in the events `status` shows.
+        if (action.reason !== this.#lastWait) this.#note(`waiting: ${action.reason}`);
+        this.#lastWait = action.reason;
         return;
       case 'stop':
         this.#note(action.reason);

@@ -96,11 +96,15 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
       };
     }),
   );
-  const volume = await getJson<VolumeObservation>(
+  // The PG layouts come from the writer; while it does not answer (down, being promoted) the last
+  // ones it gave stand in, so that `status` still shows every PG and its copies' health (from the
+  // storage nodes' own reports), with the epoch and VDL unknown.
+  const answered = await getJson<VolumeObservation>(
     `${cluster.engineUrl(cluster.writer)}/v1/volume`,
     OBSERVE_TIMEOUT_MS,
     cluster.engineHeaders,
   );
+  const volume = answered ?? cluster.lastVolume;
   const ports = cluster.ports;
   return {
     cluster: cluster.spec.name,

@@ -50,6 +50,7 @@ import {
   refreshPortClaims,
 } from '@northlight/protocol/io';
 import type { ClusterSpec } from '../core/cluster-spec.js';
+import type { VolumeObservation } from '../core/cluster-status.js';
 import {
   repairPolicyOf,
   SWITCHOVER_FENCE_TIMEOUT_MS,
@@ -247,6 +248,11 @@ export class LocalCluster {
   #steps = 0;
   readonly #ready = new Map<string, boolean>();
   readonly #unreadySinceMs = new Map<string, number>();
+  /**
+   * The PG layouts the writer last gave (GET /v1/volume), observed every control step: what `status`
+   * shows while the writer does not answer.
+   */
+  lastVolume: VolumeObservation | undefined;
   /** The engine plan's last reason to wait, noted once (undefined: it is not waiting). */
   #lastWait: string | undefined;
   /** Storage nodes: since when each has not answered its probe (any process state). */
@@ -847,13 +853,18 @@ export class LocalCluster {
     if (this.promoting !== undefined || this.switchingOver || !this.#ready.get(this.writer)) return undefined;
     const writerUrl = this.engineUrl(this.writer);
     const [volume, status] = await Promise.all([
-      getJson<{ pgs: VolumeJsonPg[] }>(`${writerUrl}/v1/volume`, OBSERVE_TIMEOUT_MS, this.engineHeaders),
+      getJson<{ pagesPerPg: number; pgs: VolumeJsonPg[] }>(
+        `${writerUrl}/v1/volume`,
+        OBSERVE_TIMEOUT_MS,
+        this.engineHeaders,
+      ),
       getJson<{ driver?: { vdl?: string } }>(
         `${writerUrl}/v1/status`,
         OBSERVE_TIMEOUT_MS,
         this.engineHeaders,
       ),
     ]);
+    if (volume !== undefined) this.lastVolume = volume;
     if (volume === undefined || status?.driver?.vdl === undefined) return undefined;
     const now = Date.now();
     const nodes: NodeHealth[] = this.topology.storage.map((node) => {

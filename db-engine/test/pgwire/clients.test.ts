@@ -287,6 +287,11 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       ]);
       expect(result.stderr).toContain('ERROR:  42P01');
       expect(result.stdout).toMatch(/answer\s*\n-+\n\s*42/);
+      // A syntax error's place: psql prints the line and a caret under the token SQLite stopped at.
+      const typo = await psql(port, ['-c', 'SELECT 1;\nSELEC 2']);
+      expect(typo.stderr).toMatch(/ERROR: .*syntax error\nLINE 2: SELEC 2\n {8}\^/);
+      const alias = await psql(port, ['-c', 'SELECT id\nFORM t']); // FORM is taken as an alias of id
+      expect(alias.stderr).toMatch(/ERROR: .*syntax error\nLINE 2: FORM t\n {13}\^/);
     });
 
     it('\\dt and \\di list relations', async () => {

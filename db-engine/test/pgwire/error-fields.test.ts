@@ -1,6 +1,6 @@
 /** constraintFields (src/core/pgwire/error-fields.ts): the table and column of an integrity violation. */
 import { describe, expect, it } from 'vitest';
-import { constraintFields } from '../../src/core/pgwire/error-fields.js';
+import { constraintFields, syntaxErrorPosition } from '../../src/core/pgwire/error-fields.js';
 
 describe('constraintFields', () => {
   it('names the table of a unique violation and the column of a NOT NULL one, from SQLite’s message', () => {
@@ -25,5 +25,20 @@ describe('constraintFields', () => {
     expect(constraintFields('23505', 'duplicate key')).toEqual({});
     expect(constraintFields('42P01', 'no such table: users.email')).toEqual({});
     expect(constraintFields('23502', 'NOT NULL constraint failed: nodot')).toEqual({});
+  });
+});
+
+describe('syntaxErrorPosition', () => {
+  it('places a syntax error at the one token SQLite names, or at the end of incomplete input', () => {
+    expect(syntaxErrorPosition('42601', 'near "SELEC": syntax error', 'SELEC 1')).toBe(1);
+    expect(syntaxErrorPosition('42601', 'near "form": syntax error', 'SELECT *\nFORM t')).toBe(10);
+    expect(syntaxErrorPosition('42601', 'incomplete input', 'SELECT * FROM t WHERE  ')).toBe(22);
+    // The token twice, inside a word, or not there at all: no position rather than a wrong one.
+    expect(syntaxErrorPosition('42601', 'near "=": syntax error', 'SELECT 1 WHERE a = = 1')).toBeUndefined();
+    expect(syntaxErrorPosition('42601', 'near "t": syntax error', 'SELECT t FORM t')).toBeUndefined();
+    expect(syntaxErrorPosition('42601', 'near "?1": syntax error', 'SELECT $1 $2')).toBeUndefined();
+    expect(syntaxErrorPosition('42601', 'near "ON": syntax error', 'SELECT ONE FROM t JOIN u ON')).toBe(26);
+    // Other errors have none.
+    expect(syntaxErrorPosition('42P01', 'no such table: t', 'SELECT * FROM t')).toBeUndefined();
   });
 });

@@ -49,7 +49,7 @@ import {
 } from './copy-format.js';
 import { CopyBatcher, type CopyColumn, copyColumn } from './copy-load.js';
 import { type CopyCommand, type CopyTable, parseCopyStatement, quoteIdentifier } from './copy-statement.js';
-import { constraintFields } from './error-fields.js';
+import { constraintFields, syntaxErrorPosition } from './error-fields.js';
 import {
   authenticationOk,
   authenticationSasl,
@@ -326,6 +326,8 @@ export class PgConnection {
    * clock) gets through (backend.ts, `TransactionOptions.optimistic`).
    */
   private serialAfterConflict = false;
+  /** The query string of the simple Query or Parse being handled: a syntax error's position is in it. */
+  private currentQuery: string | undefined;
   /**
    * Settings scoped to the transaction, as in PostgreSQL: their values when it began (a rollback
    * restores them all), the names SET LOCAL changed since, and the session values SET and RESET
@@ -457,7 +459,13 @@ export class PgConnection {
   private sendError(fields: BackendError, severity: 'ERROR' | 'FATAL' = 'ERROR'): void {
     this.hooks.onError?.(fields.sqlstate, severity, fields.message);
     if (fields.sqlstate === '40001') this.serialAfterConflict = true;
-    errorResponse(this.out, { severity, ...constraintFields(fields.sqlstate, fields.message), ...fields });
+    const position = syntaxErrorPosition(fields.sqlstate, fields.message, this.currentQuery);
+    errorResponse(this.out, {
+      severity,
+      ...constraintFields(fields.sqlstate, fields.message),
+      ...(position === undefined ? {} : { position }),
+      ...fields,
+    });
   }
 
   /** FATAL error, then close; the open transaction (if any) is rolled back. */
@@ -749,6 +757,7 @@ export class PgConnection {
       case 'Parse':
         return this.parse(message.name, message.sql, message.parameterTypes);
       case 'Bind':
+        this.currentQuery = undefined; // an error from here on is not at a place in a Parse's text
         return this.bind(message);
       case 'Describe':
         return message.kind === 'S'
@@ -780,6 +789,7 @@ export class PgConnection {
   // Simple query.
 
   private async simpleQuery(sql: string): Promise<void> {
+    this.currentQuery = sql;
     const statements = splitStatements(sql);
     if (statements.length === 0) emptyQueryResponse(this.out);
     let index = 0;
@@ -1464,6 +1474,7 @@ export class PgConnection {
   // Extended protocol.
 
   private async parse(name: string, sql: string, declaredTypes: readonly number[]): Promise<void> {
+    this.currentQuery = sql;
     if (name !== '' && this.statements.has(name)) {
       throw statementError('42P05', `prepared statement "${name}" already exists`);
     }

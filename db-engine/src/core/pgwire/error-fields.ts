@@ -30,3 +30,25 @@ export function constraintFields(sqlstate: string, message: string): ConstraintF
   if (sqlstate === '23502') return { schema: 'public', table, column: first[2] as string };
   return { schema: 'public', table };
 }
+
+/**
+ * Where in `query` a syntax error is, as PostgreSQL's ErrorResponse gives it (field P, a 1-based
+ * character position; psql then prints the line with a caret under it). SQLite names the token it
+ * stopped at (`near "SELEC": syntax error`) but not its place, so the position is given only when that
+ * token occurs exactly once in the query as a whole word, where it cannot be the wrong one; an
+ * `incomplete input` is at the end of the query. Undefined otherwise.
+ */
+export function syntaxErrorPosition(
+  sqlstate: string,
+  message: string,
+  query: string | undefined,
+): number | undefined {
+  if (sqlstate !== '42601' || query === undefined) return undefined;
+  if (/incomplete input/.test(message)) return query.trimEnd().length + 1;
+  const near = /near "([^"]+)": syntax error/.exec(message)?.[1];
+  if (near === undefined) return undefined;
+  const escaped = near.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const word = /^\w/.test(near) ? `(?<![\\w$])${escaped}(?![\\w$])` : escaped;
+  const matches = [...query.matchAll(new RegExp(word, 'gi'))];
+  return matches.length === 1 ? (matches[0]?.index ?? 0) + 1 : undefined;
+}

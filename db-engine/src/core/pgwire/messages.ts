@@ -627,6 +627,8 @@ export interface ErrorFields {
   readonly message: string;
   readonly detail?: string;
   readonly hint?: string;
+  /** P: the 1-based character position in the query string the error is at (psql's `LINE 1: … ^`). */
+  readonly position?: number;
   /** CONTEXT, where the error happened (COPY: `COPY t, line 3: "…"`). */
   readonly where?: string;
   /** The object an integrity violation concerns (error-fields.ts). */
@@ -643,6 +645,7 @@ function errorOrNotice(writer: MessageWriter, type: 'E' | 'N', fields: ErrorFiel
   writer.int8(0x4d).cstring(fields.message); // M
   if (fields.detail !== undefined) writer.int8(0x44).cstring(fields.detail); // D
   if (fields.hint !== undefined) writer.int8(0x48).cstring(fields.hint); // H
+  if (fields.position !== undefined) writer.int8(0x50).cstring(String(fields.position)); // P
   if (fields.where !== undefined) writer.int8(0x57).cstring(fields.where); // W
   if (fields.schema !== undefined) writer.int8(0x73).cstring(fields.schema); // s
   if (fields.table !== undefined) writer.int8(0x74).cstring(fields.table); // t

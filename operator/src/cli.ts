@@ -35,6 +35,7 @@ import {
   type StateFile,
   type UpArguments,
   upRuns,
+  userDirectory,
   VERSION_PATTERN,
 } from './io/local-cluster.js';
 import { openLocalMetadata } from './io/local-metadata.js';
@@ -53,23 +54,9 @@ const UPGRADE_WAIT_MS = 30 * 60_000;
 class UsageError extends Error {}
 class CommandFailed extends Error {}
 
-/**
- * The directory a relative path the user gives (--data-dir, -f) is relative to: the one the user ran
- * the command in. npm runs a script in the package's root and keeps the user's directory in
- * INIT_CWD; it is taken only while this process runs where npm runs scripts (the directory of
- * npm_package_json), so an INIT_CWD inherited from an outer npm by a process started elsewhere does
- * not apply.
- */
-export function userDirectory(environment: NodeJS.ProcessEnv, cwd: string): string {
-  const initCwd = environment.INIT_CWD;
-  if (initCwd === undefined || initCwd === '') return cwd;
-  const packageJson = environment.npm_package_json;
-  if (packageJson !== undefined && packageJson !== '' && resolve(dirname(packageJson)) !== resolve(cwd))
-    return cwd;
-  return resolve(cwd, initCwd);
-}
-
 /** A path argument as an absolute path: a relative one is relative to the user's directory. */
+export { userDirectory };
+
 export function userPath(
   path: string,
   environment: NodeJS.ProcessEnv = process.env,

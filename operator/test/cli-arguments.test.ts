@@ -52,6 +52,19 @@ describe('commandFor', () => {
       'npm start -- --base-port 7500',
     );
   });
+
+  it('tells npm where the repository is when the user is not inside it', () => {
+    expect(commandFor('/tmp/d', 'status', {}, '/tmp')).toBe(
+      `npm --prefix ${repositoryRoot} run northlight -- status --data-dir /tmp/d`,
+    );
+    expect(commandFor('/tmp/d', 'up', {}, '/home')).toBe(
+      `npm --prefix ${repositoryRoot} start -- --data-dir /tmp/d`,
+    );
+    expect(commandFor('/tmp/d', 'up', {}, join(repositoryRoot, 'operator'))).toBe(
+      'npm start -- --data-dir /tmp/d',
+    );
+    expect(commandFor('/tmp/d', 'up', {}, `${repositoryRoot}-other`)).toMatch(/^npm --prefix /);
+  });
 });
 
 describe('northlight upgrade --version', () => {

@@ -37,7 +37,7 @@ import {
 } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { assert } from '@northlight/protocol';
@@ -1338,14 +1338,41 @@ export interface UpArguments {
  * the first `up` was given (`-f`, `--base-port`), so that the printed command starts the same
  * cluster on the same ports: without them it would start the default spec on the default ports.
  */
-export function commandFor(dataDir: string, command: string, again: UpArguments = {}): string {
+/**
+ * The directory a relative path the user gives (--data-dir, -f) is relative to: the one the user ran
+ * the command in. npm runs a script in the package's root and keeps the user's directory in
+ * INIT_CWD; it is taken only while this process runs where npm runs scripts (the directory of
+ * npm_package_json), so an INIT_CWD inherited from an outer npm by a process started elsewhere does
+ * not apply.
+ */
+export function userDirectory(environment: NodeJS.ProcessEnv, cwd: string): string {
+  const initCwd = environment.INIT_CWD;
+  if (initCwd === undefined || initCwd === '') return cwd;
+  const packageJson = environment.npm_package_json;
+  if (packageJson !== undefined && packageJson !== '' && resolve(dirname(packageJson)) !== resolve(cwd))
+    return cwd;
+  return resolve(cwd, initCwd);
+}
+
+export function commandFor(
+  dataDir: string,
+  command: string,
+  again: UpArguments = {},
+  cwd: string = userDirectory(process.env, process.cwd()),
+): string {
   const absolute = resolve(dataDir);
   const dataDirArgs = absolute === NPM_DATA_DIR ? '' : ` --data-dir ${shellQuoted(absolute)}`;
-  if (command !== 'up') return `npm run northlight -- ${command}${dataDirArgs}`;
+  // npm finds the repository's scripts from inside it; from anywhere else it must be told where.
+  const inside = relative(repositoryRoot, resolve(cwd));
+  const npm =
+    inside === '' || (!inside.startsWith('..') && !isAbsolute(inside))
+      ? 'npm'
+      : `npm --prefix ${shellQuoted(repositoryRoot)}`;
+  if (command !== 'up') return `${npm} run northlight -- ${command}${dataDirArgs}`;
   const fileArgs = again.file === undefined ? '' : ` -f ${shellQuoted(resolve(again.file))}`;
   const portArgs = again.basePort === undefined ? '' : ` --base-port ${again.basePort}`;
   const args = `${fileArgs}${dataDirArgs}${portArgs}`;
-  return args === '' ? 'npm start' : `npm start --${args}`;
+  return args === '' ? `${npm} start` : `${npm} start --${args}`;
 }
 
 /** `text` as one word of a POSIX shell: as is when that is safe, else in single quotes. */

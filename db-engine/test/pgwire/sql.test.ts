@@ -686,6 +686,30 @@ describe('PostgreSQL forms (postgres-forms.ts)', () => {
     }
   });
 
+  it('spells PostgreSQL functions as SQLite does: ILIKE, position, substring, extract, date_trunc, greatest, uuids', () => {
+    expect(sqlite("SELECT a FROM t WHERE a ILIKE $1 OR a NOT ILIKE 'x%'")).toBe(
+      "SELECT a FROM t WHERE a LIKE ?1 OR a NOT LIKE 'x%'",
+    );
+    expect(sqlite("SELECT position('b' IN s)")).toBe("SELECT CAST(instr(( s), ('b' )) AS INTEGER)");
+    expect(
+      sqlite('SELECT substring(s FROM 2 FOR 3), substring(s FROM 2), substring(s FOR 2), substring(s, 1, 2)'),
+    ).toBe('SELECT substr((s ), ( 2 ), ( 3)), substr((s ), ( 2)), substr((s ), 1, ( 2)), substring(s, 1, 2)');
+    expect(sqlite('SELECT extract(year FROM at), date_part($1, at)')).toBe(
+      "SELECT CAST(strftime('%Y', ( at)) AS INTEGER), date_part(?1, at)",
+    );
+    expect(sqlite("SELECT date_trunc('day', at)")).toBe("SELECT datetime(( at), 'start of day')");
+    expect(sqlError(() => sqlite('SELECT extract(century FROM at)'))).toMatchObject({ sqlstate: '0A000' });
+    expect(sqlError(() => sqlite("SELECT date_trunc('decade', at)"))).toMatchObject({ sqlstate: '0A000' });
+    expect(sqlite('SELECT greatest(a, b), least(a), greatest(max(a), 1) FROM t')).toBe(
+      'SELECT max(a, b), (a), max(max(a), 1) FROM t',
+    );
+    expect(sqlite('SELECT gen_random_uuid(), uuid_generate_v4()')).toMatch(
+      /^SELECT \(lower\(hex\(randomblob\(4\)\)/,
+    );
+    // A column or a qualified call of the same name is the user's.
+    expect(sqlite('SELECT t.position, x.greatest(1) FROM t')).toBe('SELECT t.position, x.greatest(1) FROM t');
+  });
+
   it('random() is a float in [0, 1); nested block comments become a space', () => {
     expect(sqlite('SELECT random() < 0.5, t.random()')).toBe(
       'SELECT (random() / 18446744073709551616.0 + 0.5) < 0.5, t.random()',

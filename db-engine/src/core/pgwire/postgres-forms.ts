@@ -22,6 +22,9 @@
  * - **`CREATE INDEX [CONCURRENTLY] … USING btree | hash`**: SQLite builds a b-tree index, holding the
  *   SQL writer while it does; other access methods (gin, gist, brin, spgist) get 0A000.
  * - **`random()`** is a float8 in [0, 1), not SQLite's 64-bit integer.
+ * - **Functions SQLite spells otherwise**: `ILIKE` (SQLite's LIKE ignores ASCII case), `position(a IN
+ *   b)`, `substring(s FROM a FOR n)`, `extract(field FROM x)` / `date_part`, `date_trunc`,
+ *   `greatest`/`least`, `gen_random_uuid()` / `uuid_generate_v4()` (see FUNCTIONS).
  * - **Nested block comments** become a space: PostgreSQL's block comments nest, SQLite's do not
  *   (other comments stay, and a CREATE statement's are kept in the schema as written).
  *
@@ -210,10 +213,193 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
         continue;
       }
     }
+    if (upper === 'ILIKE') {
+      // SQLite's LIKE already ignores the case of ASCII letters.
+      out.push({ kind: 'identifier', text: 'LIKE' });
+      index += 1;
+      continue;
+    }
+    const call = FUNCTIONS[upper];
+    const open = nextSignificant(tokens, index + 1);
+    if (call !== undefined && tokens[open]?.text === '(' && out.filter(isSignificant).at(-1)?.text !== '.') {
+      const close = closingParenthesis(tokens, open);
+      const replaced = call(splitArguments(tokens.slice(open + 1, close)), token.text);
+      if (replaced !== null) {
+        out.push(...replaced);
+        index = close + 1;
+        continue;
+      }
+    }
     out.push(foldedName(token));
     index += 1;
   }
   return out;
+}
+
+/** The index of the `)` closing the `(` at `open` (42601 when there is none). */
+function closingParenthesis(tokens: readonly Token[], open: number): number {
+  let depth = 0;
+  for (let index = open; index < tokens.length; index++) {
+    const text = (tokens[index] as Token).text;
+    if (text === '(') depth += 1;
+    if (text === ')') depth -= 1;
+    if (depth === 0) return index;
+  }
+  throw new PgSqlError('42601', 'syntax error at end of input: a parenthesis is not closed');
+}
+
+/**
+ * A call's arguments, split at top-level commas and at the keywords SQL's special call forms use
+ * (`position(a IN b)`, `substring(x FROM a FOR b)`, `extract(year FROM x)`, `trim(BOTH c FROM s)`),
+ * each already normalised. `separators` holds what came between them (',' or the keyword).
+ */
+interface Arguments {
+  readonly parts: Token[][];
+  readonly separators: string[];
+}
+
+const CALL_KEYWORDS = new Set(['IN', 'FROM', 'FOR']);
+
+function splitArguments(inner: readonly Token[]): Arguments {
+  const parts: Token[][] = [[]];
+  const separators: string[] = [];
+  let depth = 0;
+  for (const token of inner) {
+    if (token.text === '(') depth += 1;
+    if (token.text === ')') depth -= 1;
+    const separator = token.text === ',' ? ',' : CALL_KEYWORDS.has(keyword(token)) ? keyword(token) : null;
+    if (depth === 0 && separator !== null) {
+      separators.push(separator);
+      parts.push([]);
+    } else (parts.at(-1) as Token[]).push(token);
+  }
+  return { parts: parts.map((part) => withPostgresForms(part)), separators };
+}
+
+function hasText(part: readonly Token[] | undefined): part is Token[] {
+  return part !== undefined && part.some(isSignificant);
+}
+
+/** Tokens of `template`, each `$0`, `$1`… replaced by that argument's tokens (in parentheses). */
+function expression(template: string, ...args: readonly Token[][]): Token[] {
+  const out: Token[] = [];
+  for (const piece of template.split(/(\$\d)/)) {
+    const argument = /^\$(\d)$/.exec(piece);
+    if (argument !== null)
+      out.push(...tokenize('('), ...(args[Number(argument[1])] as Token[]), ...tokenize(')'));
+    else if (piece !== '') out.push(...tokenize(piece));
+  }
+  return out;
+}
+
+/** The literal text of an argument that is one string literal (or an unquoted word), else undefined. */
+function literalWord(part: readonly Token[]): string | undefined {
+  const significant = part.filter(isSignificant);
+  if (significant.length !== 1) return undefined;
+  const only = significant[0] as Token;
+  if (only.kind === 'string') return (only.value ?? '').toLowerCase();
+  return only.kind === 'identifier' ? only.text.toLowerCase() : undefined;
+}
+
+const UUID_V4 =
+  "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-' || " +
+  "substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))";
+
+/** EXTRACT's fields as SQLite's strftime formats (integers), and the ones computed otherwise. */
+const EXTRACT_FORMATS: Readonly<Record<string, string>> = {
+  year: "CAST(strftime('%Y', $0) AS INTEGER)",
+  month: "CAST(strftime('%m', $0) AS INTEGER)",
+  day: "CAST(strftime('%d', $0) AS INTEGER)",
+  hour: "CAST(strftime('%H', $0) AS INTEGER)",
+  minute: "CAST(strftime('%M', $0) AS INTEGER)",
+  second: "CAST(strftime('%f', $0) AS REAL)",
+  epoch: '(julianday($0) - 2440587.5) * 86400.0',
+  dow: "CAST(strftime('%w', $0) AS INTEGER)",
+  isodow: "((CAST(strftime('%w', $0) AS INTEGER) + 6) % 7 + 1)",
+  doy: "CAST(strftime('%j', $0) AS INTEGER)",
+  quarter: "((CAST(strftime('%m', $0) AS INTEGER) + 2) / 3)",
+};
+
+/** date_trunc's units as SQLite date expressions (a week starts on Monday, as in PostgreSQL). */
+const TRUNC_UNITS: Readonly<Record<string, string>> = {
+  year: "datetime($0, 'start of year')",
+  quarter:
+    "datetime($0, 'start of month', '-' || ((CAST(strftime('%m', $0) AS INTEGER) - 1) % 3) || ' months')",
+  month: "datetime($0, 'start of month')",
+  week: "datetime($0, 'start of day', '-' || ((CAST(strftime('%w', $0) AS INTEGER) + 6) % 7) || ' days')",
+  day: "datetime($0, 'start of day')",
+  hour: "strftime('%Y-%m-%d %H:00:00', $0)",
+  minute: "strftime('%Y-%m-%d %H:%M:00', $0)",
+  second: "strftime('%Y-%m-%d %H:%M:%S', $0)",
+};
+
+/**
+ * PostgreSQL functions SQLite spells otherwise, by name: the tokens that replace the whole call, or
+ * null to leave it as written (SQLite then answers, usually 42883 or 42601).
+ */
+const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Token[] | null>> = {
+  // `position(sub IN s)`: 1-based, 0 when absent, as instr.
+  POSITION: ({ parts, separators }) =>
+    separators.length === 1 && separators[0] === 'IN' && hasText(parts[0]) && hasText(parts[1])
+      ? expression('CAST(instr($0, $1) AS INTEGER)', parts[1], parts[0]) // an int4, as PostgreSQL's
+      : null,
+  // `substring(s FROM a [FOR n])`, `substring(s FOR n)`; `substring(s, a, n)` is SQLite's own substr.
+  SUBSTRING: ({ parts, separators }) => {
+    const [s, a, n] = parts;
+    if (separators.join() === 'FROM,FOR' && hasText(s) && hasText(a) && hasText(n))
+      return expression('substr($0, $1, $2)', s, a, n);
+    if (separators.join() === 'FROM' && hasText(s) && hasText(a)) return expression('substr($0, $1)', s, a);
+    if (separators.join() === 'FOR' && hasText(s) && hasText(a)) return expression('substr($0, 1, $1)', s, a);
+    return null;
+  },
+  // `extract(field FROM x)` (and PostgreSQL's date_part('field', x)).
+  EXTRACT: ({ parts, separators }) => {
+    const field = parts[0] === undefined ? undefined : literalWord(parts[0]);
+    if (separators.join() !== 'FROM' || field === undefined || !hasText(parts[1])) return null;
+    const format = EXTRACT_FORMATS[field];
+    if (format === undefined) throw unsupportedField('EXTRACT', field, Object.keys(EXTRACT_FORMATS));
+    return expression(format, parts[1]);
+  },
+  DATE_PART: ({ parts, separators }) => {
+    const field = parts[0] === undefined ? undefined : literalWord(parts[0]);
+    if (separators.join() !== ',' || field === undefined || !hasText(parts[1])) return null;
+    const format = EXTRACT_FORMATS[field];
+    if (format === undefined) throw unsupportedField('date_part', field, Object.keys(EXTRACT_FORMATS));
+    return expression(format, parts[1]);
+  },
+  DATE_TRUNC: ({ parts, separators }) => {
+    const unit = parts[0] === undefined ? undefined : literalWord(parts[0]);
+    if (separators.join() !== ',' || unit === undefined || !hasText(parts[1])) return null;
+    const template = TRUNC_UNITS[unit];
+    if (template === undefined) throw unsupportedField('date_trunc', unit, Object.keys(TRUNC_UNITS));
+    return expression(template, parts[1]);
+  },
+  // GREATEST/LEAST: SQLite's scalar max/min (one argument would be the aggregate, so it is itself).
+  // Unlike PostgreSQL's, a NULL argument makes the result NULL.
+  GREATEST: ({ parts, separators }) => extremum('max', parts, separators),
+  LEAST: ({ parts, separators }) => extremum('min', parts, separators),
+  // gen_random_uuid() (PostgreSQL 13+) and uuid-ossp's uuid_generate_v4(): a version 4 UUID as text.
+  GEN_RANDOM_UUID: ({ parts }) => (hasText(parts[0]) || parts.length > 1 ? null : expression(`(${UUID_V4})`)),
+  UUID_GENERATE_V4: ({ parts }) =>
+    hasText(parts[0]) || parts.length > 1 ? null : expression(`(${UUID_V4})`),
+};
+
+function extremum(sqlite: 'max' | 'min', parts: Token[][], separators: readonly string[]): Token[] | null {
+  if (separators.some((separator) => separator !== ',') || !parts.every(hasText)) return null;
+  if (parts.length === 1) return expression('$0', parts[0] as Token[]);
+  return [
+    ...tokenize(`${sqlite}(`),
+    ...parts.flatMap((part, index) => (index === 0 ? part : [...tokenize(','), ...part])),
+    ...tokenize(')'),
+  ];
+}
+
+function unsupportedField(name: string, field: string, known: readonly string[]): PgSqlError {
+  return new PgSqlError(
+    '0A000',
+    `${name} field "${field}" is not supported by northlight`,
+    `Supported: ${known.join(', ')}.`,
+  );
 }
 
 /**

@@ -35,7 +35,9 @@ export function createEngineBackend(options: EngineBackendOptions): SqlBackend {
     role: options.role,
     serverVersion: options.serverVersion,
     async describe(sql): Promise<BackendReply<StatementShape>> {
-      const reply = await guarded(() => gate.execute({ statements: [{ sql }], describeOnly: true }));
+      const reply = await guarded(() =>
+        gate.execute({ statements: [{ sql }], describeOnly: true, declaredTypes: true }),
+      );
       if (!reply.ok) return { ok: false, error: backendError(reply.error) };
       const result = reply.results[0]!;
       return {
@@ -44,6 +46,7 @@ export function createEngineBackend(options: EngineBackendOptions): SqlBackend {
           parameterCount: result.parameterCount ?? 0,
           columns: result.columns,
           readOnly: result.readOnly ?? true,
+          ...(result.declaredTypes === undefined ? {} : { declaredTypes: result.declaredTypes }),
         },
       };
     },

@@ -677,12 +677,17 @@ export class SqlSession {
       for (let column = 0; column < columnCount; column++) {
         columns.push(wasm.UTF8ToString(wasm._sqlite3_column_name(stmt, column)));
       }
+      const declaredTypes =
+        request.declaredTypes === true && columnCount > 0
+          ? this.#declaredTypesOf(stmt, entry.sql, columnCount)
+          : undefined;
       return {
         columns,
         rows: [],
         changes: 0,
         parameterCount: wasm._sqlite3_bind_parameter_count(stmt),
         readOnly: wasm._sqlite3_stmt_readonly(stmt) !== 0,
+        ...(declaredTypes === undefined ? {} : { declaredTypes }),
       };
     } finally {
       if (cached) wasm._sqlite3_finalize(stmt);

@@ -798,6 +798,45 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       }
     });
 
+    it('an untyped parameter is read as its column: booleans, integers (checked), floats, timestamptz', async () => {
+      const connection = client();
+      await connection.connect();
+      try {
+        await connection.query(
+          'CREATE TABLE pg_params (id INTEGER PRIMARY KEY, active boolean NOT NULL, qty int, price float8, at timestamptz, note text)',
+        );
+        const insert =
+          'INSERT INTO pg_params (id, active, qty, price, at, note) VALUES ($1, $2, $3, $4, $5, $6)';
+        await connection.query(insert, [1, true, 7, 1.5, new Date('2024-05-06T02:00:00Z'), 'true']);
+        await connection.query(insert, ['9007199254740993', false, null, '2', null, '12abc']);
+        // node-postgres sends true as the text 'true': stored as 1, so a boolean test finds it.
+        const active = await connection.query('SELECT id FROM pg_params WHERE active');
+        expect(active.rows.map((row) => String(row.id))).toEqual(['1']);
+        const typed = await connection.query(
+          'SELECT active, qty, price, note FROM pg_params WHERE id = $1',
+          [1],
+        );
+        expect(typed.rows).toEqual([{ active: true, qty: 7, price: 1.5, note: 'true' }]);
+        // A 64-bit key in an INTEGER column, passed as a string, compared as a number.
+        const big = await connection.query('SELECT note FROM pg_params WHERE id = $1', ['9007199254740993']);
+        expect(big.rows).toEqual([{ note: '12abc' }]);
+        // What is no integer is refused as PostgreSQL refuses it, and nothing is stored.
+        for (const bad of ['12abc', '1.5']) {
+          expect(
+            await connection.query(insert, [3, true, bad, 0, null, null]).catch((error: unknown) => error),
+          ).toMatchObject({ code: '22P02' });
+        }
+        expect(
+          await connection
+            .query('UPDATE pg_params SET active = $1 WHERE id = 1', ['maybe'])
+            .catch((error: unknown) => error),
+        ).toMatchObject({ code: '22P02' });
+        expect((await connection.query('SELECT count(*) AS n FROM pg_params')).rows[0]?.n).toBe('2');
+      } finally {
+        await connection.end();
+      }
+    });
+
     it("connect-time options (libpq's options=-c …, PGOPTIONS) set the session's settings", async () => {
       const connection = client({ options: '-c lock_timeout=1234 --statement-timeout=2s' });
       await connection.connect();

@@ -43,6 +43,8 @@ export interface StatementShape {
   readonly columns: readonly string[];
   /** SQLite says the statement does not write (`sqlite3_stmt_readonly`). */
   readonly readOnly: boolean;
+  /** Each result column's declared type (as in StatementOutcome), when the backend can tell. */
+  readonly declaredTypes?: readonly string[];
 }
 
 /** The result of one statement. */

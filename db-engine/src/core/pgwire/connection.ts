@@ -86,6 +86,8 @@ import {
   sslAnswer,
   type TransactionStatus,
 } from './messages.js';
+import { parameterColumns } from './parameter-columns.js';
+import { withPostgresForms } from './postgres-forms.js';
 import { SCRAM_MECHANISM, type ScramCrypto, ScramServer, type ScramVerifier } from './scram.js';
 import { acceptBoolean, parseDurationMs, SessionSettings } from './settings.js';
 import {
@@ -104,6 +106,7 @@ import {
 } from './sql.js';
 import {
   copyValueText,
+  declaredTypeOid,
   decodeBinaryParameter,
   decodeTextParameter,
   encodeResultValue,
@@ -197,6 +200,8 @@ interface PreparedStatement {
   readonly translation: Translation | null;
   readonly shape: StatementShape | null;
   readonly parameterTypes: readonly number[];
+  /** For each untyped parameter, its column's type when known (0: none): see `columnTypes`. */
+  readonly columnTypes: readonly number[];
   /** Describe statement told the client every column is text: portals must keep that promise. */
   describedAsText: boolean;
 }
@@ -272,6 +277,18 @@ type Phase = 'startup' | 'sasl-first' | 'sasl-final' | 'ready' | 'closed';
 
 /** Flush output once this much is pending, even mid-result. */
 const OUTPUT_FLUSH_BYTES = 64 * 1024;
+/** Probe answers a connection keeps (see `columnTypes`); all are dropped when it is full. */
+const COLUMN_TYPES_CACHE_MAX = 256;
+/** Column types an untyped text parameter takes from its column, and as what it is decoded. */
+const TYPED_BY_COLUMN: ReadonlyMap<number, number> = new Map([
+  [Oid.bool, Oid.bool],
+  [Oid.int2, Oid.int8],
+  [Oid.int4, Oid.int8],
+  [Oid.int8, Oid.int8],
+  [Oid.float4, Oid.float8],
+  [Oid.float8, Oid.float8],
+  [Oid.timestamptz, Oid.timestamptz],
+]);
 
 class StatementError extends Error {
   constructor(readonly fields: BackendError) {
@@ -326,6 +343,8 @@ export class PgConnection {
    * clock) gets through (backend.ts, `TransactionOptions.optimistic`).
    */
   private serialAfterConflict = false;
+  /** `columnTypes`' answers by probe SQL; cleared when this connection runs DDL. */
+  private readonly columnTypesCache = new Map<string, readonly string[]>();
   /** The query string of the simple Query or Parse being handled: a syntax error's position is in it. */
   private currentQuery: string | undefined;
   /**
@@ -796,6 +815,7 @@ export class PgConnection {
     while (index < statements.length) {
       const tokens = statements[index] as Token[];
       const classified = classify(tokens);
+      this.forgetColumnTypesOnDdl(classified);
       if (classified.kind === 'sql' && this.transaction.kind === 'idle') {
         // Consecutive plain statements outside a transaction block run as one transaction.
         let end = index + 1;
@@ -1490,6 +1510,7 @@ export class PgConnection {
     }
     const tokens = statements[0] ?? tokenize('');
     const classified = classify(tokens);
+    this.forgetColumnTypesOnDdl(classified);
     let translation: Translation | null = null;
     let shape: StatementShape | null = null;
     if (classified.kind === 'sql') {
@@ -1515,15 +1536,53 @@ export class PgConnection {
       const cast = translation?.castTypes.get(index + 1);
       parameterTypes.push(declared !== 0 ? declared : cast === undefined ? 0 : castTypeOid(cast));
     }
+    const columnTypes =
+      parameterTypes.includes(0) && translation !== null ? await this.columnTypes(tokens) : [];
     this.statements.set(name, {
       tokens,
       classified,
       translation,
       shape,
       parameterTypes,
+      columnTypes,
       describedAsText: false,
     });
     parseComplete(this.out);
+  }
+
+  /**
+   * The types of the columns the statement's untyped parameters stand for (parameter-columns.ts), by
+   * parameter index (0: none known), from a describe of `SELECT those columns FROM the table` (its
+   * declared types). Only the types whose text input PostgreSQL checks or converts are taken:
+   * booleans, integers (as int8: SQLite's INTEGER holds 64 bits whatever it was declared), floats and
+   * timestamptz. Asked once per statement shape and connection (`columnTypesCache`, dropped when this
+   * connection changes the schema); a describe that fails gives none.
+   */
+  private async columnTypes(tokens: readonly Token[]): Promise<number[]> {
+    const found = parameterColumns(withPostgresForms(tokens));
+    if (found === null) return [];
+    const parameters = [...found.columns.keys()];
+    const probe = `SELECT ${parameters.map((parameter) => found.columns.get(parameter)).join(', ')} FROM ${found.table}`;
+    let declared = this.columnTypesCache.get(probe);
+    if (declared === undefined) {
+      const reply = await this.options.backend.describe(probe);
+      declared = reply.ok ? (reply.value.declaredTypes ?? []) : [];
+      if (this.columnTypesCache.size >= COLUMN_TYPES_CACHE_MAX) this.columnTypesCache.clear();
+      this.columnTypesCache.set(probe, declared);
+    }
+    const types: number[] = [];
+    parameters.forEach((parameter, index) => {
+      const oid = declaredTypeOid(declared[index] ?? '');
+      const taken = oid === null ? undefined : TYPED_BY_COLUMN.get(oid);
+      if (taken !== undefined) types[parameter - 1] = taken;
+    });
+    return Array.from({ length: types.length }, (_, index) => types[index] ?? 0);
+  }
+
+  /** A schema change through this connection may change the columns `columnTypes` looked at. */
+  private forgetColumnTypesOnDdl(classified: Classified): void {
+    if (classified.kind === 'sql' && ['CREATE', 'DROP', 'ALTER'].includes(classified.firstWord))
+      this.columnTypesCache.clear();
   }
 
   private bind(message: Extract<FrontendMessage, { type: 'Bind' }>): void {
@@ -1561,9 +1620,9 @@ export class PgConnection {
     const parameters = message.parameters.map((bytes, index) => {
       if (bytes === null) return null;
       const oid = statement.parameterTypes[index] as number;
-      return formatOf(formats, index) === 1
-        ? decodeBinaryParameter(bytes, oid, index + 1)
-        : decodeTextParameter(decodeUtf8(bytes), oid);
+      if (formatOf(formats, index) === 1) return decodeBinaryParameter(bytes, oid, index + 1);
+      // An untyped text parameter is read as its column's type, when the statement says which.
+      return decodeTextParameter(decodeUtf8(bytes), oid === 0 ? (statement.columnTypes[index] ?? 0) : oid);
     });
     this.portals.set(message.portal, {
       statement,

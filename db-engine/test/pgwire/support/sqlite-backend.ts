@@ -150,10 +150,15 @@ export class SqliteTestBackend implements SqlBackend {
     this.calls.describe += 1;
     try {
       const statement = this.database.prepare(sql);
-      const columns = statement.reader ? statement.columns().map((column) => column.name) : [];
+      const described = statement.reader ? statement.columns() : [];
       return {
         ok: true,
-        value: { parameterCount: parameterCount(sql), columns, readOnly: statement.readonly },
+        value: {
+          parameterCount: parameterCount(sql),
+          columns: described.map((column) => column.name),
+          readOnly: statement.readonly,
+          declaredTypes: described.map((column) => column.type ?? ''),
+        },
       };
     } catch (error) {
       return { ok: false, error: sqliteErrorToBackend(error) };

@@ -915,6 +915,8 @@ export class LocalCluster {
 
   /** Starts a rolling upgrade to `version`; the control loop runs it one step per round. */
   startUpgrade(version: string): void {
+    // The same upgrade asked for again (a second terminal, a retried command): follow it.
+    if (this.upgrade?.state === 'running' && this.upgrade.target === version) return;
     if (this.upgrade?.state === 'running')
       throw new UpgradeRunningError(
         `an upgrade to ${this.upgrade.target} is already running; wait for it (\`${commandFor(this.dataDir, 'status')}\`)`,
@@ -967,7 +969,16 @@ export class LocalCluster {
 
   async #executeUpgrade(upgrade: UpgradeRun, step: UpgradeStep): Promise<void> {
     if (step.kind === 'wait') {
-      upgrade.current = step.reason;
+      // A member stopped by an operator (kill-node, kill-zone) stays down until it is started: say so,
+      // or the upgrade would seem to wait for nothing.
+      const named = new Set(step.reason.split(/[\s,]+/));
+      const stopped = this.topology.storage
+        .map((node) => node.nodeId)
+        .filter((nodeId) => named.has(nodeId) && this.#processes.view(nodeId)?.state === 'down');
+      upgrade.current =
+        stopped.length === 0
+          ? step.reason
+          : `${step.reason}: ${stopped.join(', ')} ${stopped.length === 1 ? 'was' : 'were'} stopped by an operator; \`${commandFor(this.dataDir, `start-node ${stopped[0]}`)}\` lets the upgrade go on`;
       return;
     }
     const line =

@@ -31,6 +31,7 @@
  * Pure code over the lexer's tokens.
  */
 import { PgSqlError, type Token, tokenize } from './sql.js';
+import { closingIndex } from './statement-rewrites.js';
 
 function isSignificant(token: Token): boolean {
   return token.kind !== 'space' && token.kind !== 'comment' && token.kind !== 'semicolon';
@@ -116,14 +117,7 @@ function identityEnd(tokens: readonly Token[], index: number): number | null {
   if (keyword(tokens[as]) !== 'AS' || keyword(tokens[identity]) !== 'IDENTITY') return null;
   const open = nextSignificant(tokens, identity + 1);
   if (tokens[open]?.text !== '(') return identity + 1;
-  let depth = 0;
-  for (let close = open; close < tokens.length; close++) {
-    const text = (tokens[close] as Token).text;
-    if (text === '(') depth += 1;
-    if (text === ')') depth -= 1;
-    if (depth === 0) return close + 1;
-  }
-  throw new PgSqlError('42601', 'syntax error at end of input: an identity column’s options are not closed');
+  return closingParenthesis(tokens, open) + 1;
 }
 
 /** The tokens of one statement with the PostgreSQL forms above normalised. */
@@ -238,14 +232,10 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
 
 /** The index of the `)` closing the `(` at `open` (42601 when there is none). */
 function closingParenthesis(tokens: readonly Token[], open: number): number {
-  let depth = 0;
-  for (let index = open; index < tokens.length; index++) {
-    const text = (tokens[index] as Token).text;
-    if (text === '(') depth += 1;
-    if (text === ')') depth -= 1;
-    if (depth === 0) return index;
-  }
-  throw new PgSqlError('42601', 'syntax error at end of input: a parenthesis is not closed');
+  const close = closingIndex(tokens, open);
+  if (tokens[close]?.text !== ')' || close === open)
+    throw new PgSqlError('42601', 'syntax error at end of input: a parenthesis is not closed');
+  return close;
 }
 
 /**
@@ -352,28 +342,10 @@ const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Toke
     if (separators.join() === 'FOR' && hasText(s) && hasText(a)) return expression('substr($0, 1, $1)', s, a);
     return null;
   },
-  // `extract(field FROM x)` (and PostgreSQL's date_part('field', x)).
-  EXTRACT: ({ parts, separators }) => {
-    const field = parts[0] === undefined ? undefined : literalWord(parts[0]);
-    if (separators.join() !== 'FROM' || field === undefined || !hasText(parts[1])) return null;
-    const format = EXTRACT_FORMATS[field];
-    if (format === undefined) throw unsupportedField('EXTRACT', field, Object.keys(EXTRACT_FORMATS));
-    return expression(format, parts[1]);
-  },
-  DATE_PART: ({ parts, separators }) => {
-    const field = parts[0] === undefined ? undefined : literalWord(parts[0]);
-    if (separators.join() !== ',' || field === undefined || !hasText(parts[1])) return null;
-    const format = EXTRACT_FORMATS[field];
-    if (format === undefined) throw unsupportedField('date_part', field, Object.keys(EXTRACT_FORMATS));
-    return expression(format, parts[1]);
-  },
-  DATE_TRUNC: ({ parts, separators }) => {
-    const unit = parts[0] === undefined ? undefined : literalWord(parts[0]);
-    if (separators.join() !== ',' || unit === undefined || !hasText(parts[1])) return null;
-    const template = TRUNC_UNITS[unit];
-    if (template === undefined) throw unsupportedField('date_trunc', unit, Object.keys(TRUNC_UNITS));
-    return expression(template, parts[1]);
-  },
+  // `extract(field FROM x)` (and PostgreSQL's date_part('field', x)), `date_trunc('unit', x)`.
+  EXTRACT: (args) => fieldCall('EXTRACT', 'FROM', EXTRACT_FORMATS, args),
+  DATE_PART: (args) => fieldCall('date_part', ',', EXTRACT_FORMATS, args),
+  DATE_TRUNC: (args) => fieldCall('date_trunc', ',', TRUNC_UNITS, args),
   // GREATEST/LEAST: SQLite's scalar max/min (one argument would be the aggregate, so it is itself).
   // Unlike PostgreSQL's, a NULL argument makes the result NULL.
   GREATEST: ({ parts, separators }) => extremum('max', parts, separators),
@@ -383,6 +355,20 @@ const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Toke
   UUID_GENERATE_V4: ({ parts }) =>
     hasText(parts[0]) || parts.length > 1 ? null : expression(`(${UUID_V4})`),
 };
+
+/** `name(field <separator> x)`: the template of that field (0A000 listing them for another). */
+function fieldCall(
+  name: string,
+  separator: string,
+  templates: Readonly<Record<string, string>>,
+  { parts, separators }: Arguments,
+): Token[] | null {
+  const field = parts[0] === undefined ? undefined : literalWord(parts[0]);
+  if (separators.join() !== separator || field === undefined || !hasText(parts[1])) return null;
+  const template = templates[field];
+  if (template === undefined) throw unsupportedField(name, field, Object.keys(templates));
+  return expression(template, parts[1]);
+}
 
 function extremum(sqlite: 'max' | 'min', parts: Token[][], separators: readonly string[]): Token[] | null {
   if (separators.some((separator) => separator !== ',') || !parts.every(hasText)) return null;

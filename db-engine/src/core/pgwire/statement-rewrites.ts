@@ -313,7 +313,7 @@ function nextSignificantIndex(tokens: readonly Token[], from: number): number {
 }
 
 /** The index of the `)` closing the `(` at `open` (the last token when it is unclosed). */
-function closingIndex(tokens: readonly Token[], open: number): number {
+export function closingIndex(tokens: readonly Token[], open: number): number {
   let depth = 0;
   for (let index = open; index < tokens.length; index++) {
     const text = (tokens[index] as Token).text;

@@ -851,6 +851,9 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         ]);
         const named = { name: 'current-lock-timeout', text: "SELECT current_setting('lock_timeout') AS lt" };
         expect((await connection.query(named)).rows).toEqual([{ lt: '99' }]);
+        expect((await connection.query("SELECT current_setting('transaction_read_only') ro")).rows).toEqual([
+          { ro: 'off' },
+        ]);
         expect((await connection.query(named)).rows).toEqual([{ lt: '99' }]);
         await connection.query("SET NAMES 'UTF8'");
         await connection.query('SET SESSION AUTHORIZATION DEFAULT');

@@ -1424,9 +1424,9 @@ export class PgConnection {
         }
         if (classified.name === 'transaction_read_only') {
           return {
-            columns: [classified.name],
+            columns: [classified.resultColumn ?? classified.name],
             rows: [[this.transactionReadOnly() ? 'on' : 'off']],
-            tag: 'SHOW',
+            tag: classified.resultColumn === undefined ? 'SHOW' : 'SELECT 1',
           };
         }
         if (classified.resultColumn !== undefined) {

@@ -188,6 +188,18 @@ describe('storage nodes in status', () => {
     );
   });
 
+  it('says when up is still starting the cluster, or stopping it', () => {
+    const base = observation({ driver: { accepting: true } });
+    const header = (phase?: 'starting' | 'running' | 'stopping') =>
+      formatClusterStatus(
+        buildClusterStatus({ ...base, ...(phase === undefined ? {} : { phase }) }, String),
+      ).split('\n')[0];
+    expect(header('starting')).toMatch(/^cluster \S+ — starting {2}\(data: /);
+    expect(header('stopping')).toMatch(/^cluster \S+ — stopping {2}\(data: /);
+    expect(header()).toMatch(/^cluster \S+ {2}\(data: /);
+    expect(buildClusterStatus(base, String).phase).toBe('running');
+  });
+
   it('shows the embedded object store, and what its being down means', () => {
     const base = observation({ driver: { accepting: true } });
     const down = formatClusterStatus(

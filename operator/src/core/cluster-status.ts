@@ -271,8 +271,13 @@ export interface UpgradeView {
   readonly steps: readonly { readonly atMs: number; readonly message: string }[];
 }
 
+/** Where the cluster's own life is: `up` starting it, running, or stopping it. */
+export type ClusterPhase = 'starting' | 'running' | 'stopping';
+
 export interface ClusterObservation {
   readonly cluster: string;
+  /** Absent: running (platforms that do not say). */
+  readonly phase?: ClusterPhase;
   readonly dataDir: string;
   readonly endpoints: Readonly<Record<string, string>>;
   readonly writer: string;
@@ -311,6 +316,7 @@ export interface PgStatus {
 
 export interface ClusterStatus {
   readonly cluster: string;
+  readonly phase: ClusterPhase;
   readonly dataDir: string;
   readonly endpoints: Readonly<Record<string, string>>;
   readonly writer: string;
@@ -403,6 +409,7 @@ export function buildClusterStatus(
   );
   return {
     cluster: observation.cluster,
+    phase: observation.phase ?? 'running',
     dataDir: observation.dataDir,
     endpoints: observation.endpoints,
     writer: observation.writer,
@@ -467,7 +474,9 @@ export function formatClusterStatus(
   options: { readonly maxPgs?: number } = {},
 ): string {
   const lines: string[] = [];
-  lines.push(`cluster ${status.cluster}  (data: ${status.dataDir})`);
+  lines.push(
+    `cluster ${status.cluster}${status.phase === 'running' ? '' : ` — ${status.phase}`}  (data: ${status.dataDir})`,
+  );
   lines.push(
     `endpoints: read-write ${status.endpoints.readWrite}  read-only ${status.endpoints.readOnly}` +
       (status.endpoints.httpReadWrite === undefined

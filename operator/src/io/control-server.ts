@@ -108,6 +108,7 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
   const ports = cluster.ports;
   return {
     cluster: cluster.spec.name,
+    phase: cluster.phase,
     dataDir: cluster.dataDir,
     endpoints: {
       readWrite: `postgresql://127.0.0.1:${ports.readWrite}`,

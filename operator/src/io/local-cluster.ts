@@ -50,7 +50,7 @@ import {
   refreshPortClaims,
 } from '@northlight/protocol/io';
 import type { ClusterSpec } from '../core/cluster-spec.js';
-import type { VolumeObservation } from '../core/cluster-status.js';
+import type { ClusterPhase, VolumeObservation } from '../core/cluster-status.js';
 import {
   repairPolicyOf,
   SWITCHOVER_FENCE_TIMEOUT_MS,
@@ -287,6 +287,14 @@ export class LocalCluster {
   #stopping = false;
   /** The start's steps while they run (`stop` waits for them to reach a checkpoint). */
   #starting: Promise<void> | undefined;
+  /** The start finished (every member ready, endpoints open). */
+  #started = false;
+
+  /** Where the cluster's life is, for `status`. */
+  get phase(): ClusterPhase {
+    if (this.#stopping) return 'stopping';
+    return this.#started ? 'running' : 'starting';
+  }
   #stopped: Promise<void> | undefined;
   #stepping = false;
   #controlApi: { close(): Promise<void> } | undefined;
@@ -347,6 +355,7 @@ export class LocalCluster {
     this.#starting = this.#startSteps(basePort, controlApi);
     try {
       await this.#starting;
+      this.#started = true;
     } catch (error) {
       // A start that failed before it spawned anything (a busy port) has nothing to stop: saying
       // "stopping what was started" would tell the user something ran.

@@ -232,7 +232,7 @@ describe('translate', () => {
     expect(
       sqlite("SELECT version() AS v, f(version(), 1), current_user || 'x' FROM t WHERE u = current_user"),
     ).toBe(
-      "SELECT 'PostgreSQL 15.0 (northlight, SQLite dialect)' AS v, f('PostgreSQL 15.0 (northlight, SQLite dialect)', 1), 'ann' || 'x' FROM t WHERE u = 'ann'",
+      "SELECT 'PostgreSQL 15.0 (northlight, SQLite dialect)' AS v, f('PostgreSQL 15.0 (northlight, SQLite dialect)', 1) AS \"f\", 'ann' || 'x' FROM t WHERE u = 'ann'",
     );
     expect(sqlite('SELECT a FROM t ORDER BY a, pg_backend_pid()')).toBe('SELECT a FROM t ORDER BY a, 77');
     // In FROM, a one-row table named after the function (TypeORM's SELECT * FROM current_schema()).
@@ -539,7 +539,9 @@ describe('statement rewrites (what pgbench -i sends)', () => {
       /\(SELECT \(CAST\(\(CASE WHEN typeof\(\?1\).* AS x FROM northlight_series\) AS t$/,
     );
     // Not a FROM item: left to SQLite (no such function).
-    expect(sqlite('SELECT generate_series(1, 3)')).toBe('SELECT generate_series(1, 3)');
+    expect(sqlite('SELECT generate_series(1, 3) AS "generate_series"')).toBe(
+      'SELECT generate_series(1, 3) AS "generate_series"',
+    );
   });
 
   it('ignores storage parameters of CREATE TABLE and CREATE INDEX, and UNLOGGED', () => {
@@ -692,24 +694,49 @@ describe('PostgreSQL forms (postgres-forms.ts)', () => {
     expect(sqlite("SELECT a FROM t WHERE a ILIKE $1 OR a NOT ILIKE 'x%'")).toBe(
       "SELECT a FROM t WHERE a LIKE ?1 OR a NOT LIKE 'x%'",
     );
-    expect(sqlite("SELECT position('b' IN s)")).toBe("SELECT CAST(instr(( s), ('b' )) AS INTEGER)");
+    expect(sqlite("SELECT position('b' IN s)")).toBe(
+      'SELECT CAST(instr(( s), (\'b\' )) AS INTEGER) AS "position"',
+    );
     expect(
       sqlite('SELECT substring(s FROM 2 FOR 3), substring(s FROM 2), substring(s FOR 2), substring(s, 1, 2)'),
-    ).toBe('SELECT substr((s ), ( 2 ), ( 3)), substr((s ), ( 2)), substr((s ), 1, ( 2)), substring(s, 1, 2)');
-    expect(sqlite('SELECT extract(year FROM at), date_part($1, at)')).toBe(
-      "SELECT CAST(strftime('%Y', ( at)) AS INTEGER), date_part(?1, at)",
+    ).toBe(
+      'SELECT substr((s ), ( 2 ), ( 3)) AS "substring", substr((s ), ( 2)) AS "substring", substr((s ), 1, ( 2)) AS "substring", substring(s, 1, 2) AS "substring"',
     );
-    expect(sqlite("SELECT date_trunc('day', at)")).toBe("SELECT datetime(( at), 'start of day')");
+    expect(sqlite('SELECT extract(year FROM at), date_part($1, at)')).toBe(
+      'SELECT CAST(strftime(\'%Y\', ( at)) AS INTEGER) AS "extract", date_part(?1, at) AS "date_part"',
+    );
+    expect(sqlite("SELECT date_trunc('day', at)")).toBe(
+      'SELECT datetime(( at), \'start of day\') AS "date_trunc"',
+    );
     expect(sqlError(() => sqlite('SELECT extract(century FROM at)'))).toMatchObject({ sqlstate: '0A000' });
     expect(sqlError(() => sqlite("SELECT date_trunc('decade', at)"))).toMatchObject({ sqlstate: '0A000' });
     expect(sqlite('SELECT greatest(a, b), least(a), greatest(max(a), 1) FROM t')).toBe(
-      'SELECT max(a, b), (a), max(max(a), 1) FROM t',
+      'SELECT max(a, b) AS "greatest", (a) AS "least", max(max(a), 1) AS "greatest" FROM t',
     );
     expect(sqlite('SELECT gen_random_uuid(), uuid_generate_v4()')).toMatch(
       /^SELECT \(lower\(hex\(randomblob\(4\)\)/,
     );
     // A column or a qualified call of the same name is the user's.
     expect(sqlite('SELECT t.position, x.greatest(1) FROM t')).toBe('SELECT t.position, x.greatest(1) FROM t');
+  });
+
+  it('names a call that is a whole select-list item after its function, as PostgreSQL does', () => {
+    expect(
+      sqlite(
+        'SELECT COUNT(*), max(a) m, sum(b) AS s, row_number() OVER (ORDER BY a) FROM t ORDER BY count(*)',
+      ),
+    ).toBe(
+      'SELECT count(*) AS "count", max(a) m, sum(b) AS s, row_number() OVER (ORDER BY a) AS "row_number" FROM t ORDER BY count(*)',
+    );
+    expect(sqlite("SELECT date_trunc('day', at), random() FROM t GROUP BY date_trunc('day', at)")).toBe(
+      'SELECT datetime(( at), \'start of day\') AS "date_trunc", (random() / 18446744073709551616.0 + 0.5) AS "random" FROM t GROUP BY datetime(( at), \'start of day\')',
+    );
+    // Not a whole item, or no call: as written.
+    expect(
+      sqlite('SELECT DISTINCT(a), count(*) + 1, f(x)::text FROM t WHERE a IN (SELECT max(b) FROM u)'),
+    ).toBe(
+      'SELECT DISTINCT(a), count(*) + 1, CAST(f(x) AS TEXT) AS "f" FROM t WHERE a IN (SELECT max(b) FROM u)',
+    );
   });
 
   it('random() is a float in [0, 1); nested block comments become a space', () => {

@@ -202,7 +202,9 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
       const open = nextSignificant(tokens, index + 1);
       const close = nextSignificant(tokens, open + 1);
       if (tokens[close]?.text === ')') {
+        const named = wholeSelectItem(out, tokens, close + 1);
         out.push(...tokenize(RANDOM_FLOAT)); // (sql.ts imports this module: tokenize only once it has loaded)
+        if (named) out.push(...tokenize(' AS "random"'));
         index = close + 1;
         continue;
       }
@@ -219,7 +221,10 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
       const close = closingParenthesis(tokens, open);
       const replaced = call(splitArguments(tokens.slice(open + 1, close)), token.text);
       if (replaced !== null) {
+        const named = wholeSelectItem(out, tokens, close + 1);
         out.push(...replaced);
+        // Named as PostgreSQL names the call it was (`SELECT date_trunc(…)` has a column date_trunc).
+        if (named) out.push(...tokenize(` AS "${token.text.toLowerCase()}"`));
         index = close + 1;
         continue;
       }
@@ -228,6 +233,67 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
     index += 1;
   }
   return out;
+}
+
+/** Clause words: the nearest one before a select-list item, at its depth, is SELECT. */
+const CLAUSES = new Set([
+  'SELECT',
+  'FROM',
+  'WHERE',
+  'GROUP',
+  'HAVING',
+  'ORDER',
+  'LIMIT',
+  'OFFSET',
+  'VALUES',
+  'SET',
+  'RETURNING',
+  'BY',
+  'ON',
+  'WINDOW',
+  'INTO',
+  'USING',
+]);
+const ITEM_ENDS = new Set([
+  'FROM',
+  'WHERE',
+  'GROUP',
+  'HAVING',
+  'ORDER',
+  'LIMIT',
+  'WINDOW',
+  'INTO',
+  'UNION',
+  'EXCEPT',
+  'INTERSECT',
+]);
+
+/**
+ * Whether an expression written next (after `out`, ending before `end` in `tokens`) is a whole item of
+ * a select list: what comes before it is SELECT or a comma of that list, and after it a comma or
+ * the list's end.
+ */
+function wholeSelectItem(out: readonly Token[], tokens: readonly Token[], end: number): boolean {
+  const after = tokens[nextSignificant(tokens, end)];
+  if (after !== undefined && after.text !== ',' && after.text !== ')' && !ITEM_ENDS.has(keyword(after)))
+    return false;
+  if (after?.text === ')') return false;
+  let depth = 0;
+  let first = true;
+  for (let index = out.length - 1; index >= 0; index--) {
+    const token = out[index] as Token;
+    if (!isSignificant(token)) continue;
+    if (first) {
+      first = false;
+      if (keyword(token) !== 'SELECT' && token.text !== ',') return false;
+    }
+    if (token.text === ')') depth += 1;
+    else if (token.text === '(') {
+      if (depth === 0) return false;
+      depth -= 1;
+    } else if (depth === 0 && CLAUSES.has(keyword(token))) return keyword(token) === 'SELECT';
+  }
+  return false;
 }
 
 /** The index of the `)` closing the `(` at `open` (42601 when there is none). */

@@ -33,6 +33,7 @@ import { POSTGRES_ONLY, postgresOnlyStatement } from '../postgres-only.js';
 import { catalogQuery } from './catalog.js';
 import { withPostgresForms } from './postgres-forms.js';
 import {
+  closingIndex,
   rewriteStatement,
   withoutStorageParameters,
   withPrimaryKeyNotNull,
@@ -1422,8 +1423,13 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
   };
   let parameterCount = 0;
   let index = 0;
+  let pendingAlias: { readonly at: number; readonly name: string } | null = null;
   while (index < tokens.length) {
     const token = tokens[index] as Token;
+    if (pendingAlias !== null && index >= pendingAlias.at) {
+      state.parts.push(` AS ${quotedIdentifier(pendingAlias.name)}`);
+      pendingAlias = null;
+    }
     if (token.kind === 'parameter') {
       const number = Number(token.value);
       if (!Number.isSafeInteger(number) || number < 1 || number > PARAMETER_NUMBER_MAX) {
@@ -1493,11 +1499,65 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
           "SQLite's functions are listed by SELECT name FROM pragma_function_list.",
         );
       }
+      // A call that is a whole select-list item is named after its function, as PostgreSQL names it
+      // (`SELECT count(*) FROM t` has a column `count`; SQLite would call it `count(*)`).
+      if (pendingAlias === null && !UNNAMED_CALLS.has(upper) && startsSelectItem(state.position)) {
+        const end = callItemEnd(tokens, index);
+        if (end !== null && endsSelectItem(tokens, end))
+          pendingAlias = {
+            at: end,
+            name: token.kind === 'identifier' ? token.text.toLowerCase() : token.text,
+          };
+      }
     }
     emit(state, token, token.text);
     index += 1;
   }
+  if (pendingAlias !== null) state.parts.push(` AS ${quotedIdentifier(pendingAlias.name)}`);
   return { sql: state.parts.join('').trim(), parameterCount, castTypes: state.castTypes };
+}
+
+/** Words followed by `(` that are no function call to name a column after. */
+const UNNAMED_CALLS = new Set([
+  'CAST',
+  'DISTINCT',
+  'ALL',
+  'NOT',
+  'SELECT',
+  'VALUES',
+  'IN',
+  'ANY',
+  'SOME',
+  'AND',
+  'OR',
+  'AS',
+  'ON',
+  'USING',
+]);
+
+/**
+ * The index just after a call starting with the name at `index` — its arguments, and an `OVER (…)`,
+ * `OVER name` or `FILTER (…)` after them — or null when `index` starts no call.
+ */
+function callItemEnd(tokens: readonly Token[], index: number): number | null {
+  const open = nextSignificant(tokens, index + 1);
+  if (open < 0 || tokens[open]?.text !== '(') return null;
+  let close = closingIndex(tokens, open);
+  for (;;) {
+    if (tokens[close]?.text !== ')') return null;
+    const after = nextSignificant(tokens, close + 1);
+    const clause = after < 0 ? '' : word(tokens[after]);
+    if (clause !== 'OVER' && clause !== 'FILTER') return close + 1;
+    const next = nextSignificant(tokens, after + 1);
+    if (next < 0) return null;
+    if (tokens[next]?.text === '(') close = closingIndex(tokens, next);
+    else if (
+      clause === 'OVER' &&
+      (tokens[next]?.kind === 'identifier' || tokens[next]?.kind === 'quoted-identifier')
+    )
+      return next + 1;
+    else return null;
+  }
 }
 
 /** A cast parameter's type (PostgreSQL's name, from `CastTarget.pgName`) as an OID (0 when unknown). */

@@ -596,14 +596,23 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         const { rows, fields } = await connection.query(
           'SELECT at, local, now() AS t, at::text AS raw FROM pg_clock WHERE at <= now()',
         );
-        expect(fields.map((field) => field.dataTypeID)).toEqual([1184, 1114, 25, 25]);
-        const row = rows[0] as { at: Date; local: Date; t: string; raw: string };
+        // now() is a timestamptz as PostgreSQL types it (named as a whole item, or by its alias).
+        expect(fields.map((field) => field.dataTypeID)).toEqual([1184, 1114, 1184, 25]);
+        const row = rows[0] as { at: Date; local: Date; t: Date; raw: string };
         expect(row.at).toBeInstanceOf(Date);
         expect(row.at.getTime()).toBeGreaterThanOrEqual(before);
         expect(row.at.getTime()).toBeLessThanOrEqual(after);
         // The stored text is SQLite's UTC CURRENT_TIMESTAMP; PostgreSQL's output adds the offset.
         expect(row.raw).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
-        expect(row.t).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+        expect(row.t).toBeInstanceOf(Date);
+        expect(row.t.getTime()).toBeGreaterThanOrEqual(row.at.getTime());
+        const health = await connection.query('SELECT NOW(), localtimestamp, now()::text AS txt');
+        expect(health.fields.map((field) => [field.name, field.dataTypeID])).toEqual([
+          ['now', 1184],
+          ['localtimestamp', 1114],
+          ['txt', 25],
+        ]);
+        expect(health.rows[0]?.now).toBeInstanceOf(Date);
       } finally {
         await connection.end();
       }

@@ -852,7 +852,12 @@ export class PgConnection {
     );
     if (!reply.ok) throw new StatementError(reply.error);
     for (const [position, outcome] of reply.value.entries()) {
-      await this.sendResult(batch[position] as Token[], this.buffer(outcome, null, []), [], true);
+      await this.sendResult(
+        batch[position] as Token[],
+        this.buffer(outcome, null, [], translations[position]?.resultTypes),
+        [],
+        true,
+      );
     }
   }
 
@@ -931,6 +936,7 @@ export class PgConnection {
     outcome: StatementOutcome,
     forcedOid: number | null,
     resultFormats: readonly FormatCode[],
+    resultTypes?: ReadonlyMap<string, string>,
   ): BufferedResult {
     const bytes = approximateBytes(outcome.rows);
     if (bytes > this.options.limits.resultBytesMax) {
@@ -943,7 +949,13 @@ export class PgConnection {
     const oids = outcome.columns.map((_, column) => {
       if (forcedOid !== null) return forcedOid;
       const values = outcome.rows.map((row) => row[column] ?? null);
-      return resultColumnOid(outcome.declaredTypes?.[column], values, formatOf(resultFormats, column));
+      const name = outcome.columns[column] as string;
+      const hinted =
+        resultTypes?.has(name) === true && outcome.columns.filter((other) => other === name).length === 1
+          ? resultTypes.get(name)
+          : undefined;
+      const declared = outcome.declaredTypes?.[column] || hinted;
+      return resultColumnOid(declared, values, formatOf(resultFormats, column));
     });
     return { columns: outcome.columns, rows: outcome.rows, changes: outcome.changes, oids };
   }
@@ -1030,7 +1042,7 @@ export class PgConnection {
       this.transactionStatements += 1;
       const reply = await this.withSignal((signal) => transaction.run(statement, signal, this.lockWaitMs()));
       if (!reply.ok) throw new StatementError(reply.error);
-      return this.buffer(reply.value, forcedOid, resultFormats);
+      return this.buffer(reply.value, forcedOid, resultFormats, translation.resultTypes);
     }
     const readOnly =
       this.defaultReadOnly() || (prepared?.shape?.readOnly ?? looksReadOnly(classified.firstWord));
@@ -1038,7 +1050,7 @@ export class PgConnection {
       this.options.backend.run([statement], { readOnly, signal, lockWaitMs: this.lockWaitMs() }),
     );
     if (!reply.ok) throw new StatementError(reply.error);
-    return this.buffer(reply.value[0] as StatementOutcome, forcedOid, resultFormats);
+    return this.buffer(reply.value[0] as StatementOutcome, forcedOid, resultFormats, translation.resultTypes);
   }
 
   /**

@@ -604,6 +604,12 @@ export interface Translation {
   readonly parameterCount: number;
   /** Types given by casts of parameters (`$1::int8`), by parameter number. */
   readonly castTypes: ReadonlyMap<number, string>;
+  /**
+   * Declared types for result columns SQLite cannot type, by column name: a clock function that is a
+   * whole select-list item (`SELECT now()` → `now`: timestamptz), as PostgreSQL types it. Used only
+   * where the backend reports no declared type and one column has that name.
+   */
+  readonly resultTypes?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -1199,6 +1205,25 @@ function isWholeSelectItem(position: TranslationPosition, tokens: readonly Token
   return next.text === ',' || next.kind === 'semicolon' || selectListEnd.has(word(next));
 }
 
+/**
+ * The alias that ends a select-list item just after `end` (`… AS name`, `… "Name"`, `… name`), as the
+ * column will be named, or undefined when something else follows or this is not a select-list item.
+ */
+function itemAlias(position: TranslationPosition, tokens: readonly Token[], end: number): string | undefined {
+  if (!startsSelectItem(position)) return undefined;
+  let at = nextSignificant(tokens, end);
+  if (at < 0) return undefined;
+  if (word(tokens[at]) === 'AS') at = nextSignificant(tokens, at + 1);
+  const alias = tokens[at];
+  if (alias === undefined || (alias.kind !== 'identifier' && alias.kind !== 'quoted-identifier'))
+    return undefined;
+  if (alias.kind === 'identifier' && selectListEnd.has(word(alias))) return undefined;
+  if (!endsSelectItem(tokens, at + 1)) return undefined;
+  return alias.kind === 'quoted-identifier'
+    ? alias.text.slice(1, -1).replaceAll('""', '"')
+    : alias.text.toLowerCase();
+}
+
 /** Words that are constants, not names: `NULL::int` is named after its type, as a literal is. */
 const constantWords = new Set(['NULL', 'TRUE', 'FALSE']);
 
@@ -1212,6 +1237,7 @@ interface TranslationState {
   readonly parts: string[];
   readonly position: TranslationPosition;
   readonly castTypes: Map<number, string>;
+  readonly resultTypes: Map<string, string>;
   primary: Primary | null;
   /** The name before a `.` just emitted (`t.x::int` casts `t.x`). */
   qualifier: Primary | null;
@@ -1415,6 +1441,7 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
     parts: [],
     position: { depth: 0, inSelectList: false, previous: null },
     castTypes: new Map(),
+    resultTypes: new Map(),
     primary: null,
     qualifier: null,
     windowed: null,
@@ -1478,9 +1505,15 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
           .slice(index, clockEnd)
           .filter((candidate) => candidate.kind === 'identifier')
           .find((candidate) => word(candidate) !== 'PG_CATALOG') as Token;
-        const alias = isWholeSelectItem(state.position, tokens, clockEnd)
-          ? ` AS ${name.text.toLowerCase()}`
-          : '';
+        const whole = isWholeSelectItem(state.position, tokens, clockEnd);
+        const alias = whole ? ` AS ${name.text.toLowerCase()}` : '';
+        // The column's type, under its name (the function's, or the alias the item gives it).
+        const column = whole ? name.text.toLowerCase() : itemAlias(state.position, tokens, clockEnd);
+        if (column !== undefined)
+          state.resultTypes.set(
+            column,
+            word(name) === 'LOCALTIMESTAMP' ? 'timestamp' : 'timestamp with time zone',
+          );
         // The name primary a following `::` casts, and names the column after (`now()::text` → now).
         emit(state, { kind: 'identifier', text: name.text.toLowerCase() }, `CURRENT_TIMESTAMP${alias}`);
         index = clockEnd;
@@ -1514,7 +1547,12 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
     index += 1;
   }
   if (pendingAlias !== null) state.parts.push(` AS ${quotedIdentifier(pendingAlias.name)}`);
-  return { sql: state.parts.join('').trim(), parameterCount, castTypes: state.castTypes };
+  return {
+    sql: state.parts.join('').trim(),
+    parameterCount,
+    castTypes: state.castTypes,
+    ...(state.resultTypes.size > 0 ? { resultTypes: state.resultTypes } : {}),
+  };
 }
 
 /** Words followed by `(` that are no function call to name a column after. */

@@ -335,7 +335,14 @@ export class LocalCluster {
       this.#versions.set(node.nodeId, recordedVersions.get(node.nodeId) ?? options.spec.storage.version);
     this.#processes = new LocalProcesses((name, code, signal) => {
       if (this.#stopping) return;
-      this.#note(`${name} exited (${signal ?? `code ${code}`}); see ${this.logFile(name)}`);
+      // An engine exits 3 when fenced: a switchover's old writer, or one a newer writer replaced. That
+      // is the end of its term, not a crash (the control plane starts it again as a replica).
+      const fenced = code === 3 && this.topology.engines.some((engine) => engine.name === name);
+      this.#note(
+        fenced
+          ? `${name} stopped: fenced (a newer writer took the volume, or a switchover); it comes back as a replica`
+          : `${name} exited (${signal ?? `code ${code}`}); see ${this.logFile(name)}`,
+      );
     });
   }
 

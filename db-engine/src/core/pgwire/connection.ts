@@ -1578,7 +1578,8 @@ export class PgConnection {
     let declared = this.columnTypesCache.get(probe);
     if (declared === undefined) {
       const reply = await this.options.backend.describe(probe);
-      declared = reply.ok ? (reply.value.declaredTypes ?? []) : [];
+      if (!reply.ok) return []; // not kept: it may answer once the schema has changed
+      declared = reply.value.declaredTypes ?? [];
       if (this.columnTypesCache.size >= COLUMN_TYPES_CACHE_MAX) this.columnTypesCache.clear();
       this.columnTypesCache.set(probe, declared);
     }

@@ -41,7 +41,7 @@ import { PageCache } from './page-cache.js';
 import { type GroupSink, type PageRecord, type PageSource, RedoVfs } from './redo-vfs.js';
 import { resultFingerprint } from './result-fingerprint.js';
 import { type KernelRefusal, type SqlError, sqlErrorFromRefusal, sqlErrorFromSqlite } from './sql-errors.js';
-import { loadSqliteWasm, type SqliteWasm } from './sqlite-wasm.js';
+import { loadSqliteWasm, registerUnicodeCase, type SqliteWasm } from './sqlite-wasm.js';
 
 export interface SqlSessionOptions {
   readonly pageSource: PageSource;
@@ -255,6 +255,7 @@ export class SqlSession {
     const rc = wasm.set_authorizer(db, (_pApp, action, p3, p4) => this.#authorize(action, p3, p4), 0);
     assert(rc === SQLITE_OK, `sqlite3_set_authorizer failed: ${rc}`);
     wasm.progress_handler(db, PROGRESS_STEPS, () => this.#onProgress(), 0);
+    registerUnicodeCase(wasm, db);
   }
 
   /**

@@ -28,6 +28,26 @@ export interface SqliteWasm {
     authorizer: (pApp: number, action: number, p3: number, p4: number, p5: number, p6: number) => number,
     pApp: number,
   ): number;
+  /**
+   * Registers a scalar SQL function; `xFunc` gets the context and the address of its argument
+   * pointers (wa-sqlite's libfunction).
+   */
+  create_function(
+    db: number,
+    name: string,
+    nArg: number,
+    eTextRep: number,
+    pApp: number,
+    xFunc: ((context: number, argumentCount: number, argumentsPointer: number) => void) | null,
+    xStep: null,
+    xFinal: null,
+  ): number;
+  _sqlite3_value_type(value: number): number;
+  _sqlite3_value_text(value: number): number;
+  _sqlite3_value_bytes(value: number): number;
+  _sqlite3_result_null(context: number): void;
+  _sqlite3_result_text(context: number, pointer: number, bytes: number, destructor: number): void;
+  _sqlite3_result_error_nomem(context: number): void;
   /** Calls `handler` every `nOps` virtual-machine steps; a non-zero return interrupts the statement. */
   progress_handler(db: number, nOps: number, handler: ((pApp: number) => number) | null, pApp: number): void;
   _getSqliteFree(): number;
@@ -81,4 +101,57 @@ export async function loadSqliteWasm(): Promise<SqliteWasm> {
   // The builds target the web: without `wasmBinary` the glue tries to fetch() a file: URL and aborts.
   const wasmPath = fileURLToPath(import.meta.resolve('@journeyapps/wa-sqlite/dist/wa-sqlite.wasm'));
   return (await ModuleFactory({ wasmBinary: readFileSync(wasmPath) })) as SqliteWasm;
+}
+
+const SQLITE_UTF8 = 1;
+const SQLITE_DETERMINISTIC = 0x800;
+const SQLITE_INNOCUOUS = 0x200000;
+const SQLITE_NULL_TYPE = 5;
+/** SQLITE_TRANSIENT: SQLite copies the result before the call returns. */
+const SQLITE_TRANSIENT = -1;
+
+/**
+ * `lower(x)` and `upper(x)` over all of Unicode, as PostgreSQL's (in a UTF-8 database) are: SQLite's
+ * built-in ones change only ASCII letters, so `lower('ÄÖ')` stayed `ÄÖ` and `WHERE lower(email) =
+ * lower($1)` missed accented addresses. Registered on each connection the kernel opens, overriding
+ * the built-ins (deterministic, so they may stand in indexes and generated columns). NULL stays NULL;
+ * another value is read as text first, as the built-ins read it.
+ */
+export function registerUnicodeCase(wasm: SqliteWasm, db: number): void {
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  const register = (name: string, convert: (text: string) => string) => {
+    const rc = wasm.create_function(
+      db,
+      name,
+      1,
+      SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+      0,
+      (context, _count, argumentsPointer) => {
+        const value = wasm.HEAP32[argumentsPointer >> 2]!;
+        if (wasm._sqlite3_value_type(value) === SQLITE_NULL_TYPE) {
+          wasm._sqlite3_result_null(context);
+          return;
+        }
+        const pointer = wasm._sqlite3_value_text(value);
+        const length = wasm._sqlite3_value_bytes(value);
+        const bytes = encoder.encode(
+          convert(decoder.decode(wasm.HEAPU8.subarray(pointer, pointer + length))),
+        );
+        const out = wasm._sqlite3_malloc(bytes.length + 1);
+        if (out === 0) {
+          wasm._sqlite3_result_error_nomem(context);
+          return;
+        }
+        wasm.HEAPU8.set(bytes, out);
+        wasm._sqlite3_result_text(context, out, bytes.length, SQLITE_TRANSIENT);
+        wasm._sqlite3_free(out);
+      },
+      null,
+      null,
+    );
+    if (rc !== 0) throw new Error(`registering ${name}() failed: ${rc}`);
+  };
+  register('lower', (text) => text.toLowerCase());
+  register('upper', (text) => text.toUpperCase());
 }

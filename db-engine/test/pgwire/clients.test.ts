@@ -740,6 +740,10 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         expect(functions.rows).toHaveLength(1);
         // A call as a whole select-list item is named after its function: rows[0].count, as node-postgres
         // code written for PostgreSQL reads it.
+        // lower()/upper() over all of Unicode, as PostgreSQL's.
+        expect((await connection.query("SELECT lower('ÄÖ Émile') AS l, upper('zoë') AS u")).rows).toEqual([
+          { l: 'äö émile', u: 'ZOË' },
+        ]);
         const counted = await connection.query('SELECT COUNT(*), max(name) FROM orm_events');
         expect(counted.fields.map((field) => field.name)).toEqual(['count', 'max']);
         expect(String(counted.rows[0]?.count)).toBe('2');

@@ -37,6 +37,11 @@ interface SqliteDatabase {
   exec(sql: string): void;
   pragma(sql: string): unknown;
   defaultSafeIntegers(on: boolean): void;
+  function(
+    name: string,
+    options: { deterministic: boolean },
+    implementation: (value: unknown) => unknown,
+  ): void;
   close(): void;
 }
 const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => SqliteDatabase;
@@ -140,6 +145,14 @@ export class SqliteTestBackend implements SqlBackend {
     this.database = new Database(options.path ?? ':memory:');
     this.database.defaultSafeIntegers(true);
     this.database.pragma('journal_mode = WAL');
+    // As the engine's kernel registers them (src/kernel/sqlite-wasm.ts registerUnicodeCase).
+    for (const [name, convert] of [
+      ['lower', (text: string) => text.toLowerCase()],
+      ['upper', (text: string) => text.toUpperCase()],
+    ] as const)
+      this.database.function(name, { deterministic: true }, (value: unknown) =>
+        value === null ? null : convert(String(value)),
+      );
   }
 
   close(): void {

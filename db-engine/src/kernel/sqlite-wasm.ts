@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ModuleFactory from '@journeyapps/wa-sqlite/dist/wa-sqlite.mjs';
+import { PG_ARRAY_FUNCTION, pgArrayToJson } from '../core/pg-array.js';
 
 /** The exports of the synchronous build that the kernel uses. */
 export interface SqliteWasm {
@@ -48,6 +49,7 @@ export interface SqliteWasm {
   _sqlite3_result_null(context: number): void;
   _sqlite3_result_text(context: number, pointer: number, bytes: number, destructor: number): void;
   _sqlite3_result_error_nomem(context: number): void;
+  _sqlite3_result_error(context: number, message: number, bytes: number): void;
   /** Calls `handler` every `nOps` virtual-machine steps; a non-zero return interrupts the statement. */
   progress_handler(db: number, nOps: number, handler: ((pApp: number) => number) | null, pApp: number): void;
   _getSqliteFree(): number;
@@ -118,6 +120,8 @@ const SQLITE_TRANSIENT = -1;
  * another value is read as text first, as the built-ins read it.
  */
 export function registerUnicodeCase(wasm: SqliteWasm, db: number): void {
+  // One connection per wasm instance only: wa-sqlite keeps a function's callback by its name, so the
+  // same name registered on a second connection (the declared-types shadow) drops the first's.
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
   const register = (name: string, convert: (text: string) => string) => {
@@ -135,9 +139,22 @@ export function registerUnicodeCase(wasm: SqliteWasm, db: number): void {
         }
         const pointer = wasm._sqlite3_value_text(value);
         const length = wasm._sqlite3_value_bytes(value);
-        const bytes = encoder.encode(
-          convert(decoder.decode(wasm.HEAPU8.subarray(pointer, pointer + length))),
-        );
+        let converted: string;
+        try {
+          converted = convert(decoder.decode(wasm.HEAPU8.subarray(pointer, pointer + length)));
+        } catch (error) {
+          const message = encoder.encode((error as Error).message);
+          const text = wasm._sqlite3_malloc(message.length + 1);
+          if (text === 0) {
+            wasm._sqlite3_result_error_nomem(context);
+            return;
+          }
+          wasm.HEAPU8.set(message, text);
+          wasm._sqlite3_result_error(context, text, message.length);
+          wasm._sqlite3_free(text);
+          return;
+        }
+        const bytes = encoder.encode(converted);
         const out = wasm._sqlite3_malloc(bytes.length + 1);
         if (out === 0) {
           wasm._sqlite3_result_error_nomem(context);
@@ -154,4 +171,10 @@ export function registerUnicodeCase(wasm: SqliteWasm, db: number): void {
   };
   register('lower', (text) => text.toLowerCase());
   register('upper', (text) => text.toUpperCase());
+  // `x = ANY($1)` with an array parameter (postgres-forms.ts): the array literal as JSON, for json_each.
+  register(PG_ARRAY_FUNCTION, (text) => {
+    const json = pgArrayToJson(text);
+    if (json instanceof Error) throw json;
+    return json;
+  });
 }

@@ -740,6 +740,26 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         expect(functions.rows).toHaveLength(1);
         // A call as a whole select-list item is named after its function: rows[0].count, as node-postgres
         // code written for PostgreSQL reads it.
+        // A JavaScript array as a parameter: id = ANY($1), as node-postgres code writes it.
+        const picked = await connection.query(
+          'SELECT name FROM orm_events WHERE name = ANY($1) ORDER BY name',
+          [['beta', 'gamma', 'it\'s "quoted"']],
+        );
+        expect(picked.rows).toEqual([{ name: 'beta' }]);
+        const none = await connection.query('SELECT count(*) AS n FROM orm_events WHERE name <> ALL($1)', [
+          ['Alpha', 'beta'],
+        ]);
+        expect(String(none.rows[0]?.n)).toBe('0');
+        expect(
+          await connection
+            .query("SELECT 1 FROM orm_events WHERE name = ANY('{x')")
+            .catch((error: unknown) => error),
+        ).toMatchObject(
+          // PostgreSQL's words; the SQLSTATE is the engine's mapping (the test backend has its own).
+          kind === 'engine'
+            ? { code: '22P02', message: expect.stringMatching(/^malformed array literal/) }
+            : { message: expect.stringMatching(/malformed array literal/) },
+        );
         // lower()/upper() over all of Unicode, as PostgreSQL's.
         expect((await connection.query("SELECT lower('ÄÖ Émile') AS l, upper('zoë') AS u")).rows).toEqual([
           { l: 'äö émile', u: 'ZOË' },

@@ -720,6 +720,20 @@ describe('PostgreSQL forms (postgres-forms.ts)', () => {
     expect(sqlite('SELECT t.position, x.greatest(1) FROM t')).toBe('SELECT t.position, x.greatest(1) FROM t');
   });
 
+  it('= ANY(…) and <> ALL(…) are IN and NOT IN: arrays as parameters or literals, ARRAY[…], subqueries', () => {
+    expect(sqlite('SELECT * FROM t WHERE id = ANY($1) AND k <> ALL($2)')).toBe(
+      'SELECT * FROM t WHERE id  IN (SELECT value FROM json_each(northlight_pg_array((?1)))) AND k  NOT IN (SELECT value FROM json_each(northlight_pg_array((?2))))',
+    );
+    expect(sqlite("SELECT * FROM t WHERE id = SOME(ARRAY[1, 2]) OR n != ALL('{a,b}')")).toBe(
+      "SELECT * FROM t WHERE id  IN (1, 2) OR n  NOT IN (SELECT value FROM json_each(northlight_pg_array(('{a,b}'))))",
+    );
+    expect(sqlite('SELECT * FROM t WHERE id = ANY (SELECT u FROM v)')).toBe(
+      'SELECT * FROM t WHERE id  IN (SELECT u FROM v)',
+    );
+    // Other comparisons with a quantifier are SQLite's (an error there), not rewritten.
+    expect(sqlite('SELECT * FROM t WHERE id < ANY($1)')).toBe('SELECT * FROM t WHERE id < ANY(?1)');
+  });
+
   it('names a call that is a whole select-list item after its function, as PostgreSQL does', () => {
     expect(
       sqlite(

@@ -30,6 +30,8 @@
  *
  * Pure code over the lexer's tokens.
  */
+
+import { PG_ARRAY_FUNCTION } from '../pg-array.js';
 import { PgSqlError, type Token, tokenize } from './sql.js';
 import { closingIndex } from './statement-rewrites.js';
 
@@ -209,6 +211,17 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
         continue;
       }
     }
+    if (
+      (upper === 'ANY' || upper === 'SOME' || upper === 'ALL') &&
+      tokens[nextSignificant(tokens, index + 1)]?.text === '('
+    ) {
+      const membership = arrayMembership(out, tokens, index, upper);
+      if (membership !== null) {
+        out.push(...membership.tokens);
+        index = membership.end;
+        continue;
+      }
+    }
     if (upper === 'ILIKE') {
       // SQLite's LIKE already ignores the case of ASCII letters.
       out.push({ kind: 'identifier', text: 'LIKE' });
@@ -233,6 +246,45 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
     index += 1;
   }
   return out;
+}
+
+/**
+ * `x = ANY(a)` / `x = SOME(a)` and `x <> ALL(a)` (`!=` too): membership in an array, which SQLite
+ * writes `x IN (…)` / `x NOT IN (…)`. `a` may be a subquery (`IN (SELECT …)`), an `ARRAY[…]`
+ * constructor (`IN (…)`), or an array value — a parameter (node-postgres sends a JavaScript array as
+ * the literal `{1,2,3}`), a string literal, a column: its elements, read by the kernel's
+ * `northlight_pg_array` (src/kernel/sqlite-wasm.ts) into JSON for json_each. The operator is taken
+ * off `out`; null when the operator before is another (`< ANY`, `= ALL`: left to SQLite).
+ */
+function arrayMembership(
+  out: Token[],
+  tokens: readonly Token[],
+  index: number,
+  quantifier: string,
+): { tokens: Token[]; end: number } | null {
+  const last = out.findLastIndex(isSignificant);
+  const before = out.slice(0, last).findLastIndex(isSignificant);
+  const one = out[last]?.text;
+  const two = before >= 0 && before === last - 1 ? `${out[before]?.text}${one}` : undefined;
+  const negated = two === '<>' || two === '!=';
+  if (quantifier === 'ALL' ? !negated : one !== '=' || two === '!=' || two === '<=' || two === '>=')
+    return null;
+  const open = nextSignificant(tokens, index + 1);
+  const close = closingParenthesis(tokens, open);
+  const inner = tokens.slice(open + 1, close);
+  const words = inner.filter(isSignificant);
+  let list: Token[];
+  if (keyword(words[0]) === 'SELECT' || keyword(words[0]) === 'WITH') list = withPostgresForms(inner);
+  else if (keyword(words[0]) === 'ARRAY' && words[1]?.text === '[' && words.at(-1)?.text === ']') {
+    const from = inner.indexOf(words[1] as Token) + 1;
+    const to = inner.lastIndexOf(words.at(-1) as Token);
+    list = withPostgresForms(inner.slice(from, to));
+  } else list = expression(`SELECT value FROM json_each(${PG_ARRAY_FUNCTION}($0))`, withPostgresForms(inner));
+  out.splice(negated ? before : last);
+  return {
+    tokens: [...tokenize(negated ? ' NOT IN (' : ' IN ('), ...list, ...tokenize(')')],
+    end: close + 1,
+  };
 }
 
 /** Clause words: the nearest one before a select-list item, at its depth, is SELECT. */

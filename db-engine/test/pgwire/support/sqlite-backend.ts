@@ -8,6 +8,7 @@
  * `rollbackTo` (SQLite's own SAVEPOINTs, named by depth).
  */
 import { createRequire } from 'node:module';
+import { PG_ARRAY_FUNCTION, pgArrayToJson } from '../../../src/core/pg-array.js';
 import type {
   BackendError,
   BackendReply,
@@ -153,6 +154,12 @@ export class SqliteTestBackend implements SqlBackend {
       this.database.function(name, { deterministic: true }, (value: unknown) =>
         value === null ? null : convert(String(value)),
       );
+    this.database.function(PG_ARRAY_FUNCTION, { deterministic: true }, (value: unknown) => {
+      if (value === null) return null;
+      const json = pgArrayToJson(String(value));
+      if (json instanceof Error) throw json;
+      return json;
+    });
   }
 
   close(): void {

@@ -1549,7 +1549,9 @@ export class PgConnection {
       parameterTypes.push(declared !== 0 ? declared : cast === undefined ? 0 : castTypeOid(cast));
     }
     const columnTypes =
-      parameterTypes.includes(0) && translation !== null ? await this.columnTypes(tokens) : [];
+      parameterTypes.includes(0) && translation !== null
+        ? await this.columnTypes(translation.normalizedTokens ?? withPostgresForms(tokens))
+        : [];
     this.statements.set(name, {
       tokens,
       classified,
@@ -1570,8 +1572,8 @@ export class PgConnection {
    * timestamptz. Asked once per statement shape and connection (`columnTypesCache`, dropped when this
    * connection changes the schema); a describe that fails gives none.
    */
-  private async columnTypes(tokens: readonly Token[]): Promise<number[]> {
-    const found = parameterColumns(withPostgresForms(tokens));
+  private async columnTypes(normalized: readonly Token[]): Promise<number[]> {
+    const found = parameterColumns(normalized);
     if (found === null) return [];
     const parameters = [...found.columns.keys()];
     const probe = `SELECT ${parameters.map((parameter) => found.columns.get(parameter)).join(', ')} FROM ${found.table}`;

@@ -610,6 +610,8 @@ export interface Translation {
    * where the backend reports no declared type and one column has that name.
    */
   readonly resultTypes?: ReadonlyMap<string, string>;
+  /** The statement's tokens with PostgreSQL's spellings normalised (postgres-forms.ts), when translated. */
+  readonly normalizedTokens?: readonly Token[];
 }
 
 /**
@@ -1430,10 +1432,10 @@ export function translate(statementTokens: readonly Token[], facts: SessionFacts
       castTypes: new Map(),
     };
   }
-  return translateTokens(
-    withSeriesSubqueries(withPrimaryKeyNotNull(withoutStorageParameters(tokens))),
-    facts,
-  );
+  return {
+    ...translateTokens(withSeriesSubqueries(withPrimaryKeyNotNull(withoutStorageParameters(tokens))), facts),
+    normalizedTokens: tokens,
+  };
 }
 
 function translateTokens(tokens: readonly Token[], facts: SessionFacts): Translation {

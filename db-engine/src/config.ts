@@ -4,7 +4,7 @@
  * flag and the variable. Run `tsx db-engine/src/main.ts --help` for the list.
  */
 import { asNodeId, type NodeId, NorthlightError } from '@northlight/protocol';
-import type { PeerAddress } from '@northlight/protocol/io';
+import { INTERNAL_TOKEN_RULE, isValidInternalToken, type PeerAddress } from '@northlight/protocol/io';
 
 export const ENGINE_PAGE_SIZE_BYTES = 4096;
 
@@ -410,10 +410,8 @@ export function parseEngineConfig(
   if ((pgTlsCert === undefined) !== (pgTlsKey === undefined))
     problems.push(`${named('pgTlsCert')} and ${named('pgTlsKey')} go together`);
   const internalToken = raw('internalToken');
-  if (internalToken !== undefined && !/^[\x21-\x7e]{16,1024}$/.test(internalToken))
-    problems.push(
-      `${named('internalToken')} must be 16 to 1,024 printable ASCII characters without spaces (e.g. openssl rand -base64 24)`,
-    );
+  if (internalToken !== undefined && !isValidInternalToken(internalToken))
+    problems.push(`${named('internalToken')} ${INTERNAL_TOKEN_RULE}`);
   const config: EngineConfig = {
     nodeId: asNodeId(isIdentifier(nodeId) ? nodeId : 'invalid'),
     dataDir,

@@ -65,7 +65,7 @@ export async function runWriter(
     directory: '.',
     pagesPerPg: config.segmentSizeBytes / ENGINE_PAGE_SIZE_BYTES,
     nodes: config.storage.map((node) => ({ nodeId: node.nodeId, zone: node.zone })),
-    provisioner: new HttpSegmentProvisioner(config.storage),
+    provisioner: new HttpSegmentProvisioner(config.storage, config.internalToken),
   });
   if (config.placementUrl !== undefined)
     directory.setAdvisor(new HttpPlacementAdvisor(config.placementUrl, logger));

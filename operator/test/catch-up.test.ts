@@ -365,7 +365,7 @@ class ExecutorRig {
   world(): RepairWorld {
     return {
       writerUrl: this.#url,
-      writerHeaders: {},
+      internalHeaders: {},
       nodes: NODES.map((nodeId) => ({
         nodeId,
         zone: nodeId.split('-')[1]!,

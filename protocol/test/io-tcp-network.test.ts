@@ -20,8 +20,9 @@ import {
   type NodeId,
 } from '@northlight/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
+import { transportKey } from '../src/io/internal-auth.js';
 import { StaticPeerDirectory, TcpNetworkEndpoint, type TcpNetworkOptions } from '../src/io/tcp-network.js';
-import { encodeTransportHello } from '../src/io/transport-hello.js';
+import { encodeTransportHello, transportProof } from '../src/io/transport-hello.js';
 import { closedSocket, RecordingLogger, rawConnect, waitFor } from './io-helpers.js';
 
 const A = asNodeId('storage-a');
@@ -289,6 +290,102 @@ describe('TcpNetworkEndpoint', () => {
     await expect(start(B, directory, { listenPort: a.endpoint.listenPort })).rejects.toMatchObject({
       code: 'NL_CONFIG_INVALID',
     });
+  });
+});
+
+describe("TcpNetworkEndpoint with a transport key (the cluster's internal token)", () => {
+  const key = transportKey('the-cluster-token-0123456789');
+  const otherKey = transportKey('another-clusters-token-0123456789');
+
+  it('carries frames between endpoints that hold the same key, both ways', async () => {
+    const directory = new StaticPeerDirectory();
+    const a = await start(A, directory, { transportKey: key });
+    const b = await start(B, directory, { transportKey: key });
+    b.endpoint.onMessage((from, message) => b.endpoint.send(from, ack(sequenceOf(message))));
+    for (let sequence = 0; sequence < 200; sequence++) a.endpoint.send(B, numberedFrame(sequence));
+    await waitFor(() => a.received.length === 200, 'acks');
+    expect(a.received.every((entry) => entry.from === B)).toBe(true);
+    expect(a.endpoint.counters().authFailures + b.endpoint.counters().authFailures).toBe(0);
+    expect(a.endpoint.counters().outboundConnectionsEstablished).toBe(1);
+  });
+
+  it('refuses a peer with another key, one without a key, and one asking for proof when it has none', async () => {
+    for (const [dialerKey, acceptorKey, reason] of [
+      [otherKey, key, "the peer's proof of the cluster's internal token is wrong"],
+      [undefined, key, "the peer runs without the cluster's internal token"],
+      [key, undefined, "the peer requires the cluster's internal token and this process has none"],
+    ] as const) {
+      const directory = new StaticPeerDirectory();
+      const acceptor = await start(
+        B,
+        directory,
+        acceptorKey === undefined ? {} : { transportKey: acceptorKey },
+      );
+      const dialer = await start(A, directory, dialerKey === undefined ? {} : { transportKey: dialerKey });
+      dialer.endpoint.send(B, numberedFrame(1));
+      await waitFor(
+        () => acceptor.endpoint.counters().authFailures >= 1 || dialer.endpoint.counters().authFailures >= 1,
+        'a refusal',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(acceptor.received, reason).toEqual([]);
+      expect(acceptor.endpoint.counters().inboundConnectionsEstablished, reason).toBe(0);
+      expect(dialer.endpoint.counters().outboundConnectionsEstablished, reason).toBe(0);
+      const warned = [...acceptor.logger.at('warn'), ...dialer.logger.at('warn')].map((line) =>
+        String(line.fields.reason),
+      );
+      expect(
+        warned.some((line) => line.startsWith(reason)),
+        `${reason} in ${warned.join(' | ')}`,
+      ).toBe(true);
+      acceptor.endpoint.close();
+      dialer.endpoint.close();
+    }
+  });
+
+  it('accepts no frame from a raw client that replays a real hello and proof or sends a forged one', async () => {
+    const directory = new StaticPeerDirectory();
+    const b = await start(B, directory, { transportKey: key });
+    // A forged proof after a well-formed version-2 hello.
+    const forger = await rawConnect(b.endpoint.listenPort);
+    sockets.push(forger);
+    forger.write(encodeTransportHello(A, new Uint8Array(32).fill(1)));
+    forger.write(new Uint8Array(32).fill(2));
+    forger.write(numberedFrame(1));
+    await closedSocket(forger);
+    // A replay: the proof a real dialer sent on another connection does not fit this one's nonces.
+    const dialerHello = encodeTransportHello(A, new Uint8Array(32).fill(3));
+    const replayed = transportProof(
+      key,
+      'dialer',
+      dialerHello,
+      encodeTransportHello(B, new Uint8Array(32).fill(4)),
+    );
+    const replayer = await rawConnect(b.endpoint.listenPort);
+    sockets.push(replayer);
+    replayer.write(dialerHello);
+    replayer.write(replayed);
+    replayer.write(numberedFrame(2));
+    await closedSocket(replayer);
+    // A version-1 hello (no proof at all) straight into frames.
+    const plain = await rawConnect(b.endpoint.listenPort);
+    sockets.push(plain);
+    plain.write(concat(encodeTransportHello(A), numberedFrame(3)));
+    await closedSocket(plain);
+    expect(b.received).toEqual([]);
+    expect(b.endpoint.counters().authFailures).toBe(3);
+    expect(b.endpoint.counters().inboundConnectionsEstablished).toBe(0);
+  });
+
+  it('gives a silent client that sent its hello but no proof the handshake deadline, nothing more', async () => {
+    const directory = new StaticPeerDirectory();
+    const b = await start(B, directory, { transportKey: key, handshakeTimeoutMs: 200 });
+    const silent = await rawConnect(b.endpoint.listenPort);
+    sockets.push(silent);
+    silent.write(encodeTransportHello(A, new Uint8Array(32).fill(5)));
+    await closedSocket(silent);
+    expect(b.endpoint.counters().handshakeErrors).toBe(1);
+    expect(b.received).toEqual([]);
   });
 });
 

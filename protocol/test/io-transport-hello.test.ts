@@ -6,11 +6,18 @@
 import { asNodeId, crc32c, NorthlightError } from '@northlight/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { transportKey } from '../src/io/internal-auth.js';
 import {
   decodeTransportHello,
   encodeTransportHello,
+  proofsEqual,
+  readTransportHello,
   TRANSPORT_HELLO_BYTES,
+  TRANSPORT_HELLO_V2_BYTES,
+  TRANSPORT_NONCE_BYTES,
+  TRANSPORT_PROOF_BYTES,
   TransportHelloReader,
+  transportProof,
 } from '../src/io/transport-hello.js';
 
 function codeOf(run: () => unknown): string {
@@ -92,11 +99,120 @@ describe('transport hello', () => {
 
   it('names another version NL_DECODE_UNKNOWN_VERSION and a short input NL_DECODE_TRUNCATED', () => {
     const hello = encodeTransportHello(asNodeId('storage-a'));
-    const version2 = hello.slice();
-    version2[7] = 0x32;
-    expect(codeOf(() => new TransportHelloReader().push(version2.subarray(0, 8)))).toBe(
+    const version3 = hello.slice();
+    version3[7] = 0x33;
+    expect(codeOf(() => new TransportHelloReader().push(version3.subarray(0, 8)))).toBe(
       'NL_DECODE_UNKNOWN_VERSION',
     );
     expect(codeOf(() => decodeTransportHello(hello.subarray(0, 79)))).toBe('NL_DECODE_TRUNCATED');
+    const v2 = encodeTransportHello(asNodeId('storage-a'), new Uint8Array(TRANSPORT_NONCE_BYTES));
+    expect(codeOf(() => decodeTransportHello(v2.subarray(0, TRANSPORT_HELLO_V2_BYTES - 1)))).toBe(
+      'NL_DECODE_TRUNCATED',
+    );
+  });
+});
+
+describe('transport hello, version 2 (an endpoint that authenticates)', () => {
+  const nonce = Uint8Array.from({ length: TRANSPORT_NONCE_BYTES }, (_, index) => index + 1);
+
+  it('lays out magic, length, id, flags, reserved zeros, nonce and CRC32C', () => {
+    const hello = encodeTransportHello(asNodeId('storage-a'), nonce);
+    expect(hello.length).toBe(TRANSPORT_HELLO_V2_BYTES);
+    expect(Buffer.from(hello.subarray(0, 8)).toString('latin1')).toBe('NLHELLO2');
+    expect(hello[8]).toBe(9);
+    expect(Buffer.from(hello.subarray(10, 19)).toString('latin1')).toBe('storage-a');
+    expect(hello.subarray(19, 76).every((byte) => byte === 0)).toBe(true);
+    expect(hello[76]).toBe(0x01);
+    expect([...hello.subarray(77, 80)]).toEqual([0, 0, 0]);
+    expect([...hello.subarray(80, 112)]).toEqual([...nonce]);
+    expect(new DataView(hello.buffer, hello.byteOffset, hello.byteLength).getUint32(112, true)).toBe(
+      crc32c(hello.subarray(0, 112)),
+    );
+    expect(readTransportHello(hello)).toEqual({
+      nodeId: 'storage-a',
+      authenticates: true,
+      bytes: hello,
+    });
+    expect(readTransportHello(encodeTransportHello(asNodeId('storage-a'))).authenticates).toBe(false);
+  });
+
+  it('is read whole or cut at any point, with frames after it, by the same reader as version 1', () => {
+    const hello = encodeTransportHello(asNodeId('engine-1'), nonce);
+    const trailing = Uint8Array.of(9, 8, 7);
+    const stream = Buffer.concat([hello, trailing]);
+    for (let cut = 0; cut <= TRANSPORT_HELLO_V2_BYTES; cut++) {
+      const reader = new TransportHelloReader();
+      const first = reader.push(stream.subarray(0, cut));
+      const second = reader.push(stream.subarray(cut));
+      expect(first + second).toBe(TRANSPORT_HELLO_V2_BYTES);
+      expect(reader.hello?.bytes).toEqual(hello);
+      expect(reader.hello?.authenticates).toBe(true);
+    }
+    // Byte by byte too.
+    const reader = new TransportHelloReader();
+    let taken = 0;
+    for (const byte of stream) taken += reader.push(Uint8Array.of(byte));
+    expect(taken).toBe(TRANSPORT_HELLO_V2_BYTES);
+    expect(reader.nodeId).toBe('engine-1');
+  });
+
+  it('refuses every single-bit corruption with a NorthlightError', () => {
+    const hello = encodeTransportHello(asNodeId('storage-node-with-a-longish-name.zone-b'), nonce);
+    const outcomes = new Set<string>();
+    for (let bit = 0; bit < TRANSPORT_HELLO_V2_BYTES * 8; bit++) {
+      const corrupted = hello.slice();
+      corrupted[bit >> 3]! ^= 1 << (bit & 7);
+      outcomes.add(codeOf(() => decodeTransportHello(corrupted)));
+    }
+    // A flipped version bit may make it a version-1 hello, which then fails its own checks.
+    expect(outcomes.has('accepted')).toBe(false);
+    expect([...outcomes].every((code) => code.startsWith('NL_DECODE_'))).toBe(true);
+  });
+
+  it('refuses other flags and non-zero reserved bytes even with a right CRC', () => {
+    for (const [offset, value] of [
+      [76, 0x00],
+      [76, 0x03],
+      [77, 0x01],
+      [79, 0x80],
+    ] as const) {
+      const hello = encodeTransportHello(asNodeId('storage-a'), nonce);
+      hello[offset] = value;
+      new DataView(hello.buffer).setUint32(112, crc32c(hello.subarray(0, 112)), true);
+      expect(
+        codeOf(() => decodeTransportHello(hello)),
+        `byte ${offset} = ${value}`,
+      ).toBe('NL_DECODE_INVALID');
+    }
+  });
+
+  it('proofs depend on the key, the role and every byte of both hellos', () => {
+    const key = new Uint8Array(32).fill(7);
+    const dialer = encodeTransportHello(asNodeId('engine-1'), nonce);
+    const acceptor = encodeTransportHello(
+      asNodeId('storage-a'),
+      nonce.map((byte) => byte ^ 0xff),
+    );
+    const proof = transportProof(key, 'dialer', dialer, acceptor);
+    expect(proof.length).toBe(TRANSPORT_PROOF_BYTES);
+    expect(proofsEqual(proof, transportProof(key, 'dialer', dialer, acceptor))).toBe(true);
+    expect(proofsEqual(proof, transportProof(key, 'acceptor', dialer, acceptor))).toBe(false);
+    expect(proofsEqual(proof, transportProof(key, 'dialer', acceptor, dialer))).toBe(false);
+    const otherKey = key.slice();
+    otherKey[0] = 8;
+    expect(proofsEqual(proof, transportProof(otherKey, 'dialer', dialer, acceptor))).toBe(false);
+    const otherNonce = dialer.slice();
+    otherNonce[100]! ^= 1;
+    expect(proofsEqual(proof, transportProof(key, 'dialer', otherNonce, acceptor))).toBe(false);
+    expect(proofsEqual(proof, proof.subarray(0, 31))).toBe(false);
+  });
+
+  it('derives the transport key from the token, not as the token', () => {
+    const token = 'a-token-of-sixteen-or-more';
+    const key = transportKey(token);
+    expect(key.length).toBe(32);
+    expect(Buffer.from(key).toString('latin1')).not.toContain(token);
+    expect(transportKey(token)).toEqual(key);
+    expect(transportKey(`${token}x`)).not.toEqual(key);
   });
 });

@@ -4,7 +4,7 @@
  * collected and reported at once, each naming the flag and the variable, in one
  * `NorthlightError('NL_CONFIG_INVALID')`, so an operator fixes a manifest in one pass.
  *
- * Secrets: the S3 secret access key is read from the environment only — a command line is visible to
+ * Secrets: the S3 secret access key and the internal token are read from the environment only — a command line is visible to
  * every user of the machine (`ps`) — and `describeConfig` replaces it before the config is logged.
  *
  * Forms accepted: `--flag value` and `--flag=value`; sizes as plain bytes or with a binary suffix
@@ -23,7 +23,7 @@ import {
   type Result,
   type Zone,
 } from '@northlight/protocol';
-import type { PeerAddress } from '@northlight/protocol/io';
+import { INTERNAL_TOKEN_RULE, isValidInternalToken, type PeerAddress } from '@northlight/protocol/io';
 import {
   HYDRATION_BYTES_PER_SECOND_MAX,
   HYDRATION_BYTES_PER_SECOND_MIN,
@@ -95,6 +95,11 @@ export interface StorageNodeConfig {
   readonly s3Prefix: string;
   /** Bandwidth limit of this node's hydrations, bytes per second (0: none; a hydrate request may change it). */
   readonly hydrationBytesPerSecond: number;
+  /**
+   * The cluster's internal token (protocol's internal-auth.ts): the admin API's bearer token and the
+   * transport's key. Undefined: both are open to anyone who reaches the ports.
+   */
+  readonly internalToken: string | undefined;
 }
 
 export interface ConfigOption {
@@ -138,6 +143,11 @@ export const CONFIG_OPTIONS = {
   s3SecretAccessKey: option('s3-secret-access-key', 'S3 secret access key (environment only)', {
     envOnly: true,
   }),
+  internalToken: option(
+    'internal-token',
+    "the cluster's internal token (environment only): the admin routes but /healthz, /readyz and /metrics require it as a bearer token, and transport peers must prove they hold it (unset: both answer anyone)",
+    { envOnly: true },
+  ),
   logLevel: option('log-level', 'debug, info, warn or error', { defaultValue: 'info' }),
   pageSizeBytes: option('page-size-bytes', 'page size: a power of two, 512 B … 64 KiB', {
     defaultValue: String(DEFAULT_PAGE_SIZE_BYTES),
@@ -290,6 +300,12 @@ export function parseStorageNodeConfigResult(
     0,
   );
   const objectStore = readObjectStore(flags, raw, report, field);
+  // A secret given as a flag was already reported; it must not be used even so.
+  const internalToken = flags.has('internalToken')
+    ? undefined
+    : field('internalToken', (text) =>
+        isValidInternalToken(text) ? valid(text) : invalid(INTERNAL_TOKEN_RULE),
+      );
   if (problems.length > 0) return { ok: false, error: problems };
   return {
     ok: true,
@@ -313,6 +329,7 @@ export function parseStorageNodeConfigResult(
       pageCacheBytes: pageCacheBytes!,
       recordCacheBytes: recordCacheBytes!,
       hydrationBytesPerSecond: hydrationBytesPerSecond!,
+      internalToken,
     },
   };
 }
@@ -331,10 +348,11 @@ export function parseStorageNodeConfig(argv: readonly string[], env: Environment
   );
 }
 
-/** The config as plain data for a start-up log line, with the secret replaced. */
+/** The config as plain data for a start-up log line, with the secrets replaced. */
 export function describeConfig(config: StorageNodeConfig): Record<string, unknown> {
   return {
     ...config,
+    internalToken: config.internalToken === undefined ? undefined : '[redacted]',
     peers: Object.fromEntries([...config.peers].map(([id, address]) => [id, formatAddress(address)])),
     objectStore:
       config.objectStore === undefined
@@ -365,7 +383,7 @@ function isRequired(key: OptionKey): boolean {
 const identifierRule = 'must match [a-z0-9][a-z0-9._-]{0,62}';
 
 function quoteFor(key: OptionKey, value: RawValue): string {
-  return key === 's3SecretAccessKey' ? '[redacted]' : JSON.stringify(value.text);
+  return CONFIG_OPTIONS[key].envOnly === true ? '[redacted]' : JSON.stringify(value.text);
 }
 
 /** Splits argv into flag values; unknown flags, missing values, repeats and positionals are problems. */

@@ -28,6 +28,7 @@ import {
   NodeRandom,
   StaticPeerDirectory,
   TcpNetworkEndpoint,
+  transportKey,
 } from '@northlight/protocol/io';
 import { configHelpText, describeConfig, parseStorageNodeConfig, type StorageNodeConfig } from './config.js';
 import { StorageNodeCore } from './core/storage-node-core.js';
@@ -231,8 +232,45 @@ async function run(argv: readonly string[]): Promise<number> {
     bindings: { nodeId: config.nodeId, zone: config.zone },
   });
   logger.log('info', 'starting', { config: describeConfig(config) });
+  if (config.internalToken === undefined)
+    logger.log(
+      'warn',
+      'no internal token: the admin API and the transport answer anyone who reaches their ports (segments can be dropped, pages read, records appended)',
+      {
+        action:
+          "set NORTHLIGHT_INTERNAL_TOKEN to the cluster's token on every storage node and engine (`northlight up` and the operator do)",
+      },
+    );
   const signals = new StopSignals(logger);
   return Promise.race([startAndServe(config, logger, signals), signals.deadline()]);
+}
+
+/** A refused admin request is counted; the log gets one line per 10 s at most, with the count since. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+class RefusalLog {
+  readonly #logger: Logger;
+  readonly #count: () => void;
+  #unlogged = 0;
+  #loggedAtMs = Number.NEGATIVE_INFINITY;
+
+  constructor(logger: Logger, count: () => void) {
+    this.#logger = logger;
+    this.#count = count;
+  }
+
+  refused(remoteAddress: string | undefined): void {
+    this.#count();
+    this.#unlogged++;
+    const nowMs = performance.now();
+    if (nowMs - this.#loggedAtMs < REFUSAL_LOG_INTERVAL_MS) return;
+    this.#loggedAtMs = nowMs;
+    this.#logger.log('warn', 'admin request refused: missing or wrong internal token', {
+      from: remoteAddress ?? 'unknown',
+      refusedSinceLastLine: this.#unlogged,
+    });
+    this.#unlogged = 0;
+  }
 }
 
 /** Starts the node, serves until a signal, stops: the exit code. */
@@ -276,11 +314,13 @@ async function startAndServe(
     listenPort: config.port,
     directory,
     logger,
+    ...(config.internalToken === undefined ? {} : { transportKey: transportKey(config.internalToken) }),
   });
   if (startup.aborted) return stopDuringStartup(logger, signals, { lock, network });
   signals.phase = 'recovery';
   disk = new LockCheckedDisk(new NodeDisk(config.dataDir), lock);
   const metrics = new PrometheusStorageMetrics();
+  const authRefusals = new RefusalLog(logger, () => metrics.addHttpAuthFailure());
   metrics.trackTransport(network);
   const env: Environment = {
     clock: new NodeClock(),
@@ -342,6 +382,8 @@ async function startAndServe(
     host: config.listenHost,
     port: config.adminPort,
     logger,
+    internalToken: config.internalToken,
+    authRefused: (remoteAddress) => authRefusals.refused(remoteAddress),
     readiness: () => {
       const status = core.status();
       return status.ready ? { ready: true } : { ready: false, reason: `core is ${status.state}` };
@@ -383,6 +425,7 @@ async function startAndServe(
           () =>
             openSnapshot(source.url, pgId, source.segmentId, {
               bytesPerSecond: core.hydrationBytesPerSecond,
+              internalToken: config.internalToken,
             }),
           `${source.segmentId} at ${source.url}`,
         );

@@ -6,7 +6,9 @@
 // 500 NL_INTERNAL with no stack trace (the stack goes to the log); PUT …/membership passes a valid
 // membership to the lifecycle and answers 200 { changed }, 409 for a stale epoch, 404 for an unknown
 // segment and 400 for anything malformed; /metrics serves the Prometheus text
-// with the storage metric names. A fuzz run of random methods, paths, queries, headers and bodies never
+// with the storage metric names. With the cluster's internal token every route but the probes and
+// /metrics answers 401 NL_AUTH_FAILED without it (a wrong one, Basic, none; unknown routes too, before
+// any body is read), and a peer snapshot carries it. A fuzz run of random methods, paths, queries, headers and bodies never
 // gets a 5xx, and every error it gets is the typed JSON body.
 import { asEpoch, asLsn, NorthlightError } from '@northlight/protocol';
 import fc from 'fast-check';
@@ -455,6 +457,96 @@ describe('admin server', () => {
     await expect(startAdminServer({ ...options, port: first.port })).rejects.toMatchObject({
       code: 'NL_CONFIG_INVALID',
     });
+  });
+
+  it('with an internal token, takes it on every route but the probes and /metrics, checked before the body', async () => {
+    const token = 'a-cluster-token-0123456789';
+    const refusedFrom: Array<string | undefined> = [];
+    const drops: string[] = [];
+    const { app } = await build({
+      internalToken: token,
+      authRefused: (from) => refusedFrom.push(from),
+      lifecycle: {
+        ...UNCALLED_LIFECYCLE,
+        drop: async (_pgId, segmentId) => {
+          drops.push(segmentId);
+          return { dropped: true };
+        },
+      },
+    });
+    for (const url of ['/healthz', '/readyz', '/metrics', '/metrics?x=1'])
+      expect((await app.inject({ method: 'GET', url })).statusCode, url).toBe(200);
+    const guarded: Array<{ method: 'GET' | 'POST' | 'DELETE' | 'PUT'; url: string; payload?: string }> = [
+      { method: 'GET', url: '/v1/status' },
+      { method: 'GET', url: '/v1/segments/pg3-seg1' },
+      { method: 'GET', url: '/v1/segments/3/pg3-seg1/snapshot' },
+      { method: 'DELETE', url: '/v1/segments/3/pg3-seg1' },
+      { method: 'POST', url: '/v1/backup' },
+      { method: 'PUT', url: '/v1/segments/3/pg3-seg1/membership', payload: 'x'.repeat(100_000) },
+      { method: 'GET', url: '/no/such/route' },
+      { method: 'GET', url: '/healthz/../v1/status' },
+    ];
+    for (const headers of [
+      {},
+      { authorization: 'Bearer wrong-token-0123456789' },
+      { authorization: `Basic ${Buffer.from(`x:${token}`).toString('base64')}` },
+      { authorization: `Bearer ${token}x` },
+    ]) {
+      for (const request of guarded) {
+        const response = await app.inject({ ...request, headers });
+        const what = `${request.method} ${request.url} ${JSON.stringify(headers)}`;
+        expect(response.statusCode, what).toBe(401);
+        expect(response.headers['www-authenticate'], what).toBe('Bearer realm="northlight-internal"');
+        expectTypedError(response.json(), 'NL_AUTH_FAILED');
+        expect(response.body, what).not.toContain(token);
+      }
+    }
+    expect(drops).toEqual([]);
+    expect(refusedFrom.length).toBe(4 * guarded.length);
+    const authorized = { authorization: `Bearer ${token}` };
+    expect((await app.inject({ method: 'GET', url: '/v1/status', headers: authorized })).statusCode).toBe(
+      200,
+    );
+    const dropped = await app.inject({
+      method: 'DELETE',
+      url: '/v1/segments/3/pg3-seg1',
+      headers: authorized,
+    });
+    expect(dropped.statusCode).toBe(200);
+    expect(drops).toEqual(['pg3-seg1']);
+  });
+
+  it('hands the token to a peer snapshot source, and a source that wants one refuses a receiver without it', async () => {
+    const token = 'a-cluster-token-0123456789';
+    const server = await startAdminServer({
+      host: '127.0.0.1',
+      port: 0,
+      logger: new RecordingLogger(),
+      readiness: () => true,
+      statusProvider: () => status,
+      metrics: new PrometheusStorageMetrics({ defaultMetrics: false }),
+      internalToken: token,
+      lifecycle: {
+        ...UNCALLED_LIFECYCLE,
+        snapshot: async (_pgId, _segmentId, sink) => {
+          await sink(new Uint8Array(1000).fill(7));
+          return { parts: 1 };
+        },
+      },
+    });
+    try {
+      const base = `http://127.0.0.1:${server.port}`;
+      let received = 0;
+      for await (const slice of await openSnapshot(base, 3, 'pg3-seg1', { internalToken: token }))
+        received += slice.length;
+      expect(received).toBe(1000);
+      await expect(openSnapshot(base, 3, 'pg3-seg1')).rejects.toMatchObject({ code: 'NL_AUTH_FAILED' });
+      await expect(
+        openSnapshot(base, 3, 'pg3-seg1', { internalToken: 'another-token-0123456789' }),
+      ).rejects.toMatchObject({ code: 'NL_AUTH_FAILED' });
+    } finally {
+      await server.close();
+    }
   });
 
   it('never answers a random request with a 5xx, and every error is the typed JSON body', async () => {

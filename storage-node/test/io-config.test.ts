@@ -257,6 +257,30 @@ describe('storage node configuration', () => {
     ]);
   });
 
+  it('takes the internal token from the environment only, checks its form, and never echoes it', () => {
+    const token = 'Zm9vYmFyYmF6cXV4cXV1eDEyMw==';
+    expect(parseStorageNodeConfig(required, {}).internalToken).toBeUndefined();
+    const config = parseStorageNodeConfig(required, { NORTHLIGHT_INTERNAL_TOKEN: token });
+    expect(config.internalToken).toBe(token);
+    expect(JSON.stringify(describeConfig(config))).not.toContain(token);
+    expect(describeConfig(config)).toMatchObject({ internalToken: '[redacted]' });
+    const onFlag = problemsOf([...required, `--internal-token=${token}`]);
+    expect(onFlag).toEqual([
+      '--internal-token is not accepted on the command line (any user can read it with ps); set NORTHLIGHT_INTERNAL_TOKEN',
+    ]);
+    for (const bad of [
+      'too-short',
+      'has a space in it, far too',
+      'ünïcødé-token-0123456789',
+      'x'.repeat(1025),
+    ]) {
+      const problems = problemsOf(required, { NORTHLIGHT_INTERNAL_TOKEN: bad });
+      expect(problems, bad).toEqual([
+        '--internal-token / NORTHLIGHT_INTERNAL_TOKEN: must be 16 to 1,024 printable ASCII characters without spaces (e.g. openssl rand -base64 24) ([redacted] from NORTHLIGHT_INTERNAL_TOKEN)',
+      ]);
+    }
+  });
+
   it('refuses S3 settings without a bucket', () => {
     expect(
       problemsOf([...required, '--s3-region=eu-west-1'], { NORTHLIGHT_S3_ENDPOINT: 'http://s3:9000' }),

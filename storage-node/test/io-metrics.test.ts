@@ -72,6 +72,7 @@ function zeroCounters(): TransportCounters {
     inboundConnectionsRefused: 0,
     decodeErrors: 0,
     handshakeErrors: 0,
+    authFailures: 0,
     queuedBytes: 0,
     queuedMessages: 0,
     openConnections: 0,
@@ -112,6 +113,8 @@ describe('PrometheusStorageMetrics', () => {
     metrics.observePageReadLatencyMs(2);
     metrics.setSegmentCounts({ serving: 3, hydrating: 1 });
     metrics.setSegmentCounts({ serving: 4 });
+    metrics.addHttpAuthFailure();
+    metrics.addHttpAuthFailure();
     const { samples } = parse(await metrics.metricsText());
     expect(Object.fromEntries([...samples].filter(([key]) => !key.includes('_latency_')))).toEqual({
       [name('appended_bytes_total')]: 4_153,
@@ -123,6 +126,7 @@ describe('PrometheusStorageMetrics', () => {
       [name('gossip_fetched_records_total')]: 9,
       [`${name('gossip_pulls_total')}{direction="sent"}`]: 2,
       [`${name('gossip_pulls_total')}{direction="served"}`]: 1,
+      [name('http_auth_failures_total')]: 2,
       [name('repaired_pages_total')]: 1,
       [name('materialization_lag_lsns')]: 12,
       [name('materialized_pages_total')]: 6,

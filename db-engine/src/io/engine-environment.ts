@@ -11,6 +11,7 @@ import {
   NodeRandom,
   StaticPeerDirectory,
   TcpNetworkEndpoint,
+  transportKey,
 } from '@northlight/protocol/io';
 import type { EngineConfig } from '../config.js';
 
@@ -30,6 +31,7 @@ export async function engineEnvironment(
     listenPort: config.port,
     directory: peers,
     logger,
+    ...(config.internalToken === undefined ? {} : { transportKey: transportKey(config.internalToken) }),
   });
   const env: Environment = {
     clock: new NodeClock(),

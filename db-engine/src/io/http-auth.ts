@@ -20,9 +20,11 @@
  * Comparisons run in time independent of where the inputs differ (SHA-256 of both sides, then
  * `timingSafeEqual`), so the answer time does not leak the secret byte by byte.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { internalRefusal, parseAuthorization, secretsEqual } from '@northlight/protocol/io';
 import type { FastifyInstance } from 'fastify';
 import type { EngineConfig } from '../config.js';
+
+export { internalAuthorization, parseAuthorization, secretsEqual } from '@northlight/protocol/io';
 
 export interface HttpAuthConfig {
   /** Basic credentials for the SQL route; undefined: the SQL route is open (`--pg-auth trust`). */
@@ -57,39 +59,6 @@ export type AuthVerdict =
     };
 
 const SQL_CHALLENGE = 'Basic realm="northlight", charset="UTF-8"';
-const INTERNAL_CHALLENGE = 'Bearer realm="northlight-internal"';
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
-}
-
-/** Equal strings, in time independent of their contents. */
-export function secretsEqual(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected));
-}
-
-interface Credentials {
-  readonly scheme: 'basic' | 'bearer';
-  /** Basic: the user; bearer: empty. */
-  readonly user: string;
-  /** Basic: the password; bearer: the token. */
-  readonly secret: string;
-}
-
-/** The `Authorization` header's credentials, or undefined when absent or not Basic/Bearer. */
-export function parseAuthorization(header: string | undefined): Credentials | undefined {
-  if (header === undefined) return undefined;
-  const match = /^\s*(\S+)\s+(\S+)\s*$/.exec(header);
-  if (match === null) return undefined;
-  const scheme = match[1]!.toLowerCase();
-  if (scheme === 'bearer') return { scheme: 'bearer', user: '', secret: match[2]! };
-  if (scheme !== 'basic') return undefined;
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(match[2]!)) return undefined;
-  const decoded = Buffer.from(match[2]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return undefined;
-  return { scheme: 'basic', user: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
-}
 
 /** Whether a request of `kind` carrying `header` may go on, and if not, what to answer. */
 export function authorize(config: HttpAuthConfig, kind: RouteKind, header: string | undefined): AuthVerdict {
@@ -128,17 +97,8 @@ export function authorize(config: HttpAuthConfig, kind: RouteKind, header: strin
       action: 'send "Authorization: Basic base64(user:password)" with the PostgreSQL user and password',
     };
   }
-  return {
-    ok: false,
-    challenge: INTERNAL_CHALLENGE,
-    sqlstate: credentials?.scheme === 'bearer' ? '28P01' : '28000',
-    message:
-      credentials?.scheme === 'bearer'
-        ? "the bearer token is not this cluster's internal token"
-        : 'this route is for the control plane and the replicas: it needs the internal token (Authorization: Bearer)',
-    action:
-      "use the cluster's internal token (`northlight up` keeps it in <data dir>/internal-token; Kubernetes: the Secret <cluster>-internal)",
-  };
+  const refusal = internalRefusal(config.internalToken, header)!;
+  return { ok: false, ...refusal };
 }
 
 export interface AuthHookHooks {
@@ -160,11 +120,6 @@ export function installHttpAuth(app: FastifyInstance, config: HttpAuthConfig, ho
       action: verdict.action,
     });
   });
-}
-
-/** The `Authorization` header a caller holding the internal token sends (none without one). */
-export function internalAuthorization(token: string | undefined): Record<string, string> {
-  return token === undefined ? {} : { authorization: `Bearer ${token}` };
 }
 
 /** The HTTP API's credentials from the engine's configuration: the PostgreSQL ones, and the internal token. */

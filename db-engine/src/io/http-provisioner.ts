@@ -16,6 +16,7 @@ import {
   type PgId,
   type SegmentId,
 } from '@northlight/protocol';
+import { internalAuthorization } from '@northlight/protocol/io';
 import type { StorageNodeAddress } from '../config.js';
 import type { SegmentProvisioner } from '../core/local-directory.js';
 import type { StoredMembership } from '../core/volume.js';
@@ -24,9 +25,12 @@ export const PROVISION_TIMEOUT_MS = 5_000;
 
 export class HttpSegmentProvisioner implements SegmentProvisioner {
   readonly #nodes: ReadonlyMap<NodeId, StorageNodeAddress>;
+  /** The cluster's internal token, which the storage nodes' admin API requires. */
+  readonly #headers: Readonly<Record<string, string>>;
 
-  constructor(nodes: readonly StorageNodeAddress[]) {
+  constructor(nodes: readonly StorageNodeAddress[], internalToken?: string) {
     this.#nodes = new Map(nodes.map((node) => [node.nodeId, node]));
+    this.#headers = internalAuthorization(internalToken);
   }
 
   #adminUrl(node: StorageNodeAddress): string {
@@ -43,6 +47,7 @@ export class HttpSegmentProvisioner implements SegmentProvisioner {
     if (node === undefined) return undefined;
     try {
       const response = await fetch(`${this.#adminUrl(node)}/v1/segments/${encodeURIComponent(segmentId)}`, {
+        headers: this.#headers,
         signal: AbortSignal.timeout(PROVISION_TIMEOUT_MS),
       });
       if (!response.ok) return undefined;
@@ -83,7 +88,7 @@ export class HttpSegmentProvisioner implements SegmentProvisioner {
     try {
       response = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { ...this.#headers, 'content-type': 'application/json' },
         body: JSON.stringify({
           pgId: spec.pgId,
           segmentId: spec.segmentId,

@@ -53,6 +53,8 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
       const status = running
         ? await getJson<{ segments: StorageObservation['segments']; version?: string } & NodeDiskReport>(
             `${cluster.storageAdminUrl(node.nodeId)}/v1/status`,
+            OBSERVE_TIMEOUT_MS,
+            cluster.internalHeaders,
           )
         : undefined;
       return {
@@ -77,7 +79,7 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
           ? await getJson<Record<string, unknown>>(
               `${url}/v1/status`,
               OBSERVE_TIMEOUT_MS,
-              cluster.engineHeaders,
+              cluster.internalHeaders,
             )
           : undefined;
       return {
@@ -102,7 +104,7 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
   const answered = await getJson<VolumeObservation>(
     `${cluster.engineUrl(cluster.writer)}/v1/volume`,
     OBSERVE_TIMEOUT_MS,
-    cluster.engineHeaders,
+    cluster.internalHeaders,
   );
   const volume = answered ?? cluster.lastVolume;
   const ports = cluster.ports;
@@ -220,7 +222,12 @@ export async function startControlServer(
     const { pgId, pgs } = parsed;
     const fleet: FleetNode[] = await Promise.all(
       cluster.topology.storage.map((node) =>
-        observeFleetNode(node, cluster.ready(node.nodeId), cluster.storageAdminUrl(node.nodeId)),
+        observeFleetNode(
+          node,
+          cluster.ready(node.nodeId),
+          cluster.storageAdminUrl(node.nodeId),
+          cluster.internalHeaders,
+        ),
       ),
     );
     const placed = placePg(fleet, pgs, pgId, cluster.spec.name);

@@ -1,6 +1,7 @@
 /**
- * The header an engine's internal routes (/v1/status, /v1/volume, /v1/admin/*) take: the cluster's
- * internal token as a bearer token (db-engine/src/io/http-auth.ts). Storage nodes need none.
+ * The header an engine's internal routes (/v1/status, /v1/volume, /v1/admin/*) and a storage node's
+ * admin API (all but the probes and /metrics) take: the cluster's internal token as a bearer token
+ * (protocol's internal-auth.ts).
  */
 export function engineAuthorization(internalToken: string): Readonly<Record<string, string>> {
   return { authorization: `Bearer ${internalToken}` };

@@ -235,8 +235,8 @@ export class LocalCluster {
   ports!: PortLayout;
   /** The PostgreSQL password every engine of the cluster checks (`pgPasswordOf`). */
   readonly pgPassword: string;
-  /** What the engines' internal routes take: the cluster's internal token (`internalTokenOf`). */
-  readonly engineHeaders: Readonly<Record<string, string>>;
+  /** What the engines' internal routes and the storage nodes' admin API take: the cluster's internal token (`internalTokenOf`). */
+  readonly internalHeaders: Readonly<Record<string, string>>;
   writer: string;
   promoting: string | undefined;
   readonly roles = new Map<string, EngineRole>();
@@ -303,7 +303,7 @@ export class LocalCluster {
     this.spec = options.spec;
     this.dataDir = options.dataDir;
     this.pgPassword = pgPasswordOf(options.dataDir);
-    this.engineHeaders = engineAuthorization(internalTokenOf(options.dataDir));
+    this.internalHeaders = engineAuthorization(internalTokenOf(options.dataDir));
     this.#progress = options.progress;
     this.#upArguments = options.upArguments;
     this.#onWriterChange = options.onWriterChange;
@@ -594,6 +594,8 @@ export class LocalCluster {
     const env: Record<string, string | undefined> = {
       ...withoutNodeOptions(process.env),
       NORTHLIGHT_VERSION: this.#versions.get(nodeId),
+      // The admin API's bearer token and the transport's key: through the environment, not argv.
+      NORTHLIGHT_INTERNAL_TOKEN: internalTokenOf(this.dataDir),
     };
     if (objectStore.kind === 'embedded') {
       backupArgs.push(
@@ -872,12 +874,12 @@ export class LocalCluster {
       getJson<{ pagesPerPg: number; pgs: VolumeJsonPg[] }>(
         `${writerUrl}/v1/volume`,
         OBSERVE_TIMEOUT_MS,
-        this.engineHeaders,
+        this.internalHeaders,
       ),
       getJson<{ driver?: { vdl?: string } }>(
         `${writerUrl}/v1/status`,
         OBSERVE_TIMEOUT_MS,
-        this.engineHeaders,
+        this.internalHeaders,
       ),
     ]);
     if (volume !== undefined) this.lastVolume = volume;
@@ -902,6 +904,8 @@ export class LocalCluster {
         .map(async (node) => {
           const reported = await getJson<{ segments: StorageSegmentView[]; version?: string }>(
             `${this.storageAdminUrl(node.nodeId)}/v1/status`,
+            OBSERVE_TIMEOUT_MS,
+            this.internalHeaders,
           );
           if (reported === undefined) return;
           segmentsOf.set(node.nodeId, reported.segments);
@@ -917,7 +921,7 @@ export class LocalCluster {
     await this.repairs.step(
       {
         writerUrl: world.writerUrl,
-        writerHeaders: this.engineHeaders,
+        internalHeaders: this.internalHeaders,
         nodes: world.nodes,
         adminUrlOf: (nodeId) => this.storageAdminUrl(nodeId),
         segmentsOf: world.segmentsOf,
@@ -1040,7 +1044,7 @@ export class LocalCluster {
   async #switchover(from: string, to: string, version: string): Promise<void> {
     this.switchingOver = true;
     try {
-      const why = await postEngineAdmin(this.engineUrl(from), 'fence', this.engineHeaders);
+      const why = await postEngineAdmin(this.engineUrl(from), 'fence', this.internalHeaders);
       if (why !== undefined) {
         this.#note(`switchover: fencing ${from} failed (${why}); the next round tries again`);
         return;
@@ -1065,7 +1069,7 @@ export class LocalCluster {
   async #recordVolume(): Promise<void> {
     if (this.#onVolume === undefined || this.promoting !== undefined) return;
     const response = await fetch(`${this.engineUrl(this.writer)}/v1/volume`, {
-      headers: this.engineHeaders,
+      headers: this.internalHeaders,
       signal: AbortSignal.timeout(2_000),
     }).catch(() => undefined);
     if (response?.ok !== true) return;
@@ -1108,7 +1112,7 @@ export class LocalCluster {
             ? await getJson<{ appliedLsn?: string; version?: string; role?: string; driver?: unknown }>(
                 `${this.engineUrl(engine.name)}/v1/status`,
                 1_000,
-                this.engineHeaders,
+                this.internalHeaders,
               )
             : undefined;
         this.#engineVersions.set(engine.name, status?.version);
@@ -1199,7 +1203,7 @@ export class LocalCluster {
 
   async #promote(action: Extract<EngineAction, { kind: 'promote' }>): Promise<void> {
     this.#note(`failover: ${action.reason}; promoting ${action.name}`);
-    const why = await postEngineAdmin(this.engineUrl(action.name), 'promote', this.engineHeaders);
+    const why = await postEngineAdmin(this.engineUrl(action.name), 'promote', this.internalHeaders);
     if (why !== undefined) {
       this.#note(`promoting ${action.name} failed: ${why}; the next step tries again`);
       return;

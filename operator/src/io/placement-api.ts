@@ -6,7 +6,7 @@
  * status) are here, once.
  */
 import type { FleetNode, PgLayout } from '../core/placement.js';
-import { getJson } from './http-json.js';
+import { getJson, OBSERVE_TIMEOUT_MS } from './http-json.js';
 import type { StorageSegmentView } from './repair-executor.js';
 
 /** A writer's layouts in one placement request: a volume of 1 TiB PGs… a lot of them. */
@@ -47,10 +47,16 @@ export async function observeFleetNode(
   node: { readonly nodeId: string; readonly zone: string },
   ready: boolean,
   adminUrl: string | undefined,
+  /** The cluster's internal token as a header: the storage node's admin API requires it. */
+  headers: Readonly<Record<string, string>>,
 ): Promise<FleetNode> {
   const status =
     ready && adminUrl !== undefined
-      ? await getJson<{ segments: StorageSegmentView[] }>(`${adminUrl}/v1/status`)
+      ? await getJson<{ segments: StorageSegmentView[] }>(
+          `${adminUrl}/v1/status`,
+          OBSERVE_TIMEOUT_MS,
+          headers,
+        )
       : undefined;
   const segments = status?.segments ?? [];
   return {

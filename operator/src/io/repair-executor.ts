@@ -79,8 +79,8 @@ export interface StorageSegmentView {
 
 export interface RepairWorld {
   readonly writerUrl: string;
-  /** The headers the writer's admin routes take (the cluster's internal token). */
-  readonly writerHeaders: Readonly<Record<string, string>>;
+  /** The headers the writer's admin routes and the storage nodes' admin API take (the cluster's internal token). */
+  readonly internalHeaders: Readonly<Record<string, string>>;
   readonly nodes: readonly NodeHealth[];
   readonly adminUrlOf: (nodeId: string) => string;
   /** Each reachable node's segments (absent: the node did not answer). */
@@ -456,6 +456,7 @@ export class RepairExecutor {
           : { bytesPerSecond: world.hydrationBytesPerSecond }),
       },
       HYDRATE_TIMEOUT_MS,
+      world.internalHeaders,
     ).then((answer) => this.#hydrated(target, state, source, sourceNode, answer));
   }
 
@@ -707,7 +708,7 @@ export class RepairExecutor {
         nodeOf: change.nodeOf,
       },
       REQUEST_TIMEOUT_MS,
-      world.writerHeaders,
+      world.internalHeaders,
     );
     if (answer.ok) {
       const target = (answer.json as { hydrationTarget?: string } | undefined)?.hydrationTarget;
@@ -727,14 +728,20 @@ export class RepairExecutor {
   ): Promise<boolean> {
     const members = allMembers(layout.quorumSet);
     const volumeEpoch = maxVolumeEpoch(world.segmentsOf, layout.pgId);
-    const answer = await send(`${world.adminUrlOf(nodeId)}/v1/segments`, 'POST', {
-      pgId: layout.pgId,
-      segmentId,
-      membershipEpoch: layout.membershipEpoch.toString(),
-      members,
-      memberNodes: members.map((member) => layout.nodeOf[member]!),
-      volumeEpoch,
-    });
+    const answer = await send(
+      `${world.adminUrlOf(nodeId)}/v1/segments`,
+      'POST',
+      {
+        pgId: layout.pgId,
+        segmentId,
+        membershipEpoch: layout.membershipEpoch.toString(),
+        members,
+        memberNodes: members.map((member) => layout.nodeOf[member]!),
+        volumeEpoch,
+      },
+      REQUEST_TIMEOUT_MS,
+      world.internalHeaders,
+    );
     if (answer.ok) return true;
     this.#hooks.note(
       `repair: creating ${segmentId} on ${nodeId} failed: ${answer.text}; retrying next round`,
@@ -772,6 +779,8 @@ export class RepairExecutor {
           `${world.adminUrlOf(nodeId)}/v1/segments/${pg.pgId}/${encodeURIComponent(segmentId)}/membership`,
           'PUT',
           { membershipEpoch: pg.membershipEpoch.toString(), members, memberNodes },
+          REQUEST_TIMEOUT_MS,
+          world.internalHeaders,
         );
         if (!answer.ok)
           this.#hooks.note(
@@ -785,6 +794,9 @@ export class RepairExecutor {
           const answer = await send(
             `${world.adminUrlOf(nodeId)}/v1/segments/${pg.pgId}/${encodeURIComponent(segment.segmentId)}`,
             'DELETE',
+            undefined,
+            REQUEST_TIMEOUT_MS,
+            world.internalHeaders,
           );
           this.#hooks.note(
             answer.ok

@@ -219,7 +219,7 @@ export class ClusterControl {
     return this.#options.pods.get(memberObjectName(context.name, member), context.namespace);
   }
 
-  #engineHeaders(): Readonly<Record<string, string>> {
+  #internalHeaders(): Readonly<Record<string, string>> {
     return this.internalToken === undefined ? {} : engineAuthorization(this.internalToken);
   }
 
@@ -322,7 +322,7 @@ export class ClusterControl {
             ? await getJson<{ appliedLsn?: string; role?: string; driver?: unknown; version?: string }>(
                 `${url}/v1/status`,
                 STATUS_TIMEOUT_MS,
-                this.#engineHeaders(),
+                this.#internalHeaders(),
               )
             : undefined;
         this.#engineStatus.set(engine.name, status);
@@ -436,7 +436,11 @@ export class ClusterControl {
     kind: 'failover' | 'switchover',
   ): Promise<void> {
     this.note('Warning', 'FailingOver', `${reason}; promoting ${name}`);
-    const why = await postEngineAdmin(this.#podUrl(name, PORTS.engineHttp), 'promote', this.#engineHeaders());
+    const why = await postEngineAdmin(
+      this.#podUrl(name, PORTS.engineHttp),
+      'promote',
+      this.#internalHeaders(),
+    );
     if (why !== undefined) {
       this.note('Warning', 'PromotionFailed', `promoting ${name} failed: ${why}; the next round tries again`);
       return;
@@ -518,7 +522,7 @@ export class ClusterControl {
       const why = await postEngineAdmin(
         this.#podUrl(switchover.from, PORTS.engineHttp),
         'fence',
-        this.#engineHeaders(),
+        this.#internalHeaders(),
       );
       if (why !== undefined) {
         this.note(
@@ -552,12 +556,12 @@ export class ClusterControl {
       getJson<{ pagesPerPg: number; pgs: VolumeJsonPg[] }>(
         `${writerUrl}/v1/volume`,
         OBSERVE_TIMEOUT_MS,
-        this.#engineHeaders(),
+        this.#internalHeaders(),
       ),
       getJson<{ driver?: { vdl?: string; volumeEpoch?: string } }>(
         `${writerUrl}/v1/status`,
         OBSERVE_TIMEOUT_MS,
-        this.#engineHeaders(),
+        this.#internalHeaders(),
       ),
     ]);
     if (volume === undefined || status?.driver?.vdl === undefined) return;
@@ -590,6 +594,8 @@ export class ClusterControl {
           const url = this.#adminUrl(node.nodeId);
           const reported = await getJson<{ segments: StorageSegmentView[] } & NodeDiskReport>(
             `${url}/v1/status`,
+            OBSERVE_TIMEOUT_MS,
+            this.#internalHeaders(),
           );
           if (reported !== undefined) segmentsOf.set(node.nodeId, reported.segments);
           const onDisk = onDiskBytesOf(reported);
@@ -600,7 +606,7 @@ export class ClusterControl {
     await this.repairs.step(
       {
         writerUrl,
-        writerHeaders: this.#engineHeaders(),
+        internalHeaders: this.#internalHeaders(),
         nodes,
         adminUrlOf: (nodeId) => this.#adminUrl(nodeId),
         segmentsOf,

@@ -25,6 +25,7 @@ import {
   type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
+import { internalAuthorization } from '@northlight/protocol/io';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type FleetNode, placePg } from '../core/placement.js';
 import { ControlMetrics } from '../io/control-metrics.js';
@@ -296,6 +297,9 @@ export class Operator {
           code: 'NL_REQUEST_INVALID',
           message: 'no cluster known for this caller; place the PG yourself',
         });
+      const internalHeaders = internalAuthorization(
+        this.reconciler.control(clusterKey(cluster.namespace, cluster.name))?.internalToken,
+      );
       const storagePods = this.#pods
         .list(cluster.namespace)
         .filter(
@@ -312,6 +316,7 @@ export class Operator {
             },
             podReady(pod),
             pod.status?.podIP === undefined ? undefined : `http://${pod.status.podIP}:${PORTS.storageAdmin}`,
+            internalHeaders,
           ),
         ),
       );

@@ -383,7 +383,16 @@ export function storagePod(
         String(context.spec.controlPlane.repairBandwidthPerNodeBytes),
         ...backup.args,
       ],
-      env: [podIpEnv, { name: 'NORTHLIGHT_VERSION', value: version }, ...backup.env],
+      env: [
+        podIpEnv,
+        { name: 'NORTHLIGHT_VERSION', value: version },
+        // The admin API's bearer token and the transport's key (the engines hold the same).
+        {
+          name: 'NORTHLIGHT_INTERNAL_TOKEN',
+          valueFrom: { secretKeyRef: { name: internalSecretName(context.name), key: INTERNAL_SECRET_KEY } },
+        },
+        ...backup.env,
+      ],
       ports: [
         { name: 'storage', containerPort: PORTS.storage },
         { name: 'admin', containerPort: PORTS.storageAdmin },

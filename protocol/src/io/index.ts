@@ -12,6 +12,19 @@ export {
   pickRange,
   refreshPortClaims,
 } from './free-ports.js';
+export {
+  type Credentials,
+  INTERNAL_CHALLENGE,
+  INTERNAL_TOKEN_ACTION,
+  INTERNAL_TOKEN_RULE,
+  type InternalRefusal,
+  internalAuthorization,
+  internalRefusal,
+  isValidInternalToken,
+  parseAuthorization,
+  secretsEqual,
+  transportKey,
+} from './internal-auth.js';
 export { NodeClock } from './node-clock.js';
 export { NodeDisk } from './node-disk.js';
 export { bundledEntry, type NodeEntryOptions, nodeEntryArgs } from './node-entry.js';

@@ -11,6 +11,16 @@
  * both ways: a peer that is not in the directory (an engine dialing a storage node) is answered on the
  * connection it opened. Inbound messages are attributed to the NodeId of the connection's hello.
  *
+ * Authentication. With a `transportKey` (derived from the cluster's internal token) an endpoint sends
+ * a version-2 hello carrying a fresh nonce, and after both hellos each side sends a 32-byte proof: an
+ * HMAC of both hellos under the key (`transportProof`). A connection opens only once the peer's proof
+ * checks, so a process without the cluster's token cannot append, read a page, gossip or truncate,
+ * whatever NodeId it claims; the token itself never crosses the wire. A peer with no key, or whose
+ * proof is wrong, is refused with one warn line naming why (`authFailures`). An endpoint without a key
+ * sends the version-1 hello, unchanged, and refuses a peer that asks for proof. What this does not
+ * give: secrecy or integrity of the frames that follow against someone on the path (that is TLS's or
+ * the network's job; docs/security.md).
+ *
  * Loss and order. Messages to one peer leave in `send` order on one connection. When a connection
  * breaks, what the socket had not yet delivered is lost (the contract allows it; every protocol above
  * is idempotent and LSN-ordered), and the messages still queued go out on the next connection. A
@@ -34,6 +44,7 @@
  * Bad input never crashes the process: a wrong hello or a frame that fails to decode (garbage, wrong
  * CRC, oversized) closes that connection only, logged once at warn with the peer's address.
  */
+import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import {
   assert,
@@ -49,7 +60,15 @@ import {
   type ReceivedFrame,
 } from '../index.js';
 import { NodeRandom } from './node-random.js';
-import { encodeTransportHello, TransportHelloReader } from './transport-hello.js';
+import {
+  encodeTransportHello,
+  proofsEqual,
+  TRANSPORT_NONCE_BYTES,
+  TRANSPORT_PROOF_BYTES,
+  type TransportHello,
+  TransportHelloReader,
+  transportProof,
+} from './transport-hello.js';
 
 /** Twice the default frame limit: a full frame can wait while another is being written. */
 export const DEFAULT_SEND_QUEUE_LIMIT_BYTES = 2 * DEFAULT_MAX_FRAME_BYTES;
@@ -130,6 +149,8 @@ export interface TransportCounters {
   readonly inboundConnectionsRefused: number;
   readonly decodeErrors: number;
   readonly handshakeErrors: number;
+  /** Connections refused because one side could not prove the transport key (or had none). */
+  readonly authFailures: number;
   readonly queuedBytes: number;
   readonly queuedMessages: number;
   readonly openConnections: number;
@@ -150,6 +171,12 @@ export interface TcpNetworkOptions {
   readonly maxInboundConnections?: number;
   /** For the backoff jitter; defaults to the OS CSPRNG. */
   readonly random?: Random;
+  /**
+   * The cluster's transport key (`transportKey(internal token)`, internal-auth.ts). With one, every
+   * connection is authenticated: both sides send version-2 hellos and prove they hold the key, and a
+   * peer that cannot is refused before any frame. Without one, a peer that asks for proof is refused.
+   */
+  readonly transportKey?: Uint8Array;
 }
 
 /** A FIFO of frames bounded in bytes; pushing past the bound drops the oldest. */
@@ -198,6 +225,11 @@ class SendQueue {
 
 class Connection {
   readonly hello = new TransportHelloReader();
+  /** The hello this side sent on this connection (a version-2 one carries a fresh nonce). */
+  ownHello: Uint8Array = new Uint8Array(0);
+  /** The peer's proof as it arrives (after two version-2 hellos); undefined: none expected. */
+  proof: Uint8Array | undefined;
+  proofFilled = 0;
   readonly decoder: FrameDecoder;
   /** The hello's NodeId (inbound), or the NodeId dialed (outbound) until the hello confirms it. */
   peerId: NodeId | undefined;
@@ -250,9 +282,11 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
   readonly address: NodeId;
   readonly maxFrameBytes: number;
   readonly sendQueueLimitBytes: number;
-  readonly #options: Required<Omit<TcpNetworkOptions, 'random'>> & { random: Random };
+  readonly #options: Required<Omit<TcpNetworkOptions, 'random' | 'transportKey'>> & { random: Random };
   readonly #server: Server;
+  /** The version-1 hello (no key); with a key each connection gets its own version-2 hello. */
   readonly #hello: Uint8Array;
+  readonly #key: Uint8Array | undefined;
   readonly #peers = new Map<NodeId, Peer>();
   readonly #connections = new Set<Connection>();
   readonly #counters: MutableCounters;
@@ -285,6 +319,8 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
       ...stripUndefined(options),
       random: options.random ?? new NodeRandom(),
     };
+    this.#key = options.transportKey === undefined ? undefined : options.transportKey.slice();
+    assert(this.#key === undefined || this.#key.length >= 16, 'a transport key has at least 16 bytes');
     this.maxFrameBytes = this.#options.maxFrameBytes;
     this.sendQueueLimitBytes = this.#options.sendQueueLimitBytes;
     // Built here so a bad option fails at once, and FrameDecoder checks the frame limit's range.
@@ -314,6 +350,7 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
       inboundConnectionsRefused: 0,
       decodeErrors: 0,
       handshakeErrors: 0,
+      authFailures: 0,
       queuedBytes: 0,
       queuedMessages: 0,
       openConnections: 0,
@@ -523,7 +560,11 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
       connection.lastError = error;
     });
     socket.on('close', () => this.#onClose(connection));
-    socket.write(this.#hello);
+    connection.ownHello =
+      this.#key === undefined
+        ? this.#hello
+        : encodeTransportHello(this.address, randomBytes(TRANSPORT_NONCE_BYTES));
+    socket.write(connection.ownHello);
   }
 
   #onData(connection: Connection, chunk: Uint8Array): void {
@@ -537,8 +578,18 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
         this.#handshakeFailed(connection, error.message, error.code);
         return;
       }
-      if (!connection.hello.complete) return;
-      if (!this.#helloArrived(connection, connection.hello.nodeId!)) return;
+      if (connection.proof === undefined) {
+        if (!connection.hello.complete) return;
+        if (!this.#helloArrived(connection, connection.hello.hello!)) return;
+      }
+      if (connection.proof !== undefined) {
+        const take = Math.min(TRANSPORT_PROOF_BYTES - connection.proofFilled, rest.length);
+        connection.proof.set(rest.subarray(0, take), connection.proofFilled);
+        connection.proofFilled += take;
+        rest = rest.subarray(take);
+        if (connection.proofFilled < TRANSPORT_PROOF_BYTES) return;
+        if (!this.#proofArrived(connection)) return;
+      }
       if (rest.length === 0) return;
     }
     // Drain the decoder completely before delivering, so that an error thrown by the handler is never
@@ -573,12 +624,85 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
     this.#destroy(connection, DECODE_ERROR_REASON);
   }
 
-  /** Completes the handshake; false (and the connection closed) if the hello is unacceptable. */
-  #helloArrived(connection: Connection, nodeId: NodeId): boolean {
+  /**
+   * The peer's hello is in: opens the connection, or (both sides authenticating) sends this side's
+   * proof and waits for the peer's. False (and the connection closed) if the hello is unacceptable.
+   */
+  #helloArrived(connection: Connection, hello: TransportHello): boolean {
+    const { nodeId } = hello;
     if (connection.direction === 'outbound' && nodeId !== connection.peerId) {
       this.#handshakeFailed(connection, `the peer says it is ${nodeId}, not ${connection.peerId}`);
       return false;
     }
+    if (this.#key === undefined && hello.authenticates) {
+      this.#authFailed(
+        connection,
+        nodeId,
+        "the peer requires the cluster's internal token and this process has none: give every storage node and engine of the cluster the same token",
+      );
+      return false;
+    }
+    if (this.#key !== undefined && !hello.authenticates) {
+      this.#authFailed(
+        connection,
+        nodeId,
+        "the peer runs without the cluster's internal token, so it cannot prove it belongs to this cluster: give it the token",
+      );
+      return false;
+    }
+    if (this.#key !== undefined) {
+      const dialer = connection.direction === 'outbound' ? connection.ownHello : hello.bytes;
+      const acceptor = connection.direction === 'outbound' ? hello.bytes : connection.ownHello;
+      connection.socket.write(
+        transportProof(
+          this.#key,
+          connection.direction === 'outbound' ? 'dialer' : 'acceptor',
+          dialer,
+          acceptor,
+        ),
+      );
+      connection.proof = new Uint8Array(TRANSPORT_PROOF_BYTES);
+      return true;
+    }
+    this.#open(connection, nodeId);
+    return true;
+  }
+
+  /** The peer's proof is in: opens the connection if it checks; false (and closed) if not. */
+  #proofArrived(connection: Connection): boolean {
+    const hello = connection.hello.hello!;
+    const inbound = connection.direction === 'inbound';
+    const expected = transportProof(
+      this.#key!,
+      inbound ? 'dialer' : 'acceptor',
+      inbound ? hello.bytes : connection.ownHello,
+      inbound ? connection.ownHello : hello.bytes,
+    );
+    if (!proofsEqual(connection.proof!, expected)) {
+      this.#authFailed(
+        connection,
+        hello.nodeId,
+        "the peer's proof of the cluster's internal token is wrong: it holds another token (another cluster's, or an old one)",
+      );
+      return false;
+    }
+    this.#open(connection, hello.nodeId);
+    return true;
+  }
+
+  #authFailed(connection: Connection, claimedId: NodeId, reason: string): void {
+    this.#counters.authFailures += 1;
+    this.#options.logger.log('warn', 'closing a transport connection: authentication failed', {
+      remoteAddress: connection.remoteAddress,
+      direction: connection.direction,
+      peer: claimedId,
+      reason,
+    });
+    this.#destroy(connection, 'authentication failed');
+  }
+
+  /** Both hellos (and proofs) are in: frames may flow. */
+  #open(connection: Connection, nodeId: NodeId): void {
     connection.open = true;
     connection.socket.setTimeout(0);
     let peer = this.#peers.get(nodeId);
@@ -606,7 +730,6 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
       }
     }
     if (peer !== undefined) this.#pump(peer);
-    return true;
   }
 
   #handshakeFailed(connection: Connection, reason: string, code?: string): void {

@@ -10,10 +10,29 @@
  *   76  u32      crc32c of bytes 0 … 75
  *
  * 80 bytes in all: a NodeId may take 63 bytes (MAX_IDENTIFIER_BYTES), so 64 bytes cannot hold the
- * magic, the length and the longest id.
+ * magic, the length and the longest id. Version 1 is frozen: an endpoint without a transport key
+ * sends it, byte for byte as before.
+ *
+ * Version 2, "NLHELLO2", is the hello of an endpoint that authenticates (it holds the cluster's
+ * transport key, internal-auth.ts), 116 bytes:
+ *
+ *    0  8 bytes  "NLHELLO2"
+ *    8  u16      id length, 1 … 63
+ *   10  66 bytes the NodeId, then zeros
+ *   76  u8       flags: 0x01 (the sender authenticates); any other value is refused
+ *   77  3 bytes  zeros
+ *   80  32 bytes nonce: fresh random bytes for each connection
+ *  112  u32      crc32c of bytes 0 … 111
+ *
+ * After two version-2 hellos each side sends a 32-byte proof (`transportProof`: an HMAC of both
+ * hellos under the key), and frames flow only once the peer's proof checks (tcp-network.ts). Every
+ * endpoint reads both versions.
  */
+
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import {
   asNodeId,
+  assert,
   crc32c,
   isValidIdentifier,
   MAX_IDENTIFIER_BYTES,
@@ -21,26 +40,88 @@ import {
   NorthlightError,
 } from '../index.js';
 
+/** Version 1's size (an endpoint without a transport key). */
 export const TRANSPORT_HELLO_BYTES = 80;
+/** Version 2's size (an endpoint that authenticates). */
+export const TRANSPORT_HELLO_V2_BYTES = 116;
 /** "NLHELLO" then the version digit. */
 const HELLO_MAGIC = new TextEncoder().encode('NLHELLO');
 export const TRANSPORT_HELLO_VERSION = 0x31; // '1'
+export const TRANSPORT_HELLO_VERSION_2 = 0x32; // '2'
 const VERSION_OFFSET = 7;
 const LENGTH_OFFSET = 8;
 const ID_OFFSET = 10;
 const ID_FIELD_BYTES = 66;
-const CHECKSUM_OFFSET = ID_OFFSET + ID_FIELD_BYTES;
+const V1_CHECKSUM_OFFSET = ID_OFFSET + ID_FIELD_BYTES;
+const FLAGS_OFFSET = 76;
+const FLAG_AUTHENTICATES = 0x01;
+const NONCE_OFFSET = 80;
+export const TRANSPORT_NONCE_BYTES = 32;
+const V2_CHECKSUM_OFFSET = NONCE_OFFSET + TRANSPORT_NONCE_BYTES;
+/** A proof: HMAC-SHA256. */
+export const TRANSPORT_PROOF_BYTES = 32;
 
-export function encodeTransportHello(nodeId: NodeId): Uint8Array {
+/** A decoded hello. */
+export interface TransportHello {
+  readonly nodeId: NodeId;
+  /** Version 2: the sender holds a transport key and will prove it. */
+  readonly authenticates: boolean;
+  /** The hello as it travelled (its proof covers these bytes). */
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * The hello `nodeId` sends: version 1 without `nonce`, version 2 (it authenticates) with one, which
+ * must be fresh random bytes for each connection.
+ */
+export function encodeTransportHello(nodeId: NodeId, nonce?: Uint8Array): Uint8Array {
   const idBytes = new TextEncoder().encode(asNodeId(nodeId));
-  const hello = new Uint8Array(TRANSPORT_HELLO_BYTES);
+  const v2 = nonce !== undefined;
+  const hello = new Uint8Array(v2 ? TRANSPORT_HELLO_V2_BYTES : TRANSPORT_HELLO_BYTES);
   hello.set(HELLO_MAGIC, 0);
-  hello[VERSION_OFFSET] = TRANSPORT_HELLO_VERSION;
+  hello[VERSION_OFFSET] = v2 ? TRANSPORT_HELLO_VERSION_2 : TRANSPORT_HELLO_VERSION;
   const view = new DataView(hello.buffer);
   view.setUint16(LENGTH_OFFSET, idBytes.length, true);
   hello.set(idBytes, ID_OFFSET);
-  view.setUint32(CHECKSUM_OFFSET, crc32c(hello.subarray(0, CHECKSUM_OFFSET)), true);
+  if (v2) {
+    assert(nonce.length === TRANSPORT_NONCE_BYTES, `a transport nonce is ${TRANSPORT_NONCE_BYTES} bytes`);
+    hello[FLAGS_OFFSET] = FLAG_AUTHENTICATES;
+    hello.set(nonce, NONCE_OFFSET);
+  }
+  const checksumOffset = v2 ? V2_CHECKSUM_OFFSET : V1_CHECKSUM_OFFSET;
+  view.setUint32(checksumOffset, crc32c(hello.subarray(0, checksumOffset)), true);
   return hello;
+}
+
+/** The length of the hello whose version byte is `version`. */
+function helloBytesOf(version: number): number {
+  return version === TRANSPORT_HELLO_VERSION_2 ? TRANSPORT_HELLO_V2_BYTES : TRANSPORT_HELLO_BYTES;
+}
+
+/**
+ * What one side of a connection sends after two version-2 hellos: HMAC-SHA256 under the transport
+ * key of a label, its role, and both hellos (the dialer's first). The nonces make it fresh for each
+ * connection; the role byte keeps one side's proof from being reflected back as the other's.
+ */
+export function transportProof(
+  key: Uint8Array,
+  role: 'dialer' | 'acceptor',
+  dialerHello: Uint8Array,
+  acceptorHello: Uint8Array,
+): Uint8Array {
+  return new Uint8Array(
+    createHmac('sha256', key)
+      .update('NLPROOF1')
+      .update(role === 'dialer' ? 'D' : 'A')
+      .update(dialerHello)
+      .update(acceptorHello)
+      .digest(),
+  );
+}
+
+/** Equal proofs, compared in constant time. */
+export function proofsEqual(given: Uint8Array, expected: Uint8Array): boolean {
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /**
@@ -57,7 +138,11 @@ function checkHelloPrefix(bytes: Uint8Array, filled: number): void {
       });
     }
   }
-  if (filled > VERSION_OFFSET && bytes[VERSION_OFFSET] !== TRANSPORT_HELLO_VERSION) {
+  if (
+    filled > VERSION_OFFSET &&
+    bytes[VERSION_OFFSET] !== TRANSPORT_HELLO_VERSION &&
+    bytes[VERSION_OFFSET] !== TRANSPORT_HELLO_VERSION_2
+  ) {
     const version = bytes[VERSION_OFFSET]!;
     throw new NorthlightError(
       'NL_DECODE_UNKNOWN_VERSION',
@@ -67,17 +152,20 @@ function checkHelloPrefix(bytes: Uint8Array, filled: number): void {
   }
 }
 
-/** Decodes a complete 80-byte hello; throws `NorthlightError` (NL_DECODE_*) for anything else. */
-export function decodeTransportHello(bytes: Uint8Array): NodeId {
+/** Decodes a complete hello of either version; throws `NorthlightError` (NL_DECODE_*) for anything else. */
+export function readTransportHello(bytes: Uint8Array): TransportHello {
   checkHelloPrefix(bytes, Math.min(bytes.length, TRANSPORT_HELLO_BYTES));
-  if (bytes.length < TRANSPORT_HELLO_BYTES) {
-    throw new NorthlightError('NL_DECODE_TRUNCATED', `transport hello needs ${TRANSPORT_HELLO_BYTES} bytes`, {
+  const helloBytes = helloBytesOf(bytes[VERSION_OFFSET]!);
+  if (bytes.length < helloBytes) {
+    throw new NorthlightError('NL_DECODE_TRUNCATED', `transport hello needs ${helloBytes} bytes`, {
       available: bytes.length,
     });
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, TRANSPORT_HELLO_BYTES);
-  const storedChecksum = view.getUint32(CHECKSUM_OFFSET, true);
-  if (crc32c(bytes.subarray(0, CHECKSUM_OFFSET)) !== storedChecksum) {
+  const v2 = helloBytes === TRANSPORT_HELLO_V2_BYTES;
+  const checksumOffset = v2 ? V2_CHECKSUM_OFFSET : V1_CHECKSUM_OFFSET;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, helloBytes);
+  const storedChecksum = view.getUint32(checksumOffset, true);
+  if (crc32c(bytes.subarray(0, checksumOffset)) !== storedChecksum) {
     throw new NorthlightError('NL_DECODE_CHECKSUM', 'transport hello CRC32C mismatch');
   }
   const length = view.getUint16(LENGTH_OFFSET, true);
@@ -86,9 +174,25 @@ export function decodeTransportHello(bytes: Uint8Array): NodeId {
       length,
     });
   }
-  for (let index = ID_OFFSET + length; index < CHECKSUM_OFFSET; index++) {
+  for (let index = ID_OFFSET + length; index < V1_CHECKSUM_OFFSET; index++) {
     if (bytes[index] !== 0) {
       throw new NorthlightError('NL_DECODE_INVALID', 'transport hello padding is not zero', { index });
+    }
+  }
+  if (v2) {
+    if (bytes[FLAGS_OFFSET] !== FLAG_AUTHENTICATES) {
+      throw new NorthlightError(
+        'NL_DECODE_INVALID',
+        `transport hello flags 0x${bytes[FLAGS_OFFSET]!.toString(16)} are not 0x01`,
+        { flags: bytes[FLAGS_OFFSET]! },
+      );
+    }
+    for (let index = FLAGS_OFFSET + 1; index < NONCE_OFFSET; index++) {
+      if (bytes[index] !== 0) {
+        throw new NorthlightError('NL_DECODE_INVALID', 'transport hello reserved bytes are not zero', {
+          index,
+        });
+      }
     }
   }
   const text = new TextDecoder('utf-8', { fatal: false }).decode(
@@ -98,7 +202,12 @@ export function decodeTransportHello(bytes: Uint8Array): NodeId {
   if (!isValidIdentifier(text)) {
     throw new NorthlightError('NL_DECODE_INVALID', `transport hello id ${JSON.stringify(text)} is invalid`);
   }
-  return asNodeId(text);
+  return { nodeId: asNodeId(text), authenticates: v2, bytes: bytes.slice(0, helloBytes) };
+}
+
+/** Decodes a complete hello of either version to the sender's NodeId (see `readTransportHello`). */
+export function decodeTransportHello(bytes: Uint8Array): NodeId {
+  return readTransportHello(bytes).nodeId;
 }
 
 /**
@@ -107,25 +216,35 @@ export function decodeTransportHello(bytes: Uint8Array): NodeId {
  * stream is frames. Throws `NorthlightError` as soon as a byte is wrong.
  */
 export class TransportHelloReader {
-  readonly #bytes = new Uint8Array(TRANSPORT_HELLO_BYTES);
+  readonly #bytes = new Uint8Array(TRANSPORT_HELLO_V2_BYTES);
   #filled = 0;
-  #nodeId: NodeId | undefined;
+  #hello: TransportHello | undefined;
 
   get complete(): boolean {
-    return this.#nodeId !== undefined;
+    return this.#hello !== undefined;
   }
 
   get nodeId(): NodeId | undefined {
-    return this.#nodeId;
+    return this.#hello?.nodeId;
+  }
+
+  get hello(): TransportHello | undefined {
+    return this.#hello;
   }
 
   push(chunk: Uint8Array): number {
-    if (this.#nodeId !== undefined) return 0;
-    const take = Math.min(TRANSPORT_HELLO_BYTES - this.#filled, chunk.length);
+    if (this.#hello !== undefined) return 0;
+    // The version byte (byte 7) says how long the hello is; until it is in, take at most up to it.
+    const wanted =
+      this.#filled > VERSION_OFFSET ? helloBytesOf(this.#bytes[VERSION_OFFSET]!) : VERSION_OFFSET + 1;
+    const take = Math.min(wanted - this.#filled, chunk.length);
     this.#bytes.set(chunk.subarray(0, take), this.#filled);
     this.#filled += take;
     checkHelloPrefix(this.#bytes, this.#filled);
-    if (this.#filled === TRANSPORT_HELLO_BYTES) this.#nodeId = decodeTransportHello(this.#bytes);
+    if (this.#filled === VERSION_OFFSET + 1 && take < chunk.length)
+      return take + this.push(chunk.subarray(take));
+    if (this.#filled === helloBytesOf(this.#bytes[VERSION_OFFSET]!) && this.#filled > VERSION_OFFSET)
+      this.#hello = readTransportHello(this.#bytes.subarray(0, this.#filled));
     return take;
   }
 }

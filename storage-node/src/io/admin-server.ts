@@ -1,6 +1,6 @@
 /**
  * The storage node's admin HTTP API on fastify: probes, status and metrics, for kubelet, the
- * operator and Prometheus. It never changes state. Each concern is an encapsulated plugin with JSON
+ * operator and Prometheus, and the control plane's segment lifecycle. Each concern is an encapsulated plugin with JSON
  * schemas for its params and responses; the root adds the shared error schema, one error handler and
  * one not-found handler, so every failure has the same shape:
  *
@@ -19,6 +19,10 @@
  * …/snapshot (a binary stream of the segment) and POST …/hydrate (pull a peer's snapshot into the
  * segment) (see `segmentLifecyclePlugin`).
  *
+ * Credentials: with `internalToken` (the cluster's, protocol's internal-auth.ts) every route but
+ * /healthz, /readyz and /metrics takes it as `Authorization: Bearer <token>`, checked before routing;
+ * a refusal is 401 NL_AUTH_FAILED with a `WWW-Authenticate` challenge.
+ *
  * Errors: a NorthlightError keeps its code, with the HTTP status of `HTTP_STATUS_OF_ERROR_CODE`. A
  * request that fails its schema, an unknown route, a malformed URL or an oversized body is a 4xx
  * NL_REQUEST_INVALID. Anything else is a bug: the client gets a 500 `NL_INTERNAL` with no detail,
@@ -36,6 +40,7 @@ import {
   NorthlightError,
   U64_MAX,
 } from '@northlight/protocol';
+import { internalRefusal } from '@northlight/protocol/io';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -106,6 +111,22 @@ export interface AdminServerOptions {
   readonly lifecycle?: SegmentLifecycle;
   readonly bodyLimitBytes?: number;
   readonly requestTimeoutMs?: number;
+  /**
+   * The cluster's internal token: every route but the probes and /metrics requires it as
+   * `Authorization: Bearer <token>` (401 NL_AUTH_FAILED otherwise). Undefined: every route is open.
+   */
+  readonly internalToken?: string | undefined;
+  /** Called on every refusal (for a metric and a rate-limited log line). */
+  readonly authRefused?: (remoteAddress: string | undefined) => void;
+}
+
+/** Routes anyone may call: kubelet's probes and Prometheus. */
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** Whether a request's path (the query string ignored) is open; unknown paths are not (a 401 before a 404). */
+export function isOpenAdminPath(url: string): boolean {
+  const query = url.indexOf('?');
+  return OPEN_PATHS.has(query < 0 ? url : url.slice(0, query));
 }
 
 /** HTTP status for each expected failure that can surface through the admin API. */
@@ -131,7 +152,7 @@ export const HTTP_STATUS_OF_ERROR_CODE = {
   NL_METADATA_CONFLICT: 409,
   NL_METADATA_CORRUPT: 500,
   NL_METADATA_UNAVAILABLE: 503,
-  // The engine's HTTP credentials: never raised by a storage node, mapped for completeness.
+  // A request without the cluster's internal token (the admin routes but the probes and /metrics).
   NL_AUTH_FAILED: 401,
 } as const satisfies Record<ErrorCode, number>;
 
@@ -688,6 +709,25 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
     },
   });
   app.addSchema(errorBodySchema);
+  // Before routing and before a body is read: an unauthenticated client cannot make the node parse one.
+  const token = options.internalToken;
+  if (token !== undefined) {
+    app.addHook('onRequest', async (request, reply) => {
+      if (isOpenAdminPath(request.url)) return;
+      const refusal = internalRefusal(
+        token,
+        request.headers.authorization,
+        'the control plane, the engines and the storage nodes',
+      );
+      if (refusal === undefined) return;
+      options.authRefused?.(request.socket.remoteAddress);
+      return reply.code(401).header('www-authenticate', refusal.challenge).send({
+        code: 'NL_AUTH_FAILED',
+        message: refusal.message,
+        action: refusal.action,
+      });
+    });
+  }
   app.setErrorHandler((error: FastifyError, request, reply) =>
     sendError(error, request.method, request.url, reply, logger),
   );

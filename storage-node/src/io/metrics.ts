@@ -124,6 +124,7 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
   readonly #appendedBytes: Counter;
   readonly #appendedRecords: Counter;
   readonly #fsyncs: Counter<'file'>;
+  readonly #httpAuthFailures: Counter;
   readonly #appendQueueDepth: Gauge;
   readonly #appendQueueBytes: Gauge;
   readonly #gossipFetchedRecords: Counter;
@@ -174,6 +175,10 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
     this.#appendedBytes = counter('appended_bytes_total', 'Bytes of redo records appended to segment logs.');
     this.#appendedRecords = counter('appended_records_total', 'Redo records appended to segment logs.');
     this.#fsyncs = labelled('fsyncs_total', 'fsync/fdatasync calls, by kind of file.', 'file');
+    this.#httpAuthFailures = counter(
+      'http_auth_failures_total',
+      'Admin API requests refused for a missing or wrong internal token (401).',
+    );
     this.#appendQueueDepth = gauge('append_queue_depth', 'Append batches received and not yet acknowledged.');
     this.#appendQueueBytes = gauge(
       'append_queue_bytes',
@@ -323,6 +328,11 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
 
   addAppendedRecords(records: number): void {
     this.#appendedRecords.inc(checkAmount('appended records', records));
+  }
+
+  /** One admin request refused for want of the internal token. */
+  addHttpAuthFailure(): void {
+    this.#httpAuthFailures.inc();
   }
 
   addFsyncs(fsyncs = 1, file = 'log'): void {
@@ -502,6 +512,11 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
       'handshake_errors_total',
       'Connections closed for a bad or missing hello.',
       (c) => c.handshakeErrors,
+    );
+    fromCounters(
+      'auth_failures_total',
+      "Connections refused because a side could not prove the cluster's internal token (or had none).",
+      (c) => c.authFailures,
     );
     fromCounters(
       'inbound_refused_connections_total',

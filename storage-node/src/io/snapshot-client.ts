@@ -6,6 +6,7 @@
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { type ErrorCode, errorCatalog, NorthlightError } from '@northlight/protocol';
+import { internalAuthorization } from '@northlight/protocol/io';
 
 /** A source that sends nothing for this long is given up (the receiver then asks another member). */
 export const SNAPSHOT_IDLE_TIMEOUT_MS = 60_000;
@@ -25,6 +26,8 @@ export function openSnapshot(
      * it needs (admin-server.ts `snapshotSendAllowedMs`).
      */
     readonly bytesPerSecond?: number;
+    /** The cluster's internal token, which the source's admin API requires (none: an open source). */
+    readonly internalToken?: string | undefined;
   } = {},
 ): Promise<AsyncIterable<Uint8Array>> {
   const idleTimeoutMs = options.idleTimeoutMs ?? SNAPSHOT_IDLE_TIMEOUT_MS;
@@ -41,7 +44,11 @@ export function openSnapshot(
     let request: ReturnType<typeof httpGet>;
     const get = target.startsWith('https:') ? httpsGet : httpGet;
     try {
-      request = get(target, (response) => void answered(response));
+      request = get(
+        target,
+        { headers: internalAuthorization(options.internalToken) },
+        (response) => void answered(response),
+      );
     } catch (error) {
       reject(unreachable((error as Error).message));
       return;

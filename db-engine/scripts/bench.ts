@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import {
   type EngineProcess,
   engineStatus,
+  INTERNAL_AUTH,
   SqlClient,
   StorageFleet,
   sql,
@@ -465,7 +466,9 @@ async function storageSettled(fleet: StorageFleet, limitMs = 120_000): Promise<n
   for (;;) {
     let behind = 0;
     for (const node of fleet.nodes.values()) {
-      const status = (await (await fetch(`http://127.0.0.1:${node.adminPort}/v1/status`)).json()) as {
+      const status = (await (
+        await fetch(`http://127.0.0.1:${node.adminPort}/v1/status`, { headers: INTERNAL_AUTH })
+      ).json()) as {
         segments: { scl: string | number; materializedThrough: string | number }[];
       };
       for (const segment of status.segments)

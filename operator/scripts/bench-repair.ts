@@ -57,6 +57,7 @@ import {
 import {
   clusterStatus,
   getJson,
+  internalHeaders,
   killNode,
   type OutputLine,
   type RunningCluster,
@@ -224,7 +225,12 @@ interface NodeSegment {
 
 async function nodeSegments(cluster: RunningCluster, nodeId: string): Promise<NodeSegment[]> {
   const adminPort = cluster.state.ports.storage[nodeId]!.adminPort;
-  return (await getJson<{ segments: NodeSegment[] }>(`http://127.0.0.1:${adminPort}/v1/status`)).segments;
+  return (
+    await getJson<{ segments: NodeSegment[] }>(
+      `http://127.0.0.1:${adminPort}/v1/status`,
+      internalHeaders(cluster),
+    )
+  ).segments;
 }
 
 /**

@@ -42,6 +42,7 @@ import {
   settleCatchUps,
   splitCatchUps,
 } from '../src/core/cluster-status.js';
+import { internalTokenOf } from '../src/io/local-cluster.js';
 import {
   catchUpStanding,
   hydrationOutcome,
@@ -87,8 +88,11 @@ interface SegmentStatus {
   readonly behindPeerGc?: boolean;
 }
 
+/** The storage admin API takes the cluster's internal token (`up` keeps it in the data directory). */
+let storageHeaders: Record<string, string> = {};
+
 async function segmentsOf(adminPort: number): Promise<SegmentStatus[]> {
-  const answer = await fetch(`http://127.0.0.1:${adminPort}/v1/status`);
+  const answer = await fetch(`http://127.0.0.1:${adminPort}/v1/status`, { headers: storageHeaders });
   return ((await answer.json()) as { segments: SegmentStatus[] }).segments;
 }
 
@@ -101,11 +105,14 @@ describe('catch-up of a member behind its peers’ GC (real processes)', () => {
     writeFileSync(file, CLUSTER);
     const up = await startUp(dataDir, ['-f', file]);
     try {
+      storageHeaders = { authorization: `Bearer ${internalTokenOf(dataDir)}` };
       const ports = state(dataDir).ports;
       // Every node has the spec's limit from its first second (its flag), before any hydrate request:
       // a node's own restore from S3 is paced too.
       for (const node of Object.values(ports.storage)) {
-        const status = (await (await fetch(`http://127.0.0.1:${node.adminPort}/v1/status`)).json()) as {
+        const status = (await (
+          await fetch(`http://127.0.0.1:${node.adminPort}/v1/status`, { headers: storageHeaders })
+        ).json()) as {
           hydrationLimit: { bytesPerSecond: number };
         };
         expect(status.hydrationLimit.bytesPerSecond).toBe(4 * 1024 * 1024);
@@ -244,7 +251,9 @@ describe('catch-up of a member behind its peers’ GC (real processes)', () => {
         // The spec's repairBandwidthPerNode went with the hydrate requests: the victim's node paced
         // what it took in to it, and `status` shows the limit.
         expect(text.stdout).toMatch(/REPAIRS \(\d+ in flight; bandwidth 4\.0 MiB\/s per node\)/);
-        const node = (await (await fetch(`http://127.0.0.1:${victimAdmin}/v1/status`)).json()) as {
+        const node = (await (
+          await fetch(`http://127.0.0.1:${victimAdmin}/v1/status`, { headers: storageHeaders })
+        ).json()) as {
           hydrationLimit: { bytesPerSecond: number; bytes: number };
         };
         expect(node.hydrationLimit.bytesPerSecond).toBe(4 * 1024 * 1024);

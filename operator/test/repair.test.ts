@@ -13,6 +13,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { internalTokenOf } from '../src/io/local-cluster.js';
 import {
   clusterStatus,
   newDataDir,
@@ -166,7 +167,9 @@ describe('segment repair (real processes)', () => {
         const status = await statusAsync(dataDir);
         if (!status.storage.find((candidate) => candidate.nodeId === victim)?.ready) return undefined;
         const held = (await (
-          await fetch(`http://127.0.0.1:${ports.storage[victim]!.adminPort}/v1/status`)
+          await fetch(`http://127.0.0.1:${ports.storage[victim]!.adminPort}/v1/status`, {
+            headers: { authorization: `Bearer ${internalTokenOf(dataDir)}` },
+          })
         ).json()) as { segments: { segmentId: string }[] };
         const members = new Set(status.pgs.flatMap((pg) => pg.members.map((member) => member.segmentId)));
         return held.segments.every(

@@ -149,6 +149,18 @@ describe('northlight up (real processes)', () => {
     expect(statSync(join(dataDir, 'internal-token')).mode & 0o777).toBe(0o600);
     const fence = await fetch(`http://127.0.0.1:${ports.httpReadWrite}/v1/admin/fence`, { method: 'POST' });
     expect(fence.status).toBe(401);
+    // So do the storage nodes' admin routes (dropping a segment, above all); their probes and metrics
+    // stay open for kubelet and Prometheus.
+    const storageAdmin = Object.values(ports.storage)[0]!.adminPort;
+    const drop = await fetch(`http://127.0.0.1:${storageAdmin}/v1/segments/0/any`, { method: 'DELETE' });
+    expect(drop.status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${storageAdmin}/v1/status`)).status).toBe(401);
+    const token = readFileSync(join(dataDir, 'internal-token'), 'utf8').trim();
+    const storageStatus = await fetch(`http://127.0.0.1:${storageAdmin}/v1/status`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(storageStatus.status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${storageAdmin}/metrics`)).status).toBe(200);
     expect(up.output.join('')).toContain(
       `(HTTP Basic: postgres and the password in ${join(dataDir, 'pg-password')})`,
     );

@@ -13,6 +13,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { internalTokenOf } from '../src/io/local-cluster.js';
 import type { StorageSegmentView } from '../src/io/repair-executor.js';
 import { clusterStatus, newDataDir, northlightAsync, sql, startUp, state, until } from './support/cli-rig.js';
 
@@ -43,7 +44,11 @@ describe('northlight upgrade (real processes)', () => {
     // Each PG's member nodes, from the nodes' own reports.
     const pgNodes = new Map<number, Set<string>>();
     for (const [nodeId, node] of Object.entries(ports.storage)) {
-      const status = (await (await fetch(`http://127.0.0.1:${node.adminPort}/v1/status`)).json()) as {
+      const status = (await (
+        await fetch(`http://127.0.0.1:${node.adminPort}/v1/status`, {
+          headers: { authorization: `Bearer ${internalTokenOf(dataDir)}` },
+        })
+      ).json()) as {
         segments: StorageSegmentView[];
       };
       for (const segment of status.segments) {
@@ -146,7 +151,11 @@ describe('northlight upgrade (real processes)', () => {
     for (const engine of final.engines) expect(engine.version, engine.name).toBe('0.1.1');
     // …and straight from each process's own status, not the platform's record.
     for (const [nodeId, node] of Object.entries(ports.storage)) {
-      const own = (await (await fetch(`http://127.0.0.1:${node.adminPort}/v1/status`)).json()) as {
+      const own = (await (
+        await fetch(`http://127.0.0.1:${node.adminPort}/v1/status`, {
+          headers: { authorization: `Bearer ${internalTokenOf(dataDir)}` },
+        })
+      ).json()) as {
         version?: string;
       };
       expect(own.version, nodeId).toBe('0.1.1');

@@ -5,7 +5,11 @@
 // a bad hello, a wrong CRC and an oversized frame each close only their own connection (one warn line
 // with the peer's address) while the endpoint keeps working; the per-peer queue keeps to its byte
 // limit by dropping the oldest messages; a stale directory entry (the hello names another node) is
-// refused; sends to unknown peers or after close() are dropped and counted, never thrown.
+// refused; sends to unknown peers or after close() are dropped and counted, never thrown. With a
+// transport key: endpoints holding the same key exchange frames; another key, none, or a keyless side
+// facing one that asks for proof are refused before any frame, each with the reason logged; a raw
+// client with a forged or replayed proof, or a version-1 hello straight into frames, delivers nothing;
+// a client that sends its hello and no proof gets the handshake deadline.
 import type { Socket } from 'node:net';
 import {
   asEpoch,

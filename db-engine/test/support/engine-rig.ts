@@ -92,7 +92,8 @@ export class StorageFleet {
         String(this.gossipIntervalMs),
         ...(this.options.storageArgs ?? []),
       ],
-      ...(this.options.storageEnv === undefined ? {} : { env: this.options.storageEnv }),
+      // The cluster's token, as the engines hold it: storage takes it on its admin API and transport.
+      env: { NORTHLIGHT_INTERNAL_TOKEN: INTERNAL_TOKEN, ...this.options.storageEnv },
     });
     this.nodes.set(name, node);
     return node;

@@ -109,6 +109,11 @@ export async function sql(endpoint: SqlEndpoint, text: string): Promise<{ status
   return { status: response.status, body: (await response.json()) as SqlReply };
 }
 
+/** What a storage node's admin API takes: the cluster's internal token (`up` keeps it in the data directory). */
+export function internalHeaders(cluster: RunningCluster): Record<string, string> {
+  return { authorization: `Bearer ${readFileSync(join(cluster.dataDir, 'internal-token'), 'utf8').trim()}` };
+}
+
 /** What `northlight status --json` prints (the control API's `GET /v1/status`). */
 export async function clusterStatus(cluster: RunningCluster): Promise<ClusterStatus> {
   return getJson<ClusterStatus>(`${cluster.state.controlUrl}/v1/status`);
@@ -123,8 +128,8 @@ export async function killNode(cluster: RunningCluster, name: string): Promise<v
   if (!response.ok) throw new Error(`kill-node ${name}: HTTP ${response.status} ${await response.text()}`);
 }
 
-export async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+export async function getJson<T>(url: string, headers: Readonly<Record<string, string>> = {}): Promise<T> {
+  const response = await fetch(url, { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
 }

@@ -172,6 +172,13 @@ describe('owned objects', () => {
     expect(peers).toContain(`storage-a-1=${addresses.get('storage-a-1')}:${PORTS.storage}`);
     expect(peers.some((peer) => peer.startsWith('storage-b-2='))).toBe(false);
     expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: PORTS.storageAdmin });
+    // The cluster's internal token (its admin API's bearer token, its transport's key), from the Secret,
+    // through the environment: never in argv, never inline.
+    expect(container.env).toContainEqual({
+      name: 'NORTHLIGHT_INTERNAL_TOKEN',
+      valueFrom: { secretKeyRef: { name: internalSecretName('db1'), key: 'token' } },
+    });
+    expect(args.some((arg) => arg.includes('internal-token'))).toBe(false);
     expect(pod.spec?.volumes).toEqual([
       { name: 'data', persistentVolumeClaim: { claimName: dataClaimName('db1', 'storage-b-2') } },
     ]);

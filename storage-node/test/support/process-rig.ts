@@ -20,6 +20,8 @@ export interface StorageProcess {
   child: ChildProcess;
   output: string[];
   readonly exited: Promise<number | null>;
+  /** The internal token it was started with (NORTHLIGHT_INTERNAL_TOKEN), which `admin` sends. */
+  readonly internalToken?: string;
 }
 
 const READY_TIMEOUT_MS = 30_000;
@@ -135,7 +137,16 @@ export async function startStorageProcess(
     child.stdout?.on('data', onData);
     void exited.then((code) => reject(new Error(`${nodeId} exited with ${code}:\n${output.join('')}`)));
   });
-  return { nodeId, dataDir: directory, ...ports, child, output, exited };
+  const internalToken = options.env?.NORTHLIGHT_INTERNAL_TOKEN;
+  return {
+    nodeId,
+    dataDir: directory,
+    ...ports,
+    child,
+    output,
+    exited,
+    ...(internalToken === undefined || internalToken === '' ? {} : { internalToken }),
+  };
 }
 
 export async function stopStorageProcess(node: StorageProcess, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') {
@@ -148,11 +159,12 @@ export function removeDataDir(node: StorageProcess): void {
 }
 
 export async function admin(node: StorageProcess, method: string, path: string, body?: unknown) {
+  const token = node.internalToken === undefined ? {} : { authorization: `Bearer ${node.internalToken}` };
   const response = await fetch(`http://127.0.0.1:${node.adminPort}${path}`, {
     method,
     ...(body === undefined
-      ? {}
-      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      ? { headers: token }
+      : { headers: { ...token, 'content-type': 'application/json' }, body: JSON.stringify(body) }),
   });
   const text = await response.text();
   return { status: response.status, text, json: () => JSON.parse(text) as Record<string, unknown> };

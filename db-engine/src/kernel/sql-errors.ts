@@ -329,6 +329,8 @@ function sqlstateOf(resultCode: number, message: string): string {
 const MESSAGE_SQLSTATES: readonly (readonly [RegExp, string])[] = [
   [/syntax error|incomplete input|unrecognized token/, SQLSTATE.syntaxError],
   [/^malformed array literal/, '22P02'],
+  // northlight_nonzero (division-checks.ts): PostgreSQL's division_by_zero.
+  [/^division by zero$/, '22012'],
   // Objects that do not exist.
   [/^no such (table|view)/, SQLSTATE.undefinedTable],
   [/^no such column|^table \S+ has no column named |^cannot join using column /, SQLSTATE.undefinedColumn],

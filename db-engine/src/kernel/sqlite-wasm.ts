@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ModuleFactory from '@journeyapps/wa-sqlite/dist/wa-sqlite.mjs';
 import { PG_ARRAY_FUNCTION, pgArrayToJson } from '../core/pg-array.js';
+import { DIVISION_BY_ZERO, NONZERO_FUNCTION } from '../core/pgwire/division-checks.js';
 
 /** The exports of the synchronous build that the kernel uses. */
 export interface SqliteWasm {
@@ -44,12 +45,17 @@ export interface SqliteWasm {
     xFinal: null,
   ): number;
   _sqlite3_value_type(value: number): number;
+  /** The value's type after numeric affinity (text that reads as a number becomes one). */
+  _sqlite3_value_numeric_type(value: number): number;
+  _sqlite3_value_double(value: number): number;
   _sqlite3_value_text(value: number): number;
   _sqlite3_value_bytes(value: number): number;
   _sqlite3_result_null(context: number): void;
   _sqlite3_result_text(context: number, pointer: number, bytes: number, destructor: number): void;
   _sqlite3_result_error_nomem(context: number): void;
   _sqlite3_result_error(context: number, message: number, bytes: number): void;
+  /** The result is a copy of `value`, type and all. */
+  _sqlite3_result_value(context: number, value: number): void;
   /** Calls `handler` every `nOps` virtual-machine steps; a non-zero return interrupts the statement. */
   progress_handler(db: number, nOps: number, handler: ((pApp: number) => number) | null, pApp: number): void;
   _getSqliteFree(): number;
@@ -108,6 +114,8 @@ export async function loadSqliteWasm(): Promise<SqliteWasm> {
 const SQLITE_UTF8 = 1;
 const SQLITE_DETERMINISTIC = 0x800;
 const SQLITE_INNOCUOUS = 0x200000;
+const SQLITE_INTEGER_TYPE = 1;
+const SQLITE_FLOAT_TYPE = 2;
 const SQLITE_NULL_TYPE = 5;
 /** SQLITE_TRANSIENT: SQLite copies the result before the call returns. */
 const SQLITE_TRANSIENT = -1;
@@ -169,6 +177,39 @@ export function registerUnicodeCase(wasm: SqliteWasm, db: number): void {
     );
     if (rc !== 0) throw new Error(`registering ${name}() failed: ${rc}`);
   };
+  // `x / y` and `x % y` in a PostgreSQL client's DML (division-checks.ts): y as it is, unless it is
+  // numerically zero, which PostgreSQL refuses (22012) where SQLite would give NULL. The message is
+  // kept in the wasm heap for the connection's life (sql-errors.ts maps it to 22012).
+  const message = encoder.encode(`${DIVISION_BY_ZERO}\0`);
+  const divisionByZero = wasm._sqlite3_malloc(message.length);
+  if (divisionByZero === 0) throw new Error(`registering ${NONZERO_FUNCTION}(): out of memory`);
+  wasm.HEAPU8.set(message, divisionByZero);
+  const nonzero = wasm.create_function(
+    db,
+    NONZERO_FUNCTION,
+    -1,
+    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+    0,
+    (context, count, argumentsPointer) => {
+      const value = wasm.HEAP32[argumentsPointer >> 2]!;
+      // northlight_nonzero(divisor, dividend's factor): a NULL factor makes the quotient NULL anyway.
+      const factorIsNull =
+        count > 1 && wasm._sqlite3_value_type(wasm.HEAP32[(argumentsPointer >> 2) + 1]!) === SQLITE_NULL_TYPE;
+      const type = wasm._sqlite3_value_numeric_type(value);
+      if (
+        !factorIsNull &&
+        (type === SQLITE_INTEGER_TYPE || type === SQLITE_FLOAT_TYPE) &&
+        wasm._sqlite3_value_double(value) === 0
+      ) {
+        wasm._sqlite3_result_error(context, divisionByZero, -1);
+        return;
+      }
+      wasm._sqlite3_result_value(context, value);
+    },
+    null,
+    null,
+  );
+  if (nonzero !== 0) throw new Error(`registering ${NONZERO_FUNCTION}() failed: ${nonzero}`);
   register('lower', (text) => text.toLowerCase());
   register('upper', (text) => text.toUpperCase());
   // `x = ANY($1)` with an array parameter (postgres-forms.ts): the array literal as JSON, for json_each.

@@ -414,6 +414,54 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       return new pg.Client(config);
     }
 
+    it('division by zero is 22012 as in PostgreSQL, not a NULL; other divisions keep their types', async () => {
+      const session = client();
+      await session.connect();
+      try {
+        await session.query(
+          'CREATE TABLE pg_ratios (id INTEGER PRIMARY KEY, num INTEGER, den INTEGER, f REAL)',
+        );
+        await session.query('INSERT INTO pg_ratios VALUES (1, 7, 2, 0.5), (2, 5, 0, 0.0)');
+        for (const sql of [
+          'SELECT 1 / 0',
+          'SELECT 5 % 0',
+          'SELECT 1.5 / 0.0',
+          'SELECT num / den FROM pg_ratios',
+          'SELECT sum(num) / count(*) FILTER (WHERE id > 9) FROM pg_ratios',
+          "SELECT 10 / '0'",
+        ]) {
+          await expect(session.query(sql), sql).rejects.toMatchObject({
+            code: '22012',
+            message: 'division by zero',
+          });
+        }
+        await expect(session.query('SELECT 10 / $1::int', [0])).rejects.toMatchObject({ code: '22012' });
+        // An UPDATE that divides by zero on one row changes no row.
+        await expect(session.query('UPDATE pg_ratios SET num = num / den')).rejects.toMatchObject({
+          code: '22012',
+        });
+        const nums = async (sql: string) => (await session.query(sql)).rows.map((row) => Number(row.num));
+        expect(await nums('SELECT num FROM pg_ratios ORDER BY id')).toEqual([7, 5]);
+        // What is not zero divides as before: integers truncate (an integer expression is int8 here,
+        // a string in node-postgres), floats do not; NULL over zero is NULL, as PostgreSQL's strict
+        // division gives.
+        const row = (
+          await session.query(
+            'SELECT num / den, num % den AS m, num / f AS q, NULL / 0 AS n, (num / den) FROM pg_ratios WHERE id = 1',
+          )
+        ).rows[0];
+        expect(row).toEqual({ '?column?': '3', m: '1', q: 14, n: null });
+        expect((await session.query('SELECT num * NULL / den AS n FROM pg_ratios ORDER BY id')).rows).toEqual(
+          [{ n: null }, { n: null }],
+        );
+        const named = await session.query('SELECT num / den FROM pg_ratios WHERE id = 1');
+        expect(named.fields.map((field) => field.name)).toEqual(['?column?']);
+        expect(await nums('SELECT num FROM pg_ratios WHERE den <> 0 AND num / den = 3')).toEqual([7]);
+      } finally {
+        await session.end();
+      }
+    });
+
     it('parameterized queries, text and binary results', async () => {
       const text = client();
       await text.connect();

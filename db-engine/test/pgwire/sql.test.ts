@@ -761,6 +761,56 @@ describe('PostgreSQL forms (postgres-forms.ts)', () => {
   });
 });
 
+describe('division by zero (division-checks.ts)', () => {
+  it('checks the right operand of / and % in DML, with the left factor (NULL / 0 is NULL), named as PostgreSQL names the item', () => {
+    expect(sqlite('SELECT a / b FROM t')).toBe('SELECT a / northlight_nonzero(b, a)  AS "?column?" FROM t');
+    expect(sqlite('SELECT sum(x) / count(*) AS avg, a % $1 m FROM t')).toBe(
+      'SELECT sum(x) / northlight_nonzero(count(*), sum(x)) AS avg, a % northlight_nonzero(?1, a) m FROM t',
+    );
+    // Unary signs, parentheses, dotted names, casts, CASE, windows and COLLATE are one operand.
+    expect(sqlite('SELECT a / -t.b::float AS x, a / (b - c) AS y FROM t')).toBe(
+      'SELECT a / northlight_nonzero(-CAST(t.b AS REAL), a) AS x, a / northlight_nonzero((b - c), a) AS y FROM t',
+    );
+    expect(sqlite('SELECT a / CASE WHEN x THEN 0 ELSE 1 END AS r FROM t')).toBe(
+      'SELECT a / northlight_nonzero(CASE WHEN x THEN 0 ELSE 1 END, a) AS r FROM t',
+    );
+    expect(sqlite('SELECT sum(x) OVER () / count(*) OVER () AS r FROM t')).toBe(
+      'SELECT sum(x) OVER () / northlight_nonzero(count(*) OVER (), sum(x) OVER ()) AS r FROM t',
+    );
+    // Nested divisions are checked too; a parenthesized item is still ?column?.
+    expect(sqlite('SELECT (a / (b / c)) FROM t')).toBe(
+      'SELECT (a / northlight_nonzero((b / northlight_nonzero(c, b)), a))  AS "?column?" FROM t',
+    );
+    // WHERE, ORDER BY, SET and RETURNING too; only select items are named.
+    expect(sqlite('UPDATE t SET x = x / $1 WHERE a % b = 0 RETURNING y / x')).toBe(
+      'UPDATE t SET x = x / northlight_nonzero(?1, x) WHERE a % northlight_nonzero(b, a) = 0 RETURNING y / northlight_nonzero(x, y) AS "?column?"',
+    );
+    // A call around a division keeps its own name.
+    expect(sqlite('SELECT round(a / b, 2) FROM t')).toBe(
+      'SELECT round(a / northlight_nonzero(b, a), 2) AS "round" FROM t',
+    );
+  });
+
+  it('leaves a non-zero literal divisor, DDL, strings and comments alone', () => {
+    expect(sqlite('SELECT a / 2, 7 % 3.5 FROM t')).toBe('SELECT a / 2, 7 % 3.5 FROM t');
+    expect(sqlite('SELECT 1 / 0')).toBe('SELECT 1 / northlight_nonzero(0, 1) AS "?column?"');
+    for (const ddl of [
+      'CREATE VIEW v AS SELECT a / b FROM t',
+      'CREATE TABLE t (a INTEGER, b INTEGER CHECK (a / b > 0))',
+      'CREATE INDEX i ON t ((a / b))',
+    ])
+      expect(sqlite(ddl)).not.toContain('northlight_nonzero');
+    expect(sqlite("SELECT '1 / 0' -- x / y")).toBe("SELECT '1 / 0' -- x / y");
+    // A left factor the scanner cannot tell (two words in a row: a multi-word type) is left out.
+    expect(sqlite('SELECT x::double precision / y AS r FROM t')).toBe(
+      'SELECT CAST(x AS REAL) / northlight_nonzero(y) AS r FROM t',
+    );
+    expect(sqlite('SELECT t.a::real / $1 AS r FROM t')).toBe(
+      'SELECT CAST(t.a AS REAL) / northlight_nonzero(?1, CAST(t.a AS REAL)) AS r FROM t',
+    );
+  });
+});
+
 describe('startup options and timestamptz parameters', () => {
   it("reads libpq's options as pg_split_opts does, and refuses postmaster switches", () => {
     expect(startupOptions('-c lock_timeout=1234 -cstatement_timeout=2s --application-name=a\\ b')).toEqual([

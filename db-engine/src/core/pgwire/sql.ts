@@ -31,6 +31,7 @@
 
 import { POSTGRES_ONLY, postgresOnlyStatement } from '../postgres-only.js';
 import { catalogQuery } from './catalog.js';
+import { withDivisionChecks } from './division-checks.js';
 import { withPostgresForms } from './postgres-forms.js';
 import {
   closingIndex,
@@ -1433,7 +1434,10 @@ export function translate(statementTokens: readonly Token[], facts: SessionFacts
     };
   }
   return {
-    ...translateTokens(withSeriesSubqueries(withPrimaryKeyNotNull(withoutStorageParameters(tokens))), facts),
+    ...translateTokens(
+      withSeriesSubqueries(withPrimaryKeyNotNull(withoutStorageParameters(withDivisionChecks(tokens)))),
+      facts,
+    ),
     normalizedTokens: tokens,
   };
 }

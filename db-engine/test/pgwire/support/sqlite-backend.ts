@@ -21,6 +21,7 @@ import type {
   StatementShape,
   TransactionOptions,
 } from '../../../src/core/pgwire/backend.js';
+import { DIVISION_BY_ZERO, NONZERO_FUNCTION } from '../../../src/core/pgwire/division-checks.js';
 
 /** The part of better-sqlite3's API used here (the package ships no types; none are installed). */
 interface SqliteStatement {
@@ -104,6 +105,7 @@ export function sqliteErrorToBackend(error: unknown): BackendError {
   if (/already exists/.test(message)) return { sqlstate: '42P07', message };
   if (/syntax error|incomplete input/.test(message)) return { sqlstate: '42601', message };
   if (/attempt to write a readonly database/.test(message)) return { sqlstate: '25006', message };
+  if (message === DIVISION_BY_ZERO) return { sqlstate: '22012', message };
   return { sqlstate: 'XX000', message };
 }
 
@@ -154,6 +156,20 @@ export class SqliteTestBackend implements SqlBackend {
       this.database.function(name, { deterministic: true }, (value: unknown) =>
         value === null ? null : convert(String(value)),
       );
+    // `varargs` is a better-sqlite3 option its type definitions leave out.
+    const varargs = { deterministic: true, varargs: true } as { deterministic: boolean };
+    this.database.function(NONZERO_FUNCTION, varargs, (...args: unknown[]) => {
+      const [value, factor] = args;
+      if (args.length > 1 && factor === null) return value;
+      const zero =
+        value === 0n ||
+        value === 0 ||
+        (typeof value === 'string' &&
+          /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/.test(value) &&
+          Number(value) === 0);
+      if (zero) throw new Error(DIVISION_BY_ZERO);
+      return value;
+    });
     this.database.function(PG_ARRAY_FUNCTION, { deterministic: true }, (value: unknown) => {
       if (value === null) return null;
       const json = pgArrayToJson(String(value));

@@ -10,7 +10,7 @@
 // facing one that asks for proof are refused before any frame, each with the reason logged; a raw
 // client with a forged or replayed proof, or a version-1 hello straight into frames, delivers nothing;
 // a client that sends its hello and no proof gets the handshake deadline.
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import {
   asEpoch,
   asLsn,
@@ -26,7 +26,7 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { transportKey } from '../src/io/internal-auth.js';
 import { StaticPeerDirectory, TcpNetworkEndpoint, type TcpNetworkOptions } from '../src/io/tcp-network.js';
-import { encodeTransportHello, transportProof } from '../src/io/transport-hello.js';
+import { encodeTransportHello, TRANSPORT_HELLO_V2_BYTES, transportProof } from '../src/io/transport-hello.js';
 import { closedSocket, RecordingLogger, rawConnect, waitFor } from './io-helpers.js';
 
 const A = asNodeId('storage-a');
@@ -379,6 +379,39 @@ describe("TcpNetworkEndpoint with a transport key (the cluster's internal token)
     expect(b.received).toEqual([]);
     expect(b.endpoint.counters().authFailures).toBe(3);
     expect(b.endpoint.counters().inboundConnectionsEstablished).toBe(0);
+  });
+
+  it('gives a client no proof of its own before the client has proved the key (no offline guessing)', async () => {
+    const directory = new StaticPeerDirectory();
+    const b = await start(B, directory, { transportKey: key, handshakeTimeoutMs: 300 });
+    const prober = connect({ host: '127.0.0.1', port: b.endpoint.listenPort });
+    sockets.push(prober);
+    prober.on('error', () => {});
+    const received: Buffer[] = [];
+    prober.on('data', (chunk: Buffer) => received.push(chunk));
+    prober.write(encodeTransportHello(A, new Uint8Array(32).fill(6)));
+    await closedSocket(prober);
+    // Its hello and nothing else: no proof to test token guesses against.
+    expect(Buffer.concat(received).length).toBe(TRANSPORT_HELLO_V2_BYTES);
+  });
+
+  it('cuts a client that trickles its handshake a byte at a time at the fixed deadline', async () => {
+    const directory = new StaticPeerDirectory();
+    const b = await start(B, directory, { transportKey: key, handshakeTimeoutMs: 300 });
+    const trickler = await rawConnect(b.endpoint.listenPort);
+    sockets.push(trickler);
+    const hello = encodeTransportHello(A, new Uint8Array(32).fill(7));
+    const startedMs = performance.now();
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (sent < hello.length && !trickler.destroyed) trickler.write(hello.subarray(sent, ++sent));
+    }, 50);
+    await closedSocket(trickler);
+    clearInterval(timer);
+    const heldMs = performance.now() - startedMs;
+    expect(heldMs).toBeLessThan(1_000);
+    expect(sent).toBeLessThan(hello.length);
+    expect(b.endpoint.counters().handshakeErrors).toBe(1);
   });
 
   it('gives a silent client that sent its hello but no proof the handshake deadline, nothing more', async () => {

@@ -300,6 +300,14 @@ export function parseStorageNodeConfigResult(
     0,
   );
   const objectStore = readObjectStore(flags, raw, report, field);
+  // Set but empty is a mistake (a Secret whose key lost its value), not a wish to run open: refused,
+  // where any other variable's empty value counts as unset.
+  if (env[CONFIG_OPTIONS.internalToken.env] === '')
+    report(
+      'internalToken',
+      undefined,
+      "is set but empty: give the cluster's token, or unset the variable to run without one (open to anyone)",
+    );
   // A secret given as a flag was already reported; it must not be used even so.
   const internalToken = flags.has('internalToken')
     ? undefined

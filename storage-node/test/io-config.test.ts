@@ -268,6 +268,9 @@ describe('storage node configuration', () => {
     expect(onFlag).toEqual([
       '--internal-token is not accepted on the command line (any user can read it with ps); set NORTHLIGHT_INTERNAL_TOKEN',
     ]);
+    expect(problemsOf(required, { NORTHLIGHT_INTERNAL_TOKEN: '' })).toEqual([
+      "--internal-token / NORTHLIGHT_INTERNAL_TOKEN: is set but empty: give the cluster's token, or unset the variable to run without one (open to anyone)",
+    ]);
     for (const bad of [
       'too-short',
       'has a space in it, far too',

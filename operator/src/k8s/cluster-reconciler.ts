@@ -322,7 +322,7 @@ export class ClusterReconciler {
       context,
       name,
       (token) => internalSecret(context, token),
-      `the internal token the operator and the engines use (key ${INTERNAL_SECRET_KEY})`,
+      `the internal token the operator, the engines and the storage nodes use (key ${INTERNAL_SECRET_KEY})`,
     );
     const encoded = secret?.data?.[INTERNAL_SECRET_KEY];
     const token =

@@ -8,12 +8,12 @@
  *    `internalAuthorization` the header a caller sends.
  *  - The binary transport: each side of a connection proves it holds the token without sending it
  *    (tcp-network.ts, an HMAC over both hellos' nonces), keyed by `transportKey(token)`, a key derived
- *    for that use alone.
+ *    for that use alone (scrypt).
  *
  * Comparisons run in time independent of where the inputs differ (SHA-256 of both sides, then
  * `timingSafeEqual`), so an answer's timing does not leak the secret byte by byte.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, scryptSync, timingSafeEqual } from 'node:crypto';
 
 /** What a token must be: 16 to 1,024 printable ASCII characters, no spaces. */
 const TOKEN_PATTERN = /^[\x21-\x7e]{16,1024}$/;
@@ -97,10 +97,15 @@ export function internalAuthorization(token: string | undefined): Record<string,
   return token === undefined ? {} : { authorization: `Bearer ${token}` };
 }
 
+/** scrypt's cost for `transportKey`: about 50 ms and 16 MiB once per process start. */
+const TRANSPORT_KEY_SCRYPT = { N: 2 ** 14, r: 8, p: 1, maxmem: 32 * 1024 * 1024 } as const;
+
 /**
- * The binary transport's key: HMAC-SHA256 of a fixed label under the token, so that the key proving
- * a connection is not the token itself and a proof says nothing usable about the HTTP secret.
+ * The binary transport's key: scrypt of the token with a fixed label as salt. The key that proves a
+ * connection is not the token itself, so a proof says nothing directly usable about the HTTP secret,
+ * and a slow derivation makes each guess of a short, chosen token cost someone who got hold of a
+ * proof (a process posing as a peer) some 50 ms.
  */
 export function transportKey(token: string): Uint8Array {
-  return new Uint8Array(createHmac('sha256', token).update('northlight transport key v1').digest());
+  return new Uint8Array(scryptSync(token, 'northlight transport key v1', 32, TRANSPORT_KEY_SCRYPT));
 }

@@ -79,6 +79,8 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_INBOUND_CONNECTIONS = 1_024;
 const KEEPALIVE_INITIAL_DELAY_MS = 10_000;
 const DECODE_ERROR_REASON = 'decode error';
+/** Authentication failures are logged once per this interval at most (they are counted each). */
+const AUTH_LOG_INTERVAL_MS = 10_000;
 /** The dequeue index is compacted away once it passes this many consumed entries. */
 const QUEUE_COMPACT_THRESHOLD = 1_024;
 
@@ -243,6 +245,8 @@ class Connection {
   /** Set when this side closes the connection on purpose, so the close is not logged as a failure. */
   closeReason: string | undefined;
   lastError: Error | undefined;
+  /** The handshake's deadline: fixed from the connection's start, not renewed by each byte. */
+  handshakeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly direction: 'outbound' | 'inbound',
@@ -299,6 +303,8 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
   readonly #closedPromise: Promise<void>;
   #handler: ((from: NodeId, message: Uint8Array) => void) | undefined;
   #closed = false;
+  #authUnlogged = 0;
+  #authLoggedAtMs = Number.NEGATIVE_INFINITY;
 
   /** Binds the listening socket; rejects with NL_CONFIG_INVALID if it cannot (port in use…). */
   static async listen(options: TcpNetworkOptions): Promise<TcpNetworkEndpoint> {
@@ -546,10 +552,14 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
     const { socket } = connection;
     this.#connections.add(connection);
     socket.setNoDelay(true);
-    socket.setTimeout(this.#options.handshakeTimeoutMs);
-    socket.on('timeout', () => {
-      if (!connection.open) this.#handshakeFailed(connection, 'no hello before the handshake deadline');
-    });
+    // A fixed deadline for the hellos and proofs: a socket's idle timeout is renewed by every byte, so a
+    // client trickling a byte a second would hold a connection slot for as long as it liked.
+    connection.handshakeTimer = setTimeout(() => {
+      connection.handshakeTimer = undefined;
+      if (!connection.open && !connection.closed)
+        this.#handshakeFailed(connection, 'no hello and proof before the handshake deadline');
+    }, this.#options.handshakeTimeoutMs);
+    connection.handshakeTimer.unref();
     socket.on('data', (chunk: Buffer) => this.#onData(connection, chunk));
     socket.on('drain', () => {
       connection.blocked = false;
@@ -651,16 +661,10 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
       return false;
     }
     if (this.#key !== undefined) {
-      const dialer = connection.direction === 'outbound' ? connection.ownHello : hello.bytes;
-      const acceptor = connection.direction === 'outbound' ? hello.bytes : connection.ownHello;
-      connection.socket.write(
-        transportProof(
-          this.#key,
-          connection.direction === 'outbound' ? 'dialer' : 'acceptor',
-          dialer,
-          acceptor,
-        ),
-      );
+      // The dialer proves first; the acceptor only once the dialer's proof checks (#proofArrived), so
+      // that a client without the key never gets a proof of it to guess the token against offline.
+      if (connection.direction === 'outbound')
+        connection.socket.write(transportProof(this.#key, 'dialer', connection.ownHello, hello.bytes));
       connection.proof = new Uint8Array(TRANSPORT_PROOF_BYTES);
       return true;
     }
@@ -686,25 +690,37 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
       );
       return false;
     }
+    if (inbound)
+      connection.socket.write(transportProof(this.#key!, 'acceptor', hello.bytes, connection.ownHello));
     this.#open(connection, hello.nodeId);
     return true;
   }
 
   #authFailed(connection: Connection, claimedId: NodeId, reason: string): void {
     this.#counters.authFailures += 1;
-    this.#options.logger.log('warn', 'closing a transport connection: authentication failed', {
-      remoteAddress: connection.remoteAddress,
-      direction: connection.direction,
-      peer: claimedId,
-      reason,
-    });
+    // One line per AUTH_LOG_INTERVAL_MS at most, with how many were refused since: anyone can open
+    // connections, and each must not cost a log line.
+    this.#authUnlogged += 1;
+    const nowMs = performance.now();
+    if (nowMs - this.#authLoggedAtMs >= AUTH_LOG_INTERVAL_MS) {
+      this.#authLoggedAtMs = nowMs;
+      this.#options.logger.log('warn', 'closing a transport connection: authentication failed', {
+        remoteAddress: connection.remoteAddress,
+        direction: connection.direction,
+        peer: claimedId,
+        reason,
+        refusedSinceLastLine: this.#authUnlogged,
+      });
+      this.#authUnlogged = 0;
+    }
     this.#destroy(connection, 'authentication failed');
   }
 
   /** Both hellos (and proofs) are in: frames may flow. */
   #open(connection: Connection, nodeId: NodeId): void {
     connection.open = true;
-    connection.socket.setTimeout(0);
+    clearTimeout(connection.handshakeTimer);
+    connection.handshakeTimer = undefined;
     let peer = this.#peers.get(nodeId);
     if (connection.direction === 'inbound') {
       connection.peerId = nodeId;
@@ -766,6 +782,7 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
   #onClose(connection: Connection): void {
     if (connection.closed) return;
     connection.closed = true;
+    clearTimeout(connection.handshakeTimer);
     this.#connections.delete(connection);
     if (connection.open && connection.closeReason === undefined && connection.decoder.bufferedBytes > 0) {
       this.#options.logger.log('info', 'transport connection closed inside a frame; the frame is lost', {

@@ -950,6 +950,15 @@ describe('the SQL layer on hostile text (fuzz)', () => {
     '<>',
     'count(*)',
     'OVER (',
+    '/',
+    '%',
+    '-',
+    '0',
+    'FILTER (',
+    'COLLATE nocase',
+    '::double precision',
+    'RETURNING',
+    'x.y',
   ];
   it('never throws anything but a PgSqlError (property, 2,000 runs)', () => {
     fc.assert(

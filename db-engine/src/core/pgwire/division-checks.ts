@@ -3,12 +3,13 @@
  * client that divides by a count, a sum or a parameter that happens to be zero must not get a silent
  * NULL where PostgreSQL would have stopped it, so in a statement that reads or writes data (SELECT,
  * INSERT, UPDATE, DELETE, WITH, VALUES) the right operand of every `/` and `%` is wrapped in
- * `northlight_nonzero(divisor, dividend's last factor)` (src/kernel/sqlite-wasm.ts): it returns the
- * divisor unchanged, or fails with "division by zero" when it is numerically zero (0, 0.0, '0') and
- * the dividend's factor is not NULL. NULL / 0 is NULL in PostgreSQL (its division is strict), so a
- * NULL on either side passes. The factor is the primary just left of the operator (`b` in
- * `a * b / c`): when the scanner cannot tell it, only the divisor goes (`northlight_nonzero(d)`), and
- * a NULL dividend over zero fails where PostgreSQL gives NULL.
+ * `northlight_nonzero(divisor, dividend)` (src/kernel/sqlite-wasm.ts): it returns the divisor
+ * unchanged, or fails with "division by zero" when it is numerically zero (0, 0.0, '0') and the
+ * dividend is not NULL. NULL / 0 is NULL in PostgreSQL (its division is strict), so a NULL on either
+ * side passes. The dividend is the run of factors joined by `*`, `/` and `%` just left of the operator
+ * (`a * b` in `a * b / c`), evaluated a second time for the check: when the scanner cannot tell it,
+ * only the divisor goes (`northlight_nonzero(d)`), and a NULL dividend over zero fails where
+ * PostgreSQL gives NULL.
  *
  * Only DML is rewritten: a CREATE … (a view, a CHECK, a DEFAULT, an index expression, a generated
  * column, CREATE TABLE … AS) keeps SQLite's division, because its text is kept in the schema, where a
@@ -259,12 +260,11 @@ function caseStart(tokens: readonly Token[], end: number): number {
 }
 
 /**
- * The start of the primary (with its postfixes) that ends just before the operator at `operator`:
- * the left operand's last factor (`b` in `a * b / c`, `sum(x)` in `sum(x) / n`), whose NULL makes the
- * division NULL in PostgreSQL whatever the divisor. -1 when it is not one this scanner recognises.
+ * The start of the primary (with its postfixes) whose last token is at `last`. -1 when it is not one
+ * this scanner recognises.
  */
-function leftPrimaryStart(tokens: readonly Token[], operator: number): number {
-  let at = previousSignificant(tokens, operator);
+function primaryStart(tokens: readonly Token[], last: number): number {
+  let at = last;
   for (;;) {
     const token = tokens[at];
     if (token === undefined) return -1;
@@ -319,6 +319,34 @@ function leftPrimaryStart(tokens: readonly Token[], operator: number): number {
     if (link?.kind === 'quoted-identifier') return -1;
     return start;
   }
+}
+
+/**
+ * The start of the left operand of the `/` or `%` at `operator`: the run of factors joined by `*`,
+ * `/` and `%` just before it (`a * b` in `a * b / c`, `sum(x)` in `x + sum(x) / n`), since those bind
+ * alike and from the left. Its NULL makes the quotient NULL in PostgreSQL whatever the divisor. -1 when
+ * a factor is not one this scanner recognises.
+ */
+function leftOperandStart(tokens: readonly Token[], operator: number): number {
+  let start = primaryStart(tokens, previousSignificant(tokens, operator));
+  while (start >= 0) {
+    const joint = previousSignificant(tokens, start);
+    const token = tokens[joint];
+    // A unary sign binds tighter than * / %: `-b` is one factor (`a * -b / c`).
+    if (
+      token?.kind === 'punctuation' &&
+      ['-', '+', '~'].includes(token.text) &&
+      !endsOperand(tokens[previousSignificant(tokens, joint)])
+    ) {
+      start = joint;
+      continue;
+    }
+    if (token?.kind !== 'punctuation' || !['*', '/', '%'].includes(token.text)) return start;
+    const before = previousSignificant(tokens, joint);
+    if (!endsOperand(tokens[before])) return start;
+    start = primaryStart(tokens, before);
+  }
+  return -1;
 }
 
 /** A number literal that is not zero (`2`, `1.5e3`): dividing by it needs no check. */
@@ -439,11 +467,13 @@ function rewrite(tokens: readonly Token[]): Token[] {
       continue;
     }
     // The operand itself may hold divisions (`a / (b / c)`, `a / f(b % c)`): checked too. The left
-    // operand's last factor goes along, so that a NULL there gives NULL, as in PostgreSQL.
+    // operand goes along, so that a NULL there gives NULL, as in PostgreSQL.
     const inner = rewrite(tokens.slice(operand.start, operand.end));
-    const leftStart = leftPrimaryStart(tokens, index);
-    const left =
-      leftStart < 0 ? [] : rewrite(tokens.slice(leftStart, previousSignificant(tokens, index) + 1));
+    const leftStart = leftOperandStart(tokens, index);
+    // The dividend goes in as written, its own divisions unchecked: it is there for its NULL only, and
+    // where a division inside it would fail, the dividend itself (checked) fails anyway. Checking the
+    // copy too would copy dividends into dividends, exponentially in a chain (`a / b / c / …`).
+    const left = leftStart < 0 ? [] : tokens.slice(leftStart, previousSignificant(tokens, index) + 1);
     out.push(
       token,
       { kind: 'space', text: ' ' },

@@ -75,6 +75,8 @@ export interface EngineConfig {
    * anyone, and the engine warns at start.
    */
   readonly internalToken: string | undefined;
+  /** `transition`: the transport also takes storage nodes that cannot prove the token (an upgrade). */
+  readonly transportAuth: 'required' | 'transition';
 }
 
 export interface PgListenerConfig {
@@ -239,6 +241,11 @@ const OPTIONS = {
     'pg-tls-reload-check-ms',
     'how often the TLS files are read again; a renewed pair is used for new connections',
     '10000',
+  ),
+  transportAuth: option(
+    'transport-auth',
+    'required: storage nodes must prove the internal token on the transport; transition: nodes of a build from before transport authentication are also taken, unauthenticated (for a rolling upgrade; set required again once every member runs this build)',
+    'required',
   ),
   internalToken: option(
     'internal-token',
@@ -412,6 +419,11 @@ export function parseEngineConfig(
   const internalToken = raw('internalToken');
   if (internalToken !== undefined && !isValidInternalToken(internalToken))
     problems.push(`${named('internalToken')} ${INTERNAL_TOKEN_RULE}`);
+  const transportAuth = raw('transportAuth')!;
+  if (transportAuth !== 'required' && transportAuth !== 'transition')
+    problems.push(`${named('transportAuth')} must be required or transition`);
+  else if (transportAuth === 'transition' && internalToken === undefined)
+    problems.push(`${named('transportAuth')} is transition, which needs ${named('internalToken')}`);
   const config: EngineConfig = {
     nodeId: asNodeId(isIdentifier(nodeId) ? nodeId : 'invalid'),
     dataDir,
@@ -453,6 +465,7 @@ export function parseEngineConfig(
       tlsReloadCheckMs: integer('pgTlsReloadCheckMs', 100, 86_400_000),
     },
     internalToken,
+    transportAuth: transportAuth === 'transition' ? 'transition' : 'required',
   };
   if (problems.length > 0)
     throw new NorthlightError('NL_CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`);

@@ -34,6 +34,15 @@ async function run(argv: readonly string[]): Promise<number> {
           'set --internal-token (NL_ENGINE_INTERNAL_TOKEN) on every engine of the cluster and on its control plane',
       },
     );
+  if (config.transportAuth === 'transition')
+    logger.log(
+      'warn',
+      'transport authentication in transition: storage nodes that cannot prove the internal token (builds from before it) are taken too',
+      {
+        action:
+          'once every storage node and engine runs this build, restart them with --transport-auth required',
+      },
+    );
   return config.role === 'replica' ? runReplica(config, logger) : runWriter(config, logger);
 }
 

@@ -10,7 +10,7 @@
 // facing one that asks for proof are refused before any frame, each with the reason logged; a raw
 // client with a forged or replayed proof, or a version-1 hello straight into frames, delivers nothing;
 // a client that sends its hello and no proof gets the handshake deadline.
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import {
   asEpoch,
   asLsn,
@@ -26,7 +26,12 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { transportKey } from '../src/io/internal-auth.js';
 import { StaticPeerDirectory, TcpNetworkEndpoint, type TcpNetworkOptions } from '../src/io/tcp-network.js';
-import { encodeTransportHello, TRANSPORT_HELLO_V2_BYTES, transportProof } from '../src/io/transport-hello.js';
+import {
+  encodeTransportHello,
+  TRANSPORT_HELLO_BYTES,
+  TRANSPORT_HELLO_V2_BYTES,
+  transportProof,
+} from '../src/io/transport-hello.js';
 import { closedSocket, RecordingLogger, rawConnect, waitFor } from './io-helpers.js';
 
 const A = asNodeId('storage-a');
@@ -379,6 +384,82 @@ describe("TcpNetworkEndpoint with a transport key (the cluster's internal token)
     expect(b.received).toEqual([]);
     expect(b.endpoint.counters().authFailures).toBe(3);
     expect(b.endpoint.counters().inboundConnectionsEstablished).toBe(0);
+  });
+
+  it("answers in the dialer's version, so a build that reads only version 1 can dial a keyless endpoint", async () => {
+    const directory = new StaticPeerDirectory();
+    const b = await start(B, directory);
+    const oldDialer = await rawConnect(b.endpoint.listenPort);
+    sockets.push(oldDialer);
+    const received: Buffer[] = [];
+    oldDialer.on('data', (chunk: Buffer) => received.push(chunk));
+    oldDialer.write(concat(encodeTransportHello(A), numberedFrame(1)));
+    await waitFor(() => b.received.length === 1, 'the frame');
+    expect(Buffer.concat(received).subarray(0, TRANSPORT_HELLO_BYTES)).toEqual(
+      Buffer.from(encodeTransportHello(B)),
+    );
+  });
+
+  it('with acceptUnauthenticated, takes a version-1 peer and dials an older build again with version 1', async () => {
+    // An older build's acceptor: it writes its version-1 hello at once and drops a dialer whose hello
+    // is of another version (what the code before version 2 did).
+    const frames: Uint8Array[] = [];
+    const hellos: number[] = [];
+    const old = createServer((socket) => {
+      socket.on('error', () => {});
+      socket.write(encodeTransportHello(C));
+      let buffered = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        if (buffered.length < 8) return;
+        if (buffered[7] !== 0x31) {
+          hellos.push(2);
+          socket.destroy();
+          return;
+        }
+        if (buffered.length >= TRANSPORT_HELLO_BYTES && hellos.at(-1) !== 1) hellos.push(1);
+        if (buffered.length > TRANSPORT_HELLO_BYTES) frames.push(buffered.subarray(TRANSPORT_HELLO_BYTES));
+      });
+    });
+    await new Promise<void>((resolve) => old.listen(0, '127.0.0.1', resolve));
+    try {
+      const directory = new StaticPeerDirectory([
+        [C, { host: '127.0.0.1', port: (old.address() as { port: number }).port }],
+      ]);
+      const a = await start(A, directory, { transportKey: key, acceptUnauthenticated: true });
+      a.endpoint.send(C, numberedFrame(5));
+      await waitFor(() => frames.length > 0, 'the frame to reach the older build');
+      expect(hellos).toEqual([2, 1]);
+      expect(a.endpoint.counters().unauthenticatedConnections).toBe(1);
+      // And an older build dialing it is taken, unauthenticated, in version 1.
+      const olderDialer = await rawConnect(a.endpoint.listenPort);
+      sockets.push(olderDialer);
+      olderDialer.write(concat(encodeTransportHello(B), numberedFrame(6)));
+      await waitFor(() => a.received.length === 1, "the older dialer's frame");
+      expect(a.received[0]?.from).toBe(B);
+      // Peers holding the key still prove it to each other.
+      const d = await start(asNodeId('storage-d'), directory, {
+        transportKey: key,
+        acceptUnauthenticated: true,
+      });
+      d.endpoint.send(A, numberedFrame(7));
+      await waitFor(() => a.received.length === 2, 'the authenticated frame');
+      expect(a.endpoint.counters().unauthenticatedConnections).toBe(2);
+      expect(d.endpoint.counters().unauthenticatedConnections).toBe(0);
+    } finally {
+      old.close();
+    }
+  });
+
+  it('without acceptUnauthenticated, a keyed endpoint takes no version-1 peer either way', async () => {
+    const directory = new StaticPeerDirectory();
+    const b = await start(B, directory, { transportKey: key });
+    const oldDialer = await rawConnect(b.endpoint.listenPort);
+    sockets.push(oldDialer);
+    oldDialer.write(concat(encodeTransportHello(A), numberedFrame(1)));
+    await closedSocket(oldDialer);
+    expect(b.received).toEqual([]);
+    expect(b.endpoint.counters().unauthenticatedConnections).toBe(0);
   });
 
   it('gives a client no proof of its own before the client has proved the key (no offline guessing)', async () => {

@@ -100,6 +100,8 @@ export interface StorageNodeConfig {
    * transport's key. Undefined: both are open to anyone who reaches the ports.
    */
   readonly internalToken: string | undefined;
+  /** `transition`: the transport also takes peers that cannot prove the token (an upgrade from a build without). */
+  readonly transportAuth: 'required' | 'transition';
 }
 
 export interface ConfigOption {
@@ -147,6 +149,11 @@ export const CONFIG_OPTIONS = {
     'internal-token',
     "the cluster's internal token (environment only): the admin routes but /healthz, /readyz and /metrics require it as a bearer token, and transport peers must prove they hold it (unset: both answer anyone)",
     { envOnly: true },
+  ),
+  transportAuth: option(
+    'transport-auth',
+    'required: every transport peer proves the internal token; transition: peers of a build from before transport authentication are also taken, unauthenticated (for a rolling upgrade from one; set required again once every member runs this build)',
+    { defaultValue: 'required' },
   ),
   logLevel: option('log-level', 'debug, info, warn or error', { defaultValue: 'info' }),
   pageSizeBytes: option('page-size-bytes', 'page size: a power of two, 512 B … 64 KiB', {
@@ -314,6 +321,20 @@ export function parseStorageNodeConfigResult(
     : field('internalToken', (text) =>
         isValidInternalToken(text) ? valid(text) : invalid(INTERNAL_TOKEN_RULE),
       );
+  const transportAuth = field(
+    'transportAuth',
+    (text) =>
+      text === 'required' || text === 'transition'
+        ? valid<'required' | 'transition'>(text)
+        : invalid('is not required or transition'),
+    'required',
+  );
+  if (transportAuth === 'transition' && raw('internalToken') === undefined)
+    report(
+      'transportAuth',
+      raw('transportAuth'),
+      `is transition, which needs ${CONFIG_OPTIONS.internalToken.env}`,
+    );
   if (problems.length > 0) return { ok: false, error: problems };
   return {
     ok: true,
@@ -338,6 +359,7 @@ export function parseStorageNodeConfigResult(
       recordCacheBytes: recordCacheBytes!,
       hydrationBytesPerSecond: hydrationBytesPerSecond!,
       internalToken,
+      transportAuth: transportAuth!,
     },
   };
 }

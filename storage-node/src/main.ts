@@ -241,6 +241,15 @@ async function run(argv: readonly string[]): Promise<number> {
           "set NORTHLIGHT_INTERNAL_TOKEN to the cluster's token on every storage node and engine (`northlight up` and the operator do)",
       },
     );
+  if (config.transportAuth === 'transition')
+    logger.log(
+      'warn',
+      'transport authentication in transition: peers that cannot prove the internal token (builds from before it) are taken too',
+      {
+        action:
+          'once every storage node and engine runs this build, restart them with --transport-auth required',
+      },
+    );
   const signals = new StopSignals(logger);
   return Promise.race([startAndServe(config, logger, signals), signals.deadline()]);
 }
@@ -315,6 +324,7 @@ async function startAndServe(
     directory,
     logger,
     ...(config.internalToken === undefined ? {} : { transportKey: transportKey(config.internalToken) }),
+    acceptUnauthenticated: config.transportAuth === 'transition',
   });
   if (startup.aborted) return stopDuringStartup(logger, signals, { lock, network });
   signals.phase = 'recovery';

@@ -90,6 +90,8 @@ describe('storage node configuration', () => {
       pageCacheBytes: 128 * 1024 * 1024,
       recordCacheBytes: 0,
       hydrationBytesPerSecond: 32 * 1024 * 1024,
+      internalToken: undefined,
+      transportAuth: 'required',
     });
   });
 
@@ -114,6 +116,8 @@ describe('storage node configuration', () => {
       pageCacheBytes: 32 * 1024 * 1024,
       recordCacheBytes: 32 * 1024 * 1024,
       hydrationBytesPerSecond: 0,
+      internalToken: undefined,
+      transportAuth: 'required',
     });
   });
 
@@ -282,6 +286,26 @@ describe('storage node configuration', () => {
         '--internal-token / NORTHLIGHT_INTERNAL_TOKEN: must be 16 to 1,024 printable ASCII characters without spaces (e.g. openssl rand -base64 24) ([redacted] from NORTHLIGHT_INTERNAL_TOKEN)',
       ]);
     }
+  });
+
+  it('requires proof on the transport by default; transition (an upgrade from an older build) needs the token', () => {
+    const token = 'Zm9vYmFyYmF6cXV4cXV1eDEyMw==';
+    expect(parseStorageNodeConfig(required, { NORTHLIGHT_INTERNAL_TOKEN: token }).transportAuth).toBe(
+      'required',
+    );
+    expect(
+      parseStorageNodeConfig([...required, '--transport-auth', 'transition'], {
+        NORTHLIGHT_INTERNAL_TOKEN: token,
+      }).transportAuth,
+    ).toBe('transition');
+    expect(problemsOf([...required, '--transport-auth', 'transition'])).toEqual([
+      '--transport-auth / NORTHLIGHT_TRANSPORT_AUTH: is transition, which needs NORTHLIGHT_INTERNAL_TOKEN ("transition" from --transport-auth)',
+    ]);
+    expect(
+      problemsOf(required, { NORTHLIGHT_INTERNAL_TOKEN: token, NORTHLIGHT_TRANSPORT_AUTH: 'off' }),
+    ).toEqual([
+      '--transport-auth / NORTHLIGHT_TRANSPORT_AUTH: is not required or transition ("off" from NORTHLIGHT_TRANSPORT_AUTH)',
+    ]);
   });
 
   it('refuses S3 settings without a bucket', () => {

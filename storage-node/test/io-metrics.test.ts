@@ -73,6 +73,7 @@ function zeroCounters(): TransportCounters {
     decodeErrors: 0,
     handshakeErrors: 0,
     authFailures: 0,
+    unauthenticatedConnections: 0,
     queuedBytes: 0,
     queuedMessages: 0,
     openConnections: 0,

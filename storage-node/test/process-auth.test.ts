@@ -10,6 +10,8 @@
  *    (one line per 10 s at most);
  *  - two nodes with the token gossip with each other (a record appended to one reaches the other);
  *  - admin refusals are counted in `northlight_storage_http_auth_failures_total`;
+ *  - with --transport-auth transition a peer that cannot prove the token (an older build) is served,
+ *    and counted in `northlight_storage_transport_unauthenticated_connections_total`;
  *  - a node without a token says at start that both doors are open (a token set but empty is refused,
  *    in io-config.test.ts).
  */
@@ -244,6 +246,44 @@ it('guards the admin API and the transport with the internal token, and gossips 
     40_000,
   );
 }, 90_000);
+
+it('with --transport-auth transition, serves a peer that cannot prove the token (an older build), and counts it', async () => {
+  const node = await startStorageProcess('s8', 'a', {
+    args: ['--transport-auth', 'transition'],
+    env: { NORTHLIGHT_INTERNAL_TOKEN: TOKEN },
+  });
+  nodes.push(node);
+  expect(node.output.join('')).toContain('transport authentication in transition');
+  const members = ['pg0-s8', 'pg0-x2', 'pg0-x3', 'pg0-x4', 'pg0-x5', 'pg0-x6'];
+  const created = await call(node, 'POST', '/v1/segments', {
+    token: TOKEN,
+    body: {
+      pgId: 0,
+      segmentId: 'pg0-s8',
+      membershipEpoch: '1',
+      members,
+      memberNodes: ['s8', 'x2', 'x3', 'x4', 'x5', 'x6'],
+    },
+  });
+  expect(created.status, created.text).toBe(201);
+  const directory = new StaticPeerDirectory([[asNodeId('s8'), { host: '127.0.0.1', port: node.port }]]);
+  const older = await client('engine-old', directory, undefined);
+  older.endpoint.send(
+    asNodeId('s8'),
+    encodeMessage({
+      type: 'segment-state-request',
+      requestId: 1n,
+      pgId: asPgId(0),
+      segmentId: asSegmentId('pg0-s8'),
+      volumeEpoch: asEpoch(1n),
+    }),
+  );
+  await until(() => older.replies.has(1n), 'the unauthenticated peer to be answered');
+  const metrics = (await call(node, 'GET', '/metrics')).text;
+  expect(metric(metrics, 'northlight_storage_transport_unauthenticated_connections_total')).toBe(1);
+  // The admin API still takes the token.
+  expect((await call(node, 'GET', '/v1/status')).status).toBe(401);
+});
 
 it('says at start that a node without a token is open to anyone', async () => {
   const node = await startStorageProcess('s9', 'a');

@@ -32,6 +32,7 @@ export async function engineEnvironment(
     directory: peers,
     logger,
     ...(config.internalToken === undefined ? {} : { transportKey: transportKey(config.internalToken) }),
+    acceptUnauthenticated: config.transportAuth === 'transition',
   });
   const env: Environment = {
     clock: new NodeClock(),

@@ -63,6 +63,7 @@ import { NodeRandom } from './node-random.js';
 import {
   encodeTransportHello,
   proofsEqual,
+  TRANSPORT_HELLO_V2_BYTES,
   TRANSPORT_NONCE_BYTES,
   TRANSPORT_PROOF_BYTES,
   type TransportHello,
@@ -153,6 +154,8 @@ export interface TransportCounters {
   readonly handshakeErrors: number;
   /** Connections refused because one side could not prove the transport key (or had none). */
   readonly authFailures: number;
+  /** Connections opened without a proof although this endpoint has a key (`acceptUnauthenticated`). */
+  readonly unauthenticatedConnections: number;
   readonly queuedBytes: number;
   readonly queuedMessages: number;
   readonly openConnections: number;
@@ -179,6 +182,13 @@ export interface TcpNetworkOptions {
    * peer that cannot is refused before any frame. Without one, a peer that asks for proof is refused.
    */
   readonly transportKey?: Uint8Array;
+  /**
+   * With a key: also take peers that cannot prove it (builds from before transport authentication),
+   * unauthenticated, for a rolling upgrade from such a build. A peer that answers with a version-1
+   * hello is dialed with one from then on. Off by default; turn it off again once every member runs
+   * a build that authenticates.
+   */
+  readonly acceptUnauthenticated?: boolean;
 }
 
 /** A FIFO of frames bounded in bytes; pushing past the bound drops the oldest. */
@@ -273,6 +283,8 @@ class Peer {
   readonly accepted: Connection[] = [];
   /** Consecutive dials that failed; reset when a dial completes its hellos. */
   failedDials = 0;
+  /** It answered a version-2 hello with a version-1 one (an older build): dialed with version 1. */
+  legacy = false;
   reconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly id: NodeId) {}
@@ -286,7 +298,12 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
   readonly address: NodeId;
   readonly maxFrameBytes: number;
   readonly sendQueueLimitBytes: number;
-  readonly #options: Required<Omit<TcpNetworkOptions, 'random' | 'transportKey'>> & { random: Random };
+  readonly #options: Required<
+    Omit<TcpNetworkOptions, 'random' | 'transportKey' | 'acceptUnauthenticated'>
+  > & {
+    random: Random;
+  };
+  readonly #acceptUnauthenticated: boolean;
   readonly #server: Server;
   /** The version-1 hello (no key); with a key each connection gets its own version-2 hello. */
   readonly #hello: Uint8Array;
@@ -326,6 +343,7 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
       random: options.random ?? new NodeRandom(),
     };
     this.#key = options.transportKey === undefined ? undefined : options.transportKey.slice();
+    this.#acceptUnauthenticated = options.acceptUnauthenticated === true;
     assert(this.#key === undefined || this.#key.length >= 16, 'a transport key has at least 16 bytes');
     this.maxFrameBytes = this.#options.maxFrameBytes;
     this.sendQueueLimitBytes = this.#options.sendQueueLimitBytes;
@@ -357,6 +375,7 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
       decodeErrors: 0,
       handshakeErrors: 0,
       authFailures: 0,
+      unauthenticatedConnections: 0,
       queuedBytes: 0,
       queuedMessages: 0,
       openConnections: 0,
@@ -570,11 +589,17 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
       connection.lastError = error;
     });
     socket.on('close', () => this.#onClose(connection));
-    connection.ownHello =
-      this.#key === undefined
-        ? this.#hello
-        : encodeTransportHello(this.address, randomBytes(TRANSPORT_NONCE_BYTES));
+    // The dialer speaks first; the acceptor answers in the dialer's version (#helloArrived), so that a
+    // build which only reads version 1 can still dial this one during an upgrade.
+    if (connection.direction === 'inbound') return;
+    const legacy = connection.peerId !== undefined && this.#peers.get(connection.peerId)?.legacy === true;
+    connection.ownHello = this.#key === undefined || legacy ? this.#hello : this.#freshHello();
     socket.write(connection.ownHello);
+  }
+
+  /** A version-2 hello with a nonce of its own. */
+  #freshHello(): Uint8Array {
+    return encodeTransportHello(this.address, randomBytes(TRANSPORT_NONCE_BYTES));
   }
 
   #onData(connection: Connection, chunk: Uint8Array): void {
@@ -640,7 +665,15 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
    */
   #helloArrived(connection: Connection, hello: TransportHello): boolean {
     const { nodeId } = hello;
-    if (connection.direction === 'outbound' && nodeId !== connection.peerId) {
+    const inbound = connection.direction === 'inbound';
+    if (inbound) {
+      // Version 2 when this side has a key, unless it takes unauthenticated peers and the dialer spoke
+      // version 1 (answer in kind: an older build reads nothing else); version 1 without a key. A
+      // keyed side that refuses version 1 answers with version 2, so that the dialer learns why.
+      const inKind = hello.authenticates || !this.#acceptUnauthenticated;
+      connection.ownHello = this.#key !== undefined && inKind ? this.#freshHello() : this.#hello;
+      connection.socket.write(connection.ownHello);
+    } else if (nodeId !== connection.peerId) {
       this.#handshakeFailed(connection, `the peer says it is ${nodeId}, not ${connection.peerId}`);
       return false;
     }
@@ -652,18 +685,32 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
       );
       return false;
     }
+    const sentVersion2 = connection.ownHello.length === TRANSPORT_HELLO_V2_BYTES;
     if (this.#key !== undefined && !hello.authenticates) {
-      this.#authFailed(
-        connection,
-        nodeId,
-        "the peer runs without the cluster's internal token, so it cannot prove it belongs to this cluster: give it the token",
-      );
-      return false;
+      if (!this.#acceptUnauthenticated) {
+        this.#authFailed(
+          connection,
+          nodeId,
+          "the peer runs without the cluster's internal token, so it cannot prove it belongs to this cluster: give it the token",
+        );
+        return false;
+      }
+      if (sentVersion2) {
+        // An older build answered our version 2 with its version 1 (and will drop us): dial it with
+        // version 1 from now on.
+        const peer = this.#peers.get(nodeId);
+        if (peer !== undefined) peer.legacy = true;
+        this.#destroy(connection, 'the peer speaks hello version 1 only; dialing it again with version 1');
+        return false;
+      }
+      this.#counters.unauthenticatedConnections += 1;
+      this.#open(connection, nodeId);
+      return true;
     }
     if (this.#key !== undefined) {
       // The dialer proves first; the acceptor only once the dialer's proof checks (#proofArrived), so
       // that a client without the key never gets a proof of it to guess the token against offline.
-      if (connection.direction === 'outbound')
+      if (!inbound)
         connection.socket.write(transportProof(this.#key, 'dialer', connection.ownHello, hello.bytes));
       connection.proof = new Uint8Array(TRANSPORT_PROOF_BYTES);
       return true;

@@ -514,6 +514,11 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
       (c) => c.handshakeErrors,
     );
     fromCounters(
+      'unauthenticated_connections_total',
+      'Connections opened without proof of the internal token (--transport-auth transition: an older build).',
+      (c) => c.unauthenticatedConnections,
+    );
+    fromCounters(
       'auth_failures_total',
       "Connections refused because a side could not prove the cluster's internal token (or had none).",
       (c) => c.authFailures,

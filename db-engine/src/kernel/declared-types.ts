@@ -29,6 +29,97 @@
 import { assert } from '@northlight/protocol';
 import type { SqliteWasm } from './sqlite-wasm.js';
 
+/**
+ * The engine's functions whose result is, type-wise, their first argument: `northlight_nonzero(d, x)`
+ * is `d` (src/core/pgwire/division-checks.ts); `northlight_pg_array(t)` is text, as `t` is.
+ */
+const PASS_THROUGH_CALLS = ['northlight_nonzero', 'northlight_pg_array'];
+
+/**
+ * `sql` with each call of a PASS_THROUGH_CALLS function replaced by its first argument in
+ * parentheses, outside quotes and comments. Pure text work: the SQL is SQLite's expanded statement.
+ */
+export function withoutEngineCalls(sql: string): string {
+  if (!PASS_THROUGH_CALLS.some((name) => sql.includes(name))) return sql;
+  let out = '';
+  let index = 0;
+  while (index < sql.length) {
+    const skipped = skipQuotedOrComment(sql, index);
+    if (skipped > index) {
+      out += sql.slice(index, skipped);
+      index = skipped;
+      continue;
+    }
+    const name = PASS_THROUGH_CALLS.find(
+      (candidate) =>
+        sql.startsWith(candidate, index) &&
+        !/[A-Za-z0-9_$]/.test(sql[index - 1] ?? ' ') &&
+        /^\s*\(/.test(sql.slice(index + candidate.length, index + candidate.length + 64)),
+    );
+    if (name === undefined) {
+      out += sql[index];
+      index += 1;
+      continue;
+    }
+    const open = sql.indexOf('(', index + name.length);
+    const args = callArguments(sql, open);
+    if (args === null) {
+      out += sql.slice(index);
+      break;
+    }
+    out += `(${withoutEngineCalls(args.first)})`;
+    index = args.end;
+  }
+  return out;
+}
+
+/** The index after a quoted text or comment starting at `index`, or `index` when none starts there. */
+function skipQuotedOrComment(sql: string, index: number): number {
+  const char = sql[index];
+  if (char === "'" || char === '"' || char === '`') {
+    for (let at = index + 1; at < sql.length; at++) {
+      if (sql[at] !== char) continue;
+      if (sql[at + 1] === char) at += 1;
+      else return at + 1;
+    }
+    return sql.length;
+  }
+  if (char === '[') {
+    const close = sql.indexOf(']', index + 1);
+    return close < 0 ? sql.length : close + 1;
+  }
+  if (char === '-' && sql[index + 1] === '-') {
+    const end = sql.indexOf('\n', index);
+    return end < 0 ? sql.length : end + 1;
+  }
+  if (char === '/' && sql[index + 1] === '*') {
+    const end = sql.indexOf('*/', index + 2);
+    return end < 0 ? sql.length : end + 2;
+  }
+  return index;
+}
+
+/** The first argument of the call whose `(` is at `open`, and the index after its `)`; null if unclosed. */
+function callArguments(sql: string, open: number): { first: string; end: number } | null {
+  let depth = 0;
+  let firstEnd = -1;
+  for (let at = open; at < sql.length; ) {
+    const skipped = skipQuotedOrComment(sql, at);
+    if (skipped > at) {
+      at = skipped;
+      continue;
+    }
+    const char = sql[at];
+    if (char === '(') depth += 1;
+    else if (char === ')') {
+      depth -= 1;
+      if (depth === 0) return { first: sql.slice(open + 1, firstEnd < 0 ? at : firstEnd), end: at + 1 };
+    } else if (char === ',' && depth === 1 && firstEnd < 0) firstEnd = at;
+    at += 1;
+  }
+  return null;
+}
+
 /** Answers kept by SQL text, and by shape, each (least recently used dropped first). */
 const DECLARED_TYPES_CACHE_MAX = 1_024;
 /** The view the probe creates in the shadow; a name no user table is likely to have. */
@@ -153,7 +244,10 @@ export class DeclaredTypes {
     // Parameters expand as NULL (none are bound): a view may not have parameters.
     const expandedPointer = wasm._sqlite3_expanded_sql(stmt);
     if (expandedPointer === 0) return none;
-    const expanded = wasm.UTF8ToString(expandedPointer);
+    // The shadow has none of the engine's functions (wa-sqlite keeps one callback per name, so
+    // registering them there would take them from the volume's connection): the probe reads each
+    // engine call as the argument whose type it passes on.
+    const expanded = withoutEngineCalls(wasm.UTF8ToString(expandedPointer));
     wasm._sqlite3_free(expandedPointer);
     // Anything but one SELECT (PRAGMA, EXPLAIN) is not a view: no types. INSERT, UPDATE and DELETE
     // … RETURNING list are probed as `SELECT list FROM target`: the same columns, of the same table.

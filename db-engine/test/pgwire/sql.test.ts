@@ -763,7 +763,7 @@ describe('PostgreSQL forms (postgres-forms.ts)', () => {
 
 describe('division by zero (division-checks.ts)', () => {
   it('checks the right operand of / and % in DML, with the left factor (NULL / 0 is NULL), named as PostgreSQL names the item', () => {
-    expect(sqlite('SELECT a / b FROM t')).toBe('SELECT a / northlight_nonzero(b, a)  AS "?column?" FROM t');
+    expect(sqlite('SELECT a / b FROM t')).toBe('SELECT a / northlight_nonzero(b, a) AS "?column?"  FROM t');
     expect(sqlite('SELECT sum(x) / count(*) AS avg, a % $1 m FROM t')).toBe(
       'SELECT sum(x) / northlight_nonzero(count(*), sum(x)) AS avg, a % northlight_nonzero(?1, a) m FROM t',
     );
@@ -779,7 +779,7 @@ describe('division by zero (division-checks.ts)', () => {
     );
     // Nested divisions are checked too; a parenthesized item is still ?column?.
     expect(sqlite('SELECT (a / (b / c)) FROM t')).toBe(
-      'SELECT (a / northlight_nonzero((b / northlight_nonzero(c, b)), a))  AS "?column?" FROM t',
+      'SELECT (a / northlight_nonzero((b / northlight_nonzero(c, b)), a)) AS "?column?"  FROM t',
     );
     // WHERE, ORDER BY, SET and RETURNING too; only select items are named.
     expect(sqlite('UPDATE t SET x = x / $1 WHERE a % b = 0 RETURNING y / x')).toBe(
@@ -789,6 +789,44 @@ describe('division by zero (division-checks.ts)', () => {
     expect(sqlite('SELECT round(a / b, 2) FROM t')).toBe(
       'SELECT round(a / northlight_nonzero(b, a), 2) AS "round" FROM t',
     );
+  });
+
+  it('ends a select item where PostgreSQL does (IS DISTINCT FROM, ON CONFLICT, RETURNING, comments)', () => {
+    expect(sqlite('SELECT n / d IS DISTINCT FROM 1 FROM t')).toBe(
+      'SELECT n / northlight_nonzero(d, n) IS DISTINCT FROM 1 AS "?column?"  FROM t',
+    );
+    expect(sqlite('INSERT INTO u SELECT 30, 10 / x ON CONFLICT (id) DO UPDATE SET v = 1')).toBe(
+      'INSERT INTO u SELECT 30, 10 / northlight_nonzero(x, 10) AS "?column?"  ON CONFLICT (id) DO UPDATE SET v = 1',
+    );
+    expect(sqlite('INSERT INTO u SELECT a / b RETURNING v')).toBe(
+      'INSERT INTO u SELECT a / northlight_nonzero(b, a) AS "?column?"  RETURNING v',
+    );
+    // The alias goes before a trailing comment, which would otherwise swallow it.
+    expect(sqlite('SELECT 10 / x -- trailing')).toBe(
+      'SELECT 10 / northlight_nonzero(x, 10) AS "?column?"  -- trailing',
+    );
+    // A cast names the item after its type, as before.
+    expect(sqlite('SELECT (n / d)::text FROM t')).toBe(
+      'SELECT CAST((n / northlight_nonzero(d, n)) AS TEXT) AS "text" FROM t',
+    );
+    // A named window is one operand on either side.
+    expect(sqlite('SELECT lag(n) OVER w / d AS r FROM t WINDOW w AS (ORDER BY id)')).toBe(
+      'SELECT lag(n) OVER w / northlight_nonzero(d, lag(n) OVER w) AS r FROM t WINDOW w AS (ORDER BY id)',
+    );
+  });
+
+  it('checks CREATE TABLE … AS (its query runs once, it is not kept in the schema)', () => {
+    expect(sqlite('CREATE TABLE IF NOT EXISTS c AS SELECT n / d AS q FROM t')).toBe(
+      'CREATE TABLE IF NOT EXISTS c AS SELECT n / northlight_nonzero(d, n) AS q FROM t',
+    );
+    expect(sqlite('CREATE TABLE t3 (a INT CHECK (a / b > 0))')).not.toContain('northlight_nonzero');
+  });
+
+  it('copies a dividend into its check only up to a bound, so a long chain stays linear', () => {
+    const chain = `SELECT ${Array.from({ length: 1_000 }, (_, index) => `c${index}`).join(' / ')} AS r FROM t`;
+    const translated = sqlite(chain);
+    expect(translated.length).toBeLessThan(chain.length * 40);
+    expect(translated.match(/northlight_nonzero/g)?.length).toBe(999);
   });
 
   it('leaves a non-zero literal divisor, DDL, strings and comments alone', () => {

@@ -26,6 +26,8 @@
 import type { Token } from './sql.js';
 
 export const NONZERO_FUNCTION = 'northlight_nonzero';
+/** A dividend longer than this many tokens is not copied into its check (see `rewrite`). */
+const DIVIDEND_TOKENS_MAX = 256;
 /** The error `northlight_nonzero` raises (PostgreSQL's message; SQLSTATE 22012). */
 export const DIVISION_BY_ZERO = 'division by zero';
 
@@ -206,12 +208,14 @@ function rightOperand(tokens: readonly Token[], operator: number): { start: numb
       if (tokens[next]?.text === '(' && tokens[next]?.kind === 'punctuation') {
         end = afterGroup(tokens, next);
         if (end < 0) return null;
-        // A window or a filter after an aggregate: `sum(x) OVER (…)`, `count(*) FILTER (WHERE …)`.
+        // A window or a filter after an aggregate: `sum(x) OVER (…)`, `lag(x) OVER w`,
+        // `count(*) FILTER (WHERE …)`.
         const after = nextSignificant(tokens, end);
         if (['OVER', 'FILTER'].includes(word(tokens[after]))) {
           const group = nextSignificant(tokens, after + 1);
-          if (tokens[group]?.text !== '(') return null;
-          end = afterGroup(tokens, group);
+          if (word(tokens[after]) === 'OVER' && tokens[group]?.kind === 'identifier') end = group + 1;
+          else if (tokens[group]?.text !== '(') return null;
+          else end = afterGroup(tokens, group);
         }
       }
       break;
@@ -314,6 +318,11 @@ function primaryStart(tokens: readonly Token[], last: number): number {
       at = previousSignificant(tokens, before);
       continue;
     }
+    // A named window (`lag(x) OVER w`): the call before OVER is the primary.
+    if (word(link) === 'OVER') {
+      at = previousSignificant(tokens, before);
+      continue;
+    }
     // Two names in a row (`x::double precision`, an alias): not a primary this scanner can tell.
     if (link?.kind === 'identifier' && !NOT_AN_OPERAND.has(word(link))) return -1;
     if (link?.kind === 'quoted-identifier') return -1;
@@ -357,10 +366,27 @@ function isNonZeroNumber(tokens: readonly Token[], range: { start: number; end: 
   return Number.isFinite(value) && value !== 0;
 }
 
+/**
+ * `CREATE [TEMP[ORARY]] TABLE [IF NOT EXISTS] name AS SELECT | WITH | VALUES …`: its query runs once
+ * and is not kept in the schema, so it is checked like DML.
+ */
+function isCreateTableAs(tokens: readonly Token[]): boolean {
+  const words = tokens.filter(isSignificant).slice(0, 12);
+  if (word(words[0]) !== 'CREATE') return false;
+  let at = 1;
+  if (['TEMP', 'TEMPORARY'].includes(word(words[at]))) at += 1;
+  if (word(words[at]) !== 'TABLE') return false;
+  for (let index = at + 1; index < words.length - 1; index++) {
+    if (words[index]?.text === '(') return false; // a column list: CREATE TABLE t (…)
+    if (word(words[index]) === 'AS') return ['SELECT', 'WITH', 'VALUES'].includes(word(words[index + 1]));
+  }
+  return false;
+}
+
 /** The statement with the right operand of each `/` and `%` checked, when it is DML; else as it is. */
 export function withDivisionChecks(tokens: readonly Token[]): readonly Token[] {
   const first = tokens.find(isSignificant);
-  if (!DML.has(word(first))) return tokens;
+  if (!DML.has(word(first)) && !isCreateTableAs(tokens)) return tokens;
   if (!tokens.some((token) => token.kind === 'punctuation' && (token.text === '/' || token.text === '%')))
     return tokens;
   return rewrite(tokens);
@@ -384,12 +410,37 @@ const SELECT_LIST_END = new Set([
   'HAVING',
   'ORDER',
   'LIMIT',
+  'OFFSET',
+  'FETCH',
+  'FOR',
+  'ON',
   'WINDOW',
   'INTO',
   'UNION',
   'EXCEPT',
   'INTERSECT',
 ]);
+
+/** Whether the FROM at `index` is the end of `IS [NOT] DISTINCT FROM`, not a clause. */
+function isDistinctFrom(tokens: readonly Token[], index: number): boolean {
+  if (word(tokens[index]) !== 'FROM') return false;
+  const distinct = previousSignificant(tokens, index);
+  if (word(tokens[distinct]) !== 'DISTINCT') return false;
+  let before = previousSignificant(tokens, distinct);
+  if (word(tokens[before]) === 'NOT') before = previousSignificant(tokens, before);
+  return word(tokens[before]) === 'IS';
+}
+
+/** An item with a top-level `::type`: the translation names it after the type, as PostgreSQL does. */
+function namedByCast(item: readonly Token[]): boolean {
+  let depth = 0;
+  for (const token of item) {
+    if (token.kind === 'punctuation' && token.text === '(') depth += 1;
+    else if (token.kind === 'punctuation' && token.text === ')') depth -= 1;
+    else if (depth === 0 && token.kind === 'cast') return true;
+  }
+  return false;
+}
 
 /**
  * Whether the select item `item` (significant tokens, as emitted) names itself: `… AS x`, or an
@@ -420,14 +471,21 @@ function rewrite(tokens: readonly Token[]): Token[] {
   const out: Token[] = [];
   const frames: Frame[] = [{ inSelectList: false, itemStart: 0, itemChecked: false, plain: false }];
   const closeItem = (frame: Frame) => {
-    if (frame.inSelectList && frame.itemChecked && !hasAlias(out.slice(frame.itemStart)))
-      out.push(
+    const item = out.slice(frame.itemStart);
+    if (frame.inSelectList && frame.itemChecked && !hasAlias(item) && !namedByCast(item)) {
+      // Right after the item's last significant token: a trailing `-- comment` must not swallow it.
+      let end = out.length;
+      while (end > frame.itemStart && !isSignificant(out[end - 1] as Token)) end -= 1;
+      out.splice(
+        end,
+        0,
         { kind: 'space', text: ' ' },
         { kind: 'identifier', text: 'AS' },
         { kind: 'space', text: ' ' },
         { kind: 'quoted-identifier', text: '"?column?"' },
         { kind: 'space', text: ' ' },
       );
+    }
     frame.itemChecked = false;
   };
   let previous: Token | undefined;
@@ -447,11 +505,15 @@ function rewrite(tokens: readonly Token[]): Token[] {
       // `(a / b)` is named as `a / b` would be: the check shows through plain parentheses.
       if (frame.plain && checked) (frames.at(-1) as Frame).itemChecked = true;
     } else if (upper === 'SELECT' || upper === 'RETURNING') {
+      if (frame.inSelectList) closeItem(frame);
       frame.plain = false;
       frame.inSelectList = true;
       frame.itemStart = out.length + 1;
       frame.itemChecked = false;
-    } else if (frame.inSelectList && (SELECT_LIST_END.has(upper) || token.kind === 'semicolon')) {
+    } else if (
+      frame.inSelectList &&
+      ((SELECT_LIST_END.has(upper) && !isDistinctFrom(tokens, index)) || token.kind === 'semicolon')
+    ) {
       closeItem(frame);
       frame.inSelectList = false;
     } else if (frame.inSelectList && token.kind === 'punctuation' && token.text === ',') {
@@ -473,7 +535,10 @@ function rewrite(tokens: readonly Token[]): Token[] {
     // The dividend goes in as written, its own divisions unchecked: it is there for its NULL only, and
     // where a division inside it would fail, the dividend itself (checked) fails anyway. Checking the
     // copy too would copy dividends into dividends, exponentially in a chain (`a / b / c / …`).
-    const left = leftStart < 0 ? [] : tokens.slice(leftStart, previousSignificant(tokens, index) + 1);
+    const dividend = leftStart < 0 ? [] : tokens.slice(leftStart, previousSignificant(tokens, index) + 1);
+    // Each check of a chain (`a / b / c / …`) copies all that precedes it: past a bound the divisor
+    // is checked alone, so a long chain grows the statement linearly, not quadratically.
+    const left = dividend.length > DIVIDEND_TOKENS_MAX ? [] : dividend;
     out.push(
       token,
       { kind: 'space', text: ' ' },

@@ -417,6 +417,15 @@ export function parseEngineConfig(
   if ((pgTlsCert === undefined) !== (pgTlsKey === undefined))
     problems.push(`${named('pgTlsCert')} and ${named('pgTlsKey')} go together`);
   const internalToken = raw('internalToken');
+  // Set but empty is a mistake (a Secret whose key lost its value), not a wish to run open: refused,
+  // where any other option's empty value counts as unset.
+  if (
+    flags.get('internalToken') === '' ||
+    (!flags.has('internalToken') && env[OPTIONS.internalToken.env] === '')
+  )
+    problems.push(
+      `${named('internalToken')} is set but empty: give the cluster's token, or unset it to run without one (open to anyone)`,
+    );
   if (internalToken !== undefined && !isValidInternalToken(internalToken))
     problems.push(`${named('internalToken')} ${INTERNAL_TOKEN_RULE}`);
   const transportAuth = raw('transportAuth')!;

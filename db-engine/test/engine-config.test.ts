@@ -40,5 +40,9 @@ describe('engine configuration: the internal token and transport authentication'
     expect(problem([], { NL_ENGINE_INTERNAL_TOKEN: 'short' })).toContain(
       'must be 16 to 1,024 printable ASCII',
     );
+    expect(problem([], { NL_ENGINE_INTERNAL_TOKEN: '' })).toContain(
+      '--internal-token / NL_ENGINE_INTERNAL_TOKEN is set but empty',
+    );
+    expect(parseEngineConfig(REQUIRED, {}).internalToken).toBeUndefined();
   });
 });

@@ -152,7 +152,7 @@ export async function startEngine(
     storage?: string;
     /** Node flags for the engine process (e.g. `--cpu-prof` when profiling a benchmark). */
     nodeArgs?: readonly string[];
-    /** More environment (e.g. another NL_ENGINE_INTERNAL_TOKEN, or '' to run without one). */
+    /** More environment (e.g. another NL_ENGINE_INTERNAL_TOKEN). */
     env?: Readonly<Record<string, string>>;
     /** How long to wait for "engine ready" (60 s by default); the rejection carries the output. */
     readyTimeoutMs?: number;

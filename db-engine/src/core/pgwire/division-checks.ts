@@ -7,13 +7,15 @@
  * unchanged, or fails with "division by zero" when it is numerically zero (0, 0.0, '0') and the
  * dividend is not NULL. NULL / 0 is NULL in PostgreSQL (its division is strict), so a NULL on either
  * side passes. The dividend is the run of factors joined by `*`, `/` and `%` just left of the operator
- * (`a * b` in `a * b / c`), evaluated a second time for the check: when the scanner cannot tell it,
- * only the divisor goes (`northlight_nonzero(d)`), and a NULL dividend over zero fails where
- * PostgreSQL gives NULL.
+ * (`a * b` in `a * b / c`), copied as written and evaluated a second time for the check: when the
+ * scanner cannot tell it, or it is longer than DIVIDEND_TOKENS_MAX tokens (a long chain), only the
+ * divisor goes (`northlight_nonzero(d)`), and a NULL dividend over zero fails where PostgreSQL gives
+ * NULL.
  *
- * Only DML is rewritten: a CREATE … (a view, a CHECK, a DEFAULT, an index expression, a generated
- * column, CREATE TABLE … AS) keeps SQLite's division, because its text is kept in the schema, where a
- * function of the engine's would bind every other reader of the file to it (docs/clients.md).
+ * Only DML and `CREATE TABLE … AS` (whose query runs once) are rewritten: other DDL (a view, a CHECK,
+ * a DEFAULT, an index expression, a generated column) keeps SQLite's division, because its text is
+ * kept in the schema, where a function of the engine's would bind every other reader of the file to
+ * it (docs/clients.md). The declared-types probe reads the check as its divisor (declared-types.ts).
  *
  * The right operand is what PostgreSQL's grammar gives `/` and `%`: any unary `+ - ~`, then one
  * primary (a literal, a parameter, a name or dotted name, a function call, a parenthesized

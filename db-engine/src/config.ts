@@ -3,7 +3,15 @@
  * wins), validated at start. Every problem is reported at once, phrased for the operator, naming the
  * flag and the variable. Run `tsx db-engine/src/main.ts --help` for the list.
  */
-import { asNodeId, type NodeId, NorthlightError } from '@northlight/protocol';
+import {
+  asNodeId,
+  DEFAULT_TRANSPORT_AUTH_MODE,
+  isTransportAuthMode,
+  type NodeId,
+  NorthlightError,
+  TRANSPORT_AUTH_MODES,
+  type TransportAuthMode,
+} from '@northlight/protocol';
 import { INTERNAL_TOKEN_RULE, isValidInternalToken, type PeerAddress } from '@northlight/protocol/io';
 
 export const ENGINE_PAGE_SIZE_BYTES = 4096;
@@ -76,7 +84,7 @@ export interface EngineConfig {
    */
   readonly internalToken: string | undefined;
   /** `transition`: the transport also takes storage nodes that cannot prove the token (an upgrade). */
-  readonly transportAuth: 'required' | 'transition';
+  readonly transportAuth: TransportAuthMode;
 }
 
 export interface PgListenerConfig {
@@ -245,7 +253,7 @@ const OPTIONS = {
   transportAuth: option(
     'transport-auth',
     'required: storage nodes must prove the internal token on the transport; transition: nodes of a build from before transport authentication are also taken, unauthenticated (for a rolling upgrade; set required again once every member runs this build)',
-    'required',
+    DEFAULT_TRANSPORT_AUTH_MODE,
   ),
   internalToken: option(
     'internal-token',
@@ -429,8 +437,8 @@ export function parseEngineConfig(
   if (internalToken !== undefined && !isValidInternalToken(internalToken))
     problems.push(`${named('internalToken')} ${INTERNAL_TOKEN_RULE}`);
   const transportAuth = raw('transportAuth')!;
-  if (transportAuth !== 'required' && transportAuth !== 'transition')
-    problems.push(`${named('transportAuth')} must be required or transition`);
+  if (!isTransportAuthMode(transportAuth))
+    problems.push(`${named('transportAuth')} must be ${TRANSPORT_AUTH_MODES.join(' or ')}`);
   else if (transportAuth === 'transition' && internalToken === undefined)
     problems.push(`${named('transportAuth')} is transition, which needs ${named('internalToken')}`);
   const config: EngineConfig = {
@@ -474,7 +482,7 @@ export function parseEngineConfig(
       tlsReloadCheckMs: integer('pgTlsReloadCheckMs', 100, 86_400_000),
     },
     internalToken,
-    transportAuth: transportAuth === 'transition' ? 'transition' : 'required',
+    transportAuth: isTransportAuthMode(transportAuth) ? transportAuth : DEFAULT_TRANSPORT_AUTH_MODE,
   };
   if (problems.length > 0)
     throw new NorthlightError('NL_CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`);

@@ -15,4 +15,5 @@ export * from './core/packed-records.js';
 export * from './core/quorum.js';
 export * from './core/recovery.js';
 export * from './core/redo-record.js';
+export * from './core/transport-auth.js';
 export * from './core/types.js';

@@ -15,12 +15,16 @@ import { resolve } from 'node:path';
 import {
   asNodeId,
   asZone,
+  DEFAULT_TRANSPORT_AUTH_MODE,
+  isTransportAuthMode,
   isValidIdentifier,
   type LogLevel,
   MAX_PAGE_SIZE_BYTES,
   type NodeId,
   NorthlightError,
   type Result,
+  TRANSPORT_AUTH_MODES,
+  type TransportAuthMode,
   type Zone,
 } from '@northlight/protocol';
 import { INTERNAL_TOKEN_RULE, isValidInternalToken, type PeerAddress } from '@northlight/protocol/io';
@@ -101,7 +105,7 @@ export interface StorageNodeConfig {
    */
   readonly internalToken: string | undefined;
   /** `transition`: the transport also takes peers that cannot prove the token (an upgrade from a build without). */
-  readonly transportAuth: 'required' | 'transition';
+  readonly transportAuth: TransportAuthMode;
 }
 
 export interface ConfigOption {
@@ -324,10 +328,8 @@ export function parseStorageNodeConfigResult(
   const transportAuth = field(
     'transportAuth',
     (text) =>
-      text === 'required' || text === 'transition'
-        ? valid<'required' | 'transition'>(text)
-        : invalid('is not required or transition'),
-    'required',
+      isTransportAuthMode(text) ? valid(text) : invalid(`is not ${TRANSPORT_AUTH_MODES.join(' or ')}`),
+    DEFAULT_TRANSPORT_AUTH_MODE,
   );
   if (transportAuth === 'transition' && raw('internalToken') === undefined)
     report(

@@ -264,6 +264,10 @@ describe('bad input', () => {
     expect(() => new StorageNodeCore(env, { ...TEST_OPTIONS, logPreallocateBytes: 100 })).toThrow(
       /NL_CONFIG_INVALID/,
     );
+    for (const backupMaxDelayMs of [-1, 1.5, 300_001])
+      expect(() => new StorageNodeCore(env, { ...TEST_OPTIONS, backupMaxDelayMs })).toThrow(
+        /NL_CONFIG_INVALID.*backupMaxDelayMs/,
+      );
     const repeated = await rig.run(
       rig.core.createSegment({
         pgId: pg(1),

@@ -30,8 +30,27 @@
  *      chunk missing or damaged in the object store is a broken backup (it cannot be restored past
  *      that chunk): logged, shown (`brokenChunk`, the broken-segments gauge), merging stops, and the
  *      next step once materialization has passed the chunk stages a base, which replaces it.
+ *  B7. Staging is batched by size and age, not done every tick: every PUT is billed, and six members of
+ *      every PG stage their own copy, so a chunk and a manifest per segment per tick was ~1,200 PUTs a
+ *      second for a 100-PG volume written everywhere, the manifests often more bytes than the chunks. A
+ *      tick (`stagingDue`) stages a segment's next chunk only once its stageable records (B4) reach
+ *      `stageAtBytes` (half a chunk: such a chunk is not small, so B6 never merges it), or the oldest of
+ *      them has waited `maxDelayMs`; 0 stages every tick. The rest is never delayed: the manifest read
+ *      (B3: GC waits for it), a base that heals a broken chunk (B6) or that the log needs (B5), a merge
+ *      due (B6), and `backupNow` (mode `now`) stage at once. The manifest is rewritten only with a new
+ *      object (chunk, base, merged chunk), never on a tick that staged nothing. What waits longer is GC
+ *      (B2): the local log keeps what is not staged, at most about `stageAtBytes` plus `maxDelayMs` of
+ *      writes per segment more than before (docs/storage-node-s3.md, "Staging cadence").
+ *      The age of what waits is known without a clock per record: each tick notes, per segment, the
+ *      highest LSN it holds (`noteArrivals`), so a mark (lsn, atMs) says "at atMs no record above lsn
+ *      was held": every record above `backedUpThrough` arrived after the last mark at or below it
+ *      (`unstagedSinceMs`). The age shown and used is thus never less than the real one, and more by at
+ *      most one tick (records replayed after a restart count from the restart: their arrival is not
+ *      on disk). The marks are bounded (`ARRIVAL_MARKS_MAX`); dropping any mark but the first only
+ *      makes the bound older, never younger.
  */
 import {
+  assert,
   type Environment,
   isNorthlightError,
   type Lsn,
@@ -64,6 +83,31 @@ export interface BackupSettings {
   readonly baseEveryBytes: number;
   /** Small chunks (under half of `chunkBytesMax`) are merged once the manifest names this many (B6). */
   readonly mergeChunksAt: number;
+  /** B7: a tick stages a chunk once the oldest stageable record has waited this long (0: every tick). */
+  readonly maxDelayMs: number;
+  /** B7: … or once this many stageable log bytes are pending (half of `chunkBytesMax`). */
+  readonly stageAtBytes: number;
+}
+
+/**
+ * B7: the stageable bytes at which a tick stages a chunk without waiting: half a chunk, so that a chunk
+ * staged for its size is about as large as B6 calls not small (log entries carry 24 bytes of header a
+ * chunk does not, so with small records it can fall just short, and is merged later like any other).
+ */
+export function stageAtBytesOf(chunkBytesMax: number): number {
+  return Math.ceil(chunkBytesMax / 2);
+}
+
+/** `now`: stage what is stageable (`backupNow`). `when-due`: a tick, which batches chunks (B7). */
+export type StagingMode = 'now' | 'when-due';
+
+/** B7: arrival marks kept per segment at most; past it every other one is dropped (the first kept). */
+export const ARRIVAL_MARKS_MAX = 64;
+
+/** B7: at `atMs`, the segment held no record above `lsn`. */
+export interface ArrivalMark {
+  readonly lsn: Lsn;
+  readonly atMs: number;
 }
 
 /** B6: how long after a merge the object store failed the next one is tried. */
@@ -74,8 +118,8 @@ export interface SegmentBackup {
   /** `unknown` until the manifest was read (B3). */
   state: 'unknown' | 'known';
   manifest: BackupManifest | undefined;
-  /** Since when the segment has had records to stage (for the lag in seconds), if it has. */
-  pendingSinceMs: number | undefined;
+  /** B7: ascending in LSN and time; the first has LSN 0 once the segment was noted at all. */
+  readonly arrivals: ArrivalMark[];
   chunkBytesSinceBase: number;
   lastError: string | undefined;
   /**
@@ -94,7 +138,7 @@ export function newSegmentBackup(): SegmentBackup {
   return {
     state: 'unknown',
     manifest: undefined,
-    pendingSinceMs: undefined,
+    arrivals: [],
     chunkBytesSinceBase: 0,
     lastError: undefined,
     brokenChunk: undefined,
@@ -111,6 +155,87 @@ export function backedUpThrough(segment: Segment): Lsn | undefined {
 /** How far a segment's records may be staged: its chain (SCL), at or below its durable hint (B4). */
 export function stageLimit(segment: Segment): Lsn {
   return minLsn(segment.scl, segment.control.durableHint);
+}
+
+/**
+ * B7: notes at `nowMs` the highest LSN the segment holds. `previousNoteMs` is when the core last noted
+ * every segment it held (or began serving): a segment without marks did not exist then, so it held
+ * nothing, and its first mark says so. Marks at or below the backup but the last are dropped.
+ */
+export function noteArrivals(segment: Segment, nowMs: number, previousNoteMs: number): void {
+  const arrivals = segment.backup.arrivals;
+  if (arrivals.length === 0) arrivals.push({ lsn: 0n as Lsn, atMs: previousNoteMs });
+  const through = backedUpThrough(segment);
+  if (through !== undefined) {
+    let keep = 0;
+    while (keep + 1 < arrivals.length && arrivals[keep + 1]!.lsn <= through) keep++;
+    arrivals.splice(0, keep);
+  }
+  const highest = segment.highestLsn;
+  if (highest <= arrivals.at(-1)!.lsn) return;
+  if (arrivals.length >= ARRIVAL_MARKS_MAX) {
+    // Any mark but the first may go: a lookup then finds an earlier one, an older bound (B7).
+    for (let index = arrivals.length - 1; index >= 1; index -= 2) arrivals.splice(index, 1);
+  }
+  arrivals.push({ lsn: highest, atMs: nowMs });
+  assert(arrivals.length <= ARRIVAL_MARKS_MAX, 'arrival marks pile up');
+}
+
+/**
+ * B7: a time at or before the arrival of every record above `through` that the segment holds (the last
+ * mark at or below it), or undefined if the segment was never noted.
+ */
+export function unstagedSinceMs(segment: Segment, through: Lsn): number | undefined {
+  let since: number | undefined;
+  for (const mark of segment.backup.arrivals) {
+    if (mark.lsn > through) break;
+    since = mark.atMs;
+  }
+  return since;
+}
+
+/**
+ * B7: whether a tick stages the segment's next chunk now: enough bytes pending, or the oldest of them
+ * waited long enough (a segment never noted is due: its age is unknown).
+ */
+export function stagingDue(
+  segment: Segment,
+  settings: Pick<BackupSettings, 'maxDelayMs' | 'stageAtBytes'>,
+  through: Lsn,
+  nowMs: number,
+): boolean {
+  if (settings.maxDelayMs === 0) return true;
+  const since = unstagedSinceMs(segment, through);
+  if (since === undefined || nowMs - since >= settings.maxDelayMs) return true;
+  const limit = stageLimit(segment);
+  return segment.bytesBetween(through, limit, settings.stageAtBytes) >= settings.stageAtBytes;
+}
+
+/** Node-wide backlog of staging: stageable bytes not staged, and the age of the oldest (B7). */
+export interface BackupLag {
+  readonly bytes: number;
+  readonly seconds: number;
+  /** Segments whose backup names a missing or damaged chunk (B6). */
+  readonly brokenSegments: number;
+}
+
+/**
+ * The lag over `segments` at `nowMs`. `notedMs`: when the core last noted every segment (a segment
+ * without marks arrived after it, so its records are no older). Never less than the real age (B7).
+ */
+export function backupLag(segments: Iterable<Segment>, nowMs: number, notedMs: number): BackupLag {
+  let bytes = 0;
+  let oldestMs = nowMs;
+  let brokenSegments = 0;
+  for (const segment of segments) {
+    if (segment.backup.brokenChunk !== undefined) brokenSegments++;
+    const through = backedUpThrough(segment) ?? segment.control.gcThrough;
+    const pending = segment.bytesBetween(through, stageLimit(segment), Number.MAX_SAFE_INTEGER);
+    if (pending === 0) continue;
+    bytes += pending;
+    oldestMs = Math.min(oldestMs, unstagedSinceMs(segment, through) ?? notedMs);
+  }
+  return { bytes, seconds: Math.max(0, nowMs - oldestMs) / 1000, brokenSegments };
 }
 
 export type BackupStepResult =
@@ -139,8 +264,9 @@ export async function loadManifest(
 
 /**
  * One bounded step of staging for `segment`: read its manifest if not yet known, else upload one chunk
- * (or a base, B5) and the manifest that names it. Returns what it did. Disk errors propagate; object
- * store errors are returned as `failed` (the backup lags, the node keeps serving).
+ * (or a base, B5) and the manifest that names it — in mode `when-due` only once `stagingDue` (B7).
+ * Returns what it did. Disk errors propagate; object store errors are returned as `failed` (the backup
+ * lags, the node keeps serving).
  */
 export async function backupStep(
   env: Environment,
@@ -148,6 +274,7 @@ export async function backupStep(
   segment: Segment,
   settings: BackupSettings,
   isCurrent: () => boolean,
+  mode: StagingMode,
 ): Promise<BackupStepResult> {
   const backup = segment.backup;
   try {
@@ -206,16 +333,15 @@ export async function backupStep(
         });
       }
     }
-    if (limit <= through) {
-      backup.pendingSinceMs = undefined;
+    if (limit <= through) return { kind: 'idle' };
+    // B5: the log no longer holds the records above the backup; only a base can cover them.
+    if (through < control.gcThrough) return await stageBase(env, storage, segment, settings, isCurrent);
+    if (mode === 'when-due' && !stagingDue(segment, settings, through, env.clock.nowMs()))
       return { kind: 'idle' };
-    }
-    backup.pendingSinceMs ??= env.clock.nowMs();
-    const needsBase =
-      through < control.gcThrough ||
-      (backup.chunkBytesSinceBase >= settings.baseEveryBytes &&
-        control.materializedThrough > (backup.manifest?.base?.lsn ?? 0n));
-    if (needsBase) return await stageBase(env, storage, segment, settings, isCurrent);
+    const baseDue =
+      backup.chunkBytesSinceBase >= settings.baseEveryBytes &&
+      control.materializedThrough > (backup.manifest?.base?.lsn ?? 0n);
+    if (baseDue) return await stageBase(env, storage, segment, settings, isCurrent);
     return await stageChunk(env, storage, segment, settings, through, limit, isCurrent);
   } catch (error) {
     if (!isNorthlightError(error) || error.code === 'NL_DISK_IO') throw error;

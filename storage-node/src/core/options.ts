@@ -114,6 +114,13 @@ export interface StorageNodeOptions {
    * ones are merged (backup.ts B6): the manifest stays small however long a trickle of writes runs.
    */
   readonly backupMergeChunksAt?: number;
+  /**
+   * A tick stages a segment's next chunk only once its stageable records reach half of
+   * `backupChunkBytesMax`, or the oldest of them has waited this long (backup.ts B7); 0 stages every
+   * tick. At most `BACKUP_MAX_DELAY_MS_MAX` (5 min). Longer means fewer, larger uploads, and more log kept
+   * locally (GC waits for the backup) and lost from S3 with the node's whole PG.
+   */
+  readonly backupMaxDelayMs?: number;
   /** Heat: the window over which write and read rates are averaged. */
   readonly rateWindowMs?: number;
   /**
@@ -158,12 +165,21 @@ export const STORAGE_NODE_DEFAULTS = {
   backupChunkBytesMax: 4 * 1024 * 1024,
   backupBaseEveryBytes: 256 * 1024 * 1024,
   backupMergeChunksAt: 32,
+  backupMaxDelayMs: 10_000,
   gossipReplyBytesMax: 512 * 1024,
   gossipPullTimeoutMs: 1000,
   gossipServeConcurrencyMax: 2,
   rateWindowMs: 10_000,
   hydrationBytesPerSecond: 0,
 } as const;
+
+/**
+ * The longest `backupMaxDelayMs`: five minutes. Half the 10 minutes after which the
+ * NorthlightBackupLagHigh alert calls a backup lagging (docs/observability.md), so a healthy node
+ * never trips it; past that a PG lost whole is restored from S3 too far back, and the log a node keeps
+ * for its backup grows with the delay.
+ */
+export const BACKUP_MAX_DELAY_MS_MAX = 300_000;
 
 function invalid(name: string, value: unknown, rule: string): NorthlightError {
   return new NorthlightError('NL_CONFIG_INVALID', `storage node option ${name} = ${String(value)}: ${rule}`, {
@@ -225,6 +241,13 @@ export function resolveOptions(options: StorageNodeOptions): ResolvedOptions {
   nonNegativeInteger('scrubIntervalMs', merged.scrubIntervalMs);
   nonNegativeInteger('gossipIntervalMs', merged.gossipIntervalMs);
   nonNegativeInteger('backupIntervalMs', merged.backupIntervalMs);
+  nonNegativeInteger('backupMaxDelayMs', merged.backupMaxDelayMs);
+  if (merged.backupMaxDelayMs > BACKUP_MAX_DELAY_MS_MAX)
+    throw invalid(
+      'backupMaxDelayMs',
+      merged.backupMaxDelayMs,
+      `must be ≤ ${BACKUP_MAX_DELAY_MS_MAX} (five minutes; 0 stages every tick)`,
+    );
   if (!isHydrationLimit(merged.hydrationBytesPerSecond))
     throw invalid(
       'hydrationBytesPerSecond',

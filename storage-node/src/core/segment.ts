@@ -289,6 +289,25 @@ export class Segment {
       .map((lsn) => this.#records.get(lsn)!);
   }
 
+  /** The highest LSN indexed (chain or above it), or 0 when the segment holds no record. */
+  get highestLsn(): Lsn {
+    return this.#sortedLsns.at(-1) ?? (0n as Lsn);
+  }
+
+  /**
+   * Log-entry bytes of the indexed records in (after, through], counted until they reach `max` (the
+   * sum returned is then at least `max`): what `recordsBetween` would give, without building the list.
+   */
+  bytesBetween(after: Lsn, through: Lsn, max: number): number {
+    let bytes = 0;
+    for (let index = upperBound(this.#sortedLsns, after); index < this.#sortedLsns.length; index++) {
+      const lsn = this.#sortedLsns[index]!;
+      if (lsn > through || bytes >= max) break;
+      bytes += this.#records.get(lsn)!.location.entryBytes;
+    }
+    return bytes;
+  }
+
   /** Up to `max` indexed records in (after, through], ascending: chain records when through ≤ SCL. */
   recordsBetween(after: Lsn, through: Lsn, max: number): IndexedRecord[] {
     const start = upperBound(this.#sortedLsns, after);

@@ -4,7 +4,7 @@
  */
 
 import type { Epoch, Lsn, PgId, SegmentId, TruncationRange } from '@northlight/protocol';
-import { backedUpThrough } from './backup.js';
+import { backedUpThrough, backupLag } from './backup.js';
 import type { HydrationPacerStatus } from './hydration-pacer.js';
 import { materializationLimit } from './materializer.js';
 import type { Segment, SegmentHydration, SegmentState } from './segment.js';
@@ -87,6 +87,13 @@ export interface StorageNodeStatus {
   readonly controlLogBytes: number;
   /** The node's hydration bandwidth limit (hydration-pacer.ts): the limit, bytes paced, time waited. */
   readonly hydrationLimit: HydrationPacerStatus;
+  /** Staging to the object store, node-wide: its cadence (backup.ts B7) and its backlog now. */
+  readonly backup: BackupCadence & {
+    /** Stageable log bytes not yet staged, over the node's segments. */
+    readonly lagBytes: number;
+    /** Age of the oldest of them: never less than the real age, more by at most one tick (B7). */
+    readonly lagSeconds: number;
+  };
   /** Decoded records held after their append (record-cache.ts); hits and misses since start. */
   readonly recordCache: {
     readonly records: number;
@@ -102,6 +109,15 @@ export interface StorageNodeStatus {
     readonly pageCount: number;
     readonly logRegionCount: number;
   };
+}
+
+/** The staging settings `status()` shows (`intervalMs` 0: staging is off). */
+export interface BackupCadence {
+  readonly intervalMs: number;
+  readonly maxDelayMs: number;
+  /** Stageable bytes at which a tick stages a chunk without waiting for `maxDelayMs`. */
+  readonly stageAtBytes: number;
+  readonly chunkBytesMax: number;
 }
 
 export function segmentStatus(segment: Segment, storage: Storage, nowMs: number): SegmentStatus {
@@ -152,7 +168,9 @@ export function storageStatus(
   storage: Storage | undefined,
   nowMs: number,
   hydrationLimit: HydrationPacerStatus,
+  backup: BackupCadence & { readonly notedMs: number },
 ): StorageNodeStatus {
+  const { notedMs, ...cadence } = backup;
   if (storage === undefined) {
     return {
       nodeId,
@@ -163,6 +181,7 @@ export function storageStatus(
       pages: { slots: 0, freeSlots: 0, bytesOnDisk: 0, cachedBytes: 0 },
       controlLogBytes: 0,
       hydrationLimit,
+      backup: { ...cadence, lagBytes: 0, lagSeconds: 0 },
       recordCache: { records: 0, bytes: 0, hits: 0, misses: 0 },
       damage: { records: [], pages: [], logRegions: [], recordCount: 0, pageCount: 0, logRegionCount: 0 },
     };
@@ -171,6 +190,7 @@ export function storageStatus(
     .sort((a, b) => a.control.pgId - b.control.pgId || (a.control.segmentId < b.control.segmentId ? -1 : 1))
     .map((segment) => segmentStatus(segment, storage, nowMs));
   const damage = storage.damage;
+  const lag = backupLag(storage.segments.values(), nowMs, notedMs);
   return {
     nodeId,
     state,
@@ -191,6 +211,7 @@ export function storageStatus(
     },
     controlLogBytes: storage.controlLog.sizeBytes,
     hydrationLimit,
+    backup: { ...cadence, lagBytes: lag.bytes, lagSeconds: lag.seconds },
     recordCache: storage.recordCache.stats,
     damage: {
       records: [...damage.records],

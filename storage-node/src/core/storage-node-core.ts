@@ -69,8 +69,10 @@ import {
   type BackupSettings,
   type BackupStepResult,
   backedUpThrough,
+  backupLag,
   backupStep,
-  stageLimit,
+  noteArrivals,
+  stageAtBytesOf,
 } from './backup.js';
 import {
   type BackupManifest,
@@ -189,6 +191,8 @@ export class StorageNodeCore {
   #gossipTimer: TimerHandle | undefined;
   #backupTimer: TimerHandle | undefined;
   #backupLoop = false;
+  /** B7 (backup.ts): when every segment held was last noted (`noteArrivals`), or serving began. */
+  #backupNotedMs = 0;
   #nextRequestId = 1n;
   #gossipServing = 0;
   /** This node's page-repair reads in flight, by request id. */
@@ -275,6 +279,7 @@ export class StorageNodeCore {
     }
     this.#storage = storage;
     this.#state = 'serving';
+    this.#backupNotedMs = this.#env.clock.nowMs(); // B7: replayed records count from here
     this.#scheduleMaterialize();
     this.#scheduleScrub();
     this.#scheduleGossip();
@@ -1200,6 +1205,8 @@ export class StorageNodeCore {
       chunkBytesMax: this.#options.backupChunkBytesMax,
       baseEveryBytes: this.#options.backupBaseEveryBytes,
       mergeChunksAt: this.#options.backupMergeChunksAt,
+      maxDelayMs: this.#options.backupMaxDelayMs,
+      stageAtBytes: stageAtBytesOf(this.#options.backupChunkBytesMax),
     };
   }
 
@@ -1217,9 +1224,16 @@ export class StorageNodeCore {
     });
   }
 
-  /** One tick: steps every segment with work once (bounded: one chunk or base each), then the lag gauge. */
+  /**
+   * One tick: notes every segment's arrivals (B7), then steps every segment with work due once
+   * (bounded: one chunk, base or merge each; a chunk only once due, B7), then the lag gauges.
+   */
   async #backupTick(storage: Storage | undefined): Promise<void> {
     if (storage === undefined) return;
+    // B7: every segment held, in one synchronous pass, so a segment without marks next time is new.
+    const nowMs = this.#env.clock.nowMs();
+    for (const segment of storage.segments.values()) noteArrivals(segment, nowMs, this.#backupNotedMs);
+    this.#backupNotedMs = nowMs;
     let failures = 0;
     for (const segment of [...storage.segments.values()]) {
       if (this.#storage !== storage || this.#state !== 'serving') return;
@@ -1230,6 +1244,7 @@ export class StorageNodeCore {
         segment,
         this.#backupSettings(),
         () => this.#storage === storage,
+        'when-due',
       );
       if (result.kind === 'failed') failures++;
       if (result.kind === 'failed' && failures === 1)
@@ -1244,20 +1259,9 @@ export class StorageNodeCore {
   }
 
   #reportBackupLag(storage: Storage): void {
-    const nowMs = this.#env.clock.nowMs();
-    let bytes = 0;
-    let oldestMs = nowMs;
-    let broken = 0;
-    for (const segment of storage.segments.values()) {
-      if (segment.backup.brokenChunk !== undefined) broken++;
-      const through = backedUpThrough(segment) ?? segment.control.gcThrough;
-      const pending = segment.recordsBetween(through, stageLimit(segment), Number.MAX_SAFE_INTEGER);
-      for (const record of pending) bytes += record.location.entryBytes;
-      if (pending.length > 0 && segment.backup.pendingSinceMs !== undefined)
-        oldestMs = Math.min(oldestMs, segment.backup.pendingSinceMs);
-    }
-    this.#options.metrics.backupLag(bytes, (nowMs - oldestMs) / 1000);
-    this.#options.metrics.backupBroken(broken);
+    const lag = backupLag(storage.segments.values(), this.#env.clock.nowMs(), this.#backupNotedMs);
+    this.#options.metrics.backupLag(lag.bytes, lag.seconds);
+    this.#options.metrics.backupBroken(lag.brokenSegments);
   }
 
   /**
@@ -1300,6 +1304,7 @@ export class StorageNodeCore {
         segment,
         this.#backupSettings(),
         () => this.#storage === storage,
+        'now',
       );
     } catch (error) {
       if (!isDiskError(error)) throw error;
@@ -2383,6 +2388,13 @@ export class StorageNodeCore {
       this.#storage,
       this.#env.clock.nowMs(),
       this.#hydrationPacer.status(),
+      {
+        intervalMs: this.#options.backupIntervalMs,
+        maxDelayMs: this.#options.backupMaxDelayMs,
+        stageAtBytes: stageAtBytesOf(this.#options.backupChunkBytesMax),
+        chunkBytesMax: this.#options.backupChunkBytesMax,
+        notedMs: this.#backupNotedMs,
+      },
     );
   }
 

@@ -72,6 +72,12 @@ export interface CoreWorkloadOptions
    * loss, from every segment complete enough to serve it, and compared with the model.
    */
   readonly materialize?: boolean;
+  /**
+   * With `materialize`: the cores' staging max delay (backup.ts B7). 0 (the default) stages at every
+   * tick, the cadence the pinned seeds were found with (a delay shifts every seed's timing); a delay
+   * makes GC wait for batched staging (workload `quorum-writer-core-gc-batched`).
+   */
+  readonly backupMaxDelayMs?: number;
 }
 
 /** Page and gossip checks of one run, kept beside the workload's own world. */
@@ -134,7 +140,11 @@ const MATERIALIZE_OPTIONS: StorageNodeOptions = {
   backupIntervalMs: 20,
   backupChunkBytesMax: 8 * 1024,
   backupBaseEveryBytes: 32 * 1024,
+  backupMaxDelayMs: 0,
 };
+
+/** The batched variant's max delay: ten staging ticks, so records wait and GC waits for them. */
+export const BATCHED_BACKUP_MAX_DELAY_MS = 200;
 
 /** The real core as the workload's storage: records are read back with the node log's own scanner. */
 const coreStorage = (options: StorageNodeOptions): QuorumWriterStorage => ({
@@ -157,6 +167,7 @@ export const SIM_WORKLOADS_MODULE = 'storage-node/test/support/sim-workloads.ts'
 
 export function coreQuorumWriterWorkload(options: CoreWorkloadOptions): Workload {
   const materialize = options.materialize === true;
+  const backupMaxDelayMs = options.backupMaxDelayMs ?? 0;
   const checks = new WeakMap<QuorumWriterContext, PageCheck>();
   const pageCheck = (context: QuorumWriterContext): PageCheck => {
     let check = checks.get(context);
@@ -175,12 +186,16 @@ export function coreQuorumWriterWorkload(options: CoreWorkloadOptions): Workload
     }
     return check;
   };
-  const { materialize: _materialize, ...profile } = options;
+  const { materialize: _materialize, backupMaxDelayMs: _backupMaxDelayMs, ...profile } = options;
   const workload = quorumWriterWorkload({
     ...profile,
-    name: materialize ? 'quorum-writer-core-gc' : 'quorum-writer-core',
+    name: !materialize
+      ? 'quorum-writer-core'
+      : backupMaxDelayMs === 0
+        ? 'quorum-writer-core-gc'
+        : 'quorum-writer-core-gc-batched',
     description: 'the quorum-writer workload with StorageNodeCore as the six storage nodes',
-    storage: coreStorage(materialize ? MATERIALIZE_OPTIONS : CORE_OPTIONS),
+    storage: coreStorage(materialize ? { ...MATERIALIZE_OPTIONS, backupMaxDelayMs } : CORE_OPTIONS),
     extension: {
       checksDurableLogs: !materialize,
       beforeLoad: (cluster, context) => {

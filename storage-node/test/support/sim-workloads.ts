@@ -5,9 +5,17 @@
  *
  *   npm run sim -- --load storage-node/test/support/sim-workloads.ts --workload quorum-writer-core --seed N [--trace]
  *   npm run sim -- --load storage-node/test/support/sim-workloads.ts --workload quorum-writer-core-gc --seed N
+ *   npm run sim -- --load storage-node/test/support/sim-workloads.ts --workload quorum-writer-core-gc-batched --seed N
  */
 import { QUORUM_WRITER_QUICK_PROFILE, registerWorkload } from '@northlight/sim';
-import { coreQuorumWriterWorkload } from './quorum-writer-core.js';
+import { BATCHED_BACKUP_MAX_DELAY_MS, coreQuorumWriterWorkload } from './quorum-writer-core.js';
 
 registerWorkload(coreQuorumWriterWorkload(QUORUM_WRITER_QUICK_PROFILE));
 registerWorkload(coreQuorumWriterWorkload({ ...QUORUM_WRITER_QUICK_PROFILE, materialize: true }));
+registerWorkload(
+  coreQuorumWriterWorkload({
+    ...QUORUM_WRITER_QUICK_PROFILE,
+    materialize: true,
+    backupMaxDelayMs: BATCHED_BACKUP_MAX_DELAY_MS,
+  }),
+);

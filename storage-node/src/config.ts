@@ -33,12 +33,20 @@ import {
   HYDRATION_BYTES_PER_SECOND_MIN,
   isHydrationLimit,
 } from './core/hydration-pacer.js';
+import { BACKUP_MAX_DELAY_MS_MAX } from './core/options.js';
 
 export const DEFAULT_PORT = 7450;
 export const DEFAULT_ADMIN_PORT = 7451;
 export const DEFAULT_LISTEN_HOST = '0.0.0.0';
 export const DEFAULT_S3_REGION = 'us-east-1';
 export const DEFAULT_BACKUP_INTERVAL_MS = 1000;
+/**
+ * STORAGE_NODE_DEFAULTS has the same. Ten seconds: a segment written a little at a time stages one
+ * chunk and one manifest per 10 s instead of per second (a tenth of the PUTs), while a write is in S3
+ * within about 11 s, well inside the minutes a restore from S3 takes anyway, and GC keeps at most
+ * 10 s more of the log (backup.ts B7, docs/storage-node-s3.md "Staging cadence").
+ */
+export const DEFAULT_BACKUP_MAX_DELAY_MS = 10_000;
 export const DEFAULT_GOSSIP_INTERVAL_MS = 1000;
 /** STORAGE_NODE_DEFAULTS has the same. */
 export const DEFAULT_MATERIALIZE_INTERVAL_MS = 1000;
@@ -87,6 +95,8 @@ export interface StorageNodeConfig {
   readonly gossipIntervalMs: number;
   /** How often staging to the object store runs (0: never; only with a bucket). */
   readonly backupIntervalMs: number;
+  /** The longest a stageable record waits before a tick stages it (0: every tick; backup.ts B7). */
+  readonly backupMaxDelayMs: number;
   /** How often records are coalesced into page images (materialization) and collected. */
   readonly materializeIntervalMs: number;
   /** At most this many records coalesced by one materialization step. */
@@ -142,6 +152,11 @@ export const CONFIG_OPTIONS = {
   backupIntervalMs: option('backup-interval-ms', 'staging to S3 every … ms (0 = off; needs a bucket)', {
     defaultValue: String(DEFAULT_BACKUP_INTERVAL_MS),
   }),
+  backupMaxDelayMs: option(
+    'backup-max-delay-ms',
+    'a record waits at most … ms to be staged to S3; sooner once its segment has half a chunk pending (0 = every tick; at most 300000)',
+    { defaultValue: String(DEFAULT_BACKUP_MAX_DELAY_MS) },
+  ),
   gossipIntervalMs: option('gossip-interval-ms', 'gossip with PG peers every … ms (0 = off)', {
     defaultValue: String(DEFAULT_GOSSIP_INTERVAL_MS),
   }),
@@ -277,6 +292,16 @@ export function parseStorageNodeConfigResult(
   }
   const gossipIntervalMs = field('gossipIntervalMs', parseInterval, DEFAULT_GOSSIP_INTERVAL_MS);
   const backupIntervalMs = field('backupIntervalMs', parseInterval, DEFAULT_BACKUP_INTERVAL_MS);
+  const backupMaxDelayMs = field(
+    'backupMaxDelayMs',
+    (text) => {
+      const value = parseInteger(text);
+      return value !== undefined && value <= BACKUP_MAX_DELAY_MS_MAX
+        ? valid(value)
+        : invalid(`is not a delay in milliseconds (an integer 0 … ${BACKUP_MAX_DELAY_MS_MAX})`);
+    },
+    DEFAULT_BACKUP_MAX_DELAY_MS,
+  );
   const s3Prefix = field('s3Prefix', parsePrefix, '');
   const materializeIntervalMs = field(
     'materializeIntervalMs',
@@ -354,6 +379,7 @@ export function parseStorageNodeConfigResult(
       segmentSizeBytes: segmentSizeBytes!,
       gossipIntervalMs: gossipIntervalMs!,
       backupIntervalMs: objectStore === undefined ? 0 : backupIntervalMs!,
+      backupMaxDelayMs: backupMaxDelayMs!,
       s3Prefix: s3Prefix!,
       materializeIntervalMs: materializeIntervalMs!,
       materializeRecordsPerStep: materializeRecordsPerStep!,

@@ -331,6 +331,7 @@ async function startAndServe(
   disk = new LockCheckedDisk(new NodeDisk(config.dataDir), lock);
   const metrics = new PrometheusStorageMetrics();
   const authRefusals = new RefusalLog(logger, () => metrics.addHttpAuthFailure());
+  metrics.setBackupMaxDelaySeconds(config.backupMaxDelayMs / 1000);
   metrics.trackTransport(network);
   const env: Environment = {
     clock: new NodeClock(),
@@ -345,6 +346,7 @@ async function startAndServe(
     pagesPerPg: Math.max(1, Math.floor(config.segmentSizeBytes / config.pageSizeBytes)),
     gossipIntervalMs: config.gossipIntervalMs,
     backupIntervalMs: config.backupIntervalMs,
+    backupMaxDelayMs: config.backupMaxDelayMs,
     backupPrefix: config.s3Prefix,
     materializeIntervalMs: config.materializeIntervalMs,
     materializeRecordsPerStep: config.materializeRecordsPerStep,
@@ -387,6 +389,11 @@ async function startAndServe(
     });
     metrics.setHeat(append, read);
     metrics.setCacheBytes({ pages: status.pages.cachedBytes, records: status.recordCache.bytes });
+    // The core sets these at each staging tick; at a scrape they are brought up to now (backup.ts B7).
+    if (status.backup.intervalMs > 0) {
+      metrics.setBackupLagBytes(status.backup.lagBytes);
+      metrics.setBackupLagSeconds(status.backup.lagSeconds);
+    }
   });
   const admin = await startAdminServer({
     host: config.listenHost,

@@ -51,6 +51,7 @@ describe('storage node configuration', () => {
         '--segment-size-bytes=64MiB',
         '--s3-prefix=cluster-1/',
         '--backup-interval-ms=250',
+        '--backup-max-delay-ms=30000',
         '--gossip-interval-ms=500',
         '--materialize-interval-ms=5000',
         '--materialize-records-per-step=16384',
@@ -84,6 +85,7 @@ describe('storage node configuration', () => {
       segmentSizeBytes: 64 * 1024 * 1024,
       s3Prefix: 'cluster-1/',
       backupIntervalMs: 250,
+      backupMaxDelayMs: 30_000,
       gossipIntervalMs: 500,
       materializeIntervalMs: 5000,
       materializeRecordsPerStep: 16_384,
@@ -110,6 +112,7 @@ describe('storage node configuration', () => {
       segmentSizeBytes: DEFAULT_SEGMENT_SIZE_BYTES,
       s3Prefix: '',
       backupIntervalMs: 0, // no bucket: no staging
+      backupMaxDelayMs: 10_000,
       gossipIntervalMs: 1000,
       materializeIntervalMs: 1000,
       materializeRecordsPerStep: 2048,
@@ -190,6 +193,11 @@ describe('storage node configuration', () => {
     ['--s3-endpoint=ftp://x', '--s3-endpoint / NORTHLIGHT_S3_ENDPOINT: must be an http:// or https:// URL'],
     ['--s3-bucket=Bad_Bucket', '--s3-bucket / NORTHLIGHT_S3_BUCKET: is not a valid bucket name'],
     ['--s3-region=EU WEST', '--s3-region / NORTHLIGHT_S3_REGION: is not a region name'],
+    [
+      '--backup-max-delay-ms=300001',
+      '--backup-max-delay-ms / NORTHLIGHT_BACKUP_MAX_DELAY_MS: is not a delay in milliseconds (an integer 0 … 300000) ("300001" from --backup-max-delay-ms)',
+    ],
+    ['--backup-max-delay-ms=10s', '--backup-max-delay-ms / NORTHLIGHT_BACKUP_MAX_DELAY_MS: is not a delay'],
     [
       '--materialize-interval-ms=0',
       '--materialize-interval-ms / NORTHLIGHT_MATERIALIZE_INTERVAL_MS: must be positive',

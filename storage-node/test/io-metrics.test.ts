@@ -103,6 +103,10 @@ describe('PrometheusStorageMetrics', () => {
     metrics.setBackupLagBytes(1_000_000);
     metrics.setBackupLagSeconds(1.5);
     metrics.setBackupBrokenSegments(1);
+    metrics.setBackupMaxDelaySeconds(10);
+    metrics.addBackupUploadedBytes('chunk', 4_000);
+    metrics.addBackupUploadedBytes('chunk', 1_000);
+    metrics.addBackupUploadedBytes('manifest', 300);
     metrics.addHydration(3 * 1024 * 1024, 0.25);
     metrics.setHydrationLimit(32 * 1024 * 1024);
     metrics.addGcReclaimedBytes(8_192);
@@ -134,6 +138,11 @@ describe('PrometheusStorageMetrics', () => {
       [name('backup_lag_bytes')]: 1_000_000,
       [name('backup_lag_seconds')]: 1.5,
       [name('backup_broken_segments')]: 1,
+      [name('backup_max_delay_seconds')]: 10,
+      [`${name('backup_uploads_total')}{kind="chunk"}`]: 2,
+      [`${name('backup_uploaded_bytes_total')}{kind="chunk"}`]: 5_000,
+      [`${name('backup_uploads_total')}{kind="manifest"}`]: 1,
+      [`${name('backup_uploaded_bytes_total')}{kind="manifest"}`]: 300,
       [name('hydration_bytes_total')]: 3 * 1024 * 1024,
       [name('hydration_throttled_seconds_total')]: 0.25,
       [name('hydration_limit_bytes_per_second')]: 32 * 1024 * 1024,
@@ -217,6 +226,7 @@ describe('PrometheusStorageMetrics', () => {
       'backup_lag_bytes',
       'backup_lag_seconds',
       'backup_broken_segments',
+      'backup_max_delay_seconds',
       'hydration_bytes_total',
       'hydration_throttled_seconds_total',
       'hydration_limit_bytes_per_second',

@@ -61,7 +61,7 @@ export interface StorageMetricsSink {
   addGossipPulls(direction: 'sent' | 'served'): void;
   /** A damaged page image replaced by a peer's copy. */
   addRepairedPages(pages: number): void;
-  /** Bytes staged to the object store, by kind of object (chunk, base, manifest). */
+  /** One object staged to the object store (one PUT) of `bytes`, by kind of object (chunk, base, manifest). */
   addBackupUploadedBytes(kind: string, bytes: number): void;
   /** The largest (SCL − highest materialized LSN) over this node's segments. */
   setMaterializationLagLsns(lagLsns: number | bigint): void;
@@ -76,6 +76,8 @@ export interface StorageMetricsSink {
   setBackupLagSeconds(seconds: number): void;
   /** Segments whose backup names a chunk missing or damaged in the object store. */
   setBackupBrokenSegments(segments: number): void;
+  /** The longest a stageable record waits before it is staged (`--backup-max-delay-ms`; 0: every tick). */
+  setBackupMaxDelaySeconds(seconds: number): void;
   /** Bytes taken in by hydrations, and seconds they waited for the node's bandwidth limit. */
   addHydration(bytes: number, throttledSeconds: number): void;
   /** The node's hydration bandwidth limit, bytes per second (0: none). */
@@ -131,6 +133,8 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
   readonly #gossipPulls: Counter<'direction'>;
   readonly #repairedPages: Counter;
   readonly #backupUploadedBytes: Counter<'kind'>;
+  readonly #backupUploads: Counter<'kind'>;
+  readonly #backupMaxDelaySeconds: Gauge;
   readonly #materializationLag: Gauge;
   readonly #segmentLags = new Map<string, number>();
   readonly #materializedPages: Counter;
@@ -204,6 +208,11 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
       'Bytes staged to the object store, by kind of object (chunk, base, manifest; merged: small chunks uploaded again as one).',
       'kind',
     );
+    this.#backupUploads = labelled(
+      'backup_uploads_total',
+      'Objects staged to the object store (PUT requests, each billed), by kind of object (chunk, base, manifest, merged).',
+      'kind',
+    );
     this.#materializationLag = gauge(
       'materialization_lag_lsns',
       'Largest distance, in LSNs, between a segment SCL and its highest materialized LSN.',
@@ -217,6 +226,10 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
     this.#backupBrokenSegments = gauge(
       'backup_broken_segments',
       'Segments whose backup names a chunk missing or damaged in the object store (it cannot be restored past it until the next base).',
+    );
+    this.#backupMaxDelaySeconds = gauge(
+      'backup_max_delay_seconds',
+      'The longest a stageable log record waits before it is staged to the object store (0: every tick).',
     );
     this.#hydrationBytes = counter(
       'hydration_bytes_total',
@@ -356,10 +369,9 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
   }
 
   addBackupUploadedBytes(kind: string, bytes: number): void {
-    this.#backupUploadedBytes.inc(
-      { kind: this.#label('kind', kind) },
-      checkAmount('backup uploaded bytes', bytes),
-    );
+    const labels = { kind: this.#label('kind', kind) };
+    this.#backupUploadedBytes.inc(labels, checkAmount('backup uploaded bytes', bytes));
+    this.#backupUploads.inc(labels);
   }
 
   addRepairedPages(pages: number): void {
@@ -404,6 +416,10 @@ export class PrometheusStorageMetrics implements StorageMetricsSink {
 
   setBackupBrokenSegments(segments: number): void {
     this.#backupBrokenSegments.set(checkAmount('backup broken segments', segments));
+  }
+
+  setBackupMaxDelaySeconds(seconds: number): void {
+    this.#backupMaxDelaySeconds.set(checkAmount('backup max delay', seconds));
   }
 
   addHydration(bytes: number, throttledSeconds: number): void {

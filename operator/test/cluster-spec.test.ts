@@ -10,7 +10,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { asNodeId, asZone, isNorthlightError, type NorthlightError } from '@northlight/protocol';
+import {
+  asNodeId,
+  asZone,
+  isNorthlightError,
+  type NorthlightError,
+  TRANSPORT_AUTH_MODES,
+} from '@northlight/protocol';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -347,7 +353,7 @@ const badInputs: readonly BadInput[] = [
     raw: documentWith([['spec', 'stroage'], { zones: [] }]),
     path: 'spec.stroage',
     message:
-      'unknown field; did you mean spec.storage? (allowed here: engine, storage, backup, controlPlane, local, resources, podTemplate)',
+      'unknown field; did you mean spec.storage? (allowed here: engine, storage, backup, controlPlane, security, local, resources, podTemplate)',
   },
   {
     name: 'a field in the wrong section',
@@ -486,6 +492,19 @@ const badInputs: readonly BadInput[] = [
     path: 'spec.engine.transactions',
     message:
       'is "pessimistic"; allowed: serial (a transaction holds the SQL writer from its first statement to COMMIT) or optimistic (transactions overlap; one whose reads changed fails with 40001)',
+  },
+  {
+    name: 'a transport authentication that does not exist',
+    raw: documentWith([['spec', 'security', 'transportAuthentication'], 'optional']),
+    path: 'spec.security.transportAuthentication',
+    message:
+      'is "optional"; allowed: required or transition (required: every storage node and engine proves the cluster\'s internal token to its peers; transition: also take peers of a build from before transport authentication, for a rolling upgrade from one)',
+  },
+  {
+    name: 'a misspelled security field',
+    raw: documentWith([['spec', 'security', 'transportAuth'], 'transition']),
+    path: 'spec.security.transportAuth',
+    message: 'unknown field; allowed here: transportAuthentication',
   },
   {
     name: 'a misspelled object store',
@@ -1193,6 +1212,7 @@ const clusterSpecArbitrary: fc.Arbitrary<ClusterSpec> = fc.record({
       ...rest,
       maxConcurrentRepairs: rest.maxConcurrentRepairsPerNode + extraRepairs,
     })),
+  security: fc.record({ transportAuthentication: fc.constantFrom(...TRANSPORT_AUTH_MODES) }),
   local: fc
     .record({
       dataDir: fc

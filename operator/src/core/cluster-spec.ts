@@ -19,10 +19,13 @@ import {
   asZone,
   COPIES,
   COPIES_PER_ZONE,
+  isTransportAuthMode,
   isValidIdentifier,
   type NodeId,
   ok,
   type Result,
+  TRANSPORT_AUTH_MODES,
+  type TransportAuthMode,
   ZONES,
   type Zone,
 } from '@northlight/protocol';
@@ -197,6 +200,17 @@ export interface ControlPlaneSpec {
   readonly heatCooldownMs: number;
 }
 
+/** Who the members take as peers (docs/security.md). */
+export interface SecuritySpec {
+  /**
+   * `required` (the default): every transport peer proves the cluster's internal token. `transition`:
+   * peers of a build from before transport authentication are also taken, unauthenticated; for a
+   * rolling upgrade from such a build, and only while it runs. A change is rolled out like an
+   * upgrade: storage zone by zone, then the replicas, then a switchover.
+   */
+  readonly transportAuthentication: TransportAuthMode;
+}
+
 /** Only `northlight up` (the local platform) reads these; Kubernetes ignores them. */
 export interface LocalPlatformSpec {
   /** As written; a relative path is resolved by the local platform. */
@@ -255,6 +269,7 @@ export interface ClusterSpec {
   readonly storage: StorageSpec;
   readonly backup: BackupSpec;
   readonly controlPlane: ControlPlaneSpec;
+  readonly security: SecuritySpec;
   readonly local: LocalPlatformSpec;
   readonly resources: ResourcesSpec;
   readonly podTemplate: PodTemplateSpec;
@@ -300,6 +315,7 @@ export function defaultClusterSpec(): ClusterSpec {
       heatFactor: 2,
       heatCooldownMs: 5 * 60_000,
     },
+    security: { transportAuthentication: 'required' },
     local: { dataDir: './.northlight', basePort: 7400 },
     resources: { storage: { requests: {}, limits: {} }, engine: { requests: {}, limits: {} } },
     podTemplate: { labels: {}, annotations: {}, nodeSelector: {}, tolerations: [] },
@@ -329,7 +345,7 @@ const SECTION_FIELDS = {
   // `status` and the metadata an API server adds are read from a DatabaseCluster and ignored.
   '': ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
   metadata: ['name', 'namespace', 'labels', 'annotations', ...KUBERNETES_MANAGED_METADATA],
-  spec: ['engine', 'storage', 'backup', 'controlPlane', 'local', 'resources', 'podTemplate'],
+  spec: ['engine', 'storage', 'backup', 'controlPlane', 'security', 'local', 'resources', 'podTemplate'],
   'spec.engine': ['version', 'instances', 'cacheSize', 'lsnAllocationLimit', 'transactions', 'tls'],
   'spec.engine.tls': ['secretName'],
   'spec.engine.instances[]': ['name', 'promotionTier'],
@@ -346,6 +362,7 @@ const SECTION_FIELDS = {
     'heatFactor',
     'heatCooldown',
   ],
+  'spec.security': ['transportAuthentication'],
   'spec.local': ['dataDir', 'basePort', 'tls'],
   'spec.local.tls': ['certFile', 'keyFile'],
   'spec.resources': ['storage', 'engine'],
@@ -730,6 +747,7 @@ export function validateClusterSpec(raw: unknown): Result<ClusterSpec, readonly 
     storage: readStorage(fieldOf(spec, 'storage'), defaults.storage, problems),
     backup: readBackup(fieldOf(spec, 'backup'), defaults.backup, problems),
     controlPlane: readControlPlane(fieldOf(spec, 'controlPlane'), defaults.controlPlane, problems),
+    security: readSecurity(fieldOf(spec, 'security'), defaults.security, problems),
     local: readLocal(fieldOf(spec, 'local'), defaults.local, problems),
     resources: readResources(fieldOf(spec, 'resources'), problems),
     podTemplate: readPodTemplate(fieldOf(spec, 'podTemplate'), problems),
@@ -1140,6 +1158,20 @@ function checkEndpoint(endpoint: unknown, path: Path, problems: ProblemCollector
   }
 }
 
+function readSecurity(value: unknown, fallback: SecuritySpec, problems: ProblemCollector): SecuritySpec {
+  const path = ['spec', 'security'];
+  const security = readSection(value, path, 'spec.security', problems);
+  const mode = fieldOf(security, 'transportAuthentication');
+  if (mode === undefined || mode === null || isTransportAuthMode(mode)) {
+    return { transportAuthentication: mode ?? fallback.transportAuthentication };
+  }
+  problems.add(
+    [...path, 'transportAuthentication'],
+    `is ${describeValue(mode)}; allowed: ${TRANSPORT_AUTH_MODES.join(' or ')} (required: every storage node and engine proves the cluster's internal token to its peers; transition: also take peers of a build from before transport authentication, for a rolling upgrade from one)`,
+  );
+  return fallback;
+}
+
 function readControlPlane(
   value: unknown,
   fallback: ControlPlaneSpec,
@@ -1539,6 +1571,7 @@ export function clusterSpecToResource(spec: ClusterSpec): ClusterResource {
         heatFactor: spec.controlPlane.heatFactor,
         heatCooldown: formatDurationMs(spec.controlPlane.heatCooldownMs),
       },
+      security: { transportAuthentication: spec.security.transportAuthentication },
       local: {
         dataDir: spec.local.dataDir,
         basePort: spec.local.basePort,

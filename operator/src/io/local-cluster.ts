@@ -596,6 +596,7 @@ export class LocalCluster {
       NORTHLIGHT_VERSION: this.#versions.get(nodeId),
       // The admin API's bearer token and the transport's key: through the environment, not argv.
       NORTHLIGHT_INTERNAL_TOKEN: internalTokenOf(this.dataDir),
+      NORTHLIGHT_TRANSPORT_AUTH: this.spec.security.transportAuthentication,
     };
     if (objectStore.kind === 'embedded') {
       backupArgs.push(
@@ -709,6 +710,7 @@ export class LocalCluster {
         NL_ENGINE_PG_USER: PG_USER,
         NL_ENGINE_PG_PASSWORD: this.pgPassword,
         NL_ENGINE_INTERNAL_TOKEN: internalTokenOf(this.dataDir),
+        NL_ENGINE_TRANSPORT_AUTH: this.spec.security.transportAuthentication,
       },
       logFile: this.logFile(name),
       readyUrl: `${this.engineUrl(name)}/readyz`,

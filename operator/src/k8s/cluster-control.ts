@@ -59,7 +59,7 @@ import {
   storageVolumeName,
 } from './contract.js';
 import { apiMessage, type CustomObject, type KubeApi } from './kube-api.js';
-import { type ClusterContext, enginePod, engineSettingsOf } from './resources.js';
+import { type ClusterContext, enginePod, engineSettingsOf, storageSettingsOf } from './resources.js';
 
 /** A storage node recreated by the upgrade and not back after this long is repaired like any other. */
 const UPGRADE_RESTART_GRACE_MS = 120_000;
@@ -90,6 +90,15 @@ interface Switchover {
   readonly from: string;
   readonly to: string;
   fencedAtMs: number | undefined;
+}
+
+/** The event of a roll for new settings only: what each recreated component gets, and in what order. */
+export function settingsRollMessage(storage: string | undefined, engines: string | undefined): string {
+  const parts = [
+    ...(storage === undefined ? [] : [`storage nodes zone by zone (${storage})`]),
+    ...(engines === undefined ? [] : [`engines, replicas first, then a switchover (${engines})`]),
+  ];
+  return `recreating pods for new settings: ${parts.join(', then ')}`;
 }
 
 export function podReady(pod: V1Pod): boolean {
@@ -638,14 +647,17 @@ export class ClusterControl {
   ): Promise<void> {
     const context = this.#context;
     const engineNames = new Set(context.topology.engines.map((engine) => engine.name as string));
-    const targetSettings = engineSettingsOf(context.spec);
-    // At the spec: the pod's version is the spec's for its component, and an engine's pod was made
-    // with the spec's engine settings (a change of spec.engine.tls or .transactions recreates the
-    // engines, in order).
+    const engineSettings = engineSettingsOf(context.spec);
+    const storageSettings = storageSettingsOf(context.spec);
+    // At the spec: the pod's version is the spec's for its component, and the pod was made with the
+    // spec's settings for its component (a change of spec.engine.tls, .transactions,
+    // spec.security.transportAuthentication or the pods' resources recreates them, in order).
+    const settingsAtSpec = (member: string) =>
+      engineNames.has(member)
+        ? this.#pod(member)?.metadata?.annotations?.[ANNOTATIONS.engineSettings] === engineSettings
+        : this.#pod(member)?.metadata?.annotations?.[ANNOTATIONS.storageSettings] === storageSettings;
     const atSpec = (member: string) =>
-      this.#runningVersion(member) === this.versionFor(member) &&
-      (!engineNames.has(member) ||
-        this.#pod(member)?.metadata?.annotations?.[ANNOTATIONS.engineSettings] === targetSettings);
+      this.#runningVersion(member) === this.versionFor(member) && settingsAtSpec(member);
     const stale = [...context.topology.storage.map((node) => node.nodeId), ...engineNames].filter(
       (member) => this.#runningVersion(member) !== undefined && !atSpec(member),
     );
@@ -661,14 +673,19 @@ export class ClusterControl {
       return;
     }
     if (this.upgrading === undefined) {
-      const settingsOnly = stale.every(
-        (member) => engineNames.has(member) && this.#runningVersion(member) === this.versionFor(member),
-      );
+      const settingsOnly = stale.every((member) => this.#runningVersion(member) === this.versionFor(member));
       this.note(
         'Normal',
         'Upgrading',
         settingsOnly
-          ? `recreating the engines for new engine settings (spec.engine.tls: ${targetSettings ?? 'none'}): replicas first, then a switchover`
+          ? settingsRollMessage(
+              stale.some((member) => !engineNames.has(member))
+                ? (storageSettings ?? 'the defaults')
+                : undefined,
+              stale.some((member) => engineNames.has(member))
+                ? (engineSettings ?? 'the defaults')
+                : undefined,
+            )
           : `rolling upgrade to storage ${context.spec.storage.version}, engines ${context.spec.engine.version}: storage zone by zone, then replicas, then a switchover`,
       );
     }

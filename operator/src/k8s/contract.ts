@@ -64,10 +64,17 @@ export const ANNOTATIONS = {
   lastRequest: 'northlight.dev/last-request',
   /**
    * On engine pods: the engine settings of the spec the pod was made from, besides its version
-   * (`engineSettings`). A pod whose value differs from the spec's is recreated by the rolling
-   * upgrade, replicas first, then a switchover. Absent: the defaults (no TLS).
+   * (`engineSettings`: TLS, transactions, the transport's authentication, the pod's resources and
+   * placement). A pod whose value differs from the spec's is recreated by the rolling upgrade,
+   * replicas first, then a switchover. Absent: the defaults.
    */
   engineSettings: 'northlight.dev/engine-settings',
+  /**
+   * On storage pods: the same for storage nodes (`storageSettings`: the transport's authentication and
+   * the pod's resources and placement). A pod whose value differs is recreated by the rolling upgrade,
+   * zone by zone, never more than one member of a PG at once.
+   */
+  storageSettings: 'northlight.dev/storage-settings',
 } as const;
 
 /** Where an engine pod mounts `spec.engine.tls.secretName` (its keys `tls.crt`, `tls.key`). */

@@ -18,6 +18,7 @@
  *
  * Pure (STYLE.md §2).
  */
+import { TRANSPORT_AUTH_MODES } from '@northlight/protocol';
 import {
   BASE_PORT_MAX,
   BASE_PORT_MIN,
@@ -412,6 +413,12 @@ export const databaseClusterSpecSchema: JsonSchemaProps = object(
       objectStore: objectStoreSchema,
     }),
     controlPlane: controlPlaneSchema,
+    security: object('Who the members take as peers.', {
+      transportAuthentication: text(
+        "required (default): every storage node and engine proves the cluster's internal token to its peers. transition: also take peers of a build from before transport authentication, unauthenticated, for a rolling upgrade from one; set required again once every member runs the new build. A change is rolled out like an upgrade: storage zone by zone, then the replicas, then a switchover.",
+        { enum: [...TRANSPORT_AUTH_MODES] },
+      ),
+    }),
     local: localSchema,
     resources: object('Kubernetes only: requests and limits per component.', {
       storage: resourceRequirements('storage'),

@@ -7,6 +7,8 @@
  * Data pods are bare pods, not StatefulSets: the operator decides which member runs where, with
  * which role and version, and recreates a lost storage pod on its own PVC.
  */
+
+import { createHash } from 'node:crypto';
 import type {
   V1Container,
   V1EnvVar,
@@ -25,7 +27,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import { COPIES_PER_ZONE } from '@northlight/protocol';
+import { COPIES_PER_ZONE, DEFAULT_TRANSPORT_AUTH_MODE } from '@northlight/protocol';
 import { type ClusterSpec, formatSizeBytes } from '../core/cluster-spec.js';
 import type { EngineRole } from '../core/engine-plan.js';
 import type { Topology } from '../core/topology.js';
@@ -219,14 +221,62 @@ const podIpEnv: V1EnvVar = { name: POD_IP_ENV, valueFrom: { fieldRef: { fieldPat
 
 /**
  * The engine settings a pod is made from besides its version, as one annotation value; undefined for
- * the defaults, so that pods made before the annotation existed match a spec that sets nothing.
+ * the defaults, so that pods made before the annotation existed match a spec that sets nothing. A pod
+ * whose annotation differs is recreated by the rolling upgrade (k8s/cluster-control.ts).
  */
 export function engineSettingsOf(spec: ClusterContext['spec']): string | undefined {
-  const settings = [
+  return settingsValue([
     ...(spec.engine.tls === undefined ? [] : [`tls=${spec.engine.tls.secretName}`]),
     ...(spec.engine.transactions === 'serial' ? [] : [`transactions=${spec.engine.transactions}`]),
-  ];
+    ...commonSettings(spec, 'engine'),
+  ]);
+}
+
+/** The same for a storage node's pod (`ANNOTATIONS.storageSettings`): recreated zone by zone. */
+export function storageSettingsOf(spec: ClusterContext['spec']): string | undefined {
+  return settingsValue(commonSettings(spec, 'storage'));
+}
+
+function settingsValue(settings: readonly string[]): string | undefined {
   return settings.length === 0 ? undefined : settings.join(',');
+}
+
+/**
+ * What storage and engine pods share: the transport's authentication, and what only a new pod takes
+ * (requests and limits, node selector, tolerations, priority class) as a digest, so that a change of
+ * any of them reaches running pods in the upgrade's safe order. The template's labels and
+ * annotations are left out: they do not change what runs.
+ */
+function commonSettings(spec: ClusterContext['spec'], component: 'storage' | 'engine'): string[] {
+  const settings: string[] = [];
+  if (spec.security.transportAuthentication !== DEFAULT_TRANSPORT_AUTH_MODE)
+    settings.push(`transportAuthentication=${spec.security.transportAuthentication}`);
+  const { requests, limits } = spec.resources[component];
+  const { nodeSelector, tolerations, priorityClassName } = spec.podTemplate;
+  const pod = {
+    ...(Object.keys(requests).length === 0 ? {} : { requests: sortedEntries(requests) }),
+    ...(Object.keys(limits).length === 0 ? {} : { limits: sortedEntries(limits) }),
+    ...(Object.keys(nodeSelector).length === 0 ? {} : { nodeSelector: sortedEntries(nodeSelector) }),
+    ...(tolerations.length === 0 ? {} : { tolerations: tolerations.map((item) => sortedEntries(item)) }),
+    ...(priorityClassName === undefined ? {} : { priorityClassName }),
+  };
+  if (Object.keys(pod).length > 0)
+    settings.push(
+      `pod=${createHash('sha256').update(JSON.stringify(pod)).digest('hex').slice(0, POD_DIGEST_HEX_CHARS)}`,
+    );
+  return settings;
+}
+
+/** 64 bits of SHA-256: enough that two different pod settings never look the same. */
+const POD_DIGEST_HEX_CHARS = 16;
+
+function sortedEntries(record: object): [string, unknown][] {
+  return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The transport's mode for a member's environment (`NORTHLIGHT_TRANSPORT_AUTH`, `NL_ENGINE_TRANSPORT_AUTH`). */
+function transportAuthEnv(spec: ClusterContext['spec'], name: string): V1EnvVar {
+  return { name, value: spec.security.transportAuthentication };
 }
 
 /** Extra volumes and mounts of a data pod (the engines' TLS Secret). */
@@ -237,6 +287,14 @@ interface PodVolumes {
 }
 
 const NO_VOLUMES: PodVolumes = { volumes: [], mounts: [], annotations: {} };
+
+/** A storage pod's extras: only the settings annotation, when the spec sets something. */
+function storageVolumes(spec: ClusterContext['spec']): PodVolumes {
+  const settings = storageSettingsOf(spec);
+  return settings === undefined
+    ? NO_VOLUMES
+    : { ...NO_VOLUMES, annotations: { [ANNOTATIONS.storageSettings]: settings } };
+}
 
 function dataPod(
   context: ClusterContext,
@@ -391,6 +449,7 @@ export function storagePod(
           name: 'NORTHLIGHT_INTERNAL_TOKEN',
           valueFrom: { secretKeyRef: { name: internalSecretName(context.name), key: INTERNAL_SECRET_KEY } },
         },
+        transportAuthEnv(context.spec, 'NORTHLIGHT_TRANSPORT_AUTH'),
         ...backup.env,
       ],
       ports: [
@@ -400,6 +459,7 @@ export function storagePod(
       readinessProbe: httpReadiness(PORTS.storageAdmin),
     },
     { [LABELS.zone]: node.zone },
+    storageVolumes(context.spec),
   );
   pod.spec!.affinity = {
     nodeAffinity: {
@@ -511,6 +571,7 @@ export function enginePod(context: ClusterContext, input: EnginePodInput): V1Pod
           name: 'NL_ENGINE_INTERNAL_TOKEN',
           valueFrom: { secretKeyRef: { name: internalSecretName(context.name), key: INTERNAL_SECRET_KEY } },
         },
+        transportAuthEnv(context.spec, 'NL_ENGINE_TRANSPORT_AUTH'),
       ],
       ports: [
         { name: 'http', containerPort: PORTS.engineHttp },

@@ -114,6 +114,19 @@ const owned = (ref: TypeRef) =>
     .filter(
       (object) => (object.metadata.labels as Record<string, string> | undefined)?.[LABELS.cluster] === NAME,
     );
+/** The transport modes the storage and engine pods were started with (their environment). */
+const transportModes = () =>
+  new Set(
+    owned(CORE.pods).flatMap((pod) => {
+      const containers = (pod.spec as { containers: { env?: { name: string; value?: string }[] }[] })
+        .containers;
+      return (containers[0]?.env ?? [])
+        .filter(
+          (item) => item.name === 'NORTHLIGHT_TRANSPORT_AUTH' || item.name === 'NL_ENGINE_TRANSPORT_AUTH',
+        )
+        .map((item) => item.value);
+    }),
+  );
 const clusterIp = (service: string) =>
   (server.get(CORE.services, NAMESPACE, service)?.spec as { clusterIP?: string } | undefined)?.clusterIP ??
   '';
@@ -439,7 +452,9 @@ describe('the operator end to end', () => {
     progress('switchover to engine-1 through the annotation');
 
     // 7. A rolling upgrade under load: storage zone by zone, the replica, then a switchover. (The load
-    // also lets a recreated storage node show it has caught up: its SCL reaches the PG's head.)
+    // also lets a recreated storage node show it has caught up: its SCL reaches the PG's head.) With
+    // security.transportAuthentication: transition, as an upgrade from a build without transport
+    // authentication is done (docs/security.md): the upgraded members also take version-1 peers.
     const upgradeLoad = new WriteLoad(readWrite, password, 1_000_000);
     await upgradeLoad.more(5);
     await kubectl(
@@ -448,7 +463,13 @@ describe('the operator end to end', () => {
       NAME,
       '--type=merge',
       '-p',
-      JSON.stringify({ spec: { storage: { version: '0.2.0' }, engine: { version: '0.2.0' } } }),
+      JSON.stringify({
+        spec: {
+          storage: { version: '0.2.0' },
+          engine: { version: '0.2.0' },
+          security: { transportAuthentication: 'transition' },
+        },
+      }),
     );
     await until('Upgrading', () => (condition('Upgrading')?.status === 'True' ? true : undefined), 30_000);
     progress(`Upgrading: ${condition('Upgrading')?.message}`);
@@ -472,6 +493,7 @@ describe('the operator end to end', () => {
       `upgraded; writer ${statusOf()?.writer}; ${upgradeLoad.acknowledged.length} writes acknowledged during the upgrade, ${upgradeLoad.failures.length} failed`,
     );
     expect(statusOf()?.writer).toBe('engine-2');
+    expect(transportModes()).toEqual(new Set(['transition']));
     const afterUpgrade = new Set(
       (await psql(readWrite, password, 'SELECT k FROM kv ORDER BY k')).trim().split('\n').map(Number),
     );
@@ -481,7 +503,8 @@ describe('the operator end to end', () => {
 
     // 7b. TLS from a kubernetes.io/tls Secret: setting spec.engine.tls recreates the engines as an
     // upgrade does (the replica, a switchover, the old writer), and psql then connects with
-    // sslmode=require through both Services.
+    // sslmode=require through both Services. The same patch ends the transport's transition, which
+    // recreates the storage nodes first, zone by zone, on the same version.
     const tlsDirectory = join(directory, 'tls');
     mkdirSync(tlsDirectory);
     const { certFile, keyFile } = await selfSignedCertificate(
@@ -497,7 +520,12 @@ describe('the operator end to end', () => {
       NAME,
       '--type=merge',
       '-p',
-      JSON.stringify({ spec: { engine: { tls: { secretName: `${NAME}-tls` } } } }),
+      JSON.stringify({
+        spec: {
+          engine: { tls: { secretName: `${NAME}-tls` } },
+          security: { transportAuthentication: 'required' },
+        },
+      }),
     );
     const enginePods = () =>
       owned(CORE.pods).filter(
@@ -513,10 +541,12 @@ describe('the operator end to end', () => {
           (pod) =>
             (pod.metadata.annotations as Record<string, string> | undefined)?.[ANNOTATIONS.engineSettings] ===
             `tls=${NAME}-tls`,
-        )
+        ) &&
+        transportModes().size === 1 &&
+        transportModes().has('required')
           ? true
           : undefined,
-      120_000,
+      180_000,
     );
     const overTls = new Set(
       (await psql(readWrite, password, 'SELECT k FROM kv ORDER BY k', 'require'))

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { type ClusterSpec, validateClusterSpec } from '../../src/core/cluster-spec.js';
 import { planTopology } from '../../src/core/topology.js';
+import { settingsRollMessage } from '../../src/k8s/cluster-control.js';
 import { specDocument } from '../../src/k8s/cluster-reconciler.js';
 import {
   ANNOTATIONS,
@@ -39,6 +40,7 @@ import {
   roleService,
   SEGMENT_SIZE_ANNOTATION,
   storagePod,
+  storageSettingsOf,
 } from '../../src/k8s/resources.js';
 
 function context(spec: Record<string, unknown> = {}): ClusterContext {
@@ -283,6 +285,79 @@ describe('owned objects', () => {
     expect(engineSettingsOf(both.spec)).toBe('tls=db1-cert,transactions=optimistic');
     expect(storagePod(optimistic, 'storage-a-1', '0.1.0', addresses)).toEqual(
       storagePod(ctx, 'storage-a-1', '0.1.0', addresses),
+    );
+  });
+
+  it('gives every storage node and engine the transport mode, and marks the pods only when it is not the default', () => {
+    const envOf = (pod: ReturnType<typeof storagePod>, name: string) =>
+      pod.spec!.containers[0]!.env!.find((item) => item.name === name)?.value;
+    expect(envOf(storagePod(ctx, 'storage-a-1', '0.1.0', addresses), 'NORTHLIGHT_TRANSPORT_AUTH')).toBe(
+      'required',
+    );
+    expect(envOf(enginePod(ctx, input), 'NL_ENGINE_TRANSPORT_AUTH')).toBe('required');
+    expect(storageSettingsOf(ctx.spec)).toBeUndefined();
+    expect(
+      storagePod(ctx, 'storage-a-1', '0.1.0', addresses).metadata?.annotations?.[ANNOTATIONS.storageSettings],
+    ).toBeUndefined();
+
+    const transition = context({ security: { transportAuthentication: 'transition' } });
+    const storage = storagePod(transition, 'storage-b-2', '0.1.0', addresses);
+    expect(envOf(storage, 'NORTHLIGHT_TRANSPORT_AUTH')).toBe('transition');
+    // A change recreates the storage nodes zone by zone, then the engines (cluster-control.ts).
+    expect(storage.metadata?.annotations?.[ANNOTATIONS.storageSettings]).toBe(
+      'transportAuthentication=transition',
+    );
+    const engine = enginePod(transition, input);
+    expect(envOf(engine, 'NL_ENGINE_TRANSPORT_AUTH')).toBe('transition');
+    expect(engine.metadata?.annotations?.[ANNOTATIONS.engineSettings]).toBe(
+      'transportAuthentication=transition',
+    );
+  });
+
+  it('marks pods with a digest of their resources and placement, so a change of either recreates them in order', () => {
+    const withResources = (memory: string) =>
+      context({ resources: { storage: { requests: { cpu: '500m', memory }, limits: { memory } } } });
+    const small = storageSettingsOf(withResources('1Gi').spec);
+    expect(small).toMatch(/^pod=[0-9a-f]{16}$/);
+    expect(storageSettingsOf(withResources('1Gi').spec)).toBe(small);
+    expect(storageSettingsOf(withResources('2Gi').spec)).not.toBe(small);
+    // The same requests written in another order are the same pod.
+    const reordered = context({
+      resources: { storage: { limits: { memory: '1Gi' }, requests: { memory: '1Gi', cpu: '500m' } } },
+    });
+    expect(storageSettingsOf(reordered.spec)).toBe(small);
+    // The storage nodes' resources are theirs alone: the engines are not recreated for them.
+    expect(engineSettingsOf(withResources('1Gi').spec)).toBeUndefined();
+    expect(
+      storagePod(withResources('1Gi'), 'storage-a-1', '0.1.0', addresses).metadata?.annotations?.[
+        ANNOTATIONS.storageSettings
+      ],
+    ).toBe(small);
+
+    // Placement reaches both components; the template's labels and annotations change nothing that runs.
+    const tolerating = context({
+      podTemplate: { tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }] },
+    });
+    expect(storageSettingsOf(tolerating.spec)).toMatch(/^pod=/);
+    expect(engineSettingsOf(tolerating.spec)).toMatch(/^pod=/);
+    const labelled = context({ podTemplate: { labels: { team: 'payments' }, annotations: { a: 'b' } } });
+    expect(storageSettingsOf(labelled.spec)).toBeUndefined();
+    expect(engineSettingsOf(labelled.spec)).toBeUndefined();
+
+    const all = context({
+      security: { transportAuthentication: 'transition' },
+      resources: { engine: { limits: { memory: '4Gi' } } },
+    });
+    expect(engineSettingsOf(all.spec)).toMatch(/^transportAuthentication=transition,pod=[0-9a-f]{16}$/);
+    expect(storageSettingsOf(all.spec)).toBe('transportAuthentication=transition');
+  });
+
+  it('says what a roll for new settings recreates, in order', () => {
+    expect(settingsRollMessage('transportAuthentication=transition', 'the defaults')).toBe(
+      'recreating pods for new settings: storage nodes zone by zone (transportAuthentication=transition), then engines, replicas first, then a switchover (the defaults)',
+    );
+    expect(settingsRollMessage(undefined, 'tls=db1-cert')).toBe(
+      'recreating pods for new settings: engines, replicas first, then a switchover (tls=db1-cert)',
     );
   });
 

@@ -68,7 +68,7 @@ export async function runWriter(
     provisioner: new HttpSegmentProvisioner(config.storage, config.internalToken),
   });
   if (config.placementUrl !== undefined)
-    directory.setAdvisor(new HttpPlacementAdvisor(config.placementUrl, logger));
+    directory.setAdvisor(new HttpPlacementAdvisor(config.placementUrl, logger, config.internalToken));
   while (directory.pgs().length === 0) {
     try {
       await directory.addPg();

@@ -6,7 +6,7 @@
  * Exit codes: 0 done; 1 the command failed (the message says why and what to do); 2 bad usage or
  * bad cluster file (nothing was started).
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { isNorthlightError, NorthlightError } from '@northlight/protocol';
@@ -22,6 +22,7 @@ import {
   assertLayoutFree,
   claimDataDir,
   commandFor,
+  INTERNAL_TOKEN_FILE,
   LocalCluster,
   lockDataDir,
   PG_PASSWORD_FILE,
@@ -111,10 +112,28 @@ function notAnsweringHint(state: Running): string {
   );
 }
 
+/**
+ * The control API's credentials: the cluster's internal token, which `up` keeps in the data directory
+ * readable by its user alone (control-server.ts says why loopback is not enough).
+ */
+function controlHeaders(state: Running): Record<string, string> {
+  const path = join(state.dataDir, INTERNAL_TOKEN_FILE);
+  let token: string;
+  try {
+    token = readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    throw new CommandFailed(
+      `cannot read the cluster's internal token (${path}): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; the control API takes only requests that carry it: run this as the user who ran \`northlight up\``,
+    );
+  }
+  return { authorization: `Bearer ${token}` };
+}
+
 async function control(state: Running, method: 'GET' | 'POST', path: string): Promise<unknown> {
+  const headers = controlHeaders(state);
   let response: Response;
   try {
-    response = await fetchWithin(`${state.controlUrl}${path}`, { method }, 30_000);
+    response = await fetchWithin(`${state.controlUrl}${path}`, { method, headers }, 30_000);
   } catch (error) {
     throw new CommandFailed(
       `the control plane at ${state.controlUrl} (pid ${state.pid}) did not answer: ${(error as Error).message}; ${notAnsweringHint(state)}`,
@@ -675,7 +694,7 @@ async function upgrade(options: { dataDir?: string; version: string; wait: boole
       `${state.controlUrl}/v1/upgrade`,
       {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...controlHeaders(state) },
         body: JSON.stringify({ version: options.version }),
       },
       10_000,

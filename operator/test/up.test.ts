@@ -161,6 +161,32 @@ describe('northlight up (real processes)', () => {
     });
     expect(storageStatus.status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${storageAdmin}/metrics`)).status).toBe(200);
+    // And so does `up`'s own control API: a web page the user opens can send a POST without a body to
+    // 127.0.0.1 (a drive-by `down` or kill), and any local user can reach the port; neither holds the
+    // token. The CLI reads it from the data directory.
+    const control = `http://127.0.0.1:${ports.control}`;
+    for (const [method, path] of [
+      ['POST', '/v1/down'],
+      ['POST', `/v1/members/${Object.keys(ports.storage)[0]}/kill`],
+      ['POST', '/v1/zones/a/kill'],
+      ['POST', '/v1/upgrade'],
+      ['POST', '/v1/placement'],
+      ['GET', '/v1/status'],
+    ] as const) {
+      const refused = await fetch(`${control}${path}`, {
+        method,
+        headers: { origin: 'https://example.com', authorization: 'Bearer not-the-token-at-all' },
+      });
+      expect(refused.status, `${method} ${path}`).toBe(401);
+      expect(((await refused.json()) as { code: string }).code).toBe('NL_AUTH_FAILED');
+    }
+    expect((await fetch(`${control}/v1/down`, { method: 'POST' })).status).toBe(401);
+    expect((await fetch(`${control}/healthz`)).status).toBe(200);
+    const controlMetrics = await (await fetch(`${control}/metrics`)).text();
+    expect(controlMetrics).toMatch(/^northlight_control_api_auth_failures_total\{[^}]*\} 7$/m);
+    expect(
+      (await fetch(`${control}/v1/status`, { headers: { authorization: `Bearer ${token}` } })).status,
+    ).toBe(200);
     expect(up.output.join('')).toContain(
       `(HTTP Basic: postgres and the password in ${join(dataDir, 'pg-password')})`,
     );

@@ -2,9 +2,11 @@
  * Asks the control plane where a new PG goes (`POST <placement-url>/v1/placement`, see
  * docs/control-plane.md#placement). The engine never waits on the control plane for long: no
  * answer within PLACEMENT_TIMEOUT_MS, or an answer that is not six node ids, and the directory
- * places the PG itself (logged once per streak of failures), so the volume keeps growing.
+ * places the PG itself (logged once per streak of failures), so the volume keeps growing. The request
+ * carries the cluster's internal token, which `northlight up`'s control API requires.
  */
 import { asNodeId, type Logger, type NodeId, type PgId } from '@northlight/protocol';
+import { internalAuthorization } from '@northlight/protocol/io';
 import type { PlacementAdvisor } from '../core/local-directory.js';
 import type { PgPlacement } from '../core/volume.js';
 
@@ -13,18 +15,20 @@ export const PLACEMENT_TIMEOUT_MS = 2_000;
 export class HttpPlacementAdvisor implements PlacementAdvisor {
   readonly #url: string;
   readonly #logger: Logger;
+  readonly #headers: Record<string, string>;
   #failing = false;
 
-  constructor(url: string, logger: Logger) {
+  constructor(url: string, logger: Logger, internalToken?: string) {
     this.#url = `${url}/v1/placement`;
     this.#logger = logger;
+    this.#headers = { 'content-type': 'application/json', ...internalAuthorization(internalToken) };
   }
 
   async advise(pgId: PgId, pgs: readonly PgPlacement[]): Promise<readonly NodeId[] | undefined> {
     try {
       const response = await fetch(this.#url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: this.#headers,
         body: JSON.stringify({
           pgId,
           pgs: pgs.map((placement) => ({

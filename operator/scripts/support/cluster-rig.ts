@@ -114,15 +114,16 @@ export function internalHeaders(cluster: RunningCluster): Record<string, string>
   return { authorization: `Bearer ${readFileSync(join(cluster.dataDir, 'internal-token'), 'utf8').trim()}` };
 }
 
-/** What `northlight status --json` prints (the control API's `GET /v1/status`). */
+/** What `northlight status --json` prints (the control API's `GET /v1/status`, which takes the internal token too). */
 export async function clusterStatus(cluster: RunningCluster): Promise<ClusterStatus> {
-  return getJson<ClusterStatus>(`${cluster.state.controlUrl}/v1/status`);
+  return getJson<ClusterStatus>(`${cluster.state.controlUrl}/v1/status`, internalHeaders(cluster));
 }
 
 /** What `northlight kill-node NAME` does: SIGKILL, and the member stays down. */
 export async function killNode(cluster: RunningCluster, name: string): Promise<void> {
   const response = await fetch(`${cluster.state.controlUrl}/v1/members/${encodeURIComponent(name)}/kill`, {
     method: 'POST',
+    headers: internalHeaders(cluster),
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });
   if (!response.ok) throw new Error(`kill-node ${name}: HTTP ${response.status} ${await response.text()}`);
@@ -167,10 +168,12 @@ export async function stopAndRemove(dataDir: string, cluster: RunningCluster | u
 export async function stopCluster(dataDir: string, cluster: RunningCluster | undefined): Promise<void> {
   if (cluster !== undefined && cluster.child.exitCode === null && cluster.child.signalCode === null) {
     try {
-      await fetch(`${cluster.state.controlUrl}/v1/down`, {
+      const down = await fetch(`${cluster.state.controlUrl}/v1/down`, {
         method: 'POST',
+        headers: internalHeaders(cluster),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
+      if (!down.ok) throw new Error(`down: HTTP ${down.status}`);
     } catch {
       cluster.child.kill('SIGTERM');
     }

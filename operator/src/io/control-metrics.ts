@@ -60,6 +60,7 @@ interface Families {
   readonly hydratedBytes: Counter<ClusterLabels>;
   readonly failovers: Counter<ClusterLabels>;
   readonly observationFailures: Counter<ClusterLabels>;
+  readonly controlApiAuthFailures: Counter<ClusterLabels>;
   readonly switchovers: Counter<ClusterLabels>;
   readonly workflowsInFlight: Gauge<ClusterLabels | 'kind'>;
   readonly repairsBlocked: Gauge<ClusterLabels>;
@@ -147,6 +148,11 @@ export class ControlMetrics {
       observationFailures: counter(
         'observation_failures_total',
         'Observations of the cluster that failed; the state gauges keep the last good one.',
+        [],
+      ),
+      controlApiAuthFailures: counter(
+        'api_auth_failures_total',
+        "Requests to `northlight up`'s control API refused for want of the cluster's internal token.",
         [],
       ),
       workflowsInFlight: gauge('workflows_in_flight', 'Repairs and migrations in flight, by kind.', ['kind']),
@@ -338,6 +344,7 @@ export class ClusterControlMetrics implements RepairMetricsHooks {
     families.failovers.inc(base, 0);
     families.switchovers.inc(base, 0);
     families.observationFailures.inc(base, 0);
+    families.controlApiAuthFailures.inc(base, 0);
   }
 
   // -- events -------------------------------------------------------------------------------------
@@ -371,6 +378,11 @@ export class ClusterControlMetrics implements RepairMetricsHooks {
   /** Gathering the observation failed: the state gauges keep the last good one's values. */
   observationFailed(): void {
     this.#families.observationFailures.inc(this.#base);
+  }
+
+  /** A request to the local control API came without the internal token, or with a wrong one. */
+  controlApiRefused(): void {
+    this.#families.controlApiAuthFailures.inc(this.#base);
   }
 
   /** A planned switchover finished (an upgrade's last step, or a request). */
@@ -460,6 +472,7 @@ export class ClusterControlMetrics implements RepairMetricsHooks {
     families.failovers.remove(base);
     families.switchovers.remove(base);
     families.observationFailures.remove(base);
+    families.controlApiAuthFailures.remove(base);
   }
 }
 

@@ -1,8 +1,15 @@
 /**
  * The local control plane's HTTP API on 127.0.0.1 (the `control` port): what `northlight status`,
- * `kill-node`, `kill-zone`, `start-node` and `down` call. Loopback only and unauthenticated: it is
- * the local platform's, for one user on one machine; on Kubernetes the operator has no such API
+ * `kill-node`, `kill-zone`, `start-node` and `down` call, and the engines' placement requests. It
+ * is the local platform's, for one user on one machine; on Kubernetes the operator has no such API
  * (the custom resources are the interface).
+ *
+ * Credentials: every route but /healthz and /metrics takes the cluster's internal token as
+ * `Authorization: Bearer` (the CLI reads it from `<data dir>/internal-token`, mode 0600; the engines
+ * hold it). Loopback alone is not a boundary: any local user could reach the port, and so could any
+ * web page the user opens, since a browser sends a cross-origin POST without a body (`/v1/down`, a
+ * kill) without asking first. Neither holds the token. A refusal is 401 NL_AUTH_FAILED, counted in
+ * `northlight_control_api_auth_failures_total`.
  *
  *   GET  /healthz                    alive
  *   GET  /v1/status                  the cluster status (src/core/cluster-status.ts), JSON
@@ -18,6 +25,7 @@
  *   GET  /metrics                    Prometheus: the control plane's metrics (control-metrics.ts)
  */
 import { statfs } from 'node:fs/promises';
+import { internalRefusal } from '@northlight/protocol/io';
 import Fastify, { type FastifyInstance } from 'fastify';
 import {
   buildClusterStatus,
@@ -142,11 +150,32 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
   };
 }
 
+/** Routes of the control API that answer without the internal token: probes and scrapes read nothing secret. */
+const OPEN_CONTROL_PATHS: ReadonlySet<string> = new Set(['/healthz', '/metrics']);
+
 export async function startControlServer(
   cluster: LocalCluster,
   onDown: () => void,
 ): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: CONTROL_BODY_LIMIT_BYTES });
+  const metrics = localControlMetrics(cluster);
+  // Before routing and before a body is read.
+  app.addHook('onRequest', async (request, reply) => {
+    const query = request.url.indexOf('?');
+    if (OPEN_CONTROL_PATHS.has(query < 0 ? request.url : request.url.slice(0, query))) return;
+    const refusal = internalRefusal(
+      cluster.internalToken,
+      request.headers.authorization,
+      '`northlight` commands and the engines',
+    );
+    if (refusal === undefined) return;
+    metrics.cluster.controlApiRefused();
+    return reply.code(401).header('www-authenticate', refusal.challenge).send({
+      code: 'NL_AUTH_FAILED',
+      message: refusal.message,
+      action: refusal.action,
+    });
+  });
   app.setErrorHandler((error, _request, reply) => {
     if (error instanceof UnknownMemberError)
       return reply.code(404).send({ code: 'NL_REQUEST_INVALID', message: error.message });
@@ -238,7 +267,6 @@ export async function startControlServer(
   // The state gauges are observed at each scrape; events are counted as they happen. A failed
   // observation is counted and keeps the last one's values: the counters are still worth a scrape.
   // The file system is the data directory's, which every local member shares.
-  const metrics = localControlMetrics(cluster);
   cluster.repairs.attachMetrics(metrics.cluster);
   app.get('/metrics', async (_request, reply) => {
     await observeCluster(cluster)

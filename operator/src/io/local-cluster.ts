@@ -235,7 +235,9 @@ export class LocalCluster {
   ports!: PortLayout;
   /** The PostgreSQL password every engine of the cluster checks (`pgPasswordOf`). */
   readonly pgPassword: string;
-  /** What the engines' internal routes and the storage nodes' admin API take: the cluster's internal token (`internalTokenOf`). */
+  /** The cluster's internal token (`internalTokenOf`): every member's and the control API's. */
+  readonly internalToken: string;
+  /** What the engines' internal routes and the storage nodes' admin API take: the internal token. */
   readonly internalHeaders: Readonly<Record<string, string>>;
   writer: string;
   promoting: string | undefined;
@@ -303,7 +305,8 @@ export class LocalCluster {
     this.spec = options.spec;
     this.dataDir = options.dataDir;
     this.pgPassword = pgPasswordOf(options.dataDir);
-    this.internalHeaders = engineAuthorization(internalTokenOf(options.dataDir));
+    this.internalToken = internalTokenOf(options.dataDir);
+    this.internalHeaders = engineAuthorization(this.internalToken);
     this.#progress = options.progress;
     this.#upArguments = options.upArguments;
     this.#onWriterChange = options.onWriterChange;
@@ -595,7 +598,7 @@ export class LocalCluster {
       ...withoutNodeOptions(process.env),
       NORTHLIGHT_VERSION: this.#versions.get(nodeId),
       // The admin API's bearer token and the transport's key: through the environment, not argv.
-      NORTHLIGHT_INTERNAL_TOKEN: internalTokenOf(this.dataDir),
+      NORTHLIGHT_INTERNAL_TOKEN: this.internalToken,
       NORTHLIGHT_TRANSPORT_AUTH: this.spec.security.transportAuthentication,
     };
     if (objectStore.kind === 'embedded') {
@@ -709,7 +712,7 @@ export class LocalCluster {
         // Through the environment, not argv: other users of the machine can read a process's argv.
         NL_ENGINE_PG_USER: PG_USER,
         NL_ENGINE_PG_PASSWORD: this.pgPassword,
-        NL_ENGINE_INTERNAL_TOKEN: internalTokenOf(this.dataDir),
+        NL_ENGINE_INTERNAL_TOKEN: this.internalToken,
         NL_ENGINE_TRANSPORT_AUTH: this.spec.security.transportAuthentication,
       },
       logFile: this.logFile(name),

@@ -31,6 +31,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { ClusterStatus } from '../../src/core/cluster-status.js';
 import { ControlMetrics, LOCAL_NAMESPACE, startControlMetricsServer } from '../../src/io/control-metrics.js';
+import { internalTokenOf } from '../../src/io/local-cluster.js';
 import { memberObjectName } from '../../src/k8s/contract.js';
 import {
   clusterStatus,
@@ -558,6 +559,7 @@ describe('dashboards and alert rules', () => {
     const victim = pg0.members.find((member) => member.zone === 'a')!;
     const killed = await fetch(`http://127.0.0.1:${ports.control}/v1/members/${victim.nodeId}/kill`, {
       method: 'POST',
+      headers: { authorization: `Bearer ${internalTokenOf(dataDir)}` },
     });
     expect(killed.status).toBe(200);
     const nodeDown = alertExpressions().find((rule) => rule.alert === 'NorthlightStorageNodeDown')!.expr;

@@ -58,6 +58,8 @@ export interface S3rverRig {
   readonly endpoint: string;
   readonly port: number;
   readonly bucket: string;
+  /** The server's process id (benchmarks read its CPU time from /proc). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -103,6 +105,7 @@ export async function startS3rver(options: S3rverRigOptions = {}): Promise<S3rve
       endpoint: `http://127.0.0.1:${port}`,
       port,
       bucket,
+      pid: child.pid,
       stop: () => {
         stopped ??= stopChild(child, port).finally(() => rmSync(directory, { recursive: true, force: true }));
         return stopped;

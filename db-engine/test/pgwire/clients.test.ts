@@ -697,6 +697,37 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
       }
     });
 
+    it('an upsert from a staging table (INSERT … SELECT … FROM s ON CONFLICT), with parameters', async () => {
+      const connection = client();
+      await connection.connect();
+      try {
+        await connection.query(
+          'CREATE TABLE IF NOT EXISTS upsert_target (k int PRIMARY KEY, v text NOT NULL)',
+        );
+        await connection.query('CREATE TABLE IF NOT EXISTS upsert_staging (k int, v text)');
+        await connection.query("INSERT INTO upsert_target VALUES (1, 'old'), (2, 'old')");
+        await connection.query("INSERT INTO upsert_staging VALUES (2, 'new'), (3, 'new')");
+        const merged = await connection.query(
+          'INSERT INTO upsert_target (k, v) SELECT k, v || $1 FROM upsert_staging ON CONFLICT (k) DO UPDATE SET v = excluded.v',
+          ['!'],
+        );
+        expect(merged.command).toBe('INSERT');
+        expect(merged.rowCount).toBe(2);
+        const kept = await connection.query(
+          'INSERT INTO upsert_target SELECT s.k, s.v FROM upsert_staging s JOIN upsert_target t ON t.k = s.k ON CONFLICT DO NOTHING',
+        );
+        expect(kept.rowCount).toBe(0);
+        const rows = await connection.query('SELECT k, v FROM upsert_target ORDER BY k');
+        expect(rows.rows).toEqual([
+          { k: 1, v: 'old' },
+          { k: 2, v: 'new!' },
+          { k: 3, v: 'new!' },
+        ]);
+      } finally {
+        await connection.end();
+      }
+    });
+
     it("information_schema: Knex's hasTable and hasColumn, with parameters, as a migration tool asks", async () => {
       const connection = client();
       await connection.connect();

@@ -544,6 +544,39 @@ describe('statement rewrites (what pgbench -i sends)', () => {
     );
   });
 
+  it('puts WHERE true between an upsert source FROM list and its ON CONFLICT, and nowhere else', () => {
+    expect(sqlite('INSERT INTO t SELECT k, v FROM s ON CONFLICT (k) DO NOTHING')).toBe(
+      'INSERT INTO t SELECT k, v FROM s WHERE true ON CONFLICT (k) DO NOTHING',
+    );
+    expect(
+      sqlite('insert into t (k, v) select s.k, s.v from s join u on u.k = s.k on conflict do nothing'),
+    ).toBe(
+      'insert into t (k, v) select s.k, s.v from s join u on u.k = s.k WHERE true on conflict do nothing',
+    );
+    expect(
+      sqlite(
+        'WITH x AS (SELECT k FROM s WHERE k > 0) INSERT INTO t SELECT k, 1 FROM x UNION SELECT k, 2 FROM s ON CONFLICT (k) DO UPDATE SET v = excluded.v',
+      ),
+    ).toBe(
+      'WITH x AS (SELECT k FROM s WHERE k > 0) INSERT INTO t SELECT k, 1 FROM x UNION SELECT k, 2 FROM s WHERE true ON CONFLICT (k) DO UPDATE SET v = excluded.v',
+    );
+    // The SELECT already ends in another clause, or has no FROM, or the source is VALUES: as written.
+    for (const statement of [
+      'INSERT INTO t SELECT k, v FROM s WHERE k > 1 ON CONFLICT (k) DO NOTHING',
+      'INSERT INTO t SELECT k, v FROM s ORDER BY k ON CONFLICT (k) DO NOTHING',
+      'INSERT INTO t SELECT k, k FROM s GROUP BY k ON CONFLICT (k) DO NOTHING',
+      'INSERT INTO t SELECT k, v FROM s LIMIT 5 ON CONFLICT (k) DO NOTHING',
+      "INSERT INTO t SELECT 1, 'a' ON CONFLICT (k) DO NOTHING",
+      "INSERT INTO t VALUES (1, 'a') ON CONFLICT (k) DO NOTHING",
+      'INSERT INTO t SELECT k, v FROM (SELECT k, v FROM s) AS x WHERE true ON CONFLICT (k) DO NOTHING',
+      'SELECT k FROM s',
+    ])
+      expect(sqlite(statement)).toBe(statement);
+    expect(sqlite('INSERT INTO t SELECT k, substring(v FROM 2) FROM s ON CONFLICT (k) DO NOTHING')).toMatch(
+      / FROM s WHERE true ON CONFLICT \(k\) DO NOTHING$/,
+    );
+  });
+
   it('ignores storage parameters of CREATE TABLE and CREATE INDEX, and UNLOGGED', () => {
     expect(sqlite('create table pgbench_tellers(tid int not null,bid int) with (fillfactor=100)')).toBe(
       'create table pgbench_tellers(tid int not null,bid int)',

@@ -39,6 +39,7 @@ import {
   withoutStorageParameters,
   withPrimaryKeyNotNull,
   withSeriesSubqueries,
+  withUpsertSourceWhere,
 } from './statement-rewrites.js';
 import { decodeByteaText, PgValueError } from './types.js';
 
@@ -1435,7 +1436,9 @@ export function translate(statementTokens: readonly Token[], facts: SessionFacts
   }
   return {
     ...translateTokens(
-      withSeriesSubqueries(withPrimaryKeyNotNull(withoutStorageParameters(withDivisionChecks(tokens)))),
+      withUpsertSourceWhere(
+        withSeriesSubqueries(withPrimaryKeyNotNull(withoutStorageParameters(withDivisionChecks(tokens)))),
+      ),
       facts,
     ),
     normalizedTokens: tokens,

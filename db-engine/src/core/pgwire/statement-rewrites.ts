@@ -24,6 +24,8 @@
  * - `FROM generate_series(start, stop [, step]) [AS] x`: this SQLite is built without its
  *   generate_series table, so a recursive CTE counts instead (`pgbench -i -I G` generates its rows
  *   with it).
+ * - `INSERT … SELECT … FROM s ON CONFLICT …`: SQLite reads an ON right after a FROM list as a join
+ *   constraint, so `WHERE true` goes between the two (its documented answer to the ambiguity).
  *
  * Pure code over the lexer's tokens.
  */
@@ -568,3 +570,51 @@ export const aliasStops: ReadonlySet<string> = new Set([
   'USING',
   'RETURNING',
 ]);
+
+// ---- INSERT … SELECT … FROM s ON CONFLICT ----
+
+/** Top-level words that end a SELECT's FROM list: its later clauses, or the next SELECT of a compound. */
+const fromListEnds = new Set([
+  'WHERE',
+  'GROUP',
+  'HAVING',
+  'WINDOW',
+  'ORDER',
+  'LIMIT',
+  'OFFSET',
+  'FETCH',
+  'UNION',
+  'INTERSECT',
+  'EXCEPT',
+  'VALUES',
+  'SELECT',
+]);
+
+/**
+ * `INSERT INTO t SELECT … FROM s ON CONFLICT …` (an upsert from another table, PostgreSQL's way to
+ * merge a staging table): SQLite's parser takes an ON right after a FROM list for a join constraint
+ * and fails with "near DO: syntax error". Its documentation's answer is a WHERE clause between the
+ * two, even `WHERE true`. So when a top-level ON CONFLICT follows a SELECT whose FROM list runs up to
+ * it, `WHERE true` is put before it; a SELECT that has its own WHERE, GROUP BY, ORDER BY or LIMIT
+ * there (or no FROM) needs nothing. Any other statement is returned as it is.
+ */
+export function withUpsertSourceWhere(tokens: readonly Token[]): readonly Token[] {
+  let depth = 0;
+  let inInsert = false;
+  let last = '';
+  for (let index = 0; index < tokens.length; index++) {
+    const token = tokens[index] as Token;
+    if (token.text === '(') depth += 1;
+    else if (token.text === ')') depth -= 1;
+    if (depth !== 0 || !isSignificant(token)) continue;
+    const word = keyword(token);
+    if (word === 'INSERT') inInsert = true;
+    if (!inInsert) continue;
+    if (word === 'FROM' || fromListEnds.has(word)) last = word;
+    else if (word === 'ON' && keyword(tokens[nextSignificantIndex(tokens, index + 1)]) === 'CONFLICT') {
+      if (last !== 'FROM') return tokens;
+      return [...tokens.slice(0, index), ...tokenize('WHERE true '), ...tokens.slice(index)];
+    }
+  }
+  return tokens;
+}

@@ -7,7 +7,7 @@
  * bad cluster file (nothing was started).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { isNorthlightError, NorthlightError } from '@northlight/protocol';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
@@ -395,12 +395,20 @@ function endpointsText(cluster: LocalCluster, dataDir: string, again: UpArgument
     `  read-only    psql '${pgUrl(dataDir, ports.readOnly)}${tls}'   (the replicas)`,
     `  SQL over HTTP  http://127.0.0.1:${ports.httpReadWrite}/v1/sql  (read-only: ${ports.httpReadOnly})`,
     `               (HTTP Basic: ${PG_USER} and the password in ${join(dataDir, PG_PASSWORD_FILE)})`,
-    `  control API      http://127.0.0.1:${ports.control}/v1/status`,
+    `  control API      http://127.0.0.1:${ports.control}/v1/status  (Authorization: Bearer, the token in ${join(dataDir, INTERNAL_TOKEN_FILE)})`,
     `  logs             ${dataDir}/logs/`,
     '',
     `  in another terminal:  ${commandFor(dataDir, 'status')}`,
     `                        ${commandFor(dataDir, 'sql')}`,
     `  Ctrl-C here stops the cluster; \`${commandFor(dataDir, 'up', again)}\` again reuses its data.`,
+    ...(cluster.spec.security.transportAuthentication === 'transition'
+      ? [
+          '',
+          '  warning: security.transportAuthentication is transition: the storage nodes and engines also take',
+          '           transport peers that do not prove the internal token. It is for a rolling upgrade from a',
+          '           build without transport authentication; set it to required once that is done.',
+        ]
+      : []),
     '',
   ].join('\n');
 }

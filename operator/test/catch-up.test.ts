@@ -29,7 +29,7 @@
  *   7. "retrying" is noted only when a retry is sent, from another member;
  *   8. status's text never lets older lines push a current failure out.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -78,6 +78,10 @@ spec:
     repairGracePeriod: 10m
     # Paced: the victim's node takes the limit with each hydrate request and shows it (checked below).
     repairBandwidthPerNode: 4MiB/s
+  # As in an upgrade from a build without transport authentication: every member here proves the token
+  # anyway (checked below by the catch-up itself, which needs the transport among them).
+  security:
+    transportAuthentication: transition
 `;
 
 interface SegmentStatus {
@@ -130,6 +134,12 @@ describe('catch-up of a member behind its peers’ GC (real processes)', () => {
         expect(answer.status).toBe(200);
         acknowledged.push(...keys);
       };
+      // The mode reached every member, and `up` says the transition is meant to end.
+      expect(up.output.join('')).toContain('warning: security.transportAuthentication is transition');
+      for (const member of [...Object.keys(ports.storage), 'engine-1', 'engine-2'])
+        expect(readFileSync(join(dataDir, 'logs', `${member}.log`), 'utf8'), member).toContain(
+          'transport authentication in transition',
+        );
       for (let batch = 0; batch < 8; batch++) await insert(32, 4000);
       const victim = 'storage-a-1';
       const victimAdmin = ports.storage[victim]!.adminPort;

@@ -65,6 +65,10 @@ import { type ClusterContext, enginePod, engineSettingsOf, storageSettingsOf } f
 const UPGRADE_RESTART_GRACE_MS = 120_000;
 /** planUpgrade compares one target version: members already at their spec version report this. */
 const AT_SPEC = 'spec';
+/** What the operator says when a roll ends with the transport still in transition (docs/security.md). */
+export function transportTransitionReminder(cluster: string): string {
+  return `the transport still takes unauthenticated peers (spec.security.transportAuthentication: transition); every pod now runs this build, so set it to required: kubectl patch nldb ${cluster} --type=merge -p '{"spec":{"security":{"transportAuthentication":"required"}}}'`;
+}
 /** Events kept for status and waiting to be written as Kubernetes Events. */
 const EVENTS_PENDING_MAX = 50;
 const STATUS_TIMEOUT_MS = 1_000;
@@ -662,12 +666,16 @@ export class ClusterControl {
       (member) => this.#runningVersion(member) !== undefined && !atSpec(member),
     );
     if (stale.length === 0) {
-      if (this.upgrading !== undefined)
+      if (this.upgrading !== undefined) {
         this.note(
           'Normal',
           'Upgraded',
           `every pod runs storage ${context.spec.storage.version}, engines ${context.spec.engine.version}`,
         );
+        // The transition is for the upgrade alone: say so once it is done, and what closes it.
+        if (context.spec.security.transportAuthentication === 'transition')
+          this.note('Warning', 'TransportTransition', transportTransitionReminder(context.name));
+      }
       this.upgrading = undefined;
       this.#upgradeHeads = undefined;
       return;

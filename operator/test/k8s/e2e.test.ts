@@ -494,6 +494,18 @@ describe('the operator end to end', () => {
     );
     expect(statusOf()?.writer).toBe('engine-2');
     expect(transportModes()).toEqual(new Set(['transition']));
+    // Once every pod runs the new build, a Warning says the transition is still open and how to close it.
+    await until('the transition reminder', () =>
+      server
+        .list(CORE.events, NAMESPACE)
+        .some(
+          (event) =>
+            event.reason === 'TransportTransition' &&
+            String(event.message).includes('"transportAuthentication":"required"'),
+        )
+        ? true
+        : undefined,
+    );
     const afterUpgrade = new Set(
       (await psql(readWrite, password, 'SELECT k FROM kv ORDER BY k')).trim().split('\n').map(Number),
     );

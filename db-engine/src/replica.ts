@@ -441,6 +441,7 @@ export async function runReplica(config: EngineConfig, logger: Logger): Promise<
         staleEpochSeen,
         reader: reader.stats(),
         kernel: kernelStats,
+        transport: network.authStatus(),
       };
     },
     metrics,

@@ -237,6 +237,7 @@ export async function runWriter(
       kernelReplacements: engine?.replacements ?? 0,
       transactions: gate.status(),
       replicas: feed.replicas(performance.now()),
+      transport: network.authStatus(),
     }),
     metrics,
     vdl: () => driver.vdl,

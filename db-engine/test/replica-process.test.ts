@@ -245,7 +245,18 @@ describe('read replicas over six storage-node processes', () => {
       headers: { authorization: `Basic ${Buffer.from(`postgres:${INTERNAL_TOKEN}`).toString('base64')}` },
     });
     expect(fence.status).toBe(401);
-    expect((await fetch(url(writer, '/v1/status'), { headers: INTERNAL_AUTH })).status).toBe(200);
+    const writerStatus = await fetch(url(writer, '/v1/status'), { headers: INTERNAL_AUTH });
+    expect(writerStatus.status).toBe(200);
+    // The transport: the token proved to every storage node, none taken without it.
+    expect(((await writerStatus.json()) as { transport: unknown }).transport).toEqual({
+      authentication: 'required',
+      authFailures: 0,
+      unauthenticatedConnections: 0,
+    });
+    const replicaStatus = await fetch(url(replicas[0]!, '/v1/status'), { headers: INTERNAL_AUTH });
+    expect(
+      ((await replicaStatus.json()) as { transport: { authentication: string } }).transport.authentication,
+    ).toBe('required');
     const stillWrites = await sql(
       writer,
       'INSERT INTO transfers (id, src, dst, amount) VALUES (1500000, 1, 1, 0)',

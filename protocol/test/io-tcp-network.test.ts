@@ -446,6 +446,12 @@ describe("TcpNetworkEndpoint with a transport key (the cluster's internal token)
       await waitFor(() => a.received.length === 2, 'the authenticated frame');
       expect(a.endpoint.counters().unauthenticatedConnections).toBe(2);
       expect(d.endpoint.counters().unauthenticatedConnections).toBe(0);
+      // What the status APIs show of it.
+      expect(a.endpoint.authStatus()).toEqual({
+        authentication: 'transition',
+        authFailures: 0,
+        unauthenticatedConnections: 2,
+      });
     } finally {
       old.close();
     }
@@ -460,6 +466,12 @@ describe("TcpNetworkEndpoint with a transport key (the cluster's internal token)
     await closedSocket(oldDialer);
     expect(b.received).toEqual([]);
     expect(b.endpoint.counters().unauthenticatedConnections).toBe(0);
+    expect(b.endpoint.authStatus()).toEqual({
+      authentication: 'required',
+      authFailures: 1,
+      unauthenticatedConnections: 0,
+    });
+    expect((await start(C, directory)).endpoint.authStatus().authentication).toBe('off');
   });
 
   it('gives a client no proof of its own before the client has proved the key (no offline guessing)', async () => {

@@ -44,6 +44,7 @@ export {
   StaticPeerDirectory,
   TcpNetworkEndpoint,
   type TcpNetworkOptions,
+  type TransportAuthStatus,
   type TransportCounters,
 } from './tcp-network.js';
 export * from './transport-hello.js';

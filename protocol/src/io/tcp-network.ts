@@ -58,6 +58,7 @@ import {
   NorthlightError,
   type Random,
   type ReceivedFrame,
+  type TransportAuthMode,
 } from '../index.js';
 import { NodeRandom } from './node-random.js';
 import {
@@ -294,6 +295,19 @@ type MutableCounters = {
   -readonly [Key in keyof TransportCounters]: TransportCounters[Key];
 };
 
+/**
+ * How an endpoint authenticates its peers, as a storage node's and an engine's `/v1/status` show it
+ * (`transport`): `off` without the internal token (every peer taken), else the mode it runs in
+ * (core/transport-auth.ts), with the counters an operator watches while a transition lasts.
+ */
+export interface TransportAuthStatus {
+  readonly authentication: TransportAuthMode | 'off';
+  /** Connections refused: a side could not prove the token (or had none). */
+  readonly authFailures: number;
+  /** Connections taken without a proof (transition: a peer of an older build, or anyone speaking version 1). */
+  readonly unauthenticatedConnections: number;
+}
+
 export class TcpNetworkEndpoint implements NetworkEndpoint {
   readonly address: NodeId;
   readonly maxFrameBytes: number;
@@ -441,6 +455,16 @@ export class TcpNetworkEndpoint implements NetworkEndpoint {
     }
     this.#peers.clear();
     for (const connection of this.#connections) this.#destroy(connection, 'endpoint closed');
+  }
+
+  /** What this endpoint asks of its peers, for the status APIs (`TransportAuthStatus`). */
+  authStatus(): TransportAuthStatus {
+    return {
+      authentication:
+        this.#key === undefined ? 'off' : this.#acceptUnauthenticated ? 'transition' : 'required',
+      authFailures: this.#counters.authFailures,
+      unauthenticatedConnections: this.#counters.unauthenticatedConnections,
+    };
   }
 
   counters(): TransportCounters {

@@ -111,8 +111,10 @@ export class SimPlatform implements ControlPort {
       spareStorage: options.spares,
       // Staging to the object store: a joiner whose peers collected what it needs starts from a backup.
       // Without it (`backups: false`), such a joiner or a member back after its peers' GC needs a
-      // peer's snapshot, which the control plane asks for (`ControlPort.hydrate`).
-      storageOptions: { backupIntervalMs: options.backups === false ? 0 : 20 },
+      // peer's snapshot, which the control plane asks for (`ControlPort.hydrate`). Staged at every
+      // tick (max delay 0), the cadence the pinned seeds and the coverage marks were found with: a
+      // batched cadence collects peers' logs later, and shifts which repairs need a backup.
+      storageOptions: { backupIntervalMs: options.backups === false ? 0 : 20, backupMaxDelayMs: 0 },
       ...(options.driverOptions === undefined ? {} : { driverOptions: options.driverOptions }),
     });
     this.cluster = this.volume.cluster;

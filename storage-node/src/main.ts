@@ -405,7 +405,7 @@ async function startAndServe(
       const status = core.status();
       return status.ready ? { ready: true } : { ready: false, reason: `core is ${status.state}` };
     },
-    statusProvider: () => ({ ...core.status(), zone: config.zone, version }),
+    statusProvider: () => ({ ...core.status(), zone: config.zone, version, transport: network.authStatus() }),
     metrics,
     lifecycle: {
       create: async (spec) => {

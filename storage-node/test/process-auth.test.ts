@@ -135,7 +135,9 @@ it('guards the admin API and the transport with the internal token, and gossips 
   const memberNodes = ['s1', 's2', 'x3', 'x4', 'x5', 'x6'];
   const spec = (segmentId: string) => ({ pgId: 0, segmentId, membershipEpoch: '1', members, memberNodes });
   expect((await call(s1, 'POST', '/v1/segments', { body: spec('pg0-s1') })).status).toBe(401);
-  expect(((await call(s1, 'GET', '/v1/status', { token: TOKEN })).json.segments as unknown[]).length).toBe(0);
+  const s1Status = (await call(s1, 'GET', '/v1/status', { token: TOKEN })).json;
+  expect(s1Status.segments as unknown[]).toHaveLength(0);
+  expect((s1Status.transport as { authentication: string }).authentication).toBe('required');
   for (const [node, segmentId] of [
     [s1, 'pg0-s1'],
     [s2, 'pg0-s2'],
@@ -281,13 +283,20 @@ it('with --transport-auth transition, serves a peer that cannot prove the token 
   await until(() => older.replies.has(1n), 'the unauthenticated peer to be answered');
   const metrics = (await call(node, 'GET', '/metrics')).text;
   expect(metric(metrics, 'northlight_storage_transport_unauthenticated_connections_total')).toBe(1);
-  // The admin API still takes the token.
+  // The admin API still takes the token, and its status shows the transition and what came through it.
   expect((await call(node, 'GET', '/v1/status')).status).toBe(401);
+  expect((await call(node, 'GET', '/v1/status', { token: TOKEN })).json.transport).toEqual({
+    authentication: 'transition',
+    authFailures: 0,
+    unauthenticatedConnections: 1,
+  });
 });
 
 it('says at start that a node without a token is open to anyone', async () => {
   const node = await startStorageProcess('s9', 'a');
   nodes.push(node);
   expect(node.output.join('')).toContain('no internal token: the admin API and the transport answer anyone');
-  expect((await call(node, 'GET', '/v1/status')).status).toBe(200);
+  const status = await call(node, 'GET', '/v1/status');
+  expect(status.status).toBe(200);
+  expect((status.json.transport as { authentication: string }).authentication).toBe('off');
 });

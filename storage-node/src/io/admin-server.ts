@@ -40,7 +40,7 @@ import {
   NorthlightError,
   U64_MAX,
 } from '@northlight/protocol';
-import { internalRefusal } from '@northlight/protocol/io';
+import { internalRefusal, type TransportAuthStatus } from '@northlight/protocol/io';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -79,6 +79,8 @@ export interface StorageStatus {
   readonly zone: string;
   /** What the process runs (`buildVersion`): the rolling upgrade's checker reads it. */
   readonly version?: string;
+  /** How the transport authenticates peers (`TcpNetworkEndpoint.authStatus`). */
+  readonly transport?: TransportAuthStatus;
   readonly ready: boolean;
   readonly segments: readonly SegmentStatus[];
 }

@@ -570,8 +570,27 @@ describe('statement rewrites (what pgbench -i sends)', () => {
       "INSERT INTO t VALUES (1, 'a') ON CONFLICT (k) DO NOTHING",
       'INSERT INTO t SELECT k, v FROM (SELECT k, v FROM s) AS x WHERE true ON CONFLICT (k) DO NOTHING',
       'SELECT k FROM s',
+      // IS [NOT] DISTINCT FROM is an operator; a table named conflict is not an ON CONFLICT.
+      "INSERT INTO t SELECT k, v FROM s WHERE v IS DISTINCT FROM 'x' ON CONFLICT (k) DO NOTHING",
+      'INSERT INTO t SELECT k, v FROM s WHERE true ORDER BY k IS NOT DISTINCT FROM 1 ON CONFLICT (k) DO NOTHING',
+      'INSERT INTO t SELECT s.k, s.v FROM s JOIN conflict ON conflict.id = s.k',
     ])
       expect(sqlite(statement)).toBe(statement);
+    expect(
+      sqlite(
+        'INSERT INTO t SELECT s.k, s.v FROM s JOIN conflict ON conflict.id = s.k ON CONFLICT DO NOTHING',
+      ),
+    ).toBe(
+      'INSERT INTO t SELECT s.k, s.v FROM s JOIN conflict ON conflict.id = s.k WHERE true ON CONFLICT DO NOTHING',
+    );
+    // Every upsert of a trigger's body.
+    expect(
+      sqlite(
+        'CREATE TRIGGER tr AFTER INSERT ON s BEGIN INSERT INTO t SELECT k, v FROM s ON CONFLICT DO NOTHING; INSERT INTO u SELECT k FROM s ON CONFLICT DO NOTHING; END',
+      ),
+    ).toBe(
+      'CREATE TRIGGER tr AFTER INSERT ON s BEGIN INSERT INTO t SELECT k, v FROM s WHERE true ON CONFLICT DO NOTHING; INSERT INTO u SELECT k FROM s WHERE true ON CONFLICT DO NOTHING; END',
+    );
     expect(sqlite('INSERT INTO t SELECT k, substring(v FROM 2) FROM s ON CONFLICT (k) DO NOTHING')).toMatch(
       / FROM s WHERE true ON CONFLICT \(k\) DO NOTHING$/,
     );

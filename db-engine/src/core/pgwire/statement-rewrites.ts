@@ -599,22 +599,53 @@ const fromListEnds = new Set([
  * there (or no FROM) needs nothing. Any other statement is returned as it is.
  */
 export function withUpsertSourceWhere(tokens: readonly Token[]): readonly Token[] {
+  const at: number[] = [];
   let depth = 0;
   let inInsert = false;
   let last = '';
+  let previous: string[] = [];
   for (let index = 0; index < tokens.length; index++) {
     const token = tokens[index] as Token;
+    // Each statement of a trigger's body on its own.
+    if (token.kind === 'semicolon') {
+      inInsert = false;
+      last = '';
+      continue;
+    }
     if (token.text === '(') depth += 1;
     else if (token.text === ')') depth -= 1;
     if (depth !== 0 || !isSignificant(token)) continue;
     const word = keyword(token);
     if (word === 'INSERT') inInsert = true;
-    if (!inInsert) continue;
+    // `a IS [NOT] DISTINCT FROM b` is an operator, not a FROM clause.
+    const distinctFrom =
+      word === 'FROM' && previous[0] === 'DISTINCT' && (previous[1] === 'IS' || previous[1] === 'NOT');
+    previous = [word, previous[0] ?? ''];
+    if (!inInsert || distinctFrom) continue;
     if (word === 'FROM' || fromListEnds.has(word)) last = word;
-    else if (word === 'ON' && keyword(tokens[nextSignificantIndex(tokens, index + 1)]) === 'CONFLICT') {
-      if (last !== 'FROM') return tokens;
-      return [...tokens.slice(0, index), ...tokenize('WHERE true '), ...tokens.slice(index)];
+    else if (word === 'ON' && isConflictClause(tokens, index)) {
+      if (last === 'FROM') at.push(index);
+      inInsert = false;
     }
   }
-  return tokens;
+  if (at.length === 0) return tokens;
+  const result: Token[] = [];
+  let from = 0;
+  for (const index of at) {
+    result.push(...tokens.slice(from, index), ...tokenize('WHERE true '));
+    from = index;
+  }
+  result.push(...tokens.slice(from));
+  return result;
+}
+
+/**
+ * `ON CONFLICT` followed by what can follow it (a target, `DO`, `ON CONSTRAINT`, `WHERE`), not a join
+ * constraint on a table or alias named conflict (`JOIN conflict ON conflict.id = s.k`).
+ */
+function isConflictClause(tokens: readonly Token[], on: number): boolean {
+  const conflict = nextSignificantIndex(tokens, on + 1);
+  if (keyword(tokens[conflict]) !== 'CONFLICT') return false;
+  const after = tokens[nextSignificantIndex(tokens, conflict + 1)];
+  return after === undefined || after.text === '(' || ['DO', 'ON', 'WHERE'].includes(keyword(after));
 }

@@ -277,6 +277,9 @@ describe('catch-up of a member behind its peers’ GC (real processes)', () => {
       const final = clusterStatus(dataDir);
       expect(final.repairs.recent.filter((repair) => repair.id.startsWith('repair-'))).toEqual([]);
       expect(final.pgs.every((pg) => pg.members.length === 6)).toBe(true);
+      // Every member in transition, and nobody came in without the token: they all hold it.
+      expect(final.transport.byMode.transition?.length).toBe(8);
+      expect(final.transport.unauthenticatedConnections).toBe(0);
     } finally {
       await northlightAsync(['down', '--data-dir', dataDir]);
       await up.exited;

@@ -494,6 +494,12 @@ const badInputs: readonly BadInput[] = [
       'is "pessimistic"; allowed: serial (a transaction holds the SQL writer from its first statement to COMMIT) or optimistic (transactions overlap; one whose reads changed fails with 40001)',
   },
   {
+    name: "a pod template setting the operator's settings annotation",
+    raw: documentWith([['spec', 'podTemplate'], { annotations: { 'northlight.dev/storage-settings': 'x' } }]),
+    path: 'spec.podTemplate.annotations["northlight.dev/storage-settings"]',
+    message: "is the operator's own key (northlight.dev/…); the operator sets these on the pods it makes",
+  },
+  {
     name: 'a transport authentication that does not exist',
     raw: documentWith([['spec', 'security', 'transportAuthentication'], 'optional']),
     path: 'spec.security.transportAuthentication',

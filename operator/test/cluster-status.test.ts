@@ -121,6 +121,50 @@ describe('storage nodes in status', () => {
     expect(formatClusterStatus(status)).toMatch(/storage-a-1 .*4\.3 MiB\s+53\.1 KiB/);
   });
 
+  it("says how the members' transport authenticates, and what came through a transition", () => {
+    const report = (authentication: string, unauthenticatedConnections = 0, authFailures = 0) => ({
+      authentication,
+      authFailures,
+      unauthenticatedConnections,
+    });
+    const base = observation({
+      mode: 'normal',
+      driver: { accepting: true },
+      transport: report('required'),
+    });
+    const nodes = ['storage-a-1', 'storage-a-2'].map((nodeId) => ({
+      ...storageNode(nodeId, []),
+      transport: report('required'),
+    }));
+    const uniform = buildClusterStatus({ ...base, storage: nodes }, String);
+    expect(uniform.transport.byMode).toEqual({ required: ['storage-a-1', 'storage-a-2', 'engine-1'] });
+    expect(formatClusterStatus(uniform)).toMatch(/^transport: authentication required on all 3 members$/m);
+    // Halfway through an upgrade from a build without it: who runs what, and what was let in.
+    const halfway = buildClusterStatus(
+      {
+        ...base,
+        storage: [
+          { ...nodes[0]!, transport: report('transition', 3, 1) },
+          { ...nodes[1]!, transport: undefined },
+        ],
+      },
+      String,
+    );
+    expect(halfway.transport).toEqual({
+      byMode: { transition: ['storage-a-1'], required: ['engine-1'] },
+      authFailures: 1,
+      unauthenticatedConnections: 3,
+    });
+    expect(formatClusterStatus(halfway)).toMatch(
+      /^transport: authentication required on engine-1; transition on storage-a-1 \(3 connections taken without a proof of the token; 1 refused\)$/m,
+    );
+    const open = buildClusterStatus(
+      { ...base, storage: nodes.map((node) => ({ ...node, transport: report('off') })) },
+      String,
+    );
+    expect(formatClusterStatus(open)).toMatch(/off: no internal token, any peer is taken/);
+  });
+
   it("shows each node's backups: ok, off, failing, and a broken one with what it means", () => {
     const base = observation({ mode: 'normal', driver: { accepting: true } });
     const segment = (node: string, pgId: number, backup?: Record<string, unknown>) =>

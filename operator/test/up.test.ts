@@ -23,6 +23,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +90,7 @@ describe('northlight up (real processes)', () => {
     expect(text.stdout).toMatch(/STORAGE NODES BY ZONE/);
     expect(text.stdout).toMatch(/^OBJECT STORE \(embedded\): running \(pid \d+\), ready$/m);
     expect(text.stdout).toMatch(/6\/6/);
+    expect(text.stdout).toMatch(/^transport: authentication required on all 8 members$/m);
 
     // 2. SQL on the writer and on the replica.
     expect(
@@ -175,18 +177,40 @@ describe('northlight up (real processes)', () => {
     ] as const) {
       const refused = await fetch(`${control}${path}`, {
         method,
-        headers: { origin: 'https://example.com', authorization: 'Bearer not-the-token-at-all' },
+        headers: { authorization: 'Bearer not-the-token-at-all' },
       });
       expect(refused.status, `${method} ${path}`).toBe(401);
       expect(((await refused.json()) as { code: string }).code).toBe('NL_AUTH_FAILED');
     }
     expect((await fetch(`${control}/v1/down`, { method: 'POST' })).status).toBe(401);
+    // A browser's request is refused even with the token, and so is one addressed to another name
+    // (DNS rebinding), even for the open routes.
+    const withToken = { authorization: `Bearer ${token}` };
+    expect(
+      (await fetch(`${control}/v1/status`, { headers: { ...withToken, origin: 'https://example.com' } }))
+        .status,
+    ).toBe(403);
+    const rebound = await new Promise<number>((resolve, reject) => {
+      const request = httpRequest(
+        {
+          host: '127.0.0.1',
+          port: ports.control,
+          path: '/metrics',
+          headers: { host: `rebind.example:${ports.control}` },
+        },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      );
+      request.on('error', reject);
+      request.end();
+    });
+    expect(rebound).toBe(403);
     expect((await fetch(`${control}/healthz`)).status).toBe(200);
     const controlMetrics = await (await fetch(`${control}/metrics`)).text();
-    expect(controlMetrics).toMatch(/^northlight_control_api_auth_failures_total\{[^}]*\} 7$/m);
-    expect(
-      (await fetch(`${control}/v1/status`, { headers: { authorization: `Bearer ${token}` } })).status,
-    ).toBe(200);
+    expect(controlMetrics).toMatch(/^northlight_control_api_auth_failures_total\{[^}]*\} 9$/m);
+    expect((await fetch(`${control}/v1/status`, { headers: withToken })).status).toBe(200);
     expect(up.output.join('')).toContain(
       `(HTTP Basic: postgres and the password in ${join(dataDir, 'pg-password')})`,
     );

@@ -105,6 +105,8 @@ export const TOLERATION_OPERATORS = ['Exists', 'Equal'] as const;
  */
 export const ENGINE_TRANSACTION_MODES = ['serial', 'optimistic'] as const;
 export type EngineTransactionMode = (typeof ENGINE_TRANSACTION_MODES)[number];
+/** Annotations under this prefix are the operator's: a pod template may not set them. */
+export const RESERVED_KEY_PREFIX = 'northlight.dev/';
 export const TOLERATION_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const;
 /** Beyond this the rest are summarized: fixing the first hundred usually fixes the others. */
 export const SPEC_PROBLEMS_MAX = 100;
@@ -1460,6 +1462,14 @@ function readPodTemplate(value: unknown, problems: ProblemCollector): PodTemplat
     ),
     tolerations: readTolerations(fieldOf(template, 'tolerations'), [...path, 'tolerations'], problems),
   };
+  // The operator's annotations say what a pod was made from: a template that set one would make every
+  // pod look stale, recreated forever. (Its labels need no rule: the operator's own win on a clash.)
+  for (const name of Object.keys(podTemplate.annotations))
+    if (name.startsWith(RESERVED_KEY_PREFIX))
+      problems.add(
+        [...path, 'annotations', name],
+        `is the operator's own key (${RESERVED_KEY_PREFIX}…); the operator sets these on the pods it makes: remove it from the template`,
+      );
   if (priorityClassName === undefined) return podTemplate;
   if (typeof priorityClassName === 'string' && DNS_SUBDOMAIN_PATTERN.test(priorityClassName)) {
     return { ...podTemplate, priorityClassName };

@@ -31,6 +31,8 @@ export interface StorageObservation {
   readonly starts: number;
   /** What the node reports (or the platform started it with). */
   readonly version: string | undefined;
+  /** How its transport authenticates peers (its `GET /v1/status`; absent from older builds). */
+  readonly transport?: TransportAuthReport | undefined;
   /** Undefined when the node did not answer. */
   readonly segments:
     | readonly {
@@ -46,6 +48,60 @@ export interface StorageObservation {
         readonly backup?: SegmentBackupReport;
       }[]
     | undefined;
+}
+
+/** A member's transport as it reports it (`transport` of a storage node's or an engine's `GET /v1/status`). */
+export interface TransportAuthReport {
+  /** `off` (no internal token: any peer taken), `required` or `transition`. */
+  readonly authentication: string;
+  readonly authFailures: number;
+  readonly unauthenticatedConnections: number;
+}
+
+/** The cluster's transport at a glance: which members run which mode, and what came through. */
+export interface TransportView {
+  /** Member names by the mode they report; members that did not answer are left out. */
+  readonly byMode: Readonly<Record<string, readonly string[]>>;
+  /** Connections refused for want of a proof of the token, summed over the members. */
+  readonly authFailures: number;
+  /** Connections taken without a proof (transition), summed over the members. */
+  readonly unauthenticatedConnections: number;
+}
+
+export function transportView(
+  members: readonly { readonly name: string; readonly transport?: TransportAuthReport | undefined }[],
+): TransportView {
+  const byMode: Record<string, string[]> = {};
+  let authFailures = 0;
+  let unauthenticatedConnections = 0;
+  for (const member of members) {
+    const report = member.transport;
+    if (report === undefined || typeof report.authentication !== 'string') continue;
+    byMode[report.authentication] ??= [];
+    byMode[report.authentication]!.push(member.name);
+    authFailures += Number(report.authFailures) || 0;
+    unauthenticatedConnections += Number(report.unauthenticatedConnections) || 0;
+  }
+  return { byMode, authFailures, unauthenticatedConnections };
+}
+
+/** One line for `northlight status`: `transport: required on all 8 members`, or each mode's members. */
+export function formatTransportView(view: TransportView): string {
+  const modes = Object.keys(view.byMode).sort();
+  if (modes.length === 0) return 'transport: not reported';
+  const members = modes.map((mode) => view.byMode[mode]!.length).reduce((a, b) => a + b, 0);
+  const what =
+    modes.length === 1
+      ? `${modes[0]} on all ${members} members`
+      : modes.map((mode) => `${mode} on ${view.byMode[mode]!.join(', ')}`).join('; ');
+  const notes = [
+    ...(view.byMode.transition !== undefined || view.unauthenticatedConnections > 0
+      ? [`${view.unauthenticatedConnections} connections taken without a proof of the token`]
+      : []),
+    ...(view.authFailures > 0 ? [`${view.authFailures} refused`] : []),
+    ...(view.byMode.off !== undefined ? ['off: no internal token, any peer is taken'] : []),
+  ];
+  return `transport: authentication ${what}${notes.length === 0 ? '' : ` (${notes.join('; ')})`}`;
 }
 
 /** A segment's backup as its storage node reports it (`GET /v1/status`, `segments[].backup`). */
@@ -360,6 +416,8 @@ export interface ClusterStatus {
   readonly repairs: RepairsView;
   readonly upgrade: UpgradeView | undefined;
   readonly events: readonly { readonly at: string; readonly message: string }[];
+  /** How the members' transport authenticates peers (`transportView`). */
+  readonly transport: TransportView;
   /** The embedded object store's process (local platform). */
   readonly objectStore?: ObjectStoreObservation;
 }
@@ -460,6 +518,13 @@ export function buildClusterStatus(
     repairs: observation.repairs,
     upgrade: observation.upgrade,
     events: observation.events.map((event) => ({ at: nowIso(event.atMs), message: event.message })),
+    transport: transportView([
+      ...observation.storage.map((node) => ({ name: node.nodeId, transport: node.transport })),
+      ...observation.engines.map((engine) => ({
+        name: engine.name,
+        transport: engine.status?.transport as TransportAuthReport | undefined,
+      })),
+    ]),
     ...(observation.objectStore === undefined ? {} : { objectStore: observation.objectStore }),
   };
 }
@@ -491,6 +556,8 @@ export function formatClusterStatus(
       `PGs ${volume.pgCount} (${volume.healthyPgs} healthy)  writer ${status.writer}` +
       (status.promoting === undefined ? '' : `  (promoting ${status.promoting})`),
   );
+  // A status from an `up` older than this CLI has none.
+  if (status.transport !== undefined) lines.push(formatTransportView(status.transport));
   lines.push('', 'ENGINES');
   lines.push(
     table(

@@ -34,6 +34,7 @@ import {
   type NodeDiskReport,
   onDiskBytesOf,
   type StorageObservation,
+  type TransportAuthReport,
   type VolumeObservation,
 } from '../core/cluster-status.js';
 import { type FleetNode, placePg } from '../core/placement.js';
@@ -59,11 +60,13 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
       const view = cluster.processView(node.nodeId);
       const running = view?.state === 'running';
       const status = running
-        ? await getJson<{ segments: StorageObservation['segments']; version?: string } & NodeDiskReport>(
-            `${cluster.storageAdminUrl(node.nodeId)}/v1/status`,
-            OBSERVE_TIMEOUT_MS,
-            cluster.internalHeaders,
-          )
+        ? await getJson<
+            {
+              segments: StorageObservation['segments'];
+              version?: string;
+              transport?: TransportAuthReport;
+            } & NodeDiskReport
+          >(`${cluster.storageAdminUrl(node.nodeId)}/v1/status`, OBSERVE_TIMEOUT_MS, cluster.internalHeaders)
         : undefined;
       return {
         nodeId: node.nodeId,
@@ -74,6 +77,7 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
         starts: view?.starts ?? 0,
         version: cluster.versionOf(node.nodeId, status?.version),
         segments: status?.segments,
+        transport: status?.transport,
         onDiskBytes: onDiskBytesOf(status),
       };
     }),
@@ -150,6 +154,24 @@ export async function observeCluster(cluster: LocalCluster): Promise<ClusterObse
   };
 }
 
+/**
+ * Why a request is not from a client of this API, or undefined: it names a host other than the
+ * loopback address it listens on (DNS rebinding: a page's own name resolved to 127.0.0.1), or it
+ * comes from a browser (an `Origin` header). The CLI, the engines and Prometheus send neither.
+ */
+export function foreignRequest(
+  host: string | undefined,
+  origin: string | undefined,
+  port: number,
+): string | undefined {
+  if (origin !== undefined)
+    return `requests from a web page (Origin ${origin.slice(0, 100)}) are refused: this API is for the northlight CLI`;
+  const allowed = [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
+  if (host === undefined || !allowed.includes(host.toLowerCase()))
+    return `the Host ${JSON.stringify((host ?? '').slice(0, 100))} is not this API's: address it as http://127.0.0.1:${port}`;
+  return undefined;
+}
+
 /** Routes of the control API that answer without the internal token: probes and scrapes read nothing secret. */
 const OPEN_CONTROL_PATHS: ReadonlySet<string> = new Set(['/healthz', '/metrics']);
 
@@ -161,6 +183,13 @@ export async function startControlServer(
   const metrics = localControlMetrics(cluster);
   // Before routing and before a body is read.
   app.addHook('onRequest', async (request, reply) => {
+    // A browser's request (it sends Origin on every cross-origin one, and on same-origin POSTs), or
+    // one addressed to another name that resolves here (DNS rebinding), is no client of this API.
+    const foreign = foreignRequest(request.headers.host, request.headers.origin, cluster.ports.control);
+    if (foreign !== undefined) {
+      metrics.cluster.controlApiRefused();
+      return reply.code(403).send({ code: 'NL_AUTH_FAILED', message: foreign });
+    }
     const query = request.url.indexOf('?');
     if (OPEN_CONTROL_PATHS.has(query < 0 ? request.url : request.url.slice(0, query))) return;
     const refusal = internalRefusal(
@@ -268,13 +297,22 @@ export async function startControlServer(
   // observation is counted and keeps the last one's values: the counters are still worth a scrape.
   // The file system is the data directory's, which every local member shares.
   cluster.repairs.attachMetrics(metrics.cluster);
-  app.get('/metrics', async (_request, reply) => {
+  // Scrapes that arrive while one observes the cluster share its observation: a burst of requests
+  // costs the members one round of status calls, not one each.
+  let observing: Promise<void> | undefined;
+  const observeForScrape = async (): Promise<void> => {
     await observeCluster(cluster)
       .then((observation) => metrics.cluster.observe(buildClusterStatus(observation, String)))
       .catch(() => metrics.cluster.observationFailed());
     await statfs(cluster.dataDir)
       .then((fs) => metrics.cluster.setDataFilesystem(fs.bavail * fs.bsize, fs.blocks * fs.bsize))
       .catch(() => {});
+  };
+  app.get('/metrics', async (_request, reply) => {
+    observing ??= observeForScrape().finally(() => {
+      observing = undefined;
+    });
+    await observing;
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metricsText());
   });
   app.post('/v1/down', async () => {

@@ -58,13 +58,15 @@ import {
   readWriteServiceName,
   storageVolumeName,
 } from './contract.js';
-import { apiMessage, type CustomObject, type KubeApi } from './kube-api.js';
+import { apiMessage, type CustomObject, type KubeApi, statusCode } from './kube-api.js';
 import { type ClusterContext, enginePod, engineSettingsOf, storageSettingsOf } from './resources.js';
 
 /** A storage node recreated by the upgrade and not back after this long is repaired like any other. */
 const UPGRADE_RESTART_GRACE_MS = 120_000;
 /** planUpgrade compares one target version: members already at their spec version report this. */
 const AT_SPEC = 'spec';
+/** How often the operator says again that the transport is still in transition. */
+const TRANSITION_REMINDER_MS = 60 * 60_000;
 /** What the operator says when a roll ends with the transport still in transition (docs/security.md). */
 export function transportTransitionReminder(cluster: string): string {
   return `the transport still takes unauthenticated peers (spec.security.transportAuthentication: transition); every pod now runs this build, so set it to required: kubectl patch nldb ${cluster} --type=merge -p '{"spec":{"security":{"transportAuthentication":"required"}}}'`;
@@ -156,6 +158,10 @@ export class ClusterControl {
    * own volumes (a planned restart is not a loss), unless they take longer than UPGRADE_RESTART_GRACE_MS.
    */
   readonly #upgradeRestartedAtMs = new Map<string, number>();
+  /** When the transport's open transition was last noted (`TRANSITION_REMINDER_MS`). */
+  #transitionNotedAtMs: number | undefined;
+  /** Pod creations refused, by member, with the message last noted (`createMemberPod`). */
+  readonly #createRefusals = new Map<string, string>();
   /** What the upgrade does or waits for now; undefined when every pod runs its spec version. */
   upgrading: string | undefined;
   /** '<annotation>=<value> at <time>: <outcome>' of the last request taken. */
@@ -435,10 +441,31 @@ export class ClusterControl {
       addresses: this.addresses,
       controlUrl: this.#options.controlUrl,
     });
+    await this.createMemberPod(name, body);
+  }
+
+  /**
+   * Creates a member's pod. A refusal other than "it exists" (a priority class that does not exist, a
+   * quota, the API server away) does not stop the round: failover, repair and status go on, the pod is
+   * tried again next round, and the refusal is a Warning, once per distinct message.
+   */
+  async createMemberPod(member: string, body: V1Pod): Promise<boolean> {
     try {
-      await this.#options.api.createPod(context.namespace, body);
+      await this.#options.api.createPod(this.#context.namespace, body);
+      this.#createRefusals.delete(member);
+      return true;
     } catch (error) {
-      if ((error as { code?: number }).code !== 409) throw error;
+      if (statusCode(error) === 409) return true;
+      const message = apiMessage(error);
+      if (this.#createRefusals.get(member) !== message) {
+        this.#createRefusals.set(member, message);
+        this.note(
+          'Warning',
+          'PodCreateFailed',
+          `creating the pod of ${member} failed: ${message}; it is tried again each round (check spec.podTemplate and spec.resources: a priority class, quota or admission rule may refuse it)`,
+        );
+      }
+      return false;
     }
   }
 
@@ -672,9 +699,18 @@ export class ClusterControl {
           'Upgraded',
           `every pod runs storage ${context.spec.storage.version}, engines ${context.spec.engine.version}`,
         );
-        // The transition is for the upgrade alone: say so once it is done, and what closes it.
-        if (context.spec.security.transportAuthentication === 'transition')
-          this.note('Warning', 'TransportTransition', transportTransitionReminder(context.name));
+      }
+      // The transition is for the upgrade alone: once every pod runs the spec, say what closes it, and
+      // again every hour it stays open (also after an operator restart, or without any roll).
+      const nowMs = this.#options.nowMs();
+      if (context.spec.security.transportAuthentication !== 'transition')
+        this.#transitionNotedAtMs = undefined;
+      else if (
+        this.#transitionNotedAtMs === undefined ||
+        nowMs - this.#transitionNotedAtMs >= TRANSITION_REMINDER_MS
+      ) {
+        this.#transitionNotedAtMs = nowMs;
+        this.note('Warning', 'TransportTransition', transportTransitionReminder(context.name));
       }
       this.upgrading = undefined;
       this.#upgradeHeads = undefined;

@@ -459,8 +459,7 @@ export class ClusterReconciler {
       this.#options.pods.get(memberObjectName(context.name, member), context.namespace);
     if (context.spec.backup.objectStore.kind === 'embedded') {
       const pod = podOf(OBJECT_STORE_MEMBER);
-      if (pod === undefined)
-        await this.#create(() => this.#options.api.createPod(context.namespace, objectStorePod(context)));
+      if (pod === undefined) await control.createMemberPod(OBJECT_STORE_MEMBER, objectStorePod(context));
       else if (podTerminated(pod))
         await this.#options.api.deletePod(context.namespace, pod.metadata!.name!, 0);
     }
@@ -474,11 +473,9 @@ export class ClusterReconciler {
             'RecreatingStoragePod',
             `storage pod for ${node.nodeId} is gone; recreating it on its volume ${dataClaimName(context.name, node.nodeId)}`,
           );
-        await this.#create(() =>
-          this.#options.api.createPod(
-            context.namespace,
-            storagePod(context, node.nodeId, version, control.addresses),
-          ),
+        await control.createMemberPod(
+          node.nodeId,
+          storagePod(context, node.nodeId, version, control.addresses),
         );
       } else if (podTerminated(pod) && pod.metadata?.deletionTimestamp === undefined) {
         await this.#options.api.deletePod(context.namespace, pod.metadata!.name!, 0);

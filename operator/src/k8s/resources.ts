@@ -245,7 +245,9 @@ function settingsValue(settings: readonly string[]): string | undefined {
  * What storage and engine pods share: the transport's authentication, and what only a new pod takes
  * (requests and limits, node selector, tolerations, priority class) as a digest, so that a change of
  * any of them reaches running pods in the upgrade's safe order. The template's labels and
- * annotations are left out: they do not change what runs.
+ * annotations are left out: they do not change what runs. Keys and tolerations count in any order;
+ * quantities count as written (`1Gi` and `1024Mi` are two digests, so rewriting one as the other
+ * recreates the pods).
  */
 function commonSettings(spec: ClusterContext['spec'], component: 'storage' | 'engine'): string[] {
   const settings: string[] = [];
@@ -257,7 +259,10 @@ function commonSettings(spec: ClusterContext['spec'], component: 'storage' | 'en
     ...(Object.keys(requests).length === 0 ? {} : { requests: sortedEntries(requests) }),
     ...(Object.keys(limits).length === 0 ? {} : { limits: sortedEntries(limits) }),
     ...(Object.keys(nodeSelector).length === 0 ? {} : { nodeSelector: sortedEntries(nodeSelector) }),
-    ...(tolerations.length === 0 ? {} : { tolerations: tolerations.map((item) => sortedEntries(item)) }),
+    // In any order: the same tolerations written in another order are the same pod.
+    ...(tolerations.length === 0
+      ? {}
+      : { tolerations: tolerations.map((item) => JSON.stringify(sortedEntries(item))).sort() }),
     ...(priorityClassName === undefined ? {} : { priorityClassName }),
   };
   if (Object.keys(pod).length > 0)

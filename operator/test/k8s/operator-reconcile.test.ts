@@ -265,6 +265,32 @@ describe('the DatabaseCluster reconciler', () => {
     await kubectl('delete', 'secret', 'tlsdb-cert', '--ignore-not-found');
   });
 
+  it('says once that a pod was refused (a PriorityClass that does not exist), carries on, and creates it once it can', async () => {
+    // The stand-in refuses such a pod as the Priority admission plugin does (403). Before, the refusal
+    // threw out of the reconcile: no status, no control round, for the whole cluster.
+    const yaml = `${cluster('pcdb', ['a', 'b', 'c'])}  podTemplate: { priorityClassName: databases }\n`;
+    writeFileSync(join(directory, 'pcdb.yaml'), yaml);
+    await kubectl('apply', '-f', join(directory, 'pcdb.yaml'));
+    const refusals = () =>
+      server
+        .list(CORE.events, 'default')
+        .filter((event) => event.reason === 'PodCreateFailed' && String(event.message).includes('pcdb'))
+        .map((event) => String(event.message));
+    await until('a refusal per storage pod', () => refusals().length >= 9 || undefined);
+    expect(refusals()[0]).toMatch(/no PriorityClass with name databases was found/);
+    expect(owned(CORE.pods, 'pcdb')).toHaveLength(0);
+    // The round went on: the status says what the cluster waits for.
+    await until('the status written', () =>
+      conditionOf('pcdb', 'Ready')?.message.includes('0/9 storage node(s)') ? true : undefined,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // a few more rounds: no new events
+    expect(refusals()).toHaveLength(9);
+    await kubectl('create', 'priorityclass', 'databases', '--value=1000');
+    await until('the storage pods', () => owned(CORE.pods, 'pcdb').length === 9 || undefined);
+    await kubectl('delete', DATABASE_CLUSTER.singular, 'pcdb', '--wait=false');
+    await until('pcdb deleted', () => server.get(dbRef, 'default', 'pcdb') === undefined || undefined);
+  });
+
   it('refuses a spec change that would drop data, and deletes nothing', async () => {
     const podsBefore = owned(CORE.pods, 'db1')
       .map((pod) => pod.metadata.name)

@@ -339,6 +339,13 @@ describe('owned objects', () => {
       podTemplate: { tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }] },
     });
     expect(storageSettingsOf(tolerating.spec)).toMatch(/^pod=/);
+    const two = [
+      { key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' },
+      { key: 'zone-b', operator: 'Equal', value: 'yes', effect: 'NoExecute', tolerationSeconds: 30 },
+    ];
+    expect(storageSettingsOf(context({ podTemplate: { tolerations: two } }).spec)).toBe(
+      storageSettingsOf(context({ podTemplate: { tolerations: [two[1], two[0]] } }).spec),
+    );
     expect(engineSettingsOf(tolerating.spec)).toMatch(/^pod=/);
     const labelled = context({ podTemplate: { labels: { team: 'payments' }, annotations: { a: 'b' } } });
     expect(storageSettingsOf(labelled.spec)).toBeUndefined();

@@ -435,6 +435,7 @@ export class KubeApiServer {
         },
       ]);
     if (type.kind === 'CustomResourceDefinition') this.#checkDefinition(type, body);
+    if (type.kind === 'Pod' && type.group === '') this.#admitPriority(name, body);
     const id = `${type.namespaced ? namespace : ''}/${name}`;
     if (this.#store(type).has(id))
       throw new ApiError(409, 'AlreadyExists', `${qualifiedResource(type)} "${name}" already exists`, {
@@ -487,6 +488,25 @@ export class KubeApiServer {
         message: 'Invalid value: null: must have exactly one version marked as storage version',
       });
     if (causes.length > 0) throw invalid(type, name, causes);
+  }
+
+  /**
+   * The Priority admission plugin (on by default): a pod naming a PriorityClass that does not exist is
+   * refused, 403 Forbidden, with the message a real API server gives.
+   */
+  #admitPriority(name: string, body: JsonObject): void {
+    const spec = isObject(body.spec) ? (body.spec as JsonObject) : {};
+    const priorityClassName = spec.priorityClassName;
+    if (typeof priorityClassName !== 'string' || priorityClassName === '') return;
+    if (['system-cluster-critical', 'system-node-critical'].includes(priorityClassName)) return;
+    const classes = this.#store(this.#typeOf({ group: 'scheduling.k8s.io', plural: 'priorityclasses' }));
+    if (classes.has(`/${priorityClassName}`)) return;
+    throw new ApiError(
+      403,
+      'Forbidden',
+      `pods "${name}" is forbidden: no PriorityClass with name ${priorityClassName} was found`,
+      { name, kind: 'pods' },
+    );
   }
 
   #requireLiveNamespace(namespace: string): void {

@@ -117,6 +117,10 @@ export const BUILT_IN_TYPES: readonly ResourceType[] = [
   }),
   builtIn('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', { shortNames: ['netpol'] }),
   builtIn('coordination.k8s.io', 'v1', 'Lease', 'leases'),
+  builtIn('scheduling.k8s.io', 'v1', 'PriorityClass', 'priorityclasses', {
+    namespaced: false,
+    shortNames: ['pc'],
+  }),
   builtIn('events.k8s.io', 'v1', 'Event', 'events', { shortNames: ['ev'] }),
   builtIn('rbac.authorization.k8s.io', 'v1', 'Role', 'roles'),
   builtIn('rbac.authorization.k8s.io', 'v1', 'RoleBinding', 'rolebindings'),

@@ -17,12 +17,14 @@ import {
   type NorthlightError,
   TRANSPORT_AUTH_MODES,
 } from '@northlight/protocol';
+import { resolveOptions, STORAGE_NODE_DEFAULTS } from '@northlight/storage-node';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import {
   type ClusterSpec,
   clusterSpecToResource,
+  DEFAULT_STAGING_DELAY_MS,
   defaultClusterSpec,
   formatDurationMs,
   formatSizeBytes,
@@ -34,6 +36,7 @@ import {
   parseSpecPath,
   SPEC_PROBLEMS_MAX,
   type SpecProblem,
+  STAGING_DELAY_MS_MAX,
   specToYaml,
   validateClusterSpec,
 } from '../src/core/cluster-spec.js';
@@ -498,6 +501,18 @@ const badInputs: readonly BadInput[] = [
     raw: documentWith([['spec', 'podTemplate'], { annotations: { 'northlight.dev/storage-settings': 'x' } }]),
     path: 'spec.podTemplate.annotations["northlight.dev/storage-settings"]',
     message: "is the operator's own key (northlight.dev/…); the operator sets these on the pods it makes",
+  },
+  {
+    name: 'a staging delay longer than the storage nodes take',
+    raw: documentWith([['spec', 'backup', 'stagingDelay'], '6m']),
+    path: 'spec.backup.stagingDelay',
+    message: 'is "6m"; allowed: 0s to 5m (the storage nodes stage at least that often)',
+  },
+  {
+    name: 'a staging delay without a unit',
+    raw: documentWith([['spec', 'backup', 'stagingDelay'], 10]),
+    path: 'spec.backup.stagingDelay',
+    message: 'a number needs a unit: 10ms or 10s?',
   },
   {
     name: 'a transport authentication that does not exist',
@@ -1015,12 +1030,23 @@ describe('loadClusterFile', () => {
     expect(error.details).toEqual({ path, problemCount: 2 });
   });
 
+  it('bounds backup.stagingDelay as the storage nodes do, with their default', () => {
+    expect(DEFAULT_STAGING_DELAY_MS).toBe(STORAGE_NODE_DEFAULTS.backupMaxDelayMs);
+    expect(resolveOptions({ backupMaxDelayMs: STAGING_DELAY_MS_MAX }).backupMaxDelayMs).toBe(
+      STAGING_DELAY_MS_MAX,
+    );
+    expect(() => resolveOptions({ backupMaxDelayMs: STAGING_DELAY_MS_MAX + 1 })).toThrow(/backupMaxDelayMs/);
+  });
+
   it('reads a file written by specToYaml back to the same spec', async () => {
     const path = join(directory, 'printed.yaml');
     const spec: ClusterSpec = {
       ...defaultClusterSpec(),
       name: 'printed',
-      backup: { objectStore: { kind: 's3', bucket: 'backups', region: 'eu-west-1', prefix: 'printed/' } },
+      backup: {
+        objectStore: { kind: 's3', bucket: 'backups', region: 'eu-west-1', prefix: 'printed/' },
+        stagingDelayMs: 90_000,
+      },
     };
     await writeFile(path, specToYaml(spec));
     expect(await loadClusterFile(path)).toEqual(spec);
@@ -1201,7 +1227,13 @@ const clusterSpecArbitrary: fc.Arbitrary<ClusterSpec> = fc.record({
         sizeBytes: storage.segmentSizeBytes * segmentsPerClaim,
       },
     })),
-  backup: fc.record({ objectStore: objectStoreArbitrary }),
+  backup: fc.record({
+    objectStore: objectStoreArbitrary,
+    stagingDelayMs: fc.oneof(
+      fc.integer({ min: 0, max: 300 }).map((s) => s * 1000),
+      fc.integer({ min: 0, max: 300_000 }),
+    ),
+  }),
   controlPlane: fc
     .record({
       repairGracePeriodMs: fc.integer({ min: 0, max: 86_400_000 }),

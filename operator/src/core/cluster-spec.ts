@@ -184,7 +184,20 @@ export type ObjectStoreSpec =
 
 export interface BackupSpec {
   readonly objectStore: ObjectStoreSpec;
+  /**
+   * The longest a written record waits before its storage node stages it to the object store (the
+   * nodes' `--backup-max-delay-ms`): longer means fewer, larger uploads (each PUT is billed) and more
+   * log kept on the nodes until it is staged; 0 stages every second.
+   */
+  readonly stagingDelayMs: number;
 }
+
+/**
+ * `backup.stagingDelay`: the storage nodes' own bound and default (storage-node's
+ * `BACKUP_MAX_DELAY_MS_MAX` and `STORAGE_NODE_DEFAULTS.backupMaxDelayMs`; a test holds them equal).
+ */
+export const STAGING_DELAY_MS_MAX = 300_000;
+export const DEFAULT_STAGING_DELAY_MS = 10_000;
 
 export interface ControlPlaneSpec {
   /** A storage node unreachable for this long has its segments re-replicated elsewhere. */
@@ -308,7 +321,7 @@ export function defaultClusterSpec(): ClusterSpec {
       segmentSizeBytes: 1024 ** 3,
       volumeClaim: { sizeBytes: DEFAULT_VOLUME_CLAIM_SIZE_BYTES },
     },
-    backup: { objectStore: { kind: 'embedded' } },
+    backup: { objectStore: { kind: 'embedded' }, stagingDelayMs: DEFAULT_STAGING_DELAY_MS },
     controlPlane: {
       repairGracePeriodMs: 30_000,
       maxConcurrentRepairsPerNode: 1,
@@ -354,7 +367,7 @@ const SECTION_FIELDS = {
   'spec.storage': ['version', 'zones', 'segmentSize', 'volumeClaim'],
   'spec.storage.volumeClaim': ['storageClassName', 'size'],
   'spec.storage.zones[]': ['name', 'nodes'],
-  'spec.backup': ['objectStore'],
+  'spec.backup': ['objectStore', 'stagingDelay'],
   'spec.backup.objectStore': ['endpoint', 'bucket', 'region', 'prefix'],
   'spec.controlPlane': [
     'repairGracePeriod',
@@ -1082,7 +1095,28 @@ function readBackup(value: unknown, fallback: BackupSpec, problems: ProblemColle
       fallback.objectStore,
       problems,
     ),
+    stagingDelayMs: readStagingDelay(
+      fieldOf(backup, 'stagingDelay'),
+      [...path, 'stagingDelay'],
+      fallback,
+      problems,
+    ),
   };
+}
+
+function readStagingDelay(
+  value: unknown,
+  path: Path,
+  fallback: BackupSpec,
+  problems: ProblemCollector,
+): number {
+  const delayMs = readDuration(value, path, fallback.stagingDelayMs, problems);
+  if (delayMs <= STAGING_DELAY_MS_MAX) return delayMs;
+  problems.add(
+    path,
+    `is ${describeValue(value)}; allowed: 0s to ${formatDurationMs(STAGING_DELAY_MS_MAX)} (the storage nodes stage at least that often)`,
+  );
+  return fallback.stagingDelayMs;
 }
 
 const OBJECT_STORE_RULE =
@@ -1572,7 +1606,10 @@ export function clusterSpecToResource(spec: ClusterSpec): ClusterResource {
         segmentSize: formatSizeBytes(spec.storage.segmentSizeBytes),
         ...volumeClaimToDocument(spec.storage.volumeClaim, spec.storage.segmentSizeBytes),
       },
-      backup: { objectStore: objectStoreToDocument(spec.backup.objectStore) },
+      backup: {
+        objectStore: objectStoreToDocument(spec.backup.objectStore),
+        stagingDelay: formatDurationMs(spec.backup.stagingDelayMs),
+      },
       controlPlane: {
         repairGracePeriod: formatDurationMs(spec.controlPlane.repairGracePeriodMs),
         maxConcurrentRepairsPerNode: spec.controlPlane.maxConcurrentRepairsPerNode,

@@ -609,11 +609,13 @@ export class LocalCluster {
         EMBEDDED_S3_BUCKET,
       );
       backupArgs.push('--s3-access-key-id', EMBEDDED_S3_KEY, '--s3-prefix', `${this.spec.name}/`);
+      backupArgs.push('--backup-max-delay-ms', String(this.spec.backup.stagingDelayMs));
       env.NORTHLIGHT_S3_SECRET_ACCESS_KEY = EMBEDDED_S3_KEY;
     } else if (objectStore.kind === 's3') {
       if (objectStore.endpoint !== undefined) backupArgs.push('--s3-endpoint', objectStore.endpoint);
       backupArgs.push('--s3-bucket', objectStore.bucket, '--s3-region', objectStore.region);
       if (objectStore.prefix !== '') backupArgs.push('--s3-prefix', objectStore.prefix);
+      backupArgs.push('--backup-max-delay-ms', String(this.spec.backup.stagingDelayMs));
     }
     return {
       name: nodeId,

@@ -411,6 +411,9 @@ export const databaseClusterSpecSchema: JsonSchemaProps = object(
     storage: storageSchema,
     backup: object('Where storage nodes back up the log and page images.', {
       objectStore: objectStoreSchema,
+      stagingDelay: duration(
+        'The longest a written record waits before its storage node stages it to the object store (0s to 5m; default 10s). Each upload is a billed PUT: longer means fewer, larger uploads, and more log kept on the nodes until it is staged. Changing it recreates the storage nodes zone by zone.',
+      ),
     }),
     controlPlane: controlPlaneSchema,
     security: object('Who the members take as peers.', {

@@ -28,7 +28,12 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import { COPIES_PER_ZONE, DEFAULT_TRANSPORT_AUTH_MODE } from '@northlight/protocol';
-import { type ClusterSpec, formatSizeBytes } from '../core/cluster-spec.js';
+import {
+  type ClusterSpec,
+  DEFAULT_STAGING_DELAY_MS,
+  formatDurationMs,
+  formatSizeBytes,
+} from '../core/cluster-spec.js';
 import type { EngineRole } from '../core/engine-plan.js';
 import type { Topology } from '../core/topology.js';
 import {
@@ -234,7 +239,12 @@ export function engineSettingsOf(spec: ClusterContext['spec']): string | undefin
 
 /** The same for a storage node's pod (`ANNOTATIONS.storageSettings`): recreated zone by zone. */
 export function storageSettingsOf(spec: ClusterContext['spec']): string | undefined {
-  return settingsValue(commonSettings(spec, 'storage'));
+  return settingsValue([
+    ...(spec.backup.stagingDelayMs === DEFAULT_STAGING_DELAY_MS
+      ? []
+      : [`stagingDelay=${formatDurationMs(spec.backup.stagingDelayMs)}`]),
+    ...commonSettings(spec, 'storage'),
+  ]);
 }
 
 function settingsValue(settings: readonly string[]): string | undefined {
@@ -382,6 +392,8 @@ function backupArgs(
         EMBEDDED_S3_KEY,
         '--s3-prefix',
         `${context.name}/`,
+        '--backup-max-delay-ms',
+        String(context.spec.backup.stagingDelayMs),
       ],
       env: [{ name: 'NORTHLIGHT_S3_SECRET_ACCESS_KEY', value: EMBEDDED_S3_KEY }],
     };
@@ -394,6 +406,8 @@ function backupArgs(
       '--s3-region',
       store.region,
       ...(store.prefix === '' ? [] : ['--s3-prefix', store.prefix]),
+      '--backup-max-delay-ms',
+      String(context.spec.backup.stagingDelayMs),
     ];
     return { args, env: [] };
   }

@@ -359,6 +359,19 @@ describe('owned objects', () => {
     expect(storageSettingsOf(all.spec)).toBe('transportAuthentication=transition');
   });
 
+  it('passes the staging delay to storage nodes with a bucket, and recreates them zone by zone when it changes', () => {
+    const embedded = context({ backup: { objectStore: 'embedded' } });
+    const args = storagePod(embedded, 'storage-a-1', '0.1.0', addresses).spec!.containers[0]!.args!;
+    expect(argValue(args, '--backup-max-delay-ms')).toBe('10000');
+    expect(storageSettingsOf(embedded.spec)).toBeUndefined();
+    const slower = context({ backup: { objectStore: 'embedded', stagingDelay: '1m' } });
+    const pod = storagePod(slower, 'storage-a-1', '0.1.0', addresses);
+    expect(argValue(pod.spec!.containers[0]!.args!, '--backup-max-delay-ms')).toBe('60000');
+    expect(pod.metadata?.annotations?.[ANNOTATIONS.storageSettings]).toBe('stagingDelay=1m');
+    // The engines do not stage anything: they are not recreated for it.
+    expect(engineSettingsOf(slower.spec)).toBeUndefined();
+  });
+
   it('says what a roll for new settings recreates, in order', () => {
     expect(settingsRollMessage('transportAuthentication=transition', 'the defaults')).toBe(
       'recreating pods for new settings: storage nodes zone by zone (transportAuthentication=transition), then engines, replicas first, then a switchover (the defaults)',

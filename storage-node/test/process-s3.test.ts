@@ -64,6 +64,10 @@ it('rebuilds a dropped segment from S3 alone, byte-identical, on a real process 
         'cluster-a/',
         '--backup-interval-ms',
         '100',
+        // Staged at every tick (backup-cadence.test.ts covers the batching): the gauges below are read
+        // once the backup reached the head, while the appends' heat is still fresh.
+        '--backup-max-delay-ms',
+        '0',
       ],
       env: { NORTHLIGHT_S3_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey },
     });

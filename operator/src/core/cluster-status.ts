@@ -85,10 +85,15 @@ export function transportView(
   return { byMode, authFailures, unauthenticatedConnections };
 }
 
-/** One line for `northlight status`: `transport: required on all 8 members`, or each mode's members. */
+/** One line for `northlight status`: `transport: authentication required on all 8 members`, or each mode's members. */
 export function formatTransportView(view: TransportView): string {
+  return `transport: ${describeTransportView(view)}`;
+}
+
+/** `authentication required on all 8 members`, or each mode's members, and what came through. */
+export function describeTransportView(view: TransportView): string {
   const modes = Object.keys(view.byMode).sort();
-  if (modes.length === 0) return 'transport: not reported';
+  if (modes.length === 0) return 'not reported';
   const members = modes.map((mode) => view.byMode[mode]!.length).reduce((a, b) => a + b, 0);
   const what =
     modes.length === 1
@@ -101,7 +106,7 @@ export function formatTransportView(view: TransportView): string {
     ...(view.authFailures > 0 ? [`${view.authFailures} refused`] : []),
     ...(view.byMode.off !== undefined ? ['off: no internal token, any peer is taken'] : []),
   ];
-  return `transport: authentication ${what}${notes.length === 0 ? '' : ` (${notes.join('; ')})`}`;
+  return `authentication ${what}${notes.length === 0 ? '' : ` (${notes.join('; ')})`}`;
 }
 
 /** A segment's backup as its storage node reports it (`GET /v1/status`, `segments[].backup`). */

@@ -22,9 +22,12 @@ import { formatSizeBytes } from '../core/cluster-spec.js';
 import {
   buildClusterStatus,
   type ClusterObservation,
+  describeTransportView,
   type NodeDiskReport,
   onDiskBytesOf,
   type StorageObservation,
+  type TransportAuthReport,
+  transportView,
 } from '../core/cluster-status.js';
 import {
   repairPolicyOf,
@@ -176,6 +179,8 @@ export class ClusterControl {
   #segmentsOf: ReadonlyMap<string, readonly StorageSegmentView[]> = new Map();
   /** Each node's files on disk, from the same status report. */
   #diskOf: ReadonlyMap<string, number> = new Map();
+  /** Each node's transport authentication, from the same status report. */
+  #transportOf: ReadonlyMap<string, TransportAuthReport> = new Map();
   #volumeLayout: { pagesPerPg: number; pgs: VolumeJsonPg[] } | undefined;
   #storageReady: string[] = [];
   #storageNotReady: string[] = [];
@@ -290,6 +295,7 @@ export class ClusterControl {
           // The storage node's GET /v1/status: the fields StorageObservation reads are all there.
           segments: this.#segmentsOf.get(node.nodeId) as StorageObservation['segments'],
           onDiskBytes: this.#diskOf.get(node.nodeId),
+          transport: this.#transportOf.get(node.nodeId),
         };
       }),
       engines: context.topology.engines.map((engine) => {
@@ -627,17 +633,17 @@ export class ClusterControl {
     });
     const segmentsOf = new Map<string, readonly StorageSegmentView[]>();
     const diskOf = new Map<string, number>();
+    const transportOf = new Map<string, TransportAuthReport>();
     await Promise.all(
       context.topology.storage
         .filter((node) => this.#storageReady.includes(node.nodeId))
         .map(async (node) => {
           const url = this.#adminUrl(node.nodeId);
-          const reported = await getJson<{ segments: StorageSegmentView[] } & NodeDiskReport>(
-            `${url}/v1/status`,
-            OBSERVE_TIMEOUT_MS,
-            this.#internalHeaders(),
-          );
+          const reported = await getJson<
+            { segments: StorageSegmentView[]; transport?: TransportAuthReport } & NodeDiskReport
+          >(`${url}/v1/status`, OBSERVE_TIMEOUT_MS, this.#internalHeaders());
           if (reported !== undefined) segmentsOf.set(node.nodeId, reported.segments);
+          if (reported?.transport !== undefined) transportOf.set(node.nodeId, reported.transport);
           const onDisk = onDiskBytesOf(reported);
           if (onDisk !== undefined) diskOf.set(node.nodeId, onDisk);
         }),
@@ -656,6 +662,7 @@ export class ClusterControl {
     );
     this.#segmentsOf = segmentsOf;
     this.#diskOf = diskOf;
+    this.#transportOf = transportOf;
     this.#volumeLayout = volume;
     await this.#writeVolumeStatus(volume, status.driver, nodes);
     await this.#upgradeRound(volume, nodes, segmentsOf);
@@ -903,6 +910,18 @@ export class ClusterControl {
         readWrite: `${readWriteServiceName(context.name)}.${context.namespace}.svc:${PORTS.enginePg}`,
         readOnly: `${readOnlyServiceName(context.name)}.${context.namespace}.svc:${PORTS.enginePg}`,
       },
+      transport: describeTransportView(
+        transportView([
+          ...context.topology.storage.map((node) => ({
+            name: node.nodeId,
+            transport: this.#transportOf.get(node.nodeId),
+          })),
+          ...context.topology.engines.map((engine) => ({
+            name: engine.name,
+            transport: this.#engineStatus.get(engine.name)?.transport as TransportAuthReport | undefined,
+          })),
+        ]),
+      ),
       ...(this.#lastRequest === undefined ? {} : { lastRequest: this.#lastRequest }),
     };
   }

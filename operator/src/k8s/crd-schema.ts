@@ -467,6 +467,8 @@ export interface DatabaseClusterStatus {
   membershipEpochMax?: number;
   volumeSizeBytes?: number;
   endpoints?: { readWrite?: string; readOnly?: string };
+  /** How the members' transport authenticates peers, as they report it (`describeTransportView`). */
+  transport?: string;
   /** The last `kubectl northlight` request taken (as the last-request annotation). */
   lastRequest?: string;
 }
@@ -538,6 +540,9 @@ const databaseClusterStatusSchema = object('Observed state, written by the opera
     readWrite: text('The -rw Service: the writer.'),
     readOnly: text('The -ro Service: the replicas.'),
   }),
+  transport: text(
+    "How the members' transport authenticates peers, as they report it: required on all members, or which run transition and what came through without a proof of the internal token.",
+  ),
   lastRequest: text('The last kubectl northlight request taken.'),
 });
 

@@ -44,6 +44,7 @@ export interface ClusterObject {
     readonly conditions?: readonly Condition[];
     readonly endpoints?: { readonly readWrite?: string; readonly readOnly?: string };
     readonly lastRequest?: string;
+    readonly transport?: string;
   };
 }
 
@@ -189,6 +190,7 @@ export function formatClusterDetail(
       lines.push(`  ${key}: ${describeValue(key, value)}`);
     }
   }
+  if (status.transport !== undefined) lines.push('', `Transport: ${status.transport}`);
   const lastRequest = status.lastRequest;
   if (lastRequest !== undefined) lines.push('', `Last request: ${lastRequest}`);
   return lines.join('\n');

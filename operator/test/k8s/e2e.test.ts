@@ -104,6 +104,7 @@ const statusOf = () =>
     | {
         writer?: string;
         phase?: string;
+        transport?: string;
         conditions?: { type: string; status: string; reason: string; message: string }[];
       }
     | undefined;
@@ -494,6 +495,13 @@ describe('the operator end to end', () => {
     );
     expect(statusOf()?.writer).toBe('engine-2');
     expect(transportModes()).toEqual(new Set(['transition']));
+    // The members say so themselves, and none took a peer without the token (they all hold it).
+    await until('the members report transition', () =>
+      statusOf()?.transport ===
+      'authentication transition on all 11 members (0 connections taken without a proof of the token)'
+        ? true
+        : undefined,
+    );
     // Once every pod runs the new build, a Warning says the transition is still open and how to close it.
     await until('the transition reminder', () =>
       server
@@ -573,8 +581,11 @@ describe('the operator end to end', () => {
         ? true
         : undefined,
     );
+    await until('the members report required', () =>
+      statusOf()?.transport === 'authentication required on all 11 members' ? true : undefined,
+    );
     progress(
-      `TLS: engines recreated with ${NAME}-tls; writer ${statusOf()?.writer}; psql sslmode=require works`,
+      `TLS: engines recreated with ${NAME}-tls; writer ${statusOf()?.writer}; psql sslmode=require works; transport ${statusOf()?.transport}`,
     );
 
     // 8. Deleting the cluster removes everything it owns, and every process.

@@ -36,6 +36,8 @@ const cluster: ClusterObject = {
     writer: 'engine-1',
     readyInstances: 3,
     endpoints: { readWrite: 'demo-rw.prod.svc:5432', readOnly: 'demo-ro.prod.svc:5432' },
+    transport:
+      'authentication transition on all 10 members (0 connections taken without a proof of the token)',
     conditions: [
       {
         type: 'Repairing',
@@ -121,6 +123,9 @@ describe('kubectl northlight formatting', () => {
     expect(text.indexOf('engine-1  ')).toBeLessThan(text.indexOf('storage-b-1'));
     expect(text).toContain('volumeSizeBytes: 3.0 GiB');
     expect(text).toContain('epochs: {"volume":4}');
+    expect(text).toContain(
+      '\nTransport: authentication transition on all 10 members (0 connections taken without a proof of the token)',
+    );
   });
 
   it('prints what there is for a cluster the operator has not reconciled', () => {

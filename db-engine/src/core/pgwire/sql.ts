@@ -41,6 +41,17 @@ import {
   withSeriesSubqueries,
   withUpsertSourceWhere,
 } from './statement-rewrites.js';
+import {
+  addDays,
+  addInterval,
+  parseInterval,
+  TEMPORAL_DECLARED,
+  TEMPORAL_SHOWN,
+  TemporalInputError,
+  type TemporalKind,
+  temporalCastExpression,
+  temporalLiteral,
+} from './temporal.js';
 import { decodeByteaText, PgValueError } from './types.js';
 
 /** A statement the protocol cannot accept: ErrorResponse with this SQLSTATE. */
@@ -621,7 +632,7 @@ export interface Translation {
  * names a cast's result column, as PostgreSQL does, and types a cast parameter).
  */
 interface CastTarget {
-  readonly kind: 'integer' | 'real' | 'text' | 'blob' | 'boolean';
+  readonly kind: 'integer' | 'real' | 'text' | 'blob' | 'boolean' | 'temporal' | 'interval';
   readonly pgName: string;
 }
 
@@ -657,8 +668,22 @@ const castTargets: Readonly<Record<string, CastTarget>> = {
   NAME: { kind: 'text', pgName: 'name' },
   CITEXT: { kind: 'text', pgName: 'citext' },
   BYTEA: { kind: 'blob', pgName: 'bytea' },
+  BLOB: { kind: 'blob', pgName: 'bytea' },
   BOOL: { kind: 'boolean', pgName: 'bool' },
   BOOLEAN: { kind: 'boolean', pgName: 'bool' },
+  // Text as PostgreSQL writes these types: a literal is checked (22P02), an expression's JSON checked
+  // by SQLite's json() (jsonb) or kept as written (json), a uuid lower-cased.
+  JSON: { kind: 'text', pgName: 'json' },
+  JSONB: { kind: 'text', pgName: 'jsonb' },
+  UUID: { kind: 'text', pgName: 'uuid' },
+  // Dates and times as text SQLite's date functions read (temporal.ts); `timestamp with time zone`
+  // and `time with time zone` are told apart in readCastType.
+  DATE: { kind: 'temporal', pgName: 'date' },
+  TIMESTAMP: { kind: 'temporal', pgName: 'timestamp' },
+  TIMESTAMPTZ: { kind: 'temporal', pgName: 'timestamptz' },
+  TIME: { kind: 'temporal', pgName: 'time' },
+  // Only as the right operand of `+` or `-` after a date or timestamp (translateTokens).
+  INTERVAL: { kind: 'interval', pgName: 'interval' },
 };
 
 /** Words that may follow a cast's first type word (`double precision`, `character varying`). */
@@ -719,12 +744,15 @@ function readCastType(
     }
     break;
   }
-  const target = first.kind === 'identifier' && !isArray ? castTargets[word(first)] : undefined;
+  let target = first.kind === 'identifier' && !isArray ? castTargets[word(first)] : undefined;
+  const withZone = /\bWITH\s+TIME\s+ZONE$/i.test(shown);
+  if (withZone && target?.pgName === 'timestamp') target = castTargets.TIMESTAMPTZ;
+  else if (withZone || word(first) === 'TIMETZ') target = undefined;
   if (target === undefined) {
     throw new PgSqlError(
       '0A000',
       `cast to type ${shown} is not supported by northlight`,
-      'SQLite stores only integers, reals, text and blobs: cast to one of those (int8, float8, text, bytea) or bool.',
+      'SQLite stores only integers, reals, text and blobs: cast to one of those (int8, float8, text, bytea), or to bool, json, jsonb, uuid, date, timestamp, timestamptz or time, which northlight keeps as integers or text.',
     );
   }
   return { end, target, modifier };
@@ -749,6 +777,11 @@ interface Primary {
    * parenthesized expression: a cast there that is not folded to a literal is parenthesized.
    */
   readonly afterDefault: boolean;
+  /**
+   * The date or time type the primary is known to have (a cast to it, a typed literal, a clock
+   * function, `current_date`, a sum with an interval): `+` and `-` after it are date arithmetic.
+   */
+  readonly temporal?: TemporalKind;
 }
 
 const booleanTrue = ['t', 'true', 'y', 'yes', 'on', '1'];
@@ -824,13 +857,21 @@ function castExpression(
       return `CAST(${operand} AS REAL)`;
     case 'text':
       // varchar(n) truncates to n characters on an explicit cast, as PostgreSQL does.
-      return target.pgName === 'varchar' && modifier !== null
-        ? `substr(CAST(${operand} AS TEXT), 1, ${modifier})`
-        : `CAST(${operand} AS TEXT)`;
+      if (target.pgName === 'varchar' && modifier !== null) {
+        return `substr(CAST(${operand} AS TEXT), 1, ${modifier})`;
+      }
+      // SQLite's json() raises "malformed JSON" as PostgreSQL's jsonb input does, and writes it compact.
+      if (target.pgName === 'jsonb') return `json(${operand})`;
+      if (target.pgName === 'uuid') return `lower(CAST(${operand} AS TEXT))`;
+      return `CAST(${operand} AS TEXT)`;
     case 'blob':
       return blobCast(operand, single);
     case 'boolean':
       return booleanCast(operand, single);
+    case 'temporal':
+      return temporalCastExpression(operand, target.pgName as TemporalKind);
+    case 'interval':
+      throw intervalRefusal();
     default:
       return unreachableTarget(target.kind);
   }
@@ -1006,6 +1047,9 @@ function foldLiteralCast(single: Token, target: CastTarget, modifier: number | n
     case 'real':
       return isString ? realFromText(single.value ?? '', target) : realFromNumber(text, target);
     case 'text': {
+      if (target.pgName === 'json' || target.pgName === 'jsonb' || target.pgName === 'uuid') {
+        return isString ? checkedTextLiteral(single.value ?? '', target.pgName) : null;
+      }
       // A number's text is PostgreSQL's only in its plain form (not `007`, `.5` or `1e3`).
       if (!isString && !/^(0|[1-9]\d*)(\.\d+)?$/.test(text)) return null;
       const value = isString ? (single.value ?? '') : text;
@@ -1029,9 +1073,69 @@ function foldLiteralCast(single: Token, target: CastTarget, modifier: number | n
     }
     case 'blob':
       return isString ? { text: blobCast('', single), single: null } : null;
+    case 'temporal': {
+      if (!isString) {
+        throw new PgSqlError(
+          '42846',
+          `cannot cast type ${single.text.includes('.') ? 'numeric' : 'integer'} to ${TEMPORAL_SHOWN[target.pgName as TemporalKind]}`,
+        );
+      }
+      const literal = checkedTemporal(() =>
+        temporalLiteral(single.value ?? '', target.pgName as TemporalKind),
+      );
+      return literal.value === null
+        ? { text: literal.sql, single: null }
+        : { text: literal.sql, single: { kind: 'string', text: literal.sql, value: literal.value } };
+    }
+    case 'interval':
+      return null;
     default:
       return unreachableTarget(target.kind);
   }
+}
+
+/** A temporal.ts error as the wire protocol's. */
+function checkedTemporal<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof TemporalInputError) throw new PgSqlError(error.sqlstate, error.message, error.hint);
+    throw error;
+  }
+}
+
+const uuidInput = /^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i;
+
+/** A json, jsonb or uuid literal checked as PostgreSQL's input function checks it (22P02). */
+function checkedTextLiteral(input: string, pgName: 'json' | 'jsonb' | 'uuid'): FoldedCast {
+  let value = input;
+  if (pgName === 'uuid') {
+    const match = uuidInput.exec(input.trim());
+    if (match === null) throw new PgSqlError('22P02', `invalid input syntax for type uuid: "${input}"`);
+    value = match.slice(1, 6).join('-').toLowerCase();
+  } else {
+    try {
+      // Kept as written (re-serializing would round numbers past a double's precision).
+      JSON.parse(input);
+    } catch {
+      throw new PgSqlError(
+        '22P02',
+        `invalid input syntax for type ${pgName}`,
+        `The text is not JSON: ${input.slice(0, 80)}`,
+      );
+    }
+  }
+  return { text: sqliteLiteral(value), single: { kind: 'string', text: sqliteLiteral(value), value } };
+}
+
+/** `interval` anywhere but after `date/timestamp ±`: SQLite has no interval values. */
+function intervalRefusal(): PgSqlError {
+  return new PgSqlError(
+    '0A000',
+    'interval values are not supported by northlight: SQLite has no interval type',
+    "Add or subtract an interval literal from a date or timestamp (created_at > now() - interval '7 days'); " +
+      'for the time between two timestamps use (julianday(a) - julianday(b)) * 86400, in seconds.',
+  );
 }
 
 function unreachableTarget(kind: never): never {
@@ -1254,6 +1358,8 @@ interface TranslationState {
     afterDefault: boolean;
   }[];
   readonly cases: { start: number; itemStart: boolean; afterDefault: boolean }[];
+  /** The highest `$n` seen so far. */
+  parameterCount: number;
 }
 
 function startsSelectItem(position: TranslationPosition): boolean {
@@ -1346,6 +1452,15 @@ function primaryEndedBy(state: TranslationState, token: Token, start: number): P
   return null;
 }
 
+/** SQL's clock keywords and the type PostgreSQL gives each (`current_date + 1` is a date). */
+const clockKeywords: Readonly<Record<string, TemporalKind>> = {
+  CURRENT_DATE: 'date',
+  CURRENT_TIMESTAMP: 'timestamptz',
+  LOCALTIMESTAMP: 'timestamp',
+  CURRENT_TIME: 'time',
+  LOCALTIME: 'time',
+};
+
 /** Appends one token's output (`text`), keeping track of the primary that ends it. */
 function emit(state: TranslationState, token: Token, text: string): void {
   if (!isSignificant(token)) {
@@ -1353,8 +1468,10 @@ function emit(state: TranslationState, token: Token, text: string): void {
     return;
   }
   const primary = primaryEndedBy(state, token, state.parts.length);
+  const temporal =
+    token.kind === 'identifier' && state.qualifier === null ? clockKeywords[word(token)] : undefined;
   state.qualifier = token.text === '.' && state.primary?.kind === 'name' ? state.primary : null;
-  state.primary = primary;
+  state.primary = primary !== null && temporal !== undefined ? { ...primary, temporal } : primary;
   state.parts.push(text);
   advancePosition(state.position, token);
 }
@@ -1389,11 +1506,16 @@ function emitCast(state: TranslationState, tokens: readonly Token[], castIndex: 
     nameFromType: !keepName,
     itemStart: operand.itemStart,
     afterDefault: operand.afterDefault,
+    ...(target.kind === 'temporal' ? { temporal: target.pgName as TemporalKind } : {}),
   };
   const converted = folded?.text ?? castExpression(operandText, operand.single, target, modifier);
-  const expression = folded === null && operand.afterDefault ? `(${converted})` : converted;
-  const alias =
-    cast.itemStart && endsSelectItem(tokens, end) ? ` AS ${quotedIdentifier(cast.name as string)}` : '';
+  const expression = folded?.single == null && operand.afterDefault ? `(${converted})` : converted;
+  const whole = cast.itemStart && endsSelectItem(tokens, end);
+  const alias = whole ? ` AS ${quotedIdentifier(cast.name as string)}` : '';
+  // A date, time, json or uuid result column is sent as that type, as PostgreSQL types the cast.
+  const declared = declaredCastType(target);
+  const column = whole ? (cast.name as string) : cast.itemStart ? aliasAfter(tokens, end) : undefined;
+  if (declared !== undefined && column !== undefined) state.resultTypes.set(column, declared);
   state.parts.push(expression + alias);
   state.primary = cast;
   state.qualifier = null;
@@ -1401,11 +1523,375 @@ function emitCast(state: TranslationState, tokens: readonly Token[], castIndex: 
   return end;
 }
 
+/** The declared type a cast's result column is sent as, when SQLite's value alone would not say. */
+function declaredCastType(target: CastTarget): string | undefined {
+  if (target.kind === 'temporal') return TEMPORAL_DECLARED[target.pgName as TemporalKind];
+  if (target.pgName === 'json' || target.pgName === 'jsonb' || target.pgName === 'uuid') {
+    return target.pgName.toUpperCase();
+  }
+  return undefined;
+}
+
+/** The alias (`AS name`, `name`, `"Name"`) that ends a select-list item just after `end`, if one. */
+function aliasAfter(tokens: readonly Token[], end: number): string | undefined {
+  let at = nextSignificant(tokens, end);
+  if (at < 0) return undefined;
+  if (word(tokens[at]) === 'AS') at = nextSignificant(tokens, at + 1);
+  const alias = tokens[at];
+  if (alias === undefined || (alias.kind !== 'identifier' && alias.kind !== 'quoted-identifier'))
+    return undefined;
+  if (alias.kind === 'identifier' && selectListEnd.has(word(alias))) return undefined;
+  if (!endsSelectItem(tokens, at + 1)) return undefined;
+  return alias.kind === 'quoted-identifier'
+    ? alias.text.slice(1, -1).replaceAll('""', '"')
+    : alias.text.toLowerCase();
+}
+
 function endsSelectItem(tokens: readonly Token[], end: number): boolean {
   const after = nextSignificant(tokens, end);
   if (after < 0) return true;
   const next = tokens[after] as Token;
   return next.text === ',' || next.kind === 'semicolon' || selectListEnd.has(word(next));
+}
+
+// ---- dates and times (temporal.ts) ----
+
+/** Types a typed literal may name (`DATE '2024-01-02'`, `INTERVAL '1 day'`, `UUID '…'`). */
+const typedLiteralTypes = new Set([
+  'DATE',
+  'TIMESTAMP',
+  'TIMESTAMPTZ',
+  'TIME',
+  'INTERVAL',
+  'JSON',
+  'JSONB',
+  'UUID',
+]);
+
+const castToken: Token = { kind: 'cast', text: '::' };
+
+/**
+ * `TYPE 'text'` → `'text'::TYPE` for the types above, `TIMESTAMP WITH TIME ZONE '…'` included, so
+ * that the cast checks and folds the literal. A column named like a type is never followed by a
+ * string, and a qualified name (`t.date`) is left alone.
+ */
+export function withTypedLiterals(tokens: readonly Token[]): Token[] {
+  const out: Token[] = [];
+  let previous: Token | undefined;
+  for (let index = 0; index < tokens.length; index++) {
+    const token = tokens[index] as Token;
+    if (token.kind === 'identifier' && typedLiteralTypes.has(word(token)) && previous?.text !== '.') {
+      let typeEnd = index + 1;
+      let at = nextSignificant(tokens, typeEnd);
+      const zone = [
+        at,
+        nextSignificant(tokens, at + 1),
+        nextSignificant(tokens, nextSignificant(tokens, at + 1) + 1),
+      ];
+      if (
+        ['WITH', 'WITHOUT'].includes(word(tokens[zone[0] as number])) &&
+        word(tokens[zone[1] as number]) === 'TIME' &&
+        word(tokens[zone[2] as number]) === 'ZONE'
+      ) {
+        typeEnd = (zone[2] as number) + 1;
+        at = nextSignificant(tokens, typeEnd);
+      }
+      const literal = at < 0 ? undefined : tokens[at];
+      if (literal?.kind === 'string') {
+        out.push(literal, castToken, ...tokens.slice(index, typeEnd));
+        previous = literal;
+        index = at;
+        continue;
+      }
+    }
+    out.push(token);
+    if (isSignificant(token)) previous = token;
+  }
+  return out;
+}
+
+/**
+ * `CAST(x AS type)` → `(x)::type`, so that both spellings translate alike: SQLite's own CAST would
+ * give `CAST('2024-01-02 03:04:05' AS timestamp)` NUMERIC affinity (2024) and truncate
+ * `CAST(3.7 AS int)` to 3 where PostgreSQL rounds to 4. Nested CASTs are rewritten too.
+ */
+export function withCastCalls(tokens: readonly Token[], from = 0, to = tokens.length): Token[] {
+  const out: Token[] = [];
+  for (let index = from; index < to; index++) {
+    const token = tokens[index] as Token;
+    if (token.kind === 'identifier' && word(token) === 'CAST') {
+      const open = nextSignificant(tokens, index + 1);
+      const close = open >= 0 && open < to && tokens[open]?.text === '(' ? closingIndex(tokens, open) : -1;
+      if (close > open && close < to && tokens[close]?.text === ')') {
+        let depth = 0;
+        let as = -1;
+        for (let at = open + 1; at < close && as < 0; at++) {
+          const inner = tokens[at] as Token;
+          if (inner.text === '(') depth += 1;
+          else if (inner.text === ')') depth -= 1;
+          else if (depth === 0 && inner.kind === 'identifier' && word(inner) === 'AS') as = at;
+        }
+        if (as > open) {
+          const inner = withCastCalls(tokens, open + 1, as).filter(
+            (candidate, at, all) => isSignificant(candidate) || all.slice(at).some(isSignificant),
+          );
+          const significant = inner.filter(isSignificant);
+          // One literal or name is cast as is (`CAST('1' AS int)` folds as `'1'::int` does, and
+          // `CAST(x AS int)` is named x, as in PostgreSQL); anything else in parentheses.
+          const operand =
+            significant.length === 1
+              ? significant
+              : [
+                  { kind: 'punctuation', text: '(' } as Token,
+                  ...inner,
+                  { kind: 'punctuation', text: ')' } as Token,
+                ];
+          out.push(...operand, castToken, ...tokens.slice(as + 1, close));
+          index = close;
+          continue;
+        }
+      }
+    }
+    out.push(token);
+  }
+  return out;
+}
+
+/** Operators that bind as tightly as binary `+`/`-` or more: `a - b + interval` is `(a - b) + …`. */
+const tighterOrEqual = new Set(['+', '-', '*', '/', '%', '^']);
+
+/** The last significant output text before `start` (parts hold one token's text each). */
+function partBefore(state: TranslationState, start: number): string {
+  for (let index = start - 1; index >= 0; index--) {
+    const text = (state.parts[index] as string).trim();
+    if (text !== '') return text;
+  }
+  return '';
+}
+
+/**
+ * An interval operand at `at` (`'1 day'::interval`, a typed literal rewritten so), its text and end;
+ * after a timestamp, also an untyped literal (`now() - '1 day'`), which PostgreSQL resolves so.
+ */
+function intervalOperand(
+  tokens: readonly Token[],
+  at: number,
+  left: Primary | null,
+): { value: string; end: number } | null {
+  const literal = tokens[at];
+  if (literal?.kind !== 'string' || literal.value === undefined) return null;
+  const cast = nextSignificant(tokens, at + 1);
+  if ((left?.temporal === 'timestamp' || left?.temporal === 'timestamptz') && tokens[cast]?.kind !== 'cast') {
+    return { value: literal.value, end: at + 1 };
+  }
+  if (cast < 0 || tokens[cast]?.kind !== 'cast') return null;
+  const type = nextSignificant(tokens, cast + 1);
+  if (word(tokens[type]) !== 'INTERVAL') return null;
+  return { value: literal.value ?? '', end: type + 1 };
+}
+
+/**
+ * A date right of `date -`: `current_date`, or a literal, parameter or (qualified) column cast to
+ * date (`'2024-01-01'::date`, `DATE '…'`, `$1::date`, `e.at::date`). Null for anything else.
+ */
+function dateOperand(
+  state: TranslationState,
+  tokens: readonly Token[],
+  at: number,
+): { sql: string; end: number } | null {
+  const first = tokens[at] as Token;
+  if (first.kind === 'identifier' && word(first) === 'CURRENT_DATE') {
+    return { sql: 'CURRENT_DATE', end: at + 1 };
+  }
+  let end = at + 1;
+  if (first.kind === 'identifier' || first.kind === 'quoted-identifier') {
+    while (
+      tokens[end]?.text === '.' &&
+      ['identifier', 'quoted-identifier'].includes(tokens[end + 1]?.kind ?? '')
+    ) {
+      end += 2;
+    }
+  } else if (first.kind !== 'string' && first.kind !== 'parameter') {
+    return null;
+  }
+  const cast = nextSignificant(tokens, end);
+  if (cast < 0 || tokens[cast]?.kind !== 'cast') return null;
+  const { end: castEnd, target } = readCastType(tokens, cast + 1);
+  if (target.kind !== 'temporal' || target.pgName !== 'date') return null;
+  if (first.kind === 'string') {
+    return { sql: checkedTemporal(() => temporalLiteral(first.value ?? '', 'date')).sql, end: castEnd };
+  }
+  if (first.kind === 'parameter') {
+    const number = Number(first.value);
+    if (!Number.isSafeInteger(number) || number < 1 || number > PARAMETER_NUMBER_MAX) {
+      throw new PgSqlError('42P02', `there is no parameter ${first.text}`);
+    }
+    if (!state.castTypes.has(number)) state.castTypes.set(number, 'date');
+    state.parameterCount = Math.max(state.parameterCount, number);
+    return { sql: `date(?${number})`, end: castEnd };
+  }
+  return {
+    sql: `date(${tokens
+      .slice(at, end)
+      .map((token) => token.text)
+      .join('')})`,
+    end: castEnd,
+  };
+}
+
+/** `… + interval`, `date + 3` that an operator after it would regroup: refused, not misread. */
+function refuseRegrouping(what: string): PgSqlError {
+  return new PgSqlError(
+    '0A000',
+    `northlight cannot translate ${what} here without parentheses`,
+    "Parenthesize the date arithmetic, e.g. (created_at + interval '1 day'), or the operand before it.",
+  );
+}
+
+/**
+ * `+` or `-` at `index` with a date or time on the left (`state.primary`): PostgreSQL's date
+ * arithmetic in SQLite's date functions (temporal.ts), or a typed refusal where it has no
+ * translation. Returns the index after the right operand, or null when this is no date arithmetic.
+ *
+ * - `x ± interval 'spec'` (any x: a timestamp column, a parameter, `now()`): a timestamp;
+ * - `date ± n` for an integer literal or parameter n (the left known to be a date: `current_date`,
+ *   a cast to date, a date literal): a date;
+ * - a date or timestamp ± anything else (a column, a timestamp: an interval in PostgreSQL) is
+ *   refused with 0A000 or 42883 rather than left to SQLite, which would add numbers to the year.
+ */
+function emitDateArithmetic(state: TranslationState, tokens: readonly Token[], index: number): number | null {
+  const operator = (tokens[index] as Token).text;
+  const sign = operator === '+' ? 1 : -1;
+  const left = state.primary;
+  const rightAt = nextSignificant(tokens, index + 1);
+  if (rightAt < 0) return null;
+  const interval = intervalOperand(tokens, rightAt, left);
+  if (interval === null && left?.temporal === undefined) return null;
+  if (left === null) throw intervalRefusal();
+  if (tighterOrEqual.has(partBefore(state, left.start))) {
+    throw refuseRegrouping(
+      `${operator} ${interval === null ? 'a number' : 'an interval'} after an arithmetic operator`,
+    );
+  }
+  const wrap = (text: string) => (left.afterDefault ? `(${text})` : text);
+  const operandText = () => state.parts.splice(left.start).join('').trim();
+  const finish = (text: string, temporal: TemporalKind | undefined, end: number): number => {
+    // A whole select-list item is named as PostgreSQL names an operator's result, and typed.
+    const whole = left.itemStart && endsSelectItem(tokens, end);
+    const column = whole ? '?column?' : left.itemStart ? aliasAfter(tokens, end) : undefined;
+    if (column !== undefined && temporal !== undefined)
+      state.resultTypes.set(column, TEMPORAL_DECLARED[temporal]);
+    state.parts.push(wrap(text) + (whole ? ' AS "?column?"' : ''));
+    state.primary = {
+      kind: 'expression',
+      start: left.start,
+      single: null,
+      name: null,
+      nameFromType: false,
+      itemStart: left.itemStart,
+      afterDefault: left.afterDefault,
+      ...(temporal === undefined ? {} : { temporal }),
+    };
+    state.qualifier = null;
+    state.position.previous = { kind: 'punctuation', text: ')' };
+    return end;
+  };
+  if (interval !== null) {
+    const after = nextSignificant(tokens, interval.end);
+    if (
+      after >= 0 &&
+      ((tighterOrEqual.has((tokens[after] as Token).text) &&
+        !['+', '-'].includes((tokens[after] as Token).text)) ||
+        tokens[after]?.kind === 'cast')
+    ) {
+      throw refuseRegrouping(`an interval followed by ${(tokens[after] as Token).text}`);
+    }
+    const value = checkedTemporal(() => parseInterval(interval.value));
+    const temporal = left.temporal === 'timestamptz' ? 'timestamptz' : 'timestamp';
+    if (left.temporal === 'time') {
+      throw new PgSqlError(
+        '0A000',
+        'time ± interval is not supported by northlight',
+        "Add the interval to a timestamp instead: (current_date + time '10:00' is not supported either).",
+      );
+    }
+    return finish(addInterval(operandText(), value, sign), temporal, interval.end);
+  }
+  const shown = TEMPORAL_SHOWN[left.temporal as TemporalKind];
+  if (left.temporal === 'date' && sign === -1) {
+    // date - date: the days between them, an integer.
+    const other = dateOperand(state, tokens, rightAt);
+    if (other !== null) {
+      const after = nextSignificant(tokens, other.end);
+      if (after >= 0 && ['*', '/', '%', '^'].includes((tokens[after] as Token).text)) {
+        throw refuseRegrouping(`a date - a date followed by ${(tokens[after] as Token).text}`);
+      }
+      return finish(
+        `CAST(round(julianday(${operandText()}) - julianday(${other.sql})) AS INTEGER)`,
+        undefined,
+        other.end,
+      );
+    }
+  }
+  const right = tokens[rightAt] as Token;
+  let end = rightAt + 1;
+  let amount: string | null = null;
+  if (right.kind === 'number') {
+    if (!integerText.test(right.text)) {
+      throw new PgSqlError(
+        '42883',
+        `operator does not exist: ${shown} ${operator} numeric`,
+        'Add a whole number of days to a date, or an interval to a timestamp.',
+      );
+    }
+    amount = right.text;
+  } else if (right.kind === 'parameter') {
+    const number = Number(right.value);
+    if (!Number.isSafeInteger(number) || number < 1 || number > PARAMETER_NUMBER_MAX) {
+      throw new PgSqlError('42P02', `there is no parameter ${right.text}`);
+    }
+    amount = `?${number}`;
+    const cast = nextSignificant(tokens, end);
+    if (cast >= 0 && tokens[cast]?.kind === 'cast') {
+      const { end: castEnd, target } = readCastType(tokens, cast + 1);
+      if (target.kind !== 'integer') {
+        throw new PgSqlError(
+          '42883',
+          `operator does not exist: ${shown} ${operator} ${target.pgName}`,
+          'Add a whole number of days to a date, or an interval to a timestamp.',
+        );
+      }
+      if (!state.castTypes.has(number)) state.castTypes.set(number, target.pgName);
+      end = castEnd;
+    } else if (!state.castTypes.has(number)) {
+      state.castTypes.set(number, 'int4');
+    }
+    state.parameterCount = Math.max(state.parameterCount, number);
+  }
+  if (amount === null) {
+    throw new PgSqlError(
+      '0A000',
+      `${shown} ${operator} an expression is not supported by northlight`,
+      left.temporal === 'date'
+        ? "Add an integer literal or parameter (current_date + 7, current_date - $1), or use date(x, '+N days'); for days between dates, julianday(a) - julianday(b)."
+        : "Add an interval literal (now() - interval '1 hour'); for the time between two timestamps, (julianday(a) - julianday(b)) * 86400 in seconds.",
+    );
+  }
+  if (left.temporal !== 'date') {
+    throw new PgSqlError(
+      '42883',
+      `operator does not exist: ${shown} ${operator} integer`,
+      "Add an interval instead: now() + interval '1 day'.",
+    );
+  }
+  const after = nextSignificant(tokens, end);
+  if (
+    after >= 0 &&
+    (['*', '/', '%', '^'].includes((tokens[after] as Token).text) || tokens[after]?.kind === 'cast')
+  ) {
+    throw refuseRegrouping(`a date ${operator} a number followed by ${(tokens[after] as Token).text}`);
+  }
+  return finish(addDays(operandText(), amount, sign), 'date', end);
 }
 
 /**
@@ -1423,7 +1909,11 @@ export function translate(statementTokens: readonly Token[], facts: SessionFacts
   const catalog = catalogQuery(statementTokens, facts);
   if (catalog.kind === 'unsupported') throw new PgSqlError(catalog.sqlstate, catalog.message, catalog.hint);
   if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };
-  const tokens = withPostgresForms(catalog.kind === 'tokens' ? catalog.tokens : statementTokens);
+  // CAST(x AS t) becomes x::t before PostgreSQL's spellings are rewritten, whose own SQLite CASTs
+  // (`position(a IN b)` → `CAST(instr(b, a) AS INTEGER)`) stay SQLite's.
+  const tokens = withPostgresForms(
+    withCastCalls(withTypedLiterals(catalog.kind === 'tokens' ? catalog.tokens : statementTokens)),
+  );
   const rewrite = rewriteStatement(tokens);
   if (rewrite !== null) {
     const [first, ...rest] = rewrite.statements;
@@ -1456,8 +1946,8 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
     windowed: null,
     parentheses: [],
     cases: [],
+    parameterCount: 0,
   };
-  let parameterCount = 0;
   let index = 0;
   let pendingAlias: { readonly at: number; readonly name: string } | null = null;
   while (index < tokens.length) {
@@ -1471,7 +1961,7 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
       if (!Number.isSafeInteger(number) || number < 1 || number > PARAMETER_NUMBER_MAX) {
         throw new PgSqlError('42P02', `there is no parameter ${token.text}`);
       }
-      parameterCount = Math.max(parameterCount, number);
+      state.parameterCount = Math.max(state.parameterCount, number);
       emit(state, token, `?${number}`);
       index += 1;
       continue;
@@ -1479,6 +1969,13 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
     if (token.kind === 'cast') {
       index = emitCast(state, tokens, index);
       continue;
+    }
+    if (token.kind === 'punctuation' && (token.text === '+' || token.text === '-')) {
+      const end = emitDateArithmetic(state, tokens, index);
+      if (end !== null) {
+        index = end;
+        continue;
+      }
     }
     if (token.kind === 'string') {
       emit(state, token, token.text.startsWith("'") ? token.text : sqliteLiteral(token.value ?? ''));
@@ -1525,6 +2022,12 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
           );
         // The name primary a following `::` casts, and names the column after (`now()::text` → now).
         emit(state, { kind: 'identifier', text: name.text.toLowerCase() }, `CURRENT_TIMESTAMP${alias}`);
+        if (state.primary !== null) {
+          state.primary = {
+            ...state.primary,
+            temporal: word(name) === 'LOCALTIMESTAMP' ? 'timestamp' : 'timestamptz',
+          };
+        }
         index = clockEnd;
         continue;
       }
@@ -1558,7 +2061,7 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
   if (pendingAlias !== null) state.parts.push(` AS ${quotedIdentifier(pendingAlias.name)}`);
   return {
     sql: state.parts.join('').trim(),
-    parameterCount,
+    parameterCount: state.parameterCount,
     castTypes: state.castTypes,
     ...(state.resultTypes.size > 0 ? { resultTypes: state.resultTypes } : {}),
   };

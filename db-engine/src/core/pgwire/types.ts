@@ -183,7 +183,7 @@ export function decodeTextParameter(text: string, oid: number): PgParam {
 }
 
 /** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-function daysFromCivil(year: number, month: number, day: number): number {
+export function daysFromCivil(year: number, month: number, day: number): number {
   const y = month <= 2 ? year - 1 : year;
   const era = Math.floor(y / 400);
   const yearOfEra = y - era * 400;
@@ -193,7 +193,7 @@ function daysFromCivil(year: number, month: number, day: number): number {
 }
 
 /** The date of a day since 1970-01-01 (civil_from_days): [year, month, day]. */
-function civilFromDays(days: number): [number, number, number] {
+export function civilFromDays(days: number): [number, number, number] {
   const z = days + 719_468;
   const era = Math.floor(z / 146_097);
   const dayOfEra = z - era * 146_097;
@@ -349,6 +349,8 @@ const DECLARED_TYPE_OIDS: ReadonlyMap<string, number> = new Map([
   ['TIMESTAMP WITHOUT TIME ZONE', Oid.timestamp],
   ['TIMESTAMPTZ', Oid.timestamptz],
   ['TIMESTAMP WITH TIME ZONE', Oid.timestamptz],
+  ['TIME', Oid.time],
+  ['TIME WITHOUT TIME ZONE', Oid.time],
 ]);
 
 /** The PostgreSQL type a declared column type names (`varchar(20)` → varchar), or null if none. */
@@ -382,6 +384,7 @@ const booleanTexts = new Set(['t', 'true', 'y', 'yes', 'on', '1', 'f', 'false', 
 const numericOutput = /^-?\d+(\.\d+)?$/;
 const uuidText = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const dateOutput = /^(\d{4})-(\d{2})-(\d{2})$/;
+const timeOutput = /^(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?$/;
 const timestampOutput = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?$/;
 const timestamptzOutput =
   /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
@@ -470,6 +473,12 @@ export function fitsType(value: Exclude<PgValue, null>, oid: number): boolean {
     case Oid.date: {
       const match = typeof value === 'string' ? dateOutput.exec(value) : null;
       return match !== null && validDate(match[1] as string, match[2] as string, match[3] as string);
+    }
+    case Oid.time: {
+      const match = typeof value === 'string' ? timeOutput.exec(value) : null;
+      if (match === null) return false;
+      const [hour, minute, second] = [Number(match[1]), Number(match[2]), Number(match[3])];
+      return (hour < 24 && minute <= 59 && second <= 59) || value === '24:00:00';
     }
     case Oid.timestamp: {
       const match = typeof value === 'string' ? timestampOutput.exec(value) : null;

@@ -744,7 +744,14 @@ function readCastType(
     }
     break;
   }
-  let target = first.kind === 'identifier' && !isArray ? castTargets[word(first)] : undefined;
+  // A quoted type name (`"text"`, as pg_dump and some ORMs write it) is the type of that name.
+  const typeName =
+    first.kind === 'identifier'
+      ? word(first)
+      : first.kind === 'quoted-identifier'
+        ? first.text.slice(1, -1).replaceAll('""', '"').toUpperCase()
+        : '';
+  let target = !isArray ? castTargets[typeName] : undefined;
   const withZone = /\bWITH\s+TIME\s+ZONE$/i.test(shown);
   if (withZone && target?.pgName === 'timestamp') target = castTargets.TIMESTAMPTZ;
   else if (withZone || word(first) === 'TIMETZ') target = undefined;
@@ -862,7 +869,7 @@ function castExpression(
       }
       // SQLite's json() raises "malformed JSON" as PostgreSQL's jsonb input does, and writes it compact.
       if (target.pgName === 'jsonb') return `json(${operand})`;
-      if (target.pgName === 'uuid') return `lower(CAST(${operand} AS TEXT))`;
+      if (target.pgName === 'uuid') return uuidCast(operand);
       return `CAST(${operand} AS TEXT)`;
     case 'blob':
       return blobCast(operand, single);
@@ -1092,6 +1099,20 @@ function foldLiteralCast(single: Token, target: CastTarget, modifier: number | n
     default:
       return unreachableTarget(target.kind);
   }
+}
+
+/**
+ * A uuid as PostgreSQL writes one, lower-case with hyphens, from any of the forms its input takes
+ * (`{…}`, no hyphens, upper case); other text as it is, lower-cased (SQLite cannot raise 22P02).
+ */
+function uuidCast(operand: string): string {
+  const hex = `replace(replace(replace(lower(CAST(${operand} AS TEXT)), '-', ''), '{', ''), '}', '')`;
+  const part = (from: number, length?: number) =>
+    length === undefined ? `substr(${hex}, ${from})` : `substr(${hex}, ${from}, ${length})`;
+  return (
+    `(CASE WHEN length(${hex}) = 32 THEN ${part(1, 8)} || '-' || ${part(9, 4)} || '-' || ${part(13, 4)}` +
+    ` || '-' || ${part(17, 4)} || '-' || ${part(21)} ELSE lower(CAST(${operand} AS TEXT)) END)`
+  );
 }
 
 /** A temporal.ts error as the wire protocol's. */
@@ -1439,6 +1460,12 @@ function primaryEndedBy(state: TranslationState, token: Token, start: number): P
   if (token.text === ')') {
     const opened = state.parentheses.pop();
     if (opened === undefined) return null;
+    // `(current_date + 7)` is still a date: a primary that fills the parentheses keeps its type.
+    const inner = state.primary;
+    const fills =
+      opened.callee === null &&
+      inner?.temporal !== undefined &&
+      state.parts.slice(opened.start + 1, inner.start).every((part) => part.trim() === '');
     return {
       kind: 'expression',
       start: opened.start,
@@ -1447,6 +1474,7 @@ function primaryEndedBy(state: TranslationState, token: Token, start: number): P
       nameFromType: false,
       itemStart: opened.itemStart,
       afterDefault: opened.afterDefault,
+      ...(fills ? { temporal: inner?.temporal as TemporalKind } : {}),
     };
   }
   return null;
@@ -1508,6 +1536,14 @@ function emitCast(state: TranslationState, tokens: readonly Token[], castIndex: 
     afterDefault: operand.afterDefault,
     ...(target.kind === 'temporal' ? { temporal: target.pgName as TemporalKind } : {}),
   };
+  if (target.kind === 'temporal' && ['+', '-'].includes(partBefore(state, operand.start))) {
+    // `1 + date '…'`, `x - d::date`: the left side's type is unknown here, and SQLite would add numbers.
+    throw new PgSqlError(
+      '0A000',
+      `northlight cannot translate + or - with a ${TEMPORAL_SHOWN[target.pgName as TemporalKind]} on the right`,
+      "Put the date or timestamp first (d::date + 1, current_date - d::date), or use SQLite's date(x, '+N days') and julianday(a) - julianday(b).",
+    );
+  }
   const converted = folded?.text ?? castExpression(operandText, operand.single, target, modifier);
   const expression = folded?.single == null && operand.afterDefault ? `(${converted})` : converted;
   const whole = cast.itemStart && endsSelectItem(tokens, end);
@@ -1636,10 +1672,15 @@ export function withCastCalls(tokens: readonly Token[], from = 0, to = tokens.le
             (candidate, at, all) => isSignificant(candidate) || all.slice(at).some(isSignificant),
           );
           const significant = inner.filter(isSignificant);
-          // One literal or name is cast as is (`CAST('1' AS int)` folds as `'1'::int` does, and
-          // `CAST(x AS int)` is named x, as in PostgreSQL); anything else in parentheses.
+          // One literal or (qualified) name is cast as is (`CAST('1' AS int)` folds as `'1'::int`
+          // does, and `CAST(t.x AS int)` is named x, as in PostgreSQL); anything else in parentheses.
+          const simpleName = significant.every((candidate, at) =>
+            at % 2 === 1
+              ? candidate.text === '.'
+              : candidate.kind === 'identifier' || candidate.kind === 'quoted-identifier',
+          );
           const operand =
-            significant.length === 1
+            significant.length === 1 || (simpleName && significant.length % 2 === 1)
               ? significant
               : [
                   { kind: 'punctuation', text: '(' } as Token,
@@ -1669,24 +1710,49 @@ function partBefore(state: TranslationState, start: number): string {
   return '';
 }
 
+/** The SQL standard's interval fields (`interval '3' day`, `interval '1' month`). */
+const intervalFields = new Set(['YEAR', 'MONTH', 'DAY', 'HOUR', 'MINUTE', 'SECOND']);
+
 /**
- * An interval operand at `at` (`'1 day'::interval`, a typed literal rewritten so), its text and end;
- * after a timestamp, also an untyped literal (`now() - '1 day'`), which PostgreSQL resolves so.
+ * An interval operand at `at` (`'1 day'::interval`, a typed literal rewritten so, with the SQL
+ * standard's field after it: `interval '3' day`), its text and end; after `timestamp +`, also an
+ * untyped literal (`now() + '1 day'`), which PostgreSQL resolves so (after `-` it would be a
+ * timestamp, and the difference an interval).
  */
 function intervalOperand(
   tokens: readonly Token[],
   at: number,
   left: Primary | null,
+  operator: string,
 ): { value: string; end: number } | null {
   const literal = tokens[at];
   if (literal?.kind !== 'string' || literal.value === undefined) return null;
   const cast = nextSignificant(tokens, at + 1);
-  if ((left?.temporal === 'timestamp' || left?.temporal === 'timestamptz') && tokens[cast]?.kind !== 'cast') {
+  if (
+    operator === '+' &&
+    (left?.temporal === 'timestamp' || left?.temporal === 'timestamptz') &&
+    tokens[cast]?.kind !== 'cast'
+  ) {
     return { value: literal.value, end: at + 1 };
   }
   if (cast < 0 || tokens[cast]?.kind !== 'cast') return null;
   const type = nextSignificant(tokens, cast + 1);
   if (word(tokens[type]) !== 'INTERVAL') return null;
+  const field = nextSignificant(tokens, type + 1);
+  if (field >= 0 && intervalFields.has(word(tokens[field]))) {
+    const to = nextSignificant(tokens, field + 1);
+    if (to >= 0 && word(tokens[to]) === 'TO') {
+      throw new PgSqlError(
+        '0A000',
+        `interval … ${word(tokens[field])} TO … is not supported by northlight`,
+        "Write the interval with its units: interval '1 year 2 months'.",
+      );
+    }
+    if (!/^\s*[+-]?\d+(\.\d+)?\s*$/.test(literal.value)) {
+      throw new PgSqlError('22007', `invalid input syntax for type interval: "${literal.value}"`);
+    }
+    return { value: `${literal.value.trim()} ${word(tokens[field]).toLowerCase()}`, end: field + 1 };
+  }
   return { value: literal.value ?? '', end: type + 1 };
 }
 
@@ -1765,7 +1831,7 @@ function emitDateArithmetic(state: TranslationState, tokens: readonly Token[], i
   const left = state.primary;
   const rightAt = nextSignificant(tokens, index + 1);
   if (rightAt < 0) return null;
-  const interval = intervalOperand(tokens, rightAt, left);
+  const interval = intervalOperand(tokens, rightAt, left, operator);
   if (interval === null && left?.temporal === undefined) return null;
   if (left === null) throw intervalRefusal();
   if (tighterOrEqual.has(partBefore(state, left.start))) {
@@ -1776,7 +1842,9 @@ function emitDateArithmetic(state: TranslationState, tokens: readonly Token[], i
   const wrap = (text: string) => (left.afterDefault ? `(${text})` : text);
   const operandText = () => state.parts.splice(left.start).join('').trim();
   const finish = (text: string, temporal: TemporalKind | undefined, end: number): number => {
-    // A whole select-list item is named as PostgreSQL names an operator's result, and typed.
+    // A whole select-list item is named as PostgreSQL names an operator's result, and typed when the
+    // left side's type is known (not a column's: typed timestamp, node-postgres would read a
+    // timestamptz column's UTC text as local time).
     const whole = left.itemStart && endsSelectItem(tokens, end);
     const column = whole ? '?column?' : left.itemStart ? aliasAfter(tokens, end) : undefined;
     if (column !== undefined && temporal !== undefined)
@@ -1807,7 +1875,8 @@ function emitDateArithmetic(state: TranslationState, tokens: readonly Token[], i
       throw refuseRegrouping(`an interval followed by ${(tokens[after] as Token).text}`);
     }
     const value = checkedTemporal(() => parseInterval(interval.value));
-    const temporal = left.temporal === 'timestamptz' ? 'timestamptz' : 'timestamp';
+    const temporal =
+      left.temporal === undefined ? undefined : left.temporal === 'timestamptz' ? 'timestamptz' : 'timestamp';
     if (left.temporal === 'time') {
       throw new PgSqlError(
         '0A000',
@@ -1815,7 +1884,11 @@ function emitDateArithmetic(state: TranslationState, tokens: readonly Token[], i
         "Add the interval to a timestamp instead: (current_date + time '10:00' is not supported either).",
       );
     }
-    return finish(addInterval(operandText(), value, sign), temporal, interval.end);
+    return finish(
+      addInterval(operandText(), value, sign, left.temporal !== undefined),
+      temporal,
+      interval.end,
+    );
   }
   const shown = TEMPORAL_SHOWN[left.temporal as TemporalKind];
   if (left.temporal === 'date' && sign === -1) {

@@ -62,8 +62,42 @@ function trimmedFraction(expression: string): string {
   return `rtrim(rtrim(${expression}, '0'), '.')`;
 }
 
+/**
+ * The operand as text SQLite's date functions read (left out when the operand is known to be in
+ * northlight's own form: a cast, `now()`, date arithmetic): they take an offset only as `±HH:MM`, so one
+ * written `±HH` (as PostgreSQL prints a timestamptz: `2024-01-02 03:04:05+00`) or `±HHMM` after a
+ * time gets its colon. Anything else is left as it is. The operand is evaluated more than once.
+ */
+export function readableInstant(operand: string): string {
+  return (
+    `(CASE WHEN ${operand} GLOB '*[0-9]:[0-9][0-9]*[+-][0-9][0-9]' THEN ${operand} || ':00'` +
+    ` WHEN ${operand} GLOB '*[0-9]:[0-9][0-9]*[+-][0-9][0-9][0-9][0-9]'` +
+    ` THEN substr(${operand}, 1, length(${operand}) - 2) || ':' || substr(${operand}, -2)` +
+    ` ELSE ${operand} END)`
+  );
+}
+
+/** A name, a literal, a parameter or a clock keyword: cheap and safe to repeat in an expression. */
+const simpleOperand =
+  /^(?:[A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)?|"(?:[^"]|"")+"(?:\."(?:[^"]|"")+")?|\?\d+|'(?:[^']|'')*'|\d+(?:\.\d+)?)$/;
+
+/**
+ * `build` over the operand, which it may repeat: a simple operand is repeated as written; any other
+ * is evaluated once, in a scalar subquery (`(SELECT … nl_v … FROM (SELECT operand AS nl_v))`), so
+ * that chained arithmetic (`ts + interval '1 month' + interval '1 month' …`) grows linearly, not
+ * exponentially. (SQLite takes no subquery in DEFAULT: such a chain there is refused by SQLite.)
+ */
+function bound(operand: string, build: (value: string) => string): string {
+  if (simpleOperand.test(operand)) return build(operand);
+  return `(SELECT ${build('nl_v')} FROM (SELECT ${operand} AS nl_v))`;
+}
+
 /** `x::kind` for an operand that is not a literal: a SQLite date function (NULL where PostgreSQL raises). */
-export function temporalCastExpression(operand: string, kind: TemporalKind): string {
+export function temporalCastExpression(operand: string, kind: TemporalKind, known = false): string {
+  return bound(operand, (value) => castOf(known ? value : readableInstant(value), kind));
+}
+
+function castOf(operand: string, kind: TemporalKind): string {
   switch (kind) {
     case 'date':
       return `date(${operand})`;
@@ -359,11 +393,19 @@ class IntervalBuilder {
     this.micros += Math.round((days - whole) * MICROS_PER_DAY);
   }
 
-  value(sign: 1 | -1): IntervalValue {
+  value(sign: 1 | -1, extraMonths = 0): IntervalValue {
     // `+ 0` turns a negative zero into zero.
-    return { months: sign * this.months + 0, days: sign * this.days + 0, micros: sign * this.micros + 0 };
+    return {
+      months: sign * (this.months + extraMonths) + 0,
+      days: sign * this.days + 0,
+      micros: sign * this.micros + 0,
+    };
   }
 }
+
+/** Marks a clock part (`10:30`) as seen: PostgreSQL takes one per interval. */
+const CLOCK: UnitScale = { micros: 0 };
+const BARE_SECONDS: UnitScale = { micros: MICROS_PER_SECOND };
 
 const isoInterval =
   /^p(?:([\d.]+)y)?(?:([\d.]+)m)?(?:([\d.]+)w)?(?:([\d.]+)d)?(?:t(?:([\d.]+)h)?(?:([\d.]+)m)?(?:([\d.]+)s)?)?$/;
@@ -397,8 +439,15 @@ export function parseInterval(input: string): IntervalValue {
     }
     return builder.value(1);
   }
+  // The SQL standard's year-month form, `1-2` (1 year 2 months), on its own.
+  const yearMonth = /^([+-]?)(\d+)-(\d+)$/.exec(rest);
+  if (yearMonth !== null) {
+    const months = Number(yearMonth[2]) * 12 + Number(yearMonth[3]);
+    return builder.value(yearMonth[1] === '-' ? -1 : 1, months);
+  }
   let sign: 1 | -1 = 1;
   let parts = 0;
+  const seen = new Set<UnitScale>();
   while (rest !== '') {
     if (rest === 'ago') {
       if (parts === 0) throw fail();
@@ -407,6 +456,8 @@ export function parseInterval(input: string): IntervalValue {
     }
     const clock = clockPart.exec(rest);
     if (clock !== null) {
+      if (seen.has(CLOCK)) throw fail();
+      seen.add(CLOCK);
       const negative = clock[1] === '-' ? -1 : 1;
       const seconds = Number(clock[2]) * 3_600 + Number(clock[3]) * 60 + Number(clock[4] ?? 0);
       if (Number(clock[3]) > 59 || Number(clock[4] ?? 0) >= 60) throw fail();
@@ -419,9 +470,11 @@ export function parseInterval(input: string): IntervalValue {
     if (match === null) throw fail();
     const value = Number(match[1]);
     const unitName = match[2] as string;
-    // A bare number is seconds, as in PostgreSQL (`'5'::interval` is 5 seconds).
-    const scale = unitName === '' ? { micros: MICROS_PER_SECOND } : UNITS.get(unitName);
-    if (scale === undefined || !Number.isFinite(value)) throw fail();
+    // A bare number is seconds, as in PostgreSQL (`'5'::interval` is 5 seconds), and ends the text.
+    const scale = unitName === '' ? BARE_SECONDS : UNITS.get(unitName);
+    if (scale === undefined || !Number.isFinite(value) || seen.has(scale)) throw fail();
+    if (scale === BARE_SECONDS && rest.slice(match[0].length).trim() !== '') throw fail();
+    seen.add(scale);
     builder.add(value, scale);
     rest = rest.slice(match[0].length).trim();
     parts += 1;
@@ -448,7 +501,11 @@ function secondsText(micros: number): string {
  * timestamp (`YYYY-MM-DD HH:MM:SS[.fff]`, UTC when the operand is): PostgreSQL adds the months first,
  * clamping a day past the end of the month to its last day, then the days, then the time.
  */
-export function addInterval(operand: string, interval: IntervalValue, sign: 1 | -1): string {
+export function addInterval(operand: string, interval: IntervalValue, sign: 1 | -1, known = false): string {
+  return bound(operand, (value) => intervalSum(known ? value : readableInstant(value), interval, sign));
+}
+
+function intervalSum(operand: string, interval: IntervalValue, sign: 1 | -1): string {
   const months = sign * interval.months;
   const days = sign * interval.days;
   const micros = sign * interval.micros;

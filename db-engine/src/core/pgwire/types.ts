@@ -172,6 +172,13 @@ export function decodeTextParameter(text: string, oid: number): PgParam {
       return decodeByteaText(text);
     case Oid.timestamptz:
       return utcTimestamp(timestamptzInput.exec(text)) ?? text;
+    case Oid.timestamp: {
+      // A timestamp without time zone drops an offset, as PostgreSQL's timestamp input does.
+      const match = timestamptzInput.exec(text);
+      if (match === null || !validTimestamp(match)) return text;
+      const digits = (match[7] ?? '').replace(/0+$/, '');
+      return `${match[1]}-${match[2]}-${match[3]} ${match[4]}:${match[5]}:${match[6]}${digits === '.' ? '' : digits}`;
+    }
     case 0:
     case Oid.unknown:
       return utcTimestamp(nodePostgresDate.exec(text)) ?? text;

@@ -117,6 +117,11 @@ function statementBytes(statement: SqlStatement): number {
 
 export interface BeginOptions {
   readonly readOnly: boolean;
+  /**
+   * The session (its PostgreSQL pid) the transaction belongs to: a request that gives up waiting for
+   * the gate names it, and `pg_terminate_backend(pid)` ends it.
+   */
+  readonly session?: number;
   /** Overrides the gate's `idleTimeoutMs` for this transaction. */
   readonly idleTimeoutMs?: number;
   /** Called once if the gate rolls the transaction back on its own (idle timeout). */
@@ -130,8 +135,8 @@ export type GateReply<T> =
   | { readonly ok: false; readonly error: SqlError };
 
 export interface GateStatus {
-  /** The transaction holding the gate: its id and how long it has held it. */
-  readonly holder?: { readonly id: number; readonly heldMs: number };
+  /** The transaction holding the gate: its id, its session's pid if known, and how long it has held it. */
+  readonly holder?: { readonly id: number; readonly session?: number; readonly heldMs: number };
   readonly waiting: number;
   readonly transactionsOpen: number;
   readonly transactionsCommitted: number;
@@ -160,7 +165,7 @@ export class TransactionGate {
   readonly #execute: GatedExecute;
   readonly #options: TransactionGateOptions;
   readonly #queue: Waiter[] = [];
-  #holder: { id: number; since: number } | undefined;
+  #holder: { id: number; since: number; session?: number } | undefined;
   #nextId = 1;
   #open = 0;
   #committed = 0;
@@ -178,7 +183,15 @@ export class TransactionGate {
   status(): GateStatus {
     const holder = this.#holder;
     return {
-      ...(holder === undefined ? {} : { holder: { id: holder.id, heldMs: Date.now() - holder.since } }),
+      ...(holder === undefined
+        ? {}
+        : {
+            holder: {
+              id: holder.id,
+              ...(holder.session === undefined ? {} : { session: holder.session }),
+              heldMs: Date.now() - holder.since,
+            },
+          }),
       waiting: this.#queue.length,
       transactionsOpen: this.#open,
       transactionsCommitted: this.#committed,
@@ -220,6 +233,7 @@ export class TransactionGate {
     const readOnly = options.readOnly || this.#options.readOnly === true;
     return new GateTransaction(this, this.#nextId++, {
       readOnly,
+      session: options.session,
       idleTimeoutMs: options.idleTimeoutMs ?? this.#options.idleTimeoutMs,
       onAbandoned: options.onAbandoned,
       optimisticMaxStatements:
@@ -241,9 +255,10 @@ export class TransactionGate {
     id: number,
     signal?: AbortSignal,
     lockWaitMs = this.#options.lockWaitTimeoutMs,
+    session?: number,
   ): Promise<GateReply<void>> {
     const entered = await this.#enter(true, signal, lockWaitMs);
-    if (entered.ok) this.#holder = { id, since: Date.now() };
+    if (entered.ok) this.#holder = { id, since: Date.now(), ...(session === undefined ? {} : { session }) };
     return entered;
   }
 
@@ -307,6 +322,7 @@ export class TransactionGate {
           ? undefined
           : setTimeout(() => {
               const holder = this.#holder;
+              const session = holder?.session;
               leave({
                 code: 'NORTHLIGHT_LOCK_TIMEOUT',
                 sqlstate: '55P03',
@@ -314,8 +330,13 @@ export class TransactionGate {
                   `waited ${Date.now() - waitedSince} ms for the SQL writer` +
                   (holder === undefined
                     ? ''
-                    : `, held by transaction ${holder.id} for ${Date.now() - holder.since} ms`) +
+                    : `, held by transaction ${holder.id}${session === undefined ? '' : ` of session ${session}`} for ${Date.now() - holder.since} ms`) +
                   ": one transaction at a time writes; keep transactions short, or raise lock_timeout (the engine's --pg-lock-wait-timeout-ms)",
+                ...(session === undefined
+                  ? {}
+                  : {
+                      hint: `SELECT pid, state, application_name, query FROM pg_stat_activity WHERE pid = ${session} shows it once the writer is free; SELECT pg_terminate_backend(${session}) ends that session now (its transaction is rolled back).`,
+                    }),
               });
             }, lockWaitMs);
       timer?.unref();
@@ -344,6 +365,7 @@ export class GateTransaction {
   readonly #gate: TransactionGate;
   readonly #idleTimeoutMs: number;
   readonly #onAbandoned: ((error: SqlError) => void) | undefined;
+  readonly #session: number | undefined;
   /** The kernel has the transaction open (its first statement ran). */
   #inKernel = false;
   /** Why it cannot go on: failed, timed out, or ended. */
@@ -375,6 +397,7 @@ export class GateTransaction {
     id: number,
     options: {
       readOnly: boolean;
+      session: number | undefined;
       idleTimeoutMs: number;
       onAbandoned: ((error: SqlError) => void) | undefined;
       optimisticMaxStatements: number;
@@ -382,6 +405,7 @@ export class GateTransaction {
   ) {
     this.#gate = gate;
     this.id = id;
+    this.#session = options.session;
     this.readOnly = options.readOnly;
     this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#onAbandoned = options.onAbandoned;
@@ -436,7 +460,7 @@ export class GateTransaction {
         return await this.#runOptimistic(statements, typed, options);
       }
       if (!this.#inKernel) {
-        const acquired = await this.#gate.acquire(this.id, options.signal, options.lockWaitMs);
+        const acquired = await this.#gate.acquire(this.id, options.signal, options.lockWaitMs, this.#session);
         if (!acquired.ok) return acquired; // not taken: the transaction stays as it was
       }
       const step = this.#inKernel ? 'continue' : 'open';

@@ -76,6 +76,7 @@ export function createEngineBackend(options: EngineBackendOptions): SqlBackend {
       const onAbandoned = beginOptions.onAbandoned;
       const transaction = gate.begin({
         readOnly: beginOptions.readOnly,
+        ...(beginOptions.session === undefined ? {} : { session: beginOptions.session }),
         ...(beginOptions.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: beginOptions.idleTimeoutMs }),
         ...(beginOptions.optimistic === undefined ? {} : { optimistic: beginOptions.optimistic }),
         ...(onAbandoned === undefined

@@ -13,6 +13,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Clock, Logger } from '@northlight/protocol';
 import { NodeClock } from '@northlight/protocol/io';
+import type { SessionActivity, SessionDirectory } from '../core/pgwire/activity.js';
 import type { SqlBackend } from '../core/pgwire/backend.js';
 import {
   type AuthConfig,
@@ -164,6 +165,10 @@ export class PgServer {
         secretKey,
         limits: this.limits,
         tlsAvailable: this.secureContext !== null,
+        sessions: this.sessions,
+        ...(socket.remoteAddress === undefined
+          ? {}
+          : { client: { address: socket.remoteAddress, port: socket.remotePort ?? 0 } }),
         ...(refused ? { refuseWith: this.refusal() } : {}),
       },
       { ...link.hooks(), ...this.observerHooks(processId) },
@@ -183,6 +188,30 @@ export class PgServer {
       void connection.closed();
     });
   }
+
+  /** What each session sees of the others (`pg_stat_activity`) and how it signals one. */
+  private readonly sessions: SessionDirectory = {
+    list: () =>
+      [...this.clients.values()]
+        .map((client) => client.connection.activity())
+        .filter((activity): activity is SessionActivity => activity !== null)
+        .sort((a, b) => a.pid - b.pid),
+    signal: (pid, action) => {
+      const target = this.clients.get(pid);
+      if (target === undefined || target.connection.isClosed || target.connection.activity() === null)
+        return false;
+      this.options.log?.log(
+        'info',
+        `PostgreSQL session ${action === 'cancel' ? 'cancelled' : 'terminated'} by request`,
+        {
+          processId: pid,
+        },
+      );
+      if (action === 'cancel') target.connection.cancel();
+      else target.connection.terminate();
+      return true;
+    },
+  };
 
   private refusal(): { sqlstate: string; message: string } {
     return {

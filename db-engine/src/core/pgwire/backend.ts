@@ -72,6 +72,8 @@ export type BackendReply<T> =
 
 export interface TransactionOptions {
   readonly readOnly: boolean;
+  /** The session's pid: named when another session gives up waiting for the writer it holds. */
+  readonly session?: number;
   /** Rolled back after this long without a call (default: the backend's configured idle timeout; 0: never). */
   readonly idleTimeoutMs?: number;
   /** Called once if the backend rolls the transaction back on its own (idle timeout, engine stop). */

@@ -28,6 +28,7 @@
  */
 
 import type { Clock, TimerHandle } from '@northlight/protocol';
+import { QUERY_TEXT_MAX, type SessionActivity, type SessionDirectory } from './activity.js';
 import type {
   BackendError,
   BackendReply,
@@ -99,6 +100,7 @@ import {
   PgSqlError,
   type SessionFacts,
   splitStatements,
+  statementText,
   type Token,
   type Translation,
   tokenize,
@@ -192,6 +194,10 @@ export interface ConnectionOptions {
   readonly tlsAvailable: boolean;
   /** Set when the server is full: the startup packet is answered with this FATAL error. */
   readonly refuseWith?: BackendError;
+  /** The server's sessions, for `pg_stat_activity` and `pg_cancel_backend`/`pg_terminate_backend`. */
+  readonly sessions?: SessionDirectory;
+  /** The client's address and port, as `pg_stat_activity` shows them. */
+  readonly client?: { readonly address: string; readonly port: number };
 }
 
 interface PreparedStatement {
@@ -355,11 +361,20 @@ export class PgConnection {
    * began. Null when no transaction is open.
    */
   private settingsScope: SettingsScope | null = null;
+  /** What `pg_stat_activity` shows of this session (activity.ts); wall-clock milliseconds. */
+  private readonly backendStartMs: number;
+  private activityQuery = '';
+  /** A statement is being handled (from its Query or Execute to the next ReadyForQuery). */
+  private activityActive = false;
+  private queryStartMs: number | null = null;
+  private stateChangeMs: number | null = null;
+  private xactStartMs: number | null = null;
 
   constructor(
     private readonly options: ConnectionOptions,
     private readonly hooks: ConnectionHooks,
   ) {
+    this.backendStartMs = options.clock.wallClockMs();
     this.decoder = new FrontendDecoder(options.limits.messageBytesMax);
     this.armIdleTimer(
       options.limits.authenticationTimeoutMs,
@@ -370,6 +385,57 @@ export class PgConnection {
 
   get processId(): number {
     return this.options.processId;
+  }
+
+  /** This session as `pg_stat_activity` shows it; null before it has logged in. */
+  activity(): SessionActivity | null {
+    const facts = this.facts;
+    if (facts === null || this.phase !== 'ready') return null;
+    const active = this.activityActive;
+    const state = active
+      ? 'active'
+      : this.transaction.kind === 'failed'
+        ? 'idle in transaction (aborted)'
+        : this.transactionStatus === 'T'
+          ? 'idle in transaction'
+          : 'idle';
+    return {
+      pid: this.options.processId,
+      user: facts.user,
+      database: facts.database,
+      applicationName: this.settings?.get('application_name') ?? '',
+      clientAddress: this.options.client?.address ?? null,
+      clientPort: this.options.client?.port ?? null,
+      backendStartMs: this.backendStartMs,
+      state,
+      query: this.activityQuery,
+      queryStartMs: this.queryStartMs,
+      stateChangeMs: this.stateChangeMs,
+      xactStartMs: this.xactStartMs ?? (active ? this.queryStartMs : null),
+    };
+  }
+
+  /**
+   * `pg_terminate_backend`: the running statement (if any) is stopped, then the session ends with
+   * FATAL 57P01 and its open transaction is rolled back.
+   */
+  terminate(): void {
+    if (this.phase === 'closed') return;
+    this.inFlight?.abort();
+    const end = () =>
+      this.fatal({ sqlstate: '57P01', message: 'terminating connection due to administrator command' });
+    const pump = this.pumping;
+    if (pump === null) end();
+    else void pump.then(end, end);
+  }
+
+  /** A statement begins (simple Query or Execute): what pg_stat_activity shows as running. */
+  private noteQuery(text: string): void {
+    const now = this.options.clock.wallClockMs();
+    this.activityQuery = text.length > QUERY_TEXT_MAX ? text.slice(0, QUERY_TEXT_MAX) : text;
+    this.activityActive = true;
+    this.queryStartMs = now;
+    this.stateChangeMs = now;
   }
 
   get isClosed(): boolean {
@@ -579,12 +645,14 @@ export class PgConnection {
       return;
     }
     const backend = this.options.backend;
+    const directory = this.options.sessions;
     this.facts = {
       serverVersion: backend.serverVersion,
       database: parameters.get('database') ?? user,
       user,
       processId: this.options.processId,
       inRecovery: backend.role === 'replica',
+      ...(directory === undefined ? {} : { sessions: () => directory.list() }),
     };
     this.settings = new SessionSettings({
       serverVersion: backend.serverVersion,
@@ -661,7 +729,13 @@ export class PgConnection {
   }
 
   private readyForQuery(): void {
-    readyForQuery(this.out, this.transactionStatus);
+    const status = this.transactionStatus;
+    readyForQuery(this.out, status);
+    this.activityActive = false;
+    this.stateChangeMs = this.options.clock.wallClockMs();
+    // A transaction block began with the statement that opened it, and ended with the one that closed it.
+    if (status === 'I') this.xactStartMs = null;
+    else this.xactStartMs ??= this.queryStartMs;
   }
 
   /**
@@ -809,6 +883,7 @@ export class PgConnection {
 
   private async simpleQuery(sql: string): Promise<void> {
     this.currentQuery = sql;
+    this.noteQuery(sql);
     const statements = splitStatements(sql);
     if (statements.length === 0) emptyQueryResponse(this.out);
     let index = 0;
@@ -1010,11 +1085,45 @@ export class PgConnection {
         throw statementError(classified.sqlstate, classified.message, classified.hint);
       case 'copy':
         return this.runCopy(tokens, executionPoint);
+      case 'signal-backend':
+        return this.signalBackend(classified, parameters);
       case 'sql':
         return this.runSql(tokens, classified, parameters, prepared, executionPoint, resultFormats);
       default:
         return this.runSessionCommand(classified);
     }
+  }
+
+  /** `SELECT pg_cancel_backend(pid)` / `pg_terminate_backend(pid)`: one boolean row. */
+  private signalBackend(
+    classified: Extract<Classified, { kind: 'signal-backend' }>,
+    parameters: readonly PgParam[],
+  ): ControlResult {
+    const columns = [classified.resultColumn];
+    // A portal's result is made once, at its Describe or its Execute, and kept: one signal per portal.
+    let pid: number;
+    if ('literal' in classified.pid) pid = classified.pid.literal;
+    else if ('own' in classified.pid) pid = this.options.processId;
+    else {
+      const value = parameters[classified.pid.parameter - 1];
+      if (value === undefined)
+        throw statementError('42P02', `there is no parameter $${classified.pid.parameter}`);
+      pid = Number(value);
+      if (!Number.isSafeInteger(pid))
+        throw statementError('22P02', `invalid input syntax for type integer: "${String(value)}"`);
+    }
+    const directory = this.options.sessions;
+    if (directory === undefined) {
+      throw statementError(
+        '0A000',
+        `${classified.action === 'cancel' ? 'pg_cancel_backend' : 'pg_terminate_backend'} is not available on this endpoint`,
+      );
+    }
+    if (classified.action === 'cancel' && pid === this.options.processId) {
+      throw statementError('57014', 'canceling statement due to user request');
+    }
+    const done = directory.signal(pid, classified.action);
+    return { columns, rows: [[done ? 't' : 'f']], tag: 'SELECT 1' };
   }
 
   private async runSql(
@@ -1025,7 +1134,9 @@ export class PgConnection {
     executionPoint: ExecutionPoint,
     resultFormats: readonly FormatCode[],
   ): Promise<BufferedResult> {
-    const translation = prepared?.translation ?? translate(tokens, this.facts as SessionFacts);
+    // A statement over pg_stat_activity reads the sessions as they are now, at every execution.
+    const cached = prepared?.translation?.volatile === true ? null : prepared?.translation;
+    const translation = cached ?? translate(tokens, this.facts as SessionFacts);
     if (parameters.length < translation.parameterCount) {
       throw statementError('42P02', `there is no parameter $${parameters.length + 1}`);
     }
@@ -1204,6 +1315,7 @@ export class PgConnection {
     const reply = await this.withSignal((signal) =>
       this.options.backend.begin({
         readOnly,
+        session: this.options.processId,
         idleTimeoutMs,
         ...(this.serialAfterConflict ? { optimistic: false } : {}),
         signal,
@@ -1537,15 +1649,19 @@ export class PgConnection {
       if (!reply.ok) throw new StatementError(reply.error);
       shape = reply.value;
     }
+    // `SELECT pg_terminate_backend($1)`: the pid parameter, an int4.
+    const signalPid =
+      classified.kind === 'signal-backend' && 'parameter' in classified.pid ? classified.pid.parameter : 0;
     const count = Math.max(
       declaredTypes.length,
       translation?.parameterCount ?? 0,
       shape?.parameterCount ?? 0,
+      signalPid,
     );
     const parameterTypes: number[] = [];
     for (let index = 0; index < count; index++) {
       const declared = declaredTypes[index] ?? 0;
-      const cast = translation?.castTypes.get(index + 1);
+      const cast = index + 1 === signalPid ? 'int4' : translation?.castTypes.get(index + 1);
       parameterTypes.push(declared !== 0 ? declared : cast === undefined ? 0 : castTypeOid(cast));
     }
     const columnTypes =
@@ -1723,6 +1839,7 @@ export class PgConnection {
     const portal = this.portals.get(name);
     if (portal === undefined) throw statementError('34000', `portal "${name}" does not exist`);
     const statement = portal.statement;
+    this.noteQuery(statementText(statement.tokens));
     if (statement.classified.kind === 'empty') {
       emptyQueryResponse(this.out);
       return;
@@ -2050,6 +2167,7 @@ function formatOf(formats: readonly FormatCode[], index: number): FormatCode {
 /** The result columns of a statement the protocol layer answers itself (SHOW, SELECT set_config…). */
 function controlColumns(classified: Classified): string[] {
   if (classified.kind === 'show') return [classified.resultColumn ?? 'setting'];
+  if (classified.kind === 'signal-backend') return [classified.resultColumn];
   if (classified.kind === 'set' && classified.resultColumn !== undefined) return [classified.resultColumn];
   return [];
 }

@@ -30,6 +30,7 @@
  */
 
 import { POSTGRES_ONLY, postgresOnlyStatement } from '../postgres-only.js';
+import { readsActivity, type SessionActivity, withSessionActivity } from './activity.js';
 import { catalogQuery } from './catalog.js';
 import { withDivisionChecks } from './division-checks.js';
 import { withPostgresForms } from './postgres-forms.js';
@@ -241,11 +242,11 @@ export function tokenize(sql: string): Token[] {
   return tokens;
 }
 
-function isSignificant(token: Token): boolean {
+export function isSignificant(token: Token): boolean {
   return token.kind !== 'space' && token.kind !== 'comment';
 }
 
-function word(token: Token | undefined): string {
+export function word(token: Token | undefined): string {
   return token !== undefined && token.kind === 'identifier' ? token.text.toUpperCase() : '';
 }
 
@@ -330,6 +331,17 @@ export type Classified =
       readonly missingOk?: boolean;
     }
   | { readonly kind: 'reset'; readonly name: string }
+  /**
+   * `SELECT pg_cancel_backend(pid)` / `SELECT pg_terminate_backend(pid[, timeout])` [AS column]:
+   * the protocol layer signals the session (activity.ts) and answers one boolean row.
+   */
+  | {
+      readonly kind: 'signal-backend';
+      readonly action: 'cancel' | 'terminate';
+      /** The pid as a literal, the `$n` parameter that holds it, or `pg_backend_pid()`. */
+      readonly pid: { readonly literal: number } | { readonly parameter: number } | { readonly own: true };
+      readonly resultColumn: string;
+    }
   | { readonly kind: 'discard'; readonly tag: string }
   | { readonly kind: 'deallocate'; readonly name: string | null }
   | {
@@ -438,6 +450,68 @@ function classifySet(tokens: readonly Token[]): Classified {
  * Null for anything else (a call with parameters, or inside a larger query, goes on to SQLite,
  * which has no such function: 42883).
  */
+/**
+ * `SELECT [pg_catalog.]pg_cancel_backend(pid) [[AS] column]`, or pg_terminate_backend with an
+ * optional timeout (ignored: the session ends at once), pid an integer literal or a parameter. Any
+ * other use of them (over `pg_stat_activity`, say) is left to SQLite, which has no such function.
+ */
+function signalFunction(words: readonly Token[]): Classified | null {
+  let at = 1;
+  if (word(words[at]) === 'PG_CATALOG' && words[at + 1]?.text === '.') at += 2;
+  const name = word(words[at]);
+  if ((name !== 'PG_CANCEL_BACKEND' && name !== 'PG_TERMINATE_BACKEND') || words[at + 1]?.text !== '(') {
+    return null;
+  }
+  const call = name.toLowerCase();
+  // Anything else (over pg_stat_activity, say) would reach SQLite, which has no such function.
+  const refused: Classified = {
+    kind: 'unsupported',
+    sqlstate: '0A000',
+    message: `${call} is supported only as SELECT ${call}(pid), the pid a number, a parameter or pg_backend_pid()`,
+    hint: `Find the pid first (SELECT pid, state, query FROM pg_stat_activity), then SELECT ${call}(<pid>).`,
+  };
+  const argument = words[at + 2];
+  let pid: { literal: number } | { parameter: number } | { own: true };
+  let index = at + 3;
+  if (argument?.kind === 'number' && /^\d+$/.test(argument.text)) pid = { literal: Number(argument.text) };
+  else if (argument?.kind === 'parameter') pid = { parameter: Number(argument.value) };
+  else if (
+    word(argument) === 'PG_BACKEND_PID' &&
+    words[at + 3]?.text === '(' &&
+    words[at + 4]?.text === ')'
+  ) {
+    pid = { own: true };
+    index = at + 5;
+  } else return refused;
+  if (name === 'PG_TERMINATE_BACKEND' && words[index]?.text === ',') {
+    // The timeout PostgreSQL waits for the session to end: here it ends before the answer.
+    if (words[index + 1]?.kind !== 'number' && words[index + 1]?.kind !== 'parameter') return refused;
+    index += 2;
+  }
+  if (words[index]?.text !== ')') return refused;
+  let rest = words.slice(index + 1);
+  if (word(rest[0]) === 'AS') rest = rest.slice(1);
+  const alias = rest[0];
+  if (
+    rest.length > 1 ||
+    (alias !== undefined && alias.kind !== 'identifier' && alias.kind !== 'quoted-identifier')
+  ) {
+    return refused;
+  }
+  const resultColumn =
+    alias === undefined
+      ? call
+      : alias.kind === 'quoted-identifier'
+        ? alias.text.slice(1, -1).replaceAll('""', '"')
+        : alias.text.toLowerCase();
+  return {
+    kind: 'signal-backend',
+    action: name === 'PG_CANCEL_BACKEND' ? 'cancel' : 'terminate',
+    pid,
+    resultColumn,
+  };
+}
+
 function settingFunction(words: readonly Token[]): Classified | null {
   let at = 1;
   if (word(words[at]) === 'PG_CATALOG' && words[at + 1]?.text === '.') at += 2;
@@ -527,7 +601,7 @@ export function classify(tokens: readonly Token[]): Classified {
     case 'SHOW':
       return { kind: 'show', name: settingName(words.slice(1)) };
     case 'SELECT': {
-      const setting = settingFunction(words);
+      const setting = settingFunction(words) ?? signalFunction(words);
       if (setting !== null) return setting;
       break;
     }
@@ -604,6 +678,8 @@ export interface SessionFacts {
   readonly processId: number;
   /** A replica: `pg_is_in_recovery()` is true. */
   readonly inRecovery?: boolean;
+  /** The engine's sessions now, for `pg_stat_activity` (activity.ts); none without a server. */
+  readonly sessions?: () => readonly SessionActivity[];
 }
 
 export interface Translation {
@@ -625,6 +701,11 @@ export interface Translation {
   readonly resultTypes?: ReadonlyMap<string, string>;
   /** The statement's tokens with PostgreSQL's spellings normalised (postgres-forms.ts), when translated. */
   readonly normalizedTokens?: readonly Token[];
+  /**
+   * The SQL holds values of the moment it was translated (`pg_stat_activity`): a prepared statement
+   * is translated again at each execution rather than reusing this.
+   */
+  readonly volatile?: boolean;
 }
 
 /**
@@ -1978,7 +2059,16 @@ function isArrayConstructor(tokens: readonly Token[], index: number): boolean {
 }
 
 /** Translates one statement (its tokens, from `splitStatements` or `tokenize`) to SQLite. */
-export function translate(statementTokens: readonly Token[], facts: SessionFacts): Translation {
+export function translate(tokensAsSent: readonly Token[], facts: SessionFacts): Translation {
+  const volatile = readsActivity(tokensAsSent);
+  const statementTokens = volatile
+    ? withSessionActivity(tokensAsSent, facts.sessions?.() ?? [])
+    : tokensAsSent;
+  const translation = translateStatement(statementTokens, facts);
+  return volatile ? { ...translation, volatile } : translation;
+}
+
+function translateStatement(statementTokens: readonly Token[], facts: SessionFacts): Translation {
   const catalog = catalogQuery(statementTokens, facts);
   if (catalog.kind === 'unsupported') throw new PgSqlError(catalog.sqlstate, catalog.message, catalog.hint);
   if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };

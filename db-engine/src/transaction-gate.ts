@@ -335,7 +335,7 @@ export class TransactionGate {
                 ...(session === undefined
                   ? {}
                   : {
-                      hint: `SELECT pid, state, application_name, query FROM pg_stat_activity WHERE pid = ${session} shows it once the writer is free; SELECT pg_terminate_backend(${session}) ends that session now (its transaction is rolled back).`,
+                      hint: `SELECT pg_terminate_backend(${session}) ends that session (its transaction is rolled back); pg_stat_activity shows it once the writer is free.`,
                     }),
               });
             }, lockWaitMs);

@@ -1420,18 +1420,7 @@ function isWholeSelectItem(position: TranslationPosition, tokens: readonly Token
  * column will be named, or undefined when something else follows or this is not a select-list item.
  */
 function itemAlias(position: TranslationPosition, tokens: readonly Token[], end: number): string | undefined {
-  if (!startsSelectItem(position)) return undefined;
-  let at = nextSignificant(tokens, end);
-  if (at < 0) return undefined;
-  if (word(tokens[at]) === 'AS') at = nextSignificant(tokens, at + 1);
-  const alias = tokens[at];
-  if (alias === undefined || (alias.kind !== 'identifier' && alias.kind !== 'quoted-identifier'))
-    return undefined;
-  if (alias.kind === 'identifier' && selectListEnd.has(word(alias))) return undefined;
-  if (!endsSelectItem(tokens, at + 1)) return undefined;
-  return alias.kind === 'quoted-identifier'
-    ? alias.text.slice(1, -1).replaceAll('""', '"')
-    : alias.text.toLowerCase();
+  return startsSelectItem(position) ? aliasAfter(tokens, end) : undefined;
 }
 
 /** Words that are constants, not names: `NULL::int` is named after its type, as a literal is. */

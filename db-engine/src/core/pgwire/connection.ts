@@ -363,7 +363,8 @@ export class PgConnection {
   private settingsScope: SettingsScope | null = null;
   /** What `pg_stat_activity` shows of this session (activity.ts); wall-clock milliseconds. */
   private readonly backendStartMs: number;
-  private activityQuery = '';
+  /** The statement running or last run: its text, or its tokens (joined only when asked for). */
+  private activityQuery: string | readonly Token[] = '';
   /** A statement is being handled (from its Query or Execute to the next ReadyForQuery). */
   private activityActive = false;
   private queryStartMs: number | null = null;
@@ -408,7 +409,7 @@ export class PgConnection {
       clientPort: this.options.client?.port ?? null,
       backendStartMs: this.backendStartMs,
       state,
-      query: this.activityQuery,
+      query: this.activityText(),
       queryStartMs: this.queryStartMs,
       stateChangeMs: this.stateChangeMs,
       xactStartMs: this.xactStartMs ?? (active ? this.queryStartMs : null),
@@ -429,13 +430,22 @@ export class PgConnection {
     else void pump.then(end, end);
   }
 
-  /** A statement begins (simple Query or Execute): what pg_stat_activity shows as running. */
-  private noteQuery(text: string): void {
+  /**
+   * A statement begins (simple Query or Execute): what pg_stat_activity shows as running. Kept as it
+   * came (an Execute's tokens are joined into text only if someone asks): this is every statement's path.
+   */
+  private noteQuery(query: string | readonly Token[]): void {
     const now = this.options.clock.wallClockMs();
-    this.activityQuery = text.length > QUERY_TEXT_MAX ? text.slice(0, QUERY_TEXT_MAX) : text;
+    this.activityQuery = query;
     this.activityActive = true;
     this.queryStartMs = now;
     this.stateChangeMs = now;
+  }
+
+  private activityText(): string {
+    const query = this.activityQuery;
+    const text = typeof query === 'string' ? query : statementText(query);
+    return text.length > QUERY_TEXT_MAX ? text.slice(0, QUERY_TEXT_MAX) : text;
   }
 
   get isClosed(): boolean {
@@ -1839,7 +1849,7 @@ export class PgConnection {
     const portal = this.portals.get(name);
     if (portal === undefined) throw statementError('34000', `portal "${name}" does not exist`);
     const statement = portal.statement;
-    this.noteQuery(statementText(statement.tokens));
+    this.noteQuery(statement.tokens);
     if (statement.classified.kind === 'empty') {
       emptyQueryResponse(this.out);
       return;

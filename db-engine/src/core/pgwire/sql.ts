@@ -1681,7 +1681,10 @@ const castToken: Token = { kind: 'cast', text: '::' };
  * that the cast checks and folds the literal. A column named like a type is never followed by a
  * string, and a qualified name (`t.date`) is left alone.
  */
-export function withTypedLiterals(tokens: readonly Token[]): Token[] {
+export function withTypedLiterals(tokens: readonly Token[]): readonly Token[] {
+  // Most statements have none: no copy for them (this runs on every statement translated).
+  if (!tokens.some((token) => token.kind === 'identifier' && typedLiteralTypes.has(word(token))))
+    return tokens;
   const out: Token[] = [];
   let previous: Token | undefined;
   for (let index = 0; index < tokens.length; index++) {
@@ -1721,7 +1724,14 @@ export function withTypedLiterals(tokens: readonly Token[]): Token[] {
  * give `CAST('2024-01-02 03:04:05' AS timestamp)` NUMERIC affinity (2024) and truncate
  * `CAST(3.7 AS int)` to 3 where PostgreSQL rounds to 4. Nested CASTs are rewritten too.
  */
-export function withCastCalls(tokens: readonly Token[], from = 0, to = tokens.length): Token[] {
+export function withCastCalls(tokens: readonly Token[], from = 0, to = tokens.length): readonly Token[] {
+  if (
+    from === 0 &&
+    to === tokens.length &&
+    !tokens.some((token) => token.kind === 'identifier' && word(token) === 'CAST')
+  ) {
+    return tokens;
+  }
   const out: Token[] = [];
   for (let index = from; index < to; index++) {
     const token = tokens[index] as Token;

@@ -54,7 +54,15 @@ function passes(outcome: SeedOutcome): void {
   expect(outcome.stats.acknowledged).toBeGreaterThan(100);
 }
 
-describe('the control plane in the simulator', () => {
+/**
+ * Each test is pure CPU (seeds in virtual time); `npm test` runs this project beside the cluster
+ * files, which take most of two cores, and then one pinned-seed test can take three times as long as
+ * alone (the three catch-up seeds: about 20 s alone, over 60 s in CI on 2026-11-28). The bound only
+ * catches a hang.
+ */
+const SIMULATED_TEST_TIMEOUT_MS = 240_000;
+
+describe('the control plane in the simulator', { timeout: SIMULATED_TEST_TIMEOUT_MS }, () => {
   it('repair under load: every PG of a dead node re-replicated in its zone, nothing lost', async () => {
     const outcomes: SeedOutcome[] = [];
     for (const seed of PINNED.repair) outcomes.push(await runSeed('repair', seed, AS_PINNED));

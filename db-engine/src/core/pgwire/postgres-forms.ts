@@ -468,6 +468,25 @@ const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Toke
   // Unlike PostgreSQL's, a NULL argument makes the result NULL.
   GREATEST: ({ parts, separators }) => extremum('max', parts, separators),
   LEAST: ({ parts, separators }) => extremum('min', parts, separators),
+  // left(s, n) / right(s, n): the first / last n characters; a negative n leaves out the last / first
+  // -n, as in PostgreSQL. SQLite has neither (LEFT is only its join keyword).
+  LEFT: ({ parts, separators }) =>
+    separators.join() === ',' && hasText(parts[0]) && hasText(parts[1])
+      ? expression(
+          // n as an integer: a parameter arrives as text, which SQLite would compare as text.
+          'substr($0, 1, CASE WHEN CAST($1 AS INTEGER) >= 0 THEN CAST($1 AS INTEGER) ELSE max(length($0) + CAST($1 AS INTEGER), 0) END)',
+          parts[0],
+          parts[1],
+        )
+      : null,
+  RIGHT: ({ parts, separators }) =>
+    separators.join() === ',' && hasText(parts[0]) && hasText(parts[1])
+      ? expression(
+          'substr($0, CASE WHEN CAST($1 AS INTEGER) >= 0 THEN max(length($0) - CAST($1 AS INTEGER) + 1, 1) ELSE 1 - CAST($1 AS INTEGER) END)',
+          parts[0],
+          parts[1],
+        )
+      : null,
   // gen_random_uuid() (PostgreSQL 13+) and uuid-ossp's uuid_generate_v4(): a version 4 UUID as text.
   GEN_RANDOM_UUID: ({ parts }) => (hasText(parts[0]) || parts.length > 1 ? null : expression(`(${UUID_V4})`)),
   UUID_GENERATE_V4: ({ parts }) =>

@@ -687,7 +687,7 @@ export class SqlSession {
         rows: [],
         changes: 0,
         parameterCount: wasm._sqlite3_bind_parameter_count(stmt),
-        readOnly: wasm._sqlite3_stmt_readonly(stmt) !== 0,
+        readOnly: wasm._sqlite3_stmt_readonly(stmt) !== 0 || wasm._sqlite3_stmt_isexplain(stmt) !== 0,
         ...(declaredTypes === undefined ? {} : { declaredTypes }),
       };
     } finally {
@@ -889,7 +889,8 @@ export class SqlSession {
   ): StatementResult {
     const wasm = this.#wasm;
     try {
-      const writes = wasm._sqlite3_stmt_readonly(stmt) === 0;
+      // An EXPLAIN only describes its statement: SQLite calls it a write when the statement is one.
+      const writes = wasm._sqlite3_stmt_readonly(stmt) === 0 && wasm._sqlite3_stmt_isexplain(stmt) === 0;
       if (readOnly && writes) {
         throw this.#refused(
           {

@@ -84,6 +84,8 @@ export interface SqliteWasm {
   _sqlite3_clear_bindings(stmt: number): number;
   _sqlite3_finalize(stmt: number): number;
   _sqlite3_stmt_readonly(stmt: number): number;
+  /** 1 for EXPLAIN, 2 for EXPLAIN QUERY PLAN, 0 otherwise. */
+  _sqlite3_stmt_isexplain(stmt: number): number;
   _sqlite3_sql(stmt: number): number;
   /** The statement's SQL with its bound values written in (unbound ones as NULL); free it with sqlite3_free. */
   _sqlite3_expanded_sql(stmt: number): number;

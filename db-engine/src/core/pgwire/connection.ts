@@ -51,6 +51,7 @@ import {
 import { CopyBatcher, type CopyColumn, copyColumn } from './copy-load.js';
 import { type CopyCommand, type CopyTable, parseCopyStatement, quoteIdentifier } from './copy-statement.js';
 import { constraintFields, syntaxErrorPosition } from './error-fields.js';
+import { analyzedRows, EXPLAIN_COLUMN, explainDeclaredType, explainOutcome } from './explain.js';
 import {
   authenticationOk,
   authenticationSasl,
@@ -925,21 +926,41 @@ export class PgConnection {
     }
     const readOnly =
       this.defaultReadOnly() ||
-      batch.every((tokens) => {
+      batch.every((tokens, position) => {
+        const explain = translations[position]?.explain;
+        if (explain !== undefined) return !explain.options.analyze || looksReadOnly(explain.firstWord);
         const classified = classify(tokens);
         return classified.kind === 'sql' && looksReadOnly(classified.firstWord);
       });
+    // An EXPLAIN is SQLite's plan of its statement and, with ANALYZE, the statement itself: two
+    // statements of the request, answered as one result.
+    const statements = translations.flatMap((translation) =>
+      translation.explain?.options.analyze === true
+        ? [{ sql: translation.sql }, { sql: translation.explain.statement.sql }]
+        : [{ sql: translation.sql }],
+    );
+    const startMs = this.options.clock.nowMs();
     const reply = await this.withSignal((signal) =>
-      this.options.backend.run(
-        translations.map((translation) => ({ sql: translation.sql })),
-        { readOnly, signal, lockWaitMs: this.lockWaitMs() },
-      ),
+      this.options.backend.run(statements, { readOnly, signal, lockWaitMs: this.lockWaitMs() }),
     );
     if (!reply.ok) throw new StatementError(reply.error);
-    for (const [position, outcome] of reply.value.entries()) {
+    const executionMs = this.options.clock.nowMs() - startMs;
+    let next = 0;
+    for (const [position, translation] of translations.entries()) {
+      let outcome = reply.value[next++] as StatementOutcome;
+      const explain = translation.explain;
+      if (explain !== undefined) {
+        const analyzed = explain.options.analyze ? (reply.value[next++] as StatementOutcome) : undefined;
+        outcome = explainOutcome(
+          outcome,
+          explain.options,
+          explain.firstWord,
+          analyzed === undefined ? undefined : { rows: analyzedRows(analyzed), executionMs },
+        );
+      }
       await this.sendResult(
         batch[position] as Token[],
-        this.buffer(outcome, null, [], translations[position]?.resultTypes),
+        this.buffer(outcome, null, [], translation.resultTypes),
         [],
         true,
       );
@@ -1150,6 +1171,8 @@ export class PgConnection {
     if (parameters.length < translation.parameterCount) {
       throw statementError('42P02', `there is no parameter $${parameters.length + 1}`);
     }
+    if (translation.explain !== undefined)
+      return this.runExplain(translation, parameters, prepared, executionPoint, resultFormats);
     const statement =
       parameters.length === 0 ? { sql: translation.sql } : { sql: translation.sql, params: parameters };
     const forcedOid = prepared?.describedAsText === true ? Oid.text : null;
@@ -1172,6 +1195,71 @@ export class PgConnection {
     );
     if (!reply.ok) throw new StatementError(reply.error);
     return this.buffer(reply.value[0] as StatementOutcome, forcedOid, resultFormats, translation.resultTypes);
+  }
+
+  /**
+   * `EXPLAIN [ANALYZE] stmt` (explain.ts): SQLite's plan of the statement, and with ANALYZE the
+   * statement itself, run as any statement is (in the open transaction, or autocommit: both in one
+   * request), then answered as PostgreSQL's one "QUERY PLAN" column.
+   */
+  private async runExplain(
+    translation: Translation,
+    parameters: readonly PgParam[],
+    prepared: PreparedStatement | null,
+    executionPoint: ExecutionPoint,
+    resultFormats: readonly FormatCode[],
+  ): Promise<BufferedResult> {
+    const explain = translation.explain as NonNullable<Translation['explain']>;
+    const withParameters = (sql: string) => (parameters.length === 0 ? { sql } : { sql, params: parameters });
+    const plan = withParameters(translation.sql);
+    const analyzed = explain.options.analyze ? withParameters(explain.statement.sql) : null;
+    const forcedOid = prepared?.describedAsText === true ? Oid.text : null;
+    if (this.transaction.kind === 'idle' && this.isPipelined(executionPoint)) {
+      await this.openTransaction(this.defaultReadOnly(), true);
+    }
+    let planOutcome: StatementOutcome;
+    let analyzedOutcome: StatementOutcome | undefined;
+    let executionMs = 0;
+    if (this.transaction.kind === 'open') {
+      const transaction = this.transaction.transaction;
+      if (analyzed !== null && this.transaction.checkReadOnly === true)
+        await this.refuseWrite(explain.statement.sql, prepared);
+      this.transactionStatements += 1;
+      const planReply = await this.withSignal((signal) => transaction.run(plan, signal, this.lockWaitMs()));
+      if (!planReply.ok) throw new StatementError(planReply.error);
+      planOutcome = planReply.value;
+      if (analyzed !== null) {
+        const startMs = this.options.clock.nowMs();
+        const reply = await this.withSignal((signal) => transaction.run(analyzed, signal, this.lockWaitMs()));
+        if (!reply.ok) throw new StatementError(reply.error);
+        executionMs = this.options.clock.nowMs() - startMs;
+        analyzedOutcome = reply.value;
+      }
+    } else {
+      const readOnly =
+        this.defaultReadOnly() ||
+        analyzed === null ||
+        (prepared?.shape?.readOnly ?? looksReadOnly(explain.firstWord));
+      const startMs = this.options.clock.nowMs();
+      const reply = await this.withSignal((signal) =>
+        this.options.backend.run(analyzed === null ? [plan] : [plan, analyzed], {
+          readOnly,
+          signal,
+          lockWaitMs: this.lockWaitMs(),
+        }),
+      );
+      if (!reply.ok) throw new StatementError(reply.error);
+      executionMs = this.options.clock.nowMs() - startMs;
+      planOutcome = reply.value[0] as StatementOutcome;
+      analyzedOutcome = reply.value[1];
+    }
+    const analysis =
+      analyzedOutcome === undefined ? undefined : { rows: analyzedRows(analyzedOutcome), executionMs };
+    return this.buffer(
+      explainOutcome(planOutcome, explain.options, explain.firstWord, analysis),
+      forcedOid,
+      resultFormats,
+    );
   }
 
   /**
@@ -1655,9 +1743,21 @@ export class PgConnection {
         );
       }
       translation = translate(tokens, this.facts as SessionFacts);
-      const reply = await this.options.backend.describe(translation.describeSql ?? translation.sql);
+      const explain = translation.explain;
+      // EXPLAIN: the statement explained is described (its parameters, whether it writes), and the
+      // result is EXPLAIN's one column.
+      const described = explain?.statement ?? translation;
+      const reply = await this.options.backend.describe(described.describeSql ?? described.sql);
       if (!reply.ok) throw new StatementError(reply.error);
-      shape = reply.value;
+      shape =
+        explain === undefined
+          ? reply.value
+          : {
+              parameterCount: reply.value.parameterCount,
+              columns: [EXPLAIN_COLUMN],
+              declaredTypes: [explainDeclaredType(explain.options.format)],
+              readOnly: !explain.options.analyze || reply.value.readOnly,
+            };
     }
     // `SELECT pg_terminate_backend($1)`: the pid parameter, an int4.
     const signalPid =

@@ -33,6 +33,7 @@ import { POSTGRES_ONLY, postgresOnlyStatement } from '../postgres-only.js';
 import { readsActivity, type SessionActivity, withSessionActivity } from './activity.js';
 import { catalogQuery } from './catalog.js';
 import { withDivisionChecks } from './division-checks.js';
+import { type ExplainOptions, parseExplain } from './explain.js';
 import { withPostgresForms } from './postgres-forms.js';
 import {
   closingIndex,
@@ -706,6 +707,16 @@ export interface Translation {
    * is translated again at each execution rather than reusing this.
    */
   readonly volatile?: boolean;
+  /**
+   * `EXPLAIN …` (explain.ts): `sql` is SQLite's EXPLAIN QUERY PLAN of `statement`, the translation of
+   * the statement explained, which ANALYZE also runs.
+   */
+  readonly explain?: {
+    readonly options: ExplainOptions;
+    readonly statement: Translation;
+    /** The explained statement's first word, for its read-only guess (`looksReadOnly`). */
+    readonly firstWord: string;
+  };
 }
 
 /**
@@ -2059,6 +2070,22 @@ function isArrayConstructor(tokens: readonly Token[], index: number): boolean {
 
 /** Translates one statement (its tokens, from `splitStatements` or `tokenize`) to SQLite. */
 export function translate(tokensAsSent: readonly Token[], facts: SessionFacts): Translation {
+  const explain = parseExplain(tokensAsSent);
+  if (explain !== null) {
+    const statement = translate(explain.statement, facts);
+    if (statement.describeSql !== undefined)
+      throw new PgSqlError('0A000', 'EXPLAIN of a statement northlight runs as several is not supported');
+    const { resultTypes: _ignored, ...rest } = statement;
+    return {
+      ...rest,
+      sql: `EXPLAIN QUERY PLAN ${statement.sql}`,
+      explain: {
+        options: explain.options,
+        statement,
+        firstWord: word(explain.statement.find(isSignificant)),
+      },
+    };
+  }
   const volatile = readsActivity(tokensAsSent);
   const statementTokens = volatile
     ? withSessionActivity(tokensAsSent, facts.sessions?.() ?? [])
@@ -2318,6 +2345,8 @@ export function commandTag(
       return `SELECT ${outcome.rowCount}`;
     case 'TRUNCATE':
       return 'TRUNCATE TABLE';
+    case 'EXPLAIN':
+      return 'EXPLAIN';
     case 'CREATE':
     case 'DROP':
     case 'ALTER': {

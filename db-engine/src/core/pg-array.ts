@@ -9,6 +9,21 @@
 /** The SQL function that reads a PostgreSQL array literal (`{1,2,"a b",NULL}`) as a JSON array. */
 export const PG_ARRAY_FUNCTION = 'northlight_pg_array';
 
+/** The kernel's SQL function that writes one value as an element of PostgreSQL's array text. */
+export const ARRAY_ELEMENT_FUNCTION = 'northlight_array_element';
+
+/**
+ * One element of PostgreSQL's array text (array_out): NULL unquoted; a string that is empty, is
+ * `NULL` in any case, or holds braces, a comma, a double quote, a backslash or white space in
+ * double quotes, with double quotes and backslashes escaped by a backslash; anything else as it is.
+ */
+export function arrayElementText(value: string | number | null): string {
+  if (value === null) return 'NULL';
+  const text = String(value);
+  if (text !== '' && text.toUpperCase() !== 'NULL' && !/[{}," \\\t\n\r\v\f]/.test(text)) return text;
+  return `"${text.replace(/["\\]/g, '\\$&')}"`;
+}
+
 const NUMBER_ELEMENT = /^-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 /**

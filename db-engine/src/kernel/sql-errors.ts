@@ -9,6 +9,7 @@
  */
 
 import { postgresOnlyOfSqliteMessage } from '../core/postgres-only.js';
+import { POSTGRES_FUNCTION_SQLSTATES } from './postgres-functions.js';
 
 /** The error half of a reply. */
 export interface SqlError {
@@ -329,6 +330,8 @@ function sqlstateOf(resultCode: number, message: string): string {
 const MESSAGE_SQLSTATES: readonly (readonly [RegExp, string])[] = [
   [/syntax error|incomplete input|unrecognized token/, SQLSTATE.syntaxError],
   [/^malformed array literal/, '22P02'],
+  // PostgreSQL's functions (postgres-functions.ts), with PostgreSQL's messages.
+  ...POSTGRES_FUNCTION_SQLSTATES,
   // northlight_nonzero (division-checks.ts): PostgreSQL's division_by_zero.
   [/^division by zero$/, '22012'],
   // Objects that do not exist.

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import ModuleFactory from '@journeyapps/wa-sqlite/dist/wa-sqlite.mjs';
 import { PG_ARRAY_FUNCTION, pgArrayToJson } from '../core/pg-array.js';
 import { DIVISION_BY_ZERO, NONZERO_FUNCTION } from '../core/pgwire/division-checks.js';
+import { POSTGRES_FUNCTIONS, PostgresFunctionError, type SqlScalar } from './postgres-functions.js';
 
 /** The exports of the synchronous build that the kernel uses. */
 export interface SqliteWasm {
@@ -51,6 +52,8 @@ export interface SqliteWasm {
   _sqlite3_value_text(value: number): number;
   _sqlite3_value_bytes(value: number): number;
   _sqlite3_result_null(context: number): void;
+  _sqlite3_result_int(context: number, value: number): void;
+  _sqlite3_result_double(context: number, value: number): void;
   _sqlite3_result_text(context: number, pointer: number, bytes: number, destructor: number): void;
   _sqlite3_result_error_nomem(context: number): void;
   _sqlite3_result_error(context: number, message: number, bytes: number): void;
@@ -212,6 +215,7 @@ export function registerUnicodeCase(wasm: SqliteWasm, db: number): void {
     null,
   );
   if (nonzero !== 0) throw new Error(`registering ${NONZERO_FUNCTION}() failed: ${nonzero}`);
+  registerPostgresFunctions(wasm, db);
   register('lower', (text) => text.toLowerCase());
   register('upper', (text) => text.toUpperCase());
   // `x = ANY($1)` with an array parameter (postgres-forms.ts): the array literal as JSON, for json_each.
@@ -220,4 +224,83 @@ export function registerUnicodeCase(wasm: SqliteWasm, db: number): void {
     if (json instanceof Error) throw json;
     return json;
   });
+}
+
+/** SQLite's fundamental types, as `sqlite3_value_type` gives them. */
+const SQLITE_TEXT_TYPE = 3;
+const SQLITE_BLOB_TYPE = 4;
+const INT32_MAX = 2_147_483_647;
+
+/**
+ * PostgreSQL's functions SQLite lacks (postgres-functions.ts: md5, split_part, lpad, to_char…), each
+ * arity registered as a scalar function. Arguments arrive as text, numbers or NULL; a thrown
+ * `PostgresFunctionError` becomes the statement's error, with PostgreSQL's message.
+ */
+function registerPostgresFunctions(wasm: SqliteWasm, db: number): void {
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  const fail = (context: number, message: string) => {
+    const bytes = encoder.encode(message);
+    const pointer = wasm._sqlite3_malloc(bytes.length + 1);
+    if (pointer === 0) return wasm._sqlite3_result_error_nomem(context);
+    wasm.HEAPU8.set(bytes, pointer);
+    wasm._sqlite3_result_error(context, pointer, bytes.length);
+    wasm._sqlite3_free(pointer);
+  };
+  for (const definition of POSTGRES_FUNCTIONS) {
+    // One registration per name, taking any count: wa-sqlite keeps one callback per name, so a
+    // second arity registered apart would drop the first's (and its calls fail in the worker).
+    const flags = SQLITE_UTF8 | SQLITE_INNOCUOUS | (definition.deterministic ? SQLITE_DETERMINISTIC : 0);
+    const rc = wasm.create_function(
+      db,
+      definition.name,
+      -1,
+      flags,
+      0,
+      (context, count, argumentsPointer) => {
+        if (!definition.arities.includes(count))
+          return fail(context, `wrong number of arguments to function ${definition.name}()`);
+        const args: SqlScalar[] = [];
+        for (let index = 0; index < count; index++) {
+          const value = wasm.HEAP32[(argumentsPointer >> 2) + index]!;
+          const type = wasm._sqlite3_value_type(value);
+          if (type === SQLITE_NULL_TYPE) args.push(null);
+          else if (type === SQLITE_TEXT_TYPE || type === SQLITE_BLOB_TYPE) {
+            const pointer = wasm._sqlite3_value_text(value);
+            const length = wasm._sqlite3_value_bytes(value);
+            args.push(decoder.decode(wasm.HEAPU8.subarray(pointer, pointer + length)));
+          } else if (type === SQLITE_INTEGER_TYPE) {
+            // Exactly, as its decimal text, when a double would round it.
+            const number = wasm._sqlite3_value_double(value);
+            args.push(
+              Number.isSafeInteger(number) ? number : wasm.UTF8ToString(wasm._sqlite3_value_text(value)),
+            );
+          } else args.push(wasm._sqlite3_value_double(value));
+        }
+        let result: SqlScalar;
+        try {
+          result = definition.call(args);
+        } catch (error) {
+          if (error instanceof PostgresFunctionError) return fail(context, error.message);
+          return fail(context, `${definition.name}: ${(error as Error).message}`);
+        }
+        if (result === null) wasm._sqlite3_result_null(context);
+        else if (typeof result === 'number') {
+          if (Number.isInteger(result) && Math.abs(result) <= INT32_MAX)
+            wasm._sqlite3_result_int(context, result);
+          else wasm._sqlite3_result_double(context, result);
+        } else {
+          const bytes = encoder.encode(result);
+          const out = wasm._sqlite3_malloc(bytes.length + 1);
+          if (out === 0) return wasm._sqlite3_result_error_nomem(context);
+          wasm.HEAPU8.set(bytes, out);
+          wasm._sqlite3_result_text(context, out, bytes.length, SQLITE_TRANSIENT);
+          wasm._sqlite3_free(out);
+        }
+      },
+      null,
+      null,
+    );
+    if (rc !== 0) throw new Error(`registering ${definition.name}() failed: ${rc}`);
+  }
 }

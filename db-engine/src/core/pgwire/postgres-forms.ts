@@ -31,7 +31,7 @@
  * Pure code over the lexer's tokens.
  */
 
-import { PG_ARRAY_FUNCTION } from '../pg-array.js';
+import { ARRAY_ELEMENT_FUNCTION, PG_ARRAY_FUNCTION } from '../pg-array.js';
 import { PgSqlError, type Token, tokenize } from './sql.js';
 import { closingIndex } from './statement-rewrites.js';
 
@@ -152,6 +152,14 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
         continue;
       }
     }
+    if (token.kind === 'punctuation' && (token.text === '~' || token.text === '!')) {
+      const match = regexMatchOperator(out, tokens, index);
+      if (match !== null) {
+        out.push(...match.tokens);
+        index = match.end;
+        continue;
+      }
+    }
     if (token.kind !== 'identifier') {
       out.push(token);
       index += 1;
@@ -232,13 +240,28 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
     const open = nextSignificant(tokens, index + 1);
     if (call !== undefined && tokens[open]?.text === '(' && out.filter(isSignificant).at(-1)?.text !== '.') {
       const close = closingParenthesis(tokens, open);
-      const replaced = call(splitArguments(tokens.slice(open + 1, close)), token.text);
+      // An aggregate's FILTER (WHERE …) goes with it into the replacement, which must place it
+      // right after the SQLite aggregate it calls.
+      let end = close + 1;
+      let filter: Token[] | undefined;
+      const filterAt = nextSignificant(tokens, close + 1);
+      const filterOpen = nextSignificant(tokens, filterAt + 1);
+      if (
+        FILTERED_CALLS.has(upper) &&
+        keyword(tokens[filterAt]) === 'FILTER' &&
+        tokens[filterOpen]?.text === '('
+      ) {
+        end = closingParenthesis(tokens, filterOpen) + 1;
+        filter = withPostgresForms(tokens.slice(filterAt, end));
+      }
+      const argumentsOf = splitArguments(tokens.slice(open + 1, close));
+      const replaced = call(filter === undefined ? argumentsOf : { ...argumentsOf, filter }, token.text);
       if (replaced !== null) {
-        const named = wholeSelectItem(out, tokens, close + 1);
+        const named = wholeSelectItem(out, tokens, end);
         out.push(...replaced);
         // Named as PostgreSQL names the call it was (`SELECT date_trunc(…)` has a column date_trunc).
         if (named) out.push(...tokenize(` AS "${token.text.toLowerCase()}"`));
-        index = close + 1;
+        index = end;
         continue;
       }
     }
@@ -364,7 +387,12 @@ function closingParenthesis(tokens: readonly Token[], open: number): number {
 interface Arguments {
   readonly parts: Token[][];
   readonly separators: string[];
+  /** `FILTER (WHERE …)` after the call, for the calls in FILTERED_CALLS. */
+  readonly filter?: Token[];
 }
+
+/** Aggregates whose replacement takes the FILTER clause that follows them. */
+const FILTERED_CALLS = new Set(['ARRAY_AGG']);
 
 const CALL_KEYWORDS = new Set(['IN', 'FROM', 'FOR']);
 
@@ -386,6 +414,62 @@ function splitArguments(inner: readonly Token[]): Arguments {
 
 function hasText(part: readonly Token[] | undefined): part is Token[] {
   return part !== undefined && part.some(isSignificant);
+}
+
+/** Tokens that end an operand: a binary operator may follow them (else `~` is bitwise NOT). */
+function endsOperand(token: Token | undefined): boolean {
+  if (token === undefined) return false;
+  if (token.kind === 'identifier') return !OPERATOR_KEYWORDS.has(token.text.toUpperCase());
+  return ['string', 'number', 'quoted-identifier', 'parameter'].includes(token.kind) || token.text === ')';
+}
+
+const OPERATOR_KEYWORDS = new Set([
+  'SELECT',
+  'WHERE',
+  'AND',
+  'OR',
+  'NOT',
+  'ON',
+  'WHEN',
+  'THEN',
+  'ELSE',
+  'HAVING',
+  'SET',
+  'RETURNING',
+  'BY',
+  'IS',
+  'IN',
+  'CASE',
+  'DISTINCT',
+  'ALL',
+  'VALUES',
+]);
+
+/**
+ * PostgreSQL's regular-expression match operators: `a ~ p`, `a !~ p`, and `~*` / `!~*` ignoring
+ * case, as SQLite's `REGEXP`, which calls the kernel's `regexp(p, a)` (postgres-functions.ts).
+ * Case is ignored by a `(?i)` the function reads off the pattern: `a REGEXP '(?i)' || p`, since ||
+ * binds tighter than REGEXP. Null when the tokens at `index` are not one of them.
+ */
+function regexMatchOperator(
+  out: readonly Token[],
+  tokens: readonly Token[],
+  index: number,
+): { tokens: Token[]; end: number } | null {
+  if (!endsOperand(out.filter(isSignificant).at(-1))) return null;
+  let at = index;
+  const negated = tokens[at]?.text === '!';
+  if (negated) at += 1;
+  if (tokens[at]?.text !== '~') return null;
+  at += 1;
+  // `~~` is PostgreSQL's LIKE: left as written.
+  if (tokens[at]?.text === '~') return null;
+  const ignoreCase = tokens[at]?.text === '*';
+  if (ignoreCase) at += 1;
+  const operator = `${negated ? 'NOT ' : ''}REGEXP${ignoreCase ? " '(?i)' ||" : ''}`;
+  const before = out.at(-1)?.kind === 'space' ? [] : [SPACE];
+  const after = tokens[at]?.kind === 'space' ? [] : [SPACE];
+  return { tokens: [...before, ...tokenize(operator), ...after], end: at };
 }
 
 /** Tokens of `template`, each `$0`, `$1`… replaced by that argument's tokens (in parentheses). */
@@ -487,6 +571,41 @@ const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Toke
           parts[1],
         )
       : null,
+  // array_agg([DISTINCT] x [ORDER BY …]): PostgreSQL's array text (`{a,"b c",NULL}`) from SQLite's
+  // group_concat of each element as an array writes it (the kernel's northlight_array_element);
+  // NULL over no rows, as PostgreSQL's. The result is typed text, not an array.
+  ARRAY_AGG: ({ parts, separators, filter }) => {
+    const inner: Token[] = parts.flatMap((part, index) =>
+      index === 0 ? part : [...tokenize(separators[index - 1] as string), ...part],
+    );
+    const significant = inner.filter(isSignificant);
+    if (significant.length === 0) return null;
+    const distinct = keyword(significant[0]) === 'DISTINCT';
+    const start = distinct ? inner.indexOf(significant[0] as Token) + 1 : 0;
+    let depth = 0;
+    let orderAt = inner.length;
+    for (let index = start; index < inner.length; index++) {
+      const token = inner[index] as Token;
+      if (token.text === '(') depth += 1;
+      if (token.text === ')') depth -= 1;
+      if (depth === 0 && keyword(token) === 'ORDER') {
+        orderAt = index;
+        break;
+      }
+    }
+    const value = inner.slice(start, orderAt);
+    if (!hasText(value) || (separators.length > 0 && orderAt === inner.length)) return null;
+    return [
+      ...tokenize(`('{' || group_concat(${distinct ? 'DISTINCT ' : ''}${ARRAY_ELEMENT_FUNCTION}(`),
+      ...value,
+      ...tokenize(') '),
+      // DISTINCT sorts, in PostgreSQL: the elements come in the value's order.
+      ...(distinct && orderAt === inner.length ? [...tokenize('ORDER BY '), ...value] : inner.slice(orderAt)),
+      ...tokenize(')'),
+      ...(filter === undefined ? [] : [SPACE, ...filter]),
+      ...tokenize(" || '}')"),
+    ];
+  },
   // gen_random_uuid() (PostgreSQL 13+) and uuid-ossp's uuid_generate_v4(): a version 4 UUID as text.
   GEN_RANDOM_UUID: ({ parts }) => (hasText(parts[0]) || parts.length > 1 ? null : expression(`(${UUID_V4})`)),
   UUID_GENERATE_V4: ({ parts }) =>

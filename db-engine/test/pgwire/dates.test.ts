@@ -296,7 +296,21 @@ describe('translation of date arithmetic and casts', () => {
     expect(sqlite('SELECT date, time FROM e WHERE date = $1')).toBe(
       'SELECT date, time FROM e WHERE date = ?1',
     );
-    expect(sqlite('SELECT a + 1, b - $1, e.date FROM e')).toBe('SELECT a + 1, b - ?1, e.date FROM e');
+    expect(sqlite('SELECT a + b, b - c, 2 * a + 1, a + 1.5, e.date FROM e')).toBe(
+      'SELECT a + b, b - c, 2 * a + 1, a + 1.5, e.date FROM e',
+    );
+    // A column ± an integer decides when it runs: days for a date, the sum for anything else.
+    expect(sqlite('SELECT a + 1, e.b - $1 AS c FROM e')).toBe(
+      "SELECT (CASE WHEN a GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' THEN date(a, (1) || ' days') ELSE a + 1 END) AS \"?column?\", " +
+        "(CASE WHEN e.b GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' THEN date(e.b, (-(?1)) || ' days') ELSE e.b - ?1 END) AS c FROM e",
+    );
+    // Not in DDL (a default or generated column keeps SQLite's meaning), nor where it would regroup.
+    expect(sqlite('CREATE TABLE g (a int, b int GENERATED ALWAYS AS (a + 1))')).toBe(
+      'CREATE TABLE g (a int, b int GENERATED ALWAYS AS (a + 1))',
+    );
+    expect(sqlite("SELECT a - b + 1, a + 1 * 2, -a + 1, 'x' || a + 1 FROM e")).toBe(
+      "SELECT a - b + 1, a + 1 * 2, -a + 1, 'x' || a + 1 FROM e",
+    );
     expect(sqlite("SELECT doc->>'a' FROM e")).toBe("SELECT doc->>'a' FROM e");
   });
 });
@@ -438,6 +452,49 @@ describe('date arithmetic on the engine kernel (SQLite in wasm) over node-postgr
       }),
       { numRuns: 60, seed: 20261128 },
     );
+  });
+
+  it('adds days to a date column, and numbers to a number column, with literals and parameters', async () => {
+    await client.query(
+      'CREATE TABLE shipments (id integer PRIMARY KEY, due date, n integer, x real, note text)',
+    );
+    await fc.assert(
+      fc.asyncProperty(instants, fc.integer({ min: -40_000, max: 40_000 }), async (instant, days) => {
+        const date = printed(utc(instant), false);
+        await client.query('DELETE FROM shipments');
+        await client.query('INSERT INTO shipments VALUES (1, $1, 7, 2.5, $2)', [date, 'n/a']);
+        const result = await client.query(
+          `SELECT due + ${days} AS a, due - $1 AS b, n + ${days} AS c, n - $1 AS d, x + 1 AS e, s.due + 0 AS f
+             FROM shipments s WHERE due - 1 < due + 1`,
+          [days],
+        );
+        const base = utc({ ...instant, hour: 0, minute: 0, second: 0, millis: 0 });
+        expect(result.rows).toEqual([
+          {
+            a: printed(base + days * 86_400_000, false),
+            b: printed(base - days * 86_400_000, false),
+            c: String(7 + days),
+            d: String(7 - days),
+            e: '3.5',
+            f: date,
+          },
+        ]);
+      }),
+      { numRuns: 40, seed: 20261128 },
+    );
+    // An increment keeps its meaning, and a date column moves by days in an UPDATE.
+    await client.query(
+      "UPDATE shipments SET n = n + 1, due = due + 30 WHERE id = 1 AND due = '2000-01-31' OR id = 1",
+    );
+    const after = await client.query('SELECT n, note, note || 1 AS t FROM shipments');
+    expect(after.rows[0]).toMatchObject({ note: 'n/a', t: 'n/a1' });
+    expect(Number(after.rows[0].n)).toBe(8);
+    await client.query("UPDATE shipments SET due = '2024-01-31'");
+    await client.query('UPDATE shipments SET due = due + 30');
+    expect((await client.query('SELECT due, due - 366 AS back FROM shipments')).rows[0]).toEqual({
+      due: '2024-03-01',
+      back: '2023-03-01',
+    });
   });
 
   it('runs what an application sends: defaults, parameters, ranges, casts, each typed', async () => {

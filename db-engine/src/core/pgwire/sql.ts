@@ -1462,6 +1462,8 @@ interface TranslationState {
   readonly cases: { start: number; itemStart: boolean; afterDefault: boolean }[];
   /** The highest `$n` seen so far. */
   parameterCount: number;
+  /** The statement reads or writes rows (SELECT, INSERT, UPDATE, DELETE, WITH, VALUES), not DDL. */
+  readonly dataStatement: boolean;
 }
 
 function startsSelectItem(position: TranslationPosition): boolean {
@@ -1896,6 +1898,83 @@ function dateOperand(
   };
 }
 
+const DATA_STATEMENTS = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'WITH', 'VALUES']);
+/** A date as northlight stores it: the text `YYYY-MM-DD` and nothing more. */
+const DATE_TEXT_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'";
+
+/**
+ * `column ± n` for an integer literal or parameter n, in a statement that reads or writes rows:
+ * PostgreSQL's `date ± integer` when the column holds a date. The translation cannot know a
+ * column's type, and SQLite would add n to the year of a date's text (`placed + 1` was 2027), so
+ * the value decides when the statement runs: a date (`YYYY-MM-DD` text) gets SQLite's date
+ * arithmetic, anything else the sum as written. Numbers never look like a date, so `k = k + 1` keeps
+ * its meaning. Null (left as written) for anything else, or where an operator around it binds
+ * tighter (`2 * k + 1`, `k + 1 * 2`), which the rewrite would regroup.
+ */
+function columnDayArithmetic(
+  state: TranslationState,
+  tokens: readonly Token[],
+  index: number,
+  rightAt: number,
+  sign: 1 | -1,
+): number | null {
+  const left = state.primary;
+  if (!state.dataStatement || left === null || left.kind !== 'name' || left.afterDefault) return null;
+  // SQLite binds || tighter than + and -: `a || k + 1` is (a || k) + 1 there, and stays so (the
+  // lexer gives || as two '|'; a bitwise `a | k + 1` is left alone with it).
+  const before = partBefore(state, left.start);
+  if (tighterOrEqual.has(before) || before === '|') return null;
+  const right = tokens[rightAt] as Token;
+  let amount: string;
+  let end = rightAt + 1;
+  const signedAt = nextSignificant(tokens, rightAt + 1);
+  const signed = tokens[signedAt];
+  if (right.kind === 'number' && integerText.test(right.text)) amount = right.text;
+  else if (
+    (right.text === '-' || right.text === '+') &&
+    signed?.kind === 'number' &&
+    integerText.test(signed.text)
+  ) {
+    // `due + -1`: a signed literal.
+    amount = `${right.text}${signed.text}`;
+    end = signedAt + 1;
+  } else if (right.kind === 'parameter') {
+    const number = Number(right.value);
+    if (!Number.isSafeInteger(number) || number < 1 || number > PARAMETER_NUMBER_MAX) return null;
+    amount = `?${number}`;
+    state.parameterCount = Math.max(state.parameterCount, number);
+  } else return null;
+  const after = nextSignificant(tokens, end);
+  if (
+    after >= 0 &&
+    (['*', '/', '%', '^'].includes((tokens[after] as Token).text) || tokens[after]?.kind === 'cast')
+  )
+    return null;
+  // The operand is written three times: one with a comment in it (`b -- note`) is left alone, since
+  // a line comment would swallow what follows.
+  const operandParts = state.parts.slice(left.start).join('');
+  if (operandParts.includes('--') || operandParts.includes('/*')) return null;
+  const operand = state.parts.splice(left.start).join('').trim();
+  const operator = (tokens[index] as Token).text;
+  const whole = left.itemStart && endsSelectItem(tokens, end);
+  state.parts.push(
+    `(CASE WHEN ${operand} GLOB ${DATE_TEXT_GLOB} THEN ${addDays(operand, amount, sign)} ELSE ${operand} ${operator} ${amount} END)` +
+      (whole ? ' AS "?column?"' : ''),
+  );
+  state.primary = {
+    kind: 'expression',
+    start: left.start,
+    single: null,
+    name: null,
+    nameFromType: false,
+    itemStart: left.itemStart,
+    afterDefault: false,
+  };
+  state.qualifier = null;
+  state.position.previous = { kind: 'punctuation', text: ')' };
+  return end;
+}
+
 /** `… + interval`, `date + 3` that an operator after it would regroup: refused, not misread. */
 function refuseRegrouping(what: string): PgSqlError {
   return new PgSqlError(
@@ -1923,7 +2002,8 @@ function emitDateArithmetic(state: TranslationState, tokens: readonly Token[], i
   const rightAt = nextSignificant(tokens, index + 1);
   if (rightAt < 0) return null;
   const interval = intervalOperand(tokens, rightAt, left, operator);
-  if (interval === null && left?.temporal === undefined) return null;
+  if (interval === null && left?.temporal === undefined)
+    return columnDayArithmetic(state, tokens, index, rightAt, sign);
   if (left === null) throw intervalRefusal();
   if (tighterOrEqual.has(partBefore(state, left.start))) {
     throw refuseRegrouping(
@@ -2136,6 +2216,7 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
     parentheses: [],
     cases: [],
     parameterCount: 0,
+    dataStatement: DATA_STATEMENTS.has(word(tokens.find(isSignificant))),
   };
   let index = 0;
   let pendingAlias: { readonly at: number; readonly name: string } | null = null;

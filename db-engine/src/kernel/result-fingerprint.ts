@@ -15,6 +15,10 @@ import { serialize } from 'node:v8';
 import type { StatementResult } from './messages.js';
 
 export function resultFingerprint(result: StatementResult): string {
+  // A result with no rows (an INSERT, UPDATE or DELETE without RETURNING, the most common step of a
+  // write transaction) is its changed-row count and columns, written out: exact, and no hashing. A
+  // base64 digest never holds `|`, so the two forms cannot meet.
+  if (result.rows.length === 0) return `${result.changes}|${JSON.stringify(result.columns)}`;
   return createHash('sha256')
     .update(serialize([result.columns, result.rows, result.changes]))
     .digest('base64');

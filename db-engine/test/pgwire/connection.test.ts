@@ -195,7 +195,7 @@ describe('simple query', () => {
     const answer = await harness.roundTrip(
       frontend.query("SELECT '12'::int = 12, '2'::int > 10, 7::float / 2, 3.7::int, '1.5'::numeric * 2"),
     );
-    expect(rows(answer)).toEqual([['1', '0', '3.5', '4', '3']]);
+    expect(rows(answer)).toEqual([['t', 'f', '3.5', '4', '3']]);
     expect(
       rowDescriptionColumns(find(answer, 'T')[0]?.body as Uint8Array).map((column) => column[0]),
     ).toContain('int4');

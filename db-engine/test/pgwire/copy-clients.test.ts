@@ -209,7 +209,7 @@ describe.each(['engine', 'sqlite'] as const)('COPY over the %s endpoint', (kind)
     );
     expect(
       await value(port, "SELECT name = 'crlf' || char(13, 10) || 'end #4' FROM csv_rows WHERE id = 5"),
-    ).toBe('1');
+    ).toBe('t');
     const dump = await psql(port, [
       '-v',
       'ON_ERROR_STOP=1',
@@ -239,7 +239,7 @@ describe.each(['engine', 'sqlite'] as const)('COPY over the %s endpoint', (kind)
       /^3000\|2769\|\d+$/,
     );
     expect(await value(port, "SELECT note = 'two' || char(10) || 'lines' FROM text_rows WHERE id = 1")).toBe(
-      '1',
+      't',
     );
     const dump = await psql(port, ['-v', 'ON_ERROR_STOP=1', '-c', `\\copy text_rows TO '${output}'`]);
     expect(dump.stderr).toBe('');

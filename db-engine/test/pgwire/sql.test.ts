@@ -277,7 +277,7 @@ describe('translate', () => {
 
   it('casts the primary before :: (literal, parameter, name, parentheses, call, CASE), left to right', () => {
     expect(sqlite("SELECT '12'::int = 12, 7::float / 2, 3.7::int")).toBe(
-      `SELECT 12 = 12, 7.0 / 2, 4 AS "int4"`,
+      `SELECT 12 = 12 AS "?column?", 7.0 / 2, 4 AS "int4"`,
     );
     // :: binds tighter than any operator: only the primary before it is cast.
     expect(sqlite('SELECT a + b::float8, -x::text FROM t')).toBe(
@@ -811,7 +811,7 @@ describe('PostgreSQL forms (postgres-forms.ts)', () => {
 
   it('random() is a float in [0, 1); nested block comments become a space', () => {
     expect(sqlite('SELECT random() < 0.5, t.random()')).toBe(
-      'SELECT (random() / 18446744073709551616.0 + 0.5) < 0.5, t.random()',
+      'SELECT (random() / 18446744073709551616.0 + 0.5) < 0.5 AS "?column?", t.random()',
     );
     expect(sqlite('SELECT /* a /* b */ c */ 1 /* plain */')).toBe('SELECT   1 /* plain */');
   });
@@ -849,7 +849,7 @@ describe('division by zero (division-checks.ts)', () => {
 
   it('ends a select item where PostgreSQL does (IS DISTINCT FROM, ON CONFLICT, RETURNING, comments)', () => {
     expect(sqlite('SELECT n / d IS DISTINCT FROM 1 FROM t')).toBe(
-      'SELECT n / northlight_nonzero(d, n) IS DISTINCT FROM 1 AS "?column?"  FROM t',
+      'SELECT n / northlight_nonzero(d, n) IS DISTINCT FROM 1 AS "?column?" FROM t',
     );
     expect(sqlite('INSERT INTO u SELECT 30, 10 / x ON CONFLICT (id) DO UPDATE SET v = 1')).toBe(
       'INSERT INTO u SELECT 30, 10 / northlight_nonzero(x, 10) AS "?column?"  ON CONFLICT (id) DO UPDATE SET v = 1',

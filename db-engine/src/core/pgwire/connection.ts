@@ -960,7 +960,7 @@ export class PgConnection {
       }
       await this.sendResult(
         batch[position] as Token[],
-        this.buffer(outcome, null, [], translation.resultTypes),
+        this.buffer(outcome, null, [], translation),
         [],
         true,
       );
@@ -1042,8 +1042,9 @@ export class PgConnection {
     outcome: StatementOutcome,
     forcedOid: number | null,
     resultFormats: readonly FormatCode[],
-    resultTypes?: ReadonlyMap<string, string>,
+    hints?: Pick<Translation, 'resultTypes' | 'resultTypesAt'>,
   ): BufferedResult {
+    const resultTypes = hints?.resultTypes;
     const bytes = approximateBytes(outcome.rows);
     if (bytes > this.options.limits.resultBytesMax) {
       throw statementError(
@@ -1060,7 +1061,7 @@ export class PgConnection {
         resultTypes?.has(name) === true && outcome.columns.filter((other) => other === name).length === 1
           ? resultTypes.get(name)
           : undefined;
-      const declared = outcome.declaredTypes?.[column] || hinted;
+      const declared = outcome.declaredTypes?.[column] || hints?.resultTypesAt?.get(column) || hinted;
       return resultColumnOid(declared, values, formatOf(resultFormats, column));
     });
     return { columns: outcome.columns, rows: outcome.rows, changes: outcome.changes, oids };
@@ -1186,7 +1187,7 @@ export class PgConnection {
       this.transactionStatements += 1;
       const reply = await this.withSignal((signal) => transaction.run(statement, signal, this.lockWaitMs()));
       if (!reply.ok) throw new StatementError(reply.error);
-      return this.buffer(reply.value, forcedOid, resultFormats, translation.resultTypes);
+      return this.buffer(reply.value, forcedOid, resultFormats, translation);
     }
     const readOnly =
       this.defaultReadOnly() || (prepared?.shape?.readOnly ?? looksReadOnly(classified.firstWord));
@@ -1194,7 +1195,7 @@ export class PgConnection {
       this.options.backend.run([statement], { readOnly, signal, lockWaitMs: this.lockWaitMs() }),
     );
     if (!reply.ok) throw new StatementError(reply.error);
-    return this.buffer(reply.value[0] as StatementOutcome, forcedOid, resultFormats, translation.resultTypes);
+    return this.buffer(reply.value[0] as StatementOutcome, forcedOid, resultFormats, translation);
   }
 
   /**

@@ -35,6 +35,7 @@ import { catalogQuery } from './catalog.js';
 import { withDivisionChecks } from './division-checks.js';
 import { type ExplainOptions, parseExplain } from './explain.js';
 import { withPostgresForms } from './postgres-forms.js';
+import { withBooleanItems } from './select-booleans.js';
 import {
   closingIndex,
   rewriteStatement,
@@ -700,6 +701,12 @@ export interface Translation {
    * where the backend reports no declared type and one column has that name.
    */
   readonly resultTypes?: ReadonlyMap<string, string>;
+  /**
+   * Declared types for result columns by position (0-based), where several may share a name: the
+   * boolean select items (`SELECT a = b, c < d` → two `?column?`, both bool; select-booleans.ts).
+   * Used, as `resultTypes`, only where the backend reports no declared type.
+   */
+  readonly resultTypesAt?: ReadonlyMap<number, string>;
   /** The statement's tokens with PostgreSQL's spellings normalised (postgres-forms.ts), when translated. */
   readonly normalizedTokens?: readonly Token[];
   /**
@@ -1645,6 +1652,8 @@ function emitCast(state: TranslationState, tokens: readonly Token[], castIndex: 
 /** The declared type a cast's result column is sent as, when SQLite's value alone would not say. */
 function declaredCastType(target: CastTarget): string | undefined {
   if (target.kind === 'temporal') return TEMPORAL_DECLARED[target.pgName as TemporalKind];
+  // 1, 0 or NULL: sent as PostgreSQL's t and f.
+  if (target.kind === 'boolean') return 'BOOLEAN';
   if (target.pgName === 'json' || target.pgName === 'jsonb' || target.pgName === 'uuid') {
     return target.pgName.toUpperCase();
   }
@@ -2155,7 +2164,7 @@ export function translate(tokensAsSent: readonly Token[], facts: SessionFacts): 
     const statement = translate(explain.statement, facts);
     if (statement.describeSql !== undefined)
       throw new PgSqlError('0A000', 'EXPLAIN of a statement northlight runs as several is not supported');
-    const { resultTypes: _ignored, ...rest } = statement;
+    const { resultTypes: _byName, resultTypesAt: _byPosition, ...rest } = statement;
     return {
       ...rest,
       sql: `EXPLAIN QUERY PLAN ${statement.sql}`,
@@ -2180,9 +2189,12 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
   if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };
   // CAST(x AS t) becomes x::t before PostgreSQL's spellings are rewritten, whose own SQLite CASTs
   // (`position(a IN b)` → `CAST(instr(b, a) AS INTEGER)`) stay SQLite's.
-  const tokens = withPostgresForms(
+  const normalized = withPostgresForms(
     withCastCalls(withTypedLiterals(catalog.kind === 'tokens' ? catalog.tokens : statementTokens)),
   );
+  // Boolean select items: typed bool and, unaliased, named as PostgreSQL names them (select-booleans.ts).
+  const booleans = withBooleanItems(normalized);
+  const tokens = booleans.tokens;
   const rewrite = rewriteStatement(tokens);
   if (rewrite !== null) {
     const [first, ...rest] = rewrite.statements;
@@ -2193,15 +2205,19 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
       castTypes: new Map(),
     };
   }
-  return {
-    ...translateTokens(
-      withUpsertSourceWhere(
-        withSeriesSubqueries(withPrimaryKeyNotNull(withoutStorageParameters(withDivisionChecks(tokens)))),
-      ),
-      facts,
+  const translation = translateTokens(
+    withUpsertSourceWhere(
+      withSeriesSubqueries(withPrimaryKeyNotNull(withoutStorageParameters(withDivisionChecks(tokens)))),
     ),
-    normalizedTokens: tokens,
-  };
+    facts,
+  );
+  if (booleans.names.length > 0) {
+    const resultTypes = new Map(translation.resultTypes);
+    for (const name of booleans.names) if (!resultTypes.has(name)) resultTypes.set(name, 'BOOLEAN');
+    const resultTypesAt = new Map(booleans.positions.map((position) => [position, 'BOOLEAN']));
+    return { ...translation, resultTypes, resultTypesAt, normalizedTokens: normalized };
+  }
+  return { ...translation, normalizedTokens: normalized };
 }
 
 function translateTokens(tokens: readonly Token[], facts: SessionFacts): Translation {

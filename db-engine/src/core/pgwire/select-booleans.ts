@@ -1,0 +1,240 @@
+/**
+ * Booleans in a result, as PostgreSQL types them. SQLite has no boolean: `SELECT amount > 10 AS big`
+ * gives 1 or 0, which the protocol typed int8, so psql printed `1` where PostgreSQL prints `t`, and
+ * node-postgres gave the number 1 where an application tests `row.big === true`. A select-list item
+ * whose outermost operator is a comparison or a logical one — `=`, `<>`, `!=`, `<`, `<=`, `>`, `>=`,
+ * `LIKE` (ILIKE's translation), `GLOB`, `REGEXP` (`~`'s), `IN`, `IS`, `BETWEEN`, `AND`, `OR`, `NOT`,
+ * `EXISTS` — or the literal `true` / `false`, can only give 1, 0 or NULL, and PostgreSQL types it
+ * boolean. Such an item is typed `BOOLEAN` (the protocol then sends `t`/`f`, OID 16) and, when it
+ * has no alias, named as PostgreSQL names it: `?column?`, `bool` for a bare literal.
+ *
+ * The select list read is the statement's first at parenthesis depth 0 (a WITH query's main SELECT,
+ * a UNION's first branch, whose names the result takes). Operators inside parentheses or a CASE do
+ * not count (`(a = b) + 1` is a number); an item with an alias written without AS is left alone.
+ *
+ * Pure code over the lexer's tokens (after postgres-forms.ts).
+ */
+import { isSignificant, type Token, tokenize, word } from './sql.js';
+
+const BOOLEAN_KEYWORDS = new Set([
+  'LIKE',
+  'GLOB',
+  'REGEXP',
+  'MATCH',
+  'IN',
+  'IS',
+  'BETWEEN',
+  'AND',
+  'OR',
+  'NOT',
+  'EXISTS',
+]);
+/** Words after which a name is an operand, not an alias (`c IS DISTINCT FROM d`, `… COLLATE nocase`). */
+const KEYWORDS_BEFORE_OPERAND = new Set(['FROM', 'DISTINCT', 'COLLATE', 'ESCAPE', 'THEN', 'ELSE', 'WHEN']);
+const COMPARISONS = new Set(['=', '==', '<>', '!=', '<', '<=', '>', '>=']);
+const LIST_END = new Set([
+  'FROM',
+  'WHERE',
+  'GROUP',
+  'HAVING',
+  'ORDER',
+  'LIMIT',
+  'OFFSET',
+  'WINDOW',
+  'INTO',
+  'UNION',
+  'INTERSECT',
+  'EXCEPT',
+  'RETURNING',
+  'ON',
+]);
+
+export interface BooleanItems {
+  /** The tokens with `AS "?column?"` (or `AS bool`) after each boolean item that had no alias. */
+  readonly tokens: readonly Token[];
+  /** The result-column names of the boolean items. */
+  readonly names: readonly string[];
+  /**
+   * Their result-column positions (0-based), for those with no `*` before them in the list (a `*`
+   * stands for columns the translation cannot count): several may share the name `?column?`.
+   */
+  readonly positions: readonly number[];
+}
+
+export function withBooleanItems(tokens: readonly Token[]): BooleanItems {
+  const select = firstTopLevelSelect(tokens);
+  if (select === -1) return { tokens, names: [], positions: [] };
+  const names: string[] = [];
+  const positions: number[] = [];
+  let ordinal = 0;
+  let starSeen = false;
+  const insertions = new Map<number, Token[]>();
+  let start = select + 1;
+  // SELECT DISTINCT / ALL.
+  const first = nextSignificant(tokens, start);
+  if (['DISTINCT', 'ALL'].includes(word(tokens[first]))) start = first + 1;
+  let depth = 0;
+  let index = start;
+  let itemStart = start;
+  for (; index <= tokens.length; index++) {
+    const token = tokens[index];
+    const atEnd =
+      token === undefined ||
+      token.kind === 'semicolon' ||
+      (depth === 0 &&
+        (token.text === ',' ||
+          (token.kind === 'identifier' && LIST_END.has(word(token)) && !distinctFrom(tokens, index))));
+    if (atEnd) {
+      const item = judge(tokens, itemStart, index);
+      if (item !== null) {
+        names.push(item.name);
+        if (!starSeen) positions.push(ordinal);
+        if (item.insert !== null) insertions.set(item.insertAt, tokenize(` AS ${item.insert}`));
+      } else if (hasStar(tokens, itemStart, index)) starSeen = true;
+      ordinal++;
+      if (token === undefined || token.text !== ',') break;
+      itemStart = index + 1;
+      continue;
+    }
+    if (token.text === '(' || word(token) === 'CASE') depth++;
+    else if ((token.text === ')' || word(token) === 'END') && depth > 0) depth--;
+    else if (token.text === ')') break; // the end of a parenthesised query
+  }
+  if (insertions.size === 0) return { tokens, names, positions };
+  const out: Token[] = [];
+  tokens.forEach((token, at) => {
+    const inserted = insertions.get(at);
+    if (inserted !== undefined) out.push(...inserted);
+    out.push(token);
+  });
+  const tail = insertions.get(tokens.length);
+  if (tail !== undefined) out.push(...tail);
+  return { tokens: out, names, positions };
+}
+
+/** The FROM at `index` is `IS [NOT] DISTINCT FROM`'s. */
+function distinctFrom(tokens: readonly Token[], index: number): boolean {
+  let before = index - 1;
+  while (before >= 0 && !isSignificant(tokens[before] as Token)) before--;
+  return word(tokens[index]) === 'FROM' && word(tokens[before]) === 'DISTINCT';
+}
+
+/** The item is `*` or `t.*`. */
+function hasStar(tokens: readonly Token[], from: number, to: number): boolean {
+  const significant = tokens.slice(from, to).filter(isSignificant);
+  return significant.at(-1)?.text === '*' && (significant.length === 1 || significant.at(-2)?.text === '.');
+}
+
+/**
+ * The first SELECT at parenthesis depth 0 of a query (a SELECT, or WITH … SELECT), or -1: an
+ * INSERT … SELECT or CREATE … AS SELECT returns no rows to name or type.
+ */
+function firstTopLevelSelect(tokens: readonly Token[]): number {
+  let depth = 0;
+  for (const [index, token] of tokens.entries()) {
+    if (token.text === '(') depth++;
+    else if (token.text === ')') depth--;
+    else if (depth === 0 && word(token) === 'SELECT') return index;
+    else if (depth === 0 && NOT_A_QUERY.has(word(token))) return -1;
+  }
+  return -1;
+}
+
+const NOT_A_QUERY = new Set(['INSERT', 'UPDATE', 'DELETE', 'REPLACE', 'CREATE', 'ALTER', 'DROP', 'EXPLAIN']);
+
+function nextSignificant(tokens: readonly Token[], from: number): number {
+  let index = from;
+  while (index < tokens.length && !isSignificant(tokens[index] as Token)) index++;
+  return index;
+}
+
+/**
+ * One select-list item, tokens [from, to): null unless boolean; else its column name, and the alias
+ * to insert at `insertAt` (the end of its last significant token) when it has none.
+ */
+function judge(
+  tokens: readonly Token[],
+  from: number,
+  to: number,
+): { name: string; insert: string | null; insertAt: number } | null {
+  const significant: number[] = [];
+  for (let index = from; index < to; index++)
+    if (isSignificant(tokens[index] as Token)) significant.push(index);
+  if (significant.length === 0) return null;
+  let end = significant.length;
+  let alias: string | null = null;
+  const beforeLast = tokens[significant.at(-2) as number];
+  const last = tokens[significant.at(-1) as number] as Token;
+  if (word(beforeLast) === 'AS' && (last.kind === 'identifier' || last.kind === 'quoted-identifier')) {
+    alias =
+      last.kind === 'quoted-identifier'
+        ? last.text.slice(1, -1).replaceAll('""', '"')
+        : last.text.toLowerCase();
+    end -= 2;
+  }
+  const bodyAt = significant.slice(0, end);
+  const body = bodyAt.map((at) => tokens[at] as Token);
+  if (body.length === 0) return null;
+  const bare = body.length === 1 && ['TRUE', 'FALSE'].includes(word(body[0]));
+  if (!bare && !hasTopLevelBooleanOperator(tokens, bodyAt)) return null;
+  if (alias !== null) return { name: alias, insert: null, insertAt: -1 };
+  // An alias written without AS (`a = b big`) cannot be told from the expression here: left alone.
+  const lastBody = body.at(-1) as Token;
+  if (body.length > 1 && (lastBody.kind === 'identifier' || lastBody.kind === 'quoted-identifier')) {
+    const before = body.at(-2) as Token;
+    const operandBefore =
+      ['identifier', 'quoted-identifier', 'number', 'string', 'parameter'].includes(before.kind) ||
+      before.text === ')';
+    if (
+      operandBefore &&
+      !['NULL', 'TRUE', 'FALSE', 'END'].includes(word(lastBody)) &&
+      !BOOLEAN_KEYWORDS.has(word(before)) &&
+      !KEYWORDS_BEFORE_OPERAND.has(word(before))
+    )
+      return null;
+  }
+  // PostgreSQL's names: `bool` for a literal, `exists` for EXISTS (…), `?column?` for an operator.
+  const exists = word(body[0]) === 'EXISTS' && body[1]?.text === '(' && closesAtEnd(body, 1);
+  const name = bare ? 'bool' : exists ? 'exists' : '?column?';
+  return {
+    name,
+    insert: `"${name}"`,
+    insertAt: (significant.at(end - 1) as number) + 1,
+  };
+}
+
+function hasTopLevelBooleanOperator(tokens: readonly Token[], at: readonly number[]): boolean {
+  let depth = 0;
+  for (let position = 0; position < at.length; position++) {
+    const index = at[position] as number;
+    const token = tokens[index] as Token;
+    const keyword = word(token);
+    if (token.text === '(' || keyword === 'CASE') depth++;
+    else if (token.text === ')' || keyword === 'END') depth--;
+    else if (depth === 0) {
+      if (BOOLEAN_KEYWORDS.has(keyword)) return true;
+      if (token.kind === 'punctuation') {
+        // Operators are lexed a character at a time: join the run written together (`<=`, `->>`).
+        let operator = token.text;
+        let next = index + 1;
+        while (tokens[next]?.kind === 'punctuation' && /^[<>=!|&~+\-*/%]$/.test(tokens[next]?.text ?? '')) {
+          operator += (tokens[next] as Token).text;
+          next++;
+        }
+        while (position + 1 < at.length && (at[position + 1] as number) < next) position++;
+        if (COMPARISONS.has(operator)) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/** The parenthesis at `open` closes at the body's last token. */
+function closesAtEnd(body: readonly Token[], open: number): boolean {
+  let depth = 0;
+  for (let index = open; index < body.length; index++) {
+    if (body[index]?.text === '(') depth++;
+    else if (body[index]?.text === ')' && --depth === 0) return index === body.length - 1;
+  }
+  return false;
+}

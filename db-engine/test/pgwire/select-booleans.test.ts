@@ -1,0 +1,152 @@
+// Boolean select items (src/core/pgwire/select-booleans.ts): a comparison or logical expression in
+// a select list is typed bool and named as PostgreSQL names it, so psql prints t/f and node-postgres
+// gives true/false, where SQLite's 1/0 came out as int8. The translation, then the engine's kernel
+// over node-postgres (both protocols), with random comparisons checked against JavaScript's answer.
+import fc from 'fast-check';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withBooleanItems } from '../../src/core/pgwire/select-booleans.js';
+import { tokenize, translate } from '../../src/core/pgwire/sql.js';
+import { startKernelBackend } from './support/kernel-backend.js';
+import { startTestServer, type TestServer } from './support/server.js';
+
+const facts = { serverVersion: '15.0', database: 'd', user: 'u', processId: 1 };
+
+function items(sql: string) {
+  const found = withBooleanItems(tokenize(sql));
+  return {
+    sql: found.tokens.map((token) => token.text).join(''),
+    names: found.names,
+    positions: found.positions,
+  };
+}
+
+describe('boolean select items', () => {
+  it('names and types comparisons and logical expressions as PostgreSQL does, and nothing else', () => {
+    expect(items("SELECT id, amount > 10 AS big, name LIKE 'a%', note IS NULL, true, a <> b FROM t")).toEqual(
+      {
+        sql: `SELECT id, amount > 10 AS big, name LIKE 'a%' AS "?column?", note IS NULL AS "?column?", true AS "bool", a <> b AS "?column?" FROM t`,
+        names: ['big', '?column?', '?column?', 'bool', '?column?'],
+        positions: [1, 2, 3, 4, 5],
+      },
+    );
+    expect(items('SELECT EXISTS (SELECT 1 FROM t), NOT EXISTS (SELECT 1) AS none').names).toEqual([
+      'exists',
+      'none',
+    ]);
+    // Not booleans: operators inside parentheses or CASE, arithmetic, shifts, JSON, concatenation.
+    const none =
+      "SELECT (a = b) + 1, CASE WHEN a = b THEN 1 END, a << 2, doc->>'k', a || b, count(*), -a FROM t";
+    expect(items(none)).toEqual({ sql: none, names: [], positions: [] });
+    // An alias without AS is left alone; IS DISTINCT FROM does not end the list.
+    expect(items('SELECT a = b big, c IS DISTINCT FROM d FROM t')).toEqual({
+      sql: 'SELECT a = b big, c IS DISTINCT FROM d AS "?column?" FROM t',
+      names: ['?column?'],
+      positions: [1],
+    });
+    // A * before an item: its position is unknown, only its name is given.
+    expect(items('SELECT *, a = b AS same FROM t')).toMatchObject({ names: ['same'], positions: [] });
+    // Only a query's own select list: not INSERT … SELECT, CREATE … AS SELECT, a subquery's.
+    for (const sql of [
+      'INSERT INTO u SELECT a = b FROM t ON CONFLICT (id) DO UPDATE SET v = 1',
+      'CREATE TABLE u AS SELECT a = b FROM t',
+      'SELECT x FROM (SELECT a = b AS x FROM t) s',
+      'UPDATE t SET f = (SELECT a = b FROM u)',
+    ])
+      expect(items(sql)).toEqual({ sql, names: [], positions: [] });
+    expect(items('WITH c AS (SELECT 1 AS a) SELECT a = 1 FROM c UNION SELECT false').names).toEqual([
+      '?column?',
+    ]);
+  });
+
+  it('gives the translation the types by name and by position', () => {
+    const translation = translate(tokenize('SELECT a = 1, b = 2, c FROM t'), facts);
+    expect(translation.sql).toBe('SELECT a = 1 AS "?column?", b = 2 AS "?column?", c FROM t');
+    expect([...(translation.resultTypesAt ?? [])]).toEqual([
+      [0, 'BOOLEAN'],
+      [1, 'BOOLEAN'],
+    ]);
+  });
+});
+
+describe('boolean select items over the wire', () => {
+  let server: TestServer;
+  let stopKernel: () => Promise<void>;
+  let client: pg.Client;
+
+  beforeAll(async () => {
+    const kernel = await startKernelBackend({ idleTimeoutMs: 60_000, lockWaitTimeoutMs: 5_000 });
+    stopKernel = kernel.stop;
+    server = await startTestServer(kernel.backend);
+    client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'shop' });
+    await client.connect();
+    await client.query('CREATE TABLE items (id integer PRIMARY KEY, price integer, name text)');
+    await client.query("INSERT INTO items VALUES (1, 5, 'apple'), (2, 50, 'Banana'), (3, NULL, NULL)");
+  });
+
+  afterAll(async () => {
+    await client?.end().catch(() => {});
+    await server?.stop();
+    await stopKernel?.();
+  });
+
+  it('gives node-postgres true, false and null, in both protocols, several ?column? included', async () => {
+    const sql =
+      "SELECT id, price > 10, name ILIKE 'b%' AS b, price IS NULL, EXISTS (SELECT 1 FROM items WHERE id > 2) FROM items ORDER BY id";
+    for (const values of [undefined, []]) {
+      const result = await client.query({
+        text: sql,
+        ...(values === undefined ? {} : { values }),
+        rowMode: 'array',
+      });
+      expect(result.fields.map((field) => [field.name, field.dataTypeID])).toEqual([
+        ['id', 23],
+        ['?column?', 16],
+        ['b', 16],
+        ['?column?', 16],
+        ['exists', 16],
+      ]);
+      expect(result.rows).toEqual([
+        [1, false, false, false, true],
+        [2, true, true, false, true],
+        [3, null, null, true, true],
+      ]);
+    }
+    const literal = await client.query('SELECT true, false AS f');
+    expect(literal.rows).toEqual([{ bool: true, f: false }]);
+    // A boolean column and a bool cast stay as they were; a number stays a number.
+    const mixed = await client.query('SELECT price + 1 AS p, price::bool AS has FROM items WHERE id = 1');
+    expect(mixed.rows).toEqual([{ p: '6', has: true }]);
+  });
+
+  it('agrees with JavaScript on random comparisons of random values', async () => {
+    const operand = fc.oneof(
+      fc.integer({ min: -3, max: 3 }).map(String),
+      fc.constantFrom('NULL', 'price', 'id'),
+    );
+    const operator = fc.constantFrom('=', '<>', '<', '<=', '>', '>=');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(operand, operator, operand), { minLength: 1, maxLength: 4 }),
+        async (comparisons) => {
+          const select = comparisons.map(([left, op, right]) => `${left} ${op} ${right}`).join(', ');
+          const result = await client.query({
+            text: `SELECT ${select} FROM items WHERE id = 1`,
+            rowMode: 'array',
+          });
+          const row = { price: 5, id: 1 } as Record<string, number>;
+          const valueOf = (text: string) => (text === 'NULL' ? null : (row[text] ?? Number(text)));
+          const expected = comparisons.map(([left, op, right]) => {
+            const a = valueOf(left);
+            const b = valueOf(right);
+            if (a === null || b === null) return null;
+            return { '=': a === b, '<>': a !== b, '<': a < b, '<=': a <= b, '>': a > b, '>=': a >= b }[op];
+          });
+          expect(result.fields.every((field) => field.dataTypeID === 16)).toBe(true);
+          expect(result.rows[0]).toEqual(expected);
+        },
+      ),
+      { numRuns: 60, seed: 20_261_128 },
+    );
+  });
+});

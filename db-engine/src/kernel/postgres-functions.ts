@@ -634,6 +634,68 @@ function toChar(args: readonly SqlScalar[]): string {
   throw new PostgresFunctionError(`invalid input syntax for type timestamp: "${text(value)}"`);
 }
 
+// ---- numbers ----
+
+function number(value: SqlScalar, what: string): number {
+  const parsed = typeof value === 'number' ? value : Number(String(value).trim());
+  if (Number.isNaN(parsed) || String(value).trim() === '')
+    throw new PostgresFunctionError(`invalid input syntax for type ${what}: "${String(value)}"`);
+  return parsed;
+}
+
+/** A numeric function of one argument: the argument read as a number, NULL in, NULL out. */
+function numeric(name: string, call: (x: number) => number): PostgresFunction {
+  return {
+    name,
+    arities: [1],
+    deterministic: true,
+    call: strict(([x]) => call(number(x as SqlScalar, 'numeric'))),
+  };
+}
+
+function truncate(value: number, places: number): number {
+  const factor = 10 ** places;
+  return Math.trunc(value * factor) / factor;
+}
+
+function logarithm(value: number): number {
+  if (value === 0) throw new PostgresFunctionError('cannot take logarithm of zero');
+  if (value < 0) throw new PostgresFunctionError('cannot take logarithm of a negative number');
+  return value;
+}
+
+function gcd(a: number, b: number): number {
+  let x = Math.abs(a);
+  let y = Math.abs(b);
+  while (y !== 0) [x, y] = [y, x % y];
+  return x;
+}
+
+function integerArgument(value: SqlScalar): number {
+  const parsed = number(value, 'integer');
+  if (!Number.isInteger(parsed))
+    throw new PostgresFunctionError(`invalid input syntax for type integer: "${String(value)}"`);
+  return parsed;
+}
+
+/** PostgreSQL's reserved words that quote_ident quotes (with any name that is not lower-case plain). */
+const RESERVED = new Set(
+  (
+    'all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create ' +
+    'current_catalog current_date current_role current_time current_timestamp current_user default deferrable desc ' +
+    'distinct do else end except false fetch for foreign from grant group having in initially intersect into lateral ' +
+    'leading limit localtime localtimestamp not null offset on only or order placing primary references returning ' +
+    'select session_user some symmetric table then to trailing true union unique user using variadic when where ' +
+    'window with authorization binary collation concurrently cross current_schema freeze full ilike inner is isnull ' +
+    'join left like natural notnull outer overlaps right similar tablesample verbose'
+  ).split(' '),
+);
+
+function quoteLiteral(value: string): string {
+  const quoted = `'${value.replaceAll("'", "''")}'`;
+  return value.includes('\\') ? `E${quoted.replaceAll('\\', '\\\\')}` : quoted;
+}
+
 export const POSTGRES_FUNCTIONS: readonly PostgresFunction[] = [
   {
     name: 'md5',
@@ -751,6 +813,131 @@ export const POSTGRES_FUNCTIONS: readonly PostgresFunction[] = [
     }),
   },
   { name: 'to_char', arities: [2], deterministic: true, call: strict(toChar) },
+  // Numbers: this SQLite is built without its math functions (floor, sqrt… were "no such function";
+  // Grafana's $__timeGroup macro writes floor()).
+  numeric('floor', Math.floor),
+  numeric('ceil', Math.ceil),
+  numeric('ceiling', Math.ceil),
+  numeric('sqrt', (x) => {
+    if (x < 0) throw new PostgresFunctionError('cannot take square root of a negative number');
+    return Math.sqrt(x);
+  }),
+  numeric('cbrt', Math.cbrt),
+  numeric('exp', Math.exp),
+  numeric('ln', (x) => Math.log(logarithm(x))),
+  numeric('log10', (x) => Math.log10(logarithm(x))),
+  numeric('degrees', (x) => (x * 180) / Math.PI),
+  numeric('radians', (x) => (x * Math.PI) / 180),
+  {
+    name: 'log',
+    arities: [1, 2],
+    deterministic: true,
+    call: strict((args) => {
+      // log(x) is base 10; log(b, x) base b.
+      if (args.length === 1) return Math.log10(logarithm(number(args[0] as SqlScalar, 'numeric')));
+      const base = logarithm(number(args[0] as SqlScalar, 'numeric'));
+      const value = logarithm(number(args[1] as SqlScalar, 'numeric'));
+      if (base === 1) throw new PostgresFunctionError('division by zero');
+      return Math.log(value) / Math.log(base);
+    }),
+  },
+  {
+    name: 'trunc',
+    arities: [1, 2],
+    deterministic: true,
+    call: strict((args) =>
+      truncate(
+        number(args[0] as SqlScalar, 'numeric'),
+        args.length > 1 ? integerArgument(args[1] as SqlScalar) : 0,
+      ),
+    ),
+  },
+  ...['power', 'pow'].map(
+    (name): PostgresFunction => ({
+      name,
+      arities: [2],
+      deterministic: true,
+      call: strict(([base, exponent]) => {
+        const x = number(base as SqlScalar, 'numeric');
+        const y = number(exponent as SqlScalar, 'numeric');
+        if (x === 0 && y < 0) throw new PostgresFunctionError('zero raised to a negative power is undefined');
+        if (x < 0 && !Number.isInteger(y))
+          throw new PostgresFunctionError(
+            'a negative number raised to a non-integer power yields a complex result',
+          );
+        return x ** y;
+      }),
+    }),
+  ),
+  {
+    name: 'mod',
+    arities: [2],
+    deterministic: true,
+    call: strict(([a, b]) => {
+      const divisor = number(b as SqlScalar, 'numeric');
+      if (divisor === 0) throw new PostgresFunctionError('division by zero');
+      return number(a as SqlScalar, 'numeric') % divisor;
+    }),
+  },
+  {
+    name: 'div',
+    arities: [2],
+    deterministic: true,
+    call: strict(([a, b]) => {
+      const divisor = number(b as SqlScalar, 'numeric');
+      if (divisor === 0) throw new PostgresFunctionError('division by zero');
+      return Math.trunc(number(a as SqlScalar, 'numeric') / divisor);
+    }),
+  },
+  { name: 'pi', arities: [0], deterministic: true, call: () => Math.PI },
+  {
+    name: 'gcd',
+    arities: [2],
+    deterministic: true,
+    call: strict(([a, b]) => gcd(integerArgument(a as SqlScalar), integerArgument(b as SqlScalar))),
+  },
+  {
+    name: 'lcm',
+    arities: [2],
+    deterministic: true,
+    call: strict(([a, b]) => {
+      const x = integerArgument(a as SqlScalar);
+      const y = integerArgument(b as SqlScalar);
+      return x === 0 || y === 0 ? 0 : Math.abs((x / gcd(x, y)) * y);
+    }),
+  },
+  // Text.
+  ...['char_length', 'character_length'].map(
+    (name): PostgresFunction => ({
+      name,
+      arities: [1],
+      deterministic: true,
+      call: strict(([value]) => characters(text(value as SqlScalar)).length),
+    }),
+  ),
+  {
+    name: 'quote_ident',
+    arities: [1],
+    deterministic: true,
+    call: strict(([value]) => {
+      const name = text(value as SqlScalar);
+      return /^[a-z_][a-z0-9_]*$/.test(name) && !RESERVED.has(name)
+        ? name
+        : `"${name.replaceAll('"', '""')}"`;
+    }),
+  },
+  {
+    name: 'quote_literal',
+    arities: [1],
+    deterministic: true,
+    call: strict(([value]) => quoteLiteral(text(value as SqlScalar))),
+  },
+  {
+    name: 'quote_nullable',
+    arities: [1],
+    deterministic: true,
+    call: ([value]) => (value === null || value === undefined ? 'NULL' : quoteLiteral(text(value))),
+  },
   // array_agg's elements (postgres-forms.ts): a NULL is the element NULL.
   {
     name: ARRAY_ELEMENT_FUNCTION,
@@ -763,6 +950,12 @@ export const POSTGRES_FUNCTIONS: readonly PostgresFunction[] = [
 /** Messages above and the SQLSTATE PostgreSQL gives each (sql-errors.ts). */
 export const POSTGRES_FUNCTION_SQLSTATES: readonly (readonly [RegExp, string])[] = [
   [/^invalid regular expression/, '2201B'],
+  [/^cannot take logarithm of/, '2201E'],
+  [
+    /^cannot take square root of a negative number$|^zero raised to a negative power|^a negative number raised to a non-integer power/,
+    '2201F',
+  ],
+  [/^invalid input syntax for type numeric/, '22P02'],
   [/^field position must not be zero$/, '22023'],
   [/^null character not permitted$/, '54000'],
   [/^requested character too large for encoding/, '54000'],

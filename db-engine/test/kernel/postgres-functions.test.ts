@@ -17,6 +17,8 @@ interface Fixture {
   readonly source: string;
   readonly toChar: readonly (readonly [string | number, string, string])[];
   readonly functions: readonly (readonly [string, readonly (string | number)[], string])[];
+  /** Math functions: PostgreSQL's numeric answers, compared as numbers (the engine computes doubles). */
+  readonly numbers: readonly (readonly [string, readonly number[], string])[];
 }
 
 const fixture = JSON.parse(
@@ -42,7 +44,7 @@ describe("PostgreSQL 15's functions on the kernel's connection", () => {
           expected: expected === 'true' ? '1' : expected === 'false' ? '0' : expected,
         })),
       ];
-      expect(calls.length).toBe(512);
+      expect(calls.length).toBe(523);
       const mismatches: string[] = [];
       for (let start = 0; start < calls.length; start += 50) {
         const batch = calls.slice(start, start + 50);
@@ -64,10 +66,47 @@ describe("PostgreSQL 15's functions on the kernel's connection", () => {
     }
   });
 
+  it("compute PostgreSQL 15's math functions to a double's precision", async () => {
+    const { session } = await openWriter();
+    try {
+      const row = ok(
+        session.execute({
+          statements: [
+            {
+              sql: `SELECT ${fixture.numbers.map(([name, args]) => `${name}(${args.map(literal).join(', ')})`).join(', ')}`,
+            },
+          ],
+        }),
+      ).results[0]?.rows[0];
+      const mismatches = fixture.numbers.flatMap(([name, args, expected], index) => {
+        const value = Number(row?.[index]);
+        const want = Number(expected);
+        return Math.abs(value - want) <= 1e-12 * Math.max(1, Math.abs(want))
+          ? []
+          : [`${name}(${args}): ${expected}, here ${value}`];
+      });
+      expect(fixture.numbers.length).toBe(40);
+      expect(mismatches).toEqual([]);
+      // An integer in, an integer out: floor(5) is 5 as an integer, not 5.0.
+      const kinds = ok(
+        session.execute({
+          statements: [{ sql: 'SELECT typeof(floor(5)), typeof(floor(1.5)), typeof(sqrt(2))' }],
+        }),
+      ).results[0]?.rows[0];
+      expect(kinds).toEqual(['integer', 'integer', 'real']);
+    } finally {
+      session.close();
+    }
+  });
+
   it('give NULL for a NULL argument, refuse a wrong count, and serve an expression index', async () => {
     const { session } = await openWriter();
     try {
-      const nulls = POSTGRES_FUNCTIONS.filter((definition) => !definition.name.startsWith('northlight_')).map(
+      const nulls = POSTGRES_FUNCTIONS.filter(
+        // Not strict: pi() takes nothing, quote_nullable(NULL) is 'NULL', as in PostgreSQL.
+        (definition) =>
+          !definition.name.startsWith('northlight_') && !['pi', 'quote_nullable'].includes(definition.name),
+      ).map(
         (definition) =>
           `${definition.name}(${Array.from({ length: definition.arities[0] as number }, () => 'NULL').join(', ')})`,
       );
@@ -134,6 +173,22 @@ describe("PostgreSQL 15's functions on the kernel's connection", () => {
         message: 'invalid input syntax for type timestamp: "soon"',
       });
       expect(failure("SELECT repeat('x', 100000000)").sqlstate).toBe('54000');
+      expect(failure('SELECT sqrt(-1)')).toEqual({
+        sqlstate: '2201F',
+        message: 'cannot take square root of a negative number',
+      });
+      expect(failure('SELECT ln(0)')).toEqual({
+        sqlstate: '2201E',
+        message: 'cannot take logarithm of zero',
+      });
+      expect(failure('SELECT log(-1)').sqlstate).toBe('2201E');
+      expect(failure('SELECT power(0, -1)').sqlstate).toBe('2201F');
+      expect(failure('SELECT mod(1, 0)')).toEqual({ sqlstate: '22012', message: 'division by zero' });
+      expect(failure('SELECT div(1, 0)').sqlstate).toBe('22012');
+      expect(failure("SELECT floor('abc')")).toEqual({
+        sqlstate: '22P02',
+        message: 'invalid input syntax for type numeric: "abc"',
+      });
     } finally {
       session.close();
     }

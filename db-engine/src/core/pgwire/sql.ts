@@ -34,6 +34,7 @@ import { readsActivity, type SessionActivity, withSessionActivity } from './acti
 import { catalogQuery } from './catalog.js';
 import { withDivisionChecks } from './division-checks.js';
 import { type ExplainOptions, parseExplain } from './explain.js';
+import { withStandardPagination } from './pagination.js';
 import { withPostgresForms } from './postgres-forms.js';
 import { withBooleanItems } from './select-booleans.js';
 import {
@@ -2189,8 +2190,10 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
   if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };
   // CAST(x AS t) becomes x::t before PostgreSQL's spellings are rewritten, whose own SQLite CASTs
   // (`position(a IN b)` → `CAST(instr(b, a) AS INTEGER)`) stay SQLite's.
-  const normalized = withPostgresForms(
-    withCastCalls(withTypedLiterals(catalog.kind === 'tokens' ? catalog.tokens : statementTokens)),
+  const normalized = withStandardPagination(
+    withPostgresForms(
+      withCastCalls(withTypedLiterals(catalog.kind === 'tokens' ? catalog.tokens : statementTokens)),
+    ),
   );
   // Boolean select items: typed bool and, unaliased, named as PostgreSQL names them (select-booleans.ts).
   const booleans = withBooleanItems(normalized);

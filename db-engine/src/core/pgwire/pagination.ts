@@ -1,0 +1,135 @@
+/**
+ * The SQL standard's row limits, which PostgreSQL takes and SQLite does not: `OFFSET m ROWS FETCH
+ * FIRST n ROWS ONLY` (what Hibernate 6 and jOOQ write for PostgreSQL), `FETCH NEXT n ROW ONLY`,
+ * `OFFSET m` without a LIMIT, and `LIMIT ALL`. SQLite has only `LIMIT n [OFFSET m]`, with the LIMIT
+ * first and required, so each becomes that: `LIMIT n OFFSET m`, `LIMIT -1 OFFSET m` (no limit),
+ * `LIMIT -1`. `FETCH … WITH TIES` has no SQLite equivalent and gets 0A000.
+ *
+ * Each query level (parentheses) is read on its own. Pure code over the lexer's tokens.
+ */
+import { isSignificant, PgSqlError, type Token, tokenize, word } from './sql.js';
+
+const CLAUSE_END = new Set([
+  'FETCH',
+  'FOR',
+  'ROW',
+  'ROWS',
+  'UNION',
+  'INTERSECT',
+  'EXCEPT',
+  'LIMIT',
+  'OFFSET',
+]);
+
+export function withStandardPagination(tokens: readonly Token[]): readonly Token[] {
+  if (!tokens.some((token) => ['OFFSET', 'FETCH', 'ALL'].includes(word(token)))) return tokens;
+  // A cursor's FETCH statement (refused elsewhere) is not a row limit.
+  if (word(tokens.find(isSignificant)) === 'FETCH') return tokens;
+  const out: Token[] = [];
+  // Per parenthesis depth: whether this query level has a LIMIT already.
+  const limited: boolean[] = [false];
+  let index = 0;
+  while (index < tokens.length) {
+    const token = tokens[index] as Token;
+    const keyword = word(token);
+    if (token.text === '(') limited.push(false);
+    if (token.text === ')' && limited.length > 1) limited.pop();
+    if (keyword === 'LIMIT') {
+      limited[limited.length - 1] = true;
+      const next = nextSignificant(tokens, index + 1);
+      if (word(tokens[next]) === 'ALL') {
+        out.push(token, ...tokenize(' -1'));
+        index = next + 1;
+        continue;
+      }
+    }
+    if (keyword === 'OFFSET') {
+      const valueEnd = clauseEnd(tokens, index + 1);
+      const value = tokens.slice(index + 1, valueEnd);
+      let after = nextSignificant(tokens, valueEnd);
+      if (['ROW', 'ROWS'].includes(word(tokens[after]))) after = nextSignificant(tokens, after + 1);
+      if (word(tokens[after]) === 'LIMIT') {
+        // `OFFSET m LIMIT n` (PostgreSQL takes either order): SQLite's LIMIT comes first.
+        const limitAt = nextSignificant(tokens, after + 1);
+        const limitEnd = word(tokens[limitAt]) === 'ALL' ? limitAt + 1 : clauseEnd(tokens, after + 1);
+        const limit = word(tokens[limitAt]) === 'ALL' ? tokenize(' -1') : tokens.slice(after + 1, limitEnd);
+        out.push(...tokenize('LIMIT'), ...limit, ...tokenize(' OFFSET'), ...value);
+        limited[limited.length - 1] = true;
+        index = limitEnd;
+        continue;
+      }
+      const fetch = fetchClause(tokens, after);
+      if (fetch !== null) {
+        out.push(...tokenize('LIMIT '), ...fetch.count, ...tokenize(' OFFSET'), ...value);
+        limited[limited.length - 1] = true;
+        index = fetch.end;
+        continue;
+      }
+      out.push(...(limited[limited.length - 1] === true ? [] : tokenize('LIMIT -1 ')), token, ...value);
+      index = valueEnd;
+      // `OFFSET m ROWS`: the noise word goes.
+      const noise = nextSignificant(tokens, valueEnd);
+      if (['ROW', 'ROWS'].includes(word(tokens[noise]))) index = noise + 1;
+      continue;
+    }
+    if (keyword === 'FETCH') {
+      const fetch = fetchClause(tokens, index);
+      if (fetch !== null) {
+        out.push(...tokenize('LIMIT '), ...fetch.count);
+        limited[limited.length - 1] = true;
+        index = fetch.end;
+        continue;
+      }
+    }
+    out.push(token);
+    index += 1;
+  }
+  return out;
+}
+
+/**
+ * `FETCH {FIRST | NEXT} [n] {ROW | ROWS} {ONLY | WITH TIES}` at `at`: the count's tokens (1 when
+ * absent) and the index after the clause; null when the tokens there are not one.
+ */
+function fetchClause(tokens: readonly Token[], at: number): { count: Token[]; end: number } | null {
+  if (word(tokens[at]) !== 'FETCH') return null;
+  const first = nextSignificant(tokens, at + 1);
+  if (!['FIRST', 'NEXT'].includes(word(tokens[first]))) return null;
+  const countEnd = clauseEnd(tokens, first + 1);
+  const unit = nextSignificant(tokens, countEnd);
+  if (!['ROW', 'ROWS'].includes(word(tokens[unit]))) return null;
+  const tail = nextSignificant(tokens, unit + 1);
+  if (word(tokens[tail]) === 'WITH') {
+    throw new PgSqlError(
+      '0A000',
+      'FETCH … WITH TIES is not supported by northlight',
+      'SQLite has no row limit that keeps ties: use FETCH … ONLY, or a window function (rank() OVER …).',
+    );
+  }
+  if (word(tokens[tail]) !== 'ONLY') return null;
+  const count = tokens.slice(nextSignificant(tokens, first + 1), countEnd);
+  return { count: count.some(isSignificant) ? count : tokenize('1'), end: tail + 1 };
+}
+
+/** The end of an OFFSET or FETCH value: the next clause word at its depth, a `)`, `;` or the end. */
+function clauseEnd(tokens: readonly Token[], from: number): number {
+  let depth = 0;
+  let index = from;
+  for (; index < tokens.length; index++) {
+    const token = tokens[index] as Token;
+    if (token.text === '(') depth++;
+    else if (token.text === ')') {
+      if (depth === 0) break;
+      depth--;
+    } else if (depth === 0 && (token.kind === 'semicolon' || CLAUSE_END.has(word(token)))) break;
+  }
+  // Leave trailing white space outside the value.
+  while (index > from && !isSignificant(tokens[index - 1] as Token)) index--;
+  return index;
+}
+
+function nextSignificant(tokens: readonly Token[], from: number): number {
+  let index = from;
+  while (index < tokens.length && !isSignificant(tokens[index] as Token)) index++;
+  return index;
+}

@@ -1,0 +1,87 @@
+// The SQL standard's row limits (src/core/pgwire/pagination.ts): OFFSET … ROWS FETCH FIRST … ROWS
+// ONLY, OFFSET alone or before LIMIT, and LIMIT ALL, as SQLite's LIMIT n OFFSET m; then the same
+// pages over node-postgres on the engine's kernel, against the rows sliced in JavaScript.
+import fc from 'fast-check';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PgSqlError, tokenize, translate } from '../../src/core/pgwire/sql.js';
+import { startKernelBackend } from './support/kernel-backend.js';
+import { startTestServer, type TestServer } from './support/server.js';
+
+const facts = { serverVersion: '15.0', database: 'd', user: 'u', processId: 1 };
+const sqlite = (sql: string) => translate(tokenize(sql), facts).sql;
+
+describe('standard row limits', () => {
+  it('become LIMIT n OFFSET m, at every query level, parameters kept', () => {
+    expect(sqlite('SELECT * FROM t ORDER BY id OFFSET 10 ROWS FETCH FIRST 5 ROWS ONLY')).toBe(
+      'SELECT * FROM t ORDER BY id LIMIT 5 OFFSET 10',
+    );
+    expect(sqlite('SELECT * FROM t OFFSET $1 ROWS FETCH NEXT $2 ROWS ONLY')).toBe(
+      'SELECT * FROM t LIMIT ?2 OFFSET ?1',
+    );
+    expect(sqlite('SELECT * FROM t FETCH FIRST ROW ONLY')).toBe('SELECT * FROM t LIMIT 1');
+    expect(sqlite('SELECT * FROM t OFFSET 3')).toBe('SELECT * FROM t LIMIT -1 OFFSET 3');
+    expect(sqlite('SELECT * FROM t OFFSET 3 ROW')).toBe('SELECT * FROM t LIMIT -1 OFFSET 3');
+    expect(sqlite('SELECT * FROM t OFFSET 3 LIMIT 2')).toBe('SELECT * FROM t LIMIT 2 OFFSET 3');
+    expect(sqlite('SELECT * FROM t LIMIT ALL OFFSET 2')).toBe('SELECT * FROM t LIMIT -1 OFFSET 2');
+    expect(sqlite('SELECT * FROM (SELECT * FROM t OFFSET 1) s LIMIT 5')).toBe(
+      'SELECT * FROM (SELECT * FROM t LIMIT -1 OFFSET 1) s LIMIT 5',
+    );
+    // Left alone: SQLite's own form, UNION ALL, a column named offset.
+    for (const sql of ['SELECT * FROM t LIMIT 2 OFFSET 3', 'SELECT a FROM t UNION ALL SELECT b FROM u'])
+      expect(sqlite(sql)).toBe(sql);
+    expect(() => sqlite('SELECT * FROM t FETCH FIRST 2 ROWS WITH TIES')).toThrow(PgSqlError);
+  });
+});
+
+describe('standard row limits over the wire', () => {
+  let server: TestServer;
+  let stopKernel: () => Promise<void>;
+  let client: pg.Client;
+  const ids = Array.from({ length: 30 }, (_, index) => index + 1);
+
+  beforeAll(async () => {
+    const kernel = await startKernelBackend({ idleTimeoutMs: 60_000, lockWaitTimeoutMs: 5_000 });
+    stopKernel = kernel.stop;
+    server = await startTestServer(kernel.backend);
+    client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'shop' });
+    await client.connect();
+    await client.query('CREATE TABLE pages (id integer PRIMARY KEY)');
+    await client.query(`INSERT INTO pages VALUES ${ids.map((id) => `(${id})`).join(', ')}`);
+  });
+
+  afterAll(async () => {
+    await client?.end().catch(() => {});
+    await server?.stop();
+    await stopKernel?.();
+  });
+
+  it('returns the page PostgreSQL returns, for any offset and count, literal or parameter', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat({ max: 35 }),
+        fc.nat({ max: 35 }),
+        fc.boolean(),
+        async (offset, count, bound) => {
+          const result = bound
+            ? await client.query('SELECT id FROM pages ORDER BY id OFFSET $1 ROWS FETCH NEXT $2 ROWS ONLY', [
+                offset,
+                count,
+              ])
+            : await client.query(
+                `SELECT id FROM pages ORDER BY id OFFSET ${offset} ROWS FETCH FIRST ${count} ROWS ONLY`,
+              );
+          expect(result.rows.map((row) => row.id)).toEqual(ids.slice(offset, offset + count));
+          const rest = await client.query(`SELECT id FROM pages ORDER BY id OFFSET ${offset}`);
+          expect(rest.rows.map((row) => row.id)).toEqual(ids.slice(offset));
+        },
+      ),
+      { numRuns: 40, seed: 20_261_128 },
+    );
+    const all = await client.query('SELECT count(*) AS n FROM (SELECT id FROM pages LIMIT ALL) s');
+    expect(all.rows[0].n).toBe('30');
+    await expect(client.query('SELECT id FROM pages FETCH FIRST 1 ROW WITH TIES')).rejects.toMatchObject({
+      code: '0A000',
+    });
+  });
+});

@@ -1135,7 +1135,7 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         const casts = await connection.query(
           "SELECT '12'::int = 12 AS a, '2'::int > 10 AS b, 7::float / 2 AS c, 3.7::int AS d",
         );
-        // A comparison is a boolean, as in PostgreSQL (select-booleans.ts): node-postgres gets true/false.
+        // A comparison is a boolean, as in PostgreSQL (select-item-types.ts): node-postgres gets true/false.
         expect(casts.rows).toEqual([{ a: true, b: false, c: 3.5, d: '4' }]);
         await connection.query('CREATE TABLE pg_flags (id INTEGER PRIMARY KEY, active BOOLEAN)');
         // node-postgres sends a JS boolean as the untyped text 'true'/'false': without the cast,

@@ -392,7 +392,7 @@ interface Arguments {
 }
 
 /** Aggregates whose replacement takes the FILTER clause that follows them. */
-const FILTERED_CALLS = new Set(['ARRAY_AGG']);
+const FILTERED_CALLS = new Set(['ARRAY_AGG', 'JSON_AGG', 'JSONB_AGG', 'JSON_OBJECT_AGG', 'JSONB_OBJECT_AGG']);
 
 const CALL_KEYWORDS = new Set(['IN', 'FROM', 'FOR']);
 
@@ -526,6 +526,28 @@ const TRUNC_UNITS: Readonly<Record<string, string>> = {
 };
 
 /**
+ * PostgreSQL's JSON functions SQLite has under another name, same arguments and meaning: objects and
+ * arrays built from values, aggregated, measured. (`to_json(x)` is SQLite's json_quote: a string
+ * becomes a JSON string, a number stays one.) A row as a value (`json_agg(t)` of a table alias) has no
+ * SQLite form and stays an error.
+ */
+export const JSON_RENAMES: Readonly<Record<string, string>> = {
+  JSON_BUILD_OBJECT: 'json_object',
+  JSONB_BUILD_OBJECT: 'json_object',
+  JSON_BUILD_ARRAY: 'json_array',
+  JSONB_BUILD_ARRAY: 'json_array',
+  JSON_AGG: 'json_group_array',
+  JSONB_AGG: 'json_group_array',
+  JSON_OBJECT_AGG: 'json_group_object',
+  JSONB_OBJECT_AGG: 'json_group_object',
+  JSON_ARRAY_LENGTH: 'json_array_length',
+  JSONB_ARRAY_LENGTH: 'json_array_length',
+  TO_JSON: 'json_quote',
+  TO_JSONB: 'json_quote',
+  JSONB_PRETTY: 'json_pretty',
+};
+
+/**
  * PostgreSQL functions SQLite spells otherwise, by name: the tokens that replace the whole call, or
  * null to leave it as written (SQLite then answers, usually 42883 or 42601).
  */
@@ -606,6 +628,20 @@ const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Toke
       ...tokenize(" || '}')"),
     ];
   },
+  // PostgreSQL's JSON constructors and aggregates under SQLite's names (the result is JSON text).
+  ...Object.fromEntries(
+    Object.entries(JSON_RENAMES).map(([postgres, sqlite]) => [
+      postgres,
+      ({ parts, separators, filter }: Arguments) => [
+        ...tokenize(`${sqlite}(`),
+        ...parts.flatMap((part, index) =>
+          index === 0 ? part : [...tokenize(separators[index - 1] as string), ...part],
+        ),
+        ...tokenize(')'),
+        ...(filter === undefined ? [] : [SPACE, ...filter]),
+      ],
+    ]),
+  ),
   // gen_random_uuid() (PostgreSQL 13+) and uuid-ossp's uuid_generate_v4(): a version 4 UUID as text.
   GEN_RANDOM_UUID: ({ parts }) => (hasText(parts[0]) || parts.length > 1 ? null : expression(`(${UUID_V4})`)),
   UUID_GENERATE_V4: ({ parts }) =>

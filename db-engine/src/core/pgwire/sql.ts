@@ -36,7 +36,7 @@ import { withDivisionChecks } from './division-checks.js';
 import { type ExplainOptions, parseExplain } from './explain.js';
 import { withStandardPagination } from './pagination.js';
 import { withPostgresForms } from './postgres-forms.js';
-import { withBooleanItems } from './select-booleans.js';
+import { withSelectItemTypes } from './select-item-types.js';
 import {
   closingIndex,
   rewriteStatement,
@@ -704,7 +704,7 @@ export interface Translation {
   readonly resultTypes?: ReadonlyMap<string, string>;
   /**
    * Declared types for result columns by position (0-based), where several may share a name: the
-   * boolean select items (`SELECT a = b, c < d` → two `?column?`, both bool; select-booleans.ts).
+   * boolean select items (`SELECT a = b, c < d` → two `?column?`, both bool; select-item-types.ts).
    * Used, as `resultTypes`, only where the backend reports no declared type.
    */
   readonly resultTypesAt?: ReadonlyMap<number, string>;
@@ -2195,8 +2195,8 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
       withCastCalls(withTypedLiterals(catalog.kind === 'tokens' ? catalog.tokens : statementTokens)),
     ),
   );
-  // Boolean select items: typed bool and, unaliased, named as PostgreSQL names them (select-booleans.ts).
-  const booleans = withBooleanItems(normalized);
+  // Boolean select items: typed bool and, unaliased, named as PostgreSQL names them (select-item-types.ts).
+  const booleans = withSelectItemTypes(normalized);
   const tokens = booleans.tokens;
   const rewrite = rewriteStatement(tokens);
   if (rewrite !== null) {
@@ -2214,10 +2214,14 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
     ),
     facts,
   );
-  if (booleans.names.length > 0) {
+  if (booleans.names.length > 0 || booleans.jsonNames.length > 0 || booleans.jsonPositions.length > 0) {
     const resultTypes = new Map(translation.resultTypes);
     for (const name of booleans.names) if (!resultTypes.has(name)) resultTypes.set(name, 'BOOLEAN');
-    const resultTypesAt = new Map(booleans.positions.map((position) => [position, 'BOOLEAN']));
+    for (const name of booleans.jsonNames) if (!resultTypes.has(name)) resultTypes.set(name, 'JSON');
+    const resultTypesAt = new Map([
+      ...booleans.positions.map((position) => [position, 'BOOLEAN'] as const),
+      ...booleans.jsonPositions.map((position) => [position, 'JSON'] as const),
+    ]);
     return { ...translation, resultTypes, resultTypesAt, normalizedTokens: normalized };
   }
   return { ...translation, normalizedTokens: normalized };

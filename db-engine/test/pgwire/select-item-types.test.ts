@@ -1,11 +1,11 @@
-// Boolean select items (src/core/pgwire/select-booleans.ts): a comparison or logical expression in
+// Boolean select items (src/core/pgwire/select-item-types.ts): a comparison or logical expression in
 // a select list is typed bool and named as PostgreSQL names it, so psql prints t/f and node-postgres
 // gives true/false, where SQLite's 1/0 came out as int8. The translation, then the engine's kernel
 // over node-postgres (both protocols), with random comparisons checked against JavaScript's answer.
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withBooleanItems } from '../../src/core/pgwire/select-booleans.js';
+import { withSelectItemTypes } from '../../src/core/pgwire/select-item-types.js';
 import { tokenize, translate } from '../../src/core/pgwire/sql.js';
 import { startKernelBackend } from './support/kernel-backend.js';
 import { startTestServer, type TestServer } from './support/server.js';
@@ -13,7 +13,7 @@ import { startTestServer, type TestServer } from './support/server.js';
 const facts = { serverVersion: '15.0', database: 'd', user: 'u', processId: 1 };
 
 function items(sql: string) {
-  const found = withBooleanItems(tokenize(sql));
+  const found = withSelectItemTypes(tokenize(sql));
   return {
     sql: found.tokens.map((token) => token.text).join(''),
     names: found.names,
@@ -112,6 +112,16 @@ describe('boolean select items over the wire', () => {
         [3, null, null, true, true],
       ]);
     }
+    // One call of a JSON function is typed json: node-postgres parses it, as PostgreSQL's.
+    const json = await client.query(
+      "SELECT jsonb_build_object('n', count(*)) AS o, json_agg(id ORDER BY id) FILTER (WHERE id > 1), json_build_array(1, 'a') FROM items",
+    );
+    expect(json.fields.map((field) => [field.name, field.dataTypeID])).toEqual([
+      ['o', 114],
+      ['json_agg', 114],
+      ['json_build_array', 114],
+    ]);
+    expect(json.rows).toEqual([{ o: { n: 3 }, json_agg: [2, 3], json_build_array: [1, 'a'] }]);
     const literal = await client.query('SELECT true, false AS f');
     expect(literal.rows).toEqual([{ bool: true, f: false }]);
     // A boolean column and a bool cast stay as they were; a number stays a number.

@@ -1,5 +1,5 @@
 /**
- * Booleans in a result, as PostgreSQL types them. SQLite has no boolean: `SELECT amount > 10 AS big`
+ * Booleans (and JSON) in a result, as PostgreSQL types them. SQLite has no boolean: `SELECT amount > 10 AS big`
  * gives 1 or 0, which the protocol typed int8, so psql printed `1` where PostgreSQL prints `t`, and
  * node-postgres gave the number 1 where an application tests `row.big === true`. A select-list item
  * whose outermost operator is a comparison or a logical one — `=`, `<>`, `!=`, `<`, `<=`, `>`, `>=`,
@@ -11,6 +11,10 @@
  * The select list read is the statement's first at parenthesis depth 0 (a WITH query's main SELECT,
  * a UNION's first branch, whose names the result takes). Operators inside parentheses or a CASE do
  * not count (`(a = b) + 1` is a number); an item with an alias written without AS is left alone.
+ *
+ * An item that is one call of a function returning JSON text (SQLite's `json_object`, `json_array`,
+ * `json_group_array`…, which PostgreSQL's `json_build_object`, `json_agg`… become) is typed `JSON`
+ * the same way, so node-postgres parses it as it parses PostgreSQL's json.
  *
  * Pure code over the lexer's tokens (after postgres-forms.ts).
  */
@@ -49,7 +53,7 @@ const LIST_END = new Set([
   'ON',
 ]);
 
-export interface BooleanItems {
+export interface SelectItemTypes {
   /** The tokens with `AS "?column?"` (or `AS bool`) after each boolean item that had no alias. */
   readonly tokens: readonly Token[];
   /** The result-column names of the boolean items. */
@@ -59,13 +63,34 @@ export interface BooleanItems {
    * stands for columns the translation cannot count): several may share the name `?column?`.
    */
   readonly positions: readonly number[];
+  /** Items that are one call of a JSON-building function (`json_object(…)`, json_agg's translation): by alias. */
+  readonly jsonNames: readonly string[];
+  /** …and by position, as `positions`. */
+  readonly jsonPositions: readonly number[];
 }
 
-export function withBooleanItems(tokens: readonly Token[]): BooleanItems {
+/** SQLite's functions that return JSON text, which PostgreSQL's json/jsonb functions become (postgres-forms.ts). */
+const JSON_FUNCTIONS = new Set([
+  'JSON',
+  'JSON_OBJECT',
+  'JSON_ARRAY',
+  'JSON_GROUP_ARRAY',
+  'JSON_GROUP_OBJECT',
+  'JSON_QUOTE',
+  'JSON_INSERT',
+  'JSON_REPLACE',
+  'JSON_SET',
+  'JSON_REMOVE',
+  'JSON_PATCH',
+]);
+
+export function withSelectItemTypes(tokens: readonly Token[]): SelectItemTypes {
   const select = firstTopLevelSelect(tokens);
-  if (select === -1) return { tokens, names: [], positions: [] };
+  if (select === -1) return { tokens, names: [], positions: [], jsonNames: [], jsonPositions: [] };
   const names: string[] = [];
   const positions: number[] = [];
+  const jsonNames: string[] = [];
+  const jsonPositions: number[] = [];
   let ordinal = 0;
   let starSeen = false;
   const insertions = new Map<number, Token[]>();
@@ -85,8 +110,12 @@ export function withBooleanItems(tokens: readonly Token[]): BooleanItems {
         (token.text === ',' ||
           (token.kind === 'identifier' && LIST_END.has(word(token)) && !distinctFrom(tokens, index))));
     if (atEnd) {
-      const item = judge(tokens, itemStart, index);
-      if (item !== null) {
+      const json = jsonCall(tokens, itemStart, index);
+      const item = json === null ? judge(tokens, itemStart, index) : null;
+      if (json !== null) {
+        if (json.alias !== null) jsonNames.push(json.alias);
+        if (!starSeen) jsonPositions.push(ordinal);
+      } else if (item !== null) {
         names.push(item.name);
         if (!starSeen) positions.push(ordinal);
         if (item.insert !== null) insertions.set(item.insertAt, tokenize(` AS ${item.insert}`));
@@ -100,7 +129,7 @@ export function withBooleanItems(tokens: readonly Token[]): BooleanItems {
     else if ((token.text === ')' || word(token) === 'END') && depth > 0) depth--;
     else if (token.text === ')') break; // the end of a parenthesised query
   }
-  if (insertions.size === 0) return { tokens, names, positions };
+  if (insertions.size === 0) return { tokens, names, positions, jsonNames, jsonPositions };
   const out: Token[] = [];
   tokens.forEach((token, at) => {
     const inserted = insertions.get(at);
@@ -109,7 +138,37 @@ export function withBooleanItems(tokens: readonly Token[]): BooleanItems {
   });
   const tail = insertions.get(tokens.length);
   if (tail !== undefined) out.push(...tail);
-  return { tokens: out, names, positions };
+  return { tokens: out, names, positions, jsonNames, jsonPositions };
+}
+
+/** An item that is one call of a JSON function, `[AS alias]`: its alias (null without); else null. */
+function jsonCall(tokens: readonly Token[], from: number, to: number): { alias: string | null } | null {
+  const body = tokens.slice(from, to).filter(isSignificant);
+  let alias: string | null = null;
+  const last = body.at(-1);
+  if (word(body.at(-2)) === 'AS' && (last?.kind === 'identifier' || last?.kind === 'quoted-identifier')) {
+    alias =
+      last.kind === 'quoted-identifier'
+        ? last.text.slice(1, -1).replaceAll('""', '"')
+        : last.text.toLowerCase();
+    body.length -= 2;
+  }
+  if (!JSON_FUNCTIONS.has(word(body[0])) || body[1]?.text !== '(') return null;
+  // The call's parenthesis closes at the end, or before FILTER (…) / OVER (…).
+  let depth = 0;
+  for (let index = 1; index < body.length; index++) {
+    if (body[index]?.text === '(') depth++;
+    else if (body[index]?.text === ')' && --depth === 0) {
+      const rest = body.slice(index + 1);
+      if (
+        rest.length === 0 ||
+        (['FILTER', 'OVER'].includes(word(rest[0])) && rest[1]?.text === '(' && closesAtEnd(rest, 1))
+      )
+        return { alias };
+      return null;
+    }
+  }
+  return null;
 }
 
 /** The FROM at `index` is `IS [NOT] DISTINCT FROM`'s. */

@@ -696,6 +696,37 @@ function quoteLiteral(value: string): string {
   return value.includes('\\') ? `E${quoted.replaceAll('\\', '\\\\')}` : quoted;
 }
 
+/** PostgreSQL 15's pg_size_pretty(bigint) units: name, limit below which it is used, rounding, bits. */
+const SIZE_UNITS: readonly { name: string; limit: bigint; round: boolean; bits: number }[] = [
+  { name: 'bytes', limit: 10n * 1024n, round: false, bits: 0 },
+  { name: 'kB', limit: 20n * 1024n - 1n, round: true, bits: 10 },
+  { name: 'MB', limit: 20n * 1024n - 1n, round: true, bits: 20 },
+  { name: 'GB', limit: 20n * 1024n - 1n, round: true, bits: 30 },
+  { name: 'TB', limit: 20n * 1024n - 1n, round: true, bits: 40 },
+  { name: 'PB', limit: 20n * 1024n - 1n, round: true, bits: 50 },
+];
+
+/** pg_size_pretty as PostgreSQL 15 computes it (dbsize.c), in exact integers. */
+function sizePretty(value: SqlScalar): string {
+  let size: bigint;
+  try {
+    size = BigInt(typeof value === 'number' ? Math.trunc(value) : String(value).trim());
+  } catch {
+    throw new PostgresFunctionError(`invalid input syntax for type bigint: "${String(value)}"`);
+  }
+  for (const [index, unit] of SIZE_UNITS.entries()) {
+    const next = SIZE_UNITS[index + 1];
+    if (next === undefined || (size < 0n ? -size : size) < unit.limit) {
+      // half_rounded: away from zero, then truncated.
+      if (unit.round) size = (size + (size < 0n ? -1n : 1n)) / 2n;
+      return `${size} ${unit.name}`;
+    }
+    const bits = next.bits - unit.bits - (next.round ? 1 : 0) + (unit.round ? 1 : 0);
+    size /= 1n << BigInt(bits);
+  }
+  throw new Error('unreachable');
+}
+
 export const POSTGRES_FUNCTIONS: readonly PostgresFunction[] = [
   {
     name: 'md5',
@@ -906,6 +937,12 @@ export const POSTGRES_FUNCTIONS: readonly PostgresFunction[] = [
       return x === 0 || y === 0 ? 0 : Math.abs((x / gcd(x, y)) * y);
     }),
   },
+  {
+    name: 'pg_size_pretty',
+    arities: [1],
+    deterministic: true,
+    call: strict(([value]) => sizePretty(value as SqlScalar)),
+  },
   // Text.
   ...['char_length', 'character_length'].map(
     (name): PostgresFunction => ({
@@ -960,6 +997,6 @@ export const POSTGRES_FUNCTION_SQLSTATES: readonly (readonly [RegExp, string])[]
   [/^null character not permitted$/, '54000'],
   [/^requested character too large for encoding/, '54000'],
   [/^requested length too large$/, '54000'],
-  [/^invalid input syntax for type (integer|timestamp)/, '22P02'],
+  [/^invalid input syntax for type (integer|bigint|timestamp)/, '22P02'],
   [/^(length|count|field position|character) out of range$/, '22003'],
 ];

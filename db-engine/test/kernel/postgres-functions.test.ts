@@ -44,7 +44,7 @@ describe("PostgreSQL 15's functions on the kernel's connection", () => {
           expected: expected === 'true' ? '1' : expected === 'false' ? '0' : expected,
         })),
       ];
-      expect(calls.length).toBe(523);
+      expect(calls.length).toBe(533);
       const mismatches: string[] = [];
       for (let start = 0; start < calls.length; start += 50) {
         const batch = calls.slice(start, start + 50);
@@ -217,6 +217,16 @@ describe('regular-expression operators and array_agg over the wire', () => {
     await client?.end().catch(() => {});
     await server?.stop();
     await stopKernel?.();
+  });
+
+  it("answers pg_database_size with the volume's bytes, as pg_size_pretty writes them", async () => {
+    const { rows } = await client.query(
+      'SELECT pg_database_size(current_database()) AS bytes, pg_size_pretty(pg_database_size(current_database())) AS pretty',
+    );
+    const bytes = Number(rows[0].bytes);
+    expect(bytes % 4096).toBe(0);
+    expect(bytes).toBeGreaterThan(0);
+    expect(rows[0].pretty).toBe(bytes < 10_240 ? `${bytes} bytes` : `${Math.round(bytes / 1024)} kB`);
   });
 
   it('translates ~, ~*, !~ and !~* to REGEXP, and leaves ~ as bitwise NOT where it is one', () => {

@@ -642,6 +642,11 @@ const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Toke
       ],
     ]),
   ),
+  // pg_database_size(name | oid): the volume's bytes (one database per engine), as psql's \l+ shows.
+  PG_DATABASE_SIZE: ({ parts }) =>
+    parts.length === 1 && hasText(parts[0])
+      ? expression('(SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size())')
+      : null,
   // gen_random_uuid() (PostgreSQL 13+) and uuid-ossp's uuid_generate_v4(): a version 4 UUID as text.
   GEN_RANDOM_UUID: ({ parts }) => (hasText(parts[0]) || parts.length > 1 ? null : expression(`(${UUID_V4})`)),
   UUID_GENERATE_V4: ({ parts }) =>

@@ -32,6 +32,7 @@
 import { POSTGRES_ONLY, postgresOnlyStatement } from '../postgres-only.js';
 import { readsActivity, type SessionActivity, withSessionActivity } from './activity.js';
 import { catalogQuery } from './catalog.js';
+import { withDistinctOn } from './distinct-on.js';
 import { withDivisionChecks } from './division-checks.js';
 import { type ExplainOptions, parseExplain } from './explain.js';
 import { withStandardPagination } from './pagination.js';
@@ -2190,9 +2191,11 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
   if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };
   // CAST(x AS t) becomes x::t before PostgreSQL's spellings are rewritten, whose own SQLite CASTs
   // (`position(a IN b)` → `CAST(instr(b, a) AS INTEGER)`) stay SQLite's.
-  const normalized = withStandardPagination(
-    withPostgresForms(
-      withCastCalls(withTypedLiterals(catalog.kind === 'tokens' ? catalog.tokens : statementTokens)),
+  const normalized = withDistinctOn(
+    withStandardPagination(
+      withPostgresForms(
+        withCastCalls(withTypedLiterals(catalog.kind === 'tokens' ? catalog.tokens : statementTokens)),
+      ),
     ),
   );
   // Boolean select items: typed bool and, unaliased, named as PostgreSQL names them (select-item-types.ts).

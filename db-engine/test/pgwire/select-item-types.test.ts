@@ -36,8 +36,14 @@ describe('boolean select items', () => {
     ]);
     // Not booleans: operators inside parentheses or CASE, arithmetic, shifts, JSON, concatenation.
     const none =
-      "SELECT (a = b) + 1, CASE WHEN a = b THEN 1 END, a << 2, doc->>'k', a || b, count(*), -a FROM t";
+      "SELECT (a = b) + 1, CASE WHEN a = b THEN 1 END AS c, a << 2, doc->>'k', a || b, count(*), -a FROM t";
     expect(items(none)).toEqual({ sql: none, names: [], positions: [] });
+    // An unaliased CASE is named `case`, as in PostgreSQL, and not typed.
+    expect(items("SELECT CASE WHEN a THEN 'x' ELSE 'y' END, CASE a WHEN 1 THEN 2 END + 1 FROM t")).toEqual({
+      sql: `SELECT CASE WHEN a THEN 'x' ELSE 'y' END AS "case", CASE a WHEN 1 THEN 2 END + 1 FROM t`,
+      names: [],
+      positions: [],
+    });
     // An alias without AS is left alone; IS DISTINCT FROM does not end the list.
     expect(items('SELECT a = b big, c IS DISTINCT FROM d FROM t')).toEqual({
       sql: 'SELECT a = b big, c IS DISTINCT FROM d AS "?column?" FROM t',

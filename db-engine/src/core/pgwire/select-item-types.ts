@@ -16,6 +16,8 @@
  * `json_group_array`…, which PostgreSQL's `json_build_object`, `json_agg`… become) is typed `JSON`
  * the same way, so node-postgres parses it as it parses PostgreSQL's json.
  *
+ * A CASE … END item without an alias is named `case`, as PostgreSQL names it (not typed).
+ *
  * Pure code over the lexer's tokens (after postgres-forms.ts).
  */
 import { isSignificant, type Token, tokenize, word } from './sql.js';
@@ -120,6 +122,11 @@ export function withSelectItemTypes(tokens: readonly Token[]): SelectItemTypes {
         if (!starSeen) positions.push(ordinal);
         if (item.insert !== null) insertions.set(item.insertAt, tokenize(` AS ${item.insert}`));
       } else if (hasStar(tokens, itemStart, index)) starSeen = true;
+      else {
+        // A CASE … END item without an alias is named `case`, as PostgreSQL names it.
+        const caseEnd = wholeCase(tokens, itemStart, index);
+        if (caseEnd !== null) insertions.set(caseEnd, tokenize(' AS "case"'));
+      }
       ordinal++;
       if (token === undefined || token.text !== ',') break;
       itemStart = index + 1;
@@ -167,6 +174,20 @@ function jsonCall(tokens: readonly Token[], from: number, to: number): { alias: 
         return { alias };
       return null;
     }
+  }
+  return null;
+}
+
+/** The item is one CASE … END with no alias: the index after its END; else null. */
+function wholeCase(tokens: readonly Token[], from: number, to: number): number | null {
+  const at = [];
+  for (let index = from; index < to; index++) if (isSignificant(tokens[index] as Token)) at.push(index);
+  if (word(tokens[at[0] as number]) !== 'CASE' || word(tokens[at.at(-1) as number]) !== 'END') return null;
+  let depth = 0;
+  for (const [position, index] of at.entries()) {
+    const keyword = word(tokens[index]);
+    if (keyword === 'CASE') depth++;
+    else if (keyword === 'END' && --depth === 0) return position === at.length - 1 ? index + 1 : null;
   }
   return null;
 }

@@ -1390,7 +1390,7 @@ function clockFunctionEnd(tokens: readonly Token[], index: number): number | nul
   let nameIndex = index;
   if (word(tokens[index]) === 'PG_CATALOG' && tokens[index + 1]?.text === '.') nameIndex = index + 2;
   const name = word(tokens[nameIndex]);
-  if (name === 'LOCALTIMESTAMP') return nameIndex + 1;
+  if (name === 'LOCALTIMESTAMP' || name === 'LOCALTIME') return nameIndex + 1;
   if (!clockFunctions.has(name)) return null;
   const open = nextSignificant(tokens, nameIndex + 1);
   if (open < 0 || tokens[open]?.text !== '(') return null;
@@ -2311,19 +2311,21 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
         const alias = whole ? ` AS ${name.text.toLowerCase()}` : '';
         // The column's type, under its name (the function's, or the alias the item gives it).
         const column = whole ? name.text.toLowerCase() : itemAlias(state.position, tokens, clockEnd);
-        if (column !== undefined)
-          state.resultTypes.set(
-            column,
-            word(name) === 'LOCALTIMESTAMP' ? 'timestamp' : 'timestamp with time zone',
-          );
+        // localtime is the time of day (SQLite's CURRENT_TIME, UTC), localtimestamp a timestamp.
+        const clock =
+          word(name) === 'LOCALTIME'
+            ? { sql: 'CURRENT_TIME', declared: 'time', temporal: 'time' as const }
+            : word(name) === 'LOCALTIMESTAMP'
+              ? { sql: 'CURRENT_TIMESTAMP', declared: 'timestamp', temporal: 'timestamp' as const }
+              : {
+                  sql: 'CURRENT_TIMESTAMP',
+                  declared: 'timestamp with time zone',
+                  temporal: 'timestamptz' as const,
+                };
+        if (column !== undefined) state.resultTypes.set(column, clock.declared);
         // The name primary a following `::` casts, and names the column after (`now()::text` → now).
-        emit(state, { kind: 'identifier', text: name.text.toLowerCase() }, `CURRENT_TIMESTAMP${alias}`);
-        if (state.primary !== null) {
-          state.primary = {
-            ...state.primary,
-            temporal: word(name) === 'LOCALTIMESTAMP' ? 'timestamp' : 'timestamptz',
-          };
-        }
+        emit(state, { kind: 'identifier', text: name.text.toLowerCase() }, `${clock.sql}${alias}`);
+        if (state.primary !== null) state.primary = { ...state.primary, temporal: clock.temporal };
         index = clockEnd;
         continue;
       }

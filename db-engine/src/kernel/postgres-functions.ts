@@ -696,6 +696,17 @@ function quoteLiteral(value: string): string {
   return value.includes('\\') ? `E${quoted.replaceAll('\\', '\\\\')}` : quoted;
 }
 
+/** Epoch seconds as UTC timestamp text, microseconds kept (trailing zeros dropped), as PostgreSQL writes it. */
+function epochText(seconds: number): string {
+  if (!Number.isFinite(seconds) || Math.abs(seconds) > 253_402_300_799)
+    throw new PostgresFunctionError('timestamp out of range');
+  const micros = Math.round(seconds * 1_000_000);
+  const wholeSeconds = Math.floor(micros / 1_000_000);
+  const fraction = micros - wholeSeconds * 1_000_000;
+  const date = new Date(wholeSeconds * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  return fraction === 0 ? date : `${date}.${String(fraction).padStart(6, '0').replace(/0+$/, '')}`;
+}
+
 /** PostgreSQL 15's pg_size_pretty(bigint) units: name, limit below which it is used, rounding, bits. */
 const SIZE_UNITS: readonly { name: string; limit: bigint; round: boolean; bits: number }[] = [
   { name: 'bytes', limit: 10n * 1024n, round: false, bits: 0 },
@@ -943,6 +954,14 @@ export const POSTGRES_FUNCTIONS: readonly PostgresFunction[] = [
     deterministic: true,
     call: strict(([value]) => sizePretty(value as SqlScalar)),
   },
+  // to_timestamp(epoch seconds): the instant as northlight keeps a timestamptz, UTC text
+  // `YYYY-MM-DD HH:MM:SS[.ffffff]` (Grafana and applications with epoch columns write it).
+  {
+    name: 'to_timestamp',
+    arities: [1],
+    deterministic: true,
+    call: strict(([value]) => epochText(number(value as SqlScalar, 'double precision'))),
+  },
   // Text.
   ...['char_length', 'character_length'].map(
     (name): PostgresFunction => ({
@@ -992,7 +1011,8 @@ export const POSTGRES_FUNCTION_SQLSTATES: readonly (readonly [RegExp, string])[]
     /^cannot take square root of a negative number$|^zero raised to a negative power|^a negative number raised to a non-integer power/,
     '2201F',
   ],
-  [/^invalid input syntax for type numeric/, '22P02'],
+  [/^invalid input syntax for type (numeric|double precision)/, '22P02'],
+  [/^timestamp out of range$/, '22008'],
   [/^field position must not be zero$/, '22023'],
   [/^null character not permitted$/, '54000'],
   [/^requested character too large for encoding/, '54000'],

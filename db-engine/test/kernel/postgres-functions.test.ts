@@ -44,7 +44,7 @@ describe("PostgreSQL 15's functions on the kernel's connection", () => {
           expected: expected === 'true' ? '1' : expected === 'false' ? '0' : expected,
         })),
       ];
-      expect(calls.length).toBe(533);
+      expect(calls.length).toBe(538);
       const mismatches: string[] = [];
       for (let start = 0; start < calls.length; start += 50) {
         const batch = calls.slice(start, start + 50);

@@ -18,6 +18,7 @@ import {
   translate,
 } from '../../src/core/pgwire/sql.js';
 import { decodeTextParameter } from '../../src/core/pgwire/types.js';
+import { SqliteTestBackend } from './support/sqlite-backend.js';
 
 const facts = { serverVersion: '15.0', database: 'shop', user: 'ann', processId: 77 };
 
@@ -542,10 +543,29 @@ describe('statement rewrites (what pgbench -i sends)', () => {
     expect(sqlite('SELECT x FROM generate_series($1::int, 3, 2) t(x)')).toMatch(
       /\(SELECT \(CAST\(\(CASE WHEN typeof\(\?1\).* AS x FROM northlight_series\) AS t$/,
     );
-    // Not a FROM item: left to SQLite (no such function).
-    expect(sqlite('SELECT generate_series(1, 3) AS "generate_series"')).toBe(
-      'SELECT generate_series(1, 3) AS "generate_series"',
+    // The query's only item, with no FROM (psql's way to count): the same series, in FROM.
+    expect(sqlite('SELECT generate_series(1, 3) AS "n" ORDER BY 1 DESC LIMIT 2')).toMatch(
+      /^SELECT "n" FROM \(WITH RECURSIVE .* SELECT value AS "n" FROM northlight_series\) AS "n" ORDER BY 1 DESC LIMIT 2$/,
     );
+    expect(sqlite('SELECT generate_series(1, 3)')).toMatch(
+      /^SELECT "generate_series" FROM \(WITH RECURSIVE /,
+    );
+    // Another item, or a FROM: left to SQLite (no such function).
+    for (const statement of ['SELECT generate_series(1, 3), 2', 'SELECT generate_series(1, 3) FROM t'])
+      expect(sqlite(statement)).toBe(statement.replace('3)', '3) AS "generate_series"'));
+  });
+
+  it('counts like PostgreSQL in a select list, on SQLite', () => {
+    const backend = new SqliteTestBackend();
+    try {
+      const rows = (sql: string) =>
+        (backend.database.prepare(sqlite(sql)).raw(true).all({}) as bigint[][]).map((row) => row.map(Number));
+      expect(rows('SELECT generate_series(1, 10, 4)')).toEqual([[1], [5], [9]]);
+      expect(rows('SELECT generate_series(5, 1, -2) AS n ORDER BY n')).toEqual([[1], [3], [5]]);
+      expect(rows('SELECT generate_series(3, 1)')).toEqual([]);
+    } finally {
+      backend.close();
+    }
   });
 
   it('puts WHERE true between an upsert source FROM list and its ON CONFLICT, and nowhere else', () => {

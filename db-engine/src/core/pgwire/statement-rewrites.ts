@@ -440,6 +440,77 @@ function columnName(token: Token): string {
 
 // ---- generate_series ----
 
+/**
+ * `SELECT generate_series(start, stop [, step]) [[AS] name] [ORDER BY … | LIMIT …]`, the series as
+ * the query's only item and no FROM (psql's way to count): PostgreSQL's set-returning call in a select
+ * list is SQLite's table, so it becomes `SELECT name FROM generate_series(…) AS name …`, which the
+ * FROM form below then translates. Other uses in a select list are left as written (42883).
+ */
+function withSeriesInSelectList(tokens: readonly Token[]): readonly Token[] {
+  const at = tokens.flatMap((token, index) => (isSignificant(token) ? [index] : []));
+  const word = (position: number) => {
+    const token = tokens[at[position] as number];
+    return token?.kind === 'identifier' ? token.text.toUpperCase() : '';
+  };
+  if (word(0) !== 'SELECT' || word(1) !== 'GENERATE_SERIES' || tokens[at[2] as number]?.text !== '(')
+    return tokens;
+  const close = closingIndex(tokens, at[2] as number);
+  if (close < 0) return tokens;
+  let position = at.indexOf(close) + 1;
+  let name = 'generate_series';
+  if (word(position) === 'AS') position += 1;
+  const alias = tokens[at[position] as number];
+  if (
+    alias !== undefined &&
+    (alias.kind === 'quoted-identifier' ||
+      (alias.kind === 'identifier' && !SERIES_ITEM_FOLLOWERS.has(word(position))))
+  ) {
+    name =
+      alias.kind === 'quoted-identifier'
+        ? alias.text.slice(1, -1).replaceAll('""', '"')
+        : alias.text.toLowerCase();
+    position += 1;
+  }
+  const rest = position < at.length ? tokens.slice(at[position]) : [];
+  if (
+    rest.some(
+      (token) =>
+        token.kind === 'identifier' && ['FROM', 'WHERE', 'GROUP', 'UNION'].includes(token.text.toUpperCase()),
+    )
+  )
+    return tokens;
+  if (rest.some((token) => token.text === ','))
+    if (
+      !rest.some(
+        (token) => token.kind === 'identifier' && ['ORDER', 'LIMIT'].includes(token.text.toUpperCase()),
+      )
+    )
+      return tokens;
+  const quotedName = `"${name.replaceAll('"', '""')}"`;
+  return [
+    ...tokenize(`SELECT ${quotedName} FROM `),
+    ...tokens.slice(at[1] as number, close + 1),
+    ...tokenize(` AS ${quotedName} `),
+    ...rest,
+  ];
+}
+
+/** Words that may follow the series item and are not its alias. */
+const SERIES_ITEM_FOLLOWERS = new Set([
+  'ORDER',
+  'LIMIT',
+  'OFFSET',
+  'FROM',
+  'WHERE',
+  'GROUP',
+  'HAVING',
+  'UNION',
+  'INTERSECT',
+  'EXCEPT',
+  'WINDOW',
+  'FETCH',
+]);
+
 /** Words after which `generate_series(…)` is a table in a FROM clause. */
 const seriesFollows = new Set(['FROM', 'JOIN']);
 
@@ -450,7 +521,8 @@ const seriesFollows = new Set(['FROM', 'JOIN']);
  * empty when start is past stop (or an argument is NULL), and counts down with a negative step; a
  * step of 0 gives start alone (PostgreSQL refuses it, 22023). Numbers only: there are no timestamps.
  */
-export function withSeriesSubqueries(tokens: readonly Token[]): readonly Token[] {
+export function withSeriesSubqueries(tokensAsWritten: readonly Token[]): readonly Token[] {
+  const tokens = withSeriesInSelectList(tokensAsWritten);
   if (!tokens.some((token) => keyword(token) === 'GENERATE_SERIES')) return tokens;
   const result: Token[] = [];
   let previous = '';

@@ -27,6 +27,7 @@
  * changed the version) forgets every answer and the shadow.
  */
 import { assert } from '@northlight/protocol';
+import { POSTGRES_FUNCTIONS } from './postgres-functions.js';
 import type { SqliteWasm } from './sqlite-wasm.js';
 
 /**
@@ -39,7 +40,8 @@ const PASS_THROUGH_CALLS = ['northlight_nonzero', 'northlight_pg_array'];
  * `sql` with each call of a PASS_THROUGH_CALLS function replaced by its first argument in
  * parentheses, outside quotes and comments. Pure text work: the SQL is SQLite's expanded statement.
  */
-export function withoutEngineCalls(sql: string): string {
+export function withoutEngineCalls(sqlAsRun: string): string {
+  const sql = withNeutralCalls(sqlAsRun);
   if (!PASS_THROUGH_CALLS.some((name) => sql.includes(name))) return sql;
   let out = '';
   let index = 0;
@@ -72,6 +74,49 @@ export function withoutEngineCalls(sql: string): string {
   }
   return out;
 }
+
+/**
+ * The engine's PostgreSQL functions (postgres-functions.ts), any case, as `json_array(` — a call
+ * SQLite has, taking any arguments, whose result has no declared type, as theirs has none — and
+ * SQLite's `REGEXP` operator (the engine's regexp()) as `LIKE`: the shadow has neither, and a probe
+ * that fails to prepare loses every column's type, those of plain columns beside it included.
+ */
+function withNeutralCalls(sql: string): string {
+  const lowered = sql.toLowerCase();
+  if (!NEUTRALIZED_NAMES.some((name) => lowered.includes(name)) && !lowered.includes('regexp')) return sql;
+  let out = '';
+  let index = 0;
+  while (index < sql.length) {
+    const skipped = skipQuotedOrComment(sql, index);
+    if (skipped > index) {
+      out += sql.slice(index, skipped);
+      index = skipped;
+      continue;
+    }
+    if (!/[A-Za-z0-9_$]/.test(sql[index - 1] ?? ' ')) {
+      const match = NEUTRALIZED_CALL.exec(sql.slice(index, index + 64));
+      if (match !== null) {
+        out += 'json_array(';
+        index += match[0].length;
+        continue;
+      }
+      if (
+        /^regexp\b/i.test(sql.slice(index, index + 7)) &&
+        !/^\s*\(/.test(sql.slice(index + 6, index + 70))
+      ) {
+        out += 'LIKE';
+        index += 6;
+        continue;
+      }
+    }
+    out += sql[index];
+    index += 1;
+  }
+  return out;
+}
+
+const NEUTRALIZED_NAMES = POSTGRES_FUNCTIONS.map((definition) => definition.name.toLowerCase());
+const NEUTRALIZED_CALL = new RegExp(`^(?:${NEUTRALIZED_NAMES.join('|')})\\s*\\(`, 'i');
 
 /** The index after a quoted text or comment starting at `index`, or `index` when none starts there. */
 function skipQuotedOrComment(sql: string, index: number): number {

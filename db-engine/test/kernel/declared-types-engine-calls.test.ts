@@ -4,6 +4,7 @@
 // `= ANY($1)` lost its result types. Quotes, comments and nesting are respected.
 import { describe, expect, it } from 'vitest';
 import { withoutEngineCalls } from '../../src/kernel/declared-types.js';
+import { ok, openWriter } from './support/writer-session.js';
 
 describe('withoutEngineCalls', () => {
   it('replaces each pass-through call by its first argument, nested ones too, and nothing in quotes', () => {
@@ -19,5 +20,40 @@ describe('withoutEngineCalls', () => {
     );
     expect(withoutEngineCalls('SELECT northlight_nonzero(f(1, 2), g(3))')).toBe('SELECT (f(1, 2))');
     expect(withoutEngineCalls('SELECT northlight_nonzero(1')).toBe('SELECT northlight_nonzero(1');
+  });
+
+  it("reads the engine's PostgreSQL functions as a call the shadow has, and REGEXP as LIKE", () => {
+    expect(
+      withoutEngineCalls(
+        "SELECT MD5(name), to_char(d, 'YYYY'), 'md5(' AS s, my_floor(1), floor (x) FROM t WHERE name REGEXP 'a' AND regexp('a', b) AND group_concat(northlight_array_element(x))",
+      ),
+    ).toBe(
+      "SELECT json_array(name), json_array(d, 'YYYY'), 'md5(' AS s, my_floor(1), json_array(x) FROM t WHERE name LIKE 'a' AND json_array('a', b) AND group_concat(json_array(x))",
+    );
+  });
+});
+
+describe('declared types beside the engine functions, on the kernel', () => {
+  it('keeps every plain column typed when a statement calls one (the probe used to fail)', async () => {
+    const { session } = await openWriter();
+    try {
+      ok(
+        session.execute({
+          statements: [
+            { sql: 'CREATE TABLE rv (id INTEGER PRIMARY KEY, n INT, flag BOOLEAN, name TEXT, d DATE)' },
+            { sql: "INSERT INTO rv VALUES (1, 2, 1, 'ann', '2024-01-02')" },
+          ],
+        }),
+      );
+      for (const sql of [
+        "SELECT n, flag, d, md5(name) FROM rv WHERE name REGEXP 'a'",
+        "SELECT n, flag, d, to_char(d, 'YYYY') FROM rv WHERE floor(n) = 2",
+      ]) {
+        const result = ok(session.execute({ statements: [{ sql }], declaredTypes: true })).results[0];
+        expect(result?.declaredTypes?.slice(0, 3)).toEqual(['INT', 'BOOLEAN', 'DATE']);
+      }
+    } finally {
+      session.close();
+    }
   });
 });

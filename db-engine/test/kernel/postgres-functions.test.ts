@@ -251,6 +251,9 @@ describe('regular-expression operators and array_agg over the wire', () => {
     expect(await names("name ~ '[[:upper:]]'")).toEqual(['Alpha', 'Delta']);
     expect(await names("note ~ 'x'")).toEqual(['alphabet']); // NULL matches nothing
     await expect(client.query("SELECT 'a' ~ '('")).rejects.toMatchObject({ code: '2201B' });
+    // A function or ~ in the statement leaves the plain columns their types (int4: a number).
+    const typed = await client.query("SELECT id, md5(name) AS h FROM tags WHERE name ~ 'ph' ORDER BY id");
+    expect(typed.rows.map((row) => typeof row.id)).toEqual(['number', 'number']);
   });
 
   it('array_agg gives PostgreSQL array text: quoting, NULLs, DISTINCT, ORDER BY, and NULL over no rows', async () => {

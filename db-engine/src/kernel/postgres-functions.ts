@@ -140,17 +140,27 @@ const POSIX_CLASSES: Readonly<Record<string, string>> = {
 
 /** The flags PostgreSQL's regexp functions take that JavaScript has an equivalent for. */
 function regexFlags(flags: string, allowGlobal: boolean): { js: string; global: boolean } {
-  let js = 'u';
+  // PostgreSQL's default: `.` and bracket expressions match a newline, ^ and $ only at the ends.
+  let ignoreCase = false;
+  let newlineSensitive = false;
   let global = false;
   for (const flag of flags) {
     if (flag === 'g' && allowGlobal) global = true;
-    else if (flag === 'i') js += js.includes('i') ? '' : 'i';
-    else if (flag === 'c') js = js.replace('i', '');
-    else if (flag === 'n' || flag === 'm') js += js.includes('m') ? '' : 'm';
-    else if (flag === 's') js += js.includes('s') ? '' : 's';
+    else if (flag === 'i') ignoreCase = true;
+    else if (flag === 'c') ignoreCase = false;
+    else if (flag === 'n' || flag === 'm') newlineSensitive = true;
+    else if (flag === 's') newlineSensitive = false;
     else throw new PostgresFunctionError(`invalid regular expression option: "${flag}"`);
   }
-  return { js, global };
+  return { js: `u${ignoreCase ? 'i' : ''}${newlineSensitive ? 'm' : 's'}`, global };
+}
+
+/** A leading embedded-options group, `(?i)`, `(?n)`…: PostgreSQL's ARE reads them as flags. */
+function embeddedOptions(pattern: string): { pattern: string; flags: string } {
+  const match = /^\(\?([a-z]+)\)/.exec(pattern);
+  return match === null
+    ? { pattern, flags: '' }
+    : { pattern: pattern.slice(match[0].length), flags: match[1] as string };
 }
 
 const regexCache = new Map<string, RegExp>();
@@ -180,8 +190,9 @@ export function postgresRegex(pattern: string, flags: string): RegExp {
 
 function regexpReplace(args: readonly SqlScalar[]): string {
   const source = text(args[0] as SqlScalar);
-  const flags = regexFlags(args.length > 3 ? text(args[3] as SqlScalar) : '', true);
-  const regex = postgresRegex(text(args[1] as SqlScalar), flags.js + (flags.global ? 'g' : ''));
+  const embedded = embeddedOptions(text(args[1] as SqlScalar));
+  const flags = regexFlags(embedded.flags + (args.length > 3 ? text(args[3] as SqlScalar) : ''), true);
+  const regex = postgresRegex(embedded.pattern, flags.js + (flags.global ? 'g' : ''));
   // PostgreSQL's replacement: \1…\9 a group, \& the whole match, \\ a backslash; `$` is literal.
   const replacement = text(args[2] as SqlScalar);
   const replaced = source.replace(regex, (...match: unknown[]) => {
@@ -203,8 +214,9 @@ function regexpReplace(args: readonly SqlScalar[]): string {
 
 /** `string ~ pattern` and friends (postgres-forms.ts) and PostgreSQL 15's regexp_like. */
 function regexpLike(args: readonly SqlScalar[]): number {
-  const flags = regexFlags(args.length > 2 ? text(args[2] as SqlScalar) : '', false);
-  return postgresRegex(text(args[1] as SqlScalar), flags.js).test(text(args[0] as SqlScalar)) ? 1 : 0;
+  const embedded = embeddedOptions(text(args[1] as SqlScalar));
+  const flags = regexFlags(embedded.flags + (args.length > 2 ? text(args[2] as SqlScalar) : ''), false);
+  return postgresRegex(embedded.pattern, flags.js).test(text(args[0] as SqlScalar)) ? 1 : 0;
 }
 
 // ---- to_char ----
@@ -317,6 +329,8 @@ function cased(word: string, pattern: string): string {
 
 /** The date/time template patterns, longest first (PostgreSQL matches the longest at each place). */
 const DATE_PATTERNS = [
+  'SSSSS',
+  'SSSS',
   'HH24',
   'HH12',
   'YYYY',
@@ -431,6 +445,11 @@ function formatDate(instant: Instant, template: string): string {
         break;
       case 'MI':
         out += number(instant.minute, 2);
+        break;
+      case 'SSSS':
+      case 'SSSSS':
+        // Seconds past midnight.
+        out += number(instant.hour * 3600 + instant.minute * 60 + instant.second, 1);
         break;
       case 'SS':
         out += number(instant.second, 2);
@@ -558,6 +577,11 @@ function formatDate(instant: Instant, template: string): string {
 
 /** to_char(number, template): digits (9, 0), point (. D), groups (, G), sign (S MI PL SG PR), FM. */
 function formatNumber(value: number, template: string): string {
+  const unsupported = /RN|EEEE|TH|V|(?<!P)L/i.exec(template.replace(/FM/gi, ''));
+  if (unsupported !== null)
+    throw new PostgresFunctionError(
+      `to_char pattern "${unsupported[0]}" is not supported by northlight for numbers`,
+    );
   const fillMode = template.includes('FM');
   const format = template.replace(/FM/g, '');
   const point = format.search(/[.D]/);
@@ -653,6 +677,12 @@ function numeric(name: string, call: (x: number) => number): PostgresFunction {
   };
 }
 
+/** A result too large for a double is 22003, as PostgreSQL's overflow, not Infinity. */
+function finite(value: number): number {
+  if (!Number.isFinite(value)) throw new PostgresFunctionError('value out of range: overflow');
+  return value;
+}
+
 function truncate(value: number, places: number): number {
   const factor = 10 ** places;
   return Math.trunc(value * factor) / factor;
@@ -687,7 +717,11 @@ const RESERVED = new Set(
     'leading limit localtime localtimestamp not null offset on only or order placing primary references returning ' +
     'select session_user some symmetric table then to trailing true union unique user using variadic when where ' +
     'window with authorization binary collation concurrently cross current_schema freeze full ilike inner is isnull ' +
-    'join left like natural notnull outer overlaps right similar tablesample verbose'
+    'join left like natural notnull outer overlaps right similar tablesample verbose ' +
+    'between bigint bit boolean char character coalesce dec decimal exists extract float greatest grouping ' +
+    'inout int integer interval least national nchar none normalize nullif numeric out overlay position ' +
+    'precision real row setof smallint substring time timestamp treat trim values varchar xmlattributes ' +
+    'xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot xmlserialize xmltable'
   ).split(' '),
 );
 
@@ -835,9 +869,10 @@ export const POSTGRES_FUNCTIONS: readonly PostgresFunction[] = [
     deterministic: true,
     call: strict(([value]) => {
       // An int4 (PostgreSQL's type for a small literal or an integer column) as 32 bits, else 64.
-      const number = Math.trunc(Number(value));
-      const bits = Math.abs(number) <= 2_147_483_648 ? 32 : 64;
-      return BigInt.asUintN(bits, BigInt(number)).toString(16);
+      // Exactly, from the integer's text when a double would round it (the registrar passes it so).
+      const number = typeof value === 'string' ? BigInt(value.trim()) : BigInt(Math.trunc(Number(value)));
+      const bits = number >= -2_147_483_648n && number <= 2_147_483_647n ? 32 : 64;
+      return BigInt.asUintN(bits, number).toString(16);
     }),
   },
   { name: 'regexp_replace', arities: [3, 4], deterministic: true, call: strict(regexpReplace) },
@@ -848,11 +883,7 @@ export const POSTGRES_FUNCTIONS: readonly PostgresFunction[] = [
     name: 'regexp',
     arities: [2],
     deterministic: true,
-    call: strict(([pattern, value]) => {
-      const source = text(pattern as SqlScalar);
-      const ignoreCase = source.startsWith('(?i)');
-      return regexpLike([value as SqlScalar, ignoreCase ? source.slice(4) : source, ignoreCase ? 'i' : '']);
-    }),
+    call: strict(([pattern, value]) => regexpLike([value as SqlScalar, pattern as SqlScalar])),
   },
   { name: 'to_char', arities: [2], deterministic: true, call: strict(toChar) },
   // Numbers: this SQLite is built without its math functions (floor, sqrt… were "no such function";
@@ -865,7 +896,7 @@ export const POSTGRES_FUNCTIONS: readonly PostgresFunction[] = [
     return Math.sqrt(x);
   }),
   numeric('cbrt', Math.cbrt),
-  numeric('exp', Math.exp),
+  numeric('exp', (x) => finite(Math.exp(x))),
   numeric('ln', (x) => Math.log(logarithm(x))),
   numeric('log10', (x) => Math.log10(logarithm(x))),
   numeric('degrees', (x) => (x * 180) / Math.PI),
@@ -907,7 +938,7 @@ export const POSTGRES_FUNCTIONS: readonly PostgresFunction[] = [
           throw new PostgresFunctionError(
             'a negative number raised to a non-integer power yields a complex result',
           );
-        return x ** y;
+        return finite(x ** y);
       }),
     }),
   ),
@@ -1013,6 +1044,8 @@ export const POSTGRES_FUNCTION_SQLSTATES: readonly (readonly [RegExp, string])[]
   ],
   [/^invalid input syntax for type (numeric|double precision)/, '22P02'],
   [/^timestamp out of range$/, '22008'],
+  [/^value out of range: overflow$/, '22003'],
+  [/^to_char pattern .* is not supported/, '0A000'],
   [/^field position must not be zero$/, '22023'],
   [/^null character not permitted$/, '54000'],
   [/^requested character too large for encoding/, '54000'],

@@ -332,6 +332,11 @@ const MESSAGE_SQLSTATES: readonly (readonly [RegExp, string])[] = [
   [/^malformed array literal/, '22P02'],
   // PostgreSQL's functions (postgres-functions.ts), with PostgreSQL's messages.
   ...POSTGRES_FUNCTION_SQLSTATES,
+  // SQLite's JSON functions, which PostgreSQL's json_build_object… become: bad arguments, 22023.
+  [
+    /^json_object\(\) (requires an even number of arguments|labels must be TEXT)|^malformed JSON|^json_\w+\(\) (needs|requires) /,
+    '22023',
+  ],
   // northlight_nonzero (division-checks.ts): PostgreSQL's division_by_zero.
   [/^division by zero$/, '22012'],
   // Objects that do not exist.

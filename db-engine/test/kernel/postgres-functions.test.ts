@@ -147,6 +147,40 @@ describe("PostgreSQL 15's functions on the kernel's connection", () => {
     }
   });
 
+  it("answer the review's cases as PostgreSQL 15.20 did", async () => {
+    // Found by a review against PostgreSQL 15.20: each pair is the call and PostgreSQL's answer.
+    const cases: readonly (readonly [string, string])[] = [
+      ["quote_ident('int')", '"int"'],
+      ["quote_ident('time')", '"time"'],
+      ["to_char('2024-01-01 23:59:59', 'SSSS')", '86399'],
+      ["regexp_replace('a' || char(10) || 'b', 'a.b', 'X')", 'X'],
+      ["regexp_replace('Hello World', '(?i)world', 'X')", 'Hello X'],
+      ['to_hex(9223372036854775807)', '7fffffffffffffff'],
+      ['to_hex(-9223372036854775807)', '8000000000000001'],
+      ['to_hex(-1)', 'ffffffff'],
+    ];
+    const { session } = await openWriter();
+    try {
+      const row = ok(
+        session.execute({
+          statements: [{ sql: `SELECT ${cases.map(([call]) => `CAST(${call} AS TEXT)`).join(', ')}` }],
+        }),
+      ).results[0]?.rows[0];
+      expect(row).toEqual(cases.map(([, answer]) => answer));
+      const failure = (sql: string) => {
+        const reply = session.execute({ statements: [{ sql }] });
+        return reply.ok ? null : reply.error.sqlstate;
+      };
+      expect(failure('SELECT exp(1000)')).toBe('22003');
+      expect(failure('SELECT power(10, 400)')).toBe('22003');
+      expect(failure("SELECT to_char(1, 'RN')")).toBe('0A000');
+      expect(failure("SELECT json_object('a', 1, 'b')")).toBe('22023');
+      expect(failure("SELECT to_char(5, 'PL999')")).toBeNull();
+    } finally {
+      session.close();
+    }
+  });
+
   it('fail as PostgreSQL fails, with its SQLSTATE', async () => {
     const { session } = await openWriter();
     try {

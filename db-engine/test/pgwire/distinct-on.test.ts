@@ -23,6 +23,14 @@ describe('DISTINCT ON translation', () => {
         'amount AS _nl_o1, row_number() OVER (PARTITION BY customer ORDER BY customer, amount DESC) AS _nl_rn ' +
         'FROM orders) WHERE _nl_rn = 1 ORDER BY _nl_o0, _nl_o1 DESC',
     );
+    // In a subquery or a CTE too, and an unaliased CASE is named `case`.
+    expect(sqlite('SELECT * FROM (SELECT DISTINCT ON (g) g, id FROM u ORDER BY g, id) s')).toBe(
+      'SELECT * FROM (SELECT _nl_0 AS "g", _nl_1 AS "id" FROM (SELECT g AS _nl_0, id AS _nl_1, g AS _nl_o0, id AS _nl_o1, ' +
+        'row_number() OVER (PARTITION BY g ORDER BY g, id) AS _nl_rn FROM u) WHERE _nl_rn = 1 ORDER BY _nl_o0, _nl_o1) s',
+    );
+    expect(
+      sqlite('WITH x AS (SELECT DISTINCT ON (k) k, CASE WHEN v THEN 1 END FROM t) SELECT * FROM x'),
+    ).toContain('_nl_1 AS "case"');
     // Plain DISTINCT and other queries are left alone.
     for (const sql of ['SELECT DISTINCT a FROM t', 'SELECT a FROM t ORDER BY a'])
       expect(sqlite(sql)).toBe(sql);
@@ -42,6 +50,9 @@ describe('DISTINCT ON translation', () => {
       expect.stringContaining('Name the columns'),
     ]);
     expect(refusal('SELECT DISTINCT ON (a) a FROM t UNION SELECT 1')?.[0]).toBe('0A000');
+    // As PostgreSQL: the ORDER BY must start with the keys.
+    expect(refusal('SELECT DISTINCT ON (a) a, b FROM t ORDER BY b, a')?.[0]).toBe('42P10');
+    expect(refusal('SELECT DISTINCT ON (a, b) a, b FROM t ORDER BY b, a, c')).toBeNull();
   });
 });
 

@@ -45,6 +45,7 @@ describe('EXPLAIN options', () => {
       summary: true,
     });
     expect(options('EXPLAIN ANALYSE SELECT 1').analyze).toBe(true);
+    expect(options('EXPLAIN (ANALYSE) SELECT 1').analyze).toBe(true);
     expect(options('EXPLAIN (ANALYZE, COSTS OFF, BUFFERS, FORMAT JSON) SELECT 1')).toMatchObject({
       analyze: true,
       format: 'json',

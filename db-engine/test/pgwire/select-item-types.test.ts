@@ -25,8 +25,8 @@ describe('boolean select items', () => {
   it('names and types comparisons and logical expressions as PostgreSQL does, and nothing else', () => {
     expect(items("SELECT id, amount > 10 AS big, name LIKE 'a%', note IS NULL, true, a <> b FROM t")).toEqual(
       {
-        sql: `SELECT id, amount > 10 AS big, name LIKE 'a%' AS "?column?", note IS NULL AS "?column?", true AS "bool", a <> b AS "?column?" FROM t`,
-        names: ['big', '?column?', '?column?', 'bool', '?column?'],
+        sql: `SELECT id, amount > 10 AS big, name LIKE 'a%' AS "?column?", note IS NULL AS "?column?", true AS "?column?", a <> b AS "?column?" FROM t`,
+        names: ['big', '?column?', '?column?', '?column?', '?column?'],
         positions: [1, 2, 3, 4, 5],
       },
     );
@@ -129,7 +129,17 @@ describe('boolean select items over the wire', () => {
     ]);
     expect(json.rows).toEqual([{ o: { n: 3 }, json_agg: [2, 3], json_build_array: [1, 'a'] }]);
     const literal = await client.query('SELECT true, false AS f');
-    expect(literal.rows).toEqual([{ bool: true, f: false }]);
+    expect(literal.rows).toEqual([{ '?column?': true, f: false }]);
+    // Parentheses around the item, and the boolean functions, as PostgreSQL 15 types them.
+    const more = await client.query(
+      "SELECT (1 = 1), regexp_like('abc', 'B', 'i'), starts_with(name, 'a') AS s FROM items WHERE id = 1",
+    );
+    expect(more.fields.map((field) => [field.name, field.dataTypeID])).toEqual([
+      ['?column?', 16],
+      ['regexp_like', 16],
+      ['s', 16],
+    ]);
+    expect(more.rows).toEqual([{ '?column?': true, regexp_like: true, s: true }]);
     // A boolean column and a bool cast stay as they were; a number stays a number.
     const mixed = await client.query('SELECT price + 1 AS p, price::bool AS has FROM items WHERE id = 1');
     expect(mixed.rows).toEqual([{ p: '6', has: true }]);

@@ -25,6 +25,46 @@ const ORDER_END = new Set(['LIMIT', 'OFFSET', 'FETCH', 'FOR']);
 const SET_OPERATIONS = new Set(['UNION', 'INTERSECT', 'EXCEPT']);
 
 export function withDistinctOn(tokens: readonly Token[]): readonly Token[] {
+  if (!tokens.some((token) => word(token) === 'DISTINCT')) return tokens;
+  let out = tokens;
+  // Innermost last: each pass rewrites the first DISTINCT ON it finds, in a subquery or not.
+  for (let pass = 0; pass < 16; pass++) {
+    const found = nextDistinctOn(out);
+    if (found === null) return out;
+    const rewritten = distinctOnQuery(out.slice(found.start, found.end));
+    out = [...out.slice(0, found.start), ...rewritten, ...out.slice(found.end)];
+  }
+  return out;
+}
+
+/**
+ * The first `SELECT DISTINCT ON` (at any depth): from its SELECT to the end of its query (the `)`
+ * closing the parentheses it is in, or the end).
+ */
+function nextDistinctOn(tokens: readonly Token[]): { start: number; end: number } | null {
+  const depthAt: number[] = [];
+  let depth = 0;
+  for (const token of tokens) {
+    if (token.text === '(') depth++;
+    else if (token.text === ')') depth--;
+    depthAt.push(depth);
+  }
+  for (let index = 0; index < tokens.length; index++) {
+    if (word(tokens[index]) !== 'SELECT') continue;
+    const distinct = nextSignificant(tokens, index + 1);
+    const on = nextSignificant(tokens, distinct + 1);
+    if (word(tokens[distinct]) !== 'DISTINCT' || word(tokens[on]) !== 'ON') continue;
+    const level = depthAt[index] as number;
+    let end = index + 1;
+    while (end < tokens.length && !(tokens[end]?.text === ')' && (depthAt[end] as number) < level)) end++;
+    // A WITH at the top stays before the SELECT: the query starts at the statement's start.
+    const start = level === 0 ? 0 : index;
+    return { start, end };
+  }
+  return null;
+}
+
+function distinctOnQuery(tokens: readonly Token[]): readonly Token[] {
   const select = topLevelSelect(tokens);
   if (select === -1) return tokens;
   const distinct = nextSignificant(tokens, select + 1);
@@ -77,7 +117,15 @@ export function withDistinctOn(tokens: readonly Token[]): readonly Token[] {
     }
     return text(expression).trim();
   };
-  const partition = keys.map(resolve).join(', ');
+  const keyTexts = keys.map(resolve);
+  // As PostgreSQL: the ORDER BY, if any, must start with the keys (in any order among them).
+  const leading = orderItems.slice(0, keyTexts.length).map((item) => resolve(item.expression));
+  if (
+    orderItems.length > 0 &&
+    (leading.length < keyTexts.length || leading.some((text) => !keyTexts.includes(text)))
+  )
+    throw new PgSqlError('42P10', 'SELECT DISTINCT ON expressions must match initial ORDER BY expressions');
+  const partition = keyTexts.join(', ');
   const windowOrder = orderItems.map((item) => `${resolve(item.expression)}${item.suffix}`).join(', ');
   const hidden = orderItems.map((item, index) => `${resolve(item.expression)} AS _nl_o${index}`);
   const inner = [
@@ -144,6 +192,7 @@ function postgresName(body: readonly Token[]): string {
     return nameOf(last as Token);
   if (isName(body[0]) && body[1]?.text === '(' && matching(body, 1) === body.length - 1)
     return nameOf(body[0] as Token);
+  if (word(body[0]) === 'CASE' && word(last) === 'END') return 'case';
   return '?column?';
 }
 

@@ -78,7 +78,7 @@ export function parseExplain(tokens: readonly Token[]): ExplainRequest | null {
           throw new PgSqlError('22023', `unrecognized value for EXPLAIN option "format": "${value ?? ''}"`);
       } else {
         const on = booleanOption(name, value);
-        if (name === 'ANALYZE') analyze = on;
+        if (name === 'ANALYZE' || name === 'ANALYSE') analyze = on;
         else if (name === 'VERBOSE') verbose = on;
         else if (name === 'SUMMARY') summary = on;
         else if (name === 'TIMING') timing = on;

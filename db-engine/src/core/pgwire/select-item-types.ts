@@ -6,7 +6,8 @@
  * `LIKE` (ILIKE's translation), `GLOB`, `REGEXP` (`~`'s), `IN`, `IS`, `BETWEEN`, `AND`, `OR`, `NOT`,
  * `EXISTS` — or the literal `true` / `false`, can only give 1, 0 or NULL, and PostgreSQL types it
  * boolean. Such an item is typed `BOOLEAN` (the protocol then sends `t`/`f`, OID 16) and, when it
- * has no alias, named as PostgreSQL names it: `?column?`, `bool` for a bare literal.
+ * has no alias, named as PostgreSQL names it: `?column?` (`exists` for EXISTS (…)). A whole-item call
+ * of `regexp_like` or `starts_with`, and an item in parentheses, count too.
  *
  * The select list read is the statement's first at parenthesis depth 0 (a WITH query's main SELECT,
  * a UNION's first branch, whose names the result takes). Operators inside parentheses or a CASE do
@@ -37,6 +38,8 @@ const BOOLEAN_KEYWORDS = new Set([
 ]);
 /** Words after which a name is an operand, not an alias (`c IS DISTINCT FROM d`, `… COLLATE nocase`). */
 const KEYWORDS_BEFORE_OPERAND = new Set(['FROM', 'DISTINCT', 'COLLATE', 'ESCAPE', 'THEN', 'ELSE', 'WHEN']);
+/** Functions that give PostgreSQL's boolean (1/0 here): a whole item calling one is typed bool. */
+const BOOLEAN_FUNCTIONS = new Set(['REGEXP_LIKE', 'STARTS_WITH']);
 const COMPARISONS = new Set(['=', '==', '<>', '!=', '<', '<=', '>', '>=']);
 const LIST_END = new Set([
   'FROM',
@@ -255,9 +258,25 @@ function judge(
   const bodyAt = significant.slice(0, end);
   const body = bodyAt.map((at) => tokens[at] as Token);
   if (body.length === 0) return null;
-  const bare = body.length === 1 && ['TRUE', 'FALSE'].includes(word(body[0]));
-  if (!bare && !hasTopLevelBooleanOperator(tokens, bodyAt)) return null;
+  // `(a = b)`: the parentheses around the whole item do not count.
+  let inner = bodyAt;
+  while (
+    inner.length > 2 &&
+    tokens[inner[0] as number]?.text === '(' &&
+    closesAtEnd(
+      inner.map((at) => tokens[at] as Token),
+      0,
+    )
+  )
+    inner = inner.slice(1, -1);
+  const innerBody = inner.map((at) => tokens[at] as Token);
+  const bare = innerBody.length === 1 && ['TRUE', 'FALSE'].includes(word(innerBody[0]));
+  // A call of a function that returns PostgreSQL's boolean (SQLite's 1/0): regexp_like, starts_with.
+  const booleanCall =
+    BOOLEAN_FUNCTIONS.has(word(innerBody[0])) && innerBody[1]?.text === '(' && closesAtEnd(innerBody, 1);
+  if (!bare && !booleanCall && !hasTopLevelBooleanOperator(tokens, inner)) return null;
   if (alias !== null) return { name: alias, insert: null, insertAt: -1 };
+  if (booleanCall) return { name: (innerBody[0] as Token).text.toLowerCase(), insert: null, insertAt: -1 };
   // An alias written without AS (`a = b big`) cannot be told from the expression here: left alone.
   const lastBody = body.at(-1) as Token;
   if (body.length > 1 && (lastBody.kind === 'identifier' || lastBody.kind === 'quoted-identifier')) {
@@ -273,9 +292,9 @@ function judge(
     )
       return null;
   }
-  // PostgreSQL's names: `bool` for a literal, `exists` for EXISTS (…), `?column?` for an operator.
-  const exists = word(body[0]) === 'EXISTS' && body[1]?.text === '(' && closesAtEnd(body, 1);
-  const name = bare ? 'bool' : exists ? 'exists' : '?column?';
+  // PostgreSQL's names: `exists` for EXISTS (…), `?column?` for an operator or a literal.
+  const exists = word(innerBody[0]) === 'EXISTS' && innerBody[1]?.text === '(' && closesAtEnd(innerBody, 1);
+  const name = exists ? 'exists' : '?column?';
   return {
     name,
     insert: `"${name}"`,

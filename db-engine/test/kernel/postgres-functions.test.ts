@@ -304,5 +304,19 @@ describe('regular-expression operators and array_agg over the wire', () => {
     });
     const none = await client.query('SELECT array_agg(name) AS names FROM tags WHERE id > 99');
     expect(none.rows[0].names).toBeNull();
+    // As a window function: the running array.
+    const running = await client.query(
+      'SELECT id, array_agg(id) OVER (ORDER BY id) AS ids FROM tags WHERE id <= 3',
+    );
+    expect(running.rows).toEqual([
+      { id: 1, ids: '{1}' },
+      { id: 2, ids: '{1,2}' },
+      { id: 3, ids: '{1,2,3}' },
+    ]);
+    // json_agg over no rows is NULL, as in PostgreSQL (SQLite's json_group_array gives []).
+    const noJson = await client.query(
+      'SELECT json_agg(id) AS a, json_agg(id) FILTER (WHERE id > 99) AS b FROM tags WHERE id > 99',
+    );
+    expect(noJson.rows).toEqual([{ a: null, b: null }]);
   });
 });

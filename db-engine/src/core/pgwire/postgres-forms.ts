@@ -254,8 +254,25 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
         end = closingParenthesis(tokens, filterOpen) + 1;
         filter = withPostgresForms(tokens.slice(filterAt, end));
       }
+      // …and its window: `OVER (…)` or `OVER name`.
+      let over: Token[] | undefined;
+      const overAt = nextSignificant(tokens, end);
+      const overNext = nextSignificant(tokens, overAt + 1);
+      if (FILTERED_CALLS.has(upper) && keyword(tokens[overAt]) === 'OVER' && tokens[overNext] !== undefined) {
+        const overEnd =
+          tokens[overNext]?.text === '(' ? closingParenthesis(tokens, overNext) + 1 : overNext + 1;
+        over = withPostgresForms(tokens.slice(overAt, overEnd));
+        end = overEnd;
+      }
       const argumentsOf = splitArguments(tokens.slice(open + 1, close));
-      const replaced = call(filter === undefined ? argumentsOf : { ...argumentsOf, filter }, token.text);
+      const replaced = call(
+        {
+          ...argumentsOf,
+          ...(filter === undefined ? {} : { filter }),
+          ...(over === undefined ? {} : { over }),
+        },
+        token.text,
+      );
       if (replaced !== null) {
         const named = wholeSelectItem(out, tokens, end);
         out.push(...replaced);
@@ -389,6 +406,8 @@ interface Arguments {
   readonly separators: string[];
   /** `FILTER (WHERE …)` after the call, for the calls in FILTERED_CALLS. */
   readonly filter?: Token[];
+  /** `OVER (…)` / `OVER name` after the call (and its FILTER), for the same calls. */
+  readonly over?: Token[];
 }
 
 /** Aggregates whose replacement takes the FILTER clause that follows them. */
@@ -531,6 +550,8 @@ const TRUNC_UNITS: Readonly<Record<string, string>> = {
  * becomes a JSON string, a number stays one.) A row as a value (`json_agg(t)` of a table alias) has no
  * SQLite form and stays an error.
  */
+const JSON_AGGREGATES = new Set(['json_group_array', 'json_group_object']);
+
 export const JSON_RENAMES: Readonly<Record<string, string>> = {
   JSON_BUILD_OBJECT: 'json_object',
   JSONB_BUILD_OBJECT: 'json_object',
@@ -596,7 +617,7 @@ const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Toke
   // array_agg([DISTINCT] x [ORDER BY …]): PostgreSQL's array text (`{a,"b c",NULL}`) from SQLite's
   // group_concat of each element as an array writes it (the kernel's northlight_array_element);
   // NULL over no rows, as PostgreSQL's. The result is typed text, not an array.
-  ARRAY_AGG: ({ parts, separators, filter }) => {
+  ARRAY_AGG: ({ parts, separators, filter, over }) => {
     const inner: Token[] = parts.flatMap((part, index) =>
       index === 0 ? part : [...tokenize(separators[index - 1] as string), ...part],
     );
@@ -625,6 +646,7 @@ const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Toke
       ...(distinct && orderAt === inner.length ? [...tokenize('ORDER BY '), ...value] : inner.slice(orderAt)),
       ...tokenize(')'),
       ...(filter === undefined ? [] : [SPACE, ...filter]),
+      ...(over === undefined ? [] : [SPACE, ...over]),
       ...tokenize(" || '}')"),
     ];
   },
@@ -632,14 +654,25 @@ const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Toke
   ...Object.fromEntries(
     Object.entries(JSON_RENAMES).map(([postgres, sqlite]) => [
       postgres,
-      ({ parts, separators, filter }: Arguments) => [
-        ...tokenize(`${sqlite}(`),
-        ...parts.flatMap((part, index) =>
-          index === 0 ? part : [...tokenize(separators[index - 1] as string), ...part],
-        ),
-        ...tokenize(')'),
-        ...(filter === undefined ? [] : [SPACE, ...filter]),
-      ],
+      ({ parts, separators, filter, over }: Arguments) => {
+        const call = [
+          ...tokenize(`${sqlite}(`),
+          ...parts.flatMap((part, index) =>
+            index === 0 ? part : [...tokenize(separators[index - 1] as string), ...part],
+          ),
+          ...tokenize(')'),
+          ...(filter === undefined ? [] : [SPACE, ...filter]),
+          ...(over === undefined ? [] : [SPACE, ...over]),
+        ];
+        if (!JSON_AGGREGATES.has(sqlite)) return call;
+        // PostgreSQL's json_agg over no rows is NULL; SQLite's json_group_array is [] (and an
+        // aggregate over at least one row is never empty).
+        return [
+          ...tokenize('nullif('),
+          ...call,
+          ...tokenize(`, '${sqlite === 'json_group_array' ? '[]' : '{}'}')`),
+        ];
+      },
     ]),
   ),
   // pg_database_size(name | oid): the volume's bytes (one database per engine), as psql's \l+ shows.

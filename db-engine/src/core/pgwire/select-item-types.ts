@@ -163,6 +163,14 @@ function jsonCall(tokens: readonly Token[], from: number, to: number): { alias: 
         : last.text.toLowerCase();
     body.length -= 2;
   }
+  // json_agg's translation: nullif(json_group_array(…), '[]').
+  if (
+    word(body[0]) === 'NULLIF' &&
+    body[1]?.text === '(' &&
+    JSON_FUNCTIONS.has(word(body[2])) &&
+    closesAtEnd(body, 1)
+  )
+    return { alias };
   if (!JSON_FUNCTIONS.has(word(body[0])) || body[1]?.text !== '(') return null;
   // The call's parenthesis closes at the end, or before FILTER (…) / OVER (…).
   let depth = 0;

@@ -334,7 +334,7 @@ const MESSAGE_SQLSTATES: readonly (readonly [RegExp, string])[] = [
   ...POSTGRES_FUNCTION_SQLSTATES,
   // SQLite's JSON functions, which PostgreSQL's json_build_object… become: bad arguments, 22023.
   [
-    /^json_object\(\) (requires an even number of arguments|labels must be TEXT)|^malformed JSON|^json_\w+\(\) (needs|requires) /,
+    /^json_object\(\) (requires an even number of arguments|labels must be TEXT)|^json_\w+\(\) (needs|requires) /,
     '22023',
   ],
   // northlight_nonzero (division-checks.ts): PostgreSQL's division_by_zero.

@@ -218,7 +218,7 @@ describe('simple query', () => {
           ),
         ),
       ),
-    ).toEqual([[null, '1', '1', '1x']]);
+    ).toEqual([[null, 't', 't', '1x']]);
   });
 
   it('SET, SHOW, RESET and unsupported statements', async () => {

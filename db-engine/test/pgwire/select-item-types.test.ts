@@ -140,6 +140,13 @@ describe('boolean select items over the wire', () => {
       ['s', 16],
     ]);
     expect(more.rows).toEqual([{ '?column?': true, regexp_like: true, s: true }]);
+    // Casts to bool, several of one name: typed by position.
+    const casts = await client.query({
+      text: "SELECT 'true'::bool, 1::bool, 'off'::boolean, CAST(0 AS bool)",
+      rowMode: 'array',
+    });
+    expect(casts.fields.map((field) => field.dataTypeID)).toEqual([16, 16, 16, 16]);
+    expect(casts.rows).toEqual([[true, true, false, false]]);
     // A boolean column and a bool cast stay as they were; a number stays a number.
     const mixed = await client.query('SELECT price + 1 AS p, price::bool AS has FROM items WHERE id = 1');
     expect(mixed.rows).toEqual([{ p: '6', has: true }]);

@@ -121,7 +121,7 @@ export function withSelectItemTypes(tokens: readonly Token[]): SelectItemTypes {
         if (json.alias !== null) jsonNames.push(json.alias);
         if (!starSeen) jsonPositions.push(ordinal);
       } else if (item !== null) {
-        names.push(item.name);
+        if (item.name !== '') names.push(item.name);
         if (!starSeen) positions.push(ordinal);
         if (item.insert !== null) insertions.set(item.insertAt, tokenize(` AS ${item.insert}`));
       } else if (hasStar(tokens, itemStart, index)) starSeen = true;
@@ -282,7 +282,14 @@ function judge(
   // A call of a function that returns PostgreSQL's boolean (SQLite's 1/0): regexp_like, starts_with.
   const booleanCall =
     BOOLEAN_FUNCTIONS.has(word(innerBody[0])) && innerBody[1]?.text === '(' && closesAtEnd(innerBody, 1);
-  if (!bare && !booleanCall && !hasTopLevelBooleanOperator(tokens, inner)) return null;
+  // A cast to bool that ends the item (`x::bool`, `CAST(x AS boolean)`, which is `(x)::boolean` by now).
+  const boolCast =
+    innerBody.length >= 3 &&
+    innerBody.at(-2)?.kind === 'cast' &&
+    ['BOOL', 'BOOLEAN'].includes(word(innerBody.at(-1)));
+  if (!bare && !booleanCall && !boolCast && !hasTopLevelBooleanOperator(tokens, inner)) return null;
+  // The translation names a cast after its operand or type (`bool`), as PostgreSQL: no alias added.
+  if (boolCast && alias === null) return { name: '', insert: null, insertAt: -1 };
   if (alias !== null) return { name: alias, insert: null, insertAt: -1 };
   if (booleanCall) return { name: (innerBody[0] as Token).text.toLowerCase(), insert: null, insertAt: -1 };
   // An alias written without AS (`a = b big`) cannot be told from the expression here: left alone.

@@ -2217,7 +2217,12 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
     ),
     facts,
   );
-  if (booleans.names.length > 0 || booleans.jsonNames.length > 0 || booleans.jsonPositions.length > 0) {
+  if (
+    booleans.names.length > 0 ||
+    booleans.positions.length > 0 ||
+    booleans.jsonNames.length > 0 ||
+    booleans.jsonPositions.length > 0
+  ) {
     const resultTypes = new Map(translation.resultTypes);
     for (const name of booleans.names) if (!resultTypes.has(name)) resultTypes.set(name, 'BOOLEAN');
     for (const name of booleans.jsonNames) if (!resultTypes.has(name)) resultTypes.set(name, 'JSON');

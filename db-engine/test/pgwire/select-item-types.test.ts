@@ -168,10 +168,10 @@ describe('boolean select items over the wire', () => {
             rowMode: 'array',
           });
           const row = { price: 5, id: 1 } as Record<string, number>;
-          const valueOf = (text: string) => (text === 'NULL' ? null : (row[text] ?? Number(text)));
+          const operandValue = (text: string) => (text === 'NULL' ? null : (row[text] ?? Number(text)));
           const expected = comparisons.map(([left, op, right]) => {
-            const a = valueOf(left);
-            const b = valueOf(right);
+            const a = operandValue(left);
+            const b = operandValue(right);
             if (a === null || b === null) return null;
             return { '=': a === b, '<>': a !== b, '<': a < b, '<=': a <= b, '>': a > b, '>=': a >= b }[op];
           });

@@ -5,12 +5,11 @@
 // counts, errors with PostgreSQL's SQLSTATEs, an expression index, and the `~` operators and
 // array_agg, which the wire protocol translates (postgres-forms.ts), over node-postgres.
 import { readFileSync } from 'node:fs';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenize, translate } from '../../src/core/pgwire/sql.js';
 import { POSTGRES_FUNCTIONS } from '../../src/kernel/postgres-functions.js';
-import { startKernelBackend } from '../pgwire/support/kernel-backend.js';
-import { startTestServer, type TestServer } from '../pgwire/support/server.js';
+import { startKernelClient } from '../pgwire/support/kernel-backend.js';
 import { ok, openWriter } from './support/writer-session.js';
 
 interface Fixture {
@@ -230,17 +229,12 @@ describe("PostgreSQL 15's functions on the kernel's connection", () => {
 });
 
 describe('regular-expression operators and array_agg over the wire', () => {
-  let server: TestServer;
-  let stopKernel: () => Promise<void>;
+  let stop: () => Promise<void>;
   let client: pg.Client;
   const facts = { serverVersion: '15.0', database: 'd', user: 'u', processId: 1 };
 
   beforeAll(async () => {
-    const kernel = await startKernelBackend({ idleTimeoutMs: 60_000, lockWaitTimeoutMs: 5_000 });
-    stopKernel = kernel.stop;
-    server = await startTestServer(kernel.backend);
-    client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'shop' });
-    await client.connect();
+    ({ client, stop } = await startKernelClient());
     await client.query('CREATE TABLE tags (id integer PRIMARY KEY, name text, note text)');
     await client.query(
       `INSERT INTO tags VALUES (1, 'Alpha', 'a b'), (2, 'beta', NULL), (3, 'gamma', ''), (4, 'alphabet', 'x"y\\z'), (5, 'Delta', 'null')`,
@@ -248,9 +242,7 @@ describe('regular-expression operators and array_agg over the wire', () => {
   });
 
   afterAll(async () => {
-    await client?.end().catch(() => {});
-    await server?.stop();
-    await stopKernel?.();
+    await stop?.();
   });
 
   it("answers pg_database_size with the volume's bytes, as pg_size_pretty writes them", async () => {

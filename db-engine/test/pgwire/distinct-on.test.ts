@@ -3,11 +3,10 @@
 // random tables over node-postgres on the engine's kernel against the same query computed in
 // JavaScript (keys, order with ties broken by id, aliases and positions, a parameter, a LIMIT).
 import fc from 'fast-check';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgSqlError, tokenize, translate } from '../../src/core/pgwire/sql.js';
-import { startKernelBackend } from './support/kernel-backend.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startKernelClient } from './support/kernel-backend.js';
 
 const facts = { serverVersion: '15.0', database: 'd', user: 'u', processId: 1 };
 const sqlite = (sql: string) => translate(tokenize(sql), facts).sql;
@@ -57,25 +56,18 @@ describe('DISTINCT ON translation', () => {
 });
 
 describe('DISTINCT ON over the wire', () => {
-  let server: TestServer;
-  let stopKernel: () => Promise<void>;
+  let stop: () => Promise<void>;
   let client: pg.Client;
 
   beforeAll(async () => {
-    const kernel = await startKernelBackend({ idleTimeoutMs: 60_000, lockWaitTimeoutMs: 5_000 });
-    stopKernel = kernel.stop;
-    server = await startTestServer(kernel.backend);
-    client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'shop' });
-    await client.connect();
+    ({ client, stop } = await startKernelClient());
     await client.query(
       'CREATE TABLE readings (id integer PRIMARY KEY, sensor text, value integer, note text)',
     );
   });
 
   afterAll(async () => {
-    await client?.end().catch(() => {});
-    await server?.stop();
-    await stopKernel?.();
+    await stop?.();
   });
 
   it('keeps the first row of each key in the ORDER BY order, as PostgreSQL does', async () => {

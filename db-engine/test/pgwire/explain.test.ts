@@ -4,12 +4,11 @@
 // node-postgres, both protocols: a parameter bound into the explained statement, ANALYZE running the
 // statement (a write included, undone by ROLLBACK), and a read-only transaction that may explain a
 // write but not run one.
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explainOutcome, parseExplain } from '../../src/core/pgwire/explain.js';
 import { PgSqlError, tokenize, translate } from '../../src/core/pgwire/sql.js';
-import { startKernelBackend } from './support/kernel-backend.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startKernelClient } from './support/kernel-backend.js';
 
 const facts = { serverVersion: '15.0', database: 'd', user: 'u', processId: 1 };
 
@@ -173,25 +172,18 @@ describe('EXPLAIN output', () => {
 });
 
 describe('EXPLAIN over the wire', () => {
-  let server: TestServer;
-  let stopKernel: () => Promise<void>;
+  let stop: () => Promise<void>;
   let client: pg.Client;
 
   beforeAll(async () => {
-    const kernel = await startKernelBackend({ idleTimeoutMs: 60_000, lockWaitTimeoutMs: 5_000 });
-    stopKernel = kernel.stop;
-    server = await startTestServer(kernel.backend);
-    client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'shop' });
-    await client.connect();
+    ({ client, stop } = await startKernelClient());
     await client.query('CREATE TABLE orders (id serial PRIMARY KEY, customer text, amount numeric)');
     await client.query('CREATE INDEX orders_customer ON orders (customer)');
     await client.query("INSERT INTO orders (customer, amount) VALUES ('ann', 10), ('bob', 20), ('ann', 7)");
   });
 
   afterAll(async () => {
-    await client?.end().catch(() => {});
-    await server?.stop();
-    await stopKernel?.();
+    await stop?.();
   });
 
   const lines = (result: pg.QueryResult) => result.rows.map((row) => row['QUERY PLAN'] as string);

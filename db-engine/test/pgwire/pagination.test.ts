@@ -2,11 +2,10 @@
 // ONLY, OFFSET alone or before LIMIT, and LIMIT ALL, as SQLite's LIMIT n OFFSET m; then the same
 // pages over node-postgres on the engine's kernel, against the rows sliced in JavaScript.
 import fc from 'fast-check';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgSqlError, tokenize, translate } from '../../src/core/pgwire/sql.js';
-import { startKernelBackend } from './support/kernel-backend.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startKernelClient } from './support/kernel-backend.js';
 
 const facts = { serverVersion: '15.0', database: 'd', user: 'u', processId: 1 };
 const sqlite = (sql: string) => translate(tokenize(sql), facts).sql;
@@ -35,25 +34,18 @@ describe('standard row limits', () => {
 });
 
 describe('standard row limits over the wire', () => {
-  let server: TestServer;
-  let stopKernel: () => Promise<void>;
+  let stop: () => Promise<void>;
   let client: pg.Client;
   const ids = Array.from({ length: 30 }, (_, index) => index + 1);
 
   beforeAll(async () => {
-    const kernel = await startKernelBackend({ idleTimeoutMs: 60_000, lockWaitTimeoutMs: 5_000 });
-    stopKernel = kernel.stop;
-    server = await startTestServer(kernel.backend);
-    client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'shop' });
-    await client.connect();
+    ({ client, stop } = await startKernelClient());
     await client.query('CREATE TABLE pages (id integer PRIMARY KEY)');
     await client.query(`INSERT INTO pages VALUES ${ids.map((id) => `(${id})`).join(', ')}`);
   });
 
   afterAll(async () => {
-    await client?.end().catch(() => {});
-    await server?.stop();
-    await stopKernel?.();
+    await stop?.();
   });
 
   it('returns the page PostgreSQL returns, for any offset and count, literal or parameter', async () => {

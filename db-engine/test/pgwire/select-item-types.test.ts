@@ -3,12 +3,11 @@
 // gives true/false, where SQLite's 1/0 came out as int8. The translation, then the engine's kernel
 // over node-postgres (both protocols), with random comparisons checked against JavaScript's answer.
 import fc from 'fast-check';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withSelectItemTypes } from '../../src/core/pgwire/select-item-types.js';
 import { tokenize, translate } from '../../src/core/pgwire/sql.js';
-import { startKernelBackend } from './support/kernel-backend.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startKernelClient } from './support/kernel-backend.js';
 
 const facts = { serverVersion: '15.0', database: 'd', user: 'u', processId: 1 };
 
@@ -76,24 +75,17 @@ describe('boolean select items', () => {
 });
 
 describe('boolean select items over the wire', () => {
-  let server: TestServer;
-  let stopKernel: () => Promise<void>;
+  let stop: () => Promise<void>;
   let client: pg.Client;
 
   beforeAll(async () => {
-    const kernel = await startKernelBackend({ idleTimeoutMs: 60_000, lockWaitTimeoutMs: 5_000 });
-    stopKernel = kernel.stop;
-    server = await startTestServer(kernel.backend);
-    client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'shop' });
-    await client.connect();
+    ({ client, stop } = await startKernelClient());
     await client.query('CREATE TABLE items (id integer PRIMARY KEY, price integer, name text)');
     await client.query("INSERT INTO items VALUES (1, 5, 'apple'), (2, 50, 'Banana'), (3, NULL, NULL)");
   });
 
   afterAll(async () => {
-    await client?.end().catch(() => {});
-    await server?.stop();
-    await stopKernel?.();
+    await stop?.();
   });
 
   it('gives node-postgres true, false and null, in both protocols, several ?column? included', async () => {

@@ -1967,11 +1967,34 @@ function columnDayArithmetic(
   if (operandParts.includes('--') || operandParts.includes('/*')) return null;
   const operand = state.parts.splice(left.start).join('').trim();
   const operator = (tokens[index] as Token).text;
-  const whole = left.itemStart && endsSelectItem(tokens, end);
-  state.parts.push(
-    `(CASE WHEN ${operand} GLOB ${DATE_TEXT_GLOB} THEN ${addDays(operand, amount, sign)} ELSE ${operand} ${operator} ${amount} END)` +
-      (whole ? ' AS "?column?"' : ''),
+  return pushOperatorResult(
+    state,
+    tokens,
+    left,
+    end,
+    `(CASE WHEN ${operand} GLOB ${DATE_TEXT_GLOB} THEN ${addDays(operand, amount, sign)} ELSE ${operand} ${operator} ${amount} END)`,
+    undefined,
   );
+}
+
+/**
+ * Ends an operator whose result the translation rewrote: its text (named `?column?` when it is a
+ * whole select-list item, as PostgreSQL names an operator's result, and typed when `temporal` is
+ * known), and the expression primary it leaves for what follows. Returns `end`.
+ */
+function pushOperatorResult(
+  state: TranslationState,
+  tokens: readonly Token[],
+  left: Primary,
+  end: number,
+  text: string,
+  temporal: TemporalKind | undefined,
+): number {
+  const whole = left.itemStart && endsSelectItem(tokens, end);
+  const column = whole ? '?column?' : left.itemStart ? aliasAfter(tokens, end) : undefined;
+  if (column !== undefined && temporal !== undefined)
+    state.resultTypes.set(column, TEMPORAL_DECLARED[temporal]);
+  state.parts.push(text + (whole ? ' AS "?column?"' : ''));
   state.primary = {
     kind: 'expression',
     start: left.start,
@@ -1979,7 +2002,8 @@ function columnDayArithmetic(
     name: null,
     nameFromType: false,
     itemStart: left.itemStart,
-    afterDefault: false,
+    afterDefault: left.afterDefault,
+    ...(temporal === undefined ? {} : { temporal }),
   };
   state.qualifier = null;
   state.position.previous = { kind: 'punctuation', text: ')' };
@@ -2023,29 +2047,10 @@ function emitDateArithmetic(state: TranslationState, tokens: readonly Token[], i
   }
   const wrap = (text: string) => (left.afterDefault ? `(${text})` : text);
   const operandText = () => state.parts.splice(left.start).join('').trim();
-  const finish = (text: string, temporal: TemporalKind | undefined, end: number): number => {
-    // A whole select-list item is named as PostgreSQL names an operator's result, and typed when the
-    // left side's type is known (not a column's: typed timestamp, node-postgres would read a
-    // timestamptz column's UTC text as local time).
-    const whole = left.itemStart && endsSelectItem(tokens, end);
-    const column = whole ? '?column?' : left.itemStart ? aliasAfter(tokens, end) : undefined;
-    if (column !== undefined && temporal !== undefined)
-      state.resultTypes.set(column, TEMPORAL_DECLARED[temporal]);
-    state.parts.push(wrap(text) + (whole ? ' AS "?column?"' : ''));
-    state.primary = {
-      kind: 'expression',
-      start: left.start,
-      single: null,
-      name: null,
-      nameFromType: false,
-      itemStart: left.itemStart,
-      afterDefault: left.afterDefault,
-      ...(temporal === undefined ? {} : { temporal }),
-    };
-    state.qualifier = null;
-    state.position.previous = { kind: 'punctuation', text: ')' };
-    return end;
-  };
+  const finish = (text: string, temporal: TemporalKind | undefined, end: number): number =>
+    // A column's sum is not typed (typed timestamp, node-postgres would read a timestamptz column's
+    // UTC text as local time): only a left side whose type is known gives `temporal`.
+    pushOperatorResult(state, tokens, left, end, wrap(text), temporal);
   if (interval !== null) {
     const after = nextSignificant(tokens, interval.end);
     if (

@@ -4,12 +4,14 @@
  * volume that makes every redo group durable at once (test/kernel/support/memory-volume.ts). No
  * storage processes: for tests that need the engine's SQL behaviour many times over, fast.
  */
+import pg from 'pg';
 import type { SqlBackend } from '../../../src/core/pgwire/backend.js';
 import type { EngineReply } from '../../../src/engine.js';
 import { createEngineBackend } from '../../../src/io/pg-backend.js';
 import type { KernelHostOptions } from '../../../src/kernel/kernel-host.js';
 import { TransactionGate } from '../../../src/transaction-gate.js';
 import { MemoryVolume, startKernel } from '../../kernel/support/memory-volume.js';
+import { startTestServer } from './server.js';
 
 export async function startKernelBackend(options: {
   idleTimeoutMs: number;
@@ -28,4 +30,29 @@ export async function startKernelBackend(options: {
   }, options);
   const backend = createEngineBackend({ gate, role: 'writer', serverVersion: '15.0 (northlight test)' });
   return { backend, gate, stop: () => host.close() };
+}
+
+/**
+ * The kernel backend behind a PgServer on loopback, and one node-postgres client connected to it:
+ * what a test of the SQL dialect over the wire needs. `stop` ends the client, the server and the
+ * kernel.
+ */
+export async function startKernelClient(database = 'shop'): Promise<{
+  client: pg.Client;
+  port: number;
+  stop(): Promise<void>;
+}> {
+  const kernel = await startKernelBackend({ idleTimeoutMs: 60_000, lockWaitTimeoutMs: 5_000 });
+  const server = await startTestServer(kernel.backend);
+  const client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database });
+  await client.connect();
+  return {
+    client,
+    port: server.port,
+    stop: async () => {
+      await client.end().catch(() => {});
+      await server.stop();
+      await kernel.stop();
+    },
+  };
 }

@@ -27,8 +27,10 @@
  * `.ts` worker is started from an eval'd bootstrap that registers tsx (`tsx/esm/api`) and then
  * imports it (the pattern of storage-node/scripts/bench.ts). A compiled `.js` build starts directly.
  */
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AssertionError, assert, type PageNo } from '@northlight/protocol';
+import { bundledEntry } from '@northlight/protocol/io';
 import { CancelChannelWriter, CLAIM_SLOTS, createCancelChannelBuffer } from './cancel-channel.js';
 import {
   decodeGroupMessage,
@@ -473,12 +475,26 @@ export class KernelHost {
   }
 }
 
-/** How to start worker.ts: directly when compiled, through a tsx bootstrap when running .ts. */
+/**
+ * How to start worker.ts: directly when compiled (the engine's own bundle carries it as its companion
+ * `worker.js`). Running from `.ts` (the tests, `tsx`), from the bundle `bundledEntry` keeps up to date
+ * (docs/development.md): a worker started through tsx pays its loader again, about 0.5 s of CPU per
+ * kernel, and the test suite starts hundreds of kernels. `NORTHLIGHT_ENTRY=tsx` (or a bundle that
+ * cannot be built) starts it through a tsx bootstrap instead.
+ */
 function workerEntry(): { source: string | URL; eval: boolean } {
   if (!import.meta.url.endsWith('.ts'))
     return { source: new URL('./worker.js', import.meta.url), eval: false };
+  const workerPath = fileURLToPath(new URL('./worker.ts', import.meta.url));
+  const mode = process.env.NORTHLIGHT_ENTRY;
+  if (mode !== 'tsx')
+    try {
+      return { source: pathToFileURL(bundledEntry(workerPath)), eval: false };
+    } catch (error) {
+      if (mode === 'bundle') throw error;
+    }
   const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const worker = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
+  const worker = JSON.stringify(pathToFileURL(workerPath).href);
   return {
     source: `import(${tsx}).then((tsx) => { tsx.register(); return import(${worker}); });`,
     eval: true,

@@ -1,4 +1,4 @@
-/** Part 1 of 4 of the default simulator campaign (500 seeds); see support/campaign-part.ts. */
+/** Part 1 of 4 of the default simulator campaign (200 seeds); see support/campaign-part.ts. */
 import { campaignPart } from './support/campaign-part.js';
 
 campaignPart(0, 4);

@@ -2,7 +2,8 @@
  * Real processes on loopback: six storage-node processes (src/main.ts), two per zone, each holding one
  * segment of each of four PGs, created through the admin API with their peers' placement, and told each
  * other's addresses (`--peers`). A test writer speaks the binary protocol over TCP as the engine will:
- * state request and truncation under epoch 1, then 100,000 records in append batches to all six
+ * state request and truncation under epoch 1, then 40,000 records (`NL_PROCESS_TEST_RECORDS`; 100,000
+ * in `npm run test:long -w @northlight/storage-node`) in append batches to all six
  * segments of each PG, with a window of batches not yet at a write quorum. Two processes are killed with
  * SIGKILL mid-stream and restarted on their data directories and ports while the stream goes on.
  * Proves: every record reached a write quorum (4 copies) with two nodes down; every record a segment
@@ -44,7 +45,7 @@ const NODES = [
   ['s6', 'c'],
 ] as const;
 const PGS = [0, 1, 2, 3];
-const RECORDS = Number(process.env.NL_PROCESS_TEST_RECORDS ?? 100_000);
+const RECORDS = Number(process.env.NL_PROCESS_TEST_RECORDS ?? 40_000);
 const BATCH_RECORDS = 100;
 /** Batches (per PG flush) sent but not yet acknowledged by a write quorum, at most. */
 const WINDOW = 24;
@@ -234,7 +235,9 @@ it('keeps every acknowledged record through kill -9 and restart, and gossip brin
     lastOfPg.set(pg, lsn);
     records.set(lsn, record);
     acknowledgedBy.set(lsn, new Set());
-    pending.set(pg, [...(pending.get(pg) ?? []), record]);
+    const batch = pending.get(pg) ?? [];
+    batch.push(record);
+    pending.set(pg, batch);
     if (pending.get(pg)!.length === BATCH_RECORDS) {
       flush(pg);
       for (;;) {

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, w
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { bundleCacheOf, installedEsbuildVersion, upToDateBundle } from '../src/io/bundle-pointer.js';
 import { bundledEntry, nodeEntryArgs } from '../src/io/index.js';
 
 let root: string;
@@ -129,5 +130,21 @@ describe('nodeEntryArgs', () => {
     expect(() => nodeEntryArgs(entry, { environment: { NORTHLIGHT_ENTRY: 'bundle' } })).toThrow(
       /Build failed/,
     );
+  });
+
+  it("upToDateBundle (the launchers' check, no esbuild) names the bundle bundledEntry would reuse, and none once an input changed", () => {
+    const entry = join(root, 'src', 'main.ts');
+    const { cacheDirectory } = bundleCacheOf(entry);
+    expect(upToDateBundle(cacheDirectory)).toBeUndefined();
+    const first = bundledEntry(entry);
+    expect(upToDateBundle(cacheDirectory)).toBe(first);
+    expect(upToDateBundle(cacheDirectory, `${installedEsbuildVersion()}-other`)).toBeUndefined();
+    const later = new Date(Date.now() + 5_000);
+    utimesSync(join(root, 'src', 'greeting.ts'), later, later);
+    expect(upToDateBundle(cacheDirectory)).toBeUndefined();
+    const second = bundledEntry(entry);
+    expect(upToDateBundle(cacheDirectory)).toBe(second);
+    rmSync(second);
+    expect(upToDateBundle(cacheDirectory)).toBeUndefined();
   });
 });

@@ -41,6 +41,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { assert } from '@northlight/protocol';
+import { packageRootOf } from '@northlight/protocol/bundle-pointer';
 import {
   CLAIM_LEASE_MS,
   freePorts,
@@ -86,7 +87,12 @@ import {
 } from './repair-executor.js';
 import { type ProxyTarget, TcpProxy } from './tcp-proxy.js';
 
-const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/**
+ * The repository's root: above the operator package, found by its package.json from this module, which
+ * is `operator/src/io/` when run from source and `operator/node_modules/.cache/northlight/…/` when run
+ * from the CLI's bundle (bin/northlight.js).
+ */
+const repositoryRoot = dirname(packageRootOf(fileURLToPath(import.meta.url)));
 
 export const STATE_FILE = 'cluster.json';
 

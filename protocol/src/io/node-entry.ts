@@ -33,36 +33,31 @@ import {
   realpathSync,
   renameSync,
   rmSync,
-  statSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import {
+  BUNDLE_FORMAT,
+  bundleCacheOf,
+  installedEsbuildVersion,
+  POINTER_FILE,
+  type Pointer,
+  readPointer,
+  type Stamp,
+  stampOf,
+  upToDateBundle,
+} from './bundle-pointer.js';
 
 const require = createRequire(import.meta.url);
 
-/** Bumped when the bundle's shape changes, so older bundles are not reused. */
-const BUNDLE_FORMAT = 1;
 /** Replaced bundles are kept this long at least (a process may be starting from one). */
 const STALE_BUNDLE_MS = 3_600_000;
-const POINTER_FILE = 'current.json';
 
 export interface NodeEntryOptions {
   /** The environment that chooses the mode (`NORTHLIGHT_ENTRY`); `process.env` by default. */
   readonly environment?: Readonly<Record<string, string | undefined>>;
-}
-
-/** The stamp of one input file: its size and modification time when the bundle was made. */
-type Stamp = readonly [size: number, mtimeMs: number];
-
-interface Pointer {
-  readonly format: number;
-  readonly esbuild: string;
-  /** The directory (beside the pointer) holding `main.js`, its source map and the companions. */
-  readonly directory: string;
-  /** Absolute path → stamp, for every input of every entry point and the package.json files. */
-  readonly inputs: Readonly<Record<string, Stamp>>;
 }
 
 /**
@@ -86,22 +81,12 @@ function tsxArgs(entry: string): string[] {
 
 /** The path of an up-to-date bundle of `entry`, built if there is none. */
 export function bundledEntry(entry: string): string {
-  const packageRoot = packageRootOf(entry);
-  const name = relative(packageRoot, entry)
-    .replace(/\.[cm]?ts$/, '')
-    .replace(/[/\\]/g, '_');
-  const cacheDirectory = join(packageRoot, 'node_modules', '.cache', 'northlight', name);
-  const esbuildVersion = esbuildModule().version;
-  const current = readPointer(cacheDirectory);
-  if (
-    current !== undefined &&
-    current.format === BUNDLE_FORMAT &&
-    current.esbuild === esbuildVersion &&
-    stampsHold(current.inputs) &&
-    existsSync(join(cacheDirectory, current.directory, 'main.js'))
-  )
-    return join(cacheDirectory, current.directory, 'main.js');
-  return build(entry, packageRoot, cacheDirectory, esbuildVersion);
+  const { packageRoot, cacheDirectory } = bundleCacheOf(entry);
+  const esbuildVersion = installedEsbuildVersion();
+  return (
+    upToDateBundle(cacheDirectory, esbuildVersion) ??
+    build(entry, packageRoot, cacheDirectory, esbuildVersion)
+  );
 }
 
 function build(entry: string, packageRoot: string, cacheDirectory: string, esbuildVersion: string): string {
@@ -219,41 +204,6 @@ function installedPackage(root: string, name: string): string {
     if (parent === directory) throw new Error(`package ${name} is not installed above ${root}`);
     directory = parent;
   }
-}
-
-function packageRootOf(entry: string): string {
-  let directory = dirname(resolve(entry));
-  for (;;) {
-    if (existsSync(join(directory, 'package.json'))) return directory;
-    const parent = dirname(directory);
-    if (parent === directory) throw new Error(`no package.json above ${entry}`);
-    directory = parent;
-  }
-}
-
-function readPointer(cacheDirectory: string): Pointer | undefined {
-  try {
-    return JSON.parse(readFileSync(join(cacheDirectory, POINTER_FILE), 'utf8')) as Pointer;
-  } catch {
-    return undefined;
-  }
-}
-
-function stampOf(path: string): Stamp | undefined {
-  try {
-    const stats = statSync(path);
-    return [stats.size, stats.mtimeMs];
-  } catch {
-    return undefined;
-  }
-}
-
-function stampsHold(inputs: Readonly<Record<string, Stamp>>): boolean {
-  for (const [path, [size, mtimeMs]] of Object.entries(inputs)) {
-    const stamp = stampOf(path);
-    if (stamp === undefined || stamp[0] !== size || stamp[1] !== mtimeMs) return false;
-  }
-  return true;
 }
 
 /**

@@ -5,8 +5,10 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // The kernel tests start SQLite-in-wasm worker threads and move a few hundred MiB of pages.
     testTimeout: 60_000,
-    // One file at a time: the process tests run seven processes with real timeouts, and sharing the
-    // machine's two cores with the wasm kernel tests made them time out under CI load.
-    fileParallelism: false,
+    // Two files at a time on two cores: the process tests mostly wait on their processes while the
+    // kernel tests compute. One at a time took 250 s, two 138-149 s (2026-11-28, twice, no failure).
+    // Before the kernel worker ran from its bundle (kernel-host.ts), each kernel start paid for tsx in
+    // its thread, and two files at a time made the process tests time out under CI load.
+    maxWorkers: 2,
   },
 });

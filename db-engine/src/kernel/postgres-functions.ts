@@ -853,7 +853,7 @@ export const POSTGRES_FUNCTIONS: readonly PostgresFunction[] = [
       const point = integer(code as SqlScalar, 'character');
       if (point === 0) throw new PostgresFunctionError('null character not permitted');
       if (point < 0 || point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff))
-        throw new PostgresFunctionError('requested character too large for encoding: ' + point);
+        throw new PostgresFunctionError(`requested character too large for encoding: ${point}`);
       return String.fromCodePoint(point);
     }),
   },

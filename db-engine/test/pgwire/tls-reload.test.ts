@@ -8,7 +8,7 @@
  * The certificate a connection gets is read from the TLS handshake that follows SSLRequest.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +89,16 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
+/**
+ * Replaces a file whole, as Kubernetes updates a mounted Secret (an atomic swap): a copy in place
+ * could be read empty or half-written, a bad pair of its own, and the engine rightly reports each
+ * different bad pair once.
+ */
+function replaceFile(source: string, target: string): void {
+  copyFileSync(source, `${target}.new`);
+  renameSync(`${target}.new`, target);
+}
+
 describe('the PostgreSQL endpoint reloads a renewed certificate (real processes)', () => {
   let directory: string;
   let fleet: StorageFleet;
@@ -142,14 +152,14 @@ describe('the PostgreSQL endpoint reloads a renewed certificate (real processes)
 
     // The certificate is renewed first, the key a moment later: the pair in between does not load.
     const second = await certificate(directory, 'second');
-    copyFileSync(second.cert, served.cert);
+    replaceFile(second.cert, served.cert);
     await until('the engine to report the pair that does not load', async () =>
       engine.output.join('').includes('do not load') ? true : undefined,
     );
     expect(await servedCommonName(engine.pgPort)).toBe('first');
     expect(await psqlOverTls(engine.pgPort)).toBe('42');
 
-    copyFileSync(second.key, served.key);
+    replaceFile(second.key, served.key);
     await until('the renewed certificate', async () =>
       (await servedCommonName(engine.pgPort)) === 'second' ? true : undefined,
     );

@@ -1,5 +1,5 @@
 // The SQL standard's row limits (src/core/pgwire/pagination.ts): OFFSET … ROWS FETCH FIRST … ROWS
-// ONLY, OFFSET alone or before LIMIT, and LIMIT ALL, as SQLite's LIMIT n OFFSET m; then the same
+// ONLY, OFFSET alone or before LIMIT, LIMIT ALL and NULL limits, as SQLite's LIMIT n OFFSET m; then the same
 // pages over node-postgres on the engine's kernel, against the rows sliced in JavaScript.
 import fc from 'fast-check';
 import type pg from 'pg';
@@ -30,6 +30,23 @@ describe('standard row limits', () => {
     for (const sql of ['SELECT * FROM t LIMIT 2 OFFSET 3', 'SELECT a FROM t UNION ALL SELECT b FROM u'])
       expect(sqlite(sql)).toBe(sql);
     expect(() => sqlite('SELECT * FROM t FETCH FIRST 2 ROWS WITH TIES')).toThrow(PgSqlError);
+  });
+
+  it('take NULL as PostgreSQL does: LIMIT NULL is no limit, OFFSET NULL is OFFSET 0', () => {
+    expect(sqlite('SELECT * FROM t LIMIT NULL')).toBe('SELECT * FROM t LIMIT -1');
+    expect(sqlite('SELECT * FROM t LIMIT null;')).toBe('SELECT * FROM t LIMIT -1;');
+    expect(sqlite('SELECT * FROM t LIMIT 5 OFFSET NULL')).toBe('SELECT * FROM t LIMIT 5 OFFSET 0');
+    expect(sqlite('SELECT * FROM t OFFSET NULL LIMIT NULL')).toBe('SELECT * FROM t LIMIT -1 OFFSET 0');
+    expect(sqlite('SELECT * FROM (SELECT * FROM t LIMIT NULL) s')).toBe(
+      'SELECT * FROM (SELECT * FROM t LIMIT -1) s',
+    );
+    // Only the bare literal: an expression that may be NULL is left to SQLite.
+    for (const sql of [
+      'SELECT * FROM t LIMIT NULLIF(1, 1)',
+      'SELECT NULL FROM t LIMIT 2',
+      'SELECT * FROM t LIMIT ?',
+    ])
+      expect(sqlite(sql)).toBe(sql);
   });
 });
 
@@ -72,6 +89,8 @@ describe('standard row limits over the wire', () => {
     );
     const all = await client.query('SELECT count(*) AS n FROM (SELECT id FROM pages LIMIT ALL) s');
     expect(all.rows[0].n).toBe('30');
+    const unlimited = await client.query('SELECT id FROM pages ORDER BY id LIMIT NULL OFFSET NULL');
+    expect(unlimited.rows.map((row) => row.id)).toEqual(ids);
     await expect(client.query('SELECT id FROM pages FETCH FIRST 1 ROW WITH TIES')).rejects.toMatchObject({
       code: '0A000',
     });

@@ -1,9 +1,9 @@
 /**
  * The SQL standard's row limits, which PostgreSQL takes and SQLite does not: `OFFSET m ROWS FETCH
  * FIRST n ROWS ONLY` (what Hibernate 6 and jOOQ write for PostgreSQL), `FETCH NEXT n ROW ONLY`,
- * `OFFSET m` without a LIMIT, and `LIMIT ALL`. SQLite has only `LIMIT n [OFFSET m]`, with the LIMIT
- * first and required, so each becomes that: `LIMIT n OFFSET m`, `LIMIT -1 OFFSET m` (no limit),
- * `LIMIT -1`. `FETCH … WITH TIES` has no SQLite equivalent and gets 0A000.
+ * `OFFSET m` without a LIMIT, `LIMIT ALL`, and `LIMIT NULL` / `OFFSET NULL` (no limit, no offset).
+ * SQLite has only `LIMIT n [OFFSET m]`, with the LIMIT first and required and never NULL, so each
+ * becomes that: `LIMIT n OFFSET m`, `LIMIT -1 OFFSET m` (no limit), `LIMIT -1`, `OFFSET 0`. `FETCH … WITH TIES` has no SQLite equivalent and gets 0A000.
  *
  * Each query level (parentheses) is read on its own. Pure code over the lexer's tokens.
  */
@@ -22,7 +22,8 @@ const CLAUSE_END = new Set([
 ]);
 
 export function withStandardPagination(tokens: readonly Token[]): readonly Token[] {
-  if (!tokens.some((token) => ['OFFSET', 'FETCH', 'ALL'].includes(word(token)))) return tokens;
+  if (!tokens.some((token, index) => PAGINATION_WORDS.has(word(token)) || isLimitNull(tokens, index)))
+    return tokens;
   // A cursor's FETCH statement (refused elsewhere) is not a row limit.
   if (word(tokens.find(isSignificant)) === 'FETCH') return tokens;
   const out: Token[] = [];
@@ -37,7 +38,7 @@ export function withStandardPagination(tokens: readonly Token[]): readonly Token
     if (keyword === 'LIMIT') {
       limited[limited.length - 1] = true;
       const next = nextSignificant(tokens, index + 1);
-      if (word(tokens[next]) === 'ALL') {
+      if (word(tokens[next]) === 'ALL' || isNullValue(tokens, next)) {
         out.push(token, ...tokenize(' -1'));
         index = next + 1;
         continue;
@@ -45,14 +46,18 @@ export function withStandardPagination(tokens: readonly Token[]): readonly Token
     }
     if (keyword === 'OFFSET') {
       const valueEnd = clauseEnd(tokens, index + 1);
-      const value = tokens.slice(index + 1, valueEnd);
+      // `OFFSET NULL` is `OFFSET 0` in PostgreSQL; SQLite refuses a NULL offset.
+      const value = isNullValue(tokens, nextSignificant(tokens, index + 1), valueEnd)
+        ? tokenize(' 0')
+        : tokens.slice(index + 1, valueEnd);
       let after = nextSignificant(tokens, valueEnd);
       if (['ROW', 'ROWS'].includes(word(tokens[after]))) after = nextSignificant(tokens, after + 1);
       if (word(tokens[after]) === 'LIMIT') {
         // `OFFSET m LIMIT n` (PostgreSQL takes either order): SQLite's LIMIT comes first.
         const limitAt = nextSignificant(tokens, after + 1);
-        const limitEnd = word(tokens[limitAt]) === 'ALL' ? limitAt + 1 : clauseEnd(tokens, after + 1);
-        const limit = word(tokens[limitAt]) === 'ALL' ? tokenize(' -1') : tokens.slice(after + 1, limitEnd);
+        const unlimited = word(tokens[limitAt]) === 'ALL' || isNullValue(tokens, limitAt);
+        const limitEnd = unlimited ? limitAt + 1 : clauseEnd(tokens, after + 1);
+        const limit = unlimited ? tokenize(' -1') : tokens.slice(after + 1, limitEnd);
         out.push(...tokenize('LIMIT'), ...limit, ...tokenize(' OFFSET'), ...value);
         limited[limited.length - 1] = true;
         index = limitEnd;
@@ -85,6 +90,26 @@ export function withStandardPagination(tokens: readonly Token[]): readonly Token
     index += 1;
   }
   return out;
+}
+
+const PAGINATION_WORDS = new Set(['OFFSET', 'FETCH', 'ALL']);
+
+/** Whether `tokens[at]` is `LIMIT` and its value the bare literal NULL. */
+function isLimitNull(tokens: readonly Token[], at: number): boolean {
+  return word(tokens[at]) === 'LIMIT' && isNullValue(tokens, nextSignificant(tokens, at + 1));
+}
+
+/**
+ * Whether the value at `at` is the bare literal NULL: `LIMIT NULL` is no limit in PostgreSQL (as
+ * `LIMIT ALL`), where SQLite fails with "datatype mismatch". With `end`, NULL must be all of the
+ * value up to it; without, the clause must end after it.
+ */
+function isNullValue(tokens: readonly Token[], at: number, end?: number): boolean {
+  if (word(tokens[at]) !== 'NULL') return false;
+  const after = nextSignificant(tokens, at + 1);
+  if (end !== undefined) return after >= end;
+  const next = tokens[after];
+  return next === undefined || next.text === ')' || next.kind === 'semicolon' || CLAUSE_END.has(word(next));
 }
 
 /**

@@ -210,6 +210,8 @@ function installedPackage(root: string, name: string): string {
  * Removes the bundles replaced more than STALE_BUNDLE_MS ago that no running process was started
  * from: an engine started from one loads its kernel worker from it again whenever it replaces its
  * kernel, however long it has run. A process started from a bundle has its path in its command line.
+ * The one exception, the `northlight` command (operator/bin/northlight.js imports its bundle), loads
+ * nothing from the bundle's directory after it started, so removing it under a running `up` is safe.
  * Without /proc to tell, nothing is removed.
  */
 function removeStaleBundles(cacheDirectory: string, keep: string): void {

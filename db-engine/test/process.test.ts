@@ -105,14 +105,23 @@ async function total(target: EngineProcess): Promise<number> {
   return sum;
 }
 
-/** Closed-loop clients moving money; returns the ids of the transfers acknowledged. */
-async function transfers(target: EngineProcess, clients: number, untilMs: number, firstId: number) {
-  const acknowledged: number[] = [];
+/**
+ * Closed-loop clients moving money until `untilMs` or, sooner, until `enough` transfers are
+ * acknowledged (a count, not a time: a slow or busy machine takes longer, never does less); returns
+ * the ids of the transfers acknowledged, which also grow in `acknowledged` while they run.
+ */
+async function transfers(
+  target: EngineProcess,
+  clients: number,
+  untilMs: number,
+  firstId: number,
+  { enough = Number.POSITIVE_INFINITY, acknowledged = [] as number[] } = {},
+) {
   const failures: string[] = [];
   let nextId = firstId;
   await Promise.all(
     Array.from({ length: clients }, async () => {
-      while (Date.now() < untilMs) {
+      while (Date.now() < untilMs && acknowledged.length < enough) {
         const id = nextId++;
         const from = 1 + (id % ACCOUNTS);
         const to = 1 + ((id * 7 + 3) % ACCOUNTS);
@@ -155,11 +164,13 @@ afterAll(async () => {
 
 describe('db-engine process over six storage-node processes', () => {
   it('keeps every acknowledged transfer and the total across kill -9 of the engine', async () => {
-    const load = transfers(engine, 8, Date.now() + 2_500, 1);
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Killed under load, once 25 transfers are acknowledged (however long this machine takes).
+    const acknowledged: number[] = [];
+    const load = transfers(engine, 8, Date.now() + 60_000, 1, { acknowledged });
+    await until(async () => acknowledged.length >= 25, 60_000);
     engine.child.kill('SIGKILL');
-    const { acknowledged } = await load;
-    expect(acknowledged.length).toBeGreaterThan(20);
+    await load;
+    expect(acknowledged.length).toBeGreaterThanOrEqual(25);
     await engine.exited;
     engine = await startEngine(fleet, {
       dataDir: engine.dataDir,
@@ -209,7 +220,7 @@ describe('db-engine process over six storage-node processes', () => {
   it('writes through a zone down; fails them as write quorum lost with a third node down; resumes', async () => {
     await fleet.kill('s1');
     await fleet.kill('s2');
-    const zoneDown = await transfers(engine, 4, Date.now() + 1_000, 100_000);
+    const zoneDown = await transfers(engine, 4, Date.now() + 30_000, 100_000, { enough: 6 });
     expect(zoneDown.acknowledged.length).toBeGreaterThan(5);
     expect(zoneDown.failures).toEqual([]);
 

@@ -77,16 +77,27 @@ async function bank(
   return { sum, count, moved, transfers };
 }
 
-function transferLoad(untilMs: number, firstId: number): Promise<number[]> {
-  return transferLoadOn(writer, untilMs, firstId);
+interface LoadOptions {
+  /** Stops the load sooner than `untilMs`, once true: a count, not a time (a busy machine takes longer, never does less). */
+  readonly done?: (acknowledged: readonly number[]) => boolean;
+  /** Grows as transfers are acknowledged, while the load runs. */
+  readonly acknowledged?: number[];
 }
 
-async function transferLoadOn(target: EngineProcess, untilMs: number, firstId: number): Promise<number[]> {
-  const acknowledged: number[] = [];
+function transferLoad(untilMs: number, firstId: number, options: LoadOptions = {}): Promise<number[]> {
+  return transferLoadOn(writer, untilMs, firstId, options);
+}
+
+async function transferLoadOn(
+  target: EngineProcess,
+  untilMs: number,
+  firstId: number,
+  { done = () => false, acknowledged = [] }: LoadOptions = {},
+): Promise<number[]> {
   let nextId = firstId;
   await Promise.all(
     Array.from({ length: 4 }, async () => {
-      while (Date.now() < untilMs) {
+      while (Date.now() < untilMs && !done(acknowledged)) {
         const id = nextId++;
         const from = 1 + (id % ACCOUNTS);
         const to = 1 + ((id * 7 + 3) % ACCOUNTS);
@@ -127,11 +138,16 @@ afterAll(async () => {
 
 describe('read replicas over six storage-node processes', () => {
   it('answers only committed states under load, sees each write quickly, and reports its lag', async () => {
-    const loadUntil = Date.now() + 4_000;
-    const load = transferLoad(loadUntil, 1);
+    // Until 60 transfers are acknowledged and 25 replica reads made under them (or a minute).
     let reads = 0;
+    let loading = true;
+    const load = transferLoad(Date.now() + 60_000, 1, {
+      done: (acknowledged) => acknowledged.length >= 60 && reads >= 25,
+    }).finally(() => {
+      loading = false;
+    });
     const readers = replicas.map(async (replica) => {
-      while (Date.now() < loadUntil) {
+      while (loading) {
         const state = await bank(replica);
         expect(state.sum).toBe(ACCOUNTS * OPENING_BALANCE);
         expect(state.count).toBe(ACCOUNTS);
@@ -360,11 +376,13 @@ describe('read replicas over six storage-node processes', () => {
   }, 60_000);
 
   it('fails over: kill -9 of the writer under load, a replica promoted keeps every acknowledged commit', async () => {
-    const load = transferLoad(Date.now() + 10_000, 3_000_000);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Killed under load, once 10 transfers are acknowledged (however long this machine takes).
+    const acknowledged: number[] = [];
+    const load = transferLoad(Date.now() + 60_000, 3_000_000, { acknowledged });
+    await until(async () => acknowledged.length >= 10, 60_000);
     writer.child.kill('SIGKILL');
     const killedAt = Date.now();
-    const acknowledged = await load;
+    await load;
     expect(acknowledged.length).toBeGreaterThan(5);
     const promoted = replicas[0]!;
     const promote = await fetch(`http://127.0.0.1:${promoted.httpPort}/v1/admin/promote`, {
@@ -466,7 +484,9 @@ describe('read replicas over six storage-node processes', () => {
     });
     replicas.push(target);
     await until(async () => (await sql(target, 'SELECT count(*) FROM accounts')).status === 200, 30_000);
-    const acknowledged = await transferLoadOn(current, Date.now() + 1_500, 6_000_000);
+    const acknowledged = await transferLoadOn(current, Date.now() + 30_000, 6_000_000, {
+      done: (acknowledged) => acknowledged.length >= 20,
+    });
     const fence = await fetch(`http://127.0.0.1:${current.httpPort}/v1/admin/fence`, {
       method: 'POST',
       headers: INTERNAL_AUTH,

@@ -1,10 +1,10 @@
 /**
- * Which column an untyped parameter stands for (src/core/pgwire/parameter-columns.ts): the plain
- * shapes over one table, and nothing (rather than a guess) for joins, subqueries, expressions and
- * other tables' columns.
+ * Which column an untyped parameter or string literal stands for (src/core/pgwire/parameter-columns.ts):
+ * the plain shapes over one table, and nothing (rather than a guess) for joins, subqueries,
+ * expressions and other tables' columns; a literal only when it is a whole operand.
  */
 import { describe, expect, it } from 'vitest';
-import { parameterColumns } from '../../src/core/pgwire/parameter-columns.js';
+import { literalColumns, parameterColumns } from '../../src/core/pgwire/parameter-columns.js';
 import { withPostgresForms } from '../../src/core/pgwire/postgres-forms.js';
 import { tokenize } from '../../src/core/pgwire/sql.js';
 
@@ -38,6 +38,10 @@ describe('parameterColumns', () => {
       ],
     ]);
     expect(columns('INSERT INTO t VALUES ($1, $2)')).toBeNull(); // no column list: no names
+    expect(columns('INSERT INTO t VALUES ($1, $2) ON CONFLICT (a) DO UPDATE SET b = $3')).toEqual([
+      't',
+      [[3, 'b']],
+    ]);
     expect(columns('INSERT INTO t (a) SELECT $1')).toBeNull();
   });
 
@@ -61,6 +65,26 @@ describe('parameterColumns', () => {
     expect(columns('DELETE FROM t WHERE id = $1')).toEqual(['t', [[1, 'id']]]);
   });
 
+  it('BETWEEN bounds and IN elements, NOT and SYMMETRIC included', () => {
+    expect(
+      columns(
+        'SELECT * FROM t WHERE a BETWEEN $1 AND $2 AND b NOT BETWEEN SYMMETRIC $3 AND $4 OR c IN ($5, $6)',
+      ),
+    ).toEqual([
+      't',
+      [
+        [1, 'a'],
+        [2, 'a'],
+        [3, 'b'],
+        [4, 'b'],
+        [5, 'c'],
+        [6, 'c'],
+      ],
+    ]);
+    expect(columns('DELETE FROM t WHERE x.a NOT IN ($1, $2 + 1)')).toBeNull(); // another qualifier
+    expect(columns('DELETE FROM t WHERE a NOT IN ($1, $2 + 1, $3)')).toEqual(['t', [[1, 'a']]]);
+  });
+
   it('gives nothing it could get wrong: joins, subqueries, two tables, functions, other qualifiers', () => {
     expect(columns('SELECT * FROM t JOIN u ON u.id = t.u WHERE t.a = $1')).toBeNull();
     expect(columns('SELECT * FROM t WHERE a IN (SELECT b FROM u WHERE c = $1)')).toBeNull();
@@ -70,5 +94,83 @@ describe('parameterColumns', () => {
     // One parameter given two columns: none.
     expect(columns('SELECT * FROM t WHERE a = $1 OR b = $1')).toBeNull();
     expect(columns('SELECT * FROM t WHERE a = $1 OR a > $1')).toEqual(['t', [[1, 'a']]]);
+  });
+});
+
+/** [table, [literal text, column][]] in the order the literals are written. */
+function literals(sql: string): [string, [string, string | number][]] | null {
+  const found = literalColumns(withPostgresForms(tokenize(sql)));
+  return found === null
+    ? null
+    : [found.table, [...found.columns].map(([token, column]) => [token.text, column])];
+}
+
+describe('literalColumns', () => {
+  it('INSERT … VALUES with and without a column list (by position), UPDATE … SET, ON CONFLICT', () => {
+    expect(
+      literals(
+        "INSERT INTO public.ev (id, at, note) VALUES (1, '2024-05-06T00:00:00Z', 'x'), (2, 'b', lower('c'))",
+      ),
+    ).toEqual([
+      'ev',
+      [
+        ["'2024-05-06T00:00:00Z'", 'at'],
+        ["'x'", 'note'],
+        ["'b'", 'at'],
+      ],
+    ]);
+    expect(literals("INSERT INTO ev VALUES (1, 'a', E'b', 'c'::text)")).toEqual([
+      'ev',
+      [
+        ["'a'", 1],
+        ["E'b'", 2],
+      ],
+    ]);
+    expect(literals("UPDATE ev SET at = 'a', n = n + '1' WHERE id = 7 RETURNING at")).toEqual([
+      'ev',
+      [["'a'", 'at']],
+    ]);
+    expect(literals("INSERT INTO ev (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET at = 'a'")).toEqual([
+      'ev',
+      [["'a'", 'at']],
+    ]);
+  });
+
+  it("comparisons either side, BETWEEN (Grafana's $__timeFilter), IN, qualified by the table or its alias", () => {
+    expect(
+      literals(
+        "SELECT at AS time, v FROM metrics m WHERE m.at BETWEEN '2024-05-06T00:00:00Z' AND '2024-05-06T06:00:00Z' AND 'x' <> host ORDER BY 1",
+      ),
+    ).toEqual([
+      'metrics',
+      [
+        ["'2024-05-06T00:00:00Z'", 'at'],
+        ["'2024-05-06T06:00:00Z'", 'at'],
+        ["'x'", 'host'],
+      ],
+    ]);
+    expect(literals("DELETE FROM ev WHERE (at < '2024-01-01') OR kind NOT IN ('a', 'b')")).toEqual([
+      'ev',
+      [
+        ["'2024-01-01'", 'at'],
+        ["'a'", 'kind'],
+        ["'b'", 'kind'],
+      ],
+    ]);
+  });
+
+  it('only a whole operand: not in an expression, not cast, not a called or other column', () => {
+    expect(literals("SELECT * FROM ev WHERE at = 'a' || b")).toBeNull();
+    expect(literals("SELECT * FROM ev WHERE at = 'a'::text")).toBeNull();
+    expect(literals("SELECT * FROM ev WHERE b + at = 'a'")).toBeNull();
+    expect(literals("SELECT * FROM ev WHERE 'a' = at + 1")).toBeNull();
+    expect(literals("SELECT * FROM ev WHERE lower(at) = 'a'")).toBeNull();
+    expect(literals("SELECT * FROM ev WHERE at BETWEEN 'a' AND 'b' || c")).toEqual(['ev', [["'a'", 'at']]]);
+    expect(literals("SELECT * FROM ev e JOIN f ON f.id = e.id WHERE e.at = 'a'")).toBeNull();
+    expect(literals("SELECT * FROM ev WHERE at IN (SELECT x FROM f WHERE y = 'a')")).toBeNull();
+    expect(literals("SELECT * FROM ev WHERE f.at = 'a'")).toBeNull();
+    expect(literals("SELECT * FROM ev WHERE at LIKE 'a%'")).toBeNull();
+    // One literal, two columns: none.
+    expect(literals("SELECT * FROM ev WHERE at = 'a' = b")).toBeNull();
   });
 });

@@ -88,7 +88,7 @@ import {
   sslAnswer,
   type TransactionStatus,
 } from './messages.js';
-import { parameterColumns } from './parameter-columns.js';
+import { literalColumns, parameterColumns } from './parameter-columns.js';
 import { withPostgresForms } from './postgres-forms.js';
 import { SCRAM_MECHANISM, type ScramCrypto, ScramServer, type ScramVerifier } from './scram.js';
 import { acceptBoolean, parseDurationMs, SessionSettings } from './settings.js';
@@ -297,6 +297,31 @@ const TYPED_BY_COLUMN: ReadonlyMap<number, number> = new Map([
   [Oid.timestamptz, Oid.timestamptz],
 ]);
 
+/**
+ * Column types an untyped string literal takes from its column, and the cast it is read through
+ * (`'…'::type`, checked and folded when the statement is translated): the types whose text input
+ * PostgreSQL converts into something other than the text as written.
+ */
+const LITERAL_CASTS: ReadonlyMap<number, string> = new Map([
+  [Oid.bool, 'boolean'],
+  [Oid.int2, 'int2'],
+  [Oid.int4, 'int4'],
+  [Oid.int8, 'int8'],
+  [Oid.float4, 'float8'],
+  [Oid.float8, 'float8'],
+  [Oid.date, 'date'],
+  [Oid.time, 'time'],
+  [Oid.timestamp, 'timestamp'],
+  [Oid.timestamptz, 'timestamptz'],
+  [Oid.uuid, 'uuid'],
+]);
+
+/** A column name as written (`a`, `"A"`) is SQLite's name `declared`: SQLite compares names without case. */
+function namesColumn(written: string, declared: string): boolean {
+  const name = written.startsWith('"') ? written.slice(1, -1).replaceAll('""', '"') : written;
+  return name.toLowerCase() === declared.toLowerCase();
+}
+
 class StatementError extends Error {
   constructor(readonly fields: BackendError) {
     super(fields.message);
@@ -352,6 +377,11 @@ export class PgConnection {
   private serialAfterConflict = false;
   /** `columnTypes`' answers by probe SQL; cleared when this connection runs DDL. */
   private readonly columnTypesCache = new Map<string, readonly string[]>();
+  /** Per table as written: its columns' names and declared types (`tableColumns`). */
+  private readonly tableColumnsCache = new Map<
+    string,
+    { readonly names: readonly string[]; readonly types: readonly string[] }
+  >();
   /** The query string of the simple Query or Parse being handled: a syntax error's position is in it. */
   private currentQuery: string | undefined;
   /**
@@ -919,7 +949,9 @@ export class PgConnection {
 
   private async runAutocommitBatch(batch: readonly Token[][]): Promise<void> {
     const facts = this.facts as SessionFacts;
-    const translations = batch.map((tokens) => translate(tokens, facts));
+    const typed: (readonly Token[])[] = [];
+    for (const tokens of batch) typed.push(await this.withColumnTypedLiterals(tokens));
+    const translations = typed.map((tokens) => translate(tokens, facts));
     for (const translation of translations) {
       // A simple Query has no parameters to bind (PostgreSQL says the same, 42P02).
       if (translation.parameterCount > 0) throw statementError('42P02', 'there is no parameter $1');
@@ -1168,7 +1200,8 @@ export class PgConnection {
   ): Promise<BufferedResult> {
     // A statement over pg_stat_activity reads the sessions as they are now, at every execution.
     const cached = prepared?.translation?.volatile === true ? null : prepared?.translation;
-    const translation = cached ?? translate(tokens, this.facts as SessionFacts);
+    const translation =
+      cached ?? translate(await this.withColumnTypedLiterals(tokens), this.facts as SessionFacts);
     if (parameters.length < translation.parameterCount) {
       throw statementError('42P02', `there is no parameter $${parameters.length + 1}`);
     }
@@ -1743,7 +1776,7 @@ export class PgConnection {
           'current transaction is aborted, commands ignored until end of transaction block',
         );
       }
-      translation = translate(tokens, this.facts as SessionFacts);
+      translation = translate(await this.withColumnTypedLiterals(tokens), this.facts as SessionFacts);
       const explain = translation.explain;
       // EXPLAIN: the statement explained is described (its parameters, whether it writes), and the
       // result is EXPLAIN's one column.
@@ -1821,10 +1854,73 @@ export class PgConnection {
     return Array.from({ length: types.length }, (_, index) => types[index] ?? 0);
   }
 
+  /**
+   * The statement with each untyped string literal that stands for a column (literalColumns in
+   * parameter-columns.ts: compared with it, a BETWEEN bound or IN element of it, or stored into it)
+   * cast to that column's type when PostgreSQL would convert its text (LITERAL_CASTS), as PostgreSQL
+   * resolves a literal against its column: `WHERE at >= '2024-05-06T00:00:00Z'` on a timestamptz
+   * column compares instants (Grafana's `$__timeFilter`), `INSERT … VALUES ('… 10:00:00+02')` stores
+   * UTC, `WHERE active = 'yes'` finds the rows stored true, and `'12abc'` for an integer is 22P02.
+   * The columns come from a describe of `SELECT * FROM t`, once per table and connection, and again
+   * when a statement names a column (or a position) that answer lacks.
+   */
+  private async withColumnTypedLiterals(tokens: readonly Token[]): Promise<readonly Token[]> {
+    if (!tokens.some((token) => token.kind === 'string')) return tokens;
+    // Over PostgreSQL's forms made SQLite's (`public.t` → `t`), which keep the literal tokens as they are.
+    const found = literalColumns(withPostgresForms(tokens));
+    // The catalogs' columns are the engine's own answers (catalog.ts), not a table to describe.
+    if (found === null || /^"?(pg_|information_schema)/i.test(found.table)) return tokens;
+    let table = await this.tableColumns(found.table);
+    const positionOf = (column: string | number): number =>
+      table === undefined
+        ? -1
+        : typeof column === 'number'
+          ? column < table.names.length
+            ? column
+            : -1
+          : table.names.findIndex((name) => namesColumn(column, name));
+    // A column the kept answer lacks: another connection may have changed the table; ask again once.
+    if (table !== undefined && [...found.columns.values()].some((column) => positionOf(column) < 0)) {
+      this.tableColumnsCache.delete(found.table);
+      table = await this.tableColumns(found.table);
+    }
+    if (table === undefined) return tokens;
+    const casts = new Map<Token, string>();
+    for (const [literal, column] of found.columns) {
+      const position = positionOf(column);
+      const oid = position < 0 ? null : declaredTypeOid(table.types[position] ?? '');
+      const cast = oid === null ? undefined : LITERAL_CASTS.get(oid);
+      if (cast !== undefined) casts.set(literal, cast);
+    }
+    if (casts.size === 0) return tokens;
+    return tokens.flatMap((token) => {
+      const cast = casts.get(token);
+      return cast === undefined
+        ? [token]
+        : [token, { kind: 'cast', text: '::' }, { kind: 'identifier', text: cast }];
+    });
+  }
+
+  /** The names and declared types of a table's columns, or undefined when the describe fails. */
+  private async tableColumns(
+    table: string,
+  ): Promise<{ readonly names: readonly string[]; readonly types: readonly string[] } | undefined> {
+    const cached = this.tableColumnsCache.get(table);
+    if (cached !== undefined) return cached;
+    const reply = await this.options.backend.describe(`SELECT * FROM ${table}`);
+    if (!reply.ok) return undefined; // not kept: it may answer once the schema has changed
+    const columns = { names: reply.value.columns, types: reply.value.declaredTypes ?? [] };
+    if (this.tableColumnsCache.size >= COLUMN_TYPES_CACHE_MAX) this.tableColumnsCache.clear();
+    this.tableColumnsCache.set(table, columns);
+    return columns;
+  }
+
   /** A schema change through this connection may change the columns `columnTypes` looked at. */
   private forgetColumnTypesOnDdl(classified: Classified): void {
-    if (classified.kind === 'sql' && ['CREATE', 'DROP', 'ALTER'].includes(classified.firstWord))
+    if (classified.kind === 'sql' && ['CREATE', 'DROP', 'ALTER'].includes(classified.firstWord)) {
       this.columnTypesCache.clear();
+      this.tableColumnsCache.clear();
+    }
   }
 
   private bind(message: Extract<FrontendMessage, { type: 'Bind' }>): void {

@@ -69,20 +69,68 @@ function operatorAt(words: readonly Token[], index: number): { text: string; len
 }
 
 export function parameterColumns(tokens: readonly Token[]): ParameterColumns | null {
+  const found = valueColumns(tokens, (word) => parameterNumber(word), false);
+  if (found === null) return null;
+  const columns = new Map<number, string>();
+  for (const [parameter, column] of found.columns)
+    if (typeof column === 'string') columns.set(parameter, column);
+  return columns.size === 0 ? null : { table: found.table, columns };
+}
+
+/** The table a statement's string literals are values of, and which column each stands for. */
+export interface LiteralColumns {
+  /** The table, as written (quoted or not). */
+  readonly table: string;
+  /**
+   * Literal token (of the tokens given) → its column: a name as written, or a 0-based position in
+   * the table's columns (`INSERT INTO t VALUES (…)`, no column list).
+   */
+  readonly columns: ReadonlyMap<Token, string | number>;
+}
+
+/**
+ * Which table column each untyped string literal stands for, so that it can be read as that
+ * column's type, as PostgreSQL resolves a literal of unknown type against the column it is compared
+ * with or stored into. The shapes of `parameterColumns`, plus a whole value of `INSERT INTO t VALUES
+ * (…)` without a column list (by position); and a literal must be a whole operand: `a = 'x'` and
+ * `a BETWEEN 'x' AND 'y'` give one, `a = 'x' || b` and `a = 'x'::text` do not (the cast already types
+ * it), nor does `b + a = 'x'`.
+ */
+export function literalColumns(tokens: readonly Token[]): LiteralColumns | null {
+  return valueColumns(tokens, (word) => (word.kind === 'string' ? word : undefined), true);
+}
+
+/**
+ * The scan behind `parameterColumns` and `literalColumns`: `keyOf` names the values looked for.
+ * `whole`: the value and its column must each be a whole operand (bounded by a keyword, a comma, a
+ * parenthesis or the statement's end), as a literal must be to take the column's type; a parameter
+ * is typed by its column in any comparison it is an operand of.
+ */
+function valueColumns<K>(
+  tokens: readonly Token[],
+  keyOf: (word: Token) => K | undefined,
+  whole: boolean,
+): { table: string; columns: Map<K, string | number> } | null {
   const words = tokens.filter(isSignificant);
-  if (!words.some((word) => word.kind === 'parameter')) return null;
+  if (!words.some((word) => keyOf(word) !== undefined)) return null;
   const upper = words.map(keyword);
   // One table only: a join or a second SELECT (a subquery, a UNION) makes any column ambiguous.
   if (upper.includes('JOIN') || upper.filter((word) => word === 'SELECT').length > 1) return null;
   let table: Token | undefined;
   let alias: string | undefined;
-  const found = new Map<number, string | null>();
-  const give = (parameter: number | undefined, column: Token | undefined) => {
-    if (parameter === undefined || column === undefined) return;
-    const name = column.text;
-    const before = found.get(parameter);
-    found.set(parameter, before === undefined || before === name ? name : null);
+  const found = new Map<K, string | number | null>();
+  const give = (key: K | undefined, column: Token | number | undefined) => {
+    if (key === undefined || column === undefined) return;
+    const name = typeof column === 'number' ? column : column.text;
+    const before = found.get(key);
+    found.set(key, before === undefined || before === name ? name : null);
   };
+  const keyAt = (index: number): K | undefined => {
+    const word = words[index];
+    return word === undefined ? undefined : keyOf(word);
+  };
+  /** In `whole` mode: the value at `index` ends where a whole operand ends. */
+  const endsOperand = (index: number): boolean => !whole || isOperandEnd(words[index + 1]);
   let scanFrom = 0;
   switch (upper[0]) {
     case 'INSERT': {
@@ -94,17 +142,20 @@ export function parameterColumns(tokens: readonly Token[]): ParameterColumns | n
         alias = words[at + 1]?.text;
         at += 2;
       }
-      if (words[at]?.text !== '(') return null;
-      const columns: Token[] = [];
-      at += 1;
-      while (isName(words[at]) && (words[at + 1]?.text === ',' || words[at + 1]?.text === ')')) {
-        columns.push(words[at] as Token);
-        at += 2;
-        if (words[at - 1]?.text === ')') break;
+      let columns: Token[] | null = null;
+      if (words[at]?.text === '(') {
+        columns = [];
+        at += 1;
+        while (isName(words[at]) && (words[at + 1]?.text === ',' || words[at + 1]?.text === ')')) {
+          columns.push(words[at] as Token);
+          at += 2;
+          if (words[at - 1]?.text === ')') break;
+        }
+        if (words[at - 1]?.text !== ')') return null;
       }
-      if (words[at - 1]?.text !== ')' || upper[at] !== 'VALUES') return null;
+      if (upper[at] !== 'VALUES') return null;
       at += 1;
-      // Each tuple: the values that are one parameter each.
+      // Each tuple: the values that are one value token each.
       while (words[at]?.text === '(') {
         let value = 0;
         let depth = 0;
@@ -117,7 +168,7 @@ export function parameterColumns(tokens: readonly Token[]): ParameterColumns | n
             continue;
           }
           if (depth === 0 && (text === ',' || text === ')')) {
-            if (at === start + 1) give(parameterNumber(words[start]), columns[value]);
+            if (at === start + 1) give(keyAt(start), columns === null ? value : columns[value]);
             value += 1;
             start = at + 1;
             if (text === ')') break;
@@ -161,40 +212,109 @@ export function parameterColumns(tokens: readonly Token[]): ParameterColumns | n
   const tableName = (table as Token).text;
   const qualifierOk = (qualifier: Token | undefined) =>
     qualifier !== undefined && (qualifier.text === tableName || qualifier.text === alias);
-  // `SET a = $1` and comparisons, from where the table was named on.
+  /**
+   * The column that ends at `index` (`col` or `q.col`), if it is one: a name, not a keyword, its
+   * qualifier (if any) the table's; in `whole` mode it also starts a whole operand.
+   */
+  const columnEndingAt = (index: number): Token | undefined => {
+    const column = words[index];
+    if (!isName(column) || COMPARISON_KEYWORDS.has(keyword(column))) return undefined;
+    let before = index - 1;
+    if (words[before]?.text === '.') {
+      if (!qualifierOk(words[before - 1]) || words[before - 2]?.text === '.') return undefined;
+      before -= 2;
+    } else if (words[before]?.text === ')' || keyword(words[before]) === 'AS') return undefined;
+    return !whole || isOperandStart(words[before]) ? column : undefined;
+  };
+  /** The column that starts at `index`, if it is one, not called, and (`whole`) a whole operand. */
+  const columnStartingAt = (index: number): Token | undefined => {
+    let at = index;
+    let column = words[at];
+    if (words[at + 1]?.text === '.') {
+      if (!qualifierOk(column)) return undefined;
+      at += 2;
+      column = words[at];
+    }
+    const next = words[at + 1]?.text;
+    if (!isName(column) || next === '(' || next === '.' || COMPARISON_KEYWORDS.has(keyword(column)))
+      return undefined;
+    return !whole || isOperandEnd(words[at + 1]) ? column : undefined;
+  };
+  // `SET a = v`, comparisons, BETWEEN and IN lists, from where the table was named on.
   for (let index = scanFrom; index < words.length; index++) {
-    const parameter = parameterNumber(words[index]);
-    if (parameter === undefined) continue;
-    // Left of the parameter: `[q.]col <op> $n`.
+    const between = upper[index] === 'BETWEEN';
+    if (between || (upper[index] === 'IN' && words[index + 1]?.text === '(')) {
+      const column = columnEndingAt(upper[index - 1] === 'NOT' ? index - 2 : index - 1);
+      if (column === undefined) continue;
+      if (between) {
+        // `col [NOT] BETWEEN [SYMMETRIC] low AND high`: each bound one value token.
+        const low = upper[index + 1] === 'SYMMETRIC' ? index + 2 : index + 1;
+        if (upper[low + 1] !== 'AND') continue;
+        give(keyAt(low), column);
+        if (endsOperand(low + 2)) give(keyAt(low + 2), column);
+        continue;
+      }
+      // `col [NOT] IN (v, v, …)`: the elements that are one value token each.
+      for (let at = index + 2; at < words.length; at += 2) {
+        const separator = words[at + 1]?.text;
+        if (separator !== ',' && separator !== ')') break;
+        give(keyAt(at), column);
+        if (separator === ')') break;
+      }
+      continue;
+    }
+    const key = keyAt(index);
+    if (key === undefined) continue;
+    // Left of the value: `[q.]col <op> v`.
     for (const length of [1, 2]) {
       const operator = operatorAt(words, index - length);
-      if (operator === undefined || operator.length !== length) continue;
-      const column = words[index - length - 1];
-      if (!isName(column) || COMPARISON_KEYWORDS.has(keyword(column))) continue;
-      if (words[index - length - 2]?.text === '.') {
-        if (!qualifierOk(words[index - length - 3]) || words[index - length - 4]?.text === '.') continue;
-      } else if (words[index - length - 2]?.text === ')' || keyword(words[index - length - 2]) === 'AS')
-        continue;
-      give(parameter, column);
+      if (operator === undefined || operator.length !== length || !endsOperand(index)) continue;
+      give(key, columnEndingAt(index - length - 1));
     }
-    // Right of it: `$n <op> [q.]col`, the column not called and not qualifying anything.
+    // Right of it: `v <op> [q.]col`.
     const operator = operatorAt(words, index + 1);
-    if (operator !== undefined) {
-      let at = index + 1 + operator.length;
-      let column = words[at];
-      if (words[at + 1]?.text === '.') {
-        if (!qualifierOk(column)) continue;
-        at += 2;
-        column = words[at];
-      }
-      const next = words[at + 1]?.text;
-      if (isName(column) && next !== '(' && next !== '.' && !COMPARISON_KEYWORDS.has(keyword(column)))
-        give(parameter, column);
-    }
+    if (operator !== undefined && (!whole || isOperandStart(words[index - 1])))
+      give(key, columnStartingAt(index + 1 + operator.length));
   }
-  const columns = new Map<number, string>();
-  for (const [parameter, column] of found) if (column !== null) columns.set(parameter, column);
+  const columns = new Map<K, string | number>();
+  for (const [key, column] of found) if (column !== null) columns.set(key, column);
   return columns.size === 0 ? null : { table: tableName, columns };
+}
+
+/** Words after which a whole operand may start (besides `(` and `,`). */
+const OPERAND_START = new Set(['WHERE', 'AND', 'OR', 'NOT', 'ON', 'WHEN', 'HAVING', 'SET', 'SELECT']);
+/** Words before which a whole operand may end (besides `)`, `,` and the end). */
+const OPERAND_END = new Set([
+  'AND',
+  'OR',
+  'ORDER',
+  'GROUP',
+  'LIMIT',
+  'OFFSET',
+  'RETURNING',
+  'HAVING',
+  'WINDOW',
+  'WHERE',
+  'THEN',
+  'ELSE',
+  'END',
+  'UNION',
+  'EXCEPT',
+  'INTERSECT',
+  'FOR',
+  'FETCH',
+  'FROM',
+  'AS',
+]);
+
+function isOperandStart(before: Token | undefined): boolean {
+  return (
+    before === undefined || before.text === '(' || before.text === ',' || OPERAND_START.has(keyword(before))
+  );
+}
+
+function isOperandEnd(after: Token | undefined): boolean {
+  return after === undefined || after.text === ')' || after.text === ',' || OPERAND_END.has(keyword(after));
 }
 
 /** Words that may stand where a column would, and are none (`WHERE NOT $1 = …`, `CASE WHEN … = $1`). */

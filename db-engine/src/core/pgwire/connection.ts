@@ -107,6 +107,7 @@ import {
   tokenize,
   translate,
 } from './sql.js';
+import { alterTableNeedingColumns } from './statement-rewrites.js';
 import {
   copyValueText,
   declaredTypeOid,
@@ -948,10 +949,12 @@ export class PgConnection {
   }
 
   private async runAutocommitBatch(batch: readonly Token[][]): Promise<void> {
-    const facts = this.facts as SessionFacts;
-    const typed: (readonly Token[])[] = [];
-    for (const tokens of batch) typed.push(await this.withColumnTypedLiterals(tokens));
-    const translations = typed.map((tokens) => translate(tokens, facts));
+    const translations: Translation[] = [];
+    for (const tokens of batch) {
+      const translation = translate(await this.withColumnTypedLiterals(tokens), await this.factsFor(tokens));
+      this.sendNotices(translation);
+      translations.push(translation);
+    }
     for (const translation of translations) {
       // A simple Query has no parameters to bind (PostgreSQL says the same, 42P02).
       if (translation.parameterCount > 0) throw statementError('42P02', 'there is no parameter $1');
@@ -1201,7 +1204,8 @@ export class PgConnection {
     // A statement over pg_stat_activity reads the sessions as they are now, at every execution.
     const cached = prepared?.translation?.volatile === true ? null : prepared?.translation;
     const translation =
-      cached ?? translate(await this.withColumnTypedLiterals(tokens), this.facts as SessionFacts);
+      cached ?? translate(await this.withColumnTypedLiterals(tokens), await this.factsFor(tokens));
+    this.sendNotices(translation);
     if (parameters.length < translation.parameterCount) {
       throw statementError('42P02', `there is no parameter $${parameters.length + 1}`);
     }
@@ -1776,7 +1780,7 @@ export class PgConnection {
           'current transaction is aborted, commands ignored until end of transaction block',
         );
       }
-      translation = translate(await this.withColumnTypedLiterals(tokens), this.facts as SessionFacts);
+      translation = translate(await this.withColumnTypedLiterals(tokens), await this.factsFor(tokens));
       const explain = translation.explain;
       // EXPLAIN: the statement explained is described (its parameters, whether it writes), and the
       // result is EXPLAIN's one column.
@@ -1899,6 +1903,25 @@ export class PgConnection {
         ? [token]
         : [token, { kind: 'cast', text: '::' }, { kind: 'identifier', text: cast }];
     });
+  }
+
+  /**
+   * The session's facts for translating `tokens`: with the table's columns, asked now, when the
+   * statement is an `ALTER TABLE` whose `IF [NOT] EXISTS` depends on them (statement-rewrites.ts).
+   */
+  private async factsFor(tokens: readonly Token[]): Promise<SessionFacts> {
+    const facts = this.facts as SessionFacts;
+    const table = alterTableNeedingColumns(tokens);
+    if (table === null) return facts;
+    this.tableColumnsCache.delete(table); // a schema decision: never on a kept answer
+    const columns = await this.tableColumns(table);
+    return { ...facts, columnsOf: (name) => (name === table ? (columns?.names ?? null) : undefined) };
+  }
+
+  /** NOTICEs for what a statement skipped (`ADD COLUMN IF NOT EXISTS` a column that exists). */
+  private sendNotices(translation: Translation): void {
+    for (const notice of translation.notices ?? [])
+      noticeResponse(this.out, { severity: 'NOTICE', sqlstate: notice.sqlstate, message: notice.message });
   }
 
   /** The names and declared types of a table's columns, or undefined when the describe fails. */

@@ -39,8 +39,10 @@ import { withStandardPagination } from './pagination.js';
 import { withPostgresForms } from './postgres-forms.js';
 import { withSelectItemTypes } from './select-item-types.js';
 import {
+  alterTableActions,
   closingIndex,
   rewriteStatement,
+  type SkipNotice,
   withoutStorageParameters,
   withPrimaryKeyNotNull,
   withSeriesSubqueries,
@@ -684,6 +686,11 @@ export interface SessionFacts {
   readonly inRecovery?: boolean;
   /** The engine's sessions now, for `pg_stat_activity` (activity.ts); none without a server. */
   readonly sessions?: () => readonly SessionActivity[];
+  /**
+   * A table's column names (null: no such table; undefined: not known), asked by the connection
+   * before it translates an `ALTER TABLE` with `IF [NOT] EXISTS` (statement-rewrites.ts).
+   */
+  readonly columnsOf?: (table: string) => readonly string[] | null | undefined;
 }
 
 export interface Translation {
@@ -695,6 +702,8 @@ export interface Translation {
   readonly describeSql?: string;
   /** The highest `$n` in the statement. */
   readonly parameterCount: number;
+  /** NOTICEs for what the statement skips (`ADD COLUMN IF NOT EXISTS` a column that exists). */
+  readonly notices?: readonly SkipNotice[];
   /** Types given by casts of parameters (`$1::int8`), by parameter number. */
   readonly castTypes: ReadonlyMap<number, string>;
   /**
@@ -2191,6 +2200,26 @@ export function translate(tokensAsSent: readonly Token[], facts: SessionFacts): 
 }
 
 function translateStatement(statementTokens: readonly Token[], facts: SessionFacts): Translation {
+  // ALTER TABLE with several actions or IF [NOT] EXISTS: one statement per action kept, each translated.
+  const alter = alterTableActions(statementTokens, facts.columnsOf ?? (() => undefined));
+  if (alter !== null) {
+    const parts = alter.statements.map((sql) => {
+      const tokens = tokenize(sql);
+      // What a single statement would be refused for (ALTER COLUMN, ADD FOREIGN KEY), before any runs.
+      const classified = classify(tokens);
+      if (classified.kind === 'unsupported')
+        throw new PgSqlError(classified.sqlstate, classified.message, classified.hint);
+      return translateStatement(tokens, facts);
+    });
+    const first = parts[0];
+    return {
+      sql: parts.map((part) => part.sql).join('; '),
+      ...(parts.length > 1 && first !== undefined ? { describeSql: first.describeSql ?? first.sql } : {}),
+      parameterCount: 0,
+      castTypes: new Map(),
+      ...(alter.notices.length > 0 ? { notices: alter.notices } : {}),
+    };
+  }
   const catalog = catalogQuery(statementTokens, facts);
   if (catalog.kind === 'unsupported') throw new PgSqlError(catalog.sqlstate, catalog.message, catalog.hint);
   if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };

@@ -29,7 +29,7 @@
  *
  * Pure code over the lexer's tokens.
  */
-import { type Token, tokenize } from './sql.js';
+import { PgSqlError, type Token, tokenize } from './sql.js';
 
 /** The SQLite statements a rewritten statement becomes, run in order in one request (none: nothing to do). */
 export interface Rewrite {
@@ -720,4 +720,143 @@ function isConflictClause(tokens: readonly Token[], on: number): boolean {
   if (keyword(tokens[conflict]) !== 'CONFLICT') return false;
   const after = tokens[nextSignificantIndex(tokens, conflict + 1)];
   return after === undefined || after.text === '(' || ['DO', 'ON', 'WHERE'].includes(keyword(after));
+}
+
+// ---- ALTER TABLE with several actions, IF [NOT] EXISTS ----
+
+/** A NOTICE PostgreSQL sends for an action it skips. */
+export interface SkipNotice {
+  readonly sqlstate: string;
+  readonly message: string;
+}
+
+/** `ALTER TABLE …` as the SQLite statements that do it: one per action, those skipped left out. */
+export interface AlterActions {
+  /** Each action kept, as its own single-action `ALTER TABLE` statement (raw SQL, to translate). */
+  readonly statements: readonly string[];
+  readonly notices: readonly SkipNotice[];
+}
+
+interface AlterHead {
+  /** The table's last name part as written (`t`, `"T"`): what its columns are asked by. */
+  readonly table: string;
+  /** The table as written, qualified or not. */
+  readonly tableText: string;
+  readonly ifExists: boolean;
+  /** The actions' tokens, split at top-level commas. */
+  readonly actions: readonly Token[][];
+}
+
+function alterHead(tokens: readonly Token[]): AlterHead | null {
+  const words = leadingWords(tokens, 8);
+  if (keyword(words[0]) !== 'ALTER' || keyword(words[1]) !== 'TABLE') return null;
+  let at = 2;
+  const ifExists = keyword(words[at]) === 'IF' && keyword(words[at + 1]) === 'EXISTS';
+  if (ifExists) at += 2;
+  if (keyword(words[at]) === 'ONLY') at += 1;
+  const first = words[at];
+  if (first === undefined || (first.kind !== 'identifier' && first.kind !== 'quoted-identifier')) return null;
+  // The name's tokens: `a`, `s.a` (the whole list may run past the 8 leading words).
+  let end = tokens.indexOf(first);
+  while (tokens[end + 1]?.text === '.' && tokens[end + 2] !== undefined) end += 2;
+  const tableText = textOf(tokens.slice(tokens.indexOf(first), end + 1));
+  const actions = splitAtCommas(tokens.slice(end + 1)).filter((part) => part.some(isSignificant));
+  if (actions.length === 0) return null;
+  return { table: (tokens[end] as Token).text, tableText, ifExists, actions };
+}
+
+function isIf(words: readonly Token[], at: number, not: boolean): boolean {
+  return not
+    ? keyword(words[at]) === 'IF' && keyword(words[at + 1]) === 'NOT' && keyword(words[at + 2]) === 'EXISTS'
+    : keyword(words[at]) === 'IF' && keyword(words[at + 1]) === 'EXISTS';
+}
+
+/**
+ * The table whose columns `alterTableActions` needs to decide (an `IF [NOT] EXISTS` it must
+ * evaluate), or null: the caller asks them first, then translates.
+ */
+export function alterTableNeedingColumns(tokens: readonly Token[]): string | null {
+  const head = alterHead(tokens);
+  if (head === null) return null;
+  if (head.ifExists) return head.table;
+  for (const action of head.actions) {
+    const words = action.filter(isSignificant);
+    const at = keyword(words[1]) === 'COLUMN' ? 2 : 1;
+    if (
+      (keyword(words[0]) === 'ADD' && isIf(words, at, true)) ||
+      (keyword(words[0]) === 'DROP' && isIf(words, at, false))
+    )
+      return head.table;
+  }
+  return null;
+}
+
+function unquotedName(name: string): string {
+  return name.startsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name.toLowerCase();
+}
+
+/**
+ * `ALTER TABLE [IF EXISTS] [ONLY] t action, action, …`, which SQLite takes one action at a time and
+ * without IF clauses, as one statement per action: `ADD [COLUMN] [IF NOT EXISTS] c …` and `DROP
+ * [COLUMN] [IF EXISTS] c` are decided on `columnsOf(t)` (the table's column names; null: there is
+ * no such table; undefined: not known, and every action is then tried), a skipped action giving PostgreSQL's NOTICE; any other action is kept as
+ * written (`ADD PRIMARY KEY (…)`, `RENAME …`), for the translation of single statements. Null when
+ * there is nothing to do: one action with no IF clause, or not an ALTER TABLE.
+ */
+export function alterTableActions(
+  tokens: readonly Token[],
+  columnsOf: (table: string) => readonly string[] | null | undefined,
+): AlterActions | null {
+  const head = alterHead(tokens);
+  if (head === null || (head.actions.length < 2 && alterTableNeedingColumns(tokens) === null)) return null;
+  const { table, tableText, actions } = head;
+  const name = unquotedName(table);
+  const columns = columnsOf(table);
+  if (columns === null && head.ifExists)
+    return {
+      statements: [],
+      notices: [{ sqlstate: '42P01', message: `relation "${name}" does not exist, skipping` }],
+    };
+  const has = (column: string) =>
+    columns?.some((existing) => existing.toLowerCase() === unquotedName(column).toLowerCase()) ?? false;
+  const statements: string[] = [];
+  const notices: SkipNotice[] = [];
+  for (const action of actions) {
+    const words = action.filter(isSignificant);
+    const verb = keyword(words[0]);
+    const at = keyword(words[1]) === 'COLUMN' ? 2 : 1;
+    const conditional =
+      (verb === 'ADD' && isIf(words, at, true)) || (verb === 'DROP' && isIf(words, at, false));
+    if (!conditional) {
+      statements.push(`ALTER TABLE ${tableText} ${textOf(action).trim()}`);
+      continue;
+    }
+    const columnAt = at + (verb === 'ADD' ? 3 : 2);
+    const column = words[columnAt];
+    if (column === undefined)
+      throw new PgSqlError(
+        '42601',
+        `syntax error: a column name must follow ${verb === 'ADD' ? 'IF NOT EXISTS' : 'IF EXISTS'}`,
+      );
+    const known = columns !== undefined && columns !== null;
+    const exists = has(column.text);
+    if (verb === 'ADD' && exists && known) {
+      notices.push({
+        sqlstate: '42701',
+        message: `column "${unquotedName(column.text)}" of relation "${name}" already exists, skipping`,
+      });
+      continue;
+    }
+    if (verb === 'DROP' && !exists && known) {
+      notices.push({
+        sqlstate: '42703',
+        message: `column "${unquotedName(column.text)}" of relation "${name}" does not exist, skipping`,
+      });
+      continue;
+    }
+    // ADD: from the column on, as written; DROP: the column (SQLite has no CASCADE or RESTRICT).
+    const rest = verb === 'ADD' ? textOf(action.slice(action.indexOf(column))).trim() : column.text;
+    statements.push(`ALTER TABLE ${tableText} ${verb === 'ADD' ? 'ADD COLUMN' : 'DROP COLUMN'} ${rest}`);
+  }
+  return { statements, notices };
 }

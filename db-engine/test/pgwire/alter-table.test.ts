@@ -1,0 +1,159 @@
+// ALTER TABLE as migration tools write it (statement-rewrites.ts `alterTableActions`): several
+// actions in one statement, `ADD COLUMN IF NOT EXISTS`, `DROP COLUMN IF EXISTS`, `ALTER TABLE IF
+// EXISTS`. SQLite takes one action at a time and no IF clauses; the connection asks the table's
+// columns when an IF clause needs them, and a skipped action gets PostgreSQL's NOTICE. On the
+// engine's own kernel, through node-postgres (simple and extended protocol) and psql.
+import { execFile } from 'node:child_process';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenize } from '../../src/core/pgwire/sql.js';
+import { alterTableActions, alterTableNeedingColumns } from '../../src/core/pgwire/statement-rewrites.js';
+import { startKernelClient } from './support/kernel-backend.js';
+
+let client: pg.Client;
+let port: number;
+let stop: () => Promise<void>;
+const notices: string[] = [];
+
+beforeAll(async () => {
+  ({ client, port, stop } = await startKernelClient('app'));
+  client.on('notice', (notice) => notices.push(`${notice.code} ${notice.message}`));
+});
+
+afterAll(async () => {
+  await stop();
+});
+
+async function columns(table: string): Promise<string[]> {
+  const result = await client.query(`SELECT name FROM pragma_table_info('${table}') ORDER BY cid`);
+  return result.rows.map((row: { name: string }) => row.name);
+}
+
+/** The statement through the extended protocol: a named prepared statement. */
+let named = 0;
+function extended(text: string): Promise<pg.QueryResult> {
+  named += 1;
+  return client.query({ name: `alter_${named}`, text });
+}
+
+describe('alterTableActions (pure)', () => {
+  const known = (names: string[] | null) => () => names;
+
+  it('splits actions and decides IF clauses on the columns given', () => {
+    const sql =
+      'ALTER TABLE public.t ADD COLUMN IF NOT EXISTS a int, ADD b text DEFAULT \'x\', DROP COLUMN IF EXISTS c CASCADE, DROP IF EXISTS "D"';
+    expect(alterTableNeedingColumns(tokenize(sql))).toBe('t');
+    expect(alterTableActions(tokenize(sql), known(['a', 'D']))).toEqual({
+      statements: ["ALTER TABLE public.t ADD b text DEFAULT 'x'", 'ALTER TABLE public.t DROP COLUMN "D"'],
+      notices: [
+        { sqlstate: '42701', message: 'column "a" of relation "t" already exists, skipping' },
+        { sqlstate: '42703', message: 'column "c" of relation "t" does not exist, skipping' },
+      ],
+    });
+    // Not known: every action is tried, its IF clause dropped (SQLite has none).
+    expect(
+      alterTableActions(tokenize('ALTER TABLE t ADD COLUMN IF NOT EXISTS a int'), () => undefined),
+    ).toEqual({
+      statements: ['ALTER TABLE t ADD COLUMN a int'],
+      notices: [],
+    });
+    expect(alterTableActions(tokenize('ALTER TABLE IF EXISTS t ADD a int'), known(null))).toEqual({
+      statements: [],
+      notices: [{ sqlstate: '42P01', message: 'relation "t" does not exist, skipping' }],
+    });
+  });
+
+  it('leaves a single action without IF clause, and other statements, to the usual translation', () => {
+    for (const sql of [
+      'ALTER TABLE t ADD COLUMN a int',
+      'ALTER TABLE t RENAME TO u',
+      'ALTER INDEX i RENAME TO j',
+      'SELECT 1',
+    ]) {
+      expect(alterTableActions(tokenize(sql), known(['a'])), sql).toBeNull();
+      expect(alterTableNeedingColumns(tokenize(sql)), sql).toBeNull();
+    }
+    expect(() => alterTableActions(tokenize('ALTER TABLE t ADD COLUMN IF NOT EXISTS'), known([]))).toThrow(
+      /column name must follow IF NOT EXISTS/,
+    );
+  });
+});
+
+describe('ALTER TABLE over the wire protocol', () => {
+  it('adds several columns in one statement, in both protocols, and skips existing ones with a NOTICE', async () => {
+    await client.query('CREATE TABLE accounts (id int PRIMARY KEY)');
+    const added = await client.query(
+      'ALTER TABLE accounts ADD COLUMN email text, ADD COLUMN created timestamptz DEFAULT now()',
+    );
+    expect(added.command).toBe('ALTER');
+    expect(await columns('accounts')).toEqual(['id', 'email', 'created']);
+    notices.length = 0;
+    // A migration run twice: the second run changes nothing and says so.
+    for (const run of [1, 2]) {
+      await client.query("ALTER TABLE accounts ADD COLUMN IF NOT EXISTS plan text DEFAULT 'free'");
+      await extended(
+        'ALTER TABLE accounts ADD COLUMN IF NOT EXISTS EMAIL text, ADD COLUMN IF NOT EXISTS score int',
+      );
+      expect(await columns('accounts'), `run ${run}`).toEqual(['id', 'email', 'created', 'plan', 'score']);
+    }
+    expect(notices).toEqual([
+      '42701 column "email" of relation "accounts" already exists, skipping',
+      '42701 column "plan" of relation "accounts" already exists, skipping',
+      '42701 column "email" of relation "accounts" already exists, skipping',
+      '42701 column "score" of relation "accounts" already exists, skipping',
+    ]);
+    await client.query('INSERT INTO accounts (id) VALUES (1)');
+    expect((await client.query('SELECT plan FROM accounts')).rows).toEqual([{ plan: 'free' }]);
+  });
+
+  it('drops columns IF EXISTS, and skips a table that is not there', async () => {
+    notices.length = 0;
+    await client.query('ALTER TABLE accounts DROP COLUMN IF EXISTS score, DROP COLUMN IF EXISTS nothing');
+    await extended('ALTER TABLE IF EXISTS ghosts ADD COLUMN a int');
+    expect(await columns('accounts')).toEqual(['id', 'email', 'created', 'plan']);
+    expect(notices).toEqual([
+      '42703 column "nothing" of relation "accounts" does not exist, skipping',
+      '42P01 relation "ghosts" does not exist, skipping',
+    ]);
+  });
+
+  it('is all or nothing: an action SQLite cannot do fails the statement before any action runs', async () => {
+    await expect(
+      client.query('ALTER TABLE accounts ADD COLUMN later int, ALTER COLUMN plan SET NOT NULL'),
+    ).rejects.toMatchObject({ code: '0A000' });
+    await expect(
+      client.query('ALTER TABLE accounts ADD COLUMN zip text, ADD COLUMN email text'),
+    ).rejects.toThrow(/duplicate column/);
+    expect(await columns('accounts')).toEqual(['id', 'email', 'created', 'plan']);
+    await expect(client.query('ALTER TABLE accounts ADD COLUMN IF NOT EXISTS')).rejects.toMatchObject({
+      code: '42601',
+    });
+  });
+
+  it('psql shows the NOTICE as PostgreSQL does', async () => {
+    const output = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
+      execFile(
+        '/usr/bin/psql',
+        [
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(port),
+          '-U',
+          'postgres',
+          '-d',
+          'app',
+          '-X',
+          '-c',
+          'ALTER TABLE accounts ADD COLUMN IF NOT EXISTS plan text',
+        ],
+        { env: { ...process.env, PGCONNECT_TIMEOUT: '10', PGSSLMODE: 'disable' }, timeout: 30_000 },
+        (error, stdout, stderr) => (error ? reject(error) : resolve({ stdout, stderr })),
+      );
+    });
+    expect(output.stdout.trim()).toBe('ALTER TABLE');
+    expect(output.stderr.trim()).toBe(
+      'NOTICE:  column "plan" of relation "accounts" already exists, skipping',
+    );
+  });
+});

@@ -25,9 +25,12 @@
  *  4. Both timestamps are taken when this process gets round to the callback, so a busy event loop
  *     adds to both sides; it cancels out unless one side is delayed more than the other.
  *
- * Pure apart from the clock (performance.now) and the timers that pace the load.
+ * Pure apart from the clock, which paces the load and times both sides: `LagRun.clock`, the real one
+ * by default; the tests run it on a virtual clock, so that their arithmetic holds on a busy machine.
  */
-import { setTimeout as sleep, setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { Clock } from '@northlight/protocol';
+import { NodeClock } from '@northlight/protocol/io';
 
 export interface LagTarget {
   /** Commits one write with this id (a row insert); resolves when the primary/writer acknowledged the commit. */
@@ -47,6 +50,8 @@ export interface LagRun {
   writers?: number;
   /** How long to keep polling after the load for ids not yet seen. Default 5000. */
   tailMs?: number;
+  /** Times the writes and the polls and paces the load. Default: the real clock. */
+  clock?: Clock;
 }
 
 export interface LagResult {
@@ -118,15 +123,16 @@ export async function measureLag(target: LagTarget, run: LagRun): Promise<LagRes
     failure: undefined,
     polls: 0,
   };
-  const startMs = performance.now();
+  const clock = run.clock ?? new NodeClock();
+  const startMs = clock.nowMs();
   const warmupEndMs = startMs + warmupMs;
-  const polling = poll(target, state, tailMs);
+  const polling = poll(target, state, tailMs, clock);
   const endMs = warmupEndMs + run.durationMs;
-  await writeOnSchedule(target, state, { startMs, endMs, writesMax, rate: run.rate, writers });
-  state.loadEndMs = performance.now();
+  await writeOnSchedule(target, state, { startMs, endMs, writesMax, rate: run.rate, writers }, clock);
+  state.loadEndMs = clock.nowMs();
   await polling;
   if (state.failure !== undefined) throw state.failure;
-  return summarize(state, run.rate, warmupEndMs, performance.now() - startMs);
+  return summarize(state, run.rate, warmupEndMs, clock.nowMs() - startMs);
 }
 
 /**
@@ -137,6 +143,7 @@ async function writeOnSchedule(
   target: LagTarget,
   state: RunState,
   schedule: { startMs: number; endMs: number; writesMax: number; rate: number; writers: number },
+  clock: Clock,
 ): Promise<void> {
   let inFlight = 0;
   // Resolved (and cleared) whenever a write finishes: wakes the scheduler waiting for a writer.
@@ -151,20 +158,20 @@ async function writeOnSchedule(
     const dueMs = schedule.startMs + ((id - 1) * 1000) / schedule.rate;
     if (id > schedule.writesMax || dueMs >= schedule.endMs || state.failure !== undefined) break;
     // Timers have a 1 ms granularity: at high rates each wake-up starts the several ids now due.
-    const waitMs = dueMs - performance.now();
-    if (waitMs > 0) await sleep(waitMs);
+    const waitMs = dueMs - clock.nowMs();
+    if (waitMs > 0) await clock.sleep(waitMs);
     while (inFlight >= schedule.writers && state.failure === undefined)
       await new Promise<void>((resolve) => {
         writeFinished = resolve;
       });
     // No write starts after the end of the schedule: when the writers were busy until then, the ids
     // still due are never started (the shortfall shows in achievedRate).
-    if (performance.now() >= schedule.endMs || state.failure !== undefined) break;
+    if (clock.nowMs() >= schedule.endMs || state.failure !== undefined) break;
     state.started = id;
     inFlight++;
     target.write(id).then(
       () => {
-        state.ackMs[id] = performance.now();
+        state.ackMs[id] = clock.nowMs();
         finish();
       },
       (error: unknown) => {
@@ -180,12 +187,12 @@ async function writeOnSchedule(
 }
 
 /** The poller: back-to-back reads of the replica's highest id until everything is seen or the tail ends. */
-async function poll(target: LagTarget, state: RunState, tailMs: number): Promise<void> {
+async function poll(target: LagTarget, state: RunState, tailMs: number, clock: Clock): Promise<void> {
   let seenMax = 0;
   try {
     for (;;) {
       const visibleMax = await target.maxVisibleId();
-      const nowMs = performance.now();
+      const nowMs = clock.nowMs();
       state.polls++;
       // A replica that goes back, or shows a row never written, is broken: no lag means anything then.
       if (!Number.isSafeInteger(visibleMax) || visibleMax < seenMax || visibleMax > state.started)

@@ -19,9 +19,14 @@ import { clusterStatus, newDataDir, northlightAsync, sql, startUp, state, until 
 
 const CHECK_INTERVAL_MS = 50;
 
+/**
+ * The node's own report: down when it refuses the connection or answers not ready, or does not answer
+ * within 5 s. A node slow to answer on a busy machine is not down (with 1 s, one was counted so while
+ * a member of its PGs restarted, making two).
+ */
 async function ready(url: string): Promise<boolean> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+    const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
     await response.arrayBuffer();
     return response.ok;
   } catch {

@@ -214,9 +214,17 @@ describe.each(['sqlite', 'engine', 'engine-optimistic'] as const)(
         database: 'canary',
       });
       canary.on('error', () => {});
-      // The canary sends a query at least every 200 ms, inside the server's idle-session timeout.
+      // The canary sends its next query 20 ms after each answer, well inside the server's 400 ms
+      // idle-session timeout: a fixed interval of 150 ms left only 250 ms, and the server's timers run
+      // in this process, so one stall of the event loop that long on a busy machine ended the canary.
       await canary.connect();
-      const keepAlive = setInterval(() => void canary.query('SELECT 1').catch(() => {}), 150);
+      let canaryRunning = true;
+      const keepAlive = (async () => {
+        while (canaryRunning) {
+          await canary.query('SELECT 1').catch(() => {});
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      })();
       try {
         const kinds = new Map<string, number>();
         for (let batch = 0; batch < cases / CONCURRENT; batch++) {
@@ -257,7 +265,8 @@ describe.each(['sqlite', 'engine', 'engine-optimistic'] as const)(
         expect(server.server.counters.connectionsOpen).toBe(1);
         expect(server.server.counters.errorsBySqlstate.get('08P01') ?? 0).toBeGreaterThan(0);
       } finally {
-        clearInterval(keepAlive);
+        canaryRunning = false;
+        await keepAlive;
         await canary.end();
       }
     });

@@ -11,7 +11,13 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EngineProcess, removeEngineData, StorageFleet, startEngine } from '../support/engine-rig.js';
+import {
+  type EngineProcess,
+  engineStatus,
+  removeEngineData,
+  StorageFleet,
+  startEngine,
+} from '../support/engine-rig.js';
 
 const WRITE_QUORUM_TIMEOUT_MS = 2_000;
 const fleet = new StorageFleet(1024 * 1024);
@@ -48,7 +54,12 @@ describe('write quorum lost, over the PostgreSQL protocol', () => {
 
       // The write commits in the kernel and waits for a durability that cannot come.
       const write = writer.query('INSERT INTO t VALUES (3)').catch((error: pg.DatabaseError) => error);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Until its redo group waits in the quorum driver (not a fixed time: a busy machine is slower).
+      const waitingBy = Date.now() + 30_000;
+      while (!((await engineStatus(engine!)).driver.groupsWaiting > 0)) {
+        expect(Date.now(), 'the INSERT never reached the quorum driver').toBeLessThan(waitingBy);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       const read = await reader
         .query('BEGIN READ ONLY; SELECT count(*) FROM t')
         .catch((error: pg.DatabaseError) => error);

@@ -303,7 +303,13 @@ export class SqlClient {
 
 /** The engine's /v1/status (LSNs as decimal strings). */
 export interface EngineStatusBody {
-  readonly driver: { readonly pgCount: number; readonly state: string; readonly vdl?: string };
+  readonly driver: {
+    readonly pgCount: number;
+    readonly state: string;
+    readonly vdl?: string;
+    /** Redo groups submitted and not yet durable. */
+    readonly groupsWaiting: number;
+  };
   readonly recovery?: { readonly durationMs: number; readonly volumeEpoch: string };
   readonly mode?: string;
 }

@@ -9,6 +9,9 @@ import { startKernelClient } from './support/kernel-backend.js';
 
 const facts = { serverVersion: '15.0', database: 'd', user: 'u', processId: 1 };
 const sqlite = (sql: string) => translate(tokenize(sql), facts).sql;
+/** `x::int8` as the translation writes it (a real rounded, as PostgreSQL rounds it). */
+const int8 = (x: string) =>
+  `(CASE WHEN typeof(${x}) = 'real' THEN CAST(round(${x}) AS INTEGER) ELSE CAST(${x} AS INTEGER) END)`;
 
 describe('standard row limits', () => {
   it('become LIMIT n OFFSET m, at every query level, parameters kept', () => {
@@ -16,7 +19,7 @@ describe('standard row limits', () => {
       'SELECT * FROM t ORDER BY id LIMIT 5 OFFSET 10',
     );
     expect(sqlite('SELECT * FROM t OFFSET $1 ROWS FETCH NEXT $2 ROWS ONLY')).toBe(
-      'SELECT * FROM t LIMIT ?2 OFFSET ?1',
+      `SELECT * FROM t LIMIT coalesce(${int8('?2')}, -1) OFFSET coalesce(${int8('?1')}, 0)`,
     );
     expect(sqlite('SELECT * FROM t FETCH FIRST ROW ONLY')).toBe('SELECT * FROM t LIMIT 1');
     expect(sqlite('SELECT * FROM t OFFSET 3')).toBe('SELECT * FROM t LIMIT -1 OFFSET 3');
@@ -40,13 +43,23 @@ describe('standard row limits', () => {
     expect(sqlite('SELECT * FROM (SELECT * FROM t LIMIT NULL) s')).toBe(
       'SELECT * FROM (SELECT * FROM t LIMIT -1) s',
     );
-    // Only the bare literal: an expression that may be NULL is left to SQLite.
+    // A parameter that is the whole value may be bound to NULL: no limit, offset 0; typed int8, as
+    // PostgreSQL types a LIMIT or OFFSET parameter.
+    expect(sqlite('SELECT * FROM t LIMIT $1 OFFSET $2')).toBe(
+      `SELECT * FROM t LIMIT coalesce(${int8('?1')}, -1) OFFSET coalesce(${int8('?2')}, 0)`,
+    );
+    expect([...translate(tokenize('SELECT * FROM t OFFSET $2 LIMIT $1'), facts).castTypes].sort()).toEqual([
+      [1, 'int8'],
+      [2, 'int8'],
+    ]);
+    // Only the bare literal or parameter: an expression that may be NULL is left to SQLite.
     for (const sql of [
       'SELECT * FROM t LIMIT NULLIF(1, 1)',
       'SELECT NULL FROM t LIMIT 2',
       'SELECT * FROM t LIMIT ?',
     ])
       expect(sqlite(sql)).toBe(sql);
+    expect(sqlite('SELECT * FROM t LIMIT $1 + 1')).toBe('SELECT * FROM t LIMIT ?1 + 1');
   });
 });
 
@@ -91,6 +104,26 @@ describe('standard row limits over the wire', () => {
     expect(all.rows[0].n).toBe('30');
     const unlimited = await client.query('SELECT id FROM pages ORDER BY id LIMIT NULL OFFSET NULL');
     expect(unlimited.rows.map((row) => row.id)).toEqual(ids);
+    // Bound to NULL (an ORM's "no limit"): the same, in both orders and in FETCH.
+    for (const sql of [
+      'SELECT id FROM pages ORDER BY id LIMIT $1 OFFSET $2',
+      'SELECT id FROM pages ORDER BY id OFFSET $2 LIMIT $1',
+      'SELECT id FROM pages ORDER BY id OFFSET $2 ROWS FETCH FIRST $1 ROWS ONLY',
+    ]) {
+      const bound = await client.query(sql, [null, null]);
+      expect(
+        bound.rows.map((row) => row.id),
+        sql,
+      ).toEqual(ids);
+      const page = await client.query(sql, [2, null]);
+      expect(
+        page.rows.map((row) => row.id),
+        sql,
+      ).toEqual([1, 2]);
+    }
+    await expect(client.query('SELECT id FROM pages LIMIT $1', ['2.5'])).rejects.toMatchObject({
+      code: '22P02',
+    });
     await expect(client.query('SELECT id FROM pages FETCH FIRST 1 ROW WITH TIES')).rejects.toMatchObject({
       code: '0A000',
     });

@@ -3,7 +3,9 @@
  * FIRST n ROWS ONLY` (what Hibernate 6 and jOOQ write for PostgreSQL), `FETCH NEXT n ROW ONLY`,
  * `OFFSET m` without a LIMIT, `LIMIT ALL`, and `LIMIT NULL` / `OFFSET NULL` (no limit, no offset).
  * SQLite has only `LIMIT n [OFFSET m]`, with the LIMIT first and required and never NULL, so each
- * becomes that: `LIMIT n OFFSET m`, `LIMIT -1 OFFSET m` (no limit), `LIMIT -1`, `OFFSET 0`. `FETCH … WITH TIES` has no SQLite equivalent and gets 0A000.
+ * becomes that: `LIMIT n OFFSET m`, `LIMIT -1 OFFSET m` (no limit), `LIMIT -1`, `OFFSET 0`. A value
+ * that is one parameter may be bound to NULL: `coalesce($n::int8, -1)` (0 for an offset). `FETCH … WITH
+ * TIES` has no SQLite equivalent and gets 0A000.
  *
  * Each query level (parentheses) is read on its own. Pure code over the lexer's tokens.
  */
@@ -22,7 +24,12 @@ const CLAUSE_END = new Set([
 ]);
 
 export function withStandardPagination(tokens: readonly Token[]): readonly Token[] {
-  if (!tokens.some((token, index) => PAGINATION_WORDS.has(word(token)) || isLimitNull(tokens, index)))
+  if (
+    !tokens.some(
+      (token, index) =>
+        PAGINATION_WORDS.has(word(token)) || isLimitNull(tokens, index) || isLimitParameter(tokens, index),
+    )
+  )
     return tokens;
   // A cursor's FETCH statement (refused elsewhere) is not a row limit.
   if (word(tokens.find(isSignificant)) === 'FETCH') return tokens;
@@ -43,13 +50,21 @@ export function withStandardPagination(tokens: readonly Token[]): readonly Token
         index = next + 1;
         continue;
       }
+      if (isParameterValue(tokens, next)) {
+        out.push(token, ...tokenize(' '), ...orWhenNull(tokens[next] as Token, -1));
+        index = next + 1;
+        continue;
+      }
     }
     if (keyword === 'OFFSET') {
       const valueEnd = clauseEnd(tokens, index + 1);
       // `OFFSET NULL` is `OFFSET 0` in PostgreSQL; SQLite refuses a NULL offset.
-      const value = isNullValue(tokens, nextSignificant(tokens, index + 1), valueEnd)
+      const valueAt = nextSignificant(tokens, index + 1);
+      const value = isNullValue(tokens, valueAt, valueEnd)
         ? tokenize(' 0')
-        : tokens.slice(index + 1, valueEnd);
+        : isParameterValue(tokens, valueAt, valueEnd)
+          ? [...tokenize(' '), ...orWhenNull(tokens[valueAt] as Token, 0)]
+          : tokens.slice(index + 1, valueEnd);
       let after = nextSignificant(tokens, valueEnd);
       if (['ROW', 'ROWS'].includes(word(tokens[after]))) after = nextSignificant(tokens, after + 1);
       if (word(tokens[after]) === 'LIMIT') {
@@ -57,7 +72,11 @@ export function withStandardPagination(tokens: readonly Token[]): readonly Token
         const limitAt = nextSignificant(tokens, after + 1);
         const unlimited = word(tokens[limitAt]) === 'ALL' || isNullValue(tokens, limitAt);
         const limitEnd = unlimited ? limitAt + 1 : clauseEnd(tokens, after + 1);
-        const limit = unlimited ? tokenize(' -1') : tokens.slice(after + 1, limitEnd);
+        const limit = unlimited
+          ? tokenize(' -1')
+          : isParameterValue(tokens, limitAt, limitEnd)
+            ? [...tokenize(' '), ...orWhenNull(tokens[limitAt] as Token, -1)]
+            : tokens.slice(after + 1, limitEnd);
         out.push(...tokenize('LIMIT'), ...limit, ...tokenize(' OFFSET'), ...value);
         limited[limited.length - 1] = true;
         index = limitEnd;
@@ -93,6 +112,32 @@ export function withStandardPagination(tokens: readonly Token[]): readonly Token
 }
 
 const PAGINATION_WORDS = new Set(['OFFSET', 'FETCH', 'ALL']);
+
+/** Whether `tokens[at]` is `LIMIT` and its value one parameter (`LIMIT $1`). */
+function isLimitParameter(tokens: readonly Token[], at: number): boolean {
+  return word(tokens[at]) === 'LIMIT' && isParameterValue(tokens, nextSignificant(tokens, at + 1));
+}
+
+/**
+ * Whether the value at `at` is one parameter, all of the value up to `end` (or, without, up to the
+ * clause's end): bound to NULL, it is no limit or offset 0 in PostgreSQL, where SQLite fails with
+ * "datatype mismatch".
+ */
+function isParameterValue(tokens: readonly Token[], at: number, end?: number): boolean {
+  if (tokens[at]?.kind !== 'parameter') return false;
+  const after = nextSignificant(tokens, at + 1);
+  if (end !== undefined) return after >= end;
+  const next = tokens[after];
+  return next === undefined || next.text === ')' || next.kind === 'semicolon' || CLAUSE_END.has(word(next));
+}
+
+/**
+ * `coalesce($n::int8, fallback)`: a parameter bound to NULL is no limit (-1) or offset 0, as in
+ * PostgreSQL; the cast types the parameter int8, as PostgreSQL types a LIMIT or OFFSET parameter.
+ */
+function orWhenNull(parameter: Token, fallback: number): Token[] {
+  return tokenize(`coalesce(${parameter.text}::int8, ${fallback})`);
+}
 
 /** Whether `tokens[at]` is `LIMIT` and its value the bare literal NULL. */
 function isLimitNull(tokens: readonly Token[], at: number): boolean {
@@ -132,7 +177,10 @@ function fetchClause(tokens: readonly Token[], at: number): { count: Token[]; en
     );
   }
   if (word(tokens[tail]) !== 'ONLY') return null;
-  const count = tokens.slice(nextSignificant(tokens, first + 1), countEnd);
+  const countAt = nextSignificant(tokens, first + 1);
+  const count = tokens.slice(countAt, countEnd);
+  if (isParameterValue(tokens, countAt, countEnd))
+    return { count: orWhenNull(tokens[countAt] as Token, -1), end: tail + 1 };
   return { count: count.some(isSignificant) ? count : tokenize('1'), end: tail + 1 };
 }
 

@@ -8,14 +8,14 @@
  * step 6). What it proves:
  *   1. while the node is down, its peers collect past what it holds (the condition, checked);
  *   2. once it is back, every one of its segments reaches its PG's head and none is behind any more;
- *   3. each of its segments that reported itself behind got a catch-up from a peer's snapshot
- *      (journaled). Not every segment always reports it, and in some runs none does (3 of 7 runs on
- *      2026-11-28), so this step then proves nothing: the writer's transport keeps what it sends a
- *      disconnected node in a per-peer queue (`sendQueueLimitBytes`, two 16 MiB frames; the oldest
- *      dropped when full) and delivers it on reconnect, which here is everything written while the
- *      node was down. A segment has a gap only where the kill cut off what its socket had already
- *      taken. The test prints how many were behind. The simulator's catch-up workload checks the
- *      control plane's side on every seed;
+ *   3. at least one of its segments reported itself behind, and each that did got a catch-up from a
+ *      peer's snapshot (journaled). The writer's transport keeps what it sends a disconnected node in
+ *      a per-peer queue (`sendQueueLimitBytes`, two 16 MiB frames; the oldest dropped when full) and
+ *      delivers it on reconnect, so a node down for a few small writes may miss nothing but what the
+ *      kill cut off (in 3 of 7 runs on 2026-11-28, none of its segments was behind). So while it is
+ *      down the test also rewrites rows already there until more than the queue holds has been
+ *      written (step 1b): what the node missed first is then gone from the queue and, collected by
+ *      its peers, from their logs too;
  *   4. nothing acknowledged is lost, and no repair ran.
  *
  * Then, in process, the executor's side against a stand-in storage node (an HTTP server that answers
@@ -34,6 +34,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { DEFAULT_SEND_QUEUE_LIMIT_BYTES } from '@northlight/protocol/io';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   buildClusterStatus,
@@ -177,6 +178,21 @@ describe('catch-up of a member behind its peers’ GC (real processes)', () => {
         120_000,
       );
 
+      // 1b. More redo for the victim than the writer's transport keeps for a disconnected node (its
+      //     per-peer queue, DEFAULT_SEND_QUEUE_LIMIT_BYTES, drops the oldest when full): rewriting the
+      //     rows already there, so the volume does not grow. What the victim missed first is then
+      //     gone from the queue and, collected by its peers, from their logs too: it will be behind.
+      const rewriteBytes = DEFAULT_SEND_QUEUE_LIMIT_BYTES + 8 * 1024 * 1024;
+      const rowsRewritten = 8 * 32;
+      for (let written = 0; written < rewriteBytes; written += rowsRewritten * 4000) {
+        const answer = await sql(
+          dataDir,
+          ports.httpReadWrite,
+          `UPDATE kv SET v = randomblob(4000) WHERE k <= ${rowsRewritten}`,
+        );
+        expect(answer.status).toBe(200);
+      }
+
       // 2. Back, within the grace period: every segment reaches its PG's head, none behind.
       expect((await northlightAsync(['start-node', victim, '--data-dir', dataDir])).status).toBe(0);
       // Which of its segments report themselves behind their peers' GC (sampled while it catches up).
@@ -225,6 +241,8 @@ describe('catch-up of a member behind its peers’ GC (real processes)', () => {
       console.log(
         `catch-up: ${flagged.size} of ${before.length} segment(s) of ${victim} were behind their peers' GC: ${[...flagged].join(', ') || 'none'}`,
       );
+      // The rewrite (1b) left the victim a gap its peers had collected: at least one segment was behind.
+      expect(flagged.size, 'no segment of the victim was behind its peers’ GC').toBeGreaterThanOrEqual(1);
 
       // 3. Every segment that was behind got a catch-up from a settled peer's snapshot (the events are
       //    noted by the control round that saw the hydration end: wait for it).

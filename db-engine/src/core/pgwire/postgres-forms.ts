@@ -524,7 +524,10 @@ const EXTRACT_FORMATS: Readonly<Record<string, string>> = {
   hour: "CAST(strftime('%H', $0) AS INTEGER)",
   minute: "CAST(strftime('%M', $0) AS INTEGER)",
   second: "CAST(strftime('%f', $0) AS REAL)",
-  epoch: '(julianday($0) - 2440587.5) * 86400.0',
+  // SQLite's instants are whole milliseconds: unixepoch gives them exactly, where julianday's days in a
+  // double lost up to 50 µs (00:05:00 read as 299.99999 s past 00:00, a bucket early in Grafana's
+  // floor(extract(epoch …) / 300)).
+  epoch: "unixepoch($0, 'subsec')",
   dow: "CAST(strftime('%w', $0) AS INTEGER)",
   isodow: "((CAST(strftime('%w', $0) AS INTEGER) + 6) % 7 + 1)",
   doy: "CAST(strftime('%j', $0) AS INTEGER)",

@@ -3,10 +3,12 @@
  * the plain shapes over one table, and nothing (rather than a guess) for joins, subqueries,
  * expressions and other tables' columns; a literal only when it is a whole operand.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { literalColumns, parameterColumns } from '../../src/core/pgwire/parameter-columns.js';
 import { withPostgresForms } from '../../src/core/pgwire/postgres-forms.js';
-import { tokenize } from '../../src/core/pgwire/sql.js';
+import { PgSqlError, tokenize } from '../../src/core/pgwire/sql.js';
+import { alterTableActions } from '../../src/core/pgwire/statement-rewrites.js';
 
 function columns(sql: string): [string, [number, string][]] | null {
   const found = parameterColumns(withPostgresForms(tokenize(sql)));
@@ -172,5 +174,87 @@ describe('literalColumns', () => {
     expect(literals("SELECT * FROM ev WHERE at LIKE 'a%'")).toBeNull();
     // One literal, two columns: none.
     expect(literals("SELECT * FROM ev WHERE at = 'a' = b")).toBeNull();
+  });
+});
+
+describe('the scans on arbitrary statements', () => {
+  const pieces = [
+    'SELECT',
+    'INSERT INTO',
+    'UPDATE',
+    'DELETE FROM',
+    'ALTER TABLE',
+    'ADD',
+    'DROP',
+    'COLUMN',
+    'IF',
+    'NOT',
+    'EXISTS',
+    't',
+    'u',
+    'x.a',
+    'a',
+    '"B"',
+    'FROM',
+    'WHERE',
+    'SET',
+    'VALUES',
+    '(',
+    ')',
+    ',',
+    '=',
+    '<',
+    '>=',
+    '<>',
+    'BETWEEN',
+    'AND',
+    'OR',
+    'IN',
+    'SYMMETRIC',
+    "'2024-05-06T00:00:00Z'",
+    "E'x'",
+    '$1',
+    '$2',
+    '1',
+    'NULL',
+    '||',
+    '::text',
+    'JOIN',
+    'ON',
+    'AS',
+    'LIMIT',
+    'RETURNING',
+    'int',
+    'DEFAULT',
+    ';',
+  ];
+  it('never throw but a typed syntax error, and name only literals and parameters of the statement', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 24 }), (chosen) => {
+        const sql = chosen.join(' ');
+        let tokens: ReturnType<typeof tokenize>;
+        try {
+          tokens = withPostgresForms(tokenize(sql));
+        } catch (error) {
+          expect(error).toBeInstanceOf(PgSqlError);
+          return;
+        }
+        const literalsFound = literalColumns(tokens);
+        for (const token of literalsFound?.columns.keys() ?? []) {
+          expect(tokens).toContain(token);
+          expect(token.kind).toBe('string');
+        }
+        const parameters = parameterColumns(tokens);
+        for (const parameter of parameters?.columns.keys() ?? []) expect(sql).toContain(`$${parameter}`);
+        try {
+          const actions = alterTableActions(tokenize(sql), () => ['a']);
+          if (actions !== null)
+            for (const statement of actions.statements) expect(statement).toMatch(/^ALTER TABLE /);
+        } catch (error) {
+          expect(error).toBeInstanceOf(PgSqlError);
+        }
+      }),
+      { numRuns: 3_000, seed: 20261128 },
+    );
   });
 });

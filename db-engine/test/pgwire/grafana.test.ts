@@ -48,6 +48,26 @@ describe("Grafana's PostgreSQL macros", () => {
     );
   });
 
+  it('to_timestamp of a bucket is a timestamptz column, as Grafana wants its time column', async () => {
+    const result = await client.query(
+      `SELECT to_timestamp(floor(extract(epoch from at)/300)*300) AS "time", host AS metric, avg(v) AS v FROM metrics WHERE ${range} GROUP BY 1, 2 ORDER BY 1, 2`,
+    );
+    expect(result.fields.map((field) => field.dataTypeID)).toEqual([1184, 25, 701]);
+    expect(
+      result.rows.map((row: { time: Date; metric: string; v: number }) => [
+        row.time.toISOString(),
+        row.metric,
+        row.v,
+      ]),
+    ).toEqual([
+      ['2024-05-06T00:00:00.000Z', 'a', 2],
+      ['2024-05-06T00:05:00.000Z', 'b', 6],
+    ]);
+    const unnamed = await client.query('SELECT to_timestamp(0)');
+    expect(unnamed.fields[0]).toMatchObject({ name: 'to_timestamp', dataTypeID: 1184 });
+    expect((unnamed.rows[0] as { to_timestamp: Date }).to_timestamp.getTime()).toBe(0);
+  });
+
   it('$__timeEpoch: extract(epoch …) is the instant in seconds, exact to the millisecond', async () => {
     const result = await client.query(`SELECT extract(epoch from at) AS "time" FROM metrics ORDER BY 1`);
     expect(result.rows.map((row: { time: number }) => row.time)).toEqual([

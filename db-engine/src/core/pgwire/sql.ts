@@ -2340,6 +2340,15 @@ function translateTokens(tokens: readonly Token[], facts: SessionFacts): Transla
         index = call.end;
         continue;
       }
+      // `to_timestamp(epoch)` is a timestamptz in PostgreSQL: so is its column (Grafana's time column
+      // when a query buckets by epoch), when it is a whole select-list item or has an alias.
+      if (upper === 'TO_TIMESTAMP' && tokens[nextSignificant(tokens, index + 1)]?.text === '(') {
+        const end = closingIndex(tokens, nextSignificant(tokens, index + 1)) + 1;
+        const column = isWholeSelectItem(state.position, tokens, end)
+          ? 'to_timestamp'
+          : itemAlias(state.position, tokens, end);
+        if (column !== undefined) state.resultTypes.set(column, 'timestamp with time zone');
+      }
       const clockEnd = clockFunctionEnd(tokens, index);
       if (clockEnd !== null) {
         const name = tokens

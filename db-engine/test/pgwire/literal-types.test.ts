@@ -127,6 +127,15 @@ describe('a string literal takes its column’s type', () => {
     expect(await ids('SELECT id FROM ev WHERE id = 3')).toEqual([]);
   });
 
+  it("leaves 'infinity' and 'NaN', which SQLite cannot hold, as the text they are (no 0A000)", async () => {
+    await client.query(
+      "INSERT INTO ev (id, at, day, note) VALUES (20, 'infinity', '-infinity', 'x'), (21, '2024-05-06T00:00:00Z', '2024-05-06', 'y')",
+    );
+    expect(await ids("SELECT id FROM ev WHERE at > '2030-01-01T00:00:00Z' AND id >= 20")).toEqual([20]);
+    expect(await ids("SELECT id FROM ev WHERE day < '1900-01-01' AND id >= 20")).toEqual([20]);
+    await client.query('DELETE FROM ev WHERE id >= 20');
+  });
+
   it('a schema change through the connection is seen: a column that changes type is read by its new type', async () => {
     await client.query('CREATE TABLE flips (id int, v text)');
     await client.query("INSERT INTO flips VALUES (1, 'yes')");

@@ -317,6 +317,13 @@ const LITERAL_CASTS: ReadonlyMap<number, string> = new Map([
   [Oid.uuid, 'uuid'],
 ]);
 
+/**
+ * Values PostgreSQL's types take that SQLite cannot hold (`infinity` timestamps and dates, `NaN`): a
+ * cast of them is 0A000, so such a literal stays the text it is, as before columns typed literals.
+ * (As text, 'infinity' sorts after every date and '-infinity' before, as the values would.)
+ */
+const UNCAST_SPECIAL_VALUES = /^\s*([+-]?infinity|nan)\s*$/i;
+
 /** A column name as written (`a`, `"A"`) is SQLite's name `declared`: SQLite compares names without case. */
 function namesColumn(written: string, declared: string): boolean {
   const name = written.startsWith('"') ? written.slice(1, -1).replaceAll('""', '"') : written;
@@ -1894,7 +1901,7 @@ export class PgConnection {
       const position = positionOf(column);
       const oid = position < 0 ? null : declaredTypeOid(table.types[position] ?? '');
       const cast = oid === null ? undefined : LITERAL_CASTS.get(oid);
-      if (cast !== undefined) casts.set(literal, cast);
+      if (cast !== undefined && !UNCAST_SPECIAL_VALUES.test(literal.value ?? '')) casts.set(literal, cast);
     }
     if (casts.size === 0) return tokens;
     return tokens.flatMap((token) => {

@@ -117,6 +117,17 @@ describe('ALTER TABLE over the wire protocol', () => {
     ]);
   });
 
+  it('a prepared ALTER decides its IF clauses again at each execution', async () => {
+    notices.length = 0;
+    const prepared = { name: 'add_extra', text: 'ALTER TABLE accounts ADD COLUMN IF NOT EXISTS extra int' };
+    await client.query(prepared);
+    expect(await columns('accounts')).toEqual(['id', 'email', 'created', 'plan', 'extra']);
+    expect(notices).toEqual([]);
+    await client.query(prepared); // the same prepared statement: Bind and Execute only
+    expect(notices).toEqual(['42701 column "extra" of relation "accounts" already exists, skipping']);
+    await client.query('ALTER TABLE accounts DROP COLUMN extra');
+  });
+
   it('is all or nothing: an action SQLite cannot do fails the statement before any action runs', async () => {
     await expect(
       client.query('ALTER TABLE accounts ADD COLUMN later int, ALTER COLUMN plan SET NOT NULL'),

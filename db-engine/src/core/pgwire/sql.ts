@@ -40,6 +40,7 @@ import { withPostgresForms } from './postgres-forms.js';
 import { withSelectItemTypes } from './select-item-types.js';
 import {
   alterTableActions,
+  alterTableNeedingColumns,
   closingIndex,
   rewriteStatement,
   type SkipNotice,
@@ -721,8 +722,9 @@ export interface Translation {
   /** The statement's tokens with PostgreSQL's spellings normalised (postgres-forms.ts), when translated. */
   readonly normalizedTokens?: readonly Token[];
   /**
-   * The SQL holds values of the moment it was translated (`pg_stat_activity`): a prepared statement
-   * is translated again at each execution rather than reusing this.
+   * The SQL holds values of the moment it was translated (`pg_stat_activity`; an `ALTER TABLE` whose
+   * IF clauses were decided on the columns then): a prepared statement is translated again at each
+   * execution rather than reusing this.
    */
   readonly volatile?: boolean;
   /**
@@ -2218,6 +2220,8 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
       parameterCount: 0,
       castTypes: new Map(),
       ...(alter.notices.length > 0 ? { notices: alter.notices } : {}),
+      // Decided on the columns as they are now: a prepared statement decides again at each execution.
+      ...(alterTableNeedingColumns(statementTokens) !== null ? { volatile: true } : {}),
     };
   }
   const catalog = catalogQuery(statementTokens, facts);

@@ -107,7 +107,7 @@ import {
   tokenize,
   translate,
 } from './sql.js';
-import { alterTableNeedingColumns } from './statement-rewrites.js';
+import { alterTableNeedingColumns, namesColumn } from './statement-rewrites.js';
 import {
   copyValueText,
   declaredTypeOid,
@@ -323,12 +323,6 @@ const LITERAL_CASTS: ReadonlyMap<number, string> = new Map([
  * (As text, 'infinity' sorts after every date and '-infinity' before, as the values would.)
  */
 const UNCAST_SPECIAL_VALUES = /^\s*([+-]?infinity|nan)\s*$/i;
-
-/** A column name as written (`a`, `"A"`) is SQLite's name `declared`: SQLite compares names without case. */
-function namesColumn(written: string, declared: string): boolean {
-  const name = written.startsWith('"') ? written.slice(1, -1).replaceAll('""', '"') : written;
-  return name.toLowerCase() === declared.toLowerCase();
-}
 
 class StatementError extends Error {
   constructor(readonly fields: BackendError) {

@@ -791,6 +791,14 @@ export function alterTableNeedingColumns(tokens: readonly Token[]): string | nul
   return null;
 }
 
+/**
+ * Whether a column name as written (`a`, `"A"`) names the column SQLite declared as `declared`:
+ * SQLite compares names without case, quoted or not.
+ */
+export function namesColumn(written: string, declared: string): boolean {
+  return unquotedName(written).toLowerCase() === declared.toLowerCase();
+}
+
 function unquotedName(name: string): string {
   return name.startsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name.toLowerCase();
 }
@@ -817,8 +825,7 @@ export function alterTableActions(
       statements: [],
       notices: [{ sqlstate: '42P01', message: `relation "${name}" does not exist, skipping` }],
     };
-  const has = (column: string) =>
-    columns?.some((existing) => existing.toLowerCase() === unquotedName(column).toLowerCase()) ?? false;
+  const has = (column: string) => columns?.some((existing) => namesColumn(column, existing)) ?? false;
   const statements: string[] = [];
   const notices: SkipNotice[] = [];
   for (const action of actions) {

@@ -6,10 +6,13 @@
  * the action. The same routes against a real engine process are in process.test.ts.
  */
 import { request as httpRequest } from 'node:http';
+import { lazySchemaController } from '@northlight/protocol/io';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineReply } from '../src/engine.js';
+import { registerMembershipRoute } from '../src/io/membership-http.js';
 import { EngineMetrics } from '../src/io/metrics.js';
+import { registerReplicationRoutes } from '../src/io/replication-http.js';
 import { startSqlServer } from '../src/io/sql-server.js';
 
 const BODY_LIMIT_BYTES = 1_000;
@@ -158,5 +161,45 @@ describe('the HTTP API on malformed requests', () => {
       sqlstate: '55P03',
       action: expect.stringMatching(/^nothing was done/),
     });
+  });
+});
+
+describe('the HTTP API’s schemas', () => {
+  it('compile on first use, not at startup, and every one (the writer’s routes too) is valid JSON Schema', async () => {
+    const schemas = lazySchemaController();
+    const metrics = new EngineMetrics({ kernel: () => undefined, recoverySeconds: () => undefined } as never);
+    const { app, port } = await startSqlServer({
+      host: '127.0.0.1',
+      port: 0,
+      logger: { log: () => {} },
+      bodyLimitBytes: BODY_LIMIT_BYTES,
+      requestTimeoutMs: 10_000,
+      auth: { sql: undefined, internalToken: undefined },
+      statementTimeoutMs: 0,
+      execute: async () => ({ ok: true, results: [], visibleThroughSeq: 0 }) as unknown as EngineReply,
+      readiness: () => ({ ready: true }),
+      status: () => ({}),
+      metrics,
+      vdl: () => undefined,
+      // Only registered here, never called: their handlers' dependencies are not needed.
+      routes: (routes) => {
+        registerReplicationRoutes(routes, {} as never);
+        registerMembershipRoute(routes, { driver: {} as never, storageNodes: [], logger: { log: () => {} } });
+      },
+      schemas,
+    });
+    try {
+      expect(schemas.compiled).toEqual({ validators: 0, serializers: 0 });
+      const json = { 'content-type': 'application/json' };
+      const wrongType = await post(port, json, JSON.stringify({ sql: 'SELECT 1', valueFormat: 'fancy' }));
+      expect(wrongType.status).toBe(400);
+      expect(wrongType.body.code).toBe('NL_REQUEST_INVALID');
+      expect(schemas.compiled.validators).toBe(1);
+      expect((await post(port, json, '{"sql":"SELECT 1"}')).status).toBe(200);
+      expect(schemas.compiled.validators, 'compiled once').toBe(1);
+      expect(() => schemas.compileAllStrictly()).not.toThrow();
+    } finally {
+      await app.close();
+    }
   });
 });

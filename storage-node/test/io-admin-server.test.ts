@@ -11,8 +11,9 @@
 // any body is read), and a peer snapshot carries it. A fuzz run of random methods, paths, queries, headers and bodies never
 // gets a 5xx, and every error it gets is the typed JSON body.
 import { asEpoch, asLsn, NorthlightError } from '@northlight/protocol';
+import { lazySchemaController } from '@northlight/protocol/io';
 import fc from 'fast-check';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RecordingLogger } from '../../protocol/test/io-helpers.js';
 import {
@@ -149,6 +150,41 @@ describe('admin server', () => {
         },
       ],
     });
+  });
+
+  it('compiles a route’s schemas on its first request, not at startup, and every schema is valid JSON Schema', async () => {
+    const schemas = lazySchemaController();
+    const { app } = await build({ lifecycle: UNCALLED_LIFECYCLE, schemas });
+    await app.ready();
+    expect(schemas.compiled).toEqual({ validators: 0, serializers: 0 });
+    // A malformed body is refused by its route's schema as before: compiled on this first call.
+    const refused = await app.inject({
+      method: 'PUT',
+      url: '/v1/segments/4/pg4-seg1/membership',
+      payload: { membershipEpoch: 'seven' },
+    });
+    expect(refused.statusCode).toBe(400);
+    expectTypedError(refused.json(), 'NL_REQUEST_INVALID');
+    expect(refused.json().message).toMatch(/membershipEpoch|members/);
+    expect(schemas.compiled.validators).toBeGreaterThan(0);
+    const afterFirst = schemas.compiled.validators;
+    await app.inject({ method: 'PUT', url: '/v1/segments/4/pg4-seg1/membership', payload: {} });
+    expect(schemas.compiled.validators, 'compiled once').toBe(afterFirst);
+    // What fastify would have done at startup, with ajv's meta-schema check: every route's schemas.
+    expect(() => schemas.compileAllStrictly()).not.toThrow();
+  });
+
+  it('the strict check names a route whose schema is not valid JSON Schema', async () => {
+    const schemas = lazySchemaController();
+    const app = Fastify({ logger: false, schemaController: schemas });
+    apps.push(app);
+    app.post(
+      '/bad',
+      { schema: { body: { type: 'object', properties: { n: { type: 'strng' } } } } },
+      async () => ({}),
+    );
+    await app.ready();
+    expect(() => schemas.compileAllStrictly()).toThrow(/POST \/bad body: .*type/);
   });
 
   it('serves one segment, a typed 404 for an unknown one and a typed 400 for a malformed id', async () => {

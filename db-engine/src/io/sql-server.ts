@@ -26,6 +26,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AssertionError, isNorthlightError, type Logger } from '@northlight/protocol';
+import { type LazySchemaController, lazySchemaController } from '@northlight/protocol/io';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { EngineReply } from '../engine.js';
 import type { ExecuteRequest, SqlParam, TypedValue } from '../kernel/messages.js';
@@ -53,6 +54,8 @@ export interface SqlServerOptions {
   readonly vdl: () => bigint | undefined;
   /** More routes on the same server (the writer's replication endpoints). */
   readonly routes?: (app: FastifyInstance) => void;
+  /** The routes' schema compilers (protocol io/lazy-schemas.ts); tests pass one to inspect it. */
+  readonly schemas?: LazySchemaController;
 }
 
 interface ErrorBody {
@@ -168,6 +171,8 @@ export async function startSqlServer(
     requestTimeout: options.requestTimeoutMs,
     return503OnClosing: true,
     ajv: { customOptions: { allowUnionTypes: true } },
+    // Schemas compile on first use, not at every start (protocol io/lazy-schemas.ts).
+    schemaController: options.schemas ?? lazySchemaController(),
     frameworkErrors: (error, _request, reply) => {
       void (reply as FastifyReply).code(400).send(requestInvalid(`bad request: ${error.message}`));
     },

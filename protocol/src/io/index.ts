@@ -25,6 +25,7 @@ export {
   secretsEqual,
   transportKey,
 } from './internal-auth.js';
+export { type LazySchemaController, lazySchemaController } from './lazy-schemas.js';
 export { NodeClock } from './node-clock.js';
 export { NodeDisk } from './node-disk.js';
 export { bundledEntry, type NodeEntryOptions, nodeEntryArgs } from './node-entry.js';

@@ -40,7 +40,12 @@ import {
   NorthlightError,
   U64_MAX,
 } from '@northlight/protocol';
-import { internalRefusal, type TransportAuthStatus } from '@northlight/protocol/io';
+import {
+  internalRefusal,
+  type LazySchemaController,
+  lazySchemaController,
+  type TransportAuthStatus,
+} from '@northlight/protocol/io';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -120,6 +125,8 @@ export interface AdminServerOptions {
   readonly internalToken?: string | undefined;
   /** Called on every refusal (for a metric and a rate-limited log line). */
   readonly authRefused?: (remoteAddress: string | undefined) => void;
+  /** The routes' schema compilers (protocol io/lazy-schemas.ts); tests pass one to inspect it. */
+  readonly schemas?: LazySchemaController;
 }
 
 /** Routes anyone may call: kubelet's probes and Prometheus. */
@@ -694,6 +701,8 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
     bodyLimit: options.bodyLimitBytes ?? DEFAULT_ADMIN_BODY_LIMIT_BYTES,
     requestTimeout: options.requestTimeoutMs ?? DEFAULT_ADMIN_REQUEST_TIMEOUT_MS,
     return503OnClosing: true,
+    // Schemas compile on first use, not at every start (protocol io/lazy-schemas.ts).
+    schemaController: options.schemas ?? lazySchemaController(),
     // A malformed URL (bad percent-encoding…) is refused before routing, in the same shape as the rest.
     frameworkErrors: (error, _request, reply) => {
       void (reply as FastifyReply).code(400).send(requestInvalid(`bad request: ${error.message}`));

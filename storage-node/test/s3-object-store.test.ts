@@ -192,6 +192,18 @@ describe('S3ObjectStore when the server is gone or failing', () => {
     expect(performance.now() - started).toBeLessThan(5_000);
   });
 
+  it('builds its client on first use: a store closed before that fails typed and opens no socket', async () => {
+    const closed = store();
+    closed.close();
+    const failure = await rejection(closed.put('k', new Uint8Array([1])));
+    expect(failure.message).toContain('the object store was closed');
+    expect(failure.details).toMatchObject({ operation: 'put', attempts: 0 });
+    // A store used before its close works as before, and close ends its client.
+    const used = store();
+    await used.put('k', new Uint8Array([7]));
+    expect(sameBytes(await used.get('k'), new Uint8Array([7]))).toBe(true);
+  });
+
   it('retries 5xx answers: a transient 503 is absorbed, a lasting 500 fails after attemptsMax', async () => {
     let failuresLeft = 1;
     const requests: string[] = [];

@@ -19,18 +19,13 @@
  * Bodies are sent as Buffers with a ContentLength, never as streams: with the SDK's default
  * checksum mode a stream body is sent `aws-chunked`, which some S3-compatible servers (s3rver)
  * store verbatim, chunk framing included, while answering 200.
+ *
+ * The SDK loads on the store's first request, not with the process: it is about a sixth of a
+ * storage node's start (its modules parse and compile in about 150 ms of CPU), and a node's first
+ * use of the bucket is its first backup tick or a restore, after it serves.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  CreateBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { AssertionError, assert, NorthlightError, type ObjectStore } from '@northlight/protocol';
 
 /** S3's own limit on a key, in UTF-8 bytes, including `keyPrefix`. */
@@ -132,6 +127,15 @@ function plainBytes(bytes: Uint8Array): Uint8Array {
 }
 
 /** Thrown inside an attempt when the answer arrived but cannot be used; never retried. */
+type Sdk = typeof import('@aws-sdk/client-s3');
+let sdkLoading: Promise<Sdk> | undefined;
+
+/** The SDK's module, loaded once per process on first use. */
+function loadSdk(): Promise<Sdk> {
+  sdkLoading ??= import('@aws-sdk/client-s3');
+  return sdkLoading;
+}
+
 class UnusableAnswer extends Error {
   override readonly name = 'UnusableAnswer';
 }
@@ -139,8 +143,11 @@ class UnusableAnswer extends Error {
 export class S3ObjectStore implements ObjectStore {
   readonly bucket: string;
   readonly keyPrefix: string;
-  readonly #client: S3Client;
+  /** The client: given, or built by `#ready` on first use. */
+  #client: S3Client | undefined;
+  readonly #clientConfig: S3ClientConfig;
   readonly #ownsClient: boolean;
+  #closed = false;
   readonly #retry: S3RetryPolicy;
   readonly #listPageSize: number;
   readonly #listKeysMax: number;
@@ -164,17 +171,29 @@ export class S3ObjectStore implements ObjectStore {
     );
     assert(Number.isSafeInteger(this.#listKeysMax) && this.#listKeysMax >= 1);
     this.#ownsClient = options.client === undefined;
-    this.#client =
-      options.client ??
-      new S3Client({
-        maxAttempts: 1,
-        requestHandler: {
-          connectionTimeout: options.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS_DEFAULT,
-          requestTimeout: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT,
-          throwOnRequestTimeout: true,
-        },
-        ...options.clientConfig,
-      });
+    this.#client = options.client;
+    this.#clientConfig = {
+      maxAttempts: 1,
+      requestHandler: {
+        connectionTimeout: options.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS_DEFAULT,
+        requestTimeout: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT,
+        throwOnRequestTimeout: true,
+      },
+      ...options.clientConfig,
+    };
+  }
+
+  /** The SDK and the client, loaded and built on the first request. */
+  async #ready(
+    operation: string,
+    objectKey: string,
+  ): Promise<{ readonly sdk: Sdk; readonly client: S3Client }> {
+    const sdk = await loadSdk();
+    // A closed store builds no client (its sockets would outlive it); a request racing the close fails.
+    if (this.#client === undefined && this.#closed)
+      throw this.#error(operation, objectKey, 'the object store was closed', { attempts: 0 });
+    this.#client ??= new sdk.S3Client(this.#clientConfig);
+    return { sdk, client: this.#client };
   }
 
   async put(key: string, body: Uint8Array): Promise<void> {
@@ -182,9 +201,10 @@ export class S3ObjectStore implements ObjectStore {
     assert(body.length <= this.#objectBytesMax, `object of ${body.length} bytes exceeds the maximum`);
     // A Buffer view (no copy) is sent with a plain checksum header, never aws-chunked.
     const payload = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    const { sdk, client } = await this.#ready('put', objectKey);
     await this.#attempt('put', objectKey, { bytes: body.length }, () =>
-      this.#client.send(
-        new PutObjectCommand({
+      client.send(
+        new sdk.PutObjectCommand({
           Bucket: this.bucket,
           Key: objectKey,
           Body: payload,
@@ -196,14 +216,13 @@ export class S3ObjectStore implements ObjectStore {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     const objectKey = this.#objectKey(key);
+    const { sdk, client } = await this.#ready('get', objectKey);
     return this.#attempt(
       'get',
       objectKey,
       {},
       async () => {
-        const response = await this.#client.send(
-          new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }),
-        );
+        const response = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
         if (response.Body === undefined) throw new UnusableAnswer('GetObject returned no body');
         return plainBytes(await response.Body.transformToByteArray());
       },
@@ -216,11 +235,12 @@ export class S3ObjectStore implements ObjectStore {
     let continuationToken: string | undefined;
     const listTarget = `${this.keyPrefix}${prefix}*`;
     let page = 0;
+    const { sdk, client } = await this.#ready('list', listTarget);
     do {
       page++;
       const response = await this.#attempt('list', listTarget, { page }, () =>
-        this.#client.send(
-          new ListObjectsV2Command({
+        client.send(
+          new sdk.ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: this.keyPrefix + prefix,
             MaxKeys: this.#listPageSize,
@@ -250,19 +270,21 @@ export class S3ObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     const objectKey = this.#objectKey(key);
+    const { sdk, client } = await this.#ready('delete', objectKey);
     await this.#attempt('delete', objectKey, {}, () =>
-      this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey })),
+      client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey })),
     );
   }
 
   /** Creates the bucket if it does not exist (first start of a node, tests). */
   async ensureBucket(): Promise<void> {
+    const { sdk, client } = await this.#ready('head bucket', '');
     const exists = await this.#attempt(
       'head bucket',
       '',
       {},
       async () => {
-        await this.#client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+        await client.send(new sdk.HeadBucketCommand({ Bucket: this.bucket }));
         return true;
       },
       (cause) => (isMissingBucket(cause) ? { handled: true, value: false } : { handled: false }),
@@ -273,7 +295,7 @@ export class S3ObjectStore implements ObjectStore {
       '',
       {},
       async () => {
-        await this.#client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+        await client.send(new sdk.CreateBucketCommand({ Bucket: this.bucket }));
       },
       // Another node created it between our HEAD and our CREATE.
       (cause) => (isBucketAlreadyOurs(cause) ? { handled: true, value: undefined } : { handled: false }),
@@ -282,7 +304,8 @@ export class S3ObjectStore implements ObjectStore {
 
   /** Closes the client's sockets if this store built the client. */
   close(): void {
-    if (this.#ownsClient) this.#client.destroy();
+    this.#closed = true;
+    if (this.#ownsClient) this.#client?.destroy();
   }
 
   #objectKey(key: string): string {

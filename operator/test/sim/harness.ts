@@ -126,6 +126,22 @@ export class SimWorld {
     return predicate();
   }
 
+  /**
+   * Whether the writer reaches a node, asked once per node for this sample: a node hosts members of
+   * many PGs, and the checkers run at every step.
+   */
+  #reachesFromWriter(): (nodeId: string) => boolean {
+    const known = new Map<string, boolean>();
+    return (nodeId) => {
+      let reaches = known.get(nodeId);
+      if (reaches === undefined) {
+        reaches = this.platform.reaches(WRITER, nodeId);
+        known.set(nodeId, reaches);
+      }
+      return reaches;
+    };
+  }
+
   #sample(): void {
     if (this.#sampling) return;
     this.#sampling = true;
@@ -147,9 +163,7 @@ export class SimWorld {
         now,
         {
           serving: driver?.state === 'serving',
-          quorumPossible:
-            placements !== undefined &&
-            writeQuorumUp(placements, (node) => this.platform.reaches(WRITER, node)),
+          quorumPossible: placements !== undefined && writeQuorumUp(placements, this.#reachesFromWriter()),
           pending: driver !== undefined && driver.lastSeq > 0 && !driver.isDurable(driver.lastSeq),
           vdl: driver?.vdl,
         },

@@ -189,6 +189,7 @@ export interface StateFile {
   readonly controlUrl: string;
   readonly ports: PortLayout;
   readonly pids: readonly number[];
+  /** When this `up` started. */
   readonly startedAt: string;
   /** What `up` was given beyond its data directory, for the hint to start it again the same way. */
   readonly upArguments?: UpArguments;
@@ -290,6 +291,9 @@ export class LocalCluster {
   /** The ports `--base-port 0` picked (claimed in the port registry), refreshed while running. */
   #pickedPorts: number[] = [];
   readonly #ownStartTicks = processStartTicks(process.pid);
+  readonly #startedAt = new Date().toISOString();
+  /** The state file's text as last written: a control round that changed nothing writes nothing. */
+  #stateWritten: string | undefined;
   #claimRefresh: NodeJS.Timeout | undefined;
   #wakeRequested = false;
   #stopping = false;
@@ -826,12 +830,15 @@ export class LocalCluster {
       controlUrl: `http://127.0.0.1:${this.ports.control}`,
       ports: this.ports,
       pids: this.#processes.pids(),
-      startedAt: new Date().toISOString(),
+      startedAt: this.#startedAt,
       ...(this.#upArguments === undefined ? {} : { upArguments: this.#upArguments }),
     };
+    const text = `${JSON.stringify(state, null, 2)}\n`;
+    if (text === this.#stateWritten) return;
     const path = join(this.dataDir, STATE_FILE);
-    writeFileSync(`${path}.next`, `${JSON.stringify(state, null, 2)}\n`);
+    writeFileSync(`${path}.next`, text);
     renameSync(`${path}.next`, path);
+    this.#stateWritten = text;
   }
 
   // -- the control loop --------------------------------------------------------------------------

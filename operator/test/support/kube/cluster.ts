@@ -1036,13 +1036,19 @@ export class TestCluster {
 
   // -- kube-proxy and endpoints -----------------------------------------------------------------------------------
 
-  /** The Ready, non-terminating pods a Service selects, with the target port resolved per port. */
-  #backends(service: KubeObject): { pod: KubeObject; ready: boolean }[] {
+  /**
+   * The Ready, non-terminating pods a Service selects, with the target port resolved per port.
+   * `pods`: the Service's namespace's pods, when the caller lists them once for many Services (every
+   * listed object is a deep copy: listing per Service was most of this stand-in's CPU).
+   */
+  #backends(
+    service: KubeObject,
+    pods: readonly KubeObject[] = this.#server.list(CORE.pods, String(service.metadata.namespace)),
+  ): { pod: KubeObject; ready: boolean }[] {
     const selector = ((service.spec as JsonObject | undefined)?.selector ?? {}) as Record<string, string>;
     if (Object.keys(selector).length === 0) return [];
     const publishNotReady = (service.spec as JsonObject).publishNotReadyAddresses === true;
-    return this.#server
-      .list(CORE.pods, String(service.metadata.namespace))
+    return pods
       .filter((pod) => {
         const labels = (pod.metadata.labels ?? {}) as Record<string, string>;
         return (
@@ -1092,10 +1098,17 @@ export class TestCluster {
   }
 
   #maintainEndpoints(): void {
+    const podsOf = new Map<string, KubeObject[]>();
     for (const service of this.#server.list(CORE.services)) {
       const spec = (service.spec ?? {}) as JsonObject;
       if (spec.selector === undefined) continue;
-      const backends = this.#backends(service);
+      const inNamespace = String(service.metadata.namespace);
+      let pods = podsOf.get(inNamespace);
+      if (pods === undefined) {
+        pods = this.#server.list(CORE.pods, inNamespace);
+        podsOf.set(inNamespace, pods);
+      }
+      const backends = this.#backends(service, pods);
       const address = (entry: { pod: KubeObject }) => ({
         ip: String(podStatus(entry.pod).podIP),
         nodeName: String(podSpec(entry.pod).nodeName),

@@ -13,7 +13,7 @@ import type { EngineReply } from '../src/engine.js';
 import { registerMembershipRoute } from '../src/io/membership-http.js';
 import { EngineMetrics } from '../src/io/metrics.js';
 import { registerReplicationRoutes } from '../src/io/replication-http.js';
-import { startSqlServer } from '../src/io/sql-server.js';
+import { type SqlServerOptions, startSqlServer } from '../src/io/sql-server.js';
 
 const BODY_LIMIT_BYTES = 1_000;
 
@@ -68,27 +68,31 @@ function post(
   });
 }
 
+/** A server on a free port with open auth, whose every request `execute` answers. */
+function serverOptions(execute: SqlServerOptions['execute']): SqlServerOptions {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    logger: { log: () => {} },
+    bodyLimitBytes: BODY_LIMIT_BYTES,
+    requestTimeoutMs: 10_000,
+    auth: { sql: undefined, internalToken: undefined },
+    statementTimeoutMs: 0,
+    execute,
+    readiness: () => ({ ready: true }),
+    status: () => ({}),
+    metrics: new EngineMetrics({ kernel: () => undefined, recoverySeconds: () => undefined } as never),
+    vdl: () => undefined,
+  };
+}
+
 describe('the HTTP API on malformed requests', () => {
   let app: FastifyInstance;
   let port: number;
   let reply: EngineReply = { ok: true, results: [], visibleThroughSeq: 0 } as unknown as EngineReply;
 
   beforeAll(async () => {
-    const metrics = new EngineMetrics({ kernel: () => undefined, recoverySeconds: () => undefined } as never);
-    ({ app, port } = await startSqlServer({
-      host: '127.0.0.1',
-      port: 0,
-      logger: { log: () => {} },
-      bodyLimitBytes: BODY_LIMIT_BYTES,
-      requestTimeoutMs: 10_000,
-      auth: { sql: undefined, internalToken: undefined },
-      statementTimeoutMs: 0,
-      execute: async () => reply,
-      readiness: () => ({ ready: true }),
-      status: () => ({}),
-      metrics,
-      vdl: () => undefined,
-    }));
+    ({ app, port } = await startSqlServer(serverOptions(async () => reply)));
   });
 
   afterAll(async () => {
@@ -167,20 +171,10 @@ describe('the HTTP API on malformed requests', () => {
 describe('the HTTP API’s schemas', () => {
   it('compile on first use, not at startup, and every one (the writer’s routes too) is valid JSON Schema', async () => {
     const schemas = lazySchemaController();
-    const metrics = new EngineMetrics({ kernel: () => undefined, recoverySeconds: () => undefined } as never);
     const { app, port } = await startSqlServer({
-      host: '127.0.0.1',
-      port: 0,
-      logger: { log: () => {} },
-      bodyLimitBytes: BODY_LIMIT_BYTES,
-      requestTimeoutMs: 10_000,
-      auth: { sql: undefined, internalToken: undefined },
-      statementTimeoutMs: 0,
-      execute: async () => ({ ok: true, results: [], visibleThroughSeq: 0 }) as unknown as EngineReply,
-      readiness: () => ({ ready: true }),
-      status: () => ({}),
-      metrics,
-      vdl: () => undefined,
+      ...serverOptions(
+        async () => ({ ok: true, results: [], visibleThroughSeq: 0 }) as unknown as EngineReply,
+      ),
       // Only registered here, never called: their handlers' dependencies are not needed.
       routes: (routes) => {
         registerReplicationRoutes(routes, {} as never);

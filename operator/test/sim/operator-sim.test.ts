@@ -57,8 +57,9 @@ function passes(outcome: SeedOutcome): void {
 /**
  * Each test is pure CPU (seeds in virtual time); `npm test` runs this project beside the cluster
  * files, which take most of two cores, and then one pinned-seed test can take three times as long as
- * alone (the three catch-up seeds: about 20 s alone, over 60 s in CI on 2026-11-28). The bound only
- * catches a hang.
+ * alone (the three catch-up seeds: about 20 s alone, over 60 s in CI on 2026-11-28, before the
+ * workload sampled the cores' status every 10 ms instead of at every step: about 13 s alone since).
+ * The bound only catches a hang.
  */
 const SIMULATED_TEST_TIMEOUT_MS = 240_000;
 

@@ -19,7 +19,8 @@
  *
  * One difference with the default, which applies to none of our routes: fastify hands a custom
  * compiler `headers` schemas as written, without lowercasing their keys. No route here validates
- * headers (the test of this module asserts the routes it covers still validate as before).
+ * headers (the storage admin API's and the engine's HTTP API's tests check that their routes still
+ * validate as before).
  */
 
 import { createRequire } from 'node:module';

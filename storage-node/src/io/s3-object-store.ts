@@ -126,7 +126,6 @@ function plainBytes(bytes: Uint8Array): Uint8Array {
   return ownsMemory ? new Uint8Array(bytes.buffer, 0, bytes.byteLength) : new Uint8Array(bytes);
 }
 
-/** Thrown inside an attempt when the answer arrived but cannot be used; never retried. */
 type Sdk = typeof import('@aws-sdk/client-s3');
 let sdkLoading: Promise<Sdk> | undefined;
 
@@ -136,6 +135,7 @@ function loadSdk(): Promise<Sdk> {
   return sdkLoading;
 }
 
+/** Thrown inside an attempt when the answer arrived but cannot be used; never retried. */
 class UnusableAnswer extends Error {
   override readonly name = 'UnusableAnswer';
 }

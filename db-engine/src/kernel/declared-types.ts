@@ -144,10 +144,14 @@ function skipQuotedOrComment(sql: string, index: number): number {
   return index;
 }
 
-/** The first argument of the call whose `(` is at `open`, and the index after its `)`; null if unclosed. */
-function callArguments(sql: string, open: number): { first: string; end: number } | null {
+/**
+ * The first argument of the call whose `(` is at `open`, how many arguments it has (0 for `()`), and
+ * the index after its `)`; null if unclosed.
+ */
+function callArguments(sql: string, open: number): { first: string; count: number; end: number } | null {
   let depth = 0;
   let firstEnd = -1;
+  let commas = 0;
   for (let at = open; at < sql.length; ) {
     const skipped = skipQuotedOrComment(sql, at);
     if (skipped > at) {
@@ -158,11 +162,79 @@ function callArguments(sql: string, open: number): { first: string; end: number 
     if (char === '(') depth += 1;
     else if (char === ')') {
       depth -= 1;
-      if (depth === 0) return { first: sql.slice(open + 1, firstEnd < 0 ? at : firstEnd), end: at + 1 };
-    } else if (char === ',' && depth === 1 && firstEnd < 0) firstEnd = at;
+      if (depth === 0) {
+        const first = sql.slice(open + 1, firstEnd < 0 ? at : firstEnd);
+        const count = commas === 0 && first.trim() === '' ? 0 : commas + 1;
+        return { first, count, end: at + 1 };
+      }
+    } else if (char === ',' && depth === 1) {
+      commas += 1;
+      if (firstEnd < 0) firstEnd = at;
+    }
     at += 1;
   }
   return null;
+}
+
+/**
+ * SQL with each call whose result PostgreSQL types as its (first) argument's read as that argument,
+ * so that a probe gives it the argument's declared type (`max(created_at)` is a timestamptz there, not
+ * text; `max(amount)` of a `numeric(12,2)` column a numeric written `99.99`):
+ * - the aggregates `min(x)` and `max(x)` (one argument; `DISTINCT`/`ALL` before it, and a FILTER or
+ *   OVER clause after it, go with the call): PostgreSQL's min and max return their argument's type;
+ * - `datetime(x, …)`, which date_trunc becomes (src/core/pgwire/postgres-forms.ts): a timestamp stays
+ *   a timestamp and a timestamptz a timestamptz, as date_trunc's result does.
+ * The type is a candidate only: a value that does not fit it (a date column's `datetime(d)`, which
+ * has a time) leaves the column typed by its values (src/core/pgwire/types.ts `resultColumnOid`).
+ * Scalar `min(a, b)`/`max(a, b)` are left as they are. Pure text work, quotes and comments respected.
+ */
+export function withArgumentTypedCalls(sql: string): string {
+  if (!/\b(?:min|max|datetime)\s*\(/i.test(sql)) return sql;
+  let out = '';
+  let index = 0;
+  while (index < sql.length) {
+    const skipped = skipQuotedOrComment(sql, index);
+    if (skipped > index) {
+      out += sql.slice(index, skipped);
+      index = skipped;
+      continue;
+    }
+    const call = /[A-Za-z0-9_$.]/.test(sql[index - 1] ?? ' ')
+      ? null
+      : /^(min|max|datetime)\s*\(/i.exec(sql.slice(index, index + 16));
+    const args = call === null ? null : callArguments(sql, index + call[0].length - 1);
+    const aggregate = call !== null && (call[1] as string).toLowerCase() !== 'datetime';
+    if (call === null || args === null || (aggregate && args.count !== 1)) {
+      out += sql[index];
+      index += 1;
+      continue;
+    }
+    let first = args.first;
+    let end = args.end;
+    if (aggregate) {
+      first = first.replace(/^\s*(?:DISTINCT|ALL)\s+/i, '');
+      end = afterAggregateClauses(sql, end);
+    }
+    out += `(${withArgumentTypedCalls(first)})`;
+    index = end;
+  }
+  return out;
+}
+
+/** The index after an aggregate call's `FILTER (…)` and `OVER (…)` / `OVER name` at `index`, if any. */
+function afterAggregateClauses(sql: string, index: number): number {
+  let at = index;
+  const filter = /^\s*FILTER\s*\(/i.exec(sql.slice(at, at + 64));
+  if (filter !== null) {
+    const closed = callArguments(sql, at + filter[0].length - 1);
+    if (closed === null) return index;
+    at = closed.end;
+  }
+  const over = /^\s*OVER\s*(?:(\()|([A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+"))/i.exec(sql.slice(at, at + 256));
+  if (over === null) return at;
+  if (over[1] === undefined) return at + over[0].length;
+  const closed = callArguments(sql, at + over[0].length - 1);
+  return closed === null ? at : closed.end;
 }
 
 /** Answers kept by SQL text, and by shape, each (least recently used dropped first). */
@@ -292,7 +364,7 @@ export class DeclaredTypes {
     // The shadow has none of the engine's functions (wa-sqlite keeps one callback per name, so
     // registering them there would take them from the volume's connection): the probe reads each
     // engine call as the argument whose type it passes on.
-    const expanded = withoutEngineCalls(wasm.UTF8ToString(expandedPointer));
+    const expanded = withArgumentTypedCalls(withoutEngineCalls(wasm.UTF8ToString(expandedPointer)));
     wasm._sqlite3_free(expandedPointer);
     // Anything but one SELECT (PRAGMA, EXPLAIN) is not a view: no types. INSERT, UPDATE and DELETE
     // … RETURNING list are probed as `SELECT list FROM target`: the same columns, of the same table.

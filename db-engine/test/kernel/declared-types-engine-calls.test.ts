@@ -3,7 +3,7 @@
 // keeps one callback per function name), and without this a statement with a checked division or an
 // `= ANY($1)` lost its result types. Quotes, comments and nesting are respected.
 import { describe, expect, it } from 'vitest';
-import { withoutEngineCalls } from '../../src/kernel/declared-types.js';
+import { withArgumentTypedCalls, withoutEngineCalls } from '../../src/kernel/declared-types.js';
 import { ok, openWriter } from './support/writer-session.js';
 
 describe('withoutEngineCalls', () => {
@@ -30,6 +30,29 @@ describe('withoutEngineCalls', () => {
     ).toBe(
       "SELECT json_array(name), json_array(d, 'YYYY'), 'md5(' AS s, my_floor(1), json_array(x) FROM t WHERE name LIKE 'a' AND json_array('a', b) AND group_concat(json_array(x))",
     );
+  });
+});
+
+describe('withArgumentTypedCalls', () => {
+  it('reads min(x), max(x) and datetime(x, …) as x, with their DISTINCT, FILTER and OVER', () => {
+    expect(
+      withArgumentTypedCalls(
+        'SELECT max(created_at), MIN(DISTINCT amount) AS m, Max( ALL n ), max(a, b), min(), count(*) FROM t',
+      ),
+    ).toBe('SELECT (created_at), (amount) AS m, (n ), max(a, b), min(), count(*) FROM t');
+    expect(
+      withArgumentTypedCalls(
+        "SELECT max(x) FILTER (WHERE y = 'max(') OVER (PARTITION BY z ORDER BY (w)), max(x) OVER win, min(x) over(), " +
+          "datetime(( x), 'start of day'), max(x) FILTER (WHERE y) + 1 FROM t WINDOW win AS ()",
+      ),
+    ).toBe('SELECT (x), (x), (x), (( x)), (x) + 1 FROM t WINDOW win AS ()');
+    expect(
+      withArgumentTypedCalls(
+        `SELECT "max"(x), t.max(x), mymax(x), max_(x), max(datetime(x, 'start of month')), 'max(x)' FROM t -- max(x)`,
+      ),
+    ).toBe(`SELECT "max"(x), t.max(x), mymax(x), max_(x), ((x)), 'max(x)' FROM t -- max(x)`);
+    expect(withArgumentTypedCalls('SELECT max(x FROM t')).toBe('SELECT max(x FROM t');
+    expect(withArgumentTypedCalls('SELECT a FROM t')).toBe('SELECT a FROM t');
   });
 });
 

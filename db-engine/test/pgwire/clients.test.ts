@@ -860,7 +860,10 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
         expect(String(functions.rows[0]?.id)).toMatch(
           /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
         );
-        expect(String(functions.rows[0]?.m)).toMatch(/2024-02-01 00:00:00/);
+        // date_trunc of a timestamptz is one on the engine, so node-postgres parses it into a Date, as
+        // PostgreSQL's; the test backend has no declared types and sends the text.
+        if (kind === 'engine') expect((row.m as Date).toISOString()).toBe('2024-02-01T00:00:00.000Z');
+        else expect(String(row.m)).toMatch(/2024-02-01 00:00:00/);
         await connection.query('DROP TABLE IF EXISTS public.ormorders CASCADE');
         await connection.query('DROP TABLE "OrmUsers" RESTRICT');
         const left = await connection.query(

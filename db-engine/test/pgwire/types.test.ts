@@ -4,8 +4,10 @@
  * formats.
  */
 import { describe, expect, it } from 'vitest';
+import type { PgValue } from '../../src/core/pgwire/backend.js';
 import {
   columnTypeOid,
+  declaredNumericScale,
   declaredTypeOid,
   decodeBinaryParameter,
   decodeTextParameter,
@@ -16,6 +18,7 @@ import {
   Oid,
   PgValueError,
   resultColumnOid,
+  scaledNumericText,
 } from '../../src/core/pgwire/types.js';
 
 function be(bytes: number, write: (view: DataView) => void): Uint8Array {
@@ -226,6 +229,35 @@ describe('declared types', () => {
     expect(resultColumnOid('', [1n], 0)).toBe(Oid.int8);
     expect(resultColumnOid(undefined, [1.5], 0)).toBe(Oid.float8);
     expect(resultColumnOid('integer', [null], 0)).toBe(Oid.int4);
+  });
+
+  it("writes a numeric(p, s) column's values with its scale, rounding half away from zero", () => {
+    expect(
+      ['numeric(12,2)', 'DECIMAL (10, 3)', 'numeric(5)', 'numeric', 'integer', 'numeric(4,-1)'].map(
+        declaredNumericScale,
+      ),
+    ).toEqual([2, 3, 0, undefined, undefined, undefined]);
+    const cases: [Exclude<PgValue, null>, number, Exclude<PgValue, null>][] = [
+      [10.5, 2, '10.50'],
+      [5n, 2, '5.00'],
+      [99.99, 2, '99.99'],
+      [0.1 + 0.2, 2, '0.30'],
+      [1.005, 2, '1.01'],
+      [-1.005, 2, '-1.01'],
+      [2.5, 0, '3'],
+      [-2.5, 0, '-3'],
+      [-0.001, 2, '0.00'],
+      [0.004, 2, '0.00'],
+      [9.995, 2, '10.00'],
+      [' 007.5 ', 2, '7.50'],
+      ['-12', 1, '-12.0'],
+      [12n, 0, '12'],
+      [1e-7, 2, 1e-7],
+      ['abc', 2, 'abc'],
+      [Number.NaN, 2, Number.NaN],
+    ];
+    for (const [value, scale, written] of cases)
+      expect([value, scale, scaledNumericText(value, scale)]).toEqual([value, scale, written]);
   });
 
   it('type numeric, dates and timestamps only as PostgreSQL writes them, and only for text results', () => {

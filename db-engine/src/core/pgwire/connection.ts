@@ -110,6 +110,7 @@ import {
 import { alterTableNeedingColumns, namesColumn } from './statement-rewrites.js';
 import {
   copyValueText,
+  declaredNumericScale,
   declaredTypeOid,
   decodeBinaryParameter,
   decodeTextParameter,
@@ -117,6 +118,7 @@ import {
   Oid,
   PgValueError,
   resultColumnOid,
+  scaledNumericText,
   typeSize,
 } from './types.js';
 
@@ -1089,6 +1091,9 @@ export class PgConnection {
         'Fetch fewer rows at a time (LIMIT/OFFSET or a narrower WHERE).',
       );
     }
+    // Columns typed numeric whose declared type has a scale (`numeric(12,2)`): their values are
+    // written with that many decimals, as PostgreSQL writes them (`10.50`, not SQLite's 10.5).
+    const scales = new Map<number, number>();
     const oids = outcome.columns.map((_, column) => {
       if (forcedOid !== null) return forcedOid;
       const values = outcome.rows.map((row) => row[column] ?? null);
@@ -1098,9 +1103,22 @@ export class PgConnection {
           ? resultTypes.get(name)
           : undefined;
       const declared = outcome.declaredTypes?.[column] || hints?.resultTypesAt?.get(column) || hinted;
-      return resultColumnOid(declared, values, formatOf(resultFormats, column));
+      const oid = resultColumnOid(declared, values, formatOf(resultFormats, column));
+      const scale =
+        oid === Oid.numeric && declared !== undefined ? declaredNumericScale(declared) : undefined;
+      if (scale !== undefined) scales.set(column, scale);
+      return oid;
     });
-    return { columns: outcome.columns, rows: outcome.rows, changes: outcome.changes, oids };
+    const rows =
+      scales.size === 0
+        ? outcome.rows
+        : outcome.rows.map((row) =>
+            row.map((value, column) => {
+              const scale = scales.get(column);
+              return scale === undefined || value === null ? value : scaledNumericText(value, scale);
+            }),
+          );
+    return { columns: outcome.columns, rows, changes: outcome.changes, oids };
   }
 
   // -------------------------------------------------------------------------------------------

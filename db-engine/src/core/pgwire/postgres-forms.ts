@@ -534,7 +534,11 @@ const EXTRACT_FORMATS: Readonly<Record<string, string>> = {
   quarter: "((CAST(strftime('%m', $0) AS INTEGER) + 2) / 3)",
 };
 
-/** date_trunc's units as SQLite date expressions (a week starts on Monday, as in PostgreSQL). */
+/**
+ * date_trunc's units as SQLite date expressions (a week starts on Monday, as in PostgreSQL). Each is a
+ * `datetime(x, …)` call, which the declared-types probe reads as `x` (src/kernel/declared-types.ts
+ * `withArgumentTypedCalls`): the result is typed timestamp or timestamptz as its argument is.
+ */
 const TRUNC_UNITS: Readonly<Record<string, string>> = {
   year: "datetime($0, 'start of year')",
   quarter:
@@ -542,9 +546,9 @@ const TRUNC_UNITS: Readonly<Record<string, string>> = {
   month: "datetime($0, 'start of month')",
   week: "datetime($0, 'start of day', '-' || ((CAST(strftime('%w', $0) AS INTEGER) + 6) % 7) || ' days')",
   day: "datetime($0, 'start of day')",
-  hour: "strftime('%Y-%m-%d %H:00:00', $0)",
-  minute: "strftime('%Y-%m-%d %H:%M:00', $0)",
-  second: "strftime('%Y-%m-%d %H:%M:%S', $0)",
+  hour: "datetime($0, strftime('-%M minutes', $0), strftime('-%S seconds', $0))",
+  minute: "datetime($0, strftime('-%S seconds', $0))",
+  second: 'datetime($0)',
 };
 
 /**

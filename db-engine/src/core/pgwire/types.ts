@@ -370,6 +370,49 @@ export function declaredTypeOid(declared: string): number | null {
   return DECLARED_TYPE_OIDS.get(base) ?? null;
 }
 
+/**
+ * The scale a declared `numeric(p, s)` / `decimal(p, s)` gives its values (`numeric(p)`: 0), or
+ * undefined when it names none (`numeric` alone, or another type). PostgreSQL writes every value of
+ * such a column with exactly `s` decimals (`10.50`, `5.00`); SQLite keeps the number (10.5, 5).
+ */
+export function declaredNumericScale(declared: string): number | undefined {
+  const match = /^\s*(?:numeric|decimal)\s*\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)\s*$/i.exec(declared);
+  if (match === null) return undefined;
+  const scale = Number(match[2] ?? 0);
+  return scale >= 0 && scale <= 1000 ? scale : undefined;
+}
+
+/**
+ * A numeric value written with `scale` decimals, as PostgreSQL writes a `numeric(p, s)` column: the
+ * shortest decimal text of the stored number, rounded half away from zero (as PostgreSQL rounds a
+ * value stored into the column; SQLite stored it unrounded) or padded with zeros. A value that is no
+ * plain decimal number (`1e-7`, NaN, text that is not one: such a column is not typed numeric,
+ * `fitsType`) is returned as it is.
+ */
+export function scaledNumericText(value: Exclude<PgValue, null>, scale: number): Exclude<PgValue, null> {
+  let text: string;
+  if (typeof value === 'bigint') text = value.toString();
+  else if (typeof value === 'number') text = String(value);
+  else if (typeof value === 'string') text = value.trim();
+  else return value;
+  const match = /^([+-]?)(\d+)(?:\.(\d*))?$/.exec(text);
+  if (match === null) return value;
+  const negative = match[1] === '-';
+  const whole = (match[2] as string).replace(/^0+(?=\d)/, '');
+  const fraction = match[3] ?? '';
+  if (fraction.length <= scale) {
+    const padded = scale === 0 ? whole : `${whole}.${fraction.padEnd(scale, '0')}`;
+    return `${negative && /[1-9]/.test(padded) ? '-' : ''}${padded}`;
+  }
+  // Round half away from zero at `scale` decimals, on the digits themselves.
+  const digits = `${whole}${fraction.slice(0, scale)}`;
+  let rounded = BigInt(digits);
+  if ((fraction[scale] as string) >= '5') rounded += 1n;
+  let out = rounded.toString().padStart(scale + 1, '0');
+  if (scale > 0) out = `${out.slice(0, -scale)}.${out.slice(-scale)}`;
+  return `${negative && /[1-9]/.test(out) ? '-' : ''}${out}`;
+}
+
 /** Types whose binary format is written here; the others are typed only for text results. */
 const BINARY_TYPES: ReadonlySet<number> = new Set([
   Oid.int2,

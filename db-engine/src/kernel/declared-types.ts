@@ -176,6 +176,30 @@ function callArguments(sql: string, open: number): { first: string; count: numbe
   return null;
 }
 
+const ARGUMENT_TYPED_CALLS = /\b(?:min|max|datetime)\s*\(/i;
+const ARGUMENT_TYPED_CALLS_AND_SUM = /\b(?:min|max|sum|datetime)\s*\(/i;
+
+/**
+ * The declared type PostgreSQL's `sum` of a column declared `declared` has, '' for none: an integer
+ * sums to a bigint (int2 and int4) or a numeric (int8); numeric, decimal and the floats keep their
+ * type (a `numeric(12,2)` sum is written with two decimals, as PostgreSQL's is). Anything else (text,
+ * a date) PostgreSQL refuses to sum: '' leaves the column typed by its values.
+ */
+export function sumDeclaredType(declared: string): string {
+  const base = declared
+    .replace(/\([^)]*\)/g, ' ')
+    .trim()
+    .replace(/\s+/g, ' ')
+    .toUpperCase();
+  if (['INT', 'INTEGER', 'INT4', 'SMALLINT', 'INT2', 'SERIAL', 'SMALLSERIAL'].includes(base)) return 'BIGINT';
+  if (['BIGINT', 'INT8', 'BIGSERIAL'].includes(base)) return 'NUMERIC';
+  if (
+    ['NUMERIC', 'DECIMAL', 'REAL', 'FLOAT', 'FLOAT4', 'FLOAT8', 'DOUBLE', 'DOUBLE PRECISION'].includes(base)
+  )
+    return declared;
+  return '';
+}
+
 /**
  * SQL with each call whose result PostgreSQL types as its (first) argument's read as that argument,
  * so that a probe gives it the argument's declared type (`max(created_at)` is a timestamptz there, not
@@ -186,10 +210,12 @@ function callArguments(sql: string, open: number): { first: string; count: numbe
  *   a timestamp and a timestamptz a timestamptz, as date_trunc's result does.
  * The type is a candidate only: a value that does not fit it (a date column's `datetime(d)`, which
  * has a time) leaves the column typed by its values (src/core/pgwire/types.ts `resultColumnOid`).
- * Scalar `min(a, b)`/`max(a, b)` are left as they are. Pure text work, quotes and comments respected.
+ * Scalar `min(a, b)`/`max(a, b)` are left as they are. With `sums`, `sum(x)` is read as `x` too, for
+ * the probe that types sums (`sumDeclaredType`). Pure text work, quotes and comments respected.
  */
-export function withArgumentTypedCalls(sql: string): string {
-  if (!/\b(?:min|max|datetime)\s*\(/i.test(sql)) return sql;
+export function withArgumentTypedCalls(sql: string, sums = false): string {
+  const calls = sums ? ARGUMENT_TYPED_CALLS_AND_SUM : ARGUMENT_TYPED_CALLS;
+  if (!calls.test(sql)) return sql;
   let out = '';
   let index = 0;
   while (index < sql.length) {
@@ -201,7 +227,9 @@ export function withArgumentTypedCalls(sql: string): string {
     }
     const call = /[A-Za-z0-9_$.]/.test(sql[index - 1] ?? ' ')
       ? null
-      : /^(min|max|datetime)\s*\(/i.exec(sql.slice(index, index + 16));
+      : (sums ? /^(min|max|sum|datetime)\s*\(/i : /^(min|max|datetime)\s*\(/i).exec(
+          sql.slice(index, index + 16),
+        );
     const args = call === null ? null : callArguments(sql, index + call[0].length - 1);
     const aggregate = call !== null && (call[1] as string).toLowerCase() !== 'datetime';
     if (call === null || args === null || (aggregate && args.count !== 1)) {
@@ -215,7 +243,7 @@ export function withArgumentTypedCalls(sql: string): string {
       first = first.replace(/^\s*(?:DISTINCT|ALL)\s+/i, '');
       end = afterAggregateClauses(sql, end);
     }
-    out += `(${withArgumentTypedCalls(first)})`;
+    out += `(${withArgumentTypedCalls(first, sums)})`;
     index = end;
   }
   return out;
@@ -364,17 +392,31 @@ export class DeclaredTypes {
     // The shadow has none of the engine's functions (wa-sqlite keeps one callback per name, so
     // registering them there would take them from the volume's connection): the probe reads each
     // engine call as the argument whose type it passes on.
-    const expanded = withArgumentTypedCalls(withoutEngineCalls(wasm.UTF8ToString(expandedPointer)));
+    const expanded = withoutEngineCalls(wasm.UTF8ToString(expandedPointer));
     wasm._sqlite3_free(expandedPointer);
-    // Anything but one SELECT (PRAGMA, EXPLAIN) is not a view: no types. INSERT, UPDATE and DELETE
-    // … RETURNING list are probed as `SELECT list FROM target`: the same columns, of the same table.
-    if (!this.#run(`CREATE VIEW ${PROBE_VIEW} AS ${expanded}`)) {
-      const returning = returningAsSelect(expanded);
-      if (returning === null || !this.#run(`CREATE VIEW ${PROBE_VIEW} AS ${returning}`)) return none;
+    const types = this.#viewTypes(withArgumentTypedCalls(expanded), columnCount);
+    if (types === null) return none;
+    // A sum has no type in that view. A second view reads each sum(x) as x: a column untyped in the
+    // first and typed in the second is a sum (outermost, or through a subquery or CTE), of that type.
+    if (!types.includes('') || !/\bsum\s*\(/i.test(expanded)) return types;
+    const summed = this.#viewTypes(withArgumentTypedCalls(expanded, true), columnCount);
+    if (summed === null) return types;
+    return types.map((type, column) => (type === '' ? sumDeclaredType(summed[column] ?? '') : type));
+  }
+
+  /**
+   * The declared types of the columns of a view over `sql` on the shadow, or null when there is no
+   * such view. Anything but one SELECT (PRAGMA, EXPLAIN) is not a view. INSERT, UPDATE and DELETE …
+   * RETURNING list are probed as `SELECT list FROM target`: the same columns, of the same table.
+   */
+  #viewTypes(sql: string, columnCount: number): string[] | null {
+    if (!this.#run(`CREATE VIEW ${PROBE_VIEW} AS ${sql}`)) {
+      const returning = returningAsSelect(sql);
+      if (returning === null || !this.#run(`CREATE VIEW ${PROBE_VIEW} AS ${returning}`)) return null;
     }
     try {
       const rows = this.#rows(`PRAGMA table_info(${PROBE_VIEW})`, 2);
-      return rows.length === columnCount ? rows : none;
+      return rows.length === columnCount ? rows : null;
     } finally {
       assert(this.#run(`DROP VIEW ${PROBE_VIEW}`), 'dropping the declared-types probe view failed');
     }

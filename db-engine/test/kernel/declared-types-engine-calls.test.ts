@@ -3,7 +3,11 @@
 // keeps one callback per function name), and without this a statement with a checked division or an
 // `= ANY($1)` lost its result types. Quotes, comments and nesting are respected.
 import { describe, expect, it } from 'vitest';
-import { withArgumentTypedCalls, withoutEngineCalls } from '../../src/kernel/declared-types.js';
+import {
+  sumDeclaredType,
+  withArgumentTypedCalls,
+  withoutEngineCalls,
+} from '../../src/kernel/declared-types.js';
 import { ok, openWriter } from './support/writer-session.js';
 
 describe('withoutEngineCalls', () => {
@@ -52,7 +56,46 @@ describe('withArgumentTypedCalls', () => {
       ),
     ).toBe(`SELECT "max"(x), t.max(x), mymax(x), max_(x), ((x)), 'max(x)' FROM t -- max(x)`);
     expect(withArgumentTypedCalls('SELECT max(x FROM t')).toBe('SELECT max(x FROM t');
+    // sum only for the probe that types sums.
+    expect(withArgumentTypedCalls('SELECT sum(a), max(b) FROM t')).toBe('SELECT sum(a), (b) FROM t');
+    expect(withArgumentTypedCalls('SELECT SUM(DISTINCT a) FILTER (WHERE b) OVER w FROM t', true)).toBe(
+      'SELECT (a) FROM t',
+    );
     expect(withArgumentTypedCalls('SELECT a FROM t')).toBe('SELECT a FROM t');
+  });
+});
+
+describe('sumDeclaredType', () => {
+  it("is PostgreSQL's type of a sum: integers widen, numerics and floats keep theirs, others none", () => {
+    expect(
+      [
+        'INTEGER',
+        'int',
+        'SMALLINT',
+        'BIGINT',
+        'int8',
+        'numeric(12,2)',
+        'DECIMAL',
+        'REAL',
+        'double precision',
+        'TEXT',
+        'timestamp',
+        '',
+      ].map(sumDeclaredType),
+    ).toEqual([
+      'BIGINT',
+      'BIGINT',
+      'BIGINT',
+      'NUMERIC',
+      'NUMERIC',
+      'numeric(12,2)',
+      'DECIMAL',
+      'REAL',
+      'double precision',
+      '',
+      '',
+      '',
+    ]);
   });
 });
 

@@ -1,4 +1,4 @@
-// Result types PostgreSQL gives aggregates, date_trunc and numeric(p, s) columns, on the engine's own
+// Result types PostgreSQL gives aggregates (min, max, sum), date_trunc and numeric(p, s) columns, on the engine's own
 // kernel (SQLite in wasm) through node-postgres. SQLite's min/max, date functions and REAL numbers
 // carry no declared type, so these came back as text or float8 (`max(created_at)` a string where
 // PostgreSQL's client gets a Date, `price` 10.5 where PostgreSQL writes 10.50). Every expected row
@@ -104,6 +104,60 @@ describe('result types of aggregates, date_trunc and numeric(p, s), through node
     expect(
       await answer("SELECT sensor, max(at) FROM readings GROUP BY sensor HAVING max(at) > '2026-04-01'"),
     ).toEqual({ types: [Oid.text, Oid.timestamp], rows: [['b', '2026-04-15 23:59:59']] });
+  });
+
+  it("types sum as PostgreSQL does: bigint of integers, a numeric(p, s) column's sum with its scale", async () => {
+    expect(await answer('SELECT sum(price), sum(id), sum(qty), sum(ratio) FROM readings')).toEqual({
+      types: [Oid.numeric, Oid.int8, Oid.numeric, Oid.numeric],
+      rows: [['115.50', '10', '22', '3.75']],
+    });
+    expect(
+      await answer(
+        'SELECT sensor, sum(price) AS total, count(*) FROM readings GROUP BY sensor ORDER BY sensor',
+      ),
+    ).toEqual({
+      types: [Oid.text, Oid.numeric, Oid.int8],
+      rows: [
+        ['a', '110.49', '2'],
+        ['b', '5.01', '2'],
+      ],
+    });
+    // Through a CTE and a subquery, in a window, with FILTER and DISTINCT, over no rows.
+    expect(
+      await answer(
+        'WITH t AS (SELECT sensor, sum(price) AS total FROM readings GROUP BY sensor) SELECT sensor, total FROM t ORDER BY sensor',
+      ),
+    ).toEqual({
+      types: [Oid.text, Oid.numeric],
+      rows: [
+        ['a', '110.49'],
+        ['b', '5.01'],
+      ],
+    });
+    expect(await answer('SELECT (SELECT sum(price) FROM readings) AS total')).toEqual({
+      types: [Oid.numeric],
+      rows: [['115.50']],
+    });
+    expect(
+      await answer('SELECT id, sum(price) OVER (ORDER BY id) AS running FROM readings ORDER BY id'),
+    ).toEqual({
+      types: [Oid.int4, Oid.numeric],
+      rows: [
+        ['1', '10.50'],
+        ['2', '110.49'],
+        ['3', '115.49'],
+        ['4', '115.50'],
+      ],
+    });
+    expect(
+      await answer(
+        "SELECT sum(price) FILTER (WHERE sensor = 'a') AS a_total, sum(DISTINCT qty) FROM readings",
+      ),
+    ).toEqual({ types: [Oid.numeric, Oid.numeric], rows: [['110.49', '22']] });
+    expect(await answer("SELECT sum(price) FROM readings WHERE sensor = 'z'")).toEqual({
+      types: [Oid.numeric],
+      rows: [[null]],
+    });
   });
 
   it('writes numeric(p, s) columns with their scale; a numeric without one as stored', async () => {

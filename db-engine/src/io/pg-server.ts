@@ -14,6 +14,7 @@ import tls from 'node:tls';
 import type { Clock, Logger } from '@northlight/protocol';
 import { NodeClock } from '@northlight/protocol/io';
 import type { SessionActivity, SessionDirectory } from '../core/pgwire/activity.js';
+import { AdvisoryLocks } from '../core/pgwire/advisory-locks.js';
 import type { SqlBackend } from '../core/pgwire/backend.js';
 import {
   type AuthConfig,
@@ -166,6 +167,7 @@ export class PgServer {
         limits: this.limits,
         tlsAvailable: this.secureContext !== null,
         sessions: this.sessions,
+        advisoryLocks: this.advisoryLocks,
         ...(socket.remoteAddress === undefined
           ? {}
           : { client: { address: socket.remoteAddress, port: socket.remotePort ?? 0 } }),
@@ -188,6 +190,9 @@ export class PgServer {
       void connection.closed();
     });
   }
+
+  /** The advisory locks of this server's sessions (pg_advisory_lock…), one table for all of them. */
+  private readonly advisoryLocks = new AdvisoryLocks();
 
   /** What each session sees of the others (`pg_stat_activity`) and how it signals one. */
   private readonly sessions: SessionDirectory = {

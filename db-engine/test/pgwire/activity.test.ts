@@ -139,7 +139,7 @@ describe('pg_stat_activity and signals over the wire', () => {
 
     // Ending it needs no writer.
     const ended = await operator.query('SELECT pg_terminate_backend($1) AS ended', [holderPid]);
-    expect(ended.rows).toEqual([{ ended: 't' }]);
+    expect(ended.rows).toEqual([{ ended: true }]); // a boolean, as PostgreSQL's
     await expect(holder.query('SELECT 1')).rejects.toThrow();
     // Its transaction rolled back, and the writer free for the next write.
     await operator.query("INSERT INTO orders VALUES (2, 'after')");
@@ -179,7 +179,7 @@ describe('pg_stat_activity and signals over the wire', () => {
       ].sort((a, b) => a.pid - b.pid),
     );
     expect((await operator.query('SELECT pg_terminate_backend(999999999)')).rows).toEqual([
-      { pg_terminate_backend: 'f' },
+      { pg_terminate_backend: false },
     ]);
   });
 
@@ -199,13 +199,13 @@ describe('pg_stat_activity and signals over the wire', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     // Neither signal needs the writer, which the holder keeps.
     const cancelled = await operator.query(`SELECT pg_catalog.pg_cancel_backend(${waiterPid})`);
-    expect(cancelled.rows).toEqual([{ pg_cancel_backend: 't' }]);
+    expect(cancelled.rows).toEqual([{ pg_cancel_backend: true }]);
     expect(await waiting).toBe('57014');
     await expect(operator.query('SELECT pg_cancel_backend(pg_backend_pid())')).rejects.toMatchObject({
       code: '57014',
     });
     expect((await operator.query(`SELECT pg_terminate_backend(${holderPid}, 1000) AS done`)).rows).toEqual([
-      { done: 't' },
+      { done: true },
     ]);
     // The waiter's session goes on, and the writer is free.
     await waiter.query('INSERT INTO jobs VALUES (3)');

@@ -29,6 +29,7 @@
 
 import type { Clock, TimerHandle } from '@northlight/protocol';
 import { QUERY_TEXT_MAX, type SessionActivity, type SessionDirectory } from './activity.js';
+import { AdvisoryDeadlockError, AdvisoryLocks, advisoryKey } from './advisory-locks.js';
 import type {
   BackendError,
   BackendReply,
@@ -202,6 +203,11 @@ export interface ConnectionOptions {
   readonly sessions?: SessionDirectory;
   /** The client's address and port, as `pg_stat_activity` shows them. */
   readonly client?: { readonly address: string; readonly port: number };
+  /**
+   * The server's advisory locks, shared by its sessions (advisory-locks.ts); without it a connection
+   * keeps a table of its own, which no other session sees.
+   */
+  readonly advisoryLocks?: AdvisoryLocks;
 }
 
 interface PreparedStatement {
@@ -367,6 +373,7 @@ export class PgConnection {
   private readonly statements = new Map<string, PreparedStatement>();
   private readonly portals = new Map<string, Portal>();
   private inFlight: AbortController | null = null;
+  private readonly advisoryLocks: AdvisoryLocks;
   /** Set while COPY FROM STDIN waits for the client's next CopyData: `receive` wakes it. */
   private inputWaiter: (() => void) | null = null;
   private idleTimer: TimerHandle | null = null;
@@ -411,6 +418,7 @@ export class PgConnection {
     private readonly hooks: ConnectionHooks,
   ) {
     this.backendStartMs = options.clock.wallClockMs();
+    this.advisoryLocks = options.advisoryLocks ?? new AdvisoryLocks();
     this.decoder = new FrontendDecoder(options.limits.messageBytesMax);
     this.armIdleTimer(
       options.limits.authenticationTimeoutMs,
@@ -530,6 +538,8 @@ export class PgConnection {
       // A pump that failed has already reported its error; here only its end matters.
       await pump?.catch(() => {});
       await this.endTransaction();
+      // The session's advisory locks end with it, as in PostgreSQL.
+      this.advisoryLocks.releaseAll(this.options.processId);
     })();
     return this.closing;
   }
@@ -775,6 +785,8 @@ export class PgConnection {
 
   private readyForQuery(): void {
     const status = this.transactionStatus;
+    // A transaction's advisory locks last until it ends (outside a block: its statements' Sync).
+    if (status === 'I') this.advisoryLocks.releaseAll(this.options.processId, 'transaction');
     readyForQuery(this.out, status);
     this.activityActive = false;
     this.stateChangeMs = this.options.clock.wallClockMs();
@@ -1018,7 +1030,7 @@ export class PgConnection {
           this.out,
           this.describeColumns(
             result.columns,
-            result.columns.map(() => Oid.text),
+            result.columns.map((_, column) => result.types?.[column] ?? Oid.text),
             resultFormats,
           ),
         );
@@ -1026,7 +1038,7 @@ export class PgConnection {
       for (const row of result.rows)
         dataRow(
           this.out,
-          row.map((value) => encodeResultValue(value, Oid.text, 0)),
+          row.map((value, column) => encodeResultValue(value, result.types?.[column] ?? Oid.text, 0)),
         );
       if (result.tag === '') emptyQueryResponse(this.out);
       else commandComplete(this.out, result.tag);
@@ -1173,6 +1185,8 @@ export class PgConnection {
         return this.runCopy(tokens, executionPoint);
       case 'signal-backend':
         return this.signalBackend(classified, parameters);
+      case 'advisory-lock':
+        return this.advisoryLock(classified, parameters);
       case 'sql':
         return this.runSql(tokens, classified, parameters, prepared, executionPoint, resultFormats);
       default:
@@ -1209,7 +1223,98 @@ export class PgConnection {
       throw statementError('57014', 'canceling statement due to user request');
     }
     const done = directory.signal(pid, classified.action);
-    return { columns, rows: [[done ? 't' : 'f']], tag: 'SELECT 1' };
+    return { columns, types: [Oid.bool], rows: [[done ? 't' : 'f']], tag: 'SELECT 1' };
+  }
+
+  /**
+   * `SELECT pg_advisory_lock(key)` and its family (advisory-locks.ts): one row, void (OID 2278,
+   * written empty, as PostgreSQL's) or boolean. A wait stops at a CancelRequest or statement_timeout
+   * (57014), at the session's `lock_timeout` when it set one (55P03; PostgreSQL's default waits), or
+   * at once on a deadlock (40P01).
+   */
+  private async advisoryLock(
+    classified: Extract<Classified, { kind: 'advisory-lock' }>,
+    parameters: readonly PgParam[],
+  ): Promise<ControlResult> {
+    const keys = classified.keys.map((key) => {
+      if ('literal' in key) return key.literal;
+      const value = parameters[key.parameter - 1];
+      if (value === undefined) throw statementError('42P02', `there is no parameter $${key.parameter}`);
+      if (value === null) return null;
+      const text = String(value).trim();
+      if (!/^[+-]?\d+$/.test(text))
+        throw statementError('22P02', `invalid input syntax for type bigint: "${String(value)}"`);
+      const number = BigInt(text);
+      const bits = classified.keys.length === 2 ? 32 : 64;
+      if (BigInt.asIntN(bits, number) !== number) {
+        throw statementError(
+          '22003',
+          `value "${text}" is out of range for type ${bits === 32 ? 'integer' : 'bigint'}`,
+        );
+      }
+      return number;
+    });
+    const columns = [classified.resultColumn];
+    const locks = this.advisoryLocks;
+    const session = this.options.processId;
+    const answer = (value: PgValue, type: number): ControlResult => ({
+      columns,
+      types: [type],
+      rows: [[value]],
+      tag: 'SELECT 1',
+    });
+    if (classified.action === 'unlock-all') {
+      locks.releaseAll(session, 'session');
+      return answer('', Oid.void);
+    }
+    // PostgreSQL's functions are strict: a NULL key gives NULL and takes nothing.
+    if (keys.includes(null)) return answer(null, classified.action === 'lock' ? Oid.void : Oid.bool);
+    const key = advisoryKey(keys as bigint[]);
+    if (classified.action === 'unlock') {
+      const released = locks.release(session, key);
+      if (!released) {
+        noticeResponse(this.out, {
+          severity: 'WARNING',
+          sqlstate: '01000',
+          message: "you don't own a lock of type ExclusiveLock",
+        });
+      }
+      return answer(released ? 't' : 'f', Oid.bool);
+    }
+    if (classified.action === 'try')
+      return answer(locks.tryAcquire(session, key, classified.level) ? 't' : 'f', Oid.bool);
+    const lockTimeout = this.settings?.get('lock_timeout');
+    const lockTimeoutMs = lockTimeout === undefined ? 0 : parseDurationMs(lockTimeout);
+    const reply = await this.withSignal(async (signal): Promise<BackendReply<true>> => {
+      const waiting = new AbortController();
+      const stop = () => waiting.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      let lockTimedOut = false;
+      const timer =
+        lockTimeoutMs > 0
+          ? this.options.clock.setTimer(lockTimeoutMs, () => {
+              lockTimedOut = true;
+              waiting.abort();
+            })
+          : null;
+      try {
+        if (signal.aborted) waiting.abort();
+        if (await locks.acquire(session, key, classified.level, waiting.signal))
+          return { ok: true, value: true };
+        return lockTimedOut
+          ? { ok: false, error: { sqlstate: '55P03', message: 'canceling statement due to lock timeout' } }
+          : { ok: false, error: { sqlstate: '57014', message: 'canceling statement due to user request' } };
+      } catch (error) {
+        if (error instanceof AdvisoryDeadlockError)
+          return { ok: false, error: { sqlstate: error.sqlstate, message: error.message } };
+        throw error;
+      } finally {
+        timer?.cancel();
+        signal.removeEventListener('abort', stop);
+      }
+    });
+    if (!reply.ok) throw statementError(reply.error.sqlstate, reply.error.message);
+    return answer('', Oid.void);
   }
 
   private async runSql(
@@ -1819,17 +1924,34 @@ export class PgConnection {
     // `SELECT pg_terminate_backend($1)`: the pid parameter, an int4.
     const signalPid =
       classified.kind === 'signal-backend' && 'parameter' in classified.pid ? classified.pid.parameter : 0;
+    // `SELECT pg_advisory_lock($1)`: a bigint key; `pg_advisory_lock($1, $2)`: two int4.
+    const advisoryParameters = new Map<number, number>();
+    if (classified.kind === 'advisory-lock') {
+      for (const key of classified.keys)
+        if ('parameter' in key)
+          advisoryParameters.set(key.parameter, classified.keys.length === 2 ? Oid.int4 : Oid.int8);
+    }
     const count = Math.max(
       declaredTypes.length,
       translation?.parameterCount ?? 0,
       shape?.parameterCount ?? 0,
       signalPid,
+      ...advisoryParameters.keys(),
     );
     const parameterTypes: number[] = [];
     for (let index = 0; index < count; index++) {
       const declared = declaredTypes[index] ?? 0;
       const cast = index + 1 === signalPid ? 'int4' : translation?.castTypes.get(index + 1);
-      parameterTypes.push(declared !== 0 ? declared : cast === undefined ? 0 : castTypeOid(cast));
+      const advisory = advisoryParameters.get(index + 1);
+      parameterTypes.push(
+        declared !== 0
+          ? declared
+          : advisory !== undefined
+            ? advisory
+            : cast === undefined
+              ? 0
+              : castTypeOid(cast),
+      );
     }
     const columnTypes =
       parameterTypes.includes(0) && translation !== null
@@ -2076,7 +2198,7 @@ export class PgConnection {
             columns: outcome.columns,
             rows: outcome.rows,
             changes: 0,
-            oids: outcome.columns.map(() => Oid.text),
+            oids: outcome.columns.map((_, column) => outcome.types?.[column] ?? Oid.text),
           }
         : outcome;
     portal.result = result;
@@ -2365,6 +2487,8 @@ export class PgConnection {
 
 interface ControlResult {
   readonly columns: readonly string[];
+  /** Each column's type; text when absent. */
+  readonly types?: readonly number[];
   readonly rows: readonly (readonly PgValue[])[];
   /** '' for an empty statement (EmptyQueryResponse). */
   readonly tag: string;
@@ -2416,7 +2540,8 @@ function formatOf(formats: readonly FormatCode[], index: number): FormatCode {
 /** The result columns of a statement the protocol layer answers itself (SHOW, SELECT set_config…). */
 function controlColumns(classified: Classified): string[] {
   if (classified.kind === 'show') return [classified.resultColumn ?? 'setting'];
-  if (classified.kind === 'signal-backend') return [classified.resultColumn];
+  if (classified.kind === 'signal-backend' || classified.kind === 'advisory-lock')
+    return [classified.resultColumn];
   if (classified.kind === 'set' && classified.resultColumn !== undefined) return [classified.resultColumn];
   return [];
 }

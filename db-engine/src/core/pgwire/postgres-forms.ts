@@ -575,6 +575,9 @@ export const JSON_RENAMES: Readonly<Record<string, string>> = {
   JSONB_PRETTY: 'json_pretty',
 };
 
+/** Functions whose result PostgreSQL types int4 and SQLite (or the kernel) gives as an integer. */
+const INT4_FUNCTIONS = ['LENGTH', 'CHAR_LENGTH', 'CHARACTER_LENGTH', 'OCTET_LENGTH', 'STRPOS', 'ASCII'];
+
 /**
  * PostgreSQL functions SQLite spells otherwise, by name: the tokens that replace the whole call, or
  * null to leave it as written (SQLite then answers, usually 42883 or 42601).
@@ -680,6 +683,22 @@ const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Toke
           ...tokenize(`, '${sqlite === 'json_group_array' ? '[]' : '{}'}')`),
         ];
       },
+    ]),
+  ),
+  // Functions PostgreSQL types int4 whose value here is an integer already: a CAST to INTEGER around
+  // the call, which the declared-types probe types int4 (as POSITION's), so node-postgres gets a
+  // number for `length(name)`, as from PostgreSQL, not int8's string.
+  ...Object.fromEntries(
+    INT4_FUNCTIONS.map((name) => [
+      name,
+      ({ parts, separators }: Arguments) =>
+        parts.length === 0 || !parts.every(hasText) || separators.some((separator) => separator !== ',')
+          ? null
+          : [
+              ...tokenize(`CAST(${name.toLowerCase()}(`),
+              ...parts.flatMap((part, index) => (index === 0 ? part : [...tokenize(','), ...part])),
+              ...tokenize(') AS INTEGER)'),
+            ],
     ]),
   ),
   // pg_database_size(name | oid): the volume's bytes (one database per engine), as psql's \l+ shows.

@@ -349,6 +349,19 @@ export type Classified =
       readonly pid: { readonly literal: number } | { readonly parameter: number } | { readonly own: true };
       readonly resultColumn: string;
     }
+  /**
+   * `SELECT pg_advisory_lock(key)` and its family [AS column]: the protocol layer's advisory locks
+   * (advisory-locks.ts); one row, void or boolean.
+   */
+  | {
+      readonly kind: 'advisory-lock';
+      /** lock: wait for it; try: take it if free; unlock: give one back; unlock-all: all of the session's. */
+      readonly action: 'lock' | 'try' | 'unlock' | 'unlock-all';
+      readonly level: 'session' | 'transaction';
+      /** One bigint key, or two int4 keys: each a literal or the `$n` parameter that holds it. */
+      readonly keys: readonly ({ readonly literal: bigint } | { readonly parameter: number })[];
+      readonly resultColumn: string;
+    }
   | { readonly kind: 'discard'; readonly tag: string }
   | { readonly kind: 'deallocate'; readonly name: string | null }
   | {
@@ -519,6 +532,113 @@ function signalFunction(words: readonly Token[]): Classified | null {
   };
 }
 
+/** PostgreSQL's advisory-lock functions: what each does, at which level. */
+const ADVISORY_FUNCTIONS: Readonly<
+  Record<string, { action: 'lock' | 'try' | 'unlock' | 'unlock-all'; level: 'session' | 'transaction' }>
+> = {
+  PG_ADVISORY_LOCK: { action: 'lock', level: 'session' },
+  PG_TRY_ADVISORY_LOCK: { action: 'try', level: 'session' },
+  PG_ADVISORY_XACT_LOCK: { action: 'lock', level: 'transaction' },
+  PG_TRY_ADVISORY_XACT_LOCK: { action: 'try', level: 'transaction' },
+  PG_ADVISORY_UNLOCK: { action: 'unlock', level: 'session' },
+  PG_ADVISORY_UNLOCK_ALL: { action: 'unlock-all', level: 'session' },
+};
+const SHARED_ADVISORY_FUNCTIONS = new Set([
+  'PG_ADVISORY_LOCK_SHARED',
+  'PG_TRY_ADVISORY_LOCK_SHARED',
+  'PG_ADVISORY_XACT_LOCK_SHARED',
+  'PG_TRY_ADVISORY_XACT_LOCK_SHARED',
+  'PG_ADVISORY_UNLOCK_SHARED',
+]);
+const INT4_KEY = [-(2n ** 31n), 2n ** 31n - 1n] as const;
+const INT8_KEY = [-(2n ** 63n), 2n ** 63n - 1n] as const;
+const KEY_CASTS = new Set(['BIGINT', 'INT8', 'INT', 'INTEGER', 'INT4', 'SMALLINT', 'INT2']);
+
+/**
+ * `SELECT [pg_catalog.]pg_advisory_lock(key) [[AS] column]` and the rest of ADVISORY_FUNCTIONS: one
+ * bigint key or two int4 keys, each an integer literal (a sign allowed) or a parameter, optionally
+ * cast to an integer type — the forms migration tools send. Null for anything else that does not
+ * start so; the same call in another form (an expression as the key, inside a larger query) is
+ * refused with 0A000, since SQLite has no such function.
+ */
+function advisoryFunction(words: readonly Token[]): Classified | null {
+  let at = 1;
+  if (word(words[at]) === 'PG_CATALOG' && words[at + 1]?.text === '.') at += 2;
+  const name = word(words[at]);
+  if (words[at + 1]?.text !== '(') return null;
+  const call = name.toLowerCase();
+  if (SHARED_ADVISORY_FUNCTIONS.has(name)) {
+    return {
+      kind: 'unsupported',
+      sqlstate: '0A000',
+      message: `${call}: shared advisory locks are not supported by northlight`,
+      hint: 'Take the exclusive lock (pg_advisory_lock, pg_try_advisory_lock, pg_advisory_xact_lock).',
+    };
+  }
+  const what = ADVISORY_FUNCTIONS[name];
+  if (what === undefined) return null;
+  const refused: Classified = {
+    kind: 'unsupported',
+    sqlstate: '0A000',
+    message: `${call} is supported only as SELECT ${call}(${what.action === 'unlock-all' ? '' : 'key'}) [AS name], each key an integer or a parameter`,
+    hint: 'Compute the key in the application (one bigint, or two integers) and send it as a literal or parameter.',
+  };
+  const keys: ({ literal: bigint } | { parameter: number })[] = [];
+  let index = at + 2;
+  while (words[index]?.text !== ')') {
+    if (keys.length > 0) {
+      if (words[index]?.text !== ',') return refused;
+      index += 1;
+    }
+    let sign = 1n;
+    if (words[index]?.text === '-' || words[index]?.text === '+') {
+      if (words[index]?.text === '-') sign = -1n;
+      index += 1;
+    }
+    const argument = words[index];
+    if (argument?.kind === 'number' && /^\d+$/.test(argument.text) && argument.text.length <= 20) {
+      keys.push({ literal: sign * BigInt(argument.text) });
+    } else if (argument?.kind === 'parameter' && sign === 1n)
+      keys.push({ parameter: Number(argument.value) });
+    else return refused;
+    index += 1;
+    if (words[index]?.kind === 'cast') {
+      if (!KEY_CASTS.has(word(words[index + 1]))) return refused;
+      index += 2;
+    }
+    if (keys.length > 2) return refused;
+  }
+  const arity = what.action === 'unlock-all' ? [0] : [1, 2];
+  if (!arity.includes(keys.length)) return refused;
+  // PostgreSQL: 22003 for a key out of its type's range.
+  const [low, high] = keys.length === 2 ? INT4_KEY : INT8_KEY;
+  for (const key of keys) {
+    if ('literal' in key && (key.literal < low || key.literal > high)) {
+      return {
+        kind: 'unsupported',
+        sqlstate: '22003',
+        message: `value "${key.literal}" is out of range for type ${keys.length === 2 ? 'integer' : 'bigint'}`,
+      };
+    }
+  }
+  let rest = words.slice(index + 1);
+  if (word(rest[0]) === 'AS') rest = rest.slice(1);
+  const alias = rest[0];
+  if (
+    rest.length > 1 ||
+    (alias !== undefined && alias.kind !== 'identifier' && alias.kind !== 'quoted-identifier')
+  ) {
+    return refused;
+  }
+  const resultColumn =
+    alias === undefined
+      ? call
+      : alias.kind === 'quoted-identifier'
+        ? alias.text.slice(1, -1).replaceAll('""', '"')
+        : alias.text.toLowerCase();
+  return { kind: 'advisory-lock', action: what.action, level: what.level, keys, resultColumn };
+}
+
 function settingFunction(words: readonly Token[]): Classified | null {
   let at = 1;
   if (word(words[at]) === 'PG_CATALOG' && words[at + 1]?.text === '.') at += 2;
@@ -608,7 +728,7 @@ export function classify(tokens: readonly Token[]): Classified {
     case 'SHOW':
       return { kind: 'show', name: settingName(words.slice(1)) };
     case 'SELECT': {
-      const setting = settingFunction(words) ?? signalFunction(words);
+      const setting = settingFunction(words) ?? signalFunction(words) ?? advisoryFunction(words);
       if (setting !== null) return setting;
       break;
     }

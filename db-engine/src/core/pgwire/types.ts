@@ -53,6 +53,8 @@ export const Oid = {
   timestamptz: 1184,
   numeric: 1700,
   uuid: 2950,
+  /** What `pg_advisory_lock` returns: no value, written as empty text. */
+  void: 2278,
   jsonb: 3802,
 } as const;
 

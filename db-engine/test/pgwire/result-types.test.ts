@@ -1,4 +1,4 @@
-// Result types PostgreSQL gives aggregates (min, max, sum), date_trunc and numeric(p, s) columns, on the engine's own
+// Result types PostgreSQL gives aggregates (min, max, sum, bool_and/bool_or), date_trunc and numeric(p, s) columns, on the engine's own
 // kernel (SQLite in wasm) through node-postgres. SQLite's min/max, date functions and REAL numbers
 // carry no declared type, so these came back as text or float8 (`max(created_at)` a string where
 // PostgreSQL's client gets a Date, `price` 10.5 where PostgreSQL writes 10.50). Every expected row
@@ -158,6 +158,38 @@ describe('result types of aggregates, date_trunc and numeric(p, s), through node
       types: [Oid.numeric],
       rows: [[null]],
     });
+  });
+
+  it('answers bool_and, every and bool_or as booleans, with GROUP BY, FILTER and OVER', async () => {
+    expect(
+      await answer(
+        "SELECT bool_and(price > 0) AS all_priced, bool_or(qty > 10) AS any_big, every(sensor = 'a') FROM readings",
+      ),
+    ).toEqual({ types: [Oid.bool, Oid.bool, Oid.bool], rows: [['t', 't', 'f']] });
+    expect(
+      await answer('SELECT sensor, bool_or(seen IS NULL) FROM readings GROUP BY sensor ORDER BY sensor'),
+    ).toEqual({
+      types: [Oid.text, Oid.bool],
+      rows: [
+        ['a', 'f'],
+        ['b', 't'],
+      ],
+    });
+    // NULLs are left out; over no rows (here, after FILTER) the answer is NULL.
+    expect(
+      await answer("SELECT bool_and(qty > 5), bool_and(qty > 0) FILTER (WHERE sensor = 'z') FROM readings"),
+    ).toEqual({ types: [Oid.bool, Oid.bool], rows: [['f', null]] });
+    expect(await answer('SELECT id, bool_or(qty > 10) OVER (ORDER BY id) FROM readings ORDER BY id')).toEqual(
+      {
+        types: [Oid.int4, Oid.bool],
+        rows: [
+          ['1', 'f'],
+          ['2', 't'],
+          ['3', 't'],
+          ['4', 't'],
+        ],
+      },
+    );
   });
 
   it('writes numeric(p, s) columns with their scale; a numeric without one as stored', async () => {

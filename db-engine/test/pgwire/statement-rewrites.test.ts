@@ -4,7 +4,8 @@
  * in one transaction). Proves that TRUNCATE … RESTART IDENTITY prepares whether or not any
  * AUTOINCREMENT table exists and resets only the named tables' numbering, that ADD PRIMARY KEY's
  * unique index refuses duplicates, that VACUUM and ANALYZE with tables run, and that
- * `FROM generate_series(…)` counts as PostgreSQL's does. Over the extended protocol (node-postgres
+ * `FROM generate_series(…)` counts (numbers, and timestamps by an interval) as PostgreSQL's does, and that a VALUES list takes its alias's
+ * column names. Over the extended protocol (node-postgres
  * named statements, on the SQLite test backend), a rewrite into several statements is prepared by
  * describing its first: SQLite prepares one statement at a time.
  */
@@ -136,6 +137,92 @@ describe('statement rewrites on the real kernel', () => {
     expect(await run('SELECT count(*), min(aid), max(aid), max(bid) FROM pgbench_accounts')).toEqual([
       [200000, 1, 200000, 2],
     ]);
+  });
+
+  it('FROM generate_series of timestamps steps by an interval as PostgreSQL adds one', async () => {
+    // Every expected answer is PostgreSQL 15's to the same statement.
+    const values = async (sql: string) => (await run(sql)).map((row) => row[0]);
+    expect(
+      await values(
+        "SELECT d::date FROM generate_series('2026-01-01'::date, '2026-01-03'::date, interval '1 day') AS d",
+      ),
+    ).toEqual(['2026-01-01', '2026-01-02', '2026-01-03']);
+    // Each value is the one before plus a month, clamped to the month's end, as PostgreSQL steps.
+    expect(
+      await values(
+        "SELECT d::date FROM generate_series('2026-01-31'::date, '2026-05-01'::date, '1 month'::interval) AS d",
+      ),
+    ).toEqual(['2026-01-31', '2026-02-28', '2026-03-28', '2026-04-28']);
+    expect(
+      await values(
+        "SELECT count(*) FROM generate_series(timestamp '2026-01-01 00:00', timestamp '2026-01-01 12:00', '1 hour')",
+      ),
+    ).toEqual([13]);
+    expect(
+      await values(
+        "SELECT t FROM generate_series('2026-01-01 10:00'::timestamp, '2026-01-01 09:00'::timestamp, interval '-20 minutes') t",
+      ),
+    ).toEqual(['2026-01-01 10:00:00', '2026-01-01 09:40:00', '2026-01-01 09:20:00', '2026-01-01 09:00:00']);
+    expect(
+      await values(
+        "SELECT count(*) FROM generate_series('2026-01-02'::date, '2026-01-01'::date, interval '1 day')",
+      ),
+    ).toEqual([0]);
+    // Offsets are read as instants (the series is in UTC).
+    expect(
+      await values(
+        "SELECT x FROM generate_series('2026-01-01 01:00:00+02'::timestamptz, '2026-01-01 00:00:00+00', interval '30 minutes') AS x",
+      ),
+    ).toEqual(['2025-12-31 23:00:00', '2025-12-31 23:30:00', '2026-01-01 00:00:00']);
+    // Filling the days a report has no rows for.
+    expect(
+      await run(
+        'CREATE TABLE visits (at TIMESTAMP)',
+        "INSERT INTO visits VALUES ('2026-03-01 10:00:00'), ('2026-03-03 11:00:00'), ('2026-03-03 12:00:00')",
+        "SELECT d::date, count(v.at) FROM generate_series('2026-03-01'::date, '2026-03-03'::date, interval '1 day') AS d LEFT JOIN visits v ON v.at::date = d::date GROUP BY 1 ORDER BY 1",
+      ),
+    ).toEqual([
+      ['2026-03-01', 1],
+      ['2026-03-02', 0],
+      ['2026-03-03', 2],
+    ]);
+    expect(() =>
+      translate(tokenize("SELECT * FROM generate_series(now(), now(), interval '0 days')"), facts),
+    ).toThrow('step size cannot equal zero');
+  });
+
+  it('a VALUES list in FROM takes the column names its alias gives, as in PostgreSQL', async () => {
+    expect(await run("SELECT n, s FROM (VALUES (1, 'a'), (2, 'b')) AS v(n, s) ORDER BY n DESC")).toEqual([
+      [2, 'b'],
+      [1, 'a'],
+    ]);
+    // Columns the list leaves unnamed keep their names; AS is optional; quoted names keep their case.
+    expect(await run("SELECT v.n, column2, column3 FROM (VALUES (1, 'a', 0)) v(n)")).toEqual([[1, 'a', 0]]);
+    expect(
+      await run(
+        'SELECT v."Id", w.m FROM (VALUES (1), (2)) v ("Id") JOIN (VALUES (2)) AS w(m) ON v."Id" = w.m',
+      ),
+    ).toEqual([[2, 2]]);
+    // The way to update many rows in one statement.
+    expect(
+      await run(
+        'CREATE TABLE prices (id INTEGER PRIMARY KEY, price INTEGER)',
+        'INSERT INTO prices VALUES (1, 10), (2, 20), (3, 30)',
+        'UPDATE prices SET price = v.price FROM (VALUES (1, 11), (3, 33)) AS v(id, price) WHERE prices.id = v.id',
+        'SELECT id, price FROM prices ORDER BY id',
+      ),
+    ).toEqual([
+      [1, 11],
+      [2, 20],
+      [3, 33],
+    ]);
+    // Left alone: a CTE's column list (SQLite has it), a VALUES without a column list, INSERT … VALUES.
+    for (const sql of [
+      'WITH v(a, b) AS (VALUES (1, 2)) SELECT * FROM v',
+      'SELECT * FROM (VALUES (1)) AS v',
+      'INSERT INTO prices (id, price) VALUES (4, 40)',
+    ])
+      expect(translate(tokenize(sql), facts).sql).toBe(sql);
   });
 
   it('multi-table DROP, VACUUM and ANALYZE with tables run', async () => {

@@ -411,7 +411,16 @@ interface Arguments {
 }
 
 /** Aggregates whose replacement takes the FILTER clause that follows them. */
-const FILTERED_CALLS = new Set(['ARRAY_AGG', 'JSON_AGG', 'JSONB_AGG', 'JSON_OBJECT_AGG', 'JSONB_OBJECT_AGG']);
+const FILTERED_CALLS = new Set([
+  'ARRAY_AGG',
+  'JSON_AGG',
+  'JSONB_AGG',
+  'JSON_OBJECT_AGG',
+  'JSONB_OBJECT_AGG',
+  'BOOL_AND',
+  'BOOL_OR',
+  'EVERY',
+]);
 
 const CALL_KEYWORDS = new Set(['IN', 'FROM', 'FOR']);
 
@@ -701,6 +710,12 @@ const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Toke
             ],
     ]),
   ),
+  // bool_and(x) / every(x) and bool_or(x): SQLite's min / max of x as 1/0 (NULLs ignored; NULL over
+  // no rows, as PostgreSQL's), compared with 0 so that a whole select item is typed boolean
+  // (select-item-types.ts).
+  BOOL_AND: (args) => booleanAggregate('min', args),
+  EVERY: (args) => booleanAggregate('min', args),
+  BOOL_OR: (args) => booleanAggregate('max', args),
   // pg_database_size(name | oid): the volume's bytes (one database per engine), as psql's \l+ shows.
   PG_DATABASE_SIZE: ({ parts }) =>
     parts.length === 1 && hasText(parts[0])
@@ -711,6 +726,21 @@ const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Toke
   UUID_GENERATE_V4: ({ parts }) =>
     hasText(parts[0]) || parts.length > 1 ? null : expression(`(${UUID_V4})`),
 };
+
+function booleanAggregate(
+  sqlite: 'min' | 'max',
+  { parts, separators, filter, over }: Arguments,
+): Token[] | null {
+  if (parts.length !== 1 || separators.length > 0 || !hasText(parts[0])) return null;
+  return [
+    ...tokenize(`(${sqlite}((`),
+    ...(parts[0] as Token[]),
+    ...tokenize(') <> 0)'),
+    ...(filter === undefined ? [] : [SPACE, ...filter]),
+    ...(over === undefined ? [] : [SPACE, ...over]),
+    ...tokenize(' <> 0)'),
+  ];
+}
 
 /** `name(field <separator> x)`: the template of that field (0A000 listing them for another). */
 function fieldCall(

@@ -48,6 +48,7 @@ import {
   withPrimaryKeyNotNull,
   withSeriesSubqueries,
   withUpsertSourceWhere,
+  withValuesColumnAliases,
 } from './statement-rewrites.js';
 import {
   addDays,
@@ -2371,7 +2372,9 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
   }
   const translation = translateTokens(
     withUpsertSourceWhere(
-      withSeriesSubqueries(withPrimaryKeyNotNull(withoutStorageParameters(withDivisionChecks(tokens)))),
+      withValuesColumnAliases(
+        withSeriesSubqueries(withPrimaryKeyNotNull(withoutStorageParameters(withDivisionChecks(tokens)))),
+      ),
     ),
     facts,
   );

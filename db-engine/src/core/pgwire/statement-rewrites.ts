@@ -30,6 +30,7 @@
  * Pure code over the lexer's tokens.
  */
 import { PgSqlError, type Token, tokenize } from './sql.js';
+import { addInterval, type IntervalValue, parseInterval, TemporalInputError } from './temporal.js';
 
 /** The SQLite statements a rewritten statement becomes, run in order in one request (none: nothing to do). */
 export interface Rewrite {
@@ -511,6 +512,79 @@ const SERIES_ITEM_FOLLOWERS = new Set([
   'FETCH',
 ]);
 
+/**
+ * The tokens with each `(VALUES (…), …) [AS] alias (column, …)` — a VALUES list in FROM named with
+ * its columns, which PostgreSQL allows and SQLite does not (its VALUES columns are column1, column2…,
+ * and an alias takes no column list) — replaced by `(SELECT column1 AS column, … FROM (VALUES …)) AS
+ * alias`. Columns the list leaves unnamed keep SQLite's (and PostgreSQL's) names `columnN`. The
+ * common way to update many rows from one statement: `UPDATE t SET x = v.x FROM (VALUES (1, 'a'),
+ * (2, 'b')) AS v(id, x) WHERE t.id = v.id`.
+ */
+export function withValuesColumnAliases(tokens: readonly Token[]): readonly Token[] {
+  if (!tokens.some((token) => keyword(token) === 'VALUES')) return tokens;
+  const result: Token[] = [];
+  let index = 0;
+  while (index < tokens.length) {
+    const token = tokens[index] as Token;
+    if (token.text === '(' && keyword(tokens[nextSignificantIndex(tokens, index + 1)]) === 'VALUES') {
+      const named = namedValues(tokens, index);
+      if (named !== null) {
+        result.push(...named.tokens);
+        index = named.end;
+        continue;
+      }
+    }
+    result.push(token);
+    index += 1;
+  }
+  return result;
+}
+
+function namedValues(tokens: readonly Token[], open: number): { tokens: Token[]; end: number } | null {
+  const close = closingIndex(tokens, open);
+  if (tokens[close]?.text !== ')') return null;
+  let at = nextSignificantIndex(tokens, close + 1);
+  if (keyword(tokens[at]) === 'AS') at = nextSignificantIndex(tokens, at + 1);
+  const alias = tokens[at];
+  if (
+    alias === undefined ||
+    !(alias.kind === 'quoted-identifier' || (alias.kind === 'identifier' && !aliasStops.has(keyword(alias))))
+  ) {
+    return null;
+  }
+  const listOpen = nextSignificantIndex(tokens, at + 1);
+  if (tokens[listOpen]?.text !== '(') return null;
+  const listClose = closingIndex(tokens, listOpen);
+  const names = splitAtCommas(tokens.slice(listOpen + 1, listClose)).map((part) =>
+    part.filter(isSignificant),
+  );
+  if (
+    names.some(
+      (name) => name.length !== 1 || !['identifier', 'quoted-identifier'].includes(name[0]?.kind ?? ''),
+    )
+  ) {
+    return null;
+  }
+  // The width of the first row: the columns the list does not name keep their names.
+  const firstRow = nextSignificantIndex(tokens, nextSignificantIndex(tokens, open + 1) + 1);
+  const width =
+    tokens[firstRow]?.text === '('
+      ? splitAtCommas(tokens.slice(firstRow + 1, closingIndex(tokens, firstRow))).length
+      : names.length;
+  const columns = Array.from({ length: Math.max(width, names.length) }, (_, column) => {
+    const name = names[column]?.[0];
+    return name === undefined ? `column${column + 1}` : `column${column + 1} AS ${name.text}`;
+  });
+  return {
+    tokens: [
+      ...tokenize(`(SELECT ${columns.join(', ')} FROM `),
+      ...withValuesColumnAliases(tokens.slice(open, close + 1)),
+      ...tokenize(`) AS ${alias.text}`),
+    ],
+    end: listClose + 1,
+  };
+}
+
 /** Words after which `generate_series(…)` is a table in a FROM clause. */
 const seriesFollows = new Set(['FROM', 'JOIN']);
 
@@ -519,7 +593,8 @@ const seriesFollows = new Set(['FROM', 'JOIN']);
  * after JOIN) replaced by a subquery counting with a recursive CTE, named as PostgreSQL names the
  * series: its column is `column`, else `alias`, else `generate_series`. As in PostgreSQL the series is
  * empty when start is past stop (or an argument is NULL), and counts down with a negative step; a
- * step of 0 gives start alone (PostgreSQL refuses it, 22023). Numbers only: there are no timestamps.
+ * step of 0 gives start alone (PostgreSQL refuses it, 22023). Timestamps and dates with an interval
+ * step are `timestampSeries`.
  */
 export function withSeriesSubqueries(tokensAsWritten: readonly Token[]): readonly Token[] {
   const tokens = withSeriesInSelectList(tokensAsWritten);
@@ -582,6 +657,8 @@ function seriesSubquery(
       end = columnsEnd + 1;
     }
   }
+  const step = args[2] === undefined ? null : intervalStep(args[2]);
+  if (step !== null) return { tokens: timestampSeries(start, stop, step, alias, column), end };
   const sql = (text: string) => tokenize(text);
   const inRange = (value: Token[]) => [
     ...sql('CASE WHEN '),
@@ -613,6 +690,76 @@ function seriesSubquery(
     ],
     end,
   };
+}
+
+/**
+ * The interval a series' step is written as — `interval '1 day'`, `'1 day'::interval`, or a string
+ * with a unit (`'1 hour'`, which PostgreSQL reads as an interval beside timestamps) — or null (a
+ * number). A zero interval is 22023, as in PostgreSQL.
+ */
+function intervalStep(arg: readonly Token[]): IntervalValue | null {
+  const words = arg.filter(isSignificant);
+  let literal: Token | undefined;
+  if (words.length === 2 && keyword(words[0]) === 'INTERVAL' && words[1]?.kind === 'string')
+    literal = words[1];
+  else if (
+    words.length === 3 &&
+    words[0]?.kind === 'string' &&
+    words[1]?.kind === 'cast' &&
+    keyword(words[2]) === 'INTERVAL'
+  ) {
+    literal = words[0];
+  } else if (words.length === 1 && words[0]?.kind === 'string' && /[a-z]/i.test(words[0].value ?? '')) {
+    literal = words[0];
+  }
+  if (literal === undefined) return null;
+  let value: IntervalValue;
+  try {
+    value = parseInterval(literal.value ?? '');
+  } catch (error) {
+    if (error instanceof TemporalInputError) throw new PgSqlError(error.sqlstate, error.message);
+    throw error;
+  }
+  if (value.months === 0 && value.days === 0 && value.micros === 0) {
+    throw new PgSqlError('22023', 'step size cannot equal zero');
+  }
+  return value;
+}
+
+/**
+ * `generate_series(start, stop, interval)` of timestamps (dates are midnight): the same recursive
+ * CTE, each value the one before plus the step as PostgreSQL adds an interval (temporal.ts
+ * `addInterval`: months first, a day past the month's end clamped to its last), compared with stop
+ * as text in one form (`YYYY-MM-DD HH:MM:SS[.fff]`, UTC for a value with an offset). The values are
+ * that text: `d::date` (or `::timestamptz`) types them.
+ */
+function timestampSeries(
+  start: readonly Token[],
+  stop: readonly Token[],
+  step: IntervalValue,
+  alias: string,
+  column: string,
+): Token[] {
+  const placeholder = 'northlight_series_operand';
+  const normalized = (operand: readonly Token[]): Token[] =>
+    addInterval(`(${placeholder})`, { months: 0, days: 0, micros: 0 }, 1)
+      .split(placeholder)
+      .flatMap((part, index) => (index === 0 ? tokenize(part) : [...operand, ...tokenize(part)]));
+  const up = step.months * 30 * 86_400e6 + step.days * 86_400e6 + step.micros > 0;
+  const compare = up ? ' <= ' : ' >= ';
+  const next = addInterval('northlight_series.value', step, 1, true);
+  const sql = (text: string) => tokenize(text);
+  return [
+    ...sql('(WITH RECURSIVE northlight_series(value) AS (SELECT v FROM (SELECT '),
+    ...normalized(start),
+    ...sql(' AS v, '),
+    ...normalized(stop),
+    ...sql(
+      ` AS last) WHERE v${compare}last UNION ALL SELECT ${next} FROM northlight_series WHERE ${next}${compare}`,
+    ),
+    ...normalized(stop),
+    ...sql(`) SELECT value AS ${column} FROM northlight_series) AS ${alias}`),
+  ];
 }
 
 /**

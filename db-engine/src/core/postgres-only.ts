@@ -57,8 +57,8 @@ export const POSTGRES_ONLY = {
     hint: 'There are no roles or privileges: the one login (--pg-user) may do everything; limit who can connect instead.',
   },
   notifications: {
-    message: 'LISTEN, UNLISTEN and NOTIFY are not supported by northlight',
-    hint: 'Notifications are not supported: poll a table instead.',
+    message: 'LISTEN, UNLISTEN and NOTIFY are not supported by the HTTP API',
+    hint: 'Use them over the PostgreSQL endpoint (psql, node-postgres…): its sessions notify each other.',
   },
   sequence: {
     message: 'sequences (CREATE/ALTER/DROP SEQUENCE) are not supported by northlight',

@@ -23,6 +23,7 @@ import {
   defaultConnectionLimits,
   PgConnection,
 } from '../core/pgwire/connection.js';
+import { NotificationHub } from '../core/pgwire/notifications.js';
 import { parseVerifier, type ScramVerifier } from '../core/pgwire/scram.js';
 import { nodeScramCrypto } from './pg-scram.js';
 
@@ -168,6 +169,7 @@ export class PgServer {
         tlsAvailable: this.secureContext !== null,
         sessions: this.sessions,
         advisoryLocks: this.advisoryLocks,
+        notifications: this.notifications,
         ...(socket.remoteAddress === undefined
           ? {}
           : { client: { address: socket.remoteAddress, port: socket.remotePort ?? 0 } }),
@@ -193,6 +195,8 @@ export class PgServer {
 
   /** The advisory locks of this server's sessions (pg_advisory_lock…), one table for all of them. */
   private readonly advisoryLocks = new AdvisoryLocks();
+  /** LISTEN/NOTIFY between this server's sessions, one hub for all of them. */
+  private readonly notifications = new NotificationHub();
 
   /** What each session sees of the others (`pg_stat_activity`) and how it signals one. */
   private readonly sessions: SessionDirectory = {

@@ -89,8 +89,8 @@ const CASES: readonly (readonly [string, string, string])[] = [
   ['CREATE EXTENSION pgcrypto', '0A000', 'extensions (CREATE EXTENSION) are not supported'],
   ['GRANT SELECT ON t TO bob', '0A000', 'GRANT and REVOKE are not supported'],
   ['REVOKE ALL ON t FROM bob', '0A000', 'GRANT and REVOKE are not supported'],
-  ['LISTEN jobs', '0A000', 'LISTEN, UNLISTEN and NOTIFY are not supported'],
-  ['NOTIFY jobs', '0A000', 'LISTEN, UNLISTEN and NOTIFY are not supported'],
+  ['LISTEN jobs', '0A000', 'LISTEN, UNLISTEN and NOTIFY are not supported by the HTTP API'],
+  ['NOTIFY jobs', '0A000', 'LISTEN, UNLISTEN and NOTIFY are not supported by the HTTP API'],
   ['CREATE SEQUENCE seq', '0A000', 'sequences (CREATE/ALTER/DROP SEQUENCE) are not supported'],
   ['COPY t FROM stdin', '0A000', 'COPY is not supported over HTTP'],
   // Data exceptions

@@ -679,6 +679,9 @@ describe('bounds and timeouts', () => {
       const harness = await started({}, replica);
       expect(error(await harness.roundTrip(frontend.query('CREATE TABLE t (a INTEGER)'))).C).toBe('25006');
       expect(rows(await harness.roundTrip(frontend.query('SELECT 1 + 1')))).toEqual([['2']]);
+      // As PostgreSQL's hot standby: no LISTEN, UNLISTEN or NOTIFY (notifications.ts).
+      for (const sql of ['LISTEN jobs', 'UNLISTEN *', "NOTIFY jobs, 'x'", "SELECT pg_notify('jobs', 'x')"])
+        expect([sql, error(await harness.roundTrip(frontend.query(sql))).C]).toEqual([sql, '25006']);
     } finally {
       replica.close();
     }

@@ -78,6 +78,7 @@ import {
   negotiateProtocolVersion,
   noData,
   noticeResponse,
+  notificationResponse,
   PgProtocolError,
   parameterDescription,
   parameterStatus,
@@ -89,6 +90,12 @@ import {
   sslAnswer,
   type TransactionStatus,
 } from './messages.js';
+import {
+  NOTIFY_PAYLOAD_BYTES_MAX,
+  type Notification,
+  NotificationHub,
+  type NotificationListener,
+} from './notifications.js';
 import { literalColumns, parameterColumns } from './parameter-columns.js';
 import { withPostgresForms } from './postgres-forms.js';
 import { SCRAM_MECHANISM, type ScramCrypto, ScramServer, type ScramVerifier } from './scram.js';
@@ -208,6 +215,8 @@ export interface ConnectionOptions {
    * keeps a table of its own, which no other session sees.
    */
   readonly advisoryLocks?: AdvisoryLocks;
+  /** The server's LISTEN/NOTIFY hub (notifications.ts); without it a session hears only itself. */
+  readonly notifications?: NotificationHub;
 }
 
 interface PreparedStatement {
@@ -274,10 +283,16 @@ interface OpenTransaction {
  */
 interface Savepoint {
   readonly name: string;
+  /** How many notifications and LISTEN/UNLISTENs the block had queued when it was made. */
+  readonly notifies: number;
+  readonly listens: number;
   readonly settings: ReadonlyMap<string, string>;
   readonly local: ReadonlySet<string>;
   readonly pendingSession: ReadonlyMap<string, string | undefined>;
 }
+
+/** Notifications held for one session that is not idle; beyond it, later ones are dropped. */
+const UNDELIVERED_NOTIFICATIONS_MAX = 10_000;
 
 /** Savepoints one block may hold at once (PostgreSQL has no such limit; beyond it, 54000). */
 export const SAVEPOINTS_MAX = 10_000;
@@ -355,7 +370,7 @@ function approximateBytes(rows: readonly (readonly PgValue[])[]): number {
   return total;
 }
 
-export class PgConnection {
+export class PgConnection implements NotificationListener {
   private readonly decoder: FrontendDecoder;
   private out = new MessageWriter();
   private phase: Phase = 'startup';
@@ -374,6 +389,12 @@ export class PgConnection {
   private readonly portals = new Map<string, Portal>();
   private inFlight: AbortController | null = null;
   private readonly advisoryLocks: AdvisoryLocks;
+  private readonly notificationHub: NotificationHub;
+  /** What the open transaction block will send, and LISTEN/UNLISTEN it will do, when it commits. */
+  private pendingNotifies: Notification[] = [];
+  private pendingListens: { readonly listen: boolean; readonly channel: string | null }[] = [];
+  /** Notifications for this session, held until it is idle outside a transaction block. */
+  private undelivered: Notification[] = [];
   /** Set while COPY FROM STDIN waits for the client's next CopyData: `receive` wakes it. */
   private inputWaiter: (() => void) | null = null;
   private idleTimer: TimerHandle | null = null;
@@ -419,6 +440,7 @@ export class PgConnection {
   ) {
     this.backendStartMs = options.clock.wallClockMs();
     this.advisoryLocks = options.advisoryLocks ?? new AdvisoryLocks();
+    this.notificationHub = options.notifications ?? new NotificationHub();
     this.decoder = new FrontendDecoder(options.limits.messageBytesMax);
     this.armIdleTimer(
       options.limits.authenticationTimeoutMs,
@@ -538,8 +560,10 @@ export class PgConnection {
       // A pump that failed has already reported its error; here only its end matters.
       await pump?.catch(() => {});
       await this.endTransaction();
-      // The session's advisory locks end with it, as in PostgreSQL.
+      // The session's advisory locks and its LISTENs end with it, as in PostgreSQL.
       this.advisoryLocks.releaseAll(this.options.processId);
+      this.notificationHub.unlisten(this, null);
+      this.undelivered = [];
     })();
     return this.closing;
   }
@@ -786,7 +810,10 @@ export class PgConnection {
   private readyForQuery(): void {
     const status = this.transactionStatus;
     // A transaction's advisory locks last until it ends (outside a block: its statements' Sync).
-    if (status === 'I') this.advisoryLocks.releaseAll(this.options.processId, 'transaction');
+    if (status === 'I') {
+      this.advisoryLocks.releaseAll(this.options.processId, 'transaction');
+      for (const notification of this.undelivered.splice(0)) notificationResponse(this.out, notification);
+    }
     readyForQuery(this.out, status);
     this.activityActive = false;
     this.stateChangeMs = this.options.clock.wallClockMs();
@@ -1187,6 +1214,11 @@ export class PgConnection {
         return this.signalBackend(classified, parameters);
       case 'advisory-lock':
         return this.advisoryLock(classified, parameters);
+      case 'listen':
+      case 'unlisten':
+        return this.listen(classified);
+      case 'notify':
+        return this.sendNotify(classified, parameters);
       case 'sql':
         return this.runSql(tokens, classified, parameters, prepared, executionPoint, resultFormats);
       default:
@@ -1315,6 +1347,80 @@ export class PgConnection {
     });
     if (!reply.ok) throw statementError(reply.error.sqlstate, reply.error.message);
     return answer('', Oid.void);
+  }
+
+  /**
+   * A notification for this session (NotificationListener, from the hub): sent at once while the
+   * session is idle outside a transaction block, else held for its next ReadyForQuery there.
+   */
+  notify(notification: Notification): void {
+    if (this.phase !== 'ready') return;
+    if (this.pumping === null && this.transaction.kind === 'idle') {
+      notificationResponse(this.out, notification);
+      void this.flush();
+      return;
+    }
+    // Bounded, as PostgreSQL's queue is: a session that never goes idle does not grow without end.
+    if (this.undelivered.length < UNDELIVERED_NOTIFICATIONS_MAX) this.undelivered.push(notification);
+  }
+
+  /** LISTEN / UNLISTEN: at once outside a transaction block, at its commit inside one. */
+  private listen(classified: Extract<Classified, { kind: 'listen' | 'unlisten' }>): ControlResult {
+    const listen = classified.kind === 'listen';
+    if (this.options.backend.role === 'replica') {
+      throw statementError('25006', `cannot execute ${listen ? 'LISTEN' : 'UNLISTEN'} during recovery`);
+    }
+    if (this.transaction.kind !== 'idle') this.pendingListens.push({ listen, channel: classified.channel });
+    else this.applyListen(listen, classified.channel);
+    return control(listen ? 'LISTEN' : 'UNLISTEN');
+  }
+
+  private applyListen(listen: boolean, channel: string | null): void {
+    if (listen) this.notificationHub.listen(this, channel as string);
+    else this.notificationHub.unlisten(this, channel);
+  }
+
+  /** NOTIFY / `SELECT pg_notify(…)`: sent at once outside a transaction block, at its commit inside one. */
+  private sendNotify(
+    classified: Extract<Classified, { kind: 'notify' }>,
+    parameters: readonly PgParam[],
+  ): ControlResult {
+    if (this.options.backend.role === 'replica') {
+      throw statementError('25006', 'cannot execute NOTIFY during recovery');
+    }
+    const text = (argument: { literal: string | null } | { parameter: number }): string | null => {
+      if ('literal' in argument) return argument.literal;
+      const value = parameters[argument.parameter - 1];
+      if (value === undefined) throw statementError('42P02', `there is no parameter $${argument.parameter}`);
+      return value === null ? null : value instanceof Uint8Array ? decodeUtf8(value) : String(value);
+    };
+    const channel = text(classified.channel);
+    const payload = text(classified.payload) ?? '';
+    if (channel === null || channel === '') throw statementError('22023', 'channel name cannot be empty');
+    if (encodeUtf8(channel).length > 63) throw statementError('22023', 'channel name too long');
+    if (encodeUtf8(payload).length > NOTIFY_PAYLOAD_BYTES_MAX)
+      throw statementError('22023', 'payload string too long');
+    const notification = { channel, payload, processId: this.options.processId };
+    if (this.transaction.kind === 'idle') this.notificationHub.publish([notification]);
+    // A block sends each channel and payload once, as PostgreSQL's does.
+    else if (
+      !this.pendingNotifies.some((queued) => queued.channel === channel && queued.payload === payload)
+    ) {
+      this.pendingNotifies.push(notification);
+    }
+    if (classified.resultColumn === undefined) return control('NOTIFY');
+    return { columns: [classified.resultColumn], types: [Oid.void], rows: [['']], tag: 'SELECT 1' };
+  }
+
+  /** A transaction ended: its LISTENs, UNLISTENs and notifications take effect if it committed. */
+  private endNotificationScope(committed: boolean): void {
+    const listens = this.pendingListens;
+    const notifies = this.pendingNotifies;
+    this.pendingListens = [];
+    this.pendingNotifies = [];
+    if (!committed) return;
+    for (const { listen, channel } of listens) this.applyListen(listen, channel);
+    if (notifies.length > 0) this.notificationHub.publish(notifies);
   }
 
   private async runSql(
@@ -1670,6 +1776,8 @@ export class PgConnection {
     const scope = this.settingsScope as SettingsScope;
     const savepoint: Savepoint = {
       name,
+      notifies: this.pendingNotifies.length,
+      listens: this.pendingListens.length,
       settings: (this.settings as SessionSettings).snapshot(),
       local: new Set(scope.local),
       pendingSession: new Map(scope.pendingSession),
@@ -1710,6 +1818,8 @@ export class PgConnection {
     for (const local of savepoint.local) scope.local.add(local);
     scope.pendingSession.clear();
     for (const [key, value] of savepoint.pendingSession) scope.pendingSession.set(key, value);
+    this.pendingNotifies.length = savepoint.notifies;
+    this.pendingListens.length = savepoint.listens;
     this.transaction = { ...state, savepoints: savepoints.slice(0, index + 1) };
     return control('ROLLBACK');
   }
@@ -1852,6 +1962,7 @@ export class PgConnection {
    * COMMIT` leaves 1, as PostgreSQL does). Reported settings that change are sent as ParameterStatus.
    */
   private endSettingsScope(committed: boolean): void {
+    this.endNotificationScope(committed);
     const scope = this.settingsScope;
     this.settingsScope = null;
     if (scope === null) return;
@@ -1925,29 +2036,34 @@ export class PgConnection {
     const signalPid =
       classified.kind === 'signal-backend' && 'parameter' in classified.pid ? classified.pid.parameter : 0;
     // `SELECT pg_advisory_lock($1)`: a bigint key; `pg_advisory_lock($1, $2)`: two int4.
-    const advisoryParameters = new Map<number, number>();
+    const controlParameters = new Map<number, number>();
     if (classified.kind === 'advisory-lock') {
       for (const key of classified.keys)
         if ('parameter' in key)
-          advisoryParameters.set(key.parameter, classified.keys.length === 2 ? Oid.int4 : Oid.int8);
+          controlParameters.set(key.parameter, classified.keys.length === 2 ? Oid.int4 : Oid.int8);
+    }
+    // `SELECT pg_notify($1, $2)`: text.
+    if (classified.kind === 'notify') {
+      for (const argument of [classified.channel, classified.payload])
+        if ('parameter' in argument) controlParameters.set(argument.parameter, Oid.text);
     }
     const count = Math.max(
       declaredTypes.length,
       translation?.parameterCount ?? 0,
       shape?.parameterCount ?? 0,
       signalPid,
-      ...advisoryParameters.keys(),
+      ...controlParameters.keys(),
     );
     const parameterTypes: number[] = [];
     for (let index = 0; index < count; index++) {
       const declared = declaredTypes[index] ?? 0;
       const cast = index + 1 === signalPid ? 'int4' : translation?.castTypes.get(index + 1);
-      const advisory = advisoryParameters.get(index + 1);
+      const answered = controlParameters.get(index + 1);
       parameterTypes.push(
         declared !== 0
           ? declared
-          : advisory !== undefined
-            ? advisory
+          : answered !== undefined
+            ? answered
             : cast === undefined
               ? 0
               : castTypeOid(cast),
@@ -2543,5 +2659,6 @@ function controlColumns(classified: Classified): string[] {
   if (classified.kind === 'signal-backend' || classified.kind === 'advisory-lock')
     return [classified.resultColumn];
   if (classified.kind === 'set' && classified.resultColumn !== undefined) return [classified.resultColumn];
+  if (classified.kind === 'notify' && classified.resultColumn !== undefined) return [classified.resultColumn];
   return [];
 }

@@ -524,6 +524,19 @@ export function parameterStatus(writer: MessageWriter, name: string, value: stri
   writer.begin('S').cstring(name).cstring(value).end();
 }
 
+/** NotificationResponse ('A'): a NOTIFY on a channel the session listens on. */
+export function notificationResponse(
+  writer: MessageWriter,
+  notification: { readonly processId: number; readonly channel: string; readonly payload: string },
+): void {
+  writer
+    .begin('A')
+    .int32(notification.processId)
+    .cstring(notification.channel)
+    .cstring(notification.payload)
+    .end();
+}
+
 export function backendKeyData(writer: MessageWriter, processId: number, secretKey: number): void {
   writer.begin('K').int32(processId).int32(secretKey).end();
 }

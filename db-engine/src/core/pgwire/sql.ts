@@ -363,6 +363,19 @@ export type Classified =
       readonly keys: readonly ({ readonly literal: bigint } | { readonly parameter: number })[];
       readonly resultColumn: string;
     }
+  /** LISTEN channel / UNLISTEN channel | * (null: every channel): the protocol layer's hub (notifications.ts). */
+  | { readonly kind: 'listen'; readonly channel: string }
+  | { readonly kind: 'unlisten'; readonly channel: string | null }
+  /**
+   * `NOTIFY channel [, 'payload']`, or `SELECT pg_notify(channel, payload) [AS column]` (answered with
+   * one void row in `resultColumn`); each argument a literal or a `$n` parameter.
+   */
+  | {
+      readonly kind: 'notify';
+      readonly channel: { readonly literal: string } | { readonly parameter: number };
+      readonly payload: { readonly literal: string | null } | { readonly parameter: number };
+      readonly resultColumn?: string;
+    }
   | { readonly kind: 'discard'; readonly tag: string }
   | { readonly kind: 'deallocate'; readonly name: string | null }
   | {
@@ -381,9 +394,6 @@ const cursorHint =
 const unsupportedHints: Readonly<Record<string, string>> = {
   PREPARE: "Use the extended protocol's Parse/Bind/Execute (every driver's prepared statements).",
   EXECUTE: "Use the extended protocol's Parse/Bind/Execute (every driver's prepared statements).",
-  LISTEN: 'Notifications are not supported: poll a table instead.',
-  UNLISTEN: 'Notifications are not supported: poll a table instead.',
-  NOTIFY: 'Notifications are not supported: poll a table instead.',
   LOCK: 'There is one writer: a read-write transaction already excludes every other writer.',
   DECLARE: cursorHint,
   FETCH: cursorHint,
@@ -640,6 +650,83 @@ function advisoryFunction(words: readonly Token[]): Classified | null {
   return { kind: 'advisory-lock', action: what.action, level: what.level, keys, resultColumn };
 }
 
+/** A channel name as PostgreSQL reads it: an identifier folded to lower case, a quoted one as written. */
+function channelName(token: Token | undefined): string | null {
+  if (token?.kind === 'identifier') return token.text.toLowerCase();
+  if (token?.kind === 'quoted-identifier') return token.text.slice(1, -1).replaceAll('""', '"');
+  return null;
+}
+
+/** `LISTEN channel`, `UNLISTEN channel | *`, `NOTIFY channel [, 'payload']` (42601 for another form). */
+function notificationStatement(first: 'LISTEN' | 'UNLISTEN' | 'NOTIFY', words: readonly Token[]): Classified {
+  const syntax = () =>
+    new PgSqlError(
+      '42601',
+      `syntax error: write ${first === 'NOTIFY' ? "NOTIFY channel [, 'payload']" : `${first} channel${first === 'UNLISTEN' ? ' | *' : ''}`}`,
+    );
+  if (first === 'UNLISTEN' && words[1]?.text === '*' && words.length === 2)
+    return { kind: 'unlisten', channel: null };
+  const channel = channelName(words[1]);
+  if (channel === null) throw syntax();
+  if (first === 'NOTIFY') {
+    if (words.length === 2)
+      return { kind: 'notify', channel: { literal: channel }, payload: { literal: '' } };
+    const payload = words[3];
+    if (words.length !== 4 || words[2]?.text !== ',' || payload?.kind !== 'string') throw syntax();
+    return { kind: 'notify', channel: { literal: channel }, payload: { literal: payload.value ?? '' } };
+  }
+  if (words.length !== 2) throw syntax();
+  return first === 'LISTEN' ? { kind: 'listen', channel } : { kind: 'unlisten', channel };
+}
+
+/**
+ * `SELECT [pg_catalog.]pg_notify(channel, payload) [[AS] column]`, each argument a string literal
+ * (NULL for the payload), or a parameter. Null for anything else; the call in another form is 0A000.
+ */
+function notifyFunction(words: readonly Token[]): Classified | null {
+  let at = 1;
+  if (word(words[at]) === 'PG_CATALOG' && words[at + 1]?.text === '.') at += 2;
+  if (word(words[at]) !== 'PG_NOTIFY' || words[at + 1]?.text !== '(') return null;
+  const refused: Classified = {
+    kind: 'unsupported',
+    sqlstate: '0A000',
+    message:
+      "pg_notify is supported only as SELECT pg_notify('channel', 'payload') [AS name], each a string or a parameter",
+    hint: 'Compute the channel and payload in the application and send them as literals or parameters, or use NOTIFY.',
+  };
+  const argument = (token: Token | undefined, nullable: boolean) => {
+    if (token?.kind === 'string' && token.value !== undefined) return { literal: token.value };
+    if (token?.kind === 'parameter') return { parameter: Number(token.value) };
+    if (nullable && word(token) === 'NULL') return { literal: null };
+    return null;
+  };
+  let index = at + 2;
+  const channel = argument(words[index], false);
+  index += 1;
+  if (words[index]?.kind === 'cast' && word(words[index + 1]) === 'TEXT') index += 2;
+  if (channel === null || !('parameter' in channel || channel.literal !== null) || words[index]?.text !== ',')
+    return refused;
+  const payload = argument(words[index + 1], true);
+  index += 2;
+  if (words[index]?.kind === 'cast' && word(words[index + 1]) === 'TEXT') index += 2;
+  if (payload === null || words[index]?.text !== ')') return refused;
+  let rest = words.slice(index + 1);
+  if (word(rest[0]) === 'AS') rest = rest.slice(1);
+  const alias = rest[0];
+  if (
+    rest.length > 1 ||
+    (alias !== undefined && alias.kind !== 'identifier' && alias.kind !== 'quoted-identifier')
+  ) {
+    return refused;
+  }
+  return {
+    kind: 'notify',
+    channel: channel as { literal: string } | { parameter: number },
+    payload,
+    resultColumn: alias === undefined ? 'pg_notify' : (channelName(alias) as string),
+  };
+}
+
 function settingFunction(words: readonly Token[]): Classified | null {
   let at = 1;
   if (word(words[at]) === 'PG_CATALOG' && words[at + 1]?.text === '.') at += 2;
@@ -729,7 +816,8 @@ export function classify(tokens: readonly Token[]): Classified {
     case 'SHOW':
       return { kind: 'show', name: settingName(words.slice(1)) };
     case 'SELECT': {
-      const setting = settingFunction(words) ?? signalFunction(words) ?? advisoryFunction(words);
+      const setting =
+        settingFunction(words) ?? signalFunction(words) ?? advisoryFunction(words) ?? notifyFunction(words);
       if (setting !== null) return setting;
       break;
     }
@@ -745,11 +833,12 @@ export function classify(tokens: readonly Token[]): Classified {
       if (name === undefined) throw new PgSqlError('42601', 'syntax error at end of input');
       return { kind: 'deallocate', name: word(name) === 'ALL' ? null : settingName([name]) };
     }
-    case 'PREPARE':
-    case 'EXECUTE':
     case 'LISTEN':
     case 'UNLISTEN':
     case 'NOTIFY':
+      return notificationStatement(upper[0] as 'LISTEN' | 'UNLISTEN' | 'NOTIFY', words);
+    case 'PREPARE':
+    case 'EXECUTE':
     case 'LOCK':
     case 'DECLARE':
     case 'FETCH':
@@ -1485,7 +1574,8 @@ function sessionFunctionValue(name: string, facts: SessionFacts): string {
       // A boolean is 1/0 in SQLite (so `WHERE pg_is_in_recovery()` works as in PostgreSQL).
       return facts.inRecovery === true ? '1' : '0';
     default:
-      return String(facts.processId);
+      // An int4, as PostgreSQL's (a number in node-postgres): SQLite's CAST names it INT.
+      return `CAST(${facts.processId} AS INTEGER)`;
   }
 }
 

@@ -238,6 +238,27 @@ describe('translate', () => {
     expect(sqlite('SELECT s.current_database FROM t JOIN pg_catalog.current_database() s ON 1')).toBe(
       "SELECT s.current_database FROM t JOIN (SELECT 'shop' AS current_database) s ON 1",
     );
+    // current_schema and current_catalog without parentheses, as SQL's keywords.
+    expect(sqlite('SELECT current_schema, current_catalog AS db FROM t WHERE s = current_schema')).toBe(
+      "SELECT 'public' AS current_schema, 'shop' AS db FROM t WHERE s = 'public'",
+    );
+  });
+
+  it('quotes a column named index, which SQLite reserves and PostgreSQL does not', () => {
+    expect(sqlite('CREATE TABLE locks (index serial primary key, is_locked integer)')).toBe(
+      'CREATE TABLE locks ("index" INTEGER primary key NOT NULL, is_locked integer)',
+    );
+    expect(sqlite('SELECT index, l.index FROM locks l WHERE index > 0 ORDER BY INDEX')).toBe(
+      'SELECT "index", l."index" FROM locks l WHERE "index" > 0 ORDER BY "index"',
+    );
+    // The keyword stays one.
+    for (const sql of [
+      'CREATE INDEX i ON locks (is_locked)',
+      'CREATE UNIQUE INDEX IF NOT EXISTS i ON locks ("index")',
+      'DROP INDEX IF EXISTS i',
+      'SELECT 1 FROM locks INDEXED BY i',
+    ])
+      expect(sqlite(sql)).toBe(sql);
   });
 
   it('maps the clock functions to CURRENT_TIMESTAMP, named as PostgreSQL names them', () => {

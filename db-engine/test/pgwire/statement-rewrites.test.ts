@@ -225,6 +225,18 @@ describe('statement rewrites on the real kernel', () => {
       expect(translate(tokenize(sql), facts).sql).toBe(sql);
   });
 
+  it('a column named index works unquoted, as in PostgreSQL (knex writes its lock table so)', async () => {
+    expect(
+      await run(
+        'CREATE TABLE IF NOT EXISTS knex_migrations_lock (index serial primary key, is_locked integer)',
+        'CREATE INDEX lock_state ON knex_migrations_lock (is_locked, index)',
+        'INSERT INTO knex_migrations_lock (is_locked) VALUES (0)',
+        'UPDATE knex_migrations_lock SET is_locked = 1 WHERE index = 1',
+        'SELECT index, is_locked FROM knex_migrations_lock ORDER BY index',
+      ),
+    ).toEqual([[1, 1]]);
+  });
+
   it('multi-table DROP, VACUUM and ANALYZE with tables run', async () => {
     await run(
       'CREATE TABLE x (a)',

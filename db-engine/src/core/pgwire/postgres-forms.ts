@@ -236,6 +236,12 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
       index += 1;
       continue;
     }
+    if (upper === 'INDEX' && !indexKeyword(out)) {
+      // A column named index (PostgreSQL allows it unquoted; SQLite reserves the word): quoted.
+      out.push({ kind: 'quoted-identifier', text: '"index"' });
+      index += 1;
+      continue;
+    }
     const call = FUNCTIONS[upper];
     const open = nextSignificant(tokens, index + 1);
     if (call !== undefined && tokens[open]?.text === '(' && out.filter(isSignificant).at(-1)?.text !== '.') {
@@ -805,6 +811,24 @@ const KEEP = new Set(
 );
 
 /** PostgreSQL folds the ASCII letters of an unquoted name (downcase_identifier), nothing else. */
+/** Whether an INDEX after `out` is the keyword (CREATE [UNIQUE] INDEX, DROP/ALTER/REINDEX INDEX, COMMENT ON INDEX). */
+function indexKeyword(out: readonly Token[]): boolean {
+  const before: string[] = [];
+  for (let at = out.length - 1; at >= 0 && before.length < 2; at--) {
+    const token = out[at] as Token;
+    if (isSignificant(token)) before.push(keyword(token));
+  }
+  const [previous, earlier] = before;
+  return (
+    previous === 'CREATE' ||
+    previous === 'UNIQUE' ||
+    previous === 'DROP' ||
+    previous === 'ALTER' ||
+    previous === 'REINDEX' ||
+    (previous === 'ON' && earlier === 'COMMENT')
+  );
+}
+
 function foldedName(token: Token): Token {
   if (KEEP.has(token.text.toUpperCase())) return token;
   const lower = token.text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());

@@ -1593,6 +1593,10 @@ function sessionFunctionAt(
   }
   if (!sessionFunctions.has(name)) return null;
   const open = nextSignificant(tokens, nameIndex + 1);
+  // `current_schema` and `current_catalog` are SQL's keywords too, called without parentheses.
+  if ((name === 'CURRENT_SCHEMA' || name === 'CURRENT_CATALOG') && tokens[open]?.text !== '(') {
+    return { end: nameIndex + 1, text: sessionFunctionValue(name, facts) };
+  }
   if (open < 0 || tokens[open]?.text !== '(') return null;
   const close = nextSignificant(tokens, open + 1);
   if (close < 0 || tokens[close]?.text !== ')') return null;

@@ -43,6 +43,29 @@ const PASS_THROUGH_CALLS = ['northlight_nonzero', 'northlight_pg_array'];
 export function withoutEngineCalls(sqlAsRun: string): string {
   const sql = withNeutralCalls(sqlAsRun);
   if (!PASS_THROUGH_CALLS.some((name) => sql.includes(name))) return sql;
+  return rewriteOutsideQuotes(sql, (index) => {
+    const name = PASS_THROUGH_CALLS.find(
+      (candidate) =>
+        sql.startsWith(candidate, index) &&
+        !/[A-Za-z0-9_$]/.test(sql[index - 1] ?? ' ') &&
+        /^\s*\(/.test(sql.slice(index + candidate.length, index + candidate.length + 64)),
+    );
+    if (name === undefined) return null;
+    const args = callArguments(sql, sql.indexOf('(', index + name.length));
+    // Unclosed: the rest as it is.
+    if (args === null) return { text: sql.slice(index), end: sql.length };
+    return { text: `(${withoutEngineCalls(args.first)})`, end: args.end };
+  });
+}
+
+/**
+ * `sql` rewritten outside its quoted texts and comments: at each other index, `at` gives the text
+ * that replaces what starts there and the index after it, or null to keep that character.
+ */
+function rewriteOutsideQuotes(
+  sql: string,
+  at: (index: number) => { text: string; end: number } | null,
+): string {
   let out = '';
   let index = 0;
   while (index < sql.length) {
@@ -52,25 +75,14 @@ export function withoutEngineCalls(sqlAsRun: string): string {
       index = skipped;
       continue;
     }
-    const name = PASS_THROUGH_CALLS.find(
-      (candidate) =>
-        sql.startsWith(candidate, index) &&
-        !/[A-Za-z0-9_$]/.test(sql[index - 1] ?? ' ') &&
-        /^\s*\(/.test(sql.slice(index + candidate.length, index + candidate.length + 64)),
-    );
-    if (name === undefined) {
+    const replaced = at(index);
+    if (replaced === null) {
       out += sql[index];
       index += 1;
-      continue;
+    } else {
+      out += replaced.text;
+      index = replaced.end;
     }
-    const open = sql.indexOf('(', index + name.length);
-    const args = callArguments(sql, open);
-    if (args === null) {
-      out += sql.slice(index);
-      break;
-    }
-    out += `(${withoutEngineCalls(args.first)})`;
-    index = args.end;
   }
   return out;
 }
@@ -84,35 +96,15 @@ export function withoutEngineCalls(sqlAsRun: string): string {
 function withNeutralCalls(sql: string): string {
   const lowered = sql.toLowerCase();
   if (!NEUTRALIZED_NAMES.some((name) => lowered.includes(name)) && !lowered.includes('regexp')) return sql;
-  let out = '';
-  let index = 0;
-  while (index < sql.length) {
-    const skipped = skipQuotedOrComment(sql, index);
-    if (skipped > index) {
-      out += sql.slice(index, skipped);
-      index = skipped;
-      continue;
+  return rewriteOutsideQuotes(sql, (index) => {
+    if (/[A-Za-z0-9_$]/.test(sql[index - 1] ?? ' ')) return null;
+    const match = NEUTRALIZED_CALL.exec(sql.slice(index, index + 64));
+    if (match !== null) return { text: 'json_array(', end: index + match[0].length };
+    if (/^regexp\b/i.test(sql.slice(index, index + 7)) && !/^\s*\(/.test(sql.slice(index + 6, index + 70))) {
+      return { text: 'LIKE', end: index + 6 };
     }
-    if (!/[A-Za-z0-9_$]/.test(sql[index - 1] ?? ' ')) {
-      const match = NEUTRALIZED_CALL.exec(sql.slice(index, index + 64));
-      if (match !== null) {
-        out += 'json_array(';
-        index += match[0].length;
-        continue;
-      }
-      if (
-        /^regexp\b/i.test(sql.slice(index, index + 7)) &&
-        !/^\s*\(/.test(sql.slice(index + 6, index + 70))
-      ) {
-        out += 'LIKE';
-        index += 6;
-        continue;
-      }
-    }
-    out += sql[index];
-    index += 1;
-  }
-  return out;
+    return null;
+  });
 }
 
 const NEUTRALIZED_NAMES = POSTGRES_FUNCTIONS.map((definition) => definition.name.toLowerCase());
@@ -216,37 +208,19 @@ export function sumDeclaredType(declared: string): string {
 export function withArgumentTypedCalls(sql: string, sums = false): string {
   const calls = sums ? ARGUMENT_TYPED_CALLS_AND_SUM : ARGUMENT_TYPED_CALLS;
   if (!calls.test(sql)) return sql;
-  let out = '';
-  let index = 0;
-  while (index < sql.length) {
-    const skipped = skipQuotedOrComment(sql, index);
-    if (skipped > index) {
-      out += sql.slice(index, skipped);
-      index = skipped;
-      continue;
-    }
-    const call = /[A-Za-z0-9_$.]/.test(sql[index - 1] ?? ' ')
-      ? null
-      : (sums ? /^(min|max|sum|datetime)\s*\(/i : /^(min|max|datetime)\s*\(/i).exec(
-          sql.slice(index, index + 16),
-        );
+  return rewriteOutsideQuotes(sql, (index) => {
+    if (/[A-Za-z0-9_$.]/.test(sql[index - 1] ?? ' ')) return null;
+    const call = (sums ? /^(min|max|sum|datetime)\s*\(/i : /^(min|max|datetime)\s*\(/i).exec(
+      sql.slice(index, index + 16),
+    );
     const args = call === null ? null : callArguments(sql, index + call[0].length - 1);
     const aggregate = call !== null && (call[1] as string).toLowerCase() !== 'datetime';
-    if (call === null || args === null || (aggregate && args.count !== 1)) {
-      out += sql[index];
-      index += 1;
-      continue;
-    }
-    let first = args.first;
-    let end = args.end;
-    if (aggregate) {
-      first = first.replace(/^\s*(?:DISTINCT|ALL)\s+/i, '');
-      end = afterAggregateClauses(sql, end);
-    }
-    out += `(${withArgumentTypedCalls(first, sums)})`;
-    index = end;
-  }
-  return out;
+    if (args === null || (aggregate && args.count !== 1)) return null;
+    // An aggregate's DISTINCT/ALL and its FILTER and OVER clauses go with it.
+    const first = aggregate ? args.first.replace(/^\s*(?:DISTINCT|ALL)\s+/i, '') : args.first;
+    const end = aggregate ? afterAggregateClauses(sql, args.end) : args.end;
+    return { text: `(${withArgumentTypedCalls(first, sums)})`, end };
+  });
 }
 
 /** The index after an aggregate call's `FILTER (…)` and `OVER (…)` / `OVER name` at `index`, if any. */

@@ -6,13 +6,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdvisoryDeadlockError, AdvisoryLocks, advisoryKey } from '../../src/core/pgwire/advisory-locks.js';
 import { classify, tokenize } from '../../src/core/pgwire/sql.js';
 import { Oid } from '../../src/core/pgwire/types.js';
-import { startKernelBackend } from './support/kernel-backend.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startKernelSessions } from './support/kernel-backend.js';
 
 const run = promisify(execFile);
 
@@ -202,29 +200,17 @@ describe('classifying the advisory-lock statements', () => {
 });
 
 describe('advisory locks over the engine kernel, through node-postgres and psql', () => {
-  let server: TestServer;
-  let stopKernel: () => Promise<void>;
-  const clients: pg.Client[] = [];
+  let sessions: Awaited<ReturnType<typeof startKernelSessions>>;
 
   beforeAll(async () => {
-    const kernel = await startKernelBackend({ idleTimeoutMs: 60_000, lockWaitTimeoutMs: 5_000 });
-    stopKernel = kernel.stop;
-    server = await startTestServer(kernel.backend);
+    sessions = await startKernelSessions();
   });
 
   afterAll(async () => {
-    for (const client of clients) await client.end().catch(() => {});
-    await server?.stop();
-    await stopKernel?.();
+    await sessions?.stop();
   });
 
-  async function connect(): Promise<pg.Client> {
-    const client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'x' });
-    client.on('error', () => {});
-    await client.connect();
-    clients.push(client);
-    return client;
-  }
+  const connect = () => sessions.connect();
 
   it('makes a second session wait until the first unlocks or disconnects; try answers a boolean', async () => {
     const [a, b] = [await connect(), await connect()];
@@ -326,7 +312,7 @@ describe('advisory locks over the engine kernel, through node-postgres and psql'
   });
 
   it('answers psql as PostgreSQL does', async () => {
-    const url = `postgresql://postgres@127.0.0.1:${server.port}/x`;
+    const url = `postgresql://postgres@127.0.0.1:${sessions.port}/x`;
     const { stdout } = await run(
       'psql',
       [

@@ -5,13 +5,12 @@
 // was checked against PostgreSQL 15 with the same statements.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Notification, NotificationHub } from '../../src/core/pgwire/notifications.js';
 import { classify, PgSqlError, tokenize } from '../../src/core/pgwire/sql.js';
 import { Oid } from '../../src/core/pgwire/types.js';
-import { startKernelBackend } from './support/kernel-backend.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startKernelSessions } from './support/kernel-backend.js';
 
 const run = promisify(execFile);
 
@@ -92,28 +91,19 @@ describe('classifying LISTEN, UNLISTEN, NOTIFY and pg_notify', () => {
 });
 
 describe('LISTEN and NOTIFY over the engine kernel, through node-postgres and psql', () => {
-  let server: TestServer;
-  let stopKernel: () => Promise<void>;
-  const clients: pg.Client[] = [];
+  let sessions: Awaited<ReturnType<typeof startKernelSessions>>;
 
   beforeAll(async () => {
-    const kernel = await startKernelBackend({ idleTimeoutMs: 60_000, lockWaitTimeoutMs: 5_000 });
-    stopKernel = kernel.stop;
-    server = await startTestServer(kernel.backend);
+    sessions = await startKernelSessions();
   });
 
   afterAll(async () => {
-    for (const client of clients) await client.end().catch(() => {});
-    await server?.stop();
-    await stopKernel?.();
+    await sessions?.stop();
   });
 
   /** A client and what it has heard, as `channel:payload` (with `@self` when it sent it itself). */
   async function connect(): Promise<{ client: pg.Client; heard: string[]; pid: number }> {
-    const client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'x' });
-    client.on('error', () => {});
-    await client.connect();
-    clients.push(client);
+    const client = await sessions.connect();
     const pid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
     const heard: string[] = [];
     client.on('notification', (message) =>
@@ -213,7 +203,7 @@ describe('LISTEN and NOTIFY over the engine kernel, through node-postgres and ps
   });
 
   it('prints psql its own notification, as PostgreSQL does', async () => {
-    const url = `postgresql://postgres@127.0.0.1:${server.port}/x`;
+    const url = `postgresql://postgres@127.0.0.1:${sessions.port}/x`;
     const { stdout } = await run(
       'psql',
       [url, '-X', '-c', 'LISTEN a', '-c', "NOTIFY a, 'x'", '-c', 'UNLISTEN *', '-c', "NOTIFY a, 'y'"],

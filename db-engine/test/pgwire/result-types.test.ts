@@ -3,11 +3,10 @@
 // carry no declared type, so these came back as text or float8 (`max(created_at)` a string where
 // PostgreSQL's client gets a Date, `price` 10.5 where PostgreSQL writes 10.50). Every expected row
 // and type below is what PostgreSQL 15 answered to the same statements on the same rows.
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Oid } from '../../src/core/pgwire/types.js';
-import { startKernelBackend } from './support/kernel-backend.js';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startKernelSessions } from './support/kernel-backend.js';
 
 const SETUP = [
   'CREATE TABLE readings (id integer PRIMARY KEY, sensor text NOT NULL, at timestamp NOT NULL, seen timestamptz, price numeric(12,2), qty numeric(6), ratio numeric)',
@@ -15,30 +14,18 @@ const SETUP = [
 ];
 
 describe('result types of aggregates, date_trunc and numeric(p, s), through node-postgres', () => {
-  let server: TestServer;
-  let stopKernel: () => Promise<void>;
+  let sessions: Awaited<ReturnType<typeof startKernelSessions>>;
   let client: pg.Client;
 
   beforeAll(async () => {
-    const kernel = await startKernelBackend({ idleTimeoutMs: 60_000, lockWaitTimeoutMs: 5_000 });
-    stopKernel = kernel.stop;
-    server = await startTestServer(kernel.backend);
+    sessions = await startKernelSessions();
     // Text as sent, so that the test sees the server's output and types, not node-postgres's parsing.
-    client = new pg.Client({
-      host: '127.0.0.1',
-      port: server.port,
-      user: 'postgres',
-      database: 'x',
-      types: { getTypeParser: () => (value: string) => value },
-    });
-    await client.connect();
+    client = await sessions.connect({ types: { getTypeParser: () => (value: string) => value } });
     for (const sql of SETUP) await client.query(sql);
   });
 
   afterAll(async () => {
-    await client?.end();
-    await server?.stop();
-    await stopKernel?.();
+    await sessions?.stop();
   });
 
   /** The statement's column types and rows, as text; run as a simple Query and as a prepared one. */
@@ -269,8 +256,7 @@ describe('result types of aggregates, date_trunc and numeric(p, s), through node
   });
 
   it("gives node-postgres's default parsers what PostgreSQL gives them: Dates and numeric text", async () => {
-    const app = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'x' });
-    await app.connect();
+    const app = await sessions.connect();
     try {
       const { rows } = await app.query(
         "SELECT max(seen) AS newest, date_trunc('day', at) AS day, max(price) AS top FROM readings WHERE id = 1 GROUP BY 2",

@@ -1355,7 +1355,8 @@ export class PgConnection implements NotificationListener {
    */
   notify(notification: Notification): void {
     if (this.phase !== 'ready') return;
-    if (this.pumping === null && this.transaction.kind === 'idle') {
+    // Idle: nothing being handled, no statement begun since the last ReadyForQuery, no block open.
+    if (this.pumping === null && !this.activityActive && this.transaction.kind === 'idle') {
       notificationResponse(this.out, notification);
       void this.flush();
       return;

@@ -520,21 +520,8 @@ function signalFunction(words: readonly Token[]): Classified | null {
     index += 2;
   }
   if (words[index]?.text !== ')') return refused;
-  let rest = words.slice(index + 1);
-  if (word(rest[0]) === 'AS') rest = rest.slice(1);
-  const alias = rest[0];
-  if (
-    rest.length > 1 ||
-    (alias !== undefined && alias.kind !== 'identifier' && alias.kind !== 'quoted-identifier')
-  ) {
-    return refused;
-  }
-  const resultColumn =
-    alias === undefined
-      ? call
-      : alias.kind === 'quoted-identifier'
-        ? alias.text.slice(1, -1).replaceAll('""', '"')
-        : alias.text.toLowerCase();
+  const resultColumn = resultColumnAfter(words, index + 1, call);
+  if (resultColumn === null) return refused;
   return {
     kind: 'signal-backend',
     action: name === 'PG_CANCEL_BACKEND' ? 'cancel' : 'terminate',
@@ -632,26 +619,24 @@ function advisoryFunction(words: readonly Token[]): Classified | null {
       };
     }
   }
-  let rest = words.slice(index + 1);
-  if (word(rest[0]) === 'AS') rest = rest.slice(1);
-  const alias = rest[0];
-  if (
-    rest.length > 1 ||
-    (alias !== undefined && alias.kind !== 'identifier' && alias.kind !== 'quoted-identifier')
-  ) {
-    return refused;
-  }
-  const resultColumn =
-    alias === undefined
-      ? call
-      : alias.kind === 'quoted-identifier'
-        ? alias.text.slice(1, -1).replaceAll('""', '"')
-        : alias.text.toLowerCase();
+  const resultColumn = resultColumnAfter(words, index + 1, call);
+  if (resultColumn === null) return refused;
   return { kind: 'advisory-lock', action: what.action, level: what.level, keys, resultColumn };
 }
 
-/** A channel name as PostgreSQL reads it: an identifier folded to lower case, a quoted one as written. */
-function channelName(token: Token | undefined): string | null {
+/**
+ * The result column a one-call statement names after its `)` at `from`: `[AS] alias` (folded unless
+ * quoted), or `call` when nothing follows; null when anything else follows.
+ */
+function resultColumnAfter(words: readonly Token[], from: number, call: string): string | null {
+  let rest = words.slice(from);
+  if (word(rest[0]) === 'AS') rest = rest.slice(1);
+  if (rest.length === 0) return call;
+  return rest.length === 1 ? identifierName(rest[0]) : null;
+}
+
+/** A name as PostgreSQL reads it (a channel, an alias): an identifier folded to lower case, a quoted one as written. */
+function identifierName(token: Token | undefined): string | null {
   if (token?.kind === 'identifier') return token.text.toLowerCase();
   if (token?.kind === 'quoted-identifier') return token.text.slice(1, -1).replaceAll('""', '"');
   return null;
@@ -666,7 +651,7 @@ function notificationStatement(first: 'LISTEN' | 'UNLISTEN' | 'NOTIFY', words: r
     );
   if (first === 'UNLISTEN' && words[1]?.text === '*' && words.length === 2)
     return { kind: 'unlisten', channel: null };
-  const channel = channelName(words[1]);
+  const channel = identifierName(words[1]);
   if (channel === null) throw syntax();
   if (first === 'NOTIFY') {
     if (words.length === 2)
@@ -710,20 +695,13 @@ function notifyFunction(words: readonly Token[]): Classified | null {
   index += 2;
   if (words[index]?.kind === 'cast' && word(words[index + 1]) === 'TEXT') index += 2;
   if (payload === null || words[index]?.text !== ')') return refused;
-  let rest = words.slice(index + 1);
-  if (word(rest[0]) === 'AS') rest = rest.slice(1);
-  const alias = rest[0];
-  if (
-    rest.length > 1 ||
-    (alias !== undefined && alias.kind !== 'identifier' && alias.kind !== 'quoted-identifier')
-  ) {
-    return refused;
-  }
+  const resultColumn = resultColumnAfter(words, index + 1, 'pg_notify');
+  if (resultColumn === null) return refused;
   return {
     kind: 'notify',
     channel: channel as { literal: string } | { parameter: number },
     payload,
-    resultColumn: alias === undefined ? 'pg_notify' : (channelName(alias) as string),
+    resultColumn,
   };
 }
 

@@ -56,3 +56,39 @@ export async function startKernelClient(database = 'shop'): Promise<{
     },
   };
 }
+
+/**
+ * The kernel backend behind a PgServer on loopback, for a test that opens several sessions: `connect`
+ * opens one more node-postgres client (with `config` added: an application_name, type parsers…), and
+ * `stop` ends every client, the server and the kernel.
+ */
+export async function startKernelSessions(): Promise<{
+  port: number;
+  connect(config?: Omit<pg.ClientConfig, 'host' | 'port' | 'user' | 'database'>): Promise<pg.Client>;
+  stop(): Promise<void>;
+}> {
+  const kernel = await startKernelBackend({ idleTimeoutMs: 60_000, lockWaitTimeoutMs: 5_000 });
+  const server = await startTestServer(kernel.backend);
+  const clients: pg.Client[] = [];
+  return {
+    port: server.port,
+    connect: async (config = {}) => {
+      const client = new pg.Client({
+        ...config,
+        host: '127.0.0.1',
+        port: server.port,
+        user: 'postgres',
+        database: 'x',
+      });
+      client.on('error', () => {});
+      clients.push(client);
+      await client.connect();
+      return client;
+    },
+    stop: async () => {
+      await Promise.all(clients.map((client) => client.end().catch(() => {})));
+      await server.stop();
+      await kernel.stop();
+    },
+  };
+}

@@ -52,6 +52,58 @@ describe('the advisory-lock table', () => {
     expect(locks.size).toEqual({ held: 0, waiting: 0 });
   });
 
+  it('agrees with a plain model over random takes and gives, and forgets every key given back', () => {
+    const op = fc.record({
+      kind: fc.constantFrom('try', 'release', 'releaseAll'),
+      session: fc.integer({ min: 1, max: 3 }),
+      key: fc.integer({ min: 1, max: 3 }),
+      level: fc.constantFrom<'session' | 'transaction' | undefined>('session', 'transaction', undefined),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const locks = new AdvisoryLocks();
+        const model = new Map<string, { owner: number; session: number; transaction: number }>();
+        for (const { kind, session, key: number, level } of ops) {
+          const key = advisoryKey([BigInt(number)]);
+          const held = model.get(key);
+          if (kind === 'try') {
+            const at = level ?? 'session';
+            const free = held === undefined || held.owner === session;
+            expect(locks.tryAcquire(session, key, at)).toBe(free);
+            if (free) {
+              const entry = held ?? { owner: session, session: 0, transaction: 0 };
+              entry[at] += 1;
+              model.set(key, entry);
+            }
+          } else if (kind === 'release') {
+            const mine = held !== undefined && held.owner === session && held.session > 0;
+            expect(locks.release(session, key)).toBe(mine);
+            if (mine) held.session -= 1;
+          } else {
+            locks.releaseAll(session, level);
+            for (const entry of model.values()) {
+              if (entry.owner !== session) continue;
+              if (level !== 'transaction') entry.session = 0;
+              if (level !== 'session') entry.transaction = 0;
+            }
+          }
+          for (const [name, entry] of [...model])
+            if (entry.session + entry.transaction === 0) model.delete(name);
+        }
+        for (const session of [1, 2, 3]) {
+          const expected = [...model]
+            .filter(([, entry]) => entry.owner === session)
+            .map(([key, entry]) => ({ key, session: entry.session, transaction: entry.transaction }));
+          expect(locks.heldBy(session).sort((a, b) => a.key.localeCompare(b.key))).toEqual(
+            expected.sort((a, b) => a.key.localeCompare(b.key)),
+          );
+        }
+        expect(locks.size).toEqual({ held: model.size, waiting: 0 });
+      }),
+      { seed: 20261128, numRuns: 500 },
+    );
+  });
+
   it('keeps the one-key and two-key spaces apart', () => {
     const locks = new AdvisoryLocks();
     expect(locks.tryAcquire(1, advisoryKey([1n]), 'session')).toBe(true);

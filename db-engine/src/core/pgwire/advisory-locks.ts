@@ -53,6 +53,11 @@ export class AdvisoryLocks {
   readonly #entries = new Map<AdvisoryKey, Entry>();
   /** The key each waiting session waits for (a session runs one statement at a time: one key). */
   readonly #waitingFor = new Map<number, AdvisoryKey>();
+  /**
+   * The keys each session holds: releasing a session's locks (at every end of a transaction, so on
+   * the path of every statement) looks at its own, not at the whole table.
+   */
+  readonly #keysOf = new Map<number, Set<AdvisoryKey>>();
 
   /** Takes `key` for `session` if it is free or already the session's: true; otherwise false. */
   tryAcquire(session: number, key: AdvisoryKey, level: AdvisoryLevel): boolean {
@@ -64,6 +69,7 @@ export class AdvisoryLocks {
         transactionCount: level === 'transaction' ? 1 : 0,
         waiters: [],
       });
+      this.#own(session, key);
       return true;
     }
     if (entry.owner !== session) return false;
@@ -130,8 +136,10 @@ export class AdvisoryLocks {
    * session's end, `pg_advisory_unlock_all` with 'session' only: PostgreSQL's releases session locks).
    */
   releaseAll(session: number, level?: AdvisoryLevel): void {
-    for (const [key, entry] of [...this.#entries]) {
-      if (entry.owner !== session) continue;
+    const keys = this.#keysOf.get(session);
+    if (keys === undefined) return;
+    for (const key of [...keys]) {
+      const entry = this.#entries.get(key) as Entry;
       if (level !== 'transaction') entry.sessionCount = 0;
       if (level !== 'session') entry.transactionCount = 0;
       this.#settle(key, entry);
@@ -140,9 +148,10 @@ export class AdvisoryLocks {
 
   /** The keys `session` holds, with its counts (tests, and what the session may inspect). */
   heldBy(session: number): { key: AdvisoryKey; session: number; transaction: number }[] {
-    return [...this.#entries]
-      .filter(([, entry]) => entry.owner === session)
-      .map(([key, entry]) => ({ key, session: entry.sessionCount, transaction: entry.transactionCount }));
+    return [...(this.#keysOf.get(session) ?? [])].map((key) => {
+      const entry = this.#entries.get(key) as Entry;
+      return { key, session: entry.sessionCount, transaction: entry.transactionCount };
+    });
   }
 
   /** Keys held, and sessions waiting, in all. */
@@ -153,15 +162,28 @@ export class AdvisoryLocks {
   /** Hands a lock nobody holds any more to its first waiter, or forgets it. */
   #settle(key: AdvisoryKey, entry: Entry): void {
     if (entry.sessionCount > 0 || entry.transactionCount > 0) return;
+    const keys = this.#keysOf.get(entry.owner);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#keysOf.delete(entry.owner);
     const next = entry.waiters.shift();
     if (next === undefined) {
       this.#entries.delete(key);
       return;
     }
     entry.owner = next.session;
+    this.#own(next.session, key);
     entry.sessionCount = next.level === 'session' ? 1 : 0;
     entry.transactionCount = next.level === 'transaction' ? 1 : 0;
     next.grant();
+  }
+
+  #own(session: number, key: AdvisoryKey): void {
+    let keys = this.#keysOf.get(session);
+    if (keys === undefined) {
+      keys = new Set();
+      this.#keysOf.set(session, keys);
+    }
+    keys.add(key);
   }
 
   /** Whether `session` waiting for `key` would wait, through holders and their waits, for itself. */

@@ -120,6 +120,19 @@ describe('boolean select items over the wire', () => {
       ['json_build_array', 114],
     ]);
     expect(json.rows).toEqual([{ o: { n: 3 }, json_agg: [2, 3], json_build_array: [1, 'a'] }]);
+    // So is a column's `->` step (node-postgres parses it, as PostgreSQL's jsonb); `->>` stays text.
+    await client.query('CREATE TABLE docs (id integer PRIMARY KEY, body jsonb)');
+    await client.query(`INSERT INTO docs VALUES (1, '{"tags": ["a", "b"], "meta": {"k": "v", "n": 2}}')`);
+    const arrows = await client.query(
+      "SELECT body->'tags' AS tags, d.body->'meta'->'n' AS n, body->'meta'->>'k' AS k, body->'tags'->0 AS first FROM docs d",
+    );
+    expect(arrows.fields.map((field) => [field.name, field.dataTypeID])).toEqual([
+      ['tags', 114],
+      ['n', 114],
+      ['k', 25],
+      ['first', 114],
+    ]);
+    expect(arrows.rows).toEqual([{ tags: ['a', 'b'], n: 2, k: 'v', first: 'a' }]);
     const literal = await client.query('SELECT true, false AS f');
     expect(literal.rows).toEqual([{ '?column?': true, f: false }]);
     // Parentheses around the item, and the boolean functions, as PostgreSQL 15 types them.

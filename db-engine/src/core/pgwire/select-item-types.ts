@@ -163,6 +163,7 @@ function jsonCall(tokens: readonly Token[], from: number, to: number): { alias: 
         : last.text.toLowerCase();
     body.length -= 2;
   }
+  if (arrowChainEndingInJson(body)) return { alias };
   // json_agg's translation: nullif(json_group_array(…), '[]').
   if (
     word(body[0]) === 'NULLIF' &&
@@ -187,6 +188,28 @@ function jsonCall(tokens: readonly Token[], from: number, to: number): { alias: 
     }
   }
   return null;
+}
+
+/**
+ * `col->'k'`, `t.col->'a'->>'b'->0`…: a column followed only by `->` / `->>` steps (each a string, a
+ * number or a parameter), the last one `->`, which gives JSON (jsonb in PostgreSQL, parsed by
+ * node-postgres): SQLite's `->` gives the JSON text, typed text otherwise.
+ */
+function arrowChainEndingInJson(body: readonly Token[]): boolean {
+  let at = 0;
+  if (body[at]?.kind !== 'identifier' && body[at]?.kind !== 'quoted-identifier') return false;
+  at++;
+  while (body[at]?.text === '.' && ['identifier', 'quoted-identifier'].includes(body[at + 1]?.kind ?? ''))
+    at += 2;
+  let lastArrow = '';
+  while (at < body.length) {
+    if (body[at]?.text !== '-' || body[at + 1]?.text !== '>') return false;
+    lastArrow = body[at + 2]?.text === '>' ? '->>' : '->';
+    at += lastArrow.length;
+    if (!['string', 'number', 'parameter'].includes(body[at]?.kind ?? '')) return false;
+    at++;
+  }
+  return lastArrow === '->';
 }
 
 /** The item is one CASE … END with no alias: the index after its END; else null. */

@@ -261,6 +261,18 @@ describe('translate', () => {
       expect(sqlite(sql)).toBe(sql);
   });
 
+  it("reads a subquery's empty select list (EXISTS (SELECT FROM …)) as a constant, and leaves a statement's", () => {
+    expect(sqlite('SELECT EXISTS (SELECT FROM t WHERE a = 1) AS e')).toBe(
+      'SELECT EXISTS (SELECT 1 FROM t WHERE a = 1) AS e',
+    );
+    expect(sqlite('SELECT 1 WHERE NOT EXISTS ( select\n from t)')).toBe(
+      'SELECT 1 WHERE NOT EXISTS ( select 1\n from t)',
+    );
+    // A whole statement with no columns has no SQLite counterpart: SQLite says so, as before.
+    expect(sqlite('SELECT FROM t')).toBe('SELECT FROM t');
+    expect(sqlite("SELECT (SELECT 'from') FROM t")).toBe("SELECT (SELECT 'from') FROM t");
+  });
+
   it('maps the clock functions to CURRENT_TIMESTAMP, named as PostgreSQL names them', () => {
     expect(sqlite('CREATE TABLE e (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())')).toBe(
       'CREATE TABLE e (id INTEGER PRIMARY KEY NOT NULL, at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP)',

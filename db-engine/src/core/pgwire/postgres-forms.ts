@@ -166,6 +166,17 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
       continue;
     }
     const upper = token.text.toUpperCase();
+    // `EXISTS (SELECT FROM t WHERE …)`: PostgreSQL allows an empty select list, SQLite does not. In a
+    // subquery (what it is written for) a constant stands in; a whole statement keeps SQLite's error.
+    if (
+      upper === 'SELECT' &&
+      out.filter(isSignificant).at(-1)?.text === '(' &&
+      keyword(tokens[nextSignificant(tokens, index + 1)]) === 'FROM'
+    ) {
+      out.push(token, SPACE, { kind: 'number', text: '1' });
+      index += 1;
+      continue;
+    }
     if (upper === 'FOR') {
       const end = lockingClauseEnd(tokens, index);
       if (end !== null) {

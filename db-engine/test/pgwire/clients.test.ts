@@ -103,11 +103,9 @@ CREATE VIEW describe_rich AS SELECT id, owner FROM describe_accounts WHERE balan
  * What psql 15 prints for the \\d commands of the test below: PostgreSQL 15.18's own output for
  * DESCRIBE_SCHEMA, character for character (titles centred, trailing spaces, a blank line after each
  * relation), except where SQLite differs, each marked:
- * (1) the index behind UNIQUE is SQLite's `sqlite_autoindex_<table>_<n>`, not `<table>_<column>_key`
- *     (likewise `<table>_pkey` for a primary key that is not the rowid);
- * (2) a negative default is shown as written (`-1`), not as PostgreSQL's `'-1'::integer`;
- * (3) the access method is `btree` (SQLite's tables are b-trees, as `\\d+` lists say), not `heap`;
- * (4) a view's definition is its SELECT as written, not PostgreSQL's deparsed, qualified one.
+ * (1) a negative default is shown as written (`-1`), not as PostgreSQL's `'-1'::integer`;
+ * (2) the access method is `btree` (SQLite's tables are b-trees, as `\\d+` lists say), not `heap`;
+ * (3) a view's definition is its SELECT as written, not PostgreSQL's deparsed, qualified one.
  */
 const DESCRIBED = `${[
   '                          Table "public.describe_accounts"',
@@ -121,14 +119,14 @@ const DESCRIBED = `${[
   ' active  | boolean               |           |          | true',
   ' code    | character(3)          |           |          | ',
   ' amount  | numeric(10,2)         |           |          | ',
-  ' small   | smallint              |           |          | -1', // (2)
+  ' small   | smallint              |           |          | -1', // (1)
   ' data    | bytea                 |           |          | ',
   'Indexes:',
   '    "describe_accounts_pkey" PRIMARY KEY, btree (id)',
   '    "describe_accounts_by_balance" btree (balance DESC, rate)',
   '    "describe_accounts_by_note" UNIQUE, btree (note) WHERE note IS NOT NULL',
   '    "describe_accounts_lower" btree (lower(owner))',
-  '    "sqlite_autoindex_describe_accounts_1" UNIQUE CONSTRAINT, btree (owner)', // (1)
+  '    "describe_accounts_owner_key" UNIQUE CONSTRAINT, btree (owner)',
   '',
   '                                                     Table "public.describe_accounts"',
   ' Column  |         Type          | Collation | Nullable |          Default          | Storage  | Compression | Stats target | Description ',
@@ -141,15 +139,15 @@ const DESCRIBED = `${[
   ' active  | boolean               |           |          | true                      | plain    |             |              | ',
   ' code    | character(3)          |           |          |                           | extended |             |              | ',
   ' amount  | numeric(10,2)         |           |          |                           | main     |             |              | ',
-  ' small   | smallint              |           |          | -1                        | plain    |             |              | ', // (2)
+  ' small   | smallint              |           |          | -1                        | plain    |             |              | ', // (1)
   ' data    | bytea                 |           |          |                           | extended |             |              | ',
   'Indexes:',
   '    "describe_accounts_pkey" PRIMARY KEY, btree (id)',
   '    "describe_accounts_by_balance" btree (balance DESC, rate)',
   '    "describe_accounts_by_note" UNIQUE, btree (note) WHERE note IS NOT NULL',
   '    "describe_accounts_lower" btree (lower(owner))',
-  '    "sqlite_autoindex_describe_accounts_1" UNIQUE CONSTRAINT, btree (owner)', // (1)
-  'Access method: btree', // (3)
+  '    "describe_accounts_owner_key" UNIQUE CONSTRAINT, btree (owner)',
+  'Access method: btree', // (2)
   '',
   '      Index "public.describe_accounts_by_note"',
   ' Column |         Type          | Key? | Definition ',
@@ -169,7 +167,7 @@ const DESCRIBED = `${[
   ' k      | text    |           | not null | ',
   ' v      | integer |           |          | ',
   'Indexes:',
-  '    "sqlite_autoindex_describe_keyed_1" PRIMARY KEY, btree (k)', // (1)
+  '    "describe_keyed_pkey" PRIMARY KEY, btree (k)',
   '    "describe_keyed_by_v" btree (v)',
   '',
   '  Index "public.describe_keyed_by_v"',
@@ -184,7 +182,7 @@ const DESCRIBED = `${[
   ' id     | integer |           |          |         | plain    | ',
   ' owner  | text    |           |          |         | extended | ',
   'View definition:',
-  ' SELECT id, owner FROM describe_accounts WHERE balance > 100;', // (4)
+  ' SELECT id, owner FROM describe_accounts WHERE balance > 100;', // (3)
   '',
 ].join('\n')}\n`;
 

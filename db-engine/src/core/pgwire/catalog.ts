@@ -23,7 +23,7 @@
  * Pure code over the lexer's tokens (src/core/pgwire/sql.ts calls it first when translating).
  */
 
-import { withInformationSchema } from './information-schema.js';
+import { SESSION_NAMES, UNQUALIFIED_CATALOG_VIEWS, withCatalogViews } from './information-schema.js';
 import { psqlDescribe } from './psql-describe.js';
 import { psqlGlobalList } from './psql-globals.js';
 import {
@@ -39,8 +39,7 @@ export type { CatalogAnswer } from './psql-patterns.js';
 export { globOfPsqlPattern } from './psql-patterns.js';
 
 const CATALOG_SCHEMAS = new Set(['PG_CATALOG', 'INFORMATION_SCHEMA']);
-const SESSION_NAMES = new Set(['CURRENT_USER', 'SESSION_USER']);
-const MARKERS = new Set([...CATALOG_SCHEMAS, 'OPERATOR']);
+const MARKERS = new Set([...CATALOG_SCHEMAS, ...UNQUALIFIED_CATALOG_VIEWS, 'OPERATOR']);
 
 const GENERAL_HINT =
   "List relations with SELECT name, type FROM sqlite_schema, and a table's columns with " +
@@ -63,7 +62,11 @@ export function catalogQuery(tokens: readonly Token[], facts: SessionFacts): Cat
       words[index + 2]?.kind === 'identifier' &&
       words[index + 3]?.text === '.',
   );
-  if (relation === undefined && operator < 0) return { kind: 'none' };
+  if (relation === undefined && operator < 0) {
+    // `FROM pg_tables`: a view found without its schema, or a name that merely looks like one.
+    const viewed = withCatalogViews(tokens, facts);
+    return viewed === null ? { kind: 'none' } : { kind: 'tokens', ...viewed };
+  }
   if (relation !== undefined) {
     const listed = psqlRelationList(words, facts);
     if (listed !== null) return listed;
@@ -73,8 +76,8 @@ export function catalogQuery(tokens: readonly Token[], facts: SessionFacts): Cat
     if (globals !== null) return globals;
     const partitions = pgbenchPartitions(words);
     if (partitions !== null) return partitions;
-    const viewed = withInformationSchema(tokens, facts);
-    if (viewed !== null && operator < 0) return { kind: 'tokens', tokens: viewed };
+    const viewed = withCatalogViews(tokens, facts);
+    if (viewed !== null && operator < 0) return { kind: 'tokens', ...viewed };
     return {
       kind: 'unsupported',
       sqlstate: '0A000',

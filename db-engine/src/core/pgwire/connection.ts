@@ -1119,9 +1119,10 @@ export class PgConnection implements NotificationListener {
     outcome: StatementOutcome,
     forcedOid: number | null,
     resultFormats: readonly FormatCode[],
-    hints?: Pick<Translation, 'resultTypes' | 'resultTypesAt'>,
+    hints?: Pick<Translation, 'resultTypes' | 'resultTypesAt' | 'resultTypesFirst'>,
   ): BufferedResult {
     const resultTypes = hints?.resultTypes;
+    const resultTypesFirst = hints?.resultTypesFirst;
     const bytes = approximateBytes(outcome.rows);
     if (bytes > this.options.limits.resultBytesMax) {
       throw statementError(
@@ -1141,7 +1142,10 @@ export class PgConnection implements NotificationListener {
         resultTypes?.has(name) === true && outcome.columns.filter((other) => other === name).length === 1
           ? resultTypes.get(name)
           : undefined;
-      const declared = outcome.declaredTypes?.[column] || hints?.resultTypesAt?.get(column) || hinted;
+      const unique = outcome.columns.filter((other) => other === name).length === 1;
+      const first = unique ? resultTypesFirst?.get(name) : undefined;
+      const declared =
+        first ?? (outcome.declaredTypes?.[column] || hints?.resultTypesAt?.get(column) || hinted);
       const oid = resultColumnOid(declared, values, formatOf(resultFormats, column));
       const scale =
         oid === Oid.numeric && declared !== undefined ? declaredNumericScale(declared) : undefined;

@@ -1,7 +1,10 @@
 /**
- * `information_schema.tables`, `.columns` and `.schemata`, as derived tables over SQLite's catalog.
- * They are how migration tools and ORMs ask whether a table or a column exists (Knex's `hasTable` and
- * `hasColumn`, Sequelize's `showAllTables`, hand-written `IF NOT EXISTS` checks):
+ * The catalog views migration tools, ORMs and schema browsers read, as derived tables over SQLite's
+ * catalog: `information_schema.tables`, `.columns`, `.schemata`, `.views`, `.table_constraints`,
+ * `.key_column_usage`, `.constraint_column_usage`, `.referential_constraints` and `.sequences`, and
+ * `pg_catalog.pg_tables`, `pg_views`, `pg_indexes` and `pg_namespace`. They are how tools ask whether a
+ * table or a column exists (Knex's `hasTable` and `hasColumn`, Sequelize's `showAllTables`,
+ * hand-written `IF NOT EXISTS` checks) and what its keys are (an ORM's schema introspection):
  *
  *     select * from information_schema.tables where table_name = $1 and table_schema = current_schema()
  *
@@ -10,14 +13,25 @@
  * and the rest of the query is translated as usual (`$n`, `current_schema()`, casts). The one schema
  * is `public`, the one catalog the session's database; the user's tables and views are listed, not
  * SQLite's own (`sqlite_%`) nor PostgreSQL's system views. Column types are PostgreSQL's names for
- * the declared types, as psql's `\d` shows them (`psql-describe.ts`).
+ * the declared types, as psql's `\d` shows them (`psql-describe.ts`); constraints are named as
+ * PostgreSQL names them (`catalog-constraints.ts`).
  *
  * Pure code over the lexer's tokens, called by catalog.ts when a query names a catalog relation.
  */
-import { DEFAULT_SQL, KEY_NOT_NULL_SQL, typedColumns } from './psql-describe.js';
-import { sqlString, userRelationsSql } from './psql-patterns.js';
+import { constraintsCtes, PUBLIC_NAMESPACE_OID } from './catalog-constraints.js';
+import {
+  DEFAULT_SQL,
+  KEY_NOT_NULL_SQL,
+  relationIndexesSql,
+  typedColumns,
+  viewDefinitionSql,
+} from './psql-describe.js';
+import { identifierSql, sqlString, userRelationsSql } from './psql-patterns.js';
 import type { SessionFacts, Token } from './sql.js';
 import { aliasStops } from './statement-rewrites.js';
+
+/** `pg_catalog.current_user` and its kin: names the translation answers, not relations. */
+export const SESSION_NAMES = new Set(['CURRENT_USER', 'SESSION_USER']);
 
 /** PostgreSQL's internal name of each type (`udt_name`), by its SQL name (`data_type`). */
 const UDT_NAMES: Readonly<Record<string, string>> = {
@@ -119,11 +133,173 @@ function schemataSql(facts: SessionFacts): string {
   );
 }
 
-const VIEWS: Readonly<Record<string, (facts: SessionFacts) => string>> = {
-  TABLES: tablesSql,
-  COLUMNS: columnsSql,
-  SCHEMATA: schemataSql,
+function constraintsView(select: string): string {
+  return `(WITH ${constraintsCtes()} ${select})`;
+}
+
+function tableConstraintsSql(facts: SessionFacts): string {
+  const database = sqlString(facts.database);
+  return constraintsView(
+    `SELECT ${database} AS constraint_catalog, 'public' AS constraint_schema, constraint_name, ` +
+      `${database} AS table_catalog, 'public' AS table_schema, table_name, constraint_type, ` +
+      "'NO' AS is_deferrable, 'NO' AS initially_deferred, 'YES' AS enforced, " +
+      "CASE WHEN constraint_type = 'UNIQUE' THEN 'YES' END AS nulls_distinct FROM constraints",
+  );
+}
+
+function keyColumnUsageSql(facts: SessionFacts): string {
+  const database = sqlString(facts.database);
+  return constraintsView(
+    `SELECT ${database} AS constraint_catalog, 'public' AS constraint_schema, constraint_name, ` +
+      `${database} AS table_catalog, 'public' AS table_schema, table_name, column_name, ` +
+      'CAST(ordinal_position AS INTEGER) AS ordinal_position, ' +
+      'CAST(position_in_unique_constraint AS INTEGER) AS position_in_unique_constraint FROM key_columns',
+  );
+}
+
+/** A key's own columns; a foreign key's are the columns it references, as PostgreSQL lists them. */
+function constraintColumnUsageSql(facts: SessionFacts): string {
+  const database = sqlString(facts.database);
+  return constraintsView(
+    `SELECT ${database} AS table_catalog, 'public' AS table_schema, coalesce(ref_table, table_name) AS table_name, ` +
+      `coalesce(ref_column, column_name) AS column_name, ${database} AS constraint_catalog, ` +
+      "'public' AS constraint_schema, constraint_name FROM key_columns",
+  );
+}
+
+function referentialConstraintsSql(facts: SessionFacts): string {
+  const database = sqlString(facts.database);
+  return constraintsView(
+    `SELECT ${database} AS constraint_catalog, 'public' AS constraint_schema, constraint_name, ` +
+      `${database} AS unique_constraint_catalog, 'public' AS unique_constraint_schema, unique_constraint_name, ` +
+      "'NONE' AS match_option, update_rule, delete_rule FROM foreign_keys",
+  );
+}
+
+/** SQLite's views are read-only (an INSTEAD OF trigger aside): not updatable, not insertable. */
+function viewsSql(facts: SessionFacts): string {
+  return (
+    `(SELECT ${sqlString(facts.database)} AS table_catalog, 'public' AS table_schema, name AS table_name, ` +
+    `${viewDefinitionSql('sql')} AS view_definition, 'NONE' AS check_option, 'NO' AS is_updatable, ` +
+    "'NO' AS is_insertable_into, 'NO' AS is_trigger_updatable, 'NO' AS is_trigger_deletable, " +
+    `'NO' AS is_trigger_insertable_into FROM sqlite_schema WHERE type = 'view' AND ${userRelationsSql()})`
+  );
+}
+
+/** SQLite has no sequences (a SERIAL column is the rowid): the view has PostgreSQL's columns, no rows. */
+function sequencesSql(): string {
+  const columns = [
+    'sequence_catalog',
+    'sequence_schema',
+    'sequence_name',
+    'data_type',
+    'numeric_precision',
+    'numeric_precision_radix',
+    'numeric_scale',
+    'start_value',
+    'minimum_value',
+    'maximum_value',
+    'increment',
+    'cycle_option',
+  ];
+  return `(SELECT ${columns.map((column) => `NULL AS ${column}`).join(', ')} WHERE 0)`;
+}
+
+// ---- pg_catalog ----
+
+function pgTablesSql(facts: SessionFacts): string {
+  const hasIndexes =
+    'EXISTS (SELECT 1 FROM pragma_index_list(s.name)) OR EXISTS (SELECT 1 FROM pragma_table_info(s.name) WHERE pk > 0)';
+  // PostgreSQL's foreign keys are triggers, on the referencing and the referenced table alike.
+  const hasTriggers =
+    "EXISTS (SELECT 1 FROM sqlite_schema t WHERE t.type = 'trigger' AND t.tbl_name = s.name COLLATE NOCASE) " +
+    'OR EXISTS (SELECT 1 FROM pragma_foreign_key_list(s.name)) ' +
+    "OR EXISTS (SELECT 1 FROM sqlite_schema o, pragma_foreign_key_list(o.name) f WHERE o.type = 'table' " +
+    'AND f."table" = s.name COLLATE NOCASE)';
+  return (
+    `(SELECT 'public' AS schemaname, s.name AS tablename, ${sqlString(facts.user)} AS tableowner, ` +
+    `NULL AS tablespace, CAST(${hasIndexes} AS BOOLEAN) AS hasindexes, CAST(0 AS BOOLEAN) AS hasrules, ` +
+    `CAST(${hasTriggers} AS BOOLEAN) AS hastriggers, CAST(0 AS BOOLEAN) AS rowsecurity ` +
+    `FROM sqlite_schema s WHERE s.type = 'table' AND ${userRelationsSql('s.name')})`
+  );
+}
+
+function pgViewsSql(facts: SessionFacts): string {
+  return (
+    `(SELECT 'public' AS schemaname, name AS viewname, ${sqlString(facts.user)} AS viewowner, ` +
+    `${viewDefinitionSql('sql')} AS definition FROM sqlite_schema WHERE type = 'view' AND ${userRelationsSql()})`
+  );
+}
+
+/** `CREATE [UNIQUE] INDEX name ON public.table USING btree (keys)`, as pg_get_indexdef writes it. */
+function pgIndexesSql(): string {
+  const definition =
+    "'CREATE ' || CASE WHEN is_unique THEN 'UNIQUE ' ELSE '' END || 'INDEX ' || " +
+    `${identifierSql('name')} || ' ON public.' || ${identifierSql('table_name')} || ' USING btree ' || keys`;
+  return (
+    `(WITH relation AS (SELECT name FROM sqlite_schema WHERE type = 'table' AND ${userRelationsSql()}), ` +
+    `indexes AS (${relationIndexesSql()}) ` +
+    "SELECT 'public' AS schemaname, table_name AS tablename, name AS indexname, NULL AS tablespace, " +
+    `${definition} AS indexdef FROM indexes)`
+  );
+}
+
+/** PostgreSQL 15's four namespaces and their OIDs; `public` is the one that holds anything here. */
+function pgNamespaceSql(): string {
+  const rows = [
+    [99, 'pg_toast'],
+    [11, 'pg_catalog'],
+    [PUBLIC_NAMESPACE_OID, 'public'],
+    [13_207, 'information_schema'],
+  ] as const;
+  return `(${rows
+    .map(
+      ([oid, name]) =>
+        `SELECT CAST(${oid} AS INTEGER) AS oid, ${sqlString(name)} AS nspname, CAST(10 AS INTEGER) AS nspowner, NULL AS nspacl`,
+    )
+    .join(' UNION ALL ')})`;
+}
+
+interface CatalogView {
+  readonly sql: (facts: SessionFacts) => string;
+  /**
+   * Declared types of columns SQLite types otherwise: booleans (SQLite's 0 and 1, typed bool), and
+   * the integers of a UNION (see `CatalogAnswer`).
+   */
+  readonly types?: Readonly<Record<string, string>>;
+}
+
+const BOOLEAN = 'BOOLEAN';
+
+/** The views each catalog schema has here, by upper-case name. */
+const VIEWS: Readonly<Record<string, Readonly<Record<string, CatalogView>>>> = {
+  INFORMATION_SCHEMA: {
+    TABLES: { sql: tablesSql },
+    COLUMNS: { sql: columnsSql },
+    SCHEMATA: { sql: schemataSql },
+    VIEWS: { sql: viewsSql },
+    TABLE_CONSTRAINTS: { sql: tableConstraintsSql },
+    KEY_COLUMN_USAGE: { sql: keyColumnUsageSql },
+    CONSTRAINT_COLUMN_USAGE: { sql: constraintColumnUsageSql },
+    REFERENTIAL_CONSTRAINTS: { sql: referentialConstraintsSql },
+    SEQUENCES: { sql: sequencesSql },
+  },
+  PG_CATALOG: {
+    PG_TABLES: {
+      sql: pgTablesSql,
+      types: { hasindexes: BOOLEAN, hasrules: BOOLEAN, hastriggers: BOOLEAN, rowsecurity: BOOLEAN },
+    },
+    PG_VIEWS: { sql: pgViewsSql },
+    PG_INDEXES: { sql: pgIndexesSql },
+    PG_NAMESPACE: { sql: pgNamespaceSql, types: { oid: 'INTEGER', nspowner: 'INTEGER' } },
+  },
 };
+
+/**
+ * The pg_catalog views found without their schema (`FROM pg_tables`): PostgreSQL searches
+ * pg_catalog first, so these names always mean its views.
+ */
+export const UNQUALIFIED_CATALOG_VIEWS: ReadonlySet<string> = new Set(Object.keys(VIEWS.PG_CATALOG ?? {}));
 
 function isSignificant(token: Token): boolean {
   return token.kind !== 'space' && token.kind !== 'comment';
@@ -135,17 +311,47 @@ function nextSignificant(tokens: readonly Token[], from: number): number {
   return -1;
 }
 
+/** A catalog query with its views replaced, and the declared types of those views' columns. */
+export interface CatalogViewsQuery {
+  readonly tokens: Token[];
+  readonly types: ReadonlyMap<string, string>;
+}
+
+function previousSignificant(tokens: readonly Token[], before: number): Token | undefined {
+  for (let index = before - 1; index >= 0; index--) {
+    const token = tokens[index] as Token;
+    if (isSignificant(token)) return token;
+  }
+  return undefined;
+}
+
 /**
- * The tokens with each `information_schema.tables` / `.columns` / `.schemata` replaced by its derived
- * table; null when the query names another catalog relation (which catalog.ts refuses) or none.
+ * The tokens with each catalog view this module has (`information_schema.tables`, `pg_indexes`…)
+ * replaced by its derived table; null when the query names another catalog relation (which
+ * catalog.ts refuses) or none. An unqualified `pg_tables`, `pg_views`, `pg_indexes` or
+ * `pg_namespace` is the view where a relation goes (after FROM or JOIN).
  */
-export function withInformationSchema(tokens: readonly Token[], facts: SessionFacts): Token[] | null {
+export function withCatalogViews(tokens: readonly Token[], facts: SessionFacts): CatalogViewsQuery | null {
   const out: Token[] = [];
+  const types = new Map<string, string>();
   let replaced = 0;
+  const replace = (view: CatalogView, name: Token, nameIndex: number): void => {
+    const after = nextSignificant(tokens, nameIndex + 1);
+    const follower = after < 0 ? undefined : (tokens[after] as Token);
+    const aliased =
+      follower !== undefined &&
+      (follower.kind === 'quoted-identifier' ||
+        (follower.kind === 'identifier' && !aliasStops.has(follower.text.toUpperCase())));
+    const sql = view.sql(facts) + (aliased ? '' : ` AS ${name.text.toLowerCase()}`);
+    out.push({ kind: 'punctuation', text: sql });
+    for (const [column, declared] of Object.entries(view.types ?? {})) types.set(column, declared);
+    replaced += 1;
+  };
   for (let index = 0; index < tokens.length; index++) {
     const token = tokens[index] as Token;
     const upper = token.kind === 'identifier' ? token.text.toUpperCase() : '';
-    if (upper === 'INFORMATION_SCHEMA' || upper === 'PG_CATALOG') {
+    const schema = upper === 'INFORMATION_SCHEMA' || upper === 'PG_CATALOG' ? VIEWS[upper] : undefined;
+    if (schema !== undefined) {
       const dot = nextSignificant(tokens, index + 1);
       if (dot < 0 || tokens[dot]?.text !== '.') {
         out.push(token);
@@ -153,27 +359,36 @@ export function withInformationSchema(tokens: readonly Token[], facts: SessionFa
       }
       const nameIndex = nextSignificant(tokens, dot + 1);
       const name = nameIndex < 0 ? undefined : tokens[nameIndex];
-      // `pg_catalog.version()` and the like: functions, the translation's business.
+      // `pg_catalog.version()`, `pg_catalog.current_user` and the like: the translation's business.
       const after = nameIndex < 0 ? -1 : nextSignificant(tokens, nameIndex + 1);
-      if (upper === 'PG_CATALOG' || name === undefined || tokens[after]?.text === '(') {
-        if (upper === 'PG_CATALOG' && name !== undefined && tokens[after]?.text !== '(') return null;
+      if (
+        name === undefined ||
+        tokens[after]?.text === '(' ||
+        (upper === 'PG_CATALOG' && SESSION_NAMES.has(name.text.toUpperCase()))
+      ) {
         out.push(token);
         continue;
       }
-      const view = name.kind === 'identifier' ? VIEWS[name.text.toUpperCase()] : undefined;
+      const view = name.kind === 'identifier' ? schema[name.text.toUpperCase()] : undefined;
       if (view === undefined) return null;
-      const follower = after < 0 ? undefined : (tokens[after] as Token);
-      const aliased =
-        follower !== undefined &&
-        (follower.kind === 'quoted-identifier' ||
-          (follower.kind === 'identifier' && !aliasStops.has(follower.text.toUpperCase())));
-      const sql = view(facts) + (aliased ? '' : ` AS ${name.text.toLowerCase()}`);
-      out.push({ kind: 'punctuation', text: sql });
-      replaced += 1;
+      replace(view, name, nameIndex);
       index = nameIndex;
       continue;
     }
+    if (UNQUALIFIED_CATALOG_VIEWS.has(upper)) {
+      const before = previousSignificant(tokens, index);
+      const after = nextSignificant(tokens, index + 1);
+      const where = before?.kind === 'identifier' ? before.text.toUpperCase() : '';
+      if (
+        (where === 'FROM' || where === 'JOIN') &&
+        tokens[after]?.text !== '(' &&
+        tokens[after]?.text !== '.'
+      ) {
+        replace(VIEWS.PG_CATALOG?.[upper] as CatalogView, token, index);
+        continue;
+      }
+    }
     out.push(token);
   }
-  return replaced > 0 ? out : null;
+  return replaced > 0 ? { tokens: out, types } : null;
 }

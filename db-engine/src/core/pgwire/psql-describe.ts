@@ -13,8 +13,10 @@
  *    (`i.indisunique, i.indisprimary…`), for a view with `+` its definition (`pg_get_viewdef`);
  * 5. footers that never apply to SQLite — row security policies, extended statistics,
  *    publications, inheritance, partitions, rules: no rows, so psql prints no footer. The details
- *    say there are no CHECK constraints (`relchecks` 0) and no triggers (`relhastriggers` false),
- *    so psql does not ask for check constraints, foreign keys or triggers.
+ *    say there are no CHECK constraints (`relchecks` 0), so psql does not ask for them; a table
+ *    with a foreign key, or referenced by one, "has triggers" (PostgreSQL's foreign keys are), so
+ *    psql asks for its foreign keys, those referencing it (named and written as PostgreSQL does,
+ *    catalog-constraints.ts) and its triggers (no rows).
  *
  * **OIDs.** A relation's OID is 16384 (PostgreSQL's first OID for user objects) plus its
  * `sqlite_schema` rowid: the lookup gives it, and every later query finds the relation again by
@@ -30,8 +32,10 @@
  *
  * Pure code over the lexer's tokens, called by catalog.ts for queries that name a catalog relation.
  */
+import { constraintsCtes, uniqueConstraintNameSql } from './catalog-constraints.js';
 import {
   type CatalogAnswer,
+  identifierSql,
   relationPatternConditions,
   shape,
   sqlString,
@@ -70,6 +74,10 @@ const RELATION_QUERIES: readonly {
   { prefix: 'SELECT c . oid :: pg_catalog . regclass', answer: noRows }, // inheritance, partitions
   { prefix: 'SELECT r . rulename ,', answer: noRows }, // rules
   { prefix: 'SELECT r . conname ,', answer: noRows }, // check constraints
+  // Asked when the details say the table has triggers, as PostgreSQL's foreign keys are.
+  { prefix: 'SELECT true as sametable , conname ,', answer: foreignKeys },
+  { prefix: 'SELECT conname , conrelid :: pg_catalog . regclass AS ontable ,', answer: referencedBy },
+  { prefix: 'SELECT t . tgname , pg_catalog . pg_get_triggerdef (', answer: noRows }, // triggers
 ];
 
 /** Answers one of psql's `\d NAME` queries, or null when the query is not one of them. */
@@ -136,6 +144,11 @@ function relationWhere(rowid: number, types: readonly string[], alias = 'sqlite_
   );
 }
 
+/** Whether table `name` (of sqlite_schema) has foreign keys or is referenced by one. */
+const HAS_FOREIGN_KEYS =
+  'EXISTS (SELECT 1 FROM pragma_foreign_key_list(name)) OR EXISTS (SELECT 1 FROM sqlite_schema o, ' +
+  'pragma_foreign_key_list(o.name) f WHERE o.type = \'table\' AND f."table" = sqlite_schema.name COLLATE NOCASE)';
+
 /** describe.c's first query about the relation: its kind, and which footers to ask for. */
 function relationDetails(rowid: number, items: readonly string[]): string | null {
   // psql 15's select list: relchecks … relreplident, amname (15 columns); psql reads them by position.
@@ -143,7 +156,9 @@ function relationDetails(rowid: number, items: readonly string[]): string | null
   return (
     "SELECT 0 AS relchecks, CASE type WHEN 'table' THEN 'r' WHEN 'view' THEN 'v' ELSE 'i' END AS relkind, " +
     "CASE WHEN type = 'table' THEN 't' ELSE 'f' END AS relhasindex, 'f' AS relhasrules, " +
-    "'f' AS relhastriggers, 'f' AS relrowsecurity, 'f' AS relforcerowsecurity, 'f' AS relhasoids, " +
+    // PostgreSQL's foreign keys are triggers: psql then asks for the foreign-key footers.
+    `CASE WHEN type = 'table' AND (${HAS_FOREIGN_KEYS}) THEN 't' ELSE 'f' END AS relhastriggers, ` +
+    "'f' AS relrowsecurity, 'f' AS relforcerowsecurity, 'f' AS relhasoids, " +
     "'f' AS relispartition, '' AS reloptions, 0 AS reltablespace, '' AS reloftype, " +
     "'p' AS relpersistence, 'd' AS relreplident, " +
     // SQLite stores tables and indexes alike as b-trees (as the relation lists say); a view has no storage.
@@ -197,14 +212,6 @@ const TYPE_NAMES: readonly (readonly [string, string, string])[] = [
 const TYPE_NAMES_CTE = `type_names(declared, pg_name, storage) AS (VALUES ${TYPE_NAMES.map(
   (row) => `(${row.map(sqlString).join(', ')})`,
 ).join(', ')})`;
-
-/** `expression` (a name) as PostgreSQL writes an identifier: quoted unless lower-case letters, digits, _. */
-function identifierSql(expression: string): string {
-  return (
-    `CASE WHEN ${expression} GLOB '[a-z_]*' AND ${expression} NOT GLOB '*[^a-z0-9_]*' THEN ${expression} ` +
-    `ELSE '"' || replace(${expression}, '"', '""') || '"' END`
-  );
-}
 
 /**
  * The columns CTE over `columns(position, name, declared, not_null, default_text, is_key,
@@ -347,7 +354,7 @@ function spacedSql(text: string): string {
 }
 
 /** The predicate of a partial index, from its CREATE INDEX text (after ` WHERE `). */
-function predicateSql(sqlText: string): string {
+export function predicateSql(sqlText: string): string {
   return `trim(substr(${sqlText}, instr(${spacedSql(sqlText)}, ' WHERE ') + 7))`;
 }
 
@@ -356,7 +363,7 @@ function predicateSql(sqlText: string): string {
  * `pragma_index_xinfo`, or, for an index on expressions (which the pragma does not give), the
  * parenthesized list of its CREATE INDEX text.
  */
-function indexKeysSql(indexName: string, sqlText: string, partial: string): string {
+export function indexKeysSql(indexName: string, sqlText: string, partial: string): string {
   const column =
     `${identifierSql('x.name')} || CASE WHEN x.desc THEN ' DESC' ELSE '' END || ` +
     `CASE WHEN x.coll <> 'BINARY' THEN ' COLLATE "' || x.coll || '"' ELSE '' END`;
@@ -371,25 +378,38 @@ function indexKeysSql(indexName: string, sqlText: string, partial: string): stri
 }
 
 /**
+ * The indexes of the tables of a CTE `relation(name)`, as PostgreSQL names them:
+ * `(table_name, name, is_primary, is_unique, origin, keys)`, `keys` the parenthesized key list (and
+ * ` WHERE …` of a partial index). A rowid table's INTEGER PRIMARY KEY is the table's own b-tree, not
+ * an index, and is listed as PostgreSQL lists a primary key; a key's index is named as PostgreSQL
+ * names the constraint (catalog-constraints.ts).
+ */
+export function relationIndexesSql(): string {
+  const keys = indexKeysSql('l.name', 'i.sql', 'l.partial');
+  const rowidKey =
+    "'(' || (SELECT group_concat(" +
+    identifierSql('p.name') +
+    ", ', ' ORDER BY p.pk) FROM pragma_table_info(r.name) p WHERE p.pk > 0) || ')'";
+  return (
+    `SELECT r.name AS table_name, CASE l.origin WHEN 'u' THEN ${uniqueConstraintNameSql('r.name', 'l.name')} ` +
+    "WHEN 'pk' THEN r.name || '_pkey' ELSE l.name END AS name, " +
+    'l.origin = \'pk\' AS is_primary, l."unique" AS is_unique, l.origin AS origin, ' +
+    `${keys} || CASE WHEN l.partial THEN ' WHERE ' || ${predicateSql('i.sql')} ELSE '' END AS keys ` +
+    "FROM relation r, pragma_index_list(r.name) l LEFT JOIN sqlite_schema i ON i.type = 'index' AND i.name = l.name " +
+    `UNION ALL SELECT r.name, r.name || '_pkey', 1, 1, 'pk', ${rowidKey} FROM relation r ` +
+    'WHERE EXISTS (SELECT 1 FROM pragma_table_info(r.name) WHERE pk > 0) ' +
+    "AND NOT EXISTS (SELECT 1 FROM pragma_index_list(r.name) WHERE origin = 'pk')"
+  );
+}
+
+/**
  * A table's indexes, as psql 15 asks for them (12 columns, read by position): psql prints each as
  * `"name" PRIMARY KEY, btree (id)` / `UNIQUE CONSTRAINT,` (a UNIQUE column or table constraint) /
  * `UNIQUE,` (CREATE UNIQUE INDEX), then the index definition after its ` USING `.
  */
 function tableIndexes(rowid: number, items: readonly string[]): string | null {
   if (items.length !== 12) return null;
-  const keys = indexKeysSql('l.name', 'i.sql', 'l.partial');
-  const rowidKey =
-    "'(' || (SELECT group_concat(" +
-    identifierSql('p.name') +
-    ", ', ' ORDER BY p.pk) FROM pragma_table_info(r.name) p WHERE p.pk > 0) || ')'";
-  const indexes =
-    'SELECT l.name AS name, l.origin = \'pk\' AS is_primary, l."unique" AS is_unique, l.origin AS origin, ' +
-    `${keys} || CASE WHEN l.partial THEN ' WHERE ' || ${predicateSql('i.sql')} ELSE '' END AS keys ` +
-    "FROM relation r, pragma_index_list(r.name) l LEFT JOIN sqlite_schema i ON i.type = 'index' AND i.name = l.name " +
-    // A rowid table's INTEGER PRIMARY KEY is the table's own b-tree, named as PostgreSQL names it.
-    `UNION ALL SELECT r.name || '_pkey', 1, 1, 'pk', ${rowidKey} FROM relation r ` +
-    'WHERE EXISTS (SELECT 1 FROM pragma_table_info(r.name) WHERE pk > 0) ' +
-    "AND NOT EXISTS (SELECT 1 FROM pragma_index_list(r.name) WHERE origin = 'pk')";
+  const indexes = relationIndexesSql();
   return (
     `WITH relation AS (SELECT name FROM sqlite_schema WHERE ${relationWhere(rowid, ['table'])}), ` +
     `indexes AS (${indexes}) ` +
@@ -417,12 +437,37 @@ function indexDetails(rowid: number, items: readonly string[]): string | null {
   );
 }
 
-/** A view's definition (`\d+`): its SELECT, from the CREATE VIEW text, as PostgreSQL ends it (`;`). */
+/** A view's definition from its CREATE VIEW text (`sql`): its SELECT, as PostgreSQL ends it (`;`). */
+export function viewDefinitionSql(sqlText: string): string {
+  return `' ' || trim(substr(${sqlText}, instr(${spacedSql(sqlText)}, ' AS ') + 4)) || ';'`;
+}
+
+/** A view's definition (`\d+`). */
 function viewDefinition(rowid: number, items: readonly string[]): string | null {
   if (items.length !== 1) return null;
   return (
-    `SELECT ' ' || trim(substr(sql, instr(${spacedSql('sql')}, ' AS ') + 4)) || ';' AS pg_get_viewdef ` +
+    `SELECT ${viewDefinitionSql('sql')} AS pg_get_viewdef ` +
     `FROM sqlite_schema WHERE ${relationWhere(rowid, ['view'])}`
+  );
+}
+
+/** The table's foreign keys (`Foreign-key constraints:`): sametable, conname, condef, ontable. */
+function foreignKeys(rowid: number, items: readonly string[]): string | null {
+  if (items.length !== 4) return null;
+  return (
+    `WITH ${constraintsCtes()} SELECT 't' AS sametable, constraint_name AS conname, definition AS condef, ` +
+    `table_name AS ontable FROM foreign_keys WHERE table_name = (SELECT name FROM sqlite_schema ` +
+    `WHERE ${relationWhere(rowid, ['table'])}) ORDER BY conname`
+  );
+}
+
+/** The foreign keys of other tables (and its own) that reference the table (`Referenced by:`). */
+function referencedBy(rowid: number, items: readonly string[]): string | null {
+  if (items.length !== 3) return null;
+  return (
+    `WITH ${constraintsCtes()} SELECT constraint_name AS conname, table_name AS ontable, definition AS condef ` +
+    `FROM foreign_keys WHERE ref_table = (SELECT name FROM sqlite_schema WHERE ${relationWhere(rowid, ['table'])}) ` +
+    'COLLATE NOCASE ORDER BY conname'
   );
 }
 

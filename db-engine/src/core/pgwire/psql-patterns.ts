@@ -10,8 +10,16 @@ export type CatalogAnswer =
   | { readonly kind: 'none' }
   /** A query this module answers: run this SQLite SQL instead. */
   | { readonly kind: 'sql'; readonly sql: string }
-  /** A query over views this module provides: translate these tokens instead (information_schema). */
-  | { readonly kind: 'tokens'; readonly tokens: readonly Token[] }
+  /**
+   * A query over views this module provides: translate these tokens instead (information-schema.ts).
+   * `types`: declared types of the views' columns SQLite types otherwise (their booleans are 0 and 1),
+   * by column name, for the client.
+   */
+  | {
+      readonly kind: 'tokens';
+      readonly tokens: readonly Token[];
+      readonly types: ReadonlyMap<string, string>;
+    }
   | {
       readonly kind: 'unsupported';
       readonly sqlstate: string;
@@ -96,6 +104,14 @@ export function unsupportedPattern(pattern: string | null): CatalogAnswer {
     message: `this psql pattern is not supported by northlight${pattern === null ? '' : ` (as a regular expression: ${pattern})`}`,
     hint: 'Use * and ? in psql patterns, or query sqlite_schema with GLOB or LIKE.',
   };
+}
+
+/** `expression` (a name) as PostgreSQL writes an identifier: quoted unless lower-case letters, digits, _. */
+export function identifierSql(expression: string): string {
+  return (
+    `CASE WHEN ${expression} GLOB '[a-z_]*' AND ${expression} NOT GLOB '*[^a-z0-9_]*' THEN ${expression} ` +
+    `ELSE '"' || replace(${expression}, '"', '""') || '"' END`
+  );
 }
 
 export function sqlString(value: string): string {

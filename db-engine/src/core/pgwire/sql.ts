@@ -907,6 +907,12 @@ export interface Translation {
    * Used, as `resultTypes`, only where the backend reports no declared type.
    */
   readonly resultTypesAt?: ReadonlyMap<number, string>;
+  /**
+   * Declared types for result columns by name that win over the backend's: a catalog view's boolean
+   * columns (`pg_tables.hasindexes`), whose SQLite type is the affinity of their expression, and the
+   * integers of a UNION (information-schema.ts). Used where one column has that name.
+   */
+  readonly resultTypesFirst?: ReadonlyMap<string, string>;
   /** The statement's tokens with PostgreSQL's spellings normalised (postgres-forms.ts), when translated. */
   readonly normalizedTokens?: readonly Token[];
   /**
@@ -2450,6 +2456,9 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
     ),
     facts,
   );
+  // A catalog view's columns SQLite types otherwise (`pg_tables.hasindexes`), by name or with `*`.
+  const first =
+    catalog.kind === 'tokens' && catalog.types.size > 0 ? { resultTypesFirst: catalog.types } : {};
   if (
     booleans.names.length > 0 ||
     booleans.positions.length > 0 ||
@@ -2463,9 +2472,9 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
       ...booleans.positions.map((position) => [position, 'BOOLEAN'] as const),
       ...booleans.jsonPositions.map((position) => [position, 'JSON'] as const),
     ]);
-    return { ...translation, resultTypes, resultTypesAt, normalizedTokens: normalized };
+    return { ...translation, ...first, resultTypes, resultTypesAt, normalizedTokens: normalized };
   }
-  return { ...translation, normalizedTokens: normalized };
+  return { ...translation, ...first, normalizedTokens: normalized };
 }
 
 function translateTokens(tokens: readonly Token[], facts: SessionFacts): Translation {

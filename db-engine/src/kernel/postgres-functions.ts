@@ -1050,6 +1050,6 @@ export const POSTGRES_FUNCTION_SQLSTATES: readonly (readonly [RegExp, string])[]
   [/^null character not permitted$/, '54000'],
   [/^requested character too large for encoding/, '54000'],
   [/^requested length too large$/, '54000'],
-  [/^invalid input syntax for type (integer|bigint|timestamp)/, '22P02'],
+  [/^invalid input syntax for type (integer|bigint|timestamp|jsonb?):/, '22P02'],
   [/^(length|count|field position|character) out of range$/, '22003'],
 ];

@@ -382,7 +382,7 @@ const ITEM_ENDS = new Set([
  * a select list: what comes before it is SELECT or a comma of that list, and after it a comma or
  * the list's end.
  */
-function wholeSelectItem(out: readonly Token[], tokens: readonly Token[], end: number): boolean {
+export function wholeSelectItem(out: readonly Token[], tokens: readonly Token[], end: number): boolean {
   const after = tokens[nextSignificant(tokens, end)];
   if (after !== undefined && after.text !== ',' && after.text !== ')' && !ITEM_ENDS.has(keyword(after)))
     return false;

@@ -7,7 +7,8 @@
  * `EXISTS` — or the literal `true` / `false`, can only give 1, 0 or NULL, and PostgreSQL types it
  * boolean. Such an item is typed `BOOLEAN` (the protocol then sends `t`/`f`, OID 16) and, when it
  * has no alias, named as PostgreSQL names it: `?column?` (`exists` for EXISTS (…)). A whole-item call
- * of `regexp_like` or `starts_with`, and an item in parentheses, count too.
+ * of `regexp_like`, `starts_with` or a jsonb containment or existence function (what `@>`, `?`… become),
+ * and an item in parentheses, count too.
  *
  * The select list read is the statement's first at parenthesis depth 0 (a WITH query's main SELECT,
  * a UNION's first branch, whose names the result takes). Operators inside parentheses or a CASE do
@@ -39,7 +40,16 @@ const BOOLEAN_KEYWORDS = new Set([
 /** Words after which a name is an operand, not an alias (`c IS DISTINCT FROM d`, `… COLLATE nocase`). */
 const KEYWORDS_BEFORE_OPERAND = new Set(['FROM', 'DISTINCT', 'COLLATE', 'ESCAPE', 'THEN', 'ELSE', 'WHEN']);
 /** Functions that give PostgreSQL's boolean (1/0 here): a whole item calling one is typed bool. */
-const BOOLEAN_FUNCTIONS = new Set(['REGEXP_LIKE', 'STARTS_WITH']);
+const BOOLEAN_FUNCTIONS = new Set([
+  'REGEXP_LIKE',
+  'STARTS_WITH',
+  // jsonb's @>, <@, ?, ?| and ?& (jsonb-operators.ts), or called by name.
+  'JSONB_CONTAINS',
+  'JSONB_CONTAINED',
+  'JSONB_EXISTS',
+  'JSONB_EXISTS_ANY',
+  'JSONB_EXISTS_ALL',
+]);
 const COMPARISONS = new Set(['=', '==', '<>', '!=', '<', '<=', '>', '>=']);
 const LIST_END = new Set([
   'FROM',
@@ -87,6 +97,10 @@ const JSON_FUNCTIONS = new Set([
   'JSON_SET',
   'JSON_REMOVE',
   'JSON_PATCH',
+  // jsonb's #> (jsonb-operators.ts) and PostgreSQL's path functions (src/kernel/jsonb-functions.ts).
+  'NORTHLIGHT_JSON_PATH',
+  'JSONB_EXTRACT_PATH',
+  'JSON_EXTRACT_PATH',
 ]);
 
 export function withSelectItemTypes(tokens: readonly Token[]): SelectItemTypes {

@@ -35,6 +35,7 @@ import { catalogQuery } from './catalog.js';
 import { withDistinctOn } from './distinct-on.js';
 import { withDivisionChecks } from './division-checks.js';
 import { type ExplainOptions, parseExplain } from './explain.js';
+import { withJsonbOperators } from './jsonb-operators.js';
 import { withStandardPagination } from './pagination.js';
 import { withPostgresForms } from './postgres-forms.js';
 import { withSelectItemTypes } from './select-item-types.js';
@@ -2431,7 +2432,9 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
   const normalized = withDistinctOn(
     withStandardPagination(
       withPostgresForms(
-        withCastCalls(withTypedLiterals(catalog.kind === 'tokens' ? catalog.tokens : statementTokens)),
+        withJsonbOperators(
+          withCastCalls(withTypedLiterals(catalog.kind === 'tokens' ? catalog.tokens : statementTokens)),
+        ),
       ),
     ),
   );

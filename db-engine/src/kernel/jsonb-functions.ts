@@ -1,0 +1,258 @@
+/**
+ * PostgreSQL's jsonb containment, key-existence and path functions, as SQL functions the kernel
+ * registers (sqlite-wasm.ts) under PostgreSQL's own names — `jsonb_contains`, `jsonb_contained`,
+ * `jsonb_exists`, `jsonb_exists_any`, `jsonb_exists_all`, `jsonb_extract_path[_text]` and the `json_`
+ * path pair — and what the operators `@>`, `<@`, `?`, `?|`, `?&`, `#>` and `#>>` become
+ * (src/core/pgwire/jsonb-operators.ts). SQLite has `->` and `->>`, but nothing for these.
+ *
+ * Values are SQLite's: a json or jsonb column holds JSON text. Each follows PostgreSQL 15
+ * (jsonb_util.c `JsonbDeepContains`, jsonfuncs.c), checked against a real PostgreSQL 15
+ * (test/kernel/jsonb-functions.test.ts holds its answers):
+ *
+ * - **Containment** (`a @> b`): equal scalars (numbers by value); an object contains an object whose
+ *   every key it has, with a value that contains that key's value (a scalar only an equal scalar, an
+ *   object only an object, an array only an array); an array contains an array each of whose
+ *   elements is contained in some element of it (order and duplicates aside). At the top level only,
+ *   an array also contains a scalar it has as an element (`'["a"]' @> '"a"'`), never the reverse.
+ * - **Existence** (`a ? 'k'`): an object's top-level key, or a string element of an array (or the
+ *   string itself); `?|` any and `?&` all of a text array (`'{a,b}'`, as node-postgres sends an
+ *   array), the empty array being none / all.
+ * - **Paths** (`a #> '{k,0}'`): each step an object's key or an array's index (negative from the
+ *   end); a step that finds nothing gives NULL. `#>>` and the `_text` functions give a string as its
+ *   text, JSON null as NULL, anything else as JSON text.
+ *
+ * A NULL argument gives NULL (the functions are strict). Text that is not JSON fails with 22P02.
+ */
+import { pgArrayToJson } from '../core/pg-array.js';
+import { type PostgresFunction, PostgresFunctionError, type SqlScalar } from './postgres-functions.js';
+
+/** What `#>` becomes: `northlight_json_path(json, path array text)`, the value as JSON text. */
+export const JSON_PATH_FUNCTION = 'northlight_json_path';
+/** What `#>>` becomes: `northlight_json_path_text(json, path array text)`, the value as text. */
+export const JSON_PATH_TEXT_FUNCTION = 'northlight_json_path_text';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Arguments beyond the JSON value a variadic path function accepts (PostgreSQL: 100 by default). */
+const PATH_ARGUMENTS_MAX = 100;
+
+function parseJson(value: SqlScalar, type = 'json'): Json {
+  if (typeof value === 'number') return value;
+  try {
+    return JSON.parse(value as string) as Json;
+  } catch {
+    throw new PostgresFunctionError(
+      `invalid input syntax for type ${type}: "${String(value).slice(0, 100)}"`,
+    );
+  }
+}
+
+function isObject(value: Json): value is { [key: string]: Json } {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function isContainer(value: Json): value is Json[] | { [key: string]: Json } {
+  return value !== null && typeof value === 'object';
+}
+
+function scalarsEqual(a: Json, b: Json): boolean {
+  return a === b;
+}
+
+/** JsonbDeepContains for two containers of the same kind. */
+function containerContains(
+  a: Json[] | { [key: string]: Json },
+  b: Json[] | { [key: string]: Json },
+): boolean {
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (!Array.isArray(a) && !Array.isArray(b)) {
+    for (const [key, wanted] of Object.entries(b)) {
+      if (!Object.hasOwn(a, key)) return false;
+      const found = a[key] as Json;
+      if (isContainer(wanted)) {
+        if (!isContainer(found) || !containerContains(found, wanted)) return false;
+      } else if (isContainer(found) || !scalarsEqual(found, wanted)) return false;
+    }
+    return true;
+  }
+  const have = a as Json[];
+  for (const wanted of b as Json[]) {
+    const found = isContainer(wanted)
+      ? have.some((element) => isContainer(element) && containerContains(element, wanted))
+      : have.some((element) => !isContainer(element) && scalarsEqual(element, wanted));
+    if (!found) return false;
+  }
+  return true;
+}
+
+/** `a @> b` at the top level, where a lone scalar is PostgreSQL's one-element "raw scalar" array. */
+export function jsonbContains(a: Json, b: Json): boolean {
+  if (isObject(a) || isObject(b)) return isObject(a) && isObject(b) && containerContains(a, b);
+  if (!isContainer(a)) return !isContainer(b) && scalarsEqual(a, b); // a raw scalar holds no array
+  return containerContains(a, isContainer(b) ? b : [b]);
+}
+
+/** `a ? key`: a top-level key of an object, a string element of an array, or the string itself. */
+function exists(value: Json, key: string): boolean {
+  if (isObject(value)) return Object.hasOwn(value, key);
+  if (Array.isArray(value)) return value.some((element) => element === key);
+  return value === key;
+}
+
+/** The keys of `?|` and `?&`: a PostgreSQL text array literal (its NULL elements never match). */
+function keysOf(value: SqlScalar): string[] {
+  const json = pgArrayToJson(String(value));
+  if (json instanceof Error) throw new PostgresFunctionError(json.message);
+  const parsed = JSON.parse(json) as Json;
+  const keys: string[] = [];
+  // A multi-dimensional array's elements, in order (PostgreSQL reads every element of text[]).
+  const collect = (element: Json): void => {
+    if (Array.isArray(element)) for (const inner of element) collect(inner);
+    else if (element !== null) keys.push(String(element)); // `{1,2}`: the text of each element
+  };
+  collect(parsed);
+  return keys;
+}
+
+/** One step of a path: an object's key, or an array's index (negative from the end). */
+function step(value: Json, key: string): Json | undefined {
+  if (isObject(value)) return Object.hasOwn(value, key) ? value[key] : undefined;
+  if (Array.isArray(value)) {
+    if (!/^\s*-?\d+\s*$/.test(key)) return undefined;
+    const index = Number(key);
+    const at = index < 0 ? value.length + index : index;
+    return at >= 0 && at < value.length ? value[at] : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * JSON text as PostgreSQL writes a jsonb value: `{"a": 1, "b": [1, 2]}`, an object's keys shorter
+ * first, then by their bytes (jsonb's own order); a json value is written compactly (PostgreSQL keeps
+ * the text as it came, which is not kept here).
+ */
+export function jsonbText(value: Json): string {
+  if (Array.isArray(value)) return `[${value.map(jsonbText).join(', ')}]`;
+  if (isObject(value)) {
+    const encoder = new TextEncoder();
+    const keys = Object.keys(value).sort((a, b) => {
+      const left = encoder.encode(a);
+      const right = encoder.encode(b);
+      if (left.length !== right.length) return left.length - right.length;
+      for (let index = 0; index < left.length; index++) {
+        if (left[index] !== right[index]) return (left[index] as number) - (right[index] as number);
+      }
+      return 0;
+    });
+    return `{${keys.map((key) => `${JSON.stringify(key)}: ${jsonbText(value[key] as Json)}`).join(', ')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The value at `path`, as JSON text or (`asText`) as `#>>` gives it; null when it is not there. */
+function extract(value: Json, path: readonly (string | null)[], asText: boolean, jsonb = true): SqlScalar {
+  let current: Json | undefined = value;
+  for (const key of path) {
+    if (key === null || current === undefined) return null;
+    current = step(current, key);
+  }
+  if (current === undefined) return null;
+  const write = jsonb ? jsonbText : JSON.stringify;
+  if (!asText) return write(current);
+  if (current === null) return null;
+  return typeof current === 'string' ? current : write(current);
+}
+
+/** A path given as a text array literal (`'{a,0}'`): its elements as strings, NULL as null. */
+function pathOf(value: SqlScalar): (string | null)[] {
+  const json = pgArrayToJson(String(value));
+  if (json instanceof Error) throw new PostgresFunctionError(json.message);
+  const parsed = JSON.parse(json) as Json;
+  if (!Array.isArray(parsed)) return [];
+  return parsed.map((element) => (element === null ? null : String(element)));
+}
+
+function strict(call: (args: readonly SqlScalar[]) => SqlScalar): (args: readonly SqlScalar[]) => SqlScalar {
+  return (args) => (args.some((arg) => arg === null) ? null : call(args));
+}
+
+function bool(value: boolean): number {
+  return value ? 1 : 0;
+}
+
+function pathFunction(name: string, type: string, asText: boolean): PostgresFunction {
+  return {
+    name,
+    arities: Array.from({ length: PATH_ARGUMENTS_MAX }, (_, index) => index + 2),
+    deterministic: true,
+    // A NULL step finds nothing; only a NULL document makes the whole call NULL.
+    call: (args) =>
+      args[0] === null || args[0] === undefined
+        ? null
+        : extract(
+            parseJson(args[0], type),
+            args.slice(1).map((arg) => (arg === null ? null : String(arg))),
+            asText,
+            type === 'jsonb',
+          ),
+  };
+}
+
+export const JSONB_FUNCTIONS: readonly PostgresFunction[] = [
+  {
+    name: 'jsonb_contains',
+    arities: [2],
+    deterministic: true,
+    call: strict(([a, b]) =>
+      bool(jsonbContains(parseJson(a as SqlScalar, 'jsonb'), parseJson(b as SqlScalar, 'jsonb'))),
+    ),
+  },
+  {
+    name: 'jsonb_contained',
+    arities: [2],
+    deterministic: true,
+    call: strict(([a, b]) =>
+      bool(jsonbContains(parseJson(b as SqlScalar, 'jsonb'), parseJson(a as SqlScalar, 'jsonb'))),
+    ),
+  },
+  {
+    name: 'jsonb_exists',
+    arities: [2],
+    deterministic: true,
+    call: strict(([value, key]) => bool(exists(parseJson(value as SqlScalar, 'jsonb'), String(key)))),
+  },
+  {
+    name: 'jsonb_exists_any',
+    arities: [2],
+    deterministic: true,
+    call: strict(([value, keys]) => {
+      const json = parseJson(value as SqlScalar, 'jsonb');
+      return bool(keysOf(keys as SqlScalar).some((key) => exists(json, key)));
+    }),
+  },
+  {
+    name: 'jsonb_exists_all',
+    arities: [2],
+    deterministic: true,
+    call: strict(([value, keys]) => {
+      const json = parseJson(value as SqlScalar, 'jsonb');
+      return bool(keysOf(keys as SqlScalar).every((key) => exists(json, key)));
+    }),
+  },
+  pathFunction('jsonb_extract_path', 'jsonb', false),
+  pathFunction('jsonb_extract_path_text', 'jsonb', true),
+  pathFunction('json_extract_path', 'json', false),
+  pathFunction('json_extract_path_text', 'json', true),
+  {
+    name: JSON_PATH_FUNCTION,
+    arities: [2],
+    deterministic: true,
+    call: strict(([value, path]) => extract(parseJson(value as SqlScalar), pathOf(path as SqlScalar), false)),
+  },
+  {
+    name: JSON_PATH_TEXT_FUNCTION,
+    arities: [2],
+    deterministic: true,
+    call: strict(([value, path]) => extract(parseJson(value as SqlScalar), pathOf(path as SqlScalar), true)),
+  },
+];

@@ -1128,6 +1128,21 @@ describe('the SQL layer on hostile text (fuzz)', () => {
     '+ 1',
     '- $1',
     '*',
+    // jsonb operators, the catalog views, and the empty select list.
+    '@>',
+    '<@',
+    '?',
+    '?|',
+    '?&',
+    '#>',
+    '#>>',
+    "'{a,0}'",
+    '->',
+    'FROM pg_tables',
+    'JOIN pg_indexes',
+    'information_schema.table_constraints',
+    'pg_catalog.pg_namespace',
+    '(SELECT FROM',
   ];
   it('never throws anything but a PgSqlError (property, 2,000 runs)', () => {
     fc.assert(

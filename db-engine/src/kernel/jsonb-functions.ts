@@ -198,7 +198,110 @@ function pathFunction(name: string, type: string, asText: boolean): PostgresFunc
   };
 }
 
+/**
+ * `a || b` of two jsonb values: two objects merged (the right one's value for a key both have), two
+ * arrays joined, and otherwise each side that is not an array taken as a one-element array.
+ */
+export function jsonbConcat(a: Json, b: Json): Json {
+  if (isObject(a) && isObject(b)) return { ...a, ...b };
+  return [...(Array.isArray(a) ? a : [a]), ...(Array.isArray(b) ? b : [b])];
+}
+
+/**
+ * `a - key`: an object without that key, or an array without its string elements equal to it; `a -
+ * index` (a number): an array without that element (negative from the end). A scalar fails, as in
+ * PostgreSQL.
+ */
+function jsonbDelete(value: Json, key: SqlScalar): Json {
+  if (typeof key === 'number') {
+    if (isObject(value)) throw new PostgresFunctionError('cannot delete from object using integer index');
+    if (!Array.isArray(value)) throw new PostgresFunctionError('cannot delete from scalar');
+    const at = key < 0 ? value.length + key : key;
+    return value.filter((_, index) => index !== at);
+  }
+  const text = String(key);
+  if (isObject(value)) return Object.fromEntries(Object.entries(value).filter(([name]) => name !== text));
+  if (Array.isArray(value)) return value.filter((element) => element !== text);
+  throw new PostgresFunctionError('cannot delete from scalar');
+}
+
+/** `a #- path`: the value without what is at `path` (a key or an index per step); as it is if nothing is. */
+function jsonbDeletePath(value: Json, path: readonly (string | null)[]): Json {
+  if (!isContainer(value)) throw new PostgresFunctionError('cannot delete path in scalar');
+  const [key, ...rest] = path;
+  if (key === undefined || key === null) return value;
+  if (isObject(value)) {
+    if (!Object.hasOwn(value, key)) return value;
+    if (rest.length === 0) return Object.fromEntries(Object.entries(value).filter(([name]) => name !== key));
+    const inner = value[key] as Json;
+    return isContainer(inner) ? { ...value, [key]: jsonbDeletePath(inner, rest) } : value;
+  }
+  if (!/^\s*-?\d+\s*$/.test(key)) {
+    throw new PostgresFunctionError(`path element at position 1 is not an integer: "${key}"`);
+  }
+  const index = Number(key);
+  const at = index < 0 ? value.length + index : index;
+  if (at < 0 || at >= value.length) return value;
+  if (rest.length === 0) return value.filter((_, position) => position !== at);
+  const inner = value[at] as Json;
+  return isContainer(inner)
+    ? value.map((element, position) => (position === at ? jsonbDeletePath(inner, rest) : element))
+    : value;
+}
+
+/** Whether `value` is JSON text (or a number), and so a jsonb value; for `||` decided when it runs. */
+function asJson(value: SqlScalar): Json | undefined {
+  if (typeof value === 'number') return value;
+  try {
+    return JSON.parse(value as string) as Json;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What `||` becomes where an operand is JSON (jsonb-operators.ts): see JSON_CONCAT_FUNCTION. */
+export const JSON_CONCAT_FUNCTION = 'northlight_json_concat';
+
 export const JSONB_FUNCTIONS: readonly PostgresFunction[] = [
+  {
+    name: 'jsonb_concat',
+    arities: [2],
+    deterministic: true,
+    call: strict(([a, b]) =>
+      jsonbText(jsonbConcat(parseJson(a as SqlScalar, 'jsonb'), parseJson(b as SqlScalar, 'jsonb'))),
+    ),
+  },
+  {
+    // `a || b` where an operand shows it is JSON (a jsonb cast, a JSON object or array literal, a call
+    // that builds JSON): PostgreSQL types it by its operands, which are known here only as values, so
+    // two JSON values are concatenated as jsonb, anything else as text (SQLite's ||).
+    name: JSON_CONCAT_FUNCTION,
+    arities: [2],
+    deterministic: true,
+    call: strict(([a, b]) => {
+      const left = asJson(a as SqlScalar);
+      const right = asJson(b as SqlScalar);
+      if (left !== undefined && right !== undefined && (isContainer(left) || isContainer(right)))
+        return jsonbText(jsonbConcat(left, right));
+      return `${String(a)}${String(b)}`;
+    }),
+  },
+  {
+    name: 'jsonb_delete',
+    arities: [2],
+    deterministic: true,
+    call: strict(([value, key]) =>
+      jsonbText(jsonbDelete(parseJson(value as SqlScalar, 'jsonb'), key as SqlScalar)),
+    ),
+  },
+  {
+    name: 'jsonb_delete_path',
+    arities: [2],
+    deterministic: true,
+    call: strict(([value, path]) =>
+      jsonbText(jsonbDeletePath(parseJson(value as SqlScalar, 'jsonb'), pathOf(path as SqlScalar))),
+    ),
+  },
   {
     name: 'jsonb_contains',
     arities: [2],

@@ -1047,6 +1047,8 @@ export const POSTGRES_FUNCTION_SQLSTATES: readonly (readonly [RegExp, string])[]
   [/^value out of range: overflow$/, '22003'],
   [/^to_char pattern .* is not supported/, '0A000'],
   [/^field position must not be zero$/, '22023'],
+  [/^cannot delete (from object using integer index|from scalar|path in scalar)$/, '22023'],
+  [/^path element at position \d+ is not an integer/, '22P02'],
   [/^null character not permitted$/, '54000'],
   [/^requested character too large for encoding/, '54000'],
   [/^requested length too large$/, '54000'],

@@ -166,6 +166,70 @@ describe('jsonb operators and functions, through node-postgres', () => {
     ).toEqual([['true', 'true', 'y']]);
   });
 
+  it('|| concatenates jsonb, - and #- delete, as PostgreSQL does', async () => {
+    expect(
+      (
+        await answer(
+          `SELECT a::jsonb || b::jsonb AS c FROM (VALUES ('{"a":1,"b":2}', '{"b":3,"c":4}'), ('[1,2]', '[3]'), ('[1]', '{"x":1}'), ('{"x":1}', '[1]'), ('1', '2'), ('"s"', '[1]')) v(a, b)`,
+        )
+      ).rows,
+    ).toEqual([
+      ['{"a": 1, "b": 3, "c": 4}'],
+      ['[1, 2, 3]'],
+      ['[1, {"x": 1}]'],
+      ['[{"x": 1}, 1]'],
+      ['[1, 2]'],
+      ['["s", 1]'],
+    ]);
+    expect(
+      (
+        await answer(
+          `SELECT a::jsonb - k AS d FROM (VALUES ('{"a":1,"b":2}', 'a'), ('["a","b","a"]', 'a'), ('{"a":1}', 'z')) v(a, k)`,
+        )
+      ).rows,
+    ).toEqual([['{"b": 2}'], ['["b"]'], ['{"a": 1}']]);
+    expect((await answer(`SELECT '[1,2,3]'::jsonb - 1 AS i, '[1,2,3]'::jsonb - -1 AS j`)).rows).toEqual([
+      ['[1, 3]', '[1, 2]'],
+    ]);
+    expect(
+      (
+        await answer(
+          `SELECT a::jsonb #- p AS d FROM (VALUES ('{"a":{"b":1,"c":2}}', '{a,b}'), ('{"a":[1,2,3]}', '{a,-1}'), ('{"a":1}', '{z,y}'), ('[1,[2,3]]', '{1,0}')) v(a, p)`,
+        )
+      ).rows,
+    ).toEqual([['{"a": {"c": 2}}'], ['{"a": [1, 2]}'], ['{"a": 1}'], ['[1, [3]]']]);
+    await expect(client.query(`SELECT '{"a":1}'::jsonb - 1`)).rejects.toMatchObject({ code: '22023' });
+    await expect(client.query(`SELECT '5'::jsonb - 'a'`)).rejects.toMatchObject({ code: '22023' });
+  });
+
+  it('merges and deletes in an UPDATE with the forms applications write, and leaves text concatenation text', async () => {
+    await client.query(`INSERT INTO docs VALUES (10, '{"status":"new","tmp":1}')`);
+    // `data || $1` and `data - 'key'` on a jsonb column: before, SQLite's text || and numeric -
+    // stored {"status":"new","tmp":1}{"seen":true} and 0.
+    await client.query('UPDATE docs SET data = data || $1 WHERE id = 10', [JSON.stringify({ seen: true })]);
+    await client.query(`UPDATE docs SET data = data - 'tmp' WHERE id = 10`);
+    await client.query(`UPDATE docs SET data = data || '{"status":"open"}' WHERE id = 10`);
+    expect((await answer('SELECT data FROM docs WHERE id = 10')).rows).toEqual([
+      ['{"seen": true, "status": "open"}'],
+    ]);
+    expect((await answer(`SELECT data #>> '{status}', data ? 'tmp' FROM docs WHERE id = 10`)).rows).toEqual([
+      ['open', 'f'],
+    ]);
+    // Text stays text: a LIKE pattern built with a parameter, a name built around a column.
+    expect(
+      (await answer(`SELECT id FROM docs WHERE data ->> 'status' LIKE '%' || $1 || '%' ORDER BY id`, ['pe']))
+        .rows,
+    ).toEqual([['10']]);
+    expect((await answer(`SELECT 'id-' || id || '{}' AS label FROM docs WHERE id = 10`)).rows).toEqual([
+      ['id-10{}'],
+    ]);
+    // A date minus a date string, or an interval, is not a jsonb key.
+    const sql = (text: string) => translate(tokenize(text), facts).sql;
+    expect(sql(`SELECT d - '2026-01-01', t - '1 day', n - 'yesterday' FROM x`)).toBe(
+      `SELECT d - '2026-01-01', t - '1 day', n - 'yesterday' FROM x`,
+    );
+  });
+
   it('names an operator item ?column? as PostgreSQL does, and an alias as given', async () => {
     const result = await client.query(
       `SELECT data ? 'tags', data #>> '{status}' AS status FROM docs WHERE id = 2`,
@@ -176,7 +240,7 @@ describe('jsonb operators and functions, through node-postgres', () => {
 
   it('refuses text that is not JSON with 22P02, and operands it cannot tell with 42601', async () => {
     await expect(client.query(`SELECT '{}'::jsonb @> 'nope'`)).rejects.toMatchObject({ code: '22P02' });
-    expect(() => translate(tokenize('SELECT * FROM docs WHERE @> 1'), facts)).toThrow(
+    expect(() => translate(tokenize('SELECT data @> FROM docs'), facts)).toThrow(
       /could not tell the operands of the jsonb operator @>/,
     );
     // A NULL operand gives NULL, as the operators are strict.

@@ -97,10 +97,15 @@ const JSON_FUNCTIONS = new Set([
   'JSON_SET',
   'JSON_REMOVE',
   'JSON_PATCH',
-  // jsonb's #> (jsonb-operators.ts) and PostgreSQL's path functions (src/kernel/jsonb-functions.ts).
+  // jsonb's #>, ||, - and #- (jsonb-operators.ts) and PostgreSQL's functions of src/kernel/jsonb-functions.ts.
+  // Not northlight_json_concat: it gives text when an operand is not JSON, and text such as `12` would
+  // read as JSON.
   'NORTHLIGHT_JSON_PATH',
   'JSONB_EXTRACT_PATH',
   'JSON_EXTRACT_PATH',
+  'JSONB_CONCAT',
+  'JSONB_DELETE',
+  'JSONB_DELETE_PATH',
 ]);
 
 export function withSelectItemTypes(tokens: readonly Token[]): SelectItemTypes {

@@ -239,6 +239,16 @@ describe('catalog views for schema introspection, through node-postgres', () => 
     expect(await rows('SELECT count(*) FROM information_schema.sequences')).toEqual([['0']]);
   });
 
+  it("LIKE with PostgreSQL's backslash escape, as tools filter catalog names", async () => {
+    // `_` matches any one character unless escaped: `users\_%` is users_ followed by anything.
+    expect(
+      await rows("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'users\\_%' ORDER BY indexname"),
+    ).toEqual([['users_email_key'], ['users_lower_name'], ['users_pkey']]);
+    expect(
+      await rows("SELECT 'usersX' LIKE 'users\\_%', 'users_' LIKE 'users\\_%', 'a%b' LIKE 'a\\%b'"),
+    ).toEqual([['f', 't', 't']]);
+  });
+
   it('EXISTS (SELECT FROM …): the empty select list migration scripts write', async () => {
     expect(
       await rows(

@@ -261,6 +261,19 @@ describe('translate', () => {
       expect(sqlite(sql)).toBe(sql);
   });
 
+  it("names PostgreSQL's LIKE escape character, the backslash, where a pattern names none", () => {
+    expect(sqlite("SELECT * FROM t WHERE a LIKE 's\\_%' AND b NOT ILIKE '%' || c || '%' ORDER BY a")).toBe(
+      "SELECT * FROM t WHERE a LIKE 's\\_%' ESCAPE '\\' AND b NOT LIKE '%' || c || '%' ESCAPE '\\' ORDER BY a",
+    );
+    expect(sqlite("SELECT (a LIKE 'x'), CASE WHEN a LIKE (SELECT p FROM q) THEN 1 END FROM t")).toBe(
+      "SELECT (a LIKE 'x' ESCAPE '\\') AS \"?column?\", CASE WHEN a LIKE (SELECT p FROM q) ESCAPE '\\' THEN 1 END AS \"case\" FROM t",
+    );
+    // A pattern that names its own escape character keeps it.
+    expect(sqlite("SELECT 1 FROM t WHERE a LIKE 'x!%' ESCAPE '!'")).toBe(
+      "SELECT 1 FROM t WHERE a LIKE 'x!%' ESCAPE '!'",
+    );
+  });
+
   it("reads a subquery's empty select list (EXISTS (SELECT FROM …)) as a constant, and leaves a statement's", () => {
     expect(sqlite('SELECT EXISTS (SELECT FROM t WHERE a = 1) AS e')).toBe(
       'SELECT EXISTS (SELECT 1 FROM t WHERE a = 1) AS e',
@@ -796,7 +809,7 @@ describe('PostgreSQL forms (postgres-forms.ts)', () => {
 
   it('spells PostgreSQL functions as SQLite does: ILIKE, position, substring, extract, date_trunc, greatest, uuids', () => {
     expect(sqlite("SELECT a FROM t WHERE a ILIKE $1 OR a NOT ILIKE 'x%'")).toBe(
-      "SELECT a FROM t WHERE a LIKE ?1 OR a NOT LIKE 'x%'",
+      "SELECT a FROM t WHERE a LIKE ?1 ESCAPE '\\' OR a NOT LIKE 'x%' ESCAPE '\\'",
     );
     expect(sqlite("SELECT position('b' IN s)")).toBe(
       'SELECT CAST(instr(( s), (\'b\' )) AS INTEGER) AS "position"',

@@ -241,10 +241,17 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
         continue;
       }
     }
-    if (upper === 'ILIKE') {
-      // SQLite's LIKE already ignores the case of ASCII letters.
+    if (upper === 'ILIKE' || upper === 'LIKE') {
+      // SQLite's LIKE already ignores the case of ASCII letters. Its pattern has no escape character
+      // unless one is named, where PostgreSQL's has the backslash (`LIKE 'a\_%'`): named here.
       out.push({ kind: 'identifier', text: 'LIKE' });
-      index += 1;
+      const end = likePatternEnd(tokens, index + 1);
+      if (end === null) {
+        index += 1;
+        continue;
+      }
+      out.push(...tokens.slice(index + 1, end), ...LIKE_ESCAPE);
+      index = end;
       continue;
     }
     if (upper === 'INDEX' && !indexKeyword(out)) {
@@ -382,6 +389,70 @@ const ITEM_ENDS = new Set([
  * a select list: what comes before it is SELECT or a comma of that list, and after it a comma or
  * the list's end.
  */
+/** ` ESCAPE '\'`: PostgreSQL's default escape character of a LIKE pattern. */
+const LIKE_ESCAPE: readonly Token[] = [
+  SPACE,
+  { kind: 'identifier', text: 'ESCAPE' },
+  SPACE,
+  { kind: 'string', text: "'\\'", value: '\\' },
+];
+
+/** Words that end a LIKE pattern at its depth (PostgreSQL's LIKE binds tighter than these). */
+const LIKE_PATTERN_ENDS = new Set([
+  ...CLAUSES,
+  'AND',
+  'OR',
+  'NOT',
+  'THEN',
+  'ELSE',
+  'END',
+  'WHEN',
+  'AS',
+  'IS',
+  'IN',
+  'BETWEEN',
+  'LIKE',
+  'ILIKE',
+  'GLOB',
+  'REGEXP',
+  'ON',
+  'USING',
+  'RETURNING',
+  'DO',
+  'SET',
+  'WINDOW',
+  'FETCH',
+  'FOR',
+]);
+
+/**
+ * The index after the pattern of a LIKE whose pattern starts at `from` (the pattern may be an
+ * expression: `'%' || $1 || '%'`), or null when the LIKE names its own ESCAPE, or the pattern's end
+ * cannot be told (it is then left as it is).
+ */
+function likePatternEnd(tokens: readonly Token[], from: number): number | null {
+  let depth = 0;
+  let last = -1;
+  for (let index = from; index < tokens.length; index++) {
+    const token = tokens[index] as Token;
+    if (!isSignificant(token)) continue;
+    if (token.kind === 'semicolon') break;
+    if (token.kind === 'punctuation') {
+      if (token.text === '(' || token.text === '[') depth += 1;
+      else if (token.text === ')' || token.text === ']') {
+        if (depth === 0) break;
+        depth -= 1;
+      } else if (depth === 0 && [',', '=', '<', '>', '!'].includes(token.text)) break;
+    } else if (depth === 0 && token.kind === 'identifier') {
+      const upper = token.text.toUpperCase();
+      if (upper === 'ESCAPE') return null;
+      if (LIKE_PATTERN_ENDS.has(upper) && last >= 0) break;
+    }
+    last = index;
+  }
+  return last < 0 ? null : last + 1;
+}
+
 export function wholeSelectItem(out: readonly Token[], tokens: readonly Token[], end: number): boolean {
   const after = tokens[nextSignificant(tokens, end)];
   if (after !== undefined && after.text !== ',' && after.text !== ')' && !ITEM_ENDS.has(keyword(after)))

@@ -27,6 +27,7 @@
  * changed the version) forgets every answer and the shadow.
  */
 import { assert } from '@northlight/protocol';
+import { JSONB_FUNCTIONS } from './jsonb-functions.js';
 import { POSTGRES_FUNCTIONS } from './postgres-functions.js';
 import type { SqliteWasm } from './sqlite-wasm.js';
 
@@ -88,7 +89,7 @@ function rewriteOutsideQuotes(
 }
 
 /**
- * The engine's PostgreSQL functions (postgres-functions.ts), any case, as `json_array(` — a call
+ * The engine's PostgreSQL functions (postgres-functions.ts, jsonb-functions.ts), any case, as `json_array(` — a call
  * SQLite has, taking any arguments, whose result has no declared type, as theirs has none — and
  * SQLite's `REGEXP` operator (the engine's regexp()) as `LIKE`: the shadow has neither, and a probe
  * that fails to prepare loses every column's type, those of plain columns beside it included.
@@ -107,7 +108,9 @@ function withNeutralCalls(sql: string): string {
   });
 }
 
-const NEUTRALIZED_NAMES = POSTGRES_FUNCTIONS.map((definition) => definition.name.toLowerCase());
+const NEUTRALIZED_NAMES = [...POSTGRES_FUNCTIONS, ...JSONB_FUNCTIONS].map((definition) =>
+  definition.name.toLowerCase(),
+);
 const NEUTRALIZED_CALL = new RegExp(`^(?:${NEUTRALIZED_NAMES.join('|')})\\s*\\(`, 'i');
 
 /** The index after a quoted text or comment starting at `index`, or `index` when none starts there. */

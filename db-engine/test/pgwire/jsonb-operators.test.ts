@@ -74,6 +74,16 @@ describe('jsonb operators and functions, through node-postgres', () => {
       expect(jsonbContains(JSON.parse(a), JSON.parse(b)), `${a} @> ${b}`).toBe(contains === 't');
   });
 
+  it('keeps the declared types of the other columns of a statement using them', async () => {
+    // The declared-types probe reads the kernel's jsonb functions as untyped calls; a probe that
+    // failed on them would type every column by its values (id: int8, where PostgreSQL says int4).
+    const result = await answer(
+      `SELECT id, data ? 'tags' AS has, data #>> '{status}' AS status FROM docs WHERE data @> '{"status":"done"}'`,
+    );
+    expect(result.types).toEqual([Oid.int4, Oid.bool, Oid.text]);
+    expect(result.rows).toEqual([['2', 't', 'done']]);
+  });
+
   it('filters rows with @>, ?, ?| and ?& on a column, with literals and node-postgres parameters', async () => {
     expect(
       (await answer(`SELECT id FROM docs WHERE data @> '{"status":"active"}' ORDER BY id`)).rows,

@@ -249,6 +249,88 @@ function jsonbDeletePath(value: Json, path: readonly (string | null)[]): Json {
     : value;
 }
 
+/** An array index of a path step: `'1'`, `'-1'`; null when the step is no integer. */
+function indexOf(key: string, length: number): number | null {
+  if (!/^\s*-?\d+\s*$/.test(key)) return null;
+  const index = Number(key);
+  return index < 0 ? length + index : index;
+}
+
+/**
+ * jsonb_set / jsonb_insert (jsonfuncs.c `setPath`): the value with `replacement` at `path`. `mode`:
+ * `set` replaces what is there (or, with `create`, adds a missing last key or an out-of-range index
+ * at the array's end or start); `insert` adds before an array element (`after`: after it) and
+ * refuses an existing object key. A path that leaves the document changes nothing.
+ */
+function setPath(
+  value: Json,
+  path: readonly (string | null)[],
+  replacement: Json,
+  mode: 'set' | 'insert',
+  flag: boolean,
+  position = 1,
+): Json {
+  if (!isContainer(value)) throw new PostgresFunctionError(`cannot set path in scalar`);
+  const [key, ...rest] = path;
+  if (key === undefined) return value;
+  if (key === null) {
+    throw new PostgresFunctionError(`path element at position ${position} is null`);
+  }
+  const last = rest.length === 0;
+  if (isObject(value)) {
+    const present = Object.hasOwn(value, key);
+    if (!last) {
+      const inner = value[key];
+      return present && isContainer(inner as Json)
+        ? { ...value, [key]: setPath(inner as Json, rest, replacement, mode, flag, position + 1) }
+        : value;
+    }
+    if (mode === 'insert' && present) throw new PostgresFunctionError('cannot replace existing key');
+    if (mode === 'set' && !present && !flag) return value;
+    return { ...value, [key]: replacement };
+  }
+  const at = indexOf(key, value.length);
+  if (at === null) {
+    throw new PostgresFunctionError(`path element at position ${position} is not an integer: "${key}"`);
+  }
+  if (!last) {
+    const inner = at >= 0 && at < value.length ? value[at] : undefined;
+    return inner !== undefined && isContainer(inner)
+      ? value.map((element, index) =>
+          index === at ? setPath(inner, rest, replacement, mode, flag, position + 1) : element,
+        )
+      : value;
+  }
+  if (mode === 'insert') {
+    const where = Math.min(Math.max(flag ? at + 1 : at, 0), value.length);
+    return [...value.slice(0, where), replacement, ...value.slice(where)];
+  }
+  if (at >= 0 && at < value.length)
+    return value.map((element, index) => (index === at ? replacement : element));
+  if (!flag) return value;
+  return at < 0 ? [replacement, ...value] : [...value, replacement];
+}
+
+/** jsonb_typeof: object, array, string, number, boolean or null. */
+function typeOf(value: Json): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'object') return 'object';
+  return typeof value === 'string' ? 'string' : typeof value === 'number' ? 'number' : 'boolean';
+}
+
+/** jsonb_strip_nulls: every object member whose value is null, at any depth, left out (not array nulls). */
+function stripNulls(value: Json): Json {
+  if (Array.isArray(value)) return value.map(stripNulls);
+  if (isObject(value))
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, member]) => member !== null)
+        .map(([key, member]) => [key, stripNulls(member)]),
+    );
+  return value;
+}
+
 /** Whether `value` is JSON text (or a number), and so a jsonb value; for `||` decided when it runs. */
 function asJson(value: SqlScalar): Json | undefined {
   if (typeof value === 'number') return value;
@@ -262,7 +344,69 @@ function asJson(value: SqlScalar): Json | undefined {
 /** What `||` becomes where an operand is JSON (jsonb-operators.ts): see JSON_CONCAT_FUNCTION. */
 export const JSON_CONCAT_FUNCTION = 'northlight_json_concat';
 
+/** A boolean argument (`create_if_missing`, `insert_after`): SQLite's 1/0, or PostgreSQL's spellings. */
+function flagOf(value: SqlScalar | undefined, otherwise: boolean): boolean {
+  if (value === undefined) return otherwise;
+  if (typeof value === 'number') return value !== 0;
+  return ['t', 'true', 'y', 'yes', 'on', '1'].includes(String(value).trim().toLowerCase());
+}
+
+/**
+ * Registered over SQLite's own functions of the same names where SQLite has them (`jsonb_set`,
+ * `jsonb_insert`: SQLite's take `$.a` paths and give its binary JSONB, which a jsonb column would then
+ * hold as bytes).
+ */
 export const JSONB_FUNCTIONS: readonly PostgresFunction[] = [
+  {
+    name: 'jsonb_set',
+    arities: [3, 4],
+    deterministic: true,
+    call: strict(([target, path, replacement, create]) =>
+      jsonbText(
+        setPath(
+          parseJson(target as SqlScalar, 'jsonb'),
+          pathOf(path as SqlScalar),
+          parseJson(replacement as SqlScalar, 'jsonb'),
+          'set',
+          flagOf(create, true),
+        ),
+      ),
+    ),
+  },
+  {
+    name: 'jsonb_insert',
+    arities: [3, 4],
+    deterministic: true,
+    call: strict(([target, path, replacement, after]) =>
+      jsonbText(
+        setPath(
+          parseJson(target as SqlScalar, 'jsonb'),
+          pathOf(path as SqlScalar),
+          parseJson(replacement as SqlScalar, 'jsonb'),
+          'insert',
+          flagOf(after, false),
+        ),
+      ),
+    ),
+  },
+  {
+    name: 'jsonb_typeof',
+    arities: [1],
+    deterministic: true,
+    call: strict(([value]) => typeOf(parseJson(value as SqlScalar, 'jsonb'))),
+  },
+  {
+    name: 'json_typeof',
+    arities: [1],
+    deterministic: true,
+    call: strict(([value]) => typeOf(parseJson(value as SqlScalar, 'json'))),
+  },
+  {
+    name: 'jsonb_strip_nulls',
+    arities: [1],
+    deterministic: true,
+    call: strict(([value]) => jsonbText(stripNulls(parseJson(value as SqlScalar, 'jsonb')))),
+  },
   {
     name: 'jsonb_concat',
     arities: [2],

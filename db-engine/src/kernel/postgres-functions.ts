@@ -1048,6 +1048,8 @@ export const POSTGRES_FUNCTION_SQLSTATES: readonly (readonly [RegExp, string])[]
   [/^to_char pattern .* is not supported/, '0A000'],
   [/^field position must not be zero$/, '22023'],
   [/^cannot delete (from object using integer index|from scalar|path in scalar)$/, '22023'],
+  [/^cannot (set path in scalar|replace existing key)$/, '22023'],
+  [/^path element at position \d+ is null$/, '22004'],
   [/^path element at position \d+ is not an integer/, '22P02'],
   [/^null character not permitted$/, '54000'],
   [/^requested character too large for encoding/, '54000'],

@@ -240,6 +240,53 @@ describe('jsonb operators and functions, through node-postgres', () => {
     );
   });
 
+  it('jsonb_set, jsonb_insert, jsonb_typeof and jsonb_strip_nulls as PostgreSQL (not SQLite) defines them', async () => {
+    // SQLite has its own jsonb_set and jsonb_insert, with `$.a` paths and binary JSONB results.
+    expect(
+      (
+        await answer(
+          `SELECT jsonb_set('{"a":1,"b":{"c":2}}', '{b,c}', '5') AS s1, jsonb_set('{"a":1}', '{z}', '"n"') AS s2, jsonb_set('{"a":1}', '{z}', '"n"', false) AS s3, jsonb_set('[1,2,3]', '{1}', '[9]') AS s4, jsonb_set('[1,2,3]', '{9}', '4') AS s5, jsonb_set('[1,2,3]', '{-9}', '0') AS s6, jsonb_set('{"a":1}', '{x,y}', '1') AS s7, jsonb_set('{"a":[1]}', '{a,-1}', '7') AS s8`,
+        )
+      ).rows,
+    ).toEqual([
+      [
+        '{"a": 1, "b": {"c": 5}}',
+        '{"a": 1, "z": "n"}',
+        '{"a": 1}',
+        '[1, [9], 3]',
+        '[1, 2, 3, 4]',
+        '[0, 1, 2, 3]',
+        '{"a": 1}',
+        '{"a": [7]}',
+      ],
+    ]);
+    expect(
+      (
+        await answer(
+          `SELECT jsonb_insert('{"a":[0,1,2]}', '{a,1}', '"x"') AS i1, jsonb_insert('{"a":[0,1,2]}', '{a,1}', '"x"', true) AS i2, jsonb_insert('{"a":1}', '{b}', '2') AS i3, jsonb_insert('[1]', '{5}', '2') AS i4`,
+        )
+      ).rows,
+    ).toEqual([['{"a": [0, "x", 1, 2]}', '{"a": [0, 1, "x", 2]}', '{"a": 1, "b": 2}', '[1, 2]']]);
+    await expect(client.query(`SELECT jsonb_insert('{"a":1}', '{a}', '2')`)).rejects.toMatchObject({
+      code: '22023',
+    });
+    await expect(client.query(`SELECT jsonb_set('5', '{a}', '1')`)).rejects.toMatchObject({ code: '22023' });
+    expect(
+      (
+        await answer(
+          `SELECT jsonb_typeof('{"a":1}'), jsonb_typeof('1.5'), jsonb_typeof('"s"'), jsonb_typeof('true'), jsonb_typeof('null'), jsonb_typeof('[1]')`,
+        )
+      ).rows,
+    ).toEqual([['object', 'number', 'string', 'boolean', 'null', 'array']]);
+    expect(
+      (await answer(`SELECT jsonb_strip_nulls('{"a":null,"b":{"c":null,"d":1},"e":[null]}')`)).rows,
+    ).toEqual([['{"b": {"d": 1}, "e": [null]}']]);
+    expect((await answer(`SELECT jsonb_set('{"a":1}', '{a}', NULL)`)).rows).toEqual([[null]]);
+    // In an UPDATE, as applications set one field of a document.
+    await client.query(`UPDATE docs SET data = jsonb_set(data, '{owner,name}', $1) WHERE id = 2`, ['"bea"']);
+    expect((await answer(`SELECT data #>> '{owner,name}' FROM docs WHERE id = 2`)).rows).toEqual([['bea']]);
+  });
+
   it('names an operator item ?column? as PostgreSQL does, and an alias as given', async () => {
     const result = await client.query(
       `SELECT data ? 'tags', data #>> '{status}' AS status FROM docs WHERE id = 2`,

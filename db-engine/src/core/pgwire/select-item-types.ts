@@ -106,6 +106,9 @@ const JSON_FUNCTIONS = new Set([
   'JSONB_CONCAT',
   'JSONB_DELETE',
   'JSONB_DELETE_PATH',
+  'JSONB_SET',
+  'JSONB_INSERT',
+  'JSONB_STRIP_NULLS',
 ]);
 
 export function withSelectItemTypes(tokens: readonly Token[]): SelectItemTypes {

@@ -30,6 +30,11 @@ export interface PostgresFunction {
   /** Same arguments, same result: SQLite may use it in indexes and generated columns. */
   readonly deterministic: boolean;
   readonly call: (args: readonly SqlScalar[]) => SqlScalar;
+  /**
+   * Its result is PostgreSQL's double precision: a whole number stays a REAL (typed float8, `8` a
+   * number for node-postgres), where other functions' whole numbers become SQLite integers.
+   */
+  readonly real?: boolean;
 }
 
 /** The largest string a function may build (PostgreSQL's own limit is 1 GB; ours is the kernel's). */
@@ -930,6 +935,7 @@ export const POSTGRES_FUNCTIONS: readonly PostgresFunction[] = [
       name,
       arities: [2],
       deterministic: true,
+      real: true,
       call: strict(([base, exponent]) => {
         const x = number(base as SqlScalar, 'numeric');
         const y = number(exponent as SqlScalar, 'numeric');

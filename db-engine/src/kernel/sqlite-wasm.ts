@@ -287,7 +287,7 @@ function registerPostgresFunctions(wasm: SqliteWasm, db: number): void {
         }
         if (result === null) wasm._sqlite3_result_null(context);
         else if (typeof result === 'number') {
-          if (Number.isInteger(result) && Math.abs(result) <= INT32_MAX)
+          if (definition.real !== true && Number.isInteger(result) && Math.abs(result) <= INT32_MAX)
             wasm._sqlite3_result_int(context, result);
           else wasm._sqlite3_result_double(context, result);
         } else {

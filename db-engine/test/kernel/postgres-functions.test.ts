@@ -265,6 +265,23 @@ describe('regular-expression operators and array_agg over the wire', () => {
     expect(sql('SELECT ~5, ~ a FROM t WHERE ~b = 1')).toBe('SELECT ~5, ~ a FROM t WHERE ~b = 1');
   });
 
+  it('computes ^ as PostgreSQL 15 does: power(), tighter than * and from the left, after a sign', async () => {
+    const sql = (text: string) => translate(tokenize(text), facts).sql;
+    expect(sql('SELECT x * y ^ 2 AS a, 2 ^ -1 AS h FROM t WHERE a ^ 2 > 3')).toBe(
+      'SELECT x * power(y,2) AS a, power(2,-1) AS h FROM t WHERE power(a,2) > 3',
+    );
+    const result = await client.query({
+      text: 'SELECT 2 ^ 3, -2 ^ 2, 2 ^ 3 ^ 2, 2 ^ -1, id ^ 2 FROM tags WHERE id = 3',
+      rowMode: 'array',
+    });
+    // PostgreSQL 15.18: 8 | 4 | 64 | 0.5, double precision, each named ?column?.
+    expect(result.rows).toEqual([[8, 4, 64, 0.5, 9]]);
+    expect(result.fields.map((field) => [field.name, field.dataTypeID])).toEqual(
+      Array.from({ length: 5 }, () => ['?column?', 701]),
+    );
+    await expect(client.query('SELECT (-8) ^ 0.5')).rejects.toMatchObject({ code: '2201F' });
+  });
+
   it('matches as PostgreSQL does, case and all, with parameters', async () => {
     const names = async (where: string, values: unknown[] = []) =>
       (await client.query(`SELECT name FROM tags WHERE ${where} ORDER BY id`, values)).rows.map(

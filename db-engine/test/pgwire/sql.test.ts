@@ -1156,6 +1156,7 @@ describe('the SQL layer on hostile text (fuzz)', () => {
     '\'{"a":1}\'',
     '::jsonb',
     "'tmp'",
+    '^',
     'FROM pg_tables',
     'JOIN pg_indexes',
     'information_schema.table_constraints',

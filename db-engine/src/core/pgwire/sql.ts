@@ -38,6 +38,7 @@ import { type ExplainOptions, parseExplain } from './explain.js';
 import { withJsonbOperators } from './jsonb-operators.js';
 import { withStandardPagination } from './pagination.js';
 import { withPostgresForms } from './postgres-forms.js';
+import { withPowerOperator } from './power-operator.js';
 import { withSelectItemTypes } from './select-item-types.js';
 import {
   alterTableActions,
@@ -2433,7 +2434,9 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
     withStandardPagination(
       withPostgresForms(
         withJsonbOperators(
-          withCastCalls(withTypedLiterals(catalog.kind === 'tokens' ? catalog.tokens : statementTokens)),
+          withPowerOperator(
+            withCastCalls(withTypedLiterals(catalog.kind === 'tokens' ? catalog.tokens : statementTokens)),
+          ),
         ),
       ),
     ),

@@ -35,6 +35,7 @@ import { catalogQuery } from './catalog.js';
 import { withDistinctOn } from './distinct-on.js';
 import { withDivisionChecks } from './division-checks.js';
 import { type ExplainOptions, parseExplain } from './explain.js';
+import { withoutDefaultValues } from './insert-defaults.js';
 import { withJsonbOperators } from './jsonb-operators.js';
 import { withStandardPagination } from './pagination.js';
 import { withPostgresForms } from './postgres-forms.js';
@@ -2435,7 +2436,11 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
       withPostgresForms(
         withJsonbOperators(
           withPowerOperator(
-            withCastCalls(withTypedLiterals(catalog.kind === 'tokens' ? catalog.tokens : statementTokens)),
+            withCastCalls(
+              withTypedLiterals(
+                withoutDefaultValues(catalog.kind === 'tokens' ? catalog.tokens : statementTokens),
+              ),
+            ),
           ),
         ),
       ),

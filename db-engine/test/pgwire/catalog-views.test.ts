@@ -249,6 +249,52 @@ describe('catalog views for schema introspection, through node-postgres', () => 
     ).toEqual([['f', 't', 't']]);
   });
 
+  it("Sequelize's connect and sync: pg_type and pg_range, and its showIndex query", async () => {
+    // Sequelize reads every type's OID when it connects; it failed at once on pg_type.
+    const types = await rows(
+      "WITH ranges AS (  SELECT pg_range.rngtypid, pg_type.typname AS rngtypname,         pg_type.typarray AS rngtyparray, pg_range.rngsubtype    FROM pg_range LEFT OUTER JOIN pg_type ON pg_type.oid = pg_range.rngtypid)SELECT pg_type.typname, pg_type.typtype, pg_type.oid, pg_type.typarray,       ranges.rngtypname, ranges.rngtypid, ranges.rngtyparray  FROM pg_type LEFT OUTER JOIN ranges ON pg_type.oid = ranges.rngsubtype WHERE (pg_type.typtype IN('b', 'e'));",
+    );
+    const byName = new Map(types.map((row) => [row[0], row]));
+    // PostgreSQL's OIDs; its range types (int4range over int4…) do not exist here.
+    expect(byName.get('int4')).toEqual(['int4', 'b', '23', '1007', null, null, null]);
+    expect(byName.get('jsonb')).toEqual(['jsonb', 'b', '3802', '3807', null, null, null]);
+    expect(byName.get('timestamptz')).toEqual(['timestamptz', 'b', '1184', '1185', null, null, null]);
+    expect(byName.get('_text')).toEqual(['_text', 'b', '1009', '0', null, null, null]);
+    expect(byName.has('void')).toBe(false); // a pseudo-type, typtype p
+    // Sequelize's showIndex, which sync() sends for every model (query-generator.js showIndexesQuery).
+    const indexes = await client.query({
+      text: "SELECT i.relname AS name, ix.indisprimary AS primary, ix.indisunique AS unique, ix.indkey AS indkey, array_agg(a.attnum) as column_indexes, array_agg(a.attname) AS column_names, pg_get_indexdef(ix.indexrelid) AS definition FROM pg_class t, pg_class i, pg_index ix, pg_attribute a WHERE t.oid = ix.indrelid AND i.oid = ix.indexrelid AND a.attrelid = t.oid AND t.relkind = 'r' and t.relname = 'orders' GROUP BY i.relname, ix.indexrelid, ix.indisprimary, ix.indisunique, ix.indkey ORDER BY i.relname;",
+      rowMode: 'array',
+    });
+    expect(indexes.fields.slice(1, 3).map((field) => field.dataTypeID)).toEqual([Oid.bool, Oid.bool]);
+    // PostgreSQL's column lists also hold its system columns (ctid, xmin… with negative attnums).
+    expect(indexes.rows.map((row) => [row[0], row[1], row[2], row[3], row[6]])).toEqual([
+      [
+        'orders_big',
+        'f',
+        'f',
+        '2',
+        'CREATE INDEX orders_big ON public.orders USING btree (user_id) WHERE total > 100',
+      ],
+      ['orders_pkey', 't', 't', '1', 'CREATE UNIQUE INDEX orders_pkey ON public.orders USING btree (id)'],
+      [
+        'orders_total_idx',
+        'f',
+        'f',
+        '3',
+        'CREATE INDEX orders_total_idx ON public.orders USING btree (total)',
+      ],
+      [
+        'orders_user_id_total_key',
+        'f',
+        't',
+        '2 3',
+        'CREATE UNIQUE INDEX orders_user_id_total_key ON public.orders USING btree (user_id, total)',
+      ],
+    ]);
+    expect(indexes.rows[0]?.slice(4, 6)).toEqual(['{1,2,3}', '{id,user_id,total}']);
+  });
+
   it('EXISTS (SELECT FROM …): the empty select list migration scripts write', async () => {
     expect(
       await rows(

@@ -24,10 +24,11 @@
  */
 
 import { SESSION_NAMES, UNQUALIFIED_CATALOG_VIEWS, withCatalogViews } from './information-schema.js';
-import { psqlDescribe } from './psql-describe.js';
+import { psqlDescribe, relationIndexesSql } from './psql-describe.js';
 import { psqlGlobalList } from './psql-globals.js';
 import {
   type CatalogAnswer,
+  identifierSql,
   relationPatternConditions,
   shape,
   sqlString,
@@ -47,6 +48,8 @@ const GENERAL_HINT =
 
 /** Answers a statement that reads PostgreSQL's catalogs, or says it is none of this module's business. */
 export function catalogQuery(tokens: readonly Token[], facts: SessionFacts): CatalogAnswer {
+  const showIndex = sequelizeShowIndex(tokens);
+  if (showIndex !== null) return showIndex;
   // Most statements name neither: one pass over the identifiers, before any other work.
   if (!tokens.some((token) => token.kind === 'identifier' && MARKERS.has(token.text.toUpperCase())))
     return { kind: 'none' };
@@ -181,6 +184,57 @@ function psqlRelationList(words: readonly Token[], facts: SessionFacts): Catalog
   return {
     kind: 'sql',
     sql: `SELECT ${columns.join(', ')} FROM sqlite_schema WHERE ${conditions.join(' AND ')} ORDER BY lower(name), name`,
+  };
+}
+
+// ---- Sequelize's showIndex (query-generator.js showIndexesQuery) ----
+
+const SEQUELIZE_SHOW_INDEX_PREFIX =
+  'SELECT i . relname AS name , ix . indisprimary AS primary , ix . indisunique AS unique , ' +
+  'ix . indkey AS indkey , array_agg ( a . attnum ) as column_indexes , array_agg ( a . attname ) AS column_names , ' +
+  'pg_get_indexdef ( ix . indexrelid ) AS definition FROM pg_class t , pg_class i , pg_index ix , pg_attribute a';
+
+/**
+ * Sequelize's `showIndex`, which `sync()` sends for every model: a table's indexes with PostgreSQL's
+ * names, `indkey` (the key columns' attnums, space-separated), every column's attnum and name as array
+ * text, and the index definition, as Sequelize reads them. The table is `t.relname = '<name>'`.
+ */
+function sequelizeShowIndex(tokens: readonly Token[]): CatalogAnswer | null {
+  const words = tokens.filter((token) => token.kind !== 'space' && token.kind !== 'comment');
+  if (upper(words[0]) !== 'SELECT' || words[1]?.text !== 'i' || upper(words[3]) !== 'RELNAME') return null;
+  const text = shape(words.filter((token) => token.kind !== 'semicolon'));
+  if (!text.startsWith(SEQUELIZE_SHOW_INDEX_PREFIX)) return null;
+  const relname = words.findIndex(
+    (token, index) =>
+      upper(token) === 'RELNAME' && words[index - 2]?.text === 't' && words[index + 1]?.text === '=',
+  );
+  const table = words[relname + 2];
+  if (relname < 0 || table?.kind !== 'string') return null;
+  const name = sqlString(table.value ?? '');
+  const definition =
+    "'CREATE ' || CASE WHEN x.is_unique THEN 'UNIQUE ' ELSE '' END || 'INDEX ' || " +
+    `${identifierSql('x.name')} || ' ON public.' || ${identifierSql('x.table_name')} || ' USING btree ' || x.keys`;
+  // A key column's attnum is its position in the table (cid + 1); a rowid key's columns are the pk's.
+  // A key column's attnum is its position in the table (cid + 1; 0 for an expression, as in
+  // PostgreSQL); a rowid key has no index of its own: its columns are the table's pk columns.
+  const indkey =
+    "coalesce((SELECT group_concat(CASE WHEN k.cid >= 0 THEN k.cid + 1 ELSE 0 END, ' ') " +
+    'FROM pragma_index_info(x.index_name) k), ' +
+    "(SELECT group_concat(cid + 1, ' ') FROM pragma_table_info(x.table_name) WHERE pk > 0))";
+  return {
+    kind: 'sql',
+    sql:
+      `WITH relation AS (SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ${name}), ` +
+      `indexes AS (${relationIndexesSql()}), ` +
+      "attributes AS (SELECT '{' || group_concat(cid + 1, ',') || '}' AS numbers, " +
+      `'{' || group_concat(name, ',') || '}' AS names FROM pragma_table_info(${name})) ` +
+      'SELECT x.name AS name, x.is_primary AS "primary", x.is_unique AS "unique", ' +
+      `${indkey} AS indkey, attributes.numbers AS column_indexes, attributes.names AS column_names, ` +
+      `${definition} AS definition FROM indexes x, attributes ORDER BY x.name`,
+    types: new Map([
+      ['primary', 'BOOLEAN'],
+      ['unique', 'BOOLEAN'],
+    ]),
   };
 }
 

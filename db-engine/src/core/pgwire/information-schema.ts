@@ -260,6 +260,87 @@ function pgNamespaceSql(): string {
     .join(' UNION ALL ')})`;
 }
 
+/**
+ * PostgreSQL 15's rows of pg_type for the types the wire protocol sends (types.ts) and their arrays:
+ * oid, typname, typlen, typbyval, typtype, typcategory, typispreferred, typelem, typarray — what
+ * clients read at connect (Sequelize's type OIDs) and to name a column's type.
+ */
+const PG_TYPES: readonly (readonly [
+  number,
+  string,
+  number,
+  boolean,
+  string,
+  string,
+  boolean,
+  number,
+  number,
+])[] = [
+  [16, 'bool', 1, true, 'b', 'B', true, 0, 1000],
+  [17, 'bytea', -1, false, 'b', 'U', false, 0, 1001],
+  [18, 'char', 1, true, 'b', 'Z', false, 0, 1002],
+  [19, 'name', 64, false, 'b', 'S', false, 18, 1003],
+  [20, 'int8', 8, true, 'b', 'N', false, 0, 1016],
+  [21, 'int2', 2, true, 'b', 'N', false, 0, 1005],
+  [23, 'int4', 4, true, 'b', 'N', false, 0, 1007],
+  [25, 'text', -1, false, 'b', 'S', true, 0, 1009],
+  [26, 'oid', 4, true, 'b', 'N', true, 0, 1028],
+  [114, 'json', -1, false, 'b', 'U', false, 0, 199],
+  [199, '_json', -1, false, 'b', 'A', false, 114, 0],
+  [700, 'float4', 4, true, 'b', 'N', false, 0, 1021],
+  [701, 'float8', 8, true, 'b', 'N', true, 0, 1022],
+  [1000, '_bool', -1, false, 'b', 'A', false, 16, 0],
+  [1001, '_bytea', -1, false, 'b', 'A', false, 17, 0],
+  [1002, '_char', -1, false, 'b', 'A', false, 18, 0],
+  [1003, '_name', -1, false, 'b', 'A', false, 19, 0],
+  [1005, '_int2', -1, false, 'b', 'A', false, 21, 0],
+  [1007, '_int4', -1, false, 'b', 'A', false, 23, 0],
+  [1009, '_text', -1, false, 'b', 'A', false, 25, 0],
+  [1014, '_bpchar', -1, false, 'b', 'A', false, 1042, 0],
+  [1015, '_varchar', -1, false, 'b', 'A', false, 1043, 0],
+  [1016, '_int8', -1, false, 'b', 'A', false, 20, 0],
+  [1021, '_float4', -1, false, 'b', 'A', false, 700, 0],
+  [1022, '_float8', -1, false, 'b', 'A', false, 701, 0],
+  [1028, '_oid', -1, false, 'b', 'A', false, 26, 0],
+  [1042, 'bpchar', -1, false, 'b', 'S', false, 0, 1014],
+  [1043, 'varchar', -1, false, 'b', 'S', false, 0, 1015],
+  [1082, 'date', 4, true, 'b', 'D', false, 0, 1182],
+  [1083, 'time', 8, true, 'b', 'D', false, 0, 1183],
+  [1114, 'timestamp', 8, true, 'b', 'D', false, 0, 1115],
+  [1115, '_timestamp', -1, false, 'b', 'A', false, 1114, 0],
+  [1182, '_date', -1, false, 'b', 'A', false, 1082, 0],
+  [1183, '_time', -1, false, 'b', 'A', false, 1083, 0],
+  [1184, 'timestamptz', 8, true, 'b', 'D', true, 0, 1185],
+  [1185, '_timestamptz', -1, false, 'b', 'A', false, 1184, 0],
+  [1186, 'interval', 16, false, 'b', 'T', true, 0, 1187],
+  [1187, '_interval', -1, false, 'b', 'A', false, 1186, 0],
+  [1231, '_numeric', -1, false, 'b', 'A', false, 1700, 0],
+  [1700, 'numeric', -1, false, 'b', 'N', false, 0, 1231],
+  [2278, 'void', 4, true, 'p', 'P', false, 0, 0],
+  [2950, 'uuid', 16, false, 'b', 'U', false, 0, 2951],
+  [2951, '_uuid', -1, false, 'b', 'A', false, 2950, 0],
+  [3802, 'jsonb', -1, false, 'b', 'U', false, 0, 3807],
+  [3807, '_jsonb', -1, false, 'b', 'A', false, 3802, 0],
+];
+
+function pgTypeSql(): string {
+  const rows = PG_TYPES.map(
+    ([oid, name, length, byValue, type, category, preferred, element, array]) =>
+      `SELECT ${oid} AS oid, ${sqlString(name)} AS typname, 11 AS typnamespace, 10 AS typowner, ` +
+      `${length} AS typlen, ${byValue ? 1 : 0} AS typbyval, ${sqlString(type)} AS typtype, ` +
+      `${sqlString(category)} AS typcategory, ${preferred ? 1 : 0} AS typispreferred, 1 AS typisdefined, ` +
+      `',' AS typdelim, 0 AS typrelid, ${element} AS typelem, ${array} AS typarray, 0 AS typnotnull, ` +
+      `0 AS typbasetype, -1 AS typtypmod, 0 AS typndims, ` +
+      `CASE WHEN ${sqlString(name)} IN ('text', 'varchar', 'bpchar', 'name', '_text', '_varchar', '_bpchar', '_name') THEN 100 ELSE 0 END AS typcollation`,
+  );
+  return `(${rows.join(' UNION ALL ')})`;
+}
+
+/** A catalog with PostgreSQL's columns and no rows (SQLite has no range types, enums, comments). */
+function emptyView(columns: readonly string[]): () => string {
+  return () => `(SELECT ${columns.map((column) => `NULL AS ${column}`).join(', ')} WHERE 0)`;
+}
+
 interface CatalogView {
   readonly sql: (facts: SessionFacts) => string;
   /**
@@ -292,6 +373,55 @@ const VIEWS: Readonly<Record<string, Readonly<Record<string, CatalogView>>>> = {
     PG_VIEWS: { sql: pgViewsSql },
     PG_INDEXES: { sql: pgIndexesSql },
     PG_NAMESPACE: { sql: pgNamespaceSql, types: { oid: 'INTEGER', nspowner: 'INTEGER' } },
+    PG_TYPE: {
+      sql: pgTypeSql,
+      types: {
+        oid: 'INTEGER',
+        typnamespace: 'INTEGER',
+        typowner: 'INTEGER',
+        typlen: 'SMALLINT',
+        typbyval: BOOLEAN,
+        typispreferred: BOOLEAN,
+        typisdefined: BOOLEAN,
+        typrelid: 'INTEGER',
+        typelem: 'INTEGER',
+        typarray: 'INTEGER',
+        typnotnull: BOOLEAN,
+        typbasetype: 'INTEGER',
+        typtypmod: 'INTEGER',
+        typndims: 'INTEGER',
+        typcollation: 'INTEGER',
+      },
+    },
+    PG_RANGE: {
+      sql: emptyView([
+        'rngtypid',
+        'rngsubtype',
+        'rngmultitypid',
+        'rngcollation',
+        'rngsubopc',
+        'rngcanonical',
+        'rngsubdiff',
+      ]),
+    },
+    PG_ENUM: { sql: emptyView(['oid', 'enumtypid', 'enumsortorder', 'enumlabel']) },
+    PG_DESCRIPTION: { sql: emptyView(['objoid', 'classoid', 'objsubid', 'description']) },
+    // Read for comments beside pg_description (Sequelize's describeTable): no statistics here.
+    PG_STATIO_ALL_TABLES: {
+      sql: emptyView([
+        'relid',
+        'schemaname',
+        'relname',
+        'heap_blks_read',
+        'heap_blks_hit',
+        'idx_blks_read',
+        'idx_blks_hit',
+        'toast_blks_read',
+        'toast_blks_hit',
+        'tidx_blks_read',
+        'tidx_blks_hit',
+      ]),
+    },
   },
 };
 

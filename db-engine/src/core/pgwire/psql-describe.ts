@@ -379,8 +379,8 @@ export function indexKeysSql(indexName: string, sqlText: string, partial: string
 
 /**
  * The indexes of the tables of a CTE `relation(name)`, as PostgreSQL names them:
- * `(table_name, name, is_primary, is_unique, origin, keys)`, `keys` the parenthesized key list (and
- * ` WHERE …` of a partial index). A rowid table's INTEGER PRIMARY KEY is the table's own b-tree, not
+ * `(table_name, name, is_primary, is_unique, origin, keys, index_name)`, `keys` the parenthesized key
+ * list (and ` WHERE …` of a partial index), `index_name` SQLite's name of the index (NULL for a rowid). A rowid table's INTEGER PRIMARY KEY is the table's own b-tree, not
  * an index, and is listed as PostgreSQL lists a primary key; a key's index is named as PostgreSQL
  * names the constraint (catalog-constraints.ts).
  */
@@ -394,9 +394,10 @@ export function relationIndexesSql(): string {
     `SELECT r.name AS table_name, CASE l.origin WHEN 'u' THEN ${uniqueConstraintNameSql('r.name', 'l.name')} ` +
     "WHEN 'pk' THEN r.name || '_pkey' ELSE l.name END AS name, " +
     'l.origin = \'pk\' AS is_primary, l."unique" AS is_unique, l.origin AS origin, ' +
-    `${keys} || CASE WHEN l.partial THEN ' WHERE ' || ${predicateSql('i.sql')} ELSE '' END AS keys ` +
+    `${keys} || CASE WHEN l.partial THEN ' WHERE ' || ${predicateSql('i.sql')} ELSE '' END AS keys, ` +
+    'l.name AS index_name ' +
     "FROM relation r, pragma_index_list(r.name) l LEFT JOIN sqlite_schema i ON i.type = 'index' AND i.name = l.name " +
-    `UNION ALL SELECT r.name, r.name || '_pkey', 1, 1, 'pk', ${rowidKey} FROM relation r ` +
+    `UNION ALL SELECT r.name, r.name || '_pkey', 1, 1, 'pk', ${rowidKey}, NULL FROM relation r ` +
     'WHERE EXISTS (SELECT 1 FROM pragma_table_info(r.name) WHERE pk > 0) ' +
     "AND NOT EXISTS (SELECT 1 FROM pragma_index_list(r.name) WHERE origin = 'pk')"
   );

@@ -8,8 +8,11 @@ import type { Token } from './sql.js';
 export type CatalogAnswer =
   /** The statement does not touch the catalogs: translate it as usual. */
   | { readonly kind: 'none' }
-  /** A query this module answers: run this SQLite SQL instead. */
-  | { readonly kind: 'sql'; readonly sql: string }
+  /**
+   * A query this module answers: run this SQLite SQL instead. `types`: declared types of its columns
+   * SQLite types otherwise (a boolean's 0 and 1), by column name.
+   */
+  | { readonly kind: 'sql'; readonly sql: string; readonly types?: ReadonlyMap<string, string> }
   /**
    * A query over views this module provides: translate these tokens instead (information-schema.ts).
    * `types`: declared types of the views' columns SQLite types otherwise (their booleans are 0 and 1),

@@ -2428,7 +2428,13 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
   }
   const catalog = catalogQuery(statementTokens, facts);
   if (catalog.kind === 'unsupported') throw new PgSqlError(catalog.sqlstate, catalog.message, catalog.hint);
-  if (catalog.kind === 'sql') return { sql: catalog.sql, parameterCount: 0, castTypes: new Map() };
+  if (catalog.kind === 'sql')
+    return {
+      sql: catalog.sql,
+      parameterCount: 0,
+      castTypes: new Map(),
+      ...(catalog.types === undefined ? {} : { resultTypesFirst: catalog.types }),
+    };
   // CAST(x AS t) becomes x::t before PostgreSQL's spellings are rewritten, whose own SQLite CASTs
   // (`position(a IN b)` → `CAST(instr(b, a) AS INTEGER)`) stay SQLite's.
   const normalized = withDistinctOn(

@@ -351,44 +351,34 @@ function flagOf(value: SqlScalar | undefined, otherwise: boolean): boolean {
   return ['t', 'true', 'y', 'yes', 'on', '1'].includes(String(value).trim().toLowerCase());
 }
 
+/** jsonb_set(target, path, value [, create_if_missing]) or jsonb_insert(… [, insert_after]). */
+function setFunction(name: string, mode: 'set' | 'insert', flagDefault: boolean): PostgresFunction {
+  return {
+    name,
+    arities: [3, 4],
+    deterministic: true,
+    call: strict(([target, path, replacement, flag]) =>
+      jsonbText(
+        setPath(
+          parseJson(target as SqlScalar, 'jsonb'),
+          pathOf(path as SqlScalar),
+          parseJson(replacement as SqlScalar, 'jsonb'),
+          mode,
+          flagOf(flag, flagDefault),
+        ),
+      ),
+    ),
+  };
+}
+
 /**
  * Registered over SQLite's own functions of the same names where SQLite has them (`jsonb_set`,
  * `jsonb_insert`: SQLite's take `$.a` paths and give its binary JSONB, which a jsonb column would then
  * hold as bytes).
  */
 export const JSONB_FUNCTIONS: readonly PostgresFunction[] = [
-  {
-    name: 'jsonb_set',
-    arities: [3, 4],
-    deterministic: true,
-    call: strict(([target, path, replacement, create]) =>
-      jsonbText(
-        setPath(
-          parseJson(target as SqlScalar, 'jsonb'),
-          pathOf(path as SqlScalar),
-          parseJson(replacement as SqlScalar, 'jsonb'),
-          'set',
-          flagOf(create, true),
-        ),
-      ),
-    ),
-  },
-  {
-    name: 'jsonb_insert',
-    arities: [3, 4],
-    deterministic: true,
-    call: strict(([target, path, replacement, after]) =>
-      jsonbText(
-        setPath(
-          parseJson(target as SqlScalar, 'jsonb'),
-          pathOf(path as SqlScalar),
-          parseJson(replacement as SqlScalar, 'jsonb'),
-          'insert',
-          flagOf(after, false),
-        ),
-      ),
-    ),
-  },
+  setFunction('jsonb_set', 'set', true),
+  setFunction('jsonb_insert', 'insert', false),
   {
     name: 'jsonb_typeof',
     arities: [1],

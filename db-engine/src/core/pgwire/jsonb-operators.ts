@@ -28,8 +28,13 @@
  *
  * Pure code over the lexer's tokens, before PostgreSQL's other forms are rewritten (sql.ts).
  */
-import { endsOperand, previousSignificant, primaryStart, rightOperand } from './operands.js';
-import { wholeSelectItem } from './postgres-forms.js';
+import {
+  endsOperand,
+  previousSignificant,
+  primaryStart,
+  rightOperand,
+  withOperatorCall,
+} from './operands.js';
 import { PgSqlError, type Token } from './sql.js';
 
 interface JsonbOperator {
@@ -213,25 +218,9 @@ export function withJsonbOperators(tokens: readonly Token[]): readonly Token[] {
     const left = leftOperandStart(out, index);
     const right = rightOperand(out, index + operator.text.length - 1);
     if (left < 0 || right === null) throw unreadable(operator);
-    const call: Token[] = [
-      { kind: 'identifier', text: operator.call },
-      { kind: 'punctuation', text: '(' },
-      ...out.slice(left, previousSignificant(out, index) + 1),
-      { kind: 'punctuation', text: ',' },
-      ...out.slice(right.start, right.end),
-      { kind: 'punctuation', text: ')' },
-      // A whole select item without an alias is named as PostgreSQL names an operator's: ?column?.
-      ...(wholeSelectItem(out.slice(0, left), out, right.end)
-        ? [
-            { kind: 'space', text: ' ' } as const,
-            { kind: 'identifier', text: 'AS' } as const,
-            { kind: 'space', text: ' ' } as const,
-            { kind: 'quoted-identifier', text: '"?column?"' } as const,
-          ]
-        : []),
-    ];
-    out = [...out.slice(0, left), ...call, ...out.slice(right.end)];
-    index = left + call.length - 1;
+    const rewritten = withOperatorCall(out, operator.call, left, index, right);
+    out = rewritten.tokens;
+    index = rewritten.last;
   }
   return out;
 }

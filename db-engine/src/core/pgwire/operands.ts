@@ -11,6 +11,7 @@
  *
  * Pure code.
  */
+import { wholeSelectItem } from './postgres-forms.js';
 import type { Token } from './sql.js';
 
 /** Words that end an operand or start a clause: never the start of a right operand. */
@@ -316,4 +317,39 @@ export function primaryStart(tokens: readonly Token[], last: number): number {
     if (link?.kind === 'quoted-identifier') return -1;
     return start;
   }
+}
+
+/**
+ * `tokens` with the binary operator whose operands are [left, operator) and `right` made a call of
+ * `name(left, right)`, and the index of the call's last token. A call that is a whole select item
+ * without an alias is named as PostgreSQL names an operator's: ?column?.
+ */
+export function withOperatorCall(
+  tokens: readonly Token[],
+  name: string,
+  left: number,
+  operator: number,
+  right: { readonly start: number; readonly end: number },
+): { readonly tokens: Token[]; readonly last: number } {
+  const named = wholeSelectItem(tokens.slice(0, left), tokens, right.end);
+  const call: Token[] = [
+    { kind: 'identifier', text: name },
+    { kind: 'punctuation', text: '(' },
+    ...tokens.slice(left, previousSignificant(tokens, operator) + 1),
+    { kind: 'punctuation', text: ',' },
+    ...tokens.slice(right.start, right.end),
+    { kind: 'punctuation', text: ')' },
+    ...(named
+      ? ([
+          { kind: 'space', text: ' ' },
+          { kind: 'identifier', text: 'AS' },
+          { kind: 'space', text: ' ' },
+          { kind: 'quoted-identifier', text: '"?column?"' },
+        ] as const)
+      : []),
+  ];
+  return {
+    tokens: [...tokens.slice(0, left), ...call, ...tokens.slice(right.end)],
+    last: left + call.length - 1,
+  };
 }

@@ -7,8 +7,13 @@
  *
  * Pure code over the lexer's tokens (sql.ts, with the jsonb operators).
  */
-import { endsOperand, previousSignificant, primaryStart, rightOperand } from './operands.js';
-import { wholeSelectItem } from './postgres-forms.js';
+import {
+  endsOperand,
+  previousSignificant,
+  primaryStart,
+  rightOperand,
+  withOperatorCall,
+} from './operands.js';
 import type { Token } from './sql.js';
 
 /** The start of `^`'s left operand: the primary before it and any unary signs before that. */
@@ -35,25 +40,9 @@ export function withPowerOperator(tokens: readonly Token[]): readonly Token[] {
     const left = leftStart(out, index);
     const right = rightOperand(out, index);
     if (left < 0 || right === null) continue;
-    const call: Token[] = [
-      { kind: 'identifier', text: 'power' },
-      { kind: 'punctuation', text: '(' },
-      ...out.slice(left, previousSignificant(out, index) + 1),
-      { kind: 'punctuation', text: ',' },
-      ...out.slice(right.start, right.end),
-      { kind: 'punctuation', text: ')' },
-      // A whole select item without an alias is named as PostgreSQL names an operator's: ?column?.
-      ...(wholeSelectItem(out.slice(0, left), out, right.end)
-        ? [
-            { kind: 'space', text: ' ' } as const,
-            { kind: 'identifier', text: 'AS' } as const,
-            { kind: 'space', text: ' ' } as const,
-            { kind: 'quoted-identifier', text: '"?column?"' } as const,
-          ]
-        : []),
-    ];
-    out = [...out.slice(0, left), ...call, ...out.slice(right.end)];
-    index = left + call.length - 1;
+    const rewritten = withOperatorCall(out, 'power', left, index, right);
+    out = rewritten.tokens;
+    index = rewritten.last;
   }
   return out;
 }

@@ -200,8 +200,15 @@ const SEQUELIZE_SHOW_INDEX_PREFIX =
  * text, and the index definition, as Sequelize reads them. The table is `t.relname = '<name>'`.
  */
 function sequelizeShowIndex(tokens: readonly Token[]): CatalogAnswer | null {
+  // Every statement comes here: its first words decide, before anything is copied.
+  const first: Token[] = [];
+  for (const token of tokens) {
+    if (token.kind === 'space' || token.kind === 'comment') continue;
+    first.push(token);
+    if (first.length === 4) break;
+  }
+  if (upper(first[0]) !== 'SELECT' || first[1]?.text !== 'i' || upper(first[3]) !== 'RELNAME') return null;
   const words = tokens.filter((token) => token.kind !== 'space' && token.kind !== 'comment');
-  if (upper(words[0]) !== 'SELECT' || words[1]?.text !== 'i' || upper(words[3]) !== 'RELNAME') return null;
   const text = shape(words.filter((token) => token.kind !== 'semicolon'));
   if (!text.startsWith(SEQUELIZE_SHOW_INDEX_PREFIX)) return null;
   const relname = words.findIndex(

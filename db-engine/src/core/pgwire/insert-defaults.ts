@@ -84,9 +84,10 @@ const unsupported = (why: string) =>
 
 /** The statement with `DEFAULT` values of `INSERT … VALUES` left out; as it is when it has none. */
 export function withoutDefaultValues(tokens: readonly Token[]): readonly Token[] {
-  const significant = tokens.filter(isSignificant);
-  if (word(significant[0]) !== 'INSERT' && word(significant[0]) !== 'WITH') return tokens;
-  if (!significant.some((token) => word(token) === 'DEFAULT')) return tokens;
+  // Every statement comes here: a look at its first word and for a DEFAULT, without copying it.
+  const first = word(tokens[nextSignificant(tokens, 0)]);
+  if (first !== 'INSERT' && first !== 'WITH') return tokens;
+  if (!tokens.some((token) => word(token) === 'DEFAULT')) return tokens;
   // INSERT INTO name [AS alias] [(columns)] VALUES (…), (…) …
   const insert = tokens.findIndex((token) => word(token) === 'INSERT');
   const into = nextSignificant(tokens, insert + 1);

@@ -295,6 +295,21 @@ describe('catalog views for schema introspection, through node-postgres', () => 
     expect(indexes.rows[0]?.slice(4, 6)).toEqual(['{1,2,3}', '{id,user_id,total}']);
   });
 
+  it("TypeORM's forms: quoted catalog names, and obj_description of a regclass cast as no comment", async () => {
+    expect(
+      await rows(
+        `SELECT "table_schema", "table_name", obj_description(('"' || "table_schema" || '"."' || "table_name" || '"')::regclass, 'pg_class') AS table_comment FROM "information_schema"."tables" WHERE ("table_schema" = 'public' AND "table_name" = 'users')`,
+      ),
+    ).toEqual([['public', 'users', null]]);
+    expect(
+      await rows('SELECT "indexname" FROM "pg_catalog"."pg_indexes" WHERE "tablename" = \'invites\''),
+    ).toEqual([['invites_pkey']]);
+    // A quoted name in upper case is another name in PostgreSQL, not the catalog's.
+    await expect(client.query('SELECT * FROM "INFORMATION_SCHEMA"."TABLES"')).rejects.toMatchObject({
+      code: expect.stringMatching(/^(42P01|3F000)$/),
+    });
+  });
+
   it('EXISTS (SELECT FROM …): the empty select list migration scripts write', async () => {
     expect(
       await rows(

@@ -28,6 +28,7 @@ import { psqlDescribe, relationIndexesSql } from './psql-describe.js';
 import { psqlGlobalList } from './psql-globals.js';
 import {
   type CatalogAnswer,
+  catalogWord,
   identifierSql,
   relationPatternConditions,
   shape,
@@ -51,8 +52,7 @@ export function catalogQuery(tokens: readonly Token[], facts: SessionFacts): Cat
   const showIndex = sequelizeShowIndex(tokens);
   if (showIndex !== null) return showIndex;
   // Most statements name neither: one pass over the identifiers, before any other work.
-  if (!tokens.some((token) => token.kind === 'identifier' && MARKERS.has(token.text.toUpperCase())))
-    return { kind: 'none' };
+  if (!tokens.some((token) => MARKERS.has(catalogWord(token)))) return { kind: 'none' };
   const words = tokens.filter(
     (token) => token.kind !== 'space' && token.kind !== 'comment' && token.kind !== 'semicolon',
   );
@@ -103,7 +103,7 @@ function upper(token: Token | undefined): string {
 /** `pg_catalog.pg_class` (not a function call such as `pg_catalog.version()`), as written. */
 function firstCatalogRelation(words: readonly Token[]): string | undefined {
   for (let index = 0; index + 2 < words.length; index++) {
-    if (!CATALOG_SCHEMAS.has(upper(words[index])) || words[index + 1]?.text !== '.') continue;
+    if (!CATALOG_SCHEMAS.has(catalogWord(words[index])) || words[index + 1]?.text !== '.') continue;
     const name = words[index + 2] as Token;
     if (name.kind !== 'identifier' && name.kind !== 'quoted-identifier') continue;
     // A function call, or `pg_catalog.current_user` (the translation answers both kinds it knows).

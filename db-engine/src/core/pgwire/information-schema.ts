@@ -26,7 +26,7 @@ import {
   typedColumns,
   viewDefinitionSql,
 } from './psql-describe.js';
-import { identifierSql, sqlString, userRelationsSql } from './psql-patterns.js';
+import { catalogWord, identifierSql, sqlString, userRelationsSql } from './psql-patterns.js';
 import type { SessionFacts, Token } from './sql.js';
 import { aliasStops } from './statement-rewrites.js';
 
@@ -479,7 +479,7 @@ export function withCatalogViews(tokens: readonly Token[], facts: SessionFacts):
   };
   for (let index = 0; index < tokens.length; index++) {
     const token = tokens[index] as Token;
-    const upper = token.kind === 'identifier' ? token.text.toUpperCase() : '';
+    const upper = catalogWord(token);
     const schema = upper === 'INFORMATION_SCHEMA' || upper === 'PG_CATALOG' ? VIEWS[upper] : undefined;
     if (schema !== undefined) {
       const dot = nextSignificant(tokens, index + 1);
@@ -499,7 +499,7 @@ export function withCatalogViews(tokens: readonly Token[], facts: SessionFacts):
         out.push(token);
         continue;
       }
-      const view = name.kind === 'identifier' ? schema[name.text.toUpperCase()] : undefined;
+      const view = schema[catalogWord(name)];
       if (view === undefined) return null;
       replace(view, name, nameIndex);
       index = nameIndex;

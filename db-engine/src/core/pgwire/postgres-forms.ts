@@ -700,6 +700,12 @@ const FUNCTIONS: Readonly<Record<string, (args: Arguments, name: string) => Toke
   DATE_TRUNC: (args) => fieldCall('date_trunc', ',', TRUNC_UNITS, args),
   // GREATEST/LEAST: SQLite's scalar max/min (one argument would be the aggregate, so it is itself).
   // Unlike PostgreSQL's, a NULL argument makes the result NULL.
+  // Comments on objects (COMMENT ON is accepted and dropped, so there are none): NULL, as
+  // PostgreSQL's answer for an object without one. TypeORM asks obj_description((…)::regclass, …)
+  // for every table it synchronizes; the argument, a regclass cast, has no SQLite form and goes.
+  OBJ_DESCRIPTION: () => tokenize('NULL'),
+  COL_DESCRIPTION: () => tokenize('NULL'),
+  SHOBJ_DESCRIPTION: () => tokenize('NULL'),
   GREATEST: ({ parts, separators }) => extremum('max', parts, separators),
   LEAST: ({ parts, separators }) => extremum('min', parts, separators),
   // left(s, n) / right(s, n): the first / last n characters; a negative n leaves out the last / first

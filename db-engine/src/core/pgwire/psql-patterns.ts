@@ -109,6 +109,18 @@ export function unsupportedPattern(pattern: string | null): CatalogAnswer {
   };
 }
 
+/**
+ * A catalog name as written, upper-cased: a plain identifier (`information_schema`, any case), or a
+ * quoted one in lower case (`"information_schema"`, as ORMs quote every name; `"TABLES"` is another
+ * name in PostgreSQL); '' for anything else.
+ */
+export function catalogWord(token: Token | undefined): string {
+  if (token?.kind === 'identifier') return token.text.toUpperCase();
+  if (token?.kind === 'quoted-identifier' && /^"[a-z_][a-z0-9_]*"$/.test(token.text))
+    return token.text.slice(1, -1).toUpperCase();
+  return '';
+}
+
 /** `expression` (a name) as PostgreSQL writes an identifier: quoted unless lower-case letters, digits, _. */
 export function identifierSql(expression: string): string {
   return (

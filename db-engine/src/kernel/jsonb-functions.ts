@@ -376,6 +376,24 @@ function setFunction(name: string, mode: 'set' | 'insert', flagDefault: boolean)
  * `jsonb_insert`: SQLite's take `$.a` paths and give its binary JSONB, which a jsonb column would then
  * hold as bytes).
  */
+/**
+ * A document nested deeper than the stack allows (`[[[[…` a hundred thousand times) fails as
+ * PostgreSQL's does, with 54001, rather than with the engine's own RangeError.
+ */
+function guarded(definition: PostgresFunction): PostgresFunction {
+  return {
+    ...definition,
+    call: (args) => {
+      try {
+        return definition.call(args);
+      } catch (error) {
+        if (error instanceof RangeError) throw new PostgresFunctionError('stack depth limit exceeded');
+        throw error;
+      }
+    },
+  };
+}
+
 export const JSONB_FUNCTIONS: readonly PostgresFunction[] = [
   setFunction('jsonb_set', 'set', true),
   setFunction('jsonb_insert', 'insert', false),
@@ -492,4 +510,4 @@ export const JSONB_FUNCTIONS: readonly PostgresFunction[] = [
     deterministic: true,
     call: strict(([value, path]) => extract(parseJson(value as SqlScalar), pathOf(path as SqlScalar), true)),
   },
-];
+].map(guarded);

@@ -1055,6 +1055,7 @@ export const POSTGRES_FUNCTION_SQLSTATES: readonly (readonly [RegExp, string])[]
   [/^field position must not be zero$/, '22023'],
   [/^cannot delete (from object using integer index|from scalar|path in scalar)$/, '22023'],
   [/^cannot (set path in scalar|replace existing key)$/, '22023'],
+  [/^stack depth limit exceeded$/, '54001'],
   [/^path element at position \d+ is null$/, '22004'],
   [/^path element at position \d+ is not an integer/, '22P02'],
   [/^null character not permitted$/, '54000'],

@@ -361,5 +361,11 @@ describe('catalog views for schema introspection, through node-postgres', () => 
       code: '0A000',
     });
     await expect(client.query('SELECT relname FROM pg_class')).rejects.toMatchObject({ code: '0A000' });
+    // The refusal names the relation there is no view of, not the first catalog relation written.
+    await expect(
+      client.query(
+        'SELECT c.column_name FROM information_schema.columns c LEFT JOIN pg_catalog.pg_attribute a ON a.attname = c.column_name',
+      ),
+    ).rejects.toMatchObject({ code: '0A000', message: expect.stringContaining('"pg_catalog.pg_attribute"') });
   });
 });

@@ -23,7 +23,12 @@
  * Pure code over the lexer's tokens (src/core/pgwire/sql.ts calls it first when translating).
  */
 
-import { SESSION_NAMES, UNQUALIFIED_CATALOG_VIEWS, withCatalogViews } from './information-schema.js';
+import {
+  hasCatalogView,
+  SESSION_NAMES,
+  UNQUALIFIED_CATALOG_VIEWS,
+  withCatalogViews,
+} from './information-schema.js';
 import { psqlDescribe, relationIndexesSql } from './psql-describe.js';
 import { psqlGlobalList } from './psql-globals.js';
 import {
@@ -84,7 +89,7 @@ export function catalogQuery(tokens: readonly Token[], facts: SessionFacts): Cat
     return {
       kind: 'unsupported',
       sqlstate: '0A000',
-      message: `relation "${relation}" is not supported: northlight has no PostgreSQL system catalogs (its SQL is SQLite's)`,
+      message: `relation "${firstCatalogRelation(words, true) ?? relation}" is not supported: northlight has no PostgreSQL system catalogs (its SQL is SQLite's)`,
       hint: GENERAL_HINT,
     };
   }
@@ -100,14 +105,18 @@ function upper(token: Token | undefined): string {
   return token?.kind === 'identifier' ? token.text.toUpperCase() : '';
 }
 
-/** `pg_catalog.pg_class` (not a function call such as `pg_catalog.version()`), as written. */
-function firstCatalogRelation(words: readonly Token[]): string | undefined {
+/**
+ * `pg_catalog.pg_class` (not a function call such as `pg_catalog.version()`), as written: the first
+ * one there is no view of when `unviewed`, so that a refusal names the relation it is about.
+ */
+function firstCatalogRelation(words: readonly Token[], unviewed = false): string | undefined {
   for (let index = 0; index + 2 < words.length; index++) {
     if (!CATALOG_SCHEMAS.has(catalogWord(words[index])) || words[index + 1]?.text !== '.') continue;
     const name = words[index + 2] as Token;
     if (name.kind !== 'identifier' && name.kind !== 'quoted-identifier') continue;
     // A function call, or `pg_catalog.current_user` (the translation answers both kinds it knows).
     if (words[index + 3]?.text === '(' || SESSION_NAMES.has(upper(name))) continue;
+    if (unviewed && hasCatalogView(catalogWord(words[index]), catalogWord(name))) continue;
     return `${(words[index] as Token).text}.${name.text}`;
   }
   return undefined;

@@ -425,6 +425,11 @@ const VIEWS: Readonly<Record<string, Readonly<Record<string, CatalogView>>>> = {
   },
 };
 
+/** Whether `schema.name` (both upper case) is a view this module has. */
+export function hasCatalogView(schema: string, name: string): boolean {
+  return VIEWS[schema]?.[name] !== undefined;
+}
+
 /**
  * The pg_catalog views found without their schema (`FROM pg_tables`): PostgreSQL searches
  * pg_catalog first, so these names always mean its views.

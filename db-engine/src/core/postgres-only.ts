@@ -1,6 +1,6 @@
 /**
  * PostgreSQL statements and forms that SQLite lacks and that a PostgreSQL user will try first
- * (TRUNCATE, schemas, extensions, privileges, sequences, ALTER COLUMN, arrays…). SQLite answers them
+ * (TRUNCATE, schemas, extensions, privileges, sequences, arrays…). SQLite answers them
  * with a bare `near "TRUNCATE": syntax error`, which says neither that the statement is fine
  * PostgreSQL nor what to do instead. Each gets 0A000 "… is not supported by northlight" and a hint:
  *
@@ -19,10 +19,6 @@ export interface PostgresOnly {
   readonly hint: string;
 }
 
-const rebuildTable =
-  "SQLite cannot change a column's type, default or NOT NULL: create the new table, copy the rows " +
-  '(INSERT INTO new_t SELECT … FROM t), drop the old table and rename the new one (ALTER TABLE new_t RENAME TO t).';
-
 export const POSTGRES_ONLY = {
   truncate: {
     message: 'TRUNCATE is not supported by northlight',
@@ -33,12 +29,6 @@ export const POSTGRES_ONLY = {
   truncateCascade: {
     message: 'TRUNCATE … CASCADE is not supported by northlight',
     hint: 'Empty the referencing tables first (DELETE FROM each), then TRUNCATE these without CASCADE.',
-  },
-  addForeignKey: {
-    message: 'ALTER TABLE … ADD FOREIGN KEY is not supported by northlight',
-    hint:
-      'SQLite declares foreign keys only in CREATE TABLE (… REFERENCES t (col)): create the table with ' +
-      'them, copy the rows, drop the old table and rename the new one.',
   },
   partitioning: {
     message: 'table partitioning (CREATE TABLE … PARTITION BY / PARTITION OF) is not supported by northlight',
@@ -68,10 +58,6 @@ export const POSTGRES_ONLY = {
     message: 'user-defined types (CREATE/ALTER/DROP TYPE) are not supported by northlight',
     hint: "For an enum use a TEXT column with CHECK (v IN ('a', 'b')).",
   },
-  alterColumn: {
-    message: 'ALTER TABLE … ALTER COLUMN is not supported by northlight',
-    hint: rebuildTable,
-  },
   // The PostgreSQL endpoint runs COPY … FROM STDIN / TO STDOUT itself (pgwire/copy-*.ts): this is
   // the HTTP API's answer, where a request has no client stdin or stdout.
   copy: {
@@ -91,16 +77,6 @@ export const POSTGRES_ONLY = {
 /** Words that may come between CREATE and the kind of object (`CREATE TEMP SEQUENCE`). */
 const createModifiers = new Set(['TEMP', 'TEMPORARY', 'UNLOGGED', 'OR', 'REPLACE']);
 
-/** Index of `ALTER` right after the table of `ALTER TABLE [IF EXISTS] [ONLY] name`, or -1. */
-function alterColumnIndex(upper: readonly string[]): number {
-  let index = 2;
-  if (upper[index] === 'IF' && upper[index + 1] === 'EXISTS') index += 2;
-  if (upper[index] === 'ONLY') index += 1;
-  index += 1; // the table's name
-  while (upper[index] === '.' && index + 1 < upper.length) index += 2; // schema-qualified
-  return upper[index] === 'ALTER' ? index : -1;
-}
-
 /**
  * `CREATE TABLE … PARTITION BY …` or `CREATE TABLE t PARTITION OF …`, outside parentheses (a window's
  * `OVER (PARTITION BY …)` in CREATE TABLE … AS SELECT is inside them).
@@ -115,14 +91,6 @@ function partitioned(upper: readonly string[]): boolean {
     if (depth === 0 && word === 'PARTITION' && (next === 'BY' || next === 'OF')) return true;
   }
   return false;
-}
-
-/** `ALTER TABLE t ADD [CONSTRAINT name] FOREIGN KEY (…) REFERENCES …`. */
-function addsForeignKey(upper: readonly string[]): boolean {
-  const add = upper.indexOf('ADD');
-  if (add < 0) return false;
-  const constraint = upper[add + 1] === 'CONSTRAINT' ? add + 3 : add + 1;
-  return upper[constraint] === 'FOREIGN' && upper[constraint + 1] === 'KEY';
 }
 
 /**
@@ -148,11 +116,6 @@ export function postgresOnlyStatement(upper: readonly string[]): PostgresOnly | 
     }
     if (first === 'CREATE' && upper[index] === 'TABLE' && partitioned(upper))
       return POSTGRES_ONLY.partitioning;
-    if (first === 'ALTER' && upper[1] === 'TABLE' && alterColumnIndex(upper) >= 0) {
-      return POSTGRES_ONLY.alterColumn;
-    }
-    if (first === 'ALTER' && upper[1] === 'TABLE' && addsForeignKey(upper))
-      return POSTGRES_ONLY.addForeignKey;
   }
   return null;
 }
@@ -221,7 +184,7 @@ export function postgresOnlyOfSqliteMessage(message: string): PostgresOnlyExplan
       return {
         sqlstate: null,
         message,
-        hint: `If this is ALTER COLUMN … TYPE or CREATE TYPE: neither is supported. ${rebuildTable} ${POSTGRES_ONLY.type.hint}`,
+        hint: `If this is CREATE TYPE: user-defined types are not supported. ${POSTGRES_ONLY.type.hint}`,
       };
     }
   }

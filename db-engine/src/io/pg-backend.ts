@@ -140,6 +140,7 @@ function backendError(error: SqlError): BackendError {
   return {
     sqlstate: error.sqlstate,
     message: error.message,
+    ...(error.detail === undefined ? {} : { detail: error.detail }),
     ...(hint === undefined ? {} : { hint }),
   };
 }

@@ -330,7 +330,9 @@ export async function startSqlServer(
       const message =
         sqlstate === '57014' && timedOut
           ? `canceling statement due to statement timeout: the request ran longer than ${timeoutMs} ms and was stopped; its transaction was rolled back`
-          : reply_.error.message;
+          : reply_.error.detail === undefined
+            ? reply_.error.message
+            : `${reply_.error.message}: ${reply_.error.detail}`;
       options.metrics.requests.inc({ outcome: 'sql_error' });
       return reply.code(httpStatusOfSqlstate(sqlstate)).send({
         code: sqlstate,

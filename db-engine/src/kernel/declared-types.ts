@@ -27,6 +27,7 @@
  * changed the version) forgets every answer and the shadow.
  */
 import { assert } from '@northlight/protocol';
+import { CATALOG_FUNCTIONS } from './catalog-functions.js';
 import { JSONB_FUNCTIONS } from './jsonb-functions.js';
 import { POSTGRES_FUNCTIONS } from './postgres-functions.js';
 import type { SqliteWasm } from './sqlite-wasm.js';
@@ -108,8 +109,8 @@ function withNeutralCalls(sql: string): string {
   });
 }
 
-const NEUTRALIZED_NAMES = [...POSTGRES_FUNCTIONS, ...JSONB_FUNCTIONS].map((definition) =>
-  definition.name.toLowerCase(),
+const NEUTRALIZED_NAMES = [...POSTGRES_FUNCTIONS, ...JSONB_FUNCTIONS, ...CATALOG_FUNCTIONS].map(
+  (definition) => definition.name.toLowerCase(),
 );
 const NEUTRALIZED_CALL = new RegExp(`^(?:${NEUTRALIZED_NAMES.join('|')})\\s*\\(`, 'i');
 

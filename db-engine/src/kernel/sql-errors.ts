@@ -20,6 +20,8 @@ export interface SqlError {
   readonly message: string;
   /** What to do instead, when the error has a known remedy (PostgreSQL-only SQL: `../core/postgres-only.ts`). */
   readonly hint?: string;
+  /** More about this occurrence (PostgreSQL's DETAIL): the key a foreign key did not find. */
+  readonly detail?: string;
   /** Index, in the request, of the statement that failed (absent when the commit itself failed). */
   readonly statementIndex?: number;
 }

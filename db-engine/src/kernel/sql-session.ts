@@ -26,6 +26,17 @@
  * in an LRU cache by SQL text; values are bound and read without the Promise-based API.
  */
 import { assert } from '@northlight/protocol';
+import {
+  type Alteration,
+  type AlterationPlan,
+  AlterTableError,
+  mayAlterTable,
+  type ParentKeys,
+  parseAlteration,
+  planAlteration,
+  type RowCheck,
+  splitStatements,
+} from './alter-table.js';
 import { DeclaredTypes, type DeclaredTypesStats } from './declared-types.js';
 import type {
   ExecuteReply,
@@ -42,6 +53,7 @@ import { type GroupSink, type PageRecord, type PageSource, RedoVfs } from './red
 import { resultFingerprint } from './result-fingerprint.js';
 import { type KernelRefusal, type SqlError, sqlErrorFromRefusal, sqlErrorFromSqlite } from './sql-errors.js';
 import { loadSqliteWasm, registerUnicodeCase, type SqliteWasm } from './sqlite-wasm.js';
+import { quoteName } from './table-definition.js';
 
 export interface SqlSessionOptions {
   readonly pageSource: PageSource;
@@ -648,6 +660,10 @@ export class SqlSession {
     // until its next step re-prepares it, so after a schema change it would describe the old table.
     // A new statement is cached for the execution that usually follows; a fresh copy of a cached one
     // is finalized here.
+    // An ALTER TABLE form SQLite lacks (alter-table.ts) would not prepare: it is a write with no result.
+    if (mayAlterTable(entry.sql) && this.#isAlteration(entry.sql)) {
+      return { columns: [], rows: [], changes: 0, parameterCount: 0, readOnly: false };
+    }
     const cached = this.#statements.has(entry.sql);
     const sql = this.#textEncoder.encode(entry.sql);
     const pointer = wasm._sqlite3_malloc(sql.length + 1);
@@ -795,6 +811,10 @@ export class SqlSession {
       this.#statements.set(entry.sql, cached);
       return this.#runStatement(cached, entry.params ?? [], index, readOnly, entry.sql);
     }
+    if (mayAlterTable(entry.sql)) {
+      const altered = this.#runWithAlterations(entry, index, readOnly);
+      if (altered !== undefined) return altered;
+    }
     const sql = this.#textEncoder.encode(entry.sql);
     const pointer = this.#wasm._sqlite3_malloc(sql.length + 1);
     if (pointer === 0) throw new RequestFailure({ ...noMemory(), statementIndex: index });
@@ -836,6 +856,286 @@ export class SqlSession {
       offset = tail;
     }
     return { ...last, changes };
+  }
+
+  // ---- ALTER TABLE forms SQLite lacks (alter-table.ts) ----
+
+  /**
+   * An entry that holds one of the ALTER TABLE forms SQLite lacks, run statement by statement (the
+   * others as SQLite's); undefined when it holds none, for SQLite to run as it is.
+   */
+  #runWithAlterations(entry: SqlStatement, index: number, readOnly: boolean): StatementResult | undefined {
+    const statements = splitStatements(entry.sql);
+    const alterations = statements.map((statement) => {
+      try {
+        return parseAlteration(statement);
+      } catch (error) {
+        throw this.#alterFailure(error, index);
+      }
+    });
+    if (alterations.every((alteration) => alteration === null)) return undefined;
+    if ((entry.params?.length ?? 0) > 0) {
+      throw this.#refused({ kind: 'bad-parameters', message: 'ALTER TABLE takes no parameters' }, index);
+    }
+    let last: StatementResult = { columns: [], rows: [], changes: 0 };
+    let changes = 0;
+    for (const [position, statement] of statements.entries()) {
+      const alteration = alterations[position] ?? null;
+      last =
+        alteration === null
+          ? this.#runEntry({ sql: statement }, index, readOnly)
+          : this.#alterTable(alteration, index, readOnly);
+      changes += last.changes;
+    }
+    return { ...last, changes };
+  }
+
+  #isAlteration(sql: string): boolean {
+    try {
+      return parseAlteration(sql) !== null;
+    } catch (error) {
+      throw this.#alterFailure(error, 0);
+    }
+  }
+
+  /**
+   * One alteration, inside the request's transaction: the rows are checked against the new rule, the
+   * table's CREATE TABLE text is rewritten in `sqlite_schema` and the schema version bumped (SQLite
+   * reads the new schema at the next statement, and so does every replica: the version is in page 1).
+   * A failure anywhere rolls it back with the rest of the transaction.
+   */
+  #alterTable(alteration: Alteration, index: number, readOnly: boolean): StatementResult {
+    if (readOnly) {
+      const replica = this.#replica ? { replica: true } : {};
+      throw this.#refused(
+        { kind: 'read-only', statement: `ALTER TABLE ${alteration.table}`, ...replica },
+        index,
+      );
+    }
+    const found = this.#query(
+      "SELECT rowid, sql, type, name FROM main.sqlite_schema WHERE name = ?1 COLLATE NOCASE AND type IN ('table', 'view')",
+      [alteration.table],
+      index,
+    )[0];
+    if (found === undefined && alteration.ifExists === true) return { columns: [], rows: [], changes: 0 };
+    if (found === undefined) {
+      throw this.#alterFailure(
+        new AlterTableError('42P01', `relation "${alteration.table}" does not exist`),
+        index,
+      );
+    }
+    const [rowid, sql, type, name] = found.map((value) => String(value));
+    if (type !== 'table' || name!.toLowerCase().startsWith('sqlite_')) {
+      throw this.#alterFailure(new AlterTableError('42809', `"${name}" is not a table`), index);
+    }
+    let plan: AlterationPlan;
+    try {
+      plan = planAlteration(sql!, alteration, { parentKeys: (parent) => this.#parentKeys(parent, index) });
+    } catch (error) {
+      throw this.#alterFailure(error, index);
+    }
+    if (plan.indexFallback !== undefined) {
+      this.#alterConstraintIndex(name!, plan.indexFallback, index);
+      return { columns: [], rows: [], changes: 0 };
+    }
+    if (plan.probeSql !== undefined) this.#probe(plan.probeSql, index);
+    for (const check of plan.checksBefore) this.#checkRows(check, index);
+    if (plan.newSql !== undefined) this.#writeTableSql(Number(rowid), plan.newSql);
+    if (plan.convert !== undefined) this.#convertColumn(name!, plan.convert, index);
+    for (const check of plan.checksAfter) this.#checkRows(check, index);
+    return { columns: [], rows: [], changes: 0 };
+  }
+
+  #alterFailure(error: unknown, index: number): RequestFailure {
+    if (!(error instanceof AlterTableError)) throw error;
+    return new RequestFailure({
+      code: 'NORTHLIGHT_ALTER_TABLE',
+      sqlstate: error.sqlstate,
+      message: error.message,
+      ...(error.hint === undefined ? {} : { hint: error.hint }),
+      ...(error.detail === undefined ? {} : { detail: error.detail }),
+      statementIndex: index,
+    });
+  }
+
+  /** Runs SQL of one statement as user SQL (authorizer on: it may hold the user's expressions); its rows. */
+  #query(sql: string, params: readonly SqlParam[], index: number): readonly (readonly SqlValue[])[] {
+    const bytes = this.#textEncoder.encode(sql);
+    const pointer = this.#cString(bytes, index);
+    let stmt: number;
+    try {
+      ({ stmt } = this.#prepare(pointer, bytes.length + 1, 0, index));
+    } finally {
+      this.#wasm._sqlite3_free(pointer);
+    }
+    assert(stmt !== 0, `no statement in ${sql}`);
+    try {
+      return this.#runStatement(stmt, params, index, false).rows;
+    } finally {
+      this.#wasm._sqlite3_finalize(stmt);
+    }
+  }
+
+  /** UTF-8 SQL copied into wasm memory, NUL-terminated (free it). */
+  #cString(bytes: Uint8Array, index: number): number {
+    const pointer = this.#wasm._sqlite3_malloc(bytes.length + 1);
+    if (pointer === 0) throw new RequestFailure({ ...noMemory(), statementIndex: index });
+    this.#wasm.HEAPU8.set(bytes, pointer);
+    this.#wasm.HEAPU8[pointer + bytes.length] = 0;
+    return pointer;
+  }
+
+  /** The new definition, parsed by SQLite under another name (prepared, never run): a bad one fails here. */
+  #probe(probeSql: string, index: number): void {
+    const bytes = this.#textEncoder.encode(probeSql);
+    const pointer = this.#cString(bytes, index);
+    try {
+      const { stmt } = this.#prepare(pointer, bytes.length + 1, 0, index);
+      this.#wasm._sqlite3_finalize(stmt);
+    } finally {
+      this.#wasm._sqlite3_free(pointer);
+    }
+  }
+
+  #checkRows(check: RowCheck, index: number): void {
+    if (check.kind === 'no-row') {
+      if (this.#query(check.sql, [], index).length > 0) throw this.#alterFailure(check.error, index);
+      return;
+    }
+    const parent = this.#parentKeys(check.parent, index);
+    if (parent === undefined) {
+      throw this.#alterFailure(
+        new AlterTableError('42P01', `relation "${check.parent}" does not exist`),
+        index,
+      );
+    }
+    const parentColumns = check.parentColumns.length > 0 ? check.parentColumns : parent.primaryKey;
+    const child = (column: string): string => `northlight_child.${quoteName(column)}`;
+    const matches = check.columns
+      .map(
+        (column, position) =>
+          `northlight_parent.${quoteName(parentColumns[position] ?? '')} = ${child(column)}`,
+      )
+      .join(' AND ');
+    const orphan = this.#query(
+      `SELECT ${check.columns.map(child).join(', ')} FROM main.${quoteName(check.table)} AS northlight_child ` +
+        `WHERE ${check.columns.map((column) => `${child(column)} IS NOT NULL`).join(' AND ')} ` +
+        `AND NOT EXISTS (SELECT 1 FROM main.${quoteName(check.parent)} AS northlight_parent WHERE ${matches}) LIMIT 1`,
+      [],
+      index,
+    )[0];
+    if (orphan === undefined) return;
+    const key = `Key (${check.columns.join(', ')})=(${orphan.map((value) => String(value)).join(', ')})`;
+    throw this.#alterFailure(
+      new AlterTableError(
+        '23503',
+        `insert or update on table "${check.table}" violates foreign key constraint "${check.name}"`,
+        'Delete or correct the rows without a parent first, or add the constraint NOT VALID.',
+        `${key} is not present in table "${check.parent}".`,
+      ),
+      index,
+    );
+  }
+
+  /** A foreign key's parent table: its columns, primary key and unique keys; undefined: no such table. */
+  #parentKeys(table: string, index: number): ParentKeys | undefined {
+    const found = this.#query(
+      "SELECT name FROM main.sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+      [table],
+      index,
+    )[0];
+    if (found === undefined) return undefined;
+    const name = String(found[0]);
+    const info = this.#query('SELECT name, pk FROM pragma_table_info(?1) ORDER BY pk', [name], index);
+    const uniqueColumns = this.#query(
+      'SELECT l.name, i.name FROM pragma_index_list(?1) AS l, pragma_index_info(l.name) AS i ' +
+        'WHERE l."unique" = 1 AND l.partial = 0 ORDER BY l.seq, i.seqno',
+      [name],
+      index,
+    );
+    const uniqueKeys = new Map<string, string[]>();
+    for (const [indexName, column] of uniqueColumns) {
+      const columns = uniqueKeys.get(String(indexName)) ?? [];
+      columns.push(String(column));
+      uniqueKeys.set(String(indexName), columns);
+    }
+    return {
+      columns: info.map(([column]) => String(column)),
+      primaryKey: info.filter(([, pk]) => Number(pk) > 0).map(([column]) => String(column)),
+      uniqueKeys: [...uniqueKeys.values()],
+    };
+  }
+
+  /**
+   * A constraint that is a unique index of the table (ALTER TABLE … ADD PRIMARY KEY / UNIQUE made it,
+   * statement-rewrites.ts): dropped with the index; it cannot be renamed (SQLite renames no index).
+   */
+  #alterConstraintIndex(
+    table: string,
+    fallback: NonNullable<AlterationPlan['indexFallback']>,
+    index: number,
+  ): void {
+    const found = this.#query(
+      'SELECT name FROM pragma_index_list(?1) WHERE name = ?2 COLLATE NOCASE AND "unique" = 1',
+      [table, fallback.name],
+      index,
+    )[0];
+    if (found === undefined) {
+      if (fallback.ifExists) return;
+      throw this.#alterFailure(
+        new AlterTableError('42704', `constraint "${fallback.name}" of relation "${table}" does not exist`),
+        index,
+      );
+    }
+    if (fallback.action === 'drop') this.#query(`DROP INDEX main.${quoteName(String(found[0]))}`, [], index);
+    if (fallback.action === 'rename') {
+      throw this.#alterFailure(
+        new AlterTableError(
+          '0A000',
+          `ALTER TABLE … RENAME CONSTRAINT "${fallback.name}" is not supported by northlight: the constraint is a unique index, and SQLite cannot rename an index`,
+          `Drop it and add it again under the new name: ALTER TABLE ${table} DROP CONSTRAINT ${fallback.name}, then ADD CONSTRAINT … UNIQUE (…).`,
+        ),
+        index,
+      );
+    }
+  }
+
+  /** Writes a table's new CREATE TABLE text and bumps the schema version, as SQLite's own ALTER does. */
+  #writeTableSql(rowid: number, sql: string): void {
+    assert(Number.isSafeInteger(rowid), `a sqlite_schema rowid: ${rowid}`);
+    const version = this.#schemaVersion();
+    assert(version !== undefined, 'the schema version is unreadable in a transaction that read the schema');
+    this.#execTrusted('PRAGMA writable_schema = ON');
+    try {
+      this.#execTrusted(
+        `UPDATE main.sqlite_schema SET sql = '${sql.replaceAll("'", "''")}' WHERE rowid = ${rowid}`,
+      );
+      assert(this.#wasm._sqlite3_changes(this.#db) === 1, 'the table row of sqlite_schema was not updated');
+      this.#execTrusted(`PRAGMA schema_version = ${version + 1}`);
+    } finally {
+      this.#execTrusted('PRAGMA writable_schema = OFF');
+    }
+  }
+
+  /** `ALTER COLUMN … TYPE`: every value again under the new type (or USING), then checked. */
+  #convertColumn(table: string, convert: NonNullable<AlterationPlan['convert']>, index: number): void {
+    const column = quoteName(convert.column);
+    this.#query(`UPDATE main.${quoteName(table)} SET ${column} = (${convert.expression})`, [], index);
+    if (!NUMBER_TYPE.test(convert.type)) return;
+    const wrong = this.#query(
+      `SELECT ${column} FROM main.${quoteName(table)} WHERE typeof(${column}) IN ('text', 'blob') LIMIT 1`,
+      [],
+      index,
+    )[0];
+    if (wrong === undefined) return;
+    throw this.#alterFailure(
+      new AlterTableError(
+        '22P02',
+        `invalid input syntax for type ${convert.type}: "${String(wrong[0])}"`,
+        `Correct the values of column "${convert.column}" first, or convert them with ALTER COLUMN … TYPE … USING (expression).`,
+      ),
+      index,
+    );
   }
 
   #prepare(pointer: number, length: number, offset: number, index: number): PreparedSql {
@@ -1165,6 +1465,10 @@ export class SqlSession {
     }
   }
 }
+
+/** The PostgreSQL number types: a value of a column given one of them must be a number. */
+const NUMBER_TYPE =
+  /^\s*(smallint|integer|bigint|int|int2|int4|int8|real|float|float4|float8|double precision|serial|bigserial|smallserial)\s*$/i;
 
 /** SQLite INTEGER (as low and high 32-bit halves) → a number when safe, else its decimal string. */
 export function integerValue(low: number, high: number): number | string {

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import ModuleFactory from '@journeyapps/wa-sqlite/dist/wa-sqlite.mjs';
 import { PG_ARRAY_FUNCTION, pgArrayToJson } from '../core/pg-array.js';
 import { DIVISION_BY_ZERO, NONZERO_FUNCTION } from '../core/pgwire/division-checks.js';
+import { CATALOG_FUNCTIONS } from './catalog-functions.js';
 import { JSONB_FUNCTIONS } from './jsonb-functions.js';
 import { POSTGRES_FUNCTIONS, PostgresFunctionError, type SqlScalar } from './postgres-functions.js';
 
@@ -248,7 +249,7 @@ function registerPostgresFunctions(wasm: SqliteWasm, db: number): void {
     wasm._sqlite3_result_error(context, pointer, bytes.length);
     wasm._sqlite3_free(pointer);
   };
-  for (const definition of [...POSTGRES_FUNCTIONS, ...JSONB_FUNCTIONS]) {
+  for (const definition of [...POSTGRES_FUNCTIONS, ...JSONB_FUNCTIONS, ...CATALOG_FUNCTIONS]) {
     // One registration per name, taking any count: wa-sqlite keeps one callback per name, so a
     // second arity registered apart would drop the first's (and its calls fail in the worker).
     const flags = SQLITE_UTF8 | SQLITE_INNOCUOUS | (definition.deterministic ? SQLITE_DETERMINISTIC : 0);

@@ -252,6 +252,46 @@ describe('replica session', () => {
     replica.session.close();
   });
 
+  it('follows ALTER TABLE forms SQLite lacks, which rewrite the schema text (alter-table.ts)', async () => {
+    const storage = new VersionedStorage();
+    const writer = await SqlSession.open({
+      pageSource: { readPage: () => ({ ok: true, page: new Uint8Array(PAGE_SIZE_BYTES) }) },
+      sink: storage,
+      cachePages: 1_000,
+    });
+    expect(
+      run(
+        writer,
+        'CREATE TABLE p (id INTEGER PRIMARY KEY); CREATE TABLE c (id INTEGER PRIMARY KEY, p_id INT, n TEXT)',
+      ).ok,
+    ).toBe(true);
+    const replica = await openReplica(storage, { cachePages: 64 });
+    replica.catchUp(storage.mtrs.length);
+    const notNull = {
+      statements: [{ sql: 'SELECT name, "notnull", type FROM pragma_table_info(\'c\') ORDER BY cid' }],
+    };
+    const foreignKeys = {
+      statements: [{ sql: 'SELECT "from", "table", on_delete FROM pragma_foreign_key_list(\'c\')' }],
+    };
+    // The replica has read (and cached) the schema before the writer changes it.
+    expect(rows(replica.session, foreignKeys)).toEqual([]);
+    expect(
+      run(
+        writer,
+        'ALTER TABLE c ADD CONSTRAINT c_p FOREIGN KEY (p_id) REFERENCES p ON DELETE CASCADE; ALTER TABLE c ALTER n SET NOT NULL; ALTER TABLE c ALTER n TYPE varchar(20)',
+      ).ok,
+    ).toBe(true);
+    replica.catchUp(storage.mtrs.length);
+    expect(rows(replica.session, foreignKeys)).toEqual([['p_id', 'p', 'CASCADE']]);
+    expect(rows(replica.session, notNull)).toEqual([
+      ['id', 0, 'INTEGER'],
+      ['p_id', 0, 'INT'],
+      ['n', 1, 'varchar(20)'],
+    ]);
+    writer.close();
+    replica.session.close();
+  });
+
   it('refuses every write with 25006 naming the replica, and stays usable', async () => {
     const storage = new VersionedStorage();
     const writer = await SqlSession.open({

@@ -130,7 +130,9 @@ describe('ALTER TABLE over the wire protocol', () => {
 
   it('is all or nothing: an action SQLite cannot do fails the statement before any action runs', async () => {
     await expect(
-      client.query('ALTER TABLE accounts ADD COLUMN later int, ALTER COLUMN plan SET NOT NULL'),
+      client.query(
+        'ALTER TABLE accounts ADD COLUMN later int, ALTER COLUMN plan ADD GENERATED ALWAYS AS IDENTITY',
+      ),
     ).rejects.toMatchObject({ code: '0A000' });
     await expect(
       client.query('ALTER TABLE accounts ADD COLUMN zip text, ADD COLUMN email text'),
@@ -166,5 +168,121 @@ describe('ALTER TABLE over the wire protocol', () => {
     expect(output.stderr.trim()).toBe(
       'NOTICE:  column "plan" of relation "accounts" already exists, skipping',
     );
+  });
+});
+
+// What migration tools send after their CREATE TABLEs (kernel/alter-table.ts does it): Prisma's
+// `ADD CONSTRAINT … FOREIGN KEY`, knex's and Sequelize's ALTER COLUMNs, TypeORM's SET DEFAULT. The
+// expected values are PostgreSQL 15.18's answers to the same statements.
+describe('constraints and columns that migrations change', () => {
+  it("Prisma's migration: a named foreign key, listed by its name and enforced", async () => {
+    await client.query(
+      'CREATE TABLE "User" ("id" SERIAL NOT NULL, "email" TEXT NOT NULL, CONSTRAINT "User_pkey" PRIMARY KEY ("id"))',
+    );
+    await client.query(
+      'CREATE TABLE "Post" ("id" SERIAL NOT NULL, "title" VARCHAR(255) NOT NULL, "authorId" INTEGER, "views" INTEGER DEFAULT 0, CONSTRAINT "Post_pkey" PRIMARY KEY ("id"))',
+    );
+    await client.query(
+      'ALTER TABLE "Post" ADD CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE',
+    );
+    const constraints = await client.query(
+      "SELECT constraint_name, constraint_type FROM information_schema.table_constraints WHERE table_name = 'Post' AND constraint_type <> 'CHECK' ORDER BY 1",
+    );
+    expect(constraints.rows).toEqual([
+      { constraint_name: 'Post_authorId_fkey', constraint_type: 'FOREIGN KEY' },
+      { constraint_name: 'Post_pkey', constraint_type: 'PRIMARY KEY' },
+    ]);
+    const referential = await client.query(
+      "SELECT constraint_name, unique_constraint_name, update_rule, delete_rule FROM information_schema.referential_constraints WHERE constraint_name = 'Post_authorId_fkey'",
+    );
+    expect(referential.rows).toEqual([
+      {
+        constraint_name: 'Post_authorId_fkey',
+        unique_constraint_name: 'User_pkey',
+        update_rule: 'CASCADE',
+        delete_rule: 'SET NULL',
+      },
+    ]);
+    await expect(
+      client.query(`INSERT INTO "Post" ("title", "authorId") VALUES ('x', 7)`),
+    ).rejects.toMatchObject({
+      code: '23503',
+    });
+    await client.query(`INSERT INTO "User" ("email") VALUES ('a@b')`);
+    await client.query(`INSERT INTO "Post" ("title", "authorId") VALUES ('x', 1)`);
+    await client.query('DELETE FROM "User"');
+    expect((await client.query('SELECT "authorId" FROM "Post"')).rows).toEqual([{ authorId: null }]);
+  });
+
+  it("a foreign key the rows break is refused with PostgreSQL's DETAIL; DROP CONSTRAINT by its name", async () => {
+    await client.query('CREATE TABLE users (id serial PRIMARY KEY)');
+    await client.query('CREATE TABLE posts (id serial PRIMARY KEY, user_id int)');
+    await client.query('INSERT INTO posts (user_id) VALUES (3)');
+    // knex's .foreign('user_id').references('users.id').onDelete('CASCADE'), as it writes it.
+    const knexAdd =
+      'alter table "posts" add constraint "posts_user_id_foreign" foreign key ("user_id") references "users" ("id") on delete CASCADE';
+    await expect(client.query(knexAdd)).rejects.toMatchObject({
+      code: '23503',
+      message: 'insert or update on table "posts" violates foreign key constraint "posts_user_id_foreign"',
+      detail: 'Key (user_id)=(3) is not present in table "users".',
+    });
+    await client.query('INSERT INTO users (id) VALUES (3)');
+    await client.query({ name: 'knex_add', text: knexAdd });
+    await client.query('DELETE FROM users');
+    expect((await client.query('SELECT count(*)::int AS n FROM posts')).rows).toEqual([{ n: 0 }]);
+    await client.query('alter table "posts" drop constraint "posts_user_id_foreign"');
+    await client.query('INSERT INTO posts (user_id) VALUES (99)');
+    await expect(
+      client.query('alter table "posts" drop constraint "posts_user_id_foreign"'),
+    ).rejects.toMatchObject({
+      code: '42704',
+      message: 'constraint "posts_user_id_foreign" of relation "posts" does not exist',
+    });
+  });
+
+  it("knex's and Sequelize's ALTER COLUMN: type, NOT NULL and default, in one statement or several", async () => {
+    await client.query(
+      'ALTER TABLE "Post" ALTER COLUMN "title" DROP NOT NULL, ALTER COLUMN "views" SET NOT NULL, ALTER COLUMN "views" SET DEFAULT 10',
+    );
+    // knex's .alter() of a string column: the type with a USING cast.
+    await client.query(
+      'alter table "Post" alter column "title" type varchar(20) using ("title"::varchar(20))',
+    );
+    const inserted = await client.query(
+      'INSERT INTO "Post" ("title") VALUES (NULL) RETURNING "title", "views"',
+    );
+    expect(inserted.rows).toEqual([{ title: null, views: 10 }]);
+    expect(inserted.fields.map((field) => field.dataTypeID)).toEqual([1043, 23]); // varchar, int4
+    await client.query('ALTER TABLE "Post" ALTER COLUMN "views" TYPE BIGINT');
+    const typed = await client.query('SELECT "views" FROM "Post" LIMIT 1');
+    expect(typed.fields[0]?.dataTypeID).toBe(20); // int8 now
+    await expect(
+      client.query('ALTER TABLE "Post" ALTER COLUMN "authorId" SET NOT NULL'),
+    ).rejects.toMatchObject({
+      code: '23502',
+      message: 'column "authorId" of relation "Post" contains null values',
+    });
+    // TypeORM's SET DEFAULT now(): the translation's clock, evaluated per row.
+    await client.query('ALTER TABLE "Post" ADD COLUMN "createdAt" timestamptz');
+    await client.query('ALTER TABLE "Post" ALTER COLUMN "createdAt" SET DEFAULT now()');
+    const created = await client.query(`INSERT INTO "Post" ("title") VALUES ('z') RETURNING "createdAt"`);
+    expect(created.rows[0]?.createdAt).toBeInstanceOf(Date);
+    expect(Math.abs((created.rows[0].createdAt as Date).getTime() - Date.now())).toBeLessThan(60_000);
+  });
+
+  it("psql's \\d shows the foreign key under the name it was given", async () => {
+    await client.query(
+      'ALTER TABLE posts ADD CONSTRAINT posts_owner FOREIGN KEY (user_id) REFERENCES users NOT VALID',
+    );
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile(
+        '/usr/bin/psql',
+        ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'app', '-X', '-c', '\\d posts'],
+        { env: { ...process.env, PGCONNECT_TIMEOUT: '10', PGSSLMODE: 'disable' }, timeout: 30_000 },
+        (error, stdout) => (error ? reject(error) : resolve(stdout)),
+      );
+    });
+    expect(output).toContain('Foreign-key constraints:');
+    expect(output).toContain('"posts_owner" FOREIGN KEY (user_id) REFERENCES users(id)');
   });
 });

@@ -279,7 +279,8 @@ describe.each(['engine', 'sqlite'] as const)('COPY over the %s endpoint', (kind)
     // a hint each, and psql goes on. Everything else — set_config, the SETs, public., OWNER TO,
     // USING btree, the cast default, ADD CONSTRAINT … PRIMARY KEY — is taken.
     expect(errors).toHaveLength(4);
-    expect(errors.filter((line) => /sequences|ALTER COLUMN|setval/.test(line))).toHaveLength(4);
+    // The nextval default's `'…'::regclass` is refused as a cast: there is no sequence for it to name.
+    expect(errors.filter((line) => /sequences|regclass|setval/.test(line))).toHaveLength(4);
     expect(result.stdout).toContain('COPY 2');
     expect(
       await value(port, "SELECT group_concat(id || ':' || name || ':' || coalesce(n, '-'), '|') FROM dumpme"),

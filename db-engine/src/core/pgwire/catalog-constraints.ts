@@ -11,8 +11,10 @@
  * - **UNIQUE** `<table>_<column>_…_key`: each index of origin `u` (a UNIQUE column or table
  *   constraint; SQLite names it `sqlite_autoindex_<table>_<n>`), its columns from `pragma_index_info`.
  *   A `CREATE UNIQUE INDEX` is an index, not a constraint, as in PostgreSQL.
- * - **FOREIGN KEY** `<table>_<column>_…_fkey`: `pragma_foreign_key_list`, one constraint per `id`. A
- *   reference without columns (`REFERENCES users`) is to the parent's primary key, as in PostgreSQL.
+ * - **FOREIGN KEY** `<table>_<column>_…_fkey`, or the name it was given (`CONSTRAINT c FOREIGN KEY …`,
+ *   read from the CREATE TABLE text by the kernel's `northlight_foreign_key_name`):
+ *   `pragma_foreign_key_list`, one constraint per `id`. A reference without columns (`REFERENCES
+ *   users`) is to the parent's primary key, as in PostgreSQL.
  * - **NOT NULL**, which PostgreSQL 15 lists as CHECK constraints named
  *   `<namespace oid>_<relation oid>_<attnum>_not_null` (2200 is `public`; relation OIDs are 16384 +
  *   the `sqlite_schema` rowid, as psql's `\d` sees them).
@@ -50,7 +52,7 @@ export function uniqueConstraintNameSql(tableName: string, indexName: string): s
  * - `constraints(table_name, constraint_name, constraint_type)`: every constraint once.
  */
 export function constraintsCtes(): string {
-  const relations = `SELECT rowid AS rid, name FROM sqlite_schema WHERE type = 'table' AND ${userRelationsSql()}`;
+  const relations = `SELECT rowid AS rid, name, sql FROM sqlite_schema WHERE type = 'table' AND ${userRelationsSql()}`;
   const primaryKeys =
     'SELECT r.name AS table_name, p.name AS column_name, p.pk AS position ' +
     'FROM nl_relations r, pragma_table_info(r.name) p WHERE p.pk > 0';
@@ -63,7 +65,8 @@ export function constraintsCtes(): string {
     'coalesce(f."to", (SELECT pp.name FROM pragma_table_info(f."table") pp WHERE pp.pk = f.seq + 1))';
   const foreignColumns =
     'SELECT r.name AS table_name, f.id AS id, f.seq AS seq, f."from" AS column_name, ' +
-    `f."table" AS ref_table, ${referenced} AS ref_column, f.on_update AS on_update, f.on_delete AS on_delete ` +
+    `f."table" AS ref_table, ${referenced} AS ref_column, f.on_update AS on_update, f.on_delete AS on_delete, ` +
+    'northlight_foreign_key_name(r.sql, f.id) AS given_name ' +
     'FROM nl_relations r, pragma_foreign_key_list(r.name) f';
   // Its definition as pg_get_constraintdef writes it: `FOREIGN KEY (a) REFERENCES t(b) ON DELETE CASCADE`.
   const definition =
@@ -72,7 +75,7 @@ export function constraintsCtes(): string {
     "CASE WHEN min(on_update) <> 'NO ACTION' THEN ' ON UPDATE ' || min(on_update) ELSE '' END || " +
     "CASE WHEN min(on_delete) <> 'NO ACTION' THEN ' ON DELETE ' || min(on_delete) ELSE '' END";
   const foreignNames =
-    "SELECT table_name, id, table_name || '_' || group_concat(column_name, '_' ORDER BY seq) || '_fkey' " +
+    "SELECT table_name, id, coalesce(min(given_name), table_name || '_' || group_concat(column_name, '_' ORDER BY seq) || '_fkey') " +
     'AS constraint_name, ref_table, group_concat(ref_column, char(31) ORDER BY seq) AS ref_columns, ' +
     `min(on_update) AS update_rule, min(on_delete) AS delete_rule, ${definition} AS definition ` +
     'FROM nl_fk_columns GROUP BY table_name, id';

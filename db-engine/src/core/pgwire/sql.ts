@@ -24,8 +24,8 @@
  *   tables, `ADD PRIMARY KEY`, storage parameters, `FROM generate_series(…)`) → what SQLite writes
  *   (`statement-rewrites.ts`).
  *
- * PostgreSQL statements SQLite lacks (TRUNCATE … CASCADE, ADD FOREIGN KEY, schemas, extensions,
- * GRANT, sequences, ALTER COLUMN, `ARRAY[…]`…) are refused with 0A000 and a hint (`../postgres-only.ts`). Anything else
+ * PostgreSQL statements SQLite lacks (TRUNCATE … CASCADE, schemas, extensions,
+ * GRANT, sequences, `ARRAY[…]`…) are refused with 0A000 and a hint (`../postgres-only.ts`). Anything else
  * passes through unchanged to SQLite, whose errors come back with their SQLSTATEs.
  */
 
@@ -2409,7 +2409,7 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
   if (alter !== null) {
     const parts = alter.statements.map((sql) => {
       const tokens = tokenize(sql);
-      // What a single statement would be refused for (ALTER COLUMN, ADD FOREIGN KEY), before any runs.
+      // What a single statement would be refused for, before any runs.
       const classified = classify(tokens);
       if (classified.kind === 'unsupported')
         throw new PgSqlError(classified.sqlstate, classified.message, classified.hint);

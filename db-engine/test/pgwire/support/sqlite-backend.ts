@@ -22,6 +22,7 @@ import type {
   TransactionOptions,
 } from '../../../src/core/pgwire/backend.js';
 import { DIVISION_BY_ZERO, NONZERO_FUNCTION } from '../../../src/core/pgwire/division-checks.js';
+import { CATALOG_FUNCTIONS } from '../../../src/kernel/catalog-functions.js';
 import { JSONB_FUNCTIONS } from '../../../src/kernel/jsonb-functions.js';
 
 /** The part of better-sqlite3's API used here (the package ships no types; none are installed). */
@@ -178,7 +179,7 @@ export class SqliteTestBackend implements SqlBackend {
       return json;
     });
     // jsonb's operators become calls of these (src/core/pgwire/jsonb-operators.ts).
-    for (const definition of JSONB_FUNCTIONS)
+    for (const definition of [...JSONB_FUNCTIONS, ...CATALOG_FUNCTIONS])
       this.database.function(definition.name, varargs, (...args: unknown[]) =>
         definition.call(
           args.map((arg) => (typeof arg === 'bigint' ? Number(arg) : (arg as string | number | null))),

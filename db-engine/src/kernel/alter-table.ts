@@ -58,6 +58,8 @@ export type AlterAction =
       readonly parentColumns: readonly string[];
       /** `FOREIGN KEY (…) REFERENCES …` as written, without `NOT VALID`. */
       readonly clause: string;
+      /** What follows the parent and its columns: `ON DELETE …`, `DEFERRABLE`… */
+      readonly actions: string;
       readonly notValid: boolean;
     }
   | {
@@ -182,7 +184,7 @@ function parseAction(tokens: readonly SqlToken[], start: number): AlterAction | 
       return {
         kind: 'add-foreign-key',
         ...named,
-        ...foreignKeyParts(tokens, index, end),
+        ...foreignKeyParts(tokens, index, end, text),
         clause: text(index, end),
         notValid,
       };
@@ -278,7 +280,8 @@ function foreignKeyParts(
   tokens: readonly SqlToken[],
   index: number,
   end: number,
-): { columns: string[]; parent: string; parentColumns: string[] } {
+  text: (from: number, to?: number) => string,
+): { columns: string[]; parent: string; parentColumns: string[]; actions: string } {
   const open = index + 2;
   if (tokens[open]?.text !== '(')
     throw new AlterTableError('42601', 'syntax error in FOREIGN KEY: expected its columns');
@@ -288,9 +291,13 @@ function foreignKeyParts(
     throw new AlterTableError('42601', 'syntax error in FOREIGN KEY: expected REFERENCES table');
   const parent = identifierName(tokens[close + 2] as SqlToken);
   let parentColumns: string[] = [];
-  if (tokens[close + 3]?.text === '(')
-    parentColumns = listNames(tokens, close + 4, closingParen(tokens, close + 3));
-  return { columns, parent, parentColumns };
+  let after = close + 3;
+  if (tokens[after]?.text === '(') {
+    const parentClose = closingParen(tokens, after);
+    parentColumns = listNames(tokens, after + 1, parentClose);
+    after = parentClose + 1;
+  }
+  return { columns, parent, parentColumns, actions: text(after, end) };
 }
 
 function listNames(tokens: readonly SqlToken[], from: number, to: number): string[] {
@@ -347,6 +354,12 @@ export interface ParentKeys {
   readonly columns: readonly string[];
   /** Column sets of its unique indexes (partial ones excluded), and of its primary key. */
   readonly uniqueKeys: readonly (readonly string[])[];
+  /**
+   * The columns of its unique index `<table>_pkey`, when it has no PRIMARY KEY of its own: the
+   * PostgreSQL endpoint's ADD PRIMARY KEY makes that index (statement-rewrites.ts), and a reference
+   * to the table without columns means those.
+   */
+  readonly primaryKeyIndex?: readonly string[];
 }
 
 export interface PlanContext {
@@ -462,7 +475,8 @@ function planAddForeignKey(
       }
     : context.parentKeys(action.parent);
   if (parent === undefined) throw new AlterTableError('42P01', `relation "${action.parent}" does not exist`);
-  const parentColumns = action.parentColumns.length > 0 ? action.parentColumns : parent.primaryKey;
+  const primaryKey = parent.primaryKey.length > 0 ? parent.primaryKey : (parent.primaryKeyIndex ?? []);
+  const parentColumns = action.parentColumns.length > 0 ? action.parentColumns : primaryKey;
   if (parentColumns.length === 0)
     throw new AlterTableError('42830', `there is no primary key for referenced table "${action.parent}"`);
   for (const column of parentColumns) {
@@ -496,8 +510,15 @@ function planAddForeignKey(
     parent: action.parent,
     parentColumns,
   };
+  // SQLite reads a reference without columns as the parent's PRIMARY KEY: one that is only an index
+  // is written out.
+  const clause =
+    action.parentColumns.length === 0 && parent.primaryKey.length === 0
+      ? `FOREIGN KEY (${action.columns.map(quoteName).join(', ')}) REFERENCES ${quoteName(action.parent)} ` +
+        `(${parentColumns.map(quoteName).join(', ')})${action.actions === '' ? '' : ` ${action.actions}`}`
+      : action.clause;
   return {
-    newSql: withTableConstraint(table, `CONSTRAINT ${quoteName(name)} ${action.clause}`),
+    newSql: withTableConstraint(table, `CONSTRAINT ${quoteName(name)} ${clause}`),
     checksBefore: [],
     checksAfter: action.notValid ? [] : [check],
   };

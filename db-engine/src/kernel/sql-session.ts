@@ -53,7 +53,7 @@ import { type GroupSink, type PageRecord, type PageSource, RedoVfs } from './red
 import { resultFingerprint } from './result-fingerprint.js';
 import { type KernelRefusal, type SqlError, sqlErrorFromRefusal, sqlErrorFromSqlite } from './sql-errors.js';
 import { loadSqliteWasm, registerUnicodeCase, type SqliteWasm } from './sqlite-wasm.js';
-import { quoteName } from './table-definition.js';
+import { quoteName, sameName } from './table-definition.js';
 
 export interface SqlSessionOptions {
   readonly pageSource: PageSource;
@@ -1009,7 +1009,12 @@ export class SqlSession {
         index,
       );
     }
-    const parentColumns = check.parentColumns.length > 0 ? check.parentColumns : parent.primaryKey;
+    const parentColumns =
+      check.parentColumns.length > 0
+        ? check.parentColumns
+        : parent.primaryKey.length > 0
+          ? parent.primaryKey
+          : (parent.primaryKeyIndex ?? []);
     const child = (column: string): string => `northlight_child.${quoteName(column)}`;
     const matches = check.columns
       .map(
@@ -1059,10 +1064,12 @@ export class SqlSession {
       columns.push(String(column));
       uniqueKeys.set(String(indexName), columns);
     }
+    const pkeyIndex = [...uniqueKeys.entries()].find(([indexName]) => sameName(indexName, `${name}_pkey`));
     return {
       columns: info.map(([column]) => String(column)),
       primaryKey: info.filter(([, pk]) => Number(pk) > 0).map(([column]) => String(column)),
       uniqueKeys: [...uniqueKeys.values()],
+      ...(pkeyIndex === undefined ? {} : { primaryKeyIndex: pkeyIndex[1] }),
     };
   }
 

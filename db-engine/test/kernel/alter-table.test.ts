@@ -31,6 +31,7 @@ describe('parseAlteration', () => {
         parent: 'User',
         parentColumns: ['id'],
         clause: 'FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE RESTRICT ON UPDATE CASCADE',
+        actions: 'ON DELETE RESTRICT ON UPDATE CASCADE',
         notValid: false,
       },
     });
@@ -320,6 +321,31 @@ describe('on a writer session', () => {
       message: 'constraint "c_s_fkey" for relation "c" already exists',
     });
     expect(failure(run(session, 'ALTER TABLE nope DROP CONSTRAINT x')).sqlstate).toBe('42P01');
+    // pgbench --foreign-keys: a reference without columns to a table whose primary key is the
+    // unique index `<table>_pkey` (the endpoint's ADD PRIMARY KEY) is written out with its columns,
+    // which SQLite needs (it reads a bare reference as the parent's PRIMARY KEY).
+    expect(
+      run(
+        session,
+        'CREATE TABLE branches (bid int NOT NULL, name text); CREATE UNIQUE INDEX branches_pkey ON branches (bid); CREATE TABLE tellers (tid int, bid int); INSERT INTO branches VALUES (1, NULL); INSERT INTO tellers VALUES (1, 1)',
+      ).ok,
+    ).toBe(true);
+    expect(
+      run(
+        session,
+        'alter table tellers add constraint tellers_bid_fkey foreign key (bid) references branches',
+      ).ok,
+    ).toBe(true);
+    expect(schemaOf(session, 'tellers')).toBe(
+      'CREATE TABLE tellers (tid int, bid int, CONSTRAINT "tellers_bid_fkey" FOREIGN KEY ("bid") REFERENCES "branches" ("bid"))',
+    );
+    expect(failure(run(session, 'INSERT INTO tellers VALUES (2, 2)')).sqlstate).toBe('23503');
+    expect(run(session, 'ALTER TABLE tellers VALIDATE CONSTRAINT tellers_bid_fkey').ok).toBe(true);
+    expect(failure(run(session, 'ALTER TABLE tellers ADD FOREIGN KEY (tid) REFERENCES c (n)'))).toMatchObject(
+      {
+        sqlstate: '42830',
+      },
+    );
     expect(run(session, 'ALTER TABLE IF EXISTS nope DROP CONSTRAINT x').ok).toBe(true);
   });
 

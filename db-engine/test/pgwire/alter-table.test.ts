@@ -285,4 +285,20 @@ describe('constraints and columns that migrations change', () => {
     expect(output).toContain('Foreign-key constraints:');
     expect(output).toContain('"posts_owner" FOREIGN KEY (user_id) REFERENCES users(id)');
   });
+
+  it('TRUNCATE and DROP TABLE of tables that reference each other take them together, as PostgreSQL does', async () => {
+    await client.query('INSERT INTO users (id) VALUES (1), (99)');
+    await client.query('UPDATE posts SET user_id = 1');
+    await client.query('ALTER TABLE posts VALIDATE CONSTRAINT posts_owner');
+    // The parent first: one table at a time, SQLite would fail on the child's rows.
+    await client.query('TRUNCATE users, posts');
+    expect((await client.query('SELECT count(*)::int AS n FROM posts')).rows).toEqual([{ n: 0 }]);
+    await client.query('INSERT INTO users (id) VALUES (1); INSERT INTO posts (user_id) VALUES (1)');
+    await expect(client.query('DROP TABLE users')).rejects.toMatchObject({ code: '23503' });
+    await client.query('DROP TABLE users, posts');
+    expect(
+      (await client.query("SELECT count(*)::int AS n FROM sqlite_schema WHERE name IN ('users', 'posts')"))
+        .rows,
+    ).toEqual([{ n: 0 }]);
+  });
 });

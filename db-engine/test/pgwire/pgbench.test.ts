@@ -1,6 +1,7 @@
 /**
  * PostgreSQL 15's unmodified `pgbench` against the engine process over six storage nodes
- * (support/endpoints.ts): `pgbench -i -I dtGvp -s 1` (server-side generate_series), then
+ * (support/endpoints.ts): `pgbench -i -I dtGvpf -s 1` (server-side generate_series, then the
+ * foreign keys, which ALTER TABLE … ADD CONSTRAINT adds: kernel/alter-table.ts), then
  * `pgbench -i -s 1` (drop, create WITH (fillfactor), TRUNCATE, COPY of 100 000 accounts, VACUUM
  * ANALYZE, ADD PRIMARY KEY) and then the built-in TPC-B-like script for 3 s
  * over two connections in the simple and the prepared query modes. Each must exit 0 and report tps
@@ -69,9 +70,10 @@ describe('pgbench (PostgreSQL 15) against the engine process', () => {
   }
 
   it('pgbench -i (server-side, then client-side generate), then the TPC-B-like run in simple and prepared mode keeps the balances', async () => {
-    // Server-side generate first (-I G: INSERT … SELECT … FROM generate_series), then the default
-    // client-side one (COPY), which the run uses.
-    const generated = await pgbench(['-i', '-I', 'dtGvp', '-s', '1']);
+    // Server-side generate first (-I G: INSERT … SELECT … FROM generate_series) with foreign keys
+    // (-I f), then the default client-side one (COPY), which the run uses: its DROP of the four tables
+    // that reference each other must go through.
+    const generated = await pgbench(['-i', '-I', 'dtGvpf', '-s', '1']);
     expect(generated).toMatch(/server-side generate [\d.]+ s/);
     expect(await sum('aid', 'pgbench_accounts')).toBe((100_000 * 100_001) / 2);
     const initialized = await pgbench(['-i', '-s', '1']);

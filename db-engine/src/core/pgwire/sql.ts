@@ -2458,9 +2458,11 @@ function translateStatement(statementTokens: readonly Token[], facts: SessionFac
   const rewrite = rewriteStatement(tokens);
   if (rewrite !== null) {
     const [first, ...rest] = rewrite.statements;
+    // Described by its first write: a leading PRAGMA (deferred foreign keys) reads as read-only.
+    const described = rewrite.statements.find((statement) => !statement.startsWith('PRAGMA ')) ?? first;
     return {
       sql: rewrite.statements.join('; '),
-      ...(rest.length > 0 ? { describeSql: first } : {}),
+      ...(rest.length > 0 ? { describeSql: described } : {}),
       parameterCount: 0,
       castTypes: new Map(),
     };

@@ -110,7 +110,19 @@ function ownerChange(words: readonly Token[]): boolean {
 
 const droppable = new Set(['TABLE', 'INDEX', 'VIEW']);
 
-/** `DROP TABLE [IF EXISTS] a, b` → `DROP TABLE [IF EXISTS] a; DROP TABLE [IF EXISTS] b`. */
+/**
+ * PostgreSQL drops or empties the tables of one statement together, whatever their foreign keys to
+ * each other; SQLite drops (`DROP TABLE` deletes the rows first) and empties them one at a time, and
+ * a parent emptied before its child breaks an immediate key. Deferred to the commit, the keys are
+ * checked once every table of the statement is done (`pgbench -i --foreign-keys` drops its four
+ * tables so). The pragma lasts until the transaction ends.
+ */
+const DEFER_FOREIGN_KEYS = 'PRAGMA defer_foreign_keys = ON';
+
+/**
+ * `DROP TABLE [IF EXISTS] a, b` → `DROP TABLE [IF EXISTS] a; DROP TABLE [IF EXISTS] b`, foreign keys
+ * deferred for tables (`DEFER_FOREIGN_KEYS`).
+ */
 function rewriteDrop(words: readonly Token[]): Rewrite | null {
   const kind = keyword(words[1]);
   if (!droppable.has(kind)) return null;
@@ -118,7 +130,8 @@ function rewriteDrop(words: readonly Token[]): Rewrite | null {
   const names = splitAtCommas(words.slice(ifExists ? 4 : 2));
   if (names.length < 2 || names.some((name) => name.length === 0)) return null;
   const head = `DROP ${kind}${ifExists ? ' IF EXISTS' : ''}`;
-  return { statements: names.map((name) => `${head} ${textOf(name)}`) };
+  const drops = names.map((name) => `${head} ${textOf(name)}`);
+  return { statements: kind === 'TABLE' ? [DEFER_FOREIGN_KEYS, ...drops] : drops };
 }
 
 /** The table TRUNCATE … RESTART IDENTITY creates and drops again (its name cannot be a user's by accident). */
@@ -143,6 +156,7 @@ function rewriteTruncate(words: readonly Token[]): Rewrite | null {
     tables.push(textOf(name));
   }
   const deletes = tables.map((table) => `DELETE FROM ${table}`);
+  if (tables.length > 1) deletes.unshift(DEFER_FOREIGN_KEYS);
   if (restartIdentity) {
     // Only an AUTOINCREMENT table remembers its last number, in sqlite_sequence; any other rowid
     // table numbers from its largest rowid, 1 when empty. sqlite_sequence exists only once some

@@ -553,14 +553,15 @@ describe('statement rewrites (what pgbench -i sends)', () => {
 
   it('adds a primary key or unique constraint as a unique index named as PostgreSQL names it', () => {
     expect(sqlite('alter table pgbench_branches add primary key (bid)')).toBe(
-      'CREATE UNIQUE INDEX pgbench_branches_pkey ON pgbench_branches (bid)',
+      'CREATE UNIQUE INDEX pgbench_branches_pkey ON pgbench_branches (bid); ' +
+        'ALTER TABLE pgbench_branches ALTER COLUMN bid SET NOT NULL',
     );
     expect(sqlite('ALTER TABLE ONLY public.t ADD CONSTRAINT t_key PRIMARY KEY (a, b)')).toBe(
-      'CREATE UNIQUE INDEX t_key ON t (a, b)',
+      'CREATE UNIQUE INDEX t_key ON t (a, b); ALTER TABLE t ALTER COLUMN a SET NOT NULL; ALTER TABLE t ALTER COLUMN b SET NOT NULL',
     );
     expect(sqlite('ALTER TABLE t ADD UNIQUE (a, b)')).toBe('CREATE UNIQUE INDEX t_a_b_key ON t (a, b)');
     expect(sqlite('ALTER TABLE "Mixed" ADD PRIMARY KEY (id)')).toBe(
-      'CREATE UNIQUE INDEX "Mixed_pkey" ON "Mixed" (id)',
+      'CREATE UNIQUE INDEX "Mixed_pkey" ON "Mixed" (id); ALTER TABLE "Mixed" ALTER COLUMN id SET NOT NULL',
     );
     expect(sqlite('ALTER TABLE t ADD COLUMN c int')).toBe('ALTER TABLE t ADD COLUMN c int');
     expect(sqlite('ALTER TABLE t ADD PRIMARY KEY (a) INCLUDE (b)')).toBe(

@@ -75,6 +75,18 @@ describe('statement rewrites on the real kernel', () => {
     await expect(run('INSERT INTO t VALUES (1, 3)')).rejects.toThrow(/UNIQUE constraint failed: t\.id/);
     await run('CREATE TABLE d (id int)', 'INSERT INTO d VALUES (1), (1)');
     await expect(run('ALTER TABLE d ADD PRIMARY KEY (id)')).rejects.toThrow(/UNIQUE constraint failed/);
+    // As PostgreSQL's, the key's columns become NOT NULL; a NULL already there refuses the key.
+    await run(
+      'CREATE TABLE n (id int, v int)',
+      'INSERT INTO n VALUES (1, 1)',
+      'ALTER TABLE n ADD PRIMARY KEY (id)',
+    );
+    await expect(run('INSERT INTO n VALUES (NULL, 2)')).rejects.toThrow(/NOT NULL constraint failed: n\.id/);
+    await run('CREATE TABLE m (id int)', 'INSERT INTO m VALUES (NULL)');
+    await expect(run('ALTER TABLE m ADD PRIMARY KEY (id)')).rejects.toThrow(
+      'column "id" of relation "m" contains null values',
+    );
+    expect(await run("SELECT count(*) FROM pragma_index_list('m')")).toEqual([[0]]);
   });
 
   it('primary key columns refuse NULL (23502), as in PostgreSQL; a serial key still numbers itself', async () => {

@@ -12,9 +12,9 @@
  *   rewrites the whole database and takes no table, its ANALYZE takes one table: with tables,
  *   VACUUM only analyzes them (when asked to); without, it is SQLite's VACUUM, or its ANALYZE;
  * - `ALTER TABLE t ADD [CONSTRAINT name] PRIMARY KEY (…)` / `UNIQUE (…)`: SQLite cannot add a
- *   constraint to a table, but a unique index enforces the same: `CREATE UNIQUE INDEX t_pkey ON t
- *   (…)`. PostgreSQL's PRIMARY KEY also makes the columns NOT NULL, which SQLite cannot add: they
- *   stay as declared (pgbench declares its key columns NOT NULL);
+ *   key to a table, but a unique index enforces the same: `CREATE UNIQUE INDEX t_pkey ON t (…)`.
+ *   PostgreSQL's PRIMARY KEY also makes the columns NOT NULL: `ALTER COLUMN … SET NOT NULL` each,
+ *   which the kernel does (kernel/alter-table.ts);
  * - `COMMENT ON … IS …` and `ALTER … OWNER TO role` (in every pg_dump script): accepted, and they change
  *   nothing (SQLite keeps no comments on objects; the one role owns everything);
  * - storage parameters, `CREATE TABLE … WITH (fillfactor=…)` and `CREATE INDEX … WITH (…)`, and
@@ -278,9 +278,13 @@ function rewriteAddKey(words: readonly Token[]): Rewrite | null {
   // SQLite's CREATE INDEX qualifies the index, never the table: `CREATE INDEX s.i ON t (…)`.
   const schema = textOf(table.slice(0, -1));
   const unqualified = (table.at(-1) as Token).text;
-  return {
-    statements: [`CREATE UNIQUE INDEX ${schema}${indexName} ON ${unqualified} (${columnNames.join(', ')})`],
-  };
+  const createIndex = `CREATE UNIQUE INDEX ${schema}${indexName} ON ${unqualified} (${columnNames.join(', ')})`;
+  if (!primary) return { statements: [createIndex] };
+  // PostgreSQL's PRIMARY KEY makes its columns NOT NULL (the kernel's ALTER COLUMN: kernel/alter-table.ts).
+  const notNulls = columnNames.map(
+    (column) => `ALTER TABLE ${unqualified} ALTER COLUMN ${column} SET NOT NULL`,
+  );
+  return { statements: [createIndex, ...notNulls] };
 }
 
 function quoteIfNeeded(name: string): string {

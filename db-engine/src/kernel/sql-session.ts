@@ -38,6 +38,7 @@ import {
   splitStatements,
 } from './alter-table.js';
 import { DeclaredTypes, type DeclaredTypesStats } from './declared-types.js';
+import { defaultValuesInsert, mayHaveDefaultValues, withDefaultValues } from './default-values.js';
 import type {
   ExecuteReply,
   ExecuteRequest,
@@ -664,6 +665,9 @@ export class SqlSession {
     if (mayAlterTable(entry.sql) && this.#isAlteration(entry.sql)) {
       return { columns: [], rows: [], changes: 0, parameterCount: 0, readOnly: false };
     }
+    const withDefaults = this.#withDefaultValues(entry.sql, 0);
+    if (withDefaults !== undefined)
+      return this.#describe({ ...request, statements: [{ ...entry, sql: withDefaults }] });
     const cached = this.#statements.has(entry.sql);
     const sql = this.#textEncoder.encode(entry.sql);
     const pointer = wasm._sqlite3_malloc(sql.length + 1);
@@ -815,6 +819,9 @@ export class SqlSession {
       const altered = this.#runWithAlterations(entry, index, readOnly);
       if (altered !== undefined) return altered;
     }
+    // Never cached under this text: the defaults written in may change (ALTER … SET DEFAULT).
+    const withDefaults = this.#withDefaultValues(entry.sql, index);
+    if (withDefaults !== undefined) return this.#runEntry({ ...entry, sql: withDefaults }, index, readOnly);
     const sql = this.#textEncoder.encode(entry.sql);
     const pointer = this.#wasm._sqlite3_malloc(sql.length + 1);
     if (pointer === 0) throw new RequestFailure({ ...noMemory(), statementIndex: index });
@@ -888,6 +895,23 @@ export class SqlSession {
       changes += last.changes;
     }
     return { ...last, changes };
+  }
+
+  /**
+   * An INSERT … VALUES whose rows hold DEFAULT, with each one replaced by its column's default
+   * (default-values.ts); undefined for any other SQL, or when the table is not there (SQLite says so).
+   */
+  #withDefaultValues(sql: string, index: number): string | undefined {
+    if (!mayHaveDefaultValues(sql)) return undefined;
+    const insert = defaultValuesInsert(sql);
+    if (insert === null) return undefined;
+    const table = this.#query(
+      "SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+      [insert.table],
+      index,
+    )[0];
+    if (table === undefined) return undefined;
+    return withDefaultValues(insert, String(table[0])) ?? undefined;
   }
 
   #isAlteration(sql: string): boolean {

@@ -6,13 +6,14 @@
  * every row, which is what DEFAULT means: the column's default, or NULL (the next rowid for an
  * `INTEGER PRIMARY KEY`). When that leaves no column, the statement is `DEFAULT VALUES` (one row).
  *
- * A DEFAULT in some rows of a column and not in others has no SQLite spelling without the column's
- * default expression, which the translation does not know: 0A000 with what to write instead. So does a
- * DEFAULT with no column list, whose positions name columns the translation cannot see.
+ * A DEFAULT in some rows of a column and not in others, or with no column list, or in every column
+ * of several rows, needs the column's default expression, which the translation does not know: the
+ * statement goes on as it is, and the kernel puts each default in from the table's definition, in the
+ * statement's own transaction (kernel/default-values.ts).
  *
  * Pure code over the lexer's tokens (sql.ts).
  */
-import { PgSqlError, type Token } from './sql.js';
+import type { Token } from './sql.js';
 
 function isSignificant(token: Token): boolean {
   return token.kind !== 'space' && token.kind !== 'comment';
@@ -75,13 +76,6 @@ function list(parts: readonly (readonly Token[])[]): Token[] {
   return out;
 }
 
-const unsupported = (why: string) =>
-  new PgSqlError(
-    '0A000',
-    `DEFAULT ${why} is not supported by northlight: SQLite's VALUES has no DEFAULT`,
-    'Leave the column out of the INSERT (its default applies), insert those rows in a statement of their own, or give the value.',
-  );
-
 /** The statement with `DEFAULT` values of `INSERT … VALUES` left out; as it is when it has none. */
 export function withoutDefaultValues(tokens: readonly Token[]): readonly Token[] {
   // Every statement comes here: a look at its first word and for a DEFAULT, without copying it.
@@ -125,16 +119,16 @@ export function withoutDefaultValues(tokens: readonly Token[]): readonly Token[]
     values.map((row) => isDefault(row[column] ?? [])),
   );
   if (!defaults.some((column) => column.some(Boolean))) return tokens;
-  if (columns === undefined) throw unsupported('in a VALUES row with no column list');
-  if (defaults.some((column) => column.some(Boolean) && !column.every(Boolean)))
-    throw unsupported('in some rows of a column and not in others');
+  // The kernel puts each column's default in (kernel/default-values.ts).
+  if (columns === undefined) return tokens;
+  if (defaults.some((column) => column.some(Boolean) && !column.every(Boolean))) return tokens;
   const names = items(tokens, columns.open, columns.close);
   if (names.length !== width) return tokens; // SQLite's own error on the counts
   const kept = defaults.map((column) => !column[0]);
   const head = tokens.slice(0, columns.open);
   const tail = tokens.slice(cursor);
   if (!kept.some(Boolean)) {
-    if (rows.length > 1) throw unsupported('in every column of several rows');
+    if (rows.length > 1) return tokens;
     return [
       ...head,
       { kind: 'identifier', text: 'DEFAULT' },

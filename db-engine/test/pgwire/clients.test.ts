@@ -957,6 +957,23 @@ describe.each(['engine', 'sqlite'] as const)('over the %s endpoint', (kind) => {
             .catch((error: unknown) => error),
         ).toMatchObject({ code: '22P02' });
         expect((await connection.query('SELECT count(*) AS n FROM pg_params')).rows[0]?.n).toBe('2');
+        // Over joined tables too (knex's join, TypeORM's relations): SQLite says whose column it is.
+        await connection.query(
+          'CREATE TABLE pg_param_notes (id INTEGER PRIMARY KEY, param_id int, body text)',
+        );
+        await connection.query(
+          "INSERT INTO pg_param_notes (param_id, body) VALUES (1, 'one'), (9007199254740993, 'big')",
+        );
+        const joined = await connection.query(
+          'select "pg_param_notes"."body" from "pg_param_notes" inner join "pg_params" on "pg_params"."id" = "pg_param_notes"."param_id" where "active" = $1',
+          [true],
+        );
+        expect(joined.rows).toEqual([{ body: 'one' }]);
+        const aliased = await connection.query(
+          'SELECT n.body FROM pg_param_notes n LEFT JOIN pg_params p ON p.id = n.param_id AND p.active = $2 WHERE n.param_id = $1',
+          ['9007199254740993', false],
+        );
+        expect(aliased.rows).toEqual([{ body: 'big' }]);
       } finally {
         await connection.end();
       }

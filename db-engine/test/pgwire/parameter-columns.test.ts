@@ -1,7 +1,8 @@
 /**
  * Which column an untyped parameter or string literal stands for (src/core/pgwire/parameter-columns.ts):
- * the plain shapes over one table, and nothing (rather than a guess) for joins, subqueries,
- * expressions and other tables' columns; a literal only when it is a whole operand.
+ * the plain shapes over one table (a parameter also over tables joined, resolved by SQLite), and
+ * nothing (rather than a guess) for subqueries, expressions and other tables' columns; a literal only
+ * when it is a whole operand.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -87,10 +88,40 @@ describe('parameterColumns', () => {
     expect(columns('DELETE FROM t WHERE a NOT IN ($1, $2 + 1, $3)')).toEqual(['t', [[1, 'a']]]);
   });
 
-  it('gives nothing it could get wrong: joins, subqueries, two tables, functions, other qualifiers', () => {
-    expect(columns('SELECT * FROM t JOIN u ON u.id = t.u WHERE t.a = $1')).toBeNull();
+  it('over joined tables: the FROM clause, and each column as written, for SQLite to resolve', () => {
+    expect(columns('SELECT * FROM t JOIN u ON u.id = t.u WHERE t.a = $1')).toEqual([
+      't JOIN u ON u . id = t . u',
+      [[1, 't.a']],
+    ]);
+    // knex's join with an unqualified column; TypeORM's quoted aliases; a parameter in ON.
+    expect(
+      columns(
+        'select "k_posts"."title" from "k_posts" inner join "k_authors" on "k_authors"."id" = "k_posts"."author_id" where "published" = $1 limit $2',
+      ),
+    ).toEqual([
+      '"k_posts" inner join "k_authors" on "k_authors" . "id" = "k_posts" . "author_id"',
+      [[1, '"published"']],
+    ]);
+    expect(
+      columns('SELECT * FROM a "A" LEFT JOIN b "B" ON "B"."id" = "A"."b" AND "B".kind = $2 WHERE "A".n > $1'),
+    ).toEqual([
+      'a "A" LEFT JOIN b "B" ON "B" . "id" = "A" . "b" AND "B" . kind = $2',
+      [
+        [1, '"A".n'],
+        [2, '"B".kind'],
+      ],
+    ]);
+    expect(columns('SELECT * FROM t, u WHERE a = $1')).toEqual(['t , u', [[1, 'a']]]);
+    // Not followed: USING and NATURAL joins (merged columns), subqueries and functions in FROM.
+    expect(columns('SELECT * FROM t JOIN u USING (id) WHERE a = $1')).toBeNull();
+    expect(columns('SELECT * FROM t NATURAL JOIN u WHERE a = $1')).toBeNull();
+    expect(columns('SELECT * FROM t JOIN (SELECT 1 AS x) s ON s.x = t.a WHERE a = $1')).toBeNull();
+    expect(columns('SELECT * FROM t JOIN json_each(t.j) e WHERE e.value = $1')).toBeNull();
+  });
+
+  it('gives nothing it could get wrong: subqueries, functions, other qualifiers', () => {
     expect(columns('SELECT * FROM t WHERE a IN (SELECT b FROM u WHERE c = $1)')).toBeNull();
-    expect(columns('SELECT * FROM t, u WHERE a = $1')).toBeNull();
+    expect(columns('DELETE FROM t JOIN u WHERE a = $1')).toBeNull();
     expect(columns('SELECT * FROM t WHERE lower(a) = $1 AND u.b = $2 AND $3 = f(c)')).toBeNull();
     expect(columns('SELECT $1::int')).toBeNull();
     // One parameter given two columns: none.

@@ -6,12 +6,16 @@
  * it) and `'12abc'` in an integer one. Typed by the column, the parameter is decoded as PostgreSQL
  * decodes it: `'true'` → 1, `'12abc'` → 22P02, a timestamptz in UTC.
  *
- * Only the plain, unambiguous shapes, over ONE table (a join, a subquery or a second table gives
- * nothing, rather than a guess):
+ * Only the plain, unambiguous shapes, over one table (a subquery gives nothing, rather than a guess):
  *  - `INSERT INTO t (a, b, …) VALUES ($1, $2, …)[, (…)]`: each parameter that is a whole value;
  *  - `UPDATE t SET a = $1, …` and `… ON CONFLICT … DO UPDATE SET a = $1`;
  *  - comparisons `[t.]a <op> $1` and `$1 <op> [t.]a` (=, <>, !=, <, <=, >, >=) in a statement over t
  *    (`SELECT … FROM t [alias] WHERE …`, `UPDATE`, `DELETE FROM t WHERE …`).
+ * A parameter (not a literal) may also be compared with a column of a SELECT over tables joined
+ * (`FROM a JOIN b ON … WHERE published = $1`, `FROM a, b`: knex's and TypeORM's relations): then the
+ * `table` is the whole FROM clause and the column is as written (`b.published`), so that SQLite
+ * resolves which table's it is when the connection describes `SELECT column FROM clause`, and an
+ * ambiguous name fails that describe (the parameter stays untyped).
  * A parameter that two shapes give different columns gets none.
  *
  * Pure code over the lexer's tokens (already normalised: postgres-forms.ts).
@@ -19,9 +23,9 @@
 import type { Token } from './sql.js';
 
 export interface ParameterColumns {
-  /** The table, as written (quoted or not). */
+  /** The table, as written (quoted or not); for a join, the whole FROM clause. */
   readonly table: string;
-  /** Parameter number → column name, as written. */
+  /** Parameter number → column name, as written (qualified as written for a join: `b.a`). */
   readonly columns: ReadonlyMap<number, string>;
 }
 
@@ -69,7 +73,7 @@ function operatorAt(words: readonly Token[], index: number): { text: string; len
 }
 
 export function parameterColumns(tokens: readonly Token[]): ParameterColumns | null {
-  const found = valueColumns(tokens, (word) => parameterNumber(word), false);
+  const found = valueColumns(tokens, (word) => parameterNumber(word), false, true);
   if (found === null) return null;
   const columns = new Map<number, string>();
   for (const [parameter, column] of found.columns)
@@ -97,7 +101,7 @@ export interface LiteralColumns {
  * it), nor does `b + a = 'x'`.
  */
 export function literalColumns(tokens: readonly Token[]): LiteralColumns | null {
-  return valueColumns(tokens, (word) => (word.kind === 'string' ? word : undefined), true);
+  return valueColumns(tokens, (word) => (word.kind === 'string' ? word : undefined), true, false);
 }
 
 /**
@@ -110,12 +114,16 @@ function valueColumns<K>(
   tokens: readonly Token[],
   keyOf: (word: Token) => K | undefined,
   whole: boolean,
+  joins: boolean,
 ): { table: string; columns: Map<K, string | number> } | null {
   const words = tokens.filter(isSignificant);
   if (!words.some((word) => keyOf(word) !== undefined)) return null;
   const upper = words.map(keyword);
-  // One table only: a join or a second SELECT (a subquery, a UNION) makes any column ambiguous.
-  if (upper.includes('JOIN') || upper.filter((word) => word === 'SELECT').length > 1) return null;
+  // A second SELECT (a subquery, a UNION) makes any column ambiguous.
+  if (upper.filter((word) => word === 'SELECT').length > 1) return null;
+  const joined = joinedFrom(words, upper);
+  if (joined === null) return null;
+  if (joined !== undefined && !joins) return null;
   let table: Token | undefined;
   let alias: string | undefined;
   const found = new Map<K, string | number | null>();
@@ -193,6 +201,10 @@ function valueColumns<K>(
     case 'DELETE':
     case 'SELECT': {
       const from = upper.indexOf('FROM');
+      if (joined !== undefined) {
+        scanFrom = from + 1; // the ON conditions too
+        break;
+      }
       table = words[from + 1];
       if (from < 0 || !isName(table) || words[from + 2]?.text === '.' || words[from + 2]?.text === '(')
         return null;
@@ -209,9 +221,16 @@ function valueColumns<K>(
     default:
       return null;
   }
-  const tableName = (table as Token).text;
+  const tableName = joined?.clause ?? (table as Token).text;
+  // Over a join any table's name or alias may qualify a column: SQLite says which, or that none does.
   const qualifierOk = (qualifier: Token | undefined) =>
-    qualifier !== undefined && (qualifier.text === tableName || qualifier.text === alias);
+    qualifier !== undefined &&
+    (joined !== undefined ? isName(qualifier) : qualifier.text === tableName || qualifier.text === alias);
+  /** The column's name as it goes to the connection: qualified as written over a join. */
+  const named = (column: Token, qualifier: Token | undefined): Token =>
+    joined === undefined || qualifier === undefined
+      ? column
+      : { ...column, text: `${qualifier.text}.${column.text}` };
   /**
    * The column that ends at `index` (`col` or `q.col`), if it is one: a name, not a keyword, its
    * qualifier (if any) the table's; in `whole` mode it also starts a whole operand.
@@ -220,25 +239,29 @@ function valueColumns<K>(
     const column = words[index];
     if (!isName(column) || COMPARISON_KEYWORDS.has(keyword(column))) return undefined;
     let before = index - 1;
+    let qualifier: Token | undefined;
     if (words[before]?.text === '.') {
       if (!qualifierOk(words[before - 1]) || words[before - 2]?.text === '.') return undefined;
+      qualifier = words[before - 1];
       before -= 2;
     } else if (words[before]?.text === ')' || keyword(words[before]) === 'AS') return undefined;
-    return !whole || isOperandStart(words[before]) ? column : undefined;
+    return !whole || isOperandStart(words[before]) ? named(column as Token, qualifier) : undefined;
   };
   /** The column that starts at `index`, if it is one, not called, and (`whole`) a whole operand. */
   const columnStartingAt = (index: number): Token | undefined => {
     let at = index;
     let column = words[at];
+    let qualifier: Token | undefined;
     if (words[at + 1]?.text === '.') {
       if (!qualifierOk(column)) return undefined;
+      qualifier = column;
       at += 2;
       column = words[at];
     }
     const next = words[at + 1]?.text;
     if (!isName(column) || next === '(' || next === '.' || COMPARISON_KEYWORDS.has(keyword(column)))
       return undefined;
-    return !whole || isOperandEnd(words[at + 1]) ? column : undefined;
+    return !whole || isOperandEnd(words[at + 1]) ? named(column as Token, qualifier) : undefined;
   };
   // `SET a = v`, comparisons, BETWEEN and IN lists, from where the table was named on.
   for (let index = scanFrom; index < words.length; index++) {
@@ -279,6 +302,45 @@ function valueColumns<K>(
   const columns = new Map<K, string | number>();
   for (const [key, column] of found) if (column !== null) columns.set(key, column);
   return columns.size === 0 ? null : { table: tableName, columns };
+}
+
+/**
+ * A SELECT's FROM clause when it joins tables (`a JOIN b ON …`, `a, b`), as SQL text up to the
+ * clause's end; undefined when the statement names one table (or is no SELECT); null when it joins
+ * in a way not followed here (a subquery or a function in FROM, a USING or NATURAL join, whose
+ * merged columns SQLite names differently).
+ */
+function joinedFrom(
+  words: readonly Token[],
+  upper: readonly string[],
+): { readonly clause: string } | undefined | null {
+  if (upper[0] !== 'SELECT') return upper.includes('JOIN') ? null : undefined;
+  const from = upper.indexOf('FROM');
+  if (from < 0) return undefined;
+  let end = from + 1;
+  let depth = 0;
+  let joins = false;
+  for (; end < words.length; end++) {
+    const text = (words[end] as Token).text;
+    if (text === '(') depth += 1;
+    else if (text === ')') depth -= 1;
+    if (depth < 0) break;
+    if (depth > 0) continue;
+    if (
+      AFTER_TABLE.has(upper[end] ?? '') ||
+      ['UNION', 'EXCEPT', 'INTERSECT', 'FOR'].includes(upper[end] ?? '')
+    )
+      break;
+    if (upper[end] === 'JOIN' || text === ',') joins = true;
+    if (upper[end] === 'USING' || upper[end] === 'NATURAL')
+      return joins || upper.includes('JOIN') ? null : undefined;
+  }
+  if (!joins) return undefined;
+  const clause = words.slice(from + 1, end);
+  // Only names, dots, ON conditions: a parenthesis in FROM is a subquery, a function or a grouping.
+  // (A parameter in an ON condition stays: the describe prepares the clause without running it.)
+  if (clause.some((word) => word.text === '(')) return null;
+  return { clause: clause.map((word) => word.text).join(' ') };
 }
 
 /** Words after which a whole operand may start (besides `(` and `,`). */

@@ -24,6 +24,7 @@
  * A NULL argument gives NULL (the functions are strict). Text that is not JSON fails with 22P02.
  */
 import { pgArrayToJson } from '../core/pg-array.js';
+import { JsonPathError, type Json as PathJson, parseJsonPath, queryJsonPath } from './jsonpath.js';
 import { type PostgresFunction, PostgresFunctionError, type SqlScalar } from './postgres-functions.js';
 
 /** What `#>` becomes: `northlight_json_path(json, path array text)`, the value as JSON text. */
@@ -394,7 +395,67 @@ function guarded(definition: PostgresFunction): PostgresFunction {
   };
 }
 
+/** jsonb_path_* (jsonpath.ts): the items, or null when `silent` suppressed an error. */
+function pathItems(args: readonly SqlScalar[]): PathJson[] | null {
+  const [target, path, vars, silent] = args;
+  const json = parseJson(target as SqlScalar, 'jsonb');
+  const parsed = parseJsonPath(String(path));
+  const variables = vars === undefined || vars === null ? {} : parseJson(vars, 'jsonb');
+  try {
+    return queryJsonPath(parsed, json, variables);
+  } catch (error) {
+    if (error instanceof JsonPathError && error.suppressible && flagOf(silent, false)) return null;
+    throw error;
+  }
+}
+
+function matchResult(items: PathJson[]): SqlScalar {
+  const [only] = items;
+  if (items.length !== 1 || (only !== null && typeof only !== 'boolean')) {
+    throw new JsonPathError('single boolean result is expected', '22038');
+  }
+  return only === null ? null : bool(only);
+}
+
+/** Two arguments, run as `(target, path, '{}', true)`. */
+function silentPathFunction(definition: PostgresFunction): PostgresFunction {
+  return {
+    ...definition,
+    arities: [2],
+    call: (args) => definition.call([args[0] ?? null, args[1] ?? null, '{}', 1]),
+  };
+}
+
+/** A jsonb_path_* function: NULL target or path gives NULL, as PostgreSQL's strict functions. */
+function jsonPathFunction(name: string, result: (items: PathJson[]) => SqlScalar): PostgresFunction {
+  return {
+    name,
+    arities: [2, 3, 4],
+    deterministic: true,
+    call: (args) => {
+      if (args[0] === null || args[1] === null) return null;
+      const items = pathItems(args);
+      if (items === null) return null;
+      try {
+        return result(items);
+      } catch (error) {
+        if (error instanceof JsonPathError && error.suppressible && flagOf(args[3], false)) return null;
+        throw error;
+      }
+    },
+  };
+}
+
 export const JSONB_FUNCTIONS: readonly PostgresFunction[] = [
+  jsonPathFunction('jsonb_path_query_first', (items) =>
+    items.length === 0 ? null : jsonbText(items[0] as Json),
+  ),
+  jsonPathFunction('jsonb_path_query_array', (items) => jsonbText(items as Json)),
+  jsonPathFunction('jsonb_path_exists', (items) => bool(items.length > 0)),
+  jsonPathFunction('jsonb_path_match', matchResult),
+  // The operators `@?` and `@@` (PostgreSQL's own names for them): silent, as the operators are.
+  silentPathFunction(jsonPathFunction('jsonb_path_exists_opr', (items) => bool(items.length > 0))),
+  silentPathFunction(jsonPathFunction('jsonb_path_match_opr', matchResult)),
   setFunction('jsonb_set', 'set', true),
   setFunction('jsonb_insert', 'insert', false),
   {

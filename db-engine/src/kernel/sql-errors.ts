@@ -9,6 +9,7 @@
  */
 
 import { postgresOnlyOfSqliteMessage } from '../core/postgres-only.js';
+import { JSONPATH_SQLSTATES } from './jsonpath.js';
 import { POSTGRES_FUNCTION_SQLSTATES } from './postgres-functions.js';
 
 /** The error half of a reply. */
@@ -334,6 +335,7 @@ const MESSAGE_SQLSTATES: readonly (readonly [RegExp, string])[] = [
   [/^malformed array literal/, '22P02'],
   // PostgreSQL's functions (postgres-functions.ts), with PostgreSQL's messages.
   ...POSTGRES_FUNCTION_SQLSTATES,
+  ...JSONPATH_SQLSTATES,
   // SQLite's JSON functions, which PostgreSQL's json_build_object… become: bad arguments, 22023.
   [
     /^json_object\(\) (requires an even number of arguments|labels must be TEXT)|^json_\w+\(\) (needs|requires) /,

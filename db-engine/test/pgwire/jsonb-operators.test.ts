@@ -111,6 +111,38 @@ describe('jsonb operators and functions, through node-postgres', () => {
     ]);
   });
 
+  it('@? and @@ and the jsonb_path functions: SQL/JSON paths as PostgreSQL answers them', async () => {
+    const ids = async (sql: string, values?: unknown[]) =>
+      (await answer(sql, values)).rows.map((row) => row[0]).join(',');
+    expect(await ids(`SELECT id FROM docs WHERE data @? '$.owner.teams[*] ? (@ > 1)' ORDER BY id`)).toBe(
+      '1,2',
+    );
+    expect(await ids(`SELECT id FROM docs WHERE data @@ '$.tags.size() > 0' ORDER BY id`)).toBe('1,2');
+    // Strict mode's missing key in row 3 is suppressed, as the operators do.
+    expect(await ids(`SELECT id FROM docs WHERE data @@ 'strict $.owner.name == "bo"' ORDER BY id`)).toBe(
+      '2',
+    );
+    expect(
+      (await answer(`SELECT id, jsonb_path_query_first(data, '$.owner.name') #>> '{}' FROM docs ORDER BY id`))
+        .rows,
+    ).toEqual([
+      ['1', 'ann'],
+      ['2', 'bo'],
+      ['3', null],
+    ]);
+    // knex's whereJsonPath('data', '$.tags[0]', '=', 'b'), as it writes it.
+    expect(
+      await ids(`select "id" from "docs" where jsonb_path_query_first("data", $1) #>> '{}' = $2`, [
+        '$.tags[0]',
+        'b',
+      ]),
+    ).toBe('2');
+    const functions = await answer(
+      `SELECT jsonb_path_query_array(data, '$.tags[*]'), jsonb_path_exists(data, '$.owner') FROM docs WHERE id = 1`,
+    );
+    expect(functions.rows).toEqual([['["a", "b"]', 't']]);
+  });
+
   it('? ?| ?&: keys of an object, strings of an array, as PostgreSQL answers', async () => {
     const cases: readonly (readonly [string, string, 't' | 'f'])[] = [
       ['{"a":1,"b":2}', 'a', 't'],

@@ -7,6 +7,8 @@
  *     a #> p    northlight_json_path(a, p)    a ?& ks   jsonb_exists_all(a, ks)
  *     a #>> p   northlight_json_path_text(a, p)
  *     a #- p    jsonb_delete_path(a, p)
+ *     a @? p    jsonb_path_exists_opr(a, p)   a @@ p    jsonb_path_match_opr(a, p)   (jsonpath: errors
+ *                                             of the data suppressed, as the operators do)
  *     a || b    jsonb_concat(a, b)            where an operand is cast to jsonb
  *     a || b    northlight_json_concat(a, b)  where an operand may be JSON otherwise: a `::json` cast,
  *                                             an object or array literal, a call that builds JSON, a
@@ -44,6 +46,8 @@ interface JsonbOperator {
 
 /** By their characters; the longer of two that share a start first. */
 const OPERATORS: readonly JsonbOperator[] = [
+  { text: '@?', call: 'jsonb_path_exists_opr' },
+  { text: '@@', call: 'jsonb_path_match_opr' },
   { text: '@>', call: 'jsonb_contains' },
   { text: '<@', call: 'jsonb_contained' },
   { text: '?|', call: 'jsonb_exists_any' },

@@ -49,6 +49,11 @@ const BOOLEAN_FUNCTIONS = new Set([
   'JSONB_EXISTS',
   'JSONB_EXISTS_ANY',
   'JSONB_EXISTS_ALL',
+  // jsonpath's @? and @@, or called by name (src/kernel/jsonpath.ts).
+  'JSONB_PATH_EXISTS',
+  'JSONB_PATH_MATCH',
+  'JSONB_PATH_EXISTS_OPR',
+  'JSONB_PATH_MATCH_OPR',
 ]);
 const COMPARISONS = new Set(['=', '==', '<>', '!=', '<', '<=', '>', '>=']);
 const LIST_END = new Set([
@@ -109,6 +114,8 @@ const JSON_FUNCTIONS = new Set([
   'JSONB_SET',
   'JSONB_INSERT',
   'JSONB_STRIP_NULLS',
+  'JSONB_PATH_QUERY_ARRAY',
+  'JSONB_PATH_QUERY_FIRST',
 ]);
 
 export function withSelectItemTypes(tokens: readonly Token[]): SelectItemTypes {

@@ -13,6 +13,7 @@
 import {
   type ColumnDefinition,
   closingParen,
+  elements,
   identifierName,
   keywordOf,
   readTableDefinition,
@@ -61,7 +62,9 @@ export function defaultValuesInsert(sql: string): DefaultValuesInsert | null {
   try {
     if (tokens[index]?.text === '(') {
       const close = closingParen(tokens, index);
-      columns = ranges(tokens, index + 1, close).map(([start]) => identifierName(tokens[start] as SqlToken));
+      columns = elements(tokens, index + 1, close).map(([start]) =>
+        identifierName(tokens[start] as SqlToken),
+      );
       index = close + 1;
     }
     if (keywordOf(tokens[index]) !== 'VALUES') return null;
@@ -69,7 +72,7 @@ export function defaultValuesInsert(sql: string): DefaultValuesInsert | null {
     const rows: [number, number][][] = [];
     while (tokens[index]?.text === '(') {
       const close = closingParen(tokens, index);
-      rows.push(ranges(tokens, index + 1, close));
+      rows.push(elements(tokens, index + 1, close));
       index = close + 1;
       if (tokens[index]?.text !== ',') break;
       index += 1;
@@ -88,24 +91,6 @@ export function defaultValuesInsert(sql: string): DefaultValuesInsert | null {
     if (error instanceof TableDefinitionError) return null; // unbalanced: SQLite's syntax error says where
     throw error;
   }
-}
-
-/** The `[start, end)` ranges between top-level commas of `tokens[from, to)`. */
-function ranges(tokens: readonly SqlToken[], from: number, to: number): [number, number][] {
-  const parts: [number, number][] = [];
-  let start = from;
-  let depth = 0;
-  for (let index = from; index < to; index++) {
-    const text = tokens[index]?.text;
-    if (text === '(') depth++;
-    else if (text === ')') depth--;
-    else if (text === ',' && depth === 0) {
-      parts.push([start, index]);
-      start = index + 1;
-    }
-  }
-  parts.push([start, to]);
-  return parts;
 }
 
 /**

@@ -267,7 +267,7 @@ export function readTableDefinition(sql: string): TableDefinition {
 }
 
 /** The `[start, end)` ranges between top-level commas of `tokens[from, to)`. */
-function elements(tokens: readonly SqlToken[], from: number, to: number): [number, number][] {
+export function elements(tokens: readonly SqlToken[], from: number, to: number): [number, number][] {
   const ranges: [number, number][] = [];
   let start = from;
   let depth = 0;

@@ -353,6 +353,47 @@ describe('catalog views for schema introspection, through node-postgres', () => 
     expect(stdout).toContain('    "orders_user_id_total_key" UNIQUE CONSTRAINT, btree (user_id, total)\n');
   });
 
+  it('names keys and CHECK constraints as they were named, and lists the CHECKs, as PostgreSQL does', async () => {
+    await client.query(
+      "CREATE TABLE ck (id int CONSTRAINT ck_pk PRIMARY KEY, n int CHECK (n > 0), s text CONSTRAINT s_u UNIQUE, CONSTRAINT both_ok CHECK (n < 100 AND s <> ''))",
+    );
+    expect(
+      await rows(
+        "SELECT constraint_name, constraint_type FROM information_schema.table_constraints WHERE table_name = 'ck' ORDER BY 1",
+      ),
+    ).toEqual([
+      // PostgreSQL's relation OID differs; its attnum is the same.
+      [expect.stringMatching(/^2200_\d+_1_not_null$/), 'CHECK'],
+      ['both_ok', 'CHECK'],
+      ['ck_n_check', 'CHECK'],
+      ['ck_pk', 'PRIMARY KEY'],
+      ['s_u', 'UNIQUE'],
+    ]);
+    // PostgreSQL deparses the clause (`(((n < 100) AND (s <> ''::text)))`); here it is as written.
+    expect(
+      await rows(
+        "SELECT constraint_name, check_clause FROM information_schema.check_constraints WHERE constraint_name IN ('ck_n_check', 'both_ok') ORDER BY 1",
+      ),
+    ).toEqual([
+      ['both_ok', "((n < 100 AND s <> ''))"],
+      ['ck_n_check', '((n > 0))'],
+    ]);
+    const { stdout } = await execFileAsync(
+      'psql',
+      ['-X', '-h', '127.0.0.1', '-p', String(sessions.port), '-U', 'postgres', '-d', 'x', '-c', '\\d ck'],
+      { env: { ...process.env, PGCONNECT_TIMEOUT: '10' } },
+    );
+    // PostgreSQL 15.18's footers, but for `''::text` (not deparsed here).
+    expect(stdout).toContain(
+      'Indexes:\n' +
+        '    "ck_pk" PRIMARY KEY, btree (id)\n' +
+        '    "s_u" UNIQUE CONSTRAINT, btree (s)\n' +
+        'Check constraints:\n' +
+        '    "both_ok" CHECK (n < 100 AND s <> \'\')\n' +
+        '    "ck_n_check" CHECK (n > 0)\n',
+    );
+  });
+
   it('leaves a table of the user named like a view alone where it is not a relation, and refuses the other catalogs', async () => {
     await client.query('CREATE TABLE notes (pg_tables TEXT)');
     await client.query("INSERT INTO notes VALUES ('mine')");

@@ -20,8 +20,10 @@
  *   the `sqlite_schema` rowid, as psql's `\d` sees them).
  *
  * PostgreSQL shortens a generated name past 63 bytes and numbers clashing ones; these are not
- * shortened or numbered. CHECK constraints of the table's own (`CHECK (x > 0)`) are not listed:
- * SQLite keeps them only in the CREATE TABLE text.
+ * shortened or numbered. A name given in the CREATE TABLE text (`CONSTRAINT c PRIMARY KEY …`) wins over
+ * PostgreSQL's for a key, a foreign key and a CHECK, which SQLite keeps only in that text: the kernel
+ * reads them there (its `northlight_key_name`, `northlight_foreign_key_name`,
+ * `northlight_check_constraints`).
  *
  * Pure SQL text; the CTEs read `sqlite_schema` and the pragma table-valued functions.
  */
@@ -33,12 +35,28 @@ export const PUBLIC_NAMESPACE_OID = 2200;
 /** The OID of a relation with this `sqlite_schema` rowid (psql-describe.ts, RELATION_OID_BASE). */
 const RELATION_OID_BASE = 16_384;
 
-/** The name of the UNIQUE constraint behind index `indexName` of table `tableName` (SQL expressions). */
+/** The CREATE TABLE text of table `tableName` (an SQL expression). */
+function tableSqlOf(tableName: string): string {
+  return `(SELECT nl_s.sql FROM sqlite_schema nl_s WHERE nl_s.type = 'table' AND nl_s.name = ${tableName})`;
+}
+
+/**
+ * The name of the UNIQUE constraint behind index `indexName` of table `tableName` (SQL expressions):
+ * the name it was given (`CONSTRAINT c UNIQUE (…)`, read by the kernel's `northlight_key_name`), else
+ * PostgreSQL's `<table>_<columns>_key`.
+ */
 export function uniqueConstraintNameSql(tableName: string, indexName: string): string {
+  const columns = (separator: string) =>
+    `(SELECT group_concat(ui.name, ${separator} ORDER BY ui.seqno) FROM pragma_index_info(${indexName}) ui)`;
   return (
-    `${tableName} || '_' || (SELECT group_concat(ui.name, '_' ORDER BY ui.seqno) ` +
-    `FROM pragma_index_info(${indexName}) ui) || '_key'`
+    `coalesce(northlight_key_name(${tableSqlOf(tableName)}, 'u', ${columns('char(31)')}), ` +
+    `${tableName} || '_' || ${columns("'_'")} || '_key')`
   );
+}
+
+/** The name of table `tableName`'s PRIMARY KEY: the one it was given, else PostgreSQL's `<table>_pkey`. */
+export function primaryKeyNameSql(tableName: string): string {
+  return `coalesce(northlight_key_name(${tableSqlOf(tableName)}, 'p', ''), ${tableName} || '_pkey')`;
 }
 
 /**
@@ -48,7 +66,8 @@ export function uniqueConstraintNameSql(tableName: string, indexName: string): s
  *   UNIQUE and FOREIGN KEY constraint (the `ref_…` columns for a foreign key only);
  * - `foreign_keys(table_name, constraint_name, ref_table, unique_constraint_name, update_rule,
  *   delete_rule, definition)`: one row per foreign key, `definition` as pg_get_constraintdef writes it;
- * - `not_nulls(table_name, constraint_name)`: one row per NOT NULL column;
+ * - `not_nulls(table_name, constraint_name, position)`: one row per NOT NULL column;
+ * - `checks(table_name, constraint_name, check_clause)`: one row per CHECK constraint of the table's own;
  * - `constraints(table_name, constraint_name, constraint_type)`: every constraint once.
  */
 export function constraintsCtes(): string {
@@ -82,7 +101,7 @@ export function constraintsCtes(): string {
   // The parent's key a foreign key points at: its primary key, or the UNIQUE constraint on exactly
   // those columns (by name, through the signature of each).
   const parentKeys =
-    "SELECT table_name, table_name || '_pkey' AS constraint_name, " +
+    `SELECT table_name, ${primaryKeyNameSql('table_name')} AS constraint_name, ` +
     'group_concat(column_name, char(31) ORDER BY position) AS columns FROM nl_primary_keys GROUP BY table_name ' +
     'UNION ALL SELECT table_name, constraint_name, group_concat(column_name, char(31) ORDER BY position) ' +
     'FROM nl_unique_columns GROUP BY table_name, constraint_name';
@@ -92,7 +111,7 @@ export function constraintsCtes(): string {
     'AND k.columns = n.ref_columns COLLATE NOCASE) AS unique_constraint_name, n.update_rule, n.delete_rule, ' +
     'n.definition FROM nl_fk_names n';
   const keyColumns =
-    "SELECT table_name, table_name || '_pkey' AS constraint_name, 'PRIMARY KEY' AS constraint_type, " +
+    `SELECT table_name, ${primaryKeyNameSql('table_name')} AS constraint_name, 'PRIMARY KEY' AS constraint_type, ` +
     'column_name, position AS ordinal_position, NULL AS ref_table, NULL AS ref_column, ' +
     'NULL AS position_in_unique_constraint FROM nl_primary_keys ' +
     "UNION ALL SELECT table_name, constraint_name, 'UNIQUE', column_name, position, NULL, NULL, NULL " +
@@ -101,7 +120,7 @@ export function constraintsCtes(): string {
     // The referenced column's place in the key it belongs to (its own order, not the reference's).
     'c.ref_table, c.ref_column, coalesce((SELECT u.position FROM nl_unique_columns u ' +
     'WHERE u.constraint_name = f.unique_constraint_name AND u.column_name = c.ref_column COLLATE NOCASE), ' +
-    "(SELECT pk.position FROM nl_primary_keys pk WHERE f.unique_constraint_name = pk.table_name || '_pkey' " +
+    `(SELECT pk.position FROM nl_primary_keys pk WHERE f.unique_constraint_name = ${primaryKeyNameSql('pk.table_name')} ` +
     'AND pk.column_name = c.ref_column COLLATE NOCASE), c.seq + 1) ' +
     'FROM nl_fk_columns c JOIN nl_fk_names n USING (table_name, id) ' +
     'JOIN foreign_keys f ON f.table_name = n.table_name AND f.constraint_name = n.constraint_name';
@@ -109,8 +128,14 @@ export function constraintsCtes(): string {
     `SELECT r.name AS table_name, '${PUBLIC_NAMESPACE_OID}_' || (r.rid + ${RELATION_OID_BASE}) || '_' || ` +
     "(p.cid + 1) || '_not_null' AS constraint_name, p.cid AS position " +
     'FROM nl_relations r, pragma_table_info(r.name) p WHERE p."notnull" OR p.pk > 0';
+  // The table's CHECK constraints, read from its CREATE TABLE text by the kernel.
+  const checks =
+    "SELECT r.name AS table_name, json_extract(j.value, '$.name') AS constraint_name, " +
+    "json_extract(j.value, '$.clause') AS check_clause " +
+    'FROM nl_relations r, json_each(northlight_check_constraints(r.sql)) j';
   const constraints =
     'SELECT DISTINCT table_name, constraint_name, constraint_type FROM key_columns ' +
+    "UNION ALL SELECT table_name, constraint_name, 'CHECK' FROM checks " +
     "UNION ALL SELECT table_name, constraint_name, 'CHECK' FROM not_nulls";
   return [
     `nl_relations AS (${relations})`,
@@ -122,6 +147,7 @@ export function constraintsCtes(): string {
     `foreign_keys AS (${foreignKeys})`,
     `key_columns AS (${keyColumns})`,
     `not_nulls AS (${notNulls})`,
+    `checks AS (${checks})`,
     `constraints AS (${constraints})`,
   ].join(', ');
 }

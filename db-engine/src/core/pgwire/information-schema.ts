@@ -1,7 +1,8 @@
 /**
  * The catalog views migration tools, ORMs and schema browsers read, as derived tables over SQLite's
  * catalog: `information_schema.tables`, `.columns`, `.schemata`, `.views`, `.table_constraints`,
- * `.key_column_usage`, `.constraint_column_usage`, `.referential_constraints` and `.sequences`, and
+ * `.key_column_usage`, `.constraint_column_usage`, `.referential_constraints`, `.check_constraints`
+ * and `.sequences`, and
  * `pg_catalog.pg_tables`, `pg_views`, `pg_indexes` and `pg_namespace`. They are how tools ask whether a
  * table or a column exists (Knex's `hasTable` and `hasColumn`, Sequelize's `showAllTables`,
  * hand-written `IF NOT EXISTS` checks) and what its keys are (an ORM's schema introspection):
@@ -164,6 +165,20 @@ function constraintColumnUsageSql(facts: SessionFacts): string {
     `SELECT ${database} AS table_catalog, 'public' AS table_schema, coalesce(ref_table, table_name) AS table_name, ` +
       `coalesce(ref_column, column_name) AS column_name, ${database} AS constraint_catalog, ` +
       "'public' AS constraint_schema, constraint_name FROM key_columns",
+  );
+}
+
+/**
+ * The CHECK constraints: the table's own (their clause as written, in PostgreSQL's double
+ * parentheses, not deparsed) and the NOT NULL ones PostgreSQL 15 lists too (`a IS NOT NULL`).
+ */
+function checkConstraintsSql(facts: SessionFacts): string {
+  const database = sqlString(facts.database);
+  return constraintsView(
+    `SELECT ${database} AS constraint_catalog, 'public' AS constraint_schema, constraint_name, check_clause ` +
+      'FROM checks UNION ALL ' +
+      `SELECT ${database}, 'public', n.constraint_name, p.name || ' IS NOT NULL' ` +
+      'FROM not_nulls n, pragma_table_info(n.table_name) p WHERE p.cid = n.position',
   );
 }
 
@@ -363,6 +378,7 @@ const VIEWS: Readonly<Record<string, Readonly<Record<string, CatalogView>>>> = {
     KEY_COLUMN_USAGE: { sql: keyColumnUsageSql },
     CONSTRAINT_COLUMN_USAGE: { sql: constraintColumnUsageSql },
     REFERENTIAL_CONSTRAINTS: { sql: referentialConstraintsSql },
+    CHECK_CONSTRAINTS: { sql: checkConstraintsSql },
     SEQUENCES: { sql: sequencesSql },
   },
   PG_CATALOG: {

@@ -13,7 +13,8 @@
  *    (`i.indisunique, i.indisprimary…`), for a view with `+` its definition (`pg_get_viewdef`);
  * 5. footers that never apply to SQLite — row security policies, extended statistics,
  *    publications, inheritance, partitions, rules: no rows, so psql prints no footer. The details
- *    say there are no CHECK constraints (`relchecks` 0), so psql does not ask for them; a table
+ *    count the table's CHECK constraints (`relchecks`, from its CREATE TABLE text), so psql asks for
+ *    them when there are some (`Check constraints:`); a table
  *    with a foreign key, or referenced by one, "has triggers" (PostgreSQL's foreign keys are), so
  *    psql asks for its foreign keys, those referencing it (named and written as PostgreSQL does,
  *    catalog-constraints.ts) and its triggers (no rows).
@@ -32,7 +33,7 @@
  *
  * Pure code over the lexer's tokens, called by catalog.ts for queries that name a catalog relation.
  */
-import { constraintsCtes, uniqueConstraintNameSql } from './catalog-constraints.js';
+import { constraintsCtes, primaryKeyNameSql, uniqueConstraintNameSql } from './catalog-constraints.js';
 import {
   type CatalogAnswer,
   identifierSql,
@@ -73,7 +74,7 @@ const RELATION_QUERIES: readonly {
   { prefix: 'SELECT pubname ,', answer: noRows }, // publications
   { prefix: 'SELECT c . oid :: pg_catalog . regclass', answer: noRows }, // inheritance, partitions
   { prefix: 'SELECT r . rulename ,', answer: noRows }, // rules
-  { prefix: 'SELECT r . conname ,', answer: noRows }, // check constraints
+  { prefix: 'SELECT r . conname ,', answer: checkConstraints },
   // Asked when the details say the table has triggers, as PostgreSQL's foreign keys are.
   { prefix: 'SELECT true as sametable , conname ,', answer: foreignKeys },
   { prefix: 'SELECT conname , conrelid :: pg_catalog . regclass AS ontable ,', answer: referencedBy },
@@ -154,7 +155,9 @@ function relationDetails(rowid: number, items: readonly string[]): string | null
   // psql 15's select list: relchecks … relreplident, amname (15 columns); psql reads them by position.
   if (items.length !== 15) return null;
   return (
-    "SELECT 0 AS relchecks, CASE type WHEN 'table' THEN 'r' WHEN 'view' THEN 'v' ELSE 'i' END AS relkind, " +
+    // The table's own CHECK constraints (from its CREATE TABLE text): psql asks for them when some.
+    "SELECT CASE WHEN type = 'table' THEN json_array_length(northlight_check_constraints(sql)) ELSE 0 END " +
+    "AS relchecks, CASE type WHEN 'table' THEN 'r' WHEN 'view' THEN 'v' ELSE 'i' END AS relkind, " +
     "CASE WHEN type = 'table' THEN 't' ELSE 'f' END AS relhasindex, 'f' AS relhasrules, " +
     // PostgreSQL's foreign keys are triggers: psql then asks for the foreign-key footers.
     `CASE WHEN type = 'table' AND (${HAS_FOREIGN_KEYS}) THEN 't' ELSE 'f' END AS relhastriggers, ` +
@@ -392,12 +395,12 @@ export function relationIndexesSql(): string {
     ", ', ' ORDER BY p.pk) FROM pragma_table_info(r.name) p WHERE p.pk > 0) || ')'";
   return (
     `SELECT r.name AS table_name, CASE l.origin WHEN 'u' THEN ${uniqueConstraintNameSql('r.name', 'l.name')} ` +
-    "WHEN 'pk' THEN r.name || '_pkey' ELSE l.name END AS name, " +
+    `WHEN 'pk' THEN ${primaryKeyNameSql('r.name')} ELSE l.name END AS name, ` +
     'l.origin = \'pk\' AS is_primary, l."unique" AS is_unique, l.origin AS origin, ' +
     `${keys} || CASE WHEN l.partial THEN ' WHERE ' || ${predicateSql('i.sql')} ELSE '' END AS keys, ` +
     'l.name AS index_name ' +
     "FROM relation r, pragma_index_list(r.name) l LEFT JOIN sqlite_schema i ON i.type = 'index' AND i.name = l.name " +
-    `UNION ALL SELECT r.name, r.name || '_pkey', 1, 1, 'pk', ${rowidKey}, NULL FROM relation r ` +
+    `UNION ALL SELECT r.name, ${primaryKeyNameSql('r.name')}, 1, 1, 'pk', ${rowidKey}, NULL FROM relation r ` +
     'WHERE EXISTS (SELECT 1 FROM pragma_table_info(r.name) WHERE pk > 0) ' +
     "AND NOT EXISTS (SELECT 1 FROM pragma_index_list(r.name) WHERE origin = 'pk')"
   );
@@ -459,6 +462,18 @@ function foreignKeys(rowid: number, items: readonly string[]): string | null {
     `WITH ${constraintsCtes()} SELECT 't' AS sametable, constraint_name AS conname, definition AS condef, ` +
     `table_name AS ontable FROM foreign_keys WHERE table_name = (SELECT name FROM sqlite_schema ` +
     `WHERE ${relationWhere(rowid, ['table'])}) ORDER BY conname`
+  );
+}
+
+/** The table's CHECK constraints (`Check constraints:`): conname, pg_get_constraintdef. */
+function checkConstraints(rowid: number, items: readonly string[]): string | null {
+  if (items.length !== 2) return null;
+  // `((a > 0))` in information_schema's parentheses; psql shows one pair: `CHECK (a > 0)`.
+  return (
+    `WITH ${constraintsCtes()} SELECT constraint_name AS conname, ` +
+    "'CHECK ' || substr(check_clause, 2, length(check_clause) - 2) AS pg_get_constraintdef " +
+    `FROM checks WHERE table_name = (SELECT name FROM sqlite_schema WHERE ${relationWhere(rowid, ['table'])}) ` +
+    'ORDER BY conname'
   );
 }
 

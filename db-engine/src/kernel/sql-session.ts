@@ -37,8 +37,10 @@ import {
   type RowCheck,
   splitStatements,
 } from './alter-table.js';
+import { foreignKeyName } from './catalog-functions.js';
 import { DeclaredTypes, type DeclaredTypesStats } from './declared-types.js';
 import { defaultValuesInsert, mayHaveDefaultValues, withDefaultValues } from './default-values.js';
+import { foreignKeyViolation, type Orphan, writtenTable } from './foreign-key-errors.js';
 import type {
   ExecuteReply,
   ExecuteRequest,
@@ -89,6 +91,7 @@ export const DEFAULT_SQLITE_CACHE_PAGES = 500;
  */
 const PROGRESS_STEPS = 4_096;
 const SQLITE_INTERRUPT = 9;
+const SQLITE_CONSTRAINT_FOREIGNKEY = 787;
 const SQLITE_DBSTATUS_CACHE_HIT = 7;
 const SQLITE_DBSTATUS_CACHE_MISS = 8;
 /** The error of a statement stopped by `execute`'s `cancelled` (sqlstate query_canceled). */
@@ -1000,6 +1003,94 @@ export class SqlSession {
     }
   }
 
+  /**
+   * The foreign key a statement just broke (SQLite said only "FOREIGN KEY constraint failed"), as
+   * PostgreSQL reports it (foreign-key-errors.ts): the statement runs again in a savepoint with the
+   * keys deferred, `pragma_foreign_key_check` finds the orphan row, and the savepoint is rolled back,
+   * so nothing of the second run stays. Undefined when the statement is not one that writes a table,
+   * or the second run fails otherwise: the caller keeps SQLite's error.
+   */
+  #foreignKeyFailure(stmt: number, sql: string | undefined, index: number): RequestFailure | undefined {
+    const wasm = this.#wasm;
+    const written = writtenTable(sql ?? wasm.UTF8ToString(wasm._sqlite3_sql(stmt)));
+    if (written === null || wasm._sqlite3_get_autocommit(this.#db) !== 0) return undefined;
+    const deferred = Number(this.#execTrusted('PRAGMA defer_foreign_keys')) === 1;
+    this.#execTrusted('SAVEPOINT northlight_foreign_key_check');
+    try {
+      this.#execTrusted('PRAGMA defer_foreign_keys = ON');
+      wasm._sqlite3_reset(stmt); // its bindings stay
+      let rc = wasm._sqlite3_step(stmt);
+      while (rc === SQLITE_ROW) rc = wasm._sqlite3_step(stmt);
+      wasm._sqlite3_reset(stmt);
+      if (rc !== SQLITE_DONE) return undefined;
+      const orphan = this.#firstOrphan(written, index);
+      if (orphan === undefined) return undefined;
+      const violation = foreignKeyViolation(orphan, written);
+      return new RequestFailure({
+        code: 'SQLITE_CONSTRAINT_FOREIGNKEY',
+        sqlstate: '23503',
+        message: violation.message,
+        detail: violation.detail,
+        statementIndex: index,
+      });
+    } finally {
+      // Unless the second run lost the transaction itself (a page that could not be read: SQLite
+      // rolled it all back, and the request fails as it would have).
+      if (wasm._sqlite3_get_autocommit(this.#db) === 0) {
+        this.#execTrusted('ROLLBACK TO northlight_foreign_key_check');
+        this.#execTrusted('RELEASE northlight_foreign_key_check');
+        this.#execTrusted(`PRAGMA defer_foreign_keys = ${deferred ? 'ON' : 'OFF'}`);
+      }
+    }
+  }
+
+  /** A row of `written`, or of a table referencing it, whose key has no parent now. */
+  #firstOrphan(written: string, index: number): Orphan | undefined {
+    const tables = this.#query(
+      "SELECT name, sql FROM main.sqlite_schema WHERE type = 'table' AND (name = ?1 COLLATE NOCASE " +
+        'OR EXISTS (SELECT 1 FROM pragma_foreign_key_list(name) f WHERE f."table" = ?1 COLLATE NOCASE)) ' +
+        'ORDER BY name <> ?1 COLLATE NOCASE',
+      [written],
+      index,
+    );
+    for (const [name, createSql] of tables) {
+      const child = String(name);
+      // Of a row's broken keys, the one declared first: PostgreSQL checks them in the order they were made.
+      const found = this.#query(
+        'SELECT rowid, parent, fkid FROM pragma_foreign_key_check(?1) ORDER BY rowid, fkid DESC LIMIT 1',
+        [child],
+        index,
+      )[0];
+      if (found === undefined) continue;
+      const [rowid, parent, id] = found;
+      const key = this.#query(
+        'SELECT "from", "to" FROM pragma_foreign_key_list(?1) WHERE id = ?2 ORDER BY seq',
+        [child, Number(id)],
+        index,
+      );
+      const columns = key.map(([from]) => String(from));
+      const parentKeys = this.#parentKeys(String(parent), index);
+      const primary = parentKeys?.primaryKey.length
+        ? parentKeys.primaryKey
+        : (parentKeys?.primaryKeyIndex ?? []);
+      const parentColumns = key.map(([, to], position) =>
+        to === null ? (primary[position] ?? '?') : String(to),
+      );
+      const values =
+        rowid === null
+          ? columns.map(() => '?')
+          : (this.#query(
+              `SELECT ${columns.map(quoteName).join(', ')} FROM main.${quoteName(child)} WHERE rowid = ?1`,
+              [Number(rowid)],
+              index,
+            )[0] ?? []);
+      const constraint =
+        foreignKeyName(String(createSql), Number(id)) ?? `${child}_${columns.join('_')}_fkey`;
+      return { child, parent: String(parent), constraint, columns, parentColumns, values };
+    }
+    return undefined;
+  }
+
   /** UTF-8 SQL copied into wasm memory, NUL-terminated (free it). */
   #cString(bytes: Uint8Array, index: number): number {
     const pointer = this.#wasm._sqlite3_malloc(bytes.length + 1);
@@ -1240,6 +1331,7 @@ export class SqlSession {
       const totalChangesBefore = writes ? this.#totalChanges() : 0;
       this.#authorizingUserSql = true; // a schema change may re-prepare the statement inside step
       this.#interruptible = true;
+      let failed: { readonly rc: number; readonly failure: RequestFailure } | undefined;
       try {
         for (let first = true; ; first = false) {
           const rc = wasm._sqlite3_step(stmt);
@@ -1253,11 +1345,20 @@ export class SqlSession {
             }
             rows.push(this.#readRow(stmt, columnCount));
           } else if (rc === SQLITE_DONE) break;
-          else throw this.#sqliteFailure(rc, index);
+          else {
+            failed = { rc, failure: this.#sqliteFailure(rc, index) };
+            break;
+          }
         }
       } finally {
         this.#authorizingUserSql = false;
         this.#interruptible = false;
+      }
+      if (failed !== undefined) {
+        // Which foreign key, told as PostgreSQL tells it; SQLite's own words when it cannot be found.
+        if (failed.rc === SQLITE_CONSTRAINT_FOREIGNKEY)
+          throw this.#foreignKeyFailure(stmt, sql, index) ?? failed.failure;
+        throw failed.failure;
       }
       const columns: string[] = [];
       for (let column = 0; column < columnCount; column++) {

@@ -286,6 +286,35 @@ describe('constraints and columns that migrations change', () => {
     expect(output).toContain('"posts_owner" FOREIGN KEY (user_id) REFERENCES users(id)');
   });
 
+  it("an insert or delete that breaks a foreign key: PostgreSQL's message, DETAIL, table and constraint fields", async () => {
+    await client.query('CREATE TABLE fk_parent (id serial PRIMARY KEY)');
+    await client.query(
+      'CREATE TABLE fk_child (id serial PRIMARY KEY, parent_id int, CONSTRAINT "FK_child_parent" FOREIGN KEY (parent_id) REFERENCES fk_parent (id))',
+    );
+    await client.query('INSERT INTO fk_parent DEFAULT VALUES');
+    await client.query('INSERT INTO fk_child (parent_id) VALUES (1)');
+    // TypeORM's insert, in the extended protocol; node-postgres exposes the fields PostgreSQL sends.
+    await expect(
+      client.query({ text: 'INSERT INTO "fk_child"("parent_id") VALUES ($1) RETURNING "id"', values: [42] }),
+    ).rejects.toMatchObject({
+      code: '23503',
+      message: 'insert or update on table "fk_child" violates foreign key constraint "FK_child_parent"',
+      detail: 'Key (parent_id)=(42) is not present in table "fk_parent".',
+      schema: 'public',
+      table: 'fk_child',
+      constraint: 'FK_child_parent',
+    });
+    await expect(client.query('DELETE FROM fk_parent')).rejects.toMatchObject({
+      code: '23503',
+      message:
+        'update or delete on table "fk_parent" violates foreign key constraint "FK_child_parent" on table "fk_child"',
+      detail: 'Key (id)=(1) is still referenced from table "fk_child".',
+      table: 'fk_child',
+      constraint: 'FK_child_parent',
+    });
+    await client.query('DROP TABLE fk_child, fk_parent');
+  });
+
   it('TRUNCATE and DROP TABLE of tables that reference each other take them together, as PostgreSQL does', async () => {
     await client.query('INSERT INTO users (id) VALUES (1), (99)');
     await client.query('UPDATE posts SET user_id = 1');

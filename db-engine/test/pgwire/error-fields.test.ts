@@ -19,6 +19,21 @@ describe('constraintFields', () => {
     });
   });
 
+  it("a foreign key's violation as the kernel words it: the referencing table and the constraint", () => {
+    expect(
+      constraintFields(
+        '23503',
+        'insert or update on table "fk child" violates foreign key constraint "FK_1"',
+      ),
+    ).toEqual({ schema: 'public', table: 'fk child', constraint: 'FK_1' });
+    expect(
+      constraintFields(
+        '23503',
+        'update or delete on table "p" violates foreign key constraint "c_p_fkey" on table "c"',
+      ),
+    ).toEqual({ schema: 'public', table: 'c', constraint: 'c_p_fkey' });
+  });
+
   it('adds nothing it cannot read', () => {
     expect(constraintFields('23503', 'FOREIGN KEY constraint failed')).toEqual({});
     expect(constraintFields('23514', 'CHECK constraint failed: positive')).toEqual({});

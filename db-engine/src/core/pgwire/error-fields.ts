@@ -4,7 +4,8 @@
  * tell which table and column refused a row: taken from SQLite's own message, which names them
  * (`UNIQUE constraint failed: users.email`, `NOT NULL constraint failed: users.name`). SQLite's
  * message gives no constraint name PostgreSQL would give, nor the key's value (PostgreSQL's DETAIL),
- * so those stay out.
+ * so those stay out; a foreign key's violation, which the kernel words as PostgreSQL does, gives its
+ * table and constraint.
  *
  * Pure code.
  */
@@ -13,12 +14,30 @@ export interface ConstraintFields {
   readonly schema?: string;
   readonly table?: string;
   readonly column?: string;
+  readonly constraint?: string;
 }
+
+/**
+ * A foreign key's violation as the kernel words it, as PostgreSQL does (kernel/foreign-key-errors.ts):
+ * the table field is the referencing one in both forms, as PostgreSQL's ri_triggers.c reports it.
+ */
+const FOREIGN_KEY_MESSAGES: readonly RegExp[] = [
+  /^insert or update on table "(?<table>.+)" violates foreign key constraint "(?<constraint>.+)"$/,
+  /^update or delete on table ".+" violates foreign key constraint "(?<constraint>.+)" on table "(?<table>.+)"$/,
+];
 
 /** `<table>.<column>` as SQLite writes it in a constraint message (names may hold spaces or dots). */
 const QUALIFIED = /^(.+?)\.([^.]+)$/;
 
 export function constraintFields(sqlstate: string, message: string): ConstraintFields {
+  if (sqlstate === '23503') {
+    for (const form of FOREIGN_KEY_MESSAGES) {
+      const groups = form.exec(message)?.groups;
+      if (groups?.table !== undefined && groups.constraint !== undefined)
+        return { schema: 'public', table: groups.table, constraint: groups.constraint };
+    }
+    return {};
+  }
   if (sqlstate !== '23505' && sqlstate !== '23502') return {};
   const prefix = sqlstate === '23505' ? 'UNIQUE constraint failed: ' : 'NOT NULL constraint failed: ';
   if (!message.startsWith(prefix)) return {};

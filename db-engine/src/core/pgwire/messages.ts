@@ -648,6 +648,7 @@ export interface ErrorFields {
   readonly schema?: string;
   readonly table?: string;
   readonly column?: string;
+  readonly constraint?: string;
 }
 
 function errorOrNotice(writer: MessageWriter, type: 'E' | 'N', fields: ErrorFields): void {
@@ -663,6 +664,7 @@ function errorOrNotice(writer: MessageWriter, type: 'E' | 'N', fields: ErrorFiel
   if (fields.schema !== undefined) writer.int8(0x73).cstring(fields.schema); // s
   if (fields.table !== undefined) writer.int8(0x74).cstring(fields.table); // t
   if (fields.column !== undefined) writer.int8(0x63).cstring(fields.column); // c
+  if (fields.constraint !== undefined) writer.int8(0x6e).cstring(fields.constraint); // n
   writer.int8(0).end();
 }
 

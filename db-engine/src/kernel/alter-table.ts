@@ -76,6 +76,8 @@ export type AlterAction =
   | { readonly kind: 'set-default'; readonly column: string; readonly expression: string }
   | { readonly kind: 'drop-default'; readonly column: string }
   | { readonly kind: 'set-type'; readonly column: string; readonly type: string; readonly using?: string }
+  /** `DROP TABLE t CASCADE`: the table, and other tables' foreign keys to it (sql-session.ts). */
+  | { readonly kind: 'drop-table-cascade' }
   /** A planner or storage setting of a column (SET STATISTICS, SET STORAGE…): SQLite has none. */
   | { readonly kind: 'ignored' }
   /** An ALTER COLUMN form SQLite has no equivalent of (identity, DROP EXPRESSION…): refused. */
@@ -107,7 +109,7 @@ const REBUILD_HINT =
 
 /** Whether the SQL may hold one of these forms (a cheap test before tokenizing). */
 export function mayAlterTable(sql: string): boolean {
-  return /alter/i.test(sql) && /table/i.test(sql);
+  return /table/i.test(sql) && (/alter/i.test(sql) || (/drop/i.test(sql) && /cascade/i.test(sql)));
 }
 
 /** The statements of `sql` (top-level `;`), as text, without empty ones. */
@@ -151,6 +153,7 @@ function readAlteration(sql: string): Alteration | null {
   const tokens = significant(sqliteTokens(sql)).filter(
     (token, index, all) => !(token.text === ';' && index === all.length - 1),
   );
+  if (keywordOf(tokens[0]) === 'DROP') return dropCascade(tokens);
   if (keywordOf(tokens[0]) !== 'ALTER' || keywordOf(tokens[1]) !== 'TABLE') return null;
   let index = 2;
   const ifExists = keywordOf(tokens[index]) === 'IF' && keywordOf(tokens[index + 1]) === 'EXISTS';
@@ -162,6 +165,26 @@ function readAlteration(sql: string): Alteration | null {
   const table = identifierName(tableToken);
   const action = parseAction(tokens, index + 1);
   return action === null ? null : { table, action, ...(ifExists ? { ifExists } : {}) };
+}
+
+/**
+ * `DROP TABLE [IF EXISTS] t CASCADE`: PostgreSQL drops with the table the foreign keys of other tables
+ * that reference it (SQLite would leave them pointing at no table, failing every later write). One
+ * table per statement (the endpoint splits `DROP TABLE a, b CASCADE`).
+ */
+function dropCascade(tokens: readonly SqlToken[]): Alteration | null {
+  if (keywordOf(tokens[1]) !== 'TABLE' || keywordOf(tokens.at(-1)) !== 'CASCADE') return null;
+  let index = 2;
+  const ifExists = keywordOf(tokens[index]) === 'IF' && keywordOf(tokens[index + 1]) === 'EXISTS';
+  if (ifExists) index += 2;
+  if (tokens[index + 1]?.text === '.') index += 2;
+  const table = tokens[index];
+  if (table === undefined || index + 2 !== tokens.length) return null;
+  return {
+    table: identifierName(table),
+    action: { kind: 'drop-table-cascade' },
+    ...(ifExists ? { ifExists } : {}),
+  };
 }
 
 function parseAction(tokens: readonly SqlToken[], start: number): AlterAction | null {
@@ -430,6 +453,8 @@ function planOf(sql: string, alteration: Alteration, context: PlanContext): Alte
       return planAlterColumn(table, action);
     case 'ignored':
       return NO_CHECKS;
+    case 'drop-table-cascade':
+      return NO_CHECKS; // the session does it: it is not an edit of this table's text
     case 'unsupported': {
       const identity = /\bIDENTITY\b/i.test(action.what);
       throw new AlterTableError(
@@ -705,6 +730,32 @@ function defaultValue(expression: string): string {
       keywordOf(tokens[0]),
     );
   return single || signed || word ? expression : `(${expression})`;
+}
+
+/**
+ * The CREATE TABLE text `sql` without its foreign keys to table `parent`, or null when it has none
+ * (`DROP TABLE parent CASCADE`).
+ */
+export function withoutReferencesTo(sql: string, parent: string): string | null {
+  const table = readTableDefinition(sql);
+  const found = [
+    ...table.columns.flatMap((column) =>
+      column.constraints
+        .filter((c) => c.kind === 'references' && sameName(c.references?.table ?? '', parent))
+        .map((constraint) => ({ constraint, column })),
+    ),
+    ...table.constraints
+      .filter((c) => c.kind === 'references' && sameName(c.references?.table ?? '', parent))
+      .map((constraint) => ({ constraint, column: undefined })),
+  ];
+  if (found.length === 0) return null;
+  // From the last to the first, so that each edit leaves the earlier tokens where they were.
+  let text = sql;
+  for (const { constraint, column } of found.sort((a, b) => b.constraint.start - a.constraint.start)) {
+    text = withoutConstraint({ ...table, sql: text }, constraint, column);
+  }
+  readTableDefinition(text); // what is written must read back
+  return text;
 }
 
 function withoutColumnConstraints(

@@ -36,6 +36,7 @@ import {
   planAlteration,
   type RowCheck,
   splitStatements,
+  withoutReferencesTo,
 } from './alter-table.js';
 import { foreignKeyName } from './catalog-functions.js';
 import { DeclaredTypes, type DeclaredTypesStats } from './declared-types.js';
@@ -56,7 +57,7 @@ import { type GroupSink, type PageRecord, type PageSource, RedoVfs } from './red
 import { resultFingerprint } from './result-fingerprint.js';
 import { type KernelRefusal, type SqlError, sqlErrorFromRefusal, sqlErrorFromSqlite } from './sql-errors.js';
 import { loadSqliteWasm, registerUnicodeCase, type SqliteWasm } from './sqlite-wasm.js';
-import { quoteName, sameName } from './table-definition.js';
+import { quoteName, sameName, TableDefinitionError } from './table-definition.js';
 
 export interface SqlSessionOptions {
   readonly pageSource: PageSource;
@@ -955,6 +956,7 @@ export class SqlSession {
     if (type !== 'table' || name!.toLowerCase().startsWith('sqlite_')) {
       throw this.#alterFailure(new AlterTableError('42809', `"${name}" is not a table`), index);
     }
+    if (alteration.action.kind === 'drop-table-cascade') return this.#dropTableCascade(name!, index);
     let plan: AlterationPlan;
     try {
       plan = planAlteration(sql!, alteration, { parentKeys: (parent) => this.#parentKeys(parent, index) });
@@ -971,6 +973,36 @@ export class SqlSession {
     if (plan.convert !== undefined) this.#convertColumn(name!, plan.convert, index);
     for (const check of plan.checksAfter) this.#checkRows(check, index);
     return { columns: [], rows: [], changes: 0 };
+  }
+
+  /**
+   * `DROP TABLE t CASCADE`: first every other table's foreign keys to t go from its CREATE TABLE text
+   * (as ALTER TABLE … DROP CONSTRAINT does them), then SQLite drops t, whose rows no key then holds.
+   */
+  #dropTableCascade(table: string, index: number): StatementResult {
+    const children = this.#query(
+      "SELECT rowid, name, sql FROM main.sqlite_schema WHERE type = 'table' AND name <> ?1 COLLATE NOCASE " +
+        'AND EXISTS (SELECT 1 FROM pragma_foreign_key_list(name) f WHERE f."table" = ?1 COLLATE NOCASE)',
+      [table],
+      index,
+    );
+    for (const [rowid, name, createSql] of children) {
+      let newSql: string | null;
+      try {
+        newSql = withoutReferencesTo(String(createSql), table);
+      } catch (error) {
+        if (!(error instanceof TableDefinitionError)) throw error;
+        throw this.#alterFailure(
+          new AlterTableError(
+            '0A000',
+            `DROP TABLE ${table} CASCADE cannot drop the foreign keys of table "${String(name)}": northlight could not read its definition (${error.message})`,
+          ),
+          index,
+        );
+      }
+      if (newSql !== null) this.#writeTableSql(Number(rowid), newSql);
+    }
+    return { ...this.#runEntry({ sql: `DROP TABLE main.${quoteName(table)}` }, index, false), changes: 0 };
   }
 
   #alterFailure(error: unknown, index: number): RequestFailure {

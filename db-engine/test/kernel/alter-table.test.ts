@@ -14,7 +14,7 @@ import {
   withoutConstraint,
   withTableConstraint,
 } from '../../src/kernel/table-definition.js';
-import { openWriter } from './support/writer-session.js';
+import { ok, openWriter } from './support/writer-session.js';
 
 describe('parseAlteration', () => {
   it('reads the forms SQLite lacks, and leaves SQLite its own', () => {
@@ -486,6 +486,29 @@ describe('on a writer session', () => {
     ).toMatchObject({
       sqlstate: '42809',
     });
+    expect(rows(session, 'PRAGMA integrity_check')).toEqual([['ok']]);
+  });
+
+  it("DROP TABLE … CASCADE drops the other tables' foreign keys to it, and keeps their rows, as PostgreSQL does", async () => {
+    const { session } = await openWriter();
+    ok(
+      session.execute({
+        statements: [
+          {
+            sql: 'CREATE TABLE dc_parent (id int PRIMARY KEY); CREATE TABLE dc_child (id int PRIMARY KEY, p int REFERENCES dc_parent, q int, r int REFERENCES dc_child, CONSTRAINT q_fk FOREIGN KEY (q) REFERENCES dc_parent (id) ON DELETE CASCADE); INSERT INTO dc_parent VALUES (1); INSERT INTO dc_child VALUES (1, 1, 1, NULL)',
+          },
+        ],
+      }),
+    );
+    expect(run(session, 'DROP TABLE dc_parent CASCADE').ok).toBe(true);
+    // The child's own key to itself stays; its rows too (ON DELETE CASCADE did not fire).
+    expect(schemaOf(session, 'dc_child')).toBe(
+      'CREATE TABLE dc_child (id int PRIMARY KEY, p int, q int, r int REFERENCES dc_child)',
+    );
+    expect(run(session, 'INSERT INTO dc_child VALUES (2, 9, 9, 1)').ok).toBe(true);
+    expect(rows(session, 'SELECT count(*) FROM dc_child')).toEqual([[2]]);
+    expect(run(session, 'DROP TABLE IF EXISTS dc_parent CASCADE').ok).toBe(true);
+    expect(failure(run(session, 'DROP TABLE dc_parent CASCADE')).sqlstate).toBe('42P01');
     expect(rows(session, 'PRAGMA integrity_check')).toEqual([['ok']]);
   });
 

@@ -325,6 +325,19 @@ describe('constraints and columns that migrations change', () => {
     await client.query('INSERT INTO users (id) VALUES (1); INSERT INTO posts (user_id) VALUES (1)');
     await expect(client.query('DROP TABLE users')).rejects.toMatchObject({ code: '23503' });
     await client.query('DROP TABLE users, posts');
+    // Sequelize's drop({ cascade: true }): the other tables' keys to it go, their rows stay.
+    await client.query('CREATE TABLE dc_parent (id int PRIMARY KEY)');
+    await client.query('CREATE TABLE dc_child (id int PRIMARY KEY, p int REFERENCES dc_parent)');
+    await client.query('INSERT INTO dc_parent VALUES (1); INSERT INTO dc_child VALUES (1, 1)');
+    await client.query('DROP TABLE IF EXISTS "dc_parent" CASCADE');
+    await client.query('INSERT INTO dc_child VALUES (2, 9)');
+    expect(
+      (
+        await client.query(
+          "SELECT count(*)::int AS n FROM information_schema.table_constraints WHERE table_name = 'dc_child' AND constraint_type = 'FOREIGN KEY'",
+        )
+      ).rows,
+    ).toEqual([{ n: 0 }]);
     expect(
       (await client.query("SELECT count(*)::int AS n FROM sqlite_schema WHERE name IN ('users', 'posts')"))
         .rows,

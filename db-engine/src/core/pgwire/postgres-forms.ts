@@ -131,7 +131,11 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
     (keyword(significantWords[1]) === 'INDEX' ||
       (keyword(significantWords[1]) === 'UNIQUE' && keyword(significantWords[2]) === 'INDEX'));
   const lastSignificant = significantWords.at(-1);
-  const dropOption = first === 'DROP' && ['CASCADE', 'RESTRICT'].includes(keyword(lastSignificant));
+  // RESTRICT is what SQLite does; CASCADE of a table the kernel does (its foreign keys go too).
+  const dropOption =
+    first === 'DROP' &&
+    (keyword(lastSignificant) === 'RESTRICT' ||
+      (keyword(lastSignificant) === 'CASCADE' && keyword(significantWords[1]) !== 'TABLE'));
   const out: Token[] = [];
   let index = 0;
   while (index < tokens.length) {

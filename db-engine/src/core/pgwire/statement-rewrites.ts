@@ -127,10 +127,12 @@ function rewriteDrop(words: readonly Token[]): Rewrite | null {
   const kind = keyword(words[1]);
   if (!droppable.has(kind)) return null;
   const ifExists = keyword(words[2]) === 'IF' && keyword(words[3]) === 'EXISTS';
-  const names = splitAtCommas(words.slice(ifExists ? 4 : 2));
+  // `DROP TABLE a, b CASCADE` (only a table's CASCADE is left by postgres-forms.ts): each drop cascades.
+  const cascade = keyword(words.at(-1)) === 'CASCADE';
+  const names = splitAtCommas(words.slice(ifExists ? 4 : 2, cascade ? -1 : undefined));
   if (names.length < 2 || names.some((name) => name.length === 0)) return null;
   const head = `DROP ${kind}${ifExists ? ' IF EXISTS' : ''}`;
-  const drops = names.map((name) => `${head} ${textOf(name)}`);
+  const drops = names.map((name) => `${head} ${textOf(name)}${cascade ? ' CASCADE' : ''}`);
   return { statements: kind === 'TABLE' ? [DEFER_FOREIGN_KEYS, ...drops] : drops };
 }
 

@@ -76,6 +76,20 @@ export type AlterAction =
   | { readonly kind: 'set-default'; readonly column: string; readonly expression: string }
   | { readonly kind: 'drop-default'; readonly column: string }
   | { readonly kind: 'set-type'; readonly column: string; readonly type: string; readonly using?: string }
+  /**
+   * `ADD [COLUMN]` of a column SQLite refuses to add as written (sql-session.ts): added as
+   * `definition`, then filled with `defaultValue` and given it, made NOT NULL, given a unique index.
+   */
+  | {
+      readonly kind: 'add-column';
+      readonly column: string;
+      readonly definition: string;
+      readonly defaultValue?: string;
+      readonly notNull: boolean;
+      readonly unique: boolean;
+      /** The UNIQUE constraint's own name (`CONSTRAINT u UNIQUE`); else PostgreSQL's `<table>_<column>_key`. */
+      readonly uniqueName?: string;
+    }
   /** `DROP TABLE t CASCADE`: the table, and other tables' foreign keys to it (sql-session.ts). */
   | { readonly kind: 'drop-table-cascade' }
   /** A planner or storage setting of a column (SET STATISTICS, SET STORAGE…): SQLite has none. */
@@ -218,7 +232,8 @@ function parseAction(tokens: readonly SqlToken[], start: number): AlterAction | 
       if (close + 1 !== end && !(noInherit && close + 3 === end)) return null;
       return { kind: 'add-check', ...named, expression: text(index + 2, close), notValid };
     }
-    return null;
+    if (name !== undefined) return null;
+    return addColumnAction(text(keywordOf(tokens[index]) === 'COLUMN' ? index + 1 : index));
   }
   if (word === 'DROP' && keywordOf(tokens[start + 1]) === 'CONSTRAINT') {
     const ifExists = keywordOf(tokens[start + 2]) === 'IF' && keywordOf(tokens[start + 3]) === 'EXISTS';
@@ -249,6 +264,70 @@ function parseAction(tokens: readonly SqlToken[], start: number): AlterAction | 
     return alterColumnAction(tokens, identifierName(columnToken), columnAt + 1, text);
   }
   return null;
+}
+
+/**
+ * `ADD [COLUMN] c …` that SQLite refuses (lang_altertable.html) and PostgreSQL takes: NOT NULL without
+ * a default (on an empty table, or with a default to fill it), a default that is not a literal
+ * (`DEFAULT CURRENT_TIMESTAMP`, `DEFAULT (…)`: PostgreSQL fills the rows there with it), UNIQUE. Null
+ * for what SQLite does itself.
+ */
+function addColumnAction(definition: string): AlterAction | null {
+  const probe = `CREATE TABLE x (${definition})`;
+  let table: TableDefinition;
+  try {
+    table = readTableDefinition(probe);
+  } catch {
+    return null; // SQLite's own error says what is wrong
+  }
+  const column = table.columns[0];
+  if (column === undefined || table.columns.length !== 1 || table.constraints.length > 0) return null;
+  const of = (kind: Constraint['kind']) =>
+    column.constraints.filter((constraint) => constraint.kind === kind);
+  const [defaultConstraint] = of('default');
+  const defaultValue =
+    defaultConstraint === undefined
+      ? undefined
+      : textBetween(
+          table,
+          defaultConstraint.start + (defaultConstraint.name === undefined ? 1 : 3),
+          defaultConstraint.end,
+        );
+  const plainDefault = defaultValue !== undefined && isLiteral(defaultValue);
+  const notNull = of('not-null').length > 0;
+  const unique = of('unique').length > 0;
+  const fillDefault = defaultValue !== undefined && !plainDefault;
+  if (!unique && !fillDefault && !(notNull && !plainDefault)) return null;
+  if (of('primary-key').length > 0 || of('generated').length > 0) return null;
+  const removed = [
+    ...(fillDefault ? of('default') : []),
+    ...(notNull && !plainDefault ? of('not-null') : []),
+    ...(unique ? of('unique') : []),
+  ].sort((a, b) => b.start - a.start);
+  let sql = probe;
+  for (const constraint of removed) sql = withoutConstraint({ ...table, sql }, constraint, column);
+  const base = sql.slice('CREATE TABLE x ('.length, -1);
+  return {
+    kind: 'add-column',
+    column: column.name,
+    definition: base,
+    ...(fillDefault ? { defaultValue } : {}),
+    notNull: notNull && !plainDefault,
+    unique,
+    ...(of('unique')[0]?.name === undefined ? {} : { uniqueName: of('unique')[0]?.name as string }),
+  };
+}
+
+/** A literal SQLite takes as ADD COLUMN's default: a string, number, blob, NULL, TRUE or FALSE. */
+function isLiteral(expression: string): boolean {
+  const tokens = significant(sqliteTokens(expression));
+  if (tokens.length === 2 && ['+', '-'].includes(tokens[0]?.text ?? '') && tokens[1]?.kind === 'number')
+    return true;
+  return (
+    tokens.length === 1 &&
+    (['string', 'number', 'blob'].includes((tokens[0] as SqlToken).kind) ||
+      ['NULL', 'TRUE', 'FALSE'].includes(keywordOf(tokens[0])))
+  );
 }
 
 function alterColumnAction(
@@ -454,7 +533,8 @@ function planOf(sql: string, alteration: Alteration, context: PlanContext): Alte
     case 'ignored':
       return NO_CHECKS;
     case 'drop-table-cascade':
-      return NO_CHECKS; // the session does it: it is not an edit of this table's text
+    case 'add-column':
+      return NO_CHECKS; // the session does them in steps: they are not one edit of this table's text
     case 'unsupported': {
       const identity = /\bIDENTITY\b/i.test(action.what);
       throw new AlterTableError(

@@ -27,6 +27,7 @@
  */
 import { assert } from '@northlight/protocol';
 import {
+  type AlterAction,
   type Alteration,
   type AlterationPlan,
   AlterTableError,
@@ -957,6 +958,7 @@ export class SqlSession {
       throw this.#alterFailure(new AlterTableError('42809', `"${name}" is not a table`), index);
     }
     if (alteration.action.kind === 'drop-table-cascade') return this.#dropTableCascade(name!, index);
+    if (alteration.action.kind === 'add-column') return this.#addColumn(name!, alteration.action, index);
     let plan: AlterationPlan;
     try {
       plan = planAlteration(sql!, alteration, { parentKeys: (parent) => this.#parentKeys(parent, index) });
@@ -972,6 +974,42 @@ export class SqlSession {
     if (plan.newSql !== undefined) this.#writeTableSql(Number(rowid), plan.newSql);
     if (plan.convert !== undefined) this.#convertColumn(name!, plan.convert, index);
     for (const check of plan.checksAfter) this.#checkRows(check, index);
+    return { columns: [], rows: [], changes: 0 };
+  }
+
+  /**
+   * `ADD COLUMN` of a column SQLite refuses as written, in the steps PostgreSQL's one statement takes:
+   * the column as SQLite takes it, its rows filled with the default, then the default, NOT NULL (23502
+   * when a row has none) and a unique index (`<table>_<column>_key`, as PostgreSQL names it; 23505 on
+   * duplicates).
+   */
+  #addColumn(
+    table: string,
+    action: Extract<AlterAction, { kind: 'add-column' }>,
+    index: number,
+  ): StatementResult {
+    const tableSql = `main.${quoteName(table)}`;
+    const column = quoteName(action.column);
+    this.#runEntry({ sql: `ALTER TABLE ${tableSql} ADD COLUMN ${action.definition}` }, index, false);
+    if (action.defaultValue !== undefined) {
+      this.#query(`UPDATE ${tableSql} SET ${column} = (${action.defaultValue})`, [], index);
+      const setDefault = {
+        kind: 'set-default',
+        column: action.column,
+        expression: action.defaultValue,
+      } as const;
+      this.#alterTable({ table, action: setDefault }, index, false);
+    }
+    if (action.notNull)
+      this.#alterTable({ table, action: { kind: 'set-not-null', column: action.column } }, index, false);
+    if (action.unique) {
+      const indexName = quoteName(action.uniqueName ?? `${table}_${action.column}_key`);
+      this.#runEntry(
+        { sql: `CREATE UNIQUE INDEX main.${indexName} ON ${quoteName(table)} (${column})` },
+        index,
+        false,
+      );
+    }
     return { columns: [], rows: [], changes: 0 };
   }
 

@@ -489,6 +489,45 @@ describe('on a writer session', () => {
     expect(rows(session, 'PRAGMA integrity_check')).toEqual([['ok']]);
   });
 
+  it('ADD COLUMN of what SQLite refuses to add: NOT NULL without a default, a default to fill the rows with, UNIQUE', async () => {
+    const { session } = await openWriter();
+    ok(session.execute({ statements: [{ sql: 'CREATE TABLE ac (id INTEGER PRIMARY KEY, a text)' }] }));
+    // An empty table takes a NOT NULL column with no default, as PostgreSQL's does.
+    expect(run(session, 'ALTER TABLE ac ADD COLUMN b int NOT NULL').ok).toBe(true);
+    ok(session.execute({ statements: [{ sql: "INSERT INTO ac (a, b) VALUES ('1', 1), ('2', 2)" }] }));
+    expect(failure(run(session, 'ALTER TABLE ac ADD COLUMN c int NOT NULL'))).toMatchObject({
+      sqlstate: '23502',
+      message: 'column "c" of relation "ac" contains null values',
+    });
+    expect(rows(session, "SELECT count(*) FROM pragma_table_info('ac') WHERE name = 'c'")).toEqual([[0]]);
+    // knex's timestamp().defaultTo(knex.fn.now()).notNullable() on a table with rows: filled, then enforced.
+    expect(
+      run(
+        session,
+        "ALTER TABLE ac ADD COLUMN at text NOT NULL DEFAULT CURRENT_TIMESTAMP, ADD COLUMN l text DEFAULT (lower('X'))".replace(
+          ', ADD COLUMN',
+          '; ALTER TABLE ac ADD COLUMN',
+        ),
+      ).ok,
+    ).toBe(true);
+    expect(rows(session, "SELECT count(*) FROM ac WHERE at IS NOT NULL AND l = 'x'")).toEqual([[2]]);
+    expect(failure(run(session, 'INSERT INTO ac (a, b, at) VALUES (3, 3, NULL)')).sqlstate).toBe('23502');
+    // UNIQUE: a unique index named as PostgreSQL names the constraint (or as given).
+    expect(
+      run(session, 'ALTER TABLE ac ADD COLUMN f int UNIQUE; ALTER TABLE ac ADD h int CONSTRAINT u UNIQUE').ok,
+    ).toBe(true);
+    expect(rows(session, "SELECT name FROM pragma_index_list('ac') ORDER BY name")).toEqual([
+      ['ac_f_key'],
+      ['u'],
+    ]);
+    expect(failure(run(session, "INSERT INTO ac (a, b, f) VALUES ('3', 3, 1), ('4', 4, 1)")).sqlstate).toBe(
+      '23505',
+    );
+    // What SQLite takes as written stays SQLite's: a literal default, NOT NULL with one.
+    expect(run(session, 'ALTER TABLE ac ADD COLUMN g int NOT NULL DEFAULT 0').ok).toBe(true);
+    expect(rows(session, 'PRAGMA integrity_check')).toEqual([['ok']]);
+  });
+
   it("DROP TABLE … CASCADE drops the other tables' foreign keys to it, and keeps their rows, as PostgreSQL does", async () => {
     const { session } = await openWriter();
     ok(

@@ -18,10 +18,9 @@ import type { PostgresFunction } from './postgres-functions.js';
 import {
   allConstraints,
   constraintName,
-  readTableDefinition,
   sameName,
-  TableDefinitionError,
   textBetween,
+  tryReadTableDefinition,
 } from './table-definition.js';
 
 /**
@@ -29,13 +28,8 @@ import {
  * index's columns in order) was given in the CREATE TABLE text; null when it has none.
  */
 export function keyName(createSql: string, kind: 'p' | 'u', columns: readonly string[]): string | null {
-  let table: ReturnType<typeof readTableDefinition>;
-  try {
-    table = readTableDefinition(createSql);
-  } catch (error) {
-    if (error instanceof TableDefinitionError) return null;
-    throw error;
-  }
+  const table = tryReadTableDefinition(createSql);
+  if (table === null) return null;
   const wanted = kind === 'p' ? 'primary-key' : 'unique';
   for (const { constraint, column } of allConstraints(table)) {
     if (constraint.kind !== wanted || constraint.name === undefined) continue;
@@ -54,13 +48,8 @@ export function keyName(createSql: string, kind: 'p' | 'u', columns: readonly st
  * as information_schema writes it (`((a > 0))`; PostgreSQL deparses it, this does not).
  */
 export function checkConstraints(createSql: string): string {
-  let table: ReturnType<typeof readTableDefinition>;
-  try {
-    table = readTableDefinition(createSql);
-  } catch (error) {
-    if (error instanceof TableDefinitionError) return '[]';
-    throw error;
-  }
+  const table = tryReadTableDefinition(createSql);
+  if (table === null) return '[]';
   const checks = allConstraints(table)
     .filter(({ constraint }) => constraint.kind === 'check')
     .map(({ constraint, column }) => ({
@@ -72,16 +61,11 @@ export function checkConstraints(createSql: string): string {
 
 /** The `pragma_foreign_key_list` id's own name: ids count from the last declared foreign key (id 0). */
 export function foreignKeyName(createSql: string, id: number): string | null {
-  let declared: { readonly name?: string }[];
-  try {
-    const table = readTableDefinition(createSql);
-    declared = [...table.columns.flatMap((column) => column.constraints), ...table.constraints].filter(
-      (constraint) => constraint.kind === 'references',
-    );
-  } catch (error) {
-    if (error instanceof TableDefinitionError) return null;
-    throw error;
-  }
+  const table = tryReadTableDefinition(createSql);
+  if (table === null) return null;
+  const declared = [...table.columns.flatMap((column) => column.constraints), ...table.constraints].filter(
+    (constraint) => constraint.kind === 'references',
+  );
   return declared[declared.length - 1 - id]?.name ?? null;
 }
 

@@ -16,13 +16,14 @@ import {
   elements,
   identifierName,
   keywordOf,
-  readTableDefinition,
   type SqlToken,
   sameName,
   significant,
   sqliteTokens,
+  type TableDefinition,
   TableDefinitionError,
   textBetween,
+  tryReadTableDefinition,
 } from './table-definition.js';
 
 /** An INSERT whose VALUES rows hold a DEFAULT. */
@@ -99,13 +100,8 @@ export function defaultValuesInsert(sql: string): DefaultValuesInsert | null {
  * (SQLite's own error then says so) or the definition cannot be read.
  */
 export function withDefaultValues(insert: DefaultValuesInsert, createSql: string): string | null {
-  let table: ReturnType<typeof readTableDefinition>;
-  try {
-    table = readTableDefinition(createSql);
-  } catch (error) {
-    if (error instanceof TableDefinitionError) return null;
-    throw error;
-  }
+  const table = tryReadTableDefinition(createSql);
+  if (table === null) return null;
   // Without a column list, a row gives every column the table stores, in order (not generated ones).
   const writable = table.columns.filter((column) => !column.constraints.some((c) => c.kind === 'generated'));
   const columns =
@@ -125,10 +121,7 @@ export function withDefaultValues(insert: DefaultValuesInsert, createSql: string
 }
 
 /** The column's default as an expression: `(expr)`, or NULL (none, or no such column: SQLite says so). */
-function defaultOf(
-  table: ReturnType<typeof readTableDefinition>,
-  column: ColumnDefinition | undefined,
-): string {
+function defaultOf(table: TableDefinition, column: ColumnDefinition | undefined): string {
   const constraint = column?.constraints.find((candidate) => candidate.kind === 'default');
   if (constraint === undefined) return 'NULL';
   const valueStart = constraint.start + (constraint.name === undefined ? 1 : 3); // after [CONSTRAINT c] DEFAULT

@@ -266,6 +266,16 @@ export function readTableDefinition(sql: string): TableDefinition {
   };
 }
 
+/** `readTableDefinition`, or null for a text it cannot read (callers that then know nothing of it). */
+export function tryReadTableDefinition(sql: string): TableDefinition | null {
+  try {
+    return readTableDefinition(sql);
+  } catch (error) {
+    if (error instanceof TableDefinitionError) return null;
+    throw error;
+  }
+}
+
 /** The `[start, end)` ranges between top-level commas of `tokens[from, to)`. */
 export function elements(tokens: readonly SqlToken[], from: number, to: number): [number, number][] {
   const ranges: [number, number][] = [];

@@ -90,8 +90,11 @@ export type AlterAction =
       /** The UNIQUE constraint's own name (`CONSTRAINT u UNIQUE`); else PostgreSQL's `<table>_<column>_key`. */
       readonly uniqueName?: string;
     }
-  /** `DROP TABLE t CASCADE`: the table, and other tables' foreign keys to it (sql-session.ts). */
-  | { readonly kind: 'drop-table-cascade' }
+  /**
+   * `DROP TABLE a, b CASCADE | RESTRICT` (sql-session.ts): the tables together, and with CASCADE other
+   * tables' foreign keys to them.
+   */
+  | { readonly kind: 'drop-tables'; readonly tables: readonly string[]; readonly cascade: boolean }
   /** A planner or storage setting of a column (SET STATISTICS, SET STORAGE…): SQLite has none. */
   | { readonly kind: 'ignored' }
   /** An ALTER COLUMN form SQLite has no equivalent of (identity, DROP EXPRESSION…): refused. */
@@ -123,7 +126,7 @@ const REBUILD_HINT =
 
 /** Whether the SQL may hold one of these forms (a cheap test before tokenizing). */
 export function mayAlterTable(sql: string): boolean {
-  return /table/i.test(sql) && (/alter/i.test(sql) || (/drop/i.test(sql) && /cascade/i.test(sql)));
+  return /table/i.test(sql) && (/alter/i.test(sql) || (/drop/i.test(sql) && /cascade|restrict/i.test(sql)));
 }
 
 /** The statements of `sql` (top-level `;`), as text, without empty ones. */
@@ -167,7 +170,7 @@ function readAlteration(sql: string): Alteration | null {
   const tokens = significant(sqliteTokens(sql)).filter(
     (token, index, all) => !(token.text === ';' && index === all.length - 1),
   );
-  if (keywordOf(tokens[0]) === 'DROP') return dropCascade(tokens);
+  if (keywordOf(tokens[0]) === 'DROP') return dropTables(tokens);
   if (keywordOf(tokens[0]) !== 'ALTER' || keywordOf(tokens[1]) !== 'TABLE') return null;
   let index = 2;
   const ifExists = keywordOf(tokens[index]) === 'IF' && keywordOf(tokens[index + 1]) === 'EXISTS';
@@ -182,21 +185,32 @@ function readAlteration(sql: string): Alteration | null {
 }
 
 /**
- * `DROP TABLE [IF EXISTS] t CASCADE`: PostgreSQL drops with the table the foreign keys of other tables
- * that reference it (SQLite would leave them pointing at no table, failing every later write). One
- * table per statement (the endpoint splits `DROP TABLE a, b CASCADE`).
+ * `DROP TABLE [IF EXISTS] a [, b …] CASCADE | RESTRICT`, which SQLite lacks: PostgreSQL drops the
+ * tables of one statement together; with RESTRICT (its default, which the PostgreSQL endpoint always
+ * says) it refuses while a table outside them has a foreign key to one (2BP01), with CASCADE it drops
+ * those foreign keys too. SQLite would drop the table and leave those keys pointing at no table,
+ * failing every later write to the tables that hold them. Without the word, a DROP TABLE is SQLite's.
  */
-function dropCascade(tokens: readonly SqlToken[]): Alteration | null {
-  if (keywordOf(tokens[1]) !== 'TABLE' || keywordOf(tokens.at(-1)) !== 'CASCADE') return null;
+function dropTables(tokens: readonly SqlToken[]): Alteration | null {
+  const option = keywordOf(tokens.at(-1));
+  if (keywordOf(tokens[1]) !== 'TABLE' || (option !== 'CASCADE' && option !== 'RESTRICT')) return null;
   let index = 2;
   const ifExists = keywordOf(tokens[index]) === 'IF' && keywordOf(tokens[index + 1]) === 'EXISTS';
   if (ifExists) index += 2;
-  if (tokens[index + 1]?.text === '.') index += 2;
-  const table = tokens[index];
-  if (table === undefined || index + 2 !== tokens.length) return null;
+  const tables: string[] = [];
+  for (;;) {
+    if (tokens[index + 1]?.text === '.') index += 2;
+    const table = tokens[index];
+    if (table === undefined || (table.kind !== 'word' && table.kind !== 'quoted')) return null;
+    tables.push(identifierName(table));
+    index += 1;
+    if (tokens[index]?.text !== ',') break;
+    index += 1;
+  }
+  if (index !== tokens.length - 1) return null;
   return {
-    table: identifierName(table),
-    action: { kind: 'drop-table-cascade' },
+    table: tables[0] as string,
+    action: { kind: 'drop-tables', tables, cascade: option === 'CASCADE' },
     ...(ifExists ? { ifExists } : {}),
   };
 }
@@ -532,7 +546,7 @@ function planOf(sql: string, alteration: Alteration, context: PlanContext): Alte
       return planAlterColumn(table, action);
     case 'ignored':
       return NO_CHECKS;
-    case 'drop-table-cascade':
+    case 'drop-tables':
     case 'add-column':
       return NO_CHECKS; // the session does them in steps: they are not one edit of this table's text
     case 'unsupported': {

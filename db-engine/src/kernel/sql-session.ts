@@ -941,6 +941,10 @@ export class SqlSession {
         index,
       );
     }
+    if (alteration.action.kind === 'drop-tables') {
+      const { tables, cascade } = alteration.action;
+      return this.#dropTables(tables, cascade, alteration.ifExists === true, index);
+    }
     const found = this.#query(
       "SELECT rowid, sql, type, name FROM main.sqlite_schema WHERE name = ?1 COLLATE NOCASE AND type IN ('table', 'view')",
       [alteration.table],
@@ -957,7 +961,6 @@ export class SqlSession {
     if (type !== 'table' || name!.toLowerCase().startsWith('sqlite_')) {
       throw this.#alterFailure(new AlterTableError('42809', `"${name}" is not a table`), index);
     }
-    if (alteration.action.kind === 'drop-table-cascade') return this.#dropTableCascade(name!, index);
     if (alteration.action.kind === 'add-column') return this.#addColumn(name!, alteration.action, index);
     let plan: AlterationPlan;
     try {
@@ -1014,33 +1017,78 @@ export class SqlSession {
   }
 
   /**
-   * `DROP TABLE t CASCADE`: first every other table's foreign keys to t go from its CREATE TABLE text
-   * (as ALTER TABLE … DROP CONSTRAINT does them), then SQLite drops t, whose rows no key then holds.
+   * `DROP TABLE a, b CASCADE | RESTRICT` as PostgreSQL does it (alter-table.ts `dropTables`): the
+   * tables go together (foreign keys among them deferred, so a parent may go before its child); a
+   * foreign key to one of them from a table that stays refuses the statement (RESTRICT: 2BP01, each
+   * named in the DETAIL) or goes from that table's CREATE TABLE text first (CASCADE; its rows stay).
    */
-  #dropTableCascade(table: string, index: number): StatementResult {
-    const children = this.#query(
-      "SELECT rowid, name, sql FROM main.sqlite_schema WHERE type = 'table' AND name <> ?1 COLLATE NOCASE " +
-        'AND EXISTS (SELECT 1 FROM pragma_foreign_key_list(name) f WHERE f."table" = ?1 COLLATE NOCASE)',
-      [table],
+  #dropTables(given: readonly string[], cascade: boolean, ifExists: boolean, index: number): StatementResult {
+    const tables: string[] = [];
+    for (const name of given) {
+      const found = this.#query(
+        "SELECT name FROM main.sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+        [name],
+        index,
+      )[0];
+      if (found !== undefined) tables.push(String(found[0]));
+      else if (!ifExists)
+        throw this.#alterFailure(new AlterTableError('42P01', `table "${name}" does not exist`), index);
+    }
+    const dropped = (name: string) => tables.some((table) => sameName(table, name));
+    const dependents = this.#query(
+      'SELECT s.rowid, s.name, s.sql, f."table", f.id, group_concat(f."from", \'_\' ORDER BY f.seq) ' +
+        'FROM main.sqlite_schema s, pragma_foreign_key_list(s.name) f ' +
+        "WHERE s.type = 'table' GROUP BY s.name, f.id ORDER BY s.name, f.id DESC",
+      [],
       index,
-    );
-    for (const [rowid, name, createSql] of children) {
-      let newSql: string | null;
+    ).filter(([, child, , parent]) => dropped(String(parent)) && !dropped(String(child)));
+    if (dependents.length > 0 && !cascade) {
+      const lines = dependents.map(([, child, createSql, parent, id, columns]) => {
+        const name =
+          foreignKeyName(String(createSql), Number(id)) ?? `${String(child)}_${String(columns)}_fkey`;
+        return `constraint ${name} on table ${String(child)} depends on table ${String(parent)}`;
+      });
+      throw this.#alterFailure(
+        new AlterTableError(
+          '2BP01',
+          `cannot drop table ${String(dependents[0]?.[3])} because other objects depend on it`,
+          'Use DROP ... CASCADE to drop the dependent objects too.',
+          lines.join('\n'),
+        ),
+        index,
+      );
+    }
+    const children = new Map<string, { rowid: number; sql: string }>();
+    for (const [rowid, child, createSql] of dependents) {
+      children.set(String(child), { rowid: Number(rowid), sql: String(createSql) });
+    }
+    for (const [child, { rowid, sql }] of children) {
+      let newSql = sql;
       try {
-        newSql = withoutReferencesTo(String(createSql), table);
+        for (const table of tables) newSql = withoutReferencesTo(newSql, table) ?? newSql;
       } catch (error) {
         if (!(error instanceof TableDefinitionError)) throw error;
         throw this.#alterFailure(
           new AlterTableError(
             '0A000',
-            `DROP TABLE ${table} CASCADE cannot drop the foreign keys of table "${String(name)}": northlight could not read its definition (${error.message})`,
+            `DROP TABLE … CASCADE cannot drop the foreign keys of table "${child}": northlight could not read its definition (${error.message})`,
           ),
           index,
         );
       }
-      if (newSql !== null) this.#writeTableSql(Number(rowid), newSql);
+      if (newSql !== sql) this.#writeTableSql(rowid, newSql);
     }
-    return { ...this.#runEntry({ sql: `DROP TABLE main.${quoteName(table)}` }, index, false), changes: 0 };
+    const deferred = Number(this.#execTrusted('PRAGMA defer_foreign_keys')) === 1;
+    this.#execTrusted('PRAGMA defer_foreign_keys = ON');
+    try {
+      for (const table of tables)
+        this.#runEntry({ sql: `DROP TABLE main.${quoteName(table)}` }, index, false);
+    } finally {
+      if (this.#wasm._sqlite3_get_autocommit(this.#db) === 0) {
+        this.#execTrusted(`PRAGMA defer_foreign_keys = ${deferred ? 'ON' : 'OFF'}`);
+      }
+    }
+    return { columns: [], rows: [], changes: 0 };
   }
 
   #alterFailure(error: unknown, index: number): RequestFailure {

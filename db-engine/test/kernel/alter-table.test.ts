@@ -547,8 +547,47 @@ describe('on a writer session', () => {
     expect(run(session, 'INSERT INTO dc_child VALUES (2, 9, 9, 1)').ok).toBe(true);
     expect(rows(session, 'SELECT count(*) FROM dc_child')).toEqual([[2]]);
     expect(run(session, 'DROP TABLE IF EXISTS dc_parent CASCADE').ok).toBe(true);
-    expect(failure(run(session, 'DROP TABLE dc_parent CASCADE')).sqlstate).toBe('42P01');
+    expect(failure(run(session, 'DROP TABLE dc_parent CASCADE'))).toMatchObject({
+      sqlstate: '42P01',
+      message: 'table "dc_parent" does not exist',
+    });
     expect(rows(session, 'PRAGMA integrity_check')).toEqual([['ok']]);
+  });
+
+  it('DROP TABLE … RESTRICT (what the PostgreSQL endpoint sends) refuses while another table points at it, as PostgreSQL does', async () => {
+    const { session } = await openWriter();
+    ok(
+      session.execute({
+        statements: [
+          {
+            sql: 'CREATE TABLE dc_parent (id int PRIMARY KEY); CREATE TABLE dc_child (id int PRIMARY KEY, p int REFERENCES dc_parent, q int, r int REFERENCES dc_child, CONSTRAINT q_fk FOREIGN KEY (q) REFERENCES dc_parent (id)); CREATE TABLE lone (id int PRIMARY KEY, up int REFERENCES lone)',
+          },
+        ],
+      }),
+    );
+    const refused = session.execute({ statements: [{ sql: 'DROP TABLE dc_parent RESTRICT' }] });
+    expect(refused).toMatchObject({
+      ok: false,
+      error: {
+        sqlstate: '2BP01',
+        message: 'cannot drop table dc_parent because other objects depend on it',
+        detail:
+          'constraint dc_child_p_fkey on table dc_child depends on table dc_parent\n' +
+          'constraint q_fk on table dc_child depends on table dc_parent',
+        hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
+      },
+    });
+    // Together with the table that points at it, or a table that points only at itself: dropped.
+    expect(run(session, 'DROP TABLE lone RESTRICT').ok).toBe(true);
+    expect(run(session, 'DROP TABLE IF EXISTS dc_parent, nope, dc_child RESTRICT').ok).toBe(true);
+    expect(rows(session, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'")).toEqual([[0]]);
+    // Without the word, DROP TABLE is SQLite's (the HTTP API's dialect).
+    ok(
+      session.execute({
+        statements: [{ sql: 'CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (a int REFERENCES a)' }],
+      }),
+    );
+    expect(run(session, 'DROP TABLE a').ok).toBe(true);
   });
 
   it('answers every malformed or odd ALTER TABLE with an error reply, never a crash (fuzz)', async () => {

@@ -131,11 +131,12 @@ export function withPostgresForms(tokens: readonly Token[]): Token[] {
     (keyword(significantWords[1]) === 'INDEX' ||
       (keyword(significantWords[1]) === 'UNIQUE' && keyword(significantWords[2]) === 'INDEX'));
   const lastSignificant = significantWords.at(-1);
-  // RESTRICT is what SQLite does; CASCADE of a table the kernel does (its foreign keys go too).
+  // A table's CASCADE or RESTRICT the kernel does (statement-rewrites.ts, kernel/alter-table.ts); an
+  // index's or a view's is SQLite's plain drop.
   const dropOption =
     first === 'DROP' &&
-    (keyword(lastSignificant) === 'RESTRICT' ||
-      (keyword(lastSignificant) === 'CASCADE' && keyword(significantWords[1]) !== 'TABLE'));
+    ['CASCADE', 'RESTRICT'].includes(keyword(lastSignificant)) &&
+    keyword(significantWords[1]) !== 'TABLE';
   const out: Token[] = [];
   let index = 0;
   while (index < tokens.length) {

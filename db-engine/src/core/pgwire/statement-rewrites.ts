@@ -111,29 +111,33 @@ function ownerChange(words: readonly Token[]): boolean {
 const droppable = new Set(['TABLE', 'INDEX', 'VIEW']);
 
 /**
- * PostgreSQL drops or empties the tables of one statement together, whatever their foreign keys to
- * each other; SQLite drops (`DROP TABLE` deletes the rows first) and empties them one at a time, and
- * a parent emptied before its child breaks an immediate key. Deferred to the commit, the keys are
- * checked once every table of the statement is done (`pgbench -i --foreign-keys` drops its four
- * tables so). The pragma lasts until the transaction ends.
+ * PostgreSQL empties the tables of one TRUNCATE together, whatever their foreign keys to each other;
+ * SQLite empties them one at a time, and a parent emptied before its child breaks an immediate key.
+ * Deferred to the commit, the keys are checked once every table of the statement is done. The pragma
+ * lasts until the transaction ends.
  */
 const DEFER_FOREIGN_KEYS = 'PRAGMA defer_foreign_keys = ON';
 
 /**
- * `DROP TABLE [IF EXISTS] a, b` → `DROP TABLE [IF EXISTS] a; DROP TABLE [IF EXISTS] b`, foreign keys
- * deferred for tables (`DEFER_FOREIGN_KEYS`).
+ * `DROP TABLE [IF EXISTS] a, b [CASCADE | RESTRICT]` → one statement the kernel does as PostgreSQL
+ * does (kernel/alter-table.ts `dropTables`): the tables together, RESTRICT (PostgreSQL's default,
+ * said here) refusing while another table's foreign key points at one of them (2BP01), CASCADE
+ * dropping those keys. `DROP INDEX | VIEW a, b` → one SQLite DROP per name.
  */
 function rewriteDrop(words: readonly Token[]): Rewrite | null {
   const kind = keyword(words[1]);
   if (!droppable.has(kind)) return null;
   const ifExists = keyword(words[2]) === 'IF' && keyword(words[3]) === 'EXISTS';
-  // `DROP TABLE a, b CASCADE` (only a table's CASCADE is left by postgres-forms.ts): each drop cascades.
-  const cascade = keyword(words.at(-1)) === 'CASCADE';
-  const names = splitAtCommas(words.slice(ifExists ? 4 : 2, cascade ? -1 : undefined));
-  if (names.length < 2 || names.some((name) => name.length === 0)) return null;
+  const last = keyword(words.at(-1));
+  const option = kind === 'TABLE' && (last === 'CASCADE' || last === 'RESTRICT') ? last : undefined;
+  const names = splitAtCommas(words.slice(ifExists ? 4 : 2, option === undefined ? undefined : -1));
+  if (names.some((name) => name.length === 0)) return null;
   const head = `DROP ${kind}${ifExists ? ' IF EXISTS' : ''}`;
-  const drops = names.map((name) => `${head} ${textOf(name)}${cascade ? ' CASCADE' : ''}`);
-  return { statements: kind === 'TABLE' ? [DEFER_FOREIGN_KEYS, ...drops] : drops };
+  if (kind === 'TABLE') {
+    return { statements: [`${head} ${names.map(textOf).join(', ')} ${option ?? 'RESTRICT'}`] };
+  }
+  if (names.length < 2) return null;
+  return { statements: names.map((name) => `${head} ${textOf(name)}`) };
 }
 
 /** The table TRUNCATE … RESTART IDENTITY creates and drops again (its name cannot be a user's by accident). */

@@ -25,7 +25,14 @@ import { DIVISION_BY_ZERO, NONZERO_FUNCTION } from '../../../src/core/pgwire/div
 import { CATALOG_FUNCTIONS } from '../../../src/kernel/catalog-functions.js';
 import { JSONB_FUNCTIONS } from '../../../src/kernel/jsonb-functions.js';
 
-const CASCADE_DROP = /^(\s*DROP\s+TABLE\b[^;]*?)\s+CASCADE\s*;?\s*$/i;
+const CASCADE_DROP = /^\s*DROP\s+TABLE\s+(IF\s+EXISTS\s+)?([^;]*?)\s+(?:CASCADE|RESTRICT)\s*;?\s*$/i;
+
+/** `DROP TABLE [IF EXISTS] a, b RESTRICT` as SQLite's statements: one DROP per table, keys deferred. */
+function sqliteDrops(sql: string): string {
+  const [, ifExists, names] = CASCADE_DROP.exec(sql) as RegExpExecArray;
+  const drops = (names as string).split(',').map((name) => `DROP TABLE ${ifExists ?? ''}${name.trim()}`);
+  return ['PRAGMA defer_foreign_keys = ON', ...drops].join('; ');
+}
 
 /** The part of better-sqlite3's API used here (the package ships no types; none are installed). */
 interface SqliteStatement {
@@ -193,8 +200,10 @@ export class SqliteTestBackend implements SqlBackend {
     this.database.close();
   }
 
-  async describe(sql: string): Promise<BackendReply<StatementShape>> {
+  async describe(given: string): Promise<BackendReply<StatementShape>> {
     this.calls.describe += 1;
+    // The kernel's DROP TABLE … RESTRICT is described as its first SQLite drop: a write, no rows.
+    const sql = CASCADE_DROP.test(given) ? (sqliteDrops(given).split('; ')[1] as string) : given;
     try {
       const statement = this.database.prepare(sql);
       const described = statement.reader ? statement.columns() : [];
@@ -214,10 +223,9 @@ export class SqliteTestBackend implements SqlBackend {
 
   /** Runs one statement on the connection; throws SQLite's error. */
   execute(given: BackendStatement, readOnly: boolean): StatementOutcome {
-    // The kernel's `DROP TABLE t CASCADE` (src/kernel/alter-table.ts) is not SQLite's: here, the drop alone.
-    const statement = CASCADE_DROP.test(given.sql)
-      ? { ...given, sql: given.sql.replace(CASCADE_DROP, '$1') }
-      : given;
+    // The kernel's `DROP TABLE a, b CASCADE | RESTRICT` (src/kernel/alter-table.ts) is not SQLite's:
+    // here, SQLite's drop of each (keys deferred, as the kernel drops them together).
+    const statement = CASCADE_DROP.test(given.sql) ? { ...given, sql: sqliteDrops(given.sql) } : given;
     const several = this.severalStatements(statement, readOnly);
     if (several !== null) return several;
     const prepared = this.database.prepare(statement.sql);

@@ -675,10 +675,7 @@ export class SqlSession {
       return this.#describe({ ...request, statements: [{ ...entry, sql: withDefaults }] });
     const cached = this.#statements.has(entry.sql);
     const sql = this.#textEncoder.encode(entry.sql);
-    const pointer = wasm._sqlite3_malloc(sql.length + 1);
-    if (pointer === 0) throw new RequestFailure({ ...noMemory(), statementIndex: 0 });
-    wasm.HEAPU8.set(sql, pointer);
-    wasm.HEAPU8[pointer + sql.length] = 0;
+    const pointer = this.#cString(sql, 0);
     let stmt: number;
     try {
       const prepared = this.#prepare(pointer, sql.length + 1, 0, 0);
@@ -828,10 +825,7 @@ export class SqlSession {
     const withDefaults = this.#withDefaultValues(entry.sql, index);
     if (withDefaults !== undefined) return this.#runEntry({ ...entry, sql: withDefaults }, index, readOnly);
     const sql = this.#textEncoder.encode(entry.sql);
-    const pointer = this.#wasm._sqlite3_malloc(sql.length + 1);
-    if (pointer === 0) throw new RequestFailure({ ...noMemory(), statementIndex: index });
-    this.#wasm.HEAPU8.set(sql, pointer);
-    this.#wasm.HEAPU8[pointer + sql.length] = 0;
+    const pointer = this.#cString(sql, index);
     try {
       return this.#runStatementsOf(entry, sql, pointer, index, readOnly);
     } finally {
